@@ -1,0 +1,649 @@
+//! Configuration: a TOML file plus `QUNGUAN__SECTION__KEY` environment overrides.
+//!
+//! Layering, last wins: built-in defaults → the file given with `--config` (optional) →
+//! environment variables. Every section denies unknown keys, so a typo in the file or in a
+//! variable name stops the daemon with the key's name instead of being silently ignored.
+//! After deserialising, [`Settings::validate`] checks what serde cannot (URLs, paths, a
+//! non-empty ladder, unsigned webhooks on a public address) and reports every problem with
+//! its dotted key.
+//!
+//! `config.example.toml` at the repository root documents every key with its default; keep
+//! the two in step.
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+pub use duration::{DurationError, HumanDuration, parse_duration};
+
+use crate::i18n::Locale;
+
+/// Environment variable prefix: `QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN` sets
+/// `gateway.onebot.access_token`.
+pub const ENV_PREFIX: &str = "QUNGUAN";
+
+/// Keys whose environment value is a comma-separated list.
+const ENV_LIST_KEYS: &[&str] = &["moderation.ladder"];
+
+/// The whole configuration of one daemon.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The public webhook listener.
+    pub server: ServerSettings,
+    /// Where the sled database lives.
+    pub storage: StorageSettings,
+    /// The rules folder.
+    pub rules: RulesSettings,
+    /// Chat gateways (one section per protocol).
+    pub gateway: GatewaySettings,
+    /// The strike ladder.
+    pub moderation: ModerationSettings,
+    /// Greeting new members.
+    pub welcome: WelcomeSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Language of the texts the bot posts in groups.
+    pub messages: MessagesSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the webhook listener. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// Largest accepted webhook body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Allow unsigned webhooks on a non-loopback address. Off by default: anyone who can reach
+    /// the port could otherwise forge events.
+    pub allow_unsigned: bool,
+    /// Upper bound on one webhook request, body included; slower requests get 408.
+    pub request_timeout: HumanDuration,
+    /// How long a graceful shutdown waits for in-flight work before giving up.
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            allow_unsigned: false,
+            request_timeout: HumanDuration::from_secs(30),
+            shutdown_grace: HumanDuration::from_secs(20),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Directory of the sled database (created if missing).
+    pub path: PathBuf,
+    /// sled page cache in MiB. sled's own default (1 GiB) is far too much for this workload.
+    pub cache_mib: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            cache_mib: 32,
+        }
+    }
+}
+
+/// `[rules]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesSettings {
+    /// The rules folder: word lists `*.txt`, `group-rules.md`, …
+    pub dir: PathBuf,
+}
+
+impl Default for RulesSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./rules"),
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// `[gateway.onebot]`: QQ through NapCat, LLOneBot, Lagrange.OneBot or go-cqhttp.
+    pub onebot: OneBotSettings,
+}
+
+/// `[gateway.onebot]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneBotSettings {
+    /// Serve the OneBot v11 webhook and send actions to its HTTP API.
+    pub enabled: bool,
+    /// Path of the HTTP-POST webhook on the listener.
+    pub webhook_path: String,
+    /// Root URL of the gateway's HTTP API; actions go to `{api_root}/{action}`.
+    pub api_root: String,
+    /// Sent as `Authorization: Bearer <token>` on every API call.
+    pub access_token: Secret,
+    /// HMAC-SHA1 key of the `X-Signature` header; when set, unsigned or wrongly signed
+    /// events are refused with 401.
+    pub secret: Secret,
+    /// Deadline of one API call.
+    pub timeout: HumanDuration,
+}
+
+impl Default for OneBotSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            webhook_path: "/onebot/v11".into(),
+            api_root: "http://127.0.0.1:3000".into(),
+            access_token: Secret::default(),
+            secret: Secret::default(),
+            timeout: HumanDuration::from_secs(10),
+        }
+    }
+}
+
+/// `[moderation]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationSettings {
+    /// What the 1st, 2nd, 3rd … strike does. The last rung repeats for further strikes.
+    pub ladder: Vec<Rung>,
+    /// A strike counts for this long after it was given (a sliding window).
+    pub strike_ttl: HumanDuration,
+}
+
+impl Default for ModerationSettings {
+    fn default() -> Self {
+        Self {
+            ladder: vec![
+                Rung::Warn,
+                Rung::Mute(HumanDuration::from_secs(600)),
+                Rung::Kick,
+            ],
+            strike_ttl: HumanDuration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+/// `[welcome]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WelcomeSettings {
+    /// Greet members who join.
+    pub enabled: bool,
+    /// Template of the greeting; `{at}` mentions the member, `{name}` is their name and
+    /// `{rules}` the group rules text. Empty = the built-in text of `[messages] locale`.
+    pub template: String,
+}
+
+impl Default for WelcomeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            template: String::new(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log collectors. The level comes from `RUST_LOG`.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[messages]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessagesSettings {
+    /// `zh-CN` (default) or `en`.
+    pub locale: Locale,
+}
+
+/// One rung of the strike ladder, written `"warn"`, `"mute 10m"`, `"kick"` or `"ban"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rung {
+    /// Post a warning that mentions the member.
+    Warn,
+    /// Mute the member for this long.
+    Mute(HumanDuration),
+    /// Remove the member; they may join again.
+    Kick,
+    /// Remove the member and refuse their future join requests.
+    Ban,
+}
+
+impl Rung {
+    /// Whether this rung removes the member (and so clears their record).
+    #[must_use]
+    pub fn removes_member(self) -> bool {
+        matches!(self, Self::Kick | Self::Ban)
+    }
+}
+
+impl std::str::FromStr for Rung {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (word, arg) = s
+            .split_once(char::is_whitespace)
+            .map_or((s, ""), |(w, a)| (w, a.trim()));
+        match (word.to_ascii_lowercase().as_str(), arg) {
+            ("warn", "") => Ok(Self::Warn),
+            ("kick", "") => Ok(Self::Kick),
+            ("ban", "") => Ok(Self::Ban),
+            ("mute", "") => Err(format!("rung {s:?} needs a duration, e.g. \"mute 10m\"")),
+            ("mute", d) => {
+                let d: HumanDuration = d
+                    .parse()
+                    .map_err(|e: DurationError| format!("rung {s:?}: {e}"))?;
+                if d.as_secs() == 0 {
+                    return Err(format!("rung {s:?}: a mute must last at least one second"));
+                }
+                Ok(Self::Mute(d))
+            }
+            _ => Err(format!(
+                "unknown rung {s:?}; expected \"warn\", \"mute <duration>\", \"kick\" or \"ban\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Rung {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Warn => f.write_str("warn"),
+            Self::Mute(d) => write!(f, "mute {d}"),
+            Self::Kick => f.write_str("kick"),
+            Self::Ban => f.write_str("ban"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rung {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret string (token, HMAC key). Its `Debug` never shows the value, so a settings dump
+/// in a log cannot leak it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value. Call sites are the few places that must send or check it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when no secret is configured.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(unset)"
+        } else {
+            "Secret(***)"
+        })
+    }
+}
+
+/// A configuration problem, with the dotted key (or file) it concerns and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigIssue {
+    /// Dotted key such as `gateway.onebot.api_root`, or the config file for syntax errors.
+    pub key: String,
+    /// What is wrong and, where possible, what to write instead.
+    pub reason: String,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named with `--config` does not exist.
+    #[error("config file {0} not found")]
+    NotFound(PathBuf),
+    /// The file or environment could not be read or did not deserialise.
+    #[error("{0}")]
+    Load(String),
+    /// The values deserialised but make no sense together.
+    #[error("invalid configuration:\n{}", .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then `QUNGUAN__…` variables from the process
+    /// environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// Like [`Settings::load`], but reads the environment overrides from `env` instead of the
+    /// process environment (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::NotFound(path.to_owned()));
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        // Environment overrides. Values stay strings (a token like "0123" must not become the
+        // number 123); the few list-valued keys are split on commas here.
+        let env: BTreeMap<String, String> = env.unwrap_or_else(|| std::env::vars().collect());
+        let prefix = format!("{ENV_PREFIX}__");
+        let mut plain = BTreeMap::new();
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let key = path.to_lowercase().replace("__", ".");
+            if ENV_LIST_KEYS.contains(&key.as_str()) {
+                let items: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                builder = builder
+                    .set_override(key, items)
+                    .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
+            } else {
+                plain.insert(name, value);
+            }
+        }
+        let environment = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(plain.into_iter().collect()));
+        let raw = builder
+            .add_source(environment)
+            .build()
+            .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
+        let settings: Self = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
+        settings.validate().map_err(ConfigError::Invalid)?;
+        Ok(settings)
+    }
+
+    /// Checks what deserialisation cannot; returns every problem found, not just the first.
+    pub fn validate(&self) -> Result<(), Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, reason: String| {
+            issues.push(ConfigIssue {
+                key: key.to_owned(),
+                reason,
+            });
+        };
+        let onebot = &self.gateway.onebot;
+        if onebot.enabled {
+            if !onebot.webhook_path.starts_with('/') {
+                issue(
+                    "gateway.onebot.webhook_path",
+                    format!("{:?} must start with '/'", onebot.webhook_path),
+                );
+            }
+            if let Err(reason) = check_http_url(&onebot.api_root) {
+                issue("gateway.onebot.api_root", reason);
+            }
+            if onebot.timeout.as_secs() == 0 {
+                issue("gateway.onebot.timeout", "must be at least 1s".into());
+            }
+            if onebot.secret.is_empty()
+                && !self.server.listen.ip().is_loopback()
+                && !self.server.allow_unsigned
+            {
+                issue(
+                    "gateway.onebot.secret",
+                    format!(
+                        "is empty while server.listen ({}) is not a loopback address: anyone who can \
+                         reach the port could forge events. Set the same secret as the gateway's \
+                         HTTP-POST secret, or set server.allow_unsigned = true",
+                        self.server.listen
+                    ),
+                );
+            }
+        }
+        if self.moderation.ladder.is_empty() {
+            issue(
+                "moderation.ladder",
+                "needs at least one rung, e.g. [\"warn\", \"mute 10m\", \"kick\"]".into(),
+            );
+        }
+        for (i, rung) in self.moderation.ladder.iter().enumerate() {
+            if let Rung::Mute(d) = rung
+                && d.as_secs() > MAX_MUTE_SECS
+            {
+                issue(
+                    &format!("moderation.ladder[{i}]"),
+                    format!("\"{rung}\" is longer than the 30-day maximum that QQ allows"),
+                );
+            }
+        }
+        if self.moderation.strike_ttl.as_secs() == 0 {
+            issue("moderation.strike_ttl", "must be longer than 0s".into());
+        }
+        if self.server.max_body_bytes < 1024 {
+            issue("server.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            issue("storage.path", "must not be empty".into());
+        }
+        if self.rules.dir.as_os_str().is_empty() {
+            issue("rules.dir", "must not be empty".into());
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+/// QQ refuses mutes of 30 days or more.
+pub const MAX_MUTE_SECS: u64 = 30 * 86_400 - 1;
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
+    if rest.trim_end_matches('/').is_empty() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+/// Turns a `config` crate error into one line that names the key or file.
+fn describe_config_error(err: &config::ConfigError, file: Option<&Path>) -> String {
+    let text = err.to_string();
+    match (err, file) {
+        (config::ConfigError::FileParse { .. }, Some(path))
+            if !text.contains(&*path.to_string_lossy()) =>
+        {
+            format!("{}: {text}", path.display())
+        }
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn write(contents: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        std::io::Write::write_all(&mut file, contents.as_bytes()).expect("write");
+        file
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.storage.path, PathBuf::from("./data"));
+        assert_eq!(s.rules.dir, PathBuf::from("./rules"));
+        assert_eq!(s.gateway.onebot.webhook_path, "/onebot/v11");
+        assert_eq!(s.moderation.ladder.len(), 3);
+        assert_eq!(s.moderation.strike_ttl.as_secs(), 30 * 86_400);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_lists() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", "0123"),
+                ("QUNGUAN__SERVER__LISTEN", "127.0.0.1:0"),
+                ("QUNGUAN__MODERATION__LADDER", "warn,mute 1h,ban"),
+            ]),
+        )
+        .expect("valid");
+        // Leading zeros survive: tokens are strings, never numbers.
+        assert_eq!(s.gateway.onebot.access_token.expose(), "0123");
+        assert_eq!(s.server.listen.port(), 0);
+        assert_eq!(
+            s.moderation.ladder,
+            vec![
+                Rung::Warn,
+                Rung::Mute(HumanDuration::from_secs(3600)),
+                Rung::Ban
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let file = write("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("typo must fail");
+        assert!(err.to_string().contains("listne"), "{err}");
+
+        let err = Settings::load_with_env(None, env(&[("QUNGUAN__MODERATION__LADER", "warn")]))
+            .expect_err("typo in a variable must fail");
+        assert!(err.to_string().contains("lader"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_reason() {
+        let file = write("[moderation]\nladder = [\"warn\", \"mute ten\"]\n");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("bad rung");
+        let text = err.to_string();
+        assert!(
+            text.contains("ladder") && text.contains("mute ten"),
+            "{text}"
+        );
+
+        let file = write("[gateway.onebot]\napi_root = \"localhost:3000\"\n");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("bad url");
+        assert!(err.to_string().contains("gateway.onebot.api_root"), "{err}");
+    }
+
+    #[test]
+    fn unsigned_public_webhook_is_refused_unless_allowed() {
+        let file = write("[server]\nlisten = \"0.0.0.0:8080\"\n");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("must refuse");
+        assert!(err.to_string().contains("gateway.onebot.secret"), "{err}");
+        let file = write("[server]\nlisten = \"0.0.0.0:8080\"\nallow_unsigned = true\n");
+        Settings::load_with_env(Some(file.path()), env(&[])).expect("explicitly allowed");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file_and_line() {
+        let file = write("[server]\nlisten = \n");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("syntax");
+        let text = err.to_string();
+        assert!(text.contains(&*file.path().to_string_lossy()), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", "hunter2"),
+                ("QUNGUAN__GATEWAY__ONEBOT__SECRET", "s3cr3t"),
+            ]),
+        )
+        .expect("valid");
+        let dump = format!("{s:?}");
+        assert!(
+            !dump.contains("hunter2") && !dump.contains("s3cr3t"),
+            "{dump}"
+        );
+    }
+
+    #[test]
+    fn rungs_parse_and_print() {
+        for text in ["warn", "mute 10m", "kick", "ban", "mute 1h30m"] {
+            let rung: Rung = text.parse().expect(text);
+            assert_eq!(rung.to_string(), text);
+        }
+        assert!("mute".parse::<Rung>().is_err());
+        assert!("mute 0s".parse::<Rung>().is_err());
+        assert!("smite".parse::<Rung>().is_err());
+    }
+}

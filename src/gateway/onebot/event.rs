@@ -1,0 +1,311 @@
+//! OneBot v11 events (HTTP-POST bodies) → the neutral [`Event`] model.
+//!
+//! Parsing is lenient where implementations disagree with the spec (ids as numbers or numeric
+//! strings, extra fields, `sender` partly missing) and strict where a missing field would make
+//! the event meaningless (a group message without `group_id`): those are refused with a
+//! [`ParseError`] that names the field, and the webhook answers 400.
+
+use serde_json::{Map, Value};
+
+use super::message;
+use crate::event::{
+    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role,
+    Sender,
+};
+
+/// Why a webhook body is not a usable OneBot v11 event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid OneBot v11 event: {0}")]
+pub struct ParseError(String);
+
+type Obj = Map<String, Value>;
+
+/// Parses one HTTP-POST body.
+pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ParseError(format!("malformed JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ParseError("the body is not a JSON object".into()))?;
+    let post_type = str_field(obj, "post_type")?;
+    let self_id = int_field(obj, "self_id").unwrap_or(0);
+    let time = int_field(obj, "time").unwrap_or(0);
+    let kind = match post_type {
+        "message" => parse_message_event(obj, time)?,
+        "notice" => parse_notice(obj, time)?,
+        "request" => parse_request(obj, time)?,
+        "message_sent" => EventKind::Other("message_sent (the bot's own message)".into()),
+        "meta_event" => EventKind::Other(format!(
+            "meta_event {}",
+            obj.get("meta_event_type")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        )),
+        other => EventKind::Other(format!("post_type {other}")),
+    };
+    let key = EventKey::derive(&identity(self_id, time, obj, &kind));
+    Ok(Event { key, self_id, kind })
+}
+
+/// The fields that identify an event, as one string. OneBot v11 has no event id, so a
+/// redelivery is recognised by these: message id, group, user and time for messages; the
+/// notice tuple and time for notices; the flag for requests.
+fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
+    match kind {
+        EventKind::GroupMessage(m) => format!(
+            "qq|m|{self_id}|{}|{}|{}|{time}",
+            m.message_id, m.group.id, m.sender.user_id
+        ),
+        EventKind::JoinRequest(r) => format!(
+            "qq|r|{self_id}|{}|{}|{}|{time}",
+            r.handle, r.group.id, r.user_id
+        ),
+        _ => {
+            let field = |k: &str| obj.get(k).map(Value::to_string).unwrap_or_default();
+            format!(
+                "qq|n|{self_id}|{}|{}|{}|{}|{}|{}|{}|{time}",
+                field("post_type"),
+                field("notice_type"),
+                field("sub_type"),
+                field("group_id"),
+                field("user_id"),
+                field("operator_id"),
+                field("message_id"),
+            )
+        }
+    }
+}
+
+fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+    let message_type = str_field(obj, "message_type")?;
+    if message_type != "group" {
+        return Ok(EventKind::Other(format!("{message_type} message")));
+    }
+    let group_id = require_int(obj, "group_id", "a group message")?;
+    let message_id = require_int(obj, "message_id", "a group message")?;
+    let sender_obj = obj.get("sender").and_then(Value::as_object);
+    let user_id = int_field(obj, "user_id")
+        .or_else(|| sender_obj.and_then(|s| int_field(s, "user_id")))
+        .ok_or_else(|| missing("user_id", "a group message"))?;
+    let message_value = obj
+        .get("message")
+        .ok_or_else(|| missing("message", "a group message"))?;
+    let segments = message::parse_message(message_value).map_err(ParseError)?;
+    let text = message::plain_text(&segments);
+    let (name, role) = match sender_obj {
+        Some(s) => {
+            let card = s.get("card").and_then(Value::as_str).unwrap_or("");
+            let nick = s.get("nickname").and_then(Value::as_str).unwrap_or("");
+            let role = match s.get("role").and_then(Value::as_str) {
+                Some("owner") => Role::Owner,
+                Some("admin") => Role::Admin,
+                _ => Role::Member,
+            };
+            (if card.is_empty() { nick } else { card }.to_owned(), role)
+        }
+        None => (String::new(), Role::Member),
+    };
+    Ok(EventKind::GroupMessage(GroupMessage {
+        group: GroupId::qq(group_id),
+        message_id,
+        sender: Sender {
+            user_id,
+            name,
+            role,
+        },
+        text,
+        segments,
+        time,
+        edited: false,
+    }))
+}
+
+fn parse_notice(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+    let notice_type = str_field(obj, "notice_type")?;
+    Ok(match notice_type {
+        "group_increase" => EventKind::MemberJoined(MemberJoined {
+            group: GroupId::qq(require_int(obj, "group_id", "group_increase")?),
+            user_id: require_int(obj, "user_id", "group_increase")?,
+            name: None,
+            time,
+        }),
+        "group_decrease" => EventKind::MemberLeft(MemberLeft {
+            group: GroupId::qq(require_int(obj, "group_id", "group_decrease")?),
+            user_id: require_int(obj, "user_id", "group_decrease")?,
+            kicked: matches!(
+                obj.get("sub_type").and_then(Value::as_str),
+                Some("kick" | "kick_me")
+            ),
+            time,
+        }),
+        other => EventKind::Other(format!("notice {other}")),
+    })
+}
+
+fn parse_request(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+    let request_type = str_field(obj, "request_type")?;
+    let sub_type = obj.get("sub_type").and_then(Value::as_str).unwrap_or("");
+    if request_type != "group" || sub_type != "add" {
+        return Ok(EventKind::Other(format!(
+            "request {request_type}/{sub_type}"
+        )));
+    }
+    let handle = match obj.get("flag") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(missing("flag", "a join request")),
+    };
+    Ok(EventKind::JoinRequest(JoinRequest {
+        group: GroupId::qq(require_int(obj, "group_id", "a join request")?),
+        user_id: require_int(obj, "user_id", "a join request")?,
+        comment: obj
+            .get("comment")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        handle,
+        time,
+    }))
+}
+
+fn str_field<'a>(obj: &'a Obj, key: &str) -> Result<&'a str, ParseError> {
+    obj.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ParseError(format!("missing string field {key:?}")))
+}
+
+/// An integer field given as a JSON number or a numeric string.
+fn int_field(obj: &Obj, key: &str) -> Option<i64> {
+    match obj.get(key)? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn require_int(obj: &Obj, key: &str, what: &str) -> Result<i64, ParseError> {
+    int_field(obj, key).ok_or_else(|| missing(key, what))
+}
+
+fn missing(key: &str, what: &str) -> ParseError {
+    ParseError(format!("{what} needs an integer {key:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Event, ParseError> {
+        parse_event(json.as_bytes())
+    }
+
+    #[test]
+    fn string_and_array_forms_give_the_same_text() {
+        let string = parse(
+            r#"{"post_type":"message","message_type":"group","time":1,"self_id":9,"group_id":5,
+                "user_id":7,"message_id":-12,"message":"加&#91;V&#93;信[CQ:face,id=1]123",
+                "sender":{"user_id":7,"nickname":"n","card":"","role":"member"}}"#,
+        )
+        .expect("valid");
+        let array = parse(
+            r#"{"post_type":"message","message_type":"group","time":1,"self_id":9,"group_id":"5",
+                "user_id":7,"message_id":-12,"message":[{"type":"text","data":{"text":"加[V]信"}},
+                {"type":"face","data":{"id":1}},{"type":"text","data":{"text":"123"}}],
+                "sender":{"user_id":7,"nickname":"n","card":"","role":"member"}}"#,
+        )
+        .expect("valid");
+        for event in [&string, &array] {
+            let EventKind::GroupMessage(m) = &event.kind else {
+                panic!("not a message: {event:?}")
+            };
+            assert_eq!(m.text, "加[V]信123");
+            assert_eq!(m.message_id, -12);
+            assert_eq!(m.group, GroupId::qq(5));
+        }
+        assert_eq!(
+            string.key, array.key,
+            "same event in either form has the same key"
+        );
+    }
+
+    #[test]
+    fn roles_and_names_come_from_the_sender() {
+        let e = parse(
+            r#"{"post_type":"message","message_type":"group","self_id":1,"group_id":5,"user_id":7,
+                "message_id":1,"message":"x","sender":{"nickname":"老周","card":"群主-老周","role":"owner"}}"#,
+        )
+        .expect("valid");
+        let EventKind::GroupMessage(m) = e.kind else {
+            panic!()
+        };
+        assert_eq!(m.sender.role, Role::Owner);
+        assert_eq!(m.sender.name, "群主-老周");
+    }
+
+    #[test]
+    fn unknown_and_uninteresting_events_are_other() {
+        for json in [
+            r#"{"post_type":"meta_event","meta_event_type":"heartbeat","self_id":1,"time":1}"#,
+            r#"{"post_type":"message","message_type":"private","self_id":1,"user_id":2,"message":"x"}"#,
+            r#"{"post_type":"notice","notice_type":"group_recall","group_id":1,"user_id":2}"#,
+            r#"{"post_type":"request","request_type":"friend","user_id":2,"flag":"x"}"#,
+            r#"{"post_type":"something_new","self_id":1}"#,
+        ] {
+            assert!(
+                matches!(parse(json).expect(json).kind, EventKind::Other(_)),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_that_say_why() {
+        for (json, needle) in [
+            ("{not json", "malformed JSON"),
+            ("[1,2]", "not a JSON object"),
+            (r#"{"self_id":1}"#, "post_type"),
+            (
+                r#"{"post_type":"message","message_type":"group","user_id":1,"message_id":1,"message":"x"}"#,
+                "group_id",
+            ),
+            (
+                r#"{"post_type":"message","message_type":"group","group_id":1,"user_id":1,"message_id":1,"message":7}"#,
+                "message",
+            ),
+            (
+                r#"{"post_type":"notice","notice_type":"group_increase","group_id":1}"#,
+                "user_id",
+            ),
+        ] {
+            let err = parse(json).expect_err(json).to_string();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn join_requests_keep_the_flag_verbatim() {
+        let e = parse(
+            r#"{"time":1,"self_id":1,"post_type":"request","request_type":"group","sub_type":"add",
+                "group_id":5,"user_id":6,"comment":"朋友推荐","flag":"1732171802-726300112-1-0"}"#,
+        )
+        .expect("valid");
+        let EventKind::JoinRequest(r) = e.kind else {
+            panic!()
+        };
+        assert_eq!(r.handle, "1732171802-726300112-1-0");
+        assert_eq!(r.comment, "朋友推荐");
+    }
+
+    #[test]
+    fn notices_of_the_same_kind_at_other_times_have_other_keys() {
+        let a = parse(
+            r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":10}"#,
+        );
+        let b = parse(
+            r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":11}"#,
+        );
+        assert_ne!(a.expect("valid").key, b.expect("valid").key);
+    }
+}

@@ -1,0 +1,50 @@
+//! # qunguan (群管) — a moderation daemon for chat groups
+//!
+//! qunguan receives every event of the groups it keeps from a chat gateway's webhook, decides
+//! what to do, stores the decision durably, and acts through the gateway's HTTP API.
+//!
+//! ## Data flow
+//!
+//! ```text
+//!  gateway webhook ──▶ gateway::onebot (verify, parse) ──▶ event::Event (platform-neutral)
+//!                                                            │
+//!                                                            ▼
+//!                     pipeline ── filter (rules/) ── ladder (strikes) ── welcome
+//!                                                            │
+//!          store: seen-key + strike record + outbox items, ONE transaction, flushed
+//!                                                            │  (webhook answers 204 here)
+//!                                                            ▼
+//!                         outbox worker ──▶ gateway::Gateways ──▶ gateway HTTP API
+//! ```
+//!
+//! - [`gateway`] — adapters, one per protocol: webhook handlers that turn wire events into
+//!   [`event::Event`]s, and API clients that turn [`action::Action`]s into calls.
+//! - [`event`] / [`action`] — the neutral model; nothing past the adapters sees wire JSON.
+//! - [`rules`] / [`filter`] — the rules folder and the compiled message filter.
+//! - [`ladder`] — the strike ladder, a pure function of history, violation, time and policy.
+//! - [`pipeline`] — ties the stages together for one event.
+//! - [`store`] — the only code that touches sled.
+//! - [`outbox`] — delivers stored actions, retrying with backoff.
+//! - [`app`] — wiring, background tasks and the one place shutdown is handled.
+//!
+//! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
+//! texts), [`welcome`], [`server`], [`shutdown`], [`telemetry`].
+#![deny(missing_docs)]
+
+pub mod action;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod filter;
+pub mod gateway;
+pub mod i18n;
+pub mod ladder;
+pub mod outbox;
+pub mod pipeline;
+pub mod rules;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod welcome;

@@ -1,0 +1,127 @@
+//! The `qunguan` command line: `run`, `check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use qunguan::app::App;
+use qunguan::clock::SystemClock;
+use qunguan::config::Settings;
+use qunguan::rules::Rules;
+use tokio_util::sync::CancellationToken;
+
+/// 群管 qunguan — moderation daemon for QQ (OneBot v11) chat groups.
+#[derive(Parser, Debug)]
+#[command(name = "qunguan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon. Without --config it runs on the built-in defaults
+    /// (listen 127.0.0.1:8080, data ./data, rules ./rules); QUNGUAN__SECTION__KEY variables
+    /// override either.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Load the configuration and the rules, print a summary and exit 0; or print what is
+    /// wrong (key or file:line, and why) and exit 1.
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::CheckConfig { config } => check_config(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qunguan: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    qunguan::telemetry::init(settings.log.format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let app = App::build(settings, Arc::new(SystemClock)).await?;
+        let shutdown = CancellationToken::new();
+        qunguan::shutdown::cancel_on_signal(shutdown.clone());
+        app.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let rules = Rules::load(&settings.rules.dir)?;
+    let onebot = &settings.gateway.onebot;
+    println!(
+        "configuration OK{}",
+        config
+            .map(|p| format!(" ({})", p.display()))
+            .unwrap_or_default()
+    );
+    println!("  listen:      {}", settings.server.listen);
+    if onebot.enabled {
+        println!(
+            "  onebot:      webhook {} · api {} · token {} · signature {}",
+            onebot.webhook_path,
+            onebot.api_root,
+            if onebot.access_token.is_empty() {
+                "none"
+            } else {
+                "set"
+            },
+            if onebot.secret.is_empty() {
+                "not required"
+            } else {
+                "required"
+            },
+        );
+    }
+    println!("  storage:     {}", settings.storage.path.display());
+    println!(
+        "  rules:       {} — {}",
+        settings.rules.dir.display(),
+        rules.summary()
+    );
+    let ladder: Vec<String> = settings
+        .moderation
+        .ladder
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "  ladder:      {} (strikes count for {})",
+        ladder.join(" → "),
+        settings.moderation.strike_ttl
+    );
+    println!(
+        "  welcome:     {}",
+        if settings.welcome.enabled {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! The public HTTP listener: gateway webhooks and `/healthz`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::gateway::onebot::webhook::{self, WebhookState};
+
+/// Builds the router of the public listener.
+pub fn router(settings: &Settings, onebot: Option<WebhookState>) -> Router {
+    let mut app = Router::new().route("/healthz", get(healthz));
+    if let Some(state) = onebot {
+        let path = settings.gateway.onebot.webhook_path.trim_end_matches('/');
+        let path = if path.is_empty() { "/" } else { path };
+        let route = Router::new().route(path, post(webhook::receive));
+        // NapCat and friends are often configured with a trailing slash; accept both.
+        let route = if path == "/" {
+            route
+        } else {
+            route.route(&format!("{path}/"), post(webhook::receive))
+        };
+        app = app.merge(route.with_state(state));
+    }
+    app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings
+                .server
+                .request_timeout
+                .get()
+                .max(Duration::from_secs(1)),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}

@@ -1,0 +1,193 @@
+//! The `qunguan` binary itself: check-config, and a graceful SIGTERM with an event in flight.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use qunguan::gateway::onebot::signature;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_qunguan");
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_accepts_the_example_config() {
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", "config.example.toml"])
+        .current_dir(repo_root())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("configuration OK") && stdout.contains("word list"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_names_the_bad_key_or_file_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_key = dir.path().join("bad.toml");
+    std::fs::write(&bad_key, "[moderation]\nladder = [\"warn\", \"smite\"]\n").expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&bad_key)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("moderation.ladder") && stderr.contains("smite"),
+        "{stderr}"
+    );
+
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    std::fs::write(rules.join("ads.txt"), b"ok\nalso ok\n\xc3\x28\n").expect("write");
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!("[rules]\ndir = {:?}\n", rules.display().to_string()),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("ads.txt:3"), "{stderr}");
+
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", "/nonexistent/q.toml"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(root: &Path, gateway: &FakeOneBot) -> Self {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .arg("run")
+            .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("QUNGUAN__STORAGE__PATH", root.join("data"))
+            .env("QUNGUAN__RULES__DIR", root.join("rules"))
+            .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())
+            .env("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", TOKEN)
+            .env("QUNGUAN__GATEWAY__ONEBOT__SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("daemon starts");
+        Self { child, port }
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        for _ in 0..200 {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("daemon did not become ready on port {}", self.port);
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn wait_exit(mut self) -> std::process::ExitStatus {
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        panic!("daemon did not exit");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_default_rules(&root.path().join("rules"));
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let daemon = Daemon::start(root.path(), &gateway);
+    daemon.wait_ready().await;
+
+    // Send the headers and half of a violating event, then SIGTERM, then the rest.
+    let body = serde_json::to_vec(&group_message(1, 42, "member", "加微信领取福利")).expect("json");
+    let sig = signature::sign(SECRET.as_bytes(), &body);
+    let head = format!(
+        "POST /onebot/v11 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nX-Signature: {sig}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", daemon.port))
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(first).await.expect("write half");
+    stream.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    daemon.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(rest).await.expect("write rest");
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+
+    let status = daemon.wait_exit().await;
+    assert!(status.success(), "exit status {status:?}");
+
+    // The acknowledged event's actions were stored: delivered before exit or after a restart,
+    // exactly once.
+    let daemon = Daemon::start(root.path(), &gateway);
+    daemon.wait_ready().await;
+    let calls = gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"]);
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+    assert_eq!(gateway.delivered().len(), 2, "nothing was delivered twice");
+}

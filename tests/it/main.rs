@@ -1,0 +1,8 @@
+//! Integration tests: the real daemon over loopback HTTP, a real sled database in a temp dir,
+//! and a fake gateway speaking the real protocol. One test binary (links once).
+
+mod lifecycle;
+mod moderation;
+mod support;
+mod webhook;
+mod welcome;

@@ -1,0 +1,184 @@
+//! The first pipeline: filter hit → recall + strike → warn, mute, kick.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+const SPAMMER: i64 = 2_309_855_761;
+
+fn spam(message_id: i64) -> serde_json::Value {
+    group_message(message_id, SPAMMER, "member", "FREE MONEY 点击领取")
+}
+
+#[tokio::test]
+async fn three_strikes_recall_then_warn_mute_kick_in_order() {
+    let app = TestApp::spawn().await;
+    for id in 1..=3 {
+        assert_eq!(app.post_event(&spam(id)).await, StatusCode::NO_CONTENT);
+        // Wait for each strike's calls so the sequence is per strike.
+        app.gateway
+            .wait_delivered(usize::try_from(id * 2).expect("small"), PATIENCE)
+            .await;
+    }
+    let calls = app.gateway.delivered();
+    assert_eq!(
+        actions(&calls),
+        [
+            "delete_msg",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_ban",
+            "delete_msg",
+            "set_group_kick"
+        ]
+    );
+    assert_eq!(calls[0].params, json!({"message_id": 1}));
+
+    // The warning @-mentions the member and counts the strike against the ladder.
+    let warning = &calls[1].params;
+    assert_eq!(warning["group_id"], GROUP);
+    let segments = warning["message"].as_array().expect("segment array");
+    assert_eq!(
+        segments[0],
+        json!({"type": "at", "data": {"qq": SPAMMER.to_string()}})
+    );
+    let text = segments[1]["data"]["text"].as_str().expect("text");
+    assert!(
+        text.contains("第1次警告 (1/3)") && text.contains("ads"),
+        "{text}"
+    );
+
+    // The mute carries the configured duration explicitly (10 minutes by default).
+    assert_eq!(
+        calls[3].params,
+        json!({"group_id": GROUP, "user_id": SPAMMER, "duration": 600})
+    );
+    assert_eq!(
+        calls[5].params,
+        json!({"group_id": GROUP, "user_id": SPAMMER, "reject_add_request": false})
+    );
+
+    // After the kick the record is cleared: the next violation is a first warning again.
+    assert_eq!(app.post_event(&spam(4)).await, StatusCode::NO_CONTENT);
+    let calls = app.gateway.wait_delivered(8, PATIENCE).await;
+    assert_eq!(actions(&calls[6..]), ["delete_msg", "send_group_msg"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_configured_ladder_and_locale_are_used() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.moderation.ladder = vec![
+                "mute 1h".parse().expect("rung"),
+                "ban".parse().expect("rung"),
+            ];
+            s.messages.locale = qunguan::i18n::Locale::En;
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.post_event(&spam(1)).await;
+    app.gateway.wait_delivered(2, PATIENCE).await;
+    app.post_event(&spam(2)).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(
+        actions(&calls),
+        [
+            "delete_msg",
+            "set_group_ban",
+            "delete_msg",
+            "set_group_kick"
+        ]
+    );
+    assert_eq!(calls[1].params["duration"], 3600);
+    assert_eq!(
+        calls[3].params["reject_add_request"], true,
+        "ban = kick and refuse re-joining"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn strikes_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    app.post_event(&spam(1)).await;
+    app.gateway.wait_delivered(2, PATIENCE).await;
+
+    let app = app.restart(Options::default()).await;
+    assert_eq!(app.post_event(&spam(2)).await, StatusCode::NO_CONTENT);
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(
+        actions(&calls[2..]),
+        ["delete_msg", "set_group_ban"],
+        "second strike after the restart mutes"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn owners_and_admins_are_exempt_and_the_bot_ignores_itself() {
+    let app = TestApp::spawn().await;
+    for (id, user, role) in [(1, 10, "owner"), (2, 11, "admin"), (3, SELF_ID, "member")] {
+        let event = group_message(id, user, role, "加微信 free money");
+        assert_eq!(app.post_event(&event).await, StatusCode::NO_CONTENT);
+    }
+    // A member's violation after them is the first thing the gateway sees.
+    app.post_event(&spam(4)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(calls[0].params["message_id"], 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let event = spam(1);
+    for _ in 0..3 {
+        assert_eq!(app.post_event(&event).await, StatusCode::NO_CONTENT);
+    }
+    app.post_event(&spam(2)).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(
+        actions(&calls),
+        [
+            "delete_msg",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_ban"
+        ],
+        "three deliveries of message 1 count as one strike"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_calls_carry_the_access_token() {
+    // The fake gateway answers 403 without the right Bearer token; a delivered call proves
+    // the token was sent.
+    let app = TestApp::spawn().await;
+    app.post_event(&spam(1)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(calls.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_refusals_are_not() {
+    let app = TestApp::spawn().await;
+    app.gateway.inject([Fault::Http500, Fault::Failed]);
+    app.post_event(&spam(1)).await;
+    // The HTTP 500 is retried after a backoff measured on the daemon's clock; move it on.
+    app.gateway.wait_calls(1, PATIENCE).await;
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let calls = app.gateway.wait_calls(3, PATIENCE).await;
+    // The refusal ("status: failed") is not retried: that recall is dropped, the warning
+    // still goes out.
+    assert_eq!(
+        actions(&calls),
+        ["delete_msg", "delete_msg", "send_group_msg"]
+    );
+    assert_eq!(actions(&app.gateway.delivered()), ["send_group_msg"]);
+    app.stop().await;
+}

@@ -1,0 +1,190 @@
+//! A fake OneBot v11 gateway: the HTTP API side (`POST /{action}`) on 127.0.0.1:0.
+//!
+//! It checks the Bearer token like NapCat (403 when missing or wrong), answers the real
+//! envelope (`{"status","retcode","data","echo"}`, `data.message_id` for sends), records every
+//! call, and can inject faults: HTTP 500, `status: failed`, or holding a call.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// One recorded API call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The action name (`delete_msg`, `set_group_ban`, …).
+    pub action: String,
+    /// The JSON body.
+    pub params: Value,
+}
+
+/// A fault to inject into upcoming calls, consumed one per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer HTTP 500.
+    Http500,
+    /// Answer `status: failed` with retcode 100.
+    Failed,
+    /// Hold the call this long before answering ok (longer than the client timeout = a timeout).
+    Hang(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    faults: VecDeque<Fault>,
+    next_message_id: i64,
+}
+
+/// The fake gateway. Dropping it does not stop the server task; the test process ends it.
+#[derive(Clone)]
+pub struct FakeOneBot {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    token: String,
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+impl FakeOneBot {
+    /// Starts a fake gateway that requires `token` (empty = no auth).
+    pub async fn start(token: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake gateway");
+        let addr = listener.local_addr().expect("addr");
+        let fake = Self {
+            addr,
+            token: token.to_owned(),
+            inner: Arc::new(Mutex::new(Inner {
+                next_message_id: 9_000,
+                ..Inner::default()
+            })),
+            changed: Arc::new(Notify::new()),
+        };
+        let app = Router::new()
+            .route("/{action}", post(handle))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    /// The `api_root` to configure.
+    pub fn api_root(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues faults for the next calls, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.inner.lock().expect("lock").faults.extend(faults);
+    }
+
+    /// Every call recorded so far (including refused ones).
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().expect("lock").calls.clone()
+    }
+
+    /// Successful calls only (what the group actually saw).
+    pub fn delivered(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.params.get("__failed").is_none())
+            .collect()
+    }
+
+    /// Waits until at least `n` calls were delivered successfully, up to `limit`; returns them.
+    pub async fn wait_delivered(&self, n: usize, limit: Duration) -> Vec<Call> {
+        self.wait_until(|| self.delivered(), n, limit).await
+    }
+
+    /// Waits until at least `n` calls were attempted (failed ones included), up to `limit`.
+    pub async fn wait_calls(&self, n: usize, limit: Duration) -> Vec<Call> {
+        self.wait_until(|| self.calls(), n, limit).await
+    }
+
+    async fn wait_until(
+        &self,
+        read: impl Fn() -> Vec<Call>,
+        n: usize,
+        limit: Duration,
+    ) -> Vec<Call> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            let calls = read();
+            if calls.len() >= n || tokio::time::Instant::now() >= deadline {
+                return calls;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+async fn handle(
+    State(fake): State<FakeOneBot>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    if !fake.token.is_empty() {
+        let expected = format!("Bearer {}", fake.token);
+        let ok =
+            headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+        if !ok {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"status": "failed", "retcode": 1403, "data": null})),
+            );
+        }
+    }
+    let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = fake.inner.lock().expect("lock").faults.pop_front();
+    if let Some(Fault::Hang(d)) = fault {
+        tokio::time::sleep(d).await;
+    }
+    let (status, envelope, failed) = match fault {
+        Some(Fault::Http500) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"status": "failed", "retcode": 500}),
+            true,
+        ),
+        Some(Fault::Failed) => (
+            StatusCode::OK,
+            json!({"status": "failed", "retcode": 100, "data": null, "msg": "NOT_MANAGEABLE", "wording": "机器人权限不足"}),
+            true,
+        ),
+        _ => {
+            let mut inner = fake.inner.lock().expect("lock");
+            let data = if action == "send_group_msg" {
+                inner.next_message_id += 1;
+                json!({"message_id": inner.next_message_id})
+            } else {
+                Value::Null
+            };
+            (
+                StatusCode::OK,
+                json!({"status": "ok", "retcode": 0, "data": data, "echo": null}),
+                false,
+            )
+        }
+    };
+    let mut recorded = params;
+    if failed && let Value::Object(map) = &mut recorded {
+        map.insert("__failed".into(), Value::Bool(true));
+    }
+    fake.inner.lock().expect("lock").calls.push(Call {
+        action,
+        params: recorded,
+    });
+    fake.changed.notify_waiters();
+    (status, axum::Json(envelope))
+}

@@ -1,0 +1,220 @@
+//! Test support: the real daemon on 127.0.0.1:0 with a temp data dir and rules folder, talking
+//! to a fake gateway over loopback.
+
+pub mod fake_onebot;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use qunguan::app::App;
+use qunguan::clock::{ManualClock, SharedClock};
+use qunguan::config::{Secret, Settings};
+use qunguan::gateway::onebot::signature;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use fake_onebot::{Call, FakeOneBot, Fault};
+
+/// The bot account in every test.
+pub const SELF_ID: i64 = 3_889_000_123;
+/// A group.
+pub const GROUP: i64 = 726_300_112;
+/// HMAC secret shared by the tests' "gateway" and the daemon.
+pub const SECRET: &str = "test-hmac-secret";
+/// API access token.
+pub const TOKEN: &str = "test-access-token";
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A fixture from `tests/fixtures/`.
+pub fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A group message event in CQ-string form.
+pub fn group_message(message_id: i64, user_id: i64, role: &str, message: &str) -> Value {
+    json!({
+        "post_type": "message", "message_type": "group", "sub_type": "normal",
+        "time": 1_732_171_530 + message_id, "self_id": SELF_ID, "group_id": GROUP,
+        "user_id": user_id, "message_id": message_id, "message": message, "raw_message": message,
+        "font": 0,
+        "sender": {"user_id": user_id, "nickname": format!("user{user_id}"), "card": "", "role": role}
+    })
+}
+
+/// The rules folder every test starts with.
+pub fn write_default_rules(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("rules dir");
+    std::fs::write(
+        dir.join("ads.txt"),
+        "# test ads\n加微信\nfree money\n[推广]\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("group-rules.md"), "1. 禁止广告\n2. 友善交流\n").expect("write");
+}
+
+/// Options for [`TestApp::spawn`].
+pub struct Options {
+    /// HMAC secret the daemon requires (empty = unsigned).
+    pub secret: String,
+    /// Adjusts the settings after the defaults are filled in.
+    pub tweak: Box<dyn Fn(&mut Settings) + Send + Sync>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            secret: SECRET.into(),
+            tweak: Box::new(|_| {}),
+        }
+    }
+}
+
+/// The daemon under test.
+pub struct TestApp {
+    /// Its webhook base URL, e.g. `http://127.0.0.1:40000`.
+    pub base: String,
+    /// The fake gateway it acts through.
+    pub gateway: FakeOneBot,
+    /// The temp folder holding `data/` and `rules/`.
+    pub root: Arc<tempfile::TempDir>,
+    /// The injected clock.
+    pub clock: Arc<ManualClock>,
+    /// The settings it runs with.
+    pub settings: Settings,
+    /// The HMAC secret it requires.
+    pub secret: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), qunguan::app::AppError>>,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts a daemon with default options and a fresh fake gateway.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// Starts a daemon with `options`.
+    pub async fn spawn_with(options: Options) -> Self {
+        let root = Arc::new(tempfile::tempdir().expect("tempdir"));
+        write_default_rules(&root.path().join("rules"));
+        let gateway = FakeOneBot::start(TOKEN).await;
+        let clock = ManualClock::new(jiff::Timestamp::from_second(1_732_171_530).expect("valid"));
+        Self::start(root, gateway, clock, options).await
+    }
+
+    async fn start(
+        root: Arc<tempfile::TempDir>,
+        gateway: FakeOneBot,
+        clock: Arc<ManualClock>,
+        options: Options,
+    ) -> Self {
+        init_test_logging();
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+        settings.storage.path = root.path().join("data");
+        settings.rules.dir = root.path().join("rules");
+        settings.gateway.onebot.api_root = gateway.api_root();
+        settings.gateway.onebot.access_token = Secret::new(TOKEN);
+        settings.gateway.onebot.secret = Secret::new(options.secret.clone());
+        settings.gateway.onebot.timeout = qunguan::config::HumanDuration::from_secs(2);
+        (options.tweak)(&mut settings);
+        let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
+            .await
+            .expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        let http = reqwest::Client::builder()
+            .timeout(PATIENCE)
+            .build()
+            .expect("client");
+        Self {
+            base,
+            gateway,
+            root,
+            clock,
+            settings,
+            secret: options.secret,
+            shutdown,
+            task,
+            http,
+        }
+    }
+
+    /// Stops the daemon gracefully and starts a new one on the same data, rules, gateway and
+    /// clock.
+    pub async fn restart(self, options: Options) -> Self {
+        let root = Arc::clone(&self.root);
+        let gateway = self.gateway.clone();
+        let clock = Arc::clone(&self.clock);
+        self.stop().await;
+        Self::start(root, gateway, clock, options).await
+    }
+
+    /// Stops the daemon gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("app task")
+            .expect("app stops cleanly");
+    }
+
+    /// The rules folder.
+    pub fn rules_dir(&self) -> PathBuf {
+        self.root.path().join("rules")
+    }
+
+    /// POSTs `event` to the webhook, signed with the app's secret.
+    pub async fn post_event(&self, event: &Value) -> reqwest::StatusCode {
+        let body = serde_json::to_vec(event).expect("json");
+        let sig = (!self.secret.is_empty()).then(|| signature::sign(self.secret.as_bytes(), &body));
+        self.post_raw(body, sig.as_deref()).await
+    }
+
+    /// POSTs raw bytes with an optional `X-Signature` header.
+    pub async fn post_raw(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::StatusCode {
+        let mut req = self
+            .http
+            .post(format!(
+                "{}{}",
+                self.base, self.settings.gateway.onebot.webhook_path
+            ))
+            .header("content-type", "application/json")
+            .header("x-self-id", SELF_ID.to_string())
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("x-signature", sig);
+        }
+        req.send().await.expect("webhook answers").status()
+    }
+
+    /// GETs a path on the public listener.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("answers")
+    }
+}
+
+/// Action names of calls, for compact assertions.
+pub fn actions(calls: &[Call]) -> Vec<&str> {
+    calls.iter().map(|c| c.action.as_str()).collect()
+}
+
+/// Logs go to the test output only when `TEST_LOG` is set.
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        qunguan::telemetry::init(qunguan::config::LogFormat::Pretty);
+    }
+}
