@@ -113,9 +113,7 @@ impl App {
     /// The address the listener is bound to (useful with port 0).
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.settings.server.listen)
+        self.listener.local_addr().unwrap_or(self.settings.server.listen)
     }
 
     /// The live rules (for reloads).
@@ -145,8 +143,7 @@ impl App {
         tasks.spawn(worker.run(background.clone()));
 
         let grace = settings.server.shutdown_grace.get();
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let served = tokio::select! {
             result = server => result.map_err(AppError::Serve),
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -95,9 +95,7 @@ impl FromStr for GroupId {
             Some(("qq", n)) => (Platform::Qq, n),
             Some(("tg" | "telegram", n)) => (Platform::Telegram, n),
             Some((p, _)) => {
-                return Err(format!(
-                    "unknown platform {p:?} in group {s:?}; use qq:<id> or tg:<id>"
-                ));
+                return Err(format!("unknown platform {p:?} in group {s:?}; use qq:<id> or tg:<id>"));
             }
             None => (Platform::Qq, s),
         };

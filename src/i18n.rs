@@ -42,14 +42,7 @@ pub fn default_welcome_template(locale: Locale) -> &'static str {
 /// The warning posted on a "warn" rung: mentions the member, says why and how many strikes
 /// they have out of how many the ladder has.
 #[must_use]
-pub fn warning(
-    locale: Locale,
-    user_id: i64,
-    name: &str,
-    reason: &str,
-    count: u32,
-    limit: u32,
-) -> OutgoingMessage {
+pub fn warning(locale: Locale, user_id: i64, name: &str, reason: &str, count: u32, limit: u32) -> OutgoingMessage {
     let mut msg = OutgoingMessage::default();
     msg.push_mention(user_id, name);
     msg.push_text(match locale {
@@ -76,11 +69,7 @@ pub fn reason_rule(locale: Locale, rule: &str) -> String {
 /// `vars` and not `{at}` are left as written so a typo is visible in the group rather than
 /// silently dropped. `{{` and `}}` are literal braces.
 #[must_use]
-pub fn render(
-    template: &str,
-    mention: Option<(i64, &str)>,
-    vars: &[(&str, &str)],
-) -> OutgoingMessage {
+pub fn render(template: &str, mention: Option<(i64, &str)>, vars: &[(&str, &str)]) -> OutgoingMessage {
     let mut msg = OutgoingMessage::default();
     let mut rest = template;
     while let Some(open) = rest.find(['{', '}']) {
@@ -147,24 +136,14 @@ mod tests {
 
     #[test]
     fn render_keeps_unknown_placeholders_visible() {
-        assert_eq!(
-            render("hi {nmae}", None, &[("name", "x")]).plain_text(),
-            "hi {nmae}"
-        );
-        assert_eq!(
-            render("unclosed {at", None, &[]).plain_text(),
-            "unclosed {at"
-        );
+        assert_eq!(render("hi {nmae}", None, &[("name", "x")]).plain_text(), "hi {nmae}");
+        assert_eq!(render("unclosed {at", None, &[]).plain_text(), "unclosed {at");
     }
 
     #[test]
     fn warning_counts_against_the_ladder() {
         let msg = warning(Locale::ZhCn, 7, "阿杰", "消息触发了规则「ads」", 1, 3);
-        assert!(
-            msg.plain_text().contains("第1次警告 (1/3)"),
-            "{}",
-            msg.plain_text()
-        );
+        assert!(msg.plain_text().contains("第1次警告 (1/3)"), "{}", msg.plain_text());
         assert!(matches!(msg.parts[0], Part::Mention { user_id: 7, .. }));
         let en = warning(Locale::En, 7, "A", "r", 2, 3).plain_text();
         assert!(en.contains("Warning 2 (2/3)"), "{en}");

@@ -42,9 +42,7 @@ impl StrikeRecord {
     /// How many strikes count at `now`.
     #[must_use]
     pub fn count(&self, now: Timestamp, ttl: Duration) -> u32 {
-        self.active(now, ttl)
-            .map(|s| s.weight)
-            .fold(0, u32::saturating_add)
+        self.active(now, ttl).map(|s| s.weight).fold(0, u32::saturating_add)
     }
 
     /// Drops expired strikes.
@@ -101,16 +99,8 @@ pub struct Decision {
 /// # Panics
 /// Never for a non-empty ladder; configuration validation guarantees one.
 #[must_use]
-pub fn decide(
-    record: &StrikeRecord,
-    severity: Severity,
-    rule: &str,
-    now: Timestamp,
-    policy: Policy<'_>,
-) -> Decision {
-    let rungs = u32::try_from(policy.ladder.len())
-        .unwrap_or(u32::MAX)
-        .max(1);
+pub fn decide(record: &StrikeRecord, severity: Severity, rule: &str, now: Timestamp, policy: Policy<'_>) -> Decision {
+    let rungs = u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX).max(1);
     let mut record = record.clone();
     record.prune(now, policy.strike_ttl);
     let before = record.count(now, policy.strike_ttl);
@@ -130,11 +120,7 @@ pub fn decide(
         rung,
         before,
         after,
-        record: if rung.removes_member() {
-            None
-        } else {
-            Some(record)
-        },
+        record: if rung.removes_member() { None } else { Some(record) },
     }
 }
 
@@ -146,11 +132,7 @@ mod tests {
     const DAY: u64 = 86_400;
 
     fn ladder() -> Vec<Rung> {
-        vec![
-            Rung::Warn,
-            Rung::Mute(HumanDuration::from_secs(600)),
-            Rung::Kick,
-        ]
+        vec![Rung::Warn, Rung::Mute(HumanDuration::from_secs(600)), Rung::Kick]
     }
 
     fn at(secs: i64) -> Timestamp {
@@ -201,10 +183,7 @@ mod tests {
             ]
         );
         // Everything expired: back to a warning.
-        assert_eq!(
-            walk(&[(0, one), (10, one), (40 * day, one)], 30)[2],
-            (Rung::Warn, 1)
-        );
+        assert_eq!(walk(&[(0, one), (10, one), (40 * day, one)], 30)[2], (Rung::Warn, 1));
     }
 
     #[test]
@@ -245,13 +224,7 @@ mod tests {
             ladder: &ladder,
             strike_ttl: Duration::from_secs(DAY),
         };
-        let d = decide(
-            &StrikeRecord::default(),
-            Severity::Strikes(1),
-            "x",
-            at(0),
-            policy,
-        );
+        let d = decide(&StrikeRecord::default(), Severity::Strikes(1), "x", at(0), policy);
         assert_eq!((d.rung, d.record), (Rung::Kick, None));
     }
 }

@@ -76,9 +76,7 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let onebot = &settings.gateway.onebot;
     println!(
         "configuration OK{}",
-        config
-            .map(|p| format!(" ({})", p.display()))
-            .unwrap_or_default()
+        config.map(|p| format!(" ({})", p.display())).unwrap_or_default()
     );
     println!("  listen:      {}", settings.server.listen);
     if onebot.enabled {
@@ -86,11 +84,7 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
             "  onebot:      webhook {} · api {} · token {} · signature {}",
             onebot.webhook_path,
             onebot.api_root,
-            if onebot.access_token.is_empty() {
-                "none"
-            } else {
-                "set"
-            },
+            if onebot.access_token.is_empty() { "none" } else { "set" },
             if onebot.secret.is_empty() {
                 "not required"
             } else {
@@ -99,29 +93,13 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
         );
     }
     println!("  storage:     {}", settings.storage.path.display());
-    println!(
-        "  rules:       {} — {}",
-        settings.rules.dir.display(),
-        rules.summary()
-    );
-    let ladder: Vec<String> = settings
-        .moderation
-        .ladder
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());
+    let ladder: Vec<String> = settings.moderation.ladder.iter().map(ToString::to_string).collect();
     println!(
         "  ladder:      {} (strikes count for {})",
         ladder.join(" → "),
         settings.moderation.strike_ttl
     );
-    println!(
-        "  welcome:     {}",
-        if settings.welcome.enabled {
-            "on"
-        } else {
-            "off"
-        }
-    );
+    println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
     Ok(())
 }

@@ -14,10 +14,10 @@ use crate::action::{Action, Capabilities};
 use crate::clock::SharedClock;
 use crate::config::{Rung, Settings};
 use crate::event::{Event, EventKind, GroupMessage, MemberJoined};
-use crate::filter::Hit;
+use crate::filter::Violation;
 use crate::gateway::Gateways;
 use crate::i18n;
-use crate::ladder::{self, Policy, Severity};
+use crate::ladder::{self, Policy};
 use crate::rules::RulesHandle;
 use crate::store::{Effects, Store, StoreError, StrikeWrite};
 use crate::welcome;
@@ -103,11 +103,11 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let rules = self.rules.load();
-        let Some(hit) = rules.filter.first_hit(&msg.text) else {
+        let Some(violation) = rules.filter.check(&msg.text, msg.group) else {
             return Ok(Outcome::Ignored("clean"));
         };
         if msg.sender.role.is_moderator() {
-            tracing::info!(group = %msg.group, user = msg.sender.user_id, rule = %hit.rule, "filter hit by an owner/admin; exempt");
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, rule = %violation.rule, "filter hit by an owner/admin; exempt");
             return Ok(Outcome::Ignored("owner/admin exempt"));
         }
         let now = self.clock.now();
@@ -118,35 +118,32 @@ impl Pipeline {
             strike_ttl: moderation.strike_ttl.get(),
         };
         let locale = self.settings.messages.locale;
-        let committed = self.store.commit_event(
-            &event.key,
-            now,
-            Some((msg.group, msg.sender.user_id)),
-            |record| {
+        let committed = self
+            .store
+            .commit_event(&event.key, now, Some((msg.group, msg.sender.user_id)), |record| {
                 let decision = ladder::decide(
                     &record.unwrap_or_default(),
-                    Severity::Strikes(1),
-                    &hit.rule,
+                    violation.severity,
+                    &violation.rule,
                     now,
                     policy,
                 );
-                let actions = violation_actions(msg, &hit, &decision, policy, caps, locale);
+                let actions = violation_actions(msg, &violation, &decision, policy, caps, locale);
                 let strikes = match &decision.record {
                     Some(record) => StrikeWrite::Put(record.clone()),
                     None => StrikeWrite::Clear,
                 };
                 let count = actions.len();
                 (Effects { strikes, actions }, (decision, count))
-            },
-        )?;
+            })?;
         let Some((decision, actions)) = committed else {
             return Ok(Outcome::Duplicate);
         };
         tracing::info!(
             group = %msg.group,
             user = msg.sender.user_id,
-            rule = %hit.rule,
-            pattern = %hit.pattern,
+            rule = %violation.rule,
+            pattern = %violation.hits[0].pattern,
             strikes = decision.after,
             rung = %decision.rung,
             "violation"
@@ -163,17 +160,15 @@ impl Pipeline {
         }
         let rules = self.rules.load();
         let action = welcome::welcome_action(&self.settings, &rules.group_rules, joined);
-        let committed = self
-            .store
-            .commit_event(&event.key, self.clock.now(), None, |_| {
-                (
-                    Effects {
-                        strikes: StrikeWrite::Keep,
-                        actions: vec![action.clone()],
-                    },
-                    (),
-                )
-            })?;
+        let committed = self.store.commit_event(&event.key, self.clock.now(), None, |_| {
+            (
+                Effects {
+                    strikes: StrikeWrite::Keep,
+                    actions: vec![action.clone()],
+                },
+                (),
+            )
+        })?;
         Ok(match committed {
             Some(()) => Outcome::Acted { actions: 1 },
             None => Outcome::Duplicate,
@@ -186,7 +181,7 @@ impl Pipeline {
 /// warning; no ban → a kick.
 fn violation_actions(
     msg: &GroupMessage,
-    hit: &Hit,
+    violation: &Violation,
     decision: &ladder::Decision,
     policy: Policy<'_>,
     caps: Capabilities,
@@ -195,7 +190,7 @@ fn violation_actions(
     let group = msg.group;
     let user_id = msg.sender.user_id;
     let mut actions = Vec::with_capacity(2);
-    if caps.recall {
+    if caps.recall && violation.recall {
         actions.push(Action::Recall {
             group,
             message_id: msg.message_id,
@@ -215,7 +210,7 @@ fn violation_actions(
                 locale,
                 user_id,
                 &msg.sender.name,
-                &i18n::reason_rule(locale, &hit.rule),
+                &i18n::reason_rule(locale, &violation.rule),
                 decision.after.min(limit),
                 limit,
             ),

@@ -31,11 +31,7 @@ pub fn router(settings: &Settings, onebot: Option<WebhookState>) -> Router {
     app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            settings
-                .server
-                .request_timeout
-                .get()
-                .max(Duration::from_secs(1)),
+            settings.server.request_timeout.get().max(Duration::from_secs(1)),
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

@@ -43,16 +43,12 @@ mod tests {
             name: None,
             time: 0,
         };
-        let Action::Send { message, group, .. } =
-            welcome_action(&Settings::default(), "1. 不许打广告", &joined)
+        let Action::Send { message, group, .. } = welcome_action(&Settings::default(), "1. 不许打广告", &joined)
         else {
             panic!("a welcome is a message")
         };
         assert_eq!(group, GroupId::qq(5));
-        assert!(matches!(
-            message.parts[0],
-            Part::Mention { user_id: 42, .. }
-        ));
+        assert!(matches!(message.parts[0], Part::Mention { user_id: 42, .. }));
         assert!(message.plain_text().contains("1. 不许打广告"));
     }
 }

@@ -91,9 +91,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
 
 /// Why a duration did not parse. The message is meant for operators.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid duration {input:?}: {reason} (write it like \"30s\", \"10m\", \"1h30m\" or \"30d\")"
-)]
+#[error("invalid duration {input:?}: {reason} (write it like \"30s\", \"10m\", \"1h30m\" or \"30d\")")]
 pub struct DurationError {
     input: String,
     reason: &'static str,
@@ -120,9 +118,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         if digits == 0 {
             return Err(err("expected a number"));
         }
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| err("the number is too large"))?;
+        let value: u64 = rest[..digits].parse().map_err(|_| err("the number is too large"))?;
         rest = rest[digits..].trim_start();
         let unit_len = rest
             .char_indices()
@@ -171,24 +167,13 @@ mod tests {
             (" 5 min ", 300),
         ];
         for (input, secs) in cases {
-            assert_eq!(
-                parse_duration(input),
-                Ok(Duration::from_secs(secs)),
-                "{input}"
-            );
+            assert_eq!(parse_duration(input), Ok(Duration::from_secs(secs)), "{input}");
         }
     }
 
     #[test]
     fn rejects_what_it_cannot_read() {
-        for input in [
-            "",
-            "m",
-            "10x",
-            "ten minutes",
-            "-5m",
-            "99999999999999999999s",
-        ] {
+        for input in ["", "m", "10x", "ten minutes", "-5m", "99999999999999999999s"] {
             assert!(parse_duration(input).is_err(), "{input} should not parse");
         }
     }
@@ -203,10 +188,7 @@ mod tests {
             (90_061, "1d1h1m1s"),
         ] {
             assert_eq!(HumanDuration::from_secs(secs).to_string(), text);
-            assert_eq!(
-                text.parse::<HumanDuration>().map(HumanDuration::as_secs),
-                Ok(secs)
-            );
+            assert_eq!(text.parse::<HumanDuration>().map(HumanDuration::as_secs), Ok(secs));
         }
     }
 }

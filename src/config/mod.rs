@@ -169,11 +169,7 @@ pub struct ModerationSettings {
 impl Default for ModerationSettings {
     fn default() -> Self {
         Self {
-            ladder: vec![
-                Rung::Warn,
-                Rung::Mute(HumanDuration::from_secs(600)),
-                Rung::Kick,
-            ],
+            ladder: vec![Rung::Warn, Rung::Mute(HumanDuration::from_secs(600)), Rung::Kick],
             strike_ttl: HumanDuration::from_secs(30 * 86_400),
         }
     }
@@ -261,9 +257,7 @@ impl std::str::FromStr for Rung {
             ("ban", "") => Ok(Self::Ban),
             ("mute", "") => Err(format!("rung {s:?} needs a duration, e.g. \"mute 10m\"")),
             ("mute", d) => {
-                let d: HumanDuration = d
-                    .parse()
-                    .map_err(|e: DurationError| format!("rung {s:?}: {e}"))?;
+                let d: HumanDuration = d.parse().map_err(|e: DurationError| format!("rung {s:?}: {e}"))?;
                 if d.as_secs() == 0 {
                     return Err(format!("rung {s:?}: a mute must last at least one second"));
                 }
@@ -363,20 +357,13 @@ impl Settings {
 
     /// Like [`Settings::load`], but reads the environment overrides from `env` instead of the
     /// process environment (tests).
-    pub fn load_with_env(
-        file: Option<&Path>,
-        env: Option<BTreeMap<String, String>>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load_with_env(file: Option<&Path>, env: Option<BTreeMap<String, String>>) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::NotFound(path.to_owned()));
             }
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
         }
         // Environment overrides. Values stay strings (a token like "0123" must not become the
         // number 123); the few list-valued keys are split on commas here.
@@ -440,10 +427,7 @@ impl Settings {
             if onebot.timeout.as_secs() == 0 {
                 issue("gateway.onebot.timeout", "must be at least 1s".into());
             }
-            if onebot.secret.is_empty()
-                && !self.server.listen.ip().is_loopback()
-                && !self.server.allow_unsigned
-            {
+            if onebot.secret.is_empty() && !self.server.listen.ip().is_loopback() && !self.server.allow_unsigned {
                 issue(
                     "gateway.onebot.secret",
                     format!(
@@ -483,11 +467,7 @@ impl Settings {
         if self.rules.dir.as_os_str().is_empty() {
             issue("rules.dir", "must not be empty".into());
         }
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(issues)
-        }
+        if issues.is_empty() { Ok(()) } else { Err(issues) }
     }
 }
 
@@ -509,9 +489,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 fn describe_config_error(err: &config::ConfigError, file: Option<&Path>) -> String {
     let text = err.to_string();
     match (err, file) {
-        (config::ConfigError::FileParse { .. }, Some(path))
-            if !text.contains(&*path.to_string_lossy()) =>
-        {
+        (config::ConfigError::FileParse { .. }, Some(path)) if !text.contains(&*path.to_string_lossy()) => {
             format!("{}: {text}", path.display())
         }
         _ => text,
@@ -523,19 +501,11 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
+        Some(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
     }
 
     fn write(contents: &str) -> tempfile::NamedTempFile {
-        let mut file = tempfile::Builder::new()
-            .suffix(".toml")
-            .tempfile()
-            .expect("temp file");
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
         std::io::Write::write_all(&mut file, contents.as_bytes()).expect("write");
         file
     }
@@ -567,11 +537,7 @@ mod tests {
         assert_eq!(s.server.listen.port(), 0);
         assert_eq!(
             s.moderation.ladder,
-            vec![
-                Rung::Warn,
-                Rung::Mute(HumanDuration::from_secs(3600)),
-                Rung::Ban
-            ]
+            vec![Rung::Warn, Rung::Mute(HumanDuration::from_secs(3600)), Rung::Ban]
         );
     }
 
@@ -591,10 +557,7 @@ mod tests {
         let file = write("[moderation]\nladder = [\"warn\", \"mute ten\"]\n");
         let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("bad rung");
         let text = err.to_string();
-        assert!(
-            text.contains("ladder") && text.contains("mute ten"),
-            "{text}"
-        );
+        assert!(text.contains("ladder") && text.contains("mute ten"), "{text}");
 
         let file = write("[gateway.onebot]\napi_root = \"localhost:3000\"\n");
         let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("bad url");
@@ -630,10 +593,7 @@ mod tests {
         )
         .expect("valid");
         let dump = format!("{s:?}");
-        assert!(
-            !dump.contains("hunter2") && !dump.contains("s3cr3t"),
-            "{dump}"
-        );
+        assert!(!dump.contains("hunter2") && !dump.contains("s3cr3t"), "{dump}");
     }
 
     #[test]

@@ -4,10 +4,17 @@
 //! so checking a message is a single pass over its text, whatever the number of phrases.
 //! Matching is case-insensitive for ASCII letters and reports the matched span in the
 //! original text so warnings and the audit log can quote exactly what was posted.
+//!
+//! [`Filter::check`] returns a [`Violation`]: the decision the pipeline acts on, with the
+//! rule's settings (severity, action, recall, dry run) and the hits that caused it.
 
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
+
+use crate::event::GroupId;
+use crate::ladder::Severity;
 
 /// A word list: a rule name (the file stem) and its phrases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,11 +34,57 @@ pub struct Filter {
     rules: Vec<Arc<str>>,
 }
 
+/// What kind of evidence a hit is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HitKind {
+    /// A phrase that is a violation on its own.
+    Hard,
+    /// A weak signal, a violation only together with other evidence.
+    Cue,
+    /// A regular-expression detector.
+    Regex,
+}
+
+/// What a rule does when it is violated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// Add strikes and apply the ladder's rung.
+    #[default]
+    Ladder,
+    /// Only recall the message.
+    Recall,
+    /// Post a warning.
+    Warn,
+    /// Remove the member at once.
+    Kick,
+}
+
+/// A filter decision: the message violates `rule`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The violated rule.
+    pub rule: Arc<str>,
+    /// The evidence, in text order (at least one hit).
+    pub hits: Vec<Hit>,
+    /// Strikes it adds.
+    pub severity: Severity,
+    /// What to do.
+    pub action: RuleAction,
+    /// Recall the message.
+    pub recall: bool,
+    /// Decide and record, but send nothing.
+    pub dry_run: bool,
+}
+
 /// A phrase found in a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
     /// The rule it belongs to.
     pub rule: Arc<str>,
+    /// Hard phrase, cue or regex.
+    pub kind: HitKind,
     /// The phrase as written in the word list.
     pub pattern: Arc<str>,
     /// Byte offset of the match in the checked text.
@@ -75,9 +128,24 @@ impl Filter {
         let (rule, pattern) = &self.patterns[m.pattern().as_usize()];
         Some(Hit {
             rule: Arc::clone(&self.rules[*rule]),
+            kind: HitKind::Hard,
             pattern: Arc::clone(pattern),
             start: m.start(),
             end: m.end(),
+        })
+    }
+
+    /// The decision for a message posted in `group`: which rule it violates, if any.
+    #[must_use]
+    pub fn check(&self, text: &str, _group: GroupId) -> Option<Violation> {
+        let hit = self.first_hit(text)?;
+        Some(Violation {
+            rule: Arc::clone(&hit.rule),
+            hits: vec![hit],
+            severity: Severity::default(),
+            action: RuleAction::Ladder,
+            recall: true,
+            dry_run: false,
         })
     }
 
@@ -117,20 +185,14 @@ mod tests {
             ("ads", "free money", 6, 16)
         );
         let hit = f.first_hit("兼职刷单日结").expect("hit");
-        assert_eq!(
-            (&*hit.rule, &"兼职刷单日结"[hit.start..hit.end]),
-            ("scam", "刷单")
-        );
+        assert_eq!((&*hit.rule, &"兼职刷单日结"[hit.start..hit.end]), ("scam", "刷单"));
         assert_eq!(f.first_hit("今天天气不错"), None);
     }
 
     #[test]
     fn prefers_the_longest_phrase_at_a_position() {
         let f = filter(&[("a", &["微信"]), ("b", &["微信号"])]);
-        assert_eq!(
-            &*f.first_hit("我的微信号是").expect("hit").pattern,
-            "微信号"
-        );
+        assert_eq!(&*f.first_hit("我的微信号是").expect("hit").pattern, "微信号");
     }
 
     #[test]

@@ -89,9 +89,7 @@ impl Gateways {
     /// Builds the clients of every enabled gateway.
     pub fn from_settings(settings: &Settings) -> Result<Self, GatewayError> {
         let onebot = if settings.gateway.onebot.enabled {
-            Some(Arc::new(onebot::OneBotClient::new(
-                &settings.gateway.onebot,
-            )?))
+            Some(Arc::new(onebot::OneBotClient::new(&settings.gateway.onebot)?))
         } else {
             None
         };

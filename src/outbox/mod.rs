@@ -73,10 +73,7 @@ impl OutboxWorker {
 
     /// One pass over the outbox: delivers every due item whose group is not blocked by an
     /// earlier, undelivered item.
-    async fn deliver_due(
-        &self,
-        cancel: &CancellationToken,
-    ) -> Result<(), crate::store::StoreError> {
+    async fn deliver_due(&self, cancel: &CancellationToken) -> Result<(), crate::store::StoreError> {
         let outbox = self.store.outbox();
         let mut blocked: HashSet<GroupId> = HashSet::new();
         for (seq, mut item) in outbox.pending()? {
@@ -101,8 +98,7 @@ impl OutboxWorker {
                 Err(e) if e.is_retryable() => {
                     item.attempts += 1;
                     let delay = e.retry_after().unwrap_or_else(|| backoff(item.attempts));
-                    item.not_before_ms =
-                        now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    item.not_before_ms = now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     item.last_error = Some(e.to_string());
                     tracing::warn!(%group, action = %kind, seq, attempts = item.attempts, retry_in = ?delay, error = %e, "outbox: delivery failed, will retry");
                     outbox.update(seq, &item)?;

@@ -88,9 +88,8 @@ impl Rules {
         for path in &paths {
             lists.push(read_word_list(path)?);
         }
-        let filter = Filter::build(&lists).map_err(|e| {
-            RulesError::new(dir, None, format!("cannot compile the word lists: {e}"))
-        })?;
+        let filter = Filter::build(&lists)
+            .map_err(|e| RulesError::new(dir, None, format!("cannot compile the word lists: {e}")))?;
         let rules_path = dir.join(GROUP_RULES_FILE);
         let group_rules = match std::fs::read(&rules_path) {
             Ok(bytes) => String::from_utf8(bytes)
@@ -135,13 +134,8 @@ fn read_word_list(path: &Path) -> Result<WordList, RulesError> {
         .to_owned();
     let mut phrases = Vec::new();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = std::str::from_utf8(line).map_err(|_| {
-            RulesError::new(
-                path,
-                Some(index + 1),
-                "not valid UTF-8 (save the file as UTF-8)",
-            )
-        })?;
+        let line = std::str::from_utf8(line)
+            .map_err(|_| RulesError::new(path, Some(index + 1), "not valid UTF-8 (save the file as UTF-8)"))?;
         let phrase = line.trim_start_matches('\u{feff}').trim();
         if phrase.is_empty() || phrase.starts_with('#') {
             continue;
@@ -158,25 +152,15 @@ mod tests {
     #[test]
     fn loads_word_lists_and_group_rules() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("ads.txt"),
-            "# ads\n\n加微信\n  free money  \n",
-        )
-        .expect("write");
+        std::fs::write(dir.path().join("ads.txt"), "# ads\n\n加微信\n  free money  \n").expect("write");
         std::fs::write(dir.path().join("scam.txt"), "\u{feff}刷单\n").expect("write");
         std::fs::write(dir.path().join("group-rules.md"), "1. 不许打广告\n").expect("write");
         std::fs::write(dir.path().join("notes.md"), "not a list").expect("write");
         let rules = Rules::load(dir.path()).expect("loads");
-        assert_eq!(
-            rules.filter.rule_names().collect::<Vec<_>>(),
-            ["ads", "scam"]
-        );
+        assert_eq!(rules.filter.rule_names().collect::<Vec<_>>(), ["ads", "scam"]);
         assert_eq!(rules.filter.phrase_count(), 3);
         assert_eq!(rules.group_rules, "1. 不许打广告");
-        assert_eq!(
-            &*rules.filter.first_hit("要FREE MONEY吗").expect("hit").rule,
-            "ads"
-        );
+        assert_eq!(&*rules.filter.first_hit("要FREE MONEY吗").expect("hit").rule, "ads");
     }
 
     #[test]

@@ -44,13 +44,7 @@ pub fn decode_member_key(k: &[u8]) -> Option<(GroupId, i64)> {
     let platform = Platform::from_tag(k[0])?;
     let group = i64_from_key(k[1..9].try_into().ok()?);
     let user = i64_from_key(k[9..17].try_into().ok()?);
-    Some((
-        GroupId {
-            platform,
-            id: group,
-        },
-        user,
-    ))
+    Some((GroupId { platform, id: group }, user))
 }
 
 #[cfg(test)]
@@ -59,15 +53,7 @@ mod tests {
 
     #[test]
     fn signed_keys_sort_numerically() {
-        let values = [
-            i64::MIN,
-            -1_001_234_567_890,
-            -1,
-            0,
-            1,
-            726_300_112,
-            i64::MAX,
-        ];
+        let values = [i64::MIN, -1_001_234_567_890, -1, 0, 1, 726_300_112, i64::MAX];
         let keys: Vec<[u8; 8]> = values.iter().map(|&v| i64_key(v)).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         for v in values {

@@ -8,6 +8,7 @@
 //! | `seen`    | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)   |
 //! | `strikes` | platform ‖ group ‖ user (17 B)        | JSON [`StrikeRecord`]           |
 //! | `outbox`  | sequence number (u64 BE, FIFO order)  | JSON [`OutboxItem`]             |
+//! | `state`   | a name (UTF-8)                        | small values owned by a module  |
 //!
 //! Everything one event causes — its seen-key, the strike record, the outbox items — is
 //! written in one transaction, and the webhook acknowledges only after [`Store::durable`]
@@ -92,6 +93,7 @@ pub struct Store {
     seen: sled::Tree,
     strikes: sled::Tree,
     outbox: sled::Tree,
+    state: sled::Tree,
     commit: Arc<GroupCommit>,
 }
 
@@ -128,11 +130,10 @@ impl Store {
                 meta.insert(b"schema", &SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(v) => {
-                let found =
-                    u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode {
-                        what: "schema version",
-                        reason: format!("{} bytes instead of 4", v.len()),
-                    })?);
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode {
+                    what: "schema version",
+                    reason: format!("{} bytes instead of 4", v.len()),
+                })?);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::SchemaTooNew {
                         found,
@@ -145,6 +146,7 @@ impl Store {
             seen: db.open_tree("seen")?,
             strikes: db.open_tree("strikes")?,
             outbox: db.open_tree("outbox")?,
+            state: db.open_tree("state")?,
             db,
             commit: Arc::new(GroupCommit::default()),
         })
@@ -165,38 +167,35 @@ impl Store {
     ) -> Result<Option<R>, StoreError> {
         let strike_key = member.map(|(g, u)| member_key(g, u));
         let now_ms = now.as_millisecond();
-        let result =
-            (&self.seen, &self.strikes, &self.outbox).transaction(|(seen, strikes, outbox)| {
-                if seen.get(key.0)?.is_some() {
-                    return Ok(None);
-                }
-                seen.insert(&key.0, &now_ms.to_be_bytes())?;
-                let current = match &strike_key {
-                    Some(k) => match strikes.get(k)? {
-                        Some(bytes) => Some(
-                            decode_json::<StrikeRecord>(&bytes, "strike record").map_err(abort)?,
-                        ),
-                        None => None,
-                    },
+        let result = (&self.seen, &self.strikes, &self.outbox).transaction(|(seen, strikes, outbox)| {
+            if seen.get(key.0)?.is_some() {
+                return Ok(None);
+            }
+            seen.insert(&key.0, &now_ms.to_be_bytes())?;
+            let current = match &strike_key {
+                Some(k) => match strikes.get(k)? {
+                    Some(bytes) => Some(decode_json::<StrikeRecord>(&bytes, "strike record").map_err(abort)?),
                     None => None,
-                };
-                let (effects, value) = decide(current);
-                if let Some(k) = &strike_key {
-                    match &effects.strikes {
-                        StrikeWrite::Keep => {}
-                        StrikeWrite::Put(record) => {
-                            strikes.insert(k, encode_json(record))?;
-                        }
-                        StrikeWrite::Clear => {
-                            strikes.remove(k)?;
-                        }
+                },
+                None => None,
+            };
+            let (effects, value) = decide(current);
+            if let Some(k) = &strike_key {
+                match &effects.strikes {
+                    StrikeWrite::Keep => {}
+                    StrikeWrite::Put(record) => {
+                        strikes.insert(k, encode_json(record))?;
+                    }
+                    StrikeWrite::Clear => {
+                        strikes.remove(k)?;
                     }
                 }
-                for action in effects.actions {
-                    enqueue_in(outbox, OutboxItem::new(action, now_ms))?;
-                }
-                Ok(Some(value))
-            });
+            }
+            for action in effects.actions {
+                enqueue_in(outbox, OutboxItem::new(action, now_ms))?;
+            }
+            Ok(Some(value))
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
@@ -204,11 +203,7 @@ impl Store {
     }
 
     /// The strike record of a member, if they have one.
-    pub fn strike_record(
-        &self,
-        group: GroupId,
-        user_id: i64,
-    ) -> Result<Option<StrikeRecord>, StoreError> {
+    pub fn strike_record(&self, group: GroupId, user_id: i64) -> Result<Option<StrikeRecord>, StoreError> {
         self.strikes
             .get(member_key(group, user_id))?
             .map(|bytes| decode_json(&bytes, "strike record"))
@@ -240,6 +235,18 @@ impl Store {
     /// Flushes synchronously (shutdown, CLI tools).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// A small named value owned by one module (a polling offset, a cursor). Names are
+    /// namespaced by their owner, e.g. `telegram.offset`.
+    pub fn state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state.get(name.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Stores a named value (see [`Store::state`]). Durable after [`Store::durable`].
+    pub fn set_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.state.insert(name.as_bytes(), value)?;
         Ok(())
     }
 
@@ -280,10 +287,7 @@ impl GroupCommit {
     }
 }
 
-fn enqueue_in(
-    tx: &TransactionalTree,
-    item: OutboxItem,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
+fn enqueue_in(tx: &TransactionalTree, item: OutboxItem) -> Result<(), ConflictableTransactionError<StoreError>> {
     let id = tx.generate_id()?;
     tx.insert(&id.to_be_bytes(), encode_json(&item))?;
     Ok(())
@@ -298,10 +302,7 @@ pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: &'static str,
-) -> Result<T, StoreError> {
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
         what,
         reason: e.to_string(),
@@ -354,17 +355,10 @@ mod tests {
             )
         };
         assert_eq!(
-            store
-                .commit_event(&key, now(), member, effects)
-                .expect("commit"),
+            store.commit_event(&key, now(), member, effects).expect("commit"),
             Some(())
         );
-        assert_eq!(
-            store
-                .commit_event(&key, now(), member, effects)
-                .expect("commit"),
-            None
-        );
+        assert_eq!(store.commit_event(&key, now(), member, effects).expect("commit"), None);
         assert_eq!(store.outbox().pending().expect("scan").len(), 2);
         assert_eq!(
             store
@@ -431,9 +425,7 @@ mod tests {
         for i in 0..32 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store
-                    .enqueue(vec![send(&i.to_string())], now())
-                    .expect("enqueue");
+                store.enqueue(vec![send(&i.to_string())], now()).expect("enqueue");
                 store.durable().await
             }));
         }

@@ -53,11 +53,10 @@ impl Outbox<'_> {
         let mut out = Vec::new();
         for entry in self.tree.iter() {
             let (key, value) = entry?;
-            let seq =
-                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StoreError::Decode {
-                    what: "outbox key",
-                    reason: format!("{} bytes instead of 8", key.len()),
-                })?);
+            let seq = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StoreError::Decode {
+                what: "outbox key",
+                reason: format!("{} bytes instead of 8", key.len()),
+            })?);
             out.push((seq, decode_json(&value, "outbox item")?));
         }
         Ok(out)

@@ -56,11 +56,7 @@ fn check_config_names_the_bad_key_or_file_line() {
     std::fs::create_dir(&rules).expect("mkdir");
     std::fs::write(rules.join("ads.txt"), b"ok\nalso ok\n\xc3\x28\n").expect("write");
     let good = dir.path().join("good.toml");
-    std::fs::write(
-        &good,
-        format!("[rules]\ndir = {:?}\n", rules.display().to_string()),
-    )
-    .expect("write");
+    std::fs::write(&good, format!("[rules]\ndir = {:?}\n", rules.display().to_string())).expect("write");
     let out = Command::new(BIN)
         .args(["check-config", "--config"])
         .arg(&good)
@@ -105,10 +101,7 @@ impl Daemon {
     async fn wait_ready(&self) {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         for _ in 0..200 {
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -39,15 +39,9 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
     let warning = &calls[1].params;
     assert_eq!(warning["group_id"], GROUP);
     let segments = warning["message"].as_array().expect("segment array");
-    assert_eq!(
-        segments[0],
-        json!({"type": "at", "data": {"qq": SPAMMER.to_string()}})
-    );
+    assert_eq!(segments[0], json!({"type": "at", "data": {"qq": SPAMMER.to_string()}}));
     let text = segments[1]["data"]["text"].as_str().expect("text");
-    assert!(
-        text.contains("第1次警告 (1/3)") && text.contains("ads"),
-        "{text}"
-    );
+    assert!(text.contains("第1次警告 (1/3)") && text.contains("ads"), "{text}");
 
     // The mute carries the configured duration explicitly (10 minutes by default).
     assert_eq!(
@@ -70,10 +64,7 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
 async fn the_configured_ladder_and_locale_are_used() {
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
-            s.moderation.ladder = vec![
-                "mute 1h".parse().expect("rung"),
-                "ban".parse().expect("rung"),
-            ];
+            s.moderation.ladder = vec!["mute 1h".parse().expect("rung"), "ban".parse().expect("rung")];
             s.messages.locale = qunguan::i18n::Locale::En;
         }),
         ..Options::default()
@@ -85,12 +76,7 @@ async fn the_configured_ladder_and_locale_are_used() {
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
     assert_eq!(
         actions(&calls),
-        [
-            "delete_msg",
-            "set_group_ban",
-            "delete_msg",
-            "set_group_kick"
-        ]
+        ["delete_msg", "set_group_ban", "delete_msg", "set_group_kick"]
     );
     assert_eq!(calls[1].params["duration"], 3600);
     assert_eq!(
@@ -142,12 +128,7 @@ async fn a_redelivered_event_changes_nothing() {
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
     assert_eq!(
         actions(&calls),
-        [
-            "delete_msg",
-            "send_group_msg",
-            "delete_msg",
-            "set_group_ban"
-        ],
+        ["delete_msg", "send_group_msg", "delete_msg", "set_group_ban"],
         "three deliveries of message 1 count as one strike"
     );
     app.stop().await;
@@ -175,10 +156,24 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
     let calls = app.gateway.wait_calls(3, PATIENCE).await;
     // The refusal ("status: failed") is not retried: that recall is dropped, the warning
     // still goes out.
-    assert_eq!(
-        actions(&calls),
-        ["delete_msg", "delete_msg", "send_group_msg"]
-    );
+    assert_eq!(actions(&calls), ["delete_msg", "delete_msg", "send_group_msg"]);
     assert_eq!(actions(&app.gateway.delivered()), ["send_group_msg"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_hangs_past_the_timeout_is_retried() {
+    let app = TestApp::spawn().await; // client timeout: 2 s
+    app.gateway
+        .inject([Fault::Hang(std::time::Duration::from_millis(2_500))]);
+    app.post_event(&spam(1)).await;
+    app.gateway.wait_calls(1, PATIENCE).await;
+    // Nothing else is attempted while the recall waits for its retry (per-group order).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(actions(&app.gateway.calls()), ["delete_msg"]);
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let calls = app.gateway.wait_calls(3, PATIENCE).await;
+    assert_eq!(actions(&calls), ["delete_msg", "delete_msg", "send_group_msg"]);
+    assert_eq!(actions(&app.gateway.delivered()), ["delete_msg", "send_group_msg"]);
     app.stop().await;
 }

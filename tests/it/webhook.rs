@@ -110,11 +110,7 @@ async fn unknown_and_ignored_event_types_are_acknowledged() {
         json!({"post_type": "notice", "notice_type": "brand_new_notice", "self_id": SELF_ID, "time": 1}),
         json!({"post_type": "message", "message_type": "private", "self_id": SELF_ID, "user_id": 1, "message": "加微信", "message_id": 1, "time": 1}),
     ] {
-        assert_eq!(
-            app.post_event(&event).await,
-            StatusCode::NO_CONTENT,
-            "{event}"
-        );
+        assert_eq!(app.post_event(&event).await, StatusCode::NO_CONTENT, "{event}");
     }
     app.stop().await;
 }
@@ -165,11 +161,7 @@ async fn fixtures_from_real_gateways_parse() {
         "request.group_add.lagrange_flag.json",
     ] {
         let event = fixture(&format!("onebot11/{name}"));
-        assert_eq!(
-            app.post_event(&event).await,
-            StatusCode::NO_CONTENT,
-            "{name}"
-        );
+        assert_eq!(app.post_event(&event).await, StatusCode::NO_CONTENT, "{name}");
     }
     app.stop().await;
 }
@@ -180,10 +172,7 @@ async fn a_trailing_slash_on_the_webhook_path_works_and_healthz_answers() {
     let body = serde_json::to_vec(&fixture("onebot11/meta.heartbeat.json")).expect("json");
     let sig = signature::sign(SECRET.as_bytes(), &body);
     let status = reqwest::Client::new()
-        .post(format!(
-            "{}{}/",
-            app.base, app.settings.gateway.onebot.webhook_path
-        ))
+        .post(format!("{}{}/", app.base, app.settings.gateway.onebot.webhook_path))
         .header("x-signature", sig)
         .body(body)
         .send()

@@ -73,25 +73,16 @@ impl OneBotClient {
                 body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
             });
         }
-        let envelope: Value = serde_json::from_slice(&body).map_err(|e| {
-            GatewayError::Protocol(format!("{action}: the answer is not JSON: {e}"))
-        })?;
+        let envelope: Value = serde_json::from_slice(&body)
+            .map_err(|e| GatewayError::Protocol(format!("{action}: the answer is not JSON: {e}")))?;
         match envelope.get("status").and_then(Value::as_str) {
             // "async": accepted and queued by the gateway; there is no result to wait for.
             Some("ok" | "async") => Ok(envelope.get("data").cloned().unwrap_or(Value::Null)),
             Some(_) => Err(GatewayError::Refused {
-                retcode: envelope
-                    .get("retcode")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-1),
+                retcode: envelope.get("retcode").and_then(Value::as_i64).unwrap_or(-1),
                 message: ["message", "wording", "msg"]
                     .iter()
-                    .find_map(|k| {
-                        envelope
-                            .get(*k)
-                            .and_then(Value::as_str)
-                            .filter(|s| !s.is_empty())
-                    })
+                    .find_map(|k| envelope.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
                     .unwrap_or("(no message)")
                     .to_owned(),
             }),
@@ -127,11 +118,7 @@ fn request_for(action: &Action) -> (&'static str, Value) {
             "set_group_ban",
             json!({"group_id": group.id, "user_id": user_id, "duration": 0}),
         ),
-        Action::Kick {
-            group,
-            user_id,
-            ban,
-        } => (
+        Action::Kick { group, user_id, ban } => (
             "set_group_kick",
             json!({"group_id": group.id, "user_id": user_id, "reject_add_request": ban}),
         ),
@@ -170,18 +157,9 @@ mod tests {
             user_id: 2,
             seconds: 600,
         });
-        assert_eq!(
-            (name, params["duration"].as_u64()),
-            ("set_group_ban", Some(600))
-        );
-        let (name, params) = request_for(&Action::Unmute {
-            group: g,
-            user_id: 2,
-        });
-        assert_eq!(
-            (name, params["duration"].as_u64()),
-            ("set_group_ban", Some(0))
-        );
+        assert_eq!((name, params["duration"].as_u64()), ("set_group_ban", Some(600)));
+        let (name, params) = request_for(&Action::Unmute { group: g, user_id: 2 });
+        assert_eq!((name, params["duration"].as_u64()), ("set_group_ban", Some(0)));
     }
 
     #[test]
@@ -192,10 +170,7 @@ mod tests {
             reply_to: None,
         });
         assert_eq!(name, "send_group_msg");
-        assert_eq!(
-            params["message"],
-            json!([{"type": "text", "data": {"text": "hi"}}])
-        );
+        assert_eq!(params["message"], json!([{"type": "text", "data": {"text": "hi"}}]));
     }
 
     #[test]

@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::message;
 use crate::event::{
-    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role,
-    Sender,
+    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Sender,
 };
 
 /// Why a webhook body is not a usable OneBot v11 event.
@@ -22,8 +21,7 @@ type Obj = Map<String, Value>;
 
 /// Parses one HTTP-POST body.
 pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError(format!("malformed JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError(format!("malformed JSON: {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| ParseError("the body is not a JSON object".into()))?;
@@ -37,9 +35,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
         "message_sent" => EventKind::Other("message_sent (the bot's own message)".into()),
         "meta_event" => EventKind::Other(format!(
             "meta_event {}",
-            obj.get("meta_event_type")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
+            obj.get("meta_event_type").and_then(Value::as_str).unwrap_or("?")
         )),
         other => EventKind::Other(format!("post_type {other}")),
     };
@@ -56,10 +52,7 @@ fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
             "qq|m|{self_id}|{}|{}|{}|{time}",
             m.message_id, m.group.id, m.sender.user_id
         ),
-        EventKind::JoinRequest(r) => format!(
-            "qq|r|{self_id}|{}|{}|{}|{time}",
-            r.handle, r.group.id, r.user_id
-        ),
+        EventKind::JoinRequest(r) => format!("qq|r|{self_id}|{}|{}|{}|{time}", r.handle, r.group.id, r.user_id),
         _ => {
             let field = |k: &str| obj.get(k).map(Value::to_string).unwrap_or_default();
             format!(
@@ -108,11 +101,7 @@ fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     Ok(EventKind::GroupMessage(GroupMessage {
         group: GroupId::qq(group_id),
         message_id,
-        sender: Sender {
-            user_id,
-            name,
-            role,
-        },
+        sender: Sender { user_id, name, role },
         text,
         segments,
         time,
@@ -132,10 +121,7 @@ fn parse_notice(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
         "group_decrease" => EventKind::MemberLeft(MemberLeft {
             group: GroupId::qq(require_int(obj, "group_id", "group_decrease")?),
             user_id: require_int(obj, "user_id", "group_decrease")?,
-            kicked: matches!(
-                obj.get("sub_type").and_then(Value::as_str),
-                Some("kick" | "kick_me")
-            ),
+            kicked: matches!(obj.get("sub_type").and_then(Value::as_str), Some("kick" | "kick_me")),
             time,
         }),
         other => EventKind::Other(format!("notice {other}")),
@@ -146,9 +132,7 @@ fn parse_request(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     let request_type = str_field(obj, "request_type")?;
     let sub_type = obj.get("sub_type").and_then(Value::as_str).unwrap_or("");
     if request_type != "group" || sub_type != "add" {
-        return Ok(EventKind::Other(format!(
-            "request {request_type}/{sub_type}"
-        )));
+        return Ok(EventKind::Other(format!("request {request_type}/{sub_type}")));
     }
     let handle = match obj.get("flag") {
         Some(Value::String(s)) => s.clone(),
@@ -158,11 +142,7 @@ fn parse_request(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     Ok(EventKind::JoinRequest(JoinRequest {
         group: GroupId::qq(require_int(obj, "group_id", "a join request")?),
         user_id: require_int(obj, "user_id", "a join request")?,
-        comment: obj
-            .get("comment")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
+        comment: obj.get("comment").and_then(Value::as_str).unwrap_or("").to_owned(),
         handle,
         time,
     }))
@@ -177,9 +157,7 @@ fn str_field<'a>(obj: &'a Obj, key: &str) -> Result<&'a str, ParseError> {
 /// An integer field given as a JSON number or a numeric string.
 fn int_field(obj: &Obj, key: &str) -> Option<i64> {
     match obj.get(key)? {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -224,10 +202,7 @@ mod tests {
             assert_eq!(m.message_id, -12);
             assert_eq!(m.group, GroupId::qq(5));
         }
-        assert_eq!(
-            string.key, array.key,
-            "same event in either form has the same key"
-        );
+        assert_eq!(string.key, array.key, "same event in either form has the same key");
     }
 
     #[test]
@@ -237,9 +212,7 @@ mod tests {
                 "message_id":1,"message":"x","sender":{"nickname":"老周","card":"群主-老周","role":"owner"}}"#,
         )
         .expect("valid");
-        let EventKind::GroupMessage(m) = e.kind else {
-            panic!()
-        };
+        let EventKind::GroupMessage(m) = e.kind else { panic!() };
         assert_eq!(m.sender.role, Role::Owner);
         assert_eq!(m.sender.name, "群主-老周");
     }
@@ -253,10 +226,7 @@ mod tests {
             r#"{"post_type":"request","request_type":"friend","user_id":2,"flag":"x"}"#,
             r#"{"post_type":"something_new","self_id":1}"#,
         ] {
-            assert!(
-                matches!(parse(json).expect(json).kind, EventKind::Other(_)),
-                "{json}"
-            );
+            assert!(matches!(parse(json).expect(json).kind, EventKind::Other(_)), "{json}");
         }
     }
 
@@ -291,21 +261,15 @@ mod tests {
                 "group_id":5,"user_id":6,"comment":"朋友推荐","flag":"1732171802-726300112-1-0"}"#,
         )
         .expect("valid");
-        let EventKind::JoinRequest(r) = e.kind else {
-            panic!()
-        };
+        let EventKind::JoinRequest(r) = e.kind else { panic!() };
         assert_eq!(r.handle, "1732171802-726300112-1-0");
         assert_eq!(r.comment, "朋友推荐");
     }
 
     #[test]
     fn notices_of_the_same_kind_at_other_times_have_other_keys() {
-        let a = parse(
-            r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":10}"#,
-        );
-        let b = parse(
-            r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":11}"#,
-        );
+        let a = parse(r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":10}"#);
+        let b = parse(r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":11}"#);
         assert_ne!(a.expect("valid").key, b.expect("valid").key);
     }
 }

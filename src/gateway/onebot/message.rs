@@ -68,9 +68,7 @@ pub fn parse_cq_string(s: &str) -> Vec<Segment> {
 
 fn push_text(segments: &mut Vec<Segment>, raw: &str) {
     if !raw.is_empty() {
-        segments.push(Segment::Text {
-            text: unescape(raw),
-        });
+        segments.push(Segment::Text { text: unescape(raw) });
     }
 }
 
@@ -188,8 +186,7 @@ mod tests {
 
     #[test]
     fn parses_cq_strings() {
-        let segs =
-            parse_cq_string("[CQ:at,qq=3889000123] 加V信 abc_1234[CQ:face,id=178]尾&#91;x&#93;");
+        let segs = parse_cq_string("[CQ:at,qq=3889000123] 加V信 abc_1234[CQ:face,id=178]尾&#91;x&#93;");
         assert_eq!(
             segs,
             vec![
@@ -200,9 +197,7 @@ mod tests {
                     text: " 加V信 abc_1234".into()
                 },
                 Segment::Face { id: "178".into() },
-                Segment::Text {
-                    text: "尾[x]".into()
-                },
+                Segment::Text { text: "尾[x]".into() },
             ]
         );
         assert_eq!(
@@ -220,10 +215,7 @@ mod tests {
 
     #[test]
     fn malformed_cq_codes_stay_text() {
-        assert_eq!(
-            plain_text(&parse_cq_string("前 [CQ:at,qq=1 后")),
-            "前 [CQ:at,qq=1 后"
-        );
+        assert_eq!(plain_text(&parse_cq_string("前 [CQ:at,qq=1 后")), "前 [CQ:at,qq=1 后");
     }
 
     #[test]

@@ -29,11 +29,9 @@ pub fn verify(secret: &[u8], header: Option<&[u8]>, body: &[u8]) -> Result<(), S
         .ok_or(SignatureError::Malformed)?;
     let mut expected = [0u8; 20];
     hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::Malformed)?;
-    let mut mac =
-        <Hmac<Sha1> as KeyInit>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
 }
 
 /// Computes the header value for `body` (used by the tests' fake gateway and the bench).
@@ -64,10 +62,7 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(verify(b"s3cret", None, body), Err(SignatureError::Missing));
-        assert_eq!(
-            verify(b"s3cret", Some(b"md5=00"), body),
-            Err(SignatureError::Malformed)
-        );
+        assert_eq!(verify(b"s3cret", Some(b"md5=00"), body), Err(SignatureError::Malformed));
         assert_eq!(
             verify(b"s3cret", Some(b"sha1=zz"), body),
             Err(SignatureError::Malformed)

@@ -25,11 +25,7 @@ pub struct WebhookState {
 }
 
 /// `POST {webhook_path}`
-pub async fn receive(
-    State(state): State<WebhookState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> StatusCode {
     if !state.secret.is_empty() {
         let header = headers.get("x-signature").map(|v| v.as_bytes());
         if let Err(e) = signature::verify(state.secret.expose().as_bytes(), header, &body) {

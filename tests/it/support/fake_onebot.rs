@@ -32,7 +32,8 @@ pub enum Fault {
     Http500,
     /// Answer `status: failed` with retcode 100.
     Failed,
-    /// Hold the call this long before answering ok (longer than the client timeout = a timeout).
+    /// Hold the call this long before answering ok. Longer than the client's timeout, it is a
+    /// timeout; it is recorded as a failed attempt either way.
     Hang(Duration),
 }
 
@@ -69,9 +70,7 @@ impl FakeOneBot {
             })),
             changed: Arc::new(Notify::new()),
         };
-        let app = Router::new()
-            .route("/{action}", post(handle))
-            .with_state(fake.clone());
+        let app = Router::new().route("/{action}", post(handle)).with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -111,12 +110,7 @@ impl FakeOneBot {
         self.wait_until(|| self.calls(), n, limit).await
     }
 
-    async fn wait_until(
-        &self,
-        read: impl Fn() -> Vec<Call>,
-        n: usize,
-        limit: Duration,
-    ) -> Vec<Call> {
+    async fn wait_until(&self, read: impl Fn() -> Vec<Call>, n: usize, limit: Duration) -> Vec<Call> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.changed.notified();
@@ -137,8 +131,7 @@ async fn handle(
 ) -> (StatusCode, axum::Json<Value>) {
     if !fake.token.is_empty() {
         let expected = format!("Bearer {}", fake.token);
-        let ok =
-            headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+        let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
         if !ok {
             return (
                 StatusCode::FORBIDDEN,
@@ -149,7 +142,22 @@ async fn handle(
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let fault = fake.inner.lock().expect("lock").faults.pop_front();
     if let Some(Fault::Hang(d)) = fault {
+        // Recorded on arrival as not delivered: the client gives up before the answer and
+        // axum then drops this handler, so nothing after the sleep may run.
+        let mut attempt = params.clone();
+        if let Value::Object(map) = &mut attempt {
+            map.insert("__failed".into(), Value::Bool(true));
+        }
+        fake.inner.lock().expect("lock").calls.push(Call {
+            action: action.clone(),
+            params: attempt,
+        });
+        fake.changed.notify_waiters();
         tokio::time::sleep(d).await;
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ok", "retcode": 0, "data": null})),
+        );
     }
     let (status, envelope, failed) = match fault {
         Some(Fault::Http500) => (

@@ -3,7 +3,7 @@
 
 pub mod fake_onebot;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +30,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -51,11 +49,7 @@ pub fn group_message(message_id: i64, user_id: i64, role: &str, message: &str) -
 /// The rules folder every test starts with.
 pub fn write_default_rules(dir: &Path) {
     std::fs::create_dir_all(dir).expect("rules dir");
-    std::fs::write(
-        dir.join("ads.txt"),
-        "# test ads\n加微信\nfree money\n[推广]\n",
-    )
-    .expect("write");
+    std::fs::write(dir.join("ads.txt"), "# test ads\n加微信\nfree money\n[推广]\n").expect("write");
     std::fs::write(dir.join("group-rules.md"), "1. 禁止广告\n2. 友善交流\n").expect("write");
 }
 
@@ -132,10 +126,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
-        let http = reqwest::Client::builder()
-            .timeout(PATIENCE)
-            .build()
-            .expect("client");
+        let http = reqwest::Client::builder().timeout(PATIENCE).build().expect("client");
         Self {
             base,
             gateway,
@@ -162,15 +153,7 @@ impl TestApp {
     /// Stops the daemon gracefully and waits for it.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.task
-            .await
-            .expect("app task")
-            .expect("app stops cleanly");
-    }
-
-    /// The rules folder.
-    pub fn rules_dir(&self) -> PathBuf {
-        self.root.path().join("rules")
+        self.task.await.expect("app task").expect("app stops cleanly");
     }
 
     /// POSTs `event` to the webhook, signed with the app's secret.
@@ -184,10 +167,7 @@ impl TestApp {
     pub async fn post_raw(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::StatusCode {
         let mut req = self
             .http
-            .post(format!(
-                "{}{}",
-                self.base, self.settings.gateway.onebot.webhook_path
-            ))
+            .post(format!("{}{}", self.base, self.settings.gateway.onebot.webhook_path))
             .header("content-type", "application/json")
             .header("x-self-id", SELF_ID.to_string())
             .body(body);
