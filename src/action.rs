@@ -230,6 +230,11 @@ pub struct Capabilities {
     pub join_requests: bool,
     /// Longest mute the platform accepts, in seconds.
     pub max_mute_secs: u64,
+    /// Default pace of the bot's own messages in one group (per minute); the send governor
+    /// uses it unless the configuration says otherwise.
+    pub sends_per_minute_per_group: u32,
+    /// Default pace of the bot's own messages over all groups of one bot account (per second).
+    pub sends_per_second_total: u32,
 }
 
 impl Capabilities {
@@ -241,6 +246,9 @@ impl Capabilities {
         ban: true,
         join_requests: true,
         max_mute_secs: crate::config::MAX_MUTE_SECS,
+        // QQ publishes no limits; bursts get accounts risk-controlled (风控). Conservative.
+        sends_per_minute_per_group: 20,
+        sends_per_second_total: 5,
     };
 
     /// Whether the platform can carry out `kind` at all.
