@@ -251,6 +251,21 @@ impl Capabilities {
         sends_per_second_total: 5,
     };
 
+    /// What the Telegram Bot API offers in a supergroup, the bot being an admin with the
+    /// delete, restrict and invite rights. Basic groups cannot mute; see
+    /// `Gateways::capabilities_of`.
+    pub const TELEGRAM: Self = Self {
+        mute: true,
+        recall: true,
+        kick: true,
+        ban: true,
+        join_requests: true,
+        max_mute_secs: crate::config::TELEGRAM_MAX_MUTE_SECS,
+        // The Bot FAQ: no more than 20 messages a minute in one group, about 30 a second overall.
+        sends_per_minute_per_group: 20,
+        sends_per_second_total: 30,
+    };
+
     /// Whether the platform can carry out `kind` at all.
     #[must_use]
     pub fn supports(&self, kind: ActionKind) -> bool {

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::gateway::onebot::webhook::WebhookState;
+use crate::gateway::telegram::TelegramGateway;
 use crate::gateway::{GatewayError, Gateways};
 use crate::outbox::OutboxWorker;
 use crate::pipeline::Pipeline;
@@ -60,6 +61,7 @@ pub struct App {
     rules: RulesHandle,
     worker: OutboxWorker,
     router: axum::Router,
+    telegram: Option<TelegramGateway>,
 }
 
 impl std::fmt::Debug for App {
@@ -81,21 +83,30 @@ impl App {
         let rules = Rules::load(&settings.rules.dir)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
-        let gateways = Gateways::from_settings(&settings)?;
+        let gateways = Gateways::with_clock(&settings, Arc::clone(&clock))?;
         let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock));
         let pipeline = Arc::new(Pipeline::new(
             Arc::clone(&settings),
             Arc::clone(&rules),
             store.clone(),
             gateways.clone(),
-            clock,
+            Arc::clone(&clock),
             worker.waker(),
         ));
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
             pipeline: Arc::clone(&pipeline),
             secret: settings.gateway.onebot.secret.clone(),
         });
-        let router = crate::server::router(&settings, onebot);
+        let telegram = gateways.telegram().map(|client| {
+            TelegramGateway::new(
+                &settings.gateway.telegram,
+                client,
+                Arc::clone(&pipeline),
+                store.clone(),
+                clock,
+            )
+        });
+        let router = crate::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -107,6 +118,7 @@ impl App {
             rules,
             worker,
             router,
+            telegram,
         })
     }
 
@@ -131,6 +143,7 @@ impl App {
             rules: _,
             worker,
             router,
+            telegram,
         } = self;
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: settings.server.listen,
@@ -141,6 +154,9 @@ impl App {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(worker.run(background.clone()));
+        if let Some(telegram) = telegram {
+            tasks.spawn(telegram.run(background.clone()));
+        }
 
         let grace = settings.server.shutdown_grace.get();
         let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -111,7 +111,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("owner/admin exempt"));
         }
         let now = self.clock.now();
-        let caps = self.gateways.capabilities(msg.group.platform);
+        let caps = self.gateways.capabilities_of(msg.group);
         let moderation = &self.settings.moderation;
         let policy = Policy {
             ladder: &moderation.ladder,

@@ -12,9 +12,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::gateway::onebot::webhook::{self, WebhookState};
+use crate::gateway::telegram;
 
-/// Builds the router of the public listener.
-pub fn router(settings: &Settings, onebot: Option<WebhookState>) -> Router {
+/// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
+/// only in webhook mode) and `/healthz`.
+pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Option<telegram::WebhookState>) -> Router {
     let mut app = Router::new().route("/healthz", get(healthz));
     if let Some(state) = onebot {
         let path = settings.gateway.onebot.webhook_path.trim_end_matches('/');
@@ -26,6 +28,11 @@ pub fn router(settings: &Settings, onebot: Option<WebhookState>) -> Router {
         } else {
             route.route(&format!("{path}/"), post(webhook::receive))
         };
+        app = app.merge(route.with_state(state));
+    }
+    if let Some(state) = telegram {
+        let path = settings.gateway.telegram.webhook_path.as_str();
+        let route = Router::new().route(path, post(telegram::webhook::receive));
         app = app.merge(route.with_state(state));
     }
     app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))

@@ -2,17 +2,20 @@
 //!
 //! Each platform lives in its own module and is the only code that knows its wire format:
 //! [`onebot`] for QQ through OneBot v11 gateways (NapCat, LLOneBot, Lagrange.OneBot,
-//! go-cqhttp). [`Gateways`] routes a neutral [`Action`] to the client of its group's platform
-//! and tells the pipeline what each platform can do.
+//! go-cqhttp), [`telegram`] for the Telegram Bot API. [`Gateways`] routes a neutral
+//! [`Action`] to the client of its group's platform and tells the pipeline what each platform
+//! can do. Both can be enabled at once: groups are keyed by platform (`qq:…`, `tg:…`).
 
 pub mod onebot;
+pub mod telegram;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::action::{Action, Capabilities};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::event::Platform;
+use crate::event::{GroupId, Platform};
 
 /// Why a gateway call failed, classified so the outbox knows whether to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,17 +86,38 @@ pub struct Delivery {
 #[derive(Clone, Debug, Default)]
 pub struct Gateways {
     onebot: Option<Arc<onebot::OneBotClient>>,
+    telegram: Option<Arc<telegram::TelegramClient>>,
 }
 
 impl Gateways {
-    /// Builds the clients of every enabled gateway.
+    /// Builds the clients of every enabled gateway, on the system clock.
     pub fn from_settings(settings: &Settings) -> Result<Self, GatewayError> {
+        Self::with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// Builds the clients of every enabled gateway; `clock` dates what needs an absolute time
+    /// (the end of a Telegram mute).
+    pub fn with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, GatewayError> {
         let onebot = if settings.gateway.onebot.enabled {
             Some(Arc::new(onebot::OneBotClient::new(&settings.gateway.onebot)?))
         } else {
             None
         };
-        Ok(Self { onebot })
+        let telegram = if settings.gateway.telegram.enabled {
+            Some(Arc::new(telegram::TelegramClient::new(
+                &settings.gateway.telegram,
+                clock,
+            )?))
+        } else {
+            None
+        };
+        Ok(Self { onebot, telegram })
+    }
+
+    /// The Telegram client, when that gateway is enabled.
+    #[must_use]
+    pub fn telegram(&self) -> Option<Arc<telegram::TelegramClient>> {
+        self.telegram.clone()
     }
 
     /// Carries out `action` on its group's platform.
@@ -103,7 +127,10 @@ impl Gateways {
                 Some(client) => client.execute(action).await,
                 None => Err(GatewayError::NotConfigured(Platform::Qq)),
             },
-            Platform::Telegram => Err(GatewayError::NotConfigured(Platform::Telegram)),
+            Platform::Telegram => match &self.telegram {
+                Some(client) => client.execute(action).await,
+                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
+            },
         }
     }
 
@@ -111,7 +138,44 @@ impl Gateways {
     #[must_use]
     pub fn capabilities(&self, platform: Platform) -> Capabilities {
         match platform {
-            Platform::Qq | Platform::Telegram => Capabilities::ONEBOT,
+            Platform::Qq => Capabilities::ONEBOT,
+            Platform::Telegram => Capabilities::TELEGRAM,
         }
+    }
+
+    /// What can be done in `group` in particular: its platform's capabilities, less what
+    /// that kind of group lacks. Telegram mutes (`restrictChatMember`) work only in
+    /// supergroups, whose ids are `-100…` (below −10¹²); a basic group falls back to warnings.
+    #[must_use]
+    pub fn capabilities_of(&self, group: GroupId) -> Capabilities {
+        let mut caps = self.capabilities(group.platform);
+        if group.platform == Platform::Telegram && group.id > TELEGRAM_SUPERGROUP_ID_BELOW {
+            caps.mute = false;
+        }
+        caps
+    }
+}
+
+/// Supergroup and channel ids are −10¹² minus the channel number (the `-100` prefix); basic
+/// group ids are above this.
+const TELEGRAM_SUPERGROUP_ID_BELOW: i64 = -1_000_000_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telegram_basic_groups_cannot_mute() {
+        let gateways = Gateways::default();
+        for (group, mute) in [
+            (GroupId::telegram(-1_001_876_543_210), true),
+            (GroupId::telegram(-4_012_345_678), false),
+            (GroupId::qq(726_300_112), true),
+        ] {
+            assert_eq!(gateways.capabilities_of(group).mute, mute, "{group}");
+        }
+        assert_eq!(gateways.capabilities(Platform::Telegram).max_mute_secs, 366 * 86_400);
+        assert_eq!(gateways.capabilities(Platform::Telegram).sends_per_minute_per_group, 20);
+        assert_eq!(gateways.capabilities(Platform::Telegram).sends_per_second_total, 30);
     }
 }

@@ -1,0 +1,127 @@
+//! One received update, from either transport, through to the pipeline.
+//!
+//! Webhook and long polling differ only in how updates arrive; both hand each update to
+//! [`Inbound::handle`], which translates it, keeps the admin cache current, fills in the
+//! sender's role, folds duplicate join reports and runs the pipeline on every event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::admins::AdminCache;
+use super::update::{self, Membership, Translated};
+use super::wire::Update;
+use crate::event::{EventKey, EventKind};
+use crate::pipeline::{Outcome, Pipeline, PipelineError};
+
+/// Two reports of the same join (or leave) dated this close together are one event.
+pub const SAME_MEMBERSHIP_WINDOW_SECS: i64 = 60;
+
+/// Remembered joins and leaves beyond this many are pruned of the old ones.
+const RECENT_MEMBERSHIPS_CAP: usize = 4096;
+
+/// The Telegram side of the pipeline.
+pub struct Inbound {
+    bot_id: i64,
+    pipeline: Arc<Pipeline>,
+    admins: AdminCache,
+    /// The date and key of the last report of each recent join/leave.
+    recent: Mutex<HashMap<Membership, (i64, EventKey)>>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("bot_id", &self.bot_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbound {
+    /// Handles updates of the bot `bot_id` with `pipeline`, looking roles up in `admins`.
+    #[must_use]
+    pub fn new(bot_id: i64, pipeline: Arc<Pipeline>, admins: AdminCache) -> Self {
+        Self {
+            bot_id,
+            pipeline,
+            admins,
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Handles one update; returns once every effect is durable. On an error nothing after
+    /// the failed event was handled: deliver the update again (it is idempotent).
+    pub async fn handle(&self, update: &Update) -> Result<(), PipelineError> {
+        if let Some(change) = &update.my_chat_member {
+            log_bot_rights(change);
+        }
+        let Translated { events, admin_change } = update::translate(update, self.bot_id);
+        if let Some(change) = admin_change {
+            self.admins.apply(change);
+        }
+        for mut event in events {
+            match &mut event.kind {
+                EventKind::GroupMessage(msg) if update::needs_role_lookup(msg) => {
+                    msg.sender.role = self.admins.role(msg.group.id, msg.sender.user_id).await;
+                }
+                EventKind::MemberJoined(_) | EventKind::MemberLeft(_) => self.fold_membership(&mut event),
+                EventKind::Other(what) => {
+                    tracing::debug!(update = update.update_id, %what, "telegram: update not acted on");
+                    continue;
+                }
+                _ => {}
+            }
+            let outcome = self.pipeline.handle(&event).await?;
+            if outcome == Outcome::Duplicate {
+                tracing::debug!(update = update.update_id, key = ?event.key, "telegram: already handled");
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a join or leave reported again within [`SAME_MEMBERSHIP_WINDOW_SECS`] the key of
+    /// the first report, so the store sees a redelivery. The keys already agree when both
+    /// reports carry the same date; this covers the ones a second apart.
+    fn fold_membership(&self, event: &mut crate::event::Event) {
+        let Some((membership, date)) = update::membership_of(event) else {
+            return;
+        };
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        match recent.get(&membership) {
+            Some(&(seen, key)) if (date - seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS => event.key = key,
+            _ => {
+                if recent.len() >= RECENT_MEMBERSHIPS_CAP {
+                    recent.retain(|_, (seen, _)| (date - *seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS);
+                }
+                recent.insert(membership, (date, event.key));
+            }
+        }
+    }
+}
+
+/// Says loudly when the bot was added without the rights moderation needs.
+fn log_bot_rights(change: &super::wire::ChatMemberUpdated) {
+    let status = &change.new_chat_member;
+    let chat = change.chat.id;
+    match status.status.as_str() {
+        "administrator" => {
+            let missing: Vec<&str> = [
+                ("delete messages", status.can_delete_messages),
+                ("ban users (restrict members)", status.can_restrict_members),
+                ("invite users via link (join requests)", status.can_invite_users),
+            ]
+            .into_iter()
+            .filter(|(_, granted)| *granted != Some(true))
+            .map(|(right, _)| right)
+            .collect();
+            if missing.is_empty() {
+                tracing::info!(chat = %format!("tg:{chat}"), "telegram: the bot is an admin with every right it needs");
+            } else {
+                tracing::warn!(chat = %format!("tg:{chat}"), missing = %missing.join(", "), "telegram: the bot is an admin but lacks rights; grant them in the group's admin settings");
+            }
+        }
+        "member" | "restricted" => {
+            tracing::warn!(chat = %format!("tg:{chat}"), "telegram: the bot is not an admin here; it cannot delete, mute or remove. Promote it to admin");
+        }
+        other => tracing::info!(chat = %format!("tg:{chat}"), status = other, "telegram: the bot's membership changed"),
+    }
+}

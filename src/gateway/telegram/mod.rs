@@ -1,0 +1,155 @@
+//! Telegram through the Bot API: updates in (webhook or long polling), actions out.
+//!
+//! - [`wire`] — the Bot API objects qunguan reads.
+//! - [`update`] / [`text`] — updates → neutral events (pure); entities, UTF-16 offsets and
+//!   the text the filter sees.
+//! - [`inbound`] — one update through to the pipeline: roles, admin cache, duplicate joins.
+//! - [`admins`] — `getChatAdministrators`, cached per chat.
+//! - [`webhook`] / [`polling`] — the two transports.
+//! - [`client`] / [`html`] — actions → API calls; messages → escaped HTML with real mentions.
+//!
+//! [`TelegramGateway`] ties them together: the app builds one when `[gateway.telegram]` is
+//! enabled, mounts its webhook (webhook mode) and runs it as a background task, which
+//! registers the webhook, or removes it and polls.
+
+pub mod admins;
+pub mod client;
+pub mod html;
+pub mod inbound;
+pub mod polling;
+pub mod text;
+pub mod update;
+pub mod webhook;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use client::TelegramClient;
+pub use webhook::WebhookState;
+
+use crate::clock::SharedClock;
+use crate::config::{TelegramMode, TelegramSettings};
+use crate::gateway::GatewayError;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+
+/// The running Telegram side of the daemon.
+#[derive(Debug)]
+pub struct TelegramGateway {
+    settings: TelegramSettings,
+    client: Arc<TelegramClient>,
+    inbound: Arc<inbound::Inbound>,
+    store: Store,
+}
+
+impl TelegramGateway {
+    /// Wires the adapter: events go to `pipeline`, roles are looked up through `client`.
+    #[must_use]
+    pub fn new(
+        settings: &TelegramSettings,
+        client: Arc<TelegramClient>,
+        pipeline: Arc<Pipeline>,
+        store: Store,
+        clock: SharedClock,
+    ) -> Self {
+        let admins = admins::AdminCache::new(Arc::clone(&client), clock, settings.admin_cache_ttl.get());
+        let inbound = Arc::new(inbound::Inbound::new(client.bot_id(), pipeline, admins));
+        Self {
+            settings: settings.clone(),
+            client,
+            inbound,
+            store,
+        }
+    }
+
+    /// The webhook handler's state, in webhook mode.
+    #[must_use]
+    pub fn webhook(&self) -> Option<WebhookState> {
+        (self.settings.mode == TelegramMode::Webhook)
+            .then(|| WebhookState::new(Arc::clone(&self.inbound), &self.settings.secret_token))
+    }
+
+    /// Runs until `cancel` fires: says who the bot is, then registers the webhook (webhook
+    /// mode; the task ends there) or removes any webhook and long-polls (polling mode).
+    pub async fn run(self, cancel: CancellationToken) {
+        let Some(me) = retry(&cancel, "getMe", || self.client.get_me()).await else {
+            return;
+        };
+        let name = me
+            .username
+            .as_deref()
+            .map_or_else(|| me.display_name(), |u| format!("@{u}"));
+        let drop_pending = self.settings.drop_pending_updates;
+        match self.settings.mode {
+            TelegramMode::Webhook => {
+                let url = self.settings.webhook_url.as_str();
+                let registered = retry(&cancel, "setWebhook", || {
+                    self.client.set_webhook(url, &self.settings.secret_token, drop_pending)
+                })
+                .await;
+                if registered.is_some() {
+                    tracing::info!(bot = %name, %url, path = %self.settings.webhook_path, "telegram: webhook registered");
+                }
+            }
+            TelegramMode::Polling => {
+                if retry(&cancel, "deleteWebhook", || self.client.delete_webhook(drop_pending))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                tracing::info!(bot = %name, "telegram: connected");
+                polling::Poller {
+                    client: self.client,
+                    inbound: self.inbound,
+                    store: self.store,
+                    wait: self.settings.poll_timeout.get(),
+                }
+                .run(cancel)
+                .await;
+            }
+        }
+    }
+}
+
+/// Calls `f` until it succeeds (`Some`), a refusal makes retrying pointless, or `cancel`
+/// fires (`None` for both). Transient failures wait 1 s, 2 s, 4 s … up to a minute.
+async fn retry<T, F, Fut>(cancel: &CancellationToken, what: &str, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, GatewayError>>,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let result = tokio::select! {
+            () = cancel.cancelled() => return None,
+            result = f() => result,
+        };
+        match result {
+            Ok(value) => return Some(value),
+            Err(e) if !e.is_retryable() => {
+                let hint = match &e {
+                    GatewayError::Refused { retcode: 401 | 404, .. } => {
+                        " — the Bot API rejected gateway.telegram.token; check it with @BotFather"
+                    }
+                    _ => "",
+                };
+                tracing::error!(error = %e, "telegram: {what} failed{hint}; the Telegram gateway is not running");
+                return None;
+            }
+            Err(e) => {
+                let wait = e.retry_after().unwrap_or(delay);
+                tracing::warn!(error = %e, retry_in = ?wait, "telegram: {what} failed; retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => return None,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
