@@ -12,7 +12,7 @@ use qunguan::config::Settings;
 use qunguan::rules::Rules;
 use tokio_util::sync::CancellationToken;
 
-/// 群管 qunguan — moderation daemon for QQ (OneBot v11) chat groups.
+/// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
 #[derive(Parser, Debug)]
 #[command(name = "qunguan", version, about, long_about = None)]
 struct Cli {
@@ -90,6 +90,21 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
             } else {
                 "required"
             },
+        );
+    }
+    let telegram = &settings.gateway.telegram;
+    if telegram.enabled {
+        let transport = match telegram.mode {
+            qunguan::config::TelegramMode::Polling => format!("polling every {}", telegram.poll_timeout),
+            qunguan::config::TelegramMode::Webhook => format!(
+                "webhook {} ← {} · secret token required",
+                telegram.webhook_path, telegram.webhook_url
+            ),
+        };
+        println!(
+            "  telegram:    {transport} · api {} · bot {}",
+            telegram.api_root,
+            telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string()),
         );
     }
     println!("  storage:     {}", settings.storage.path.display());

@@ -4,5 +4,6 @@
 mod lifecycle;
 mod moderation;
 mod support;
+mod telegram;
 mod webhook;
 mod welcome;

@@ -2,6 +2,7 @@
 //! to a fake gateway over loopback.
 
 pub mod fake_onebot;
+pub mod fake_telegram;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,13 +10,14 @@ use std::time::Duration;
 
 use qunguan::app::App;
 use qunguan::clock::{ManualClock, SharedClock};
-use qunguan::config::{Secret, Settings};
+use qunguan::config::{Secret, Settings, TelegramMode};
 use qunguan::gateway::onebot::signature;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use fake_onebot::{Call, FakeOneBot, Fault};
+pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
 /// The bot account in every test.
 pub const SELF_ID: i64 = 3_889_000_123;
@@ -25,6 +27,8 @@ pub const GROUP: i64 = 726_300_112;
 pub const SECRET: &str = "test-hmac-secret";
 /// API access token.
 pub const TOKEN: &str = "test-access-token";
+/// The Telegram webhook's secret token.
+pub const TG_SECRET: &str = "q9Lr_4xT-2vWm8Zb";
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -46,10 +50,30 @@ pub fn group_message(message_id: i64, user_id: i64, role: &str, message: &str) -
     })
 }
 
+/// A Telegram fixture from `tests/fixtures/telegram/`.
+pub fn tg_fixture(name: &str) -> Value {
+    fixture(&format!("telegram/{name}"))
+}
+
+/// Options that enable the Telegram gateway (beside OneBot) in `mode`.
+pub fn telegram(mode: TelegramMode) -> Options {
+    Options {
+        tweak: Box::new(move |s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = mode;
+        }),
+        ..Options::default()
+    }
+}
+
 /// The rules folder every test starts with.
 pub fn write_default_rules(dir: &Path) {
     std::fs::create_dir_all(dir).expect("rules dir");
-    std::fs::write(dir.join("ads.txt"), "# test ads\n加微信\nfree money\n[推广]\n").expect("write");
+    std::fs::write(
+        dir.join("ads.txt"),
+        "# test ads\n加微信\nfree money\n[推广]\n# the Telegram fixtures' spam\nt.me/+\nadd me on wechat\n兼职日结\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("group-rules.md"), "1. 禁止广告\n2. 友善交流\n").expect("write");
 }
 
@@ -76,6 +100,8 @@ pub struct TestApp {
     pub base: String,
     /// The fake gateway it acts through.
     pub gateway: FakeOneBot,
+    /// The fake Telegram Bot API (used when `[gateway.telegram]` is enabled).
+    pub telegram: FakeTelegram,
     /// The temp folder holding `data/` and `rules/`.
     pub root: Arc<tempfile::TempDir>,
     /// The injected clock.
@@ -100,13 +126,15 @@ impl TestApp {
         let root = Arc::new(tempfile::tempdir().expect("tempdir"));
         write_default_rules(&root.path().join("rules"));
         let gateway = FakeOneBot::start(TOKEN).await;
+        let telegram = FakeTelegram::start().await;
         let clock = ManualClock::new(jiff::Timestamp::from_second(1_732_171_530).expect("valid"));
-        Self::start(root, gateway, clock, options).await
+        Self::start(root, gateway, telegram, clock, options).await
     }
 
     async fn start(
         root: Arc<tempfile::TempDir>,
         gateway: FakeOneBot,
+        telegram: FakeTelegram,
         clock: Arc<ManualClock>,
         options: Options,
     ) -> Self {
@@ -119,6 +147,12 @@ impl TestApp {
         settings.gateway.onebot.access_token = Secret::new(TOKEN);
         settings.gateway.onebot.secret = Secret::new(options.secret.clone());
         settings.gateway.onebot.timeout = qunguan::config::HumanDuration::from_secs(2);
+        let tg = &mut settings.gateway.telegram;
+        tg.api_root = telegram.api_root();
+        tg.token = Secret::new(TG_TOKEN);
+        tg.webhook_url = "https://bot.example.org/telegram/webhook".into();
+        tg.secret_token = Secret::new(TG_SECRET);
+        tg.timeout = qunguan::config::HumanDuration::from_secs(2);
         (options.tweak)(&mut settings);
         let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
             .await
@@ -130,6 +164,7 @@ impl TestApp {
         Self {
             base,
             gateway,
+            telegram,
             root,
             clock,
             settings,
@@ -145,9 +180,22 @@ impl TestApp {
     pub async fn restart(self, options: Options) -> Self {
         let root = Arc::clone(&self.root);
         let gateway = self.gateway.clone();
+        let telegram = self.telegram.clone();
         let clock = Arc::clone(&self.clock);
         self.stop().await;
-        Self::start(root, gateway, clock, options).await
+        Self::start(root, gateway, telegram, clock, options).await
+    }
+
+    /// Like [`TestApp::restart`], running `between` on the root folder (`data/`, `rules/`)
+    /// while the daemon is stopped.
+    pub async fn restart_after(self, options: Options, between: impl FnOnce(&Path)) -> Self {
+        let root = Arc::clone(&self.root);
+        let gateway = self.gateway.clone();
+        let telegram = self.telegram.clone();
+        let clock = Arc::clone(&self.clock);
+        self.stop().await;
+        between(root.path());
+        Self::start(root, gateway, telegram, clock, options).await
     }
 
     /// Stops the daemon gracefully and waits for it.
@@ -173,6 +221,26 @@ impl TestApp {
             .body(body);
         if let Some(sig) = signature {
             req = req.header("x-signature", sig);
+        }
+        req.send().await.expect("webhook answers").status()
+    }
+
+    /// POSTs a Telegram update to the Telegram webhook with the right secret token, as the
+    /// Bot API does.
+    pub async fn post_update(&self, update: &Value) -> reqwest::StatusCode {
+        let body = serde_json::to_vec(update).expect("json");
+        self.post_update_raw(body, Some(TG_SECRET)).await
+    }
+
+    /// POSTs raw bytes to the Telegram webhook with an optional secret token header.
+    pub async fn post_update_raw(&self, body: Vec<u8>, secret_token: Option<&str>) -> reqwest::StatusCode {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, self.settings.gateway.telegram.webhook_path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = secret_token {
+            req = req.header("x-telegram-bot-api-secret-token", token);
         }
         req.send().await.expect("webhook answers").status()
     }
