@@ -1,12 +1,14 @@
 //! # qunguan (群管) — a moderation daemon for chat groups
 //!
-//! qunguan receives every event of the groups it keeps from a chat gateway's webhook, decides
-//! what to do, stores the decision durably, and acts through the gateway's HTTP API.
+//! qunguan receives every event of the groups it keeps from a chat gateway's webhook (or, for
+//! Telegram, by long polling), decides what to do, stores the decision durably, and acts
+//! through the gateway's HTTP API.
 //!
 //! ## Data flow
 //!
 //! ```text
-//!  gateway webhook ──▶ gateway::onebot (verify, parse) ──▶ event::Event (platform-neutral)
+//!  gateway webhook ──▶ gateway::onebot (verify, parse) ──┐
+//!  Bot API webhook / getUpdates ──▶ gateway::telegram ───┴─▶ event::Event (platform-neutral)
 //!                                                            │
 //!                                                            ▼
 //!                     pipeline ── filter (rules/) ── ladder (strikes) ── welcome
@@ -17,7 +19,8 @@
 //!                         outbox worker ──▶ gateway::Gateways ──▶ gateway HTTP API
 //! ```
 //!
-//! - [`gateway`] — adapters, one per protocol: webhook handlers that turn wire events into
+//! - [`gateway`] — adapters, one per protocol (OneBot v11 for QQ, the Telegram Bot API):
+//!   webhook handlers (and Telegram's polling loop) that turn wire events into
 //!   [`event::Event`]s, and API clients that turn [`action::Action`]s into calls.
 //! - [`event`] / [`action`] — the neutral model; nothing past the adapters sees wire JSON.
 //! - [`rules`] / [`filter`] — the rules folder and the compiled message filter.

@@ -95,7 +95,7 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let telegram = &settings.gateway.telegram;
     if telegram.enabled {
         let transport = match telegram.mode {
-            qunguan::config::TelegramMode::Polling => format!("polling every {}", telegram.poll_timeout),
+            qunguan::config::TelegramMode::Polling => format!("long polling (up to {} a call)", telegram.poll_timeout),
             qunguan::config::TelegramMode::Webhook => format!(
                 "webhook {} ← {} · secret token required",
                 telegram.webhook_path, telegram.webhook_url

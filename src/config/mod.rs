@@ -607,6 +607,14 @@ impl Settings {
         if tg.mode == TelegramMode::Webhook {
             if !tg.webhook_path.starts_with('/') {
                 issue("webhook_path", format!("{:?} must start with '/'", tg.webhook_path));
+            } else if tg.webhook_path.contains(['{', '}', '*']) || tg.webhook_path == "/healthz" {
+                issue(
+                    "webhook_path",
+                    format!(
+                        "{:?} is reserved; use a plain path such as \"/telegram/webhook\"",
+                        tg.webhook_path
+                    ),
+                );
             } else if self.gateway.onebot.enabled
                 && tg.webhook_path.trim_end_matches('/') == self.gateway.onebot.webhook_path.trim_end_matches('/')
             {
@@ -855,6 +863,11 @@ mod tests {
             ),
             (
                 "enabled = true\ntoken = \"{T}\"\nmode = \"webhook\"\nwebhook_path = \"/onebot/v11\"\n\
+                 webhook_url = \"https://x.example/\"\nsecret_token = \"abc\"\n",
+                &["gateway.telegram.webhook_path"],
+            ),
+            (
+                "enabled = true\ntoken = \"{T}\"\nmode = \"webhook\"\nwebhook_path = \"/healthz\"\n\
                  webhook_url = \"https://x.example/\"\nsecret_token = \"abc\"\n",
                 &["gateway.telegram.webhook_path"],
             ),

@@ -2,16 +2,17 @@
 //!
 //! Telegram messages do not say whether their sender is an admin, but the pipeline needs it
 //! for every message (admins are exempt from the filter and may run admin commands). So the
-//! adapter asks `getChatAdministrators` once per chat and keeps the answer for
-//! `admin_cache_ttl`; `chat_member` updates (promotions, demotions) update the cached list in
+//! adapter asks `getChatAdministrators` once per chat and trusts the answer for
+//! `admin_cache_ttl`; `chat_member` updates (promotions, demotions) change the cached list in
 //! between, without a call. A lookup that hits the cache is a read lock and a hash lookup.
 //!
-//! On a miss, one task per chat fetches the list while the others wait for it, so a burst of
-//! messages in a new chat makes one call. If the call fails, a stale list is kept, or, with
-//! none, everyone counts as a member; either way the chat is asked again after
-//! [`RETRY_AFTER_FAILURE`] rather than on every message.
+//! Network calls stay off the message path wherever possible: only the first message of a
+//! chat waits for the list (one fetch per chat, however many messages arrive at once). When
+//! a list has expired, lookups keep answering from it while one background task fetches a
+//! fresh one. If a fetch fails, the old list (or, with none, "everyone is a member") is used
+//! and the chat is asked again after [`RETRY_AFTER_FAILURE`] rather than on every message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -29,8 +30,10 @@ pub struct AdminCache {
     clock: SharedClock,
     ttl_ms: i64,
     chats: RwLock<HashMap<i64, Admins>>,
-    /// One fetch at a time per chat.
-    fetching: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// One fetch at a time per chat, for the first lookups of a chat.
+    first_fetch: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Chats whose expired list is being fetched again in the background.
+    refreshing: Mutex<HashSet<i64>>,
 }
 
 impl std::fmt::Debug for AdminCache {
@@ -49,6 +52,16 @@ struct Admins {
     expires_ms: i64,
 }
 
+/// What the cache knows about a member.
+enum Lookup {
+    /// From a list within its TTL.
+    Fresh(Role),
+    /// From an expired list.
+    Stale(Role),
+    /// Nothing: the chat's list was never fetched.
+    Missing,
+}
+
 impl AdminCache {
     /// An empty cache that fetches through `client` and trusts an answer for `ttl`.
     #[must_use]
@@ -58,24 +71,75 @@ impl AdminCache {
             clock,
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             chats: RwLock::new(HashMap::new()),
-            fetching: Mutex::new(HashMap::new()),
+            first_fetch: Mutex::new(HashMap::new()),
+            refreshing: Mutex::new(HashSet::new()),
         }
     }
 
-    /// The role of `user_id` in `chat_id`: from the cache, or after fetching the chat's list.
-    pub async fn role(&self, chat_id: i64, user_id: i64) -> Role {
-        if let Some(role) = self.cached(chat_id, user_id) {
-            return role;
+    /// The role of `user_id` in `chat_id`. Waits for a fetch only for a chat never seen.
+    pub async fn role(self: &Arc<Self>, chat_id: i64, user_id: i64) -> Role {
+        match self.lookup(chat_id, user_id) {
+            Lookup::Fresh(role) => role,
+            Lookup::Stale(role) => {
+                self.refresh_in_background(chat_id);
+                role
+            }
+            Lookup::Missing => {
+                let lock = {
+                    let mut first = self.first_fetch.lock().unwrap_or_else(PoisonError::into_inner);
+                    Arc::clone(first.entry(chat_id).or_default())
+                };
+                let _one_at_a_time = lock.lock().await;
+                // Another task may have fetched it while this one waited.
+                if let Lookup::Fresh(role) | Lookup::Stale(role) = self.lookup(chat_id, user_id) {
+                    return role;
+                }
+                self.fetch(chat_id).await;
+                match self.lookup(chat_id, user_id) {
+                    Lookup::Fresh(role) | Lookup::Stale(role) => role,
+                    Lookup::Missing => Role::Member,
+                }
+            }
         }
-        let lock = {
-            let mut fetching = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(fetching.entry(chat_id).or_default())
+    }
+
+    fn lookup(&self, chat_id: i64, user_id: i64) -> Lookup {
+        let chats = self.chats.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(admins) = chats.get(&chat_id) else {
+            return Lookup::Missing;
         };
-        let _one_at_a_time = lock.lock().await;
-        // Someone else may have fetched it while this task waited.
-        if let Some(role) = self.cached(chat_id, user_id) {
-            return role;
+        let role = admins.roles.get(&user_id).copied().unwrap_or_default();
+        if self.clock.now().as_millisecond() < admins.expires_ms {
+            Lookup::Fresh(role)
+        } else {
+            Lookup::Stale(role)
         }
+    }
+
+    /// Starts one background fetch of `chat_id`'s list, unless one is running.
+    fn refresh_in_background(self: &Arc<Self>, chat_id: i64) {
+        if !self
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(chat_id)
+        {
+            return;
+        }
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            cache.fetch(chat_id).await;
+            cache
+                .refreshing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&chat_id);
+        });
+    }
+
+    /// Fetches `chat_id`'s list and stores it; on failure keeps what is known and schedules
+    /// the next try.
+    async fn fetch(&self, chat_id: i64) {
         let now = self.clock.now().as_millisecond();
         let fetched = self.client.chat_administrators(chat_id).await;
         let mut chats = self.chats.write().unwrap_or_else(PoisonError::into_inner);
@@ -101,22 +165,13 @@ impl AdminCache {
                 tracing::warn!(
                     chat = chat_id,
                     error = %e,
-                    stale = !entry.roles.is_empty(),
+                    known = entry.roles.len(),
                     "telegram: cannot fetch the admin list; using what is known until the next try"
                 );
                 let retry = i64::try_from(RETRY_AFTER_FAILURE.as_millis()).unwrap_or(i64::MAX);
                 entry.expires_ms = now.saturating_add(retry);
             }
         }
-        entry.roles.get(&user_id).copied().unwrap_or_default()
-    }
-
-    /// The role from a fresh cached list, if there is one.
-    fn cached(&self, chat_id: i64, user_id: i64) -> Option<Role> {
-        let chats = self.chats.read().unwrap_or_else(PoisonError::into_inner);
-        let admins = chats.get(&chat_id)?;
-        (self.clock.now().as_millisecond() < admins.expires_ms)
-            .then(|| admins.roles.get(&user_id).copied().unwrap_or_default())
     }
 
     /// Applies a promotion or demotion reported by a `chat_member` update to a cached list.

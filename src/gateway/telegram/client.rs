@@ -81,6 +81,9 @@ impl TelegramClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(8)
+            // The Bot API never redirects; following one would send the token (in the path)
+            // wherever the redirect points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("qunguan/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GatewayError::Transport(format!("cannot build the HTTP client: {e}")))?;
@@ -372,8 +375,8 @@ mod tests {
 
     #[test]
     fn answers_are_classified_for_the_outbox() {
-        let fixture_429 = br#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 17","parameters":{"retry_after":17}}"#;
-        let no_rights = br#"{"ok":false,"error_code":400,"description":"Bad Request: not enough rights to restrict/unrestrict chat member"}"#;
+        let fixture_429 = include_bytes!("../../../tests/fixtures/telegram/api.response.error.429.json");
+        let no_rights = include_bytes!("../../../tests/fixtures/telegram/api.response.error.no_rights.json");
         let kicked =
             br#"{"ok":false,"error_code":403,"description":"Forbidden: bot was kicked from the supergroup chat"}"#;
         let migrated = br#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001}}"#;
@@ -396,9 +399,10 @@ mod tests {
             classify_answer("m", 429, fixture_429).expect_err("429").retry_after(),
             Some(Duration::from_secs(17))
         );
+        let sent = include_bytes!("../../../tests/fixtures/telegram/api.response.ok.sendMessage.json");
         assert_eq!(
-            classify_answer("m", 200, br#"{"ok":true,"result":{"message_id":5}}"#).expect("ok"),
-            json!({"message_id": 5})
+            classify_answer("m", 200, sent).expect("ok")["message_id"],
+            json!(58_216)
         );
         assert_eq!(
             classify_answer("m", 200, br#"{"ok":true,"result":true}"#).expect("ok"),

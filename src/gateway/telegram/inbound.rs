@@ -23,7 +23,7 @@ const RECENT_MEMBERSHIPS_CAP: usize = 4096;
 pub struct Inbound {
     bot_id: i64,
     pipeline: Arc<Pipeline>,
-    admins: AdminCache,
+    admins: Arc<AdminCache>,
     /// The date and key of the last report of each recent join/leave.
     recent: Mutex<HashMap<Membership, (i64, EventKey)>>,
 }
@@ -43,7 +43,7 @@ impl Inbound {
         Self {
             bot_id,
             pipeline,
-            admins,
+            admins: Arc::new(admins),
             recent: Mutex::new(HashMap::new()),
         }
     }
@@ -54,9 +54,21 @@ impl Inbound {
         if let Some(change) = &update.my_chat_member {
             log_bot_rights(change);
         }
-        let Translated { events, admin_change } = update::translate(update, self.bot_id);
+        let Translated {
+            events,
+            admin_change,
+            migrated,
+        } = update::translate(update, self.bot_id);
         if let Some(change) = admin_change {
             self.admins.apply(change);
+        }
+        if let Some((old, new)) = migrated {
+            tracing::warn!(
+                from = %format!("tg:{old}"),
+                to = %format!("tg:{new}"),
+                "telegram: the group was upgraded to a supergroup and has a new id; strikes recorded \
+                 under the old id stay there, and configuration naming the old id must be updated"
+            );
         }
         for mut event in events {
             match &mut event.kind {

@@ -27,10 +27,13 @@ use crate::event::{
 /// What an update means.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Translated {
-    /// The events, in order (often one, none for updates nothing acts on).
+    /// The events, in order: usually one (an `Other` for updates nothing acts on), one per
+    /// member for a service message adding several.
     pub events: Vec<Event>,
     /// A change of someone's admin status that the admin cache should learn.
     pub admin_change: Option<AdminChange>,
+    /// The group was upgraded to a supergroup with a new id: (old, new).
+    pub migrated: Option<(i64, i64)>,
 }
 
 /// Someone became, or stopped being, an owner or admin of a chat.
@@ -64,6 +67,7 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
     let other = |what: &str| Translated {
         events: vec![event(update_key(), EventKind::Other(what.to_owned()))],
         admin_change: None,
+        migrated: None,
     };
     if let Some(msg) = &update.message {
         return translate_message(msg, false, bot_id, update_key());
@@ -82,6 +86,7 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
                 EventKind::Other(format!("my_chat_member: now {}", change.new_chat_member.status)),
             )],
             admin_change: admin_change(change),
+            migrated: None,
         };
     }
     if let Some(request) = &update.chat_join_request {
@@ -100,6 +105,7 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
                 }),
             )],
             admin_change: None,
+            migrated: None,
         };
     }
     other("an update kind qunguan does not act on")
@@ -114,14 +120,15 @@ fn translate_message(msg: &Message, edited: bool, bot_id: i64, key: EventKey) ->
             kind,
         }],
         admin_change: None,
+        migrated: None,
     };
     if !msg.chat.is_group() {
         return single(EventKind::Other(format!("{} message", msg.chat.kind)));
     }
     if let Some(to) = msg.migrate_to_chat_id {
-        return single(EventKind::Other(format!(
-            "{group} was upgraded to the supergroup tg:{to}"
-        )));
+        let mut translated = single(EventKind::Other(format!("{group} was upgraded to tg:{to}")));
+        translated.migrated = Some((msg.chat.id, to));
+        return translated;
     }
     if !msg.new_chat_members.is_empty() {
         let events = msg
@@ -132,6 +139,7 @@ fn translate_message(msg: &Message, edited: bool, bot_id: i64, key: EventKey) ->
         return Translated {
             events,
             admin_change: None,
+            migrated: None,
         };
     }
     if let Some(user) = &msg.left_chat_member {
@@ -139,6 +147,7 @@ fn translate_message(msg: &Message, edited: bool, bot_id: i64, key: EventKey) ->
         return Translated {
             events: vec![membership_event(bot_id, group, user, msg.date, false, removed_by_other)],
             admin_change: None,
+            migrated: None,
         };
     }
     let Some(sender) = sender_of(msg) else {
@@ -151,7 +160,10 @@ fn translate_message(msg: &Message, edited: bool, bot_id: i64, key: EventKey) ->
     };
     let content = text::content(body, entities);
     let mut segments = Vec::with_capacity(content.segments.len() + 2);
-    if let Some(reply) = &msg.reply_to_message {
+    // In a forum topic, the topic's first message is not a reply target.
+    if let Some(reply) = &msg.reply_to_message
+        && !(msg.is_topic_message && msg.message_thread_id == Some(reply.message_id))
+    {
         segments.push(Segment::Reply {
             message_id: reply.message_id,
         });
@@ -211,6 +223,7 @@ fn translate_member_change(change: &ChatMemberUpdated, bot_id: i64, key: EventKe
                 kind: EventKind::Other("chat_member outside a group".into()),
             }],
             admin_change: None,
+            migrated: None,
         };
     }
     let group = GroupId::telegram(change.chat.id);
@@ -231,6 +244,7 @@ fn translate_member_change(change: &ChatMemberUpdated, bot_id: i64, key: EventKe
     Translated {
         events: vec![event],
         admin_change,
+        migrated: None,
     }
 }
 
@@ -450,7 +464,9 @@ mod tests {
         let t = change(&user, "member", "left");
         assert!(matches!(&t.events[0].kind, EventKind::MemberLeft(l) if !l.kicked));
         assert_eq!(t.admin_change, None);
-        let t = change(&admin, "member", "kicked");
+        let t = parse(fixture("update.chat_member.kicked.json"));
+        assert!(matches!(&t.events[0].kind, EventKind::MemberLeft(l) if l.kicked && l.user_id == 6_523_018_894));
+        let t = change(&user, "member", "kicked");
         assert!(matches!(&t.events[0].kind, EventKind::MemberLeft(l) if l.kicked));
         let t = change(&admin, "member", "administrator");
         assert!(matches!(&t.events[0].kind, EventKind::Other(_)));
@@ -466,6 +482,36 @@ mod tests {
         assert_eq!(t.admin_change.map(|c| c.role), Some(None));
         let t = change(&admin, "member", "restricted");
         assert!(matches!(&t.events[0].kind, EventKind::Other(_)));
+    }
+
+    fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/tests/fixtures/telegram/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+    }
+
+    #[test]
+    fn in_forum_topics_only_real_replies_are_replies() {
+        let topic = |reply_to: i64| {
+            let mut update = fixture("update.message.forum_topic.json");
+            update["message"]["reply_to_message"] = serde_json::json!(
+                {"message_id": reply_to, "date": 1, "chat": update["message"]["chat"].clone()}
+            );
+            let EventKind::GroupMessage(m) = one(update).kind else {
+                panic!("a group message")
+            };
+            m.segments
+        };
+        assert!(!topic(9001).iter().any(|s| matches!(s, Segment::Reply { .. })));
+        assert_eq!(topic(9100)[0], Segment::Reply { message_id: 9100 });
+    }
+
+    #[test]
+    fn an_upgrade_to_a_supergroup_is_reported() {
+        let mut update = message(serde_json::json!({"migrate_to_chat_id": -1_009_876}));
+        update["message"]["chat"] = serde_json::json!({"id": -4001, "type": "group"});
+        let t = parse(update);
+        assert_eq!(t.migrated, Some((-4001, -1_009_876)));
+        assert!(matches!(t.events[0].kind, EventKind::Other(_)));
     }
 
     #[test]

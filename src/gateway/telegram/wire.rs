@@ -125,7 +125,14 @@ pub struct Message {
     /// Entities of `caption`.
     #[serde(default)]
     pub caption_entities: Vec<MessageEntity>,
-    /// The message this one replies to (its id is all qunguan needs).
+    /// The forum topic of a message in a forum supergroup.
+    #[serde(default)]
+    pub message_thread_id: Option<i64>,
+    /// True for a message in a forum topic.
+    #[serde(default)]
+    pub is_topic_message: bool,
+    /// The message this one replies to (its id is all qunguan needs). In a forum topic a
+    /// message that replies to nothing carries the topic's first message here.
     #[serde(default)]
     pub reply_to_message: Option<Box<RepliedMessage>>,
     /// A photo (only its presence matters).

@@ -65,6 +65,8 @@ struct Inner {
     history: Vec<Value>,
     /// Per chat: (user id, "creator" | "administrator").
     admins: HashMap<i64, Vec<(i64, &'static str)>>,
+    /// The `result` of `sendMessage`, from the fixture; id, chat and text are filled in.
+    sent_message: Value,
 }
 
 /// The fake server. Clones share state. Dropping it does not stop the server task; the test
@@ -93,6 +95,7 @@ impl FakeTelegram {
                 updates: Vec::new(),
                 history: Vec::new(),
                 admins: HashMap::from([(TG_CHAT, vec![(TG_OWNER, "creator"), (BOT_ID, "administrator")])]),
+                sent_message: sent_message_fixture(),
             })),
             changed: Arc::new(Notify::new()),
         };
@@ -184,6 +187,15 @@ impl FakeTelegram {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("fake telegram lock")
     }
+}
+
+fn sent_message_fixture() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/telegram/api.response.ok.sendMessage.json"
+    );
+    let envelope: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    envelope["result"].clone()
 }
 
 /// Reads and setup: not something the group sees.
@@ -337,12 +349,12 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
                 return error(400, "Bad Request: message is too long", None);
             }
             inner.next_message_id += 1;
-            ok(json!({
-                "message_id": inner.next_message_id,
-                "from": {"id": BOT_ID, "is_bot": true, "first_name": "群管", "username": "qunguan_bot"},
-                "chat": {"id": chat, "type": "supergroup", "title": "Rust 中文社区"},
-                "date": 1_732_171_552, "text": text,
-            }))
+            let mut message = inner.sent_message.clone();
+            message["message_id"] = json!(inner.next_message_id);
+            message["chat"]["id"] = json!(chat);
+            message["text"] = json!(text);
+            message["entities"] = json!([]);
+            ok(message)
         }
         "restrictChatMember" => match (chat_id, user_id) {
             (Some(chat), _) if chat > -1_000_000_000_000 => {

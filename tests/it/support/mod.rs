@@ -178,12 +178,7 @@ impl TestApp {
     /// Stops the daemon gracefully and starts a new one on the same data, rules, gateway and
     /// clock.
     pub async fn restart(self, options: Options) -> Self {
-        let root = Arc::clone(&self.root);
-        let gateway = self.gateway.clone();
-        let telegram = self.telegram.clone();
-        let clock = Arc::clone(&self.clock);
-        self.stop().await;
-        Self::start(root, gateway, telegram, clock, options).await
+        self.restart_after(options, |_| {}).await
     }
 
     /// Like [`TestApp::restart`], running `between` on the root folder (`data/`, `rules/`)
