@@ -18,6 +18,17 @@ use crate::support::*;
 /// The clock's start, in unix seconds (see `TestApp`).
 const START: i64 = 1_732_171_530;
 
+/// The default ladder as Bot API calls: delete + warn, delete + mute, delete + kick.
+const THREE_STRIKES: [&str; 7] = [
+    "deleteMessage",
+    "sendMessage",
+    "deleteMessage",
+    "restrictChatMember",
+    "deleteMessage",
+    "banChatMember",
+    "unbanChatMember",
+];
+
 /// The fixture spam ("… join https://t.me/+AbCdEfGhIjK") as update `update_id`, message
 /// `message_id`.
 fn spam(update_id: i64, message_id: i64) -> Value {
@@ -128,18 +139,7 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
         app.telegram.wait_actions(total, PATIENCE).await;
     }
     let actions = app.telegram.actions();
-    assert_eq!(
-        methods(&actions),
-        [
-            "deleteMessage",
-            "sendMessage",
-            "deleteMessage",
-            "restrictChatMember",
-            "deleteMessage",
-            "banChatMember",
-            "unbanChatMember"
-        ]
-    );
+    assert_eq!(methods(&actions), THREE_STRIKES);
     assert_eq!(actions[0].params, json!({"chat_id": TG_CHAT, "message_id": 101}));
     let warning = &actions[1].params;
     assert_eq!(
@@ -610,18 +610,7 @@ async fn updates_fetched_again_after_a_lost_offset_change_nothing() {
     // Both updates were served again and changed nothing; the next one is the third strike.
     app.telegram.push_updates([spam(12, 1_012)]);
     let actions = app.telegram.wait_actions(7, PATIENCE).await;
-    assert_eq!(
-        methods(&actions),
-        [
-            "deleteMessage",
-            "sendMessage",
-            "deleteMessage",
-            "restrictChatMember",
-            "deleteMessage",
-            "banChatMember",
-            "unbanChatMember"
-        ]
-    );
+    assert_eq!(methods(&actions), THREE_STRIKES);
     app.stop().await;
 }
 
@@ -766,15 +755,21 @@ async fn long_messages_are_split_and_a_bad_token_is_refused_without_showing_it()
     assert!(!format!("{err} {err:?}").contains("AAtest"), "{err:?}");
 }
 
-#[test]
-fn check_config_summarises_the_telegram_gateway_without_its_token() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qunguan"))
+/// Runs `qunguan check-config` on the example config with Telegram enabled plus `env`.
+fn check_config_with(env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_qunguan"))
         .args(["check-config", "--config", "config.example.toml"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("QUNGUAN__GATEWAY__TELEGRAM__ENABLED", "true")
         .env("QUNGUAN__GATEWAY__TELEGRAM__TOKEN", TG_TOKEN)
+        .envs(env.iter().copied())
         .output()
-        .expect("runs");
+        .expect("runs")
+}
+
+#[test]
+fn check_config_summarises_the_telegram_gateway_without_its_token() {
+    let out = check_config_with(&[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -787,14 +782,7 @@ fn check_config_summarises_the_telegram_gateway_without_its_token() {
     );
     assert!(!stdout.contains("AAtest"), "{stdout}");
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qunguan"))
-        .args(["check-config", "--config", "config.example.toml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("QUNGUAN__GATEWAY__TELEGRAM__ENABLED", "true")
-        .env("QUNGUAN__GATEWAY__TELEGRAM__TOKEN", TG_TOKEN)
-        .env("QUNGUAN__GATEWAY__TELEGRAM__MODE", "webhook")
-        .output()
-        .expect("runs");
+    let out = check_config_with(&[("QUNGUAN__GATEWAY__TELEGRAM__MODE", "webhook")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
