@@ -62,6 +62,8 @@ pub struct TelegramClient {
     api_root: String,
     bot_id: i64,
     clock: SharedClock,
+    /// The `permissions` of a mute, built once.
+    muted: Value,
 }
 
 impl std::fmt::Debug for TelegramClient {
@@ -94,6 +96,7 @@ impl TelegramClient {
             api_root,
             bot_id: settings.bot_id().unwrap_or_default(),
             clock,
+            muted: Value::Object(MUTED.iter().map(|k| ((*k).to_owned(), Value::Bool(false))).collect()),
         })
     }
 
@@ -198,14 +201,12 @@ impl TelegramClient {
                 user_id,
                 seconds,
             } => {
-                let permissions: serde_json::Map<String, Value> =
-                    MUTED.iter().map(|k| ((*k).to_owned(), Value::Bool(false))).collect();
                 let until = self.clock.now().as_second()
                     + i64::try_from((*seconds).clamp(MIN_MUTE_SECS, MAX_MUTE_SECS)).unwrap_or(i64::MAX);
                 let params = json!({
                     "chat_id": group.id,
                     "user_id": user_id,
-                    "permissions": permissions,
+                    "permissions": self.muted,
                     "use_independent_chat_permissions": true,
                     "until_date": until,
                 });
