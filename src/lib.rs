@@ -43,6 +43,7 @@ pub mod filter;
 pub mod gateway;
 pub mod i18n;
 pub mod ladder;
+pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
 pub mod rules;

@@ -1,0 +1,322 @@
+//! Normalization: the copy of a message the filter actually matches, with a map back to the
+//! original text.
+//!
+//! Spammers write 加 微-信, Ｖ信, ①③⑧, 開發票 or vіаgrа (Cyrillic) so that naive substring
+//! filters miss them. The normalizer folds all of that to one canonical form *before*
+//! matching — and pushes the rules' phrases through exactly the same fold when the filter is
+//! built, so both sides always meet.
+//!
+//! One [`FoldTable`] lookup per character does NFKC (full-width → ASCII, ①⑴ → digits, 𝐯 → v),
+//! case folding, traditional → simplified, homoglyphs (Cyrillic/Greek → Latin, é → e), and
+//! classifies the character as *noise* (whitespace, punctuation, symbols, emoji — skipped
+//! between the characters of a phrase) or *invisible* (zero-width, format and combining
+//! characters — dropped). Every step can be switched off ([`NormalizeOptions`]).
+//!
+//! The result is a [`View`]: the normalized string plus, for each of its bytes, the byte span
+//! of the original character it came from. A match in the view maps back to an exact span of
+//! the original text, which is what warnings, the audit log and `filter explain` quote.
+//!
+//! Views derived from the compact view (each its own buffer, reused per thread):
+//! - the **compact** view: noise dropped — what phrases are matched against;
+//! - the **digit** view: the compact view with Chinese numerals as digits (一三八 → 138), for
+//!   the contact-number detectors only (folding 三 → 3 for phrases would break 下三滥);
+//! - the **collapsed** view: runs of one character collapsed (viiiagra → viagra), with the run
+//!   lengths, so repeated letters do not hide a phrase;
+//! - the **text** view: like the compact view but noise kept (whitespace as one space), for
+//!   the URL, e-mail and handle detectors, where dots and slashes matter.
+
+mod chars;
+mod t2s;
+mod table;
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+pub use table::{Fold, FoldTable};
+
+/// Which normalization steps run. All on by default; `[normalize]` in `rules/rules.toml`
+/// switches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NormalizeOptions {
+    /// NFKC compatibility folding: full-width → ASCII, ① ⑴ ⒈ ❶ → digits, 𝐯 Ⓥ 🅥 → letters.
+    pub nfkc: bool,
+    /// Case folding (ASCII and Unicode lower case).
+    pub case_fold: bool,
+    /// Traditional → simplified Chinese (OpenCC character table).
+    pub traditional: bool,
+    /// Drop zero-width, format and combining characters (U+200B, U+00AD, U+FEFF, zalgo marks).
+    pub invisible: bool,
+    /// Skip noise — whitespace, punctuation, symbols, emoji — between the characters of a
+    /// phrase, so 加 微-信 and 微<TAB>信 hit 加微信.
+    pub skip_noise: bool,
+    /// Cyrillic and Greek look-alikes → Latin (vіаgrа → viagra), accents dropped (é → e).
+    pub homoglyphs: bool,
+    /// Chinese numerals → digits for the contact-number detectors (一三八 → 138).
+    pub numerals: bool,
+    /// Apply `rules/variants.toml` (V信, 薇信 → 微信 …).
+    pub variants: bool,
+    /// Match repeated letters (viiiagra, fuuuck) through the collapsed view.
+    pub repeats: bool,
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        Self {
+            nfkc: true,
+            case_fold: true,
+            traditional: true,
+            invisible: true,
+            skip_noise: true,
+            homoglyphs: true,
+            numerals: true,
+            variants: true,
+            repeats: true,
+        }
+    }
+}
+
+impl NormalizeOptions {
+    /// The options that shape the fold table (the others act on derived views).
+    fn table_key(&self) -> [bool; 6] {
+        [
+            self.nfkc,
+            self.case_fold,
+            self.traditional,
+            self.invisible,
+            self.skip_noise,
+            self.homoglyphs,
+        ]
+    }
+}
+
+/// Folds text with a [`FoldTable`]. Cheap to clone; the table is shared.
+#[derive(Clone, Debug)]
+pub struct Normalizer {
+    table: Arc<FoldTable>,
+    opts: NormalizeOptions,
+}
+
+/// Tables built so far, by option set. Building one takes tens of milliseconds, and a rules
+/// reload should not pay that again when the options did not change.
+static TABLES: Mutex<Vec<([bool; 6], Arc<FoldTable>)>> = Mutex::new(Vec::new());
+
+impl Normalizer {
+    /// The normalizer for `opts`, building its fold table on first use.
+    #[must_use]
+    pub fn new(opts: NormalizeOptions) -> Self {
+        let key = opts.table_key();
+        let mut tables = TABLES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let table = match tables.iter().find(|(k, _)| *k == key) {
+            Some((_, table)) => Arc::clone(table),
+            None => {
+                let table = Arc::new(FoldTable::build(&opts));
+                tables.push((key, Arc::clone(&table)));
+                table
+            }
+        };
+        Self { table, opts }
+    }
+
+    /// The options it was built with.
+    #[must_use]
+    pub fn options(&self) -> &NormalizeOptions {
+        &self.opts
+    }
+
+    /// The fold table.
+    #[must_use]
+    pub fn table(&self) -> &FoldTable {
+        &self.table
+    }
+
+    /// The compact view of `text` into `out` (cleared first): folded, noise and invisible
+    /// characters dropped.
+    pub fn compact_into(&self, text: &str, out: &mut View) {
+        out.clear();
+        for (start, c) in text.char_indices() {
+            let end = start + c.len_utf8();
+            match self.table.fold(c) {
+                Fold::Char(f) => out.push(f, start, end),
+                Fold::Chars(fs) => {
+                    for &f in fs {
+                        out.push(f, start, end);
+                    }
+                }
+                Fold::Noise(_) | Fold::Invisible => {}
+            }
+        }
+    }
+
+    /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
+    /// (each whitespace character as one space).
+    pub fn text_into(&self, text: &str, out: &mut View) {
+        out.clear();
+        for (start, c) in text.char_indices() {
+            let end = start + c.len_utf8();
+            match self.table.fold(c) {
+                Fold::Char(f) | Fold::Noise(f) => out.push(f, start, end),
+                Fold::Chars(fs) => {
+                    for &f in fs {
+                        out.push(f, start, end);
+                    }
+                }
+                Fold::Invisible => {}
+            }
+        }
+    }
+
+    /// The compact form of `text` as a new string: what phrases are compiled as, and what
+    /// `filter explain` prints. (Messages go through [`Normalizer::compact_into`] with a
+    /// reused buffer instead.)
+    #[must_use]
+    pub fn compact(&self, text: &str) -> String {
+        let mut view = View::default();
+        self.compact_into(text, &mut view);
+        view.text
+    }
+
+    /// Whether `c` folds to a Latin letter — the test behind the word-boundary rule.
+    #[must_use]
+    pub fn is_latin_letter(&self, c: char) -> bool {
+        match self.table.fold(c) {
+            Fold::Char(f) => f.is_ascii_alphabetic(),
+            Fold::Chars(fs) => fs.iter().any(char::is_ascii_alphabetic),
+            Fold::Noise(_) | Fold::Invisible => false,
+        }
+    }
+}
+
+/// A normalized view: the string and, for each of its bytes, the byte span of the original
+/// character it came from. Buffers are reused: [`View::clear`] keeps the capacity.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    text: String,
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+    /// Run length of the character at each byte (collapsed view only; empty otherwise).
+    runs: Vec<u32>,
+}
+
+impl View {
+    /// Empties the view, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.starts.clear();
+        self.ends.clear();
+        self.runs.clear();
+    }
+
+    /// Appends `c`, produced by the original bytes `start..end`.
+    #[inline]
+    pub fn push(&mut self, c: char, start: usize, end: usize) {
+        let len = c.len_utf8();
+        self.text.push(c);
+        let (start, end) = (to_u32(start), to_u32(end));
+        for _ in 0..len {
+            self.starts.push(start);
+            self.ends.push(end);
+        }
+    }
+
+    /// The normalized string.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the view is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The original byte span of the view's bytes `start..end` (`start < end`, both on char
+    /// boundaries of the view). Always on char boundaries of the original.
+    #[must_use]
+    pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
+        (self.starts[start] as usize, self.ends[end - 1] as usize)
+    }
+
+    /// Run length of the character starting at view byte `at` (collapsed view).
+    #[must_use]
+    pub fn run_at(&self, at: usize) -> u32 {
+        self.runs.get(at).copied().unwrap_or(1)
+    }
+
+    /// The digit view of `self` into `out`: Chinese numerals as ASCII digits, all else as is.
+    pub fn digits_into(&self, out: &mut View) {
+        out.clear();
+        for (i, c) in self.text.char_indices() {
+            let d = chars::numeral_digit(c).unwrap_or(c);
+            out.push(d, self.starts[i] as usize, self.ends[i] as usize);
+        }
+    }
+
+    /// The collapsed view of `self` into `out`: each run of one character becomes one
+    /// character whose run length [`View::run_at`] reports; its span covers the whole run.
+    pub fn collapse_into(&self, out: &mut View) {
+        out.clear();
+        let mut chars = self.text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let start = self.starts[i];
+            let mut end = self.ends[i];
+            let mut run = 1u32;
+            while let Some(&(j, next)) = chars.peek() {
+                if next != c {
+                    break;
+                }
+                end = self.ends[j];
+                run += 1;
+                chars.next();
+            }
+            let at = out.text.len();
+            out.push(c, start as usize, end as usize);
+            out.runs.resize(at, 1);
+            out.runs.extend(std::iter::repeat_n(run, c.len_utf8()));
+        }
+    }
+
+    /// Whether some character directly repeats (so the collapsed view differs).
+    #[must_use]
+    pub fn has_repeat(&self) -> bool {
+        let mut prev = None;
+        for c in self.text.chars() {
+            if prev == Some(c) {
+                return true;
+            }
+            prev = Some(c);
+        }
+        false
+    }
+
+    /// Replaces the bytes `start..end` of the view by `with`, all of it mapped to the original
+    /// span of the replaced bytes. Used by the variants table. `scratch` is a reused buffer.
+    pub fn splice_into(&self, replacements: &[(usize, usize, &str)], out: &mut View) {
+        out.clear();
+        let mut at = 0;
+        for &(start, end, with) in replacements {
+            self.copy_range(at, start, out);
+            let (os, oe) = self.original_span(start, end);
+            for c in with.chars() {
+                out.push(c, os, oe);
+            }
+            at = end;
+        }
+        self.copy_range(at, self.text.len(), out);
+    }
+
+    fn copy_range(&self, from: usize, to: usize, out: &mut View) {
+        out.text.push_str(&self.text[from..to]);
+        out.starts.extend_from_slice(&self.starts[from..to]);
+        out.ends.extend_from_slice(&self.ends[from..to]);
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The normalizer's specification, one row per evasion technique.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn compact(text: &str) -> String {
+    Normalizer::new(NormalizeOptions::default()).compact(text)
+}
+
+/// (input, compact view): every row is an evasion the filter must see through.
+const COMPACT: &[(&str, &str)] = &[
+    // separators between the characters of a phrase
+    ("加 微-信", "加微信"),
+    ("加.V.信", "加v信"),
+    ("微\t信", "微信"),
+    ("代\r\n开", "代开"),
+    ("网　赚", "网赚"),
+    ("网|赚|项|目", "网赚项目"),
+    ("博【彩】", "博彩"),
+    ("代🔥开🔥发🔥票", "代开发票"),
+    // zero-width, format and combining characters
+    ("代\u{200B}开", "代开"),
+    ("网\u{200C}赌", "网赌"),
+    ("vi\u{00AD}agra", "viagra"),
+    ("a\u{FEFF}b\u{2060}c", "abc"),
+    ("v\u{0336}i\u{0336}a\u{0336}", "via"),
+    ("f\u{0489}u\u{0489}c\u{0489}k\u{0489}", "fuck"),
+    // full-width, case, styled letters
+    ("ＱＱ１２３", "qq123"),
+    ("ｖｘ：ａｂｃ", "vxabc"),
+    ("ViAgRa", "viagra"),
+    ("𝐯𝐢𝐚𝐠𝐫𝐚", "viagra"),
+    ("Ⓥⓘⓐⓖⓡⓐ", "viagra"),
+    ("🅥🅧", "vx"),
+    // styled digits
+    ("①③⑧", "138"),
+    ("❶❸❾", "139"),
+    ("➀➁", "12"),
+    ("⑴⑵", "12"),
+    ("⒈⒉", "12"),
+    ("⑩", "10"),
+    ("⓵⓿", "10"),
+    ("¹²³", "123"),
+    ("㊀㊁", "一二"),
+    // traditional → simplified
+    ("代開發票", "代开发票"),
+    ("兼職日結", "兼职日结"),
+    ("刷單", "刷单"),
+    // homoglyphs and accents
+    ("vіаgrа", "viagra"),
+    ("ѕех", "sex"),
+    ("ϲiаlis", "cialis"),
+    ("café", "cafe"),
+    ("ÀÉÎ", "aei"),
+    // compatibility expansions
+    ("Ⅻ", "xii"),
+    ("ﬁ", "fi"),
+    // things that must survive unchanged
+    ("今天天气不错", "今天天气不错"),
+    ("下三滥", "下三滥"),
+    ("ひらがなカタカナ한국어", "ひらがなカタカナ한국어"),
+    ("", ""),
+];
+
+#[test]
+fn compact_view_table() {
+    for (input, want) in COMPACT {
+        assert_eq!(compact(input), *want, "input {input:?}");
+    }
+}
+
+#[test]
+fn text_view_keeps_noise_but_folds_it() {
+    let n = Normalizer::new(NormalizeOptions::default());
+    let mut view = View::default();
+    for (input, want) in [
+        ("ＷＷＷ．Fuli．VIP", "www.fuli.vip"),
+        ("a\u{200B}b c\td", "ab c d"),
+        ("t。me", "t。me"),
+        ("@Crypto_King", "@crypto_king"),
+    ] {
+        n.text_into(input, &mut view);
+        assert_eq!(view.as_str(), want, "input {input:?}");
+    }
+}
+
+#[test]
+fn digit_view_reads_chinese_numerals() {
+    let n = Normalizer::new(NormalizeOptions::default());
+    let (mut compact, mut digits) = (View::default(), View::default());
+    for (input, want) in [
+        ("一三八一二三四五六七八", "13812345678"),
+        ("壹贰叁肆伍陆柒捌玖", "123456789"),
+        ("幺三九 两两", "13922"),
+        ("1三8一2", "13812"),
+        ("群号㊀㊁㊂", "群号123"),
+    ] {
+        n.compact_into(input, &mut compact);
+        compact.digits_into(&mut digits);
+        assert_eq!(digits.as_str(), want, "input {input:?}");
+    }
+}
+
+#[test]
+fn spans_map_back_to_the_original_text() {
+    let n = Normalizer::new(NormalizeOptions::default());
+    let mut view = View::default();
+    let text = "请加 微-信：ｖｘ⑩";
+    n.compact_into(text, &mut view);
+    assert_eq!(view.as_str(), "请加微信vx10");
+    let at = view.as_str().find("加微信").expect("found");
+    let (s, e) = view.original_span(at, at + "加微信".len());
+    assert_eq!(&text[s..e], "加 微-信");
+    let at = view.as_str().find('1').expect("found");
+    let (s, e) = view.original_span(at, at + 2);
+    assert_eq!(&text[s..e], "⑩", "an expansion maps to its whole source character");
+}
+
+#[test]
+fn collapsed_view_counts_runs() {
+    let n = Normalizer::new(NormalizeOptions::default());
+    let (mut view, mut collapsed) = (View::default(), View::default());
+    let text = "viiiagra 谢谢谢";
+    n.compact_into(text, &mut view);
+    assert!(view.has_repeat());
+    view.collapse_into(&mut collapsed);
+    assert_eq!(collapsed.as_str(), "viagra谢");
+    assert_eq!(collapsed.run_at(1), 3);
+    assert_eq!(collapsed.run_at(0), 1);
+    let at = collapsed.as_str().find('谢').expect("found");
+    assert_eq!(collapsed.run_at(at), 3);
+    let (s, e) = collapsed.original_span(0, 3);
+    assert_eq!(&text[s..e], "viiia");
+}
+
+#[test]
+fn each_step_can_be_switched_off() {
+    let off = |f: fn(&mut NormalizeOptions)| {
+        let mut o = NormalizeOptions::default();
+        f(&mut o);
+        Normalizer::new(o)
+    };
+    assert_eq!(off(|o| o.nfkc = false).compact("ＱＱ①"), "ｑｑ①");
+    assert_eq!(off(|o| o.case_fold = false).compact("QQ"), "QQ");
+    assert_eq!(off(|o| o.traditional = false).compact("開發"), "開發");
+    assert_eq!(off(|o| o.invisible = false).compact("a\u{200B}b"), "a\u{200B}b");
+    assert_eq!(off(|o| o.skip_noise = false).compact("加 微"), "加 微");
+    assert_eq!(off(|o| o.homoglyphs = false).compact("ѕ"), "ѕ");
+}
+
+#[test]
+fn latin_letters_are_recognised_after_folding() {
+    let n = Normalizer::new(NormalizeOptions::default());
+    for (c, want) in [('a', true), ('Ｚ', true), ('а', true), ('1', false), ('微', false), (' ', false)] {
+        assert_eq!(n.is_latin_letter(c), want, "{c:?}");
+    }
+}
+
+fn noise() -> impl Strategy<Value = char> {
+    prop::sample::select(vec![
+        ' ', '.', '-', '\t', '\n', '_', '|', '*', '@', '#', '　', '，', '。', '【', '】', '\u{200B}', '\u{200D}',
+        '\u{FEFF}', '\u{00AD}', '\u{2060}', '🔥', '😀', '🎲', '\u{0336}',
+    ])
+}
+
+proptest! {
+    /// Normalizing normalized text changes nothing.
+    #[test]
+    fn normalization_is_idempotent(text in "\\PC{0,40}") {
+        let once = compact(&text);
+        prop_assert_eq!(compact(&once), once.clone());
+    }
+
+    /// Idempotent on the characters spam actually uses, too (the generic strategy rarely
+    /// draws them).
+    #[test]
+    fn normalization_is_idempotent_on_spam_alphabet(
+        text in "[加微信代开發票ＱＱｖｘ①③⑧❶⑴⒈㊀ⅫＶ𝐯Ⓥ🅥аеѕіϲé開發單 .\u{200B}\u{0336}0-9a-zA-Z]{0,30}"
+    ) {
+        let once = compact(&text);
+        prop_assert_eq!(compact(&once), once.clone());
+    }
+
+    /// Every byte of every view maps to a span on char boundaries of the original.
+    #[test]
+    fn spans_lie_on_char_boundaries(text in "\\PC{0,40}") {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let mut view = View::default();
+        n.compact_into(&text, &mut view);
+        for (i, c) in view.as_str().char_indices() {
+            let (s, e) = view.original_span(i, i + c.len_utf8());
+            prop_assert!(s < e && e <= text.len());
+            prop_assert!(text.is_char_boundary(s) && text.is_char_boundary(e));
+        }
+    }
+
+    /// Noise inserted anywhere between the characters of a phrase disappears.
+    #[test]
+    fn inserted_noise_disappears(gaps in prop::collection::vec(prop::collection::vec(noise(), 0..4), 5)) {
+        let phrase: Vec<char> = "代开发票x".chars().collect();
+        let mut text = String::new();
+        for (c, gap) in phrase.iter().zip(&gaps) {
+            text.push(*c);
+            text.extend(gap);
+        }
+        prop_assert_eq!(compact(&text), "代开发票x");
+    }
+}
