@@ -140,7 +140,7 @@ impl App {
             settings,
             listener,
             store,
-            rules: _,
+            rules,
             worker,
             router,
             telegram,
@@ -157,6 +157,12 @@ impl App {
         if let Some(telegram) = telegram {
             tasks.spawn(telegram.run(background.clone()));
         }
+        tasks.spawn(crate::rules::watch::run(
+            rules,
+            settings.rules.dir.clone(),
+            settings.rules.watch,
+            background.clone(),
+        ));
 
         let grace = settings.server.shutdown_grace.get();
         let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -106,12 +106,15 @@ impl Default for StorageSettings {
 pub struct RulesSettings {
     /// The rules folder: word lists `*.txt`, `group-rules.md`, …
     pub dir: PathBuf,
+    /// Reload the rules when a file in the folder changes (SIGHUP and `/reload` always work).
+    pub watch: bool,
 }
 
 impl Default for RulesSettings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("./rules"),
+            watch: true,
         }
     }
 }

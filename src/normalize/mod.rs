@@ -291,15 +291,16 @@ impl View {
         false
     }
 
-    /// Replaces the bytes `start..end` of the view by `with`, all of it mapped to the original
-    /// span of the replaced bytes. Used by the variants table. `scratch` is a reused buffer.
-    pub fn splice_into(&self, replacements: &[(usize, usize, &str)], out: &mut View) {
+    /// A copy of the view into `out` with each replacement `(start, end, id)` (in order, not
+    /// overlapping) done: bytes `start..end` become `with(id)`, all of it mapped to the
+    /// original span of the replaced bytes. Used by the variants table.
+    pub fn splice_into<'a>(&self, replacements: &[(usize, usize, u32)], with: impl Fn(u32) -> &'a str, out: &mut View) {
         out.clear();
         let mut at = 0;
-        for &(start, end, with) in replacements {
+        for &(start, end, id) in replacements {
             self.copy_range(at, start, out);
             let (os, oe) = self.original_span(start, end);
-            for c in with.chars() {
+            for c in with(id).chars() {
                 out.push(c, os, oe);
             }
             at = end;
@@ -312,6 +313,12 @@ impl View {
         out.starts.extend_from_slice(&self.starts[from..to]);
         out.ends.extend_from_slice(&self.ends[from..to]);
     }
+}
+
+/// Whether `c` is a Chinese numeral the digit view reads as a digit.
+#[must_use]
+pub fn is_numeral(c: char) -> bool {
+    chars::numeral_digit(c).is_some()
 }
 
 fn to_u32(n: usize) -> u32 {

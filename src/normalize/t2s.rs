@@ -12,6 +12,7 @@ use std::collections::HashMap;
 pub(crate) const TS_CHARACTERS: &str = include_str!("opencc/TSCharacters.txt");
 
 /// The git blob id of `TS_CHARACTERS` in OpenCC's repository (see `opencc/README.md`).
+#[cfg(test)]
 pub(crate) const TS_CHARACTERS_BLOB: &str = "fbe8912067fda73c3d3a491d5cc8bc3698125291";
 
 /// Parses the table: `traditional<TAB>simplified [alternatives…]`, `#` comments. Entries whose

@@ -1,0 +1,125 @@
+//! Reloading the rules while the daemon runs: on a change in the rules folder (a `notify`
+//! watcher, debounced so an editor's save-rename-chmod dance reloads once) and on SIGHUP.
+//! Both end in [`super::reload`], which the `/reload` admin command calls too, so every path
+//! behaves the same: a good folder is swapped in atomically, a bad one is logged with
+//! file:line and the old rules stay live.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::RulesHandle;
+
+/// Quiet time after the last change before reloading.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Reloads `dir` into `handle` on changes (when `watch_files`) and on SIGHUP, until `cancel`.
+pub async fn run(handle: RulesHandle, dir: PathBuf, watch_files: bool, cancel: CancellationToken) {
+    let (tx, mut rx) = mpsc::channel::<()>(64);
+    // The watcher lives as long as this task; dropping it stops the OS watch.
+    let _watcher = if watch_files { start_watcher(&dir, tx) } else { None };
+    let mut hangup = hangup_stream();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            Some(()) = rx.recv() => {
+                // Debounce: wait until the folder has been quiet for DEBOUNCE.
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        more = tokio::time::timeout(DEBOUNCE, rx.recv()) => match more {
+                            Ok(Some(())) => {}
+                            Ok(None) | Err(_) => break,
+                        },
+                    }
+                }
+                reload_logged(&handle, &dir, "file change").await;
+            }
+            () = next_hangup(&mut hangup) => reload_logged(&handle, &dir, "SIGHUP").await,
+        }
+    }
+}
+
+/// Runs [`super::reload`] off the async threads and logs the outcome.
+pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) {
+    let (handle, dir) = (handle.clone(), dir.to_owned());
+    let result = tokio::task::spawn_blocking(move || super::reload(&handle, &dir)).await;
+    match result {
+        Ok(Ok(summary)) => tracing::info!(trigger, rules = %summary, "rules reloaded"),
+        Ok(Err(e)) => tracing::error!(trigger, error = %e, "rules not reloaded; the previous rules stay live"),
+        Err(e) => tracing::error!(trigger, error = %e, "rules reload task failed; the previous rules stay live"),
+    }
+}
+
+fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) if is_relevant(&event) => {
+            // Full channel: a reload is already pending, which is all we need.
+            let _ = tx.try_send(());
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "rules watcher error"),
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the rules folder; reload with SIGHUP or /reload");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the rules folder; reload with SIGHUP or /reload");
+        return None;
+    }
+    Some(watcher)
+}
+
+/// A change to a file the rules are made of (not an editor's swap or backup file).
+fn is_relevant(event: &notify::Event) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
+    }
+    event.paths.iter().any(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !name.starts_with('.') && (name.ends_with(".txt") || name.ends_with(".toml") || name.ends_with(".md"))
+    })
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn hangup_stream() -> Hangup {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_stream() -> Hangup {}
+
+#[cfg(unix)]
+async fn next_hangup(hangup: &mut Hangup) {
+    match hangup {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Hangup) {
+    std::future::pending::<()>().await;
+}
