@@ -162,6 +162,8 @@ pub(crate) struct Detectors {
     phone: Option<u32>,
     long_digits: Option<u32>,
     flood: Option<u32>,
+    /// A `[[regex]]` of its own runs on the text view, so the link pre-check cannot skip it.
+    text_always: bool,
 }
 
 /// Reused buffers for one message.
@@ -187,7 +189,10 @@ impl Detectors {
                 (Some(Builtin::PhoneCn), None) => out.phone = Some(id),
                 (Some(Builtin::LongDigits), None) => out.long_digits = Some(id),
                 (Some(Builtin::Flood), None) => out.flood = Some(id),
-                (_, Some(p)) => by_view[view_index(detector.view)].push((id, p.as_str())),
+                (_, Some(p)) => {
+                    out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
+                    by_view[view_index(detector.view)].push((id, p.as_str()));
+                }
                 (_, None) => {}
             }
         }
@@ -244,7 +249,7 @@ impl Detectors {
         }
 
         // Text view: only when the message has something a link, address or handle needs.
-        if self.text.set.is_some() && may_hold_link(text) {
+        if self.text.set.is_some() && (self.text_always || may_hold_link(text)) {
             normalizer.text_into(text, &mut scratch.text);
             deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
             self.run_set(&self.text, normalizer, text, &scratch.url, &scratch.rewritten, out);

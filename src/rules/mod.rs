@@ -266,4 +266,166 @@ mod tests {
         let err = Rules::load(&dir.path().join("missing")).expect_err("no folder");
         assert!(err.to_string().contains("rules folder"), "{err}");
     }
+
+    use crate::event::GroupId;
+    use crate::filter::{HitKind, RuleAction};
+    use crate::ladder::Severity;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        dir
+    }
+
+    const G1: GroupId = GroupId::qq(111);
+    const G2: GroupId = GroupId::qq(222);
+
+    #[test]
+    fn rule_settings_reach_the_violation() {
+        let dir = folder(&[
+            ("scam.txt", "刷单\n"),
+            ("porn.txt", "约炮\n"),
+            (
+                "rules.toml",
+                "[rules.scam]\nseverity = \"max\"\naction = \"kick\"\nrecall = false\ndry_run = true\n\n[rules.porn]\nseverity = 2\naction = \"recall\"\n",
+            ),
+        ]);
+        let rules = Rules::load(dir.path()).expect("loads");
+        let v = rules.filter.check("兼职刷单", G1).expect("violation");
+        assert_eq!(
+            (&*v.rule, v.severity, v.action, v.recall, v.dry_run),
+            ("scam", Severity::Max, RuleAction::Kick, false, true)
+        );
+        let v = rules.filter.check("约炮吗", G1).expect("violation");
+        assert_eq!((v.severity, v.action, v.recall), (Severity::Strikes(2), RuleAction::Recall, true));
+        // Both in one message: the more severe rule decides.
+        assert_eq!(&*rules.filter.check("约炮 刷单", G1).expect("violation").rule, "scam");
+    }
+
+    #[test]
+    fn groups_and_exclude_groups_scope_a_rule() {
+        let dir = folder(&[
+            ("only.txt", "只在一群\n"),
+            ("except.txt", "除了二群\n"),
+            (
+                "rules.toml",
+                "[rules.only]\ngroups = [111]\n\n[rules.except]\nexclude_groups = [\"qq:222\"]\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        assert!(f.check("只在一群", G1).is_some());
+        assert!(f.check("只在一群", G2).is_none());
+        assert!(f.check("除了二群", G1).is_some());
+        assert!(f.check("除了二群", G2).is_none());
+        assert!(f.check("除了二群", GroupId::telegram(-100_222)).is_some());
+    }
+
+    #[test]
+    fn match_modes_and_cues() {
+        let dir = folder(&[
+            ("words.txt", "ass\n"),
+            ("whole.txt", "hi\n"),
+            ("contact.txt", "飞机\n"),
+            ("money.txt", "出金\n"),
+            (
+                "rules.toml",
+                "[rules.words]\nmatch = \"word\"\n[rules.whole]\nmatch = \"exact\"\n[rules.contact]\nmode = \"cue\"\n[rules.money]\nmode = \"cue\"\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        let table: &[(&str, Option<&str>)] = &[
+            ("class", None),
+            ("kick ass", Some("words")),
+            ("a.s.s", Some("words")),
+            ("HI!", Some("whole")),
+            ("hi there", None),
+            ("飞机", None),
+            ("飞机 出金", Some("contact")),
+            ("飞机 13812345678", Some("contact")),
+        ];
+        for (text, want) in table {
+            let got = f.check(text, G1).map(|v| v.rule.to_string());
+            assert_eq!(got.as_deref(), *want, "{text:?}");
+        }
+        let cue = f.inspect("飞机", None);
+        assert_eq!(cue.hits[0].kind, HitKind::Cue);
+    }
+
+    #[test]
+    fn variants_and_allow_list_apply_to_text_and_phrases() {
+        let dir = folder(&[
+            ("ads.txt", "加微信\n"),
+            ("variants.toml", "\"微信\" = [\"V信\", \"vx\", \"薇信\"]\nqq = [\"扣扣\"]\n"),
+            ("allow.txt", "微信支付\n"),
+            ("cues.txt", "qq\n"),
+            ("rules.toml", "[rules.cues]\nmode = \"cue\"\n"),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        for text in ["加V信", "加 vx", "加薇信", "加微信"] {
+            let v = f.check(text, G1).unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(&*v.hits[0].pattern, "加微信", "{text:?}");
+        }
+        assert!(f.check("vxlan 加速", G1).is_none(), "a glued Latin variant is not rewritten");
+        let report = f.inspect("扣扣 123456", None);
+        assert_eq!(report.normalized, "qq123456");
+        assert!(report.violation.is_some(), "the QQ detector reads the canonical form");
+        assert!(f.check("用微信支付就行", G1).is_none());
+    }
+
+    #[test]
+    fn regex_detectors_are_added_overridden_and_switched_off() {
+        let dir = folder(&[(
+            "rules.toml",
+            "[[regex]]\nname = \"promo_code\"\npattern = 'code:[a-z]{4}[0-9]{4}'\nseverity = 3\n\n[[regex]]\nname = \"phone_cn\"\nstrength = \"strong\"\n\n[[regex]]\nname = \"tg_handle\"\nenabled = false\n",
+        )]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        let v = f.check("use code:abcd1234 now", G1).expect("custom regex");
+        assert_eq!((&*v.rule, v.severity), ("promo_code", Severity::Strikes(3)));
+        assert_eq!(&*f.check("13812345678", G1).expect("now strong").rule, "phone_cn");
+        assert!(!f.detector_names().any(|n| n == "tg_handle"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+            (
+                &[("rules.toml", "[[regex]]\nname = \"x\"\n\npattern = '(unclosed'\n")],
+                "rules.toml:4:",
+                "does not compile",
+            ),
+            (&[("rules.toml", "[rules.ads]\nmode = \"loud\"\n")], "rules.toml:2:", "loud"),
+            (&[("rules.toml", "[rules.ads]\nseverity = 0\n")], "rules.toml:2:", "severity"),
+            (&[("rules.toml", "[rules.nope]\nmode = \"cue\"\n")], "rules.toml:1:", "nope.txt"),
+            (&[("rules.toml", "[rules.ads]\ngroups = [\"xx:1\"]\n")], "rules.toml:2:", "xx:1"),
+            (&[("ads.txt", "ok\n# fine\n!!!\n")], "ads.txt:3:", "punctuation"),
+            (&[("variants.toml", "a = [\"b\"\n")], "variants.toml:", "variants"),
+            (&[("rules.toml", "colour = 1\n")], "rules.toml:1:", "colour"),
+        ];
+        for (files, want_at, want_reason) in cases {
+            let mut files = files.to_vec();
+            if !files.iter().any(|(n, _)| *n == "ads.txt") {
+                files.push(("ads.txt", "加微信\n"));
+            }
+            let dir = folder(&files);
+            let err = Rules::load(dir.path()).expect_err("invalid");
+            let msg = err.to_string();
+            assert!(msg.contains(want_at) && msg.contains(want_reason), "{files:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn reload_swaps_good_rules_and_keeps_the_old_ones_on_error() {
+        let dir = folder(&[("ads.txt", "加微信\n")]);
+        let handle: RulesHandle = Arc::new(ArcSwap::from_pointee(Rules::load(dir.path()).expect("loads")));
+        std::fs::write(dir.path().join("ads.txt"), "免费领取\n").expect("write");
+        let summary = reload(&handle, dir.path()).expect("reloads");
+        assert!(summary.contains("1 phrase"), "{summary}");
+        assert!(handle.load().filter.check("免费领取", G1).is_some());
+        std::fs::write(dir.path().join("rules.toml"), "[rules.ads]\nmode = 5\n").expect("write");
+        let err = reload(&handle, dir.path()).expect_err("bad file");
+        assert!(err.to_string().contains("rules.toml:2:"), "{err}");
+        assert!(handle.load().filter.check("免费领取", G1).is_some(), "old rules stay live");
+    }
 }

@@ -187,30 +187,22 @@ fn groups(path: &Path, src: &str, raw: Option<Vec<Spanned<RawGroup>>>) -> Result
     Ok(out)
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawSpellings {
-    Many(Vec<Spanned<String>>),
-    One(Spanned<String>),
-}
-
-/// Parses `variants.toml`: `canonical = ["spelling", …]` (or a single string).
+/// Parses `variants.toml`: `canonical = ["spelling", …]`.
 pub(crate) fn parse_variants(path: &Path, src: &str) -> Result<Vec<Variant>, RulesError> {
-    let raw: BTreeMap<String, RawSpellings> = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let raw: BTreeMap<String, Spanned<Vec<String>>> = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
     let mut out = Vec::new();
     for (canonical, spellings) in raw {
-        let spellings = match spellings {
-            RawSpellings::Many(v) => v,
-            RawSpellings::One(s) => vec![s],
-        };
-        for s in spellings {
-            let line = line_of(src, s.span().start);
+        let span = spellings.span();
+        let array = &src[span.clone()];
+        for spelling in spellings.into_inner() {
+            // The line of the spelling inside a multi-line array.
+            let offset = array.find(spelling.as_str()).map_or(span.start, |at| span.start + at);
             out.push(Variant {
                 canonical: canonical.clone(),
                 spelling: Phrase {
-                    text: s.into_inner(),
+                    text: spelling,
                     file: path.to_owned(),
-                    line,
+                    line: line_of(src, offset),
                 },
             });
         }
