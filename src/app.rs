@@ -59,6 +59,7 @@ pub struct App {
     listener: TcpListener,
     store: Store,
     rules: RulesHandle,
+    reloader: crate::rules::watch::Reloader,
     worker: OutboxWorker,
     router: axum::Router,
     telegram: Option<TelegramGateway>,
@@ -83,6 +84,9 @@ impl App {
         let rules = Rules::load(&settings.rules.dir)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
+        // Armed now, so a change made while the daemon starts is not missed.
+        let reloader =
+            crate::rules::watch::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch);
         let gateways = Gateways::with_clock(&settings, Arc::clone(&clock))?;
         let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock));
         let pipeline = Arc::new(Pipeline::new(
@@ -116,6 +120,7 @@ impl App {
             listener,
             store,
             rules,
+            reloader,
             worker,
             router,
             telegram,
@@ -140,7 +145,8 @@ impl App {
             settings,
             listener,
             store,
-            rules,
+            rules: _,
+            reloader,
             worker,
             router,
             telegram,
@@ -157,12 +163,7 @@ impl App {
         if let Some(telegram) = telegram {
             tasks.spawn(telegram.run(background.clone()));
         }
-        tasks.spawn(crate::rules::watch::run(
-            rules,
-            settings.rules.dir.clone(),
-            settings.rules.watch,
-            background.clone(),
-        ));
+        tasks.spawn(reloader.run(background.clone()));
 
         let grace = settings.server.shutdown_grace.get();
         let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -1,4 +1,4 @@
-//! The `qunguan` command line: `run`, `check-config`.
+//! The `qunguan` command line: `run`, `check-config`, `filter explain`, `filter scan`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use qunguan::app::App;
 use qunguan::clock::SystemClock;
 use qunguan::config::Settings;
+use qunguan::event::GroupId;
+use qunguan::filter::report;
+use qunguan::ladder::Policy;
 use qunguan::rules::Rules;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +40,43 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Test the filter: explain one message, or scan many.
+    Filter {
+        #[command(subcommand)]
+        command: FilterCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FilterCommand {
+    /// Show how the filter sees a message: the normalized text, each hit with its rule,
+    /// pattern and original span, and what the ladder would do.
+    Explain {
+        /// The rules folder (default: rules.dir of the configuration, ./rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir and the ladder.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Check as if posted in this group (`qq:123`, `tg:-100…`); default: every rule applies.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<GroupId>,
+        /// The message.
+        text: String,
+    },
+    /// Read messages from stdin, one per line, and write one JSON object per message:
+    /// {"text", "violation", "hits": [{"rule", "kind", "pattern", "start", "end"}]}.
+    Scan {
+        /// The rules folder (default: rules.dir of the configuration, ./rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Each input line is a JSON string (so a message can contain newlines).
+        #[arg(long)]
+        jsonl: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +84,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => check_config(config),
+        Command::Filter { command } => filter(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,4 +158,44 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     );
     println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
     Ok(())
+}
+
+fn filter(command: FilterCommand) -> anyhow::Result<()> {
+    match command {
+        FilterCommand::Explain {
+            rules,
+            config,
+            group,
+            text,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let rules = load_rules(rules, &settings)?;
+            let policy = Policy {
+                ladder: &settings.moderation.ladder,
+                strike_ttl: settings.moderation.strike_ttl.get(),
+            };
+            print!("{}", report::explain(&rules.filter, &text, group, policy));
+            Ok(())
+        }
+        FilterCommand::Scan { rules, config, jsonl } => {
+            let settings = Settings::load(config.as_deref())?;
+            let rules = load_rules(rules, &settings)?;
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            let summary = report::scan(&rules.filter, stdin, stdout, jsonl).context("scan failed")?;
+            for (line, why) in &summary.bad_lines {
+                eprintln!("qunguan: stdin line {line}: {why}; skipped");
+            }
+            if summary.bad_lines.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} input line(s) could not be read", summary.bad_lines.len())
+            }
+        }
+    }
+}
+
+fn load_rules(dir: Option<PathBuf>, settings: &Settings) -> anyhow::Result<Rules> {
+    let dir = dir.unwrap_or_else(|| settings.rules.dir.clone());
+    Ok(Rules::load(&dir)?)
 }

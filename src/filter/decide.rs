@@ -103,7 +103,8 @@ mod tests {
     #[test]
     fn decision_table() {
         use HitKind::{Cue, Hard, Regex};
-        let rows: &[(&str, Vec<Evidence>, Option<(usize, Reason)>)] = &[
+        type Row = (&'static str, Vec<Evidence>, Option<(usize, Reason)>);
+        let rows: &[Row] = &[
             ("nothing", vec![], None),
             ("one hard phrase", vec![e(0, Hard, false, ONE)], Some((0, Reason::Hard))),
             ("a cue alone", vec![e(0, Cue, false, ONE)], None),
@@ -123,7 +124,11 @@ mod tests {
                 vec![e(5, Regex, false, ONE), e(0, Cue, false, ONE)],
                 Some((1, Reason::CueAndPattern)),
             ),
-            ("a strong pattern", vec![e(5, Regex, true, ONE)], Some((0, Reason::Strong))),
+            (
+                "a strong pattern",
+                vec![e(5, Regex, true, ONE)],
+                Some((0, Reason::Strong)),
+            ),
             (
                 "hard beats strong",
                 vec![e(5, Regex, true, ONE), e(0, Hard, false, ONE)],

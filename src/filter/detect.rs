@@ -98,9 +98,7 @@ impl Builtin {
     pub(crate) fn pattern(self) -> Option<&'static str> {
         Some(match self {
             Self::QqId => r"(?:qq|扣扣|企鹅号?|群号|q群|q号)[群号码是为]{0,3}([0-9]+)",
-            Self::WechatId => {
-                r"(?:加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v)[号码是为]{0,3}([a-z0-9]+)"
-            }
+            Self::WechatId => r"(?:加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v)[号码是为]{0,3}([a-z0-9]+)",
             Self::TgLink => r"(?:t|telegram)\.(?:me|dog)/[a-z0-9_+]",
             Self::InviteLink => {
                 r"(?:t\.me/(?:joinchat/|\+)|discord\.gg/|discord(?:app)?\.com/invite/|chat\.whatsapp\.com/|(?:qm|jq)\.qq\.com/)[a-z0-9_]"
@@ -205,7 +203,10 @@ impl Detectors {
             let set = if compiled.is_empty() {
                 None
             } else {
-                Some(RegexSet::new(members.iter().map(|(_, p)| *p)).map_err(|e| (members[0].0 as usize, e.to_string()))?)
+                Some(
+                    RegexSet::new(members.iter().map(|(_, p)| *p))
+                        .map_err(|e| (members[0].0 as usize, e.to_string()))?,
+                )
             };
             let target = match v {
                 0 => &mut out.text,
@@ -352,7 +353,8 @@ fn validate(
     match builtin {
         Builtin::QqId => {
             let id = caps.get(1)?.as_str().as_bytes();
-            let ok = (5..=11).contains(&id.len()) && id[0] != b'0' && !latin_glued_before(normalizer, text, view, start);
+            let ok =
+                (5..=11).contains(&id.len()) && id[0] != b'0' && !latin_glued_before(normalizer, text, view, start);
             ok.then_some((start, end))
         }
         Builtin::WechatId => {
@@ -408,7 +410,10 @@ fn latin_glued_before(normalizer: &Normalizer, text: &str, view: &View, start: u
         return false;
     }
     let (os, _) = view.original_span(start, start + 1);
-    text[..os].chars().next_back().is_some_and(|c| normalizer.is_latin_letter(c))
+    text[..os]
+        .chars()
+        .next_back()
+        .is_some_and(|c| normalizer.is_latin_letter(c))
 }
 
 /// 11 digits `1[3-9]…`, or 13 with the country code 86.
@@ -449,7 +454,11 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
     let mut i = 0;
     while i < s.len() {
         let rest = &s[i..];
-        let prev_alnum = out.as_str().chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+        let prev_alnum = out
+            .as_str()
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
         let rewrite: Option<(usize, &str)> = if rest.starts_with("hxxp") {
             Some((4, "http"))
         } else if ["[.]", "(.)", "{.}"].iter().any(|p| rest.starts_with(p)) {
@@ -527,9 +536,9 @@ fn flood_span(compact: &View, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
         window = [window[1], window[2], window[3], u32::from(c)];
         count += 1;
         if count >= 4 {
-            let h = window
-                .iter()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3));
+            let h = window.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+                (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+            });
             grams.push(h);
         }
     }

@@ -23,6 +23,7 @@
 mod decide;
 pub mod detect;
 mod phrases;
+pub mod report;
 pub mod spec;
 
 use std::cell::RefCell;
@@ -34,8 +35,8 @@ use detect::{Builtin, Detector, DetectorHit, Detectors};
 use phrases::{PhraseHit, Phrases};
 use serde::{Deserialize, Serialize};
 pub use spec::{
-    Automaton, FilterSpec, MatchMode, Mode, Phrase, RegexSpec, RegexView, RuleAction, RuleSettings, Strength,
-    Variant, WordList,
+    Automaton, FilterSpec, MatchMode, Mode, Phrase, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant,
+    WordList,
 };
 
 use crate::event::GroupId;
@@ -181,7 +182,11 @@ impl Filter {
             .map(|v| (v.spelling.text.clone(), v.canonical.clone()))
             .collect();
         let mut builder = phrases::Builder::new(&normalizer, &pairs).map_err(|reason| BuildError {
-            file: spec.variants.first().map(|v| v.spelling.file.clone()).unwrap_or_default(),
+            file: spec
+                .variants
+                .first()
+                .map(|v| v.spelling.file.clone())
+                .unwrap_or_default(),
             line: None,
             reason,
         })?;
@@ -197,7 +202,10 @@ impl Filter {
                     return Err(BuildError::at(
                         &phrase.file,
                         phrase.line,
-                        format!("the phrase {:?} is only spaces, punctuation or symbols, which matching skips; remove it", phrase.text),
+                        format!(
+                            "the phrase {:?} is only spaces, punctuation or symbols, which matching skips; remove it",
+                            phrase.text
+                        ),
                     ));
                 }
             }
@@ -207,7 +215,10 @@ impl Filter {
                 return Err(BuildError::at(
                     &phrase.file,
                     phrase.line,
-                    format!("the allow-list phrase {:?} normalizes to nothing; remove it", phrase.text),
+                    format!(
+                        "the allow-list phrase {:?} normalizes to nothing; remove it",
+                        phrase.text
+                    ),
                 ));
             }
         }
@@ -241,7 +252,9 @@ impl Filter {
         SCRATCH.with(|cell| {
             let Ok(mut scratch) = cell.try_borrow_mut() else {
                 // Re-entered on this thread (cannot happen today): use fresh buffers.
-                return self.check_with(text, Some(group), &mut Scratch::default()).map(|(v, _)| v);
+                return self
+                    .check_with(text, Some(group), &mut Scratch::default())
+                    .map(|(v, _)| v);
             };
             self.check_with(text, Some(group), &mut scratch).map(|(v, _)| v)
         })
@@ -342,8 +355,7 @@ impl Filter {
                 end: h.end,
             });
         }
-        self.detectors
-            .run(&self.normalizer, text, view, detect, detector_hits);
+        self.detectors.run(&self.normalizer, text, view, detect, detector_hits);
         for h in detector_hits.iter() {
             let rule = self.detectors.list[h.detector as usize].rule;
             if keep(rule) {
@@ -445,7 +457,11 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
             .and_then(|c| c.pattern.clone())
             .or_else(|| builtin.pattern().map(str::to_owned));
         let replaced = custom.is_some_and(|c| c.pattern.is_some());
-        let shown = pattern.clone().unwrap_or_else(|| format!("{{{}}}", builtin.name().to_uppercase()));
+        // Built-ins are shown by name ({WECHAT_ID}); their regexes are long and partial.
+        let shown = match (&pattern, replaced) {
+            (Some(p), true) => p.clone(),
+            _ => format!("{{{}}}", builtin.name().to_uppercase()),
+        };
         let detector = Detector {
             rule: 0,
             strength: custom.and_then(|c| c.strength).unwrap_or(builtin.strength()),
@@ -465,7 +481,10 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
             return Err(BuildError::at(
                 &custom.file,
                 custom.line,
-                format!("[[regex]] {:?} needs a pattern (only built-in detectors can go without)", custom.name),
+                format!(
+                    "[[regex]] {:?} needs a pattern (only built-in detectors can go without)",
+                    custom.name
+                ),
             ));
         };
         let detector = Detector {
@@ -476,7 +495,14 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
             pattern: Arc::from(pattern.as_str()),
         };
         let origin = Some((custom.file.clone(), custom.line));
-        push(rules, &custom.name, custom.settings.clone(), detector, Some(pattern), origin);
+        push(
+            rules,
+            &custom.name,
+            custom.settings.clone(),
+            detector,
+            Some(pattern),
+            origin,
+        );
     }
     Ok((list, patterns, origins))
 }

@@ -160,7 +160,11 @@ impl<'a> Builder<'a> {
         let allow = if self.allow.is_empty() {
             None
         } else {
-            Some(AhoCorasick::builder().match_kind(MatchKind::Standard).build(&self.allow)?)
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.allow)?,
+            )
         };
         Ok(Phrases {
             targets: self.targets,
@@ -349,7 +353,11 @@ pub(crate) fn latin_glued(normalizer: &Normalizer, text: &str, view: &View, s: u
     let (os, oe) = view.original_span(s, e);
     let first_latin = hay[s..e].starts_with(|c: char| c.is_ascii_alphabetic());
     let last_latin = hay[s..e].ends_with(|c: char| c.is_ascii_alphabetic());
-    (first_latin && text[..os].chars().next_back().is_some_and(|c| normalizer.is_latin_letter(c)))
+    (first_latin
+        && text[..os]
+            .chars()
+            .next_back()
+            .is_some_and(|c| normalizer.is_latin_letter(c)))
         || (last_latin && text[oe..].chars().next().is_some_and(|c| normalizer.is_latin_letter(c)))
 }
 

@@ -143,7 +143,11 @@ use Want::{Clean, Flag};
 /// once found, kept fixed).
 const ROWS: &[(&str, &str, Want)] = &[
     // --- plain ---
-    ("plain hard phrase", "需要代开发票的私聊我", Flag("ad_fraud", "代开发票")),
+    (
+        "plain hard phrase",
+        "需要代开发票的私聊我",
+        Flag("ad_fraud", "代开发票"),
+    ),
     ("case-insensitive", "出售K粉", Flag("drugs", "K粉")),
     ("lower-case Latin in a Chinese phrase", "出售k粉", Flag("drugs", "k粉")),
     // --- separators ---
@@ -156,9 +160,17 @@ const ROWS: &[(&str, &str, Want)] = &[
     ("emoji", "代🔥开🔥发🔥票", Flag("ad_fraud", "代🔥开🔥发🔥票")),
     ("spaced single letters", "f u c k you", Flag("en_profanity", "f u c k")),
     // --- invisible ---
-    ("zero-width space", "代\u{200B}开\u{200B}发\u{200B}票", Flag("ad_fraud", "代\u{200B}开\u{200B}发\u{200B}票")),
+    (
+        "zero-width space",
+        "代\u{200B}开\u{200B}发\u{200B}票",
+        Flag("ad_fraud", "代\u{200B}开\u{200B}发\u{200B}票"),
+    ),
     ("soft hyphen", "vi\u{00AD}agra", Flag("en_spam", "vi\u{00AD}agra")),
-    ("zalgo", "f\u{0489}u\u{0489}c\u{0489}k\u{0489}", Flag("en_profanity", "f\u{0489}u\u{0489}c\u{0489}k")),
+    (
+        "zalgo",
+        "f\u{0489}u\u{0489}c\u{0489}k\u{0489}",
+        Flag("en_profanity", "f\u{0489}u\u{0489}c\u{0489}k"),
+    ),
     // --- width, case, style ---
     ("full-width", "ｃａｓｉｎｏ", Flag("en_spam", "ｃａｓｉｎｏ")),
     ("alternating case", "ViAgRa 50mg", Flag("en_spam", "ViAgRa")),
@@ -175,24 +187,80 @@ const ROWS: &[(&str, &str, Want)] = &[
     ("stretched vowel", "viiiiagra", Flag("en_spam", "viiiiagra")),
     ("stretched consonant", "assssss", Flag("en_profanity", "assssss")),
     // --- contact patterns ---
-    ("WeChat id after a cue", "加微信daikai888", Flag("wechat_id", "加微信daikai888")),
-    ("WeChat id after zero-width cue", "加\u{200B}微\u{200B}信\u{200B}daikai888", Flag("wechat_id", "加\u{200B}微\u{200B}信\u{200B}daikai888")),
-    ("full-width cue and id", "加ｖｘ：ａｂｃ１２３４５６", Flag("wechat_id", "加ｖｘ：ａｂｃ１２３４５６")),
-    ("negative squared letters", "加🅥🅧 abc12345", Flag("wechat_id", "加🅥🅧 abc12345")),
-    ("circled phone after cue", "加微信①③⑧①②③④⑤⑥⑦⑧", Flag("wechat_id", "①③⑧①②③④⑤⑥⑦⑧")),
+    (
+        "WeChat id after a cue",
+        "加微信daikai888",
+        Flag("wechat_id", "加微信daikai888"),
+    ),
+    (
+        "WeChat id after zero-width cue",
+        "加\u{200B}微\u{200B}信\u{200B}daikai888",
+        Flag("wechat_id", "加\u{200B}微\u{200B}信\u{200B}daikai888"),
+    ),
+    (
+        "full-width cue and id",
+        "加ｖｘ：ａｂｃ１２３４５６",
+        Flag("wechat_id", "加ｖｘ：ａｂｃ１２３４５６"),
+    ),
+    (
+        "negative squared letters",
+        "加🅥🅧 abc12345",
+        Flag("wechat_id", "加🅥🅧 abc12345"),
+    ),
+    (
+        "circled phone after cue",
+        "加微信①③⑧①②③④⑤⑥⑦⑧",
+        Flag("wechat_id", "①③⑧①②③④⑤⑥⑦⑧"),
+    ),
     ("dingbat digits", "薇信❶❸❾❷❹❺❻❼❽❾❶", Flag("wechat_id", "❶❸❾❷❹❺❻❼❽❾❶")),
-    ("Chinese numerals", "加V一三八一二三四五六七八", Flag("wechat_id", "一三八一二三四五六七八")),
-    ("financial numerals", "扣扣壹贰叁肆伍陆柒捌玖", Flag("qq_id", "扣扣壹贰叁肆伍陆柒捌玖")),
-    ("两 and 零", "威信号码是一五零两两三三四四五五", Flag("wechat_id", "威信号码是一五零两两三三四四五五")),
-    ("circled ideographs", "群号㊀㊁㊂㊃㊄㊅", Flag("qq_id", "群号㊀㊁㊂㊃㊄㊅")),
-    ("wxid", "微信号：wxid_abc123456", Flag("wechat_id", "微信号：wxid_abc123456")),
-    ("telegram cue + handle", "飞机 @usdt_otc_888 出金", Flag("contact_cue", "@usdt_otc_888")),
+    (
+        "Chinese numerals",
+        "加V一三八一二三四五六七八",
+        Flag("wechat_id", "一三八一二三四五六七八"),
+    ),
+    (
+        "financial numerals",
+        "扣扣壹贰叁肆伍陆柒捌玖",
+        Flag("qq_id", "扣扣壹贰叁肆伍陆柒捌玖"),
+    ),
+    (
+        "两 and 零",
+        "威信号码是一五零两两三三四四五五",
+        Flag("wechat_id", "威信号码是一五零两两三三四四五五"),
+    ),
+    (
+        "circled ideographs",
+        "群号㊀㊁㊂㊃㊄㊅",
+        Flag("qq_id", "群号㊀㊁㊂㊃㊄㊅"),
+    ),
+    (
+        "wxid",
+        "微信号：wxid_abc123456",
+        Flag("wechat_id", "微信号：wxid_abc123456"),
+    ),
+    (
+        "telegram cue + handle",
+        "飞机 @usdt_otc_888 出金",
+        Flag("contact_cue", "@usdt_otc_888"),
+    ),
     ("invite link", "t.me/joinchat/AbCdEf123", Flag("tg_link", "t.me/j")),
-    ("discord invite", "discord.gg/abcd1234 free nitro", Flag("invite_link", "discord.gg/a")),
-    ("defanged URL", "hxxp://spam-site[.]com", Flag("url", "hxxp://spam-site[.]com")),
+    (
+        "discord invite",
+        "discord.gg/abcd1234 free nitro",
+        Flag("invite_link", "discord.gg/a"),
+    ),
+    (
+        "defanged URL",
+        "hxxp://spam-site[.]com",
+        Flag("url", "hxxp://spam-site[.]com"),
+    ),
     ("spaced dots", "www . fuli . vip", Flag("url", "www . fuli . vip")),
     ("点com", "fuli点com 福利", Flag("url", "fuli点com")),
-    ("flood with a cue", "加群领福利加群领福利加群领福利加群领福利加群领福利", Flag("contact_cue", "加群")),
+    (
+        "flood with a cue",
+        "加群领福利加群领福利加群领福利加群领福利加群领福利",
+        Flag("contact_cue", "加群"),
+    ),
     ("cues of two rules", "菠菜 私聊", Flag("gambling_cue", "私聊")),
     // --- traps: must stay clean ---
     ("allow list: 出口交易", "今年出口交易额增长了百分之五", Clean),
@@ -201,7 +269,11 @@ const ROWS: &[(&str, &str, Want)] = &[
     ("cue alone: 威信", "他在群里很有威信", Clean),
     ("cue alone: 企鹅号称", "南极的企鹅号称不怕冷", Clean),
     ("cue alone: 跑分", "这手机安兔兔跑分多少", Clean),
-    ("two cues of one rule", "Work from home and earn $500 daily, click here", Clean),
+    (
+        "two cues of one rule",
+        "Work from home and earn $500 daily, click here",
+        Clean,
+    ),
     ("bare phone number", "有需要的联系13812345678", Clean),
     ("order number", "订单号 20240521000123456", Clean),
     ("date and time", "2024年12月31日 23:59:59", Clean),
@@ -217,13 +289,29 @@ const ROWS: &[(&str, &str, Want)] = &[
     ("accented Latin", "café au lait", Clean),
     ("innocent repetition", "谢谢谢谢大家", Clean),
     ("URL shortener without a cue", "bit.ly/3xYzAbC 领取福利", Clean),
-    ("a sentence ending in a TLD-like word", "I went to the site. Me too", Clean),
+    (
+        "a sentence ending in a TLD-like word",
+        "I went to the site. Me too",
+        Clean,
+    ),
     ("WeChat cue then an English word", "我发你微信了 thanks", Clean),
     // --- REGRESSION ---
-    ("REGRESSION: word rule still catches glued digits", "sex123", Flag("en_profanity", "sex")),
-    ("REGRESSION: an allow entry covering part of a hit does nothing", "相约炮台见", Clean),
+    (
+        "REGRESSION: word rule still catches glued digits",
+        "sex123",
+        Flag("en_profanity", "sex"),
+    ),
+    (
+        "REGRESSION: an allow entry covering part of a hit does nothing",
+        "相约炮台见",
+        Clean,
+    ),
     ("REGRESSION: avx512 is not the cue vx", "avx512 指令集 加速", Clean),
-    ("REGRESSION: a WeChat id ends at whitespace", "微信 abc123 thanks", Flag("wechat_id", "微信 abc123")),
+    (
+        "REGRESSION: a WeChat id ends at whitespace",
+        "微信 abc123 thanks",
+        Flag("wechat_id", "微信 abc123"),
+    ),
 ];
 
 #[test]

@@ -63,7 +63,14 @@ mod tests {
     #[test]
     fn converts_the_characters_spammers_use() {
         let t = table();
-        for (trad, simp) in [('開', '开'), ('發', '发'), ('單', '单'), ('職', '职'), ('賭', '赌'), ('網', '网')] {
+        for (trad, simp) in [
+            ('開', '开'),
+            ('發', '发'),
+            ('單', '单'),
+            ('職', '职'),
+            ('賭', '赌'),
+            ('網', '网'),
+        ] {
             assert_eq!(t.get(&trad), Some(&simp), "{trad}");
         }
         assert!(t.len() > 3_000, "{} entries", t.len());

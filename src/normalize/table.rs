@@ -128,7 +128,11 @@ fn decode(entry: u32, pool: &[char]) -> Fold<'_> {
         return Fold::Invisible;
     }
     let c = char::from_u32(entry & CP_MASK).unwrap_or(char::REPLACEMENT_CHARACTER);
-    if entry & NOISE != 0 { Fold::Noise(c) } else { Fold::Char(c) }
+    if entry & NOISE != 0 {
+        Fold::Noise(c)
+    } else {
+        Fold::Char(c)
+    }
 }
 
 /// What one code point becomes before the result is made stable (folded again until it no
@@ -227,7 +231,11 @@ impl Builder {
         }
         let group = c.general_category_group();
         if matches!(group, GeneralCategoryGroup::Mark) || category == GeneralCategory::Format {
-            return if o.invisible { Raw::Invisible } else { Raw::Chars(vec![c]) };
+            return if o.invisible {
+                Raw::Invisible
+            } else {
+                Raw::Chars(vec![c])
+            };
         }
         if o.nfkc
             && let Some(s) = chars::styled(c)
@@ -251,7 +259,11 @@ impl Builder {
                     | GeneralCategoryGroup::Symbol
                     | GeneralCategoryGroup::Other
             ) {
-                let shown = if c.is_whitespace() { ' ' } else { out.first().copied().unwrap_or(c) };
+                let shown = if c.is_whitespace() {
+                    ' '
+                } else {
+                    out.first().copied().unwrap_or(c)
+                };
                 return self.noise(shown);
             }
             return Raw::Chars(vec![c]);

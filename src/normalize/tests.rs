@@ -152,7 +152,14 @@ fn each_step_can_be_switched_off() {
 #[test]
 fn latin_letters_are_recognised_after_folding() {
     let n = Normalizer::new(NormalizeOptions::default());
-    for (c, want) in [('a', true), ('Ｚ', true), ('а', true), ('1', false), ('微', false), (' ', false)] {
+    for (c, want) in [
+        ('a', true),
+        ('Ｚ', true),
+        ('а', true),
+        ('1', false),
+        ('微', false),
+        (' ', false),
+    ] {
         assert_eq!(n.is_latin_letter(c), want, "{c:?}");
     }
 }

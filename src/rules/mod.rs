@@ -98,7 +98,11 @@ impl Rules {
     pub fn load(dir: &Path) -> Result<Self, RulesError> {
         let spec = read_spec(dir)?;
         let filter = Filter::build(&spec).map_err(|e| RulesError {
-            file: if e.file.as_os_str().is_empty() { dir.to_owned() } else { e.file },
+            file: if e.file.as_os_str().is_empty() {
+                dir.to_owned()
+            } else {
+                e.file
+            },
             line: e.line,
             reason: e.reason,
         })?;
@@ -172,7 +176,11 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
             .and_then(|s| s.to_str())
             .ok_or_else(|| RulesError::new(path, None, "the file name is not valid UTF-8"))?
             .to_owned();
-        let settings = toml.rules.remove(&rule).map(|(s, _)| s).unwrap_or_else(RuleSettings::default);
+        let settings = toml
+            .rules
+            .remove(&rule)
+            .map(|(s, _)| s)
+            .unwrap_or_else(RuleSettings::default);
         spec.lists.push(WordList {
             phrases: read_phrases(path)?,
             rule,
@@ -205,7 +213,11 @@ fn read_text(path: &Path) -> Result<Option<String>, RulesError> {
             Ok(text) => Ok(Some(text)),
             Err(e) => {
                 let line = settings::line_of(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
-                Err(RulesError::new(path, Some(line), "not valid UTF-8 (save the file as UTF-8)"))
+                Err(RulesError::new(
+                    path,
+                    Some(line),
+                    "not valid UTF-8 (save the file as UTF-8)",
+                ))
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -299,7 +311,10 @@ mod tests {
             ("scam", Severity::Max, RuleAction::Kick, false, true)
         );
         let v = rules.filter.check("约炮吗", G1).expect("violation");
-        assert_eq!((v.severity, v.action, v.recall), (Severity::Strikes(2), RuleAction::Recall, true));
+        assert_eq!(
+            (v.severity, v.action, v.recall),
+            (Severity::Strikes(2), RuleAction::Recall, true)
+        );
         // Both in one message: the more severe rule decides.
         assert_eq!(&*rules.filter.check("约炮 刷单", G1).expect("violation").rule, "scam");
     }
@@ -357,7 +372,10 @@ mod tests {
     fn variants_and_allow_list_apply_to_text_and_phrases() {
         let dir = folder(&[
             ("ads.txt", "加微信\n"),
-            ("variants.toml", "\"微信\" = [\"V信\", \"vx\", \"薇信\"]\nqq = [\"扣扣\"]\n"),
+            (
+                "variants.toml",
+                "\"微信\" = [\"V信\", \"vx\", \"薇信\"]\nqq = [\"扣扣\"]\n",
+            ),
             ("allow.txt", "微信支付\n"),
             ("cues.txt", "qq\n"),
             ("rules.toml", "[rules.cues]\nmode = \"cue\"\n"),
@@ -367,7 +385,10 @@ mod tests {
             let v = f.check(text, G1).unwrap_or_else(|| panic!("{text:?}"));
             assert_eq!(&*v.hits[0].pattern, "加微信", "{text:?}");
         }
-        assert!(f.check("vxlan 加速", G1).is_none(), "a glued Latin variant is not rewritten");
+        assert!(
+            f.check("vxlan 加速", G1).is_none(),
+            "a glued Latin variant is not rewritten"
+        );
         let report = f.inspect("扣扣 123456", None);
         assert_eq!(report.normalized, "qq123456");
         assert!(report.violation.is_some(), "the QQ detector reads the canonical form");
@@ -389,16 +410,34 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        /// (files, where the error must point, a word of the reason)
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+        let cases: &[Case] = &[
             (
                 &[("rules.toml", "[[regex]]\nname = \"x\"\n\npattern = '(unclosed'\n")],
                 "rules.toml:4:",
                 "does not compile",
             ),
-            (&[("rules.toml", "[rules.ads]\nmode = \"loud\"\n")], "rules.toml:2:", "loud"),
-            (&[("rules.toml", "[rules.ads]\nseverity = 0\n")], "rules.toml:2:", "severity"),
-            (&[("rules.toml", "[rules.nope]\nmode = \"cue\"\n")], "rules.toml:1:", "nope.txt"),
-            (&[("rules.toml", "[rules.ads]\ngroups = [\"xx:1\"]\n")], "rules.toml:2:", "xx:1"),
+            (
+                &[("rules.toml", "[rules.ads]\nmode = \"loud\"\n")],
+                "rules.toml:2:",
+                "loud",
+            ),
+            (
+                &[("rules.toml", "[rules.ads]\nseverity = 0\n")],
+                "rules.toml:2:",
+                "severity",
+            ),
+            (
+                &[("rules.toml", "[rules.nope]\nmode = \"cue\"\n")],
+                "rules.toml:1:",
+                "nope.txt",
+            ),
+            (
+                &[("rules.toml", "[rules.ads]\ngroups = [\"xx:1\"]\n")],
+                "rules.toml:2:",
+                "xx:1",
+            ),
             (&[("ads.txt", "ok\n# fine\n!!!\n")], "ads.txt:3:", "punctuation"),
             (&[("variants.toml", "a = [\"b\"\n")], "variants.toml:", "variants"),
             (&[("rules.toml", "colour = 1\n")], "rules.toml:1:", "colour"),
@@ -426,6 +465,9 @@ mod tests {
         std::fs::write(dir.path().join("rules.toml"), "[rules.ads]\nmode = 5\n").expect("write");
         let err = reload(&handle, dir.path()).expect_err("bad file");
         assert!(err.to_string().contains("rules.toml:2:"), "{err}");
-        assert!(handle.load().filter.check("免费领取", G1).is_some(), "old rules stay live");
+        assert!(
+            handle.load().filter.check("免费领取", G1).is_some(),
+            "old rules stay live"
+        );
     }
 }

@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::RulesError;
 use crate::event::GroupId;
-use crate::filter::{MatchMode, Mode, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant};
 use crate::filter::spec::Phrase;
+use crate::filter::{MatchMode, Mode, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant};
 use crate::ladder::Severity;
 use crate::normalize::NormalizeOptions;
 
@@ -125,7 +125,11 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
         let regex = regex.into_inner();
         let name = regex.name.get_ref().trim().to_owned();
         if name.is_empty() {
-            return Err(RulesError::new(path, Some(at(regex.name.span())), "a [[regex]] needs a name"));
+            return Err(RulesError::new(
+                path,
+                Some(at(regex.name.span())),
+                "a [[regex]] needs a name",
+            ));
         }
         let line = regex
             .pattern

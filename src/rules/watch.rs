@@ -16,12 +16,62 @@ use super::RulesHandle;
 /// Quiet time after the last change before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// Reloads `dir` into `handle` on changes (when `watch_files`) and on SIGHUP, until `cancel`.
-pub async fn run(handle: RulesHandle, dir: PathBuf, watch_files: bool, cancel: CancellationToken) {
-    let (tx, mut rx) = mpsc::channel::<()>(64);
-    // The watcher lives as long as this task; dropping it stops the OS watch.
-    let _watcher = if watch_files { start_watcher(&dir, tx) } else { None };
-    let mut hangup = hangup_stream();
+/// The reload triggers of one rules folder, armed: the folder watch (when enabled) and the
+/// SIGHUP handler are registered when this is created, so no change after that is missed.
+pub struct Reloader {
+    handle: RulesHandle,
+    dir: PathBuf,
+    rx: mpsc::Receiver<()>,
+    /// Dropping the watcher stops the OS watch; it lives as long as the reloader.
+    _watcher: Option<notify::RecommendedWatcher>,
+    hangup: Hangup,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("dir", &self.dir)
+            .field("watching", &self._watcher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Arms the triggers for `dir` (file watching only when `watch_files`). Must be called
+    /// inside a tokio runtime (for the signal handler).
+    #[must_use]
+    pub fn new(handle: RulesHandle, dir: PathBuf, watch_files: bool) -> Self {
+        let (tx, rx) = mpsc::channel::<()>(64);
+        let watcher = if watch_files { start_watcher(&dir, tx) } else { None };
+        Self {
+            handle,
+            dir,
+            rx,
+            _watcher: watcher,
+            hangup: hangup_stream(),
+        }
+    }
+
+    /// Reloads on every trigger until `cancel`.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let Self {
+            handle,
+            dir,
+            rx,
+            hangup,
+            ..
+        } = &mut self;
+        run_loop(handle, dir, rx, hangup, &cancel).await;
+    }
+}
+
+async fn run_loop(
+    handle: &RulesHandle,
+    dir: &Path,
+    rx: &mut mpsc::Receiver<()>,
+    hangup: &mut Hangup,
+    cancel: &CancellationToken,
+) {
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -36,9 +86,9 @@ pub async fn run(handle: RulesHandle, dir: PathBuf, watch_files: bool, cancel: C
                         },
                     }
                 }
-                reload_logged(&handle, &dir, "file change").await;
+                reload_logged(handle, dir, "file change").await;
             }
-            () = next_hangup(&mut hangup) => reload_logged(&handle, &dir, "SIGHUP").await,
+            () = next_hangup(hangup) => reload_logged(handle, dir, "SIGHUP").await,
         }
     }
 }

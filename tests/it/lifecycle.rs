@@ -81,9 +81,14 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Path, gateway: &FakeOneBot) -> Self {
+        Self::start_with(root, gateway, &[])
+    }
+
+    fn start_with(root: &Path, gateway: &FakeOneBot, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = Command::new(BIN)
             .arg("run")
+            .envs(env.iter().copied())
             .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("QUNGUAN__STORAGE__PATH", root.join("data"))
             .env("QUNGUAN__RULES__DIR", root.join("rules"))
@@ -183,4 +188,43 @@ async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
     daemon.signal("-TERM");
     assert!(daemon.wait_exit().await.success());
     assert_eq!(gateway.delivered().len(), 2, "nothing was delivered twice");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_rules() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_default_rules(&root.path().join("rules"));
+    let gateway = FakeOneBot::start(TOKEN).await;
+    // File watching off: only the signal can reload.
+    let daemon = Daemon::start_with(root.path(), &gateway, &[("QUNGUAN__RULES__WATCH", "false")]);
+    daemon.wait_ready().await;
+    std::fs::write(root.path().join("rules/ads.txt"), "信号词\n").expect("write");
+    daemon.signal("-HUP");
+
+    // Probe with violating messages until one is acted on (bounded).
+    let http = reqwest::Client::new();
+    let mut acted = false;
+    for id in 1..=100 {
+        let body = serde_json::to_vec(&group_message(id, 7_000 + id, "member", "信 号 词")).expect("json");
+        let sig = signature::sign(SECRET.as_bytes(), &body);
+        let status = http
+            .post(format!("http://127.0.0.1:{}/onebot/v11", daemon.port))
+            .header("content-type", "application/json")
+            .header("x-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("webhook answers")
+            .status();
+        assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if !gateway.delivered().is_empty() {
+            acted = true;
+            break;
+        }
+    }
+    assert!(acted, "the new phrase never took effect after SIGHUP");
+    assert_eq!(gateway.delivered()[0].action, "delete_msg");
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success(), "SIGHUP does not stop the daemon");
 }

@@ -110,6 +110,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The HMAC secret it requires.
     pub secret: String,
+    /// The daemon's live rules (to observe reloads).
+    pub rules: qunguan::rules::RulesHandle,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::app::AppError>>,
     http: reqwest::Client,
@@ -158,6 +160,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let base = format!("http://{}", app.local_addr());
+        let rules = app.rules();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
         let http = reqwest::Client::builder().timeout(PATIENCE).build().expect("client");
@@ -169,6 +172,7 @@ impl TestApp {
             clock,
             settings,
             secret: options.secret,
+            rules,
             shutdown,
             task,
             http,
