@@ -11,7 +11,7 @@
 //!  Bot API webhook / getUpdates ──▶ gateway::telegram ───┴─▶ event::Event (platform-neutral)
 //!                                                            │
 //!                                                            ▼
-//!                     pipeline ── filter (rules/) ── ladder (strikes) ── welcome
+//!          pipeline ── normalize → filter (rules/) ── ladder (strikes) ── welcome
 //!                                                            │
 //!          store: seen-key + strike record + outbox items, ONE transaction, flushed
 //!                                                            │  (webhook answers 204 here)
@@ -23,7 +23,9 @@
 //!   webhook handlers (and Telegram's polling loop) that turn wire events into
 //!   [`event::Event`]s, and API clients that turn [`action::Action`]s into calls.
 //! - [`event`] / [`action`] — the neutral model; nothing past the adapters sees wire JSON.
-//! - [`rules`] / [`filter`] — the rules folder and the compiled message filter.
+//! - [`rules`] / [`normalize`] / [`filter`] — the rules folder (loaded, hot-reloaded), the
+//!   normalizer that sees through evasions (`加 微-信`, `Ｖ信`, `①③⑧`, traditional
+//!   characters), and the compiled message filter (phrases, contact detectors, the decision).
 //! - [`ladder`] — the strike ladder, a pure function of history, violation, time and policy.
 //! - [`pipeline`] — ties the stages together for one event.
 //! - [`store`] — the only code that touches sled.

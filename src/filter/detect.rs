@@ -308,10 +308,11 @@ impl Detectors {
     ) {
         let Some(regex_set) = &set.set else { return };
         let haystack = view.as_str();
-        let matched = regex_set.matches(haystack);
-        if !matched.matched_any() {
+        // `is_match` allocates nothing; most messages stop here.
+        if !regex_set.is_match(haystack) {
             return;
         }
+        let matched = regex_set.matches(haystack);
         for index in matched.iter() {
             let (id, re) = &set.members[index];
             let detector = &self.list[*id as usize];
@@ -526,7 +527,8 @@ fn spaced_dot(rest: &str) -> Option<usize> {
 /// the whole message.
 fn flood_span(compact: &View, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
     let s = compact.as_str();
-    if s.len() < 20 {
+    // 20 characters take at least 20 bytes; count characters only past that.
+    if s.len() < 20 || s.chars().count() < 20 {
         return None;
     }
     grams.clear();
@@ -541,9 +543,6 @@ fn flood_span(compact: &View, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
             });
             grams.push(h);
         }
-    }
-    if count < 20 {
-        return None;
     }
     let total = grams.len();
     grams.sort_unstable();

@@ -99,6 +99,7 @@ fn action_name(action: RuleAction) -> &'static str {
 
 fn quote_pattern(h: &Hit) -> String {
     match h.kind {
+        HitKind::Regex if h.pattern.starts_with('{') && h.pattern.ends_with('}') => h.pattern.to_string(),
         HitKind::Regex => format!("/{}/", h.pattern),
         HitKind::Hard | HitKind::Cue => format!("{:?}", &*h.pattern),
     }
