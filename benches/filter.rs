@@ -33,6 +33,15 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// exp(N(mu, sigma)), Box-Muller.
+    fn log_normal(&mut self, mu: f64, sigma: f64) -> f64 {
+        let (u1, u2) = (self.unit().max(f64::MIN_POSITIVE), self.unit());
+        let n = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mu + sigma * n).exp()
+    }
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
@@ -76,15 +85,16 @@ fn vocabulary(rng: &mut Rng) -> Vec<String> {
         .collect()
 }
 
-/// Short chat messages, 10–200 characters, mostly Chinese with English, numbers, punctuation
-/// and emoji; 2 % carry an evaded spam phrase.
+/// Short chat messages: a log-normal number of words (median about 5, as in chat logs: most
+/// messages are a few words, a few are long), 10–200 characters, mostly Chinese with English,
+/// numbers, punctuation and emoji; 2 % carry an evaded spam phrase.
 fn corpus(rng: &mut Rng, vocab: &[String]) -> Vec<String> {
     (0..MESSAGES)
         .map(|_| {
-            let target = 10 + rng.zipf(190);
+            let words = rng.log_normal(1.6, 0.8).clamp(1.0, 120.0) as usize;
             let english = rng.chance(18);
             let mut m = String::new();
-            while m.chars().count() < target {
+            for _ in 0..words {
                 if english {
                     m.push_str(ENGLISH[rng.below(ENGLISH.len())]);
                     m.push(' ');
@@ -101,13 +111,17 @@ fn corpus(rng: &mut Rng, vocab: &[String]) -> Vec<String> {
             if rng.chance(2) {
                 m.push_str(SPAM[rng.below(SPAM.len())]);
             }
-            m
+            while m.chars().count() < 10 {
+                m.push_str(&vocab[rng.zipf(vocab.len())]);
+            }
+            m.chars().take(200).collect()
         })
         .collect()
 }
 
-/// A dictionary of `n` phrases: the dev dictionary's hard terms plus two-word
-/// concatenations from the vocabulary (and a few English words), deduplicated.
+/// A dictionary of `n` phrases: a few real ad terms plus two-word concatenations of the
+/// rarer half of the vocabulary (terms that seldom occur in benign chat, as a real list's do)
+/// and a few English words with numbers, deduplicated.
 fn dictionary(rng: &mut Rng, vocab: &[String], n: usize) -> Vec<String> {
     let seed_terms = ["加微信", "代开发票", "刷单", "网赌", "博彩", "免费领取", "viagra", "casino", "约炮", "冰毒"];
     let mut out: Vec<String> = seed_terms.iter().map(|s| (*s).to_owned()).collect();
@@ -116,9 +130,10 @@ fn dictionary(rng: &mut Rng, vocab: &[String], n: usize) -> Vec<String> {
         let phrase = if rng.chance(5) {
             format!("{}{}", ENGLISH[rng.below(ENGLISH.len())], rng.below(100))
         } else {
-            format!("{}{}", vocab[rng.below(vocab.len())], vocab[rng.below(vocab.len())])
+            let rare = |rng: &mut Rng| &vocab[vocab.len() / 2 + rng.below(vocab.len() / 2)];
+            format!("{}{}", rare(rng), rare(rng))
         };
-        if phrase.chars().count() >= 2 && seen.insert(phrase.clone()) {
+        if phrase.chars().count() >= 3 && seen.insert(phrase.clone()) {
             out.push(phrase);
         }
     }

@@ -16,7 +16,7 @@
 use regex::{Regex, RegexSet};
 
 use super::spec::{RegexView, Strength};
-use crate::normalize::{Normalizer, View};
+use crate::normalize::{Normalizer, Stats, View};
 
 /// A built-in detector: its name, default view and strength, and the regex it is built on
 /// (`None`: implemented in code).
@@ -162,6 +162,8 @@ pub(crate) struct Detectors {
     flood: Option<u32>,
     /// A `[[regex]]` of its own runs on the text view, so the link pre-check cannot skip it.
     text_always: bool,
+    /// Same for the digit view.
+    digits_always: bool,
 }
 
 /// Reused buffers for one message.
@@ -189,6 +191,7 @@ impl Detectors {
                 (Some(Builtin::Flood), None) => out.flood = Some(id),
                 (_, Some(p)) => {
                     out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
+                    out.digits_always |= detector.view == RegexView::Digits && detector.builtin.is_none();
                     by_view[view_index(detector.view)].push((id, p.as_str()));
                 }
                 (_, None) => {}
@@ -220,25 +223,28 @@ impl Detectors {
     }
 
     /// Runs every detector whose view could match on `text` (original) and `compact` (its
-    /// compact view after variants), appending hits to `out`.
+    /// compact view after variants; `stats` from before them), appending hits to `out`.
     pub(crate) fn run(
         &self,
         normalizer: &Normalizer,
         text: &str,
         compact: &View,
+        stats: Stats,
         scratch: &mut Scratch,
         out: &mut Vec<DetectorHit>,
     ) {
         // Compact view.
         if let Some(flood) = self.flood
-            && let Some((s, e)) = flood_span(compact, &mut scratch.grams)
+            && stats.chars >= 20
+            && let Some((s, e)) = flood_span(compact, stats.chars, &mut scratch.grams)
         {
             out.push(self.hit(flood, false, s, e));
         }
         self.run_set(&self.compact, normalizer, text, compact, &[], out);
 
-        // Digit view: only when there is a digit or a Chinese numeral to read.
-        if compact.as_str().chars().any(is_digit_like) {
+        // Digit view: only when it could hold what its detectors need — 5+ digits in a row
+        // (QQ, phone, long runs, numeric WeChat ids) or a digit with letters (WeChat ids).
+        if self.digits_always || stats.digit_run >= 5 || (stats.ascii_digit && stats.ascii_alpha) {
             let digits = if normalizer.options().numerals {
                 compact.digits_into(&mut scratch.digits);
                 &scratch.digits
@@ -427,21 +433,27 @@ fn is_mobile(run: &[u8]) -> bool {
     local[0] == b'1' && (b'3'..=b'9').contains(&local[1])
 }
 
-fn is_digit_like(c: char) -> bool {
-    c.is_ascii_digit() || crate::normalize::is_numeral(c)
-}
-
-/// A cheap pre-check on the original text: could a link, address or handle be in it?
+/// A cheap pre-check on the original text, one pass over its bytes: could a link, address or
+/// handle be in it? (`.` `@` `/`, "dot", or their CJK and full-width forms 。 ． ｡ 点 點 ＠ ／.)
 fn may_hold_link(text: &str) -> bool {
-    text.bytes().any(|b| matches!(b, b'.' | b'@' | b'/'))
-        || text.contains(['。', '．', '｡', '点', '點', '＠', '／'])
-        || contains_ascii_ci(text, "dot")
-}
-
-fn contains_ascii_ci(text: &str, needle: &str) -> bool {
-    text.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'.' | b'@' | b'/' => true,
+        b'd' | b'D' => b.get(i + 1..i + 3).is_some_and(|r| r.eq_ignore_ascii_case(b"ot")),
+        0xE3 | 0xE7 | 0xE9 | 0xEF => matches!(
+            b.get(i..i + 3),
+            Some(
+                [0xE3, 0x80, 0x82]          // 。
+                | [0xEF, 0xBC, 0x8E]        // ．
+                | [0xEF, 0xBD, 0xA1]        // ｡
+                | [0xE7, 0x82, 0xB9]        // 点
+                | [0xE9, 0xBB, 0x9E]        // 點
+                | [0xEF, 0xBC, 0xA0]        // ＠
+                | [0xEF, 0xBC, 0x8F] // ／
+            )
+        ),
+        _ => false,
+    })
 }
 
 /// The URL view: the text view with the spellings that hide links undone, recording which
@@ -525,27 +537,47 @@ fn spaced_dot(rest: &str) -> Option<usize> {
 
 /// `{FLOOD}`: 20+ characters whose 4-grams are less than 30 % distinct. Returns the span of
 /// the whole message.
-fn flood_span(compact: &View, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
+///
+/// Distinct 4-grams are counted in a small open-addressing set that gives up as soon as the
+/// count reaches the limit, so an ordinary message (almost all 4-grams distinct) costs about
+/// a third of a pass.
+fn flood_span(compact: &View, chars: u32, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
     let s = compact.as_str();
-    // 20 characters take at least 20 bytes; count characters only past that.
-    if s.len() < 20 || s.chars().count() < 20 {
+    let total = (chars as usize).saturating_sub(3);
+    if chars < 20 {
         return None;
     }
+    let limit = (total * 3).div_ceil(10); // flood: distinct < 30 % of total
+    let slots = (limit * 2).next_power_of_two().max(16);
     grams.clear();
+    grams.resize(slots, 0);
+    let mut distinct = 0;
     let mut window = [0u32; 4];
-    let mut count = 0usize;
-    for c in s.chars() {
+    for (i, c) in s.chars().enumerate() {
         window = [window[1], window[2], window[3], u32::from(c)];
-        count += 1;
-        if count >= 4 {
-            let h = window.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
-                (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
-            });
-            grams.push(h);
+        if i < 3 {
+            continue;
+        }
+        // Never 0 (0 marks an empty slot): the top bit is set.
+        let h = window
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3))
+            | 1 << 63;
+        let mut slot = (h as usize) & (slots - 1);
+        loop {
+            match grams[slot] {
+                0 => {
+                    grams[slot] = h;
+                    distinct += 1;
+                    if distinct >= limit {
+                        return None;
+                    }
+                    break;
+                }
+                g if g == h => break,
+                _ => slot = (slot + 1) & (slots - 1),
+            }
         }
     }
-    let total = grams.len();
-    grams.sort_unstable();
-    grams.dedup();
-    (grams.len() * 10 < total * 3).then(|| compact.original_span(0, s.len()))
+    Some(compact.original_span(0, s.len()))
 }

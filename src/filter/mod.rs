@@ -341,8 +341,9 @@ impl Filter {
         let view = self
             .phrases
             .apply_variants(&self.normalizer, text, compact, spliced, replacements);
+        let stats = compact.stats();
         self.phrases
-            .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
+            .find(&self.normalizer, text, view, stats.latin_repeat, collapsed, &keep, phrase_hits);
         for h in phrase_hits.iter() {
             let target = &self.phrases.targets[h.target as usize];
             let mode = self.rules[target.rule as usize].settings.mode;
@@ -355,7 +356,8 @@ impl Filter {
                 end: h.end,
             });
         }
-        self.detectors.run(&self.normalizer, text, view, detect, detector_hits);
+        self.detectors
+            .run(&self.normalizer, text, view, stats, detect, detector_hits);
         for h in detector_hits.iter() {
             let rule = self.detectors.list[h.detector as usize].rule;
             if keep(rule) {

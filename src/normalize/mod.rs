@@ -135,18 +135,43 @@ impl Normalizer {
     /// characters dropped.
     pub fn compact_into(&self, text: &str, out: &mut View) {
         out.clear();
+        out.text.reserve(text.len());
+        out.spans.reserve(text.len());
+        let mut stats = Stats::default();
+        let mut prev = '\0';
+        let mut run = 0u32;
+        let mut note = |f: char| {
+            stats.chars += 1;
+            if f.is_ascii_digit() || (!f.is_ascii() && chars::numeral_digit(f).is_some()) {
+                stats.ascii_digit |= f.is_ascii_digit();
+                run += 1;
+                stats.digit_run = stats.digit_run.max(run);
+            } else {
+                run = 0;
+                if f.is_ascii_alphabetic() {
+                    stats.ascii_alpha = true;
+                    stats.latin_repeat |= f == prev;
+                }
+            }
+            prev = f;
+        };
         for (start, c) in text.char_indices() {
             let end = start + c.len_utf8();
             match self.table.fold(c) {
-                Fold::Char(f) => out.push(f, start, end),
+                Fold::Char(f) => {
+                    note(f);
+                    out.push(f, start, end);
+                }
                 Fold::Chars(fs) => {
                     for &f in fs {
+                        note(f);
                         out.push(f, start, end);
                     }
                 }
                 Fold::Noise(_) | Fold::Invisible => {}
             }
         }
+        out.stats = stats;
     }
 
     /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
@@ -193,18 +218,35 @@ impl Normalizer {
 #[derive(Clone, Debug, Default)]
 pub struct View {
     text: String,
-    starts: Vec<u32>,
-    ends: Vec<u32>,
+    /// Per byte of `text`: the original span `(start, end)` of the character it came from.
+    spans: Vec<(u32, u32)>,
     /// Run length of the character at each byte (collapsed view only; empty otherwise).
     runs: Vec<u32>,
+    stats: Stats,
+}
+
+/// Facts about a compact view gathered while it is built, so the filter can skip the views and
+/// detectors a message cannot need without another pass over it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Characters in the view.
+    pub chars: u32,
+    /// Some ASCII letter directly repeats (`viiiagra`): the collapsed view could differ.
+    pub latin_repeat: bool,
+    /// Some ASCII digit.
+    pub ascii_digit: bool,
+    /// Some ASCII letter.
+    pub ascii_alpha: bool,
+    /// The longest run of digits and Chinese numerals.
+    pub digit_run: u32,
 }
 
 impl View {
     /// Empties the view, keeping its buffers.
     pub fn clear(&mut self) {
+        self.stats = Stats::default();
         self.text.clear();
-        self.starts.clear();
-        self.ends.clear();
+        self.spans.clear();
         self.runs.clear();
     }
 
@@ -214,10 +256,25 @@ impl View {
         let len = c.len_utf8();
         self.text.push(c);
         let (start, end) = (to_u32(start), to_u32(end));
-        for _ in 0..len {
-            self.starts.push(start);
-            self.ends.push(end);
+        let span = (start, end);
+        // One push per byte; a slice copy of 1–4 elements would cost a memmove call.
+        self.spans.push(span);
+        if len > 1 {
+            self.spans.push(span);
+            if len > 2 {
+                self.spans.push(span);
+                if len > 3 {
+                    self.spans.push(span);
+                }
+            }
         }
+    }
+
+    /// What [`Normalizer::compact_into`] found out while building this view (zero for other
+    /// views).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 
     /// The normalized string.
@@ -236,7 +293,7 @@ impl View {
     /// boundaries of the view). Always on char boundaries of the original.
     #[must_use]
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
-        (self.starts[start] as usize, self.ends[end - 1] as usize)
+        (self.spans[start].0 as usize, self.spans[end - 1].1 as usize)
     }
 
     /// Run length of the character starting at view byte `at` (collapsed view).
@@ -250,7 +307,8 @@ impl View {
         out.clear();
         for (i, c) in self.text.char_indices() {
             let d = chars::numeral_digit(c).unwrap_or(c);
-            out.push(d, self.starts[i] as usize, self.ends[i] as usize);
+            let (s, e) = self.spans[i];
+            out.push(d, s as usize, e as usize);
         }
     }
 
@@ -260,14 +318,13 @@ impl View {
         out.clear();
         let mut chars = self.text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
-            let start = self.starts[i];
-            let mut end = self.ends[i];
+            let (start, mut end) = self.spans[i];
             let mut run = 1u32;
             while let Some(&(j, next)) = chars.peek() {
                 if next != c {
                     break;
                 }
-                end = self.ends[j];
+                end = self.spans[j].1;
                 run += 1;
                 chars.next();
             }
@@ -310,8 +367,7 @@ impl View {
 
     fn copy_range(&self, from: usize, to: usize, out: &mut View) {
         out.text.push_str(&self.text[from..to]);
-        out.starts.extend_from_slice(&self.starts[from..to]);
-        out.ends.extend_from_slice(&self.ends[from..to]);
+        out.spans.extend_from_slice(&self.spans[from..to]);
     }
 }
 
