@@ -1,5 +1,6 @@
 //! Filter throughput against 1k, 10k and 50k-phrase dictionaries, next to raw aho-corasick
-//! (contiguous NFA and DFA) over the same, already-normalized messages; build time; memory.
+//! (contiguous NFA and DFA) over the same messages already normalized (and the NFA over the
+//! original messages, and normalization alone); build time; memory.
 //!
 //! Run on one core: `taskset -c 1 cargo bench --bench filter`. The corpus and dictionaries
 //! are generated from a fixed seed, so every run sees the same input; the corpus statistics
@@ -55,11 +56,66 @@ impl Rng {
 }
 
 const ENGLISH: &[&str] = &[
-    "the", "build", "is", "green", "again", "lunch", "anyone", "thanks", "for", "link", "review", "my", "pull",
-    "request", "meeting", "could", "have", "been", "email", "nice", "weather", "today", "editor", "docs", "shared",
-    "folder", "late", "traffic", "report", "sync", "works", "machine", "look", "after", "dinner", "great", "job",
-    "demo", "meetup", "next", "week", "server", "slow", "agree", "password", "welcome", "coffee", "tests", "pass",
-    "locally", "explain", "step", "hilarious", "night", "weekly", "template", "release", "parser", "bug", "class",
+    "the",
+    "build",
+    "is",
+    "green",
+    "again",
+    "lunch",
+    "anyone",
+    "thanks",
+    "for",
+    "link",
+    "review",
+    "my",
+    "pull",
+    "request",
+    "meeting",
+    "could",
+    "have",
+    "been",
+    "email",
+    "nice",
+    "weather",
+    "today",
+    "editor",
+    "docs",
+    "shared",
+    "folder",
+    "late",
+    "traffic",
+    "report",
+    "sync",
+    "works",
+    "machine",
+    "look",
+    "after",
+    "dinner",
+    "great",
+    "job",
+    "demo",
+    "meetup",
+    "next",
+    "week",
+    "server",
+    "slow",
+    "agree",
+    "password",
+    "welcome",
+    "coffee",
+    "tests",
+    "pass",
+    "locally",
+    "explain",
+    "step",
+    "hilarious",
+    "night",
+    "weekly",
+    "template",
+    "release",
+    "parser",
+    "bug",
+    "class",
 ];
 
 const NOISE: &[&str] = &[
@@ -67,8 +123,16 @@ const NOISE: &[&str] = &[
 ];
 
 const SPAM: &[&str] = &[
-    "加微信", "代 开 发 票", "兼職刷單", "加V信abc12345", "网-赌", "ｑｑ１２３４５６７８", "免费领取", "viiiagra",
-    "t.me/joinchat/abc123", "博🎲彩",
+    "加微信",
+    "代 开 发 票",
+    "兼職刷單",
+    "加V信abc12345",
+    "网-赌",
+    "ｑｑ１２３４５６７８",
+    "免费领取",
+    "viiiagra",
+    "t.me/joinchat/abc123",
+    "博🎲彩",
 ];
 
 /// A vocabulary of Chinese "words" (1–3 characters from a fixed pool of common-block
@@ -123,7 +187,18 @@ fn corpus(rng: &mut Rng, vocab: &[String]) -> Vec<String> {
 /// rarer half of the vocabulary (terms that seldom occur in benign chat, as a real list's do)
 /// and a few English words with numbers, deduplicated.
 fn dictionary(rng: &mut Rng, vocab: &[String], n: usize) -> Vec<String> {
-    let seed_terms = ["加微信", "代开发票", "刷单", "网赌", "博彩", "免费领取", "viagra", "casino", "约炮", "冰毒"];
+    let seed_terms = [
+        "加微信",
+        "代开发票",
+        "刷单",
+        "网赌",
+        "博彩",
+        "免费领取",
+        "viagra",
+        "casino",
+        "约炮",
+        "冰毒",
+    ];
     let mut out: Vec<String> = seed_terms.iter().map(|s| (*s).to_owned()).collect();
     let mut seen: std::collections::HashSet<String> = out.iter().cloned().collect();
     while out.len() < n {
@@ -248,10 +323,39 @@ fn benches(c: &mut Criterion) {
             });
         });
         g.bench_function(BenchmarkId::new("raw_nfa_prenormalized", size), |b| {
-            b.iter(|| normalized.iter().map(|m| nfa.find_overlapping_iter(black_box(m)).count()).sum::<usize>());
+            b.iter(|| {
+                normalized
+                    .iter()
+                    .map(|m| nfa.find_overlapping_iter(black_box(m)).count())
+                    .sum::<usize>()
+            });
+        });
+        g.bench_function(BenchmarkId::new("raw_nfa_original", size), |b| {
+            b.iter(|| {
+                messages
+                    .iter()
+                    .map(|m| nfa.find_overlapping_iter(black_box(m)).count())
+                    .sum::<usize>()
+            });
+        });
+        g.bench_function(BenchmarkId::new("normalize_only", size), |b| {
+            let mut view = qunguan::normalize::View::default();
+            b.iter(|| {
+                let mut n = 0;
+                for m in &messages {
+                    normalizer.compact_into(black_box(m), &mut view);
+                    n += view.as_str().len();
+                }
+                n
+            });
         });
         g.bench_function(BenchmarkId::new("raw_dfa_prenormalized", size), |b| {
-            b.iter(|| normalized.iter().map(|m| dfa.find_overlapping_iter(black_box(m)).count()).sum::<usize>());
+            b.iter(|| {
+                normalized
+                    .iter()
+                    .map(|m| dfa.find_overlapping_iter(black_box(m)).count())
+                    .sum::<usize>()
+            });
         });
         g.finish();
         drop(dfa);

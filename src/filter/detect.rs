@@ -224,18 +224,22 @@ impl Detectors {
 
     /// Runs every detector whose view could match on `text` (original) and `compact` (its
     /// compact view after variants; `stats` from before them), appending hits to `out`.
+    ///
+    /// Weak detectors decide nothing without a cue, so `want_weak = false` (no phrase hit in
+    /// the message) skips the ones that cost a pass of their own (flooding, digit runs).
     pub(crate) fn run(
         &self,
         normalizer: &Normalizer,
         text: &str,
         compact: &View,
         stats: Stats,
+        want_weak: bool,
         scratch: &mut Scratch,
         out: &mut Vec<DetectorHit>,
     ) {
         // Compact view.
         if let Some(flood) = self.flood
-            && stats.chars >= 20
+            && (want_weak || self.list[flood as usize].strength == Strength::Strong)
             && let Some((s, e)) = flood_span(compact, stats.chars, &mut scratch.grams)
         {
             out.push(self.hit(flood, false, s, e));
@@ -251,12 +255,12 @@ impl Detectors {
             } else {
                 compact
             };
-            self.digit_runs(digits, out);
+            self.digit_runs(digits, want_weak, out);
             self.run_set(&self.digits, normalizer, text, digits, &[], out);
         }
 
         // Text view: only when the message has something a link, address or handle needs.
-        if self.text.set.is_some() && (self.text_always || may_hold_link(text)) {
+        if self.text.set.is_some() && (self.text_always || stats.link_hint) {
             normalizer.text_into(text, &mut scratch.text);
             deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
             self.run_set(&self.text, normalizer, text, &scratch.url, &scratch.rewritten, out);
@@ -274,8 +278,10 @@ impl Detectors {
     }
 
     /// Phone numbers and long digit runs: maximal runs of ASCII digits in the digit view.
-    fn digit_runs(&self, digits: &View, out: &mut Vec<DetectorHit>) {
-        if self.phone.is_none() && self.long_digits.is_none() {
+    fn digit_runs(&self, digits: &View, want_weak: bool, out: &mut Vec<DetectorHit>) {
+        let wanted = |d: Option<u32>| d.filter(|&d| want_weak || self.list[d as usize].strength == Strength::Strong);
+        let (phone, long) = (wanted(self.phone), wanted(self.long_digits));
+        if phone.is_none() && long.is_none() {
             return;
         }
         let s = digits.as_str().as_bytes();
@@ -290,15 +296,16 @@ impl Detectors {
                 i += 1;
             }
             let run = &s[start..i];
-            let (os, oe) = digits.original_span(start, i);
-            if is_mobile(run) {
-                if let Some(phone) = self.phone {
-                    out.push(self.hit(phone, false, os, oe));
-                }
-            } else if run.len() >= 8
-                && let Some(long) = self.long_digits
-            {
-                out.push(self.hit(long, false, os, oe));
+            let detector = if is_mobile(run) {
+                phone
+            } else if run.len() >= 8 {
+                long
+            } else {
+                None
+            };
+            if let Some(d) = detector {
+                let (os, oe) = digits.original_span(start, i);
+                out.push(self.hit(d, false, os, oe));
             }
         }
     }
@@ -433,29 +440,6 @@ fn is_mobile(run: &[u8]) -> bool {
     local[0] == b'1' && (b'3'..=b'9').contains(&local[1])
 }
 
-/// A cheap pre-check on the original text, one pass over its bytes: could a link, address or
-/// handle be in it? (`.` `@` `/`, "dot", or their CJK and full-width forms 。 ． ｡ 点 點 ＠ ／.)
-fn may_hold_link(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| match c {
-        b'.' | b'@' | b'/' => true,
-        b'd' | b'D' => b.get(i + 1..i + 3).is_some_and(|r| r.eq_ignore_ascii_case(b"ot")),
-        0xE3 | 0xE7 | 0xE9 | 0xEF => matches!(
-            b.get(i..i + 3),
-            Some(
-                [0xE3, 0x80, 0x82]          // 。
-                | [0xEF, 0xBC, 0x8E]        // ．
-                | [0xEF, 0xBD, 0xA1]        // ｡
-                | [0xE7, 0x82, 0xB9]        // 点
-                | [0xE9, 0xBB, 0x9E]        // 點
-                | [0xEF, 0xBC, 0xA0]        // ＠
-                | [0xEF, 0xBC, 0x8F] // ／
-            )
-        ),
-        _ => false,
-    })
-}
-
 /// The URL view: the text view with the spellings that hide links undone, recording which
 /// byte ranges were rewritten (a link that needed this is an ad, not a shared article):
 /// `hxxp` → `http`; `[.]` `(.)` `{.}` `。` `｡` → `.`; `点`/`點`/` dot ` between letters or
@@ -464,7 +448,9 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
     out.clear();
     rewritten.clear();
     let s = text.as_str();
-    let mut i = 0;
+    let spans = text.char_spans();
+    // Byte index into `s` and character index into `spans`, advanced together.
+    let (mut i, mut ci) = (0, 0);
     while i < s.len() {
         let rest = &s[i..];
         let prev_alnum = out
@@ -487,20 +473,20 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
         };
         match rewrite {
             Some((n, with)) => {
-                let (os, oe) = text.original_span(i, i + n);
+                let k = rest[..n].chars().count();
+                let (os, oe) = (spans[ci].0 as usize, spans[ci + k - 1].1 as usize);
                 let at = out.as_str().len();
                 for c in with.chars() {
                     out.push(c, os, oe);
                 }
                 rewritten.push((at, out.as_str().len()));
-                i += n;
+                (i, ci) = (i + n, ci + k);
             }
             None => {
                 let c = rest.chars().next().unwrap_or(' ');
-                let n = c.len_utf8();
-                let (os, oe) = text.original_span(i, i + n);
-                out.push(c, os, oe);
-                i += n;
+                let (os, oe) = spans[ci];
+                out.push(c, os as usize, oe as usize);
+                (i, ci) = (i + c.len_utf8(), ci + 1);
             }
         }
     }
@@ -559,10 +545,9 @@ fn flood_span(compact: &View, chars: u32, grams: &mut Vec<u64>) -> Option<(usize
             continue;
         }
         // Never 0 (0 marks an empty slot): the top bit is set.
-        let h = window
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3))
-            | 1 << 63;
+        let h = window.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+        }) | 1 << 63;
         let mut slot = (h as usize) & (slots - 1);
         loop {
             match grams[slot] {

@@ -253,10 +253,10 @@ impl Filter {
             let Ok(mut scratch) = cell.try_borrow_mut() else {
                 // Re-entered on this thread (cannot happen today): use fresh buffers.
                 return self
-                    .check_with(text, Some(group), &mut Scratch::default())
+                    .check_with(text, Some(group), false, &mut Scratch::default())
                     .map(|(v, _)| v);
             };
-            self.check_with(text, Some(group), &mut scratch).map(|(v, _)| v)
+            self.check_with(text, Some(group), false, &mut scratch).map(|(v, _)| v)
         })
     }
 
@@ -265,7 +265,7 @@ impl Filter {
     #[must_use]
     pub fn inspect(&self, text: &str, group: Option<GroupId>) -> Report {
         let mut scratch = Scratch::default();
-        let violation = self.check_with(text, group, &mut scratch);
+        let violation = self.check_with(text, group, true, &mut scratch);
         let normalized = self
             .phrases
             .apply_variants(
@@ -295,15 +295,23 @@ impl Filter {
                 Ok(s) => s,
                 Err(_) => &mut fresh,
             };
-            let found = self.find(text, None, scratch);
+            let found = self.find(text, None, true, scratch);
             hits.clear();
             hits.extend(scratch.found.iter().map(|f| self.hit(f)));
             found.is_some()
         })
     }
 
-    fn check_with(&self, text: &str, group: Option<GroupId>, scratch: &mut Scratch) -> Option<(Violation, Reason)> {
-        let (index, reason) = self.find(text, group, scratch)?;
+    /// `report`: look for every kind of evidence (explain, scan), not only what can change the
+    /// decision (see [`Detectors::run`]).
+    fn check_with(
+        &self,
+        text: &str,
+        group: Option<GroupId>,
+        report: bool,
+        scratch: &mut Scratch,
+    ) -> Option<(Violation, Reason)> {
+        let (index, reason) = self.find(text, group, report, scratch)?;
         let deciding = &self.rules[scratch.found[index].rule as usize];
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
         Some((
@@ -320,7 +328,7 @@ impl Filter {
     }
 
     /// Fills `scratch.found` (text order) and decides.
-    fn find(&self, text: &str, group: Option<GroupId>, scratch: &mut Scratch) -> Option<(usize, Reason)> {
+    fn find(&self, text: &str, group: Option<GroupId>, report: bool, scratch: &mut Scratch) -> Option<(usize, Reason)> {
         let Scratch {
             compact,
             spliced,
@@ -342,8 +350,15 @@ impl Filter {
             .phrases
             .apply_variants(&self.normalizer, text, compact, spliced, replacements);
         let stats = compact.stats();
-        self.phrases
-            .find(&self.normalizer, text, view, stats.latin_repeat, collapsed, &keep, phrase_hits);
+        self.phrases.find(
+            &self.normalizer,
+            text,
+            view,
+            stats.latin_repeat,
+            collapsed,
+            &keep,
+            phrase_hits,
+        );
         for h in phrase_hits.iter() {
             let target = &self.phrases.targets[h.target as usize];
             let mode = self.rules[target.rule as usize].settings.mode;
@@ -356,8 +371,9 @@ impl Filter {
                 end: h.end,
             });
         }
+        let want_weak = report || !phrase_hits.is_empty();
         self.detectors
-            .run(&self.normalizer, text, view, stats, detect, detector_hits);
+            .run(&self.normalizer, text, view, stats, want_weak, detect, detector_hits);
         for h in detector_hits.iter() {
             let rule = self.detectors.list[h.detector as usize].rule;
             if keep(rule) {

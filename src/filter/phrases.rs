@@ -300,10 +300,7 @@ impl Phrases {
             for m in collapsed.automaton.find_overlapping_iter(cv.as_str()) {
                 let p = m.pattern().as_usize();
                 let (s, e) = (m.start(), m.end());
-                let runs_ok = cv.as_str()[s..e]
-                    .char_indices()
-                    .zip(&collapsed.runs[p])
-                    .all(|((i, _), &need)| cv.run_at(s + i) >= need);
+                let runs_ok = cv.runs(s, e).zip(&collapsed.runs[p]).all(|(have, &need)| have >= need);
                 if !runs_ok {
                     continue;
                 }

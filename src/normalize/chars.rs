@@ -90,6 +90,30 @@ pub(crate) fn numeral_digit(c: char) -> Option<char> {
     })
 }
 
+/// The code points of [`numeral_digit`], as a bitmap over the BMP: checking every character
+/// of a message with a 23-way `match` costs more than one bit test.
+static NUMERALS: [u64; 1024] = {
+    let mut bits = [0u64; 1024];
+    let list = [
+        '零', '〇', '洞', '一', '幺', '壹', '二', '两', '贰', '三', '叁', '四', '肆', '五', '伍', '六', '陆', '七',
+        '柒', '八', '捌', '九', '玖',
+    ];
+    let mut i = 0;
+    while i < list.len() {
+        let cp = list[i] as usize;
+        bits[cp >> 6] |= 1 << (cp & 63);
+        i += 1;
+    }
+    bits
+};
+
+/// Whether [`numeral_digit`] reads `c` as a digit.
+#[inline]
+pub(crate) fn is_numeral(c: char) -> bool {
+    let cp = c as usize;
+    cp < 0x1_0000 && NUMERALS[cp >> 6] & (1 << (cp & 63)) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +137,13 @@ mod tests {
         }
         assert_eq!(styled('a'), None);
         assert_eq!(styled('❿'), None, "ten has no single digit");
+    }
+
+    #[test]
+    fn the_numeral_bitmap_agrees_with_the_table() {
+        for cp in 0..0x1_0000u32 {
+            let Some(c) = char::from_u32(cp) else { continue };
+            assert_eq!(is_numeral(c), numeral_digit(c).is_some(), "{c:?}");
+        }
     }
 }

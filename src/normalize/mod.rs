@@ -95,6 +95,8 @@ impl NormalizeOptions {
 #[derive(Clone, Debug)]
 pub struct Normalizer {
     table: Arc<FoldTable>,
+    /// The table's answer for ASCII, by byte: the folded byte, or 0 for noise.
+    ascii: [u8; 128],
     opts: NormalizeOptions,
 }
 
@@ -116,7 +118,14 @@ impl Normalizer {
                 table
             }
         };
-        Self { table, opts }
+        let mut ascii = [0u8; 128];
+        for (b, slot) in (0u8..128).zip(ascii.iter_mut()) {
+            *slot = match table.fold(char::from(b)) {
+                Fold::Char(f) if f.is_ascii() && f != '\0' => f as u8,
+                _ => 0,
+            };
+        }
+        Self { table, ascii, opts }
     }
 
     /// The options it was built with.
@@ -138,11 +147,22 @@ impl Normalizer {
         out.text.reserve(text.len());
         out.spans.reserve(text.len());
         let mut stats = Stats::default();
-        let mut prev = '\0';
+        let (mut prev2, mut prev) = ('\0', '\0');
         let mut run = 0u32;
-        let mut note = |f: char| {
+        // A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
+        // follow: then the message may hold a link, an address or a handle.
+        let mut pending_link = false;
+        let mut note = |f: char, pending_link: &mut bool| {
             stats.chars += 1;
-            if f.is_ascii_digit() || (!f.is_ascii() && chars::numeral_digit(f).is_some()) {
+            if f.is_ascii_alphanumeric() {
+                stats.link_hint |= *pending_link || (f == 't' && prev == 'o' && prev2 == 'd');
+            } else {
+                stats.link_hint |= f == '点';
+            }
+            if !is_link_mark(f) {
+                *pending_link = false;
+            }
+            if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
                 stats.ascii_digit |= f.is_ascii_digit();
                 run += 1;
                 stats.digit_run = stats.digit_run.max(run);
@@ -153,23 +173,57 @@ impl Normalizer {
                     stats.latin_repeat |= f == prev;
                 }
             }
-            prev = f;
+            (prev2, prev) = (prev, f);
         };
-        for (start, c) in text.char_indices() {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        while start < bytes.len() {
+            let b = bytes[start];
+            if b < 0x80 {
+                // ASCII fast path: one byte in, at most one byte out.
+                match self.ascii[usize::from(b)] {
+                    0 => {
+                        let n = char::from(b);
+                        if is_link_mark(n) && self.opts.skip_noise {
+                            pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                        }
+                    }
+                    f => {
+                        let f = char::from(f);
+                        if is_link_mark(f) {
+                            pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                        }
+                        note(f, &mut pending_link);
+                        out.push(f, start, start + 1);
+                    }
+                }
+                start += 1;
+                continue;
+            }
+            let Some(c) = text[start..].chars().next() else { break };
             let end = start + c.len_utf8();
             match self.table.fold(c) {
                 Fold::Char(f) => {
-                    note(f);
+                    if is_link_mark(f) {
+                        pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                    }
+                    note(f, &mut pending_link);
                     out.push(f, start, end);
                 }
                 Fold::Chars(fs) => {
                     for &f in fs {
-                        note(f);
+                        note(f, &mut pending_link);
                         out.push(f, start, end);
                     }
                 }
-                Fold::Noise(_) | Fold::Invisible => {}
+                Fold::Noise(n) => {
+                    if is_link_mark(n) {
+                        pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                    }
+                }
+                Fold::Invisible => {}
             }
+            start = end;
         }
         out.stats = stats;
     }
@@ -213,14 +267,18 @@ impl Normalizer {
     }
 }
 
-/// A normalized view: the string and, for each of its bytes, the byte span of the original
-/// character it came from. Buffers are reused: [`View::clear`] keeps the capacity.
+/// A normalized view: the string and, for each of its characters, the byte span of the
+/// original character(s) it came from. Buffers are reused: [`View::clear`] keeps the capacity.
+///
+/// The map is kept per character, not per byte: building it is on every message's path,
+/// while translating a byte offset of the view into a character index (a count over the
+/// view's prefix) is only needed for the rare hit.
 #[derive(Clone, Debug, Default)]
 pub struct View {
     text: String,
-    /// Per byte of `text`: the original span `(start, end)` of the character it came from.
+    /// Per character of `text`: the original span `(start, end)` it came from.
     spans: Vec<(u32, u32)>,
-    /// Run length of the character at each byte (collapsed view only; empty otherwise).
+    /// Per character: its run length (collapsed view only; empty otherwise).
     runs: Vec<u32>,
     stats: Stats,
 }
@@ -239,6 +297,9 @@ pub struct Stats {
     pub ascii_alpha: bool,
     /// The longest run of digits and Chinese numerals.
     pub digit_run: u32,
+    /// Something a link, address or handle needs: a letter or digit after `.`/`。` (in any
+    /// width) that follows one, or after `@`; `点`; or the letters `dot`.
+    pub link_hint: bool,
 }
 
 impl View {
@@ -253,21 +314,8 @@ impl View {
     /// Appends `c`, produced by the original bytes `start..end`.
     #[inline]
     pub fn push(&mut self, c: char, start: usize, end: usize) {
-        let len = c.len_utf8();
         self.text.push(c);
-        let (start, end) = (to_u32(start), to_u32(end));
-        let span = (start, end);
-        // One push per byte; a slice copy of 1–4 elements would cost a memmove call.
-        self.spans.push(span);
-        if len > 1 {
-            self.spans.push(span);
-            if len > 2 {
-                self.spans.push(span);
-                if len > 3 {
-                    self.spans.push(span);
-                }
-            }
-        }
+        self.spans.push((to_u32(start), to_u32(end)));
     }
 
     /// What [`Normalizer::compact_into`] found out while building this view (zero for other
@@ -289,49 +337,65 @@ impl View {
         self.text.is_empty()
     }
 
+    /// The original span of each character of the view, in order.
+    #[must_use]
+    pub fn char_spans(&self) -> &[(u32, u32)] {
+        &self.spans
+    }
+
+    /// Index of the character starting at view byte `at`.
+    fn char_index(&self, at: usize) -> usize {
+        if self.text.len() == self.spans.len() {
+            return at; // all ASCII
+        }
+        self.text[..at].chars().count()
+    }
+
     /// The original byte span of the view's bytes `start..end` (`start < end`, both on char
     /// boundaries of the view). Always on char boundaries of the original.
     #[must_use]
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
-        (self.spans[start].0 as usize, self.spans[end - 1].1 as usize)
+        let first = self.char_index(start);
+        let last = first + self.text[start..end].chars().count() - 1;
+        (self.spans[first].0 as usize, self.spans[last].1 as usize)
     }
 
-    /// Run length of the character starting at view byte `at` (collapsed view).
+    /// Run lengths of the characters of view bytes `start..end` (collapsed view; 1 each
+    /// elsewhere).
     #[must_use]
-    pub fn run_at(&self, at: usize) -> u32 {
-        self.runs.get(at).copied().unwrap_or(1)
+    pub fn runs(&self, start: usize, end: usize) -> impl Iterator<Item = u32> + '_ {
+        let first = self.char_index(start);
+        let n = self.text[start..end].chars().count();
+        (first..first + n).map(|i| self.runs.get(i).copied().unwrap_or(1))
     }
 
     /// The digit view of `self` into `out`: Chinese numerals as ASCII digits, all else as is.
     pub fn digits_into(&self, out: &mut View) {
         out.clear();
-        for (i, c) in self.text.char_indices() {
-            let d = chars::numeral_digit(c).unwrap_or(c);
-            let (s, e) = self.spans[i];
-            out.push(d, s as usize, e as usize);
+        for (c, &(s, e)) in self.text.chars().zip(&self.spans) {
+            out.text.push(chars::numeral_digit(c).unwrap_or(c));
+            out.spans.push((s, e));
         }
     }
 
     /// The collapsed view of `self` into `out`: each run of one character becomes one
-    /// character whose run length [`View::run_at`] reports; its span covers the whole run.
+    /// character whose run length [`View::runs`] reports; its span covers the whole run.
     pub fn collapse_into(&self, out: &mut View) {
         out.clear();
-        let mut chars = self.text.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            let (start, mut end) = self.spans[i];
+        let mut chars = self.text.chars().zip(&self.spans).peekable();
+        while let Some((c, &(start, mut end))) = chars.next() {
             let mut run = 1u32;
-            while let Some(&(j, next)) = chars.peek() {
+            while let Some(&(next, &(_, next_end))) = chars.peek() {
                 if next != c {
                     break;
                 }
-                end = self.spans[j].1;
+                end = next_end;
                 run += 1;
                 chars.next();
             }
-            let at = out.text.len();
-            out.push(c, start as usize, end as usize);
-            out.runs.resize(at, 1);
-            out.runs.extend(std::iter::repeat_n(run, c.len_utf8()));
+            out.text.push(c);
+            out.spans.push((start, end));
+            out.runs.push(run);
         }
     }
 
@@ -348,33 +412,32 @@ impl View {
         false
     }
 
-    /// A copy of the view into `out` with each replacement `(start, end, id)` (in order, not
-    /// overlapping) done: bytes `start..end` become `with(id)`, all of it mapped to the
-    /// original span of the replaced bytes. Used by the variants table.
+    /// A copy of the view into `out` with each replacement `(start, end, id)` (view bytes, in
+    /// order, not overlapping) done: bytes `start..end` become `with(id)`, all of it mapped
+    /// to the original span of the replaced bytes. Used by the variants table.
     pub fn splice_into<'a>(&self, replacements: &[(usize, usize, u32)], with: impl Fn(u32) -> &'a str, out: &mut View) {
         out.clear();
-        let mut at = 0;
+        let (mut at, mut at_char) = (0, 0);
         for &(start, end, id) in replacements {
-            self.copy_range(at, start, out);
-            let (os, oe) = self.original_span(start, end);
+            let start_char = at_char + self.text[at..start].chars().count();
+            let end_char = start_char + self.text[start..end].chars().count();
+            out.text.push_str(&self.text[at..start]);
+            out.spans.extend_from_slice(&self.spans[at_char..start_char]);
+            let span = (self.spans[start_char].0, self.spans[end_char - 1].1);
             for c in with(id).chars() {
-                out.push(c, os, oe);
+                out.text.push(c);
+                out.spans.push(span);
             }
-            at = end;
+            (at, at_char) = (end, end_char);
         }
-        self.copy_range(at, self.text.len(), out);
-    }
-
-    fn copy_range(&self, from: usize, to: usize, out: &mut View) {
-        out.text.push_str(&self.text[from..to]);
-        out.spans.extend_from_slice(&self.spans[from..to]);
+        out.text.push_str(&self.text[at..]);
+        out.spans.extend_from_slice(&self.spans[at_char..]);
     }
 }
 
-/// Whether `c` is a Chinese numeral the digit view reads as a digit.
-#[must_use]
-pub fn is_numeral(c: char) -> bool {
-    chars::numeral_digit(c).is_some()
+/// `.` `。` `｡` `@`: the marks a link, address or handle is built around.
+fn is_link_mark(c: char) -> bool {
+    matches!(c, '.' | '。' | '｡' | '@')
 }
 
 fn to_u32(n: usize) -> u32 {

@@ -126,10 +126,9 @@ fn collapsed_view_counts_runs() {
     assert!(view.has_repeat());
     view.collapse_into(&mut collapsed);
     assert_eq!(collapsed.as_str(), "viagra谢");
-    assert_eq!(collapsed.run_at(1), 3);
-    assert_eq!(collapsed.run_at(0), 1);
+    assert_eq!(collapsed.runs(0, 3).collect::<Vec<_>>(), [1, 3, 1]);
     let at = collapsed.as_str().find('谢').expect("found");
-    assert_eq!(collapsed.run_at(at), 3);
+    assert_eq!(collapsed.runs(at, at + 3).collect::<Vec<_>>(), [3]);
     let (s, e) = collapsed.original_span(0, 3);
     assert_eq!(&text[s..e], "viiia");
 }
