@@ -16,7 +16,7 @@
 use regex::{Regex, RegexSet};
 
 use super::spec::{RegexView, Strength};
-use crate::normalize::{Normalizer, Stats, View};
+use crate::normalize::{Normalizer, View};
 
 /// A built-in detector: its name, default view and strength, and the regex it is built on
 /// (`None`: implemented in code).
@@ -223,7 +223,7 @@ impl Detectors {
     }
 
     /// Runs every detector whose view could match on `text` (original) and `compact` (its
-    /// compact view after variants; `stats` from before them), appending hits to `out`.
+    /// compact view after variants), appending hits to `out`.
     ///
     /// Weak detectors decide nothing without a cue, so `want_weak = false` (no phrase hit in
     /// the message) skips the ones that cost a pass of their own (flooding, digit runs).
@@ -232,11 +232,11 @@ impl Detectors {
         normalizer: &Normalizer,
         text: &str,
         compact: &View,
-        stats: Stats,
         want_weak: bool,
         scratch: &mut Scratch,
         out: &mut Vec<DetectorHit>,
     ) {
+        let stats = compact.stats();
         // Compact view.
         if let Some(flood) = self.flood
             && (want_weak || self.list[flood as usize].strength == Strength::Strong)

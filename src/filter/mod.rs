@@ -349,16 +349,8 @@ impl Filter {
         let view = self
             .phrases
             .apply_variants(&self.normalizer, text, compact, spliced, replacements);
-        let stats = compact.stats();
-        self.phrases.find(
-            &self.normalizer,
-            text,
-            view,
-            stats.latin_repeat,
-            collapsed,
-            &keep,
-            phrase_hits,
-        );
+        self.phrases
+            .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
         for h in phrase_hits.iter() {
             let target = &self.phrases.targets[h.target as usize];
             let mode = self.rules[target.rule as usize].settings.mode;
@@ -373,7 +365,7 @@ impl Filter {
         }
         let want_weak = report || !phrase_hits.is_empty();
         self.detectors
-            .run(&self.normalizer, text, view, stats, want_weak, detect, detector_hits);
+            .run(&self.normalizer, text, view, want_weak, detect, detector_hits);
         for h in detector_hits.iter() {
             let rule = self.detectors.list[h.detector as usize].rule;
             if keep(rule) {

@@ -267,7 +267,6 @@ impl Phrases {
         normalizer: &Normalizer,
         text: &str,
         view: &View,
-        latin_repeat: bool,
         collapsed_view: &mut View,
         keep: &dyn Fn(u32) -> bool,
         out: &mut Vec<PhraseHit>,
@@ -290,9 +289,9 @@ impl Phrases {
             }
         }
         // Only Latin phrases are in the collapsed automaton, so only a repeated Latin letter
-        // can make a difference (the statistics come from the compact view).
+        // can make a difference.
         if let Some(collapsed) = &self.collapsed
-            && latin_repeat
+            && view.stats().latin_repeat
             && view.has_repeat()
         {
             view.collapse_into(collapsed_view);

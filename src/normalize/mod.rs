@@ -318,8 +318,8 @@ impl View {
         self.spans.push((to_u32(start), to_u32(end)));
     }
 
-    /// What [`Normalizer::compact_into`] found out while building this view (zero for other
-    /// views).
+    /// What [`Normalizer::compact_into`] found out while building this view (kept by
+    /// [`View::splice_into`]; zero for other views).
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.stats
@@ -362,7 +362,6 @@ impl View {
 
     /// Run lengths of the characters of view bytes `start..end` (collapsed view; 1 each
     /// elsewhere).
-    #[must_use]
     pub fn runs(&self, start: usize, end: usize) -> impl Iterator<Item = u32> + '_ {
         let first = self.char_index(start);
         let n = self.text[start..end].chars().count();
@@ -432,6 +431,8 @@ impl View {
         }
         out.text.push_str(&self.text[at..]);
         out.spans.extend_from_slice(&self.spans[at_char..]);
+        // The rewrite adds no digits or link marks; the facts still hold.
+        out.stats = self.stats;
     }
 }
 
