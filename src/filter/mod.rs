@@ -384,7 +384,18 @@ impl Filter {
         }
         self.phrases.allowed_spans(view, allowed);
         if !allowed.is_empty() {
-            found.retain(|f| !allowed.iter().any(|&(s, e)| s <= f.start && f.end <= e));
+            // Containment in O(log n) per hit: allow spans by start, each carrying the furthest
+            // end reached by any span starting at or before it.
+            allowed.sort_unstable();
+            let mut reach = 0;
+            for span in allowed.iter_mut() {
+                reach = reach.max(span.1);
+                span.1 = reach;
+            }
+            found.retain(|f| {
+                let before = allowed.partition_point(|&(s, _)| s <= f.start);
+                before == 0 || allowed[before - 1].1 < f.end
+            });
         }
         found.sort_by_key(|f| (f.start, f.end));
         evidence.clear();

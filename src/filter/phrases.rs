@@ -296,6 +296,7 @@ impl Phrases {
         {
             view.collapse_into(collapsed_view);
             let cv = &*collapsed_view;
+            let plain_hits = out.len();
             for m in collapsed.automaton.find_overlapping_iter(cv.as_str()) {
                 let p = m.pattern().as_usize();
                 let (s, e) = (m.start(), m.end());
@@ -307,10 +308,7 @@ impl Phrases {
                 let (from, to) = collapsed.ranges[p];
                 for &t in &collapsed.targets[from as usize..to as usize] {
                     let target = &self.targets[t as usize];
-                    let dup = out
-                        .iter()
-                        .any(|h| h.target == t && h.start < to_u32(oe) && to_u32(os) < h.end);
-                    if !dup && keep(target.rule) && self.fits(normalizer, text, cv, target.matching, s, e) {
+                    if keep(target.rule) && self.fits(normalizer, text, cv, target.matching, s, e) {
                         out.push(PhraseHit {
                             target: t,
                             start: to_u32(os),
@@ -318,6 +316,20 @@ impl Phrases {
                         });
                     }
                 }
+            }
+            if out.len() > plain_hits {
+                // A phrase found in both views is one hit: keep the first of overlapping hits
+                // of one phrase (sorting, not pairwise comparison: a message can hold
+                // thousands of hits).
+                out.sort_by_key(|h| (h.target, h.start, h.end));
+                let mut last: Option<PhraseHit> = None;
+                out.retain(|h| {
+                    let dup = last.is_some_and(|l| l.target == h.target && h.start < l.end);
+                    if !dup {
+                        last = Some(*h);
+                    }
+                    !dup
+                });
             }
         }
     }

@@ -315,6 +315,18 @@ const ROWS: &[(&str, &str, Want)] = &[
 ];
 
 #[test]
+fn a_message_of_thousands_of_hits_is_checked_in_linear_time() {
+    // 20,000 overlapping hits (加微信, 微信, the WeChat detector): mapping each back to the
+    // original must not rescan the message, or this takes minutes instead of milliseconds.
+    let text = "加 微 信 abc123，".repeat(20_000);
+    let report = dev().inspect(&text, Some(GROUP));
+    assert!(report.violation.is_some());
+    assert!(report.hits.len() >= 20_000, "{} hits", report.hits.len());
+    let last = report.hits.last().expect("hits");
+    assert!(text[last.start..last.end].starts_with('加') || text[last.start..last.end].starts_with('微'));
+}
+
+#[test]
 fn evasions_and_traps_table() {
     let mut failures = Vec::new();
     for (name, text, want) in ROWS {
