@@ -80,7 +80,9 @@ pub struct Violation {
     /// The violated rule.
     pub rule: Arc<str>,
     /// The evidence, in text order (at least one hit): every hit that survived the allow list
-    /// and the word rules, deciding or not.
+    /// and the word rules, deciding or not — except weak patterns in a message without any
+    /// phrase hit, which are not looked for because they cannot decide anything there
+    /// ([`Filter::inspect`] always reports everything).
     pub hits: Vec<Hit>,
     /// Strikes it adds.
     pub severity: Severity,
