@@ -1,12 +1,16 @@
 //! Wiring and lifecycle: open the store, load the rules, bind the listener, run the
 //! background tasks, and shut down in one place.
 //!
+//! Background tasks: the outbox worker, the store's hourly sweep (expired seen keys, strike
+//! records, old audit cases), and the control socket the CLI's `backup`/`audit` use.
+//!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
-//! (their events are stored and flushed), then the background tasks stop, then the store is
-//! flushed a last time.
+//! (their events are stored and flushed), then the background tasks stop (the outbox worker
+//! finishes the calls in flight), then the store is flushed a last time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -21,7 +25,10 @@ use crate::gateway::{GatewayError, Gateways};
 use crate::outbox::OutboxWorker;
 use crate::pipeline::Pipeline;
 use crate::rules::{Rules, RulesError, RulesHandle};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SweepPolicy};
+
+/// How often the store's sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +70,10 @@ pub struct App {
     worker: OutboxWorker,
     router: axum::Router,
     telegram: Option<TelegramGateway>,
+    pipeline: Arc<Pipeline>,
+    clock: SharedClock,
+    #[cfg(unix)]
+    control: Option<crate::control::ControlServer>,
 }
 
 impl std::fmt::Debug for App {
@@ -88,7 +99,12 @@ impl App {
         let reloader =
             crate::rules::watch::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch);
         let gateways = Gateways::with_clock(&settings, Arc::clone(&clock))?;
-        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock));
+        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox).map_err(
+            |source| AppError::Store {
+                path: settings.storage.path.display().to_string(),
+                source,
+            },
+        )?;
         let pipeline = Arc::new(Pipeline::new(
             Arc::clone(&settings),
             Arc::clone(&rules),
@@ -107,7 +123,7 @@ impl App {
                 client,
                 Arc::clone(&pipeline),
                 store.clone(),
-                clock,
+                Arc::clone(&clock),
             )
         });
         let router = crate::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
@@ -115,6 +131,18 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| AppError::Listen { addr, source })?;
+        #[cfg(unix)]
+        let control = match crate::control::ControlServer::bind(&settings.storage.path) {
+            Ok(server) => Some(server),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    dir = %settings.storage.path.display(),
+                    "cannot open the control socket; `qunguan backup` and `audit` will not reach this daemon"
+                );
+                None
+            }
+        };
         Ok(Self {
             settings,
             listener,
@@ -124,6 +152,10 @@ impl App {
             worker,
             router,
             telegram,
+            pipeline,
+            clock,
+            #[cfg(unix)]
+            control,
         })
     }
 
@@ -150,6 +182,10 @@ impl App {
             worker,
             router,
             telegram,
+            pipeline,
+            clock,
+            #[cfg(unix)]
+            control,
         } = self;
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: settings.server.listen,
@@ -164,6 +200,18 @@ impl App {
             tasks.spawn(telegram.run(background.clone()));
         }
         tasks.spawn(reloader.run(background.clone()));
+        tasks.spawn(sweep_periodically(
+            store.clone(),
+            clock.clone(),
+            Arc::clone(&settings),
+            pipeline,
+            background.clone(),
+        ));
+        #[cfg(unix)]
+        if let Some(control) = control {
+            tracing::info!(socket = %control.path().display(), "control socket ready");
+            tasks.spawn(control.run(store.clone(), clock, background.clone()));
+        }
 
         let grace = settings.server.shutdown_grace.get();
         let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -187,5 +235,45 @@ impl App {
             Err(e) => tracing::error!(error = %e, "final flush task failed"),
         }
         served
+    }
+}
+
+/// Runs the store's sweep at start and then every [`SWEEP_EVERY`], off the async threads.
+async fn sweep_periodically(
+    store: Store,
+    clock: SharedClock,
+    settings: Arc<Settings>,
+    pipeline: Arc<Pipeline>,
+    cancel: CancellationToken,
+) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        let (store, clock, settings, pipeline) = (
+            store.clone(),
+            clock.clone(),
+            Arc::clone(&settings),
+            Arc::clone(&pipeline),
+        );
+        let swept = tokio::task::spawn_blocking(move || {
+            let retention = settings.storage.audit_retention;
+            let strike_ttl = |group| pipeline.policies().strike_ttl(group);
+            let policy = SweepPolicy {
+                seen_ttl: settings.storage.seen_ttl.get(),
+                audit_retention: (retention.as_secs() > 0).then(|| retention.get()),
+                strike_ttl: &strike_ttl,
+            };
+            store.sweep(clock.now(), &policy)
+        })
+        .await;
+        match swept {
+            Ok(Ok(report)) => tracing::debug!(?report, "store swept"),
+            Ok(Err(e)) => tracing::error!(error = %e, "store sweep failed"),
+            Err(e) => tracing::error!(error = %e, "store sweep task failed"),
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::action::OutgoingMessage;
+use crate::store::{Actor, AuditEntry, Measure};
 
 /// Language of the bot's group texts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,6 +64,310 @@ pub fn reason_rule(locale: Locale, rule: &str) -> String {
         Locale::ZhCn => format!("消息触发了规则「{rule}」"),
         Locale::En => format!("your message matched the rule \"{rule}\""),
     }
+}
+
+/// A warning for a rule whose action is "warn": no strike, just a notice.
+#[must_use]
+pub fn notice(locale: Locale, user_id: i64, name: &str, reason: &str) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, name);
+    msg.push_text(match locale {
+        Locale::ZhCn => format!(" 请注意：{reason}。请遵守群规。"),
+        Locale::En => format!(" Please note: {reason}. Please follow the group rules."),
+    });
+    msg
+}
+
+/// A duration for people: `10分钟`, `1小时30分钟`, `30天` / `10 min`, `1 h 30 min`, `30 days`.
+/// At most two units, largest first.
+#[must_use]
+pub fn duration(locale: Locale, secs: u64) -> String {
+    let units: [(u64, &str, &str); 4] = [
+        (86_400, "天", " d"),
+        (3_600, "小时", " h"),
+        (60, "分钟", " min"),
+        (1, "秒", " s"),
+    ];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (size, zh, en) in units {
+        if rest >= size && parts.len() < 2 {
+            let n = rest / size;
+            rest %= size;
+            parts.push(match locale {
+                Locale::ZhCn => format!("{n}{zh}"),
+                Locale::En => format!("{n}{en}"),
+            });
+        } else if !parts.is_empty() {
+            // Keep the two units adjacent: "1 d 3 min" would read oddly.
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return match locale {
+            Locale::ZhCn => "0秒".into(),
+            Locale::En => "0 s".into(),
+        };
+    }
+    parts.join(if locale == Locale::ZhCn { "" } else { " " })
+}
+
+/// What a [`Measure`] did, in words.
+#[must_use]
+pub fn measure(locale: Locale, measure: Measure) -> String {
+    match (locale, measure) {
+        (Locale::ZhCn, Measure::Warn) => "警告".into(),
+        (Locale::ZhCn, Measure::Mute { seconds }) => format!("禁言 {}", duration(locale, seconds)),
+        (Locale::ZhCn, Measure::Kick) => "移出本群".into(),
+        (Locale::ZhCn, Measure::Ban) => "移出本群并拒绝再次加入".into(),
+        (Locale::ZhCn, Measure::Recall) => "撤回消息".into(),
+        (Locale::ZhCn, Measure::Unmute) => "解除禁言".into(),
+        (Locale::ZhCn, Measure::Pardon { removed }) => format!("撤销 {removed} 次警告"),
+        (Locale::En, Measure::Warn) => "warning".into(),
+        (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
+        (Locale::En, Measure::Kick) => "removed from the group".into(),
+        (Locale::En, Measure::Ban) => "removed and banned from re-joining".into(),
+        (Locale::En, Measure::Recall) => "message recalled".into(),
+        (Locale::En, Measure::Unmute) => "mute lifted".into(),
+        (Locale::En, Measure::Pardon { removed }) => format!("{removed} strike(s) taken back"),
+    }
+}
+
+/// The reason of a manual action when the admin gave none.
+#[must_use]
+pub fn default_reason(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "管理员警告",
+        Locale::En => "warned by an admin",
+    }
+}
+
+/// The bot's answer to an admin's `/warn` (or another manual action): mentions the member,
+/// says what was done and why, and gives the case number.
+#[must_use]
+pub fn manual_action(
+    locale: Locale,
+    user_id: i64,
+    measure: Measure,
+    reason: &str,
+    count: Option<(u32, u32)>,
+    case: u64,
+) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, "");
+    let what = self::measure(locale, measure);
+    msg.push_text(match (locale, measure, count) {
+        (Locale::ZhCn, Measure::Warn, Some((n, limit))) => {
+            format!(" 第{n}次警告 ({n}/{limit})：{reason}。请遵守群规，再犯将受到处罚。（案件 #{case}）")
+        }
+        (Locale::ZhCn, _, Some((n, limit))) => {
+            format!(" 因「{reason}」被警告，累计 {n}/{limit} 次：{what}。（案件 #{case}）")
+        }
+        (Locale::ZhCn, _, None) if reason.is_empty() => format!(" 已{what}。（案件 #{case}）"),
+        (Locale::ZhCn, _, None) => format!(" 已{what}：{reason}。（案件 #{case}）"),
+        (Locale::En, Measure::Warn, Some((n, limit))) => {
+            format!(" Warning {n} ({n}/{limit}): {reason}. Please follow the group rules. (case #{case})")
+        }
+        (Locale::En, _, Some((n, limit))) => format!(" Warned for \"{reason}\", {n}/{limit}: {what}. (case #{case})"),
+        (Locale::En, _, None) if reason.is_empty() => format!(" {what}. (case #{case})"),
+        (Locale::En, _, None) => format!(" {what}: {reason}. (case #{case})"),
+    });
+    msg
+}
+
+/// The answer to `/pardon`.
+#[must_use]
+pub fn pardoned(
+    locale: Locale,
+    user_id: i64,
+    removed: u32,
+    left: u32,
+    limit: u32,
+    case: Option<u64>,
+) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, "");
+    msg.push_text(match (locale, case) {
+        (Locale::ZhCn, Some(case)) => format!(" 已撤销 {removed} 次警告，当前 {left}/{limit} 次。（案件 #{case}）"),
+        (Locale::ZhCn, None) => " 没有可撤销的有效警告。".to_owned(),
+        (Locale::En, Some(case)) => format!(" {removed} strike(s) taken back; now {left}/{limit}. (case #{case})"),
+        (Locale::En, None) => " has no active strikes to take back.".to_owned(),
+    });
+    msg
+}
+
+/// One active strike, for `/strikes`: how long ago, which rule, how long it still counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrikeLine {
+    /// Seconds since it was given.
+    pub age_secs: u64,
+    /// Seconds until it expires.
+    pub left_secs: u64,
+    /// The rule.
+    pub rule: String,
+    /// Its weight.
+    pub weight: u32,
+}
+
+/// The answer to `/strikes`.
+#[must_use]
+pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[StrikeLine]) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, "");
+    let mut text = match locale {
+        Locale::ZhCn if lines.is_empty() => " 没有有效的警告记录。".to_owned(),
+        Locale::ZhCn => format!(" 当前有效警告 {count}/{limit} 次："),
+        Locale::En if lines.is_empty() => " has no active strikes.".to_owned(),
+        Locale::En => format!(" has {count}/{limit} active strike(s):"),
+    };
+    for line in lines {
+        let weight = if line.weight > 1 {
+            format!(" ×{}", line.weight)
+        } else {
+            String::new()
+        };
+        text.push_str(&match locale {
+            Locale::ZhCn => format!(
+                "\n· {}前 「{}」{weight}，{}后失效",
+                duration(locale, line.age_secs),
+                line.rule,
+                duration(locale, line.left_secs)
+            ),
+            Locale::En => format!(
+                "\n· {} ago, \"{}\"{weight}, expires in {}",
+                duration(locale, line.age_secs),
+                line.rule,
+                duration(locale, line.left_secs)
+            ),
+        });
+    }
+    msg.push_text(text);
+    msg
+}
+
+/// The answer to `/why <case>`: the case as the audit log holds it.
+#[must_use]
+pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> OutgoingMessage {
+    let age = duration(
+        locale,
+        u64::try_from(now_ms.saturating_sub(entry.at_ms) / 1000).unwrap_or(0),
+    );
+    let who = if entry.user_name.is_empty() {
+        entry.user_id.to_string()
+    } else {
+        format!("{} ({})", entry.user_name, entry.user_id)
+    };
+    let actor = match (&entry.actor, locale) {
+        (Actor::Auto, Locale::ZhCn) => "自动".to_owned(),
+        (Actor::Auto, Locale::En) => "automatic".to_owned(),
+        (Actor::Admin { user_id, name }, _) if name.is_empty() => user_id.to_string(),
+        (Actor::Admin { user_id, name }, _) => format!("{name} ({user_id})"),
+    };
+    let what = measure(locale, entry.measure);
+    let quoted: Vec<String> = entry.matched.iter().map(|m| format!("「{m}」")).collect();
+    let mut lines = match locale {
+        Locale::ZhCn => vec![
+            format!("案件 #{}（{age}前）", entry.case),
+            format!("对象：{who}"),
+            format!("操作：{actor}"),
+            format!("规则：{}", entry.rule),
+            format!(
+                "处理：{what}{}",
+                if entry.dry_run {
+                    "（试运行，未执行）"
+                } else {
+                    ""
+                }
+            ),
+            format!("警告次数：{} → {}", entry.strikes_before, entry.strikes_after),
+        ],
+        Locale::En => vec![
+            format!("Case #{} ({age} ago)", entry.case),
+            format!("Member: {who}"),
+            format!("By: {actor}"),
+            format!("Rule: {}", entry.rule),
+            format!(
+                "Action: {what}{}",
+                if entry.dry_run {
+                    " (dry run, not carried out)"
+                } else {
+                    ""
+                }
+            ),
+            format!("Strikes: {} → {}", entry.strikes_before, entry.strikes_after),
+        ],
+    };
+    if !quoted.is_empty() {
+        lines.push(match locale {
+            Locale::ZhCn => format!("命中：{}", quoted.join(" ")),
+            Locale::En => format!("Matched: {}", quoted.join(" ")),
+        });
+    }
+    if !entry.excerpt.is_empty() {
+        lines.push(match locale {
+            Locale::ZhCn => format!("原文：{}", entry.excerpt),
+            Locale::En => format!("Message: {}", entry.excerpt),
+        });
+    }
+    if !entry.reason.is_empty() {
+        lines.push(match locale {
+            Locale::ZhCn => format!("原因：{}", entry.reason),
+            Locale::En => format!("Reason: {}", entry.reason),
+        });
+    }
+    OutgoingMessage::text(lines.join("\n"))
+}
+
+/// Short fixed answers to commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `/why` of a case that does not exist.
+    NoSuchCase(u64),
+    /// The platform cannot mute.
+    CannotMute,
+    /// The platform cannot remove members.
+    CannotKick,
+    /// The target is the bot or a super user.
+    ProtectedTarget,
+    /// `/rules` when there are none.
+    NoRules,
+}
+
+/// The text of a [`Reply`].
+#[must_use]
+pub fn reply(locale: Locale, reply: Reply) -> OutgoingMessage {
+    OutgoingMessage::text(match (locale, reply) {
+        (Locale::ZhCn, Reply::NoSuchCase(case)) => format!("找不到案件 #{case}。"),
+        (Locale::ZhCn, Reply::CannotMute) => "这个平台不支持禁言单个成员。".to_owned(),
+        (Locale::ZhCn, Reply::CannotKick) => "这个平台不支持移出成员。".to_owned(),
+        (Locale::ZhCn, Reply::ProtectedTarget) => "不能对机器人或超级管理员执行此操作。".to_owned(),
+        (Locale::ZhCn, Reply::NoRules) => "本群还没有设置群规。".to_owned(),
+        (Locale::En, Reply::NoSuchCase(case)) => format!("There is no case #{case}."),
+        (Locale::En, Reply::CannotMute) => "This platform cannot mute a single member.".to_owned(),
+        (Locale::En, Reply::CannotKick) => "This platform cannot remove members.".to_owned(),
+        (Locale::En, Reply::ProtectedTarget) => "That cannot be done to the bot or a super user.".to_owned(),
+        (Locale::En, Reply::NoRules) => "This group has no rules text yet.".to_owned(),
+    })
+}
+
+/// The answer to `/reload`: the new rules' summary, or why the old rules stay.
+#[must_use]
+pub fn reloaded(locale: Locale, result: Result<&str, &str>) -> OutgoingMessage {
+    OutgoingMessage::text(match (locale, result) {
+        (Locale::ZhCn, Ok(summary)) => format!("规则已重新加载：{summary}"),
+        (Locale::ZhCn, Err(error)) => format!("规则重新加载失败，继续使用原规则：{error}"),
+        (Locale::En, Ok(summary)) => format!("Rules reloaded: {summary}"),
+        (Locale::En, Err(error)) => format!("Reloading the rules failed; the old rules stay live: {error}"),
+    })
+}
+
+/// How to use a command, for an admin who got it wrong. `usage` is the command's syntax.
+#[must_use]
+pub fn usage(locale: Locale, usage: &str) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => format!("用法：{usage}"),
+        Locale::En => format!("Usage: {usage}"),
+    })
 }
 
 /// Fills `{key}` placeholders in `template`. `{at}` becomes a mention of `mention`; keys not in
@@ -138,6 +443,33 @@ mod tests {
     fn render_keeps_unknown_placeholders_visible() {
         assert_eq!(render("hi {nmae}", None, &[("name", "x")]).plain_text(), "hi {nmae}");
         assert_eq!(render("unclosed {at", None, &[]).plain_text(), "unclosed {at");
+    }
+
+    #[test]
+    fn durations_read_naturally_in_both_languages() {
+        for (secs, zh, en) in [
+            (0, "0秒", "0 s"),
+            (45, "45秒", "45 s"),
+            (600, "10分钟", "10 min"),
+            (5_400, "1小时30分钟", "1 h 30 min"),
+            (2_592_000, "30天", "30 d"),
+            (90_061, "1天1小时", "1 d 1 h"),
+            (86_460, "1天", "1 d"),
+        ] {
+            assert_eq!(duration(Locale::ZhCn, secs), zh, "{secs}");
+            assert_eq!(duration(Locale::En, secs), en, "{secs}");
+        }
+    }
+
+    #[test]
+    fn manual_actions_name_the_case() {
+        let warn = manual_action(Locale::ZhCn, 7, Measure::Warn, "刷屏", Some((1, 3)), 12).plain_text();
+        assert_eq!(
+            warn,
+            "@7 第1次警告 (1/3)：刷屏。请遵守群规，再犯将受到处罚。（案件 #12）"
+        );
+        let mute = manual_action(Locale::En, 7, Measure::Mute { seconds: 600 }, "", None, 3).plain_text();
+        assert_eq!(mute, "@7 mute for 10 min. (case #3)");
     }
 
     #[test]

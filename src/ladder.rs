@@ -3,7 +3,8 @@
 //!
 //! Strikes are timestamped rows, so expiry is a sliding window: a strike stops counting
 //! `strike_ttl` after it was given, each on its own. Reaching a rung that removes the member
-//! (kick, ban) clears the record, so someone who re-joins starts from zero. Callers run
+//! (kick, ban) clears the record (the caller does, see [`Decision::record`]), so someone who
+//! re-joins starts from zero. Callers run
 //! [`decide`] inside a store transaction, which makes concurrent violations of one member
 //! walk the ladder one rung at a time.
 
@@ -90,8 +91,9 @@ pub struct Decision {
     pub before: u32,
     /// Active strikes after it (the position on the ladder, 1-based).
     pub after: u32,
-    /// The record to store; `None` clears it (the member was removed).
-    pub record: Option<StrikeRecord>,
+    /// The record with this strike added and expired ones dropped. Store it, unless the rung
+    /// applied removes the member: then clear the record, so a re-join starts from zero.
+    pub record: StrikeRecord,
 }
 
 /// Applies one violation of `severity`, caused by `rule`, to `record` at `now`.
@@ -120,8 +122,25 @@ pub fn decide(record: &StrikeRecord, severity: Severity, rule: &str, now: Timest
         rung,
         before,
         after,
-        record: if rung.removes_member() { None } else { Some(record) },
+        record,
     }
+}
+
+/// Takes back strikes at `now`: the newest active one, or with `all` every one. Returns the
+/// new record (`None` when nothing is left) and how many strikes were removed (by weight).
+#[must_use]
+pub fn pardon(record: &StrikeRecord, all: bool, now: Timestamp, ttl: Duration) -> (Option<StrikeRecord>, u32) {
+    let mut record = record.clone();
+    record.prune(now, ttl);
+    let removed = if all {
+        let total = record.count(now, ttl);
+        record.strikes.clear();
+        total
+    } else {
+        record.strikes.pop().map_or(0, |s| s.weight)
+    };
+    let record = (!record.strikes.is_empty()).then_some(record);
+    (record, removed)
 }
 
 #[cfg(test)]
@@ -149,7 +168,11 @@ mod tests {
         let mut out = Vec::new();
         for &(t, severity) in steps {
             let d = decide(&record, severity, "ads", at(t), policy);
-            record = d.record.clone().unwrap_or_default();
+            record = if d.rung.removes_member() {
+                StrikeRecord::default()
+            } else {
+                d.record.clone()
+            };
             out.push((d.rung, d.after));
         }
         out
@@ -210,7 +233,7 @@ mod tests {
         let mut rungs = Vec::new();
         for t in 0..4 {
             let d = decide(&record, Severity::Strikes(1), "x", at(t), policy);
-            record = d.record.expect("mute keeps the record");
+            record = d.record;
             rungs.push(d.rung);
         }
         assert_eq!(rungs[2], Rung::Mute(HumanDuration::from_secs(60)));
@@ -218,13 +241,42 @@ mod tests {
     }
 
     #[test]
-    fn a_kick_clears_the_record() {
+    fn pardon_takes_back_the_newest_strike_or_all() {
+        let ladder = ladder();
+        let policy = Policy {
+            ladder: &ladder,
+            strike_ttl: Duration::from_secs(DAY),
+        };
+        let first = decide(&StrikeRecord::default(), Severity::Strikes(1), "ads", at(0), policy);
+        let second = decide(&first.record, Severity::Strikes(2), "scam", at(1), policy);
+        let record = second.record;
+        assert_eq!(record.count(at(2), policy.strike_ttl), 3);
+
+        let (left, removed) = pardon(&record, false, at(2), policy.strike_ttl);
+        assert_eq!(removed, 2, "the newest strike weighed 2");
+        let left = left.expect("one strike left");
+        assert_eq!(
+            (left.count(at(2), policy.strike_ttl), &*left.strikes[0].rule),
+            (1, "ads")
+        );
+
+        assert_eq!(pardon(&record, true, at(2), policy.strike_ttl), (None, 3));
+        assert_eq!(
+            pardon(&StrikeRecord::default(), false, at(2), policy.strike_ttl),
+            (None, 0)
+        );
+        // Expired strikes are not "taken back": they no longer count.
+        assert_eq!(pardon(&record, true, at(2 * 86_400), policy.strike_ttl), (None, 0));
+    }
+
+    #[test]
+    fn a_kick_tells_the_caller_to_clear_the_record() {
         let ladder = [Rung::Kick];
         let policy = Policy {
             ladder: &ladder,
             strike_ttl: Duration::from_secs(DAY),
         };
         let d = decide(&StrikeRecord::default(), Severity::Strikes(1), "x", at(0), policy);
-        assert_eq!((d.rung, d.record), (Rung::Kick, None));
+        assert_eq!((d.rung, d.rung.removes_member(), d.after), (Rung::Kick, true, 1));
     }
 }

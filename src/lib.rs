@@ -39,15 +39,20 @@
 pub mod action;
 pub mod app;
 pub mod clock;
+pub mod commands;
 pub mod config;
+#[cfg(unix)]
+pub mod control;
 pub mod event;
 pub mod filter;
+pub mod flood;
 pub mod gateway;
 pub mod i18n;
 pub mod ladder;
 pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
+pub mod policy;
 pub mod rules;
 pub mod server;
 pub mod shutdown;

@@ -1,18 +1,22 @@
-//! The `qunguan` command line: `run`, `check-config`, `filter explain`, `filter scan`.
+//! The `qunguan` command line: `run`, `check-config`, `filter explain`, `filter scan`, `audit`,
+//! `backup`, `restore`.
 
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use qunguan::app::App;
 use qunguan::clock::SystemClock;
 use qunguan::config::Settings;
 use qunguan::event::GroupId;
 use qunguan::filter::report;
+use qunguan::i18n::{self, Locale};
 use qunguan::ladder::Policy;
 use qunguan::rules::Rules;
+use qunguan::store::{Actor, AuditEntry, DeadLetter, Store, backup};
 use tokio_util::sync::CancellationToken;
 
 /// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
@@ -39,6 +43,49 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Print the audit log: every moderation action with its case number, rule, matched text
+    /// and strikes. Works while the daemon runs (through its control socket) and when it does
+    /// not (reading the database).
+    Audit {
+        /// Configuration file (TOML); its storage.path says where the database is.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only this group: `qq:726300112`, `tg:-1001234567890`, or a bare QQ group number.
+        #[arg(long, short, value_name = "GROUP")]
+        group: Option<String>,
+        /// Only the newest N cases.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// List the actions the outbox gave up on (refused or expired) instead.
+        #[arg(long)]
+        dead_letters: bool,
+    },
+    /// Write a backup of the whole database as JSON lines. Safe while the daemon runs: it then
+    /// makes the copy itself, at one consistent point in time.
+    Backup {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to write the backup (replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into storage.path. The daemon must be stopped, and the database empty
+    /// (or --force to replace its contents).
+    Restore {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The backup file.
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// Replace a database that is not empty.
+        #[arg(long)]
+        force: bool,
     },
     /// Test the filter: explain one message, or scan many.
     Filter {
@@ -85,6 +132,15 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => check_config(config),
         Command::Filter { command } => filter(command),
+        Command::Audit {
+            config,
+            group,
+            last,
+            json,
+            dead_letters,
+        } => audit(config, group, last, json, dead_letters),
+        Command::Backup { config, out } => backup(config, &out),
+        Command::Restore { config, input, force } => restore(config, &input, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,12 +206,44 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     }
     println!("  storage:     {}", settings.storage.path.display());
     println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());
-    let ladder: Vec<String> = settings.moderation.ladder.iter().map(ToString::to_string).collect();
+    let moderation = &settings.moderation;
+    let ladder: Vec<String> = moderation.ladder.iter().map(ToString::to_string).collect();
     println!(
-        "  ladder:      {} (strikes count for {})",
+        "  ladder:      {} (strikes count for {}){}",
         ladder.join(" → "),
-        settings.moderation.strike_ttl
+        moderation.strike_ttl,
+        if moderation.dry_run {
+            " · DRY RUN: nothing is sent"
+        } else {
+            ""
+        }
     );
+    let flood = moderation.flood;
+    println!(
+        "  flood:       {} messages in {} · the same text {}× in {} (0 = off)",
+        flood.messages, flood.window, flood.repeats, flood.repeat_window
+    );
+    for (group, overrides) in &settings.groups {
+        let mut parts = Vec::new();
+        if let Some(ladder) = &overrides.ladder {
+            let rungs: Vec<String> = ladder.iter().map(ToString::to_string).collect();
+            parts.push(format!("ladder {}", rungs.join(" → ")));
+        }
+        if let Some(ttl) = overrides.strike_ttl {
+            parts.push(format!("strike_ttl {ttl}"));
+        }
+        if !overrides.exempt.is_empty() {
+            parts.push(format!("{} exempt", overrides.exempt.len()));
+        }
+        if let Some(dry) = overrides.dry_run {
+            parts.push(format!("dry_run {dry}"));
+        }
+        println!("  group {group}: {}", parts.join(" · "));
+    }
+    if !settings.admin.super_users.is_empty() {
+        let users: Vec<String> = settings.admin.super_users.iter().map(ToString::to_string).collect();
+        println!("  super users: {}", users.join(", "));
+    }
     println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
     Ok(())
 }
@@ -198,4 +286,188 @@ fn filter(command: FilterCommand) -> anyhow::Result<()> {
 fn load_rules(dir: Option<PathBuf>, settings: &Settings) -> anyhow::Result<Rules> {
     let dir = dir.unwrap_or_else(|| settings.rules.dir.clone());
     Ok(Rules::load(&dir)?)
+}
+
+/// How the CLI reaches the data: through a running daemon, or by opening the database.
+enum Access {
+    Daemon,
+    Direct(Store),
+}
+
+fn access(settings: &Settings) -> anyhow::Result<Access> {
+    let data = &settings.storage.path;
+    #[cfg(unix)]
+    if qunguan::control::daemon_running(data) {
+        return Ok(Access::Daemon);
+    }
+    if !data.exists() {
+        bail!(
+            "there is no database at {} (storage.path); pass the daemon's --config",
+            data.display()
+        );
+    }
+    let store = Store::open(&settings.storage).with_context(|| {
+        format!(
+            "cannot open the database at {} (if a daemon is using it, its control socket {} did not answer)",
+            data.display(),
+            data.join("control.sock").display()
+        )
+    })?;
+    Ok(Access::Direct(store))
+}
+
+fn audit(
+    config: Option<PathBuf>,
+    group: Option<String>,
+    last: Option<usize>,
+    json: bool,
+    dead_letters: bool,
+) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let group: Option<GroupId> = group
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| anyhow::anyhow!("--group: {e}"))?;
+    if dead_letters {
+        let letters: Vec<(u64, DeadLetter)> = match access(&settings)? {
+            #[cfg(unix)]
+            Access::Daemon => {
+                use qunguan::control::{NumberedDeadLetter, Request, read_lines, request};
+                let reader = request(&settings.storage.path, &Request::DeadLetters)?;
+                read_lines::<NumberedDeadLetter>(reader)?
+                    .into_iter()
+                    .map(|n| (n.seq, n.letter))
+                    .collect()
+            }
+            #[cfg(not(unix))]
+            Access::Daemon => unreachable!("no control socket off unix"),
+            Access::Direct(store) => store.outbox().dead_letters()?,
+        };
+        let letters = letters
+            .into_iter()
+            .filter(|(_, l)| group.is_none_or(|g| l.item.action.group() == g));
+        for (seq, letter) in letters {
+            if json {
+                println!("{}", serde_json::to_string(&letter)?);
+            } else {
+                println!(
+                    "{seq}  {}  {}  {}  case {}  attempts {}  {}",
+                    time(letter.dead_ms),
+                    letter.item.action.group(),
+                    letter.item.action.kind(),
+                    letter.item.case.map_or_else(|| "-".to_owned(), |c| format!("#{c}")),
+                    letter.item.attempts,
+                    letter.reason
+                );
+            }
+        }
+        return Ok(());
+    }
+    let entries: Vec<AuditEntry> = match access(&settings)? {
+        #[cfg(unix)]
+        Access::Daemon => {
+            use qunguan::control::{Request, read_lines, request};
+            let request_body = Request::Audit {
+                group: group.map(|g| g.to_string()),
+                last,
+            };
+            read_lines(request(&settings.storage.path, &request_body)?)?
+        }
+        #[cfg(not(unix))]
+        Access::Daemon => unreachable!("no control socket off unix"),
+        Access::Direct(store) => store.cases(group, last)?,
+    };
+    for entry in &entries {
+        if json {
+            println!("{}", serde_json::to_string(entry)?);
+        } else {
+            println!("{}", case_line(entry));
+        }
+    }
+    Ok(())
+}
+
+/// One audit case as a line of text.
+fn case_line(e: &AuditEntry) -> String {
+    let member = if e.user_name.is_empty() {
+        e.user_id.to_string()
+    } else {
+        format!("{} ({})", e.user_id, e.user_name)
+    };
+    let actor = match &e.actor {
+        Actor::Auto => "auto".to_owned(),
+        Actor::Admin { user_id, .. } => format!("admin {user_id}"),
+    };
+    let mut line = format!(
+        "#{}  {}  {}  member {member}  by {actor}  rule {}  strikes {}→{}  {}",
+        e.case,
+        time(e.at_ms),
+        e.group,
+        e.rule,
+        e.strikes_before,
+        e.strikes_after,
+        i18n::measure(Locale::En, e.measure),
+    );
+    if e.dry_run {
+        line.push_str("  [dry run: not sent]");
+    }
+    if !e.matched.is_empty() {
+        let quoted: Vec<String> = e.matched.iter().map(|m| format!("{m:?}")).collect();
+        line.push_str(&format!("  matched {}", quoted.join(" ")));
+    }
+    if !e.reason.is_empty() {
+        line.push_str(&format!("  reason {:?}", e.reason));
+    }
+    if !e.excerpt.is_empty() {
+        line.push_str(&format!("  text {:?}", e.excerpt));
+    }
+    line
+}
+
+fn time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| ms.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn backup(config: Option<PathBuf>, out: &Path) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let (report, how) = match access(&settings)? {
+        #[cfg(unix)]
+        Access::Daemon => {
+            use qunguan::control::{Request, request};
+            let mut reader = request(&settings.storage.path, &Request::Backup)?;
+            backup::write_file_atomically(out, |w| {
+                std::io::copy(&mut reader, w).map_err(|source| qunguan::store::StoreError::Io {
+                    path: out.display().to_string(),
+                    source,
+                })
+            })?;
+            let mut written = BufReader::new(std::fs::File::open(out).with_context(|| out.display().to_string())?);
+            let report = backup::verify(&mut written).context("the daemon's backup did not verify")?;
+            (report, "from the running daemon")
+        }
+        #[cfg(not(unix))]
+        Access::Daemon => unreachable!("no control socket off unix"),
+        Access::Direct(store) => (store.backup_to_file(out, jiff::Timestamp::now())?, "from the database"),
+    };
+    println!("backup written to {} ({how}): {report}", out.display());
+    Ok(())
+}
+
+fn restore(config: Option<PathBuf>, input: &Path, force: bool) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let data = &settings.storage.path;
+    #[cfg(unix)]
+    if qunguan::control::daemon_running(data) {
+        bail!(
+            "a qunguan daemon is running on {}; stop it first (a restore replaces its database)",
+            data.display()
+        );
+    }
+    let file = std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let report = backup::restore(&settings.storage, &mut BufReader::new(file), force)
+        .with_context(|| format!("{} was not restored", input.display()))?;
+    println!("restored {} into {}: {report}", input.display(), data.display());
+    Ok(())
 }

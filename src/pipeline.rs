@@ -1,26 +1,54 @@
 //! The pipeline: what to do about one event.
 //!
-//! A group message is checked by the filter (pure CPU, against a snapshot of the live rules);
-//! a violation walks the strike ladder inside the store transaction that also records the
-//! event as seen and appends the resulting actions to the outbox; then the pipeline waits for
-//! that write to be durable. Only then does the webhook acknowledge the event. No network
-//! call happens here: the outbox worker delivers.
+//! A group message is first read as an admin command ([`crate::commands`]). Otherwise, unless
+//! its sender is exempt (owner, admin, super user, the group's `exempt` list, the bot itself),
+//! it is checked by the filter (pure CPU, against a snapshot of the live rules) and, if clean,
+//! counted by the anti-flood tracker ([`crate::flood`]). A violation walks the strike ladder
+//! inside the store transaction that also records the event as seen, writes the audit case
+//! and appends the resulting actions to the outbox; then the pipeline waits for that write to
+//! be durable. Only then does the webhook acknowledge the event. No network call happens
+//! here: the outbox worker delivers.
+//!
+//! What a violation does depends on its rule's action (`Violation.action`):
+//!
+//! | action   | strikes          | sends                                                   |
+//! |----------|------------------|---------------------------------------------------------|
+//! | `ladder` | + severity       | recall, then the rung: warning text, mute, kick or ban  |
+//! | `recall` | unchanged        | recall only                                             |
+//! | `warn`   | unchanged        | recall, then a notice (no count)                        |
+//! | `kick`   | cleared          | recall, then kick                                       |
+//!
+//! The recall happens when the rule says so (`Violation.recall`; flood always recalls) and the
+//! platform can. A rung the platform cannot carry out falls back to the nearest one it can: no
+//! mute → a warning; no ban → a kick; no kick → a warning. In dry run (`[moderation] dry_run`,
+//! the group's `dry_run`, or the rule's) the decision is logged and audited with the strikes
+//! it *would* reach, but no strike is kept and nothing is sent, so an observation period
+//! punishes nobody later.
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use crate::action::{Action, Capabilities};
 use crate::clock::SharedClock;
+use crate::commands::{self, Cooldowns, Parsed};
 use crate::config::{Rung, Settings};
-use crate::event::{Event, EventKind, GroupMessage, MemberJoined};
-use crate::filter::Violation;
+use crate::event::{Event, EventKind, GroupId, GroupMessage, MemberJoined};
+use crate::filter::{RuleAction, Violation};
+use crate::flood::{Flood, FloodTracker};
 use crate::gateway::Gateways;
-use crate::i18n;
-use crate::ladder::{self, Policy};
+use crate::i18n::{self, Locale};
+use crate::ladder::{self, Severity};
+use crate::policy::{GroupPolicy, Policies};
 use crate::rules::RulesHandle;
-use crate::store::{Effects, Store, StoreError, StrikeWrite};
+use crate::store::{
+    Actor, AuditEntry, Effects, Measure, Snapshot, Store, StoreError, StrikeWrite, Subject, Writes, audit,
+};
 use crate::welcome;
+
+/// The rule name of anti-flood violations.
+pub const FLOOD_RULE: &str = "flood";
 
 /// What the pipeline did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +58,8 @@ pub enum Outcome {
         /// How many.
         actions: usize,
     },
+    /// A violation was decided and audited in dry run; nothing will be sent.
+    Observed,
     /// The event was already handled (a redelivery); nothing changed.
     Duplicate,
     /// Nothing to do, and why.
@@ -47,16 +77,61 @@ pub enum PipelineError {
 /// The event handler shared by every webhook.
 pub struct Pipeline {
     settings: Arc<Settings>,
+    policies: Policies,
     rules: RulesHandle,
     store: Store,
     gateways: Gateways,
     clock: SharedClock,
     outbox_wake: Arc<Notify>,
+    flood: FloodTracker,
+    cooldowns: Cooldowns,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+/// What a message violated, whichever stage found it.
+#[derive(Debug)]
+struct Verdict {
+    rule: Arc<str>,
+    severity: Severity,
+    action: RuleAction,
+    /// Messages to recall (if the platform can).
+    recall: Vec<i64>,
+    /// The matched spans, quoted from the original text.
+    matched: Vec<String>,
+    dry_run: bool,
+}
+
+impl Verdict {
+    fn from_violation(v: &Violation, msg: &GroupMessage) -> Self {
+        Self {
+            rule: Arc::clone(&v.rule),
+            severity: v.severity,
+            action: v.action,
+            recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
+            matched: v
+                .hits
+                .iter()
+                .filter_map(|h| msg.text.get(h.start..h.end))
+                .map(str::to_owned)
+                .collect(),
+            dry_run: v.dry_run,
+        }
+    }
+
+    fn from_flood(flood: Flood) -> Self {
+        Self {
+            rule: Arc::from(FLOOD_RULE),
+            severity: Severity::default(),
+            action: RuleAction::Ladder,
+            recall: flood.message_ids,
+            matched: Vec::new(),
+            dry_run: false,
+        }
     }
 }
 
@@ -73,6 +148,9 @@ impl Pipeline {
         outbox_wake: Arc<Notify>,
     ) -> Self {
         Self {
+            policies: Policies::new(&settings),
+            flood: FloodTracker::new(clock.now()),
+            cooldowns: Cooldowns::default(),
             settings,
             rules,
             store,
@@ -85,70 +163,111 @@ impl Pipeline {
     /// Handles one event; returns once its effects are durable.
     pub async fn handle(&self, event: &Event) -> Result<Outcome, PipelineError> {
         let outcome = match &event.kind {
-            EventKind::GroupMessage(msg) => self.on_message(event, msg)?,
+            EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
             EventKind::MemberJoined(joined) => self.on_join(event, joined)?,
             EventKind::MemberLeft(_) => Outcome::Ignored("member left"),
             EventKind::JoinRequest(_) => Outcome::Ignored("join request (left to the admins)"),
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
-        if let Outcome::Acted { .. } = outcome {
+        if matches!(outcome, Outcome::Acted { .. } | Outcome::Observed) {
             self.store.durable().await?;
             self.outbox_wake.notify_one();
         }
         Ok(outcome)
     }
 
-    fn on_message(&self, event: &Event, msg: &GroupMessage) -> Result<Outcome, PipelineError> {
-        if msg.sender.user_id == event.self_id {
+    async fn on_message(&self, event: &Event, msg: &GroupMessage) -> Result<Outcome, PipelineError> {
+        let user = msg.sender.user_id;
+        if user == event.self_id {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
+        let group = msg.group;
+        let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
+        match commands::parse(msg, event.self_id) {
+            Parsed::Command(command) if is_admin || command.is_public() => {
+                let ctx = self.command_context(group);
+                return commands::execute(&ctx, event, msg, command, is_admin).await;
+            }
+            Parsed::Usage(name) if is_admin => {
+                let ctx = self.command_context(group);
+                let text = i18n::usage(self.settings.messages.locale, name.usage());
+                return commands::answer(&ctx, event, msg, text);
+            }
+            // Members' admin commands are ordinary messages: no answer, still filtered.
+            _ => {}
+        }
+        let policy = self.policies.group(group);
         let rules = self.rules.load();
-        let Some(violation) = rules.filter.check(&msg.text, msg.group) else {
-            return Ok(Outcome::Ignored("clean"));
-        };
-        if msg.sender.role.is_moderator() {
-            tracing::info!(group = %msg.group, user = msg.sender.user_id, rule = %violation.rule, "filter hit by an owner/admin; exempt");
-            return Ok(Outcome::Ignored("owner/admin exempt"));
+        let violation = rules.filter.check(&msg.text, group);
+        if is_admin || policy.is_exempt(user) {
+            if let Some(v) = violation {
+                tracing::info!(%group, user, rule = %v.rule, "filter hit by an exempt member (owner, admin or listed)");
+            }
+            return Ok(Outcome::Ignored("exempt member"));
         }
         let now = self.clock.now();
-        let caps = self.gateways.capabilities_of(msg.group);
-        let moderation = &self.settings.moderation;
-        let policy = Policy {
-            ladder: &moderation.ladder,
-            strike_ttl: moderation.strike_ttl.get(),
+        let verdict = match violation {
+            Some(v) => Verdict::from_violation(&v, msg),
+            None => match self
+                .flood
+                .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
+            {
+                Some(flood) => Verdict::from_flood(flood),
+                None => return Ok(Outcome::Ignored("clean")),
+            },
         };
+        self.punish(event, msg, policy, &verdict, now)
+    }
+
+    /// Records a violation: strikes, audit case and actions in the event's transaction.
+    fn punish(
+        &self,
+        event: &Event,
+        msg: &GroupMessage,
+        policy: &GroupPolicy,
+        verdict: &Verdict,
+        now: Timestamp,
+    ) -> Result<Outcome, PipelineError> {
+        let caps = self.gateways.capabilities_of(msg.group);
         let locale = self.settings.messages.locale;
-        let committed = self
-            .store
-            .commit_event(&event.key, now, Some((msg.group, msg.sender.user_id)), |record| {
-                let decision = ladder::decide(
-                    &record.unwrap_or_default(),
-                    violation.severity,
-                    &violation.rule,
-                    now,
-                    policy,
-                );
-                let actions = violation_actions(msg, &violation, &decision, policy, caps, locale);
-                let strikes = match &decision.record {
-                    Some(record) => StrikeWrite::Put(record.clone()),
-                    None => StrikeWrite::Clear,
-                };
-                let count = actions.len();
-                (Effects { strikes, actions }, (decision, count))
-            })?;
-        let Some((decision, actions)) = committed else {
+        let dry_run = policy.dry_run || verdict.dry_run;
+        let subject = Subject {
+            group: msg.group,
+            user: Some(msg.sender.user_id),
+        };
+        let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
+            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, locale, now);
+            let mut writes = plan.writes;
+            if dry_run {
+                writes.strikes = StrikeWrite::Keep;
+                writes.actions.clear();
+                if let Some(entry) = writes.audit.as_mut() {
+                    entry.dry_run = true;
+                }
+            }
+            let actions = writes.actions.len();
+            (writes, (actions, plan.measure, plan.after))
+        })?;
+        let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
+        let (actions, measure, after) = committed.value;
         tracing::info!(
             group = %msg.group,
             user = msg.sender.user_id,
-            rule = %violation.rule,
-            pattern = %violation.hits[0].pattern,
-            strikes = decision.after,
-            rung = %decision.rung,
+            rule = %verdict.rule,
+            matched = ?verdict.matched,
+            case = ?committed.case,
+            strikes = after,
+            measure = %i18n::measure(Locale::En, measure),
+            dry_run,
             "violation"
         );
-        Ok(Outcome::Acted { actions })
+        Ok(if dry_run {
+            Outcome::Observed
+        } else {
+            Outcome::Acted { actions }
+        })
     }
 
     fn on_join(&self, event: &Event, joined: &MemberJoined) -> Result<Outcome, PipelineError> {
@@ -174,63 +293,204 @@ impl Pipeline {
             None => Outcome::Duplicate,
         })
     }
+
+    fn command_context(&self, group: GroupId) -> commands::Context<'_> {
+        commands::Context {
+            store: &self.store,
+            settings: &self.settings,
+            policies: &self.policies,
+            rules: &self.rules,
+            caps: self.gateways.capabilities_of(group),
+            now: self.clock.now(),
+            cooldowns: &self.cooldowns,
+        }
+    }
+
+    /// Every group's resolved policy (for the store's sweep).
+    #[must_use]
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
 }
 
-/// The actions for a violation: recall the message (where the platform can), then the rung.
-/// A rung the platform cannot carry out falls back to the nearest one it can: no mute → a
-/// warning; no ban → a kick.
-fn violation_actions(
+/// What a violation leads to, before dry run is applied.
+struct ViolationPlan {
+    writes: Writes,
+    measure: Measure,
+    after: u32,
+}
+
+/// The pure decision for one violation: strikes, actions and the audit case.
+fn plan_violation(
+    snapshot: &Snapshot,
     msg: &GroupMessage,
-    violation: &Violation,
-    decision: &ladder::Decision,
-    policy: Policy<'_>,
+    verdict: &Verdict,
+    policy: &GroupPolicy,
     caps: Capabilities,
-    locale: i18n::Locale,
-) -> Vec<Action> {
+    locale: Locale,
+    now: Timestamp,
+) -> ViolationPlan {
     let group = msg.group;
     let user_id = msg.sender.user_id;
-    let mut actions = Vec::with_capacity(2);
-    if caps.recall && violation.recall {
-        actions.push(Action::Recall {
-            group,
-            message_id: msg.message_id,
-        });
+    let record = snapshot.record.clone().unwrap_or_default();
+    let ttl = policy.strike_ttl;
+    let current = record.count(now, ttl);
+    let recalled: Vec<i64> = if caps.recall {
+        verdict.recall.clone()
+    } else {
+        Vec::new()
+    };
+    let mut actions: Vec<Action> = recalled
+        .iter()
+        .map(|&message_id| Action::Recall { group, message_id })
+        .collect();
+    let reason = i18n::reason_rule(locale, &verdict.rule);
+    let (strikes, measure, before, after) = match verdict.action {
+        RuleAction::Ladder => {
+            let d = ladder::decide(&record, verdict.severity, &verdict.rule, now, policy.ladder_policy());
+            let (rung, measure, action) = rung_effect(d.rung, group, user_id, caps);
+            let strikes = if rung.removes_member() {
+                StrikeWrite::Clear
+            } else {
+                StrikeWrite::Put(d.record.clone())
+            };
+            match action {
+                Some(action) => actions.push(action),
+                None => {
+                    let limit = u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX);
+                    let message = i18n::warning(locale, user_id, &msg.sender.name, &reason, d.after.min(limit), limit);
+                    actions.push(send(group, message));
+                }
+            }
+            (strikes, measure, d.before, d.after)
+        }
+        RuleAction::Recall => (StrikeWrite::Keep, Measure::Recall, current, current),
+        RuleAction::Warn => {
+            actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
+            (StrikeWrite::Keep, Measure::Warn, current, current)
+        }
+        RuleAction::Kick => match rung_effect(Rung::Kick, group, user_id, caps) {
+            (Rung::Kick, measure, Some(action)) => {
+                actions.push(action);
+                (StrikeWrite::Clear, measure, current, current)
+            }
+            // The platform cannot remove members: say so to the member instead.
+            _ => {
+                actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
+                (StrikeWrite::Keep, Measure::Warn, current, current)
+            }
+        },
+    };
+    let entry = AuditEntry {
+        v: <AuditEntry as crate::store::codec::Record>::VERSION,
+        case: snapshot.next_case,
+        group,
+        at_ms: now.as_millisecond(),
+        user_id,
+        user_name: msg.sender.name.clone(),
+        actor: Actor::Auto,
+        rule: verdict.rule.to_string(),
+        reason: String::new(),
+        matched: verdict.matched.clone(),
+        excerpt: audit::excerpt(&msg.text),
+        message_id: Some(msg.message_id),
+        recalled,
+        strikes_before: before,
+        strikes_after: after,
+        measure,
+        dry_run: false,
+    };
+    ViolationPlan {
+        writes: Writes {
+            strikes,
+            actions,
+            audit: Some(entry),
+        },
+        measure,
+        after,
     }
-    let rung = match decision.rung {
+}
+
+fn send(group: GroupId, message: crate::action::OutgoingMessage) -> Action {
+    Action::Send {
+        group,
+        message,
+        reply_to: None,
+    }
+}
+
+/// What a rung does on a platform with `caps`: the rung actually applied (after falling back
+/// to the nearest one the platform can carry out), its audit measure, and the action — `None`
+/// for a warning, whose text the caller writes.
+#[must_use]
+pub fn rung_effect(rung: Rung, group: GroupId, user_id: i64, caps: Capabilities) -> (Rung, Measure, Option<Action>) {
+    let rung = match rung {
         Rung::Mute(_) if !caps.mute => Rung::Warn,
         Rung::Ban if !caps.ban => Rung::Kick,
+        rung => rung,
+    };
+    let rung = match rung {
         Rung::Kick | Rung::Ban if !caps.kick => Rung::Warn,
         rung => rung,
     };
-    let limit = u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX);
-    actions.push(match rung {
-        Rung::Warn => Action::Send {
-            group,
-            message: i18n::warning(
-                locale,
+    match rung {
+        Rung::Warn => (rung, Measure::Warn, None),
+        Rung::Mute(d) => {
+            let seconds = d.as_secs().clamp(1, caps.max_mute_secs);
+            let action = Action::Mute {
+                group,
                 user_id,
-                &msg.sender.name,
-                &i18n::reason_rule(locale, &violation.rule),
-                decision.after.min(limit),
-                limit,
-            ),
-            reply_to: None,
-        },
-        Rung::Mute(d) => Action::Mute {
-            group,
-            user_id,
-            seconds: d.as_secs().clamp(1, caps.max_mute_secs),
-        },
-        Rung::Kick => Action::Kick {
-            group,
-            user_id,
+                seconds,
+            };
+            (rung, Measure::Mute { seconds }, Some(action))
+        }
+        Rung::Kick | Rung::Ban => {
+            let ban = rung == Rung::Ban;
+            let action = Action::Kick { group, user_id, ban };
+            (rung, if ban { Measure::Ban } else { Measure::Kick }, Some(action))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HumanDuration;
+
+    #[test]
+    fn rungs_fall_back_to_what_the_platform_can_do() {
+        let g = GroupId::qq(1);
+        let mute = Rung::Mute(HumanDuration::from_secs(600));
+        let full = Capabilities::ONEBOT;
+        let no_mute = Capabilities { mute: false, ..full };
+        let no_ban = Capabilities { ban: false, ..full };
+        let no_kick = Capabilities {
+            kick: false,
             ban: false,
-        },
-        Rung::Ban => Action::Kick {
-            group,
-            user_id,
-            ban: true,
-        },
-    });
-    actions
+            ..full
+        };
+        let short_mutes = Capabilities {
+            max_mute_secs: 60,
+            ..full
+        };
+        let cases = [
+            (mute, full, Measure::Mute { seconds: 600 }),
+            (mute, no_mute, Measure::Warn),
+            (mute, short_mutes, Measure::Mute { seconds: 60 }),
+            (Rung::Ban, full, Measure::Ban),
+            (Rung::Ban, no_ban, Measure::Kick),
+            (Rung::Ban, no_kick, Measure::Warn),
+            (Rung::Kick, no_kick, Measure::Warn),
+            (Rung::Warn, full, Measure::Warn),
+        ];
+        for (rung, caps, expected) in cases {
+            let (applied, measure, action) = rung_effect(rung, g, 7, caps);
+            assert_eq!(measure, expected, "{rung} with {caps:?}");
+            assert_eq!(
+                action.is_none(),
+                applied == Rung::Warn,
+                "{rung}: only a warning has no action"
+            );
+        }
+    }
 }

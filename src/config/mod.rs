@@ -21,14 +21,17 @@ use serde::{Deserialize, Deserializer};
 
 pub use duration::{DurationError, HumanDuration, parse_duration};
 
+use crate::action::ActionKind;
+use crate::event::{GroupId, Platform};
 use crate::i18n::Locale;
 
 /// Environment variable prefix: `QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN` sets
 /// `gateway.onebot.access_token`.
 pub const ENV_PREFIX: &str = "QUNGUAN";
 
-/// Keys whose environment value is a comma-separated list.
-const ENV_LIST_KEYS: &[&str] = &["moderation.ladder"];
+/// Keys whose environment value is a comma-separated list, by their last segment
+/// (`moderation.ladder`, `groups.<id>.ladder`, `groups.<id>.exempt`, `admin.super_users`).
+const ENV_LIST_KEYS: &[&str] = &["ladder", "exempt", "super_users"];
 
 /// The whole configuration of one daemon.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,6 +53,13 @@ pub struct Settings {
     pub log: LogSettings,
     /// Language of the texts the bot posts in groups.
     pub messages: MessagesSettings,
+    /// Who may run admin commands besides each group's owner and admins.
+    pub admin: AdminSettings,
+    /// Delivery of actions: concurrency, the send governor, age limits.
+    pub outbox: OutboxSettings,
+    /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
+    /// `"tg:-1001234567890"`, or a bare QQ group number).
+    pub groups: BTreeMap<String, GroupSettings>,
 }
 
 /// `[server]`
@@ -89,6 +99,11 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// sled page cache in MiB. sled's own default (1 GiB) is far too much for this workload.
     pub cache_mib: u64,
+    /// How long a processed event's key is remembered, so a redelivery within this time changes
+    /// nothing. Gateways redeliver within seconds to minutes; the default leaves a wide margin.
+    pub seen_ttl: HumanDuration,
+    /// How long audit cases and dead letters are kept; `0s` keeps them forever.
+    pub audit_retention: HumanDuration,
 }
 
 impl Default for StorageSettings {
@@ -96,6 +111,8 @@ impl Default for StorageSettings {
         Self {
             path: PathBuf::from("./data"),
             cache_mib: 32,
+            seen_ttl: HumanDuration::from_secs(2 * 86_400),
+            audit_retention: HumanDuration::from_secs(180 * 86_400),
         }
     }
 }
@@ -250,6 +267,10 @@ pub struct ModerationSettings {
     pub ladder: Vec<Rung>,
     /// A strike counts for this long after it was given (a sliding window).
     pub strike_ttl: HumanDuration,
+    /// Decide, log and audit, but send nothing (observe-only, for tuning the rules).
+    pub dry_run: bool,
+    /// Anti-flood limits (rule `flood`).
+    pub flood: FloodSettings,
 }
 
 impl Default for ModerationSettings {
@@ -257,7 +278,220 @@ impl Default for ModerationSettings {
         Self {
             ladder: vec![Rung::Warn, Rung::Mute(HumanDuration::from_secs(600)), Rung::Kick],
             strike_ttl: HumanDuration::from_secs(30 * 86_400),
+            dry_run: false,
+            flood: FloodSettings::default(),
         }
+    }
+}
+
+/// `[moderation.flood]`: when a member's messages are a flood. Either limit is off at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodSettings {
+    /// This many messages from one member …
+    pub messages: u32,
+    /// … within this time are a flood.
+    pub window: HumanDuration,
+    /// The same text this many times from one member …
+    pub repeats: u32,
+    /// … within this time is a flood.
+    pub repeat_window: HumanDuration,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        Self {
+            messages: 8,
+            window: HumanDuration::from_secs(10),
+            repeats: 3,
+            repeat_window: HumanDuration::from_secs(60),
+        }
+    }
+}
+
+/// `[groups.<id>.flood]`: a group's changes to `[moderation.flood]`; unset keys inherit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodOverride {
+    /// See [`FloodSettings::messages`].
+    pub messages: Option<u32>,
+    /// See [`FloodSettings::window`].
+    pub window: Option<HumanDuration>,
+    /// See [`FloodSettings::repeats`].
+    pub repeats: Option<u32>,
+    /// See [`FloodSettings::repeat_window`].
+    pub repeat_window: Option<HumanDuration>,
+}
+
+impl FloodOverride {
+    /// `base` with this override's keys applied.
+    #[must_use]
+    pub fn apply(&self, base: FloodSettings) -> FloodSettings {
+        FloodSettings {
+            messages: self.messages.unwrap_or(base.messages),
+            window: self.window.unwrap_or(base.window),
+            repeats: self.repeats.unwrap_or(base.repeats),
+            repeat_window: self.repeat_window.unwrap_or(base.repeat_window),
+        }
+    }
+}
+
+/// `[groups.<id>]`: one group's changes to `[moderation]`; unset keys inherit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupSettings {
+    /// The group's own ladder.
+    pub ladder: Option<Vec<Rung>>,
+    /// The group's own strike window.
+    pub strike_ttl: Option<HumanDuration>,
+    /// Members the bot never punishes in this group (user ids), besides owners and admins.
+    pub exempt: Vec<i64>,
+    /// Observe-only in this group (or, with `false`, live although `[moderation] dry_run` is on).
+    pub dry_run: Option<bool>,
+    /// The group's own flood limits.
+    pub flood: FloodOverride,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Users who may run admin commands in every group, and whom the bot never punishes:
+    /// `10001` (QQ), `"qq:10001"` or `"tg:123456789"`.
+    pub super_users: Vec<UserRef>,
+}
+
+/// A user on a platform, written like a group: `"qq:10001"`, `"tg:123456789"`, or a bare QQ
+/// number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserRef {
+    /// The platform.
+    pub platform: Platform,
+    /// The platform's user id.
+    pub id: i64,
+}
+
+impl std::str::FromStr for UserRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Same syntax as a group id; reuse its parser and reword its errors.
+        let group: GroupId = s.parse().map_err(|e: String| e.replace("group", "user"))?;
+        Ok(Self {
+            platform: group.platform,
+            id: group.id,
+        })
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.platform.prefix(), self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = UserRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a user id such as 10001, \"qq:10001\" or \"tg:123456789\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(UserRef {
+                    platform: Platform::Qq,
+                    id: v,
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(|id| UserRef {
+                        platform: Platform::Qq,
+                        id,
+                    })
+                    .map_err(|_| E::custom("the user id is too large"))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Gateway calls in flight at once, each for a different group (a group's own calls are
+    /// made one at a time, in order).
+    pub concurrency: usize,
+    /// The bot's own messages per minute in one group; 0 = the platform's default (QQ and
+    /// Telegram: 20). Moderation actions (recall, mute, kick) are not paced.
+    pub sends_per_minute_per_group: u32,
+    /// The bot's own messages per second over all groups of one bot account; 0 = the
+    /// platform's default (QQ: 5, Telegram: 30).
+    pub sends_per_second_total: u32,
+    /// Undelivered actions older than this are dropped to the dead letters, per kind.
+    pub max_age: MaxAgeSettings,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            sends_per_minute_per_group: 0,
+            sends_per_second_total: 0,
+            max_age: MaxAgeSettings::default(),
+        }
+    }
+}
+
+/// `[outbox.max_age]`: how late each kind of action may still be delivered; `0s` = no limit.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxAgeSettings {
+    /// The bot's messages (warnings, welcomes, replies): pointless when late.
+    pub send: HumanDuration,
+    /// Recalls.
+    pub recall: HumanDuration,
+    /// Mutes.
+    pub mute: HumanDuration,
+    /// Unmutes.
+    pub unmute: HumanDuration,
+    /// Kicks and bans.
+    pub kick: HumanDuration,
+    /// Answers to join requests.
+    pub answer_join_request: HumanDuration,
+}
+
+impl Default for MaxAgeSettings {
+    fn default() -> Self {
+        Self {
+            send: HumanDuration::from_secs(600),
+            recall: HumanDuration::from_secs(0),
+            mute: HumanDuration::from_secs(0),
+            unmute: HumanDuration::from_secs(0),
+            kick: HumanDuration::from_secs(0),
+            answer_join_request: HumanDuration::from_secs(0),
+        }
+    }
+}
+
+impl MaxAgeSettings {
+    /// The age limit of `kind`, if it has one.
+    #[must_use]
+    pub fn of(&self, kind: ActionKind) -> Option<std::time::Duration> {
+        let limit = match kind {
+            ActionKind::Send => self.send,
+            ActionKind::Recall => self.recall,
+            ActionKind::Mute => self.mute,
+            ActionKind::Unmute => self.unmute,
+            ActionKind::Kick => self.kick,
+            ActionKind::AnswerJoinRequest => self.answer_join_request,
+        };
+        (limit.as_secs() > 0).then(|| limit.get())
     }
 }
 
@@ -461,7 +695,8 @@ impl Settings {
                 continue;
             };
             let key = path.to_lowercase().replace("__", ".");
-            if ENV_LIST_KEYS.contains(&key.as_str()) {
+            let last = key.rsplit('.').next().unwrap_or_default();
+            if ENV_LIST_KEYS.contains(&last) {
                 let items: Vec<String> = value
                     .split(',')
                     .map(str::trim)
@@ -525,30 +760,39 @@ impl Settings {
                 );
             }
         }
-        if self.moderation.ladder.is_empty() {
-            issue(
-                "moderation.ladder",
-                "needs at least one rung, e.g. [\"warn\", \"mute 10m\", \"kick\"]".into(),
-            );
-        }
         // The longest mute every enabled platform accepts: QQ's 30 days, Telegram's 366.
-        let (max_mute, limit_by) = if onebot.enabled || !self.gateway.telegram.enabled {
+        let max_mute = if onebot.enabled || !self.gateway.telegram.enabled {
             (MAX_MUTE_SECS, "the 30-day maximum that QQ allows")
         } else {
             (TELEGRAM_MAX_MUTE_SECS, "the 366-day maximum that Telegram allows")
         };
-        for (i, rung) in self.moderation.ladder.iter().enumerate() {
-            if let Rung::Mute(d) = rung
-                && d.as_secs() > max_mute
-            {
-                issue(
-                    &format!("moderation.ladder[{i}]"),
-                    format!("\"{rung}\" is longer than {limit_by}"),
-                );
-            }
-        }
+        check_ladder("moderation.ladder", &self.moderation.ladder, max_mute, &mut issue);
         if self.moderation.strike_ttl.as_secs() == 0 {
             issue("moderation.strike_ttl", "must be longer than 0s".into());
+        }
+        check_flood("moderation.flood", &self.moderation.flood, &mut issue);
+        for (name, group) in &self.groups {
+            let prefix = format!("groups.{name}");
+            if let Err(reason) = name.parse::<GroupId>() {
+                issue(&prefix, reason);
+            }
+            if let Some(ladder) = &group.ladder {
+                check_ladder(&format!("{prefix}.ladder"), ladder, max_mute, &mut issue);
+            }
+            if group.strike_ttl.is_some_and(|t| t.as_secs() == 0) {
+                issue(&format!("{prefix}.strike_ttl"), "must be longer than 0s".into());
+            }
+            let flood = group.flood.apply(self.moderation.flood);
+            check_flood(&format!("{prefix}.flood"), &flood, &mut issue);
+        }
+        if self.outbox.concurrency == 0 || self.outbox.concurrency > 1024 {
+            issue("outbox.concurrency", "must be between 1 and 1024".into());
+        }
+        if self.storage.seen_ttl.as_secs() < 60 {
+            issue(
+                "storage.seen_ttl",
+                "must be at least 1m, or redelivered events could act twice".into(),
+            );
         }
         if self.server.max_body_bytes < 1024 {
             issue("server.max_body_bytes", "must be at least 1024".into());
@@ -692,6 +936,48 @@ fn check_secret_token(secret: &str) -> Result<(), String> {
 
 /// QQ refuses mutes of 30 days or more.
 pub const MAX_MUTE_SECS: u64 = 30 * 86_400 - 1;
+
+/// Checks a ladder: at least one rung, no mute longer than `(max_secs, why)` allows.
+fn check_ladder(key: &str, ladder: &[Rung], (max_secs, limit_by): (u64, &str), issue: &mut impl FnMut(&str, String)) {
+    if ladder.is_empty() {
+        issue(
+            key,
+            "needs at least one rung, e.g. [\"warn\", \"mute 10m\", \"kick\"]".into(),
+        );
+    }
+    for (i, rung) in ladder.iter().enumerate() {
+        if let Rung::Mute(d) = rung
+            && d.as_secs() > max_secs
+        {
+            issue(&format!("{key}[{i}]"), format!("\"{rung}\" is longer than {limit_by}"));
+        }
+    }
+}
+
+fn check_flood(key: &str, flood: &FloodSettings, issue: &mut impl FnMut(&str, String)) {
+    if flood.messages == 1 {
+        issue(&format!("{key}.messages"), "must be 0 (off) or at least 2".into());
+    }
+    if flood.messages > 0 && flood.window.as_secs() == 0 {
+        issue(
+            &format!("{key}.window"),
+            "must be longer than 0s while messages is set".into(),
+        );
+    }
+    if flood.repeats == 1 {
+        issue(&format!("{key}.repeats"), "must be 0 (off) or at least 2".into());
+    }
+    if flood.repeats > 0 && flood.repeat_window.as_secs() == 0 {
+        issue(
+            &format!("{key}.repeat_window"),
+            "must be longer than 0s while repeats is set".into(),
+        );
+    }
+    let most = crate::flood::MAX_TRACKED;
+    if usize::try_from(flood.messages.max(flood.repeats)).unwrap_or(usize::MAX) > most {
+        issue(key, format!("messages and repeats can be at most {most}"));
+    }
+}
 
 fn check_http_url(url: &str) -> Result<(), String> {
     let rest = url

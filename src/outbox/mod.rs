@@ -1,53 +1,113 @@
 //! The action outbox worker: delivers stored actions to the gateways.
 //!
 //! Actions are persisted before they are sent (the pipeline writes them in the event's
-//! transaction), so a crash between decision and delivery loses nothing: the worker picks
-//! them up again on start. Delivery is in decision order within a group; a group whose next
-//! action is failing or backing off does not hold up the other groups. Retryable errors
-//! back off exponentially; refusals (no permission, member gone) are dropped with an error log.
+//! transaction), so a crash between decision and delivery loses nothing: the worker loads them
+//! again on start. While running it learns of new items through the store's feed, which hands
+//! over an item only once its commit is on disk, so it never rescans the outbox.
 //!
-//! Delivery is at-least-once: if the process dies after the gateway acted but before the item
-//! was removed, the action is sent again on restart. Recall, mute and kick are idempotent; a
-//! repeated warning text is the accepted cost (neither OneBot nor Telegram offers an
-//! idempotency key).
+//! - **Concurrency**: up to `[outbox] concurrency` calls in flight, each for a different group;
+//!   a group's own calls are made one at a time ([`queues`]), so one slow or failing group
+//!   never blocks the others and a group's actions keep their order.
+//! - **Priority**: recall, mute and kick go before the bot's own messages, which the send
+//!   governor paces per group and per bot account ([`governor`]).
+//! - **Retries**: timeouts, connection errors, 5xx and rate limits back off exponentially on
+//!   the injected clock (1 s, 2 s, 4 s … 5 min), or as long as the platform asked
+//!   (`retry_after`). Refusals (no permission, member gone) go to the dead letters at once.
+//! - **Age limits**: an item older than its kind's `[outbox.max_age]` is dropped to the dead
+//!   letters instead of being sent late (a welcome 10 minutes late is pointless; a kick is not).
+//!
+//! Delivery is at-least-once: if the process dies after the gateway acted but before the
+//! removal reached the disk, the action is sent again on restart. The worker flushes removals
+//! right after each batch of deliveries, which keeps that window to a few milliseconds.
+//! Recall, mute and kick are idempotent; a repeated message is the accepted cost (neither
+//! OneBot nor Telegram offers an idempotency key).
 
-use std::collections::HashSet;
+pub mod governor;
+pub mod queues;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::config::OutboxSettings;
 use crate::event::GroupId;
-use crate::gateway::Gateways;
-use crate::store::Store;
+use crate::gateway::{Delivery, GatewayError, Gateways};
+use crate::store::{Store, StoreError};
+use governor::Governor;
+use queues::{Dispatch, Queues};
 
 /// First retry delay; doubles per attempt.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// Poll interval when nothing wakes the worker (items due later, clock changes in tests).
+/// Longest sleep between looks at the queues. Items due later are found on time with the
+/// system clock; with a manual clock (tests) this is how soon a moved clock is noticed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// Delivers outbox items. Wake it with [`OutboxWorker::waker`] after enqueuing.
+/// Delivers outbox items. Wake it with [`OutboxWorker::waker`] after storing new items.
 pub struct OutboxWorker {
     store: Store,
     gateways: Gateways,
     clock: SharedClock,
+    settings: OutboxSettings,
     wake: Arc<Notify>,
+    queues: Queues,
+    governor: Governor,
+    in_flight: JoinSet<(GroupId, u64, Result<Delivery, GatewayError>)>,
+    /// A background flush of the worker's own writes is running.
+    flushing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for OutboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWorker")
+            .field("pending", &self.queues.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutboxWorker {
-    /// A worker over `store`'s outbox.
-    #[must_use]
-    pub fn new(store: Store, gateways: Gateways, clock: SharedClock) -> Self {
-        Self {
+    /// A worker over `store`'s outbox. Loads every pending item and subscribes to new ones, so
+    /// build it before events are handled.
+    pub fn new(
+        store: Store,
+        gateways: Gateways,
+        clock: SharedClock,
+        settings: &OutboxSettings,
+    ) -> Result<Self, StoreError> {
+        let mut queues = Queues::default();
+        for (seq, item) in store.outbox().subscribe()? {
+            queues.insert(seq, item);
+        }
+        if !queues.is_empty() {
+            tracing::info!(pending = queues.len(), "outbox: resuming delivery of stored actions");
+        }
+        let dead = store.outbox().dead_letters()?.len();
+        if dead > 0 {
+            tracing::warn!(
+                dead_letters = dead,
+                "outbox: actions were given up earlier; list them with `qunguan audit --dead-letters`"
+            );
+        }
+        let capabilities = {
+            let gateways = gateways.clone();
+            Arc::new(move |platform| gateways.capabilities(platform))
+        };
+        Ok(Self {
+            governor: Governor::new(settings, capabilities),
             store,
             gateways,
             clock,
+            settings: settings.clone(),
             wake: Arc::new(Notify::new()),
-        }
+            queues,
+            in_flight: JoinSet::new(),
+            flushing: None,
+        })
     }
 
     /// The handle that wakes the worker when new items are stored.
@@ -56,61 +116,169 @@ impl OutboxWorker {
         Arc::clone(&self.wake)
     }
 
-    /// Runs until `cancel` fires. The call in flight when it fires is finished first.
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Runs until `cancel` fires, then finishes the calls in flight (each bounded by the
+    /// gateway timeout) and returns.
+    pub async fn run(mut self, cancel: CancellationToken) {
         loop {
-            if let Err(e) = self.deliver_due(&cancel).await {
-                tracing::error!(error = %e, "outbox: cannot read the outbox");
-            }
+            self.absorb_new();
+            self.dispatch();
+            let pause = self.pause();
             tokio::select! {
+                biased;
                 () = cancel.cancelled() => break,
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    self.complete(done);
+                    // Record every other finished call before looking for new work.
+                    while let Some(done) = self.in_flight.try_join_next() {
+                        self.complete(done);
+                    }
+                    self.flush_in_background();
+                }
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
-        tracing::debug!("outbox worker stopped");
+        while let Some(done) = self.in_flight.join_next().await {
+            self.complete(done);
+        }
+        if let Some(flush) = self.flushing.take() {
+            let _ = flush.await;
+        }
+        tracing::debug!(pending = self.queues.len(), "outbox worker stopped");
     }
 
-    /// One pass over the outbox: delivers every due item whose group is not blocked by an
-    /// earlier, undelivered item.
-    async fn deliver_due(&self, cancel: &CancellationToken) -> Result<(), crate::store::StoreError> {
+    /// Moves new durable items from the store's feed into the queues. If some are not durable
+    /// yet and nobody is flushing them (an admin tool enqueued them), flushes in the background;
+    /// the flush wakes the worker when done.
+    fn absorb_new(&mut self) {
         let outbox = self.store.outbox();
-        let mut blocked: HashSet<GroupId> = HashSet::new();
-        for (seq, mut item) in outbox.pending()? {
-            if cancel.is_cancelled() {
+        for (seq, item) in outbox.take_durable() {
+            self.queues.insert(seq, item);
+        }
+        if outbox.has_undurable() {
+            self.flush_in_background();
+        }
+    }
+
+    /// Starts deliveries until the concurrency limit is reached or nothing is due.
+    fn dispatch(&mut self) {
+        let now_ms = self.clock.now().as_millisecond();
+        let mut expired = Vec::new();
+        while self.in_flight.len() < self.settings.concurrency {
+            let Some(Dispatch { group, seq, action }) =
+                self.queues
+                    .next(now_ms, &mut self.governor, &self.settings.max_age, &mut expired)
+            else {
                 break;
+            };
+            let gateways = self.gateways.clone();
+            self.in_flight.spawn(async move {
+                let result = gateways.execute(&action).await;
+                (group, seq, result)
+            });
+        }
+        for (seq, item) in expired {
+            let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
+            let reason = format!("expired: still undelivered after {}s", age.as_secs());
+            tracing::error!(
+                group = %item.action.group(),
+                action = %item.action.kind(),
+                case = ?item.case,
+                seq,
+                attempts = item.attempts,
+                last_error = item.last_error.as_deref().unwrap_or(""),
+                "outbox: dead letter: {reason}"
+            );
+            if let Err(e) = self.store.outbox().dead_letter(seq, &item, &reason, now_ms) {
+                tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
             }
-            let group = item.action.group();
-            if blocked.contains(&group) {
-                continue;
+        }
+        self.governor.forget_idle(now_ms);
+    }
+
+    /// How long to wait for something to happen.
+    fn pause(&self) -> Duration {
+        if self.queues.has_ready() && self.in_flight.len() < self.settings.concurrency {
+            return Duration::ZERO;
+        }
+        let now_ms = self.clock.now().as_millisecond();
+        self.queues.next_wake().map_or(IDLE_POLL, |at| {
+            let ms = u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0);
+            Duration::from_millis(ms).min(IDLE_POLL)
+        })
+    }
+
+    /// Records the outcome of one call.
+    fn complete(&mut self, done: Result<(GroupId, u64, Result<Delivery, GatewayError>), tokio::task::JoinError>) {
+        let (group, seq, result) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // A delivery task panicked; its group stays busy until restart, and the item
+                // stays stored, so it is retried then.
+                tracing::error!(error = %e, "outbox: a delivery task failed");
+                return;
             }
-            let now_ms = self.clock.now().as_millisecond();
-            if item.not_before_ms > now_ms {
-                blocked.insert(group);
-                continue;
-            }
-            let kind = item.action.kind();
-            match self.gateways.execute(&item.action).await {
-                Ok(_) => {
-                    tracing::info!(%group, action = %kind, seq, "outbox: delivered");
-                    outbox.remove(seq)?;
+        };
+        let now_ms = self.clock.now().as_millisecond();
+        let outbox = self.store.outbox();
+        match result {
+            Ok(_) => {
+                if let Some(item) = self.queues.finish(group, seq) {
+                    tracing::info!(%group, action = %item.action.kind(), case = ?item.case, seq, "outbox: delivered");
                 }
-                Err(e) if e.is_retryable() => {
+                if let Err(e) = outbox.delivered(seq) {
+                    tracing::error!(error = %e, seq, "outbox: cannot remove a delivered action");
+                }
+            }
+            Err(e) if e.is_retryable() => {
+                let retried = self.queues.retry(group, seq, |item| {
                     item.attempts += 1;
                     let delay = e.retry_after().unwrap_or_else(|| backoff(item.attempts));
                     item.not_before_ms = now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     item.last_error = Some(e.to_string());
-                    tracing::warn!(%group, action = %kind, seq, attempts = item.attempts, retry_in = ?delay, error = %e, "outbox: delivery failed, will retry");
-                    outbox.update(seq, &item)?;
-                    blocked.insert(group);
+                });
+                if let Some(item) = retried {
+                    tracing::warn!(
+                        %group, action = %item.action.kind(), seq, attempts = item.attempts,
+                        retry_in_ms = item.not_before_ms.saturating_sub(now_ms), error = %e,
+                        "outbox: delivery failed, will retry"
+                    );
+                    if let Err(e) = outbox.retry(seq, &item) {
+                        tracing::error!(error = %e, seq, "outbox: cannot store a retry");
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(%group, action = %kind, seq, error = %e, "outbox: the gateway refused the action; dropping it");
-                    outbox.remove(seq)?;
+            }
+            Err(e) => {
+                if let Some(mut item) = self.queues.finish(group, seq) {
+                    item.attempts += 1;
+                    item.last_error = Some(e.to_string());
+                    let reason = format!("refused by the gateway: {e}");
+                    tracing::error!(
+                        %group, action = %item.action.kind(), case = ?item.case, seq,
+                        "outbox: dead letter: {reason}"
+                    );
+                    if let Err(e) = outbox.dead_letter(seq, &item, &reason, now_ms) {
+                        tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
+                    }
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Flushes the worker's writes (removals, retries) without waiting, one flush at a time,
+    /// and wakes the worker afterwards (new items may have become durable with it).
+    fn flush_in_background(&mut self) {
+        if self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        let store = self.store.clone();
+        let wake = Arc::clone(&self.wake);
+        self.flushing = Some(tokio::spawn(async move {
+            if let Err(e) = store.durable().await {
+                tracing::error!(error = %e, "outbox: flush failed");
+            }
+            wake.notify_one();
+        }));
     }
 }
 

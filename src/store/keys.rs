@@ -35,6 +35,38 @@ pub fn member_key(group: GroupId, user_id: i64) -> [u8; 17] {
     k
 }
 
+/// `platform ‖ group ‖ case number` (17 bytes): an audit case. Cases of a group sort by number.
+#[must_use]
+pub fn case_key(group: GroupId, case: u64) -> [u8; 17] {
+    let mut k = [0; 17];
+    k[..9].copy_from_slice(&group_prefix(group));
+    k[9..].copy_from_slice(&case.to_be_bytes());
+    k
+}
+
+/// `unix ms ‖ event key` (24 bytes): the expiry index of a seen key, oldest first.
+#[must_use]
+pub fn seen_expiry_key(at_ms: i64, event_key: &[u8; 16]) -> [u8; 24] {
+    let mut k = [0; 24];
+    k[..8].copy_from_slice(&i64_key(at_ms));
+    k[8..].copy_from_slice(event_key);
+    k
+}
+
+/// Decodes a [`group_prefix`] (the first 9 bytes of a per-group key).
+#[must_use]
+pub fn decode_group_prefix(k: &[u8]) -> Option<GroupId> {
+    let platform = Platform::from_tag(*k.first()?)?;
+    let id = i64_from_key(k.get(1..9)?.try_into().ok()?);
+    Some(GroupId { platform, id })
+}
+
+/// Decodes an 8-byte big-endian sequence number (outbox and dead-letter keys).
+#[must_use]
+pub fn decode_seq(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.try_into().ok()?))
+}
+
 /// Decodes a [`member_key`].
 #[must_use]
 pub fn decode_member_key(k: &[u8]) -> Option<(GroupId, i64)> {
@@ -67,5 +99,18 @@ mod tests {
         let k = member_key(g, 42);
         assert_eq!(decode_member_key(&k), Some((g, 42)));
         assert!(k.starts_with(&group_prefix(g)));
+        assert_eq!(decode_group_prefix(&k), Some(g));
+    }
+
+    #[test]
+    fn cases_sort_by_group_then_number_and_seen_keys_by_time() {
+        let a = GroupId::qq(5);
+        let b = GroupId::qq(6);
+        assert!(case_key(a, 2) < case_key(a, 10));
+        assert!(case_key(a, u64::MAX) < case_key(b, 1));
+        let key = [7u8; 16];
+        assert!(seen_expiry_key(-5, &key) < seen_expiry_key(1_000, &[0; 16]));
+        assert_eq!(decode_seq(&42u64.to_be_bytes()), Some(42));
+        assert_eq!(decode_seq(b"short"), None);
     }
 }

@@ -1,41 +1,82 @@
 //! Durable state in sled. This module is the only code that touches sled.
 //!
-//! Trees (all values start with a version byte or carry a `v` field):
+//! Trees (keys are fixed-width big-endian, so byte order is numeric order and a group's
+//! entries form one prefix range; JSON values carry a version field `v`, see [`codec`]):
 //!
-//! | tree      | key                                   | value                           |
-//! |-----------|---------------------------------------|---------------------------------|
-//! | `meta`    | `b"schema"`                           | schema version (u32 BE)         |
-//! | `seen`    | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)   |
-//! | `strikes` | platform ‖ group ‖ user (17 B)        | JSON [`StrikeRecord`]           |
-//! | `outbox`  | sequence number (u64 BE, FIFO order)  | JSON [`OutboxItem`]             |
-//! | `state`   | a name (UTF-8)                        | small values owned by a module  |
+//! | tree          | key                                   | value                               |
+//! |---------------|---------------------------------------|-------------------------------------|
+//! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
+//! | `seen`        | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)       |
+//! | `seen_expiry` | received at (i64) ‖ event key (24 B)  | empty: the TTL index of `seen`      |
+//! | `strikes`     | platform ‖ group ‖ user (17 B)        | [`strikes::StoredStrikes`]          |
+//! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
+//! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
+//! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`]                      |
+//! | `groups`      | platform ‖ group (9 B)                | [`GroupRecord`] (case counter)      |
+//! | `posts`       | post id (UTF-8)                       | [`PostState`] (scheduled posts)     |
+//! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
-//! Everything one event causes — its seen-key, the strike record, the outbox items — is
-//! written in one transaction, and the webhook acknowledges only after [`Store::durable`]
-//! has flushed that write to disk. Flushes are group-committed: while one flush runs, every
-//! request that arrives waits for the next one, and that single flush serves them all.
+//! Everything one event causes — its seen-key, the member's strikes, the audit case, the
+//! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
+//! acknowledges only after [`Store::durable`] has flushed it. Flushes are group-committed: one
+//! flush serves every request waiting when it starts.
+//!
+//! Commits are serialised by one lock (the "commit lock"). sled serialises transaction commits
+//! process-wide anyway; taking our own lock first means transactions never conflict and
+//! retry, gives a total commit order the outbox feed can rely on, and lets a backup copy every
+//! tree at one consistent point.
 
+pub mod audit;
+pub mod backup;
+pub mod codec;
 mod keys;
+mod migrate;
 pub mod outbox;
+pub mod posts;
+pub mod strikes;
+mod sweep;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-pub use keys::{decode_member_key, group_prefix, i64_from_key, i64_key, member_key};
-pub use outbox::OutboxItem;
+pub use audit::{Actor, AuditEntry, GroupRecord, Measure};
+pub use keys::{
+    case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
+    seen_expiry_key,
+};
+pub use outbox::{DeadLetter, OutboxItem};
+pub use posts::PostState;
+pub use sweep::{SweepPolicy, SweepReport};
 
 use crate::action::Action;
 use crate::config::StorageSettings;
 use crate::event::{EventKey, GroupId};
 use crate::ladder::StrikeRecord;
+use codec::{Record, decode, encode};
+use strikes::StoredStrikes;
 
-/// The schema this build writes. Opening a newer database is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this build writes. Older databases are migrated on open (after a backup);
+/// newer ones are refused.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Every tree, in backup order.
+pub const TREES: &[&str] = &[
+    "meta",
+    "seen",
+    "seen_expiry",
+    "strikes",
+    "outbox",
+    "dead",
+    "audit",
+    "groups",
+    "posts",
+    "state",
+];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +105,30 @@ pub enum StoreError {
     /// A background flush task died.
     #[error("the flush task failed: {0}")]
     Flush(String),
+    /// Reading or writing a file (backups) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A backup file is not valid.
+    #[error("backup line {line}: {reason}")]
+    Backup {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A restore would overwrite existing data.
+    #[error(
+        "the database at {0} is not empty; restore into an empty storage.path, or pass --force to replace its contents"
+    )]
+    NotEmpty(String),
+    /// The caller asked for something the store cannot do (a bug in the caller).
+    #[error("invalid store request: {0}")]
+    Invalid(&'static str),
 }
 
 /// What a member's strike record becomes after an event.
@@ -73,11 +138,11 @@ pub enum StrikeWrite {
     Keep,
     /// Store this record.
     Put(StrikeRecord),
-    /// Delete the record (the member was removed).
+    /// Delete the record (the member was removed, or pardoned of everything).
     Clear,
 }
 
-/// The writes one event causes, computed by a pure function of the current strike record.
+/// The writes one event causes, for [`Store::commit_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effects {
     /// The new strike record of the event's member.
@@ -86,33 +151,95 @@ pub struct Effects {
     pub actions: Vec<Action>,
 }
 
+/// The writes one event causes, for [`Store::commit`]: [`Effects`] plus an audit case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Writes {
+    /// The new strike record of the subject member.
+    pub strikes: StrikeWrite,
+    /// Actions to append to the outbox, in order.
+    pub actions: Vec<Action>,
+    /// The audit case to record; the store gives it the number [`Snapshot::next_case`].
+    pub audit: Option<AuditEntry>,
+}
+
+/// Whom an event concerns: its group and, for strikes, a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subject {
+    /// The group (its case counter is read).
+    pub group: GroupId,
+    /// The member whose strike record is read and written.
+    pub user: Option<i64>,
+}
+
+/// What the decision inside [`Store::commit`] sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The subject member's strike record, if any.
+    pub record: Option<StrikeRecord>,
+    /// The number an audit case recorded by this commit gets.
+    pub next_case: u64,
+}
+
+/// A successful first commit of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed<R> {
+    /// What the decision returned.
+    pub value: R,
+    /// The audit case recorded, if any.
+    pub case: Option<u64>,
+}
+
 /// The database handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: sled::Db,
+    path: Option<PathBuf>,
     seen: sled::Tree,
+    seen_expiry: sled::Tree,
     strikes: sled::Tree,
     outbox: sled::Tree,
+    dead: sled::Tree,
+    audit: sled::Tree,
+    groups: sled::Tree,
+    posts: sled::Tree,
     state: sled::Tree,
-    commit: Arc<GroupCommit>,
+    /// The commit lock and what it guards.
+    log: Mutex<CommitLog>,
+    flush: GroupCommit,
+}
+
+/// Guarded by the commit lock.
+#[derive(Default)]
+struct CommitLog {
+    /// New outbox items in commit order, while the delivery worker subscribes.
+    feed: Option<Vec<Staged>>,
+}
+
+/// An outbox item in the feed, tagged with the commit that wrote it.
+struct Staged {
+    commit: u64,
+    seq: u64,
+    item: OutboxItem,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Store {
-    /// Opens (or creates) the database under `settings.path` and checks its schema version.
+    /// Opens (or creates) the database under `settings.path`, checks its schema version and
+    /// migrates an older one (writing a backup into `<path>/backups/` first).
     pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(&settings.path)
-            .cache_capacity(settings.cache_mib.saturating_mul(1 << 20))
-            .mode(sled::Mode::LowSpace)
-            .flush_every_ms(Some(500))
-            .open()?;
-        Self::from_db(db)
+        let db = open_db(&settings.path, settings.cache_mib)?;
+        Self::from_db(db, Some(settings.path.clone()))
     }
 
     /// Opens a database at `path` with default settings (CLI tools, tests).
@@ -123,41 +250,128 @@ impl Store {
         })
     }
 
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let meta = db.open_tree("meta")?;
-        match meta.get(b"schema")? {
-            None => {
-                meta.insert(b"schema", &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode {
-                    what: "schema version",
-                    reason: format!("{} bytes instead of 4", v.len()),
-                })?);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::SchemaTooNew {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-            }
-        }
+    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        migrate::ensure_current(&db, path.as_deref())?;
+        let tree = |name: &str| db.open_tree(name);
         Ok(Self {
-            seen: db.open_tree("seen")?,
-            strikes: db.open_tree("strikes")?,
-            outbox: db.open_tree("outbox")?,
-            state: db.open_tree("state")?,
-            db,
-            commit: Arc::new(GroupCommit::default()),
+            inner: Arc::new(Inner {
+                seen: tree("seen")?,
+                seen_expiry: tree("seen_expiry")?,
+                strikes: tree("strikes")?,
+                outbox: tree("outbox")?,
+                dead: tree("dead")?,
+                audit: tree("audit")?,
+                groups: tree("groups")?,
+                posts: tree("posts")?,
+                state: tree("state")?,
+                db,
+                path,
+                log: Mutex::new(CommitLog::default()),
+                flush: GroupCommit::default(),
+            }),
         })
     }
 
-    /// Records an event exactly once, with its effects, in one transaction.
+    /// The database directory, when opened from a path.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Records an event exactly once, with everything it causes, in one transaction.
     ///
-    /// `decide` gets the current strike record of `member` (if any) and returns the effects
-    /// plus a value handed back to the caller. It may run more than once (sled retries on
-    /// conflict), so it must be pure. Returns `None` when the event was already recorded: a
-    /// redelivery, which changes nothing.
+    /// `decide` sees the subject member's strike record and the next case number, and returns
+    /// the writes plus a value handed back to the caller. It may run more than once, so it
+    /// must be pure. Returns `None` when the event was already recorded: a redelivery, which
+    /// changes nothing.
+    pub fn commit<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        subject: Option<Subject>,
+        decide: impl Fn(Snapshot) -> (Writes, R),
+    ) -> Result<Option<Committed<R>>, StoreError> {
+        let now_ms = now.as_millisecond();
+        let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
+        let group = subject.map(|s| s.group);
+        let group_key = group.map(group_prefix);
+        let expiry_key = seen_expiry_key(now_ms, &key.0);
+        let inner = &*self.inner;
+        let mut log = self.lock();
+        let trees = (
+            &inner.seen,
+            &inner.seen_expiry,
+            &inner.strikes,
+            &inner.outbox,
+            &inner.audit,
+            &inner.groups,
+        );
+        let result = trees.transaction(|(seen, seen_expiry, strikes, outbox, audit, groups)| {
+            if seen.get(key.0)?.is_some() {
+                return Ok(None);
+            }
+            seen.insert(&key.0, &now_ms.to_be_bytes())?;
+            seen_expiry.insert(&expiry_key, &[])?;
+            let record = match &strike_key {
+                Some(k) => match strikes.get(k)? {
+                    Some(bytes) => Some(StrikeRecord::from(decode::<StoredStrikes>(&bytes).map_err(abort)?)),
+                    None => None,
+                },
+                None => None,
+            };
+            let group_record = match &group_key {
+                Some(k) => match groups.get(k)? {
+                    Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?,
+                    None => GroupRecord::default(),
+                },
+                None => GroupRecord::default(),
+            };
+            let next_case = group_record.last_case + 1;
+            let (writes, value) = decide(Snapshot { record, next_case });
+            match (&strike_key, &writes.strikes) {
+                (_, StrikeWrite::Keep) => {}
+                (Some(k), StrikeWrite::Put(record)) => {
+                    strikes.insert(k, encode(&StoredStrikes::from(record)))?;
+                }
+                (Some(k), StrikeWrite::Clear) => {
+                    strikes.remove(k)?;
+                }
+                (None, _) => return Err(abort(StoreError::Invalid("a strike write needs a subject member"))),
+            }
+            let case = match (writes.audit, group, &group_key) {
+                (None, ..) => None,
+                (Some(mut entry), Some(group), Some(gk)) => {
+                    entry.case = next_case;
+                    entry.group = group;
+                    audit.insert(&case_key(group, next_case), encode(&entry))?;
+                    let record = GroupRecord {
+                        v: GroupRecord::VERSION,
+                        last_case: next_case,
+                    };
+                    groups.insert(gk, encode(&record))?;
+                    Some(next_case)
+                }
+                (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
+            };
+            let mut staged = Vec::with_capacity(writes.actions.len());
+            for action in writes.actions {
+                let mut item = OutboxItem::new(action, now_ms);
+                item.case = case;
+                let seq = outbox.generate_id()?;
+                outbox.insert(&seq.to_be_bytes(), encode(&item))?;
+                staged.push((seq, item));
+            }
+            Ok(Some((value, case, staged)))
+        });
+        let Some((value, case, staged)) = result.map_err(map_tx)? else {
+            return Ok(None);
+        };
+        self.committed(&mut log, staged);
+        Ok(Some(Committed { value, case }))
+    }
+
+    /// Records an event exactly once with its effects (no audit case): [`Store::commit`] for
+    /// callers that only need strikes and actions.
     pub fn commit_event<R>(
         &self,
         key: &EventKey,
@@ -165,96 +379,150 @@ impl Store {
         member: Option<(GroupId, i64)>,
         decide: impl Fn(Option<StrikeRecord>) -> (Effects, R),
     ) -> Result<Option<R>, StoreError> {
-        let strike_key = member.map(|(g, u)| member_key(g, u));
-        let now_ms = now.as_millisecond();
-        let result = (&self.seen, &self.strikes, &self.outbox).transaction(|(seen, strikes, outbox)| {
-            if seen.get(key.0)?.is_some() {
-                return Ok(None);
-            }
-            seen.insert(&key.0, &now_ms.to_be_bytes())?;
-            let current = match &strike_key {
-                Some(k) => match strikes.get(k)? {
-                    Some(bytes) => Some(decode_json::<StrikeRecord>(&bytes, "strike record").map_err(abort)?),
-                    None => None,
-                },
-                None => None,
-            };
-            let (effects, value) = decide(current);
-            if let Some(k) = &strike_key {
-                match &effects.strikes {
-                    StrikeWrite::Keep => {}
-                    StrikeWrite::Put(record) => {
-                        strikes.insert(k, encode_json(record))?;
-                    }
-                    StrikeWrite::Clear => {
-                        strikes.remove(k)?;
-                    }
-                }
-            }
-            for action in effects.actions {
-                enqueue_in(outbox, OutboxItem::new(action, now_ms))?;
-            }
-            Ok(Some(value))
+        let subject = member.map(|(group, user)| Subject {
+            group,
+            user: Some(user),
         });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        })
+        let committed = self.commit(key, now, subject, |snapshot| {
+            let (effects, value) = decide(snapshot.record);
+            let writes = Writes {
+                strikes: effects.strikes,
+                actions: effects.actions,
+                audit: None,
+            };
+            (writes, value)
+        })?;
+        Ok(committed.map(|c| c.value))
     }
 
     /// The strike record of a member, if they have one.
     pub fn strike_record(&self, group: GroupId, user_id: i64) -> Result<Option<StrikeRecord>, StoreError> {
-        self.strikes
+        self.inner
+            .strikes
             .get(member_key(group, user_id))?
-            .map(|bytes| decode_json(&bytes, "strike record"))
+            .map(|bytes| decode::<StoredStrikes>(&bytes).map(StrikeRecord::from))
             .transpose()
     }
 
-    /// Appends actions to the outbox outside of an event (scheduled posts, admin tools).
+    /// One audit case of a group.
+    pub fn case(&self, group: GroupId, case: u64) -> Result<Option<AuditEntry>, StoreError> {
+        self.inner
+            .audit
+            .get(case_key(group, case))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// Audit cases, of one group in case order or of every group in time order; with `last`,
+    /// only the newest that many.
+    pub fn cases(&self, group: Option<GroupId>, last: Option<usize>) -> Result<Vec<AuditEntry>, StoreError> {
+        let tree = &self.inner.audit;
+        let iter = match group {
+            Some(g) => tree.scan_prefix(group_prefix(g)),
+            None => tree.iter(),
+        };
+        let mut out = Vec::new();
+        for entry in iter {
+            let (_, value) = entry?;
+            out.push(decode::<AuditEntry>(&value)?);
+        }
+        if group.is_none() {
+            out.sort_by_key(|e| (e.at_ms, e.group, e.case));
+        }
+        if let Some(n) = last {
+            out.drain(..out.len().saturating_sub(n));
+        }
+        Ok(out)
+    }
+
+    /// Appends actions to the outbox outside of an event (admin tools). Durable after
+    /// [`Store::durable`]; the delivery worker flushes on its own if nobody else does.
     pub fn enqueue(&self, actions: Vec<Action>, now: Timestamp) -> Result<(), StoreError> {
         let now_ms = now.as_millisecond();
-        self.outbox
+        let mut log = self.lock();
+        let staged = self
+            .inner
+            .outbox
             .transaction(|tx| {
+                let mut staged = Vec::with_capacity(actions.len());
                 for action in &actions {
-                    enqueue_in(tx, OutboxItem::new(action.clone(), now_ms))?;
+                    let item = OutboxItem::new(action.clone(), now_ms);
+                    let seq = tx.generate_id()?;
+                    tx.insert(&seq.to_be_bytes(), encode(&item))?;
+                    staged.push((seq, item));
                 }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
+                Ok::<_, ConflictableTransactionError<StoreError>>(staged)
             })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::Sled(e),
-            })
+            .map_err(map_tx)?;
+        self.committed(&mut log, staged);
+        Ok(())
     }
 
     /// Waits until every write made before this call is on disk. Concurrent callers share
     /// flushes (group commit), so a burst of events costs a few flushes, not one each.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.commit.wait(&self.db).await
+        self.inner.flush.wait(&self.inner.db).await
     }
 
     /// Flushes synchronously (shutdown, CLI tools).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.inner.db.flush()?;
         Ok(())
     }
 
     /// A small named value owned by one module (a polling offset, a cursor). Names are
     /// namespaced by their owner, e.g. `telegram.offset`.
     pub fn state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.state.get(name.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self.inner.state.get(name.as_bytes())?.map(|v| v.to_vec()))
     }
 
     /// Stores a named value (see [`Store::state`]). Durable after [`Store::durable`].
     pub fn set_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.state.insert(name.as_bytes(), value)?;
+        let _log = self.lock();
+        self.inner.state.insert(name.as_bytes(), value)?;
         Ok(())
     }
 
     /// Outbox access for the delivery worker.
     #[must_use]
     pub fn outbox(&self) -> outbox::Outbox<'_> {
-        outbox::Outbox { tree: &self.outbox }
+        outbox::Outbox { store: self }
     }
+
+    /// Deletes what has outlived its time: seen keys, fully expired strike records, old audit
+    /// cases and dead letters. Runs in the background; every deletion is a small write.
+    pub fn sweep(&self, now: Timestamp, policy: &SweepPolicy<'_>) -> Result<SweepReport, StoreError> {
+        sweep::run(self, now, policy)
+    }
+
+    /// Takes the commit lock. A panic while holding it cannot leave the feed half-written in a
+    /// way that matters (entries are appended whole), so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, CommitLog> {
+        self.inner.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Bookkeeping after a successful commit, still under the commit lock: number it and put
+    /// its outbox items into the feed.
+    fn committed(&self, log: &mut CommitLog, staged: Vec<(u64, OutboxItem)>) {
+        let commit = self.inner.flush.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(feed) = log.feed.as_mut() {
+            feed.extend(staged.into_iter().map(|(seq, item)| Staged { commit, seq, item }));
+        }
+    }
+
+    fn durable_commits(&self) -> u64 {
+        self.inner.flush.durable_commits.load(Ordering::SeqCst)
+    }
+}
+
+/// Opens sled with this daemon's settings.
+fn open_db(path: &Path, cache_mib: u64) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_mib.saturating_mul(1 << 20))
+        .mode(sled::Mode::LowSpace)
+        .flush_every_ms(Some(500))
+        .open()?)
 }
 
 /// Group commit: tickets taken before a flush started are covered by it.
@@ -264,6 +532,10 @@ struct GroupCommit {
     requested: AtomicU64,
     /// Highest ticket known to be on disk.
     flushed: AtomicU64,
+    /// Commits made (numbered under the commit lock).
+    commits: AtomicU64,
+    /// Highest commit known to be on disk.
+    durable_commits: AtomicU64,
     /// Only one flush runs at a time; waiters queue here and one of them flushes for all.
     lock: tokio::sync::Mutex<()>,
 }
@@ -275,163 +547,30 @@ impl GroupCommit {
         if self.flushed.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
-        // Every ticket up to here belongs to writes made before this point, so one flush
-        // started now covers them all.
+        // Every ticket and commit counted up to here belongs to writes made before this
+        // point, so one flush started now covers them all.
         let upto = self.requested.load(Ordering::SeqCst);
+        let commits = self.commits.load(Ordering::SeqCst);
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StoreError::Flush(e.to_string()))??;
         self.flushed.fetch_max(upto, Ordering::SeqCst);
+        self.durable_commits.fetch_max(commits, Ordering::SeqCst);
         Ok(())
     }
-}
-
-fn enqueue_in(tx: &TransactionalTree, item: OutboxItem) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let id = tx.generate_id()?;
-    tx.insert(&id.to_be_bytes(), encode_json(&item))?;
-    Ok(())
 }
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain data structs cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
-        what,
-        reason: e.to_string(),
-    })
+fn map_tx(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::action::OutgoingMessage;
-    use crate::ladder::Strike;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_path(dir.path()).expect("open");
-        (dir, store)
-    }
-
-    fn now() -> Timestamp {
-        Timestamp::from_second(1_700_000_000).expect("valid")
-    }
-
-    fn send(text: &str) -> Action {
-        Action::Send {
-            group: GroupId::qq(1),
-            message: OutgoingMessage::text(text),
-            reply_to: None,
-        }
-    }
-
-    #[test]
-    fn an_event_is_recorded_once() {
-        let (_dir, store) = store();
-        let key = EventKey::derive("e1");
-        let member = Some((GroupId::qq(1), 7));
-        let effects = |_: Option<StrikeRecord>| {
-            let record = StrikeRecord {
-                strikes: vec![Strike {
-                    at_ms: 1,
-                    weight: 1,
-                    rule: "ads".into(),
-                }],
-            };
-            (
-                Effects {
-                    strikes: StrikeWrite::Put(record),
-                    actions: vec![send("a"), send("b")],
-                },
-                (),
-            )
-        };
-        assert_eq!(
-            store.commit_event(&key, now(), member, effects).expect("commit"),
-            Some(())
-        );
-        assert_eq!(store.commit_event(&key, now(), member, effects).expect("commit"), None);
-        assert_eq!(store.outbox().pending().expect("scan").len(), 2);
-        assert_eq!(
-            store
-                .strike_record(GroupId::qq(1), 7)
-                .expect("read")
-                .map(|r| r.strikes.len()),
-            Some(1)
-        );
-    }
-
-    #[test]
-    fn clear_removes_the_record() {
-        let (_dir, store) = store();
-        let member = Some((GroupId::qq(1), 7));
-        let put = |_: Option<StrikeRecord>| {
-            (
-                Effects {
-                    strikes: StrikeWrite::Put(StrikeRecord::default()),
-                    actions: vec![],
-                },
-                (),
-            )
-        };
-        store
-            .commit_event(&EventKey::derive("a"), now(), member, put)
-            .expect("commit");
-        let clear = |r: Option<StrikeRecord>| {
-            assert!(r.is_some(), "the decision sees the stored record");
-            (
-                Effects {
-                    strikes: StrikeWrite::Clear,
-                    actions: vec![],
-                },
-                (),
-            )
-        };
-        store
-            .commit_event(&EventKey::derive("b"), now(), member, clear)
-            .expect("commit");
-        assert_eq!(store.strike_record(GroupId::qq(1), 7).expect("read"), None);
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = sled::open(dir.path()).expect("open");
-            db.open_tree("meta")
-                .expect("tree")
-                .insert(b"schema", &99u32.to_be_bytes())
-                .expect("insert");
-            db.flush().expect("flush");
-        }
-        assert!(matches!(
-            Store::open_path(dir.path()),
-            Err(StoreError::SchemaTooNew { found: 99, .. })
-        ));
-    }
-
-    #[tokio::test]
-    async fn concurrent_durable_calls_all_complete() {
-        let (_dir, store) = store();
-        let mut tasks = Vec::new();
-        for i in 0..32 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                store.enqueue(vec![send(&i.to_string())], now()).expect("enqueue");
-                store.durable().await
-            }));
-        }
-        for t in tasks {
-            t.await.expect("join").expect("durable");
-        }
-        assert_eq!(store.outbox().pending().expect("scan").len(), 32);
-    }
-}
+mod tests;

@@ -1,12 +1,19 @@
-//! The outbox tree: actions waiting to be delivered, in the order they were decided.
+//! The `outbox` and `dead` trees: actions waiting for delivery, and actions given up on.
+//!
+//! Items are keyed by a sequence number from sled's id generator, so key order is decision
+//! order. The delivery worker reads the tree once at start ([`Outbox::subscribe`]); after that,
+//! new items reach it through an in-memory feed filled inside the commit lock (so in commit
+//! order) and released only once a flush has made them durable ([`Outbox::take_durable`]).
+//! That way the worker never rescans the tree and never sends an action that a crash could
+//! still undo.
 
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
 
-use super::{StoreError, decode_json, encode_json};
+use super::codec::{Record, decode, encode};
+use super::{Staged, Store, StoreError, keys, map_tx};
 use crate::action::Action;
-
-/// Version of [`OutboxItem`]'s stored form.
-const ITEM_VERSION: u8 = 1;
 
 /// An action waiting for delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +31,17 @@ pub struct OutboxItem {
     /// The last delivery error, for logs and inspection.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The audit case the action belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u64>,
+}
+
+impl Record for OutboxItem {
+    const WHAT: &'static str = "outbox item";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
 }
 
 impl OutboxItem {
@@ -31,58 +49,140 @@ impl OutboxItem {
     #[must_use]
     pub fn new(action: Action, now_ms: i64) -> Self {
         Self {
-            v: ITEM_VERSION,
+            v: Self::VERSION,
             action,
             created_ms: now_ms,
             attempts: 0,
             not_before_ms: now_ms,
             last_error: None,
+            case: None,
         }
+    }
+}
+
+/// An action the worker gave up on, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Stored-form version.
+    pub v: u8,
+    /// The item as it was when given up.
+    pub item: OutboxItem,
+    /// Why: the gateway's refusal, or that it expired.
+    pub reason: String,
+    /// When it was given up, unix ms.
+    pub dead_ms: i64,
+}
+
+impl Record for DeadLetter {
+    const WHAT: &'static str = "dead letter";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
     }
 }
 
 /// Outbox operations.
 #[derive(Clone, Copy)]
 pub struct Outbox<'a> {
-    pub(super) tree: &'a sled::Tree,
+    pub(super) store: &'a Store,
 }
 
 impl Outbox<'_> {
-    /// Every pending item with its sequence number, oldest first.
+    /// Every pending item with its sequence number, oldest first (a full scan: for start-up,
+    /// tools and tests).
     pub fn pending(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.tree.iter() {
-            let (key, value) = entry?;
-            let seq = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| StoreError::Decode {
-                what: "outbox key",
-                reason: format!("{} bytes instead of 8", key.len()),
-            })?);
-            out.push((seq, decode_json(&value, "outbox item")?));
-        }
-        Ok(out)
+        scan(&self.store.inner.outbox)
     }
 
-    /// Removes a delivered (or abandoned) item.
-    pub fn remove(&self, seq: u64) -> Result<(), StoreError> {
-        self.tree.remove(seq.to_be_bytes())?;
+    /// Starts the in-memory feed of new items and returns everything pending now. Items
+    /// committed later arrive through [`Outbox::take_durable`], none twice, none missed.
+    pub fn subscribe(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
+        let mut log = self.store.lock();
+        log.feed = Some(Vec::new());
+        scan(&self.store.inner.outbox)
+    }
+
+    /// New items whose commit is on disk, in commit order.
+    #[must_use]
+    pub fn take_durable(&self) -> Vec<(u64, OutboxItem)> {
+        let durable = self.store.durable_commits();
+        let mut log = self.store.lock();
+        let Some(feed) = log.feed.as_mut() else {
+            return Vec::new();
+        };
+        let ready = feed.partition_point(|s| s.commit <= durable);
+        feed.drain(..ready)
+            .map(|Staged { seq, item, .. }| (seq, item))
+            .collect()
+    }
+
+    /// True when the feed holds items whose commit is not yet known to be on disk.
+    #[must_use]
+    pub fn has_undurable(&self) -> bool {
+        self.store.lock().feed.as_ref().is_some_and(|feed| !feed.is_empty())
+    }
+
+    /// Removes a delivered item.
+    pub fn delivered(&self, seq: u64) -> Result<(), StoreError> {
+        let _log = self.store.lock();
+        self.store.inner.outbox.remove(seq.to_be_bytes())?;
         Ok(())
     }
 
-    /// Stores an item's new delivery state (after a failed attempt).
-    pub fn update(&self, seq: u64, item: &OutboxItem) -> Result<(), StoreError> {
-        self.tree.insert(seq.to_be_bytes(), encode_json(item))?;
+    /// Stores an item's new delivery state after a failed attempt.
+    pub fn retry(&self, seq: u64, item: &OutboxItem) -> Result<(), StoreError> {
+        let _log = self.store.lock();
+        self.store.inner.outbox.insert(seq.to_be_bytes(), encode(item))?;
         Ok(())
     }
 
-    /// Number of pending items (a scan; not for hot paths).
+    /// Moves an item to the dead letters, with the reason, in one transaction.
+    pub fn dead_letter(&self, seq: u64, item: &OutboxItem, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+        let letter = encode(&DeadLetter {
+            v: DeadLetter::VERSION,
+            item: item.clone(),
+            reason: reason.to_owned(),
+            dead_ms: now_ms,
+        });
+        let key = seq.to_be_bytes();
+        let _log = self.store.lock();
+        let inner = &self.store.inner;
+        (&inner.outbox, &inner.dead)
+            .transaction(|(outbox, dead)| {
+                outbox.remove(&key)?;
+                dead.insert(&key, letter.as_slice())?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(map_tx)
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<(u64, DeadLetter)>, StoreError> {
+        scan(&self.store.inner.dead)
+    }
+
+    /// Number of pending items (a full scan; not for hot paths).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.store.inner.outbox.len()
     }
 
     /// True when nothing is pending.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.store.inner.outbox.is_empty()
     }
+}
+
+fn scan<T: Record>(tree: &sled::Tree) -> Result<Vec<(u64, T)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        let seq = keys::decode_seq(&key).ok_or_else(|| StoreError::Decode {
+            what: T::WHAT,
+            reason: format!("a key of {} bytes instead of 8", key.len()),
+        })?;
+        out.push((seq, decode(&value)?));
+    }
+    Ok(out)
 }

@@ -1,15 +1,13 @@
 //! The `qunguan` binary itself: check-config, and a graceful SIGTERM with an event in flight.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use qunguan::gateway::onebot::signature;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_qunguan");
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,74 +70,6 @@ fn check_config_names_the_bad_key_or_file_line() {
         .expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
-}
-
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(root: &Path, gateway: &FakeOneBot) -> Self {
-        Self::start_with(root, gateway, &[])
-    }
-
-    fn start_with(root: &Path, gateway: &FakeOneBot, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .arg("run")
-            .envs(env.iter().copied())
-            .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("QUNGUAN__STORAGE__PATH", root.join("data"))
-            .env("QUNGUAN__RULES__DIR", root.join("rules"))
-            .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())
-            .env("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", TOKEN)
-            .env("QUNGUAN__GATEWAY__ONEBOT__SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("daemon starts");
-        Self { child, port }
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        for _ in 0..200 {
-            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("daemon did not become ready on port {}", self.port);
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    async fn wait_exit(mut self) -> std::process::ExitStatus {
-        for _ in 0..400 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        panic!("daemon did not exit");
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 #[tokio::test]

@@ -1,10 +1,15 @@
 //! Integration tests: the real daemon over loopback HTTP, a real sled database in a temp dir,
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
+mod commands;
+mod durability;
 mod filter_cli;
+mod flood;
 mod lifecycle;
 mod moderation;
+mod outbox;
 mod rules_reload;
+mod strikes;
 mod support;
 mod telegram;
 mod webhook;

@@ -45,7 +45,10 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
             tracing::debug!(key = ?event.key, "onebot webhook: duplicate delivery ignored");
             StatusCode::NO_CONTENT
         }
-        Ok(_) => StatusCode::NO_CONTENT,
+        Ok(outcome) => {
+            tracing::debug!(?outcome, "onebot webhook: handled");
+            StatusCode::NO_CONTENT
+        }
         Err(e) => {
             tracing::error!(error = %e, "onebot webhook: could not store the event; asking for redelivery");
             StatusCode::SERVICE_UNAVAILABLE

@@ -2,7 +2,9 @@
 //!
 //! It checks the Bearer token like NapCat (403 when missing or wrong), answers the real
 //! envelope (`{"status","retcode","data","echo"}`, `data.message_id` for sends), records every
-//! call, and can inject faults: HTTP 500, `status: failed`, or holding a call.
+//! call with its arrival time, and can inject faults: HTTP 500, `status: failed`, or holding a
+//! call — queued for the next calls, for calls matching a predicate, or for every call until
+//! the mode is changed back.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,9 +23,14 @@ use tokio::sync::Notify;
 pub struct Call {
     /// The action name (`delete_msg`, `set_group_ban`, …).
     pub action: String,
-    /// The JSON body.
+    /// The JSON body (with `"__failed": true` added when the call was not answered ok).
     pub params: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
+
+/// Decides whether a targeted fault applies to a call: `(action, params)`.
+pub type Matcher = Box<dyn Fn(&str, &Value) -> bool + Send>;
 
 /// A fault to inject into upcoming calls, consumed one per call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +48,29 @@ pub enum Fault {
 struct Inner {
     calls: Vec<Call>,
     faults: VecDeque<Fault>,
+    targeted: Vec<(Matcher, Fault, usize)>,
+    mode: Option<Fault>,
     next_message_id: i64,
+}
+
+impl Inner {
+    /// The fault for this call: a queued one first, then a matching targeted one, then the
+    /// mode.
+    fn fault_for(&mut self, action: &str, params: &Value) -> Option<Fault> {
+        if let Some(fault) = self.faults.pop_front() {
+            return Some(fault);
+        }
+        if let Some(i) = self
+            .targeted
+            .iter()
+            .position(|(m, _, left)| *left > 0 && m(action, params))
+        {
+            let (_, fault, left) = &mut self.targeted[i];
+            *left -= 1;
+            return Some(*fault);
+        }
+        self.mode
+    }
 }
 
 /// The fake gateway. Dropping it does not stop the server task; the test process ends it.
@@ -85,6 +114,20 @@ impl FakeOneBot {
     /// Queues faults for the next calls, in order.
     pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
         self.inner.lock().expect("lock").faults.extend(faults);
+    }
+
+    /// Applies `fault` to the next `times` calls for which `matches(action, params)` holds.
+    pub fn inject_when(&self, matches: impl Fn(&str, &Value) -> bool + Send + 'static, fault: Fault, times: usize) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .targeted
+            .push((Box::new(matches), fault, times));
+    }
+
+    /// Applies `fault` to every call from now on (`None`: answer normally again).
+    pub fn set_mode(&self, fault: Option<Fault>) {
+        self.inner.lock().expect("lock").mode = fault;
     }
 
     /// Every call recorded so far (including refused ones).
@@ -140,7 +183,8 @@ async fn handle(
         }
     }
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let fault = fake.inner.lock().expect("lock").faults.pop_front();
+    let at = std::time::Instant::now();
+    let fault = fake.inner.lock().expect("lock").fault_for(&action, &params);
     if let Some(Fault::Hang(d)) = fault {
         // Recorded on arrival as not delivered: the client gives up before the answer and
         // axum then drops this handler, so nothing after the sleep may run.
@@ -151,6 +195,7 @@ async fn handle(
         fake.inner.lock().expect("lock").calls.push(Call {
             action: action.clone(),
             params: attempt,
+            at,
         });
         fake.changed.notify_waiters();
         tokio::time::sleep(d).await;
@@ -192,6 +237,7 @@ async fn handle(
     fake.inner.lock().expect("lock").calls.push(Call {
         action,
         params: recorded,
+        at,
     });
     fake.changed.notify_waiters();
     (status, axum::Json(envelope))

@@ -1,6 +1,7 @@
 //! Test support: the real daemon on 127.0.0.1:0 with a temp data dir and rules folder, talking
 //! to a fake gateway over loopback.
 
+pub mod daemon;
 pub mod fake_onebot;
 pub mod fake_telegram;
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use daemon::{BIN, Daemon, cli};
 pub use fake_onebot::{Call, FakeOneBot, Fault};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
@@ -41,9 +43,14 @@ pub fn fixture(name: &str) -> Value {
 
 /// A group message event in CQ-string form.
 pub fn group_message(message_id: i64, user_id: i64, role: &str, message: &str) -> Value {
+    group_message_in(GROUP, message_id, user_id, role, message)
+}
+
+/// A group message event in CQ-string form, in `group`.
+pub fn group_message_in(group: i64, message_id: i64, user_id: i64, role: &str, message: &str) -> Value {
     json!({
         "post_type": "message", "message_type": "group", "sub_type": "normal",
-        "time": 1_732_171_530 + message_id, "self_id": SELF_ID, "group_id": GROUP,
+        "time": 1_732_171_530 + message_id, "self_id": SELF_ID, "group_id": group,
         "user_id": user_id, "message_id": message_id, "message": message, "raw_message": message,
         "font": 0,
         "sender": {"user_id": user_id, "nickname": format!("user{user_id}"), "card": "", "role": role}
@@ -64,6 +71,43 @@ pub fn telegram(mode: TelegramMode) -> Options {
         }),
         ..Options::default()
     }
+}
+
+/// A group message written like `"/warn {@42} 刷屏"`: `{@id}` becomes a real mention
+/// (segment-array form, as NapCat posts it).
+pub fn command(message_id: i64, user_id: i64, role: &str, spec: &str) -> Value {
+    let mut segments = Vec::new();
+    let mut rest = spec;
+    while let Some(start) = rest.find("{@") {
+        if start > 0 {
+            segments.push(json!({"type": "text", "data": {"text": &rest[..start]}}));
+        }
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        segments.push(json!({"type": "at", "data": {"qq": &rest[start + 2..end]}}));
+        rest = &rest[end + 1..];
+    }
+    if !rest.is_empty() {
+        segments.push(json!({"type": "text", "data": {"text": rest}}));
+    }
+    let mut event = group_message(message_id, user_id, role, "");
+    event["message"] = Value::Array(segments);
+    event
+}
+
+/// The text of a `send_group_msg` call (text segments joined; mentions as `@id`).
+pub fn sent_text(call: &Call) -> String {
+    let mut out = String::new();
+    for segment in call.params["message"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        match segment["type"].as_str() {
+            Some("text") => out.push_str(segment["data"]["text"].as_str().unwrap_or_default()),
+            Some("at") => {
+                out.push('@');
+                out.push_str(segment["data"]["qq"].as_str().unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The rules folder every test starts with.
@@ -155,6 +199,11 @@ impl TestApp {
         tg.webhook_url = "https://bot.example.org/telegram/webhook".into();
         tg.secret_token = Secret::new(TG_SECRET);
         tg.timeout = qunguan::config::HumanDuration::from_secs(2);
+        // The daemon's clock stands still unless a test moves it, so the send governor's
+        // per-second and per-minute windows would never reopen; tests of the governor set
+        // their own limits.
+        settings.outbox.sends_per_second_total = 10_000;
+        settings.outbox.sends_per_minute_per_group = 10_000;
         (options.tweak)(&mut settings);
         let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
             .await
@@ -205,23 +254,63 @@ impl TestApp {
 
     /// POSTs `event` to the webhook, signed with the app's secret.
     pub async fn post_event(&self, event: &Value) -> reqwest::StatusCode {
-        let body = serde_json::to_vec(event).expect("json");
-        let sig = (!self.secret.is_empty()).then(|| signature::sign(self.secret.as_bytes(), &body));
-        self.post_raw(body, sig.as_deref()).await
+        self.poster().post(event).await
     }
 
     /// POSTs raw bytes with an optional `X-Signature` header.
     pub async fn post_raw(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::StatusCode {
-        let mut req = self
-            .http
-            .post(format!("{}{}", self.base, self.settings.gateway.onebot.webhook_path))
-            .header("content-type", "application/json")
-            .header("x-self-id", SELF_ID.to_string())
-            .body(body);
-        if let Some(sig) = signature {
-            req = req.header("x-signature", sig);
+        self.poster().post_raw(body, signature).await
+    }
+
+    /// A cheap, cloneable handle that posts events (for concurrent senders).
+    pub fn poster(&self) -> Poster {
+        Poster {
+            url: format!("{}{}", self.base, self.settings.gateway.onebot.webhook_path),
+            secret: self.secret.clone(),
+            http: self.http.clone(),
         }
-        req.send().await.expect("webhook answers").status()
+    }
+
+    /// Asks the daemon over its control socket (as the CLI does) and returns the payload lines.
+    pub async fn control(&self, request: qunguan::control::Request) -> Vec<String> {
+        let data = self.settings.storage.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = qunguan::control::request(&data, &request).expect("the daemon answers");
+            std::io::BufRead::lines(reader).map(|l| l.expect("line")).collect()
+        })
+        .await
+        .expect("join")
+    }
+
+    /// The audit cases of the test group, oldest first.
+    pub async fn cases(&self) -> Vec<qunguan::store::AuditEntry> {
+        let request = qunguan::control::Request::Audit {
+            group: Some(format!("qq:{GROUP}")),
+            last: None,
+        };
+        self.control(request)
+            .await
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("an audit entry"))
+            .collect()
+    }
+
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(&self) -> Vec<qunguan::store::DeadLetter> {
+        self.control(qunguan::control::Request::DeadLetters)
+            .await
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<qunguan::control::NumberedDeadLetter>(l)
+                    .expect("a dead letter")
+                    .letter
+            })
+            .collect()
+    }
+
+    /// Moves the daemon's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     /// POSTs a Telegram update to the Telegram webhook with the right secret token, as the
@@ -251,6 +340,37 @@ impl TestApp {
             .send()
             .await
             .expect("answers")
+    }
+}
+
+/// Posts events to one daemon's webhook; clone it into concurrent tasks.
+#[derive(Clone)]
+pub struct Poster {
+    url: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl Poster {
+    /// POSTs `event`, signed.
+    pub async fn post(&self, event: &Value) -> reqwest::StatusCode {
+        let body = serde_json::to_vec(event).expect("json");
+        let sig = (!self.secret.is_empty()).then(|| signature::sign(self.secret.as_bytes(), &body));
+        self.post_raw(body, sig.as_deref()).await
+    }
+
+    /// POSTs raw bytes with an optional `X-Signature` header.
+    pub async fn post_raw(&self, body: Vec<u8>, signature: Option<&str>) -> reqwest::StatusCode {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-self-id", SELF_ID.to_string())
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("x-signature", sig);
+        }
+        req.send().await.expect("webhook answers").status()
     }
 }
 

@@ -1,0 +1,148 @@
+//! The audit log: one case per moderation action, automatic or manual.
+//!
+//! Cases are numbered per group (`#1`, `#2`, … as admins see them in `/why 2`), so the key is
+//! `platform ‖ group ‖ case number` and a group's cases are one ordered prefix range. The next
+//! number lives in the group's record in the `groups` tree and is taken inside the event
+//! transaction, so numbers are dense and never reused.
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::Record;
+use crate::event::GroupId;
+
+/// Who took an action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// The bot, on its own (filter, flood).
+    Auto,
+    /// An admin, by command.
+    Admin {
+        /// Their user id.
+        user_id: i64,
+        /// Their display name at the time.
+        name: String,
+    },
+}
+
+/// What was done to the member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Measure {
+    /// A warning was posted.
+    Warn,
+    /// Muted for this long.
+    Mute {
+        /// Seconds.
+        seconds: u64,
+    },
+    /// Removed; may re-join.
+    Kick,
+    /// Removed and refused re-joining.
+    Ban,
+    /// Only the message(s) were recalled.
+    Recall,
+    /// A mute was lifted.
+    Unmute,
+    /// Strikes were taken back.
+    Pardon {
+        /// How many strikes were removed.
+        removed: u32,
+    },
+}
+
+/// One audit case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Stored-form version.
+    pub v: u8,
+    /// The case number within the group (assigned by the store).
+    pub case: u64,
+    /// Where.
+    pub group: GroupId,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+    /// The member acted on.
+    pub user_id: i64,
+    /// Their display name at the time, if known.
+    #[serde(default)]
+    pub user_name: String,
+    /// Who acted.
+    pub actor: Actor,
+    /// The rule (`ads`, `flood`, …), or `manual` for admin commands.
+    pub rule: String,
+    /// The admin's reason, if they gave one.
+    #[serde(default)]
+    pub reason: String,
+    /// The matched spans, quoted from the original message text.
+    #[serde(default)]
+    pub matched: Vec<String>,
+    /// The start of the message text (at most [`EXCERPT_CHARS`] characters).
+    #[serde(default)]
+    pub excerpt: String,
+    /// The message that caused the case.
+    #[serde(default)]
+    pub message_id: Option<i64>,
+    /// Messages recalled by this case.
+    #[serde(default)]
+    pub recalled: Vec<i64>,
+    /// Active strikes before the case.
+    pub strikes_before: u32,
+    /// Active strikes after it.
+    pub strikes_after: u32,
+    /// What was done.
+    pub measure: Measure,
+    /// Decided and recorded, but nothing was sent (dry run).
+    pub dry_run: bool,
+}
+
+/// How much of a message the audit log keeps as context.
+pub const EXCERPT_CHARS: usize = 300;
+
+impl Record for AuditEntry {
+    const WHAT: &'static str = "audit entry";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+/// The `groups` tree's value: what the store keeps per group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Stored-form version.
+    pub v: u8,
+    /// The number of the group's last audit case (0 before the first).
+    pub last_case: u64,
+}
+
+impl Record for GroupRecord {
+    const WHAT: &'static str = "group record";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+/// The first [`EXCERPT_CHARS`] characters of `text`, with `…` when cut.
+#[must_use]
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_cut_on_character_boundaries() {
+        assert_eq!(excerpt("短消息"), "短消息");
+        let long = "广".repeat(EXCERPT_CHARS + 5);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -1,0 +1,102 @@
+//! Schema versions and migrations.
+//!
+//! The schema version lives in `meta`/`schema`. On open, an older database is backed up to
+//! `<storage.path>/backups/pre-migration-v<old>-<unix ms>.jsonl` and then migrated one version
+//! at a time; the new version is written only after a step has finished, and every step can
+//! run again over its own output, so a crash during a migration just reruns it on the next
+//! start. A database newer than this build is refused, untouched.
+//!
+//! | from | to | what changes |
+//! |------|----|--------------|
+//! | 1    | 2  | `seen` gets the `seen_expiry` index (TTL); strike records get a version field |
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::codec::{Record, decode, decode_i64, encode};
+use super::strikes::StoredStrikes;
+use super::{SCHEMA_VERSION, StoreError, backup, seen_expiry_key};
+use crate::ladder::Strike;
+
+/// Brings the database to [`SCHEMA_VERSION`], or refuses it.
+pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
+    let Some(found) = meta.get(b"schema")? else {
+        // A new database.
+        meta.insert(b"schema", &SCHEMA_VERSION.to_be_bytes())?;
+        return Ok(());
+    };
+    let found = u32::from_be_bytes(found.as_ref().try_into().map_err(|_| StoreError::Decode {
+        what: "schema version",
+        reason: format!("{} bytes instead of 4", found.len()),
+    })?);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if let Some(path) = path {
+        let now = Timestamp::now();
+        let file = path
+            .join("backups")
+            .join(format!("pre-migration-v{found}-{}.jsonl", now.as_millisecond()));
+        let report = backup::backup_db_to_file(db, &file, now)?;
+        tracing::info!(backup = %file.display(), %report, "database backed up before migrating");
+    }
+    for version in found..SCHEMA_VERSION {
+        match version {
+            1 => v1_to_v2(db)?,
+            _ => {
+                return Err(StoreError::Decode {
+                    what: "schema version",
+                    reason: format!("no migration from version {version}"),
+                });
+            }
+        }
+        meta.insert(b"schema", &(version + 1).to_be_bytes())?;
+        db.flush()?;
+        tracing::info!(from = version, to = version + 1, "database migrated");
+    }
+    Ok(())
+}
+
+/// The strike record as schema 1 stored it: no version field.
+#[derive(Deserialize)]
+struct StrikesV1 {
+    strikes: Vec<Strike>,
+}
+
+fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
+    let seen = db.open_tree("seen")?;
+    let expiry = db.open_tree("seen_expiry")?;
+    for entry in seen.iter() {
+        let (key, value) = entry?;
+        let (Ok(key), Ok(at_ms)) = (<[u8; 16]>::try_from(key.as_ref()), decode_i64(&value, "seen time")) else {
+            continue;
+        };
+        expiry.insert(seen_expiry_key(at_ms, &key), &[])?;
+    }
+    let strikes = db.open_tree("strikes")?;
+    for entry in strikes.iter() {
+        let (key, value) = entry?;
+        if decode::<StoredStrikes>(&value).is_ok() {
+            continue; // already migrated by an interrupted earlier run
+        }
+        let old: StrikesV1 = serde_json::from_slice(&value).map_err(|e| StoreError::Decode {
+            what: "schema 1 strike record",
+            reason: e.to_string(),
+        })?;
+        let new = StoredStrikes {
+            v: StoredStrikes::VERSION,
+            strikes: old.strikes,
+        };
+        strikes.insert(key, encode(&new))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The `posts` tree: what the scheduler must remember about each scheduled post across
+//! restarts — the last occurrence it fired for, and where its rotation of texts stands.
+//!
+//! [`Store::commit_post`] records an occurrence and enqueues the post in one transaction, so a
+//! post fires exactly once per occurrence even if the daemon dies in the middle of firing.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::codec::{Record, decode, encode};
+use super::{OutboxItem, Store, StoreError, abort, map_tx};
+use crate::action::Action;
+
+/// A scheduled post's remembered state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostState {
+    /// Stored-form version.
+    pub v: u8,
+    /// The occurrence it last fired for (or skipped), unix ms.
+    pub last_occurrence_ms: i64,
+    /// Position in its rotation of texts: the next text to post.
+    pub rotation: u64,
+}
+
+impl Record for PostState {
+    const WHAT: &'static str = "post state";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Store {
+    /// The remembered state of the post `id`, if it ever fired.
+    pub fn post_state(&self, id: &str) -> Result<Option<PostState>, StoreError> {
+        self.inner
+            .posts
+            .get(id.as_bytes())?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// Records that post `id` fired for the occurrence at `occurrence_ms`, with its rotation
+    /// now at `rotation`, and enqueues `actions` — all or nothing. Returns `false` (and changes
+    /// nothing) when that occurrence, or a later one, was already recorded. Pass no actions to
+    /// record a skipped occurrence.
+    pub fn commit_post(
+        &self,
+        id: &str,
+        occurrence_ms: i64,
+        rotation: u64,
+        actions: &[Action],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now_ms = now.as_millisecond();
+        let state = encode(&PostState {
+            v: PostState::VERSION,
+            last_occurrence_ms: occurrence_ms,
+            rotation,
+        });
+        let inner = &*self.inner;
+        let mut log = self.lock();
+        let staged = (&inner.posts, &inner.outbox)
+            .transaction(|(posts, outbox)| {
+                if let Some(bytes) = posts.get(id.as_bytes())? {
+                    let previous: PostState = decode(&bytes).map_err(abort)?;
+                    if previous.last_occurrence_ms >= occurrence_ms {
+                        return Ok(None);
+                    }
+                }
+                posts.insert(id.as_bytes(), state.as_slice())?;
+                let mut staged = Vec::with_capacity(actions.len());
+                for action in actions {
+                    let item = OutboxItem::new(action.clone(), now_ms);
+                    let seq = outbox.generate_id()?;
+                    outbox.insert(&seq.to_be_bytes(), encode(&item))?;
+                    staged.push((seq, item));
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(Some(staged))
+            })
+            .map_err(map_tx)?;
+        let Some(staged) = staged else {
+            return Ok(false);
+        };
+        self.committed(&mut log, staged);
+        Ok(true)
+    }
+}

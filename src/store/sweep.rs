@@ -1,0 +1,185 @@
+//! Expiry: deleting what has outlived its time, in the background.
+//!
+//! - `seen`: keys older than `storage.seen_ttl`, found through the time-ordered `seen_expiry`
+//!   index, so a sweep touches only what it deletes.
+//! - `strikes`: records whose every strike is outside the group's window (the ladder ignores
+//!   expired strikes anyway; this only reclaims space). A record changed since it was read is
+//!   left alone (compare-and-swap), so a sweep never races a new strike away.
+//! - `audit` and `dead`: older than `storage.audit_retention`. Cases of a group are in time
+//!   order, so each group's range is read only up to its first young case.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::codec::decode;
+use super::strikes::StoredStrikes;
+use super::{AuditEntry, DeadLetter, Store, StoreError, decode_member_key, group_prefix, keys};
+use crate::event::GroupId;
+use crate::ladder::StrikeRecord;
+
+/// What the sweep keeps.
+pub struct SweepPolicy<'a> {
+    /// How long seen keys are remembered.
+    pub seen_ttl: Duration,
+    /// How long audit cases and dead letters are kept; `None` = forever.
+    pub audit_retention: Option<Duration>,
+    /// The strike window of a group.
+    pub strike_ttl: &'a (dyn Fn(GroupId) -> Duration + Sync),
+}
+
+/// What a sweep deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Seen keys.
+    pub seen: usize,
+    /// Strike records with no active strike left.
+    pub strikes: usize,
+    /// Audit cases.
+    pub cases: usize,
+    /// Dead letters.
+    pub dead: usize,
+}
+
+pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Result<SweepReport, StoreError> {
+    let now_ms = now.as_millisecond();
+    let mut report = SweepReport {
+        seen: sweep_seen(store, cutoff(now_ms, policy.seen_ttl))?,
+        strikes: sweep_strikes(store, now, policy.strike_ttl)?,
+        ..SweepReport::default()
+    };
+    if let Some(retention) = policy.audit_retention {
+        let cut = cutoff(now_ms, retention);
+        report.cases = sweep_audit(store, cut)?;
+        report.dead = sweep_dead(store, cut)?;
+    }
+    Ok(report)
+}
+
+fn cutoff(now_ms: i64, age: Duration) -> i64 {
+    now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
+    let inner = &*store.inner;
+    let end = keys::seen_expiry_key(cutoff_ms, &[0; 16]);
+    let mut removed = 0;
+    for entry in inner.seen_expiry.range(..end) {
+        let (key, _) = entry?;
+        // The index key ends with the event key; the seen entry goes first so a crash between
+        // the two removals leaves an index entry the next sweep cleans, never an unindexed key.
+        if let Some(event_key) = key.get(8..24) {
+            inner.seen.remove(event_key)?;
+        }
+        inner.seen_expiry.remove(&key)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+fn sweep_strikes(
+    store: &Store,
+    now: Timestamp,
+    ttl: &(dyn Fn(GroupId) -> Duration + Sync),
+) -> Result<usize, StoreError> {
+    let tree = &store.inner.strikes;
+    let mut removed = 0;
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        let Some((group, _)) = decode_member_key(&key) else {
+            continue;
+        };
+        let record = StrikeRecord::from(decode::<StoredStrikes>(&value)?);
+        if record.count(now, ttl(group)) == 0 {
+            // Only if unchanged since read: a strike given meanwhile keeps the record.
+            if tree
+                .compare_and_swap(&key, Some(&value), None as Option<&[u8]>)?
+                .is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn sweep_audit(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
+    let tree = &store.inner.audit;
+    let mut removed = 0;
+    let mut from: Vec<u8> = Vec::new();
+    loop {
+        let Some(entry) = tree.range(from.as_slice()..).next() else {
+            break;
+        };
+        let (key, _) = entry?;
+        let Some(group) = keys::decode_group_prefix(&key) else {
+            break;
+        };
+        let prefix = group_prefix(group);
+        for entry in tree.scan_prefix(prefix) {
+            let (key, value) = entry?;
+            if decode::<AuditEntry>(&value)?.at_ms >= cutoff_ms {
+                break;
+            }
+            tree.remove(&key)?;
+            removed += 1;
+        }
+        // Continue after this group's range.
+        match next_prefix(&prefix) {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    Ok(removed)
+}
+
+fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
+    let tree = &store.inner.dead;
+    let mut removed = 0;
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        // Dead letters are keyed by outbox sequence, which follows decision time closely;
+        // stop at the first young one.
+        if decode::<DeadLetter>(&value)?.dead_ms >= cutoff_ms {
+            break;
+        }
+        tree.remove(&key)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+fn next_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut next = prefix.to_vec();
+    while let Some(last) = next.pop() {
+        if last < u8::MAX {
+            next.push(last + 1);
+            return Some(next);
+        }
+    }
+    None
+}
+
+/// Reads the time a seen key was recorded.
+#[cfg(test)]
+pub(super) fn seen_at(store: &Store, key: &[u8; 16]) -> Result<Option<i64>, StoreError> {
+    store
+        .inner
+        .seen
+        .get(key)?
+        .map(|v| super::codec::decode_i64(&v, "seen time"))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_prefix_skips_past_a_whole_range() {
+        assert_eq!(next_prefix(&[1, 2, 3]), Some(vec![1, 2, 4]));
+        assert_eq!(next_prefix(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(next_prefix(&[0xff, 0xff]), None);
+    }
+}

@@ -1,0 +1,494 @@
+//! Store tests: one event, one transaction; the outbox feed; audit; expiry; backups;
+//! migrations.
+
+use super::*;
+use crate::action::OutgoingMessage;
+use crate::ladder::Strike;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_path(dir.path()).expect("open");
+    (dir, store)
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + secs).expect("valid")
+}
+
+fn send(text: &str) -> Action {
+    Action::Send {
+        group: GroupId::qq(1),
+        message: OutgoingMessage::text(text),
+        reply_to: None,
+    }
+}
+
+fn record(rule: &str, at_ms: i64) -> StrikeRecord {
+    StrikeRecord {
+        strikes: vec![Strike {
+            at_ms,
+            weight: 1,
+            rule: rule.into(),
+        }],
+    }
+}
+
+fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
+    AuditEntry {
+        v: 1,
+        case: 0,
+        group,
+        at_ms,
+        user_id,
+        user_name: "someone".into(),
+        actor: Actor::Auto,
+        rule: "ads".into(),
+        reason: String::new(),
+        matched: vec!["加微信".into()],
+        excerpt: "快来加微信".into(),
+        message_id: Some(5),
+        recalled: vec![5],
+        strikes_before: 0,
+        strikes_after: 1,
+        measure: Measure::Warn,
+        dry_run: false,
+    }
+}
+
+/// Commits a violation of `user` in `group`: one strike, one warning, one case.
+fn violate(store: &Store, key: &str, group: GroupId, user: i64, now: Timestamp) -> Option<Committed<u64>> {
+    let subject = Subject {
+        group,
+        user: Some(user),
+    };
+    store
+        .commit(&EventKey::derive(key), now, Some(subject), |snap| {
+            let mut record = snap.record.unwrap_or_default();
+            record.strikes.push(Strike {
+                at_ms: now.as_millisecond(),
+                weight: 1,
+                rule: "ads".into(),
+            });
+            let writes = Writes {
+                strikes: StrikeWrite::Put(record),
+                actions: vec![send("warn")],
+                audit: Some(case(group, user, now.as_millisecond())),
+            };
+            (writes, snap.next_case)
+        })
+        .expect("commit")
+}
+
+#[test]
+fn an_event_is_recorded_once() {
+    let (_dir, store) = store();
+    let key = EventKey::derive("e1");
+    let member = Some((GroupId::qq(1), 7));
+    let effects = |_: Option<StrikeRecord>| {
+        (
+            Effects {
+                strikes: StrikeWrite::Put(record("ads", 1)),
+                actions: vec![send("a"), send("b")],
+            },
+            (),
+        )
+    };
+    assert_eq!(
+        store.commit_event(&key, at(0), member, effects).expect("commit"),
+        Some(())
+    );
+    assert_eq!(store.commit_event(&key, at(0), member, effects).expect("commit"), None);
+    assert_eq!(store.outbox().pending().expect("scan").len(), 2);
+    let strikes = store.strike_record(GroupId::qq(1), 7).expect("read");
+    assert_eq!(strikes.map(|r| r.strikes.len()), Some(1));
+}
+
+#[test]
+fn clear_removes_the_record() {
+    let (_dir, store) = store();
+    let member = Some((GroupId::qq(1), 7));
+    let put = |_: Option<StrikeRecord>| {
+        let effects = Effects {
+            strikes: StrikeWrite::Put(StrikeRecord::default()),
+            actions: vec![],
+        };
+        (effects, ())
+    };
+    store
+        .commit_event(&EventKey::derive("a"), at(0), member, put)
+        .expect("commit");
+    let clear = |r: Option<StrikeRecord>| {
+        assert!(r.is_some(), "the decision sees the stored record");
+        let effects = Effects {
+            strikes: StrikeWrite::Clear,
+            actions: vec![],
+        };
+        (effects, ())
+    };
+    store
+        .commit_event(&EventKey::derive("b"), at(0), member, clear)
+        .expect("commit");
+    assert_eq!(store.strike_record(GroupId::qq(1), 7).expect("read"), None);
+}
+
+#[test]
+fn cases_are_numbered_per_group_and_stamped_on_their_actions() {
+    let (_dir, store) = store();
+    let (a, b) = (GroupId::qq(1), GroupId::telegram(-100));
+    let numbers: Vec<u64> = [("e1", a), ("e2", a), ("e3", b), ("e4", a)]
+        .iter()
+        .map(|(key, group)| {
+            violate(&store, key, *group, 7, at(0))
+                .and_then(|c| c.case)
+                .expect("new")
+        })
+        .collect();
+    assert_eq!(numbers, [1, 2, 1, 3]);
+    assert!(
+        violate(&store, "e1", a, 7, at(0)).is_none(),
+        "a redelivery takes no number"
+    );
+
+    let entry = store.case(a, 2).expect("read").expect("case 2 exists");
+    assert_eq!((entry.case, entry.group, entry.matched[0].as_str()), (2, a, "加微信"));
+    assert_eq!(store.case(a, 4).expect("read"), None);
+    let cases: Vec<u64> = store
+        .cases(Some(a), None)
+        .expect("list")
+        .iter()
+        .map(|e| e.case)
+        .collect();
+    assert_eq!(cases, [1, 2, 3]);
+    assert_eq!(store.cases(None, None).expect("list").len(), 4);
+    assert_eq!(store.cases(Some(a), Some(1)).expect("list")[0].case, 3, "the newest");
+    let stamped: Vec<Option<u64>> = store
+        .outbox()
+        .pending()
+        .expect("scan")
+        .iter()
+        .map(|(_, i)| i.case)
+        .collect();
+    assert_eq!(stamped, [Some(1), Some(2), Some(1), Some(3)]);
+}
+
+#[test]
+fn an_audit_case_or_strike_needs_a_subject() {
+    let (_dir, store) = store();
+    let err = store
+        .commit(&EventKey::derive("x"), at(0), None, |_| {
+            let writes = Writes {
+                strikes: StrikeWrite::Keep,
+                actions: vec![],
+                audit: Some(case(GroupId::qq(1), 1, 0)),
+            };
+            (writes, ())
+        })
+        .expect_err("no group to number the case in");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(
+        store
+            .commit(&EventKey::derive("x"), at(0), None, |_| (
+                (Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: vec![],
+                    audit: None
+                }),
+                ()
+            ))
+            .expect("ok")
+            .is_some(),
+        "the failed commit wrote nothing, not even the seen-key"
+    );
+}
+
+#[test]
+fn the_feed_hands_over_items_once_durable_in_commit_order() {
+    let (_dir, store) = store();
+    store.enqueue(vec![send("before")], at(0)).expect("enqueue");
+    let loaded = store.outbox().subscribe().expect("subscribe");
+    assert_eq!(loaded.len(), 1, "what was stored before subscribing is loaded");
+    store.enqueue(vec![send("one"), send("two")], at(0)).expect("enqueue");
+    assert!(store.outbox().take_durable().is_empty(), "not flushed yet");
+    assert!(store.outbox().has_undurable());
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    rt.block_on(store.durable()).expect("flush");
+    let fed: Vec<String> = store
+        .outbox()
+        .take_durable()
+        .into_iter()
+        .map(|(_, item)| match item.action {
+            Action::Send { message, .. } => message.plain_text(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(fed, ["one", "two"]);
+    assert!(store.outbox().take_durable().is_empty(), "handed over once");
+    assert!(!store.outbox().has_undurable());
+}
+
+#[test]
+fn dead_letters_keep_the_item_and_the_reason() {
+    let (_dir, store) = store();
+    store.enqueue(vec![send("x")], at(0)).expect("enqueue");
+    let (seq, item) = store.outbox().pending().expect("scan").remove(0);
+    store
+        .outbox()
+        .dead_letter(seq, &item, "refused: no permission", 42)
+        .expect("dead letter");
+    assert!(store.outbox().is_empty());
+    let dead = store.outbox().dead_letters().expect("scan");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].0, dead[0].1.reason.as_str(), dead[0].1.dead_ms),
+        (seq, "refused: no permission", 42)
+    );
+    assert_eq!(dead[0].1.item, item);
+}
+
+#[test]
+fn the_sweep_expires_seen_keys_strikes_and_old_cases() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let day = 86_400;
+    violate(&store, "old", g, 7, at(0));
+    violate(&store, "new", g, 8, at(3 * day));
+    let ttl = |_| std::time::Duration::from_secs(2 * day as u64);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(day as u64),
+        audit_retention: Some(std::time::Duration::from_secs(2 * day as u64)),
+        strike_ttl: &ttl,
+    };
+    let report = store.sweep(at(3 * day + 10), &policy).expect("sweep");
+    assert_eq!(
+        report,
+        SweepReport {
+            seen: 1,
+            strikes: 1,
+            cases: 1,
+            dead: 0
+        }
+    );
+    assert_eq!(sweep::seen_at(&store, &EventKey::derive("old").0).expect("read"), None);
+    assert!(
+        sweep::seen_at(&store, &EventKey::derive("new").0)
+            .expect("read")
+            .is_some()
+    );
+    assert_eq!(
+        store.strike_record(g, 7).expect("read"),
+        None,
+        "all its strikes expired"
+    );
+    assert!(store.strike_record(g, 8).expect("read").is_some());
+    let left: Vec<u64> = store
+        .cases(Some(g), None)
+        .expect("list")
+        .iter()
+        .map(|e| e.case)
+        .collect();
+    assert_eq!(left, [2], "case 1 aged out; numbering goes on");
+    // A second sweep finds nothing; the old event is forgotten, so it would count again.
+    assert_eq!(
+        store.sweep(at(3 * day + 10), &policy).expect("sweep"),
+        SweepReport::default()
+    );
+    assert!(violate(&store, "old", g, 7, at(3 * day + 20)).is_some());
+}
+
+#[test]
+fn a_scheduled_post_fires_once_per_occurrence() {
+    let (_dir, store) = store();
+    assert_eq!(store.post_state("morning").expect("read"), None);
+    assert!(
+        store
+            .commit_post("morning", 1_000, 1, &[send("早上好")], at(0))
+            .expect("fire")
+    );
+    assert!(
+        !store
+            .commit_post("morning", 1_000, 2, &[send("早上好")], at(0))
+            .expect("again")
+    );
+    assert!(!store.commit_post("morning", 500, 2, &[], at(0)).expect("older"));
+    assert!(store.commit_post("morning", 2_000, 2, &[], at(0)).expect("skipped one"));
+    let state = store.post_state("morning").expect("read").expect("state");
+    assert_eq!((state.last_occurrence_ms, state.rotation), (2_000, 2));
+    assert_eq!(store.outbox().pending().expect("scan").len(), 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = sled::open(dir.path()).expect("open");
+        db.open_tree("meta")
+            .expect("tree")
+            .insert(b"schema", &99u32.to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    assert!(matches!(
+        Store::open_path(dir.path()),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+/// A database as schema 1 (the foundation) wrote it.
+fn write_schema_1(path: &Path) {
+    let db = sled::open(path).expect("open");
+    db.open_tree("meta")
+        .expect("tree")
+        .insert(b"schema", &1u32.to_be_bytes())
+        .expect("insert");
+    let seen = db.open_tree("seen").expect("tree");
+    seen.insert(EventKey::derive("old event").0, &at(0).as_millisecond().to_be_bytes())
+        .expect("insert");
+    let strikes = db.open_tree("strikes").expect("tree");
+    let v1 = br#"{"strikes":[{"at_ms":1700000000000,"weight":1,"rule":"ads"}]}"#;
+    strikes.insert(member_key(GroupId::qq(5), 7), &v1[..]).expect("insert");
+    let outbox = db.open_tree("outbox").expect("tree");
+    let item = br#"{"v":1,"action":{"action":"recall","group":{"platform":"qq","id":5},"message_id":3},"created_ms":1,"attempts":0,"not_before_ms":1,"last_error":null}"#;
+    outbox.insert(9u64.to_be_bytes(), &item[..]).expect("insert");
+    db.flush().expect("flush");
+}
+
+#[test]
+fn schema_1_is_backed_up_then_migrated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_1(dir.path());
+    let store = Store::open_path(dir.path()).expect("migrates");
+
+    let record = store.strike_record(GroupId::qq(5), 7).expect("readable").expect("kept");
+    assert_eq!(record.strikes[0].rule, "ads");
+    assert_eq!(store.outbox().pending().expect("scan")[0].0, 9);
+    // The seen key got its expiry entry: the sweep can now forget it.
+    let ttl = |_| std::time::Duration::from_secs(1);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(60),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    assert_eq!(store.sweep(at(3_600), &policy).expect("sweep").seen, 1);
+
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(backups[0].starts_with("pre-migration-v1-"), "{backups:?}");
+    drop(store);
+    // The backup restores the schema-1 data, which migrates again on open.
+    let backup = dir.path().join("backups").join(&backups[0]);
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(&backup).expect("open"));
+    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    assert_eq!(report.schema, 1);
+    let restored = Store::open(&settings).expect("open");
+    assert!(restored.strike_record(GroupId::qq(5), 7).expect("read").is_some());
+}
+
+#[test]
+fn a_backup_restores_every_tree_exactly() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    violate(&store, "e1", g, 7, at(0));
+    violate(&store, "e2", g, 8, at(1));
+    store.set_state("telegram.offset", b"\x00\x01").expect("state");
+    store.commit_post("night", 5, 1, &[], at(0)).expect("post");
+    let (seq, item) = store.outbox().pending().expect("scan").remove(0);
+    store.outbox().dead_letter(seq, &item, "refused", 3).expect("dead");
+
+    let mut file = Vec::new();
+    let made = store.backup(&mut file, at(2)).expect("backup");
+    assert_eq!(made.schema, SCHEMA_VERSION);
+    let text = String::from_utf8(file.clone()).expect("utf-8");
+    assert!(
+        text.contains(r#""tree":"audit""#) && text.contains("加微信"),
+        "JSON values are readable"
+    );
+
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let restored = backup::restore(&settings, &mut file.as_slice(), false).expect("restore");
+    assert_eq!(restored, made);
+    let copy = Store::open(&settings).expect("open");
+    let mut again = Vec::new();
+    copy.backup(&mut again, at(2)).expect("backup of the copy");
+    assert_eq!(again, file, "byte for byte the same trees");
+    assert_eq!(copy.state("telegram.offset").expect("state"), Some(vec![0, 1]));
+    assert!(violate(&copy, "e1", g, 7, at(3)).is_none(), "seen keys came along");
+    assert_eq!(
+        violate(&copy, "e3", g, 7, at(3)).and_then(|c| c.case),
+        Some(3),
+        "so did the counter"
+    );
+
+    // A second restore into the now non-empty database needs --force.
+    drop(copy);
+    let err = backup::restore(&settings, &mut file.as_slice(), false).expect_err("not empty");
+    assert!(matches!(err, StoreError::NotEmpty(_)), "{err}");
+    backup::restore(&settings, &mut file.as_slice(), true).expect("forced");
+    let copy = Store::open(&settings).expect("open");
+    assert_eq!(
+        copy.cases(Some(g), None).expect("list").len(),
+        2,
+        "replaced, not merged"
+    );
+}
+
+#[test]
+fn damaged_backups_are_refused_with_the_line_and_nothing_is_written() {
+    let (_dir, store) = store();
+    violate(&store, "e1", GroupId::qq(1), 7, at(0));
+    let mut file = Vec::new();
+    store.backup(&mut file, at(1)).expect("backup");
+    let text = String::from_utf8(file).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+
+    let truncated = lines[..lines.len() - 1].join("\n");
+    let wrong_tree = text.replacen(r#""tree":"strikes""#, r#""tree":"strikez""#, 1);
+    let bad_hex = text.replacen(r#""key":""#, r#""key":"zz"#, 1);
+    let miscounted = text.replace(r#""entries":"#, r#""entries":1"#);
+    let cases = [
+        ("", "empty"),
+        ("hello\n", "header"),
+        (truncated.as_str(), "truncated"),
+        (wrong_tree.as_str(), "strikez"),
+        (bad_hex.as_str(), "key"),
+        (miscounted.as_str(), "damaged"),
+    ];
+    for (input, needle) in cases {
+        let target = tempfile::tempdir().expect("tempdir");
+        let settings = StorageSettings {
+            path: target.path().join("data"),
+            ..StorageSettings::default()
+        };
+        let err = backup::restore(&settings, &mut input.as_bytes(), false).expect_err(needle);
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        assert!(!settings.path.exists(), "{needle}: nothing was created");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_durable_calls_all_complete() {
+    let (_dir, store) = store();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.enqueue(vec![send(&i.to_string())], at(0)).expect("enqueue");
+            store.durable().await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("durable");
+    }
+    assert_eq!(store.outbox().pending().expect("scan").len(), 32);
+}

@@ -1,0 +1,249 @@
+//! The real binary under kill -9, and the backup / restore / audit CLI against a running and a
+//! stopped daemon.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use qunguan::gateway::onebot::signature;
+use qunguan::store::{AuditEntry, Measure};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+const USERS: [i64; 4] = [2_001, 2_002, 2_003, 2_004];
+const PER_USER: i64 = 9;
+
+fn spam(user: i64, n: i64) -> Value {
+    // Message ids are unique per (user, n).
+    group_message(user * 100 + n, user, "member", "加微信 领红包")
+}
+
+async fn post(http: &reqwest::Client, url: &str, event: &Value) -> Result<StatusCode, reqwest::Error> {
+    let body = serde_json::to_vec(event).expect("json");
+    let sig = signature::sign(SECRET.as_bytes(), &body);
+    let response = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-signature", sig)
+        .body(body)
+        .send()
+        .await?;
+    Ok(response.status())
+}
+
+/// The audit log of the daemon whose data folder is `data`, through the CLI.
+async fn audit(data: &std::path::Path) -> Vec<AuditEntry> {
+    let out = cli(data, &["audit", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a case"))
+        .collect()
+}
+
+#[tokio::test]
+async fn kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_default_rules(&root.path().join("rules"));
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let daemon = Daemon::start(root.path(), &gateway);
+    daemon.wait_ready().await;
+
+    // Four members stream their violations at once; the daemon is killed mid-stream.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for user in USERS {
+        let (http, url, acked) = (http.clone(), daemon.webhook(), Arc::clone(&acked));
+        senders.spawn(async move {
+            for n in 1..=PER_USER {
+                match post(&http, &url, &spam(user, n)).await {
+                    Ok(StatusCode::NO_CONTENT) => acked.fetch_add(1, Ordering::SeqCst),
+                    _ => break, // the daemon is gone: stop, as a gateway would, and redeliver later
+                };
+            }
+        });
+    }
+    let total = USERS.len() * usize::try_from(PER_USER).expect("small");
+    for _ in 0..500 {
+        if acked.load(Ordering::SeqCst) >= total / 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    daemon.signal("-KILL");
+    let killed_at = Instant::now();
+    assert!(!daemon.wait_exit().await.success(), "killed, not exited");
+    while senders.join_next().await.is_some() {}
+    let acked_before_kill = acked.load(Ordering::SeqCst);
+    assert!(
+        acked_before_kill >= total / 3 && acked_before_kill < total,
+        "killed mid-stream: {acked_before_kill}"
+    );
+
+    // Restart; the gateway redelivers everything (acknowledged events included, as gateways
+    // do after errors). Every delivery must be acknowledged.
+    let restarted_at = Instant::now();
+    let daemon = Daemon::start(root.path(), &gateway);
+    daemon.wait_ready().await;
+    for user in USERS {
+        for n in 1..=PER_USER {
+            let status = post(&http, &daemon.webhook(), &spam(user, n)).await.expect("answers");
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+    }
+
+    // Stored state: one case per violation, each member walking 1, 2, 3 (kick), 1, 2, 3 … —
+    // no strike lost or counted twice, exactly three kicks each.
+    let cases = audit(&root.path().join("data")).await;
+    assert_eq!(cases.len(), total);
+    for user in USERS {
+        let mut mine: Vec<&AuditEntry> = cases.iter().filter(|c| c.user_id == user).collect();
+        mine.sort_by_key(|c| c.case);
+        let walk: Vec<(Option<i64>, u32)> = mine.iter().map(|c| (c.message_id, c.strikes_after)).collect();
+        let expected: Vec<(Option<i64>, u32)> = (1..=PER_USER)
+            .map(|n| (Some(user * 100 + n), u32::try_from((n - 1) % 3 + 1).expect("small")))
+            .collect();
+        assert_eq!(walk, expected, "user {user}");
+        assert_eq!(mine.iter().filter(|c| c.measure == Measure::Kick).count(), 3);
+    }
+
+    // Delivered: everything at least once. A repeat is only possible for a call the old
+    // process made just before it died (the gateway may handle it after the kill), whose
+    // removal from the outbox had not reached the disk.
+    // The bot's messages are paced by the send governor (5 a second on QQ), so wait for the
+    // counts, not for a number of calls: repeats would make a plain count arrive early.
+    let per_user_expected = [
+        ("delete_msg", 9),
+        ("send_group_msg", 3),
+        ("set_group_ban", 3),
+        ("set_group_kick", 3),
+    ];
+    let count = |delivered: &[Call]| {
+        let mut counts: HashMap<(i64, String), (usize, usize)> = HashMap::new();
+        for call in delivered {
+            let user = call.params["user_id"]
+                .as_i64()
+                .or_else(|| call.params["message_id"].as_i64().map(|m| m / 100))
+                .or_else(|| {
+                    call.params["message"][0]["data"]["qq"]
+                        .as_str()
+                        .and_then(|q| q.parse().ok())
+                })
+                .expect("a call about one member");
+            let (all, just_before_kill) = counts.entry((user, call.action.clone())).or_default();
+            *all += 1;
+            if call.at + Duration::from_secs(1) >= killed_at && call.at < restarted_at {
+                *just_before_kill += 1;
+            }
+        }
+        counts
+    };
+    let complete = |counts: &HashMap<(i64, String), (usize, usize)>| {
+        USERS.iter().all(|&user| {
+            per_user_expected
+                .iter()
+                .all(|(action, n)| counts.get(&(user, (*action).to_owned())).is_some_and(|c| c.0 >= *n))
+        })
+    };
+    let mut counts = count(&gateway.delivered());
+    for _ in 0..200 {
+        if complete(&counts) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = count(&gateway.delivered());
+    }
+    for user in USERS {
+        for (action, n) in per_user_expected {
+            let (all, just_before_kill) = counts.get(&(user, action.to_owned())).copied().unwrap_or_default();
+            assert!(all >= n, "user {user}: {action} delivered {all} of {n}: lost");
+            assert!(
+                all - n <= just_before_kill,
+                "user {user}: {action} repeated {} times, but the old process made only {just_before_kill} such calls in its last second",
+                all - n
+            );
+        }
+    }
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+}
+
+#[tokio::test]
+async fn backup_while_running_then_restore_elsewhere_keeps_strikes_cases_and_seen_events() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let rules = root.path().join("rules");
+    write_default_rules(&rules);
+    let (data_a, data_b) = (root.path().join("a"), root.path().join("b"));
+    let backup = root.path().join("backups").join("qunguan.jsonl");
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let http = reqwest::Client::new();
+
+    let daemon = Daemon::start_on(&data_a, &rules, &gateway, &[]);
+    daemon.wait_ready().await;
+    let first = group_message(1, 3_001, "member", "加微信");
+    assert_eq!(
+        post(&http, &daemon.webhook(), &first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    gateway.wait_delivered(2, PATIENCE).await;
+
+    // Backup and audit reach the running daemon through its control socket.
+    let out = cli(&data_a, &["backup", "--out", backup.to_str().expect("utf-8")]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("from the running daemon"), "{stdout}");
+    let out = cli(&data_a, &["audit", "--group", &format!("qq:{GROUP}")]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("#1  ") && stdout.contains("rule ads") && stdout.contains("\"加微信\""),
+        "{stdout}"
+    );
+    // A restore while a daemon runs on the target is refused.
+    let out = cli(&data_a, &["restore", "--in", backup.to_str().expect("utf-8")]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop it first"));
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+
+    // Stopped: the CLI reads the database itself.
+    assert_eq!(audit(&data_a).await.len(), 1);
+
+    let out = cli(&data_b, &["restore", "--in", backup.to_str().expect("utf-8")]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&data_b, &["restore", "--in", backup.to_str().expect("utf-8")]).await;
+    assert!(!out.status.success(), "a second restore needs --force");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+
+    let daemon = Daemon::start_on(&data_b, &rules, &gateway, &[]);
+    daemon.wait_ready().await;
+    // The restored seen-key: the first event again changes nothing. The restored strike: the
+    // member's next violation mutes.
+    assert_eq!(
+        post(&http, &daemon.webhook(), &first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    let second = group_message(2, 3_001, "member", "加微信");
+    assert_eq!(
+        post(&http, &daemon.webhook(), &second).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    let calls = gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_ban"]);
+    assert_eq!(calls[2].params["message_id"], 2);
+    let cases = audit(&data_b).await;
+    assert_eq!(
+        cases.iter().map(|c| c.case).collect::<Vec<_>>(),
+        [1, 2],
+        "numbering continues"
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+}

@@ -1,0 +1,237 @@
+//! The outbox under gateway failure: nothing lost, nothing doubled, order kept per user, one
+//! failing group never blocking the others; the send governor; age limits.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const OTHER_GROUP: i64 = 555_000_111;
+
+/// Spam from `user` in `group` with a message id unique across the test.
+fn spam_in(group: i64, message_id: i64, user: i64) -> Value {
+    group_message_in(group, message_id, user, "member", "加微信 领福利")
+}
+
+/// Each user of `users` (group, user, first message id) posts three spam messages in order,
+/// all users at once. Every event must be acknowledged.
+async fn three_strikes_each(app: &TestApp, users: &[(i64, i64, i64)]) {
+    let mut posts = tokio::task::JoinSet::new();
+    for &(group, user, first) in users {
+        let poster = app.poster();
+        posts.spawn(async move {
+            for id in first..first + 3 {
+                assert_eq!(poster.post(&spam_in(group, id, user)).await, StatusCode::NO_CONTENT);
+            }
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        done.expect("a sender panicked");
+    }
+}
+
+/// A key saying which member a delivered call concerns, and what it did, in the order of the
+/// ladder: recall (by message id), warning text, mute, kick.
+fn per_user_sequence(calls: &[Call], owner_of_message: &HashMap<i64, i64>) -> HashMap<i64, Vec<String>> {
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for call in calls {
+        let (user, what) = match call.action.as_str() {
+            "delete_msg" => {
+                let id = call.params["message_id"].as_i64().expect("id");
+                (owner_of_message[&id], format!("recall {id}"))
+            }
+            "set_group_ban" => (
+                call.params["user_id"].as_i64().expect("user"),
+                format!("mute {}", call.params["duration"]),
+            ),
+            "set_group_kick" => (call.params["user_id"].as_i64().expect("user"), "kick".into()),
+            "send_group_msg" => {
+                let at = call.params["message"][0]["data"]["qq"].as_str().expect("a mention");
+                (at.parse().expect("user id"), "warn".into())
+            }
+            other => panic!("unexpected call {other}"),
+        };
+        out.entry(user).or_default().push(what);
+    }
+    out
+}
+
+/// What one member's three strikes must produce, moderation lane in order, then the warning
+/// (the messages lane may interleave, so it is checked apart).
+fn expected_moderation(first: i64) -> Vec<String> {
+    vec![
+        format!("recall {first}"),
+        format!("recall {}", first + 1),
+        "mute 600".into(),
+        format!("recall {}", first + 2),
+        "kick".into(),
+    ]
+}
+
+/// Moves the daemon's clock on in small steps (past the backoffs of a short outage, well
+/// within the 10-minute age limit of messages) until `n` calls were delivered.
+async fn drain(app: &TestApp, n: usize) -> Vec<Call> {
+    for _ in 0..15 {
+        let delivered = app.gateway.wait_delivered(n, Duration::from_millis(700)).await;
+        if delivered.len() >= n {
+            return delivered;
+        }
+        app.advance(Duration::from_secs(30));
+    }
+    panic!("only {} of {n} calls delivered", app.gateway.delivered().len());
+}
+
+fn assert_once_in_order(delivered: &[Call], users: &[(i64, i64, i64)]) {
+    let mut seen = std::collections::HashSet::new();
+    for call in delivered {
+        let key = format!("{} {}", call.action, call.params);
+        assert!(seen.insert(key.clone()), "delivered twice: {key}");
+    }
+    let owner: HashMap<i64, i64> = users
+        .iter()
+        .flat_map(|&(_, user, first)| (first..first + 3).map(move |id| (id, user)))
+        .collect();
+    let sequences = per_user_sequence(delivered, &owner);
+    for &(_, user, first) in users {
+        let got = &sequences[&user];
+        let moderation: Vec<String> = got.iter().filter(|w| *w != "warn").cloned().collect();
+        assert_eq!(moderation, expected_moderation(first), "user {user}");
+        assert_eq!(
+            got.iter().filter(|w| *w == "warn").count(),
+            1,
+            "user {user}: one warning"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gateway_500s_then_recovery_deliver_every_action_once_in_order_per_user() {
+    let app = TestApp::spawn().await;
+    app.gateway.set_mode(Some(Fault::Http500));
+    let users = [
+        (GROUP, 701, 100),
+        (GROUP, 702, 200),
+        (GROUP, 703, 300),
+        (OTHER_GROUP, 704, 400),
+    ];
+    three_strikes_each(&app, &users).await;
+    // Every decision is stored although nothing could be delivered yet.
+    app.gateway.wait_calls(4, PATIENCE).await;
+    assert!(app.gateway.delivered().is_empty());
+
+    app.gateway.set_mode(None);
+    let delivered = drain(&app, users.len() * 6).await;
+    assert_eq!(delivered.len(), users.len() * 6);
+    assert_once_in_order(&delivered, &users);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gateway_that_hangs_then_recovers_delivers_every_action_once_in_order_per_user() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.gateway.onebot.timeout = qunguan::config::HumanDuration::from_secs(1)),
+        ..Options::default()
+    })
+    .await;
+    app.gateway.set_mode(Some(Fault::Hang(Duration::from_secs(30))));
+    let users = [(GROUP, 701, 100), (OTHER_GROUP, 702, 200)];
+    three_strikes_each(&app, &users).await;
+    // Both groups' first calls hang (concurrently) and time out.
+    app.gateway.wait_calls(2, PATIENCE).await;
+
+    app.gateway.set_mode(None);
+    let delivered = drain(&app, users.len() * 6).await;
+    assert_once_in_order(&delivered, &users);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_failing_group_does_not_hold_up_the_others() {
+    let app = TestApp::spawn().await;
+    // Every call about group GROUP's message 1 fails, for a while.
+    app.gateway.inject_when(|_, p| p["message_id"] == 1, Fault::Http500, 3);
+    app.post_event(&spam_in(GROUP, 1, 701)).await;
+    app.post_event(&spam_in(OTHER_GROUP, 2, 702)).await;
+    app.post_event(&spam_in(OTHER_GROUP, 3, 703)).await;
+    // The other group's recalls and warnings all go out, and GROUP's warning too (it is in
+    // the messages lane), while GROUP's recall waits for its retry.
+    let delivered = app.gateway.wait_delivered(5, PATIENCE).await;
+    let recalled: Vec<i64> = delivered
+        .iter()
+        .filter(|c| c.action == "delete_msg")
+        .map(|c| c.params["message_id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(recalled, [2, 3]);
+    assert_eq!(delivered.iter().filter(|c| c.action == "send_group_msg").count(), 3);
+    let delivered = drain(&app, 6).await;
+    assert_eq!(delivered.last().map(|c| c.params["message_id"].clone()), Some(json!(1)));
+    app.stop().await;
+}
+
+fn joined(user_id: i64, time: i64) -> Value {
+    let mut event = fixture("onebot11/notice.group_increase.approve.json");
+    event["user_id"] = json!(user_id);
+    event["time"] = json!(time);
+    event["group_id"] = json!(GROUP);
+    event
+}
+
+#[tokio::test]
+async fn the_governor_paces_the_bots_messages_but_not_moderation() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.outbox.sends_per_minute_per_group = 2),
+        ..Options::default()
+    })
+    .await;
+    for (i, user) in [801, 802, 803].iter().enumerate() {
+        app.post_event(&joined(*user, 1_000 + i64::try_from(i).expect("small")))
+            .await;
+    }
+    app.post_event(&spam_in(GROUP, 9, 701)).await;
+    // Two welcomes, and the recall, which the governor does not pace.
+    let delivered = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&delivered), ["send_group_msg", "send_group_msg", "delete_msg"]);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        app.gateway.delivered().len(),
+        3,
+        "the third welcome waits for the window"
+    );
+    app.advance(Duration::from_secs(60));
+    let delivered = app.gateway.wait_delivered(5, PATIENCE).await;
+    let texts: Vec<String> = delivered
+        .iter()
+        .filter(|c| c.action == "send_group_msg")
+        .map(sent_text)
+        .collect();
+    assert_eq!(texts.len(), 4);
+    assert!(texts[2].starts_with("@803"), "welcomes keep their order: {texts:?}");
+    assert!(texts[3].contains("第1次警告"), "{texts:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_happens() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.moderation.ladder = vec!["kick".parse().expect("rung")]),
+        ..Options::default()
+    })
+    .await;
+    app.gateway.set_mode(Some(Fault::Http500));
+    app.post_event(&joined(801, 1_000)).await;
+    app.post_event(&spam_in(GROUP, 9, 701)).await;
+    app.gateway.wait_calls(2, PATIENCE).await;
+    app.gateway.set_mode(None);
+    app.advance(Duration::from_secs(11 * 60)); // past the 10-minute limit of messages
+    let delivered = drain(&app, 2).await;
+    assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
+    let dead = app.dead_letters().await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].item.action.kind().as_str(), "send");
+    assert!(dead[0].reason.starts_with("expired"), "{}", dead[0].reason);
+    assert!(dead[0].item.last_error.as_deref().unwrap_or("").contains("500"));
+    app.stop().await;
+}

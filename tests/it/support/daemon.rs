@@ -1,0 +1,127 @@
+//! The real `qunguan` binary as a child process, for tests that need a real process:
+//! signals, kill -9, and the CLI talking to a running daemon.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{FakeOneBot, SECRET, TOKEN};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_qunguan");
+
+/// A running daemon process.
+pub struct Daemon {
+    child: Child,
+    /// Its webhook port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Daemon {
+    /// Starts `qunguan run` on `root/data` and `root/rules`, talking to `gateway`.
+    pub fn start(root: &Path, gateway: &FakeOneBot) -> Self {
+        Self::start_on(&root.join("data"), &root.join("rules"), gateway, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables (`QUNGUAN__…` settings).
+    pub fn start_with(root: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)]) -> Self {
+        Self::start_on(&root.join("data"), &root.join("rules"), gateway, extra)
+    }
+
+    /// Starts `qunguan run` on the given data and rules folders, with extra environment.
+    pub fn start_on(data: &Path, rules: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .arg("run")
+            .envs(extra.iter().copied())
+            .envs(env(data, rules))
+            .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())
+            .env("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", TOKEN)
+            .env("QUNGUAN__GATEWAY__ONEBOT__SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("daemon starts");
+        Self { child, port }
+    }
+
+    /// The webhook URL.
+    pub fn webhook(&self) -> String {
+        format!("http://127.0.0.1:{}/onebot/v11", self.port)
+    }
+
+    /// Waits until `/healthz` answers (bounded).
+    pub async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        for _ in 0..200 {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("daemon did not become ready on port {}", self.port);
+    }
+
+    /// Sends a signal (`-TERM`, `-KILL`) to the process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (bounded), returning its status.
+    pub async fn wait_exit(mut self) -> std::process::ExitStatus {
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        panic!("daemon did not exit");
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that fails midway must not leave a daemon running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The variables that point the binary at a data and a rules folder.
+fn env(data: &Path, rules: &Path) -> [(&'static str, PathBuf); 2] {
+    [
+        ("QUNGUAN__STORAGE__PATH", data.to_owned()),
+        ("QUNGUAN__RULES__DIR", rules.to_owned()),
+    ]
+}
+
+/// Runs a CLI command (`audit`, `backup`, `restore` …) on the data folder `data`, off the
+/// async threads so the test's fake gateway keeps answering meanwhile.
+pub async fn cli(data: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .envs(env(data, &data.join("rules")))
+        .env_remove("RUST_LOG");
+    tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+        .await
+        .expect("join")
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
