@@ -7,16 +7,17 @@
 //!
 //! The tracker keeps, per member seen recently, a small ring of their last messages: receive
 //! time, a 32-bit hash of the text and the message id (16 bytes each, at most
-//! [`MAX_TRACKED`]). Observing a message touches one ring under one of a few sharded locks and
-//! allocates only when a member is first seen or a flood is found. Members idle longer than
+//! [`MAX_TRACKED`]; the first three inline in the member's map slot). Observing a message
+//! touches one ring under one of a few sharded locks and allocates only when a member posts
+//! more than three messages within the window or a flood is found. Members idle longer than
 //! the longest window are dropped by a sweep that runs at most once a minute per shard, so
 //! memory follows the number of members active in the last minute.
 //!
 //! The state is in memory: a restart forgets it, which at worst lets one flood through.
 //! Messages already punished by the word filter are not counted again.
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
@@ -70,10 +71,24 @@ struct Entry {
     message_id: i64,
 }
 
+/// Entries kept inline; a member who posts more within the window spills to the heap. Most
+/// members post once or twice a minute, so most rings never allocate.
+const INLINE: usize = 3;
+
 /// A member's last messages, oldest first.
-#[derive(Debug, Default)]
-struct Ring {
-    entries: std::collections::VecDeque<Entry>,
+#[derive(Debug)]
+enum Ring {
+    Inline { len: u8, entries: [Entry; INLINE] },
+    Spilled(VecDeque<Entry>),
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self::Inline {
+            len: 0,
+            entries: [Entry::default(); INLINE],
+        }
+    }
 }
 
 impl FloodTracker {
@@ -104,8 +119,7 @@ impl FloodTracker {
         let at = self.compact(now_ms);
         let text = text.trim();
         let hash = (!text.is_empty()).then(|| text_hash(text));
-        let shard_index = usize::try_from((user_id ^ group.id).rem_euclid(SHARDS as i64)).unwrap_or(0);
-        let mut shard = self.shards[shard_index]
+        let mut shard = self.shards[shard_of(group, user_id)]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if now_ms.saturating_sub(shard.last_sweep_ms) >= SWEEP_EVERY_MS {
@@ -114,20 +128,17 @@ impl FloodTracker {
             shard.last_sweep_ms = now_ms;
         }
         let ring = shard.members.entry((group, user_id)).or_default();
-        if ring.entries.iter().any(|e| e.message_id == message_id) {
+        if ring.iter().any(|e| e.message_id == message_id) {
             return None;
         }
-        if ring.entries.len() == MAX_TRACKED {
-            ring.entries.pop_front();
-        }
-        ring.entries.push_back(Entry {
+        ring.push(Entry {
             at,
             hash: hash.unwrap_or(0),
             message_id,
         });
         let flood = ring.check(at, hash, limits);
         if flood.is_some() {
-            ring.entries.clear();
+            *ring = Ring::default();
         }
         flood
     }
@@ -153,13 +164,57 @@ impl FloodTracker {
 }
 
 impl Ring {
+    fn entries(&self) -> (&[Entry], &[Entry]) {
+        match self {
+            Self::Inline { len, entries } => (&entries[..usize::from(*len)], &[]),
+            Self::Spilled(deque) => deque.as_slices(),
+        }
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        let (a, b) = self.entries();
+        a.iter().chain(b)
+    }
+
+    fn len(&self) -> usize {
+        let (a, b) = self.entries();
+        a.len() + b.len()
+    }
+
+    fn last(&self) -> Option<&Entry> {
+        self.iter().next_back()
+    }
+
+    /// Appends, dropping the oldest entry beyond [`MAX_TRACKED`].
+    fn push(&mut self, entry: Entry) {
+        match self {
+            Self::Inline { len, entries } if usize::from(*len) < INLINE => {
+                entries[usize::from(*len)] = entry;
+                *len += 1;
+            }
+            Self::Inline { entries, .. } => {
+                let mut deque = VecDeque::with_capacity(MAX_TRACKED);
+                deque.extend(entries.iter().copied());
+                deque.push_back(entry);
+                *self = Self::Spilled(deque);
+            }
+            Self::Spilled(deque) => {
+                if deque.len() == MAX_TRACKED {
+                    deque.pop_front();
+                }
+                deque.push_back(entry);
+            }
+        }
+    }
+
     fn check(&self, at: u32, hash: Option<u32>, limits: &FloodSettings) -> Option<Flood> {
         let within = |e: &Entry, window: u32| at.wrapping_sub(e.at) < window;
         if limits.messages > 0 {
             let window = window_ms(limits.window.as_secs());
-            let recent = self.entries.iter().rev().take_while(|e| within(e, window)).count();
+            let recent = self.iter().rev().take_while(|e| within(e, window)).count();
             if recent >= limits.messages as usize {
-                let ids = self.entries.iter().skip(self.entries.len() - recent);
+                let ids = self.iter().skip(self.len() - recent);
                 return Some(Flood {
                     kind: FloodKind::Rate,
                     message_ids: ids.map(|e| e.message_id).collect(),
@@ -171,10 +226,10 @@ impl Ring {
         {
             let window = window_ms(limits.repeat_window.as_secs());
             let same = |e: &&Entry| e.hash == hash && within(e, window);
-            if self.entries.iter().filter(same).count() >= limits.repeats as usize {
+            if self.iter().filter(same).count() >= limits.repeats as usize {
                 return Some(Flood {
                     kind: FloodKind::Repeat,
-                    message_ids: self.entries.iter().filter(same).map(|e| e.message_id).collect(),
+                    message_ids: self.iter().filter(same).map(|e| e.message_id).collect(),
                 });
             }
         }
@@ -185,8 +240,12 @@ impl Ring {
 impl Shard {
     fn sweep(&mut self, at: u32, idle_ms: u32) {
         self.members
-            .retain(|_, ring| ring.entries.back().is_some_and(|e| at.wrapping_sub(e.at) < idle_ms));
+            .retain(|_, ring| ring.last().is_some_and(|e| at.wrapping_sub(e.at) < idle_ms));
     }
+}
+
+fn shard_of(group: GroupId, user_id: i64) -> usize {
+    usize::try_from((user_id ^ group.id).rem_euclid(SHARDS as i64)).unwrap_or(0)
 }
 
 fn window_ms(secs: u64) -> u32 {
@@ -319,6 +378,20 @@ mod tests {
     fn zero_turns_a_limit_off() {
         let floods = run(limits(0, 10, 0, 60), &[(0, 7, 1, "a"), (0, 7, 2, "a"), (0, 7, 3, "a")]);
         assert_eq!(floods, [None, None, None]);
+    }
+
+    #[test]
+    fn a_member_past_the_inline_entries_keeps_the_last_sixteen() {
+        // 20 messages, no limit reached (the rate limit is above what is kept): the ring
+        // spills to the heap and drops the oldest beyond MAX_TRACKED.
+        let tracker = FloodTracker::new(at(0));
+        let l = limits(16, 1, 0, 60);
+        for id in 0..20 {
+            assert_eq!(tracker.observe(G, 7, id, "x", at(id * 1_000), &l), None);
+        }
+        let shard = tracker.shards[shard_of(G, 7)].lock().expect("lock");
+        let ids: Vec<i64> = shard.members[&(G, 7)].iter().map(|e| e.message_id).collect();
+        assert_eq!(ids, (4..20).collect::<Vec<_>>());
     }
 
     #[test]

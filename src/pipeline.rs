@@ -183,7 +183,13 @@ impl Pipeline {
         }
         let group = msg.group;
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
-        match commands::parse(msg, event.self_id) {
+        // An edited message is filtered again, but never run again as a command.
+        let parsed = if msg.edited {
+            Parsed::NotACommand
+        } else {
+            commands::parse(msg, event.self_id)
+        };
+        match parsed {
             Parsed::Command(command) if is_admin || command.is_public() => {
                 let ctx = self.command_context(group);
                 return commands::execute(&ctx, event, msg, command, is_admin).await;
@@ -381,25 +387,21 @@ fn plan_violation(
             }
         },
     };
-    let entry = AuditEntry {
-        v: <AuditEntry as crate::store::codec::Record>::VERSION,
-        case: snapshot.next_case,
+    let mut entry = AuditEntry::new(
         group,
-        at_ms: now.as_millisecond(),
+        now.as_millisecond(),
         user_id,
-        user_name: msg.sender.name.clone(),
-        actor: Actor::Auto,
-        rule: verdict.rule.to_string(),
-        reason: String::new(),
-        matched: verdict.matched.clone(),
-        excerpt: audit::excerpt(&msg.text),
-        message_id: Some(msg.message_id),
-        recalled,
-        strikes_before: before,
-        strikes_after: after,
+        Actor::Auto,
+        &*verdict.rule,
         measure,
-        dry_run: false,
-    };
+    );
+    entry.user_name.clone_from(&msg.sender.name);
+    entry.matched.clone_from(&verdict.matched);
+    entry.excerpt = audit::excerpt(&msg.text);
+    entry.message_id = Some(msg.message_id);
+    entry.recalled = recalled;
+    entry.strikes_before = before;
+    entry.strikes_after = after;
     ViolationPlan {
         writes: Writes {
             strikes,

@@ -246,30 +246,18 @@ impl Plan<'_> {
     }
 
     fn case(&self, target: i64, measure: Measure, before: u32, after: u32, reason: &str) -> AuditEntry {
-        AuditEntry {
-            v: <AuditEntry as crate::store::codec::Record>::VERSION,
-            case: 0,
-            group: self.msg.group,
-            at_ms: self.ctx.now.as_millisecond(),
-            user_id: target,
-            user_name: String::new(),
-            actor: self.actor.clone(),
-            rule: MANUAL_RULE.to_owned(),
-            reason: audit::excerpt(reason),
-            matched: Vec::new(),
-            excerpt: String::new(),
-            message_id: None,
-            recalled: Vec::new(),
-            strikes_before: before,
-            strikes_after: after,
-            measure,
-            dry_run: false,
-        }
+        let at_ms = self.ctx.now.as_millisecond();
+        let mut entry = AuditEntry::new(self.msg.group, at_ms, target, self.actor.clone(), MANUAL_RULE, measure);
+        entry.reason = audit::excerpt(reason);
+        entry.strikes_before = before;
+        entry.strikes_after = after;
+        entry
     }
 
-    fn outcome<R>(committed: Option<crate::store::Committed<(usize, R)>>) -> Outcome {
+    /// The outcome of a commit whose decision returned the number of actions stored.
+    fn outcome(committed: Option<crate::store::Committed<usize>>) -> Outcome {
         match committed {
-            Some(c) => Outcome::Acted { actions: c.value.0 },
+            Some(c) => Outcome::Acted { actions: c.value },
             None => Outcome::Duplicate,
         }
     }
@@ -311,7 +299,7 @@ impl Plan<'_> {
                     actions,
                     audit: Some(audit),
                 };
-                (writes, (count, ()))
+                (writes, count)
             })?;
         Ok(Self::outcome(committed))
     }
@@ -341,7 +329,7 @@ impl Plan<'_> {
                     actions: vec![reply_to(self.msg, text)],
                     audit: None,
                 };
-                (writes, (1, ()))
+                (writes, 1)
             })?;
         Ok(Self::outcome(committed))
     }
@@ -370,7 +358,7 @@ impl Plan<'_> {
                     actions: vec![reply_to(self.msg, text)],
                     audit,
                 };
-                (writes, (1, ()))
+                (writes, 1)
             })?;
         Ok(Self::outcome(committed))
     }
@@ -397,7 +385,7 @@ impl Plan<'_> {
                     actions: vec![action.clone(), reply_to(self.msg, text)],
                     audit: Some(self.case(target, measure, before, after, "")),
                 };
-                (writes, (2, ()))
+                (writes, 2)
             })?;
         Ok(Self::outcome(committed))
     }

@@ -1201,6 +1201,102 @@ mod tests {
     }
 
     #[test]
+    fn groups_admins_flood_and_outbox_read_from_the_file() {
+        let file = write(
+            r#"
+[moderation]
+dry_run = true
+[moderation.flood]
+messages = 5
+window = "20s"
+
+[admin]
+super_users = [10001, "tg:123456789", "qq:42"]
+
+[outbox]
+concurrency = 4
+sends_per_minute_per_group = 10
+[outbox.max_age]
+send = "5m"
+kick = "1d"
+
+[groups."qq:726300112"]
+ladder = ["warn", "ban"]
+exempt = [7, 8]
+dry_run = false
+[groups."qq:726300112".flood]
+repeats = 0
+
+[groups.123]
+strike_ttl = "7d"
+"#,
+        );
+        let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
+        assert!(s.moderation.dry_run);
+        assert_eq!(
+            (s.moderation.flood.messages, s.moderation.flood.window.as_secs()),
+            (5, 20)
+        );
+        assert_eq!(s.moderation.flood.repeats, 3, "unset keys keep their defaults");
+        let users: Vec<String> = s.admin.super_users.iter().map(ToString::to_string).collect();
+        assert_eq!(users, ["qq:10001", "tg:123456789", "qq:42"]);
+        assert_eq!((s.outbox.concurrency, s.outbox.sends_per_minute_per_group), (4, 10));
+        assert_eq!(
+            s.outbox.max_age.of(ActionKind::Send),
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(s.outbox.max_age.of(ActionKind::Recall), None, "0s = no limit");
+        let group = &s.groups["qq:726300112"];
+        assert_eq!(group.ladder.as_deref(), Some(&[Rung::Warn, Rung::Ban][..]));
+        assert_eq!((group.exempt.as_slice(), group.dry_run), (&[7, 8][..], Some(false)));
+        assert_eq!(group.flood.apply(s.moderation.flood).repeats, 0);
+        assert_eq!(s.groups["123"].strike_ttl.map(HumanDuration::as_secs), Some(7 * 86_400));
+    }
+
+    #[test]
+    fn group_and_admin_keys_come_from_the_environment_too() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("QUNGUAN__ADMIN__SUPER_USERS", "10001, tg:5"),
+                ("QUNGUAN__GROUPS__726300112__DRY_RUN", "true"),
+                ("QUNGUAN__GROUPS__726300112__EXEMPT", "7,8"),
+                ("QUNGUAN__GROUPS__726300112__LADDER", "warn,kick"),
+                ("QUNGUAN__OUTBOX__MAX_AGE__SEND", "1m"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.admin.super_users.len(), 2);
+        let group = &s.groups["726300112"];
+        assert_eq!((group.dry_run, group.exempt.as_slice()), (Some(true), &[7, 8][..]));
+        assert_eq!(group.ladder.as_deref(), Some(&[Rung::Warn, Rung::Kick][..]));
+        assert_eq!(s.outbox.max_age.send.as_secs(), 60);
+    }
+
+    #[test]
+    fn bad_group_flood_and_outbox_values_name_their_keys() {
+        let cases = [
+            ("[groups.\"wx:1\"]\ndry_run = true\n", "groups.wx:1"),
+            ("[groups.abc]\ndry_run = true\n", "groups.abc"),
+            ("[groups.1]\nladder = []\n", "groups.1.ladder"),
+            ("[groups.1]\nstrike_ttl = \"0s\"\n", "groups.1.strike_ttl"),
+            ("[moderation.flood]\nmessages = 1\n", "moderation.flood.messages"),
+            ("[moderation.flood]\nwindow = \"0s\"\n", "moderation.flood.window"),
+            ("[groups.1.flood]\nrepeats = 1\n", "groups.1.flood.repeats"),
+            ("[moderation.flood]\nmessages = 100\n", "moderation.flood"),
+            ("[outbox]\nconcurrency = 0\n", "outbox.concurrency"),
+            ("[storage]\nseen_ttl = \"10s\"\n", "storage.seen_ttl"),
+            ("[admin]\nsuper_users = [\"wx:1\"]\n", "wx"),
+            ("[groups.1]\nexempted = [1]\n", "exempted"),
+        ];
+        for (toml, key) in cases {
+            let file = write(toml);
+            let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err(toml);
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
     fn rungs_parse_and_print() {
         for text in ["warn", "mute 10m", "kick", "ban", "mute 1h30m"] {
             let rung: Rung = text.parse().expect(text);

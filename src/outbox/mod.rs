@@ -47,6 +47,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Longest sleep between looks at the queues. Items due later are found on time with the
 /// system clock; with a manual clock (tests) this is how soon a moved clock is noticed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long the worker's own writes (removals, retries) may wait for a flush. Under load the
+/// webhooks' group commits flush them first and the worker flushes nothing itself.
+const FLUSH_DELAY: Duration = Duration::from_millis(10);
+/// How often idle groups' governor windows are dropped.
+const FORGET_EVERY_MS: i64 = 60_000;
 
 /// Delivers outbox items. Wake it with [`OutboxWorker::waker`] after storing new items.
 pub struct OutboxWorker {
@@ -60,6 +65,10 @@ pub struct OutboxWorker {
     in_flight: JoinSet<(GroupId, u64, Result<Delivery, GatewayError>)>,
     /// A background flush of the worker's own writes is running.
     flushing: Option<tokio::task::JoinHandle<()>>,
+    /// Writes (or undurable new items) not yet covered by a flush the worker started.
+    dirty: bool,
+    /// When idle governor windows were last dropped.
+    forgot_ms: i64,
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -107,6 +116,8 @@ impl OutboxWorker {
             queues,
             in_flight: JoinSet::new(),
             flushing: None,
+            dirty: false,
+            forgot_ms: 0,
         })
     }
 
@@ -122,6 +133,7 @@ impl OutboxWorker {
         loop {
             self.absorb_new();
             self.dispatch();
+            self.flush_in_background();
             let pause = self.pause();
             tokio::select! {
                 biased;
@@ -132,7 +144,6 @@ impl OutboxWorker {
                     while let Some(done) = self.in_flight.try_join_next() {
                         self.complete(done);
                     }
-                    self.flush_in_background();
                 }
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
@@ -147,16 +158,16 @@ impl OutboxWorker {
         tracing::debug!(pending = self.queues.len(), "outbox worker stopped");
     }
 
-    /// Moves new durable items from the store's feed into the queues. If some are not durable
-    /// yet and nobody is flushing them (an admin tool enqueued them), flushes in the background;
-    /// the flush wakes the worker when done.
+    /// Moves new durable items from the store's feed into the queues. Items not durable yet
+    /// are usually being flushed by the webhook that wrote them; in case nobody does (a tool
+    /// that enqueued without flushing), the worker's own flush covers them.
     fn absorb_new(&mut self) {
         let outbox = self.store.outbox();
         for (seq, item) in outbox.take_durable() {
             self.queues.insert(seq, item);
         }
         if outbox.has_undurable() {
-            self.flush_in_background();
+            self.dirty = true;
         }
     }
 
@@ -193,7 +204,10 @@ impl OutboxWorker {
                 tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
             }
         }
-        self.governor.forget_idle(now_ms);
+        if now_ms.saturating_sub(self.forgot_ms) >= FORGET_EVERY_MS {
+            self.governor.forget_idle(now_ms);
+            self.forgot_ms = now_ms;
+        }
     }
 
     /// How long to wait for something to happen.
@@ -221,6 +235,7 @@ impl OutboxWorker {
         };
         let now_ms = self.clock.now().as_millisecond();
         let outbox = self.store.outbox();
+        self.dirty = true;
         match result {
             Ok(_) => {
                 if let Some(item) = self.queues.finish(group, seq) {
@@ -265,16 +280,22 @@ impl OutboxWorker {
         }
     }
 
-    /// Flushes the worker's writes (removals, retries) without waiting, one flush at a time,
-    /// and wakes the worker afterwards (new items may have become durable with it).
+    /// Makes the worker's writes (removals, retries) durable without waiting for it: takes a
+    /// flush ticket now and, after [`FLUSH_DELAY`], flushes only if no webhook's group commit
+    /// has covered the ticket meanwhile. One such task at a time; it wakes the worker when done
+    /// (new items may have become durable with it). Flushing removals promptly keeps the
+    /// window for a repeated delivery after a crash to milliseconds.
     fn flush_in_background(&mut self) {
-        if self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
+        if !self.dirty || self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
             return;
         }
+        self.dirty = false;
+        let ticket = self.store.flush_ticket();
         let store = self.store.clone();
         let wake = Arc::clone(&self.wake);
         self.flushing = Some(tokio::spawn(async move {
-            if let Err(e) = store.durable().await {
+            tokio::time::sleep(FLUSH_DELAY).await;
+            if let Err(e) = store.durable_upto(ticket).await {
                 tracing::error!(error = %e, "outbox: flush failed");
             }
             wake.notify_one();

@@ -96,6 +96,40 @@ pub struct AuditEntry {
     pub dry_run: bool,
 }
 
+impl AuditEntry {
+    /// A case about `user_id` in `group` at `at_ms`; the store numbers it, the caller fills in
+    /// the evidence (matched text, strikes …) that applies.
+    #[must_use]
+    pub fn new(
+        group: GroupId,
+        at_ms: i64,
+        user_id: i64,
+        actor: Actor,
+        rule: impl Into<String>,
+        measure: Measure,
+    ) -> Self {
+        Self {
+            v: Self::VERSION,
+            case: 0,
+            group,
+            at_ms,
+            user_id,
+            user_name: String::new(),
+            actor,
+            rule: rule.into(),
+            reason: String::new(),
+            matched: Vec::new(),
+            excerpt: String::new(),
+            message_id: None,
+            recalled: Vec::new(),
+            strikes_before: 0,
+            strikes_after: 0,
+            measure,
+            dry_run: false,
+        }
+    }
+}
+
 /// How much of a message the audit log keeps as context.
 pub const EXCERPT_CHARS: usize = 300;
 

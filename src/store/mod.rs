@@ -126,6 +126,11 @@ pub enum StoreError {
         "the database at {0} is not empty; restore into an empty storage.path, or pass --force to replace its contents"
     )]
     NotEmpty(String),
+    /// Another process holds the database.
+    #[error(
+        "the database at {0} is in use by another process (a running qunguan?); stop it first, or reach it with `qunguan backup` / `qunguan audit`"
+    )]
+    Locked(String),
     /// The caller asked for something the store cannot do (a bug in the caller).
     #[error("invalid store request: {0}")]
     Invalid(&'static str),
@@ -461,7 +466,21 @@ impl Store {
     /// Waits until every write made before this call is on disk. Concurrent callers share
     /// flushes (group commit), so a burst of events costs a few flushes, not one each.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.inner.flush.wait(&self.inner.db).await
+        let ticket = self.flush_ticket();
+        self.durable_upto(ticket).await
+    }
+
+    /// A ticket covering every write made before this call, for [`Store::durable_upto`].
+    #[must_use]
+    pub fn flush_ticket(&self) -> FlushTicket {
+        FlushTicket(self.inner.flush.requested.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Waits until the writes covered by `ticket` are on disk, flushing only if no flush has
+    /// covered them since the ticket was taken. Lets a background writer (the outbox worker)
+    /// take a ticket now, wait a little, and usually find its writes flushed by someone else.
+    pub async fn durable_upto(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        self.inner.flush.wait(&self.inner.db, ticket.0).await
     }
 
     /// Flushes synchronously (shutdown, CLI tools).
@@ -513,17 +532,46 @@ impl Store {
     fn durable_commits(&self) -> u64 {
         self.inner.flush.durable_commits.load(Ordering::SeqCst)
     }
+
+    /// True when some commit is not yet known to be on disk (two atomic loads).
+    fn has_undurable_commits(&self) -> bool {
+        self.inner.flush.commits.load(Ordering::SeqCst) > self.durable_commits()
+    }
 }
 
+/// How long opening waits for another holder of the database lock to let go.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Opens sled with this daemon's settings.
+///
+/// sled takes an exclusive file lock, and a handle dropped a moment ago (a restore reopening
+/// what it wrote, a restart in the same process) can hold it briefly while its background
+/// writes finish; so a lock failure is retried for [`LOCK_PATIENCE`] before it is reported.
 fn open_db(path: &Path, cache_mib: u64) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new()
+    let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_mib.saturating_mul(1 << 20))
         .mode(sled::Mode::LowSpace)
-        .flush_every_ms(Some(500))
-        .open()?)
+        .flush_every_ms(Some(500));
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            // sled (pinned at 0.34.7) reports the lock only through this message.
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked(path.display().to_string()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
+
+/// Covers the writes made before it was taken; see [`Store::flush_ticket`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FlushTicket(u64);
 
 /// Group commit: tickets taken before a flush started are covered by it.
 #[derive(Default)]
@@ -541,8 +589,10 @@ struct GroupCommit {
 }
 
 impl GroupCommit {
-    async fn wait(&self, db: &sled::Db) -> Result<(), StoreError> {
-        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+    async fn wait(&self, db: &sled::Db, ticket: u64) -> Result<(), StoreError> {
+        if self.flushed.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
         let _guard = self.lock.lock().await;
         if self.flushed.load(Ordering::SeqCst) >= ticket {
             return Ok(());

@@ -116,10 +116,11 @@ impl Outbox<'_> {
             .collect()
     }
 
-    /// True when the feed holds items whose commit is not yet known to be on disk.
+    /// True when a commit (perhaps one with outbox items) is not yet known to be on disk.
+    /// Cheap: no lock.
     #[must_use]
     pub fn has_undurable(&self) -> bool {
-        self.store.lock().feed.as_ref().is_some_and(|feed| !feed.is_empty())
+        self.store.has_undurable_commits()
     }
 
     /// Removes a delivered item.

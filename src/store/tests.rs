@@ -327,10 +327,11 @@ fn a_newer_schema_is_refused() {
             .expect("insert");
         db.flush().expect("flush");
     }
-    assert!(matches!(
-        Store::open_path(dir.path()),
-        Err(StoreError::SchemaTooNew { found: 99, .. })
-    ));
+    let opened = Store::open_path(dir.path());
+    assert!(
+        matches!(opened, Err(StoreError::SchemaTooNew { found: 99, .. })),
+        "{opened:?}"
+    );
 }
 
 /// A database as schema 1 (the foundation) wrote it.
@@ -491,4 +492,12 @@ async fn concurrent_durable_calls_all_complete() {
         t.await.expect("join").expect("durable");
     }
     assert_eq!(store.outbox().pending().expect("scan").len(), 32);
+}
+
+#[test]
+fn a_database_in_use_is_reported_as_such() {
+    let (dir, _store) = store();
+    let err = Store::open_path(dir.path()).expect_err("the first handle holds the lock");
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    assert!(err.to_string().contains("in use by another process"), "{err}");
 }
