@@ -8,8 +8,11 @@
 //! - **Concurrency**: up to `[outbox] concurrency` calls in flight, each for a different group;
 //!   a group's own calls are made one at a time ([`queues`]), so one slow or failing group
 //!   never blocks the others and a group's actions keep their order.
-//! - **Priority**: recall, mute and kick go before the bot's own messages, which the send
-//!   governor paces per group and per bot account ([`governor`]).
+//! - **Priority**: a group's actions go in decision order, but recall, mute and kick go first:
+//!   they overtake the bot's own messages while those wait for the send governor (which paces
+//!   them per group and per bot account, [`governor`]) or for a retry. A message never
+//!   overtakes an earlier moderation action, so a warning never arrives before the recall of
+//!   the message it is about.
 //! - **Retries**: timeouts, connection errors, 5xx and rate limits back off exponentially on
 //!   the injected clock (1 s, 2 s, 4 s … 5 min), or as long as the platform asked
 //!   (`retry_after`). Refusals (no permission, member gone) go to the dead letters at once.
@@ -53,6 +56,10 @@ const FLUSH_DELAY: Duration = Duration::from_millis(10);
 /// How often idle groups' governor windows are dropped.
 const FORGET_EVERY_MS: i64 = 60_000;
 
+/// One finished delivery attempt: the group, the item, when the attempt started (unix ms, on
+/// the injected clock; backoff counts from there) and what the gateway said.
+type Attempt = (GroupId, u64, i64, Result<Delivery, GatewayError>);
+
 /// Delivers outbox items. Wake it with [`OutboxWorker::waker`] after storing new items.
 pub struct OutboxWorker {
     store: Store,
@@ -62,7 +69,7 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     queues: Queues,
     governor: Governor,
-    in_flight: JoinSet<(GroupId, u64, Result<Delivery, GatewayError>)>,
+    in_flight: JoinSet<Attempt>,
     /// A background flush of the worker's own writes is running.
     flushing: Option<tokio::task::JoinHandle<()>>,
     /// Writes (or undurable new items) not yet covered by a flush the worker started.
@@ -185,7 +192,7 @@ impl OutboxWorker {
             let gateways = self.gateways.clone();
             self.in_flight.spawn(async move {
                 let result = gateways.execute(&action).await;
-                (group, seq, result)
+                (group, seq, now_ms, result)
             });
         }
         for (seq, item) in expired {
@@ -223,8 +230,8 @@ impl OutboxWorker {
     }
 
     /// Records the outcome of one call.
-    fn complete(&mut self, done: Result<(GroupId, u64, Result<Delivery, GatewayError>), tokio::task::JoinError>) {
-        let (group, seq, result) = match done {
+    fn complete(&mut self, done: Result<Attempt, tokio::task::JoinError>) {
+        let (group, seq, started_ms, result) = match done {
             Ok(done) => done,
             Err(e) => {
                 // A delivery task panicked; its group stays busy until restart, and the item
@@ -249,7 +256,8 @@ impl OutboxWorker {
                 let retried = self.queues.retry(group, seq, |item| {
                     item.attempts += 1;
                     let delay = e.retry_after().unwrap_or_else(|| backoff(item.attempts));
-                    item.not_before_ms = now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    item.not_before_ms = started_ms.saturating_add(delay_ms);
                     item.last_error = Some(e.to_string());
                 });
                 if let Some(item) = retried {

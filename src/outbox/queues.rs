@@ -1,13 +1,17 @@
 //! The worker's in-memory view of the outbox: per group, two lanes in decision order.
 //!
-//! - The **moderation** lane (recall, mute, unmute, kick, join answers) goes first: it is what
-//!   protects the group, and the send governor never holds it back.
-//! - The **messages** lane (the bot's own posts) follows, paced by the [`Governor`].
+//! - The **moderation** lane: recall, mute, unmute, kick, join answers — what protects the
+//!   group. The send governor never holds it back.
+//! - The **messages** lane: the bot's own posts (warnings, welcomes, answers), paced by the
+//!   [`Governor`].
 //!
-//! A group has at most one call in flight, so its actions reach the gateway in order (within
-//! each lane) and a slow or failing group occupies one delivery slot, never the others. Which
-//! group to look at next comes from a ready list and a timer heap (backoff, pacing), so
-//! picking the next delivery costs the same however long the outbox is.
+//! A group's actions go out in decision order, one call at a time, with one exception:
+//! moderation goes first — a moderation action overtakes older messages that are waiting for
+//! the governor or for a retry, while a message never overtakes an older moderation action
+//! (so a warning never arrives before the recall of the message it is about). A slow or failing
+//! group occupies one delivery slot, never the others. Which group to look at next comes from
+//! a ready list and a timer heap (backoff, pacing), so picking the next delivery costs the same
+//! however long the outbox is.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -59,7 +63,74 @@ struct GroupQueue {
     queued: bool,
 }
 
+/// What a group should do next.
+enum Pick {
+    /// Deliver this item now.
+    Deliver(u64, Lane),
+    /// Nothing is due; look again at this time.
+    Wait(i64),
+    /// The group has nothing pending.
+    Empty,
+}
+
 impl GroupQueue {
+    /// Moves heads older than their kind allows into `expired`; returns how many.
+    fn drop_expired(&mut self, now_ms: i64, max_age: &MaxAgeSettings, expired: &mut Vec<(u64, OutboxItem)>) -> usize {
+        let before = expired.len();
+        for lane in [Lane::Moderation, Lane::Messages] {
+            let entries = self.lane(lane);
+            while let Some(entry) = entries.first_entry() {
+                if !is_expired(entry.get(), now_ms, max_age) {
+                    break;
+                }
+                expired.push(entry.remove_entry());
+            }
+        }
+        expired.len() - before
+    }
+
+    /// The next delivery of this group at `now_ms`: decision order, except that moderation
+    /// overtakes older messages held by the governor or a retry (see the module docs).
+    fn pick(&self, group: GroupId, now_ms: i64, governor: &mut Governor) -> Pick {
+        let moderation = self
+            .moderation
+            .first_key_value()
+            .map(|(seq, item)| (*seq, item.not_before_ms));
+        let message = self.messages.first_key_value().map(|(seq, item)| {
+            let due = if item.not_before_ms > now_ms {
+                item.not_before_ms
+            } else {
+                governor.next_free(group, now_ms)
+            };
+            (*seq, due)
+        });
+        let due = |at: i64| at <= now_ms;
+        match (moderation, message) {
+            (None, None) => Pick::Empty,
+            (Some((seq, at)), None) if due(at) => Pick::Deliver(seq, Lane::Moderation),
+            (None, Some((seq, at))) if due(at) => Pick::Deliver(seq, Lane::Messages),
+            (Some((_, at)), None) | (None, Some((_, at))) => Pick::Wait(at),
+            // The message is older: it goes if it may; if it is held, moderation goes first.
+            (Some((m_seq, m_at)), Some((s_seq, s_at))) if s_seq < m_seq => {
+                if due(s_at) {
+                    Pick::Deliver(s_seq, Lane::Messages)
+                } else if due(m_at) {
+                    Pick::Deliver(m_seq, Lane::Moderation)
+                } else {
+                    Pick::Wait(s_at.min(m_at))
+                }
+            }
+            // Moderation is older: later messages never overtake it.
+            (Some((m_seq, m_at)), Some(_)) => {
+                if due(m_at) {
+                    Pick::Deliver(m_seq, Lane::Moderation)
+                } else {
+                    Pick::Wait(m_at)
+                }
+            }
+        }
+    }
+
     fn lane(&mut self, lane: Lane) -> &mut BTreeMap<u64, OutboxItem> {
         match lane {
             Lane::Moderation => &mut self.moderation,
@@ -139,44 +210,23 @@ impl Queues {
             if queue.busy {
                 continue;
             }
-            let mut wake: Option<i64> = None;
-            let mut found = None;
-            for lane in [Lane::Moderation, Lane::Messages] {
-                let entries = queue.lane(lane);
-                while let Some(entry) = entries.first_entry() {
-                    let item = entry.get();
-                    if is_expired(item, now_ms, max_age) {
-                        let (seq, item) = entry.remove_entry();
-                        self.len -= 1;
-                        expired.push((seq, item));
-                        continue;
+            let dropped = queue.drop_expired(now_ms, max_age, expired);
+            self.len -= dropped;
+            match queue.pick(group, now_ms, governor) {
+                Pick::Deliver(seq, lane) => {
+                    if lane == Lane::Messages {
+                        governor.record(group, now_ms);
                     }
-                    let mut due = item.not_before_ms;
-                    if lane == Lane::Messages && due <= now_ms {
-                        due = governor.next_free(group, now_ms);
+                    let action = queue.lane(lane).get(&seq).map(|item| item.action.clone());
+                    if let Some(action) = action {
+                        queue.busy = true;
+                        return Some(Dispatch { group, seq, action });
                     }
-                    if due > now_ms {
-                        wake = Some(wake.map_or(due, |w| w.min(due)));
-                    } else {
-                        found = Some((*entry.key(), item.action.clone(), lane));
-                    }
-                    break;
                 }
-                if found.is_some() {
-                    break;
+                Pick::Wait(at) => self.timers.push(Reverse((at, group))),
+                Pick::Empty => {
+                    self.groups.remove(&group);
                 }
-            }
-            if let Some((seq, action, lane)) = found {
-                if lane == Lane::Messages {
-                    governor.record(group, now_ms);
-                }
-                queue.busy = true;
-                return Some(Dispatch { group, seq, action });
-            }
-            if queue.is_empty() {
-                self.groups.remove(&group);
-            } else if let Some(at) = wake {
-                self.timers.push(Reverse((at, group)));
             }
         }
         None
@@ -291,15 +341,33 @@ mod tests {
     }
 
     #[test]
-    fn moderation_goes_before_messages_and_each_lane_keeps_its_order() {
+    fn a_group_goes_in_decision_order_when_nothing_holds_it_back() {
         let mut q = Queues::default();
         let mut g = governor(20);
         q.insert(1, send(7, 0));
         q.insert(2, recall(7, 100, 0));
         q.insert(3, send(7, 0));
         q.insert(4, recall(7, 101, 0));
-        assert_eq!(drain(&mut q, &mut g, 0), [(7, 2), (7, 4), (7, 1), (7, 3)]);
+        assert_eq!(drain(&mut q, &mut g, 0), [(7, 1), (7, 2), (7, 3), (7, 4)]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn moderation_overtakes_messages_the_governor_holds() {
+        let mut q = Queues::default();
+        let mut g = governor(1);
+        q.insert(1, send(7, 0));
+        q.insert(2, send(7, 0));
+        q.insert(3, recall(7, 100, 0));
+        q.insert(4, send(7, 0));
+        q.insert(5, recall(7, 101, 0));
+        assert_eq!(
+            drain(&mut q, &mut g, 0),
+            [(7, 1), (7, 3), (7, 5)],
+            "message 2 waits a minute"
+        );
+        assert_eq!(drain(&mut q, &mut g, 60_000), [(7, 2)]);
+        assert_eq!(drain(&mut q, &mut g, 120_000), [(7, 4)]);
     }
 
     #[test]
@@ -321,26 +389,38 @@ mod tests {
     }
 
     #[test]
-    fn a_backing_off_item_holds_its_lane_until_due_but_not_the_other_lane() {
+    fn a_backing_off_recall_holds_back_what_came_after_it_but_not_an_older_message() {
         let mut q = Queues::default();
         let mut g = governor(20);
         let mut expired = Vec::new();
         let max = MaxAgeSettings::default();
         q.insert(1, recall(1, 10, 0));
-        q.insert(2, recall(1, 11, 0));
-        q.insert(3, send(1, 0));
+        q.insert(2, send(1, 0));
         let d = q.next(0, &mut g, &max, &mut expired).expect("due");
         q.retry(d.group, d.seq, |item| item.not_before_ms = 5_000);
-        // The recall lane waits for its head; the message lane is free to go.
-        assert_eq!(q.next(0, &mut g, &max, &mut expired).map(|d| d.seq), Some(3));
-        q.finish(GroupId::qq(1), 3);
-        assert_eq!(q.next(1_000, &mut g, &max, &mut expired), None);
+        assert_eq!(
+            q.next(1_000, &mut g, &max, &mut expired),
+            None,
+            "the warning waits for its recall"
+        );
         assert_eq!(q.next_wake(), Some(5_000));
         assert_eq!(
             drain(&mut q, &mut g, 5_000),
             [(1, 1), (1, 2)],
             "order kept after the retry"
         );
+
+        // A message decided before the failing recall is not held back by it.
+        q.insert(3, send(1, 0));
+        q.insert(4, recall(1, 12, 0));
+        q.insert(5, send(1, 0));
+        let d = q.next(6_000, &mut g, &max, &mut expired).expect("the older message");
+        assert_eq!(d.seq, 3);
+        q.finish(d.group, d.seq);
+        let d = q.next(6_000, &mut g, &max, &mut expired).expect("the recall");
+        q.retry(d.group, d.seq, |item| item.not_before_ms = 9_000);
+        assert_eq!(q.next(6_000, &mut g, &max, &mut expired), None);
+        assert_eq!(drain(&mut q, &mut g, 9_000), [(1, 4), (1, 5)]);
     }
 
     #[test]
@@ -352,7 +432,7 @@ mod tests {
         }
         q.insert(4, send(2, 0));
         q.insert(5, recall(1, 9, 0));
-        assert_eq!(drain(&mut q, &mut g, 0), [(1, 5), (2, 4), (1, 1), (1, 2)]);
+        assert_eq!(drain(&mut q, &mut g, 0), [(1, 1), (2, 4), (1, 2), (1, 5)]);
         assert_eq!(q.next_wake(), Some(60_000), "the third message waits a minute");
         assert_eq!(drain(&mut q, &mut g, 60_000), [(1, 3)]);
     }
