@@ -119,6 +119,10 @@ async fn run(kind: &str, load: &Load) {
     settings.storage.path = root.path().join("data");
     settings.rules.dir = rules;
     settings.welcome.enabled = false;
+    // The fake gateways have no risk control; the send governor's platform defaults (QQ: 5 bot
+    // messages a second per account) would turn a throughput run into a pacing test.
+    settings.outbox.sends_per_second_total = 1_000_000;
+    settings.outbox.sends_per_minute_per_group = 1_000_000;
     settings.gateway.onebot.api_root = onebot.api_root();
     settings.gateway.onebot.access_token = Secret::new("bench-token");
     settings.gateway.onebot.secret = Secret::new(SECRET);

@@ -425,7 +425,8 @@ impl<'de> Deserialize<'de> for UserRef {
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxSettings {
     /// Gateway calls in flight at once, each for a different group (a group's own calls are
-    /// made one at a time, in order).
+    /// made one at a time, in order). Generous on purpose: a gateway that holds calls until
+    /// they time out would otherwise tie up every slot and stall the healthy groups too.
     pub concurrency: usize,
     /// The bot's own messages per minute in one group; 0 = the platform's default (QQ and
     /// Telegram: 20). Moderation actions (recall, mute, kick) are not paced.
@@ -440,7 +441,7 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
-            concurrency: 16,
+            concurrency: 64,
             sends_per_minute_per_group: 0,
             sends_per_second_total: 0,
             max_age: MaxAgeSettings::default(),

@@ -358,14 +358,7 @@ impl Store {
                 }
                 (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
             };
-            let mut staged = Vec::with_capacity(writes.actions.len());
-            for action in writes.actions {
-                let mut item = OutboxItem::new(action, now_ms);
-                item.case = case;
-                let seq = outbox.generate_id()?;
-                outbox.insert(&seq.to_be_bytes(), encode(&item))?;
-                staged.push((seq, item));
-            }
+            let staged = stage(outbox, writes.actions, now_ms, case)?;
             Ok(Some((value, case, staged)))
         });
         let Some((value, case, staged)) = result.map_err(map_tx)? else {
@@ -448,16 +441,7 @@ impl Store {
         let staged = self
             .inner
             .outbox
-            .transaction(|tx| {
-                let mut staged = Vec::with_capacity(actions.len());
-                for action in &actions {
-                    let item = OutboxItem::new(action.clone(), now_ms);
-                    let seq = tx.generate_id()?;
-                    tx.insert(&seq.to_be_bytes(), encode(&item))?;
-                    staged.push((seq, item));
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(staged)
-            })
+            .transaction(|tx| stage(tx, actions.iter().cloned(), now_ms, None))
             .map_err(map_tx)?;
         self.committed(&mut log, staged);
         Ok(())
@@ -609,6 +593,25 @@ impl GroupCommit {
         self.durable_commits.fetch_max(commits, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Appends actions to the outbox inside a transaction, under fresh sequence numbers (sled's
+/// id generator: monotonic, so key order is decision order); returns them for the feed.
+fn stage(
+    outbox: &sled::transaction::TransactionalTree,
+    actions: impl IntoIterator<Item = Action>,
+    now_ms: i64,
+    case: Option<u64>,
+) -> Result<Vec<(u64, OutboxItem)>, ConflictableTransactionError<StoreError>> {
+    let mut staged = Vec::new();
+    for action in actions {
+        let mut item = OutboxItem::new(action, now_ms);
+        item.case = case;
+        let seq = outbox.generate_id()?;
+        outbox.insert(&seq.to_be_bytes(), encode(&item))?;
+        staged.push((seq, item));
+    }
+    Ok(staged)
 }
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {

@@ -10,7 +10,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
-use super::{OutboxItem, Store, StoreError, abort, map_tx};
+use super::{Store, StoreError, abort, map_tx, stage};
 use crate::action::Action;
 
 /// A scheduled post's remembered state.
@@ -71,13 +71,7 @@ impl Store {
                     }
                 }
                 posts.insert(id.as_bytes(), state.as_slice())?;
-                let mut staged = Vec::with_capacity(actions.len());
-                for action in actions {
-                    let item = OutboxItem::new(action.clone(), now_ms);
-                    let seq = outbox.generate_id()?;
-                    outbox.insert(&seq.to_be_bytes(), encode(&item))?;
-                    staged.push((seq, item));
-                }
+                let staged = stage(outbox, actions.iter().cloned(), now_ms, None)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(Some(staged))
             })
             .map_err(map_tx)?;
