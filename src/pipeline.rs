@@ -108,15 +108,19 @@ struct Verdict {
 
 impl Verdict {
     fn from_violation(v: &Violation, msg: &GroupMessage) -> Self {
+        // Hits of several rules may cover the same span (a cue inside a hard phrase): quote each
+        // span once, in text order.
+        let mut spans: Vec<(usize, usize)> = v.hits.iter().map(|h| (h.start, h.end)).collect();
+        spans.sort_unstable();
+        spans.dedup();
         Self {
             rule: Arc::clone(&v.rule),
             severity: v.severity,
             action: v.action,
             recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
-            matched: v
-                .hits
-                .iter()
-                .filter_map(|h| msg.text.get(h.start..h.end))
+            matched: spans
+                .into_iter()
+                .filter_map(|(start, end)| msg.text.get(start..end))
                 .map(str::to_owned)
                 .collect(),
             dry_run: v.dry_run,

@@ -277,12 +277,6 @@ impl Store {
         })
     }
 
-    /// The database directory, when opened from a path.
-    #[must_use]
-    pub fn path(&self) -> Option<&Path> {
-        self.inner.path.as_deref()
-    }
-
     /// Records an event exactly once, with everything it causes, in one transaction.
     ///
     /// `decide` sees the subject member's strike record and the next case number, and returns
