@@ -11,12 +11,12 @@
 //!  Bot API webhook / getUpdates ──▶ gateway::telegram ───┴─▶ event::Event (platform-neutral)
 //!                                                            │
 //!                                                            ▼
-//!          pipeline ── normalize → filter (rules/) ── ladder (strikes) ── welcome
+//!   pipeline ── commands │ normalize → filter (rules/) → flood ── ladder (strikes) ── welcome
 //!                                                            │
-//!          store: seen-key + strike record + outbox items, ONE transaction, flushed
+//!   store: seen-key + strikes + audit case + outbox items, ONE transaction, flushed
 //!                                                            │  (webhook answers 204 here)
 //!                                                            ▼
-//!                         outbox worker ──▶ gateway::Gateways ──▶ gateway HTTP API
+//!        outbox worker (groups concurrently, each in order) ──▶ gateway::Gateways ──▶ API
 //! ```
 //!
 //! - [`gateway`] — adapters, one per protocol (OneBot v11 for QQ, the Telegram Bot API):
@@ -26,11 +26,17 @@
 //! - [`rules`] / [`normalize`] / [`filter`] — the rules folder (loaded, hot-reloaded), the
 //!   normalizer that sees through evasions (`加 微-信`, `Ｖ信`, `①③⑧`, traditional
 //!   characters), and the compiled message filter (phrases, contact detectors, the decision).
-//! - [`ladder`] — the strike ladder, a pure function of history, violation, time and policy.
+//! - [`flood`] — anti-flood: too many messages, or the same text again, from one member.
+//! - [`ladder`] — the strike ladder, a pure function of history, violation, time and policy;
+//!   [`policy`] resolves each group's ladder, window, exemptions, dry run and flood limits.
+//! - [`commands`] — admin commands in the group (`/warn`, `/why` …).
 //! - [`pipeline`] — ties the stages together for one event.
-//! - [`store`] — the only code that touches sled.
-//! - [`outbox`] — delivers stored actions, retrying with backoff.
-//! - [`app`] — wiring, background tasks and the one place shutdown is handled.
+//! - [`store`] — the only code that touches sled: strikes, seen keys, audit log, outbox, dead
+//!   letters, backups and migrations.
+//! - [`outbox`] — delivers stored actions: groups concurrently, each in order, with backoff,
+//!   age limits and a send governor.
+//! - [`app`] — wiring, background tasks and the one place shutdown is handled; `control` is
+//!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
 //! texts), [`welcome`], [`server`], [`shutdown`], [`telemetry`].
