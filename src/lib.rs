@@ -60,6 +60,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod rules;
+pub mod scheduler;
 pub mod server;
 pub mod shutdown;
 pub mod store;
