@@ -30,8 +30,9 @@ use crate::i18n::Locale;
 pub const ENV_PREFIX: &str = "QUNGUAN";
 
 /// Keys whose environment value is a comma-separated list, by their last segment
-/// (`moderation.ladder`, `groups.<id>.ladder`, `groups.<id>.exempt`, `admin.super_users`).
-const ENV_LIST_KEYS: &[&str] = &["ladder", "exempt", "super_users"];
+/// (`moderation.ladder`, `groups.<id>.ladder`, `groups.<id>.exempt`, `admin.super_users`,
+/// `join_requests.answers`).
+const ENV_LIST_KEYS: &[&str] = &["ladder", "exempt", "super_users", "answers"];
 
 /// The whole configuration of one daemon.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +50,10 @@ pub struct Settings {
     pub moderation: ModerationSettings,
     /// Greeting new members.
     pub welcome: WelcomeSettings,
+    /// Scheduled posts (`rules/schedule.toml`, `/schedule`).
+    pub schedule: ScheduleSettings,
+    /// Answering join requests (入群申请).
+    pub join_requests: JoinRequestSettings,
     /// Logging.
     pub log: LogSettings,
     /// Language of the texts the bot posts in groups.
@@ -350,6 +355,32 @@ pub struct GroupSettings {
     pub dry_run: Option<bool>,
     /// The group's own flood limits.
     pub flood: FloodOverride,
+    /// The group's own welcome.
+    pub welcome: WelcomeOverride,
+    /// The group's own join-request screening.
+    pub join_requests: JoinRequestOverride,
+}
+
+/// `[groups.<id>.welcome]`: a group's changes to `[welcome]`; unset keys inherit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WelcomeOverride {
+    /// See [`WelcomeSettings::enabled`].
+    pub enabled: Option<bool>,
+    /// See [`WelcomeSettings::template`].
+    pub template: Option<String>,
+}
+
+/// `[groups.<id>.join_requests]`: a group's changes to `[join_requests]`; unset keys inherit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinRequestOverride {
+    /// See [`JoinRequestSettings::answers`].
+    pub answers: Option<Vec<String>>,
+    /// See [`JoinRequestSettings::reject_blocked`].
+    pub reject_blocked: Option<bool>,
+    /// See [`JoinRequestSettings::reject_reason`].
+    pub reject_reason: Option<String>,
 }
 
 /// `[admin]`
@@ -502,9 +533,19 @@ impl MaxAgeSettings {
 pub struct WelcomeSettings {
     /// Greet members who join.
     pub enabled: bool,
-    /// Template of the greeting; `{at}` mentions the member, `{name}` is their name and
-    /// `{rules}` the group rules text. Empty = the built-in text of `[messages] locale`.
+    /// Template of the greeting: `{at}` mentions the members greeted, `{name}` is their
+    /// names, `{count}` how many they are, `{group}` the group and `{rules}` the group rules
+    /// text. Empty = the built-in text of `[messages] locale`.
     pub template: String,
+    /// Members who join within this time after the first of a batch are greeted together, in
+    /// one message, when it ends. `0s` greets every member at once, alone.
+    pub batch_window: HumanDuration,
+    /// A member who joined the same group less than this long before is not greeted again.
+    /// `0s` greets every join.
+    pub rejoin_window: HumanDuration,
+    /// Delete the group's previous welcome when a new one is posted, so only the newest
+    /// stays in the chat.
+    pub delete_previous: bool,
 }
 
 impl Default for WelcomeSettings {
@@ -512,6 +553,60 @@ impl Default for WelcomeSettings {
         Self {
             enabled: true,
             template: String::new(),
+            batch_window: HumanDuration::from_secs(10),
+            rejoin_window: HumanDuration::from_secs(7 * 86_400),
+            delete_previous: false,
+        }
+    }
+}
+
+/// `[schedule]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// The IANA time zone of posts that name none (and of every `/schedule add`).
+    pub timezone: String,
+    /// The groups of one post are spread over this window after the post's time, each group
+    /// always at the same offset, so many groups do not post in the same second. `0s` posts
+    /// to every group at once.
+    pub jitter: HumanDuration,
+    /// How late a missed post (the daemon was down) may still be sent, for posts that do not
+    /// set their own `catch_up`.
+    pub catch_up: HumanDuration,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            timezone: crate::scheduler::calendar::DEFAULT_TIMEZONE.to_owned(),
+            jitter: HumanDuration::from_secs(30),
+            catch_up: HumanDuration::from_secs(600),
+        }
+    }
+}
+
+/// `[join_requests]`: how requests to join a group (QQ 入群申请, Telegram join requests) are
+/// answered. A request is rejected when its text is flagged by the filter, approved when it
+/// contains one of the answers, and otherwise left to the group's admins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinRequestSettings {
+    /// Approve a request whose text (the answer to the group's question on QQ, the bio on
+    /// Telegram) contains one of these. Empty = approve nothing automatically.
+    pub answers: Vec<String>,
+    /// Reject a request whose text the filter flags (what would be a violation in a message).
+    pub reject_blocked: bool,
+    /// The reason a rejected applicant is shown (QQ only; Telegram shows none). Empty = the
+    /// built-in text of `[messages] locale`.
+    pub reject_reason: String,
+}
+
+impl Default for JoinRequestSettings {
+    fn default() -> Self {
+        Self {
+            answers: Vec::new(),
+            reject_blocked: true,
+            reject_reason: String::new(),
         }
     }
 }
@@ -786,6 +881,13 @@ impl Settings {
             let flood = group.flood.apply(self.moderation.flood);
             check_flood(&format!("{prefix}.flood"), &flood, &mut issue);
         }
+        self.schedule_and_welcome_issues(&mut issue);
+        check_answers("join_requests.answers", &self.join_requests.answers, &mut issue);
+        for (name, group) in &self.groups {
+            if let Some(answers) = &group.join_requests.answers {
+                check_answers(&format!("groups.{name}.join_requests.answers"), answers, &mut issue);
+            }
+        }
         if self.outbox.concurrency == 0 || self.outbox.concurrency > 1024 {
             issue("outbox.concurrency", "must be between 1 and 1024".into());
         }
@@ -806,6 +908,43 @@ impl Settings {
         }
         issues.extend(self.telegram_issues());
         if issues.is_empty() { Ok(()) } else { Err(issues) }
+    }
+
+    /// The problems of `[schedule]` and `[welcome]`.
+    fn schedule_and_welcome_issues(&self, issue: &mut impl FnMut(&str, String)) {
+        let schedule = &self.schedule;
+        if jiff::tz::TimeZone::get(&schedule.timezone).is_err() {
+            issue(
+                "schedule.timezone",
+                format!(
+                    "unknown time zone {:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"",
+                    schedule.timezone
+                ),
+            );
+        }
+        // A post or welcome held back longer than the outbox keeps messages would expire
+        // before it is sent.
+        let send_limit = self.outbox.max_age.of(ActionKind::Send);
+        let within_send_limit = |d: HumanDuration| send_limit.is_none_or(|limit| d.get() < limit);
+        if schedule.jitter.get() > MAX_JITTER || !within_send_limit(schedule.jitter) {
+            issue(
+                "schedule.jitter",
+                format!(
+                    "must be at most {} and shorter than outbox.max_age.send",
+                    HumanDuration::from_secs(MAX_JITTER.as_secs())
+                ),
+            );
+        }
+        let window = self.welcome.batch_window;
+        if window.get() > MAX_BATCH_WINDOW || !within_send_limit(window) {
+            issue(
+                "welcome.batch_window",
+                format!(
+                    "must be at most {} and shorter than outbox.max_age.send",
+                    HumanDuration::from_secs(MAX_BATCH_WINDOW.as_secs())
+                ),
+            );
+        }
     }
 
     /// The problems of `[gateway.telegram]`, when it is enabled.
@@ -933,6 +1072,29 @@ fn check_secret_token(secret: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The widest `[schedule] jitter`.
+const MAX_JITTER: std::time::Duration = std::time::Duration::from_secs(600);
+/// The longest `[welcome] batch_window`.
+const MAX_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Checks join-request answers: an answer with no letters or digits would be contained in
+/// every request once normalized (the match ignores case, width, spaces and punctuation), so
+/// it would approve everyone.
+fn check_answers(key: &str, answers: &[String], issue: &mut impl FnMut(&str, String)) {
+    if answers.is_empty() {
+        return;
+    }
+    let normalizer = crate::normalize::Normalizer::new(crate::normalize::NormalizeOptions::default());
+    for (i, answer) in answers.iter().enumerate() {
+        if normalizer.compact(answer).is_empty() {
+            issue(
+                &format!("{key}[{i}]"),
+                format!("{answer:?} has no letters or digits and would approve every request"),
+            );
+        }
+    }
 }
 
 /// QQ refuses mutes of 30 days or more.

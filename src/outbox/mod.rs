@@ -19,6 +19,9 @@
 //! - **Age limits**: an item older than its kind's `[outbox.max_age]` is dropped to the dead
 //!   letters instead of being sent late (a welcome 10 minutes late is pointless; a kick is not).
 //!
+//! - **Receipts**: an item that names a receipt (a welcome that the next one deletes) has the
+//!   message id the gateway returned kept under that name, in the transaction that removes it.
+//!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
 //! removal reached the disk, the action is sent again on restart. The worker flushes removals
 //! right after each batch of deliveries, which keeps that window to a few milliseconds.
@@ -39,7 +42,7 @@ use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::event::GroupId;
 use crate::gateway::{Delivery, GatewayError, Gateways};
-use crate::store::{Store, StoreError};
+use crate::store::{Receipt, Store, StoreError};
 use governor::Governor;
 use queues::{Dispatch, Queues};
 
@@ -244,11 +247,18 @@ impl OutboxWorker {
         let outbox = self.store.outbox();
         self.dirty = true;
         match result {
-            Ok(_) => {
-                if let Some(item) = self.queues.finish(group, seq) {
+            Ok(delivery) => {
+                let item = self.queues.finish(group, seq);
+                if let Some(item) = &item {
                     tracing::info!(%group, action = %item.action.kind(), case = ?item.case, seq, "outbox: delivered");
                 }
-                if let Err(e) = outbox.delivered(seq) {
+                // A message whose id is needed later (the previous welcome, to delete it).
+                let receipt = item
+                    .as_ref()
+                    .and_then(|item| item.receipt.as_deref())
+                    .zip(delivery.message_id)
+                    .map(|(name, message_id)| (name, Receipt::new(message_id, now_ms)));
+                if let Err(e) = outbox.delivered_with(seq, receipt) {
                     tracing::error!(error = %e, seq, "outbox: cannot remove a delivered action");
                 }
             }

@@ -9,7 +9,11 @@
 //! - `rules.toml` — optional: `[rules.<name>]` settings per word list, `[[regex]]`
 //!   detectors, `[normalize]` switches;
 //! - `variants.toml` — optional: evasive spellings and the canonical form they stand for;
-//! - `group-rules.md` — the group rules text, posted in welcomes.
+//! - `group-rules.md` — the group rules text, posted in welcomes and by `/rules`;
+//!   `groups/<group>.md` — one group's own rules text instead (`groups/726300112.md`,
+//!   `groups/tg:-1001234567890.md`);
+//! - `schedule.toml` — scheduled posts ([`crate::scheduler::posts`]), with their rotation
+//!   files in a subfolder.
 //!
 //! A reload ([`reload`]: the file watcher, SIGHUP and the `/reload` admin command all call
 //! it) builds a complete new [`Rules`] and swaps it in atomically through [`RulesHandle`];
@@ -19,16 +23,23 @@
 mod settings;
 pub mod watch;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::config::Settings;
+use crate::event::GroupId;
 use crate::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
+use crate::scheduler::posts::{self, PostDef};
 
 /// File with the group rules text, inside the rules folder.
 pub const GROUP_RULES_FILE: &str = "group-rules.md";
+/// Folder of per-group rules texts (`<group>.md`), inside the rules folder.
+pub const GROUP_RULES_DIR: &str = "groups";
 /// Per-rule settings, regex detectors and normalization switches.
 pub const RULES_TOML: &str = "rules.toml";
 /// The allow list.
@@ -43,8 +54,40 @@ pub struct Rules {
     pub filter: Filter,
     /// The group rules text (may be empty).
     pub group_rules: String,
+    /// Groups with their own rules text (`groups/<group>.md`), which replaces `group_rules`
+    /// for them.
+    pub group_rules_by_group: HashMap<GroupId, String>,
+    /// The scheduled posts of `schedule.toml`.
+    pub schedule: Arc<[PostDef]>,
     /// The folder it came from.
     pub dir: PathBuf,
+    /// What it was loaded with; a reload uses the same.
+    pub options: LoadOptions,
+}
+
+/// What loading the rules folder takes from the configuration: the defaults of scheduled
+/// posts. A reload reuses the options of the rules it replaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Time zone of posts without their own (`[schedule] timezone`).
+    pub timezone: String,
+    /// Catch-up of posts without their own (`[schedule] catch_up`).
+    pub catch_up: Duration,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self::from(&Settings::default())
+    }
+}
+
+impl From<&Settings> for LoadOptions {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            timezone: settings.schedule.timezone.clone(),
+            catch_up: settings.schedule.catch_up.get(),
+        }
+    }
 }
 
 /// The live rules, swapped atomically on reload. Readers take a snapshot with `load()` and
@@ -87,15 +130,21 @@ impl RulesError {
 /// Compiling a large rule set takes a fraction of a second of CPU: call this from
 /// `tokio::task::spawn_blocking` in async code.
 pub fn reload(handle: &RulesHandle, dir: &Path) -> Result<String, RulesError> {
-    let rules = Rules::load(dir)?;
+    let options = handle.load().options.clone();
+    let rules = Rules::load_with(dir, &options)?;
     let summary = rules.summary();
     handle.store(Arc::new(rules));
     Ok(summary)
 }
 
 impl Rules {
-    /// Loads and compiles the rules folder `dir`.
+    /// Loads and compiles the rules folder `dir` with the default [`LoadOptions`].
     pub fn load(dir: &Path) -> Result<Self, RulesError> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads and compiles the rules folder `dir`.
+    pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self, RulesError> {
         let spec = read_spec(dir)?;
         let filter = Filter::build(&spec).map_err(|e| RulesError {
             file: if e.file.as_os_str().is_empty() {
@@ -111,18 +160,32 @@ impl Rules {
             Some(text) => text.trim().to_owned(),
             None => String::new(),
         };
+        let group_rules_by_group = read_group_rules(&dir.join(GROUP_RULES_DIR))?;
+        let schedule = read_schedule(dir, options)?;
         Ok(Self {
             filter,
             group_rules,
+            group_rules_by_group,
+            schedule: schedule.into(),
             dir: dir.to_owned(),
+            options: options.clone(),
         })
+    }
+
+    /// The rules text of `group`: its own `groups/<group>.md` if there is one, else
+    /// `group-rules.md` (either may be empty).
+    #[must_use]
+    pub fn rules_text(&self, group: GroupId) -> &str {
+        self.group_rules_by_group
+            .get(&group)
+            .map_or(self.group_rules.as_str(), String::as_str)
     }
 
     /// A one-line description for logs and `check-config`.
     #[must_use]
     pub fn summary(&self) -> String {
         let names: Vec<&str> = self.filter.rule_names().collect();
-        format!(
+        let mut summary = format!(
             "{} word list(s) [{}] with {} phrase(s); {} detector(s); group rules: {}",
             names.len(),
             names.join(", "),
@@ -133,7 +196,21 @@ impl Rules {
             } else {
                 format!("{} chars", self.group_rules.chars().count())
             }
-        )
+        );
+        if !self.group_rules_by_group.is_empty() {
+            summary.push_str(&format!(
+                " (+{} group(s) with their own)",
+                self.group_rules_by_group.len()
+            ));
+        }
+        if !self.schedule.is_empty() {
+            let enabled = self.schedule.iter().filter(|p| p.enabled).count();
+            summary.push_str(&format!(
+                "; {} scheduled post(s), {enabled} enabled",
+                self.schedule.len()
+            ));
+        }
+        summary
     }
 }
 
@@ -204,6 +281,53 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
         spec.variants = settings::parse_variants(&variants_path, &src)?;
     }
     Ok(spec)
+}
+
+/// Reads `groups/<group>.md` files: each file's stem names its group like everywhere else
+/// (`726300112`, `qq:726300112`, `tg:-1001234567890`). No folder = no per-group texts.
+fn read_group_rules(folder: &Path) -> Result<HashMap<GroupId, String>, RulesError> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(RulesError::new(folder, None, e.to_string())),
+    };
+    let mut by_group = HashMap::new();
+    let mut seen: HashMap<GroupId, PathBuf> = HashMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| RulesError::new(folder, None, e.to_string()))?.path();
+        if path.extension().is_none_or(|e| e != "md") || !path.is_file() {
+            continue;
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let group: GroupId = stem.parse().map_err(|reason: String| {
+            RulesError::new(
+                &path,
+                None,
+                format!(
+                    "{reason}; name the file after its group, e.g. groups/726300112.md or groups/tg:-1001234567890.md"
+                ),
+            )
+        })?;
+        if let Some(other) = seen.insert(group, path.clone()) {
+            return Err(RulesError::new(
+                &path,
+                None,
+                format!("{group} already has its rules in {}", other.display()),
+            ));
+        }
+        let text = read_text(&path)?.unwrap_or_default();
+        by_group.insert(group, text.trim().to_owned());
+    }
+    Ok(by_group)
+}
+
+/// Reads `schedule.toml` (no file = no posts).
+fn read_schedule(dir: &Path, options: &LoadOptions) -> Result<Vec<PostDef>, RulesError> {
+    let path = dir.join(posts::SCHEDULE_FILE);
+    match read_text(&path)? {
+        Some(text) => posts::parse(&text, &path, dir, &options.timezone, options.catch_up),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A UTF-8 file's text, or `None` if it does not exist.

@@ -120,7 +120,9 @@ fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::Recommended
             return None;
         }
     };
-    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+    // Recursive: per-group rules (`groups/<id>.md`) and rotation files of scheduled posts
+    // (`posts/…`) live in subfolders.
+    if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
         tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the rules folder; reload with SIGHUP or /reload");
         return None;
     }

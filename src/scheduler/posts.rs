@@ -2,22 +2,26 @@
 //!
 //! ```toml
 //! [[post]]
-//! id = "morning"                 # unique; names the post in logs, state and /schedule list
+//! id = "morning"                 # unique, no spaces or `/`; names the post in logs, state and /schedule list
 //! groups = [726300112, "tg:-1001234567890"]
 //! at = "07:30"                   # every day at 07:30, or instead:
 //! # cron = "0 30 7 * * 1-5"      # 5 or 6 fields (seconds first)
 //! timezone = "Asia/Shanghai"     # IANA; default from [schedule] timezone
 //! text = "早上好！"               # or texts = [...] / file = "posts/morning.txt" to rotate
-//! catch_up = "10m"               # missed by less than this while down → still sent
+//! catch_up = "10m"               # missed by less than this while down → still sent;
+//!                                # default from [schedule] catch_up
 //! enabled = true
 //! ```
 //!
 //! Every problem is reported with the file and line of the value at fault, and the whole file is
-//! refused: a half-loaded schedule would silently drop posts.
+//! refused: a half-loaded schedule would silently drop posts. A post may fire at most once a
+//! minute (a group is not a ticker), and a rotation file must sit in a subfolder, since a
+//! `.txt` file at the top of the rules folder is a word list.
 
 use std::path::Path;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -28,9 +32,6 @@ use crate::rules::RulesError;
 
 /// The schedule file inside the rules folder.
 pub const SCHEDULE_FILE: &str = "schedule.toml";
-
-/// How late a missed occurrence may still be sent, unless the post says otherwise.
-pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(600);
 
 /// Separates the entries of a rotation file (`file = "posts/x.txt"`): a line holding only `---`.
 pub const ROTATION_SEPARATOR: &str = "---";
@@ -88,8 +89,14 @@ enum RawGroup {
 }
 
 /// Parses `rules/schedule.toml` text. `rules_dir` resolves `file = …` paths; `default_zone`
-/// applies to posts without a `timezone`.
-pub fn parse(text: &str, path: &Path, rules_dir: &Path, default_zone: &str) -> Result<Vec<PostDef>, RulesError> {
+/// and `default_catch_up` apply to posts without a `timezone` or `catch_up`.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    rules_dir: &Path,
+    default_zone: &str,
+    default_catch_up: Duration,
+) -> Result<Vec<PostDef>, RulesError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let err = |offset: usize, reason: String| RulesError {
         file: path.to_owned(),
@@ -105,10 +112,11 @@ pub fn parse(text: &str, path: &Path, rules_dir: &Path, default_zone: &str) -> R
     for p in raw.post {
         let id_at = p.id.span().start;
         let id = p.id.into_inner();
-        if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+        // `/` is kept for the ids of posts added with `/schedule add` (`qq:726300112/3`).
+        if id.trim().is_empty() || id.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(err(
                 id_at,
-                format!("post id {id:?} must be non-empty and without spaces"),
+                format!("post id {id:?} must be non-empty, without spaces or '/'"),
             ));
         }
         if posts.iter().any(|q| q.id == id) {
@@ -137,7 +145,11 @@ pub fn parse(text: &str, path: &Path, rules_dir: &Path, default_zone: &str) -> R
         let calendar = |r: Result<Recurrence, CalendarError>, at: usize| r.map_err(|e| err(at, e.to_string()));
         let recurrence = match (&p.at, &p.cron) {
             (Some(at), None) => calendar(Recurrence::daily(at.get_ref(), zone), at.span().start)?,
-            (None, Some(cron)) => calendar(Recurrence::cron(cron.get_ref(), zone), cron.span().start)?,
+            (None, Some(cron)) => {
+                let r = calendar(Recurrence::cron(cron.get_ref(), zone), cron.span().start)?;
+                check_interval(&r).map_err(|reason| err(cron.span().start, reason))?;
+                r
+            }
             _ => return Err(err(id_at, format!("post {id:?} needs exactly one of `at` or `cron`"))),
         };
         let texts = match (p.text, p.texts, p.file) {
@@ -160,7 +172,7 @@ pub fn parse(text: &str, path: &Path, rules_dir: &Path, default_zone: &str) -> R
                 ));
             }
         };
-        let catch_up = p.catch_up.map_or(DEFAULT_CATCH_UP, |c| c.into_inner().get());
+        let catch_up = p.catch_up.map_or(default_catch_up, |c| c.into_inner().get());
         posts.push(PostDef {
             id,
             groups,
@@ -173,18 +185,24 @@ pub fn parse(text: &str, path: &Path, rules_dir: &Path, default_zone: &str) -> R
     Ok(posts)
 }
 
-/// Loads `rules/schedule.toml` if it exists (no file = no posts).
-pub fn load(rules_dir: &Path, default_zone: &str) -> Result<Vec<PostDef>, RulesError> {
-    let path = rules_dir.join(SCHEDULE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path, rules_dir, default_zone),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(RulesError {
-            file: path,
-            line: None,
-            reason: e.to_string(),
-        }),
+/// Refuses a pattern that fires more often than once a minute (looked at over
+/// its next occurrences from a fixed instant, which catches `* * * * * *` and `*/10 * …`).
+fn check_interval(recurrence: &Recurrence) -> Result<(), String> {
+    let Some(mut previous) = recurrence.next_after(Timestamp::UNIX_EPOCH) else {
+        return Ok(());
+    };
+    for _ in 0..16 {
+        let Some(next) = recurrence.next_after(previous) else {
+            return Ok(());
+        };
+        if next.as_second() - previous.as_second() < 60 {
+            return Err(format!(
+                "{recurrence} fires more often than once a minute; a scheduled post may fire at most once a minute"
+            ));
+        }
+        previous = next;
     }
+    Ok(())
 }
 
 fn non_empty(t: Spanned<String>, err: &impl Fn(usize, String) -> RulesError) -> Result<String, RulesError> {
@@ -206,6 +224,11 @@ fn read_rotation(rules_dir: &Path, file: &str) -> Result<Vec<String>, String> {
             .any(|c| matches!(c, std::path::Component::ParentDir))
     {
         return Err(format!("file {file:?} must be a path inside the rules folder"));
+    }
+    if relative.components().count() == 1 && relative.extension().is_some_and(|e| e == "txt") {
+        return Err(format!(
+            "file {file:?} would also be loaded as a word list; put rotation files in a subfolder, e.g. \"posts/{file}\""
+        ));
     }
     let path = rules_dir.join(relative);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -235,12 +258,15 @@ fn read_rotation(rules_dir: &Path, file: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
+    const DEFAULT_CATCH_UP: Duration = Duration::from_secs(600);
+
     fn parse_str(text: &str) -> Result<Vec<PostDef>, RulesError> {
         parse(
             text,
             Path::new("rules/schedule.toml"),
             Path::new("/nonexistent"),
             "Asia/Shanghai",
+            DEFAULT_CATCH_UP,
         )
     }
 
@@ -271,7 +297,7 @@ mod tests {
             [GroupId::qq(726_300_112), GroupId::telegram(-1_001_234_567_890)]
         );
         assert_eq!(posts[0].recurrence.zone_name(), "Asia/Shanghai", "the default zone");
-        assert_eq!(posts[0].catch_up, DEFAULT_CATCH_UP);
+        assert_eq!(posts[0].catch_up, DEFAULT_CATCH_UP, "the default catch-up");
         assert_eq!(posts[1].texts, ["晚安", "好梦"], "empty entries are dropped");
         assert_eq!(posts[1].catch_up, Duration::from_secs(1800));
         assert!(!posts[1].enabled);
@@ -320,6 +346,21 @@ mod tests {
                 7,
                 "duplicate",
             ),
+            (
+                "[[post]]\nid = \"a/b\"\ngroups = [1]\nat = \"07:30\"\ntext = \"x\"\n",
+                2,
+                "without spaces or '/'",
+            ),
+            (
+                "[[post]]\nid = \"a\"\ngroups = [1]\ncron = \"*/30 * * * * *\"\ntext = \"x\"\n",
+                4,
+                "at most once a minute",
+            ),
+            (
+                "[[post]]\nid = \"a\"\ngroups = [1]\nat = \"07:30\"\nfile = \"morning.txt\"\n",
+                5,
+                "word list",
+            ),
             ("[[post]\n", 1, ""),
         ];
         for (text, line, needle) in cases {
@@ -339,10 +380,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("posts")).expect("mkdir");
         std::fs::write(dir.path().join("posts/m.txt"), "第一期\n第二行\n---\n第二期\n---\n\n").expect("write");
         let text = "[[post]]\nid = \"m\"\ngroups = [1]\nat = \"07:30\"\nfile = \"posts/m.txt\"\n";
-        let posts = parse(text, Path::new("schedule.toml"), dir.path(), "UTC").expect("valid");
+        let posts = parse(text, Path::new("schedule.toml"), dir.path(), "UTC", DEFAULT_CATCH_UP).expect("valid");
         assert_eq!(posts[0].texts, ["第一期\n第二行", "第二期"]);
 
         let outside = "[[post]]\nid = \"m\"\ngroups = [1]\nat = \"07:30\"\nfile = \"../secret.txt\"\n";
-        assert!(parse(outside, Path::new("schedule.toml"), dir.path(), "UTC").is_err());
+        assert!(parse(outside, Path::new("schedule.toml"), dir.path(), "UTC", DEFAULT_CATCH_UP).is_err());
     }
 }

@@ -34,7 +34,16 @@ pub const FORMAT: &str = "qunguan-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Trees whose values are JSON and are embedded as such.
-const JSON_TREES: &[&str] = &["strikes", "outbox", "dead", "audit", "groups", "posts"];
+const JSON_TREES: &[&str] = &[
+    "strikes",
+    "outbox",
+    "dead",
+    "audit",
+    "groups",
+    "posts",
+    "schedules",
+    "welcome",
+];
 
 #[derive(Serialize, Deserialize)]
 struct Header {

@@ -14,6 +14,9 @@
 //! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`]                      |
 //! | `groups`      | platform ‖ group (9 B)                | [`GroupRecord`] (case counter)      |
 //! | `posts`       | post id (UTF-8)                       | [`PostState`] (scheduled posts)     |
+//! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
+//! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
+//! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -33,8 +36,10 @@ mod keys;
 mod migrate;
 pub mod outbox;
 pub mod posts;
+pub mod schedule;
 pub mod strikes;
 mod sweep;
+pub mod welcome;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,9 +54,11 @@ pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
 };
-pub use outbox::{DeadLetter, OutboxItem};
+pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
+pub use schedule::AdminPost;
 pub use sweep::{SweepPolicy, SweepReport};
+pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
 use crate::action::Action;
 use crate::config::StorageSettings;
@@ -75,6 +82,9 @@ pub const TREES: &[&str] = &[
     "audit",
     "groups",
     "posts",
+    "schedules",
+    "welcome",
+    "joins",
     "state",
 ];
 
@@ -211,6 +221,9 @@ struct Inner {
     audit: sled::Tree,
     groups: sled::Tree,
     posts: sled::Tree,
+    schedules: sled::Tree,
+    welcome: sled::Tree,
+    joins: sled::Tree,
     state: sled::Tree,
     /// The commit lock and what it guards.
     log: Mutex<CommitLog>,
@@ -268,6 +281,9 @@ impl Store {
                 audit: tree("audit")?,
                 groups: tree("groups")?,
                 posts: tree("posts")?,
+                schedules: tree("schedules")?,
+                welcome: tree("welcome")?,
+                joins: tree("joins")?,
                 state: tree("state")?,
                 db,
                 path,
@@ -306,11 +322,9 @@ impl Store {
             &inner.groups,
         );
         let result = trees.transaction(|(seen, seen_expiry, strikes, outbox, audit, groups)| {
-            if seen.get(key.0)?.is_some() {
+            if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
                 return Ok(None);
             }
-            seen.insert(&key.0, &now_ms.to_be_bytes())?;
-            seen_expiry.insert(&expiry_key, &[])?;
             let record = match &strike_key {
                 Some(k) => match strikes.get(k)? {
                     Some(bytes) => Some(StrikeRecord::from(decode::<StoredStrikes>(&bytes).map_err(abort)?)),
@@ -589,6 +603,23 @@ impl GroupCommit {
     }
 }
 
+/// Records an event's key as seen inside a transaction; false when it already was (a
+/// redelivery). `expiry_key` is its [`seen_expiry_key`], computed outside the closure.
+fn mark_seen(
+    seen: &sled::transaction::TransactionalTree,
+    seen_expiry: &sled::transaction::TransactionalTree,
+    key: &EventKey,
+    now_ms: i64,
+    expiry_key: &[u8],
+) -> Result<bool, ConflictableTransactionError<StoreError>> {
+    if seen.get(key.0)?.is_some() {
+        return Ok(false);
+    }
+    seen.insert(&key.0, &now_ms.to_be_bytes())?;
+    seen_expiry.insert(expiry_key, &[])?;
+    Ok(true)
+}
+
 /// Appends actions to the outbox inside a transaction, under fresh sequence numbers (sled's
 /// id generator: monotonic, so key order is decision order); returns them for the feed.
 fn stage(
@@ -597,10 +628,23 @@ fn stage(
     now_ms: i64,
     case: Option<u64>,
 ) -> Result<Vec<(u64, OutboxItem)>, ConflictableTransactionError<StoreError>> {
+    stage_items(
+        outbox,
+        actions.into_iter().map(|action| {
+            let mut item = OutboxItem::new(action, now_ms);
+            item.case = case;
+            item
+        }),
+    )
+}
+
+/// [`stage`] for items prepared by the caller (a later `not_before_ms`, a receipt name).
+fn stage_items(
+    outbox: &sled::transaction::TransactionalTree,
+    items: impl IntoIterator<Item = OutboxItem>,
+) -> Result<Vec<(u64, OutboxItem)>, ConflictableTransactionError<StoreError>> {
     let mut staged = Vec::new();
-    for action in actions {
-        let mut item = OutboxItem::new(action, now_ms);
-        item.case = case;
+    for item in items {
         let seq = outbox.generate_id()?;
         outbox.insert(&seq.to_be_bytes(), encode(&item))?;
         staged.push((seq, item));

@@ -34,6 +34,10 @@ pub struct OutboxItem {
     /// The audit case the action belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<u64>,
+    /// For a message whose id is needed later (to delete the previous welcome): the name in
+    /// the `state` tree under which the worker keeps a [`Receipt`] once it is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl Record for OutboxItem {
@@ -56,6 +60,52 @@ impl OutboxItem {
             not_before_ms: now_ms,
             last_error: None,
             case: None,
+            receipt: None,
+        }
+    }
+
+    /// Not to be delivered before `at_ms` (a scheduled post's place in its jitter window).
+    #[must_use]
+    pub fn not_before(mut self, at_ms: i64) -> Self {
+        self.not_before_ms = at_ms;
+        self
+    }
+
+    /// Keep a [`Receipt`] of the delivered message under `name`.
+    #[must_use]
+    pub fn with_receipt(mut self, name: impl Into<String>) -> Self {
+        self.receipt = Some(name.into());
+        self
+    }
+}
+
+/// What the bot remembers of a message it sent: its id (to delete it later) and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Stored-form version.
+    pub v: u8,
+    /// The platform's message id.
+    pub message_id: i64,
+    /// When it was delivered, unix ms.
+    pub sent_ms: i64,
+}
+
+impl Record for Receipt {
+    const WHAT: &'static str = "message receipt";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Receipt {
+    /// A receipt of `message_id`, delivered at `sent_ms`.
+    #[must_use]
+    pub fn new(message_id: i64, sent_ms: i64) -> Self {
+        Self {
+            v: Self::VERSION,
+            message_id,
+            sent_ms,
         }
     }
 }
@@ -128,6 +178,25 @@ impl Outbox<'_> {
         let _log = self.store.lock();
         self.store.inner.outbox.remove(seq.to_be_bytes())?;
         Ok(())
+    }
+
+    /// Removes a delivered item and keeps the receipt it asked for (`(name, receipt)`), in
+    /// one transaction; without a receipt, the same as [`Outbox::delivered`].
+    pub fn delivered_with(&self, seq: u64, receipt: Option<(&str, Receipt)>) -> Result<(), StoreError> {
+        let Some((name, receipt)) = receipt else {
+            return self.delivered(seq);
+        };
+        let key = seq.to_be_bytes();
+        let value = encode(&receipt);
+        let _log = self.store.lock();
+        let inner = &self.store.inner;
+        (&inner.outbox, &inner.state)
+            .transaction(|(outbox, state)| {
+                outbox.remove(&key)?;
+                state.insert(name.as_bytes(), value.as_slice())?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(map_tx)
     }
 
     /// Stores an item's new delivery state after a failed attempt.

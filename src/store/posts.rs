@@ -10,7 +10,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
-use super::{Store, StoreError, abort, map_tx, stage};
+use super::{OutboxItem, Store, StoreError, abort, map_tx, stage_items};
 use crate::action::Action;
 
 /// A scheduled post's remembered state.
@@ -55,6 +55,22 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let now_ms = now.as_millisecond();
+        let items: Vec<OutboxItem> = actions
+            .iter()
+            .map(|action| OutboxItem::new(action.clone(), now_ms))
+            .collect();
+        self.commit_post_items(id, occurrence_ms, rotation, &items)
+    }
+
+    /// [`Store::commit_post`] with outbox items prepared by the caller (each group's place in
+    /// the jitter window as its `not_before_ms`).
+    pub fn commit_post_items(
+        &self,
+        id: &str,
+        occurrence_ms: i64,
+        rotation: u64,
+        items: &[OutboxItem],
+    ) -> Result<bool, StoreError> {
         let state = encode(&PostState {
             v: PostState::VERSION,
             last_occurrence_ms: occurrence_ms,
@@ -71,7 +87,7 @@ impl Store {
                     }
                 }
                 posts.insert(id.as_bytes(), state.as_slice())?;
-                let staged = stage(outbox, actions.iter().cloned(), now_ms, None)?;
+                let staged = stage_items(outbox, items.iter().cloned())?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(Some(staged))
             })
             .map_err(map_tx)?;
@@ -80,5 +96,24 @@ impl Store {
         };
         self.committed(&mut log, staged);
         Ok(true)
+    }
+
+    /// The ids of every post with a remembered state.
+    pub fn post_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for entry in self.inner.posts.iter() {
+            let (key, _) = entry?;
+            ids.push(String::from_utf8_lossy(&key).into_owned());
+        }
+        Ok(ids)
+    }
+
+    /// Forgets the state of post `id` (it was removed from the schedule), so a post added
+    /// later under the same id starts afresh instead of catching up on the old one's
+    /// occurrences.
+    pub fn forget_post(&self, id: &str) -> Result<(), StoreError> {
+        let _log = self.lock();
+        self.inner.posts.remove(id.as_bytes())?;
+        Ok(())
     }
 }

@@ -1,0 +1,195 @@
+//! The `schedules` tree: posts added by admins in the group (`/schedule add 07:30 …`).
+//!
+//! Keys are `platform ‖ group ‖ number`, so a group's posts are one ordered prefix range. The
+//! numbers are what admins see and type (`/schedule del 3`); a group's last number lives in the
+//! `state` tree (`schedule.last/<group>`), so a deleted post's number is never given again.
+//!
+//! Adding or deleting a post is an event like any other command: the post (or its removal),
+//! the post's scheduler state, the event's seen-key and the bot's answer are one transaction,
+//! so a redelivered `/schedule add` adds nothing.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::codec::{Record, decode, encode};
+use super::posts::PostState;
+use super::{Store, StoreError, abort, case_key, group_prefix, map_tx, mark_seen, seen_expiry_key, stage};
+use crate::action::Action;
+use crate::event::{EventKey, GroupId};
+
+/// A post an admin added in the group: daily at `at`, in `timezone`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPost {
+    /// Stored-form version.
+    pub v: u8,
+    /// The group it is posted in (and was added in).
+    pub group: GroupId,
+    /// Its number within the group (`/schedule del <number>`); assigned by the store.
+    pub number: u64,
+    /// The daily time, `HH:MM`.
+    pub at: String,
+    /// The IANA zone of `at` (`[schedule] timezone` when it was added).
+    pub timezone: String,
+    /// What is posted.
+    pub text: String,
+    /// When it was added, unix ms.
+    pub created_ms: i64,
+    /// The admin who added it.
+    pub created_by: i64,
+}
+
+impl Record for AdminPost {
+    const WHAT: &'static str = "scheduled post";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl AdminPost {
+    /// The post's id among all scheduled posts (its state's key): `qq:726300112/3`. Ids of
+    /// `rules/schedule.toml` posts cannot contain `/`, so the two never collide.
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.group, self.number)
+    }
+}
+
+/// The key of post `number` of `group`: `platform ‖ group ‖ number`, laid out like an audit
+/// case's key.
+fn post_key(group: GroupId, number: u64) -> [u8; 17] {
+    case_key(group, number)
+}
+
+/// The name of a group's last post number in the `state` tree.
+fn counter_name(group: GroupId) -> String {
+    format!("schedule.last/{group}")
+}
+
+impl Store {
+    /// Every admin-added post, by group and number.
+    pub fn admin_posts(&self) -> Result<Vec<AdminPost>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.inner.schedules.iter() {
+            let (_, value) = entry?;
+            out.push(decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// The admin-added posts of `group`, by number.
+    pub fn admin_posts_of(&self, group: GroupId) -> Result<Vec<AdminPost>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.inner.schedules.scan_prefix(group_prefix(group)) {
+            let (_, value) = entry?;
+            out.push(decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Adds `post` (its `number` is assigned here) for the command event `key`, together with
+    /// its scheduler state — it has seen nothing before `now`, so it never fires for an
+    /// earlier time — and the answer `reply(number)`. Returns the number, or `None` when the
+    /// event was already recorded (nothing changes).
+    pub fn commit_schedule_add(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        post: &AdminPost,
+        reply: impl Fn(u64) -> Action,
+    ) -> Result<Option<u64>, StoreError> {
+        let now_ms = now.as_millisecond();
+        let expiry_key = seen_expiry_key(now_ms, &key.0);
+        let counter = counter_name(post.group);
+        let inner = &*self.inner;
+        let mut log = self.lock();
+        let trees = (
+            &inner.seen,
+            &inner.seen_expiry,
+            &inner.schedules,
+            &inner.posts,
+            &inner.state,
+            &inner.outbox,
+        );
+        let result = trees
+            .transaction(|(seen, seen_expiry, schedules, posts, state, outbox)| {
+                if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
+                    return Ok(None);
+                }
+                let last = match state.get(counter.as_bytes())? {
+                    Some(bytes) => super::codec::decode_i64(&bytes, "schedule counter").map_err(abort)?,
+                    None => 0,
+                };
+                let number = u64::try_from(last).unwrap_or(0) + 1;
+                let stored = AdminPost {
+                    v: AdminPost::VERSION,
+                    number,
+                    created_ms: now_ms,
+                    ..post.clone()
+                };
+                let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
+                state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
+                schedules.insert(&post_key(post.group, number), encode(&stored))?;
+                let baseline = PostState {
+                    v: PostState::VERSION,
+                    last_occurrence_ms: now_ms,
+                    rotation: 0,
+                };
+                posts.insert(stored.id().as_bytes(), encode(&baseline))?;
+                let staged = stage(outbox, [reply(number)], now_ms, None)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(Some((number, staged)))
+            })
+            .map_err(map_tx)?;
+        let Some((number, staged)) = result else {
+            return Ok(None);
+        };
+        self.committed(&mut log, staged);
+        Ok(Some(number))
+    }
+
+    /// Deletes post `number` of `group` (and its scheduler state) for the command event `key`,
+    /// with the answer `reply(deleted)`. Returns whether a post was deleted, or `None` when the
+    /// event was already recorded.
+    pub fn commit_schedule_del(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        group: GroupId,
+        number: u64,
+        reply: impl Fn(bool) -> Action,
+    ) -> Result<Option<bool>, StoreError> {
+        let now_ms = now.as_millisecond();
+        let expiry_key = seen_expiry_key(now_ms, &key.0);
+        let entry = post_key(group, number);
+        let id = format!("{group}/{number}");
+        let inner = &*self.inner;
+        let mut log = self.lock();
+        let trees = (
+            &inner.seen,
+            &inner.seen_expiry,
+            &inner.schedules,
+            &inner.posts,
+            &inner.outbox,
+        );
+        let result = trees
+            .transaction(|(seen, seen_expiry, schedules, posts, outbox)| {
+                if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
+                    return Ok(None);
+                }
+                let deleted = schedules.remove(&entry)?.is_some();
+                if deleted {
+                    posts.remove(id.as_bytes())?;
+                }
+                let staged = stage(outbox, [reply(deleted)], now_ms, None)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(Some((deleted, staged)))
+            })
+            .map_err(map_tx)?;
+        let Some((deleted, staged)) = result else {
+            return Ok(None);
+        };
+        self.committed(&mut log, staged);
+        Ok(Some(deleted))
+    }
+}
