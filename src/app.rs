@@ -1,8 +1,9 @@
 //! Wiring and lifecycle: open the store, load the rules, bind the listener, run the
 //! background tasks, and shut down in one place.
 //!
-//! Background tasks: the outbox worker, the store's hourly sweep (expired seen keys, strike
-//! records, old audit cases), and the control socket the CLI's `backup`/`audit` use.
+//! Background tasks: the outbox worker, the scheduler (scheduled posts), the welcome greeter
+//! (batched welcomes), the store's sweep (expired seen keys, strike records, old audit cases,
+//! old joins), and the control socket the CLI's `backup`/`audit` use.
 //!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
 //! (their events are stored and flushed), then the background tasks stop (the outbox worker
@@ -24,8 +25,10 @@ use crate::gateway::telegram::TelegramGateway;
 use crate::gateway::{GatewayError, Gateways};
 use crate::outbox::OutboxWorker;
 use crate::pipeline::Pipeline;
-use crate::rules::{Rules, RulesError, RulesHandle};
+use crate::rules::{LoadOptions, Rules, RulesError, RulesHandle};
+use crate::scheduler::Scheduler;
 use crate::store::{Store, StoreError, SweepPolicy};
+use crate::welcome::Greeter;
 
 /// How often the store's sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
@@ -92,7 +95,7 @@ impl App {
             path: settings.storage.path.display().to_string(),
             source,
         })?;
-        let rules = Rules::load(&settings.rules.dir)?;
+        let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&*settings))?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
         // Armed now, so a change made while the daemon starts is not missed.
@@ -177,7 +180,7 @@ impl App {
             settings,
             listener,
             store,
-            rules: _,
+            rules,
             reloader,
             worker,
             router,
@@ -195,7 +198,24 @@ impl App {
 
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::clone(&rules),
+            Arc::clone(&clock),
+            settings.schedule.clone(),
+            worker.waker(),
+            pipeline.scheduler_wake(),
+        );
+        let greeter = Greeter::new(
+            store.clone(),
+            pipeline.welcomer().clone(),
+            Arc::clone(&clock),
+            worker.waker(),
+            pipeline.greeter_wake(),
+        );
         tasks.spawn(worker.run(background.clone()));
+        tasks.spawn(scheduler.run(background.clone()));
+        tasks.spawn(greeter.run(background.clone()));
         if let Some(telegram) = telegram {
             tasks.spawn(telegram.run(background.clone()));
         }
@@ -267,11 +287,14 @@ async fn sweep_periodically(
                 audit_retention: (retention.as_secs() > 0).then(|| retention.get()),
                 strike_ttl: &strike_ttl,
             };
-            store.sweep(clock.now(), &policy)
+            let report = store.sweep(clock.now(), &policy)?;
+            let rejoin = settings.welcome.rejoin_window.get();
+            let joins = store.sweep_joins(clock.now(), rejoin)?;
+            Ok::<_, StoreError>((report, joins))
         })
         .await;
         match swept {
-            Ok(Ok(report)) => tracing::debug!(?report, "store swept"),
+            Ok(Ok((report, joins))) => tracing::debug!(?report, joins, "store swept"),
             Ok(Err(e)) => tracing::error!(error = %e, "store sweep failed"),
             Err(e) => tracing::error!(error = %e, "store sweep task failed"),
         }

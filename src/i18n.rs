@@ -123,6 +123,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::ZhCn, Measure::Recall) => "撤回消息".into(),
         (Locale::ZhCn, Measure::Unmute) => "解除禁言".into(),
         (Locale::ZhCn, Measure::Pardon { removed }) => format!("撤销 {removed} 次警告"),
+        (Locale::ZhCn, Measure::JoinApproved) => "通过入群申请".into(),
+        (Locale::ZhCn, Measure::JoinRejected) => "拒绝入群申请".into(),
         (Locale::En, Measure::Warn) => "warning".into(),
         (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
         (Locale::En, Measure::Kick) => "removed from the group".into(),
@@ -130,6 +132,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::En, Measure::Recall) => "message recalled".into(),
         (Locale::En, Measure::Unmute) => "mute lifted".into(),
         (Locale::En, Measure::Pardon { removed }) => format!("{removed} strike(s) taken back"),
+        (Locale::En, Measure::JoinApproved) => "join request approved".into(),
+        (Locale::En, Measure::JoinRejected) => "join request rejected".into(),
     }
 }
 
@@ -375,6 +379,16 @@ pub fn usage(locale: Locale, usage: &str) -> OutgoingMessage {
 /// silently dropped. `{{` and `}}` are literal braces.
 #[must_use]
 pub fn render(template: &str, mention: Option<(i64, &str)>, vars: &[(&str, &str)]) -> OutgoingMessage {
+    match mention {
+        Some(one) => render_mentions(template, &[one], vars),
+        None => render_mentions(template, &[], vars),
+    }
+}
+
+/// [`render`] with `{at}` mentioning every member of `mentions`, separated by spaces (a
+/// batched welcome). With no one to mention, `{at}` is left as written.
+#[must_use]
+pub fn render_mentions(template: &str, mentions: &[(i64, &str)], vars: &[(&str, &str)]) -> OutgoingMessage {
     let mut msg = OutgoingMessage::default();
     let mut rest = template;
     while let Some(open) = rest.find(['{', '}']) {
@@ -400,17 +414,103 @@ pub fn render(template: &str, mention: Option<(i64, &str)>, vars: &[(&str, &str)
             return msg;
         };
         let key = &after[1..close];
-        match (key, mention) {
-            ("at", Some((user_id, name))) => msg.push_mention(user_id, name),
-            _ => match vars.iter().find(|(k, _)| *k == key) {
+        if key == "at" && !mentions.is_empty() {
+            for (i, (user_id, name)) in mentions.iter().enumerate() {
+                if i > 0 {
+                    msg.push_text(" ");
+                }
+                msg.push_mention(*user_id, *name);
+            }
+        } else {
+            match vars.iter().find(|(k, _)| *k == key) {
                 Some((_, value)) => msg.push_text(*value),
                 None => msg.push_text(&after[..=close]),
-            },
+            }
         }
         rest = &after[close + 1..];
     }
     msg.push_text(rest);
     msg
+}
+
+/// Joins the names of a batched welcome's members (`{name}`).
+#[must_use]
+pub fn name_list(locale: Locale, names: &[&str]) -> String {
+    match locale {
+        Locale::ZhCn => names.join("、"),
+        Locale::En => names.join(", "),
+    }
+}
+
+/// The reason shown to an applicant whose join request was rejected for blocked words, when
+/// `reject_reason` is not configured.
+#[must_use]
+pub fn default_reject_reason(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "申请内容包含违规内容",
+        Locale::En => "the request contains blocked content",
+    }
+}
+
+/// One line of `/schedule list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleLine {
+    /// `#3` for a post added in the group, the id for one of `schedule.toml`.
+    pub label: String,
+    /// When: `07:30 (Asia/Shanghai)` or a cron pattern with its zone.
+    pub when: String,
+    /// The first text, shortened.
+    pub text: String,
+    /// False for a disabled post of `schedule.toml`.
+    pub enabled: bool,
+}
+
+/// The answer to `/schedule add`.
+#[must_use]
+pub fn schedule_added(locale: Locale, number: u64, at: &str, zone: &str) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => format!("已添加定时消息 #{number}：每天 {at}（{zone}）。删除：/schedule del {number}"),
+        Locale::En => {
+            format!("Scheduled post #{number} added: daily at {at} ({zone}). Remove it with /schedule del {number}")
+        }
+    })
+}
+
+/// The answer to `/schedule del`.
+#[must_use]
+pub fn schedule_deleted(locale: Locale, number: u64, deleted: bool) -> OutgoingMessage {
+    OutgoingMessage::text(match (locale, deleted) {
+        (Locale::ZhCn, true) => format!("已删除定时消息 #{number}。"),
+        (Locale::ZhCn, false) => format!("本群没有定时消息 #{number}（schedule.toml 中的定时消息请在文件中修改）。"),
+        (Locale::En, true) => format!("Scheduled post #{number} removed."),
+        (Locale::En, false) => {
+            format!("This group has no scheduled post #{number} (posts of schedule.toml are changed in the file).")
+        }
+    })
+}
+
+/// The answer to `/schedule list`.
+#[must_use]
+pub fn schedule_list(locale: Locale, lines: &[ScheduleLine]) -> OutgoingMessage {
+    if lines.is_empty() {
+        return OutgoingMessage::text(match locale {
+            Locale::ZhCn => "本群没有定时消息。添加：/schedule add 07:30 内容",
+            Locale::En => "This group has no scheduled posts. Add one: /schedule add 07:30 text",
+        });
+    }
+    let mut out = match locale {
+        Locale::ZhCn => format!("本群的定时消息（{} 条）：", lines.len()),
+        Locale::En => format!("Scheduled posts of this group ({}):", lines.len()),
+    };
+    for line in lines {
+        let off = match (locale, line.enabled) {
+            (_, true) => "",
+            (Locale::ZhCn, false) => "［已停用］",
+            (Locale::En, false) => " [disabled]",
+        };
+        out.push_str(&format!("\n{} {}{off} {}", line.label, line.when, line.text));
+    }
+    OutgoingMessage::text(out)
 }
 
 #[cfg(test)]

@@ -34,21 +34,24 @@ use crate::action::{Action, Capabilities};
 use crate::clock::SharedClock;
 use crate::commands::{self, Cooldowns, Parsed};
 use crate::config::{Rung, Settings};
-use crate::event::{Event, EventKind, GroupId, GroupMessage, MemberJoined};
+use crate::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
 use crate::filter::{RuleAction, Violation};
 use crate::flood::{Flood, FloodTracker};
 use crate::gateway::Gateways;
 use crate::i18n::{self, Locale};
 use crate::ladder::{self, Severity};
+use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::{GroupPolicy, Policies};
 use crate::rules::RulesHandle;
-use crate::store::{
-    Actor, AuditEntry, Effects, Measure, Snapshot, Store, StoreError, StrikeWrite, Subject, Writes, audit,
-};
-use crate::welcome;
+use crate::store::{Actor, AuditEntry, Measure, Snapshot, Store, StoreError, StrikeWrite, Subject, Writes, audit};
+use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
+use crate::welcome::Welcomer;
 
 /// The rule name of anti-flood violations.
 pub const FLOOD_RULE: &str = "flood";
+
+/// The rule name of join requests approved for holding a configured answer.
+pub const JOIN_ANSWER_RULE: &str = "join_answer";
 
 /// What the pipeline did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +80,7 @@ pub enum PipelineError {
 /// The event handler shared by every webhook.
 pub struct Pipeline {
     settings: Arc<Settings>,
-    policies: Policies,
+    policies: Arc<Policies>,
     rules: RulesHandle,
     store: Store,
     gateways: Gateways,
@@ -85,6 +88,13 @@ pub struct Pipeline {
     outbox_wake: Arc<Notify>,
     flood: FloodTracker,
     cooldowns: Cooldowns,
+    welcomer: Welcomer,
+    /// Wakes the welcome [`crate::welcome::Greeter`] when a batch starts.
+    greeter_wake: Arc<Notify>,
+    /// Wakes the [`crate::scheduler::Scheduler`] when admins add or delete a post.
+    scheduler_wake: Arc<Notify>,
+    /// Normalizes join-request texts for answer matching (built once).
+    normalizer: Normalizer,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -151,10 +161,15 @@ impl Pipeline {
         clock: SharedClock,
         outbox_wake: Arc<Notify>,
     ) -> Self {
+        let policies = Arc::new(Policies::new(&settings));
         Self {
-            policies: Policies::new(&settings),
+            welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
+            policies,
             flood: FloodTracker::new(clock.now()),
             cooldowns: Cooldowns::default(),
+            greeter_wake: Arc::new(Notify::new()),
+            scheduler_wake: Arc::new(Notify::new()),
+            normalizer: Normalizer::new(NormalizeOptions::default()),
             settings,
             rules,
             store,
@@ -168,9 +183,9 @@ impl Pipeline {
     pub async fn handle(&self, event: &Event) -> Result<Outcome, PipelineError> {
         let outcome = match &event.kind {
             EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
-            EventKind::MemberJoined(joined) => self.on_join(event, joined)?,
+            EventKind::MemberJoined(joined) => self.on_join(event, joined).await?,
             EventKind::MemberLeft(_) => Outcome::Ignored("member left"),
-            EventKind::JoinRequest(_) => Outcome::Ignored("join request (left to the admins)"),
+            EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
         if matches!(outcome, Outcome::Acted { .. } | Outcome::Observed) {
@@ -280,28 +295,120 @@ impl Pipeline {
         })
     }
 
-    fn on_join(&self, event: &Event, joined: &MemberJoined) -> Result<Outcome, PipelineError> {
+    /// A member joined: recorded with their place in the group's welcome batch (or greeted at
+    /// once without batching), durably before the webhook acknowledges the event.
+    async fn on_join(&self, event: &Event, joined: &MemberJoined) -> Result<Outcome, PipelineError> {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
-        if !self.settings.welcome.enabled {
+        if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }
-        let rules = self.rules.load();
-        let action = welcome::welcome_action(&self.settings, &rules.group_rules, joined);
-        let committed = self.store.commit_event(&event.key, self.clock.now(), None, |_| {
-            (
-                Effects {
-                    strikes: StrikeWrite::Keep,
-                    actions: vec![action.clone()],
-                },
-                (),
-            )
-        })?;
-        Ok(match committed {
-            Some(()) => Outcome::Acted { actions: 1 },
-            None => Outcome::Duplicate,
+        let now = self.clock.now();
+        let join = JoinWrite {
+            group: joined.group,
+            member: PendingJoin {
+                user_id: joined.user_id,
+                name: joined.name.clone().unwrap_or_default(),
+                joined_ms: now.as_millisecond(),
+            },
+            rejoin_window: self.welcomer.rejoin_window(),
+            batch: self.welcomer.batch_window().is_some(),
+        };
+        let recorded = self
+            .store
+            .commit_join(&event.key, now, &join, self.welcomer.builder(now))?;
+        Ok(match recorded {
+            JoinRecorded::Duplicate => Outcome::Duplicate,
+            JoinRecorded::Welcomed { actions } => Outcome::Acted { actions },
+            JoinRecorded::Rejoined => {
+                self.store.durable().await?;
+                tracing::info!(group = %joined.group, user = joined.user_id, "member re-joined within the re-join window; not welcomed again");
+                Outcome::Ignored("re-joined within the re-join window")
+            }
+            JoinRecorded::Queued { .. } => {
+                self.store.durable().await?;
+                self.greeter_wake.notify_one();
+                Outcome::Ignored("waiting in the welcome batch")
+            }
         })
+    }
+
+    /// A join request: rejected when the filter flags its text, approved when it holds one of
+    /// the group's answers, otherwise left to the admins. Decisions are audited.
+    fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
+        let group = request.group;
+        let policy = &self.policies.group(group).join;
+        let decision = if policy.reject_blocked
+            && let Some(v) = self.rules.load().filter.check(&request.comment, group)
+            && !v.dry_run
+        {
+            let reason = if policy.reject_reason.is_empty() {
+                i18n::default_reject_reason(self.settings.messages.locale).to_owned()
+            } else {
+                policy.reject_reason.to_string()
+            };
+            Some((false, v.rule.to_string(), reason))
+        } else if !policy.answers.is_empty()
+            && let Some(answer) = policy.answered(&self.normalizer.compact(&request.comment))
+        {
+            Some((true, JOIN_ANSWER_RULE.to_owned(), format!("answer {answer:?}")))
+        } else {
+            None
+        };
+        let Some((approve, rule, reason)) = decision else {
+            tracing::info!(%group, user = request.user_id, "join request left to the admins (no configured answer, nothing blocked)");
+            return Ok(Outcome::Ignored("join request left to the admins"));
+        };
+        let now = self.clock.now();
+        let action = Action::AnswerJoinRequest {
+            group,
+            user_id: request.user_id,
+            handle: request.handle.clone(),
+            approve,
+            reason: if approve { String::new() } else { reason.clone() },
+        };
+        let measure = if approve {
+            Measure::JoinApproved
+        } else {
+            Measure::JoinRejected
+        };
+        let mut entry = AuditEntry::new(group, now.as_millisecond(), request.user_id, Actor::Auto, rule, measure);
+        entry.reason = audit::excerpt(&reason);
+        entry.excerpt = audit::excerpt(&request.comment);
+        let subject = Subject { group, user: None };
+        let committed = self.store.commit(&event.key, now, Some(subject), |_| {
+            let writes = Writes {
+                strikes: StrikeWrite::Keep,
+                actions: vec![action.clone()],
+                audit: Some(entry.clone()),
+            };
+            (writes, ())
+        })?;
+        if committed.is_none() {
+            return Ok(Outcome::Duplicate);
+        }
+        tracing::info!(%group, user = request.user_id, approve, reason = %reason, "join request answered");
+        Ok(Outcome::Acted { actions: 1 })
+    }
+
+    /// What greets batches and how (shared with the [`crate::welcome::Greeter`] task).
+    #[must_use]
+    pub fn welcomer(&self) -> &Welcomer {
+        &self.welcomer
+    }
+
+    /// Notified when a welcome batch starts (for the [`crate::welcome::Greeter`]).
+    #[must_use]
+    pub fn greeter_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.greeter_wake)
+    }
+
+    /// Notified when admins add or delete a scheduled post (for the
+    /// [`crate::scheduler::Scheduler`]).
+    #[must_use]
+    pub fn scheduler_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.scheduler_wake)
     }
 
     fn command_context(&self, group: GroupId) -> commands::Context<'_> {
@@ -313,6 +420,7 @@ impl Pipeline {
             caps: self.gateways.capabilities_of(group),
             now: self.clock.now(),
             cooldowns: &self.cooldowns,
+            scheduler_wake: &self.scheduler_wake,
         }
     }
 

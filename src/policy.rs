@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::{FloodSettings, Rung, Settings, UserRef};
 use crate::event::{GroupId, Platform};
 use crate::ladder;
+use crate::normalize::{NormalizeOptions, Normalizer};
 
 /// How one group is moderated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +23,31 @@ pub struct GroupPolicy {
     pub dry_run: bool,
     /// Flood limits.
     pub flood: FloodSettings,
+    /// Greeting new members: `[welcome]` with `[groups.<id>.welcome]` applied.
+    pub welcome: WelcomePolicy,
+    /// Answering join requests: `[join_requests]` with `[groups.<id>.join_requests]` applied.
+    pub join: JoinPolicy,
+}
+
+/// A group's welcome, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WelcomePolicy {
+    /// Greet members who join.
+    pub enabled: bool,
+    /// The template; empty = the built-in one of `[messages] locale`.
+    pub template: Arc<str>,
+}
+
+/// A group's join-request screening, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinPolicy {
+    /// The accepted answers, normalized once here (compact form: case, width, spaces and
+    /// punctuation folded away), so a request is compared without re-normalizing them.
+    pub answers: Arc<[String]>,
+    /// Reject requests whose text the filter flags.
+    pub reject_blocked: bool,
+    /// The reason shown to a rejected applicant; empty = the built-in text.
+    pub reject_reason: Arc<str>,
 }
 
 impl GroupPolicy {
@@ -61,6 +87,15 @@ impl Policies {
             exempt: Vec::new(),
             dry_run: moderation.dry_run,
             flood: moderation.flood,
+            welcome: WelcomePolicy {
+                enabled: settings.welcome.enabled,
+                template: settings.welcome.template.as_str().into(),
+            },
+            join: JoinPolicy {
+                answers: compact_answers(&settings.join_requests.answers),
+                reject_blocked: settings.join_requests.reject_blocked,
+                reject_reason: settings.join_requests.reject_reason.as_str().into(),
+            },
         };
         let groups = settings
             .groups
@@ -79,6 +114,30 @@ impl Policies {
                     exempt,
                     dry_run: group.dry_run.unwrap_or(default.dry_run),
                     flood: group.flood.apply(default.flood),
+                    welcome: WelcomePolicy {
+                        enabled: group.welcome.enabled.unwrap_or(default.welcome.enabled),
+                        template: group
+                            .welcome
+                            .template
+                            .as_deref()
+                            .map_or_else(|| Arc::clone(&default.welcome.template), Into::into),
+                    },
+                    join: JoinPolicy {
+                        answers: group
+                            .join_requests
+                            .answers
+                            .as_deref()
+                            .map_or_else(|| Arc::clone(&default.join.answers), compact_answers),
+                        reject_blocked: group
+                            .join_requests
+                            .reject_blocked
+                            .unwrap_or(default.join.reject_blocked),
+                        reject_reason: group
+                            .join_requests
+                            .reject_reason
+                            .as_deref()
+                            .map_or_else(|| Arc::clone(&default.join.reject_reason), Into::into),
+                    },
                 };
                 Some((id, policy))
             })
@@ -106,6 +165,28 @@ impl Policies {
     #[must_use]
     pub fn strike_ttl(&self, group: GroupId) -> Duration {
         self.group(group).strike_ttl
+    }
+}
+
+/// The answers in the compact normalized form requests are compared in.
+fn compact_answers(answers: &[String]) -> Arc<[String]> {
+    let normalizer = Normalizer::new(NormalizeOptions::default());
+    answers
+        .iter()
+        .map(|a| normalizer.compact(a))
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+impl JoinPolicy {
+    /// The first accepted answer contained in `compact_text` (a request's text in compact
+    /// normalized form), if any.
+    #[must_use]
+    pub fn answered(&self, compact_text: &str) -> Option<&str> {
+        self.answers
+            .iter()
+            .find(|a| compact_text.contains(a.as_str()))
+            .map(String::as_str)
     }
 }
 

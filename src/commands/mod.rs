@@ -1,5 +1,5 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
-//! `/reload`, `/rules`, `/why`, and their Chinese aliases (see [`parse::NAMES`]).
+//! `/reload`, `/rules`, `/why`, `/schedule`, and their Chinese aliases (see [`parse::NAMES`]).
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
 //! role) and the configured `[admin] super_users`. Anyone else's command is an ordinary
@@ -20,17 +20,17 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-pub use parse::{Command, Name, Parsed, parse};
+pub use parse::{Command, Name, Parsed, ScheduleCommand, parse};
 
 use crate::action::{Action, Capabilities, OutgoingMessage};
 use crate::config::Settings;
 use crate::event::{Event, GroupId, GroupMessage};
-use crate::i18n::{self, Locale, Reply, StrikeLine};
+use crate::i18n::{self, Locale, Reply, ScheduleLine, StrikeLine};
 use crate::ladder::{self, Severity};
 use crate::pipeline::{Outcome, PipelineError, rung_effect};
 use crate::policy::{GroupPolicy, Policies};
 use crate::rules::RulesHandle;
-use crate::store::{Actor, AuditEntry, Measure, Store, StrikeWrite, Subject, Writes, audit};
+use crate::store::{Actor, AdminPost, AuditEntry, Measure, Store, StrikeWrite, Subject, Writes, audit};
 
 /// The rule name of manual strikes.
 pub const MANUAL_RULE: &str = "manual";
@@ -54,6 +54,8 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// When each group last got `/rules` from a non-admin.
     pub cooldowns: &'a Cooldowns,
+    /// Wakes the scheduler after `/schedule add|del`.
+    pub scheduler_wake: &'a Arc<tokio::sync::Notify>,
 }
 
 /// Per-group cooldown of the public `/rules`.
@@ -95,7 +97,7 @@ pub async fn execute(
         | Command::Mute { target, .. }
         | Command::Unmute { target }
         | Command::Kick { target } => Some(*target),
-        Command::Reload | Command::Rules | Command::Why { .. } => None,
+        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -156,10 +158,9 @@ pub async fn execute(
                 return Ok(Outcome::Ignored("/rules asked again within the cooldown"));
             }
             let rules = ctx.rules.load();
-            let text = if rules.group_rules.is_empty() {
-                i18n::reply(locale, Reply::NoRules)
-            } else {
-                OutgoingMessage::text(rules.group_rules.clone())
+            let text = match rules.rules_text(group) {
+                "" => i18n::reply(locale, Reply::NoRules),
+                text => OutgoingMessage::text(text),
             };
             answer(ctx, event, msg, text)
         }
@@ -169,6 +170,72 @@ pub async fn execute(
                 None => i18n::reply(locale, Reply::NoSuchCase(case)),
             };
             answer(ctx, event, msg, text)
+        }
+        Command::Schedule(command) => schedule(ctx, event, msg, command),
+    }
+}
+
+/// `/schedule add|list|del`. Adding and deleting change the store in the command event's
+/// transaction (with the answer) and wake the scheduler, which re-plans at once.
+fn schedule(
+    ctx: &Context<'_>,
+    event: &Event,
+    msg: &GroupMessage,
+    command: ScheduleCommand,
+) -> Result<Outcome, PipelineError> {
+    let locale = ctx.settings.messages.locale;
+    let group = msg.group;
+    match command {
+        ScheduleCommand::Add { at, text } => {
+            let zone = ctx.settings.schedule.timezone.clone();
+            let post = AdminPost::new(group, at, zone, text, msg.sender.user_id);
+            let added = ctx.store.commit_schedule_add(&event.key, ctx.now, &post, |number| {
+                reply_to(msg, i18n::schedule_added(locale, number, &post.at, &post.timezone))
+            })?;
+            let Some(number) = added else {
+                return Ok(Outcome::Duplicate);
+            };
+            tracing::info!(%group, number, at = %post.at, by = msg.sender.user_id, "scheduled post added");
+            ctx.scheduler_wake.notify_one();
+            Ok(Outcome::Acted { actions: 1 })
+        }
+        ScheduleCommand::Del { number } => {
+            let deleted = ctx
+                .store
+                .commit_schedule_del(&event.key, ctx.now, group, number, |deleted| {
+                    reply_to(msg, i18n::schedule_deleted(locale, number, deleted))
+                })?;
+            let Some(deleted) = deleted else {
+                return Ok(Outcome::Duplicate);
+            };
+            if deleted {
+                tracing::info!(%group, number, by = msg.sender.user_id, "scheduled post deleted");
+                ctx.scheduler_wake.notify_one();
+            }
+            Ok(Outcome::Acted { actions: 1 })
+        }
+        ScheduleCommand::List => {
+            let rules = ctx.rules.load();
+            let mut lines: Vec<ScheduleLine> = rules
+                .schedule
+                .iter()
+                .filter(|p| p.groups.contains(&group))
+                .map(|p| ScheduleLine {
+                    label: format!("[{}]", p.id),
+                    when: p.recurrence.to_string(),
+                    text: audit::excerpt(p.texts.first().map_or("", String::as_str)),
+                    enabled: p.enabled,
+                })
+                .collect();
+            for post in ctx.store.admin_posts_of(group)? {
+                lines.push(ScheduleLine {
+                    label: format!("#{}", post.number),
+                    when: format!("{} ({})", post.at, post.timezone),
+                    text: audit::excerpt(&post.text),
+                    enabled: true,
+                });
+            }
+            answer(ctx, event, msg, i18n::schedule_list(locale, &lines))
         }
     }
 }

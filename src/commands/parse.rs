@@ -57,6 +57,27 @@ pub enum Command {
         /// The case number.
         case: u64,
     },
+    /// `/schedule …`: the group's scheduled posts.
+    Schedule(ScheduleCommand),
+}
+
+/// What `/schedule` (`/定时`) is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScheduleCommand {
+    /// `/schedule add 07:30 <text>`: post `text` every day at `at` (`[schedule] timezone`).
+    Add {
+        /// The daily time, `HH:MM` as written.
+        at: String,
+        /// What to post (line breaks kept).
+        text: String,
+    },
+    /// `/schedule list` (or a bare `/schedule`): this group's posts, file and admin ones.
+    List,
+    /// `/schedule del <number>`: removes a post added in the group.
+    Del {
+        /// Its number, as `list` shows it (`#3`).
+        number: u64,
+    },
 }
 
 /// The commands, for usage texts and the alias table.
@@ -80,6 +101,8 @@ pub enum Name {
     Rules,
     /// `/why`
     Why,
+    /// `/schedule`
+    Schedule,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -102,7 +125,14 @@ pub const NAMES: &[(&str, Name)] = &[
     ("规则", Name::Rules),
     ("why", Name::Why),
     ("原因", Name::Why),
+    ("schedule", Name::Schedule),
+    ("定时", Name::Schedule),
 ];
+
+/// The sub-commands of `/schedule` and their aliases.
+const SCHEDULE_ADD: &[&str] = &["add", "添加"];
+const SCHEDULE_LIST: &[&str] = &["list", "列表"];
+const SCHEDULE_DEL: &[&str] = &["del", "delete", "rm", "删除"];
 
 impl Name {
     /// How the command is written, for usage answers.
@@ -118,6 +148,7 @@ impl Name {
             Self::Reload => "/reload  (/重载)",
             Self::Rules => "/rules  (/规则)",
             Self::Why => "/why <案件号>  (/原因 12)",
+            Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
         }
     }
 }
@@ -151,6 +182,7 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
     let (word, args) = rest
         .split_once(char::is_whitespace)
         .map_or((rest, ""), |(w, a)| (w, a.trim()));
+    let raw_args = args;
     // `/warn@qunguan_bot` on Telegram.
     let word = word.split_once('@').map_or(word, |(w, _)| w);
     let Some(name) = NAMES
@@ -195,8 +227,35 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
             .first()
             .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
             .map(|case| Command::Why { case }),
+        Name::Schedule => parse_schedule(raw_args).map(Command::Schedule),
     };
     command.map_or(Parsed::Usage(name), Parsed::Command)
+}
+
+/// Reads `/schedule`'s arguments. The text of `add` is everything after the time, as
+/// written (line breaks included), so a multi-line 早报 survives.
+fn parse_schedule(args: &str) -> Option<ScheduleCommand> {
+    let (sub, rest) = args
+        .split_once(char::is_whitespace)
+        .map_or((args, ""), |(s, r)| (s, r.trim()));
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(sub));
+    if sub.is_empty() || is(SCHEDULE_LIST) {
+        return rest.is_empty().then_some(ScheduleCommand::List);
+    }
+    if is(SCHEDULE_ADD) {
+        let (at, text) = rest.split_once(char::is_whitespace)?;
+        let (at, text) = (at.replace('：', ":"), text.trim());
+        crate::scheduler::calendar::Recurrence::daily(&at, "UTC").ok()?;
+        return (!text.is_empty()).then(|| ScheduleCommand::Add {
+            at,
+            text: text.to_owned(),
+        });
+    }
+    if is(SCHEDULE_DEL) {
+        let number = rest.trim_start_matches(['#', '＃']).parse().ok()?;
+        return Some(ScheduleCommand::Del { number });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -300,6 +359,31 @@ mod tests {
             ("/why 12", cmd(Command::Why { case: 12 })),
             ("/why #12", cmd(Command::Why { case: 12 })),
             ("/原因 ＃7", cmd(Command::Why { case: 7 })),
+            (
+                "/schedule add 07:30 早上好！\n今日早报",
+                cmd(Command::Schedule(ScheduleCommand::Add {
+                    at: "07:30".into(),
+                    text: "早上好！\n今日早报".into(),
+                })),
+            ),
+            (
+                "/定时 添加 21：00 晚安",
+                cmd(Command::Schedule(ScheduleCommand::Add {
+                    at: "21:00".into(),
+                    text: "晚安".into(),
+                })),
+            ),
+            ("/schedule", cmd(Command::Schedule(ScheduleCommand::List))),
+            ("/schedule list", cmd(Command::Schedule(ScheduleCommand::List))),
+            ("/定时 列表", cmd(Command::Schedule(ScheduleCommand::List))),
+            (
+                "/schedule del 3",
+                cmd(Command::Schedule(ScheduleCommand::Del { number: 3 })),
+            ),
+            (
+                "/定时 删除 #4",
+                cmd(Command::Schedule(ScheduleCommand::Del { number: 4 })),
+            ),
             // A user id instead of a mention; full-width slash; Telegram's /cmd@bot.
             (
                 "/mute 12345 1h",
@@ -329,6 +413,12 @@ mod tests {
             ("/why", Name::Why),
             ("/why abc", Name::Why),
             ("/kick §999§", Name::Kick),
+            ("/schedule add 25:00 x", Name::Schedule),
+            ("/schedule add 07:30", Name::Schedule),
+            ("/schedule del", Name::Schedule),
+            ("/schedule del morning", Name::Schedule),
+            ("/schedule list 2", Name::Schedule),
+            ("/schedule frobnicate", Name::Schedule),
         ] {
             assert_eq!(parse(&message(spec), BOT), Parsed::Usage(name), "{spec}");
         }

@@ -49,6 +49,10 @@ pub enum Measure {
         /// How many strikes were removed.
         removed: u32,
     },
+    /// A join request was approved (it held one of the configured answers).
+    JoinApproved,
+    /// A join request was rejected (the filter flagged its text).
+    JoinRejected,
 }
 
 /// One audit case.

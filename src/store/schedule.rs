@@ -49,6 +49,22 @@ impl Record for AdminPost {
 }
 
 impl AdminPost {
+    /// A post to add: `text` daily at `at` in `timezone`, by `created_by`. Its number and
+    /// creation time are filled in by [`Store::commit_schedule_add`].
+    #[must_use]
+    pub fn new(group: GroupId, at: String, timezone: String, text: String, created_by: i64) -> Self {
+        Self {
+            v: Self::VERSION,
+            group,
+            number: 0,
+            at,
+            timezone,
+            text,
+            created_ms: 0,
+            created_by,
+        }
+    }
+
     /// The post's id among all scheduled posts (its state's key): `qq:726300112/3`. Ids of
     /// `rules/schedule.toml` posts cannot contain `/`, so the two never collide.
     #[must_use]

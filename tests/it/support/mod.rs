@@ -204,6 +204,9 @@ impl TestApp {
         // their own limits.
         settings.outbox.sends_per_second_total = 10_000;
         settings.outbox.sends_per_minute_per_group = 10_000;
+        // Welcomes go out at once unless a test of batching sets a window (the default 10 s
+        // window would make every test that joins a member move the clock).
+        settings.welcome.batch_window = qunguan::config::HumanDuration::from_secs(0);
         (options.tweak)(&mut settings);
         let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
             .await
