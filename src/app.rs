@@ -74,6 +74,7 @@ pub struct App {
     router: axum::Router,
     telegram: Option<TelegramGateway>,
     pipeline: Arc<Pipeline>,
+    scheduler: Scheduler,
     clock: SharedClock,
     #[cfg(unix)]
     control: Option<crate::control::ControlServer>,
@@ -116,6 +117,16 @@ impl App {
             Arc::clone(&clock),
             worker.waker(),
         ));
+        // Built here, not in `run`: the scheduler's notion of "when the daemon started" (where
+        // new posts begin) must not depend on when the task first runs.
+        let scheduler = Scheduler::new(
+            store.clone(),
+            Arc::clone(&rules),
+            Arc::clone(&clock),
+            settings.schedule.clone(),
+            worker.waker(),
+            pipeline.scheduler_wake(),
+        );
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
             pipeline: Arc::clone(&pipeline),
             secret: settings.gateway.onebot.secret.clone(),
@@ -156,6 +167,7 @@ impl App {
             router,
             telegram,
             pipeline,
+            scheduler,
             clock,
             #[cfg(unix)]
             control,
@@ -180,12 +192,13 @@ impl App {
             settings,
             listener,
             store,
-            rules,
+            rules: _,
             reloader,
             worker,
             router,
             telegram,
             pipeline,
+            scheduler,
             clock,
             #[cfg(unix)]
             control,
@@ -198,14 +211,6 @@ impl App {
 
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::clone(&rules),
-            Arc::clone(&clock),
-            settings.schedule.clone(),
-            worker.waker(),
-            pipeline.scheduler_wake(),
-        );
         let greeter = Greeter::new(
             store.clone(),
             pipeline.welcomer().clone(),

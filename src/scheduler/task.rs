@@ -33,7 +33,7 @@ use crate::config::ScheduleSettings;
 use crate::event::GroupId;
 use crate::rules::{Rules, RulesHandle};
 use crate::scheduler::calendar::Recurrence;
-use crate::store::{AdminPost, OutboxItem, Store, StoreError};
+use crate::store::{AdminPost, OutboxItem, PostState, Store, StoreError};
 
 /// How often the task looks whether the rules snapshot changed (a reload re-plans). Reading an
 /// `ArcSwap` pointer costs nothing; this only bounds how late a reloaded schedule is noticed.
@@ -83,8 +83,6 @@ pub fn jitter_offset(group: GroupId, jitter: Duration) -> Duration {
 pub enum Tick {
     /// Nothing was due.
     Idle,
-    /// A new post's state was started at now.
-    Started,
     /// The occurrence was sent (to this many groups).
     Sent {
         /// The occurrence.
@@ -101,6 +99,10 @@ pub enum Tick {
 
 /// The scheduler task.
 pub struct Scheduler {
+    /// When the daemon started, and the schedule it started with: those posts, if they have
+    /// no state yet, start from here, not from whenever the task first ran.
+    started: Timestamp,
+    initial: Arc<[crate::scheduler::posts::PostDef]>,
     store: Store,
     rules: RulesHandle,
     clock: SharedClock,
@@ -128,6 +130,8 @@ impl Scheduler {
         wake: Arc<Notify>,
     ) -> Self {
         Self {
+            started: clock.now(),
+            initial: Arc::clone(&rules.load().schedule),
             store,
             rules,
             clock,
@@ -139,12 +143,16 @@ impl Scheduler {
 
     /// Runs until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
+        let mut first_pass = true;
         loop {
             // Registered before the store is read, so a `/schedule add` in between is seen.
             let woken = self.wake.notified();
             tokio::pin!(woken);
             let snapshot = self.rules.load_full();
-            let next = match self.run_due(&snapshot).await {
+            let first = first_pass && Arc::ptr_eq(&snapshot.schedule, &self.initial);
+            let baseline = if first { self.started } else { self.clock.now() };
+            first_pass = false;
+            let next = match self.run_due(&snapshot, baseline).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler: cannot read or record scheduled posts; retrying");
@@ -202,15 +210,16 @@ impl Scheduler {
         Ok(plans)
     }
 
-    /// Handles every due occurrence; returns the next instant something is due.
-    async fn run_due(&self, rules: &Rules) -> Result<Option<Timestamp>, StoreError> {
+    /// Handles every due occurrence; returns the next instant something is due. New posts
+    /// start from `baseline`.
+    async fn run_due(&self, rules: &Rules, baseline: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         let plans = self.plans(rules)?;
         self.forget_removed(rules, &plans)?;
         let now = self.clock.now();
         let mut sent = false;
         let mut next: Option<Timestamp> = None;
         for plan in &plans {
-            let tick = self.tick(plan, now)?;
+            let tick = self.tick(plan, now, baseline)?;
             match &tick {
                 Tick::Sent { occurrence, groups } => {
                     sent = true;
@@ -222,9 +231,6 @@ impl Scheduler {
                     catch_up = ?plan.catch_up,
                     "scheduled post skipped: missed (the daemon was down) by more than its catch_up"
                 ),
-                Tick::Started => {
-                    tracing::info!(post = %plan.id, recurrence = %plan.recurrence, "scheduled post planned")
-                }
                 Tick::Idle => {}
             }
             if let Some(at) = plan.recurrence.next_after(now) {
@@ -252,11 +258,20 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Looks at one post at `now`.
-    pub fn tick(&self, plan: &Plan, now: Timestamp) -> Result<Tick, StoreError> {
-        let Some(state) = self.store.post_state(&plan.id)? else {
-            self.store.commit_post_items(&plan.id, now.as_millisecond(), 0, &[])?;
-            return Ok(Tick::Started);
+    /// Looks at one post at `now`; a post without state starts at `baseline` (when it was
+    /// first seen) and is then looked at like any other.
+    pub fn tick(&self, plan: &Plan, now: Timestamp, baseline: Timestamp) -> Result<Tick, StoreError> {
+        let state = match self.store.post_state(&plan.id)? {
+            Some(state) => state,
+            None => {
+                let baseline = baseline.min(now).as_millisecond();
+                self.store.commit_post_items(&plan.id, baseline, 0, &[])?;
+                tracing::info!(post = %plan.id, recurrence = %plan.recurrence, "scheduled post planned");
+                PostState {
+                    last_occurrence_ms: baseline,
+                    ..PostState::default()
+                }
+            }
         };
         let Some(occurrence) = plan.recurrence.latest_at_or_before(now) else {
             return Ok(Tick::Idle);

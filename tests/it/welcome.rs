@@ -1,5 +1,7 @@
 //! Welcoming new members.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -66,5 +68,156 @@ async fn a_custom_template_fills_its_variables() {
     assert_eq!(segments[1]["type"], "at");
     let rest = segments[2]["data"]["text"].as_str().expect("text");
     assert!(rest.starts_with(&format!(" 来到 qq:{GROUP}！1. 禁止广告")), "{rest}");
+    app.stop().await;
+}
+
+/// Options with a welcome batch window of `window` seconds and the given extra changes.
+fn batching(window: u64, tweak: impl Fn(&mut qunguan::config::Settings) + Send + Sync + 'static) -> Options {
+    Options {
+        tweak: Box::new(move |s| {
+            s.welcome.batch_window = qunguan::config::HumanDuration::from_secs(window);
+            tweak(s);
+        }),
+        ..Options::default()
+    }
+}
+
+/// A join of `user_id` to the test group.
+fn join_of(user_id: i64) -> serde_json::Value {
+    let mut joined = fixture("onebot11/notice.group_increase.approve.json");
+    joined["user_id"] = json!(user_id);
+    joined["time"] = json!(1_732_171_800 + user_id % 1000);
+    joined
+}
+
+/// The users a `send_group_msg` call mentions.
+fn mentioned(call: &Call) -> Vec<String> {
+    call.params["message"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .filter(|s| s["type"] == "at")
+        .map(|s| s["data"]["qq"].as_str().expect("qq").to_owned())
+        .collect()
+}
+
+/// Waits a moment and returns every call so far (for "nothing more happened" checks, which a
+/// slow machine can only make pass wrongly, never fail wrongly).
+async fn settled(app: &TestApp) -> Vec<Call> {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.gateway.delivered()
+}
+
+#[tokio::test]
+async fn five_joins_inside_the_window_get_one_welcome_mentioning_all_five() {
+    let app = TestApp::spawn_with(batching(10, |s| {
+        s.welcome.template = "{at} 欢迎{count}位新朋友！{rules}".into()
+    }))
+    .await;
+    for user in 801..=805 {
+        if user > 801 {
+            app.advance(Duration::from_secs(2));
+        }
+        assert_eq!(app.post_event(&join_of(user)).await, StatusCode::NO_CONTENT);
+    }
+    // The window is 10 s from the first join: 8 s have passed.
+    assert!(settled(&app).await.is_empty(), "greeted before the window ended");
+    app.advance(Duration::from_secs(2));
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg"]);
+    assert_eq!(mentioned(&calls[0]), ["801", "802", "803", "804", "805"]);
+    assert!(
+        sent_text(&calls[0]).contains(" 欢迎5位新朋友！1. 禁止广告"),
+        "{}",
+        sent_text(&calls[0])
+    );
+    // A join after the window starts a new batch.
+    app.post_event(&join_of(806)).await;
+    app.advance(Duration::from_secs(10));
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(mentioned(&calls[1]), ["806"]);
+    assert_eq!(settled(&app).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_acknowledged_join_is_greeted_after_a_restart() {
+    let app = TestApp::spawn_with(batching(10, |_| {})).await;
+    app.post_event(&join_of(801)).await;
+    app.post_event(&join_of(802)).await;
+    let app = app.restart(batching(10, |_| {})).await;
+    app.advance(Duration::from_secs(10));
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(mentioned(&calls[0]), ["801", "802"]);
+    assert_eq!(settled(&app).await.len(), 1, "greeted once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_rejoining_within_the_rejoin_window_is_not_welcomed_again() {
+    let app = TestApp::spawn_with(batching(0, |s| {
+        s.welcome.rejoin_window = qunguan::config::HumanDuration::from_secs(86_400);
+    }))
+    .await;
+    app.post_event(&join_of(801)).await;
+    app.gateway.wait_delivered(1, PATIENCE).await;
+    // Left and came back an hour later: no second welcome; another member still gets one.
+    app.advance(Duration::from_secs(3_600));
+    let mut again = join_of(801);
+    again["time"] = json!(1_732_175_400);
+    app.post_event(&again).await;
+    app.post_event(&join_of(802)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(mentioned(&calls[1]), ["802"]);
+    // A day after their last join, they are welcomed again.
+    app.advance(Duration::from_secs(86_400));
+    let mut later = join_of(801);
+    later["time"] = json!(1_732_265_400);
+    app.post_event(&later).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(mentioned(&calls[2]), ["801"]);
+    assert_eq!(settled(&app).await.len(), 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_previous_welcome_is_deleted_when_the_next_is_posted() {
+    let app = TestApp::spawn_with(batching(0, |s| s.welcome.delete_previous = true)).await;
+    app.post_event(&join_of(801)).await;
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg"]);
+    // The fake gateway numbers the messages it sends from 9001.
+    let first_id = json!(9_001);
+    app.post_event(&join_of(802)).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg", "delete_msg", "send_group_msg"]);
+    assert_eq!(calls[1].params["message_id"], first_id, "the first welcome is recalled");
+    assert_eq!(mentioned(&calls[2]), ["802"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_group_with_its_own_rules_file_gets_those_rules_in_welcomes_and_rules() {
+    let app = TestApp::spawn().await;
+    let groups = app.root.path().join("rules/groups");
+    std::fs::create_dir_all(&groups).expect("mkdir");
+    std::fs::write(groups.join(format!("{GROUP}.md")), "本群专属：只聊 Rust\n").expect("write");
+    let app = app.restart(Options::default()).await;
+    app.post_event(&join_of(801)).await;
+    app.post_event(&command(5, 77, "member", "/规则")).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    for call in &calls {
+        let text = sent_text(call);
+        assert!(
+            text.contains("本群专属：只聊 Rust") && !text.contains("禁止广告"),
+            "{text}"
+        );
+    }
+    // Another group still gets group-rules.md.
+    let mut elsewhere = join_of(802);
+    elsewhere["group_id"] = json!(GROUP + 1);
+    app.post_event(&elsewhere).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert!(sent_text(&calls[2]).contains("1. 禁止广告"), "{}", sent_text(&calls[2]));
     app.stop().await;
 }
