@@ -15,7 +15,7 @@ use qunguan::event::GroupId;
 use qunguan::filter::report;
 use qunguan::i18n::{self, Locale};
 use qunguan::ladder::Policy;
-use qunguan::rules::Rules;
+use qunguan::rules::{LoadOptions, Rules};
 use qunguan::store::{Actor, AuditEntry, DeadLetter, Store, backup};
 use tokio_util::sync::CancellationToken;
 
@@ -169,7 +169,7 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
-    let rules = Rules::load(&settings.rules.dir)?;
+    let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&settings))?;
     let onebot = &settings.gateway.onebot;
     println!(
         "configuration OK{}",
@@ -285,7 +285,7 @@ fn filter(command: FilterCommand) -> anyhow::Result<()> {
 
 fn load_rules(dir: Option<PathBuf>, settings: &Settings) -> anyhow::Result<Rules> {
     let dir = dir.unwrap_or_else(|| settings.rules.dir.clone());
-    Ok(Rules::load(&dir)?)
+    Ok(Rules::load_with(&dir, &LoadOptions::from(settings))?)
 }
 
 /// How the CLI reaches the data: through a running daemon, or by opening the database.

@@ -1460,6 +1460,57 @@ strike_ttl = "7d"
     }
 
     #[test]
+    fn bad_schedule_welcome_and_join_request_values_name_their_keys() {
+        let cases = [
+            ("[schedule]\ntimezone = \"Asia/Beijing\"\n", "schedule.timezone"),
+            ("[schedule]\njitter = \"1h\"\n", "schedule.jitter"),
+            ("[schedule]\ncatch_up = \"soon\"\n", "catch_up"),
+            ("[welcome]\nbatch_window = \"10m\"\n", "welcome.batch_window"),
+            ("[welcome]\nbatch_windows = \"10s\"\n", "batch_windows"),
+            (
+                "[join_requests]\nanswers = [\"ok\", \"？！\"]\n",
+                "join_requests.answers[1]",
+            ),
+            (
+                "[groups.1.join_requests]\nanswers = [\" \"]\n",
+                "groups.1.join_requests.answers[0]",
+            ),
+            ("[groups.1.welcome]\ntemplat = \"x\"\n", "templat"),
+        ];
+        for (toml, key) in cases {
+            let file = write(toml);
+            let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err(toml);
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedule_welcome_and_join_request_keys_read_from_the_file_and_the_environment() {
+        let file = write(
+            "[schedule]\ntimezone = \"Europe/Berlin\"\njitter = \"0s\"\n\
+             [welcome]\nbatch_window = \"30s\"\ndelete_previous = true\n\
+             [groups.1.welcome]\nenabled = false\n",
+        );
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[
+                ("QUNGUAN__JOIN_REQUESTS__ANSWERS", "朋友推荐,Rust 中文社区"),
+                ("QUNGUAN__WELCOME__REJOIN_WINDOW", "1d"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.schedule.timezone, "Europe/Berlin");
+        assert_eq!(s.schedule.jitter.as_secs(), 0);
+        assert_eq!(s.schedule.catch_up.as_secs(), 600, "the default");
+        assert_eq!(s.welcome.batch_window.as_secs(), 30);
+        assert_eq!(s.welcome.rejoin_window.as_secs(), 86_400);
+        assert!(s.welcome.delete_previous);
+        assert_eq!(s.groups["1"].welcome.enabled, Some(false));
+        assert_eq!(s.join_requests.answers, ["朋友推荐", "Rust 中文社区"]);
+        assert!(s.join_requests.reject_blocked, "the default");
+    }
+
+    #[test]
     fn rungs_parse_and_print() {
         for text in ["warn", "mute 10m", "kick", "ban", "mute 1h30m"] {
             let rung: Rung = text.parse().expect(text);
