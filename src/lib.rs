@@ -17,6 +17,9 @@
 //!                                                            │  (webhook answers 204 here)
 //!                                                            ▼
 //!        outbox worker (groups concurrently, each in order) ──▶ gateway::Gateways ──▶ API
+//!                                                            ▲
+//!   scheduler (rules/schedule.toml, /schedule) ──────────────┤ occurrence + posts, ONE transaction
+//!   welcome greeter (stored join batches) ───────────────────┘ batch removal + welcome, ONE transaction
 //! ```
 //!
 //! - [`gateway`] — adapters, one per protocol (OneBot v11 for QQ, the Telegram Bot API):
@@ -29,7 +32,11 @@
 //! - [`flood`] — anti-flood: too many messages, or the same text again, from one member.
 //! - [`ladder`] — the strike ladder, a pure function of history, violation, time and policy;
 //!   [`policy`] resolves each group's ladder, window, exemptions, dry run and flood limits.
-//! - [`commands`] — admin commands in the group (`/warn`, `/why` …).
+//! - [`commands`] — admin commands in the group (`/warn`, `/why`, `/schedule` …).
+//! - [`scheduler`] — scheduled posts: calendar (cron + IANA zones), `schedule.toml`, and the
+//!   task that fires each occurrence exactly once.
+//! - [`welcome`] — greeting new members in batches; join requests are screened in the
+//!   pipeline with [`policy`]'s per-group answers.
 //! - [`pipeline`] — ties the stages together for one event.
 //! - [`store`] — the only code that touches sled: strikes, seen keys, audit log, outbox, dead
 //!   letters, backups and migrations.
@@ -39,7 +46,7 @@
 //!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
-//! texts), [`welcome`], [`server`], [`shutdown`], [`telemetry`].
+//! texts), [`server`], [`shutdown`], [`telemetry`].
 #![deny(missing_docs)]
 
 pub mod action;

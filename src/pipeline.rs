@@ -9,6 +9,10 @@
 //! be durable. Only then does the webhook acknowledge the event. No network call happens
 //! here: the outbox worker delivers.
 //!
+//! A join is recorded with the member's place in the group's welcome batch (greeted later by
+//! [`crate::welcome::Greeter`]); a join request is answered when the group's policy decides
+//! it (blocked words → reject, a configured answer → approve) and otherwise left to the admins.
+//!
 //! What a violation does depends on its rule's action (`Violation.action`):
 //!
 //! | action   | strikes          | sends                                                   |

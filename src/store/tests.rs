@@ -4,6 +4,7 @@
 use super::*;
 use crate::action::OutgoingMessage;
 use crate::ladder::Strike;
+use welcome::JoinWrite;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -500,4 +501,208 @@ fn a_database_in_use_is_reported_as_such() {
     let err = Store::open_path(dir.path()).expect_err("the first handle holds the lock");
     assert!(matches!(err, StoreError::Locked(_)), "{err}");
     assert!(err.to_string().contains("in use by another process"), "{err}");
+}
+
+fn joiner(user_id: i64, joined_ms: i64) -> JoinWrite {
+    JoinWrite {
+        group: GroupId::qq(1),
+        member: PendingJoin {
+            user_id,
+            name: String::new(),
+            joined_ms,
+        },
+        rejoin_window: Some(std::time::Duration::from_secs(3_600)),
+        batch: true,
+    }
+}
+
+/// A welcome builder that greets everyone of a batch in one item and recalls the previous one.
+fn greet(batch: &WelcomeBatch, previous: Option<Receipt>) -> Vec<OutboxItem> {
+    let mut items: Vec<OutboxItem> = previous
+        .map(|r| {
+            let recall = Action::Recall {
+                group: batch.group,
+                message_id: r.message_id,
+            };
+            OutboxItem::new(recall, 0)
+        })
+        .into_iter()
+        .collect();
+    let names: Vec<String> = batch.members.iter().map(|m| m.user_id.to_string()).collect();
+    items.push(OutboxItem::new(send(&names.join(",")), 0).with_receipt(welcome::receipt_name(batch.group)));
+    items
+}
+
+#[test]
+fn joins_wait_in_one_batch_per_group_and_are_greeted_once_with_the_previous_welcome_recalled() {
+    let (_dir, store) = store();
+    let record = |key: &str, user, secs| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(user, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    let first_ms = at(0).as_millisecond();
+    assert_eq!(record("j1", 801, 0), JoinRecorded::Queued { first_ms });
+    assert_eq!(record("j2", 802, 3), JoinRecorded::Queued { first_ms }, "same batch");
+    assert_eq!(
+        record("j2", 802, 3),
+        JoinRecorded::Duplicate,
+        "a redelivery changes nothing"
+    );
+    assert_eq!(store.pending_welcomes().expect("pending"), [(GroupId::qq(1), first_ms)]);
+    assert!(
+        store.outbox().pending().expect("outbox").is_empty(),
+        "nothing sent while waiting"
+    );
+
+    // The greeting: one item for both, the batch gone, flushing again does nothing.
+    assert_eq!(store.flush_welcome(GroupId::qq(1), greet).expect("flush"), Some(1));
+    assert_eq!(store.flush_welcome(GroupId::qq(1), greet).expect("again"), None);
+    assert!(store.pending_welcomes().expect("pending").is_empty());
+    let pending = store.outbox().pending().expect("outbox");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.action, send("801,802"));
+
+    // Delivered with its message id: the next welcome recalls it, and the receipt is taken.
+    let (seq, item) = &pending[0];
+    let name = item.receipt.as_deref().expect("a receipt name");
+    store
+        .outbox()
+        .delivered_with(*seq, Some((name, Receipt::new(9_001, 5))))
+        .expect("delivered");
+    assert_eq!(
+        store.welcome_receipt(GroupId::qq(1)).expect("read"),
+        Some(Receipt::new(9_001, 5))
+    );
+    record("j3", 803, 60);
+    store.flush_welcome(GroupId::qq(1), greet).expect("flush");
+    let actions: Vec<Action> = store
+        .outbox()
+        .pending()
+        .expect("outbox")
+        .into_iter()
+        .map(|(_, i)| i.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Recall {
+                group: GroupId::qq(1),
+                message_id: 9_001
+            },
+            send("803")
+        ]
+    );
+    assert_eq!(store.welcome_receipt(GroupId::qq(1)).expect("read"), None);
+}
+
+#[test]
+fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
+    let (_dir, store) = store();
+    let join = |key: &str, secs: i64| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(801, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    assert!(matches!(join("a", 0), JoinRecorded::Queued { .. }));
+    store.flush_welcome(GroupId::qq(1), greet).expect("flush");
+    assert_eq!(join("b", 1_800), JoinRecorded::Rejoined, "30 minutes later");
+    assert!(store.pending_welcomes().expect("pending").is_empty());
+    // The window counts from the latest join: 1 h after the re-join, not after the first.
+    assert_eq!(join("c", 1_800 + 3_000), JoinRecorded::Rejoined);
+    assert!(matches!(join("d", 1_800 + 3_000 + 3_600), JoinRecorded::Queued { .. }));
+    // The sweep forgets joins older than the window.
+    assert_eq!(
+        store
+            .sweep_joins(at(20_000), std::time::Duration::from_secs(3_600))
+            .expect("sweep"),
+        1
+    );
+}
+
+#[test]
+fn without_batching_a_join_is_welcomed_in_its_own_transaction() {
+    let (_dir, store) = store();
+    let mut join = joiner(801, at(0).as_millisecond());
+    join.batch = false;
+    let recorded = store
+        .commit_join(&EventKey::derive("j"), at(0), &join, greet)
+        .expect("join");
+    assert_eq!(recorded, JoinRecorded::Welcomed { actions: 1 });
+    assert!(store.pending_welcomes().expect("pending").is_empty());
+    assert_eq!(store.outbox().pending().expect("outbox").len(), 1);
+}
+
+#[test]
+fn admin_posts_are_numbered_per_group_never_reused_and_added_once() {
+    let (_dir, store) = store();
+    let group = GroupId::qq(1);
+    let post = |text: &str| AdminPost::new(group, "07:30".into(), "Asia/Shanghai".into(), text.into(), 9);
+    let reply = |n: u64| send(&format!("#{n}"));
+    let add = |key: &str, text: &str| {
+        store
+            .commit_schedule_add(&EventKey::derive(key), at(0), &post(text), reply)
+            .expect("add")
+    };
+    assert_eq!(add("a", "早"), Some(1));
+    assert_eq!(add("b", "晚"), Some(2));
+    assert_eq!(add("b", "晚"), None, "a redelivered command adds nothing");
+    // Added with a state at now: the scheduler never fires it for an earlier time.
+    let state = store.post_state("qq:1/1").expect("read").expect("a state");
+    assert_eq!(state.last_occurrence_ms, at(0).as_millisecond());
+
+    let del = |key: &str, n: u64| {
+        store
+            .commit_schedule_del(&EventKey::derive(key), at(0), group, n, |_| send("ok"))
+            .expect("del")
+    };
+    assert_eq!(del("c", 2), Some(true));
+    assert_eq!(del("d", 2), Some(false), "already gone");
+    assert_eq!(
+        store.post_state("qq:1/2").expect("read"),
+        None,
+        "its state goes with it"
+    );
+    assert_eq!(add("e", "午"), Some(3), "numbers are never given again");
+    let numbers: Vec<u64> = store
+        .admin_posts_of(group)
+        .expect("list")
+        .iter()
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(numbers, [1, 3]);
+    assert!(store.admin_posts_of(GroupId::qq(2)).expect("list").is_empty());
+    // Every command answered once: 3 adds and 2 deletes.
+    assert_eq!(store.outbox().pending().expect("outbox").len(), 5);
+}
+
+#[test]
+fn a_post_occurrence_and_its_jittered_items_are_committed_together_once() {
+    let (_dir, store) = store();
+    let items = [
+        OutboxItem::new(send("a"), 1_000).not_before(1_000),
+        OutboxItem::new(send("b"), 1_000).not_before(21_000),
+    ];
+    assert!(store.commit_post_items("noon", 1_000, 1, &items).expect("commit"));
+    assert!(
+        !store.commit_post_items("noon", 1_000, 2, &items).expect("again"),
+        "exactly once"
+    );
+    let pending = store.outbox().pending().expect("outbox");
+    let not_before: Vec<i64> = pending.iter().map(|(_, i)| i.not_before_ms).collect();
+    assert_eq!(not_before, [1_000, 21_000]);
+    assert_eq!(store.post_state("noon").expect("read").expect("state").rotation, 1);
+    assert_eq!(store.post_ids().expect("ids"), ["noon"]);
+    store.forget_post("noon").expect("forget");
+    assert!(store.post_ids().expect("ids").is_empty());
 }

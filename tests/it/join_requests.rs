@@ -102,3 +102,33 @@ async fn a_group_can_have_its_own_answers() {
     assert_eq!(calls[0].params["approve"], true);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn telegram_join_requests_are_screened_by_the_applicants_bio() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = qunguan::config::TelegramMode::Webhook;
+            s.join_requests.answers = vec!["rustacean".into()];
+        }),
+        ..Options::default()
+    })
+    .await;
+    // The fixture's bio is "Rustacean / 杭州": approved.
+    let welcome = tg_fixture("update.chat_join_request.json");
+    let mut spammer = welcome.clone();
+    spammer["update_id"] = json!(718_290_531);
+    spammer["chat_join_request"]["from"]["id"] = json!(TG_SPAMMER);
+    spammer["chat_join_request"]["bio"] = json!("兼职日结 t.me/+abcdef");
+    for update in [&welcome, &spammer] {
+        assert_eq!(app.post_update(update).await, StatusCode::NO_CONTENT);
+    }
+    let actions = app.telegram.wait_actions(2, PATIENCE).await;
+    assert_eq!(methods(&actions), ["approveChatJoinRequest", "declineChatJoinRequest"]);
+    assert_eq!(
+        actions[0].params,
+        json!({"chat_id": TG_CHAT, "user_id": 7_359_024_416_i64})
+    );
+    assert_eq!(actions[1].params["user_id"], json!(TG_SPAMMER));
+    app.stop().await;
+}
