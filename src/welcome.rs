@@ -136,6 +136,18 @@ impl Welcomer {
         (!window.is_zero()).then_some(window)
     }
 
+    /// Whether a batch that was due at `due_ms` is too old to greet at `now_ms`: later than
+    /// `[outbox.max_age] send`, the limit after which any bot message is pointless (the
+    /// daemon was down for a long time). Such a batch is dropped, not greeted.
+    #[must_use]
+    pub fn too_late(&self, due_ms: i64, now_ms: i64) -> bool {
+        let limit = self.settings.outbox.max_age.of(crate::action::ActionKind::Send);
+        limit.is_some_and(|limit| {
+            let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+            now_ms.saturating_sub(due_ms) > limit_ms
+        })
+    }
+
     /// Whether `group` greets its new members.
     #[must_use]
     pub fn enabled(&self, group: GroupId) -> bool {
@@ -234,13 +246,17 @@ impl Greeter {
                 next = Some(next.map_or(due_ms, |n| n.min(due_ms)));
                 continue;
             }
-            let enabled = self.welcomer.enabled(group);
+            // A group whose welcome was turned off meanwhile, or a batch left by a long
+            // downtime: dropped unsent.
+            let greet = self.welcomer.enabled(group) && !self.welcomer.too_late(due_ms, now.as_millisecond());
+            if !greet {
+                tracing::info!(%group, "welcome: dropping a batch of new members (welcome off, or too late to greet)");
+            }
             let build = self.welcomer.builder(now);
-            // A group whose welcome was turned off meanwhile: the batch is dropped unsent.
             let staged = self.store.flush_welcome(
                 group,
                 |batch, previous| {
-                    if enabled { build(batch, previous) } else { Vec::new() }
+                    if greet { build(batch, previous) } else { Vec::new() }
                 },
             )?;
             if let Some(items) = staged.filter(|&n| n > 0) {

@@ -154,6 +154,24 @@ async fn an_acknowledged_join_is_greeted_after_a_restart() {
 }
 
 #[tokio::test]
+async fn a_batch_left_by_a_long_downtime_is_dropped_not_greeted_late() {
+    let app = TestApp::spawn_with(batching(10, |_| {})).await;
+    app.post_event(&join_of(801)).await;
+    let clock = std::sync::Arc::clone(&app.clock);
+    // Down for an hour: past [outbox.max_age] send (10 minutes).
+    let app = app
+        .restart_after(batching(10, |_| {}), |_| clock.advance(Duration::from_secs(3_600)))
+        .await;
+    // A join after the restart is greeted alone; the stale batch is gone.
+    app.post_event(&join_of(802)).await;
+    app.advance(Duration::from_secs(10));
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(mentioned(&calls[0]), ["802"]);
+    assert_eq!(settled(&app).await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_member_rejoining_within_the_rejoin_window_is_not_welcomed_again() {
     let app = TestApp::spawn_with(batching(0, |s| {
         s.welcome.rejoin_window = qunguan::config::HumanDuration::from_secs(86_400);
