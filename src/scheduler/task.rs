@@ -33,6 +33,7 @@ use crate::config::ScheduleSettings;
 use crate::event::GroupId;
 use crate::rules::{Rules, RulesHandle};
 use crate::scheduler::calendar::Recurrence;
+use crate::scheduler::posts::PostDef;
 use crate::store::{AdminPost, OutboxItem, PostState, Store, StoreError};
 
 /// How often the task looks whether the rules snapshot changed (a reload re-plans). Reading an
@@ -45,21 +46,6 @@ const ON_TIME: Duration = Duration::from_secs(5);
 
 /// How long the task waits after a store error before it tries again.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(30);
-
-/// One post as the scheduler sees it, wherever it was defined.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    /// The post's id (its state's key): the file's id, or `qq:…/3` for `/schedule add`.
-    pub id: String,
-    /// Where it is posted.
-    pub groups: Vec<GroupId>,
-    /// When.
-    pub recurrence: Recurrence,
-    /// What, in rotation.
-    pub texts: Vec<String>,
-    /// How late a missed occurrence may still be sent.
-    pub catch_up: Duration,
-}
 
 /// The deterministic place of `group` in a post's jitter window: the same group always gets
 /// the same offset (an FNV-1a hash of its text form), so operators and tests can predict it,
@@ -102,7 +88,7 @@ pub struct Scheduler {
     /// When the daemon started, and the schedule it started with: those posts, if they have
     /// no state yet, start from here, not from whenever the task first ran.
     started: Timestamp,
-    initial: Arc<[crate::scheduler::posts::PostDef]>,
+    initial: Arc<[PostDef]>,
     store: Store,
     rules: RulesHandle,
     clock: SharedClock,
@@ -185,20 +171,10 @@ impl Scheduler {
         }
     }
 
-    /// Every post now: the enabled posts of the rules snapshot and the admins' posts.
-    pub fn plans(&self, rules: &Rules) -> Result<Vec<Plan>, StoreError> {
-        let mut plans: Vec<Plan> = rules
-            .schedule
-            .iter()
-            .filter(|p| p.enabled)
-            .map(|p| Plan {
-                id: p.id.clone(),
-                groups: p.groups.clone(),
-                recurrence: p.recurrence.clone(),
-                texts: p.texts.clone(),
-                catch_up: p.catch_up,
-            })
-            .collect();
+    /// Every post now: the enabled posts of the rules snapshot and the admins' posts (as
+    /// [`PostDef`]s of their own).
+    pub fn plans(&self, rules: &Rules) -> Result<Vec<PostDef>, StoreError> {
+        let mut plans: Vec<PostDef> = rules.schedule.iter().filter(|p| p.enabled).cloned().collect();
         for post in self.store.admin_posts()? {
             match admin_plan(&post, self.settings.catch_up.get()) {
                 Some(plan) => plans.push(plan),
@@ -246,7 +222,7 @@ impl Scheduler {
 
     /// Forgets the state of posts that no longer exist (removed from the file), so a post
     /// added later under the same id starts afresh. Disabled posts keep theirs.
-    fn forget_removed(&self, rules: &Rules, plans: &[Plan]) -> Result<(), StoreError> {
+    fn forget_removed(&self, rules: &Rules, plans: &[PostDef]) -> Result<(), StoreError> {
         for id in self.store.post_ids()? {
             let known = plans.iter().any(|p| p.id == id) || rules.schedule.iter().any(|p| p.id == id);
             // Admin posts' states are removed with the post itself (`/schedule del`).
@@ -260,7 +236,7 @@ impl Scheduler {
 
     /// Looks at one post at `now`; a post without state starts at `baseline` (when it was
     /// first seen) and is then looked at like any other.
-    pub fn tick(&self, plan: &Plan, now: Timestamp, baseline: Timestamp) -> Result<Tick, StoreError> {
+    pub fn tick(&self, plan: &PostDef, now: Timestamp, baseline: Timestamp) -> Result<Tick, StoreError> {
         let state = match self.store.post_state(&plan.id)? {
             Some(state) => state,
             None => {
@@ -325,15 +301,16 @@ fn rotation_text(texts: &[String], rotation: u64) -> Option<&str> {
     texts.get(index).map(String::as_str)
 }
 
-/// An admin's post as a plan (`None` if its stored time or zone no longer parse).
-fn admin_plan(post: &AdminPost, catch_up: Duration) -> Option<Plan> {
+/// An admin's post as a post definition (`None` if its stored time or zone no longer parse).
+fn admin_plan(post: &AdminPost, catch_up: Duration) -> Option<PostDef> {
     let recurrence = Recurrence::daily(&post.at, &post.timezone).ok()?;
-    Some(Plan {
+    Some(PostDef {
         id: post.id(),
         groups: vec![post.group],
         recurrence,
         texts: vec![post.text.clone()],
         catch_up,
+        enabled: true,
     })
 }
 
