@@ -74,7 +74,6 @@ pub struct App {
     router: axum::Router,
     telegram: Option<TelegramGateway>,
     pipeline: Arc<Pipeline>,
-    scheduler: Scheduler,
     clock: SharedClock,
     #[cfg(unix)]
     control: Option<crate::control::ControlServer>,
@@ -96,7 +95,11 @@ impl App {
             path: settings.storage.path.display().to_string(),
             source,
         })?;
-        let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&*settings))?;
+        let options = LoadOptions {
+            clock: Some(Arc::clone(&clock)),
+            ..LoadOptions::from(&*settings)
+        };
+        let rules = Rules::load_with(&settings.rules.dir, &options)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
         // Armed now, so a change made while the daemon starts is not missed.
@@ -117,16 +120,6 @@ impl App {
             Arc::clone(&clock),
             worker.waker(),
         ));
-        // Built here, not in `run`: the scheduler's notion of "when the daemon started" (where
-        // new posts begin) must not depend on when the task first runs.
-        let scheduler = Scheduler::new(
-            store.clone(),
-            Arc::clone(&rules),
-            Arc::clone(&clock),
-            settings.schedule.clone(),
-            worker.waker(),
-            pipeline.scheduler_wake(),
-        );
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
             pipeline: Arc::clone(&pipeline),
             secret: settings.gateway.onebot.secret.clone(),
@@ -167,7 +160,6 @@ impl App {
             router,
             telegram,
             pipeline,
-            scheduler,
             clock,
             #[cfg(unix)]
             control,
@@ -192,13 +184,12 @@ impl App {
             settings,
             listener,
             store,
-            rules: _,
+            rules,
             reloader,
             worker,
             router,
             telegram,
             pipeline,
-            scheduler,
             clock,
             #[cfg(unix)]
             control,
@@ -211,6 +202,14 @@ impl App {
 
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let scheduler = Scheduler::new(
+            store.clone(),
+            rules,
+            Arc::clone(&clock),
+            settings.schedule.clone(),
+            worker.waker(),
+            pipeline.scheduler_wake(),
+        );
         let greeter = Greeter::new(
             store.clone(),
             pipeline.welcomer().clone(),

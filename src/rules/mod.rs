@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use jiff::Timestamp;
 
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::event::GroupId;
 use crate::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
@@ -63,16 +65,22 @@ pub struct Rules {
     pub dir: PathBuf,
     /// What it was loaded with; a reload uses the same.
     pub options: LoadOptions,
+    /// When it was loaded (on the options' clock): a scheduled post new in this snapshot
+    /// starts from here, so it never fires for a time before it existed.
+    pub loaded_at: Timestamp,
 }
 
 /// What loading the rules folder takes from the configuration: the defaults of scheduled
-/// posts. A reload reuses the options of the rules it replaces.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// posts, and the clock that stamps each snapshot's load time. A reload reuses the options of
+/// the rules it replaces.
+#[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Time zone of posts without their own (`[schedule] timezone`).
     pub timezone: String,
     /// Catch-up of posts without their own (`[schedule] catch_up`).
     pub catch_up: Duration,
+    /// The daemon's clock (`None`: the system clock).
+    pub clock: Option<SharedClock>,
 }
 
 impl Default for LoadOptions {
@@ -86,6 +94,7 @@ impl From<&Settings> for LoadOptions {
         Self {
             timezone: settings.schedule.timezone.clone(),
             catch_up: settings.schedule.catch_up.get(),
+            clock: None,
         }
     }
 }
@@ -169,6 +178,7 @@ impl Rules {
             schedule: schedule.into(),
             dir: dir.to_owned(),
             options: options.clone(),
+            loaded_at: options.clock.as_ref().map_or_else(Timestamp::now, |c| c.now()),
         })
     }
 

@@ -85,10 +85,6 @@ pub enum Tick {
 
 /// The scheduler task.
 pub struct Scheduler {
-    /// When the daemon started, and the schedule it started with: those posts, if they have
-    /// no state yet, start from here, not from whenever the task first ran.
-    started: Timestamp,
-    initial: Arc<[PostDef]>,
     store: Store,
     rules: RulesHandle,
     clock: SharedClock,
@@ -116,8 +112,6 @@ impl Scheduler {
         wake: Arc<Notify>,
     ) -> Self {
         Self {
-            started: clock.now(),
-            initial: Arc::clone(&rules.load().schedule),
             store,
             rules,
             clock,
@@ -129,16 +123,12 @@ impl Scheduler {
 
     /// Runs until `cancel` fires.
     pub async fn run(self, cancel: CancellationToken) {
-        let mut first_pass = true;
         loop {
             // Registered before the store is read, so a `/schedule add` in between is seen.
             let woken = self.wake.notified();
             tokio::pin!(woken);
             let snapshot = self.rules.load_full();
-            let first = first_pass && Arc::ptr_eq(&snapshot.schedule, &self.initial);
-            let baseline = if first { self.started } else { self.clock.now() };
-            first_pass = false;
-            let next = match self.run_due(&snapshot, baseline).await {
+            let next = match self.run_due(&snapshot).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler: cannot read or record scheduled posts; retrying");
@@ -186,16 +176,16 @@ impl Scheduler {
         Ok(plans)
     }
 
-    /// Handles every due occurrence; returns the next instant something is due. New posts
-    /// start from `baseline`.
-    async fn run_due(&self, rules: &Rules, baseline: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+    /// Handles every due occurrence; returns the next instant something is due. Posts new in
+    /// `rules` start from when it was loaded.
+    async fn run_due(&self, rules: &Rules) -> Result<Option<Timestamp>, StoreError> {
         let plans = self.plans(rules)?;
         self.forget_removed(rules, &plans)?;
         let now = self.clock.now();
         let mut sent = false;
         let mut next: Option<Timestamp> = None;
         for plan in &plans {
-            let tick = self.tick(plan, now, baseline)?;
+            let tick = self.tick(plan, now, rules.loaded_at)?;
             match &tick {
                 Tick::Sent { occurrence, groups } => {
                     sent = true;
