@@ -476,6 +476,19 @@ pub fn schedule_added(locale: Locale, number: u64, at: &str, zone: &str) -> Outg
     })
 }
 
+/// The answer to `/schedule add` when the group already has `max` posts.
+#[must_use]
+pub fn schedule_full(locale: Locale, max: usize) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => {
+            format!("本群已有 {max} 条定时消息，请先删除一些（/schedule del <编号>），或写入 rules/schedule.toml。")
+        }
+        Locale::En => format!(
+            "This group already has {max} scheduled posts: remove some first (/schedule del <n>), or use rules/schedule.toml."
+        ),
+    })
+}
+
 /// The answer to `/schedule del`.
 #[must_use]
 pub fn schedule_deleted(locale: Locale, number: u64, deleted: bool) -> OutgoingMessage {

@@ -38,6 +38,11 @@ pub const MANUAL_RULE: &str = "manual";
 /// How often non-admins may ask for `/rules` in one group.
 const RULES_COOLDOWN_MS: i64 = 60_000;
 
+/// The most posts admins may add in one group with `/schedule add` (a typo in a loop of
+/// commands should not turn the bot into a spammer; longer content calendars belong in
+/// `rules/schedule.toml`).
+pub const MAX_ADMIN_POSTS: usize = 20;
+
 /// What a command needs from the pipeline.
 pub struct Context<'a> {
     /// The database.
@@ -187,6 +192,9 @@ fn schedule(
     let group = msg.group;
     match command {
         ScheduleCommand::Add { at, text } => {
+            if ctx.store.admin_posts_of(group)?.len() >= MAX_ADMIN_POSTS {
+                return answer(ctx, event, msg, i18n::schedule_full(locale, MAX_ADMIN_POSTS));
+            }
             let zone = ctx.settings.schedule.timezone.clone();
             let post = AdminPost::new(group, at, zone, text, msg.sender.user_id);
             let added = ctx.store.commit_schedule_add(&event.key, ctx.now, &post, |number| {

@@ -294,6 +294,16 @@ async fn admins_add_list_and_delete_posts_and_members_cannot() {
     app.post_event(&again).await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(sent(&app).len(), 6);
+    // A group holds at most MAX_ADMIN_POSTS; the next add is refused with a reason.
+    let max = qunguan::commands::MAX_ADMIN_POSTS;
+    for i in 0..=max {
+        let id = 100 + i64::try_from(i).expect("small");
+        app.post_event(&command(id, 9, "admin", &format!("/schedule add 08:00 第{i}条")))
+            .await;
+    }
+    let calls = app.gateway.wait_delivered(6 + max + 1, PATIENCE).await;
+    let last = sent_text(calls.last().expect("an answer"));
+    assert!(last.contains(&format!("已有 {max} 条定时消息")), "{last}");
     app.stop().await;
 }
 
