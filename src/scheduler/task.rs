@@ -8,8 +8,9 @@
 //!
 //! For each post, whenever the task wakes:
 //!
-//! - **new post** (no state): its state starts at *now*, so a post added to the file at 09:00
-//!   does not fire for the 07:30 it was not there for;
+//! - **new post** (no state): its state starts when the rules snapshot that brought it was
+//!   loaded (daemon start or the reload), so a post added to the file at 09:00 does not fire
+//!   for the 07:30 it was not there for — however late the task notices the reload;
 //! - **due** (the latest occurrence at or before now is newer than the recorded one): if it is
 //!   late by at most the post's `catch_up` (or fired on time), the post is sent; otherwise the
 //!   occurrence is recorded as skipped and logged. Older missed occurrences are never sent —
