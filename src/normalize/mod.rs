@@ -143,90 +143,76 @@ impl Normalizer {
 
     /// The compact view of `text` into `out` (cleared first): folded, noise and invisible
     /// characters dropped.
+    ///
+    /// This runs on every message, so it is one pass with three paths: ASCII bytes through a
+    /// 128-entry table, characters whose table entry is a plain character (most Chinese text)
+    /// copied with a minimum of bookkeeping, and everything else (expansions, noise, numerals,
+    /// link marks) through the general path that keeps the [`Stats`].
     pub fn compact_into(&self, text: &str, out: &mut View) {
         out.clear();
         out.text.reserve(text.len());
         out.spans.reserve(text.len());
-        let mut stats = Stats::default();
-        let (mut prev2, mut prev) = ('\0', '\0');
-        let mut run = 0u32;
-        // A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
-        // follow: then the message may hold a link, an address or a handle.
-        let mut pending_link = false;
-        let mut note = |f: char, pending_link: &mut bool| {
-            stats.chars += 1;
-            if f.is_ascii_alphanumeric() {
-                stats.link_hint |= *pending_link || (f == 't' && prev == 'o' && prev2 == 'd');
-            } else {
-                stats.link_hint |= f == '点';
-            }
-            if !is_link_mark(f) {
-                *pending_link = false;
-            }
-            if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
-                stats.ascii_digit |= f.is_ascii_digit();
-                run += 1;
-                stats.digit_run = stats.digit_run.max(run);
-            } else {
-                run = 0;
-                if f.is_ascii_alphabetic() {
-                    stats.ascii_alpha = true;
-                    stats.latin_repeat |= f == prev;
-                }
-            }
-            (prev2, prev) = (prev, f);
-        };
+        let mut tracker = Tracker::default();
         let bytes = text.as_bytes();
         let mut start = 0;
-        while start < bytes.len() {
-            let b = bytes[start];
+        while let Some(&b) = bytes.get(start) {
             if b < 0x80 {
-                // ASCII fast path: one byte in, at most one byte out.
+                // One byte in, at most one byte out.
                 match self.ascii[usize::from(b)] {
                     0 => {
                         let n = char::from(b);
                         if is_link_mark(n) && self.opts.skip_noise {
-                            pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                            tracker.link_mark(n, &out.text);
                         }
                     }
                     f => {
                         let f = char::from(f);
                         if is_link_mark(f) {
-                            pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                            tracker.link_mark(f, &out.text);
                         }
-                        note(f, &mut pending_link);
+                        tracker.note(f);
                         out.push(f, start, start + 1);
                     }
                 }
                 start += 1;
                 continue;
             }
-            let Some(c) = text[start..].chars().next() else { break };
-            let end = start + c.len_utf8();
-            match self.table.fold(c) {
-                Fold::Char(f) => {
-                    if is_link_mark(f) {
-                        pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
-                    }
-                    note(f, &mut pending_link);
+            let Some((cp, len)) = decode_utf8(&bytes[start..]) else {
+                break;
+            };
+            let end = start + len;
+            let entry = self.table.entry(cp);
+            if entry & !table::CP_MASK == 0 {
+                if let Some(f) = char::from_u32(entry) {
+                    tracker.plain(f);
                     out.push(f, start, end);
                 }
-                Fold::Chars(fs) => {
-                    for &f in fs {
-                        note(f, &mut pending_link);
+            } else {
+                match self.table.decode(entry) {
+                    Fold::Char(f) => {
+                        if is_link_mark(f) {
+                            tracker.link_mark(f, &out.text);
+                        }
+                        tracker.note(f);
                         out.push(f, start, end);
                     }
-                }
-                Fold::Noise(n) => {
-                    if is_link_mark(n) {
-                        pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                    Fold::Chars(fs) => {
+                        for &f in fs {
+                            tracker.note(f);
+                            out.push(f, start, end);
+                        }
                     }
+                    Fold::Noise(n) => {
+                        if is_link_mark(n) {
+                            tracker.link_mark(n, &out.text);
+                        }
+                    }
+                    Fold::Invisible => {}
                 }
-                Fold::Invisible => {}
             }
             start = end;
         }
-        out.stats = stats;
+        out.stats = tracker.stats;
     }
 
     /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
@@ -446,6 +432,84 @@ impl View {
         out.spans.extend_from_slice(&self.spans[at_char..]);
         // The rewrite adds no digits or link marks; the facts still hold.
         out.stats = self.stats;
+    }
+}
+
+/// The [`Stats`] of a compact view as it is built, and the little state they need.
+#[derive(Debug, Default)]
+struct Tracker {
+    stats: Stats,
+    /// The two characters pushed last (`'\0'` at the start).
+    prev2: char,
+    prev: char,
+    /// Length of the digit run ending at the last character.
+    run: u32,
+    /// A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
+    /// follow: then the message may hold a link, an address or a handle.
+    pending_link: bool,
+}
+
+impl Tracker {
+    /// A link mark was read (kept or skipped); `so_far` is the view before it.
+    #[inline]
+    fn link_mark(&mut self, mark: char, so_far: &str) {
+        self.pending_link = mark == '@' || so_far.ends_with(|p: char| p.is_ascii_alphanumeric());
+    }
+
+    /// `f` was pushed.
+    #[inline]
+    fn note(&mut self, f: char) {
+        self.stats.chars += 1;
+        if f.is_ascii_alphanumeric() {
+            self.stats.link_hint |= self.pending_link || (f == 't' && self.prev == 'o' && self.prev2 == 'd');
+        } else {
+            self.stats.link_hint |= f == '点';
+        }
+        if !is_link_mark(f) {
+            self.pending_link = false;
+        }
+        if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
+            self.stats.ascii_digit |= f.is_ascii_digit();
+            self.run += 1;
+            self.stats.digit_run = self.stats.digit_run.max(self.run);
+        } else {
+            self.run = 0;
+            if f.is_ascii_alphabetic() {
+                self.stats.ascii_alpha = true;
+                self.stats.latin_repeat |= f == self.prev;
+            }
+        }
+        (self.prev2, self.prev) = (self.prev, f);
+    }
+
+    /// `f`, which is not [tracked](is_tracked), was pushed: what [`Tracker::note`] does for
+    /// such a character, without the tests.
+    #[inline]
+    fn plain(&mut self, f: char) {
+        self.stats.chars += 1;
+        self.pending_link = false;
+        self.run = 0;
+        (self.prev2, self.prev) = (self.prev, f);
+    }
+}
+
+/// Whether [`Tracker::note`] does more for `f` than [`Tracker::plain`]: ASCII, numerals,
+/// link marks and `点`. The fold table flags the characters that fold to one of these.
+fn is_tracked(f: char) -> bool {
+    f.is_ascii() || chars::is_numeral(f) || is_link_mark(f) || f == '点'
+}
+
+/// The code point starting `bytes` (the rest of a `str`, at a char boundary) and its length
+/// in bytes; `None` only at the end.
+#[inline]
+fn decode_utf8(bytes: &[u8]) -> Option<(u32, usize)> {
+    let low = |b: u8| u32::from(b & 0x3F);
+    match *bytes {
+        [b0, ..] if b0 < 0x80 => Some((u32::from(b0), 1)),
+        [b0, b1, ..] if b0 < 0xE0 => Some((u32::from(b0 & 0x1F) << 6 | low(b1), 2)),
+        [b0, b1, b2, ..] if b0 < 0xF0 => Some((u32::from(b0 & 0x0F) << 12 | low(b1) << 6 | low(b2), 3)),
+        [b0, b1, b2, b3, ..] => Some((u32::from(b0 & 0x07) << 18 | low(b1) << 12 | low(b2) << 6 | low(b3), 4)),
+        _ => None,
     }
 }
 
