@@ -288,6 +288,8 @@ pub struct Stats {
     pub ascii_alpha: bool,
     /// The longest run of digits and Chinese numerals.
     pub digit_run: u32,
+    /// Some Chinese numeral (一, 两, 幺 …): without one the digit view is the compact view.
+    pub numeral: bool,
     /// Something a link, address or handle needs: a letter or digit after `.`/`。` (in any
     /// width) that follows one, or after `@`; `点`; or the letters `dot`.
     pub link_hint: bool,
@@ -368,6 +370,7 @@ impl View {
     }
 
     /// The digit view of `self` into `out`: Chinese numerals as ASCII digits, all else as is.
+    /// (When [`Stats::numeral`] is false it equals `self`: callers can skip the copy.)
     pub fn digits_into(&self, out: &mut View) {
         out.clear();
         for (c, &(s, e)) in self.text.chars().zip(&self.spans) {
@@ -380,21 +383,33 @@ impl View {
     /// character whose run length [`View::runs`] reports; its span covers the whole run.
     pub fn collapse_into(&self, out: &mut View) {
         out.clear();
-        let mut chars = self.text.chars().zip(&self.spans).peekable();
-        while let Some((c, &(start, mut end))) = chars.next() {
-            let mut run = 1u32;
-            while let Some(&(next, &(_, next_end))) = chars.peek() {
-                if next != c {
-                    break;
-                }
-                end = next_end;
+        // Most characters do not repeat: stretches between runs are copied whole, and a
+        // repeat is found by comparing a character's bytes with the bytes after it.
+        let bytes = self.text.as_bytes();
+        let (mut at, mut at_char) = (0, 0); // scanned up to here
+        let (mut copied, mut copied_char) = (0, 0); // `out` holds everything before this
+        while let Some(&lead) = bytes.get(at) {
+            let len = utf8_len(lead);
+            let mut end = at + len;
+            let mut run = 1;
+            // Byte by byte, not a slice comparison: that is a `memcmp` call per character.
+            while bytes.get(end) == Some(&lead) && (1..len).all(|k| bytes.get(end + k) == bytes.get(at + k)) {
+                end += len;
                 run += 1;
-                chars.next();
             }
-            out.text.push(c);
-            out.spans.push((start, end));
-            out.runs.push(run);
+            if run > 1 {
+                out.text.push_str(&self.text[copied..at + len]);
+                out.spans.extend_from_slice(&self.spans[copied_char..at_char]);
+                out.spans.push((self.spans[at_char].0, self.spans[at_char + run - 1].1));
+                out.runs.resize(out.runs.len() + (at_char - copied_char), 1);
+                out.runs.push(to_u32(run));
+                (copied, copied_char) = (end, at_char + run);
+            }
+            (at, at_char) = (end, at_char + run);
         }
+        out.text.push_str(&self.text[copied..]);
+        out.spans.extend_from_slice(&self.spans[copied_char..]);
+        out.runs.resize(out.spans.len(), 1);
     }
 
     /// Whether some character directly repeats (so the collapsed view differs).
@@ -415,6 +430,7 @@ impl View {
     /// to the original span of the replaced bytes. Used by the variants table.
     pub fn splice_into<'a>(&self, replacements: &[(usize, usize, u32)], with: impl Fn(u32) -> &'a str, out: &mut View) {
         out.clear();
+        let mut numeral = false;
         let (mut at, mut at_char) = (0, 0);
         for &(start, end, id) in replacements {
             let start_char = at_char + self.text[at..start].chars().count();
@@ -423,6 +439,7 @@ impl View {
             out.spans.extend_from_slice(&self.spans[at_char..start_char]);
             let span = (self.spans[start_char].0, self.spans[end_char - 1].1);
             for c in with(id).chars() {
+                numeral |= chars::is_numeral(c);
                 out.text.push(c);
                 out.spans.push(span);
             }
@@ -430,8 +447,10 @@ impl View {
         }
         out.text.push_str(&self.text[at..]);
         out.spans.extend_from_slice(&self.spans[at_char..]);
-        // The rewrite adds no digits or link marks; the facts still hold.
+        // The rewrite adds no ASCII digits or link marks (canonical spellings are words); the
+        // facts still hold, except that a canonical spelling may hold a Chinese numeral.
         out.stats = self.stats;
+        out.stats.numeral |= numeral;
     }
 }
 
@@ -470,6 +489,7 @@ impl Tracker {
         }
         if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
             self.stats.ascii_digit |= f.is_ascii_digit();
+            self.stats.numeral |= !f.is_ascii();
             self.run += 1;
             self.stats.digit_run = self.stats.digit_run.max(self.run);
         } else {
@@ -497,6 +517,17 @@ impl Tracker {
 /// link marks and `点`. The fold table flags the characters that fold to one of these.
 fn is_tracked(f: char) -> bool {
     f.is_ascii() || chars::is_numeral(f) || is_link_mark(f) || f == '点'
+}
+
+/// The length of the UTF-8 sequence that `lead` starts.
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0..=0x7F => 1,
+        0x80..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
 }
 
 /// The code point starting `bytes` (the rest of a `str`, at a char boundary) and its length

@@ -270,6 +270,7 @@ fn compact_by_definition(n: &Normalizer, text: &str) -> (String, Vec<(u32, u32)>
         run = if numeral { run + 1 } else { 0 };
         stats.digit_run = stats.digit_run.max(run);
         stats.ascii_digit |= f.is_ascii_digit();
+        stats.numeral |= !f.is_ascii() && chars::is_numeral(f);
         stats.ascii_alpha |= f.is_ascii_alphabetic();
         stats.latin_repeat |= f.is_ascii_alphabetic() && f == prev(1);
         let pending = matches!(marks_before[i], Some((m, alnum)) if m == '@' || alnum);
@@ -300,5 +301,45 @@ proptest! {
         prop_assert_eq!(view.as_str(), want.as_str());
         prop_assert_eq!(view.char_spans(), spans.as_slice());
         prop_assert_eq!(view.stats(), stats);
+    }
+}
+
+proptest! {
+    /// `collapse_into` (with its all-ASCII path) makes each run of one character one
+    /// character, spanning the run, with the run's length.
+    #[test]
+    fn collapse_into_agrees_with_the_definition(text in prop_oneof!["[a-cA-C1 .]{0,30}", MIXED]) {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let (mut view, mut collapsed) = (View::default(), View::default());
+        n.compact_into(&text, &mut view);
+        view.collapse_into(&mut collapsed);
+        let mut want: Vec<(char, (u32, u32), u32)> = Vec::new();
+        for (c, &span) in view.as_str().chars().zip(view.char_spans()) {
+            match want.last_mut() {
+                Some((last, run_span, run)) if *last == c => {
+                    run_span.1 = span.1;
+                    *run += 1;
+                }
+                _ => want.push((c, span, 1)),
+            }
+        }
+        let got_text: String = want.iter().map(|w| w.0).collect();
+        let got_spans: Vec<(u32, u32)> = want.iter().map(|w| w.1).collect();
+        let got_runs: Vec<u32> = want.iter().map(|w| w.2).collect();
+        prop_assert_eq!(collapsed.as_str(), got_text.as_str());
+        prop_assert_eq!(collapsed.char_spans(), got_spans.as_slice());
+        prop_assert_eq!(collapsed.runs(0, collapsed.as_str().len()).collect::<Vec<_>>(), got_runs);
+    }
+
+    /// Without a Chinese numeral (`Stats::numeral`), the digit view is the compact view, so
+    /// the detectors may use the compact view instead.
+    #[test]
+    fn the_digit_view_differs_only_with_a_numeral(text in MIXED) {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let (mut view, mut digits) = (View::default(), View::default());
+        n.compact_into(&text, &mut view);
+        view.digits_into(&mut digits);
+        let same = digits.as_str() == view.as_str() && digits.char_spans() == view.char_spans();
+        prop_assert_eq!(same, !view.stats().numeral);
     }
 }
