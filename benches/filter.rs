@@ -36,17 +36,6 @@ fn sizes() -> Vec<usize> {
     }
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn benches(c: &mut Criterion) {
     let mut rng = Rng(SEED);
     let vocab = corpus::vocabulary(&mut rng);
@@ -75,11 +64,11 @@ fn benches(c: &mut Criterion) {
         let shipped_dir = corpus::shipped_rules_with(&phrases).expect("writes the rules folder");
 
         // Load time (fold table already built) and resident size of the compiled set.
-        let before = rss_kib();
+        let before = corpus::rss_kib();
         let started = Instant::now();
         let filter = Filter::build(&spec).expect("builds");
         let build = started.elapsed();
-        let after = rss_kib();
+        let after = corpus::rss_kib();
         let filter_nfa = Filter::build(&spec_nfa).expect("builds");
         let flagged = messages.iter().filter(|m| filter.check(m, group).is_some()).count();
         let started = Instant::now();
@@ -104,7 +93,7 @@ fn benches(c: &mut Criterion) {
         let nfa = raw(AhoCorasickKind::ContiguousNFA);
         let nfa_build = started.elapsed();
         let raw_hits: usize = normalized.iter().map(|m| nfa.find_overlapping_iter(m).count()).sum();
-        let rss_dfa = rss_kib();
+        let rss_dfa = corpus::rss_kib();
         let started = Instant::now();
         let dfa = raw(AhoCorasickKind::DFA);
         let dfa_build = started.elapsed();
@@ -118,7 +107,7 @@ fn benches(c: &mut Criterion) {
             daac.heap_bytes() / 1024,
             nfa.memory_usage() / 1024,
             dfa.memory_usage() / 1024,
-            rss_kib().saturating_sub(rss_dfa),
+            corpus::rss_kib().saturating_sub(rss_dfa),
         );
 
         let mut g = c.benchmark_group(format!("{size}"));

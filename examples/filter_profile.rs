@@ -44,18 +44,6 @@ fn repeat(passes: usize, mut pass: impl FnMut() -> usize) -> (usize, Duration) {
     (result, best)
 }
 
-/// This process's resident set size (Linux), in KiB; 0 where unknown.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let size: usize = args.next().as_deref().unwrap_or("10000").parse()?;
@@ -135,9 +123,12 @@ fn main() -> anyhow::Result<()> {
             // Resident size of one compiled rule set, before repeated loads reuse freed pages
             // (the fold table is built first: it is shared by every rule set of the process).
             drop(Normalizer::new(NormalizeOptions::default()));
-            let before = rss_kib();
+            let before = corpus::rss_kib();
             let first = Rules::load(dir.path())?;
-            println!("one loaded rule set: RSS +{} KiB", rss_kib().saturating_sub(before));
+            println!(
+                "one loaded rule set: RSS +{} KiB",
+                corpus::rss_kib().saturating_sub(before)
+            );
             drop(first);
             let mut failed = None;
             let result = repeat(passes, || match Rules::load(dir.path()) {

@@ -1,5 +1,5 @@
 //! The filter benchmark's input, generated from a fixed seed: short chat messages and
-//! dictionaries of any size. Shared by `benches/filter.rs` (wall time) and
+//! dictionaries of any size (and the resident-size probe both measurements use). Shared by `benches/filter.rs` (wall time) and
 //! `examples/filter_profile.rs` (instruction counts under callgrind), so both measure the same
 //! thing.
 
@@ -252,4 +252,16 @@ pub fn shipped_rules_with(phrases: &[String]) -> std::io::Result<tempfile::TempD
     list.push('\n');
     std::fs::write(dir.path().join("bench.txt"), list)?;
     Ok(dir)
+}
+
+/// This process's resident set size (Linux), in KiB; 0 where unknown.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }
