@@ -249,7 +249,7 @@ impl Detectors {
         // Digit view: only when it could hold what its detectors need — 5+ digits in a row
         // (QQ, phone, long runs, numeric WeChat ids) or a digit with letters (WeChat ids).
         if self.digits_always || stats.digit_run >= 5 || (stats.ascii_digit && stats.ascii_alpha) {
-            let digits = if normalizer.options().numerals {
+            let digits = if normalizer.options().numerals && stats.numeral {
                 compact.digits_into(&mut scratch.digits);
                 &scratch.digits
             } else {

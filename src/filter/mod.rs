@@ -22,6 +22,7 @@
 
 mod decide;
 pub mod detect;
+mod engine;
 mod phrases;
 pub mod report;
 pub mod spec;

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 
+use super::engine::Engine;
 use super::spec::{Automaton, MatchMode};
 use crate::normalize::{Normalizer, View};
 
@@ -36,7 +37,7 @@ pub(crate) struct PhraseHit {
 /// An automaton and, per pattern, the range of targets it stands for.
 #[derive(Clone, Debug)]
 struct Patterns {
-    automaton: AhoCorasick,
+    automaton: Engine,
     /// Per pattern: `targets[ranges[p].0 .. ranges[p].1]`.
     ranges: Vec<(u32, u32)>,
     targets: Vec<u32>,
@@ -133,20 +134,13 @@ impl<'a> Builder<'a> {
     }
 
     /// Compiles the automata.
-    pub(crate) fn build(self, automaton: Automaton) -> Result<Phrases, aho_corasick::BuildError> {
-        let kind = match automaton {
-            Automaton::ContiguousNfa => AhoCorasickKind::ContiguousNFA,
-            Automaton::Dfa => AhoCorasickKind::DFA,
-        };
+    pub(crate) fn build(self, kind: Automaton) -> Result<Phrases, String> {
         let plain = if self.pattern_text.is_empty() {
             None
         } else {
             let (ranges, targets) = flatten(&self.pattern_targets);
             Some(Patterns {
-                automaton: AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(kind))
-                    .build(&self.pattern_text)?,
+                automaton: Engine::build(kind, &self.pattern_text)?,
                 ranges,
                 targets,
                 runs: Vec::new(),
@@ -163,7 +157,8 @@ impl<'a> Builder<'a> {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
-                    .build(&self.allow)?,
+                    .build(&self.allow)
+                    .map_err(|e| e.to_string())?,
             )
         };
         Ok(Phrases {
@@ -197,8 +192,8 @@ fn flatten(pattern_targets: &[Vec<u32>]) -> (Vec<(u32, u32)>, Vec<u32>) {
 fn collapsed_patterns(
     texts: &[String],
     pattern_targets: &[Vec<u32>],
-    kind: AhoCorasickKind,
-) -> Result<Option<Patterns>, aho_corasick::BuildError> {
+    kind: Automaton,
+) -> Result<Option<Patterns>, String> {
     let mut collapsed: HashMap<(String, Vec<u32>), usize> = HashMap::new();
     let mut order: Vec<(String, Vec<u32>)> = Vec::new();
     let mut per: Vec<Vec<u32>> = Vec::new();
@@ -231,10 +226,8 @@ fn collapsed_patterns(
         return Ok(None);
     }
     let (ranges, targets) = flatten(&per);
-    let automaton = AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(kind))
-        .build(order.iter().map(|(s, _)| s))?;
+    let texts: Vec<&str> = order.iter().map(|(s, _)| s.as_str()).collect();
+    let automaton = Engine::build(kind, &texts)?;
     Ok(Some(Patterns {
         automaton,
         ranges,
@@ -272,11 +265,9 @@ impl Phrases {
         out: &mut Vec<PhraseHit>,
     ) {
         let Some(plain) = &self.plain else { return };
-        let hay = view.as_str();
-        for m in plain.automaton.find_overlapping_iter(hay) {
-            let (s, e) = (m.start(), m.end());
+        plain.automaton.for_each_match(view.as_str(), |p, s, e| {
             let (os, oe) = view.original_span(s, e);
-            let (from, to) = plain.ranges[m.pattern().as_usize()];
+            let (from, to) = plain.ranges[p];
             for &t in &plain.targets[from as usize..to as usize] {
                 let target = &self.targets[t as usize];
                 if keep(target.rule) && self.fits(normalizer, text, view, target.matching, s, e) {
@@ -287,7 +278,7 @@ impl Phrases {
                     });
                 }
             }
-        }
+        });
         // Only Latin phrases are in the collapsed automaton, so only a repeated Latin letter
         // can make a difference.
         if let Some(collapsed) = &self.collapsed
@@ -297,12 +288,10 @@ impl Phrases {
             view.collapse_into(collapsed_view);
             let cv = &*collapsed_view;
             let plain_hits = out.len();
-            for m in collapsed.automaton.find_overlapping_iter(cv.as_str()) {
-                let p = m.pattern().as_usize();
-                let (s, e) = (m.start(), m.end());
+            collapsed.automaton.for_each_match(cv.as_str(), |p, s, e| {
                 let runs_ok = cv.runs(s, e).zip(&collapsed.runs[p]).all(|(have, &need)| have >= need);
                 if !runs_ok {
-                    continue;
+                    return;
                 }
                 let (os, oe) = cv.original_span(s, e);
                 let (from, to) = collapsed.ranges[p];
@@ -316,7 +305,7 @@ impl Phrases {
                         });
                     }
                 }
-            }
+            });
             if out.len() > plain_hits {
                 // A phrase found in both views is one hit: keep the first of overlapping hits
                 // of one phrase (sorting, not pairwise comparison: a message can hold

@@ -143,90 +143,76 @@ impl Normalizer {
 
     /// The compact view of `text` into `out` (cleared first): folded, noise and invisible
     /// characters dropped.
+    ///
+    /// This runs on every message, so it is one pass with three paths: ASCII bytes through a
+    /// 128-entry table, characters whose table entry is a plain character (most Chinese text)
+    /// copied with a minimum of bookkeeping, and everything else (expansions, noise, numerals,
+    /// link marks) through the general path that keeps the [`Stats`].
     pub fn compact_into(&self, text: &str, out: &mut View) {
         out.clear();
         out.text.reserve(text.len());
         out.spans.reserve(text.len());
-        let mut stats = Stats::default();
-        let (mut prev2, mut prev) = ('\0', '\0');
-        let mut run = 0u32;
-        // A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
-        // follow: then the message may hold a link, an address or a handle.
-        let mut pending_link = false;
-        let mut note = |f: char, pending_link: &mut bool| {
-            stats.chars += 1;
-            if f.is_ascii_alphanumeric() {
-                stats.link_hint |= *pending_link || (f == 't' && prev == 'o' && prev2 == 'd');
-            } else {
-                stats.link_hint |= f == '点';
-            }
-            if !is_link_mark(f) {
-                *pending_link = false;
-            }
-            if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
-                stats.ascii_digit |= f.is_ascii_digit();
-                run += 1;
-                stats.digit_run = stats.digit_run.max(run);
-            } else {
-                run = 0;
-                if f.is_ascii_alphabetic() {
-                    stats.ascii_alpha = true;
-                    stats.latin_repeat |= f == prev;
-                }
-            }
-            (prev2, prev) = (prev, f);
-        };
+        let mut tracker = Tracker::default();
         let bytes = text.as_bytes();
         let mut start = 0;
-        while start < bytes.len() {
-            let b = bytes[start];
+        while let Some(&b) = bytes.get(start) {
             if b < 0x80 {
-                // ASCII fast path: one byte in, at most one byte out.
+                // One byte in, at most one byte out.
                 match self.ascii[usize::from(b)] {
                     0 => {
                         let n = char::from(b);
                         if is_link_mark(n) && self.opts.skip_noise {
-                            pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                            tracker.link_mark(n, &out.text);
                         }
                     }
                     f => {
                         let f = char::from(f);
                         if is_link_mark(f) {
-                            pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                            tracker.link_mark(f, &out.text);
                         }
-                        note(f, &mut pending_link);
+                        tracker.note(f);
                         out.push(f, start, start + 1);
                     }
                 }
                 start += 1;
                 continue;
             }
-            let Some(c) = text[start..].chars().next() else { break };
-            let end = start + c.len_utf8();
-            match self.table.fold(c) {
-                Fold::Char(f) => {
-                    if is_link_mark(f) {
-                        pending_link = f == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
-                    }
-                    note(f, &mut pending_link);
+            let Some((cp, len)) = decode_utf8(&bytes[start..]) else {
+                break;
+            };
+            let end = start + len;
+            let entry = self.table.entry(cp);
+            if entry & !table::CP_MASK == 0 {
+                if let Some(f) = char::from_u32(entry) {
+                    tracker.plain(f);
                     out.push(f, start, end);
                 }
-                Fold::Chars(fs) => {
-                    for &f in fs {
-                        note(f, &mut pending_link);
+            } else {
+                match self.table.decode(entry) {
+                    Fold::Char(f) => {
+                        if is_link_mark(f) {
+                            tracker.link_mark(f, &out.text);
+                        }
+                        tracker.note(f);
                         out.push(f, start, end);
                     }
-                }
-                Fold::Noise(n) => {
-                    if is_link_mark(n) {
-                        pending_link = n == '@' || out.text.ends_with(|p: char| p.is_ascii_alphanumeric());
+                    Fold::Chars(fs) => {
+                        for &f in fs {
+                            tracker.note(f);
+                            out.push(f, start, end);
+                        }
                     }
+                    Fold::Noise(n) => {
+                        if is_link_mark(n) {
+                            tracker.link_mark(n, &out.text);
+                        }
+                    }
+                    Fold::Invisible => {}
                 }
-                Fold::Invisible => {}
             }
             start = end;
         }
-        out.stats = stats;
+        out.stats = tracker.stats;
     }
 
     /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
@@ -302,6 +288,8 @@ pub struct Stats {
     pub ascii_alpha: bool,
     /// The longest run of digits and Chinese numerals.
     pub digit_run: u32,
+    /// Some Chinese numeral (一, 两, 幺 …): without one the digit view is the compact view.
+    pub numeral: bool,
     /// Something a link, address or handle needs: a letter or digit after `.`/`。` (in any
     /// width) that follows one, or after `@`; `点`; or the letters `dot`.
     pub link_hint: bool,
@@ -382,6 +370,7 @@ impl View {
     }
 
     /// The digit view of `self` into `out`: Chinese numerals as ASCII digits, all else as is.
+    /// (When [`Stats::numeral`] is false it equals `self`: callers can skip the copy.)
     pub fn digits_into(&self, out: &mut View) {
         out.clear();
         for (c, &(s, e)) in self.text.chars().zip(&self.spans) {
@@ -394,21 +383,33 @@ impl View {
     /// character whose run length [`View::runs`] reports; its span covers the whole run.
     pub fn collapse_into(&self, out: &mut View) {
         out.clear();
-        let mut chars = self.text.chars().zip(&self.spans).peekable();
-        while let Some((c, &(start, mut end))) = chars.next() {
-            let mut run = 1u32;
-            while let Some(&(next, &(_, next_end))) = chars.peek() {
-                if next != c {
-                    break;
-                }
-                end = next_end;
+        // Most characters do not repeat: stretches between runs are copied whole, and a
+        // repeat is found by comparing a character's bytes with the bytes after it.
+        let bytes = self.text.as_bytes();
+        let (mut at, mut at_char) = (0, 0); // scanned up to here
+        let (mut copied, mut copied_char) = (0, 0); // `out` holds everything before this
+        while let Some(&lead) = bytes.get(at) {
+            let len = utf8_len(lead);
+            let mut end = at + len;
+            let mut run = 1;
+            // Byte by byte, not a slice comparison: that is a `memcmp` call per character.
+            while bytes.get(end) == Some(&lead) && (1..len).all(|k| bytes.get(end + k) == bytes.get(at + k)) {
+                end += len;
                 run += 1;
-                chars.next();
             }
-            out.text.push(c);
-            out.spans.push((start, end));
-            out.runs.push(run);
+            if run > 1 {
+                out.text.push_str(&self.text[copied..at + len]);
+                out.spans.extend_from_slice(&self.spans[copied_char..at_char]);
+                out.spans.push((self.spans[at_char].0, self.spans[at_char + run - 1].1));
+                out.runs.resize(out.runs.len() + (at_char - copied_char), 1);
+                out.runs.push(to_u32(run));
+                (copied, copied_char) = (end, at_char + run);
+            }
+            (at, at_char) = (end, at_char + run);
         }
+        out.text.push_str(&self.text[copied..]);
+        out.spans.extend_from_slice(&self.spans[copied_char..]);
+        out.runs.resize(out.spans.len(), 1);
     }
 
     /// Whether some character directly repeats (so the collapsed view differs).
@@ -429,6 +430,7 @@ impl View {
     /// to the original span of the replaced bytes. Used by the variants table.
     pub fn splice_into<'a>(&self, replacements: &[(usize, usize, u32)], with: impl Fn(u32) -> &'a str, out: &mut View) {
         out.clear();
+        let mut numeral = false;
         let (mut at, mut at_char) = (0, 0);
         for &(start, end, id) in replacements {
             let start_char = at_char + self.text[at..start].chars().count();
@@ -437,6 +439,7 @@ impl View {
             out.spans.extend_from_slice(&self.spans[at_char..start_char]);
             let span = (self.spans[start_char].0, self.spans[end_char - 1].1);
             for c in with(id).chars() {
+                numeral |= chars::is_numeral(c);
                 out.text.push(c);
                 out.spans.push(span);
             }
@@ -444,8 +447,100 @@ impl View {
         }
         out.text.push_str(&self.text[at..]);
         out.spans.extend_from_slice(&self.spans[at_char..]);
-        // The rewrite adds no digits or link marks; the facts still hold.
+        // The rewrite adds no ASCII digits or link marks (canonical spellings are words); the
+        // facts still hold, except that a canonical spelling may hold a Chinese numeral.
         out.stats = self.stats;
+        out.stats.numeral |= numeral;
+    }
+}
+
+/// The [`Stats`] of a compact view as it is built, and the little state they need.
+#[derive(Debug, Default)]
+struct Tracker {
+    stats: Stats,
+    /// The two characters pushed last (`'\0'` at the start).
+    prev2: char,
+    prev: char,
+    /// Length of the digit run ending at the last character.
+    run: u32,
+    /// A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
+    /// follow: then the message may hold a link, an address or a handle.
+    pending_link: bool,
+}
+
+impl Tracker {
+    /// A link mark was read (kept or skipped); `so_far` is the view before it.
+    #[inline]
+    fn link_mark(&mut self, mark: char, so_far: &str) {
+        self.pending_link = mark == '@' || so_far.ends_with(|p: char| p.is_ascii_alphanumeric());
+    }
+
+    /// `f` was pushed.
+    #[inline]
+    fn note(&mut self, f: char) {
+        self.stats.chars += 1;
+        if f.is_ascii_alphanumeric() {
+            self.stats.link_hint |= self.pending_link || (f == 't' && self.prev == 'o' && self.prev2 == 'd');
+        } else {
+            self.stats.link_hint |= f == '点';
+        }
+        if !is_link_mark(f) {
+            self.pending_link = false;
+        }
+        if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
+            self.stats.ascii_digit |= f.is_ascii_digit();
+            self.stats.numeral |= !f.is_ascii();
+            self.run += 1;
+            self.stats.digit_run = self.stats.digit_run.max(self.run);
+        } else {
+            self.run = 0;
+            if f.is_ascii_alphabetic() {
+                self.stats.ascii_alpha = true;
+                self.stats.latin_repeat |= f == self.prev;
+            }
+        }
+        (self.prev2, self.prev) = (self.prev, f);
+    }
+
+    /// `f`, which is not [tracked](is_tracked), was pushed: what [`Tracker::note`] does for
+    /// such a character, without the tests.
+    #[inline]
+    fn plain(&mut self, f: char) {
+        self.stats.chars += 1;
+        self.pending_link = false;
+        self.run = 0;
+        (self.prev2, self.prev) = (self.prev, f);
+    }
+}
+
+/// Whether [`Tracker::note`] does more for `f` than [`Tracker::plain`]: ASCII, numerals,
+/// link marks and `点`. The fold table flags the characters that fold to one of these.
+fn is_tracked(f: char) -> bool {
+    f.is_ascii() || chars::is_numeral(f) || is_link_mark(f) || f == '点'
+}
+
+/// The length of the UTF-8 sequence that `lead` starts.
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0..=0x7F => 1,
+        0x80..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+/// The code point starting `bytes` (the rest of a `str`, at a char boundary) and its length
+/// in bytes; `None` only at the end.
+#[inline]
+fn decode_utf8(bytes: &[u8]) -> Option<(u32, usize)> {
+    let low = |b: u8| u32::from(b & 0x3F);
+    match *bytes {
+        [b0, ..] if b0 < 0x80 => Some((u32::from(b0), 1)),
+        [b0, b1, ..] if b0 < 0xE0 => Some((u32::from(b0 & 0x1F) << 6 | low(b1), 2)),
+        [b0, b1, b2, ..] if b0 < 0xF0 => Some((u32::from(b0 & 0x0F) << 12 | low(b1) << 6 | low(b2), 3)),
+        [b0, b1, b2, b3, ..] => Some((u32::from(b0 & 0x07) << 18 | low(b1) << 12 | low(b2) << 6 | low(b3), 4)),
+        _ => None,
     }
 }
 

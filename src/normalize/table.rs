@@ -14,6 +14,11 @@
 //! - `INVISIBLE`: zero-width, format and combining characters; every view drops them;
 //! - `EXPANSION | offset << 3 | len`: the character folds to `len` (2–4) characters stored at
 //!   `offset` in the expansion pool (`⑩` → `10`, `Ⅻ` → `xii`).
+//!
+//! A code point entry carries `TRACKED` when the character it folds to is one the compact view
+//! keeps statistics about (ASCII, numerals, link marks, `点`; see `super::is_tracked`). An
+//! entry with no flag at all is the common case — most Chinese characters — and the
+//! normalizer copies it without looking further.
 
 use std::collections::HashMap;
 
@@ -26,7 +31,11 @@ use super::{NormalizeOptions, chars, t2s};
 const NOISE: u32 = 1 << 30;
 const INVISIBLE: u32 = 1 << 29;
 const EXPANSION: u32 = 1 << 31;
-const CP_MASK: u32 = 0x1F_FFFF;
+/// On a code point entry: the normalizer must look at the folded character (see the module
+/// docs).
+const TRACKED: u32 = 1 << 28;
+/// The code point bits of an entry; an entry that is nothing more is a plain character.
+pub(super) const CP_MASK: u32 = 0x1F_FFFF;
 const BLOCKS: usize = 0x11_0000 / 256;
 /// Longest expansion kept; longer NFKC results (ligatures of whole words) stay unfolded.
 const MAX_EXPANSION: usize = 4;
@@ -58,8 +67,20 @@ impl FoldTable {
     #[inline]
     #[must_use]
     pub fn fold(&self, c: char) -> Fold<'_> {
-        let cp = u32::from(c) as usize;
-        let entry = self.blocks[usize::from(self.index[cp >> 8])][cp & 0xFF];
+        self.decode(self.entry(u32::from(c)))
+    }
+
+    /// The raw entry of code point `cp` (`<= 0x10FFFF`): a plain character when it is no
+    /// more than [`CP_MASK`], otherwise something [`FoldTable::decode`] explains.
+    #[inline]
+    pub(super) fn entry(&self, cp: u32) -> u32 {
+        let cp = cp as usize;
+        self.blocks[usize::from(self.index[cp >> 8])][cp & 0xFF]
+    }
+
+    /// What an entry from [`FoldTable::entry`] stands for.
+    #[inline]
+    pub(super) fn decode(&self, entry: u32) -> Fold<'_> {
         decode(entry, &self.pool)
     }
 
@@ -78,8 +99,8 @@ impl FoldTable {
             for (i, entry) in (first..).zip(entries.iter_mut()) {
                 *entry = match char::from_u32(i) {
                     None => i, // surrogates: never looked up
-                    Some(c) if is_plain_letter(i) => u32::from(builder.ideograph(c)),
-                    Some(c) => builder.entry(c, &mut pool, &mut pooled),
+                    Some(c) if is_plain_letter(i) => tracked(u32::from(builder.ideograph(c))),
+                    Some(c) => tracked(builder.entry(c, &mut pool, &mut pooled)),
                 };
             }
             let candidates = seen.entry(fingerprint(&entries)).or_default();
@@ -105,6 +126,15 @@ impl FoldTable {
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
         self.index.len() * 2 + self.blocks.len() * 1024 + self.pool.len() * 4
+    }
+}
+
+/// `entry` with [`TRACKED`] set when it is a single character the normalizer keeps
+/// statistics about.
+fn tracked(entry: u32) -> u32 {
+    match char::from_u32(entry) {
+        Some(f) if super::is_tracked(f) => entry | TRACKED,
+        _ => entry,
     }
 }
 

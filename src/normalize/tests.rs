@@ -213,3 +213,133 @@ proptest! {
         prop_assert_eq!(compact(&text), "代开发票x");
     }
 }
+
+/// The compact view by its definition: one [`FoldTable::fold`] per character, each statistic
+/// computed on its own over the finished view. [`Normalizer::compact_into`] takes fast paths
+/// (ASCII table, plain characters); this is what they must agree with.
+fn compact_by_definition(n: &Normalizer, text: &str) -> (String, Vec<(u32, u32)>, Stats) {
+    let mut out = String::new();
+    let mut spans = Vec::new();
+    // Per kept character: whether a link mark was read (kept or skipped) since the one before.
+    let mut marks_before: Vec<Option<(char, bool)>> = Vec::new();
+    let mut mark = None;
+    let is_mark = |c: char| matches!(c, '.' | '。' | '｡' | '@');
+    let after_alnum = |s: &str| s.chars().next_back().is_some_and(|p| p.is_ascii_alphanumeric());
+    for (start, c) in text.char_indices() {
+        let end = (start + c.len_utf8()) as u32;
+        let kept: Vec<char> = match n.table().fold(c) {
+            Fold::Char(f) => {
+                if is_mark(f) {
+                    mark = Some((f, after_alnum(&out)));
+                }
+                vec![f]
+            }
+            Fold::Chars(fs) => fs.to_vec(),
+            Fold::Noise(m) => {
+                if is_mark(m) && (n.options().skip_noise || !c.is_ascii()) {
+                    mark = Some((m, after_alnum(&out)));
+                }
+                vec![]
+            }
+            Fold::Invisible => vec![],
+        };
+        // The ASCII table drops an ASCII character that does not fold to one ASCII character.
+        let kept = if c.is_ascii() && !matches!(kept.as_slice(), [f] if f.is_ascii() && *f != '\0') {
+            vec![]
+        } else {
+            kept
+        };
+        for f in kept {
+            out.push(f);
+            spans.push((start as u32, end));
+            marks_before.push(mark);
+            if !is_mark(f) {
+                mark = None;
+            }
+        }
+    }
+    let chars: Vec<char> = out.chars().collect();
+    let mut stats = Stats {
+        chars: chars.len() as u32,
+        ..Stats::default()
+    };
+    let mut run = 0;
+    for (i, &f) in chars.iter().enumerate() {
+        let prev = |k: usize| if i >= k { chars[i - k] } else { '\0' };
+        let numeral = f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f));
+        run = if numeral { run + 1 } else { 0 };
+        stats.digit_run = stats.digit_run.max(run);
+        stats.ascii_digit |= f.is_ascii_digit();
+        stats.numeral |= !f.is_ascii() && chars::is_numeral(f);
+        stats.ascii_alpha |= f.is_ascii_alphabetic();
+        stats.latin_repeat |= f.is_ascii_alphabetic() && f == prev(1);
+        let pending = matches!(marks_before[i], Some((m, alnum)) if m == '@' || alnum);
+        stats.link_hint |= if f.is_ascii_alphanumeric() {
+            pending || (f == 't' && prev(1) == 'o' && prev(2) == 'd')
+        } else {
+            f == '点'
+        };
+    }
+    (out, spans, stats)
+}
+
+/// Characters where the fast paths and the general path meet: CJK (plain), numerals, link
+/// marks in several widths, `点`, `dot`, expansions, full-width and styled forms, noise,
+/// invisible characters.
+const MIXED: &str =
+    "[加微信代开发票網賭一二三两壹幺点dotDOT.。｡@＠．a-zA-Z0-9ａ-ｚＡ-Ｚ０-９①⑩Ⅻ㊀⒈𝐯é \\-_，🔥\u{200B}\u{0336}]{0,40}";
+
+proptest! {
+    /// The fast paths of `compact_into` build the view its definition describes: text, spans
+    /// and statistics, with every option set that changes the table.
+    #[test]
+    fn compact_into_agrees_with_the_definition(text in prop_oneof![MIXED, "\\PC{0,40}"], skip_noise in any::<bool>()) {
+        let n = Normalizer::new(NormalizeOptions { skip_noise, ..NormalizeOptions::default() });
+        let mut view = View::default();
+        n.compact_into(&text, &mut view);
+        let (want, spans, stats) = compact_by_definition(&n, &text);
+        prop_assert_eq!(view.as_str(), want.as_str());
+        prop_assert_eq!(view.char_spans(), spans.as_slice());
+        prop_assert_eq!(view.stats(), stats);
+    }
+}
+
+proptest! {
+    /// `collapse_into` (with its all-ASCII path) makes each run of one character one
+    /// character, spanning the run, with the run's length.
+    #[test]
+    fn collapse_into_agrees_with_the_definition(text in prop_oneof!["[a-cA-C1 .]{0,30}", MIXED]) {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let (mut view, mut collapsed) = (View::default(), View::default());
+        n.compact_into(&text, &mut view);
+        view.collapse_into(&mut collapsed);
+        let mut want: Vec<(char, (u32, u32), u32)> = Vec::new();
+        for (c, &span) in view.as_str().chars().zip(view.char_spans()) {
+            match want.last_mut() {
+                Some((last, run_span, run)) if *last == c => {
+                    run_span.1 = span.1;
+                    *run += 1;
+                }
+                _ => want.push((c, span, 1)),
+            }
+        }
+        let got_text: String = want.iter().map(|w| w.0).collect();
+        let got_spans: Vec<(u32, u32)> = want.iter().map(|w| w.1).collect();
+        let got_runs: Vec<u32> = want.iter().map(|w| w.2).collect();
+        prop_assert_eq!(collapsed.as_str(), got_text.as_str());
+        prop_assert_eq!(collapsed.char_spans(), got_spans.as_slice());
+        prop_assert_eq!(collapsed.runs(0, collapsed.as_str().len()).collect::<Vec<_>>(), got_runs);
+    }
+
+    /// Without a Chinese numeral (`Stats::numeral`), the digit view is the compact view, so
+    /// the detectors may use the compact view instead.
+    #[test]
+    fn the_digit_view_differs_only_with_a_numeral(text in MIXED) {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let (mut view, mut digits) = (View::default(), View::default());
+        n.compact_into(&text, &mut view);
+        view.digits_into(&mut digits);
+        let same = digits.as_str() == view.as_str() && digits.char_spans() == view.char_spans();
+        prop_assert_eq!(same, !view.stats().numeral);
+    }
+}
