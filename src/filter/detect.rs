@@ -10,7 +10,7 @@
 //! cheap pre-check says could match.
 //!
 //! Strong detectors decide a violation on their own; weak ones only with a cue (see
-//! [`super::decide`]). `[[regex]]` in `rules.toml` adds detectors, or overrides a built-in
+//! `super::decide`). `[[regex]]` in `rules.toml` adds detectors, or overrides a built-in
 //! one by name (a pattern replaces its logic; settings alone keep it).
 
 use regex::{Regex, RegexSet};

@@ -12,7 +12,7 @@
 //! 4. the contact detectors run on the views that could hold what they look for
 //!    ([`detect`]);
 //! 5. hits lying entirely inside an allow-list hit are dropped;
-//! 6. [`decide`] turns the evidence into a decision (hard phrases, strong patterns, cues
+//! 6. `decide` turns the evidence into a decision (hard phrases, strong patterns, cues
 //!    with a pattern or a second cue).
 //!
 //! [`Filter::check`] returns a [`Violation`]: the decision the pipeline acts on, with the

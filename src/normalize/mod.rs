@@ -50,7 +50,7 @@ pub struct NormalizeOptions {
     /// Drop zero-width, format and combining characters (U+200B, U+00AD, U+FEFF, zalgo marks).
     pub invisible: bool,
     /// Skip noise — whitespace, punctuation, symbols, emoji — between the characters of a
-    /// phrase, so 加 微-信 and 微<TAB>信 hit 加微信.
+    /// phrase, so 加 微-信 and 微`<TAB>`信 hit 加微信.
     pub skip_noise: bool,
     /// Cyrillic and Greek look-alikes → Latin (vіаgrа → viagra), accents dropped (é → e).
     pub homoglyphs: bool,
