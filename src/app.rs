@@ -3,7 +3,8 @@
 //!
 //! Background tasks: the outbox worker, the scheduler (scheduled posts), the welcome greeter
 //! (batched welcomes), the store's sweep (expired seen keys, strike records, old audit cases,
-//! old joins), and the control socket the CLI's `backup`/`audit` use.
+//! old joins), the inactivity sweep (reminders, optional removal), and the control socket the
+//! CLI's `backup`/`audit` use.
 //!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
 //! (their events are stored and flushed), then the background tasks stop (the outbox worker
@@ -172,6 +173,12 @@ impl App {
         self.listener.local_addr().unwrap_or(self.settings.server.listen)
     }
 
+    /// The event pipeline (the demo feeds it directly; tests reach its inactivity sweep).
+    #[must_use]
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        Arc::clone(&self.pipeline)
+    }
+
     /// The live rules (for reloads).
     #[must_use]
     pub fn rules(&self) -> RulesHandle {
@@ -224,6 +231,11 @@ impl App {
             tasks.spawn(telegram.run(background.clone()));
         }
         tasks.spawn(reloader.run(background.clone()));
+        tasks.spawn(inactivity_periodically(
+            Arc::clone(pipeline.inactivity()),
+            settings.inactivity.check_every.get(),
+            background.clone(),
+        ));
         tasks.spawn(sweep_periodically(
             store.clone(),
             clock.clone(),
@@ -301,6 +313,26 @@ async fn sweep_periodically(
             Ok(Ok((report, joins))) => tracing::debug!(?report, joins, "store swept"),
             Ok(Err(e)) => tracing::error!(error = %e, "store sweep failed"),
             Err(e) => tracing::error!(error = %e, "store sweep task failed"),
+        }
+    }
+}
+
+/// Runs the inactivity sweep at start and then every `[inactivity] check_every`.
+async fn inactivity_periodically(
+    inactivity: Arc<crate::inactivity::Inactivity>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let mut every = tokio::time::interval(every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        match inactivity.sweep().await {
+            Ok(swept) => tracing::debug!(?swept, "inactivity swept"),
+            Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
         }
     }
 }

@@ -46,7 +46,8 @@
 //!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
-//! texts), [`server`], [`shutdown`], [`telemetry`].
+//! texts), [`inactivity`] (潜水: last activity per member, reminders, optional
+//! removal), [`server`], [`shutdown`], [`telemetry`].
 #![deny(missing_docs)]
 
 pub mod action;
@@ -61,6 +62,7 @@ pub mod filter;
 pub mod flood;
 pub mod gateway;
 pub mod i18n;
+pub mod inactivity;
 pub mod ladder;
 pub mod normalize;
 pub mod outbox;

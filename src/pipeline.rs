@@ -43,6 +43,7 @@ use crate::filter::{RuleAction, Violation};
 use crate::flood::{Flood, FloodTracker};
 use crate::gateway::Gateways;
 use crate::i18n::{self, Locale};
+use crate::inactivity::Inactivity;
 use crate::ladder::{self, Severity};
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::{GroupPolicy, Policies};
@@ -99,6 +100,7 @@ pub struct Pipeline {
     scheduler_wake: Arc<Notify>,
     /// Normalizes join-request texts for answer matching (built once).
     normalizer: Normalizer,
+    inactivity: Arc<Inactivity>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -166,9 +168,18 @@ impl Pipeline {
         outbox_wake: Arc<Notify>,
     ) -> Self {
         let policies = Arc::new(Policies::new(&settings));
+        let inactivity = Arc::new(Inactivity::new(
+            Arc::clone(&settings),
+            Policies::clone(&policies),
+            store.clone(),
+            gateways.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&outbox_wake),
+        ));
         Self {
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
+            inactivity,
             flood: FloodTracker::new(clock.now()),
             cooldowns: Cooldowns::default(),
             greeter_wake: Arc::new(Notify::new()),
@@ -188,7 +199,10 @@ impl Pipeline {
         let outcome = match &event.kind {
             EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
             EventKind::MemberJoined(joined) => self.on_join(event, joined).await?,
-            EventKind::MemberLeft(_) => Outcome::Ignored("member left"),
+            EventKind::MemberLeft(left) => {
+                self.inactivity.left(left.group, left.user_id)?;
+                Outcome::Ignored("member left")
+            }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
@@ -205,6 +219,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let group = msg.group;
+        self.inactivity.spoke(group, &msg.sender, self.clock.now())?;
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
         // An edited message is filtered again, but never run again as a command.
         let parsed = if msg.edited {
@@ -305,6 +320,9 @@ impl Pipeline {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
+        let name = joined.name.as_deref().unwrap_or_default();
+        self.inactivity
+            .joined(joined.group, joined.user_id, name, self.clock.now())?;
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }
@@ -425,7 +443,14 @@ impl Pipeline {
             now: self.clock.now(),
             cooldowns: &self.cooldowns,
             scheduler_wake: &self.scheduler_wake,
+            inactivity: &self.inactivity,
         }
+    }
+
+    /// Inactivity tracking (the app runs its sweep).
+    #[must_use]
+    pub fn inactivity(&self) -> &Arc<Inactivity> {
+        &self.inactivity
     }
 
     /// Every group's resolved policy (for the store's sweep).

@@ -1,5 +1,6 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
-//! `/reload`, `/rules`, `/why`, `/schedule`, and their Chinese aliases (see [`parse::NAMES`]).
+//! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, and their Chinese aliases (see
+//! [`parse::NAMES`]).
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
 //! role) and the configured `[admin] super_users`. Anyone else's command is an ordinary
@@ -61,6 +62,8 @@ pub struct Context<'a> {
     pub cooldowns: &'a Cooldowns,
     /// Wakes the scheduler after `/schedule add|del`.
     pub scheduler_wake: &'a Arc<tokio::sync::Notify>,
+    /// Inactivity tracking (for `/inactive`).
+    pub inactivity: &'a crate::inactivity::Inactivity,
 }
 
 /// Per-group cooldown of the public `/rules`.
@@ -102,7 +105,9 @@ pub async fn execute(
         | Command::Mute { target, .. }
         | Command::Unmute { target }
         | Command::Kick { target } => Some(*target),
-        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) => None,
+        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) | Command::Inactive { .. } => {
+            None
+        }
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -175,6 +180,15 @@ pub async fn execute(
                 None => i18n::reply(locale, Reply::NoSuchCase(case)),
             };
             answer(ctx, event, msg, text)
+        }
+        Command::Inactive { silent_for } => {
+            let list = ctx.inactivity.list(group, silent_for.get(), ctx.now)?;
+            answer(
+                ctx,
+                event,
+                msg,
+                i18n::inactive_list(locale, silent_for.as_secs(), &list),
+            )
         }
         Command::Schedule(command) => schedule(ctx, event, msg, command),
     }

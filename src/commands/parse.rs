@@ -57,6 +57,11 @@ pub enum Command {
         /// The case number.
         case: u64,
     },
+    /// `/inactive [7d]`: lists members silent that long (潜水).
+    Inactive {
+        /// How long (7 days when not given).
+        silent_for: HumanDuration,
+    },
     /// `/schedule …`: the group's scheduled posts.
     Schedule(ScheduleCommand),
 }
@@ -103,6 +108,8 @@ pub enum Name {
     Why,
     /// `/schedule`
     Schedule,
+    /// `/inactive`
+    Inactive,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -127,6 +134,8 @@ pub const NAMES: &[(&str, Name)] = &[
     ("原因", Name::Why),
     ("schedule", Name::Schedule),
     ("定时", Name::Schedule),
+    ("inactive", Name::Inactive),
+    ("潜水", Name::Inactive),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -149,9 +158,13 @@ impl Name {
             Self::Rules => "/rules  (/规则)",
             Self::Why => "/why <案件号>  (/原因 12)",
             Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
+            Self::Inactive => "/inactive [7d]  (/潜水 7天)",
         }
     }
 }
+
+/// `/inactive` without an argument lists members silent this long.
+pub const DEFAULT_INACTIVE: HumanDuration = HumanDuration::from_secs(7 * 86_400);
 
 /// What a message is, command-wise.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,6 +241,16 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
             .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
             .map(|case| Command::Why { case }),
         Name::Schedule => parse_schedule(raw_args).map(Command::Schedule),
+        Name::Inactive => match args.first() {
+            None => Some(Command::Inactive {
+                silent_for: DEFAULT_INACTIVE,
+            }),
+            Some(a) => a
+                .parse::<HumanDuration>()
+                .ok()
+                .filter(|d| d.as_secs() > 0)
+                .map(|silent_for| Command::Inactive { silent_for }),
+        },
     };
     command.map_or(Parsed::Usage(name), Parsed::Command)
 }
@@ -384,6 +407,18 @@ mod tests {
                 "/定时 删除 #4",
                 cmd(Command::Schedule(ScheduleCommand::Del { number: 4 })),
             ),
+            (
+                "/inactive",
+                cmd(Command::Inactive {
+                    silent_for: DEFAULT_INACTIVE,
+                }),
+            ),
+            (
+                "/潜水 30天",
+                cmd(Command::Inactive {
+                    silent_for: HumanDuration::from_secs(30 * 86_400),
+                }),
+            ),
             // A user id instead of a mention; full-width slash; Telegram's /cmd@bot.
             (
                 "/mute 12345 1h",
@@ -419,6 +454,8 @@ mod tests {
             ("/schedule del morning", Name::Schedule),
             ("/schedule list 2", Name::Schedule),
             ("/schedule frobnicate", Name::Schedule),
+            ("/inactive soon", Name::Inactive),
+            ("/潜水 0s", Name::Inactive),
         ] {
             assert_eq!(parse(&message(spec), BOT), Parsed::Usage(name), "{spec}");
         }

@@ -17,6 +17,7 @@
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
+//! | `members`     | platform ‖ group ‖ user (17 B)        | [`MemberActivity`] (潜水 tracking)  |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -33,6 +34,7 @@ pub mod audit;
 pub mod backup;
 pub mod codec;
 mod keys;
+pub mod members;
 mod migrate;
 pub mod outbox;
 pub mod posts;
@@ -54,6 +56,7 @@ pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
 };
+pub use members::{GroupActivity, MemberActivity, Since};
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
 pub use schedule::AdminPost;
@@ -86,6 +89,7 @@ pub const TREES: &[&str] = &[
     "welcome",
     "joins",
     "state",
+    "members",
 ];
 
 /// Why a store operation failed.
@@ -225,6 +229,7 @@ struct Inner {
     welcome: sled::Tree,
     joins: sled::Tree,
     state: sled::Tree,
+    members: sled::Tree,
     /// The commit lock and what it guards.
     log: Mutex<CommitLog>,
     flush: GroupCommit,
@@ -285,6 +290,7 @@ impl Store {
                 welcome: tree("welcome")?,
                 joins: tree("joins")?,
                 state: tree("state")?,
+                members: tree("members")?,
                 db,
                 path,
                 log: Mutex::new(CommitLog::default()),

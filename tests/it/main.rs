@@ -5,6 +5,7 @@ mod commands;
 mod durability;
 mod filter_cli;
 mod flood;
+mod inactivity;
 mod join_requests;
 mod lifecycle;
 mod moderation;

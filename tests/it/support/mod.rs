@@ -156,6 +156,8 @@ pub struct TestApp {
     pub secret: String,
     /// The daemon's live rules (to observe reloads).
     pub rules: qunguan::rules::RulesHandle,
+    /// The daemon's inactivity tracker (tests run its sweep after moving the clock).
+    pub inactivity: Arc<qunguan::inactivity::Inactivity>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::app::AppError>>,
     http: reqwest::Client,
@@ -213,6 +215,7 @@ impl TestApp {
             .expect("app builds");
         let base = format!("http://{}", app.local_addr());
         let rules = app.rules();
+        let inactivity = Arc::clone(app.pipeline().inactivity());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
         let http = reqwest::Client::builder().timeout(PATIENCE).build().expect("client");
@@ -225,6 +228,7 @@ impl TestApp {
             settings,
             secret: options.secret,
             rules,
+            inactivity,
             shutdown,
             task,
             http,

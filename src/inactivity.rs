@@ -1,0 +1,356 @@
+//! Inactivity (潜水): who has been silent, reminders, and optional removal.
+//!
+//! The pipeline tells [`Inactivity`] about every message, join and leave. A message's time is
+//! written to the store's `members` tree at most once a minute per member (an in-memory map
+//! remembers the last write), so a chatty member costs one hash lookup per message, not a
+//! database write; sled's background flush (every 500 ms) persists the writes. A crash loses
+//! at most that half second, and a stored time is at most a minute older than the member's
+//! real last message — nothing that matters at the scale of days.
+//!
+//! What counts as "silent since": the member's last message, or their join if they have not
+//! spoken since. Members who were already in the group when qunguan began tracking it and have
+//! not spoken since are unknown to qunguan (a gateway sends no member list with events), so
+//! they are not listed, reminded or removed; `/inactive` says when tracking began.
+//!
+//! The sweep ([`Inactivity::sweep`], run every `[inactivity] check_every` by the app) posts
+//! reminders at the `remind_after` steps — one post per group and step, mentioning up to
+//! [`MENTIONS_PER_POST`] members, each member once per step and silence — and, when
+//! `remove_after` is set (off by default), removes members silent that long: a kick through
+//! the outbox with an audit case, like any other. Never touched: the bot (its own messages
+//! and join are never recorded), owners and admins (by the role of their last message), super
+//! users and the group's `exempt` members. In a dry-run group the removal is only audited and
+//! no reminder is posted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::action::{Action, OutgoingMessage};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::event::{EventKey, GroupId, Role, Sender};
+use crate::gateway::Gateways;
+use crate::i18n;
+use crate::policy::Policies;
+use crate::store::{
+    Actor, AuditEntry, Measure, MemberActivity, Since, Store, StoreError, StrikeWrite, Subject, Writes,
+};
+
+/// The rule name of inactivity removals in the audit log.
+pub const INACTIVE_RULE: &str = "inactive";
+
+/// At most this many members are mentioned in one reminder post.
+pub const MENTIONS_PER_POST: usize = 20;
+
+/// A member's message time is written at most this often.
+const COALESCE_MS: i64 = 60_000;
+
+/// One member in an `/inactive` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Silent {
+    /// Who.
+    pub user_id: i64,
+    /// Their display name when last seen.
+    pub name: String,
+    /// Whether they spoke at all, or only joined.
+    pub since: Since,
+    /// How long they have been silent, in seconds.
+    pub silent_secs: u64,
+}
+
+/// The answer to `/inactive`: the longest-silent members first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SilentList {
+    /// How long ago tracking of the group began, in seconds, if it has.
+    pub tracked_secs: Option<u64>,
+    /// How many members are silent that long (the list may show fewer).
+    pub total: usize,
+    /// The members shown, longest silent first.
+    pub shown: Vec<Silent>,
+}
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Reminder posts enqueued.
+    pub posts: usize,
+    /// Members reminded.
+    pub reminded: usize,
+    /// Members whose removal was enqueued (or, in dry run, audited).
+    pub removed: usize,
+}
+
+/// Tracks activity and runs the reminder/removal sweep.
+pub struct Inactivity {
+    settings: Arc<Settings>,
+    policies: Policies,
+    store: Store,
+    gateways: Gateways,
+    clock: SharedClock,
+    outbox_wake: Arc<Notify>,
+    /// When each recently active member's message time was last written, unix ms.
+    written: Mutex<HashMap<(GroupId, i64), i64>>,
+}
+
+impl std::fmt::Debug for Inactivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inactivity").finish_non_exhaustive()
+    }
+}
+
+impl Inactivity {
+    /// Tracking over `store`; the sweep enqueues into its outbox and wakes `outbox_wake`.
+    #[must_use]
+    pub fn new(
+        settings: Arc<Settings>,
+        policies: Policies,
+        store: Store,
+        gateways: Gateways,
+        clock: SharedClock,
+        outbox_wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            settings,
+            policies,
+            store,
+            gateways,
+            clock,
+            outbox_wake,
+            written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.settings.inactivity.enabled
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<(GroupId, i64), i64>> {
+        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A member sent a message at `now`.
+    pub fn spoke(&self, group: GroupId, sender: &Sender, now: Timestamp) -> Result<(), StoreError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let now_ms = now.as_millisecond();
+        {
+            let mut written = self.written();
+            let key = (group, sender.user_id);
+            if let Some(&at) = written.get(&key)
+                && (0..COALESCE_MS).contains(&now_ms.saturating_sub(at))
+            {
+                return Ok(());
+            }
+            written.insert(key, now_ms);
+        }
+        let record = MemberActivity::new(now_ms, Since::Spoke, sender.name.clone(), sender.role);
+        self.store.record_activity(group, sender.user_id, &record)
+    }
+
+    /// A member joined at `now`: their silence counts from here.
+    pub fn joined(&self, group: GroupId, user_id: i64, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.written().remove(&(group, user_id));
+        let record = MemberActivity::new(now.as_millisecond(), Since::Joined, name, Role::Member);
+        self.store.record_activity(group, user_id, &record)
+    }
+
+    /// A member left (or was removed).
+    pub fn left(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.written().remove(&(group, user_id));
+        self.store.forget_member(group, user_id)
+    }
+
+    /// Whether the sweep and the list leave this member alone.
+    fn protected(&self, group: GroupId, user_id: i64, record: &MemberActivity) -> bool {
+        record.role.is_moderator()
+            || self.policies.is_super_user(group.platform, user_id)
+            || self.policies.group(group).is_exempt(user_id)
+    }
+
+    /// The members of `group` silent for at least `silent_for`, longest first, at most
+    /// `[inactivity] list_limit` of them (the total counts all).
+    pub fn list(&self, group: GroupId, silent_for: Duration, now: Timestamp) -> Result<SilentList, StoreError> {
+        let now_ms = now.as_millisecond();
+        let threshold = millis(silent_for);
+        let activity = self.store.group_activity(group)?;
+        let mut silent: Vec<Silent> = activity
+            .members
+            .into_iter()
+            .filter(|(user, record)| !self.protected(group, *user, record))
+            .filter(|(_, record)| now_ms.saturating_sub(record.last_ms) >= threshold)
+            .map(|(user_id, record)| Silent {
+                user_id,
+                silent_secs: secs(now_ms.saturating_sub(record.last_ms)),
+                name: record.name,
+                since: record.since,
+            })
+            .collect();
+        silent.sort_by(|a, b| b.silent_secs.cmp(&a.silent_secs).then(a.user_id.cmp(&b.user_id)));
+        let total = silent.len();
+        silent.truncate(self.settings.inactivity.list_limit);
+        Ok(SilentList {
+            tracked_secs: activity.since_ms.map(|since| secs(now_ms.saturating_sub(since))),
+            total,
+            shown: silent,
+        })
+    }
+
+    /// Sends the reminders and removals that are due now, off the async threads; then makes
+    /// them durable and wakes the outbox.
+    pub async fn sweep(self: &Arc<Self>) -> Result<Swept, StoreError> {
+        let this = Arc::clone(self);
+        let swept = tokio::task::spawn_blocking(move || this.sweep_blocking())
+            .await
+            .map_err(|e| StoreError::Flush(format!("the inactivity sweep task failed: {e}")))??;
+        if swept.posts > 0 || swept.removed > 0 {
+            self.store.durable().await?;
+            self.outbox_wake.notify_one();
+        }
+        Ok(swept)
+    }
+
+    fn sweep_blocking(&self) -> Result<Swept, StoreError> {
+        let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        self.written().retain(|_, at| now_ms.saturating_sub(*at) < COALESCE_MS);
+        let settings = &self.settings.inactivity;
+        let steps: Vec<i64> = settings.remind_after.iter().map(|d| millis(d.get())).collect();
+        let remove_after = settings.remove_after().map(millis);
+        let mut swept = Swept::default();
+        if !settings.enabled || (steps.is_empty() && remove_after.is_none()) {
+            return Ok(swept);
+        }
+        for group in self.store.tracked_groups()? {
+            let dry_run = self.policies.group(group).dry_run;
+            let can_kick = self.gateways.capabilities_of(group).kick;
+            let mut due: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+            let mut removals = Vec::new();
+            for (user, record) in self.store.group_activity(group)?.members {
+                if record.removing || self.protected(group, user, &record) {
+                    continue;
+                }
+                let silent = now_ms.saturating_sub(record.last_ms);
+                if can_kick && remove_after.is_some_and(|limit| silent >= limit) {
+                    removals.push((user, record));
+                    continue;
+                }
+                // Only the highest step reached: after a long downtime one reminder, not three.
+                let step = u32::try_from(steps.iter().filter(|&&s| silent >= s).count()).unwrap_or(u32::MAX);
+                if step > record.reminded && !dry_run {
+                    due.entry(step).or_default().push((user, record.last_ms));
+                }
+            }
+            for (step, users) in due {
+                let Some(step_ms) = steps.get(step as usize - 1) else {
+                    continue;
+                };
+                let step_secs = secs(*step_ms);
+                for chunk in users.chunks(MENTIONS_PER_POST) {
+                    let reminded = self.store.remind_members(
+                        group,
+                        chunk,
+                        step,
+                        |members| vec![self.reminder(group, members, step_secs)],
+                        now,
+                    )?;
+                    if reminded > 0 {
+                        swept.posts += 1;
+                        swept.reminded += reminded;
+                        tracing::info!(%group, step, reminded, "inactivity: reminder enqueued");
+                    }
+                }
+            }
+            for (user, record) in removals {
+                if self.remove(group, user, &record, dry_run, now)? {
+                    swept.removed += 1;
+                }
+            }
+        }
+        Ok(swept)
+    }
+
+    fn reminder(&self, group: GroupId, members: &[(i64, MemberActivity)], step_secs: u64) -> Action {
+        let remove_secs = self.settings.inactivity.remove_after().map(|d| d.as_secs());
+        let mentions: Vec<(i64, &str)> = members.iter().map(|(u, r)| (*u, r.name.as_str())).collect();
+        let message: OutgoingMessage =
+            i18n::inactivity_reminder(self.settings.messages.locale, &mentions, step_secs, remove_secs);
+        Action::Send {
+            group,
+            message,
+            reply_to: None,
+        }
+    }
+
+    /// Removes one member silent past `remove_after`: marks the removal first (so a crash in
+    /// between errs on the side of not removing), then the kick, the cleared strikes and the
+    /// audit case in one commit keyed by the silence, so it is never enqueued twice.
+    fn remove(
+        &self,
+        group: GroupId,
+        user: i64,
+        record: &MemberActivity,
+        dry_run: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        if !self.store.mark_removing(group, user, record.last_ms)? {
+            return Ok(false);
+        }
+        let now_ms = now.as_millisecond();
+        let silent_secs = secs(now_ms.saturating_sub(record.last_ms));
+        let key = EventKey::derive(&format!("inactivity-remove/{group}/{user}/{}", record.last_ms));
+        let ttl = self.policies.strike_ttl(group);
+        let locale = self.settings.messages.locale;
+        let subject = Subject {
+            group,
+            user: Some(user),
+        };
+        let committed = self.store.commit(&key, now, Some(subject), |snapshot| {
+            let before = snapshot.record.as_ref().map_or(0, |r| r.count(now, ttl));
+            let mut entry = AuditEntry::new(group, now_ms, user, Actor::Auto, INACTIVE_RULE, Measure::Kick);
+            entry.user_name.clone_from(&record.name);
+            entry.reason = i18n::inactive_reason(locale, silent_secs);
+            entry.strikes_before = before;
+            entry.dry_run = dry_run;
+            let (strikes, actions) = if dry_run {
+                (StrikeWrite::Keep, Vec::new())
+            } else {
+                (
+                    StrikeWrite::Clear,
+                    vec![Action::Kick {
+                        group,
+                        user_id: user,
+                        ban: false,
+                    }],
+                )
+            };
+            let writes = Writes {
+                strikes,
+                actions,
+                audit: Some(entry),
+            };
+            (writes, ())
+        })?;
+        if let Some(committed) = committed {
+            tracing::info!(%group, user, silent_secs, case = ?committed.case, dry_run, "inactivity: member removed");
+        }
+        Ok(true)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn secs(ms: i64) -> u64 {
+    u64::try_from(ms / 1000).unwrap_or(0)
+}

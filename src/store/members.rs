@@ -1,0 +1,214 @@
+//! The `members` tree: when each member last spoke, for inactivity (潜水) tracking.
+//!
+//! Keys: `platform ‖ group ‖ user` (17 B) → [`MemberActivity`]; `platform ‖ group` (9 B) →
+//! [`Tracking`], when qunguan began tracking the group. Both kinds sort by group, so one prefix
+//! scan reads a group's tracking start and then its members.
+//!
+//! Every writer takes the commit lock, so a read-modify-write here never races another.
+//! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
+//! transaction, so a reminder is sent once per step even across a crash.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::codec::{Record, decode, encode};
+use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
+use super::{Store, StoreError, abort, map_tx, stage};
+use crate::action::Action;
+use crate::event::{GroupId, Role};
+
+/// What the last recorded activity of a member was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Since {
+    /// They sent a message.
+    #[default]
+    Spoke,
+    /// They joined and have not spoken since.
+    Joined,
+}
+
+/// A member's last activity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberActivity {
+    /// Stored-form version.
+    pub v: u8,
+    /// When they last spoke (or joined), unix ms.
+    pub last_ms: i64,
+    /// Which of the two `last_ms` is.
+    pub since: Since,
+    /// Their display name when last seen, for lists.
+    pub name: String,
+    /// Their role when last seen: owners and admins are never reminded or removed.
+    pub role: Role,
+    /// How many reminder steps of this silence were sent (0 after every message).
+    pub reminded: u32,
+    /// Their removal for this silence was enqueued.
+    #[serde(default)]
+    pub removing: bool,
+}
+
+impl Record for MemberActivity {
+    const WHAT: &'static str = "member activity";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl MemberActivity {
+    /// A fresh record: active at `at_ms`, nothing reminded.
+    #[must_use]
+    pub fn new(at_ms: i64, since: Since, name: impl Into<String>, role: Role) -> Self {
+        Self {
+            v: Self::VERSION,
+            last_ms: at_ms,
+            since,
+            name: name.into(),
+            role,
+            reminded: 0,
+            removing: false,
+        }
+    }
+}
+
+/// When qunguan began tracking a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    /// Stored-form version.
+    pub v: u8,
+    /// Unix ms of the first activity recorded in the group.
+    pub since_ms: i64,
+}
+
+impl Record for Tracking {
+    const WHAT: &'static str = "group tracking start";
+    const VERSION: u8 = 1;
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+/// One group's tracked members.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupActivity {
+    /// When tracking began (unix ms), if it has.
+    pub since_ms: Option<i64>,
+    /// Every tracked member, by user id order.
+    pub members: Vec<(i64, MemberActivity)>,
+}
+
+impl Store {
+    /// Records that a member spoke or joined at `record.last_ms`: replaces their record (a new
+    /// silence starts, nothing of it reminded yet) and starts the group's tracking if this is
+    /// its first activity. A small write, not flushed: sled's background flush persists it.
+    pub fn record_activity(&self, group: GroupId, user_id: i64, record: &MemberActivity) -> Result<(), StoreError> {
+        let members = &self.inner.members;
+        let _log = self.lock();
+        let start = encode(&Tracking {
+            v: Tracking::VERSION,
+            since_ms: record.last_ms,
+        });
+        // Only the first write of a group succeeds; a failed swap is the normal case.
+        let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
+        members.insert(member_key(group, user_id), encode(record))?;
+        Ok(())
+    }
+
+    /// Forgets a member who left the group.
+    pub fn forget_member(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
+        let _log = self.lock();
+        self.inner.members.remove(member_key(group, user_id))?;
+        Ok(())
+    }
+
+    /// The tracked members of one group.
+    pub fn group_activity(&self, group: GroupId) -> Result<GroupActivity, StoreError> {
+        let mut out = GroupActivity::default();
+        for entry in self.inner.members.scan_prefix(group_prefix(group)) {
+            let (key, value) = entry?;
+            if key.len() == 9 {
+                out.since_ms = Some(decode::<Tracking>(&value)?.since_ms);
+            } else if let Some((_, user)) = decode_member_key(&key) {
+                out.members.push((user, decode(&value)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every group with tracked activity.
+    pub fn tracked_groups(&self) -> Result<Vec<GroupId>, StoreError> {
+        let mut groups = Vec::new();
+        for key in self.inner.members.iter().keys() {
+            let key = key?;
+            if key.len() == 9
+                && let Some(group) = decode_group_prefix(&key)
+            {
+                groups.push(group);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Marks `users` of `group` as reminded of step `step` (1-based) and enqueues the reminder
+    /// in one transaction — but only the members still silent since `last_ms` as given and not
+    /// yet reminded of that step (someone may have spoken since the caller read the records).
+    /// `actions` is called with those members (at least one) and returns what to send. Returns
+    /// how many members were reminded.
+    pub fn remind_members(
+        &self,
+        group: GroupId,
+        users: &[(i64, i64)],
+        step: u32,
+        actions: impl Fn(&[(i64, MemberActivity)]) -> Vec<Action>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let now_ms = now.as_millisecond();
+        let inner = &*self.inner;
+        let mut log = self.lock();
+        let staged = (&inner.members, &inner.outbox)
+            .transaction(|(members, outbox)| {
+                let mut due = Vec::new();
+                for &(user, last_ms) in users {
+                    let key = member_key(group, user);
+                    let Some(bytes) = members.get(key)? else { continue };
+                    let mut record: MemberActivity = decode(&bytes).map_err(abort)?;
+                    if record.last_ms != last_ms || record.reminded >= step {
+                        continue;
+                    }
+                    record.reminded = step;
+                    members.insert(&key, encode(&record))?;
+                    due.push((user, record));
+                }
+                if due.is_empty() {
+                    return Ok((0, Vec::new()));
+                }
+                let staged = stage(outbox, actions(&due), now_ms, None)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>((due.len(), staged))
+            })
+            .map_err(map_tx)?;
+        let (reminded, staged) = staged;
+        self.committed(&mut log, staged);
+        Ok(reminded)
+    }
+
+    /// Marks a member's removal as enqueued, if they are still silent since `last_ms`.
+    /// Returns whether the mark was made.
+    pub fn mark_removing(&self, group: GroupId, user_id: i64, last_ms: i64) -> Result<bool, StoreError> {
+        let members = &self.inner.members;
+        let _log = self.lock();
+        let key = member_key(group, user_id);
+        let Some(bytes) = members.get(key)? else {
+            return Ok(false);
+        };
+        let mut record: MemberActivity = decode(&bytes)?;
+        if record.last_ms != last_ms || record.removing {
+            return Ok(false);
+        }
+        record.removing = true;
+        members.insert(key, encode(&record))?;
+        Ok(true)
+    }
+}
