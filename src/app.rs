@@ -91,6 +91,17 @@ impl std::fmt::Debug for App {
 impl App {
     /// Opens the store, loads the rules and binds the listener.
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
+        let gateways = Gateways::with_clock(&settings, Arc::clone(&clock))?;
+        Self::build_with_gateways(settings, clock, gateways).await
+    }
+
+    /// Like [`App::build`], delivering through `gateways` instead of the configured clients
+    /// (`qunguan demo` passes its printing client).
+    pub async fn build_with_gateways(
+        settings: Settings,
+        clock: SharedClock,
+        gateways: Gateways,
+    ) -> Result<Self, AppError> {
         let settings = Arc::new(settings);
         let store = Store::open(&settings.storage).map_err(|source| AppError::Store {
             path: settings.storage.path.display().to_string(),
@@ -106,7 +117,6 @@ impl App {
         // Armed now, so a change made while the daemon starts is not missed.
         let reloader =
             crate::rules::watch::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch);
-        let gateways = Gateways::with_clock(&settings, Arc::clone(&clock))?;
         let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox).map_err(
             |source| AppError::Store {
                 path: settings.storage.path.display().to_string(),
@@ -177,6 +187,12 @@ impl App {
     #[must_use]
     pub fn pipeline(&self) -> Arc<Pipeline> {
         Arc::clone(&self.pipeline)
+    }
+
+    /// The database (the demo waits for its outbox to drain).
+    #[must_use]
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// The live rules (for reloads).

@@ -44,6 +44,8 @@
 //!   age limits and a send governor.
 //! - [`app`] — wiring, background tasks and the one place shutdown is handled; `control` is
 //!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
+//! - [`demo`] — `qunguan demo`: the same app on a manual clock, fed from stdin, delivering
+//!   to [`gateway::demo`], a gateway client that prints what the bot does.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
 //! texts), [`inactivity`] (潜水: last activity per member, reminders, optional
@@ -57,6 +59,7 @@ pub mod commands;
 pub mod config;
 #[cfg(unix)]
 pub mod control;
+pub mod demo;
 pub mod event;
 pub mod filter;
 pub mod flood;

@@ -1,5 +1,5 @@
-//! The `qunguan` command line: `run`, `check-config`, `filter explain`, `filter scan`, `audit`,
-//! `backup`, `restore`.
+//! The `qunguan` command line: `run`, `check-config`, `demo`, `filter explain`, `filter scan`,
+//! `audit`, `backup`, `restore`.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,23 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Try qunguan without a chat platform: a simulated QQ group on the real pipeline. Each
+    /// input line is a message from the current member; /join, /as, /admin and /time drive
+    /// the simulation (/help lists them). Works interactively and with a script on stdin.
+    /// Nothing is kept after it ends.
+    Demo {
+        /// Configuration file (TOML) for the ladder, flood limits, texts …; storage and
+        /// gateways are always the demo's own.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The rules folder (default: rules.dir of --config; without --config ./rules if it
+        /// exists, else the built-in default rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Where the simulated clock starts, e.g. 2026-01-05T09:00:00+08:00 (default: now).
+        #[arg(long, value_name = "TIME")]
+        start: Option<jiff::Timestamp>,
+    },
     /// Test the filter: explain one message, or scan many.
     Filter {
         #[command(subcommand)]
@@ -131,6 +148,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => check_config(config),
+        Command::Demo { config, rules, start } => demo(config, rules, start),
         Command::Filter { command } => filter(command),
         Command::Audit {
             config,
@@ -165,6 +183,34 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         app.run(shutdown).await?;
         Ok(())
     })
+}
+
+fn demo(config: Option<PathBuf>, rules: Option<PathBuf>, start: Option<jiff::Timestamp>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let settings = Settings::load(config.as_deref())?;
+    // Logs would drown the conversation; RUST_LOG asks for them (on stderr).
+    if std::env::var_os("RUST_LOG").is_some() {
+        qunguan::telemetry::init(settings.log.format);
+    }
+    let rules = match (rules, &config) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(_)) => Some(settings.rules.dir.clone()),
+        (None, None) => Path::new("rules").is_dir().then(|| PathBuf::from("rules")),
+    };
+    let options = qunguan::demo::DemoOptions {
+        settings,
+        rules,
+        start: start.unwrap_or_else(jiff::Timestamp::now),
+        zone: jiff::tz::TimeZone::system(),
+        interactive: std::io::stdin().is_terminal(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let input = Box::new(std::io::BufReader::new(std::io::stdin()));
+    runtime.block_on(qunguan::demo::run(options, input, Box::new(std::io::stdout())))?;
+    Ok(())
 }
 
 fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
@@ -245,6 +291,23 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  super users: {}", users.join(", "));
     }
     println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
+    let inactivity = &settings.inactivity;
+    if inactivity.enabled {
+        let steps: Vec<String> = inactivity.remind_after.iter().map(ToString::to_string).collect();
+        println!(
+            "  inactivity:  tracked · reminders {} · removal {}",
+            if steps.is_empty() {
+                "off".to_owned()
+            } else {
+                steps.join(", ")
+            },
+            inactivity
+                .remove_after()
+                .map_or_else(|| "off".to_owned(), |_| format!("after {}", inactivity.remove_after)),
+        );
+    } else {
+        println!("  inactivity:  not tracked");
+    }
     Ok(())
 }
 

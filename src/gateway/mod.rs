@@ -5,7 +5,9 @@
 //! go-cqhttp), [`telegram`] for the Telegram Bot API. [`Gateways`] routes a neutral
 //! [`Action`] to the client of its group's platform and tells the pipeline what each platform
 //! can do. Both can be enabled at once: groups are keyed by platform (`qq:…`, `tg:…`).
+//! [`demo`] is the gateway of `qunguan demo`: it prints actions instead of calling a platform.
 
+pub mod demo;
 pub mod onebot;
 pub mod telegram;
 
@@ -87,6 +89,8 @@ pub struct Delivery {
 pub struct Gateways {
     onebot: Option<Arc<onebot::OneBotClient>>,
     telegram: Option<Arc<telegram::TelegramClient>>,
+    /// When set, every action goes here instead (`qunguan demo`).
+    demo: Option<Arc<demo::DemoClient>>,
 }
 
 impl Gateways {
@@ -111,7 +115,21 @@ impl Gateways {
         } else {
             None
         };
-        Ok(Self { onebot, telegram })
+        Ok(Self {
+            onebot,
+            telegram,
+            demo: None,
+        })
+    }
+
+    /// Gateways that deliver every action to the demo client (which prints it). The demo group
+    /// is a QQ group, so capabilities are QQ's.
+    #[must_use]
+    pub fn demo(client: Arc<demo::DemoClient>) -> Self {
+        Self {
+            demo: Some(client),
+            ..Self::default()
+        }
     }
 
     /// The Telegram client, when that gateway is enabled.
@@ -122,6 +140,9 @@ impl Gateways {
 
     /// Carries out `action` on its group's platform.
     pub async fn execute(&self, action: &Action) -> Result<Delivery, GatewayError> {
+        if let Some(demo) = &self.demo {
+            return demo.execute(action).await;
+        }
         match action.group().platform {
             Platform::Qq => match &self.onebot {
                 Some(client) => client.execute(action).await,

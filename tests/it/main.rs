@@ -2,6 +2,7 @@
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
 mod commands;
+mod demo;
 mod durability;
 mod filter_cli;
 mod flood;

@@ -1,0 +1,179 @@
+//! `qunguan demo`: a script piped into the real binary, its output checked line by line.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::BIN;
+
+/// Runs `qunguan demo <args>` in `dir` with `script` on stdin; returns stdout. Fails the test
+/// if the demo does not end on its own (bounded) or exits non-zero.
+fn demo(dir: &Path, args: &[&str], script: &str) -> String {
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .args(["--start", "2026-01-05T09:00:00+08:00"])
+        .args(args)
+        .current_dir(dir)
+        .env("TZ", "Asia/Shanghai")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qunguan demo starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(script.as_bytes()).expect("write the script");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the demo did not end after its input ended");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("utf-8");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("utf-8");
+    assert!(status.success(), "{status}\n{out}\n{err}");
+    out
+}
+
+/// The lines of `out` from the first one equal to `first` on, `n` of them.
+fn lines_from<'a>(out: &'a str, first: &str, n: usize) -> Vec<&'a str> {
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == first)
+        .unwrap_or_else(|| panic!("no line {first:?} in:\n{out}"));
+    lines[at..(at + n).min(lines.len())].to_vec()
+}
+
+#[test]
+fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built_in_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = "\
+大家好
+加我微信 abc123
+/join 小红
+你好
+/as 小明
+加 微-信 吗
+还能说话吗
+/time +10m
+代开发票 找我
+/admin
+/warn @小红 刷屏
+/why 3
+/潜水 1d
+";
+    let out = demo(dir.path(), &[], script);
+    assert!(out.starts_with("qunguan 演示："), "{out}");
+    assert!(out.contains("内置默认规则"), "no ./rules here: {out}");
+    assert!(out.contains("现在是 2026-01-05 09:00。"), "{out}");
+    assert!(out.contains("/join 名字"), "the help is shown: {out}");
+
+    // First strike: the recall and the warning, under the message.
+    assert_eq!(
+        lines_from(&out, "小明：加我微信 abc123", 3),
+        [
+            "小明：加我微信 abc123",
+            "  【群管】撤回了 小明 的消息「加我微信 abc123」",
+            "  【群管】说：@小明 第1次警告 (1/3)：消息触发了规则「ads」。请遵守群规，再犯将受到处罚。",
+        ]
+    );
+    // A newcomer is welcomed with the built-in group rules.
+    let welcome = lines_from(&out, "→ 小红 加入了本群", 4);
+    assert_eq!(welcome[2], "  【群管】说：@小红 欢迎加入本群！请先阅读群规：");
+    assert_eq!(welcome[3], "        本群群规：");
+    // Second strike (an evasion the normalizer sees through): a 10-minute mute, during which
+    // the member cannot post.
+    assert_eq!(
+        lines_from(&out, "小明：加 微-信 吗", 4),
+        [
+            "小明：加 微-信 吗",
+            "  【群管】撤回了 小明 的消息「加 微-信 吗」",
+            "  【群管】禁言 小明 10分钟",
+            "（小明 正在禁言中，还剩 10分钟，这条发不出去：还能说话吗）",
+        ]
+    );
+    // Ten minutes later the third strike removes them.
+    assert_eq!(
+        lines_from(&out, "⏰ 过了 10分钟，现在是 2026-01-05 09:10", 4)[1..],
+        [
+            "小明：代开发票 找我",
+            "  【群管】撤回了 小明 的消息「代开发票 找我」",
+            "  【群管】将 小明 移出本群",
+        ]
+    );
+    // Admin commands answer with a quote of the command.
+    assert_eq!(
+        lines_from(&out, "管理员：/warn @小红 刷屏", 2)[1],
+        "  【群管】回复 管理员：@小红 第1次警告 (1/3)：刷屏。请遵守群规，再犯将受到处罚。（案件 #4）"
+    );
+    assert!(
+        lines_from(&out, "管理员：/why 3", 2)[1].starts_with("  【群管】回复 管理员："),
+        "{out}"
+    );
+    assert!(out.contains("没有潜水1天以上的成员。"), "{out}");
+    assert!(out.trim_end().ends_with("演示结束。"), "EOF ends it cleanly: {out}");
+}
+
+#[test]
+fn the_demo_runs_an_operators_config_and_rules_with_time_passing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("demo.toml");
+    std::fs::write(
+        &config,
+        "[inactivity]\nremind_after = [\"7d\"]\nremove_after = \"30d\"\n[moderation]\nladder = [\"mute 1h\"]\n",
+    )
+    .expect("write config");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let script = "\
+我先说一句
+/as 小红
+我也说一句
+/as 小明
+加微信
+/time +7d
+/time +23d
+/as 小红
+/leave
+";
+    let out = demo(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--rules",
+            rules.to_str().expect("utf-8"),
+        ],
+        script,
+    );
+    assert!(out.contains("规则目录"), "{out}");
+    // The configured ladder: the first strike mutes for an hour.
+    assert_eq!(lines_from(&out, "小明：加微信", 3)[2], "  【群管】禁言 小明 1小时");
+    // Seven days of silence: one reminder for both.
+    assert_eq!(
+        lines_from(&out, "⏰ 过了 7天，现在是 2026-01-12 09:00", 2)[1],
+        "  【群管】说：@小明 @小红 好久不见！你已经7天没有在群里发言了，出来冒个泡吧～（潜水满30天的成员将被移出本群）"
+    );
+    // Thirty days: both are removed (in member order); a removed member cannot leave again.
+    assert_eq!(
+        lines_from(&out, "⏰ 过了 23天，现在是 2026-02-04 09:00", 3)[1..],
+        ["  【群管】将 小明 移出本群", "  【群管】将 小红 移出本群"]
+    );
+    assert!(out.contains("（小红 已经不在群里）"), "{out}");
+}
