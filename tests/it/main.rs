@@ -2,6 +2,7 @@
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
 mod commands;
+mod config_docs;
 mod demo;
 mod durability;
 mod filter_cli;
