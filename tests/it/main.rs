@@ -12,6 +12,7 @@ mod join_requests;
 mod lifecycle;
 mod moderation;
 mod outbox;
+mod readme;
 mod rules_reload;
 mod schedule;
 mod strikes;
