@@ -200,7 +200,7 @@ impl Pipeline {
             EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
             EventKind::MemberJoined(joined) => self.on_join(event, joined).await?,
             EventKind::MemberLeft(left) => {
-                self.inactivity.left(left.group, left.user_id)?;
+                track(self.inactivity.left(left.group, left.user_id));
                 Outcome::Ignored("member left")
             }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
@@ -219,7 +219,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let group = msg.group;
-        self.inactivity.spoke(group, &msg.sender, self.clock.now())?;
+        track(self.inactivity.spoke(group, &msg.sender, self.clock.now()));
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
         // An edited message is filtered again, but never run again as a command.
         let parsed = if msg.edited {
@@ -321,8 +321,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
         let name = joined.name.as_deref().unwrap_or_default();
-        self.inactivity
-            .joined(joined.group, joined.user_id, name, self.clock.now())?;
+        track(self.inactivity.joined(joined.group, joined.user_id, name, self.clock.now()));
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }
@@ -457,6 +456,14 @@ impl Pipeline {
     #[must_use]
     pub fn policies(&self) -> &Policies {
         &self.policies
+    }
+}
+
+/// Activity tracking is not moderation state: a failure to record it is logged, and the
+/// event is still moderated (and acknowledged) as usual.
+fn track(recorded: Result<(), StoreError>) {
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "cannot record member activity (潜水 tracking)");
     }
 }
 
