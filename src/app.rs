@@ -333,22 +333,38 @@ async fn sweep_periodically(
     }
 }
 
-/// Runs the inactivity sweep at start and then every `[inactivity] check_every`.
+/// Writes noted message times every [`crate::inactivity::FLUSH_EVERY`] and once more at
+/// shutdown (before the final store flush); runs the inactivity sweep at start and then every
+/// `[inactivity] check_every`.
 async fn inactivity_periodically(
     inactivity: Arc<crate::inactivity::Inactivity>,
     every: Duration,
     cancel: CancellationToken,
 ) {
-    let mut every = tokio::time::interval(every);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every_flush = crate::inactivity::FLUSH_EVERY;
+    let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + every_flush, every_flush);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            _ = every.tick() => {}
+            _ = sweep.tick() => match inactivity.sweep().await {
+                Ok(swept) => tracing::debug!(?swept, "inactivity swept"),
+                Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
+            },
+            _ = flush.tick() => flush_activity(&inactivity).await,
         }
-        match inactivity.sweep().await {
-            Ok(swept) => tracing::debug!(?swept, "inactivity swept"),
-            Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
-        }
+    }
+    flush_activity(&inactivity).await;
+}
+
+/// Writes the noted message times, off the async threads.
+async fn flush_activity(inactivity: &Arc<crate::inactivity::Inactivity>) {
+    let inactivity = Arc::clone(inactivity);
+    match tokio::task::spawn_blocking(move || inactivity.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot write member activity (潜水 tracking)"),
+        Err(e) => tracing::error!(error = %e, "the member activity flush task failed"),
     }
 }

@@ -74,7 +74,7 @@ pub const HELP: &str = "\
   /leave         当前成员退群
   /time +1h      时间前进（10m、1h、7d …）；时间只在这里前进
   /help          再看一遍这段说明
-输入结束（Ctrl-D）就退出。";
+输入结束（Ctrl-D）或 Ctrl-C 退出。";
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +235,12 @@ impl Demo {
             if self.interactive {
                 self.client.prompt(&format!("{}> ", self.speaker));
             }
-            let Some(line) = lines.recv().await else {
+            // Ctrl-C ends the demo like the end of input: drained, cleaned up, exit 0.
+            let line = tokio::select! {
+                line = lines.recv() => line,
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            let Some(line) = line else {
                 return Ok(());
             };
             let line = line.trim();

@@ -1,11 +1,12 @@
 //! Inactivity (潜水): who has been silent, reminders, and optional removal.
 //!
-//! The pipeline tells [`Inactivity`] about every message, join and leave. A message's time is
-//! written to the store's `members` tree at most once a minute per member (an in-memory map
-//! remembers the last write), so a chatty member costs one hash lookup per message, not a
-//! database write; sled's background flush (every 500 ms) persists the writes. A crash loses
-//! at most that half second, and a stored time is at most a minute older than the member's
-//! real last message — nothing that matters at the scale of days.
+//! The pipeline tells [`Inactivity`] about every message, join and leave. Messages cost no
+//! database write on the webhook path: a member's time is noted in memory at most once a
+//! minute (a hash lookup otherwise), and the noted times are written to the store's `members`
+//! tree in one batch every [`FLUSH_EVERY`], before every sweep and list, and at shutdown.
+//! A crash loses the times noted since the last batch (at most [`FLUSH_EVERY`] plus sled's
+//! half-second flush); a stored time is at most a minute older than the member's real last
+//! message. Neither matters at the scale of days. Joins and leaves are written at once.
 //!
 //! What counts as "silent since": the member's last message, or their join if they have not
 //! spoken since. Members who were already in the group when qunguan began tracking it and have
@@ -45,8 +46,11 @@ pub const INACTIVE_RULE: &str = "inactive";
 /// At most this many members are mentioned in one reminder post.
 pub const MENTIONS_PER_POST: usize = 20;
 
-/// A member's message time is written at most this often.
+/// A member's message time is noted at most this often.
 const COALESCE_MS: i64 = 60_000;
+
+/// How often noted message times are written to the store.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// One member in an `/inactive` answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,8 +95,17 @@ pub struct Inactivity {
     gateways: Gateways,
     clock: SharedClock,
     outbox_wake: Arc<Notify>,
-    /// When each recently active member's message time was last written, unix ms.
-    written: Mutex<HashMap<(GroupId, i64), i64>>,
+    /// Message times noted since the last flush, and when each recently active member's time
+    /// was last noted.
+    noted: Mutex<Noted>,
+}
+
+#[derive(Default)]
+struct Noted {
+    /// To be written by the next flush.
+    pending: HashMap<(GroupId, i64), MemberActivity>,
+    /// When each member's time was last noted, unix ms (members noted within a minute).
+    at: HashMap<(GroupId, i64), i64>,
 }
 
 impl std::fmt::Debug for Inactivity {
@@ -119,7 +132,7 @@ impl Inactivity {
             gateways,
             clock,
             outbox_wake,
-            written: Mutex::new(HashMap::new()),
+            noted: Mutex::new(Noted::default()),
         }
     }
 
@@ -127,28 +140,55 @@ impl Inactivity {
         self.settings.inactivity.enabled
     }
 
-    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<(GroupId, i64), i64>> {
-        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn noted(&self) -> std::sync::MutexGuard<'_, Noted> {
+        self.noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A member sent a message at `now`.
-    pub fn spoke(&self, group: GroupId, sender: &Sender, now: Timestamp) -> Result<(), StoreError> {
+    /// A member sent a message at `now`. Memory only; see [`Inactivity::flush`].
+    pub fn spoke(&self, group: GroupId, sender: &Sender, now: Timestamp) {
         if !self.enabled() {
-            return Ok(());
+            return;
         }
         let now_ms = now.as_millisecond();
+        let key = (group, sender.user_id);
+        let mut noted = self.noted();
+        if let Some(&at) = noted.at.get(&key)
+            && (0..COALESCE_MS).contains(&now_ms.saturating_sub(at))
         {
-            let mut written = self.written();
-            let key = (group, sender.user_id);
-            if let Some(&at) = written.get(&key)
-                && (0..COALESCE_MS).contains(&now_ms.saturating_sub(at))
-            {
-                return Ok(());
-            }
-            written.insert(key, now_ms);
+            return;
         }
+        noted.at.insert(key, now_ms);
         let record = MemberActivity::new(now_ms, Since::Spoke, sender.name.clone(), sender.role);
-        self.store.record_activity(group, sender.user_id, &record)
+        noted.pending.insert(key, record);
+    }
+
+    /// Forgets what was noted of a member whose record is about to be written directly.
+    fn unnote(&self, group: GroupId, user_id: i64) {
+        let mut noted = self.noted();
+        noted.at.remove(&(group, user_id));
+        noted.pending.remove(&(group, user_id));
+    }
+
+    /// Writes the message times noted since the last flush, in one batch. Called every
+    /// [`FLUSH_EVERY`], before each sweep and list, and at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.noted().pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(GroupId, i64, MemberActivity)> = pending
+            .into_iter()
+            .map(|((group, user), record)| (group, user, record))
+            .collect();
+        let written = self.store.record_activities(&records);
+        if written.is_err() {
+            // Kept for the next flush, unless a newer time was noted meanwhile.
+            let mut noted = self.noted();
+            for (group, user, record) in records {
+                noted.pending.entry((group, user)).or_insert(record);
+            }
+        }
+        written
     }
 
     /// A member joined at `now`: their silence counts from here.
@@ -156,7 +196,7 @@ impl Inactivity {
         if !self.enabled() {
             return Ok(());
         }
-        self.written().remove(&(group, user_id));
+        self.unnote(group, user_id);
         let record = MemberActivity::new(now.as_millisecond(), Since::Joined, name, Role::Member);
         self.store.record_activity(group, user_id, &record)
     }
@@ -166,7 +206,7 @@ impl Inactivity {
         if !self.enabled() {
             return Ok(());
         }
-        self.written().remove(&(group, user_id));
+        self.unnote(group, user_id);
         self.store.forget_member(group, user_id)
     }
 
@@ -180,6 +220,7 @@ impl Inactivity {
     /// The members of `group` silent for at least `silent_for`, longest first, at most
     /// `[inactivity] list_limit` of them (the total counts all).
     pub fn list(&self, group: GroupId, silent_for: Duration, now: Timestamp) -> Result<SilentList, StoreError> {
+        self.flush()?;
         let now_ms = now.as_millisecond();
         let threshold = millis(silent_for);
         let activity = self.store.group_activity(group)?;
@@ -220,9 +261,10 @@ impl Inactivity {
     }
 
     fn sweep_blocking(&self) -> Result<Swept, StoreError> {
+        self.flush()?;
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
-        self.written().retain(|_, at| now_ms.saturating_sub(*at) < COALESCE_MS);
+        self.noted().at.retain(|_, at| now_ms.saturating_sub(*at) < COALESCE_MS);
         let settings = &self.settings.inactivity;
         let steps: Vec<i64> = settings.remind_after.iter().map(|d| millis(d.get())).collect();
         let remove_after = settings.remove_after().map(millis);
@@ -353,4 +395,56 @@ fn millis(d: Duration) -> i64 {
 
 fn secs(ms: i64) -> u64 {
     u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    #[test]
+    fn message_times_are_noted_once_a_minute_and_written_by_the_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let settings = Arc::new(Settings::default());
+        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let clock = ManualClock::new(start);
+        let inactivity = Inactivity::new(
+            Arc::clone(&settings),
+            Policies::new(&settings),
+            store.clone(),
+            Gateways::default(),
+            Arc::clone(&clock) as SharedClock,
+            Arc::new(Notify::new()),
+        );
+        let group = GroupId::qq(1);
+        let sender = Sender {
+            user_id: 7,
+            name: "小王".into(),
+            role: Role::Member,
+        };
+        let stored = || {
+            let activity = store.group_activity(group).expect("read");
+            activity.members.first().map(|(_, r)| r.last_ms)
+        };
+        inactivity.spoke(group, &sender, start);
+        assert_eq!(stored(), None, "noted in memory only");
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond()));
+        // Within the minute nothing new is noted; after it, the new time is.
+        clock.advance(Duration::from_secs(59));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond()));
+        clock.advance(Duration::from_secs(1));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond() + 60_000));
+        // Leaving drops what was noted and the stored record.
+        clock.advance(Duration::from_secs(120));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.left(group, 7).expect("left");
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), None);
+    }
 }

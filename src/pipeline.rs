@@ -219,7 +219,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let group = msg.group;
-        track(self.inactivity.spoke(group, &msg.sender, self.clock.now()));
+        self.inactivity.spoke(group, &msg.sender, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
         // An edited message is filtered again, but never run again as a command.
         let parsed = if msg.edited {

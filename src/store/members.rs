@@ -105,15 +105,34 @@ impl Store {
     /// silence starts, nothing of it reminded yet) and starts the group's tracking if this is
     /// its first activity. A small write, not flushed: sled's background flush persists it.
     pub fn record_activity(&self, group: GroupId, user_id: i64, record: &MemberActivity) -> Result<(), StoreError> {
+        self.record_activities(&[(group, user_id, record.clone())])
+    }
+
+    /// [`Store::record_activity`] for many members at once: one batch, one take of the lock.
+    pub fn record_activities(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let members = &self.inner.members;
+        let mut batch = sled::Batch::default();
+        let mut groups: Vec<(GroupId, i64)> = Vec::new();
+        for (group, user, record) in records {
+            batch.insert(&member_key(*group, *user)[..], encode(record));
+            match groups.iter_mut().find(|(g, _)| g == group) {
+                Some((_, first)) => *first = (*first).min(record.last_ms),
+                None => groups.push((*group, record.last_ms)),
+            }
+        }
         let _log = self.lock();
-        let start = encode(&Tracking {
-            v: Tracking::VERSION,
-            since_ms: record.last_ms,
-        });
-        // Only the first write of a group succeeds; a failed swap is the normal case.
-        let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
-        members.insert(member_key(group, user_id), encode(record))?;
+        for (group, since_ms) in groups {
+            let start = encode(&Tracking {
+                v: Tracking::VERSION,
+                since_ms,
+            });
+            // Only the first write of a group succeeds; a failed swap is the normal case.
+            let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
+        }
+        members.apply_batch(batch)?;
         Ok(())
     }
 

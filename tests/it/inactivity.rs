@@ -260,3 +260,16 @@ async fn removal_is_off_by_default_and_when_on_kicks_once_with_an_audit_case() {
     assert_eq!(actions(&calls[3..]), ["delete_msg", "send_group_msg"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn message_times_noted_in_memory_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    post(&app, &group_message(1, ALICE, "member", "大家好")).await;
+    // Restarted at once, before the periodic write (the unit tests pin down the batching;
+    // here the promise is that a restart keeps what was noted).
+    let app = app.restart(Options::default()).await;
+    app.advance(8 * DAY);
+    let text = ask(&app, 2, ADMIN, "admin", "/inactive 7d").await;
+    assert!(text.contains("1. user101 (101)：8天未发言"), "{text}");
+    app.stop().await;
+}
