@@ -44,9 +44,13 @@ pub const ADMIN: &str = "管理员";
 
 /// How long the demo waits for the outbox to deliver after one line.
 const PATIENCE: Duration = Duration::from_secs(10);
-/// After the outbox is empty, how long the demo lets tasks woken by a clock move (scheduled
-/// posts, welcome batches) store what they send before it reads the next line.
+/// After the outbox is empty, how long it must stay empty before the demo reads the next line:
+/// a message's actions are all stored before the pipeline returns, so a short pause suffices;
+/// tasks woken by a clock move (scheduled posts, welcome batches) get longer to store theirs.
+/// This orders the printout only; nothing the bot decides depends on it.
 const SETTLE: Duration = Duration::from_millis(30);
+/// [`SETTLE`] after `/time`.
+const SETTLE_AFTER_TIME: Duration = Duration::from_millis(300);
 
 /// The repository's `rules/` folder, built in, for a demo started where there is no `./rules`.
 /// A unit test checks that every file of `rules/` is here.
@@ -72,7 +76,8 @@ pub const HELP: &str = "\
                  /warn @名字 原因、/mute @名字 10m、/kick @名字、/strikes @名字、
                  /pardon @名字、/why 1、/潜水 7d、/rules …
   /leave         当前成员退群
-  /time +1h      时间前进（10m、1h、7d …）；时间只在这里前进
+  /time +1h      时间前进（10m、1h、7d …）；时间只在这里前进。跳过的时间里该发的
+                 （定时消息、欢迎语、潜水提醒）在跳到的时刻发出，定时消息只补最近一次
   /help          再看一遍这段说明
 输入结束（Ctrl-D）或 Ctrl-C 退出。";
 
@@ -146,7 +151,19 @@ pub async fn run(
     // bot's answers back until someone types /time.
     settings.outbox.sends_per_minute_per_group = u32::MAX;
     settings.outbox.sends_per_second_total = u32::MAX;
+    // `/time` jumps where a running daemon's clock glides: what falls due inside a jump is
+    // done at its end, as a daemon back from a long pause would, but never dropped as too
+    // late — no age limit on the bot's messages, scheduled posts caught up however late (the
+    // latest occurrence, once), and no spreading of posts over groups (there is one).
+    settings.outbox.max_age.send = HumanDuration::from_secs(0);
+    settings.schedule.catch_up = HumanDuration::from_secs(366 * 86_400);
+    settings.schedule.jitter = HumanDuration::from_secs(0);
 
+    let welcome_window = if settings.welcome.enabled {
+        settings.welcome.batch_window.as_secs()
+    } else {
+        0
+    };
     let clock = ManualClock::new(start);
     let client = DemoClient::new(out, Arc::clone(&clock) as SharedClock, settings.messages.locale);
     let app = App::build_with_gateways(
@@ -162,11 +179,13 @@ pub async fn run(
         clock,
         zone,
         members: HashMap::new(),
+        welcome_window: 0,
         speaker: String::new(),
         next_user: 10_001,
         events: 0,
         interactive,
     };
+    demo.welcome_window = welcome_window;
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run(shutdown.clone()));
 
@@ -180,7 +199,7 @@ pub async fn run(
 
     let lines = read_lines(input);
     let result = demo.drive(lines).await;
-    demo.settle().await;
+    demo.settle(SETTLE_AFTER_TIME).await;
     demo.client.print("演示结束。");
     shutdown.cancel();
     match running.await {
@@ -223,6 +242,8 @@ struct Demo {
     zone: TimeZone,
     /// Name → (user id, role).
     members: HashMap<String, (i64, Role)>,
+    /// How long joins are collected before one welcome greets them (seconds; 0 = at once).
+    welcome_window: u64,
     speaker: String,
     next_user: i64,
     events: u64,
@@ -248,7 +269,12 @@ impl Demo {
                 continue;
             }
             self.line(line).await?;
-            self.settle().await;
+            let quiet = if line.starts_with("/time") {
+                SETTLE_AFTER_TIME
+            } else {
+                SETTLE
+            };
+            self.settle(quiet).await;
         }
     }
 
@@ -270,6 +296,13 @@ impl Demo {
                     time: self.clock.now().as_second(),
                 };
                 self.event(EventKind::MemberJoined(joined)).await?;
+                if self.welcome_window > 0 {
+                    let window = crate::i18n::duration(crate::i18n::Locale::ZhCn, self.welcome_window);
+                    self.client.print(&format!(
+                        "（欢迎语在第一位新人入群 {window}后发出，一并欢迎这段时间里入群的人；/time +{}s 就能看到）",
+                        self.welcome_window
+                    ));
+                }
             }
             "/as" if valid_name(arg) => self.switch(arg),
             "/admin" => self.switch(ADMIN),
@@ -416,12 +449,13 @@ impl Demo {
         Ok(())
     }
 
-    /// Waits until the outbox has delivered everything (bounded by [`PATIENCE`]).
-    async fn settle(&self) {
+    /// Waits until the outbox has delivered everything and stayed empty for `quiet`
+    /// (bounded by [`PATIENCE`]).
+    async fn settle(&self, quiet: Duration) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if self.store.outbox().is_empty() {
-                tokio::time::sleep(SETTLE).await;
+                tokio::time::sleep(quiet).await;
                 if self.store.outbox().is_empty() {
                     return;
                 }

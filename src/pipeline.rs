@@ -321,7 +321,10 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
         let name = joined.name.as_deref().unwrap_or_default();
-        track(self.inactivity.joined(joined.group, joined.user_id, name, self.clock.now()));
+        track(
+            self.inactivity
+                .joined(joined.group, joined.user_id, name, self.clock.now()),
+        );
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }

@@ -69,6 +69,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
 加我微信 abc123
 /join 小红
 你好
+/time +10s
 /as 小明
 加 微-信 吗
 还能说话吗
@@ -78,6 +79,8 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
 /warn @小红 刷屏
 /why 3
 /潜水 1d
+/schedule add 09:30 早安，各位
+/time +30m
 ";
     let out = demo(dir.path(), &[], script);
     assert!(out.starts_with("qunguan 演示："), "{out}");
@@ -95,9 +98,14 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
         ]
     );
     // A newcomer is welcomed with the built-in group rules.
-    let welcome = lines_from(&out, "→ 小红 加入了本群", 4);
-    assert_eq!(welcome[2], "  【群管】说：@小红 欢迎加入本群！请先阅读群规：");
-    assert_eq!(welcome[3], "        本群群规：");
+    // Welcomes are batched: the greeting comes once the window (10 s) has passed.
+    assert_eq!(
+        lines_from(&out, "→ 小红 加入了本群", 3)[2],
+        "（欢迎语在第一位新人入群 10秒后发出，一并欢迎这段时间里入群的人；/time +10s 就能看到）"
+    );
+    let welcome = lines_from(&out, "⏰ 过了 10秒，现在是 2026-01-05 09:00", 3);
+    assert_eq!(welcome[1], "  【群管】说：@小红 欢迎加入本群！请先阅读群规：");
+    assert_eq!(welcome[2], "        本群群规：");
     // Second strike (an evasion the normalizer sees through): a 10-minute mute, during which
     // the member cannot post.
     assert_eq!(
@@ -128,6 +136,12 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
         "{out}"
     );
     assert!(out.contains("没有潜水1天以上的成员。"), "{out}");
+    // A post scheduled by the admin goes out when its time comes.
+    let after = out
+        .split("⏰ 过了 30分钟，现在是 2026-01-05 09:40")
+        .nth(1)
+        .expect("the clock moved");
+    assert!(after.contains("\n  【群管】说：早安，各位\n"), "{out}");
     assert!(out.trim_end().ends_with("演示结束。"), "EOF ends it cleanly: {out}");
 }
 
