@@ -43,13 +43,19 @@
 //! - [`outbox`] — delivers stored actions: groups concurrently, each in order, with backoff,
 //!   age limits and a send governor.
 //! - [`app`] — wiring, background tasks and the one place shutdown is handled; `control` is
-//!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
+//!   the Unix socket through which the CLI's `backup`, `audit` and `stats` reach a running
+//!   daemon.
+//! - Beside the flow, the operators' view: [`metrics`] (counters the stages bump, Prometheus
+//!   text), [`stats`] (group health per day: counted in memory, written in batches; `/stats`
+//!   and the page), and [`admin`], the admin listener serving `/metrics`, `/healthz`,
+//!   `/readyz` and `/stats/<group>`.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
 //! texts), [`server`], [`shutdown`], [`telemetry`].
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod commands;
@@ -62,6 +68,7 @@ pub mod flood;
 pub mod gateway;
 pub mod i18n;
 pub mod ladder;
+pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
@@ -70,6 +77,7 @@ pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod welcome;

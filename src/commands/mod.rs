@@ -1,5 +1,6 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
-//! `/reload`, `/rules`, `/why`, `/schedule`, and their Chinese aliases (see [`parse::NAMES`]).
+//! `/reload`, `/rules`, `/why`, `/schedule`, `/stats`, and their Chinese aliases (see
+//! [`parse::NAMES`]).
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
 //! role) and the configured `[admin] super_users`. Anyone else's command is an ordinary
@@ -61,6 +62,10 @@ pub struct Context<'a> {
     pub cooldowns: &'a Cooldowns,
     /// Wakes the scheduler after `/schedule add|del`.
     pub scheduler_wake: &'a Arc<tokio::sync::Notify>,
+    /// The daemon's metrics (rules reloads are counted).
+    pub metrics: &'a crate::metrics::Metrics,
+    /// Answers `/stats` in the background.
+    pub reporter: crate::stats::Reporter,
 }
 
 /// Per-group cooldown of the public `/rules`.
@@ -102,7 +107,7 @@ pub async fn execute(
         | Command::Mute { target, .. }
         | Command::Unmute { target }
         | Command::Kick { target } => Some(*target),
-        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) => None,
+        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) | Command::Stats => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -152,7 +157,9 @@ pub async fn execute(
             plan.act(event, target, Measure::Kick, action, StrikeWrite::Clear)
         }
         Command::Reload => {
-            let text = match reload(ctx.rules, &ctx.settings.rules.dir).await {
+            let reloaded = reload(ctx.rules, &ctx.settings.rules.dir).await;
+            ctx.metrics.rules_reload(reloaded.is_ok());
+            let text = match reloaded {
                 Ok(summary) => i18n::reloaded(locale, Ok(&summary)),
                 Err(error) => i18n::reloaded(locale, Err(&error)),
             };
@@ -168,6 +175,23 @@ pub async fn execute(
                 text => OutgoingMessage::text(text),
             };
             answer(ctx, event, msg, text)
+        }
+        Command::Stats => {
+            // Recorded now, answered when the member count has come back: the webhook never
+            // waits on the platform.
+            let committed = ctx.store.commit(&event.key, ctx.now, None, |_| {
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: None,
+                };
+                (writes, ())
+            })?;
+            if committed.is_none() {
+                return Ok(Outcome::Duplicate);
+            }
+            ctx.reporter.answer_later(group, msg.message_id, ctx.now);
+            Ok(Outcome::Ignored("/stats answers in the background"))
         }
         Command::Why { case } => {
             let text = match ctx.store.case(group, case)? {

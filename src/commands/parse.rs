@@ -57,6 +57,8 @@ pub enum Command {
         /// The case number.
         case: u64,
     },
+    /// `/stats`: the group's health over the last week.
+    Stats,
     /// `/schedule …`: the group's scheduled posts.
     Schedule(ScheduleCommand),
 }
@@ -103,6 +105,8 @@ pub enum Name {
     Why,
     /// `/schedule`
     Schedule,
+    /// `/stats`
+    Stats,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -127,6 +131,8 @@ pub const NAMES: &[(&str, Name)] = &[
     ("原因", Name::Why),
     ("schedule", Name::Schedule),
     ("定时", Name::Schedule),
+    ("stats", Name::Stats),
+    ("统计", Name::Stats),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -149,6 +155,7 @@ impl Name {
             Self::Rules => "/rules  (/规则)",
             Self::Why => "/why <案件号>  (/原因 12)",
             Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
+            Self::Stats => "/stats  (/统计)",
         }
     }
 }
@@ -223,6 +230,7 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         Name::Kick => target().map(|target| Command::Kick { target }),
         Name::Reload => Some(Command::Reload),
         Name::Rules => Some(Command::Rules),
+        Name::Stats => Some(Command::Stats),
         Name::Why => args
             .first()
             .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
@@ -356,6 +364,8 @@ mod tests {
             ("/重载", cmd(Command::Reload)),
             ("/rules", cmd(Command::Rules)),
             ("/规则", cmd(Command::Rules)),
+            ("/stats", cmd(Command::Stats)),
+            ("/统计", cmd(Command::Stats)),
             ("/why 12", cmd(Command::Why { case: 12 })),
             ("/why #12", cmd(Command::Why { case: 12 })),
             ("/原因 ＃7", cmd(Command::Why { case: 7 })),

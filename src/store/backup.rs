@@ -43,6 +43,7 @@ const JSON_TREES: &[&str] = &[
     "posts",
     "schedules",
     "welcome",
+    "stats",
 ];
 
 #[derive(Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
+//! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| [`DayStats`] (group health)         |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -37,6 +38,7 @@ mod migrate;
 pub mod outbox;
 pub mod posts;
 pub mod schedule;
+pub mod stats;
 pub mod strikes;
 mod sweep;
 pub mod welcome;
@@ -57,6 +59,7 @@ pub use keys::{
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
 pub use schedule::AdminPost;
+pub use stats::DayStats;
 pub use sweep::{SweepPolicy, SweepReport};
 pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
@@ -86,6 +89,7 @@ pub const TREES: &[&str] = &[
     "welcome",
     "joins",
     "state",
+    "stats",
 ];
 
 /// Why a store operation failed.
@@ -225,6 +229,7 @@ struct Inner {
     welcome: sled::Tree,
     joins: sled::Tree,
     state: sled::Tree,
+    stats: sled::Tree,
     /// The commit lock and what it guards.
     log: Mutex<CommitLog>,
     flush: GroupCommit,
@@ -285,6 +290,7 @@ impl Store {
                 welcome: tree("welcome")?,
                 joins: tree("joins")?,
                 state: tree("state")?,
+                stats: tree("stats")?,
                 db,
                 path,
                 log: Mutex::new(CommitLog::default()),

@@ -8,6 +8,7 @@ mod flood;
 mod join_requests;
 mod lifecycle;
 mod moderation;
+mod ops;
 mod outbox;
 mod rules_reload;
 mod schedule;

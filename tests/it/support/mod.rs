@@ -156,6 +156,8 @@ pub struct TestApp {
     pub secret: String,
     /// The daemon's live rules (to observe reloads).
     pub rules: qunguan::rules::RulesHandle,
+    /// The admin listener's base URL (`/metrics`, `/stats/…`), unless a test turned it off.
+    pub admin: Option<String>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::app::AppError>>,
     http: reqwest::Client,
@@ -187,6 +189,7 @@ impl TestApp {
         init_test_logging();
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+        settings.server.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
         settings.storage.path = root.path().join("data");
         settings.rules.dir = root.path().join("rules");
         settings.gateway.onebot.api_root = gateway.api_root();
@@ -212,6 +215,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let base = format!("http://{}", app.local_addr());
+        let admin = app.admin_addr().map(|a| format!("http://{a}"));
         let rules = app.rules();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
@@ -225,6 +229,7 @@ impl TestApp {
             settings,
             secret: options.secret,
             rules,
+            admin,
             shutdown,
             task,
             http,
@@ -334,6 +339,16 @@ impl TestApp {
             req = req.header("x-telegram-bot-api-secret-token", token);
         }
         req.send().await.expect("webhook answers").status()
+    }
+
+    /// GETs a path on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        let base = self.admin.as_deref().expect("the admin listener is on");
+        self.http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("admin listener answers")
     }
 
     /// GETs a path on the public listener.
