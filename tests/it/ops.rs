@@ -558,3 +558,48 @@ async fn healthcheck_exits_0_while_the_daemon_runs_and_1_after() {
         "{off:?}"
     );
 }
+
+/// A text message in the Telegram fixtures' supergroup from `user`.
+fn tg_text(update_id: i64, message_id: i64, user: i64, text: &str) -> Value {
+    let mut update = tg_fixture("update.message.supergroup_text.json");
+    update["update_id"] = serde_json::json!(update_id);
+    update["message"]["message_id"] = serde_json::json!(message_id);
+    update["message"]["from"] = serde_json::json!({"id": user, "is_bot": false, "first_name": format!("user{user}")});
+    update["message"]["text"] = serde_json::json!(text);
+    update["message"]["entities"] = serde_json::json!([]);
+    update
+}
+
+#[tokio::test]
+async fn stats_on_telegram_ask_getchatmembercount() {
+    use crate::support::fake_telegram::MEMBER_COUNT as TG_MEMBERS;
+    use qunguan::config::TelegramMode;
+
+    let app = TestApp::spawn_with(telegram(TelegramMode::Webhook)).await;
+    app.telegram
+        .set_admins(TG_CHAT, vec![(TG_OWNER, "creator"), (BOT_ID, "administrator")]);
+    for update in [
+        tg_text(1, 101, 5_001, "早上好"),
+        tg_text(2, 102, 5_002, "早"),
+        tg_text(3, 103, TG_OWNER, "/统计"),
+    ] {
+        assert_eq!(app.post_update(&update).await, StatusCode::NO_CONTENT);
+    }
+    let calls = app
+        .telegram
+        .wait_for(PATIENCE, |calls| calls.iter().any(|c| c.method == "sendMessage"))
+        .await;
+    let count = calls
+        .iter()
+        .find(|c| c.method == "getChatMemberCount")
+        .expect("the member count was asked for");
+    assert_eq!(count.params["chat_id"], TG_CHAT);
+    let answer = calls.iter().find(|c| c.method == "sendMessage").expect("answer");
+    let text = answer.params["text"].as_str().expect("text");
+    assert!(
+        text.starts_with(&format!("群统计（近1天，成员 {TG_MEMBERS} 人）")),
+        "{text}"
+    );
+    assert!(text.contains("发言：3 条"), "{text}");
+    app.stop().await;
+}
