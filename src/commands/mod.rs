@@ -398,9 +398,14 @@ impl Plan<'_> {
                     actions,
                     audit: Some(audit),
                 };
-                (writes, count)
+                (writes, (count, measure))
             })?;
-        Ok(Self::outcome(committed))
+        let Some(committed) = committed else {
+            return Ok(Outcome::Duplicate);
+        };
+        let (count, measure) = committed.value;
+        self.counted(Some(MANUAL_RULE), measure);
+        Ok(Outcome::Acted { actions: count })
     }
 
     /// `/strikes`: the member's active strikes, read inside the event's transaction.
@@ -462,6 +467,17 @@ impl Plan<'_> {
         Ok(Self::outcome(committed))
     }
 
+    /// Counts a member action in the group statistics (the day's violations, for a manual
+    /// strike, and measures).
+    fn counted(&self, rule: Option<&str>, measure: Measure) {
+        let stats = &self.ctx.reporter.stats;
+        let name = crate::stats::measure_name(measure);
+        match rule {
+            Some(rule) => stats.violation(self.msg.group, rule, Some(name), self.ctx.now),
+            None => stats.action(self.msg.group, name, self.ctx.now),
+        }
+    }
+
     /// `/mute`, `/unmute`, `/kick`: one action on the member, audited and confirmed.
     fn act(
         &self,
@@ -486,6 +502,9 @@ impl Plan<'_> {
                 };
                 (writes, 2)
             })?;
+        if committed.is_some() {
+            self.counted(None, measure);
+        }
         Ok(Self::outcome(committed))
     }
 }

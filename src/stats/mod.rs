@@ -18,7 +18,7 @@ pub mod page;
 pub mod report;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -52,6 +52,10 @@ struct Batch {
 pub struct GroupStats {
     tz: TimeZone,
     batch: Mutex<Batch>,
+    /// Held for writing while a batch moves from memory to the store, and for reading while
+    /// a reader combines the two, so a reader never sees a batch twice or not at all. Message
+    /// counting takes only `batch`, never this.
+    moving: RwLock<()>,
 }
 
 impl GroupStats {
@@ -63,6 +67,7 @@ impl GroupStats {
         Self {
             tz,
             batch: Mutex::new(Batch::default()),
+            moving: RwLock::new(()),
         }
     }
 
@@ -101,6 +106,11 @@ impl GroupStats {
         });
     }
 
+    /// Counts a measure an admin took by command (`mute`, `unmute`, `kick`).
+    pub fn action(&self, group: GroupId, measure: &str, now: Timestamp) {
+        self.update(group, now, |day| bump(&mut day.actions, measure));
+    }
+
     fn update(&self, group: GroupId, now: Timestamp, f: impl FnOnce(&mut DayStats)) {
         let now_ms = now.as_millisecond();
         let mut batch = self.lock();
@@ -136,6 +146,7 @@ impl GroupStats {
 
     /// Writes the batch to the store. On failure the batch is kept for the next try.
     pub fn flush(&self, store: &Store, now: Timestamp) -> Result<(), StoreError> {
+        let _moving = self.moving.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let days = std::mem::take(&mut self.lock().days);
         if days.is_empty() {
             return Ok(());
@@ -162,6 +173,7 @@ impl GroupStats {
         from: Date,
         to: Date,
     ) -> Result<Vec<(Date, DayStats)>, StoreError> {
+        let _moving = self.moving.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut days: std::collections::BTreeMap<Date, DayStats> =
             store.stats_days(group, from, to)?.into_iter().collect();
         let batch = self.lock();

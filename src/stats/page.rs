@@ -56,7 +56,7 @@ pub fn render(data: &PageData<'_>) -> String {
     html.push_str("</head>\n<body>\n");
     let _ = writeln!(html, "<h1 id=\"group\">{}</h1>", escape(&title));
     summary_table(&mut html, data.summary);
-    let series: [Series; 5] = [
+    let series: [Series; 6] = [
         ("messages", "发言 Messages", "#2f6fde", |d| d.messages),
         ("active", "活跃成员 Active members", "#1d9a6c", |d| {
             d.active_members.max(d.members.len() as u64)
@@ -64,6 +64,9 @@ pub fn render(data: &PageData<'_>) -> String {
         ("joins", "进群 Joins", "#7a5bd6", |d| d.joins),
         ("leaves", "退群 Leaves", "#d0782a", |d| d.leaves),
         ("violations", "违规 Violations", "#c8372d", DayStats::violation_count),
+        ("actions", "处罚 Measures taken", "#6b6b6b", |d| {
+            d.actions.values().sum()
+        }),
     ];
     for (id, label, color, value) in series {
         let points: Vec<(Date, u64)> = data.days.iter().map(|(d, s)| (*d, value(s))).collect();

@@ -39,10 +39,12 @@ pub struct DayStats {
     /// Members who left or were removed.
     #[serde(default)]
     pub leaves: u64,
-    /// Violations by rule name (dry-run observations included).
+    /// Violations by rule name (dry-run observations included; an admin's `/warn` counts
+    /// under `manual`).
     #[serde(default)]
     pub violations: BTreeMap<String, u64>,
-    /// Moderation measures the bot decided, by kind (`recall`, `warn`, `mute`, `kick`, `ban`).
+    /// Moderation measures taken, automatic or by an admin's command, by kind (`recall`,
+    /// `warn`, `mute`, `unmute`, `kick`, `ban`).
     #[serde(default)]
     pub actions: BTreeMap<String, u64>,
 }

@@ -320,10 +320,10 @@ async fn stats_page_draws_every_day_and_escapes_names() {
         "the group name is escaped"
     );
     assert!(!html.contains(GROUP_NAME));
-    for chart in ["messages", "active", "joins", "leaves", "violations"] {
+    for chart in ["messages", "active", "joins", "leaves", "violations", "actions"] {
         assert!(html.contains(&format!("<svg id=\"chart-{chart}\"")), "{chart}");
     }
-    assert_eq!(html.matches("<rect class=\"bar\"").count(), 5 * 14);
+    assert_eq!(html.matches("<rect class=\"bar\"").count(), 6 * 14);
     assert!(html.contains("data-value=\"8\""), "today's 8 messages are drawn");
     let cases = [
         ("/stats/qq:abc", StatusCode::BAD_REQUEST),
@@ -401,8 +401,8 @@ async fn stats_page_renders_in_headless_chromium() {
     // The group name is text, not markup: the browser made no <b> element of it.
     assert!(dom.contains("Rust &lt;b&gt;学习&lt;/b&gt;群"), "{dom}");
     assert!(!dom.contains("<b>学习</b>"), "{dom}");
-    assert_eq!(dom.matches("<svg id=\"chart-").count(), 5, "{dom}");
-    assert_eq!(dom.matches("<rect class=\"bar\"").count(), 5 * 7, "{dom}");
+    assert_eq!(dom.matches("<svg id=\"chart-").count(), 6, "{dom}");
+    assert_eq!(dom.matches("<rect class=\"bar\"").count(), 6 * 7, "{dom}");
     assert!(dom.contains("<td>ads</td>"), "the rules table: {dom}");
 
     // And it paints: a screenshot of the page is written.
@@ -458,6 +458,8 @@ async fn stats_cli_reads_a_running_daemon_and_then_the_database() {
         group_message(2, 101, "member", "早"),
         group_message(3, 100, "member", "加微信领取福利"),
         join_event(),
+        // An admin's measure counts too (and the command is a message).
+        command(4, 10001, "admin", "/mute {@101} 10m"),
     ];
     for event in &events {
         let body = serde_json::to_vec(event).expect("json");
@@ -484,7 +486,7 @@ async fn stats_cli_reads_a_running_daemon_and_then_the_database() {
     // date, messages, active, joins, leaves, violations, actions, top rule
     assert_eq!(
         today_row(&table)[1..],
-        ["3", "2", "1", "0", "1", "1", "ads", "(1)"],
+        ["4", "3", "1", "0", "1", "2", "ads", "(1)"],
         "{table}"
     );
 
@@ -506,10 +508,13 @@ async fn stats_cli_reads_a_running_daemon_and_then_the_database() {
             &today["joins"],
             &today["violations"]["ads"]
         ),
-        (&Value::from(3), &Value::from(2), &Value::from(1), &Value::from(1)),
+        (&Value::from(4), &Value::from(3), &Value::from(1), &Value::from(1)),
         "the shutdown wrote what the daemon counted: {today}"
     );
-    assert_eq!(today["actions"]["warn"], 1);
+    assert_eq!(
+        (&today["actions"]["warn"], &today["actions"]["mute"]),
+        (&Value::from(1), &Value::from(1))
+    );
 
     let bad = stats_cli(&data, &["--days", "0"]).await;
     assert!(!bad.status.success());
