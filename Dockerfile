@@ -14,7 +14,9 @@
 # - Rules: the image carries the repository's rules/ in /etc/qunguan/rules; mount your own
 #   folder over it (a directory, not single files, so edits reach the daemon's file watcher).
 # - Configuration: QUNGUAN__SECTION__KEY variables, or mount a file and pass
-#   `run --config /etc/qunguan/config.toml`.
+#   `run --config /etc/qunguan/config.toml`. The healthcheck reads server.admin_listen from
+#   the environment; if your file changes it, set the variable too (or override HEALTHCHECK
+#   with `healthcheck --config /etc/qunguan/config.toml`).
 # - The webhook listens on 0.0.0.0:8080 inside the container, so unsigned webhooks are refused
 #   at start: set QUNGUAN__GATEWAY__ONEBOT__SECRET to the gateway's HTTP-POST secret.
 # - The admin listener stays on 127.0.0.1:9090, which is enough for the HEALTHCHECK below. To
