@@ -265,6 +265,7 @@ impl App {
             clock.clone(),
             Arc::clone(&metrics),
             settings.stats.flush_every.get(),
+            (settings.stats.retention.as_secs() > 0).then(|| settings.stats.retention.get()),
             background.clone(),
         ));
         if let Some(admin) = admin {

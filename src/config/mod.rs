@@ -647,6 +647,8 @@ pub struct StatsSettings {
     /// How often the in-memory counters are written to the database; a crash loses at most
     /// this much of the statistics (never moderation state).
     pub flush_every: HumanDuration,
+    /// How long a day's statistics are kept; `0s` keeps them forever.
+    pub retention: HumanDuration,
 }
 
 impl Default for StatsSettings {
@@ -654,6 +656,7 @@ impl Default for StatsSettings {
         Self {
             timezone: "Asia/Shanghai".into(),
             flush_every: HumanDuration::from_secs(60),
+            retention: HumanDuration::from_secs(400 * 86_400),
         }
     }
 }

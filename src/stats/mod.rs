@@ -185,15 +185,18 @@ impl GroupStats {
         Ok(days.into_iter().filter(|(_, d)| !d.is_empty()).collect())
     }
 
-    /// Writes the batch every `every` until `cancel` fires, then once more.
+    /// Writes the batch every `every` until `cancel` fires, then once more. Once a day (and
+    /// at the first write) deletes the days older than `retention` (`None`: keep all).
     pub async fn run(
         self: Arc<Self>,
         store: Store,
         clock: SharedClock,
         metrics: Arc<Metrics>,
         every: Duration,
+        retention: Option<Duration>,
         cancel: CancellationToken,
     ) {
+        let mut swept: Option<Date> = None;
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -203,7 +206,26 @@ impl GroupStats {
                 _ = ticks.tick() => false,
             };
             let (stats, store, now) = (Arc::clone(&self), store.clone(), clock.now());
-            let flushed = tokio::task::spawn_blocking(move || stats.flush(&store, now)).await;
+            let today = self.date_of(now);
+            // A retention reaching past the calendar's start deletes nothing.
+            let sweep = retention.filter(|_| swept != Some(today)).and_then(|keep| {
+                swept = Some(today);
+                let days = i64::try_from(keep.as_secs() / 86_400)
+                    .unwrap_or(i64::MAX)
+                    .clamp(1, 3_650_000);
+                today.checked_sub(jiff::Span::new().days(days)).ok()
+            });
+            let flushed = tokio::task::spawn_blocking(move || {
+                if let Some(before) = sweep {
+                    match store.sweep_stats(before) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(days = n, %before, "old group statistics deleted"),
+                        Err(e) => tracing::error!(error = %e, "cannot delete old group statistics"),
+                    }
+                }
+                stats.flush(&store, now)
+            })
+            .await;
             match flushed {
                 Ok(Ok(())) => metrics.stats_flush(true),
                 Ok(Err(e)) => {

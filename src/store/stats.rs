@@ -160,6 +160,38 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes every group's days before `before`; returns how many. Each group's days are
+    /// in date order, so the scan reads only the old days and the first young one per group.
+    pub fn sweep_stats(&self, before: Date) -> Result<usize, StoreError> {
+        let tree = &self.inner.stats;
+        let cutoff = day_number(before).to_be_bytes();
+        let mut removed = 0;
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let Some(entry) = tree.range(from.as_slice()..).next() else {
+                break;
+            };
+            let (key, _) = entry?;
+            let Some(prefix) = key.get(..9) else {
+                // Not a key this module wrote; step over it.
+                from = next_key(&key);
+                continue;
+            };
+            if key.get(9..13).is_some_and(|day| day < cutoff.as_slice()) {
+                tree.remove(&key)?;
+                removed += 1;
+                from = key.to_vec();
+            } else {
+                // This group's remaining days are young: go on with the next group.
+                from = match next_prefix(prefix) {
+                    Some(p) => p,
+                    None => break,
+                };
+            }
+        }
+        Ok(removed)
+    }
+
     /// The first day a group has statistics for.
     pub fn stats_first_day(&self, group: GroupId) -> Result<Option<Date>, StoreError> {
         let Some(entry) = self.inner.stats.scan_prefix(group_prefix(group)).next() else {
@@ -172,6 +204,25 @@ impl Store {
             .map(u32::from_be_bytes)
             .and_then(day_date))
     }
+}
+
+/// The smallest key after `key`.
+fn next_key(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// The smallest key after every key starting with `prefix`; `None` when there is none.
+fn next_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut next = prefix.to_vec();
+    while let Some(last) = next.pop() {
+        if last < u8::MAX {
+            next.push(last + 1);
+            return Some(next);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -233,6 +284,35 @@ mod tests {
         let s = &days[0].1;
         assert_eq!((s.messages, s.active_members), (2, 3));
         assert!(s.members.is_empty(), "closed days drop the ids");
+    }
+
+    #[test]
+    fn the_sweep_deletes_old_days_of_every_group_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let groups = [GroupId::telegram(-1_001), GroupId::qq(5), GroupId::qq(6)];
+        let days = [
+            date(2025, 1, 1),
+            date(2026, 10, 31),
+            date(2026, 11, 1),
+            date(2026, 11, 22),
+        ];
+        let batch: Vec<_> = groups
+            .iter()
+            .flat_map(|&g| days.iter().map(move |&d| (g, d, day(1, &[], None))))
+            .collect();
+        store.merge_stats(&batch, date(2026, 11, 22)).expect("merge");
+        assert_eq!(store.sweep_stats(date(2026, 11, 1)).expect("sweep"), 2 * groups.len());
+        for g in groups {
+            let left: Vec<Date> = store
+                .stats_days(g, date(2000, 1, 1), date(2030, 1, 1))
+                .expect("read")
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            assert_eq!(left, [date(2026, 11, 1), date(2026, 11, 22)], "{g}");
+        }
+        assert_eq!(store.sweep_stats(date(2026, 11, 1)).expect("sweep"), 0);
     }
 
     #[test]

@@ -608,3 +608,56 @@ async fn stats_on_telegram_ask_getchatmembercount() {
     assert!(text.contains("发言：3 条"), "{text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn days_past_the_retention_are_deleted() {
+    use jiff::civil::date;
+    use qunguan::event::GroupId;
+    use qunguan::store::{DayStats, Store};
+
+    let keep = |s: &mut qunguan::config::Settings| {
+        s.stats.retention = qunguan::config::HumanDuration::from_secs(30 * 86_400);
+        s.stats.flush_every = qunguan::config::HumanDuration::from_secs(1);
+    };
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(keep),
+        ..Options::default()
+    })
+    .await;
+    let group = GroupId::qq(GROUP);
+    // The test clock stands at 2024-11-21 (Shanghai).
+    let (old, recent) = (date(2024, 10, 1), date(2024, 11, 1));
+    let app = app
+        .restart_after(
+            Options {
+                tweak: Box::new(keep),
+                ..Options::default()
+            },
+            |root| {
+                let store = Store::open_path(&root.join("data")).expect("open");
+                let day = DayStats {
+                    messages: 5,
+                    ..DayStats::default()
+                };
+                let batch = [(group, old, day.clone()), (group, recent, day)];
+                store.merge_stats(&batch, date(2024, 11, 21)).expect("merge");
+                store.flush_blocking().expect("flush");
+            },
+        )
+        .await;
+    // The first write after the start (a tick, or at the latest the one at shutdown) sweeps.
+    assert_eq!(
+        app.post_event(&group_message(1, 42, "member", "hi")).await,
+        StatusCode::NO_CONTENT
+    );
+    let root = std::sync::Arc::clone(&app.root);
+    app.stop().await;
+    let store = Store::open_path(&root.path().join("data")).expect("open");
+    let days: Vec<_> = store
+        .stats_days(group, date(2024, 1, 1), date(2024, 12, 31))
+        .expect("read")
+        .into_iter()
+        .map(|(d, s)| (d, s.messages))
+        .collect();
+    assert_eq!(days, [(recent, 5), (date(2024, 11, 21), 1)]);
+}
