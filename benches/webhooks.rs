@@ -116,6 +116,7 @@ async fn run(kind: &str, load: &Load) {
 
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.server.admin_listen = None;
     settings.storage.path = root.path().join("data");
     settings.rules.dir = rules;
     settings.welcome.enabled = false;

@@ -5,10 +5,15 @@
 //! (batched welcomes), the store's sweep (expired seen keys, strike records, old audit cases,
 //! old joins), the inactivity sweep (reminders, optional removal), and the control socket the
 //! CLI's `backup`/`audit` use.
+//! old joins), the control socket the CLI's `backup`/`audit`/`stats` use, the group
+//! statistics' periodic write, and the admin listener (`/metrics`, `/healthz`, `/readyz`,
+//! `/stats/<group>`).
 //!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
 //! (their events are stored and flushed), then the background tasks stop (the outbox worker
-//! finishes the calls in flight), then the store is flushed a last time.
+//! finishes the calls in flight, the statistics are written once more), then the store is
+//! flushed a last time. `/readyz` turns 503 as soon as shutdown begins; the admin listener
+//! itself stops with the background tasks, so `/healthz` answers during the drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,10 +29,12 @@ use crate::config::Settings;
 use crate::gateway::onebot::webhook::WebhookState;
 use crate::gateway::telegram::TelegramGateway;
 use crate::gateway::{GatewayError, Gateways};
+use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
 use crate::pipeline::Pipeline;
 use crate::rules::{LoadOptions, Rules, RulesError, RulesHandle};
 use crate::scheduler::Scheduler;
+use crate::stats::GroupStats;
 use crate::store::{Store, StoreError, SweepPolicy};
 use crate::welcome::Greeter;
 
@@ -78,6 +85,9 @@ pub struct App {
     clock: SharedClock,
     #[cfg(unix)]
     control: Option<crate::control::ControlServer>,
+    admin: Option<TcpListener>,
+    metrics: Arc<Metrics>,
+    stats: Arc<GroupStats>,
 }
 
 impl std::fmt::Debug for App {
@@ -117,20 +127,26 @@ impl App {
         // Armed now, so a change made while the daemon starts is not missed.
         let reloader =
             crate::rules::watch::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch);
-        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox).map_err(
-            |source| AppError::Store {
+        let metrics = Arc::new(Metrics::default());
+        let stats = Arc::new(GroupStats::new(&settings.stats));
+        let reloader = reloader.with_metrics(Arc::clone(&metrics));
+        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox)
+            .map_err(|source| AppError::Store {
                 path: settings.storage.path.display().to_string(),
                 source,
-            },
-        )?;
-        let pipeline = Arc::new(Pipeline::new(
-            Arc::clone(&settings),
-            Arc::clone(&rules),
-            store.clone(),
-            gateways.clone(),
-            Arc::clone(&clock),
-            worker.waker(),
-        ));
+            })?
+            .with_metrics(Arc::clone(&metrics));
+        let pipeline = Arc::new(
+            Pipeline::new(
+                Arc::clone(&settings),
+                Arc::clone(&rules),
+                store.clone(),
+                gateways.clone(),
+                Arc::clone(&clock),
+                worker.waker(),
+            )
+            .with_observers(Arc::clone(&metrics), Arc::clone(&stats)),
+        );
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
             pipeline: Arc::clone(&pipeline),
             secret: settings.gateway.onebot.secret.clone(),
@@ -145,10 +161,19 @@ impl App {
             )
         });
         let router = crate::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
+        let router = crate::server::timed(router, &settings, Arc::clone(&metrics));
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| AppError::Listen { addr, source })?;
+        let admin = match settings.server.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         #[cfg(unix)]
         let control = match crate::control::ControlServer::bind(&settings.storage.path) {
             Ok(server) => Some(server),
@@ -174,7 +199,16 @@ impl App {
             clock,
             #[cfg(unix)]
             control,
+            admin,
+            metrics,
+            stats,
         })
+    }
+
+    /// The address the admin listener is bound to, if it is on.
+    #[must_use]
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address the listener is bound to (useful with port 0).
@@ -216,6 +250,9 @@ impl App {
             clock,
             #[cfg(unix)]
             control,
+            admin,
+            metrics,
+            stats,
         } = self;
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: settings.server.listen,
@@ -252,16 +289,44 @@ impl App {
             settings.inactivity.check_every.get(),
             background.clone(),
         ));
+        tasks.spawn(Arc::clone(&stats).run(
+            store.clone(),
+            clock.clone(),
+            Arc::clone(&metrics),
+            settings.stats.flush_every.get(),
+            (settings.stats.retention.as_secs() > 0).then(|| settings.stats.retention.get()),
+            background.clone(),
+        ));
+        if let Some(admin) = admin {
+            let state = crate::admin::AdminState {
+                metrics: Arc::clone(&metrics),
+                store: store.clone(),
+                rules: Arc::clone(pipeline.rules()),
+                clock: clock.clone(),
+                reporter: pipeline.reporter(),
+                stopping: shutdown.clone(),
+            };
+            let admin_addr = admin.local_addr().ok();
+            tracing::info!(addr = ?admin_addr, "admin listener: /metrics /healthz /readyz /stats/<group>");
+            let served = axum::serve(admin, crate::admin::router(state))
+                .with_graceful_shutdown(background.clone().cancelled_owned());
+            tasks.spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::error!(error = %e, "admin listener failed");
+                }
+            });
+        }
         tasks.spawn(sweep_periodically(
             store.clone(),
             clock.clone(),
             Arc::clone(&settings),
-            pipeline,
+            Arc::clone(&pipeline),
             background.clone(),
         ));
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
+            let control = control.with_stats(Arc::clone(&stats));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 

@@ -15,9 +15,11 @@
 //! | `{"cmd":"backup"}`                       | the backup file, line by line   |
 //! | `{"cmd":"audit","group":…,"last":…}`     | one [`crate::store::AuditEntry`] per line |
 //! | `{"cmd":"dead_letters"}`                 | one dead letter per line        |
+//! | `{"cmd":"stats","group":…,"days":…}`     | one [`StatsDay`] per line, oldest first, every day of the range |
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::event::GroupId;
+use crate::stats::GroupStats;
 use crate::store::{DeadLetter, Store, StoreError};
 
 /// The socket's file name inside the data directory.
@@ -58,6 +61,55 @@ pub enum Request {
     },
     /// The dead letters.
     DeadLetters,
+    /// A group's daily statistics.
+    Stats {
+        /// The group (text form, e.g. `qq:123`).
+        group: String,
+        /// How many days back from today (today included).
+        days: u32,
+    },
+}
+
+/// One day of a group's statistics, as sent over the socket and printed by `qunguan stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsDay {
+    /// The date, `yyyy-mm-dd`, in `[stats] timezone`.
+    pub date: String,
+    /// Its counts.
+    #[serde(flatten)]
+    pub stats: crate::store::DayStats,
+}
+
+/// The longest range `qunguan stats --days` accepts.
+pub const MAX_STATS_DAYS: u32 = 3660;
+
+/// A group's statistics for the `days` days up to today (every day, zeros included): the
+/// stored days plus the counts `stats` holds in memory (a running daemon's not yet written;
+/// none for the CLI reading the database directly).
+pub fn stats_days(
+    store: &Store,
+    stats: &GroupStats,
+    group: GroupId,
+    days: u32,
+    now: jiff::Timestamp,
+) -> Result<Vec<StatsDay>, StoreError> {
+    let days = days.clamp(1, MAX_STATS_DAYS);
+    let today = stats.date_of(now);
+    let from = today
+        .checked_sub(jiff::Span::new().days(i64::from(days) - 1))
+        .unwrap_or(today);
+    let stored = stats.days(store, group, from, today)?;
+    Ok(crate::stats::every_day(from, today, stored)
+        .into_iter()
+        .map(|(date, mut stats)| {
+            stats.active_members = stats.active_members.max(stats.members.len() as u64);
+            stats.members.clear();
+            StatsDay {
+                date: date.to_string(),
+                stats,
+            }
+        })
+        .collect())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -82,6 +134,7 @@ pub struct NumberedDeadLetter {
 pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
+    stats: Option<Arc<GroupStats>>,
 }
 
 impl ControlServer {
@@ -99,7 +152,18 @@ impl ControlServer {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
-        Ok(Self { listener, path })
+        Ok(Self {
+            listener,
+            path,
+            stats: None,
+        })
+    }
+
+    /// Answers `stats` requests with the daemon's live counts (not yet written) included.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<GroupStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// The socket's path.
@@ -116,9 +180,9 @@ impl ControlServer {
                 () = cancel.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let (store, clock) = (store.clone(), clock.clone());
+                        let (store, clock, stats) = (store.clone(), clock.clone(), self.stats.clone());
                         tasks.spawn(async move {
-                            if let Err(e) = serve(stream, store, clock).await {
+                            if let Err(e) = serve(stream, store, clock, stats).await {
                                 tracing::warn!(error = %e, "control socket: request failed");
                             }
                         });
@@ -136,7 +200,12 @@ impl ControlServer {
     }
 }
 
-async fn serve(stream: UnixStream, store: Store, clock: SharedClock) -> std::io::Result<()> {
+async fn serve(
+    stream: UnixStream,
+    store: Store,
+    clock: SharedClock,
+    stats: Option<Arc<GroupStats>>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
@@ -153,7 +222,7 @@ async fn serve(stream: UnixStream, store: Store, clock: SharedClock) -> std::io:
     };
     tracing::info!(?request, "control socket: request");
     // The store is synchronous; build the answer off the async threads.
-    let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, &request))
+    let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, stats.as_deref(), &request))
         .await
         .map_err(std::io::Error::other)?;
     match payload {
@@ -166,7 +235,12 @@ async fn serve(stream: UnixStream, store: Store, clock: SharedClock) -> std::io:
     }
 }
 
-fn answer(store: &Store, clock: &SharedClock, request: &Request) -> Result<Vec<u8>, StoreError> {
+fn answer(
+    store: &Store,
+    clock: &SharedClock,
+    stats: Option<&GroupStats>,
+    request: &Request,
+) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
     match request {
         Request::Backup => {
@@ -185,6 +259,17 @@ fn answer(store: &Store, clock: &SharedClock, request: &Request) -> Result<Vec<u
         Request::DeadLetters => {
             for (seq, letter) in store.outbox().dead_letters()? {
                 json_line(&mut out, &NumberedDeadLetter { seq, letter });
+            }
+        }
+        Request::Stats { group, days } => {
+            let group = group
+                .parse::<GroupId>()
+                .map_err(|reason| StoreError::Decode { what: "group", reason })?;
+            let Some(stats) = stats else {
+                return Err(StoreError::Invalid("this daemon keeps no statistics"));
+            };
+            for day in stats_days(store, stats, group, *days, clock.now())? {
+                json_line(&mut out, &day);
             }
         }
     }

@@ -144,6 +144,8 @@ pub async fn run(
     };
     settings.storage.path = temp.path().join("data");
     settings.server.listen = ([127, 0, 0, 1], 0).into();
+    // No admin listener: a demo must not take (or clash over) the daemon's port 9090.
+    settings.server.admin_listen = None;
     settings.rules.watch = false;
     settings.gateway.onebot.enabled = true;
     settings.gateway.telegram.enabled = false;

@@ -46,6 +46,12 @@
 //!   the Unix socket through which the CLI's `backup` and `audit` reach a running daemon.
 //! - [`demo`] — `qunguan demo`: the same app on a manual clock, fed from stdin, delivering
 //!   to [`gateway::demo`], a gateway client that prints what the bot does.
+//!   the Unix socket through which the CLI's `backup`, `audit` and `stats` reach a running
+//!   daemon.
+//! - Beside the flow, the operators' view: [`metrics`] (counters the stages bump, Prometheus
+//!   text), [`stats`] (group health per day: counted in memory, written in batches; `/stats`
+//!   and the page), and [`admin`], the admin listener serving `/metrics`, `/healthz`,
+//!   `/readyz` and `/stats/<group>`.
 //!
 //! Beside the flow: [`config`], [`clock`] (injectable time), [`i18n`] (zh-CN/en group
 //! texts), [`inactivity`] (潜水: last activity per member, reminders, optional
@@ -53,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod commands;
@@ -67,6 +74,7 @@ pub mod gateway;
 pub mod i18n;
 pub mod inactivity;
 pub mod ladder;
+pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
@@ -75,6 +83,7 @@ pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod welcome;

@@ -1,5 +1,7 @@
 //! The `qunguan` command line: `run`, `check-config`, `demo`, `filter explain`, `filter scan`,
 //! `audit`, `backup`, `restore`.
+//! The `qunguan` command line: `run`, `check-config`, `filter explain`, `filter scan`, `audit`,
+//! `backup`, `restore`, `stats`, `healthcheck`.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -104,6 +106,30 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         start: Option<jiff::Timestamp>,
     },
+    /// Print a group's daily statistics as a table: messages, active members, joins,
+    /// leaves, violations and actions per day. Works while the daemon runs (its counts not
+    /// yet written included) and when it does not (reading the database).
+    Stats {
+        /// Configuration file (TOML); its storage.path says where the database is.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The group: `qq:726300112`, `tg:-1001234567890`, or a bare QQ group number.
+        #[arg(long, short, value_name = "GROUP")]
+        group: GroupId,
+        /// How many days up to today.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u32,
+        /// One JSON object per day instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 if the daemon's admin listener answers /healthz with 200 within 3 s, else print
+    /// why and exit 1. For container healthchecks (the image has no shell or curl).
+    Healthcheck {
+        /// Configuration file (TOML); server.admin_listen says where to ask.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Test the filter: explain one message, or scan many.
     Filter {
         #[command(subcommand)]
@@ -159,6 +185,13 @@ fn main() -> ExitCode {
         } => audit(config, group, last, json, dead_letters),
         Command::Backup { config, out } => backup(config, &out),
         Command::Restore { config, input, force } => restore(config, &input, force),
+        Command::Stats {
+            config,
+            group,
+            days,
+            json,
+        } => stats(config, group, days, json),
+        Command::Healthcheck { config } => healthcheck(config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -222,6 +255,13 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
         config.map(|p| format!(" ({})", p.display())).unwrap_or_default()
     );
     println!("  listen:      {}", settings.server.listen);
+    println!(
+        "  admin:       {}",
+        settings.server.admin_listen.map_or_else(
+            || "off".to_owned(),
+            |a| format!("{a} (/metrics /healthz /readyz /stats/<group>)")
+        )
+    );
     if onebot.enabled {
         println!(
             "  onebot:      webhook {} · api {} · token {} · signature {}",
@@ -533,4 +573,113 @@ fn restore(config: Option<PathBuf>, input: &Path, force: bool) -> anyhow::Result
         .with_context(|| format!("{} was not restored", input.display()))?;
     println!("restored {} into {}: {report}", input.display(), data.display());
     Ok(())
+}
+
+fn stats(config: Option<PathBuf>, group: GroupId, days: u32, json: bool) -> anyhow::Result<()> {
+    use qunguan::control::{MAX_STATS_DAYS, StatsDay};
+    if days == 0 || days > MAX_STATS_DAYS {
+        bail!("--days must be between 1 and {MAX_STATS_DAYS}");
+    }
+    let settings = Settings::load(config.as_deref())?;
+    let rows: Vec<StatsDay> = match access(&settings)? {
+        #[cfg(unix)]
+        Access::Daemon => {
+            use qunguan::control::{Request, read_lines, request};
+            let request_body = Request::Stats {
+                group: group.to_string(),
+                days,
+            };
+            read_lines(request(&settings.storage.path, &request_body)?)?
+        }
+        #[cfg(not(unix))]
+        Access::Daemon => unreachable!("no control socket off unix"),
+        Access::Direct(store) => {
+            let counts = qunguan::stats::GroupStats::new(&settings.stats);
+            qunguan::control::stats_days(&store, &counts, group, days, jiff::Timestamp::now())?
+        }
+    };
+    if json {
+        for row in &rows {
+            println!("{}", serde_json::to_string(row)?);
+        }
+        return Ok(());
+    }
+    print!("{}", stats_table(group, &rows));
+    Ok(())
+}
+
+/// The `qunguan stats` table: one line per day and a total line.
+fn stats_table(group: GroupId, rows: &[qunguan::control::StatsDay]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "group {group}, {} days", rows.len());
+    let _ = writeln!(
+        out,
+        "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}  top rule",
+        "date", "messages", "active", "joins", "leaves", "violations", "actions"
+    );
+    let mut totals = [0u64; 6];
+    for row in rows {
+        let s = &row.stats;
+        let violations = s.violation_count();
+        let actions: u64 = s.actions.values().sum();
+        let top = s
+            .violations
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map_or_else(String::new, |(rule, n)| format!("{rule} ({n})"));
+        let _ = writeln!(
+            out,
+            "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}  {top}",
+            row.date, s.messages, s.active_members, s.joins, s.leaves, violations, actions
+        );
+        for (total, n) in totals
+            .iter_mut()
+            .zip([s.messages, s.active_members, s.joins, s.leaves, violations, actions])
+        {
+            *total += n;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}",
+        "total", totals[0], "-", totals[2], totals[3], totals[4], totals[5]
+    );
+    out
+}
+
+fn healthcheck(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let Some(addr) = settings.server.admin_listen else {
+        bail!("server.admin_listen is off (\"\"); the healthcheck asks the admin listener's /healthz");
+    };
+    // A wildcard bind is reached on loopback.
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/healthz", std::net::SocketAddr::new(ip, addr.port()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client")?;
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("{url} did not answer"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("{url} answered {status}");
+        }
+        println!("ok: {url}");
+        Ok(())
+    })
 }

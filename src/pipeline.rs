@@ -45,9 +45,11 @@ use crate::gateway::Gateways;
 use crate::i18n::{self, Locale};
 use crate::inactivity::Inactivity;
 use crate::ladder::{self, Severity};
+use crate::metrics::Metrics;
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::{GroupPolicy, Policies};
 use crate::rules::RulesHandle;
+use crate::stats::GroupStats;
 use crate::store::{Actor, AuditEntry, Measure, Snapshot, Store, StoreError, StrikeWrite, Subject, Writes, audit};
 use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
 use crate::welcome::Welcomer;
@@ -101,6 +103,8 @@ pub struct Pipeline {
     /// Normalizes join-request texts for answer matching (built once).
     normalizer: Normalizer,
     inactivity: Arc<Inactivity>,
+    metrics: Arc<Metrics>,
+    stats: Arc<GroupStats>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -185,6 +189,8 @@ impl Pipeline {
             greeter_wake: Arc::new(Notify::new()),
             scheduler_wake: Arc::new(Notify::new()),
             normalizer: Normalizer::new(NormalizeOptions::default()),
+            metrics: Arc::default(),
+            stats: Arc::new(GroupStats::new(&settings.stats)),
             settings,
             rules,
             store,
@@ -194,18 +200,68 @@ impl Pipeline {
         }
     }
 
+    /// Counts into `metrics` and `stats` (the daemon's), instead of the pipeline's own.
+    #[must_use]
+    pub fn with_observers(mut self, metrics: Arc<Metrics>, stats: Arc<GroupStats>) -> Self {
+        self.metrics = metrics;
+        self.stats = stats;
+        self
+    }
+
+    /// The metrics this pipeline counts into.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The live rules.
+    #[must_use]
+    pub fn rules(&self) -> &RulesHandle {
+        &self.rules
+    }
+
+    /// What answers `/stats` and renders the stats page.
+    #[must_use]
+    pub fn reporter(&self) -> crate::stats::Reporter {
+        crate::stats::Reporter {
+            stats: Arc::clone(&self.stats),
+            store: self.store.clone(),
+            gateways: self.gateways.clone(),
+            outbox_wake: Arc::clone(&self.outbox_wake),
+            locale: self.settings.messages.locale,
+        }
+    }
+
+    /// The group statistics this pipeline counts into.
+    #[must_use]
+    pub fn stats(&self) -> &Arc<GroupStats> {
+        &self.stats
+    }
+
     /// Handles one event; returns once its effects are durable.
     pub async fn handle(&self, event: &Event) -> Result<Outcome, PipelineError> {
+        self.metrics.event(&event.kind);
         let outcome = match &event.kind {
             EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
-            EventKind::MemberJoined(joined) => self.on_join(event, joined).await?,
+            EventKind::MemberJoined(joined) => {
+                if joined.user_id != event.self_id {
+                    self.stats.joined(joined.group, self.clock.now());
+                }
+                self.on_join(event, joined).await?
+            }
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
+                if left.user_id != event.self_id {
+                    self.stats.left(left.group, self.clock.now());
+                }
                 Outcome::Ignored("member left")
             }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
+        if outcome == Outcome::Duplicate {
+            self.metrics.duplicate();
+        }
         if matches!(outcome, Outcome::Acted { .. } | Outcome::Observed) {
             self.store.durable().await?;
             self.outbox_wake.notify_one();
@@ -220,6 +276,7 @@ impl Pipeline {
         }
         let group = msg.group;
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
+        self.stats.message(group, user, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
         // An edited message is filtered again, but never run again as a command.
         let parsed = if msg.edited {
@@ -296,6 +353,9 @@ impl Pipeline {
             return Ok(Outcome::Duplicate);
         };
         let (actions, measure, after) = committed.value;
+        self.metrics.filter_hit(&verdict.rule);
+        let counted = (!dry_run).then(|| crate::stats::measure_name(measure));
+        self.stats.violation(msg.group, &verdict.rule, counted, now);
         tracing::info!(
             group = %msg.group,
             user = msg.sender.user_id,
@@ -446,6 +506,8 @@ impl Pipeline {
             cooldowns: &self.cooldowns,
             scheduler_wake: &self.scheduler_wake,
             inactivity: &self.inactivity,
+            metrics: &self.metrics,
+            reporter: self.reporter(),
         }
     }
 

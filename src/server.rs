@@ -1,10 +1,13 @@
-//! The public HTTP listener: gateway webhooks and `/healthz`.
+//! The public HTTP listener: gateway webhooks and `/healthz` (the admin listener is
+//! [`crate::admin`]).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -13,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Settings;
 use crate::gateway::onebot::webhook::{self, WebhookState};
 use crate::gateway::telegram;
+use crate::metrics::{Metrics, Webhook};
 
 /// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
 /// only in webhook mode) and `/healthz`.
@@ -42,6 +46,31 @@ pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Optio
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+}
+
+/// Wraps the public router so each webhook request's time to answer is recorded in
+/// `metrics` (`qunguan_webhook_duration_seconds`). Other paths are not timed.
+pub fn timed(router: Router, settings: &Settings, metrics: Arc<Metrics>) -> Router {
+    let onebot = settings.gateway.onebot.webhook_path.trim_end_matches('/').to_owned();
+    let telegram = settings.gateway.telegram.webhook_path.clone();
+    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+        let webhook = if request.uri().path() == telegram {
+            Some(Webhook::Telegram)
+        } else if request.uri().path().trim_end_matches('/') == onebot {
+            Some(Webhook::OneBot)
+        } else {
+            None
+        };
+        let metrics = Arc::clone(&metrics);
+        async move {
+            let started = Instant::now();
+            let response = next.run(request).await;
+            if let Some(webhook) = webhook {
+                metrics.webhook_latency(webhook, started.elapsed());
+            }
+            response
+        }
+    }))
 }
 
 async fn healthz() -> &'static str {

@@ -1,5 +1,6 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
 //! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, and their Chinese aliases (see
+//! `/reload`, `/rules`, `/why`, `/schedule`, `/stats`, and their Chinese aliases (see
 //! [`parse::NAMES`]).
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
@@ -64,6 +65,10 @@ pub struct Context<'a> {
     pub scheduler_wake: &'a Arc<tokio::sync::Notify>,
     /// Inactivity tracking (for `/inactive`).
     pub inactivity: &'a crate::inactivity::Inactivity,
+    /// The daemon's metrics (rules reloads are counted).
+    pub metrics: &'a crate::metrics::Metrics,
+    /// Answers `/stats` in the background.
+    pub reporter: crate::stats::Reporter,
 }
 
 /// Per-group cooldown of the public `/rules`.
@@ -105,9 +110,12 @@ pub async fn execute(
         | Command::Mute { target, .. }
         | Command::Unmute { target }
         | Command::Kick { target } => Some(*target),
-        Command::Reload | Command::Rules | Command::Why { .. } | Command::Schedule(_) | Command::Inactive { .. } => {
-            None
-        }
+        Command::Reload
+        | Command::Rules
+        | Command::Why { .. }
+        | Command::Schedule(_)
+        | Command::Inactive { .. }
+        | Command::Stats => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -157,7 +165,9 @@ pub async fn execute(
             plan.act(event, target, Measure::Kick, action, StrikeWrite::Clear)
         }
         Command::Reload => {
-            let text = match reload(ctx.rules, &ctx.settings.rules.dir).await {
+            let reloaded = reload(ctx.rules, &ctx.settings.rules.dir).await;
+            ctx.metrics.rules_reload(reloaded.is_ok());
+            let text = match reloaded {
                 Ok(summary) => i18n::reloaded(locale, Ok(&summary)),
                 Err(error) => i18n::reloaded(locale, Err(&error)),
             };
@@ -173,6 +183,23 @@ pub async fn execute(
                 text => OutgoingMessage::text(text),
             };
             answer(ctx, event, msg, text)
+        }
+        Command::Stats => {
+            // Recorded now, answered when the member count has come back: the webhook never
+            // waits on the platform.
+            let committed = ctx.store.commit(&event.key, ctx.now, None, |_| {
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: None,
+                };
+                (writes, ())
+            })?;
+            if committed.is_none() {
+                return Ok(Outcome::Duplicate);
+            }
+            ctx.reporter.answer_later(group, msg.message_id, ctx.now);
+            Ok(Outcome::Ignored("/stats answers in the background"))
         }
         Command::Why { case } => {
             let text = match ctx.store.case(group, case)? {
@@ -388,9 +415,14 @@ impl Plan<'_> {
                     actions,
                     audit: Some(audit),
                 };
-                (writes, count)
+                (writes, (count, measure))
             })?;
-        Ok(Self::outcome(committed))
+        let Some(committed) = committed else {
+            return Ok(Outcome::Duplicate);
+        };
+        let (count, measure) = committed.value;
+        self.counted(Some(MANUAL_RULE), measure);
+        Ok(Outcome::Acted { actions: count })
     }
 
     /// `/strikes`: the member's active strikes, read inside the event's transaction.
@@ -452,6 +484,17 @@ impl Plan<'_> {
         Ok(Self::outcome(committed))
     }
 
+    /// Counts a member action in the group statistics (the day's violations, for a manual
+    /// strike, and measures).
+    fn counted(&self, rule: Option<&str>, measure: Measure) {
+        let stats = &self.ctx.reporter.stats;
+        let name = crate::stats::measure_name(measure);
+        match rule {
+            Some(rule) => stats.violation(self.msg.group, rule, Some(name), self.ctx.now),
+            None => stats.action(self.msg.group, name, self.ctx.now),
+        }
+    }
+
     /// `/mute`, `/unmute`, `/kick`: one action on the member, audited and confirmed.
     fn act(
         &self,
@@ -476,6 +519,9 @@ impl Plan<'_> {
                 };
                 (writes, 2)
             })?;
+        if committed.is_some() {
+            self.counted(None, measure);
+        }
         Ok(Self::outcome(committed))
     }
 }

@@ -62,6 +62,8 @@ pub enum Command {
         /// How long (7 days when not given).
         silent_for: HumanDuration,
     },
+    /// `/stats`: the group's health over the last week.
+    Stats,
     /// `/schedule …`: the group's scheduled posts.
     Schedule(ScheduleCommand),
 }
@@ -110,6 +112,8 @@ pub enum Name {
     Schedule,
     /// `/inactive`
     Inactive,
+    /// `/stats`
+    Stats,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -136,6 +140,8 @@ pub const NAMES: &[(&str, Name)] = &[
     ("定时", Name::Schedule),
     ("inactive", Name::Inactive),
     ("潜水", Name::Inactive),
+    ("stats", Name::Stats),
+    ("统计", Name::Stats),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -159,6 +165,7 @@ impl Name {
             Self::Why => "/why <案件号>  (/原因 12)",
             Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
             Self::Inactive => "/inactive [7d]  (/潜水 7天)",
+            Self::Stats => "/stats  (/统计)",
         }
     }
 }
@@ -236,6 +243,7 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         Name::Kick => target().map(|target| Command::Kick { target }),
         Name::Reload => Some(Command::Reload),
         Name::Rules => Some(Command::Rules),
+        Name::Stats => Some(Command::Stats),
         Name::Why => args
             .first()
             .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
@@ -379,6 +387,8 @@ mod tests {
             ("/重载", cmd(Command::Reload)),
             ("/rules", cmd(Command::Rules)),
             ("/规则", cmd(Command::Rules)),
+            ("/stats", cmd(Command::Stats)),
+            ("/统计", cmd(Command::Stats)),
             ("/why 12", cmd(Command::Why { case: 12 })),
             ("/why #12", cmd(Command::Why { case: 12 })),
             ("/原因 ＃7", cmd(Command::Why { case: 7 })),

@@ -64,6 +64,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Inactivity (潜水) tracking, reminders and optional removal.
     pub inactivity: InactivitySettings,
+    /// Group health statistics.
+    pub stats: StatsSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,
@@ -84,6 +86,11 @@ pub struct ServerSettings {
     pub request_timeout: HumanDuration,
     /// How long a graceful shutdown waits for in-flight work before giving up.
     pub shutdown_grace: HumanDuration,
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/stats/<group>`);
+    /// `""` turns it off. Loopback by default: it needs no token because only the host can
+    /// reach it.
+    #[serde(deserialize_with = "optional_addr")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -94,6 +101,7 @@ impl Default for ServerSettings {
             allow_unsigned: false,
             request_timeout: HumanDuration::from_secs(30),
             shutdown_grace: HumanDuration::from_secs(20),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
         }
     }
 }
@@ -670,6 +678,41 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[stats]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsSettings {
+    /// IANA time zone whose midnight starts a statistics day.
+    pub timezone: String,
+    /// How often the in-memory counters are written to the database; a crash loses at most
+    /// this much of the statistics (never moderation state).
+    pub flush_every: HumanDuration,
+    /// How long a day's statistics are kept; `0s` keeps them forever.
+    pub retention: HumanDuration,
+}
+
+impl Default for StatsSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Shanghai".into(),
+            flush_every: HumanDuration::from_secs(60),
+            retention: HumanDuration::from_secs(400 * 86_400),
+        }
+    }
+}
+
+/// `"127.0.0.1:9090"`, or `""` for none.
+fn optional_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an address like 127.0.0.1:9090 ({e})")))
+}
+
 /// `[messages]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -870,6 +913,27 @@ impl Settings {
                 reason,
             });
         };
+        if jiff::tz::TimeZone::get(&self.stats.timezone).is_err() {
+            issue(
+                "stats.timezone",
+                format!(
+                    "{:?} is not a known IANA time zone (e.g. \"Asia/Shanghai\", \"UTC\")",
+                    self.stats.timezone
+                ),
+            );
+        }
+        if self.stats.flush_every.as_secs() == 0 {
+            issue("stats.flush_every", "must be at least 1s".into());
+        }
+        if let Some(admin) = self.server.admin_listen
+            && admin == self.server.listen
+            && admin.port() != 0
+        {
+            issue(
+                "server.admin_listen",
+                format!("{admin} is also server.listen; give the admin listener its own port, or \"\" to turn it off"),
+            );
+        }
         let onebot = &self.gateway.onebot;
         if onebot.enabled {
             if !onebot.webhook_path.starts_with('/') {

@@ -84,6 +84,15 @@ pub struct Delivery {
     pub message_id: Option<i64>,
 }
 
+/// What the platform says about a group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group's name, when the platform told it.
+    pub name: Option<String>,
+    /// How many members it has.
+    pub member_count: u64,
+}
+
 /// The configured gateway clients, one per platform.
 #[derive(Clone, Debug, Default)]
 pub struct Gateways {
@@ -150,6 +159,22 @@ impl Gateways {
             },
             Platform::Telegram => match &self.telegram {
                 Some(client) => client.execute(action).await,
+                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
+            },
+        }
+    }
+
+    /// Asks the platform about a group (its name and member count): a read-only query made
+    /// directly, not through the outbox, and never on the webhook path (`/stats` and the
+    /// stats page make it from their own task).
+    pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GatewayError> {
+        match group.platform {
+            Platform::Qq => match &self.onebot {
+                Some(client) => client.group_info(group.id).await,
+                None => Err(GatewayError::NotConfigured(Platform::Qq)),
+            },
+            Platform::Telegram => match &self.telegram {
+                Some(client) => client.group_info(group.id).await,
                 None => Err(GatewayError::NotConfigured(Platform::Telegram)),
             },
         }

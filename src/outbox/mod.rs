@@ -42,6 +42,7 @@ use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::event::GroupId;
 use crate::gateway::{Delivery, GatewayError, Gateways};
+use crate::metrics::{ActionResult, Metrics};
 use crate::store::{Receipt, Store, StoreError};
 use governor::Governor;
 use queues::{Dispatch, Queues};
@@ -79,6 +80,8 @@ pub struct OutboxWorker {
     dirty: bool,
     /// When idle governor windows were last dropped.
     forgot_ms: i64,
+    /// Counts attempts by result; beats once per loop for `/readyz`.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -128,7 +131,15 @@ impl OutboxWorker {
             flushing: None,
             dirty: false,
             forgot_ms: 0,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts into `metrics` (the daemon's) instead of the worker's own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The handle that wakes the worker when new items are stored.
@@ -141,6 +152,7 @@ impl OutboxWorker {
     /// gateway timeout) and returns.
     pub async fn run(mut self, cancel: CancellationToken) {
         loop {
+            self.metrics.worker_beat();
             self.absorb_new();
             self.dispatch();
             self.flush_in_background();
@@ -199,6 +211,7 @@ impl OutboxWorker {
             });
         }
         for (seq, item) in expired {
+            self.metrics.action(item.action.kind(), ActionResult::Dead);
             let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
             let reason = format!("expired: still undelivered after {}s", age.as_secs());
             tracing::error!(
@@ -250,6 +263,7 @@ impl OutboxWorker {
             Ok(delivery) => {
                 let item = self.queues.finish(group, seq);
                 if let Some(item) = &item {
+                    self.metrics.action(item.action.kind(), ActionResult::Delivered);
                     tracing::info!(%group, action = %item.action.kind(), case = ?item.case, seq, "outbox: delivered");
                 }
                 // A message whose id is needed later (the previous welcome, to delete it).
@@ -271,6 +285,7 @@ impl OutboxWorker {
                     item.last_error = Some(e.to_string());
                 });
                 if let Some(item) = retried {
+                    self.metrics.action(item.action.kind(), ActionResult::Retried);
                     tracing::warn!(
                         %group, action = %item.action.kind(), seq, attempts = item.attempts,
                         retry_in_ms = item.not_before_ms.saturating_sub(now_ms), error = %e,
@@ -283,6 +298,7 @@ impl OutboxWorker {
             }
             Err(e) => {
                 if let Some(mut item) = self.queues.finish(group, seq) {
+                    self.metrics.action(item.action.kind(), ActionResult::Dead);
                     item.attempts += 1;
                     item.last_error = Some(e.to_string());
                     let reason = format!("refused by the gateway: {e}");

@@ -5,6 +5,7 @@
 //! file:line and the old rules stay live.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::RulesHandle;
+use crate::metrics::Metrics;
 
 /// Quiet time after the last change before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -25,6 +27,7 @@ pub struct Reloader {
     /// Dropping the watcher stops the OS watch; it lives as long as the reloader.
     _watcher: Option<notify::RecommendedWatcher>,
     hangup: Hangup,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -49,7 +52,15 @@ impl Reloader {
             rx,
             _watcher: watcher,
             hangup: hangup_stream(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts reloads into `metrics` (the daemon's) instead of the reloader's own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Reloads on every trigger until `cancel`.
@@ -59,9 +70,10 @@ impl Reloader {
             dir,
             rx,
             hangup,
+            metrics,
             ..
         } = &mut self;
-        run_loop(handle, dir, rx, hangup, &cancel).await;
+        run_loop(handle, dir, rx, hangup, metrics, &cancel).await;
     }
 }
 
@@ -70,6 +82,7 @@ async fn run_loop(
     dir: &Path,
     rx: &mut mpsc::Receiver<()>,
     hangup: &mut Hangup,
+    metrics: &Metrics,
     cancel: &CancellationToken,
 ) {
     loop {
@@ -86,21 +99,30 @@ async fn run_loop(
                         },
                     }
                 }
-                reload_logged(handle, dir, "file change").await;
+                metrics.rules_reload(reload_logged(handle, dir, "file change").await);
             }
-            () = next_hangup(hangup) => reload_logged(handle, dir, "SIGHUP").await,
+            () = next_hangup(hangup) => metrics.rules_reload(reload_logged(handle, dir, "SIGHUP").await),
         }
     }
 }
 
-/// Runs [`super::reload`] off the async threads and logs the outcome.
-pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) {
+/// Runs [`super::reload`] off the async threads and logs the outcome; true if it worked.
+pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) -> bool {
     let (handle, dir) = (handle.clone(), dir.to_owned());
     let result = tokio::task::spawn_blocking(move || super::reload(&handle, &dir)).await;
     match result {
-        Ok(Ok(summary)) => tracing::info!(trigger, rules = %summary, "rules reloaded"),
-        Ok(Err(e)) => tracing::error!(trigger, error = %e, "rules not reloaded; the previous rules stay live"),
-        Err(e) => tracing::error!(trigger, error = %e, "rules reload task failed; the previous rules stay live"),
+        Ok(Ok(summary)) => {
+            tracing::info!(trigger, rules = %summary, "rules reloaded");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(trigger, error = %e, "rules not reloaded; the previous rules stay live");
+            false
+        }
+        Err(e) => {
+            tracing::error!(trigger, error = %e, "rules reload task failed; the previous rules stay live");
+            false
+        }
     }
 }
 

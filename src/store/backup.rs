@@ -44,6 +44,7 @@ const JSON_TREES: &[&str] = &[
     "schedules",
     "welcome",
     "members",
+    "stats",
 ];
 
 #[derive(Serialize, Deserialize)]

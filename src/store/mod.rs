@@ -18,6 +18,7 @@
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
 //! | `members`     | platform ‖ group ‖ user (17 B)        | [`MemberActivity`] (潜水 tracking)  |
+//! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| [`DayStats`] (group health)         |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -39,6 +40,7 @@ mod migrate;
 pub mod outbox;
 pub mod posts;
 pub mod schedule;
+pub mod stats;
 pub mod strikes;
 mod sweep;
 pub mod welcome;
@@ -60,6 +62,7 @@ pub use members::{GroupActivity, MemberActivity, Since};
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
 pub use schedule::AdminPost;
+pub use stats::DayStats;
 pub use sweep::{SweepPolicy, SweepReport};
 pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
@@ -90,6 +93,7 @@ pub const TREES: &[&str] = &[
     "joins",
     "state",
     "members",
+    "stats",
 ];
 
 /// Why a store operation failed.
@@ -230,6 +234,7 @@ struct Inner {
     joins: sled::Tree,
     state: sled::Tree,
     members: sled::Tree,
+    stats: sled::Tree,
     /// The commit lock and what it guards.
     log: Mutex<CommitLog>,
     flush: GroupCommit,
@@ -291,6 +296,7 @@ impl Store {
                 joins: tree("joins")?,
                 state: tree("state")?,
                 members: tree("members")?,
+                stats: tree("stats")?,
                 db,
                 path,
                 log: Mutex::new(CommitLog::default()),

@@ -242,6 +242,15 @@ impl Outbox<'_> {
     pub fn is_empty(&self) -> bool {
         self.store.inner.outbox.is_empty()
     }
+
+    /// When the oldest pending item was decided (unix ms): the first key, as sequence numbers
+    /// follow decision order. For the `/metrics` gauge.
+    pub fn oldest_created_ms(&self) -> Result<Option<i64>, StoreError> {
+        match self.store.inner.outbox.first()? {
+            Some((_, value)) => Ok(Some(decode::<OutboxItem>(&value)?.created_ms)),
+            None => Ok(None),
+        }
+    }
 }
 
 fn scan<T: Record>(tree: &sled::Tree) -> Result<Vec<(u64, T)>, StoreError> {

@@ -11,6 +11,7 @@ mod inactivity;
 mod join_requests;
 mod lifecycle;
 mod moderation;
+mod ops;
 mod outbox;
 mod readme;
 mod rules_reload;

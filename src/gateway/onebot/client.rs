@@ -57,6 +57,24 @@ impl OneBotClient {
         Ok(Delivery { message_id })
     }
 
+    /// `get_group_info`: the group's name and member count (`no_cache`, so the count is
+    /// current rather than whatever the gateway cached at login).
+    pub async fn group_info(&self, group_id: i64) -> Result<crate::gateway::GroupInfo, GatewayError> {
+        let data = self
+            .call("get_group_info", &json!({"group_id": group_id, "no_cache": true}))
+            .await?;
+        let member_count = data
+            .get("member_count")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .ok_or_else(|| GatewayError::Protocol("get_group_info: no member_count in the answer".into()))?;
+        let name = data
+            .get("group_name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Ok(crate::gateway::GroupInfo { name, member_count })
+    }
+
     /// Calls `action` with `params` and returns the envelope's `data` on success.
     pub async fn call(&self, action: &str, params: &Value) -> Result<Value, GatewayError> {
         let url = format!("{}/{action}", self.api_root);

@@ -177,6 +177,20 @@ impl TelegramClient {
         serde_json::from_value(result).map_err(|e| GatewayError::Protocol(format!("getChatAdministrators: {e}")))
     }
 
+    /// `getChatMemberCount` (and `getChat` for the title): the group's name and size.
+    pub async fn group_info(&self, chat_id: i64) -> Result<crate::gateway::GroupInfo, GatewayError> {
+        let count = self.call("getChatMemberCount", &json!({"chat_id": chat_id})).await?;
+        let member_count = count
+            .as_u64()
+            .ok_or_else(|| GatewayError::Protocol(format!("getChatMemberCount: {count} is not a count")))?;
+        // The title is a nicety: a failure here does not lose the count.
+        let name = match self.call("getChat", &json!({"chat_id": chat_id})).await {
+            Ok(chat) => chat.get("title").and_then(Value::as_str).map(str::to_owned),
+            Err(_) => None,
+        };
+        Ok(crate::gateway::GroupInfo { name, member_count })
+    }
+
     /// Carries out a neutral action.
     pub async fn execute(&self, action: &Action) -> Result<Delivery, GatewayError> {
         match action {

@@ -15,6 +15,8 @@ pub struct Daemon {
     child: Child,
     /// Its webhook port on 127.0.0.1.
     pub port: u16,
+    /// Its admin listener's port on 127.0.0.1.
+    pub admin_port: u16,
 }
 
 impl Daemon {
@@ -31,11 +33,13 @@ impl Daemon {
     /// Starts `qunguan run` on the given data and rules folders, with extra environment.
     pub fn start_on(data: &Path, rules: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let admin_port = free_port();
         let child = Command::new(BIN)
             .arg("run")
-            .envs(extra.iter().copied())
             .envs(env(data, rules))
             .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("QUNGUAN__SERVER__ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .envs(extra.iter().copied())
             .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())
             .env("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", TOKEN)
             .env("QUNGUAN__GATEWAY__ONEBOT__SECRET", SECRET)
@@ -44,7 +48,11 @@ impl Daemon {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("daemon starts");
-        Self { child, port }
+        Self {
+            child,
+            port,
+            admin_port,
+        }
     }
 
     /// The webhook URL.

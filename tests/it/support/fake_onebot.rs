@@ -44,6 +44,11 @@ pub enum Fault {
     Hang(Duration),
 }
 
+/// What `get_group_info` answers.
+pub const MEMBER_COUNT: u64 = 200;
+/// The group name `get_group_info` answers (with markup, to catch unescaped output).
+pub const GROUP_NAME: &str = "Rust <b>学习</b>群";
+
 #[derive(Default)]
 struct Inner {
     calls: Vec<Call>,
@@ -220,6 +225,10 @@ async fn handle(
             let data = if action == "send_group_msg" {
                 inner.next_message_id += 1;
                 json!({"message_id": inner.next_message_id})
+            } else if action == "get_group_info" {
+                // NapCat's shape; every group has the same size in these tests.
+                json!({"group_id": params["group_id"], "group_name": GROUP_NAME, "member_count": MEMBER_COUNT,
+                       "max_member_count": 500})
             } else {
                 Value::Null
             };

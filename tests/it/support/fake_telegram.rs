@@ -202,7 +202,13 @@ fn sent_message_fixture() -> Value {
 fn is_housekeeping(method: &str) -> bool {
     matches!(
         method,
-        "getUpdates" | "getMe" | "setWebhook" | "deleteWebhook" | "getChatAdministrators" | "getChat"
+        "getUpdates"
+            | "getMe"
+            | "setWebhook"
+            | "deleteWebhook"
+            | "getChatAdministrators"
+            | "getChat"
+            | "getChatMemberCount"
     )
 }
 
@@ -294,6 +300,9 @@ async fn get_updates(fake: &FakeTelegram, params: &Value) -> Answer {
     }
 }
 
+/// What `getChatMemberCount` answers.
+pub const MEMBER_COUNT: u64 = 250;
+
 fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
     let chat_id = params["chat_id"].as_i64();
     let user_id = params["user_id"].as_i64();
@@ -320,6 +329,11 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
                     .collect(),
             ))
         }
+        // Every chat has the same size in these tests.
+        "getChatMemberCount" => match chat_id {
+            Some(_) => ok(json!(MEMBER_COUNT)),
+            None => error(400, "Bad Request: chat_id is empty", None),
+        },
         "getChat" => match chat_id {
             Some(chat) => ok(json!({
                 "id": chat, "type": if chat < -1_000_000_000_000 { "supergroup" } else { "group" },

@@ -158,6 +158,8 @@ pub struct TestApp {
     pub rules: qunguan::rules::RulesHandle,
     /// The daemon's inactivity tracker (tests run its sweep after moving the clock).
     pub inactivity: Arc<qunguan::inactivity::Inactivity>,
+    /// The admin listener's base URL (`/metrics`, `/stats/…`), unless a test turned it off.
+    pub admin: Option<String>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::app::AppError>>,
     http: reqwest::Client,
@@ -189,6 +191,7 @@ impl TestApp {
         init_test_logging();
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".parse().expect("addr");
+        settings.server.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
         settings.storage.path = root.path().join("data");
         settings.rules.dir = root.path().join("rules");
         settings.gateway.onebot.api_root = gateway.api_root();
@@ -214,6 +217,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let base = format!("http://{}", app.local_addr());
+        let admin = app.admin_addr().map(|a| format!("http://{a}"));
         let rules = app.rules();
         let inactivity = Arc::clone(app.pipeline().inactivity());
         let shutdown = CancellationToken::new();
@@ -229,6 +233,7 @@ impl TestApp {
             secret: options.secret,
             rules,
             inactivity,
+            admin,
             shutdown,
             task,
             http,
@@ -338,6 +343,16 @@ impl TestApp {
             req = req.header("x-telegram-bot-api-secret-token", token);
         }
         req.send().await.expect("webhook answers").status()
+    }
+
+    /// GETs a path on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        let base = self.admin.as_deref().expect("the admin listener is on");
+        self.http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("admin listener answers")
     }
 
     /// GETs a path on the public listener.
