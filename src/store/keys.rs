@@ -79,9 +79,29 @@ pub fn decode_member_key(k: &[u8]) -> Option<(GroupId, i64)> {
     Some((GroupId { platform, id: group }, user))
 }
 
+/// The smallest key greater than every key starting with `prefix` (the end of a prefix range
+/// scan); `None` when no such key exists (the prefix is all `0xff`).
+pub(super) fn next_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut next = prefix.to_vec();
+    while let Some(last) = next.pop() {
+        if last < u8::MAX {
+            next.push(last + 1);
+            return Some(next);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_prefix_skips_past_a_whole_range() {
+        assert_eq!(next_prefix(&[1, 2, 3]), Some(vec![1, 2, 4]));
+        assert_eq!(next_prefix(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(next_prefix(&[0xff, 0xff]), None);
+    }
 
     #[test]
     fn signed_keys_sort_numerically() {

@@ -183,7 +183,7 @@ impl Store {
                 from = key.to_vec();
             } else {
                 // This group's remaining days are young: go on with the next group.
-                from = match next_prefix(prefix) {
+                from = match super::keys::next_prefix(prefix) {
                     Some(p) => p,
                     None => break,
                 };
@@ -211,18 +211,6 @@ fn next_key(key: &[u8]) -> Vec<u8> {
     let mut next = key.to_vec();
     next.push(0);
     next
-}
-
-/// The smallest key after every key starting with `prefix`; `None` when there is none.
-fn next_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut next = prefix.to_vec();
-    while let Some(last) = next.pop() {
-        if last < u8::MAX {
-            next.push(last + 1);
-            return Some(next);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ fn sweep_audit(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
             removed += 1;
         }
         // Continue after this group's range.
-        match next_prefix(&prefix) {
+        match keys::next_prefix(&prefix) {
             Some(next) => from = next,
             None => break,
         }
@@ -149,18 +149,6 @@ fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
     Ok(removed)
 }
 
-/// The smallest key greater than every key starting with `prefix`.
-fn next_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut next = prefix.to_vec();
-    while let Some(last) = next.pop() {
-        if last < u8::MAX {
-            next.push(last + 1);
-            return Some(next);
-        }
-    }
-    None
-}
-
 /// Reads the time a seen key was recorded.
 #[cfg(test)]
 pub(super) fn seen_at(store: &Store, key: &[u8; 16]) -> Result<Option<i64>, StoreError> {
@@ -170,16 +158,4 @@ pub(super) fn seen_at(store: &Store, key: &[u8; 16]) -> Result<Option<i64>, Stor
         .get(key)?
         .map(|v| super::codec::decode_i64(&v, "seen time"))
         .transpose()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_prefix_skips_past_a_whole_range() {
-        assert_eq!(next_prefix(&[1, 2, 3]), Some(vec![1, 2, 4]));
-        assert_eq!(next_prefix(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(next_prefix(&[0xff, 0xff]), None);
-    }
 }
