@@ -100,6 +100,10 @@ pub struct GroupActivity {
     pub members: Vec<(i64, MemberActivity)>,
 }
 
+/// How many activity records one write batch holds at most (see
+/// [`Store::record_activities`]).
+const ACTIVITY_BATCH: usize = 512;
+
 impl Store {
     /// Records that a member spoke or joined at `record.last_ms`: replaces their record (a new
     /// silence starts, nothing of it reminded yet) and starts the group's tracking if this is
@@ -108,8 +112,17 @@ impl Store {
         self.record_activities(&[(group, user_id, record.clone())])
     }
 
-    /// [`Store::record_activity`] for many members at once: one batch, one take of the lock.
+    /// [`Store::record_activity`] for many members at once, in batches of at most
+    /// [`ACTIVITY_BATCH`] records: the commit lock is released between batches, so a flush of
+    /// tens of thousands of members never holds the webhook path's commits back for long.
     pub fn record_activities(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
+        for chunk in records.chunks(ACTIVITY_BATCH) {
+            self.record_activity_batch(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn record_activity_batch(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }

@@ -706,3 +706,25 @@ fn a_post_occurrence_and_its_jittered_items_are_committed_together_once() {
     store.forget_post("noon").expect("forget");
     assert!(store.post_ids().expect("ids").is_empty());
 }
+
+#[test]
+fn a_flush_larger_than_one_batch_records_every_member_and_the_earliest_start() {
+    let (_dir, store) = store();
+    let group = GroupId::qq(726_300_112);
+    let records: Vec<(GroupId, i64, MemberActivity)> = (0..1_300)
+        .map(|i| {
+            let record = MemberActivity::new(1_000_000 + i, Since::Spoke, format!("m{i}"), crate::event::Role::Member);
+            (group, 10_000 + i, record)
+        })
+        .collect();
+    store.record_activities(&records).expect("record");
+    let activity = store.group_activity(group).expect("read");
+    assert_eq!(activity.members.len(), 1_300);
+    assert_eq!(activity.since_ms, Some(1_000_000));
+    assert!(
+        activity
+            .members
+            .iter()
+            .all(|(user, r)| r.last_ms == 1_000_000 + (user - 10_000))
+    );
+}
