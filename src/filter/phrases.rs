@@ -266,18 +266,7 @@ impl Phrases {
     ) {
         let Some(plain) = &self.plain else { return };
         plain.automaton.for_each_match(view.as_str(), |p, s, e| {
-            let (os, oe) = view.original_span(s, e);
-            let (from, to) = plain.ranges[p];
-            for &t in &plain.targets[from as usize..to as usize] {
-                let target = &self.targets[t as usize];
-                if keep(target.rule) && self.fits(normalizer, text, view, target.matching, s, e) {
-                    out.push(PhraseHit {
-                        target: t,
-                        start: to_u32(os),
-                        end: to_u32(oe),
-                    });
-                }
-            }
+            self.push_targets(normalizer, text, view, plain, p, s, e, keep, out);
         });
         // Only Latin phrases are in the collapsed automaton, so only a repeated Latin letter
         // can make a difference.
@@ -293,18 +282,7 @@ impl Phrases {
                 if !runs_ok {
                     return;
                 }
-                let (os, oe) = cv.original_span(s, e);
-                let (from, to) = collapsed.ranges[p];
-                for &t in &collapsed.targets[from as usize..to as usize] {
-                    let target = &self.targets[t as usize];
-                    if keep(target.rule) && self.fits(normalizer, text, cv, target.matching, s, e) {
-                        out.push(PhraseHit {
-                            target: t,
-                            start: to_u32(os),
-                            end: to_u32(oe),
-                        });
-                    }
-                }
+                self.push_targets(normalizer, text, cv, collapsed, p, s, e, keep, out);
             });
             if out.len() > plain_hits {
                 // A phrase found in both views is one hit: keep the first of overlapping hits
@@ -335,6 +313,36 @@ impl Phrases {
     }
 
     /// The word and exact checks of a hit at view bytes `s..e`.
+    /// Pushes a hit for every target of pattern `p` of `patterns`, found at `s..e` of `view`,
+    /// that `keep` accepts and whose match mode the occurrence satisfies.
+    #[allow(clippy::too_many_arguments)] // the hot loop's state, passed rather than bundled per match
+    #[inline]
+    fn push_targets(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        patterns: &Patterns,
+        p: usize,
+        s: usize,
+        e: usize,
+        keep: &dyn Fn(u32) -> bool,
+        out: &mut Vec<PhraseHit>,
+    ) {
+        let (os, oe) = view.original_span(s, e);
+        let (from, to) = patterns.ranges[p];
+        for &t in &patterns.targets[from as usize..to as usize] {
+            let target = &self.targets[t as usize];
+            if keep(target.rule) && self.fits(normalizer, text, view, target.matching, s, e) {
+                out.push(PhraseHit {
+                    target: t,
+                    start: to_u32(os),
+                    end: to_u32(oe),
+                });
+            }
+        }
+    }
+
     fn fits(&self, normalizer: &Normalizer, text: &str, view: &View, matching: MatchMode, s: usize, e: usize) -> bool {
         match matching {
             MatchMode::Substring => true,
