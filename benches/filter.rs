@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use corpus::{Rng, SEED};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use qunguan::event::GroupId;
-use qunguan::filter::{Automaton, Filter};
-use qunguan::normalize::{NormalizeOptions, Normalizer};
-use qunguan::rules::Rules;
+use qunguan::domain::event::GroupId;
+use qunguan::policy::filter::{Automaton, Filter};
+use qunguan::policy::normalize::{NormalizeOptions, Normalizer};
+use qunguan::config::rules::Rules;
 
 /// Dictionary sizes; `FILTER_BENCH_SIZES=1000,50000` picks some.
 fn sizes() -> Vec<usize> {
@@ -165,7 +165,7 @@ fn benches(c: &mut Criterion) {
             });
         });
         g.bench_function(BenchmarkId::new("normalize_only", size), |b| {
-            let mut view = qunguan::normalize::View::default();
+            let mut view = qunguan::policy::normalize::View::default();
             b.iter(|| {
                 let mut n = 0;
                 for m in &messages {

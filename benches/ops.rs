@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use qunguan::config::StatsSettings;
-use qunguan::event::{EventKind, GroupId};
-use qunguan::metrics::{Metrics, Webhook};
-use qunguan::stats::GroupStats;
+use qunguan::domain::event::{EventKind, GroupId};
+use qunguan::domain::metrics::{Metrics, Webhook};
+use qunguan::service::stats::GroupStats;
 
 const GROUPS: i64 = 200;
 const USERS: i64 = 300;

@@ -21,9 +21,10 @@ mod fake_telegram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qunguan::app::App;
-use qunguan::clock::SystemClock;
-use qunguan::config::{HumanDuration, Secret, Settings, TelegramMode};
+use qunguan::runtime::app::App;
+use qunguan::domain::clock::SystemClock;
+use qunguan::config::{Secret, Settings, TelegramMode};
+use qunguan::domain::duration::HumanDuration;
 use qunguan::gateway::onebot::signature;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use qunguan::filter::{Automaton, FilterSpec, MatchMode, Mode, Phrase, RuleSettings, WordList};
+use qunguan::policy::filter::{Automaton, FilterSpec, MatchMode, Mode, Phrase, RuleSettings, WordList};
 
 /// The seed of every generator here.
 pub const SEED: u64 = 0x5eed_0003;

@@ -10,7 +10,8 @@
 //! `config.example.toml` at the repository root documents every key with its default; keep
 //! the two in step.
 
-mod duration;
+mod policies;
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,11 +20,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-pub use duration::{DurationError, HumanDuration, parse_duration};
+use crate::domain::duration::HumanDuration;
+use crate::policy::ladder::Rung;
+pub use crate::domain::event::UserRef;
+pub use crate::policy::flood::FloodSettings;
 
-use crate::action::ActionKind;
-use crate::event::{GroupId, Platform};
-use crate::i18n::Locale;
+use crate::domain::action::{ActionKind, MAX_MUTE_SECS, TELEGRAM_MAX_MUTE_SECS};
+use crate::domain::event::{GroupId, Platform};
+use crate::domain::locale::Locale;
 
 /// Environment variable prefix: `QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN` sets
 /// `gateway.onebot.access_token`.
@@ -299,31 +303,6 @@ impl Default for ModerationSettings {
     }
 }
 
-/// `[moderation.flood]`: when a member's messages are a flood. Either limit is off at 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FloodSettings {
-    /// This many messages from one member …
-    pub messages: u32,
-    /// … within this time are a flood.
-    pub window: HumanDuration,
-    /// The same text this many times from one member …
-    pub repeats: u32,
-    /// … within this time is a flood.
-    pub repeat_window: HumanDuration,
-}
-
-impl Default for FloodSettings {
-    fn default() -> Self {
-        Self {
-            messages: 8,
-            window: HumanDuration::from_secs(10),
-            repeats: 3,
-            repeat_window: HumanDuration::from_secs(60),
-        }
-    }
-}
-
 /// `[groups.<id>.flood]`: a group's changes to `[moderation.flood]`; unset keys inherit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -400,65 +379,6 @@ pub struct AdminSettings {
     /// Users who may run admin commands in every group, and whom the bot never punishes:
     /// `10001` (QQ), `"qq:10001"` or `"tg:123456789"`.
     pub super_users: Vec<UserRef>,
-}
-
-/// A user on a platform, written like a group: `"qq:10001"`, `"tg:123456789"`, or a bare QQ
-/// number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserRef {
-    /// The platform.
-    pub platform: Platform,
-    /// The platform's user id.
-    pub id: i64,
-}
-
-impl std::str::FromStr for UserRef {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Same syntax as a group id; reuse its parser and reword its errors.
-        let group: GroupId = s.parse().map_err(|e: String| e.replace("group", "user"))?;
-        Ok(Self {
-            platform: group.platform,
-            id: group.id,
-        })
-    }
-}
-
-impl fmt::Display for UserRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.platform.prefix(), self.id)
-    }
-}
-
-impl<'de> Deserialize<'de> for UserRef {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = UserRef;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a user id such as 10001, \"qq:10001\" or \"tg:123456789\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                v.parse().map_err(E::custom)
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(UserRef {
-                    platform: Platform::Qq,
-                    id: v,
-                })
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                i64::try_from(v)
-                    .map(|id| UserRef {
-                        platform: Platform::Qq,
-                        id,
-                    })
-                    .map_err(|_| E::custom("the user id is too large"))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
 }
 
 /// `[outbox]`
@@ -588,7 +508,7 @@ pub struct ScheduleSettings {
 impl Default for ScheduleSettings {
     fn default() -> Self {
         Self {
-            timezone: crate::scheduler::calendar::DEFAULT_TIMEZONE.to_owned(),
+            timezone: crate::policy::calendar::DEFAULT_TIMEZONE.to_owned(),
             jitter: HumanDuration::from_secs(30),
             catch_up: HumanDuration::from_secs(600),
         }
@@ -719,72 +639,6 @@ fn optional_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<So
 pub struct MessagesSettings {
     /// `zh-CN` (default) or `en`.
     pub locale: Locale,
-}
-
-/// One rung of the strike ladder, written `"warn"`, `"mute 10m"`, `"kick"` or `"ban"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rung {
-    /// Post a warning that mentions the member.
-    Warn,
-    /// Mute the member for this long.
-    Mute(HumanDuration),
-    /// Remove the member; they may join again.
-    Kick,
-    /// Remove the member and refuse their future join requests.
-    Ban,
-}
-
-impl Rung {
-    /// Whether this rung removes the member (and so clears their record).
-    #[must_use]
-    pub fn removes_member(self) -> bool {
-        matches!(self, Self::Kick | Self::Ban)
-    }
-}
-
-impl std::str::FromStr for Rung {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (word, arg) = s
-            .split_once(char::is_whitespace)
-            .map_or((s, ""), |(w, a)| (w, a.trim()));
-        match (word.to_ascii_lowercase().as_str(), arg) {
-            ("warn", "") => Ok(Self::Warn),
-            ("kick", "") => Ok(Self::Kick),
-            ("ban", "") => Ok(Self::Ban),
-            ("mute", "") => Err(format!("rung {s:?} needs a duration, e.g. \"mute 10m\"")),
-            ("mute", d) => {
-                let d: HumanDuration = d.parse().map_err(|e: DurationError| format!("rung {s:?}: {e}"))?;
-                if d.as_secs() == 0 {
-                    return Err(format!("rung {s:?}: a mute must last at least one second"));
-                }
-                Ok(Self::Mute(d))
-            }
-            _ => Err(format!(
-                "unknown rung {s:?}; expected \"warn\", \"mute <duration>\", \"kick\" or \"ban\""
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Rung {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Warn => f.write_str("warn"),
-            Self::Mute(d) => write!(f, "mute {d}"),
-            Self::Kick => f.write_str("kick"),
-            Self::Ban => f.write_str("ban"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Rung {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 /// A secret string (token, HMAC key). Its `Debug` never shows the value, so a settings dump
@@ -1189,8 +1043,6 @@ impl Settings {
     }
 }
 
-/// Telegram accepts mutes up to 366 days; longer ones (and shorter than 30 s) mean forever.
-pub const TELEGRAM_MAX_MUTE_SECS: u64 = 366 * 86_400;
 
 /// `<digits>:<at least 30 of A-Z a-z 0-9 _ ->`, the shape @BotFather hands out.
 fn looks_like_bot_token(token: &str) -> bool {
@@ -1231,7 +1083,7 @@ fn check_answers(key: &str, answers: &[String], issue: &mut impl FnMut(&str, Str
     if answers.is_empty() {
         return;
     }
-    let normalizer = crate::normalize::Normalizer::new(crate::normalize::NormalizeOptions::default());
+    let normalizer = crate::policy::normalize::Normalizer::new(crate::policy::normalize::NormalizeOptions::default());
     for (i, answer) in answers.iter().enumerate() {
         if normalizer.compact(answer).is_empty() {
             issue(
@@ -1242,8 +1094,6 @@ fn check_answers(key: &str, answers: &[String], issue: &mut impl FnMut(&str, Str
     }
 }
 
-/// QQ refuses mutes of 30 days or more.
-pub const MAX_MUTE_SECS: u64 = 30 * 86_400 - 1;
 
 /// Checks a ladder: at least one rung, no mute longer than `(max_secs, why)` allows.
 fn check_ladder(key: &str, ladder: &[Rung], (max_secs, limit_by): (u64, &str), issue: &mut impl FnMut(&str, String)) {
@@ -1281,7 +1131,7 @@ fn check_flood(key: &str, flood: &FloodSettings, issue: &mut impl FnMut(&str, St
             "must be longer than 0s while repeats is set".into(),
         );
     }
-    let most = crate::flood::MAX_TRACKED;
+    let most = crate::policy::flood::MAX_TRACKED;
     if usize::try_from(flood.messages.max(flood.repeats)).unwrap_or(usize::MAX) > most {
         issue(key, format!("messages and repeats can be at most {most}"));
     }

@@ -5,19 +5,20 @@
 //! go-cqhttp), [`telegram`] for the Telegram Bot API. [`Gateways`] routes a neutral
 //! [`Action`] to the client of its group's platform and tells the pipeline what each platform
 //! can do. Both can be enabled at once: groups are keyed by platform (`qq:…`, `tg:…`).
-//! [`demo`] is the gateway of `qunguan demo`: it prints actions instead of calling a platform.
+//! A [`DirectClient`] replaces every platform (the printer of `qunguan demo`).
 
-pub mod demo;
 pub mod onebot;
 pub mod telegram;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::action::{Action, Capabilities};
-use crate::clock::{SharedClock, SystemClock};
+use crate::domain::action::{Action, Capabilities};
+use crate::domain::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::event::{GroupId, Platform};
+use crate::domain::event::{GroupId, Platform};
 
 /// Why a gateway call failed, classified so the outbox knows whether to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,13 +94,23 @@ pub struct GroupInfo {
     pub member_count: u64,
 }
 
+/// The future a [`DirectClient`] returns.
+pub type Call<'a> = Pin<Box<dyn Future<Output = Result<Delivery, GatewayError>> + Send + 'a>>;
+
+/// A client that carries out every action itself, whatever the platform: `qunguan demo`
+/// prints them.
+pub trait DirectClient: Send + Sync + std::fmt::Debug + 'static {
+    /// Carries out `action`.
+    fn execute<'a>(&'a self, action: &'a Action) -> Call<'a>;
+}
+
 /// The configured gateway clients, one per platform.
 #[derive(Clone, Debug, Default)]
 pub struct Gateways {
     onebot: Option<Arc<onebot::OneBotClient>>,
     telegram: Option<Arc<telegram::TelegramClient>>,
     /// When set, every action goes here instead (`qunguan demo`).
-    demo: Option<Arc<demo::DemoClient>>,
+    demo: Option<Arc<dyn DirectClient>>,
 }
 
 impl Gateways {
@@ -134,7 +145,7 @@ impl Gateways {
     /// Gateways that deliver every action to the demo client (which prints it). The demo group
     /// is a QQ group, so capabilities are QQ's.
     #[must_use]
-    pub fn demo(client: Arc<demo::DemoClient>) -> Self {
+    pub fn demo(client: Arc<dyn DirectClient>) -> Self {
         Self {
             demo: Some(client),
             ..Self::default()
@@ -179,32 +190,7 @@ impl Gateways {
             },
         }
     }
-
-    /// What `platform` can do.
-    #[must_use]
-    pub fn capabilities(&self, platform: Platform) -> Capabilities {
-        match platform {
-            Platform::Qq => Capabilities::ONEBOT,
-            Platform::Telegram => Capabilities::TELEGRAM,
-        }
-    }
-
-    /// What can be done in `group` in particular: its platform's capabilities, less what
-    /// that kind of group lacks. Telegram mutes (`restrictChatMember`) work only in
-    /// supergroups, whose ids are `-100…` (below −10¹²); a basic group falls back to warnings.
-    #[must_use]
-    pub fn capabilities_of(&self, group: GroupId) -> Capabilities {
-        let mut caps = self.capabilities(group.platform);
-        if group.platform == Platform::Telegram && group.id > TELEGRAM_SUPERGROUP_ID_BELOW {
-            caps.mute = false;
-        }
-        caps
-    }
 }
-
-/// Supergroup and channel ids are −10¹² minus the channel number (the `-100` prefix); basic
-/// group ids are above this.
-const TELEGRAM_SUPERGROUP_ID_BELOW: i64 = -1_000_000_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -212,16 +198,15 @@ mod tests {
 
     #[test]
     fn telegram_basic_groups_cannot_mute() {
-        let gateways = Gateways::default();
         for (group, mute) in [
             (GroupId::telegram(-1_001_876_543_210), true),
             (GroupId::telegram(-4_012_345_678), false),
             (GroupId::qq(726_300_112), true),
         ] {
-            assert_eq!(gateways.capabilities_of(group).mute, mute, "{group}");
+            assert_eq!(Capabilities::of(group).mute, mute, "{group}");
         }
-        assert_eq!(gateways.capabilities(Platform::Telegram).max_mute_secs, 366 * 86_400);
-        assert_eq!(gateways.capabilities(Platform::Telegram).sends_per_minute_per_group, 20);
-        assert_eq!(gateways.capabilities(Platform::Telegram).sends_per_second_total, 30);
+        assert_eq!(Capabilities::of_platform(Platform::Telegram).max_mute_secs, 366 * 86_400);
+        assert_eq!(Capabilities::of_platform(Platform::Telegram).sends_per_minute_per_group, 20);
+        assert_eq!(Capabilities::of_platform(Platform::Telegram).sends_per_second_total, 30);
     }
 }

@@ -8,148 +8,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::codec::Record;
-use crate::event::GroupId;
-
-/// Who took an action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Actor {
-    /// The bot, on its own (filter, flood).
-    Auto,
-    /// An admin, by command.
-    Admin {
-        /// Their user id.
-        user_id: i64,
-        /// Their display name at the time.
-        name: String,
-    },
-}
-
-/// What was done to the member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Measure {
-    /// A warning was posted.
-    Warn,
-    /// Muted for this long.
-    Mute {
-        /// Seconds.
-        seconds: u64,
-    },
-    /// Removed; may re-join.
-    Kick,
-    /// Removed and refused re-joining.
-    Ban,
-    /// Only the message(s) were recalled.
-    Recall,
-    /// A mute was lifted.
-    Unmute,
-    /// Strikes were taken back.
-    Pardon {
-        /// How many strikes were removed.
-        removed: u32,
-    },
-    /// A join request was approved (it held one of the configured answers).
-    JoinApproved,
-    /// A join request was rejected (the filter flagged its text).
-    JoinRejected,
-}
-
-/// One audit case.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// Stored-form version.
-    pub v: u8,
-    /// The case number within the group (assigned by the store).
-    pub case: u64,
-    /// Where.
-    pub group: GroupId,
-    /// When, unix milliseconds.
-    pub at_ms: i64,
-    /// The member acted on.
-    pub user_id: i64,
-    /// Their display name at the time, if known.
-    #[serde(default)]
-    pub user_name: String,
-    /// Who acted.
-    pub actor: Actor,
-    /// The rule (`ads`, `flood`, …), or `manual` for admin commands.
-    pub rule: String,
-    /// The admin's reason, if they gave one.
-    #[serde(default)]
-    pub reason: String,
-    /// The matched spans, quoted from the original message text.
-    #[serde(default)]
-    pub matched: Vec<String>,
-    /// The start of the message text (at most [`EXCERPT_CHARS`] characters).
-    #[serde(default)]
-    pub excerpt: String,
-    /// The message that caused the case.
-    #[serde(default)]
-    pub message_id: Option<i64>,
-    /// Messages recalled by this case.
-    #[serde(default)]
-    pub recalled: Vec<i64>,
-    /// Active strikes before the case.
-    pub strikes_before: u32,
-    /// Active strikes after it.
-    pub strikes_after: u32,
-    /// What was done.
-    pub measure: Measure,
-    /// Decided and recorded, but nothing was sent (dry run).
-    pub dry_run: bool,
-}
-
-impl AuditEntry {
-    /// A case about `user_id` in `group` at `at_ms`; the store numbers it, the caller fills in
-    /// the evidence (matched text, strikes …) that applies.
-    #[must_use]
-    pub fn new(
-        group: GroupId,
-        at_ms: i64,
-        user_id: i64,
-        actor: Actor,
-        rule: impl Into<String>,
-        measure: Measure,
-    ) -> Self {
-        Self {
-            v: Self::VERSION,
-            case: 0,
-            group,
-            at_ms,
-            user_id,
-            user_name: String::new(),
-            actor,
-            rule: rule.into(),
-            reason: String::new(),
-            matched: Vec::new(),
-            excerpt: String::new(),
-            message_id: None,
-            recalled: Vec::new(),
-            strikes_before: 0,
-            strikes_after: 0,
-            measure,
-            dry_run: false,
-        }
-    }
-}
-
-/// How much of a message the audit log keeps as context.
-pub const EXCERPT_CHARS: usize = 300;
+use crate::domain::audit::AuditEntry;
 
 impl Record for AuditEntry {
     const WHAT: &'static str = "audit entry";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 /// The `groups` tree's value: what the store keeps per group.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRecord {
-    /// Stored-form version.
-    pub v: u8,
     /// The number of the group's last audit case (0 before the first).
     pub last_case: u64,
 }
@@ -157,30 +25,5 @@ pub struct GroupRecord {
 impl Record for GroupRecord {
     const WHAT: &'static str = "group record";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
-/// The first [`EXCERPT_CHARS`] characters of `text`, with `…` when cut.
-#[must_use]
-pub fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn excerpts_cut_on_character_boundaries() {
-        assert_eq!(excerpt("短消息"), "短消息");
-        let long = "广".repeat(EXCERPT_CHARS + 5);
-        let cut = excerpt(&long);
-        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
-        assert!(cut.ends_with('…'));
-    }
-}

@@ -3,7 +3,7 @@
 //! Signed ids are stored with the sign bit flipped so byte order equals numeric order
 //! (negative Telegram chat ids sort before positive QQ groups, and range scans by prefix work).
 
-use crate::event::{GroupId, Platform};
+use crate::domain::event::{GroupId, Platform};
 
 /// Encodes an `i64` so that byte order is numeric order.
 #[must_use]

@@ -16,69 +16,18 @@ use sled::transaction::ConflictableTransactionError;
 use super::codec::{Record, decode, encode};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
 use super::{Store, StoreError, abort, map_tx, stage};
-use crate::action::Action;
-use crate::event::{GroupId, Role};
-
-/// What the last recorded activity of a member was.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Since {
-    /// They sent a message.
-    #[default]
-    Spoke,
-    /// They joined and have not spoken since.
-    Joined,
-}
-
-/// A member's last activity.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberActivity {
-    /// Stored-form version.
-    pub v: u8,
-    /// When they last spoke (or joined), unix ms.
-    pub last_ms: i64,
-    /// Which of the two `last_ms` is.
-    pub since: Since,
-    /// Their display name when last seen, for lists.
-    pub name: String,
-    /// Their role when last seen: owners and admins are never reminded or removed.
-    pub role: Role,
-    /// How many reminder steps of this silence were sent (0 after every message).
-    pub reminded: u32,
-    /// Their removal for this silence was enqueued.
-    #[serde(default)]
-    pub removing: bool,
-}
+use crate::domain::action::Action;
+use crate::domain::activity::MemberActivity;
+use crate::domain::event::GroupId;
 
 impl Record for MemberActivity {
     const WHAT: &'static str = "member activity";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
-}
-
-impl MemberActivity {
-    /// A fresh record: active at `at_ms`, nothing reminded.
-    #[must_use]
-    pub fn new(at_ms: i64, since: Since, name: impl Into<String>, role: Role) -> Self {
-        Self {
-            v: Self::VERSION,
-            last_ms: at_ms,
-            since,
-            name: name.into(),
-            role,
-            reminded: 0,
-            removing: false,
-        }
-    }
 }
 
 /// When qunguan began tracking a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracking {
-    /// Stored-form version.
-    pub v: u8,
     /// Unix ms of the first activity recorded in the group.
     pub since_ms: i64,
 }
@@ -86,9 +35,6 @@ pub struct Tracking {
 impl Record for Tracking {
     const WHAT: &'static str = "group tracking start";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 /// One group's tracked members.
@@ -130,7 +76,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
         for (group, user, record) in records {
-            batch.insert(&member_key(*group, *user)[..], encode(record));
+            batch.insert(&member_key(*group, *user)[..], encode(record)?);
             match groups.iter_mut().find(|(g, _)| g == group) {
                 Some((_, first)) => *first = (*first).min(record.last_ms),
                 None => groups.push((*group, record.last_ms)),
@@ -139,9 +85,8 @@ impl Store {
         let _log = self.lock();
         for (group, since_ms) in groups {
             let start = encode(&Tracking {
-                v: Tracking::VERSION,
                 since_ms,
-            });
+            })?;
             // Only the first write of a group succeeds; a failed swap is the normal case.
             let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
         }
@@ -211,7 +156,7 @@ impl Store {
                         continue;
                     }
                     record.reminded = step;
-                    members.insert(&key, encode(&record))?;
+                    members.insert(&key, encode(&record).map_err(abort)?)?;
                     due.push((user, record));
                 }
                 if due.is_empty() {
@@ -240,7 +185,7 @@ impl Store {
             return Ok(false);
         }
         record.removing = true;
-        members.insert(key, encode(&record))?;
+        members.insert(key, encode(&record)?)?;
         Ok(true)
     }
 }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::codec::{Record, decode, decode_i64, encode};
 use super::strikes::StoredStrikes;
 use super::{SCHEMA_VERSION, StoreError, backup, seen_expiry_key};
-use crate::ladder::Strike;
+use crate::domain::strike::Strike;
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses it.
 pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), StoreError> {
@@ -93,10 +93,9 @@ fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
             reason: e.to_string(),
         })?;
         let new = StoredStrikes {
-            v: StoredStrikes::VERSION,
             strikes: old.strikes,
         };
-        strikes.insert(key, encode(&new))?;
+        strikes.insert(key, encode(&new)?)?;
     }
     Ok(())
 }

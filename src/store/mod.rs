@@ -34,6 +34,7 @@
 pub mod audit;
 pub mod backup;
 pub mod codec;
+mod cursor;
 mod keys;
 pub mod members;
 mod migrate;
@@ -53,23 +54,24 @@ use jiff::Timestamp;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-pub use audit::{Actor, AuditEntry, GroupRecord, Measure};
+pub use audit::GroupRecord;
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
 };
-pub use members::{GroupActivity, MemberActivity, Since};
+pub use members::GroupActivity;
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
 pub use schedule::AdminPost;
-pub use stats::DayStats;
 pub use sweep::{SweepPolicy, SweepReport};
 pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
-use crate::action::Action;
+use crate::domain::action::Action;
 use crate::config::StorageSettings;
-use crate::event::{EventKey, GroupId};
-use crate::ladder::StrikeRecord;
+use crate::domain::event::{EventKey, GroupId};
+use crate::domain::audit::AuditEntry;
+use crate::domain::effects::{Effects, Snapshot, StrikeWrite, Subject, Writes};
+use crate::domain::strike::StrikeRecord;
 use codec::{Record, decode, encode};
 use strikes::StoredStrikes;
 
@@ -120,9 +122,17 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: u32,
     },
-    /// A background flush task died.
-    #[error("the flush task failed: {0}")]
-    Flush(String),
+    /// A value could not be serialised for storage.
+    #[error("cannot encode a {what} for storage: {reason}")]
+    Encode {
+        /// What kind of value.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A blocking store task could not be joined (it panicked or was cancelled).
+    #[error("a store task did not finish: {0}")]
+    Join(String),
     /// Reading or writing a file (backups) failed.
     #[error("{path}: {source}")]
     Io {
@@ -152,55 +162,6 @@ pub enum StoreError {
     /// The caller asked for something the store cannot do (a bug in the caller).
     #[error("invalid store request: {0}")]
     Invalid(&'static str),
-}
-
-/// What a member's strike record becomes after an event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StrikeWrite {
-    /// Leave it as it is.
-    Keep,
-    /// Store this record.
-    Put(StrikeRecord),
-    /// Delete the record (the member was removed, or pardoned of everything).
-    Clear,
-}
-
-/// The writes one event causes, for [`Store::commit_event`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Effects {
-    /// The new strike record of the event's member.
-    pub strikes: StrikeWrite,
-    /// Actions to append to the outbox, in order.
-    pub actions: Vec<Action>,
-}
-
-/// The writes one event causes, for [`Store::commit`]: [`Effects`] plus an audit case.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Writes {
-    /// The new strike record of the subject member.
-    pub strikes: StrikeWrite,
-    /// Actions to append to the outbox, in order.
-    pub actions: Vec<Action>,
-    /// The audit case to record; the store gives it the number [`Snapshot::next_case`].
-    pub audit: Option<AuditEntry>,
-}
-
-/// Whom an event concerns: its group and, for strikes, a member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Subject {
-    /// The group (its case counter is read).
-    pub group: GroupId,
-    /// The member whose strike record is read and written.
-    pub user: Option<i64>,
-}
-
-/// What the decision inside [`Store::commit`] sees.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The subject member's strike record, if any.
-    pub record: Option<StrikeRecord>,
-    /// The number an audit case recorded by this commit gets.
-    pub next_case: u64,
 }
 
 /// A successful first commit of an event.
@@ -356,7 +317,7 @@ impl Store {
             match (&strike_key, &writes.strikes) {
                 (_, StrikeWrite::Keep) => {}
                 (Some(k), StrikeWrite::Put(record)) => {
-                    strikes.insert(k, encode(&StoredStrikes::from(record)))?;
+                    strikes.insert(k, encode(&StoredStrikes::from(record)).map_err(abort)?)?;
                 }
                 (Some(k), StrikeWrite::Clear) => {
                     strikes.remove(k)?;
@@ -368,12 +329,11 @@ impl Store {
                 (Some(mut entry), Some(group), Some(gk)) => {
                     entry.case = next_case;
                     entry.group = group;
-                    audit.insert(&case_key(group, next_case), encode(&entry))?;
+                    audit.insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
                     let record = GroupRecord {
-                        v: GroupRecord::VERSION,
                         last_case: next_case,
                     };
-                    groups.insert(gk, encode(&record))?;
+                    groups.insert(gk, encode(&record).map_err(abort)?)?;
                     Some(next_case)
                 }
                 (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
@@ -608,7 +568,7 @@ impl GroupCommit {
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
-            .map_err(|e| StoreError::Flush(e.to_string()))??;
+            .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
         self.flushed.fetch_max(upto, Ordering::SeqCst);
         self.durable_commits.fetch_max(commits, Ordering::SeqCst);
         Ok(())
@@ -658,13 +618,13 @@ fn stage_items(
     let mut staged = Vec::new();
     for item in items {
         let seq = outbox.generate_id()?;
-        outbox.insert(&seq.to_be_bytes(), encode(&item))?;
+        outbox.insert(&seq.to_be_bytes(), encode(&item).map_err(abort)?)?;
         staged.push((seq, item));
     }
     Ok(staged)
 }
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+pub(crate) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 

@@ -13,13 +13,11 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
 use super::{Staged, Store, StoreError, keys, map_tx};
-use crate::action::Action;
+use crate::domain::action::Action;
 
 /// An action waiting for delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
-    /// Stored-form version.
-    pub v: u8,
     /// What to do.
     pub action: Action,
     /// When it was decided, unix ms.
@@ -43,9 +41,6 @@ pub struct OutboxItem {
 impl Record for OutboxItem {
     const WHAT: &'static str = "outbox item";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl OutboxItem {
@@ -53,7 +48,6 @@ impl OutboxItem {
     #[must_use]
     pub fn new(action: Action, now_ms: i64) -> Self {
         Self {
-            v: Self::VERSION,
             action,
             created_ms: now_ms,
             attempts: 0,
@@ -82,8 +76,6 @@ impl OutboxItem {
 /// What the bot remembers of a message it sent: its id (to delete it later) and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
-    /// Stored-form version.
-    pub v: u8,
     /// The platform's message id.
     pub message_id: i64,
     /// When it was delivered, unix ms.
@@ -93,9 +85,6 @@ pub struct Receipt {
 impl Record for Receipt {
     const WHAT: &'static str = "message receipt";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl Receipt {
@@ -103,7 +92,6 @@ impl Receipt {
     #[must_use]
     pub fn new(message_id: i64, sent_ms: i64) -> Self {
         Self {
-            v: Self::VERSION,
             message_id,
             sent_ms,
         }
@@ -113,8 +101,6 @@ impl Receipt {
 /// An action the worker gave up on, with why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// Stored-form version.
-    pub v: u8,
     /// The item as it was when given up.
     pub item: OutboxItem,
     /// Why: the gateway's refusal, or that it expired.
@@ -126,9 +112,6 @@ pub struct DeadLetter {
 impl Record for DeadLetter {
     const WHAT: &'static str = "dead letter";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 /// Outbox operations.
@@ -187,7 +170,7 @@ impl Outbox<'_> {
             return self.delivered(seq);
         };
         let key = seq.to_be_bytes();
-        let value = encode(&receipt);
+        let value = encode(&receipt)?;
         let _log = self.store.lock();
         let inner = &self.store.inner;
         (&inner.outbox, &inner.state)
@@ -202,18 +185,17 @@ impl Outbox<'_> {
     /// Stores an item's new delivery state after a failed attempt.
     pub fn retry(&self, seq: u64, item: &OutboxItem) -> Result<(), StoreError> {
         let _log = self.store.lock();
-        self.store.inner.outbox.insert(seq.to_be_bytes(), encode(item))?;
+        self.store.inner.outbox.insert(seq.to_be_bytes(), encode(item)?)?;
         Ok(())
     }
 
     /// Moves an item to the dead letters, with the reason, in one transaction.
     pub fn dead_letter(&self, seq: u64, item: &OutboxItem, reason: &str, now_ms: i64) -> Result<(), StoreError> {
         let letter = encode(&DeadLetter {
-            v: DeadLetter::VERSION,
             item: item.clone(),
             reason: reason.to_owned(),
             dead_ms: now_ms,
-        });
+        })?;
         let key = seq.to_be_bytes();
         let _log = self.store.lock();
         let inner = &self.store.inner;

@@ -11,13 +11,11 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
 use super::{OutboxItem, Store, StoreError, abort, map_tx, stage_items};
-use crate::action::Action;
+use crate::domain::action::Action;
 
 /// A scheduled post's remembered state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostState {
-    /// Stored-form version.
-    pub v: u8,
     /// The occurrence it last fired for (or skipped), unix ms.
     pub last_occurrence_ms: i64,
     /// Position in its rotation of texts: the next text to post.
@@ -27,9 +25,6 @@ pub struct PostState {
 impl Record for PostState {
     const WHAT: &'static str = "post state";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl Store {
@@ -72,10 +67,9 @@ impl Store {
         items: &[OutboxItem],
     ) -> Result<bool, StoreError> {
         let state = encode(&PostState {
-            v: PostState::VERSION,
             last_occurrence_ms: occurrence_ms,
             rotation,
-        });
+        })?;
         let inner = &*self.inner;
         let mut log = self.lock();
         let staged = (&inner.posts, &inner.outbox)

@@ -16,14 +16,12 @@ use sled::transaction::ConflictableTransactionError;
 use super::codec::{Record, decode, encode};
 use super::posts::PostState;
 use super::{Store, StoreError, abort, case_key, group_prefix, map_tx, mark_seen, seen_expiry_key, stage};
-use crate::action::Action;
-use crate::event::{EventKey, GroupId};
+use crate::domain::action::Action;
+use crate::domain::event::{EventKey, GroupId};
 
 /// A post an admin added in the group: daily at `at`, in `timezone`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminPost {
-    /// Stored-form version.
-    pub v: u8,
     /// The group it is posted in (and was added in).
     pub group: GroupId,
     /// Its number within the group (`/schedule del <number>`); assigned by the store.
@@ -43,9 +41,6 @@ pub struct AdminPost {
 impl Record for AdminPost {
     const WHAT: &'static str = "scheduled post";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl AdminPost {
@@ -54,7 +49,6 @@ impl AdminPost {
     #[must_use]
     pub fn new(group: GroupId, at: String, timezone: String, text: String, created_by: i64) -> Self {
         Self {
-            v: Self::VERSION,
             group,
             number: 0,
             at,
@@ -140,20 +134,18 @@ impl Store {
                 };
                 let number = u64::try_from(last).unwrap_or(0) + 1;
                 let stored = AdminPost {
-                    v: AdminPost::VERSION,
                     number,
                     created_ms: now_ms,
                     ..post.clone()
                 };
                 let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
                 state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
-                schedules.insert(&post_key(post.group, number), encode(&stored))?;
+                schedules.insert(&post_key(post.group, number), encode(&stored).map_err(abort)?)?;
                 let baseline = PostState {
-                    v: PostState::VERSION,
                     last_occurrence_ms: now_ms,
                     rotation: 0,
                 };
-                posts.insert(stored.id().as_bytes(), encode(&baseline))?;
+                posts.insert(stored.id().as_bytes(), encode(&baseline).map_err(abort)?)?;
                 let staged = stage(outbox, [reply(number)], now_ms, None)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(Some((number, staged)))
             })

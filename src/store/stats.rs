@@ -2,7 +2,7 @@
 //!
 //! Key: `platform ‖ group ‖ day` (13 bytes), the day as `yyyymmdd` (u32 BE), so a group's
 //! days form one prefix range in date order. The counts arrive in batches from
-//! [`crate::stats::GroupStats`], which aggregates in memory; [`Store::merge_stats`] adds a
+//! the stats service, which aggregates in memory; [`Store::merge_stats`] adds a
 //! batch to what is stored. The flusher is the only writer of this tree.
 //!
 //! Active members: while a day may still receive messages its record keeps the set of member
@@ -16,80 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode};
 use super::{Store, StoreError, group_prefix};
-use crate::event::GroupId;
-
-/// One group's numbers for one day.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DayStats {
-    /// Stored form version.
-    #[serde(default)]
-    pub v: u8,
-    /// Messages seen (the bot's own not counted).
-    #[serde(default)]
-    pub messages: u64,
-    /// Members who wrote at least one message.
-    #[serde(default)]
-    pub active_members: u64,
-    /// Their ids, kept only while the day is current; see the module docs.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub members: BTreeSet<i64>,
-    /// Members who joined.
-    #[serde(default)]
-    pub joins: u64,
-    /// Members who left or were removed.
-    #[serde(default)]
-    pub leaves: u64,
-    /// Violations by rule name (dry-run observations included; an admin's `/warn` counts
-    /// under `manual`).
-    #[serde(default)]
-    pub violations: BTreeMap<String, u64>,
-    /// Moderation measures taken, automatic or by an admin's command, by kind (`recall`,
-    /// `warn`, `mute`, `unmute`, `kick`, `ban`).
-    #[serde(default)]
-    pub actions: BTreeMap<String, u64>,
-}
+use crate::domain::event::GroupId;
+use crate::domain::stats::DayStats;
 
 impl Record for DayStats {
     const WHAT: &'static str = "day of group stats";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
-}
-
-impl DayStats {
-    /// Adds `other`'s counts to these (members are united, not added).
-    pub fn absorb(&mut self, other: &Self) {
-        self.messages += other.messages;
-        self.members.extend(other.members.iter().copied());
-        self.active_members = self.active_members.max(self.members.len() as u64);
-        self.joins += other.joins;
-        self.leaves += other.leaves;
-        for (rule, n) in &other.violations {
-            *self.violations.entry(rule.clone()).or_default() += n;
-        }
-        for (kind, n) in &other.actions {
-            *self.actions.entry(kind.clone()).or_default() += n;
-        }
-    }
-
-    /// Total violations of every rule.
-    #[must_use]
-    pub fn violation_count(&self) -> u64 {
-        self.violations.values().sum()
-    }
-
-    /// True when nothing was counted.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.messages == 0
-            && self.active_members == 0
-            && self.members.is_empty()
-            && self.joins == 0
-            && self.leaves == 0
-            && self.violations.is_empty()
-            && self.actions.is_empty()
-    }
 }
 
 /// `yyyymmdd` of a date.
@@ -129,12 +61,11 @@ impl Store {
                 None => DayStats::default(),
             };
             day.absorb(delta);
-            day.v = DayStats::VERSION;
             if *date < today {
                 day.active_members = day.active_members.max(day.members.len() as u64);
                 day.members.clear();
             }
-            tree.insert(key, encode(&day))?;
+            tree.insert(key, encode(&day)?)?;
         }
         Ok(())
     }

@@ -3,19 +3,17 @@
 //!
 //! Keeping the rows of a member in one value (rather than one key per strike) is what lets the
 //! event transaction read and rewrite them: sled transactions cannot scan. Expiry is a sliding
-//! window evaluated by [`crate::ladder`]; the hourly sweep deletes records whose every strike
+//! window evaluated by the ladder (policy); the hourly sweep deletes records whose every strike
 //! has expired.
 
 use serde::{Deserialize, Serialize};
 
 use super::codec::Record;
-use crate::ladder::{Strike, StrikeRecord};
+use crate::domain::strike::{Strike, StrikeRecord};
 
 /// The stored form of a [`StrikeRecord`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredStrikes {
-    /// Stored-form version.
-    pub v: u8,
     /// The strikes, oldest first.
     pub strikes: Vec<Strike>,
 }
@@ -23,15 +21,11 @@ pub struct StoredStrikes {
 impl Record for StoredStrikes {
     const WHAT: &'static str = "strike record";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl From<&StrikeRecord> for StoredStrikes {
     fn from(record: &StrikeRecord) -> Self {
         Self {
-            v: Self::VERSION,
             strikes: record.strikes.clone(),
         }
     }

@@ -14,9 +14,10 @@ use jiff::Timestamp;
 
 use super::codec::decode;
 use super::strikes::StoredStrikes;
-use super::{AuditEntry, DeadLetter, Store, StoreError, decode_member_key, group_prefix, keys};
-use crate::event::GroupId;
-use crate::ladder::StrikeRecord;
+use super::{DeadLetter, Store, StoreError, decode_member_key, group_prefix, keys};
+use crate::domain::audit::AuditEntry;
+use crate::domain::event::GroupId;
+use crate::domain::strike::StrikeRecord;
 
 /// What the sweep keeps.
 pub struct SweepPolicy<'a> {

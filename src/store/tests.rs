@@ -2,8 +2,10 @@
 //! migrations.
 
 use super::*;
-use crate::action::OutgoingMessage;
-use crate::ladder::Strike;
+use crate::domain::action::OutgoingMessage;
+use crate::domain::activity::{MemberActivity, Since};
+use crate::domain::audit::{Actor, Measure};
+use crate::domain::strike::Strike;
 use welcome::JoinWrite;
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -36,7 +38,6 @@ fn record(rule: &str, at_ms: i64) -> StrikeRecord {
 
 fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
     AuditEntry {
-        v: 1,
         case: 0,
         group,
         at_ms,
@@ -713,7 +714,7 @@ fn a_flush_larger_than_one_batch_records_every_member_and_the_earliest_start() {
     let group = GroupId::qq(726_300_112);
     let records: Vec<(GroupId, i64, MemberActivity)> = (0..1_300)
         .map(|i| {
-            let record = MemberActivity::new(1_000_000 + i, Since::Spoke, format!("m{i}"), crate::event::Role::Member);
+            let record = MemberActivity::new(1_000_000 + i, Since::Spoke, format!("m{i}"), crate::domain::event::Role::Member);
             (group, 10_000 + i, record)
         })
         .collect();

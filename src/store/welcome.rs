@@ -23,7 +23,7 @@ use super::{
     OutboxItem, Receipt, Store, StoreError, abort, decode_group_prefix, group_prefix, map_tx, mark_seen, member_key,
     seen_expiry_key, stage_items,
 };
-use crate::event::{EventKey, GroupId};
+use crate::domain::event::{EventKey, GroupId};
 
 /// The most members one welcome mentions; a larger join wave is greeted by count.
 pub const MAX_MENTIONS: usize = 20;
@@ -42,8 +42,6 @@ pub struct PendingJoin {
 /// The members of one group waiting to be greeted together.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WelcomeBatch {
-    /// Stored-form version.
-    pub v: u8,
     /// The group.
     pub group: GroupId,
     /// When the first of them joined, unix ms: the batch is greeted a batch window later.
@@ -58,9 +56,6 @@ pub struct WelcomeBatch {
 impl Record for WelcomeBatch {
     const WHAT: &'static str = "welcome batch";
     const VERSION: u8 = 1;
-    fn version(&self) -> u8 {
-        self.v
-    }
 }
 
 impl WelcomeBatch {
@@ -68,7 +63,6 @@ impl WelcomeBatch {
     #[must_use]
     pub fn first(group: GroupId, member: PendingJoin) -> Self {
         Self {
-            v: Self::VERSION,
             group,
             first_ms: member.joined_ms,
             members: vec![member],
@@ -188,7 +182,7 @@ impl Store {
                         }
                         None => WelcomeBatch::first(join.group, join.member.clone()),
                     };
-                    batches.insert(&group, encode(&batch))?;
+                    batches.insert(&group, encode(&batch).map_err(abort)?)?;
                     return Ok((
                         JoinRecorded::Queued {
                             first_ms: batch.first_ms,

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use qunguan::config::Rung;
-use qunguan::store::{Actor, Measure};
+use qunguan::policy::ladder::Rung;
+use qunguan::domain::audit::{Actor, Measure};
 use reqwest::StatusCode;
 
 use crate::support::*;
@@ -236,7 +236,7 @@ async fn why_explains_an_automatic_case_and_bad_arguments_get_usage_for_admins_o
 #[tokio::test]
 async fn a_redelivered_command_acts_once_and_english_answers_on_request() {
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| s.messages.locale = qunguan::i18n::Locale::En),
+        tweak: Box::new(|s| s.messages.locale = qunguan::domain::locale::Locale::En),
         ..Options::default()
     })
     .await;

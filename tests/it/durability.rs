@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use qunguan::gateway::onebot::signature;
-use qunguan::store::{AuditEntry, Measure};
+use qunguan::domain::audit::{AuditEntry, Measure};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use qunguan::config::{FloodOverride, GroupSettings};
-use qunguan::store::Measure;
+use qunguan::domain::audit::Measure;
 
 use crate::support::*;
 

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use qunguan::config::{GroupSettings, HumanDuration, UserRef};
-use qunguan::event::Platform;
-use qunguan::store::{Actor, Measure};
+use qunguan::config::{GroupSettings, UserRef};
+use qunguan::domain::duration::HumanDuration;
+use qunguan::domain::event::Platform;
+use qunguan::domain::audit::{Actor, Measure};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -125,7 +126,7 @@ async fn the_list_is_bounded_and_speaks_english() {
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
             s.inactivity.list_limit = 2;
-            s.messages.locale = qunguan::i18n::Locale::En;
+            s.messages.locale = qunguan::domain::locale::Locale::En;
         }),
         ..Options::default()
     })

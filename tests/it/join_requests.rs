@@ -55,8 +55,8 @@ async fn requests_are_approved_rejected_or_left_to_the_admins() {
     let cases = app.cases().await;
     assert_eq!(cases.len(), 2, "{cases:?}");
     let by_user = |user: i64| cases.iter().find(|c| c.user_id == user).expect("a case");
-    assert_eq!(by_user(801).measure, qunguan::store::Measure::JoinApproved);
-    assert_eq!(by_user(802).measure, qunguan::store::Measure::JoinRejected);
+    assert_eq!(by_user(801).measure, qunguan::domain::audit::Measure::JoinApproved);
+    assert_eq!(by_user(802).measure, qunguan::domain::audit::Measure::JoinRejected);
     assert_eq!(by_user(802).rule, "ads");
     // A redelivered request is answered once.
     app.post_event(&approved).await;

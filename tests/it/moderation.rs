@@ -65,7 +65,7 @@ async fn the_configured_ladder_and_locale_are_used() {
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
             s.moderation.ladder = vec!["mute 1h".parse().expect("rung"), "ban".parse().expect("rung")];
-            s.messages.locale = qunguan::i18n::Locale::En;
+            s.messages.locale = qunguan::domain::locale::Locale::En;
         }),
         ..Options::default()
     })

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use qunguan::i18n::Locale;
+use qunguan::domain::locale::Locale;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -612,12 +612,13 @@ async fn stats_on_telegram_ask_getchatmembercount() {
 #[tokio::test]
 async fn days_past_the_retention_are_deleted() {
     use jiff::civil::date;
-    use qunguan::event::GroupId;
-    use qunguan::store::{DayStats, Store};
+    use qunguan::domain::event::GroupId;
+    use qunguan::store::Store;
+    use qunguan::domain::stats::DayStats;
 
     let keep = |s: &mut qunguan::config::Settings| {
-        s.stats.retention = qunguan::config::HumanDuration::from_secs(30 * 86_400);
-        s.stats.flush_every = qunguan::config::HumanDuration::from_secs(1);
+        s.stats.retention = qunguan::domain::duration::HumanDuration::from_secs(30 * 86_400);
+        s.stats.flush_every = qunguan::domain::duration::HumanDuration::from_secs(1);
     };
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(keep),

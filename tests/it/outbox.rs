@@ -132,7 +132,7 @@ async fn gateway_500s_then_recovery_deliver_every_action_once_in_order_per_user(
 #[tokio::test]
 async fn a_gateway_that_hangs_then_recovers_delivers_every_action_once_in_order_per_user() {
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| s.gateway.onebot.timeout = qunguan::config::HumanDuration::from_secs(1)),
+        tweak: Box::new(|s| s.gateway.onebot.timeout = qunguan::domain::duration::HumanDuration::from_secs(1)),
         ..Options::default()
     })
     .await;

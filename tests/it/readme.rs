@@ -52,7 +52,7 @@ fn each_quick_start_runs_the_daemon_and_the_tests_and_mentions_the_demo() {
 fn the_admin_command_table_lists_every_command_and_alias() {
     let text = readme();
     let table = section(&text, "## Admin commands 管理命令");
-    let missing: Vec<&str> = qunguan::commands::parse::NAMES
+    let missing: Vec<&str> = qunguan::service::commands::parse::NAMES
         .iter()
         .map(|(alias, _)| *alias)
         .filter(|alias| !table.contains(&format!("`/{alias}")))

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use qunguan::event::GroupId;
+use qunguan::domain::event::GroupId;
 use reqwest::StatusCode;
 
 use crate::support::*;
@@ -41,7 +41,7 @@ async fn a_changed_rules_file_takes_effect_and_a_broken_one_keeps_the_old_rules(
     // 2. A broken rules.toml together with a word-list change: nothing of it goes live.
     std::fs::write(rules.join("rules.toml"), "[rules.ads]\nmode = \"loud\"\n").expect("write");
     std::fs::write(rules.join("ads.txt"), "新词乙\n").expect("write");
-    tokio::time::sleep(qunguan::rules::watch::DEBOUNCE * 5).await;
+    tokio::time::sleep(qunguan::runtime::reload::DEBOUNCE * 5).await;
     assert!(flagged(&app, "新词甲"), "the previous rules stay live");
     assert!(!flagged(&app, "新词乙"));
 
@@ -60,13 +60,13 @@ async fn watching_can_be_switched_off() {
     })
     .await;
     std::fs::write(app.root.path().join("rules/ads.txt"), "新词丙\n").expect("write");
-    tokio::time::sleep(qunguan::rules::watch::DEBOUNCE * 5).await;
+    tokio::time::sleep(qunguan::runtime::reload::DEBOUNCE * 5).await;
     assert!(
         !flagged(&app, "新词丙"),
         "no reload without watch (SIGHUP or /reload instead)"
     );
     // The reload function the admin command and SIGHUP use picks it up.
-    let summary = qunguan::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
+    let summary = qunguan::config::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
     assert!(summary.contains("1 phrase"), "{summary}");
     assert!(flagged(&app, "新词丙"));
     app.stop().await;

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use qunguan::config::{HumanDuration, TelegramMode};
-use qunguan::event::GroupId;
+use qunguan::config::TelegramMode;
+use qunguan::domain::duration::HumanDuration;
+use qunguan::domain::event::GroupId;
 use serde_json::json;
 
 use crate::support::fake_telegram::read_html;
@@ -129,7 +130,7 @@ text = "午间分享"
     let app = spawn_with_schedule(schedule, "2026-11-20T13:00:00+08:00", 60).await;
     let mut offsets: Vec<(Duration, i64)> = [GROUP, GROUP_B, GROUP_C]
         .into_iter()
-        .map(|g| (qunguan::scheduler::jitter_offset(GroupId::qq(g), jitter), g))
+        .map(|g| (qunguan::service::scheduler::jitter_offset(GroupId::qq(g), jitter), g))
         .collect();
     offsets.sort_unstable();
     assert!(offsets[0].0 < offsets[1].0, "the groups are spread: {offsets:?}");
@@ -231,7 +232,7 @@ at = "07:45"
 text = "课间"
 "#,
     );
-    qunguan::rules::reload(&app.rules, &rules).expect("the schedule reloads");
+    qunguan::config::rules::reload(&app.rules, &rules).expect("the schedule reloads");
     // 07:30 passed before the post existed: not sent (though within the default catch_up).
     tokio::time::sleep(SETTLE).await;
     assert_eq!(sent(&app), []);
@@ -242,7 +243,7 @@ text = "课间"
         &rules,
         "[[post]]\nid = \"x\"\ngroups = [1]\nat = \"7.30\"\ntext = \"x\"\n",
     );
-    let error = qunguan::rules::reload(&app.rules, &rules).expect_err("refused");
+    let error = qunguan::config::rules::reload(&app.rules, &rules).expect_err("refused");
     assert!(error.to_string().contains("schedule.toml:4"), "{error}");
     at_instant_expect(&app, "2026-11-22T07:30:00+08:00", 2).await;
     app.stop().await;
@@ -256,7 +257,7 @@ async fn admins_add_list_and_delete_posts_and_members_cannot() {
         &app.root.path().join("rules"),
         "[[post]]\nid = \"morning\"\ngroups = [726300112]\nat = \"07:30\"\ntext = \"早报\"\n",
     );
-    qunguan::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
+    qunguan::config::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
 
     // A member's /schedule is an ordinary message: no answer, nothing scheduled.
     app.post_event(&command(1, 501, "member", "/schedule add 21:00 刷屏广告"))
@@ -295,7 +296,7 @@ async fn admins_add_list_and_delete_posts_and_members_cannot() {
     tokio::time::sleep(SETTLE).await;
     assert_eq!(sent(&app).len(), 6);
     // A group holds at most MAX_ADMIN_POSTS; the next add is refused with a reason.
-    let max = qunguan::commands::MAX_ADMIN_POSTS;
+    let max = qunguan::service::commands::MAX_ADMIN_POSTS;
     for i in 0..=max {
         let id = 100 + i64::try_from(i).expect("small");
         app.post_event(&command(id, 9, "admin", &format!("/schedule add 08:00 第{i}条")))

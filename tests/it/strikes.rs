@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use qunguan::config::{GroupSettings, HumanDuration};
-use qunguan::store::{Actor, Measure};
+use qunguan::config::GroupSettings;
+use qunguan::domain::duration::HumanDuration;
+use qunguan::domain::audit::{Actor, Measure};
 use reqwest::StatusCode;
 
 use crate::support::*;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qunguan::action::{Action, OutgoingMessage};
+use qunguan::domain::action::{Action, OutgoingMessage};
 use qunguan::config::{Secret, TelegramMode, TelegramSettings};
-use qunguan::event::GroupId;
+use qunguan::domain::event::GroupId;
 use qunguan::gateway::telegram::TelegramClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -654,7 +654,7 @@ fn client_for(fake: &FakeTelegram, token: &str) -> TelegramClient {
         api_root: fake.api_root(),
         ..TelegramSettings::default()
     };
-    TelegramClient::new(&settings, Arc::new(qunguan::clock::SystemClock)).expect("client")
+    TelegramClient::new(&settings, Arc::new(qunguan::domain::clock::SystemClock)).expect("client")
 }
 
 #[tokio::test]
@@ -749,7 +749,7 @@ async fn long_messages_are_split_and_a_bad_token_is_refused_without_showing_it()
         api_root: format!("http://127.0.0.1:{port}"),
         ..TelegramSettings::default()
     };
-    let unreachable = TelegramClient::new(&settings, Arc::new(qunguan::clock::SystemClock)).expect("client");
+    let unreachable = TelegramClient::new(&settings, Arc::new(qunguan::domain::clock::SystemClock)).expect("client");
     let err = unreachable.get_me().await.expect_err("nothing listens");
     assert!(err.is_retryable(), "{err}");
     assert!(!format!("{err} {err:?}").contains("AAtest"), "{err:?}");

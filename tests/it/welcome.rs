@@ -75,7 +75,7 @@ async fn a_custom_template_fills_its_variables() {
 fn batching(window: u64, tweak: impl Fn(&mut qunguan::config::Settings) + Send + Sync + 'static) -> Options {
     Options {
         tweak: Box::new(move |s| {
-            s.welcome.batch_window = qunguan::config::HumanDuration::from_secs(window);
+            s.welcome.batch_window = qunguan::domain::duration::HumanDuration::from_secs(window);
             tweak(s);
         }),
         ..Options::default()
@@ -174,7 +174,7 @@ async fn a_batch_left_by_a_long_downtime_is_dropped_not_greeted_late() {
 #[tokio::test]
 async fn a_member_rejoining_within_the_rejoin_window_is_not_welcomed_again() {
     let app = TestApp::spawn_with(batching(0, |s| {
-        s.welcome.rejoin_window = qunguan::config::HumanDuration::from_secs(86_400);
+        s.welcome.rejoin_window = qunguan::domain::duration::HumanDuration::from_secs(86_400);
     }))
     .await;
     app.post_event(&join_of(801)).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::message;
-use crate::action::Action;
+use crate::domain::action::Action;
 use crate::config::{OneBotSettings, Secret};
 use crate::gateway::{Delivery, GatewayError};
 
@@ -164,8 +164,8 @@ fn classify_reqwest(err: reqwest::Error) -> GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::OutgoingMessage;
-    use crate::event::GroupId;
+    use crate::domain::action::OutgoingMessage;
+    use crate::domain::event::GroupId;
 
     #[test]
     fn mute_and_unmute_always_carry_a_duration() {

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::message;
-use crate::event::{
+use crate::domain::event::{
     Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Sender,
 };
 

@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::action::{OutgoingMessage, Part};
-use crate::event::Segment;
+use crate::domain::action::{OutgoingMessage, Part};
+use crate::domain::event::Segment;
 
 /// Undoes CQ escaping: `&amp;` `&#91;` `&#93;` `&#44;`. Other `&` sequences are kept as written.
 #[must_use]

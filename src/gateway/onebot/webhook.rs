@@ -13,13 +13,13 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::{parse_event, signature};
 use crate::config::Secret;
-use crate::pipeline::{Outcome, Pipeline};
+use crate::domain::sink::{EventSink, Outcome};
 
 /// What the webhook handler needs.
 #[derive(Clone, Debug)]
 pub struct WebhookState {
-    /// The event handler.
-    pub pipeline: Arc<Pipeline>,
+    /// Where events go.
+    pub sink: Arc<dyn EventSink>,
     /// HMAC key of `X-Signature`; empty = unsigned webhooks accepted.
     pub secret: Secret,
 }
@@ -40,7 +40,7 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
             return StatusCode::BAD_REQUEST;
         }
     };
-    match state.pipeline.handle(&event).await {
+    match state.sink.handle(&event).await {
         Ok(Outcome::Duplicate) => {
             tracing::debug!(key = ?event.key, "onebot webhook: duplicate delivery ignored");
             StatusCode::NO_CONTENT

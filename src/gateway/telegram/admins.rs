@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use super::client::TelegramClient;
 use super::update::AdminChange;
-use crate::clock::SharedClock;
-use crate::event::Role;
+use crate::domain::clock::SharedClock;
+use crate::domain::event::Role;
 
 /// How soon a chat whose list could not be fetched is asked again.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);

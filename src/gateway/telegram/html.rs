@@ -9,7 +9,7 @@
 //! Telegram refuses texts longer than 4096 characters (after markup), so a long message
 //! (a welcome carrying long group rules) is split into several, preferably at line breaks.
 
-use crate::action::{OutgoingMessage, Part};
+use crate::domain::action::{OutgoingMessage, Part};
 
 /// The longest visible text of one message, in UTF-16 code units as Telegram counts.
 pub const MAX_MESSAGE_UNITS: usize = 4096;

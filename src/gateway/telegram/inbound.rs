@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::admins::AdminCache;
 use super::update::{self, Membership, Translated};
 use super::wire::Update;
-use crate::event::{EventKey, EventKind};
-use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use crate::domain::event::{EventKey, EventKind};
+use crate::domain::sink::{EventSink, Outcome, Unavailable};
 
 /// Two reports of the same join (or leave) dated this close together are one event.
 pub const SAME_MEMBERSHIP_WINDOW_SECS: i64 = 60;
@@ -22,7 +22,7 @@ const RECENT_MEMBERSHIPS_CAP: usize = 4096;
 /// The Telegram side of the pipeline.
 pub struct Inbound {
     bot_id: i64,
-    pipeline: Arc<Pipeline>,
+    sink: Arc<dyn EventSink>,
     admins: Arc<AdminCache>,
     /// The date and key of the last report of each recent join/leave.
     recent: Mutex<HashMap<Membership, (i64, EventKey)>>,
@@ -37,12 +37,12 @@ impl std::fmt::Debug for Inbound {
 }
 
 impl Inbound {
-    /// Handles updates of the bot `bot_id` with `pipeline`, looking roles up in `admins`.
+    /// Handles updates of the bot `bot_id` with `sink`, looking roles up in `admins`.
     #[must_use]
-    pub fn new(bot_id: i64, pipeline: Arc<Pipeline>, admins: AdminCache) -> Self {
+    pub fn new(bot_id: i64, sink: Arc<dyn EventSink>, admins: AdminCache) -> Self {
         Self {
             bot_id,
-            pipeline,
+            sink,
             admins: Arc::new(admins),
             recent: Mutex::new(HashMap::new()),
         }
@@ -50,7 +50,7 @@ impl Inbound {
 
     /// Handles one update; returns once every effect is durable. On an error nothing after
     /// the failed event was handled: deliver the update again (it is idempotent).
-    pub async fn handle(&self, update: &Update) -> Result<(), PipelineError> {
+    pub async fn handle(&self, update: &Update) -> Result<(), Unavailable> {
         if let Some(change) = &update.my_chat_member {
             log_bot_rights(change);
         }
@@ -82,7 +82,7 @@ impl Inbound {
                 }
                 _ => {}
             }
-            let outcome = self.pipeline.handle(&event).await?;
+            let outcome = self.sink.handle(&event).await?;
             if outcome == Outcome::Duplicate {
                 tracing::debug!(update = update.update_id, key = ?event.key, "telegram: already handled");
             }
@@ -93,7 +93,7 @@ impl Inbound {
     /// Gives a join or leave reported again within [`SAME_MEMBERSHIP_WINDOW_SECS`] the key of
     /// the first report, so the store sees a redelivery. The keys already agree when both
     /// reports carry the same date; this covers the ones a second apart.
-    fn fold_membership(&self, event: &mut crate::event::Event) {
+    fn fold_membership(&self, event: &mut crate::domain::event::Event) {
         let Some((membership, date)) = update::membership_of(event) else {
             return;
         };

@@ -31,11 +31,10 @@ use tokio_util::sync::CancellationToken;
 pub use client::TelegramClient;
 pub use webhook::WebhookState;
 
-use crate::clock::SharedClock;
+use crate::domain::clock::SharedClock;
 use crate::config::{TelegramMode, TelegramSettings};
 use crate::gateway::GatewayError;
-use crate::pipeline::Pipeline;
-use crate::store::Store;
+use crate::domain::sink::{CursorStore, EventSink};
 
 /// The running Telegram side of the daemon.
 #[derive(Debug)]
@@ -43,26 +42,27 @@ pub struct TelegramGateway {
     settings: TelegramSettings,
     client: Arc<TelegramClient>,
     inbound: Arc<inbound::Inbound>,
-    store: Store,
+    cursor: Arc<dyn CursorStore>,
 }
 
 impl TelegramGateway {
-    /// Wires the adapter: events go to `pipeline`, roles are looked up through `client`.
+    /// Wires the adapter: events go to `sink`, roles are looked up through `client`, the
+    /// polling offset is kept in `cursor`.
     #[must_use]
     pub fn new(
         settings: &TelegramSettings,
         client: Arc<TelegramClient>,
-        pipeline: Arc<Pipeline>,
-        store: Store,
+        sink: Arc<dyn EventSink>,
+        cursor: Arc<dyn CursorStore>,
         clock: SharedClock,
     ) -> Self {
         let admins = admins::AdminCache::new(Arc::clone(&client), clock, settings.admin_cache_ttl.get());
-        let inbound = Arc::new(inbound::Inbound::new(client.bot_id(), pipeline, admins));
+        let inbound = Arc::new(inbound::Inbound::new(client.bot_id(), sink, admins));
         Self {
             settings: settings.clone(),
             client,
             inbound,
-            store,
+            cursor,
         }
     }
 
@@ -106,7 +106,7 @@ impl TelegramGateway {
                 polling::Poller {
                     client: self.client,
                     inbound: self.inbound,
-                    store: self.store,
+                    cursor: self.cursor,
                     wait: self.settings.poll_timeout.get(),
                 }
                 .run(cancel)

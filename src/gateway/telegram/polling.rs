@@ -16,7 +16,7 @@ use super::client::TelegramClient;
 use super::inbound::Inbound;
 use super::wire::Update;
 use crate::gateway::GatewayError;
-use crate::store::{Store, StoreError};
+use crate::domain::sink::{CursorStore, Unavailable};
 
 /// The store's state name of the next `getUpdates` offset (i64, big-endian).
 pub const OFFSET_STATE: &str = "telegram.offset";
@@ -32,7 +32,7 @@ pub struct Poller {
     /// Where updates go.
     pub inbound: Arc<Inbound>,
     /// Where the offset lives.
-    pub store: Store,
+    pub cursor: Arc<dyn CursorStore>,
     /// How long one long poll waits.
     pub wait: Duration,
 }
@@ -40,7 +40,7 @@ pub struct Poller {
 impl Poller {
     /// Polls until `cancel` fires (or the token is refused).
     pub async fn run(self, cancel: CancellationToken) {
-        let mut offset = match load_offset(&self.store) {
+        let mut offset = match self.cursor.load_cursor(OFFSET_STATE) {
             Ok(offset) => offset,
             Err(e) => {
                 tracing::error!(error = %e, "telegram: cannot read the stored polling offset; starting from Telegram's");
@@ -81,7 +81,8 @@ impl Poller {
             let before = offset;
             let stopped = self.handle_batch(updates, &mut offset, &cancel).await;
             if offset != before
-                && let Err(e) = save_offset(&self.store, offset).await
+                && let Some(offset) = offset
+                && let Err(e) = self.cursor.save_cursor(OFFSET_STATE, offset).await
             {
                 tracing::error!(error = %e, "telegram: cannot store the polling offset");
             }
@@ -104,7 +105,7 @@ impl Poller {
         updates: Vec<Value>,
         offset: &mut Option<i64>,
         cancel: &CancellationToken,
-    ) -> Result<(), crate::pipeline::PipelineError> {
+    ) -> Result<(), Unavailable> {
         for value in updates {
             if cancel.is_cancelled() {
                 break;
@@ -142,29 +143,6 @@ async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> bool {
     }
 }
 
-/// The stored offset, if any.
-pub fn load_offset(store: &Store) -> Result<Option<i64>, StoreError> {
-    store
-        .state(OFFSET_STATE)?
-        .map(|bytes| {
-            <[u8; 8]>::try_from(bytes.as_slice())
-                .map(i64::from_be_bytes)
-                .map_err(|_| StoreError::Decode {
-                    what: "telegram offset",
-                    reason: format!("{} bytes instead of 8", bytes.len()),
-                })
-        })
-        .transpose()
-}
-
-async fn save_offset(store: &Store, offset: Option<i64>) -> Result<(), StoreError> {
-    if let Some(offset) = offset {
-        store.set_state(OFFSET_STATE, &offset.to_be_bytes())?;
-        store.durable().await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,16 +151,5 @@ mod tests {
     fn backoff_doubles_up_to_a_minute() {
         let secs: Vec<u64> = (1..=9).map(|f| backoff(f).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-    }
-
-    #[tokio::test]
-    async fn the_offset_round_trips_through_the_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_path(dir.path()).expect("open");
-        assert_eq!(load_offset(&store).expect("read"), None);
-        save_offset(&store, Some(718_290_532)).await.expect("save");
-        assert_eq!(load_offset(&store).expect("read"), Some(718_290_532));
-        store.set_state(OFFSET_STATE, b"bad").expect("write");
-        assert!(load_offset(&store).is_err());
     }
 }

@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::wire::MessageEntity;
-use crate::event::Segment;
+use crate::domain::event::Segment;
 
 /// A message body translated for the pipeline.
 #[derive(Clone, Debug, Default, PartialEq)]

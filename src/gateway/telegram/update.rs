@@ -20,7 +20,7 @@
 
 use super::text;
 use super::wire::{ChatMemberUpdated, Message, Update, User};
-use crate::event::{
+use crate::domain::event::{
     Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Segment, Sender,
 };
 

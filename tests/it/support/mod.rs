@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qunguan::app::App;
-use qunguan::clock::{ManualClock, SharedClock};
+use qunguan::runtime::app::App;
+use qunguan::domain::clock::{ManualClock, SharedClock};
 use qunguan::config::{Secret, Settings, TelegramMode};
 use qunguan::gateway::onebot::signature;
 use serde_json::{Value, json};
@@ -155,13 +155,13 @@ pub struct TestApp {
     /// The HMAC secret it requires.
     pub secret: String,
     /// The daemon's live rules (to observe reloads).
-    pub rules: qunguan::rules::RulesHandle,
+    pub rules: qunguan::config::rules::RulesHandle,
     /// The daemon's inactivity tracker (tests run its sweep after moving the clock).
-    pub inactivity: Arc<qunguan::inactivity::Inactivity>,
+    pub inactivity: Arc<qunguan::service::inactivity::Inactivity>,
     /// The admin listener's base URL (`/metrics`, `/stats/…`), unless a test turned it off.
     pub admin: Option<String>,
     shutdown: CancellationToken,
-    task: JoinHandle<Result<(), qunguan::app::AppError>>,
+    task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
 }
 
@@ -197,13 +197,13 @@ impl TestApp {
         settings.gateway.onebot.api_root = gateway.api_root();
         settings.gateway.onebot.access_token = Secret::new(TOKEN);
         settings.gateway.onebot.secret = Secret::new(options.secret.clone());
-        settings.gateway.onebot.timeout = qunguan::config::HumanDuration::from_secs(2);
+        settings.gateway.onebot.timeout = qunguan::domain::duration::HumanDuration::from_secs(2);
         let tg = &mut settings.gateway.telegram;
         tg.api_root = telegram.api_root();
         tg.token = Secret::new(TG_TOKEN);
         tg.webhook_url = "https://bot.example.org/telegram/webhook".into();
         tg.secret_token = Secret::new(TG_SECRET);
-        tg.timeout = qunguan::config::HumanDuration::from_secs(2);
+        tg.timeout = qunguan::domain::duration::HumanDuration::from_secs(2);
         // The daemon's clock stands still unless a test moves it, so the send governor's
         // per-second and per-minute windows would never reopen; tests of the governor set
         // their own limits.
@@ -211,7 +211,7 @@ impl TestApp {
         settings.outbox.sends_per_minute_per_group = 10_000;
         // Welcomes go out at once unless a test of batching sets a window (the default 10 s
         // window would make every test that joins a member move the clock).
-        settings.welcome.batch_window = qunguan::config::HumanDuration::from_secs(0);
+        settings.welcome.batch_window = qunguan::domain::duration::HumanDuration::from_secs(0);
         (options.tweak)(&mut settings);
         let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
             .await
@@ -284,10 +284,10 @@ impl TestApp {
     }
 
     /// Asks the daemon over its control socket (as the CLI does) and returns the payload lines.
-    pub async fn control(&self, request: qunguan::control::Request) -> Vec<String> {
+    pub async fn control(&self, request: qunguan::runtime::control::Request) -> Vec<String> {
         let data = self.settings.storage.path.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = qunguan::control::request(&data, &request).expect("the daemon answers");
+            let reader = qunguan::runtime::control::request(&data, &request).expect("the daemon answers");
             std::io::BufRead::lines(reader).map(|l| l.expect("line")).collect()
         })
         .await
@@ -295,8 +295,8 @@ impl TestApp {
     }
 
     /// The audit cases of the test group, oldest first.
-    pub async fn cases(&self) -> Vec<qunguan::store::AuditEntry> {
-        let request = qunguan::control::Request::Audit {
+    pub async fn cases(&self) -> Vec<qunguan::domain::audit::AuditEntry> {
+        let request = qunguan::runtime::control::Request::Audit {
             group: Some(format!("qq:{GROUP}")),
             last: None,
         };
@@ -309,11 +309,11 @@ impl TestApp {
 
     /// The dead letters, oldest first.
     pub async fn dead_letters(&self) -> Vec<qunguan::store::DeadLetter> {
-        self.control(qunguan::control::Request::DeadLetters)
+        self.control(qunguan::runtime::control::Request::DeadLetters)
             .await
             .iter()
             .map(|l| {
-                serde_json::from_str::<qunguan::control::NumberedDeadLetter>(l)
+                serde_json::from_str::<qunguan::runtime::control::NumberedDeadLetter>(l)
                     .expect("a dead letter")
                     .letter
             })
@@ -404,6 +404,6 @@ pub fn actions(calls: &[Call]) -> Vec<&str> {
 /// Logs go to the test output only when `TEST_LOG` is set.
 fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        qunguan::telemetry::init(qunguan::config::LogFormat::Pretty);
+        qunguan::runtime::telemetry::init(qunguan::config::LogFormat::Pretty);
     }
 }

@@ -1,0 +1,126 @@
+//! `qunguan check-config`: load the configuration and the rules, print a summary.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::config::rules::{LoadOptions, Rules};
+use crate::domain::clock::SystemClock;
+use crate::domain::event::GroupId;
+use crate::domain::locale::Locale;
+use crate::policy::filter::report;
+use crate::policy::i18n;
+use crate::policy::ladder::Policy;
+use crate::runtime::app::App;
+use crate::store::{DeadLetter, Store, backup};
+use crate::domain::audit::{Actor, AuditEntry};
+use super::*;
+
+pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&settings))?;
+    let onebot = &settings.gateway.onebot;
+    println!(
+        "configuration OK{}",
+        config.map(|p| format!(" ({})", p.display())).unwrap_or_default()
+    );
+    println!("  listen:      {}", settings.server.listen);
+    println!(
+        "  admin:       {}",
+        settings.server.admin_listen.map_or_else(
+            || "off".to_owned(),
+            |a| format!("{a} (/metrics /healthz /readyz /stats/<group>)")
+        )
+    );
+    if onebot.enabled {
+        println!(
+            "  onebot:      webhook {} · api {} · token {} · signature {}",
+            onebot.webhook_path,
+            onebot.api_root,
+            if onebot.access_token.is_empty() { "none" } else { "set" },
+            if onebot.secret.is_empty() {
+                "not required"
+            } else {
+                "required"
+            },
+        );
+    }
+    let telegram = &settings.gateway.telegram;
+    if telegram.enabled {
+        let transport = match telegram.mode {
+            crate::config::TelegramMode::Polling => format!("long polling (up to {} a call)", telegram.poll_timeout),
+            crate::config::TelegramMode::Webhook => format!(
+                "webhook {} ← {} · secret token required",
+                telegram.webhook_path, telegram.webhook_url
+            ),
+        };
+        println!(
+            "  telegram:    {transport} · api {} · bot {}",
+            telegram.api_root,
+            telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string()),
+        );
+    }
+    println!("  storage:     {}", settings.storage.path.display());
+    println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());
+    let moderation = &settings.moderation;
+    let ladder: Vec<String> = moderation.ladder.iter().map(ToString::to_string).collect();
+    println!(
+        "  ladder:      {} (strikes count for {}){}",
+        ladder.join(" → "),
+        moderation.strike_ttl,
+        if moderation.dry_run {
+            " · DRY RUN: nothing is sent"
+        } else {
+            ""
+        }
+    );
+    let flood = moderation.flood;
+    println!(
+        "  flood:       {} messages in {} · the same text {}× in {} (0 = off)",
+        flood.messages, flood.window, flood.repeats, flood.repeat_window
+    );
+    for (group, overrides) in &settings.groups {
+        let mut parts = Vec::new();
+        if let Some(ladder) = &overrides.ladder {
+            let rungs: Vec<String> = ladder.iter().map(ToString::to_string).collect();
+            parts.push(format!("ladder {}", rungs.join(" → ")));
+        }
+        if let Some(ttl) = overrides.strike_ttl {
+            parts.push(format!("strike_ttl {ttl}"));
+        }
+        if !overrides.exempt.is_empty() {
+            parts.push(format!("{} exempt", overrides.exempt.len()));
+        }
+        if let Some(dry) = overrides.dry_run {
+            parts.push(format!("dry_run {dry}"));
+        }
+        println!("  group {group}: {}", parts.join(" · "));
+    }
+    if !settings.admin.super_users.is_empty() {
+        let users: Vec<String> = settings.admin.super_users.iter().map(ToString::to_string).collect();
+        println!("  super users: {}", users.join(", "));
+    }
+    println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
+    let inactivity = &settings.inactivity;
+    if inactivity.enabled {
+        let steps: Vec<String> = inactivity.remind_after.iter().map(ToString::to_string).collect();
+        println!(
+            "  inactivity:  tracked · reminders {} · removal {}",
+            if steps.is_empty() {
+                "off".to_owned()
+            } else {
+                steps.join(", ")
+            },
+            inactivity
+                .remove_after()
+                .map_or_else(|| "off".to_owned(), |_| format!("after {}", inactivity.remove_after)),
+        );
+    } else {
+        println!("  inactivity:  not tracked");
+    }
+    Ok(())
+}

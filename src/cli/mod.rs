@@ -1,0 +1,224 @@
+//! The command line: one file per subcommand. [`Cli`] is what `main.rs` parses; [`dispatch`]
+//! runs it. This is the binary's edge: errors are `anyhow`, with the context an operator
+//! needs, and `main.rs` prints them.
+
+mod audit;
+mod backup;
+mod check_config;
+pub mod demo;
+pub mod demo_client;
+mod filter;
+mod healthcheck;
+mod run;
+mod stats;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::event::GroupId;
+use crate::store::Store;
+
+/// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
+#[derive(Parser, Debug)]
+#[command(name = "qunguan", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon. Without --config it runs on the built-in defaults
+    /// (listen 127.0.0.1:8080, data ./data, rules ./rules); QUNGUAN__SECTION__KEY variables
+    /// override either.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Load the configuration and the rules, print a summary and exit 0; or print what is
+    /// wrong (key or file:line, and why) and exit 1.
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print the audit log: every moderation action with its case number, rule, matched text
+    /// and strikes. Works while the daemon runs (through its control socket) and when it does
+    /// not (reading the database).
+    Audit {
+        /// Configuration file (TOML); its storage.path says where the database is.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only this group: `qq:726300112`, `tg:-1001234567890`, or a bare QQ group number.
+        #[arg(long, short, value_name = "GROUP")]
+        group: Option<String>,
+        /// Only the newest N cases.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// List the actions the outbox gave up on (refused or expired) instead.
+        #[arg(long)]
+        dead_letters: bool,
+    },
+    /// Write a backup of the whole database as JSON lines. Safe while the daemon runs: it then
+    /// makes the copy itself, at one consistent point in time.
+    Backup {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to write the backup (replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into storage.path. The daemon must be stopped, and the database empty
+    /// (or --force to replace its contents).
+    Restore {
+        /// Configuration file (TOML).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The backup file.
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// Replace a database that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Try qunguan without a chat platform: a simulated QQ group on the real pipeline. Each
+    /// input line is a message from the current member; /join, /as, /admin and /time drive
+    /// the simulation (/help lists them). Works interactively and with a script on stdin.
+    /// Nothing is kept after it ends.
+    Demo {
+        /// Configuration file (TOML) for the ladder, flood limits, texts …; storage and
+        /// gateways are always the demo's own.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The rules folder (default: rules.dir of --config; without --config ./rules if it
+        /// exists, else the built-in default rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Where the simulated clock starts, e.g. 2026-01-05T09:00:00+08:00 (default: now).
+        #[arg(long, value_name = "TIME")]
+        start: Option<jiff::Timestamp>,
+    },
+    /// Print a group's daily statistics as a table: messages, active members, joins,
+    /// leaves, violations and actions per day. Works while the daemon runs (its counts not
+    /// yet written included) and when it does not (reading the database).
+    Stats {
+        /// Configuration file (TOML); its storage.path says where the database is.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The group: `qq:726300112`, `tg:-1001234567890`, or a bare QQ group number.
+        #[arg(long, short, value_name = "GROUP")]
+        group: GroupId,
+        /// How many days up to today.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u32,
+        /// One JSON object per day instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 if the daemon's admin listener answers /healthz with 200 within 3 s, else print
+    /// why and exit 1. For container healthchecks (the image has no shell or curl).
+    Healthcheck {
+        /// Configuration file (TOML); server.admin_listen says where to ask.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Test the filter: explain one message, or scan many.
+    Filter {
+        #[command(subcommand)]
+        command: FilterCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FilterCommand {
+    /// Show how the filter sees a message: the normalized text, each hit with its rule,
+    /// pattern and original span, and what the ladder would do.
+    Explain {
+        /// The rules folder (default: rules.dir of the configuration, ./rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir and the ladder.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Check as if posted in this group (`qq:123`, `tg:-100…`); default: every rule applies.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<GroupId>,
+        /// The message.
+        text: String,
+    },
+    /// Read messages from stdin, one per line, and write one JSON object per message:
+    /// {"text", "violation", "hits": [{"rule", "kind", "pattern", "start", "end"}]}.
+    Scan {
+        /// The rules folder (default: rules.dir of the configuration, ./rules).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Each input line is a JSON string (so a message can contain newlines).
+        #[arg(long)]
+        jsonl: bool,
+    },
+}
+
+/// Runs the subcommand `cli` names.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config } => run::run(config),
+        Command::CheckConfig { config } => check_config::check_config(config),
+        Command::Demo { config, rules, start } => demo::command(config, rules, start),
+        Command::Filter { command } => filter::filter(command),
+        Command::Audit {
+            config,
+            group,
+            last,
+            json,
+            dead_letters,
+        } => audit::audit(config, group, last, json, dead_letters),
+        Command::Backup { config, out } => backup::backup(config, &out),
+        Command::Restore { config, input, force } => backup::restore(config, &input, force),
+        Command::Stats {
+            config,
+            group,
+            days,
+            json,
+        } => stats::stats(config, group, days, json),
+        Command::Healthcheck { config } => healthcheck::healthcheck(config),
+    }
+}
+
+/// How the CLI reaches the data: through a running daemon, or by opening the database.
+pub(crate) enum Access {
+    Daemon,
+    Direct(Store),
+}
+
+pub(crate) fn access(settings: &Settings) -> anyhow::Result<Access> {
+    let data = &settings.storage.path;
+    #[cfg(unix)]
+    if crate::runtime::control::daemon_running(data) {
+        return Ok(Access::Daemon);
+    }
+    if !data.exists() {
+        bail!(
+            "there is no database at {} (storage.path); pass the daemon's --config",
+            data.display()
+        );
+    }
+    let store = Store::open(&settings.storage).with_context(|| {
+        format!(
+            "cannot open the database at {} (if a daemon is using it, its control socket {} did not answer)",
+            data.display(),
+            data.join("control.sock").display()
+        )
+    })?;
+    Ok(Access::Direct(store))
+}

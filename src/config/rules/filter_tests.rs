@@ -1,0 +1,409 @@
+//! The filter's specification: table-driven rows over the adversarial dev set's dictionary
+//! (`tests/fixtures/filter-dict.txt`, loaded through the real rules-folder loader), the dev
+//! set's bar, and property tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+
+use super::Rules;
+use crate::domain::event::GroupId;
+use crate::policy::filter::*;
+
+const GROUP: GroupId = GroupId::qq(10_000);
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Writes `filter-dict.txt` as a rules folder: one word list per category, `rules.toml`
+/// with each category's mode (`cue`/`hard`) and `match = "word"` when the category has
+/// `*-word` entries (the word rule only ever affects Latin hits), `allow.txt` from the allow
+/// entries. `pattern` entries are the built-in detectors; their names are checked to exist.
+pub(crate) fn write_dev_rules(dir: &Path) {
+    let mut lists: BTreeMap<String, (Vec<String>, bool, bool)> = BTreeMap::new();
+    let mut allow = Vec::new();
+    for line in fixture("filter-dict.txt").lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (term, category, mode) = (cols[0], cols[1], cols[2]);
+        match mode {
+            "allow" => allow.push(term.to_owned()),
+            "pattern" => {
+                let name = term.trim_matches(['{', '}']).to_lowercase();
+                assert!(detect::Builtin::from_name(&name).is_some(), "no detector for {term}");
+            }
+            _ => {
+                let entry = lists.entry(category.to_owned()).or_default();
+                entry.0.push(term.to_owned());
+                entry.1 |= mode.starts_with("cue");
+                entry.2 |= mode.ends_with("-word");
+            }
+        }
+    }
+    let mut toml = String::new();
+    for (category, (terms, cue, word)) in &lists {
+        std::fs::write(dir.join(format!("{category}.txt")), terms.join("\n")).expect("write list");
+        toml.push_str(&format!(
+            "[rules.{category}]\nmode = \"{}\"\nmatch = \"{}\"\n\n",
+            if *cue { "cue" } else { "hard" },
+            if *word { "word" } else { "substring" }
+        ));
+    }
+    std::fs::write(dir.join("rules.toml"), toml).expect("write toml");
+    std::fs::write(dir.join("allow.txt"), allow.join("\n")).expect("write allow");
+}
+
+/// The dev dictionary as a filter, built once.
+fn dev() -> &'static Filter {
+    static FILTER: OnceLock<Filter> = OnceLock::new();
+    FILTER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_dev_rules(dir.path());
+        Rules::load(dir.path()).expect("dev rules load").filter
+    })
+}
+
+/// Undoes the TSV's escapes: `\t`, `\n`, `\r`, `\\`.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[test]
+fn dev_set_meets_its_bar() {
+    let tsv = fixture("filter-dev.tsv");
+    let (mut must, mut caught, mut clean, mut flagged) = (0, 0, 0, 0);
+    let mut misses = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (category, text, note) = (cols[0], unescape(cols[1]), cols[3]);
+        let outcome = note.split(':').next().unwrap_or("");
+        let verdict = dev().inspect(&text, Some(GROUP)).violation;
+        match outcome {
+            "MUST_CATCH" => {
+                must += 1;
+                // Flagged, and by a non-cue hit or a cue combination: never by nothing.
+                if verdict.is_some() {
+                    caught += 1;
+                } else {
+                    misses.push(format!("missed  [{category}] {text:?}"));
+                }
+            }
+            "MUST_NOT_FLAG" | "SCORE_ONLY" => {
+                clean += 1;
+                if let Some((v, reason)) = verdict {
+                    flagged += 1;
+                    misses.push(format!("flagged [{category}] {text:?}: rule {} ({reason})", v.rule));
+                }
+            }
+            _ => {}
+        }
+    }
+    for m in &misses {
+        println!("{m}");
+    }
+    println!("MUST_CATCH caught {caught}/{must}; MUST_NOT_FLAG+SCORE_ONLY flagged {flagged}/{clean}");
+    assert!(must >= 60 && clean >= 40, "the fixture is the whole dev half");
+    assert!(caught * 100 >= must * 95, "caught {caught}/{must} (< 95 %)");
+    assert!(flagged <= 1, "flagged {flagged} clean rows");
+}
+
+/// What a row expects: a violation of `rule` whose hits quote `quote` from the original text,
+/// or nothing.
+#[derive(Debug)]
+enum Want {
+    /// A violation decided by `rule`; some hit quotes exactly `quote`.
+    Flag(&'static str, &'static str),
+    /// No violation.
+    Clean,
+}
+use Want::{Clean, Flag};
+
+/// One row per evasion technique and false-positive trap, over the dev dictionary. Groups:
+/// evasions (the filter must see through them), traps (it must not fire), REGRESSION (bugs
+/// once found, kept fixed).
+const ROWS: &[(&str, &str, Want)] = &[
+    // --- plain ---
+    (
+        "plain hard phrase",
+        "需要代开发票的私聊我",
+        Flag("ad_fraud", "代开发票"),
+    ),
+    ("case-insensitive", "出售K粉", Flag("drugs", "K粉")),
+    ("lower-case Latin in a Chinese phrase", "出售k粉", Flag("drugs", "k粉")),
+    // --- separators ---
+    ("spaces", "代 开 发 票", Flag("ad_fraud", "代 开 发 票")),
+    ("dots", "代.开.发.票", Flag("ad_fraud", "代.开.发.票")),
+    ("hyphens in Latin", "v-i-a-g-r-a", Flag("en_spam", "v-i-a-g-r-a")),
+    ("CJK brackets", "博【彩】官网", Flag("gambling", "博【彩")),
+    ("tab and CRLF", "冰\r\n毒", Flag("drugs", "冰\r\n毒")),
+    ("ideographic space", "网　赚", Flag("ad_fraud", "网　赚")),
+    ("emoji", "代🔥开🔥发🔥票", Flag("ad_fraud", "代🔥开🔥发🔥票")),
+    ("spaced single letters", "f u c k you", Flag("en_profanity", "f u c k")),
+    // --- invisible ---
+    (
+        "zero-width space",
+        "代\u{200B}开\u{200B}发\u{200B}票",
+        Flag("ad_fraud", "代\u{200B}开\u{200B}发\u{200B}票"),
+    ),
+    ("soft hyphen", "vi\u{00AD}agra", Flag("en_spam", "vi\u{00AD}agra")),
+    (
+        "zalgo",
+        "f\u{0489}u\u{0489}c\u{0489}k\u{0489}",
+        Flag("en_profanity", "f\u{0489}u\u{0489}c\u{0489}k"),
+    ),
+    // --- width, case, style ---
+    ("full-width", "ｃａｓｉｎｏ", Flag("en_spam", "ｃａｓｉｎｏ")),
+    ("alternating case", "ViAgRa 50mg", Flag("en_spam", "ViAgRa")),
+    ("bold math letters", "𝐯𝐢𝐚𝐠𝐫𝐚", Flag("en_spam", "𝐯𝐢𝐚𝐠𝐫𝐚")),
+    ("circled letters", "Ⓥⓘⓐⓖⓡⓐ", Flag("en_spam", "Ⓥⓘⓐⓖⓡⓐ")),
+    // --- traditional ---
+    ("traditional", "代開發票，量大優惠", Flag("ad_fraud", "代開發票")),
+    ("traditional 2", "兼職日結，無需經驗", Flag("ad_fraud", "兼職日結")),
+    // --- homoglyphs ---
+    ("Cyrillic", "vіаgrа", Flag("en_spam", "vіаgrа")),
+    ("Cyrillic sex", "ѕех chat", Flag("en_profanity", "ѕех")),
+    ("Greek lunate sigma", "ϲiаlis", Flag("en_spam", "ϲiаlis")),
+    // --- repeats ---
+    ("stretched vowel", "viiiiagra", Flag("en_spam", "viiiiagra")),
+    ("stretched consonant", "assssss", Flag("en_profanity", "assssss")),
+    // --- contact patterns ---
+    (
+        "WeChat id after a cue",
+        "加微信daikai888",
+        Flag("wechat_id", "加微信daikai888"),
+    ),
+    (
+        "WeChat id after zero-width cue",
+        "加\u{200B}微\u{200B}信\u{200B}daikai888",
+        Flag("wechat_id", "加\u{200B}微\u{200B}信\u{200B}daikai888"),
+    ),
+    (
+        "full-width cue and id",
+        "加ｖｘ：ａｂｃ１２３４５６",
+        Flag("wechat_id", "加ｖｘ：ａｂｃ１２３４５６"),
+    ),
+    (
+        "negative squared letters",
+        "加🅥🅧 abc12345",
+        Flag("wechat_id", "加🅥🅧 abc12345"),
+    ),
+    (
+        "circled phone after cue",
+        "加微信①③⑧①②③④⑤⑥⑦⑧",
+        Flag("wechat_id", "①③⑧①②③④⑤⑥⑦⑧"),
+    ),
+    ("dingbat digits", "薇信❶❸❾❷❹❺❻❼❽❾❶", Flag("wechat_id", "❶❸❾❷❹❺❻❼❽❾❶")),
+    (
+        "Chinese numerals",
+        "加V一三八一二三四五六七八",
+        Flag("wechat_id", "一三八一二三四五六七八"),
+    ),
+    (
+        "financial numerals",
+        "扣扣壹贰叁肆伍陆柒捌玖",
+        Flag("qq_id", "扣扣壹贰叁肆伍陆柒捌玖"),
+    ),
+    (
+        "两 and 零",
+        "威信号码是一五零两两三三四四五五",
+        Flag("wechat_id", "威信号码是一五零两两三三四四五五"),
+    ),
+    (
+        "circled ideographs",
+        "群号㊀㊁㊂㊃㊄㊅",
+        Flag("qq_id", "群号㊀㊁㊂㊃㊄㊅"),
+    ),
+    (
+        "wxid",
+        "微信号：wxid_abc123456",
+        Flag("wechat_id", "微信号：wxid_abc123456"),
+    ),
+    (
+        "telegram cue + handle",
+        "飞机 @usdt_otc_888 出金",
+        Flag("contact_cue", "@usdt_otc_888"),
+    ),
+    ("invite link", "t.me/joinchat/AbCdEf123", Flag("tg_link", "t.me/j")),
+    (
+        "discord invite",
+        "discord.gg/abcd1234 free nitro",
+        Flag("invite_link", "discord.gg/a"),
+    ),
+    (
+        "defanged URL",
+        "hxxp://spam-site[.]com",
+        Flag("url", "hxxp://spam-site[.]com"),
+    ),
+    ("spaced dots", "www . fuli . vip", Flag("url", "www . fuli . vip")),
+    ("点com", "fuli点com 福利", Flag("url", "fuli点com")),
+    (
+        "flood with a cue",
+        "加群领福利加群领福利加群领福利加群领福利加群领福利",
+        Flag("contact_cue", "加群"),
+    ),
+    ("cues of two rules", "菠菜 私聊", Flag("gambling_cue", "私聊")),
+    // --- traps: must stay clean ---
+    ("allow list: 出口交易", "今年出口交易额增长了百分之五", Clean),
+    ("allow list: 开发票务", "公司在开发票务系统", Clean),
+    ("allow list: 大麻哈鱼", "大麻哈鱼很好吃", Clean),
+    ("cue alone: 威信", "他在群里很有威信", Clean),
+    ("cue alone: 企鹅号称", "南极的企鹅号称不怕冷", Clean),
+    ("cue alone: 跑分", "这手机安兔兔跑分多少", Clean),
+    (
+        "two cues of one rule",
+        "Work from home and earn $500 daily, click here",
+        Clean,
+    ),
+    ("bare phone number", "有需要的联系13812345678", Clean),
+    ("order number", "订单号 20240521000123456", Clean),
+    ("date and time", "2024年12月31日 23:59:59", Clean),
+    ("list markers", "①打开设置②点击关于本机③查看版本号", Clean),
+    ("ranking numerals", "第一二三名分别是", Clean),
+    ("class ⊅ ass", "Our class starts at nine", Clean),
+    ("Scunthorpe", "Scunthorpe United won", Clean),
+    ("analysis ⊅ anal", "Data analysis report", Clean),
+    ("specialist ⊅ cialis", "Ask a specialist", Clean),
+    ("Dickens ⊅ dick", "Charles Dickens novels", Clean),
+    ("as sure ⊅ ass", "as sure as can be", Clean),
+    ("vxlan ⊅ vx", "vxlan 隧道配置", Clean),
+    ("accented Latin", "café au lait", Clean),
+    ("innocent repetition", "谢谢谢谢大家", Clean),
+    ("URL shortener without a cue", "bit.ly/3xYzAbC 领取福利", Clean),
+    (
+        "a sentence ending in a TLD-like word",
+        "I went to the site. Me too",
+        Clean,
+    ),
+    ("WeChat cue then an English word", "我发你微信了 thanks", Clean),
+    // --- REGRESSION ---
+    (
+        "REGRESSION: word rule still catches glued digits",
+        "sex123",
+        Flag("en_profanity", "sex"),
+    ),
+    (
+        "REGRESSION: an allow entry covering part of a hit does nothing",
+        "相约炮台见",
+        Clean,
+    ),
+    ("REGRESSION: avx512 is not the cue vx", "avx512 指令集 加速", Clean),
+    (
+        "REGRESSION: a WeChat id ends at whitespace",
+        "微信 abc123 thanks",
+        Flag("wechat_id", "微信 abc123"),
+    ),
+];
+
+#[test]
+fn a_message_of_thousands_of_hits_is_checked_in_linear_time() {
+    // 20,000 overlapping hits (加微信, 微信, the WeChat detector): mapping each back to the
+    // original must not rescan the message, or this takes minutes instead of milliseconds.
+    let text = "加 微 信 abc123，".repeat(20_000);
+    let report = dev().inspect(&text, Some(GROUP));
+    assert!(report.violation.is_some());
+    assert!(report.hits.len() >= 20_000, "{} hits", report.hits.len());
+    let last = report.hits.last().expect("hits");
+    assert!(text[last.start..last.end].starts_with('加') || text[last.start..last.end].starts_with('微'));
+}
+
+#[test]
+fn evasions_and_traps_table() {
+    let mut failures = Vec::new();
+    for (name, text, want) in ROWS {
+        let report = dev().inspect(text, Some(GROUP));
+        let ok = match (want, &report.violation) {
+            (Clean, None) => true,
+            (Flag(rule, quote), Some((v, _))) => {
+                &*v.rule == *rule && v.hits.iter().any(|h| &text[h.start..h.end] == *quote)
+            }
+            _ => false,
+        };
+        if !ok {
+            let hits: Vec<String> = report
+                .hits
+                .iter()
+                .map(|h| format!("{}:{:?}={:?}", h.rule, h.kind, &text[h.start..h.end]))
+                .collect();
+            failures.push(format!(
+                "{name}: {text:?} want {want:?}, got {:?} hits {hits:?} (normalized {:?})",
+                report.violation.as_ref().map(|(v, r)| (v.rule.to_string(), *r)),
+                report.normalized
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+fn noise_char() -> impl Strategy<Value = char> {
+    prop::sample::select(vec![
+        ' ', '.', '-', '\t', '\n', '_', '|', '*', '@', '#', '~', '　', '，', '。', '、', '【', '】', '「', '\u{200B}',
+        '\u{200C}', '\u{200D}', '\u{FEFF}', '\u{00AD}', '\u{2060}', '🔥', '😀', '🎲', '❤', '\u{FE0F}',
+    ])
+}
+
+proptest! {
+    /// A hard phrase still hits whatever noise is inserted between (and around) its
+    /// characters, and the hit quotes the phrase with its noise.
+    #[test]
+    fn phrases_survive_inserted_noise(
+        phrase in prop::sample::select(vec!["代开发票", "网赌", "刷单返利", "冰毒", "百家乐", "viagra"]),
+        gaps in prop::collection::vec(prop::collection::vec(noise_char(), 0..4), 8),
+    ) {
+        let mut text = String::from("朋友们好 ");
+        for (c, gap) in phrase.chars().zip(&gaps) {
+            text.push(c);
+            text.extend(gap);
+        }
+        text.push_str(" 谢谢");
+        let v = dev().check(&text, GROUP);
+        prop_assert!(v.is_some(), "{text:?} not flagged");
+        let v = v.expect("checked");
+        let quoted = v.hits.iter().any(|h| {
+            let q = &text[h.start..h.end];
+            q.starts_with(phrase.chars().next().expect("non-empty"))
+                && q.ends_with(phrase.chars().last().expect("non-empty"))
+        });
+        prop_assert!(quoted, "{text:?}: {:?}", v.hits);
+    }
+
+    /// Every hit's span lies on char boundaries of the original text.
+    #[test]
+    fn hit_spans_lie_on_char_boundaries(
+        text in "[加微信代开发票网赌ＱＱｖｘqQvVxX①③⑧❶一三八 .@/:\u{200B}🔥0-9a-z]{0,40}"
+    ) {
+        let report = dev().inspect(&text, None);
+        for h in &report.hits {
+            prop_assert!(h.start < h.end && h.end <= text.len(), "{h:?}");
+            prop_assert!(text.is_char_boundary(h.start) && text.is_char_boundary(h.end), "{h:?}");
+        }
+    }
+
+    /// Arbitrary text never panics and the spans stay in bounds.
+    #[test]
+    fn arbitrary_text_is_handled(text in "\\PC{0,60}") {
+        for h in dev().inspect(&text, None).hits {
+            prop_assert!(text.is_char_boundary(h.start) && text.is_char_boundary(h.end));
+        }
+    }
+}

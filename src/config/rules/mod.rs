@@ -1,0 +1,609 @@
+//! The rules folder: word lists, their settings, the allow list, the variants table, regex
+//! detectors and the group rules, loaded as one immutable [`Rules`] value.
+//!
+//! Layout (the format is documented in `rules/README.md`):
+//! - `*.txt` — word lists, one phrase per line; blank lines and lines starting with `#` are
+//!   ignored; the file stem is the rule's name (`ads.txt` → rule `ads`);
+//! - `allow.txt` — the allow list (same format): a hit lying entirely inside an allow-list
+//!   hit is dropped;
+//! - `rules.toml` — optional: `[rules.<name>]` settings per word list, `[[regex]]`
+//!   detectors, `[normalize]` switches;
+//! - `variants.toml` — optional: evasive spellings and the canonical form they stand for;
+//! - `group-rules.md` — the group rules text, posted in welcomes and by `/rules`;
+//!   `groups/<group>.md` — one group's own rules text instead (`groups/726300112.md`,
+//!   `groups/tg:-1001234567890.md`);
+//! - `schedule.toml` — scheduled posts ([`posts`]), with their rotation
+//!   files in a subfolder.
+//!
+//! A reload ([`reload`]: the file watcher, SIGHUP and the `/reload` admin command all call
+//! it) builds a complete new [`Rules`] and swaps it in atomically through [`RulesHandle`];
+//! messages in flight finish on the set they started with. If anything is wrong, the old
+//! rules stay live and the error names the file and line.
+
+mod settings;
+#[cfg(test)]
+mod filter_tests;
+pub mod posts;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+
+use crate::domain::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::event::GroupId;
+use crate::policy::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
+use posts::PostDef;
+
+/// File with the group rules text, inside the rules folder.
+pub const GROUP_RULES_FILE: &str = "group-rules.md";
+/// Folder of per-group rules texts (`<group>.md`), inside the rules folder.
+pub const GROUP_RULES_DIR: &str = "groups";
+/// Per-rule settings, regex detectors and normalization switches.
+pub const RULES_TOML: &str = "rules.toml";
+/// The allow list.
+pub const ALLOW_FILE: &str = "allow.txt";
+/// The variants table.
+pub const VARIANTS_FILE: &str = "variants.toml";
+
+/// Everything loaded from the rules folder.
+#[derive(Debug)]
+pub struct Rules {
+    /// The compiled message filter.
+    pub filter: Filter,
+    /// The group rules text (may be empty).
+    pub group_rules: String,
+    /// Groups with their own rules text (`groups/<group>.md`), which replaces `group_rules`
+    /// for them.
+    pub group_rules_by_group: HashMap<GroupId, String>,
+    /// The scheduled posts of `schedule.toml`.
+    pub schedule: Arc<[PostDef]>,
+    /// The folder it came from.
+    pub dir: PathBuf,
+    /// What it was loaded with; a reload uses the same.
+    pub options: LoadOptions,
+    /// When it was loaded (on the options' clock): a scheduled post new in this snapshot
+    /// starts from here, so it never fires for a time before it existed.
+    pub loaded_at: Timestamp,
+}
+
+/// What loading the rules folder takes from the configuration: the defaults of scheduled
+/// posts, and the clock that stamps each snapshot's load time. A reload reuses the options of
+/// the rules it replaces.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Time zone of posts without their own (`[schedule] timezone`).
+    pub timezone: String,
+    /// Catch-up of posts without their own (`[schedule] catch_up`).
+    pub catch_up: Duration,
+    /// The daemon's clock (`None`: the system clock).
+    pub clock: Option<SharedClock>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self::from(&Settings::default())
+    }
+}
+
+impl From<&Settings> for LoadOptions {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            timezone: settings.schedule.timezone.clone(),
+            catch_up: settings.schedule.catch_up.get(),
+            clock: None,
+        }
+    }
+}
+
+/// The live rules, swapped atomically on reload. Readers take a snapshot with `load()` and
+/// use it for a whole message, so a message never sees half of a reload.
+pub type RulesHandle = Arc<ArcSwap<Rules>>;
+
+/// A problem in the rules folder, with the file and (when known) the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RulesError {
+    /// The file (or folder) at fault.
+    pub file: PathBuf,
+    /// 1-based line number, when the problem is on one line.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+impl RulesError {
+    fn new(file: &Path, line: Option<usize>, reason: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Loads `dir` and, if it is valid, makes it the live rule set. Returns the new set's summary.
+/// On error the live rules are left untouched.
+///
+/// Compiling a large rule set takes a fraction of a second of CPU: call this from
+/// `tokio::task::spawn_blocking` in async code.
+pub fn reload(handle: &RulesHandle, dir: &Path) -> Result<String, RulesError> {
+    let options = handle.load().options.clone();
+    let rules = Rules::load_with(dir, &options)?;
+    let summary = rules.summary();
+    handle.store(Arc::new(rules));
+    Ok(summary)
+}
+
+impl Rules {
+    /// Loads and compiles the rules folder `dir` with the default [`LoadOptions`].
+    pub fn load(dir: &Path) -> Result<Self, RulesError> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads and compiles the rules folder `dir`.
+    pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self, RulesError> {
+        let spec = read_spec(dir)?;
+        let filter = Filter::build(&spec).map_err(|e| RulesError {
+            file: if e.file.as_os_str().is_empty() {
+                dir.to_owned()
+            } else {
+                e.file
+            },
+            line: e.line,
+            reason: e.reason,
+        })?;
+        let rules_path = dir.join(GROUP_RULES_FILE);
+        let group_rules = match read_text(&rules_path)? {
+            Some(text) => text.trim().to_owned(),
+            None => String::new(),
+        };
+        let group_rules_by_group = read_group_rules(&dir.join(GROUP_RULES_DIR))?;
+        let schedule = read_schedule(dir, options)?;
+        Ok(Self {
+            filter,
+            group_rules,
+            group_rules_by_group,
+            schedule: schedule.into(),
+            dir: dir.to_owned(),
+            options: options.clone(),
+            loaded_at: options.clock.as_ref().map_or_else(Timestamp::now, |c| c.now()),
+        })
+    }
+
+    /// The rules text of `group`: its own `groups/<group>.md` if there is one, else
+    /// `group-rules.md` (either may be empty).
+    #[must_use]
+    pub fn rules_text(&self, group: GroupId) -> &str {
+        self.group_rules_by_group
+            .get(&group)
+            .map_or(self.group_rules.as_str(), String::as_str)
+    }
+
+    /// A one-line description for logs and `check-config`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let names: Vec<&str> = self.filter.rule_names().collect();
+        let mut summary = format!(
+            "{} word list(s) [{}] with {} phrase(s); {} detector(s); group rules: {}",
+            names.len(),
+            names.join(", "),
+            self.filter.phrase_count(),
+            self.filter.detector_names().count(),
+            if self.group_rules.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{} chars", self.group_rules.chars().count())
+            }
+        );
+        if !self.group_rules_by_group.is_empty() {
+            summary.push_str(&format!(
+                " (+{} group(s) with their own)",
+                self.group_rules_by_group.len()
+            ));
+        }
+        if !self.schedule.is_empty() {
+            let enabled = self.schedule.iter().filter(|p| p.enabled).count();
+            summary.push_str(&format!(
+                "; {} scheduled post(s), {enabled} enabled",
+                self.schedule.len()
+            ));
+        }
+        summary
+    }
+}
+
+/// Reads the rules folder into a [`FilterSpec`].
+fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        RulesError::new(
+            dir,
+            None,
+            format!("cannot read the rules folder: {e} (set rules.dir to an existing folder)"),
+        )
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| RulesError::new(dir, None, e.to_string()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "txt")
+            && path.file_name().is_some_and(|n| n != ALLOW_FILE)
+            && path.is_file()
+        {
+            paths.push(path);
+        }
+    }
+    // Load order decides which rule is reported first when two lists hold the same phrase;
+    // keep it stable.
+    paths.sort();
+
+    let toml_path = dir.join(RULES_TOML);
+    let mut toml = match read_text(&toml_path)? {
+        Some(src) => settings::parse_rules_toml(&toml_path, &src)?,
+        None => settings::RulesToml::default(),
+    };
+    let mut spec = FilterSpec {
+        normalize: toml.normalize,
+        ..FilterSpec::default()
+    };
+    for path in &paths {
+        let rule = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| RulesError::new(path, None, "the file name is not valid UTF-8"))?
+            .to_owned();
+        let settings = toml
+            .rules
+            .remove(&rule)
+            .map(|(s, _)| s)
+            .unwrap_or_else(RuleSettings::default);
+        spec.lists.push(WordList {
+            phrases: read_phrases(path)?,
+            rule,
+            settings,
+        });
+    }
+    if let Some((name, (_, line))) = toml.rules.into_iter().next() {
+        return Err(RulesError::new(
+            &toml_path,
+            Some(line),
+            format!("[rules.{name}] has no word list: create {name}.txt, or fix the name"),
+        ));
+    }
+    spec.regexes = toml.regexes;
+    let allow_path = dir.join(ALLOW_FILE);
+    if allow_path.is_file() {
+        spec.allow = read_phrases(&allow_path)?;
+    }
+    let variants_path = dir.join(VARIANTS_FILE);
+    if let Some(src) = read_text(&variants_path)? {
+        spec.variants = settings::parse_variants(&variants_path, &src)?;
+    }
+    Ok(spec)
+}
+
+/// Reads `groups/<group>.md` files: each file's stem names its group like everywhere else
+/// (`726300112`, `qq:726300112`, `tg:-1001234567890`). No folder = no per-group texts.
+fn read_group_rules(folder: &Path) -> Result<HashMap<GroupId, String>, RulesError> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(RulesError::new(folder, None, e.to_string())),
+    };
+    let mut by_group = HashMap::new();
+    let mut seen: HashMap<GroupId, PathBuf> = HashMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| RulesError::new(folder, None, e.to_string()))?.path();
+        if path.extension().is_none_or(|e| e != "md") || !path.is_file() {
+            continue;
+        }
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let group: GroupId = stem.parse().map_err(|reason: String| {
+            RulesError::new(
+                &path,
+                None,
+                format!(
+                    "{reason}; name the file after its group, e.g. groups/726300112.md or groups/tg:-1001234567890.md"
+                ),
+            )
+        })?;
+        if let Some(other) = seen.insert(group, path.clone()) {
+            return Err(RulesError::new(
+                &path,
+                None,
+                format!("{group} already has its rules in {}", other.display()),
+            ));
+        }
+        let text = read_text(&path)?.unwrap_or_default();
+        by_group.insert(group, text.trim().to_owned());
+    }
+    Ok(by_group)
+}
+
+/// Reads `schedule.toml` (no file = no posts).
+fn read_schedule(dir: &Path, options: &LoadOptions) -> Result<Vec<PostDef>, RulesError> {
+    let path = dir.join(posts::SCHEDULE_FILE);
+    match read_text(&path)? {
+        Some(text) => posts::parse(&text, &path, dir, &options.timezone, options.catch_up),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A UTF-8 file's text, or `None` if it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>, RulesError> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) => {
+                let line = settings::line_of(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
+                Err(RulesError::new(
+                    path,
+                    Some(line),
+                    "not valid UTF-8 (save the file as UTF-8)",
+                ))
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RulesError::new(path, None, e.to_string())),
+    }
+}
+
+/// Reads a phrase list: one phrase per line, `#` comments, blank lines ignored.
+fn read_phrases(path: &Path) -> Result<Vec<Phrase>, RulesError> {
+    let bytes = std::fs::read(path).map_err(|e| RulesError::new(path, None, e.to_string()))?;
+    let mut phrases = Vec::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(line)
+            .map_err(|_| RulesError::new(path, Some(index + 1), "not valid UTF-8 (save the file as UTF-8)"))?;
+        let phrase = line.trim_start_matches('\u{feff}').trim();
+        if phrase.is_empty() || phrase.starts_with('#') {
+            continue;
+        }
+        phrases.push(Phrase {
+            text: phrase.to_owned(),
+            file: path.to_owned(),
+            line: index + 1,
+        });
+    }
+    Ok(phrases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_word_lists_and_group_rules() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ads.txt"), "# ads\n\n加微信\n  free money  \n").expect("write");
+        std::fs::write(dir.path().join("scam.txt"), "\u{feff}刷单\n").expect("write");
+        std::fs::write(dir.path().join("group-rules.md"), "1. 不许打广告\n").expect("write");
+        std::fs::write(dir.path().join("notes.md"), "not a list").expect("write");
+        let rules = Rules::load(dir.path()).expect("loads");
+        assert_eq!(rules.filter.rule_names().collect::<Vec<_>>(), ["ads", "scam"]);
+        assert_eq!(rules.filter.phrase_count(), 3);
+        assert_eq!(rules.group_rules, "1. 不许打广告");
+        let v = rules
+            .filter
+            .check("要FREE MONEY吗", crate::domain::event::GroupId::qq(1))
+            .expect("violation");
+        assert_eq!(&*v.rule, "ads");
+    }
+
+    #[test]
+    fn bad_files_are_reported_with_file_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("bad.txt"), b"ok\n\xff\xfe\n").expect("write");
+        let err = Rules::load(dir.path()).expect_err("invalid UTF-8");
+        assert_eq!(err.line, Some(2));
+        assert!(err.to_string().contains("bad.txt:2:"), "{err}");
+
+        let err = Rules::load(&dir.path().join("missing")).expect_err("no folder");
+        assert!(err.to_string().contains("rules folder"), "{err}");
+    }
+
+    use crate::domain::event::GroupId;
+    use crate::policy::filter::{HitKind, RuleAction};
+    use crate::domain::strike::Severity;
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        dir
+    }
+
+    const G1: GroupId = GroupId::qq(111);
+    const G2: GroupId = GroupId::qq(222);
+
+    #[test]
+    fn rule_settings_reach_the_violation() {
+        let dir = folder(&[
+            ("scam.txt", "刷单\n"),
+            ("porn.txt", "约炮\n"),
+            (
+                "rules.toml",
+                "[rules.scam]\nseverity = \"max\"\naction = \"kick\"\nrecall = false\ndry_run = true\n\n[rules.porn]\nseverity = 2\naction = \"recall\"\n",
+            ),
+        ]);
+        let rules = Rules::load(dir.path()).expect("loads");
+        let v = rules.filter.check("兼职刷单", G1).expect("violation");
+        assert_eq!(
+            (&*v.rule, v.severity, v.action, v.recall, v.dry_run),
+            ("scam", Severity::Max, RuleAction::Kick, false, true)
+        );
+        let v = rules.filter.check("约炮吗", G1).expect("violation");
+        assert_eq!(
+            (v.severity, v.action, v.recall),
+            (Severity::Strikes(2), RuleAction::Recall, true)
+        );
+        // Both in one message: the more severe rule decides.
+        assert_eq!(&*rules.filter.check("约炮 刷单", G1).expect("violation").rule, "scam");
+    }
+
+    #[test]
+    fn groups_and_exclude_groups_scope_a_rule() {
+        let dir = folder(&[
+            ("only.txt", "只在一群\n"),
+            ("except.txt", "除了二群\n"),
+            (
+                "rules.toml",
+                "[rules.only]\ngroups = [111]\n\n[rules.except]\nexclude_groups = [\"qq:222\"]\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        assert!(f.check("只在一群", G1).is_some());
+        assert!(f.check("只在一群", G2).is_none());
+        assert!(f.check("除了二群", G1).is_some());
+        assert!(f.check("除了二群", G2).is_none());
+        assert!(f.check("除了二群", GroupId::telegram(-100_222)).is_some());
+    }
+
+    #[test]
+    fn match_modes_and_cues() {
+        let dir = folder(&[
+            ("words.txt", "ass\n"),
+            ("whole.txt", "hi\n"),
+            ("contact.txt", "飞机\n"),
+            ("money.txt", "出金\n"),
+            (
+                "rules.toml",
+                "[rules.words]\nmatch = \"word\"\n[rules.whole]\nmatch = \"exact\"\n[rules.contact]\nmode = \"cue\"\n[rules.money]\nmode = \"cue\"\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        let table: &[(&str, Option<&str>)] = &[
+            ("class", None),
+            ("kick ass", Some("words")),
+            ("a.s.s", Some("words")),
+            ("HI!", Some("whole")),
+            ("hi there", None),
+            ("飞机", None),
+            ("飞机 出金", Some("contact")),
+            ("飞机 13812345678", Some("contact")),
+        ];
+        for (text, want) in table {
+            let got = f.check(text, G1).map(|v| v.rule.to_string());
+            assert_eq!(got.as_deref(), *want, "{text:?}");
+        }
+        let cue = f.inspect("飞机", None);
+        assert_eq!(cue.hits[0].kind, HitKind::Cue);
+    }
+
+    #[test]
+    fn variants_and_allow_list_apply_to_text_and_phrases() {
+        let dir = folder(&[
+            ("ads.txt", "加微信\n"),
+            (
+                "variants.toml",
+                "\"微信\" = [\"V信\", \"vx\", \"薇信\"]\nqq = [\"扣扣\"]\n",
+            ),
+            ("allow.txt", "微信支付\n"),
+            ("cues.txt", "qq\n"),
+            ("rules.toml", "[rules.cues]\nmode = \"cue\"\n"),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        for text in ["加V信", "加 vx", "加薇信", "加微信"] {
+            let v = f.check(text, G1).unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(&*v.hits[0].pattern, "加微信", "{text:?}");
+        }
+        assert!(
+            f.check("vxlan 加速", G1).is_none(),
+            "a glued Latin variant is not rewritten"
+        );
+        let report = f.inspect("扣扣 123456", None);
+        assert_eq!(report.normalized, "qq123456");
+        assert!(report.violation.is_some(), "the QQ detector reads the canonical form");
+        assert!(f.check("用微信支付就行", G1).is_none());
+    }
+
+    #[test]
+    fn regex_detectors_are_added_overridden_and_switched_off() {
+        let dir = folder(&[(
+            "rules.toml",
+            "[[regex]]\nname = \"promo_code\"\npattern = 'code:[a-z]{4}[0-9]{4}'\nseverity = 3\n\n[[regex]]\nname = \"phone_cn\"\nstrength = \"strong\"\n\n[[regex]]\nname = \"tg_handle\"\nenabled = false\n",
+        )]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        let v = f.check("use code:abcd1234 now", G1).expect("custom regex");
+        assert_eq!((&*v.rule, v.severity), ("promo_code", Severity::Strikes(3)));
+        assert_eq!(&*f.check("13812345678", G1).expect("now strong").rule, "phone_cn");
+        assert!(!f.detector_names().any(|n| n == "tg_handle"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        /// (files, where the error must point, a word of the reason)
+        type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+        let cases: &[Case] = &[
+            (
+                &[("rules.toml", "[[regex]]\nname = \"x\"\n\npattern = '(unclosed'\n")],
+                "rules.toml:4:",
+                "does not compile",
+            ),
+            (
+                &[("rules.toml", "[rules.ads]\nmode = \"loud\"\n")],
+                "rules.toml:2:",
+                "loud",
+            ),
+            (
+                &[("rules.toml", "[rules.ads]\nseverity = 0\n")],
+                "rules.toml:2:",
+                "severity",
+            ),
+            (
+                &[("rules.toml", "[rules.nope]\nmode = \"cue\"\n")],
+                "rules.toml:1:",
+                "nope.txt",
+            ),
+            (
+                &[("rules.toml", "[rules.ads]\ngroups = [\"xx:1\"]\n")],
+                "rules.toml:2:",
+                "xx:1",
+            ),
+            (&[("ads.txt", "ok\n# fine\n!!!\n")], "ads.txt:3:", "punctuation"),
+            (&[("variants.toml", "a = [\"b\"\n")], "variants.toml:", "variants"),
+            (&[("rules.toml", "colour = 1\n")], "rules.toml:1:", "colour"),
+        ];
+        for (files, want_at, want_reason) in cases {
+            let mut files = files.to_vec();
+            if !files.iter().any(|(n, _)| *n == "ads.txt") {
+                files.push(("ads.txt", "加微信\n"));
+            }
+            let dir = folder(&files);
+            let err = Rules::load(dir.path()).expect_err("invalid");
+            let msg = err.to_string();
+            assert!(msg.contains(want_at) && msg.contains(want_reason), "{files:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn reload_swaps_good_rules_and_keeps_the_old_ones_on_error() {
+        let dir = folder(&[("ads.txt", "加微信\n")]);
+        let handle: RulesHandle = Arc::new(ArcSwap::from_pointee(Rules::load(dir.path()).expect("loads")));
+        std::fs::write(dir.path().join("ads.txt"), "免费领取\n").expect("write");
+        let summary = reload(&handle, dir.path()).expect("reloads");
+        assert!(summary.contains("1 phrase"), "{summary}");
+        assert!(handle.load().filter.check("免费领取", G1).is_some());
+        std::fs::write(dir.path().join("rules.toml"), "[rules.ads]\nmode = 5\n").expect("write");
+        let err = reload(&handle, dir.path()).expect_err("bad file");
+        assert!(err.to_string().contains("rules.toml:2:"), "{err}");
+        assert!(
+            handle.load().filter.check("免费领取", G1).is_some(),
+            "old rules stay live"
+        );
+    }
+}

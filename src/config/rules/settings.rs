@@ -1,0 +1,215 @@
+//! `rules/rules.toml` (per-rule settings, `[[regex]]` detectors, `[normalize]` switches) and
+//! `rules/variants.toml`, parsed with the line of every value kept, so that a wrong value is
+//! reported as `rules.toml:12: …`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::RulesError;
+use crate::domain::event::GroupId;
+use crate::policy::filter::spec::Phrase;
+use crate::policy::filter::{MatchMode, Mode, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant};
+use crate::domain::strike::Severity;
+use crate::policy::normalize::NormalizeOptions;
+
+/// The parsed `rules.toml`.
+#[derive(Debug, Default)]
+pub(crate) struct RulesToml {
+    pub(crate) normalize: NormalizeOptions,
+    /// Settings by word-list name, with the line of the table.
+    pub(crate) rules: BTreeMap<String, (RuleSettings, usize)>,
+    pub(crate) regexes: Vec<RegexSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    normalize: NormalizeOptions,
+    #[serde(default)]
+    rules: BTreeMap<String, Spanned<RawRule>>,
+    #[serde(default)]
+    regex: Vec<Spanned<RawRegex>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    mode: Option<Mode>,
+    #[serde(rename = "match")]
+    matching: Option<MatchMode>,
+    severity: Option<Spanned<RawSeverity>>,
+    action: Option<RuleAction>,
+    recall: Option<bool>,
+    groups: Option<Vec<Spanned<RawGroup>>>,
+    exclude_groups: Option<Vec<Spanned<RawGroup>>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegex {
+    name: Spanned<String>,
+    pattern: Option<Spanned<String>>,
+    strength: Option<Strength>,
+    view: Option<RegexView>,
+    enabled: Option<bool>,
+    severity: Option<Spanned<RawSeverity>>,
+    action: Option<RuleAction>,
+    recall: Option<bool>,
+    groups: Option<Vec<Spanned<RawGroup>>>,
+    exclude_groups: Option<Vec<Spanned<RawGroup>>>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSeverity {
+    Strikes(i64),
+    Word(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawGroup {
+    Number(i64),
+    Text(String),
+}
+
+/// 1-based line of byte `offset` in `src`.
+pub(crate) fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn toml_error(path: &Path, src: &str, e: &toml::de::Error) -> RulesError {
+    let line = e.span().map(|s| line_of(src, s.start));
+    RulesError {
+        file: path.to_owned(),
+        line,
+        reason: e.message().trim().to_owned(),
+    }
+}
+
+/// Parses `rules.toml` from `src`.
+pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, RulesError> {
+    let raw: Raw = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let at = |span: std::ops::Range<usize>| line_of(src, span.start);
+    let mut out = RulesToml {
+        normalize: raw.normalize,
+        ..RulesToml::default()
+    };
+    for (name, rule) in raw.rules {
+        let line = at(rule.span());
+        let rule = rule.into_inner();
+        let settings = RuleSettings {
+            mode: rule.mode.unwrap_or_default(),
+            matching: rule.matching.unwrap_or_default(),
+            severity: severity(path, src, rule.severity)?,
+            action: rule.action.unwrap_or_default(),
+            recall: rule.recall.unwrap_or(true),
+            groups: groups(path, src, rule.groups)?,
+            exclude_groups: groups(path, src, rule.exclude_groups)?,
+            dry_run: rule.dry_run.unwrap_or(false),
+        };
+        out.rules.insert(name, (settings, line));
+    }
+    for regex in raw.regex {
+        let table_line = at(regex.span());
+        let regex = regex.into_inner();
+        let name = regex.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err(RulesError::new(
+                path,
+                Some(at(regex.name.span())),
+                "a [[regex]] needs a name",
+            ));
+        }
+        let line = regex
+            .pattern
+            .as_ref()
+            .map_or(table_line.max(at(regex.name.span())), |p| at(p.span()));
+        out.regexes.push(RegexSpec {
+            name,
+            pattern: regex.pattern.map(Spanned::into_inner),
+            strength: regex.strength,
+            view: regex.view,
+            enabled: regex.enabled.unwrap_or(true),
+            settings: RuleSettings {
+                severity: severity(path, src, regex.severity)?,
+                action: regex.action.unwrap_or_default(),
+                recall: regex.recall.unwrap_or(true),
+                groups: groups(path, src, regex.groups)?,
+                exclude_groups: groups(path, src, regex.exclude_groups)?,
+                dry_run: regex.dry_run.unwrap_or(false),
+                ..RuleSettings::default()
+            },
+            file: path.to_owned(),
+            line,
+        });
+    }
+    Ok(out)
+}
+
+fn severity(path: &Path, src: &str, raw: Option<Spanned<RawSeverity>>) -> Result<Severity, RulesError> {
+    let Some(raw) = raw else {
+        return Ok(Severity::default());
+    };
+    let line = line_of(src, raw.span().start);
+    match raw.into_inner() {
+        RawSeverity::Strikes(n) if n >= 1 => Ok(Severity::Strikes(u32::try_from(n).unwrap_or(u32::MAX))),
+        RawSeverity::Word(w) if w.eq_ignore_ascii_case("max") => Ok(Severity::Max),
+        RawSeverity::Strikes(n) => Err(RulesError::new(
+            path,
+            Some(line),
+            format!("severity {n}: write a number of strikes (1 or more) or \"max\""),
+        )),
+        RawSeverity::Word(w) => Err(RulesError::new(
+            path,
+            Some(line),
+            format!("severity {w:?}: write a number of strikes (1 or more) or \"max\""),
+        )),
+    }
+}
+
+fn groups(path: &Path, src: &str, raw: Option<Vec<Spanned<RawGroup>>>) -> Result<Vec<GroupId>, RulesError> {
+    let mut out = Vec::new();
+    for g in raw.unwrap_or_default() {
+        let line = line_of(src, g.span().start);
+        let parsed = match g.into_inner() {
+            RawGroup::Number(n) => Ok(GroupId::qq(n)),
+            RawGroup::Text(t) => t.parse::<GroupId>().map_err(|e| format!("group {t:?}: {e}")),
+        };
+        out.push(parsed.map_err(|reason| RulesError::new(path, Some(line), reason))?);
+    }
+    Ok(out)
+}
+
+/// Parses `variants.toml`: `canonical = ["spelling", …]`.
+pub(crate) fn parse_variants(path: &Path, src: &str) -> Result<Vec<Variant>, RulesError> {
+    let raw: BTreeMap<String, Spanned<Vec<String>>> = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let mut out = Vec::new();
+    for (canonical, spellings) in raw {
+        let span = spellings.span();
+        let array = &src[span.clone()];
+        for spelling in spellings.into_inner() {
+            // The line of the spelling inside a multi-line array.
+            let offset = array.find(spelling.as_str()).map_or(span.start, |at| span.start + at);
+            out.push(Variant {
+                canonical: canonical.clone(),
+                spelling: Phrase {
+                    text: spelling,
+                    file: path.to_owned(),
+                    line: line_of(src, offset),
+                },
+            });
+        }
+    }
+    Ok(out)
+}

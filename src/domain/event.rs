@@ -1,0 +1,388 @@
+//! The platform-neutral event model.
+//!
+//! Gateway adapters translate their wire format into these types and nothing past the adapter
+//! sees OneBot or Telegram JSON. Ids are `i64` everywhere: QQ numbers, Telegram chat ids
+//! (negative for groups, beyond 32 bits) and OneBot message ids (signed 32-bit hashes, often
+//! negative) all fit.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sha1::Digest;
+
+/// The chat platform an id belongs to. Group ids are only unique within a platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// QQ, reached through a OneBot v11 gateway.
+    Qq,
+    /// Telegram, through the Bot API.
+    Telegram,
+}
+
+impl Platform {
+    /// Short prefix used in group keys: `qq`, `tg`.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Qq => "qq",
+            Self::Telegram => "tg",
+        }
+    }
+
+    /// One byte for storage keys. Never reuse a value.
+    #[must_use]
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Qq => 1,
+            Self::Telegram => 2,
+        }
+    }
+
+    /// Inverse of [`Platform::tag`].
+    #[must_use]
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            1 => Some(Self::Qq),
+            2 => Some(Self::Telegram),
+            _ => None,
+        }
+    }
+}
+
+/// A group on a platform, written `qq:726300112` or `tg:-1001234567890`. A bare number means QQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupId {
+    /// The platform.
+    pub platform: Platform,
+    /// The platform's group (chat) id.
+    pub id: i64,
+}
+
+impl GroupId {
+    /// A QQ group.
+    #[must_use]
+    pub const fn qq(id: i64) -> Self {
+        Self {
+            platform: Platform::Qq,
+            id,
+        }
+    }
+
+    /// A Telegram chat.
+    #[must_use]
+    pub const fn telegram(id: i64) -> Self {
+        Self {
+            platform: Platform::Telegram,
+            id,
+        }
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.platform.prefix(), self.id)
+    }
+}
+
+impl FromStr for GroupId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (platform, number) = match s.split_once(':') {
+            Some(("qq", n)) => (Platform::Qq, n),
+            Some(("tg" | "telegram", n)) => (Platform::Telegram, n),
+            Some((p, _)) => {
+                return Err(format!("unknown platform {p:?} in group {s:?}; use qq:<id> or tg:<id>"));
+            }
+            None => (Platform::Qq, s),
+        };
+        number
+            .parse()
+            .map(|id| Self { platform, id })
+            .map_err(|_| format!("group {s:?} is not a number, qq:<id> or tg:<id>"))
+    }
+}
+
+/// A member's standing in a group, as the platform reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Group owner.
+    Owner,
+    /// Group administrator.
+    Admin,
+    /// Everyone else.
+    #[default]
+    Member,
+}
+
+impl Role {
+    /// Owners and admins are never punished by the bot and may run admin commands.
+    #[must_use]
+    pub fn is_moderator(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+}
+
+/// Who sent a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// Platform user id.
+    pub user_id: i64,
+    /// The name to show: group card / nickname, or first + last name.
+    pub name: String,
+    /// Role as reported with the message (may be stale; the platform is the authority).
+    pub role: Role,
+}
+
+/// One piece of a received message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Segment {
+    /// Plain text, already unescaped.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A mention of one member, or of everyone (`user_id: None`).
+    Mention {
+        /// The mentioned user; `None` for @all.
+        user_id: Option<i64>,
+    },
+    /// A platform emoji.
+    Face {
+        /// Its id.
+        id: String,
+    },
+    /// An image.
+    Image {
+        /// Where to fetch it, if given.
+        url: Option<String>,
+    },
+    /// A quote of an earlier message.
+    Reply {
+        /// The quoted message.
+        message_id: i64,
+    },
+    /// Anything else (records, cards, forwards …), kept as the gateway sent it.
+    Other {
+        /// The gateway's segment type.
+        kind: String,
+        /// The gateway's segment data.
+        data: serde_json::Value,
+    },
+}
+
+/// A message posted in a group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupMessage {
+    /// Where it was posted.
+    pub group: GroupId,
+    /// Platform message id (unique within the group).
+    pub message_id: i64,
+    /// Who posted it.
+    pub sender: Sender,
+    /// The plain text: every text segment joined, escapes undone. This is what the filter sees.
+    pub text: String,
+    /// The message as segments, for mentions, replies and commands.
+    pub segments: Vec<Segment>,
+    /// When it was sent, unix seconds.
+    pub time: i64,
+    /// True for an edit of an earlier message (Telegram); edits are filtered again.
+    pub edited: bool,
+}
+
+impl GroupMessage {
+    /// Users mentioned in the message, in order, without duplicates and without @all.
+    #[must_use]
+    pub fn mentions(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        for seg in &self.segments {
+            if let Segment::Mention { user_id: Some(id) } = seg
+                && !out.contains(id)
+            {
+                out.push(*id);
+            }
+        }
+        out
+    }
+}
+
+/// Someone joined a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberJoined {
+    /// The group.
+    pub group: GroupId,
+    /// The new member.
+    pub user_id: i64,
+    /// Their name, when the platform says it.
+    pub name: Option<String>,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// Someone left or was removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLeft {
+    /// The group.
+    pub group: GroupId,
+    /// The member who left.
+    pub user_id: i64,
+    /// True when an admin (or the bot) removed them.
+    pub kicked: bool,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// Someone asks to join a group the bot administers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The group.
+    pub group: GroupId,
+    /// The applicant.
+    pub user_id: i64,
+    /// What they wrote (the answer to the group's question on QQ, the bio on Telegram).
+    pub comment: String,
+    /// The platform's handle to answer the request (OneBot `flag`), opaque.
+    pub handle: String,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A group message.
+    GroupMessage(GroupMessage),
+    /// A member joined.
+    MemberJoined(MemberJoined),
+    /// A member left or was removed.
+    MemberLeft(MemberLeft),
+    /// A join request.
+    JoinRequest(JoinRequest),
+    /// Anything the pipeline does not act on (private messages, heartbeats, other notices);
+    /// the text says what it was, for logs.
+    Other(String),
+}
+
+/// One event from a gateway, with the key used to ignore redeliveries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Identifies this delivery's event so a redelivery changes nothing.
+    pub key: EventKey,
+    /// The bot account that received it.
+    pub self_id: i64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A 16-byte idempotency key derived from the fields that identify an event.
+///
+/// OneBot v11 events carry no id, so adapters derive one from (self_id, message_id, group,
+/// user, time) for messages and the notice tuple for notices; Telegram uses `update_id`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventKey(pub [u8; 16]);
+
+impl EventKey {
+    /// Derives a key from the identifying text of an event (any stable encoding of its fields).
+    #[must_use]
+    pub fn derive(identity: &str) -> Self {
+        let digest = sha1::Sha1::digest(identity.as_bytes());
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        Self(key)
+    }
+}
+
+impl fmt::Debug for EventKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventKey({})", hex::encode(self.0))
+    }
+}
+
+/// A user on a platform, written like a group: `"qq:10001"`, `"tg:123456789"`, or a bare QQ
+/// number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserRef {
+    /// The platform.
+    pub platform: Platform,
+    /// The platform's user id.
+    pub id: i64,
+}
+
+impl std::str::FromStr for UserRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Same syntax as a group id; reuse its parser and reword its errors.
+        let group: GroupId = s.parse().map_err(|e: String| e.replace("group", "user"))?;
+        Ok(Self {
+            platform: group.platform,
+            id: group.id,
+        })
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.platform.prefix(), self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = UserRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a user id such as 10001, \"qq:10001\" or \"tg:123456789\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(UserRef {
+                    platform: Platform::Qq,
+                    id: v,
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(|id| UserRef {
+                        platform: Platform::Qq,
+                        id,
+                    })
+                    .map_err(|_| E::custom("the user id is too large"))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids_round_trip_through_text() {
+        for (text, group) in [
+            ("726300112", GroupId::qq(726_300_112)),
+            ("qq:726300112", GroupId::qq(726_300_112)),
+            ("tg:-1001234567890", GroupId::telegram(-1_001_234_567_890)),
+        ] {
+            assert_eq!(text.parse::<GroupId>(), Ok(group));
+        }
+        assert_eq!(GroupId::telegram(-5).to_string(), "tg:-5");
+        assert!("wx:1".parse::<GroupId>().is_err());
+        assert!("qq:abc".parse::<GroupId>().is_err());
+    }
+
+    #[test]
+    fn event_keys_differ_for_different_identities() {
+        assert_eq!(EventKey::derive("a"), EventKey::derive("a"));
+        assert_ne!(EventKey::derive("a"), EventKey::derive("b"));
+    }
+}

@@ -1,0 +1,474 @@
+//! Prometheus metrics: counters and a histogram the hot path bumps with one atomic add, and
+//! the text exposition the admin listener serves at `/metrics`.
+//!
+//! Why not a metrics crate with a global recorder: one process may run several daemons (the
+//! integration tests do), and each must count only its own events. A [`Metrics`] belongs to
+//! one running daemon; the stages that count hold an `Arc` of it. Every label value comes
+//! from a closed set known at compile time (event kinds, action kinds, results) except the
+//! rule name, which comes from the operator's rules folder — bounded, and never a group or
+//! user id (those would make one series per group or member).
+//!
+//! | metric                                   | type      | labels              |
+//! |------------------------------------------|-----------|---------------------|
+//! | `qunguan_events_total`                   | counter   | `kind`              |
+//! | `qunguan_events_duplicate_total`         | counter   |                     |
+//! | `qunguan_filter_hits_total`              | counter   | `rule`              |
+//! | `qunguan_actions_total`                  | counter   | `kind`, `result`    |
+//! | `qunguan_outbox_depth`                   | gauge     |                     |
+//! | `qunguan_outbox_oldest_age_seconds`      | gauge     |                     |
+//! | `qunguan_webhook_duration_seconds`       | histogram | `gateway`           |
+//! | `qunguan_rules_reloads_total`            | counter   | `result`            |
+//! | `qunguan_stats_flushes_total`            | counter   | `result`            |
+//! | `qunguan_build_info`                     | gauge     | `version`           |
+//!
+//! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
+//! `dead` (refused by the gateway or too old, moved to the dead letters).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::domain::action::ActionKind;
+use crate::domain::event::EventKind;
+
+/// Upper bounds of the webhook latency buckets, in seconds (Prometheus `le`).
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Event kinds, in label order.
+const EVENT_KINDS: [&str; 5] = ["message", "member_joined", "member_left", "join_request", "other"];
+
+/// Action kinds, in label order (index = [`action_index`]).
+const ACTION_KINDS: [ActionKind; 6] = [
+    ActionKind::Send,
+    ActionKind::Recall,
+    ActionKind::Mute,
+    ActionKind::Unmute,
+    ActionKind::Kick,
+    ActionKind::AnswerJoinRequest,
+];
+
+/// What became of one delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionResult {
+    /// The gateway carried it out.
+    Delivered,
+    /// A retryable failure; the outbox tries again later.
+    Retried,
+    /// Given up: refused by the gateway or too old; now a dead letter.
+    Dead,
+}
+
+impl ActionResult {
+    const ALL: [Self; 3] = [Self::Delivered, Self::Retried, Self::Dead];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retried => "retried",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// Which webhook a latency belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Webhook {
+    /// The OneBot v11 HTTP-POST webhook.
+    OneBot,
+    /// The Telegram Bot API webhook.
+    Telegram,
+}
+
+impl Webhook {
+    const ALL: [Self; 2] = [Self::OneBot, Self::Telegram];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::OneBot => "onebot",
+            Self::Telegram => "telegram",
+        }
+    }
+}
+
+/// A fixed-bucket histogram: one atomic add per bucket hit plus sum and count.
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Observations per bucket (not cumulative; the last slot is `+Inf`).
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of observations in nanoseconds.
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let slot = LATENCY_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        cumulative += self.buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+        #[allow(clippy::cast_precision_loss)] // a sum of latencies; f64 is what Prometheus reads
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
+
+/// The outbox's gauges, read from the store when `/metrics` is scraped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxGauges {
+    /// Actions stored and not yet delivered.
+    pub depth: u64,
+    /// Age of the oldest of them, in seconds (0 when empty).
+    pub oldest_age_secs: u64,
+}
+
+/// One daemon's counters. Cheap to update from any thread.
+#[derive(Debug)]
+pub struct Metrics {
+    events: [AtomicU64; EVENT_KINDS.len()],
+    duplicates: AtomicU64,
+    /// Hits by rule name. Violations are rare next to messages, so a lock here costs nothing
+    /// that matters; a `BTreeMap` renders in a stable order.
+    filter_hits: Mutex<BTreeMap<String, u64>>,
+    actions: [[AtomicU64; ActionResult::ALL.len()]; ACTION_KINDS.len()],
+    webhooks: [Histogram; Webhook::ALL.len()],
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    stats_flushes_ok: AtomicU64,
+    stats_flushes_failed: AtomicU64,
+    /// When the outbox worker last went round its loop, in ms since `epoch`; -1 = never.
+    worker_beat_ms: AtomicI64,
+    epoch: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            events: Default::default(),
+            duplicates: AtomicU64::new(0),
+            filter_hits: Mutex::new(BTreeMap::new()),
+            actions: Default::default(),
+            webhooks: Default::default(),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            stats_flushes_ok: AtomicU64::new(0),
+            stats_flushes_failed: AtomicU64::new(0),
+            worker_beat_ms: AtomicI64::new(-1),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one event received from a gateway.
+    pub fn event(&self, kind: &EventKind) {
+        let i = match kind {
+            EventKind::GroupMessage(_) => 0,
+            EventKind::MemberJoined(_) => 1,
+            EventKind::MemberLeft(_) => 2,
+            EventKind::JoinRequest(_) => 3,
+            EventKind::Other(_) => 4,
+        };
+        self.events[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a redelivered event (already handled; nothing changed).
+    pub fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a violation of `rule` (filter rule, or `flood`).
+    pub fn filter_hit(&self, rule: &str) {
+        let mut hits = self
+            .filter_hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match hits.get_mut(rule) {
+            Some(n) => *n += 1,
+            None => {
+                hits.insert(rule.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Counts one delivery attempt of an action of `kind`.
+    pub fn action(&self, kind: ActionKind, result: ActionResult) {
+        let k = ACTION_KINDS.iter().position(|&a| a == kind).unwrap_or(0);
+        let r = ActionResult::ALL.iter().position(|&x| x == result).unwrap_or(0);
+        self.actions[k][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long one webhook request took.
+    pub fn webhook_latency(&self, webhook: Webhook, took: Duration) {
+        let i = Webhook::ALL.iter().position(|&w| w == webhook).unwrap_or(0);
+        self.webhooks[i].observe(took);
+    }
+
+    /// Counts a rules reload (file change, SIGHUP or `/reload`).
+    pub fn rules_reload(&self, ok: bool) {
+        if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a write of the group statistics to the store.
+    pub fn stats_flush(&self, ok: bool) {
+        if ok {
+            &self.stats_flushes_ok
+        } else {
+            &self.stats_flushes_failed
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The outbox worker calls this each time round its loop (at least once a second).
+    pub fn worker_beat(&self) {
+        let ms = i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.worker_beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the outbox worker last went round its loop; `None` if it never did.
+    #[must_use]
+    pub fn worker_silent_for(&self) -> Option<Duration> {
+        let beat = self.worker_beat_ms.load(Ordering::Relaxed);
+        let beat = u64::try_from(beat).ok()?;
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Some(Duration::from_millis(now.saturating_sub(beat)))
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every metric.
+    #[must_use]
+    pub fn render(&self, outbox: OutboxGauges) -> String {
+        let mut out = String::with_capacity(4096);
+        header(
+            &mut out,
+            "qunguan_build_info",
+            "gauge",
+            "The running qunguan's version.",
+        );
+        let _ = writeln!(out, "qunguan_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+
+        header(&mut out, "qunguan_events_total", "counter", "Events received, by kind.");
+        for (kind, n) in EVENT_KINDS.iter().zip(&self.events) {
+            let _ = writeln!(out, "qunguan_events_total{{kind=\"{kind}\"}} {}", load(n));
+        }
+        header(
+            &mut out,
+            "qunguan_events_duplicate_total",
+            "counter",
+            "Redelivered events that changed nothing.",
+        );
+        let _ = writeln!(out, "qunguan_events_duplicate_total {}", load(&self.duplicates));
+
+        header(
+            &mut out,
+            "qunguan_filter_hits_total",
+            "counter",
+            "Violations found, by rule (filter rules and flood).",
+        );
+        {
+            let hits = self
+                .filter_hits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (rule, n) in hits.iter() {
+                let _ = writeln!(out, "qunguan_filter_hits_total{{rule=\"{}\"}} {n}", escape_label(rule));
+            }
+        }
+
+        header(
+            &mut out,
+            "qunguan_actions_total",
+            "counter",
+            "Gateway calls made by the outbox, by action kind and result.",
+        );
+        for (kind, row) in ACTION_KINDS.iter().zip(&self.actions) {
+            for (result, n) in ActionResult::ALL.iter().zip(row) {
+                let _ = writeln!(
+                    out,
+                    "qunguan_actions_total{{kind=\"{}\",result=\"{}\"}} {}",
+                    kind.as_str(),
+                    result.as_str(),
+                    load(n)
+                );
+            }
+        }
+
+        header(
+            &mut out,
+            "qunguan_outbox_depth",
+            "gauge",
+            "Actions stored and not yet delivered.",
+        );
+        let _ = writeln!(out, "qunguan_outbox_depth {}", outbox.depth);
+        header(
+            &mut out,
+            "qunguan_outbox_oldest_age_seconds",
+            "gauge",
+            "Age of the oldest undelivered action (0 when none).",
+        );
+        let _ = writeln!(out, "qunguan_outbox_oldest_age_seconds {}", outbox.oldest_age_secs);
+
+        header(
+            &mut out,
+            "qunguan_webhook_duration_seconds",
+            "histogram",
+            "Time from a webhook request's arrival to its answer (the event stored and flushed).",
+        );
+        for (webhook, histogram) in Webhook::ALL.iter().zip(&self.webhooks) {
+            histogram.render(
+                &mut out,
+                "qunguan_webhook_duration_seconds",
+                &format!("gateway=\"{}\"", webhook.as_str()),
+            );
+        }
+
+        header(
+            &mut out,
+            "qunguan_rules_reloads_total",
+            "counter",
+            "Rules reloads; a failed one keeps the previous rules live.",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_rules_reloads_total{{result=\"ok\"}} {}",
+            load(&self.reloads_ok)
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_rules_reloads_total{{result=\"failed\"}} {}",
+            load(&self.reloads_failed)
+        );
+
+        header(
+            &mut out,
+            "qunguan_stats_flushes_total",
+            "counter",
+            "Writes of the group statistics to the database.",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_stats_flushes_total{{result=\"ok\"}} {}",
+            load(&self.stats_flushes_ok)
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_stats_flushes_total{{result=\"failed\"}} {}",
+            load(&self.stats_flushes_failed)
+        );
+        out
+    }
+}
+
+fn load(n: &AtomicU64) -> u64 {
+    n.load(Ordering::Relaxed)
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value: backslash, double quote and newline, as the text format requires.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"))
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_count_everything() {
+        let m = Metrics::default();
+        for ms in [0, 3, 3, 40, 20_000] {
+            m.webhook_latency(Webhook::OneBot, Duration::from_millis(ms));
+        }
+        let text = m.render(OutboxGauges::default());
+        let cases = [
+            ("le=\"0.0005\"}", 1),
+            ("le=\"0.0025\"}", 1),
+            ("le=\"0.005\"}", 3),
+            ("le=\"0.05\"}", 4),
+            ("le=\"10\"}", 4),
+            ("le=\"+Inf\"}", 5),
+        ];
+        for (le, expected) in cases {
+            let prefix = format!("qunguan_webhook_duration_seconds_bucket{{gateway=\"onebot\",{le}");
+            assert_eq!(line(&text, &prefix), format!("{prefix} {expected}"));
+        }
+        assert_eq!(
+            line(&text, "qunguan_webhook_duration_seconds_count{gateway=\"onebot\"}"),
+            "qunguan_webhook_duration_seconds_count{gateway=\"onebot\"} 5"
+        );
+        assert_eq!(
+            line(&text, "qunguan_webhook_duration_seconds_count{gateway=\"telegram\"}"),
+            "qunguan_webhook_duration_seconds_count{gateway=\"telegram\"} 0"
+        );
+    }
+
+    #[test]
+    fn rule_names_are_escaped_and_counted_per_rule() {
+        let m = Metrics::default();
+        m.filter_hit("ads");
+        m.filter_hit("ads");
+        m.filter_hit("say \"hi\"\\\n");
+        let text = m.render(OutboxGauges::default());
+        assert!(text.contains("qunguan_filter_hits_total{rule=\"ads\"} 2\n"), "{text}");
+        assert!(
+            text.contains("qunguan_filter_hits_total{rule=\"say \\\"hi\\\"\\\\\\n\"} 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_line_is_a_comment_or_a_sample() {
+        let m = Metrics::default();
+        m.action(ActionKind::Recall, ActionResult::Delivered);
+        m.rules_reload(false);
+        let text = m.render(OutboxGauges {
+            depth: 3,
+            oldest_age_secs: 12,
+        });
+        for l in text.lines() {
+            let sample = l.rsplit_once(' ').is_some_and(|(_, v)| v.parse::<f64>().is_ok());
+            assert!(l.starts_with("# HELP ") || l.starts_with("# TYPE ") || sample, "{l:?}");
+        }
+        assert!(text.contains("qunguan_actions_total{kind=\"recall\",result=\"delivered\"} 1\n"));
+        assert!(text.contains("qunguan_rules_reloads_total{result=\"failed\"} 1\n"));
+        assert!(text.contains("qunguan_outbox_depth 3\n"));
+        assert!(text.contains("qunguan_outbox_oldest_age_seconds 12\n"));
+    }
+}

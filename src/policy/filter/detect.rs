@@ -1,0 +1,568 @@
+//! Contact detectors: the structural signals of an ad, which in Chinese groups catch more
+//! spam than any word list — numbers and ids after a QQ or WeChat cue, Telegram and invite
+//! links, phone numbers, URLs (also written `hxxp`, `[.]`, `点com`), e-mails, @handles, long
+//! digit runs and flooding.
+//!
+//! Each detector runs on one normalized view (see [`RegexView`]): number detectors on the
+//! digit view, so `①③⑧`, `一三八` and `1 3 8` all read `138`; link detectors on the text view
+//! after the URL spellings are undone. Detectors that are regexes share one `RegexSet` per
+//! view, so a message without any of them costs one pass; the set is only run on views a
+//! cheap pre-check says could match.
+//!
+//! Strong detectors decide a violation on their own; weak ones only with a cue (see
+//! `super::decide`). `[[regex]]` in `rules.toml` adds detectors, or overrides a built-in
+//! one by name (a pattern replaces its logic; settings alone keep it).
+
+use regex::{Regex, RegexSet};
+
+use super::spec::{RegexView, Strength};
+use crate::policy::normalize::{Normalizer, View};
+
+/// A built-in detector: its name, default view and strength, and the regex it is built on
+/// (`None`: implemented in code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    /// A QQ number after a QQ cue (QQ, 扣扣, 企鹅号, 群号, q群).
+    QqId,
+    /// A WeChat id or number after a WeChat cue (微信, V信, vx, weixin, 绿泡泡 …).
+    WechatId,
+    /// A t.me / telegram.me link.
+    TgLink,
+    /// An invite link: t.me/joinchat, t.me/+, discord.gg, chat.whatsapp.com, qm.qq.com.
+    InviteLink,
+    /// A URL; strong when it had to be de-obfuscated (`hxxp`, `[.]`, `点com`, ` . `).
+    Url,
+    /// A mainland mobile number (11 digits, 1[3-9]…, optionally +86).
+    PhoneCn,
+    /// An e-mail address.
+    Email,
+    /// A Telegram-style @handle (5–32 characters).
+    TgHandle,
+    /// A run of 8 or more digits that is not a phone number.
+    LongDigits,
+    /// A message of 20+ characters made mostly of one repeated snippet.
+    Flood,
+}
+
+impl Builtin {
+    /// Every built-in, in reporting order.
+    pub(crate) const ALL: [Self; 10] = [
+        Self::QqId,
+        Self::WechatId,
+        Self::TgLink,
+        Self::InviteLink,
+        Self::Url,
+        Self::PhoneCn,
+        Self::Email,
+        Self::TgHandle,
+        Self::LongDigits,
+        Self::Flood,
+    ];
+
+    /// The name used in hits, logs and `[[regex]] name = …`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::QqId => "qq_id",
+            Self::WechatId => "wechat_id",
+            Self::TgLink => "tg_link",
+            Self::InviteLink => "invite_link",
+            Self::Url => "url",
+            Self::PhoneCn => "phone_cn",
+            Self::Email => "email",
+            Self::TgHandle => "tg_handle",
+            Self::LongDigits => "long_digits",
+            Self::Flood => "flood",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    pub(crate) fn strength(self) -> Strength {
+        match self {
+            Self::QqId | Self::WechatId | Self::TgLink | Self::InviteLink => Strength::Strong,
+            _ => Strength::Weak,
+        }
+    }
+
+    pub(crate) fn view(self) -> RegexView {
+        match self {
+            Self::QqId | Self::WechatId | Self::PhoneCn | Self::LongDigits => RegexView::Digits,
+            Self::Flood => RegexView::Compact,
+            _ => RegexView::Text,
+        }
+    }
+
+    /// The regex the detector is built on. The views are lower-case, so the patterns are too.
+    pub(crate) fn pattern(self) -> Option<&'static str> {
+        Some(match self {
+            Self::QqId => r"(?:qq|扣扣|企鹅号?|群号|q群|q号)[群号码是为]{0,3}([0-9]+)",
+            Self::WechatId => r"(?:加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v)[号码是为]{0,3}([a-z0-9]+)",
+            Self::TgLink => r"(?:t|telegram)\.(?:me|dog)/[a-z0-9_+]",
+            Self::InviteLink => {
+                r"(?:t\.me/(?:joinchat/|\+)|discord\.gg/|discord(?:app)?\.com/invite/|chat\.whatsapp\.com/|(?:qm|jq)\.qq\.com/)[a-z0-9_]"
+            }
+            Self::Url => URL,
+            Self::Email => r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}",
+            Self::TgHandle => r"@[a-z][a-z0-9_]{4,31}",
+            Self::PhoneCn | Self::LongDigits | Self::Flood => return None,
+        })
+    }
+}
+
+/// A URL: an optional scheme (also `hxxp`), dot-separated labels, and a top-level domain from
+/// the list spammers use (a bare `word.word` in chat is usually not a link).
+const URL: &str = concat!(
+    r"(?:(?:https?|hxxps?)://)?(?:[a-z0-9-]+\.)+",
+    r"(?:com|net|org|cn|top|vip|xyz|io|me|cc|tk|ly|info|biz|club|site|online|shop|app|link|live|pro|co|tv|",
+    r"ru|in|to|gg|ws|icu|fun|asia|hk|tw|xin|wang|ltd|cloud|store|win|bid|work|today|life|one|red|ink)",
+    r"(?:[/?#:][!-~]*)?"
+);
+
+/// One detector as compiled into a filter.
+#[derive(Clone, Debug)]
+pub(crate) struct Detector {
+    /// Index of its rule (name and settings) in the filter's rule table.
+    pub(crate) rule: u32,
+    pub(crate) strength: Strength,
+    pub(crate) view: RegexView,
+    /// The built-in logic, unless a `[[regex]]` pattern replaced it.
+    pub(crate) builtin: Option<Builtin>,
+    /// The pattern text, reported as the hit's `pattern`.
+    pub(crate) pattern: std::sync::Arc<str>,
+}
+
+/// A detector hit in original-text bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DetectorHit {
+    pub(crate) detector: u32,
+    pub(crate) strong: bool,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// The regex detectors of one view, in one set.
+#[derive(Clone, Debug, Default)]
+struct ViewSet {
+    set: Option<RegexSet>,
+    /// Per set member: the detector index and the compiled regex.
+    members: Vec<(u32, Regex)>,
+}
+
+/// All detectors of a filter.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Detectors {
+    pub(crate) list: Vec<Detector>,
+    text: ViewSet,
+    compact: ViewSet,
+    digits: ViewSet,
+    phone: Option<u32>,
+    long_digits: Option<u32>,
+    flood: Option<u32>,
+    /// A `[[regex]]` of its own runs on the text view, so the link pre-check cannot skip it.
+    text_always: bool,
+    /// Same for the digit view.
+    digits_always: bool,
+}
+
+/// Reused buffers for one message.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    digits: View,
+    text: View,
+    url: View,
+    /// Byte ranges of the URL view that were rewritten (de-obfuscated).
+    rewritten: Vec<(usize, usize)>,
+    grams: Vec<u64>,
+}
+
+impl Detectors {
+    /// Compiles the detectors. `regexes[i]` is the pattern of `list[i]` (`None` for detectors
+    /// implemented in code). A pattern that does not compile returns its index and the error.
+    pub(crate) fn build(list: Vec<Detector>, regexes: &[Option<String>]) -> Result<Self, (usize, String)> {
+        let mut out = Self::default();
+        let mut by_view: [Vec<(u32, &str)>; 3] = Default::default();
+        for (i, (detector, pattern)) in list.iter().zip(regexes).enumerate() {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            match (detector.builtin, pattern) {
+                (Some(Builtin::PhoneCn), None) => out.phone = Some(id),
+                (Some(Builtin::LongDigits), None) => out.long_digits = Some(id),
+                (Some(Builtin::Flood), None) => out.flood = Some(id),
+                (_, Some(p)) => {
+                    out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
+                    out.digits_always |= detector.view == RegexView::Digits && detector.builtin.is_none();
+                    by_view[view_index(detector.view)].push((id, p.as_str()));
+                }
+                (_, None) => {}
+            }
+        }
+        for (v, members) in by_view.iter().enumerate() {
+            let mut compiled = Vec::with_capacity(members.len());
+            for &(id, p) in members {
+                let re = Regex::new(p).map_err(|e| (id as usize, e.to_string()))?;
+                compiled.push((id, re));
+            }
+            let set = if compiled.is_empty() {
+                None
+            } else {
+                Some(
+                    RegexSet::new(members.iter().map(|(_, p)| *p))
+                        .map_err(|e| (members[0].0 as usize, e.to_string()))?,
+                )
+            };
+            let target = match v {
+                0 => &mut out.text,
+                1 => &mut out.compact,
+                _ => &mut out.digits,
+            };
+            *target = ViewSet { set, members: compiled };
+        }
+        out.list = list;
+        Ok(out)
+    }
+
+    /// Runs every detector whose view could match on `text` (original) and `compact` (its
+    /// compact view after variants), appending hits to `out`.
+    ///
+    /// Weak detectors decide nothing without a cue, so `want_weak = false` (no phrase hit in
+    /// the message) skips the ones that cost a pass of their own (flooding, digit runs).
+    pub(crate) fn run(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        compact: &View,
+        want_weak: bool,
+        scratch: &mut Scratch,
+        out: &mut Vec<DetectorHit>,
+    ) {
+        let stats = compact.stats();
+        // Compact view.
+        if let Some(flood) = self.flood
+            && (want_weak || self.list[flood as usize].strength == Strength::Strong)
+            && let Some((s, e)) = flood_span(compact, stats.chars, &mut scratch.grams)
+        {
+            out.push(self.hit(flood, false, s, e));
+        }
+        self.run_set(&self.compact, normalizer, text, compact, &[], out);
+
+        // Digit view: only when it could hold what its detectors need — 5+ digits in a row
+        // (QQ, phone, long runs, numeric WeChat ids) or a digit with letters (WeChat ids).
+        if self.digits_always || stats.digit_run >= 5 || (stats.ascii_digit && stats.ascii_alpha) {
+            let digits = if normalizer.options().numerals && stats.numeral {
+                compact.digits_into(&mut scratch.digits);
+                &scratch.digits
+            } else {
+                compact
+            };
+            self.digit_runs(digits, want_weak, out);
+            self.run_set(&self.digits, normalizer, text, digits, &[], out);
+        }
+
+        // Text view: only when the message has something a link, address or handle needs.
+        if self.text.set.is_some() && (self.text_always || stats.link_hint) {
+            normalizer.text_into(text, &mut scratch.text);
+            deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
+            self.run_set(&self.text, normalizer, text, &scratch.url, &scratch.rewritten, out);
+        }
+    }
+
+    fn hit(&self, detector: u32, strong_override: bool, start: usize, end: usize) -> DetectorHit {
+        let strong = strong_override || self.list[detector as usize].strength == Strength::Strong;
+        DetectorHit {
+            detector,
+            strong,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Phone numbers and long digit runs: maximal runs of ASCII digits in the digit view.
+    fn digit_runs(&self, digits: &View, want_weak: bool, out: &mut Vec<DetectorHit>) {
+        let wanted = |d: Option<u32>| d.filter(|&d| want_weak || self.list[d as usize].strength == Strength::Strong);
+        let (phone, long) = (wanted(self.phone), wanted(self.long_digits));
+        if phone.is_none() && long.is_none() {
+            return;
+        }
+        let s = digits.as_str().as_bytes();
+        let mut i = 0;
+        while i < s.len() {
+            if !s[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < s.len() && s[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &s[start..i];
+            let detector = if is_mobile(run) {
+                phone
+            } else if run.len() >= 8 {
+                long
+            } else {
+                None
+            };
+            if let Some(d) = detector {
+                let (os, oe) = digits.original_span(start, i);
+                out.push(self.hit(d, false, os, oe));
+            }
+        }
+    }
+
+    fn run_set(
+        &self,
+        set: &ViewSet,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        rewritten: &[(usize, usize)],
+        out: &mut Vec<DetectorHit>,
+    ) {
+        let Some(regex_set) = &set.set else { return };
+        let haystack = view.as_str();
+        // `is_match` allocates nothing; most messages stop here.
+        if !regex_set.is_match(haystack) {
+            return;
+        }
+        let matched = regex_set.matches(haystack);
+        for index in matched.iter() {
+            let (id, re) = &set.members[index];
+            let detector = &self.list[*id as usize];
+            for caps in re.captures_iter(haystack) {
+                let Some(whole) = caps.get(0) else { continue };
+                let span = match detector.builtin {
+                    Some(b) => validate(b, normalizer, text, view, &caps),
+                    None => Some((whole.start(), whole.end())),
+                };
+                let Some((s, e)) = span else { continue };
+                let strong_override = detector.builtin == Some(Builtin::Url)
+                    && rewritten.iter().any(|&(rs, re)| rs < whole.end() && whole.start() < re);
+                let (os, oe) = view.original_span(s, e);
+                out.push(self.hit(*id, strong_override, os, oe));
+            }
+        }
+    }
+}
+
+fn view_index(view: RegexView) -> usize {
+    match view {
+        RegexView::Text => 0,
+        RegexView::Compact => 1,
+        RegexView::Digits => 2,
+    }
+}
+
+/// The extra checks of a built-in regex detector; returns the view span to report.
+fn validate(
+    builtin: Builtin,
+    normalizer: &Normalizer,
+    text: &str,
+    view: &View,
+    caps: &regex::Captures<'_>,
+) -> Option<(usize, usize)> {
+    let whole = caps.get(0)?;
+    let hay = view.as_str();
+    let (start, end) = (whole.start(), whole.end());
+    match builtin {
+        Builtin::QqId => {
+            let id = caps.get(1)?.as_str().as_bytes();
+            let ok =
+                (5..=11).contains(&id.len()) && id[0] != b'0' && !latin_glued_before(normalizer, text, view, start);
+            ok.then_some((start, end))
+        }
+        Builtin::WechatId => {
+            if latin_glued_before(normalizer, text, view, start) {
+                return None;
+            }
+            let id = caps.get(1)?;
+            let bytes = id.as_str().as_bytes();
+            if bytes[0].is_ascii_digit() {
+                // A number (often a phone number written with separators).
+                let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+                return (digits >= 6).then_some((start, id.start() + digits));
+            }
+            // A Latin id ends where the original text has whitespace: "微信 abc123 thanks" is
+            // the id abc123, not abc123thanks.
+            let mut id_end = id.start() + 1;
+            while id_end < id.end() {
+                let (_, prev_end) = view.original_span(id_end - 1, id_end);
+                let (next_start, _) = view.original_span(id_end, id_end + 1);
+                if text[prev_end..next_start].chars().any(char::is_whitespace) {
+                    break;
+                }
+                id_end += 1;
+            }
+            let token = &hay[id.start()..id_end];
+            let ok = (6..=20).contains(&token.len()) && token.bytes().any(|b| b.is_ascii_digit());
+            ok.then_some((start, id_end))
+        }
+        Builtin::Url => {
+            // Not the domain of an e-mail, and the domain must end where the TLD ends.
+            let before = hay[..start].chars().next_back();
+            let after = hay[end..].chars().next();
+            let ok = !matches!(before, Some(c) if c == '@' || c == '.' || c.is_ascii_alphanumeric())
+                && !matches!(after, Some(c) if c.is_ascii_alphanumeric());
+            ok.then_some((start, end))
+        }
+        Builtin::TgHandle => {
+            let before = hay[..start].chars().next_back();
+            let after = hay[end..].chars().next();
+            let ok = !matches!(before, Some(c) if c.is_ascii_alphanumeric() || "._%+-".contains(c))
+                && !matches!(after, Some(c) if c.is_ascii_alphanumeric() || c == '_');
+            ok.then_some((start, end))
+        }
+        Builtin::Email | Builtin::TgLink | Builtin::InviteLink => Some((start, end)),
+        Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood => None,
+    }
+}
+
+/// Whether the match at view byte `start` begins with a Latin letter glued to another Latin
+/// letter just before it in the original text ("avx512" is not the cue "vx").
+fn latin_glued_before(normalizer: &Normalizer, text: &str, view: &View, start: usize) -> bool {
+    if !view.as_str()[start..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let (os, _) = view.original_span(start, start + 1);
+    text[..os]
+        .chars()
+        .next_back()
+        .is_some_and(|c| normalizer.is_latin_letter(c))
+}
+
+/// 11 digits `1[3-9]…`, or 13 with the country code 86.
+fn is_mobile(run: &[u8]) -> bool {
+    let local = match run.len() {
+        11 => run,
+        13 if run.starts_with(b"86") => &run[2..],
+        _ => return false,
+    };
+    local[0] == b'1' && (b'3'..=b'9').contains(&local[1])
+}
+
+/// The URL view: the text view with the spellings that hide links undone, recording which
+/// byte ranges were rewritten (a link that needed this is an ad, not a shared article):
+/// `hxxp` → `http`; `[.]` `(.)` `{.}` `。` `｡` → `.`; `点`/`點`/` dot ` between letters or
+/// digits → `.`; spaces on both sides of a dot removed.
+fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>) {
+    out.clear();
+    rewritten.clear();
+    let s = text.as_str();
+    let spans = text.char_spans();
+    // Byte index into `s` and character index into `spans`, advanced together.
+    let (mut i, mut ci) = (0, 0);
+    while i < s.len() {
+        let rest = &s[i..];
+        let prev_alnum = out
+            .as_str()
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let rewrite: Option<(usize, &str)> = if rest.starts_with("hxxp") {
+            Some((4, "http"))
+        } else if ["[.]", "(.)", "{.}"].iter().any(|p| rest.starts_with(p)) {
+            Some((3, "."))
+        } else if rest.starts_with(['。', '｡']) {
+            Some((rest.chars().next().map_or(1, char::len_utf8), "."))
+        } else if prev_alnum && rest.starts_with(['点', '點']) && next_is_alnum(&rest[3..]) {
+            Some((3, "."))
+        } else if prev_alnum && let Some(n) = spaced_dot(rest) {
+            Some((n, "."))
+        } else {
+            None
+        };
+        match rewrite {
+            Some((n, with)) => {
+                let k = rest[..n].chars().count();
+                let (os, oe) = (spans[ci].0 as usize, spans[ci + k - 1].1 as usize);
+                let at = out.as_str().len();
+                for c in with.chars() {
+                    out.push(c, os, oe);
+                }
+                rewritten.push((at, out.as_str().len()));
+                (i, ci) = (i + n, ci + k);
+            }
+            None => {
+                let c = rest.chars().next().unwrap_or(' ');
+                let (os, oe) = spans[ci];
+                out.push(c, os as usize, oe as usize);
+                (i, ci) = (i + c.len_utf8(), ci + 1);
+            }
+        }
+    }
+}
+
+fn next_is_alnum(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// ` . `, ` dot `, `(dot)`, `[dot]` between alphanumerics: the byte length to replace.
+fn spaced_dot(rest: &str) -> Option<usize> {
+    for p in ["(dot)", "[dot]"] {
+        if rest.starts_with(p) && next_is_alnum(rest[p.len()..].trim_start_matches(' ')) {
+            let after = &rest[p.len()..];
+            return Some(p.len() + after.len() - after.trim_start_matches(' ').len());
+        }
+    }
+    let lead = rest.len() - rest.trim_start_matches(' ').len();
+    if lead == 0 {
+        return None;
+    }
+    let body = &rest[lead..];
+    let dot = if body.starts_with('.') {
+        1
+    } else if body.starts_with("dot ") {
+        3
+    } else {
+        return None;
+    };
+    let after = &body[dot..];
+    let trail = after.len() - after.trim_start_matches(' ').len();
+    (trail > 0 && next_is_alnum(&after[trail..])).then_some(lead + dot + trail)
+}
+
+/// `{FLOOD}`: 20+ characters whose 4-grams are less than 30 % distinct. Returns the span of
+/// the whole message.
+///
+/// Distinct 4-grams are counted in a small open-addressing set that gives up as soon as the
+/// count reaches the limit, so an ordinary message (almost all 4-grams distinct) costs about
+/// a third of a pass.
+fn flood_span(compact: &View, chars: u32, grams: &mut Vec<u64>) -> Option<(usize, usize)> {
+    let s = compact.as_str();
+    let total = (chars as usize).saturating_sub(3);
+    if chars < 20 {
+        return None;
+    }
+    let limit = (total * 3).div_ceil(10); // flood: distinct < 30 % of total
+    let slots = (limit * 2).next_power_of_two().max(16);
+    grams.clear();
+    grams.resize(slots, 0);
+    let mut distinct = 0;
+    let mut window = [0u32; 4];
+    for (i, c) in s.chars().enumerate() {
+        window = [window[1], window[2], window[3], u32::from(c)];
+        if i < 3 {
+            continue;
+        }
+        // Never 0 (0 marks an empty slot): the top bit is set.
+        let h = window.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+        }) | 1 << 63;
+        let mut slot = (h as usize) & (slots - 1);
+        loop {
+            match grams[slot] {
+                0 => {
+                    grams[slot] = h;
+                    distinct += 1;
+                    if distinct >= limit {
+                        return None;
+                    }
+                    break;
+                }
+                g if g == h => break,
+                _ => slot = (slot + 1) & (slots - 1),
+            }
+        }
+    }
+    Some(compact.original_span(0, s.len()))
+}

@@ -1,0 +1,435 @@
+//! The phrase matcher: every phrase of every word list in one Aho-Corasick automaton over the
+//! compact view, a second one over the collapsed view for repeated letters, the allow list,
+//! and the variants table that rewrites evasive spellings before any of them run.
+//!
+//! The automata use standard (overlapping) semantics: every occurrence of every phrase is
+//! reported, so a cue can never hide a hard phrase it overlaps, and allow-list containment is
+//! judged per hit. Phrases that normalize to the same string share one automaton pattern.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::engine::Engine;
+use super::spec::{Automaton, MatchMode};
+use crate::policy::normalize::{Normalizer, View};
+
+/// One phrase of one rule.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// Index of the rule in the filter's rule table.
+    pub(crate) rule: u32,
+    /// The phrase as written.
+    pub(crate) phrase: Arc<str>,
+    /// The rule's match mode, copied here so the hot loop does not chase the rule.
+    pub(crate) matching: MatchMode,
+}
+
+/// A phrase hit in original-text bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PhraseHit {
+    pub(crate) target: u32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// An automaton and, per pattern, the range of targets it stands for.
+#[derive(Clone, Debug)]
+struct Patterns {
+    automaton: Engine,
+    /// Per pattern: `targets[ranges[p].0 .. ranges[p].1]`.
+    ranges: Vec<(u32, u32)>,
+    targets: Vec<u32>,
+    /// Collapsed view only: per pattern, the run length of each of its characters.
+    runs: Vec<Vec<u32>>,
+}
+
+/// The compiled phrase matcher.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Phrases {
+    pub(crate) targets: Vec<Target>,
+    plain: Option<Patterns>,
+    collapsed: Option<Patterns>,
+    allow: Option<AhoCorasick>,
+    variants: Option<Variants>,
+}
+
+/// Builds a [`Phrases`] from normalized phrases.
+pub(crate) struct Builder<'a> {
+    normalizer: &'a Normalizer,
+    variants: Option<Variants>,
+    targets: Vec<Target>,
+    /// Normalized phrase → pattern index, and per pattern its targets.
+    patterns: HashMap<String, usize>,
+    pattern_targets: Vec<Vec<u32>>,
+    pattern_text: Vec<String>,
+    allow: Vec<String>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder; `variants` are `(spelling, canonical)` pairs, already checked.
+    pub(crate) fn new(normalizer: &'a Normalizer, variants: &[(String, String)]) -> Result<Self, String> {
+        let variants = if normalizer.options().variants {
+            Variants::build(normalizer, variants)?
+        } else {
+            None
+        };
+        Ok(Self {
+            normalizer,
+            variants,
+            targets: Vec::new(),
+            patterns: HashMap::new(),
+            pattern_targets: Vec::new(),
+            pattern_text: Vec::new(),
+            allow: Vec::new(),
+        })
+    }
+
+    /// The form `phrase` is matched as: normalized, variants applied. Empty when the phrase
+    /// is nothing but noise.
+    pub(crate) fn normalize(&self, phrase: &str) -> String {
+        let mut view = View::default();
+        self.normalizer.compact_into(phrase, &mut view);
+        if let Some(v) = &self.variants {
+            let mut out = View::default();
+            let mut reps = Vec::new();
+            if v.apply(self.normalizer, phrase, &view, &mut out, &mut reps) {
+                return out.as_str().to_owned();
+            }
+        }
+        view.as_str().to_owned()
+    }
+
+    /// Adds a phrase of `rule`. Returns `false` if it normalizes to nothing.
+    pub(crate) fn add(&mut self, rule: u32, phrase: &str, matching: MatchMode) -> bool {
+        let normalized = self.normalize(phrase);
+        if normalized.is_empty() {
+            return false;
+        }
+        let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
+        self.targets.push(Target {
+            rule,
+            phrase: Arc::from(phrase),
+            matching,
+        });
+        let next = self.pattern_targets.len();
+        let p = *self.patterns.entry(normalized.clone()).or_insert(next);
+        if p == next {
+            self.pattern_targets.push(Vec::new());
+            self.pattern_text.push(normalized);
+        }
+        self.pattern_targets[p].push(target);
+        true
+    }
+
+    /// Adds an allow-list phrase. Returns `false` if it normalizes to nothing.
+    pub(crate) fn allow(&mut self, phrase: &str) -> bool {
+        let normalized = self.normalize(phrase);
+        if normalized.is_empty() {
+            return false;
+        }
+        self.allow.push(normalized);
+        true
+    }
+
+    /// Compiles the automata.
+    pub(crate) fn build(self, kind: Automaton) -> Result<Phrases, String> {
+        let plain = if self.pattern_text.is_empty() {
+            None
+        } else {
+            let (ranges, targets) = flatten(&self.pattern_targets);
+            Some(Patterns {
+                automaton: Engine::build(kind, &self.pattern_text)?,
+                ranges,
+                targets,
+                runs: Vec::new(),
+            })
+        };
+        let collapsed = if self.normalizer.options().repeats {
+            collapsed_patterns(&self.pattern_text, &self.pattern_targets, kind)?
+        } else {
+            None
+        };
+        let allow = if self.allow.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.allow)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(Phrases {
+            targets: self.targets,
+            plain,
+            collapsed,
+            allow,
+            variants: self.variants,
+        })
+    }
+}
+
+fn flatten(pattern_targets: &[Vec<u32>]) -> (Vec<(u32, u32)>, Vec<u32>) {
+    let mut ranges = Vec::with_capacity(pattern_targets.len());
+    let mut targets = Vec::new();
+    for t in pattern_targets {
+        let start = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        targets.extend_from_slice(t);
+        ranges.push((start, u32::try_from(targets.len()).unwrap_or(u32::MAX)));
+    }
+    (ranges, targets)
+}
+
+/// The collapsed-view automaton: phrases with a Latin letter, runs collapsed, each with its
+/// run lengths (a hit needs runs at least as long: "as" must not hit `ass`).
+///
+/// Only Latin phrases take part: stretching letters (fuuuck, viiiagra) is how Latin words are
+/// disguised, while a repeated Chinese character rarely hides a phrase (傻傻傻逼 still
+/// contains 傻逼) — and a second automaton over 50k Chinese phrases would double load time
+/// and memory for nothing.
+fn collapsed_patterns(
+    texts: &[String],
+    pattern_targets: &[Vec<u32>],
+    kind: Automaton,
+) -> Result<Option<Patterns>, String> {
+    let mut collapsed: HashMap<(String, Vec<u32>), usize> = HashMap::new();
+    let mut order: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut per: Vec<Vec<u32>> = Vec::new();
+    for (text, targets) in texts.iter().zip(pattern_targets) {
+        if !text.bytes().any(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        let mut s = String::new();
+        let mut runs: Vec<u32> = Vec::new();
+        for c in text.chars() {
+            if s.ends_with(c) {
+                if let Some(last) = runs.last_mut() {
+                    *last += 1;
+                }
+            } else {
+                s.push(c);
+                runs.push(1);
+            }
+        }
+        let key = (s, runs);
+        let next = order.len();
+        let p = *collapsed.entry(key.clone()).or_insert(next);
+        if p == next {
+            order.push(key);
+            per.push(Vec::new());
+        }
+        per[p].extend_from_slice(targets);
+    }
+    if order.is_empty() {
+        return Ok(None);
+    }
+    let (ranges, targets) = flatten(&per);
+    let texts: Vec<&str> = order.iter().map(|(s, _)| s.as_str()).collect();
+    let automaton = Engine::build(kind, &texts)?;
+    Ok(Some(Patterns {
+        automaton,
+        ranges,
+        targets,
+        runs: order.into_iter().map(|(_, r)| r).collect(),
+    }))
+}
+
+impl Phrases {
+    /// Applies the variants table to `view` (the compact view of `text`). Returns the view to
+    /// match: `view` itself, or the rewritten copy in `spliced`.
+    pub(crate) fn apply_variants<'v>(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &'v View,
+        spliced: &'v mut View,
+        replacements: &mut Vec<(usize, usize, u32)>,
+    ) -> &'v View {
+        match &self.variants {
+            Some(v) if v.apply(normalizer, text, view, spliced, replacements) => spliced,
+            _ => view,
+        }
+    }
+
+    /// Every phrase hit in `view` (of `text`), before rule scoping and the allow list, with
+    /// the word and exact checks applied. `keep(rule)` says whether a rule applies.
+    pub(crate) fn find(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        collapsed_view: &mut View,
+        keep: &dyn Fn(u32) -> bool,
+        out: &mut Vec<PhraseHit>,
+    ) {
+        let Some(plain) = &self.plain else { return };
+        plain.automaton.for_each_match(view.as_str(), |p, s, e| {
+            self.push_targets(normalizer, text, view, plain, p, s, e, keep, out);
+        });
+        // Only Latin phrases are in the collapsed automaton, so only a repeated Latin letter
+        // can make a difference.
+        if let Some(collapsed) = &self.collapsed
+            && view.stats().latin_repeat
+            && view.has_repeat()
+        {
+            view.collapse_into(collapsed_view);
+            let cv = &*collapsed_view;
+            let plain_hits = out.len();
+            collapsed.automaton.for_each_match(cv.as_str(), |p, s, e| {
+                let runs_ok = cv.runs(s, e).zip(&collapsed.runs[p]).all(|(have, &need)| have >= need);
+                if !runs_ok {
+                    return;
+                }
+                self.push_targets(normalizer, text, cv, collapsed, p, s, e, keep, out);
+            });
+            if out.len() > plain_hits {
+                // A phrase found in both views is one hit: keep the first of overlapping hits
+                // of one phrase (sorting, not pairwise comparison: a message can hold
+                // thousands of hits).
+                out.sort_by_key(|h| (h.target, h.start, h.end));
+                let mut last: Option<PhraseHit> = None;
+                out.retain(|h| {
+                    let dup = last.is_some_and(|l| l.target == h.target && h.start < l.end);
+                    if !dup {
+                        last = Some(*h);
+                    }
+                    !dup
+                });
+            }
+        }
+    }
+
+    /// The original spans of the allow-list hits in `view` into `out` (cleared first).
+    pub(crate) fn allowed_spans(&self, view: &View, out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        if let Some(allow) = &self.allow {
+            for m in allow.find_overlapping_iter(view.as_str()) {
+                let (os, oe) = view.original_span(m.start(), m.end());
+                out.push((to_u32(os), to_u32(oe)));
+            }
+        }
+    }
+
+    /// The word and exact checks of a hit at view bytes `s..e`.
+    /// Pushes a hit for every target of pattern `p` of `patterns`, found at `s..e` of `view`,
+    /// that `keep` accepts and whose match mode the occurrence satisfies.
+    #[allow(clippy::too_many_arguments)] // the hot loop's state, passed rather than bundled per match
+    #[inline]
+    fn push_targets(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        patterns: &Patterns,
+        p: usize,
+        s: usize,
+        e: usize,
+        keep: &dyn Fn(u32) -> bool,
+        out: &mut Vec<PhraseHit>,
+    ) {
+        let (os, oe) = view.original_span(s, e);
+        let (from, to) = patterns.ranges[p];
+        for &t in &patterns.targets[from as usize..to as usize] {
+            let target = &self.targets[t as usize];
+            if keep(target.rule) && self.fits(normalizer, text, view, target.matching, s, e) {
+                out.push(PhraseHit {
+                    target: t,
+                    start: to_u32(os),
+                    end: to_u32(oe),
+                });
+            }
+        }
+    }
+
+    fn fits(&self, normalizer: &Normalizer, text: &str, view: &View, matching: MatchMode, s: usize, e: usize) -> bool {
+        match matching {
+            MatchMode::Substring => true,
+            MatchMode::Exact => s == 0 && e == view.as_str().len(),
+            MatchMode::Word => !latin_glued(normalizer, text, view, s, e),
+        }
+    }
+}
+
+/// The Latin boundary rule, judged in the original text: a hit whose first (last) character
+/// is a Latin letter does not count if the original character just before (after) it is also
+/// a Latin letter. A skipped character in between (space, dot, zero-width) is a boundary, so
+/// "f u c k" and "s.e.x" hit while "class" and "as sure" do not; digits are boundaries, so
+/// "sex123" hits.
+pub(crate) fn latin_glued(normalizer: &Normalizer, text: &str, view: &View, s: usize, e: usize) -> bool {
+    let hay = view.as_str();
+    let (os, oe) = view.original_span(s, e);
+    let first_latin = hay[s..e].starts_with(|c: char| c.is_ascii_alphabetic());
+    let last_latin = hay[s..e].ends_with(|c: char| c.is_ascii_alphabetic());
+    (first_latin
+        && text[..os]
+            .chars()
+            .next_back()
+            .is_some_and(|c| normalizer.is_latin_letter(c)))
+        || (last_latin && text[oe..].chars().next().is_some_and(|c| normalizer.is_latin_letter(c)))
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The variants table, compiled: a leftmost-longest automaton over the normalized spellings.
+#[derive(Clone, Debug)]
+struct Variants {
+    automaton: AhoCorasick,
+    canonical: Vec<Box<str>>,
+}
+
+impl Variants {
+    fn build(normalizer: &Normalizer, pairs: &[(String, String)]) -> Result<Option<Self>, String> {
+        let mut spellings = Vec::new();
+        let mut canonical = Vec::new();
+        let mut seen = HashMap::new();
+        for (spelling, canon) in pairs {
+            let s = normalizer.compact(spelling);
+            let c = normalizer.compact(canon);
+            if s.is_empty() || c.is_empty() || s == c {
+                continue;
+            }
+            if let Some(prev) = seen.insert(s.clone(), c.clone())
+                && prev != c
+            {
+                return Err(format!("{spelling:?} is a variant of both {prev:?} and {c:?}"));
+            }
+            spellings.push(s);
+            canonical.push(c.into_boxed_str());
+        }
+        if spellings.is_empty() {
+            return Ok(None);
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&spellings)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Self { automaton, canonical }))
+    }
+
+    /// Rewrites the variants found in `view` into `out`. A Latin spelling glued to other Latin
+    /// letters is left alone ("vxlan" is not "vx"). Returns whether anything was rewritten.
+    fn apply(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        out: &mut View,
+        reps: &mut Vec<(usize, usize, u32)>,
+    ) -> bool {
+        reps.clear();
+        for m in self.automaton.find_iter(view.as_str()) {
+            if !latin_glued(normalizer, text, view, m.start(), m.end()) {
+                reps.push((m.start(), m.end(), m.pattern().as_u32()));
+            }
+        }
+        if reps.is_empty() {
+            return false;
+        }
+        view.splice_into(reps, |i| &self.canonical[i as usize], out);
+        true
+    }
+}

@@ -1,0 +1,438 @@
+//! Anti-flood: too many messages, or the same text again and again, from one member.
+//!
+//! Two limits per group (`[moderation.flood]`, overridable per group): `messages` within
+//! `window` (default 8 in 10 s), and the same text `repeats` times within `repeat_window`
+//! (default 3 in 60 s). Crossing one is a violation of rule `flood`, and every message counted
+//! toward it is recalled.
+//!
+//! The tracker keeps, per member seen recently, a small ring of their last messages: receive
+//! time, a 32-bit hash of the text and the message id (16 bytes each, at most
+//! [`MAX_TRACKED`]; the first three inline in the member's map slot). Observing a message
+//! touches one ring under one of a few sharded locks and allocates only when a member posts
+//! more than three messages within the window or a flood is found. Members idle longer than
+//! the longest window are dropped by a sweep that runs at most once a minute per shard, so
+//! memory follows the number of members active in the last minute.
+//!
+//! The state is in memory: a restart forgets it, which at worst lets one flood through.
+//! Messages already punished by the word filter are not counted again.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::domain::duration::HumanDuration;
+use crate::domain::event::GroupId;
+
+/// `[moderation.flood]`: when a member's messages are a flood. Either limit is off at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FloodSettings {
+    /// This many messages from one member …
+    pub messages: u32,
+    /// … within this time are a flood.
+    pub window: HumanDuration,
+    /// The same text this many times from one member …
+    pub repeats: u32,
+    /// … within this time is a flood.
+    pub repeat_window: HumanDuration,
+}
+
+impl Default for FloodSettings {
+    fn default() -> Self {
+        Self {
+            messages: 8,
+            window: HumanDuration::from_secs(10),
+            repeats: 3,
+            repeat_window: HumanDuration::from_secs(60),
+        }
+    }
+}
+
+/// The most messages remembered per member; the limits cannot exceed it.
+pub const MAX_TRACKED: usize = 16;
+
+const SHARDS: usize = 16;
+const SWEEP_EVERY_MS: i64 = 60_000;
+
+/// Which limit was crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloodKind {
+    /// Too many messages within the window.
+    Rate,
+    /// The same text too many times.
+    Repeat,
+}
+
+/// A flood: which limit, and the messages that made it (oldest first, the current one last).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flood {
+    /// Which limit.
+    pub kind: FloodKind,
+    /// The messages to recall.
+    pub message_ids: Vec<i64>,
+}
+
+/// The anti-flood tracker, shared by every webhook.
+#[derive(Debug)]
+pub struct FloodTracker {
+    shards: Vec<Mutex<Shard>>,
+    /// Times are kept as `u32` milliseconds since this instant (wrapping; windows are short).
+    epoch_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    members: HashMap<(GroupId, i64), Ring>,
+    last_sweep_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    at: u32,
+    hash: u32,
+    message_id: i64,
+}
+
+/// Entries kept inline; a member who posts more within the window spills to the heap. Most
+/// members post once or twice a minute, so most rings never allocate.
+const INLINE: usize = 3;
+
+/// A member's last messages, oldest first.
+#[derive(Debug)]
+enum Ring {
+    Inline { len: u8, entries: [Entry; INLINE] },
+    Spilled(VecDeque<Entry>),
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self::Inline {
+            len: 0,
+            entries: [Entry::default(); INLINE],
+        }
+    }
+}
+
+impl FloodTracker {
+    /// An empty tracker; `now` anchors its compact timestamps.
+    #[must_use]
+    pub fn new(now: Timestamp) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            epoch_ms: now.as_millisecond(),
+        }
+    }
+
+    /// Counts a message and reports a flood if it crosses a limit. A message id seen before
+    /// (a redelivery) is not counted again. After a flood the member's count starts over.
+    pub fn observe(
+        &self,
+        group: GroupId,
+        user_id: i64,
+        message_id: i64,
+        text: &str,
+        now: Timestamp,
+        limits: &FloodSettings,
+    ) -> Option<Flood> {
+        if limits.messages == 0 && limits.repeats == 0 {
+            return None;
+        }
+        let now_ms = now.as_millisecond();
+        let at = self.compact(now_ms);
+        let text = text.trim();
+        let hash = (!text.is_empty()).then(|| text_hash(text));
+        let mut shard = self.shards[shard_of(group, user_id)]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now_ms.saturating_sub(shard.last_sweep_ms) >= SWEEP_EVERY_MS {
+            let idle = window_ms(limits.window.as_secs().max(limits.repeat_window.as_secs()));
+            shard.sweep(at, idle);
+            shard.last_sweep_ms = now_ms;
+        }
+        let ring = shard.members.entry((group, user_id)).or_default();
+        if ring.iter().any(|e| e.message_id == message_id) {
+            return None;
+        }
+        ring.push(Entry {
+            at,
+            hash: hash.unwrap_or(0),
+            message_id,
+        });
+        let flood = ring.check(at, hash, limits);
+        if flood.is_some() {
+            *ring = Ring::default();
+        }
+        flood
+    }
+
+    /// Members currently tracked (for tests and metrics).
+    #[must_use]
+    pub fn tracked(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .members
+                    .len()
+            })
+            .sum()
+    }
+
+    fn compact(&self, now_ms: i64) -> u32 {
+        // Truncation is the point: differences are taken with wrapping arithmetic.
+        now_ms.wrapping_sub(self.epoch_ms) as u32
+    }
+}
+
+impl Ring {
+    fn entries(&self) -> (&[Entry], &[Entry]) {
+        match self {
+            Self::Inline { len, entries } => (&entries[..usize::from(*len)], &[]),
+            Self::Spilled(deque) => deque.as_slices(),
+        }
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        let (a, b) = self.entries();
+        a.iter().chain(b)
+    }
+
+    fn len(&self) -> usize {
+        let (a, b) = self.entries();
+        a.len() + b.len()
+    }
+
+    fn last(&self) -> Option<&Entry> {
+        self.iter().next_back()
+    }
+
+    /// Appends, dropping the oldest entry beyond [`MAX_TRACKED`].
+    fn push(&mut self, entry: Entry) {
+        match self {
+            Self::Inline { len, entries } if usize::from(*len) < INLINE => {
+                entries[usize::from(*len)] = entry;
+                *len += 1;
+            }
+            Self::Inline { entries, .. } => {
+                let mut deque = VecDeque::with_capacity(MAX_TRACKED);
+                deque.extend(entries.iter().copied());
+                deque.push_back(entry);
+                *self = Self::Spilled(deque);
+            }
+            Self::Spilled(deque) => {
+                if deque.len() == MAX_TRACKED {
+                    deque.pop_front();
+                }
+                deque.push_back(entry);
+            }
+        }
+    }
+
+    fn check(&self, at: u32, hash: Option<u32>, limits: &FloodSettings) -> Option<Flood> {
+        let within = |e: &Entry, window: u32| at.wrapping_sub(e.at) < window;
+        if limits.messages > 0 {
+            let window = window_ms(limits.window.as_secs());
+            let recent = self.iter().rev().take_while(|e| within(e, window)).count();
+            if recent >= limits.messages as usize {
+                let ids = self.iter().skip(self.len() - recent);
+                return Some(Flood {
+                    kind: FloodKind::Rate,
+                    message_ids: ids.map(|e| e.message_id).collect(),
+                });
+            }
+        }
+        if let Some(hash) = hash
+            && limits.repeats > 0
+        {
+            let window = window_ms(limits.repeat_window.as_secs());
+            let same = |e: &&Entry| e.hash == hash && within(e, window);
+            if self.iter().filter(same).count() >= limits.repeats as usize {
+                return Some(Flood {
+                    kind: FloodKind::Repeat,
+                    message_ids: self.iter().filter(same).map(|e| e.message_id).collect(),
+                });
+            }
+        }
+        None
+    }
+}
+
+impl Shard {
+    fn sweep(&mut self, at: u32, idle_ms: u32) {
+        self.members
+            .retain(|_, ring| ring.last().is_some_and(|e| at.wrapping_sub(e.at) < idle_ms));
+    }
+}
+
+fn shard_of(group: GroupId, user_id: i64) -> usize {
+    usize::try_from((user_id ^ group.id).rem_euclid(SHARDS as i64)).unwrap_or(0)
+}
+
+fn window_ms(secs: u64) -> u32 {
+    u32::try_from(secs.saturating_mul(1000)).unwrap_or(u32::MAX)
+}
+
+fn text_hash(text: &str) -> u32 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    // Collisions only matter among one member's last few messages.
+    hasher.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::duration::HumanDuration;
+
+    const G: GroupId = GroupId::qq(1);
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(1_700_000_000_000 + ms).expect("valid")
+    }
+
+    /// Feeds `(time ms, user, message id, text)` and returns, per message, the flood it caused.
+    fn run(limits: FloodSettings, messages: &[(i64, i64, i64, &str)]) -> Vec<Option<Flood>> {
+        let tracker = FloodTracker::new(at(0));
+        messages
+            .iter()
+            .map(|&(t, user, id, text)| tracker.observe(G, user, id, text, at(t), &limits))
+            .collect()
+    }
+
+    fn rate(ids: &[i64]) -> Option<Flood> {
+        Some(Flood {
+            kind: FloodKind::Rate,
+            message_ids: ids.to_vec(),
+        })
+    }
+
+    fn repeat(ids: &[i64]) -> Option<Flood> {
+        Some(Flood {
+            kind: FloodKind::Repeat,
+            message_ids: ids.to_vec(),
+        })
+    }
+
+    fn limits(messages: u32, window: u64, repeats: u32, repeat_window: u64) -> FloodSettings {
+        FloodSettings {
+            messages,
+            window: HumanDuration::from_secs(window),
+            repeats,
+            repeat_window: HumanDuration::from_secs(repeat_window),
+        }
+    }
+
+    #[test]
+    fn n_messages_within_the_window_are_a_flood() {
+        let l = limits(3, 10, 0, 60);
+        let floods = run(l, &[(0, 7, 1, "a"), (1_000, 7, 2, "b"), (9_000, 7, 3, "c")]);
+        assert_eq!(floods, [None, None, rate(&[1, 2, 3])]);
+    }
+
+    #[test]
+    fn messages_outside_the_window_do_not_count() {
+        let l = limits(3, 10, 0, 60);
+        let floods = run(
+            l,
+            &[
+                (0, 7, 1, "a"),
+                (5_000, 7, 2, "b"),
+                (10_000, 7, 3, "c"),
+                (12_000, 7, 4, "d"),
+            ],
+        );
+        assert_eq!(floods, [None, None, None, rate(&[2, 3, 4])]);
+    }
+
+    #[test]
+    fn the_same_text_repeated_is_a_flood_and_other_texts_in_between_are_not_recalled() {
+        let l = limits(0, 10, 3, 60);
+        let floods = run(
+            l,
+            &[
+                (0, 7, 1, "buy now"),
+                (10_000, 7, 2, "hello"),
+                (20_000, 7, 3, " buy now"),
+                (59_000, 7, 4, "buy now"),
+            ],
+        );
+        assert_eq!(floods, [None, None, None, repeat(&[1, 3, 4])]);
+    }
+
+    #[test]
+    fn repeats_outside_the_window_and_empty_texts_do_not_count() {
+        let l = limits(0, 10, 3, 60);
+        let floods = run(l, &[(0, 7, 1, "x"), (30_000, 7, 2, "x"), (61_000, 7, 3, "x")]);
+        assert_eq!(floods, [None, None, None]);
+        // Three pictures without text are not "the same text".
+        let floods = run(l, &[(0, 7, 1, ""), (1, 7, 2, " "), (2, 7, 3, "")]);
+        assert_eq!(floods, [None, None, None]);
+    }
+
+    #[test]
+    fn members_and_redeliveries_are_counted_apart() {
+        let l = limits(3, 10, 0, 60);
+        let floods = run(
+            l,
+            &[
+                (0, 7, 1, "a"),
+                (1, 8, 2, "a"),
+                (2, 7, 1, "a"),
+                (3, 8, 3, "b"),
+                (4, 7, 4, "c"),
+            ],
+        );
+        assert_eq!(floods, [None, None, None, None, None], "two members, one redelivery");
+    }
+
+    #[test]
+    fn after_a_flood_the_count_starts_over() {
+        let l = limits(2, 10, 0, 60);
+        let floods = run(l, &[(0, 7, 1, "a"), (1, 7, 2, "b"), (2, 7, 3, "c"), (3, 7, 4, "d")]);
+        assert_eq!(floods, [None, rate(&[1, 2]), None, rate(&[3, 4])]);
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let floods = run(limits(0, 10, 0, 60), &[(0, 7, 1, "a"), (0, 7, 2, "a"), (0, 7, 3, "a")]);
+        assert_eq!(floods, [None, None, None]);
+    }
+
+    #[test]
+    fn a_member_past_the_inline_entries_keeps_the_last_sixteen() {
+        // 20 messages, no limit reached (the rate limit is above what is kept): the ring
+        // spills to the heap and drops the oldest beyond MAX_TRACKED.
+        let tracker = FloodTracker::new(at(0));
+        let l = limits(16, 1, 0, 60);
+        for id in 0..20 {
+            assert_eq!(tracker.observe(G, 7, id, "x", at(id * 1_000), &l), None);
+        }
+        let shard = tracker.shards[shard_of(G, 7)].lock().expect("lock");
+        let ids: Vec<i64> = shard.members[&(G, 7)].iter().map(|e| e.message_id).collect();
+        assert_eq!(ids, (4..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn idle_members_are_forgotten() {
+        let tracker = FloodTracker::new(at(0));
+        let l = FloodSettings::default();
+        for user in 0..100 {
+            tracker.observe(G, user, user, "hi", at(0), &l);
+        }
+        assert_eq!(tracker.tracked(), 100);
+        let later = at(i64::try_from(Duration::from_secs(120).as_millis()).expect("fits"));
+        // The next message in each shard sweeps it; touch every shard.
+        for user in 0..16 {
+            tracker.observe(G, 1_000 + user, 1_000 + user, "hi", later, &l);
+        }
+        assert_eq!(tracker.tracked(), 16);
+    }
+}

@@ -1,0 +1,223 @@
+//! The admin listener (`[server] admin_listen`, default `127.0.0.1:9090`): what operators and
+//! their tools look at, kept off the public webhook port.
+//!
+//! | path              | answers                                                          |
+//! |-------------------|------------------------------------------------------------------|
+//! | `/metrics`        | Prometheus text ([`crate::domain::metrics`])                             |
+//! | `/healthz`        | `200 ok` while the process serves requests (liveness)            |
+//! | `/readyz`         | `200` when the store answers, rules are loaded and the outbox worker went round its loop in the last 60 s; `503` with the failing check otherwise, and during shutdown |
+//! | `/stats/<group>`  | the group's health page (`?days=30`, 1–366), see [`crate::service::stats::page`] |
+//!
+//! No authentication: the default address is loopback, so only the host (and, in a
+//! container, its own healthcheck) can reach it. Exposing it (`0.0.0.0:9090` for a Prometheus
+//! in another container) shows group statistics to whoever reaches the port; put it on a
+//! private network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::domain::clock::SharedClock;
+use crate::domain::event::GroupId;
+use crate::domain::metrics::{Metrics, OutboxGauges};
+use crate::config::rules::RulesHandle;
+use crate::service::stats::Reporter;
+use crate::service::stats::page::{self, PageData};
+use crate::store::Store;
+
+/// How long the outbox worker may go without a beat before `/readyz` fails. It beats at
+/// least once a second while alive.
+const WORKER_SILENCE: Duration = Duration::from_secs(60);
+/// Days shown on the stats page unless `?days=` says otherwise, and the most allowed.
+const PAGE_DAYS: i64 = 30;
+const PAGE_DAYS_MAX: i64 = 366;
+/// Upper bound on one admin request (the stats page asks the platform for the member count).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the admin handlers read.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    /// The daemon's counters.
+    pub metrics: Arc<Metrics>,
+    /// The database (outbox gauges, stats days).
+    pub store: Store,
+    /// The live rules.
+    pub rules: RulesHandle,
+    /// Now, for ages and "today".
+    pub clock: SharedClock,
+    /// Stats reads and the member count.
+    pub reporter: Reporter,
+    /// Fires when shutdown begins: `/readyz` then says so.
+    pub stopping: CancellationToken,
+}
+
+/// The admin router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/stats/{group}", get(stats_page))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::new())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let (store, now_ms) = (state.store.clone(), state.clock.now().as_millisecond());
+    let gauges = tokio::task::spawn_blocking(move || {
+        let outbox = store.outbox();
+        let oldest = outbox.oldest_created_ms()?;
+        Ok::<_, crate::store::StoreError>(OutboxGauges {
+            depth: outbox.len() as u64,
+            oldest_age_secs: oldest.map_or(0, |at| u64::try_from(now_ms.saturating_sub(at) / 1000).unwrap_or(0)),
+        })
+    })
+    .await;
+    let gauges = match gauges {
+        Ok(Ok(g)) => g,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "/metrics: cannot read the outbox");
+            OutboxGauges::default()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "/metrics: the outbox read failed");
+            OutboxGauges::default()
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(gauges),
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let mut lines = Vec::new();
+    let mut ready = true;
+    if state.stopping.is_cancelled() {
+        ready = false;
+        lines.push("shutdown: in progress".to_owned());
+    }
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.state("admin.readyz")).await {
+        Ok(Ok(_)) => lines.push("store: ok".to_owned()),
+        Ok(Err(e)) => {
+            ready = false;
+            lines.push(format!("store: {e}"));
+        }
+        Err(e) => {
+            ready = false;
+            lines.push(format!("store: the check failed: {e}"));
+        }
+    }
+    lines.push(format!("rules: ok ({})", state.rules.load().summary()));
+    match state.metrics.worker_silent_for() {
+        Some(d) if d <= WORKER_SILENCE => lines.push(format!("outbox worker: ok (last round {}ms ago)", d.as_millis())),
+        Some(d) => {
+            ready = false;
+            lines.push(format!("outbox worker: silent for {}s", d.as_secs()));
+        }
+        None => {
+            ready = false;
+            lines.push("outbox worker: not started".to_owned());
+        }
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = lines.join("\n");
+    body.push('\n');
+    (status, body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    days: Option<i64>,
+}
+
+async fn stats_page(
+    State(state): State<AdminState>,
+    Path(group): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let group: GroupId = match group.parse() {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{e}; write the group like qq:726300112 or tg:-1001234567890\n"),
+            )
+                .into_response();
+        }
+    };
+    let span = query.days.unwrap_or(PAGE_DAYS);
+    if !(1..=PAGE_DAYS_MAX).contains(&span) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("days must be between 1 and {PAGE_DAYS_MAX}\n"),
+        )
+            .into_response();
+    }
+    let now = state.clock.now();
+    let (summary, name) = match state.reporter.summary(group, now).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%group, error = %e, "stats page: cannot read the statistics");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the statistics; see the log\n",
+            )
+                .into_response();
+        }
+    };
+    let reporter = state.reporter.clone();
+    let today = reporter.stats.date_of(now);
+    let from = today.checked_sub(jiff::Span::new().days(span - 1)).unwrap_or(today);
+    let read = tokio::task::spawn_blocking(move || reporter.stats.days(&reporter.store, group, from, today)).await;
+    let stored = match read {
+        Ok(Ok(days)) => days,
+        Ok(Err(e)) => {
+            tracing::error!(%group, error = %e, "stats page: cannot read the statistics");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the statistics; see the log\n",
+            )
+                .into_response();
+        }
+        Err(e) => {
+            tracing::error!(%group, error = %e, "stats page: the read failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the statistics; see the log\n",
+            )
+                .into_response();
+        }
+    };
+    let days = crate::service::stats::every_day(from, today, stored);
+    let html = page::render(&PageData {
+        group,
+        name: name.as_deref(),
+        days: &days,
+        summary: &summary,
+    });
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}

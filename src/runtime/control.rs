@@ -1,0 +1,377 @@
+//! The control socket: how `qunguan backup` and `qunguan audit` reach a running daemon.
+//!
+//! sled allows one process per database, so while the daemon runs the CLI cannot open the
+//! data itself. The daemon therefore listens on a Unix socket inside its data directory,
+//! `<storage.path>/control.sock`, mode 0600: only someone who can already read the database
+//! files can use it, with no port, token or network exposure. The CLI tries the socket first
+//! and opens the database directly only when no daemon answers (`restore` refuses while one
+//! does).
+//!
+//! Protocol: the client writes one JSON request line; the daemon answers with one status line
+//! (`{"ok":true}` or `{"error":"…"}`) followed by the payload as JSON lines, and closes.
+//!
+//! | request                                  | payload                         |
+//! |------------------------------------------|---------------------------------|
+//! | `{"cmd":"backup"}`                       | the backup file, line by line   |
+//! | `{"cmd":"audit","group":…,"last":…}`     | one [`crate::domain::audit::AuditEntry`] per line |
+//! | `{"cmd":"dead_letters"}`                 | one dead letter per line        |
+//! | `{"cmd":"stats","group":…,"days":…}`     | one [`StatsDay`] per line, oldest first, every day of the range |
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::clock::SharedClock;
+use crate::domain::event::GroupId;
+use crate::service::stats::GroupStats;
+use crate::store::{DeadLetter, Store, StoreError};
+
+/// The socket's file name inside the data directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// How long the daemon waits for a client's request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest request line accepted.
+const MAX_REQUEST: usize = 4096;
+
+/// Where the control socket of the database at `data_dir` lives.
+#[must_use]
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+/// A request to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// A backup of every tree.
+    Backup,
+    /// Audit cases.
+    Audit {
+        /// Only this group's (text form, e.g. `qq:123`).
+        group: Option<String>,
+        /// Only the newest this many.
+        last: Option<usize>,
+    },
+    /// The dead letters.
+    DeadLetters,
+    /// A group's daily statistics.
+    Stats {
+        /// The group (text form, e.g. `qq:123`).
+        group: String,
+        /// How many days back from today (today included).
+        days: u32,
+    },
+}
+
+/// One day of a group's statistics, as sent over the socket and printed by `qunguan stats`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsDay {
+    /// The date, `yyyy-mm-dd`, in `[stats] timezone`.
+    pub date: String,
+    /// Its counts.
+    #[serde(flatten)]
+    pub stats: crate::domain::stats::DayStats,
+}
+
+/// The longest range `qunguan stats --days` accepts.
+pub const MAX_STATS_DAYS: u32 = 3660;
+
+/// A group's statistics for the `days` days up to today (every day, zeros included): the
+/// stored days plus the counts `stats` holds in memory (a running daemon's not yet written;
+/// none for the CLI reading the database directly).
+pub fn stats_days(
+    store: &Store,
+    stats: &GroupStats,
+    group: GroupId,
+    days: u32,
+    now: jiff::Timestamp,
+) -> Result<Vec<StatsDay>, StoreError> {
+    let days = days.clamp(1, MAX_STATS_DAYS);
+    let today = stats.date_of(now);
+    let from = today
+        .checked_sub(jiff::Span::new().days(i64::from(days) - 1))
+        .unwrap_or(today);
+    let stored = stats.days(store, group, from, today)?;
+    Ok(crate::service::stats::every_day(from, today, stored)
+        .into_iter()
+        .map(|(date, mut stats)| {
+            stats.active_members = stats.active_members.max(stats.members.len() as u64);
+            stats.members.clear();
+            StatsDay {
+                date: date.to_string(),
+                stats,
+            }
+        })
+        .collect())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Status {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A dead letter with its sequence number, as sent over the socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberedDeadLetter {
+    /// The outbox sequence number it had.
+    pub seq: u64,
+    /// The letter.
+    pub letter: DeadLetter,
+}
+
+/// The daemon's side: a bound socket.
+#[derive(Debug)]
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+    stats: Option<Arc<GroupStats>>,
+}
+
+impl ControlServer {
+    /// Binds `<data_dir>/control.sock`, replacing a stale socket file left by a crash (the
+    /// database lock already guarantees no other daemon uses this directory).
+    pub fn bind(data_dir: &Path) -> std::io::Result<Self> {
+        let path = socket_path(data_dir);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(&path)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(Self {
+            listener,
+            path,
+            stats: None,
+        })
+    }
+
+    /// Answers `stats` requests with the daemon's live counts (not yet written) included.
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<GroupStats>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// The socket's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves requests until `cancel` fires, then removes the socket file.
+    pub async fn run(self, store: Store, clock: SharedClock, cancel: CancellationToken) {
+        let tasks = tokio_util::task::TaskTracker::new();
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let (store, clock, stats) = (store.clone(), clock.clone(), self.stats.clone());
+                        tasks.spawn(async move {
+                            if let Err(e) = serve(stream, store, clock, stats).await {
+                                tracing::warn!(error = %e, "control socket: request failed");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn serve(
+    stream: UnixStream,
+    store: Store,
+    clock: SharedClock,
+    stats: Option<Arc<GroupStats>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
+    let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request line in time"))??;
+    if read == 0 {
+        // Connected and closed without a request: the CLI checking whether a daemon runs.
+        return Ok(());
+    }
+    let request: Request = match serde_json::from_str(line.trim()) {
+        Ok(r) => r,
+        Err(e) => return write_error(&mut write, &format!("bad request: {e}")).await,
+    };
+    tracing::info!(?request, "control socket: request");
+    // The store is synchronous; build the answer off the async threads.
+    let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, stats.as_deref(), &request))
+        .await
+        .map_err(std::io::Error::other)?;
+    match payload {
+        Ok(bytes) => {
+            write.write_all(&status_line(None)).await?;
+            write.write_all(&bytes).await?;
+            write.shutdown().await
+        }
+        Err(e) => write_error(&mut write, &e.to_string()).await,
+    }
+}
+
+fn answer(
+    store: &Store,
+    clock: &SharedClock,
+    stats: Option<&GroupStats>,
+    request: &Request,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    match request {
+        Request::Backup => {
+            store.backup(&mut out, clock.now())?;
+        }
+        Request::Audit { group, last } => {
+            let group = group
+                .as_deref()
+                .map(str::parse::<GroupId>)
+                .transpose()
+                .map_err(|reason| StoreError::Decode { what: "group", reason })?;
+            for entry in store.cases(group, *last)? {
+                json_line(&mut out, &entry);
+            }
+        }
+        Request::DeadLetters => {
+            for (seq, letter) in store.outbox().dead_letters()? {
+                json_line(&mut out, &NumberedDeadLetter { seq, letter });
+            }
+        }
+        Request::Stats { group, days } => {
+            let group = group
+                .parse::<GroupId>()
+                .map_err(|reason| StoreError::Decode { what: "group", reason })?;
+            let Some(stats) = stats else {
+                return Err(StoreError::Invalid("this daemon keeps no statistics"));
+            };
+            for day in stats_days(store, stats, group, *days, clock.now())? {
+                json_line(&mut out, &day);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn json_line<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    // Our own plain structs always serialise.
+    if serde_json::to_writer(&mut *out, value).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn status_line(error: Option<&str>) -> Vec<u8> {
+    let status = Status {
+        ok: error.is_none(),
+        error: error.map(str::to_owned),
+    };
+    let mut line = serde_json::to_vec(&status).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+async fn write_error(write: &mut tokio::net::unix::OwnedWriteHalf, error: &str) -> std::io::Result<()> {
+    write.write_all(&status_line(Some(error))).await?;
+    write.shutdown().await
+}
+
+/// Why the CLI could not get an answer from the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No daemon listens on the socket.
+    #[error("no daemon answers on {0}")]
+    NotRunning(PathBuf),
+    /// Talking to it failed.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The daemon refused the request.
+    #[error("the daemon answered: {0}")]
+    Refused(String),
+}
+
+/// The CLI's side: sends `request` to the daemon of `data_dir` and returns the payload
+/// reader, or [`ClientError::NotRunning`] when no daemon listens.
+pub fn request(data_dir: &Path, request: &Request) -> Result<impl BufRead, ClientError> {
+    let path = socket_path(data_dir);
+    let io = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ClientError::NotRunning(path));
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mut line = serde_json::to_vec(request).map_err(|e| io(e.into()))?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).map_err(io)?;
+    let status: Status = serde_json::from_str(status.trim())
+        .map_err(|e| ClientError::Refused(format!("an unreadable status line ({e})")))?;
+    if let Some(error) = status.error {
+        return Err(ClientError::Refused(error));
+    }
+    if !status.ok {
+        return Err(ClientError::Refused("no status".into()));
+    }
+    Ok(reader)
+}
+
+/// True when a daemon answers on the control socket of `data_dir`.
+#[must_use]
+pub fn daemon_running(data_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket_path(data_dir)).is_ok()
+}
+
+/// Decodes payload lines of type `T`.
+pub fn read_lines<T: serde::de::DeserializeOwned>(reader: impl BufRead) -> Result<Vec<T>, ClientError> {
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(|source| ClientError::Io {
+            path: PathBuf::from("control socket"),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(&line).map_err(|e| ClientError::Refused(format!("an unreadable line ({e})")))?);
+    }
+    Ok(out)
+}

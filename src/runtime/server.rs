@@ -1,0 +1,78 @@
+//! The public HTTP listener: gateway webhooks and `/healthz` (the admin listener is
+//! [`crate::runtime::admin`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::gateway::onebot::webhook::{self, WebhookState};
+use crate::gateway::telegram;
+use crate::domain::metrics::{Metrics, Webhook};
+
+/// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
+/// only in webhook mode) and `/healthz`.
+pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Option<telegram::WebhookState>) -> Router {
+    let mut app = Router::new().route("/healthz", get(healthz));
+    if let Some(state) = onebot {
+        let path = settings.gateway.onebot.webhook_path.trim_end_matches('/');
+        let path = if path.is_empty() { "/" } else { path };
+        let route = Router::new().route(path, post(webhook::receive));
+        // NapCat and friends are often configured with a trailing slash; accept both.
+        let route = if path == "/" {
+            route
+        } else {
+            route.route(&format!("{path}/"), post(webhook::receive))
+        };
+        app = app.merge(route.with_state(state));
+    }
+    if let Some(state) = telegram {
+        let path = settings.gateway.telegram.webhook_path.as_str();
+        let route = Router::new().route(path, post(telegram::webhook::receive));
+        app = app.merge(route.with_state(state));
+    }
+    app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.server.request_timeout.get().max(Duration::from_secs(1)),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+}
+
+/// Wraps the public router so each webhook request's time to answer is recorded in
+/// `metrics` (`qunguan_webhook_duration_seconds`). Other paths are not timed.
+pub fn timed(router: Router, settings: &Settings, metrics: Arc<Metrics>) -> Router {
+    let onebot = settings.gateway.onebot.webhook_path.trim_end_matches('/').to_owned();
+    let telegram = settings.gateway.telegram.webhook_path.clone();
+    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+        let webhook = if request.uri().path() == telegram {
+            Some(Webhook::Telegram)
+        } else if request.uri().path().trim_end_matches('/') == onebot {
+            Some(Webhook::OneBot)
+        } else {
+            None
+        };
+        let metrics = Arc::clone(&metrics);
+        async move {
+            let started = Instant::now();
+            let response = next.run(request).await;
+            if let Some(webhook) = webhook {
+                metrics.webhook_latency(webhook, started.elapsed());
+            }
+            response
+        }
+    }))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}

@@ -1,0 +1,480 @@
+//! Reading a command from a group message.
+//!
+//! A command is a message whose text starts with `/` (or the full-width `／` Chinese input
+//! methods produce) followed by a name from [`NAMES`]. The member it concerns is the first
+//! real mention in the message (`@user`), or else a user id written as the first argument.
+//! A Telegram-style `/warn@botname` is the same command. A name that is not in the table is
+//! not a command, so ordinary messages starting with `/` pass through untouched.
+
+use crate::domain::duration::HumanDuration;
+use crate::domain::event::GroupMessage;
+
+/// A command and its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `/warn @user [reason]`: a manual strike that walks the ladder.
+    Warn {
+        /// The member.
+        target: i64,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// `/strikes @user`: the member's active strikes.
+    Strikes {
+        /// The member.
+        target: i64,
+    },
+    /// `/pardon @user [all]`: takes back the newest strike, or all.
+    Pardon {
+        /// The member.
+        target: i64,
+        /// Every strike.
+        all: bool,
+    },
+    /// `/mute @user 10m`.
+    Mute {
+        /// The member.
+        target: i64,
+        /// For how long.
+        duration: HumanDuration,
+    },
+    /// `/unmute @user`.
+    Unmute {
+        /// The member.
+        target: i64,
+    },
+    /// `/kick @user`.
+    Kick {
+        /// The member.
+        target: i64,
+    },
+    /// `/reload`: re-reads the rules folder.
+    Reload,
+    /// `/rules`: posts the group rules (anyone may ask).
+    Rules,
+    /// `/why <case>`: explains an audit case.
+    Why {
+        /// The case number.
+        case: u64,
+    },
+    /// `/inactive [7d]`: lists members silent that long (潜水).
+    Inactive {
+        /// How long (7 days when not given).
+        silent_for: HumanDuration,
+    },
+    /// `/stats`: the group's health over the last week.
+    Stats,
+    /// `/schedule …`: the group's scheduled posts.
+    Schedule(ScheduleCommand),
+}
+
+/// What `/schedule` (`/定时`) is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScheduleCommand {
+    /// `/schedule add 07:30 <text>`: post `text` every day at `at` (`[schedule] timezone`).
+    Add {
+        /// The daily time, `HH:MM` as written.
+        at: String,
+        /// What to post (line breaks kept).
+        text: String,
+    },
+    /// `/schedule list` (or a bare `/schedule`): this group's posts, file and admin ones.
+    List,
+    /// `/schedule del <number>`: removes a post added in the group.
+    Del {
+        /// Its number, as `list` shows it (`#3`).
+        number: u64,
+    },
+}
+
+/// The commands, for usage texts and the alias table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    /// `/warn`
+    Warn,
+    /// `/strikes`
+    Strikes,
+    /// `/pardon`
+    Pardon,
+    /// `/mute`
+    Mute,
+    /// `/unmute`
+    Unmute,
+    /// `/kick`
+    Kick,
+    /// `/reload`
+    Reload,
+    /// `/rules`
+    Rules,
+    /// `/why`
+    Why,
+    /// `/schedule`
+    Schedule,
+    /// `/inactive`
+    Inactive,
+    /// `/stats`
+    Stats,
+}
+
+/// Every command word and its aliases. Matching ignores ASCII case.
+pub const NAMES: &[(&str, Name)] = &[
+    ("warn", Name::Warn),
+    ("警告", Name::Warn),
+    ("strikes", Name::Strikes),
+    ("记录", Name::Strikes),
+    ("pardon", Name::Pardon),
+    ("赦免", Name::Pardon),
+    ("mute", Name::Mute),
+    ("禁言", Name::Mute),
+    ("unmute", Name::Unmute),
+    ("解禁", Name::Unmute),
+    ("kick", Name::Kick),
+    ("踢出", Name::Kick),
+    ("reload", Name::Reload),
+    ("重载", Name::Reload),
+    ("rules", Name::Rules),
+    ("规则", Name::Rules),
+    ("why", Name::Why),
+    ("原因", Name::Why),
+    ("schedule", Name::Schedule),
+    ("定时", Name::Schedule),
+    ("inactive", Name::Inactive),
+    ("潜水", Name::Inactive),
+    ("stats", Name::Stats),
+    ("统计", Name::Stats),
+];
+
+/// The sub-commands of `/schedule` and their aliases.
+const SCHEDULE_ADD: &[&str] = &["add", "添加"];
+const SCHEDULE_LIST: &[&str] = &["list", "列表"];
+const SCHEDULE_DEL: &[&str] = &["del", "delete", "rm", "删除"];
+
+impl Name {
+    /// How the command is written, for usage answers.
+    #[must_use]
+    pub fn usage(self) -> &'static str {
+        match self {
+            Self::Warn => "/warn @成员 [原因]  (/警告)",
+            Self::Strikes => "/strikes @成员  (/记录)",
+            Self::Pardon => "/pardon @成员 [all]  (/赦免 @成员 [全部])",
+            Self::Mute => "/mute @成员 10m  (/禁言 @成员 10分钟)",
+            Self::Unmute => "/unmute @成员  (/解禁)",
+            Self::Kick => "/kick @成员  (/踢出)",
+            Self::Reload => "/reload  (/重载)",
+            Self::Rules => "/rules  (/规则)",
+            Self::Why => "/why <案件号>  (/原因 12)",
+            Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
+            Self::Inactive => "/inactive [7d]  (/潜水 7天)",
+            Self::Stats => "/stats  (/统计)",
+        }
+    }
+}
+
+/// `/inactive` without an argument lists members silent this long.
+pub const DEFAULT_INACTIVE: HumanDuration = HumanDuration::from_secs(7 * 86_400);
+
+/// What a message is, command-wise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// An ordinary message.
+    NotACommand,
+    /// A well-formed command.
+    Command(Command),
+    /// A known command with missing or bad arguments.
+    Usage(Name),
+}
+
+impl Command {
+    /// Commands anyone may run; the rest are for owners, admins and super users.
+    #[must_use]
+    pub fn is_public(&self) -> bool {
+        matches!(self, Self::Rules)
+    }
+}
+
+/// Reads `msg` as a command. `self_id` (the bot) is never taken as the target.
+#[must_use]
+pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
+    let text = msg.text.trim_start();
+    let Some(rest) = text.strip_prefix('/').or_else(|| text.strip_prefix('／')) else {
+        return Parsed::NotACommand;
+    };
+    let (word, args) = rest
+        .split_once(char::is_whitespace)
+        .map_or((rest, ""), |(w, a)| (w, a.trim()));
+    let raw_args = args;
+    // `/warn@qunguan_bot` on Telegram.
+    let word = word.split_once('@').map_or(word, |(w, _)| w);
+    let Some(name) = NAMES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(word))
+        .map(|(_, name)| *name)
+    else {
+        return Parsed::NotACommand;
+    };
+    let mut args: Vec<&str> = args.split_whitespace().collect();
+    let mentioned = msg.mentions().into_iter().find(|&id| id != self_id);
+    let mut target = || -> Option<i64> {
+        if let Some(id) = mentioned {
+            return Some(id);
+        }
+        let first = args.first()?;
+        let id: i64 = first.trim_start_matches('@').parse().ok()?;
+        args.remove(0);
+        (id != self_id).then_some(id)
+    };
+    let command = match name {
+        Name::Warn => target().map(|target| Command::Warn {
+            target,
+            reason: args.join(" "),
+        }),
+        Name::Strikes => target().map(|target| Command::Strikes { target }),
+        Name::Pardon => target().map(|target| Command::Pardon {
+            target,
+            all: args
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("all") || *a == "全部" || *a == "所有"),
+        }),
+        Name::Mute => target().and_then(|target| {
+            let duration = args.iter().find_map(|a| a.parse::<HumanDuration>().ok())?;
+            (duration.as_secs() > 0).then_some(Command::Mute { target, duration })
+        }),
+        Name::Unmute => target().map(|target| Command::Unmute { target }),
+        Name::Kick => target().map(|target| Command::Kick { target }),
+        Name::Reload => Some(Command::Reload),
+        Name::Rules => Some(Command::Rules),
+        Name::Stats => Some(Command::Stats),
+        Name::Why => args
+            .first()
+            .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
+            .map(|case| Command::Why { case }),
+        Name::Schedule => parse_schedule(raw_args).map(Command::Schedule),
+        Name::Inactive => match args.first() {
+            None => Some(Command::Inactive {
+                silent_for: DEFAULT_INACTIVE,
+            }),
+            Some(a) => a
+                .parse::<HumanDuration>()
+                .ok()
+                .filter(|d| d.as_secs() > 0)
+                .map(|silent_for| Command::Inactive { silent_for }),
+        },
+    };
+    command.map_or(Parsed::Usage(name), Parsed::Command)
+}
+
+/// Reads `/schedule`'s arguments. The text of `add` is everything after the time, as
+/// written (line breaks included), so a multi-line 早报 survives.
+fn parse_schedule(args: &str) -> Option<ScheduleCommand> {
+    let (sub, rest) = args
+        .split_once(char::is_whitespace)
+        .map_or((args, ""), |(s, r)| (s, r.trim()));
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(sub));
+    if sub.is_empty() || is(SCHEDULE_LIST) {
+        return rest.is_empty().then_some(ScheduleCommand::List);
+    }
+    if is(SCHEDULE_ADD) {
+        let (at, text) = rest.split_once(char::is_whitespace)?;
+        let (at, text) = (at.replace('：', ":"), text.trim());
+        crate::policy::calendar::Recurrence::daily(&at, "UTC").ok()?;
+        return (!text.is_empty()).then(|| ScheduleCommand::Add {
+            at,
+            text: text.to_owned(),
+        });
+    }
+    if is(SCHEDULE_DEL) {
+        let number = rest.trim_start_matches(['#', '＃']).parse().ok()?;
+        return Some(ScheduleCommand::Del { number });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{GroupId, Role, Segment, Sender};
+
+    const BOT: i64 = 999;
+
+    /// A message from segments written as `text` with `@123` for mentions.
+    fn message(spec: &str) -> GroupMessage {
+        let mut segments = Vec::new();
+        for (i, part) in spec.split('§').enumerate() {
+            if i % 2 == 1 {
+                segments.push(Segment::Mention {
+                    user_id: part.parse().ok(),
+                });
+            } else if !part.is_empty() {
+                segments.push(Segment::Text { text: part.into() });
+            }
+        }
+        let text = segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        GroupMessage {
+            group: GroupId::qq(1),
+            message_id: 1,
+            sender: Sender {
+                user_id: 5,
+                name: "admin".into(),
+                role: Role::Admin,
+            },
+            text,
+            segments,
+            time: 0,
+            edited: false,
+        }
+    }
+
+    fn cmd(c: Command) -> Parsed {
+        Parsed::Command(c)
+    }
+
+    #[test]
+    fn commands_and_aliases_parse_as_specified() {
+        let ten_minutes = HumanDuration::from_secs(600);
+        // `§id§` is a real mention of `id`.
+        let cases: &[(&str, Parsed)] = &[
+            (
+                "/warn §42§ 刷屏 太多",
+                cmd(Command::Warn {
+                    target: 42,
+                    reason: "刷屏 太多".into(),
+                }),
+            ),
+            (
+                "/警告 §42§",
+                cmd(Command::Warn {
+                    target: 42,
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "/WARN §42§ spam",
+                cmd(Command::Warn {
+                    target: 42,
+                    reason: "spam".into(),
+                }),
+            ),
+            ("/strikes §42§", cmd(Command::Strikes { target: 42 })),
+            ("/记录 §42§", cmd(Command::Strikes { target: 42 })),
+            ("/pardon §42§", cmd(Command::Pardon { target: 42, all: false })),
+            ("/pardon §42§ all", cmd(Command::Pardon { target: 42, all: true })),
+            ("/赦免 §42§ 全部", cmd(Command::Pardon { target: 42, all: true })),
+            (
+                "/mute §42§ 10m",
+                cmd(Command::Mute {
+                    target: 42,
+                    duration: ten_minutes,
+                }),
+            ),
+            (
+                "/禁言 §42§ 10分钟",
+                cmd(Command::Mute {
+                    target: 42,
+                    duration: ten_minutes,
+                }),
+            ),
+            ("/unmute §42§", cmd(Command::Unmute { target: 42 })),
+            ("/解禁 §42§", cmd(Command::Unmute { target: 42 })),
+            ("/kick §42§", cmd(Command::Kick { target: 42 })),
+            ("/踢出 §42§", cmd(Command::Kick { target: 42 })),
+            ("/reload", cmd(Command::Reload)),
+            ("/重载", cmd(Command::Reload)),
+            ("/rules", cmd(Command::Rules)),
+            ("/规则", cmd(Command::Rules)),
+            ("/stats", cmd(Command::Stats)),
+            ("/统计", cmd(Command::Stats)),
+            ("/why 12", cmd(Command::Why { case: 12 })),
+            ("/why #12", cmd(Command::Why { case: 12 })),
+            ("/原因 ＃7", cmd(Command::Why { case: 7 })),
+            (
+                "/schedule add 07:30 早上好！\n今日早报",
+                cmd(Command::Schedule(ScheduleCommand::Add {
+                    at: "07:30".into(),
+                    text: "早上好！\n今日早报".into(),
+                })),
+            ),
+            (
+                "/定时 添加 21：00 晚安",
+                cmd(Command::Schedule(ScheduleCommand::Add {
+                    at: "21:00".into(),
+                    text: "晚安".into(),
+                })),
+            ),
+            ("/schedule", cmd(Command::Schedule(ScheduleCommand::List))),
+            ("/schedule list", cmd(Command::Schedule(ScheduleCommand::List))),
+            ("/定时 列表", cmd(Command::Schedule(ScheduleCommand::List))),
+            (
+                "/schedule del 3",
+                cmd(Command::Schedule(ScheduleCommand::Del { number: 3 })),
+            ),
+            (
+                "/定时 删除 #4",
+                cmd(Command::Schedule(ScheduleCommand::Del { number: 4 })),
+            ),
+            (
+                "/inactive",
+                cmd(Command::Inactive {
+                    silent_for: DEFAULT_INACTIVE,
+                }),
+            ),
+            (
+                "/潜水 30天",
+                cmd(Command::Inactive {
+                    silent_for: HumanDuration::from_secs(30 * 86_400),
+                }),
+            ),
+            // A user id instead of a mention; full-width slash; Telegram's /cmd@bot.
+            (
+                "/mute 12345 1h",
+                cmd(Command::Mute {
+                    target: 12_345,
+                    duration: HumanDuration::from_secs(3600),
+                }),
+            ),
+            ("／kick @12345", cmd(Command::Kick { target: 12_345 })),
+            ("/kick@qunguan_bot §42§", cmd(Command::Kick { target: 42 })),
+            // The bot mentioned first is not the target.
+            ("§999§ /kick §42§", cmd(Command::Kick { target: 42 })),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(&parse(&message(spec), BOT), expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn missing_arguments_ask_for_usage() {
+        for (spec, name) in [
+            ("/warn", Name::Warn),
+            ("/warn nobody", Name::Warn),
+            ("/mute §42§", Name::Mute),
+            ("/mute §42§ soon", Name::Mute),
+            ("/mute §42§ 0s", Name::Mute),
+            ("/why", Name::Why),
+            ("/why abc", Name::Why),
+            ("/kick §999§", Name::Kick),
+            ("/schedule add 25:00 x", Name::Schedule),
+            ("/schedule add 07:30", Name::Schedule),
+            ("/schedule del", Name::Schedule),
+            ("/schedule del morning", Name::Schedule),
+            ("/schedule list 2", Name::Schedule),
+            ("/schedule frobnicate", Name::Schedule),
+            ("/inactive soon", Name::Inactive),
+            ("/潜水 0s", Name::Inactive),
+        ] {
+            assert_eq!(parse(&message(spec), BOT), Parsed::Usage(name), "{spec}");
+        }
+    }
+
+    #[test]
+    fn other_text_is_not_a_command() {
+        for spec in ["hello", "/", "/unknown §42§", "a /warn §42§", "//warn", "/warning §42§"] {
+            assert_eq!(parse(&message(spec), BOT), Parsed::NotACommand, "{spec}");
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Inactivity (潜水): who has been silent, reminders, and optional removal.
+//!
+//! The pipeline tells [`Inactivity`] about every message, join and leave. Messages cost no
+//! database write on the webhook path: a member's time is noted in memory at most once a
+//! minute (a hash lookup otherwise), and the noted times are written to the store's `members`
+//! tree in one batch every [`FLUSH_EVERY`], before every sweep and list, and at shutdown.
+//! A crash loses the times noted since the last batch (at most [`FLUSH_EVERY`] plus sled's
+//! half-second flush); a stored time is at most a minute older than the member's real last
+//! message. Neither matters at the scale of days. Joins and leaves are written at once.
+//!
+//! What counts as "silent since": the member's last message, or their join if they have not
+//! spoken since. Members who were already in the group when qunguan began tracking it and have
+//! not spoken since are unknown to qunguan (a gateway sends no member list with events), so
+//! they are not listed, reminded or removed; `/inactive` says when tracking began.
+//!
+//! The sweep ([`Inactivity::sweep`], run every `[inactivity] check_every` by the app) posts
+//! reminders at the `remind_after` steps — one post per group and step, mentioning up to
+//! [`MENTIONS_PER_POST`] members, each member once per step and silence — and, when
+//! `remove_after` is set (off by default), removes members silent that long: a kick through
+//! the outbox with an audit case, like any other. Never touched: the bot (its own messages
+//! and join are never recorded), owners and admins (by the role of their last message), super
+//! users and the group's `exempt` members. In a dry-run group the removal is only audited and
+//! no reminder is posted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::domain::rule::RuleId;
+use crate::domain::action::{Action, OutgoingMessage};
+use crate::domain::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::event::{EventKey, GroupId, Role, Sender};
+use crate::service::outbox::OutboxHandle;
+use crate::policy::i18n;
+use crate::policy::group::Policies;
+use crate::store::{Store, StoreError};
+use crate::domain::activity::{MemberActivity, Silent, SilentList, Since};
+use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::effects::{StrikeWrite, Subject, Writes};
+
+
+/// At most this many members are mentioned in one reminder post.
+pub const MENTIONS_PER_POST: usize = 20;
+
+/// A member's message time is noted at most this often.
+const COALESCE_MS: i64 = 60_000;
+
+/// How often noted message times are written to the store.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Reminder posts enqueued.
+    pub posts: usize,
+    /// Members reminded.
+    pub reminded: usize,
+    /// Members whose removal was enqueued (or, in dry run, audited).
+    pub removed: usize,
+}
+
+/// Tracks activity and runs the reminder/removal sweep.
+pub struct Inactivity {
+    settings: Arc<Settings>,
+    policies: Policies,
+    store: Store,
+    clock: SharedClock,
+    outbox: OutboxHandle,
+    /// Message times noted since the last flush, and when each recently active member's time
+    /// was last noted.
+    noted: Mutex<Noted>,
+}
+
+#[derive(Default)]
+struct Noted {
+    /// To be written by the next flush.
+    pending: HashMap<(GroupId, i64), MemberActivity>,
+    /// When each member's time was last noted, unix ms (members noted within a minute).
+    at: HashMap<(GroupId, i64), i64>,
+}
+
+impl std::fmt::Debug for Inactivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inactivity").finish_non_exhaustive()
+    }
+}
+
+impl Inactivity {
+    /// Tracking over `store`; the sweep enqueues into its outbox and wakes `outbox_wake`.
+    #[must_use]
+    pub fn new(
+        settings: Arc<Settings>,
+        policies: Policies,
+        store: Store,
+            clock: SharedClock,
+        outbox: OutboxHandle,
+    ) -> Self {
+        Self {
+            settings,
+            policies,
+            store,
+            clock,
+            outbox,
+            noted: Mutex::new(Noted::default()),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.settings.inactivity.enabled
+    }
+
+    fn noted(&self) -> std::sync::MutexGuard<'_, Noted> {
+        self.noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A member sent a message at `now`. Memory only; see [`Inactivity::flush`].
+    pub fn spoke(&self, group: GroupId, sender: &Sender, now: Timestamp) {
+        if !self.enabled() {
+            return;
+        }
+        let now_ms = now.as_millisecond();
+        let key = (group, sender.user_id);
+        let mut noted = self.noted();
+        if let Some(&at) = noted.at.get(&key)
+            && (0..COALESCE_MS).contains(&now_ms.saturating_sub(at))
+        {
+            return;
+        }
+        noted.at.insert(key, now_ms);
+        let record = MemberActivity::new(now_ms, Since::Spoke, sender.name.clone(), sender.role);
+        noted.pending.insert(key, record);
+    }
+
+    /// Forgets what was noted of a member whose record is about to be written directly.
+    fn unnote(&self, group: GroupId, user_id: i64) {
+        let mut noted = self.noted();
+        noted.at.remove(&(group, user_id));
+        noted.pending.remove(&(group, user_id));
+    }
+
+    /// Writes the message times noted since the last flush, in one batch. Called every
+    /// [`FLUSH_EVERY`], before each sweep and list, and at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.noted().pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(GroupId, i64, MemberActivity)> = pending
+            .into_iter()
+            .map(|((group, user), record)| (group, user, record))
+            .collect();
+        let written = self.store.record_activities(&records);
+        if written.is_err() {
+            // Kept for the next flush, unless a newer time was noted meanwhile.
+            let mut noted = self.noted();
+            for (group, user, record) in records {
+                noted.pending.entry((group, user)).or_insert(record);
+            }
+        }
+        written
+    }
+
+    /// A member joined at `now`: their silence counts from here.
+    pub fn joined(&self, group: GroupId, user_id: i64, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.unnote(group, user_id);
+        let record = MemberActivity::new(now.as_millisecond(), Since::Joined, name, Role::Member);
+        self.store.record_activity(group, user_id, &record)
+    }
+
+    /// A member left (or was removed).
+    pub fn left(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        self.unnote(group, user_id);
+        self.store.forget_member(group, user_id)
+    }
+
+    /// Whether the sweep and the list leave this member alone.
+    fn protected(&self, group: GroupId, user_id: i64, record: &MemberActivity) -> bool {
+        record.role.is_moderator()
+            || self.policies.is_super_user(group.platform, user_id)
+            || self.policies.group(group).is_exempt(user_id)
+    }
+
+    /// The members of `group` silent for at least `silent_for`, longest first, at most
+    /// `[inactivity] list_limit` of them (the total counts all).
+    pub fn list(&self, group: GroupId, silent_for: Duration, now: Timestamp) -> Result<SilentList, StoreError> {
+        self.flush()?;
+        let now_ms = now.as_millisecond();
+        let threshold = millis(silent_for);
+        let activity = self.store.group_activity(group)?;
+        let mut silent: Vec<Silent> = activity
+            .members
+            .into_iter()
+            .filter(|(user, record)| !self.protected(group, *user, record))
+            .filter(|(_, record)| now_ms.saturating_sub(record.last_ms) >= threshold)
+            .map(|(user_id, record)| Silent {
+                user_id,
+                silent_secs: secs(now_ms.saturating_sub(record.last_ms)),
+                name: record.name,
+                since: record.since,
+            })
+            .collect();
+        silent.sort_by(|a, b| b.silent_secs.cmp(&a.silent_secs).then(a.user_id.cmp(&b.user_id)));
+        let total = silent.len();
+        silent.truncate(self.settings.inactivity.list_limit);
+        Ok(SilentList {
+            tracked_secs: activity.since_ms.map(|since| secs(now_ms.saturating_sub(since))),
+            total,
+            shown: silent,
+        })
+    }
+
+    /// Sends the reminders and removals that are due now, off the async threads; then makes
+    /// them durable and wakes the outbox.
+    pub async fn sweep(self: &Arc<Self>) -> Result<Swept, StoreError> {
+        let this = Arc::clone(self);
+        let swept = tokio::task::spawn_blocking(move || this.sweep_blocking())
+            .await
+            .map_err(|e| StoreError::Join(format!("the inactivity sweep: {e}")))??;
+        if swept.posts > 0 || swept.removed > 0 {
+            self.outbox.publish().await?;
+        }
+        Ok(swept)
+    }
+
+    fn sweep_blocking(&self) -> Result<Swept, StoreError> {
+        self.flush()?;
+        let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        self.noted().at.retain(|_, at| now_ms.saturating_sub(*at) < COALESCE_MS);
+        let settings = &self.settings.inactivity;
+        let steps: Vec<i64> = settings.remind_after.iter().map(|d| millis(d.get())).collect();
+        let remove_after = settings.remove_after().map(millis);
+        let mut swept = Swept::default();
+        if !settings.enabled || (steps.is_empty() && remove_after.is_none()) {
+            return Ok(swept);
+        }
+        for group in self.store.tracked_groups()? {
+            let dry_run = self.policies.group(group).dry_run;
+            let can_kick = crate::domain::action::Capabilities::of(group).kick;
+            let mut due: BTreeMap<u32, Vec<(i64, i64)>> = BTreeMap::new();
+            let mut removals = Vec::new();
+            for (user, record) in self.store.group_activity(group)?.members {
+                if record.removing || self.protected(group, user, &record) {
+                    continue;
+                }
+                let silent = now_ms.saturating_sub(record.last_ms);
+                if can_kick && remove_after.is_some_and(|limit| silent >= limit) {
+                    removals.push((user, record));
+                    continue;
+                }
+                // Only the highest step reached: after a long downtime one reminder, not three.
+                let step = u32::try_from(steps.iter().filter(|&&s| silent >= s).count()).unwrap_or(u32::MAX);
+                if step > record.reminded && !dry_run {
+                    due.entry(step).or_default().push((user, record.last_ms));
+                }
+            }
+            for (step, users) in due {
+                let Some(step_ms) = steps.get(step as usize - 1) else {
+                    continue;
+                };
+                let step_secs = secs(*step_ms);
+                for chunk in users.chunks(MENTIONS_PER_POST) {
+                    let reminded = self.store.remind_members(
+                        group,
+                        chunk,
+                        step,
+                        |members| vec![self.reminder(group, members, step_secs)],
+                        now,
+                    )?;
+                    if reminded > 0 {
+                        swept.posts += 1;
+                        swept.reminded += reminded;
+                        tracing::info!(%group, step, reminded, "inactivity: reminder enqueued");
+                    }
+                }
+            }
+            for (user, record) in removals {
+                if self.remove(group, user, &record, dry_run, now)? {
+                    swept.removed += 1;
+                }
+            }
+        }
+        Ok(swept)
+    }
+
+    fn reminder(&self, group: GroupId, members: &[(i64, MemberActivity)], step_secs: u64) -> Action {
+        let remove_secs = self.settings.inactivity.remove_after().map(|d| d.as_secs());
+        let mentions: Vec<(i64, &str)> = members.iter().map(|(u, r)| (*u, r.name.as_str())).collect();
+        let message: OutgoingMessage =
+            i18n::inactivity_reminder(self.settings.messages.locale, &mentions, step_secs, remove_secs);
+        Action::Send {
+            group,
+            message,
+            reply_to: None,
+        }
+    }
+
+    /// Removes one member silent past `remove_after`: marks the removal first (so a crash in
+    /// between errs on the side of not removing), then the kick, the cleared strikes and the
+    /// audit case in one commit keyed by the silence, so it is never enqueued twice.
+    fn remove(
+        &self,
+        group: GroupId,
+        user: i64,
+        record: &MemberActivity,
+        dry_run: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        if !self.store.mark_removing(group, user, record.last_ms)? {
+            return Ok(false);
+        }
+        let now_ms = now.as_millisecond();
+        let silent_secs = secs(now_ms.saturating_sub(record.last_ms));
+        let key = EventKey::derive(&format!("inactivity-remove/{group}/{user}/{}", record.last_ms));
+        let ttl = self.policies.strike_ttl(group);
+        let locale = self.settings.messages.locale;
+        let subject = Subject {
+            group,
+            user: Some(user),
+        };
+        let committed = self.store.commit(&key, now, Some(subject), |snapshot| {
+            let before = snapshot.record.as_ref().map_or(0, |r| r.count(now, ttl));
+            let mut entry = AuditEntry::new(group, now_ms, user, Actor::Auto, RuleId::Inactive.as_str(), Measure::Kick);
+            entry.user_name.clone_from(&record.name);
+            entry.reason = i18n::inactive_reason(locale, silent_secs);
+            entry.strikes_before = before;
+            entry.dry_run = dry_run;
+            let (strikes, actions) = if dry_run {
+                (StrikeWrite::Keep, Vec::new())
+            } else {
+                (
+                    StrikeWrite::Clear,
+                    vec![Action::Kick {
+                        group,
+                        user_id: user,
+                        ban: false,
+                    }],
+                )
+            };
+            let writes = Writes {
+                strikes,
+                actions,
+                audit: Some(entry),
+            };
+            (writes, ())
+        })?;
+        if let Some(committed) = committed {
+            tracing::info!(%group, user, silent_secs, case = ?committed.case, dry_run, "inactivity: member removed");
+        }
+        Ok(true)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn secs(ms: i64) -> u64 {
+    u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::clock::{Clock, ManualClock};
+
+    #[test]
+    fn message_times_are_noted_once_a_minute_and_written_by_the_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let settings = Arc::new(Settings::default());
+        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let clock = ManualClock::new(start);
+        let inactivity = Inactivity::new(
+            Arc::clone(&settings),
+            settings.policies(),
+            store.clone(),
+            Arc::clone(&clock) as SharedClock,
+            OutboxHandle::detached(store.clone()),
+        );
+        let group = GroupId::qq(1);
+        let sender = Sender {
+            user_id: 7,
+            name: "小王".into(),
+            role: Role::Member,
+        };
+        let stored = || {
+            let activity = store.group_activity(group).expect("read");
+            activity.members.first().map(|(_, r)| r.last_ms)
+        };
+        inactivity.spoke(group, &sender, start);
+        assert_eq!(stored(), None, "noted in memory only");
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond()));
+        // Within the minute nothing new is noted; after it, the new time is.
+        clock.advance(Duration::from_secs(59));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond()));
+        clock.advance(Duration::from_secs(1));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), Some(start.as_millisecond() + 60_000));
+        // Leaving drops what was noted and the stored record.
+        clock.advance(Duration::from_secs(120));
+        inactivity.spoke(group, &sender, clock.now());
+        inactivity.left(group, 7).expect("left");
+        inactivity.flush().expect("flush");
+        assert_eq!(stored(), None);
+    }
+}

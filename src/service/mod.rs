@@ -1,0 +1,18 @@
+//! Orchestration: what happens to an event, on a schedule, and to a stored action.
+//!
+//! - [`pipeline`] handles one event: commands, the filter, flood, the verdict, welcome;
+//! - [`commands`] are the admin commands typed in a group;
+//! - [`welcome`], [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - [`outbox`] delivers stored actions. Its [`outbox::OutboxHandle`] is the one place that
+//!   makes actions durable and wakes the worker, and `outbox` is the only module of the
+//!   service layer that talks to gateway clients.
+//!
+//! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
+
+pub mod commands;
+pub mod inactivity;
+pub mod outbox;
+pub mod pipeline;
+pub mod scheduler;
+pub mod stats;
+pub mod welcome;

@@ -1,0 +1,60 @@
+//! The services' one way to the outbox and, through it, to the platforms.
+//!
+//! Every service that produces actions (pipeline, commands, welcome, inactivity, scheduler,
+//! `/stats`) commits them to the store inside its own transaction, then calls
+//! [`OutboxHandle::publish`]: *make durable, then wake the worker*, in that order, so the worker
+//! never sends what a crash could still undo. The handle also answers the one read-only
+//! question services ask a platform (a group's name and member count), so no service outside
+//! [`super`] names a gateway client.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::domain::event::GroupId;
+use crate::gateway::{GatewayError, Gateways};
+use crate::store::{Store, StoreError};
+
+pub use crate::gateway::GroupInfo;
+
+/// What the services hold of the outbox. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct OutboxHandle {
+    store: Store,
+    wake: Arc<Notify>,
+    gateways: Gateways,
+}
+
+impl OutboxHandle {
+    /// A handle over `store`'s outbox, waking the worker that waits on `wake`, asking
+    /// `gateways` about groups.
+    #[must_use]
+    pub fn new(store: Store, wake: Arc<Notify>, gateways: Gateways) -> Self {
+        Self { store, wake, gateways }
+    }
+
+    /// A handle whose wake-ups go nowhere and which knows no platform (unit tests).
+    #[must_use]
+    pub fn detached(store: Store) -> Self {
+        Self::new(store, Arc::new(Notify::new()), Gateways::default())
+    }
+
+    /// Makes every commit so far durable, then wakes the worker to deliver what they stored.
+    pub async fn publish(&self) -> Result<(), StoreError> {
+        self.store.durable().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Stores `actions` for delivery (their own transaction) and publishes them.
+    pub async fn send(&self, actions: Vec<crate::domain::action::Action>, now: jiff::Timestamp) -> Result<(), StoreError> {
+        self.store.enqueue(actions, now)?;
+        self.publish().await
+    }
+
+    /// Asks the platform about a group (its name and member count): a read-only query, never
+    /// made on the webhook path.
+    pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GatewayError> {
+        self.gateways.group_info(group).await
+    }
+}

@@ -1,0 +1,699 @@
+//! The pipeline: what to do about one event.
+//!
+//! A group message is first read as an admin command ([`crate::service::commands`]). Otherwise, unless
+//! its sender is exempt (owner, admin, super user, the group's `exempt` list, the bot itself),
+//! it is checked by the filter (pure CPU, against a snapshot of the live rules) and, if clean,
+//! counted by the anti-flood tracker ([`crate::policy::flood`]). A violation walks the strike ladder
+//! inside the store transaction that also records the event as seen, writes the audit case
+//! and appends the resulting actions to the outbox; then the pipeline waits for that write to
+//! be durable. Only then does the webhook acknowledge the event. No network call happens
+//! here: the outbox worker delivers.
+//!
+//! A join is recorded with the member's place in the group's welcome batch (greeted later by
+//! [`crate::service::welcome::Greeter`]); a join request is answered when the group's policy decides
+//! it (blocked words → reject, a configured answer → approve) and otherwise left to the admins.
+//!
+//! What a violation does depends on its rule's action (`Violation.action`):
+//!
+//! | action   | strikes          | sends                                                   |
+//! |----------|------------------|---------------------------------------------------------|
+//! | `ladder` | + severity       | recall, then the rung: warning text, mute, kick or ban  |
+//! | `recall` | unchanged        | recall only                                             |
+//! | `warn`   | unchanged        | recall, then a notice (no count)                        |
+//! | `kick`   | cleared          | recall, then kick                                       |
+//!
+//! The recall happens when the rule says so (`Violation.recall`; flood always recalls) and the
+//! platform can. A rung the platform cannot carry out falls back to the nearest one it can: no
+//! mute → a warning; no ban → a kick; no kick → a warning. In dry run (`[moderation] dry_run`,
+//! the group's `dry_run`, or the rule's) the decision is logged and audited with the strikes
+//! it *would* reach, but no strike is kept and nothing is sent, so an observation period
+//! punishes nobody later.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::domain::rule::RuleId;
+use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
+use crate::domain::action::{Action, Capabilities};
+use crate::domain::clock::SharedClock;
+use crate::service::commands::{self, Cooldowns, Parsed};
+use crate::config::Settings;
+use crate::policy::ladder::Rung;
+use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
+use crate::policy::filter::{RuleAction, Violation};
+use crate::policy::flood::{Flood, FloodTracker};
+use crate::service::outbox::OutboxHandle;
+use crate::policy::i18n;
+use crate::domain::locale::Locale;
+use crate::service::inactivity::Inactivity;
+use crate::policy::ladder;
+use crate::domain::strike::Severity;
+use crate::domain::metrics::Metrics;
+use crate::policy::normalize::{NormalizeOptions, Normalizer};
+use crate::policy::group::{GroupPolicy, Policies};
+use crate::config::rules::RulesHandle;
+use crate::service::stats::GroupStats;
+use crate::store::{Store, StoreError};
+use crate::domain::audit;
+use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
+use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
+use crate::service::welcome::Welcomer;
+
+
+
+/// What the pipeline did with an event.
+/// Why an event could not be handled. The webhook answers 503 so the gateway redelivers.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The event handler shared by every webhook.
+pub struct Pipeline {
+    settings: Arc<Settings>,
+    policies: Arc<Policies>,
+    rules: RulesHandle,
+    store: Store,
+    clock: SharedClock,
+    outbox: OutboxHandle,
+    flood: FloodTracker,
+    cooldowns: Cooldowns,
+    welcomer: Welcomer,
+    /// Wakes the welcome [`crate::service::welcome::Greeter`] when a batch starts.
+    greeter_wake: Arc<Notify>,
+    /// Wakes the [`crate::service::scheduler::Scheduler`] when admins add or delete a post.
+    scheduler_wake: Arc<Notify>,
+    /// Normalizes join-request texts for answer matching (built once).
+    normalizer: Normalizer,
+    inactivity: Arc<Inactivity>,
+    metrics: Arc<Metrics>,
+    stats: Arc<GroupStats>,
+}
+
+impl EventSink for Pipeline {
+    fn handle<'a>(&'a self, event: &'a Event) -> Pending<'a, Outcome> {
+        Box::pin(async move { Pipeline::handle(self, event).await.map_err(|e| Unavailable(Box::new(e))) })
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
+/// What a message violated, whichever stage found it.
+#[derive(Debug)]
+struct Verdict {
+    rule: Arc<str>,
+    severity: Severity,
+    action: RuleAction,
+    /// Messages to recall (if the platform can).
+    recall: Vec<i64>,
+    /// The matched spans, quoted from the original text.
+    matched: Vec<String>,
+    dry_run: bool,
+}
+
+impl Verdict {
+    fn from_violation(v: &Violation, msg: &GroupMessage) -> Self {
+        // Hits of several rules may cover the same span (a cue inside a hard phrase): quote each
+        // span once, in text order.
+        let mut spans: Vec<(usize, usize)> = v.hits.iter().map(|h| (h.start, h.end)).collect();
+        spans.sort_unstable();
+        spans.dedup();
+        Self {
+            rule: Arc::clone(&v.rule),
+            severity: v.severity,
+            action: v.action,
+            recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
+            matched: spans
+                .into_iter()
+                .filter_map(|(start, end)| msg.text.get(start..end))
+                .map(str::to_owned)
+                .collect(),
+            dry_run: v.dry_run,
+        }
+    }
+
+    fn from_flood(flood: Flood) -> Self {
+        Self {
+            rule: Arc::from(RuleId::Flood.as_str()),
+            severity: Severity::default(),
+            action: RuleAction::Ladder,
+            recall: flood.message_ids,
+            matched: Vec::new(),
+            dry_run: false,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over the given parts; what it decides is published through `outbox`.
+    #[must_use]
+    pub fn new(
+        settings: Arc<Settings>,
+        rules: RulesHandle,
+        store: Store,
+        clock: SharedClock,
+        outbox: OutboxHandle,
+    ) -> Self {
+        let policies = Arc::new(settings.policies());
+        let inactivity = Arc::new(Inactivity::new(
+            Arc::clone(&settings),
+            Policies::clone(&policies),
+            store.clone(),
+            Arc::clone(&clock),
+            outbox.clone(),
+        ));
+        Self {
+            welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
+            policies,
+            inactivity,
+            flood: FloodTracker::new(clock.now()),
+            cooldowns: Cooldowns::default(),
+            greeter_wake: Arc::new(Notify::new()),
+            scheduler_wake: Arc::new(Notify::new()),
+            normalizer: Normalizer::new(NormalizeOptions::default()),
+            metrics: Arc::default(),
+            stats: Arc::new(GroupStats::new(&settings.stats)),
+            settings,
+            rules,
+            store,
+            clock,
+            outbox,
+        }
+    }
+
+    /// Counts into `metrics` and `stats` (the daemon's), instead of the pipeline's own.
+    #[must_use]
+    pub fn with_observers(mut self, metrics: Arc<Metrics>, stats: Arc<GroupStats>) -> Self {
+        self.metrics = metrics;
+        self.stats = stats;
+        self
+    }
+
+    /// The metrics this pipeline counts into.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The live rules.
+    #[must_use]
+    pub fn rules(&self) -> &RulesHandle {
+        &self.rules
+    }
+
+    /// What answers `/stats` and renders the stats page.
+    #[must_use]
+    pub fn reporter(&self) -> crate::service::stats::Reporter {
+        crate::service::stats::Reporter {
+            stats: Arc::clone(&self.stats),
+            store: self.store.clone(),
+            outbox: self.outbox.clone(),
+            locale: self.settings.messages.locale,
+        }
+    }
+
+    /// The group statistics this pipeline counts into.
+    #[must_use]
+    pub fn stats(&self) -> &Arc<GroupStats> {
+        &self.stats
+    }
+
+    /// Handles one event; returns once its effects are durable.
+    pub async fn handle(&self, event: &Event) -> Result<Outcome, PipelineError> {
+        self.metrics.event(&event.kind);
+        let outcome = match &event.kind {
+            EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
+            EventKind::MemberJoined(joined) => {
+                if joined.user_id != event.self_id {
+                    self.stats.joined(joined.group, self.clock.now());
+                }
+                self.on_join(event, joined).await?
+            }
+            EventKind::MemberLeft(left) => {
+                track(self.inactivity.left(left.group, left.user_id));
+                if left.user_id != event.self_id {
+                    self.stats.left(left.group, self.clock.now());
+                }
+                Outcome::Ignored("member left")
+            }
+            EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
+            EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
+        };
+        if outcome == Outcome::Duplicate {
+            self.metrics.duplicate();
+        }
+        if matches!(outcome, Outcome::Acted { .. } | Outcome::Observed) {
+            self.outbox.publish().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn on_message(&self, event: &Event, msg: &GroupMessage) -> Result<Outcome, PipelineError> {
+        let user = msg.sender.user_id;
+        if user == event.self_id {
+            return Ok(Outcome::Ignored("the bot's own message"));
+        }
+        let group = msg.group;
+        self.inactivity.spoke(group, &msg.sender, self.clock.now());
+        self.stats.message(group, user, self.clock.now());
+        let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
+        // An edited message is filtered again, but never run again as a command.
+        let parsed = if msg.edited {
+            Parsed::NotACommand
+        } else {
+            commands::parse(msg, event.self_id)
+        };
+        match parsed {
+            Parsed::Command(command) if is_admin || command.is_public() => {
+                let ctx = self.command_context(group);
+                return commands::execute(&ctx, event, msg, command, is_admin).await;
+            }
+            Parsed::Usage(name) if is_admin => {
+                let ctx = self.command_context(group);
+                let text = i18n::usage(self.settings.messages.locale, name.usage());
+                return commands::answer(&ctx, event, msg, text);
+            }
+            // Members' admin commands are ordinary messages: no answer, still filtered.
+            _ => {}
+        }
+        let policy = self.policies.group(group);
+        let rules = self.rules.load();
+        let violation = rules.filter.check(&msg.text, group);
+        if is_admin || policy.is_exempt(user) {
+            if let Some(v) = violation {
+                tracing::info!(%group, user, rule = %v.rule, "filter hit by an exempt member (owner, admin or listed)");
+            }
+            return Ok(Outcome::Ignored("exempt member"));
+        }
+        let now = self.clock.now();
+        let verdict = match violation {
+            Some(v) => Verdict::from_violation(&v, msg),
+            None => match self
+                .flood
+                .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
+            {
+                Some(flood) => Verdict::from_flood(flood),
+                None => return Ok(Outcome::Ignored("clean")),
+            },
+        };
+        self.punish(event, msg, policy, &verdict, now)
+    }
+
+    /// Records a violation: strikes, audit case and actions in the event's transaction.
+    fn punish(
+        &self,
+        event: &Event,
+        msg: &GroupMessage,
+        policy: &GroupPolicy,
+        verdict: &Verdict,
+        now: Timestamp,
+    ) -> Result<Outcome, PipelineError> {
+        let caps = Capabilities::of(msg.group);
+        let locale = self.settings.messages.locale;
+        let dry_run = policy.dry_run || verdict.dry_run;
+        let subject = Subject {
+            group: msg.group,
+            user: Some(msg.sender.user_id),
+        };
+        let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
+            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, locale, now);
+            let mut writes = plan.writes;
+            if dry_run {
+                writes.strikes = StrikeWrite::Keep;
+                writes.actions.clear();
+                if let Some(entry) = writes.audit.as_mut() {
+                    entry.dry_run = true;
+                }
+            }
+            let actions = writes.actions.len();
+            (writes, (actions, plan.measure, plan.after))
+        })?;
+        let Some(committed) = committed else {
+            return Ok(Outcome::Duplicate);
+        };
+        let (actions, measure, after) = committed.value;
+        self.metrics.filter_hit(&verdict.rule);
+        let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
+        self.stats.violation(msg.group, &verdict.rule, counted, now);
+        tracing::info!(
+            group = %msg.group,
+            user = msg.sender.user_id,
+            rule = %verdict.rule,
+            matched = ?verdict.matched,
+            case = ?committed.case,
+            strikes = after,
+            measure = %i18n::measure(Locale::En, measure),
+            dry_run,
+            "violation"
+        );
+        Ok(if dry_run {
+            Outcome::Observed
+        } else {
+            Outcome::Acted { actions }
+        })
+    }
+
+    /// A member joined: recorded with their place in the group's welcome batch (or greeted at
+    /// once without batching), durably before the webhook acknowledges the event.
+    async fn on_join(&self, event: &Event, joined: &MemberJoined) -> Result<Outcome, PipelineError> {
+        if joined.user_id == event.self_id {
+            return Ok(Outcome::Ignored("the bot itself joined"));
+        }
+        let name = joined.name.as_deref().unwrap_or_default();
+        track(
+            self.inactivity
+                .joined(joined.group, joined.user_id, name, self.clock.now()),
+        );
+        if !self.welcomer.enabled(joined.group) {
+            return Ok(Outcome::Ignored("welcome disabled"));
+        }
+        let now = self.clock.now();
+        let join = JoinWrite {
+            group: joined.group,
+            member: PendingJoin {
+                user_id: joined.user_id,
+                name: joined.name.clone().unwrap_or_default(),
+                joined_ms: now.as_millisecond(),
+            },
+            rejoin_window: self.welcomer.rejoin_window(),
+            batch: self.welcomer.batch_window().is_some(),
+        };
+        let recorded = self
+            .store
+            .commit_join(&event.key, now, &join, self.welcomer.builder(now))?;
+        Ok(match recorded {
+            JoinRecorded::Duplicate => Outcome::Duplicate,
+            JoinRecorded::Welcomed { actions } => Outcome::Acted { actions },
+            JoinRecorded::Rejoined => {
+                self.store.durable().await?;
+                tracing::info!(group = %joined.group, user = joined.user_id, "member re-joined within the re-join window; not welcomed again");
+                Outcome::Ignored("re-joined within the re-join window")
+            }
+            JoinRecorded::Queued { .. } => {
+                self.store.durable().await?;
+                self.greeter_wake.notify_one();
+                Outcome::Ignored("waiting in the welcome batch")
+            }
+        })
+    }
+
+    /// A join request: rejected when the filter flags its text, approved when it holds one of
+    /// the group's answers, otherwise left to the admins. Decisions are audited.
+    fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
+        let group = request.group;
+        let policy = &self.policies.group(group).join;
+        let decision = if policy.reject_blocked
+            && let Some(v) = self.rules.load().filter.check(&request.comment, group)
+            && !v.dry_run
+        {
+            let reason = if policy.reject_reason.is_empty() {
+                i18n::default_reject_reason(self.settings.messages.locale).to_owned()
+            } else {
+                policy.reject_reason.to_string()
+            };
+            Some((false, v.rule.to_string(), reason))
+        } else if !policy.answers.is_empty()
+            && let Some(answer) = policy.answered(&self.normalizer.compact(&request.comment))
+        {
+            Some((true, RuleId::JoinAnswer.to_string(), format!("answer {answer:?}")))
+        } else {
+            None
+        };
+        let Some((approve, rule, reason)) = decision else {
+            tracing::info!(%group, user = request.user_id, "join request left to the admins (no configured answer, nothing blocked)");
+            return Ok(Outcome::Ignored("join request left to the admins"));
+        };
+        let now = self.clock.now();
+        let action = Action::AnswerJoinRequest {
+            group,
+            user_id: request.user_id,
+            handle: request.handle.clone(),
+            approve,
+            reason: if approve { String::new() } else { reason.clone() },
+        };
+        let measure = if approve {
+            Measure::JoinApproved
+        } else {
+            Measure::JoinRejected
+        };
+        let mut entry = AuditEntry::new(group, now.as_millisecond(), request.user_id, Actor::Auto, rule, measure);
+        entry.reason = audit::excerpt(&reason);
+        entry.excerpt = audit::excerpt(&request.comment);
+        let subject = Subject { group, user: None };
+        let committed = self.store.commit(&event.key, now, Some(subject), |_| {
+            let writes = Writes {
+                strikes: StrikeWrite::Keep,
+                actions: vec![action.clone()],
+                audit: Some(entry.clone()),
+            };
+            (writes, ())
+        })?;
+        if committed.is_none() {
+            return Ok(Outcome::Duplicate);
+        }
+        tracing::info!(%group, user = request.user_id, approve, reason = %reason, "join request answered");
+        Ok(Outcome::Acted { actions: 1 })
+    }
+
+    /// What greets batches and how (shared with the [`crate::service::welcome::Greeter`] task).
+    #[must_use]
+    pub fn welcomer(&self) -> &Welcomer {
+        &self.welcomer
+    }
+
+    /// Notified when a welcome batch starts (for the [`crate::service::welcome::Greeter`]).
+    #[must_use]
+    pub fn greeter_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.greeter_wake)
+    }
+
+    /// Notified when admins add or delete a scheduled post (for the
+    /// [`crate::service::scheduler::Scheduler`]).
+    #[must_use]
+    pub fn scheduler_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.scheduler_wake)
+    }
+
+    fn command_context(&self, group: GroupId) -> commands::Context<'_> {
+        commands::Context {
+            store: &self.store,
+            settings: &self.settings,
+            policies: &self.policies,
+            rules: &self.rules,
+            caps: Capabilities::of(group),
+            now: self.clock.now(),
+            cooldowns: &self.cooldowns,
+            scheduler_wake: &self.scheduler_wake,
+            inactivity: &self.inactivity,
+            metrics: &self.metrics,
+            reporter: self.reporter(),
+        }
+    }
+
+    /// Inactivity tracking (the app runs its sweep).
+    #[must_use]
+    pub fn inactivity(&self) -> &Arc<Inactivity> {
+        &self.inactivity
+    }
+
+    /// Every group's resolved policy (for the store's sweep).
+    #[must_use]
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+}
+
+/// Activity tracking is not moderation state: a failure to record it is logged, and the
+/// event is still moderated (and acknowledged) as usual.
+fn track(recorded: Result<(), StoreError>) {
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "cannot record member activity (潜水 tracking)");
+    }
+}
+
+/// What a violation leads to, before dry run is applied.
+struct ViolationPlan {
+    writes: Writes,
+    measure: Measure,
+    after: u32,
+}
+
+/// The pure decision for one violation: strikes, actions and the audit case.
+fn plan_violation(
+    snapshot: &Snapshot,
+    msg: &GroupMessage,
+    verdict: &Verdict,
+    policy: &GroupPolicy,
+    caps: Capabilities,
+    locale: Locale,
+    now: Timestamp,
+) -> ViolationPlan {
+    let group = msg.group;
+    let user_id = msg.sender.user_id;
+    let record = snapshot.record.clone().unwrap_or_default();
+    let ttl = policy.strike_ttl;
+    let current = record.count(now, ttl);
+    let recalled: Vec<i64> = if caps.recall {
+        verdict.recall.clone()
+    } else {
+        Vec::new()
+    };
+    let mut actions: Vec<Action> = recalled
+        .iter()
+        .map(|&message_id| Action::Recall { group, message_id })
+        .collect();
+    let reason = i18n::reason_rule(locale, &verdict.rule);
+    let (strikes, measure, before, after) = match verdict.action {
+        RuleAction::Ladder => {
+            let d = ladder::decide(&record, verdict.severity, &verdict.rule, now, policy.ladder_policy());
+            let (rung, measure, action) = rung_effect(d.rung, group, user_id, caps);
+            let strikes = if rung.removes_member() {
+                StrikeWrite::Clear
+            } else {
+                StrikeWrite::Put(d.record.clone())
+            };
+            match action {
+                Some(action) => actions.push(action),
+                None => {
+                    let limit = u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX);
+                    let message = i18n::warning(locale, user_id, &msg.sender.name, &reason, d.after.min(limit), limit);
+                    actions.push(send(group, message));
+                }
+            }
+            (strikes, measure, d.before, d.after)
+        }
+        RuleAction::Recall => (StrikeWrite::Keep, Measure::Recall, current, current),
+        RuleAction::Warn => {
+            actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
+            (StrikeWrite::Keep, Measure::Warn, current, current)
+        }
+        RuleAction::Kick => match rung_effect(Rung::Kick, group, user_id, caps) {
+            (Rung::Kick, measure, Some(action)) => {
+                actions.push(action);
+                (StrikeWrite::Clear, measure, current, current)
+            }
+            // The platform cannot remove members: say so to the member instead.
+            _ => {
+                actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
+                (StrikeWrite::Keep, Measure::Warn, current, current)
+            }
+        },
+    };
+    let mut entry = AuditEntry::new(
+        group,
+        now.as_millisecond(),
+        user_id,
+        Actor::Auto,
+        &*verdict.rule,
+        measure,
+    );
+    entry.user_name.clone_from(&msg.sender.name);
+    entry.matched.clone_from(&verdict.matched);
+    entry.excerpt = audit::excerpt(&msg.text);
+    entry.message_id = Some(msg.message_id);
+    entry.recalled = recalled;
+    entry.strikes_before = before;
+    entry.strikes_after = after;
+    ViolationPlan {
+        writes: Writes {
+            strikes,
+            actions,
+            audit: Some(entry),
+        },
+        measure,
+        after,
+    }
+}
+
+fn send(group: GroupId, message: crate::domain::action::OutgoingMessage) -> Action {
+    Action::Send {
+        group,
+        message,
+        reply_to: None,
+    }
+}
+
+/// What a rung does on a platform with `caps`: the rung actually applied (after falling back
+/// to the nearest one the platform can carry out), its audit measure, and the action — `None`
+/// for a warning, whose text the caller writes.
+#[must_use]
+pub fn rung_effect(rung: Rung, group: GroupId, user_id: i64, caps: Capabilities) -> (Rung, Measure, Option<Action>) {
+    let rung = match rung {
+        Rung::Mute(_) if !caps.mute => Rung::Warn,
+        Rung::Ban if !caps.ban => Rung::Kick,
+        rung => rung,
+    };
+    let rung = match rung {
+        Rung::Kick | Rung::Ban if !caps.kick => Rung::Warn,
+        rung => rung,
+    };
+    match rung {
+        Rung::Warn => (rung, Measure::Warn, None),
+        Rung::Mute(d) => {
+            let seconds = d.as_secs().clamp(1, caps.max_mute_secs);
+            let action = Action::Mute {
+                group,
+                user_id,
+                seconds,
+            };
+            (rung, Measure::Mute { seconds }, Some(action))
+        }
+        Rung::Kick | Rung::Ban => {
+            let ban = rung == Rung::Ban;
+            let action = Action::Kick { group, user_id, ban };
+            (rung, if ban { Measure::Ban } else { Measure::Kick }, Some(action))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::duration::HumanDuration;
+
+    #[test]
+    fn rungs_fall_back_to_what_the_platform_can_do() {
+        let g = GroupId::qq(1);
+        let mute = Rung::Mute(HumanDuration::from_secs(600));
+        let full = Capabilities::ONEBOT;
+        let no_mute = Capabilities { mute: false, ..full };
+        let no_ban = Capabilities { ban: false, ..full };
+        let no_kick = Capabilities {
+            kick: false,
+            ban: false,
+            ..full
+        };
+        let short_mutes = Capabilities {
+            max_mute_secs: 60,
+            ..full
+        };
+        let cases = [
+            (mute, full, Measure::Mute { seconds: 600 }),
+            (mute, no_mute, Measure::Warn),
+            (mute, short_mutes, Measure::Mute { seconds: 60 }),
+            (Rung::Ban, full, Measure::Ban),
+            (Rung::Ban, no_ban, Measure::Kick),
+            (Rung::Ban, no_kick, Measure::Warn),
+            (Rung::Kick, no_kick, Measure::Warn),
+            (Rung::Warn, full, Measure::Warn),
+        ];
+        for (rung, caps, expected) in cases {
+            let (applied, measure, action) = rung_effect(rung, g, 7, caps);
+            assert_eq!(measure, expected, "{rung} with {caps:?}");
+            assert_eq!(
+                action.is_none(),
+                applied == Rung::Warn,
+                "{rung}: only a warning has no action"
+            );
+        }
+    }
+}
