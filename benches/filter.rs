@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use corpus::{Rng, SEED};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use qunguan::config::rules::Rules;
 use qunguan::domain::event::GroupId;
 use qunguan::policy::filter::{Automaton, Filter};
 use qunguan::policy::normalize::{NormalizeOptions, Normalizer};
-use qunguan::config::rules::Rules;
 
 /// Dictionary sizes; `FILTER_BENCH_SIZES=1000,50000` picks some.
 fn sizes() -> Vec<usize> {

@@ -21,11 +21,11 @@ mod fake_telegram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qunguan::runtime::app::App;
-use qunguan::domain::clock::SystemClock;
 use qunguan::config::{Secret, Settings, TelegramMode};
+use qunguan::domain::clock::SystemClock;
 use qunguan::domain::duration::HumanDuration;
 use qunguan::gateway::onebot::signature;
+use qunguan::runtime::app::App;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use corpus::{Rng, SEED};
+use qunguan::config::rules::Rules;
 use qunguan::domain::event::GroupId;
 use qunguan::policy::filter::{Automaton, Filter};
 use qunguan::policy::normalize::{NormalizeOptions, Normalizer, View};
-use qunguan::config::rules::Rules;
 
 /// Runs `pass` `passes` times; returns its last result and the fastest pass.
 fn repeat(passes: usize, mut pass: impl FnMut() -> usize) -> (usize, Duration) {

@@ -1,24 +1,14 @@
 //! `qunguan audit`: the audit log and the dead letters.
 
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
-
+use super::*;
 use crate::config::Settings;
-use crate::config::rules::{LoadOptions, Rules};
-use crate::domain::clock::SystemClock;
+use crate::domain::audit::{Actor, AuditEntry};
 use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
-use crate::policy::filter::report;
 use crate::policy::i18n;
-use crate::policy::ladder::Policy;
-use crate::runtime::app::App;
-use crate::store::{DeadLetter, Store, backup};
-use crate::domain::audit::{Actor, AuditEntry};
-use super::*;
+use crate::store::DeadLetter;
 
 pub(crate) fn audit(
     config: Option<PathBuf>,

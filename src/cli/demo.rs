@@ -23,15 +23,15 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::app::{App, AppError};
-use crate::domain::clock::{Clock, ManualClock, SharedClock};
+use crate::cli::demo_client::DemoClient;
 use crate::config::Settings;
+use crate::domain::clock::{Clock, ManualClock, SharedClock};
 use crate::domain::duration::HumanDuration;
 use crate::domain::event::{
     Event, EventKey, EventKind, GroupId, GroupMessage, MemberJoined, MemberLeft, Role, Segment, Sender,
 };
 use crate::gateway::Gateways;
-use crate::cli::demo_client::DemoClient;
+use crate::runtime::app::{App, AppError};
 use crate::service::pipeline::{Pipeline, PipelineError};
 use crate::store::{Store, StoreError};
 
@@ -301,7 +301,8 @@ impl Demo {
                 };
                 self.event(EventKind::MemberJoined(joined)).await?;
                 if self.welcome_window > 0 {
-                    let window = crate::policy::i18n::duration(crate::domain::locale::Locale::ZhCn, self.welcome_window);
+                    let window =
+                        crate::policy::i18n::duration(crate::domain::locale::Locale::ZhCn, self.welcome_window);
                     self.client.print(&format!(
                         "（欢迎语在第一位新人入群 {window}后发出，一并欢迎这段时间里入群的人；/time +{}s 就能看到）",
                         self.welcome_window
@@ -510,7 +511,11 @@ mod tests {
 }
 
 /// `qunguan demo`: the options from the command line, stdin and stdout.
-pub(crate) fn command(config: Option<PathBuf>, rules: Option<PathBuf>, start: Option<jiff::Timestamp>) -> anyhow::Result<()> {
+pub(crate) fn command(
+    config: Option<PathBuf>,
+    rules: Option<PathBuf>,
+    start: Option<jiff::Timestamp>,
+) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let settings = Settings::load(config.as_deref())?;
     // Logs would drown the conversation; RUST_LOG asks for them (on stderr).

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::gateway::{Call, Delivery, DirectClient, GatewayError};
 use crate::domain::action::{Action, OutgoingMessage, Part};
 use crate::domain::clock::SharedClock;
-use crate::policy::i18n;
 use crate::domain::locale::Locale;
+use crate::gateway::{Call, Delivery, DirectClient, GatewayError};
+use crate::policy::i18n;
 
 /// Who is in the demo group and what was said.
 #[derive(Debug, Default)]

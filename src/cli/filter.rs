@@ -1,24 +1,14 @@
 //! `qunguan filter explain|scan`: the filter from the command line.
 
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
+use anyhow::Context;
 
+use super::*;
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
-use crate::domain::clock::SystemClock;
-use crate::domain::event::GroupId;
-use crate::domain::locale::Locale;
 use crate::policy::filter::report;
-use crate::policy::i18n;
 use crate::policy::ladder::Policy;
-use crate::runtime::app::App;
-use crate::store::{DeadLetter, Store, backup};
-use crate::domain::audit::{Actor, AuditEntry};
-use super::*;
 
 pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
     match command {
@@ -59,4 +49,3 @@ pub(crate) fn load_rules(dir: Option<PathBuf>, settings: &Settings) -> anyhow::R
     let dir = dir.unwrap_or_else(|| settings.rules.dir.clone());
     Ok(Rules::load_with(&dir, &LoadOptions::from(settings))?)
 }
-

@@ -1,24 +1,10 @@
 //! `qunguan healthcheck`: ask the admin listener's /healthz (container healthchecks).
 
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::config::rules::{LoadOptions, Rules};
-use crate::domain::clock::SystemClock;
-use crate::domain::event::GroupId;
-use crate::domain::locale::Locale;
-use crate::policy::filter::report;
-use crate::policy::i18n;
-use crate::policy::ladder::Policy;
-use crate::runtime::app::App;
-use crate::store::{DeadLetter, Store, backup};
-use crate::domain::audit::{Actor, AuditEntry};
-use super::*;
 
 pub(crate) fn healthcheck(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;

@@ -12,7 +12,7 @@ mod healthcheck;
 mod run;
 mod stats;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};

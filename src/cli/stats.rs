@@ -1,24 +1,12 @@
 //! `qunguan stats`: a group's daily statistics as a table or JSON.
 
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
+use anyhow::bail;
 
-use crate::config::Settings;
-use crate::config::rules::{LoadOptions, Rules};
-use crate::domain::clock::SystemClock;
-use crate::domain::event::GroupId;
-use crate::domain::locale::Locale;
-use crate::policy::filter::report;
-use crate::policy::i18n;
-use crate::policy::ladder::Policy;
-use crate::runtime::app::App;
-use crate::store::{DeadLetter, Store, backup};
-use crate::domain::audit::{Actor, AuditEntry};
 use super::*;
+use crate::config::Settings;
+use crate::domain::event::GroupId;
 
 pub(crate) fn stats(config: Option<PathBuf>, group: GroupId, days: u32, json: bool) -> anyhow::Result<()> {
     use crate::runtime::control::{MAX_STATS_DAYS, StatsDay};

@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::domain::duration::HumanDuration;
-use crate::policy::ladder::Rung;
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
+use crate::policy::ladder::Rung;
 
 use crate::domain::action::{ActionKind, MAX_MUTE_SECS, TELEGRAM_MAX_MUTE_SECS};
-use crate::domain::event::{GroupId, Platform};
+use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 
 /// Environment variable prefix: `QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN` sets
@@ -1043,7 +1043,6 @@ impl Settings {
     }
 }
 
-
 /// `<digits>:<at least 30 of A-Z a-z 0-9 _ ->`, the shape @BotFather hands out.
 fn looks_like_bot_token(token: &str) -> bool {
     let Some((id, secret)) = token.split_once(':') else {
@@ -1093,7 +1092,6 @@ fn check_answers(key: &str, answers: &[String], issue: &mut impl FnMut(&str, Str
         }
     }
 }
-
 
 /// Checks a ladder: at least one rung, no mute longer than `(max_secs, why)` allows.
 fn check_ladder(key: &str, ladder: &[Rung], (max_secs, limit_by): (u64, &str), issue: &mut impl FnMut(&str, String)) {

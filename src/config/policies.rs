@@ -1,7 +1,6 @@
 //! Resolving `[moderation]` and each `[groups.<id>]` override into the policies the services
 //! read ([`Policies`]), once at start.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Settings;
@@ -78,7 +77,6 @@ impl Settings {
             .collect();
         Policies::from_parts(default, groups, settings.admin.super_users.iter().copied().collect())
     }
-
 }
 
 #[cfg(test)]

@@ -72,4 +72,3 @@ pub struct SilentList {
     /// The members shown, longest silent first.
     pub shown: Vec<Silent>,
 }
-

@@ -54,4 +54,3 @@ pub struct Snapshot {
     /// The number an audit case recorded by this commit gets.
     pub next_case: u64,
 }
-

@@ -24,4 +24,3 @@ impl fmt::Display for Locale {
         })
     }
 }
-

@@ -67,4 +67,3 @@ impl DayStats {
             && self.actions.is_empty()
     }
 }
-

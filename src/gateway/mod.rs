@@ -15,9 +15,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::action::{Action, Capabilities};
-use crate::domain::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::domain::action::Action;
+use crate::domain::clock::{SharedClock, SystemClock};
 use crate::domain::event::{GroupId, Platform};
 
 /// Why a gateway call failed, classified so the outbox knows whether to retry.
@@ -195,6 +195,7 @@ impl Gateways {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::action::Capabilities;
 
     #[test]
     fn telegram_basic_groups_cannot_mute() {
@@ -205,8 +206,14 @@ mod tests {
         ] {
             assert_eq!(Capabilities::of(group).mute, mute, "{group}");
         }
-        assert_eq!(Capabilities::of_platform(Platform::Telegram).max_mute_secs, 366 * 86_400);
-        assert_eq!(Capabilities::of_platform(Platform::Telegram).sends_per_minute_per_group, 20);
+        assert_eq!(
+            Capabilities::of_platform(Platform::Telegram).max_mute_secs,
+            366 * 86_400
+        );
+        assert_eq!(
+            Capabilities::of_platform(Platform::Telegram).sends_per_minute_per_group,
+            20
+        );
         assert_eq!(Capabilities::of_platform(Platform::Telegram).sends_per_second_total, 30);
     }
 }

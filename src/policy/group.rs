@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::event::UserRef;
-use crate::policy::flood::FloodSettings;
-use crate::policy::ladder::Rung;
 use crate::domain::event::{GroupId, Platform};
+use crate::policy::flood::FloodSettings;
 use crate::policy::ladder;
+use crate::policy::ladder::Rung;
 use crate::policy::normalize::{NormalizeOptions, Normalizer};
 
 /// How one group is moderated.
@@ -80,7 +80,11 @@ pub struct Policies {
 impl Policies {
     /// Policies from their parts: the default, each configured group's, the super users.
     #[must_use]
-    pub fn from_parts(default: GroupPolicy, groups: HashMap<GroupId, GroupPolicy>, super_users: HashSet<UserRef>) -> Self {
+    pub fn from_parts(
+        default: GroupPolicy,
+        groups: HashMap<GroupId, GroupPolicy>,
+        super_users: HashSet<UserRef>,
+    ) -> Self {
         Self {
             default,
             groups,
@@ -128,4 +132,3 @@ impl JoinPolicy {
             .map(String::as_str)
     }
 }
-

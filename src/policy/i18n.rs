@@ -395,7 +395,11 @@ pub fn inactive_reason(locale: Locale, silent_secs: u64) -> String {
 /// The answer to `/inactive`: names and ids (no mentions: a list must not ping everyone on
 /// it), how long each has been silent, and since when qunguan tracks the group.
 #[must_use]
-pub fn inactive_list(locale: Locale, silent_for_secs: u64, list: &crate::domain::activity::SilentList) -> OutgoingMessage {
+pub fn inactive_list(
+    locale: Locale,
+    silent_for_secs: u64,
+    list: &crate::domain::activity::SilentList,
+) -> OutgoingMessage {
     use crate::domain::activity::Since;
     use std::fmt::Write as _;
     let threshold = duration(locale, silent_for_secs);

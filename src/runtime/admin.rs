@@ -26,10 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::config::rules::RulesHandle;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::metrics::{Metrics, OutboxGauges};
-use crate::config::rules::RulesHandle;
 use crate::service::stats::Reporter;
 use crate::service::stats::page::{self, PageData};
 use crate::store::Store;

@@ -24,20 +24,20 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::domain::sink::{CursorStore, EventSink};
-use crate::domain::clock::SharedClock;
 use crate::config::Settings;
+use crate::config::rules::{LoadOptions, Rules, RulesError, RulesHandle};
+use crate::domain::clock::SharedClock;
+use crate::domain::metrics::Metrics;
+use crate::domain::sink::{CursorStore, EventSink};
 use crate::gateway::onebot::webhook::WebhookState;
 use crate::gateway::telegram::TelegramGateway;
 use crate::gateway::{GatewayError, Gateways};
-use crate::domain::metrics::Metrics;
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
-use crate::config::rules::{LoadOptions, Rules, RulesError, RulesHandle};
 use crate::service::scheduler::Scheduler;
 use crate::service::stats::GroupStats;
-use crate::store::{Store, StoreError, SweepPolicy};
 use crate::service::welcome::Greeter;
+use crate::store::{Store, StoreError, SweepPolicy};
 
 /// How often the store's sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
@@ -160,7 +160,8 @@ impl App {
                 Arc::clone(&clock),
             )
         });
-        let router = crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
+        let router =
+            crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
         let router = crate::runtime::server::timed(router, &settings, Arc::clone(&metrics));
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)

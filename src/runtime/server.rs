@@ -14,9 +14,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
+use crate::domain::metrics::{Metrics, Webhook};
 use crate::gateway::onebot::webhook::{self, WebhookState};
 use crate::gateway::telegram;
-use crate::domain::metrics::{Metrics, Webhook};
 
 /// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
 /// only in webhook mode) and `/healthz`.

@@ -27,21 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::Notify;
 
-use crate::domain::rule::RuleId;
-use crate::domain::action::{Action, OutgoingMessage};
-use crate::domain::clock::SharedClock;
 use crate::config::Settings;
-use crate::domain::event::{EventKey, GroupId, Role, Sender};
-use crate::service::outbox::OutboxHandle;
-use crate::policy::i18n;
-use crate::policy::group::Policies;
-use crate::store::{Store, StoreError};
+use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::activity::{MemberActivity, Silent, SilentList, Since};
 use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::clock::SharedClock;
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
-
+use crate::domain::event::{EventKey, GroupId, Role, Sender};
+use crate::domain::rule::RuleId;
+use crate::policy::group::Policies;
+use crate::policy::i18n;
+use crate::service::outbox::OutboxHandle;
+use crate::store::{Store, StoreError};
 
 /// At most this many members are mentioned in one reminder post.
 pub const MENTIONS_PER_POST: usize = 20;
@@ -96,7 +94,7 @@ impl Inactivity {
         settings: Arc<Settings>,
         policies: Policies,
         store: Store,
-            clock: SharedClock,
+        clock: SharedClock,
         outbox: OutboxHandle,
     ) -> Self {
         Self {
@@ -330,7 +328,14 @@ impl Inactivity {
         };
         let committed = self.store.commit(&key, now, Some(subject), |snapshot| {
             let before = snapshot.record.as_ref().map_or(0, |r| r.count(now, ttl));
-            let mut entry = AuditEntry::new(group, now_ms, user, Actor::Auto, RuleId::Inactive.as_str(), Measure::Kick);
+            let mut entry = AuditEntry::new(
+                group,
+                now_ms,
+                user,
+                Actor::Auto,
+                RuleId::Inactive.as_str(),
+                Measure::Kick,
+            );
             entry.user_name.clone_from(&record.name);
             entry.reason = i18n::inactive_reason(locale, silent_secs);
             entry.strikes_before = before;

@@ -34,35 +34,33 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use crate::domain::rule::RuleId;
-use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
-use crate::domain::action::{Action, Capabilities};
-use crate::domain::clock::SharedClock;
-use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::config::Settings;
-use crate::policy::ladder::Rung;
-use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
-use crate::policy::filter::{RuleAction, Violation};
-use crate::policy::flood::{Flood, FloodTracker};
-use crate::service::outbox::OutboxHandle;
-use crate::policy::i18n;
-use crate::domain::locale::Locale;
-use crate::service::inactivity::Inactivity;
-use crate::policy::ladder;
-use crate::domain::strike::Severity;
-use crate::domain::metrics::Metrics;
-use crate::policy::normalize::{NormalizeOptions, Normalizer};
-use crate::policy::group::{GroupPolicy, Policies};
 use crate::config::rules::RulesHandle;
-use crate::service::stats::GroupStats;
-use crate::store::{Store, StoreError};
+use crate::domain::action::{Action, Capabilities};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::clock::SharedClock;
 use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
-use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
+use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
+use crate::domain::locale::Locale;
+use crate::domain::metrics::Metrics;
+use crate::domain::rule::RuleId;
+use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
+use crate::domain::strike::Severity;
+use crate::policy::filter::{RuleAction, Violation};
+use crate::policy::flood::{Flood, FloodTracker};
+use crate::policy::group::{GroupPolicy, Policies};
+use crate::policy::i18n;
+use crate::policy::ladder;
+use crate::policy::ladder::Rung;
+use crate::policy::normalize::{NormalizeOptions, Normalizer};
+use crate::service::commands::{self, Cooldowns, Parsed};
+use crate::service::inactivity::Inactivity;
+use crate::service::outbox::OutboxHandle;
+use crate::service::stats::GroupStats;
 use crate::service::welcome::Welcomer;
-
-
+use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
+use crate::store::{Store, StoreError};
 
 /// What the pipeline did with an event.
 /// Why an event could not be handled. The webhook answers 503 so the gateway redelivers.
@@ -97,7 +95,11 @@ pub struct Pipeline {
 
 impl EventSink for Pipeline {
     fn handle<'a>(&'a self, event: &'a Event) -> Pending<'a, Outcome> {
-        Box::pin(async move { Pipeline::handle(self, event).await.map_err(|e| Unavailable(Box::new(e))) })
+        Box::pin(async move {
+            Pipeline::handle(self, event)
+                .await
+                .map_err(|e| Unavailable(Box::new(e)))
+        })
     }
 }
 

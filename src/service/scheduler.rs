@@ -28,13 +28,13 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ScheduleSettings;
+use crate::config::rules::posts::PostDef;
+use crate::config::rules::{Rules, RulesHandle};
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::clock::SharedClock;
-use crate::config::ScheduleSettings;
 use crate::domain::event::GroupId;
-use crate::config::rules::{Rules, RulesHandle};
 use crate::policy::calendar::Recurrence;
-use crate::config::rules::posts::PostDef;
 use crate::service::outbox::OutboxHandle;
 use crate::store::{AdminPost, OutboxItem, PostState, Store, StoreError};
 

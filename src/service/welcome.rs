@@ -18,14 +18,14 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Settings;
+use crate::config::rules::RulesHandle;
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::clock::SharedClock;
-use crate::config::Settings;
 use crate::domain::event::GroupId;
-use crate::policy::i18n;
 use crate::domain::locale::Locale;
 use crate::policy::group::Policies;
-use crate::config::rules::RulesHandle;
+use crate::policy::i18n;
 use crate::service::outbox::OutboxHandle;
 use crate::store::{OutboxItem, Receipt, Store, StoreError, WelcomeBatch, welcome::receipt_name};
 
@@ -190,13 +190,7 @@ impl Greeter {
     /// A greeter; `wake` is notified by the pipeline when a batch is started, `outbox_wake` by
     /// the greeter when it staged a welcome.
     #[must_use]
-    pub fn new(
-        store: Store,
-        welcomer: Welcomer,
-        clock: SharedClock,
-        outbox: OutboxHandle,
-        wake: Arc<Notify>,
-    ) -> Self {
+    pub fn new(store: Store, welcomer: Welcomer, clock: SharedClock, outbox: OutboxHandle, wake: Arc<Notify>) -> Self {
         Self {
             store,
             welcomer,

@@ -26,4 +26,3 @@ impl Record for GroupRecord {
     const WHAT: &'static str = "group record";
     const VERSION: u8 = 1;
 }
-

@@ -8,7 +8,9 @@ use crate::domain::sink::{CursorStore, Pending, Unavailable};
 impl Store {
     /// The position stored as `name`, if any.
     pub fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.state(name)?.map(|bytes| decode_i64(&bytes, "stored position")).transpose()
+        self.state(name)?
+            .map(|bytes| decode_i64(&bytes, "stored position"))
+            .transpose()
     }
 
     /// Stores `value` as `name` and waits until it is durable.

@@ -84,9 +84,7 @@ impl Store {
         }
         let _log = self.lock();
         for (group, since_ms) in groups {
-            let start = encode(&Tracking {
-                since_ms,
-            })?;
+            let start = encode(&Tracking { since_ms })?;
             // Only the first write of a group succeeds; a failed swap is the normal case.
             let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
         }

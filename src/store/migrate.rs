@@ -15,7 +15,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::codec::{Record, decode, decode_i64, encode};
+use super::codec::{decode, decode_i64, encode};
 use super::strikes::StoredStrikes;
 use super::{SCHEMA_VERSION, StoreError, backup, seen_expiry_key};
 use crate::domain::strike::Strike;
@@ -92,9 +92,7 @@ fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
             what: "schema 1 strike record",
             reason: e.to_string(),
         })?;
-        let new = StoredStrikes {
-            strikes: old.strikes,
-        };
+        let new = StoredStrikes { strikes: old.strikes };
         strikes.insert(key, encode(&new)?)?;
     }
     Ok(())

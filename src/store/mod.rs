@@ -66,13 +66,13 @@ pub use schedule::AdminPost;
 pub use sweep::{SweepPolicy, SweepReport};
 pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
-use crate::domain::action::Action;
 use crate::config::StorageSettings;
-use crate::domain::event::{EventKey, GroupId};
+use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
 use crate::domain::effects::{Effects, Snapshot, StrikeWrite, Subject, Writes};
+use crate::domain::event::{EventKey, GroupId};
 use crate::domain::strike::StrikeRecord;
-use codec::{Record, decode, encode};
+use codec::{decode, encode};
 use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
@@ -330,9 +330,7 @@ impl Store {
                     entry.case = next_case;
                     entry.group = group;
                     audit.insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
-                    let record = GroupRecord {
-                        last_case: next_case,
-                    };
+                    let record = GroupRecord { last_case: next_case };
                     groups.insert(gk, encode(&record).map_err(abort)?)?;
                     Some(next_case)
                 }

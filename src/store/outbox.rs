@@ -91,10 +91,7 @@ impl Receipt {
     /// A receipt of `message_id`, delivered at `sent_ms`.
     #[must_use]
     pub fn new(message_id: i64, sent_ms: i64) -> Self {
-        Self {
-            message_id,
-            sent_ms,
-        }
+        Self { message_id, sent_ms }
     }
 }
 

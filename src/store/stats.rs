@@ -9,10 +9,7 @@
 //! ids seen (so counts from before a restart and after it are not added twice); a day that
 //! is over keeps only their number, which bounds the tree at a small record per group-day.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode};
 use super::{Store, StoreError, group_prefix};

@@ -714,7 +714,12 @@ fn a_flush_larger_than_one_batch_records_every_member_and_the_earliest_start() {
     let group = GroupId::qq(726_300_112);
     let records: Vec<(GroupId, i64, MemberActivity)> = (0..1_300)
         .map(|i| {
-            let record = MemberActivity::new(1_000_000 + i, Since::Spoke, format!("m{i}"), crate::domain::event::Role::Member);
+            let record = MemberActivity::new(
+                1_000_000 + i,
+                Since::Spoke,
+                format!("m{i}"),
+                crate::domain::event::Role::Member,
+            );
             (group, 10_000 + i, record)
         })
         .collect();

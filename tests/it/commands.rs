@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use qunguan::policy::ladder::Rung;
 use qunguan::domain::audit::{Actor, Measure};
+use qunguan::policy::ladder::Rung;
 use reqwest::StatusCode;
 
 use crate::support::*;

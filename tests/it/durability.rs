@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use qunguan::gateway::onebot::signature;
 use qunguan::domain::audit::{AuditEntry, Measure};
+use qunguan::gateway::onebot::signature;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use qunguan::config::{GroupSettings, UserRef};
+use qunguan::domain::audit::{Actor, Measure};
 use qunguan::domain::duration::HumanDuration;
 use qunguan::domain::event::Platform;
-use qunguan::domain::audit::{Actor, Measure};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

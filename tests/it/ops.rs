@@ -613,8 +613,8 @@ async fn stats_on_telegram_ask_getchatmembercount() {
 async fn days_past_the_retention_are_deleted() {
     use jiff::civil::date;
     use qunguan::domain::event::GroupId;
-    use qunguan::store::Store;
     use qunguan::domain::stats::DayStats;
+    use qunguan::store::Store;
 
     let keep = |s: &mut qunguan::config::Settings| {
         s.stats.retention = qunguan::domain::duration::HumanDuration::from_secs(30 * 86_400);

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use qunguan::config::GroupSettings;
-use qunguan::domain::duration::HumanDuration;
 use qunguan::domain::audit::{Actor, Measure};
+use qunguan::domain::duration::HumanDuration;
 use reqwest::StatusCode;
 
 use crate::support::*;

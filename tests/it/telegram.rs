@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qunguan::domain::action::{Action, OutgoingMessage};
 use qunguan::config::{Secret, TelegramMode, TelegramSettings};
+use qunguan::domain::action::{Action, OutgoingMessage};
 use qunguan::domain::event::GroupId;
 use qunguan::gateway::telegram::TelegramClient;
 use reqwest::StatusCode;

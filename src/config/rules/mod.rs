@@ -20,10 +20,10 @@
 //! messages in flight finish on the set they started with. If anything is wrong, the old
 //! rules stay live and the error names the file and line.
 
-mod settings;
 #[cfg(test)]
 mod filter_tests;
 pub mod posts;
+mod settings;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,8 +34,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
-use crate::domain::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::policy::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
 use posts::PostDef;
@@ -416,8 +416,8 @@ mod tests {
     }
 
     use crate::domain::event::GroupId;
-    use crate::policy::filter::{HitKind, RuleAction};
     use crate::domain::strike::Severity;
+    use crate::policy::filter::{HitKind, RuleAction};
 
     fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -25,10 +25,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::policy::calendar::{CalendarError, Recurrence};
+use crate::config::rules::RulesError;
 use crate::domain::duration::HumanDuration;
 use crate::domain::event::GroupId;
-use crate::config::rules::RulesError;
+use crate::policy::calendar::{CalendarError, Recurrence};
 
 /// The schedule file inside the rules folder.
 pub const SCHEDULE_FILE: &str = "schedule.toml";

@@ -10,9 +10,9 @@ use toml::Spanned;
 
 use super::RulesError;
 use crate::domain::event::GroupId;
+use crate::domain::strike::Severity;
 use crate::policy::filter::spec::Phrase;
 use crate::policy::filter::{MatchMode, Mode, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant};
-use crate::domain::strike::Severity;
 use crate::policy::normalize::NormalizeOptions;
 
 /// The parsed `rules.toml`.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::message;
-use crate::domain::action::Action;
 use crate::config::{OneBotSettings, Secret};
+use crate::domain::action::Action;
 use crate::gateway::{Delivery, GatewayError};
 
 /// A client of one gateway's HTTP API. Cheap to share: reqwest pools connections inside.

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use super::html;
 use super::wire::{ChatMember, Envelope, User};
-use crate::domain::action::{Action, OutgoingMessage};
-use crate::domain::clock::SharedClock;
 use crate::config::{Secret, TelegramSettings};
 use crate::domain::action::TELEGRAM_MAX_MUTE_SECS;
+use crate::domain::action::{Action, OutgoingMessage};
+use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::gateway::{Delivery, GatewayError};
 
@@ -432,7 +432,8 @@ mod tests {
             token: Secret::new("123456:AAE-secret-part-of-the-token-xyz"),
             ..TelegramSettings::default()
         };
-        let client = TelegramClient::new(&settings, std::sync::Arc::new(crate::domain::clock::SystemClock)).expect("client");
+        let client =
+            TelegramClient::new(&settings, std::sync::Arc::new(crate::domain::clock::SystemClock)).expect("client");
         let debug = format!("{client:?}");
         assert!(
             !debug.contains("secret-part") && debug.contains("api.telegram.org"),

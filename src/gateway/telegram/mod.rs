@@ -31,10 +31,10 @@ use tokio_util::sync::CancellationToken;
 pub use client::TelegramClient;
 pub use webhook::WebhookState;
 
-use crate::domain::clock::SharedClock;
 use crate::config::{TelegramMode, TelegramSettings};
-use crate::gateway::GatewayError;
+use crate::domain::clock::SharedClock;
 use crate::domain::sink::{CursorStore, EventSink};
+use crate::gateway::GatewayError;
 
 /// The running Telegram side of the daemon.
 #[derive(Debug)]

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::client::TelegramClient;
 use super::inbound::Inbound;
 use super::wire::Update;
-use crate::gateway::GatewayError;
 use crate::domain::sink::{CursorStore, Unavailable};
+use crate::gateway::GatewayError;
 
 /// The store's state name of the next `getUpdates` offset (i64, big-endian).
 pub const OFFSET_STATE: &str = "telegram.offset";

@@ -530,4 +530,3 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
     }
     Ok((list, patterns, origins))
 }
-

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Filter, Hit, HitKind, RuleAction};
 use crate::domain::event::GroupId;
-use crate::policy::ladder::{self, Policy};
 use crate::domain::strike::{Severity, StrikeRecord};
+use crate::policy::ladder::{self, Policy};
 
 /// The human-readable explanation of how the filter sees `text`: the normalized text, every
 /// hit with its rule, kind, pattern and original span, the decision, and what the ladder

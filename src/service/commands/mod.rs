@@ -24,23 +24,22 @@ use jiff::Timestamp;
 
 pub use parse::{Command, Name, Parsed, ScheduleCommand, parse};
 
-use crate::domain::rule::RuleId;
-use crate::domain::action::{Action, Capabilities, OutgoingMessage};
 use crate::config::Settings;
-use crate::domain::event::{Event, GroupId, GroupMessage};
-use crate::policy::i18n::{self, Reply, ScheduleLine, StrikeLine};
-use crate::domain::locale::Locale;
-use crate::policy::ladder;
-use crate::domain::strike::Severity;
-use crate::domain::sink::Outcome;
-use crate::service::pipeline::{PipelineError, rung_effect};
-use crate::policy::group::{GroupPolicy, Policies};
 use crate::config::rules::RulesHandle;
-use crate::store::{AdminPost, Store};
+use crate::domain::action::{Action, Capabilities, OutgoingMessage};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
-
+use crate::domain::event::{Event, GroupId, GroupMessage};
+use crate::domain::locale::Locale;
+use crate::domain::rule::RuleId;
+use crate::domain::sink::Outcome;
+use crate::domain::strike::Severity;
+use crate::policy::group::{GroupPolicy, Policies};
+use crate::policy::i18n::{self, Reply, ScheduleLine, StrikeLine};
+use crate::policy::ladder;
+use crate::service::pipeline::{PipelineError, rung_effect};
+use crate::store::{AdminPost, Store};
 
 /// How often non-admins may ask for `/rules` in one group.
 const RULES_COOLDOWN_MS: i64 = 60_000;
@@ -368,7 +367,14 @@ impl Plan<'_> {
 
     fn case(&self, target: i64, measure: Measure, before: u32, after: u32, reason: &str) -> AuditEntry {
         let at_ms = self.ctx.now.as_millisecond();
-        let mut entry = AuditEntry::new(self.msg.group, at_ms, target, self.actor.clone(), RuleId::Manual.as_str(), measure);
+        let mut entry = AuditEntry::new(
+            self.msg.group,
+            at_ms,
+            target,
+            self.actor.clone(),
+            RuleId::Manual.as_str(),
+            measure,
+        );
         entry.reason = audit::excerpt(reason);
         entry.strikes_before = before;
         entry.strikes_after = after;

@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::action::Capabilities;
 use crate::config::OutboxSettings;
+use crate::domain::action::Capabilities;
 use crate::domain::event::{GroupId, Platform};
 
 /// At most `limit` events in any `window`.

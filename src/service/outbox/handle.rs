@@ -47,7 +47,11 @@ impl OutboxHandle {
     }
 
     /// Stores `actions` for delivery (their own transaction) and publishes them.
-    pub async fn send(&self, actions: Vec<crate::domain::action::Action>, now: jiff::Timestamp) -> Result<(), StoreError> {
+    pub async fn send(
+        &self,
+        actions: Vec<crate::domain::action::Action>,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
         self.store.enqueue(actions, now)?;
         self.publish().await
     }

@@ -39,15 +39,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::clock::SharedClock;
 use crate::config::OutboxSettings;
+use crate::domain::action::Capabilities;
+use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
-use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::domain::metrics::{ActionResult, Metrics};
+use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::store::{Receipt, Store, StoreError};
 use governor::Governor;
 pub use handle::{GroupInfo, OutboxHandle};
-use crate::domain::action::Capabilities;
 use queues::{Dispatch, Queues};
 
 /// First retry delay; doubles per attempt.

@@ -17,8 +17,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
 use super::governor::Governor;
-use crate::domain::action::{Action, ActionKind};
 use crate::config::MaxAgeSettings;
+use crate::domain::action::{Action, ActionKind};
 use crate::domain::event::GroupId;
 use crate::store::OutboxItem;
 
@@ -295,8 +295,8 @@ fn is_expired(item: &OutboxItem, now_ms: i64, max_age: &MaxAgeSettings) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::action::{Capabilities, OutgoingMessage};
     use crate::config::OutboxSettings;
+    use crate::domain::action::{Capabilities, OutgoingMessage};
 
     fn governor(per_minute: u32) -> Governor {
         let settings = OutboxSettings {

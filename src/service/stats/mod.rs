@@ -25,20 +25,18 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use tokio_util::sync::CancellationToken;
 
-use tokio::sync::Notify;
-
-use crate::domain::action::Action;
-use crate::domain::clock::SharedClock;
 use crate::config::StatsSettings;
+use crate::domain::action::Action;
+use crate::domain::audit::Measure;
+use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
-use crate::service::outbox::OutboxHandle;
-use crate::policy::i18n;
 use crate::domain::locale::Locale;
 use crate::domain::metrics::Metrics;
-use crate::store::{Store, StoreError};
 use crate::domain::stats::DayStats;
-use crate::domain::audit::Measure;
+use crate::policy::i18n;
 use crate::policy::stats_report::{self, Summary};
+use crate::service::outbox::OutboxHandle;
+use crate::store::{Store, StoreError};
 
 /// The in-memory batch and the day boundaries it was last computed for.
 #[derive(Debug, Default)]

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 
 use jiff::civil::Date;
 
-use crate::policy::stats_report::Summary;
 use crate::domain::event::GroupId;
 use crate::domain::stats::DayStats;
+use crate::policy::stats_report::Summary;
 
 /// Chart size in SVG user units (the SVG scales to the page width).
 const WIDTH: f64 = 720.0;

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qunguan::runtime::app::App;
-use qunguan::domain::clock::{ManualClock, SharedClock};
 use qunguan::config::{Secret, Settings, TelegramMode};
+use qunguan::domain::clock::{ManualClock, SharedClock};
 use qunguan::gateway::onebot::signature;
+use qunguan::runtime::app::App;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
