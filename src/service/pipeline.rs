@@ -51,9 +51,8 @@ use crate::policy::filter::{RuleAction, Violation};
 use crate::policy::flood::{Flood, FloodTracker};
 use crate::policy::group::{GroupPolicy, Policies};
 use crate::policy::i18n;
-use crate::policy::ladder;
-use crate::policy::ladder::Rung;
 use crate::policy::normalize::{NormalizeOptions, Normalizer};
+use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::service::inactivity::Inactivity;
 use crate::service::outbox::OutboxHandle;
@@ -109,9 +108,9 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// What a message violated, whichever stage found it.
+/// What a message violated, whichever stage found it (the input of the [`verdict`]).
 #[derive(Debug)]
-struct Verdict {
+struct Offending {
     rule: Arc<str>,
     severity: Severity,
     action: RuleAction,
@@ -122,7 +121,7 @@ struct Verdict {
     dry_run: bool,
 }
 
-impl Verdict {
+impl Offending {
     fn from_violation(v: &Violation, msg: &GroupMessage) -> Self {
         // Hits of several rules may cover the same span (a cue inside a hard phrase): quote each
         // span once, in text order.
@@ -298,12 +297,12 @@ impl Pipeline {
         }
         let now = self.clock.now();
         let verdict = match violation {
-            Some(v) => Verdict::from_violation(&v, msg),
+            Some(v) => Offending::from_violation(&v, msg),
             None => match self
                 .flood
                 .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
             {
-                Some(flood) => Verdict::from_flood(flood),
+                Some(flood) => Offending::from_flood(flood),
                 None => return Ok(Outcome::Ignored("clean")),
             },
         };
@@ -316,7 +315,7 @@ impl Pipeline {
         event: &Event,
         msg: &GroupMessage,
         policy: &GroupPolicy,
-        verdict: &Verdict,
+        verdict: &Offending,
         now: Timestamp,
     ) -> Result<Outcome, PipelineError> {
         let caps = Capabilities::of(msg.group);
@@ -529,11 +528,12 @@ struct ViolationPlan {
     after: u32,
 }
 
-/// The pure decision for one violation: strikes, actions and the audit case.
+/// Turns the [`verdict`] for one violation into the event's writes: recalls, the measure's
+/// action or the text the member is told, and the audit case.
 fn plan_violation(
     snapshot: &Snapshot,
     msg: &GroupMessage,
-    verdict: &Verdict,
+    offence: &Offending,
     policy: &GroupPolicy,
     caps: Capabilities,
     locale: Locale,
@@ -541,11 +541,8 @@ fn plan_violation(
 ) -> ViolationPlan {
     let group = msg.group;
     let user_id = msg.sender.user_id;
-    let record = snapshot.record.clone().unwrap_or_default();
-    let ttl = policy.strike_ttl;
-    let current = record.count(now, ttl);
     let recalled: Vec<i64> = if caps.recall {
-        verdict.recall.clone()
+        offence.recall.clone()
     } else {
         Vec::new()
     };
@@ -553,66 +550,52 @@ fn plan_violation(
         .iter()
         .map(|&message_id| Action::Recall { group, message_id })
         .collect();
-    let reason = i18n::reason_rule(locale, &verdict.rule);
-    let (strikes, measure, before, after) = match verdict.action {
-        RuleAction::Ladder => {
-            let d = ladder::decide(&record, verdict.severity, &verdict.rule, now, policy.ladder_policy());
-            let (rung, measure, action) = rung_effect(d.rung, group, user_id, caps);
-            let strikes = if rung.removes_member() {
-                StrikeWrite::Clear
-            } else {
-                StrikeWrite::Put(d.record.clone())
-            };
-            match action {
-                Some(action) => actions.push(action),
-                None => {
-                    let limit = u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX);
-                    let message = i18n::warning(locale, user_id, &msg.sender.name, &reason, d.after.min(limit), limit);
-                    actions.push(send(group, message));
-                }
-            }
-            (strikes, measure, d.before, d.after)
-        }
-        RuleAction::Recall => (StrikeWrite::Keep, Measure::Recall, current, current),
-        RuleAction::Warn => {
-            actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
-            (StrikeWrite::Keep, Measure::Warn, current, current)
-        }
-        RuleAction::Kick => match rung_effect(Rung::Kick, group, user_id, caps) {
-            (Rung::Kick, measure, Some(action)) => {
-                actions.push(action);
-                (StrikeWrite::Clear, measure, current, current)
-            }
-            // The platform cannot remove members: say so to the member instead.
-            _ => {
-                actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason)));
-                (StrikeWrite::Keep, Measure::Warn, current, current)
-            }
+    let v = verdict::decide(
+        snapshot.record.as_ref(),
+        &Offence {
+            group,
+            user_id,
+            rule: &offence.rule,
+            severity: offence.severity,
+            action: offence.action,
         },
-    };
+        policy,
+        caps,
+        now,
+    );
+    let reason = i18n::reason_rule(locale, &offence.rule);
+    actions.extend(v.action.clone());
+    match v.telling {
+        Telling::Nothing => {}
+        Telling::Warning { shown, limit } => actions.push(send(
+            group,
+            i18n::warning(locale, user_id, &msg.sender.name, &reason, shown, limit),
+        )),
+        Telling::Notice => actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason))),
+    }
     let mut entry = AuditEntry::new(
         group,
         now.as_millisecond(),
         user_id,
         Actor::Auto,
-        &*verdict.rule,
-        measure,
+        &*offence.rule,
+        v.measure,
     );
     entry.user_name.clone_from(&msg.sender.name);
-    entry.matched.clone_from(&verdict.matched);
+    entry.matched.clone_from(&offence.matched);
     entry.excerpt = audit::excerpt(&msg.text);
     entry.message_id = Some(msg.message_id);
     entry.recalled = recalled;
-    entry.strikes_before = before;
-    entry.strikes_after = after;
+    entry.strikes_before = v.before;
+    entry.strikes_after = v.after;
     ViolationPlan {
         writes: Writes {
-            strikes,
+            strikes: v.strikes,
             actions,
             audit: Some(entry),
         },
-        measure,
-        after,
+        measure: v.measure,
+        after: v.after,
     }
 }
 
@@ -621,81 +604,5 @@ fn send(group: GroupId, message: crate::domain::action::OutgoingMessage) -> Acti
         group,
         message,
         reply_to: None,
-    }
-}
-
-/// What a rung does on a platform with `caps`: the rung actually applied (after falling back
-/// to the nearest one the platform can carry out), its audit measure, and the action — `None`
-/// for a warning, whose text the caller writes.
-#[must_use]
-pub fn rung_effect(rung: Rung, group: GroupId, user_id: i64, caps: Capabilities) -> (Rung, Measure, Option<Action>) {
-    let rung = match rung {
-        Rung::Mute(_) if !caps.mute => Rung::Warn,
-        Rung::Ban if !caps.ban => Rung::Kick,
-        rung => rung,
-    };
-    let rung = match rung {
-        Rung::Kick | Rung::Ban if !caps.kick => Rung::Warn,
-        rung => rung,
-    };
-    match rung {
-        Rung::Warn => (rung, Measure::Warn, None),
-        Rung::Mute(d) => {
-            let seconds = d.as_secs().clamp(1, caps.max_mute_secs);
-            let action = Action::Mute {
-                group,
-                user_id,
-                seconds,
-            };
-            (rung, Measure::Mute { seconds }, Some(action))
-        }
-        Rung::Kick | Rung::Ban => {
-            let ban = rung == Rung::Ban;
-            let action = Action::Kick { group, user_id, ban };
-            (rung, if ban { Measure::Ban } else { Measure::Kick }, Some(action))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::duration::HumanDuration;
-
-    #[test]
-    fn rungs_fall_back_to_what_the_platform_can_do() {
-        let g = GroupId::qq(1);
-        let mute = Rung::Mute(HumanDuration::from_secs(600));
-        let full = Capabilities::ONEBOT;
-        let no_mute = Capabilities { mute: false, ..full };
-        let no_ban = Capabilities { ban: false, ..full };
-        let no_kick = Capabilities {
-            kick: false,
-            ban: false,
-            ..full
-        };
-        let short_mutes = Capabilities {
-            max_mute_secs: 60,
-            ..full
-        };
-        let cases = [
-            (mute, full, Measure::Mute { seconds: 600 }),
-            (mute, no_mute, Measure::Warn),
-            (mute, short_mutes, Measure::Mute { seconds: 60 }),
-            (Rung::Ban, full, Measure::Ban),
-            (Rung::Ban, no_ban, Measure::Kick),
-            (Rung::Ban, no_kick, Measure::Warn),
-            (Rung::Kick, no_kick, Measure::Warn),
-            (Rung::Warn, full, Measure::Warn),
-        ];
-        for (rung, caps, expected) in cases {
-            let (applied, measure, action) = rung_effect(rung, g, 7, caps);
-            assert_eq!(measure, expected, "{rung} with {caps:?}");
-            assert_eq!(
-                action.is_none(),
-                applied == Rung::Warn,
-                "{rung}: only a warning has no action"
-            );
-        }
     }
 }

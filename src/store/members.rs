@@ -11,11 +11,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
-use super::{Store, StoreError, abort, map_tx, stage};
+use super::{Store, StoreError, abort};
 use crate::domain::action::Action;
 use crate::domain::activity::MemberActivity;
 use crate::domain::event::GroupId;
@@ -140,33 +139,25 @@ impl Store {
         actions: impl Fn(&[(i64, MemberActivity)]) -> Vec<Action>,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        let now_ms = now.as_millisecond();
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let staged = (&inner.members, &inner.outbox)
-            .transaction(|(members, outbox)| {
-                let mut due = Vec::new();
-                for &(user, last_ms) in users {
-                    let key = member_key(group, user);
-                    let Some(bytes) = members.get(key)? else { continue };
-                    let mut record: MemberActivity = decode(&bytes).map_err(abort)?;
-                    if record.last_ms != last_ms || record.reminded >= step {
-                        continue;
-                    }
-                    record.reminded = step;
-                    members.insert(&key, encode(&record).map_err(abort)?)?;
-                    due.push((user, record));
+        let reminded = self.unit(None, now, |unit| {
+            let mut due = Vec::new();
+            for &(user, last_ms) in users {
+                let key = member_key(group, user);
+                let Some(bytes) = unit.members.get(key)? else { continue };
+                let mut record: MemberActivity = decode(&bytes).map_err(abort)?;
+                if record.last_ms != last_ms || record.reminded >= step {
+                    continue;
                 }
-                if due.is_empty() {
-                    return Ok((0, Vec::new()));
-                }
-                let staged = stage(outbox, actions(&due), now_ms, None)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>((due.len(), staged))
-            })
-            .map_err(map_tx)?;
-        let (reminded, staged) = staged;
-        self.committed(&mut log, staged);
-        Ok(reminded)
+                record.reminded = step;
+                unit.members.insert(&key, encode(&record).map_err(abort)?)?;
+                due.push((user, record));
+            }
+            if !due.is_empty() {
+                unit.stage(actions(&due), None)?;
+            }
+            Ok(due.len())
+        })?;
+        Ok(reminded.unwrap_or(0))
     }
 
     /// Marks a member's removal as enqueued, if they are still silent since `last_ms`.

@@ -44,6 +44,7 @@ pub mod schedule;
 pub mod stats;
 pub mod strikes;
 mod sweep;
+mod unit;
 pub mod welcome;
 
 use std::path::{Path, PathBuf};
@@ -279,34 +280,19 @@ impl Store {
         subject: Option<Subject>,
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<R>>, StoreError> {
-        let now_ms = now.as_millisecond();
         let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
         let group = subject.map(|s| s.group);
         let group_key = group.map(group_prefix);
-        let expiry_key = seen_expiry_key(now_ms, &key.0);
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let trees = (
-            &inner.seen,
-            &inner.seen_expiry,
-            &inner.strikes,
-            &inner.outbox,
-            &inner.audit,
-            &inner.groups,
-        );
-        let result = trees.transaction(|(seen, seen_expiry, strikes, outbox, audit, groups)| {
-            if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
-                return Ok(None);
-            }
+        self.unit(Some(key), now, |unit| {
             let record = match &strike_key {
-                Some(k) => match strikes.get(k)? {
+                Some(k) => match unit.strikes.get(k)? {
                     Some(bytes) => Some(StrikeRecord::from(decode::<StoredStrikes>(&bytes).map_err(abort)?)),
                     None => None,
                 },
                 None => None,
             };
             let group_record = match &group_key {
-                Some(k) => match groups.get(k)? {
+                Some(k) => match unit.groups.get(k)? {
                     Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?,
                     None => GroupRecord::default(),
                 },
@@ -317,10 +303,11 @@ impl Store {
             match (&strike_key, &writes.strikes) {
                 (_, StrikeWrite::Keep) => {}
                 (Some(k), StrikeWrite::Put(record)) => {
-                    strikes.insert(k, encode(&StoredStrikes::from(record)).map_err(abort)?)?;
+                    unit.strikes
+                        .insert(k, encode(&StoredStrikes::from(record)).map_err(abort)?)?;
                 }
                 (Some(k), StrikeWrite::Clear) => {
-                    strikes.remove(k)?;
+                    unit.strikes.remove(k)?;
                 }
                 (None, _) => return Err(abort(StoreError::Invalid("a strike write needs a subject member"))),
             }
@@ -329,21 +316,17 @@ impl Store {
                 (Some(mut entry), Some(group), Some(gk)) => {
                     entry.case = next_case;
                     entry.group = group;
-                    audit.insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
+                    unit.audit
+                        .insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
                     let record = GroupRecord { last_case: next_case };
-                    groups.insert(gk, encode(&record).map_err(abort)?)?;
+                    unit.groups.insert(gk, encode(&record).map_err(abort)?)?;
                     Some(next_case)
                 }
                 (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
             };
-            let staged = stage(outbox, writes.actions, now_ms, case)?;
-            Ok(Some((value, case, staged)))
-        });
-        let Some((value, case, staged)) = result.map_err(map_tx)? else {
-            return Ok(None);
-        };
-        self.committed(&mut log, staged);
-        Ok(Some(Committed { value, case }))
+            unit.stage(writes.actions, case)?;
+            Ok(Committed { value, case })
+        })
     }
 
     /// Records an event exactly once with its effects (no audit case): [`Store::commit`] for
@@ -414,14 +397,7 @@ impl Store {
     /// Appends actions to the outbox outside of an event (admin tools). Durable after
     /// [`Store::durable`]; the delivery worker flushes on its own if nobody else does.
     pub fn enqueue(&self, actions: Vec<Action>, now: Timestamp) -> Result<(), StoreError> {
-        let now_ms = now.as_millisecond();
-        let mut log = self.lock();
-        let staged = self
-            .inner
-            .outbox
-            .transaction(|tx| stage(tx, actions.iter().cloned(), now_ms, None))
-            .map_err(map_tx)?;
-        self.committed(&mut log, staged);
+        self.unit(None, now, |unit| unit.stage(actions.iter().cloned(), None))?;
         Ok(())
     }
 

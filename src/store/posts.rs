@@ -7,10 +7,9 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
-use super::{OutboxItem, Store, StoreError, abort, map_tx, stage_items};
+use super::{OutboxItem, Store, StoreError, abort};
 use crate::domain::action::Action;
 
 /// A scheduled post's remembered state.
@@ -70,26 +69,22 @@ impl Store {
             last_occurrence_ms: occurrence_ms,
             rotation,
         })?;
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let staged = (&inner.posts, &inner.outbox)
-            .transaction(|(posts, outbox)| {
-                if let Some(bytes) = posts.get(id.as_bytes())? {
+        let written = self.unit(
+            None,
+            Timestamp::from_millisecond(occurrence_ms).unwrap_or_default(),
+            |unit| {
+                if let Some(bytes) = unit.posts.get(id.as_bytes())? {
                     let previous: PostState = decode(&bytes).map_err(abort)?;
                     if previous.last_occurrence_ms >= occurrence_ms {
-                        return Ok(None);
+                        return Ok(false);
                     }
                 }
-                posts.insert(id.as_bytes(), state.as_slice())?;
-                let staged = stage_items(outbox, items.iter().cloned())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(Some(staged))
-            })
-            .map_err(map_tx)?;
-        let Some(staged) = staged else {
-            return Ok(false);
-        };
-        self.committed(&mut log, staged);
-        Ok(true)
+                unit.posts.insert(id.as_bytes(), state.as_slice())?;
+                unit.stage_items(items.iter().cloned())?;
+                Ok(true)
+            },
+        )?;
+        Ok(written == Some(true))
     }
 
     /// The ids of every post with a remembered state.

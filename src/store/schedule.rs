@@ -11,11 +11,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, encode};
 use super::posts::PostState;
-use super::{Store, StoreError, abort, case_key, group_prefix, map_tx, mark_seen, seen_expiry_key, stage};
+use super::{Store, StoreError, abort, case_key, group_prefix};
 use crate::domain::action::Action;
 use crate::domain::event::{EventKey, GroupId};
 
@@ -111,50 +110,31 @@ impl Store {
         reply: impl Fn(u64) -> Action,
     ) -> Result<Option<u64>, StoreError> {
         let now_ms = now.as_millisecond();
-        let expiry_key = seen_expiry_key(now_ms, &key.0);
         let counter = counter_name(post.group);
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let trees = (
-            &inner.seen,
-            &inner.seen_expiry,
-            &inner.schedules,
-            &inner.posts,
-            &inner.state,
-            &inner.outbox,
-        );
-        let result = trees
-            .transaction(|(seen, seen_expiry, schedules, posts, state, outbox)| {
-                if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
-                    return Ok(None);
-                }
-                let last = match state.get(counter.as_bytes())? {
-                    Some(bytes) => super::codec::decode_i64(&bytes, "schedule counter").map_err(abort)?,
-                    None => 0,
-                };
-                let number = u64::try_from(last).unwrap_or(0) + 1;
-                let stored = AdminPost {
-                    number,
-                    created_ms: now_ms,
-                    ..post.clone()
-                };
-                let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
-                state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
-                schedules.insert(&post_key(post.group, number), encode(&stored).map_err(abort)?)?;
-                let baseline = PostState {
-                    last_occurrence_ms: now_ms,
-                    rotation: 0,
-                };
-                posts.insert(stored.id().as_bytes(), encode(&baseline).map_err(abort)?)?;
-                let staged = stage(outbox, [reply(number)], now_ms, None)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(Some((number, staged)))
-            })
-            .map_err(map_tx)?;
-        let Some((number, staged)) = result else {
-            return Ok(None);
-        };
-        self.committed(&mut log, staged);
-        Ok(Some(number))
+        self.unit(Some(key), now, |unit| {
+            let last = match unit.state.get(counter.as_bytes())? {
+                Some(bytes) => super::codec::decode_i64(&bytes, "schedule counter").map_err(abort)?,
+                None => 0,
+            };
+            let number = u64::try_from(last).unwrap_or(0) + 1;
+            let stored = AdminPost {
+                number,
+                created_ms: now_ms,
+                ..post.clone()
+            };
+            let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
+            unit.state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
+            unit.schedules
+                .insert(&post_key(post.group, number), encode(&stored).map_err(abort)?)?;
+            let baseline = PostState {
+                last_occurrence_ms: now_ms,
+                rotation: 0,
+            };
+            unit.posts
+                .insert(stored.id().as_bytes(), encode(&baseline).map_err(abort)?)?;
+            unit.stage([reply(number)], None)?;
+            Ok(number)
+        })
     }
 
     /// Deletes post `number` of `group` (and its scheduler state) for the command event `key`,
@@ -168,36 +148,15 @@ impl Store {
         number: u64,
         reply: impl Fn(bool) -> Action,
     ) -> Result<Option<bool>, StoreError> {
-        let now_ms = now.as_millisecond();
-        let expiry_key = seen_expiry_key(now_ms, &key.0);
         let entry = post_key(group, number);
         let id = format!("{group}/{number}");
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let trees = (
-            &inner.seen,
-            &inner.seen_expiry,
-            &inner.schedules,
-            &inner.posts,
-            &inner.outbox,
-        );
-        let result = trees
-            .transaction(|(seen, seen_expiry, schedules, posts, outbox)| {
-                if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
-                    return Ok(None);
-                }
-                let deleted = schedules.remove(&entry)?.is_some();
-                if deleted {
-                    posts.remove(id.as_bytes())?;
-                }
-                let staged = stage(outbox, [reply(deleted)], now_ms, None)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(Some((deleted, staged)))
-            })
-            .map_err(map_tx)?;
-        let Some((deleted, staged)) = result else {
-            return Ok(None);
-        };
-        self.committed(&mut log, staged);
-        Ok(Some(deleted))
+        self.unit(Some(key), now, |unit| {
+            let deleted = unit.schedules.remove(&entry)?.is_some();
+            if deleted {
+                unit.posts.remove(id.as_bytes())?;
+            }
+            unit.stage([reply(deleted)], None)?;
+            Ok(deleted)
+        })
     }
 }

@@ -15,14 +15,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{Record, decode, decode_i64, encode};
-use super::{
-    OutboxItem, Receipt, Store, StoreError, abort, decode_group_prefix, group_prefix, map_tx, mark_seen, member_key,
-    seen_expiry_key, stage_items,
-};
+use super::{OutboxItem, Receipt, Store, StoreError, abort, decode_group_prefix, group_prefix, member_key};
 use crate::domain::event::{EventKey, GroupId};
 
 /// The most members one welcome mentions; a larger join wave is greeted by count.
@@ -141,67 +137,47 @@ impl Store {
         welcome: impl Fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>,
     ) -> Result<JoinRecorded, StoreError> {
         let now_ms = now.as_millisecond();
-        let expiry_key = seen_expiry_key(now_ms, &key.0);
         let member = member_key(join.group, join.member.user_id);
         let group = group_prefix(join.group);
         let receipt = receipt_name(join.group);
         let window_ms = join
             .rejoin_window
             .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX));
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let trees = (
-            &inner.seen,
-            &inner.seen_expiry,
-            &inner.joins,
-            &inner.welcome,
-            &inner.state,
-            &inner.outbox,
-        );
-        let (recorded, staged) = trees
-            .transaction(|(seen, seen_expiry, joins, batches, state, outbox)| {
-                if !mark_seen(seen, seen_expiry, key, now_ms, &expiry_key)? {
-                    return Ok((JoinRecorded::Duplicate, Vec::new()));
+        let recorded = self.unit(Some(key), now, |unit| {
+            if let Some(window_ms) = window_ms {
+                let previous = match unit.joins.get(member)? {
+                    Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
+                    None => None,
+                };
+                unit.joins.insert(&member, &now_ms.to_be_bytes())?;
+                if previous.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
+                    return Ok(JoinRecorded::Rejoined);
                 }
-                if let Some(window_ms) = window_ms {
-                    let previous = match joins.get(member)? {
-                        Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
-                        None => None,
-                    };
-                    joins.insert(&member, &now_ms.to_be_bytes())?;
-                    if previous.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
-                        return Ok((JoinRecorded::Rejoined, Vec::new()));
+            }
+            if join.batch {
+                let batch = match unit.welcome.get(group)? {
+                    Some(bytes) => {
+                        let mut batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
+                        batch.add(join.member.clone());
+                        batch
                     }
-                }
-                if join.batch {
-                    let batch = match batches.get(group)? {
-                        Some(bytes) => {
-                            let mut batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
-                            batch.add(join.member.clone());
-                            batch
-                        }
-                        None => WelcomeBatch::first(join.group, join.member.clone()),
-                    };
-                    batches.insert(&group, encode(&batch).map_err(abort)?)?;
-                    return Ok((
-                        JoinRecorded::Queued {
-                            first_ms: batch.first_ms,
-                        },
-                        Vec::new(),
-                    ));
-                }
-                let batch = WelcomeBatch::first(join.group, join.member.clone());
-                let items = welcome(&batch, read_receipt(state, &receipt)?);
-                if !items.is_empty() {
-                    state.remove(receipt.as_bytes())?;
-                }
-                let actions = items.len();
-                let staged = stage_items(outbox, items)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>((JoinRecorded::Welcomed { actions }, staged))
-            })
-            .map_err(map_tx)?;
-        self.committed(&mut log, staged);
-        Ok(recorded)
+                    None => WelcomeBatch::first(join.group, join.member.clone()),
+                };
+                unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
+                return Ok(JoinRecorded::Queued {
+                    first_ms: batch.first_ms,
+                });
+            }
+            let batch = WelcomeBatch::first(join.group, join.member.clone());
+            let items = welcome(&batch, read_receipt(unit.state, &receipt)?);
+            if !items.is_empty() {
+                unit.state.remove(receipt.as_bytes())?;
+            }
+            let actions = items.len();
+            unit.stage_items(items)?;
+            Ok(JoinRecorded::Welcomed { actions })
+        })?;
+        Ok(recorded.unwrap_or(JoinRecorded::Duplicate))
     }
 
     /// Every group with members waiting to be greeted, with when the first of them joined.
@@ -227,27 +203,21 @@ impl Store {
     ) -> Result<Option<usize>, StoreError> {
         let key = group_prefix(group);
         let receipt = receipt_name(group);
-        let inner = &*self.inner;
-        let mut log = self.lock();
-        let result = (&inner.welcome, &inner.state, &inner.outbox)
-            .transaction(|(batches, state, outbox)| {
-                let Some(bytes) = batches.remove(&key)? else {
-                    return Ok(None);
-                };
-                let batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
-                let items = build(&batch, read_receipt(state, &receipt)?);
-                if !items.is_empty() {
-                    state.remove(receipt.as_bytes())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(Some(stage_items(outbox, items)?))
-            })
-            .map_err(map_tx)?;
-        let Some(staged) = result else {
-            return Ok(None);
-        };
-        let count = staged.len();
-        self.committed(&mut log, staged);
-        Ok(Some(count))
+        // The items carry their own times; the unit's clock stamps nothing here.
+        let flushed = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            let Some(bytes) = unit.welcome.remove(&key)? else {
+                return Ok(None);
+            };
+            let batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
+            let items = build(&batch, read_receipt(unit.state, &receipt)?);
+            if !items.is_empty() {
+                unit.state.remove(receipt.as_bytes())?;
+            }
+            let before = unit.staged();
+            unit.stage_items(items)?;
+            Ok(Some(unit.staged() - before))
+        })?;
+        Ok(flushed.flatten())
     }
 
     /// The receipt of `group`'s last welcome, if one is kept.

@@ -35,10 +35,12 @@ use crate::domain::locale::Locale;
 use crate::domain::rule::RuleId;
 use crate::domain::sink::Outcome;
 use crate::domain::strike::Severity;
+use crate::policy::filter::RuleAction;
 use crate::policy::group::{GroupPolicy, Policies};
 use crate::policy::i18n::{self, Reply, ScheduleLine, StrikeLine};
 use crate::policy::ladder;
-use crate::service::pipeline::{PipelineError, rung_effect};
+use crate::policy::verdict::{self, Offence};
+use crate::service::pipeline::PipelineError;
 use crate::store::{AdminPost, Store};
 
 /// How often non-admins may ask for `/rules` in one group.
@@ -401,32 +403,26 @@ impl Plan<'_> {
             .ctx
             .store
             .commit(&event.key, now, self.subject(target), |snapshot| {
-                let record = snapshot.record.unwrap_or_default();
-                let d = ladder::decide(
-                    &record,
-                    Severity::default(),
-                    RuleId::Manual.as_str(),
-                    now,
-                    self.policy.ladder_policy(),
-                );
-                let (rung, measure, action) = rung_effect(d.rung, group, target, caps);
-                let strikes = if rung.removes_member() {
-                    StrikeWrite::Clear
-                } else {
-                    StrikeWrite::Put(d.record.clone())
+                let offence = Offence {
+                    group,
+                    user_id: target,
+                    rule: RuleId::Manual.as_str(),
+                    severity: Severity::default(),
+                    action: RuleAction::Ladder,
                 };
-                let shown = Some((d.after.min(limit), limit));
-                let text = i18n::manual_action(self.locale, target, measure, reason, shown, snapshot.next_case);
-                let mut actions: Vec<Action> = action.into_iter().collect();
+                let v = verdict::decide(snapshot.record.as_ref(), &offence, self.policy, caps, now);
+                let shown = Some((v.after.min(limit), limit));
+                let text = i18n::manual_action(self.locale, target, v.measure, reason, shown, snapshot.next_case);
+                let mut actions: Vec<Action> = v.action.into_iter().collect();
                 actions.push(reply_to(self.msg, text));
                 let count = actions.len();
-                let audit = self.case(target, measure, d.before, d.after, reason);
+                let audit = self.case(target, v.measure, v.before, v.after, reason);
                 let writes = Writes {
-                    strikes,
+                    strikes: v.strikes,
                     actions,
                     audit: Some(audit),
                 };
-                (writes, (count, measure))
+                (writes, (count, v.measure))
             })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
