@@ -22,7 +22,7 @@ pub(crate) fn audit(
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(|e: String| anyhow::anyhow!("--group: {e}"))?;
+        .map_err(|e: crate::domain::event::IdError| anyhow::anyhow!("--group: {e}"))?;
     if dead_letters {
         let letters: Vec<(u64, DeadLetter)> = match access(&settings)? {
             #[cfg(unix)]

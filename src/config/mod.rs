@@ -828,7 +828,7 @@ impl Settings {
         for (name, group) in &self.groups {
             let prefix = format!("groups.{name}");
             if let Err(reason) = name.parse::<GroupId>() {
-                issue(&prefix, reason);
+                issue(&prefix, reason.to_string());
             }
             if let Some(ladder) = &group.ladder {
                 check_ladder(&format!("{prefix}.ladder"), ladder, max_mute, &mut issue);

@@ -86,23 +86,55 @@ impl fmt::Display for GroupId {
     }
 }
 
+/// Why a group (or user) id does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// `xx:123` with a platform that is not `qq` or `tg`.
+    #[error("unknown platform {platform:?} in {what} {text:?}; use qq:<id> or tg:<id>")]
+    Platform {
+        /// `group` or `user`.
+        what: &'static str,
+        /// The platform as written.
+        platform: String,
+        /// The whole id as written.
+        text: String,
+    },
+    /// Not a number after the platform.
+    #[error("{what} {text:?} is not a number, qq:<id> or tg:<id>")]
+    Number {
+        /// `group` or `user`.
+        what: &'static str,
+        /// The whole id as written.
+        text: String,
+    },
+}
+
+/// Parses `qq:123`, `tg:-100…` or a bare (QQ) number; `what` names it in errors.
+fn parse_id(s: &str, what: &'static str) -> Result<(Platform, i64), IdError> {
+    let s = s.trim();
+    let (platform, number) = match s.split_once(':') {
+        Some(("qq", n)) => (Platform::Qq, n),
+        Some(("tg" | "telegram", n)) => (Platform::Telegram, n),
+        Some((p, _)) => {
+            return Err(IdError::Platform {
+                what,
+                platform: p.to_owned(),
+                text: s.to_owned(),
+            });
+        }
+        None => (Platform::Qq, s),
+    };
+    number.parse().map(|id| (platform, id)).map_err(|_| IdError::Number {
+        what,
+        text: s.to_owned(),
+    })
+}
+
 impl FromStr for GroupId {
-    type Err = String;
+    type Err = IdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let (platform, number) = match s.split_once(':') {
-            Some(("qq", n)) => (Platform::Qq, n),
-            Some(("tg" | "telegram", n)) => (Platform::Telegram, n),
-            Some((p, _)) => {
-                return Err(format!("unknown platform {p:?} in group {s:?}; use qq:<id> or tg:<id>"));
-            }
-            None => (Platform::Qq, s),
-        };
-        number
-            .parse()
-            .map(|id| Self { platform, id })
-            .map_err(|_| format!("group {s:?} is not a number, qq:<id> or tg:<id>"))
+        parse_id(s, "group").map(|(platform, id)| Self { platform, id })
     }
 }
 
@@ -314,15 +346,10 @@ pub struct UserRef {
 }
 
 impl std::str::FromStr for UserRef {
-    type Err = String;
+    type Err = IdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // Same syntax as a group id; reuse its parser and reword its errors.
-        let group: GroupId = s.parse().map_err(|e: String| e.replace("group", "user"))?;
-        Ok(Self {
-            platform: group.platform,
-            id: group.id,
-        })
+        parse_id(s, "user").map(|(platform, id)| Self { platform, id })
     }
 }
 

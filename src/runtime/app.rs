@@ -3,11 +3,10 @@
 //!
 //! Background tasks: the outbox worker, the scheduler (scheduled posts), the welcome greeter
 //! (batched welcomes), the store's sweep (expired seen keys, strike records, old audit cases,
-//! old joins), the inactivity sweep (reminders, optional removal), and the control socket the
-//! CLI's `backup`/`audit` use.
-//! old joins), the control socket the CLI's `backup`/`audit`/`stats` use, the group
-//! statistics' periodic write, and the admin listener (`/metrics`, `/healthz`, `/readyz`,
-//! `/stats/<group>`).
+//! old joins), the inactivity sweep (reminders, optional removal), the control socket the
+//! CLI's `backup`/`audit`/`stats` use, the group statistics' periodic write, and the admin
+//! listener (`/metrics`, `/healthz`, `/readyz`, `/stats/<group>`). Every task is spawned into
+//! one tracked set and awaited at shutdown.
 //!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
 //! (their events are stored and flushed), then the background tasks stop (the outbox worker

@@ -251,7 +251,10 @@ fn answer(
                 .as_deref()
                 .map(str::parse::<GroupId>)
                 .transpose()
-                .map_err(|reason| StoreError::Decode { what: "group", reason })?;
+                .map_err(|e| StoreError::Decode {
+                    what: "group",
+                    reason: e.to_string(),
+                })?;
             for entry in store.cases(group, *last)? {
                 json_line(&mut out, &entry);
             }
@@ -262,9 +265,10 @@ fn answer(
             }
         }
         Request::Stats { group, days } => {
-            let group = group
-                .parse::<GroupId>()
-                .map_err(|reason| StoreError::Decode { what: "group", reason })?;
+            let group = group.parse::<GroupId>().map_err(|e| StoreError::Decode {
+                what: "group",
+                reason: e.to_string(),
+            })?;
             let Some(stats) = stats else {
                 return Err(StoreError::Invalid("this daemon keeps no statistics"));
             };

@@ -52,7 +52,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
-use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;

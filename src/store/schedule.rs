@@ -10,7 +10,6 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::codec::{Record, decode, encode};
 use super::posts::PostState;

@@ -311,7 +311,8 @@ fn read_group_rules(folder: &Path) -> Result<HashMap<GroupId, String>, RulesErro
             continue;
         }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let group: GroupId = stem.parse().map_err(|reason: String| {
+        let group: GroupId = stem.parse().map_err(|e: crate::domain::event::IdError| {
+            let reason = e.to_string();
             RulesError::new(
                 &path,
                 None,

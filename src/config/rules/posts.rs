@@ -127,7 +127,9 @@ pub fn parse(
         for g in p.groups.into_inner() {
             let group = match g {
                 RawGroup::Number(n) => GroupId::qq(n),
-                RawGroup::Text(s) => s.parse().map_err(|reason| err(groups_at, reason))?,
+                RawGroup::Text(s) => s
+                    .parse()
+                    .map_err(|e: crate::domain::event::IdError| err(groups_at, e.to_string()))?,
             };
             groups.push(group);
         }

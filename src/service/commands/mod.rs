@@ -1,7 +1,6 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
-//! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, and their Chinese aliases (see
-//! `/reload`, `/rules`, `/why`, `/schedule`, `/stats`, and their Chinese aliases (see
-//! [`parse::NAMES`]).
+//! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, `/stats`, and their Chinese aliases
+//! (see [`parse::NAMES`]).
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
 //! role) and the configured `[admin] super_users`. Anyone else's command is an ordinary
