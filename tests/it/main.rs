@@ -4,6 +4,7 @@
 mod commands;
 mod config_docs;
 mod demo;
+mod docs_paths;
 mod durability;
 mod filter_cli;
 mod flood;
