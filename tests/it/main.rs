@@ -5,6 +5,7 @@ mod architecture;
 mod commands;
 mod config_docs;
 mod demo;
+mod docs_paths;
 mod durability;
 mod filter_cli;
 mod flood;
