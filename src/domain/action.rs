@@ -296,16 +296,4 @@ impl Capabilities {
         }
         caps
     }
-
-    /// Whether the platform can carry out `kind` at all.
-    #[must_use]
-    pub fn supports(&self, kind: ActionKind) -> bool {
-        match kind {
-            ActionKind::Send => true,
-            ActionKind::Recall => self.recall,
-            ActionKind::Mute | ActionKind::Unmute => self.mute,
-            ActionKind::Kick => self.kick,
-            ActionKind::AnswerJoinRequest => self.join_requests,
-        }
-    }
 }

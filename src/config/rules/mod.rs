@@ -37,6 +37,7 @@ use jiff::Timestamp;
 use crate::config::Settings;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
+use crate::domain::rule::RuleId;
 use crate::policy::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
 use posts::PostDef;
 
@@ -265,6 +266,16 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
             .and_then(|s| s.to_str())
             .ok_or_else(|| RulesError::new(path, None, "the file name is not valid UTF-8"))?
             .to_owned();
+        if RuleId::is_reserved(&rule) {
+            return Err(RulesError::new(
+                path,
+                None,
+                format!(
+                    "{rule:?} is the name qunguan gives its own measures (one of {}); rename the word list",
+                    RuleId::RESERVED.map(|r| r.to_string()).join(", ")
+                ),
+            ));
+        }
         let settings = toml
             .rules
             .remove(&rule)
@@ -385,6 +396,14 @@ fn read_phrases(path: &Path) -> Result<Vec<Phrase>, RulesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_list_named_like_a_synthetic_rule_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("flood.txt"), "刷屏\n").expect("write");
+        let err = Rules::load(dir.path()).expect_err("reserved name").to_string();
+        assert!(err.contains("flood.txt") && err.contains("rename"), "{err}");
+    }
 
     #[test]
     fn loads_word_lists_and_group_rules() {

@@ -141,12 +141,6 @@ impl OutboxWorker {
         self
     }
 
-    /// The handle that wakes the worker when new items are stored.
-    #[must_use]
-    pub fn waker(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake)
-    }
-
     /// The handle the services publish through.
     #[must_use]
     pub fn handle(&self) -> OutboxHandle {
