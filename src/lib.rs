@@ -42,10 +42,10 @@
 //!   scheduler, welcome greeter, inactivity sweep, /stats ──┘ (each through OutboxHandle)
 //! ```
 //!
-//! - a violation is **decided** in [`policy::verdict`];
+//! - a violation is **decided** in `policy::verdict`;
 //! - it becomes **durable** in [`store::Store::commit`], published by
-//!   [`service::outbox::OutboxHandle`];
-//! - it **leaves** for the gateway from [`service::outbox`], the only service code that
+//!   `service::outbox::OutboxHandle`;
+//! - it **leaves** for the gateway from `service::outbox`, the only service code that
 //!   names a gateway client.
 //!
 //! The binary (`src/main.rs`) parses the command line and calls [`cli::dispatch`].

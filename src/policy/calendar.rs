@@ -22,12 +22,12 @@ pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 pub enum CalendarError {
     /// `at` is not `HH:MM`.
     #[error("invalid time {0:?}: write a 24-hour time such as \"07:30\" or \"21:00\"")]
-    BadTime(String),
+    Time(String),
     /// The cron pattern did not parse.
     #[error(
         "invalid cron pattern {pattern:?}: {reason} (5 fields \"min hour day month weekday\", or 6 with seconds first)"
     )]
-    BadCron {
+    Cron {
         /// The pattern as written.
         pattern: String,
         /// croner's explanation.
@@ -35,7 +35,7 @@ pub enum CalendarError {
     },
     /// The zone is not in the time-zone database.
     #[error("unknown time zone {0:?}: use an IANA name such as \"Asia/Shanghai\" or \"Europe/Berlin\"")]
-    BadZone(String),
+    Zone(String),
 }
 
 /// A recurring time in a zone.
@@ -62,7 +62,7 @@ impl fmt::Display for Recurrence {
 impl Recurrence {
     /// Every day at `at` (`"HH:MM"`, 24-hour) in `zone`.
     pub fn daily(at: &str, zone: &str) -> Result<Self, CalendarError> {
-        let (hour, minute) = parse_hhmm(at).ok_or_else(|| CalendarError::BadTime(at.to_owned()))?;
+        let (hour, minute) = parse_hhmm(at).ok_or_else(|| CalendarError::Time(at.to_owned()))?;
         let mut r = Self::cron(&format!("0 {minute} {hour} * * *"), zone)?;
         r.spec = format!("{hour:02}:{minute:02}");
         Ok(r)
@@ -70,12 +70,12 @@ impl Recurrence {
 
     /// A cron pattern of 5 fields (minute resolution) or 6 (seconds first), in `zone`.
     pub fn cron(pattern: &str, zone: &str) -> Result<Self, CalendarError> {
-        let zone_tz = TimeZone::get(zone).map_err(|_| CalendarError::BadZone(zone.to_owned()))?;
+        let zone_tz = TimeZone::get(zone).map_err(|_| CalendarError::Zone(zone.to_owned()))?;
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
             .parse(pattern)
-            .map_err(|e| CalendarError::BadCron {
+            .map_err(|e| CalendarError::Cron {
                 pattern: pattern.to_owned(),
                 reason: e.to_string(),
             })?;
@@ -228,13 +228,13 @@ mod tests {
     fn bad_input_says_what_to_write() {
         for at in ["7.30", "24:00", "07:60", "0730", "", "7:5"] {
             assert!(
-                matches!(Recurrence::daily(at, "Asia/Shanghai"), Err(CalendarError::BadTime(_))),
+                matches!(Recurrence::daily(at, "Asia/Shanghai"), Err(CalendarError::Time(_))),
                 "{at}"
             );
         }
         assert!(matches!(
             Recurrence::daily("07:30", "Asia/Shangai"),
-            Err(CalendarError::BadZone(_))
+            Err(CalendarError::Zone(_))
         ));
         let err = Recurrence::cron("61 * * * *", "Asia/Shanghai").expect_err("minute 61");
         assert!(err.to_string().contains("61 * * * *"), "{err}");

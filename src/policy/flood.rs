@@ -169,7 +169,8 @@ impl FloodTracker {
         flood
     }
 
-    /// Members currently tracked (for tests and metrics).
+    /// Members currently tracked.
+    #[cfg(test)]
     #[must_use]
     pub fn tracked(&self) -> usize {
         self.shards

@@ -532,6 +532,7 @@ pub fn stats_summary(locale: Locale, s: &crate::policy::stats_report::Summary) -
 /// Fills `{key}` placeholders in `template`. `{at}` becomes a mention of `mention`; keys not in
 /// `vars` and not `{at}` are left as written so a typo is visible in the group rather than
 /// silently dropped. `{{` and `}}` are literal braces.
+#[cfg(test)]
 #[must_use]
 pub fn render(template: &str, mention: Option<(i64, &str)>, vars: &[(&str, &str)]) -> OutgoingMessage {
     match mention {
@@ -540,7 +541,7 @@ pub fn render(template: &str, mention: Option<(i64, &str)>, vars: &[(&str, &str)
     }
 }
 
-/// [`render`] with `{at}` mentioning every member of `mentions`, separated by spaces (a
+/// Fills `{key}` placeholders like `render` does, with `{at}` mentioning every member of `mentions`, separated by spaces (a
 /// batched welcome). With no one to mention, `{at}` is left as written.
 #[must_use]
 pub fn render_mentions(template: &str, mentions: &[(i64, &str)], vars: &[(&str, &str)]) -> OutgoingMessage {

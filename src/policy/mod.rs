@@ -2,22 +2,22 @@
 //!
 //! - [`normalize`] sees through evasions (`加 微-信`, `Ｖ信`, `①③⑧`, traditional characters);
 //! - [`filter`] is the compiled message filter (phrases, contact detectors, the decision);
-//! - [`flood`] counts messages and repeats per member;
+//! - `flood` counts messages and repeats per member;
 //! - [`ladder`] walks a member up the strike ladder;
-//! - [`group`] resolves each group's ladder, window, exemptions, dry run and flood limits;
-//! - [`verdict`] is THE place a violation is decided: strikes, rung and measure, for the
+//! - `group` resolves each group's ladder, window, exemptions, dry run and flood limits;
+//! - `verdict` is THE place a violation is decided: strikes, rung and measure, for the
 //!   pipeline and for `/warn` alike;
-//! - [`i18n`] holds the texts members and admins see (zh-CN, en);
-//! - [`calendar`] and [`stats_report`] are the pure halves of scheduling and group stats.
+//! - `i18n` holds the texts members and admins see (zh-CN, en);
+//! - `calendar` and `stats_report` are the pure halves of scheduling and group stats.
 //!
 //! `policy` imports only [`crate::domain`].
 
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod filter;
-pub mod flood;
-pub mod group;
-pub mod i18n;
+pub(crate) mod flood;
+pub(crate) mod group;
+pub(crate) mod i18n;
 pub mod ladder;
 pub mod normalize;
-pub mod stats_report;
-pub mod verdict;
+pub(crate) mod stats_report;
+pub(crate) mod verdict;

@@ -1,12 +1,12 @@
 //! Start-up, wiring and the process's edges: the [`app::App`] (every spawned task tracked,
-//! shutdown in one place), the webhook [`server`], the [`admin`] listener, the [`control`]
+//! shutdown in one place), the webhook `server`, the `admin` listener, the [`control`]
 //! socket, rules hot [`reload`], [`shutdown`] signals and [`telemetry`].
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
 #[cfg(unix)]
 pub mod control;
 pub mod reload;
-pub mod server;
+pub(crate) mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,9 +1,9 @@
 //! Orchestration: what happens to an event, on a schedule, and to a stored action.
 //!
-//! - [`pipeline`] handles one event: commands, the filter, flood, the verdict, welcome;
+//! - `pipeline` handles one event: commands, the filter, flood, the verdict, welcome;
 //! - [`commands`] are the admin commands typed in a group;
-//! - [`welcome`], [`inactivity`], [`scheduler`] and [`stats`] are the background services;
-//! - [`outbox`] delivers stored actions. Its [`outbox::OutboxHandle`] is the one place that
+//! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
 //!   makes actions durable and wakes the worker, and `outbox` is the only module of the
 //!   service layer that talks to gateway clients.
 //!
@@ -11,8 +11,8 @@
 
 pub mod commands;
 pub mod inactivity;
-pub mod outbox;
-pub mod pipeline;
+pub(crate) mod outbox;
+pub(crate) mod pipeline;
 pub mod scheduler;
 pub mod stats;
-pub mod welcome;
+pub(crate) mod welcome;

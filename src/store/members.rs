@@ -57,7 +57,7 @@ impl Store {
     }
 
     /// [`Store::record_activity`] for many members at once, in batches of at most
-    /// [`ACTIVITY_BATCH`] records: the commit lock is released between batches, so a flush of
+    /// `ACTIVITY_BATCH` records: the commit lock is released between batches, so a flush of
     /// tens of thousands of members never holds the webhook path's commits back for long.
     pub fn record_activities(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
         for chunk in records.chunks(ACTIVITY_BATCH) {

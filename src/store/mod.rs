@@ -1,14 +1,14 @@
 //! Durable state in sled. This module is the only code that touches sled.
 //!
 //! Trees (keys are fixed-width big-endian, so byte order is numeric order and a group's
-//! entries form one prefix range; JSON values carry a version field `v`, see [`codec`]):
+//! entries form one prefix range; JSON values carry a version field `v`, see `codec`):
 //!
 //! | tree          | key                                   | value                               |
 //! |---------------|---------------------------------------|-------------------------------------|
 //! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
 //! | `seen`        | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)       |
 //! | `seen_expiry` | received at (i64) ‖ event key (24 B)  | empty: the TTL index of `seen`      |
-//! | `strikes`     | platform ‖ group ‖ user (17 B)        | [`strikes::StoredStrikes`]          |
+//! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
 //! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`]                      |
@@ -17,8 +17,8 @@
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
-//! | `members`     | platform ‖ group ‖ user (17 B)        | [`MemberActivity`] (潜水 tracking)  |
-//! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| [`DayStats`] (group health)         |
+//! | `members`     | platform ‖ group ‖ user (17 B)        | `MemberActivity` (潜水 tracking)    |
+//! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -31,21 +31,21 @@
 //! retry, gives a total commit order the outbox feed can rely on, and lets a backup copy every
 //! tree at one consistent point.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod backup;
-pub mod codec;
+pub(crate) mod codec;
 mod cursor;
 mod keys;
-pub mod members;
+pub(crate) mod members;
 mod migrate;
-pub mod outbox;
-pub mod posts;
-pub mod schedule;
-pub mod stats;
-pub mod strikes;
+pub(crate) mod outbox;
+pub(crate) mod posts;
+pub(crate) mod schedule;
+pub(crate) mod stats;
+pub(crate) mod strikes;
 mod sweep;
 mod unit;
-pub mod welcome;
+pub(crate) mod welcome;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

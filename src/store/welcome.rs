@@ -42,7 +42,7 @@ pub struct WelcomeBatch {
     pub group: GroupId,
     /// When the first of them joined, unix ms: the batch is greeted a batch window later.
     pub first_ms: i64,
-    /// The members to mention, in the order they joined (at most [`MAX_MENTIONS`]).
+    /// The members to mention, in the order they joined (at most `MAX_MENTIONS`).
     pub members: Vec<PendingJoin>,
     /// Members who joined after the batch was full: counted, not mentioned.
     #[serde(default)]

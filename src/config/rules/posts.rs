@@ -142,7 +142,7 @@ pub fn parse(
         };
         // Checked first so a bad zone is reported at its own line, not at `at`/`cron`.
         if jiff::tz::TimeZone::get(zone).is_err() {
-            return Err(err(zone_at, CalendarError::BadZone(zone.to_owned()).to_string()));
+            return Err(err(zone_at, CalendarError::Zone(zone.to_owned()).to_string()));
         }
         let calendar = |r: Result<Recurrence, CalendarError>, at: usize| r.map_err(|e| err(at, e.to_string()));
         let recurrence = match (&p.at, &p.cron) {

@@ -8,9 +8,9 @@
 
 mod client;
 mod event;
-pub mod message;
+pub(crate) mod message;
 pub mod signature;
-pub mod webhook;
+pub(crate) mod webhook;
 
 pub use client::OneBotClient;
 pub use event::{ParseError, parse_event};

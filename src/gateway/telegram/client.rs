@@ -135,7 +135,7 @@ impl TelegramClient {
         serde_json::from_value(result).map_err(|e| GatewayError::Protocol(format!("getMe: {e}")))
     }
 
-    /// `setWebhook` with the secret token and [`ALLOWED_UPDATES`].
+    /// `setWebhook` with the secret token and `ALLOWED_UPDATES`.
     pub async fn set_webhook(&self, url: &str, secret_token: &Secret, drop_pending: bool) -> Result<(), GatewayError> {
         let params = json!({
             "url": url,

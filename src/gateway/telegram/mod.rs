@@ -1,26 +1,26 @@
 //! Telegram through the Bot API: updates in (webhook or long polling), actions out.
 //!
-//! - [`wire`] — the Bot API objects qunguan reads.
-//! - [`update`] / [`text`] — updates → neutral events (pure); entities, UTF-16 offsets and
+//! - `wire` — the Bot API objects qunguan reads.
+//! - `update` / `text` — updates → neutral events (pure); entities, UTF-16 offsets and
 //!   the text the filter sees.
-//! - [`inbound`] — one update through to the pipeline: roles, admin cache, duplicate joins.
-//! - [`admins`] — `getChatAdministrators`, cached per chat.
-//! - [`webhook`] / [`polling`] — the two transports.
-//! - [`client`] / [`html`] — actions → API calls; messages → escaped HTML with real mentions.
+//! - `inbound` — one update through to the pipeline: roles, admin cache, duplicate joins.
+//! - `admins` — `getChatAdministrators`, cached per chat.
+//! - `webhook` / [`polling`] — the two transports.
+//! - `client` / `html` — actions → API calls; messages → escaped HTML with real mentions.
 //!
 //! [`TelegramGateway`] ties them together: the app builds one when `[gateway.telegram]` is
 //! enabled, mounts its webhook (webhook mode) and runs it as a background task, which
 //! registers the webhook, or removes it and polls.
 
-pub mod admins;
-pub mod client;
-pub mod html;
-pub mod inbound;
+pub(crate) mod admins;
+pub(crate) mod client;
+pub(crate) mod html;
+pub(crate) mod inbound;
 pub mod polling;
-pub mod text;
-pub mod update;
-pub mod webhook;
-pub mod wire;
+pub(crate) mod text;
+pub(crate) mod update;
+pub(crate) mod webhook;
+pub(crate) mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //!    collapsed view catches stretched Latin words (`viiiagra`); word and exact rules are
 //!    checked per hit; rules scoped to other groups are skipped;
 //! 4. the contact detectors run on the views that could hold what they look for
-//!    ([`detect`]);
+//!    (`detect`);
 //! 5. hits lying entirely inside an allow-list hit are dropped;
 //! 6. `decide` turns the evidence into a decision (hard phrases, strong patterns, cues
 //!    with a pattern or a second cue).
@@ -21,11 +21,11 @@
 //! `qunguan filter explain` and `scan`.
 
 mod decide;
-pub mod detect;
+pub(crate) mod detect;
 mod engine;
 mod phrases;
-pub mod report;
-pub mod spec;
+pub(crate) mod report;
+pub(crate) mod spec;
 
 use std::cell::RefCell;
 use std::path::PathBuf;

@@ -28,9 +28,9 @@
 //! Recall, mute and kick are idempotent; a repeated message is the accepted cost (neither
 //! OneBot nor Telegram offers an idempotency key).
 
-pub mod governor;
+pub(crate) mod governor;
 mod handle;
-pub mod queues;
+pub(crate) mod queues;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +47,7 @@ use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::store::{Receipt, Store, StoreError};
 use governor::Governor;
-pub use handle::{GroupInfo, OutboxHandle};
+pub use handle::OutboxHandle;
 use queues::{Dispatch, Queues};
 
 /// First retry delay; doubles per attempt.

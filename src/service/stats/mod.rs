@@ -11,10 +11,10 @@
 //!
 //! Days begin at midnight in `[stats] timezone` (default Asia/Shanghai).
 //!
-//! - [`report`] — the numbers `/stats` and `qunguan stats` show, computed from stored days.
-//! - [`page`] — the HTML page with SVG charts on the admin listener.
+//! - `policy::stats_report` — the numbers `/stats` and `qunguan stats` show, computed from stored days.
+//! - `page` — the HTML page with SVG charts on the admin listener.
 
-pub mod page;
+pub(crate) mod page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
