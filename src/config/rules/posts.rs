@@ -149,7 +149,7 @@ pub fn parse(
             (Some(at), None) => calendar(Recurrence::daily(at.get_ref(), zone), at.span().start)?,
             (None, Some(cron)) => {
                 let r = calendar(Recurrence::cron(cron.get_ref(), zone), cron.span().start)?;
-                check_interval(&r).map_err(|reason| err(cron.span().start, reason))?;
+                check_interval(&r).map_err(|problem| err(cron.span().start, problem.to_string()))?;
                 r
             }
             _ => return Err(err(id_at, format!("post {id:?} needs exactly one of `at` or `cron`"))),
@@ -165,7 +165,7 @@ pub fn parse(
                 ts
             }
             (None, None, Some(f)) => {
-                read_rotation(rules_dir, f.get_ref()).map_err(|reason| err(f.span().start, reason))?
+                read_rotation(rules_dir, f.get_ref()).map_err(|problem| err(f.span().start, problem.to_string()))?
             }
             _ => {
                 return Err(err(
@@ -187,9 +187,14 @@ pub fn parse(
     Ok(posts)
 }
 
+/// A cron pattern that fires more often than once a minute, as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} fires more often than once a minute; a scheduled post may fire at most once a minute")]
+struct TooFrequent(String);
+
 /// Refuses a pattern that fires more often than once a minute (looked at over
 /// its next occurrences from a fixed instant, which catches `* * * * * *` and `*/10 * …`).
-fn check_interval(recurrence: &Recurrence) -> Result<(), String> {
+fn check_interval(recurrence: &Recurrence) -> Result<(), TooFrequent> {
     let Some(mut previous) = recurrence.next_after(Timestamp::UNIX_EPOCH) else {
         return Ok(());
     };
@@ -198,9 +203,7 @@ fn check_interval(recurrence: &Recurrence) -> Result<(), String> {
             return Ok(());
         };
         if next.as_second() - previous.as_second() < 60 {
-            return Err(format!(
-                "{recurrence} fires more often than once a minute; a scheduled post may fire at most once a minute"
-            ));
+            return Err(TooFrequent(recurrence.to_string()));
         }
         previous = next;
     }
@@ -217,23 +220,46 @@ fn non_empty(t: Spanned<String>, err: &impl Fn(usize, String) -> RulesError) -> 
     }
 }
 
+/// Why a rotation file (`file = "posts/x.txt"`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum RotationError {
+    /// Absolute, or climbing out with `..`.
+    #[error("file {0:?} must be a path inside the rules folder")]
+    Outside(String),
+    /// At the top of the rules folder, where a `.txt` file is a word list.
+    #[error("file {0:?} would also be loaded as a word list; put rotation files in a subfolder, e.g. \"posts/{0}\"")]
+    WordList(String),
+    /// Not readable.
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Nothing but separators and blank lines.
+    #[error("{} holds no posts", .0.display())]
+    Empty(std::path::PathBuf),
+}
+
 /// Reads a rotation file: entries separated by lines holding only `---`.
-fn read_rotation(rules_dir: &Path, file: &str) -> Result<Vec<String>, String> {
+fn read_rotation(rules_dir: &Path, file: &str) -> Result<Vec<String>, RotationError> {
     let relative = Path::new(file);
     if relative.is_absolute()
         || relative
             .components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(format!("file {file:?} must be a path inside the rules folder"));
+        return Err(RotationError::Outside(file.to_owned()));
     }
     if relative.components().count() == 1 && relative.extension().is_some_and(|e| e == "txt") {
-        return Err(format!(
-            "file {file:?} would also be loaded as a word list; put rotation files in a subfolder, e.g. \"posts/{file}\""
-        ));
+        return Err(RotationError::WordList(file.to_owned()));
     }
     let path = rules_dir.join(relative);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| RotationError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let mut entries = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -251,7 +277,7 @@ fn read_rotation(rules_dir: &Path, file: &str) -> Result<Vec<String>, String> {
         .filter(|e| !e.is_empty())
         .collect();
     if entries.is_empty() {
-        return Err(format!("{} holds no posts", path.display()));
+        return Err(RotationError::Empty(path));
     }
     Ok(entries)
 }

@@ -83,7 +83,7 @@ fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     let message_value = obj
         .get("message")
         .ok_or_else(|| missing("message", "a group message"))?;
-    let segments = message::parse_message(message_value).map_err(ParseError)?;
+    let segments = message::parse_message(message_value).map_err(|e| ParseError(e.to_string()))?;
     let text = message::plain_text(&segments);
     let (name, role) = match sender_obj {
         Some(s) => {

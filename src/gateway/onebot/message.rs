@@ -116,8 +116,22 @@ fn other(kind: &str, data: &Map<String, Value>) -> Segment {
     }
 }
 
+/// Why an event's `message` field is not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// Segment `i` has no string `type`.
+    #[error("message[{0}] has no string \"type\"")]
+    NoType(usize),
+    /// The `data` of segment `i` is neither an object nor absent.
+    #[error("message[{0}].data is not an object")]
+    DataNotObject(usize),
+    /// Neither a string, an array of segments nor one segment.
+    #[error("\"message\" is neither a string nor an array of segments")]
+    NotAMessage,
+}
+
 /// Parses the `message` field of an event: a CQ string or a segment array.
-pub fn parse_message(value: &Value) -> Result<Vec<Segment>, String> {
+pub fn parse_message(value: &Value) -> Result<Vec<Segment>, MessageError> {
     match value {
         Value::String(s) => Ok(parse_cq_string(s)),
         Value::Array(items) => items
@@ -127,19 +141,19 @@ pub fn parse_message(value: &Value) -> Result<Vec<Segment>, String> {
                 let kind = item
                     .get("type")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| format!("message[{i}] has no string \"type\""))?;
+                    .ok_or(MessageError::NoType(i))?;
                 let empty = Map::new();
                 let data = match item.get("data") {
                     Some(Value::Object(map)) => map,
                     None | Some(Value::Null) => &empty,
-                    Some(_) => return Err(format!("message[{i}].data is not an object")),
+                    Some(_) => return Err(MessageError::DataNotObject(i)),
                 };
                 Ok(segment_from_parts(kind, data))
             })
             .collect(),
         // A single segment object is allowed by the spec for sending; accept it on receipt too.
         Value::Object(_) => parse_message(&Value::Array(vec![value.clone()])),
-        _ => Err("\"message\" is neither a string nor an array of segments".into()),
+        _ => Err(MessageError::NotAMessage),
     }
 }
 

@@ -73,22 +73,34 @@ fn push_text(segments: &mut Vec<Segment>, text: &str) {
 }
 
 /// The entities that matter here (mentions and links), in text order, with their byte ranges.
+///
+/// Offsets come from outside: an entity whose end overflows (`offset + length` past
+/// `usize::MAX`), points past the text or into the middle of a character is dropped with a
+/// warning, never trusted and never a panic.
 fn byte_spans<'a>(text: &str, entities: &'a [MessageEntity]) -> Vec<(&'a MessageEntity, std::ops::Range<usize>)> {
-    let mut wanted: Vec<&MessageEntity> = entities
+    // (entity, start, end) in UTF-16 units.
+    let mut wanted: Vec<(&MessageEntity, usize, usize)> = entities
         .iter()
         .filter(|e| matches!(e.kind.as_str(), "text_mention" | "text_link") && e.length > 0)
+        .filter_map(|e| match e.offset.checked_add(e.length) {
+            Some(end) => Some((e, e.offset, end)),
+            None => {
+                ignored(e, "offset + length overflows");
+                None
+            }
+        })
         .collect();
     if wanted.is_empty() {
         return Vec::new();
     }
-    wanted.sort_by_key(|e| e.offset);
+    wanted.sort_by_key(|&(_, start, _)| start);
     // Every boundary in UTF-16 units, sorted; one sweep over the characters resolves them all.
-    let mut bounds: Vec<usize> = wanted.iter().flat_map(|e| [e.offset, e.offset + e.length]).collect();
+    let mut bounds: Vec<usize> = wanted.iter().flat_map(|&(_, start, end)| [start, end]).collect();
     bounds.sort_unstable();
     bounds.dedup();
     let mut resolved: Vec<(usize, usize)> = Vec::with_capacity(bounds.len());
     let mut next = bounds.iter().copied().peekable();
-    let mut units = 0;
+    let mut units: usize = 0;
     for (byte, ch) in text.char_indices().chain(std::iter::once((text.len(), '\0'))) {
         while let Some(&want) = next.peek() {
             if want > units {
@@ -100,7 +112,8 @@ fn byte_spans<'a>(text: &str, entities: &'a [MessageEntity]) -> Vec<(&'a Message
             // A boundary inside a surrogate pair (want < units) stays unresolved.
             next.next();
         }
-        units += ch.len_utf16();
+        // At most 2 units per character, and a `str` is at most `isize::MAX` bytes.
+        units = units.saturating_add(ch.len_utf16());
     }
     let byte_of = |unit: usize| {
         resolved
@@ -110,8 +123,24 @@ fn byte_spans<'a>(text: &str, entities: &'a [MessageEntity]) -> Vec<(&'a Message
     };
     wanted
         .into_iter()
-        .filter_map(|e| Some((e, byte_of(e.offset)?..byte_of(e.offset + e.length)?)))
+        .filter_map(|(e, start, end)| match (byte_of(start), byte_of(end)) {
+            (Some(start), Some(end)) => Some((e, start..end)),
+            _ => {
+                ignored(e, "past the end of the text or inside a character");
+                None
+            }
+        })
         .collect()
+}
+
+/// Logs an entity [`byte_spans`] drops. Only its kind and numbers: never the text or the link.
+fn ignored(entity: &MessageEntity, why: &str) {
+    tracing::warn!(
+        kind = %entity.kind,
+        offset = entity.offset,
+        length = entity.length,
+        "telegram: ignoring a message entity: {why}"
+    );
 }
 
 #[cfg(test)]
@@ -206,6 +235,37 @@ mod tests {
             assert_eq!(c.filter_text, "💰 ok", "{bad:?}");
             assert_eq!(c.segments, vec![text("💰 ok")], "{bad:?}");
         }
+    }
+
+    #[test]
+    fn entity_offsets_that_overflow_or_run_past_the_end_are_ignored() {
+        // i64::MAX is the largest offset a JSON integer the Bot API could send fits in.
+        let huge = usize::try_from(i64::MAX).expect("64-bit usize");
+        for bad in [
+            link(usize::MAX, 1, "https://a.example"),     // offset + length overflows
+            link(usize::MAX - 1, 5, "https://b.example"), // overflows by a little
+            link(1, usize::MAX, "https://c.example"),     // the length overflows
+            link(usize::MAX, usize::MAX, "https://d.example"),
+            link(usize::MAX - 1, 1, "https://e.example"), // ends at usize::MAX, past the end
+            link(huge, 1, "https://f.example"),           // offset near i64::MAX
+            link(0, huge, "https://g.example"),           // length near i64::MAX
+            link(5, 1, "https://h.example"),              // starts at the end (5 units)
+            link(3, 3, "https://i.example"),              // runs one unit past the end
+            mention(usize::MAX, 2, 42),
+        ] {
+            let c = content("💰 ok", std::slice::from_ref(&bad));
+            assert_eq!(c.filter_text, "💰 ok", "{bad:?}");
+            assert_eq!(c.segments, vec![text("💰 ok")], "{bad:?}");
+        }
+        // A bad entity does not take the good ones with it.
+        let c = content(
+            "💰 ok",
+            &[
+                link(usize::MAX, 1, "https://bad.example"),
+                link(3, 2, "https://good.example"),
+            ],
+        );
+        assert_eq!(c.filter_text, "💰 ok\nhttps://good.example");
     }
 
     #[test]

@@ -18,6 +18,17 @@ use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBu
 
 use super::spec::Automaton;
 
+/// Why a set of patterns did not compile (an automaton over its size limits).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EngineError {
+    /// From `aho-corasick`.
+    #[error(transparent)]
+    AhoCorasick(#[from] aho_corasick::BuildError),
+    /// From `daachorse`, whose error implements `Display` but not `std::error::Error`.
+    #[error("{0}")]
+    DoubleArray(daachorse::errors::DaachorseError),
+}
+
 /// A compiled set of patterns.
 #[derive(Clone)]
 pub(crate) enum Engine {
@@ -38,20 +49,20 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Compiles `patterns` (non-empty strings; duplicates allowed) with standard semantics.
-    pub(crate) fn build<P: AsRef<str>>(kind: Automaton, patterns: &[P]) -> Result<Self, String> {
+    pub(crate) fn build<P: AsRef<str>>(kind: Automaton, patterns: &[P]) -> Result<Self, EngineError> {
         let ac = |kind| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .kind(Some(kind))
                 .build(patterns.iter().map(AsRef::as_ref))
                 .map(Self::AhoCorasick)
-                .map_err(|e| e.to_string())
+                .map_err(EngineError::from)
         };
         match kind {
             Automaton::DoubleArray => CharwiseDoubleArrayAhoCorasickBuilder::new()
                 .build(patterns.iter().map(AsRef::as_ref))
                 .map(Self::DoubleArray)
-                .map_err(|e| e.to_string()),
+                .map_err(EngineError::DoubleArray),
             Automaton::ContiguousNfa => ac(AhoCorasickKind::ContiguousNFA),
             Automaton::Dfa => ac(AhoCorasickKind::DFA),
         }

@@ -191,7 +191,7 @@ impl Filter {
                 .map(|v| v.spelling.file.clone())
                 .unwrap_or_default(),
             line: None,
-            reason,
+            reason: reason.to_string(),
         })?;
         let mut rules = Vec::with_capacity(spec.lists.len() + Builtin::ALL.len());
         for list in &spec.lists {

@@ -11,9 +11,30 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::engine::Engine;
+use super::engine::{Engine, EngineError};
 use super::spec::{Automaton, MatchMode};
 use crate::policy::normalize::{Normalizer, View};
+
+/// Why the phrase matcher did not compile.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PhrasesError {
+    /// One spelling is listed as a variant of two different words (both normalized).
+    #[error("{spelling:?} is a variant of both {first:?} and {second:?}")]
+    AmbiguousVariant {
+        /// The spelling as written.
+        spelling: String,
+        /// The word it was first listed for.
+        first: String,
+        /// The other word.
+        second: String,
+    },
+    /// A phrase automaton is over its size limits.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The allow-list or variants automaton is over its size limits.
+    #[error(transparent)]
+    AhoCorasick(#[from] aho_corasick::BuildError),
+}
 
 /// One phrase of one rule.
 #[derive(Clone, Debug)]
@@ -69,7 +90,7 @@ pub(crate) struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     /// A builder; `variants` are `(spelling, canonical)` pairs, already checked.
-    pub(crate) fn new(normalizer: &'a Normalizer, variants: &[(String, String)]) -> Result<Self, String> {
+    pub(crate) fn new(normalizer: &'a Normalizer, variants: &[(String, String)]) -> Result<Self, PhrasesError> {
         let variants = if normalizer.options().variants {
             Variants::build(normalizer, variants)?
         } else {
@@ -134,7 +155,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Compiles the automata.
-    pub(crate) fn build(self, kind: Automaton) -> Result<Phrases, String> {
+    pub(crate) fn build(self, kind: Automaton) -> Result<Phrases, PhrasesError> {
         let plain = if self.pattern_text.is_empty() {
             None
         } else {
@@ -157,8 +178,7 @@ impl<'a> Builder<'a> {
             Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
-                    .build(&self.allow)
-                    .map_err(|e| e.to_string())?,
+                    .build(&self.allow)?,
             )
         };
         Ok(Phrases {
@@ -193,7 +213,7 @@ fn collapsed_patterns(
     texts: &[String],
     pattern_targets: &[Vec<u32>],
     kind: Automaton,
-) -> Result<Option<Patterns>, String> {
+) -> Result<Option<Patterns>, PhrasesError> {
     let mut collapsed: HashMap<(String, Vec<u32>), usize> = HashMap::new();
     let mut order: Vec<(String, Vec<u32>)> = Vec::new();
     let mut per: Vec<Vec<u32>> = Vec::new();
@@ -382,7 +402,7 @@ struct Variants {
 }
 
 impl Variants {
-    fn build(normalizer: &Normalizer, pairs: &[(String, String)]) -> Result<Option<Self>, String> {
+    fn build(normalizer: &Normalizer, pairs: &[(String, String)]) -> Result<Option<Self>, PhrasesError> {
         let mut spellings = Vec::new();
         let mut canonical = Vec::new();
         let mut seen = HashMap::new();
@@ -395,7 +415,11 @@ impl Variants {
             if let Some(prev) = seen.insert(s.clone(), c.clone())
                 && prev != c
             {
-                return Err(format!("{spelling:?} is a variant of both {prev:?} and {c:?}"));
+                return Err(PhrasesError::AmbiguousVariant {
+                    spelling: spelling.clone(),
+                    first: prev,
+                    second: c,
+                });
             }
             spellings.push(s);
             canonical.push(c.into_boxed_str());
@@ -405,8 +429,7 @@ impl Variants {
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&spellings)
-            .map_err(|e| e.to_string())?;
+            .build(&spellings)?;
         Ok(Some(Self { automaton, canonical }))
     }
 

@@ -24,7 +24,7 @@ use jiff::Timestamp;
 pub use parse::{Command, Name, Parsed, ScheduleCommand, parse};
 
 use crate::config::Settings;
-use crate::config::rules::RulesHandle;
+use crate::config::rules::{RulesError, RulesHandle};
 use crate::domain::action::{Action, Capabilities, OutgoingMessage};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
@@ -174,7 +174,7 @@ pub async fn execute(
             ctx.metrics.rules_reload(reloaded.is_ok());
             let text = match reloaded {
                 Ok(summary) => i18n::reloaded(locale, Ok(&summary)),
-                Err(error) => i18n::reloaded(locale, Err(&error)),
+                Err(error) => i18n::reloaded(locale, Err(&error.to_string())),
             };
             answer(ctx, event, msg, text)
         }
@@ -294,14 +294,23 @@ fn schedule(
     }
 }
 
+/// Why `/reload` kept the old rules.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The rules folder has a problem; the message names the file and line.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// The blocking task that compiles the rules panicked or was cancelled.
+    #[error("the reload task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
 /// Re-reads the rules folder and swaps the live rules (through [`crate::config::rules::reload`], the
 /// one reload the watcher and SIGHUP use too); on error the old rules stay. Returns the new
 /// rules' summary, or the error with file and line.
-pub async fn reload(handle: &RulesHandle, dir: &std::path::Path) -> Result<String, String> {
+pub async fn reload(handle: &RulesHandle, dir: &std::path::Path) -> Result<String, ReloadError> {
     let (handle, dir) = (Arc::clone(handle), dir.to_owned());
-    let reloaded = tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir))
-        .await
-        .map_err(|e| format!("the reload task failed: {e}"))?;
+    let reloaded = tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir)).await?;
     match reloaded {
         Ok(summary) => {
             tracing::info!(trigger = "command", rules = %summary, "rules reloaded");
@@ -309,7 +318,7 @@ pub async fn reload(handle: &RulesHandle, dir: &std::path::Path) -> Result<Strin
         }
         Err(e) => {
             tracing::error!(trigger = "command", error = %e, "rules not reloaded; the previous rules stay live");
-            Err(e.to_string())
+            Err(ReloadError::Rules(e))
         }
     }
 }

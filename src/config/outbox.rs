@@ -1,0 +1,82 @@
+//! `[outbox]`: delivery of actions — concurrency, the send governor, age limits.
+
+use serde::Deserialize;
+
+use crate::domain::action::ActionKind;
+use crate::domain::duration::HumanDuration;
+
+/// `[outbox]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Gateway calls in flight at once, each for a different group (a group's own calls are
+    /// made one at a time, in order). Generous on purpose: a gateway that holds calls until
+    /// they time out would otherwise tie up every slot and stall the healthy groups too.
+    pub concurrency: usize,
+    /// The bot's own messages per minute in one group; 0 = the platform's default (QQ and
+    /// Telegram: 20). Moderation actions (recall, mute, kick) are not paced.
+    pub sends_per_minute_per_group: u32,
+    /// The bot's own messages per second over all groups of one bot account; 0 = the
+    /// platform's default (QQ: 5, Telegram: 30).
+    pub sends_per_second_total: u32,
+    /// Undelivered actions older than this are dropped to the dead letters, per kind.
+    pub max_age: MaxAgeSettings,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            sends_per_minute_per_group: 0,
+            sends_per_second_total: 0,
+            max_age: MaxAgeSettings::default(),
+        }
+    }
+}
+
+/// `[outbox.max_age]`: how late each kind of action may still be delivered; `0s` = no limit.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxAgeSettings {
+    /// The bot's messages (warnings, welcomes, replies): pointless when late.
+    pub send: HumanDuration,
+    /// Recalls.
+    pub recall: HumanDuration,
+    /// Mutes.
+    pub mute: HumanDuration,
+    /// Unmutes.
+    pub unmute: HumanDuration,
+    /// Kicks and bans.
+    pub kick: HumanDuration,
+    /// Answers to join requests.
+    pub answer_join_request: HumanDuration,
+}
+
+impl Default for MaxAgeSettings {
+    fn default() -> Self {
+        Self {
+            send: HumanDuration::from_secs(600),
+            recall: HumanDuration::from_secs(0),
+            mute: HumanDuration::from_secs(0),
+            unmute: HumanDuration::from_secs(0),
+            kick: HumanDuration::from_secs(0),
+            answer_join_request: HumanDuration::from_secs(0),
+        }
+    }
+}
+
+impl MaxAgeSettings {
+    /// The age limit of `kind`, if it has one.
+    #[must_use]
+    pub fn of(&self, kind: ActionKind) -> Option<std::time::Duration> {
+        let limit = match kind {
+            ActionKind::Send => self.send,
+            ActionKind::Recall => self.recall,
+            ActionKind::Mute => self.mute,
+            ActionKind::Unmute => self.unmute,
+            ActionKind::Kick => self.kick,
+            ActionKind::AnswerJoinRequest => self.answer_join_request,
+        };
+        (limit.as_secs() > 0).then(|| limit.get())
+    }
+}

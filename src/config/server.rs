@@ -1,0 +1,54 @@
+//! `[server]`: the public webhook listener and the admin listener.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::duration::HumanDuration;
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the webhook listener. Port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// Largest accepted webhook body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Allow unsigned webhooks on a non-loopback address. Off by default: anyone who can reach
+    /// the port could otherwise forge events.
+    pub allow_unsigned: bool,
+    /// Upper bound on one webhook request, body included; slower requests get 408.
+    pub request_timeout: HumanDuration,
+    /// How long a graceful shutdown waits for in-flight work before giving up.
+    pub shutdown_grace: HumanDuration,
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`, `/stats/<group>`);
+    /// `""` turns it off. Loopback by default: it needs no token because only the host can
+    /// reach it.
+    #[serde(deserialize_with = "optional_addr")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            allow_unsigned: false,
+            request_timeout: HumanDuration::from_secs(30),
+            shutdown_grace: HumanDuration::from_secs(20),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        }
+    }
+}
+
+/// `"127.0.0.1:9090"`, or `""` for none.
+fn optional_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an address like 127.0.0.1:9090 ({e})")))
+}

@@ -1,0 +1,68 @@
+//! Tables of the texts: placeholders, durations, the case-numbered answers.
+
+use super::*;
+use crate::domain::action::Part;
+use crate::domain::audit::Measure;
+
+#[test]
+fn render_fills_variables_and_mentions() {
+    let msg = render(
+        "{at} 欢迎 {name}！{{规则}}\n{rules}",
+        Some((42, "小明")),
+        &[("name", "小明"), ("rules", "不许打广告")],
+    );
+    assert_eq!(
+        msg.parts,
+        vec![
+            Part::Mention {
+                user_id: 42,
+                name: "小明".into()
+            },
+            Part::Text {
+                text: " 欢迎 小明！{规则}\n不许打广告".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn render_keeps_unknown_placeholders_visible() {
+    assert_eq!(render("hi {nmae}", None, &[("name", "x")]).plain_text(), "hi {nmae}");
+    assert_eq!(render("unclosed {at", None, &[]).plain_text(), "unclosed {at");
+}
+
+#[test]
+fn durations_read_naturally_in_both_languages() {
+    for (secs, zh, en) in [
+        (0, "0秒", "0 s"),
+        (45, "45秒", "45 s"),
+        (600, "10分钟", "10 min"),
+        (5_400, "1小时30分钟", "1 h 30 min"),
+        (2_592_000, "30天", "30 d"),
+        (90_061, "1天1小时", "1 d 1 h"),
+        (86_460, "1天", "1 d"),
+    ] {
+        assert_eq!(duration(Locale::ZhCn, secs), zh, "{secs}");
+        assert_eq!(duration(Locale::En, secs), en, "{secs}");
+    }
+}
+
+#[test]
+fn manual_actions_name_the_case() {
+    let warn = manual_action(Locale::ZhCn, 7, Measure::Warn, "刷屏", Some((1, 3)), 12).plain_text();
+    assert_eq!(
+        warn,
+        "@7 第1次警告 (1/3)：刷屏。请遵守群规，再犯将受到处罚。（案件 #12）"
+    );
+    let mute = manual_action(Locale::En, 7, Measure::Mute { seconds: 600 }, "", None, 3).plain_text();
+    assert_eq!(mute, "@7 mute for 10 min. (case #3)");
+}
+
+#[test]
+fn warning_counts_against_the_ladder() {
+    let msg = warning(Locale::ZhCn, 7, "阿杰", "消息触发了规则「ads」", 1, 3);
+    assert!(msg.plain_text().contains("第1次警告 (1/3)"), "{}", msg.plain_text());
+    assert!(matches!(msg.parts[0], Part::Mention { user_id: 7, .. }));
+    let en = warning(Locale::En, 7, "A", "r", 2, 3).plain_text();
+    assert!(en.contains("Warning 2 (2/3)"), "{en}");
+}
