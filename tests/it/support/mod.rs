@@ -433,7 +433,8 @@ impl TestApp {
     /// and that each has reached the fakes — while other actions may stay waiting (for a
     /// retry, the send governor or a jitter offset), so the outbox need not be empty. Needs
     /// `[outbox] concurrency = 1` (panics otherwise); sends two messages in [`MARKER_GROUP`],
-    /// which the fake keeps apart.
+    /// which the fake keeps apart (faults injected into the fake apply to them too, and the
+    /// send governor counts them in that group's own window).
     ///
     /// How: an admin's `/rules` in [`MARKER_GROUP`] (marker 1), then, once its answer arrived,
     /// another (marker 2). The worker delivers one call at a time, taking the groups in the
@@ -461,7 +462,9 @@ impl TestApp {
         let answered = self
             .gateway
             .wait_marker(PATIENCE, |c| {
-                c.action == "send_group_msg" && c.params["message"][0]["data"]["id"] == reply_to.as_str()
+                c.action == "send_group_msg"
+                    && c.params.get("__failed").is_none()
+                    && c.params["message"][0]["data"]["id"] == reply_to.as_str()
             })
             .await;
         assert!(
