@@ -269,14 +269,16 @@ impl App {
             settings.schedule.clone(),
             worker.handle(),
             pipeline.scheduler_wake(),
-        );
+        )
+        .with_passes(pipeline.scheduler_passes());
         let greeter = Greeter::new(
             store.clone(),
             pipeline.welcomer().clone(),
             Arc::clone(&clock),
             worker.handle(),
             pipeline.greeter_wake(),
-        );
+        )
+        .with_passes(pipeline.greeter_passes());
         tasks.spawn(worker.run(background.clone()));
         tasks.spawn(scheduler.run(background.clone()));
         tasks.spawn(greeter.run(background.clone()));

@@ -3,6 +3,7 @@
 //! - `pipeline` handles one event: commands, the filter, flood, the verdict, welcome;
 //! - [`commands`] are the admin commands typed in a group;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
 //! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
 //!   makes actions durable and wakes the worker, and `outbox` is the only module of the
 //!   service layer that talks to gateway clients.
@@ -12,6 +13,7 @@
 pub mod commands;
 pub mod inactivity;
 pub(crate) mod outbox;
+pub mod passes;
 pub(crate) mod pipeline;
 pub mod scheduler;
 pub mod stats;

@@ -56,6 +56,7 @@ use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::service::inactivity::Inactivity;
 use crate::service::outbox::OutboxHandle;
+use crate::service::passes::Passes;
 use crate::service::stats::GroupStats;
 use crate::service::welcome::Welcomer;
 use crate::store::{JoinRecorded, PendingJoin, welcome::JoinWrite};
@@ -85,6 +86,9 @@ pub struct Pipeline {
     greeter_wake: Arc<Notify>,
     /// Wakes the [`crate::service::scheduler::Scheduler`] when admins add or delete a post.
     scheduler_wake: Arc<Notify>,
+    /// The greeter's and the scheduler's rounds, kept beside their bells (read by tests only).
+    greeter_passes: Arc<Passes>,
+    scheduler_passes: Arc<Passes>,
     /// Normalizes join-request texts for answer matching (built once).
     normalizer: Normalizer,
     inactivity: Arc<Inactivity>,
@@ -180,6 +184,8 @@ impl Pipeline {
             cooldowns: Cooldowns::default(),
             greeter_wake: Arc::new(Notify::new()),
             scheduler_wake: Arc::new(Notify::new()),
+            greeter_passes: Arc::default(),
+            scheduler_passes: Arc::default(),
             normalizer: Normalizer::new(NormalizeOptions::default()),
             metrics: Arc::default(),
             stats: Arc::new(GroupStats::new(&settings.stats)),
@@ -482,6 +488,18 @@ impl Pipeline {
     #[must_use]
     pub fn scheduler_wake(&self) -> Arc<Notify> {
         Arc::clone(&self.scheduler_wake)
+    }
+
+    /// The rounds of the [`crate::service::welcome::Greeter`] (see [`Passes`]).
+    #[must_use]
+    pub fn greeter_passes(&self) -> Arc<Passes> {
+        Arc::clone(&self.greeter_passes)
+    }
+
+    /// The rounds of the [`crate::service::scheduler::Scheduler`] (see [`Passes`]).
+    #[must_use]
+    pub fn scheduler_passes(&self) -> Arc<Passes> {
+        Arc::clone(&self.scheduler_passes)
     }
 
     fn command_context(&self, group: GroupId) -> commands::Context<'_> {

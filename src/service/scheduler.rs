@@ -36,6 +36,7 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::policy::calendar::Recurrence;
 use crate::service::outbox::OutboxHandle;
+use crate::service::passes::Passes;
 use crate::store::{AdminPost, OutboxItem, PostState, Store, StoreError};
 
 /// How often the task looks whether the rules snapshot changed (a reload re-plans). Reading an
@@ -93,6 +94,7 @@ pub struct Scheduler {
     settings: ScheduleSettings,
     outbox: OutboxHandle,
     wake: Arc<Notify>,
+    passes: Arc<Passes>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -120,7 +122,15 @@ impl Scheduler {
             settings,
             outbox,
             wake,
+            passes: Arc::default(),
         }
+    }
+
+    /// Counts its rounds into `passes` (the pipeline's, which tests read) instead of its own.
+    #[must_use]
+    pub fn with_passes(mut self, passes: Arc<Passes>) -> Self {
+        self.passes = passes;
+        self
     }
 
     /// Runs until `cancel` fires.
@@ -129,6 +139,7 @@ impl Scheduler {
             // Registered before the store is read, so a `/schedule add` in between is seen.
             let woken = self.wake.notified();
             tokio::pin!(woken);
+            self.passes.start();
             let snapshot = self.rules.load_full();
             let next = match self.run_due(&snapshot).await {
                 Ok(next) => next,
@@ -137,6 +148,7 @@ impl Scheduler {
                     Some(self.clock.now() + RETRY_AFTER_ERROR)
                 }
             };
+            self.passes.finish();
             let sleep = async {
                 match next {
                     Some(at) => self.clock.sleep_until(at).await,

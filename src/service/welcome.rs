@@ -27,6 +27,7 @@ use crate::domain::locale::Locale;
 use crate::policy::group::Policies;
 use crate::policy::i18n;
 use crate::service::outbox::OutboxHandle;
+use crate::service::passes::Passes;
 use crate::store::{OutboxItem, Receipt, Store, StoreError, WelcomeBatch, welcome::receipt_name};
 
 /// The greeting for `batch`: the group's template (or the built-in one of `locale`) with
@@ -178,6 +179,7 @@ pub struct Greeter {
     clock: SharedClock,
     outbox: OutboxHandle,
     wake: Arc<Notify>,
+    passes: Arc<Passes>,
 }
 
 impl std::fmt::Debug for Greeter {
@@ -197,7 +199,15 @@ impl Greeter {
             clock,
             outbox,
             wake,
+            passes: Arc::default(),
         }
+    }
+
+    /// Counts its rounds into `passes` (the pipeline's, which tests read) instead of its own.
+    #[must_use]
+    pub fn with_passes(mut self, passes: Arc<Passes>) -> Self {
+        self.passes = passes;
+        self
     }
 
     /// Greets due batches (at start too: batches left by a stop) until `cancel` fires.
@@ -205,6 +215,7 @@ impl Greeter {
         loop {
             // Registered before the store is read, so a batch started in between is seen.
             let woken = self.wake.notified();
+            self.passes.start();
             let next = match self.greet_due().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -212,6 +223,7 @@ impl Greeter {
                     Some(self.clock.now() + Duration::from_secs(60))
                 }
             };
+            self.passes.finish();
             let sleep = async {
                 match next {
                     Some(at) => self.clock.sleep_until(at).await,

@@ -161,6 +161,9 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         counts = count(&gateway.delivered());
     }
+    // And nothing is left to deliver: a repeat still waiting would show up in the counts.
+    daemon.wait_outbox_empty().await;
+    let counts = count(&gateway.delivered());
     for user in USERS {
         for (action, n) in per_user_expected {
             let (all, just_before_kill) = counts.get(&(user, action.to_owned())).copied().unwrap_or_default();

@@ -44,7 +44,9 @@ async fn requests_are_approved_rejected_or_left_to_the_admins() {
     assert_eq!(calls[1].params["flag"], "flag-2");
     assert_eq!(calls[1].params["approve"], false);
     assert_eq!(calls[1].params["reason"], "申请信息含有广告");
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // All three were answered 204 (so whatever was decided is stored); once the outbox is
+    // empty, an answer to the third would have reached the gateway.
+    app.settle().await;
     assert_eq!(
         app.gateway.delivered().len(),
         2,
@@ -60,7 +62,8 @@ async fn requests_are_approved_rejected_or_left_to_the_admins() {
     assert_eq!(by_user(802).rule, "ads");
     // A redelivered request is answered once.
     app.post_event(&approved).await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.wait_metrics(&[("qunguan_events_duplicate_total", "1")]).await;
+    app.settle().await;
     assert_eq!(app.gateway.delivered().len(), 2);
     app.stop().await;
 }
@@ -95,7 +98,7 @@ async fn a_group_can_have_its_own_answers() {
     app.post_event(&request("flag-1", 801, "朋友推荐")).await;
     app.post_event(&request("flag-2", 802, "暗号 42")).await;
     let calls = app.gateway.wait_delivered(1, PATIENCE).await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    app.settle().await;
     let calls_now = app.gateway.delivered();
     assert_eq!(calls_now.len(), 1, "{calls_now:?}");
     assert_eq!(calls[0].params["flag"], "flag-2");

@@ -95,9 +95,13 @@ async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
     let (first, rest) = body.split_at(body.len() / 2);
     stream.write_all(first).await.expect("write half");
     stream.flush().await.expect("flush");
+    // Time must pass here: nothing tells that the daemon has accepted the connection and read
+    // the head. (Too short a wait can only fail the test, never pass it: a connection not yet
+    // accepted when shutdown begins is refused.)
     tokio::time::sleep(Duration::from_millis(200)).await;
     daemon.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The daemon has begun its shutdown while the request is in flight: /readyz says so.
+    daemon.wait_shutting_down().await;
     stream.write_all(rest).await.expect("write rest");
     let mut response = String::new();
     tokio::time::timeout(PATIENCE, stream.read_to_string(&mut response))
@@ -115,6 +119,8 @@ async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
     daemon.wait_ready().await;
     let calls = gateway.wait_delivered(2, PATIENCE).await;
     assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"]);
+    // Nothing is left to deliver, so every call the restarted daemon will make is recorded.
+    daemon.wait_outbox_empty().await;
     daemon.signal("-TERM");
     assert!(daemon.wait_exit().await.success());
     assert_eq!(gateway.delivered().len(), 2, "nothing was delivered twice");

@@ -159,8 +159,11 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
     // the warning still goes out.
     assert_eq!(actions(&calls), ["delete_msg", "delete_msg", "send_group_msg"]);
     assert_eq!(actions(&app.gateway.delivered()), ["send_group_msg"]);
+    // An hour on, past every backoff: a recall kept for a retry would now be due, would hold
+    // up the outbox until it went out, and would then be the fourth call. The outbox empties
+    // with three.
     app.advance(std::time::Duration::from_secs(3600));
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await; // > the worker's idle poll
+    app.settle().await;
     assert_eq!(app.gateway.calls().len(), 3, "the refused recall was not tried again");
     let dead = app.dead_letters().await;
     assert_eq!(dead.len(), 1);
@@ -172,14 +175,23 @@ async fn transient_failures_are_retried_and_refusals_are_not() {
 
 #[tokio::test]
 async fn a_gateway_that_hangs_past_the_timeout_is_retried() {
-    let app = TestApp::spawn().await; // client timeout: 2 s
+    // Client timeout 2 s; one call at a time, so that `outbox_round` can order the deliveries.
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.outbox.concurrency = 1),
+        ..Options::default()
+    })
+    .await;
     app.gateway
         .inject([Fault::Hang(std::time::Duration::from_millis(2_500))]);
     app.post_event(&spam(1)).await;
     app.gateway.wait_calls(1, PATIENCE).await;
-    // Nothing else is attempted while the recall waits for its retry (per-group order), and
-    // the retry waits for the daemon's clock, not the wall clock.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // The recall timed out and waits for its retry ...
+    app.wait_metrics(&[("qunguan_actions_total{kind=\"recall\",result=\"retried\"}", "1")])
+        .await;
+    // ... and nothing else is attempted meanwhile (per-group order), and the retry waits for
+    // the daemon's clock, not the wall clock: the attempt began over 2 s of wall time ago,
+    // past the first backoff (1 s), yet the worker finds nothing due.
+    app.outbox_round().await;
     assert_eq!(actions(&app.gateway.calls()), ["delete_msg"]);
     app.advance(std::time::Duration::from_secs(60));
     let calls = app.gateway.wait_calls(3, PATIENCE).await;

@@ -11,34 +11,6 @@ use serde_json::Value;
 use crate::support::fake_onebot::{GROUP_NAME, MEMBER_COUNT};
 use crate::support::*;
 
-/// Scrapes `/metrics` until every `(series, value)` line is there (bounded): counters the
-/// outbox bumps after the gateway answered may lag the fake's record of the call.
-async fn scrape_until(app: &TestApp, expected: &[(&str, &str)]) -> String {
-    let mut text = String::new();
-    for _ in 0..100 {
-        let response = app.admin_get("/metrics").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
-        assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
-        text = response.text().await.expect("body");
-        if expected
-            .iter()
-            .all(|(series, value)| sample(&text, series) == Some(*value))
-        {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let found: Vec<(&str, Option<&str>)> = expected.iter().map(|(s, _)| (*s, sample(&text, s))).collect();
-    panic!("expected {expected:?}, found {found:?} in\n{text}");
-}
-
-/// The value of one series (`name{labels}`) in a scrape.
-fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-}
-
 fn join_event() -> Value {
     fixture("onebot11/notice.group_increase.approve.json")
 }
@@ -57,9 +29,8 @@ async fn metrics_count_events_hits_actions_and_webhook_latency() {
     }
     // recall + warning for the spam, the welcome for the join.
     app.gateway.wait_delivered(3, PATIENCE).await;
-    let text = scrape_until(
-        &app,
-        &[
+    let text = app
+        .wait_metrics(&[
             ("qunguan_events_total{kind=\"message\"}", "3"),
             ("qunguan_events_total{kind=\"member_joined\"}", "1"),
             ("qunguan_events_total{kind=\"member_left\"}", "0"),
@@ -75,9 +46,11 @@ async fn metrics_count_events_hits_actions_and_webhook_latency() {
             ),
             ("qunguan_outbox_depth", "0"),
             ("qunguan_rules_reloads_total{result=\"ok\"}", "0"),
-        ],
-    )
-    .await;
+        ])
+        .await;
+    let response = app.admin_get("/metrics").await;
+    let content_type = response.headers()["content-type"].to_str().expect("ascii");
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
     // No group or user id ever becomes a label.
     for id in [GROUP.to_string(), "42".to_owned(), "43".to_owned()] {
         assert!(
@@ -103,37 +76,32 @@ async fn metrics_show_the_outbox_backlog_its_age_retries_and_reloads() {
     assert_eq!(app.post_event(&spam).await, StatusCode::NO_CONTENT);
     app.gateway.wait_calls(1, PATIENCE).await;
     // The recall failed and waits for its retry; the warning waits behind it.
-    scrape_until(
-        &app,
-        &[
-            ("qunguan_outbox_depth", "2"),
-            ("qunguan_outbox_oldest_age_seconds", "0"),
-            ("qunguan_actions_total{kind=\"recall\",result=\"retried\"}", "1"),
-            ("qunguan_actions_total{kind=\"recall\",result=\"delivered\"}", "0"),
-        ],
-    )
+    app.wait_metrics(&[
+        ("qunguan_outbox_depth", "2"),
+        ("qunguan_outbox_oldest_age_seconds", "0"),
+        ("qunguan_actions_total{kind=\"recall\",result=\"retried\"}", "1"),
+        ("qunguan_actions_total{kind=\"recall\",result=\"delivered\"}", "0"),
+    ])
     .await;
     app.advance(Duration::from_secs(90));
-    scrape_until(&app, &[("qunguan_outbox_oldest_age_seconds", "90")]).await;
+    app.wait_metrics(&[("qunguan_outbox_oldest_age_seconds", "90")]).await;
 
     // A broken rules file is a failed reload; a good one a successful reload.
     let rules = app.root.path().join("rules");
     std::fs::write(rules.join("rules.toml"), "[rules.ads\n").expect("write");
     let reply = app.post_event(&command(2, 10001, "admin", "/reload")).await;
     assert_eq!(reply, StatusCode::NO_CONTENT);
-    scrape_until(&app, &[("qunguan_rules_reloads_total{result=\"failed\"}", "1")]).await;
+    app.wait_metrics(&[("qunguan_rules_reloads_total{result=\"failed\"}", "1")])
+        .await;
     std::fs::remove_file(rules.join("rules.toml")).expect("remove");
     assert_eq!(
         app.post_event(&command(3, 10001, "admin", "/reload")).await,
         StatusCode::NO_CONTENT
     );
-    scrape_until(
-        &app,
-        &[
-            ("qunguan_rules_reloads_total{result=\"ok\"}", "1"),
-            ("qunguan_rules_reloads_total{result=\"failed\"}", "1"),
-        ],
-    )
+    app.wait_metrics(&[
+        ("qunguan_rules_reloads_total{result=\"ok\"}", "1"),
+        ("qunguan_rules_reloads_total{result=\"failed\"}", "1"),
+    ])
     .await;
     app.gateway.set_mode(None);
     app.stop().await;
@@ -242,12 +210,14 @@ async fn stats_command_posts_a_chinese_summary_with_the_member_count() {
     for line in &expected {
         assert!(text.contains(line.as_str()), "{line:?} missing from\n{text}");
     }
-    // A redelivered /stats is not answered twice.
+    // A redelivered /stats is not answered twice: it is recognized as a duplicate (and so
+    // handled no further), and nothing is left to deliver.
     assert_eq!(
         app.post_event(&command(50, 10001, "admin", "/统计")).await,
         StatusCode::NO_CONTENT
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_metrics(&[("qunguan_events_duplicate_total", "1")]).await;
+    app.settle().await;
     let answers = app
         .gateway
         .delivered()

@@ -41,7 +41,9 @@ async fn a_changed_rules_file_takes_effect_and_a_broken_one_keeps_the_old_rules(
     // 2. A broken rules.toml together with a word-list change: nothing of it goes live.
     std::fs::write(rules.join("rules.toml"), "[rules.ads]\nmode = \"loud\"\n").expect("write");
     std::fs::write(rules.join("ads.txt"), "新词乙\n").expect("write");
-    tokio::time::sleep(qunguan::runtime::reload::DEBOUNCE * 5).await;
+    // The watcher saw the change and tried: the reload failed.
+    app.wait_metrics(&[("qunguan_rules_reloads_total{result=\"failed\"}", "1")])
+        .await;
     assert!(flagged(&app, "新词甲"), "the previous rules stay live");
     assert!(!flagged(&app, "新词乙"));
 
@@ -59,12 +61,27 @@ async fn watching_can_be_switched_off() {
         ..Options::default()
     })
     .await;
+    // A second daemon watches the same rules folder: the control. Its reload proves that the
+    // change was seen and the debounce has passed on this machine; a watching daemon would
+    // have reloaded by then too (this one has no watcher to give a signal of its own).
+    let dir = app.root.path().join("rules");
+    let control = TestApp::spawn_with(Options {
+        tweak: Box::new(move |s| s.rules.dir = dir.clone()),
+        ..Options::default()
+    })
+    .await;
     std::fs::write(app.root.path().join("rules/ads.txt"), "新词丙\n").expect("write");
-    tokio::time::sleep(qunguan::runtime::reload::DEBOUNCE * 5).await;
+    control
+        .wait_metrics(&[("qunguan_rules_reloads_total{result=\"ok\"}", "1")])
+        .await;
+    assert!(flagged(&control, "新词丙"));
+    control.stop().await;
     assert!(
         !flagged(&app, "新词丙"),
         "no reload without watch (SIGHUP or /reload instead)"
     );
+    app.wait_metrics(&[("qunguan_rules_reloads_total{result=\"ok\"}", "0")])
+        .await;
     // The reload function the admin command and SIGHUP use picks it up.
     let summary = qunguan::config::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
     assert!(summary.contains("1 phrase"), "{summary}");

@@ -17,10 +17,6 @@ use crate::support::*;
 const GROUP_B: i64 = 726_300_113;
 const GROUP_C: i64 = 726_300_114;
 
-/// How long a test waits before concluding that nothing more was sent. Only "nothing
-/// happened" checks use it; a slow machine can make them pass wrongly, never fail wrongly.
-const SETTLE: Duration = Duration::from_millis(400);
-
 fn at(instant: &str) -> Timestamp {
     instant.parse().expect("an RFC 3339 instant")
 }
@@ -29,10 +25,14 @@ fn write_schedule(rules: &Path, toml: &str) {
     std::fs::write(rules.join("schedule.toml"), toml).expect("write schedule.toml");
 }
 
-/// Options with no jitter (posts are sent at their instant) unless `jitter` is given.
+/// Options with no jitter (posts are sent at their instant) unless `jitter` is given, and
+/// one delivery at a time (for `outbox_round`).
 fn options(jitter: u64) -> Options {
     Options {
-        tweak: Box::new(move |s| s.schedule.jitter = HumanDuration::from_secs(jitter)),
+        tweak: Box::new(move |s| {
+            s.schedule.jitter = HumanDuration::from_secs(jitter);
+            s.outbox.concurrency = 1;
+        }),
         ..Options::default()
     }
 }
@@ -56,11 +56,12 @@ fn sent(app: &TestApp) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// Sets the clock to `instant` and waits until `n` messages were sent in all.
+/// Sets the clock to `instant`, waits until `n` messages were sent in all, and checks that no
+/// more were: the scheduler has looked at the new time and everything it staged went out.
 async fn at_instant_expect(app: &TestApp, instant: &str, n: usize) -> Vec<(i64, String)> {
     app.clock.set(at(instant));
     app.gateway.wait_delivered(n, PATIENCE).await;
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     let sent = sent(app);
     assert_eq!(sent.len(), n, "at {instant}: {sent:?}");
     sent
@@ -139,13 +140,14 @@ text = "午间分享"
     // offset: the first group's is sent ...
     app.clock.set(occurrence + offsets[0].0);
     app.gateway.wait_delivered(1, PATIENCE).await;
-    tokio::time::sleep(SETTLE).await;
+    // The others wait in the outbox (which so never empties): every delivery due now was made.
+    app.outbox_round().await;
     assert_eq!(sent(&app), [(offsets[0].1, "午间分享".to_owned())]);
     // ... then the daemon stops before the others are due.
     let app = app.restart(options(60)).await;
     app.clock.set(occurrence + jitter);
     app.gateway.wait_delivered(3, PATIENCE).await;
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     let mut groups: Vec<i64> = sent(&app).into_iter().map(|(g, _)| g).collect();
     assert_eq!(groups.len(), 3, "no group twice, none lost: {groups:?}");
     groups.sort_unstable();
@@ -173,14 +175,14 @@ catch_up = "10m"
         .restart_after(options(0), |_| clock.set(at("2026-11-21T07:39:00+08:00")))
         .await;
     app.gateway.wait_delivered(1, PATIENCE).await;
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     assert_eq!(sent(&app), [(GROUP, "早报".to_owned())]);
     // Down again until 07:41 the day after: 11 minutes late, skipped.
     let clock = std::sync::Arc::clone(&app.clock);
     let app = app
         .restart_after(options(0), |_| clock.set(at("2026-11-22T07:41:00+08:00")))
         .await;
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     assert_eq!(sent(&app).len(), 1, "a post missed by more than catch_up is not sent");
     // And the skip is remembered: the next restart does not send it either; the next day does.
     let app = app.restart(options(0)).await;
@@ -234,7 +236,8 @@ text = "课间"
     );
     qunguan::config::rules::reload(&app.rules, &rules).expect("the schedule reloads");
     // 07:30 passed before the post existed: not sent (though within the default catch_up).
-    tokio::time::sleep(SETTLE).await;
+    // (The scheduler's round in `settle` reads the reloaded schedule.)
+    app.settle().await;
     assert_eq!(sent(&app), []);
     let sent = at_instant_expect(&app, "2026-11-21T07:45:00+08:00", 1).await;
     assert_eq!(sent[0].1, "课间");
@@ -263,7 +266,7 @@ async fn admins_add_list_and_delete_posts_and_members_cannot() {
     app.post_event(&command(1, 501, "member", "/schedule add 21:00 刷屏广告"))
         .await;
     app.post_event(&command(2, 501, "member", "/定时 列表")).await;
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     assert_eq!(sent(&app), []);
 
     app.post_event(&command(3, 9, "admin", "/定时 添加 21:00 晚安，明天见\n早点休息"))
@@ -293,7 +296,8 @@ async fn admins_add_list_and_delete_posts_and_members_cannot() {
     // A redelivered /schedule add adds nothing.
     let again = command(3, 9, "admin", "/定时 添加 21:00 晚安，明天见\n早点休息");
     app.post_event(&again).await;
-    tokio::time::sleep(SETTLE).await;
+    app.wait_metrics(&[("qunguan_events_duplicate_total", "1")]).await;
+    app.settle().await;
     assert_eq!(sent(&app).len(), 6);
     // A group holds at most MAX_ADMIN_POSTS; the next add is refused with a reason.
     let max = qunguan::service::commands::MAX_ADMIN_POSTS;
@@ -352,7 +356,7 @@ async fn a_telegram_group_gets_scheduled_posts_and_batched_welcomes() {
     assert_eq!(app.post_update(&first).await, reqwest::StatusCode::NO_CONTENT);
     app.advance(Duration::from_secs(3));
     assert_eq!(app.post_update(&second).await, reqwest::StatusCode::NO_CONTENT);
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     assert_eq!(
         app.telegram.actions().len(),
         1,
@@ -365,7 +369,7 @@ async fn a_telegram_group_gets_scheduled_posts_and_batched_welcomes() {
     let ids: Vec<i64> = mentions.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, [7_359_024_416, 7_359_024_417], "both members mentioned");
     assert!(text.ends_with(" 欢迎 2 位新朋友！"), "{text}");
-    tokio::time::sleep(SETTLE).await;
+    app.settle().await;
     assert_eq!(app.telegram.actions().len(), 2, "one welcome for the wave");
     app.stop().await;
 }

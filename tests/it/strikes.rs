@@ -48,8 +48,11 @@ async fn concurrent_events_of_one_user_walk_the_ladder_in_order() {
             "user {user}: no rung skipped or repeated"
         );
     }
-    // And the gateway sees each member's rungs once: 15 recalls, 5 warnings, 5 mutes, 5 kicks.
-    let calls = app.gateway.wait_delivered(30, PATIENCE).await;
+    // And the gateway sees each member's rungs once: 15 recalls, 5 warnings, 5 mutes, 5 kicks
+    // (counted once the outbox is empty, so a repeat could not still be on its way).
+    app.gateway.wait_delivered(30, PATIENCE).await;
+    app.settle().await;
+    let calls = app.gateway.delivered();
     for (action, n) in [
         ("delete_msg", 15),
         ("send_group_msg", 5),

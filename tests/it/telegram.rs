@@ -271,16 +271,23 @@ async fn captions_and_hidden_link_targets_are_filtered() {
 
 #[tokio::test]
 async fn a_429_waits_the_retry_after_telegram_asks_for() {
-    let app = TestApp::spawn_with(telegram(TelegramMode::Webhook)).await;
+    let mut options = telegram(TelegramMode::Webhook);
+    let tweak = options.tweak;
+    options.tweak = Box::new(move |s| {
+        tweak(s);
+        // One call at a time, for `outbox_round`.
+        s.outbox.concurrency = 1;
+    });
+    let app = TestApp::spawn_with(options).await;
     app.telegram.inject("deleteMessage", [TgFault::TooManyRequests(17)]);
     app.post_update(&spam(1, 101)).await;
     app.telegram
         .wait_for(PATIENCE, |calls| calls.iter().any(|c| c.method == "deleteMessage"))
         .await;
-    // Past the outbox's own first backoff (1 s) but not Telegram's 17 s: nothing moves. (The
-    // worker looks at least once a second; the wait gives it that chance.)
+    // Past the outbox's own first backoff (1 s) but not Telegram's 17 s: the worker, looking
+    // at the moved clock, finds nothing of this chat due.
     app.clock.advance(Duration::from_secs(2));
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    app.outbox_round().await;
     assert_eq!(app.telegram.calls_of("deleteMessage").len(), 1);
     assert!(
         app.telegram.calls_of("sendMessage").is_empty(),

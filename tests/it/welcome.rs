@@ -101,10 +101,11 @@ fn mentioned(call: &Call) -> Vec<String> {
         .collect()
 }
 
-/// Waits a moment and returns every call so far (for "nothing more happened" checks, which a
-/// slow machine can only make pass wrongly, never fail wrongly).
+/// Every call delivered once the daemon has settled ([`TestApp::settle`]: the greeter has
+/// looked at the joins and the clock, and the outbox is empty), for "nothing (more) happened"
+/// checks.
 async fn settled(app: &TestApp) -> Vec<Call> {
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.settle().await;
     app.gateway.delivered()
 }
 

@@ -60,6 +60,35 @@ impl Daemon {
         format!("http://127.0.0.1:{}/onebot/v11", self.port)
     }
 
+    /// Waits (bounded) until the daemon's outbox is empty (`qunguan_outbox_depth 0` on its
+    /// admin listener): every action it stored has been delivered or given up, and so every
+    /// call it made is in the fake's records (see `TestApp::settle`).
+    pub async fn wait_outbox_empty(&self) {
+        let admin = format!("http://127.0.0.1:{}", self.admin_port);
+        super::wait_metrics_at(&reqwest::Client::new(), &admin, &[("qunguan_outbox_depth", "0")]).await;
+    }
+
+    /// Waits (bounded) until `/readyz` on the admin listener answers 503 with
+    /// `shutdown: in progress`: the daemon has begun its shutdown (and still serves).
+    pub async fn wait_shutting_down(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.admin_port);
+        let mut last = String::new();
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(&url).await {
+                let status = response.status();
+                last = response.text().await.unwrap_or_default();
+                if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && last.contains("shutdown: in progress") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the daemon on port {} did not begin its shutdown: /readyz said {last:?}",
+            self.port
+        );
+    }
+
     /// Waits until `/healthz` answers (bounded).
     pub async fn wait_ready(&self) {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);

@@ -2,9 +2,9 @@
 //!
 //! It checks the Bearer token like NapCat (403 when missing or wrong), answers the real
 //! envelope (`{"status","retcode","data","echo"}`, `data.message_id` for sends), records every
-//! call with its arrival time, and can inject faults: HTTP 500, `status: failed`, or holding a
-//! call — queued for the next calls, for calls matching a predicate, or for every call until
-//! the mode is changed back.
+//! call with its arrival time (calls about the harness's [`MARKER_GROUP`] apart), and can
+//! inject faults: HTTP 500, `status: failed`, or holding a call — queued for the next calls,
+//! for calls matching a predicate, or for every call until the mode is changed back.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -44,6 +44,11 @@ pub enum Fault {
     Hang(Duration),
 }
 
+/// The group the harness posts its own marker messages in (see `TestApp::outbox_round`).
+/// The fake keeps calls about it apart: [`FakeOneBot::calls`], [`FakeOneBot::delivered`] and
+/// the waits never show them, so the counts a test asserts never include the harness's markers.
+pub const MARKER_GROUP: i64 = 726_300_199;
+
 /// What `get_group_info` answers.
 pub const MEMBER_COUNT: u64 = 200;
 /// The group name `get_group_info` answers (with markup, to catch unescaped output).
@@ -52,6 +57,8 @@ pub const GROUP_NAME: &str = "Rust <b>学习</b>群";
 #[derive(Default)]
 struct Inner {
     calls: Vec<Call>,
+    /// Calls about [`MARKER_GROUP`].
+    markers: Vec<Call>,
     faults: VecDeque<Fault>,
     targeted: Vec<(Matcher, Fault, usize)>,
     mode: Option<Fault>,
@@ -59,6 +66,15 @@ struct Inner {
 }
 
 impl Inner {
+    /// Keeps a call, apart if it is about [`MARKER_GROUP`].
+    fn record(&mut self, call: Call) {
+        if call.params["group_id"] == MARKER_GROUP {
+            self.markers.push(call);
+        } else {
+            self.calls.push(call);
+        }
+    }
+
     /// The fault for this call: a queued one first, then a matching targeted one, then the
     /// mode.
     fn fault_for(&mut self, action: &str, params: &Value) -> Option<Fault> {
@@ -140,6 +156,26 @@ impl FakeOneBot {
         self.inner.lock().expect("lock").calls.clone()
     }
 
+    /// The calls about [`MARKER_GROUP`] (the harness's markers), kept apart from the others.
+    pub fn marker_calls(&self) -> Vec<Call> {
+        self.inner.lock().expect("lock").markers.clone()
+    }
+
+    /// Waits until a marker call satisfies `done`, up to `limit`; returns whether one did.
+    pub async fn wait_marker(&self, limit: Duration, done: impl Fn(&Call) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if self.marker_calls().iter().any(&done) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
     /// Successful calls only (what the group actually saw).
     pub fn delivered(&self) -> Vec<Call> {
         self.calls()
@@ -197,7 +233,7 @@ async fn handle(
         if let Value::Object(map) = &mut attempt {
             map.insert("__failed".into(), Value::Bool(true));
         }
-        fake.inner.lock().expect("lock").calls.push(Call {
+        fake.inner.lock().expect("lock").record(Call {
             action: action.clone(),
             params: attempt,
             at,
@@ -243,7 +279,7 @@ async fn handle(
     if failed && let Value::Object(map) = &mut recorded {
         map.insert("__failed".into(), Value::Bool(true));
     }
-    fake.inner.lock().expect("lock").calls.push(Call {
+    fake.inner.lock().expect("lock").record(Call {
         action,
         params: recorded,
         at,

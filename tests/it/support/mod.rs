@@ -1,5 +1,24 @@
 //! Test support: the real daemon on 127.0.0.1:0 with a temp data dir and rules folder, talking
 //! to a fake gateway over loopback.
+//!
+//! ## "Nothing happened" needs a positive signal
+//!
+//! A check that something did *not* happen passes just as well when the daemon has not got
+//! round to it yet, so it never follows a bare sleep. It follows a wait for something that
+//! does happen and that proves the daemon is done with what it would have acted on:
+//!
+//! - [`TestApp::settle`] — the usual one: the greeter and the scheduler have each finished a
+//!   round that began after the call, and the outbox is empty, so whatever the daemon decided
+//!   has reached the fakes;
+//! - [`TestApp::outbox_round`] — for a test that leaves actions waiting on purpose (a retry,
+//!   the send governor, a jitter offset): every delivery due at the clock's current time has
+//!   been made;
+//! - [`TestApp::wait_metrics`] — a counter reaching its value (a duplicate recognized, a
+//!   reload that failed);
+//! - or a later event in the same group that does produce an action: a group's actions go out
+//!   in decision order, so once the later one arrived, an earlier one would have too.
+//!
+//! A `sleep` stays only where time itself must pass, with a comment saying why.
 
 pub mod daemon;
 pub mod fake_onebot;
@@ -7,18 +26,21 @@ pub mod fake_telegram;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use qunguan::config::{Secret, Settings, TelegramMode};
 use qunguan::domain::clock::{ManualClock, SharedClock};
 use qunguan::gateway::onebot::signature;
 use qunguan::runtime::app::App;
+use qunguan::service::passes::Passes;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use daemon::{BIN, Daemon, cli};
-pub use fake_onebot::{Call, FakeOneBot, Fault};
+pub use fake_onebot::{Call, FakeOneBot, Fault, MARKER_GROUP};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
 /// The bot account in every test.
@@ -33,6 +55,11 @@ pub const TOKEN: &str = "test-access-token";
 pub const TG_SECRET: &str = "q9Lr_4xT-2vWm8Zb";
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+/// The admin who posts the harness's markers (a `/rules` in [`MARKER_GROUP`]).
+pub const MARKER_ADMIN: i64 = 2_000_000_001;
+/// Message ids of markers: unique in the test process (so a marker is never a duplicate, even
+/// after a restart on the same data), and far above the ids tests use.
+static NEXT_MARKER: AtomicI64 = AtomicI64::new(900_000_000);
 
 /// A fixture from `tests/fixtures/`.
 pub fn fixture(name: &str) -> Value {
@@ -160,6 +187,10 @@ pub struct TestApp {
     pub inactivity: Arc<qunguan::service::inactivity::Inactivity>,
     /// The admin listener's base URL (`/metrics`, `/stats/…`), unless a test turned it off.
     pub admin: Option<String>,
+    /// The welcome greeter's rounds.
+    pub greeter: TaskProbe,
+    /// The scheduler's rounds.
+    pub scheduler: TaskProbe,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
@@ -219,7 +250,18 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let admin = app.admin_addr().map(|a| format!("http://{a}"));
         let rules = app.rules();
-        let inactivity = Arc::clone(app.pipeline().inactivity());
+        let pipeline = app.pipeline();
+        let inactivity = Arc::clone(pipeline.inactivity());
+        let greeter = TaskProbe {
+            name: "welcome greeter",
+            bell: pipeline.greeter_wake(),
+            passes: pipeline.greeter_passes(),
+        };
+        let scheduler = TaskProbe {
+            name: "scheduler",
+            bell: pipeline.scheduler_wake(),
+            passes: pipeline.scheduler_passes(),
+        };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
         let http = reqwest::Client::builder().timeout(PATIENCE).build().expect("client");
@@ -234,6 +276,8 @@ impl TestApp {
             rules,
             inactivity,
             admin,
+            greeter,
+            scheduler,
             shutdown,
             task,
             http,
@@ -355,6 +399,81 @@ impl TestApp {
             .expect("admin listener answers")
     }
 
+    /// Scrapes `/metrics` until every `(series, value)` line is there (bounded); returns the
+    /// scrape. A series is `name{labels}` exactly as exposed.
+    pub async fn wait_metrics(&self, expected: &[(&str, &str)]) -> String {
+        let base = self
+            .admin
+            .as_deref()
+            .expect("waiting on /metrics needs the admin listener");
+        wait_metrics_at(&self.http, base, expected).await
+    }
+
+    /// Proves that the daemon is done with everything the test did before the call, so that a
+    /// "nothing (more) happened" assertion may follow. Waits (bounded by [`PATIENCE`], then
+    /// panics naming what did not settle) for:
+    ///
+    /// 1. a round of the welcome greeter and one of the scheduler that began after the call
+    ///    ([`TaskProbe::round`]): a join, a reloaded schedule or a moved clock has been looked
+    ///    at, and whatever was due is in the outbox. (Events need no wait: the webhook answers
+    ///    only once an event's actions are stored, and the test awaited that answer.)
+    /// 2. `qunguan_outbox_depth 0`: everything stored has been delivered or given up. The
+    ///    outbox forgets an action only after the gateway answered, and the fakes record a call
+    ///    before they answer, so every call the daemon made is in the fakes' records.
+    ///
+    /// Not for a test that leaves actions waiting on purpose (a retry, the send governor, a
+    /// jitter offset): the outbox never empties there; use [`TestApp::outbox_round`].
+    pub async fn settle(&self) {
+        self.greeter.round().await;
+        self.scheduler.round().await;
+        self.wait_metrics(&[("qunguan_outbox_depth", "0")]).await;
+    }
+
+    /// Proves that the outbox worker has made every delivery due at the clock's current time,
+    /// and that each has reached the fakes — while other actions may stay waiting (for a
+    /// retry, the send governor or a jitter offset), so the outbox need not be empty. Needs
+    /// `[outbox] concurrency = 1` (panics otherwise); sends two messages in [`MARKER_GROUP`],
+    /// which the fake keeps apart (faults injected into the fake apply to them too, and the
+    /// send governor counts them in that group's own window).
+    ///
+    /// How: an admin's `/rules` in [`MARKER_GROUP`] (marker 1), then, once its answer arrived,
+    /// another (marker 2). The worker delivers one call at a time, taking the groups in the
+    /// order they became ready. Whatever was due at the current time was made ready at the
+    /// latest when the worker picked marker 1, and so is ahead of marker 2, which is queued
+    /// only after marker 1's answer: marker 2's answer cannot arrive before that delivery was
+    /// made and answered.
+    pub async fn outbox_round(&self) {
+        assert_eq!(
+            self.settings.outbox.concurrency, 1,
+            "outbox_round needs [outbox] concurrency = 1 to order the deliveries"
+        );
+        self.marker().await;
+        self.marker().await;
+    }
+
+    /// Posts an admin's `/rules` in [`MARKER_GROUP`] and waits (bounded) for its answer.
+    async fn marker(&self) {
+        let id = NEXT_MARKER.fetch_add(1, Ordering::Relaxed);
+        let mut event = command(id, MARKER_ADMIN, "admin", "/rules");
+        event["group_id"] = json!(MARKER_GROUP);
+        event["time"] = json!(qunguan::domain::clock::Clock::now(&*self.clock).as_second());
+        assert_eq!(self.post_event(&event).await, reqwest::StatusCode::NO_CONTENT);
+        let reply_to = id.to_string();
+        let answered = self
+            .gateway
+            .wait_marker(PATIENCE, |c| {
+                c.action == "send_group_msg"
+                    && c.params.get("__failed").is_none()
+                    && c.params["message"][0]["data"]["id"] == reply_to.as_str()
+            })
+            .await;
+        assert!(
+            answered,
+            "the marker /rules {id} in group {MARKER_GROUP} was not answered within {PATIENCE:?}: {:?}",
+            self.gateway.marker_calls()
+        );
+    }
+
     /// GETs a path on the public listener.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
@@ -363,6 +482,75 @@ impl TestApp {
             .await
             .expect("answers")
     }
+}
+
+/// A background task of the daemon that works in rounds — looks at the store and the clock,
+/// stages what is due, then waits for its bell or the next instant (the welcome greeter, the
+/// scheduler) — seen from a test through its bell and its round counter
+/// (`qunguan::service::passes`).
+#[derive(Clone)]
+pub struct TaskProbe {
+    name: &'static str,
+    bell: Arc<Notify>,
+    passes: Arc<Passes>,
+}
+
+impl TaskProbe {
+    /// Rings the task and waits (bounded by [`PATIENCE`]) until a round that began after the
+    /// call has finished: the task has then looked at everything the test did before (a moved
+    /// clock, a stored join, a reloaded schedule) and published what it found due. An extra
+    /// round is harmless: the tasks' rounds are idempotent, as their bell rings for many
+    /// reasons.
+    pub async fn round(&self) {
+        // Read before ringing: the next round begins after this read, so it sees the set-up.
+        let begun = self.passes.started();
+        self.bell.notify_one();
+        if tokio::time::timeout(PATIENCE, self.passes.until_finished(begun + 1))
+            .await
+            .is_err()
+        {
+            panic!(
+                "the {} did not finish a round within {PATIENCE:?} (rounds begun {}, finished {})",
+                self.name,
+                self.passes.started(),
+                self.passes.finished()
+            );
+        }
+    }
+}
+
+/// Scrapes `{admin}/metrics` until every `(series, value)` line is there (bounded by about
+/// [`PATIENCE`], then panics listing what it found); returns the scrape. Counters the outbox
+/// bumps after the gateway answered may lag the fake's record of the call, hence the wait.
+pub async fn wait_metrics_at(http: &reqwest::Client, admin: &str, expected: &[(&str, &str)]) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let response = http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .expect("the admin listener answers");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let text = response.text().await.expect("body");
+        if expected
+            .iter()
+            .all(|(series, value)| sample(&text, series) == Some(*value))
+        {
+            return text;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let found: Vec<(&str, Option<&str>)> = expected.iter().map(|(s, _)| (*s, sample(&text, s))).collect();
+            panic!("/metrics: expected {expected:?} within {PATIENCE:?}, found {found:?} in\n{text}");
+        }
+        // Polling is all /metrics offers; each scrape is a fresh read of the daemon's state.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of one series (`name{labels}`) in a scrape.
+pub fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
 }
 
 /// Posts events to one daemon's webhook; clone it into concurrent tasks.
