@@ -3,6 +3,7 @@
 //! - [`pipeline`] handles one event: commands, the filter, flood, the verdict, welcome;
 //! - [`commands`] are the admin commands typed in a group;
 //! - [`welcome`], [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - [`undo`] takes back the strike of one case (the operators' console);
 //! - [`outbox`] delivers stored actions. Its [`outbox::OutboxHandle`] is the one place that
 //!   makes actions durable and wakes the worker, and `outbox` is the only module of the
 //!   service layer that talks to gateway clients.
@@ -15,4 +16,5 @@ pub mod outbox;
 pub mod pipeline;
 pub mod scheduler;
 pub mod stats;
+pub mod undo;
 pub mod welcome;

@@ -1,6 +1,7 @@
 //! Test support: the real daemon on 127.0.0.1:0 with a temp data dir and rules folder, talking
 //! to a fake gateway over loopback.
 
+pub mod browser;
 pub mod daemon;
 pub mod fake_onebot;
 pub mod fake_telegram;
