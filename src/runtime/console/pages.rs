@@ -73,6 +73,7 @@ header form{margin:0}header button{background:none;border:1px solid #9db3cc;colo
 main{max-width:1100px;margin:0 auto;padding:1em}\
 h1{font-size:1.35em;margin:.3em 0 .6em;overflow-wrap:anywhere}h2{font-size:1.08em;margin:1.6em 0 .5em}\
 section.card{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:.6em .9em;margin:.8em 0}\
+.card h2{margin-top:.3em}.card section{margin:0}\
 .scroll{overflow-x:auto}\
 table{border-collapse:collapse;width:100%;background:#fff}\
 td,th{padding:.35em .6em;border-bottom:1px solid #eaecef;text-align:left;vertical-align:top}\
@@ -87,21 +88,25 @@ code{font-size:.85em;color:#57606a;background:#f3f4f6;padding:0 .25em;border-rad
 button,input,select,textarea{font:inherit}\
 button.undo{background:#fff;border:1px solid #cf222e;color:#cf222e;border-radius:4px;padding:.1em .6em;cursor:pointer}\
 button.primary{background:#1f6feb;border:1px solid #1f6feb;color:#fff;border-radius:4px;padding:.35em 1em;cursor:pointer}\
-form.filters{display:flex;flex-wrap:wrap;gap:.5em .8em;align-items:end}\
+form.filters{display:flex;flex-wrap:wrap;gap:.5em .8em;align-items:end;margin-bottom:.8em}\
 form.filters label{display:flex;flex-direction:column;font-size:.85em;color:#57606a}\
 form.filters input,form.filters select{padding:.25em .4em;border:1px solid #c9d1d9;border-radius:4px;min-width:8em}\
 input[type=search]{padding:.35em .5em;border:1px solid #c9d1d9;border-radius:4px;width:100%;max-width:24em}\
 textarea{width:100%;min-height:5em;padding:.4em;border:1px solid #c9d1d9;border-radius:4px}\
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.6em;border-radius:4px;font-size:.9em}\
-svg{width:100%;height:auto;display:block}svg text{font-size:11px;fill:#57606a}\
+svg{width:100%;height:auto;display:block}svg text{font-size:15px;fill:#57606a}\
 svg.spark{width:100px;height:24px;display:inline-block;vertical-align:middle}\
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:.2em 1.2em}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:.2em 1.2em}\
 .charts h3{font-size:.95em;margin:.8em 0 .2em}\
 .login{max-width:24em;margin:4em auto;background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:1.2em 1.4em}\
 .login label{display:block;margin:.7em 0 .2em}.login input{width:100%;padding:.4em;border:1px solid #c9d1d9;border-radius:4px}\
 .login button{margin-top:1em;width:100%}\
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1em;margin:0}dl.kv dt{color:#57606a}dl.kv dd{margin:0;overflow-wrap:anywhere}\
-@media (max-width:600px){main{padding:.5em}.charts{grid-template-columns:1fr}td,th{padding:.3em .4em}body{font-size:14px}.hide-s{display:none}}\
+@media (max-width:600px){\
+table.cases thead{display:none}table.cases,table.cases tbody,table.cases tr,table.cases td{display:block;width:100%}\
+table.cases tr{border-bottom:2px solid #d0d7de;padding:.3em 0}table.cases td{border:none;padding:.15em .4em;text-align:left}\
+table.cases td[data-label]::before{content:attr(data-label) '：';color:#6a737d;font-size:.85em}\
+main{padding:.5em}.charts{grid-template-columns:1fr}svg.spark{width:48px}#groups td:nth-child(2){min-width:6em}svg text{font-size:21px}td,th{padding:.3em .4em}body{font-size:14px}.hide-s{display:none}}\
 ";
 
 /// Which page the navigation marks as current.
@@ -690,7 +695,7 @@ fn group_body(state: &ConsoleState, caller: &Caller, l: Locale, t: &Texts, d: &G
     charts::stacked_chart(&mut svg, "actions", t.chart_measures, &measures, &points, partial);
     svg.push_str("</div>");
     let mut rules_html = String::new();
-    charts::rules_table(&mut rules_html, &d.days, l);
+    charts::rules_table(&mut rules_html, &d.days, l, t.rules_hit);
     html! {
         p.small {
             a href=(format!("/console/audit?group={}", d.group)) { (t.audit_of_group) }
@@ -784,15 +789,15 @@ fn cases_table(
             tbody { @for e in cases {
                 @let v = CaseView::of(e, l);
                 tr data-case=(v.id) {
-                    td { "#" (e.case) }
-                    td.small { (time(state, e.at_ms)) }
-                    @if with_group { td { a href=(format!("/console/g/{}", e.group)) { code { (e.group) } } } }
-                    td { (member(&e.user_name, e.user_id)) }
-                    td { (actor(t, &e.actor)) }
-                    td { (rule(l, &e.rule)) }
-                    td { (v.measure_text) @if e.dry_run { " " span.muted.small { "(" (t.dry_run) ")" } } }
-                    td.n { (e.strikes_before) "→" (e.strikes_after) }
-                    td.msg {
+                    td data-label=(t.case) { "#" (e.case) }
+                    td.small data-label=(t.time) { (time(state, e.at_ms)) }
+                    @if with_group { td data-label=(t.group) { a href=(format!("/console/g/{}", e.group)) { code { (e.group) } } } }
+                    td data-label=(t.member) { (member(&e.user_name, e.user_id)) }
+                    td data-label=(t.actor) { (actor(t, &e.actor)) }
+                    td data-label=(t.rule) { (rule(l, &e.rule)) }
+                    td data-label=(t.measure) { (v.measure_text) @if e.dry_run { " " span.muted.small { "(" (t.dry_run) ")" } } }
+                    td.n data-label=(t.strikes) { (e.strikes_before) "→" (e.strikes_after) }
+                    td.msg data-label=(t.message) {
                         @if !e.excerpt.is_empty() { (e.excerpt) }
                         @if !e.matched.is_empty() { br; span.small.muted { (t.matched) ": " } @for m in &e.matched { code { (m) } " " } }
                         @if !e.reason.is_empty() { br; span.small.muted { (t.reason) ": " } (e.reason) }

@@ -121,6 +121,7 @@ pub struct Texts {
     pub more_not_shown: &'static str,
     pub audit_of_group: &'static str,
     pub stats_page: &'static str,
+    pub rules_hit: &'static str,
 }
 
 /// 中文.
@@ -239,6 +240,7 @@ const ZH: Texts = Texts {
     more_not_shown: "还有更多未显示",
     audit_of_group: "本群全部案件",
     stats_page: "统计页",
+    rules_hit: "规则命中",
 };
 
 /// English.
@@ -357,6 +359,7 @@ const EN: Texts = Texts {
     more_not_shown: "more not shown",
     audit_of_group: "All cases of this group",
     stats_page: "stats page",
+    rules_hit: "Rules hit",
 };
 
 /// The texts of `locale`.

@@ -25,11 +25,12 @@ const MEASURE_SERIES_BILINGUAL: [(&str, &str, &str); 4] = [
 
 /// Chart size in SVG user units (the SVG scales to the page width).
 const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 180.0;
+const HEIGHT: f64 = 200.0;
 /// Room for the axis labels.
-const LEFT: f64 = 44.0;
-const BOTTOM: f64 = 22.0;
-const TOP: f64 = 8.0;
+const LEFT: f64 = 48.0;
+const BOTTOM: f64 = 26.0;
+/// Room above the plot for the legend.
+const TOP: f64 = 22.0;
 
 /// A chart: its id, title, colour and the value it draws of each day.
 type Series = (&'static str, &'static str, &'static str, fn(&DayStats) -> u64);
@@ -92,7 +93,7 @@ pub fn render(data: &PageData<'_>) -> String {
     let points: Vec<(Date, Vec<u64>)> = data.days.iter().map(|(d, s)| (*d, measures_split(s))).collect();
     stacked_chart(&mut html, "actions", label, &MEASURE_SERIES_BILINGUAL, &points, partial);
     html.push_str("</section>\n");
-    rules_table(&mut html, data.days, Locale::ZhCn);
+    rules_table(&mut html, data.days, Locale::ZhCn, "规则命中 Rules hit");
     html.push_str("<footer>qunguan · ");
     let _ = write!(html, "{}", escape(env!("CARGO_PKG_VERSION")));
     html.push_str("</footer>\n</body>\n</html>\n");
@@ -138,7 +139,7 @@ fn summary_table(html: &mut String, s: &Summary) {
 
 /// The rules hit over `days`, most first, each under its display name with its id beside
 /// it when the two differ.
-pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale) {
+pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale, heading: &str) {
     let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for (_, day) in days {
         for (rule, n) in &day.violations {
@@ -147,11 +148,7 @@ pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale)
     }
     let mut rows: Vec<(&str, u64)> = totals.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let heading = match locale {
-        Locale::ZhCn => "规则命中 Rules hit",
-        Locale::En => "Rules hit",
-    };
-    let _ = writeln!(html, "<section>\n<h2>{heading}</h2>");
+    let _ = writeln!(html, "<section>\n<h2>{}</h2>", escape(heading));
     if rows.is_empty() {
         html.push_str("<p>—</p>\n");
     } else {
@@ -197,6 +194,9 @@ pub fn axis(max: u64) -> (u64, u64) {
         .unwrap_or(rough);
     (step, max.div_ceil(step).saturating_mul(step))
 }
+
+/// Horizontal room of one legend entry (names are a word or two).
+const LEGEND_STEP: f64 = 100.0;
 
 /// Gridlines above zero at most.
 const MAX_TICKS: u64 = 4;
@@ -253,8 +253,8 @@ fn frame(html: &mut String, top: u64, step: u64, dates: &[Date], partial: Partia
     if partial.last_is_today && n > 0 {
         let _ = writeln!(
             html,
-            "<g class=\"legend\"><rect x=\"{}\" y=\"1\" width=\"9\" height=\"9\" fill=\"#888\" fill-opacity=\"0.35\" \
-             stroke=\"#888\" stroke-dasharray=\"2 1\"/><text x=\"{}\" y=\"9\" text-anchor=\"end\">{}</text></g>",
+            "<g class=\"legend\"><rect x=\"{}\" y=\"4\" width=\"10\" height=\"10\" fill=\"#888\" fill-opacity=\"0.35\" \
+             stroke=\"#888\" stroke-dasharray=\"2 1\"/><text x=\"{}\" y=\"14\" text-anchor=\"end\">{}</text></g>",
             WIDTH - 9.0,
             WIDTH - 13.0,
             escape(partial.label)
@@ -373,12 +373,12 @@ pub fn stacked_chart(
     for (_, name, color) in series {
         let _ = write!(
             html,
-            "<rect x=\"{x:.1}\" y=\"1\" width=\"9\" height=\"9\" fill=\"{color}\"/>\
-             <text x=\"{:.1}\" y=\"9\">{}</text>",
-            x + 12.0,
+            "<rect x=\"{x:.1}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{color}\"/>\
+             <text x=\"{:.1}\" y=\"14\">{}</text>",
+            x + 14.0,
             escape(name)
         );
-        x += 12.0 + 7.0 * name.chars().map(|c| if c.is_ascii() { 1.0 } else { 1.8 }).sum::<f64>() + 12.0;
+        x += LEGEND_STEP;
     }
     html.push_str("</g>\n</svg>\n");
 }
