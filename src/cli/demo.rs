@@ -480,36 +480,6 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(char::is_whitespace) && !name.starts_with('@')
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_file_of_the_rules_folder_is_built_in() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let mut missing = Vec::new();
-        for entry in std::fs::read_dir(&dir).expect("rules/") {
-            let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
-            if name != "README.md" && !BUILTIN_RULES.iter().any(|(n, _)| *n == name) {
-                missing.push(name);
-            }
-        }
-        assert!(
-            missing.is_empty(),
-            "rules/{missing:?} not in demo::BUILTIN_RULES; add an include_str! line for each"
-        );
-    }
-
-    #[test]
-    fn the_built_in_rules_load() {
-        let temp = tempfile::tempdir().expect("tempdir");
-        write_builtin_rules(temp.path()).expect("write");
-        let rules = crate::config::rules::Rules::load(temp.path()).expect("the built-in rules are valid");
-        assert!(rules.filter.check("加我微信", GROUP).is_some());
-        assert!(!rules.group_rules.is_empty());
-    }
-}
-
 /// `qunguan demo`: the options from the command line, stdin and stdout.
 pub(crate) fn command(
     config: Option<PathBuf>,
@@ -541,4 +511,34 @@ pub(crate) fn command(
     let input = Box::new(std::io::BufReader::new(std::io::stdin()));
     runtime.block_on(crate::cli::demo::run(options, input, Box::new(std::io::stdout())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_of_the_rules_folder_is_built_in() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("rules/") {
+            let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+            if name != "README.md" && !BUILTIN_RULES.iter().any(|(n, _)| *n == name) {
+                missing.push(name);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "rules/{missing:?} not in demo::BUILTIN_RULES; add an include_str! line for each"
+        );
+    }
+
+    #[test]
+    fn the_built_in_rules_load() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        write_builtin_rules(temp.path()).expect("write");
+        let rules = crate::config::rules::Rules::load(temp.path()).expect("the built-in rules are valid");
+        assert!(rules.filter.check("加我微信", GROUP).is_some());
+        assert!(!rules.group_rules.is_empty());
+    }
 }

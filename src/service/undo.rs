@@ -126,7 +126,7 @@ pub async fn undo_case(
             tracing::info!(%group, case, undo = new, removed, "case undone from the console");
             Ok(Undone {
                 case: new,
-                undone,
+                undone: *undone,
                 removed,
                 strikes_after,
             })

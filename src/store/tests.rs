@@ -797,7 +797,7 @@ fn an_undo_writes_strikes_both_cases_and_the_counter_at_once_or_nothing() {
 #[test]
 fn known_groups_and_recent_cases_read_across_trees() {
     let (_dir, store) = store();
-    let (a, b) = (GroupId::qq(1), GroupId::telegram(-100_5));
+    let (a, b) = (GroupId::qq(1), GroupId::telegram(-1_005));
     for (i, g) in [a, a, b, a].into_iter().enumerate() {
         let i = i64::try_from(i).expect("small");
         violate(&store, &format!("v{i}"), g, 7 + i, at(i * 10));

@@ -31,7 +31,7 @@ pub enum Undo<R> {
         /// The number of the case that records the undo.
         case: u64,
         /// The undone case, with `undone_by` set.
-        undone: AuditEntry,
+        undone: Box<AuditEntry>,
     },
     /// No such case in the group.
     NoSuchCase,
@@ -99,7 +99,7 @@ impl Store {
             unit.groups.insert(&group_key, encode(&record).map_err(abort)?)?;
             Ok(Undo::Done {
                 case: next_case,
-                undone: entry,
+                undone: Box::new(entry),
             })
         })?;
         undone.ok_or(StoreError::Invalid("an undo is not an event and cannot be a duplicate"))

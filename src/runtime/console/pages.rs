@@ -321,14 +321,19 @@ fn checked_form<T: CsrfField>(
     caller: &Caller,
     headers: &HeaderMap,
     form: Result<Form<T>, FormRejection>,
-) -> Result<T, Response> {
+) -> Result<T, Box<Response>> {
     let field = form.as_ref().ok().and_then(|f| f.0.csrf());
     if !Auth::csrf_ok(caller, csrf_given(field, headers)) {
-        return Err(csrf_refused(state, caller));
+        return Err(Box::new(csrf_refused(state, caller)));
     }
     match form {
         Ok(Form(form)) => Ok(form),
-        Err(e) => Err(error_page(state, caller, StatusCode::BAD_REQUEST, &e.body_text())),
+        Err(e) => Err(Box::new(error_page(
+            state,
+            caller,
+            StatusCode::BAD_REQUEST,
+            &e.body_text(),
+        ))),
     }
 }
 
@@ -373,7 +378,7 @@ pub(super) async fn logout(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     if let Err(refused) = checked_form(&state, &caller, &headers, form) {
-        return refused;
+        return *refused;
     }
     state.auth.logout(&caller);
     let mut response = Redirect::to("/console/login").into_response();
@@ -935,7 +940,7 @@ pub(super) async fn undo(
     let t = texts(locale(&state));
     let form = match checked_form(&state, &caller, &headers, form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let group: GroupId = match form.group.parse() {
         Ok(g) => g,
@@ -1062,7 +1067,7 @@ pub(super) async fn reload(
 ) -> Response {
     let t = texts(locale(&state));
     if let Err(refused) = checked_form(&state, &caller, &headers, form) {
-        return refused;
+        return *refused;
     }
     let message = match api::reload_as(&state).await {
         Ok(summary) => format!("{}: {summary}", t.reload_ok),
@@ -1091,7 +1096,7 @@ pub(super) async fn explain(
 ) -> Response {
     let form = match checked_form(&state, &caller, &headers, form) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let group = form.group.trim();
     let result = api::explain_text(&state, &form.text, (!group.is_empty()).then_some(group));
