@@ -20,8 +20,10 @@
 # - The webhook listens on 0.0.0.0:8080 inside the container, so unsigned webhooks are refused
 #   at start: set QUNGUAN__GATEWAY__ONEBOT__SECRET to the gateway's HTTP-POST secret.
 # - The admin listener stays on 127.0.0.1:9090, which is enough for the HEALTHCHECK below. To
-#   let a Prometheus in another container scrape /metrics, set
-#   QUNGUAN__SERVER__ADMIN_LISTEN=0.0.0.0:9090 on a private network (it has no token).
+#   let a Prometheus in another container scrape /metrics (or reach the console), set
+#   QUNGUAN__SERVER__ADMIN_LISTEN=0.0.0.0:9090 together with QUNGUAN__CONSOLE__API_TOKEN or
+#   QUNGUAN__CONSOLE__PASSWORD_HASH: without one of them the daemon refuses to start. /metrics
+#   and /healthz stay open; everything else then needs the login or the token.
 # - Stopping: SIGTERM starts a graceful drain that can take up to twice
 #   server.shutdown_grace (20 s: in-flight webhooks, then the outbox's calls in flight) plus a
 #   final flush. Give it more than that before SIGKILL: `docker run --stop-timeout 45`, compose

@@ -27,7 +27,7 @@ fn benches(c: &mut Criterion) {
     let stats = GroupStats::new(&StatsSettings::default());
     for g in 0..GROUPS {
         for u in 0..USERS {
-            stats.message(GroupId::qq(g), u, now);
+            stats.message(GroupId::qq(g), u, 1, now);
         }
     }
     let mut i: i64 = 0;
@@ -35,7 +35,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(7_919);
             let (g, u) = (i.rem_euclid(GROUPS), (i / GROUPS).rem_euclid(USERS));
-            stats.message(black_box(GroupId::qq(g)), black_box(u), now);
+            stats.message(black_box(GroupId::qq(g)), black_box(u), 1, now);
         });
     });
     c.bench_function("stats/violation", |b| {

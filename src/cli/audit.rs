@@ -92,6 +92,7 @@ pub(crate) fn case_line(e: &AuditEntry) -> String {
     let actor = match &e.actor {
         Actor::Auto => "auto".to_owned(),
         Actor::Admin { user_id, .. } => format!("admin {user_id}"),
+        Actor::Console { name, address } => format!("console {name:?} from {address}"),
     };
     let mut line = format!(
         "#{}  {}  {}  member {member}  by {actor}  rule {}  strikes {}→{}  {}",
@@ -105,6 +106,12 @@ pub(crate) fn case_line(e: &AuditEntry) -> String {
     );
     if e.dry_run {
         line.push_str("  [dry run: not sent]");
+    }
+    if let Some(undo) = e.undone_by {
+        line.push_str(&format!("  [undone by #{undo}]"));
+    }
+    if let Some(undone) = e.undoes {
+        line.push_str(&format!("  [undoes #{undone}]"));
     }
     if !e.matched.is_empty() {
         let quoted: Vec<String> = e.matched.iter().map(|m| format!("{m:?}")).collect();

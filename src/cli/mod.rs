@@ -5,6 +5,7 @@
 mod audit;
 mod backup;
 mod check_config;
+mod console;
 pub mod demo;
 pub mod demo_client;
 mod filter;
@@ -135,6 +136,18 @@ enum Command {
         #[command(subcommand)]
         command: FilterCommand,
     },
+    /// The operators' console on the admin listener.
+    Console {
+        #[command(subcommand)]
+        command: ConsoleCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsoleCommand {
+    /// Read a password on stdin (one line) and print its argon2id hash, for
+    /// `[console] password_hash`.
+    Password,
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +205,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             json,
         } => stats::stats(config, group, days, json),
         Command::Healthcheck { config } => healthcheck::healthcheck(config),
+        Command::Console {
+            command: ConsoleCommand::Password,
+        } => console::password(),
     }
 }
 

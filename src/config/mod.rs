@@ -14,6 +14,7 @@
 //! concerns only that section, its validation. [`load`](Settings::load) reads the layers,
 //! `validate.rs` runs every check in one pass.
 
+mod console;
 mod gateway;
 mod inactivity;
 mod join_requests;
@@ -39,6 +40,7 @@ use serde::Deserialize;
 
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
+pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
@@ -86,6 +88,8 @@ pub struct Settings {
     pub inactivity: InactivitySettings,
     /// Group health statistics.
     pub stats: StatsSettings,
+    /// The operators' console and its JSON API on the admin listener.
+    pub console: ConsoleSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

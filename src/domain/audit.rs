@@ -17,6 +17,14 @@ pub enum Actor {
         /// Their display name at the time.
         name: String,
     },
+    /// An operator, through the web console or its JSON API.
+    Console {
+        /// The name they gave at login (`console` when none), or `api` for the API token.
+        name: String,
+        /// The client address the request came from.
+        #[serde(default)]
+        address: String,
+    },
 }
 
 /// What was done to the member.
@@ -90,6 +98,12 @@ pub struct AuditEntry {
     pub measure: Measure,
     /// Decided and recorded, but nothing was sent (dry run).
     pub dry_run: bool,
+    /// The case that undid this one (console Undo), once it was undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undone_by: Option<u64>,
+    /// The case this one undid (a console Undo's own case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<u64>,
 }
 
 impl AuditEntry {
@@ -121,6 +135,8 @@ impl AuditEntry {
             strikes_after: 0,
             measure,
             dry_run: false,
+            undone_by: None,
+            undoes: None,
         }
     }
 }

@@ -20,9 +20,17 @@
 //! | `qunguan_rules_reloads_total`            | counter   | `result`            |
 //! | `qunguan_stats_flushes_total`            | counter   | `result`            |
 //! | `qunguan_build_info`                     | gauge     | `version`           |
+//! | `qunguan_console_logins_total`           | counter   | `result`            |
+//! | `qunguan_console_sessions`               | gauge     |                     |
+//! | `qunguan_console_login_limited_addresses`| gauge     |                     |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
-//! `dead` (refused by the gateway or too old, moved to the dead letters).
+//! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
+//! console login: `ok`, `failed` (wrong password), `limited` (refused by the rate limit).
+//!
+//! Beside the counters, [`Metrics`] keeps two small facts the console's pages show: the
+//! outcome of the last rules reload, and per platform the last delivery that worked and the
+//! last error (one entry per platform, errors cut to [`LAST_ERROR_CHARS`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,7 +39,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::domain::action::ActionKind;
-use crate::domain::event::EventKind;
+use crate::domain::event::{EventKind, Platform};
 
 /// Upper bounds of the webhook latency buckets, in seconds (Prometheus `le`).
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -50,6 +58,43 @@ const ACTION_KINDS: [ActionKind; 6] = [
     ActionKind::Kick,
     ActionKind::AnswerJoinRequest,
 ];
+
+/// Console login outcomes, in label order.
+const LOGIN_RESULTS: [&str; 3] = ["ok", "failed", "limited"];
+
+/// How much of a gateway error the health page keeps.
+pub const LAST_ERROR_CHARS: usize = 300;
+
+/// A console login's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginResult {
+    /// The password was right.
+    Ok,
+    /// The password was wrong.
+    Failed,
+    /// The client had failed too often; the password was not checked.
+    Limited,
+}
+
+/// The outcome of the last rules reload, whatever triggered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    /// What triggered it: `file change`, `SIGHUP`, `command`, `console`.
+    pub trigger: &'static str,
+    /// The new rules' summary, or the error (with `file:line` when known).
+    pub result: Result<String, String>,
+    /// When it happened.
+    pub at: Instant,
+}
+
+/// What the outbox last saw of one platform's gateway.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatewaySeen {
+    /// When a call last worked.
+    pub last_ok: Option<Instant>,
+    /// The last failed call's error and when it happened.
+    pub last_error: Option<(Instant, String)>,
+}
 
 /// What became of one delivery attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +203,12 @@ pub struct Metrics {
     /// When the outbox worker last went round its loop, in ms since `epoch`; -1 = never.
     worker_beat_ms: AtomicI64,
     epoch: Instant,
+    logins: [AtomicU64; LOGIN_RESULTS.len()],
+    console_sessions: AtomicU64,
+    login_limited: AtomicU64,
+    last_reload: Mutex<Option<ReloadOutcome>>,
+    /// By platform: QQ (OneBot), Telegram.
+    gateways: Mutex<[GatewaySeen; 2]>,
 }
 
 impl Default for Metrics {
@@ -174,6 +225,11 @@ impl Default for Metrics {
             stats_flushes_failed: AtomicU64::new(0),
             worker_beat_ms: AtomicI64::new(-1),
             epoch: Instant::now(),
+            logins: Default::default(),
+            console_sessions: AtomicU64::new(0),
+            login_limited: AtomicU64::new(0),
+            last_reload: Mutex::new(None),
+            gateways: Mutex::new(Default::default()),
         }
     }
 }
@@ -226,6 +282,65 @@ impl Metrics {
     /// Counts a rules reload (file change, SIGHUP or `/reload`).
     pub fn rules_reload(&self, ok: bool) {
         if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a rules reload and keeps its outcome for the console.
+    pub fn rules_reloaded(&self, trigger: &'static str, result: &Result<String, String>) {
+        self.rules_reload(result.is_ok());
+        let outcome = ReloadOutcome {
+            trigger,
+            result: result.clone(),
+            at: Instant::now(),
+        };
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+    }
+
+    /// The last rules reload since start, if any.
+    #[must_use]
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts a console login attempt.
+    pub fn console_login(&self, result: LoginResult) {
+        let i = match result {
+            LoginResult::Ok => 0,
+            LoginResult::Failed => 1,
+            LoginResult::Limited => 2,
+        };
+        self.logins[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the console's gauges: open sessions, and client addresses the login rate limit
+    /// tracks.
+    pub fn console_gauges(&self, sessions: usize, limited: usize) {
+        self.console_sessions.store(sessions as u64, Ordering::Relaxed);
+        self.login_limited.store(limited as u64, Ordering::Relaxed);
+    }
+
+    /// Records the outcome of a gateway call on `platform` (the outbox's deliveries).
+    pub fn gateway_call(&self, platform: Platform, error: Option<&str>) {
+        let mut seen = self.gateways.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = &mut seen[platform_index(platform)];
+        match error {
+            None => entry.last_ok = Some(Instant::now()),
+            Some(e) => {
+                let cut: String = e.chars().take(LAST_ERROR_CHARS).collect();
+                entry.last_error = Some((Instant::now(), cut));
+            }
+        }
+    }
+
+    /// What the outbox last saw of `platform`'s gateway.
+    #[must_use]
+    pub fn gateway_seen(&self, platform: Platform) -> GatewaySeen {
+        self.gateways.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[platform_index(platform)].clone()
     }
 
     /// Counts a write of the group statistics to the store.
@@ -373,7 +488,37 @@ impl Metrics {
             "qunguan_stats_flushes_total{{result=\"failed\"}} {}",
             load(&self.stats_flushes_failed)
         );
+
+        header(
+            &mut out,
+            "qunguan_console_logins_total",
+            "counter",
+            "Console login attempts: ok, failed (wrong password), limited (refused by the rate limit).",
+        );
+        for (result, n) in LOGIN_RESULTS.iter().zip(&self.logins) {
+            let _ = writeln!(out, "qunguan_console_logins_total{{result=\"{result}\"}} {}", load(n));
+        }
+        header(&mut out, "qunguan_console_sessions", "gauge", "Open console sessions.");
+        let _ = writeln!(out, "qunguan_console_sessions {}", load(&self.console_sessions));
+        header(
+            &mut out,
+            "qunguan_console_login_limited_addresses",
+            "gauge",
+            "Client addresses with recent failed console logins (the rate limit's table).",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_console_login_limited_addresses {}",
+            load(&self.login_limited)
+        );
         out
+    }
+}
+
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Qq => 0,
+        Platform::Telegram => 1,
     }
 }
 

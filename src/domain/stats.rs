@@ -31,6 +31,10 @@ pub struct DayStats {
     /// `warn`, `mute`, `unmute`, `kick`, `ban`).
     #[serde(default)]
     pub actions: BTreeMap<String, u64>,
+    /// The bot account that saw the day's last counted message (the QQ number of the OneBot
+    /// login, the Telegram bot's id): which account keeps the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<i64>,
 }
 
 impl DayStats {
@@ -46,6 +50,9 @@ impl DayStats {
         }
         for (kind, n) in &other.actions {
             *self.actions.entry(kind.clone()).or_default() += n;
+        }
+        if other.account.is_some() {
+            self.account = other.account;
         }
     }
 

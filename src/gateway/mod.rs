@@ -175,6 +175,37 @@ impl Gateways {
         }
     }
 
+    /// The platforms whose gateway is configured (the demo's printer counts as QQ).
+    #[must_use]
+    pub fn platforms(&self) -> Vec<Platform> {
+        let mut out = Vec::new();
+        if self.onebot.is_some() || self.demo.is_some() {
+            out.push(Platform::Qq);
+        }
+        if self.telegram.is_some() {
+            out.push(Platform::Telegram);
+        }
+        out
+    }
+
+    /// Asks `platform`'s gateway a harmless question (OneBot `get_status`, Telegram `getMe`)
+    /// to see whether it answers; bounded by the client's timeout.
+    pub async fn probe(&self, platform: Platform) -> Result<(), GatewayError> {
+        if self.demo.is_some() {
+            return Ok(());
+        }
+        match platform {
+            Platform::Qq => match &self.onebot {
+                Some(client) => client.call("get_status", &serde_json::json!({})).await.map(|_| ()),
+                None => Err(GatewayError::NotConfigured(Platform::Qq)),
+            },
+            Platform::Telegram => match &self.telegram {
+                Some(client) => client.get_me().await.map(|_| ()),
+                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
+            },
+        }
+    }
+
     /// Asks the platform about a group (its name and member count): a read-only query made
     /// directly, not through the outbox, and never on the webhook path (`/stats` and the
     /// stats page make it from their own task).

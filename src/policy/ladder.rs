@@ -151,18 +151,42 @@ pub fn decide(record: &StrikeRecord, severity: Severity, rule: &str, now: Timest
     }
 }
 
-/// Takes back strikes at `now`: the newest active one, or with `all` every one. Returns the
-/// new record (`None` when nothing is left) and how many strikes were removed (by weight).
+/// Which strikes [`pardon`] takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take<'a> {
+    /// The newest active strike (`/pardon @member`).
+    Newest,
+    /// Every active strike (`/pardon @member all`).
+    All,
+    /// The strike one case gave: given at `at_ms` for `rule` (the console's Undo). A case
+    /// gives at most one strike, stamped with the case's own time.
+    Given {
+        /// When the strike was given, unix milliseconds.
+        at_ms: i64,
+        /// The rule it was given for.
+        rule: &'a str,
+    },
+}
+
+/// Takes back strikes at `now`: see [`Take`]. Returns the new record (`None` when nothing
+/// is left) and how many strikes were removed (by weight); 0 when there was nothing to take
+/// (no active strike, or the given one has expired or was already taken back).
 #[must_use]
-pub fn pardon(record: &StrikeRecord, all: bool, now: Timestamp, ttl: Duration) -> (Option<StrikeRecord>, u32) {
+pub fn pardon(record: &StrikeRecord, take: Take<'_>, now: Timestamp, ttl: Duration) -> (Option<StrikeRecord>, u32) {
     let mut record = record.clone();
     record.prune(now, ttl);
-    let removed = if all {
-        let total = record.count(now, ttl);
-        record.strikes.clear();
-        total
-    } else {
-        record.strikes.pop().map_or(0, |s| s.weight)
+    let removed = match take {
+        Take::All => {
+            let total = record.count(now, ttl);
+            record.strikes.clear();
+            total
+        }
+        Take::Newest => record.strikes.pop().map_or(0, |s| s.weight),
+        Take::Given { at_ms, rule } => record
+            .strikes
+            .iter()
+            .rposition(|s| s.at_ms == at_ms && s.rule == rule)
+            .map_or(0, |i| record.strikes.remove(i).weight),
     };
     let record = (!record.strikes.is_empty()).then_some(record);
     (record, removed)
@@ -276,7 +300,7 @@ mod tests {
         let record = second.record;
         assert_eq!(record.count(at(2), policy.strike_ttl), 3);
 
-        let (left, removed) = pardon(&record, false, at(2), policy.strike_ttl);
+        let (left, removed) = pardon(&record, Take::Newest, at(2), policy.strike_ttl);
         assert_eq!(removed, 2, "the newest strike weighed 2");
         let left = left.expect("one strike left");
         assert_eq!(
@@ -284,13 +308,44 @@ mod tests {
             (1, "ads")
         );
 
-        assert_eq!(pardon(&record, true, at(2), policy.strike_ttl), (None, 3));
+        assert_eq!(pardon(&record, Take::All, at(2), policy.strike_ttl), (None, 3));
         assert_eq!(
-            pardon(&StrikeRecord::default(), false, at(2), policy.strike_ttl),
+            pardon(&StrikeRecord::default(), Take::Newest, at(2), policy.strike_ttl),
             (None, 0)
         );
         // Expired strikes are not "taken back": they no longer count.
-        assert_eq!(pardon(&record, true, at(2 * 86_400), policy.strike_ttl), (None, 0));
+        assert_eq!(pardon(&record, Take::All, at(2 * 86_400), policy.strike_ttl), (None, 0));
+    }
+
+    #[test]
+    fn pardon_of_a_given_strike_takes_exactly_that_one() {
+        let ladder = ladder();
+        let policy = Policy {
+            ladder: &ladder,
+            strike_ttl: Duration::from_secs(DAY),
+        };
+        let first = decide(&StrikeRecord::default(), Severity::Strikes(1), "ads", at(0), policy);
+        let second = decide(&first.record, Severity::Strikes(2), "scam", at(1), policy);
+        let record = second.record;
+        let first_at = at(0).as_millisecond();
+        let take = Take::Given {
+            at_ms: first_at,
+            rule: "ads",
+        };
+        let (left, removed) = pardon(&record, take, at(2), policy.strike_ttl);
+        assert_eq!(removed, 1, "the older strike, not the newest");
+        let left = left.expect("the newer strike stays");
+        assert_eq!((left.strikes.len(), &*left.strikes[0].rule), (1, "scam"));
+        // Taken once: a second undo finds nothing.
+        assert_eq!(pardon(&left, take, at(2), policy.strike_ttl).1, 0);
+        // The time must match the rule too.
+        let wrong_rule = Take::Given {
+            at_ms: first_at,
+            rule: "scam",
+        };
+        assert_eq!(pardon(&record, wrong_rule, at(2), policy.strike_ttl).1, 0);
+        // Expired: nothing to take back.
+        assert_eq!(pardon(&record, take, at(2 * 86_400), policy.strike_ttl), (None, 0));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! | `/healthz`        | `200 ok` while the process serves requests (liveness)            |
 //! | `/readyz`         | `200` when the store answers, rules are loaded and the outbox worker went round its loop in the last 60 s; `503` with the failing check otherwise, and during shutdown |
 //! | `/stats/<group>`  | the group's health page (`?days=30`, 1–366), see [`crate::service::stats::page`] |
+//! | `/console/…`, `/api/v1/…` | the operators' console and its JSON API, see [`crate::runtime::console`] |
 //!
-//! No authentication: the default address is loopback, so only the host (and, in a
-//! container, its own healthcheck) can reach it. Exposing it (`0.0.0.0:9090` for a Prometheus
-//! in another container) shows group statistics to whoever reaches the port; put it on a
-//! private network.
+//! Authentication: `/metrics`, `/healthz` and `/readyz` are always open (scrapers and
+//! container probes). The console and the API always need a login or the API token. The
+//! stats page needs one too as soon as `[console] password_hash` or `api_token` is set; with
+//! neither, the listener must be on loopback ([`crate::config::Settings::validate`] refuses
+//! anything else), so only the host can reach it and the page stays open as before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ use crate::config::rules::RulesHandle;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::metrics::{Metrics, OutboxGauges};
+use crate::runtime::console::auth::Auth;
 use crate::service::stats::Reporter;
 use crate::service::stats::page::{self, PageData};
 use crate::store::Store;
@@ -58,16 +61,19 @@ pub struct AdminState {
     pub reporter: Reporter,
     /// Fires when shutdown begins: `/readyz` then says so.
     pub stopping: CancellationToken,
+    /// Who may read the stats page once the console's authentication is configured.
+    pub auth: Arc<Auth>,
 }
 
-/// The admin router.
-pub fn router(state: AdminState) -> Router {
+/// The admin router, with the console's routes.
+pub fn router(state: AdminState, console: crate::runtime::console::ConsoleState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/stats/{group}", get(stats_page))
         .with_state(state)
+        .merge(crate::runtime::console::router(console))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -158,7 +164,18 @@ async fn stats_page(
     State(state): State<AdminState>,
     Path(group): Path<String>,
     Query(query): Query<PageQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    if !crate::runtime::console::may_read(&state.auth, &headers) {
+        if state.auth.console_on() {
+            return axum::response::Redirect::to("/console/login").into_response();
+        }
+        return (
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <[console] api_token>\n",
+        )
+            .into_response();
+    }
     let group: GroupId = match group.parse() {
         Ok(g) => g,
         Err(e) => {
@@ -218,6 +235,7 @@ async fn stats_page(
         name: name.as_deref(),
         days: &days,
         summary: &summary,
+        last_is_today: true,
     });
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

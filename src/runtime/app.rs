@@ -5,7 +5,7 @@
 //! (batched welcomes), the store's sweep (expired seen keys, strike records, old audit cases,
 //! old joins), the inactivity sweep (reminders, optional removal), the control socket the
 //! CLI's `backup`/`audit`/`stats` use, the group statistics' periodic write, and the admin
-//! listener (`/metrics`, `/healthz`, `/readyz`, `/stats/<group>`). Every task is spawned into
+//! listener (`/metrics`, `/healthz`, `/readyz`, `/stats/<group>`, the console and its API). Every task is spawned into
 //! one tracked set and awaited at shutdown.
 //!
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
@@ -260,6 +260,7 @@ impl App {
         })?;
         tracing::info!(%addr, webhook = %settings.gateway.onebot.webhook_path, "qunguan listening");
 
+        let started = std::time::Instant::now();
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         let scheduler = Scheduler::new(
@@ -300,6 +301,11 @@ impl App {
             background.clone(),
         ));
         if let Some(admin) = admin {
+            let auth = Arc::new(crate::runtime::console::auth::Auth::new(
+                settings.console.clone(),
+                clock.clone(),
+                Arc::clone(&metrics),
+            ));
             let state = crate::runtime::admin::AdminState {
                 metrics: Arc::clone(&metrics),
                 store: store.clone(),
@@ -307,10 +313,27 @@ impl App {
                 clock: clock.clone(),
                 reporter: pipeline.reporter(),
                 stopping: shutdown.clone(),
+                auth: Arc::clone(&auth),
+            };
+            let console = crate::runtime::console::ConsoleState {
+                settings: Arc::clone(&settings),
+                store: store.clone(),
+                rules: Arc::clone(pipeline.rules()),
+                pipeline: Arc::clone(&pipeline),
+                metrics: Arc::clone(&metrics),
+                clock: clock.clone(),
+                auth,
+                started,
             };
             let admin_addr = admin.local_addr().ok();
-            tracing::info!(addr = ?admin_addr, "admin listener: /metrics /healthz /readyz /stats/<group>");
-            let served = axum::serve(admin, crate::runtime::admin::router(state))
+            tracing::info!(
+                addr = ?admin_addr,
+                console = !settings.console.password_hash.is_empty(),
+                api_token = !settings.console.api_token.is_empty(),
+                "admin listener: /metrics /healthz /readyz /stats/<group> /console/ /api/v1/"
+            );
+            let router = crate::runtime::admin::router(state, console);
+            let served = axum::serve(admin, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(background.clone().cancelled_owned());
             tasks.spawn(async move {
                 if let Err(e) = served.await {

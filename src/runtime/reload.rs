@@ -99,29 +99,30 @@ async fn run_loop(
                         },
                     }
                 }
-                metrics.rules_reload(reload_logged(handle, dir, "file change").await);
+                metrics.rules_reloaded("file change", &reload_logged(handle, dir, "file change").await);
             }
-            () = next_hangup(hangup) => metrics.rules_reload(reload_logged(handle, dir, "SIGHUP").await),
+            () = next_hangup(hangup) => metrics.rules_reloaded("SIGHUP", &reload_logged(handle, dir, "SIGHUP").await),
         }
     }
 }
 
-/// Runs [`crate::config::rules::reload`] off the async threads and logs the outcome; true if it worked.
-pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) -> bool {
+/// Runs [`crate::config::rules::reload`] off the async threads and logs the outcome: the new
+/// rules' summary, or the error (with `file:line` when known).
+pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) -> Result<String, String> {
     let (handle, dir) = (handle.clone(), dir.to_owned());
     let result = tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir)).await;
     match result {
         Ok(Ok(summary)) => {
             tracing::info!(trigger, rules = %summary, "rules reloaded");
-            true
+            Ok(summary)
         }
         Ok(Err(e)) => {
             tracing::error!(trigger, error = %e, "rules not reloaded; the previous rules stay live");
-            false
+            Err(e.to_string())
         }
         Err(e) => {
             tracing::error!(trigger, error = %e, "rules reload task failed; the previous rules stay live");
-            false
+            Err(format!("the reload task failed: {e}"))
         }
     }
 }

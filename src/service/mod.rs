@@ -4,6 +4,7 @@
 //! - [`commands`] are the admin commands typed in a group;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
 //! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
+//! - [`undo`] takes back the strike of one case (the operators' console);
 //! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
 //!   makes actions durable and wakes the worker, and `outbox` is the only module of the
 //!   service layer that talks to gateway clients.
@@ -17,4 +18,5 @@ pub mod passes;
 pub(crate) mod pipeline;
 pub mod scheduler;
 pub mod stats;
+pub mod undo;
 pub(crate) mod welcome;

@@ -271,7 +271,7 @@ impl Pipeline {
         }
         let group = msg.group;
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
-        self.stats.message(group, user, self.clock.now());
+        self.stats.message(group, user, event.self_id, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
         // An edited message is filtered again, but never run again as a command.
         let parsed = if msg.edited {

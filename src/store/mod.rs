@@ -35,6 +35,7 @@ pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod codec;
 mod cursor;
+mod groups;
 mod keys;
 pub(crate) mod members;
 mod migrate;
@@ -44,6 +45,7 @@ pub(crate) mod schedule;
 pub(crate) mod stats;
 pub(crate) mod strikes;
 mod sweep;
+mod undo;
 mod unit;
 pub(crate) mod welcome;
 
@@ -64,6 +66,7 @@ pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
 pub use schedule::AdminPost;
 pub use sweep::{SweepPolicy, SweepReport};
+pub use undo::{Undo, UndoWrites};
 pub use welcome::{JoinRecorded, PendingJoin, WelcomeBatch};
 
 use crate::config::StorageSettings;

@@ -54,6 +54,8 @@ fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
         strikes_after: 1,
         measure: Measure::Warn,
         dry_run: false,
+        undone_by: None,
+        undoes: None,
     }
 }
 
@@ -733,4 +735,86 @@ fn a_flush_larger_than_one_batch_records_every_member_and_the_earliest_start() {
             .iter()
             .all(|(user, r)| r.last_ms == 1_000_000 + (user - 10_000))
     );
+}
+
+#[test]
+fn an_undo_writes_strikes_both_cases_and_the_counter_at_once_or_nothing() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    violate(&store, "v1", g, 7, at(0));
+    violate(&store, "v2", g, 8, at(1));
+    let decide = |entry: &AuditEntry, record: Option<StrikeRecord>, next: u64| {
+        assert_eq!(next, 3, "the undo takes the group's next number");
+        let mut record = record.expect("a record");
+        record.strikes.retain(|s| s.at_ms != entry.at_ms);
+        let mut audit = case(g, entry.user_id, 2_000);
+        audit.measure = Measure::Pardon { removed: 1 };
+        Ok::<_, &str>(crate::store::UndoWrites {
+            strikes: if record.strikes.is_empty() {
+                StrikeWrite::Clear
+            } else {
+                StrikeWrite::Put(record)
+            },
+            audit,
+        })
+    };
+    // A refusal writes nothing.
+    let refused = store.undo_case(g, 1, at(2), |_, _, _| Err::<crate::store::UndoWrites, _>("no"));
+    assert_eq!(refused.expect("undo"), crate::store::Undo::Refused("no"));
+    assert_eq!(store.cases(Some(g), None).expect("cases").len(), 2);
+    assert!(store.strike_record(g, 7).expect("read").is_some());
+
+    let done = store.undo_case(g, 1, at(2), decide).expect("undo");
+    let crate::store::Undo::Done { case: new, undone } = done else {
+        panic!("{done:?}");
+    };
+    assert_eq!((new, undone.undone_by), (3, Some(3)));
+    assert_eq!(
+        store.strike_record(g, 7).expect("read"),
+        None,
+        "the only strike is gone"
+    );
+    let cases = store.cases(Some(g), None).expect("cases");
+    assert_eq!(
+        cases
+            .iter()
+            .map(|c| (c.case, c.undone_by, c.undoes))
+            .collect::<Vec<_>>(),
+        [(1, Some(3), None), (2, None, None), (3, None, Some(1))]
+    );
+    // The next case of the group after the undo gets number 4.
+    assert_eq!(violate(&store, "v3", g, 9, at(3)).map(|c| c.value), Some(4));
+    assert_eq!(
+        store.undo_case(g, 1, at(4), decide).expect("undo"),
+        crate::store::Undo::AlreadyUndone(3)
+    );
+    assert_eq!(
+        store.undo_case(g, 99, at(4), decide).expect("undo"),
+        crate::store::Undo::NoSuchCase
+    );
+}
+
+#[test]
+fn known_groups_and_recent_cases_read_across_trees() {
+    let (_dir, store) = store();
+    let (a, b) = (GroupId::qq(1), GroupId::telegram(-1_005));
+    for (i, g) in [a, a, b, a].into_iter().enumerate() {
+        let i = i64::try_from(i).expect("small");
+        violate(&store, &format!("v{i}"), g, 7 + i, at(i * 10));
+    }
+    assert_eq!(store.known_groups().expect("groups"), [a, b]);
+    let newest: Vec<(GroupId, u64)> = store
+        .recent_cases(None, None, 3, &|_| true)
+        .expect("cases")
+        .iter()
+        .map(|c| (c.group, c.case))
+        .collect();
+    assert_eq!(newest, [(a, 3), (b, 1), (a, 2)], "newest first across groups");
+    let since = store
+        .recent_cases(Some(a), Some(at(10).as_millisecond()), 10, &|_| true)
+        .expect("cases");
+    assert_eq!(since.iter().map(|c| c.case).collect::<Vec<_>>(), [3, 2]);
+    let only_8 = store.recent_cases(None, None, 10, &|c| c.user_id == 8).expect("cases");
+    assert_eq!(only_8.len(), 1);
+    assert_eq!(store.strike_records(a, 10).expect("records").len(), 3);
 }

@@ -4,6 +4,7 @@
 mod architecture;
 mod commands;
 mod config_docs;
+mod console;
 mod demo;
 mod docs_paths;
 mod durability;

@@ -442,6 +442,23 @@ impl Filter {
         self.rules[..self.lists].iter().map(|r| &*r.name)
     }
 
+    /// Each word list's name and how many phrases it compiled to, in load order (computed
+    /// on call: for the console, not the message path).
+    #[must_use]
+    pub fn list_sizes(&self) -> Vec<(&str, usize)> {
+        let mut counts = vec![0usize; self.lists];
+        for target in &self.phrases.targets {
+            if let Some(n) = counts.get_mut(target.rule as usize) {
+                *n += 1;
+            }
+        }
+        self.rules[..self.lists]
+            .iter()
+            .zip(counts)
+            .map(|(r, n)| (&*r.name, n))
+            .collect()
+    }
+
     /// Names of the active detectors.
     pub fn detector_names(&self) -> impl Iterator<Item = &str> {
         self.rules[self.lists..].iter().map(|r| &*r.name)

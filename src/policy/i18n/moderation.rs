@@ -69,6 +69,34 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
     }
 }
 
+/// The display name of a rule for people: the synthetic ids (`flood`, `manual` …) and the
+/// built-in detectors (`qq_id`, `url` …) have one in each language; a word list or a
+/// `[[regex]]` of the operator's is shown under its own name (its file stem).
+#[must_use]
+pub fn rule_label(locale: Locale, rule: &str) -> std::borrow::Cow<'_, str> {
+    let zh_en = match rule {
+        "flood" => Some(("刷屏", "flooding")),
+        "manual" => Some(("管理员操作", "by an admin")),
+        "inactive" => Some(("长期潜水", "inactive")),
+        "join_answer" => Some(("入群答案", "join answer")),
+        "qq_id" => Some(("QQ号", "QQ number")),
+        "wechat_id" => Some(("微信号", "WeChat id")),
+        "tg_link" => Some(("Telegram 链接", "Telegram link")),
+        "invite_link" => Some(("邀请链接", "invite link")),
+        "url" => Some(("网址", "link")),
+        "phone_cn" => Some(("手机号", "phone number")),
+        "email" => Some(("邮箱", "email address")),
+        "tg_handle" => Some(("Telegram 用户名", "Telegram handle")),
+        "long_digits" => Some(("长数字", "long number")),
+        _ => None,
+    };
+    match (zh_en, locale) {
+        (Some((zh, _)), Locale::ZhCn) => zh.into(),
+        (Some((_, en)), Locale::En) => en.into(),
+        (None, _) => rule.into(),
+    }
+}
+
 /// The reason of a manual action when the admin gave none.
 #[must_use]
 pub fn default_reason(locale: Locale) -> &'static str {
@@ -198,6 +226,8 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
         (Actor::Auto, Locale::En) => "automatic".to_owned(),
         (Actor::Admin { user_id, name }, _) if name.is_empty() => user_id.to_string(),
         (Actor::Admin { user_id, name }, _) => format!("{name} ({user_id})"),
+        (Actor::Console { name, .. }, Locale::ZhCn) => format!("{name}（控制台）"),
+        (Actor::Console { name, .. }, Locale::En) => format!("{name} (console)"),
     };
     let what = measure(locale, entry.measure);
     let quoted: Vec<String> = entry.matched.iter().map(|m| format!("「{m}」")).collect();
@@ -249,6 +279,18 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
         lines.push(match locale {
             Locale::ZhCn => format!("原因：{}", entry.reason),
             Locale::En => format!("Reason: {}", entry.reason),
+        });
+    }
+    if let Some(undo) = entry.undone_by {
+        lines.push(match locale {
+            Locale::ZhCn => format!("已撤销：案件 #{undo}"),
+            Locale::En => format!("Undone by case #{undo}"),
+        });
+    }
+    if let Some(undone) = entry.undoes {
+        lines.push(match locale {
+            Locale::ZhCn => format!("撤销了案件 #{undone}"),
+            Locale::En => format!("Undoes case #{undone}"),
         });
     }
     OutgoingMessage::text(lines.join("\n"))

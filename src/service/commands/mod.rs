@@ -171,10 +171,11 @@ pub async fn execute(
         }
         Command::Reload => {
             let reloaded = reload(ctx.rules, &ctx.settings.rules.dir).await;
-            ctx.metrics.rules_reload(reloaded.is_ok());
+            let reloaded = reloaded.map_err(|e| e.to_string());
+            ctx.metrics.rules_reloaded("command", &reloaded);
             let text = match reloaded {
                 Ok(summary) => i18n::reloaded(locale, Ok(&summary)),
-                Err(error) => i18n::reloaded(locale, Err(&error.to_string())),
+                Err(error) => i18n::reloaded(locale, Err(&error)),
             };
             answer(ctx, event, msg, text)
         }
@@ -479,7 +480,8 @@ impl Plan<'_> {
             .commit(&event.key, now, self.subject(target), |snapshot| {
                 let record = snapshot.record.unwrap_or_default();
                 let before = record.count(now, ttl);
-                let (left, removed) = ladder::pardon(&record, all, now, ttl);
+                let take = if all { ladder::Take::All } else { ladder::Take::Newest };
+                let (left, removed) = ladder::pardon(&record, take, now, ttl);
                 let after = left.as_ref().map_or(0, |r| r.count(now, ttl));
                 let (strikes, audit, case) = if removed == 0 {
                     (StrikeWrite::Keep, None, None)

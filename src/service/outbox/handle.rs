@@ -56,6 +56,17 @@ impl OutboxHandle {
         self.publish().await
     }
 
+    /// The platforms with a configured gateway.
+    #[must_use]
+    pub fn platforms(&self) -> Vec<crate::domain::event::Platform> {
+        self.gateways.platforms()
+    }
+
+    /// Whether `platform`'s gateway answers now (a read-only call, for the health page).
+    pub async fn probe(&self, platform: crate::domain::event::Platform) -> Result<(), GatewayError> {
+        self.gateways.probe(platform).await
+    }
+
     /// Asks the platform about a group (its name and member count): a read-only query, never
     /// made on the webhook path.
     pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GatewayError> {

@@ -258,6 +258,8 @@ impl OutboxWorker {
         let now_ms = self.clock.now().as_millisecond();
         let outbox = self.store.outbox();
         self.dirty = true;
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.metrics.gateway_call(group.platform, error.as_deref());
         match result {
             Ok(delivery) => {
                 let item = self.queues.finish(group, seq);

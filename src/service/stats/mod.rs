@@ -77,11 +77,12 @@ impl GroupStats {
         now.to_zoned(self.tz.clone()).date()
     }
 
-    /// Counts a message from `user`.
-    pub fn message(&self, group: GroupId, user: i64, now: Timestamp) {
+    /// Counts a message from `user`, seen by the bot account `account`.
+    pub fn message(&self, group: GroupId, user: i64, account: i64, now: Timestamp) {
         self.update(group, now, |day| {
             day.messages += 1;
             day.members.insert(user);
+            day.account = Some(account);
         });
     }
 
@@ -377,9 +378,9 @@ mod tests {
         // 2026-11-21 15:59:59Z is 23:59:59 in Shanghai; one second later is the next day.
         let before = Timestamp::from_second(1_795_276_799).expect("ts");
         let after = Timestamp::from_second(1_795_276_800).expect("ts");
-        s.message(g, 7, before);
-        s.message(g, 7, after);
-        s.message(g, 8, after);
+        s.message(g, 7, 99, before);
+        s.message(g, 7, 99, after);
+        s.message(g, 8, 99, after);
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
         let days = s.days(&store, g, date(2026, 11, 1), date(2026, 11, 30)).expect("days");
@@ -394,11 +395,11 @@ mod tests {
         let now = Timestamp::from_second(1_795_305_600).expect("ts");
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
-        s.message(g, 1, now);
+        s.message(g, 1, 99, now);
         s.violation(g, "ads", Some("warn"), now);
         s.flush(&store, now).expect("flush");
-        s.message(g, 1, now);
-        s.message(g, 2, now);
+        s.message(g, 1, 99, now);
+        s.message(g, 2, 99, now);
         s.joined(g, now);
         s.violation(g, "ads", None, now);
         let days = s.days(&store, g, date(2026, 11, 22), date(2026, 11, 22)).expect("days");

@@ -20,6 +20,7 @@
 //!
 //! A `sleep` stays only where time itself must pass, with a comment saying why.
 
+pub mod browser;
 pub mod daemon;
 pub mod fake_onebot;
 pub mod fake_telegram;
