@@ -33,12 +33,52 @@ pub fn warning(locale: Locale, user_id: i64, name: &str, reason: &str, count: u3
     msg
 }
 
-/// Why a message was removed, for the warning text: names the rule that matched.
+/// Why a message was removed, for the warning text: names the rule that matched by its
+/// display name (`Filter::display_name`), never by its internal id.
 #[must_use]
-pub fn reason_rule(locale: Locale, rule: &str) -> String {
+pub fn reason_rule(locale: Locale, display: &str) -> String {
     match locale {
-        Locale::ZhCn => format!("消息触发了规则「{rule}」"),
-        Locale::En => format!("your message matched the rule \"{rule}\""),
+        Locale::ZhCn => format!("消息触发了规则「{display}」"),
+        Locale::En => format!("your message matched the rule \"{display}\""),
+    }
+}
+
+/// The built-in display name of a rule id qunguan itself defines: the contact detectors, the
+/// model's rule and the synthetic ids of measures that come from elsewhere (`flood`,
+/// `manual`, `inactive`, `join_answer`, `learned`). `None` for any other id (a word list,
+/// a `[[regex]]` of the operator's), whose name comes from `display` in `rules.toml`.
+#[must_use]
+pub fn rule_display(locale: Locale, rule: &str) -> Option<&'static str> {
+    let (zh, en) = match rule {
+        "qq_id" => ("QQ号引流", "QQ number advertising"),
+        "wechat_id" => ("微信引流", "WeChat contact advertising"),
+        "tg_link" => ("Telegram链接引流", "Telegram link advertising"),
+        "invite_link" => ("拉群链接", "group invite link"),
+        "url" => ("可疑链接", "suspicious link"),
+        "phone_cn" => ("手机号引流", "phone number advertising"),
+        "email" => ("邮箱引流", "e-mail advertising"),
+        "tg_handle" => ("账号引流", "account advertising"),
+        "long_digits" => ("可疑号码", "suspicious number"),
+        "flood" => ("刷屏", "flooding"),
+        "model" => ("疑似广告", "likely spam"),
+        "manual" => ("管理员处理", "admin action"),
+        "inactive" => ("长期潜水", "inactivity"),
+        "join_answer" => ("入群答案", "join answer"),
+        "learned" => ("与管理员标记的广告相似", "similar to spam marked by an admin"),
+        _ => return None,
+    };
+    Some(match locale {
+        Locale::ZhCn => zh,
+        Locale::En => en,
+    })
+}
+
+/// The display name of a word list or `[[regex]]` without `display` in `rules.toml`.
+#[must_use]
+pub fn generic_rule_display(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "违规内容",
+        Locale::En => "prohibited content",
     }
 }
 

@@ -129,6 +129,9 @@ pub(crate) struct Detector {
     pub(crate) view: RegexView,
     /// The built-in logic, unless a `[[regex]]` pattern replaced it.
     pub(crate) builtin: Option<Builtin>,
+    /// The built-in detector it is or replaces (`None`: a `[[regex]]` of its own): what the
+    /// model's flags call it (a link, a phone number, flooding …).
+    pub(crate) family: Option<Builtin>,
     /// The pattern text, reported as the hit's `pattern`.
     pub(crate) pattern: std::sync::Arc<str>,
 }

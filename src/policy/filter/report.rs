@@ -7,7 +7,7 @@ use std::io::{self, BufRead, Write};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{Filter, Hit, HitKind, RuleAction};
+use super::{Filter, Hit, HitKind, RuleAction, Trust};
 use crate::domain::event::GroupId;
 use crate::domain::strike::{Severity, StrikeRecord};
 use crate::policy::ladder::{self, Policy};
@@ -178,7 +178,7 @@ pub fn scan(filter: &Filter, mut input: impl BufRead, mut output: impl Write, js
                 }
             }
         };
-        let violation = filter.scan_into(text, &mut hits);
+        let (violation, _score) = filter.scan_into(text, Trust::New, &mut hits);
         summary.messages += 1;
         summary.violations += usize::from(violation);
         let record = ScanLine {
