@@ -53,6 +53,7 @@ struct RawModel {
     exclude_groups: Option<Vec<Spanned<RawGroup>>>,
     dry_run: Option<bool>,
     display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +69,7 @@ struct RawRule {
     exclude_groups: Option<Vec<Spanned<RawGroup>>>,
     dry_run: Option<bool>,
     display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +87,7 @@ struct RawRegex {
     exclude_groups: Option<Vec<Spanned<RawGroup>>>,
     dry_run: Option<bool>,
     display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +143,7 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             exclude_groups: groups(path, src, rule.exclude_groups)?,
             dry_run: rule.dry_run.unwrap_or(false),
             display: display(path, src, rule.display)?,
+            display_en: display(path, src, rule.display_en)?,
         };
         out.rules.insert(name, (settings, line));
     }
@@ -175,6 +179,7 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
                 exclude_groups: groups(path, src, regex.exclude_groups)?,
                 dry_run: regex.dry_run.unwrap_or(false),
                 display: display(path, src, regex.display)?,
+                display_en: display(path, src, regex.display_en)?,
                 ..RuleSettings::default()
             },
             file: path.to_owned(),
@@ -210,7 +215,9 @@ fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings
         return Err(RulesError::new(
             path,
             veto_line,
-            format!("[model] veto = {veto} is above act = {act}: the veto must not exceed the threshold at which the model acts alone"),
+            format!(
+                "[model] veto = {veto} is above act = {act}: the veto must not exceed the threshold at which the model acts alone"
+            ),
         ));
     }
     Ok(ModelSettings {
@@ -225,6 +232,7 @@ fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings
             exclude_groups: groups(path, src, raw.exclude_groups)?,
             dry_run: raw.dry_run.unwrap_or(false),
             display: display(path, src, raw.display)?,
+            display_en: display(path, src, raw.display_en)?,
             ..RuleSettings::default()
         },
     })

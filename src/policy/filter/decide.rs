@@ -73,11 +73,14 @@ pub(crate) struct Evidence {
     /// Original byte span: hits whose spans overlap are one place.
     pub(crate) start: u32,
     pub(crate) end: u32,
+    /// A fact about the whole message rather than a place in it (flooding, whose span is the
+    /// message): it combines with any cue.
+    pub(crate) whole: bool,
 }
 
 impl Evidence {
     fn overlaps(&self, other: &Self) -> bool {
-        self.start < other.end && other.start < self.end
+        !self.whole && !other.whole && self.start < other.end && other.start < self.end
     }
 }
 
@@ -104,9 +107,8 @@ pub(crate) fn decide(hits: &[Evidence]) -> Option<(usize, Reason)> {
     }
     let weak = |h: &Evidence| h.kind == HitKind::Regex && !h.strong;
     // A cue with a weak pattern it does not overlap.
-    let with_pattern = |_: usize, c: &Evidence| {
-        c.kind == HitKind::Cue && hits.iter().any(|p| weak(p) && !p.overlaps(c))
-    };
+    let with_pattern =
+        |_: usize, c: &Evidence| c.kind == HitKind::Cue && hits.iter().any(|p| weak(p) && !p.overlaps(c));
     if let Some(d) = pick(Reason::CueAndPattern, &with_pattern) {
         return Some(d);
     }
@@ -156,6 +158,7 @@ mod tests {
             severity,
             start: at.0,
             end: at.1,
+            whole: false,
         }
     }
 
@@ -167,7 +170,11 @@ mod tests {
         type Row = (&'static str, Vec<Evidence>, Option<(usize, Reason)>);
         let rows: &[Row] = &[
             ("nothing", vec![], None),
-            ("one hard phrase", vec![e(0, Hard, false, ONE, (0, 6))], Some((0, Reason::Hard))),
+            (
+                "one hard phrase",
+                vec![e(0, Hard, false, ONE, (0, 6))],
+                Some((0, Reason::Hard)),
+            ),
             ("a cue alone", vec![e(0, Cue, false, ONE, (0, 6))], None),
             (
                 "two cues of one rule",
@@ -210,6 +217,17 @@ mod tests {
                 None,
             ),
             (
+                "flooding is about the whole message: it combines with a cue inside it",
+                vec![
+                    Evidence {
+                        whole: true,
+                        ..e(7, Regex, false, ONE, (0, 60))
+                    },
+                    e(0, Cue, false, ONE, (0, 6)),
+                ],
+                Some((1, Reason::CueAndPattern)),
+            ),
+            (
                 "a cue inside one pattern combines with another pattern",
                 vec![
                     e(5, Regex, false, ONE, (0, 20)),
@@ -230,7 +248,10 @@ mod tests {
             ),
             (
                 "the more severe hard rule wins",
-                vec![e(0, Hard, false, ONE, (0, 6)), e(1, Hard, false, Severity::Max, (9, 15))],
+                vec![
+                    e(0, Hard, false, ONE, (0, 6)),
+                    e(1, Hard, false, Severity::Max, (9, 15)),
+                ],
                 Some((1, Reason::Hard)),
             ),
             (

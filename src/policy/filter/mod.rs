@@ -31,6 +31,8 @@ mod engine;
 mod phrases;
 pub mod report;
 pub mod spec;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -430,25 +432,17 @@ impl Filter {
             .filter(|_| Model::covers(text))
     }
 
-    /// What acts, whether to record for review, whether the model vetoed: the table of
-    /// issue 12 §2 and §3.
+    /// What acts, whether to record for review, whether the model vetoed (see [`outcome`]).
     fn outcome(&self, rules: Option<Reason>, score: Option<f32>, trust: Trust) -> (Option<Reason>, bool, bool) {
-        let trusted = trust == Trust::Trusted;
-        match (rules, score) {
-            (Some(Reason::Strong), _) => (Some(Reason::Strong), false, false),
-            (Some(r), Some(s)) if r.is_soft() && s < self.veto => (None, false, true),
-            (Some(Reason::Hard), _) => (Some(Reason::Hard), false, false),
-            (Some(r), _) if trusted => (None, r.is_soft(), false),
-            (Some(r), _) => (Some(r), false, false),
-            (None, Some(s)) if s >= self.act => {
-                if trusted {
-                    (None, true, false)
-                } else {
-                    (Some(Reason::Model), false, false)
-                }
-            }
-            (None, _) => (None, false, false),
-        }
+        let o = outcome(rules, score, trust, self.veto, self.act);
+        (o.acts, o.review, o.vetoed)
+    }
+
+    /// A copy of this filter with another model (`None`: the rules alone): what
+    /// `qunguan model eval --folds` judges each held-out fold with.
+    #[must_use]
+    pub fn with_model(&self, model: Option<Arc<Model>>) -> Self {
+        Self { model, ..self.clone() }
     }
 
     /// Everything the filter sees in `text`: the normalized text, every hit, the rules'
@@ -640,6 +634,7 @@ impl Filter {
             severity: self.rules[f.rule as usize].settings.severity,
             start: f.start,
             end: f.end,
+            whole: f.kind == HitKind::Regex && self.detectors.list[f.source as usize].family == Some(Builtin::Flood),
         }));
         decide::decide(evidence)
     }
@@ -649,7 +644,8 @@ impl Filter {
     fn flags_of(&self, text: &str, scratch: &Scratch) -> Flags {
         let mut flags = Flags::default();
         let sat = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
-        let mut links = 0usize;
+        // Links by place: `t.me/x` is both a Telegram link and a URL, and one link.
+        let (mut links, mut reach) = (0usize, 0u32);
         for f in &scratch.found {
             match f.kind {
                 HitKind::Hard => flags.hard_phrase = true,
@@ -666,7 +662,12 @@ impl Filter {
                         flags.strong_contact = true;
                     }
                     if matches!(family, Some(Builtin::Url | Builtin::TgLink | Builtin::InviteLink)) {
-                        links += 1;
+                        // `found` is sorted by start: a link starting before the reach of the
+                        // previous one overlaps it.
+                        if links == 0 || f.start >= reach {
+                            links += 1;
+                        }
+                        reach = reach.max(f.end);
                     }
                 }
             }
@@ -715,7 +716,9 @@ impl Filter {
 
     /// Names of the active detectors.
     pub fn detector_names(&self) -> impl Iterator<Item = &str> {
-        self.rules[self.lists..self.model_rule as usize].iter().map(|r| &*r.name)
+        self.rules[self.lists..self.model_rule as usize]
+            .iter()
+            .map(|r| &*r.name)
     }
 
     /// The settings of the rule (word list, detector or [`MODEL_RULE`]) called `name`.
@@ -724,18 +727,69 @@ impl Filter {
         self.rules.iter().find(|r| &*r.name == name).map(|r| &r.settings)
     }
 
-    /// The name members see for rule `rule` in `locale`: its `display` in `rules.toml`, else
-    /// the built-in name of a detector, of [`MODEL_RULE`] or of a synthetic rule (`flood`,
-    /// `manual`, `learned` …), else a generic name — never the internal id.
+    /// The name members see for rule `rule` in `locale`: its `display` (`display_en` in
+    /// English, falling back to each other) in `rules.toml`, else the built-in name of a
+    /// detector, of [`MODEL_RULE`] or of a synthetic rule (`flood`, `manual`, `learned` …),
+    /// else a generic name — never the internal id.
     #[must_use]
     pub fn display_name(&self, rule: &str, locale: Locale) -> String {
-        if let Some(display) = self.rule_settings(rule).and_then(|s| s.display.as_deref()) {
-            return display.to_owned();
+        if let Some(settings) = self.rule_settings(rule) {
+            let (first, second) = match locale {
+                Locale::ZhCn => (&settings.display, &settings.display_en),
+                Locale::En => (&settings.display_en, &settings.display),
+            };
+            if let Some(name) = first.as_deref().or(second.as_deref()) {
+                return name.to_owned();
+            }
         }
         i18n::rule_display(locale, rule)
             .unwrap_or_else(|| i18n::generic_rule_display(locale))
             .to_owned()
     }
+}
+
+/// What the decision of issue 12 §2 and §3 makes of the rules' decision and the model's score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Why something acts; `None`: nothing acts.
+    pub acts: Option<Reason>,
+    /// Would have acted for a new member; the member is trusted: record for review.
+    pub review: bool,
+    /// A soft rules hit the model overruled.
+    pub vetoed: bool,
+}
+
+/// The decision table, given the rules' decision `rules`, the model's `score` (`None`: no
+/// model, or an uncovered script) and the thresholds:
+///
+/// | rules               | score          | new member      | trusted member        |
+/// |---------------------|----------------|-----------------|-----------------------|
+/// | strong pattern      | any            | acts            | acts                  |
+/// | hard phrase         | `< veto`       | vetoed          | vetoed                |
+/// | hard phrase         | `≥ veto`/none  | acts            | acts                  |
+/// | cue combination     | `< veto`       | vetoed          | vetoed                |
+/// | cue combination     | `≥ veto`/none  | acts            | review                |
+/// | nothing             | `≥ act`        | acts (`model`)  | review                |
+/// | nothing             | `< act`/none   | —               | —                     |
+#[must_use]
+pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f32, act: f32) -> Outcome {
+    let trusted = trust == Trust::Trusted;
+    let (acts, review, vetoed) = match (rules, score) {
+        (Some(Reason::Strong), _) => (Some(Reason::Strong), false, false),
+        (Some(r), Some(s)) if r.is_soft() && s < veto => (None, false, true),
+        (Some(Reason::Hard), _) => (Some(Reason::Hard), false, false),
+        (Some(r), _) if trusted => (None, r.is_soft(), false),
+        (Some(r), _) => (Some(r), false, false),
+        (None, Some(s)) if s >= act => {
+            if trusted {
+                (None, true, false)
+            } else {
+                (Some(Reason::Model), false, false)
+            }
+        }
+        (None, _) => (None, false, false),
+    };
+    Outcome { acts, review, vetoed }
 }
 
 /// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this

@@ -231,9 +231,12 @@ pub struct RuleSettings {
     pub exclude_groups: Vec<GroupId>,
     /// Decide and record, but send nothing.
     pub dry_run: bool,
-    /// The name members see in warnings (`display = "广告引流"`), in the configured locale.
-    /// `None`: a built-in name (detectors, `model`) or a generic one (word lists).
+    /// The name members see in warnings (`display = "广告引流"`). `None`: a built-in name
+    /// (detectors, `model`) or a generic one (word lists).
     pub display: Option<String>,
+    /// The name members see with `[messages] locale = "en"` (`display_en = "advertising"`);
+    /// `None`: `display`.
+    pub display_en: Option<String>,
 }
 
 impl Default for RuleSettings {
@@ -248,6 +251,7 @@ impl Default for RuleSettings {
             exclude_groups: Vec::new(),
             dry_run: false,
             display: None,
+            display_en: None,
         }
     }
 }

@@ -232,12 +232,7 @@ impl Seen {
 /// order, `gram = Some(start..end)` of `text`), then flags (`gram = None`). This is the one
 /// definition of a message's features that scoring, explaining, learning and training share.
 #[inline]
-pub fn for_each_feature(
-    seen: &mut Seen,
-    text: &str,
-    flags: &Flags,
-    mut f: impl FnMut(u32, Option<(usize, usize)>),
-) {
+pub fn for_each_feature(seen: &mut Seen, text: &str, flags: &Flags, mut f: impl FnMut(u32, Option<(usize, usize)>)) {
     seen.start(text.len());
     for_each_gram(text, |b, start, end| {
         if seen.insert(b) {

@@ -221,13 +221,7 @@ impl Model {
 
     /// [`Model::explain`] with what this instance learned added.
     #[must_use]
-    pub fn explain_with(
-        &self,
-        delta: Option<&Delta>,
-        normalized: &str,
-        flags: &Flags,
-        top: usize,
-    ) -> Explanation {
+    pub fn explain_with(&self, delta: Option<&Delta>, normalized: &str, flags: &Flags, top: usize) -> Explanation {
         let mut all = Vec::new();
         with_seen(|seen| {
             for_each_feature(seen, normalized, flags, |index, gram| {
