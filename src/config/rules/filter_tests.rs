@@ -303,6 +303,26 @@ const ROWS: &[(&str, &str, Want)] = &[
     ),
     ("vx before an id", "vx abc12345", Flag("wechat_id", "vx abc12345")),
     (
+        "single 徽 before an id",
+        "徽 fapiao_sd",
+        Flag("wechat_id", "徽 fapiao_sd"),
+    ),
+    (
+        "➕Q before a number",
+        "需要的➕Q 2098765431",
+        Flag("qq_id", "➕Q 2098765431"),
+    ),
+    (
+        "full-width Ｑ：",
+        "报销一条龙，Ｑ：２０９８７６５４３",
+        Flag("qq_id", "Ｑ：２０９８７６５４３"),
+    ),
+    (
+        "群： before a number",
+        "大家加新群：389627510",
+        Flag("qq_id", "群：389627510"),
+    ),
+    (
         "an id without a digit after 微信号：",
         "微信号：zhangsanfeng",
         Flag("wechat_id", "微信号：zhangsanfeng"),
@@ -365,6 +385,9 @@ const ROWS: &[(&str, &str, Want)] = &[
     ),
     ("v glued to a word before a colon", "dev: release123 today", Clean),
     ("a V without plus or colon", "V abc123456", Clean),
+    ("a Q without plus or colon", "Q 12345678 is a model", Clean),
+    ("群 before a count", "群里12345人", Clean),
+    ("a letter q in a word before a colon", "faq: 123456", Clean),
     ("稍微 is not the cue 微", "稍微 update123 一下", Clean),
     ("权威 is not the cue 威", "权威abc12345发布", Clean),
     ("蔷薇 is not the cue 薇", "蔷薇 rose2024 开了", Clean),

@@ -23,10 +23,10 @@ use crate::policy::normalize::{Normalizer, View};
 /// (`None`: implemented in code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Builtin {
-    /// A QQ number after a QQ cue (QQ, 扣扣, 企鹅号, 群号, q群).
+    /// A QQ number after a QQ cue (QQ, 扣扣, 企鹅号, 群号, q群, `群：`, `➕Q`, `Q：`).
     QqId,
     /// A WeChat id or number after a WeChat cue (微信, V信, vx, weixin, 绿泡泡, a single
-    /// 微/薇/威, `加V`, `➕V`/`+v`, `V：` …).
+    /// 微/薇/威/徽, `加V`, `➕V`/`+v`, `V：` …).
     WechatId,
     /// A t.me / telegram.me link.
     TgLink,
@@ -99,9 +99,9 @@ impl Builtin {
     /// The regex the detector is built on. The views are lower-case, so the patterns are too.
     pub(crate) fn pattern(self) -> Option<&'static str> {
         Some(match self {
-            Self::QqId => r"(?:qq|扣扣|企鹅号?|群号|q群|q号)[群号码是为]{0,3}([0-9]+)",
+            Self::QqId => r"(qq|扣扣|企鹅号?|群号|q群|q号|群)([群号码是为]{0,3})([0-9]+)",
             Self::WechatId => {
-                r"(加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v|加?[微薇威])([号码是为]{0,3})([a-z0-9]+)"
+                r"(加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v|加?[微薇威徽])([号码是为]{0,3})([a-z0-9]+)"
             }
             Self::TgLink => r"(?:t|telegram)\.(?:me|dog)/[a-z0-9_+]",
             Self::InviteLink => {
@@ -169,6 +169,8 @@ pub(crate) struct Detectors {
     flood: Option<u32>,
     /// The built-in WeChat detector (not replaced), whose `➕V`/`V：` forms are found in code.
     wechat: Option<u32>,
+    /// The built-in QQ detector (not replaced), whose `➕Q`/`Q：` forms are found in code.
+    qq: Option<u32>,
     /// A `[[regex]]` of its own runs on the text view, so the link pre-check cannot skip it.
     text_always: bool,
     /// Same for the digit view.
@@ -199,8 +201,10 @@ impl Detectors {
                 (Some(Builtin::LongDigits), None) => out.long_digits = Some(id),
                 (Some(Builtin::Flood), None) => out.flood = Some(id),
                 (_, Some(p)) => {
-                    if detector.builtin == Some(Builtin::WechatId) {
-                        out.wechat = Some(id);
+                    match detector.builtin {
+                        Some(Builtin::WechatId) => out.wechat = Some(id),
+                        Some(Builtin::QqId) => out.qq = Some(id),
+                        _ => {}
                     }
                     out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
                     out.digits_always |= detector.view == RegexView::Digits && detector.builtin.is_none();
@@ -258,14 +262,20 @@ impl Detectors {
         }
         self.run_set(&self.compact, normalizer, text, compact, &[], out);
 
-        // `➕V abc123`, `v: abc123`: a bare V is a WeChat cue only by the original text around
-        // it, which the views drop; found in code, only where the view has a Latin letter.
-        if let Some(wechat) = self.wechat
-            && stats.ascii_alpha
-        {
-            v_cue_ids(normalizer, text, compact, |s, e| {
-                out.push(self.hit(wechat, false, s, e))
-            });
+        // `➕V abc123`, `v: abc123`, `Q：12345`: a bare V (Q) is a WeChat (QQ) cue only by the
+        // original text around it, which the views drop; found in code, only where the view
+        // has a Latin letter.
+        if stats.ascii_alpha {
+            if let Some(wechat) = self.wechat {
+                letter_cue_ids(normalizer, text, compact, 'v', |s, e| {
+                    out.push(self.hit(wechat, false, s, e))
+                });
+            }
+            if let Some(qq) = self.qq {
+                letter_cue_ids(normalizer, text, compact, 'q', |s, e| {
+                    out.push(self.hit(qq, false, s, e))
+                });
+            }
         }
 
         // Digit view: only when it could hold what its detectors need — 5+ digits in a row
@@ -389,7 +399,16 @@ fn validate(
     let (start, end) = (whole.start(), whole.end());
     match builtin {
         Builtin::QqId => {
-            let id = caps.get(1)?.as_str().as_bytes();
+            let (cue, filler, id) = (caps.get(1)?, caps.get(2)?, caps.get(3)?);
+            // A bare 群 is a cue only with 号 or a colon before the number (`新群：389627510`),
+            // not in `群里12345人`.
+            if cue.as_str() == "群"
+                && !filler.as_str().contains('号')
+                && !colon_between(view, text, cue.end(), id.start())
+            {
+                return None;
+            }
+            let id = id.as_str().as_bytes();
             let ok =
                 (5..=11).contains(&id.len()) && id[0] != b'0' && !latin_glued_before(normalizer, text, view, start);
             ok.then_some((start, end))
@@ -522,16 +541,17 @@ fn between<'t>(view: &View, text: &'t str, from: usize, to: usize) -> &'t str {
 /// The characters that, right before a bare `V`, make it a WeChat cue: `➕V`, `+v`, `＋V`.
 const PLUS: [char; 6] = ['+', '➕', '＋', '﹢', '✚', '✙'];
 
-/// `➕V abc123`, `+v：abc123`, `v: abc123`, `V：dk_sudai`: a `v` of the compact view that is
-/// a letter of its own in the original (no Latin letter glued before it), preceded by a plus
-/// sign or followed by a colon, then a WeChat id ([`wechat_id`]; the context counts as
-/// "contact"). Calls `found(start, end)` with the original span from the plus sign (or the
-/// `v`) to the end of the id.
-fn v_cue_ids(normalizer: &Normalizer, text: &str, view: &View, mut found: impl FnMut(usize, usize)) {
+/// `➕V abc123`, `+v：abc123`, `v: abc123`, `V：dk_sudai` (`letter` = `v`, a WeChat id), or
+/// `➕Q 12345`, `Q：12345` (`letter` = `q`, a QQ number of 5–11 digits): the letter in the
+/// compact view, a letter of its own in the original (no Latin letter glued before it),
+/// preceded by a plus sign or followed by a colon, then the id ([`wechat_id`]; the context
+/// counts as "contact"). Calls `found(start, end)` with the original span from the plus sign
+/// (or the letter) to the end of the id.
+fn letter_cue_ids(normalizer: &Normalizer, text: &str, view: &View, letter: char, mut found: impl FnMut(usize, usize)) {
     let hay = view.as_str();
     let bytes = hay.as_bytes();
     let mut from = 0;
-    while let Some(at) = hay[from..].find('v').map(|i| from + i) {
+    while let Some(at) = hay[from..].find(letter).map(|i| from + i) {
         from = at + 1;
         let (vs, ve) = view.original_span(at, at + 1);
         let before = text[..vs].trim_end_matches([' ', '\u{3000}']);
@@ -539,7 +559,7 @@ fn v_cue_ids(normalizer: &Normalizer, text: &str, view: &View, mut found: impl F
         if prev.is_some_and(|c| normalizer.is_latin_letter(c)) && before.len() == vs {
             continue; // glued: "dev: x", "love"
         }
-        if prev == Some('加') {
+        if prev == Some('加') && letter == 'v' {
             continue; // 加V: the regex's cue
         }
         let plus = prev.is_some_and(|c| PLUS.contains(&c));
@@ -563,7 +583,13 @@ fn v_cue_ids(normalizer: &Normalizer, text: &str, view: &View, mut found: impl F
             number_word: skipped > 0,
             colon,
         };
-        if let Some(end) = wechat_id(view, text, id_start, bytes.len(), context) {
+        let end = if letter == 'q' {
+            let digits = bytes[id_start..].iter().take_while(|b| b.is_ascii_digit()).count();
+            ((5..=11).contains(&digits) && bytes[id_start] != b'0').then_some(id_start + digits)
+        } else {
+            wechat_id(view, text, id_start, bytes.len(), context)
+        };
+        if let Some(end) = end {
             let start = if plus {
                 before.char_indices().next_back().map_or(vs, |(i, _)| i)
             } else {
