@@ -67,6 +67,7 @@ pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
     ("ghostwriting.txt", include_bytes!("../../rules/ghostwriting.txt")),
     ("group-rules.md", include_bytes!("../../rules/group-rules.md")),
     ("loans.txt", include_bytes!("../../rules/loans.txt")),
+    ("model.bin", include_bytes!("../../rules/model.bin")),
     ("money.txt", include_bytes!("../../rules/money.txt")),
     ("official.txt", include_bytes!("../../rules/official.txt")),
     ("rules.toml", include_bytes!("../../rules/rules.toml")),

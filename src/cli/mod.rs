@@ -208,7 +208,8 @@ enum FilterCommand {
         text: String,
     },
     /// Read messages from stdin, one per line, and write one JSON object per message:
-    /// {"text", "violation", "score", "hits": [{"rule", "kind", "pattern", "start", "end"}]}.
+    /// {"text", "violation", "hits": [{"rule", "kind", "pattern", "start", "end"}], "score"}
+    /// ("score" only with a model).
     Scan {
         /// The rules folder (default: rules.dir of the configuration, ./rules).
         #[arg(long, value_name = "DIR")]

@@ -654,6 +654,67 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_model_file_keeps_the_old_model_and_the_error_names_the_file() {
+        let dir = folder(&[("ads.txt", "加微信\n")]);
+        std::fs::write(dir.path().join(MODEL_FILE), Model::zero().to_bytes()).expect("write");
+        let handle: RulesHandle = Arc::new(ArcSwap::from_pointee(Rules::load(dir.path()).expect("loads")));
+        assert!(handle.load().filter.model().is_some());
+        assert!(
+            handle.load().summary().contains("model trained on"),
+            "{}",
+            handle.load().summary()
+        );
+        let mut bytes = Model::zero().to_bytes();
+        bytes[100] ^= 1;
+        for broken in [bytes, b"not a model".to_vec(), Vec::new()] {
+            std::fs::write(dir.path().join(MODEL_FILE), &broken).expect("write");
+            let err = reload(&handle, dir.path()).expect_err("broken model");
+            assert!(
+                err.to_string().contains("model.bin") && err.to_string().contains("model train"),
+                "{err}"
+            );
+            assert!(handle.load().filter.model().is_some(), "the old model stays live");
+        }
+        // Removing the file is not an error: the rules decide alone.
+        std::fs::remove_file(dir.path().join(MODEL_FILE)).expect("rm");
+        reload(&handle, dir.path()).expect("reloads");
+        assert!(handle.load().filter.model().is_none());
+        assert!(filter_without_model(dir.path()).expect("builds").model().is_none());
+    }
+
+    #[test]
+    fn model_thresholds_and_display_names_are_read_and_checked() {
+        let dir = folder(&[
+            ("ads.txt", "加微信\n"),
+            (
+                "rules.toml",
+                "[rules.ads]\ndisplay = \"广告引流\"\ndisplay_en = \"advertising\"\n[model]\nveto = 0.25\nact = 0.95\ndisplay = \"疑似\"\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        assert_eq!(f.thresholds(), (0.25, 0.95));
+        use crate::domain::locale::Locale;
+        assert_eq!(f.display_name("ads", Locale::ZhCn), "广告引流");
+        assert_eq!(f.display_name("ads", Locale::En), "advertising");
+        assert_eq!(f.display_name("model", Locale::En), "疑似");
+        type Case = (&'static str, &'static str, &'static str);
+        let cases: &[Case] = &[
+            ("[model]\nveto = 1.5\n", "rules.toml:2:", "between 0 and 1"),
+            ("[model]\nveto = 0.8\nact = 0.5\n", "rules.toml:2:", "above act"),
+            ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
+            ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
+        ];
+        for (toml, at, reason) in cases {
+            let dir = folder(&[("ads.txt", "加微信\n"), ("rules.toml", toml)]);
+            let err = Rules::load(dir.path()).expect_err("invalid").to_string();
+            assert!(err.contains(at) && err.contains(reason), "{toml}: {err}");
+        }
+        let dir = folder(&[("model.txt", "x\n")]);
+        let err = Rules::load(dir.path()).expect_err("reserved").to_string();
+        assert!(err.contains("model.txt") && err.contains("rename"), "{err}");
+    }
+
+    #[test]
     fn reload_swaps_good_rules_and_keeps_the_old_ones_on_error() {
         let dir = folder(&[("ads.txt", "加微信\n")]);
         let handle: RulesHandle = Arc::new(ArcSwap::from_pointee(Rules::load(dir.path()).expect("loads")));

@@ -201,9 +201,10 @@ fn quote_pattern(h: &Hit) -> String {
 struct ScanLine<'a> {
     text: &'a str,
     violation: bool,
-    /// The model's score (`null`: no model, or a script it does not cover).
-    score: Option<f32>,
     hits: Vec<ScanHit<'a>>,
+    /// The model's score; left out without a model, `null` for a script it does not cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<Option<f32>>,
 }
 
 #[derive(Serialize)]
@@ -229,9 +230,10 @@ pub struct ScanSummary {
 
 /// Reads one message per line from `input` (with `jsonl`, each line is a JSON string, so a
 /// message can hold newlines) and writes one JSON object per message to `output`:
-/// `{"text": …, "violation": …, "score": …, "hits": [{"rule", "kind", "pattern", "start",
-/// "end"}]}`, with `start`/`end` byte offsets into `text`; `violation` is the decision for a
-/// member of trust `member`. Every rule applies, whatever its `groups`.
+/// `{"text": …, "violation": …, "hits": [{"rule", "kind", "pattern", "start", "end"}],
+/// "score": …}`, with `start`/`end` byte offsets into `text`; `violation` is the decision for
+/// a member of trust `member`; `score` is the model's (only with a model; `null` where it
+/// abstains). Every rule applies, whatever its `groups`.
 pub fn scan(
     filter: &Filter,
     mut input: impl BufRead,
@@ -283,7 +285,7 @@ pub fn scan(
         let record = ScanLine {
             text,
             violation,
-            score,
+            score: filter.model().map(|_| score),
             hits: hits
                 .iter()
                 .map(|h| ScanHit {

@@ -73,7 +73,7 @@ impl Default for ModelSettings {
 /// Default of `[model] veto`.
 pub const DEFAULT_VETO: f32 = 0.3;
 /// Default of `[model] act`.
-pub const DEFAULT_ACT: f32 = 0.9;
+pub const DEFAULT_ACT: f32 = 0.7;
 
 /// The Aho-Corasick implementation used for the phrases.
 ///
