@@ -56,17 +56,24 @@ const SETTLE_AFTER_TIME: Duration = Duration::from_millis(300);
 
 /// The repository's `rules/` folder, built in, for a demo started where there is no `./rules`.
 /// A unit test checks that every file of `rules/` is here.
-pub const BUILTIN_RULES: &[(&str, &str)] = &[
-    ("ads.txt", include_str!("../../rules/ads.txt")),
-    ("adult.txt", include_str!("../../rules/adult.txt")),
-    ("allow.txt", include_str!("../../rules/allow.txt")),
-    ("contact.txt", include_str!("../../rules/contact.txt")),
-    ("english.txt", include_str!("../../rules/english.txt")),
-    ("group-rules.md", include_str!("../../rules/group-rules.md")),
-    ("money.txt", include_str!("../../rules/money.txt")),
-    ("rules.toml", include_str!("../../rules/rules.toml")),
-    ("scams.txt", include_str!("../../rules/scams.txt")),
-    ("variants.toml", include_str!("../../rules/variants.toml")),
+pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
+    ("ads.txt", include_bytes!("../../rules/ads.txt")),
+    ("adult.txt", include_bytes!("../../rules/adult.txt")),
+    ("allow.txt", include_bytes!("../../rules/allow.txt")),
+    ("contact.txt", include_bytes!("../../rules/contact.txt")),
+    ("engagement.txt", include_bytes!("../../rules/engagement.txt")),
+    ("english.txt", include_bytes!("../../rules/english.txt")),
+    ("exam.txt", include_bytes!("../../rules/exam.txt")),
+    ("ghostwriting.txt", include_bytes!("../../rules/ghostwriting.txt")),
+    ("group-rules.md", include_bytes!("../../rules/group-rules.md")),
+    ("loans.txt", include_bytes!("../../rules/loans.txt")),
+    ("model.bin", include_bytes!("../../rules/model.bin")),
+    ("money.txt", include_bytes!("../../rules/money.txt")),
+    ("official.txt", include_bytes!("../../rules/official.txt")),
+    ("rules.toml", include_bytes!("../../rules/rules.toml")),
+    ("scams.txt", include_bytes!("../../rules/scams.txt")),
+    ("variants.toml", include_bytes!("../../rules/variants.toml")),
+    ("vpn.txt", include_bytes!("../../rules/vpn.txt")),
 ];
 
 /// What the demo prints on start and for `/help`.

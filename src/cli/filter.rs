@@ -16,6 +16,7 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
             rules,
             config,
             group,
+            member,
             text,
         } => {
             let settings = Settings::load(config.as_deref())?;
@@ -24,15 +25,31 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 ladder: &settings.moderation.ladder,
                 strike_ttl: settings.moderation.strike_ttl.get(),
             };
-            print!("{}", report::explain(&rules.filter, &text, group, policy));
+            print!(
+                "{}",
+                report::explain(
+                    &rules.filter,
+                    &text,
+                    group,
+                    policy,
+                    member,
+                    None,
+                    settings.messages.locale,
+                )
+            );
             Ok(())
         }
-        FilterCommand::Scan { rules, config, jsonl } => {
+        FilterCommand::Scan {
+            rules,
+            config,
+            jsonl,
+            member,
+        } => {
             let settings = Settings::load(config.as_deref())?;
             let rules = load_rules(rules, &settings)?;
             let stdin = std::io::stdin().lock();
             let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-            let summary = report::scan(&rules.filter, stdin, stdout, jsonl).context("scan failed")?;
+            let summary = report::scan(&rules.filter, stdin, stdout, jsonl, member).context("scan failed")?;
             for (line, why) in &summary.bad_lines {
                 eprintln!("qunguan: stdin line {line}: {why}; skipped");
             }

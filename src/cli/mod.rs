@@ -10,6 +10,7 @@ pub mod demo;
 pub mod demo_client;
 mod filter;
 mod healthcheck;
+mod model;
 mod run;
 mod stats;
 
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::event::GroupId;
+use crate::policy::filter::Trust;
 use crate::store::Store;
 
 /// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
@@ -141,6 +143,12 @@ enum Command {
         #[command(subcommand)]
         command: ConsoleCommand,
     },
+    /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
+    /// held-out one.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,6 +156,48 @@ enum ConsoleCommand {
     /// Read a password on stdin (one line) and print its argon2id hash, for
     /// `[console] password_hash`.
     Password,
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Train the model from a corpus folder of spam<TAB>text / ham<TAB>text .tsv files and
+    /// write it (same corpus and rules → the same bytes).
+    Train {
+        /// The corpus folder (searched recursively for .tsv files).
+        #[arg(long, value_name = "DIR", default_value = "corpus/train")]
+        corpus: PathBuf,
+        /// Where to write the model (default: model.bin in the rules folder).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The rules folder whose word lists and detectors give the model's flags (default:
+        /// rules.dir of the configuration, ./rules). Its own model.bin is not used.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run the filter with its model over a held-out corpus folder and print, per category,
+    /// what the rules alone and the rules with the model flag: recall, false-positive rate,
+    /// precision.
+    Eval {
+        /// The corpus folder (searched recursively for .tsv files).
+        #[arg(long, value_name = "DIR", default_value = "corpus/eval")]
+        corpus: PathBuf,
+        /// The rules folder, with its model.bin (default: rules.dir of the configuration).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Configuration file, for rules.dir.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Judge each message as from a new or a trusted member.
+        #[arg(long, value_name = "new|trusted", default_value = "new")]
+        member: Trust,
+        /// Cross-validate on the corpus instead (a training folder): each of K folds is judged
+        /// by a model trained on the others; adds a sweep of the thresholds.
+        #[arg(long, value_name = "K")]
+        folds: Option<usize>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,11 +214,15 @@ enum FilterCommand {
         /// Check as if posted in this group (`qq:123`, `tg:-100…`); default: every rule applies.
         #[arg(long, value_name = "GROUP")]
         group: Option<GroupId>,
+        /// Judge the message as from a new member (the strictest) or a trusted one.
+        #[arg(long, value_name = "new|trusted", default_value = "new")]
+        member: Trust,
         /// The message.
         text: String,
     },
     /// Read messages from stdin, one per line, and write one JSON object per message:
-    /// {"text", "violation", "hits": [{"rule", "kind", "pattern", "start", "end"}]}.
+    /// {"text", "violation", "hits": [{"rule", "kind", "pattern", "start", "end"}], "score"}
+    /// ("score" only with a model).
     Scan {
         /// The rules folder (default: rules.dir of the configuration, ./rules).
         #[arg(long, value_name = "DIR")]
@@ -179,6 +233,9 @@ enum FilterCommand {
         /// Each input line is a JSON string (so a message can contain newlines).
         #[arg(long)]
         jsonl: bool,
+        /// Judge each message as from a new member (the strictest) or a trusted one.
+        #[arg(long, value_name = "new|trusted", default_value = "new")]
+        member: Trust,
     },
 }
 
@@ -189,6 +246,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => check_config::check_config(config),
         Command::Demo { config, rules, start } => demo::command(config, rules, start),
         Command::Filter { command } => filter::filter(command),
+        Command::Model { command } => model::model(command),
         Command::Audit {
             config,
             group,

@@ -2,6 +2,7 @@
 //!
 //! - [`normalize`] sees through evasions (`加 微-信`, `Ｖ信`, `①③⑧`, traditional characters);
 //! - [`filter`] is the compiled message filter (phrases, contact detectors, the decision);
+//! - [`model`] is its learned second stage (logistic regression over character n-grams);
 //! - `flood` counts messages and repeats per member;
 //! - [`ladder`] walks a member up the strike ladder;
 //! - `group` resolves each group's ladder, window, exemptions, dry run and flood limits;
@@ -18,6 +19,7 @@ pub(crate) mod flood;
 pub(crate) mod group;
 pub(crate) mod i18n;
 pub mod ladder;
+pub mod model;
 pub mod normalize;
 pub(crate) mod stats_report;
 pub(crate) mod verdict;

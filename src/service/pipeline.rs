@@ -116,6 +116,8 @@ impl std::fmt::Debug for Pipeline {
 #[derive(Debug)]
 struct Offending {
     rule: Arc<str>,
+    /// The rule's name as members see it (`Filter::display_name`), never the internal id.
+    display: String,
     severity: Severity,
     action: RuleAction,
     /// Messages to recall (if the platform can).
@@ -134,6 +136,7 @@ impl Offending {
         spans.dedup();
         Self {
             rule: Arc::clone(&v.rule),
+            display: String::new(),
             severity: v.severity,
             action: v.action,
             recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
@@ -149,6 +152,7 @@ impl Offending {
     fn from_flood(flood: Flood) -> Self {
         Self {
             rule: Arc::from(RuleId::Flood.as_str()),
+            display: String::new(),
             severity: Severity::default(),
             action: RuleAction::Ladder,
             recall: flood.message_ids,
@@ -302,7 +306,7 @@ impl Pipeline {
             return Ok(Outcome::Ignored("exempt member"));
         }
         let now = self.clock.now();
-        let verdict = match violation {
+        let mut verdict = match violation {
             Some(v) => Offending::from_violation(&v, msg),
             None => match self
                 .flood
@@ -312,6 +316,7 @@ impl Pipeline {
                 None => return Ok(Outcome::Ignored("clean")),
             },
         };
+        verdict.display = rules.filter.display_name(&verdict.rule, self.settings.messages.locale);
         self.punish(event, msg, policy, &verdict, now)
     }
 
@@ -581,7 +586,7 @@ fn plan_violation(
         caps,
         now,
     );
-    let reason = i18n::reason_rule(locale, &offence.rule);
+    let reason = i18n::reason_rule(locale, &offence.display);
     actions.extend(v.action.clone());
     match v.telling {
         Telling::Nothing => {}

@@ -94,7 +94,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
         [
             "小明：加我微信 abc123",
             "  【群管】撤回了 小明 的消息「加我微信 abc123」",
-            "  【群管】说：@小明 第1次警告 (1/3)：消息触发了规则「ads」。请遵守群规，再犯将受到处罚。",
+            "  【群管】说：@小明 第1次警告 (1/3)：消息触发了规则「广告引流」。请遵守群规，再犯将受到处罚。",
         ]
     );
     // A newcomer is welcomed with the built-in group rules.

@@ -139,3 +139,183 @@ fn a_bad_rules_folder_is_reported_with_file_and_line() {
         "{stderr}"
     );
 }
+
+/// Runs the binary with `args` (no `--rules` added).
+fn run_bare(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("runs")
+}
+
+/// A rules folder and a small corpus: 领福利 templates are spam; warnings that quote the hard
+/// phrase 加微信, and chat, are ham.
+fn model_fixture() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    let rules = root.path().join("rules");
+    let corpus = root.path().join("corpus");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::create_dir_all(corpus.join("spam")).expect("mkdir");
+    std::fs::create_dir_all(corpus.join("ham")).expect("mkdir");
+    std::fs::write(rules.join("ads.txt"), "加微信\n").expect("write");
+    std::fs::write(rules.join("contact.txt"), "私聊\n").expect("write");
+    std::fs::write(
+        rules.join("rules.toml"),
+        "[rules.ads]\ndisplay = \"广告引流\"\n[rules.contact]\nmode = \"cue\"\n[model]\nveto = 0.3\nact = 0.7\n",
+    )
+    .expect("write");
+    let mut spam = String::from("# spam\n");
+    let mut ham = String::from("# ham\n");
+    for i in 0..12 {
+        spam.push_str(&format!("spam\t进群领福利第{i}期，名额有限，先到先得\n"));
+        spam.push_str(&format!("spam\t免费领福利啦，速度来，第{i}波\n"));
+        ham.push_str(&format!("ham\t别信那些让你加微信的，都是骗子，第{i}次提醒\n"));
+        ham.push_str(&format!("ham\t今天天气不错，晚上{i}点一起吃饭吧\n"));
+    }
+    std::fs::write(corpus.join("spam/freebies.tsv"), spam).expect("write");
+    std::fs::write(corpus.join("ham/chat.tsv"), ham).expect("write");
+    root
+}
+
+#[test]
+fn model_train_is_deterministic_and_explain_shows_score_threshold_and_features() {
+    let root = model_fixture();
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
+    let out = run_bare(&["model", "train", "--corpus", corpus_s, "--rules", rules_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("trained on 24 spam + 24 ham"), "{stdout}");
+    let first = std::fs::read(rules.join("model.bin")).expect("model.bin written");
+    let again = root.path().join("again.bin");
+    let out = run_bare(&[
+        "model",
+        "train",
+        "--corpus",
+        corpus_s,
+        "--rules",
+        rules_s,
+        "--out",
+        again.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        first == std::fs::read(&again).expect("written"),
+        "same corpus, same rules → the same bytes"
+    );
+
+    // No rule matches; the model alone acts for a new member …
+    let ad = "领福利进群，名额有限";
+    let out = run(&["filter", "explain", ad], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "member:      new",
+        "rules:       no violation (nothing matched)",
+        "model:       score ",
+        "at or above; act threshold 0.7",
+        "features:    the largest contributions",
+        "bias",
+        "decision:    violation of rule model (the model's score alone)",
+        "shown to members as 「疑似广告」",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // … and is only recorded for review for a trusted one.
+    let out = run(&["filter", "explain", "--member", "trusted", ad], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "member:      trusted",
+        "review threshold 0.7",
+        "decision:    no violation (the member is trusted: recorded for admin review instead)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // A warning quoting the hard phrase: the rules flag it, the model overrules them.
+    let out = run(&["filter", "explain", "别信那些让你加微信的，都是骗子"], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "rules:       violation of rule ads (a hard phrase)",
+        "below; veto threshold 0.3",
+        "decision:    no violation (the model overruled the rules' hit",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
+    // scan: the decision for the member's trust, and the score.
+    let input = format!("{ad}\n今天天气不错，一起吃饭吧\n");
+    for (member, flagged) in [("new", true), ("trusted", false)] {
+        let out = run(&["filter", "scan", "--member", member], &rules, input.as_bytes());
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines[0]["violation"], flagged, "{member}: {lines:?}");
+        assert_eq!(lines[1]["violation"], false, "{member}: {lines:?}");
+        let (ad_score, chat_score) = (
+            lines[0]["score"].as_f64().expect("a score"),
+            lines[1]["score"].as_f64().expect("a score"),
+        );
+        assert!(ad_score >= 0.7 && chat_score < 0.3, "{ad_score} {chat_score}");
+    }
+
+    // eval prints recall, false-positive rate and precision per category.
+    let out = run(&["model", "eval", "--corpus", corpus_s], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        "spam/freebies",
+        "ham/chat",
+        "recall (spam caught)",
+        "false-positive rate (ham)",
+        "precision",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_broken_model_file_is_refused_with_its_name() {
+    let root = model_fixture();
+    let rules = root.path().join("rules");
+    std::fs::write(rules.join("model.bin"), b"QGMODEL1 but cut short").expect("write");
+    let out = run(&["filter", "explain", "x"], &rules, b"");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("model.bin") && stderr.contains("model train"),
+        "{stderr}"
+    );
+    // Training does not need the broken file: it writes a new one.
+    let corpus = root.path().join("corpus");
+    let out = run(
+        &["model", "train", "--corpus", corpus.to_str().expect("utf-8")],
+        &rules,
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(run(&["filter", "explain", "x"], &rules, b"").status.success());
+}
+
+/// The shipped `rules/model.bin` is exactly what `qunguan model train` makes of the shipped
+/// corpus with the shipped rules: a change to either without retraining fails here.
+#[test]
+fn the_shipped_model_is_reproduced_byte_for_byte_by_model_train() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out_file = out_dir.path().join("model.bin");
+    let out = run_bare(&[
+        "model",
+        "train",
+        "--corpus",
+        repo.join("corpus/train").to_str().expect("utf-8"),
+        "--rules",
+        repo.join("rules").to_str().expect("utf-8"),
+        "--out",
+        out_file.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trained = std::fs::read(&out_file).expect("written");
+    let shipped = std::fs::read(repo.join("rules/model.bin")).expect("rules/model.bin is shipped");
+    assert!(
+        trained == shipped,
+        "rules/model.bin is stale: run `qunguan model train` and commit it"
+    );
+    assert!(shipped.len() <= 4 * 1024 * 1024, "{} bytes", shipped.len());
+}

@@ -36,7 +36,7 @@ async fn eight_messages_in_ten_seconds_are_a_flood_and_all_eight_are_recalled() 
     let calls = app.gateway.wait_delivered(9, PATIENCE).await;
     assert_eq!(recalled(&calls), (11..=18).collect::<Vec<_>>());
     let warning = calls.iter().find(|c| c.action == "send_group_msg").expect("a warning");
-    assert!(sent_text(warning).contains("规则「flood」"), "{}", sent_text(warning));
+    assert!(sent_text(warning).contains("规则「刷屏」"), "{}", sent_text(warning));
     let cases = app.cases().await;
     assert_eq!(cases.len(), 1);
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The filter's specification: table-driven rows over the adversarial dev set's dictionary
 //! (`tests/fixtures/filter-dict.txt`, loaded through the real rules-folder loader), the dev
-//! set's bar, and property tests.
+//! set's bar, rows over the shipped `rules/` folder (the contact patterns and cue categories
+//! of issue 12 §1), rows over a small folder built for the combining rules (cues count by
+//! place; a bare phone number or link with any cue), and property tests.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -257,6 +259,86 @@ const ROWS: &[(&str, &str, Want)] = &[
     ),
     ("spaced dots", "www . fuli . vip", Flag("url", "www . fuli . vip")),
     ("点com", "fuli点com 福利", Flag("url", "fuli点com")),
+    // --- contact patterns of issue 12 §1 ---
+    (
+        "➕V before an id",
+        "需要的➕V abc123 私",
+        Flag("wechat_id", "➕V abc123"),
+    ),
+    ("+v glued to its id", "+vabc12345", Flag("wechat_id", "+vabc12345")),
+    (
+        "full-width ＋Ｖ： and an id without a digit",
+        "＋Ｖ：ｌｏａｎ＿ｎｅｗ",
+        Flag("wechat_id", "＋Ｖ：ｌｏａｎ＿ｎｅｗ"),
+    ),
+    (
+        "bare V： before an id",
+        "详聊V：zxxf-pro",
+        Flag("wechat_id", "V：zxxf-pro"),
+    ),
+    (
+        "bare v: with spaces",
+        "v : abc123456",
+        Flag("wechat_id", "v : abc123456"),
+    ),
+    (
+        "加V： and an id without a digit",
+        "加V：dk_sudai",
+        Flag("wechat_id", "加V：dk_sudai"),
+    ),
+    (
+        "single 微 before an id",
+        "微❤ tx_kuaisu",
+        Flag("wechat_id", "微❤ tx_kuaisu"),
+    ),
+    (
+        "single 薇 with a colon",
+        "薇：abc123456",
+        Flag("wechat_id", "薇：abc123456"),
+    ),
+    (
+        "single 威 before an id",
+        "威 abc12345 详谈",
+        Flag("wechat_id", "威 abc12345"),
+    ),
+    ("vx before an id", "vx abc12345", Flag("wechat_id", "vx abc12345")),
+    (
+        "single 徽 before an id",
+        "徽 fapiao_sd",
+        Flag("wechat_id", "徽 fapiao_sd"),
+    ),
+    (
+        "➕Q before a number",
+        "需要的➕Q 2098765431",
+        Flag("qq_id", "➕Q 2098765431"),
+    ),
+    (
+        "full-width Ｑ：",
+        "报销一条龙，Ｑ：２０９８７６５４３",
+        Flag("qq_id", "Ｑ：２０９８７６５４３"),
+    ),
+    (
+        "群： before a number",
+        "大家加新群：389627510",
+        Flag("qq_id", "群：389627510"),
+    ),
+    (
+        "an id without a digit after 微信号：",
+        "微信号：zhangsanfeng",
+        Flag("wechat_id", "微信号：zhangsanfeng"),
+    ),
+    (
+        "an id without a digit joined by _",
+        "微信 daikai_vip 详谈",
+        Flag("wechat_id", "微信 daikai_vip"),
+    ),
+    ("link with a spaced 点", "fuli 点 cc 福利", Flag("url", "fuli 点 cc")),
+    (
+        "link with 点 and a space after",
+        "fuli点 vip",
+        Flag("url", "fuli点 vip"),
+    ),
+    ("link with a bracketed dot", "fuli[.]cc", Flag("url", "fuli[.]cc")),
     (
         "flood with a cue",
         "加群领福利加群领福利加群领福利加群领福利加群领福利",
@@ -296,6 +378,21 @@ const ROWS: &[(&str, &str, Want)] = &[
         Clean,
     ),
     ("WeChat cue then an English word", "我发你微信了 thanks", Clean),
+    (
+        "an English word after a WeChat cue is no id",
+        "微信 thanks everyone",
+        Clean,
+    ),
+    ("v glued to a word before a colon", "dev: release123 today", Clean),
+    ("a V without plus or colon", "V abc123456", Clean),
+    ("a Q without plus or colon", "Q 12345678 is a model", Clean),
+    ("群 before a count", "群里12345人", Clean),
+    ("a letter q in a word before a colon", "faq: 123456", Clean),
+    ("稍微 is not the cue 微", "稍微 update123 一下", Clean),
+    ("权威 is not the cue 威", "权威abc12345发布", Clean),
+    ("蔷薇 is not the cue 薇", "蔷薇 rose2024 开了", Clean),
+    ("a time with 点", "下午3 点 30 开会", Clean),
+    ("点 between words is no link", "app 点 开 就行", Clean),
     // --- REGRESSION ---
     (
         "REGRESSION: word rule still catches glued digits",
@@ -353,6 +450,168 @@ fn evasions_and_traps_table() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Checks `rows` against `filter`'s rules (the model takes no part: `inspect().violation`
+/// is the rules' decision).
+fn check_rows(filter: &Filter, rows: &[(&str, &str, Want)]) {
+    let mut failures = Vec::new();
+    for (name, text, want) in rows {
+        let report = filter.inspect(text, Some(GROUP));
+        let ok = match (want, &report.violation) {
+            (Clean, None) => true,
+            (Flag(rule, quote), Some((v, _))) => {
+                &*v.rule == *rule && v.hits.iter().any(|h| &text[h.start..h.end] == *quote)
+            }
+            _ => false,
+        };
+        if !ok {
+            let hits: Vec<String> = report
+                .hits
+                .iter()
+                .map(|h| format!("{}:{:?}={:?}", h.rule, h.kind, &text[h.start..h.end]))
+                .collect();
+            failures.push(format!(
+                "{name}: {text:?} want {want:?}, got {:?} hits {hits:?} (normalized {:?})",
+                report.violation.as_ref().map(|(v, r)| (v.rule.to_string(), *r)),
+                report.normalized
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The shipped `rules/` folder as a filter, built once.
+fn shipped() -> &'static Filter {
+    static FILTER: OnceLock<Filter> = OnceLock::new();
+    FILTER.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        Rules::load(&dir).expect("the shipped rules load").filter
+    })
+}
+
+/// The shipped defaults: pinyin contacts and the cue categories of issue 12 §1, each with the
+/// trap it must not fall into.
+const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
+    // --- pinyin ---
+    (
+        "pinyin wei xin",
+        "wei xin abc12345",
+        Flag("wechat_id", "wei xin abc12345"),
+    ),
+    ("pinyin kou kou", "kou kou 12345678", Flag("qq_id", "kou kou 12345678")),
+    ("pinyin jia wo", "jia wo weixin 领福利", Flag("ads", "jia wo weixin")),
+    ("pinyin jia v", "jia v abc12345", Flag("ads", "jia v")),
+    ("weixin glued in a word", "weixinpay is a brand", Clean),
+    // --- loans ---
+    (
+        "loans: a cue with a phone number",
+        "网贷 13812345678",
+        Flag("loans", "网贷"),
+    ),
+    ("loans: a hard phrase", "不看征信，当天下款", Flag("scams", "不看征信")),
+    ("loans: cues of one list", "征信不好能下款吗", Clean),
+    ("loans: talk of 征信", "房贷要查征信的", Clean),
+    // --- VPN ---
+    (
+        "vpn: a cue with a contact cue",
+        "稳定梯子 私聊",
+        Flag("ads", "稳定梯子"),
+    ),
+    ("vpn: two lists", "翻墙 私聊", Flag("vpn", "翻墙")),
+    ("vpn: a cue with a link", "机场节点 fuli.vip", Flag("vpn", "机场节点")),
+    ("vpn: a ladder", "家里的梯子借我用一下", Clean),
+    // --- exam cheating ---
+    ("exam: 代考", "四六级代考", Flag("ads", "代考")),
+    ("exam: answers and a contact cue", "答案 私聊", Flag("exam", "答案")),
+    ("exam: answers in a study group", "第三题答案是C吧", Clean),
+    // --- fake engagement ---
+    ("engagement: 刷粉 and 加群", "刷粉 加群", Flag("engagement", "刷粉")),
+    ("engagement: 点赞员", "招点赞员，一单五块", Flag("scams", "点赞员")),
+    ("engagement: a like", "给我点赞哈哈", Clean),
+    // --- fake official notices ---
+    (
+        "official: 客服 with a phone number",
+        "客服 13812345678",
+        Flag("official", "客服"),
+    ),
+    ("official: customer service talk", "找客服退款了", Clean),
+    ("official: a frozen account, one list", "账户异常被冻结了怎么办", Clean),
+    // --- ghostwriting ---
+    ("ghostwriting: 论文 and 私信", "论文 私信", Flag("ghostwriting", "论文")),
+    ("ghostwriting: 代写论文", "代写论文，包过", Flag("ads", "代写论文")),
+    ("ghostwriting: a thesis", "我的论文查重过了", Clean),
+];
+
+#[test]
+fn shipped_rules_table() {
+    check_rows(shipped(), SHIPPED_ROWS);
+}
+
+/// A folder for the combining rules: 飞机 is a cue of two lists on purpose, and 灰机 a
+/// spelling of it.
+fn combining() -> &'static Filter {
+    static FILTER: OnceLock<Filter> = OnceLock::new();
+    FILTER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = [
+            ("contact.txt", "飞机\n纸飞机\n私聊\ntelegram\n"),
+            ("money.txt", "飞机\n出金\nusdt\n"),
+            ("variants.toml", "\"飞机\" = [\"灰机\"]\n"),
+            (
+                "rules.toml",
+                "[rules.contact]\nmode = \"cue\"\nmatch = \"word\"\n[rules.money]\nmode = \"cue\"\nmatch = \"word\"\n",
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        Rules::load(dir.path()).expect("loads").filter
+    })
+}
+
+/// Issue 12 §1, "fixes to how cues combine": two cues are two places, and a bare phone number
+/// or link with any cue is enough — but not with a cue inside its own span.
+const COMBINING_ROWS: &[(&str, &str, Want)] = &[
+    ("cues of two lists in two places", "飞机 出金", Flag("contact", "飞机")),
+    ("one word in two lists is one place", "坐飞机去北京", Clean),
+    ("a spelling variant inside a longer cue is one place", "纸灰机", Clean),
+    (
+        "a word of two lists and a word of one of them",
+        "飞机 私聊",
+        Flag("money", "飞机"),
+    ),
+    ("two places of one list", "私聊 telegram", Clean),
+    (
+        "a bare phone number with any cue",
+        "私聊 13812345678",
+        Flag("contact", "私聊"),
+    ),
+    (
+        "a bare link with any cue",
+        "出金 https://example.com/x",
+        Flag("money", "出金"),
+    ),
+    (
+        "a cue inside the link does not combine with it",
+        "https://telegram.org/faq",
+        Clean,
+    ),
+    (
+        "a cue inside one link combines with a phone number",
+        "telegram.org 13812345678",
+        Flag("contact", "telegram"),
+    ),
+    (
+        "an e-mail with a cue",
+        "usdt support@example.com",
+        Flag("money", "usdt"),
+    ),
+];
+
+#[test]
+fn combining_rules_table() {
+    check_rows(combining(), COMBINING_ROWS);
 }
 
 fn noise_char() -> impl Strategy<Value = char> {

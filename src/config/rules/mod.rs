@@ -9,6 +9,8 @@
 //! - `rules.toml` — optional: `[rules.<name>]` settings per word list, `[[regex]]`
 //!   detectors, `[normalize]` switches;
 //! - `variants.toml` — optional: evasive spellings and the canonical form they stand for;
+//! - `model.bin` — optional: the learned second stage (`qunguan model train` writes it),
+//!   thresholds in `[model]` of `rules.toml`;
 //! - `group-rules.md` — the group rules text, posted in welcomes and by `/rules`;
 //!   `groups/<group>.md` — one group's own rules text instead (`groups/726300112.md`,
 //!   `groups/tg:-1001234567890.md`);
@@ -38,7 +40,8 @@ use crate::config::Settings;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::rule::RuleId;
-use crate::policy::filter::{Filter, FilterSpec, Phrase, RuleSettings, WordList};
+use crate::policy::filter::{Filter, FilterSpec, MODEL_RULE, Phrase, RuleSettings, WordList};
+use crate::policy::model::Model;
 use posts::PostDef;
 
 /// File with the group rules text, inside the rules folder.
@@ -51,6 +54,10 @@ pub const RULES_TOML: &str = "rules.toml";
 pub const ALLOW_FILE: &str = "allow.txt";
 /// The variants table.
 pub const VARIANTS_FILE: &str = "variants.toml";
+/// The learned model (`qunguan model train --out rules/model.bin`).
+pub const MODEL_FILE: &str = "model.bin";
+/// A model file larger than this is refused before it is read (the shipped one is 1 MiB).
+pub const MODEL_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Everything loaded from the rules folder.
 #[derive(Debug)]
@@ -157,16 +164,7 @@ impl Rules {
 
     /// Loads and compiles the rules folder `dir`.
     pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self, RulesError> {
-        let spec = read_spec(dir)?;
-        let filter = Filter::build(&spec).map_err(|e| RulesError {
-            file: if e.file.as_os_str().is_empty() {
-                dir.to_owned()
-            } else {
-                e.file
-            },
-            line: e.line,
-            reason: e.reason,
-        })?;
+        let filter = build_filter(dir, read_spec(dir, true)?)?;
         let rules_path = dir.join(GROUP_RULES_FILE);
         let group_rules = match read_text(&rules_path)? {
             Some(text) => text.trim().to_owned(),
@@ -198,8 +196,19 @@ impl Rules {
     #[must_use]
     pub fn summary(&self) -> String {
         let names: Vec<&str> = self.filter.rule_names().collect();
+        let model = match self.filter.model() {
+            Some(m) => {
+                let (veto, act) = self.filter.thresholds();
+                format!(
+                    "model trained on {} spam + {} ham (veto < {veto}, acts alone ≥ {act})",
+                    m.meta().spam,
+                    m.meta().ham
+                )
+            }
+            None => "no model".to_owned(),
+        };
         let mut summary = format!(
-            "{} word list(s) [{}] with {} phrase(s); {} detector(s); group rules: {}",
+            "{} word list(s) [{}] with {} phrase(s); {} detector(s); {model}; group rules: {}",
             names.len(),
             names.join(", "),
             self.filter.phrase_count(),
@@ -227,8 +236,49 @@ impl Rules {
     }
 }
 
-/// Reads the rules folder into a [`FilterSpec`].
-fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
+/// The filter of the rules folder `dir` without its `model.bin`: the rules alone, what
+/// `qunguan model train` computes the model's flags with (a broken or stale model file must
+/// not stop it from writing a new one).
+pub fn filter_without_model(dir: &Path) -> Result<Filter, RulesError> {
+    build_filter(dir, read_spec(dir, false)?)
+}
+
+fn build_filter(dir: &Path, spec: FilterSpec) -> Result<Filter, RulesError> {
+    Filter::build(&spec).map_err(|e| RulesError {
+        file: if e.file.as_os_str().is_empty() {
+            dir.to_owned()
+        } else {
+            e.file
+        },
+        line: e.line,
+        reason: e.reason,
+    })
+}
+
+/// Reads `model.bin` (no file = no model). The error names the file and says what to do.
+pub fn read_model(path: &Path) -> Result<Option<Model>, RulesError> {
+    let len = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RulesError::new(path, None, e.to_string())),
+    };
+    if len > MODEL_MAX_BYTES {
+        return Err(RulesError::new(
+            path,
+            None,
+            format!(
+                "{len} bytes is too large for a model file (at most {MODEL_MAX_BYTES}): check the path, or rebuild it with `qunguan model train`"
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| RulesError::new(path, None, e.to_string()))?;
+    Model::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| RulesError::new(path, None, e.to_string()))
+}
+
+/// Reads the rules folder into a [`FilterSpec`]; `model`: read `model.bin` too.
+fn read_spec(dir: &Path, model: bool) -> Result<FilterSpec, RulesError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         RulesError::new(
             dir,
@@ -258,6 +308,7 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
     };
     let mut spec = FilterSpec {
         normalize: toml.normalize,
+        model_settings: toml.model.clone(),
         ..FilterSpec::default()
     };
     for path in &paths {
@@ -266,7 +317,7 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
             .and_then(|s| s.to_str())
             .ok_or_else(|| RulesError::new(path, None, "the file name is not valid UTF-8"))?
             .to_owned();
-        if RuleId::is_reserved(&rule) {
+        if RuleId::is_reserved(&rule) || rule == MODEL_RULE {
             return Err(RulesError::new(
                 path,
                 None,
@@ -302,6 +353,9 @@ fn read_spec(dir: &Path) -> Result<FilterSpec, RulesError> {
     let variants_path = dir.join(VARIANTS_FILE);
     if let Some(src) = read_text(&variants_path)? {
         spec.variants = settings::parse_variants(&variants_path, &src)?;
+    }
+    if model {
+        spec.model = read_model(&dir.join(MODEL_FILE))?.map(Arc::new);
     }
     Ok(spec)
 }
@@ -608,6 +662,67 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(want_at) && msg.contains(want_reason), "{files:?}: {msg}");
         }
+    }
+
+    #[test]
+    fn a_broken_model_file_keeps_the_old_model_and_the_error_names_the_file() {
+        let dir = folder(&[("ads.txt", "加微信\n")]);
+        std::fs::write(dir.path().join(MODEL_FILE), Model::zero().to_bytes()).expect("write");
+        let handle: RulesHandle = Arc::new(ArcSwap::from_pointee(Rules::load(dir.path()).expect("loads")));
+        assert!(handle.load().filter.model().is_some());
+        assert!(
+            handle.load().summary().contains("model trained on"),
+            "{}",
+            handle.load().summary()
+        );
+        let mut bytes = Model::zero().to_bytes();
+        bytes[100] ^= 1;
+        for broken in [bytes, b"not a model".to_vec(), Vec::new()] {
+            std::fs::write(dir.path().join(MODEL_FILE), &broken).expect("write");
+            let err = reload(&handle, dir.path()).expect_err("broken model");
+            assert!(
+                err.to_string().contains("model.bin") && err.to_string().contains("model train"),
+                "{err}"
+            );
+            assert!(handle.load().filter.model().is_some(), "the old model stays live");
+        }
+        // Removing the file is not an error: the rules decide alone.
+        std::fs::remove_file(dir.path().join(MODEL_FILE)).expect("rm");
+        reload(&handle, dir.path()).expect("reloads");
+        assert!(handle.load().filter.model().is_none());
+        assert!(filter_without_model(dir.path()).expect("builds").model().is_none());
+    }
+
+    #[test]
+    fn model_thresholds_and_display_names_are_read_and_checked() {
+        let dir = folder(&[
+            ("ads.txt", "加微信\n"),
+            (
+                "rules.toml",
+                "[rules.ads]\ndisplay = \"广告引流\"\ndisplay_en = \"advertising\"\n[model]\nveto = 0.25\nact = 0.95\ndisplay = \"疑似\"\n",
+            ),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        assert_eq!(f.thresholds(), (0.25, 0.95));
+        use crate::domain::locale::Locale;
+        assert_eq!(f.display_name("ads", Locale::ZhCn), "广告引流");
+        assert_eq!(f.display_name("ads", Locale::En), "advertising");
+        assert_eq!(f.display_name("model", Locale::En), "疑似");
+        type Case = (&'static str, &'static str, &'static str);
+        let cases: &[Case] = &[
+            ("[model]\nveto = 1.5\n", "rules.toml:2:", "between 0 and 1"),
+            ("[model]\nveto = 0.8\nact = 0.5\n", "rules.toml:2:", "above act"),
+            ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
+            ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
+        ];
+        for (toml, at, reason) in cases {
+            let dir = folder(&[("ads.txt", "加微信\n"), ("rules.toml", toml)]);
+            let err = Rules::load(dir.path()).expect_err("invalid").to_string();
+            assert!(err.contains(at) && err.contains(reason), "{toml}: {err}");
+        }
+        let dir = folder(&[("model.txt", "x\n")]);
+        let err = Rules::load(dir.path()).expect_err("reserved").to_string();
+        assert!(err.contains("model.txt") && err.contains("rename"), "{err}");
     }
 
     #[test]

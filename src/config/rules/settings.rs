@@ -12,7 +12,9 @@ use super::RulesError;
 use crate::domain::event::GroupId;
 use crate::domain::strike::Severity;
 use crate::policy::filter::spec::Phrase;
-use crate::policy::filter::{MatchMode, Mode, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant};
+use crate::policy::filter::{
+    MatchMode, Mode, ModelSettings, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant,
+};
 use crate::policy::normalize::NormalizeOptions;
 
 /// The parsed `rules.toml`.
@@ -22,6 +24,8 @@ pub(crate) struct RulesToml {
     /// Settings by word-list name, with the line of the table.
     pub(crate) rules: BTreeMap<String, (RuleSettings, usize)>,
     pub(crate) regexes: Vec<RegexSpec>,
+    /// `[model]`.
+    pub(crate) model: ModelSettings,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +37,23 @@ struct Raw {
     rules: BTreeMap<String, Spanned<RawRule>>,
     #[serde(default)]
     regex: Vec<Spanned<RawRegex>>,
+    model: Option<RawModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    enabled: Option<bool>,
+    veto: Option<Spanned<f64>>,
+    act: Option<Spanned<f64>>,
+    severity: Option<Spanned<RawSeverity>>,
+    action: Option<RuleAction>,
+    recall: Option<bool>,
+    groups: Option<Vec<Spanned<RawGroup>>>,
+    exclude_groups: Option<Vec<Spanned<RawGroup>>>,
+    dry_run: Option<bool>,
+    display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +68,8 @@ struct RawRule {
     groups: Option<Vec<Spanned<RawGroup>>>,
     exclude_groups: Option<Vec<Spanned<RawGroup>>>,
     dry_run: Option<bool>,
+    display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +86,8 @@ struct RawRegex {
     groups: Option<Vec<Spanned<RawGroup>>>,
     exclude_groups: Option<Vec<Spanned<RawGroup>>>,
     dry_run: Option<bool>,
+    display: Option<Spanned<String>>,
+    display_en: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -117,8 +142,13 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             groups: groups(path, src, rule.groups)?,
             exclude_groups: groups(path, src, rule.exclude_groups)?,
             dry_run: rule.dry_run.unwrap_or(false),
+            display: display(path, src, rule.display)?,
+            display_en: display(path, src, rule.display_en)?,
         };
         out.rules.insert(name, (settings, line));
+    }
+    if let Some(model) = raw.model {
+        out.model = model_settings(path, src, model)?;
     }
     for regex in raw.regex {
         let table_line = at(regex.span());
@@ -148,6 +178,8 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
                 groups: groups(path, src, regex.groups)?,
                 exclude_groups: groups(path, src, regex.exclude_groups)?,
                 dry_run: regex.dry_run.unwrap_or(false),
+                display: display(path, src, regex.display)?,
+                display_en: display(path, src, regex.display_en)?,
                 ..RuleSettings::default()
             },
             file: path.to_owned(),
@@ -155,6 +187,70 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
         });
     }
     Ok(out)
+}
+
+/// `[model]`: the thresholds, each a probability, and the settings of the `model` rule.
+fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings, RulesError> {
+    let defaults = ModelSettings::default();
+    let threshold = |value: Option<Spanned<f64>>, key: &str, default: f32| -> Result<f32, RulesError> {
+        let Some(value) = value else { return Ok(default) };
+        let line = line_of(src, value.span().start);
+        let v = *value.get_ref();
+        if (0.0..=1.0).contains(&v) {
+            // A probability: f32 holds it to 7 digits, more than a threshold needs.
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(v as f32)
+        } else {
+            Err(RulesError::new(
+                path,
+                Some(line),
+                format!("[model] {key} = {v}: write a probability between 0 and 1 (default {default})"),
+            ))
+        }
+    };
+    let veto_line = raw.veto.as_ref().map(|v| line_of(src, v.span().start));
+    let veto = threshold(raw.veto, "veto", defaults.veto)?;
+    let act = threshold(raw.act, "act", defaults.act)?;
+    if veto > act {
+        return Err(RulesError::new(
+            path,
+            veto_line,
+            format!(
+                "[model] veto = {veto} is above act = {act}: the veto must not exceed the threshold at which the model acts alone"
+            ),
+        ));
+    }
+    Ok(ModelSettings {
+        enabled: raw.enabled.unwrap_or(true),
+        veto,
+        act,
+        settings: RuleSettings {
+            severity: severity(path, src, raw.severity)?,
+            action: raw.action.unwrap_or_default(),
+            recall: raw.recall.unwrap_or(true),
+            groups: groups(path, src, raw.groups)?,
+            exclude_groups: groups(path, src, raw.exclude_groups)?,
+            dry_run: raw.dry_run.unwrap_or(false),
+            display: display(path, src, raw.display)?,
+            display_en: display(path, src, raw.display_en)?,
+            ..RuleSettings::default()
+        },
+    })
+}
+
+/// A display name: trimmed, not empty, one line.
+fn display(path: &Path, src: &str, raw: Option<Spanned<String>>) -> Result<Option<String>, RulesError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let line = line_of(src, raw.span().start);
+    let text = raw.get_ref().trim();
+    if text.is_empty() || text.contains(['\n', '\r']) {
+        return Err(RulesError::new(
+            path,
+            Some(line),
+            "display: write the name members see, on one line (e.g. display = \"广告引流\")",
+        ));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 fn severity(path: &Path, src: &str, raw: Option<Spanned<RawSeverity>>) -> Result<Severity, RulesError> {

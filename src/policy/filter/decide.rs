@@ -1,14 +1,25 @@
-//! The decision: whether the evidence found in a message is a violation, and of which rule.
+//! The rules' decision: whether the evidence found in a message is a violation, and of which
+//! rule.
 //!
 //! - a hard phrase (after the allow list and the word rule) is a violation;
-//! - so is a strong detector (an id after a QQ/WeChat cue, an invite link, a de-obfuscated
-//!   URL);
+//! - so is a strong detector (an id after a QQ/WeChat cue, `➕V`/`V：` before an id, an invite
+//!   link, a de-obfuscated URL);
 //! - a cue is one only together with a weak detector (a phone number, a URL, an @handle, a
-//!   long digit run, flooding) or with a cue of *another* rule: 飞机 + 出金 (contact + finance)
-//!   is an ad, "work from home … click here" (two phrases of one cue list) is still only talk.
+//!   long digit run, flooding) somewhere else in the message, or with a cue of *another* rule
+//!   in another place: 飞机 + 出金 (contact + finance) is an ad, "work from home … click here"
+//!   (two phrases of one cue list) is still only talk.
+//!
+//! **Places.** Evidence counts by *place*: two hits whose original spans overlap are one
+//! place. A word that two lists hold, or that two spellings of the variants table reach, is
+//! one place matched twice, never "two cues"; and a cue inside a pattern's own span (the
+//! `telegram` of `telegram.org/docs`, the `qq` of `qq.com`) does not combine with that
+//! pattern. Hits are in text order (sorted by start), so places are found in one pass.
 //!
 //! Among the hits that decide, the rule with the highest severity wins, then the first in the
 //! text, so `severity = "max"` rules are never masked by a milder one in the same message.
+//!
+//! Whether the decision *acts* is [`super::Filter::judge`]'s business: a strong pattern
+//! always does; the others ("soft" hits) unless the model is confident the message is benign.
 
 use serde::Serialize;
 
@@ -23,10 +34,21 @@ pub enum Reason {
     Hard,
     /// A strong detector.
     Strong,
-    /// A cue together with a weak detector.
+    /// A cue together with a weak detector in another place.
     CueAndPattern,
-    /// Cues of two different rules.
+    /// Cues of two different rules in two different places.
     TwoCues,
+    /// No rule: the model's score alone, at or above the threshold for new members.
+    Model,
+}
+
+impl Reason {
+    /// Whether the model may overrule it (everything but a strong contact pattern, which acts
+    /// as it always did, and the model's own verdict).
+    #[must_use]
+    pub fn is_soft(self) -> bool {
+        matches!(self, Self::Hard | Self::CueAndPattern | Self::TwoCues)
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -35,7 +57,8 @@ impl std::fmt::Display for Reason {
             Self::Hard => "a hard phrase",
             Self::Strong => "a strong contact pattern",
             Self::CueAndPattern => "a cue together with a contact pattern",
-            Self::TwoCues => "cues of two different rules",
+            Self::TwoCues => "cues of two different rules in two places",
+            Self::Model => "the model's score alone",
         })
     }
 }
@@ -47,35 +70,72 @@ pub(crate) struct Evidence {
     pub(crate) kind: HitKind,
     pub(crate) strong: bool,
     pub(crate) severity: Severity,
+    /// Original byte span: hits whose spans overlap are one place.
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    /// A fact about the whole message rather than a place in it (flooding, whose span is the
+    /// message): it combines with any cue.
+    pub(crate) whole: bool,
 }
 
-/// The index of the deciding hit among `hits` (in text order), and why; `None`: no
-/// violation.
+impl Evidence {
+    fn overlaps(&self, other: &Self) -> bool {
+        !self.whole && !other.whole && self.start < other.end && other.start < self.end
+    }
+}
+
+/// The index of the deciding hit among `hits` (in text order: sorted by start), and why;
+/// `None`: no violation.
 pub(crate) fn decide(hits: &[Evidence]) -> Option<(usize, Reason)> {
-    let pick = |reason: Reason, eligible: &dyn Fn(&Evidence) -> bool| {
+    let pick = |reason: Reason, eligible: &dyn Fn(usize, &Evidence) -> bool| {
         hits.iter()
             .enumerate()
-            .filter(|(_, h)| eligible(h))
+            .filter(|(i, h)| eligible(*i, h))
             // max_by_key keeps the last maximum; reverse so the first in the text wins ties.
             .rev()
             .max_by_key(|(_, h)| weight(h.severity))
             .map(|(i, _)| (i, reason))
     };
-    if let Some(d) = pick(Reason::Hard, &|h| h.kind == HitKind::Hard) {
+    if let Some(d) = pick(Reason::Hard, &|_, h| h.kind == HitKind::Hard) {
         return Some(d);
     }
-    if let Some(d) = pick(Reason::Strong, &|h| h.kind == HitKind::Regex && h.strong) {
+    if let Some(d) = pick(Reason::Strong, &|_, h| h.kind == HitKind::Regex && h.strong) {
         return Some(d);
     }
-    let mut cues = hits.iter().filter(|h| h.kind == HitKind::Cue);
-    let first_cue = cues.next()?;
-    if hits.iter().any(|h| h.kind == HitKind::Regex && !h.strong) {
-        return pick(Reason::CueAndPattern, &|h| h.kind == HitKind::Cue);
+    if !hits.iter().any(|h| h.kind == HitKind::Cue) {
+        return None;
     }
-    if cues.any(|h| h.rule != first_cue.rule) {
-        return pick(Reason::TwoCues, &|h| h.kind == HitKind::Cue);
+    let weak = |h: &Evidence| h.kind == HitKind::Regex && !h.strong;
+    // A cue with a weak pattern it does not overlap.
+    let with_pattern =
+        |_: usize, c: &Evidence| c.kind == HitKind::Cue && hits.iter().any(|p| weak(p) && !p.overlaps(c));
+    if let Some(d) = pick(Reason::CueAndPattern, &with_pattern) {
+        return Some(d);
     }
-    None
+    // A cue with a cue of another rule that it does not overlap.
+    let with_other_cue = |_: usize, c: &Evidence| {
+        c.kind == HitKind::Cue
+            && hits
+                .iter()
+                .any(|o| o.kind == HitKind::Cue && o.rule != c.rule && !o.overlaps(c))
+    };
+    pick(Reason::TwoCues, &with_other_cue)
+}
+
+/// How many places of the text hold a cue: cue spans that overlap (one word in two lists,
+/// `纸飞机` and `飞机`) are one place. `hits` are in text order.
+pub(crate) fn cue_places(hits: &[Evidence]) -> usize {
+    let mut places = 0;
+    let mut reach = 0;
+    for h in hits.iter().filter(|h| h.kind == HitKind::Cue) {
+        if places == 0 || h.start >= reach {
+            places += 1;
+            reach = h.end;
+        } else {
+            reach = reach.max(h.end);
+        }
+    }
+    places
 }
 
 fn weight(severity: Severity) -> u64 {
@@ -89,12 +149,16 @@ fn weight(severity: Severity) -> u64 {
 mod tests {
     use super::*;
 
-    fn e(rule: u32, kind: HitKind, strong: bool, severity: Severity) -> Evidence {
+    /// A hit of `rule` at bytes `at.0..at.1`.
+    fn e(rule: u32, kind: HitKind, strong: bool, severity: Severity, at: (u32, u32)) -> Evidence {
         Evidence {
             rule,
             kind,
             strong,
             severity,
+            start: at.0,
+            end: at.1,
+            whole: false,
         }
     }
 
@@ -106,47 +170,129 @@ mod tests {
         type Row = (&'static str, Vec<Evidence>, Option<(usize, Reason)>);
         let rows: &[Row] = &[
             ("nothing", vec![], None),
-            ("one hard phrase", vec![e(0, Hard, false, ONE)], Some((0, Reason::Hard))),
-            ("a cue alone", vec![e(0, Cue, false, ONE)], None),
+            (
+                "one hard phrase",
+                vec![e(0, Hard, false, ONE, (0, 6))],
+                Some((0, Reason::Hard)),
+            ),
+            ("a cue alone", vec![e(0, Cue, false, ONE, (0, 6))], None),
             (
                 "two cues of one rule",
-                vec![e(0, Cue, false, ONE), e(0, Cue, false, ONE)],
+                vec![e(0, Cue, false, ONE, (0, 6)), e(0, Cue, false, ONE, (9, 15))],
                 None,
             ),
             (
-                "cues of two rules",
-                vec![e(0, Cue, false, ONE), e(1, Cue, false, ONE)],
+                "cues of two rules in two places",
+                vec![e(0, Cue, false, ONE, (0, 6)), e(1, Cue, false, ONE, (9, 15))],
                 Some((0, Reason::TwoCues)),
             ),
-            ("a weak pattern alone", vec![e(5, Regex, false, ONE)], None),
             (
-                "a cue and a weak pattern",
-                vec![e(5, Regex, false, ONE), e(0, Cue, false, ONE)],
+                "two places: one word in two lists, another word of the first",
+                vec![
+                    e(0, Cue, false, ONE, (0, 6)),
+                    e(1, Cue, false, ONE, (0, 6)),
+                    e(0, Cue, false, ONE, (9, 15)),
+                ],
+                Some((1, Reason::TwoCues)),
+            ),
+            (
+                "one place in two lists is one cue",
+                vec![e(0, Cue, false, ONE, (0, 6)), e(1, Cue, false, ONE, (0, 6))],
+                None,
+            ),
+            (
+                "overlapping cues of two lists (two spellings of one spot) are one place",
+                vec![e(0, Cue, false, ONE, (0, 9)), e(1, Cue, false, ONE, (3, 12))],
+                None,
+            ),
+            ("a weak pattern alone", vec![e(5, Regex, false, ONE, (0, 11))], None),
+            (
+                "a cue and a weak pattern in another place",
+                vec![e(5, Regex, false, ONE, (0, 11)), e(0, Cue, false, ONE, (12, 18))],
+                Some((1, Reason::CueAndPattern)),
+            ),
+            (
+                "a cue inside the pattern's own span does not combine with it",
+                vec![e(5, Regex, false, ONE, (0, 20)), e(0, Cue, false, ONE, (8, 16))],
+                None,
+            ),
+            (
+                "flooding is about the whole message: it combines with a cue inside it",
+                vec![
+                    Evidence {
+                        whole: true,
+                        ..e(7, Regex, false, ONE, (0, 60))
+                    },
+                    e(0, Cue, false, ONE, (0, 6)),
+                ],
+                Some((1, Reason::CueAndPattern)),
+            ),
+            (
+                "a cue inside one pattern combines with another pattern",
+                vec![
+                    e(5, Regex, false, ONE, (0, 20)),
+                    e(0, Cue, false, ONE, (8, 16)),
+                    e(6, Regex, false, ONE, (25, 36)),
+                ],
                 Some((1, Reason::CueAndPattern)),
             ),
             (
                 "a strong pattern",
-                vec![e(5, Regex, true, ONE)],
+                vec![e(5, Regex, true, ONE, (0, 11))],
                 Some((0, Reason::Strong)),
             ),
             (
                 "hard beats strong",
-                vec![e(5, Regex, true, ONE), e(0, Hard, false, ONE)],
+                vec![e(5, Regex, true, ONE, (0, 11)), e(0, Hard, false, ONE, (12, 18))],
                 Some((1, Reason::Hard)),
             ),
             (
                 "the more severe hard rule wins",
-                vec![e(0, Hard, false, ONE), e(1, Hard, false, Severity::Max)],
+                vec![
+                    e(0, Hard, false, ONE, (0, 6)),
+                    e(1, Hard, false, Severity::Max, (9, 15)),
+                ],
                 Some((1, Reason::Hard)),
             ),
             (
                 "ties go to the first in the text",
-                vec![e(0, Hard, false, ONE), e(1, Hard, false, ONE)],
+                vec![e(0, Hard, false, ONE, (0, 6)), e(1, Hard, false, ONE, (9, 15))],
                 Some((0, Reason::Hard)),
             ),
         ];
         for (name, hits, want) in rows {
             assert_eq!(decide(hits), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn cue_places_merge_overlapping_cues() {
+        use HitKind::{Cue, Regex};
+        let rows: &[(&str, Vec<Evidence>, usize)] = &[
+            ("none", vec![], 0),
+            ("patterns are not cues", vec![e(5, Regex, false, ONE, (0, 6))], 0),
+            (
+                "one word in two lists",
+                vec![e(0, Cue, false, ONE, (0, 6)), e(1, Cue, false, ONE, (0, 6))],
+                1,
+            ),
+            (
+                "a chain of overlaps is one place",
+                vec![
+                    e(0, Cue, false, ONE, (0, 6)),
+                    e(1, Cue, false, ONE, (3, 9)),
+                    e(2, Cue, false, ONE, (6, 12)),
+                ],
+                1,
+            ),
+            (
+                "adjacent words are two places",
+                vec![e(0, Cue, false, ONE, (0, 6)), e(0, Cue, false, ONE, (6, 12))],
+                2,
+            ),
+        ];
+        for (name, hits, want) in rows {
+            assert_eq!(cue_places(hits), *want, "{name}");
         }
     }
 }

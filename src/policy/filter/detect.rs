@@ -1,7 +1,8 @@
 //! Contact detectors: the structural signals of an ad, which in Chinese groups catch more
-//! spam than any word list — numbers and ids after a QQ or WeChat cue, Telegram and invite
-//! links, phone numbers, URLs (also written `hxxp`, `[.]`, `点com`), e-mails, @handles, long
-//! digit runs and flooding.
+//! spam than any word list — numbers and ids after a QQ or WeChat cue (also `➕V`, `+v`,
+//! `V：`, a single 微/薇/威, and ids without a digit where the context says "contact"),
+//! Telegram and invite links, phone numbers, URLs (also written `hxxp`, `[.]`, `点com`,
+//! `xx 点 cc`), e-mails, @handles, long digit runs and flooding.
 //!
 //! Each detector runs on one normalized view (see [`RegexView`]): number detectors on the
 //! digit view, so `①③⑧`, `一三八` and `1 3 8` all read `138`; link detectors on the text view
@@ -22,9 +23,10 @@ use crate::policy::normalize::{Normalizer, View};
 /// (`None`: implemented in code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Builtin {
-    /// A QQ number after a QQ cue (QQ, 扣扣, 企鹅号, 群号, q群).
+    /// A QQ number after a QQ cue (QQ, 扣扣, 企鹅号, 群号, q群, `群：`, `➕Q`, `Q：`).
     QqId,
-    /// A WeChat id or number after a WeChat cue (微信, V信, vx, weixin, 绿泡泡 …).
+    /// A WeChat id or number after a WeChat cue (微信, V信, vx, weixin, 绿泡泡, a single
+    /// 微/薇/威/徽, `加V`, `➕V`/`+v`, `V：` …).
     WechatId,
     /// A t.me / telegram.me link.
     TgLink,
@@ -97,8 +99,10 @@ impl Builtin {
     /// The regex the detector is built on. The views are lower-case, so the patterns are too.
     pub(crate) fn pattern(self) -> Option<&'static str> {
         Some(match self {
-            Self::QqId => r"(?:qq|扣扣|企鹅号?|群号|q群|q号)[群号码是为]{0,3}([0-9]+)",
-            Self::WechatId => r"(?:加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v)[号码是为]{0,3}([a-z0-9]+)",
+            Self::QqId => r"(qq|扣扣|企鹅号?|群号|q群|q号|群)([群号码是为]{0,3})([0-9]+)",
+            Self::WechatId => {
+                r"(加?(?:微信|薇信|徽信|威信|v信|vx|wx|weixin|绿泡泡)|加v|加?[微薇威徽])([号码是为]{0,3})([a-z0-9]+)"
+            }
             Self::TgLink => r"(?:t|telegram)\.(?:me|dog)/[a-z0-9_+]",
             Self::InviteLink => {
                 r"(?:t\.me/(?:joinchat/|\+)|discord\.gg/|discord(?:app)?\.com/invite/|chat\.whatsapp\.com/|(?:qm|jq)\.qq\.com/)[a-z0-9_]"
@@ -129,6 +133,9 @@ pub(crate) struct Detector {
     pub(crate) view: RegexView,
     /// The built-in logic, unless a `[[regex]]` pattern replaced it.
     pub(crate) builtin: Option<Builtin>,
+    /// The built-in detector it is or replaces (`None`: a `[[regex]]` of its own): what the
+    /// model's flags call it (a link, a phone number, flooding …).
+    pub(crate) family: Option<Builtin>,
     /// The pattern text, reported as the hit's `pattern`.
     pub(crate) pattern: std::sync::Arc<str>,
 }
@@ -160,6 +167,10 @@ pub(crate) struct Detectors {
     phone: Option<u32>,
     long_digits: Option<u32>,
     flood: Option<u32>,
+    /// The built-in WeChat detector (not replaced), whose `➕V`/`V：` forms are found in code.
+    wechat: Option<u32>,
+    /// The built-in QQ detector (not replaced), whose `➕Q`/`Q：` forms are found in code.
+    qq: Option<u32>,
     /// A `[[regex]]` of its own runs on the text view, so the link pre-check cannot skip it.
     text_always: bool,
     /// Same for the digit view.
@@ -190,6 +201,11 @@ impl Detectors {
                 (Some(Builtin::LongDigits), None) => out.long_digits = Some(id),
                 (Some(Builtin::Flood), None) => out.flood = Some(id),
                 (_, Some(p)) => {
+                    match detector.builtin {
+                        Some(Builtin::WechatId) => out.wechat = Some(id),
+                        Some(Builtin::QqId) => out.qq = Some(id),
+                        _ => {}
+                    }
                     out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
                     out.digits_always |= detector.view == RegexView::Digits && detector.builtin.is_none();
                     by_view[view_index(detector.view)].push((id, p.as_str()));
@@ -246,9 +262,26 @@ impl Detectors {
         }
         self.run_set(&self.compact, normalizer, text, compact, &[], out);
 
+        // `➕V abc123`, `v: abc123`, `Q：12345`: a bare V (Q) is a WeChat (QQ) cue only by the
+        // original text around it, which the views drop; found in code, only where the view
+        // has a Latin letter.
+        if stats.ascii_alpha {
+            if let Some(wechat) = self.wechat {
+                letter_cue_ids(normalizer, text, compact, 'v', |s, e| {
+                    out.push(self.hit(wechat, false, s, e))
+                });
+            }
+            if let Some(qq) = self.qq {
+                letter_cue_ids(normalizer, text, compact, 'q', |s, e| {
+                    out.push(self.hit(qq, false, s, e))
+                });
+            }
+        }
+
         // Digit view: only when it could hold what its detectors need — 5+ digits in a row
-        // (QQ, phone, long runs, numeric WeChat ids) or a digit with letters (WeChat ids).
-        if self.digits_always || stats.digit_run >= 5 || (stats.ascii_digit && stats.ascii_alpha) {
+        // (QQ, phone, long runs, numeric WeChat ids) or a Latin letter (WeChat ids, which may
+        // have no digit).
+        if self.digits_always || stats.digit_run >= 5 || stats.ascii_alpha {
             let digits = if normalizer.options().numerals && stats.numeral {
                 compact.digits_into(&mut scratch.digits);
                 &scratch.digits
@@ -366,7 +399,16 @@ fn validate(
     let (start, end) = (whole.start(), whole.end());
     match builtin {
         Builtin::QqId => {
-            let id = caps.get(1)?.as_str().as_bytes();
+            let (cue, filler, id) = (caps.get(1)?, caps.get(2)?, caps.get(3)?);
+            // A bare 群 is a cue only with 号 or a colon before the number (`新群：389627510`),
+            // not in `群里12345人`.
+            if cue.as_str() == "群"
+                && !filler.as_str().contains('号')
+                && !colon_between(view, text, cue.end(), id.start())
+            {
+                return None;
+            }
+            let id = id.as_str().as_bytes();
             let ok =
                 (5..=11).contains(&id.len()) && id[0] != b'0' && !latin_glued_before(normalizer, text, view, start);
             ok.then_some((start, end))
@@ -375,27 +417,26 @@ fn validate(
             if latin_glued_before(normalizer, text, view, start) {
                 return None;
             }
-            let id = caps.get(1)?;
-            let bytes = id.as_str().as_bytes();
-            if bytes[0].is_ascii_digit() {
-                // A number (often a phone number written with separators).
-                let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-                return (digits >= 6).then_some((start, id.start() + digits));
-            }
-            // A Latin id ends where the original text has whitespace: "微信 abc123 thanks" is
-            // the id abc123, not abc123thanks.
-            let mut id_end = id.start() + 1;
-            while id_end < id.end() {
-                let (_, prev_end) = view.original_span(id_end - 1, id_end);
-                let (next_start, _) = view.original_span(id_end, id_end + 1);
-                if text[prev_end..next_start].chars().any(char::is_whitespace) {
-                    break;
+            let (cue, filler, id) = (caps.get(1)?, caps.get(2)?, caps.get(3)?);
+            let add = cue.as_str().starts_with('加');
+            let single = cue.as_str().trim_start_matches('加').chars().count() == 1;
+            if single {
+                // A single 微/薇/威 is a cue only as a word of its own: not the end of 稍微,
+                // 权威, 蔷薇 (a Han character right before it), and straight before the id.
+                let first = cue.as_str().chars().next().map_or(1, char::len_utf8);
+                let (os, _) = view.original_span(start, start + first);
+                let glued_han = text[..os].chars().next_back().is_some_and(is_han);
+                if (glued_han && !add) || !filler.as_str().is_empty() {
+                    return None;
                 }
-                id_end += 1;
             }
-            let token = &hay[id.start()..id_end];
-            let ok = (6..=20).contains(&token.len()) && token.bytes().any(|b| b.is_ascii_digit());
-            ok.then_some((start, id_end))
+            let context = Context {
+                // A bare single character only counts with an id that looks like one.
+                add,
+                number_word: !filler.as_str().is_empty(),
+                colon: colon_between(view, text, cue.end(), id.start()),
+            };
+            wechat_id(view, text, id.start(), id.end(), context).map(|end| (start, end))
         }
         Builtin::Url => {
             // Not the domain of an e-mail, and the domain must end where the TLD ends.
@@ -414,6 +455,149 @@ fn validate(
         }
         Builtin::Email | Builtin::TgLink | Builtin::InviteLink => Some((start, end)),
         Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood => None,
+    }
+}
+
+/// What stands between a WeChat cue and the id after it, which decides whether an id without
+/// a digit counts: `微信 thanks` is chat, `加V：dk_sudai` and `微信号 zhangsan_88` are not.
+#[derive(Clone, Copy, Debug, Default)]
+struct Context {
+    /// The cue asks to add (`加微信`, `加V`, `➕V`) or is a bare single-character cue.
+    add: bool,
+    /// 号/码/是/为 between the cue and the id (`微信号`, `微信是`).
+    number_word: bool,
+    /// A colon between the cue and the id in the original text.
+    colon: bool,
+}
+
+/// The end (view bytes) of the WeChat id starting at view byte `id_start`, at most
+/// `id_max`: the Latin/digit run, cut where the original text has whitespace ("微信 abc123
+/// thanks" is the id abc123). A number needs 6 digits (often a phone number written with
+/// separators); a Latin id 6–20 characters with a digit — or, without one, starting with a
+/// letter and in a contact context: an `_` or `-` inside it in the original (`dk_sudai`), a
+/// colon, 号 or an "add" cue before it.
+fn wechat_id(view: &View, text: &str, id_start: usize, id_max: usize, context: Context) -> Option<usize> {
+    let hay = view.as_str();
+    let bytes = hay.as_bytes();
+    if id_start >= id_max || !bytes[id_start].is_ascii_alphanumeric() {
+        return None;
+    }
+    if bytes[id_start].is_ascii_digit() {
+        let digits = bytes[id_start..id_max]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        return (digits >= 6).then_some(id_start + digits);
+    }
+    let mut id_end = id_start + 1;
+    while id_end < id_max && bytes[id_end].is_ascii_alphanumeric() {
+        let (_, prev_end) = view.original_span(id_end - 1, id_end);
+        let (next_start, _) = view.original_span(id_end, id_end + 1);
+        if text[prev_end..next_start].chars().any(char::is_whitespace) {
+            break;
+        }
+        id_end += 1;
+    }
+    let token = &hay[id_start..id_end];
+    if !(6..=20).contains(&token.len()) {
+        return None;
+    }
+    if token.bytes().any(|b| b.is_ascii_digit()) {
+        return Some(id_end);
+    }
+    let (os, oe) = view.original_span(id_start, id_end);
+    let joined = text[os..oe].contains(['_', '-', '＿', '－']);
+    (joined || context.add || context.number_word || context.colon).then_some(id_end)
+}
+
+/// Whether the original text between view bytes `from` and `to` (the end of one match and
+/// the start of the next) holds a colon.
+fn colon_between(view: &View, text: &str, from: usize, to: usize) -> bool {
+    between(view, text, from, to).contains([':', '：', '﹕'])
+}
+
+/// A CJK unified ideograph (the basic block and extension A).
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
+/// The original text between view bytes `from` (after a character) and `to` (at one).
+fn between<'t>(view: &View, text: &'t str, from: usize, to: usize) -> &'t str {
+    let hay = view.as_str();
+    let (Some(last), Some(next)) = (
+        hay.get(..from).and_then(|h| h.chars().next_back()),
+        hay.get(to..).and_then(|h| h.chars().next()),
+    ) else {
+        return "";
+    };
+    if from > to {
+        return "";
+    }
+    let (_, a) = view.original_span(from - last.len_utf8(), from);
+    let (b, _) = view.original_span(to, to + next.len_utf8());
+    text.get(a..b).unwrap_or("")
+}
+
+/// The characters that, right before a bare `V`, make it a WeChat cue: `➕V`, `+v`, `＋V`.
+const PLUS: [char; 6] = ['+', '➕', '＋', '﹢', '✚', '✙'];
+
+/// `➕V abc123`, `+v：abc123`, `v: abc123`, `V：dk_sudai` (`letter` = `v`, a WeChat id), or
+/// `➕Q 12345`, `Q：12345` (`letter` = `q`, a QQ number of 5–11 digits): the letter in the
+/// compact view, a letter of its own in the original (no Latin letter glued before it),
+/// preceded by a plus sign or followed by a colon, then the id ([`wechat_id`]; the context
+/// counts as "contact"). Calls `found(start, end)` with the original span from the plus sign
+/// (or the letter) to the end of the id.
+fn letter_cue_ids(normalizer: &Normalizer, text: &str, view: &View, letter: char, mut found: impl FnMut(usize, usize)) {
+    let hay = view.as_str();
+    let bytes = hay.as_bytes();
+    let mut from = 0;
+    while let Some(at) = hay[from..].find(letter).map(|i| from + i) {
+        from = at + 1;
+        let (vs, ve) = view.original_span(at, at + 1);
+        let before = text[..vs].trim_end_matches([' ', '\u{3000}']);
+        let prev = before.chars().next_back();
+        if prev.is_some_and(|c| normalizer.is_latin_letter(c)) && before.len() == vs {
+            continue; // glued: "dev: x", "love"
+        }
+        if prev == Some('加') && letter == 'v' {
+            continue; // 加V: the regex's cue
+        }
+        let plus = prev.is_some_and(|c| PLUS.contains(&c));
+        let after = text[ve..].trim_start_matches([' ', '\u{3000}']);
+        let colon = after.starts_with([':', '：', '﹕']);
+        if !plus && !colon {
+            continue;
+        }
+        // Skip 号/码/是/为 after the v, as the regex cues do.
+        let mut id_start = at + 1;
+        let mut skipped = 0;
+        while skipped < 3 && hay[id_start..].starts_with(['号', '码', '是', '为']) {
+            id_start += '号'.len_utf8();
+            skipped += 1;
+        }
+        if id_start >= bytes.len() {
+            continue;
+        }
+        let context = Context {
+            add: true,
+            number_word: skipped > 0,
+            colon,
+        };
+        let end = if letter == 'q' {
+            let digits = bytes[id_start..].iter().take_while(|b| b.is_ascii_digit()).count();
+            ((5..=11).contains(&digits) && bytes[id_start] != b'0').then_some(id_start + digits)
+        } else {
+            wechat_id(view, text, id_start, bytes.len(), context)
+        };
+        if let Some(end) = end {
+            let start = if plus {
+                before.char_indices().next_back().map_or(vs, |(i, _)| i)
+            } else {
+                vs
+            };
+            let (_, oe) = view.original_span(id_start, end);
+            found(start, oe);
+        }
     }
 }
 
@@ -442,8 +626,8 @@ fn is_mobile(run: &[u8]) -> bool {
 
 /// The URL view: the text view with the spellings that hide links undone, recording which
 /// byte ranges were rewritten (a link that needed this is an ad, not a shared article):
-/// `hxxp` → `http`; `[.]` `(.)` `{.}` `。` `｡` → `.`; `点`/`點`/` dot ` between letters or
-/// digits → `.`; spaces on both sides of a dot removed.
+/// `hxxp` → `http`; `[.]` `(.)` `{.}` `。` `｡` → `.`; `点`/`點` (spaces around it or not) and
+/// ` dot ` between letters or digits → `.`; spaces on both sides of a dot removed.
 fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>) {
     out.clear();
     rewritten.clear();
@@ -464,8 +648,8 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
             Some((3, "."))
         } else if rest.starts_with(['。', '｡']) {
             Some((rest.chars().next().map_or(1, char::len_utf8), "."))
-        } else if prev_alnum && rest.starts_with(['点', '點']) && next_is_alnum(&rest[3..]) {
-            Some((3, "."))
+        } else if prev_alnum && let Some(n) = spelled_dot(rest) {
+            Some((n, "."))
         } else if prev_alnum && let Some(n) = spaced_dot(rest) {
             Some((n, "."))
         } else {
@@ -490,6 +674,16 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
             }
         }
     }
+}
+
+/// `点`/`點` between alphanumerics, with or without spaces around it (`xx点cc`, `xx 点 cc`):
+/// the byte length to replace, spaces included.
+fn spelled_dot(rest: &str) -> Option<usize> {
+    let body = rest.trim_start_matches(' ');
+    let lead = rest.len() - body.len();
+    let after = body.strip_prefix(['点', '點'])?;
+    let next = after.trim_start_matches(' ');
+    next_is_alnum(next).then_some(lead + '点'.len_utf8() + (after.len() - next.len()))
 }
 
 fn next_is_alnum(s: &str) -> bool {

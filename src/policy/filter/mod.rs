@@ -12,13 +12,18 @@
 //! 4. the contact detectors run on the views that could hold what they look for
 //!    (`detect`);
 //! 5. hits lying entirely inside an allow-list hit are dropped;
-//! 6. `decide` turns the evidence into a decision (hard phrases, strong patterns, cues
-//!    with a pattern or a second cue).
+//! 6. `decide` turns the evidence into the rules' decision (hard phrases, strong patterns,
+//!    cues with a pattern or a second cue, counted by place);
+//! 7. [`Filter::judge`] only: the learned model ([`crate::policy::model`]) scores the
+//!    normalized text with flags of the evidence, and the decision of issue 12 §2 is taken —
+//!    a strong pattern acts, a soft hit acts unless the model is confident the message is
+//!    benign, the model alone acts above a high threshold for members not yet trusted.
 //!
-//! [`Filter::check`] returns a [`Violation`]: the decision the pipeline acts on, with the
-//! deciding rule's settings and every hit, each quoting its exact span of the original text.
-//! [`Filter::inspect`] returns everything (normalized text, all hits, the reason) for
-//! `qunguan filter explain` and `scan`.
+//! [`Filter::check`] returns the rules' decision alone (what join requests use).
+//! [`Filter::judge`] is what the pipeline calls on a message: the [`Judgement`] with the
+//! model's view, for a member of a given [`Trust`]. [`Filter::inspect`] returns everything
+//! (normalized text, all hits, score, flags, the reason) for `qunguan filter explain` and
+//! `scan`.
 
 mod decide;
 pub(crate) mod detect;
@@ -26,6 +31,8 @@ mod engine;
 mod phrases;
 pub(crate) mod report;
 pub(crate) mod spec;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -36,24 +43,88 @@ use detect::{Builtin, Detector, DetectorHit, Detectors};
 use phrases::{PhraseHit, Phrases};
 use serde::{Deserialize, Serialize};
 pub use spec::{
-    Automaton, FilterSpec, MatchMode, Mode, Phrase, RegexSpec, RegexView, RuleAction, RuleSettings, Strength, Variant,
-    WordList,
+    Automaton, DEFAULT_ACT, DEFAULT_VETO, FilterSpec, MODEL_RULE, MatchMode, Mode, ModelSettings, Phrase, RegexSpec,
+    RegexView, RuleAction, RuleSettings, Strength, Variant, WordList,
 };
 
 use crate::domain::event::GroupId;
+use crate::domain::locale::Locale;
 use crate::domain::strike::Severity;
+use crate::policy::i18n;
+use crate::policy::model::{Delta, Explanation, Flags, Learned, Model};
 use crate::policy::normalize::{Normalizer, View};
 
 /// A compiled filter. Immutable; a rules reload builds a new one.
 #[derive(Clone, Debug)]
 pub struct Filter {
     normalizer: Normalizer,
-    /// Word-list rules first, then one rule per detector.
+    /// Word-list rules first, then one rule per detector, then the model's rule.
     rules: Vec<Rule>,
     /// How many of `rules` are word lists.
     lists: usize,
+    /// Index of the model's rule in `rules` (after the detectors).
+    model_rule: u32,
     phrases: Phrases,
     detectors: Detectors,
+    /// The learned stage, when `model.bin` is loaded and `[model] enabled`.
+    model: Option<Arc<Model>>,
+    veto: f32,
+    act: f32,
+}
+
+/// How far a member is trusted (issue 12 §3).
+///
+/// A member is new until they have sent a few clean messages and been in the group for a
+/// while (the service tracks both). For a trusted member only hard phrases, strong contact
+/// patterns and learned spam act; what the model or a cue combination alone would have done
+/// is only recorded for review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trust {
+    /// Not yet trusted: every stage acts (the strictest, and the default).
+    #[default]
+    New,
+    /// Trusted: only hard phrases and strong contact patterns act.
+    Trusted,
+}
+
+impl std::str::FromStr for Trust {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "new" => Ok(Self::New),
+            "trusted" => Ok(Self::Trusted),
+            other => Err(format!("{other:?} is not a trust level: write new or trusted")),
+        }
+    }
+}
+
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::New => "new",
+            Self::Trusted => "trusted",
+        })
+    }
+}
+
+/// The filter's verdict on one message, with the model's view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// What acts (None = nothing acts).
+    pub violation: Option<Violation>,
+    /// The model's spam probability, when the model ran (None: no model, or text in a
+    /// script the corpus does not cover).
+    pub score: Option<f32>,
+    /// Something would have acted on a new member's message but the member is trusted (the
+    /// model alone, or a cue combination the model did not overrule): record it for admin
+    /// review.
+    pub review: bool,
+    /// Why `violation` acts (`None` when nothing acts).
+    pub reason: Option<Reason>,
+    /// The rules found a soft hit and the model overruled it (`score < veto`).
+    pub vetoed: bool,
 }
 
 /// A rule's name and settings, as compiled.
@@ -78,12 +149,13 @@ pub enum HitKind {
 /// A filter decision: the message violates `rule`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The violated rule.
+    /// The violated rule ([`MODEL_RULE`] when the model decided alone).
     pub rule: Arc<str>,
-    /// The evidence, in text order (at least one hit): every hit that survived the allow list
-    /// and the word rules, deciding or not — except weak patterns in a message without any
-    /// phrase hit, which are not looked for because they cannot decide anything there
-    /// ([`Filter::inspect`] always reports everything).
+    /// The evidence, in text order: every hit that survived the allow list and the word
+    /// rules, deciding or not — except weak patterns in a message without any phrase hit,
+    /// which [`Filter::check`] does not look for because they cannot decide anything there
+    /// ([`Filter::inspect`] and [`Filter::judge`] always look for everything). At least one
+    /// hit, unless the model decided alone.
     pub hits: Vec<Hit>,
     /// Strikes it adds.
     pub severity: Severity,
@@ -111,14 +183,36 @@ pub struct Hit {
 }
 
 /// Everything the filter sees in one message (for `filter explain` / `scan`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// The compact normalized text phrases are matched against (variants applied).
     pub normalized: String,
     /// Every hit, in text order.
     pub hits: Vec<Hit>,
-    /// The decision and why.
+    /// The rules' decision and why, before the model ([`Report::judgement`] is what acts).
     pub violation: Option<(Violation, Reason)>,
+    /// What the model's flags say about the evidence.
+    pub flags: Flags,
+    /// The model's score taken apart (`None`: no model, or an uncovered script).
+    pub explanation: Option<Explanation>,
+    /// The score threshold in force for the member: `veto` when a soft hit is on the table,
+    /// else `act` (`None` without a score).
+    pub threshold: Option<(ThresholdKind, f32)>,
+    /// The decision for the member's trust level.
+    pub judgement: Judgement,
+}
+
+/// Which threshold decides a message (for `filter explain` and `/why`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdKind {
+    /// A soft rule hit acts unless the score is below this.
+    Veto,
+    /// The model alone acts at or above this (new members).
+    Act,
+    /// The member is trusted: the model alone never acts, at or above `act` it is recorded
+    /// for review.
+    Review,
 }
 
 /// A rule that cannot be compiled, with the file and line to fix.
@@ -142,6 +236,9 @@ impl BuildError {
         }
     }
 }
+
+/// How many top features `filter explain` lists.
+pub const EXPLAIN_FEATURES: usize = 8;
 
 /// One evidence item while a message is checked: a phrase target or a detector, with its
 /// original span.
@@ -169,6 +266,19 @@ struct Scratch {
     detector_hits: Vec<DetectorHit>,
     found: Vec<Found>,
     evidence: Vec<decide::Evidence>,
+    /// The variants table rewrote the compact view: the normalized text is in `spliced`.
+    spliced_used: bool,
+}
+
+impl Scratch {
+    /// The normalized text the phrases were matched against (after [`Filter::find`]).
+    fn normalized(&self) -> &str {
+        if self.spliced_used {
+            self.spliced.as_str()
+        } else {
+            self.compact.as_str()
+        }
+    }
 }
 
 thread_local! {
@@ -193,7 +303,7 @@ impl Filter {
             line: None,
             reason: reason.to_string(),
         })?;
-        let mut rules = Vec::with_capacity(spec.lists.len() + Builtin::ALL.len());
+        let mut rules = Vec::with_capacity(spec.lists.len() + Builtin::ALL.len() + 1);
         for list in &spec.lists {
             let rule = u32::try_from(rules.len()).unwrap_or(u32::MAX);
             rules.push(Rule {
@@ -240,97 +350,210 @@ impl Filter {
                 reason: format!("built-in detector: {e}"),
             },
         })?;
+        let model_rule = u32::try_from(rules.len()).unwrap_or(u32::MAX);
+        rules.push(Rule {
+            name: Arc::from(MODEL_RULE),
+            settings: spec.model_settings.settings.clone(),
+        });
         Ok(Self {
             normalizer,
             rules,
             lists,
+            model_rule,
             phrases,
             detectors,
+            model: spec.model.clone().filter(|_| spec.model_settings.enabled),
+            veto: spec.model_settings.veto,
+            act: spec.model_settings.act,
         })
     }
 
-    /// The decision for a message posted in `group`: which rule it violates, if any.
+    /// The rules' decision for a message posted in `group`: which rule it violates, if any.
+    /// The model takes no part (see [`Filter::judge`]).
     #[must_use]
     pub fn check(&self, text: &str, group: GroupId) -> Option<Violation> {
-        SCRATCH.with(|cell| {
-            let Ok(mut scratch) = cell.try_borrow_mut() else {
-                // Re-entered on this thread (cannot happen today): use fresh buffers.
-                return self
-                    .check_with(text, Some(group), false, &mut Scratch::default())
-                    .map(|(v, _)| v);
-            };
-            self.check_with(text, Some(group), false, &mut scratch).map(|(v, _)| v)
+        with_scratch(|scratch| {
+            let (index, _) = self.find(text, Some(group), false, scratch)?;
+            Some(self.violation(scratch, index))
         })
     }
 
-    /// Everything the filter sees in `text`: the normalized text, every hit and the decision.
-    /// With `group` = `None` every rule applies, whatever its `groups`.
+    /// The decision for a message posted in `group` by a member of trust `trust`: the rules,
+    /// then the model (with `delta`, the instance's learned adjustment of it, added).
+    ///
+    /// - a strong contact pattern acts;
+    /// - a soft hit (a hard phrase, a cue with a pattern, two cues) acts unless the model's
+    ///   score is below `[model] veto`; for a trusted member only a hard phrase does, the
+    ///   cue combinations go to review;
+    /// - without a rule hit, a score at or above `[model] act` acts for a new member and goes
+    ///   to review for a trusted one.
+    ///
+    /// Without a model, or on text mostly in a script the corpus does not cover, the rules
+    /// decide alone (`score` is `None`).
+    #[must_use]
+    pub fn judge(&self, text: &str, group: GroupId, trust: Trust, delta: Option<&Delta>) -> Judgement {
+        with_scratch(|scratch| self.judge_with(text, Some(group), trust, delta, scratch))
+    }
+
+    fn judge_with(
+        &self,
+        text: &str,
+        group: Option<GroupId>,
+        trust: Trust,
+        delta: Option<&Delta>,
+        scratch: &mut Scratch,
+    ) -> Judgement {
+        let model = self.model_for(text, group);
+        let decided = self.find(text, group, model.is_some(), scratch);
+        let score = model.map(|m| {
+            let flags = self.flags_of(text, scratch);
+            m.score_with(delta, scratch.normalized(), &flags)
+        });
+        let (acts, review, vetoed) = self.outcome(decided.map(|(_, r)| r), score, trust);
+        let violation = match (acts, decided) {
+            (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
+            (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
+            _ => None,
+        };
+        Judgement {
+            violation,
+            score,
+            review,
+            reason: acts,
+            vetoed,
+        }
+    }
+
+    /// The model, if it applies in `group` and covers the script of `text`.
+    fn model_for(&self, text: &str, group: Option<GroupId>) -> Option<&Model> {
+        self.model
+            .as_deref()
+            .filter(|_| self.rules[self.model_rule as usize].settings.applies(group))
+            .filter(|_| Model::covers(text))
+    }
+
+    /// What acts, whether to record for review, whether the model vetoed (see [`outcome`]).
+    fn outcome(&self, rules: Option<Reason>, score: Option<f32>, trust: Trust) -> (Option<Reason>, bool, bool) {
+        let o = outcome(rules, score, trust, self.veto, self.act);
+        (o.acts, o.review, o.vetoed)
+    }
+
+    /// A copy of this filter with another model (`None`: the rules alone): what
+    /// `qunguan model eval --folds` judges each held-out fold with.
+    #[must_use]
+    pub fn with_model(&self, model: Option<Arc<Model>>) -> Self {
+        Self { model, ..self.clone() }
+    }
+
+    /// Everything the filter sees in `text`: the normalized text, every hit, the rules'
+    /// decision, the model's score taken apart and the decision for a member of trust
+    /// `trust`. With `group` = `None` every rule applies, whatever its `groups`.
     #[must_use]
     pub fn inspect(&self, text: &str, group: Option<GroupId>) -> Report {
+        self.inspect_as(text, group, Trust::New, None)
+    }
+
+    /// [`Filter::inspect`] for a member of trust `trust`, with the instance's learned `delta`.
+    #[must_use]
+    pub fn inspect_as(&self, text: &str, group: Option<GroupId>, trust: Trust, delta: Option<&Delta>) -> Report {
         let mut scratch = Scratch::default();
-        let violation = self.check_with(text, group, true, &mut scratch);
-        let normalized = self
-            .phrases
-            .apply_variants(
-                &self.normalizer,
-                text,
-                &scratch.compact,
-                &mut scratch.spliced,
-                &mut scratch.replacements,
-            )
-            .as_str()
-            .to_owned();
+        let judgement = self.judge_with(text, group, trust, delta, &mut scratch);
+        // judge_with ran `find` with every detector (report mode) only when the model ran:
+        // run it again in report mode for the hits, which changes nothing else.
+        let rules = self.find(text, group, true, &mut scratch);
+        let violation = rules.map(|(index, reason)| (self.violation(&scratch, index), reason));
+        let flags = self.flags_of(text, &scratch);
+        let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
+        let explanation = self
+            .model_for(text, group)
+            .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
+        let threshold = explanation.as_ref().map(|_| match (rules, trust) {
+            (Some((_, r)), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
+            (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
+            _ => (ThresholdKind::Act, self.act),
+        });
         Report {
             normalized,
             hits,
             violation,
+            flags,
+            explanation,
+            threshold,
+            judgement,
         }
     }
 
-    /// All hits of `text` into `hits` (cleared first) and whether it is a violation, reusing
-    /// this thread's buffers: what `filter scan` runs per line.
-    pub fn scan_into(&self, text: &str, hits: &mut Vec<Hit>) -> bool {
-        SCRATCH.with(|cell| {
-            let mut fresh = Scratch::default();
-            let mut guard = cell.try_borrow_mut();
-            let scratch = match guard.as_deref_mut() {
-                Ok(s) => s,
-                Err(_) => &mut fresh,
-            };
-            let found = self.find(text, None, true, scratch);
-            hits.clear();
-            hits.extend(scratch.found.iter().map(|f| self.hit(f)));
-            found.is_some()
+    /// Learns an admin's label of `text` (`spam` or not) into `delta`: normalizes it and
+    /// extracts the flags exactly as [`Filter::judge`] does, then takes the model's learning
+    /// step. Returns the score before and after, or `None` without a model.
+    pub fn learn(&self, delta: &mut Delta, text: &str, spam: bool) -> Option<Learned> {
+        let model = self.model.as_deref()?;
+        Some(with_scratch(|scratch| {
+            let _ = self.find(text, None, true, scratch);
+            let flags = self.flags_of(text, scratch);
+            delta.learn(model, scratch.normalized(), &flags, spam)
+        }))
+    }
+
+    /// The model's input for `text`: the normalized text and the flags of the rules'
+    /// evidence, every rule applying (what training and evaluation feed the model).
+    #[must_use]
+    pub fn features(&self, text: &str) -> (String, Flags) {
+        with_scratch(|scratch| {
+            let _ = self.find(text, None, true, scratch);
+            (scratch.normalized().to_owned(), self.flags_of(text, scratch))
         })
     }
 
-    /// `report`: look for every kind of evidence (explain, scan), not only what can change the
-    /// decision (see [`Detectors::run`]).
-    fn check_with(
-        &self,
-        text: &str,
-        group: Option<GroupId>,
-        report: bool,
-        scratch: &mut Scratch,
-    ) -> Option<(Violation, Reason)> {
-        let (index, reason) = self.find(text, group, report, scratch)?;
-        let deciding = &self.rules[scratch.found[index].rule as usize];
-        let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
-        Some((
-            Violation {
-                rule: Arc::clone(&deciding.name),
-                hits,
-                severity: deciding.settings.severity,
-                action: deciding.settings.action,
-                recall: deciding.settings.recall,
-                dry_run: deciding.settings.dry_run,
-            },
-            reason,
-        ))
+    /// The learned stage, when one is loaded and enabled.
+    #[must_use]
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_deref()
     }
 
-    /// Fills `scratch.found` (text order) and decides.
+    /// The thresholds in force: `(veto, act)`.
+    #[must_use]
+    pub fn thresholds(&self) -> (f32, f32) {
+        (self.veto, self.act)
+    }
+
+    /// All hits of `text` into `hits` (cleared first) and whether it is a violation for a
+    /// member of trust `trust` (the rules, then the model), reusing this thread's buffers:
+    /// what `filter scan` runs per line. Returns the model's score too.
+    pub fn scan_into(&self, text: &str, trust: Trust, hits: &mut Vec<Hit>) -> (bool, Option<f32>) {
+        with_scratch(|scratch| {
+            let judgement = self.judge_with(text, None, trust, None, scratch);
+            if self.model_for(text, None).is_none() {
+                // The rules ran without the weak detectors: look for everything.
+                let _ = self.find(text, None, true, scratch);
+            }
+            hits.clear();
+            hits.extend(scratch.found.iter().map(|f| self.hit(f)));
+            (judgement.violation.is_some(), judgement.score)
+        })
+    }
+
+    /// The violation decided by hit `index` of `scratch.found`.
+    fn violation(&self, scratch: &Scratch, index: usize) -> Violation {
+        self.violation_of(scratch, scratch.found[index].rule as usize)
+    }
+
+    /// A violation of rule `rule` with every hit of `scratch.found` as evidence.
+    fn violation_of(&self, scratch: &Scratch, rule: usize) -> Violation {
+        let deciding = &self.rules[rule];
+        Violation {
+            rule: Arc::clone(&deciding.name),
+            hits: scratch.found.iter().map(|f| self.hit(f)).collect(),
+            severity: deciding.settings.severity,
+            action: deciding.settings.action,
+            recall: deciding.settings.recall,
+            dry_run: deciding.settings.dry_run,
+        }
+    }
+
+    /// Fills `scratch.found` (text order) and takes the rules' decision. `report`: run every
+    /// detector, not only those that can change the rules' decision (see [`Detectors::run`]).
     fn find(&self, text: &str, group: Option<GroupId>, report: bool, scratch: &mut Scratch) -> Option<(usize, Reason)> {
         let Scratch {
             compact,
@@ -343,8 +566,10 @@ impl Filter {
             detector_hits,
             found,
             evidence,
+            spliced_used,
         } = scratch;
         found.clear();
+        evidence.clear();
         phrase_hits.clear();
         detector_hits.clear();
         self.normalizer.compact_into(text, compact);
@@ -352,6 +577,7 @@ impl Filter {
         let view = self
             .phrases
             .apply_variants(&self.normalizer, text, compact, spliced, replacements);
+        *spliced_used = !std::ptr::eq(view, &*compact);
         self.phrases
             .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
         for h in phrase_hits.iter() {
@@ -401,14 +627,60 @@ impl Filter {
             });
         }
         found.sort_by_key(|f| (f.start, f.end));
-        evidence.clear();
         evidence.extend(found.iter().map(|f| decide::Evidence {
             rule: f.rule,
             kind: f.kind,
             strong: f.strong,
             severity: self.rules[f.rule as usize].settings.severity,
+            start: f.start,
+            end: f.end,
+            whole: f.kind == HitKind::Regex && self.detectors.list[f.source as usize].family == Some(Builtin::Flood),
         }));
         decide::decide(evidence)
+    }
+
+    /// The model's flags for `text`, from the evidence [`Filter::find`] left in `scratch`
+    /// (run in report mode, so every detector looked) and one pass over the original text.
+    fn flags_of(&self, text: &str, scratch: &Scratch) -> Flags {
+        let mut flags = Flags::default();
+        let sat = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
+        // Links by place: `t.me/x` is both a Telegram link and a URL, and one link.
+        let (mut links, mut reach) = (0usize, 0u32);
+        for f in &scratch.found {
+            match f.kind {
+                HitKind::Hard => flags.hard_phrase = true,
+                HitKind::Cue => {}
+                HitKind::Regex => {
+                    let family = self.detectors.list[f.source as usize].family;
+                    match family {
+                        Some(Builtin::PhoneCn) => flags.phone = true,
+                        Some(Builtin::Flood) => flags.flood = true,
+                        _ if f.strong => flags.strong_contact = true,
+                        _ => flags.weak_contact = true,
+                    }
+                    if f.strong && matches!(family, Some(Builtin::PhoneCn | Builtin::Flood)) {
+                        flags.strong_contact = true;
+                    }
+                    if matches!(family, Some(Builtin::Url | Builtin::TgLink | Builtin::InviteLink)) {
+                        // `found` is sorted by start: a link starting before the reach of the
+                        // previous one overlaps it.
+                        if links == 0 || f.start >= reach {
+                            links += 1;
+                        }
+                        reach = reach.max(f.end);
+                    }
+                }
+            }
+        }
+        flags.links = sat(links);
+        flags.cue_places = sat(decide::cue_places(&scratch.evidence));
+        flags.longest_digit_run = sat(scratch.compact.stats().digit_run as usize);
+        let text_facts = TextFacts::of(text);
+        flags.emoji = sat(text_facts.emoji);
+        flags.mentions = sat(text_facts.mentions);
+        flags.id_after_colon = text_facts.id_after_colon;
+        flags.starts_with_bracket = text.trim_start().starts_with('【');
+        flags
     }
 
     fn hit(&self, f: &Found) -> Hit {
@@ -461,14 +733,141 @@ impl Filter {
 
     /// Names of the active detectors.
     pub fn detector_names(&self) -> impl Iterator<Item = &str> {
-        self.rules[self.lists..].iter().map(|r| &*r.name)
+        self.rules[self.lists..self.model_rule as usize]
+            .iter()
+            .map(|r| &*r.name)
     }
 
-    /// The settings of the rule (word list or detector) called `name`.
+    /// The settings of the rule (word list, detector or [`MODEL_RULE`]) called `name`.
     #[must_use]
     pub fn rule_settings(&self, name: &str) -> Option<&RuleSettings> {
         self.rules.iter().find(|r| &*r.name == name).map(|r| &r.settings)
     }
+
+    /// The name members see for rule `rule` in `locale`: its `display` (`display_en` in
+    /// English, falling back to each other) in `rules.toml`, else the built-in name of a
+    /// detector, of [`MODEL_RULE`] or of a synthetic rule (`flood`, `manual`, `learned` …),
+    /// else a generic name — never the internal id.
+    #[must_use]
+    pub fn display_name(&self, rule: &str, locale: Locale) -> String {
+        if let Some(settings) = self.rule_settings(rule) {
+            let (first, second) = match locale {
+                Locale::ZhCn => (&settings.display, &settings.display_en),
+                Locale::En => (&settings.display_en, &settings.display),
+            };
+            if let Some(name) = first.as_deref().or(second.as_deref()) {
+                return name.to_owned();
+            }
+        }
+        i18n::rule_display(locale, rule)
+            .unwrap_or_else(|| i18n::generic_rule_display(locale))
+            .to_owned()
+    }
+}
+
+/// What the decision of issue 12 §2 and §3 makes of the rules' decision and the model's score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Why something acts; `None`: nothing acts.
+    pub acts: Option<Reason>,
+    /// Would have acted for a new member; the member is trusted: record for review.
+    pub review: bool,
+    /// A soft rules hit the model overruled.
+    pub vetoed: bool,
+}
+
+/// The decision table, given the rules' decision `rules`, the model's `score` (`None`: no
+/// model, or an uncovered script) and the thresholds:
+///
+/// | rules               | score          | new member      | trusted member        |
+/// |---------------------|----------------|-----------------|-----------------------|
+/// | strong pattern      | any            | acts            | acts                  |
+/// | hard phrase         | `< veto`       | vetoed          | vetoed                |
+/// | hard phrase         | `≥ veto`/none  | acts            | acts                  |
+/// | cue combination     | `< veto`       | vetoed          | vetoed                |
+/// | cue combination     | `≥ veto`/none  | acts            | review                |
+/// | nothing             | `≥ act`        | acts (`model`)  | review                |
+/// | nothing             | `< act`/none   | —               | —                     |
+#[must_use]
+pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f32, act: f32) -> Outcome {
+    let trusted = trust == Trust::Trusted;
+    let (acts, review, vetoed) = match (rules, score) {
+        (Some(Reason::Strong), _) => (Some(Reason::Strong), false, false),
+        (Some(r), Some(s)) if r.is_soft() && s < veto => (None, false, true),
+        (Some(Reason::Hard), _) => (Some(Reason::Hard), false, false),
+        (Some(r), _) if trusted => (None, r.is_soft(), false),
+        (Some(r), _) => (Some(r), false, false),
+        (None, Some(s)) if s >= act => {
+            if trusted {
+                (None, true, false)
+            } else {
+                (Some(Reason::Model), false, false)
+            }
+        }
+        (None, _) => (None, false, false),
+    };
+    Outcome { acts, review, vetoed }
+}
+
+/// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this
+/// cannot panic).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// What the model's flags read from the original text, in one pass over its bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TextFacts {
+    /// Emoji and pictographs: U+1F000–U+1FFFF, U+2600–U+27BF, U+2B00–U+2BFF.
+    emoji: usize,
+    /// `@` and `＠`.
+    mentions: usize,
+    /// A colon (`:` or `：`) followed, after optional spaces, by 5 or more ASCII or full-width
+    /// letters, digits, `_` or `-`: `微信：abc123`, `Q: 12345`.
+    id_after_colon: bool,
+}
+
+impl TextFacts {
+    fn of(text: &str) -> Self {
+        let mut out = Self::default();
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'@' => out.mentions += 1,
+                b':' => out.id_after_colon |= id_follows(&text[i + 1..]),
+                0xEF if b.get(i + 1) == Some(&0xBC) => match b.get(i + 2) {
+                    Some(0xA0) => out.mentions += 1,
+                    Some(0x9A) => out.id_after_colon |= id_follows(&text[i + 3..]),
+                    _ => {}
+                },
+                0xF0 if b.get(i + 1) == Some(&0x9F) => out.emoji += 1,
+                0xE2 if matches!(b.get(i + 1), Some(0x98..=0x9E | 0xAC..=0xAF)) => out.emoji += 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+/// Whether `rest` starts (after spaces) with 5 or more id characters.
+fn id_follows(rest: &str) -> bool {
+    rest.trim_start_matches([' ', '\u{3000}'])
+        .chars()
+        .take_while(|&c| {
+            c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '-'
+                || ('０'..='９').contains(&c)
+                || ('Ａ'..='Ｚ').contains(&c)
+                || ('ａ'..='ｚ').contains(&c)
+        })
+        .nth(4)
+        .is_some()
 }
 
 type DetectorParts = (Vec<Detector>, Vec<Option<String>>, Vec<Option<(PathBuf, usize)>>);
@@ -508,6 +907,7 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
             strength: custom.and_then(|c| c.strength).unwrap_or(builtin.strength()),
             view: custom.and_then(|c| c.view).unwrap_or(builtin.view()),
             builtin: (!replaced).then_some(builtin),
+            family: Some(builtin),
             pattern: Arc::from(shown),
         };
         let settings = custom.map(|c| c.settings.clone()).unwrap_or_default();
@@ -533,6 +933,7 @@ fn detectors(spec: &FilterSpec, rules: &mut Vec<Rule>) -> Result<DetectorParts, 
             strength: custom.strength.unwrap_or(Strength::Strong),
             view: custom.view.unwrap_or(RegexView::Text),
             builtin: None,
+            family: None,
             pattern: Arc::from(pattern.as_str()),
         };
         let origin = Some((custom.file.clone(), custom.line));

@@ -7,20 +7,44 @@ use std::io::{self, BufRead, Write};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{Filter, Hit, HitKind, RuleAction};
+use super::{Filter, Hit, HitKind, RuleAction, ThresholdKind, Trust};
 use crate::domain::event::GroupId;
+use crate::domain::locale::Locale;
 use crate::domain::strike::{Severity, StrikeRecord};
 use crate::policy::ladder::{self, Policy};
 
-/// The human-readable explanation of how the filter sees `text`: the normalized text, every
-/// hit with its rule, kind, pattern and original span, the decision, and what the ladder
-/// would do to a member with no strikes.
+/// A learned spam sample a message matched (the near-duplicate index of the service), for
+/// [`explain`] to show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnedMatch {
+    /// The sample's id, as `qunguan samples list` shows it.
+    pub id: String,
+    /// The sample's text.
+    pub text: String,
+    /// How similar the message is to it (0–1).
+    pub similarity: f32,
+}
+
+/// The human-readable explanation of how the filter sees `text` from a member of trust
+/// `member`: the normalized text, every hit with its rule, kind, pattern and original span,
+/// the rules' decision, the model's score with the threshold in force for the member and the
+/// features that contributed most, any learned sample it matched, the decision, and what the
+/// ladder would do to a member with no strikes.
 #[must_use]
-pub fn explain(filter: &Filter, text: &str, group: Option<GroupId>, policy: Policy<'_>) -> String {
-    let report = filter.inspect(text, group);
+pub fn explain(
+    filter: &Filter,
+    text: &str,
+    group: Option<GroupId>,
+    policy: Policy<'_>,
+    member: Trust,
+    learned: Option<&LearnedMatch>,
+    locale: Locale,
+) -> String {
+    let report = filter.inspect_as(text, group, member, None);
     let mut out = String::new();
     let _ = writeln!(out, "text:        {text}");
     let _ = writeln!(out, "normalized:  {}", report.normalized);
+    let _ = writeln!(out, "member:      {member}");
     if report.hits.is_empty() {
         let _ = writeln!(out, "hits:        none");
     } else {
@@ -39,16 +63,69 @@ pub fn explain(filter: &Filter, text: &str, group: Option<GroupId>, policy: Poli
             );
         }
     }
-    match &report.violation {
-        None => {
-            let why = if report.hits.is_empty() {
-                "nothing matched"
-            } else {
-                "cues and weak patterns alone are not a violation"
+    let rules = match &report.violation {
+        None if report.hits.is_empty() => "no violation (nothing matched)".to_owned(),
+        None => "no violation (cues and weak patterns alone are not a violation)".to_owned(),
+        Some((v, reason)) => format!("violation of rule {} ({reason})", v.rule),
+    };
+    let _ = writeln!(out, "rules:       {rules}");
+    match (&report.explanation, report.threshold) {
+        (Some(e), Some((kind, threshold))) => {
+            let (veto, act) = filter.thresholds();
+            let against = match kind {
+                ThresholdKind::Veto => {
+                    format!("veto threshold {veto}: the rules' hit stands at or above it, is overruled below it")
+                }
+                ThresholdKind::Act => format!("act threshold {act}: the model alone acts at or above it"),
+                ThresholdKind::Review => {
+                    format!("review threshold {act}: a trusted member's message at or above it goes to the review list")
+                }
             };
-            let _ = writeln!(out, "decision:    no violation ({why})");
+            let _ = writeln!(
+                out,
+                "model:       score {:.3} ({}; {against})",
+                e.score,
+                if e.score >= threshold { "at or above" } else { "below" }
+            );
+            let _ = writeln!(
+                out,
+                "features:    the largest contributions to the log-odds {:+.3}",
+                e.logit
+            );
+            let _ = writeln!(out, "  {:+8.3}  bias", e.bias);
+            for c in &e.features {
+                let learned = if c.learned == 0.0 {
+                    String::new()
+                } else {
+                    format!(" (learned {:+.3})", c.learned)
+                };
+                let _ = writeln!(out, "  {:+8.3}  {:?}{learned}", c.contribution(), c.name);
+            }
+            let _ = writeln!(out, "  {:+8.3}  everything else", e.rest);
         }
-        Some((v, reason)) => {
+        _ if filter.model().is_some() => {
+            let _ = writeln!(
+                out,
+                "model:       abstains (the text is mostly in a script the corpus does not cover): the rules decide alone"
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "model:       none loaded (rules/model.bin): the rules decide alone"
+            );
+        }
+    }
+    if let Some(m) = learned {
+        let _ = writeln!(
+            out,
+            "learned:     matches admin-marked spam sample {} (similarity {:.2}): {:?}",
+            m.id, m.similarity, m.text
+        );
+    }
+    let j = &report.judgement;
+    match (&j.violation, j.reason) {
+        (Some(v), Some(reason)) => {
             let _ = writeln!(out, "decision:    violation of rule {} ({reason})", v.rule);
             let severity = match v.severity {
                 Severity::Strikes(n) => format!("{n} strike(s)"),
@@ -56,7 +133,8 @@ pub fn explain(filter: &Filter, text: &str, group: Option<GroupId>, policy: Poli
             };
             let _ = writeln!(
                 out,
-                "             severity {severity}; action {}; {}{}",
+                "             shown to members as 「{}」; severity {severity}; action {}; {}{}",
+                filter.display_name(&v.rule, locale),
                 action_name(v.action),
                 if v.recall {
                     "recall the message"
@@ -76,6 +154,18 @@ pub fn explain(filter: &Filter, text: &str, group: Option<GroupId>, policy: Poli
                 RuleAction::Kick => "the member is removed at once".to_owned(),
             };
             let _ = writeln!(out, "ladder:      {effect} (ladder: {})", ladder.join(" → "));
+        }
+        _ => {
+            let why = if j.vetoed {
+                "the model overruled the rules' hit: it is confident the message is benign"
+            } else if j.review {
+                "the member is trusted: recorded for admin review instead"
+            } else if report.violation.is_some() {
+                "the rules' hit does not act for this member"
+            } else {
+                "nothing acts"
+            };
+            let _ = writeln!(out, "decision:    no violation ({why})");
         }
     }
     out
@@ -112,6 +202,9 @@ struct ScanLine<'a> {
     text: &'a str,
     violation: bool,
     hits: Vec<ScanHit<'a>>,
+    /// The model's score; left out without a model, `null` for a script it does not cover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<Option<f32>>,
 }
 
 #[derive(Serialize)]
@@ -137,9 +230,17 @@ pub struct ScanSummary {
 
 /// Reads one message per line from `input` (with `jsonl`, each line is a JSON string, so a
 /// message can hold newlines) and writes one JSON object per message to `output`:
-/// `{"text": …, "violation": …, "hits": [{"rule", "kind", "pattern", "start", "end"}]}`, with
-/// `start`/`end` byte offsets into `text`. Every rule applies, whatever its `groups`.
-pub fn scan(filter: &Filter, mut input: impl BufRead, mut output: impl Write, jsonl: bool) -> io::Result<ScanSummary> {
+/// `{"text": …, "violation": …, "hits": [{"rule", "kind", "pattern", "start", "end"}],
+/// "score": …}`, with `start`/`end` byte offsets into `text`; `violation` is the decision for
+/// a member of trust `member`; `score` is the model's (only with a model; `null` where it
+/// abstains). Every rule applies, whatever its `groups`.
+pub fn scan(
+    filter: &Filter,
+    mut input: impl BufRead,
+    mut output: impl Write,
+    jsonl: bool,
+    member: Trust,
+) -> io::Result<ScanSummary> {
     let mut summary = ScanSummary::default();
     let mut raw = Vec::new();
     let mut hits: Vec<Hit> = Vec::new();
@@ -178,12 +279,13 @@ pub fn scan(filter: &Filter, mut input: impl BufRead, mut output: impl Write, js
                 }
             }
         };
-        let violation = filter.scan_into(text, &mut hits);
+        let (violation, score) = filter.scan_into(text, member, &mut hits);
         summary.messages += 1;
         summary.violations += usize::from(violation);
         let record = ScanLine {
             text,
             violation,
+            score: filter.model().map(|_| score),
             hits: hits
                 .iter()
                 .map(|h| ScanHit {

@@ -4,11 +4,13 @@
 //! [`FilterSpec`]; tests and benchmarks build one directly.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::GroupId;
 use crate::domain::strike::Severity;
+use crate::policy::model::Model;
 use crate::policy::normalize::NormalizeOptions;
 
 /// Everything a [`super::Filter`] is compiled from.
@@ -26,7 +28,52 @@ pub struct FilterSpec {
     pub normalize: NormalizeOptions,
     /// The automaton behind the phrase matcher.
     pub automaton: Automaton,
+    /// The learned second stage (`rules/model.bin`); `None`: the rules decide alone.
+    pub model: Option<Arc<Model>>,
+    /// How the model's score takes part in the decision (`[model]` in `rules.toml`).
+    pub model_settings: ModelSettings,
 }
+
+/// The name of the rule a violation decided by the model alone carries (`[model]` in
+/// `rules.toml` holds its settings). No word list may take it.
+pub const MODEL_RULE: &str = "model";
+
+/// `[model]` in `rules.toml`: the thresholds of the learned stage and what a violation it
+/// decides alone does.
+///
+/// With `s` the model's spam probability for a message (issue 12 §2):
+/// - a strong contact pattern acts whatever `s` is;
+/// - a soft hit (a hard phrase, a cue with a pattern, two cues) acts unless `s < veto`;
+/// - with no rule hit, the model alone acts when `s >= act`, for new members only;
+///   for trusted members it is recorded for review instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSettings {
+    /// `false` ignores `model.bin`: the rules decide alone.
+    pub enabled: bool,
+    /// Below this score a soft hit is overruled (the veto that removes quoted warnings).
+    pub veto: f32,
+    /// At or above this score the model alone acts (new members).
+    pub act: f32,
+    /// What a violation decided by the model alone does, and where the model applies
+    /// (`mode` and `match` are unused).
+    pub settings: RuleSettings,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            veto: DEFAULT_VETO,
+            act: DEFAULT_ACT,
+            settings: RuleSettings::default(),
+        }
+    }
+}
+
+/// Default of `[model] veto`.
+pub const DEFAULT_VETO: f32 = 0.3;
+/// Default of `[model] act`.
+pub const DEFAULT_ACT: f32 = 0.7;
 
 /// The Aho-Corasick implementation used for the phrases.
 ///
@@ -184,6 +231,12 @@ pub struct RuleSettings {
     pub exclude_groups: Vec<GroupId>,
     /// Decide and record, but send nothing.
     pub dry_run: bool,
+    /// The name members see in warnings (`display = "广告引流"`). `None`: a built-in name
+    /// (detectors, `model`) or a generic one (word lists).
+    pub display: Option<String>,
+    /// The name members see with `[messages] locale = "en"` (`display_en = "advertising"`);
+    /// `None`: `display`.
+    pub display_en: Option<String>,
 }
 
 impl Default for RuleSettings {
@@ -197,6 +250,8 @@ impl Default for RuleSettings {
             groups: Vec::new(),
             exclude_groups: Vec::new(),
             dry_run: false,
+            display: None,
+            display_en: None,
         }
     }
 }

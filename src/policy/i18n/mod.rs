@@ -19,8 +19,8 @@ mod welcome;
 pub use commands::{Reply, reloaded, reply, usage};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use moderation::{
-    StrikeLine, case_details, default_reason, manual_action, measure, notice, pardoned, reason_rule, rule_label,
-    strikes, warning,
+    StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
+    reason_rule, rule_display, rule_label, strikes, warning,
 };
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;

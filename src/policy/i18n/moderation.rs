@@ -23,12 +23,52 @@ pub fn warning(locale: Locale, user_id: i64, name: &str, reason: &str, count: u3
     msg
 }
 
-/// Why a message was removed, for the warning text: names the rule that matched.
+/// Why a message was removed, for the warning text: names the rule that matched by its
+/// display name (`Filter::display_name`), never by its internal id.
 #[must_use]
-pub fn reason_rule(locale: Locale, rule: &str) -> String {
+pub fn reason_rule(locale: Locale, display: &str) -> String {
     match locale {
-        Locale::ZhCn => format!("消息触发了规则「{rule}」"),
-        Locale::En => format!("your message matched the rule \"{rule}\""),
+        Locale::ZhCn => format!("消息触发了规则「{display}」"),
+        Locale::En => format!("your message matched the rule \"{display}\""),
+    }
+}
+
+/// The built-in display name of a rule id qunguan itself defines: the contact detectors, the
+/// model's rule and the synthetic ids of measures that come from elsewhere (`flood`,
+/// `manual`, `inactive`, `join_answer`, `learned`). `None` for any other id (a word list,
+/// a `[[regex]]` of the operator's), whose name comes from `display` in `rules.toml`.
+#[must_use]
+pub fn rule_display(locale: Locale, rule: &str) -> Option<&'static str> {
+    let (zh, en) = match rule {
+        "qq_id" => ("QQ号引流", "QQ number advertising"),
+        "wechat_id" => ("微信引流", "WeChat contact advertising"),
+        "tg_link" => ("Telegram链接引流", "Telegram link advertising"),
+        "invite_link" => ("拉群链接", "group invite link"),
+        "url" => ("可疑链接", "suspicious link"),
+        "phone_cn" => ("手机号引流", "phone number advertising"),
+        "email" => ("邮箱引流", "e-mail advertising"),
+        "tg_handle" => ("账号引流", "account advertising"),
+        "long_digits" => ("可疑号码", "suspicious number"),
+        "flood" => ("刷屏", "flooding"),
+        "model" => ("疑似广告", "likely spam"),
+        "manual" => ("管理员处理", "admin action"),
+        "inactive" => ("长期潜水", "inactivity"),
+        "join_answer" => ("入群答案", "join answer"),
+        "learned" => ("与管理员标记的广告相似", "similar to spam marked by an admin"),
+        _ => return None,
+    };
+    Some(match locale {
+        Locale::ZhCn => zh,
+        Locale::En => en,
+    })
+}
+
+/// The display name of a word list or `[[regex]]` without `display` in `rules.toml`.
+#[must_use]
+pub fn generic_rule_display(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "违规内容",
+        Locale::En => "prohibited content",
     }
 }
 
@@ -69,31 +109,13 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
     }
 }
 
-/// The display name of a rule for people: the synthetic ids (`flood`, `manual` …) and the
-/// built-in detectors (`qq_id`, `url` …) have one in each language; a word list or a
-/// `[[regex]]` of the operator's is shown under its own name (its file stem).
+/// The display name of a rule for people (the console, the audit): the built-in name of a
+/// detector or synthetic id ([`rule_display`]), otherwise the word list's own name.
 #[must_use]
 pub fn rule_label(locale: Locale, rule: &str) -> std::borrow::Cow<'_, str> {
-    let zh_en = match rule {
-        "flood" => Some(("刷屏", "flooding")),
-        "manual" => Some(("管理员操作", "by an admin")),
-        "inactive" => Some(("长期潜水", "inactive")),
-        "join_answer" => Some(("入群答案", "join answer")),
-        "qq_id" => Some(("QQ号", "QQ number")),
-        "wechat_id" => Some(("微信号", "WeChat id")),
-        "tg_link" => Some(("Telegram 链接", "Telegram link")),
-        "invite_link" => Some(("邀请链接", "invite link")),
-        "url" => Some(("网址", "link")),
-        "phone_cn" => Some(("手机号", "phone number")),
-        "email" => Some(("邮箱", "email address")),
-        "tg_handle" => Some(("Telegram 用户名", "Telegram handle")),
-        "long_digits" => Some(("长数字", "long number")),
-        _ => None,
-    };
-    match (zh_en, locale) {
-        (Some((zh, _)), Locale::ZhCn) => zh.into(),
-        (Some((_, en)), Locale::En) => en.into(),
-        (None, _) => rule.into(),
+    match rule_display(locale, rule) {
+        Some(name) => name.into(),
+        None => rule.into(),
     }
 }
 

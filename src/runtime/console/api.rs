@@ -401,7 +401,15 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
         normalized: report.normalized.clone(),
         hits,
         violation: report.violation.as_ref().map(|(v, _)| v.rule.to_string()),
-        explanation: report::explain(&rules.filter, text, group, ladder),
+        explanation: report::explain(
+            &rules.filter,
+            text,
+            group,
+            ladder,
+            crate::policy::filter::Trust::New,
+            None,
+            state.settings.messages.locale,
+        ),
     })
 }
 
