@@ -279,9 +279,10 @@ impl Pipeline {
                 return commands::execute(&ctx, event, msg, command, is_admin).await;
             }
             Parsed::Usage(name) if is_admin => {
-                let ctx = self.command_context(group);
-                let text = i18n::usage(self.settings.messages.locale, name.usage());
-                return commands::answer(&ctx, event, msg, text);
+                return commands::misuse(&self.command_context(group), event, msg, name, None);
+            }
+            Parsed::Invalid(name, problem) if is_admin => {
+                return commands::misuse(&self.command_context(group), event, msg, name, Some(&problem));
             }
             // Members' admin commands are ordinary messages: no answer, still filtered.
             _ => {}

@@ -1,7 +1,7 @@
 //! What members and admins read about violations and strikes: the warning of a "warn" rung,
 //! the notice of a warn-only rule, the answers to `/warn`, `/pardon`, `/strikes` and `/why`.
 
-use super::duration;
+use super::{ago, duration};
 use crate::domain::action::OutgoingMessage;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::locale::Locale;
@@ -164,14 +164,14 @@ pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[St
         };
         text.push_str(&match locale {
             Locale::ZhCn => format!(
-                "\n· {}前 「{}」{weight}，{}后失效",
-                duration(locale, line.age_secs),
+                "\n· {} 「{}」{weight}，{}后失效",
+                ago(locale, line.age_secs),
                 line.rule,
                 duration(locale, line.left_secs)
             ),
             Locale::En => format!(
-                "\n· {} ago, \"{}\"{weight}, expires in {}",
-                duration(locale, line.age_secs),
+                "\n· {}, \"{}\"{weight}, expires in {}",
+                ago(locale, line.age_secs),
                 line.rule,
                 duration(locale, line.left_secs)
             ),
@@ -184,7 +184,7 @@ pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[St
 /// The answer to `/why <case>`: the case as the audit log holds it.
 #[must_use]
 pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> OutgoingMessage {
-    let age = duration(
+    let age = ago(
         locale,
         u64::try_from(now_ms.saturating_sub(entry.at_ms) / 1000).unwrap_or(0),
     );
@@ -203,7 +203,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
     let quoted: Vec<String> = entry.matched.iter().map(|m| format!("「{m}」")).collect();
     let mut lines = match locale {
         Locale::ZhCn => vec![
-            format!("案件 #{}（{age}前）", entry.case),
+            format!("案件 #{}（{age}）", entry.case),
             format!("对象：{who}"),
             format!("操作：{actor}"),
             format!("规则：{}", entry.rule),
@@ -218,7 +218,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
             format!("警告次数：{} → {}", entry.strikes_before, entry.strikes_after),
         ],
         Locale::En => vec![
-            format!("Case #{} ({age} ago)", entry.case),
+            format!("Case #{} ({age})", entry.case),
             format!("Member: {who}"),
             format!("By: {actor}"),
             format!("Rule: {}", entry.rule),
