@@ -22,6 +22,8 @@ pub struct ModerationSettings {
     pub dry_run: bool,
     /// Anti-flood limits (rule `flood`).
     pub flood: FloodSettings,
+    /// What the group is told when a strike reaches each rung.
+    pub notices: super::NoticesSettings,
 }
 
 impl Default for ModerationSettings {
@@ -31,6 +33,7 @@ impl Default for ModerationSettings {
             strike_ttl: HumanDuration::from_secs(30 * 86_400),
             dry_run: false,
             flood: FloodSettings::default(),
+            notices: super::NoticesSettings::default(),
         }
     }
 }

@@ -168,7 +168,11 @@ mod tests {
         let today = date(2026, 11, 22);
         let days = vec![(
             today,
-            day(10, 2, &[("ads", 5), ("flood", 4), ("contact", 3), ("manual", 2), ("qq_id", 1)]),
+            day(
+                10,
+                2,
+                &[("ads", 5), ("flood", 4), ("contact", 3), ("manual", 2), ("qq_id", 1)],
+            ),
         )];
         let s = summarize(&days, today, Some(today), None);
         let names: Vec<&str> = s.top_rules.iter().map(|(r, _)| r.as_str()).collect();

@@ -34,8 +34,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use crate::config::Settings;
 use crate::config::rules::RulesHandle;
+use crate::config::{NoticesSettings, Settings, Struck};
 use crate::domain::action::{Action, Capabilities};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
@@ -327,7 +327,8 @@ impl Pipeline {
             user: Some(msg.sender.user_id),
         };
         let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, locale, now);
+            let told = (&self.settings.moderation.notices, locale);
+            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
             let mut writes = plan.writes;
             if dry_run {
                 writes.strikes = StrikeWrite::Keep;
@@ -537,7 +538,7 @@ fn plan_violation(
     offence: &Offending,
     policy: &GroupPolicy,
     caps: Capabilities,
-    locale: Locale,
+    (notices, locale): (&NoticesSettings, Locale),
     now: Timestamp,
 ) -> ViolationPlan {
     let group = msg.group;
@@ -564,16 +565,34 @@ fn plan_violation(
         caps,
         now,
     );
-    let reason = i18n::reason_rule(locale, &offence.rule);
     actions.extend(v.action.clone());
-    match v.telling {
-        Telling::Nothing => {}
-        Telling::Warning { shown, limit } => actions.push(send(
-            group,
-            i18n::warning(locale, user_id, &msg.sender.name, &reason, shown, limit),
-        )),
-        Telling::Notice => actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason))),
-    }
+    // The rung's notice after its action (or the warning that is the rung); see
+    // `config::notices`.
+    let struck = Struck {
+        user_id,
+        name: &msg.sender.name,
+        rule: &offence.rule,
+        count: (offence.action == RuleAction::Ladder).then_some(v.after),
+        limit: u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX),
+    };
+    let told = match v.telling {
+        Telling::Nothing if v.action.is_some() => notices.render(locale, v.measure, &struck),
+        Telling::Nothing => None,
+        Telling::Warning { shown, limit } => notices.render(
+            locale,
+            Measure::Warn,
+            &Struck {
+                count: Some(shown),
+                limit,
+                ..struck
+            },
+        ),
+        Telling::Notice => {
+            let reason = i18n::reason_rule(locale, &offence.rule);
+            Some(i18n::notice(locale, user_id, &msg.sender.name, &reason))
+        }
+    };
+    actions.extend(told.map(|message| send(group, message)));
     let mut entry = AuditEntry::new(
         group,
         now.as_millisecond(),

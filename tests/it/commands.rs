@@ -204,7 +204,10 @@ async fn reload_swaps_the_rules_and_a_bad_file_keeps_the_old_ones_live() {
     std::fs::write(rules.join("scam.txt"), "兼职刷单\n").expect("write");
     let text = reply(&run(&app, 1, ADMIN, "admin", "/reload", 1).await, 1);
     assert!(text.starts_with("规则已重新加载：2 个词表（ads、scam）"), "{text}");
-    assert!(!text.contains("word list") && !text.contains("phrase"), "one language: {text}");
+    assert!(
+        !text.contains("word list") && !text.contains("phrase"),
+        "one language: {text}"
+    );
     let calls = run(&app, 2, MEMBER, "member", "招人兼职刷单", 2).await;
     assert_eq!(calls[0].params["message_id"], 2, "the new list is live");
 
@@ -269,7 +272,12 @@ async fn edge_cases_are_answered_with_the_specific_reason_and_change_nothing() {
         (4, ADMIN, "/mute @unknown 10m", "找不到成员「@unknown」"),
         (5, ADMIN, "/mute {@4242} 31d", "QQ 的禁言必须短于 30 天"),
         (6, ADMIN, "/mute {@4242} 30d", "QQ 的禁言必须短于 30 天"),
-        (7, ADMIN, "/schedule add 25:00 早安", "时间「25:00」不对：小时是 25，只能是 0 到 23"),
+        (
+            7,
+            ADMIN,
+            "/schedule add 25:00 早安",
+            "时间「25:00」不对：小时是 25，只能是 0 到 23",
+        ),
     ];
     for &(id, sender, spec, expected) in cases {
         let text = reply(&run(&app, id, sender, "admin", spec, 1).await, id);

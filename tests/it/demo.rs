@@ -109,21 +109,23 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
     // Second strike (an evasion the normalizer sees through): a 10-minute mute, during which
     // the member cannot post.
     assert_eq!(
-        lines_from(&out, "小明：加 微-信 吗", 4),
+        lines_from(&out, "小明：加 微-信 吗", 5),
         [
             "小明：加 微-信 吗",
             "  【群管】撤回了 小明 的消息「加 微-信 吗」",
             "  【群管】禁言 小明 10分钟",
+            "  【群管】说：@小明 因「ads」第2次违规，禁言10分钟。",
             "（小明 正在禁言中，还剩 10分钟，这条发不出去：还能说话吗）",
         ]
     );
     // Ten minutes later the third strike removes them.
     assert_eq!(
-        lines_from(&out, "⏰ 过了 10分钟，现在是 2026-01-05 09:10", 4)[1..],
+        lines_from(&out, "⏰ 过了 10分钟，现在是 2026-01-05 09:10", 5)[1..],
         [
             "小明：代开发票 找我",
             "  【群管】撤回了 小明 的消息「代开发票 找我」",
             "  【群管】将 小明 移出本群",
+            "  【群管】说：@小明 因「ads」第3次违规，已被移出本群。",
         ]
     );
     // Admin commands answer with a quote of the command.

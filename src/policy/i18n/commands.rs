@@ -136,9 +136,9 @@ pub fn reloaded(locale: Locale, result: Result<&RulesCounts, &str>) -> OutgoingM
 #[must_use]
 pub fn not_a_member(locale: Locale, word: &str, usage: &str) -> OutgoingMessage {
     OutgoingMessage::text(match locale {
-        Locale::ZhCn => format!(
-            "找不到成员「{word}」：请用 @ 选中群成员（手打的 @名字 不算），或者写对方的 QQ 号。\n用法：{usage}"
-        ),
+        Locale::ZhCn => {
+            format!("找不到成员「{word}」：请用 @ 选中群成员（手打的 @名字 不算），或者写对方的 QQ 号。\n用法：{usage}")
+        }
         Locale::En => format!(
             "No member \"{word}\": pick the member with a real @mention (a typed @name is not one), or write their user id.\nUsage: {usage}"
         ),

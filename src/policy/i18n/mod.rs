@@ -19,7 +19,8 @@ mod welcome;
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use moderation::{
-    StrikeLine, case_details, default_reason, manual_action, measure, notice, pardoned, reason_rule, strikes, warning,
+    StrikeLine, case_details, default_reason, manual_action, measure, notice, pardoned, reason_rule,
+    rung_notice_template, strikes, warning,
 };
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;

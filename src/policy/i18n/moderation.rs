@@ -23,6 +23,31 @@ pub fn warning(locale: Locale, user_id: i64, name: &str, reason: &str, count: u3
     msg
 }
 
+/// The built-in template of the notice a rung posts after its action (see
+/// `config::notices`): `{at}`, `{rule}`, `{count}` and `{duration}` are filled in.
+/// `with_count` is false for a rule that acts without the ladder.
+#[must_use]
+pub fn rung_notice_template(locale: Locale, measure: Measure, with_count: bool) -> &'static str {
+    match (locale, measure, with_count) {
+        (Locale::ZhCn, Measure::Mute { .. }, true) => "{at} 因「{rule}」第{count}次违规，禁言{duration}。",
+        (Locale::ZhCn, Measure::Mute { .. }, false) => "{at} 因「{rule}」被禁言{duration}。",
+        (Locale::ZhCn, Measure::Ban, true) => "{at} 因「{rule}」第{count}次违规，已被移出本群，且不能再加入。",
+        (Locale::ZhCn, Measure::Ban, false) => "{at} 因「{rule}」已被移出本群，且不能再加入。",
+        (Locale::ZhCn, _, true) => "{at} 因「{rule}」第{count}次违规，已被移出本群。",
+        (Locale::ZhCn, _, false) => "{at} 因「{rule}」已被移出本群。",
+        (Locale::En, Measure::Mute { .. }, true) => {
+            "{at} is muted for {duration} after violation {count} (\"{rule}\")."
+        }
+        (Locale::En, Measure::Mute { .. }, false) => "{at} is muted for {duration} (\"{rule}\").",
+        (Locale::En, Measure::Ban, true) => {
+            "{at} was removed and banned from the group after violation {count} (\"{rule}\")."
+        }
+        (Locale::En, Measure::Ban, false) => "{at} was removed and banned from the group (\"{rule}\").",
+        (Locale::En, _, true) => "{at} was removed from the group after violation {count} (\"{rule}\").",
+        (Locale::En, _, false) => "{at} was removed from the group (\"{rule}\").",
+    }
+}
+
 /// Why a message was removed, for the warning text: names the rule that matched.
 #[must_use]
 pub fn reason_rule(locale: Locale, rule: &str) -> String {

@@ -80,7 +80,10 @@ fn a_moment_ago_reads_just_now() {
         weight: 1,
     };
     let text = strikes(Locale::ZhCn, 7, 1, 3, &[line]).plain_text();
-    assert!(text.contains("· 刚刚 「ads」，1天后失效") && !text.contains("秒前"), "{text}");
+    assert!(
+        text.contains("· 刚刚 「ads」，1天后失效") && !text.contains("秒前"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -102,9 +105,15 @@ fn stats_name_the_top_rules_and_count_the_others_so_the_numbers_add_up() {
         trend_percent: None,
     };
     let zh = stats_summary(Locale::ZhCn, &summary).plain_text();
-    assert!(zh.contains("违规：10 次（ads 5、flood 2、manual 1、其他 2 次）"), "{zh}");
+    assert!(
+        zh.contains("违规：10 次（ads 5、flood 2、manual 1、其他 2 次）"),
+        "{zh}"
+    );
     let en = stats_summary(Locale::En, &summary).plain_text();
-    assert!(en.contains("Violations: 10 (ads 5, flood 2, manual 1, 2 other)"), "{en}");
+    assert!(
+        en.contains("Violations: 10 (ads 5, flood 2, manual 1, 2 other)"),
+        "{en}"
+    );
 }
 
 #[test]

@@ -536,10 +536,26 @@ mod tests {
             ("/mute @unknown 10m", Name::Mute, not_a_member("@unknown")),
             ("/warn nobody", Name::Warn, not_a_member("nobody")),
             ("/kick @小明", Name::Kick, not_a_member("@小明")),
-            ("/schedule add 25:00 x", Name::Schedule, bad_time("25:00", TimeProblem::Hour(25))),
-            ("/schedule add 07:75 x", Name::Schedule, bad_time("07:75", TimeProblem::Minute(75))),
-            ("/定时 添加 7点半 早安", Name::Schedule, bad_time("7点半", TimeProblem::Format)),
-            ("/schedule add 0730 x", Name::Schedule, bad_time("0730", TimeProblem::Format)),
+            (
+                "/schedule add 25:00 x",
+                Name::Schedule,
+                bad_time("25:00", TimeProblem::Hour(25)),
+            ),
+            (
+                "/schedule add 07:75 x",
+                Name::Schedule,
+                bad_time("07:75", TimeProblem::Minute(75)),
+            ),
+            (
+                "/定时 添加 7点半 早安",
+                Name::Schedule,
+                bad_time("7点半", TimeProblem::Format),
+            ),
+            (
+                "/schedule add 0730 x",
+                Name::Schedule,
+                bad_time("0730", TimeProblem::Format),
+            ),
         ] {
             assert_eq!(parse(&message(spec), BOT), Parsed::Invalid(name, problem), "{spec}");
         }
