@@ -194,7 +194,7 @@ strike_ttl = "7d"
             (s.moderation.flood.messages, s.moderation.flood.window.as_secs()),
             (5, 20)
         );
-        assert_eq!(s.moderation.flood.repeats, 3, "unset keys keep their defaults");
+        assert_eq!(s.moderation.flood.repeats, 5, "unset keys keep their defaults");
         let users: Vec<String> = s.admin.super_users.iter().map(ToString::to_string).collect();
         assert_eq!(users, ["qq:10001", "tg:123456789", "qq:42"]);
         assert_eq!((s.outbox.concurrency, s.outbox.sends_per_minute_per_group), (4, 10));

@@ -14,8 +14,9 @@ pub struct WelcomeSettings {
     /// names, `{count}` how many they are, `{group}` the group and `{rules}` the group rules
     /// text. Empty = the built-in text of `[messages] locale`.
     pub template: String,
-    /// Members who join within this time after the first of a batch are greeted together, in
-    /// one message, when it ends. `0s` greets every member at once, alone.
+    /// At most one welcome per this window: a join into a quiet group is greeted at once,
+    /// members who join within the window after a welcome together when it ends. `0s` greets
+    /// every member at once, alone.
     pub batch_window: HumanDuration,
     /// A member who joined the same group less than this long before is not greeted again.
     /// `0s` greets every join.

@@ -70,6 +70,9 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
+/// What handling a join returns when the member waits for the group's batched welcome.
+pub const WAITING_FOR_WELCOME: &str = "waiting in the welcome batch";
+
 /// The event handler shared by every webhook.
 pub struct Pipeline {
     settings: Arc<Settings>,
@@ -241,6 +244,7 @@ impl Pipeline {
             }
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
+                self.welcomer.left(&self.store, left.group, left.user_id);
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
                 }
@@ -388,7 +392,7 @@ impl Pipeline {
                 joined_ms: now.as_millisecond(),
             },
             rejoin_window: self.welcomer.rejoin_window(),
-            batch: self.welcomer.batch_window().is_some(),
+            batch_window: self.welcomer.batch_window(),
         };
         let recorded = self
             .store
@@ -404,7 +408,7 @@ impl Pipeline {
             JoinRecorded::Queued { .. } => {
                 self.store.durable().await?;
                 self.greeter_wake.notify_one();
-                Outcome::Ignored("waiting in the welcome batch")
+                Outcome::Ignored(WAITING_FOR_WELCOME)
             }
         })
     }
