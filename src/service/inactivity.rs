@@ -369,7 +369,7 @@ impl Inactivity {
             (writes, ())
         })?;
         if let Some(committed) = committed {
-            tracing::info!(%group, user, silent_secs, case = ?committed.case, dry_run, "inactivity: member removed");
+            tracing::info!(%group, user, silent_secs, case = committed.case, dry_run, "inactivity: member removed");
         }
         Ok(true)
     }

@@ -43,6 +43,7 @@ use crate::domain::clock::SharedClock;
 use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
 use crate::domain::locale::Locale;
+use crate::domain::logfield::json_list;
 use crate::domain::metrics::Metrics;
 use crate::domain::rule::RuleId;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
@@ -355,8 +356,8 @@ impl Pipeline {
             group = %msg.group,
             user = msg.sender.user_id,
             rule = %verdict.rule,
-            matched = ?verdict.matched,
-            case = ?committed.case,
+            matched = %json_list(&verdict.matched),
+            case = committed.case,
             strikes = after,
             measure = %i18n::measure(Locale::En, measure),
             dry_run,
