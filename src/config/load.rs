@@ -87,14 +87,38 @@ impl Settings {
     }
 }
 
-/// Turns a `config` crate error into one line that names the key or file.
+/// Turns a `config` crate error into one line: the dotted key first, then what is wrong with
+/// the value, then where it came from — the file as it was given on the command line (the
+/// crate would show only its name), or the environment.
 fn describe_config_error(err: &config::ConfigError, file: Option<&Path>) -> String {
-    let text = err.to_string();
-    match (err, file) {
-        (config::ConfigError::FileParse { .. }, Some(path)) if !text.contains(&*path.to_string_lossy()) => {
-            format!("{}: {text}", path.display())
+    let source = |origin: &Option<String>| match (origin, file) {
+        (Some(_), Some(path)) => format!(" (in {})", path.display()),
+        (Some(origin), None) => format!(" (in {origin})"),
+        (None, _) => String::new(),
+    };
+    match err {
+        config::ConfigError::FileParse { cause, .. } => match file {
+            Some(path) => format!("{}: {cause}", path.display()),
+            None => err.to_string(),
+        },
+        config::ConfigError::Type {
+            origin,
+            unexpected,
+            expected,
+            key: Some(key),
+        } => format!("{key}: {unexpected} is not {expected}{}", source(origin)),
+        config::ConfigError::At {
+            error,
+            origin,
+            key: Some(key),
+        } => {
+            let inner = match &**error {
+                config::ConfigError::Message(message) => message.clone(),
+                other => describe_config_error(other, file),
+            };
+            format!("{key}: {inner}{}", source(origin))
         }
-        _ => text,
+        _ => err.to_string(),
     }
 }
 

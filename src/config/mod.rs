@@ -29,6 +29,7 @@ mod secret;
 mod server;
 mod stats;
 mod storage;
+mod strict;
 #[cfg(test)]
 mod test_support;
 mod validate;

@@ -40,6 +40,7 @@ pub struct NoticesSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct NoticeSettings {
     /// Post the notice.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// Its template; empty = the built-in text of `[messages] locale`.
     pub text: String,

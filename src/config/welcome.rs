@@ -9,6 +9,7 @@ use crate::domain::duration::HumanDuration;
 #[serde(default, deny_unknown_fields)]
 pub struct WelcomeSettings {
     /// Greet members who join.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// Template of the greeting: `{at}` mentions the members greeted, `{name}` is their
     /// names, `{count}` how many they are, `{group}` the group and `{rules}` the group rules
@@ -23,6 +24,7 @@ pub struct WelcomeSettings {
     pub rejoin_window: HumanDuration,
     /// Delete the group's previous welcome when a new one is posted, so only the newest
     /// stays in the chat.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub delete_previous: bool,
 }
 
@@ -43,6 +45,7 @@ impl Default for WelcomeSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct WelcomeOverride {
     /// See [`WelcomeSettings::enabled`].
+    #[serde(default, deserialize_with = "super::strict::option_bool")]
     pub enabled: Option<bool>,
     /// See [`WelcomeSettings::template`].
     pub template: Option<String>,
