@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qunguan: {e:#}");
+            eprintln!("qunguan: {}", qunguan::cli::error_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -8,9 +8,11 @@
 //! (see [`HELP`]). After every line the demo waits until the outbox has delivered everything,
 //! so the bot's reactions print right under the line that caused them.
 //!
-//! Time stands still unless `/time +1h` moves it; moving it runs what the daemon does as time
-//! passes (the inactivity sweep, and anything that sleeps on the clock), then waits for the
-//! outbox again.
+//! Time moves [`LINE_GAP`] with every line that is something happening in the group (a
+//! message, a join, a leave), as if typed a few seconds apart — so ordinary chat is not a
+//! flood of messages "in the same second" — and jumps with `/time +1h`; moving it runs what the
+//! daemon does as time passes (the inactivity sweep, and anything that sleeps on the clock),
+//! then waits for the outbox again. Times are shown in the group's zone, `[stats] timezone`.
 
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -30,9 +32,10 @@ use crate::domain::duration::HumanDuration;
 use crate::domain::event::{
     Event, EventKey, EventKind, GroupId, GroupMessage, MemberJoined, MemberLeft, Role, Segment, Sender,
 };
+use crate::domain::sink::Outcome;
 use crate::gateway::Gateways;
 use crate::runtime::app::{App, AppError};
-use crate::service::pipeline::{Pipeline, PipelineError};
+use crate::service::pipeline::{Pipeline, PipelineError, WAITING_FOR_WELCOME};
 use crate::store::{Store, StoreError};
 
 /// The bot's account in the demo group.
@@ -44,6 +47,8 @@ pub const FIRST_SPEAKER: &str = "小明";
 /// The admin `/admin` switches to.
 pub const ADMIN: &str = "管理员";
 
+/// How far the simulated clock moves with each message, join or leave typed.
+pub const LINE_GAP: Duration = Duration::from_secs(3);
 /// How long the demo waits for the outbox to deliver after one line.
 const PATIENCE: Duration = Duration::from_secs(10);
 /// After the outbox is empty, how long it must stay empty before the demo reads the next line:
@@ -51,7 +56,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// tasks woken by a clock move (scheduled posts, welcome batches) get longer to store theirs.
 /// This orders the printout only; nothing the bot decides depends on it.
 const SETTLE: Duration = Duration::from_millis(30);
-/// [`SETTLE`] after `/time`.
+/// [`SETTLE`] after `/time`, and after any line while a welcome batch waits (it may fall due
+/// when the line moves the clock).
 const SETTLE_AFTER_TIME: Duration = Duration::from_millis(300);
 
 /// The repository's `rules/` folder, built in, for a demo started where there is no `./rules`.
@@ -85,8 +91,9 @@ pub const HELP: &str = "\
                  /warn @名字 原因、/mute @名字 10m、/kick @名字、/strikes @名字、
                  /pardon @名字、/why 1、/潜水 7d、/rules …
   /leave         当前成员退群
-  /time +1h      时间前进（10m、1h、7d …）；时间只在这里前进。跳过的时间里该发的
-                 （定时消息、欢迎语、潜水提醒）在跳到的时刻发出，定时消息只补最近一次
+  /time +1h      时间前进（10m、1h、7d …）。另外每发一条消息、每次入群退群，时间走 3 秒。
+                 跳过的时间里该发的（定时消息、欢迎语、潜水提醒）在跳到的时刻发出，
+                 定时消息只补最近一次
   /help          再看一遍这段说明
 输入结束（Ctrl-D）或 Ctrl-C 退出。";
 
@@ -115,7 +122,7 @@ pub struct DemoOptions {
     pub rules: Option<PathBuf>,
     /// Where the simulated clock starts.
     pub start: Timestamp,
-    /// Times are shown in this zone.
+    /// Times are shown in this zone (the group's, `[stats] timezone`).
     pub zone: TimeZone,
     /// A terminal: show a prompt and do not echo input lines.
     pub interactive: bool,
@@ -279,8 +286,11 @@ impl Demo {
             if line.is_empty() {
                 continue;
             }
+            // A welcome batch may fall due on any line now that every line moves the clock:
+            // give the greeter the longer pause too while one waits.
+            let batch_waiting = !self.store.pending_welcomes()?.is_empty();
             self.line(line).await?;
-            let quiet = if line.starts_with("/time") {
+            let quiet = if line.starts_with("/time") || batch_waiting {
                 SETTLE_AFTER_TIME
             } else {
                 SETTLE
@@ -300,18 +310,19 @@ impl Demo {
                 self.client.roster().add(user, arg);
                 self.client.print(&format!("→ {arg} 加入了本群"));
                 self.switch(arg);
+                self.clock.advance(LINE_GAP);
                 let joined = MemberJoined {
                     group: GROUP,
                     user_id: user,
                     name: Some(arg.to_owned()),
                     time: self.clock.now().as_second(),
                 };
-                self.event(EventKind::MemberJoined(joined)).await?;
-                if self.welcome_window > 0 {
+                let outcome = self.event(EventKind::MemberJoined(joined)).await?;
+                if outcome == Outcome::Ignored(WAITING_FOR_WELCOME) {
                     let window =
                         crate::policy::i18n::duration(crate::domain::locale::Locale::ZhCn, self.welcome_window);
                     self.client.print(&format!(
-                        "（欢迎语在第一位新人入群 {window}后发出，一并欢迎这段时间里入群的人；/time +{}s 就能看到）",
+                        "（{window}内刚欢迎过新人：这段时间里入群的人会一起欢迎，在那次欢迎 {window}后发出；/time +{}s 就能看到）",
                         self.welcome_window
                     ));
                 }
@@ -326,6 +337,7 @@ impl Demo {
                 }
                 self.client.roster().leave(user);
                 self.client.print(&format!("← {} 退出了本群", self.speaker));
+                self.clock.advance(LINE_GAP);
                 let left = MemberLeft {
                     group: GROUP,
                     user_id: user,
@@ -382,6 +394,7 @@ impl Demo {
 
     async fn say(&mut self, text: &str) -> Result<(), DemoError> {
         let (user, role) = self.members[&self.speaker];
+        self.clock.advance(LINE_GAP);
         let now_ms = self.clock.now().as_millisecond();
         let name = self.speaker.clone();
         {
@@ -420,7 +433,7 @@ impl Demo {
             time: self.clock.now().as_second(),
             edited: false,
         };
-        self.event(EventKind::GroupMessage(msg)).await
+        self.event(EventKind::GroupMessage(msg)).await.map(drop)
     }
 
     /// The message's segments: `@name` of a known member is a real mention, as QQ sends it.
@@ -450,15 +463,14 @@ impl Demo {
         segments
     }
 
-    async fn event(&mut self, kind: EventKind) -> Result<(), DemoError> {
+    async fn event(&mut self, kind: EventKind) -> Result<Outcome, DemoError> {
         self.events += 1;
         let event = Event {
             key: EventKey::derive(&format!("demo/{}", self.events)),
             self_id: BOT_ID,
             kind,
         };
-        self.pipeline.handle(&event).await?;
-        Ok(())
+        Ok(self.pipeline.handle(&event).await?)
     }
 
     /// Waits until the outbox has delivered everything and stayed empty for `quiet`
@@ -504,11 +516,14 @@ pub(crate) fn command(
         (None, Some(_)) => Some(settings.rules.dir.clone()),
         (None, None) => Path::new("rules").is_dir().then(|| PathBuf::from("rules")),
     };
+    // The group's zone, not the server's (validated when the settings were loaded).
+    let zone = jiff::tz::TimeZone::get(&settings.stats.timezone)
+        .with_context(|| format!("stats.timezone {:?}", settings.stats.timezone))?;
     let options = crate::cli::demo::DemoOptions {
         settings,
         rules,
         start: start.unwrap_or_else(jiff::Timestamp::now),
-        zone: jiff::tz::TimeZone::system(),
+        zone,
         interactive: std::io::stdin().is_terminal(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

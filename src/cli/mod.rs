@@ -269,6 +269,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes on one line, each said once: a cause whose text the message
+/// before it already contains (many errors quote their source) is not repeated.
+#[must_use]
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if said.is_empty() || text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
 /// How the CLI reaches the data: through a running daemon, or by opening the database.
 pub(crate) enum Access {
     Daemon,
@@ -295,4 +313,24 @@ pub(crate) fn access(settings: &Settings) -> anyhow::Result<Access> {
         )
     })?;
     Ok(Access::Direct(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use (os error 98)");
+        let listen = crate::runtime::app::AppError::Listen {
+            addr: "127.0.0.1:8080".parse().expect("addr"),
+            source: io,
+        };
+        let text = error_text(&anyhow::Error::new(listen));
+        assert_eq!(text.matches("Address already in use").count(), 1, "{text}");
+        assert!(text.starts_with("cannot listen on 127.0.0.1:8080"), "{text}");
+        // A cause the message does not quote is kept.
+        let wrapped = anyhow::anyhow!("the disk is full").context("cannot write the backup");
+        assert_eq!(error_text(&wrapped), "cannot write the backup: the disk is full");
+    }
 }

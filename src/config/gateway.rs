@@ -26,6 +26,7 @@ pub struct GatewaySettings {
 #[serde(default, deny_unknown_fields)]
 pub struct OneBotSettings {
     /// Serve the OneBot v11 webhook and send actions to its HTTP API.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// Path of the HTTP-POST webhook on the listener.
     pub webhook_path: String,
@@ -58,6 +59,7 @@ impl Default for OneBotSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct TelegramSettings {
     /// Receive updates from the Bot API and send actions to it.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// The bot's token from @BotFather (`<bot id>:<secret>`). It is part of every API URL, so
     /// it never appears in logs or errors.
@@ -83,6 +85,7 @@ pub struct TelegramSettings {
     /// `chat_member` updates keep it current in between.
     pub admin_cache_ttl: HumanDuration,
     /// Discard the updates that queued up while qunguan was not running, at start.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub drop_pending_updates: bool,
 }
 
@@ -115,14 +118,19 @@ impl TelegramSettings {
 }
 
 /// How Telegram updates reach qunguan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TelegramMode {
     /// `getUpdates` long polling: qunguan asks, no public URL needed.
     #[default]
     Polling,
     /// Telegram POSTs every update to `webhook_url`.
     Webhook,
+}
+
+impl<'de> Deserialize<'de> for TelegramMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::strict::choice(deserializer, &[("polling", Self::Polling), ("webhook", Self::Webhook)])
+    }
 }
 
 impl fmt::Display for TelegramMode {

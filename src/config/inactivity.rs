@@ -11,6 +11,7 @@ use crate::domain::duration::HumanDuration;
 #[serde(default, deny_unknown_fields)]
 pub struct InactivitySettings {
     /// Record when each member last spoke (or joined); `/inactive` needs it.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// Post a reminder mentioning members silent this long, once per step and silence,
     /// e.g. `["7d", "15d", "30d"]`. Empty (the default) = no reminders.

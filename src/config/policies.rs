@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(a.exempt, [3, 9]);
         assert!(a.is_exempt(9) && !a.is_exempt(4));
         assert!(!a.dry_run, "the group is live although the default is dry run");
-        assert_eq!((a.flood.messages, a.flood.repeats), (0, 3));
+        assert_eq!((a.flood.messages, a.flood.repeats), (0, 5));
 
         let b = policies.group(GroupId::qq(200));
         assert_eq!(b.strike_ttl, Duration::from_secs(60));

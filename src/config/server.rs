@@ -11,11 +11,13 @@ use crate::domain::duration::HumanDuration;
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address of the webhook listener. Port 0 picks a free port (tests).
+    #[serde(deserialize_with = "super::strict::listen")]
     pub listen: SocketAddr,
     /// Largest accepted webhook body in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     /// Allow unsigned webhooks on a non-loopback address. Off by default: anyone who can reach
     /// the port could otherwise forge events.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub allow_unsigned: bool,
     /// Upper bound on one webhook request, body included; slower requests get 408.
     pub request_timeout: HumanDuration,
@@ -50,5 +52,5 @@ fn optional_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<So
     }
     text.parse()
         .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an address like 127.0.0.1:9090 ({e})")))
+        .map_err(|_| serde::de::Error::custom(super::strict::address_problem(text).replace(":8080", ":9090")))
 }

@@ -39,6 +39,7 @@ pub struct RulesSettings {
     /// The rules folder: word lists `*.txt`, `group-rules.md`, …
     pub dir: PathBuf,
     /// Reload the rules when a file in the folder changes (SIGHUP and `/reload` always work).
+    #[serde(deserialize_with = "super::strict::bool")]
     pub watch: bool,
 }
 

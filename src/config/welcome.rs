@@ -9,19 +9,22 @@ use crate::domain::duration::HumanDuration;
 #[serde(default, deny_unknown_fields)]
 pub struct WelcomeSettings {
     /// Greet members who join.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub enabled: bool,
     /// Template of the greeting: `{at}` mentions the members greeted, `{name}` is their
     /// names, `{count}` how many they are, `{group}` the group and `{rules}` the group rules
     /// text. Empty = the built-in text of `[messages] locale`.
     pub template: String,
-    /// Members who join within this time after the first of a batch are greeted together, in
-    /// one message, when it ends. `0s` greets every member at once, alone.
+    /// At most one welcome per this window: a join into a quiet group is greeted at once,
+    /// members who join within the window after a welcome together when it ends. `0s` greets
+    /// every member at once, alone.
     pub batch_window: HumanDuration,
     /// A member who joined the same group less than this long before is not greeted again.
     /// `0s` greets every join.
     pub rejoin_window: HumanDuration,
     /// Delete the group's previous welcome when a new one is posted, so only the newest
     /// stays in the chat.
+    #[serde(deserialize_with = "super::strict::bool")]
     pub delete_previous: bool,
 }
 
@@ -42,6 +45,7 @@ impl Default for WelcomeSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct WelcomeOverride {
     /// See [`WelcomeSettings::enabled`].
+    #[serde(default, deserialize_with = "super::strict::option_bool")]
     pub enabled: Option<bool>,
     /// See [`WelcomeSettings::template`].
     pub template: Option<String>,

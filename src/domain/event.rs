@@ -152,6 +152,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// `owner`, `admin` or `member`, as stored.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
     /// Owners and admins are never punished by the bot and may run admin commands.
     #[must_use]
     pub fn is_moderator(self) -> bool {

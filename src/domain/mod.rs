@@ -13,6 +13,7 @@ pub mod duration;
 pub mod effects;
 pub mod event;
 pub mod locale;
+pub mod logfield;
 pub mod metrics;
 pub mod rule;
 pub mod sink;

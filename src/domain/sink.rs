@@ -28,6 +28,19 @@ pub enum Outcome {
     Ignored(&'static str),
 }
 
+impl Outcome {
+    /// A short description for logs: `acted`, `observed`, `duplicate`, or why it was ignored.
+    #[must_use]
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Acted { .. } => "acted",
+            Self::Observed => "observed",
+            Self::Duplicate => "duplicate",
+            Self::Ignored(why) => why,
+        }
+    }
+}
+
 /// The event could not be made durable; deliver it again later.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]

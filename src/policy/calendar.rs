@@ -17,6 +17,39 @@ use jiff::tz::TimeZone;
 /// The zone posts use unless they say otherwise.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 
+/// Why a `/schedule add` time is not one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeProblem {
+    /// Not `H:MM` or `HH:MM`.
+    Format,
+    /// The hour is 24 or more.
+    Hour(u32),
+    /// The minute is 60 or more.
+    Minute(u32),
+}
+
+impl TimeProblem {
+    /// What is wrong with `at` as a daily time, or `None` for a valid one.
+    #[must_use]
+    pub fn of(at: &str) -> Option<Self> {
+        let Some((h, m)) = at.split_once(':') else {
+            return Some(Self::Format);
+        };
+        let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(h, 2) || !digits(m, 2) || m.len() != 2 {
+            return Some(Self::Format);
+        }
+        let (hour, minute): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        if hour > 23 {
+            Some(Self::Hour(hour))
+        } else if minute > 59 {
+            Some(Self::Minute(minute))
+        } else {
+            None
+        }
+    }
+}
+
 /// Why a schedule could not be understood. The message says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {

@@ -2,8 +2,13 @@
 //!
 //! Two limits per group (`[moderation.flood]`, overridable per group): `messages` within
 //! `window` (default 8 in 10 s), and the same text `repeats` times within `repeat_window`
-//! (default 3 in 60 s). Crossing one is a violation of rule `flood`, and every message counted
+//! (default 5 in 60 s). Crossing one is a violation of rule `flood`, and every message counted
 //! toward it is recalled.
+//!
+//! Why 5 repeats and not fewer: in a lively group people repeat short reactions — `哈哈`,
+//! `+1`, `收到`, `好的`, a sticker's text — several times a minute without flooding anyone;
+//! three `哈哈` in a minute is conversation. A pasted advertisement repeated to flood the chat
+//! passes five quickly, and a known one is caught by the word filter at its first copy.
 //!
 //! The tracker keeps, per member seen recently, a small ring of their last messages: receive
 //! time, a 32-bit hash of the text and the message id (16 bytes each, at most
@@ -46,7 +51,7 @@ impl Default for FloodSettings {
         Self {
             messages: 8,
             window: HumanDuration::from_secs(10),
-            repeats: 3,
+            repeats: 5,
             repeat_window: HumanDuration::from_secs(60),
         }
     }

@@ -49,6 +49,9 @@ pub struct Summary {
     pub violations: u64,
     /// The most hit rules this week, most first (ties by name).
     pub top_rules: Vec<(String, u64)>,
+    /// Violations of every other rule this week: with `top_rules` they add up to
+    /// `violations`.
+    pub other_rules: u64,
     /// Change of messages per day against last week, in percent.
     pub trend_percent: Option<f64>,
 }
@@ -84,6 +87,7 @@ pub fn summarize(days: &[(Date, DayStats)], today: Date, first_day: Option<Date>
     }
     let mut top_rules: Vec<(String, u64)> = rules.into_iter().map(|(r, n)| (r.to_owned(), n)).collect();
     top_rules.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let other_rules = top_rules.iter().skip(TOP_RULES).map(|(_, n)| n).sum();
     top_rules.truncate(TOP_RULES);
     // Last week counts only the days qunguan was counting then.
     let last_counted = first_day.map_or(0, |first| (offset(&first) + 1 - WEEK).clamp(0, WEEK));
@@ -104,6 +108,7 @@ pub fn summarize(days: &[(Date, DayStats)], today: Date, first_day: Option<Date>
         leaves: this.iter().map(|d| d.leaves).sum(),
         violations: this.iter().map(|d| d.violation_count()).sum(),
         top_rules,
+        other_rules,
         trend_percent,
     }
 }
@@ -155,6 +160,26 @@ mod tests {
                 ("contact".to_owned(), 3)
             ]
         );
+        assert_eq!(s.other_rules, 0);
+    }
+
+    #[test]
+    fn rules_beyond_the_top_three_are_counted_together_so_the_counts_add_up() {
+        let today = date(2026, 11, 22);
+        let days = vec![(
+            today,
+            day(
+                10,
+                2,
+                &[("ads", 5), ("flood", 4), ("contact", 3), ("manual", 2), ("qq_id", 1)],
+            ),
+        )];
+        let s = summarize(&days, today, Some(today), None);
+        let names: Vec<&str> = s.top_rules.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(names, ["ads", "flood", "contact"]);
+        assert_eq!(s.other_rules, 3);
+        let shown: u64 = s.top_rules.iter().map(|(_, n)| n).sum::<u64>() + s.other_rules;
+        assert_eq!(shown, s.violations);
     }
 
     #[test]

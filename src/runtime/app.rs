@@ -360,7 +360,7 @@ impl App {
         let served = tokio::select! {
             result = server => result.map_err(AppError::Serve),
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(?grace, "requests still in flight after the grace period; stopping anyway");
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
                 Ok(())
             }
         };
@@ -416,7 +416,14 @@ async fn sweep_periodically(
         })
         .await;
         match swept {
-            Ok(Ok((report, joins))) => tracing::debug!(?report, joins, "store swept"),
+            Ok(Ok((report, joins))) => tracing::debug!(
+                seen = report.seen,
+                strikes = report.strikes,
+                cases = report.cases,
+                dead = report.dead,
+                joins,
+                "store swept"
+            ),
             Ok(Err(e)) => tracing::error!(error = %e, "store sweep failed"),
             Err(e) => tracing::error!(error = %e, "store sweep task failed"),
         }
@@ -440,7 +447,12 @@ async fn inactivity_periodically(
         tokio::select! {
             () = cancel.cancelled() => break,
             _ = sweep.tick() => match inactivity.sweep().await {
-                Ok(swept) => tracing::debug!(?swept, "inactivity swept"),
+                Ok(swept) => tracing::debug!(
+                    posts = swept.posts,
+                    reminded = swept.reminded,
+                    removed = swept.removed,
+                    "inactivity swept"
+                ),
                 Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
             },
             _ = flush.tick() => flush_activity(&inactivity).await,

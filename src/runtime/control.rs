@@ -220,7 +220,10 @@ async fn serve(
         Ok(r) => r,
         Err(e) => return write_error(&mut write, &format!("bad request: {e}")).await,
     };
-    tracing::info!(?request, "control socket: request");
+    tracing::info!(
+        request = %serde_json::to_string(&request).unwrap_or_default(),
+        "control socket: request"
+    );
     // The store is synchronous; build the answer off the async threads.
     let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, stats.as_deref(), &request))
         .await

@@ -33,8 +33,31 @@ pub async fn signal() {
     }
 }
 
-/// Cancels `token` on the first signal and exits the process on the second.
+/// Cancels `token` on the first signal and exits the process on the second. On unix the
+/// handlers are installed before this returns, so a SIGTERM that arrives as soon as the
+/// daemon answers requests is a graceful shutdown, not the default "terminate now".
 pub fn cancel_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::info!("shutting down: finishing in-flight events (signal again to exit now)");
+                token.cancel();
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                tracing::warn!("second signal: exiting without finishing");
+                std::process::exit(130);
+            });
+            return;
+        }
+    }
     tokio::spawn(async move {
         signal().await;
         tracing::info!("shutting down: finishing in-flight events (signal again to exit now)");

@@ -181,6 +181,15 @@ impl Inactivity {
         self.store.forget_member(group, user_id)
     }
 
+    /// The member's role when qunguan last saw them speak or join (`None`: never seen, or
+    /// tracking is off).
+    pub fn role_of(&self, group: GroupId, user_id: i64) -> Result<Option<Role>, StoreError> {
+        if let Some(record) = self.noted().pending.get(&(group, user_id)) {
+            return Ok(Some(record.role));
+        }
+        Ok(self.store.member_activity(group, user_id)?.map(|record| record.role))
+    }
+
     /// Whether the sweep and the list leave this member alone.
     fn protected(&self, group: GroupId, user_id: i64, record: &MemberActivity) -> bool {
         record.role.is_moderator()
@@ -360,7 +369,7 @@ impl Inactivity {
             (writes, ())
         })?;
         if let Some(committed) = committed {
-            tracing::info!(%group, user, silent_secs, case = ?committed.case, dry_run, "inactivity: member removed");
+            tracing::info!(%group, user, silent_secs, case = committed.case, dry_run, "inactivity: member removed");
         }
         Ok(true)
     }

@@ -34,8 +34,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use crate::config::Settings;
 use crate::config::rules::RulesHandle;
+use crate::config::{NoticesSettings, Settings, Struck};
 use crate::domain::action::{Action, Capabilities};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
@@ -43,6 +43,7 @@ use crate::domain::clock::SharedClock;
 use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
 use crate::domain::locale::Locale;
+use crate::domain::logfield::json_list;
 use crate::domain::metrics::Metrics;
 use crate::domain::rule::RuleId;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
@@ -70,6 +71,9 @@ pub enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// What handling a join returns when the member waits for the group's batched welcome.
+pub const WAITING_FOR_WELCOME: &str = "waiting in the welcome batch";
 
 /// The event handler shared by every webhook.
 pub struct Pipeline {
@@ -251,6 +255,7 @@ impl Pipeline {
             }
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
+                self.welcomer.left(&self.store, left.group, left.user_id);
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
                 }
@@ -289,9 +294,10 @@ impl Pipeline {
                 return commands::execute(&ctx, event, msg, command, is_admin).await;
             }
             Parsed::Usage(name) if is_admin => {
-                let ctx = self.command_context(group);
-                let text = i18n::usage(self.settings.messages.locale, name.usage());
-                return commands::answer(&ctx, event, msg, text);
+                return commands::misuse(&self.command_context(group), event, msg, name, None);
+            }
+            Parsed::Invalid(name, problem) if is_admin => {
+                return commands::misuse(&self.command_context(group), event, msg, name, Some(&problem));
             }
             // Members' admin commands are ordinary messages: no answer, still filtered.
             _ => {}
@@ -337,7 +343,8 @@ impl Pipeline {
             user: Some(msg.sender.user_id),
         };
         let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, locale, now);
+            let told = (&self.settings.moderation.notices, locale);
+            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
             let mut writes = plan.writes;
             if dry_run {
                 writes.strikes = StrikeWrite::Keep;
@@ -360,8 +367,8 @@ impl Pipeline {
             group = %msg.group,
             user = msg.sender.user_id,
             rule = %verdict.rule,
-            matched = ?verdict.matched,
-            case = ?committed.case,
+            matched = %json_list(&verdict.matched),
+            case = committed.case,
             strikes = after,
             measure = %i18n::measure(Locale::En, measure),
             dry_run,
@@ -397,7 +404,7 @@ impl Pipeline {
                 joined_ms: now.as_millisecond(),
             },
             rejoin_window: self.welcomer.rejoin_window(),
-            batch: self.welcomer.batch_window().is_some(),
+            batch_window: self.welcomer.batch_window(),
         };
         let recorded = self
             .store
@@ -413,7 +420,7 @@ impl Pipeline {
             JoinRecorded::Queued { .. } => {
                 self.store.durable().await?;
                 self.greeter_wake.notify_one();
-                Outcome::Ignored("waiting in the welcome batch")
+                Outcome::Ignored(WAITING_FOR_WELCOME)
             }
         })
     }
@@ -559,7 +566,7 @@ fn plan_violation(
     offence: &Offending,
     policy: &GroupPolicy,
     caps: Capabilities,
-    locale: Locale,
+    (notices, locale): (&NoticesSettings, Locale),
     now: Timestamp,
 ) -> ViolationPlan {
     let group = msg.group;
@@ -586,16 +593,34 @@ fn plan_violation(
         caps,
         now,
     );
-    let reason = i18n::reason_rule(locale, &offence.display);
     actions.extend(v.action.clone());
-    match v.telling {
-        Telling::Nothing => {}
-        Telling::Warning { shown, limit } => actions.push(send(
-            group,
-            i18n::warning(locale, user_id, &msg.sender.name, &reason, shown, limit),
-        )),
-        Telling::Notice => actions.push(send(group, i18n::notice(locale, user_id, &msg.sender.name, &reason))),
-    }
+    // The rung's notice after its action (or the warning that is the rung); see
+    // `config::notices`.
+    let struck = Struck {
+        user_id,
+        name: &msg.sender.name,
+        rule: &offence.display,
+        count: (offence.action == RuleAction::Ladder).then_some(v.after),
+        limit: u32::try_from(policy.ladder.len()).unwrap_or(u32::MAX),
+    };
+    let told = match v.telling {
+        Telling::Nothing if v.action.is_some() => notices.render(locale, v.measure, &struck),
+        Telling::Nothing => None,
+        Telling::Warning { shown, limit } => notices.render(
+            locale,
+            Measure::Warn,
+            &Struck {
+                count: Some(shown),
+                limit,
+                ..struck
+            },
+        ),
+        Telling::Notice => {
+            let reason = i18n::reason_rule(locale, &offence.display);
+            Some(i18n::notice(locale, user_id, &msg.sender.name, &reason))
+        }
+    };
+    actions.extend(told.map(|message| send(group, message)));
     let mut entry = AuditEntry::new(
         group,
         now.as_millisecond(),

@@ -208,7 +208,7 @@ impl Scheduler {
                 Tick::Skipped { occurrence } => tracing::warn!(
                     post = %plan.id,
                     %occurrence,
-                    catch_up = ?plan.catch_up,
+                    catch_up_secs = plan.catch_up.as_secs(),
                     "scheduled post skipped: missed (the daemon was down) by more than its catch_up"
                 ),
                 Tick::Idle => {}

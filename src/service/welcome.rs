@@ -1,11 +1,14 @@
 //! Welcoming new members with the group rules.
 //!
 //! A join is recorded by the pipeline in its event's transaction ([`Store::commit_join`]):
-//! a member who joined the same group within `[welcome] rejoin_window` is not greeted again,
-//! and everyone else waits in the group's batch. The [`Greeter`] task greets a batch one
-//! `[welcome] batch_window` after its first member joined — one message mentioning everyone
-//! of a join wave instead of a wall of greetings. Batches live in the store, so a join the
-//! webhook acknowledged is greeted even if the daemon stops before the window ends.
+//! a member who joined the same group within `[welcome] rejoin_window` is not greeted again.
+//! A group gets at most one welcome per `[welcome] batch_window`: the first member to join a
+//! quiet group is greeted at once, and members who join within the window after a welcome
+//! wait in the group's batch, which the [`Greeter`] task greets when that window ends — one
+//! message mentioning everyone of a join wave instead of a wall of greetings. A member who
+//! leaves or is removed while waiting is taken out of the batch. Batches live in the store, so
+//! a join the webhook acknowledged is greeted even if the daemon stops before the window
+//! ends.
 //!
 //! With `[welcome] delete_previous`, each welcome is sent with a receipt name: the outbox
 //! keeps the message id the gateway returned, and the next welcome of the group recalls it
@@ -151,6 +154,20 @@ impl Welcomer {
         })
     }
 
+    /// A member left `group` (or was removed): if they were waiting for a welcome, they are no
+    /// longer. A failure is logged; it costs at most a mention of someone who is gone.
+    pub fn left(&self, store: &Store, group: GroupId, user_id: i64) {
+        match store.leave_welcome(group, user_id) {
+            Ok(true) => {
+                tracing::info!(%group, user = user_id, "welcome: a member left before their welcome; not greeted")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%group, user = user_id, error = %e, "welcome: cannot take a member who left out of the welcome batch")
+            }
+        }
+    }
+
     /// Whether `group` greets its new members.
     #[must_use]
     pub fn enabled(&self, group: GroupId) -> bool {
@@ -261,12 +278,14 @@ impl Greeter {
                 tracing::info!(%group, "welcome: dropping a batch of new members (welcome off, or too late to greet)");
             }
             let build = self.welcomer.builder(now);
-            let staged = self.store.flush_welcome(
-                group,
-                |batch, previous| {
-                    if greet { build(batch, previous) } else { Vec::new() }
-                },
-            )?;
+            let staged =
+                self.store.flush_welcome(
+                    group,
+                    now,
+                    |batch, previous| {
+                        if greet { build(batch, previous) } else { Vec::new() }
+                    },
+                )?;
             if let Some(items) = staged.filter(|&n| n > 0) {
                 tracing::info!(%group, items, "welcome: greeting a batch of new members");
                 greeted += 1;

@@ -97,6 +97,15 @@ impl Store {
         Ok(())
     }
 
+    /// One member's last recorded activity.
+    pub fn member_activity(&self, group: GroupId, user_id: i64) -> Result<Option<MemberActivity>, StoreError> {
+        self.inner
+            .members
+            .get(member_key(group, user_id))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
     /// The tracked members of one group.
     pub fn group_activity(&self, group: GroupId) -> Result<GroupActivity, StoreError> {
         let mut out = GroupActivity::default();

@@ -515,7 +515,7 @@ fn joiner(user_id: i64, joined_ms: i64) -> JoinWrite {
             joined_ms,
         },
         rejoin_window: Some(std::time::Duration::from_secs(3_600)),
-        batch: true,
+        batch_window: Some(std::time::Duration::from_secs(10)),
     }
 }
 
@@ -537,7 +537,7 @@ fn greet(batch: &WelcomeBatch, previous: Option<Receipt>) -> Vec<OutboxItem> {
 }
 
 #[test]
-fn joins_wait_in_one_batch_per_group_and_are_greeted_once_with_the_previous_welcome_recalled() {
+fn a_quiet_group_greets_at_once_and_joins_within_the_window_wait_in_one_batch_greeted_once() {
     let (_dir, store) = store();
     let record = |key: &str, user, secs| {
         store
@@ -549,28 +549,66 @@ fn joins_wait_in_one_batch_per_group_and_are_greeted_once_with_the_previous_welc
             )
             .expect("join")
     };
-    let first_ms = at(0).as_millisecond();
-    assert_eq!(record("j1", 801, 0), JoinRecorded::Queued { first_ms });
-    assert_eq!(record("j2", 802, 3), JoinRecorded::Queued { first_ms }, "same batch");
+    let pending_sends = || -> Vec<Action> {
+        store
+            .outbox()
+            .pending()
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, i)| i.action)
+            .collect()
+    };
+    // The first join of a quiet group is greeted in its own transaction.
+    assert_eq!(record("j1", 801, 0), JoinRecorded::Welcomed { actions: 1 });
+    assert_eq!(pending_sends(), [send("801")]);
+    // Joins within the 10 s after that welcome wait for the window to end.
+    let first_ms = at(3).as_millisecond();
+    assert_eq!(record("j2", 802, 3), JoinRecorded::Queued { first_ms });
+    assert_eq!(record("j3", 803, 5), JoinRecorded::Queued { first_ms }, "same batch");
     assert_eq!(
-        record("j2", 802, 3),
+        record("j3", 803, 5),
         JoinRecorded::Duplicate,
         "a redelivery changes nothing"
     );
-    assert_eq!(store.pending_welcomes().expect("pending"), [(GroupId::qq(1), first_ms)]);
-    assert!(
-        store.outbox().pending().expect("outbox").is_empty(),
-        "nothing sent while waiting"
+    assert_eq!(
+        store.pending_welcomes().expect("pending"),
+        [(GroupId::qq(1), at(0).as_millisecond())],
+        "the window counts from the welcome"
     );
+    assert_eq!(pending_sends().len(), 1, "nothing more sent while waiting");
 
     // The greeting: one item for both, the batch gone, flushing again does nothing.
-    assert_eq!(store.flush_welcome(GroupId::qq(1), greet).expect("flush"), Some(1));
-    assert_eq!(store.flush_welcome(GroupId::qq(1), greet).expect("again"), None);
+    assert_eq!(
+        store.flush_welcome(GroupId::qq(1), at(10), greet).expect("flush"),
+        Some(1)
+    );
+    assert_eq!(store.flush_welcome(GroupId::qq(1), at(10), greet).expect("again"), None);
     assert!(store.pending_welcomes().expect("pending").is_empty());
-    let pending = store.outbox().pending().expect("outbox");
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].1.action, send("801,802"));
+    assert_eq!(pending_sends(), [send("801"), send("802,803")]);
 
+    // A join right after that batched welcome waits for its window in turn.
+    assert!(matches!(record("j4", 804, 12), JoinRecorded::Queued { .. }));
+    assert_eq!(
+        store.pending_welcomes().expect("pending"),
+        [(GroupId::qq(1), at(10).as_millisecond())]
+    );
+}
+
+#[test]
+fn the_next_welcome_recalls_the_previous_one_whose_receipt_is_kept() {
+    let (_dir, store) = store();
+    let record = |key: &str, user, secs| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(user, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    record("j1", 801, 0);
+    let pending = store.outbox().pending().expect("outbox");
     // Delivered with its message id: the next welcome recalls it, and the receipt is taken.
     let (seq, item) = &pending[0];
     let name = item.receipt.as_deref().expect("a receipt name");
@@ -582,8 +620,11 @@ fn joins_wait_in_one_batch_per_group_and_are_greeted_once_with_the_previous_welc
         store.welcome_receipt(GroupId::qq(1)).expect("read"),
         Some(Receipt::new(9_001, 5))
     );
-    record("j3", 803, 60);
-    store.flush_welcome(GroupId::qq(1), greet).expect("flush");
+    assert_eq!(
+        record("j2", 802, 60),
+        JoinRecorded::Welcomed { actions: 2 },
+        "a quiet group again"
+    );
     let actions: Vec<Action> = store
         .outbox()
         .pending()
@@ -598,10 +639,51 @@ fn joins_wait_in_one_batch_per_group_and_are_greeted_once_with_the_previous_welc
                 group: GroupId::qq(1),
                 message_id: 9_001
             },
-            send("803")
+            send("802")
         ]
     );
     assert_eq!(store.welcome_receipt(GroupId::qq(1)).expect("read"), None);
+}
+
+#[test]
+fn members_who_leave_while_waiting_are_not_greeted() {
+    let (_dir, store) = store();
+    let group = GroupId::qq(1);
+    let record = |key: &str, user, secs| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(user, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    record("j1", 801, 0);
+    record("j2", 802, 1);
+    record("j3", 803, 2);
+    assert!(store.leave_welcome(group, 802).expect("leave"), "802 was waiting");
+    assert!(!store.leave_welcome(group, 802).expect("again"), "no longer");
+    assert!(
+        !store.leave_welcome(group, 801).expect("leave"),
+        "801 was greeted already"
+    );
+    assert_eq!(store.flush_welcome(group, at(10), greet).expect("flush"), Some(1));
+    let last = store
+        .outbox()
+        .pending()
+        .expect("outbox")
+        .pop()
+        .expect("an item")
+        .1
+        .action;
+    assert_eq!(last, send("803"));
+
+    // Everyone of a batch gone: no welcome at all.
+    record("j4", 804, 12);
+    assert!(store.leave_welcome(group, 804).expect("leave"));
+    assert!(store.pending_welcomes().expect("pending").is_empty());
+    assert_eq!(store.flush_welcome(group, at(20), greet).expect("flush"), None);
 }
 
 #[test]
@@ -617,13 +699,15 @@ fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
             )
             .expect("join")
     };
-    assert!(matches!(join("a", 0), JoinRecorded::Queued { .. }));
-    store.flush_welcome(GroupId::qq(1), greet).expect("flush");
+    assert!(matches!(join("a", 0), JoinRecorded::Welcomed { .. }));
     assert_eq!(join("b", 1_800), JoinRecorded::Rejoined, "30 minutes later");
     assert!(store.pending_welcomes().expect("pending").is_empty());
     // The window counts from the latest join: 1 h after the re-join, not after the first.
     assert_eq!(join("c", 1_800 + 3_000), JoinRecorded::Rejoined);
-    assert!(matches!(join("d", 1_800 + 3_000 + 3_600), JoinRecorded::Queued { .. }));
+    assert!(matches!(
+        join("d", 1_800 + 3_000 + 3_600),
+        JoinRecorded::Welcomed { .. }
+    ));
     // The sweep forgets joins older than the window.
     assert_eq!(
         store
@@ -637,7 +721,7 @@ fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
 fn without_batching_a_join_is_welcomed_in_its_own_transaction() {
     let (_dir, store) = store();
     let mut join = joiner(801, at(0).as_millisecond());
-    join.batch = false;
+    join.batch_window = None;
     let recorded = store
         .commit_join(&EventKey::derive("j"), at(0), &join, greet)
         .expect("join");

@@ -10,6 +10,13 @@
 //!
 //! A group's batch is one value (transactions cannot scan a range), holding at most
 //! [`MAX_MENTIONS`] members; later joiners of a wave are only counted.
+//!
+//! With a batch window, a group gets at most one welcome per window: a join into a quiet
+//! group (no welcome within the last window) is greeted at once, in its event's transaction;
+//! joins that follow within the window wait in a batch greeted when the window since that
+//! welcome ends. The time of each group's last welcome is kept in the `state` tree. A member
+//! who leaves (or is removed) while waiting is taken out of the batch, so no welcome mentions
+//! someone who is gone.
 
 use std::time::Duration;
 
@@ -47,6 +54,10 @@ pub struct WelcomeBatch {
     /// Members who joined after the batch was full: counted, not mentioned.
     #[serde(default)]
     pub more: u32,
+    /// When the window this batch waits out began, if not when its first member joined: the
+    /// group's last welcome, which the batch's members joined within the window of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_from_ms: Option<i64>,
 }
 
 impl Record for WelcomeBatch {
@@ -63,7 +74,21 @@ impl WelcomeBatch {
             first_ms: member.joined_ms,
             members: vec![member],
             more: 0,
+            window_from_ms: None,
         }
+    }
+
+    /// When the batch's window began: it is greeted one batch window after this.
+    #[must_use]
+    pub fn window_from(&self) -> i64 {
+        self.window_from_ms.unwrap_or(self.first_ms)
+    }
+
+    /// Takes `user_id` out of the batch; true if they were in it.
+    pub fn remove(&mut self, user_id: i64) -> bool {
+        let before = self.members.len();
+        self.members.retain(|m| m.user_id != user_id);
+        self.members.len() < before
     }
 
     /// Adds a member (once: a member who joins twice within the window is greeted once).
@@ -94,8 +119,9 @@ pub struct JoinWrite {
     pub member: PendingJoin,
     /// Not greeted when their previous join was less than this long ago; `None` = always.
     pub rejoin_window: Option<Duration>,
-    /// Wait for the batch window (`true`) or greet at once (`false`).
-    pub batch: bool,
+    /// The batch window: at most one welcome per window (`None`: every join is greeted at
+    /// once, alone).
+    pub batch_window: Option<Duration>,
 }
 
 /// What recording a join did.
@@ -110,7 +136,8 @@ pub enum JoinRecorded {
         /// When the batch's first member joined, unix ms.
         first_ms: i64,
     },
-    /// The welcome was staged at once, as this many outbox items.
+    /// The welcome was staged at once (no batching, or the group was quiet), as this many
+    /// outbox items.
     Welcomed {
         /// How many.
         actions: usize,
@@ -123,12 +150,18 @@ pub fn receipt_name(group: GroupId) -> String {
     format!("welcome.last/{group}")
 }
 
+/// The `state` name of when a group's last welcome was staged (8 bytes, unix ms).
+fn welcomed_at_name(group: GroupId) -> String {
+    format!("welcome.at/{group}")
+}
+
 impl Store {
     /// Records a join for the event `key`: its seen-key, the member's join time and, unless the
-    /// member is re-joining, their place in the group's batch — or, without batching, the
-    /// welcome that `welcome` builds from a batch of one and the group's previous welcome
-    /// receipt (taken when a welcome is staged: it supersedes the one before). `welcome` may
-    /// run more than once, so it must be pure.
+    /// member is re-joining, either their place in the group's batch or — without batching, or
+    /// when the group had no welcome within the last batch window — the welcome that `welcome`
+    /// builds from a batch of one and the group's previous welcome receipt (taken when a
+    /// welcome is staged: it supersedes the one before). `welcome` may run more than once, so
+    /// it must be pure.
     pub fn commit_join(
         &self,
         key: &EventKey,
@@ -140,11 +173,12 @@ impl Store {
         let member = member_key(join.group, join.member.user_id);
         let group = group_prefix(join.group);
         let receipt = receipt_name(join.group);
-        let window_ms = join
-            .rejoin_window
-            .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX));
+        let welcomed_at = welcomed_at_name(join.group);
+        let millis = |w: Duration| i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+        let rejoin_ms = join.rejoin_window.map(millis);
+        let batch_ms = join.batch_window.map(millis);
         let recorded = self.unit(Some(key), now, |unit| {
-            if let Some(window_ms) = window_ms {
+            if let Some(window_ms) = rejoin_ms {
                 let previous = match unit.joins.get(member)? {
                     Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
                     None => None,
@@ -154,24 +188,41 @@ impl Store {
                     return Ok(JoinRecorded::Rejoined);
                 }
             }
-            if join.batch {
-                let batch = match unit.welcome.get(group)? {
-                    Some(bytes) => {
-                        let mut batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
-                        batch.add(join.member.clone());
-                        batch
-                    }
-                    None => WelcomeBatch::first(join.group, join.member.clone()),
+            if let Some(window_ms) = batch_ms {
+                let waiting = match unit.welcome.get(group)? {
+                    Some(bytes) => Some(decode::<WelcomeBatch>(&bytes).map_err(abort)?),
+                    None => None,
                 };
-                unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
-                return Ok(JoinRecorded::Queued {
-                    first_ms: batch.first_ms,
-                });
+                let last = match unit.state.get(welcomed_at.as_bytes())? {
+                    Some(bytes) => Some(decode_i64(&bytes, "welcome time").map_err(abort)?),
+                    None => None,
+                };
+                let recent = last.filter(|&at| now_ms.saturating_sub(at) < window_ms);
+                let batch = match (waiting, recent) {
+                    (Some(mut batch), _) => {
+                        batch.add(join.member.clone());
+                        Some(batch)
+                    }
+                    // Someone was greeted moments ago: wait out the rest of that window.
+                    (None, Some(at)) => Some(WelcomeBatch {
+                        window_from_ms: Some(at),
+                        ..WelcomeBatch::first(join.group, join.member.clone())
+                    }),
+                    // A quiet group: greeted below, at once.
+                    (None, None) => None,
+                };
+                if let Some(batch) = batch {
+                    unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
+                    return Ok(JoinRecorded::Queued {
+                        first_ms: batch.first_ms,
+                    });
+                }
             }
             let batch = WelcomeBatch::first(join.group, join.member.clone());
             let items = welcome(&batch, read_receipt(unit.state, &receipt)?);
             if !items.is_empty() {
                 unit.state.remove(receipt.as_bytes())?;
+                unit.state.insert(welcomed_at.as_bytes(), &now_ms.to_be_bytes())?;
             }
             let actions = items.len();
             unit.stage_items(items)?;
@@ -180,29 +231,56 @@ impl Store {
         Ok(recorded.unwrap_or(JoinRecorded::Duplicate))
     }
 
-    /// Every group with members waiting to be greeted, with when the first of them joined.
+    /// Takes a member who left (or was removed) out of `group`'s batch, dropping the batch if
+    /// nobody is left in it. Returns whether they were waiting there.
+    pub fn leave_welcome(&self, group: GroupId, user_id: i64) -> Result<bool, StoreError> {
+        let key = group_prefix(group);
+        let left = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            let Some(bytes) = unit.welcome.get(key)? else {
+                return Ok(false);
+            };
+            let mut batch: WelcomeBatch = decode(&bytes).map_err(abort)?;
+            if !batch.remove(user_id) {
+                return Ok(false);
+            }
+            if batch.members.is_empty() && batch.more == 0 {
+                unit.welcome.remove(&key)?;
+            } else {
+                unit.welcome.insert(&key, encode(&batch).map_err(abort)?)?;
+            }
+            Ok(true)
+        })?;
+        Ok(left.unwrap_or(false))
+    }
+
+    /// Every group with members waiting to be greeted, with when the window they wait out
+    /// began ([`WelcomeBatch::window_from`]).
     pub fn pending_welcomes(&self) -> Result<Vec<(GroupId, i64)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.inner.welcome.iter() {
             let (key, value) = entry?;
             let batch: WelcomeBatch = decode(&value)?;
             let group = decode_group_prefix(&key).unwrap_or(batch.group);
-            out.push((group, batch.first_ms));
+            out.push((group, batch.window_from()));
         }
         Ok(out)
     }
 
-    /// Greets `group`'s batch: removes it and stages what `build` makes of it and the group's
-    /// previous welcome receipt, in one transaction. `build` may return nothing (a batch too
-    /// old to greet); otherwise the receipt is taken, since the new welcome supersedes it.
-    /// Returns the number of items staged, or `None` when the group had no batch.
+    /// Greets `group`'s batch at `now`: removes it and stages what `build` makes of it and
+    /// the group's previous welcome receipt, in one transaction. `build` may return nothing (a
+    /// batch too old to greet); otherwise the receipt is taken, since the new welcome
+    /// supersedes it, and `now` is noted as the group's last welcome. Returns the number of
+    /// items staged, or `None` when the group had no batch.
     pub fn flush_welcome(
         &self,
         group: GroupId,
+        now: Timestamp,
         build: impl Fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>,
     ) -> Result<Option<usize>, StoreError> {
         let key = group_prefix(group);
         let receipt = receipt_name(group);
+        let welcomed_at = welcomed_at_name(group);
+        let now_ms = now.as_millisecond();
         // The items carry their own times; the unit's clock stamps nothing here.
         let flushed = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
             let Some(bytes) = unit.welcome.remove(&key)? else {
@@ -212,6 +290,7 @@ impl Store {
             let items = build(&batch, read_receipt(unit.state, &receipt)?);
             if !items.is_empty() {
                 unit.state.remove(receipt.as_bytes())?;
+                unit.state.insert(welcomed_at.as_bytes(), &now_ms.to_be_bytes())?;
             }
             let before = unit.staged();
             unit.stage_items(items)?;

@@ -203,13 +203,17 @@ async fn reload_swaps_the_rules_and_a_bad_file_keeps_the_old_ones_live() {
     let rules = app.root.path().join("rules");
     std::fs::write(rules.join("scam.txt"), "兼职刷单\n").expect("write");
     let text = reply(&run(&app, 1, ADMIN, "admin", "/reload", 1).await, 1);
-    assert!(text.starts_with("规则已重新加载：2 word list(s) [ads, scam]"), "{text}");
+    assert!(text.starts_with("规则已重新加载：2 个词表（ads、scam）"), "{text}");
+    assert!(
+        !text.contains("word list") && !text.contains("phrase"),
+        "one language: {text}"
+    );
     let calls = run(&app, 2, MEMBER, "member", "招人兼职刷单", 2).await;
     assert_eq!(calls[0].params["message_id"], 2, "the new list is live");
 
     std::fs::write(rules.join("broken.txt"), b"fine\n\xff\n").expect("write");
     let text = reply(&run(&app, 3, ADMIN, "owner", "/重载", 1).await, 3);
-    assert!(text.starts_with("规则重新加载失败，继续使用原规则："), "{text}");
+    assert!(text.starts_with("规则重新加载失败，继续使用原规则。"), "{text}");
     assert!(text.contains("broken.txt:2"), "names the file and line: {text}");
     let calls = run(&app, 4, MEMBER + 1, "member", "兼职刷单", 2).await;
     assert_eq!(calls[0].params["message_id"], 4, "the old rules stayed live");
@@ -252,5 +256,54 @@ async fn a_redelivered_command_acts_once_and_english_answers_on_request() {
     let text = reply(&run(&app, 2, ADMIN, "admin", "/strikes {@4242}", 1).await, 2);
     assert!(text.starts_with("@4242 has 1/3 active strike(s):"), "{text}");
     assert_eq!(app.cases().await.len(), 1, "three deliveries, one case");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn edge_cases_are_answered_with_the_specific_reason_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    // Another admin is known from a message they sent.
+    const OTHER_ADMIN: i64 = 12;
+    app.post_event(&group_message(1, OTHER_ADMIN, "admin", "大家好")).await;
+    let cases: &[(i64, i64, &str, &str)] = &[
+        // (message id, sender, command, what the answer must say)
+        (2, ADMIN, "/warn {@10} 测试", "群主和管理员不能被警告"),
+        (3, ADMIN, "/warn {@12} 刷屏", "群主和管理员不能被警告"),
+        (4, ADMIN, "/mute @unknown 10m", "找不到成员「@unknown」"),
+        (5, ADMIN, "/mute {@4242} 31d", "QQ 的禁言必须短于 30 天"),
+        (6, ADMIN, "/mute {@4242} 30d", "QQ 的禁言必须短于 30 天"),
+        (
+            7,
+            ADMIN,
+            "/schedule add 25:00 早安",
+            "时间「25:00」不对：小时是 25，只能是 0 到 23",
+        ),
+    ];
+    for &(id, sender, spec, expected) in cases {
+        let text = reply(&run(&app, id, sender, "admin", spec, 1).await, id);
+        assert!(text.contains(expected), "{spec}: {text}");
+        assert!(!text.starts_with("用法："), "{spec}: more than the usage line: {text}");
+    }
+    assert!(app.cases().await.is_empty(), "none of them acted on anyone");
+    // The longest mute QQ takes still works.
+    let calls = run(&app, 8, ADMIN, "admin", "/mute {@4242} 29d", 2).await;
+    assert_eq!(calls[0].action, "set_group_ban");
+    assert_eq!(calls[0].params["duration"], 29 * 86_400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn edge_case_answers_and_usage_follow_the_english_locale() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.messages.locale = qunguan::domain::locale::Locale::En),
+        ..Options::default()
+    })
+    .await;
+    let text = reply(&run(&app, 1, ADMIN, "admin", "/mute {@4242}", 1).await, 1);
+    assert_eq!(text, "Usage: /mute @member 10m");
+    let text = reply(&run(&app, 2, ADMIN, "admin", "/schedule add 07:75 hi", 1).await, 2);
+    assert!(text.contains("the minute is 75"), "{text}");
+    let text = reply(&run(&app, 3, ADMIN, "admin", "/warn {@10}", 1).await, 3);
+    assert_eq!(text, "Owners and admins cannot be warned.");
     app.stop().await;
 }

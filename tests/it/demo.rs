@@ -15,7 +15,8 @@ fn demo(dir: &Path, args: &[&str], script: &str) -> String {
         .args(["--start", "2026-01-05T09:00:00+08:00"])
         .args(args)
         .current_dir(dir)
-        .env("TZ", "Asia/Shanghai")
+        // The server's zone must not matter: times are shown in the group's.
+        .env("TZ", "UTC")
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -69,7 +70,11 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
 加我微信 abc123
 /join 小红
 你好
-/time +10s
+/join 小刚
+/as 小红
+哈哈
+哈哈
+哈哈
 /as 小明
 加 微-信 吗
 还能说话吗
@@ -85,7 +90,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
     let out = demo(dir.path(), &[], script);
     assert!(out.starts_with("qunguan 演示："), "{out}");
     assert!(out.contains("内置默认规则"), "no ./rules here: {out}");
-    assert!(out.contains("现在是 2026-01-05 09:00。"), "{out}");
+    assert!(out.contains("现在是 2026-01-05 09:00。"), "in the group's zone: {out}");
     assert!(out.contains("/join 名字"), "the help is shown: {out}");
 
     // First strike: the recall and the warning, under the message.
@@ -97,33 +102,42 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
             "  【群管】说：@小明 第1次警告 (1/3)：消息触发了规则「广告引流」。请遵守群规，再犯将受到处罚。",
         ]
     );
-    // A newcomer is welcomed with the built-in group rules.
-    // Welcomes are batched: the greeting comes once the window (10 s) has passed.
+    // A newcomer to a quiet group is welcomed at once, with the built-in group rules …
+    let welcome = lines_from(&out, "→ 小红 加入了本群", 4);
+    assert_eq!(welcome[2], "  【群管】说：@小红 欢迎加入本群！请先阅读群规：");
+    assert_eq!(welcome[3], "        本群群规：");
+    // … and one who joins within the window after a welcome is greeted when it ends.
     assert_eq!(
-        lines_from(&out, "→ 小红 加入了本群", 3)[2],
-        "（欢迎语在第一位新人入群 10秒后发出，一并欢迎这段时间里入群的人；/time +10s 就能看到）"
+        lines_from(&out, "→ 小刚 加入了本群", 3)[2],
+        "（10秒内刚欢迎过新人：这段时间里入群的人会一起欢迎，在那次欢迎 10秒后发出；/time +10s 就能看到）"
     );
-    let welcome = lines_from(&out, "⏰ 过了 10秒，现在是 2026-01-05 09:00", 3);
-    assert_eq!(welcome[1], "  【群管】说：@小红 欢迎加入本群！请先阅读群规：");
-    assert_eq!(welcome[2], "        本群群规：");
-    // Second strike (an evasion the normalizer sees through): a 10-minute mute, during which
-    // the member cannot post.
+    assert!(
+        out.contains("\n  【群管】说：@小刚 欢迎加入本群！请先阅读群规：\n"),
+        "{out}"
+    );
+    // Ordinary chat is not a flood: the clock moves with every line, and three laughs are fine.
+    assert_eq!(out.lines().filter(|l| *l == "小红：哈哈").count(), 3, "{out}");
+    assert!(!out.contains("撤回了 小红") && !out.contains("「flood」"), "{out}");
+    // Second strike (an evasion the normalizer sees through): a 10-minute mute, said in the
+    // group, during which the member cannot post (3 seconds of it gone by the next line).
     assert_eq!(
-        lines_from(&out, "小明：加 微-信 吗", 4),
+        lines_from(&out, "小明：加 微-信 吗", 5),
         [
             "小明：加 微-信 吗",
             "  【群管】撤回了 小明 的消息「加 微-信 吗」",
             "  【群管】禁言 小明 10分钟",
-            "（小明 正在禁言中，还剩 10分钟，这条发不出去：还能说话吗）",
+            "  【群管】说：@小明 因「ads」第2次违规，禁言10分钟。",
+            "（小明 正在禁言中，还剩 9分钟57秒，这条发不出去：还能说话吗）",
         ]
     );
     // Ten minutes later the third strike removes them.
     assert_eq!(
-        lines_from(&out, "⏰ 过了 10分钟，现在是 2026-01-05 09:10", 4)[1..],
+        lines_from(&out, "⏰ 过了 10分钟，现在是 2026-01-05 09:10", 5)[1..],
         [
             "小明：代开发票 找我",
             "  【群管】撤回了 小明 的消息「代开发票 找我」",
             "  【群管】将 小明 移出本群",
+            "  【群管】说：@小明 因「ads」第3次违规，已被移出本群。",
         ]
     );
     // Admin commands answer with a quote of the command.
@@ -132,7 +146,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
         "  【群管】回复 管理员：@小红 第1次警告 (1/3)：刷屏。请遵守群规，再犯将受到处罚。（案件 #4）"
     );
     assert!(
-        lines_from(&out, "管理员：/why 3", 2)[1].starts_with("  【群管】回复 管理员："),
+        lines_from(&out, "管理员：/why 3", 2)[1].starts_with("  【群管】回复 管理员：案件 #3（"),
         "{out}"
     );
     assert!(out.contains("没有潜水1天以上的成员。"), "{out}");
@@ -143,6 +157,24 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
         .expect("the clock moved");
     assert!(after.contains("\n  【群管】说：早安，各位\n"), "{out}");
     assert!(out.trim_end().ends_with("演示结束。"), "EOF ends it cleanly: {out}");
+}
+
+#[test]
+fn the_demo_shows_times_in_the_configured_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("berlin.toml");
+    std::fs::write(&config, "[stats]\ntimezone = \"Europe/Berlin\"\n").expect("write config");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let args = [
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--rules",
+        rules.to_str().expect("utf-8"),
+    ];
+    let out = demo(dir.path(), &args, "/time +1h\n");
+    // 09:00 in Shanghai is 02:00 in Berlin.
+    assert!(out.contains("现在是 2026-01-05 02:00。"), "{out}");
+    assert!(out.contains("⏰ 过了 1小时，现在是 2026-01-05 03:00"), "{out}");
 }
 
 #[test]

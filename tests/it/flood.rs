@@ -48,23 +48,35 @@ async fn eight_messages_in_ten_seconds_are_a_flood_and_all_eight_are_recalled() 
 }
 
 #[tokio::test]
-async fn spread_out_messages_are_not_a_flood_but_the_same_text_three_times_is() {
+async fn spread_out_messages_and_three_laughs_are_not_a_flood_but_the_same_text_five_times_is() {
     let app = TestApp::spawn().await;
     // Eight messages, two seconds apart: never eight within ten seconds.
     for id in 1..=8 {
         app.advance(Duration::from_secs(2));
         app.post_event(&chat(GROUP, id, 503, &format!("聊天{id}"))).await;
     }
-    // The same text three times within a minute, other chat in between.
-    for (id, text) in [(21, "有人吗"), (22, "你好"), (23, "有人吗"), (24, "有人吗")] {
-        app.advance(Duration::from_secs(15));
+    // Three laughs in a row are conversation.
+    for id in 11..=13 {
+        app.advance(Duration::from_secs(3));
+        app.post_event(&chat(GROUP, id, 505, "哈哈")).await;
+    }
+    // The same text five times within a minute, other chat in between.
+    for (id, text) in [
+        (21, "有人吗"),
+        (22, "你好"),
+        (23, "有人吗"),
+        (24, "有人吗"),
+        (25, "有人吗"),
+        (26, "有人吗"),
+    ] {
+        app.advance(Duration::from_secs(10));
         app.post_event(&chat(GROUP, id, 504, text)).await;
     }
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
         recalled(&calls),
-        [21, 23, 24],
-        "only the repeats, not the message in between"
+        [21, 23, 24, 25, 26],
+        "only the repeats, not the message in between, and no laugh"
     );
     let cases = app.cases().await;
     assert_eq!(
@@ -100,11 +112,11 @@ async fn flood_limits_are_set_per_group_and_moderators_are_not_counted() {
     }
     // Flooding stays allowed in the quiet group and for the admin; a member's flood in the
     // test group afterwards is the first thing acted on.
-    for id in 201..=203 {
+    for id in 201..=205 {
         app.post_event(&chat(GROUP, id, 507, "同一句话")).await;
     }
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(recalled(&calls), [201, 202, 203]);
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
+    assert_eq!(recalled(&calls), [201, 202, 203, 204, 205]);
     app.stop().await;
 }
 

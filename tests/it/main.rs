@@ -13,6 +13,7 @@ mod flood;
 mod inactivity;
 mod join_requests;
 mod lifecycle;
+mod logs;
 mod moderation;
 mod ops;
 mod outbox;

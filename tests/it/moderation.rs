@@ -18,7 +18,7 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
         assert_eq!(app.post_event(&spam(id)).await, StatusCode::NO_CONTENT);
         // Wait for each strike's calls so the sequence is per strike.
         app.gateway
-            .wait_delivered(usize::try_from(id * 2).expect("small"), PATIENCE)
+            .wait_delivered(usize::try_from(id * 2 + (id - 1)).expect("small"), PATIENCE)
             .await;
     }
     let calls = app.gateway.delivered();
@@ -29,8 +29,10 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
             "send_group_msg",
             "delete_msg",
             "set_group_ban",
+            "send_group_msg",
             "delete_msg",
-            "set_group_kick"
+            "set_group_kick",
+            "send_group_msg",
         ]
     );
     assert_eq!(calls[0].params, json!({"message_id": 1}));
@@ -43,20 +45,29 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
     let text = segments[1]["data"]["text"].as_str().expect("text");
     assert!(text.contains("第1次警告 (1/3)") && text.contains("ads"), "{text}");
 
-    // The mute carries the configured duration explicitly (10 minutes by default).
+    // The mute carries the configured duration explicitly (10 minutes by default), and the
+    // group is told why, after the fact; so is it of the kick.
     assert_eq!(
         calls[3].params,
         json!({"group_id": GROUP, "user_id": SPAMMER, "duration": 600})
     );
     assert_eq!(
-        calls[5].params,
+        sent_text(&calls[4]),
+        format!("@{SPAMMER} 因「ads」第2次违规，禁言10分钟。")
+    );
+    assert_eq!(
+        calls[6].params,
         json!({"group_id": GROUP, "user_id": SPAMMER, "reject_add_request": false})
+    );
+    assert_eq!(
+        sent_text(&calls[7]),
+        format!("@{SPAMMER} 因「ads」第3次违规，已被移出本群。")
     );
 
     // After the kick the record is cleared: the next violation is a first warning again.
     assert_eq!(app.post_event(&spam(4)).await, StatusCode::NO_CONTENT);
-    let calls = app.gateway.wait_delivered(8, PATIENCE).await;
-    assert_eq!(actions(&calls[6..]), ["delete_msg", "send_group_msg"]);
+    let calls = app.gateway.wait_delivered(10, PATIENCE).await;
+    assert_eq!(actions(&calls[8..]), ["delete_msg", "send_group_msg"]);
     app.stop().await;
 }
 
@@ -71,17 +82,74 @@ async fn the_configured_ladder_and_locale_are_used() {
     })
     .await;
     app.post_event(&spam(1)).await;
-    app.gateway.wait_delivered(2, PATIENCE).await;
+    app.gateway.wait_delivered(3, PATIENCE).await;
     app.post_event(&spam(2)).await;
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
         actions(&calls),
-        ["delete_msg", "set_group_ban", "delete_msg", "set_group_kick"]
+        [
+            "delete_msg",
+            "set_group_ban",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_kick",
+            "send_group_msg"
+        ]
     );
     assert_eq!(calls[1].params["duration"], 3600);
     assert_eq!(
-        calls[3].params["reject_add_request"], true,
+        sent_text(&calls[2]),
+        format!("@{SPAMMER} is muted for 1 h after violation 1 (\"ads\").")
+    );
+    assert_eq!(
+        calls[4].params["reject_add_request"], true,
         "ban = kick and refuse re-joining"
+    );
+    assert_eq!(
+        sent_text(&calls[5]),
+        format!("@{SPAMMER} was removed and banned from the group after violation 2 (\"ads\").")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_rungs_notice_can_be_reworded_or_switched_off() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            let notices = &mut s.moderation.notices;
+            notices.warn.enabled = false;
+            notices.mute.text = "{at} 冷静一下：{duration}（{rule} {count}/{limit}）".into();
+            notices.kick.enabled = false;
+        }),
+        ..Options::default()
+    })
+    .await;
+    for id in 1..=3 {
+        app.post_event(&spam(id)).await;
+    }
+    // Then an admin asks for the strikes: a group's calls go out in order, so once the answer
+    // is delivered, nothing of the three violations is still on its way.
+    app.post_event(&command(4, 10, "admin", &format!("/strikes {{@{SPAMMER}}}")))
+        .await;
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    assert_eq!(
+        actions(&calls),
+        [
+            "delete_msg",
+            "delete_msg",
+            "set_group_ban",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_kick",
+            "send_group_msg"
+        ],
+        "no warning, no kick notice"
+    );
+    assert_eq!(sent_text(&calls[3]), format!("@{SPAMMER} 冷静一下：10分钟（ads 2/3）"));
+    assert!(
+        sent_text(&calls[6]).contains("没有有效的警告记录"),
+        "{}",
+        sent_text(&calls[6])
     );
     app.stop().await;
 }
@@ -94,10 +162,10 @@ async fn strikes_survive_a_restart() {
 
     let app = app.restart(Options::default()).await;
     assert_eq!(app.post_event(&spam(2)).await, StatusCode::NO_CONTENT);
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
     assert_eq!(
         actions(&calls[2..]),
-        ["delete_msg", "set_group_ban"],
+        ["delete_msg", "set_group_ban", "send_group_msg"],
         "second strike after the restart mutes"
     );
     app.stop().await;
@@ -125,10 +193,16 @@ async fn a_redelivered_event_changes_nothing() {
         assert_eq!(app.post_event(&event).await, StatusCode::NO_CONTENT);
     }
     app.post_event(&spam(2)).await;
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
     assert_eq!(
         actions(&calls),
-        ["delete_msg", "send_group_msg", "delete_msg", "set_group_ban"],
+        [
+            "delete_msg",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_ban",
+            "send_group_msg"
+        ],
         "three deliveries of message 1 count as one strike"
     );
     app.stop().await;

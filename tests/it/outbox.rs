@@ -50,7 +50,15 @@ fn per_user_sequence(calls: &[Call], owner_of_message: &HashMap<i64, i64>) -> Ha
             "set_group_kick" => (call.params["user_id"].as_i64().expect("user"), "kick".into()),
             "send_group_msg" => {
                 let at = call.params["message"][0]["data"]["qq"].as_str().expect("a mention");
-                (at.parse().expect("user id"), "warn".into())
+                let text = sent_text(call);
+                let what = if text.contains("禁言") {
+                    "mute notice"
+                } else if text.contains("移出") {
+                    "kick notice"
+                } else {
+                    "warn"
+                };
+                (at.parse().expect("user id"), what.into())
             }
             other => panic!("unexpected call {other}"),
         };
@@ -59,8 +67,9 @@ fn per_user_sequence(calls: &[Call], owner_of_message: &HashMap<i64, i64>) -> Ha
     out
 }
 
-/// What one member's three strikes must produce, moderation lane in order, then the warning
-/// (the messages lane may interleave, so it is checked apart).
+/// What one member's three strikes must produce, moderation lane in order; the messages (the
+/// warning and the notices after the mute and the kick) may interleave, so they are checked
+/// apart.
 fn expected_moderation(first: i64) -> Vec<String> {
     vec![
         format!("recall {first}"),
@@ -97,12 +106,14 @@ fn assert_once_in_order(delivered: &[Call], users: &[(i64, i64, i64)]) {
     let sequences = per_user_sequence(delivered, &owner);
     for &(_, user, first) in users {
         let got = &sequences[&user];
-        let moderation: Vec<String> = got.iter().filter(|w| *w != "warn").cloned().collect();
+        let is_message = |w: &&String| ["warn", "mute notice", "kick notice"].contains(&w.as_str());
+        let moderation: Vec<String> = got.iter().filter(|w| !is_message(w)).cloned().collect();
         assert_eq!(moderation, expected_moderation(first), "user {user}");
+        let messages: Vec<&String> = got.iter().filter(is_message).collect();
         assert_eq!(
-            got.iter().filter(|w| *w == "warn").count(),
-            1,
-            "user {user}: one warning"
+            messages,
+            ["warn", "mute notice", "kick notice"],
+            "user {user}: one warning, then the notices, in order"
         );
     }
 }
@@ -123,8 +134,8 @@ async fn gateway_500s_then_recovery_deliver_every_action_once_in_order_per_user(
     assert!(app.gateway.delivered().is_empty());
 
     app.gateway.set_mode(None);
-    let delivered = drain(&app, users.len() * 6).await;
-    assert_eq!(delivered.len(), users.len() * 6);
+    let delivered = drain(&app, users.len() * 8).await;
+    assert_eq!(delivered.len(), users.len() * 8);
     assert_once_in_order(&delivered, &users);
     app.stop().await;
 }
@@ -143,7 +154,7 @@ async fn a_gateway_that_hangs_then_recovers_delivers_every_action_once_in_order_
     app.gateway.wait_calls(2, PATIENCE).await;
 
     app.gateway.set_mode(None);
-    let delivered = drain(&app, users.len() * 6).await;
+    let delivered = drain(&app, users.len() * 8).await;
     assert_once_in_order(&delivered, &users);
     app.stop().await;
 }
@@ -240,10 +251,17 @@ async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_hap
     app.advance(Duration::from_secs(11 * 60)); // past the 10-minute limit of messages
     let delivered = drain(&app, 2).await;
     assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
+    // The welcome and the kick's notice, both messages, are too old now.
     let dead = app.dead_letters().await;
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    assert_eq!(dead[0].item.action.kind().as_str(), "send");
-    assert!(dead[0].reason.starts_with("expired"), "{}", dead[0].reason);
-    assert!(dead[0].item.last_error.as_deref().unwrap_or("").contains("500"));
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for letter in &dead {
+        assert_eq!(letter.item.action.kind().as_str(), "send");
+        assert!(letter.reason.starts_with("expired"), "{}", letter.reason);
+    }
+    assert!(
+        dead.iter()
+            .any(|l| l.item.last_error.as_deref().unwrap_or("").contains("500")),
+        "{dead:?}"
+    );
     app.stop().await;
 }

@@ -345,31 +345,43 @@ async fn a_telegram_group_gets_scheduled_posts_and_batched_welcomes() {
     assert_eq!(actions[0].params["chat_id"], json!(TG_CHAT));
     assert_eq!(actions[0].params["text"], "Good morning");
 
-    // Two members join within the window: one welcome, when it ends.
+    // The first member to join is greeted at once; two more within the window get one
+    // welcome together, when it ends.
     let first = tg_fixture("update.chat_member.joined_via_link.json");
-    let person = json!({"id": 7_359_024_417_i64, "is_bot": false, "first_name": "阿杰"});
-    let mut second = first.clone();
-    second["update_id"] = json!(718_290_491);
-    second["chat_member"]["from"] = person.clone();
-    second["chat_member"]["old_chat_member"]["user"] = person.clone();
-    second["chat_member"]["new_chat_member"]["user"] = person;
+    let joining = |update_id: i64, id: i64, name: &str| {
+        let person = json!({"id": id, "is_bot": false, "first_name": name});
+        let mut update = first.clone();
+        update["update_id"] = json!(update_id);
+        update["chat_member"]["from"] = person.clone();
+        update["chat_member"]["old_chat_member"]["user"] = person.clone();
+        update["chat_member"]["new_chat_member"]["user"] = person;
+        update
+    };
     assert_eq!(app.post_update(&first).await, reqwest::StatusCode::NO_CONTENT);
+    let actions = app.telegram.wait_actions(2, PATIENCE).await;
+    let (text, mentions) = read_html(actions[1].params["text"].as_str().expect("text"));
+    assert_eq!(mentions.len(), 1, "{text}");
+    assert!(text.ends_with(" 欢迎 1 位新朋友！"), "{text}");
     app.advance(Duration::from_secs(3));
+    let second = joining(718_290_491, 7_359_024_417, "阿杰");
     assert_eq!(app.post_update(&second).await, reqwest::StatusCode::NO_CONTENT);
+    app.advance(Duration::from_secs(2));
+    let third = joining(718_290_492, 7_359_024_418, "小雨");
+    assert_eq!(app.post_update(&third).await, reqwest::StatusCode::NO_CONTENT);
     app.settle().await;
     assert_eq!(
         app.telegram.actions().len(),
-        1,
-        "nobody is greeted before the window ends"
+        2,
+        "nobody else is greeted before the window ends"
     );
-    app.advance(Duration::from_secs(7));
-    let actions = app.telegram.wait_actions(2, PATIENCE).await;
-    assert_eq!(methods(&actions), ["sendMessage", "sendMessage"]);
-    let (text, mentions) = read_html(actions[1].params["text"].as_str().expect("text"));
+    app.advance(Duration::from_secs(5));
+    let actions = app.telegram.wait_actions(3, PATIENCE).await;
+    assert_eq!(methods(&actions), ["sendMessage", "sendMessage", "sendMessage"]);
+    let (text, mentions) = read_html(actions[2].params["text"].as_str().expect("text"));
     let ids: Vec<i64> = mentions.iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, [7_359_024_416, 7_359_024_417], "both members mentioned");
+    assert_eq!(ids, [7_359_024_417, 7_359_024_418], "both members mentioned");
     assert!(text.ends_with(" 欢迎 2 位新朋友！"), "{text}");
     app.settle().await;
-    assert_eq!(app.telegram.actions().len(), 2, "one welcome for the wave");
+    assert_eq!(app.telegram.actions().len(), 3, "one welcome for the wave");
     app.stop().await;
 }

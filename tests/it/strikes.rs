@@ -48,14 +48,15 @@ async fn concurrent_events_of_one_user_walk_the_ladder_in_order() {
             "user {user}: no rung skipped or repeated"
         );
     }
-    // And the gateway sees each member's rungs once: 15 recalls, 5 warnings, 5 mutes, 5 kicks
-    // (counted once the outbox is empty, so a repeat could not still be on its way).
-    app.gateway.wait_delivered(30, PATIENCE).await;
+    // And the gateway sees each member's rungs once: 15 recalls, 5 warnings, 5 mutes, 5 kicks,
+    // and a notice after each mute and each kick (counted once the outbox is empty, so a
+    // repeat could not still be on its way).
+    app.gateway.wait_delivered(40, PATIENCE).await;
     app.settle().await;
     let calls = app.gateway.delivered();
     for (action, n) in [
         ("delete_msg", 15),
-        ("send_group_msg", 5),
+        ("send_group_msg", 15),
         ("set_group_ban", 5),
         ("set_group_kick", 5),
     ] {
@@ -136,10 +137,16 @@ async fn group_overrides_set_the_ladder_window_and_exemptions() {
     app.post_event(&spam(2, 932)).await;
     app.gateway.wait_delivered(2, PATIENCE).await;
     app.post_event(&spam(3, 932)).await;
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
     assert_eq!(
         actions(&calls),
-        ["delete_msg", "send_group_msg", "delete_msg", "set_group_kick"]
+        [
+            "delete_msg",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_kick",
+            "send_group_msg"
+        ]
     );
     assert_eq!(calls[0].params["message_id"], 2);
     assert!(
@@ -150,13 +157,19 @@ async fn group_overrides_set_the_ladder_window_and_exemptions() {
     // Another group still has the default ladder.
     app.post_event(&group_message_in(777, 4, 932, "member", "free money"))
         .await;
-    app.gateway.wait_delivered(6, PATIENCE).await;
+    app.gateway.wait_delivered(7, PATIENCE).await;
     app.post_event(&group_message_in(777, 5, 932, "member", "free money"))
         .await;
-    let calls = app.gateway.wait_delivered(8, PATIENCE).await;
+    let calls = app.gateway.wait_delivered(10, PATIENCE).await;
     assert_eq!(
-        actions(&calls[4..]),
-        ["delete_msg", "send_group_msg", "delete_msg", "set_group_ban"]
+        actions(&calls[5..]),
+        [
+            "delete_msg",
+            "send_group_msg",
+            "delete_msg",
+            "set_group_ban",
+            "send_group_msg"
+        ]
     );
     app.stop().await;
 }

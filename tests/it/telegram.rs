@@ -19,14 +19,16 @@ use crate::support::*;
 const START: i64 = 1_732_171_530;
 
 /// The default ladder as Bot API calls: delete + warn, delete + mute, delete + kick.
-const THREE_STRIKES: [&str; 7] = [
+const THREE_STRIKES: [&str; 9] = [
     "deleteMessage",
     "sendMessage",
     "deleteMessage",
     "restrictChatMember",
+    "sendMessage",
     "deleteMessage",
     "banChatMember",
     "unbanChatMember",
+    "sendMessage",
 ];
 
 /// The fixture spam ("… join https://t.me/+AbCdEfGhIjK") as update `update_id`, message
@@ -134,7 +136,7 @@ async fn webhook_mode_registers_the_webhook_and_accepts_only_the_secret_token() 
 #[tokio::test]
 async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
     let app = TestApp::spawn_with(telegram(TelegramMode::Webhook)).await;
-    for (strike, total) in [(1, 2), (2, 4), (3, 7)] {
+    for (strike, total) in [(1, 2), (2, 5), (3, 9)] {
         app.post_update(&spam(strike, 100 + strike)).await;
         app.telegram.wait_actions(total, PATIENCE).await;
     }
@@ -158,17 +160,23 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
     mute["until_date"] = json!(START + 600);
     assert_eq!(actions[3].params, mute);
 
-    // A kick removes without banning for good.
-    assert_eq!(actions[5].params, json!({"chat_id": TG_CHAT, "user_id": TG_SPAMMER}));
+    let (notice, _) = read_html(actions[4].params["text"].as_str().expect("text"));
+    assert_eq!(notice, "@Crypto Signals 因「ads」第2次违规，禁言10分钟。");
+
+    // A kick removes without banning for good, and the group is told.
+    assert_eq!(actions[6].params, json!({"chat_id": TG_CHAT, "user_id": TG_SPAMMER}));
     assert_eq!(
-        actions[6].params,
+        actions[7].params,
         json!({"chat_id": TG_CHAT, "user_id": TG_SPAMMER, "only_if_banned": true})
     );
+    let (notice, mentions) = read_html(actions[8].params["text"].as_str().expect("text"));
+    assert_eq!(notice, "@Crypto Signals 因「ads」第3次违规，已被移出本群。");
+    assert_eq!(mentions, [(TG_SPAMMER, "Crypto Signals".to_owned())]);
 
     // The kick cleared the record: the next violation is a first warning again.
     app.post_update(&spam(4, 104)).await;
-    let actions = app.telegram.wait_actions(9, PATIENCE).await;
-    assert_eq!(methods(&actions[7..]), ["deleteMessage", "sendMessage"]);
+    let actions = app.telegram.wait_actions(11, PATIENCE).await;
+    assert_eq!(methods(&actions[9..]), ["deleteMessage", "sendMessage"]);
     app.stop().await;
 }
 
@@ -179,26 +187,29 @@ async fn a_ban_rung_bans_for_good_and_short_mutes_stay_temporary() {
     }))
     .await;
     app.post_update(&spam(1, 101)).await;
-    app.telegram.wait_actions(2, PATIENCE).await;
+    app.telegram.wait_actions(3, PATIENCE).await;
     app.post_update(&spam(2, 102)).await;
-    app.telegram.wait_actions(4, PATIENCE).await;
+    app.telegram.wait_actions(6, PATIENCE).await;
     app.post_update(&text_from(3, 103, 5_001, "加微信")).await;
-    let actions = app.telegram.wait_actions(6, PATIENCE).await;
+    let actions = app.telegram.wait_actions(9, PATIENCE).await;
     assert_eq!(
         methods(&actions),
         [
             "deleteMessage",
             "restrictChatMember",
+            "sendMessage",
             "deleteMessage",
             "banChatMember",
+            "sendMessage",
             "deleteMessage",
-            "restrictChatMember"
+            "restrictChatMember",
+            "sendMessage"
         ],
         "a ban is not followed by an unban"
     );
     // Under 30 s Telegram would mute forever: 10 s becomes 40 s.
     assert_eq!(actions[1].params["until_date"], START + 40);
-    assert_eq!(actions[5].params["user_id"], 5_001);
+    assert_eq!(actions[7].params["user_id"], 5_001);
     app.stop().await;
 }
 
@@ -312,7 +323,7 @@ async fn not_enough_rights_is_a_refusal_and_is_not_retried() {
     let app = TestApp::spawn_with(telegram(TelegramMode::Webhook)).await;
     app.telegram.inject("restrictChatMember", [TgFault::NotEnoughRights]);
     app.telegram.inject("banChatMember", [TgFault::BadGateway]);
-    for (strike, total) in [(1, 2), (2, 3)] {
+    for (strike, total) in [(1, 2), (2, 4)] {
         app.post_update(&spam(strike, 100 + strike)).await;
         app.telegram.wait_actions(total, PATIENCE).await;
     }
@@ -322,16 +333,20 @@ async fn not_enough_rights_is_a_refusal_and_is_not_retried() {
         .wait_for(PATIENCE, |calls| calls.iter().any(|c| c.method == "banChatMember"))
         .await;
     app.clock.advance(Duration::from_secs(60));
-    let actions = app.telegram.wait_actions(6, PATIENCE).await;
+    let actions = app.telegram.wait_actions(8, PATIENCE).await;
+    // The notices are independent of their actions: the refused mute's notice still goes out
+    // (the refusal is a dead letter for the operator), and the kick's waits for the kick.
     assert_eq!(
         methods(&actions),
         [
             "deleteMessage",
             "sendMessage",
             "deleteMessage",
+            "sendMessage",
             "deleteMessage",
             "banChatMember",
-            "unbanChatMember"
+            "unbanChatMember",
+            "sendMessage"
         ]
     );
     let restricts = app.telegram.calls_of("restrictChatMember");
@@ -578,7 +593,7 @@ async fn polling_resumes_after_a_restart_without_losing_or_repeating_updates() {
 async fn updates_fetched_again_after_a_lost_offset_change_nothing() {
     let app = TestApp::spawn_with(telegram(TelegramMode::Polling)).await;
     app.telegram.push_updates([spam(10, 1_010), spam(11, 1_011)]);
-    app.telegram.wait_actions(4, PATIENCE).await;
+    app.telegram.wait_actions(5, PATIENCE).await;
     app.telegram
         .wait_for(PATIENCE, |calls| {
             calls
@@ -616,7 +631,7 @@ async fn updates_fetched_again_after_a_lost_offset_change_nothing() {
     );
     // Both updates were served again and changed nothing; the next one is the third strike.
     app.telegram.push_updates([spam(12, 1_012)]);
-    let actions = app.telegram.wait_actions(7, PATIENCE).await;
+    let actions = app.telegram.wait_actions(9, PATIENCE).await;
     assert_eq!(methods(&actions), THREE_STRIKES);
     app.stop().await;
 }

@@ -110,34 +110,80 @@ async fn settled(app: &TestApp) -> Vec<Call> {
 }
 
 #[tokio::test]
-async fn five_joins_inside_the_window_get_one_welcome_mentioning_all_five() {
+async fn the_first_joiner_is_greeted_at_once_and_the_next_four_inside_the_window_together() {
     let app = TestApp::spawn_with(batching(10, |s| {
         s.welcome.template = "{at} 欢迎{count}位新朋友！{rules}".into()
     }))
     .await;
-    for user in 801..=805 {
-        if user > 801 {
-            app.advance(Duration::from_secs(2));
-        }
+    // A quiet group: the first member does not wait.
+    assert_eq!(app.post_event(&join_of(801)).await, StatusCode::NO_CONTENT);
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(mentioned(&calls[0]), ["801"]);
+    for user in 802..=805 {
+        app.advance(Duration::from_secs(2));
         assert_eq!(app.post_event(&join_of(user)).await, StatusCode::NO_CONTENT);
     }
-    // The window is 10 s from the first join: 8 s have passed.
-    assert!(settled(&app).await.is_empty(), "greeted before the window ended");
+    // The window is 10 s from the first welcome: 8 s have passed.
+    assert_eq!(settled(&app).await.len(), 1, "greeted before the window ended");
     app.advance(Duration::from_secs(2));
-    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
-    assert_eq!(actions(&calls), ["send_group_msg"]);
-    assert_eq!(mentioned(&calls[0]), ["801", "802", "803", "804", "805"]);
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg", "send_group_msg"]);
+    assert_eq!(mentioned(&calls[1]), ["802", "803", "804", "805"]);
     assert!(
-        sent_text(&calls[0]).contains(" 欢迎5位新朋友！1. 禁止广告"),
+        sent_text(&calls[1]).contains(" 欢迎4位新朋友！1. 禁止广告"),
         "{}",
-        sent_text(&calls[0])
+        sent_text(&calls[1])
     );
-    // A join after the window starts a new batch.
+    // A join right after that welcome waits for its window in turn …
     app.post_event(&join_of(806)).await;
+    assert_eq!(settled(&app).await.len(), 2);
+    app.advance(Duration::from_secs(10));
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(mentioned(&calls[2]), ["806"]);
+    // … and one after a quiet window is greeted at once again.
+    app.advance(Duration::from_secs(60));
+    app.post_event(&join_of(807)).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(mentioned(&calls[3]), ["807"]);
+    assert_eq!(settled(&app).await.len(), 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn members_who_leave_or_are_removed_within_the_window_are_not_welcomed() {
+    let app = TestApp::spawn_with(batching(10, |_| {})).await;
+    app.post_event(&join_of(801)).await;
+    app.gateway.wait_delivered(1, PATIENCE).await;
+    for user in 802..=805 {
+        app.post_event(&join_of(user)).await;
+    }
+    // 802 leaves on their own, 803 is removed by an admin, and 804 is removed by the bot for
+    // spam (the gateway reports that removal like any other).
+    let decrease = |sub_type: &str, user: i64| {
+        let mut notice = fixture(&format!("onebot11/notice.group_decrease.{sub_type}.json"));
+        notice["user_id"] = json!(user);
+        notice["time"] = json!(1_732_172_460 + user % 1000);
+        notice
+    };
+    assert_eq!(app.post_event(&decrease("leave", 802)).await, StatusCode::NO_CONTENT);
+    assert_eq!(app.post_event(&decrease("kick", 803)).await, StatusCode::NO_CONTENT);
+    assert_eq!(app.post_event(&decrease("kick", 804)).await, StatusCode::NO_CONTENT);
     app.advance(Duration::from_secs(10));
     let calls = app.gateway.wait_delivered(2, PATIENCE).await;
-    assert_eq!(mentioned(&calls[1]), ["806"]);
-    assert_eq!(settled(&app).await.len(), 2);
+    assert_eq!(mentioned(&calls[1]), ["805"], "only who is still there");
+    // A wave whose members all left is not greeted at all.
+    app.post_event(&join_of(806)).await;
+    app.post_event(&decrease("leave", 806)).await;
+    app.advance(Duration::from_secs(10));
+    // An admin's command afterwards: its answer is the next call, nothing came before it.
+    app.post_event(&command(9, 10, "admin", "/strikes {@4242}")).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["send_group_msg"]);
+    assert!(
+        sent_text(&calls[2]).contains("没有有效的警告记录"),
+        "{}",
+        sent_text(&calls[2])
+    );
     app.stop().await;
 }
 
@@ -146,29 +192,32 @@ async fn an_acknowledged_join_is_greeted_after_a_restart() {
     let app = TestApp::spawn_with(batching(10, |_| {})).await;
     app.post_event(&join_of(801)).await;
     app.post_event(&join_of(802)).await;
+    app.post_event(&join_of(803)).await;
     let app = app.restart(batching(10, |_| {})).await;
     app.advance(Duration::from_secs(10));
-    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
-    assert_eq!(mentioned(&calls[0]), ["801", "802"]);
-    assert_eq!(settled(&app).await.len(), 1, "greeted once");
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(mentioned(&calls[0]), ["801"], "greeted at once");
+    assert_eq!(mentioned(&calls[1]), ["802", "803"]);
+    assert_eq!(settled(&app).await.len(), 2, "greeted once");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_batch_left_by_a_long_downtime_is_dropped_not_greeted_late() {
     let app = TestApp::spawn_with(batching(10, |_| {})).await;
+    app.post_event(&join_of(800)).await;
+    app.gateway.wait_delivered(1, PATIENCE).await;
     app.post_event(&join_of(801)).await;
     let clock = std::sync::Arc::clone(&app.clock);
     // Down for an hour: past [outbox.max_age] send (10 minutes).
     let app = app
         .restart_after(batching(10, |_| {}), |_| clock.advance(Duration::from_secs(3_600)))
         .await;
-    // A join after the restart is greeted alone; the stale batch is gone.
+    // A join after the restart is greeted alone, at once; the stale batch is gone.
     app.post_event(&join_of(802)).await;
-    app.advance(Duration::from_secs(10));
-    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
-    assert_eq!(mentioned(&calls[0]), ["802"]);
-    assert_eq!(settled(&app).await.len(), 1);
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(mentioned(&calls[1]), ["802"]);
+    assert_eq!(settled(&app).await.len(), 2);
     app.stop().await;
 }
 

@@ -192,47 +192,25 @@ impl Rules {
             .map_or(self.group_rules.as_str(), String::as_str)
     }
 
-    /// A one-line description for logs and `check-config`.
+    /// A one-line description for logs and `check-config` (English; `/reload` answers with
+    /// [`Rules::counts`] in the group's language).
     #[must_use]
     pub fn summary(&self) -> String {
-        let names: Vec<&str> = self.filter.rule_names().collect();
-        let model = match self.filter.model() {
-            Some(m) => {
-                let (veto, act) = self.filter.thresholds();
-                format!(
-                    "model trained on {} spam + {} ham (veto < {veto}, acts alone ≥ {act})",
-                    m.meta().spam,
-                    m.meta().ham
-                )
-            }
-            None => "no model".to_owned(),
-        };
-        let mut summary = format!(
-            "{} word list(s) [{}] with {} phrase(s); {} detector(s); {model}; group rules: {}",
-            names.len(),
-            names.join(", "),
-            self.filter.phrase_count(),
-            self.filter.detector_names().count(),
-            if self.group_rules.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{} chars", self.group_rules.chars().count())
-            }
-        );
-        if !self.group_rules_by_group.is_empty() {
-            summary.push_str(&format!(
-                " (+{} group(s) with their own)",
-                self.group_rules_by_group.len()
-            ));
+        crate::policy::i18n::rules_summary(crate::domain::locale::Locale::En, &self.counts())
+    }
+
+    /// What this rule set holds, for summaries in any language.
+    #[must_use]
+    pub fn counts(&self) -> crate::policy::i18n::RulesCounts {
+        crate::policy::i18n::RulesCounts {
+            lists: self.filter.rule_names().map(str::to_owned).collect(),
+            phrases: self.filter.phrase_count(),
+            detectors: self.filter.detector_names().count(),
+            group_rules_chars: self.group_rules.chars().count(),
+            groups_with_own_rules: self.group_rules_by_group.len(),
+            posts: self.schedule.len(),
+            posts_enabled: self.schedule.iter().filter(|p| p.enabled).count(),
         }
-        if !self.schedule.is_empty() {
-            let enabled = self.schedule.iter().filter(|p| p.enabled).count();
-            summary.push_str(&format!(
-                "; {} scheduled post(s), {enabled} enabled",
-                self.schedule.len()
-            ));
-        }
-        summary
     }
 }
 

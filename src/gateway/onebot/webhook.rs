@@ -42,11 +42,15 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
     };
     match state.sink.handle(&event).await {
         Ok(Outcome::Duplicate) => {
-            tracing::debug!(key = ?event.key, "onebot webhook: duplicate delivery ignored");
+            tracing::debug!(key = %hex::encode(event.key.0), "onebot webhook: duplicate delivery ignored");
             StatusCode::NO_CONTENT
         }
         Ok(outcome) => {
-            tracing::debug!(?outcome, "onebot webhook: handled");
+            let actions = match outcome {
+                Outcome::Acted { actions } => Some(actions),
+                _ => None,
+            };
+            tracing::debug!(outcome = outcome.describe(), actions, "onebot webhook: handled");
             StatusCode::NO_CONTENT
         }
         Err(e) => {

@@ -189,6 +189,11 @@ impl AdminCache {
                 admins.roles.remove(&change.user_id);
             }
         }
-        tracing::debug!(chat = change.chat_id, user = change.user_id, role = ?change.role, "telegram: admin list updated");
+        tracing::debug!(
+            chat = change.chat_id,
+            user = change.user_id,
+            role = change.role.map(Role::as_str),
+            "telegram: admin list updated"
+        );
     }
 }

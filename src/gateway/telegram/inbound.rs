@@ -84,7 +84,7 @@ impl Inbound {
             }
             let outcome = self.sink.handle(&event).await?;
             if outcome == Outcome::Duplicate {
-                tracing::debug!(update = update.update_id, key = ?event.key, "telegram: already handled");
+                tracing::debug!(update = update.update_id, key = %hex::encode(event.key.0), "telegram: already handled");
             }
         }
         Ok(())

@@ -143,7 +143,7 @@ where
             }
             Err(e) => {
                 let wait = e.retry_after().unwrap_or(delay);
-                tracing::warn!(error = %e, retry_in = ?wait, "telegram: {what} failed; retrying");
+                tracing::warn!(error = %e, retry_in_ms = crate::domain::logfield::millis(wait), "telegram: {what} failed; retrying");
                 tokio::select! {
                     () = cancel.cancelled() => return None,
                     () = tokio::time::sleep(wait) => {}

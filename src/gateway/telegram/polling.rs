@@ -47,7 +47,11 @@ impl Poller {
                 None
             }
         };
-        tracing::info!(?offset, wait = ?self.wait, "telegram: long polling started");
+        tracing::info!(
+            offset,
+            wait_secs = self.wait.as_secs(),
+            "telegram: long polling started"
+        );
         let mut failures = 0;
         while !cancel.is_cancelled() {
             let polled = tokio::select! {
@@ -71,7 +75,7 @@ impl Poller {
                     } else {
                         ""
                     };
-                    tracing::warn!(error = %e, retry_in = ?delay, "telegram: getUpdates failed{hint}");
+                    tracing::warn!(error = %e, retry_in_ms = crate::domain::logfield::millis(delay), "telegram: getUpdates failed{hint}");
                     if sleep_or_cancel(delay, &cancel).await {
                         break;
                     }
@@ -89,7 +93,7 @@ impl Poller {
             if let Err(e) = stopped {
                 failures += 1;
                 let delay = backoff(failures);
-                tracing::error!(error = %e, retry_in = ?delay, "telegram: could not store an update's effects; fetching it again");
+                tracing::error!(error = %e, retry_in_ms = crate::domain::logfield::millis(delay), "telegram: could not store an update's effects; fetching it again");
                 if sleep_or_cancel(delay, &cancel).await {
                     break;
                 }

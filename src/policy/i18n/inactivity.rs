@@ -1,6 +1,6 @@
 //! Inactivity (潜水): the reminder, the reason of a removal and the answer to `/inactive`.
 
-use super::duration;
+use super::{ago, duration};
 use crate::domain::action::OutgoingMessage;
 use crate::domain::locale::Locale;
 
@@ -96,12 +96,12 @@ pub fn inactive_list(
             Locale::En => write!(out, "\n… and {hidden} more"),
         };
     }
-    let tracked = duration(locale, tracked);
+    let tracked = ago(locale, tracked);
     let _ = match locale {
-        Locale::ZhCn => write!(out, "\n（{tracked}前开始记录；此前入群且之后从未发言的成员不在此列）"),
+        Locale::ZhCn => write!(out, "\n（{tracked}开始记录；此前入群且之后从未发言的成员不在此列）"),
         Locale::En => write!(
             out,
-            "\n(Tracking began {tracked} ago; members who joined before that and never spoke since are not listed.)"
+            "\n(Tracking began {tracked}; members who joined before that and never spoke since are not listed.)"
         ),
     };
     OutgoingMessage::text(out)

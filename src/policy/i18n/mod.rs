@@ -16,11 +16,11 @@ mod stats;
 mod tests;
 mod welcome;
 
-pub use commands::{Reply, reloaded, reply, usage};
+pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
-    reason_rule, rule_display, rule_label, strikes, warning,
+    reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
 };
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;
@@ -61,6 +61,18 @@ pub fn duration(locale: Locale, secs: u64) -> String {
         };
     }
     parts.join(if locale == Locale::ZhCn { "" } else { " " })
+}
+
+/// How long ago something happened: `3分钟前` / `3 min ago`, and `刚刚` / `just now` under a
+/// minute (a case or strike made in the same breath would otherwise read `0秒前`).
+#[must_use]
+pub fn ago(locale: Locale, secs: u64) -> String {
+    match locale {
+        Locale::ZhCn if secs < 60 => "刚刚".to_owned(),
+        Locale::En if secs < 60 => "just now".to_owned(),
+        Locale::ZhCn => format!("{}前", duration(locale, secs)),
+        Locale::En => format!("{} ago", duration(locale, secs)),
+    }
 }
 
 /// Fills `{key}` placeholders in `template`. `{at}` becomes a mention of `mention`; keys not in

@@ -1,7 +1,7 @@
 //! What members and admins read about violations and strikes: the warning of a "warn" rung,
 //! the notice of a warn-only rule, the answers to `/warn`, `/pardon`, `/strikes` and `/why`.
 
-use super::duration;
+use super::{ago, duration};
 use crate::domain::action::OutgoingMessage;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::locale::Locale;
@@ -21,6 +21,31 @@ pub fn warning(locale: Locale, user_id: i64, name: &str, reason: &str, count: u3
         }
     });
     msg
+}
+
+/// The built-in template of the notice a rung posts after its action (see
+/// `config::notices`): `{at}`, `{rule}`, `{count}` and `{duration}` are filled in.
+/// `with_count` is false for a rule that acts without the ladder.
+#[must_use]
+pub fn rung_notice_template(locale: Locale, measure: Measure, with_count: bool) -> &'static str {
+    match (locale, measure, with_count) {
+        (Locale::ZhCn, Measure::Mute { .. }, true) => "{at} 因「{rule}」第{count}次违规，禁言{duration}。",
+        (Locale::ZhCn, Measure::Mute { .. }, false) => "{at} 因「{rule}」被禁言{duration}。",
+        (Locale::ZhCn, Measure::Ban, true) => "{at} 因「{rule}」第{count}次违规，已被移出本群，且不能再加入。",
+        (Locale::ZhCn, Measure::Ban, false) => "{at} 因「{rule}」已被移出本群，且不能再加入。",
+        (Locale::ZhCn, _, true) => "{at} 因「{rule}」第{count}次违规，已被移出本群。",
+        (Locale::ZhCn, _, false) => "{at} 因「{rule}」已被移出本群。",
+        (Locale::En, Measure::Mute { .. }, true) => {
+            "{at} is muted for {duration} after violation {count} (\"{rule}\")."
+        }
+        (Locale::En, Measure::Mute { .. }, false) => "{at} is muted for {duration} (\"{rule}\").",
+        (Locale::En, Measure::Ban, true) => {
+            "{at} was removed and banned from the group after violation {count} (\"{rule}\")."
+        }
+        (Locale::En, Measure::Ban, false) => "{at} was removed and banned from the group (\"{rule}\").",
+        (Locale::En, _, true) => "{at} was removed from the group after violation {count} (\"{rule}\").",
+        (Locale::En, _, false) => "{at} was removed from the group (\"{rule}\").",
+    }
 }
 
 /// Why a message was removed, for the warning text: names the rule that matched by its
@@ -214,14 +239,14 @@ pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[St
         };
         text.push_str(&match locale {
             Locale::ZhCn => format!(
-                "\n· {}前 「{}」{weight}，{}后失效",
-                duration(locale, line.age_secs),
+                "\n· {} 「{}」{weight}，{}后失效",
+                ago(locale, line.age_secs),
                 line.rule,
                 duration(locale, line.left_secs)
             ),
             Locale::En => format!(
-                "\n· {} ago, \"{}\"{weight}, expires in {}",
-                duration(locale, line.age_secs),
+                "\n· {}, \"{}\"{weight}, expires in {}",
+                ago(locale, line.age_secs),
                 line.rule,
                 duration(locale, line.left_secs)
             ),
@@ -234,7 +259,7 @@ pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[St
 /// The answer to `/why <case>`: the case as the audit log holds it.
 #[must_use]
 pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> OutgoingMessage {
-    let age = duration(
+    let age = ago(
         locale,
         u64::try_from(now_ms.saturating_sub(entry.at_ms) / 1000).unwrap_or(0),
     );
@@ -255,7 +280,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
     let quoted: Vec<String> = entry.matched.iter().map(|m| format!("「{m}」")).collect();
     let mut lines = match locale {
         Locale::ZhCn => vec![
-            format!("案件 #{}（{age}前）", entry.case),
+            format!("案件 #{}（{age}）", entry.case),
             format!("对象：{who}"),
             format!("操作：{actor}"),
             format!("规则：{}", entry.rule),
@@ -270,7 +295,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
             format!("警告次数：{} → {}", entry.strikes_before, entry.strikes_after),
         ],
         Locale::En => vec![
-            format!("Case #{} ({age} ago)", entry.case),
+            format!("Case #{} ({age})", entry.case),
             format!("Member: {who}"),
             format!("By: {actor}"),
             format!("Rule: {}", entry.rule),

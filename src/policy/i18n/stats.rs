@@ -36,7 +36,10 @@ pub fn stats_summary(locale: Locale, s: &crate::policy::stats_report::Summary) -
         let _ = write!(out, "\n进群 {} 人，退群 {} 人", s.joins, s.leaves);
         let _ = write!(out, "\n违规：{} 次", s.violations);
         if !s.top_rules.is_empty() {
-            let top: Vec<String> = s.top_rules.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let mut top: Vec<String> = s.top_rules.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            if s.other_rules > 0 {
+                top.push(format!("其他 {} 次", s.other_rules));
+            }
             let _ = write!(out, "（{}）", top.join("、"));
         }
         match s.trend_percent {
@@ -66,7 +69,10 @@ pub fn stats_summary(locale: Locale, s: &crate::policy::stats_report::Summary) -
         let _ = write!(out, "\nJoined {}, left {}", s.joins, s.leaves);
         let _ = write!(out, "\nViolations: {}", s.violations);
         if !s.top_rules.is_empty() {
-            let top: Vec<String> = s.top_rules.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let mut top: Vec<String> = s.top_rules.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            if s.other_rules > 0 {
+                top.push(format!("{} other", s.other_rules));
+            }
             let _ = write!(out, " ({})", top.join(", "));
         }
         match s.trend_percent {

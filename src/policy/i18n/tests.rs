@@ -66,3 +66,73 @@ fn warning_counts_against_the_ladder() {
     let en = warning(Locale::En, 7, "A", "r", 2, 3).plain_text();
     assert!(en.contains("Warning 2 (2/3)"), "{en}");
 }
+
+#[test]
+fn a_moment_ago_reads_just_now() {
+    assert_eq!(ago(Locale::ZhCn, 0), "刚刚");
+    assert_eq!(ago(Locale::En, 59), "just now");
+    assert_eq!(ago(Locale::ZhCn, 600), "10分钟前");
+    assert_eq!(ago(Locale::En, 5_400), "1 h 30 min ago");
+    let line = StrikeLine {
+        age_secs: 0,
+        left_secs: 86_400,
+        rule: "ads".into(),
+        weight: 1,
+    };
+    let text = strikes(Locale::ZhCn, 7, 1, 3, &[line]).plain_text();
+    assert!(
+        text.contains("· 刚刚 「ads」，1天后失效") && !text.contains("秒前"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stats_name_the_top_rules_and_count_the_others_so_the_numbers_add_up() {
+    use crate::policy::stats_report::Summary;
+    let summary = Summary {
+        members: None,
+        days: 7,
+        messages: 70,
+        messages_per_day: 10.0,
+        per_100_members: None,
+        active_per_day: 3.0,
+        active_share: None,
+        joins: 0,
+        leaves: 0,
+        violations: 10,
+        top_rules: vec![("ads".into(), 5), ("flood".into(), 2), ("manual".into(), 1)],
+        other_rules: 2,
+        trend_percent: None,
+    };
+    let zh = stats_summary(Locale::ZhCn, &summary).plain_text();
+    assert!(
+        zh.contains("违规：10 次（ads 5、flood 2、manual 1、其他 2 次）"),
+        "{zh}"
+    );
+    let en = stats_summary(Locale::En, &summary).plain_text();
+    assert!(
+        en.contains("Violations: 10 (ads 5, flood 2, manual 1, 2 other)"),
+        "{en}"
+    );
+}
+
+#[test]
+fn the_reload_summary_is_in_one_language() {
+    let counts = RulesCounts {
+        lists: vec!["ads".into(), "scam".into()],
+        phrases: 88,
+        detectors: 3,
+        group_rules_chars: 0,
+        groups_with_own_rules: 0,
+        posts: 2,
+        posts_enabled: 1,
+    };
+    assert_eq!(
+        reloaded(Locale::ZhCn, Ok(&counts)).plain_text(),
+        "规则已重新加载：2 个词表（ads、scam），共 88 条；3 个检测器；群规：无；定时消息 2 条，1 条启用"
+    );
+    assert_eq!(
+        reloaded(Locale::En, Ok(&counts)).plain_text(),
+        "Rules reloaded: 2 word list(s) [ads, scam] with 88 phrase(s); 3 detector(s); group rules: none; 2 scheduled post(s), 1 enabled"
+    );
+}

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-pub use parse::{Command, Name, Parsed, ScheduleCommand, parse};
+pub use parse::{Command, Name, Parsed, Problem, ScheduleCommand, parse};
 
 use crate::config::Settings;
 use crate::config::rules::{RulesError, RulesHandle};
@@ -136,14 +136,22 @@ pub async fn execute(
         actor,
     };
     match command {
-        Command::Warn { target, reason } => plan.warn(event, target, &reason),
+        Command::Warn { target, reason } => {
+            if is_moderator(ctx, msg, target)? {
+                return answer(ctx, event, msg, i18n::reply(locale, Reply::AdminTarget));
+            }
+            plan.warn(event, target, &reason)
+        }
         Command::Strikes { target } => plan.strikes(event, target),
         Command::Pardon { target, all } => plan.pardon(event, target, all),
         Command::Mute { target, duration } => {
             if !ctx.caps.mute {
                 return answer(ctx, event, msg, i18n::reply(locale, Reply::CannotMute));
             }
-            let seconds = duration.as_secs().clamp(1, ctx.caps.max_mute_secs);
+            if duration.as_secs() > ctx.caps.max_mute_secs {
+                return answer(ctx, event, msg, i18n::reply(locale, Reply::MuteTooLong(group.platform)));
+            }
+            let seconds = duration.as_secs().max(1);
             let action = Action::Mute {
                 group,
                 user_id: target,
@@ -174,7 +182,7 @@ pub async fn execute(
             let reloaded = reloaded.map_err(|e| e.to_string());
             ctx.metrics.rules_reloaded("command", &reloaded);
             let text = match reloaded {
-                Ok(summary) => i18n::reloaded(locale, Ok(&summary)),
+                Ok(_) => i18n::reloaded(locale, Ok(&ctx.rules.load().counts())),
                 Err(error) => i18n::reloaded(locale, Err(&error)),
             };
             answer(ctx, event, msg, text)
@@ -225,6 +233,37 @@ pub async fn execute(
         }
         Command::Schedule(command) => schedule(ctx, event, msg, command),
     }
+}
+
+/// Whether `target` is the group's owner or an admin, as far as qunguan knows: the sender
+/// themselves (their role is on the command), or a member whose last message or join it
+/// recorded with that role. A member it never saw counts as an ordinary member.
+fn is_moderator(ctx: &Context<'_>, msg: &GroupMessage, target: i64) -> Result<bool, PipelineError> {
+    if target == msg.sender.user_id {
+        return Ok(msg.sender.role.is_moderator());
+    }
+    Ok(ctx
+        .inactivity
+        .role_of(msg.group, target)?
+        .is_some_and(|role| role.is_moderator()))
+}
+
+/// The answer to a known command an admin wrote wrongly: exactly what is wrong when that can
+/// be said (`problem`), else how the command is used.
+pub fn misuse(
+    ctx: &Context<'_>,
+    event: &Event,
+    msg: &GroupMessage,
+    name: Name,
+    problem: Option<&Problem>,
+) -> Result<Outcome, PipelineError> {
+    let locale = ctx.settings.messages.locale;
+    let text = match problem {
+        None => i18n::usage(locale, name.usage(locale)),
+        Some(Problem::NotAMember(word)) => i18n::not_a_member(locale, word, name.usage(locale)),
+        Some(Problem::BadTime { at, why }) => i18n::bad_time(locale, at, *why),
+    };
+    answer(ctx, event, msg, text)
 }
 
 /// `/schedule add|list|del`. Adding and deleting change the store in the command event's

@@ -8,6 +8,8 @@
 
 use crate::domain::duration::HumanDuration;
 use crate::domain::event::GroupMessage;
+use crate::domain::locale::Locale;
+pub use crate::policy::calendar::TimeProblem;
 
 /// A command and its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,22 +152,35 @@ const SCHEDULE_LIST: &[&str] = &["list", "列表"];
 const SCHEDULE_DEL: &[&str] = &["del", "delete", "rm", "删除"];
 
 impl Name {
-    /// How the command is written, for usage answers.
+    /// How the command is written, for usage answers, in the admins' language (the Chinese
+    /// text also names the Chinese alias).
     #[must_use]
-    pub fn usage(self) -> &'static str {
-        match self {
-            Self::Warn => "/warn @成员 [原因]  (/警告)",
-            Self::Strikes => "/strikes @成员  (/记录)",
-            Self::Pardon => "/pardon @成员 [all]  (/赦免 @成员 [全部])",
-            Self::Mute => "/mute @成员 10m  (/禁言 @成员 10分钟)",
-            Self::Unmute => "/unmute @成员  (/解禁)",
-            Self::Kick => "/kick @成员  (/踢出)",
-            Self::Reload => "/reload  (/重载)",
-            Self::Rules => "/rules  (/规则)",
-            Self::Why => "/why <案件号>  (/原因 12)",
-            Self::Schedule => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
-            Self::Inactive => "/inactive [7d]  (/潜水 7天)",
-            Self::Stats => "/stats  (/统计)",
+    pub fn usage(self, locale: Locale) -> &'static str {
+        match (locale, self) {
+            (Locale::ZhCn, Self::Warn) => "/warn @成员 [原因]  (/警告)",
+            (Locale::ZhCn, Self::Strikes) => "/strikes @成员  (/记录)",
+            (Locale::ZhCn, Self::Pardon) => "/pardon @成员 [all]  (/赦免 @成员 [全部])",
+            (Locale::ZhCn, Self::Mute) => "/mute @成员 10m  (/禁言 @成员 10分钟)",
+            (Locale::ZhCn, Self::Unmute) => "/unmute @成员  (/解禁)",
+            (Locale::ZhCn, Self::Kick) => "/kick @成员  (/踢出)",
+            (Locale::ZhCn, Self::Reload) => "/reload  (/重载)",
+            (Locale::ZhCn, Self::Rules) => "/rules  (/规则)",
+            (Locale::ZhCn, Self::Why) => "/why <案件号>  (/原因 12)",
+            (Locale::ZhCn, Self::Schedule) => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
+            (Locale::ZhCn, Self::Inactive) => "/inactive [7d]  (/潜水 7天)",
+            (Locale::ZhCn, Self::Stats) => "/stats  (/统计)",
+            (Locale::En, Self::Warn) => "/warn @member [reason]",
+            (Locale::En, Self::Strikes) => "/strikes @member",
+            (Locale::En, Self::Pardon) => "/pardon @member [all]",
+            (Locale::En, Self::Mute) => "/mute @member 10m",
+            (Locale::En, Self::Unmute) => "/unmute @member",
+            (Locale::En, Self::Kick) => "/kick @member",
+            (Locale::En, Self::Reload) => "/reload",
+            (Locale::En, Self::Rules) => "/rules",
+            (Locale::En, Self::Why) => "/why <case number>",
+            (Locale::En, Self::Schedule) => "/schedule add 07:30 <text> | list | del <number>",
+            (Locale::En, Self::Inactive) => "/inactive [7d]",
+            (Locale::En, Self::Stats) => "/stats",
         }
     }
 }
@@ -182,6 +197,23 @@ pub enum Parsed {
     Command(Command),
     /// A known command with missing or bad arguments.
     Usage(Name),
+    /// A known command with an argument that is wrong in a way worth saying exactly.
+    Invalid(Name, Problem),
+}
+
+/// What is wrong with a command's argument, beyond "see the usage".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Where the member should be, there is text that is neither a mention nor a user id
+    /// (`@小明` typed by hand, which is not a real mention, or a misplaced reason).
+    NotAMember(String),
+    /// `/schedule add` with a time that is not `HH:MM` on a 24-hour clock.
+    BadTime {
+        /// The time as written.
+        at: String,
+        /// What is wrong with it.
+        why: TimeProblem,
+    },
 }
 
 impl Command {
@@ -214,16 +246,19 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
     };
     let mut args: Vec<&str> = args.split_whitespace().collect();
     let mentioned = msg.mentions().into_iter().find(|&id| id != self_id);
-    let mut target = || -> Option<i64> {
+    // `Err(None)`: no member given (usage); `Err(Some(word))`: `word` is not a member.
+    let mut target = || -> Result<i64, Option<Problem>> {
         if let Some(id) = mentioned {
-            return Some(id);
+            return Ok(id);
         }
-        let first = args.first()?;
-        let id: i64 = first.trim_start_matches('@').parse().ok()?;
+        let first = *args.first().ok_or(None)?;
+        let Ok(id) = first.trim_start_matches(['@', '＠']).parse::<i64>() else {
+            return Err(Some(Problem::NotAMember(first.to_owned())));
+        };
         args.remove(0);
-        (id != self_id).then_some(id)
+        if id == self_id { Err(None) } else { Ok(id) }
     };
-    let command = match name {
+    let command: Result<Command, Option<Problem>> = match name {
         Name::Warn => target().map(|target| Command::Warn {
             target,
             reason: args.join(" "),
@@ -236,57 +271,80 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
                 .any(|a| a.eq_ignore_ascii_case("all") || *a == "全部" || *a == "所有"),
         }),
         Name::Mute => target().and_then(|target| {
-            let duration = args.iter().find_map(|a| a.parse::<HumanDuration>().ok())?;
-            (duration.as_secs() > 0).then_some(Command::Mute { target, duration })
+            let duration = args.iter().find_map(|a| a.parse::<HumanDuration>().ok()).ok_or(None)?;
+            if duration.as_secs() == 0 {
+                return Err(None);
+            }
+            Ok(Command::Mute { target, duration })
         }),
         Name::Unmute => target().map(|target| Command::Unmute { target }),
         Name::Kick => target().map(|target| Command::Kick { target }),
-        Name::Reload => Some(Command::Reload),
-        Name::Rules => Some(Command::Rules),
-        Name::Stats => Some(Command::Stats),
+        Name::Reload => Ok(Command::Reload),
+        Name::Rules => Ok(Command::Rules),
+        Name::Stats => Ok(Command::Stats),
         Name::Why => args
             .first()
             .and_then(|a| a.trim_start_matches(['#', '＃']).parse().ok())
-            .map(|case| Command::Why { case }),
+            .map(|case| Command::Why { case })
+            .ok_or(None),
         Name::Schedule => parse_schedule(raw_args).map(Command::Schedule),
         Name::Inactive => match args.first() {
-            None => Some(Command::Inactive {
+            None => Ok(Command::Inactive {
                 silent_for: DEFAULT_INACTIVE,
             }),
             Some(a) => a
                 .parse::<HumanDuration>()
                 .ok()
                 .filter(|d| d.as_secs() > 0)
-                .map(|silent_for| Command::Inactive { silent_for }),
+                .map(|silent_for| Command::Inactive { silent_for })
+                .ok_or(None),
         },
     };
-    command.map_or(Parsed::Usage(name), Parsed::Command)
+    match command {
+        Ok(command) => Parsed::Command(command),
+        Err(None) => Parsed::Usage(name),
+        Err(Some(problem)) => Parsed::Invalid(name, problem),
+    }
 }
 
 /// Reads `/schedule`'s arguments. The text of `add` is everything after the time, as
-/// written (line breaks included), so a multi-line 早报 survives.
-fn parse_schedule(args: &str) -> Option<ScheduleCommand> {
+/// written (line breaks included), so a multi-line 早报 survives. `Err(None)` asks for the
+/// usage; a time that is not one is a [`Problem::BadTime`].
+fn parse_schedule(args: &str) -> Result<ScheduleCommand, Option<Problem>> {
     let (sub, rest) = args
         .split_once(char::is_whitespace)
         .map_or((args, ""), |(s, r)| (s, r.trim()));
     let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(sub));
     if sub.is_empty() || is(SCHEDULE_LIST) {
-        return rest.is_empty().then_some(ScheduleCommand::List);
+        return if rest.is_empty() {
+            Ok(ScheduleCommand::List)
+        } else {
+            Err(None)
+        };
     }
     if is(SCHEDULE_ADD) {
-        let (at, text) = rest.split_once(char::is_whitespace)?;
+        let (at, text) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let (at, text) = (at.replace('：', ":"), text.trim());
-        crate::policy::calendar::Recurrence::daily(&at, "UTC").ok()?;
-        return (!text.is_empty()).then(|| ScheduleCommand::Add {
+        if at.is_empty() {
+            return Err(None);
+        }
+        if let Some(why) = TimeProblem::of(&at) {
+            return Err(Some(Problem::BadTime { at, why }));
+        }
+        crate::policy::calendar::Recurrence::daily(&at, "UTC").map_err(|_| None)?;
+        if text.is_empty() {
+            return Err(None);
+        }
+        return Ok(ScheduleCommand::Add {
             at,
             text: text.to_owned(),
         });
     }
     if is(SCHEDULE_DEL) {
-        let number = rest.trim_start_matches(['#', '＃']).parse().ok()?;
-        return Some(ScheduleCommand::Del { number });
+        let number = rest.trim_start_matches(['#', '＃']).parse().map_err(|_| None)?;
+        return Ok(ScheduleCommand::Del { number });
     }
-    None
+    Err(None)
 }
 
 #[cfg(test)]
@@ -451,15 +509,14 @@ mod tests {
     fn missing_arguments_ask_for_usage() {
         for (spec, name) in [
             ("/warn", Name::Warn),
-            ("/warn nobody", Name::Warn),
             ("/mute §42§", Name::Mute),
             ("/mute §42§ soon", Name::Mute),
             ("/mute §42§ 0s", Name::Mute),
             ("/why", Name::Why),
             ("/why abc", Name::Why),
             ("/kick §999§", Name::Kick),
-            ("/schedule add 25:00 x", Name::Schedule),
             ("/schedule add 07:30", Name::Schedule),
+            ("/schedule add", Name::Schedule),
             ("/schedule del", Name::Schedule),
             ("/schedule del morning", Name::Schedule),
             ("/schedule list 2", Name::Schedule),
@@ -469,6 +526,49 @@ mod tests {
         ] {
             assert_eq!(parse(&message(spec), BOT), Parsed::Usage(name), "{spec}");
         }
+    }
+
+    #[test]
+    fn a_member_that_is_not_one_and_a_time_that_is_not_one_are_named() {
+        let not_a_member = |word: &str| Problem::NotAMember(word.to_owned());
+        let bad_time = |at: &str, why| Problem::BadTime { at: at.to_owned(), why };
+        for (spec, name, problem) in [
+            ("/mute @unknown 10m", Name::Mute, not_a_member("@unknown")),
+            ("/warn nobody", Name::Warn, not_a_member("nobody")),
+            ("/kick @小明", Name::Kick, not_a_member("@小明")),
+            (
+                "/schedule add 25:00 x",
+                Name::Schedule,
+                bad_time("25:00", TimeProblem::Hour(25)),
+            ),
+            (
+                "/schedule add 07:75 x",
+                Name::Schedule,
+                bad_time("07:75", TimeProblem::Minute(75)),
+            ),
+            (
+                "/定时 添加 7点半 早安",
+                Name::Schedule,
+                bad_time("7点半", TimeProblem::Format),
+            ),
+            (
+                "/schedule add 0730 x",
+                Name::Schedule,
+                bad_time("0730", TimeProblem::Format),
+            ),
+        ] {
+            assert_eq!(parse(&message(spec), BOT), Parsed::Invalid(name, problem), "{spec}");
+        }
+        // A real mention wins over text before it: this warns 42, for "刷屏".
+        assert_eq!(
+            parse(&message("/warn 刷屏 §42§"), BOT),
+            cmd(Command::Warn {
+                target: 42,
+                reason: "刷屏".into()
+            })
+        );
+        assert_eq!(TimeProblem::of("7:05"), None);
+        assert_eq!(TimeProblem::of("23:59"), None);
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl OutboxWorker {
             tracing::error!(
                 group = %item.action.group(),
                 action = %item.action.kind(),
-                case = ?item.case,
+                case = item.case,
                 seq,
                 attempts = item.attempts,
                 last_error = item.last_error.as_deref().unwrap_or(""),
@@ -265,7 +265,7 @@ impl OutboxWorker {
                 let item = self.queues.finish(group, seq);
                 if let Some(item) = &item {
                     self.metrics.action(item.action.kind(), ActionResult::Delivered);
-                    tracing::info!(%group, action = %item.action.kind(), case = ?item.case, seq, "outbox: delivered");
+                    tracing::info!(%group, action = %item.action.kind(), case = item.case, seq, "outbox: delivered");
                 }
                 // A message whose id is needed later (the previous welcome, to delete it).
                 let receipt = item
@@ -304,7 +304,7 @@ impl OutboxWorker {
                     item.last_error = Some(e.to_string());
                     let reason = format!("refused by the gateway: {e}");
                     tracing::error!(
-                        %group, action = %item.action.kind(), case = ?item.case, seq,
+                        %group, action = %item.action.kind(), case = item.case, seq,
                         "outbox: dead letter: {reason}"
                     );
                     if let Err(e) = outbox.dead_letter(seq, &item, &reason, now_ms) {

@@ -32,6 +32,27 @@ impl Daemon {
 
     /// Starts `qunguan run` on the given data and rules folders, with extra environment.
     pub fn start_on(data: &Path, rules: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)]) -> Self {
+        Self::spawn(data, rules, gateway, extra, Stdio::inherit())
+    }
+
+    /// Like [`Daemon::start_with`], writing its log (stderr, at `info` unless `extra` sets
+    /// `RUST_LOG`) to the file `log`.
+    pub fn start_logging_to(root: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        let mut extra = extra.to_vec();
+        if !extra.iter().any(|(k, _)| *k == "RUST_LOG") {
+            extra.push(("RUST_LOG", "info"));
+        }
+        Self::spawn(
+            &root.join("data"),
+            &root.join("rules"),
+            gateway,
+            &extra,
+            Stdio::from(file),
+        )
+    }
+
+    fn spawn(data: &Path, rules: &Path, gateway: &FakeOneBot, extra: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = free_port();
         let admin_port = free_port();
         let child = Command::new(BIN)
@@ -39,13 +60,14 @@ impl Daemon {
             .envs(env(data, rules))
             .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("QUNGUAN__SERVER__ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
-            .envs(extra.iter().copied())
             .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())
             .env("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", TOKEN)
             .env("QUNGUAN__GATEWAY__ONEBOT__SECRET", SECRET)
             .env("RUST_LOG", "warn")
+            // Last, so a test can change any of the above.
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("daemon starts");
         Self {
