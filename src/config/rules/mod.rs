@@ -196,7 +196,19 @@ impl Rules {
     /// [`Rules::counts`] in the group's language).
     #[must_use]
     pub fn summary(&self) -> String {
-        crate::policy::i18n::rules_summary(crate::domain::locale::Locale::En, &self.counts())
+        let mut summary = crate::policy::i18n::rules_summary(crate::domain::locale::Locale::En, &self.counts());
+        match self.filter.model() {
+            Some(m) => {
+                let (veto, act) = self.filter.thresholds();
+                summary.push_str(&format!(
+                    "; model trained on {} spam + {} ham (veto < {veto}, acts alone ≥ {act})",
+                    m.meta().spam,
+                    m.meta().ham
+                ));
+            }
+            None => summary.push_str("; no model"),
+        }
+        summary
     }
 
     /// What this rule set holds, for summaries in any language.

@@ -527,7 +527,10 @@ mod tests {
     #[test]
     fn rules_show_their_display_names() {
         assert_eq!(rule_cell(Locale::ZhCn, "flood"), "刷屏 <code>flood</code>");
-        assert_eq!(rule_cell(Locale::En, "qq_id"), "QQ number advertising <code>qq_id</code>");
+        assert_eq!(
+            rule_cell(Locale::En, "qq_id"),
+            "QQ number advertising <code>qq_id</code>"
+        );
         assert_eq!(rule_cell(Locale::En, "ads"), "ads");
     }
 
