@@ -409,7 +409,7 @@ impl Filter {
             let flags = self.flags_of(text, scratch);
             m.score_with(delta, scratch.normalized(), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(decided.map(|(_, r)| r), score, trust);
+        let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch), score, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -468,11 +468,13 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
-        let threshold = explanation.as_ref().map(|_| match (rules, trust) {
-            (Some((_, r)), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
-            (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
-            _ => (ThresholdKind::Act, self.act),
-        });
+        let threshold = explanation
+            .as_ref()
+            .map(|_| match (rules_reason(rules, &scratch), trust) {
+                (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
+                (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
+                _ => (ThresholdKind::Act, self.act),
+            });
         Report {
             normalized,
             hits,
@@ -790,6 +792,15 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
         (None, _) => (None, false, false),
     };
     Outcome { acts, review, vetoed }
+}
+
+/// What the decision table goes by: the rules' reason, except that a message with a strong
+/// contact pattern is a strong-pattern case even when a hard phrase named the rule (the hard
+/// phrase decides which rule it violates, the pattern that nothing overrules it).
+fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch) -> Option<Reason> {
+    let (_, reason) = decided?;
+    let strong = scratch.found.iter().any(|f| f.kind == HitKind::Regex && f.strong);
+    Some(if strong { Reason::Strong } else { reason })
 }
 
 /// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this

@@ -152,9 +152,16 @@ fn the_model_vetoes_a_quoted_warning_and_acts_alone_only_for_new_members() {
         j.violation.is_none() && !j.review && j.score.expect("scored") < 0.5,
         "{j:?}"
     );
-    // A strong pattern acts whatever the score.
+    // A strong pattern acts whatever the score, also beside a hard phrase the model would
+    // have overruled alone (the hard phrase names the rule).
     let j = f.judge("今天天气不错 t.me/joinchat/abcdef", G, Trust::Trusted, None);
     assert_eq!(j.reason, Some(Reason::Strong));
+    let text = "别信那些刷单返利的，都是骗子 t.me/joinchat/abcdef";
+    let j = f.judge(text, G, Trust::New, None);
+    assert!(j.score.expect("scored") < 0.3, "the model alone would veto: {j:?}");
+    assert!(!j.vetoed, "{j:?}");
+    assert_eq!(j.reason, Some(Reason::Strong));
+    assert_eq!(j.violation.map(|v| v.rule.to_string()).as_deref(), Some("scams"));
 }
 
 #[test]
