@@ -191,6 +191,10 @@ pub struct Report {
     pub hits: Vec<Hit>,
     /// The rules' decision and why, before the model ([`Report::judgement`] is what acts).
     pub violation: Option<(Violation, Reason)>,
+    /// What the decision table ([`outcome`]) goes by: the rules' reason, or
+    /// [`Reason::Strong`] when a strong contact pattern is among the hits even though a hard
+    /// phrase named the rule (a strong pattern is never overruled).
+    pub table_reason: Option<Reason>,
     /// What the model's flags say about the evidence.
     pub flags: Flags,
     /// The model's score taken apart (`None`: no model, or an uncovered script).
@@ -468,17 +472,17 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
-        let threshold = explanation
-            .as_ref()
-            .map(|_| match (rules_reason(rules, &scratch), trust) {
-                (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
-                (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
-                _ => (ThresholdKind::Act, self.act),
-            });
+        let table_reason = rules_reason(rules, &scratch);
+        let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
+            (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
+            (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
+            _ => (ThresholdKind::Act, self.act),
+        });
         Report {
             normalized,
             hits,
             violation,
+            table_reason,
             flags,
             explanation,
             threshold,
