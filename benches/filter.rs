@@ -1,5 +1,6 @@
 //! Filter throughput against 1k, 10k and 50k-phrase dictionaries (with the default double
-//! array and with aho-corasick's contiguous NFA), next to raw Aho-Corasick — the double array,
+//! array and with aho-corasick's contiguous NFA; the rules alone, and `Filter::judge` with
+//! the shipped rules and model), next to raw Aho-Corasick — the double array,
 //! aho-corasick's contiguous NFA and DFA — over the same messages already normalized (and the
 //! NFA over the original messages, and normalization alone); build and load time; memory.
 //!
@@ -25,7 +26,7 @@ use corpus::{Rng, SEED};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qunguan::config::rules::Rules;
 use qunguan::domain::event::GroupId;
-use qunguan::policy::filter::{Automaton, Filter};
+use qunguan::policy::filter::{Automaton, Filter, Trust};
 use qunguan::policy::normalize::{NormalizeOptions, Normalizer};
 
 /// Dictionary sizes; `FILTER_BENCH_SIZES=1000,50000` picks some.
@@ -136,6 +137,15 @@ fn benches(c: &mut Criterion) {
                 let mut n = 0;
                 for m in &messages {
                     n += usize::from(shipped.check(black_box(m), group).is_some());
+                }
+                n
+            });
+        });
+        g.bench_function(BenchmarkId::new("filter_judge_shipped_rules_and_model", size), |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for m in &messages {
+                    n += usize::from(shipped.judge(black_box(m), group, Trust::New, None).violation.is_some());
                 }
                 n
             });

@@ -11,7 +11,9 @@
 //!
 //! Stages: `filter` (`Filter::check` with the default automaton, the dictionary alone),
 //! `filter-nfa` (the same with aho-corasick's contiguous NFA), `shipped` (`Filter::check` with
-//! the shipped rules folder plus the dictionary), `normalize` (the compact view only),
+//! the shipped rules folder plus the dictionary: the rules alone), `judge` (`Filter::judge`
+//! of a new member's messages with that folder and its `model.bin`: rules and model), `model`
+//! (the model's score alone over the already normalized messages), `normalize` (the compact view only),
 //! `raw-daac` and `raw-nfa` (the double array, or aho-corasick's contiguous NFA, over the
 //! already normalized messages: the baselines), `load` (`Rules::load` of the shipped rules
 //! plus the dictionary, once per pass), `setup` (everything but the measured loop, to
@@ -29,7 +31,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use corpus::{Rng, SEED};
 use qunguan::config::rules::Rules;
 use qunguan::domain::event::GroupId;
-use qunguan::policy::filter::{Automaton, Filter};
+use qunguan::policy::filter::{Automaton, Filter, Trust};
+use qunguan::policy::model::Flags;
 use qunguan::policy::normalize::{NormalizeOptions, Normalizer, View};
 
 /// Runs `pass` `passes` times; returns its last result and the fastest pass.
@@ -77,6 +80,35 @@ fn main() -> anyhow::Result<()> {
                 messages
                     .iter()
                     .filter(|m| filter.check(black_box(m), group).is_some())
+                    .count()
+            })
+        }
+        "judge" => {
+            // The shipped rules folder (with its model.bin) plus the dictionary, judged as a
+            // new member's messages: normalization, automaton, detectors and the model.
+            let dir = corpus::shipped_rules_with(&phrases)?;
+            let filter = Rules::load(dir.path())?.filter;
+            anyhow::ensure!(filter.model().is_some(), "rules/model.bin is missing");
+            repeat(passes, || {
+                messages
+                    .iter()
+                    .filter(|m| filter.judge(black_box(m), group, Trust::New, None).violation.is_some())
+                    .count()
+            })
+        }
+        "model" => {
+            // The model's score alone, over the already normalized messages.
+            let dir = corpus::shipped_rules_with(&[])?;
+            let filter = Rules::load(dir.path())?.filter;
+            let model = filter
+                .model()
+                .ok_or_else(|| anyhow::anyhow!("rules/model.bin is missing"))?;
+            let (messages, _) = normalized();
+            let flags = Flags::default();
+            repeat(passes, || {
+                messages
+                    .iter()
+                    .filter(|m| model.score(black_box(m), &flags) >= 0.5)
                     .count()
             })
         }
@@ -145,7 +177,7 @@ fn main() -> anyhow::Result<()> {
         }
         "setup" => (messages.len(), Duration::ZERO),
         other => anyhow::bail!(
-            "unknown stage {other:?} (filter, filter-nfa, shipped, normalize, raw-daac, raw-nfa, load, setup)"
+            "unknown stage {other:?} (filter, filter-nfa, shipped, judge, model, normalize, raw-daac, raw-nfa, load, setup)"
         ),
     };
     println!(

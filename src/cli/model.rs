@@ -231,6 +231,7 @@ fn unescape(s: &str) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Row<'a> {
     pub(crate) line: &'a Labelled,
+    /// What the decision table goes by (`Report::table_reason`).
     pub(crate) rules: Option<Reason>,
     pub(crate) score: Option<f32>,
 }
@@ -244,7 +245,7 @@ pub(crate) fn judge_all<'a>(filter: &Filter, lines: &'a [Labelled]) -> Vec<Row<'
             let report = filter.inspect_as(&line.text, None, Trust::New, None);
             Row {
                 line,
-                rules: report.violation.map(|(_, r)| r),
+                rules: report.table_reason,
                 score: report.judgement.score,
             }
         })
@@ -281,7 +282,7 @@ pub(crate) fn cross_validate<'a>(filter: &Filter, lines: &'a [Labelled], folds: 
             let report = judge.inspect_as(&line.text, None, Trust::New, None);
             rows[i] = Some(Row {
                 line,
-                rules: report.violation.map(|(_, r)| r),
+                rules: report.table_reason,
                 score: report.judgement.score,
             });
         }

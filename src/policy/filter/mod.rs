@@ -191,6 +191,10 @@ pub struct Report {
     pub hits: Vec<Hit>,
     /// The rules' decision and why, before the model ([`Report::judgement`] is what acts).
     pub violation: Option<(Violation, Reason)>,
+    /// What the decision table ([`outcome`]) goes by: the rules' reason, or
+    /// [`Reason::Strong`] when a strong contact pattern is among the hits even though a hard
+    /// phrase named the rule (a strong pattern is never overruled).
+    pub table_reason: Option<Reason>,
     /// What the model's flags say about the evidence.
     pub flags: Flags,
     /// The model's score taken apart (`None`: no model, or an uncovered script).
@@ -403,13 +407,17 @@ impl Filter {
         delta: Option<&Delta>,
         scratch: &mut Scratch,
     ) -> Judgement {
-        let model = self.model_for(text, group);
+        // One pass over the original bytes gives the flags' text facts and says whether the
+        // text could hold a script the model does not cover (most chat cannot: then the
+        // per-character coverage count is skipped).
+        let facts = self.model.as_ref().map(|_| TextFacts::of(text));
+        let model = facts.as_ref().and_then(|f| self.model_for_facts(text, group, f));
         let decided = self.find(text, group, model.is_some(), scratch);
-        let score = model.map(|m| {
-            let flags = self.flags_of(text, scratch);
+        let score = model.zip(facts.as_ref()).map(|(m, facts)| {
+            let flags = self.flags_with(text, facts, scratch);
             m.score_with(delta, scratch.normalized(), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(decided.map(|(_, r)| r), score, trust);
+        let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch), score, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -426,10 +434,14 @@ impl Filter {
 
     /// The model, if it applies in `group` and covers the script of `text`.
     fn model_for(&self, text: &str, group: Option<GroupId>) -> Option<&Model> {
+        self.model_for_facts(text, group, &TextFacts::of(text))
+    }
+
+    fn model_for_facts(&self, text: &str, group: Option<GroupId>, facts: &TextFacts) -> Option<&Model> {
         self.model
             .as_deref()
             .filter(|_| self.rules[self.model_rule as usize].settings.applies(group))
-            .filter(|_| Model::covers(text))
+            .filter(|_| !facts.maybe_foreign || Model::covers(text))
     }
 
     /// What acts, whether to record for review, whether the model vetoed (see [`outcome`]).
@@ -468,8 +480,9 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
-        let threshold = explanation.as_ref().map(|_| match (rules, trust) {
-            (Some((_, r)), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
+        let table_reason = rules_reason(rules, &scratch);
+        let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
+            (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
             (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
             _ => (ThresholdKind::Act, self.act),
         });
@@ -477,6 +490,7 @@ impl Filter {
             normalized,
             hits,
             violation,
+            table_reason,
             flags,
             explanation,
             threshold,
@@ -642,6 +656,11 @@ impl Filter {
     /// The model's flags for `text`, from the evidence [`Filter::find`] left in `scratch`
     /// (run in report mode, so every detector looked) and one pass over the original text.
     fn flags_of(&self, text: &str, scratch: &Scratch) -> Flags {
+        self.flags_with(text, &TextFacts::of(text), scratch)
+    }
+
+    /// [`Filter::flags_of`] with the text facts already read.
+    fn flags_with(&self, text: &str, text_facts: &TextFacts, scratch: &Scratch) -> Flags {
         let mut flags = Flags::default();
         let sat = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
         // Links by place: `t.me/x` is both a Telegram link and a URL, and one link.
@@ -675,7 +694,6 @@ impl Filter {
         flags.links = sat(links);
         flags.cue_places = sat(decide::cue_places(&scratch.evidence));
         flags.longest_digit_run = sat(scratch.compact.stats().digit_run as usize);
-        let text_facts = TextFacts::of(text);
         flags.emoji = sat(text_facts.emoji);
         flags.mentions = sat(text_facts.mentions);
         flags.id_after_colon = text_facts.id_after_colon;
@@ -809,6 +827,15 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
     Outcome { acts, review, vetoed }
 }
 
+/// What the decision table goes by: the rules' reason, except that a message with a strong
+/// contact pattern is a strong-pattern case even when a hard phrase named the rule (the hard
+/// phrase decides which rule it violates, the pattern that nothing overrules it).
+fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch) -> Option<Reason> {
+    let (_, reason) = decided?;
+    let strong = scratch.found.iter().any(|f| f.kind == HitKind::Regex && f.strong);
+    Some(if strong { Reason::Strong } else { reason })
+}
+
 /// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this
 /// cannot panic).
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -818,9 +845,14 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     })
 }
 
-/// What the model's flags read from the original text, in one pass over its bytes.
+/// What the model's flags read from the original text, in one pass over its bytes, and
+/// whether the text could be in a script the model does not cover.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct TextFacts {
+    /// Some character lies outside ASCII, Latin, Han, CJK punctuation, Bopomofo, full-width
+    /// forms, general punctuation and symbols, styled Latin letters and emoji: the text may be
+    /// Cyrillic, Greek, Arabic, kana, Hangul … and [`Model::covers`] must count its letters.
+    maybe_foreign: bool,
     /// Emoji and pictographs: U+1F000–U+1FFFF, U+2600–U+27BF, U+2B00–U+2BFF.
     emoji: usize,
     /// `@` and `＠`.
@@ -835,20 +867,75 @@ impl TextFacts {
         let mut out = Self::default();
         let b = text.as_bytes();
         let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'@' => out.mentions += 1,
-                b':' => out.id_after_colon |= id_follows(&text[i + 1..]),
-                0xEF if b.get(i + 1) == Some(&0xBC) => match b.get(i + 2) {
-                    Some(0xA0) => out.mentions += 1,
-                    Some(0x9A) => out.id_after_colon |= id_follows(&text[i + 3..]),
-                    _ => {}
-                },
-                0xF0 if b.get(i + 1) == Some(&0x9F) => out.emoji += 1,
-                0xE2 if matches!(b.get(i + 1), Some(0x98..=0x9E | 0xAC..=0xAF)) => out.emoji += 1,
-                _ => {}
-            }
-            i += 1;
+        // One step per character (the lead byte says how long it is).
+        while let Some(&lead) = b.get(i) {
+            let next = || b.get(i + 1).copied().unwrap_or(0);
+            i += match lead {
+                // ASCII: Latin, digits, punctuation.
+                b'@' => {
+                    out.mentions += 1;
+                    1
+                }
+                b':' => {
+                    out.id_after_colon |= id_follows(&text[i + 1..]);
+                    1
+                }
+                0x00..=0x7F => 1,
+                // U+0080–U+034F: Latin-1, Latin Extended, IPA, modifiers, combining marks.
+                0xC2..=0xCC => 2,
+                // Other two-byte characters: Greek, Cyrillic, Hebrew, Arabic ….
+                0xC0..=0xDF => {
+                    out.maybe_foreign = true;
+                    2
+                }
+                // U+4000–U+9FFF: Han.
+                0xE4..=0xE9 => 3,
+                // U+2000–U+2FFF: punctuation, symbols, circled letters, pictographs.
+                0xE2 => {
+                    if matches!(next(), 0x98..=0x9E | 0xAC..=0xAF) {
+                        out.emoji += 1;
+                    }
+                    3
+                }
+                // U+3000–U+3FFF: CJK punctuation, extension A — but not kana, Bopomofo or
+                // Hangul compatibility jamo (U+3040–U+318F: counted letter by letter).
+                0xE3 => {
+                    out.maybe_foreign |= matches!(next(), 0x81..=0x86);
+                    3
+                }
+                // U+F000–U+FFFF: compatibility ideographs, full-width forms — but not the
+                // half-width katakana and Hangul (U+FF61–U+FFDC).
+                0xEF => {
+                    match next() {
+                        0xBC => match b.get(i + 2) {
+                            Some(0xA0) => out.mentions += 1,
+                            Some(0x9A) => out.id_after_colon |= id_follows(text.get(i + 3..).unwrap_or("")),
+                            _ => {}
+                        },
+                        0xBD => out.maybe_foreign |= b.get(i + 2).is_some_and(|&c| c >= 0xA1),
+                        0xBE | 0xBF => out.maybe_foreign = true,
+                        _ => {}
+                    }
+                    3
+                }
+                // Other three-byte characters: Indic, Thai, Hangul, Yi, private use ….
+                0xE0..=0xEF => {
+                    out.maybe_foreign = true;
+                    3
+                }
+                // U+1F000–U+1FFFF: emoji, enclosed letters; U+1D400–: styled letters;
+                // U+20000–: Han extensions.
+                0xF0..=0xF7 => {
+                    match next() {
+                        0x9F => out.emoji += 1,
+                        0x9D | 0xA0..=0xB3 => {}
+                        _ => out.maybe_foreign = true,
+                    }
+                    4
+                }
+                // Continuation bytes (not reached from a lead byte in valid UTF-8).
+                _ => 1,
+            };
         }
         out
     }

@@ -152,9 +152,16 @@ fn the_model_vetoes_a_quoted_warning_and_acts_alone_only_for_new_members() {
         j.violation.is_none() && !j.review && j.score.expect("scored") < 0.5,
         "{j:?}"
     );
-    // A strong pattern acts whatever the score.
+    // A strong pattern acts whatever the score, also beside a hard phrase the model would
+    // have overruled alone (the hard phrase names the rule).
     let j = f.judge("今天天气不错 t.me/joinchat/abcdef", G, Trust::Trusted, None);
     assert_eq!(j.reason, Some(Reason::Strong));
+    let text = "别信那些刷单返利的，都是骗子 t.me/joinchat/abcdef";
+    let j = f.judge(text, G, Trust::New, None);
+    assert!(j.score.expect("scored") < 0.3, "the model alone would veto: {j:?}");
+    assert!(!j.vetoed, "{j:?}");
+    assert_eq!(j.reason, Some(Reason::Strong));
+    assert_eq!(j.violation.map(|v| v.rule.to_string()).as_deref(), Some("scams"));
 }
 
 #[test]
@@ -258,11 +265,50 @@ fn text_facts_read_emoji_mentions_and_ids_after_colons() {
         assert_eq!(
             got,
             TextFacts {
+                maybe_foreign: false,
                 emoji,
                 mentions,
                 id_after_colon: id
             },
             "{text:?}"
         );
+    }
+}
+
+/// The byte scan's shortcut never hides a foreign script: whenever it says "nothing foreign
+/// can be here", the per-character count agrees that the text is covered.
+#[test]
+fn the_foreign_script_shortcut_agrees_with_the_coverage_count() {
+    let samples = [
+        "今天天气不错，一起吃饭吧。「好」《书》【广告】",
+        "加V：abc123 ➕ 🔥🔥 ①③⑧ ｖｘ１２３ ＠someone",
+        "Ⓥⓘⓐⓖⓡⓐ 𝐯𝐢𝐚𝐠𝐫𝐚 🅥🅧 café naïve",
+        "Привет всем, как дела",
+        "こんにちは、元気ですか",
+        "안녕하세요 여러분",
+        "مرحبا بالجميع",
+        "Γειά σου κόσμε",
+        "ｶﾀｶﾅ",
+        "สวัสดีครับ",
+        "ㄅㄆㄇㄈ 注音",
+    ];
+    for text in samples {
+        let facts = TextFacts::of(text);
+        if !facts.maybe_foreign {
+            assert!(Model::covers(text), "{text:?}");
+        }
+    }
+    for foreign in [
+        "Привет всем, как дела",
+        "こんにちは、元気ですか",
+        "안녕하세요 여러분",
+        "مرحبا بالجميع",
+        "สวัสดีครับ",
+    ] {
+        assert!(TextFacts::of(foreign).maybe_foreign, "{foreign:?}");
+        assert!(!Model::covers(foreign), "{foreign:?}");
+    }
+    for styled in ["Ⓥⓘⓐⓖⓡⓐ 免费", "𝐯𝐢𝐚𝐠𝐫𝐚 cheap", "🅥🅧 abc123"] {
+        assert!(Model::covers(styled), "styled Latin is Latin: {styled:?}");
     }
 }

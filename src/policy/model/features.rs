@@ -299,6 +299,9 @@ fn is_known(c: char) -> bool {
         | '\u{1E00}'..='\u{1EFF}'
         // full-width digits and letters
         | '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}'
+        // styled Latin letters the normalizer folds to plain ones (Ⓥ, 𝐯, 🅥): an ad written
+        // in them must not slip out of the model's reach
+        | '\u{24B6}'..='\u{24E9}' | '\u{1D400}'..='\u{1D7FF}' | '\u{1F130}'..='\u{1F189}'
         // Bopomofo
         | '\u{3100}'..='\u{312F}' | '\u{31A0}'..='\u{31BF}'
         // Han: ideographs, extension A, compatibility, extensions B and later
