@@ -76,13 +76,55 @@ pub enum LoginResult {
     Limited,
 }
 
+/// What triggered a rules reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadTrigger {
+    /// The rules folder changed on disk (the watcher).
+    FileChange,
+    /// `SIGHUP`.
+    Hangup,
+    /// An admin's `/reload` in a group.
+    Command,
+    /// The operators' console or its API.
+    Console,
+}
+
+impl ReloadTrigger {
+    /// The name logs, the console and the audit use.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::FileChange => "file change",
+            Self::Hangup => "SIGHUP",
+            Self::Command => "command",
+            Self::Console => "console",
+        }
+    }
+}
+
+impl std::fmt::Display for ReloadTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a rules reload came to, as the operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The new rules are live; their one-line summary.
+    Live(String),
+    /// The new rules were refused and the previous ones stay live; why, with `file:line`
+    /// when known.
+    Refused(String),
+}
+
 /// The outcome of the last rules reload, whatever triggered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReloadOutcome {
-    /// What triggered it: `file change`, `SIGHUP`, `command`, `console`.
-    pub trigger: &'static str,
-    /// The new rules' summary, or the error (with `file:line` when known).
-    pub result: Result<String, String>,
+    /// What triggered it.
+    pub trigger: ReloadTrigger,
+    /// The new rules' summary, or why they were refused.
+    pub result: Reloaded,
     /// When it happened.
     pub at: Instant,
 }
@@ -280,16 +322,16 @@ impl Metrics {
     }
 
     /// Counts a rules reload (file change, SIGHUP or `/reload`).
-    pub fn rules_reload(&self, ok: bool) {
+    fn rules_reload(&self, ok: bool) {
         if ok { &self.reloads_ok } else { &self.reloads_failed }.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a rules reload and keeps its outcome for the console.
-    pub fn rules_reloaded(&self, trigger: &'static str, result: &Result<String, String>) {
-        self.rules_reload(result.is_ok());
+    pub fn rules_reloaded(&self, trigger: ReloadTrigger, result: Reloaded) {
+        self.rules_reload(matches!(result, Reloaded::Live(_)));
         let outcome = ReloadOutcome {
             trigger,
-            result: result.clone(),
+            result,
             at: Instant::now(),
         };
         *self

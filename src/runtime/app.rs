@@ -325,9 +325,9 @@ impl App {
                 auth,
                 started,
             };
-            let admin_addr = admin.local_addr().ok();
+            let admin_addr = admin.local_addr().map(|a| a.to_string()).ok();
             tracing::info!(
-                addr = ?admin_addr,
+                addr = admin_addr.as_deref(),
                 console = !settings.console.password_hash.is_empty(),
                 api_token = !settings.console.api_token.is_empty(),
                 "admin listener: /metrics /healthz /readyz /stats/<group> /console/ /api/v1/"

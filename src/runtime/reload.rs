@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::rules::RulesHandle;
-use crate::domain::metrics::Metrics;
+use crate::domain::metrics::{Metrics, ReloadTrigger};
+use crate::service::commands::reload;
 
 /// Quiet time after the last change before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -99,30 +100,12 @@ async fn run_loop(
                         },
                     }
                 }
-                metrics.rules_reloaded("file change", &reload_logged(handle, dir, "file change").await);
+                // The outcome is logged and kept for the console; the old rules stay on error.
+                let _ = reload(handle, dir, ReloadTrigger::FileChange, metrics).await;
             }
-            () = next_hangup(hangup) => metrics.rules_reloaded("SIGHUP", &reload_logged(handle, dir, "SIGHUP").await),
-        }
-    }
-}
-
-/// Runs [`crate::config::rules::reload`] off the async threads and logs the outcome: the new
-/// rules' summary, or the error (with `file:line` when known).
-pub async fn reload_logged(handle: &RulesHandle, dir: &Path, trigger: &'static str) -> Result<String, String> {
-    let (handle, dir) = (handle.clone(), dir.to_owned());
-    let result = tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir)).await;
-    match result {
-        Ok(Ok(summary)) => {
-            tracing::info!(trigger, rules = %summary, "rules reloaded");
-            Ok(summary)
-        }
-        Ok(Err(e)) => {
-            tracing::error!(trigger, error = %e, "rules not reloaded; the previous rules stay live");
-            Err(e.to_string())
-        }
-        Err(e) => {
-            tracing::error!(trigger, error = %e, "rules reload task failed; the previous rules stay live");
-            Err(format!("the reload task failed: {e}"))
+            () = next_hangup(hangup) => {
+                let _ = reload(handle, dir, ReloadTrigger::Hangup, metrics).await;
+            }
         }
     }
 }

@@ -126,7 +126,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
             "小明：加 微-信 吗",
             "  【群管】撤回了 小明 的消息「加 微-信 吗」",
             "  【群管】禁言 小明 10分钟",
-            "  【群管】说：@小明 因「ads」第2次违规，禁言10分钟。",
+            "  【群管】说：@小明 因「广告引流」第2次违规，禁言10分钟。",
             "（小明 正在禁言中，还剩 9分钟57秒，这条发不出去：还能说话吗）",
         ]
     );
@@ -137,7 +137,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
             "小明：代开发票 找我",
             "  【群管】撤回了 小明 的消息「代开发票 找我」",
             "  【群管】将 小明 移出本群",
-            "  【群管】说：@小明 因「ads」第3次违规，已被移出本群。",
+            "  【群管】说：@小明 因「广告引流」第3次违规，已被移出本群。",
         ]
     );
     // Admin commands answer with a quote of the command.

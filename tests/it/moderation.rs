@@ -43,7 +43,10 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
     let segments = warning["message"].as_array().expect("segment array");
     assert_eq!(segments[0], json!({"type": "at", "data": {"qq": SPAMMER.to_string()}}));
     let text = segments[1]["data"]["text"].as_str().expect("text");
-    assert!(text.contains("第1次警告 (1/3)") && text.contains("ads"), "{text}");
+    assert!(
+        text.contains("第1次警告 (1/3)") && text.contains("「广告」") && !text.contains("ads"),
+        "{text}"
+    );
 
     // The mute carries the configured duration explicitly (10 minutes by default), and the
     // group is told why, after the fact; so is it of the kick.
@@ -53,7 +56,7 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
     );
     assert_eq!(
         sent_text(&calls[4]),
-        format!("@{SPAMMER} 因「ads」第2次违规，禁言10分钟。")
+        format!("@{SPAMMER} 因「广告」第2次违规，禁言10分钟。")
     );
     assert_eq!(
         calls[6].params,
@@ -61,7 +64,7 @@ async fn three_strikes_recall_then_warn_mute_kick_in_order() {
     );
     assert_eq!(
         sent_text(&calls[7]),
-        format!("@{SPAMMER} 因「ads」第3次违规，已被移出本群。")
+        format!("@{SPAMMER} 因「广告」第3次违规，已被移出本群。")
     );
 
     // After the kick the record is cleared: the next violation is a first warning again.
@@ -99,7 +102,7 @@ async fn the_configured_ladder_and_locale_are_used() {
     assert_eq!(calls[1].params["duration"], 3600);
     assert_eq!(
         sent_text(&calls[2]),
-        format!("@{SPAMMER} is muted for 1 h after violation 1 (\"ads\").")
+        format!("@{SPAMMER} is muted for 1 h after violation 1 (\"advertising\").")
     );
     assert_eq!(
         calls[4].params["reject_add_request"], true,
@@ -107,7 +110,7 @@ async fn the_configured_ladder_and_locale_are_used() {
     );
     assert_eq!(
         sent_text(&calls[5]),
-        format!("@{SPAMMER} was removed and banned from the group after violation 2 (\"ads\").")
+        format!("@{SPAMMER} was removed and banned from the group after violation 2 (\"advertising\").")
     );
     app.stop().await;
 }
@@ -145,7 +148,7 @@ async fn each_rungs_notice_can_be_reworded_or_switched_off() {
         ],
         "no warning, no kick notice"
     );
-    assert_eq!(sent_text(&calls[3]), format!("@{SPAMMER} 冷静一下：10分钟（ads 2/3）"));
+    assert_eq!(sent_text(&calls[3]), format!("@{SPAMMER} 冷静一下：10分钟（广告 2/3）"));
     assert!(
         sent_text(&calls[6]).contains("没有有效的警告记录"),
         "{}",

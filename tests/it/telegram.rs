@@ -151,7 +151,7 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
     let (visible, mentions) = read_html(warning["text"].as_str().expect("text"));
     assert_eq!(mentions, [(TG_SPAMMER, "Crypto Signals".to_owned())]);
     assert!(
-        visible.contains("第1次警告 (1/3)") && visible.contains("ads"),
+        visible.contains("第1次警告 (1/3)") && visible.contains("「广告」") && !visible.contains("ads"),
         "{visible}"
     );
 
@@ -161,7 +161,7 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
     assert_eq!(actions[3].params, mute);
 
     let (notice, _) = read_html(actions[4].params["text"].as_str().expect("text"));
-    assert_eq!(notice, "@Crypto Signals 因「ads」第2次违规，禁言10分钟。");
+    assert_eq!(notice, "@Crypto Signals 因「广告」第2次违规，禁言10分钟。");
 
     // A kick removes without banning for good, and the group is told.
     assert_eq!(actions[6].params, json!({"chat_id": TG_CHAT, "user_id": TG_SPAMMER}));
@@ -170,7 +170,7 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
         json!({"chat_id": TG_CHAT, "user_id": TG_SPAMMER, "only_if_banned": true})
     );
     let (notice, mentions) = read_html(actions[8].params["text"].as_str().expect("text"));
-    assert_eq!(notice, "@Crypto Signals 因「ads」第3次违规，已被移出本群。");
+    assert_eq!(notice, "@Crypto Signals 因「广告」第3次违规，已被移出本群。");
     assert_eq!(mentions, [(TG_SPAMMER, "Crypto Signals".to_owned())]);
 
     // The kick cleared the record: the next violation is a first warning again.

@@ -25,8 +25,10 @@ use super::data::{self, CaseQuery, CaseView, DayView, SummaryView};
 use super::{Client, ConsoleState};
 use crate::domain::audit::Actor;
 use crate::domain::event::GroupId;
+use crate::domain::metrics::ReloadTrigger;
 use crate::policy::filter::report;
 use crate::policy::ladder::Policy;
+use crate::service::commands::ReloadError;
 use crate::service::undo::{UndoError, Undone};
 
 /// The longest message `explain` takes, in characters.
@@ -438,17 +440,16 @@ pub(super) async fn explain(
 
 /// Reloads the rules folder (the same reload as a file change, SIGHUP and `/reload`) and
 /// records the outcome for the Rules page.
-pub(super) async fn reload_as(state: &ConsoleState) -> Result<String, String> {
-    let result = crate::runtime::reload::reload_logged(&state.rules, &state.settings.rules.dir, "console").await;
-    state.metrics.rules_reloaded("console", &result);
-    result
+pub(super) async fn reload_as(state: &ConsoleState) -> Result<String, ReloadError> {
+    let dir = &state.settings.rules.dir;
+    crate::service::commands::reload(&state.rules, dir, ReloadTrigger::Console, &state.metrics).await
 }
 
 /// `POST /api/v1/reload`.
 pub(super) async fn reload(State(state): State<ConsoleState>) -> Response {
     match reload_as(&state).await {
         Ok(summary) => Json(json!({ "ok": true, "summary": summary })).into_response(),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     }
 }
 

@@ -22,6 +22,7 @@ use super::{Client, ConsoleState, api};
 use crate::domain::audit::{Actor, AuditEntry};
 use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
+use crate::domain::metrics::Reloaded;
 use crate::policy::i18n;
 use crate::service::stats::page as charts;
 
@@ -1024,8 +1025,8 @@ fn rules_page(
                 Some(r) => {
                     @let age = ago(t, l, Some(r.at.elapsed().as_secs()));
                     @match &r.result {
-                        Ok(summary) => p #last-reload { span.ok { "✓ " (t.reload_ok) } " · " (r.trigger) " · " (age) br; span.small { (summary) } },
-                        Err(e) => p #last-reload { span.bad { "✗ " (t.reload_failed) } " · " (r.trigger) " · " (age) br; code.reload-error { (e) } },
+                        Reloaded::Live(summary) => p #last-reload { span.ok { "✓ " (t.reload_ok) } " · " (r.trigger) " · " (age) br; span.small { (summary) } },
+                        Reloaded::Refused(e) => p #last-reload { span.bad { "✗ " (t.reload_failed) } " · " (r.trigger) " · " (age) br; code.reload-error { (e) } },
                     }
                 }
             }

@@ -31,6 +31,7 @@ use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, GroupId, GroupMessage};
 use crate::domain::locale::Locale;
+use crate::domain::metrics::{Metrics, ReloadTrigger, Reloaded};
 use crate::domain::rule::RuleId;
 use crate::domain::sink::Outcome;
 use crate::domain::strike::Severity;
@@ -71,7 +72,7 @@ pub struct Context<'a> {
     /// Inactivity tracking (for `/inactive`).
     pub inactivity: &'a crate::service::inactivity::Inactivity,
     /// The daemon's metrics (rules reloads are counted).
-    pub metrics: &'a crate::domain::metrics::Metrics,
+    pub metrics: &'a Metrics,
     /// Answers `/stats` in the background.
     pub reporter: crate::service::stats::Reporter,
 }
@@ -178,12 +179,10 @@ pub async fn execute(
             plan.act(event, target, Measure::Kick, action, StrikeWrite::Clear)
         }
         Command::Reload => {
-            let reloaded = reload(ctx.rules, &ctx.settings.rules.dir).await;
-            let reloaded = reloaded.map_err(|e| e.to_string());
-            ctx.metrics.rules_reloaded("command", &reloaded);
+            let reloaded = reload(ctx.rules, &ctx.settings.rules.dir, ReloadTrigger::Command, ctx.metrics).await;
             let text = match reloaded {
                 Ok(_) => i18n::reloaded(locale, Ok(&ctx.rules.load().counts())),
-                Err(error) => i18n::reloaded(locale, Err(&error)),
+                Err(error) => i18n::reloaded(locale, Err(&error.to_string())),
             };
             answer(ctx, event, msg, text)
         }
@@ -345,22 +344,33 @@ pub enum ReloadError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Re-reads the rules folder and swaps the live rules (through [`crate::config::rules::reload`], the
-/// one reload the watcher and SIGHUP use too); on error the old rules stay. Returns the new
-/// rules' summary, or the error with file and line.
-pub async fn reload(handle: &RulesHandle, dir: &std::path::Path) -> Result<String, ReloadError> {
+/// Re-reads the rules folder off the async threads and swaps the live rules (through
+/// [`crate::config::rules::reload`]); on error the old rules stay. The one reload for every
+/// trigger — the watcher, SIGHUP, `/reload` and the console: it logs the outcome and records
+/// it in `metrics` for the console. Returns the new rules' summary, or the error with file
+/// and line.
+pub async fn reload(
+    handle: &RulesHandle,
+    dir: &std::path::Path,
+    trigger: ReloadTrigger,
+    metrics: &Metrics,
+) -> Result<String, ReloadError> {
     let (handle, dir) = (Arc::clone(handle), dir.to_owned());
-    let reloaded = tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir)).await?;
-    match reloaded {
+    let reloaded = match tokio::task::spawn_blocking(move || crate::config::rules::reload(&handle, &dir)).await {
+        Ok(result) => result.map_err(ReloadError::Rules),
+        Err(e) => Err(ReloadError::Join(e)),
+    };
+    match &reloaded {
         Ok(summary) => {
-            tracing::info!(trigger = "command", rules = %summary, "rules reloaded");
-            Ok(summary)
+            tracing::info!(%trigger, rules = %summary, "rules reloaded");
+            metrics.rules_reloaded(trigger, Reloaded::Live(summary.clone()));
         }
         Err(e) => {
-            tracing::error!(trigger = "command", error = %e, "rules not reloaded; the previous rules stay live");
-            Err(ReloadError::Rules(e))
+            tracing::error!(%trigger, error = %e, "rules not reloaded; the previous rules stay live");
+            metrics.rules_reloaded(trigger, Reloaded::Refused(e.to_string()));
         }
     }
+    reloaded
 }
 
 /// The bot's answer to a command message: a reply quoting it.

@@ -146,6 +146,12 @@ pub fn write_default_rules(dir: &Path) {
         "# test ads\n加微信\nfree money\n[推广]\n# the Telegram fixtures' spam\nt.me/+\nadd me on wechat\n兼职日结\n",
     )
     .expect("write");
+    // Members see the list's display name, never the file stem `ads`.
+    std::fs::write(
+        dir.join("rules.toml"),
+        "[rules.ads]\ndisplay = \"广告\"\ndisplay_en = \"advertising\"\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("group-rules.md"), "1. 禁止广告\n2. 友善交流\n").expect("write");
 }
 
