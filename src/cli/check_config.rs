@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
 
+/// What `check-config` and `run` say when `[gateway.telegram]` has a token but no `enabled`.
+pub(crate) const TELEGRAM_BY_TOKEN: &str = "[gateway.telegram] has a token but no `enabled` key, so Telegram is on; add `enabled = true` to say so, or `enabled = false` to keep it off";
+
 pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&settings))?;
@@ -48,6 +51,9 @@ pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
             telegram.api_root,
             telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string()),
         );
+        if telegram.enabled_by_token {
+            println!("  warning: {TELEGRAM_BY_TOKEN}");
+        }
     }
     println!("  storage:     {}", settings.storage.path.display());
     println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());

@@ -13,6 +13,9 @@ use crate::runtime::app::App;
 pub(crate) fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     crate::runtime::telemetry::init(settings.log.format);
+    if settings.gateway.telegram.enabled_by_token {
+        tracing::warn!("{}", super::check_config::TELEGRAM_BY_TOKEN);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

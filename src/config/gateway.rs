@@ -12,13 +12,26 @@ use super::{ConfigIssue, Settings};
 use crate::domain::duration::HumanDuration;
 
 /// `[gateway]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
+    /// A gateway whose every call has failed for this long makes `/readyz` answer 503 (the
+    /// outbox keeps retrying meanwhile); `0s` = never.
+    pub unready_after: HumanDuration,
     /// `[gateway.onebot]`: QQ through NapCat, LLOneBot, Lagrange.OneBot or go-cqhttp.
     pub onebot: OneBotSettings,
     /// `[gateway.telegram]`: Telegram through the Bot API.
     pub telegram: TelegramSettings,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            unready_after: HumanDuration::from_secs(300),
+            onebot: OneBotSettings::default(),
+            telegram: TelegramSettings::default(),
+        }
+    }
 }
 
 /// `[gateway.onebot]`
@@ -87,6 +100,10 @@ pub struct TelegramSettings {
     /// Discard the updates that queued up while qunguan was not running, at start.
     #[serde(deserialize_with = "super::strict::bool")]
     pub drop_pending_updates: bool,
+    /// Set by loading when the section has a `token` but no `enabled` key: Telegram is then
+    /// on, and `check-config` and `run` say why (a configured token is never ignored).
+    #[serde(skip)]
+    pub enabled_by_token: bool,
 }
 
 impl Default for TelegramSettings {
@@ -103,6 +120,7 @@ impl Default for TelegramSettings {
             poll_timeout: HumanDuration::from_secs(30),
             admin_cache_ttl: HumanDuration::from_secs(600),
             drop_pending_updates: false,
+            enabled_by_token: false,
         }
     }
 }
@@ -399,5 +417,32 @@ mod tests {
         // Disabled, nothing is checked.
         let off = write("[gateway.telegram]\nmode = \"webhook\"\n");
         Settings::load_with_env(Some(off.path()), env(&[])).expect("disabled");
+    }
+
+    #[test]
+    fn a_token_without_enabled_turns_telegram_on_and_enabled_false_keeps_it_off() {
+        let by_token = write(&format!("[gateway.telegram]\ntoken = \"{TG_TOKEN}\"\n"));
+        let s = Settings::load_with_env(Some(by_token.path()), env(&[])).expect("a token alone");
+        assert!(s.gateway.telegram.enabled && s.gateway.telegram.enabled_by_token);
+        // The same from the environment alone.
+        let s = Settings::load_with_env(None, env(&[("QUNGUAN__GATEWAY__TELEGRAM__TOKEN", TG_TOKEN)])).expect("env");
+        assert!(s.gateway.telegram.enabled && s.gateway.telegram.enabled_by_token);
+        // Enabled by the token, the token is checked like any other.
+        let bad = write("[gateway.telegram]\ntoken = \"not-a-token\"\n");
+        let err = Settings::load_with_env(Some(bad.path()), env(&[])).expect_err("bad token");
+        assert!(err.to_string().contains("gateway.telegram.token"), "{err}");
+        // Said in so many words, it stays as said.
+        let off = write(&format!(
+            "[gateway.telegram]\nenabled = false\ntoken = \"{TG_TOKEN}\"\n"
+        ));
+        let s = Settings::load_with_env(Some(off.path()), env(&[])).expect("explicitly off");
+        assert!(!s.gateway.telegram.enabled && !s.gateway.telegram.enabled_by_token);
+        let on = write(&format!("[gateway.telegram]\nenabled = true\ntoken = \"{TG_TOKEN}\"\n"));
+        let s = Settings::load_with_env(Some(on.path()), env(&[])).expect("explicitly on");
+        assert!(s.gateway.telegram.enabled && !s.gateway.telegram.enabled_by_token);
+        // No token, no Telegram.
+        let none = write("[gateway.telegram]\ntoken = \"\"\n");
+        let s = Settings::load_with_env(Some(none.path()), env(&[])).expect("empty token");
+        assert!(!s.gateway.telegram.enabled);
     }
 }

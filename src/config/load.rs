@@ -79,9 +79,19 @@ impl Settings {
             .add_source(environment)
             .build()
             .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
-        let settings: Self = raw
+        // A `[gateway.telegram]` with a token and no `enabled` key is meant to run: enable it
+        // rather than ignore the token (an explicit `enabled = false` keeps it off).
+        let telegram_by_token = raw.get::<config::Value>("gateway.telegram.enabled").is_err()
+            && raw
+                .get_string("gateway.telegram.token")
+                .is_ok_and(|token| !token.trim().is_empty());
+        let mut settings: Self = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
+        if telegram_by_token {
+            settings.gateway.telegram.enabled = true;
+            settings.gateway.telegram.enabled_by_token = true;
+        }
         settings.validate().map_err(ConfigError::Invalid)?;
         Ok(settings)
     }

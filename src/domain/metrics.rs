@@ -136,6 +136,9 @@ pub struct GatewaySeen {
     pub last_ok: Option<Instant>,
     /// The last failed call's error and when it happened.
     pub last_error: Option<(Instant, String)>,
+    /// Since when every call has failed: the first failure after the last success. `None`
+    /// while the gateway answers.
+    pub failing_since: Option<Instant>,
 }
 
 /// What became of one delivery attempt.
@@ -370,11 +373,16 @@ impl Metrics {
     pub fn gateway_call(&self, platform: Platform, error: Option<&str>) {
         let mut seen = self.gateways.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = &mut seen[platform_index(platform)];
+        let now = Instant::now();
         match error {
-            None => entry.last_ok = Some(Instant::now()),
+            None => {
+                entry.last_ok = Some(now);
+                entry.failing_since = None;
+            }
             Some(e) => {
                 let cut: String = e.chars().take(LAST_ERROR_CHARS).collect();
-                entry.last_error = Some((Instant::now(), cut));
+                entry.last_error = Some((now, cut));
+                entry.failing_since.get_or_insert(now);
             }
         }
     }
@@ -590,6 +598,25 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_fails_from_its_first_error_after_a_success_until_the_next_success() {
+        let m = Metrics::default();
+        assert_eq!(m.gateway_seen(Platform::Qq), GatewaySeen::default());
+        m.gateway_call(Platform::Qq, Some("refused"));
+        let first = m.gateway_seen(Platform::Qq).failing_since.expect("failing");
+        m.gateway_call(Platform::Qq, Some("refused again"));
+        let seen = m.gateway_seen(Platform::Qq);
+        assert_eq!(seen.failing_since, Some(first), "the streak keeps its start");
+        assert_eq!(seen.last_error.map(|(_, e)| e).as_deref(), Some("refused again"));
+        m.gateway_call(Platform::Qq, None);
+        assert_eq!(m.gateway_seen(Platform::Qq).failing_since, None);
+        assert_eq!(
+            m.gateway_seen(Platform::Telegram),
+            GatewaySeen::default(),
+            "per platform"
+        );
+    }
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         text.lines()

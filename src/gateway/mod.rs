@@ -26,11 +26,14 @@ pub enum GatewayError {
     /// No gateway of this platform is configured.
     #[error("no {0:?} gateway is configured")]
     NotConfigured(Platform),
-    /// The call did not finish in time. The action may or may not have happened.
-    #[error("the gateway did not answer in time")]
-    Timeout,
-    /// The connection failed (refused, reset, DNS …).
-    #[error("could not reach the gateway: {0}")]
+    /// The call did not finish in time. The action may or may not have happened. Holds the
+    /// call (`POST <url>`, any token redacted).
+    #[error("{0}: no answer in time")]
+    Timeout(String),
+    /// The connection failed: refused, reset, DNS, TLS … Holds the call (`POST <url>`, any
+    /// token redacted) and the cause, e.g. `POST http://127.0.0.1:3000/send_group_msg:
+    /// connection refused (tcp connect error: Connection refused (os error 111))`.
+    #[error("{0}")]
     Transport(String),
     /// The gateway answered with a non-success HTTP status.
     #[error("the gateway answered HTTP {status}: {body}")]
@@ -62,7 +65,7 @@ impl GatewayError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) => true,
+            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::NotConfigured(_) | Self::Refused { .. } => false,
         }
@@ -75,6 +78,50 @@ impl GatewayError {
             Self::RateLimited(d) => Some(*d),
             _ => None,
         }
+    }
+}
+
+/// Classifies a failed HTTP call for the log: `call` is `POST <url>` with any token already
+/// redacted, and the cause is named the way an operator searches for it — connection
+/// refused, name not resolved, TLS, reset — followed by the error chain (each cause once).
+pub(crate) fn http_failure(call: &str, err: &reqwest::Error) -> GatewayError {
+    if err.is_timeout() {
+        return GatewayError::Timeout(call.to_owned());
+    }
+    let mut chain: Vec<String> = Vec::new();
+    let mut refused = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        let text = cause.to_string();
+        // Wrappers repeat their inner error's text; say each cause once.
+        if !chain.iter().any(|c| c.contains(&text)) {
+            chain.retain(|c| !text.contains(c.as_str()));
+            chain.push(text);
+        }
+        source = cause.source();
+    }
+    let detail = chain.join(": ");
+    let lower = detail.to_lowercase();
+    let kind = if refused || lower.contains("connection refused") {
+        "connection refused"
+    } else if lower.contains("dns") || lower.contains("failed to lookup") {
+        "name not resolved"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        "TLS error"
+    } else if lower.contains("reset") || lower.contains("broken pipe") {
+        "connection reset"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    if detail.is_empty() {
+        GatewayError::Transport(format!("{call}: {kind}"))
+    } else {
+        GatewayError::Transport(format!("{call}: {kind} ({detail})"))
     }
 }
 

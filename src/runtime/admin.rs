@@ -5,7 +5,7 @@
 //! |-------------------|------------------------------------------------------------------|
 //! | `/metrics`        | Prometheus text ([`crate::domain::metrics`])                             |
 //! | `/healthz`        | `200 ok` while the process serves requests (liveness)            |
-//! | `/readyz`         | `200` when the store answers, rules are loaded and the outbox worker went round its loop in the last 60 s; `503` with the failing check otherwise, and during shutdown |
+//! | `/readyz`         | `200` when the store answers, rules are loaded, the outbox worker went round its loop in the last 60 s and no gateway has failed every call for `[gateway] unready_after`; `503` with the failing check otherwise, and during shutdown |
 //! | `/stats/<group>`  | the group's health page (`?days=30`, 1–366), see [`crate::service::stats::page`] |
 //! | `/console/…`, `/api/v1/…` | the operators' console and its JSON API, see [`crate::runtime::console`] |
 //!
@@ -30,8 +30,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::rules::RulesHandle;
 use crate::domain::clock::SharedClock;
-use crate::domain::event::GroupId;
-use crate::domain::metrics::{Metrics, OutboxGauges};
+use crate::domain::event::{GroupId, Platform};
+use crate::domain::metrics::{GatewaySeen, Metrics, OutboxGauges};
 use crate::runtime::console::auth::Auth;
 use crate::service::stats::Reporter;
 use crate::service::stats::page::{self, PageData};
@@ -63,6 +63,11 @@ pub struct AdminState {
     pub stopping: CancellationToken,
     /// Who may read the stats page once the console's authentication is configured.
     pub auth: Arc<Auth>,
+    /// The platforms with a configured gateway, checked by `/readyz`.
+    pub platforms: Vec<Platform>,
+    /// How long a gateway may fail every call before `/readyz` fails (`[gateway]
+    /// unready_after`; zero = never).
+    pub gateway_unready_after: Duration,
 }
 
 /// The admin router, with the console's routes.
@@ -145,6 +150,15 @@ async fn readyz(State(state): State<AdminState>) -> Response {
             lines.push("outbox worker: not started".to_owned());
         }
     }
+    for &platform in &state.platforms {
+        let (line, ok) = gateway_line(
+            platform,
+            &state.metrics.gateway_seen(platform),
+            state.gateway_unready_after,
+        );
+        ready &= ok;
+        lines.push(line);
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -153,6 +167,32 @@ async fn readyz(State(state): State<AdminState>) -> Response {
     let mut body = lines.join("\n");
     body.push('\n');
     (status, body).into_response()
+}
+
+/// `/readyz`'s line about one platform's gateway, and whether it lets the daemon be ready:
+/// a gateway that has failed every call for `unready_after` (non-zero) does not.
+fn gateway_line(platform: Platform, seen: &GatewaySeen, unready_after: Duration) -> (String, bool) {
+    let name = platform.prefix();
+    let error = seen.last_error.as_ref().map_or("", |(_, e)| e.as_str());
+    match (seen.failing_since, seen.last_ok) {
+        (Some(since), _) => {
+            let failing = since.elapsed();
+            let down = !unready_after.is_zero() && failing >= unready_after;
+            let verdict = if down { "down" } else { "failing" };
+            (
+                format!(
+                    "gateway {name}: {verdict}, every call failed for {}s: {error}",
+                    failing.as_secs()
+                ),
+                !down,
+            )
+        }
+        (None, Some(ok)) => (
+            format!("gateway {name}: ok (last call {}s ago)", ok.elapsed().as_secs()),
+            true,
+        ),
+        (None, None) => (format!("gateway {name}: no call yet"), true),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,4 +278,50 @@ async fn stats_page(
         last_is_today: true,
     });
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn seen(ok_ago: Option<u64>, failing_for: Option<u64>) -> GatewaySeen {
+        let ago = |s: u64| Instant::now().checked_sub(Duration::from_secs(s)).expect("uptime");
+        GatewaySeen {
+            last_ok: ok_ago.map(ago),
+            last_error: failing_for.map(|s| {
+                (
+                    ago(s),
+                    "POST http://127.0.0.1:3000/delete_msg: connection refused".into(),
+                )
+            }),
+            failing_since: failing_for.map(ago),
+        }
+    }
+
+    #[test]
+    fn a_gateway_failing_past_unready_after_makes_readyz_fail() {
+        let five_min = Duration::from_secs(300);
+        let (line, ok) = gateway_line(Platform::Qq, &seen(Some(400), Some(301)), five_min);
+        assert!(!ok);
+        assert!(line.starts_with("gateway qq: down, every call failed for 301s: POST http://127.0.0.1:3000/delete_msg: connection refused"), "{line}");
+        // Failing, but not for long enough yet.
+        let (line, ok) = gateway_line(Platform::Telegram, &seen(None, Some(10)), five_min);
+        assert!(
+            ok && line.starts_with("gateway tg: failing, every call failed for 10s"),
+            "{line}"
+        );
+        // 0s: reported, never fatal.
+        assert!(gateway_line(Platform::Qq, &seen(None, Some(10_000)), Duration::ZERO).1);
+        // Answering, or not asked yet.
+        assert_eq!(
+            gateway_line(Platform::Qq, &seen(Some(3), None), five_min),
+            ("gateway qq: ok (last call 3s ago)".to_owned(), true)
+        );
+        assert_eq!(
+            gateway_line(Platform::Qq, &seen(None, None), five_min),
+            ("gateway qq: no call yet".to_owned(), true)
+        );
+    }
 }

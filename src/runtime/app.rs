@@ -280,6 +280,11 @@ impl App {
             pipeline.greeter_wake(),
         )
         .with_passes(pipeline.greeter_passes());
+        tasks.spawn(watch_gateways(
+            worker.handle(),
+            Arc::clone(&metrics),
+            background.clone(),
+        ));
         tasks.spawn(worker.run(background.clone()));
         tasks.spawn(scheduler.run(background.clone()));
         tasks.spawn(greeter.run(background.clone()));
@@ -314,6 +319,8 @@ impl App {
                 reporter: pipeline.reporter(),
                 stopping: shutdown.clone(),
                 auth: Arc::clone(&auth),
+                platforms: pipeline.reporter().outbox.platforms(),
+                gateway_unready_after: settings.gateway.unready_after.get(),
             };
             let console = crate::runtime::console::ConsoleState {
                 settings: Arc::clone(&settings),
@@ -468,5 +475,51 @@ async fn flush_activity(inactivity: &Arc<crate::service::inactivity::Inactivity>
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write member activity (潜水 tracking)"),
         Err(e) => tracing::error!(error = %e, "the member activity flush task failed"),
+    }
+}
+
+/// How often a failing gateway is asked again whether it answers (so `/readyz` recovers
+/// without traffic).
+const GATEWAY_REPROBE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Asks every configured gateway at start whether it answers, and says clearly when one does
+/// not (the daemon still runs: actions wait in the outbox and are retried). While a gateway
+/// keeps failing, asks it again every [`GATEWAY_REPROBE`], so `/readyz` turns ready again once
+/// it answers even when no action is waiting. Results go to the same record as the outbox's
+/// deliveries.
+async fn watch_gateways(
+    outbox: crate::service::outbox::OutboxHandle,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let platforms = outbox.platforms();
+    let mut first = true;
+    loop {
+        for &platform in &platforms {
+            if !first && metrics.gateway_seen(platform).failing_since.is_none() {
+                continue;
+            }
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                result = outbox.probe(platform) => result,
+            };
+            let error = result.as_ref().err().map(ToString::to_string);
+            match (&error, first) {
+                (Some(e), true) => tracing::warn!(
+                    platform = platform.prefix(),
+                    error = %e,
+                    "the gateway cannot be reached at start; actions wait in the outbox and are retried until it answers"
+                ),
+                (None, true) => tracing::info!(platform = platform.prefix(), "the gateway answers"),
+                (None, false) => tracing::info!(platform = platform.prefix(), "the gateway answers again"),
+                (Some(_), false) => {}
+            }
+            metrics.gateway_call(platform, error.as_deref());
+        }
+        first = false;
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(GATEWAY_REPROBE) => {}
+        }
     }
 }

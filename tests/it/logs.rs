@@ -120,3 +120,94 @@ fn a_port_in_use_is_said_once() {
     );
     assert_eq!(last.matches("in use").count(), 1, "said once: {last}");
 }
+
+#[tokio::test]
+async fn an_unreachable_gateway_is_named_with_its_call_and_cause_and_fails_readyz_after_unready_after() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_default_rules(&root.path().join("rules"));
+    let gateway = FakeOneBot::start(TOKEN).await;
+    // Nothing listens on a port that was just free.
+    let closed = crate::support::daemon::free_port();
+    let api_root = format!("http://127.0.0.1:{closed}");
+    let log = root.path().join("qunguan.log");
+    let daemon = Daemon::start_logging_to(
+        root.path(),
+        &gateway,
+        &[
+            ("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", api_root.as_str()),
+            ("QUNGUAN__GATEWAY__UNREADY_AFTER", "1s"),
+        ],
+        &log,
+    );
+    daemon.wait_ready().await;
+    assert_eq!(
+        post(&daemon, &group_message(1, 77, "member", "加微信 free money")).await,
+        StatusCode::NO_CONTENT
+    );
+    // /readyz turns 503 once every call has failed for a second, and says which and why.
+    let url = format!("{}/readyz", daemon.admin());
+    let mut last = (StatusCode::OK, String::new());
+    for _ in 0..200 {
+        let response = reqwest::get(&url).await.expect("readyz answers");
+        last = (response.status(), response.text().await.unwrap_or_default());
+        if last.0 == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = last;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.contains("gateway qq: down, every call failed for")
+            && body.contains(&format!("POST {api_root}/"))
+            && body.contains("connection refused"),
+        "{body}"
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    // The start-up probe says so at once, with the call and the cause.
+    assert!(
+        text.contains("the gateway cannot be reached at start")
+            && text.contains(&format!("POST {api_root}/get_status: connection refused")),
+        "{text}"
+    );
+    // So does every failed delivery, and no secret is written.
+    assert!(
+        text.contains(&format!("POST {api_root}/delete_msg: connection refused")),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN) && !text.contains(SECRET), "{text}");
+}
+
+#[tokio::test]
+async fn a_refused_token_says_the_http_status_and_the_gateways_retcode() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_default_rules(&root.path().join("rules"));
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let log = root.path().join("qunguan.log");
+    let daemon = Daemon::start_logging_to(
+        root.path(),
+        &gateway,
+        &[("QUNGUAN__GATEWAY__ONEBOT__ACCESS_TOKEN", "not-the-token")],
+        &log,
+    );
+    daemon.wait_ready().await;
+    assert_eq!(
+        post(&daemon, &group_message(1, 77, "member", "加微信 free money")).await,
+        StatusCode::NO_CONTENT
+    );
+    let expected = format!("HTTP 403: POST {}/delete_msg: retcode 1403", gateway.api_root());
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(&expected) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(text.contains(&expected), "{text}");
+    assert!(!text.contains("not-the-token"), "{text}");
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+}

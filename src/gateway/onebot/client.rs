@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::message;
 use crate::config::{OneBotSettings, Secret};
 use crate::domain::action::Action;
-use crate::gateway::{Delivery, GatewayError};
+use crate::gateway::{Delivery, GatewayError, http_failure};
 
 /// A client of one gateway's HTTP API. Cheap to share: reqwest pools connections inside.
 #[derive(Clone)]
@@ -82,13 +82,14 @@ impl OneBotClient {
         if !self.access_token.is_empty() {
             request = request.bearer_auth(self.access_token.expose());
         }
-        let response = request.send().await.map_err(classify_reqwest)?;
+        let call = format!("POST {url}");
+        let response = request.send().await.map_err(|e| http_failure(&call, &e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(classify_reqwest)?;
+        let body = response.bytes().await.map_err(|e| http_failure(&call, &e))?;
         if !status.is_success() {
             return Err(GatewayError::Status {
                 status: status.as_u16(),
-                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                body: format!("{call}: {}", status_detail(&body)),
             });
         }
         let envelope: Value = serde_json::from_slice(&body)
@@ -152,12 +153,26 @@ fn request_for(action: &Action) -> (&'static str, Value) {
     }
 }
 
-fn classify_reqwest(err: reqwest::Error) -> GatewayError {
-    if err.is_timeout() {
-        GatewayError::Timeout
+/// What a non-success HTTP answer says: the gateway's `retcode` and `wording`/`message` when
+/// the body is OneBot JSON (NapCat answers a bad token with 403 and one), else its start.
+fn status_detail(body: &[u8]) -> String {
+    if let Ok(envelope) = serde_json::from_slice::<Value>(body) {
+        let retcode = envelope.get("retcode").and_then(Value::as_i64);
+        let wording = ["wording", "message", "msg"]
+            .iter()
+            .find_map(|k| envelope.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()));
+        match (retcode, wording) {
+            (Some(code), Some(text)) => return format!("retcode {code}: {text}"),
+            (Some(code), None) => return format!("retcode {code}"),
+            (None, Some(text)) => return text.to_owned(),
+            (None, None) => {}
+        }
+    }
+    let start: String = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    if start.trim().is_empty() {
+        "(empty body)".to_owned()
     } else {
-        // Without the URL: it is ours and known, and the error chain stays short.
-        GatewayError::Transport(err.without_url().to_string())
+        start
     }
 }
 
@@ -165,7 +180,72 @@ fn classify_reqwest(err: reqwest::Error) -> GatewayError {
 mod tests {
     use super::*;
     use crate::domain::action::OutgoingMessage;
+    use crate::domain::duration::HumanDuration;
     use crate::domain::event::GroupId;
+
+    fn client_for(api_root: String, timeout_secs: u64) -> OneBotClient {
+        OneBotClient::new(&OneBotSettings {
+            api_root,
+            timeout: HumanDuration::from_secs(timeout_secs),
+            ..OneBotSettings::default()
+        })
+        .expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_call_and_the_cause() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let err = client_for(format!("http://127.0.0.1:{port}"), 2)
+            .call("delete_msg", &json!({"message_id": 1}))
+            .await
+            .expect_err("nothing listens");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("POST http://127.0.0.1:{port}/delete_msg: connection refused")),
+            "{text}"
+        );
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_gateway_that_never_answers_is_a_timeout_naming_the_call() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // Accepts and holds the connection without a word.
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("accept");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(socket);
+        });
+        let err = client_for(format!("http://127.0.0.1:{port}"), 1)
+            .call("set_group_ban", &json!({}))
+            .await
+            .expect_err("no answer");
+        assert_eq!(
+            err,
+            GatewayError::Timeout(format!("POST http://127.0.0.1:{port}/set_group_ban"))
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("POST http://127.0.0.1:{port}/set_group_ban: no answer in time")
+        );
+        held.abort();
+    }
+
+    #[test]
+    fn an_error_status_says_the_gateways_retcode_and_wording() {
+        assert_eq!(
+            status_detail(br#"{"status":"failed","retcode":1403,"data":null,"wording":"token verify failed"}"#),
+            "retcode 1403: token verify failed"
+        );
+        assert_eq!(status_detail(br#"{"status":"failed","retcode":1403}"#), "retcode 1403");
+        assert_eq!(status_detail(b"<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(status_detail(b""), "(empty body)");
+    }
 
     #[test]
     fn mute_and_unmute_always_carry_a_duration() {

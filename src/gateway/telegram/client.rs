@@ -21,7 +21,7 @@ use crate::domain::action::TELEGRAM_MAX_MUTE_SECS;
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
-use crate::gateway::{Delivery, GatewayError};
+use crate::gateway::{Delivery, GatewayError, http_failure};
 
 /// The update kinds qunguan asks for: messages and edits (filter), member changes (welcome,
 /// admin cache), the bot's own status (missing rights) and join requests. `chat_member` is
@@ -123,9 +123,10 @@ impl TelegramClient {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
-        let response = request.send().await.map_err(classify_reqwest)?;
+        let call = call_for_log(&self.api_root, method);
+        let response = request.send().await.map_err(|e| classify_reqwest(&call, e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(classify_reqwest)?;
+        let body = response.bytes().await.map_err(|e| classify_reqwest(&call, e))?;
         classify_answer(method, status, &body)
     }
 
@@ -365,13 +366,15 @@ fn classify_answer(method: &str, status: u16, body: &[u8]) -> Result<Value, Gate
     Err(GatewayError::Refused { retcode: code, message })
 }
 
-fn classify_reqwest(err: reqwest::Error) -> GatewayError {
-    if err.is_timeout() {
-        GatewayError::Timeout
-    } else {
-        // The URL carries the token: it must not reach an error message or a log.
-        GatewayError::Transport(err.without_url().to_string())
-    }
+/// `POST <api_root>/bot…/<method>`: the call as logs show it. The URL carries the token,
+/// which must never reach an error message or a log, so it is left out here and the
+/// reqwest error is read without its URL.
+fn call_for_log(api_root: &str, method: &str) -> String {
+    format!("POST {api_root}/bot…/{method}")
+}
+
+fn classify_reqwest(call: &str, err: reqwest::Error) -> GatewayError {
+    http_failure(call, &err.without_url())
 }
 
 fn kind_of(value: &Value) -> &'static str {

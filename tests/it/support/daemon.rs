@@ -77,6 +77,11 @@ impl Daemon {
         }
     }
 
+    /// The admin listener's root URL (`/metrics`, `/readyz` …).
+    pub fn admin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
     /// The webhook URL.
     pub fn webhook(&self) -> String {
         format!("http://127.0.0.1:{}/onebot/v11", self.port)
