@@ -34,6 +34,36 @@ fn check_config_accepts_the_example_config() {
 }
 
 #[test]
+fn check_config_says_a_telegram_token_without_enabled_turns_telegram_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("q.toml");
+    let rules = repo_root().join("rules");
+    std::fs::write(
+        &config,
+        format!(
+            "[rules]\ndir = {:?}\n[gateway.telegram]\ntoken = \"7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\"\n",
+            rules.display().to_string()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("telegram:    long polling"), "{stdout}");
+    assert!(
+        stdout.contains("warning: [gateway.telegram] has a token but no `enabled` key")
+            && stdout.contains("enabled = true"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("AAHdqTcv"), "the token is never printed: {stdout}");
+}
+
+#[test]
 fn check_config_names_the_bad_key_or_file_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad_key = dir.path().join("bad.toml");
