@@ -162,6 +162,19 @@ pub enum StoreError {
         "the database at {0} is in use by another process (a running qunguan?); stop it first, or reach it with `qunguan backup` / `qunguan audit`"
     )]
     Locked(String),
+    /// The database directory cannot be written by this process (in Docker: a bind mount
+    /// owned by another user than the image's).
+    #[error(
+        "the data directory {path} is not writable by this process (uid {uid}): {cause}; make it writable for uid {uid} (e.g. `chown -R {uid} {path}`), or use a named volume"
+    )]
+    NotWritable {
+        /// The database directory.
+        path: String,
+        /// This process's user id, or `?` where it cannot be read.
+        uid: String,
+        /// The operating system's words.
+        cause: std::io::Error,
+    },
     /// The caller asked for something the store cannot do (a bug in the caller).
     #[error("invalid store request: {0}")]
     Invalid(&'static str),
@@ -504,9 +517,38 @@ fn open_db(path: &Path, cache_mib: u64) -> Result<sled::Db, StoreError> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            Err(sled::Error::Io(e)) if not_writable(&e) => {
+                return Err(StoreError::NotWritable {
+                    path: path.display().to_string(),
+                    uid: process_uid(),
+                    cause: e,
+                });
+            }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether opening failed because the directory cannot be written (as opposed to a broken
+/// database or a lock).
+fn not_writable(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// This process's effective user id, read from `/proc/self/status` (`?` elsewhere): the
+/// number to `chown` a data directory to.
+fn process_uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            // Real, effective, saved, filesystem: the effective one decides.
+            line.split_whitespace().nth(2).map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// Covers the writes made before it was taken; see [`Store::flush_ticket`].

@@ -902,3 +902,38 @@ fn known_groups_and_recent_cases_read_across_trees() {
     assert_eq!(only_8.len(), 1);
     assert_eq!(store.strike_records(a, 10).expect("records").len(), 3);
 }
+
+#[test]
+fn a_data_directory_it_cannot_write_is_named_with_the_uid_to_chown_it_to() {
+    let uid = super::process_uid();
+    assert!(uid.parse::<u32>().is_ok(), "the uid is read on Linux: {uid}");
+    let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    assert!(super::not_writable(&denied));
+    assert!(super::not_writable(&std::io::Error::from(
+        std::io::ErrorKind::ReadOnlyFilesystem
+    )));
+    assert!(!super::not_writable(&std::io::Error::from(
+        std::io::ErrorKind::NotFound
+    )));
+    let message = StoreError::NotWritable {
+        path: "/data".into(),
+        uid: "65532".into(),
+        cause: denied,
+    }
+    .to_string();
+    assert!(
+        message.starts_with("the data directory /data is not writable by this process (uid 65532)")
+            && message.contains("chown -R 65532 /data"),
+        "{message}"
+    );
+    // Where the permission bits bind (not as root), opening a read-only directory says so.
+    if uid != "0" {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+        let err = Store::open_path(&data).expect_err("read-only");
+        assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
+    }
+}
