@@ -38,9 +38,6 @@ use crate::service::stats::GroupStats;
 use crate::service::welcome::Greeter;
 use crate::store::{Store, StoreError, SweepPolicy};
 
-/// How often the store's sweep runs.
-const SWEEP_EVERY: Duration = Duration::from_secs(600);
-
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -130,7 +127,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let stats = Arc::new(GroupStats::new(&settings.stats));
         let reloader = reloader.with_metrics(Arc::clone(&metrics));
-        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox)
+        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), (&settings.outbox, &settings.limits))
             .map_err(|source| AppError::Store {
                 path: settings.storage.path.display().to_string(),
                 source,
@@ -158,7 +155,11 @@ impl App {
                 Arc::new(store.clone()) as Arc<dyn CursorStore>,
                 Arc::clone(&clock),
             )
+            .with_limits(&settings.limits)
         });
+        for bound in telegram.iter().flat_map(TelegramGateway::bounds) {
+            metrics.track(bound);
+        }
         let router =
             crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
         let router = crate::runtime::server::timed(router, &settings, Arc::clone(&metrics));
@@ -387,7 +388,7 @@ impl App {
     }
 }
 
-/// Runs the store's sweep at start and then every [`SWEEP_EVERY`], off the async threads.
+/// Runs the store's sweep at start and then every `[storage] sweep_every`, off the async threads.
 async fn sweep_periodically(
     store: Store,
     clock: SharedClock,
@@ -395,7 +396,7 @@ async fn sweep_periodically(
     pipeline: Arc<Pipeline>,
     cancel: CancellationToken,
 ) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
+    let mut every = tokio::time::interval(settings.storage.sweep_every.get());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -409,11 +410,10 @@ async fn sweep_periodically(
             Arc::clone(&pipeline),
         );
         let swept = tokio::task::spawn_blocking(move || {
-            let retention = settings.storage.audit_retention;
             let strike_ttl = |group| pipeline.policies().strike_ttl(group);
             let policy = SweepPolicy {
                 seen_ttl: settings.storage.seen_ttl.get(),
-                audit_retention: (retention.as_secs() > 0).then(|| retention.get()),
+                audit_retention: settings.audit_retention(),
                 strike_ttl: &strike_ttl,
             };
             let report = store.sweep(clock.now(), &policy)?;
