@@ -50,7 +50,13 @@ const TOKEN: &str = "soak-access-token";
 const SEED: u64 = 0x50a4_0001;
 
 /// Spam phrases (the rules folder's word list) and the texts around them. Our own.
-const PHRASES: &[&str] = &["加微信领取福利", "扫码进群送资料", "免费代开发票", "cheap followers here", "刷单日结"];
+const PHRASES: &[&str] = &[
+    "加微信领取福利",
+    "扫码进群送资料",
+    "免费代开发票",
+    "cheap followers here",
+    "刷单日结",
+];
 const CLEAN: &[&str] = &[
     "今天的会议改到下午三点，大家记得准时参加",
     "有人知道食堂几点关门吗",
@@ -89,7 +95,12 @@ fn options() -> Options {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        let number = || value.replace('_', "").parse::<u64>().unwrap_or_else(|_| panic!("{flag} {value}: not a number"));
+        let number = || {
+            value
+                .replace('_', "")
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{flag} {value}: not a number"))
+        };
         match flag.as_str() {
             "--events" => o.events = number(),
             "--every" => o.every = number().max(1),
@@ -99,7 +110,9 @@ fn options() -> Options {
             "--spam-chars" => o.spam_chars = usize::try_from(number()).expect("fits"),
             "--idle-secs" => o.idle_secs = number(),
             "--env" => {
-                let (k, v) = value.split_once('=').unwrap_or_else(|| panic!("--env {value}: want KEY=VALUE"));
+                let (k, v) = value
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("--env {value}: want KEY=VALUE"));
                 o.env.push((k.to_owned(), v.to_owned()));
             }
             other => panic!("unknown flag {other}"),
@@ -135,7 +148,11 @@ fn event(i: u64, o: &Options, now: i64) -> (Vec<u8>, String) {
         })
     } else {
         let spam = (r >> 16) % 100 < 8;
-        let member = if spam && (r >> 24) % 10 < 7 { (r >> 32) % 4 } else { (r >> 32) % MEMBERS };
+        let member = if spam && (r >> 24) % 10 < 7 {
+            (r >> 32) % 4
+        } else {
+            (r >> 32) % MEMBERS
+        };
         let user = 10_000_000 + (group - 700_000_000) * 1_000 + member as i64;
         let text = if spam {
             let phrase = PHRASES[((r >> 40) % PHRASES.len() as u64) as usize];
@@ -195,7 +212,11 @@ fn disk_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        total += if meta.is_dir() { disk_bytes(&entry.path()) } else { meta.blocks() * 512 };
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())
+        } else {
+            meta.blocks() * 512
+        };
     }
     total
 }
@@ -206,12 +227,19 @@ fn mib(bytes: u64) -> f64 {
 
 /// The do-nothing gateway: every action answers ok (a fresh message id for sends).
 async fn gateway(calls: Arc<AtomicU64>) -> SocketAddr {
-    async fn action(State(calls): State<Arc<AtomicU64>>, UrlPath(_action): UrlPath<String>) -> axum::Json<serde_json::Value> {
+    async fn action(
+        State(calls): State<Arc<AtomicU64>>,
+        UrlPath(_action): UrlPath<String>,
+    ) -> axum::Json<serde_json::Value> {
         let n = calls.fetch_add(1, Ordering::Relaxed);
-        axum::Json(json!({"status": "ok", "retcode": 0, "data": {"message_id": n as i64 + 1, "member_count": 300, "group_name": "soak"}, "echo": null}))
+        axum::Json(
+            json!({"status": "ok", "retcode": 0, "data": {"message_id": n as i64 + 1, "member_count": 300, "group_name": "soak"}, "echo": null}),
+        )
     }
     let app = Router::new().route("/{action}", post(action)).with_state(calls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("gateway") });
     addr
@@ -282,7 +310,10 @@ fn stop(daemon: &mut Daemon) {
 
 fn main() {
     let o = Arc::new(options());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(run(o));
 }
 
@@ -300,7 +331,11 @@ async fn run(o: Arc<Options>) {
         o.events,
         o.concurrency,
         o.phrases + PHRASES.len(),
-        if o.name_chars > 0 { format!("; nicknames of {} characters", o.name_chars) } else { String::new() },
+        if o.name_chars > 0 {
+            format!("; nicknames of {} characters", o.name_chars)
+        } else {
+            String::new()
+        },
     );
     println!(
         "idle after start: RSS {:.1} MiB (peak {:.1} MiB), disk {:.2} MiB",
@@ -308,7 +343,10 @@ async fn run(o: Arc<Options>) {
         proc_kib(pid, "VmHWM:") as f64 / 1024.0,
         mib(disk_bytes(&daemon.data)),
     );
-    println!("{:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}", "events", "elapsed_s", "ev/s", "rss_MiB", "peak_MiB", "disk_MiB", "disk_B/ev", "actions");
+    println!(
+        "{:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
+        "events", "elapsed_s", "ev/s", "rss_MiB", "peak_MiB", "disk_MiB", "disk_B/ev", "actions"
+    );
     let url = Arc::new(format!("http://{}/onebot/v11", daemon.listen));
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -316,7 +354,13 @@ async fn run(o: Arc<Options>) {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..o.concurrency {
-        let (o, url, next, done, failed) = (Arc::clone(&o), Arc::clone(&url), Arc::clone(&next), Arc::clone(&done), Arc::clone(&failed));
+        let (o, url, next, done, failed) = (
+            Arc::clone(&o),
+            Arc::clone(&url),
+            Arc::clone(&next),
+            Arc::clone(&done),
+            Arc::clone(&failed),
+        );
         workers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {

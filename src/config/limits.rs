@@ -105,8 +105,18 @@ impl LimitsSettings {
         range("flood_members", self.flood_members, 1_024, 100_000_000);
         range("activity_members", self.activity_members, 1_024, 100_000_000);
         range("stats_members", self.stats_members, 1_024, 100_000_000);
-        range("outbox_messages_per_group", self.outbox_messages_per_group, 10, 1_000_000);
-        range("outbox_moderation_per_group", self.outbox_moderation_per_group, 10, 1_000_000);
+        range(
+            "outbox_messages_per_group",
+            self.outbox_messages_per_group,
+            10,
+            1_000_000,
+        );
+        range(
+            "outbox_moderation_per_group",
+            self.outbox_moderation_per_group,
+            10,
+            1_000_000,
+        );
         range("cooldown_groups", self.cooldown_groups, 16, 100_000_000);
         range("telegram_admin_chats", self.telegram_admin_chats, 16, 100_000_000);
         range("telegram_recent_joins", self.telegram_recent_joins, 16, 100_000_000);
@@ -154,7 +164,7 @@ impl fmt::Display for ByteSize {
     /// The largest binary unit that divides the size exactly, e.g. `8MiB`, `1536KiB`, `100B`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -182,7 +192,9 @@ impl std::str::FromStr for ByteSize {
             "gb" => 1_000_000_000,
             _ => return Err(bad()),
         };
-        n.checked_mul(scale).map(Self).ok_or_else(|| format!("{s:?} is too large"))
+        n.checked_mul(scale)
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is too large"))
     }
 }
 
@@ -215,7 +227,8 @@ impl super::StorageSettings {
     /// `cache_capacity`.
     #[must_use]
     pub fn cache_bytes(&self) -> u64 {
-        self.cache_mib.map_or(self.cache_capacity.0, |mib| mib.saturating_mul(1 << 20))
+        self.cache_mib
+            .map_or(self.cache_capacity.0, |mib| mib.saturating_mul(1 << 20))
     }
 }
 

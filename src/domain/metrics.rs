@@ -45,8 +45,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::action::ActionKind;
@@ -611,7 +611,7 @@ impl Metrics {
 
     fn render_sizes(&self, out: &mut String) {
         let bounds = self.bounds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let series: [(&str, &str, &str, fn(&Bound) -> u64); 3] = [
+        let series: [Series; 3] = [
             (
                 "qunguan_memory_entries",
                 "gauge",
@@ -660,6 +660,9 @@ fn platform_index(platform: Platform) -> usize {
         Platform::Telegram => 1,
     }
 }
+
+/// A memory series: name, type, help, and how to read it from a bound.
+type Series = (&'static str, &'static str, &'static str, fn(&Bound) -> u64);
 
 fn load(n: &AtomicU64) -> u64 {
     n.load(Ordering::Relaxed)

@@ -543,7 +543,12 @@ mod tests {
         assert_eq!(bound.len(), tracker.tracked());
         // Later members only replaced the first ones idle for two minutes, and among
         // themselves (all active at once) at most the same share as before.
-        assert!(bound.evicted() - evicted <= evicted, "{} then {}", evicted, bound.evicted());
+        assert!(
+            bound.evicted() - evicted <= evicted,
+            "{} then {}",
+            evicted,
+            bound.evicted()
+        );
         // A member flooding while the tracker is full is still caught: their own ring is
         // touched by every message, and each message of theirs finds it.
         let floods: Vec<_> = (0..8)

@@ -124,7 +124,11 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 /// The process's resident memory in bytes (`/proc/self/statm`); 0 where unknown.
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     // 4 KiB pages: what every Linux this runs on uses for user memory.
     pages.saturating_mul(4096)
 }

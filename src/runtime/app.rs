@@ -120,6 +120,7 @@ impl App {
         };
         let rules = Rules::load_with(&settings.rules.dir, &options)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
+        crate::runtime::memory::trim();
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
         // Armed now, so a change made while the daemon starts is not missed.
         let reloader =
@@ -127,12 +128,17 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let stats = Arc::new(GroupStats::new(&settings.stats));
         let reloader = reloader.with_metrics(Arc::clone(&metrics));
-        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), (&settings.outbox, &settings.limits))
-            .map_err(|source| AppError::Store {
-                path: settings.storage.path.display().to_string(),
-                source,
-            })?
-            .with_metrics(Arc::clone(&metrics));
+        let worker = OutboxWorker::new(
+            store.clone(),
+            gateways.clone(),
+            Arc::clone(&clock),
+            (&settings.outbox, &settings.limits),
+        )
+        .map_err(|source| AppError::Store {
+            path: settings.storage.path.display().to_string(),
+            source,
+        })?
+        .with_metrics(Arc::clone(&metrics));
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -419,6 +425,7 @@ async fn sweep_periodically(
             let report = store.sweep(clock.now(), &policy)?;
             let rejoin = settings.welcome.rejoin_window.get();
             let joins = store.sweep_joins(clock.now(), rejoin)?;
+            crate::runtime::memory::trim();
             Ok::<_, StoreError>((report, joins))
         })
         .await;

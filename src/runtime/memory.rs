@@ -12,6 +12,12 @@
 //! [`limit_arenas`] runs before the async runtime starts any thread; `MALLOC_ARENA_MAX` in
 //! the environment still wins, for anyone who wants to measure otherwise. Other platforms
 //! and C libraries are left alone.
+//!
+//! Loading a large dictionary allocates far more while it builds the automaton than the
+//! result keeps, and malloc keeps the freed pages. [`trim`] hands them back: after the rules
+//! are loaded or reloaded, and after each store sweep. With 50,000 phrases the idle daemon
+//! went from 46 to 33 MiB resident with it (measured by calling `malloc_trim` in a running
+//! daemon).
 
 /// How many malloc arenas the daemon uses.
 pub const ARENAS: i32 = 1;
@@ -25,5 +31,16 @@ pub fn limit_arenas() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, ARENAS);
         }
+    }
+}
+
+/// Returns the pages malloc holds free to the system (Linux with glibc; elsewhere nothing).
+/// Costs a walk over the heap: call it after large frees, not per event.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator; it takes the allocator's
+    // own locks and touches no memory the program holds.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

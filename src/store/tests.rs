@@ -283,7 +283,10 @@ fn the_sweep_expires_seen_keys_strikes_old_cases_and_receipts() {
     );
     assert_eq!(store.welcome_receipt(g).expect("read"), None, "older than 2 days");
     assert!(store.welcome_receipt(GroupId::qq(2)).expect("read").is_some());
-    assert!(store.state("telegram.offset").expect("read").is_some(), "other state is kept");
+    assert!(
+        store.state("telegram.offset").expect("read").is_some(),
+        "other state is kept"
+    );
     assert_eq!(sweep::seen_at(&store, &EventKey::derive("old").0).expect("read"), None);
     assert!(
         sweep::seen_at(&store, &EventKey::derive("new").0)

@@ -50,7 +50,11 @@ async fn names_matched_spans_and_excerpts_are_cut_before_they_are_stored_or_post
     // So does the inactivity record (written by the next batch; the list flushes it).
     let list = app
         .inactivity
-        .list(qunguan::domain::event::GroupId::qq(GROUP), Duration::ZERO, app.clock.now())
+        .list(
+            qunguan::domain::event::GroupId::qq(GROUP),
+            Duration::ZERO,
+            app.clock.now(),
+        )
         .expect("list");
     let names: Vec<&str> = list.shown.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, [name.as_str()]);

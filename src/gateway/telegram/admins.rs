@@ -258,7 +258,15 @@ mod tests {
         make_room(&mut chats, 100, 16, &bound);
         assert_eq!((chats.len(), bound.evicted()), (8, 0), "the expired ones went");
         assert!(chats.keys().all(|chat| chat % 2 == 1));
-        chats.extend((100..108).map(|chat| (chat, Admins { roles: HashMap::new(), expires_ms: 500 })));
+        chats.extend((100..108).map(|chat| {
+            (
+                chat,
+                Admins {
+                    roles: HashMap::new(),
+                    expires_ms: 500,
+                },
+            )
+        }));
         make_room(&mut chats, 100, 16, &bound);
         assert_eq!((chats.len(), bound.evicted()), (14, 2), "down to 7/8, evicted");
     }

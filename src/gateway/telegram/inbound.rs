@@ -17,7 +17,6 @@ use crate::domain::sink::{EventSink, Outcome, Unavailable};
 /// Two reports of the same join (or leave) dated this close together are one event.
 pub const SAME_MEMBERSHIP_WINDOW_SECS: i64 = 60;
 
-
 /// The Telegram side of the pipeline.
 pub struct Inbound {
     bot_id: i64,
@@ -191,8 +190,16 @@ mod tests {
         let mut recent = HashMap::new();
         let key = |n: u8| EventKey([n; 16]);
         assert_eq!(remember(&mut recent, &bound, join(1), 1_000, key(1)), None);
-        assert_eq!(remember(&mut recent, &bound, join(1), 1_001, key(2)), Some(key(1)), "a second later: the same join");
-        assert_eq!(remember(&mut recent, &bound, join(1), 1_100, key(3)), None, "two minutes later: a new join");
+        assert_eq!(
+            remember(&mut recent, &bound, join(1), 1_001, key(2)),
+            Some(key(1)),
+            "a second later: the same join"
+        );
+        assert_eq!(
+            remember(&mut recent, &bound, join(1), 1_100, key(3)),
+            None,
+            "two minutes later: a new join"
+        );
         // Old reports make room for new ones without evictions.
         for user in 2..17 {
             remember(&mut recent, &bound, join(user), 1_100, key(4));

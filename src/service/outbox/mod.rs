@@ -383,7 +383,12 @@ fn warn_now(now_ms: i64) -> bool {
     let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
     now_ms.saturating_sub(last) >= 60_000
         && LAST
-            .compare_exchange(last, now_ms, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+            .compare_exchange(
+                last,
+                now_ms,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
             .is_ok()
 }
 

@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use super::governor::Governor;
 use crate::config::{LimitsSettings, MaxAgeSettings};
-use crate::domain::bounds::Bound;
 use crate::domain::action::{Action, ActionKind};
+use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
 use crate::store::OutboxItem;
 
@@ -523,10 +523,17 @@ mod tests {
         for seq in 1..=10 {
             assert!(q.insert(seq, send(7, 0)).is_none());
         }
-        assert_eq!(q.insert(11, send(7, 0)).map(|(seq, _)| seq), Some(11), "the newest is handed back");
+        assert_eq!(
+            q.insert(11, send(7, 0)).map(|(seq, _)| seq),
+            Some(11),
+            "the newest is handed back"
+        );
         assert!(q.insert(12, recall(7, 5, 0)).is_none(), "the moderation lane has room");
         assert!(q.insert(13, send(8, 0)).is_none(), "another group has room");
-        assert!(q.insert(5, send(7, 0)).is_none(), "an item already queued is kept, not handed back");
+        assert!(
+            q.insert(5, send(7, 0)).is_none(),
+            "an item already queued is kept, not handed back"
+        );
         assert_eq!((bound.len(), bound.evicted(), bound.capacity()), (12, 1, 20));
         assert_eq!(q.len(), 12);
         // Delivering makes room again.

@@ -80,10 +80,7 @@ impl GroupStats {
             tz,
             batch: Mutex::new(Batch::default()),
             moving: RwLock::new(()),
-            bound: Bound::new(
-                "stats_members",
-                crate::config::LimitsSettings::default().stats_members,
-            ),
+            bound: Bound::new("stats_members", crate::config::LimitsSettings::default().stats_members),
             full: tokio::sync::Notify::new(),
         }
     }
