@@ -7,6 +7,7 @@
 //! cargo bench --bench soak -- --phrases 50000 --events 0     # idle RSS with a 50k-phrase dictionary
 //! cargo bench --bench soak -- --name-chars 100000            # members with 100 KB nicknames
 //! cargo bench --bench soak -- --env QUNGUAN__STORAGE__CACHE_CAPACITY=32MiB
+//! cargo bench --bench soak -- --root /tmp/soak    # keep the data and rules folders there
 //! ```
 //!
 //! The daemon is the release binary (`qunguan run`, built by `cargo bench`; `QUNGUAN_BIN`
@@ -79,6 +80,8 @@ struct Options {
     spam_chars: usize,
     idle_secs: u64,
     env: Vec<(String, String)>,
+    /// Where the data and rules folders go (kept); a temp folder otherwise.
+    root: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -91,6 +94,7 @@ fn options() -> Options {
         spam_chars: 0,
         idle_secs: 10,
         env: Vec::new(),
+        root: None,
     };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(flag) = args.next() {
@@ -109,6 +113,7 @@ fn options() -> Options {
             "--name-chars" => o.name_chars = usize::try_from(number()).expect("fits"),
             "--spam-chars" => o.spam_chars = usize::try_from(number()).expect("fits"),
             "--idle-secs" => o.idle_secs = number(),
+            "--root" => o.root = Some(PathBuf::from(&value)),
             "--env" => {
                 let (k, v) = value
                     .split_once('=')
@@ -318,10 +323,11 @@ fn main() {
 }
 
 async fn run(o: Arc<Options>) {
-    let root = tempfile::tempdir().expect("tempdir");
+    let temp = tempfile::tempdir().expect("tempdir");
+    let root = o.root.clone().unwrap_or_else(|| temp.path().to_owned());
     let calls = Arc::new(AtomicU64::new(0));
     let gateway = gateway(Arc::clone(&calls)).await;
-    let mut daemon = start_daemon(&o, root.path(), gateway);
+    let mut daemon = start_daemon(&o, &root, gateway);
     let pid = daemon.child.id();
     let http = reqwest::Client::new();
     wait_ready(&http, &mut daemon).await;

@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn the_cache_and_the_audit_retention_read_their_new_and_older_keys() {
         let s = load(&[]).expect("defaults");
-        assert_eq!(s.storage.cache_bytes(), 8 << 20);
+        assert_eq!(s.storage.cache_bytes(), 2 << 20);
         assert_eq!(s.audit_retention(), Some(std::time::Duration::from_secs(180 * 86_400)));
         let s = load(&[
             ("QUNGUAN__STORAGE__CACHE_CAPACITY", "16MiB"),

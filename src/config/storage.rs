@@ -31,7 +31,7 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./data"),
-            cache_capacity: ByteSize::mib(8),
+            cache_capacity: ByteSize::mib(2),
             cache_mib: None,
             seen_ttl: HumanDuration::from_secs(2 * 86_400),
             audit_retention: None,

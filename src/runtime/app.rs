@@ -299,6 +299,7 @@ impl App {
             tasks.spawn(telegram.run(background.clone()));
         }
         tasks.spawn(reloader.run(background.clone()));
+        tasks.spawn(crate::runtime::memory::trim_periodically(background.clone()));
         tasks.spawn(inactivity_periodically(
             Arc::clone(pipeline.inactivity()),
             settings.inactivity.check_every.get(),

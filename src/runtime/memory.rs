@@ -15,9 +15,17 @@
 //!
 //! Loading a large dictionary allocates far more while it builds the automaton than the
 //! result keeps, and malloc keeps the freed pages. [`trim`] hands them back: after the rules
-//! are loaded or reloaded, and after each store sweep. With 50,000 phrases the idle daemon
-//! went from 46 to 33 MiB resident with it (measured by calling `malloc_trim` in a running
-//! daemon).
+//! are loaded or reloaded, after each store sweep, and every [`TRIM_EVERY`] while the daemon
+//! runs (the traffic frees and allocates in bursts too). With 50,000 phrases the idle daemon
+//! went from 46 to 33 MiB resident with it, and under a steady load of signed events from
+//! 72 to 60 MiB (measured by calling `malloc_trim` in a running daemon).
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+/// How often [`trim_periodically`] trims.
+pub const TRIM_EVERY: Duration = Duration::from_secs(30);
 
 /// How many malloc arenas the daemon uses.
 pub const ARENAS: i32 = 1;
@@ -42,5 +50,21 @@ pub fn trim() {
     // own locks and touches no memory the program holds.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Trims every [`TRIM_EVERY`], off the async threads, until `cancel` fires.
+pub async fn trim_periodically(cancel: CancellationToken) {
+    let mut every = tokio::time::interval(TRIM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = tokio::task::spawn_blocking(trim).await {
+            tracing::debug!(error = %e, "the malloc trim task failed");
+        }
     }
 }
