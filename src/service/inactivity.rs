@@ -291,7 +291,7 @@ impl Inactivity {
             .filter(|(_, record)| now_ms.saturating_sub(record.last_ms) >= threshold)
             .map(|(user_id, record)| Silent {
                 user_id,
-                silent_secs: secs(now_ms.saturating_sub(record.last_ms)),
+                silent_secs: to_the_day(secs(now_ms.saturating_sub(record.last_ms))),
                 name: record.name,
                 since: record.since,
             })
@@ -300,7 +300,7 @@ impl Inactivity {
         let total = silent.len();
         silent.truncate(self.settings.inactivity.list_limit);
         Ok(SilentList {
-            tracked_secs: activity.since_ms.map(|since| secs(now_ms.saturating_sub(since))),
+            tracked_secs: activity.since_ms.map(|since| to_the_day(secs(now_ms.saturating_sub(since)))),
             total,
             shown: silent,
         })
@@ -466,6 +466,12 @@ fn millis(d: Duration) -> i64 {
 
 fn secs(ms: i64) -> u64 {
     u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+/// A silence of a day or more in whole days: times are kept to the day, so the hours would
+/// be the time of day of the check, not of the member's last message.
+fn to_the_day(secs: u64) -> u64 {
+    if secs >= 86_400 { secs - secs % 86_400 } else { secs }
 }
 
 #[cfg(test)]
