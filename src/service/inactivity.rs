@@ -300,7 +300,9 @@ impl Inactivity {
         let total = silent.len();
         silent.truncate(self.settings.inactivity.list_limit);
         Ok(SilentList {
-            tracked_secs: activity.since_ms.map(|since| to_the_day(secs(now_ms.saturating_sub(since)))),
+            tracked_secs: activity
+                .since_ms
+                .map(|since| to_the_day(secs(now_ms.saturating_sub(since)))),
             total,
             shown: silent,
         })
