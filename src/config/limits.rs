@@ -57,6 +57,14 @@ pub struct LimitsSettings {
     pub telegram_admin_chats: usize,
     /// Telegram joins and leaves remembered to fold duplicate reports of one join.
     pub telegram_recent_joins: usize,
+    /// Open sessions of the operators' console; a login beyond it ends the session closest
+    /// to expiry.
+    pub console_sessions: usize,
+    /// Client addresses whose failed console logins are remembered (the login rate limit).
+    pub console_login_addresses: usize,
+    /// Groups whose recent sends the send governor remembers (their per-minute window);
+    /// windows idle for a minute are dropped first.
+    pub send_window_groups: usize,
 }
 
 impl Default for LimitsSettings {
@@ -74,6 +82,9 @@ impl Default for LimitsSettings {
             cooldown_groups: 10_000,
             telegram_admin_chats: 10_000,
             telegram_recent_joins: 4_096,
+            console_sessions: 256,
+            console_login_addresses: 4_096,
+            send_window_groups: 10_000,
         }
     }
 }
@@ -120,6 +131,9 @@ impl LimitsSettings {
         range("cooldown_groups", self.cooldown_groups, 16, 100_000_000);
         range("telegram_admin_chats", self.telegram_admin_chats, 16, 100_000_000);
         range("telegram_recent_joins", self.telegram_recent_joins, 16, 100_000_000);
+        range("console_sessions", self.console_sessions, 1, 1_000_000);
+        range("console_login_addresses", self.console_login_addresses, 16, 100_000_000);
+        range("send_window_groups", self.send_window_groups, 16, 100_000_000);
         out
     }
 }

@@ -314,11 +314,16 @@ impl App {
             background.clone(),
         ));
         if let Some(admin) = admin {
-            let auth = Arc::new(crate::runtime::console::auth::Auth::new(
-                settings.console.clone(),
-                clock.clone(),
-                Arc::clone(&metrics),
-            ));
+            let auth = Arc::new(
+                crate::runtime::console::auth::Auth::new(settings.console.clone(), clock.clone(), Arc::clone(&metrics))
+                    .with_limits(
+                        settings.limits.console_sessions,
+                        settings.limits.console_login_addresses,
+                    ),
+            );
+            for bound in auth.bounds() {
+                metrics.track(bound);
+            }
             let state = crate::runtime::admin::AdminState {
                 metrics: Arc::clone(&metrics),
                 store: store.clone(),

@@ -108,7 +108,11 @@ async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation
 #[tokio::test]
 async fn metrics_show_every_bounded_structure_and_the_store_size() {
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| s.limits.flood_members = 4_096),
+        tweak: Box::new(|s| {
+            s.limits.flood_members = 4_096;
+            s.limits.console_sessions = 7;
+            s.limits.send_window_groups = 123;
+        }),
         ..Options::default()
     })
     .await;
@@ -122,9 +126,12 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
     for structure in [
         "activity_notes",
         "activity_pending",
+        "console_login_addresses",
+        "console_sessions",
         "flood_members",
         "outbox_queued",
         "rules_cooldowns",
+        "send_windows",
         "stats_members",
     ] {
         for series in [
@@ -142,6 +149,8 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
             .unwrap_or_else(|| panic!("{series} in\n{text}"))
     };
     assert_eq!(value("qunguan_memory_capacity{structure=\"flood_members\"}"), 4_096);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"console_sessions\"}"), 7);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"send_windows\"}"), 123);
     assert_eq!(value("qunguan_memory_entries{structure=\"flood_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"stats_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"activity_notes\"}"), 3);

@@ -121,7 +121,8 @@ impl OutboxWorker {
             );
         }
         Ok(Self {
-            governor: Governor::new(settings, Arc::new(Capabilities::of_platform)),
+            governor: Governor::new(settings, Arc::new(Capabilities::of_platform))
+                .with_capacity(limits.send_window_groups),
             store,
             gateways,
             clock,
@@ -141,6 +142,7 @@ impl OutboxWorker {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
         self.metrics.track(self.queues.bound());
+        self.metrics.track(self.governor.bound());
         self
     }
 
