@@ -285,7 +285,8 @@ impl Auth {
         }
         self.metrics.console_login(LoginResult::Ok);
         lock(&self.failures).remove(&address);
-        let token = self.open_session(name);
+        let name = session_name(name);
+        let token = self.open_session(&name);
         tracing::info!(%address, name, "console: logged in");
         Login::Ok(token)
     }
@@ -338,16 +339,10 @@ impl Auth {
     fn open_session(&self, name: &str) -> String {
         let now_ms = self.clock.now().as_millisecond();
         let (id, secret) = (random_hex(16), random_hex(16));
-        let name: String = name
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_NAME_CHARS)
-            .collect();
         let session = Session {
             secret: secret.clone(),
             csrf: random_hex(16),
-            name: if name.is_empty() { "console".to_owned() } else { name },
+            name: name.to_owned(),
             expires_ms: now_ms.saturating_add(millis(self.settings.session_ttl.get())),
             flash: None,
         };
@@ -475,6 +470,18 @@ impl Auth {
     }
 }
 
+/// The name a login gave, as the session, the audit log and the log line keep it: trimmed,
+/// without control characters, at most [`MAX_NAME_CHARS`]; `console` when empty.
+fn session_name(given: &str) -> String {
+    let name: String = given
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    if name.is_empty() { "console".to_owned() } else { name }
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -579,6 +586,13 @@ mod tests {
             ));
         }
         assert_eq!((addresses.len(), addresses.capacity(), addresses.evicted()), (3, 3, 2));
+    }
+
+    #[test]
+    fn login_names_are_cut_before_anything_keeps_or_logs_them() {
+        assert_eq!(session_name("  小王\n "), "小王");
+        assert_eq!(session_name(" \t"), "console");
+        assert_eq!(session_name(&"名".repeat(10_000)).chars().count(), MAX_NAME_CHARS);
     }
 
     #[test]
