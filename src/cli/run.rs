@@ -16,6 +16,7 @@ pub(crate) fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     if settings.gateway.telegram.enabled_by_token {
         tracing::warn!("{}", super::check_config::TELEGRAM_BY_TOKEN);
     }
+    crate::runtime::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,6 +18,7 @@ mod console;
 mod gateway;
 mod inactivity;
 mod join_requests;
+mod limits;
 mod load;
 mod log;
 mod moderation;
@@ -46,6 +47,7 @@ pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
+pub use limits::{AuditSettings, ByteSize, LimitsSettings};
 pub use load::{ConfigError, ENV_PREFIX};
 pub use log::{LogFormat, LogSettings, MessagesSettings};
 pub use moderation::{AdminSettings, FloodOverride, GroupSettings, ModerationSettings};
@@ -93,6 +95,10 @@ pub struct Settings {
     pub stats: StatsSettings,
     /// The operators' console and its JSON API on the admin listener.
     pub console: ConsoleSettings,
+    /// Caps on stored strings and on every in-memory structure.
+    pub limits: LimitsSettings,
+    /// Audit retention.
+    pub audit: AuditSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

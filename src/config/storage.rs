@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::ByteSize;
 use crate::domain::duration::HumanDuration;
 
 /// `[storage]`
@@ -12,22 +13,29 @@ use crate::domain::duration::HumanDuration;
 pub struct StorageSettings {
     /// Directory of the sled database (created if missing).
     pub path: PathBuf,
-    /// sled page cache in MiB. sled's own default (1 GiB) is far too much for this workload.
-    pub cache_mib: u64,
+    /// sled's page cache. sled's own default (1 GiB) is far too much for this workload.
+    pub cache_capacity: ByteSize,
+    /// The older name of `cache_capacity`, in MiB; when set, it wins.
+    pub cache_mib: Option<u64>,
     /// How long a processed event's key is remembered, so a redelivery within this time changes
     /// nothing. Gateways redeliver within seconds to minutes; the default leaves a wide margin.
     pub seen_ttl: HumanDuration,
-    /// How long audit cases and dead letters are kept; `0s` keeps them forever.
-    pub audit_retention: HumanDuration,
+    /// The older name of `[audit] retention`; when set, it wins.
+    pub audit_retention: Option<HumanDuration>,
+    /// How often the sweep deletes what has outlived its time (seen keys, receipts, strikes,
+    /// audit cases, dead letters, old joins).
+    pub sweep_every: HumanDuration,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./data"),
-            cache_mib: 32,
+            cache_capacity: ByteSize::mib(2),
+            cache_mib: None,
             seen_ttl: HumanDuration::from_secs(2 * 86_400),
-            audit_retention: HumanDuration::from_secs(180 * 86_400),
+            audit_retention: None,
+            sweep_every: HumanDuration::from_secs(600),
         }
     }
 }

@@ -68,7 +68,7 @@ pub struct AuditEntry {
     pub at_ms: i64,
     /// The member acted on.
     pub user_id: i64,
-    /// Their display name at the time, if known.
+    /// Their display name at the time, if known (at most `[limits] name_chars` characters).
     #[serde(default)]
     pub user_name: String,
     /// Who acted.
@@ -78,10 +78,11 @@ pub struct AuditEntry {
     /// The admin's reason, if they gave one.
     #[serde(default)]
     pub reason: String,
-    /// The matched spans, quoted from the original message text.
+    /// The matched spans, quoted from the original message text (at most `[limits]
+    /// matched_spans` of them, each at most `matched_chars` characters).
     #[serde(default)]
     pub matched: Vec<String>,
-    /// The start of the message text (at most [`EXCERPT_CHARS`] characters).
+    /// The start of the message text (at most `[limits] excerpt_chars` characters).
     #[serde(default)]
     pub excerpt: String,
     /// The message that caused the case.
@@ -141,16 +142,14 @@ impl AuditEntry {
     }
 }
 
-/// How much of a message the audit log keeps as context.
-pub const EXCERPT_CHARS: usize = 300;
+/// How much of a text [`excerpt`] keeps: the default of `[limits] excerpt_chars`.
+pub const EXCERPT_CHARS: usize = 200;
 
-/// The first [`EXCERPT_CHARS`] characters of `text`, with `…` when cut.
+/// The first [`EXCERPT_CHARS`] characters of `text`, with `…` when cut (for texts whose
+/// configured cap is not at hand; stored excerpts use `[limits] excerpt_chars`).
 #[must_use]
 pub fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    crate::domain::text::cap(text, EXCERPT_CHARS).into_owned()
 }
 
 #[cfg(test)]

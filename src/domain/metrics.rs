@@ -19,6 +19,11 @@
 //! | `qunguan_webhook_duration_seconds`       | histogram | `gateway`           |
 //! | `qunguan_rules_reloads_total`            | counter   | `result`            |
 //! | `qunguan_stats_flushes_total`            | counter   | `result`            |
+//! | `qunguan_memory_entries`                 | gauge     | `structure`         |
+//! | `qunguan_memory_capacity`                | gauge     | `structure`         |
+//! | `qunguan_memory_evictions_total`         | counter   | `structure`         |
+//! | `qunguan_store_size_bytes`               | gauge     |                     |
+//! | `process_resident_memory_bytes`          | gauge     |                     |
 //! | `qunguan_build_info`                     | gauge     | `version`           |
 //! | `qunguan_console_logins_total`           | counter   | `result`            |
 //! | `qunguan_console_sessions`               | gauge     |                     |
@@ -31,14 +36,21 @@
 //! Beside the counters, [`Metrics`] keeps two small facts the console's pages show: the
 //! outcome of the last rules reload, and per platform the last delivery that worked and the
 //! last error (one entry per platform, errors cut to [`LAST_ERROR_CHARS`]).
+//!
+//! `structure` of the memory gauges: every bounded in-memory structure
+//! ([`crate::domain::bounds`]): its entries now, its capacity (`[limits]`) and how many
+//! entries it dropped because it was full. `qunguan_store_size_bytes` is what the database
+//! folder takes on disk, `process_resident_memory_bytes` the daemon's resident memory (both
+//! read when `/metrics` is scraped).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::action::ActionKind;
+use crate::domain::bounds::Bound;
 use crate::domain::event::{EventKind, Platform};
 
 /// Upper bounds of the webhook latency buckets, in seconds (Prometheus `le`).
@@ -254,6 +266,12 @@ pub struct Metrics {
     last_reload: Mutex<Option<ReloadOutcome>>,
     /// By platform: QQ (OneBot), Telegram.
     gateways: Mutex<[GatewaySeen; 2]>,
+    /// Every bounded in-memory structure, by name.
+    bounds: Mutex<Vec<Arc<Bound>>>,
+    /// The database folder's size on disk, bytes (set when `/metrics` is scraped).
+    store_bytes: AtomicU64,
+    /// Resident memory, bytes (set when `/metrics` is scraped; 0 where unknown).
+    resident_bytes: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -275,6 +293,9 @@ impl Default for Metrics {
             login_limited: AtomicU64::new(0),
             last_reload: Mutex::new(None),
             gateways: Mutex::new(Default::default()),
+            bounds: Mutex::new(Vec::new()),
+            store_bytes: AtomicU64::new(0),
+            resident_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -401,6 +422,29 @@ impl Metrics {
             &self.stats_flushes_failed
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reports a bounded in-memory structure on `/metrics`; one of the same name reported
+    /// earlier is replaced.
+    pub fn track(&self, bound: Arc<Bound>) {
+        let mut bounds = self.bounds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        bounds.retain(|b| b.name() != bound.name());
+        bounds.push(bound);
+        bounds.sort_by_key(|b| b.name());
+    }
+
+    /// The tracked structures (tests).
+    #[must_use]
+    pub fn bound(&self, name: &str) -> Option<Arc<Bound>> {
+        let bounds = self.bounds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        bounds.iter().find(|b| b.name() == name).cloned()
+    }
+
+    /// Records the database folder's size on disk and the process's resident memory, for the
+    /// next render.
+    pub fn set_sizes(&self, store_bytes: u64, resident_bytes: u64) {
+        self.store_bytes.store(store_bytes, Ordering::Relaxed);
+        self.resident_bytes.store(resident_bytes, Ordering::Relaxed);
     }
 
     /// The outbox worker calls this each time round its loop (at least once a second).
@@ -561,7 +605,52 @@ impl Metrics {
             "qunguan_console_login_limited_addresses {}",
             load(&self.login_limited)
         );
+        self.render_sizes(&mut out);
         out
+    }
+
+    fn render_sizes(&self, out: &mut String) {
+        let bounds = self.bounds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let series: [Series; 3] = [
+            (
+                "qunguan_memory_entries",
+                "gauge",
+                "Entries held by a bounded in-memory structure.",
+                |b| b.len() as u64,
+            ),
+            (
+                "qunguan_memory_capacity",
+                "gauge",
+                "The most entries a bounded in-memory structure holds ([limits]).",
+                |b| b.capacity() as u64,
+            ),
+            (
+                "qunguan_memory_evictions_total",
+                "counter",
+                "Entries a bounded in-memory structure dropped because it was full.",
+                Bound::evicted,
+            ),
+        ];
+        for (name, kind, help, value) in series {
+            header(out, name, kind, help);
+            for bound in bounds.iter() {
+                let _ = writeln!(out, "{name}{{structure=\"{}\"}} {}", bound.name(), value(bound));
+            }
+        }
+        header(
+            out,
+            "qunguan_store_size_bytes",
+            "gauge",
+            "What the database folder takes on disk.",
+        );
+        let _ = writeln!(out, "qunguan_store_size_bytes {}", load(&self.store_bytes));
+        header(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the daemon.",
+        );
+        let _ = writeln!(out, "process_resident_memory_bytes {}", load(&self.resident_bytes));
     }
 }
 
@@ -571,6 +660,9 @@ fn platform_index(platform: Platform) -> usize {
         Platform::Telegram => 1,
     }
 }
+
+/// A memory series: name, type, help, and how to read it from a bound.
+type Series = (&'static str, &'static str, &'static str, fn(&Bound) -> u64);
 
 fn load(n: &AtomicU64) -> u64 {
     n.load(Ordering::Relaxed)
@@ -684,5 +776,30 @@ mod tests {
         assert!(text.contains("qunguan_rules_reloads_total{result=\"failed\"} 1\n"));
         assert!(text.contains("qunguan_outbox_depth 3\n"));
         assert!(text.contains("qunguan_outbox_oldest_age_seconds 12\n"));
+    }
+
+    #[test]
+    fn bounded_structures_and_sizes_are_rendered_per_structure() {
+        let m = Metrics::default();
+        let flood = Bound::new("flood_members", 100);
+        flood.grow(7);
+        flood.evict(2);
+        m.track(Arc::clone(&flood));
+        m.track(Bound::new("activity_notes", 50));
+        // Tracking a structure of the same name again replaces it.
+        m.track(Bound::new("activity_notes", 60));
+        m.set_sizes(12_345, 6_789);
+        let text = m.render(OutboxGauges::default());
+        for expected in [
+            "qunguan_memory_entries{structure=\"flood_members\"} 7\n",
+            "qunguan_memory_capacity{structure=\"flood_members\"} 100\n",
+            "qunguan_memory_evictions_total{structure=\"flood_members\"} 2\n",
+            "qunguan_memory_capacity{structure=\"activity_notes\"} 60\n",
+            "qunguan_store_size_bytes 12345\n",
+            "process_resident_memory_bytes 6789\n",
+        ] {
+            assert!(text.contains(expected), "{expected} in\n{text}");
+        }
+        assert_eq!(text.matches("structure=\"activity_notes\"").count(), 3);
     }
 }

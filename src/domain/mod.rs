@@ -8,6 +8,7 @@
 pub mod action;
 pub mod activity;
 pub mod audit;
+pub mod bounds;
 pub mod clock;
 pub mod duration;
 pub mod effects;
@@ -19,3 +20,4 @@ pub mod rule;
 pub mod sink;
 pub mod stats;
 pub mod strike;
+pub mod text;

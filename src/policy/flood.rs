@@ -16,7 +16,12 @@
 //! touches one ring under one of a few sharded locks and allocates only when a member posts
 //! more than three messages within the window or a flood is found. Members idle longer than
 //! the longest window are dropped by a sweep that runs at most once a minute per shard, so
-//! memory follows the number of members active in the last minute.
+//! memory follows the number of members active in the last minute — up to `[limits]
+//! flood_members` (spread over the shards). A shard that is full when a new member posts
+//! first drops its members idle longer than the longest window, then those idle longer than
+//! the shortest; if everyone is still active it drops arbitrary members down to 7/8 of its
+//! share (counted as evictions), so a full shard does not sweep on every message. The worst
+//! an eviction does is forget a member's last few messages: one flood may go unseen.
 //!
 //! The state is in memory: a restart forgets it, which at worst lets one flood through.
 //! Messages already punished by the word filter are not counted again.
@@ -24,11 +29,12 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::domain::bounds::Bound;
 use crate::domain::duration::HumanDuration;
 use crate::domain::event::GroupId;
 
@@ -61,6 +67,8 @@ impl Default for FloodSettings {
 pub const MAX_TRACKED: usize = 16;
 
 const SHARDS: usize = 16;
+/// The default of `[limits] flood_members`.
+pub const DEFAULT_MEMBERS: usize = 16_384;
 const SWEEP_EVERY_MS: i64 = 60_000;
 
 /// Which limit was crossed.
@@ -87,6 +95,10 @@ pub struct FloodTracker {
     shards: Vec<Mutex<Shard>>,
     /// Times are kept as `u32` milliseconds since this instant (wrapping; windows are short).
     epoch_ms: i64,
+    /// Members tracked, over all shards, and the most allowed.
+    bound: Arc<Bound>,
+    /// The most members one shard holds.
+    shard_capacity: usize,
 }
 
 #[derive(Debug, Default)]
@@ -123,13 +135,30 @@ impl Default for Ring {
 }
 
 impl FloodTracker {
-    /// An empty tracker; `now` anchors its compact timestamps.
+    /// An empty tracker of at most [`DEFAULT_MEMBERS`] members; `now` anchors its compact
+    /// timestamps.
+    #[cfg(test)]
     #[must_use]
     pub fn new(now: Timestamp) -> Self {
+        Self::with_capacity(now, DEFAULT_MEMBERS)
+    }
+
+    /// An empty tracker that remembers at most about `members` members.
+    #[must_use]
+    pub fn with_capacity(now: Timestamp, members: usize) -> Self {
+        let shard_capacity = members.div_ceil(SHARDS).max(8);
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             epoch_ms: now.as_millisecond(),
+            bound: Bound::new("flood_members", shard_capacity * SHARDS),
+            shard_capacity,
         }
+    }
+
+    /// The tracker's size (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
     }
 
     /// Counts a message and reports a flood if it crosses a limit. A message id seen before
@@ -153,12 +182,27 @@ impl FloodTracker {
         let mut shard = self.shards[shard_of(group, user_id)]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let longest = window_ms(limits.window.as_secs().max(limits.repeat_window.as_secs()));
         if now_ms.saturating_sub(shard.last_sweep_ms) >= SWEEP_EVERY_MS {
-            let idle = window_ms(limits.window.as_secs().max(limits.repeat_window.as_secs()));
-            shard.sweep(at, idle);
+            let before = shard.members.len();
+            shard.sweep(at, longest);
             shard.last_sweep_ms = now_ms;
+            self.bound.shrink(before - shard.members.len());
         }
-        let ring = shard.members.entry((group, user_id)).or_default();
+        let key = (group, user_id);
+        if shard.members.len() >= self.shard_capacity && !shard.members.contains_key(&key) {
+            let shortest = window_ms(active_window(limits));
+            let (idle, evicted) = shard.make_room(at, (longest, shortest), self.shard_capacity);
+            self.bound.shrink(idle + evicted);
+            self.bound.evict(evicted);
+        }
+        let ring = match shard.members.entry(key) {
+            std::collections::hash_map::Entry::Occupied(ring) => ring.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                self.bound.grow(1);
+                slot.insert(Ring::default())
+            }
+        };
         if ring.iter().any(|e| e.message_id == message_id) {
             return None;
         }
@@ -273,6 +317,40 @@ impl Shard {
     fn sweep(&mut self, at: u32, idle_ms: u32) {
         self.members
             .retain(|_, ring| ring.last().is_some_and(|e| at.wrapping_sub(e.at) < idle_ms));
+    }
+
+    /// Makes room in a full shard: drops members idle longer than the longest window, then
+    /// longer than the shortest, then arbitrary ones down to 7/8 of `capacity`. Returns how
+    /// many idle members were dropped and how many active ones were evicted.
+    fn make_room(&mut self, at: u32, (longest, shortest): (u32, u32), capacity: usize) -> (usize, usize) {
+        let before = self.members.len();
+        self.sweep(at, longest);
+        if self.members.len() >= capacity {
+            self.sweep(at, shortest);
+        }
+        let idle = before - self.members.len();
+        let keep = capacity - capacity / 8;
+        let excess = if self.members.len() >= capacity {
+            self.members.len() - keep
+        } else {
+            0
+        };
+        if excess > 0 {
+            let victims: Vec<(GroupId, i64)> = self.members.keys().take(excess).copied().collect();
+            for key in &victims {
+                self.members.remove(key);
+            }
+        }
+        (idle, excess)
+    }
+}
+
+/// The shorter of the two windows that are on (rate, repeat), in seconds.
+fn active_window(limits: &FloodSettings) -> u64 {
+    match (limits.messages > 0, limits.repeats > 0) {
+        (true, true) => limits.window.as_secs().min(limits.repeat_window.as_secs()),
+        (true, false) => limits.window.as_secs(),
+        _ => limits.repeat_window.as_secs(),
     }
 }
 
@@ -440,5 +518,42 @@ mod tests {
             tracker.observe(G, 1_000 + user, 1_000 + user, "hi", later, &l);
         }
         assert_eq!(tracker.tracked(), 16);
+    }
+
+    #[test]
+    fn the_tracker_holds_at_most_its_capacity_and_drops_idle_members_before_active_ones() {
+        let l = FloodSettings::default(); // 8 in 10 s, 3 repeats in 60 s
+        // 16 shards of 8 members.
+        let tracker = FloodTracker::with_capacity(at(0), 128);
+        let bound = tracker.bound();
+        assert_eq!(bound.capacity(), 128);
+        // 1,000 members at once: every one active, so the full shards evict.
+        for user in 0..1_000 {
+            tracker.observe(G, user, user, "hi", at(0), &l);
+        }
+        assert!(tracker.tracked() <= 128, "{}", tracker.tracked());
+        assert_eq!(bound.len(), tracker.tracked());
+        assert!(bound.evicted() > 0);
+        let evicted = bound.evicted();
+        // Two minutes later everyone is idle: new members replace them without evictions.
+        for user in 1_000..2_000 {
+            tracker.observe(G, user, user, "hi", at(120_000), &l);
+        }
+        assert!(tracker.tracked() <= 128);
+        assert_eq!(bound.len(), tracker.tracked());
+        // Later members only replaced the first ones idle for two minutes, and among
+        // themselves (all active at once) at most the same share as before.
+        assert!(
+            bound.evicted() - evicted <= evicted,
+            "{} then {}",
+            evicted,
+            bound.evicted()
+        );
+        // A member flooding while the tracker is full is still caught: their own ring is
+        // touched by every message, and each message of theirs finds it.
+        let floods: Vec<_> = (0..8)
+            .map(|k| tracker.observe(G, 5_000, 9_000 + k, &format!("m{k}"), at(121_000 + k), &l))
+            .collect();
+        assert!(floods[7].is_some(), "{floods:?}");
     }
 }

@@ -92,7 +92,9 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(state): State<AdminState>) -> Response {
     let (store, now_ms) = (state.store.clone(), state.clock.now().as_millisecond());
+    let metrics = Arc::clone(&state.metrics);
     let gauges = tokio::task::spawn_blocking(move || {
+        metrics.set_sizes(store.disk_usage().unwrap_or(0), resident_bytes());
         let outbox = store.outbox();
         let oldest = outbox.oldest_created_ms()?;
         Ok::<_, crate::store::StoreError>(OutboxGauges {
@@ -117,6 +119,18 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         state.metrics.render(gauges),
     )
         .into_response()
+}
+
+/// The process's resident memory in bytes (`/proc/self/statm`); 0 where unknown.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // 4 KiB pages: what every Linux this runs on uses for user memory.
+    pages.saturating_mul(4096)
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {

@@ -38,9 +38,6 @@ use crate::service::stats::GroupStats;
 use crate::service::welcome::Greeter;
 use crate::store::{Store, StoreError, SweepPolicy};
 
-/// How often the store's sweep runs.
-const SWEEP_EVERY: Duration = Duration::from_secs(600);
-
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -123,6 +120,7 @@ impl App {
         };
         let rules = Rules::load_with(&settings.rules.dir, &options)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
+        crate::runtime::memory::trim();
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
         // Armed now, so a change made while the daemon starts is not missed.
         let reloader =
@@ -130,12 +128,17 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let stats = Arc::new(GroupStats::new(&settings.stats));
         let reloader = reloader.with_metrics(Arc::clone(&metrics));
-        let worker = OutboxWorker::new(store.clone(), gateways.clone(), Arc::clone(&clock), &settings.outbox)
-            .map_err(|source| AppError::Store {
-                path: settings.storage.path.display().to_string(),
-                source,
-            })?
-            .with_metrics(Arc::clone(&metrics));
+        let worker = OutboxWorker::new(
+            store.clone(),
+            gateways.clone(),
+            Arc::clone(&clock),
+            (&settings.outbox, &settings.limits),
+        )
+        .map_err(|source| AppError::Store {
+            path: settings.storage.path.display().to_string(),
+            source,
+        })?
+        .with_metrics(Arc::clone(&metrics));
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -158,7 +161,11 @@ impl App {
                 Arc::new(store.clone()) as Arc<dyn CursorStore>,
                 Arc::clone(&clock),
             )
+            .with_limits(&settings.limits)
         });
+        for bound in telegram.iter().flat_map(TelegramGateway::bounds) {
+            metrics.track(bound);
+        }
         let router =
             crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
         let router = crate::runtime::server::timed(router, &settings, Arc::clone(&metrics));
@@ -292,6 +299,7 @@ impl App {
             tasks.spawn(telegram.run(background.clone()));
         }
         tasks.spawn(reloader.run(background.clone()));
+        tasks.spawn(crate::runtime::memory::trim_periodically(background.clone()));
         tasks.spawn(inactivity_periodically(
             Arc::clone(pipeline.inactivity()),
             settings.inactivity.check_every.get(),
@@ -306,11 +314,16 @@ impl App {
             background.clone(),
         ));
         if let Some(admin) = admin {
-            let auth = Arc::new(crate::runtime::console::auth::Auth::new(
-                settings.console.clone(),
-                clock.clone(),
-                Arc::clone(&metrics),
-            ));
+            let auth = Arc::new(
+                crate::runtime::console::auth::Auth::new(settings.console.clone(), clock.clone(), Arc::clone(&metrics))
+                    .with_limits(
+                        settings.limits.console_sessions,
+                        settings.limits.console_login_addresses,
+                    ),
+            );
+            for bound in auth.bounds() {
+                metrics.track(bound);
+            }
             let state = crate::runtime::admin::AdminState {
                 metrics: Arc::clone(&metrics),
                 store: store.clone(),
@@ -387,7 +400,7 @@ impl App {
     }
 }
 
-/// Runs the store's sweep at start and then every [`SWEEP_EVERY`], off the async threads.
+/// Runs the store's sweep at start and then every `[storage] sweep_every`, off the async threads.
 async fn sweep_periodically(
     store: Store,
     clock: SharedClock,
@@ -395,7 +408,7 @@ async fn sweep_periodically(
     pipeline: Arc<Pipeline>,
     cancel: CancellationToken,
 ) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
+    let mut every = tokio::time::interval(settings.storage.sweep_every.get());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -409,16 +422,16 @@ async fn sweep_periodically(
             Arc::clone(&pipeline),
         );
         let swept = tokio::task::spawn_blocking(move || {
-            let retention = settings.storage.audit_retention;
             let strike_ttl = |group| pipeline.policies().strike_ttl(group);
             let policy = SweepPolicy {
                 seen_ttl: settings.storage.seen_ttl.get(),
-                audit_retention: (retention.as_secs() > 0).then(|| retention.get()),
+                audit_retention: settings.audit_retention(),
                 strike_ttl: &strike_ttl,
             };
             let report = store.sweep(clock.now(), &policy)?;
             let rejoin = settings.welcome.rejoin_window.get();
             let joins = store.sweep_joins(clock.now(), rejoin)?;
+            crate::runtime::memory::trim();
             Ok::<_, StoreError>((report, joins))
         })
         .await;

@@ -8,6 +8,7 @@ pub mod app;
 pub mod console;
 #[cfg(unix)]
 pub mod control;
+pub mod memory;
 pub mod reload;
 pub(crate) mod server;
 pub mod shutdown;

@@ -101,12 +101,21 @@ async fn run_loop(
                     }
                 }
                 // The outcome is logged and kept for the console; the old rules stay on error.
-                let _ = reload(handle, dir, ReloadTrigger::FileChange, metrics).await;
+                reload_and_trim(handle, dir, ReloadTrigger::FileChange, metrics).await;
             }
             () = next_hangup(hangup) => {
-                let _ = reload(handle, dir, ReloadTrigger::Hangup, metrics).await;
+                reload_and_trim(handle, dir, ReloadTrigger::Hangup, metrics).await;
             }
         }
+    }
+}
+
+/// Reloads, and after a reload that worked gives the freed heap back (building the new
+/// automaton frees far more than it keeps; see [`crate::runtime::memory`]). A `/reload`
+/// command or the console's reload leave it to the periodic trim.
+async fn reload_and_trim(handle: &RulesHandle, dir: &Path, trigger: ReloadTrigger, metrics: &Metrics) {
+    if reload(handle, dir, trigger, metrics).await.is_ok() {
+        crate::runtime::memory::trim();
     }
 }
 

@@ -1,12 +1,20 @@
 //! Inactivity (潜水): who has been silent, reminders, and optional removal.
 //!
-//! The pipeline tells [`Inactivity`] about every message, join and leave. Messages cost no
-//! database write on the webhook path: a member's time is noted in memory at most once a
-//! minute (a hash lookup otherwise), and the noted times are written to the store's `members`
-//! tree in one batch every [`FLUSH_EVERY`], before every sweep and list, and at shutdown.
-//! A crash loses the times noted since the last batch (at most [`FLUSH_EVERY`] plus sled's
-//! half-second flush); a stored time is at most a minute older than the member's real last
-//! message. Neither matters at the scale of days. Joins and leaves are written at once.
+//! The pipeline tells [`Inactivity`] about every message, join and leave. Times are kept to
+//! the day: a member's record holds the start (00:00 UTC) of the day they last spoke or
+//! joined, so silences are counted from there and a reminder or removal comes at most a day
+//! early against the exact time — nothing at the scale of `remind_after` steps of days.
+//! That makes a member's record change at most once a day: messages cost no database write
+//! on the webhook path, only a hash lookup in the day's notes (which members were already
+//! noted today); the first message of a member each day is noted, and the noted records
+//! are written to the store's `members` tree in one batch every [`FLUSH_EVERY`], before
+//! every sweep and list, and at shutdown. A crash loses the notes since the last batch (at
+//! most [`FLUSH_EVERY`] plus sled's half-second flush). Joins and leaves are written at once.
+//!
+//! The notes hold at most `[limits] activity_members` members (a 64-bit hash and a day
+//! number each). When full, yesterday's notes are dropped; if today's alone fill it, all are
+//! dropped (counted as evictions): a member dropped from the notes is only written once more.
+//! Records waiting for the next batch are bounded the same way.
 //!
 //! What counts as "silent since": the member's last message, or their join if they have not
 //! spoken since. Members who were already in the group when qunguan began tracking it and have
@@ -23,6 +31,7 @@
 //! no reminder is posted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +41,7 @@ use crate::config::Settings;
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::activity::{MemberActivity, Silent, SilentList, Since};
 use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
 use crate::domain::event::{EventKey, GroupId, Role, Sender};
@@ -44,8 +54,8 @@ use crate::store::{Store, StoreError};
 /// At most this many members are mentioned in one reminder post.
 pub const MENTIONS_PER_POST: usize = 20;
 
-/// A member's message time is noted at most this often.
-const COALESCE_MS: i64 = 60_000;
+/// The precision of stored activity times: a day.
+const DAY_MS: i64 = 86_400_000;
 
 /// How often noted message times are written to the store.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
@@ -68,17 +78,58 @@ pub struct Inactivity {
     store: Store,
     clock: SharedClock,
     outbox: OutboxHandle,
-    /// Message times noted since the last flush, and when each recently active member's time
-    /// was last noted.
+    /// The day's notes and the records waiting for the next batch.
     noted: Mutex<Noted>,
+    /// Members noted (the day's notes), and the most allowed.
+    notes_bound: Arc<Bound>,
+    /// Records waiting for the next batch, and the most allowed.
+    pending_bound: Arc<Bound>,
 }
 
 #[derive(Default)]
 struct Noted {
     /// To be written by the next flush.
     pending: HashMap<(GroupId, i64), MemberActivity>,
-    /// When each member's time was last noted, unix ms (members noted within a minute).
-    at: HashMap<(GroupId, i64), i64>,
+    /// Which members' activity was noted on which day: [`member_hash`] → day number (days
+    /// since 1970-01-01 UTC).
+    days: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+/// The hasher of keys that are hashes already ([`member_hash`]).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in for correctness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A 64-bit hash of a member of a group: the key of the day's notes. A collision can only
+/// skip one member's write for one day (1 in 2^64 per pair).
+fn member_hash(group: GroupId, user_id: i64) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (group, user_id).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The day of `ms` (days since 1970-01-01 UTC).
+fn day_of(ms: i64) -> u32 {
+    u32::try_from(ms.div_euclid(DAY_MS)).unwrap_or(0)
+}
+
+/// The start of the day of `ms`, unix ms: what a record stores.
+fn day_start(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS) * DAY_MS
 }
 
 impl std::fmt::Debug for Inactivity {
@@ -98,13 +149,21 @@ impl Inactivity {
         outbox: OutboxHandle,
     ) -> Self {
         Self {
-            settings,
             policies,
             store,
             clock,
+            notes_bound: Bound::new("activity_notes", settings.limits.activity_members),
+            pending_bound: Bound::new("activity_pending", settings.limits.activity_members),
             outbox,
             noted: Mutex::new(Noted::default()),
+            settings,
         }
+    }
+
+    /// The sizes of the day's notes and of the batch (for `/metrics`).
+    #[must_use]
+    pub fn bounds(&self) -> Vec<Arc<Bound>> {
+        vec![Arc::clone(&self.notes_bound), Arc::clone(&self.pending_bound)]
     }
 
     fn enabled(&self) -> bool {
@@ -115,35 +174,55 @@ impl Inactivity {
         self.noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A member sent a message at `now`. Memory only; see [`Inactivity::flush`].
+    /// A member sent a message at `now`. Memory only, and only their first message of the
+    /// day is noted; see [`Inactivity::flush`].
     pub fn spoke(&self, group: GroupId, sender: &Sender, now: Timestamp) {
         if !self.enabled() {
             return;
         }
         let now_ms = now.as_millisecond();
-        let key = (group, sender.user_id);
+        let day = day_of(now_ms);
+        let hash = member_hash(group, sender.user_id);
         let mut noted = self.noted();
-        if let Some(&at) = noted.at.get(&key)
-            && (0..COALESCE_MS).contains(&now_ms.saturating_sub(at))
-        {
+        if noted.days.get(&hash) == Some(&day) {
             return;
         }
-        noted.at.insert(key, now_ms);
-        let record = MemberActivity::new(now_ms, Since::Spoke, sender.name.clone(), sender.role);
+        let capacity = self.notes_bound.capacity();
+        if noted.days.len() >= capacity && !noted.days.contains_key(&hash) {
+            noted.days.retain(|_, d| *d == day);
+            if noted.days.len() >= capacity {
+                self.notes_bound.evict(noted.days.len());
+                noted.days.clear();
+            }
+        }
+        let key = (group, sender.user_id);
+        if noted.pending.len() >= self.pending_bound.capacity() && !noted.pending.contains_key(&key) {
+            // The store is not keeping up (or failing): this member's day is noted at their
+            // next message instead.
+            self.pending_bound.evict(1);
+            return;
+        }
+        noted.days.insert(hash, day);
+        let record = MemberActivity::new(day_start(now_ms), Since::Spoke, sender.name.clone(), sender.role);
         noted.pending.insert(key, record);
+        self.notes_bound.set_len(noted.days.len());
+        self.pending_bound.set_len(noted.pending.len());
     }
 
     /// Forgets what was noted of a member whose record is about to be written directly.
     fn unnote(&self, group: GroupId, user_id: i64) {
         let mut noted = self.noted();
-        noted.at.remove(&(group, user_id));
+        noted.days.remove(&member_hash(group, user_id));
         noted.pending.remove(&(group, user_id));
+        self.notes_bound.set_len(noted.days.len());
+        self.pending_bound.set_len(noted.pending.len());
     }
 
     /// Writes the message times noted since the last flush, in one batch. Called every
     /// [`FLUSH_EVERY`], before each sweep and list, and at shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.noted().pending);
+        self.pending_bound.set_len(0);
         if pending.is_empty() {
             return Ok(());
         }
@@ -158,6 +237,7 @@ impl Inactivity {
             for (group, user, record) in records {
                 noted.pending.entry((group, user)).or_insert(record);
             }
+            self.pending_bound.set_len(noted.pending.len());
         }
         written
     }
@@ -168,7 +248,7 @@ impl Inactivity {
             return Ok(());
         }
         self.unnote(group, user_id);
-        let record = MemberActivity::new(now.as_millisecond(), Since::Joined, name, Role::Member);
+        let record = MemberActivity::new(day_start(now.as_millisecond()), Since::Joined, name, Role::Member);
         self.store.record_activity(group, user_id, &record)
     }
 
@@ -211,7 +291,7 @@ impl Inactivity {
             .filter(|(_, record)| now_ms.saturating_sub(record.last_ms) >= threshold)
             .map(|(user_id, record)| Silent {
                 user_id,
-                silent_secs: secs(now_ms.saturating_sub(record.last_ms)),
+                silent_secs: to_the_day(secs(now_ms.saturating_sub(record.last_ms))),
                 name: record.name,
                 since: record.since,
             })
@@ -220,7 +300,9 @@ impl Inactivity {
         let total = silent.len();
         silent.truncate(self.settings.inactivity.list_limit);
         Ok(SilentList {
-            tracked_secs: activity.since_ms.map(|since| secs(now_ms.saturating_sub(since))),
+            tracked_secs: activity
+                .since_ms
+                .map(|since| to_the_day(secs(now_ms.saturating_sub(since)))),
             total,
             shown: silent,
         })
@@ -243,7 +325,12 @@ impl Inactivity {
         self.flush()?;
         let now = self.clock.now();
         let now_ms = now.as_millisecond();
-        self.noted().at.retain(|_, at| now_ms.saturating_sub(*at) < COALESCE_MS);
+        {
+            let today = day_of(now_ms);
+            let mut noted = self.noted();
+            noted.days.retain(|_, day| *day == today);
+            self.notes_bound.set_len(noted.days.len());
+        }
         let settings = &self.settings.inactivity;
         let steps: Vec<i64> = settings.remind_after.iter().map(|d| millis(d.get())).collect();
         let remove_after = settings.remove_after().map(millis);
@@ -383,17 +470,21 @@ fn secs(ms: i64) -> u64 {
     u64::try_from(ms / 1000).unwrap_or(0)
 }
 
+/// A silence of a day or more in whole days: times are kept to the day, so the hours would
+/// be the time of day of the check, not of the member's last message.
+fn to_the_day(secs: u64) -> u64 {
+    if secs >= 86_400 { secs - secs % 86_400 } else { secs }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::clock::{Clock, ManualClock};
 
-    #[test]
-    fn message_times_are_noted_once_a_minute_and_written_by_the_flush() {
+    fn tracker(settings: Settings, start: Timestamp) -> (tempfile::TempDir, Store, Arc<ManualClock>, Inactivity) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("store");
-        let settings = Arc::new(Settings::default());
-        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let settings = Arc::new(settings);
         let clock = ManualClock::new(start);
         let inactivity = Inactivity::new(
             Arc::clone(&settings),
@@ -402,34 +493,84 @@ mod tests {
             Arc::clone(&clock) as SharedClock,
             OutboxHandle::detached(store.clone()),
         );
-        let group = GroupId::qq(1);
-        let sender = Sender {
-            user_id: 7,
+        (dir, store, clock, inactivity)
+    }
+
+    fn sender(user_id: i64) -> Sender {
+        Sender {
+            user_id,
             name: "小王".into(),
             role: Role::Member,
-        };
+        }
+    }
+
+    #[test]
+    fn a_member_is_noted_once_a_day_at_day_precision_and_written_by_the_flush() {
+        // 2023-11-14 22:13:20 UTC.
+        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let (_dir, store, clock, inactivity) = tracker(Settings::default(), start);
+        let group = GroupId::qq(1);
         let stored = || {
             let activity = store.group_activity(group).expect("read");
             activity.members.first().map(|(_, r)| r.last_ms)
         };
-        inactivity.spoke(group, &sender, start);
+        let day_start = |t: Timestamp| t.as_millisecond() - t.as_millisecond().rem_euclid(86_400_000);
+        inactivity.spoke(group, &sender(7), start);
         assert_eq!(stored(), None, "noted in memory only");
         inactivity.flush().expect("flush");
-        assert_eq!(stored(), Some(start.as_millisecond()));
-        // Within the minute nothing new is noted; after it, the new time is.
-        clock.advance(Duration::from_secs(59));
-        inactivity.spoke(group, &sender, clock.now());
-        inactivity.flush().expect("flush");
-        assert_eq!(stored(), Some(start.as_millisecond()));
+        assert_eq!(stored(), Some(day_start(start)), "the start of the day, not the minute");
+        // The rest of the day notes nothing new: no write.
+        clock.advance(Duration::from_secs(90 * 60));
+        assert!(inactivity.noted().pending.is_empty());
+        clock.set(Timestamp::from_second(1_700_006_399).expect("valid")); // 23:59:59
+        inactivity.spoke(group, &sender(7), clock.now());
+        assert!(inactivity.noted().pending.is_empty(), "same day, nothing to write");
+        // The next day's first message is noted and written.
         clock.advance(Duration::from_secs(1));
-        inactivity.spoke(group, &sender, clock.now());
+        inactivity.spoke(group, &sender(7), clock.now());
         inactivity.flush().expect("flush");
-        assert_eq!(stored(), Some(start.as_millisecond() + 60_000));
+        assert_eq!(stored(), Some(day_start(start) + 86_400_000));
         // Leaving drops what was noted and the stored record.
-        clock.advance(Duration::from_secs(120));
-        inactivity.spoke(group, &sender, clock.now());
+        clock.advance(Duration::from_secs(86_400));
+        inactivity.spoke(group, &sender(7), clock.now());
         inactivity.left(group, 7).expect("left");
         inactivity.flush().expect("flush");
         assert_eq!(stored(), None);
+    }
+
+    #[test]
+    fn the_notes_and_the_batch_hold_at_most_their_capacity() {
+        let mut settings = Settings::default();
+        settings.limits.activity_members = 1_024;
+        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let (_dir, store, clock, inactivity) = tracker(settings, start);
+        let [notes, pending] = <[Arc<Bound>; 2]>::try_from(inactivity.bounds()).expect("two bounds");
+        let group = GroupId::qq(1);
+        // More members than the batch holds, before a flush: the excess is not noted (and
+        // counted), so it is noted at their next message.
+        for user in 0..1_500 {
+            inactivity.spoke(group, &sender(user), start);
+        }
+        assert_eq!((pending.len(), pending.evicted()), (1_024, 476));
+        assert_eq!(notes.len(), 1_024);
+        inactivity.flush().expect("flush");
+        assert_eq!(pending.len(), 0);
+        assert_eq!(store.group_activity(group).expect("read").members.len(), 1_024);
+        // The others' next messages (the same day) are noted now: the notes are full of
+        // today's members, so they are emptied (counted) and start over.
+        for user in 1_024..1_500 {
+            inactivity.spoke(group, &sender(user), clock.now());
+        }
+        assert!(notes.len() <= 1_024);
+        assert_eq!(notes.evicted(), 1_024);
+        inactivity.flush().expect("flush");
+        assert_eq!(store.group_activity(group).expect("read").members.len(), 1_500);
+        // The next day, yesterday's notes make room without evictions.
+        clock.advance(Duration::from_secs(86_400));
+        for user in 0..1_000 {
+            inactivity.spoke(group, &sender(user), clock.now());
+        }
+        assert_eq!(notes.evicted(), 1_024);
+        assert!(notes.len() <= 1_024);
     }
 }

@@ -37,8 +37,8 @@ use tokio::sync::Notify;
 use crate::config::rules::RulesHandle;
 use crate::config::{NoticesSettings, Settings, Struck};
 use crate::domain::action::{Action, Capabilities};
-use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
@@ -48,6 +48,7 @@ use crate::domain::metrics::Metrics;
 use crate::domain::rule::RuleId;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
 use crate::domain::strike::Severity;
+use crate::domain::text::TextLimits;
 use crate::policy::filter::{RuleAction, Violation};
 use crate::policy::flood::{Flood, FloodTracker};
 use crate::policy::group::{GroupPolicy, Policies};
@@ -98,6 +99,8 @@ pub struct Pipeline {
     inactivity: Arc<Inactivity>,
     metrics: Arc<Metrics>,
     stats: Arc<GroupStats>,
+    /// How much of names, matched spans and excerpts is kept (`[limits]`).
+    text: TextLimits,
 }
 
 impl EventSink for Pipeline {
@@ -132,9 +135,9 @@ struct Offending {
 }
 
 impl Offending {
-    fn from_violation(v: &Violation, msg: &GroupMessage) -> Self {
+    fn from_violation(v: &Violation, msg: &GroupMessage, text: &TextLimits) -> Self {
         // Hits of several rules may cover the same span (a cue inside a hard phrase): quote each
-        // span once, in text order.
+        // span once, in text order, at most `matched_spans` of them, each cut to `matched_chars`.
         let mut spans: Vec<(usize, usize)> = v.hits.iter().map(|h| (h.start, h.end)).collect();
         spans.sort_unstable();
         spans.dedup();
@@ -144,11 +147,7 @@ impl Offending {
             severity: v.severity,
             action: v.action,
             recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
-            matched: spans
-                .into_iter()
-                .filter_map(|(start, end)| msg.text.get(start..end))
-                .map(str::to_owned)
-                .collect(),
+            matched: text.spans(spans.into_iter().filter_map(|(start, end)| msg.text.get(start..end))),
             dry_run: v.dry_run,
         }
     }
@@ -177,6 +176,7 @@ impl Pipeline {
         outbox: OutboxHandle,
     ) -> Self {
         let policies = Arc::new(settings.policies());
+        let limits = settings.limits;
         let inactivity = Arc::new(Inactivity::new(
             Arc::clone(&settings),
             Policies::clone(&policies),
@@ -188,15 +188,16 @@ impl Pipeline {
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
             inactivity,
-            flood: FloodTracker::new(clock.now()),
-            cooldowns: Cooldowns::default(),
+            flood: FloodTracker::with_capacity(clock.now(), limits.flood_members),
+            cooldowns: Cooldowns::with_capacity(limits.cooldown_groups),
             greeter_wake: Arc::new(Notify::new()),
             scheduler_wake: Arc::new(Notify::new()),
             greeter_passes: Arc::default(),
             scheduler_passes: Arc::default(),
             normalizer: Normalizer::new(NormalizeOptions::default()),
             metrics: Arc::default(),
-            stats: Arc::new(GroupStats::new(&settings.stats)),
+            stats: Arc::new(GroupStats::new(&settings.stats).with_capacity(limits.stats_members)),
+            text: limits.text(),
             settings,
             rules,
             store,
@@ -210,7 +211,18 @@ impl Pipeline {
     pub fn with_observers(mut self, metrics: Arc<Metrics>, stats: Arc<GroupStats>) -> Self {
         self.metrics = metrics;
         self.stats = stats;
+        for bound in self.bounds() {
+            self.metrics.track(bound);
+        }
         self
+    }
+
+    /// The bounded in-memory structures of the pipeline and what it runs (for `/metrics`).
+    #[must_use]
+    pub fn bounds(&self) -> Vec<Arc<Bound>> {
+        let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
+        bounds.extend(self.inactivity.bounds());
+        bounds
     }
 
     /// The metrics this pipeline counts into.
@@ -244,6 +256,10 @@ impl Pipeline {
 
     /// Handles one event; returns once its effects are durable.
     pub async fn handle(&self, event: &Event) -> Result<Outcome, PipelineError> {
+        // Names are cut here, once, so every copy made from here on (stored, posted, logged)
+        // is bounded; the event is copied only when a name is too long.
+        let capped = cap_names(event, &self.text);
+        let event = capped.as_ref().unwrap_or(event);
         self.metrics.event(&event.kind);
         let outcome = match &event.kind {
             EventKind::GroupMessage(msg) => self.on_message(event, msg).await?,
@@ -313,7 +329,7 @@ impl Pipeline {
         }
         let now = self.clock.now();
         let mut verdict = match violation {
-            Some(v) => Offending::from_violation(&v, msg),
+            Some(v) => Offending::from_violation(&v, msg, &self.text),
             None => match self
                 .flood
                 .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
@@ -343,7 +359,7 @@ impl Pipeline {
             user: Some(msg.sender.user_id),
         };
         let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let told = (&self.settings.moderation.notices, locale);
+            let told = (&self.settings.moderation.notices, locale, &self.text);
             let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
             let mut writes = plan.writes;
             if dry_run {
@@ -465,8 +481,8 @@ impl Pipeline {
             Measure::JoinRejected
         };
         let mut entry = AuditEntry::new(group, now.as_millisecond(), request.user_id, Actor::Auto, rule, measure);
-        entry.reason = audit::excerpt(&reason);
-        entry.excerpt = audit::excerpt(&request.comment);
+        entry.reason = self.text.excerpt(&reason);
+        entry.excerpt = self.text.excerpt(&request.comment);
         let subject = Subject { group, user: None };
         let committed = self.store.commit(&event.key, now, Some(subject), |_| {
             let writes = Writes {
@@ -479,7 +495,7 @@ impl Pipeline {
         if committed.is_none() {
             return Ok(Outcome::Duplicate);
         }
-        tracing::info!(%group, user = request.user_id, approve, reason = %reason, "join request answered");
+        tracing::info!(%group, user = request.user_id, approve, reason = %entry.reason, "join request answered");
         Ok(Outcome::Acted { actions: 1 })
     }
 
@@ -543,6 +559,29 @@ impl Pipeline {
     }
 }
 
+/// A copy of `event` with its member's name cut to `[limits] name_chars`, or `None` when the
+/// name is short enough (almost always: one length comparison).
+fn cap_names(event: &Event, text: &TextLimits) -> Option<Event> {
+    let long = |name: &str| name.len() > text.name_chars && name.chars().nth(text.name_chars).is_some();
+    match &event.kind {
+        EventKind::GroupMessage(msg) if long(&msg.sender.name) => {
+            let mut event = event.clone();
+            if let EventKind::GroupMessage(msg) = &mut event.kind {
+                msg.sender.name = text.name(&msg.sender.name).into_owned();
+            }
+            Some(event)
+        }
+        EventKind::MemberJoined(joined) if joined.name.as_deref().is_some_and(long) => {
+            let mut event = event.clone();
+            if let EventKind::MemberJoined(joined) = &mut event.kind {
+                joined.name = joined.name.as_deref().map(|n| text.name(n).into_owned());
+            }
+            Some(event)
+        }
+        _ => None,
+    }
+}
+
 /// Activity tracking is not moderation state: a failure to record it is logged, and the
 /// event is still moderated (and acknowledged) as usual.
 fn track(recorded: Result<(), StoreError>) {
@@ -566,7 +605,7 @@ fn plan_violation(
     offence: &Offending,
     policy: &GroupPolicy,
     caps: Capabilities,
-    (notices, locale): (&NoticesSettings, Locale),
+    (notices, locale, text): (&NoticesSettings, Locale, &TextLimits),
     now: Timestamp,
 ) -> ViolationPlan {
     let group = msg.group;
@@ -631,7 +670,7 @@ fn plan_violation(
     );
     entry.user_name.clone_from(&msg.sender.name);
     entry.matched.clone_from(&offence.matched);
-    entry.excerpt = audit::excerpt(&msg.text);
+    entry.excerpt = text.excerpt(&msg.text);
     entry.message_id = Some(msg.message_id);
     entry.recalled = recalled;
     entry.strikes_before = v.before;

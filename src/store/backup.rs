@@ -348,7 +348,7 @@ pub fn verify(input: &mut dyn BufRead) -> Result<BackupReport, StoreError> {
 pub fn restore(settings: &StorageSettings, input: &mut dyn BufRead, force: bool) -> Result<BackupReport, StoreError> {
     let parsed = parse(input)?;
     {
-        let db = open_db(&settings.path, settings.cache_mib)?;
+        let db = open_db(&settings.path, settings.cache_bytes())?;
         let trees: Vec<sled::Tree> = TREES.iter().map(|t| db.open_tree(t)).collect::<Result<_, _>>()?;
         if trees.iter().any(|t| !t.is_empty()) {
             if !force {

@@ -42,6 +42,7 @@ mod migrate;
 pub(crate) mod outbox;
 pub(crate) mod posts;
 pub(crate) mod schedule;
+mod size;
 pub(crate) mod stats;
 pub(crate) mod strikes;
 mod sweep;
@@ -243,7 +244,7 @@ impl Store {
     /// Opens (or creates) the database under `settings.path`, checks its schema version and
     /// migrates an older one (writing a backup into `<path>/backups/` first).
     pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
-        let db = open_db(&settings.path, settings.cache_mib)?;
+        let db = open_db(&settings.path, settings.cache_bytes())?;
         Self::from_db(db, Some(settings.path.clone()))
     }
 
@@ -500,10 +501,10 @@ const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// sled takes an exclusive file lock, and a handle dropped a moment ago (a restore reopening
 /// what it wrote, a restart in the same process) can hold it briefly while its background
 /// writes finish; so a lock failure is retried for [`LOCK_PATIENCE`] before it is reported.
-fn open_db(path: &Path, cache_mib: u64) -> Result<sled::Db, StoreError> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(path)
-        .cache_capacity(cache_mib.saturating_mul(1 << 20))
+        .cache_capacity(cache_bytes)
         .mode(sled::Mode::LowSpace)
         .flush_every_ms(Some(500));
     let deadline = std::time::Instant::now() + LOCK_PATIENCE;

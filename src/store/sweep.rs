@@ -5,8 +5,13 @@
 //! - `strikes`: records whose every strike is outside the group's window (the ladder ignores
 //!   expired strikes anyway; this only reclaims space). A record changed since it was read is
 //!   left alone (compare-and-swap), so a sweep never races a new strike away.
-//! - `audit` and `dead`: older than `storage.audit_retention`. Cases of a group are in time
+//! - `audit` and `dead`: older than `[audit] retention`. Cases of a group are in time
 //!   order, so each group's range is read only up to its first young case.
+//! - receipts (`state` entries naming the bot's last welcome in a group, to delete it when
+//!   the next one is posted): older than [`RECEIPT_TTL`], past which no platform lets a bot
+//!   delete its message anyway.
+//!
+//! Delivered outbox items are not swept: they are deleted when delivered.
 
 use std::time::Duration;
 
@@ -14,10 +19,14 @@ use jiff::Timestamp;
 
 use super::codec::decode;
 use super::strikes::StoredStrikes;
-use super::{DeadLetter, Store, StoreError, decode_member_key, group_prefix, keys};
+use super::{DeadLetter, Receipt, Store, StoreError, decode_member_key, group_prefix, keys};
 use crate::domain::audit::AuditEntry;
 use crate::domain::event::GroupId;
 use crate::domain::strike::StrikeRecord;
+
+/// How long a receipt of the bot's last welcome is kept: Telegram lets a bot delete its own
+/// messages for 48 hours.
+pub const RECEIPT_TTL: Duration = Duration::from_secs(2 * 86_400);
 
 /// What the sweep keeps.
 pub struct SweepPolicy<'a> {
@@ -40,6 +49,8 @@ pub struct SweepReport {
     pub cases: usize,
     /// Dead letters.
     pub dead: usize,
+    /// Receipts of welcomes.
+    pub receipts: usize,
 }
 
 pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Result<SweepReport, StoreError> {
@@ -47,6 +58,7 @@ pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Re
     let mut report = SweepReport {
         seen: sweep_seen(store, cutoff(now_ms, policy.seen_ttl))?,
         strikes: sweep_strikes(store, now, policy.strike_ttl)?,
+        receipts: sweep_receipts(store, cutoff(now_ms, RECEIPT_TTL))?,
         ..SweepReport::default()
     };
     if let Some(retention) = policy.audit_retention {
@@ -74,6 +86,24 @@ fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
         }
         inner.seen_expiry.remove(&key)?;
         removed += 1;
+    }
+    Ok(removed)
+}
+
+fn sweep_receipts(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
+    let tree = &store.inner.state;
+    let mut removed = 0;
+    for entry in tree.scan_prefix(super::welcome::RECEIPT_PREFIX.as_bytes()) {
+        let (key, value) = entry?;
+        let stale = decode::<Receipt>(&value).map_or(true, |r| r.sent_ms < cutoff_ms);
+        // Only if unchanged since read: a welcome delivered meanwhile keeps its receipt.
+        if stale
+            && tree
+                .compare_and_swap(&key, Some(&value), None as Option<&[u8]>)?
+                .is_ok()
+        {
+            removed += 1;
+        }
     }
     Ok(removed)
 }

@@ -250,12 +250,20 @@ fn dead_letters_keep_the_item_and_the_reason() {
 }
 
 #[test]
-fn the_sweep_expires_seen_keys_strikes_and_old_cases() {
+fn the_sweep_expires_seen_keys_strikes_old_cases_and_receipts() {
     let (_dir, store) = store();
     let g = GroupId::qq(1);
     let day = 86_400;
     violate(&store, "old", g, 7, at(0));
     violate(&store, "new", g, 8, at(3 * day));
+    // Receipts of the last welcome: one from day 0, one from day 3.
+    let receipt = |group: GroupId, secs: i64| {
+        let value = encode(&Receipt::new(1, at(secs).as_millisecond())).expect("encode");
+        store.set_state(&welcome::receipt_name(group), &value).expect("state");
+    };
+    receipt(g, 0);
+    receipt(GroupId::qq(2), 3 * day);
+    store.set_state("telegram.offset", b"\x00\x01").expect("state");
     let ttl = |_| std::time::Duration::from_secs(2 * day as u64);
     let policy = SweepPolicy {
         seen_ttl: std::time::Duration::from_secs(day as u64),
@@ -269,8 +277,15 @@ fn the_sweep_expires_seen_keys_strikes_and_old_cases() {
             seen: 1,
             strikes: 1,
             cases: 1,
-            dead: 0
+            dead: 0,
+            receipts: 1,
         }
+    );
+    assert_eq!(store.welcome_receipt(g).expect("read"), None, "older than 2 days");
+    assert!(store.welcome_receipt(GroupId::qq(2)).expect("read").is_some());
+    assert!(
+        store.state("telegram.offset").expect("read").is_some(),
+        "other state is kept"
     );
     assert_eq!(sweep::seen_at(&store, &EventKey::derive("old").0).expect("read"), None);
     assert!(

@@ -147,13 +147,16 @@ pub enum JoinRecorded {
 /// The `state` name of the receipt of a group's last welcome.
 #[must_use]
 pub fn receipt_name(group: GroupId) -> String {
-    format!("welcome.last/{group}")
+    format!("{RECEIPT_PREFIX}{group}")
 }
 
 /// The `state` name of when a group's last welcome was staged (8 bytes, unix ms).
 fn welcomed_at_name(group: GroupId) -> String {
     format!("welcome.at/{group}")
 }
+
+/// What every welcome receipt's name starts with (the sweep deletes old ones).
+pub const RECEIPT_PREFIX: &str = "welcome.last/";
 
 impl Store {
     /// Records a join for the event `key`: its seen-key, the member's join time and, unless the

@@ -16,8 +16,13 @@ use crate::support::*;
 const USERS: [i64; 4] = [2_001, 2_002, 2_003, 2_004];
 const PER_USER: i64 = 9;
 /// Four members' 36 warnings and notices land in one group: lift the per-group pace (20 a
-/// minute by default) so the test waits for delivery, not for the governor.
-const UNPACED: [(&str, &str); 1] = [("QUNGUAN__OUTBOX__SENDS_PER_MINUTE_PER_GROUP", "600")];
+/// minute by default) so the test waits for delivery, not for the governor, and let the
+/// group's queue hold the whole burst (20 messages by default; a message beyond that is
+/// given up as a dead letter, `[limits] outbox_messages_per_group`).
+const UNPACED: [(&str, &str); 2] = [
+    ("QUNGUAN__OUTBOX__SENDS_PER_MINUTE_PER_GROUP", "600"),
+    ("QUNGUAN__LIMITS__OUTBOX_MESSAGES_PER_GROUP", "100"),
+];
 
 fn spam(user: i64, n: i64) -> Value {
     // Message ids are unique per (user, n).

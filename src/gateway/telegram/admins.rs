@@ -11,6 +11,10 @@
 //! a list has expired, lookups keep answering from it while one background task fetches a
 //! fresh one. If a fetch fails, the old list (or, with none, "everyone is a member") is used
 //! and the chat is asked again after [`RETRY_AFTER_FAILURE`] rather than on every message.
+//!
+//! At most `[limits] telegram_admin_chats` chats are cached: when a new chat would exceed it,
+//! the expired lists go first, then arbitrary ones down to 7/8 of the capacity (counted as
+//! evictions). An evicted chat's next message waits for one fetch again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -18,6 +22,7 @@ use std::time::Duration;
 
 use super::client::TelegramClient;
 use super::update::AdminChange;
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Role;
 
@@ -34,6 +39,8 @@ pub struct AdminCache {
     first_fetch: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Chats whose expired list is being fetched again in the background.
     refreshing: Mutex<HashSet<i64>>,
+    /// Chats cached, and the most allowed.
+    bound: Arc<Bound>,
 }
 
 impl std::fmt::Debug for AdminCache {
@@ -73,7 +80,17 @@ impl AdminCache {
             chats: RwLock::new(HashMap::new()),
             first_fetch: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashSet::new()),
+            bound: Bound::new(
+                "telegram_admin_chats",
+                crate::config::LimitsSettings::default().telegram_admin_chats,
+            ),
         }
+    }
+
+    /// The cache's size (for `/metrics`; its capacity is set from `[limits]`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
     }
 
     /// The role of `user_id` in `chat_id`. Waits for a fetch only for a chat never seen.
@@ -95,6 +112,11 @@ impl AdminCache {
                     return role;
                 }
                 self.fetch(chat_id).await;
+                // Later lookups find the chat cached; the waiters hold their own handle.
+                self.first_fetch
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&chat_id);
                 match self.lookup(chat_id, user_id) {
                     Lookup::Fresh(role) | Lookup::Stale(role) => role,
                     Lookup::Missing => Role::Member,
@@ -143,6 +165,9 @@ impl AdminCache {
         let now = self.clock.now().as_millisecond();
         let fetched = self.client.chat_administrators(chat_id).await;
         let mut chats = self.chats.write().unwrap_or_else(PoisonError::into_inner);
+        if !chats.contains_key(&chat_id) && chats.len() >= self.bound.capacity() {
+            make_room(&mut chats, now, self.bound.capacity(), &self.bound);
+        }
         let entry = chats.entry(chat_id).or_default();
         match fetched {
             Ok(members) => {
@@ -172,6 +197,7 @@ impl AdminCache {
                 entry.expires_ms = now.saturating_add(retry);
             }
         }
+        self.bound.set_len(chats.len());
     }
 
     /// Applies a promotion or demotion reported by a `chat_member` update to a cached list.
@@ -195,5 +221,53 @@ impl AdminCache {
             role = change.role.map(Role::as_str),
             "telegram: admin list updated"
         );
+    }
+}
+
+/// Makes room in a full cache: drops the expired lists, then arbitrary ones down to 7/8 of
+/// `capacity` (those count as evictions).
+fn make_room(chats: &mut HashMap<i64, Admins>, now_ms: i64, capacity: usize, bound: &Bound) {
+    chats.retain(|_, admins| admins.expires_ms > now_ms);
+    if chats.len() >= capacity {
+        let excess = chats.len() - (capacity - capacity / 8).min(capacity.saturating_sub(1));
+        let victims: Vec<i64> = chats.keys().take(excess).copied().collect();
+        for chat in &victims {
+            chats.remove(chat);
+        }
+        bound.evict(victims.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_cache_drops_expired_lists_first_then_evicts() {
+        let bound = Bound::new("telegram_admin_chats", 16);
+        let mut chats: HashMap<i64, Admins> = (0..16)
+            .map(|chat| {
+                let admins = Admins {
+                    roles: HashMap::from([(1, Role::Owner)]),
+                    // Half expired at time 100.
+                    expires_ms: if chat % 2 == 0 { 50 } else { 500 },
+                };
+                (chat, admins)
+            })
+            .collect();
+        make_room(&mut chats, 100, 16, &bound);
+        assert_eq!((chats.len(), bound.evicted()), (8, 0), "the expired ones went");
+        assert!(chats.keys().all(|chat| chat % 2 == 1));
+        chats.extend((100..108).map(|chat| {
+            (
+                chat,
+                Admins {
+                    roles: HashMap::new(),
+                    expires_ms: 500,
+                },
+            )
+        }));
+        make_room(&mut chats, 100, 16, &bound);
+        assert_eq!((chats.len(), bound.evicted()), (14, 2), "down to 7/8, evicted");
     }
 }

@@ -10,22 +10,24 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::admins::AdminCache;
 use super::update::{self, Membership, Translated};
 use super::wire::Update;
+use crate::domain::bounds::Bound;
 use crate::domain::event::{EventKey, EventKind};
 use crate::domain::sink::{EventSink, Outcome, Unavailable};
 
 /// Two reports of the same join (or leave) dated this close together are one event.
 pub const SAME_MEMBERSHIP_WINDOW_SECS: i64 = 60;
 
-/// Remembered joins and leaves beyond this many are pruned of the old ones.
-const RECENT_MEMBERSHIPS_CAP: usize = 4096;
-
 /// The Telegram side of the pipeline.
 pub struct Inbound {
     bot_id: i64,
     sink: Arc<dyn EventSink>,
     admins: Arc<AdminCache>,
-    /// The date and key of the last report of each recent join/leave.
+    /// The date and key of the last report of each recent join/leave: at most `[limits]
+    /// telegram_recent_joins`; when full, those older than the window go, and if all are
+    /// recent, all go (counted as evictions: a duplicate report may then be handled twice,
+    /// which the store's seen-keys still catch when both reports carry the same date).
     recent: Mutex<HashMap<Membership, (i64, EventKey)>>,
+    recent_bound: Arc<Bound>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -45,7 +47,18 @@ impl Inbound {
             sink,
             admins: Arc::new(admins),
             recent: Mutex::new(HashMap::new()),
+            recent_bound: Bound::new(
+                "telegram_recent_joins",
+                crate::config::LimitsSettings::default().telegram_recent_joins,
+            ),
         }
+    }
+
+    /// The bounded structures of the Telegram side (for `/metrics`; their capacities are set
+    /// from `[limits]`): the join/leave memory and the admin cache.
+    #[must_use]
+    pub fn bounds(&self) -> Vec<Arc<Bound>> {
+        vec![Arc::clone(&self.recent_bound), self.admins.bound()]
     }
 
     /// Handles one update; returns once every effect is durable. On an error nothing after
@@ -98,16 +111,37 @@ impl Inbound {
             return;
         };
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        match recent.get(&membership) {
-            Some(&(seen, key)) if (date - seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS => event.key = key,
-            _ => {
-                if recent.len() >= RECENT_MEMBERSHIPS_CAP {
-                    recent.retain(|_, (seen, _)| (date - *seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS);
-                }
-                recent.insert(membership, (date, event.key));
-            }
+        if let Some(key) = remember(&mut recent, &self.recent_bound, membership, date, event.key) {
+            event.key = key;
         }
     }
+}
+
+/// Remembers a join or leave reported at `date` under `key`; returns the key of an earlier
+/// report of the same change within [`SAME_MEMBERSHIP_WINDOW_SECS`], if there is one. Holds
+/// at most `bound`'s capacity (see [`Inbound`]'s `recent`).
+fn remember(
+    recent: &mut HashMap<Membership, (i64, EventKey)>,
+    bound: &Bound,
+    membership: Membership,
+    date: i64,
+    key: EventKey,
+) -> Option<EventKey> {
+    if let Some(&(seen, first)) = recent.get(&membership)
+        && (date - seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS
+    {
+        return Some(first);
+    }
+    if recent.len() >= bound.capacity() && !recent.contains_key(&membership) {
+        recent.retain(|_, (seen, _)| (date - *seen).abs() <= SAME_MEMBERSHIP_WINDOW_SECS);
+        if recent.len() >= bound.capacity() {
+            bound.evict(recent.len());
+            recent.clear();
+        }
+    }
+    recent.insert(membership, (date, key));
+    bound.set_len(recent.len());
+    None
 }
 
 /// Says loudly when the bot was added without the rights moderation needs.
@@ -135,5 +169,50 @@ fn log_bot_rights(change: &super::wire::ChatMemberUpdated) {
             tracing::warn!(chat = %format!("tg:{chat}"), "telegram: the bot is not an admin here; it cannot delete, mute or remove. Promote it to admin");
         }
         other => tracing::info!(chat = %format!("tg:{chat}"), status = other, "telegram: the bot's membership changed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(user_id: i64) -> Membership {
+        Membership {
+            joined: true,
+            chat_id: -100,
+            user_id,
+        }
+    }
+
+    #[test]
+    fn duplicate_reports_fold_and_the_memory_holds_at_most_its_capacity() {
+        let bound = Bound::new("telegram_recent_joins", 16);
+        let mut recent = HashMap::new();
+        let key = |n: u8| EventKey([n; 16]);
+        assert_eq!(remember(&mut recent, &bound, join(1), 1_000, key(1)), None);
+        assert_eq!(
+            remember(&mut recent, &bound, join(1), 1_001, key(2)),
+            Some(key(1)),
+            "a second later: the same join"
+        );
+        assert_eq!(
+            remember(&mut recent, &bound, join(1), 1_100, key(3)),
+            None,
+            "two minutes later: a new join"
+        );
+        // Old reports make room for new ones without evictions.
+        for user in 2..17 {
+            remember(&mut recent, &bound, join(user), 1_100, key(4));
+        }
+        assert_eq!((bound.len(), bound.evicted()), (16, 0));
+        remember(&mut recent, &bound, join(100), 1_300, key(5));
+        assert_eq!((bound.len(), bound.evicted()), (1, 0), "all older than the window");
+        // Sixteen recent ones fill it: the next empties it (counted).
+        for user in 200..216 {
+            remember(&mut recent, &bound, join(user), 1_300, key(6));
+        }
+        assert!(recent.len() <= 16);
+        assert_eq!(bound.evicted(), 16);
+        assert_eq!(bound.len(), recent.len());
     }
 }

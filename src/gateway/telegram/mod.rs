@@ -66,6 +66,24 @@ impl TelegramGateway {
         }
     }
 
+    /// Sets the capacities of the bounded structures from `[limits]`.
+    #[must_use]
+    pub fn with_limits(self, limits: &crate::config::LimitsSettings) -> Self {
+        for bound in self.inbound.bounds() {
+            match bound.name() {
+                "telegram_admin_chats" => bound.set_capacity(limits.telegram_admin_chats),
+                _ => bound.set_capacity(limits.telegram_recent_joins),
+            }
+        }
+        self
+    }
+
+    /// The bounded structures (for `/metrics`).
+    #[must_use]
+    pub fn bounds(&self) -> Vec<std::sync::Arc<crate::domain::bounds::Bound>> {
+        self.inbound.bounds()
+    }
+
     /// The webhook handler's state, in webhook mode.
     #[must_use]
     pub fn webhook(&self) -> Option<WebhookState> {

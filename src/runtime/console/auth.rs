@@ -9,7 +9,8 @@
 //!   finds the session in memory; the second half is compared in constant time, so the map
 //!   lookup's timing tells nothing about a secret. Sessions live in memory (a restart logs
 //!   everyone out), expire after `[console] session_ttl` on the daemon's clock, and are at
-//!   most [`MAX_SESSIONS`]: a login beyond that replaces the session closest to expiry.
+//!   most `[limits] console_sessions` (default [`MAX_SESSIONS`]): a login beyond that
+//!   replaces the session closest to expiry.
 //! - **CSRF**: each session has its own random token. Every state-changing request made with
 //!   the cookie must carry it (form field `csrf_token`, or header `X-CSRF-Token`), compared in
 //!   constant time; the pages put it in every form. `SameSite=Strict` already keeps other
@@ -18,8 +19,9 @@
 //!   A bearer request carries no cookie, so it needs no CSRF token.
 //! - **Login rate limit**: per client address, at most `[console] login_failures` failed
 //!   logins per `[console] login_window`; after that attempts get 429 without the password
-//!   being checked. The table holds at most [`MAX_TRACKED_ADDRESSES`] addresses (when full, the
-//!   address whose last failure is oldest is forgotten first). The address is the TCP peer:
+//!   being checked. The table holds at most `[limits] console_login_addresses` addresses
+//!   (default [`MAX_TRACKED_ADDRESSES`]; when full, those outside the window go first, then
+//!   the address whose last failure is oldest). The address is the TCP peer:
 //!   behind a reverse proxy every client shares the proxy's, so the limit then applies to
 //!   all of them together — the safe direction.
 //!
@@ -37,6 +39,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::config::ConsoleSettings;
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::metrics::{LoginResult, Metrics};
 
@@ -46,9 +49,10 @@ pub const COOKIE: &str = "qunguan_session";
 pub const CSRF_FIELD: &str = "csrf_token";
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// The most sessions kept at once.
+/// The most sessions kept at once, by default (`[limits] console_sessions`).
 pub const MAX_SESSIONS: usize = 256;
-/// The most client addresses the login rate limit tracks at once.
+/// The most client addresses the login rate limit tracks at once, by default (`[limits]
+/// console_login_addresses`).
 pub const MAX_TRACKED_ADDRESSES: usize = 4096;
 /// Password checks running at once (each takes tens of ms of CPU and 19 MiB of memory).
 pub const CONCURRENT_CHECKS: usize = 2;
@@ -166,6 +170,10 @@ pub struct Auth {
     metrics: Arc<Metrics>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// The sessions' size and capacity (`console_sessions` on `/metrics`).
+    sessions_bound: Arc<Bound>,
+    /// The rate limit table's size and capacity (`console_login_addresses`).
+    failures_bound: Arc<Bound>,
     checks: Semaphore,
 }
 
@@ -196,8 +204,32 @@ impl Auth {
             metrics,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            sessions_bound: Bound::new("console_sessions", MAX_SESSIONS),
+            failures_bound: Bound::new("console_login_addresses", MAX_TRACKED_ADDRESSES),
             checks: Semaphore::new(CONCURRENT_CHECKS),
         }
+    }
+
+    /// This authentication keeping at most `sessions` sessions and tracking failed logins of
+    /// at most `addresses` client addresses (`[limits]`).
+    #[must_use]
+    pub fn with_limits(self, sessions: usize, addresses: usize) -> Self {
+        self.sessions_bound.set_capacity(sessions.max(1));
+        self.failures_bound.set_capacity(addresses.max(1));
+        self
+    }
+
+    /// The sizes of the sessions and of the rate limit table (for `/metrics`).
+    #[must_use]
+    pub fn bounds(&self) -> [Arc<Bound>; 2] {
+        [Arc::clone(&self.sessions_bound), Arc::clone(&self.failures_bound)]
+    }
+
+    /// Publishes the sizes of both tables.
+    fn gauges(&self, sessions: usize, tracked: usize) {
+        self.sessions_bound.set_len(sessions);
+        self.failures_bound.set_len(tracked);
+        self.metrics.console_gauges(sessions, tracked);
     }
 
     /// Whether the console pages are on (a password hash is configured).
@@ -253,7 +285,8 @@ impl Auth {
         }
         self.metrics.console_login(LoginResult::Ok);
         lock(&self.failures).remove(&address);
-        let token = self.open_session(name);
+        let name = session_name(name);
+        let token = self.open_session(&name);
         tracing::info!(%address, name, "console: logged in");
         Login::Ok(token)
     }
@@ -277,17 +310,18 @@ impl Auth {
     fn fail(&self, address: IpAddr) {
         let now_ms = self.clock.now().as_millisecond();
         let window = millis(self.settings.login_window.get());
+        let capacity = self.failures_bound.capacity();
         let mut failures = lock(&self.failures);
-        if !failures.contains_key(&address) && failures.len() >= MAX_TRACKED_ADDRESSES {
+        if !failures.contains_key(&address) && failures.len() >= capacity {
             failures.retain(|_, f| f.at_ms.last().is_some_and(|&t| now_ms.saturating_sub(t) < window));
-            if failures.len() >= MAX_TRACKED_ADDRESSES {
+            while failures.len() >= capacity {
                 let stalest = failures
                     .iter()
                     .min_by_key(|(_, f)| f.at_ms.last().copied().unwrap_or(i64::MIN))
                     .map(|(a, _)| *a);
-                if let Some(a) = stalest {
-                    failures.remove(&a);
-                }
+                let Some(a) = stalest else { break };
+                failures.remove(&a);
+                self.failures_bound.evict(1);
             }
         }
         let entry = failures.entry(address).or_default();
@@ -299,40 +333,34 @@ impl Auth {
         entry.at_ms.drain(..excess);
         let tracked = failures.len();
         drop(failures);
-        self.metrics.console_gauges(lock(&self.sessions).len(), tracked);
+        self.gauges(lock(&self.sessions).len(), tracked);
     }
 
     fn open_session(&self, name: &str) -> String {
         let now_ms = self.clock.now().as_millisecond();
         let (id, secret) = (random_hex(16), random_hex(16));
-        let name: String = name
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_NAME_CHARS)
-            .collect();
         let session = Session {
             secret: secret.clone(),
             csrf: random_hex(16),
-            name: if name.is_empty() { "console".to_owned() } else { name },
+            name: name.to_owned(),
             expires_ms: now_ms.saturating_add(millis(self.settings.session_ttl.get())),
             flash: None,
         };
         let mut sessions = lock(&self.sessions);
         sessions.retain(|_, s| s.expires_ms > now_ms);
-        if sessions.len() >= MAX_SESSIONS {
+        while sessions.len() >= self.sessions_bound.capacity() {
             let soonest = sessions
                 .iter()
                 .min_by_key(|(_, s)| s.expires_ms)
                 .map(|(id, _)| id.clone());
-            if let Some(old) = soonest {
-                sessions.remove(&old);
-            }
+            let Some(old) = soonest else { break };
+            sessions.remove(&old);
+            self.sessions_bound.evict(1);
         }
         sessions.insert(id.clone(), session);
         let count = sessions.len();
         drop(sessions);
-        self.metrics.console_gauges(count, lock(&self.failures).len());
+        self.gauges(count, lock(&self.failures).len());
         format!("{id}{secret}")
     }
 
@@ -399,7 +427,7 @@ impl Auth {
             sessions.remove(id);
             let count = sessions.len();
             drop(sessions);
-            self.metrics.console_gauges(count, lock(&self.failures).len());
+            self.gauges(count, lock(&self.failures).len());
             tracing::info!(name, "console: logged out");
         }
     }
@@ -440,6 +468,18 @@ impl Auth {
             if self.settings.secure_cookie { "; Secure" } else { "" }
         )
     }
+}
+
+/// The name a login gave, as the session, the audit log and the log line keep it: trimmed,
+/// without control characters, at most [`MAX_NAME_CHARS`]; `console` when empty.
+fn session_name(given: &str) -> String {
+    let name: String = given
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME_CHARS)
+        .collect();
+    if name.is_empty() { "console".to_owned() } else { name }
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -518,6 +558,41 @@ mod tests {
             auth.session(&with_cookie(&token)).is_none(),
             "expired after session_ttl"
         );
+    }
+
+    #[tokio::test]
+    async fn sessions_and_tracked_addresses_stay_within_their_limits() {
+        let clock = ManualClock::new(jiff::Timestamp::from_second(1_800_000_000).expect("ts"));
+        let auth = auth(&clock).with_limits(2, 3);
+        let [sessions, addresses] = auth.bounds();
+        let mut tokens = Vec::new();
+        for n in 0..3u64 {
+            let Login::Ok(token) = auth.login(IpAddr::from([127, 0, 1, 1]), "correct horse", "op").await else {
+                panic!("logs in");
+            };
+            tokens.push(token);
+            clock.advance(Duration::from_secs(n + 1));
+        }
+        assert_eq!((sessions.len(), sessions.capacity(), sessions.evicted()), (2, 2, 1));
+        assert!(
+            auth.session(&with_cookie(&tokens[0])).is_none(),
+            "the session closest to expiry made room"
+        );
+        assert!(auth.session(&with_cookie(&tokens[2])).is_some());
+        for last in 1..=5u8 {
+            assert!(matches!(
+                auth.login(IpAddr::from([10, 0, 0, last]), "nope", "").await,
+                Login::Wrong
+            ));
+        }
+        assert_eq!((addresses.len(), addresses.capacity(), addresses.evicted()), (3, 3, 2));
+    }
+
+    #[test]
+    fn login_names_are_cut_before_anything_keeps_or_logs_them() {
+        assert_eq!(session_name("  小王\n "), "小王");
+        assert_eq!(session_name(" \t"), "console");
+        assert_eq!(session_name(&"名".repeat(10_000)).chars().count(), MAX_NAME_CHARS);
     }
 
     #[test]

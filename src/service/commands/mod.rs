@@ -28,6 +28,7 @@ use crate::config::rules::{RulesError, RulesHandle};
 use crate::domain::action::{Action, Capabilities, OutgoingMessage};
 use crate::domain::audit;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::bounds::Bound;
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, GroupId, GroupMessage};
 use crate::domain::locale::Locale;
@@ -77,21 +78,56 @@ pub struct Context<'a> {
     pub reporter: crate::service::stats::Reporter,
 }
 
-/// Per-group cooldown of the public `/rules`.
-#[derive(Debug, Default)]
-pub struct Cooldowns(Mutex<HashMap<GroupId, i64>>);
+/// Per-group cooldown of the public `/rules`: when each group last had one, for the groups
+/// that had one within the cooldown. At most `[limits] cooldown_groups` are remembered; when
+/// full, the expired cooldowns are dropped, and if every one is still running the map is
+/// emptied (at worst a group gets `/rules` again before its cooldown ends).
+#[derive(Debug)]
+pub struct Cooldowns {
+    last: Mutex<HashMap<GroupId, i64>>,
+    bound: Arc<Bound>,
+}
+
+impl Default for Cooldowns {
+    fn default() -> Self {
+        Self::with_capacity(crate::config::LimitsSettings::default().cooldown_groups)
+    }
+}
 
 impl Cooldowns {
+    /// Cooldowns of at most `capacity` groups.
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            last: Mutex::new(HashMap::new()),
+            bound: Bound::new("rules_cooldowns", capacity.max(1)),
+        }
+    }
+
+    /// The cooldown map's size (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
+    }
+
     /// True (and the time is taken) if `group` may have another public `/rules` now.
     fn take(&self, group: GroupId, now_ms: i64) -> bool {
-        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match last.get(&group) {
-            Some(&at) if now_ms.saturating_sub(at) < RULES_COOLDOWN_MS => false,
-            _ => {
-                last.insert(group, now_ms);
-                true
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&at) = last.get(&group)
+            && now_ms.saturating_sub(at) < RULES_COOLDOWN_MS
+        {
+            return false;
+        }
+        if last.len() >= self.bound.capacity() && !last.contains_key(&group) {
+            last.retain(|_, at| now_ms.saturating_sub(*at) < RULES_COOLDOWN_MS);
+            if last.len() >= self.bound.capacity() {
+                self.bound.evict(last.len());
+                last.clear();
             }
         }
+        last.insert(group, now_ms);
+        self.bound.set_len(last.len());
+        true
     }
 }
 
@@ -435,7 +471,7 @@ impl Plan<'_> {
             RuleId::Manual.as_str(),
             measure,
         );
-        entry.reason = audit::excerpt(reason);
+        entry.reason = self.ctx.settings.limits.text().excerpt(reason);
         entry.strikes_before = before;
         entry.strikes_after = after;
         entry

@@ -5,6 +5,12 @@
 //! replies) go out at most N per window. The limits are sliding windows — "at most 20 in any
 //! 60 seconds" — kept as the times of the last N sends, which is exact and needs no timer.
 //! Moderation actions (recall, mute, kick) are not paced: they are what protects the group.
+//!
+//! A group's window exists only while it has sent within the last minute (an absent window
+//! allows a send at once, so looking does not create one), and at most `[limits]
+//! send_window_groups` exist: a send to a new group beyond that drops the idle windows, then
+//! the one whose last send is oldest (that group may then post a little above its limit in
+//! that minute; counted as an eviction of `send_windows` on `/metrics`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,6 +18,7 @@ use std::time::Duration;
 
 use crate::config::OutboxSettings;
 use crate::domain::action::Capabilities;
+use crate::domain::bounds::Bound;
 use crate::domain::event::{GroupId, Platform};
 
 /// At most `limit` events in any `window`.
@@ -65,6 +72,8 @@ pub struct Governor {
     per_group: HashMap<GroupId, RateWindow>,
     per_account: HashMap<Platform, RateWindow>,
     limits: Limits,
+    /// The per-group windows held, and the most allowed.
+    bound: Arc<Bound>,
 }
 
 impl std::fmt::Debug for Governor {
@@ -96,17 +105,34 @@ impl Governor {
                 per_second_total: settings.sends_per_second_total,
                 capabilities,
             },
+            bound: Bound::new(
+                "send_windows",
+                crate::config::LimitsSettings::default().send_window_groups,
+            ),
         }
+    }
+
+    /// This governor keeping the windows of at most `groups` groups.
+    #[must_use]
+    pub fn with_capacity(self, groups: usize) -> Self {
+        self.bound.set_capacity(groups.max(1));
+        self
+    }
+
+    /// The per-group windows' size (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
     }
 
     /// The earliest time a message may go to `group`.
     pub fn next_free(&mut self, group: GroupId, now_ms: i64) -> i64 {
         let limits = &self.limits;
+        // No window: nothing sent to the group in the last minute, so it may send now.
         let group_next = self
             .per_group
-            .entry(group)
-            .or_insert_with(|| limits.group_window(group.platform))
-            .next_free(now_ms);
+            .get(&group)
+            .map_or(now_ms, |window| window.next_free(now_ms));
         let account_next = self
             .per_account
             .entry(group.platform)
@@ -117,6 +143,9 @@ impl Governor {
 
     /// Counts a message sent to `group` at `now_ms`.
     pub fn record(&mut self, group: GroupId, now_ms: i64) {
+        if !self.per_group.contains_key(&group) && self.per_group.len() >= self.bound.capacity() {
+            self.make_room(now_ms);
+        }
         let limits = &self.limits;
         self.per_group
             .entry(group)
@@ -126,12 +155,29 @@ impl Governor {
             .entry(group.platform)
             .or_insert_with(|| limits.account_window(group.platform))
             .record(now_ms);
+        self.bound.set_len(self.per_group.len());
+    }
+
+    /// Drops idle windows, then those whose last send is oldest, until one more fits.
+    fn make_room(&mut self, now_ms: i64) {
+        self.forget_idle(now_ms);
+        while self.per_group.len() >= self.bound.capacity() {
+            let stalest = self
+                .per_group
+                .iter()
+                .min_by_key(|(_, w)| w.times.back().copied().unwrap_or(i64::MIN))
+                .map(|(group, _)| *group);
+            let Some(group) = stalest else { break };
+            self.per_group.remove(&group);
+            self.bound.evict(1);
+        }
     }
 
     /// Drops the windows of groups that have not sent for a minute (they allow everything
     /// again anyway), so memory follows the groups that are active.
     pub fn forget_idle(&mut self, now_ms: i64) {
         self.per_group.retain(|_, w| w.recent(now_ms));
+        self.bound.set_len(self.per_group.len());
     }
 }
 
@@ -209,5 +255,34 @@ mod tests {
         assert_eq!(g.next_free(b, 3_000), 3_000, "the other group is not held back");
         // Another platform has its own account window.
         assert_eq!(g.next_free(GroupId::telegram(-5), 0), 0);
+    }
+
+    #[test]
+    fn at_most_the_configured_groups_have_a_window_and_looking_creates_none() {
+        let settings = OutboxSettings {
+            sends_per_minute_per_group: 1,
+            sends_per_second_total: 0,
+            ..OutboxSettings::default()
+        };
+        let mut g = Governor::new(&settings, Arc::new(|_| Capabilities::ONEBOT)).with_capacity(3);
+        let bound = g.bound();
+        for n in 0..10 {
+            assert_eq!(g.next_free(GroupId::qq(n), 0), 0);
+        }
+        assert_eq!(bound.len(), 0, "asking when a group may send keeps nothing");
+        for n in 1..=4 {
+            g.record(GroupId::qq(n), n * 1_000);
+        }
+        assert_eq!((bound.len(), bound.capacity(), bound.evicted()), (3, 3, 1));
+        // Group 1 sent longest ago: its window made room, so it may send again at once.
+        assert_eq!(g.next_free(GroupId::qq(1), 5_000), 5_000);
+        assert_eq!(
+            g.next_free(GroupId::qq(4), 5_000),
+            64_000,
+            "the others keep their limit"
+        );
+        // A minute later every window is idle: a new group's send drops them, not counted.
+        g.record(GroupId::qq(9), 120_000);
+        assert_eq!((bound.len(), bound.evicted()), (1, 1));
     }
 }

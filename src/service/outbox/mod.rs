@@ -39,7 +39,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::OutboxSettings;
+use crate::config::{LimitsSettings, OutboxSettings};
 use crate::domain::action::Capabilities;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
@@ -102,12 +102,14 @@ impl OutboxWorker {
         store: Store,
         gateways: Gateways,
         clock: SharedClock,
-        settings: &OutboxSettings,
+        (settings, limits): (&OutboxSettings, &LimitsSettings),
     ) -> Result<Self, StoreError> {
-        let mut queues = Queues::default();
+        let mut queues = Queues::with_limits(limits);
+        let mut full = Vec::new();
         for (seq, item) in store.outbox().subscribe()? {
-            queues.insert(seq, item);
+            full.extend(queues.insert(seq, item));
         }
+        give_up_full(&store, full, clock.now().as_millisecond());
         if !queues.is_empty() {
             tracing::info!(pending = queues.len(), "outbox: resuming delivery of stored actions");
         }
@@ -119,7 +121,8 @@ impl OutboxWorker {
             );
         }
         Ok(Self {
-            governor: Governor::new(settings, Arc::new(Capabilities::of_platform)),
+            governor: Governor::new(settings, Arc::new(Capabilities::of_platform))
+                .with_capacity(limits.send_window_groups),
             store,
             gateways,
             clock,
@@ -138,6 +141,8 @@ impl OutboxWorker {
     #[must_use]
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self.metrics.track(self.queues.bound());
+        self.metrics.track(self.governor.bound());
         self
     }
 
@@ -184,9 +189,14 @@ impl OutboxWorker {
     /// that enqueued without flushing), the worker's own flush covers them.
     fn absorb_new(&mut self) {
         let outbox = self.store.outbox();
+        let mut full = Vec::new();
         for (seq, item) in outbox.take_durable() {
-            self.queues.insert(seq, item);
+            full.extend(self.queues.insert(seq, item));
         }
+        for (_, item) in &full {
+            self.metrics.action(item.action.kind(), ActionResult::Dead);
+        }
+        give_up_full(&self.store, full, self.clock.now().as_millisecond());
         if outbox.has_undurable() {
             self.dirty = true;
         }
@@ -336,6 +346,52 @@ impl OutboxWorker {
             wake.notify_one();
         }));
     }
+}
+
+/// Gives up the items a full group lane handed back: dead letters, logged.
+fn give_up_full(store: &Store, items: Vec<(u64, crate::store::OutboxItem)>, now_ms: i64) {
+    for (seq, item) in items {
+        let reason = format!(
+            "the group's outbox queue is full ([limits] outbox_{}_per_group)",
+            match queues::Lane::of(item.action.kind()) {
+                queues::Lane::Messages => "messages",
+                queues::Lane::Moderation => "moderation",
+            }
+        );
+        // One line per item only at debug level: a full queue under a spam wave gives up many,
+        // and the metrics (`qunguan_memory_evictions_total{structure="outbox_queued"}`, dead
+        // actions) count them; the first of each minute is a warning.
+        if warn_now(now_ms) {
+            tracing::warn!(
+                group = %item.action.group(),
+                action = %item.action.kind(),
+                case = ?item.case,
+                seq,
+                "outbox: dead letter: {reason} (further ones this minute are logged at debug level)"
+            );
+        } else {
+            tracing::debug!(group = %item.action.group(), action = %item.action.kind(), seq, "outbox: dead letter: {reason}");
+        }
+        if let Err(e) = store.outbox().dead_letter(seq, &item, &reason, now_ms) {
+            tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
+        }
+    }
+}
+
+/// True at most once a minute (of `now_ms`), process-wide: for warnings that could otherwise
+/// flood the log.
+fn warn_now(now_ms: i64) -> bool {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    now_ms.saturating_sub(last) >= 60_000
+        && LAST
+            .compare_exchange(
+                last,
+                now_ms,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
 }
 
 /// Delay before retry number `attempts` (1-based): 1 s, 2 s, 4 s … capped at 5 min.

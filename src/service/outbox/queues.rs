@@ -12,13 +12,23 @@
 //! group occupies one delivery slot, never the others. Which group to look at next comes from
 //! a ready list and a timer heap (backoff, pacing), so picking the next delivery costs the same
 //! however long the outbox is.
+//!
+//! A group's lanes hold at most `[limits] outbox_messages_per_group` messages and
+//! `outbox_moderation_per_group` moderation actions in memory. They fill only while the group's
+//! deliveries are held back (the governor paces a burst of warnings, the gateway keeps
+//! failing); an action arriving at a full lane is handed back by [`Queues::insert`] and the
+//! worker gives it up as a dead letter, so memory stays bounded and nothing is lost silently.
+//! The newest is the one given up: the queued ones keep their order and their place.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
+use std::sync::Arc;
+
 use super::governor::Governor;
-use crate::config::MaxAgeSettings;
+use crate::config::{LimitsSettings, MaxAgeSettings};
 use crate::domain::action::{Action, ActionKind};
+use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
 use crate::store::OutboxItem;
 
@@ -144,28 +154,73 @@ impl GroupQueue {
 }
 
 /// Pending items of every group, and which group to look at when.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Queues {
     groups: HashMap<GroupId, GroupQueue>,
     ready: VecDeque<GroupId>,
     timers: BinaryHeap<Reverse<(i64, GroupId)>>,
     len: usize,
+    /// The most messages and moderation actions one group holds.
+    messages_cap: usize,
+    moderation_cap: usize,
+    /// Items held (all groups); its capacity is per group (both lanes).
+    bound: Arc<Bound>,
+}
+
+impl Default for Queues {
+    fn default() -> Self {
+        Self::with_limits(&LimitsSettings::default())
+    }
 }
 
 impl Queues {
+    /// Empty queues whose groups hold at most what `limits` allows.
+    #[must_use]
+    pub fn with_limits(limits: &LimitsSettings) -> Self {
+        let (messages_cap, moderation_cap) = (limits.outbox_messages_per_group, limits.outbox_moderation_per_group);
+        Self {
+            groups: HashMap::new(),
+            ready: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            len: 0,
+            messages_cap,
+            moderation_cap,
+            bound: Bound::new("outbox_queued", messages_cap + moderation_cap),
+        }
+    }
+
+    /// The queues' size: items held over all groups; the capacity is one group's, both lanes
+    /// (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
+    }
+
     /// Adds an item (a new one, or one loaded at start). Adding a sequence number twice keeps
-    /// one copy.
-    pub fn insert(&mut self, seq: u64, item: OutboxItem) {
+    /// one copy. An item whose lane is full is not added but handed back, to be given up.
+    #[must_use = "an item handed back must be given up (dead letter)"]
+    pub fn insert(&mut self, seq: u64, item: OutboxItem) -> Option<(u64, OutboxItem)> {
         let group = item.action.group();
         let lane = Lane::of(item.action.kind());
+        let cap = match lane {
+            Lane::Messages => self.messages_cap,
+            Lane::Moderation => self.moderation_cap,
+        };
         let queue = self.groups.entry(group).or_default();
-        if queue.lane(lane).insert(seq, item).is_none() {
+        let entries = queue.lane(lane);
+        if entries.len() >= cap && !entries.contains_key(&seq) {
+            self.bound.evict(1);
+            return Some((seq, item));
+        }
+        if entries.insert(seq, item).is_none() {
             self.len += 1;
+            self.bound.set_len(self.len);
         }
         if !queue.busy && !queue.queued {
             queue.queued = true;
             self.ready.push_back(group);
         }
+        None
     }
 
     /// Items pending (in flight included).
@@ -212,6 +267,7 @@ impl Queues {
             }
             let dropped = queue.drop_expired(now_ms, max_age, expired);
             self.len -= dropped;
+            self.bound.set_len(self.len);
             match queue.pick(group, now_ms, governor) {
                 Pick::Deliver(seq, lane) => {
                     if lane == Lane::Messages {
@@ -251,6 +307,7 @@ impl Queues {
         let item = queue.moderation.remove(&seq).or_else(|| queue.messages.remove(&seq));
         if item.is_some() {
             self.len -= 1;
+            self.bound.set_len(self.len);
         }
         self.release(group);
         item
@@ -344,10 +401,10 @@ mod tests {
     fn a_group_goes_in_decision_order_when_nothing_holds_it_back() {
         let mut q = Queues::default();
         let mut g = governor(20);
-        q.insert(1, send(7, 0));
-        q.insert(2, recall(7, 100, 0));
-        q.insert(3, send(7, 0));
-        q.insert(4, recall(7, 101, 0));
+        let _ = q.insert(1, send(7, 0));
+        let _ = q.insert(2, recall(7, 100, 0));
+        let _ = q.insert(3, send(7, 0));
+        let _ = q.insert(4, recall(7, 101, 0));
         assert_eq!(drain(&mut q, &mut g, 0), [(7, 1), (7, 2), (7, 3), (7, 4)]);
         assert!(q.is_empty());
     }
@@ -356,11 +413,11 @@ mod tests {
     fn moderation_overtakes_messages_the_governor_holds() {
         let mut q = Queues::default();
         let mut g = governor(1);
-        q.insert(1, send(7, 0));
-        q.insert(2, send(7, 0));
-        q.insert(3, recall(7, 100, 0));
-        q.insert(4, send(7, 0));
-        q.insert(5, recall(7, 101, 0));
+        let _ = q.insert(1, send(7, 0));
+        let _ = q.insert(2, send(7, 0));
+        let _ = q.insert(3, recall(7, 100, 0));
+        let _ = q.insert(4, send(7, 0));
+        let _ = q.insert(5, recall(7, 101, 0));
         assert_eq!(
             drain(&mut q, &mut g, 0),
             [(7, 1), (7, 3), (7, 5)],
@@ -376,9 +433,9 @@ mod tests {
         let mut g = governor(20);
         let mut expired = Vec::new();
         let max = MaxAgeSettings::default();
-        q.insert(1, recall(1, 10, 0));
-        q.insert(2, recall(1, 11, 0));
-        q.insert(3, recall(2, 20, 0));
+        let _ = q.insert(1, recall(1, 10, 0));
+        let _ = q.insert(2, recall(1, 11, 0));
+        let _ = q.insert(3, recall(2, 20, 0));
         let first = q.next(0, &mut g, &max, &mut expired).expect("group 1");
         assert_eq!((first.group.id, first.seq), (1, 1));
         let second = q.next(0, &mut g, &max, &mut expired).expect("group 2 while 1 is busy");
@@ -394,8 +451,8 @@ mod tests {
         let mut g = governor(20);
         let mut expired = Vec::new();
         let max = MaxAgeSettings::default();
-        q.insert(1, recall(1, 10, 0));
-        q.insert(2, send(1, 0));
+        let _ = q.insert(1, recall(1, 10, 0));
+        let _ = q.insert(2, send(1, 0));
         let d = q.next(0, &mut g, &max, &mut expired).expect("due");
         q.retry(d.group, d.seq, |item| item.not_before_ms = 5_000);
         assert_eq!(
@@ -411,9 +468,9 @@ mod tests {
         );
 
         // A message decided before the failing recall is not held back by it.
-        q.insert(3, send(1, 0));
-        q.insert(4, recall(1, 12, 0));
-        q.insert(5, send(1, 0));
+        let _ = q.insert(3, send(1, 0));
+        let _ = q.insert(4, recall(1, 12, 0));
+        let _ = q.insert(5, send(1, 0));
         let d = q.next(6_000, &mut g, &max, &mut expired).expect("the older message");
         assert_eq!(d.seq, 3);
         q.finish(d.group, d.seq);
@@ -428,10 +485,10 @@ mod tests {
         let mut q = Queues::default();
         let mut g = governor(2);
         for seq in 1..=3 {
-            q.insert(seq, send(1, 0));
+            let _ = q.insert(seq, send(1, 0));
         }
-        q.insert(4, send(2, 0));
-        q.insert(5, recall(1, 9, 0));
+        let _ = q.insert(4, send(2, 0));
+        let _ = q.insert(5, recall(1, 9, 0));
         assert_eq!(drain(&mut q, &mut g, 0), [(1, 1), (2, 4), (1, 2), (1, 5)]);
         assert_eq!(q.next_wake(), Some(60_000), "the third message waits a minute");
         assert_eq!(drain(&mut q, &mut g, 60_000), [(1, 3)]);
@@ -443,8 +500,8 @@ mod tests {
         let mut g = governor(20);
         let mut expired = Vec::new();
         let max = MaxAgeSettings::default(); // send: 10 min, recall: no limit
-        q.insert(1, send(1, 0));
-        q.insert(2, recall(1, 5, 0));
+        let _ = q.insert(1, send(1, 0));
+        let _ = q.insert(2, recall(1, 5, 0));
         let late = 11 * 60_000;
         let d = q.next(late, &mut g, &max, &mut expired).expect("the recall still goes");
         assert_eq!(d.seq, 2);
@@ -452,5 +509,37 @@ mod tests {
         assert_eq!(q.next(late, &mut g, &max, &mut expired), None);
         assert_eq!(expired.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_full_lane_hands_back_the_newest_item_while_other_lanes_and_groups_go_on() {
+        let limits = LimitsSettings {
+            outbox_messages_per_group: 10,
+            outbox_moderation_per_group: 10,
+            ..LimitsSettings::default()
+        };
+        let mut q = Queues::with_limits(&limits);
+        let bound = q.bound();
+        for seq in 1..=10 {
+            assert!(q.insert(seq, send(7, 0)).is_none());
+        }
+        assert_eq!(
+            q.insert(11, send(7, 0)).map(|(seq, _)| seq),
+            Some(11),
+            "the newest is handed back"
+        );
+        assert!(q.insert(12, recall(7, 5, 0)).is_none(), "the moderation lane has room");
+        assert!(q.insert(13, send(8, 0)).is_none(), "another group has room");
+        assert!(
+            q.insert(5, send(7, 0)).is_none(),
+            "an item already queued is kept, not handed back"
+        );
+        assert_eq!((bound.len(), bound.evicted(), bound.capacity()), (12, 1, 20));
+        assert_eq!(q.len(), 12);
+        // Delivering makes room again.
+        let mut g = governor(1_000);
+        assert_eq!(drain(&mut q, &mut g, 0).len(), 12);
+        assert_eq!(bound.len(), 0);
+        assert!(q.insert(14, send(7, 0)).is_none());
     }
 }

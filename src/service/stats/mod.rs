@@ -9,6 +9,11 @@
 //! `flush_every` of counts (default one minute), and the webhook path never waits for them.
 //! Readers ([`GroupStats::days`]) see the stored days plus the batch not yet written.
 //!
+//! The batch's member ids (for the day's active-member count) are bounded by `[limits]
+//! stats_members`: when the batch holds that many, the background task is woken to write it
+//! at once, and until it has, further new ids are not counted (the active-member count of
+//! that minute may come out a little low; the drops are counted as evictions).
+//!
 //! Days begin at midnight in `[stats] timezone` (default Asia/Shanghai).
 //!
 //! - `policy::stats_report` — the numbers `/stats` and `qunguan stats` show, computed from stored days.
@@ -28,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::StatsSettings;
 use crate::domain::action::Action;
 use crate::domain::audit::Measure;
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
@@ -45,6 +51,8 @@ struct Batch {
     /// `[start, end)` of the current day in unix ms, and its date: most events fall inside it,
     /// so the time-zone arithmetic runs once a day, not once a message.
     current: Option<(i64, i64, Date)>,
+    /// Member ids in `days`, over all group-days.
+    member_ids: usize,
 }
 
 /// Counts group activity in memory and writes it to the store in batches.
@@ -56,6 +64,10 @@ pub struct GroupStats {
     /// a reader combines the two, so a reader never sees a batch twice or not at all. Message
     /// counting takes only `batch`, never this.
     moving: RwLock<()>,
+    /// Member ids in the batch, and the most allowed.
+    bound: Arc<Bound>,
+    /// Wakes [`GroupStats::run`] to write a full batch early.
+    full: tokio::sync::Notify,
 }
 
 impl GroupStats {
@@ -68,7 +80,22 @@ impl GroupStats {
             tz,
             batch: Mutex::new(Batch::default()),
             moving: RwLock::new(()),
+            bound: Bound::new("stats_members", crate::config::LimitsSettings::default().stats_members),
+            full: tokio::sync::Notify::new(),
         }
+    }
+
+    /// These statistics with at most `members` member ids waiting to be written.
+    #[must_use]
+    pub fn with_capacity(mut self, members: usize) -> Self {
+        self.bound = Bound::new("stats_members", members.max(1));
+        self
+    }
+
+    /// The batch's size in member ids (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
     }
 
     /// The date of `now` in the statistics' time zone.
@@ -79,11 +106,27 @@ impl GroupStats {
 
     /// Counts a message from `user`, seen by the bot account `account`.
     pub fn message(&self, group: GroupId, user: i64, account: i64, now: Timestamp) {
-        self.update(group, now, |day| {
-            day.messages += 1;
-            day.members.insert(user);
-            day.account = Some(account);
-        });
+        let capacity = self.bound.capacity();
+        let mut batch = self.lock();
+        let full = batch.member_ids >= capacity;
+        let day = self.day(&mut batch, group, now);
+        day.messages += 1;
+        day.account = Some(account);
+        let added = if full {
+            if !day.members.contains(&user) {
+                self.bound.evict(1);
+            }
+            false
+        } else {
+            day.members.insert(user)
+        };
+        if added {
+            batch.member_ids += 1;
+            self.bound.set_len(batch.member_ids);
+            if batch.member_ids >= capacity {
+                self.full.notify_one();
+            }
+        }
     }
 
     /// Counts a member joining.
@@ -113,8 +156,13 @@ impl GroupStats {
     }
 
     fn update(&self, group: GroupId, now: Timestamp, f: impl FnOnce(&mut DayStats)) {
-        let now_ms = now.as_millisecond();
         let mut batch = self.lock();
+        f(self.day(&mut batch, group, now));
+    }
+
+    /// The batch's entry of `group` on the day of `now`.
+    fn day<'b>(&self, batch: &'b mut Batch, group: GroupId, now: Timestamp) -> &'b mut DayStats {
+        let now_ms = now.as_millisecond();
         let date = match batch.current {
             Some((start, end, date)) if (start..end).contains(&now_ms) => date,
             _ => {
@@ -123,7 +171,7 @@ impl GroupStats {
                 date
             }
         };
-        f(batch.days.entry((group, date)).or_default());
+        batch.days.entry((group, date)).or_default()
     }
 
     /// `[start, end)` in unix ms of the day containing `now`, and its date.
@@ -148,7 +196,12 @@ impl GroupStats {
     /// Writes the batch to the store. On failure the batch is kept for the next try.
     pub fn flush(&self, store: &Store, now: Timestamp) -> Result<(), StoreError> {
         let _moving = self.moving.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let days = std::mem::take(&mut self.lock().days);
+        let days = {
+            let mut batch = self.lock();
+            batch.member_ids = 0;
+            self.bound.set_len(0);
+            std::mem::take(&mut batch.days)
+        };
         if days.is_empty() {
             return Ok(());
         }
@@ -160,6 +213,8 @@ impl GroupStats {
                 for (group, date, day) in batch {
                     pending.days.entry((group, date)).or_default().absorb(&day);
                 }
+                pending.member_ids = pending.days.values().map(|d| d.members.len()).sum();
+                self.bound.set_len(pending.member_ids);
                 Err(e)
             }
         }
@@ -205,6 +260,7 @@ impl GroupStats {
             let stop = tokio::select! {
                 () = cancel.cancelled() => true,
                 _ = ticks.tick() => false,
+                () = self.full.notified() => false,
             };
             let (stats, store, now) = (Arc::clone(&self), store.clone(), clock.now());
             let today = self.date_of(now);
@@ -411,5 +467,31 @@ mod tests {
             s.days(&store, g, date(2026, 11, 22), date(2026, 11, 22)).expect("days")[0].1,
             *day
         );
+    }
+
+    #[test]
+    fn the_batch_holds_at_most_its_member_ids_and_messages_are_still_counted() {
+        let s = stats("UTC").with_capacity(100);
+        let bound = s.bound();
+        let g = GroupId::qq(1);
+        let now = Timestamp::from_second(1_795_305_600).expect("ts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        for user in 0..150 {
+            s.message(g, user, 99, now);
+        }
+        s.message(g, 3, 99, now);
+        assert_eq!((bound.len(), bound.evicted()), (100, 50));
+        let day = &s.days(&store, g, date(2026, 11, 22), date(2026, 11, 22)).expect("days")[0].1;
+        assert_eq!((day.messages, day.members.len()), (151, 100));
+        // Written, the batch starts empty: new members are counted again.
+        s.flush(&store, now).expect("flush");
+        assert_eq!(bound.len(), 0);
+        for user in 100..150 {
+            s.message(g, user, 99, now);
+        }
+        assert_eq!((bound.len(), bound.evicted()), (50, 50));
+        let day = &s.days(&store, g, date(2026, 11, 22), date(2026, 11, 22)).expect("days")[0].1;
+        assert_eq!((day.messages, day.active_members), (201, 150));
     }
 }

@@ -1,0 +1,166 @@
+//! Bounded inputs and bounded memory through the real daemon: what a member sends is cut
+//! before it is stored or posted (`[limits]`), a group's outbox queue gives up what does not
+//! fit, and `/metrics` shows every bounded structure and the store's size.
+
+use std::time::Duration;
+
+use qunguan::domain::clock::Clock;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A message whose sender has a nickname of `name_chars` characters.
+fn message_from(id: i64, user: i64, name_chars: usize, text: &str) -> Value {
+    let mut event = group_message(id, user, "member", text);
+    event["sender"]["nickname"] = Value::from("名".repeat(name_chars));
+    event
+}
+
+#[tokio::test]
+async fn names_matched_spans_and_excerpts_are_cut_before_they_are_stored_or_posted() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.limits.matched_chars = 8),
+        ..Options::default()
+    })
+    .await;
+    // A 100,000-character nickname and 4,000 characters of spam holding the phrase 20 times.
+    let text = format!("{}{}", "add me on wechat ".repeat(20), "广告".repeat(2_000));
+    assert_eq!(
+        app.post_event(&message_from(1, 7, 100_000, &text)).await,
+        StatusCode::NO_CONTENT
+    );
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"]);
+
+    let cases = app.cases().await;
+    assert_eq!(cases.len(), 1);
+    let case = &cases[0];
+    let name = format!("{}…", "名".repeat(64));
+    assert_eq!(case.user_name, name, "64 characters and an ellipsis");
+    assert_eq!(case.matched, vec!["add me o…"; 8], "8 spans of 8 characters");
+    assert_eq!(case.excerpt.chars().count(), 201);
+    assert!(case.excerpt.starts_with("add me on wechat add me"));
+
+    // The warning (stored in the outbox, then sent) carries the cut name at most.
+    let warning = calls[1].params.to_string();
+    assert!(!warning.contains(&"名".repeat(65)), "{warning}");
+    assert!(warning.len() < 2_000, "{} bytes", warning.len());
+
+    // So does the inactivity record (written by the next batch; the list flushes it).
+    let list = app
+        .inactivity
+        .list(
+            qunguan::domain::event::GroupId::qq(GROUP),
+            Duration::ZERO,
+            app.clock.now(),
+        )
+        .expect("list");
+    let names: Vec<&str> = list.shown.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [name.as_str()]);
+
+    // A short name is kept as it is.
+    assert_eq!(
+        app.post_event(&message_from(2, 8, 64, "加微信")).await,
+        StatusCode::NO_CONTENT
+    );
+    app.gateway.wait_delivered(4, PATIENCE).await;
+    let cases = app.cases().await;
+    assert_eq!(cases[1].user_name, "名".repeat(64));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation_goes_on() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.limits.outbox_messages_per_group = 10;
+            // One message a minute, and the daemon's clock stands still: the first warning goes
+            // out, the others wait in the group's queue.
+            s.outbox.sends_per_minute_per_group = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    for id in 1..=15 {
+        assert_eq!(
+            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    // Every recall goes out (moderation is not paced), and one warning.
+    let calls = app.gateway.wait_delivered(16, PATIENCE).await;
+    let recalls = calls.iter().filter(|c| c.action == "delete_msg").count();
+    assert_eq!((recalls, calls.len() - recalls), (15, 1), "{:?}", actions(&calls));
+    // The warnings beyond the queue's 10 (and the one sent) are dead letters, with why.
+    let dead = app.dead_letters().await;
+    assert!((4..=5).contains(&dead.len()), "{dead:?}");
+    for letter in &dead {
+        assert!(letter.reason.contains("outbox_messages_per_group"), "{}", letter.reason);
+        assert_eq!(letter.item.action.kind().as_str(), "send");
+    }
+    let text = app.admin_get("/metrics").await.text().await.expect("body");
+    let evicted = sample(&text, "qunguan_memory_evictions_total{structure=\"outbox_queued\"}");
+    assert_eq!(evicted, Some(dead.len().to_string().as_str()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_show_every_bounded_structure_and_the_store_size() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.limits.flood_members = 4_096;
+            s.limits.console_sessions = 7;
+            s.limits.send_window_groups = 123;
+        }),
+        ..Options::default()
+    })
+    .await;
+    for id in 1..=3 {
+        assert_eq!(
+            app.post_event(&group_message(id, 40 + id, "member", "大家好")).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let text = app.admin_get("/metrics").await.text().await.expect("body");
+    for structure in [
+        "activity_notes",
+        "activity_pending",
+        "console_login_addresses",
+        "console_sessions",
+        "flood_members",
+        "outbox_queued",
+        "rules_cooldowns",
+        "send_windows",
+        "stats_members",
+    ] {
+        for series in [
+            "qunguan_memory_entries",
+            "qunguan_memory_capacity",
+            "qunguan_memory_evictions_total",
+        ] {
+            let line = format!("{series}{{structure=\"{structure}\"}}");
+            assert!(sample(&text, &line).is_some(), "no {line} in\n{text}");
+        }
+    }
+    let value = |series: &str| -> u64 {
+        sample(&text, series)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{series} in\n{text}"))
+    };
+    assert_eq!(value("qunguan_memory_capacity{structure=\"flood_members\"}"), 4_096);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"console_sessions\"}"), 7);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"send_windows\"}"), 123);
+    assert_eq!(value("qunguan_memory_entries{structure=\"flood_members\"}"), 3);
+    assert_eq!(value("qunguan_memory_entries{structure=\"stats_members\"}"), 3);
+    assert_eq!(value("qunguan_memory_entries{structure=\"activity_notes\"}"), 3);
+    assert!(value("qunguan_store_size_bytes") > 0);
+    assert!(value("process_resident_memory_bytes") > 1 << 20);
+    app.stop().await;
+}
+
+/// The value of one series (`name{labels}`) in a scrape.
+fn sample<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+}
