@@ -19,6 +19,9 @@ pub struct StorageSettings {
     pub seen_ttl: HumanDuration,
     /// How long audit cases and dead letters are kept; `0s` keeps them forever.
     pub audit_retention: HumanDuration,
+    /// A write or flush still running after this stops the process (it is restarted by its
+    /// service manager). See [`super::robust`].
+    pub watchdog: HumanDuration,
 }
 
 impl Default for StorageSettings {
@@ -28,6 +31,7 @@ impl Default for StorageSettings {
             cache_mib: 32,
             seen_ttl: HumanDuration::from_secs(2 * 86_400),
             audit_retention: HumanDuration::from_secs(180 * 86_400),
+            watchdog: super::robust::WATCHDOG,
         }
     }
 }
