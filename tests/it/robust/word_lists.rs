@@ -24,6 +24,8 @@ async fn check_config_warns_about_an_emptied_list_and_one_deleted_since_the_daem
     let root = std::sync::Arc::clone(&app.root);
     let rules = root.path().join("rules");
     std::fs::write(rules.join("scam.txt"), "刷单返利\n").expect("write");
+    // (Not `ads.txt`: `rules.toml` names that one, and a missing named list is an error.)
+    std::fs::write(rules.join("promo.txt"), "代购\n").expect("write");
     // The daemon records the lists it loads (at start and on every reload).
     let app = app.restart(Options::default()).await;
     app.stop().await;
@@ -31,12 +33,12 @@ async fn check_config_warns_about_an_emptied_list_and_one_deleted_since_the_daem
     assert!(!clean.contains("warning"), "{clean}");
 
     std::fs::write(rules.join("scam.txt"), "# emptied by mistake\n").expect("write");
-    std::fs::remove_file(rules.join("ads.txt")).expect("delete");
+    std::fs::remove_file(rules.join("promo.txt")).expect("delete");
     let out = check_config(root.path());
     assert!(out.starts_with("configuration OK"), "applied all the same:\n{out}");
     assert!(
         out.contains("warning:     word list") && out.contains("scam.txt is empty"),
         "{out}"
     );
-    assert!(out.contains("word list ads.txt is gone"), "{out}");
+    assert!(out.contains("word list promo.txt is gone"), "{out}");
 }
