@@ -64,6 +64,9 @@ fn main() {
 
 /// Deterministic stream: message `i` is spam when `i % 25 < 2` (8 %).
 fn stream(kind: &str, n: usize) -> Vec<Request> {
+    // Dated within the last hours, one second apart: older events (`server.max_event_age`,
+    // 24 h) would be acknowledged and ignored.
+    let start = jiff::Timestamp::now().as_second() - i64::try_from(n).expect("small");
     (0..n)
         .map(|i| {
             let i64i = i64::try_from(i).expect("small");
@@ -78,7 +81,7 @@ fn stream(kind: &str, n: usize) -> Vec<Request> {
                 "onebot" => {
                     let body = serde_json::to_vec(&json!({
                         "post_type": "message", "message_type": "group", "sub_type": "normal",
-                        "time": 1_732_171_530 + i64i, "self_id": 3_889_000_123_i64, "group_id": 700_000_000 + group,
+                        "time": start + i64i, "self_id": 3_889_000_123_i64, "group_id": 700_000_000 + group,
                         "user_id": user, "message_id": i64i, "message": text, "raw_message": text, "font": 0,
                         "sender": {"user_id": user, "nickname": format!("u{user}"), "card": "", "role": "member"}
                     }))
@@ -90,7 +93,7 @@ fn stream(kind: &str, n: usize) -> Vec<Request> {
                     let body = serde_json::to_vec(&json!({
                         "update_id": 100_000 + i64i,
                         "message": {
-                            "message_id": i64i, "date": 1_732_171_530 + i64i, "text": text,
+                            "message_id": i64i, "date": start + i64i, "text": text,
                             "from": {"id": user, "is_bot": false, "first_name": format!("u{user}")},
                             "chat": {"id": -1_001_000_000_000 - group, "type": "supergroup", "title": "g"},
                         }

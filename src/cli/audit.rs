@@ -16,6 +16,7 @@ pub(crate) fn audit(
     last: Option<usize>,
     json: bool,
     dead_letters: bool,
+    retry: bool,
 ) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     let group: Option<GroupId> = group
@@ -23,6 +24,9 @@ pub(crate) fn audit(
         .map(str::parse)
         .transpose()
         .map_err(|e: crate::domain::event::IdError| anyhow::anyhow!("--group: {e}"))?;
+    if retry {
+        return retry_dead_letters(&settings);
+    }
     if dead_letters {
         let letters: Vec<(u64, DeadLetter)> = match access(&settings)? {
             #[cfg(unix)]
@@ -79,6 +83,29 @@ pub(crate) fn audit(
             println!("{}", case_line(entry));
         }
     }
+    Ok(())
+}
+
+/// `--dead-letters --retry`: every dead letter back into the outbox.
+fn retry_dead_letters(settings: &Settings) -> anyhow::Result<()> {
+    let (requeued, how) = match access(settings)? {
+        #[cfg(unix)]
+        Access::Daemon => {
+            use crate::runtime::control::{Request, Requeued, read_lines, request};
+            let reader = request(&settings.storage.path, &Request::RetryDeadLetters)?;
+            let answer: Vec<Requeued> = read_lines(reader)?;
+            let requeued = answer.first().map_or(0, |r| r.requeued);
+            (requeued, "the running daemon delivers them now")
+        }
+        #[cfg(not(unix))]
+        Access::Daemon => unreachable!("no control socket off unix"),
+        Access::Direct(store) => {
+            let requeued = store.requeue_dead_letters(jiff::Timestamp::now())?;
+            store.flush_blocking()?;
+            (requeued, "the daemon delivers them when it starts")
+        }
+    };
+    println!("{requeued} dead letter(s) sent back to the outbox; {how}");
     Ok(())
 }
 

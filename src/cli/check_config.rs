@@ -57,6 +57,12 @@ pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     }
     println!("  storage:     {}", settings.storage.path.display());
     println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());
+    // Applied as they are, but maybe an accident: an emptied list, or one deleted since the
+    // daemon last loaded the folder.
+    let before = crate::config::rules::lists::recorded(&settings.storage.path);
+    for warning in crate::config::rules::lists::list_warnings(&settings.rules.dir, &before) {
+        println!("  warning:     {warning}");
+    }
     let moderation = &settings.moderation;
     let ladder: Vec<String> = moderation.ladder.iter().map(ToString::to_string).collect();
     println!(

@@ -41,6 +41,11 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Start even when the database fails its integrity check (truncated, overwritten,
+        /// missing trees). Strikes may be missing and delivered actions may be sent again;
+        /// restore a backup with `qunguan restore` instead if you can.
+        #[arg(long)]
+        accept_damaged: bool,
     },
     /// Load the configuration and the rules, print a summary and exit 0; or print what is
     /// wrong (key or file:line, and why) and exit 1.
@@ -68,6 +73,10 @@ enum Command {
         /// List the actions the outbox gave up on (refused or expired) instead.
         #[arg(long)]
         dead_letters: bool,
+        /// With --dead-letters: send them all again (back into the outbox, attempts reset;
+        /// a running daemon delivers them at once, a stopped one at its next start).
+        #[arg(long, requires = "dead_letters")]
+        retry: bool,
     },
     /// Write a backup of the whole database as JSON lines. Safe while the daemon runs: it then
     /// makes the copy itself, at one consistent point in time.
@@ -242,7 +251,7 @@ enum FilterCommand {
 /// Runs the subcommand `cli` names.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config } => run::run(config),
+        Command::Run { config, accept_damaged } => run::run(config, accept_damaged),
         Command::CheckConfig { config } => check_config::check_config(config),
         Command::Demo { config, rules, start } => demo::command(config, rules, start),
         Command::Filter { command } => filter::filter(command),
@@ -253,7 +262,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             last,
             json,
             dead_letters,
-        } => audit::audit(config, group, last, json, dead_letters),
+            retry,
+        } => audit::audit(config, group, last, json, dead_letters, retry),
         Command::Backup { config, out } => backup::backup(config, &out),
         Command::Restore { config, input, force } => backup::restore(config, &input, force),
         Command::Stats {

@@ -8,24 +8,44 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::domain::clock::SystemClock;
-use crate::runtime::app::App;
+use crate::gateway::Gateways;
+use crate::runtime::app::{App, AppError, StartOptions};
 
-pub(crate) fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     crate::runtime::telemetry::init(settings.log.format);
     if settings.gateway.telegram.enabled_by_token {
         tracing::warn!("{}", super::check_config::TELEGRAM_BY_TOKEN);
     }
     crate::runtime::memory::limit_arenas();
+    match crate::runtime::limits::raise_open_files() {
+        Ok(limit) if limit.now < 4096 => tracing::warn!(
+            soft = limit.now,
+            hard = limit.hard,
+            "the open-file limit is low; raise it (systemd LimitNOFILE=65536, docker --ulimit nofile=65536)"
+        ),
+        Ok(limit) => tracing::debug!(before = limit.before, now = limit.now, "open-file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let app = App::build(settings, Arc::new(SystemClock)).await?;
+    let result = runtime.block_on(async {
+        let clock = Arc::new(SystemClock);
+        let gateways = Gateways::with_clock(&settings, clock.clone())?;
+        let options = StartOptions { accept_damaged };
+        let app = App::build_with_options(settings, clock, gateways, options).await?;
         let shutdown = CancellationToken::new();
         crate::runtime::shutdown::cancel_on_signal(shutdown.clone());
-        app.run(shutdown).await?;
-        Ok(())
-    })
+        app.run(shutdown).await
+    });
+    if let Err(AppError::Stalled(reason)) = &result {
+        // Threads may hang in the store: exit now instead of waiting for them, with a status
+        // that tells the service manager to start qunguan again.
+        eprintln!("qunguan: {reason}");
+        std::process::exit(crate::runtime::watchdog::EXIT_STALLED);
+    }
+    result?;
+    Ok(())
 }

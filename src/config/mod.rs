@@ -25,6 +25,7 @@ mod moderation;
 mod notices;
 mod outbox;
 mod policies;
+mod robust;
 pub mod rules;
 mod schedule;
 mod secret;

@@ -28,6 +28,15 @@ pub struct ServerSettings {
     /// reach it.
     #[serde(deserialize_with = "optional_addr")]
     pub admin_listen: Option<SocketAddr>,
+    /// Events dated longer ago than this are acknowledged and ignored (replays, backlogs);
+    /// always below `storage.seen_ttl`. See [`super::robust`].
+    pub max_event_age: HumanDuration,
+    /// A connection must deliver a request head within this. See [`super::robust`].
+    pub header_timeout: HumanDuration,
+    /// A keep-alive connection with no request in progress is closed after this.
+    pub idle_timeout: HumanDuration,
+    /// Connections open at once on the webhook listener; more are refused.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -39,6 +48,10 @@ impl Default for ServerSettings {
             request_timeout: HumanDuration::from_secs(30),
             shutdown_grace: HumanDuration::from_secs(20),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            max_event_age: super::robust::MAX_EVENT_AGE,
+            header_timeout: super::robust::HEADER_TIMEOUT,
+            idle_timeout: super::robust::IDLE_TIMEOUT,
+            max_connections: super::robust::MAX_CONNECTIONS,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct StorageSettings {
     /// How often the sweep deletes what has outlived its time (seen keys, receipts, strikes,
     /// audit cases, dead letters, old joins).
     pub sweep_every: HumanDuration,
+    /// A write or flush still running after this stops the process (it is restarted by its
+    /// service manager). See [`super::robust`].
+    pub watchdog: HumanDuration,
 }
 
 impl Default for StorageSettings {
@@ -36,6 +39,7 @@ impl Default for StorageSettings {
             seen_ttl: HumanDuration::from_secs(2 * 86_400),
             audit_retention: None,
             sweep_every: HumanDuration::from_secs(600),
+            watchdog: super::robust::WATCHDOG,
         }
     }
 }

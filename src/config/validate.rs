@@ -110,6 +110,7 @@ impl Settings {
         issues.extend(self.telegram_issues());
         issues.extend(self.console_issues());
         issues.extend(self.limits_issues());
+        issues.extend(self.robustness_issues());
         if issues.is_empty() { Ok(()) } else { Err(issues) }
     }
 

@@ -321,6 +321,22 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// When the event happened, unix seconds, as the gateway dated it; `None` when it carries
+    /// no date (heartbeats, notices nothing acts on) or a zero one (a gateway that left it out).
+    #[must_use]
+    pub fn time(&self) -> Option<i64> {
+        let time = match &self.kind {
+            EventKind::GroupMessage(m) => m.time,
+            EventKind::MemberJoined(j) => j.time,
+            EventKind::MemberLeft(l) => l.time,
+            EventKind::JoinRequest(r) => r.time,
+            EventKind::Other(_) => return None,
+        };
+        (time > 0).then_some(time)
+    }
+}
+
 /// A 16-byte idempotency key derived from the fields that identify an event.
 ///
 /// OneBot v11 events carry no id, so adapters derive one from (self_id, message_id, group,

@@ -53,6 +53,13 @@ pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Unavailable>> + 
 pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
     /// Handles one event; returns once its effects are durable.
     fn handle<'a>(&'a self, event: &'a Event) -> Pending<'a, Outcome>;
+
+    /// An adapter gave up on something it received before it became an event (an update
+    /// that could not be translated): `what` names it, `why` says why. The daemon's sink
+    /// counts and records it; the default does nothing.
+    fn skipped(&self, what: &str, why: &str) {
+        let _ = (what, why);
+    }
 }
 
 /// Durable named positions (the Telegram polling offset).

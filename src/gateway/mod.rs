@@ -51,6 +51,16 @@ pub enum GatewayError {
         /// The gateway's explanation.
         message: String,
     },
+    /// The gateway answered `failed` for a reason that may pass (the QQ account reconnecting
+    /// or risk-controlled, a handler error): tried again later, like a 5xx. See
+    /// [`onebot::retcode`].
+    #[error("the gateway could not carry out the call now (retcode {retcode}): {message}")]
+    Failed {
+        /// The gateway's return code.
+        retcode: i64,
+        /// The gateway's explanation.
+        message: String,
+    },
     /// The platform asks to slow down.
     #[error("rate limited; retry after {0:?}")]
     RateLimited(Duration),
@@ -65,7 +75,7 @@ impl GatewayError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) => true,
+            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) | Self::Failed { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::NotConfigured(_) | Self::Refused { .. } => false,
         }
@@ -124,6 +134,12 @@ pub(crate) fn http_failure(call: &str, err: &reqwest::Error) -> GatewayError {
         GatewayError::Transport(format!("{call}: {kind} ({detail})"))
     }
 }
+
+/// Why a webhook refused a request, attached to its 4xx response (an axum response extension)
+/// instead of logged by the handler: the listener counts every refusal and logs them at a
+/// bounded rate, so a flood of bad requests cannot flood the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
 
 /// What a successful call returned that the bot may need later.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

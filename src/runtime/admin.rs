@@ -4,8 +4,8 @@
 //! | path              | answers                                                          |
 //! |-------------------|------------------------------------------------------------------|
 //! | `/metrics`        | Prometheus text ([`crate::domain::metrics`])                             |
-//! | `/healthz`        | `200 ok` while the process serves requests (liveness)            |
-//! | `/readyz`         | `200` when the store answers, rules are loaded, the outbox worker went round its loop in the last 60 s and no gateway has failed every call for `[gateway] unready_after`; `503` with the failing check otherwise, and during shutdown |
+//! | `/healthz`        | `200 ok` while the process serves requests (liveness); `503` with the reason once the store watchdog gave up (the process then exits) |
+//! | `/readyz`         | `200` when the store answers and can write, rules are loaded, the outbox worker went round its loop in the last 60 s, every supervised task runs and no gateway has failed every call for `[gateway] unready_after`; `503` with the failing check otherwise, and during shutdown. Also lists the dead letters and skipped events |
 //! | `/stats/<group>`  | the group's health page (`?days=30`, 1–366), see [`crate::service::stats::page`] |
 //! | `/console/…`, `/api/v1/…` | the operators' console and its JSON API, see [`crate::runtime::console`] |
 //!
@@ -33,6 +33,8 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::{GroupId, Platform};
 use crate::domain::metrics::{GatewaySeen, Metrics, OutboxGauges};
 use crate::runtime::console::auth::Auth;
+use crate::runtime::health::{Health, HealthGauges, TaskState};
+use crate::runtime::listen::Connections;
 use crate::service::stats::Reporter;
 use crate::service::stats::page::{self, PageData};
 use crate::store::Store;
@@ -45,6 +47,8 @@ const PAGE_DAYS: i64 = 30;
 const PAGE_DAYS_MAX: i64 = 366;
 /// Upper bound on one admin request (the stats page asks the platform for the member count).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `/metrics` and `/readyz` wait for the store before answering without it.
+const STORE_READ_PATIENCE: Duration = Duration::from_secs(1);
 
 /// What the admin handlers read.
 #[derive(Clone, Debug)]
@@ -68,6 +72,10 @@ pub struct AdminState {
     /// How long a gateway may fail every call before `/readyz` fails (`[gateway]
     /// unready_after`; zero = never).
     pub gateway_unready_after: Duration,
+    /// Tasks, the watchdog, refusals.
+    pub health: Arc<Health>,
+    /// Open connections of each listener.
+    pub connections: Vec<(&'static str, Arc<Connections>)>,
 }
 
 /// The admin router, with the console's routes.
@@ -97,26 +105,37 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         metrics.set_sizes(store.disk_usage().unwrap_or(0), resident_bytes());
         let outbox = store.outbox();
         let oldest = outbox.oldest_created_ms()?;
-        Ok::<_, crate::store::StoreError>(OutboxGauges {
-            depth: outbox.len() as u64,
-            oldest_age_secs: oldest.map_or(0, |at| u64::try_from(now_ms.saturating_sub(at) / 1000).unwrap_or(0)),
-        })
-    })
-    .await;
-    let gauges = match gauges {
-        Ok(Ok(g)) => g,
-        Ok(Err(e)) => {
+        Ok::<_, crate::store::StoreError>((
+            OutboxGauges {
+                depth: outbox.len() as u64,
+                oldest_age_secs: oldest.map_or(0, |at| u64::try_from(now_ms.saturating_sub(at) / 1000).unwrap_or(0)),
+            },
+            outbox.dead_count()? as u64,
+        ))
+    });
+    // A stalled store must not stall the scrape: after a second, report without it.
+    let gauges = match tokio::time::timeout(STORE_READ_PATIENCE, gauges).await {
+        Ok(Ok(Ok(g))) => g,
+        Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "/metrics: cannot read the outbox");
-            OutboxGauges::default()
+            (OutboxGauges::default(), 0)
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "/metrics: the outbox read failed");
-            OutboxGauges::default()
+            (OutboxGauges::default(), 0)
         }
+        Err(_) => (OutboxGauges::default(), 0),
     };
+    let mut text = state.metrics.render(gauges.0);
+    text.push_str(&state.health.render(&HealthGauges {
+        dead_letters: gauges.1,
+        store_failing: state.store.failing().is_some(),
+        store_generation: state.store.generation(),
+        connections: state.connections.iter().map(|(name, c)| (*name, c.open())).collect(),
+    }));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(gauges),
+        text,
     )
         .into_response()
 }
@@ -140,17 +159,42 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         ready = false;
         lines.push("shutdown: in progress".to_owned());
     }
+    if let Some(reason) = state.health.stalled() {
+        ready = false;
+        lines.push(reason);
+    }
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.state("admin.readyz")).await {
-        Ok(Ok(_)) => lines.push("store: ok".to_owned()),
-        Ok(Err(e)) => {
+    let read = tokio::task::spawn_blocking(move || {
+        store.state("admin.readyz")?;
+        Ok::<_, crate::store::StoreError>((store.outbox().dead_count()?, store.skipped()?.len()))
+    });
+    let mut counts = None;
+    match tokio::time::timeout(STORE_READ_PATIENCE, read).await {
+        Ok(Ok(Ok(found))) => counts = Some(found),
+        Ok(Ok(Err(e))) => {
             ready = false;
             lines.push(format!("store: {e}"));
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             ready = false;
             lines.push(format!("store: the check failed: {e}"));
         }
+        Err(_) => {
+            ready = false;
+            lines.push(format!("store: no answer within {}s", STORE_READ_PATIENCE.as_secs()));
+        }
+    }
+    match state.store.failing() {
+        Some(failing) => {
+            ready = false;
+            lines.push(format!(
+                "store: cannot write for {}s: {} (webhooks answer 503; it recovers by itself once it can write)",
+                failing.for_.as_secs(),
+                failing.reason
+            ));
+        }
+        None if counts.is_some() => lines.push("store: ok".to_owned()),
+        None => {}
     }
     lines.push(format!("rules: ok ({})", state.rules.load().summary()));
     match state.metrics.worker_silent_for() {
@@ -172,6 +216,35 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         );
         ready &= ok;
         lines.push(line);
+    }
+    for (name, task) in state.health.tasks() {
+        match task {
+            TaskState::Running { restarts: 0 } => lines.push(format!("task {name}: running")),
+            TaskState::Running { restarts } => lines.push(format!("task {name}: running (restarted {restarts}×)")),
+            TaskState::Done => lines.push(format!("task {name}: done")),
+            TaskState::Restarting { error, .. } => {
+                ready = false;
+                lines.push(format!("task {name}: down, restarting: {error}"));
+            }
+            TaskState::Down { reason } => {
+                ready = false;
+                lines.push(format!("task {name}: down: {reason}"));
+            }
+        }
+    }
+    if let Some((dead, skipped)) = counts {
+        lines.push(if dead == 0 {
+            "dead letters: 0".to_owned()
+        } else {
+            format!(
+                "dead letters: {dead} (list: qunguan audit --dead-letters; send again: qunguan audit --dead-letters --retry)"
+            )
+        });
+        if skipped > 0 {
+            lines.push(format!(
+                "skipped events: {skipped} (failed repeatedly; kept in the store's state runtime.skipped)"
+            ));
+        }
     }
     let status = if ready {
         StatusCode::OK

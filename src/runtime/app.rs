@@ -11,8 +11,16 @@
 //! Shutdown order matters: first the listener stops accepting and in-flight requests finish
 //! (their events are stored and flushed), then the background tasks stop (the outbox worker
 //! finishes the calls in flight, the statistics are written once more), then the store is
-//! flushed a last time. `/readyz` turns 503 as soon as shutdown begins; the admin listener
-//! itself stops with the background tasks, so `/healthz` answers during the drain.
+//! flushed a last time and the clean shutdown is recorded ([`crate::store::integrity`]).
+//! `/readyz` turns 503 as soon as shutdown begins; the admin listener itself stops with the
+//! background tasks, so `/healthz` answers during the drain.
+//!
+//! Robustness wiring: the store is opened with its integrity check; every transport hands its
+//! events to one [`GuardedSink`]; the outbox worker, the Telegram gateway, the scheduler, the
+//! greeter and the periodic jobs are [`supervise`]d; both listeners are bounded
+//! ([`crate::runtime::listen`]); and the store [`watchdog`] recovers the store after write
+//! errors and, when a write hangs, makes [`App::run`] return [`AppError::Stalled`] at once
+//! (no graceful shutdown: it would wait on the hung store).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,12 +39,22 @@ use crate::domain::sink::{CursorStore, EventSink};
 use crate::gateway::onebot::webhook::WebhookState;
 use crate::gateway::telegram::TelegramGateway;
 use crate::gateway::{GatewayError, Gateways};
+use crate::runtime::guard::GuardedSink;
+use crate::runtime::health::Health;
+use crate::runtime::listen::{Connections, Limits};
+use crate::runtime::supervise::{Ended, supervise};
+use crate::runtime::watchdog;
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
 use crate::service::scheduler::Scheduler;
 use crate::service::stats::GroupStats;
 use crate::service::welcome::Greeter;
+use crate::store::integrity::Damage;
 use crate::store::{Store, StoreError, SweepPolicy};
+
+/// Connections the admin listener keeps open at once (it has few clients: a scraper, a
+/// healthcheck, an operator).
+const ADMIN_CONNECTIONS: usize = 64;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +84,29 @@ pub enum AppError {
     /// The HTTP server failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The database is damaged (see [`crate::store::integrity`]).
+    #[error("{0}")]
+    Damaged(Damage),
+    /// The store watchdog gave up on a hung write; restart the process.
+    #[error("{0}")]
+    Stalled(String),
+}
+
+/// How to start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Start on a database that failed its integrity check (`qunguan run --accept-damaged`).
+    pub accept_damaged: bool,
+}
+
+fn store_error(settings: &Settings, source: StoreError) -> AppError {
+    match source {
+        StoreError::Damaged(damage) => AppError::Damaged(damage),
+        source => AppError::Store {
+            path: settings.storage.path.display().to_string(),
+            source,
+        },
+    }
 }
 
 /// A built daemon, bound to its port, not yet running.
@@ -85,6 +126,8 @@ pub struct App {
     admin: Option<TcpListener>,
     metrics: Arc<Metrics>,
     stats: Arc<GroupStats>,
+    gateways: Gateways,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for App {
@@ -109,36 +152,54 @@ impl App {
         clock: SharedClock,
         gateways: Gateways,
     ) -> Result<Self, AppError> {
+        Self::build_with_options(settings, clock, gateways, StartOptions::default()).await
+    }
+
+    /// Like [`App::build_with_gateways`], started as `options` say.
+    pub async fn build_with_options(
+        settings: Settings,
+        clock: SharedClock,
+        gateways: Gateways,
+        options: StartOptions,
+    ) -> Result<Self, AppError> {
         let settings = Arc::new(settings);
-        let store = Store::open(&settings.storage).map_err(|source| AppError::Store {
-            path: settings.storage.path.display().to_string(),
-            source,
-        })?;
+        let storage = settings.storage.clone();
+        let opened = tokio::task::spawn_blocking(move || Store::open_checked(&storage, options.accept_damaged))
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))
+            .and_then(|opened| opened);
+        let (store, _accepted) = opened.map_err(|e| store_error(&settings, e))?;
         let options = LoadOptions {
             clock: Some(Arc::clone(&clock)),
             ..LoadOptions::from(&*settings)
         };
         let rules = Rules::load_with(&settings.rules.dir, &options)?;
         tracing::info!(rules = %rules.summary(), dir = %settings.rules.dir.display(), "rules loaded");
+        record_word_lists(&settings, true);
         crate::runtime::memory::trim();
         let rules: RulesHandle = Arc::new(ArcSwap::from_pointee(rules));
         // Armed now, so a change made while the daemon starts is not missed.
         let reloader =
-            crate::runtime::reload::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch);
+            crate::runtime::reload::Reloader::new(Arc::clone(&rules), settings.rules.dir.clone(), settings.rules.watch)
+                .with_record(settings.storage.path.clone());
         let metrics = Arc::new(Metrics::default());
         let stats = Arc::new(GroupStats::new(&settings.stats));
         let reloader = reloader.with_metrics(Arc::clone(&metrics));
-        let worker = OutboxWorker::new(
-            store.clone(),
-            gateways.clone(),
-            Arc::clone(&clock),
-            (&settings.outbox, &settings.limits),
-        )
-        .map_err(|source| AppError::Store {
-            path: settings.storage.path.display().to_string(),
-            source,
-        })?
-        .with_metrics(Arc::clone(&metrics));
+        let worker = {
+            let (store, gateways, clock, outbox, limits) = (
+                store.clone(),
+                gateways.clone(),
+                Arc::clone(&clock),
+                settings.outbox.clone(),
+                settings.limits.clone(),
+            );
+            tokio::task::spawn_blocking(move || OutboxWorker::new(store, gateways, clock, (&outbox, &limits)))
+                .await
+                .map_err(|e| StoreError::Join(e.to_string()))
+                .and_then(|built| built)
+                .map_err(|e| store_error(&settings, e))?
+                .with_metrics(Arc::clone(&metrics))
+        };
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -149,15 +210,25 @@ impl App {
             )
             .with_observers(Arc::clone(&metrics), Arc::clone(&stats)),
         );
+        let health = Arc::new(Health::default());
+        // Every transport hands its events to the guarded sink, never to the pipeline itself.
+        let sink: Arc<dyn EventSink> = Arc::new(GuardedSink::new(
+            Arc::clone(&pipeline) as Arc<dyn EventSink>,
+            store.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&health),
+            settings.server.max_event_age.get(),
+            settings.storage.watchdog.get(),
+        ));
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
-            sink: Arc::clone(&pipeline) as Arc<dyn EventSink>,
+            sink: Arc::clone(&sink),
             secret: settings.gateway.onebot.secret.clone(),
         });
         let telegram = gateways.telegram().map(|client| {
             TelegramGateway::new(
                 &settings.gateway.telegram,
                 client,
-                Arc::clone(&pipeline) as Arc<dyn EventSink>,
+                Arc::clone(&sink),
                 Arc::new(store.clone()) as Arc<dyn CursorStore>,
                 Arc::clone(&clock),
             )
@@ -169,6 +240,7 @@ impl App {
         let router =
             crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
         let router = crate::runtime::server::timed(router, &settings, Arc::clone(&metrics));
+        let router = crate::runtime::server::guarded(router, Arc::clone(&health));
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -209,7 +281,15 @@ impl App {
             admin,
             metrics,
             stats,
+            gateways,
+            health,
         })
+    }
+
+    /// The daemon's health state (tasks, refusals, the watchdog).
+    #[must_use]
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
     }
 
     /// The address the admin listener is bound to, if it is on.
@@ -242,7 +322,8 @@ impl App {
         Arc::clone(&self.rules)
     }
 
-    /// Runs until `shutdown` fires, then shuts down gracefully.
+    /// Runs until `shutdown` fires, then shuts down gracefully; or, when the store watchdog
+    /// gives up on a hung write, returns [`AppError::Stalled`] right away.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let Self {
             settings,
@@ -260,6 +341,8 @@ impl App {
             admin,
             metrics,
             stats,
+            gateways,
+            health,
         } = self;
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: settings.server.listen,
@@ -269,50 +352,186 @@ impl App {
 
         let started = std::time::Instant::now();
         let background = CancellationToken::new();
+        // The watch outlives the background tasks: it guards the final flush too.
+        let watching = CancellationToken::new();
+        let tripped = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let scheduler = Scheduler::new(
+        let watch = tokio::spawn(watchdog::watch_store(
             store.clone(),
-            rules,
-            Arc::clone(&clock),
-            settings.schedule.clone(),
-            worker.handle(),
-            pipeline.scheduler_wake(),
-        )
-        .with_passes(pipeline.scheduler_passes());
-        let greeter = Greeter::new(
-            store.clone(),
-            pipeline.welcomer().clone(),
-            Arc::clone(&clock),
-            worker.handle(),
-            pipeline.greeter_wake(),
-        )
-        .with_passes(pipeline.greeter_passes());
-        tasks.spawn(watch_gateways(
-            worker.handle(),
-            Arc::clone(&metrics),
-            background.clone(),
+            Arc::clone(&health),
+            settings.storage.watchdog.get(),
+            tripped.clone(),
+            watching.clone(),
         ));
-        tasks.spawn(worker.run(background.clone()));
-        tasks.spawn(scheduler.run(background.clone()));
-        tasks.spawn(greeter.run(background.clone()));
+        let outbox = worker.handle();
+        let wake = worker.waker();
+        tasks.spawn(watch_gateways(outbox.clone(), Arc::clone(&metrics), background.clone()));
+        let first = std::sync::Mutex::new(Some(worker));
+        {
+            let (store, gateways, clock, metrics) = (store.clone(), gateways, clock.clone(), Arc::clone(&metrics));
+            let (settings, limits) = (settings.outbox.clone(), settings.limits.clone());
+            tasks.spawn(supervise(
+                "outbox worker",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let first = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                    let (store, gateways, clock, settings, limits, wake, metrics) = (
+                        store.clone(),
+                        gateways.clone(),
+                        clock.clone(),
+                        settings.clone(),
+                        limits.clone(),
+                        Arc::clone(&wake),
+                        Arc::clone(&metrics),
+                    );
+                    Box::pin(async move {
+                        let worker = match first {
+                            Some(worker) => worker,
+                            None => {
+                                let built = tokio::task::spawn_blocking(move || {
+                                    OutboxWorker::with_wake(store, gateways, clock, (&settings, &limits), wake)
+                                })
+                                .await;
+                                match built {
+                                    Ok(Ok(worker)) => worker.with_metrics(metrics),
+                                    Ok(Err(e)) => return Ended::Failed(e.to_string()),
+                                    Err(e) => return Ended::Failed(e.to_string()),
+                                }
+                            }
+                        };
+                        worker.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        {
+            let (store, rules, clock, schedule, outbox, wake) = (
+                store.clone(),
+                rules,
+                clock.clone(),
+                settings.schedule.clone(),
+                outbox.clone(),
+                pipeline.scheduler_wake(),
+            );
+            let passes = pipeline.scheduler_passes();
+            tasks.spawn(supervise(
+                "scheduler",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let scheduler = Scheduler::new(
+                        store.clone(),
+                        Arc::clone(&rules),
+                        clock.clone(),
+                        schedule.clone(),
+                        outbox.clone(),
+                        Arc::clone(&wake),
+                    )
+                    .with_passes(Arc::clone(&passes));
+                    Box::pin(async move {
+                        scheduler.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        {
+            let (store, welcomer, clock, outbox, wake) = (
+                store.clone(),
+                pipeline.welcomer().clone(),
+                clock.clone(),
+                outbox.clone(),
+                pipeline.greeter_wake(),
+            );
+            let passes = pipeline.greeter_passes();
+            tasks.spawn(supervise(
+                "welcome greeter",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let greeter = Greeter::new(
+                        store.clone(),
+                        welcomer.clone(),
+                        clock.clone(),
+                        outbox.clone(),
+                        Arc::clone(&wake),
+                    )
+                    .with_passes(Arc::clone(&passes));
+                    Box::pin(async move {
+                        greeter.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
         if let Some(telegram) = telegram {
-            tasks.spawn(telegram.run(background.clone()));
+            tasks.spawn(supervise(
+                "telegram",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let telegram = telegram.clone();
+                    Box::pin(async move {
+                        match telegram.run(cancel).await {
+                            Ok(()) => Ended::Done,
+                            Err(reason) => Ended::Down(reason),
+                        }
+                    })
+                },
+            ));
         }
         tasks.spawn(reloader.run(background.clone()));
         tasks.spawn(crate::runtime::memory::trim_periodically(background.clone()));
-        tasks.spawn(inactivity_periodically(
-            Arc::clone(pipeline.inactivity()),
-            settings.inactivity.check_every.get(),
-            background.clone(),
-        ));
-        tasks.spawn(Arc::clone(&stats).run(
-            store.clone(),
-            clock.clone(),
-            Arc::clone(&metrics),
-            settings.stats.flush_every.get(),
-            (settings.stats.retention.as_secs() > 0).then(|| settings.stats.retention.get()),
-            background.clone(),
-        ));
+        {
+            let (inactivity, every) = (Arc::clone(pipeline.inactivity()), settings.inactivity.check_every.get());
+            tasks.spawn(supervise(
+                "inactivity",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let inactivity = Arc::clone(&inactivity);
+                    Box::pin(async move {
+                        inactivity_periodically(inactivity, every, cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        {
+            let (stats, store, clock, metrics) =
+                (Arc::clone(&stats), store.clone(), clock.clone(), Arc::clone(&metrics));
+            let (every, retention) = (
+                settings.stats.flush_every.get(),
+                (settings.stats.retention.as_secs() > 0).then(|| settings.stats.retention.get()),
+            );
+            tasks.spawn(supervise(
+                "statistics",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let run = Arc::clone(&stats).run(
+                        store.clone(),
+                        clock.clone(),
+                        Arc::clone(&metrics),
+                        every,
+                        retention,
+                        cancel,
+                    );
+                    Box::pin(async move {
+                        run.await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        let limits = Limits {
+            max_connections: settings.server.max_connections,
+            header_timeout: settings.server.header_timeout.get(),
+            idle_timeout: settings.server.idle_timeout.get(),
+        };
+        let public_connections = Arc::new(Connections::default());
         if let Some(admin) = admin {
             let auth = Arc::new(
                 crate::runtime::console::auth::Auth::new(settings.console.clone(), clock.clone(), Arc::clone(&metrics))
@@ -324,6 +543,7 @@ impl App {
             for bound in auth.bounds() {
                 metrics.track(bound);
             }
+            let admin_connections = Arc::new(Connections::default());
             let state = crate::runtime::admin::AdminState {
                 metrics: Arc::clone(&metrics),
                 store: store.clone(),
@@ -334,6 +554,11 @@ impl App {
                 auth: Arc::clone(&auth),
                 platforms: pipeline.reporter().outbox.platforms(),
                 gateway_unready_after: settings.gateway.unready_after.get(),
+                health: Arc::clone(&health),
+                connections: vec![
+                    ("webhook", Arc::clone(&public_connections)),
+                    ("admin", Arc::clone(&admin_connections)),
+                ],
             };
             let console = crate::runtime::console::ConsoleState {
                 settings: Arc::clone(&settings),
@@ -352,22 +577,46 @@ impl App {
                 api_token = !settings.console.api_token.is_empty(),
                 "admin listener: /metrics /healthz /readyz /stats/<group> /console/ /api/v1/"
             );
-            let router = crate::runtime::admin::router(state, console);
-            let served = axum::serve(admin, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(background.clone().cancelled_owned());
-            tasks.spawn(async move {
-                if let Err(e) = served.await {
-                    tracing::error!(error = %e, "admin listener failed");
-                }
-            });
+            let router =
+                crate::runtime::server::guarded(crate::runtime::admin::router(state, console), Arc::clone(&health));
+            tasks.spawn(crate::runtime::listen::serve(
+                admin,
+                router,
+                Limits {
+                    max_connections: ADMIN_CONNECTIONS,
+                    ..limits
+                },
+                Arc::clone(&health),
+                admin_connections,
+                background.clone(),
+            ));
         }
-        tasks.spawn(sweep_periodically(
-            store.clone(),
-            clock.clone(),
-            Arc::clone(&settings),
-            Arc::clone(&pipeline),
-            background.clone(),
-        ));
+        {
+            let (store, clock, settings, pipeline) = (
+                store.clone(),
+                clock.clone(),
+                Arc::clone(&settings),
+                Arc::clone(&pipeline),
+            );
+            tasks.spawn(supervise(
+                "store sweep",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let run = sweep_periodically(
+                        store.clone(),
+                        clock.clone(),
+                        Arc::clone(&settings),
+                        Arc::clone(&pipeline),
+                        cancel,
+                    );
+                    Box::pin(async move {
+                        run.await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
@@ -376,28 +625,71 @@ impl App {
         }
 
         let grace = settings.server.shutdown_grace.get();
-        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let served = tokio::select! {
-            result = server => result.map_err(AppError::Serve),
+        let server = crate::runtime::listen::serve(
+            listener,
+            router,
+            limits,
+            Arc::clone(&health),
+            public_connections,
+            shutdown.clone(),
+        );
+        let stalled = || async {
+            tripped.cancelled().await;
+            health.stalled().unwrap_or_else(|| "the store watchdog gave up".into())
+        };
+        tokio::select! {
+            () = server => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
-                Ok(())
             }
-        };
+            reason = stalled() => return Err(stop_stalled(reason, &background).await),
+        }
 
         background.cancel();
         tasks.close();
-        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-            tracing::warn!("background tasks did not stop in time");
+        tokio::select! {
+            waited = tokio::time::timeout(grace, tasks.wait()) => if waited.is_err() {
+                tracing::warn!("background tasks did not stop in time");
+            },
+            reason = stalled() => return Err(stop_stalled(reason, &background).await),
         }
-        let flushed = tokio::task::spawn_blocking(move || store.flush_blocking()).await;
-        match flushed {
-            Ok(Ok(())) => tracing::info!("store flushed; bye"),
-            Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
-            Err(e) => tracing::error!(error = %e, "final flush task failed"),
+        let closing = store.clone();
+        let closed = tokio::task::spawn_blocking(move || closing.close_clean());
+        tokio::select! {
+            closed = closed => match closed {
+                Ok(Ok(())) => tracing::info!("store flushed; bye"),
+                Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
+                Err(e) => tracing::error!(error = %e, "final flush task failed"),
+            },
+            reason = stalled() => return Err(stop_stalled(reason, &background).await),
         }
-        served
+        watching.cancel();
+        let _ = watch.await;
+        Ok(())
     }
+}
+
+/// Warns about word lists emptied, or deleted since the daemon last loaded them (`warn`),
+/// and records the lists loaded now ([`crate::config::rules::lists`]).
+pub(crate) fn record_word_lists(settings: &Settings, warn: bool) {
+    use crate::config::rules::lists;
+    let (rules_dir, data) = (&settings.rules.dir, &settings.storage.path);
+    if warn {
+        for warning in lists::list_warnings(rules_dir, &lists::recorded(data)) {
+            tracing::warn!("rules: {warning}");
+        }
+    }
+    if let Err(e) = lists::record(data, &lists::list_names(rules_dir)) {
+        tracing::warn!(error = %e, "cannot record the word lists loaded");
+    }
+}
+
+/// After the watchdog tripped: give `/healthz` and the log [`watchdog::EXIT_GRACE`], stop the
+/// background tasks without waiting for them (they may wait on the hung store), and say why.
+async fn stop_stalled(reason: String, background: &CancellationToken) -> AppError {
+    tokio::time::sleep(watchdog::EXIT_GRACE).await;
+    background.cancel();
+    AppError::Stalled(reason)
 }
 
 /// Runs the store's sweep at start and then every `[storage] sweep_every`, off the async threads.

@@ -15,6 +15,7 @@
 //! | `{"cmd":"backup"}`                       | the backup file, line by line   |
 //! | `{"cmd":"audit","group":…,"last":…}`     | one [`crate::domain::audit::AuditEntry`] per line |
 //! | `{"cmd":"dead_letters"}`                 | one dead letter per line        |
+//! | `{"cmd":"retry_dead_letters"}`           | one line: `{"requeued": n}`; the worker delivers them |
 //! | `{"cmd":"stats","group":…,"days":…}`     | one [`StatsDay`] per line, oldest first, every day of the range |
 
 use std::io::{BufRead, BufReader, Write};
@@ -61,6 +62,8 @@ pub enum Request {
     },
     /// The dead letters.
     DeadLetters,
+    /// Send every dead letter back to the outbox.
+    RetryDeadLetters,
     /// A group's daily statistics.
     Stats {
         /// The group (text form, e.g. `qq:123`).
@@ -118,6 +121,13 @@ struct Status {
     ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// How many dead letters went back to the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requeued {
+    /// Their number.
+    pub requeued: usize,
 }
 
 /// A dead letter with its sequence number, as sent over the socket.
@@ -266,6 +276,13 @@ fn answer(
             for (seq, letter) in store.outbox().dead_letters()? {
                 json_line(&mut out, &NumberedDeadLetter { seq, letter });
             }
+        }
+        Request::RetryDeadLetters => {
+            let requeued = store.requeue_dead_letters(clock.now())?;
+            // Durable before the answer; the flush also lets the worker take them.
+            store.flush_blocking()?;
+            tracing::info!(requeued, "dead letters sent back to the outbox");
+            json_line(&mut out, &Requeued { requeued });
         }
         Request::Stats { group, days } => {
             let group = group.parse::<GroupId>().map_err(|e| StoreError::Decode {

@@ -29,6 +29,8 @@ pub struct Reloader {
     _watcher: Option<notify::RecommendedWatcher>,
     hangup: Hangup,
     metrics: Arc<Metrics>,
+    /// Where the daemon records the word lists loaded (its data directory).
+    record: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -54,7 +56,16 @@ impl Reloader {
             _watcher: watcher,
             hangup: hangup_stream(),
             metrics: Arc::default(),
+            record: None,
         }
+    }
+
+    /// Records the word lists of each successful reload in `data_dir`
+    /// ([`crate::config::rules::lists`]).
+    #[must_use]
+    pub fn with_record(mut self, data_dir: PathBuf) -> Self {
+        self.record = Some(data_dir);
+        self
     }
 
     /// Counts reloads into `metrics` (the daemon's) instead of the reloader's own.
@@ -72,9 +83,10 @@ impl Reloader {
             rx,
             hangup,
             metrics,
+            record,
             ..
         } = &mut self;
-        run_loop(handle, dir, rx, hangup, metrics, &cancel).await;
+        run_loop(handle, dir, rx, hangup, metrics, record.as_deref(), &cancel).await;
     }
 }
 
@@ -84,8 +96,19 @@ async fn run_loop(
     rx: &mut mpsc::Receiver<()>,
     hangup: &mut Hangup,
     metrics: &Metrics,
+    record: Option<&Path>,
     cancel: &CancellationToken,
 ) {
+    let reloaded = |result: &Result<String, crate::service::commands::ReloadError>| {
+        if result.is_ok()
+            && let Some(data) = record
+        {
+            let names = crate::config::rules::lists::list_names(dir);
+            if let Err(e) = crate::config::rules::lists::record(data, &names) {
+                tracing::warn!(error = %e, "cannot record the word lists loaded");
+            }
+        }
+    };
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -101,10 +124,10 @@ async fn run_loop(
                     }
                 }
                 // The outcome is logged and kept for the console; the old rules stay on error.
-                reload_and_trim(handle, dir, ReloadTrigger::FileChange, metrics).await;
+                reloaded(&reload_and_trim(handle, dir, ReloadTrigger::FileChange, metrics).await);
             }
             () = next_hangup(hangup) => {
-                reload_and_trim(handle, dir, ReloadTrigger::Hangup, metrics).await;
+                reloaded(&reload_and_trim(handle, dir, ReloadTrigger::Hangup, metrics).await);
             }
         }
     }
@@ -113,10 +136,17 @@ async fn run_loop(
 /// Reloads, and after a reload that worked gives the freed heap back (building the new
 /// automaton frees far more than it keeps; see [`crate::runtime::memory`]). A `/reload`
 /// command or the console's reload leave it to the periodic trim.
-async fn reload_and_trim(handle: &RulesHandle, dir: &Path, trigger: ReloadTrigger, metrics: &Metrics) {
-    if reload(handle, dir, trigger, metrics).await.is_ok() {
+async fn reload_and_trim(
+    handle: &RulesHandle,
+    dir: &Path,
+    trigger: ReloadTrigger,
+    metrics: &Metrics,
+) -> Result<String, crate::service::commands::ReloadError> {
+    let result = reload(handle, dir, trigger, metrics).await;
+    if result.is_ok() {
         crate::runtime::memory::trim();
     }
+    result
 }
 
 fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {

@@ -1,5 +1,8 @@
 //! The public HTTP listener: gateway webhooks and `/healthz` (the admin listener is
-//! [`crate::runtime::admin`]).
+//! [`crate::runtime::admin`]). It is served by [`crate::runtime::listen`] (connection cap,
+//! header and idle timeouts); [`guarded`] adds what both listeners share: `/healthz` fails
+//! with the watchdog's reason once it gave up on the store, and every refused request (any
+//! 4xx) is counted and logged at a bounded rate ([`crate::runtime::health::Refusals`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +11,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -15,8 +19,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::domain::metrics::{Metrics, Webhook};
+use crate::gateway::Refusal;
 use crate::gateway::onebot::webhook::{self, WebhookState};
 use crate::gateway::telegram;
+use crate::runtime::health::Health;
 
 /// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
 /// only in webhook mode) and `/healthz`.
@@ -75,4 +81,31 @@ pub fn timed(router: Router, settings: &Settings, metrics: Arc<Metrics>) -> Rout
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Wraps a listener's router: `/healthz` answers 503 with the reason once the store watchdog
+/// gave up (the process is about to exit), and every 4xx answer is counted by status and
+/// logged at a bounded rate, with the reason a handler attached ([`Refusal`]).
+pub fn guarded(router: Router, health: Arc<Health>) -> Router {
+    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+        let health = Arc::clone(&health);
+        async move {
+            if request.uri().path() == "/healthz"
+                && let Some(reason) = health.stalled()
+            {
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response();
+            }
+            let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+            let response = next.run(request).await;
+            let status = response.status();
+            if status.is_client_error() {
+                let detail = response.extensions().get::<Refusal>().map_or_else(
+                    || format!("{method} {path}: {}", status.canonical_reason().unwrap_or("refused")),
+                    |r| r.0.clone(),
+                );
+                health.refusals.record(status.as_str(), &detail);
+            }
+            response
+        }
+    }))
 }

@@ -20,3 +20,7 @@ pub mod scheduler;
 pub mod stats;
 pub mod undo;
 pub(crate) mod welcome;
+
+/// How many `failed` answers that may pass an action gets before it becomes a dead letter
+/// (operators and tests read the bound; the outbox itself stays crate-private).
+pub use outbox::MAX_FAILED_ATTEMPTS;

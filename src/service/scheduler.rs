@@ -133,25 +133,32 @@ impl Scheduler {
         self
     }
 
-    /// Runs until `cancel` fires.
+    /// Runs until `cancel` fires. Each round reads and writes the store synchronously, so it
+    /// runs on the blocking pool ([`crate::store::blocking::offload`]).
     pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
         loop {
             // Registered before the store is read, so a `/schedule add` in between is seen.
-            let woken = self.wake.notified();
+            let woken = this.wake.notified();
             tokio::pin!(woken);
-            self.passes.start();
-            let snapshot = self.rules.load_full();
-            let next = match self.run_due(&snapshot).await {
+            this.passes.start();
+            let snapshot = this.rules.load_full();
+            let round = {
+                let (this, snapshot) = (Arc::clone(&this), Arc::clone(&snapshot));
+                crate::store::blocking::offload(async move { this.run_due(&snapshot).await }).await
+            };
+            let round = round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string())));
+            let next = match round {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler: cannot read or record scheduled posts; retrying");
-                    Some(self.clock.now() + RETRY_AFTER_ERROR)
+                    Some(this.clock.now() + RETRY_AFTER_ERROR)
                 }
             };
-            self.passes.finish();
+            this.passes.finish();
             let sleep = async {
                 match next {
-                    Some(at) => self.clock.sleep_until(at).await,
+                    Some(at) => this.clock.sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -165,7 +172,7 @@ impl Scheduler {
                     () = &mut woken => break,
                     () = &mut sleep => break,
                     () = tokio::time::sleep(RULES_POLL) => {
-                        if !Arc::ptr_eq(&self.rules.load().schedule, &snapshot.schedule) {
+                        if !Arc::ptr_eq(&this.rules.load().schedule, &snapshot.schedule) {
                             tracing::debug!("scheduler: the schedule was reloaded; re-planning");
                             break;
                         }

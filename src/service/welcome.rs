@@ -227,23 +227,29 @@ impl Greeter {
         self
     }
 
-    /// Greets due batches (at start too: batches left by a stop) until `cancel` fires.
+    /// Greets due batches (at start too: batches left by a stop) until `cancel` fires. Each
+    /// round reads and writes the store synchronously, so it runs on the blocking pool.
     pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
         loop {
             // Registered before the store is read, so a batch started in between is seen.
-            let woken = self.wake.notified();
-            self.passes.start();
-            let next = match self.greet_due().await {
+            let woken = this.wake.notified();
+            this.passes.start();
+            let round = {
+                let this = Arc::clone(&this);
+                crate::store::blocking::offload(async move { this.greet_due().await }).await
+            };
+            let next = match round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string()))) {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::error!(error = %e, "welcome: cannot greet waiting members; retrying in a minute");
-                    Some(self.clock.now() + Duration::from_secs(60))
+                    Some(this.clock.now() + Duration::from_secs(60))
                 }
             };
-            self.passes.finish();
+            this.passes.finish();
             let sleep = async {
                 match next {
-                    Some(at) => self.clock.sleep_until(at).await,
+                    Some(at) => this.clock.sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };

@@ -122,7 +122,7 @@ impl Store {
     pub fn backup(&self, out: &mut dyn Write, now: Timestamp) -> Result<BackupReport, StoreError> {
         let entries = {
             let _log = self.lock();
-            snapshot(&self.inner.db)?
+            snapshot(&self.trees()?.db)?
         };
         write_backup(out, &entries, now)
     }
@@ -169,6 +169,10 @@ fn snapshot(db: &sled::Db) -> Result<Entries, StoreError> {
     for name in TREES {
         for entry in db.open_tree(name)?.iter() {
             let (key, value) = entry?;
+            // One database's own bookkeeping (integrity records) is not data to carry over.
+            if *name == "meta" && super::integrity::VOLATILE_META.contains(&key.as_ref()) {
+                continue;
+            }
             entries.push((*name, key, value));
         }
     }
@@ -377,8 +381,9 @@ pub fn restore(settings: &StorageSettings, input: &mut dyn BufRead, force: bool)
         db.flush()?;
     }
     let report = parsed.report();
-    // Opening runs any migration the restored schema needs, and proves the result opens.
+    // Opening runs any migration the restored schema needs, and proves the result opens; the
+    // clean record makes the restored state what the next start checks against.
     let store = Store::open(settings)?;
-    store.flush_blocking()?;
+    store.close_clean()?;
     Ok(report)
 }

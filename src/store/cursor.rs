@@ -13,9 +13,11 @@ impl Store {
             .transpose()
     }
 
-    /// Stores `value` as `name` and waits until it is durable.
+    /// Stores `value` as `name` (on the blocking pool) and waits until it is durable.
     pub async fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
-        self.set_state(name, &value.to_be_bytes())?;
+        let name = name.to_owned();
+        self.run(move |store| store.set_state(&name, &value.to_be_bytes()))
+            .await?;
         self.durable().await
     }
 }

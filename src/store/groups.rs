@@ -14,9 +14,9 @@ impl Store {
     /// activity. Each tree is read one key per group (the scan jumps to the next group's
     /// prefix), so this costs a few reads per group, not per record.
     pub fn known_groups(&self) -> Result<Vec<GroupId>, StoreError> {
-        let inner = &*self.inner;
+        let trees = self.trees()?;
         let mut groups = std::collections::BTreeSet::new();
-        for tree in [&inner.stats, &inner.groups, &inner.strikes, &inner.members] {
+        for tree in [&trees.stats, &trees.groups, &trees.strikes, &trees.members] {
             let mut from: Vec<u8> = Vec::new();
             loop {
                 let Some(entry) = tree.range(from.as_slice()..).next() else {
@@ -41,7 +41,7 @@ impl Store {
     /// The strike records of `group`'s members, at most `limit`, by member id.
     pub fn strike_records(&self, group: GroupId, limit: usize) -> Result<Vec<(i64, StrikeRecord)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.strikes.scan_prefix(group_prefix(group)) {
+        for entry in self.trees()?.strikes.scan_prefix(group_prefix(group)) {
             if out.len() >= limit {
                 break;
             }
@@ -72,7 +72,7 @@ impl Store {
         let mut out = Vec::new();
         for group in groups {
             let mut taken = 0;
-            for entry in self.inner.audit.scan_prefix(group_prefix(group)).rev() {
+            for entry in self.trees()?.audit.scan_prefix(group_prefix(group)).rev() {
                 let (_, value) = entry?;
                 let case: AuditEntry = decode(&value)?;
                 if since_ms.is_some_and(|since| case.at_ms < since) {
@@ -95,7 +95,7 @@ impl Store {
     /// The groups with at least one audit case (their case counter).
     fn case_groups(&self) -> Result<Vec<GroupId>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.groups.iter() {
+        for entry in self.trees()?.groups.iter() {
             let (key, _) = entry?;
             if let Some(group) = decode_group_prefix(&key) {
                 out.push(group);

@@ -70,7 +70,8 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let members = &self.inner.members;
+        let trees = self.trees()?;
+        let members = &trees.members;
         let mut batch = sled::Batch::default();
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
         for (group, user, record) in records {
@@ -93,13 +94,13 @@ impl Store {
     /// Forgets a member who left the group.
     pub fn forget_member(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
         let _log = self.lock();
-        self.inner.members.remove(member_key(group, user_id))?;
+        self.trees()?.members.remove(member_key(group, user_id))?;
         Ok(())
     }
 
     /// One member's last recorded activity.
     pub fn member_activity(&self, group: GroupId, user_id: i64) -> Result<Option<MemberActivity>, StoreError> {
-        self.inner
+        self.trees()?
             .members
             .get(member_key(group, user_id))?
             .map(|bytes| decode(&bytes))
@@ -109,7 +110,7 @@ impl Store {
     /// The tracked members of one group.
     pub fn group_activity(&self, group: GroupId) -> Result<GroupActivity, StoreError> {
         let mut out = GroupActivity::default();
-        for entry in self.inner.members.scan_prefix(group_prefix(group)) {
+        for entry in self.trees()?.members.scan_prefix(group_prefix(group)) {
             let (key, value) = entry?;
             if key.len() == 9 {
                 out.since_ms = Some(decode::<Tracking>(&value)?.since_ms);
@@ -123,7 +124,7 @@ impl Store {
     /// Every group with tracked activity.
     pub fn tracked_groups(&self) -> Result<Vec<GroupId>, StoreError> {
         let mut groups = Vec::new();
-        for key in self.inner.members.iter().keys() {
+        for key in self.trees()?.members.iter().keys() {
             let key = key?;
             if key.len() == 9
                 && let Some(group) = decode_group_prefix(&key)
@@ -171,7 +172,8 @@ impl Store {
     /// Marks a member's removal as enqueued, if they are still silent since `last_ms`.
     /// Returns whether the mark was made.
     pub fn mark_removing(&self, group: GroupId, user_id: i64, last_ms: i64) -> Result<bool, StoreError> {
-        let members = &self.inner.members;
+        let trees = self.trees()?;
+        let members = &trees.members;
         let _log = self.lock();
         let key = member_key(group, user_id);
         let Some(bytes) = members.get(key)? else {

@@ -30,19 +30,39 @@
 //! process-wide anyway; taking our own lock first means transactions never conflict and
 //! retry, gives a total commit order the outbox feed can rely on, and lets a backup copy every
 //! tree at one consistent point.
+//!
+//! **Robustness** ([`health`], [`recover`], [`integrity`], [`blocking`]):
+//!
+//! - Every method here is synchronous sled I/O. Async code calls them through
+//!   [`Store::run`] or [`blocking::offload`], on tokio's blocking pool, never on the async
+//!   worker threads, so a stalled disk delays commits but never `/healthz` or the listeners.
+//! - Every write and flush is tracked while it runs; the daemon's watchdog reads
+//!   [`Store::stalled_for`] and stops the process when a commit hangs (sled can deadlock).
+//! - sled turns its first write error (a full disk) into a permanent error of that handle.
+//!   The store then reports itself failing ([`Store::failing`]) and [`Store::recover`]
+//!   reopens the database once a probe write can succeed again, so the daemon recovers from a
+//!   full disk by itself. The trees live behind one swappable [`Trees`] handle for that;
+//!   every method reaches them through `self.trees()?`.
+//! - A damaged database is refused at start ([`integrity`]).
 
 pub(crate) mod audit;
 pub mod backup;
+pub(crate) mod blocking;
 pub(crate) mod codec;
 mod cursor;
 mod groups;
+pub(crate) mod health;
+pub(crate) mod integrity;
 mod keys;
+pub(crate) mod marks;
 pub(crate) mod members;
 mod migrate;
 pub(crate) mod outbox;
 pub(crate) mod posts;
+pub(crate) mod recover;
 pub(crate) mod schedule;
 mod size;
+pub(crate) mod skipped;
 pub(crate) mod stats;
 pub(crate) mod strikes;
 mod sweep;
@@ -54,6 +74,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -179,6 +200,27 @@ pub enum StoreError {
     /// The caller asked for something the store cannot do (a bug in the caller).
     #[error("invalid store request: {0}")]
     Invalid(&'static str),
+    /// The database is being reopened after a write error, or could not be reopened yet.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database failed its start-up integrity check ([`integrity`]).
+    #[error("{0}")]
+    Damaged(integrity::Damage),
+}
+
+impl StoreError {
+    /// True for errors of the database as a whole (I/O, a full disk, corruption, a store being
+    /// reopened) rather than of one value or request: while they last, nothing can be stored,
+    /// and the store reports itself failing until a probe write succeeds again.
+    #[must_use]
+    pub fn is_store_wide(&self) -> bool {
+        matches!(
+            self,
+            Self::Sled(sled::Error::Io(_) | sled::Error::Corruption { .. } | sled::Error::ReportableBug(_))
+                | Self::Unavailable(_)
+                | Self::Join(_)
+        )
+    }
 }
 
 /// A successful first commit of an event.
@@ -197,8 +239,27 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
+    /// The open database; `None` while it is being reopened (or could not be).
+    trees: ArcSwapOption<Trees>,
     path: Option<PathBuf>,
+    /// sled's page cache in bytes (`[storage] cache_capacity`), for reopening.
+    cache_bytes: u64,
+    /// The commit lock and what it guards.
+    log: Mutex<CommitLog>,
+    /// New outbox items in commit order (appended under the commit lock), while the delivery
+    /// worker subscribes. A lock of its own, never held across I/O, so the worker's async task
+    /// can take items without waiting for a commit in progress.
+    feed: Mutex<Option<Vec<Staged>>>,
+    flush: GroupCommit,
+    /// Failing state, operations in progress, generations, injected faults.
+    health: health::StoreHealth,
+}
+
+/// One opened sled database and its trees. Replaced as a whole when the store reopens the
+/// database ([`Store::recover`]); holders of an old one finish their operation on it.
+pub(crate) struct Trees {
+    pub(crate) db: sled::Db,
+    pub(crate) meta: sled::Tree,
     seen: sled::Tree,
     seen_expiry: sled::Tree,
     strikes: sled::Tree,
@@ -213,17 +274,37 @@ struct Inner {
     state: sled::Tree,
     members: sled::Tree,
     stats: sled::Tree,
-    /// The commit lock and what it guards.
-    log: Mutex<CommitLog>,
-    flush: GroupCommit,
 }
 
-/// Guarded by the commit lock.
-#[derive(Default)]
-struct CommitLog {
-    /// New outbox items in commit order, while the delivery worker subscribes.
-    feed: Option<Vec<Staged>>,
+impl Trees {
+    /// Opens every tree of `db` (creating missing ones).
+    fn open(db: sled::Db) -> Result<Self, StoreError> {
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Self {
+            meta: tree("meta")?,
+            seen: tree("seen")?,
+            seen_expiry: tree("seen_expiry")?,
+            strikes: tree("strikes")?,
+            outbox: tree("outbox")?,
+            dead: tree("dead")?,
+            audit: tree("audit")?,
+            groups: tree("groups")?,
+            posts: tree("posts")?,
+            schedules: tree("schedules")?,
+            welcome: tree("welcome")?,
+            joins: tree("joins")?,
+            state: tree("state")?,
+            members: tree("members")?,
+            stats: tree("stats")?,
+            db,
+        })
+    }
 }
+
+/// What the commit lock guards: the order of commits (the lock is the point; see the module
+/// docs). Holding a `&mut CommitLog` proves the caller holds the lock.
+#[derive(Default)]
+struct CommitLog {}
 
 /// An outbox item in the feed, tagged with the commit that wrote it.
 struct Staged {
@@ -243,9 +324,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the database under `settings.path`, checks its schema version and
     /// migrates an older one (writing a backup into `<path>/backups/` first).
+    ///
+    /// This opener may write, so it turns a clean-shutdown record into a running one
+    /// ([`integrity`]); the daemon opens with [`Store::open_checked`] instead.
     pub fn open(settings: &StorageSettings) -> Result<Self, StoreError> {
         let db = open_db(&settings.path, settings.cache_bytes())?;
-        Self::from_db(db, Some(settings.path.clone()))
+        integrity::demote_clean(&settings.path)?;
+        Self::from_db(db, Some(settings.path.clone()), settings.cache_bytes())
     }
 
     /// Opens a database at `path` with default settings (CLI tools, tests).
@@ -256,30 +341,50 @@ impl Store {
         })
     }
 
-    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Self, StoreError> {
+    fn from_db(db: sled::Db, path: Option<PathBuf>, cache_bytes: u64) -> Result<Self, StoreError> {
         migrate::ensure_current(&db, path.as_deref())?;
-        let tree = |name: &str| db.open_tree(name);
+        let trees = Trees::open(db)?;
+        let health = health::StoreHealth::default();
+        health.flushes.set_base(integrity::stored_flush_seq(&trees.meta)?);
         Ok(Self {
             inner: Arc::new(Inner {
-                seen: tree("seen")?,
-                seen_expiry: tree("seen_expiry")?,
-                strikes: tree("strikes")?,
-                outbox: tree("outbox")?,
-                dead: tree("dead")?,
-                audit: tree("audit")?,
-                groups: tree("groups")?,
-                posts: tree("posts")?,
-                schedules: tree("schedules")?,
-                welcome: tree("welcome")?,
-                joins: tree("joins")?,
-                state: tree("state")?,
-                members: tree("members")?,
-                stats: tree("stats")?,
-                db,
+                trees: ArcSwapOption::from_pointee(trees),
                 path,
+                cache_bytes,
                 log: Mutex::new(CommitLog::default()),
+                feed: Mutex::new(None),
                 flush: GroupCommit::default(),
+                health,
             }),
+        })
+    }
+
+    /// The open database for a write: injected faults first, and a store-wide error marks the
+    /// store failing.
+    pub(crate) fn write_gate(&self) -> Result<Arc<Trees>, StoreError> {
+        self.observe(self.inner.health.faults.before_write().and_then(|()| self.trees()))
+    }
+
+    /// Flushes now: records the flush's number in `meta`, makes everything written so far
+    /// durable, and (in the daemon) keeps the integrity sidecar current. Returns the number.
+    pub(crate) fn flush_now(&self) -> Result<u64, StoreError> {
+        let _op = self.begin("flush");
+        let trees = self.write_gate()?;
+        let seq = self.inner.health.flushes.next();
+        let flushed = integrity::record_flush_seq(&trees.meta, seq).and_then(|()| Ok(trees.db.flush()?));
+        self.observe(flushed)?;
+        self.inner.health.flushes.mark_durable(seq);
+        integrity::after_flush(self);
+        Ok(seq)
+    }
+
+    /// The open database, or [`StoreError::Unavailable`] while it is being reopened.
+    pub(crate) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.inner.trees.load_full().ok_or_else(|| {
+            StoreError::Unavailable(
+                self.failing()
+                    .map_or_else(|| "it is being reopened".to_owned(), |f| f.reason),
+            )
         })
     }
 
@@ -372,7 +477,7 @@ impl Store {
 
     /// The strike record of a member, if they have one.
     pub fn strike_record(&self, group: GroupId, user_id: i64) -> Result<Option<StrikeRecord>, StoreError> {
-        self.inner
+        self.trees()?
             .strikes
             .get(member_key(group, user_id))?
             .map(|bytes| decode::<StoredStrikes>(&bytes).map(StrikeRecord::from))
@@ -381,7 +486,7 @@ impl Store {
 
     /// One audit case of a group.
     pub fn case(&self, group: GroupId, case: u64) -> Result<Option<AuditEntry>, StoreError> {
-        self.inner
+        self.trees()?
             .audit
             .get(case_key(group, case))?
             .map(|bytes| decode(&bytes))
@@ -391,7 +496,8 @@ impl Store {
     /// Audit cases, of one group in case order or of every group in time order; with `last`,
     /// only the newest that many.
     pub fn cases(&self, group: Option<GroupId>, last: Option<usize>) -> Result<Vec<AuditEntry>, StoreError> {
-        let tree = &self.inner.audit;
+        let trees = self.trees()?;
+        let tree = &trees.audit;
         let iter = match group {
             Some(g) => tree.scan_prefix(group_prefix(g)),
             None => tree.iter(),
@@ -427,32 +533,37 @@ impl Store {
     /// A ticket covering every write made before this call, for [`Store::durable_upto`].
     #[must_use]
     pub fn flush_ticket(&self) -> FlushTicket {
-        FlushTicket(self.inner.flush.requested.fetch_add(1, Ordering::SeqCst) + 1)
+        let generation = self.generation();
+        FlushTicket(
+            generation,
+            self.inner.flush.requested.fetch_add(1, Ordering::SeqCst) + 1,
+        )
     }
 
     /// Waits until the writes covered by `ticket` are on disk, flushing only if no flush has
     /// covered them since the ticket was taken. Lets a background writer (the outbox worker)
     /// take a ticket now, wait a little, and usually find its writes flushed by someone else.
     pub async fn durable_upto(&self, ticket: FlushTicket) -> Result<(), StoreError> {
-        self.inner.flush.wait(&self.inner.db, ticket.0).await
+        self.inner.flush.wait(self, ticket).await
     }
 
     /// Flushes synchronously (shutdown, CLI tools).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.flush_now().map(|_| ())
     }
 
     /// A small named value owned by one module (a polling offset, a cursor). Names are
     /// namespaced by their owner, e.g. `telegram.offset`.
     pub fn state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.inner.state.get(name.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self.trees()?.state.get(name.as_bytes())?.map(|v| v.to_vec()))
     }
 
     /// Stores a named value (see [`Store::state`]). Durable after [`Store::durable`].
     pub fn set_state(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _op = self.begin("state write");
         let _log = self.lock();
-        self.inner.state.insert(name.as_bytes(), value)?;
+        let trees = self.write_gate()?;
+        self.observe(trees.state.insert(name.as_bytes(), value).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -476,11 +587,20 @@ impl Store {
 
     /// Bookkeeping after a successful commit, still under the commit lock: number it and put
     /// its outbox items into the feed.
-    fn committed(&self, log: &mut CommitLog, staged: Vec<(u64, OutboxItem)>) {
+    fn committed(&self, _log: &mut CommitLog, staged: Vec<(u64, OutboxItem)>) {
         let commit = self.inner.flush.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some(feed) = log.feed.as_mut() {
+        if let Some(feed) = self.lock_feed().as_mut() {
             feed.extend(staged.into_iter().map(|(seq, item)| Staged { commit, seq, item }));
         }
+    }
+
+    /// The feed's own lock (see [`Inner`]); entries are appended whole, so a poisoned lock is
+    /// used as is.
+    fn lock_feed(&self) -> MutexGuard<'_, Option<Vec<Staged>>> {
+        self.inner
+            .feed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn durable_commits(&self) -> u64 {
@@ -552,9 +672,11 @@ fn process_uid() -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-/// Covers the writes made before it was taken; see [`Store::flush_ticket`].
+/// Covers the writes made before it was taken; see [`Store::flush_ticket`]. A ticket of an
+/// earlier generation of the database (taken before it was reopened) is never covered: the
+/// writes it stood for may be gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FlushTicket(u64);
+pub struct FlushTicket(u64, u64);
 
 /// Group commit: tickets taken before a flush started are covered by it.
 #[derive(Default)]
@@ -572,11 +694,19 @@ struct GroupCommit {
 }
 
 impl GroupCommit {
-    async fn wait(&self, db: &sled::Db, ticket: u64) -> Result<(), StoreError> {
+    async fn wait(&self, store: &Store, FlushTicket(generation, ticket): FlushTicket) -> Result<(), StoreError> {
+        let stale =
+            || StoreError::Unavailable("the database was reopened after a write error; the write may be lost".into());
+        if generation != store.generation() {
+            return Err(stale());
+        }
         if self.flushed.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
         let _guard = self.lock.lock().await;
+        if generation != store.generation() {
+            return Err(stale());
+        }
         if self.flushed.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
@@ -584,10 +714,13 @@ impl GroupCommit {
         // point, so one flush started now covers them all.
         let upto = self.requested.load(Ordering::SeqCst);
         let commits = self.commits.load(Ordering::SeqCst);
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        let flusher = store.clone();
+        tokio::task::spawn_blocking(move || flusher.flush_now())
             .await
             .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
+        if generation != store.generation() {
+            return Err(stale());
+        }
         self.flushed.fetch_max(upto, Ordering::SeqCst);
         self.durable_commits.fetch_max(commits, Ordering::SeqCst);
         Ok(())

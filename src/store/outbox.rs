@@ -121,23 +121,23 @@ impl Outbox<'_> {
     /// Every pending item with its sequence number, oldest first (a full scan: for start-up,
     /// tools and tests).
     pub fn pending(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
-        scan(&self.store.inner.outbox)
+        scan(&self.store.trees()?.outbox)
     }
 
     /// Starts the in-memory feed of new items and returns everything pending now. Items
     /// committed later arrive through [`Outbox::take_durable`], none twice, none missed.
     pub fn subscribe(&self) -> Result<Vec<(u64, OutboxItem)>, StoreError> {
-        let mut log = self.store.lock();
-        log.feed = Some(Vec::new());
-        scan(&self.store.inner.outbox)
+        let _log = self.store.lock();
+        *self.store.lock_feed() = Some(Vec::new());
+        scan(&self.store.trees()?.outbox)
     }
 
     /// New items whose commit is on disk, in commit order.
     #[must_use]
     pub fn take_durable(&self) -> Vec<(u64, OutboxItem)> {
         let durable = self.store.durable_commits();
-        let mut log = self.store.lock();
-        let Some(feed) = log.feed.as_mut() else {
+        let mut feed = self.store.lock_feed();
+        let Some(feed) = feed.as_mut() else {
             return Vec::new();
         };
         let ready = feed.partition_point(|s| s.commit <= durable);
@@ -155,8 +155,11 @@ impl Outbox<'_> {
 
     /// Removes a delivered item.
     pub fn delivered(&self, seq: u64) -> Result<(), StoreError> {
+        let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
-        self.store.inner.outbox.remove(seq.to_be_bytes())?;
+        let trees = self.store.write_gate()?;
+        self.store
+            .observe(trees.outbox.remove(seq.to_be_bytes()).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -168,21 +171,27 @@ impl Outbox<'_> {
         };
         let key = seq.to_be_bytes();
         let value = encode(&receipt)?;
+        let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
-        let inner = &self.store.inner;
-        (&inner.outbox, &inner.state)
+        let inner = self.store.write_gate()?;
+        let result = (&inner.outbox, &inner.state)
             .transaction(|(outbox, state)| {
                 outbox.remove(&key)?;
                 state.insert(name.as_bytes(), value.as_slice())?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(map_tx)
+            .map_err(map_tx);
+        self.store.observe(result)
     }
 
     /// Stores an item's new delivery state after a failed attempt.
     pub fn retry(&self, seq: u64, item: &OutboxItem) -> Result<(), StoreError> {
+        let value = encode(item)?;
+        let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
-        self.store.inner.outbox.insert(seq.to_be_bytes(), encode(item)?)?;
+        let trees = self.store.write_gate()?;
+        self.store
+            .observe(trees.outbox.insert(seq.to_be_bytes(), value).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -194,38 +203,46 @@ impl Outbox<'_> {
             dead_ms: now_ms,
         })?;
         let key = seq.to_be_bytes();
+        let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
-        let inner = &self.store.inner;
-        (&inner.outbox, &inner.dead)
+        let inner = self.store.write_gate()?;
+        let result = (&inner.outbox, &inner.dead)
             .transaction(|(outbox, dead)| {
                 outbox.remove(&key)?;
                 dead.insert(&key, letter.as_slice())?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(map_tx)
+            .map_err(map_tx);
+        self.store.observe(result)
     }
 
     /// The dead letters, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<(u64, DeadLetter)>, StoreError> {
-        scan(&self.store.inner.dead)
+        scan(&self.store.trees()?.dead)
     }
 
-    /// Number of pending items (a full scan; not for hot paths).
+    /// Number of dead letters (a full scan of the `dead` tree; for `/metrics` and `/readyz`).
+    pub fn dead_count(&self) -> Result<usize, StoreError> {
+        Ok(self.store.trees()?.dead.len())
+    }
+
+    /// Number of pending items (a full scan; not for hot paths). 0 while the database is
+    /// unavailable.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.store.inner.outbox.len()
+        self.store.trees().map_or(0, |t| t.outbox.len())
     }
 
-    /// True when nothing is pending.
+    /// True when nothing is pending (or the database is unavailable).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.store.inner.outbox.is_empty()
+        self.store.trees().is_ok_and(|t| t.outbox.is_empty())
     }
 
     /// When the oldest pending item was decided (unix ms): the first key, as sequence numbers
     /// follow decision order. For the `/metrics` gauge.
     pub fn oldest_created_ms(&self) -> Result<Option<i64>, StoreError> {
-        match self.store.inner.outbox.first()? {
+        match self.store.trees()?.outbox.first()? {
             Some((_, value)) => Ok(Some(decode::<OutboxItem>(&value)?.created_ms)),
             None => Ok(None),
         }

@@ -28,7 +28,7 @@ impl Record for PostState {
 impl Store {
     /// The remembered state of the post `id`, if it ever fired.
     pub fn post_state(&self, id: &str) -> Result<Option<PostState>, StoreError> {
-        self.inner
+        self.trees()?
             .posts
             .get(id.as_bytes())?
             .map(|bytes| decode(&bytes))
@@ -89,7 +89,7 @@ impl Store {
     /// The ids of every post with a remembered state.
     pub fn post_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
-        for entry in self.inner.posts.iter() {
+        for entry in self.trees()?.posts.iter() {
             let (key, _) = entry?;
             ids.push(String::from_utf8_lossy(&key).into_owned());
         }
@@ -101,7 +101,7 @@ impl Store {
     /// occurrences.
     pub fn forget_post(&self, id: &str) -> Result<(), StoreError> {
         let _log = self.lock();
-        self.inner.posts.remove(id.as_bytes())?;
+        self.trees()?.posts.remove(id.as_bytes())?;
         Ok(())
     }
 }

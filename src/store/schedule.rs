@@ -80,7 +80,7 @@ impl Store {
     /// Every admin-added post, by group and number.
     pub fn admin_posts(&self) -> Result<Vec<AdminPost>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.schedules.iter() {
+        for entry in self.trees()?.schedules.iter() {
             let (_, value) = entry?;
             out.push(decode(&value)?);
         }
@@ -90,7 +90,7 @@ impl Store {
     /// The admin-added posts of `group`, by number.
     pub fn admin_posts_of(&self, group: GroupId) -> Result<Vec<AdminPost>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.schedules.scan_prefix(group_prefix(group)) {
+        for entry in self.trees()?.schedules.scan_prefix(group_prefix(group)) {
             let (_, value) = entry?;
             out.push(decode(&value)?);
         }

@@ -50,7 +50,8 @@ impl Store {
     /// Adds a batch of counts to the stored days. Days before `today` are closed: their
     /// member sets are reduced to the count.
     pub fn merge_stats(&self, batch: &[(GroupId, Date, DayStats)], today: Date) -> Result<(), StoreError> {
-        let tree = &self.inner.stats;
+        let trees = self.trees()?;
+        let tree = &trees.stats;
         for (group, date, delta) in batch {
             let key = stats_key(*group, *date);
             let mut day = match tree.get(key)? {
@@ -71,7 +72,7 @@ impl Store {
     /// record are left out.
     pub fn stats_days(&self, group: GroupId, from: Date, to: Date) -> Result<Vec<(Date, DayStats)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.stats.range(stats_key(group, from)..=stats_key(group, to)) {
+        for entry in self.trees()?.stats.range(stats_key(group, from)..=stats_key(group, to)) {
             let (key, value) = entry?;
             let number = key
                 .get(9..13)
@@ -91,7 +92,8 @@ impl Store {
     /// Deletes every group's days before `before`; returns how many. Each group's days are
     /// in date order, so the scan reads only the old days and the first young one per group.
     pub fn sweep_stats(&self, before: Date) -> Result<usize, StoreError> {
-        let tree = &self.inner.stats;
+        let trees = self.trees()?;
+        let tree = &trees.stats;
         let cutoff = day_number(before).to_be_bytes();
         let mut removed = 0;
         let mut from: Vec<u8> = Vec::new();
@@ -122,7 +124,7 @@ impl Store {
 
     /// The first day a group has statistics for.
     pub fn stats_first_day(&self, group: GroupId) -> Result<Option<Date>, StoreError> {
-        let Some(entry) = self.inner.stats.scan_prefix(group_prefix(group)).next() else {
+        let Some(entry) = self.trees()?.stats.scan_prefix(group_prefix(group)).next() else {
             return Ok(None);
         };
         let (key, _) = entry?;

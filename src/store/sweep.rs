@@ -74,7 +74,7 @@ fn cutoff(now_ms: i64, age: Duration) -> i64 {
 }
 
 fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
-    let inner = &*store.inner;
+    let inner = store.trees()?;
     let end = keys::seen_expiry_key(cutoff_ms, &[0; 16]);
     let mut removed = 0;
     for entry in inner.seen_expiry.range(..end) {
@@ -113,7 +113,8 @@ fn sweep_strikes(
     now: Timestamp,
     ttl: &(dyn Fn(GroupId) -> Duration + Sync),
 ) -> Result<usize, StoreError> {
-    let tree = &store.inner.strikes;
+    let trees = store.trees()?;
+    let tree = &trees.strikes;
     let mut removed = 0;
     for entry in tree.iter() {
         let (key, value) = entry?;
@@ -135,7 +136,8 @@ fn sweep_strikes(
 }
 
 fn sweep_audit(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
-    let tree = &store.inner.audit;
+    let trees = store.trees()?;
+    let tree = &trees.audit;
     let mut removed = 0;
     let mut from: Vec<u8> = Vec::new();
     loop {
@@ -165,7 +167,8 @@ fn sweep_audit(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
 }
 
 fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
-    let tree = &store.inner.dead;
+    let trees = store.trees()?;
+    let tree = &trees.dead;
     let mut removed = 0;
     for entry in tree.iter() {
         let (key, value) = entry?;
@@ -184,7 +187,7 @@ fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
 #[cfg(test)]
 pub(super) fn seen_at(store: &Store, key: &[u8; 16]) -> Result<Option<i64>, StoreError> {
     store
-        .inner
+        .trees()?
         .seen
         .get(key)?
         .map(|v| super::codec::decode_i64(&v, "seen time"))

@@ -70,8 +70,9 @@ impl Store {
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
         let expiry_key = key.map(|k| seen_expiry_key(now_ms, &k.0));
-        let inner = &*self.inner;
+        let _op = self.begin("commit");
         let mut log = self.lock();
+        let inner = self.write_gate()?;
         let trees = (
             &inner.seen,
             &inner.seen_expiry,
@@ -125,7 +126,8 @@ impl Store {
                     Ok(Some((value, unit.staged)))
                 },
             )
-            .map_err(map_tx)?;
+            .map_err(map_tx);
+        let result = self.observe(result)?;
         let Some((value, staged)) = result else {
             return Ok(None);
         };

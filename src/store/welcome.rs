@@ -260,7 +260,7 @@ impl Store {
     /// began ([`WelcomeBatch::window_from`]).
     pub fn pending_welcomes(&self) -> Result<Vec<(GroupId, i64)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.inner.welcome.iter() {
+        for entry in self.trees()?.welcome.iter() {
             let (key, value) = entry?;
             let batch: WelcomeBatch = decode(&value)?;
             let group = decode_group_prefix(&key).unwrap_or(batch.group);
@@ -304,7 +304,7 @@ impl Store {
 
     /// The receipt of `group`'s last welcome, if one is kept.
     pub fn welcome_receipt(&self, group: GroupId) -> Result<Option<Receipt>, StoreError> {
-        self.inner
+        self.trees()?
             .state
             .get(receipt_name(group).as_bytes())?
             .map(|bytes| decode(&bytes))
@@ -316,7 +316,8 @@ impl Store {
     pub fn sweep_joins(&self, now: Timestamp, window: Duration) -> Result<usize, StoreError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now.as_millisecond().saturating_sub(window_ms);
-        let tree = &self.inner.joins;
+        let trees = self.trees()?;
+        let tree = &trees.joins;
         let mut removed = 0;
         for entry in tree.iter() {
             let (key, value) = entry?;

@@ -125,7 +125,8 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing() {
 
     // Delivered: everything at least once. A repeat is only possible for a call the old
     // process made just before it died (the gateway may handle it after the kill), whose
-    // removal from the outbox had not reached the disk.
+    // delivered mark had not reached the disk; a group's next call waits for that mark, so
+    // in this one group at most one action is repeated.
     // The bot's messages are paced by the send governor (5 a second on QQ), so wait for the
     // counts, not for a number of calls: repeats would make a plain count arrive early.
     let per_user_expected = [
@@ -184,6 +185,17 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_and_doubles_nothing() {
             );
         }
     }
+    let repeated: usize = counts
+        .iter()
+        .map(|((_, action), (all, _))| {
+            let n = per_user_expected
+                .iter()
+                .find(|(a, _)| a == action)
+                .map_or(0, |(_, n)| *n);
+            all.saturating_sub(n)
+        })
+        .sum();
+    assert!(repeated <= 1, "{repeated} actions repeated in one group: {counts:?}");
     daemon.signal("-TERM");
     assert!(daemon.wait_exit().await.success());
 }

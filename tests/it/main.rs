@@ -19,6 +19,7 @@ mod moderation;
 mod ops;
 mod outbox;
 mod readme;
+mod robust;
 mod rules_reload;
 mod schedule;
 mod strikes;

@@ -252,7 +252,7 @@ async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_hap
     let delivered = drain(&app, 2).await;
     assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
     // The welcome and the kick's notice, both messages, are too old now.
-    let dead = app.dead_letters().await;
+    let dead = app.wait_dead_letters(2).await;
     assert_eq!(dead.len(), 2, "{dead:?}");
     for letter in &dead {
         assert_eq!(letter.item.action.kind().as_str(), "send");

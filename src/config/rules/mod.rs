@@ -24,6 +24,7 @@
 
 #[cfg(test)]
 mod filter_tests;
+pub mod lists;
 pub mod posts;
 mod settings;
 
@@ -149,8 +150,16 @@ impl RulesError {
 /// Compiling a large rule set takes a fraction of a second of CPU: call this from
 /// `tokio::task::spawn_blocking` in async code.
 pub fn reload(handle: &RulesHandle, dir: &Path) -> Result<String, RulesError> {
-    let options = handle.load().options.clone();
+    let (options, before) = {
+        let live = handle.load();
+        let before: Vec<String> = live.filter.rule_names().map(str::to_owned).collect();
+        (live.options.clone(), before)
+    };
     let rules = Rules::load_with(dir, &options)?;
+    // Applied all the same; an emptied or deleted list may be an accident (see [`lists`]).
+    for warning in lists::list_warnings(dir, &before) {
+        tracing::warn!("rules: {warning}");
+    }
     let summary = rules.summary();
     handle.store(Arc::new(rules));
     Ok(summary)

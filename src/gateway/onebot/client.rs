@@ -97,14 +97,22 @@ impl OneBotClient {
         match envelope.get("status").and_then(Value::as_str) {
             // "async": accepted and queued by the gateway; there is no result to wait for.
             Some("ok" | "async") => Ok(envelope.get("data").cloned().unwrap_or(Value::Null)),
-            Some(_) => Err(GatewayError::Refused {
-                retcode: envelope.get("retcode").and_then(Value::as_i64).unwrap_or(-1),
-                message: ["message", "wording", "msg"]
+            // Refused for good, or failed for now: see `retcode`.
+            Some(_) => {
+                let mut texts: Vec<&str> = ["msg", "message", "wording"]
                     .iter()
-                    .find_map(|k| envelope.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
-                    .unwrap_or("(no message)")
-                    .to_owned(),
-            }),
+                    .filter_map(|k| envelope.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+                    .collect();
+                texts.dedup();
+                let mut text = texts.join(" ");
+                if text.is_empty() {
+                    text.push_str("(no message)");
+                }
+                Err(super::retcode::classify(
+                    envelope.get("retcode").and_then(Value::as_i64).unwrap_or(-1),
+                    &text,
+                ))
+            }
             None => Err(GatewayError::Protocol(format!(
                 "{action}: the answer has no \"status\""
             ))),

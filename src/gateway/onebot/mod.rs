@@ -9,6 +9,7 @@
 mod client;
 mod event;
 pub(crate) mod message;
+pub(crate) mod retcode;
 pub mod signature;
 pub(crate) mod webhook;
 

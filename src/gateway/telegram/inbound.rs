@@ -63,15 +63,33 @@ impl Inbound {
 
     /// Handles one update; returns once every effect is durable. On an error nothing after
     /// the failed event was handled: deliver the update again (it is idempotent).
+    ///
+    /// Translating is pure, so an update that makes it panic (a bug meeting a strange update)
+    /// would panic again on every delivery: it is skipped with an error in the log, and
+    /// polling and the webhook go on. Failures while handling the events are the event sink's
+    /// to retry or skip ([`crate::domain::sink`]).
     pub async fn handle(&self, update: &Update) -> Result<(), Unavailable> {
         if let Some(change) = &update.my_chat_member {
             log_bot_rights(change);
         }
-        let Translated {
+        let translated =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| update::translate(update, self.bot_id)));
+        let Ok(Translated {
             events,
             admin_change,
             migrated,
-        } = update::translate(update, self.bot_id);
+        }) = translated
+        else {
+            tracing::error!(
+                update = update.update_id,
+                "telegram: translating an update panicked (a bug); skipped it"
+            );
+            self.sink.skipped(
+                &format!("telegram update {}", update.update_id),
+                "translating it panicked",
+            );
+            return Ok(());
+        };
         if let Some(change) = admin_change {
             self.admins.apply(change);
         }

@@ -36,8 +36,8 @@ use crate::domain::clock::SharedClock;
 use crate::domain::sink::{CursorStore, EventSink};
 use crate::gateway::GatewayError;
 
-/// The running Telegram side of the daemon.
-#[derive(Debug)]
+/// The running Telegram side of the daemon. Cloned to run it again after a failure.
+#[derive(Clone, Debug)]
 pub struct TelegramGateway {
     settings: TelegramSettings,
     client: Arc<TelegramClient>,
@@ -93,9 +93,17 @@ impl TelegramGateway {
 
     /// Runs until `cancel` fires: says who the bot is, then registers the webhook (webhook
     /// mode; the task ends there) or removes any webhook and long-polls (polling mode).
-    pub async fn run(self, cancel: CancellationToken) {
+    /// `Err` says why it gave up (a refused token); a restart would not help.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), String> {
+        let gave_up = |what: &str| {
+            if cancel.is_cancelled() {
+                Ok(())
+            } else {
+                Err(format!("{what} was refused; see the log"))
+            }
+        };
         let Some(me) = retry(&cancel, "getMe", || self.client.get_me()).await else {
-            return;
+            return gave_up("getMe");
         };
         let name = me
             .username
@@ -109,16 +117,18 @@ impl TelegramGateway {
                     self.client.set_webhook(url, &self.settings.secret_token, drop_pending)
                 })
                 .await;
-                if registered.is_some() {
-                    tracing::info!(bot = %name, %url, path = %self.settings.webhook_path, "telegram: webhook registered");
+                if registered.is_none() {
+                    return gave_up("setWebhook");
                 }
+                tracing::info!(bot = %name, %url, path = %self.settings.webhook_path, "telegram: webhook registered");
+                Ok(())
             }
             TelegramMode::Polling => {
                 if retry(&cancel, "deleteWebhook", || self.client.delete_webhook(drop_pending))
                     .await
                     .is_none()
                 {
-                    return;
+                    return gave_up("deleteWebhook");
                 }
                 tracing::info!(bot = %name, "telegram: connected");
                 polling::Poller {
@@ -128,7 +138,7 @@ impl TelegramGateway {
                     wait: self.settings.poll_timeout.get(),
                 }
                 .run(cancel)
-                .await;
+                .await
             }
         }
     }

@@ -23,6 +23,8 @@ pub const OFFSET_STATE: &str = "telegram.offset";
 
 /// Longest pause between failing polls.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest pause before fetching a batch again whose effects could not be stored.
+const MAX_STORE_BACKOFF: Duration = Duration::from_secs(4);
 
 /// The polling loop of one bot.
 #[derive(Debug)]
@@ -38,9 +40,15 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Polls until `cancel` fires (or the token is refused).
-    pub async fn run(self, cancel: CancellationToken) {
-        let mut offset = match self.cursor.load_cursor(OFFSET_STATE) {
+    /// Polls until `cancel` fires (`Ok`), or the token is refused (`Err` with why).
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), String> {
+        // The store read is synchronous: off the async threads.
+        let cursor = Arc::clone(&self.cursor);
+        let stored = tokio::task::spawn_blocking(move || cursor.load_cursor(OFFSET_STATE))
+            .await
+            .map_err(|e| Unavailable(Box::new(e)))
+            .and_then(|loaded| loaded);
+        let mut offset = match stored {
             Ok(offset) => offset,
             Err(e) => {
                 tracing::error!(error = %e, "telegram: cannot read the stored polling offset; starting from Telegram's");
@@ -65,7 +73,7 @@ impl Poller {
                 }
                 Err(e) if is_fatal(&e) => {
                     tracing::error!(error = %e, "telegram: the Bot API rejected gateway.telegram.token; polling stopped. Check the token from @BotFather and restart");
-                    return;
+                    return Err(format!("the Bot API rejected gateway.telegram.token: {e}"));
                 }
                 Err(e) => {
                     failures += 1;
@@ -92,7 +100,9 @@ impl Poller {
             }
             if let Err(e) = stopped {
                 failures += 1;
-                let delay = backoff(failures);
+                // The store (or one event) failed, not Telegram: look again soon, so polling
+                // resumes within seconds once the store writes again.
+                let delay = backoff(failures).min(MAX_STORE_BACKOFF);
                 tracing::error!(error = %e, retry_in_ms = crate::domain::logfield::millis(delay), "telegram: could not store an update's effects; fetching it again");
                 if sleep_or_cancel(delay, &cancel).await {
                     break;
@@ -100,6 +110,7 @@ impl Poller {
             }
         }
         tracing::debug!("telegram: long polling stopped");
+        Ok(())
     }
 
     /// Handles `updates` in order, moving `offset` past each one handled. Stops at the first

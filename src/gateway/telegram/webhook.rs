@@ -8,15 +8,18 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use sha1::Digest;
 use subtle::ConstantTimeEq;
 
 use super::inbound::Inbound;
 use super::wire::Update;
 use crate::config::Secret;
+use crate::gateway::Refusal;
 
 /// The header Telegram sends the configured secret token in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -61,28 +64,33 @@ fn digest(bytes: &[u8]) -> [u8; 20] {
     sha1::Sha1::digest(bytes).into()
 }
 
-/// `POST {webhook_path}`
-pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+/// `POST {webhook_path}`. A refusal (401, 400) carries its reason as a [`Refusal`]; the
+/// listener counts and logs it.
+pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
     if !state.accepts(headers.get(SECRET_HEADER).map(|v| v.as_bytes())) {
-        tracing::warn!(
-            present = headers.contains_key(SECRET_HEADER),
-            bytes = body.len(),
-            "telegram webhook: refused a delivery without the right secret token"
+        let why = format!(
+            "telegram webhook: a delivery {} the secret token ({} bytes)",
+            if headers.contains_key(SECRET_HEADER) {
+                "with a wrong"
+            } else {
+                "without"
+            },
+            body.len()
         );
-        return StatusCode::UNAUTHORIZED;
+        return (StatusCode::UNAUTHORIZED, Extension(Refusal(why))).into_response();
     }
     let update: Update = match serde_json::from_slice(&body) {
         Ok(update) => update,
         Err(e) => {
-            tracing::warn!(error = %e, bytes = body.len(), "telegram webhook: not a Bot API update");
-            return StatusCode::BAD_REQUEST;
+            let why = format!("telegram webhook: not a Bot API update: {e} ({} bytes)", body.len());
+            return (StatusCode::BAD_REQUEST, Extension(Refusal(why))).into_response();
         }
     };
     match state.inbound.handle(&update).await {
-        Ok(()) => StatusCode::NO_CONTENT,
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(update = update.update_id, error = %e, "telegram webhook: could not store the update; asking for redelivery");
-            StatusCode::SERVICE_UNAVAILABLE
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
 }

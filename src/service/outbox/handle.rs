@@ -52,7 +52,7 @@ impl OutboxHandle {
         actions: Vec<crate::domain::action::Action>,
         now: jiff::Timestamp,
     ) -> Result<(), StoreError> {
-        self.store.enqueue(actions, now)?;
+        self.store.run(move |store| store.enqueue(actions, now)).await?;
         self.publish().await
     }
 

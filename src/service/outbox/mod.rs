@@ -13,25 +13,42 @@
 //!   them per group and per bot account, [`governor`]) or for a retry. A message never
 //!   overtakes an earlier moderation action, so a warning never arrives before the recall of
 //!   the message it is about.
-//! - **Retries**: timeouts, connection errors, 5xx and rate limits back off exponentially on
-//!   the injected clock (1 s, 2 s, 4 s … 5 min), or as long as the platform asked
-//!   (`retry_after`). Refusals (no permission, member gone) go to the dead letters at once.
+//! - **Retries**: timeouts, connection errors, 5xx, rate limits and `failed` answers that may
+//!   pass (the QQ account reconnecting or risk-controlled; see
+//!   [`crate::gateway::onebot::retcode`]) back off exponentially on the injected clock (1 s,
+//!   2 s, 4 s … 5 min), or as long as the platform asked (`retry_after`); a `failed` answer is
+//!   retried at most [`MAX_FAILED_ATTEMPTS`] times. Refusals (bad parameters, no permission,
+//!   member gone) go to the dead letters at once. `qunguan audit --dead-letters --retry` sends
+//!   dead letters back to the queue.
 //! - **Age limits**: an item older than its kind's `[outbox.max_age]` is dropped to the dead
 //!   letters instead of being sent late (a welcome 10 minutes late is pointless; a kick is not).
 //!
 //! - **Receipts**: an item that names a receipt (a welcome that the next one deletes) has the
 //!   message id the gateway returned kept under that name, in the transaction that removes it.
 //!
+//! - **Marks**: what became of each attempt (delivered, retry, dead) is kept in memory and
+//!   written in one transaction with every other mark that piled up meanwhile, then flushed
+//!   ([`crate::store::marks`]): a group commit, started the moment the previous one ends. A
+//!   mark that could not be written (a full disk) stays in memory and is written again. A
+//!   group's next call waits for its previous call's mark to be on disk, so a crash can repeat
+//!   at most one delivered action per group (the groups still run side by side).
+//!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
-//! removal reached the disk, the action is sent again on restart. The worker flushes removals
-//! right after each batch of deliveries, which keeps that window to a few milliseconds.
-//! Recall, mute and kick are idempotent; a repeated message is the accepted cost (neither
-//! OneBot nor Telegram offers an idempotency key).
+//! delivered mark reached the disk, the action is sent again on restart. That window is one
+//! or two flushes (milliseconds), and a message whose delivered mark is durable is never sent
+//! again. Recall, mute and kick are idempotent; a repeated message is the accepted cost
+//! (neither OneBot nor Telegram offers an idempotency key).
+//!
+//! Every store call of the worker runs on the blocking pool; the async loop itself only
+//! touches memory (the feed has a lock of its own, never held across I/O). When the store
+//! was reopened after a write error (a new generation), the worker stops dispatching, lets
+//! the calls in flight finish, and reloads the outbox from the new handle.
 
 pub(crate) mod governor;
 mod handle;
 pub(crate) mod queues;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +62,8 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
-use crate::store::{Receipt, Store, StoreError};
+use crate::store::marks::Mark;
+use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
 use governor::Governor;
 pub use handle::OutboxHandle;
 use queues::{Dispatch, Queues};
@@ -57,9 +75,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Longest sleep between looks at the queues. Items due later are found on time with the
 /// system clock; with a manual clock (tests) this is how soon a moved clock is noticed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// How long the worker's own writes (removals, retries) may wait for a flush. Under load the
-/// webhooks' group commits flush them first and the worker flushes nothing itself.
-const FLUSH_DELAY: Duration = Duration::from_millis(10);
+/// How many `failed` answers that may pass ([`GatewayError::Failed`]) an action gets before
+/// it becomes a dead letter: with the backoff, about 25 minutes of trying.
+pub const MAX_FAILED_ATTEMPTS: u32 = 12;
+/// Pause before writing marks again after a failed write (a full disk).
+const MARKS_RETRY: Duration = Duration::from_millis(500);
 /// How often idle groups' governor windows are dropped.
 const FORGET_EVERY_MS: i64 = 60_000;
 
@@ -73,18 +93,46 @@ pub struct OutboxWorker {
     gateways: Gateways,
     clock: SharedClock,
     settings: OutboxSettings,
+    /// The bounds of the queues (rebuilt with them after a store reload).
+    limits: LimitsSettings,
     wake: Arc<Notify>,
     queues: Queues,
     governor: Governor,
     in_flight: JoinSet<Attempt>,
-    /// A background flush of the worker's own writes is running.
-    flushing: Option<tokio::task::JoinHandle<()>>,
-    /// Writes (or undurable new items) not yet covered by a flush the worker started.
-    dirty: bool,
+    /// Marks not yet handed to a writer, by sequence number (the latest state of each item).
+    marks: BTreeMap<u64, Mark>,
+    /// The marks being written by the running writer, kept until they are durable.
+    writing: Vec<(u64, Mark)>,
+    /// Groups whose last call's mark is not written yet: held (no next call) until it is.
+    held: Vec<GroupId>,
+    /// The groups the running writer releases once its marks are durable.
+    releasing: Vec<GroupId>,
+    /// The running writer: applies `writing`, then flushes.
+    writer: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    /// Do not start a writer before this (after a failed write).
+    write_after: Option<tokio::time::Instant>,
+    /// The store generation the queues were loaded from.
+    generation: u64,
+    /// Reloading the outbox after the store was reopened.
+    reload: Reload,
+    /// Do not read the outbox for a reload before this (after a failed read).
+    reload_after: Option<tokio::time::Instant>,
     /// When idle governor windows were last dropped.
     forgot_ms: i64,
     /// Counts attempts by result; beats once per loop for `/readyz`.
     metrics: Arc<Metrics>,
+}
+
+/// Reloading the queues after the store was reopened.
+#[derive(Debug, Default)]
+enum Reload {
+    /// Nothing to reload.
+    #[default]
+    Idle,
+    /// Waiting for the calls in flight to finish.
+    Draining,
+    /// Reading the outbox of the new handle.
+    Reading(tokio::task::JoinHandle<Result<Vec<(u64, OutboxItem)>, StoreError>>),
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -97,27 +145,46 @@ impl std::fmt::Debug for OutboxWorker {
 
 impl OutboxWorker {
     /// A worker over `store`'s outbox. Loads every pending item and subscribes to new ones, so
-    /// build it before events are handled.
+    /// build it before events are handled (blocking: a full scan of the outbox).
     pub fn new(
         store: Store,
         gateways: Gateways,
         clock: SharedClock,
-        (settings, limits): (&OutboxSettings, &LimitsSettings),
+        settings: (&OutboxSettings, &LimitsSettings),
     ) -> Result<Self, StoreError> {
+        Self::with_wake(store, gateways, clock, settings, Arc::new(Notify::new()))
+    }
+
+    /// Like [`OutboxWorker::new`], woken through `wake`: a worker restarted by its supervisor
+    /// keeps the handles the services already hold.
+    pub fn with_wake(
+        store: Store,
+        gateways: Gateways,
+        clock: SharedClock,
+        (settings, limits): (&OutboxSettings, &LimitsSettings),
+        wake: Arc<Notify>,
+    ) -> Result<Self, StoreError> {
+        let generation = store.generation();
         let mut queues = Queues::with_limits(limits);
-        let mut full = Vec::new();
+        let now_ms = clock.now().as_millisecond();
         for (seq, item) in store.outbox().subscribe()? {
-            full.extend(queues.insert(seq, item));
+            if let Some((seq, item)) = queues.insert(seq, item) {
+                let reason = full_reason(&item);
+                warn_full(&item, seq, &reason, now_ms);
+                if let Err(e) = store.outbox().dead_letter(seq, &item, &reason, now_ms) {
+                    tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
+                }
+            }
         }
-        give_up_full(&store, full, clock.now().as_millisecond());
         if !queues.is_empty() {
             tracing::info!(pending = queues.len(), "outbox: resuming delivery of stored actions");
         }
-        let dead = store.outbox().dead_letters()?.len();
+        let dead = store.outbox().dead_count()?;
         if dead > 0 {
             tracing::warn!(
                 dead_letters = dead,
-                "outbox: actions were given up earlier; list them with `qunguan audit --dead-letters`"
+                "outbox: actions were given up earlier; list them with `qunguan audit --dead-letters`, \
+                 send them again with `--retry`"
             );
         }
         Ok(Self {
@@ -127,11 +194,19 @@ impl OutboxWorker {
             gateways,
             clock,
             settings: settings.clone(),
-            wake: Arc::new(Notify::new()),
+            limits: limits.clone(),
+            wake,
             queues,
             in_flight: JoinSet::new(),
-            flushing: None,
-            dirty: false,
+            marks: BTreeMap::new(),
+            writing: Vec::new(),
+            held: Vec::new(),
+            releasing: Vec::new(),
+            writer: None,
+            write_after: None,
+            generation,
+            reload: Reload::Idle,
+            reload_after: None,
             forgot_ms: 0,
             metrics: Arc::default(),
         })
@@ -152,14 +227,23 @@ impl OutboxWorker {
         OutboxHandle::new(self.store.clone(), Arc::clone(&self.wake), self.gateways.clone())
     }
 
+    /// The notifier this worker waits on (for a worker restarted with [`OutboxWorker::with_wake`]).
+    #[must_use]
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
     /// Runs until `cancel` fires, then finishes the calls in flight (each bounded by the
-    /// gateway timeout) and returns.
+    /// gateway timeout), writes their marks and returns.
     pub async fn run(mut self, cancel: CancellationToken) {
         loop {
             self.metrics.worker_beat();
-            self.absorb_new();
-            self.dispatch();
-            self.flush_in_background();
+            self.check_generation();
+            if matches!(self.reload, Reload::Idle) {
+                self.absorb_new();
+                self.dispatch();
+            }
+            self.persist();
             let pause = self.pause();
             tokio::select! {
                 biased;
@@ -171,6 +255,21 @@ impl OutboxWorker {
                         self.complete(done);
                     }
                 }
+                written = async {
+                    match self.writer.as_mut() {
+                        Some(writer) => writer.await,
+                        None => std::future::pending().await,
+                    }
+                }, if self.writer.is_some() => {
+                    self.writer = None;
+                    self.written(written);
+                }
+                read = async {
+                    match &mut self.reload {
+                        Reload::Reading(task) => task.await,
+                        _ => std::future::pending().await,
+                    }
+                }, if matches!(self.reload, Reload::Reading(_)) => self.reloaded(read),
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
             }
@@ -178,28 +277,56 @@ impl OutboxWorker {
         while let Some(done) = self.in_flight.join_next().await {
             self.complete(done);
         }
-        if let Some(flush) = self.flushing.take() {
-            let _ = flush.await;
+        // The last marks: written (and flushed) before the worker stops.
+        for _ in 0..3 {
+            if let Some(writer) = self.writer.take() {
+                let written = writer.await;
+                self.written(written);
+            }
+            self.write_after = None;
+            self.persist();
+            if self.writer.is_none() {
+                break;
+            }
         }
-        tracing::debug!(pending = self.queues.len(), "outbox worker stopped");
+        if let Some(writer) = self.writer.take() {
+            let written = writer.await;
+            self.written(written);
+        }
+        tracing::debug!(
+            pending = self.queues.len(),
+            unwritten = self.marks.len(),
+            "outbox worker stopped"
+        );
     }
 
     /// Moves new durable items from the store's feed into the queues. Items not durable yet
     /// are usually being flushed by the webhook that wrote them; in case nobody does (a tool
-    /// that enqueued without flushing), the worker's own flush covers them.
+    /// that enqueued without flushing), the worker's own writer flushes them.
     fn absorb_new(&mut self) {
         let outbox = self.store.outbox();
-        let mut full = Vec::new();
         for (seq, item) in outbox.take_durable() {
-            full.extend(self.queues.insert(seq, item));
+            if !self.marks.contains_key(&seq)
+                && let Some((seq, item)) = self.queues.insert(seq, item)
+            {
+                self.give_up_full(seq, item);
+            }
         }
-        for (_, item) in &full {
-            self.metrics.action(item.action.kind(), ActionResult::Dead);
-        }
-        give_up_full(&self.store, full, self.clock.now().as_millisecond());
-        if outbox.has_undurable() {
-            self.dirty = true;
-        }
+    }
+
+    /// Gives up an item its group's full lane handed back: a dead letter, counted, and
+    /// logged as a warning at most once a minute (a spam wave gives up many).
+    fn give_up_full(&mut self, seq: u64, item: OutboxItem) {
+        let now_ms = self.clock.now().as_millisecond();
+        let reason = full_reason(&item);
+        warn_full(&item, seq, &reason, now_ms);
+        self.metrics.action(item.action.kind(), ActionResult::Dead);
+        let letter = DeadLetter {
+            item,
+            reason,
+            dead_ms: now_ms,
+        };
+        self.marks.insert(seq, Mark::Dead(letter));
     }
 
     /// Starts deliveries until the concurrency limit is reached or nothing is due.
@@ -220,21 +347,9 @@ impl OutboxWorker {
             });
         }
         for (seq, item) in expired {
-            self.metrics.action(item.action.kind(), ActionResult::Dead);
             let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
             let reason = format!("expired: still undelivered after {}s", age.as_secs());
-            tracing::error!(
-                group = %item.action.group(),
-                action = %item.action.kind(),
-                case = item.case,
-                seq,
-                attempts = item.attempts,
-                last_error = item.last_error.as_deref().unwrap_or(""),
-                "outbox: dead letter: {reason}"
-            );
-            if let Err(e) = self.store.outbox().dead_letter(seq, &item, &reason, now_ms) {
-                tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
-            }
+            self.bury(seq, item, reason, now_ms);
         }
         if now_ms.saturating_sub(self.forgot_ms) >= FORGET_EVERY_MS {
             self.governor.forget_idle(now_ms);
@@ -244,14 +359,26 @@ impl OutboxWorker {
 
     /// How long to wait for something to happen.
     fn pause(&self) -> Duration {
-        if self.queues.has_ready() && self.in_flight.len() < self.settings.concurrency {
+        if matches!(self.reload, Reload::Idle)
+            && self.queues.has_ready()
+            && self.in_flight.len() < self.settings.concurrency
+        {
             return Duration::ZERO;
         }
         let now_ms = self.clock.now().as_millisecond();
-        self.queues.next_wake().map_or(IDLE_POLL, |at| {
+        let pause = self.queues.next_wake().map_or(IDLE_POLL, |at| {
             let ms = u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0);
             Duration::from_millis(ms).min(IDLE_POLL)
-        })
+        });
+        let now = tokio::time::Instant::now();
+        let pause = match self.write_after {
+            Some(at) if self.writer.is_none() && !self.marks.is_empty() => pause.min(at.saturating_duration_since(now)),
+            _ => pause,
+        };
+        match self.reload_after {
+            Some(at) if matches!(self.reload, Reload::Draining) => pause.min(at.saturating_duration_since(now)),
+            _ => pause,
+        }
     }
 
     /// Records the outcome of one call.
@@ -266,29 +393,27 @@ impl OutboxWorker {
             }
         };
         let now_ms = self.clock.now().as_millisecond();
-        let outbox = self.store.outbox();
-        self.dirty = true;
         let error = result.as_ref().err().map(ToString::to_string);
         self.metrics.gateway_call(group.platform, error.as_deref());
+        // The group's next call waits until this call's mark is on disk: after a crash at most
+        // one delivered action per group is sent again.
+        self.held.push(group);
         match result {
             Ok(delivery) => {
-                let item = self.queues.finish(group, seq);
-                if let Some(item) = &item {
+                let item = self.queues.finish_held(group, seq);
+                let receipt = item.as_ref().and_then(|item| {
                     self.metrics.action(item.action.kind(), ActionResult::Delivered);
                     tracing::info!(%group, action = %item.action.kind(), case = item.case, seq, "outbox: delivered");
-                }
-                // A message whose id is needed later (the previous welcome, to delete it).
-                let receipt = item
-                    .as_ref()
-                    .and_then(|item| item.receipt.as_deref())
-                    .zip(delivery.message_id)
-                    .map(|(name, message_id)| (name, Receipt::new(message_id, now_ms)));
-                if let Err(e) = outbox.delivered_with(seq, receipt) {
-                    tracing::error!(error = %e, seq, "outbox: cannot remove a delivered action");
-                }
+                    // A message whose id is needed later (the previous welcome, to delete it).
+                    item.receipt
+                        .clone()
+                        .zip(delivery.message_id)
+                        .map(|(name, message_id)| (name, Receipt::new(message_id, now_ms)))
+                });
+                self.marks.insert(seq, Mark::Delivered(receipt));
             }
-            Err(e) if e.is_retryable() => {
-                let retried = self.queues.retry(group, seq, |item| {
+            Err(e) if e.is_retryable() && !exhausted(&e, &self.queues, group, seq) => {
+                let retried = self.queues.retry_held(group, seq, |item| {
                     item.attempts += 1;
                     let delay = e.retry_after().unwrap_or_else(|| backoff(item.attempts));
                     let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
@@ -302,79 +427,185 @@ impl OutboxWorker {
                         retry_in_ms = item.not_before_ms.saturating_sub(now_ms), error = %e,
                         "outbox: delivery failed, will retry"
                     );
-                    if let Err(e) = outbox.retry(seq, &item) {
-                        tracing::error!(error = %e, seq, "outbox: cannot store a retry");
-                    }
+                    self.marks.insert(seq, Mark::Retry(item));
                 }
             }
             Err(e) => {
-                if let Some(mut item) = self.queues.finish(group, seq) {
-                    self.metrics.action(item.action.kind(), ActionResult::Dead);
+                if let Some(mut item) = self.queues.finish_held(group, seq) {
                     item.attempts += 1;
                     item.last_error = Some(e.to_string());
-                    let reason = format!("refused by the gateway: {e}");
-                    tracing::error!(
-                        %group, action = %item.action.kind(), case = item.case, seq,
-                        "outbox: dead letter: {reason}"
-                    );
-                    if let Err(e) = outbox.dead_letter(seq, &item, &reason, now_ms) {
-                        tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
-                    }
+                    let reason = if e.is_retryable() {
+                        format!("gave up after {} failed attempts: {e}", item.attempts)
+                    } else {
+                        format!("refused by the gateway: {e}")
+                    };
+                    self.bury(seq, item, reason, now_ms);
                 }
             }
         }
     }
 
-    /// Makes the worker's writes (removals, retries) durable without waiting for it: takes a
-    /// flush ticket now and, after [`FLUSH_DELAY`], flushes only if no webhook's group commit
-    /// has covered the ticket meanwhile. One such task at a time; it wakes the worker when done
-    /// (new items may have become durable with it). Flushing removals promptly keeps the
-    /// window for a repeated delivery after a crash to milliseconds.
-    fn flush_in_background(&mut self) {
-        if !self.dirty || self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
+    /// Gives an item up: counted, logged, and marked for the dead letters.
+    fn bury(&mut self, seq: u64, item: OutboxItem, reason: String, now_ms: i64) {
+        self.metrics.action(item.action.kind(), ActionResult::Dead);
+        tracing::error!(
+            group = %item.action.group(),
+            action = %item.action.kind(),
+            case = item.case,
+            seq,
+            attempts = item.attempts,
+            last_error = item.last_error.as_deref().unwrap_or(""),
+            "outbox: dead letter: {reason}"
+        );
+        let letter = DeadLetter {
+            item,
+            reason,
+            dead_ms: now_ms,
+        };
+        self.marks.insert(seq, Mark::Dead(letter));
+    }
+
+    /// Starts a writer for the marks that piled up (and a flush for items a tool stored
+    /// without one), unless one runs or a failed write asked for a pause. The writer wakes the
+    /// worker when it is done: items may have become durable with its flush.
+    fn persist(&mut self) {
+        if self.writer.is_some() || self.write_after.is_some_and(|at| tokio::time::Instant::now() < at) {
             return;
         }
-        self.dirty = false;
-        let ticket = self.store.flush_ticket();
+        if self.marks.is_empty() && self.held.is_empty() && !self.store.outbox().has_undurable() {
+            return;
+        }
+        self.write_after = None;
+        self.writing = std::mem::take(&mut self.marks).into_iter().collect();
+        self.releasing = std::mem::take(&mut self.held);
+        let marks = self.writing.clone();
         let store = self.store.clone();
         let wake = Arc::clone(&self.wake);
-        self.flushing = Some(tokio::spawn(async move {
-            tokio::time::sleep(FLUSH_DELAY).await;
-            if let Err(e) = store.durable_upto(ticket).await {
-                tracing::error!(error = %e, "outbox: flush failed");
+        self.writer = Some(tokio::spawn(async move {
+            let written = async {
+                if !marks.is_empty() {
+                    store.run(move |s| s.outbox().apply_marks(&marks)).await?;
+                }
+                store.durable().await
             }
+            .await;
             wake.notify_one();
+            written
         }));
+    }
+
+    /// The writer finished: its marks are durable, or go back to be written again (unless a
+    /// newer mark of the same item replaced them meanwhile).
+    fn written(&mut self, written: Result<Result<(), StoreError>, tokio::task::JoinError>) {
+        let error = match written {
+            Ok(Ok(())) => {
+                self.writing.clear();
+                for group in std::mem::take(&mut self.releasing) {
+                    self.queues.release(group);
+                }
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(
+            error = %error,
+            marks = self.writing.len(),
+            "outbox: cannot record deliveries yet; will write them again"
+        );
+        for (seq, mark) in self.writing.drain(..) {
+            self.marks.entry(seq).or_insert(mark);
+        }
+        self.held.append(&mut self.releasing);
+        self.write_after = Some(tokio::time::Instant::now() + MARKS_RETRY);
+    }
+
+    /// Notices a reopened store: stop dispatching and reload once nothing is in flight.
+    fn check_generation(&mut self) {
+        if matches!(self.reload, Reload::Idle) && self.store.generation() != self.generation {
+            tracing::warn!("outbox: the database was reopened; reloading the queue");
+            self.reload = Reload::Draining;
+        }
+        let waited = self.reload_after.is_none_or(|at| tokio::time::Instant::now() >= at);
+        if matches!(self.reload, Reload::Draining) && self.in_flight.is_empty() && waited {
+            self.reload_after = None;
+            let store = self.store.clone();
+            self.generation = store.generation();
+            self.reload = Reload::Reading(tokio::spawn(async move { store.run(|s| s.outbox().subscribe()).await }));
+        }
+    }
+
+    /// The outbox of the reopened store was read: it replaces the queues, minus the items
+    /// whose marks are not written yet.
+    fn reloaded(&mut self, read: Result<Result<Vec<(u64, OutboxItem)>, StoreError>, tokio::task::JoinError>) {
+        match read {
+            Ok(Ok(items)) => {
+                let mut queues = Queues::with_limits(&self.limits);
+                let mut full = Vec::new();
+                for (seq, item) in items {
+                    let marked = self.marks.contains_key(&seq) || self.writing.iter().any(|(s, _)| *s == seq);
+                    if !marked {
+                        full.extend(queues.insert(seq, item));
+                    }
+                }
+                for (seq, item) in full {
+                    self.give_up_full(seq, item);
+                }
+                tracing::info!(pending = queues.len(), "outbox: queue reloaded");
+                // Holds belonged to the old queues; the new ones start with every group free.
+                self.held.clear();
+                self.releasing.clear();
+                self.queues = queues;
+                self.reload = Reload::Idle;
+            }
+            Ok(Err(e)) => self.reload_failed(&e.to_string()),
+            Err(e) => self.reload_failed(&e.to_string()),
+        }
     }
 }
 
-/// Gives up the items a full group lane handed back: dead letters, logged.
-fn give_up_full(store: &Store, items: Vec<(u64, crate::store::OutboxItem)>, now_ms: i64) {
-    for (seq, item) in items {
-        let reason = format!(
-            "the group's outbox queue is full ([limits] outbox_{}_per_group)",
-            match queues::Lane::of(item.action.kind()) {
-                queues::Lane::Messages => "messages",
-                queues::Lane::Moderation => "moderation",
-            }
+impl OutboxWorker {
+    fn reload_failed(&mut self, error: &str) {
+        tracing::error!(error, "outbox: cannot reload the queue yet; trying again");
+        self.reload = Reload::Draining;
+        self.reload_after = Some(tokio::time::Instant::now() + MARKS_RETRY);
+    }
+}
+
+/// True when `e` is a `failed` answer and the item has had its [`MAX_FAILED_ATTEMPTS`].
+fn exhausted(e: &GatewayError, queues: &Queues, group: GroupId, seq: u64) -> bool {
+    matches!(e, GatewayError::Failed { .. })
+        && queues
+            .attempts(group, seq)
+            .is_some_and(|attempts| attempts + 1 >= MAX_FAILED_ATTEMPTS)
+}
+
+/// Why an item its group's full lane handed back is given up.
+fn full_reason(item: &OutboxItem) -> String {
+    format!(
+        "the group's outbox queue is full ([limits] outbox_{}_per_group)",
+        match queues::Lane::of(item.action.kind()) {
+            queues::Lane::Messages => "messages",
+            queues::Lane::Moderation => "moderation",
+        }
+    )
+}
+
+/// Logs an item given up for a full queue: one line per item only at debug level (a full
+/// queue under a spam wave gives up many, and the metrics —
+/// `qunguan_memory_evictions_total{structure="outbox_queued"}` and dead actions — count
+/// them); the first of each minute is a warning.
+fn warn_full(item: &OutboxItem, seq: u64, reason: &str, now_ms: i64) {
+    if warn_now(now_ms) {
+        tracing::warn!(
+            group = %item.action.group(),
+            action = %item.action.kind(),
+            case = item.case,
+            seq,
+            "outbox: dead letter: {reason} (further ones this minute are logged at debug level)"
         );
-        // One line per item only at debug level: a full queue under a spam wave gives up many,
-        // and the metrics (`qunguan_memory_evictions_total{structure="outbox_queued"}`, dead
-        // actions) count them; the first of each minute is a warning.
-        if warn_now(now_ms) {
-            tracing::warn!(
-                group = %item.action.group(),
-                action = %item.action.kind(),
-                case = ?item.case,
-                seq,
-                "outbox: dead letter: {reason} (further ones this minute are logged at debug level)"
-            );
-        } else {
-            tracing::debug!(group = %item.action.group(), action = %item.action.kind(), seq, "outbox: dead letter: {reason}");
-        }
-        if let Err(e) = store.outbox().dead_letter(seq, &item, &reason, now_ms) {
-            tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
-        }
+    } else {
+        tracing::debug!(group = %item.action.group(), action = %item.action.kind(), seq, "outbox: dead letter: {reason}");
     }
 }
 

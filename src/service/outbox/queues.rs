@@ -5,7 +5,9 @@
 //! - The **messages** lane: the bot's own posts (warnings, welcomes, answers), paced by the
 //!   [`Governor`].
 //!
-//! A group's actions go out in decision order, one call at a time, with one exception:
+//! A group's actions go out in decision order, one call at a time — and the next only once
+//! the worker's record of the previous one is on disk (see [`Queues::finish_held`]) — with one
+//! exception:
 //! moderation goes first — a moderation action overtakes older messages that are waiting for
 //! the governor or for a retry, while a message never overtakes an older moderation action
 //! (so a warning never arrives before the recall of the message it is about). A slow or failing
@@ -301,35 +303,61 @@ impl Queues {
     }
 
     /// The delivery of `seq` in `group` succeeded or was given up: removes the item and
-    /// returns it.
+    /// returns it. (The worker holds the group instead: [`Queues::finish_held`].)
+    #[cfg(test)]
     pub fn finish(&mut self, group: GroupId, seq: u64) -> Option<OutboxItem> {
+        let item = self.finish_held(group, seq);
+        self.release(group);
+        item
+    }
+
+    /// Like [`Queues::finish`], but the group stays busy until [`Queues::release`]: the
+    /// worker holds a group until what it records about its last call is on disk.
+    pub fn finish_held(&mut self, group: GroupId, seq: u64) -> Option<OutboxItem> {
         let queue = self.groups.get_mut(&group)?;
         let item = queue.moderation.remove(&seq).or_else(|| queue.messages.remove(&seq));
         if item.is_some() {
             self.len -= 1;
             self.bound.set_len(self.len);
         }
-        self.release(group);
         item
     }
 
     /// The delivery of `seq` failed and will be retried: `update` changes the stored item
     /// (attempts, backoff); returns the updated copy to persist.
+    #[cfg(test)]
     pub fn retry(&mut self, group: GroupId, seq: u64, update: impl FnOnce(&mut OutboxItem)) -> Option<OutboxItem> {
+        let item = self.retry_held(group, seq, update);
+        self.release(group);
+        item
+    }
+
+    /// Like [`Queues::retry`], but the group stays busy until [`Queues::release`].
+    pub fn retry_held(&mut self, group: GroupId, seq: u64, update: impl FnOnce(&mut OutboxItem)) -> Option<OutboxItem> {
         let queue = self.groups.get_mut(&group)?;
-        let item = match queue.moderation.get_mut(&seq) {
+        match queue.moderation.get_mut(&seq) {
             Some(item) => Some(item),
             None => queue.messages.get_mut(&seq),
         }
         .map(|item| {
             update(item);
             item.clone()
-        });
-        self.release(group);
-        item
+        })
     }
 
-    fn release(&mut self, group: GroupId) {
+    /// Failed attempts so far of `seq` in `group`, if it is queued.
+    #[must_use]
+    pub fn attempts(&self, group: GroupId, seq: u64) -> Option<u32> {
+        let queue = self.groups.get(&group)?;
+        queue
+            .moderation
+            .get(&seq)
+            .or_else(|| queue.messages.get(&seq))
+            .map(|item| item.attempts)
+    }
+
+    /// Lets `group` go on: its next item may be dispatched.
+    pub fn release(&mut self, group: GroupId) {
         if let Some(queue) = self.groups.get_mut(&group) {
             queue.busy = false;
             if queue.is_empty() {

@@ -58,6 +58,10 @@ impl Daemon {
         let child = Command::new(BIN)
             .arg("run")
             .envs(env(data, rules))
+            // The test events are dated 1970 or November 2024 and this daemon runs on the
+            // system clock: no event is too old here (the replay tests set their own limit).
+            .env("QUNGUAN__SERVER__MAX_EVENT_AGE", "30000d")
+            .env("QUNGUAN__STORAGE__SEEN_TTL", "30001d")
             .env("QUNGUAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("QUNGUAN__SERVER__ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("QUNGUAN__GATEWAY__ONEBOT__API_ROOT", gateway.api_root())

@@ -39,6 +39,9 @@ pub enum Fault {
     Http500,
     /// Answer `status: failed` with retcode 100.
     Failed,
+    /// Answer `status: failed` as NapCat does while the QQ account is offline or reconnecting
+    /// (retcode 200, the handler threw): a failure that passes.
+    Offline,
     /// Hold the call this long before answering ok. Longer than the client's timeout, it is a
     /// timeout; it is recorded as a failed attempt either way.
     Hang(Duration),
@@ -262,6 +265,12 @@ async fn handle(
         Some(Fault::Failed) => (
             StatusCode::OK,
             json!({"status": "failed", "retcode": 100, "data": null, "msg": "NOT_MANAGEABLE", "wording": "机器人权限不足"}),
+            true,
+        ),
+        Some(Fault::Offline) => (
+            StatusCode::OK,
+            json!({"status": "failed", "retcode": 200, "data": null, "message": "NTQQ is offline, reconnecting",
+                   "wording": "NTQQ is offline, reconnecting"}),
             true,
         ),
         _ => {

@@ -198,6 +198,8 @@ pub struct TestApp {
     pub greeter: TaskProbe,
     /// The scheduler's rounds.
     pub scheduler: TaskProbe,
+    /// The daemon's store (to inject faults).
+    pub store: qunguan::store::Store,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
@@ -250,6 +252,11 @@ impl TestApp {
         // Welcomes go out at once unless a test of batching sets a window (the default 10 s
         // window would make every test that joins a member move the clock).
         settings.welcome.batch_window = qunguan::domain::duration::HumanDuration::from_secs(0);
+        // Test events carry whatever dates they were written with (some 1970, most November
+        // 2024) while tests move the clock by days; the default 24 h would make them stale. So
+        // no event is too old here, and the replay tests set their own limit.
+        settings.server.max_event_age = qunguan::domain::duration::HumanDuration::from_secs(30_000 * 86_400);
+        settings.storage.seen_ttl = qunguan::domain::duration::HumanDuration::from_secs(30_001 * 86_400);
         (options.tweak)(&mut settings);
         let app = App::build(settings.clone(), Arc::clone(&clock) as SharedClock)
             .await
@@ -269,6 +276,7 @@ impl TestApp {
             bell: pipeline.scheduler_wake(),
             passes: pipeline.scheduler_passes(),
         };
+        let store = app.store();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
         let http = reqwest::Client::builder().timeout(PATIENCE).build().expect("client");
@@ -285,6 +293,7 @@ impl TestApp {
             admin,
             greeter,
             scheduler,
+            store,
             shutdown,
             task,
             http,
@@ -313,6 +322,19 @@ impl TestApp {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.expect("app task").expect("app stops cleanly");
+    }
+
+    /// Waits (up to `limit`) for the daemon to stop by itself, and returns how it ended; the
+    /// store handle is handed back too (a test may have to lift a fault it injected).
+    pub async fn finished(
+        self,
+        limit: Duration,
+    ) -> (Result<(), qunguan::runtime::app::AppError>, qunguan::store::Store) {
+        let ended = tokio::time::timeout(limit, self.task)
+            .await
+            .expect("the daemon stopped in time")
+            .expect("app task");
+        (ended, self.store)
     }
 
     /// POSTs `event` to the webhook, signed with the app's secret.
@@ -369,6 +391,19 @@ impl TestApp {
                     .letter
             })
             .collect()
+    }
+
+    /// The dead letters once there are at least `n` (the worker records them with its next
+    /// batch of marks, a moment after the attempt), waiting up to [`PATIENCE`].
+    pub async fn wait_dead_letters(&self, n: usize) -> Vec<qunguan::store::DeadLetter> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let dead = self.dead_letters().await;
+            if dead.len() >= n || tokio::time::Instant::now() >= deadline {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Moves the daemon's clock forward.

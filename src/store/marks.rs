@@ -1,0 +1,184 @@
+//! The delivery worker's records, written in batches, and dead letters sent back to the queue.
+//!
+//! After each attempt the worker records what became of the item: delivered (removed, with
+//! the message receipt it asked for), to be retried (its new attempt count and backoff), or
+//! given up (moved to the dead letters). It keeps these [`Mark`]s in memory and writes all
+//! that piled up in one transaction ([`Outbox::apply_marks`]), then flushes: a group commit, so
+//! a burst of deliveries costs one write and one flush, and a delivered mark is durable within
+//! a flush or two of the delivery. Applying a mark twice is harmless (the worker writes a
+//! batch again when a write or flush failed).
+
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::codec::encode;
+use super::outbox::{DeadLetter, Outbox, OutboxItem, Receipt};
+use super::{Store, StoreError, map_tx, stage_items};
+
+/// What became of one outbox item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// Delivered: remove it, and keep the receipt it asked for (`(name, receipt)`).
+    Delivered(Option<(String, Receipt)>),
+    /// Failed, to be tried again: its new state.
+    Retry(OutboxItem),
+    /// Given up: move it to the dead letters.
+    Dead(DeadLetter),
+}
+
+impl Outbox<'_> {
+    /// Writes `marks` (by sequence number) in one transaction.
+    pub fn apply_marks(&self, marks: &[(u64, Mark)]) -> Result<(), StoreError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(marks.len());
+        for (seq, mark) in marks {
+            let value = match mark {
+                Mark::Delivered(receipt) => receipt.as_ref().map(|(_, r)| encode(r)).transpose()?,
+                Mark::Retry(item) => Some(encode(item)?),
+                Mark::Dead(letter) => Some(encode(letter)?),
+            };
+            encoded.push((seq.to_be_bytes(), mark, value));
+        }
+        let _op = self.store.begin("outbox write");
+        let _log = self.store.lock();
+        let trees = self.store.write_gate()?;
+        let result = (&trees.outbox, &trees.dead, &trees.state)
+            .transaction(|(outbox, dead, state)| {
+                for (key, mark, value) in &encoded {
+                    match (mark, value) {
+                        (Mark::Delivered(receipt), value) => {
+                            outbox.remove(key)?;
+                            if let (Some((name, _)), Some(value)) = (receipt, value) {
+                                state.insert(name.as_bytes(), value.as_slice())?;
+                            }
+                        }
+                        (Mark::Retry(_), Some(value)) => {
+                            outbox.insert(key, value.as_slice())?;
+                        }
+                        (Mark::Dead(_), Some(value)) => {
+                            outbox.remove(key)?;
+                            dead.insert(key, value.as_slice())?;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(map_tx);
+        self.store.observe(result)
+    }
+}
+
+impl Store {
+    /// Sends every dead letter back to the outbox as a fresh item (attempts reset, due now,
+    /// aged from now), under a new sequence number, in one transaction; the delivery worker
+    /// picks them up once they are durable. Returns how many.
+    pub fn requeue_dead_letters(&self, now: jiff::Timestamp) -> Result<usize, StoreError> {
+        let letters = self.outbox().dead_letters()?;
+        if letters.is_empty() {
+            return Ok(0);
+        }
+        let now_ms = now.as_millisecond();
+        let items: Vec<OutboxItem> = letters
+            .iter()
+            .map(|(_, letter)| {
+                let mut item = OutboxItem::new(letter.item.action.clone(), now_ms);
+                item.case = letter.item.case;
+                item.receipt.clone_from(&letter.item.receipt);
+                item
+            })
+            .collect();
+        let keys: Vec<[u8; 8]> = letters.iter().map(|(seq, _)| seq.to_be_bytes()).collect();
+        let _op = self.begin("commit");
+        let mut log = self.lock();
+        let trees = self.write_gate()?;
+        let result = (&trees.outbox, &trees.dead)
+            .transaction(|(outbox, dead)| {
+                for key in &keys {
+                    dead.remove(key)?;
+                }
+                stage_items(outbox, items.iter().cloned())
+            })
+            .map_err(map_tx);
+        let staged = self.observe(result)?;
+        let count = staged.len();
+        self.committed(&mut log, staged);
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::action::Action;
+    use crate::domain::event::GroupId;
+
+    fn recall(id: i64) -> Action {
+        Action::Recall {
+            group: GroupId::qq(1),
+            message_id: id,
+        }
+    }
+
+    #[test]
+    fn marks_remove_retry_and_bury_in_one_write_and_can_be_applied_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store
+            .enqueue(vec![recall(1), recall(2), recall(3)], jiff::Timestamp::UNIX_EPOCH)
+            .expect("enqueue");
+        let pending = store.outbox().pending().expect("pending");
+        let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
+        let mut retried = pending[1].1.clone();
+        retried.attempts = 1;
+        let letter = DeadLetter {
+            item: pending[2].1.clone(),
+            reason: "refused".into(),
+            dead_ms: 5,
+        };
+        let marks = vec![
+            (
+                seqs[0],
+                Mark::Delivered(Some(("welcome.last/qq:1".into(), Receipt::new(77, 9)))),
+            ),
+            (seqs[1], Mark::Retry(retried.clone())),
+            (seqs[2], Mark::Dead(letter.clone())),
+        ];
+        for _ in 0..2 {
+            store.outbox().apply_marks(&marks).expect("apply");
+            assert_eq!(
+                store.outbox().pending().expect("pending"),
+                vec![(seqs[1], retried.clone())]
+            );
+            assert_eq!(
+                store.outbox().dead_letters().expect("dead"),
+                vec![(seqs[2], letter.clone())]
+            );
+        }
+        assert!(store.state("welcome.last/qq:1").expect("state").is_some());
+    }
+
+    #[test]
+    fn dead_letters_go_back_to_the_queue_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store
+            .enqueue(vec![recall(1)], jiff::Timestamp::UNIX_EPOCH)
+            .expect("enqueue");
+        let (seq, mut item) = store.outbox().pending().expect("pending").remove(0);
+        item.attempts = 7;
+        store.outbox().dead_letter(seq, &item, "refused", 1).expect("bury");
+        assert!(store.outbox().pending().expect("pending").is_empty());
+        let now = jiff::Timestamp::from_second(1_000).expect("time");
+        assert_eq!(store.requeue_dead_letters(now).expect("requeue"), 1);
+        assert_eq!(store.requeue_dead_letters(now).expect("again"), 0);
+        let pending = store.outbox().pending().expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert!(pending[0].0 > seq, "a new sequence number");
+        assert_eq!(pending[0].1.action, recall(1));
+        assert_eq!((pending[0].1.attempts, pending[0].1.created_ms), (0, 1_000_000));
+        assert!(store.outbox().dead_letters().expect("dead").is_empty());
+    }
+}
