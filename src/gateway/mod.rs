@@ -75,7 +75,9 @@ impl GatewayError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) | Self::Failed { .. } => true,
+            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) | Self::Failed { .. } => {
+                true
+            }
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::NotConfigured(_) | Self::Refused { .. } => false,
         }
