@@ -154,7 +154,7 @@ impl Store {
                 problems,
             })
         };
-        let db = match std::panic::catch_unwind(|| open_db(path, settings.cache_mib)) {
+        let db = match std::panic::catch_unwind(|| open_db(path, settings.cache_bytes())) {
             Ok(Ok(db)) => db,
             Ok(Err(e @ StoreError::Locked(_))) => return Err(e),
             Ok(Err(e)) => return Err(damaged(problems, format!("sled cannot open it: {e}"))),
@@ -182,7 +182,7 @@ impl Store {
                  actions may be sent again; restore a backup with `qunguan restore` as soon as you can"
             );
         }
-        let store = Self::from_db(db, Some(path.clone()), settings.cache_mib)?;
+        let store = Self::from_db(db, Some(path.clone()), settings.cache_bytes())?;
         store.inner.health.tracking.store(true, Ordering::SeqCst);
         store.write_record(State::Running)?;
         Ok((store, problems))

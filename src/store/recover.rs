@@ -82,7 +82,7 @@ impl Store {
         let old = self.inner.trees.swap(None);
         self.inner.health.bump_generation();
         drop(old);
-        let db = self.observe(open_db(&path, self.inner.cache_mib))?;
+        let db = self.observe(open_db(&path, self.inner.cache_bytes))?;
         self.observe(migrate::ensure_current(&db, Some(&path)))?;
         let trees = self.observe(Trees::open(db))?;
         self.inner

@@ -16,7 +16,7 @@ impl Store {
     pub fn disk_usage(&self) -> Result<u64, StoreError> {
         match &self.inner.path {
             Some(path) => Ok(allocated(path, true)),
-            None => Ok(self.inner.db.size_on_disk()?),
+            None => Ok(self.trees()?.db.size_on_disk()?),
         }
     }
 }

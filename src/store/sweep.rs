@@ -91,7 +91,8 @@ fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
 }
 
 fn sweep_receipts(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
-    let tree = &store.inner.state;
+    let trees = store.trees()?;
+    let tree = &trees.state;
     let mut removed = 0;
     for entry in tree.scan_prefix(super::welcome::RECEIPT_PREFIX.as_bytes()) {
         let (key, value) = entry?;
