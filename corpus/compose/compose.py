@@ -250,7 +250,7 @@ def compose_spam(r, cat):
     text = ""
     for i, p in enumerate(parts):
         if i and not p.startswith("】"):
-            text += "" if text.endswith("】") else r.choice(JOIN)
+            text += "" if text.endswith(("】", "，", "！", "：")) else r.choice(JOIN)
         text += p
     if r.random() < 0.5:
         text = evade(r, text)

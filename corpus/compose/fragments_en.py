@@ -26,6 +26,15 @@ EN_HOOK = [
     "Cheap followers and likes for Instagram and TikTok", "Need a loan? Fast approval, no credit check",
     "Get a verified account badge today", "Buy cheap crypto below market price", "Hi dear, are you interested in investment?",
 ]
+EN_HOOK += [
+    "Hey! Are you still looking for a side income? I have something for you", "Guys check my bio for something special",
+    "I found a legit site that pays you to play games", "Already withdrew {a} this month, not even joking",
+    "Anyone want to make some extra cash this weekend?", "My mentor showed me a trick that changed everything",
+    "Who wants to learn how I quit my job?", "If you need money fast I can help", "Not a scam, I'm just sharing what worked for me",
+    "Looking for models for an online photoshoot, high pay", "Cash app flip: send $100, get $1,000 back", "I have a few spots left in my team",
+    "Women over 30 are making {a} a week with this", "Honestly this app pays", "Lonely tonight? Let's chat",
+    "Check the pinned link, thank me later", "New to the group, I help people grow their portfolio", "Anyone here into trading? I can show you my results",
+]
 EN_BODY = [
     "No experience needed.", "Guaranteed profit.", "100% legit and safe.", "Withdraw anytime.", "Limited slots!",
     "Only serious people.", "Payment is instant.", "Risk free.", "Don't miss this opportunity.", "Spots are filling fast.",
