@@ -129,6 +129,14 @@ EN_HAM_A += [
     "Free pizza in the break room, first come first served", "The office will be closed on Monday",
     "The school is raising money for the trip, donations welcome at the front office",
 ]
+EN_HAM_A += [
+    "Scam alert: anyone saying 'DM me for details' in this group is not an admin",
+    "If someone promises guaranteed profit, block and report", "PSA: the 'recover your funds' people are scammers too",
+    "Lol another 'earn $500 daily from home' bot just joined", "Please don't click the giveaway link posted above",
+    "Admins: can we turn on join verification? Too many 'investment platform' spammers",
+    "My aunt sent crypto to a 'trading platform' and can't withdraw. What should she do?",
+    "Reported the account that kept posting forex signals", "Never send money to someone who DMs you first",
+]
 EN_HAM_B = ["thanks!", "lol", "agreed", "me too", "good point", "see you", "haha", "ok", "nice", "stay safe"]
 
 
