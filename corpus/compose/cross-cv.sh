@@ -8,6 +8,7 @@
 # usage (from the repository root, with a built qunguan):
 #   BIN=target/release/qunguan SWEEP="0.3:0.65 0.3:0.7 0.3:0.75" corpus/compose/cross-cv.sh
 # SWEEP lists veto:act pairs (default: the thresholds of rules/rules.toml's defaults, 0.3:0.7).
+# TRAIN_ARGS are passed to `qunguan model train` (e.g. "--epochs 20 --l2 1e-5").
 set -e
 REPO=$(pwd)
 BIN=${BIN:-$REPO/target/release/qunguan}
@@ -41,7 +42,7 @@ for k in 0 1 2 3 4; do
   cp -r $COMP $W/train$k/composed
   rm -rf $W/rules$k; cp -r $REPO/rules $W/rules$k
   sed -i "s/^veto = .*/veto = $VETO/; s/^act = .*/act = $ACT/" $W/rules$k/rules.toml
-  $BIN model train --corpus $W/train$k --rules $REPO/rules --out $W/rules$k/model.bin >/dev/null
+  $BIN model train --corpus $W/train$k --rules $REPO/rules --out $W/rules$k/model.bin $TRAIN_ARGS >/dev/null
   for t in ${SWEEP:-$VETO:$ACT}; do
     v=${t%%:*}; a=${t##*:}; d=$W/r$k-$v-$a; cp -r $W/rules$k $d
     sed -i "s/^veto = .*/veto = $v/; s/^act = .*/act = $a/" $d/rules.toml

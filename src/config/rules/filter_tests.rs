@@ -543,7 +543,11 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("ghostwriting: a thesis", "我的论文查重过了", Clean),
     // --- phrases added with the composed corpus ---
     ("gambling: 上下分", "24小时上 下 分，秒到账", Flag("scams", "上 下 分")),
-    ("gambling: 回血上岸 in traditional", "帶你回血上岸", Flag("scams", "回血上岸")),
+    (
+        "gambling: 回血上岸 in traditional",
+        "帶你回血上岸",
+        Flag("scams", "回血上岸"),
+    ),
     ("money game: 资金盘", "新资金盘刚开", Flag("scams", "资金盘")),
     ("adult: 全套服务", "会所新到技师，全套服务", Flag("adult", "全套服务")),
     (
