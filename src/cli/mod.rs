@@ -185,6 +185,13 @@ enum ModelCommand {
         /// Configuration file, for rules.dir.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Passes over the corpus (default 12). For experiments: the shipped model.bin is
+        /// trained with the defaults.
+        #[arg(long, value_name = "N")]
+        epochs: Option<u32>,
+        /// L2 regularization strength λ (default 1e-4). For experiments, like --epochs.
+        #[arg(long, value_name = "LAMBDA")]
+        l2: Option<f64>,
     },
     /// Run the filter with its model over a held-out corpus folder and print, per category,
     /// what the rules alone and the rules with the model flag: recall, false-positive rate,

@@ -39,11 +39,26 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
             out,
             rules,
             config,
+            epochs,
+            l2,
         } => {
             let settings = Settings::load(config.as_deref())?;
             let rules = rules.unwrap_or_else(|| settings.rules.dir.clone());
             let out = out.unwrap_or_else(|| rules.join(MODEL_FILE));
-            let summary = train_to(&corpus, &rules, &out)?;
+            let defaults = TrainOptions::default();
+            let opts = TrainOptions {
+                epochs: epochs.unwrap_or(defaults.epochs),
+                l2: l2.unwrap_or(defaults.l2),
+                ..defaults
+            };
+            if !(opts.l2.is_finite() && opts.l2 >= 0.0) || opts.epochs == 0 {
+                bail!(
+                    "--epochs must be 1 or more and --l2 a number of 0 or more (got {} and {})",
+                    opts.epochs,
+                    opts.l2
+                );
+            }
+            let summary = train_to(&corpus, &rules, &out, &opts)?;
             println!("{summary}");
             Ok(())
         }
@@ -110,8 +125,9 @@ pub(crate) struct Labelled {
 
 /// Trains on the corpus folder `corpus` with the word lists and detectors of the rules folder
 /// `rules` and writes the model file to `out` (atomically: a temporary file, then a rename).
-/// Returns a one-line summary.
-pub(crate) fn train_to(corpus: &Path, rules: &Path, out: &Path) -> anyhow::Result<String> {
+/// Returns a one-line summary. `opts` are [`TrainOptions::default`] unless `--epochs`/`--l2` say
+/// otherwise (the shipped model uses the defaults).
+pub(crate) fn train_to(corpus: &Path, rules: &Path, out: &Path, opts: &TrainOptions) -> anyhow::Result<String> {
     let lines = read_corpus(corpus)?;
     let filter = filter_without_model(rules)?;
     let samples: Vec<Sample> = lines
@@ -126,7 +142,7 @@ pub(crate) fn train_to(corpus: &Path, rules: &Path, out: &Path) -> anyhow::Resul
         })
         .collect();
     let spam = samples.iter().filter(|s| s.spam).count();
-    let model = train(&samples, &TrainOptions::default());
+    let model = train(&samples, opts);
     let bytes = model.to_bytes();
     let tmp = out.with_extension("bin.tmp");
     std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -319,3 +319,46 @@ fn the_shipped_model_is_reproduced_byte_for_byte_by_model_train() {
     );
     assert!(shipped.len() <= 4 * 1024 * 1024, "{} bytes", shipped.len());
 }
+
+/// `--epochs` and `--l2` change the training (another model, same determinism) and bad values
+/// are refused with the flag named, writing nothing.
+#[test]
+fn model_train_takes_epochs_and_l2_for_experiments_and_refuses_bad_ones() {
+    let root = model_fixture();
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "model",
+            "train",
+            "--corpus",
+            corpus_s,
+            "--rules",
+            rules_s,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        run_bare(&args)
+    };
+    let (default, custom) = (root.path().join("default.bin"), root.path().join("custom.bin"));
+    assert!(train(&default, &[]).status.success());
+    let out = train(&custom, &["--epochs", "3", "--l2", "0.001"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let custom_bytes = std::fs::read(&custom).expect("written");
+    assert!(custom_bytes != std::fs::read(&default).expect("written"));
+    let again = root.path().join("again.bin");
+    assert!(train(&again, &["--epochs", "3", "--l2", "0.001"]).status.success());
+    assert!(custom_bytes == std::fs::read(&again).expect("written"));
+    for (bad, value) in [(&["--epochs", "0"][..], "got 0 and"), (&["--l2=-1"][..], "and -1)")] {
+        let refused = root.path().join("refused.bin");
+        let out = train(&refused, bad);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--epochs must be 1 or more") && stderr.contains(value),
+            "{bad:?}: {stderr}"
+        );
+        assert!(!refused.exists(), "{bad:?} wrote a model");
+    }
+}

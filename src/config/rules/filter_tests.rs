@@ -541,6 +541,29 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("ghostwriting: 论文 and 私信", "论文 私信", Flag("ghostwriting", "论文")),
     ("ghostwriting: 代写论文", "代写论文，包过", Flag("ads", "代写论文")),
     ("ghostwriting: a thesis", "我的论文查重过了", Clean),
+    // --- phrases added with the composed corpus ---
+    ("gambling: 上下分", "24小时上 下 分，秒到账", Flag("scams", "上 下 分")),
+    (
+        "gambling: 回血上岸 in traditional",
+        "帶你回血上岸",
+        Flag("scams", "回血上岸"),
+    ),
+    ("money game: 资金盘", "新资金盘刚开", Flag("scams", "资金盘")),
+    ("adult: 全套服务", "会所新到技师，全套服务", Flag("adult", "全套服务")),
+    (
+        "english: forex signals",
+        "Free FOREX signals every day",
+        Flag("english", "FOREX signals"),
+    ),
+    (
+        "english: recover your crypto",
+        "We recover your crypto in 24h",
+        Flag("english", "recover your crypto"),
+    ),
+    ("ads: 一件代发", "厂家货源，一件代发", Flag("ads", "一件代发")),
+    ("ads: 进群领红包", "进 群 领 红 包", Flag("ads", "进 群 领 红 包")),
+    ("上下 in ordinary talk is no phrase", "上下班高峰分流", Clean),
+    ("代刷 is not inside 代码", "代码写完了 刷新一下", Clean),
 ];
 
 #[test]

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Cross-author cross-validation: how well a model trained on the composed messages plus four
+# fifths of the hand-written ones judges the remaining fifth of the hand-written ones (line i of
+# the hand-written files in fold i mod 5). The composed files are never judged: they share
+# fragments with each other, so judging them would flatter the model (`model eval --folds`
+# does, see corpus/README.md). Only corpus/train is read.
+#
+# usage (from the repository root, with a built qunguan):
+#   BIN=target/release/qunguan SWEEP="0.3:0.65 0.3:0.7 0.3:0.75" corpus/compose/cross-cv.sh
+# SWEEP lists veto:act pairs (default: the thresholds of rules/rules.toml's defaults, 0.3:0.7).
+# TRAIN_ARGS are passed to `qunguan model train` (e.g. "--epochs 20 --l2 1e-5").
+set -e
+REPO=$(pwd)
+BIN=${BIN:-$REPO/target/release/qunguan}
+VETO=0.3; ACT=0.7
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+COMP=$W/composed; mkdir -p $COMP/spam $COMP/ham
+cp corpus/train/spam/composed-*.tsv $COMP/spam/; cp corpus/train/ham/composed-*.tsv $COMP/ham/
+python3 - "$REPO/corpus/train" "$W" <<'PY'
+import os,sys
+src,w=sys.argv[1],sys.argv[2]
+files=[]
+for root,_,fs in os.walk(src):
+    for f in fs:
+        if f.endswith('.tsv') and not f.startswith('composed-'): files.append(os.path.join(root,f))
+files.sort()
+i=0
+for path in files:
+    rel=os.path.relpath(path,src)
+    lines=[l for l in open(path,encoding='utf-8') if l.strip() and not l.startswith('#')]
+    for k in range(5):
+        for part in ('train','test'):
+            os.makedirs(os.path.join(w,f'{part}{k}',os.path.dirname(rel)),exist_ok=True)
+    outs={(k,p):open(os.path.join(w,f'{p}{k}',rel),'w',encoding='utf-8') for k in range(5) for p in ('train','test')}
+    for l in lines:
+        for k in range(5):
+            outs[(k,'test' if i%5==k else 'train')].write(l)
+        i+=1
+    for f in outs.values(): f.close()
+PY
+for k in 0 1 2 3 4; do
+  cp -r $COMP $W/train$k/composed
+  rm -rf $W/rules$k; cp -r $REPO/rules $W/rules$k
+  sed -i "s/^veto = .*/veto = $VETO/; s/^act = .*/act = $ACT/" $W/rules$k/rules.toml
+  $BIN model train --corpus $W/train$k --rules $REPO/rules --out $W/rules$k/model.bin $TRAIN_ARGS >/dev/null
+  for t in ${SWEEP:-$VETO:$ACT}; do
+    v=${t%%:*}; a=${t##*:}; d=$W/r$k-$v-$a; cp -r $W/rules$k $d
+    sed -i "s/^veto = .*/veto = $v/; s/^act = .*/act = $a/" $d/rules.toml
+    mkdir -p $W/o-$v-$a
+    $BIN model eval --rules $d --corpus $W/test$k > $W/o-$v-$a/out$k.txt 2>&1
+  done &
+done
+wait
+for t in ${SWEEP:-$VETO:$ACT}; do v=${t%%:*}; a=${t##*:}; echo "== veto $v act $a"; python3 - $W/o-$v-$a <<'PY'
+import sys,re,glob,collections
+w=sys.argv[1]
+cat=collections.defaultdict(lambda:[0,0,0])
+for f in sorted(glob.glob(w+'/out*.txt')):
+    for l in open(f):
+        m=re.match(r'^((?:spam|ham)/\S+)\s+(\d+)\s+(\d+)\s+\S+ %\s+(\d+)',l)
+        if m:
+            c=cat[m.group(1)]; c[0]+=int(m.group(2)); c[1]+=int(m.group(3)); c[2]+=int(m.group(4))
+tot={'spam':[0,0,0],'ham':[0,0,0]}
+for k,(n,r,m) in sorted(cat.items()):
+    print(f'{k:28s} {n:5d} rules {100*r/n:5.1f}%  +model {100*m/n:5.1f}%')
+    t=tot[k.split('/')[0]]; t[0]+=n;t[1]+=r;t[2]+=m
+s,h=tot['spam'],tot['ham']
+print(f'RECALL rules {100*s[1]/s[0]:.1f}%  +model {100*s[2]/s[0]:.1f}%   FP rules {100*h[1]/h[0]:.2f}%  +model {100*h[2]/h[0]:.2f}%  (spam {s[0]}, ham {h[0]})')
+PY
+done
+exit 0
