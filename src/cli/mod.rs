@@ -12,6 +12,7 @@ mod filter;
 mod healthcheck;
 mod model;
 mod run;
+mod samples;
 mod stats;
 
 use std::path::PathBuf;
@@ -143,6 +144,13 @@ enum Command {
         #[command(subcommand)]
         command: ConsoleCommand,
     },
+    /// The messages admins labelled with /spam and /notspam (what qunguan learned): list,
+    /// export, import or remove them. Works while the daemon runs (it learns the change at
+    /// once) and when it does not.
+    Samples {
+        #[command(subcommand)]
+        command: samples::SamplesCommand,
+    },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
     Model {
@@ -266,6 +274,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Console {
             command: ConsoleCommand::Password,
         } => console::password(),
+        Command::Samples { command } => samples::samples(command),
     }
 }
 

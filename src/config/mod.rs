@@ -18,6 +18,7 @@ mod console;
 mod gateway;
 mod inactivity;
 mod join_requests;
+mod learning;
 mod load;
 mod log;
 mod moderation;
@@ -33,6 +34,7 @@ mod storage;
 mod strict;
 #[cfg(test)]
 mod test_support;
+mod trust;
 mod validate;
 mod welcome;
 
@@ -46,6 +48,7 @@ pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
+pub use learning::LearningSettings;
 pub use load::{ConfigError, ENV_PREFIX};
 pub use log::{LogFormat, LogSettings, MessagesSettings};
 pub use moderation::{AdminSettings, FloodOverride, GroupSettings, ModerationSettings};
@@ -56,6 +59,7 @@ pub use secret::Secret;
 pub use server::ServerSettings;
 pub use stats::StatsSettings;
 pub use storage::{RulesSettings, StorageSettings};
+pub use trust::TrustSettings;
 pub use validate::ConfigIssue;
 pub use welcome::{WelcomeOverride, WelcomeSettings};
 
@@ -93,6 +97,11 @@ pub struct Settings {
     pub stats: StatsSettings,
     /// The operators' console and its JSON API on the admin listener.
     pub console: ConsoleSettings,
+    /// When a member counts as trusted rather than new.
+    pub trust: TrustSettings,
+    /// Learning from admins' labels: the recent messages a `/spam` reply can refer to, and
+    /// the review list.
+    pub learning: LearningSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

@@ -109,6 +109,8 @@ impl Settings {
         issues.extend(self.inactivity_issues());
         issues.extend(self.telegram_issues());
         issues.extend(self.console_issues());
+        issues.extend(self.trust_issues());
+        issues.extend(self.learning_issues());
         if issues.is_empty() { Ok(()) } else { Err(issues) }
     }
 

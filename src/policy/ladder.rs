@@ -192,6 +192,27 @@ pub fn pardon(record: &StrikeRecord, take: Take<'_>, now: Timestamp, ttl: Durati
     (record, removed)
 }
 
+/// Takes back the strike one case gave — given at `at_ms` for `rule` — if it is still
+/// active at `now` (`/notspam <case>`). Returns the new record (`None` when nothing is left)
+/// and how many strikes were removed (by weight; 0 when the strike expired or was pardoned).
+#[must_use]
+pub fn withdraw(
+    record: &StrikeRecord,
+    at_ms: i64,
+    rule: &str,
+    now: Timestamp,
+    ttl: Duration,
+) -> (Option<StrikeRecord>, u32) {
+    let mut record = record.clone();
+    record.prune(now, ttl);
+    let removed = match record.strikes.iter().position(|s| s.at_ms == at_ms && s.rule == rule) {
+        Some(i) => record.strikes.remove(i).weight,
+        None => 0,
+    };
+    let record = (!record.strikes.is_empty()).then_some(record);
+    (record, removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +378,32 @@ mod tests {
         };
         let d = decide(&StrikeRecord::default(), Severity::Strikes(1), "x", at(0), policy);
         assert_eq!((d.rung, d.rung.removes_member(), d.after), (Rung::Kick, true, 1));
+    }
+
+    #[test]
+    fn withdraw_takes_back_exactly_the_strike_of_one_case() {
+        let strike = |secs: i64, rule: &str| Strike {
+            at_ms: at(secs).as_millisecond(),
+            weight: 1,
+            rule: rule.into(),
+        };
+        let record = StrikeRecord {
+            strikes: vec![strike(0, "ads"), strike(10, "learned"), strike(20, "ads")],
+        };
+        let ttl = Duration::from_secs(DAY);
+        let (left, removed) = withdraw(&record, at(10).as_millisecond(), "learned", at(30), ttl);
+        assert_eq!(removed, 1);
+        let left = left.expect("two strikes are left");
+        assert_eq!(left.strikes, vec![strike(0, "ads"), strike(20, "ads")]);
+        // The same time with another rule, or a strike already gone: nothing.
+        assert_eq!(withdraw(&left, at(10).as_millisecond(), "ads", at(30), ttl).1, 0);
+        // An expired strike is not taken back (it no longer counts).
+        let late = at(0) + jiff::SignedDuration::from_secs(2 * DAY as i64);
+        assert_eq!(withdraw(&record, at(0).as_millisecond(), "ads", late, ttl).1, 0);
+        // The last strike taken back leaves no record.
+        let one = StrikeRecord {
+            strikes: vec![strike(5, "manual")],
+        };
+        assert_eq!(withdraw(&one, at(5).as_millisecond(), "manual", at(6), ttl), (None, 1));
     }
 }

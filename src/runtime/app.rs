@@ -136,6 +136,16 @@ impl App {
                 source,
             })?
             .with_metrics(Arc::clone(&metrics));
+        let learning = crate::service::learning::Learning::load(
+            &settings.learning,
+            store.clone(),
+            Arc::clone(&metrics),
+            &rules.load_full(),
+        )
+        .map_err(|source| AppError::Store {
+            path: settings.storage.path.display().to_string(),
+            source,
+        })?;
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -144,7 +154,8 @@ impl App {
                 Arc::clone(&clock),
                 worker.handle(),
             )
-            .with_observers(Arc::clone(&metrics), Arc::clone(&stats)),
+            .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
+            .with_learning(Arc::new(learning)),
         );
         let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
             sink: Arc::clone(&pipeline) as Arc<dyn EventSink>,
@@ -358,7 +369,9 @@ impl App {
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
-            let control = control.with_stats(Arc::clone(&stats));
+            let control = control
+                .with_stats(Arc::clone(&stats))
+                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 

@@ -7,6 +7,8 @@
 //!   left alone (compare-and-swap), so a sweep never races a new strike away.
 //! - `audit` and `dead`: older than `storage.audit_retention`. Cases of a group are in time
 //!   order, so each group's range is read only up to its first young case.
+//! - `sent`: the cases of the bot's messages, older than 30 days
+//!   ([`super::sent::SENT_RETENTION_MS`]).
 
 use std::time::Duration;
 
@@ -40,6 +42,8 @@ pub struct SweepReport {
     pub cases: usize,
     /// Dead letters.
     pub dead: usize,
+    /// Cases of the bot's sent messages.
+    pub sent: usize,
 }
 
 pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Result<SweepReport, StoreError> {
@@ -47,6 +51,7 @@ pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Re
     let mut report = SweepReport {
         seen: sweep_seen(store, cutoff(now_ms, policy.seen_ttl))?,
         strikes: sweep_strikes(store, now, policy.strike_ttl)?,
+        sent: store.sweep_sent(now_ms.saturating_sub(super::sent::SENT_RETENTION_MS))?,
         ..SweepReport::default()
     };
     if let Some(retention) = policy.audit_retention {

@@ -56,6 +56,9 @@ fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
         dry_run: false,
         undone_by: None,
         undoes: None,
+        sample: None,
+        label: None,
+        judged: None,
     }
 }
 
@@ -269,7 +272,8 @@ fn the_sweep_expires_seen_keys_strikes_and_old_cases() {
             seen: 1,
             strikes: 1,
             cases: 1,
-            dead: 0
+            dead: 0,
+            sent: 0
         }
     );
     assert_eq!(sweep::seen_at(&store, &EventKey::derive("old").0).expect("read"), None);

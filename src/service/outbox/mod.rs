@@ -21,6 +21,8 @@
 //!
 //! - **Receipts**: an item that names a receipt (a welcome that the next one deletes) has the
 //!   message id the gateway returned kept under that name, in the transaction that removes it.
+//!   A message tied to an audit case (a warning) has its id noted with the case
+//!   ([`crate::store::sent`]), so an admin's reply to it (`/notspam`) names the case.
 //!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
 //! removal reached the disk, the action is sent again on restart. The worker flushes removals
@@ -45,6 +47,7 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
+use crate::store::sent::SentMessage;
 use crate::store::{Receipt, Store, StoreError};
 use governor::Governor;
 pub use handle::OutboxHandle;
@@ -273,7 +276,19 @@ impl OutboxWorker {
                     .and_then(|item| item.receipt.as_deref())
                     .zip(delivery.message_id)
                     .map(|(name, message_id)| (name, Receipt::new(message_id, now_ms)));
-                if let Err(e) = outbox.delivered_with(seq, receipt) {
+                // A message about a case (a warning), so a reply to it can name the case.
+                let sent = item
+                    .as_ref()
+                    .filter(|item| item.action.kind() == crate::domain::action::ActionKind::Send)
+                    .and_then(|item| item.case)
+                    .zip(delivery.message_id)
+                    .map(|(case, message_id)| SentMessage {
+                        group,
+                        message_id,
+                        case,
+                        sent_ms: now_ms,
+                    });
+                if let Err(e) = outbox.delivered_noting(seq, receipt, sent) {
                     tracing::error!(error = %e, seq, "outbox: cannot remove a delivered action");
                 }
             }
