@@ -211,7 +211,10 @@ enum ModelCommand {
 #[derive(Subcommand, Debug)]
 enum FilterCommand {
     /// Show how the filter sees a message: the normalized text, each hit with its rule,
-    /// pattern and original span, and what the ladder would do.
+    /// pattern and original span, the model's score against the threshold for the member's
+    /// trust and its top features, any learned spam sample it matches, and what the ladder
+    /// would do. The learned samples come from the running daemon or the database at
+    /// storage.path, when there is one.
     Explain {
         /// The rules folder (default: rules.dir of the configuration, ./rules).
         #[arg(long, value_name = "DIR")]

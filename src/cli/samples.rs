@@ -96,8 +96,13 @@ pub(crate) fn samples(command: SamplesCommand) -> anyhow::Result<()> {
 
 /// Every sample, from the daemon or the database.
 fn read_all(config: Option<PathBuf>) -> anyhow::Result<Vec<SampleLine>> {
-    let settings = Settings::load(config.as_deref())?;
-    Ok(match access(&settings)? {
+    all_samples(&Settings::load(config.as_deref())?)
+}
+
+/// Every sample of the instance `settings` configure, from its running daemon or its
+/// database, in id order.
+pub(crate) fn all_samples(settings: &Settings) -> anyhow::Result<Vec<SampleLine>> {
+    Ok(match access(settings)? {
         #[cfg(unix)]
         Access::Daemon => {
             use crate::runtime::control::{Request, read_lines, request};

@@ -376,19 +376,10 @@ impl Learning {
         let _rebuilding = self.lock_rebuilding();
         let filter = &rules.filter;
         let samples = self.store.samples()?;
-        let mut index = Index::new();
-        let mut delta = Delta::new();
-        for (id, sample) in &samples {
-            if sample.retired {
-                continue;
-            }
-            if sample.label.is_spam()
-                && let Some(sig) = signature(filter, &sample.text)
-            {
-                index.insert(*id, sig);
-            }
-            filter.learn(&mut delta, &sample.text, sample.label.is_spam());
-        }
+        let (index, delta) = replay(
+            filter,
+            samples.iter().map(|(id, s)| (*id, s.label, s.text.as_str(), s.retired)),
+        );
         let indexed = index.len();
         *self.write_index() = index;
         *self.write_delta() = delta;
@@ -791,8 +782,36 @@ pub fn parse_import(input: &str, filter: &Filter, now_ms: i64) -> Result<Vec<Sam
     Ok(out)
 }
 
-/// The near-duplicate signature of a stored sample's text.
-fn signature(filter: &Filter, normalized: &str) -> Option<Signature> {
+/// What the samples teach, built from scratch: the near-duplicate index of the spam samples
+/// in force and the model's instance delta, replaying every sample in force in the order
+/// given (id order: the order they were labelled in). Retired samples are skipped. Each item
+/// is `(id, label, normalized text, retired)`. The daemon builds its state with this at start
+/// and after a rules reload; `qunguan filter explain` with it from the database or the
+/// running daemon, so it judges a message as the daemon would.
+pub fn replay<'a>(
+    filter: &Filter,
+    samples: impl IntoIterator<Item = (u64, SampleLabel, &'a str, bool)>,
+) -> (Index, Delta) {
+    let mut index = Index::new();
+    let mut delta = Delta::new();
+    for (id, label, text, retired) in samples {
+        if retired {
+            continue;
+        }
+        if label.is_spam()
+            && let Some(sig) = signature(filter, text)
+        {
+            index.insert(id, sig);
+        }
+        filter.learn(&mut delta, text, label.is_spam());
+    }
+    (index, delta)
+}
+
+/// The near-duplicate signature of a stored sample's text, or of a message's (the compact
+/// view of its normalization; normalizing a normalized text changes nothing).
+#[must_use]
+pub fn signature(filter: &Filter, normalized: &str) -> Option<Signature> {
     Signature::of(&filter.normalizer().compact(normalized))
 }
 

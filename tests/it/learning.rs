@@ -299,6 +299,22 @@ async fn samples_are_listed_exported_imported_and_removed_while_the_daemon_runs(
         list.starts_with("#1  spam  in force  ") && list.contains("qq:726300112  by 10 (user10)  case #1"),
         "{list}"
     );
+    // filter explain judges as the daemon does: the marked ad's template is learned spam,
+    // for a trusted member too.
+    let explain = ok(&cli(&data, &["filter", "explain", "--member", "trusted", AD_AGAIN]).await);
+    for want in [
+        "learned:     matches admin-marked spam sample #1 (similarity ",
+        "decision:    violation of rule learned (a near-duplicate of admin-marked spam sample #1",
+        "shown to members as 「与管理员标记的广告相似」",
+        "samples:     1 learned sample(s) from the running daemon, 1 spam in force",
+    ] {
+        assert!(explain.contains(want), "missing {want:?} in:\n{explain}");
+    }
+    let explain = ok(&cli(&data, &["filter", "explain", "今天天气不错，一起去公园散步吧"]).await);
+    assert!(
+        !explain.contains("learned:") && explain.contains("decision:    no violation"),
+        "{explain}"
+    );
     let export = ok(&cli(&data, &["samples", "export"]).await);
     let line: Value = serde_json::from_str(export.trim()).expect("one JSON line");
     assert_eq!((line["id"].as_u64(), line["label"].as_str()), (Some(1), Some("spam")));
@@ -336,6 +352,11 @@ async fn samples_are_listed_exported_imported_and_removed_while_the_daemon_runs(
     app.stop().await;
     let list = ok(&cli(&data, &["samples", "list", "--label", "spam"]).await);
     assert_eq!(list.lines().count(), 1, "{list}");
+    let explain = ok(&cli(&data, &["filter", "explain", AD_AGAIN]).await);
+    assert!(
+        explain.contains("violation of rule learned") && explain.contains("from the database at "),
+        "{explain}"
+    );
     drop(root);
 }
 
