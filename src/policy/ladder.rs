@@ -158,8 +158,8 @@ pub enum Take<'a> {
     Newest,
     /// Every active strike (`/pardon @member all`).
     All,
-    /// The strike one case gave: given at `at_ms` for `rule` (the console's Undo). A case
-    /// gives at most one strike, stamped with the case's own time.
+    /// The strike one case gave: given at `at_ms` for `rule` (the console's Undo,
+    /// `/notspam`). A case gives at most one strike, stamped with the case's own time.
     Given {
         /// When the strike was given, unix milliseconds.
         at_ms: i64,
@@ -187,27 +187,6 @@ pub fn pardon(record: &StrikeRecord, take: Take<'_>, now: Timestamp, ttl: Durati
             .iter()
             .rposition(|s| s.at_ms == at_ms && s.rule == rule)
             .map_or(0, |i| record.strikes.remove(i).weight),
-    };
-    let record = (!record.strikes.is_empty()).then_some(record);
-    (record, removed)
-}
-
-/// Takes back the strike one case gave — given at `at_ms` for `rule` — if it is still
-/// active at `now` (`/notspam <case>`). Returns the new record (`None` when nothing is left)
-/// and how many strikes were removed (by weight; 0 when the strike expired or was pardoned).
-#[must_use]
-pub fn withdraw(
-    record: &StrikeRecord,
-    at_ms: i64,
-    rule: &str,
-    now: Timestamp,
-    ttl: Duration,
-) -> (Option<StrikeRecord>, u32) {
-    let mut record = record.clone();
-    record.prune(now, ttl);
-    let removed = match record.strikes.iter().position(|s| s.at_ms == at_ms && s.rule == rule) {
-        Some(i) => record.strikes.remove(i).weight,
-        None => 0,
     };
     let record = (!record.strikes.is_empty()).then_some(record);
     (record, removed)
@@ -381,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn withdraw_takes_back_exactly_the_strike_of_one_case() {
+    fn a_given_strike_is_taken_back_exactly_once() {
         let strike = |secs: i64, rule: &str| Strike {
             at_ms: at(secs).as_millisecond(),
             weight: 1,
@@ -391,19 +370,62 @@ mod tests {
             strikes: vec![strike(0, "ads"), strike(10, "learned"), strike(20, "ads")],
         };
         let ttl = Duration::from_secs(DAY);
-        let (left, removed) = withdraw(&record, at(10).as_millisecond(), "learned", at(30), ttl);
+        let (left, removed) = pardon(
+            &record,
+            Take::Given {
+                at_ms: at(10).as_millisecond(),
+                rule: "learned",
+            },
+            at(30),
+            ttl,
+        );
         assert_eq!(removed, 1);
         let left = left.expect("two strikes are left");
         assert_eq!(left.strikes, vec![strike(0, "ads"), strike(20, "ads")]);
         // The same time with another rule, or a strike already gone: nothing.
-        assert_eq!(withdraw(&left, at(10).as_millisecond(), "ads", at(30), ttl).1, 0);
+        assert_eq!(
+            pardon(
+                &left,
+                Take::Given {
+                    at_ms: at(10).as_millisecond(),
+                    rule: "ads"
+                },
+                at(30),
+                ttl
+            )
+            .1,
+            0
+        );
         // An expired strike is not taken back (it no longer counts).
         let late = at(0) + jiff::SignedDuration::from_secs(2 * DAY as i64);
-        assert_eq!(withdraw(&record, at(0).as_millisecond(), "ads", late, ttl).1, 0);
+        assert_eq!(
+            pardon(
+                &record,
+                Take::Given {
+                    at_ms: at(0).as_millisecond(),
+                    rule: "ads"
+                },
+                late,
+                ttl
+            )
+            .1,
+            0
+        );
         // The last strike taken back leaves no record.
         let one = StrikeRecord {
             strikes: vec![strike(5, "manual")],
         };
-        assert_eq!(withdraw(&one, at(5).as_millisecond(), "manual", at(6), ttl), (None, 1));
+        assert_eq!(
+            pardon(
+                &one,
+                Take::Given {
+                    at_ms: at(5).as_millisecond(),
+                    rule: "manual"
+                },
+                at(6),
+                ttl
+            ),
+            (None, 1)
+        );
     }
 }

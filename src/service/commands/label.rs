@@ -240,7 +240,15 @@ impl Plan<'_> {
                 let record = snapshot.record.clone().unwrap_or_default();
                 let before = record.count(now, ttl);
                 let (left, removed) = match &case {
-                    Some(c) => ladder::withdraw(&record, c.at_ms, &c.rule, now, ttl),
+                    Some(c) => ladder::pardon(
+                        &record,
+                        ladder::Take::Given {
+                            at_ms: c.at_ms,
+                            rule: &c.rule,
+                        },
+                        now,
+                        ttl,
+                    ),
                     None => (snapshot.record.clone(), 0),
                 };
                 let strikes = match (removed, left) {
