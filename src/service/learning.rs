@@ -578,7 +578,7 @@ impl Learning {
         let removed = self.store.remove_samples(ids, now)?;
         self.store.flush_blocking()?;
         self.rebuild(rules)?;
-        tracing::info!(?removed, "samples removed");
+        tracing::info!(removed = %crate::domain::logfield::json_list(&removed), "samples removed");
         Ok(removed)
     }
 

@@ -416,7 +416,7 @@ impl Pipeline {
                 score: judgement.score,
                 at_ms: now.as_millisecond(),
             });
-            tracing::info!(group = %msg.group, user = msg.sender.user_id, score = ?judgement.score, "a trusted member's message put on the review list");
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, score = judgement.score, "a trusted member's message put on the review list");
         }
         if let Some(v) = &judgement.violation {
             let mut offence = Offending::from_violation(v, msg);
@@ -503,7 +503,7 @@ impl Pipeline {
             user = msg.sender.user_id,
             rule = %verdict.rule,
             matched = %json_list(&verdict.matched),
-            sample = ?verdict.sample,
+            sample = verdict.sample,
             case = committed.case,
             strikes = after,
             measure = %i18n::measure(Locale::En, measure),

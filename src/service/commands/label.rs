@@ -23,6 +23,7 @@ use crate::domain::audit::{self, AuditEntry, Label, Measure};
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, GroupMessage};
 use crate::domain::learning::SampleLabel;
+use crate::domain::logfield::json_list;
 use crate::domain::rule::RuleId;
 use crate::domain::sink::Outcome;
 use crate::domain::strike::Severity;
@@ -135,7 +136,7 @@ impl Plan<'_> {
         ctx.learning.reviewed(group, message_id);
         self.counted(punished.then_some(RuleId::Manual.as_str()), measure);
         tracing::info!(
-            %group, user = target, by = msg.sender.user_id, sample, case = ?committed.case,
+            %group, user = target, by = msg.sender.user_id, sample, case = committed.case,
             masked = %prepared.masked, "labelled as spam"
         );
         Ok(Outcome::Acted { actions: count })
@@ -309,8 +310,8 @@ impl Plan<'_> {
         }
         self.counted(None, measure);
         tracing::info!(
-            %group, user = member, by = msg.sender.user_id, sample, ?retired,
-            of_case = ?case.as_ref().map(|c| c.case), case = ?committed.case, "labelled as not spam"
+            %group, user = member, by = msg.sender.user_id, sample, retired = %json_list(&retired),
+            of_case = case.as_ref().map(|c| c.case), case = committed.case, "labelled as not spam"
         );
         Ok(Outcome::Acted { actions: count })
     }
