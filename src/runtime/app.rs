@@ -191,7 +191,7 @@ impl App {
                 gateways.clone(),
                 Arc::clone(&clock),
                 settings.outbox.clone(),
-                settings.limits.clone(),
+                settings.limits,
             );
             tokio::task::spawn_blocking(move || OutboxWorker::new(store, gateways, clock, (&outbox, &limits)))
                 .await
@@ -199,6 +199,21 @@ impl App {
                 .and_then(|built| built)
                 .map_err(|e| store_error(&settings, e))?
                 .with_metrics(Arc::clone(&metrics))
+        };
+        let learning = {
+            let (learning, store, metrics, rules) = (
+                settings.learning.clone(),
+                store.clone(),
+                Arc::clone(&metrics),
+                rules.load_full(),
+            );
+            tokio::task::spawn_blocking(move || {
+                crate::service::learning::Learning::load(&learning, store, metrics, &rules)
+            })
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))
+            .and_then(|built| built)
+            .map_err(|e| store_error(&settings, e))?
         };
         let pipeline = Arc::new(
             Pipeline::new(
@@ -208,7 +223,8 @@ impl App {
                 Arc::clone(&clock),
                 worker.handle(),
             )
-            .with_observers(Arc::clone(&metrics), Arc::clone(&stats)),
+            .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
+            .with_learning(Arc::new(learning)),
         );
         let health = Arc::new(Health::default());
         // Every transport hands its events to the guarded sink, never to the pipeline itself.
@@ -369,7 +385,7 @@ impl App {
         let first = std::sync::Mutex::new(Some(worker));
         {
             let (store, gateways, clock, metrics) = (store.clone(), gateways, clock.clone(), Arc::clone(&metrics));
-            let (settings, limits) = (settings.outbox.clone(), settings.limits.clone());
+            let (settings, limits) = (settings.outbox.clone(), settings.limits);
             tasks.spawn(supervise(
                 "outbox worker",
                 Arc::clone(&health),
@@ -381,7 +397,7 @@ impl App {
                         gateways.clone(),
                         clock.clone(),
                         settings.clone(),
-                        limits.clone(),
+                        limits,
                         Arc::clone(&wake),
                         Arc::clone(&metrics),
                     );
@@ -620,7 +636,9 @@ impl App {
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
-            let control = control.with_stats(Arc::clone(&stats));
+            let control = control
+                .with_stats(Arc::clone(&stats))
+                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 
