@@ -7,8 +7,12 @@ use anyhow::Context;
 use super::*;
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
-use crate::policy::filter::report;
+use crate::policy::filter::Filter;
+use crate::policy::filter::report::{self, LearnedMatch};
 use crate::policy::ladder::Policy;
+use crate::policy::model::Delta;
+use crate::policy::neardup;
+use crate::service::learning::{replay, signature};
 
 pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
     match command {
@@ -25,6 +29,7 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 ladder: &settings.moderation.ladder,
                 strike_ttl: settings.moderation.strike_ttl.get(),
             };
+            let learned = Learned::load(&settings, &rules.filter, &text);
             print!(
                 "{}",
                 report::explain(
@@ -33,10 +38,14 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                     group,
                     policy,
                     member,
-                    None,
+                    report::Learned {
+                        delta: learned.delta.as_ref(),
+                        matched: learned.matched.as_ref(),
+                    },
                     settings.messages.locale,
                 )
             );
+            println!("samples:     {}", learned.source);
             Ok(())
         }
         FilterCommand::Scan {
@@ -58,6 +67,70 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("{} input line(s) could not be read", summary.bad_lines.len())
             }
+        }
+    }
+}
+
+/// What the instance learned from admins, as far as `filter explain` needs it: the model's
+/// instance delta and the spam sample the message is a near-duplicate of, built exactly as
+/// the daemon builds them ([`replay`]) from the samples of the running daemon (its control
+/// socket) or of the database at `storage.path`. Without a database the message is judged by
+/// the shipped model alone, and `source` says so.
+struct Learned {
+    delta: Option<Delta>,
+    matched: Option<LearnedMatch>,
+    source: String,
+}
+
+impl Learned {
+    fn load(settings: &Settings, filter: &Filter, text: &str) -> Self {
+        let data = &settings.storage.path;
+        let none = |source: String| Self {
+            delta: None,
+            matched: None,
+            source,
+        };
+        #[cfg(unix)]
+        let running = crate::runtime::control::daemon_running(data);
+        #[cfg(not(unix))]
+        let running = false;
+        if !running && !data.exists() {
+            return none(format!(
+                "none consulted (no database at {}, storage.path): the shipped model alone",
+                data.display()
+            ));
+        }
+        let lines = match super::samples::all_samples(settings) {
+            Ok(lines) => lines,
+            Err(e) => return none(format!("none consulted ({e:#})")),
+        };
+        let (index, delta) = replay(
+            filter,
+            lines
+                .iter()
+                .map(|l| (l.id.unwrap_or_default(), l.label, l.text.as_str(), l.retired)),
+        );
+        let matched = signature(filter, text).and_then(|sig| index.find(&sig)).and_then(|m| {
+            let line = lines.iter().find(|l| l.id == Some(m.id))?;
+            Some(LearnedMatch {
+                id: format!("#{}", m.id),
+                text: line.text.clone(),
+                similarity: 1.0 - m.distance as f32 / neardup::BINS as f32,
+            })
+        });
+        let from = if running {
+            "the running daemon".to_owned()
+        } else {
+            format!("the database at {}", data.display())
+        };
+        Self {
+            delta: Some(delta),
+            matched,
+            source: format!(
+                "{} learned sample(s) from {from}, {} spam in force: the model's instance delta and the near-duplicate check applied",
+                lines.len(),
+                index.len()
+            ),
         }
     }
 }

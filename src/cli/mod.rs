@@ -12,6 +12,7 @@ mod filter;
 mod healthcheck;
 mod model;
 mod run;
+mod samples;
 mod stats;
 
 use std::path::PathBuf;
@@ -152,6 +153,13 @@ enum Command {
         #[command(subcommand)]
         command: ConsoleCommand,
     },
+    /// The messages admins labelled with /spam and /notspam (what qunguan learned): list,
+    /// export, import or remove them. Works while the daemon runs (it learns the change at
+    /// once) and when it does not.
+    Samples {
+        #[command(subcommand)]
+        command: samples::SamplesCommand,
+    },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
     Model {
@@ -219,7 +227,10 @@ enum ModelCommand {
 #[derive(Subcommand, Debug)]
 enum FilterCommand {
     /// Show how the filter sees a message: the normalized text, each hit with its rule,
-    /// pattern and original span, and what the ladder would do.
+    /// pattern and original span, the model's score against the threshold for the member's
+    /// trust and its top features, any learned spam sample it matches, and what the ladder
+    /// would do. The learned samples come from the running daemon or the database at
+    /// storage.path, when there is one.
     Explain {
         /// The rules folder (default: rules.dir of the configuration, ./rules).
         #[arg(long, value_name = "DIR")]
@@ -283,6 +294,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Console {
             command: ConsoleCommand::Password,
         } => console::password(),
+        Command::Samples { command } => samples::samples(command),
     }
 }
 

@@ -18,6 +18,7 @@ mod console;
 mod gateway;
 mod inactivity;
 mod join_requests;
+mod learning;
 mod limits;
 mod load;
 mod log;
@@ -35,6 +36,7 @@ mod storage;
 mod strict;
 #[cfg(test)]
 mod test_support;
+mod trust;
 mod validate;
 mod welcome;
 
@@ -48,6 +50,7 @@ pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
+pub use learning::LearningSettings;
 pub use limits::{AuditSettings, ByteSize, LimitsSettings};
 pub use load::{ConfigError, ENV_PREFIX};
 pub use log::{LogFormat, LogSettings, MessagesSettings};
@@ -59,6 +62,7 @@ pub use secret::Secret;
 pub use server::ServerSettings;
 pub use stats::StatsSettings;
 pub use storage::{RulesSettings, StorageSettings};
+pub use trust::TrustSettings;
 pub use validate::ConfigIssue;
 pub use welcome::{WelcomeOverride, WelcomeSettings};
 
@@ -100,6 +104,11 @@ pub struct Settings {
     pub limits: LimitsSettings,
     /// Audit retention.
     pub audit: AuditSettings,
+    /// When a member counts as trusted rather than new.
+    pub trust: TrustSettings,
+    /// Learning from admins' labels: the recent messages a `/spam` reply can refer to, and
+    /// the review list.
+    pub learning: LearningSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

@@ -111,6 +111,8 @@ impl Settings {
         issues.extend(self.console_issues());
         issues.extend(self.limits_issues());
         issues.extend(self.robustness_issues());
+        issues.extend(self.trust_issues());
+        issues.extend(self.learning_issues());
         if issues.is_empty() { Ok(()) } else { Err(issues) }
     }
 

@@ -55,6 +55,25 @@ pub enum Measure {
     JoinApproved,
     /// A join request was rejected (the filter flagged its text).
     JoinRejected,
+    /// An admin labelled a message (`/spam`, `/notspam`) and nothing else was done to the
+    /// member: the message was already dealt with, or its strike had expired.
+    Labeled {
+        /// Labelled as spam (`/spam`) or as an ordinary message (`/notspam`).
+        spam: bool,
+    },
+}
+
+/// What an admin's label (`/spam`, `/notspam`) taught the bot: the sample it became and the
+/// learned spam samples it retired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// Spam or ordinary.
+    pub spam: bool,
+    /// The sample recorded (see `qunguan samples list`).
+    pub sample: u64,
+    /// Learned spam samples retired by a `/notspam` (they matched the message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<u64>,
 }
 
 /// One audit case.
@@ -105,7 +124,30 @@ pub struct AuditEntry {
     /// The case this one undid (a console Undo's own case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undoes: Option<u64>,
+    /// The learned spam sample the message resembled (rule `learned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
+    /// The admin's label, for `/spam` and `/notspam` cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+    /// How the message was judged: the member's trust and the model's score, for cases the
+    /// filter decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
 }
+
+/// How a message was judged, as recorded in its case (for `/why`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    /// The member was trusted (else new).
+    pub trusted: bool,
+    /// The model's spam probability, when the model ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+// Scores are probabilities from the model, never NaN, so equality is an equivalence.
+impl Eq for Judged {}
 
 impl AuditEntry {
     /// A case about `user_id` in `group` at `at_ms`; the store numbers it, the caller fills in
@@ -138,6 +180,9 @@ impl AuditEntry {
             dry_run: false,
             undone_by: None,
             undoes: None,
+            sample: None,
+            label: None,
+            judged: None,
         }
     }
 }

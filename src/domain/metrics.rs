@@ -24,6 +24,14 @@
 //! | `qunguan_memory_evictions_total`         | counter   | `structure`         |
 //! | `qunguan_store_size_bytes`               | gauge     |                     |
 //! | `process_resident_memory_bytes`          | gauge     |                     |
+//! | `qunguan_messages_judged_total`          | counter   | `trust`             |
+//! | `qunguan_labels_total`                   | counter   | `label`             |
+//! | `qunguan_samples`                        | gauge     | `state`             |
+//! | `qunguan_neardup_samples`                | gauge     |                     |
+//! | `qunguan_recent_messages`                | gauge     |                     |
+//! | `qunguan_recent_bytes`                   | gauge     |                     |
+//! | `qunguan_review_items`                   | gauge     |                     |
+//! | `qunguan_review_total`                   | counter   |                     |
 //! | `qunguan_build_info`                     | gauge     | `version`           |
 //! | `qunguan_console_logins_total`           | counter   | `result`            |
 //! | `qunguan_console_sessions`               | gauge     |                     |
@@ -42,6 +50,11 @@
 //! entries it dropped because it was full. `qunguan_store_size_bytes` is what the database
 //! folder takes on disk, `process_resident_memory_bytes` the daemon's resident memory (both
 //! read when `/metrics` is scraped).
+//!
+//! Learning (issue 12): `trust` of a judged message is `new` or `trusted`; `label` of an
+//! admin's label is `spam` or `ham`; `state` of a sample is `spam` (in force), `retired` or
+//! `ham`. The near-duplicate index, the recent messages kept for replies and the review list
+//! are bounded; their gauges show how full they are.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -272,6 +285,124 @@ pub struct Metrics {
     store_bytes: AtomicU64,
     /// Resident memory, bytes (set when `/metrics` is scraped; 0 where unknown).
     resident_bytes: AtomicU64,
+    /// Learning and trust (issue 12).
+    pub learning: LearningGauges,
+}
+
+/// The learning service's counters and gauges; it sets the gauges whenever what they measure
+/// changes.
+#[derive(Debug, Default)]
+pub struct LearningGauges {
+    /// Messages judged for a new member.
+    pub judged_new: AtomicU64,
+    /// Messages judged for a trusted member.
+    pub judged_trusted: AtomicU64,
+    /// Admins' `/spam` labels.
+    pub labels_spam: AtomicU64,
+    /// Admins' `/notspam` labels.
+    pub labels_ham: AtomicU64,
+    /// Spam samples in force.
+    pub samples_spam: AtomicU64,
+    /// Retired spam samples.
+    pub samples_retired: AtomicU64,
+    /// Ham samples.
+    pub samples_ham: AtomicU64,
+    /// Samples in the near-duplicate index.
+    pub neardup_samples: AtomicU64,
+    /// Messages kept for replies.
+    pub recent_messages: AtomicU64,
+    /// Bytes they take (texts, names and bookkeeping).
+    pub recent_bytes: AtomicU64,
+    /// Messages on the review list.
+    pub review_items: AtomicU64,
+    /// Messages ever put on the review list.
+    pub review_total: AtomicU64,
+}
+
+impl LearningGauges {
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, value: u64) {
+        gauge.store(value, Ordering::Relaxed);
+    }
+
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        header(
+            out,
+            "qunguan_messages_judged_total",
+            "counter",
+            "Members' messages judged, by the member's trust.",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_messages_judged_total{{trust=\"new\"}} {}",
+            load(&self.judged_new)
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_messages_judged_total{{trust=\"trusted\"}} {}",
+            load(&self.judged_trusted)
+        );
+        header(
+            out,
+            "qunguan_labels_total",
+            "counter",
+            "Admins' labels (/spam, /notspam).",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_labels_total{{label=\"spam\"}} {}",
+            load(&self.labels_spam)
+        );
+        let _ = writeln!(out, "qunguan_labels_total{{label=\"ham\"}} {}", load(&self.labels_ham));
+        header(out, "qunguan_samples", "gauge", "Labelled samples, by state.");
+        for (state, n) in [
+            ("spam", &self.samples_spam),
+            ("retired", &self.samples_retired),
+            ("ham", &self.samples_ham),
+        ] {
+            let _ = writeln!(out, "qunguan_samples{{state=\"{state}\"}} {}", load(n));
+        }
+        for (name, help, kind, n) in [
+            (
+                "qunguan_neardup_samples",
+                "Spam samples in the near-duplicate index.",
+                "gauge",
+                &self.neardup_samples,
+            ),
+            (
+                "qunguan_recent_messages",
+                "Recent messages kept for replies (/spam, /notspam).",
+                "gauge",
+                &self.recent_messages,
+            ),
+            (
+                "qunguan_recent_bytes",
+                "Memory the recent messages take, in bytes.",
+                "gauge",
+                &self.recent_bytes,
+            ),
+            (
+                "qunguan_review_items",
+                "Messages on the review list (/review).",
+                "gauge",
+                &self.review_items,
+            ),
+            (
+                "qunguan_review_total",
+                "Messages of trusted members put on the review list instead of acted on.",
+                "counter",
+                &self.review_total,
+            ),
+        ] {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", load(n));
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -296,6 +427,7 @@ impl Default for Metrics {
             bounds: Mutex::new(Vec::new()),
             store_bytes: AtomicU64::new(0),
             resident_bytes: AtomicU64::new(0),
+            learning: LearningGauges::default(),
         }
     }
 }
@@ -606,6 +738,7 @@ impl Metrics {
             load(&self.login_limited)
         );
         self.render_sizes(&mut out);
+        self.learning.render(&mut out);
         out
     }
 

@@ -1,5 +1,6 @@
 //! The vocabulary every other layer speaks: events in, actions out, the audit record, strikes
-//! and the effects a decision produces, durations, locales and the clock.
+//! and the effects a decision produces, labelled samples and trust, durations, locales and the
+//! clock.
 //!
 //! `domain` imports nothing from the rest of the crate. Its types carry no behaviour beyond
 //! what follows from their definition (parsing a [`event::GroupId`], the mute limits of a
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod duration;
 pub mod effects;
 pub mod event;
+pub mod learning;
 pub mod locale;
 pub mod logfield;
 pub mod metrics;

@@ -2,7 +2,8 @@
 //!
 //! Word lists and detectors are named by the operator's rules folder (`ads`, `qq_id`, …).
 //! A few measures come from elsewhere and carry a *synthetic* id that no word list may take:
-//! flooding, an admin's command, inactivity and a join request's answer. A word-list file
+//! flooding, an admin's command, inactivity, a join request's answer and a near-duplicate of
+//! spam an admin marked (`learned`). A word-list file
 //! named like one of them is refused when the rules load, so the audit log never confuses the
 //! two.
 
@@ -20,13 +21,22 @@ pub enum RuleId {
     Inactive,
     /// A join request approved or rejected by its answer.
     JoinAnswer,
+    /// A near-duplicate of a message an admin marked as spam (`/spam`), in any group of the
+    /// instance.
+    Learned,
     /// A word list or detector of the rules folder, by name.
     Named(Arc<str>),
 }
 
 impl RuleId {
     /// The synthetic ids, which no word list may be named.
-    pub const RESERVED: [RuleId; 4] = [Self::Flood, Self::Manual, Self::Inactive, Self::JoinAnswer];
+    pub const RESERVED: [RuleId; 5] = [
+        Self::Flood,
+        Self::Manual,
+        Self::Inactive,
+        Self::JoinAnswer,
+        Self::Learned,
+    ];
 
     /// The id as stored and shown in logs.
     #[must_use]
@@ -36,6 +46,7 @@ impl RuleId {
             Self::Manual => "manual",
             Self::Inactive => "inactive",
             Self::JoinAnswer => "join_answer",
+            Self::Learned => "learned",
             Self::Named(name) => name,
         }
     }

@@ -158,8 +158,8 @@ pub enum Take<'a> {
     Newest,
     /// Every active strike (`/pardon @member all`).
     All,
-    /// The strike one case gave: given at `at_ms` for `rule` (the console's Undo). A case
-    /// gives at most one strike, stamped with the case's own time.
+    /// The strike one case gave: given at `at_ms` for `rule` (the console's Undo,
+    /// `/notspam`). A case gives at most one strike, stamped with the case's own time.
     Given {
         /// When the strike was given, unix milliseconds.
         at_ms: i64,
@@ -357,5 +357,75 @@ mod tests {
         };
         let d = decide(&StrikeRecord::default(), Severity::Strikes(1), "x", at(0), policy);
         assert_eq!((d.rung, d.rung.removes_member(), d.after), (Rung::Kick, true, 1));
+    }
+
+    #[test]
+    fn a_given_strike_is_taken_back_exactly_once() {
+        let strike = |secs: i64, rule: &str| Strike {
+            at_ms: at(secs).as_millisecond(),
+            weight: 1,
+            rule: rule.into(),
+        };
+        let record = StrikeRecord {
+            strikes: vec![strike(0, "ads"), strike(10, "learned"), strike(20, "ads")],
+        };
+        let ttl = Duration::from_secs(DAY);
+        let (left, removed) = pardon(
+            &record,
+            Take::Given {
+                at_ms: at(10).as_millisecond(),
+                rule: "learned",
+            },
+            at(30),
+            ttl,
+        );
+        assert_eq!(removed, 1);
+        let left = left.expect("two strikes are left");
+        assert_eq!(left.strikes, vec![strike(0, "ads"), strike(20, "ads")]);
+        // The same time with another rule, or a strike already gone: nothing.
+        assert_eq!(
+            pardon(
+                &left,
+                Take::Given {
+                    at_ms: at(10).as_millisecond(),
+                    rule: "ads"
+                },
+                at(30),
+                ttl
+            )
+            .1,
+            0
+        );
+        // An expired strike is not taken back (it no longer counts).
+        let late = at(0) + jiff::SignedDuration::from_secs(2 * DAY as i64);
+        assert_eq!(
+            pardon(
+                &record,
+                Take::Given {
+                    at_ms: at(0).as_millisecond(),
+                    rule: "ads"
+                },
+                late,
+                ttl
+            )
+            .1,
+            0
+        );
+        // The last strike taken back leaves no record.
+        let one = StrikeRecord {
+            strikes: vec![strike(5, "manual")],
+        };
+        assert_eq!(
+            pardon(
+                &one,
+                Take::Given {
+                    at_ms: at(5).as_millisecond(),
+                    rule: "manual"
+                },
+                at(6),
+                ttl
+            ),
+            (None, 1)
+        );
     }
 }

@@ -9,6 +9,8 @@
 //! - `verdict` is THE place a violation is decided: strikes, rung and measure, for the
 //!   pipeline and for `/warn` alike;
 //! - `i18n` holds the texts members and admins see (zh-CN, en);
+//! - [`neardup`] finds near-duplicates of spam admins marked (masked MinHash, LSH bands);
+//! - `trust` tells a new member from a trusted one;
 //! - `calendar` and `stats_report` are the pure halves of scheduling and group stats.
 //!
 //! `policy` imports only [`crate::domain`].
@@ -20,6 +22,8 @@ pub(crate) mod group;
 pub(crate) mod i18n;
 pub mod ladder;
 pub mod model;
+pub mod neardup;
 pub mod normalize;
 pub(crate) mod stats_report;
+pub(crate) mod trust;
 pub(crate) mod verdict;

@@ -200,6 +200,21 @@ impl App {
                 .map_err(|e| store_error(&settings, e))?
                 .with_metrics(Arc::clone(&metrics))
         };
+        let learning = {
+            let (learning, store, metrics, rules) = (
+                settings.learning.clone(),
+                store.clone(),
+                Arc::clone(&metrics),
+                rules.load_full(),
+            );
+            tokio::task::spawn_blocking(move || {
+                crate::service::learning::Learning::load(&learning, store, metrics, &rules)
+            })
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))
+            .and_then(|built| built)
+            .map_err(|e| store_error(&settings, e))?
+        };
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -208,7 +223,8 @@ impl App {
                 Arc::clone(&clock),
                 worker.handle(),
             )
-            .with_observers(Arc::clone(&metrics), Arc::clone(&stats)),
+            .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
+            .with_learning(Arc::new(learning)),
         );
         let health = Arc::new(Health::default());
         // Every transport hands its events to the guarded sink, never to the pipeline itself.
@@ -620,7 +636,9 @@ impl App {
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
-            let control = control.with_stats(Arc::clone(&stats));
+            let control = control
+                .with_stats(Arc::clone(&stats))
+                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 

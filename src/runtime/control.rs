@@ -8,7 +8,9 @@
 //! does).
 //!
 //! Protocol: the client writes one JSON request line; the daemon answers with one status line
-//! (`{"ok":true}` or `{"error":"…"}`) followed by the payload as JSON lines, and closes.
+//! (`{"ok":true}` or `{"error":"…"}`) followed by the payload as JSON lines, and closes. An
+//! import (`samples_import`) sends its JSON lines after the request line and then closes its
+//! writing side; the daemon reads them (at most [`MAX_IMPORT`] bytes) before it answers.
 //!
 //! | request                                  | payload                         |
 //! |------------------------------------------|---------------------------------|
@@ -17,6 +19,9 @@
 //! | `{"cmd":"dead_letters"}`                 | one dead letter per line        |
 //! | `{"cmd":"retry_dead_letters"}`           | one line: `{"requeued": n}`; the worker delivers them |
 //! | `{"cmd":"stats","group":…,"days":…}`     | one [`StatsDay`] per line, oldest first, every day of the range |
+//! | `{"cmd":"samples"}`                      | one [`SampleLine`] per line, in id order |
+//! | `{"cmd":"samples_import"}` + JSON lines  | `{"ids":[…]}`: the new samples' ids |
+//! | `{"cmd":"samples_remove","ids":[…]}`     | `{"ids":[…]}`: the ids that existed |
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,8 +33,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::rules::RulesHandle;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
+use crate::service::learning::{Learning, SampleLine};
 use crate::service::stats::GroupStats;
 use crate::store::{DeadLetter, Store, StoreError};
 
@@ -40,6 +47,10 @@ pub const SOCKET_NAME: &str = "control.sock";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 4096;
+/// Largest import accepted after a `samples_import` request line.
+pub const MAX_IMPORT: usize = 64 << 20;
+/// How long the daemon waits for an import's lines.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the control socket of the database at `data_dir` lives.
 #[must_use]
@@ -71,6 +82,22 @@ pub enum Request {
         /// How many days back from today (today included).
         days: u32,
     },
+    /// Every learned sample.
+    Samples,
+    /// Adds the samples in the JSON lines that follow the request line.
+    SamplesImport,
+    /// Deletes samples.
+    SamplesRemove {
+        /// Their ids.
+        ids: Vec<u64>,
+    },
+}
+
+/// The answer to `samples_import` and `samples_remove`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleIds {
+    /// The ids imported, or removed.
+    pub ids: Vec<u64>,
 }
 
 /// One day of a group's statistics, as sent over the socket and printed by `qunguan stats`.
@@ -145,6 +172,14 @@ pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
     stats: Option<Arc<GroupStats>>,
+    learning: Option<(Arc<Learning>, RulesHandle)>,
+}
+
+/// What a request is answered from besides the store.
+#[derive(Clone)]
+struct Live {
+    stats: Option<Arc<GroupStats>>,
+    learning: Option<(Arc<Learning>, RulesHandle)>,
 }
 
 impl ControlServer {
@@ -166,7 +201,16 @@ impl ControlServer {
             listener,
             path,
             stats: None,
+            learning: None,
         })
+    }
+
+    /// Answers `samples_import` and `samples_remove` through the daemon's learning, so what
+    /// is learned changes at once (normalized with the live rules).
+    #[must_use]
+    pub fn with_learning(mut self, learning: Arc<Learning>, rules: RulesHandle) -> Self {
+        self.learning = Some((learning, rules));
+        self
     }
 
     /// Answers `stats` requests with the daemon's live counts (not yet written) included.
@@ -190,9 +234,10 @@ impl ControlServer {
                 () = cancel.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let (store, clock, stats) = (store.clone(), clock.clone(), self.stats.clone());
+                        let (store, clock) = (store.clone(), clock.clone());
+                        let live = Live { stats: self.stats.clone(), learning: self.learning.clone() };
                         tasks.spawn(async move {
-                            if let Err(e) = serve(stream, store, clock, stats).await {
+                            if let Err(e) = serve(stream, store, clock, live).await {
                                 tracing::warn!(error = %e, "control socket: request failed");
                             }
                         });
@@ -210,12 +255,7 @@ impl ControlServer {
     }
 }
 
-async fn serve(
-    stream: UnixStream,
-    store: Store,
-    clock: SharedClock,
-    stats: Option<Arc<GroupStats>>,
-) -> std::io::Result<()> {
+async fn serve(stream: UnixStream, store: Store, clock: SharedClock, live: Live) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
@@ -234,8 +274,18 @@ async fn serve(
         request = %serde_json::to_string(&request).unwrap_or_default(),
         "control socket: request"
     );
+    let mut body = Vec::new();
+    if request == Request::SamplesImport {
+        reader.set_limit(MAX_IMPORT as u64 + 1);
+        tokio::time::timeout(IMPORT_TIMEOUT, reader.read_to_end(&mut body))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the import did not end in time"))??;
+        if body.len() > MAX_IMPORT {
+            return write_error(&mut write, &format!("the import is larger than {MAX_IMPORT} bytes")).await;
+        }
+    }
     // The store is synchronous; build the answer off the async threads.
-    let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, stats.as_deref(), &request))
+    let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, &live, &request, &body))
         .await
         .map_err(std::io::Error::other)?;
     match payload {
@@ -248,12 +298,25 @@ async fn serve(
     }
 }
 
+/// Why a control request failed.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the import was not applied: {0}")]
+    Import(#[from] crate::service::learning::ImportError),
+    #[error("{0}")]
+    Other(String),
+}
+
 fn answer(
     store: &Store,
     clock: &SharedClock,
-    stats: Option<&GroupStats>,
+    live: &Live,
     request: &Request,
-) -> Result<Vec<u8>, StoreError> {
+    body: &[u8],
+) -> Result<Vec<u8>, AnswerError> {
+    let stats = live.stats.as_deref();
     let mut out = Vec::new();
     match request {
         Request::Backup => {
@@ -290,11 +353,32 @@ fn answer(
                 reason: e.to_string(),
             })?;
             let Some(stats) = stats else {
-                return Err(StoreError::Invalid("this daemon keeps no statistics"));
+                return Err(StoreError::Invalid("this daemon keeps no statistics").into());
             };
             for day in stats_days(store, stats, group, *days, clock.now())? {
                 json_line(&mut out, &day);
             }
+        }
+        Request::Samples => {
+            for (id, sample) in store.samples()? {
+                json_line(&mut out, &SampleLine::of(id, &sample));
+            }
+        }
+        Request::SamplesImport | Request::SamplesRemove { .. } => {
+            let Some((learning, rules)) = &live.learning else {
+                return Err(AnswerError::Other("this daemon does not learn samples".into()));
+            };
+            let rules = rules.load_full();
+            let ids = if let Request::SamplesRemove { ids } = request {
+                learning.remove(ids, &rules, clock.now())?
+            } else {
+                let text = std::str::from_utf8(body)
+                    .map_err(|e| AnswerError::Other(format!("the import is not UTF-8: {e}")))?;
+                let samples =
+                    crate::service::learning::parse_import(text, &rules.filter, clock.now().as_millisecond())?;
+                learning.import(&samples, &rules, clock.now())?
+            };
+            json_line(&mut out, &SampleIds { ids });
         }
     }
     Ok(out)
@@ -344,6 +428,12 @@ pub enum ClientError {
 /// The CLI's side: sends `request` to the daemon of `data_dir` and returns the payload
 /// reader, or [`ClientError::NotRunning`] when no daemon listens.
 pub fn request(data_dir: &Path, request: &Request) -> Result<impl BufRead, ClientError> {
+    request_with(data_dir, request, &[])
+}
+
+/// [`request`] with a body after the request line (`samples_import`): sent, then the writing
+/// side is closed so the daemon knows it ended.
+pub fn request_with(data_dir: &Path, request: &Request, body: &[u8]) -> Result<impl BufRead, ClientError> {
     let path = socket_path(data_dir);
     let io = |source| ClientError::Io {
         path: path.clone(),
@@ -364,6 +454,12 @@ pub fn request(data_dir: &Path, request: &Request) -> Result<impl BufRead, Clien
     let mut line = serde_json::to_vec(request).map_err(|e| io(e.into()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(io)?;
+    if !body.is_empty() {
+        stream.write_all(body).map_err(io)?;
+    }
+    if *request == Request::SamplesImport {
+        stream.shutdown(std::net::Shutdown::Write).map_err(io)?;
+    }
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
     reader.read_line(&mut status).map_err(io)?;

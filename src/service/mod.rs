@@ -2,6 +2,8 @@
 //!
 //! - `pipeline` handles one event: commands, the filter, flood, the verdict, welcome;
 //! - [`commands`] are the admin commands typed in a group;
+//! - [`learning`] holds what admins' labels taught (the near-duplicate index), the recent
+//!   messages a label can reply to, and the review list;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
 //! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
 //! - [`undo`] takes back the strike of one case (the operators' console);
@@ -13,6 +15,7 @@
 
 pub mod commands;
 pub mod inactivity;
+pub mod learning;
 pub(crate) mod outbox;
 pub mod passes;
 pub(crate) mod pipeline;

@@ -1,9 +1,13 @@
 //! The pipeline: what to do about one event.
 //!
-//! A group message is first read as an admin command ([`crate::service::commands`]). Otherwise, unless
-//! its sender is exempt (owner, admin, super user, the group's `exempt` list, the bot itself),
-//! it is checked by the filter (pure CPU, against a snapshot of the live rules) and, if clean,
-//! counted by the anti-flood tracker ([`crate::policy::flood`]). A violation walks the strike ladder
+//! A group message is first read as an admin command ([`crate::service::commands`]). Otherwise it
+//! is kept among the group's recent messages (so an admin's `/spam` can reply to it) and,
+//! unless its sender is exempt (owner, admin, super user, the group's `exempt` list, the bot
+//! itself), checked: first against the spam admins marked ([`crate::service::learning`]:
+//! a near-duplicate is a violation for anyone, rule `learned`), then by the filter (pure CPU,
+//! against a snapshot of the live rules) and, if clean, counted by the anti-flood tracker
+//! ([`crate::policy::flood`]). The member's trust ([`crate::policy::trust`]) is read first and
+//! their clean messages are counted after, until they are trusted. A violation walks the strike ladder
 //! inside the store transaction that also records the event as seen, writes the audit case
 //! and appends the resulting actions to the outbox; then the pipeline waits for that write to
 //! be durable. Only then does the webhook acknowledge the event. No network call happens
@@ -37,11 +41,12 @@ use tokio::sync::Notify;
 use crate::config::rules::RulesHandle;
 use crate::config::{NoticesSettings, Settings, Struck};
 use crate::domain::action::{Action, Capabilities};
-use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::audit::{Actor, AuditEntry, Judged, Measure};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::effects::{Snapshot, StrikeWrite, Subject, Writes};
 use crate::domain::event::{Event, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined};
+use crate::domain::learning::ReviewItem;
 use crate::domain::locale::Locale;
 use crate::domain::logfield::json_list;
 use crate::domain::metrics::Metrics;
@@ -49,7 +54,7 @@ use crate::domain::rule::RuleId;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
 use crate::domain::strike::Severity;
 use crate::domain::text::TextLimits;
-use crate::policy::filter::{RuleAction, Violation};
+use crate::policy::filter::{RuleAction, Trust, Violation};
 use crate::policy::flood::{Flood, FloodTracker};
 use crate::policy::group::{GroupPolicy, Policies};
 use crate::policy::i18n;
@@ -57,6 +62,7 @@ use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::service::inactivity::Inactivity;
+use crate::service::learning::Learning;
 use crate::service::outbox::OutboxHandle;
 use crate::service::passes::Passes;
 use crate::service::stats::GroupStats;
@@ -101,6 +107,10 @@ pub struct Pipeline {
     stats: Arc<GroupStats>,
     /// How much of names, matched spans and excerpts is kept (`[limits]`).
     text: TextLimits,
+    /// Learned spam, recent messages and the review list.
+    learning: Arc<Learning>,
+    /// When a member is trusted.
+    trust: crate::policy::trust::TrustPolicy,
 }
 
 impl EventSink for Pipeline {
@@ -132,6 +142,10 @@ struct Offending {
     /// The matched spans, quoted from the original text.
     matched: Vec<String>,
     dry_run: bool,
+    /// The learned spam sample it resembles (rule `learned`).
+    sample: Option<u64>,
+    /// The member's trust and the model's score, when the filter judged it.
+    judged: Option<Judged>,
 }
 
 impl Offending {
@@ -149,6 +163,23 @@ impl Offending {
             recall: if v.recall { vec![msg.message_id] } else { Vec::new() },
             matched: text.spans(spans.into_iter().filter_map(|(start, end)| msg.text.get(start..end))),
             dry_run: v.dry_run,
+            sample: None,
+            judged: None,
+        }
+    }
+
+    /// A near-duplicate of spam an admin marked: one strike, and the message recalled.
+    fn learned(found: crate::policy::neardup::Match, msg: &GroupMessage) -> Self {
+        Self {
+            rule: Arc::from(RuleId::Learned.as_str()),
+            display: String::new(),
+            severity: Severity::default(),
+            action: RuleAction::Ladder,
+            recall: vec![msg.message_id],
+            matched: Vec::new(),
+            dry_run: false,
+            sample: Some(found.id),
+            judged: None,
         }
     }
 
@@ -161,6 +192,8 @@ impl Offending {
             recall: flood.message_ids,
             matched: Vec::new(),
             dry_run: false,
+            sample: None,
+            judged: None,
         }
     }
 }
@@ -198,6 +231,8 @@ impl Pipeline {
             metrics: Arc::default(),
             stats: Arc::new(GroupStats::new(&settings.stats).with_capacity(limits.stats_members)),
             text: limits.text(),
+            learning: Arc::new(Learning::new(&settings.learning, store.clone(), Arc::default())),
+            trust: settings.trust.policy(),
             settings,
             rules,
             store,
@@ -223,6 +258,20 @@ impl Pipeline {
         let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
         bounds.extend(self.inactivity.bounds());
         bounds
+    }
+
+    /// Uses `learning` (loaded from the store by the app) for learned spam, recent messages
+    /// and the review list.
+    #[must_use]
+    pub fn with_learning(mut self, learning: Arc<Learning>) -> Self {
+        self.learning = learning;
+        self
+    }
+
+    /// What admins' labels taught, the recent messages and the review list.
+    #[must_use]
+    pub fn learning(&self) -> &Arc<Learning> {
+        &self.learning
     }
 
     /// The metrics this pipeline counts into.
@@ -272,6 +321,7 @@ impl Pipeline {
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
                 self.welcomer.left(&self.store, left.group, left.user_id);
+                track(self.store.forget_trust(left.group, left.user_id));
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
                 }
@@ -318,28 +368,106 @@ impl Pipeline {
             // Members' admin commands are ordinary messages: no answer, still filtered.
             _ => {}
         }
+        let now = self.clock.now();
+        self.learning.remember(msg, now.as_millisecond());
         let policy = self.policies.group(group);
         let rules = self.rules.load();
-        let violation = rules.filter.check(&msg.text, group);
         if is_admin || policy.is_exempt(user) {
-            if let Some(v) = violation {
+            if let Some(v) = rules.filter.check(&msg.text, group) {
                 tracing::info!(%group, user, rule = %v.rule, "filter hit by an exempt member (owner, admin or listed)");
             }
             return Ok(Outcome::Ignored("exempt member"));
         }
-        let now = self.clock.now();
-        let mut verdict = match violation {
-            Some(v) => Offending::from_violation(&v, msg, &self.text),
-            None => match self
-                .flood
-                .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
-            {
-                Some(flood) => Offending::from_flood(flood),
-                None => return Ok(Outcome::Ignored("clean")),
-            },
+        let record = match self.store.trust(group, user) {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(error = %e, %group, user, "cannot read the member's trust; treated as new");
+                None
+            }
         };
-        verdict.display = rules.filter.display_name(&verdict.rule, self.settings.messages.locale);
-        self.punish(event, msg, policy, &verdict, now)
+        let trust = self.trust.level(record.as_ref(), now.as_millisecond());
+        let judged = &self.metrics.learning;
+        crate::domain::metrics::LearningGauges::bump(match trust {
+            Trust::Trusted => &judged.judged_trusted,
+            Trust::New => &judged.judged_new,
+        });
+        self.learning.follow_rules(&rules);
+        let Some(mut offence) = self.offence(msg, &rules.filter, trust, &policy.flood, now) else {
+            self.note_trust(group, user, record.as_ref(), true, now);
+            return Ok(Outcome::Ignored("clean"));
+        };
+        offence.display = rules.filter.display_name(&offence.rule, self.settings.messages.locale);
+        self.note_trust(group, user, record.as_ref(), false, now);
+        self.punish(event, msg, policy, &offence, now)
+    }
+
+    /// What `msg` of a member of trust `trust` violates, if anything: a near-duplicate of
+    /// spam admins marked (for anyone), else what the filter judges with the instance's
+    /// learned delta — a message of a trusted member that only the model or a soft hit would
+    /// have acted on goes to the review list — else flooding.
+    fn offence(
+        &self,
+        msg: &GroupMessage,
+        filter: &crate::policy::filter::Filter,
+        trust: Trust,
+        flood: &crate::policy::flood::FloodSettings,
+        now: Timestamp,
+    ) -> Option<Offending> {
+        let trusted = trust == Trust::Trusted;
+        if let Some(found) = self.learning.near_duplicate(filter, &msg.text) {
+            let mut offence = Offending::learned(found, msg);
+            offence.judged = Some(Judged { trusted, score: None });
+            return Some(offence);
+        }
+        let judgement = self
+            .learning
+            .with_delta(|delta| filter.judge(&msg.text, msg.group, trust, Some(delta)));
+        if judgement.review {
+            self.learning.review(ReviewItem {
+                group: msg.group,
+                message_id: msg.message_id,
+                user_id: msg.sender.user_id,
+                user_name: msg.sender.name.clone(),
+                excerpt: self.text.excerpt(&msg.text),
+                score: judgement.score,
+                at_ms: now.as_millisecond(),
+            });
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, score = judgement.score, "a trusted member's message put on the review list");
+        }
+        if let Some(v) = &judgement.violation {
+            let mut offence = Offending::from_violation(v, msg, &self.text);
+            offence.judged = Some(Judged {
+                trusted,
+                score: judgement.score,
+            });
+            return Some(offence);
+        }
+        self.flood
+            .observe(msg.group, msg.sender.user_id, msg.message_id, &msg.text, now, flood)
+            .map(Offending::from_flood)
+    }
+
+    /// Counts a clean message towards the member's trust, and records a member seen for the
+    /// first time. Writes nothing once the member's count is complete. A failure is logged:
+    /// at worst the member stays new a message longer.
+    fn note_trust(
+        &self,
+        group: GroupId,
+        user: i64,
+        trust: Option<&crate::domain::learning::MemberTrust>,
+        clean: bool,
+        now: Timestamp,
+    ) {
+        let counts = clean && self.trust.counts(trust);
+        if trust.is_some() && !counts {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .trust_message(group, user, now.as_millisecond(), clean, self.trust.clean_messages)
+        {
+            tracing::warn!(error = %e, %group, user, "cannot record the member's trust");
+        }
     }
 
     /// Records a violation: strikes, audit case and actions in the event's transaction.
@@ -370,12 +498,19 @@ impl Pipeline {
                 }
             }
             let actions = writes.actions.len();
-            (writes, (actions, plan.measure, plan.after))
+            (writes, (actions, plan.measure, plan.after, plan.recalled))
         })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after) = committed.value;
+        let (actions, measure, after, recalled) = committed.value;
+        if !dry_run {
+            // What became of the messages, for a later /spam or /notspam replying to them.
+            self.learning.mark(msg.group, msg.message_id, committed.case, false);
+            for id in recalled {
+                self.learning.mark(msg.group, id, None, true);
+            }
+        }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
         self.stats.violation(msg.group, &verdict.rule, counted, now);
@@ -384,6 +519,7 @@ impl Pipeline {
             user = msg.sender.user_id,
             rule = %verdict.rule,
             matched = %json_list(&verdict.matched),
+            sample = verdict.sample,
             case = committed.case,
             strikes = after,
             measure = %i18n::measure(Locale::En, measure),
@@ -407,6 +543,11 @@ impl Pipeline {
         track(
             self.inactivity
                 .joined(joined.group, joined.user_id, name, self.clock.now()),
+        );
+        // A (re-)joined member is new, whatever they were before.
+        track(
+            self.store
+                .trust_joined(joined.group, joined.user_id, self.clock.now().as_millisecond()),
         );
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
@@ -543,6 +684,7 @@ impl Pipeline {
             inactivity: &self.inactivity,
             metrics: &self.metrics,
             reporter: self.reporter(),
+            learning: &self.learning,
         }
     }
 
@@ -595,6 +737,8 @@ struct ViolationPlan {
     writes: Writes,
     measure: Measure,
     after: u32,
+    /// Messages recalled (when the platform can).
+    recalled: Vec<i64>,
 }
 
 /// Turns the [`verdict`] for one violation into the event's writes: recalls, the measure's
@@ -672,9 +816,11 @@ fn plan_violation(
     entry.matched.clone_from(&offence.matched);
     entry.excerpt = text.excerpt(&msg.text);
     entry.message_id = Some(msg.message_id);
-    entry.recalled = recalled;
+    entry.recalled.clone_from(&recalled);
     entry.strikes_before = v.before;
     entry.strikes_after = v.after;
+    entry.sample = offence.sample;
+    entry.judged = offence.judged;
     ViolationPlan {
         writes: Writes {
             strikes: v.strikes,
@@ -683,6 +829,7 @@ fn plan_violation(
         },
         measure: v.measure,
         after: v.after,
+        recalled,
     }
 }
 

@@ -7,8 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::Record;
+use super::StoreError;
+use super::codec::{Record, decode};
 use crate::domain::audit::AuditEntry;
+use crate::domain::event::GroupId;
 
 impl Record for AuditEntry {
     const WHAT: &'static str = "audit entry";
@@ -25,4 +27,28 @@ pub struct GroupRecord {
 impl Record for GroupRecord {
     const WHAT: &'static str = "group record";
     const VERSION: u8 = 1;
+}
+
+/// How many of a group's newest cases [`Store::case_of_message`] looks through.
+pub const MESSAGE_LOOKBACK: usize = 2_000;
+
+impl super::Store {
+    /// The newest case about the member's message `message_id` in `group` (the violation it
+    /// caused, or an admin's label of it), among the group's last [`MESSAGE_LOOKBACK`] cases.
+    pub fn case_of_message(&self, group: GroupId, message_id: i64) -> Result<Option<AuditEntry>, StoreError> {
+        for entry in self
+            .trees()?
+            .audit
+            .scan_prefix(super::group_prefix(group))
+            .rev()
+            .take(MESSAGE_LOOKBACK)
+        {
+            let (_, value) = entry?;
+            let case: AuditEntry = decode(&value)?;
+            if case.message_id == Some(message_id) {
+                return Ok(Some(case));
+            }
+        }
+        Ok(None)
+    }
 }

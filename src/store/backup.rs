@@ -45,6 +45,8 @@ const JSON_TREES: &[&str] = &[
     "welcome",
     "members",
     "stats",
+    "samples",
+    "review",
 ];
 
 #[derive(Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! The delivery worker's records, written in batches, and dead letters sent back to the queue.
 //!
 //! After each attempt the worker records what became of the item: delivered (removed, with
-//! the message receipt it asked for), to be retried (its new attempt count and backoff), or
+//! the message receipt it asked for and, for a message about an audit case, the case of the
+//! bot's message in the `sent` tree, [`super::sent`]), to be retried (its new attempt count and backoff), or
 //! given up (moved to the dead letters). It keeps these [`Mark`]s in memory and writes all
 //! that piled up in one transaction ([`Outbox::apply_marks`]), then flushes: a group commit, so
 //! a burst of deliveries costs one write and one flush, and a delivered mark is durable within
@@ -13,13 +14,15 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::codec::encode;
 use super::outbox::{DeadLetter, Outbox, OutboxItem, Receipt};
+use super::sent::SentMessage;
 use super::{Store, StoreError, map_tx, stage_items};
 
 /// What became of one outbox item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mark {
-    /// Delivered: remove it, and keep the receipt it asked for (`(name, receipt)`).
-    Delivered(Option<(String, Receipt)>),
+    /// Delivered: remove it, keep the receipt it asked for (`(name, receipt)`), and note the
+    /// case of a message about one (a warning), so a reply to it names the case.
+    Delivered(Option<(String, Receipt)>, Option<SentMessage>),
     /// Failed, to be tried again: its new state.
     Retry(OutboxItem),
     /// Given up: move it to the dead letters.
@@ -35,7 +38,7 @@ impl Outbox<'_> {
         let mut encoded = Vec::with_capacity(marks.len());
         for (seq, mark) in marks {
             let value = match mark {
-                Mark::Delivered(receipt) => receipt.as_ref().map(|(_, r)| encode(r)).transpose()?,
+                Mark::Delivered(receipt, _) => receipt.as_ref().map(|(_, r)| encode(r)).transpose()?,
                 Mark::Retry(item) => Some(encode(item)?),
                 Mark::Dead(letter) => Some(encode(letter)?),
             };
@@ -44,14 +47,17 @@ impl Outbox<'_> {
         let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
         let trees = self.store.write_gate()?;
-        let result = (&trees.outbox, &trees.dead, &trees.state)
-            .transaction(|(outbox, dead, state)| {
+        let result = (&trees.outbox, &trees.dead, &trees.state, &trees.sent)
+            .transaction(|(outbox, dead, state, sent_tree)| {
                 for (key, mark, value) in &encoded {
                     match (mark, value) {
-                        (Mark::Delivered(receipt), value) => {
+                        (Mark::Delivered(receipt, sent), value) => {
                             outbox.remove(key)?;
                             if let (Some((name, _)), Some(value)) = (receipt, value) {
                                 state.insert(name.as_bytes(), value.as_slice())?;
+                            }
+                            if let Some(sent) = sent {
+                                sent_tree.insert(&sent.key(), &sent.value())?;
                             }
                         }
                         (Mark::Retry(_), Some(value)) => {
@@ -141,7 +147,15 @@ mod tests {
         let marks = vec![
             (
                 seqs[0],
-                Mark::Delivered(Some(("welcome.last/qq:1".into(), Receipt::new(77, 9)))),
+                Mark::Delivered(
+                    Some(("welcome.last/qq:1".into(), Receipt::new(77, 9))),
+                    Some(SentMessage {
+                        group: GroupId::qq(1),
+                        message_id: 77,
+                        case: 3,
+                        sent_ms: 9,
+                    }),
+                ),
             ),
             (seqs[1], Mark::Retry(retried.clone())),
             (seqs[2], Mark::Dead(letter.clone())),
@@ -158,6 +172,7 @@ mod tests {
             );
         }
         assert!(store.state("welcome.last/qq:1").expect("state").is_some());
+        assert_eq!(store.case_of_sent(GroupId::qq(1), 77).expect("sent"), Some(3));
     }
 
     #[test]

@@ -20,6 +20,10 @@
 //! | `members`     | platform ‖ group ‖ user (17 B)        | `MemberActivity` (潜水 tracking)    |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
+//! | `samples`     | sample id (u64)                       | `Sample` (admins' labels)           |
+//! | `trust`       | platform ‖ group ‖ user (17 B)        | `MemberTrust`, 6 bytes              |
+//! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
+//! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -60,12 +64,16 @@ mod migrate;
 pub(crate) mod outbox;
 pub(crate) mod posts;
 pub(crate) mod recover;
+pub(crate) mod review;
+pub(crate) mod samples;
 pub(crate) mod schedule;
+pub(crate) mod sent;
 mod size;
 pub(crate) mod skipped;
 pub(crate) mod stats;
 pub(crate) mod strikes;
 mod sweep;
+pub(crate) mod trust;
 mod undo;
 mod unit;
 pub(crate) mod welcome;
@@ -86,6 +94,7 @@ pub use keys::{
 pub use members::GroupActivity;
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
 pub use posts::PostState;
+pub use samples::SampleCounts;
 pub use schedule::AdminPost;
 pub use sweep::{SweepPolicy, SweepReport};
 pub use undo::{Undo, UndoWrites};
@@ -121,6 +130,10 @@ pub const TREES: &[&str] = &[
     "state",
     "members",
     "stats",
+    "samples",
+    "trust",
+    "review",
+    "sent",
 ];
 
 /// Why a store operation failed.
@@ -274,6 +287,10 @@ pub(crate) struct Trees {
     state: sled::Tree,
     members: sled::Tree,
     stats: sled::Tree,
+    samples: sled::Tree,
+    trust: sled::Tree,
+    review: sled::Tree,
+    sent: sled::Tree,
 }
 
 impl Trees {
@@ -296,6 +313,10 @@ impl Trees {
             state: tree("state")?,
             members: tree("members")?,
             stats: tree("stats")?,
+            samples: tree("samples")?,
+            trust: tree("trust")?,
+            review: tree("review")?,
+            sent: tree("sent")?,
             db,
         })
     }
@@ -401,6 +422,18 @@ impl Store {
         subject: Option<Subject>,
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<R>>, StoreError> {
+        self.commit_with(key, now, subject, |_, snapshot| Ok(decide(snapshot)))
+    }
+
+    /// The body of [`Store::commit`]: `decide` may also read and write other trees through
+    /// the unit (an admin's label writes the samples).
+    fn commit_with<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        subject: Option<Subject>,
+        decide: impl Fn(&mut unit::Unit<'_>, Snapshot) -> Result<(Writes, R), unit::Abort>,
+    ) -> Result<Option<Committed<R>>, StoreError> {
         let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
         let group = subject.map(|s| s.group);
         let group_key = group.map(group_prefix);
@@ -420,7 +453,7 @@ impl Store {
                 None => GroupRecord::default(),
             };
             let next_case = group_record.last_case + 1;
-            let (writes, value) = decide(Snapshot { record, next_case });
+            let (writes, value) = decide(unit, Snapshot { record, next_case })?;
             match (&strike_key, &writes.strikes) {
                 (_, StrikeWrite::Keep) => {}
                 (Some(k), StrikeWrite::Put(record)) => {

@@ -166,18 +166,37 @@ impl Outbox<'_> {
     /// Removes a delivered item and keeps the receipt it asked for (`(name, receipt)`), in
     /// one transaction; without a receipt, the same as [`Outbox::delivered`].
     pub fn delivered_with(&self, seq: u64, receipt: Option<(&str, Receipt)>) -> Result<(), StoreError> {
-        let Some((name, receipt)) = receipt else {
+        self.delivered_noting(seq, receipt, None)
+    }
+
+    /// [`Outbox::delivered_with`], also noting which case a delivered message belongs to
+    /// (`sent`; see [`super::sent`]), in the same transaction.
+    pub fn delivered_noting(
+        &self,
+        seq: u64,
+        receipt: Option<(&str, Receipt)>,
+        sent: Option<super::sent::SentMessage>,
+    ) -> Result<(), StoreError> {
+        if receipt.is_none() && sent.is_none() {
             return self.delivered(seq);
-        };
+        }
         let key = seq.to_be_bytes();
-        let value = encode(&receipt)?;
+        let receipt = match receipt {
+            Some((name, receipt)) => Some((name, encode(&receipt)?)),
+            None => None,
+        };
         let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
-        let inner = self.store.write_gate()?;
-        let result = (&inner.outbox, &inner.state)
-            .transaction(|(outbox, state)| {
+        let trees = self.store.write_gate()?;
+        let result = (&trees.outbox, &trees.state, &trees.sent)
+            .transaction(|(outbox, state, sent_tree)| {
                 outbox.remove(&key)?;
-                state.insert(name.as_bytes(), value.as_slice())?;
+                if let Some((name, value)) = &receipt {
+                    state.insert(name.as_bytes(), value.as_slice())?;
+                }
+                if let Some(sent) = &sent {
+                    sent_tree.insert(&sent.key(), &sent.value())?;
+                }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(map_tx);

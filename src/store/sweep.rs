@@ -10,6 +10,8 @@
 //! - receipts (`state` entries naming the bot's last welcome in a group, to delete it when
 //!   the next one is posted): older than [`RECEIPT_TTL`], past which no platform lets a bot
 //!   delete its message anyway.
+//! - `sent`: the cases of the bot's messages, older than 30 days
+//!   ([`super::sent::SENT_RETENTION_MS`]).
 //!
 //! Delivered outbox items are not swept: they are deleted when delivered.
 
@@ -51,6 +53,8 @@ pub struct SweepReport {
     pub dead: usize,
     /// Receipts of welcomes.
     pub receipts: usize,
+    /// Cases of the bot's sent messages.
+    pub sent: usize,
 }
 
 pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Result<SweepReport, StoreError> {
@@ -59,6 +63,7 @@ pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Re
         seen: sweep_seen(store, cutoff(now_ms, policy.seen_ttl))?,
         strikes: sweep_strikes(store, now, policy.strike_ttl)?,
         receipts: sweep_receipts(store, cutoff(now_ms, RECEIPT_TTL))?,
+        sent: store.sweep_sent(now_ms.saturating_sub(super::sent::SENT_RETENTION_MS))?,
         ..SweepReport::default()
     };
     if let Some(retention) = policy.audit_retention {

@@ -56,6 +56,9 @@ fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
         dry_run: false,
         undone_by: None,
         undoes: None,
+        sample: None,
+        label: None,
+        judged: None,
     }
 }
 
@@ -279,6 +282,7 @@ fn the_sweep_expires_seen_keys_strikes_old_cases_and_receipts() {
             cases: 1,
             dead: 0,
             receipts: 1,
+            sent: 0,
         }
     );
     assert_eq!(store.welcome_receipt(g).expect("read"), None, "older than 2 days");

@@ -130,6 +130,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "console_sessions",
         "flood_members",
         "outbox_queued",
+        "review_list",
         "rules_cooldowns",
         "send_windows",
         "stats_members",

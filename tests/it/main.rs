@@ -13,6 +13,7 @@ mod filter_cli;
 mod flood;
 mod inactivity;
 mod join_requests;
+mod learning;
 mod lifecycle;
 mod logs;
 mod moderation;

@@ -689,3 +689,17 @@ proptest! {
         }
     }
 }
+
+/// A ligature folds into two letters of one original character: an id that runs into it
+/// neither panics nor reaches outside the text (found by `arbitrary_text_is_handled`).
+#[test]
+fn an_id_running_into_a_ligature_is_handled() {
+    for text in ["Vxﬀ", "加Vxﬀ123456", "wx: abﬃcd12"] {
+        for h in dev().inspect(text, None).hits {
+            assert!(
+                text.is_char_boundary(h.start) && text.is_char_boundary(h.end),
+                "{text}: {h:?}"
+            );
+        }
+    }
+}

@@ -493,7 +493,11 @@ fn wechat_id(view: &View, text: &str, id_start: usize, id_max: usize, context: C
     while id_end < id_max && bytes[id_end].is_ascii_alphanumeric() {
         let (_, prev_end) = view.original_span(id_end - 1, id_end);
         let (next_start, _) = view.original_span(id_end, id_end + 1);
-        if text[prev_end..next_start].chars().any(char::is_whitespace) {
+        // Two view bytes from one original character (a ligature like "ﬀ") overlap: no gap.
+        if text
+            .get(prev_end..next_start)
+            .is_some_and(|gap| gap.chars().any(char::is_whitespace))
+        {
             break;
         }
         id_end += 1;

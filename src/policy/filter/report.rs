@@ -12,6 +12,7 @@ use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 use crate::domain::strike::{Severity, StrikeRecord};
 use crate::policy::ladder::{self, Policy};
+use crate::policy::model::Delta;
 
 /// A learned spam sample a message matched (the near-duplicate index of the service), for
 /// [`explain`] to show.
@@ -23,6 +24,17 @@ pub struct LearnedMatch {
     pub text: String,
     /// How similar the message is to it (0–1).
     pub similarity: f32,
+}
+
+/// What the instance learned from admins, for [`explain`]: the model's instance delta, and
+/// the spam sample the message is a near-duplicate of. The default is nothing learned (the
+/// shipped model alone).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Learned<'a> {
+    /// The instance delta on top of the shipped model.
+    pub delta: Option<&'a Delta>,
+    /// The learned spam sample the message matched.
+    pub matched: Option<&'a LearnedMatch>,
 }
 
 /// The human-readable explanation of how the filter sees `text` from a member of trust
@@ -37,10 +49,11 @@ pub fn explain(
     group: Option<GroupId>,
     policy: Policy<'_>,
     member: Trust,
-    learned: Option<&LearnedMatch>,
+    learned: Learned<'_>,
     locale: Locale,
 ) -> String {
-    let report = filter.inspect_as(text, group, member, None);
+    let report = filter.inspect_as(text, group, member, learned.delta);
+    let learned = learned.matched;
     let mut out = String::new();
     let _ = writeln!(out, "text:        {text}");
     let _ = writeln!(out, "normalized:  {}", report.normalized);
@@ -124,6 +137,21 @@ pub fn explain(
         );
     }
     let j = &report.judgement;
+    if let Some(m) = learned {
+        // The daemon looks for near-duplicates of marked spam before it asks the filter:
+        // they act for anyone, new or trusted.
+        let _ = writeln!(
+            out,
+            "decision:    violation of rule learned (a near-duplicate of admin-marked spam sample {}; acts for new and trusted members alike)",
+            m.id
+        );
+        let _ = writeln!(
+            out,
+            "             shown to members as 「{}」; one strike; recall the message",
+            filter.display_name("learned", locale)
+        );
+        return out;
+    }
     match (&j.violation, j.reason) {
         (Some(v), Some(reason)) => {
             let _ = writeln!(out, "decision:    violation of rule {} ({reason})", v.rule);

@@ -3,12 +3,13 @@
 //! Code, logs and docs are English; what members read defaults to zh-CN. Templates use
 //! `{name}` placeholders filled by [`render`]; `{at}` becomes a real mention.
 //!
-//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats); the
+//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning); the
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
 mod commands;
 mod inactivity;
+mod learning;
 mod moderation;
 mod schedule;
 mod stats;
@@ -18,6 +19,10 @@ mod welcome;
 
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
+pub use learning::{
+    LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,
+    review_list, spam_labelled, spam_reason,
+};
 pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
     reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,

@@ -122,6 +122,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::ZhCn, Measure::Pardon { removed }) => format!("撤销 {removed} 次警告"),
         (Locale::ZhCn, Measure::JoinApproved) => "通过入群申请".into(),
         (Locale::ZhCn, Measure::JoinRejected) => "拒绝入群申请".into(),
+        (Locale::ZhCn, Measure::Labeled { spam: true }) => "标记为广告".into(),
+        (Locale::ZhCn, Measure::Labeled { spam: false }) => "标记为误判".into(),
         (Locale::En, Measure::Warn) => "warning".into(),
         (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
         (Locale::En, Measure::Kick) => "removed from the group".into(),
@@ -131,6 +133,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::En, Measure::Pardon { removed }) => format!("{removed} strike(s) taken back"),
         (Locale::En, Measure::JoinApproved) => "join request approved".into(),
         (Locale::En, Measure::JoinRejected) => "join request rejected".into(),
+        (Locale::En, Measure::Labeled { spam: true }) => "marked as spam".into(),
+        (Locale::En, Measure::Labeled { spam: false }) => "marked as not spam".into(),
     }
 }
 

@@ -409,7 +409,7 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
             group,
             ladder,
             crate::policy::filter::Trust::New,
-            None,
+            report::Learned::default(),
             state.settings.messages.locale,
         ),
     })

@@ -1,6 +1,7 @@
 //! Admin commands in the group: `/warn`, `/strikes`, `/pardon`, `/mute`, `/unmute`, `/kick`,
-//! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, `/stats`, and their Chinese aliases
-//! (see [`parse::NAMES`]).
+//! `/reload`, `/rules`, `/why`, `/schedule`, `/inactive`, `/stats`, `/spam`, `/notspam`,
+//! `/review`, and their Chinese aliases (see [`parse::NAMES`]). The labels (`/spam`,
+//! `/notspam`) are in [`label`].
 //!
 //! Who may run them: the group's owner and admins (as the platform reports the sender's
 //! role) and the configured `[admin] super_users`. Anyone else's command is an ordinary
@@ -14,6 +15,7 @@
 //! answer names it (`案件 #12`) so `/why 12` can explain it later. Dry run does not apply to
 //! admin commands: an admin asking for a kick wants the kick.
 
+mod label;
 pub mod parse;
 
 use std::collections::HashMap;
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-pub use parse::{Command, Name, Parsed, Problem, ScheduleCommand, parse};
+pub use parse::{Command, Name, NotSpamTarget, Parsed, Problem, ScheduleCommand, parse};
 
 use crate::config::Settings;
 use crate::config::rules::{RulesError, RulesHandle};
@@ -76,6 +78,8 @@ pub struct Context<'a> {
     pub metrics: &'a Metrics,
     /// Answers `/stats` in the background.
     pub reporter: crate::service::stats::Reporter,
+    /// What admins' labels taught, the recent messages and the review list.
+    pub learning: &'a crate::service::learning::Learning,
 }
 
 /// Per-group cooldown of the public `/rules`: when each group last had one, for the groups
@@ -157,7 +161,10 @@ pub async fn execute(
         | Command::Why { .. }
         | Command::Schedule(_)
         | Command::Inactive { .. }
-        | Command::Stats => None,
+        | Command::Stats
+        | Command::Spam { .. }
+        | Command::NotSpam(_)
+        | Command::Review => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -252,11 +259,20 @@ pub async fn execute(
         }
         Command::Why { case } => {
             let text = match ctx.store.case(group, case)? {
-                Some(entry) => i18n::case_details(locale, &entry, ctx.now.as_millisecond()),
+                Some(entry) => {
+                    let mut text = i18n::case_details(locale, &entry, ctx.now.as_millisecond());
+                    for line in label::why_learning(ctx, &entry)? {
+                        text.push_text(format!("\n{line}"));
+                    }
+                    text
+                }
                 None => i18n::reply(locale, Reply::NoSuchCase(case)),
             };
             answer(ctx, event, msg, text)
         }
+        Command::Spam { message_id } => plan.spam(event, message_id),
+        Command::NotSpam(target) => plan.not_spam(event, target),
+        Command::Review => label::review(ctx, event, msg),
         Command::Inactive { silent_for } => {
             let list = ctx.inactivity.list(group, silent_for.get(), ctx.now)?;
             answer(

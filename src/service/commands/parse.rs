@@ -4,10 +4,11 @@
 //! methods produce) followed by a name from [`NAMES`]. The member it concerns is the first
 //! real mention in the message (`@user`), or else a user id written as the first argument.
 //! A Telegram-style `/warn@botname` is the same command. A name that is not in the table is
-//! not a command, so ordinary messages starting with `/` pass through untouched.
+//! not a command, so ordinary messages starting with `/` pass through untouched. `/spam` and
+//! `/notspam` concern the message they reply to (the platform's quote).
 
 use crate::domain::duration::HumanDuration;
-use crate::domain::event::GroupMessage;
+use crate::domain::event::{GroupMessage, Segment};
 use crate::domain::locale::Locale;
 pub use crate::policy::calendar::TimeProblem;
 
@@ -68,6 +69,25 @@ pub enum Command {
     Stats,
     /// `/schedule …`: the group's scheduled posts.
     Schedule(ScheduleCommand),
+    /// `/spam` as a reply to a member's message: recall it, a strike, remember it as spam.
+    Spam {
+        /// The message replied to.
+        message_id: i64,
+    },
+    /// `/notspam` as a reply to a member's message or to the bot's warning, or
+    /// `/notspam <case>`: undo the case's strike, remember the message as ordinary.
+    NotSpam(NotSpamTarget),
+    /// `/review`: messages of trusted members the model alone would have acted on.
+    Review,
+}
+
+/// What a `/notspam` (`/误判`) is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotSpamTarget {
+    /// The message it replies to: a member's message, or the bot's warning about one.
+    Reply(i64),
+    /// An audit case, by number.
+    Case(u64),
 }
 
 /// What `/schedule` (`/定时`) is asked to do.
@@ -116,6 +136,12 @@ pub enum Name {
     Inactive,
     /// `/stats`
     Stats,
+    /// `/spam`
+    Spam,
+    /// `/notspam`
+    NotSpam,
+    /// `/review`
+    Review,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -144,6 +170,13 @@ pub const NAMES: &[(&str, Name)] = &[
     ("潜水", Name::Inactive),
     ("stats", Name::Stats),
     ("统计", Name::Stats),
+    ("spam", Name::Spam),
+    ("广告", Name::Spam),
+    ("垃圾", Name::Spam),
+    ("notspam", Name::NotSpam),
+    ("误判", Name::NotSpam),
+    ("review", Name::Review),
+    ("复核", Name::Review),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -169,6 +202,9 @@ impl Name {
             (Locale::ZhCn, Self::Schedule) => "/schedule add 07:30 <内容> | list | del <编号>  (/定时 添加|列表|删除)",
             (Locale::ZhCn, Self::Inactive) => "/inactive [7d]  (/潜水 7天)",
             (Locale::ZhCn, Self::Stats) => "/stats  (/统计)",
+            (Locale::ZhCn, Self::Spam) => "回复一条消息：/spam  (/广告 /垃圾)",
+            (Locale::ZhCn, Self::NotSpam) => "回复一条消息或警告：/notspam，或 /notspam <案件号>  (/误判)",
+            (Locale::ZhCn, Self::Review) => "/review  (/复核)",
             (Locale::En, Self::Warn) => "/warn @member [reason]",
             (Locale::En, Self::Strikes) => "/strikes @member",
             (Locale::En, Self::Pardon) => "/pardon @member [all]",
@@ -181,6 +217,11 @@ impl Name {
             (Locale::En, Self::Schedule) => "/schedule add 07:30 <text> | list | del <number>",
             (Locale::En, Self::Inactive) => "/inactive [7d]",
             (Locale::En, Self::Stats) => "/stats",
+            (Locale::En, Self::Spam) => "reply to a message with /spam",
+            (Locale::En, Self::NotSpam) => {
+                "reply to a message or to the warning with /notspam, or /notspam <case number>"
+            }
+            (Locale::En, Self::Review) => "/review",
         }
     }
 }
@@ -288,6 +329,17 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
             .map(|case| Command::Why { case })
             .ok_or(None),
         Name::Schedule => parse_schedule(raw_args).map(Command::Schedule),
+        Name::Spam => replied(msg).map(|message_id| Command::Spam { message_id }).ok_or(None),
+        Name::NotSpam => match args.first() {
+            Some(a) => a
+                .trim_start_matches(['#', '＃'])
+                .parse()
+                .ok()
+                .map(|case| Command::NotSpam(NotSpamTarget::Case(case))),
+            None => replied(msg).map(|id| Command::NotSpam(NotSpamTarget::Reply(id))),
+        }
+        .ok_or(None),
+        Name::Review => Ok(Command::Review),
         Name::Inactive => match args.first() {
             None => Ok(Command::Inactive {
                 silent_for: DEFAULT_INACTIVE,
@@ -305,6 +357,14 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         Err(None) => Parsed::Usage(name),
         Err(Some(problem)) => Parsed::Invalid(name, problem),
     }
+}
+
+/// The message `msg` replies to (quotes), if any.
+fn replied(msg: &GroupMessage) -> Option<i64> {
+    msg.segments.iter().find_map(|s| match s {
+        Segment::Reply { message_id } => Some(*message_id),
+        _ => None,
+    })
 }
 
 /// Reads `/schedule`'s arguments. The text of `add` is everything after the time, as
@@ -503,6 +563,44 @@ mod tests {
         for (spec, expected) in cases {
             assert_eq!(&parse(&message(spec), BOT), expected, "{spec}");
         }
+    }
+
+    #[test]
+    fn spam_and_notspam_take_the_message_they_reply_to() {
+        let reply = |text: &str, to: i64| {
+            let mut m = message(text);
+            m.segments.insert(0, Segment::Reply { message_id: to });
+            m
+        };
+        for alias in ["/spam", "/广告", "/垃圾", "/SPAM", "/spam@qunguan_bot"] {
+            assert_eq!(
+                parse(&reply(alias, -77), BOT),
+                cmd(Command::Spam { message_id: -77 }),
+                "{alias}"
+            );
+        }
+        // QQ puts a mention of the author beside the quote; it changes nothing.
+        let mut quoted = reply(" /spam", 55);
+        quoted.segments.insert(1, Segment::Mention { user_id: Some(42) });
+        assert_eq!(parse(&quoted, BOT), cmd(Command::Spam { message_id: 55 }));
+        assert_eq!(
+            parse(&reply("/误判", 9), BOT),
+            cmd(Command::NotSpam(NotSpamTarget::Reply(9)))
+        );
+        assert_eq!(
+            parse(&message("/notspam #12"), BOT),
+            cmd(Command::NotSpam(NotSpamTarget::Case(12)))
+        );
+        assert_eq!(
+            parse(&reply("/notspam 3", 9), BOT),
+            cmd(Command::NotSpam(NotSpamTarget::Case(3))),
+            "a case number wins over the quote"
+        );
+        assert_eq!(parse(&message("/review"), BOT), cmd(Command::Review));
+        assert_eq!(parse(&message("/复核"), BOT), cmd(Command::Review));
+        assert_eq!(parse(&message("/spam"), BOT), Parsed::Usage(Name::Spam), "no quote");
+        assert_eq!(parse(&message("/notspam"), BOT), Parsed::Usage(Name::NotSpam));
+        assert_eq!(parse(&message("/notspam abc"), BOT), Parsed::Usage(Name::NotSpam));
     }
 
     #[test]

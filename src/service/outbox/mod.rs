@@ -25,6 +25,8 @@
 //!
 //! - **Receipts**: an item that names a receipt (a welcome that the next one deletes) has the
 //!   message id the gateway returned kept under that name, in the transaction that removes it.
+//!   A message tied to an audit case (a warning) has its id noted with the case
+//!   ([`crate::store::sent`]), so an admin's reply to it (`/notspam`) names the case.
 //!
 //! - **Marks**: what became of each attempt (delivered, retry, dead) is kept in memory and
 //!   written in one transaction with every other mark that piled up meanwhile, then flushed
@@ -63,6 +65,7 @@ use crate::domain::event::GroupId;
 use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::store::marks::Mark;
+use crate::store::sent::SentMessage;
 use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
 use governor::Governor;
 pub use handle::OutboxHandle;
@@ -410,7 +413,19 @@ impl OutboxWorker {
                         .zip(delivery.message_id)
                         .map(|(name, message_id)| (name, Receipt::new(message_id, now_ms)))
                 });
-                self.marks.insert(seq, Mark::Delivered(receipt));
+                // A message about a case (a warning), so a reply to it can name the case.
+                let sent = item
+                    .as_ref()
+                    .filter(|item| item.action.kind() == crate::domain::action::ActionKind::Send)
+                    .and_then(|item| item.case)
+                    .zip(delivery.message_id)
+                    .map(|(case, message_id)| SentMessage {
+                        group,
+                        message_id,
+                        case,
+                        sent_ms: now_ms,
+                    });
+                self.marks.insert(seq, Mark::Delivered(receipt, sent));
             }
             Err(e) if e.is_retryable() && !exhausted(&e, &self.queues, group, seq) => {
                 let retried = self.queues.retry_held(group, seq, |item| {

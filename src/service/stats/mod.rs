@@ -314,6 +314,8 @@ pub fn measure_name(measure: Measure) -> &'static str {
         Measure::Pardon { .. } => "pardon",
         Measure::JoinApproved => "join_approved",
         Measure::JoinRejected => "join_rejected",
+        Measure::Labeled { spam: true } => "label_spam",
+        Measure::Labeled { spam: false } => "label_ham",
     }
 }
 

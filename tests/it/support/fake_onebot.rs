@@ -27,6 +27,8 @@ pub struct Call {
     pub params: Value,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// The id the fake gave the message, for a `send_group_msg` answered ok.
+    pub message_id: Option<i64>,
 }
 
 /// Decides whether a targeted fault applies to a call: `(action, params)`.
@@ -248,6 +250,7 @@ async fn handle(
             action: action.clone(),
             params: attempt,
             at,
+            message_id: None,
         });
         fake.changed.notify_waiters();
         tokio::time::sleep(d).await;
@@ -256,6 +259,7 @@ async fn handle(
             axum::Json(json!({"status": "ok", "retcode": 0, "data": null})),
         );
     }
+    let mut message_id = None;
     let (status, envelope, failed) = match fault {
         Some(Fault::Http500) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -277,6 +281,7 @@ async fn handle(
             let mut inner = fake.inner.lock().expect("lock");
             let data = if action == "send_group_msg" {
                 inner.next_message_id += 1;
+                message_id = Some(inner.next_message_id);
                 json!({"message_id": inner.next_message_id})
             } else if action == "get_group_info" {
                 // NapCat's shape; every group has the same size in these tests.
@@ -300,6 +305,7 @@ async fn handle(
         action,
         params: recorded,
         at,
+        message_id,
     });
     fake.changed.notify_waiters();
     (status, axum::Json(envelope))

@@ -42,6 +42,8 @@ pub struct TgCall {
     pub params: Value,
     /// Whether the fake answered ok.
     pub ok: bool,
+    /// The id the fake gave a message it sent.
+    pub message_id: Option<i64>,
 }
 
 /// A failure to answer the next call of one method with.
@@ -250,6 +252,7 @@ async fn handle(
             method,
             params: params.clone(),
             ok: true,
+            message_id: None,
         });
         fake.changed.notify_waiters();
         return get_updates(&fake, &params).await;
@@ -270,10 +273,12 @@ async fn handle(
         None => answer(&fake, &method, &params),
     };
     let succeeded = answer.0 == StatusCode::OK;
+    let message_id = answer.1.0["result"]["message_id"].as_i64();
     fake.lock().calls.push(TgCall {
         method,
         params,
         ok: succeeded,
+        message_id,
     });
     fake.changed.notify_waiters();
     answer

@@ -161,6 +161,8 @@ pub struct Options {
     pub secret: String,
     /// Adjusts the settings after the defaults are filled in.
     pub tweak: Box<dyn Fn(&mut Settings) + Send + Sync>,
+    /// Adds to the rules folder after the default rules are written (first start only).
+    pub rules: Box<dyn Fn(&Path) + Send + Sync>,
 }
 
 impl Default for Options {
@@ -168,6 +170,7 @@ impl Default for Options {
         Self {
             secret: SECRET.into(),
             tweak: Box::new(|_| {}),
+            rules: Box::new(|_| {}),
         }
     }
 }
@@ -215,6 +218,7 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let root = Arc::new(tempfile::tempdir().expect("tempdir"));
         write_default_rules(&root.path().join("rules"));
+        (options.rules)(&root.path().join("rules"));
         let gateway = FakeOneBot::start(TOKEN).await;
         let telegram = FakeTelegram::start().await;
         let clock = ManualClock::new(jiff::Timestamp::from_second(1_732_171_530).expect("valid"));
