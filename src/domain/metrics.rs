@@ -23,6 +23,12 @@
 //! | `qunguan_console_logins_total`           | counter   | `result`            |
 //! | `qunguan_console_sessions`               | gauge     |                     |
 //! | `qunguan_console_login_limited_addresses`| gauge     |                     |
+//! | `qunguan_engagement_checkins_total`      | counter   |                     |
+//! | `qunguan_engagement_noted`               | gauge     |                     |
+//! | `qunguan_engagement_dropped_total`       | counter   |                     |
+//! | `qunguan_engagement_faq_answers_total`   | counter   |                     |
+//! | `qunguan_engagement_faq_cooldowns`       | gauge     |                     |
+//! | `qunguan_engagement_alerts_total`        | counter   |                     |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
 //! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
@@ -254,6 +260,19 @@ pub struct Metrics {
     last_reload: Mutex<Option<ReloadOutcome>>,
     /// By platform: QQ (OneBot), Telegram.
     gateways: Mutex<[GatewaySeen; 2]>,
+    /// Engagement: check-ins, the noted-points map, FAQ answers and cooldowns, tier alerts.
+    engagement: EngagementCounts,
+}
+
+/// The engagement service's counters and gauges.
+#[derive(Debug, Default)]
+struct EngagementCounts {
+    checkins: AtomicU64,
+    noted: AtomicU64,
+    dropped: AtomicU64,
+    faq_answers: AtomicU64,
+    faq_cooldowns: AtomicU64,
+    alerts: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -275,6 +294,7 @@ impl Default for Metrics {
             login_limited: AtomicU64::new(0),
             last_reload: Mutex::new(None),
             gateways: Mutex::new(Default::default()),
+            engagement: EngagementCounts::default(),
         }
     }
 }
@@ -401,6 +421,36 @@ impl Metrics {
             &self.stats_flushes_failed
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a check-in.
+    pub fn engagement_checkin(&self) {
+        self.engagement.checkins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the size of the map of noted message points.
+    pub fn engagement_noted(&self, size: usize) {
+        self.engagement.noted.store(size as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a message whose points could not be noted (the map was full).
+    pub fn engagement_dropped(&self) {
+        self.engagement.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a keyword answer sent.
+    pub fn faq_answer(&self) {
+        self.engagement.faq_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the size of the keyword answers' cooldown map.
+    pub fn faq_cooldowns(&self, size: usize) {
+        self.engagement.faq_cooldowns.store(size as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a tier alert sent.
+    pub fn engagement_alert(&self) {
+        self.engagement.alerts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The outbox worker calls this each time round its loop (at least once a second).
@@ -561,6 +611,48 @@ impl Metrics {
             "qunguan_console_login_limited_addresses {}",
             load(&self.login_limited)
         );
+        let e = &self.engagement;
+        for (name, kind, help, value) in [
+            (
+                "qunguan_engagement_checkins_total",
+                "counter",
+                "Check-ins (/签到) that earned points.",
+                &e.checkins,
+            ),
+            (
+                "qunguan_engagement_noted",
+                "gauge",
+                "Members whose message points are held in memory until the next write.",
+                &e.noted,
+            ),
+            (
+                "qunguan_engagement_dropped_total",
+                "counter",
+                "Messages whose points were not noted because the map was full.",
+                &e.dropped,
+            ),
+            (
+                "qunguan_engagement_faq_answers_total",
+                "counter",
+                "Keyword answers sent.",
+                &e.faq_answers,
+            ),
+            (
+                "qunguan_engagement_faq_cooldowns",
+                "gauge",
+                "Keyword answers in their cooldown (the cooldown map's size).",
+                &e.faq_cooldowns,
+            ),
+            (
+                "qunguan_engagement_alerts_total",
+                "counter",
+                "Tier alerts sent to admins.",
+                &e.alerts,
+            ),
+        ] {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", load(value));
+        }
         out
     }
 }

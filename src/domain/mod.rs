@@ -11,6 +11,7 @@ pub mod audit;
 pub mod clock;
 pub mod duration;
 pub mod effects;
+pub mod engagement;
 pub mod event;
 pub mod locale;
 pub mod logfield;

@@ -271,7 +271,8 @@ impl App {
             worker.handle(),
             pipeline.scheduler_wake(),
         )
-        .with_passes(pipeline.scheduler_passes());
+        .with_passes(pipeline.scheduler_passes())
+        .with_engagement(Arc::clone(pipeline.engagement()));
         let greeter = Greeter::new(
             store.clone(),
             pipeline.welcomer().clone(),
@@ -295,6 +296,13 @@ impl App {
         tasks.spawn(inactivity_periodically(
             Arc::clone(pipeline.inactivity()),
             settings.inactivity.check_every.get(),
+            background.clone(),
+        ));
+        tasks.spawn(engagement_periodically(
+            Arc::clone(pipeline.engagement()),
+            Arc::clone(pipeline.inactivity()),
+            clock.clone(),
+            settings.engagement.check_every(),
             background.clone(),
         ));
         tasks.spawn(Arc::clone(&stats).run(
@@ -521,5 +529,43 @@ async fn watch_gateways(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(GATEWAY_REPROBE) => {}
         }
+    }
+}
+
+/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`] and once more at
+/// shutdown (before the final store flush); looks at the tier alerts at start and then every
+/// `[engagement] check_every`.
+async fn engagement_periodically(
+    engagement: Arc<crate::service::engagement::Engagement>,
+    inactivity: Arc<crate::service::inactivity::Inactivity>,
+    clock: SharedClock,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let mut alerts = tokio::time::interval(every);
+    alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every_flush = crate::service::engagement::FLUSH_EVERY;
+    let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + every_flush, every_flush);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = alerts.tick() => match engagement.alert_sweep(&inactivity).await {
+                Ok(sent) => tracing::debug!(alerts = sent, "tier alerts looked at"),
+                Err(e) => tracing::error!(error = %e, "tier alert check failed"),
+            },
+            _ = flush.tick() => flush_points(&engagement, &clock).await,
+        }
+    }
+    flush_points(&engagement, &clock).await;
+}
+
+/// Writes the noted message points, off the async threads.
+async fn flush_points(engagement: &Arc<crate::service::engagement::Engagement>, clock: &SharedClock) {
+    let (engagement, now) = (Arc::clone(engagement), clock.now());
+    match tokio::task::spawn_blocking(move || engagement.flush(now)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),
+        Err(e) => tracing::error!(error = %e, "the message points flush task failed"),
     }
 }

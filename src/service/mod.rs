@@ -12,6 +12,7 @@
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
 pub mod commands;
+pub mod engagement;
 pub mod inactivity;
 pub(crate) mod outbox;
 pub mod passes;

@@ -20,6 +20,7 @@
 //! | `members`     | platform ‖ group ‖ user (17 B)        | `MemberActivity` (潜水 tracking)    |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
+//! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -35,6 +36,7 @@ pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod codec;
 mod cursor;
+pub(crate) mod engagement;
 mod groups;
 mod keys;
 pub(crate) mod members;
@@ -57,6 +59,7 @@ use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
+pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsView, PointsWrite};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
@@ -99,6 +102,7 @@ pub const TREES: &[&str] = &[
     "state",
     "members",
     "stats",
+    "engagement",
 ];
 
 /// Why a store operation failed.
@@ -199,6 +203,7 @@ struct Inner {
     state: sled::Tree,
     members: sled::Tree,
     stats: sled::Tree,
+    engagement: sled::Tree,
     /// The commit lock and what it guards.
     log: Mutex<CommitLog>,
     flush: GroupCommit,
@@ -261,6 +266,7 @@ impl Store {
                 state: tree("state")?,
                 members: tree("members")?,
                 stats: tree("stats")?,
+                engagement: tree("engagement")?,
                 db,
                 path,
                 log: Mutex::new(CommitLog::default()),

@@ -33,6 +33,7 @@ pub(crate) struct Unit<'t> {
     pub(crate) joins: &'t TransactionalTree,
     pub(crate) welcome: &'t TransactionalTree,
     pub(crate) members: &'t TransactionalTree,
+    pub(crate) engagement: &'t TransactionalTree,
     outbox: &'t TransactionalTree,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
@@ -85,6 +86,7 @@ impl Store {
             &inner.joins,
             &inner.welcome,
             &inner.members,
+            &inner.engagement,
         );
         let result = trees
             .transaction(
@@ -101,6 +103,7 @@ impl Store {
                     joins,
                     welcome,
                     members,
+                    engagement,
                 )| {
                     if let (Some(key), Some(expiry)) = (key, &expiry_key)
                         && !mark_seen(seen, seen_expiry, key, now_ms, expiry)?
@@ -117,6 +120,7 @@ impl Store {
                         joins,
                         welcome,
                         members,
+                        engagement,
                         outbox,
                         now_ms,
                         staged: Vec::new(),

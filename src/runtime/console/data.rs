@@ -476,7 +476,11 @@ pub async fn group(state: &ConsoleState, group: GroupId, span: i64) -> Result<Gr
             e.undoes.is_none()
                 && !matches!(
                     e.measure,
-                    Measure::Pardon { .. } | Measure::JoinApproved | Measure::JoinRejected | Measure::Unmute
+                    Measure::Pardon { .. }
+                        | Measure::JoinApproved
+                        | Measure::JoinRejected
+                        | Measure::Unmute
+                        | Measure::Points { .. }
                 )
         })?;
         let records = store.strike_records(group, 10_000)?;
