@@ -533,8 +533,8 @@ async fn watch_gateways(
 }
 
 /// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`] and once more at
-/// shutdown (before the final store flush); looks at the tier alerts at start and then every
-/// `[engagement] check_every`.
+/// shutdown (before the final store flush); looks at the tier alerts every `[engagement]
+/// check_every`.
 async fn engagement_periodically(
     engagement: Arc<crate::service::engagement::Engagement>,
     inactivity: Arc<crate::service::inactivity::Inactivity>,
@@ -542,7 +542,8 @@ async fn engagement_periodically(
     every: Duration,
     cancel: CancellationToken,
 ) {
-    let mut alerts = tokio::time::interval(every);
+    // The first look after `every`, not at start: a restart is no reason to alert.
+    let mut alerts = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let every_flush = crate::service::engagement::FLUSH_EVERY;
     let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + every_flush, every_flush);

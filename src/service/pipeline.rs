@@ -361,8 +361,8 @@ impl Pipeline {
         self.punish(event, msg, policy, &verdict, now)
     }
 
-    /// A message the filter and the flood check let through: it earns its points, and a
-    /// keyword in it is answered (recorded with the event, so a redelivery is not answered
+    /// A message the filter and the flood check let through (not an edit): it earns its
+    /// points, and a keyword in it is answered (recorded with the event, so a redelivery is not answered
     /// twice).
     fn let_through(
         &self,
@@ -371,6 +371,10 @@ impl Pipeline {
         rules: &crate::config::rules::Rules,
         why: &'static str,
     ) -> Result<Outcome, PipelineError> {
+        // An edit is the same message again: it earned (or did not earn) the first time.
+        if msg.edited {
+            return Ok(Outcome::Ignored(why));
+        }
         let now = self.clock.now();
         self.engagement.spoke(msg.group, &msg.sender, now);
         let Some(answer) = self.engagement.faq.answer_for(rules, msg.group, &msg.text, now) else {

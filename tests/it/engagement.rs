@@ -343,6 +343,17 @@ async fn the_tier_alert_tells_the_admins_at_most_once_a_day_and_stats_shows_the_
         text.contains("成员分层：核心 0 · 活跃 4 (+1) · 潜水 0 · 沉睡 0"),
         "{text}"
     );
+    // And the stats page on the admin listener.
+    let page = app
+        .admin_get(&format!("/stats/qq:{GROUP}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("<tr class=\"active\"><td>活跃 active</td><td class=\"n\">4</td><td class=\"n\">+1</td></tr>"),
+        "{page}"
+    );
     app.stop().await;
 }
 

@@ -97,6 +97,18 @@ impl Engagement {
     /// The tiers line of `/stats`: counts now and the change since the counts kept 7 days ago
     /// (or the oldest kept).
     pub fn tiers_line(&self, inactivity: &Inactivity, group: GroupId, now: Timestamp) -> Result<String, StoreError> {
+        let rows = self.tier_rows(inactivity, group, now)?;
+        Ok(i18n::tiers_line(self.locale(), &rows))
+    }
+
+    /// Each tier's count now and its change since the counts kept 7 days ago (or the oldest
+    /// kept; `None` when none are).
+    pub fn tier_rows(
+        &self,
+        inactivity: &Inactivity,
+        group: GroupId,
+        now: Timestamp,
+    ) -> Result<Vec<(Tier, usize, Option<i64>)>, StoreError> {
         let counts = self.tiers(inactivity, group, now)?;
         let today = self.period(now).day;
         let kept = self.store.tier_history(group)?;
@@ -114,7 +126,7 @@ impl Engagement {
                 (*tier, n, change)
             })
             .collect();
-        Ok(i18n::tiers_line(self.locale(), &rows))
+        Ok(rows)
     }
 
     /// Looks at every tracked group: keeps its tier counts of the day and sends the alert

@@ -315,10 +315,21 @@ impl Reporter {
 
     /// The member tiers line (counts and trend), if engagement is on and they can be read.
     pub async fn tiers_line(&self, group: GroupId, now: Timestamp) -> Option<String> {
+        let rows = self.tier_rows(group, now).await?;
+        Some(i18n::tiers_line(self.locale, &rows))
+    }
+
+    /// Each member tier's count and its change over the week, if engagement is on and they
+    /// can be read.
+    pub async fn tier_rows(
+        &self,
+        group: GroupId,
+        now: Timestamp,
+    ) -> Option<Vec<(crate::domain::engagement::Tier, usize, Option<i64>)>> {
         let (engagement, inactivity) = self.tiers.clone()?;
-        let line = tokio::task::spawn_blocking(move || engagement.tiers_line(&inactivity, group, now)).await;
-        match line {
-            Ok(Ok(line)) => Some(line),
+        let rows = tokio::task::spawn_blocking(move || engagement.tier_rows(&inactivity, group, now)).await;
+        match rows {
+            Ok(Ok(rows)) => Some(rows),
             Ok(Err(e)) => {
                 tracing::warn!(%group, error = %e, "cannot read the member tiers");
                 None
