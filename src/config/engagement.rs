@@ -49,6 +49,19 @@ pub struct EngagementSettings {
     pub alert_min_members: usize,
     /// How often the tier alert is looked at (at most one alert per group per day).
     pub check_every: HumanDuration,
+    /// A member's record (points, streak) is deleted after this long without a message or a
+    /// check-in; `0s` keeps records forever.
+    pub retention: HumanDuration,
+    /// The answer to a check-in; empty = the built-in text of `[messages] locale`.
+    /// Placeholders: `{at}` (a mention), `{name}`, `{streak}`, `{points}`, `{bonus}`, `{rank}`,
+    /// `{total}`.
+    pub checkin_template: String,
+    /// The answer to a second check-in the same day; empty = built-in. Placeholders: `{at}`,
+    /// `{name}`, `{streak}`.
+    pub checkin_again_template: String,
+    /// The tier alert; empty = built-in. Placeholders: `{at}` (the admins), `{percent}`,
+    /// `{silent}`, `{members}`, `{days}`.
+    pub alert_template: String,
 }
 
 impl Default for EngagementSettings {
@@ -69,6 +82,10 @@ impl Default for EngagementSettings {
             alert_percent: 40,
             alert_min_members: 10,
             check_every: HumanDuration::from_secs(3_600),
+            retention: HumanDuration::from_secs(400 * 86_400),
+            checkin_template: String::new(),
+            checkin_again_template: String::new(),
+            alert_template: String::new(),
         }
     }
 }
@@ -151,6 +168,15 @@ impl Settings {
                 format!("{} must be between 0 and 100", e.alert_percent),
             );
         }
+        if e.retention.as_secs() > 0 && e.retention.as_secs() < 30 * 86_400 {
+            issue(
+                "retention",
+                format!(
+                    "\"{}\" is shorter than 30d; use \"0s\" to keep records forever",
+                    e.retention
+                ),
+            );
+        }
         if e.check_every.as_secs() < 60 {
             issue("check_every", format!("\"{}\" must be at least 1m", e.check_every));
         }
@@ -190,6 +216,7 @@ mod tests {
             ("dormant_after = \"5d\"", "engagement.dormant_after"),
             ("alert_percent = 140", "engagement.alert_percent"),
             ("check_every = \"1s\"", "engagement.check_every"),
+            ("retention = \"2d\"", "engagement.retention"),
             ("enabled = \"yes\"", "engagement.enabled"),
         ];
         for (line, key) in cases {

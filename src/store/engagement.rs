@@ -266,6 +266,29 @@ impl Store {
         Ok(sent.unwrap_or(false))
     }
 
+    /// Deletes the member records whose last message or check-in was before day `before`.
+    /// Returns how many.
+    pub fn sweep_points(&self, before: i32) -> Result<usize, StoreError> {
+        let tree = &self.inner.engagement;
+        let mut stale = Vec::new();
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            if key.len() != 17 {
+                continue;
+            }
+            let record: MemberPoints = decode(&value)?;
+            let last = record.active_day.max(record.last_checkin.unwrap_or(i32::MIN));
+            if last < before {
+                stale.push(key);
+            }
+        }
+        let _log = self.lock();
+        for key in &stale {
+            tree.remove(key)?;
+        }
+        Ok(stale.len())
+    }
+
     /// The keyword answers admins added in `group`, by number.
     pub fn admin_replies(&self, group: GroupId) -> Result<Vec<AdminReply>, StoreError> {
         let mut out = Vec::new();
@@ -404,5 +427,11 @@ mod tests {
             1,
             "the reply is not a member"
         );
+        // Retention: the record (last active on day 11) goes once day 12 is the cut-off; the
+        // keyword answer stays.
+        assert_eq!(store.sweep_points(11).expect("sweep"), 0);
+        assert_eq!(store.sweep_points(12).expect("sweep"), 1);
+        assert!(store.group_points(group).expect("read").is_empty());
+        assert_eq!(store.admin_replies(group).expect("read").len(), 1);
     }
 }

@@ -435,3 +435,40 @@ async fn telegram_members_check_in_earn_points_and_get_keyword_answers() {
     assert_eq!(sent[4].0, "本周积分排行：\n1. user5001 8 分");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn texts_speak_english_and_follow_the_configured_templates() {
+    let app = TestApp::spawn_with(with(|s| {
+        s.messages.locale = qunguan::domain::locale::Locale::En;
+        s.engagement.checkin_template = "{at} 打卡第 {rank} 名，连续 {streak} 天，共 {total} 分".into();
+    }))
+    .await;
+    assert_eq!(
+        ask(&app, 1, ALICE, "member", "/checkin").await,
+        "@101 打卡第 1 名，连续 1 天，共 5 分"
+    );
+    assert_eq!(
+        ask(&app, 2, ALICE, "member", "/checkin").await,
+        "You have already checked in today; come back tomorrow. (1 day(s) in a row)"
+    );
+    assert_eq!(
+        ask(&app, 3, ALICE, "member", "/points").await,
+        "user101 has 5 points, #1 in this group."
+    );
+    assert_eq!(
+        ask(&app, 4, ADMIN, "admin", "/deductpoints {@101} 2 spam").await,
+        "@101 -2 points (spam); 3 points in all. (case #1)"
+    );
+    assert_eq!(
+        ask(&app, 5, BOB, "member", "/top").await,
+        "This week's points:\n1. user101 3"
+    );
+    // A member asking about someone else is an ordinary message; the admin's next answer shows
+    // nothing came of it.
+    post(&app, &command(6, BOB, "member", "/points {@101}")).await;
+    assert_eq!(
+        ask(&app, 7, ADMIN, "admin", "/points {@101}").await,
+        "user101 has 3 points, #1 in this group."
+    );
+    app.stop().await;
+}

@@ -257,7 +257,14 @@ impl Engagement {
         let committed = self.store.commit_points(key, now, msg.group, sender.user_id, |view| {
             let mut record = view.record.unwrap_or_default();
             let Some(c) = engagement::check_in(&record, period.day, points, &self.bonuses) else {
-                let text = i18n::already_checked_in(locale, record.streak);
+                let text = match self.settings.engagement.checkin_again_template.as_str() {
+                    "" => i18n::already_checked_in(locale, record.streak),
+                    template => i18n::render_mentions(
+                        template,
+                        &[(sender.user_id, sender.name.as_str())],
+                        &[("name", sender.name.as_str()), ("streak", &record.streak.to_string())],
+                    ),
+                };
                 let write = PointsWrite {
                     actions: vec![reply_to(msg, text)],
                     ..PointsWrite::default()
@@ -282,7 +289,21 @@ impl Engagement {
                 rank,
                 total: record.points,
             };
-            let text = i18n::checked_in(locale, sender.user_id, &sender.name, answer);
+            let text = match self.settings.engagement.checkin_template.as_str() {
+                "" => i18n::checked_in(locale, sender.user_id, &sender.name, answer),
+                template => i18n::render_mentions(
+                    template,
+                    &[(sender.user_id, sender.name.as_str())],
+                    &[
+                        ("name", sender.name.as_str()),
+                        ("streak", &answer.streak.to_string()),
+                        ("points", &answer.points.to_string()),
+                        ("bonus", &answer.bonus.to_string()),
+                        ("rank", &answer.rank.to_string()),
+                        ("total", &answer.total.to_string()),
+                    ],
+                ),
+            };
             let write = PointsWrite {
                 record: Some(record),
                 checkins: Some(crate::store::CheckinDay {

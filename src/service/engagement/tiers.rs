@@ -150,6 +150,13 @@ impl Engagement {
         let today = self.period(now).day;
         let e = &self.settings.engagement;
         let mut sent = 0;
+        if e.retention.as_secs() > 0 {
+            let keep = i32::try_from(e.retention.as_secs() / 86_400).unwrap_or(i32::MAX);
+            let removed = self.store.sweep_points(today.saturating_sub(keep))?;
+            if removed > 0 {
+                tracing::info!(removed, "engagement records past their retention deleted");
+            }
+        }
         for group in self.store.tracked_groups()? {
             let counts = self.tiers(inactivity, group, now)?;
             self.store.keep_tiers(group, today, counts.counts)?;
@@ -164,7 +171,19 @@ impl Engagement {
             }
             let admins: Vec<(i64, &str)> = counts.admins.iter().map(|(u, n)| (*u, n.as_str())).collect();
             let days = crate::config::EngagementSettings::days(e.alert_silent_for);
-            let message = i18n::tier_alert(self.locale(), &admins, counts.silent, members, days);
+            let message = match e.alert_template.as_str() {
+                "" => i18n::tier_alert(self.locale(), &admins, counts.silent, members, days),
+                template => i18n::render_mentions(
+                    template,
+                    &admins,
+                    &[
+                        ("percent", &(counts.silent * 100 / members).to_string()),
+                        ("silent", &counts.silent.to_string()),
+                        ("members", &members.to_string()),
+                        ("days", &days.to_string()),
+                    ],
+                ),
+            };
             let action = Action::Send {
                 group,
                 message,
