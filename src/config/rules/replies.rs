@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! [[reply]]
+//! id = "join"                          # optional; default: its place in the file
 //! keywords = ["怎么进群", "如何加入"]   # any of them, matched on the normalized text
 //! answer = "先看群公告，再按公告里的步骤来。"
 //! groups = [726300112, "tg:-1001234567890"]   # optional; default: every group
@@ -32,7 +33,7 @@ pub const MAX_REPLIES: usize = 500;
 /// One keyword answer, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyDef {
-    /// Its place in the file (1-based), its name in `/问答 list` (`[3]`) and in cooldowns.
+    /// Its `id` if given, else its place in the file (1-based): its name in `/问答 list` (`[3]`).
     pub id: String,
     /// The keywords as written.
     pub keywords: Vec<String>,
@@ -64,6 +65,7 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReply {
+    id: Option<String>,
     keywords: Vec<String>,
     answer: String,
     #[serde(default)]
@@ -130,7 +132,10 @@ pub fn parse(text: &str, path: &Path, default_cooldown: Duration) -> Result<Vec<
             });
         }
         out.push(ReplyDef {
-            id: (i + 1).to_string(),
+            id: r
+                .id
+                .filter(|id| !id.trim().is_empty())
+                .unwrap_or_else(|| (i + 1).to_string()),
             keywords,
             compact,
             answer: r.answer.trim().to_owned(),

@@ -150,6 +150,9 @@ impl Engagement {
         let today = self.period(now).day;
         let e = &self.settings.engagement;
         let mut sent = 0;
+        // Noted activity first, so a group whose first messages are still in memory is seen.
+        inactivity.flush()?;
+        self.flush(now)?;
         if e.retention.as_secs() > 0 {
             let keep = i32::try_from(e.retention.as_secs() / 86_400).unwrap_or(i32::MAX);
             let removed = self.store.sweep_points(today.saturating_sub(keep))?;
