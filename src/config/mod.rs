@@ -15,6 +15,7 @@
 //! `validate.rs` runs every check in one pass.
 
 mod console;
+mod engagement;
 mod gateway;
 mod inactivity;
 mod join_requests;
@@ -45,6 +46,7 @@ use serde::Deserialize;
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
+pub use engagement::EngagementSettings;
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
@@ -100,6 +102,8 @@ pub struct Settings {
     pub limits: LimitsSettings,
     /// Audit retention.
     pub audit: AuditSettings,
+    /// Check-in, points, leaderboards, keyword answers and member tiers.
+    pub engagement: EngagementSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

@@ -55,6 +55,11 @@ pub enum Measure {
     JoinApproved,
     /// A join request was rejected (the filter flagged its text).
     JoinRejected,
+    /// Points were given (positive) or taken away (negative) by an admin (`/加分`, `/扣分`).
+    Points {
+        /// The change asked for.
+        delta: i64,
+    },
 }
 
 /// One audit case.

@@ -12,11 +12,11 @@ pub mod app;
 pub mod console;
 #[cfg(unix)]
 pub mod control;
-pub mod memory;
 pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod listen;
+pub mod memory;
 pub mod reload;
 pub(crate) mod server;
 pub mod shutdown;

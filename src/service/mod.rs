@@ -3,6 +3,7 @@
 //! - `pipeline` handles one event: commands, the filter, flood, the verdict, welcome;
 //! - [`commands`] are the admin commands typed in a group;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - [`engagement`] is check-in, points, leaderboards, keyword answers and member tiers;
 //! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
 //! - [`undo`] takes back the strike of one case (the operators' console);
 //! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
@@ -12,6 +13,7 @@
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
 pub mod commands;
+pub mod engagement;
 pub mod inactivity;
 pub(crate) mod outbox;
 pub mod passes;

@@ -56,6 +56,7 @@ use crate::policy::i18n;
 use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
+use crate::service::engagement::Engagement;
 use crate::service::inactivity::Inactivity;
 use crate::service::outbox::OutboxHandle;
 use crate::service::passes::Passes;
@@ -97,6 +98,8 @@ pub struct Pipeline {
     /// Normalizes join-request texts for answer matching (built once).
     normalizer: Normalizer,
     inactivity: Arc<Inactivity>,
+    /// Check-in, points, boards, keyword answers, tiers.
+    engagement: Arc<Engagement>,
     metrics: Arc<Metrics>,
     stats: Arc<GroupStats>,
     /// How much of names, matched spans and excerpts is kept (`[limits]`).
@@ -184,7 +187,17 @@ impl Pipeline {
             Arc::clone(&clock),
             outbox.clone(),
         ));
+        let metrics: Arc<Metrics> = Arc::default();
+        let engagement = Arc::new(Engagement::new(
+            Arc::clone(&settings),
+            Policies::clone(&policies),
+            store.clone(),
+            Arc::clone(&clock),
+            outbox.clone(),
+            Arc::clone(&metrics),
+        ));
         Self {
+            engagement,
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
             inactivity,
@@ -195,7 +208,7 @@ impl Pipeline {
             greeter_passes: Arc::default(),
             scheduler_passes: Arc::default(),
             normalizer: Normalizer::new(NormalizeOptions::default()),
-            metrics: Arc::default(),
+            metrics,
             stats: Arc::new(GroupStats::new(&settings.stats).with_capacity(limits.stats_members)),
             text: limits.text(),
             settings,
@@ -209,6 +222,14 @@ impl Pipeline {
     /// Counts into `metrics` and `stats` (the daemon's), instead of the pipeline's own.
     #[must_use]
     pub fn with_observers(mut self, metrics: Arc<Metrics>, stats: Arc<GroupStats>) -> Self {
+        self.engagement = Arc::new(Engagement::new(
+            Arc::clone(&self.settings),
+            Policies::clone(&self.policies),
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            self.outbox.clone(),
+            Arc::clone(&metrics),
+        ));
         self.metrics = metrics;
         self.stats = stats;
         for bound in self.bounds() {
@@ -245,6 +266,10 @@ impl Pipeline {
             store: self.store.clone(),
             outbox: self.outbox.clone(),
             locale: self.settings.messages.locale,
+            tiers: self
+                .engagement
+                .enabled()
+                .then(|| (Arc::clone(&self.engagement), Arc::clone(&self.inactivity))),
         }
     }
 
@@ -304,6 +329,15 @@ impl Pipeline {
         } else {
             commands::parse(msg, event.self_id)
         };
+        // With engagement off, its commands are ordinary messages.
+        let parsed = match parsed {
+            Parsed::Command(_) | Parsed::Usage(_) | Parsed::Invalid(..)
+                if !self.engagement.enabled() && parsed_name(&parsed).is_some_and(commands::Name::is_engagement) =>
+            {
+                Parsed::NotACommand
+            }
+            parsed => parsed,
+        };
         match parsed {
             Parsed::Command(command) if is_admin || command.is_public() => {
                 let ctx = self.command_context(group);
@@ -324,8 +358,9 @@ impl Pipeline {
         if is_admin || policy.is_exempt(user) {
             if let Some(v) = violation {
                 tracing::info!(%group, user, rule = %v.rule, "filter hit by an exempt member (owner, admin or listed)");
+                return Ok(Outcome::Ignored("exempt member"));
             }
-            return Ok(Outcome::Ignored("exempt member"));
+            return self.let_through(event, msg, &rules, "exempt member");
         }
         let now = self.clock.now();
         let mut verdict = match violation {
@@ -335,11 +370,52 @@ impl Pipeline {
                 .observe(group, user, msg.message_id, &msg.text, now, &policy.flood)
             {
                 Some(flood) => Offending::from_flood(flood),
-                None => return Ok(Outcome::Ignored("clean")),
+                None => return self.let_through(event, msg, &rules, "clean"),
             },
         };
         verdict.display = rules.filter.display_name(&verdict.rule, self.settings.messages.locale);
         self.punish(event, msg, policy, &verdict, now)
+    }
+
+    /// A message the filter and the flood check let through (not an edit): it earns its
+    /// points, and a keyword in it is answered (recorded with the event, so a redelivery is not answered
+    /// twice).
+    fn let_through(
+        &self,
+        event: &Event,
+        msg: &GroupMessage,
+        rules: &crate::config::rules::Rules,
+        why: &'static str,
+    ) -> Result<Outcome, PipelineError> {
+        // An edit is the same message again: it earned (or did not earn) the first time.
+        if msg.edited {
+            return Ok(Outcome::Ignored(why));
+        }
+        let now = self.clock.now();
+        self.engagement.spoke(msg.group, &msg.sender, now);
+        let Some(answer) = self.engagement.faq.answer_for(rules, msg.group, &msg.text, now) else {
+            return Ok(Outcome::Ignored(why));
+        };
+        let action = Action::Send {
+            group: msg.group,
+            message: crate::domain::action::OutgoingMessage::text(answer),
+            reply_to: Some(msg.message_id),
+        };
+        let committed = self.store.commit(&event.key, now, None, |_| {
+            let writes = Writes {
+                strikes: StrikeWrite::Keep,
+                actions: vec![action.clone()],
+                audit: None,
+            };
+            (writes, ())
+        })?;
+        Ok(match committed {
+            Some(_) => {
+                tracing::info!(group = %msg.group, user = msg.sender.user_id, "keyword answered");
+                Outcome::Acted { actions: 1 }
+            }
+            None => Outcome::Duplicate,
+        })
     }
 
     /// Records a violation: strikes, audit case and actions in the event's transaction.
@@ -370,12 +446,17 @@ impl Pipeline {
                 }
             }
             let actions = writes.actions.len();
-            (writes, (actions, plan.measure, plan.after))
+            let before = writes.audit.as_ref().map_or(0, |e| e.strikes_before);
+            (writes, (actions, plan.measure, plan.after, before))
         })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after) = committed.value;
+        let (actions, measure, after, before) = committed.value;
+        if !dry_run && after > before {
+            self.engagement
+                .struck(&event.key, msg.group, msg.sender.user_id, after - before, now);
+        }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
         self.stats.violation(msg.group, &verdict.rule, counted, now);
@@ -543,7 +624,15 @@ impl Pipeline {
             inactivity: &self.inactivity,
             metrics: &self.metrics,
             reporter: self.reporter(),
+            engagement: &self.engagement,
         }
+    }
+
+    /// Check-in, points, boards, keyword answers and tiers (the app runs their writes and
+    /// alerts; the scheduler posts boards).
+    #[must_use]
+    pub fn engagement(&self) -> &Arc<Engagement> {
+        &self.engagement
     }
 
     /// Inactivity tracking (the app runs its sweep).
@@ -579,6 +668,15 @@ fn cap_names(event: &Event, text: &TextLimits) -> Option<Event> {
             Some(event)
         }
         _ => None,
+    }
+}
+
+/// The command a parsed message names, if any.
+fn parsed_name(parsed: &Parsed) -> Option<commands::Name> {
+    match parsed {
+        Parsed::Command(c) => Some(c.name()),
+        Parsed::Usage(name) | Parsed::Invalid(name, _) => Some(*name),
+        Parsed::NotACommand => None,
     }
 }
 

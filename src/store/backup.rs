@@ -45,6 +45,7 @@ const JSON_TREES: &[&str] = &[
     "welcome",
     "members",
     "stats",
+    "engagement",
 ];
 
 #[derive(Serialize, Deserialize)]

@@ -20,6 +20,7 @@
 //! | `members`     | platform ‖ group ‖ user (17 B)        | `MemberActivity` (潜水 tracking)    |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
+//! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -50,6 +51,7 @@ pub mod backup;
 pub(crate) mod blocking;
 pub(crate) mod codec;
 mod cursor;
+pub(crate) mod engagement;
 mod groups;
 pub(crate) mod health;
 pub(crate) mod integrity;
@@ -79,6 +81,7 @@ use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
+pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsView, PointsWrite};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
@@ -121,6 +124,7 @@ pub const TREES: &[&str] = &[
     "state",
     "members",
     "stats",
+    "engagement",
 ];
 
 /// Why a store operation failed.
@@ -274,6 +278,7 @@ pub(crate) struct Trees {
     state: sled::Tree,
     members: sled::Tree,
     stats: sled::Tree,
+    engagement: sled::Tree,
 }
 
 impl Trees {
@@ -296,6 +301,7 @@ impl Trees {
             state: tree("state")?,
             members: tree("members")?,
             stats: tree("stats")?,
+            engagement: tree("engagement")?,
             db,
         })
     }

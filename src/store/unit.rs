@@ -33,6 +33,7 @@ pub(crate) struct Unit<'t> {
     pub(crate) joins: &'t TransactionalTree,
     pub(crate) welcome: &'t TransactionalTree,
     pub(crate) members: &'t TransactionalTree,
+    pub(crate) engagement: &'t TransactionalTree,
     outbox: &'t TransactionalTree,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
@@ -86,6 +87,7 @@ impl Store {
             &inner.joins,
             &inner.welcome,
             &inner.members,
+            &inner.engagement,
         );
         let result = trees
             .transaction(
@@ -102,6 +104,7 @@ impl Store {
                     joins,
                     welcome,
                     members,
+                    engagement,
                 )| {
                     if let (Some(key), Some(expiry)) = (key, &expiry_key)
                         && !mark_seen(seen, seen_expiry, key, now_ms, expiry)?
@@ -118,6 +121,7 @@ impl Store {
                         joins,
                         welcome,
                         members,
+                        engagement,
                         outbox,
                         now_ms,
                         staged: Vec::new(),

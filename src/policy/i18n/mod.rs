@@ -8,6 +8,7 @@
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
 mod commands;
+mod engagement;
 mod inactivity;
 mod moderation;
 mod schedule;
@@ -17,6 +18,10 @@ mod tests;
 mod welcome;
 
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
+pub use engagement::{
+    Board, CheckedIn, already_checked_in, board, checked_in, opted_out, points, points_adjusted, replies_full,
+    reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
+};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,

@@ -122,6 +122,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::ZhCn, Measure::Pardon { removed }) => format!("撤销 {removed} 次警告"),
         (Locale::ZhCn, Measure::JoinApproved) => "通过入群申请".into(),
         (Locale::ZhCn, Measure::JoinRejected) => "拒绝入群申请".into(),
+        (Locale::ZhCn, Measure::Points { delta }) if delta >= 0 => format!("加 {delta} 积分"),
+        (Locale::ZhCn, Measure::Points { delta }) => format!("扣 {} 积分", delta.unsigned_abs()),
         (Locale::En, Measure::Warn) => "warning".into(),
         (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
         (Locale::En, Measure::Kick) => "removed from the group".into(),
@@ -131,6 +133,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::En, Measure::Pardon { removed }) => format!("{removed} strike(s) taken back"),
         (Locale::En, Measure::JoinApproved) => "join request approved".into(),
         (Locale::En, Measure::JoinRejected) => "join request rejected".into(),
+        (Locale::En, Measure::Points { delta }) if delta >= 0 => format!("{delta} points given"),
+        (Locale::En, Measure::Points { delta }) => format!("{} points taken away", delta.unsigned_abs()),
     }
 }
 
