@@ -191,7 +191,7 @@ impl App {
                 gateways.clone(),
                 Arc::clone(&clock),
                 settings.outbox.clone(),
-                settings.limits.clone(),
+                settings.limits,
             );
             tokio::task::spawn_blocking(move || OutboxWorker::new(store, gateways, clock, (&outbox, &limits)))
                 .await
@@ -369,7 +369,7 @@ impl App {
         let first = std::sync::Mutex::new(Some(worker));
         {
             let (store, gateways, clock, metrics) = (store.clone(), gateways, clock.clone(), Arc::clone(&metrics));
-            let (settings, limits) = (settings.outbox.clone(), settings.limits.clone());
+            let (settings, limits) = (settings.outbox.clone(), settings.limits);
             tasks.spawn(supervise(
                 "outbox worker",
                 Arc::clone(&health),
@@ -381,7 +381,7 @@ impl App {
                         gateways.clone(),
                         clock.clone(),
                         settings.clone(),
-                        limits.clone(),
+                        limits,
                         Arc::clone(&wake),
                         Arc::clone(&metrics),
                     );

@@ -194,7 +194,7 @@ impl OutboxWorker {
             gateways,
             clock,
             settings: settings.clone(),
-            limits: limits.clone(),
+            limits: *limits,
             wake,
             queues,
             in_flight: JoinSet::new(),
