@@ -243,6 +243,7 @@ impl Pipeline {
     pub fn bounds(&self) -> Vec<Arc<Bound>> {
         let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
         bounds.extend(self.inactivity.bounds());
+        bounds.extend(self.engagement.bounds());
         bounds
     }
 

@@ -23,6 +23,7 @@ use jiff::Timestamp;
 use crate::config::Settings;
 use crate::config::rules::Rules;
 use crate::domain::action::{Action, OutgoingMessage};
+use crate::domain::bounds::Bound;
 use crate::domain::event::{EventKey, GroupId, GroupMessage};
 use crate::domain::locale::Locale;
 use crate::domain::metrics::Metrics;
@@ -34,7 +35,7 @@ use crate::store::{AdminReply, Store, StoreError};
 /// The most keyword answers admins may add in one group.
 pub const MAX_ADMIN_REPLIES: usize = 50;
 
-/// The most keyword cooldowns kept at once.
+/// The default of `[limits] faq_cooldowns`: the most keyword cooldowns kept at once.
 pub const MAX_COOLDOWNS: usize = 10_000;
 
 /// An admin's answer, ready to match.
@@ -57,6 +58,8 @@ pub struct Faq {
     admin: RwLock<HashMap<GroupId, Vec<Compiled>>>,
     /// When each (group, keyword) was last answered, unix ms.
     cooldowns: Mutex<HashMap<(GroupId, String), (i64, i64)>>,
+    /// The size and capacity of `cooldowns` (`[limits] faq_cooldowns`).
+    cooldowns_bound: Arc<Bound>,
 }
 
 impl std::fmt::Debug for Faq {
@@ -78,6 +81,7 @@ impl Faq {
             normalizer: Normalizer::new(NormalizeOptions::default()),
             admin: RwLock::new(HashMap::new()),
             cooldowns: Mutex::new(HashMap::new()),
+            cooldowns_bound: Bound::new("faq_cooldowns", settings.limits.faq_cooldowns),
         };
         match faq.store.all_admin_replies() {
             Ok(all) => {
@@ -145,6 +149,11 @@ impl Faq {
             .then_some(answer)
     }
 
+    /// The size and capacity of the cooldown map.
+    pub(crate) fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.cooldowns_bound)
+    }
+
     /// True (and the cooldown starts) if `keyword` may be answered in `group` now.
     fn take(&self, group: GroupId, keyword: String, cooldown: Duration, now_ms: i64) -> bool {
         let cooldown_ms = i64::try_from(cooldown.as_millis()).unwrap_or(i64::MAX);
@@ -155,15 +164,19 @@ impl Faq {
         {
             return false;
         }
-        if !map.contains_key(&key) && map.len() >= MAX_COOLDOWNS {
+        let capacity = self.cooldowns_bound.capacity();
+        if !map.contains_key(&key) && map.len() >= capacity {
             map.retain(|_, (at, ms)| now_ms.saturating_sub(*at) < *ms);
-            if map.len() >= MAX_COOLDOWNS {
+            if map.len() >= capacity {
+                self.cooldowns_bound.set_len(map.len());
+                self.cooldowns_bound.evict(1);
                 self.metrics.faq_cooldowns(map.len());
                 tracing::warn!(%group, "keyword answer not given: the cooldown table is full");
                 return false;
             }
         }
         map.insert(key, (now_ms, cooldown_ms));
+        self.cooldowns_bound.set_len(map.len());
         self.metrics.faq_cooldowns(map.len());
         self.metrics.faq_answer();
         true

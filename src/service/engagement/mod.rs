@@ -36,6 +36,7 @@ use jiff::tz::TimeZone;
 use crate::config::Settings;
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::audit::{self, Actor, AuditEntry, Measure};
+use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::engagement::{MemberPoints, Period};
 use crate::domain::event::{EventKey, GroupId, GroupMessage, Sender};
@@ -51,9 +52,11 @@ use crate::store::{NotedPoints, PointsWrite, Store, StoreError};
 /// How often noted message points are written to the store.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// The most members whose message points are noted in memory at once (members who spoke today
-/// or since the last write). A new member beyond it earns nothing until the next write empties
-/// the map of older days; `qunguan_engagement_dropped_total` counts such messages.
+/// The default of `[limits] engagement_members`: the most members whose message points are
+/// noted in memory at once (members who spoke today or since the last write). A new member
+/// beyond it earns nothing until the next write empties the map of older days;
+/// `qunguan_engagement_dropped_total` and `qunguan_memory_evictions_total{structure=
+/// "engagement_noted"}` count such messages.
 pub const MAX_NOTED: usize = 100_000;
 
 /// One member's message points noted today.
@@ -78,6 +81,8 @@ pub struct Engagement {
     tz: TimeZone,
     bonuses: Vec<(u32, u32)>,
     noted: Mutex<HashMap<(GroupId, i64), Noted>>,
+    /// The size and capacity of `noted` (`[limits] engagement_members`).
+    noted_bound: Arc<Bound>,
     /// Keyword answers and their cooldowns.
     pub faq: faq::Faq,
 }
@@ -111,6 +116,7 @@ impl Engagement {
         let tz = TimeZone::get(&settings.stats.timezone).unwrap_or(TimeZone::UTC);
         let bonuses = settings.engagement.bonuses();
         let faq = faq::Faq::new(&settings, store.clone(), Arc::clone(&metrics));
+        let noted_bound = Bound::new("engagement_noted", settings.limits.engagement_members);
         Self {
             settings,
             policies,
@@ -121,8 +127,16 @@ impl Engagement {
             tz,
             bonuses,
             noted: Mutex::new(HashMap::new()),
+            noted_bound,
             faq,
         }
+    }
+
+    /// The bounded in-memory structures: the noted message points and the keyword
+    /// answers' cooldowns.
+    #[must_use]
+    pub fn bounds(&self) -> Vec<Arc<Bound>> {
+        vec![Arc::clone(&self.noted_bound), self.faq.bound()]
     }
 
     /// Whether engagement is on.
@@ -157,8 +171,9 @@ impl Engagement {
         let key = (group, sender.user_id);
         let entry = match noted.get_mut(&key) {
             Some(entry) => entry,
-            None if len >= MAX_NOTED => {
+            None if len >= self.noted_bound.capacity() => {
                 drop(noted);
+                self.noted_bound.evict(1);
                 self.metrics.engagement_dropped();
                 return;
             }
@@ -190,6 +205,7 @@ impl Engagement {
         }
         let size = noted.len();
         drop(noted);
+        self.noted_bound.set_len(size);
         self.metrics.engagement_noted(size);
         if let Some(earlier) = earlier {
             self.write(vec![earlier]);
@@ -242,6 +258,7 @@ impl Engagement {
                 })
                 .collect();
             noted.retain(|_, n| n.period.day == today);
+            self.noted_bound.set_len(noted.len());
             self.metrics.engagement_noted(noted.len());
             batch
         };
