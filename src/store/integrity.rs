@@ -469,7 +469,7 @@ mod tests {
         drop(store);
         // Remove entries behind qunguan's back, as a lost log segment would.
         {
-            let db = open_db(dir.path(), 8).expect("raw open");
+            let db = open_db(dir.path(), 8 << 20).expect("raw open");
             db.open_tree("outbox").expect("tree").clear().expect("clear");
             db.flush().expect("flush");
         }
@@ -521,7 +521,7 @@ mod tests {
         store.flush_blocking().expect("flush");
         drop(store);
         {
-            let db = open_db(dir.path(), 8).expect("raw open");
+            let db = open_db(dir.path(), 8 << 20).expect("raw open");
             assert!(db.drop_tree("strikes").expect("drop"));
             assert!(db.drop_tree("audit").expect("drop"));
             db.flush().expect("flush");
