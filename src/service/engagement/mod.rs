@@ -35,7 +35,7 @@ use jiff::tz::TimeZone;
 
 use crate::config::Settings;
 use crate::domain::action::{Action, OutgoingMessage};
-use crate::domain::audit::{self, Actor, AuditEntry, Measure};
+use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::engagement::{MemberPoints, Period};
@@ -423,6 +423,9 @@ impl Engagement {
             user_id: msg.sender.user_id,
             name: msg.sender.name.clone(),
         };
+        // Kept and posted at most `[limits] excerpt_chars` long, like every stored reason.
+        let reason = self.settings.limits.text().excerpt(reason);
+        let reason = reason.as_str();
         let committed = self.store.commit_points(key, now, msg.group, target, |view| {
             let mut record = view.record.unwrap_or_default();
             let change = record.add(delta, period);
@@ -435,7 +438,7 @@ impl Engagement {
                 Measure::Points { delta },
             );
             entry.user_name.clone_from(&record.name);
-            entry.reason = audit::excerpt(reason);
+            reason.clone_into(&mut entry.reason);
             let text = i18n::points_adjusted(locale, target, change, record.points, reason, view.next_case);
             let write = PointsWrite {
                 record: Some(record),
