@@ -15,7 +15,7 @@
 //! | [`config`]  | settings, the rules folder, validation                               | `domain`, `policy`            |
 //! | [`store`]   | the only sled user: one unit-of-work `commit`                         | `domain`, `config`            |
 //! | [`gateway`] | wire formats and API clients of OneBot v11 and the Telegram Bot API   | `domain`, `config`            |
-//! | [`service`] | orchestration: pipeline, commands, welcome, inactivity, scheduler, stats, outbox | all above (only `service::outbox` imports `gateway`) |
+//! | [`service`] | orchestration: pipeline, commands, welcome, inactivity, engagement, scheduler, stats, outbox | all above (only `service::outbox` imports `gateway`) |
 //! | [`runtime`] | wiring, servers, admin listener, control socket, shutdown, telemetry | all but `cli`                 |
 //! | [`cli`]     | one file per subcommand                                              | all                           |
 //!

@@ -76,6 +76,7 @@ pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
     ("model.bin", include_bytes!("../../rules/model.bin")),
     ("money.txt", include_bytes!("../../rules/money.txt")),
     ("official.txt", include_bytes!("../../rules/official.txt")),
+    ("replies.toml", include_bytes!("../../rules/replies.toml")),
     ("rules.toml", include_bytes!("../../rules/rules.toml")),
     ("scams.txt", include_bytes!("../../rules/scams.txt")),
     ("variants.toml", include_bytes!("../../rules/variants.toml")),
@@ -90,6 +91,7 @@ pub const HELP: &str = "\
   /admin         换成群管理员发言，可以用管理命令：
                  /warn @名字 原因、/mute @名字 10m、/kick @名字、/strikes @名字、
                  /pardon @名字、/why 1、/潜水 7d、/rules …
+                 人人可用：/签到、/积分、/排行、/规则
   /leave         当前成员退群
   /time +1h      时间前进（10m、1h、7d …）。另外每发一条消息、每次入群退群，时间走 3 秒。
                  跳过的时间里该发的（定时消息、欢迎语、潜水提醒）在跳到的时刻发出，

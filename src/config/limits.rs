@@ -65,6 +65,13 @@ pub struct LimitsSettings {
     /// Groups whose recent sends the send governor remembers (their per-minute window);
     /// windows idle for a minute are dropped first.
     pub send_window_groups: usize,
+    /// Members whose message points (engagement) are noted in memory until the next write
+    /// (members who spoke today); a new member beyond it earns no message points until the
+    /// next write frees room.
+    pub engagement_members: usize,
+    /// Keyword answers (`/问答`, `rules/replies.toml`) whose per-group cooldown is remembered;
+    /// when full and none has expired, a keyword goes unanswered.
+    pub faq_cooldowns: usize,
 }
 
 impl Default for LimitsSettings {
@@ -85,6 +92,8 @@ impl Default for LimitsSettings {
             console_sessions: 256,
             console_login_addresses: 4_096,
             send_window_groups: 10_000,
+            engagement_members: 100_000,
+            faq_cooldowns: 10_000,
         }
     }
 }
@@ -134,6 +143,8 @@ impl LimitsSettings {
         range("console_sessions", self.console_sessions, 1, 1_000_000);
         range("console_login_addresses", self.console_login_addresses, 16, 100_000_000);
         range("send_window_groups", self.send_window_groups, 16, 100_000_000);
+        range("engagement_members", self.engagement_members, 1_024, 100_000_000);
+        range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
         out
     }
 }

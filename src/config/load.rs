@@ -12,8 +12,15 @@ pub const ENV_PREFIX: &str = "QUNGUAN";
 
 /// Keys whose environment value is a comma-separated list, by their last segment
 /// (`moderation.ladder`, `groups.<id>.ladder`, `groups.<id>.exempt`, `admin.super_users`,
-/// `join_requests.answers`, `inactivity.remind_after`).
-const ENV_LIST_KEYS: &[&str] = &["ladder", "exempt", "super_users", "answers", "remind_after"];
+/// `join_requests.answers`, `inactivity.remind_after`, `engagement.streak_bonus`).
+const ENV_LIST_KEYS: &[&str] = &[
+    "ladder",
+    "exempt",
+    "super_users",
+    "answers",
+    "remind_after",
+    "streak_bonus",
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@
 //! `validate.rs` runs every check in one pass.
 
 mod console;
+mod engagement;
 mod gateway;
 mod inactivity;
 mod join_requests;
@@ -47,6 +48,7 @@ use serde::Deserialize;
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
+pub use engagement::EngagementSettings;
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
@@ -109,6 +111,8 @@ pub struct Settings {
     /// Learning from admins' labels: the recent messages a `/spam` reply can refer to, and
     /// the review list.
     pub learning: LearningSettings,
+    /// Check-in, points, leaderboards, keyword answers and member tiers.
+    pub engagement: EngagementSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

@@ -107,6 +107,7 @@ impl Settings {
             issue("rules.dir", "must not be empty".into());
         }
         issues.extend(self.inactivity_issues());
+        issues.extend(self.engagement_issues());
         issues.extend(self.telegram_issues());
         issues.extend(self.console_issues());
         issues.extend(self.limits_issues());

@@ -61,6 +61,11 @@ pub enum Measure {
         /// Labelled as spam (`/spam`) or as an ordinary message (`/notspam`).
         spam: bool,
     },
+    /// Points were given (positive) or taken away (negative) by an admin (`/加分`, `/扣分`).
+    Points {
+        /// The change asked for.
+        delta: i64,
+    },
 }
 
 /// What an admin's label (`/spam`, `/notspam`) taught the bot: the sample it became and the

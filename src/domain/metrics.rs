@@ -36,6 +36,12 @@
 //! | `qunguan_console_logins_total`           | counter   | `result`            |
 //! | `qunguan_console_sessions`               | gauge     |                     |
 //! | `qunguan_console_login_limited_addresses`| gauge     |                     |
+//! | `qunguan_engagement_checkins_total`      | counter   |                     |
+//! | `qunguan_engagement_noted`               | gauge     |                     |
+//! | `qunguan_engagement_dropped_total`       | counter   |                     |
+//! | `qunguan_engagement_faq_answers_total`   | counter   |                     |
+//! | `qunguan_engagement_faq_cooldowns`       | gauge     |                     |
+//! | `qunguan_engagement_alerts_total`        | counter   |                     |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
 //! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
@@ -287,6 +293,8 @@ pub struct Metrics {
     resident_bytes: AtomicU64,
     /// Learning and trust (issue 12).
     pub learning: LearningGauges,
+    /// Engagement: check-ins, the noted-points map, FAQ answers and cooldowns, tier alerts.
+    engagement: EngagementCounts,
 }
 
 /// The learning service's counters and gauges; it sets the gauges whenever what they measure
@@ -405,6 +413,17 @@ impl LearningGauges {
     }
 }
 
+/// The engagement service's counters and gauges.
+#[derive(Debug, Default)]
+struct EngagementCounts {
+    checkins: AtomicU64,
+    noted: AtomicU64,
+    dropped: AtomicU64,
+    faq_answers: AtomicU64,
+    faq_cooldowns: AtomicU64,
+    alerts: AtomicU64,
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self {
@@ -428,6 +447,7 @@ impl Default for Metrics {
             store_bytes: AtomicU64::new(0),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
+            engagement: EngagementCounts::default(),
         }
     }
 }
@@ -577,6 +597,36 @@ impl Metrics {
     pub fn set_sizes(&self, store_bytes: u64, resident_bytes: u64) {
         self.store_bytes.store(store_bytes, Ordering::Relaxed);
         self.resident_bytes.store(resident_bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a check-in.
+    pub fn engagement_checkin(&self) {
+        self.engagement.checkins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the size of the map of noted message points.
+    pub fn engagement_noted(&self, size: usize) {
+        self.engagement.noted.store(size as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a message whose points could not be noted (the map was full).
+    pub fn engagement_dropped(&self) {
+        self.engagement.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a keyword answer sent.
+    pub fn faq_answer(&self) {
+        self.engagement.faq_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the size of the keyword answers' cooldown map.
+    pub fn faq_cooldowns(&self, size: usize) {
+        self.engagement.faq_cooldowns.store(size as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a tier alert sent.
+    pub fn engagement_alert(&self) {
+        self.engagement.alerts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The outbox worker calls this each time round its loop (at least once a second).
@@ -739,6 +789,48 @@ impl Metrics {
         );
         self.render_sizes(&mut out);
         self.learning.render(&mut out);
+        let e = &self.engagement;
+        for (name, kind, help, value) in [
+            (
+                "qunguan_engagement_checkins_total",
+                "counter",
+                "Check-ins (/签到) that earned points.",
+                &e.checkins,
+            ),
+            (
+                "qunguan_engagement_noted",
+                "gauge",
+                "Members whose message points are held in memory until the next write.",
+                &e.noted,
+            ),
+            (
+                "qunguan_engagement_dropped_total",
+                "counter",
+                "Messages whose points were not noted because the map was full.",
+                &e.dropped,
+            ),
+            (
+                "qunguan_engagement_faq_answers_total",
+                "counter",
+                "Keyword answers sent.",
+                &e.faq_answers,
+            ),
+            (
+                "qunguan_engagement_faq_cooldowns",
+                "gauge",
+                "Keyword answers in their cooldown (the cooldown map's size).",
+                &e.faq_cooldowns,
+            ),
+            (
+                "qunguan_engagement_alerts_total",
+                "counter",
+                "Tier alerts sent to admins.",
+                &e.alerts,
+            ),
+        ] {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", load(value));
+        }
         out
     }
 

@@ -13,6 +13,7 @@ pub mod bounds;
 pub mod clock;
 pub mod duration;
 pub mod effects;
+pub mod engagement;
 pub mod event;
 pub mod learning;
 pub mod locale;

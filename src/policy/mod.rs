@@ -16,6 +16,7 @@
 //! `policy` imports only [`crate::domain`].
 
 pub(crate) mod calendar;
+pub(crate) mod engagement;
 pub mod filter;
 pub(crate) mod flood;
 pub(crate) mod group;

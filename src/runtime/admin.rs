@@ -357,12 +357,14 @@ async fn stats_page(
         }
     };
     let days = crate::service::stats::every_day(from, today, stored);
+    let tiers = state.reporter.tier_rows(group, now).await;
     let html = page::render(&PageData {
         group,
         name: name.as_deref(),
         days: &days,
         summary: &summary,
         last_is_today: true,
+        tiers: tiers.as_deref(),
     });
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

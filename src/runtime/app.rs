@@ -432,6 +432,7 @@ impl App {
                 pipeline.scheduler_wake(),
             );
             let passes = pipeline.scheduler_passes();
+            let engagement = Arc::clone(pipeline.engagement());
             tasks.spawn(supervise(
                 "scheduler",
                 Arc::clone(&health),
@@ -445,7 +446,8 @@ impl App {
                         outbox.clone(),
                         Arc::clone(&wake),
                     )
-                    .with_passes(Arc::clone(&passes));
+                    .with_passes(Arc::clone(&passes))
+                    .with_engagement(Arc::clone(&engagement));
                     Box::pin(async move {
                         scheduler.run(cancel).await;
                         Ended::Done
@@ -510,6 +512,32 @@ impl App {
                     let inactivity = Arc::clone(&inactivity);
                     Box::pin(async move {
                         inactivity_periodically(inactivity, every, cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        {
+            let (engagement, inactivity, clock, every) = (
+                Arc::clone(pipeline.engagement()),
+                Arc::clone(pipeline.inactivity()),
+                clock.clone(),
+                settings.engagement.check_every(),
+            );
+            tasks.spawn(supervise(
+                "engagement",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let run = engagement_periodically(
+                        Arc::clone(&engagement),
+                        Arc::clone(&inactivity),
+                        clock.clone(),
+                        every,
+                        cancel,
+                    );
+                    Box::pin(async move {
+                        run.await;
                         Ended::Done
                     })
                 },
@@ -844,5 +872,44 @@ async fn watch_gateways(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(GATEWAY_REPROBE) => {}
         }
+    }
+}
+
+/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`] and once more at
+/// shutdown (before the final store flush); looks at the tier alerts every `[engagement]
+/// check_every`.
+async fn engagement_periodically(
+    engagement: Arc<crate::service::engagement::Engagement>,
+    inactivity: Arc<crate::service::inactivity::Inactivity>,
+    clock: SharedClock,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    // The first look after `every`, not at start: a restart is no reason to alert.
+    let mut alerts = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every_flush = crate::service::engagement::FLUSH_EVERY;
+    let mut flush = tokio::time::interval_at(tokio::time::Instant::now() + every_flush, every_flush);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = alerts.tick() => match engagement.alert_sweep(&inactivity).await {
+                Ok(sent) => tracing::debug!(alerts = sent, "tier alerts looked at"),
+                Err(e) => tracing::error!(error = %e, "tier alert check failed"),
+            },
+            _ = flush.tick() => flush_points(&engagement, &clock).await,
+        }
+    }
+    flush_points(&engagement, &clock).await;
+}
+
+/// Writes the noted message points, off the async threads.
+async fn flush_points(engagement: &Arc<crate::service::engagement::Engagement>, clock: &SharedClock) {
+    let (engagement, now) = (Arc::clone(engagement), clock.now());
+    match tokio::task::spawn_blocking(move || engagement.flush(now)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),
+        Err(e) => tracing::error!(error = %e, "the message points flush task failed"),
     }
 }

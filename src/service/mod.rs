@@ -5,6 +5,7 @@
 //! - [`learning`] holds what admins' labels taught (the near-duplicate index), the recent
 //!   messages a label can reply to, and the review list;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
+//! - [`engagement`] is check-in, points, leaderboards, keyword answers and member tiers;
 //! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
 //! - [`undo`] takes back the strike of one case (the operators' console);
 //! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
@@ -14,6 +15,7 @@
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
 pub mod commands;
+pub mod engagement;
 pub mod inactivity;
 pub mod learning;
 pub(crate) mod outbox;

@@ -61,6 +61,7 @@ use crate::policy::i18n;
 use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
+use crate::service::engagement::Engagement;
 use crate::service::inactivity::Inactivity;
 use crate::service::learning::Learning;
 use crate::service::outbox::OutboxHandle;
@@ -103,6 +104,8 @@ pub struct Pipeline {
     /// Normalizes join-request texts for answer matching (built once).
     normalizer: Normalizer,
     inactivity: Arc<Inactivity>,
+    /// Check-in, points, boards, keyword answers, tiers.
+    engagement: Arc<Engagement>,
     metrics: Arc<Metrics>,
     stats: Arc<GroupStats>,
     /// How much of names, matched spans and excerpts is kept (`[limits]`).
@@ -217,7 +220,17 @@ impl Pipeline {
             Arc::clone(&clock),
             outbox.clone(),
         ));
+        let metrics: Arc<Metrics> = Arc::default();
+        let engagement = Arc::new(Engagement::new(
+            Arc::clone(&settings),
+            Policies::clone(&policies),
+            store.clone(),
+            Arc::clone(&clock),
+            outbox.clone(),
+            Arc::clone(&metrics),
+        ));
         Self {
+            engagement,
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
             inactivity,
@@ -228,7 +241,7 @@ impl Pipeline {
             greeter_passes: Arc::default(),
             scheduler_passes: Arc::default(),
             normalizer: Normalizer::new(NormalizeOptions::default()),
-            metrics: Arc::default(),
+            metrics,
             stats: Arc::new(GroupStats::new(&settings.stats).with_capacity(limits.stats_members)),
             text: limits.text(),
             learning: Arc::new(Learning::new(&settings.learning, store.clone(), Arc::default())),
@@ -244,6 +257,14 @@ impl Pipeline {
     /// Counts into `metrics` and `stats` (the daemon's), instead of the pipeline's own.
     #[must_use]
     pub fn with_observers(mut self, metrics: Arc<Metrics>, stats: Arc<GroupStats>) -> Self {
+        self.engagement = Arc::new(Engagement::new(
+            Arc::clone(&self.settings),
+            Policies::clone(&self.policies),
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            self.outbox.clone(),
+            Arc::clone(&metrics),
+        ));
         self.metrics = metrics;
         self.stats = stats;
         for bound in self.bounds() {
@@ -257,6 +278,7 @@ impl Pipeline {
     pub fn bounds(&self) -> Vec<Arc<Bound>> {
         let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
         bounds.extend(self.inactivity.bounds());
+        bounds.extend(self.engagement.bounds());
         bounds
     }
 
@@ -294,6 +316,10 @@ impl Pipeline {
             store: self.store.clone(),
             outbox: self.outbox.clone(),
             locale: self.settings.messages.locale,
+            tiers: self
+                .engagement
+                .enabled()
+                .then(|| (Arc::clone(&self.engagement), Arc::clone(&self.inactivity))),
         }
     }
 
@@ -354,6 +380,15 @@ impl Pipeline {
         } else {
             commands::parse(msg, event.self_id)
         };
+        // With engagement off, its commands are ordinary messages.
+        let parsed = match parsed {
+            Parsed::Command(_) | Parsed::Usage(_) | Parsed::Invalid(..)
+                if !self.engagement.enabled() && parsed_name(&parsed).is_some_and(commands::Name::is_engagement) =>
+            {
+                Parsed::NotACommand
+            }
+            parsed => parsed,
+        };
         match parsed {
             Parsed::Command(command) if is_admin || command.is_public() => {
                 let ctx = self.command_context(group);
@@ -375,8 +410,9 @@ impl Pipeline {
         if is_admin || policy.is_exempt(user) {
             if let Some(v) = rules.filter.check(&msg.text, group) {
                 tracing::info!(%group, user, rule = %v.rule, "filter hit by an exempt member (owner, admin or listed)");
+                return Ok(Outcome::Ignored("exempt member"));
             }
-            return Ok(Outcome::Ignored("exempt member"));
+            return self.let_through(event, msg, &rules, "exempt member");
         }
         let record = match self.store.trust(group, user) {
             Ok(record) => record,
@@ -392,9 +428,14 @@ impl Pipeline {
             Trust::New => &judged.judged_new,
         });
         self.learning.follow_rules(&rules);
-        let Some(mut offence) = self.offence(msg, &rules.filter, trust, &policy.flood, now) else {
+        let (offence, reviewed) = self.offence(msg, &rules.filter, trust, &policy.flood, now);
+        let Some(mut offence) = offence else {
             self.note_trust(group, user, record.as_ref(), true, now);
-            return Ok(Outcome::Ignored("clean"));
+            // A message the model took for spam (on the review list) earns no points either.
+            if reviewed {
+                return Ok(Outcome::Ignored("clean (put on the review list)"));
+            }
+            return self.let_through(event, msg, &rules, "clean");
         };
         offence.display = rules.filter.display_name(&offence.rule, self.settings.messages.locale);
         self.note_trust(group, user, record.as_ref(), false, now);
@@ -404,7 +445,8 @@ impl Pipeline {
     /// What `msg` of a member of trust `trust` violates, if anything: a near-duplicate of
     /// spam admins marked (for anyone), else what the filter judges with the instance's
     /// learned delta — a message of a trusted member that only the model or a soft hit would
-    /// have acted on goes to the review list — else flooding.
+    /// have acted on goes to the review list — else flooding. The flag says whether the
+    /// message went to the review list.
     fn offence(
         &self,
         msg: &GroupMessage,
@@ -412,12 +454,12 @@ impl Pipeline {
         trust: Trust,
         flood: &crate::policy::flood::FloodSettings,
         now: Timestamp,
-    ) -> Option<Offending> {
+    ) -> (Option<Offending>, bool) {
         let trusted = trust == Trust::Trusted;
         if let Some(found) = self.learning.near_duplicate(filter, &msg.text) {
             let mut offence = Offending::learned(found, msg);
             offence.judged = Some(Judged { trusted, score: None });
-            return Some(offence);
+            return (Some(offence), false);
         }
         let judgement = self
             .learning
@@ -440,11 +482,13 @@ impl Pipeline {
                 trusted,
                 score: judgement.score,
             });
-            return Some(offence);
+            return (Some(offence), judgement.review);
         }
-        self.flood
+        let flooding = self
+            .flood
             .observe(msg.group, msg.sender.user_id, msg.message_id, &msg.text, now, flood)
-            .map(Offending::from_flood)
+            .map(Offending::from_flood);
+        (flooding, judgement.review)
     }
 
     /// Counts a clean message towards the member's trust, and records a member seen for the
@@ -468,6 +512,47 @@ impl Pipeline {
         {
             tracing::warn!(error = %e, %group, user, "cannot record the member's trust");
         }
+    }
+
+    /// A message the filter and the flood check let through (not an edit): it earns its
+    /// points, and a keyword in it is answered (recorded with the event, so a redelivery is not answered
+    /// twice).
+    fn let_through(
+        &self,
+        event: &Event,
+        msg: &GroupMessage,
+        rules: &crate::config::rules::Rules,
+        why: &'static str,
+    ) -> Result<Outcome, PipelineError> {
+        // An edit is the same message again: it earned (or did not earn) the first time.
+        if msg.edited {
+            return Ok(Outcome::Ignored(why));
+        }
+        let now = self.clock.now();
+        self.engagement.spoke(msg.group, &msg.sender, now);
+        let Some(answer) = self.engagement.faq.answer_for(rules, msg.group, &msg.text, now) else {
+            return Ok(Outcome::Ignored(why));
+        };
+        let action = Action::Send {
+            group: msg.group,
+            message: crate::domain::action::OutgoingMessage::text(answer),
+            reply_to: Some(msg.message_id),
+        };
+        let committed = self.store.commit(&event.key, now, None, |_| {
+            let writes = Writes {
+                strikes: StrikeWrite::Keep,
+                actions: vec![action.clone()],
+                audit: None,
+            };
+            (writes, ())
+        })?;
+        Ok(match committed {
+            Some(_) => {
+                tracing::info!(group = %msg.group, user = msg.sender.user_id, "keyword answered");
+                Outcome::Acted { actions: 1 }
+            }
+            None => Outcome::Duplicate,
+        })
     }
 
     /// Records a violation: strikes, audit case and actions in the event's transaction.
@@ -498,18 +583,23 @@ impl Pipeline {
                 }
             }
             let actions = writes.actions.len();
-            (writes, (actions, plan.measure, plan.after, plan.recalled))
+            let before = writes.audit.as_ref().map_or(0, |e| e.strikes_before);
+            (writes, (actions, plan.measure, plan.after, plan.recalled, before))
         })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after, recalled) = committed.value;
+        let (actions, measure, after, recalled, before) = committed.value;
         if !dry_run {
             // What became of the messages, for a later /spam or /notspam replying to them.
             self.learning.mark(msg.group, msg.message_id, committed.case, false);
             for id in recalled {
                 self.learning.mark(msg.group, id, None, true);
             }
+        }
+        if !dry_run && after > before {
+            self.engagement
+                .struck(&event.key, msg.group, msg.sender.user_id, after - before, now);
         }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
@@ -685,7 +775,15 @@ impl Pipeline {
             metrics: &self.metrics,
             reporter: self.reporter(),
             learning: &self.learning,
+            engagement: &self.engagement,
         }
+    }
+
+    /// Check-in, points, boards, keyword answers and tiers (the app runs their writes and
+    /// alerts; the scheduler posts boards).
+    #[must_use]
+    pub fn engagement(&self) -> &Arc<Engagement> {
+        &self.engagement
     }
 
     /// Inactivity tracking (the app runs its sweep).
@@ -721,6 +819,15 @@ fn cap_names(event: &Event, text: &TextLimits) -> Option<Event> {
             Some(event)
         }
         _ => None,
+    }
+}
+
+/// The command a parsed message names, if any.
+fn parsed_name(parsed: &Parsed) -> Option<commands::Name> {
+    match parsed {
+        Parsed::Command(c) => Some(c.name()),
+        Parsed::Usage(name) | Parsed::Invalid(name, _) => Some(*name),
+        Parsed::NotACommand => None,
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ScheduleSettings;
-use crate::config::rules::posts::PostDef;
+use crate::config::rules::posts::{PostDef, PostKind};
 use crate::config::rules::{Rules, RulesHandle};
 use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::clock::SharedClock;
@@ -95,6 +95,8 @@ pub struct Scheduler {
     outbox: OutboxHandle,
     wake: Arc<Notify>,
     passes: Arc<Passes>,
+    /// Renders `kind = "leaderboard"` posts.
+    engagement: Option<Arc<crate::service::engagement::Engagement>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -123,7 +125,15 @@ impl Scheduler {
             outbox,
             wake,
             passes: Arc::default(),
+            engagement: None,
         }
+    }
+
+    /// Posts of `kind = "leaderboard"` show `engagement`'s boards.
+    #[must_use]
+    pub fn with_engagement(mut self, engagement: Arc<crate::service::engagement::Engagement>) -> Self {
+        self.engagement = Some(engagement);
+        self
     }
 
     /// Counts its rounds into `passes` (the pipeline's, which tests read) instead of its own.
@@ -272,24 +282,33 @@ impl Scheduler {
                 .commit_post_items(&plan.id, occurrence_ms, state.rotation, &[])?;
             return Ok(Tick::Skipped { occurrence });
         }
-        let Some(text) = rotation_text(&plan.texts, state.rotation) else {
-            return Ok(Tick::Idle);
+        let text = match plan.kind {
+            PostKind::Text => match rotation_text(&plan.texts, state.rotation) {
+                Some(text) => Some(text),
+                None => return Ok(Tick::Idle),
+            },
+            PostKind::Leaderboard => None,
         };
         let now_ms = now.as_millisecond();
         let jitter = self.settings.jitter.get();
-        let items: Vec<OutboxItem> = plan
-            .groups
-            .iter()
-            .map(|&group| {
-                let offset = i64::try_from(jitter_offset(group, jitter).as_millis()).unwrap_or(0);
-                let send = Action::Send {
-                    group,
-                    message: OutgoingMessage::text(text),
-                    reply_to: None,
-                };
-                OutboxItem::new(send, now_ms).not_before(occurrence_ms.saturating_add(offset))
-            })
-            .collect();
+        let mut items: Vec<OutboxItem> = Vec::with_capacity(plan.groups.len());
+        for &group in &plan.groups {
+            let offset = i64::try_from(jitter_offset(group, jitter).as_millis()).unwrap_or(0);
+            let message = match (text, &self.engagement) {
+                (Some(text), _) => OutgoingMessage::text(text),
+                (None, Some(engagement)) if engagement.enabled() => engagement.board(group, false, now)?,
+                (None, _) => {
+                    tracing::warn!(post = %plan.id, "a leaderboard post needs [engagement] enabled; skipped");
+                    continue;
+                }
+            };
+            let send = Action::Send {
+                group,
+                message,
+                reply_to: None,
+            };
+            items.push(OutboxItem::new(send, now_ms).not_before(occurrence_ms.saturating_add(offset)));
+        }
         let recorded = self
             .store
             .commit_post_items(&plan.id, occurrence_ms, state.rotation.wrapping_add(1), &items)?;
@@ -321,6 +340,7 @@ fn admin_plan(post: &AdminPost, catch_up: Duration) -> Option<PostDef> {
         texts: vec![post.text.clone()],
         catch_up,
         enabled: true,
+        kind: PostKind::Text,
     })
 }
 

@@ -47,6 +47,7 @@ const JSON_TREES: &[&str] = &[
     "stats",
     "samples",
     "review",
+    "engagement",
 ];
 
 #[derive(Serialize, Deserialize)]

@@ -24,6 +24,7 @@
 //! | `trust`       | platform ‖ group ‖ user (17 B)        | `MemberTrust`, 6 bytes              |
 //! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
 //! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
+//! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -54,6 +55,7 @@ pub mod backup;
 pub(crate) mod blocking;
 pub(crate) mod codec;
 mod cursor;
+pub(crate) mod engagement;
 mod groups;
 pub(crate) mod health;
 pub(crate) mod integrity;
@@ -87,6 +89,7 @@ use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
+pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsView, PointsWrite};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
@@ -134,6 +137,7 @@ pub const TREES: &[&str] = &[
     "trust",
     "review",
     "sent",
+    "engagement",
 ];
 
 /// Why a store operation failed.
@@ -291,6 +295,7 @@ pub(crate) struct Trees {
     trust: sled::Tree,
     review: sled::Tree,
     sent: sled::Tree,
+    engagement: sled::Tree,
 }
 
 impl Trees {
@@ -317,6 +322,7 @@ impl Trees {
             trust: tree("trust")?,
             review: tree("review")?,
             sent: tree("sent")?,
+            engagement: tree("engagement")?,
             db,
         })
     }

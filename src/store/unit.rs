@@ -34,6 +34,7 @@ pub(crate) struct Unit<'t> {
     pub(crate) welcome: &'t TransactionalTree,
     pub(crate) members: &'t TransactionalTree,
     pub(crate) samples: &'t TransactionalTree,
+    pub(crate) engagement: &'t TransactionalTree,
     outbox: &'t TransactionalTree,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
@@ -88,6 +89,7 @@ impl Store {
             &inner.welcome,
             &inner.members,
             &inner.samples,
+            &inner.engagement,
         );
         let result = trees
             .transaction(
@@ -105,6 +107,7 @@ impl Store {
                     welcome,
                     members,
                     samples,
+                    engagement,
                 )| {
                     if let (Some(key), Some(expiry)) = (key, &expiry_key)
                         && !mark_seen(seen, seen_expiry, key, now_ms, expiry)?
@@ -122,6 +125,7 @@ impl Store {
                         welcome,
                         members,
                         samples,
+                        engagement,
                         outbox,
                         now_ms,
                         staged: Vec::new(),

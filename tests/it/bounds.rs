@@ -128,6 +128,8 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "activity_pending",
         "console_login_addresses",
         "console_sessions",
+        "engagement_noted",
+        "faq_cooldowns",
         "flood_members",
         "outbox_queued",
         "review_list",

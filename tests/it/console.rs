@@ -631,6 +631,8 @@ async fn every_page_renders_for_a_logged_in_operator() {
     for (path, needle) in [
         ("/console/", "id=\"groups\""),
         (&*format!("/console/g/qq:{GROUP}"), "id=\"chart-actions\""),
+        // The spammer spoke today: one active member in the tiers.
+        (&*format!("/console/g/qq:{GROUP}"), "data-tier=\"active\""),
         ("/console/audit", "id=\"cases\""),
         (
             &*format!("/console/audit?group=qq:{GROUP}&actor=auto&from=2020-01-01"),

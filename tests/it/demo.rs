@@ -223,3 +223,41 @@ fn the_demo_runs_an_operators_config_and_rules_with_time_passing() {
     );
     assert!(out.contains("（小红 已经不在群里）"), "{out}");
 }
+
+#[test]
+fn the_demo_shows_check_in_points_and_a_keyword_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = "\
+/签到
+早上好
+/积分
+请问 怎么 签到？
+/签到
+/排行
+";
+    let out = demo(dir.path(), &[], script);
+    assert_eq!(
+        lines_from(&out, "小明：/签到", 2)[1],
+        "  【群管】回复 小明：@小明 签到成功！连续 1 天，获得 5 积分，今天第 1 个签到，当前积分 5。"
+    );
+    // One point for the message.
+    assert_eq!(
+        lines_from(&out, "小明：/积分", 2)[1],
+        "  【群管】回复 小明：小明 当前积分 6，排名第 1。"
+    );
+    // The built-in rules/replies.toml answers, spaces and all.
+    assert_eq!(
+        lines_from(&out, "小明：请问 怎么 签到？", 2)[1],
+        "  【群管】回复 小明：每天发送 /签到 打卡，连续签到有额外积分；/积分 查看自己的积分，/排行 查看本周排行。"
+    );
+    let second = out.split("小明：请问 怎么 签到？").nth(1).expect("asked");
+    assert!(
+        second.contains("小明：/签到\n  【群管】回复 小明：今天已经签到过了，明天再来吧～（已连续签到 1 天）"),
+        "{out}"
+    );
+    // Two messages and the check-in; a reply's second line is indented under it.
+    assert!(
+        out.contains("  【群管】回复 小明：本周积分排行：\n        1. 小明 7 分\n"),
+        "{out}"
+    );
+}

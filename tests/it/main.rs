@@ -9,6 +9,7 @@ mod console;
 mod demo;
 mod docs_paths;
 mod durability;
+mod engagement;
 mod filter_cli;
 mod flood;
 mod inactivity;

@@ -15,7 +15,8 @@
 //!   `groups/<group>.md` — one group's own rules text instead (`groups/726300112.md`,
 //!   `groups/tg:-1001234567890.md`);
 //! - `schedule.toml` — scheduled posts ([`posts`]), with their rotation
-//!   files in a subfolder.
+//!   files in a subfolder;
+//! - `replies.toml` — keyword answers ([`replies`]).
 //!
 //! A reload ([`reload`]: the file watcher, SIGHUP and the `/reload` admin command all call
 //! it) builds a complete new [`Rules`] and swaps it in atomically through [`RulesHandle`];
@@ -26,6 +27,7 @@
 mod filter_tests;
 pub mod lists;
 pub mod posts;
+pub mod replies;
 mod settings;
 
 use std::collections::HashMap;
@@ -72,6 +74,8 @@ pub struct Rules {
     pub group_rules_by_group: HashMap<GroupId, String>,
     /// The scheduled posts of `schedule.toml`.
     pub schedule: Arc<[PostDef]>,
+    /// The keyword answers of `replies.toml`.
+    pub replies: Arc<[replies::ReplyDef]>,
     /// The folder it came from.
     pub dir: PathBuf,
     /// What it was loaded with; a reload uses the same.
@@ -92,6 +96,8 @@ pub struct LoadOptions {
     pub catch_up: Duration,
     /// The daemon's clock (`None`: the system clock).
     pub clock: Option<SharedClock>,
+    /// Cooldown of keyword answers without their own (`[engagement] faq_cooldown`).
+    pub faq_cooldown: Duration,
 }
 
 impl Default for LoadOptions {
@@ -106,6 +112,7 @@ impl From<&Settings> for LoadOptions {
             timezone: settings.schedule.timezone.clone(),
             catch_up: settings.schedule.catch_up.get(),
             clock: None,
+            faq_cooldown: settings.engagement.faq_cooldown.get(),
         }
     }
 }
@@ -181,11 +188,17 @@ impl Rules {
         };
         let group_rules_by_group = read_group_rules(&dir.join(GROUP_RULES_DIR))?;
         let schedule = read_schedule(dir, options)?;
+        let replies_path = dir.join(replies::REPLIES_FILE);
+        let replies = match read_text(&replies_path)? {
+            Some(text) => replies::parse(&text, &replies_path, options.faq_cooldown)?,
+            None => Vec::new(),
+        };
         Ok(Self {
             filter,
             group_rules,
             group_rules_by_group,
             schedule: schedule.into(),
+            replies: replies.into(),
             dir: dir.to_owned(),
             options: options.clone(),
             loaded_at: options.clock.as_ref().map_or_else(Timestamp::now, |c| c.now()),

@@ -11,6 +11,12 @@
 //! catch_up = "10m"               # missed by less than this while down → still sent;
 //!                                # default from [schedule] catch_up
 //! enabled = true
+//!
+//! [[post]]
+//! id = "weekly-board"
+//! groups = [726300112]
+//! cron = "0 0 20 * * Sun"
+//! kind = "leaderboard"           # the week's points board (周榜) instead of a text
 //! ```
 //!
 //! Every problem is reported with the file and line of the value at fault, and the whole file is
@@ -51,6 +57,18 @@ pub struct PostDef {
     pub catch_up: Duration,
     /// Disabled posts are kept but never fire.
     pub enabled: bool,
+    /// What is posted: the texts, or a leaderboard.
+    pub kind: PostKind,
+}
+
+/// What a scheduled post posts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PostKind {
+    /// Its texts (`text`, `texts` or `file`).
+    #[default]
+    Text,
+    /// The week's points leaderboard of each group (`kind = "leaderboard"`).
+    Leaderboard,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +92,7 @@ struct RawPost {
     catch_up: Option<Spanned<HumanDuration>>,
     #[serde(default = "yes")]
     enabled: bool,
+    kind: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -154,7 +173,28 @@ pub fn parse(
             }
             _ => return Err(err(id_at, format!("post {id:?} needs exactly one of `at` or `cron`"))),
         };
+        let kind = match &p.kind {
+            None => PostKind::Text,
+            Some(k) if k.get_ref() == "text" => PostKind::Text,
+            Some(k) if k.get_ref() == "leaderboard" => PostKind::Leaderboard,
+            Some(k) => {
+                return Err(err(
+                    k.span().start,
+                    format!(
+                        "post {id:?}: kind {:?} is not one of \"text\", \"leaderboard\"",
+                        k.get_ref()
+                    ),
+                ));
+            }
+        };
         let texts = match (p.text, p.texts, p.file) {
+            (None, None, None) if kind == PostKind::Leaderboard => Vec::new(),
+            _ if kind == PostKind::Leaderboard => {
+                return Err(err(
+                    id_at,
+                    format!("post {id:?} is a leaderboard: it takes no `text`, `texts` or `file`"),
+                ));
+            }
             (Some(t), None, None) => vec![non_empty(t, &err)?],
             (None, Some(ts), None) => {
                 let at = ts.span().start;
@@ -182,6 +222,7 @@ pub fn parse(
             texts,
             catch_up,
             enabled: p.enabled,
+            kind,
         });
     }
     Ok(posts)

@@ -8,6 +8,7 @@
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
 mod commands;
+mod engagement;
 mod inactivity;
 mod learning;
 mod moderation;
@@ -18,6 +19,10 @@ mod tests;
 mod welcome;
 
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
+pub use engagement::{
+    Board, CheckedIn, already_checked_in, board, checked_in, opted_out, points, points_adjusted, replies_full,
+    reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
+};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{
     LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,

@@ -124,6 +124,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::ZhCn, Measure::JoinRejected) => "拒绝入群申请".into(),
         (Locale::ZhCn, Measure::Labeled { spam: true }) => "标记为广告".into(),
         (Locale::ZhCn, Measure::Labeled { spam: false }) => "标记为误判".into(),
+        (Locale::ZhCn, Measure::Points { delta }) if delta >= 0 => format!("加 {delta} 积分"),
+        (Locale::ZhCn, Measure::Points { delta }) => format!("扣 {} 积分", delta.unsigned_abs()),
         (Locale::En, Measure::Warn) => "warning".into(),
         (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
         (Locale::En, Measure::Kick) => "removed from the group".into(),
@@ -135,6 +137,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::En, Measure::JoinRejected) => "join request rejected".into(),
         (Locale::En, Measure::Labeled { spam: true }) => "marked as spam".into(),
         (Locale::En, Measure::Labeled { spam: false }) => "marked as not spam".into(),
+        (Locale::En, Measure::Points { delta }) if delta >= 0 => format!("{delta} points given"),
+        (Locale::En, Measure::Points { delta }) => format!("{} points taken away", delta.unsigned_abs()),
     }
 }
 

@@ -450,6 +450,8 @@ pub struct GroupDetail {
     pub quiet_after: Duration,
     /// Scheduled posts.
     pub posts: Vec<PostRow>,
+    /// Member tiers now and their change over the week (empty with `[engagement]` off).
+    pub tiers: Vec<(crate::domain::engagement::Tier, usize, Option<i64>)>,
 }
 
 /// Gathers the group page of `group` over `span` days up to today.
@@ -476,7 +478,11 @@ pub async fn group(state: &ConsoleState, group: GroupId, span: i64) -> Result<Gr
             e.undoes.is_none()
                 && !matches!(
                     e.measure,
-                    Measure::Pardon { .. } | Measure::JoinApproved | Measure::JoinRejected | Measure::Unmute
+                    Measure::Pardon { .. }
+                        | Measure::JoinApproved
+                        | Measure::JoinRejected
+                        | Measure::Unmute
+                        | Measure::Points { .. }
                 )
         })?;
         let records = store.strike_records(group, 10_000)?;
@@ -519,6 +525,7 @@ pub async fn group(state: &ConsoleState, group: GroupId, span: i64) -> Result<Gr
         ),
         None => (Vec::new(), 0),
     };
+    let tiers = reporter.tier_rows(group, now).await.unwrap_or_default();
     let rules = state.rules.load();
     let mut posts: Vec<PostRow> = rules
         .schedule
@@ -548,6 +555,7 @@ pub async fn group(state: &ConsoleState, group: GroupId, span: i64) -> Result<Gr
         quiet_total,
         quiet_after,
         posts,
+        tiers,
     })
 }
 

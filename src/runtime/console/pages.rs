@@ -760,6 +760,21 @@ fn group_body(state: &ConsoleState, caller: &Caller, l: Locale, t: &Texts, d: &G
                 @if d.quiet_total > d.quiet.len() { p.muted.small { "+" (d.quiet_total - d.quiet.len()) " " (t.more_not_shown) } }
             }
         }
+        @if !d.tiers.is_empty() {
+            section.card {
+                h2 { (t.member_tiers) }
+                div.scroll { table #tiers {
+                    thead { tr { th {} th.n { (t.member) } th.n { (t.vs_last_week) } } }
+                    tbody { @for (tier, n, change) in &d.tiers {
+                        tr data-tier=(tier.as_str()) {
+                            td { (i18n::tier_name(l, *tier)) }
+                            td.n { (n) }
+                            td.n { @match change { Some(c) if *c > 0 => { "+" (c) }, Some(c) => { (c) }, None => { "—" } } }
+                        }
+                    } }
+                } }
+            }
+        }
         section.card {
             h2 { (t.scheduled_posts) }
             @if d.posts.is_empty() { p.muted { (t.none) } } @else {

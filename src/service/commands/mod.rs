@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-pub use parse::{Command, Name, NotSpamTarget, Parsed, Problem, ScheduleCommand, parse};
+pub use parse::{Command, FaqCommand, Name, NotSpamTarget, Parsed, Problem, ScheduleCommand, parse};
 
 use crate::config::Settings;
 use crate::config::rules::{RulesError, RulesHandle};
@@ -80,6 +80,8 @@ pub struct Context<'a> {
     pub reporter: crate::service::stats::Reporter,
     /// What admins' labels taught, the recent messages and the review list.
     pub learning: &'a crate::service::learning::Learning,
+    /// Check-in, points, boards and keyword answers.
+    pub engagement: &'a crate::service::engagement::Engagement,
 }
 
 /// Per-group cooldown of the public `/rules`: when each group last had one, for the groups
@@ -165,6 +167,12 @@ pub async fn execute(
         | Command::Spam { .. }
         | Command::NotSpam(_)
         | Command::Review => None,
+        Command::CheckIn
+        | Command::Points { .. }
+        | Command::AdjustPoints { .. }
+        | Command::Top { .. }
+        | Command::OptOut
+        | Command::Faq(_) => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -283,6 +291,31 @@ pub async fn execute(
             )
         }
         Command::Schedule(command) => schedule(ctx, event, msg, command),
+        Command::CheckIn => Ok(ctx.engagement.check_in(&event.key, msg, ctx.now)?),
+        Command::Points { target } => {
+            let (user, name) = match target {
+                Some(user) => (user, ""),
+                None => (msg.sender.user_id, msg.sender.name.as_str()),
+            };
+            let text = ctx.engagement.points_answer(group, user, name, ctx.now)?;
+            answer(ctx, event, msg, text)
+        }
+        Command::AdjustPoints { target, delta, reason } => Ok(ctx
+            .engagement
+            .adjust(&event.key, msg, target, delta, &reason, ctx.now)?),
+        Command::Top { month } => {
+            let text = ctx.engagement.board(group, month, ctx.now)?;
+            answer(ctx, event, msg, text)
+        }
+        Command::OptOut => Ok(ctx.engagement.optout(&event.key, msg, ctx.now)?),
+        Command::Faq(FaqCommand::Add { keyword, answer: text }) => {
+            Ok(ctx.engagement.faq.add(&event.key, msg, &keyword, &text, ctx.now)?)
+        }
+        Command::Faq(FaqCommand::Del { number }) => Ok(ctx.engagement.faq.del(&event.key, msg, number, ctx.now)?),
+        Command::Faq(FaqCommand::List) => {
+            let text = ctx.engagement.faq.list(&ctx.rules.load(), group);
+            answer(ctx, event, msg, text)
+        }
     }
 }
 
@@ -527,17 +560,21 @@ impl Plan<'_> {
                 actions.push(reply_to(self.msg, text));
                 let count = actions.len();
                 let audit = self.case(target, v.measure, v.before, v.after, reason);
+                let added = v.after.saturating_sub(v.before);
                 let writes = Writes {
                     strikes: v.strikes,
                     actions,
                     audit: Some(audit),
                 };
-                (writes, (count, v.measure))
+                (writes, (count, v.measure, added))
             })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (count, measure) = committed.value;
+        let (count, measure, added) = committed.value;
+        if added > 0 {
+            self.ctx.engagement.struck(&event.key, group, target, added, now);
+        }
         self.counted(Some(RuleId::Manual.as_str()), measure);
         Ok(Outcome::Acted { actions: count })
     }

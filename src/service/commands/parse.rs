@@ -79,6 +79,31 @@ pub enum Command {
     NotSpam(NotSpamTarget),
     /// `/review`: messages of trusted members the model alone would have acted on.
     Review,
+    /// `/签到` (`/打卡`, `/checkin`): the day's check-in (anyone).
+    CheckIn,
+    /// `/积分 [@user]` (`/points`): a member's points and rank; another member's for admins.
+    Points {
+        /// The member asked about (`None`: the sender).
+        target: Option<i64>,
+    },
+    /// `/加分 @user N 原因` / `/扣分 @user N 原因`: an audited change of points.
+    AdjustPoints {
+        /// The member.
+        target: i64,
+        /// The change (negative for `/扣分`).
+        delta: i64,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// `/排行 [月]` (`/top [month]`): this week's (or month's) leaderboard (anyone).
+    Top {
+        /// The month's board instead of the week's.
+        month: bool,
+    },
+    /// `/退出积分` (`/optout`): off the boards and alerts, or back on (anyone).
+    OptOut,
+    /// `/问答 …` (`/faq`): the group's keyword answers.
+    Faq(FaqCommand),
 }
 
 /// What a `/notspam` (`/误判`) is about.
@@ -88,6 +113,25 @@ pub enum NotSpamTarget {
     Reply(i64),
     /// An audit case, by number.
     Case(u64),
+}
+
+/// What `/问答` (`/faq`) is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaqCommand {
+    /// `/问答 add 关键词 回答`.
+    Add {
+        /// The keyword (one word).
+        keyword: String,
+        /// The answer (line breaks kept).
+        answer: String,
+    },
+    /// `/问答 list` (or a bare `/问答`).
+    List,
+    /// `/问答 del <number>`.
+    Del {
+        /// Its number, as `list` shows it (`#3`).
+        number: u64,
+    },
 }
 
 /// What `/schedule` (`/定时`) is asked to do.
@@ -142,6 +186,20 @@ pub enum Name {
     NotSpam,
     /// `/review`
     Review,
+    /// `/签到`
+    CheckIn,
+    /// `/积分`
+    Points,
+    /// `/加分`
+    AddPoints,
+    /// `/扣分`
+    TakePoints,
+    /// `/排行`
+    Top,
+    /// `/退出积分`
+    OptOut,
+    /// `/问答`
+    Faq,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -177,6 +235,21 @@ pub const NAMES: &[(&str, Name)] = &[
     ("误判", Name::NotSpam),
     ("review", Name::Review),
     ("复核", Name::Review),
+    ("签到", Name::CheckIn),
+    ("打卡", Name::CheckIn),
+    ("checkin", Name::CheckIn),
+    ("积分", Name::Points),
+    ("points", Name::Points),
+    ("加分", Name::AddPoints),
+    ("addpoints", Name::AddPoints),
+    ("扣分", Name::TakePoints),
+    ("deductpoints", Name::TakePoints),
+    ("排行", Name::Top),
+    ("top", Name::Top),
+    ("退出积分", Name::OptOut),
+    ("optout", Name::OptOut),
+    ("问答", Name::Faq),
+    ("faq", Name::Faq),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -205,6 +278,13 @@ impl Name {
             (Locale::ZhCn, Self::Spam) => "回复一条消息：/spam  (/广告 /垃圾)",
             (Locale::ZhCn, Self::NotSpam) => "回复一条消息或警告：/notspam，或 /notspam <案件号>  (/误判)",
             (Locale::ZhCn, Self::Review) => "/review  (/复核)",
+            (Locale::ZhCn, Self::CheckIn) => "/签到  (/打卡, /checkin)",
+            (Locale::ZhCn, Self::Points) => "/积分 [@成员]  (/points)",
+            (Locale::ZhCn, Self::AddPoints) => "/加分 @成员 10 [原因]  (/addpoints)",
+            (Locale::ZhCn, Self::TakePoints) => "/扣分 @成员 10 [原因]  (/deductpoints)",
+            (Locale::ZhCn, Self::Top) => "/排行 [月]  (/top [month])",
+            (Locale::ZhCn, Self::OptOut) => "/退出积分  (/optout)",
+            (Locale::ZhCn, Self::Faq) => "/问答 add 关键词 回答 | list | del <编号>  (/faq)",
             (Locale::En, Self::Warn) => "/warn @member [reason]",
             (Locale::En, Self::Strikes) => "/strikes @member",
             (Locale::En, Self::Pardon) => "/pardon @member [all]",
@@ -222,9 +302,32 @@ impl Name {
                 "reply to a message or to the warning with /notspam, or /notspam <case number>"
             }
             (Locale::En, Self::Review) => "/review",
+            (Locale::En, Self::CheckIn) => "/checkin",
+            (Locale::En, Self::Points) => "/points [@member]",
+            (Locale::En, Self::AddPoints) => "/addpoints @member 10 [reason]",
+            (Locale::En, Self::TakePoints) => "/deductpoints @member 10 [reason]",
+            (Locale::En, Self::Top) => "/top [month]",
+            (Locale::En, Self::OptOut) => "/optout",
+            (Locale::En, Self::Faq) => "/faq add <keyword> <answer> | list | del <number>",
         }
     }
 }
+
+impl Name {
+    /// The engagement commands (off with `[engagement] enabled = false`).
+    #[must_use]
+    pub fn is_engagement(self) -> bool {
+        matches!(
+            self,
+            Self::CheckIn | Self::Points | Self::AddPoints | Self::TakePoints | Self::Top | Self::OptOut | Self::Faq
+        )
+    }
+}
+
+/// The sub-commands of `/问答` and their aliases.
+const FAQ_ADD: &[&str] = &["add", "添加"];
+const FAQ_LIST: &[&str] = &["list", "列表"];
+const FAQ_DEL: &[&str] = &["del", "delete", "rm", "删除"];
 
 /// `/inactive` without an argument lists members silent this long.
 pub const DEFAULT_INACTIVE: HumanDuration = HumanDuration::from_secs(7 * 86_400);
@@ -258,10 +361,42 @@ pub enum Problem {
 }
 
 impl Command {
+    /// The command's name.
+    #[must_use]
+    pub fn name(&self) -> Name {
+        match self {
+            Self::Warn { .. } => Name::Warn,
+            Self::Strikes { .. } => Name::Strikes,
+            Self::Pardon { .. } => Name::Pardon,
+            Self::Mute { .. } => Name::Mute,
+            Self::Unmute { .. } => Name::Unmute,
+            Self::Kick { .. } => Name::Kick,
+            Self::Reload => Name::Reload,
+            Self::Rules => Name::Rules,
+            Self::Why { .. } => Name::Why,
+            Self::Inactive { .. } => Name::Inactive,
+            Self::Stats => Name::Stats,
+            Self::Schedule(_) => Name::Schedule,
+            Self::Spam { .. } => Name::Spam,
+            Self::NotSpam(_) => Name::NotSpam,
+            Self::Review => Name::Review,
+            Self::CheckIn => Name::CheckIn,
+            Self::Points { .. } => Name::Points,
+            Self::AdjustPoints { delta, .. } if *delta < 0 => Name::TakePoints,
+            Self::AdjustPoints { .. } => Name::AddPoints,
+            Self::Top { .. } => Name::Top,
+            Self::OptOut => Name::OptOut,
+            Self::Faq(_) => Name::Faq,
+        }
+    }
+
     /// Commands anyone may run; the rest are for owners, admins and super users.
     #[must_use]
     pub fn is_public(&self) -> bool {
-        matches!(self, Self::Rules)
+        matches!(
+            self,
+            Self::Rules | Self::CheckIn | Self::Points { target: None } | Self::Top { .. } | Self::OptOut
+        )
     }
 }
 
@@ -286,6 +421,7 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         return Parsed::NotACommand;
     };
     let mut args: Vec<&str> = args.split_whitespace().collect();
+    let no_args = args.is_empty();
     let mentioned = msg.mentions().into_iter().find(|&id| id != self_id);
     // `Err(None)`: no member given (usage); `Err(Some(word))`: `word` is not a member.
     let mut target = || -> Result<i64, Option<Problem>> {
@@ -340,6 +476,36 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         }
         .ok_or(None),
         Name::Review => Ok(Command::Review),
+        Name::CheckIn => Ok(Command::CheckIn),
+        Name::OptOut => Ok(Command::OptOut),
+        Name::Points => {
+            if mentioned.is_none() && no_args {
+                Ok(Command::Points { target: None })
+            } else {
+                target().map(|target| Command::Points { target: Some(target) })
+            }
+        }
+        Name::AddPoints | Name::TakePoints => target().and_then(|target| {
+            let amount: i64 = args
+                .first()
+                .and_then(|a| a.trim_start_matches('+').parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .ok_or(None)?
+                .into();
+            Ok(Command::AdjustPoints {
+                target,
+                delta: if name == Name::TakePoints { -amount } else { amount },
+                reason: args[1..].join(" "),
+            })
+        }),
+        Name::Top => match args.first().copied() {
+            None | Some("周" | "本周" | "week") => Ok(Command::Top { month: false }),
+            Some(a) if a.eq_ignore_ascii_case("week") => Ok(Command::Top { month: false }),
+            Some("月" | "本月" | "月榜") => Ok(Command::Top { month: true }),
+            Some(a) if a.eq_ignore_ascii_case("month") => Ok(Command::Top { month: true }),
+            Some(_) => Err(None),
+        },
+        Name::Faq => parse_faq(raw_args).map(Command::Faq),
         Name::Inactive => match args.first() {
             None => Ok(Command::Inactive {
                 silent_for: DEFAULT_INACTIVE,
@@ -365,6 +531,38 @@ fn replied(msg: &GroupMessage) -> Option<i64> {
         Segment::Reply { message_id } => Some(*message_id),
         _ => None,
     })
+}
+
+/// Reads `/问答`'s arguments: the keyword of `add` is its first word, the answer everything
+/// after it, as written.
+fn parse_faq(args: &str) -> Result<FaqCommand, Option<Problem>> {
+    let (sub, rest) = args
+        .split_once(char::is_whitespace)
+        .map_or((args, ""), |(s, r)| (s, r.trim()));
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(sub));
+    if sub.is_empty() || is(FAQ_LIST) {
+        return if rest.is_empty() {
+            Ok(FaqCommand::List)
+        } else {
+            Err(None)
+        };
+    }
+    if is(FAQ_ADD) {
+        let (keyword, answer) = rest.split_once(char::is_whitespace).ok_or(None)?;
+        let answer = answer.trim();
+        if keyword.is_empty() || answer.is_empty() {
+            return Err(None);
+        }
+        return Ok(FaqCommand::Add {
+            keyword: keyword.to_owned(),
+            answer: answer.to_owned(),
+        });
+    }
+    if is(FAQ_DEL) {
+        let number = rest.trim_start_matches(['#', '＃']).parse().map_err(|_| None)?;
+        return Ok(FaqCommand::Del { number });
+    }
+    Err(None)
 }
 
 /// Reads `/schedule`'s arguments. The text of `add` is everything after the time, as
@@ -557,6 +755,41 @@ mod tests {
             ),
             ("／kick @12345", cmd(Command::Kick { target: 12_345 })),
             ("/kick@qunguan_bot §42§", cmd(Command::Kick { target: 42 })),
+            ("/签到", cmd(Command::CheckIn)),
+            ("/打卡", cmd(Command::CheckIn)),
+            ("/checkin", cmd(Command::CheckIn)),
+            ("/积分", cmd(Command::Points { target: None })),
+            ("/points §42§", cmd(Command::Points { target: Some(42) })),
+            (
+                "/加分 §42§ 10 分享教程",
+                cmd(Command::AdjustPoints {
+                    target: 42,
+                    delta: 10,
+                    reason: "分享教程".into(),
+                }),
+            ),
+            (
+                "/扣分 §42§ 5",
+                cmd(Command::AdjustPoints {
+                    target: 42,
+                    delta: -5,
+                    reason: String::new(),
+                }),
+            ),
+            ("/排行", cmd(Command::Top { month: false })),
+            ("/排行 月", cmd(Command::Top { month: true })),
+            ("/top month", cmd(Command::Top { month: true })),
+            ("/退出积分", cmd(Command::OptOut)),
+            ("/optout", cmd(Command::OptOut)),
+            (
+                "/问答 add 怎么进群 先看群公告\n再找管理员",
+                cmd(Command::Faq(FaqCommand::Add {
+                    keyword: "怎么进群".into(),
+                    answer: "先看群公告\n再找管理员".into(),
+                })),
+            ),
+            ("/问答", cmd(Command::Faq(FaqCommand::List))),
+            ("/faq del #2", cmd(Command::Faq(FaqCommand::Del { number: 2 }))),
             // The bot mentioned first is not the target.
             ("§999§ /kick §42§", cmd(Command::Kick { target: 42 })),
         ];
@@ -621,6 +854,10 @@ mod tests {
             ("/schedule frobnicate", Name::Schedule),
             ("/inactive soon", Name::Inactive),
             ("/潜水 0s", Name::Inactive),
+            ("/加分 §42§", Name::AddPoints),
+            ("/扣分 §42§ 0", Name::TakePoints),
+            ("/排行 年", Name::Top),
+            ("/问答 add 关键词", Name::Faq),
         ] {
             assert_eq!(parse(&message(spec), BOT), Parsed::Usage(name), "{spec}");
         }

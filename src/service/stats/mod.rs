@@ -316,6 +316,7 @@ pub fn measure_name(measure: Measure) -> &'static str {
         Measure::JoinRejected => "join_rejected",
         Measure::Labeled { spam: true } => "label_spam",
         Measure::Labeled { spam: false } => "label_ham",
+        Measure::Points { .. } => "points",
     }
 }
 
@@ -332,6 +333,11 @@ pub struct Reporter {
     pub outbox: OutboxHandle,
     /// The answer's language.
     pub locale: Locale,
+    /// Where the member tiers come from (with `[engagement]` on).
+    pub tiers: Option<(
+        Arc<crate::service::engagement::Engagement>,
+        Arc<crate::service::inactivity::Inactivity>,
+    )>,
 }
 
 impl Reporter {
@@ -365,18 +371,49 @@ impl Reporter {
         ))
     }
 
+    /// The member tiers line (counts and trend), if engagement is on and they can be read.
+    pub async fn tiers_line(&self, group: GroupId, now: Timestamp) -> Option<String> {
+        let rows = self.tier_rows(group, now).await?;
+        Some(i18n::tiers_line(self.locale, &rows))
+    }
+
+    /// Each member tier's count and its change over the week, if engagement is on and they
+    /// can be read.
+    pub async fn tier_rows(
+        &self,
+        group: GroupId,
+        now: Timestamp,
+    ) -> Option<Vec<(crate::domain::engagement::Tier, usize, Option<i64>)>> {
+        let (engagement, inactivity) = self.tiers.clone()?;
+        let rows = tokio::task::spawn_blocking(move || engagement.tier_rows(&inactivity, group, now)).await;
+        match rows {
+            Ok(Ok(rows)) => Some(rows),
+            Ok(Err(e)) => {
+                tracing::warn!(%group, error = %e, "cannot read the member tiers");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "the member tiers task failed");
+                None
+            }
+        }
+    }
+
     /// Computes the report of `group` and posts it as a reply to `message_id`, in the
     /// background.
     pub fn answer_later(&self, group: GroupId, message_id: i64, now: Timestamp) {
         let this = self.clone();
         tokio::spawn(async move {
-            let text = match this.summary(group, now).await {
+            let mut text = match this.summary(group, now).await {
                 Ok((summary, _)) => i18n::stats_summary(this.locale, &summary),
                 Err(e) => {
                     tracing::error!(%group, error = %e, "cannot read the group statistics");
                     return;
                 }
             };
+            if let Some(line) = this.tiers_line(group, now).await {
+                text.push_text(format!("\n{line}"));
+            }
             let action = Action::Send {
                 group,
                 message: text,

@@ -48,6 +48,8 @@ pub struct PageData<'a> {
     pub summary: &'a Summary,
     /// Whether the last day is today, which is not over yet (drawn as partial).
     pub last_is_today: bool,
+    /// The member tiers now and their change over the week (with `[engagement]` on).
+    pub tiers: Option<&'a [(crate::domain::engagement::Tier, usize, Option<i64>)]>,
 }
 
 /// Renders the page.
@@ -69,6 +71,9 @@ pub fn render(data: &PageData<'_>) -> String {
     html.push_str("</head>\n<body>\n");
     let _ = writeln!(html, "<h1 id=\"group\">{}</h1>", escape(&title));
     summary_table(&mut html, data.summary);
+    if let Some(tiers) = data.tiers {
+        tiers_table(&mut html, tiers);
+    }
     let partial = Partial {
         last_is_today: data.last_is_today,
         label: "今天（未完） today, so far",
@@ -98,6 +103,27 @@ pub fn render(data: &PageData<'_>) -> String {
     let _ = write!(html, "{}", escape(env!("CARGO_PKG_VERSION")));
     html.push_str("</footer>\n</body>\n</html>\n");
     html
+}
+
+/// The member tiers: count now and change over the week, per tier.
+fn tiers_table(html: &mut String, tiers: &[(crate::domain::engagement::Tier, usize, Option<i64>)]) {
+    html.push_str("<h2>成员分层 Member tiers</h2>\n<table id=\"tiers\">\n");
+    html.push_str("<tr><th></th><th>人数 Members</th><th>较上周 vs a week ago</th></tr>\n");
+    for (tier, n, change) in tiers {
+        let zh = crate::policy::i18n::tier_name(Locale::ZhCn, *tier);
+        let en = crate::policy::i18n::tier_name(Locale::En, *tier);
+        let change = match change {
+            Some(c) if *c > 0 => format!("+{c}"),
+            Some(c) => c.to_string(),
+            None => "—".to_owned(),
+        };
+        let _ = writeln!(
+            html,
+            "<tr class=\"{}\"><td>{zh} {en}</td><td class=\"n\">{n}</td><td class=\"n\">{change}</td></tr>",
+            tier.as_str()
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 const STYLE: &str = "<style>\n\
@@ -439,6 +465,7 @@ mod tests {
             days: &days,
             summary: &summary,
             last_is_today: false,
+            tiers: None,
         });
         let chart = html
             .split("<svg id=\"chart-messages\"")
@@ -546,6 +573,7 @@ mod tests {
             days: &days,
             summary: &summary,
             last_is_today: true,
+            tiers: None,
         });
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");

@@ -195,6 +195,8 @@ pub struct TestApp {
     pub rules: qunguan::config::rules::RulesHandle,
     /// The daemon's inactivity tracker (tests run its sweep after moving the clock).
     pub inactivity: Arc<qunguan::service::inactivity::Inactivity>,
+    /// The daemon's engagement service (tests run its tier alert check after moving the clock).
+    pub engagement: Arc<qunguan::service::engagement::Engagement>,
     /// The admin listener's base URL (`/metrics`, `/stats/…`), unless a test turned it off.
     pub admin: Option<String>,
     /// The welcome greeter's rounds.
@@ -270,6 +272,7 @@ impl TestApp {
         let rules = app.rules();
         let pipeline = app.pipeline();
         let inactivity = Arc::clone(pipeline.inactivity());
+        let engagement = Arc::clone(pipeline.engagement());
         let greeter = TaskProbe {
             name: "welcome greeter",
             bell: pipeline.greeter_wake(),
@@ -294,6 +297,7 @@ impl TestApp {
             secret: options.secret,
             rules,
             inactivity,
+            engagement,
             admin,
             greeter,
             scheduler,

@@ -1,0 +1,285 @@
+//! Engagement: the answers to `/签到`, `/积分`, `/加分` / `/扣分`, `/排行`, `/退出积分` and
+//! `/问答`, the leaderboard post and the tier alert.
+
+use std::fmt::Write as _;
+
+use crate::domain::action::OutgoingMessage;
+use crate::domain::engagement::Tier;
+use crate::domain::locale::Locale;
+
+/// A member as lists show them: their name, or their id when no name is known.
+fn who(name: &str, user_id: i64) -> String {
+    if name.is_empty() {
+        user_id.to_string()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// What a check-in earned, for its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckedIn {
+    /// Consecutive days (连续 N 天).
+    pub streak: u32,
+    /// Points for the check-in.
+    pub points: u32,
+    /// The streak bonus reached today (0: none).
+    pub bonus: u32,
+    /// The member's place among today's check-ins.
+    pub rank: u32,
+    /// The balance after it.
+    pub total: i64,
+}
+
+/// The answer to a check-in: a mention, the streak, the points and today's rank.
+#[must_use]
+pub fn checked_in(locale: Locale, user_id: i64, name: &str, c: CheckedIn) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, name);
+    let CheckedIn {
+        streak,
+        points,
+        bonus,
+        rank,
+        total,
+    } = c;
+    msg.push_text(&match locale {
+        Locale::ZhCn => {
+            let bonus = if bonus > 0 {
+                format!("，连续签到奖励 +{bonus}")
+            } else {
+                String::new()
+            };
+            format!(" 签到成功！连续 {streak} 天，获得 {points} 积分{bonus}，今天第 {rank} 个签到，当前积分 {total}。")
+        }
+        Locale::En => {
+            let bonus = if bonus > 0 {
+                format!(", streak bonus +{bonus}")
+            } else {
+                String::new()
+            };
+            format!(
+                " Checked in! {streak} day(s) in a row, +{points} points{bonus}; #{rank} to check in today; {total} points in all."
+            )
+        }
+    });
+    msg
+}
+
+/// The answer to a second check-in the same day.
+#[must_use]
+pub fn already_checked_in(locale: Locale, streak: u32) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => format!("今天已经签到过了，明天再来吧～（已连续签到 {streak} 天）"),
+        Locale::En => format!("You have already checked in today; come back tomorrow. ({streak} day(s) in a row)"),
+    })
+}
+
+/// The answer to `/积分`: the balance and the place among the group's members (`None`: the
+/// member opted out, so their points are not shown).
+#[must_use]
+pub fn points(locale: Locale, user_id: i64, name: &str, shown: Option<(i64, usize)>) -> OutgoingMessage {
+    let who = who(name, user_id);
+    OutgoingMessage::text(match (locale, shown) {
+        (Locale::ZhCn, Some((points, rank))) => format!("{who} 当前积分 {points}，排名第 {rank}。"),
+        (Locale::ZhCn, None) => format!("{who} 已退出积分排行，积分不显示。"),
+        (Locale::En, Some((points, rank))) => format!("{who} has {points} points, #{rank} in this group."),
+        (Locale::En, None) => format!("{who} opted out of points; they are not shown."),
+    })
+}
+
+/// The answer to `/加分` and `/扣分`: the change made, the new balance, why, and the case.
+#[must_use]
+pub fn points_adjusted(
+    locale: Locale,
+    user_id: i64,
+    change: i64,
+    total: i64,
+    reason: &str,
+    case: u64,
+) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    msg.push_mention(user_id, "");
+    let amount = change.unsigned_abs();
+    let reason = if reason.is_empty() {
+        String::new()
+    } else {
+        match locale {
+            Locale::ZhCn => format!("（{reason}）"),
+            Locale::En => format!(" ({reason})"),
+        }
+    };
+    msg.push_text(&match (locale, change >= 0) {
+        (Locale::ZhCn, true) => format!(" 加 {amount} 积分{reason}，当前积分 {total}。（案件 #{case}）"),
+        (Locale::ZhCn, false) => format!(" 扣 {amount} 积分{reason}，当前积分 {total}。（案件 #{case}）"),
+        (Locale::En, true) => format!(" +{amount} points{reason}; {total} points in all. (case #{case})"),
+        (Locale::En, false) => format!(" -{amount} points{reason}; {total} points in all. (case #{case})"),
+    });
+    msg
+}
+
+/// Which leaderboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Board {
+    /// This week (Monday to Sunday).
+    Week,
+    /// This month.
+    Month,
+}
+
+/// A leaderboard: (name, user id, points), best first.
+#[must_use]
+pub fn board(locale: Locale, which: Board, rows: &[(String, i64, i64)]) -> OutgoingMessage {
+    let title = match (locale, which) {
+        (Locale::ZhCn, Board::Week) => "本周积分排行",
+        (Locale::ZhCn, Board::Month) => "本月积分排行",
+        (Locale::En, Board::Week) => "This week's points",
+        (Locale::En, Board::Month) => "This month's points",
+    };
+    if rows.is_empty() {
+        return OutgoingMessage::text(match locale {
+            Locale::ZhCn => format!("{title}：还没有人获得积分。"),
+            Locale::En => format!("{title}: nobody has earned points yet."),
+        });
+    }
+    let mut out = match locale {
+        Locale::ZhCn => format!("{title}："),
+        Locale::En => format!("{title}:"),
+    };
+    for (i, (name, user_id, points)) in rows.iter().enumerate() {
+        let who = who(name, *user_id);
+        let _ = match locale {
+            Locale::ZhCn => write!(out, "\n{}. {who} {points} 分", i + 1),
+            Locale::En => write!(out, "\n{}. {who} {points}", i + 1),
+        };
+    }
+    OutgoingMessage::text(out)
+}
+
+/// The answer to `/退出积分`: out (`true`) or back in.
+#[must_use]
+pub fn opted_out(locale: Locale, out: bool) -> OutgoingMessage {
+    OutgoingMessage::text(match (locale, out) {
+        (Locale::ZhCn, true) => "已退出积分排行和提醒：你的积分会保留，但不再显示。再发一次 /退出积分 可恢复。",
+        (Locale::ZhCn, false) => "已恢复积分排行和提醒。",
+        (Locale::En, true) => {
+            "You are off the boards and alerts: your points are kept but not shown. Send /optout again to come back."
+        }
+        (Locale::En, false) => "You are back on the boards and alerts.",
+    })
+}
+
+/// The tier alert to the admins: `silent` of `members` have been silent `days` days or more.
+#[must_use]
+pub fn tier_alert(locale: Locale, admins: &[(i64, &str)], silent: usize, members: usize, days: u32) -> OutgoingMessage {
+    let mut msg = OutgoingMessage::default();
+    for (i, (user_id, name)) in admins.iter().enumerate() {
+        if i > 0 {
+            msg.push_text(" ");
+        }
+        msg.push_mention(*user_id, *name);
+    }
+    let percent = silent * 100 / members.max(1);
+    let space = if admins.is_empty() { "" } else { " " };
+    msg.push_text(&match locale {
+        Locale::ZhCn => format!(
+            "{space}活跃度提醒：本群 {percent}% 的成员（{silent}/{members}）已经 {days} 天以上没有发言了，可以发起话题或活动，带动一下气氛。"
+        ),
+        Locale::En => format!(
+            "{space}Activity alert: {percent}% of this group's members ({silent}/{members}) have not posted for {days} days or more. A topic or an event could wake the group up."
+        ),
+    });
+    msg
+}
+
+/// A tier's name.
+#[must_use]
+pub fn tier_name(locale: Locale, tier: Tier) -> &'static str {
+    match (locale, tier) {
+        (Locale::ZhCn, Tier::Core) => "核心",
+        (Locale::ZhCn, Tier::Active) => "活跃",
+        (Locale::ZhCn, Tier::Lurking) => "潜水",
+        (Locale::ZhCn, Tier::Dormant) => "沉睡",
+        (Locale::En, Tier::Core) => "core",
+        (Locale::En, Tier::Active) => "active",
+        (Locale::En, Tier::Lurking) => "lurking",
+        (Locale::En, Tier::Dormant) => "dormant",
+    }
+}
+
+/// The tiers line of `/stats`: counts per tier and the change since a week ago.
+#[must_use]
+pub fn tiers_line(locale: Locale, counts: &[(Tier, usize, Option<i64>)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(tier, n, change)| {
+            let change = match change {
+                Some(c) if *c > 0 => format!(" (+{c})"),
+                Some(c) if *c < 0 => format!(" ({c})"),
+                _ => String::new(),
+            };
+            format!("{} {n}{change}", tier_name(locale, *tier))
+        })
+        .collect();
+    match locale {
+        Locale::ZhCn => format!("成员分层：{}", parts.join(" · ")),
+        Locale::En => format!("Tiers: {}", parts.join(" · ")),
+    }
+}
+
+/// The answer to `/问答 add`.
+#[must_use]
+pub fn reply_added(locale: Locale, number: u64, keyword: &str) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => format!("已添加关键词回复 #{number}：「{keyword}」。删除：/问答 del {number}"),
+        Locale::En => format!("Keyword answer #{number} added: \"{keyword}\". Remove it with /faq del {number}"),
+    })
+}
+
+/// The answer to `/问答 del`.
+#[must_use]
+pub fn reply_deleted(locale: Locale, number: u64, deleted: bool) -> OutgoingMessage {
+    OutgoingMessage::text(match (locale, deleted) {
+        (Locale::ZhCn, true) => format!("已删除关键词回复 #{number}。"),
+        (Locale::ZhCn, false) => {
+            format!("本群没有关键词回复 #{number}（rules/replies.toml 中的回复请在文件中修改）。")
+        }
+        (Locale::En, true) => format!("Keyword answer #{number} removed."),
+        (Locale::En, false) => {
+            format!(
+                "This group has no keyword answer #{number} (answers of rules/replies.toml are changed in the file)."
+            )
+        }
+    })
+}
+
+/// The answer to `/问答 add` when the group already has `max` answers.
+#[must_use]
+pub fn replies_full(locale: Locale, max: usize) -> OutgoingMessage {
+    OutgoingMessage::text(match locale {
+        Locale::ZhCn => format!("本群已有 {max} 条关键词回复，请先删除一些，或写入 rules/replies.toml。"),
+        Locale::En => {
+            format!("This group already has {max} keyword answers: remove some first, or use rules/replies.toml.")
+        }
+    })
+}
+
+/// The answer to `/问答 list`: (label, keywords, answer), `#3` for answers added here and
+/// `[id]` for those of `rules/replies.toml`.
+#[must_use]
+pub fn reply_list(locale: Locale, lines: &[(String, String, String)]) -> OutgoingMessage {
+    if lines.is_empty() {
+        return OutgoingMessage::text(match locale {
+            Locale::ZhCn => "本群还没有关键词回复。添加：/问答 add 关键词 回答",
+            Locale::En => "No keyword answers in this group yet. Add one with /faq add <keyword> <answer>",
+        });
+    }
+    let mut out = String::from(match locale {
+        Locale::ZhCn => "关键词回复：",
+        Locale::En => "Keyword answers:",
+    });
+    for (label, keywords, answer) in lines {
+        let _ = write!(out, "\n{label} {keywords} → {answer}");
+    }
+    OutgoingMessage::text(out)
+}

@@ -1,0 +1,451 @@
+//! The `engagement` tree: members' points and check-ins, each group's check-in count of the
+//! day, and the keyword answers admins added in the group (`/问答 add`).
+//!
+//! | key                                   | value                                  |
+//! |---------------------------------------|----------------------------------------|
+//! | `platform ‖ group` (9 B)              | [`CheckinDay`]: check-ins of the day   |
+//! | `platform ‖ group ‖ user` (17 B)      | [`MemberPoints`]                       |
+//! | `platform ‖ group ‖ 'q' ‖ number` (18 B) | [`AdminReply`]                      |
+//!
+//! All three kinds sort by group, so one prefix scan reads a group's board. A check-in, an
+//! admin's adjustment (with its audit case) and a strike's penalty are each one transaction
+//! with the event's seen-key and the bot's answer ([`Store::commit_points`]), so a redelivered
+//! `/签到` or `/加分` changes nothing. Message points are noted in memory and added here in
+//! batches ([`Store::add_message_points`]), capped per member and day again at the write.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::audit::GroupRecord;
+use super::codec::{Record, decode, encode};
+use super::keys::{case_key, decode_member_key, group_prefix, member_key};
+use super::{Store, StoreError, abort};
+use crate::domain::action::Action;
+use crate::domain::audit::AuditEntry;
+use crate::domain::engagement::{MemberPoints, Period};
+use crate::domain::event::{EventKey, GroupId};
+
+impl Record for MemberPoints {
+    const WHAT: &'static str = "member points";
+    const VERSION: u8 = 1;
+}
+
+/// How many members checked in on `day` in a group (the rank of the next one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinDay {
+    /// The day number.
+    pub day: i32,
+    /// Check-ins on it so far.
+    pub count: u32,
+}
+
+impl Record for CheckinDay {
+    const WHAT: &'static str = "check-in count";
+    const VERSION: u8 = 1;
+}
+
+/// A keyword answer an admin added in the group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminReply {
+    /// Its number within the group (`/问答 del <number>`).
+    pub number: u64,
+    /// The keyword as written.
+    pub keyword: String,
+    /// The answer.
+    pub answer: String,
+    /// The admin who added it.
+    pub created_by: i64,
+    /// When, unix ms.
+    pub created_ms: i64,
+}
+
+impl Record for AdminReply {
+    const WHAT: &'static str = "keyword answer";
+    const VERSION: u8 = 1;
+}
+
+/// How many days of tier counts are kept per group (for the week's trend).
+pub const TIER_DAYS_KEPT: i32 = 8;
+
+/// The tag byte after the group prefix of an [`AdminReply`] key.
+const REPLY_TAG: u8 = b'q';
+
+fn reply_key(group: GroupId, number: u64) -> [u8; 18] {
+    let mut k = [0; 18];
+    k[..9].copy_from_slice(&group_prefix(group));
+    k[9] = REPLY_TAG;
+    k[10..].copy_from_slice(&number.to_be_bytes());
+    k
+}
+
+/// What a points decision sees inside its transaction.
+#[derive(Clone, Debug, Default)]
+pub struct PointsView {
+    /// The member's record, if they have one.
+    pub record: Option<MemberPoints>,
+    /// The group's check-ins of the day stored last.
+    pub checkins: CheckinDay,
+    /// The number an audit case recorded by this commit gets.
+    pub next_case: u64,
+}
+
+/// What a points decision writes.
+#[derive(Clone, Debug, Default)]
+pub struct PointsWrite {
+    /// The member's new record (`None`: unchanged).
+    pub record: Option<MemberPoints>,
+    /// The group's new check-in count (`None`: unchanged).
+    pub checkins: Option<CheckinDay>,
+    /// An audit case (an admin's adjustment).
+    pub audit: Option<AuditEntry>,
+    /// What to send.
+    pub actions: Vec<Action>,
+}
+
+/// One member's message points noted since the last batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotedPoints {
+    /// The member's name.
+    pub name: String,
+    /// When they were earned.
+    pub period: Period,
+    /// How many.
+    pub points: u32,
+}
+
+impl Store {
+    /// A member's record.
+    pub fn member_points(&self, group: GroupId, user_id: i64) -> Result<Option<MemberPoints>, StoreError> {
+        self.trees()?
+            .engagement
+            .get(member_key(group, user_id))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// Every member record of a group, by user id.
+    pub fn group_points(&self, group: GroupId) -> Result<Vec<(i64, MemberPoints)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.engagement.scan_prefix(group_prefix(group)) {
+            let (key, value) = entry?;
+            if key.len() == 17
+                && let Some((_, user)) = decode_member_key(&key)
+            {
+                out.push((user, decode(&value)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records event `key` with a change to one member's points, decided by `decide` from
+    /// what is stored, in one transaction (see [`PointsWrite`]). `None`: the event was already
+    /// recorded, nothing changed.
+    pub fn commit_points<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        group: GroupId,
+        user_id: i64,
+        decide: impl Fn(PointsView) -> (PointsWrite, R),
+    ) -> Result<Option<(R, Option<u64>)>, StoreError> {
+        let member = member_key(group, user_id);
+        let prefix = group_prefix(group);
+        self.unit(Some(key), now, |unit| {
+            let record = match unit.engagement.get(member)? {
+                Some(bytes) => Some(decode::<MemberPoints>(&bytes).map_err(abort)?),
+                None => None,
+            };
+            let checkins = match unit.engagement.get(prefix)? {
+                Some(bytes) => decode::<CheckinDay>(&bytes).map_err(abort)?,
+                None => CheckinDay::default(),
+            };
+            let group_record = match unit.groups.get(prefix)? {
+                Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?,
+                None => GroupRecord::default(),
+            };
+            let next_case = group_record.last_case + 1;
+            let (write, value) = decide(PointsView {
+                record,
+                checkins,
+                next_case,
+            });
+            if let Some(record) = &write.record {
+                unit.engagement.insert(&member, encode(record).map_err(abort)?)?;
+            }
+            if let Some(day) = &write.checkins {
+                unit.engagement.insert(&prefix, encode(day).map_err(abort)?)?;
+            }
+            let case = match write.audit {
+                Some(mut entry) => {
+                    entry.case = next_case;
+                    entry.group = group;
+                    unit.audit
+                        .insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
+                    let record = GroupRecord { last_case: next_case };
+                    unit.groups.insert(&prefix, encode(&record).map_err(abort)?)?;
+                    Some(next_case)
+                }
+                None => None,
+            };
+            unit.stage(write.actions, case)?;
+            Ok((value, case))
+        })
+    }
+
+    /// Adds noted message points, at most `cap` per member and day in all (what was stored for
+    /// the day counts), and marks the day active. Under the commit lock, in one batch.
+    pub fn add_message_points(&self, noted: &[(GroupId, i64, NotedPoints)], cap: u32) -> Result<(), StoreError> {
+        if noted.is_empty() {
+            return Ok(());
+        }
+        let _op = self.begin("engagement write");
+        let _log = self.lock();
+        let trees = self.write_gate()?;
+        let tree = &trees.engagement;
+        let mut batch = sled::Batch::default();
+        for (group, user, points) in noted {
+            let key = member_key(*group, *user);
+            let mut record: MemberPoints = match self.observe(tree.get(key).map_err(StoreError::from))? {
+                Some(bytes) => decode(&bytes)?,
+                None => MemberPoints::default(),
+            };
+            if record.msg_day != points.period.day {
+                record.msg_day = points.period.day;
+                record.msg_points = 0;
+            }
+            let room = cap.saturating_sub(record.msg_points);
+            let earned = points.points.min(room);
+            record.msg_points += earned;
+            record.add(i64::from(earned), points.period);
+            record.active_on(points.period.day);
+            if !points.name.is_empty() {
+                record.name.clone_from(&points.name);
+            }
+            batch.insert(&key[..], encode(&record)?);
+        }
+        self.observe(tree.apply_batch(batch).map_err(StoreError::from))
+    }
+
+    /// The tier counts kept for `group`: (day, counts in tier order), oldest first.
+    pub fn tier_history(&self, group: GroupId) -> Result<Vec<(i32, [usize; 4])>, StoreError> {
+        match self
+            .trees()?
+            .state
+            .get(format!("engagement.tiers/{group}").as_bytes())?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Decode {
+                what: "tier history",
+                reason: e.to_string(),
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Keeps `counts` as `group`'s tiers of `day`, with the [`TIER_DAYS_KEPT`] days before it.
+    pub fn keep_tiers(&self, group: GroupId, day: i32, counts: [usize; 4]) -> Result<(), StoreError> {
+        let mut kept = self.tier_history(group)?;
+        kept.retain(|(d, _)| *d != day && *d > day - TIER_DAYS_KEPT);
+        kept.push((day, counts));
+        kept.sort_by_key(|(d, _)| *d);
+        let bytes = serde_json::to_vec(&kept).map_err(|e| StoreError::Encode {
+            what: "tier history",
+            reason: e.to_string(),
+        })?;
+        self.set_state(&format!("engagement.tiers/{group}"), &bytes)
+    }
+
+    /// Enqueues the tier alert `action` for `group` unless one was sent on `day`, and records
+    /// the day, in one transaction. Returns whether it was enqueued.
+    pub fn commit_alert(&self, group: GroupId, day: i32, action: Action, now: Timestamp) -> Result<bool, StoreError> {
+        let name = format!("engagement.alert/{group}");
+        let sent = self.unit(None, now, |unit| {
+            if let Some(bytes) = unit.state.get(name.as_bytes())?
+                && super::codec::decode_i64(&bytes, "tier alert day").map_err(abort)? >= i64::from(day)
+            {
+                return Ok(false);
+            }
+            unit.state.insert(name.as_bytes(), &i64::from(day).to_be_bytes())?;
+            unit.stage([action.clone()], None)?;
+            Ok(true)
+        })?;
+        Ok(sent.unwrap_or(false))
+    }
+
+    /// Deletes the member records whose last message or check-in was before day `before`.
+    /// Returns how many.
+    pub fn sweep_points(&self, before: i32) -> Result<usize, StoreError> {
+        let mut stale = Vec::new();
+        for entry in self.trees()?.engagement.iter() {
+            let (key, value) = entry?;
+            if key.len() != 17 {
+                continue;
+            }
+            let record: MemberPoints = decode(&value)?;
+            let last = record.active_day.max(record.last_checkin.unwrap_or(i32::MIN));
+            if last < before {
+                stale.push((key, value));
+            }
+        }
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let _op = self.begin("engagement sweep");
+        let _log = self.lock();
+        let trees = self.write_gate()?;
+        let mut removed = 0;
+        for (key, value) in stale {
+            // A record changed since it was read (the member came back) is left alone.
+            let swapped = trees.engagement.compare_and_swap(key, Some(value), None::<&[u8]>);
+            if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The keyword answers admins added in `group`, by number.
+    pub fn admin_replies(&self, group: GroupId) -> Result<Vec<AdminReply>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.engagement.scan_prefix(group_prefix(group)) {
+            let (key, value) = entry?;
+            if key.len() == 18 && key[9] == REPLY_TAG {
+                out.push(decode(&value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every group's admin-added keyword answers.
+    pub fn all_admin_replies(&self) -> Result<Vec<(GroupId, AdminReply)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.engagement.iter() {
+            let (key, value) = entry?;
+            if key.len() == 18
+                && key[9] == REPLY_TAG
+                && let Some(group) = super::keys::decode_group_prefix(&key)
+            {
+                out.push((group, decode(&value)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a keyword answer for the command event `key` (its number is the group's next),
+    /// with the answer `reply(number)`. `None`: the event was already recorded.
+    pub fn commit_reply_add(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        group: GroupId,
+        reply: &AdminReply,
+        answer: impl Fn(u64) -> Action,
+    ) -> Result<Option<u64>, StoreError> {
+        let counter = format!("faq.last/{group}");
+        let now_ms = now.as_millisecond();
+        self.unit(Some(key), now, |unit| {
+            let last = match unit.state.get(counter.as_bytes())? {
+                Some(bytes) => super::codec::decode_i64(&bytes, "keyword answer counter").map_err(abort)?,
+                None => 0,
+            };
+            let number = u64::try_from(last).unwrap_or(0) + 1;
+            let stored = AdminReply {
+                number,
+                created_ms: now_ms,
+                ..reply.clone()
+            };
+            let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
+            unit.state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
+            unit.engagement
+                .insert(&reply_key(group, number), encode(&stored).map_err(abort)?)?;
+            unit.stage([answer(number)], None)?;
+            Ok(number)
+        })
+    }
+
+    /// Deletes keyword answer `number` of `group` for the command event `key`, with the answer
+    /// `reply(deleted)`. `None`: the event was already recorded.
+    pub fn commit_reply_del(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        group: GroupId,
+        number: u64,
+        reply: impl Fn(bool) -> Action,
+    ) -> Result<Option<bool>, StoreError> {
+        let entry = reply_key(group, number);
+        self.unit(Some(key), now, |unit| {
+            let deleted = unit.engagement.remove(&entry)?.is_some();
+            unit.stage([reply(deleted)], None)?;
+            Ok(deleted)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(day: i32) -> Period {
+        Period { day, week: 1, month: 1 }
+    }
+
+    #[test]
+    fn message_points_are_capped_per_day_at_the_write_and_replies_are_apart_from_members() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let group = GroupId::qq(1);
+        let noted = |points, day| {
+            vec![(
+                group,
+                7,
+                NotedPoints {
+                    name: "小王".into(),
+                    period: period(day),
+                    points,
+                },
+            )]
+        };
+        store.add_message_points(&noted(3, 10), 5).expect("add");
+        store.add_message_points(&noted(4, 10), 5).expect("add");
+        let record = store.member_points(group, 7).expect("read").expect("record");
+        assert_eq!((record.points, record.msg_points), (5, 5), "capped at 5 a day");
+        store.add_message_points(&noted(4, 11), 5).expect("add");
+        let record = store.member_points(group, 7).expect("read").expect("record");
+        assert_eq!((record.points, record.msg_points, record.active_days(11, 7)), (9, 4, 2));
+
+        let reply = AdminReply {
+            number: 0,
+            keyword: "怎么进群".into(),
+            answer: "看群公告".into(),
+            created_by: 1,
+            created_ms: 0,
+        };
+        let key = EventKey::derive("t/1");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let send = |_| Action::Send {
+            group,
+            message: crate::domain::action::OutgoingMessage::text("ok"),
+            reply_to: None,
+        };
+        assert_eq!(
+            store.commit_reply_add(&key, now, group, &reply, send).expect("add"),
+            Some(1)
+        );
+        assert_eq!(
+            store.commit_reply_add(&key, now, group, &reply, send).expect("again"),
+            None
+        );
+        assert_eq!(store.admin_replies(group).expect("read").len(), 1);
+        assert_eq!(
+            store.group_points(group).expect("read").len(),
+            1,
+            "the reply is not a member"
+        );
+        // Retention: the record (last active on day 11) goes once day 12 is the cut-off; the
+        // keyword answer stays.
+        assert_eq!(store.sweep_points(11).expect("sweep"), 0);
+        assert_eq!(store.sweep_points(12).expect("sweep"), 1);
+        assert!(store.group_points(group).expect("read").is_empty());
+        assert_eq!(store.admin_replies(group).expect("read").len(), 1);
+    }
+}
