@@ -75,6 +75,9 @@ impl Store {
         let _op = self.begin("commit");
         let mut log = self.lock();
         let inner = self.write_gate()?;
+        // Fourteen trees: the most sled's `Transactional` takes in one tuple. A tree written
+        // on its own (`trust`, `review`, `sent`) stays out of the unit; a new one that must be
+        // written with an event's strikes and outbox items needs a tree merged or dropped here.
         let trees = (
             &inner.seen,
             &inner.seen_expiry,

@@ -182,6 +182,32 @@ async fn spam_then_a_near_duplicate_in_another_group_then_notspam_on_the_warning
 }
 
 #[tokio::test]
+async fn a_near_duplicate_of_learned_spam_earns_no_engagement_points() {
+    // No penalty for the strike, so the points show only what the messages earned.
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.engagement.enabled = true;
+            s.engagement.strike_penalty = 0;
+        }),
+        ..Options::default()
+    })
+    .await;
+    mark_the_ad(&app).await;
+    // A clean message earns its point...
+    assert_eq!(
+        app.post_event(&group_message(3, OTHER, "member", "大家早上好")).await,
+        StatusCode::NO_CONTENT
+    );
+    // ...the learned template is removed and earns nothing.
+    let calls = run(&app, &group_message(4, OTHER, "member", AD_AGAIN), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"]);
+    assert_eq!(cases_of(&app, GROUP).await[1].rule, "learned");
+    let answer = said(&run(&app, &command(5, OTHER, "member", "/积分"), 1).await);
+    assert!(answer.starts_with("user4002 当前积分 1，"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn notspam_as_a_reply_to_the_members_message_takes_back_the_filters_strike() {
     // The ads list warns but keeps the message, so it can still be replied to.
     let app = TestApp::spawn_with(Options {
