@@ -412,35 +412,30 @@ pub(crate) fn report(rows: &[Row<'_>], header: &str, member: Trust, veto: f32, a
     }
     let (ham, spam) = (totals[0], totals[1]);
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<28} {:>8}  {:>16}  {:>16}",
-        "", "", "rules alone", "rules + model"
-    );
-    let _ = writeln!(
-        out,
-        "{:<28} {:>8}  {:>16}  {:>16}",
-        "recall (spam caught)",
-        spam.messages,
-        percent(spam.rules, spam.messages),
-        percent(spam.judged, spam.messages)
-    );
-    let _ = writeln!(
-        out,
-        "{:<28} {:>8}  {:>16}  {:>16}",
-        "false-positive rate (ham)",
-        ham.messages,
-        percent(ham.rules, ham.messages),
-        percent(ham.judged, ham.messages)
-    );
-    let _ = writeln!(
-        out,
-        "{:<28} {:>8}  {:>16}  {:>16}",
-        "precision",
-        "",
-        percent(spam.rules, spam.rules + ham.rules),
-        percent(spam.judged, spam.judged + ham.judged)
-    );
+    let rows = [
+        ("", String::new(), "rules alone".to_owned(), "rules + model".to_owned()),
+        (
+            "recall (spam caught)",
+            spam.messages.to_string(),
+            percent(spam.rules, spam.messages),
+            percent(spam.judged, spam.messages),
+        ),
+        (
+            "false-positive rate (ham)",
+            ham.messages.to_string(),
+            percent(ham.rules, ham.messages),
+            percent(ham.judged, ham.messages),
+        ),
+        (
+            "precision",
+            String::new(),
+            percent(spam.rules, spam.rules + ham.rules),
+            percent(spam.judged, spam.judged + ham.judged),
+        ),
+    ];
+    for (label, messages, rules, judged) in rows {
+        let _ = writeln!(out, "{label:<28} {messages:>8}  {rules:>16}  {judged:>16}");
+    }
     out
 }
 

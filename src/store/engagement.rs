@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::GroupRecord;
 use super::codec::{Record, decode, encode};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
-use super::{Store, StoreError, abort};
+use super::{Store, StoreError, abort, next_number};
 use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
 use crate::domain::engagement::{MemberPoints, Period};
@@ -343,18 +343,12 @@ impl Store {
         let counter = format!("faq.last/{group}");
         let now_ms = now.as_millisecond();
         self.unit(Some(key), now, |unit| {
-            let last = match unit.state.get(counter.as_bytes())? {
-                Some(bytes) => super::codec::decode_i64(&bytes, "keyword answer counter").map_err(abort)?,
-                None => 0,
-            };
-            let number = u64::try_from(last).unwrap_or(0) + 1;
+            let number = next_number(unit.state, counter.as_bytes(), "keyword answer counter")?;
             let stored = AdminReply {
                 number,
                 created_ms: now_ms,
                 ..reply.clone()
             };
-            let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
-            unit.state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
             unit.engagement
                 .insert(&reply_key(group, number), encode(&stored).map_err(abort)?)?;
             unit.stage([answer(number)], None)?;

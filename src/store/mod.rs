@@ -819,6 +819,23 @@ pub(crate) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
+/// Inside a transaction: the next number of a per-group counter kept under `counter` in
+/// `state` (1 for the first), stored before it is returned. `what` names the counter in a
+/// decode error. Scheduled posts and keyword answers number their entries with it.
+pub(crate) fn next_number(
+    state: &sled::transaction::TransactionalTree,
+    counter: &[u8],
+    what: &'static str,
+) -> Result<u64, ConflictableTransactionError<StoreError>> {
+    let last = match state.get(counter)? {
+        Some(bytes) => codec::decode_i64(&bytes, what).map_err(abort)?,
+        None => 0,
+    };
+    let number = u64::try_from(last).unwrap_or(0) + 1;
+    state.insert(counter, &i64::try_from(number).unwrap_or(i64::MAX).to_be_bytes())?;
+    Ok(number)
+}
+
 fn map_tx(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode};
 use super::posts::PostState;
-use super::{Store, StoreError, abort, case_key, group_prefix};
+use super::{Store, StoreError, abort, case_key, group_prefix, next_number};
 use crate::domain::action::Action;
 use crate::domain::event::{EventKey, GroupId};
 
@@ -111,18 +111,12 @@ impl Store {
         let now_ms = now.as_millisecond();
         let counter = counter_name(post.group);
         self.unit(Some(key), now, |unit| {
-            let last = match unit.state.get(counter.as_bytes())? {
-                Some(bytes) => super::codec::decode_i64(&bytes, "schedule counter").map_err(abort)?,
-                None => 0,
-            };
-            let number = u64::try_from(last).unwrap_or(0) + 1;
+            let number = next_number(unit.state, counter.as_bytes(), "schedule counter")?;
             let stored = AdminPost {
                 number,
                 created_ms: now_ms,
                 ..post.clone()
             };
-            let number_i64 = i64::try_from(number).unwrap_or(i64::MAX);
-            unit.state.insert(counter.as_bytes(), &number_i64.to_be_bytes())?;
             unit.schedules
                 .insert(&post_key(post.group, number), encode(&stored).map_err(abort)?)?;
             let baseline = PostState {
