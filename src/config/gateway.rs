@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::accounts::{OneBotAccount, TelegramBot};
 use super::secret::Secret;
 use super::validate::check_http_url;
 use super::{ConfigIssue, Settings};
@@ -52,6 +53,11 @@ pub struct OneBotSettings {
     pub secret: Secret,
     /// Deadline of one API call.
     pub timeout: HumanDuration,
+    /// `[[gateway.onebot.accounts]]`: several QQ accounts, each with its own gateway, API
+    /// root, token and secret ([`super::accounts`]). When listed, the section's `api_root`,
+    /// `access_token` and `secret` are not used, and an event is accepted only from a listed
+    /// `self_id`.
+    pub accounts: Vec<OneBotAccount>,
 }
 
 impl Default for OneBotSettings {
@@ -63,6 +69,7 @@ impl Default for OneBotSettings {
             access_token: Secret::default(),
             secret: Secret::default(),
             timeout: HumanDuration::from_secs(10),
+            accounts: Vec::new(),
         }
     }
 }
@@ -100,6 +107,9 @@ pub struct TelegramSettings {
     /// Discard the updates that queued up while qunguan was not running, at start.
     #[serde(deserialize_with = "super::strict::bool")]
     pub drop_pending_updates: bool,
+    /// `[[gateway.telegram.bots]]`: several bots, each with its own token, mode, webhook and
+    /// API root ([`super::accounts`]); the section's other keys are shared by all.
+    pub bots: Vec<TelegramBot>,
     /// Set by loading when the section has a `token` but no `enabled` key: Telegram is then
     /// on, and `check-config` and `run` say why (a configured token is never ignored).
     #[serde(skip)]
@@ -120,6 +130,7 @@ impl Default for TelegramSettings {
             poll_timeout: HumanDuration::from_secs(30),
             admin_cache_ttl: HumanDuration::from_secs(600),
             drop_pending_updates: false,
+            bots: Vec::new(),
             enabled_by_token: false,
         }
     }
@@ -161,25 +172,42 @@ impl fmt::Display for TelegramMode {
 }
 
 impl Settings {
-    /// The problems of `[gateway.onebot]`, when it is enabled.
+    /// The problems of `[gateway.onebot]` (each listed account on its own), when it is
+    /// enabled.
     pub(super) fn onebot_issues(&self, issue: &mut impl FnMut(&str, String)) {
         let onebot = &self.gateway.onebot;
-        if onebot.enabled {
-            if !onebot.webhook_path.starts_with('/') {
+        if !onebot.enabled {
+            return;
+        }
+        if !onebot.webhook_path.starts_with('/') {
+            issue(
+                "gateway.onebot.webhook_path",
+                format!("{:?} must start with '/'", onebot.webhook_path),
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for account in onebot.accounts() {
+            let key = |name: &str| format!("{}.{name}", account.key);
+            if let Some(self_id) = account.self_id {
+                if self_id <= 0 {
+                    issue(&key("self_id"), format!("{self_id} is not a QQ number"));
+                } else if !seen.insert(self_id) {
+                    issue(
+                        &key("self_id"),
+                        format!("{self_id} is listed twice; list each account once"),
+                    );
+                }
+            }
+            let settings = &account.settings;
+            if let Err(problem) = check_http_url(&settings.api_root) {
+                issue(&key("api_root"), problem.to_string());
+            }
+            if settings.timeout.as_secs() == 0 {
+                issue(&key("timeout"), "must be at least 1s".into());
+            }
+            if settings.secret.is_empty() && !self.server.listen.ip().is_loopback() && !self.server.allow_unsigned {
                 issue(
-                    "gateway.onebot.webhook_path",
-                    format!("{:?} must start with '/'", onebot.webhook_path),
-                );
-            }
-            if let Err(problem) = check_http_url(&onebot.api_root) {
-                issue("gateway.onebot.api_root", problem.to_string());
-            }
-            if onebot.timeout.as_secs() == 0 {
-                issue("gateway.onebot.timeout", "must be at least 1s".into());
-            }
-            if onebot.secret.is_empty() && !self.server.listen.ip().is_loopback() && !self.server.allow_unsigned {
-                issue(
-                    "gateway.onebot.secret",
+                    &key("secret"),
                     format!(
                         "is empty while server.listen ({}) is not a loopback address: anyone who can \
                      reach the port could forge events. Set the same secret as the gateway's \
@@ -191,26 +219,58 @@ impl Settings {
         }
     }
 
-    /// The problems of `[gateway.telegram]`, when it is enabled.
+    /// The problems of `[gateway.telegram]` (each listed bot on its own), when it is enabled.
     pub(super) fn telegram_issues(&self) -> Vec<ConfigIssue> {
-        let tg = &self.gateway.telegram;
         let mut issues = Vec::new();
-        if !tg.enabled {
+        if !self.gateway.telegram.enabled {
             return issues;
         }
-        let mut issue = |key: &str, reason: String| {
-            issues.push(ConfigIssue {
-                key: format!("gateway.telegram.{key}"),
-                reason,
-            });
-        };
+        let mut ids = std::collections::BTreeSet::new();
+        let mut paths = std::collections::BTreeSet::new();
+        for bot in self.gateway.telegram.bots() {
+            let mut issue = |key: &str, reason: String| {
+                issues.push(ConfigIssue {
+                    key: format!("{}.{key}", bot.key),
+                    reason,
+                });
+            };
+            self.bot_issues(&bot.settings, &bot.key, &mut issue);
+            if let Some(id) = bot.settings.bot_id()
+                && !ids.insert(id)
+            {
+                issue(
+                    "token",
+                    "is the token of a bot listed before; list each bot once".into(),
+                );
+            }
+            if bot.settings.mode == TelegramMode::Webhook
+                && !paths.insert(bot.settings.webhook_path.trim_end_matches('/').to_owned())
+            {
+                issue(
+                    "webhook_path",
+                    format!(
+                        "{:?} is the path of another bot; give each bot its own path",
+                        bot.settings.webhook_path
+                    ),
+                );
+            }
+        }
+        issues
+    }
+
+    /// The problems of one bot's settings (`key` is where they are: `gateway.telegram` or
+    /// `gateway.telegram.bots[i]`).
+    fn bot_issues(&self, tg: &TelegramSettings, key: &str, issue: &mut impl FnMut(&str, String)) {
         // Never echo the token: a config error ends up in terminals, logs and bug reports.
         if tg.token.is_empty() {
+            let env = key.to_uppercase().replace('.', "__").replace(['[', ']'], "__");
             issue(
                 "token",
-                "is empty; create a bot with @BotFather and set its token here or in \
-                 QUNGUAN__GATEWAY__TELEGRAM__TOKEN"
-                    .into(),
+                format!(
+                    "is empty; create a bot with @BotFather and set its token here or in \
+                     QUNGUAN__{}__TOKEN",
+                    env.trim_end_matches('_')
+                ),
             );
         } else if !looks_like_bot_token(tg.token.expose()) {
             issue(
@@ -284,7 +344,6 @@ impl Settings {
                 );
             }
         }
-        issues
     }
 }
 

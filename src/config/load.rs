@@ -64,7 +64,13 @@ impl Settings {
             };
             let key = path.to_lowercase().replace("__", ".");
             let last = key.rsplit('.').next().unwrap_or_default();
-            if ENV_LIST_KEYS.contains(&last) {
+            if let Some(indexed) = indexed_key(&key) {
+                // An entry of a list of tables (`gateway.onebot.accounts.0.secret`): set in
+                // place, so the entry's other keys from the file are kept.
+                builder = builder
+                    .set_override(indexed, value)
+                    .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
+            } else if ENV_LIST_KEYS.contains(&last) {
                 let items: Vec<String> = value
                     .split(',')
                     .map(str::trim)
@@ -88,10 +94,14 @@ impl Settings {
             .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
         // A `[gateway.telegram]` with a token and no `enabled` key is meant to run: enable it
         // rather than ignore the token (an explicit `enabled = false` keeps it off).
+        // Listed bots count as a token.
         let telegram_by_token = raw.get::<config::Value>("gateway.telegram.enabled").is_err()
-            && raw
+            && (raw
                 .get_string("gateway.telegram.token")
-                .is_ok_and(|token| !token.trim().is_empty());
+                .is_ok_and(|token| !token.trim().is_empty())
+                || raw
+                    .get_array("gateway.telegram.bots")
+                    .is_ok_and(|bots| !bots.is_empty()));
         let mut settings: Self = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Load(describe_config_error(&e, file)))?;
@@ -102,6 +112,20 @@ impl Settings {
         settings.validate().map_err(ConfigError::Invalid)?;
         Ok(settings)
     }
+}
+
+/// The lists of tables whose entries the environment may set by index.
+const INDEXED_LISTS: &[&str] = &["gateway.onebot.accounts", "gateway.telegram.bots"];
+
+/// `gateway.onebot.accounts.0.secret` → `gateway.onebot.accounts[0].secret`: the path of a
+/// key inside an entry of one of the [`INDEXED_LISTS`]; `None` for any other key.
+fn indexed_key(key: &str) -> Option<String> {
+    INDEXED_LISTS.iter().find_map(|list| {
+        let rest = key.strip_prefix(list)?.strip_prefix('.')?;
+        let (index, field) = rest.split_once('.')?;
+        let index: usize = index.parse().ok()?;
+        (!field.is_empty()).then(|| format!("{list}[{index}].{field}"))
+    })
 }
 
 /// Turns a `config` crate error into one line: the dotted key first, then what is wrong with

@@ -14,6 +14,7 @@
 //! concerns only that section, its validation. [`load`](Settings::load) reads the layers,
 //! `validate.rs` runs every check in one pass.
 
+mod accounts;
 mod console;
 mod engagement;
 mod gateway;
@@ -47,6 +48,7 @@ use serde::Deserialize;
 
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
+pub use accounts::{OneBotAccount, ResolvedBot, ResolvedOneBot, TelegramBot};
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use engagement::EngagementSettings;
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};

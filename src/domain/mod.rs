@@ -6,6 +6,7 @@
 //! what follows from their definition (parsing a [`event::GroupId`], the mute limits of a
 //! platform, [`action::Capabilities::of`] a group); decisions live in the policy layer above.
 
+pub mod account;
 pub mod action;
 pub mod activity;
 pub mod audit;

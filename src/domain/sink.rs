@@ -65,7 +65,7 @@ pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
 /// Durable named positions (the Telegram polling offset).
 pub trait CursorStore: Send + Sync + std::fmt::Debug + 'static {
     /// The stored position called `name`, if any.
-    fn load_cursor(&self, name: &'static str) -> Result<Option<i64>, Unavailable>;
+    fn load_cursor(&self, name: &str) -> Result<Option<i64>, Unavailable>;
     /// Stores `value` as `name`; returns once it is durable.
-    fn save_cursor(&self, name: &'static str, value: i64) -> Pending<'_, ()>;
+    fn save_cursor<'a>(&'a self, name: &'a str, value: i64) -> Pending<'a, ()>;
 }

@@ -10,15 +10,17 @@
 pub mod onebot;
 pub mod telegram;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
+use crate::domain::account::AccountId;
 use crate::domain::action::Action;
 use crate::domain::clock::{SharedClock, SystemClock};
-use crate::domain::event::{GroupId, Platform};
+use crate::domain::event::{GroupId, Platform, Role};
 
 /// Why a gateway call failed, classified so the outbox knows whether to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +69,15 @@ pub enum GatewayError {
     /// The answer could not be understood.
     #[error("unexpected answer from the gateway: {0}")]
     Protocol(String),
+    /// Several accounts are configured and none of them is known to keep the group (or the
+    /// one named is not configured): the action is not sent through a guess.
+    #[error("{} keeps group {group}; no gateway to send through", .account.map_or_else(|| "no configured account".to_owned(), |a| format!("account {a}, which is not configured,")))]
+    Unrouted {
+        /// The group of the action.
+        group: GroupId,
+        /// The account it was routed to, if any.
+        account: Option<AccountId>,
+    },
 }
 
 impl GatewayError {
@@ -79,7 +90,7 @@ impl GatewayError {
                 true
             }
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-            Self::NotConfigured(_) | Self::Refused { .. } => false,
+            Self::NotConfigured(_) | Self::Refused { .. } | Self::Unrouted { .. } => false,
         }
     }
 
@@ -169,11 +180,67 @@ pub trait DirectClient: Send + Sync + std::fmt::Debug + 'static {
     fn execute<'a>(&'a self, action: &'a Action) -> Call<'a>;
 }
 
-/// The configured gateway clients, one per platform.
+/// The clients of one platform, keyed by account.
+///
+/// OneBot accounts listed in `[[gateway.onebot.accounts]]` and every Telegram bot are keyed
+/// by their own id; the single `[gateway.onebot]` section is the client for `any` account.
+#[derive(Debug)]
+struct Clients<C> {
+    by_account: BTreeMap<i64, Arc<C>>,
+    any: Option<Arc<C>>,
+}
+
+impl<C> Default for Clients<C> {
+    fn default() -> Self {
+        Self {
+            by_account: BTreeMap::new(),
+            any: None,
+        }
+    }
+}
+
+impl<C> Clone for Clients<C> {
+    fn clone(&self) -> Self {
+        Self {
+            by_account: self.by_account.clone(),
+            any: self.any.clone(),
+        }
+    }
+}
+
+impl<C> Clients<C> {
+    /// The client of `account`; without an account, the only client there is. An account
+    /// this platform does not list falls to the client for any account, if there is one:
+    /// never to another listed account's gateway.
+    fn pick(&self, account: Option<i64>) -> Option<&Arc<C>> {
+        match account {
+            Some(id) => self.by_account.get(&id).or(self.any.as_ref()),
+            None => self.any.as_ref().or_else(|| match self.by_account.len() {
+                1 => self.by_account.values().next(),
+                _ => None,
+            }),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.any.is_none() && self.by_account.is_empty()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<C>> {
+        self.any.iter().chain(self.by_account.values())
+    }
+}
+
+/// The configured gateway clients, per platform and account.
+///
+/// Invariant: an action goes out through the client of the account it is routed to
+/// ([`Gateways::execute`]), and never through another listed account's gateway; an action
+/// whose account is unknown while several accounts are listed is refused
+/// ([`GatewayError::Unrouted`]) rather than sent through a guess.
 #[derive(Clone, Debug, Default)]
 pub struct Gateways {
-    onebot: Option<Arc<onebot::OneBotClient>>,
-    telegram: Option<Arc<telegram::TelegramClient>>,
+    onebot: Clients<onebot::OneBotClient>,
+    telegram: Clients<telegram::TelegramClient>,
     /// When set, every action goes here instead (`qunguan demo`).
     demo: Option<Arc<dyn DirectClient>>,
 }
@@ -184,22 +251,28 @@ impl Gateways {
         Self::with_clock(settings, Arc::new(SystemClock))
     }
 
-    /// Builds the clients of every enabled gateway; `clock` dates what needs an absolute time
-    /// (the end of a Telegram mute).
+    /// Builds the clients of every enabled gateway, one per account; `clock` dates what needs
+    /// an absolute time (the end of a Telegram mute).
     pub fn with_clock(settings: &Settings, clock: SharedClock) -> Result<Self, GatewayError> {
-        let onebot = if settings.gateway.onebot.enabled {
-            Some(Arc::new(onebot::OneBotClient::new(&settings.gateway.onebot)?))
-        } else {
-            None
-        };
-        let telegram = if settings.gateway.telegram.enabled {
-            Some(Arc::new(telegram::TelegramClient::new(
-                &settings.gateway.telegram,
-                clock,
-            )?))
-        } else {
-            None
-        };
+        let mut onebot = Clients::default();
+        if settings.gateway.onebot.enabled {
+            for account in settings.gateway.onebot.accounts() {
+                let client = Arc::new(onebot::OneBotClient::new(&account.settings)?);
+                match account.self_id {
+                    Some(id) => {
+                        onebot.by_account.insert(id, client);
+                    }
+                    None => onebot.any = Some(client),
+                }
+            }
+        }
+        let mut telegram = Clients::default();
+        if settings.gateway.telegram.enabled {
+            for bot in settings.gateway.telegram.bots() {
+                let client = Arc::new(telegram::TelegramClient::new(&bot.settings, Arc::clone(&clock))?);
+                telegram.by_account.insert(client.bot_id(), client);
+            }
+        }
         Ok(Self {
             onebot,
             telegram,
@@ -217,26 +290,61 @@ impl Gateways {
         }
     }
 
-    /// The Telegram client, when that gateway is enabled.
+    /// The client of the Telegram bot `bot_id`, when it is configured.
     #[must_use]
-    pub fn telegram(&self) -> Option<Arc<telegram::TelegramClient>> {
-        self.telegram.clone()
+    pub fn telegram_bot(&self, bot_id: i64) -> Option<Arc<telegram::TelegramClient>> {
+        self.telegram.by_account.get(&bot_id).cloned()
     }
 
-    /// Carries out `action` on its group's platform.
-    pub async fn execute(&self, action: &Action) -> Result<Delivery, GatewayError> {
+    /// The accounts listed for `platform` (empty for the single-account OneBot form, which
+    /// answers for any account).
+    #[must_use]
+    pub fn accounts(&self, platform: Platform) -> Vec<AccountId> {
+        let ids: Vec<i64> = match platform {
+            Platform::Qq => self.onebot.by_account.keys().copied().collect(),
+            Platform::Telegram => self.telegram.by_account.keys().copied().collect(),
+        };
+        ids.into_iter().map(|id| AccountId { platform, id }).collect()
+    }
+
+    /// Carries out `action` on its group's platform, through `via`'s gateway (the account
+    /// that keeps the group; `None` when none is known, which only a platform with one
+    /// gateway can serve).
+    pub async fn execute(&self, via: Option<AccountId>, action: &Action) -> Result<Delivery, GatewayError> {
         if let Some(demo) = &self.demo {
             return demo.execute(action).await;
         }
-        match action.group().platform {
-            Platform::Qq => match &self.onebot {
-                Some(client) => client.execute(action).await,
-                None => Err(GatewayError::NotConfigured(Platform::Qq)),
-            },
-            Platform::Telegram => match &self.telegram {
-                Some(client) => client.execute(action).await,
-                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
-            },
+        let group = action.group();
+        let account = via.filter(|a| a.platform == group.platform).map(|a| a.id);
+        match group.platform {
+            Platform::Qq => self.onebot_for(group, account)?.execute(action).await,
+            Platform::Telegram => self.telegram_for(group, account)?.execute(action).await,
+        }
+    }
+
+    fn onebot_for(&self, group: GroupId, account: Option<i64>) -> Result<&Arc<onebot::OneBotClient>, GatewayError> {
+        match self.onebot.pick(account) {
+            Some(client) => Ok(client),
+            None if self.onebot.is_empty() => Err(GatewayError::NotConfigured(Platform::Qq)),
+            None => Err(GatewayError::Unrouted {
+                group,
+                account: account.map(AccountId::qq),
+            }),
+        }
+    }
+
+    fn telegram_for(
+        &self,
+        group: GroupId,
+        account: Option<i64>,
+    ) -> Result<&Arc<telegram::TelegramClient>, GatewayError> {
+        match self.telegram.pick(account) {
+            Some(client) => Ok(client),
+            None if self.telegram.is_empty() => Err(GatewayError::NotConfigured(Platform::Telegram)),
+            None => Err(GatewayError::Unrouted {
+                group,
+                account: account.map(AccountId::telegram),
+            }),
         }
     }
 
@@ -244,46 +352,79 @@ impl Gateways {
     #[must_use]
     pub fn platforms(&self) -> Vec<Platform> {
         let mut out = Vec::new();
-        if self.onebot.is_some() || self.demo.is_some() {
+        if !self.onebot.is_empty() || self.demo.is_some() {
             out.push(Platform::Qq);
         }
-        if self.telegram.is_some() {
+        if !self.telegram.is_empty() {
             out.push(Platform::Telegram);
         }
         out
     }
 
-    /// Asks `platform`'s gateway a harmless question (OneBot `get_status`, Telegram `getMe`)
-    /// to see whether it answers; bounded by the client's timeout.
+    /// Asks every gateway of `platform` a harmless question (OneBot `get_status`, Telegram
+    /// `getMe`) to see whether it answers; bounded by each client's timeout. The first
+    /// failure is the answer (its text names the gateway's URL).
     pub async fn probe(&self, platform: Platform) -> Result<(), GatewayError> {
         if self.demo.is_some() {
             return Ok(());
         }
         match platform {
-            Platform::Qq => match &self.onebot {
-                Some(client) => client.call("get_status", &serde_json::json!({})).await.map(|_| ()),
-                None => Err(GatewayError::NotConfigured(Platform::Qq)),
-            },
-            Platform::Telegram => match &self.telegram {
-                Some(client) => client.get_me().await.map(|_| ()),
-                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
-            },
+            Platform::Qq => {
+                if self.onebot.is_empty() {
+                    return Err(GatewayError::NotConfigured(Platform::Qq));
+                }
+                for client in self.onebot.all() {
+                    client.call("get_status", &serde_json::json!({})).await?;
+                }
+            }
+            Platform::Telegram => {
+                if self.telegram.is_empty() {
+                    return Err(GatewayError::NotConfigured(Platform::Telegram));
+                }
+                for client in self.telegram.all() {
+                    client.get_me().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the platform about a group (its name and member count), through `via`: a
+    /// read-only query made directly, not through the outbox, and never on the webhook path
+    /// (`/stats` and the stats page make it from their own task).
+    pub async fn group_info(&self, group: GroupId, via: Option<AccountId>) -> Result<GroupInfo, GatewayError> {
+        let account = via.filter(|a| a.platform == group.platform).map(|a| a.id);
+        match group.platform {
+            Platform::Qq => self.onebot_for(group, account)?.group_info(group.id).await,
+            Platform::Telegram => self.telegram_for(group, account)?.group_info(group.id).await,
         }
     }
 
-    /// Asks the platform about a group (its name and member count): a read-only query made
-    /// directly, not through the outbox, and never on the webhook path (`/stats` and the
-    /// stats page make it from their own task).
-    pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GatewayError> {
+    /// The role `account` holds in `group`, asked of that account's own gateway (OneBot
+    /// `get_group_member_info` of itself, Telegram `getChatAdministrators`).
+    pub async fn own_role(&self, account: AccountId, group: GroupId) -> Result<Role, GatewayError> {
         match group.platform {
-            Platform::Qq => match &self.onebot {
-                Some(client) => client.group_info(group.id).await,
-                None => Err(GatewayError::NotConfigured(Platform::Qq)),
-            },
-            Platform::Telegram => match &self.telegram {
-                Some(client) => client.group_info(group.id).await,
-                None => Err(GatewayError::NotConfigured(Platform::Telegram)),
-            },
+            Platform::Qq => {
+                self.onebot_for(group, Some(account.id))?
+                    .member_role(group.id, account.id)
+                    .await
+            }
+            Platform::Telegram => {
+                let admins = self
+                    .telegram_for(group, Some(account.id))?
+                    .chat_administrators(group.id)
+                    .await?;
+                Ok(admins
+                    .iter()
+                    .find(|m| m.user.id == account.id)
+                    .map_or(Role::Member, |m| {
+                        if m.status == "creator" {
+                            Role::Owner
+                        } else {
+                            Role::Admin
+                        }
+                    }))
+            }
         }
     }
 }

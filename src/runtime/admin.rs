@@ -47,6 +47,9 @@ const PAGE_DAYS: i64 = 30;
 const PAGE_DAYS_MAX: i64 = 366;
 /// Upper bound on one admin request (the stats page asks the platform for the member count).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How many groups `/readyz` names with the account that keeps each (`/metrics` has all).
+const READYZ_GROUPS: usize = 50;
+
 /// How long `/metrics` and `/readyz` wait for the store before answering without it.
 const STORE_READ_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -127,6 +130,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         Err(_) => (OutboxGauges::default(), 0),
     };
     let mut text = state.metrics.render(gauges.0);
+    text.push_str(&state.reporter.outbox.roster().render_metrics());
     text.push_str(&state.health.render(&HealthGauges {
         dead_letters: gauges.1,
         store_failing: state.store.failing().is_some(),
@@ -217,6 +221,7 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         ready &= ok;
         lines.push(line);
     }
+    lines.extend(state.reporter.outbox.roster().readyz_lines(READYZ_GROUPS));
     for (name, task) in state.health.tasks() {
         match task {
             TaskState::Running { restarts: 0 } => lines.push(format!("task {name}: running")),
@@ -358,7 +363,9 @@ async fn stats_page(
     };
     let days = crate::service::stats::every_day(from, today, stored);
     let tiers = state.reporter.tier_rows(group, now).await;
+    let account = state.reporter.outbox.roster().keeper(group).map(|a| a.to_string());
     let html = page::render(&PageData {
+        account: account.as_deref(),
         group,
         name: name.as_deref(),
         days: &days,

@@ -44,6 +44,7 @@ use crate::runtime::health::Health;
 use crate::runtime::listen::{Connections, Limits};
 use crate::runtime::supervise::{Ended, supervise};
 use crate::runtime::watchdog;
+use crate::service::accounts::{AccountSink, Roster};
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
 use crate::service::scheduler::Scheduler;
@@ -118,7 +119,8 @@ pub struct App {
     reloader: crate::runtime::reload::Reloader,
     worker: OutboxWorker,
     router: axum::Router,
-    telegram: Option<TelegramGateway>,
+    /// One per Telegram bot.
+    telegram: Vec<TelegramGateway>,
     pipeline: Arc<Pipeline>,
     clock: SharedClock,
     #[cfg(unix)]
@@ -185,6 +187,15 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let stats = Arc::new(GroupStats::new(&settings.stats));
         let reloader = reloader.with_metrics(Arc::clone(&metrics));
+        let roster = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || Roster::load(&store))
+                .await
+                .map_err(|e| StoreError::Join(e.to_string()))
+                .and_then(|loaded| loaded)
+                .map_err(|e| store_error(&settings, e))?
+        };
+        let roster = Arc::new(roster);
         let worker = {
             let (store, gateways, clock, outbox, limits) = (
                 store.clone(),
@@ -199,6 +210,7 @@ impl App {
                 .and_then(|built| built)
                 .map_err(|e| store_error(&settings, e))?
                 .with_metrics(Arc::clone(&metrics))
+                .with_roster(Arc::clone(&roster))
         };
         let learning = {
             let (learning, store, metrics, rules) = (
@@ -227,34 +239,61 @@ impl App {
             .with_learning(Arc::new(learning)),
         );
         let health = Arc::new(Health::default());
-        // Every transport hands its events to the guarded sink, never to the pipeline itself.
-        let sink: Arc<dyn EventSink> = Arc::new(GuardedSink::new(
+        // Every transport hands its events to the guarded sink, never to the pipeline itself;
+        // behind the guard, the account sink keeps the roster of accounts per group and hands
+        // the pipeline only the keeper's sighting of each event.
+        let accounts: Arc<dyn EventSink> = Arc::new(AccountSink::new(
             Arc::clone(&pipeline) as Arc<dyn EventSink>,
+            Arc::clone(&roster),
+            store.clone(),
+            worker.handle(),
+        ));
+        let sink: Arc<dyn EventSink> = Arc::new(GuardedSink::new(
+            accounts,
             store.clone(),
             Arc::clone(&clock),
             Arc::clone(&health),
             settings.server.max_event_age.get(),
             settings.storage.watchdog.get(),
         ));
-        let onebot = settings.gateway.onebot.enabled.then(|| WebhookState {
-            sink: Arc::clone(&sink),
-            secret: settings.gateway.onebot.secret.clone(),
-        });
-        let telegram = gateways.telegram().map(|client| {
-            TelegramGateway::new(
-                &settings.gateway.telegram,
-                client,
-                Arc::clone(&sink),
-                Arc::new(store.clone()) as Arc<dyn CursorStore>,
-                Arc::clone(&clock),
-            )
-            .with_limits(&settings.limits)
-        });
+        let onebot = settings
+            .gateway
+            .onebot
+            .enabled
+            .then(|| WebhookState::new(&settings.gateway.onebot, Arc::clone(&sink)));
+        let listed_bots = !settings.gateway.telegram.bots.is_empty();
+        let telegram: Vec<TelegramGateway> = settings
+            .gateway
+            .telegram
+            .bots()
+            .into_iter()
+            .filter_map(|bot| {
+                let client = gateways.telegram_bot(bot.settings.bot_id()?)?;
+                let gateway = TelegramGateway::new(
+                    &bot.settings,
+                    client,
+                    Arc::clone(&sink),
+                    Arc::new(store.clone()) as Arc<dyn CursorStore>,
+                    Arc::clone(&clock),
+                )
+                .with_limits(&settings.limits);
+                Some(if listed_bots {
+                    let name = crate::gateway::telegram::polling::offset_state(gateway.bot_id());
+                    gateway.with_offset_name(name)
+                } else {
+                    gateway
+                })
+            })
+            .collect();
         for bound in telegram.iter().flat_map(TelegramGateway::bounds) {
             metrics.track(bound);
         }
-        let router =
-            crate::runtime::server::router(&settings, onebot, telegram.as_ref().and_then(TelegramGateway::webhook));
+        metrics.track(roster.bound());
+        let webhooks: Vec<(String, crate::gateway::telegram::WebhookState)> = telegram
+            .iter()
+            .filter_map(|t| Some((t.webhook_path()?.to_owned(), t.webhook()?)))
+            .collect();
+        let router = crate::runtime::server::router(&settings, onebot, webhooks);
         let router = crate::runtime::server::timed(router, &settings, Arc::clone(&metrics));
         let router = crate::runtime::server::guarded(router, Arc::clone(&health));
         let addr = settings.server.listen;
@@ -386,6 +425,7 @@ impl App {
         {
             let (store, gateways, clock, metrics) = (store.clone(), gateways, clock.clone(), Arc::clone(&metrics));
             let (settings, limits) = (settings.outbox.clone(), settings.limits);
+            let roster = Arc::clone(outbox.roster());
             tasks.spawn(supervise(
                 "outbox worker",
                 Arc::clone(&health),
@@ -401,6 +441,7 @@ impl App {
                         Arc::clone(&wake),
                         Arc::clone(&metrics),
                     );
+                    let roster = Arc::clone(&roster);
                     Box::pin(async move {
                         let worker = match first {
                             Some(worker) => worker,
@@ -410,7 +451,7 @@ impl App {
                                 })
                                 .await;
                                 match built {
-                                    Ok(Ok(worker)) => worker.with_metrics(metrics),
+                                    Ok(Ok(worker)) => worker.with_metrics(metrics).with_roster(roster),
                                     Ok(Err(e)) => return Ended::Failed(e.to_string()),
                                     Err(e) => return Ended::Failed(e.to_string()),
                                 }
@@ -484,9 +525,17 @@ impl App {
                 },
             ));
         }
-        if let Some(telegram) = telegram {
+        let listed_bots = !settings.gateway.telegram.bots.is_empty();
+        for telegram in telegram {
+            // A listed bot's task is named after it; the name lives as long as the process
+            // (one short string per configured bot, made once at start).
+            let name: &'static str = if listed_bots {
+                Box::leak(format!("telegram tg:{}", telegram.bot_id()).into_boxed_str())
+            } else {
+                "telegram"
+            };
             tasks.spawn(supervise(
-                "telegram",
+                name,
                 Arc::clone(&health),
                 background.clone(),
                 move |cancel| {

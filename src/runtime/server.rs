@@ -24,9 +24,14 @@ use crate::gateway::onebot::webhook::{self, WebhookState};
 use crate::gateway::telegram;
 use crate::runtime::health::Health;
 
-/// Builds the router of the public listener: the webhook of each enabled gateway (Telegram's
-/// only in webhook mode) and `/healthz`.
-pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Option<telegram::WebhookState>) -> Router {
+/// Builds the router of the public listener: the webhook of each enabled gateway (one path
+/// for every OneBot account; one per Telegram bot in webhook mode, `(path, state)`) and
+/// `/healthz`.
+pub fn router(
+    settings: &Settings,
+    onebot: Option<WebhookState>,
+    telegram: Vec<(String, telegram::WebhookState)>,
+) -> Router {
     let mut app = Router::new().route("/healthz", get(healthz));
     if let Some(state) = onebot {
         let path = settings.gateway.onebot.webhook_path.trim_end_matches('/');
@@ -40,9 +45,8 @@ pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Optio
         };
         app = app.merge(route.with_state(state));
     }
-    if let Some(state) = telegram {
-        let path = settings.gateway.telegram.webhook_path.as_str();
-        let route = Router::new().route(path, post(telegram::webhook::receive));
+    for (path, state) in telegram {
+        let route = Router::new().route(&path, post(telegram::webhook::receive));
         app = app.merge(route.with_state(state));
     }
     app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
@@ -58,9 +62,15 @@ pub fn router(settings: &Settings, onebot: Option<WebhookState>, telegram: Optio
 /// `metrics` (`qunguan_webhook_duration_seconds`). Other paths are not timed.
 pub fn timed(router: Router, settings: &Settings, metrics: Arc<Metrics>) -> Router {
     let onebot = settings.gateway.onebot.webhook_path.trim_end_matches('/').to_owned();
-    let telegram = settings.gateway.telegram.webhook_path.clone();
+    let telegram: Vec<String> = settings
+        .gateway
+        .telegram
+        .bots()
+        .into_iter()
+        .map(|bot| bot.settings.webhook_path)
+        .collect();
     router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-        let webhook = if request.uri().path() == telegram {
+        let webhook = if telegram.iter().any(|path| request.uri().path() == path) {
             Some(Webhook::Telegram)
         } else if request.uri().path().trim_end_matches('/') == onebot {
             Some(Webhook::OneBot)

@@ -6,6 +6,8 @@
 //!   messages a label can reply to, and the review list;
 //! - `welcome`, [`inactivity`], [`scheduler`] and [`stats`] are the background services;
 //! - [`engagement`] is check-in, points, leaderboards, keyword answers and member tiers;
+//! - [`accounts`] remembers which bot account keeps each group (the account actions leave
+//!   through) and hands the pipeline one sighting of each event;
 //! - [`passes`] counts the rounds of the scheduler and the greeter (so tests can wait for one);
 //! - [`undo`] takes back the strike of one case (the operators' console);
 //! - `outbox` delivers stored actions. Its `outbox::OutboxHandle` is the one place that
@@ -14,6 +16,7 @@
 //!
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
+pub mod accounts;
 pub mod commands;
 pub mod engagement;
 pub mod inactivity;

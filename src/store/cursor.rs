@@ -23,11 +23,11 @@ impl Store {
 }
 
 impl CursorStore for Store {
-    fn load_cursor(&self, name: &'static str) -> Result<Option<i64>, Unavailable> {
+    fn load_cursor(&self, name: &str) -> Result<Option<i64>, Unavailable> {
         self.cursor(name).map_err(|e| Unavailable(Box::new(e)))
     }
 
-    fn save_cursor(&self, name: &'static str, value: i64) -> Pending<'_, ()> {
+    fn save_cursor<'a>(&'a self, name: &'a str, value: i64) -> Pending<'a, ()> {
         Box::pin(async move { self.set_cursor(name, value).await.map_err(|e| Unavailable(Box::new(e))) })
     }
 }

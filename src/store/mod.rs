@@ -69,6 +69,7 @@ pub(crate) mod recover;
 pub(crate) mod review;
 pub(crate) mod samples;
 pub(crate) mod schedule;
+mod seats;
 pub(crate) mod sent;
 mod size;
 pub(crate) mod skipped;

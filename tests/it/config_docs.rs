@@ -117,7 +117,24 @@ fn every_key_of_the_reference_is_in_the_example() {
     let keys = example_keys();
     let mut problems = Vec::new();
     for row in doc_rows() {
-        if let Some(rest) = row.key.strip_prefix("groups.<id>.") {
+        if let Some((list, leaf)) = row.key.split_once("[].") {
+            // An entry of a list of tables: documented in the example's commented
+            // `# [[list]]` block, set from the environment by index.
+            if !list_block(&example, list)
+                .iter()
+                .any(|l| l.starts_with(&format!("{leaf} =")))
+            {
+                problems.push(format!(
+                    "docs/configuration.md documents `{}` but config.example.toml's commented \
+                     [[{list}]] block has no `# {leaf} = …` line",
+                    row.key
+                ));
+            }
+            let env = format!("{}__<N>__{}", env_name(list), leaf.to_uppercase());
+            if row.env != env {
+                problems.push(format!("`{}`: the variable is `{env}`, not `{}`", row.key, row.env));
+            }
+        } else if let Some(rest) = row.key.strip_prefix("groups.<id>.") {
             // Documented in the example's commented [groups."qq:…"] block.
             let leaf = rest.rsplit('.').next().unwrap_or(rest);
             let commented = example.lines().any(|l| {
@@ -146,6 +163,18 @@ fn every_key_of_the_reference_is_in_the_example() {
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The commented lines (without `# `) of the example's `# [[list]]` block, up to the next
+/// blank comment line.
+fn list_block<'a>(example: &'a str, list: &str) -> Vec<&'a str> {
+    let header = format!("# [[{list}]]");
+    example
+        .lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .map_while(|l| l.trim_start().strip_prefix("# "))
+        .collect()
 }
 
 #[test]

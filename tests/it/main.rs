@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon over loopback HTTP, a real sled database in a temp dir,
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
+mod accounts;
 mod architecture;
 mod bounds;
 mod commands;

@@ -75,6 +75,26 @@ impl OneBotClient {
         Ok(crate::gateway::GroupInfo { name, member_count })
     }
 
+    /// `get_group_member_info` of `user_id` in `group_id`: the member's role there (used with
+    /// the account's own id, to learn whether it is an admin of the group).
+    pub async fn member_role(&self, group_id: i64, user_id: i64) -> Result<crate::domain::event::Role, GatewayError> {
+        use crate::domain::event::Role;
+        let data = self
+            .call(
+                "get_group_member_info",
+                &json!({"group_id": group_id, "user_id": user_id, "no_cache": true}),
+            )
+            .await?;
+        match data.get("role").and_then(Value::as_str) {
+            Some("owner") => Ok(Role::Owner),
+            Some("admin") => Ok(Role::Admin),
+            Some("member") => Ok(Role::Member),
+            _ => Err(GatewayError::Protocol(
+                "get_group_member_info: no role in the answer".into(),
+            )),
+        }
+    }
+
     /// Calls `action` with `params` and returns the envelope's `data` on success.
     pub async fn call(&self, action: &str, params: &Value) -> Result<Value, GatewayError> {
         let url = format!("{}/{action}", self.api_root);

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::message;
 use crate::domain::event::{
-    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Sender,
+    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Segment, Sender,
 };
 
 /// Why a webhook body is not a usable OneBot v11 event.
@@ -66,6 +66,53 @@ fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
                 field("message_id"),
             )
         }
+    }
+}
+
+/// The key of an event as any account of the instance sees it, for instances with several
+/// accounts in one group: `None` for events that are not about a group (they keep their own
+/// key).
+///
+/// OneBot gives each sighting of a message its own `message_id` (NapCat's are per instance)
+/// and each sighting of a join request its own `flag`, so those cannot join two sightings.
+/// What both accounts see alike is the group, the member, the gateway's date (whole seconds,
+/// from the QQ server's message time) and the content: the text and the kinds of the
+/// segments (an image's URL carries a per-account key, so only its kind counts).
+///
+/// The cost: one member sending the same text twice within one second in one group counts
+/// once. That is a flood, and its first copy is handled.
+#[must_use]
+pub fn cross_account_key(event: &Event) -> Option<EventKey> {
+    let identity = match &event.kind {
+        EventKind::GroupMessage(m) => {
+            let kinds: Vec<String> = m.segments.iter().map(segment_shape).collect();
+            format!(
+                "qq|m*|{}|{}|{}|{}|{}",
+                m.group.id,
+                m.sender.user_id,
+                m.time,
+                kinds.join(","),
+                m.text
+            )
+        }
+        EventKind::JoinRequest(r) => format!("qq|r*|{}|{}|{}", r.group.id, r.user_id, r.time),
+        EventKind::MemberJoined(j) => format!("qq|j*|{}|{}|{}", j.group.id, j.user_id, j.time),
+        EventKind::MemberLeft(l) => format!("qq|l*|{}|{}|{}|{}", l.group.id, l.user_id, l.kicked, l.time),
+        EventKind::Other(_) => return None,
+    };
+    Some(EventKey::derive(&identity))
+}
+
+/// What of a segment every account sees alike: its kind, and for a mention or an emoji whom
+/// or which.
+fn segment_shape(segment: &Segment) -> String {
+    match segment {
+        Segment::Text { .. } => "text".into(),
+        Segment::Mention { user_id } => format!("at{}", user_id.unwrap_or(0)),
+        Segment::Face { id } => format!("face{id}"),
+        Segment::Image { .. } => "image".into(),
+        Segment::Reply { .. } => "reply".into(),
+        Segment::Other { kind, .. } => kind.clone(),
     }
 }
 

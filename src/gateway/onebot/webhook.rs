@@ -1,10 +1,23 @@
-//! The OneBot v11 HTTP-POST webhook: verify → parse → pipeline → acknowledge.
+//! The OneBot v11 HTTP-POST webhook: account → verify → parse → pipeline → acknowledge.
 //!
 //! Status codes tell the gateway what happened: 204 = handled (or deliberately ignored),
-//! 401 = signature missing or wrong (nothing applied), 400 = not a OneBot event (logged),
-//! 413 = body too large (from the body limit layer), 503 = could not store the event, so the
-//! gateway should deliver it again.
+//! 401 = signature missing or wrong (nothing applied), 403 = not from a configured account,
+//! 400 = not a OneBot event (logged), 413 = body too large (from the body limit layer),
+//! 503 = could not store the event, so the gateway should deliver it again.
+//!
+//! **Accounts.** Every account posts to the same path. With `[[gateway.onebot.accounts]]`
+//! the account is the one `X-Self-ID` names: a header naming no configured account is
+//! refused with 403 before anything else, the signature is checked with *that* account's
+//! secret (so one account's secret never admits another account's events), and the body's
+//! `self_id` must be the header's (403 otherwise). The single `[gateway.onebot]` section
+//! accepts any `self_id` with its one secret, as before.
+//!
+//! Two listed accounts in one group both deliver each of its events, each with its own
+//! `message_id` (NapCat's ids are per instance) and its own request `flag`. So with listed
+//! accounts an event is keyed without the account: [`cross_account_key`], from group, user,
+//! time and content, and the second sighting is a duplicate.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -13,8 +26,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::event::cross_account_key;
 use super::{parse_event, signature};
-use crate::config::Secret;
+use crate::config::{OneBotSettings, Secret};
 use crate::domain::sink::{EventSink, Outcome};
 use crate::gateway::Refusal;
 
@@ -23,17 +37,88 @@ use crate::gateway::Refusal;
 pub struct WebhookState {
     /// Where events go.
     pub sink: Arc<dyn EventSink>,
-    /// HMAC key of `X-Signature`; empty = unsigned webhooks accepted.
-    pub secret: Secret,
+    /// Who may post, and the HMAC key of each.
+    pub accounts: Arc<WebhookAccounts>,
 }
 
-/// `POST {webhook_path}`. A refusal (401, 400) carries its reason as a [`Refusal`]; the
+impl WebhookState {
+    /// The webhook of `settings`' accounts, handing events to `sink`.
+    #[must_use]
+    pub fn new(settings: &OneBotSettings, sink: Arc<dyn EventSink>) -> Self {
+        Self {
+            sink,
+            accounts: Arc::new(WebhookAccounts::from_settings(settings)),
+        }
+    }
+}
+
+/// The accounts the webhook accepts events from.
+#[derive(Clone, Debug)]
+pub enum WebhookAccounts {
+    /// The single `[gateway.onebot]` section: any `self_id`, with this HMAC key (empty =
+    /// unsigned webhooks accepted).
+    Any(Secret),
+    /// `[[gateway.onebot.accounts]]`: only these `self_id`s, each with its own HMAC key.
+    Listed(BTreeMap<i64, Secret>),
+}
+
+impl WebhookAccounts {
+    /// The accounts of `settings`.
+    #[must_use]
+    pub fn from_settings(settings: &OneBotSettings) -> Self {
+        if settings.has_accounts() {
+            Self::Listed(
+                settings
+                    .accounts()
+                    .into_iter()
+                    .filter_map(|a| a.self_id.map(|id| (id, a.settings.secret)))
+                    .collect(),
+            )
+        } else {
+            Self::Any(settings.secret.clone())
+        }
+    }
+
+    /// The secret to check a request with, and the account it must come from (`None`: any).
+    /// `Err` is the reason for a 403.
+    fn select(&self, headers: &HeaderMap) -> Result<(&Secret, Option<i64>), String> {
+        match self {
+            Self::Any(secret) => Ok((secret, None)),
+            Self::Listed(accounts) => {
+                let header = headers.get("x-self-id").map(|v| String::from_utf8_lossy(v.as_bytes()));
+                let Some(header) = header else {
+                    return Err("onebot webhook: no X-Self-ID header, so no account to check it with".into());
+                };
+                let Ok(self_id) = header.trim().parse::<i64>() else {
+                    return Err(format!(
+                        "onebot webhook: X-Self-ID {:?} is not a number",
+                        header.chars().take(24).collect::<String>()
+                    ));
+                };
+                match accounts.get(&self_id) {
+                    Some(secret) => Ok((secret, Some(self_id))),
+                    None => Err(format!(
+                        "onebot webhook: X-Self-ID {self_id} is not a configured account \
+                         ([[gateway.onebot.accounts]])"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// `POST {webhook_path}`. A refusal (401, 403, 400) carries its reason as a [`Refusal`]; the
 /// listener counts and logs it.
 pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !state.secret.is_empty() {
+    let (secret, account) = match state.accounts.select(&headers) {
+        Ok(selected) => selected,
+        Err(why) => return (StatusCode::FORBIDDEN, Extension(Refusal(why))).into_response(),
+    };
+    if !secret.is_empty() {
         let header = headers.get("x-signature").map(|v| v.as_bytes());
-        if let Err(e) = signature::verify(state.secret.expose().as_bytes(), header, &body) {
-            let why = format!("onebot webhook: {e} ({} bytes)", body.len());
+        if let Err(e) = signature::verify(secret.expose().as_bytes(), header, &body) {
+            let whose = account.map_or_else(String::new, |id| format!(" (account {id})"));
+            let why = format!("onebot webhook: {e}{whose} ({} bytes)", body.len());
             return (StatusCode::UNAUTHORIZED, Extension(Refusal(why))).into_response();
         }
     }
@@ -56,6 +141,20 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
             );
             return (StatusCode::BAD_REQUEST, Extension(Refusal(why))).into_response();
         }
+    };
+    let event = match account {
+        None => event,
+        Some(id) if id != event.self_id => {
+            let why = format!(
+                "onebot webhook: the body's self_id {} is not X-Self-ID {id}",
+                event.self_id
+            );
+            return (StatusCode::FORBIDDEN, Extension(Refusal(why))).into_response();
+        }
+        Some(_) => crate::domain::event::Event {
+            key: cross_account_key(&event).unwrap_or(event.key),
+            ..event
+        },
     };
     match state.sink.handle(&event).await {
         Ok(Outcome::Duplicate) => {

@@ -43,6 +43,8 @@ pub struct TelegramGateway {
     client: Arc<TelegramClient>,
     inbound: Arc<inbound::Inbound>,
     cursor: Arc<dyn CursorStore>,
+    /// The name of this bot's polling offset in `cursor`.
+    offset_name: String,
 }
 
 impl TelegramGateway {
@@ -63,7 +65,28 @@ impl TelegramGateway {
             client,
             inbound,
             cursor,
+            offset_name: polling::OFFSET_STATE.to_owned(),
         }
+    }
+
+    /// Keeps this bot's polling offset under `name` (each listed bot has its own,
+    /// [`polling::offset_state`]).
+    #[must_use]
+    pub fn with_offset_name(mut self, name: String) -> Self {
+        self.offset_name = name;
+        self
+    }
+
+    /// This bot's webhook path on the listener, in webhook mode.
+    #[must_use]
+    pub fn webhook_path(&self) -> Option<&str> {
+        (self.settings.mode == TelegramMode::Webhook).then_some(self.settings.webhook_path.as_str())
+    }
+
+    /// The bot's id.
+    #[must_use]
+    pub fn bot_id(&self) -> i64 {
+        self.client.bot_id()
     }
 
     /// Sets the capacities of the bounded structures from `[limits]`.
@@ -135,6 +158,7 @@ impl TelegramGateway {
                     client: self.client,
                     inbound: self.inbound,
                     cursor: self.cursor,
+                    offset_name: self.offset_name,
                     wait: self.settings.poll_timeout.get(),
                 }
                 .run(cancel)

@@ -18,8 +18,16 @@ use super::wire::Update;
 use crate::domain::sink::{CursorStore, Unavailable};
 use crate::gateway::GatewayError;
 
-/// The store's state name of the next `getUpdates` offset (i64, big-endian).
+/// The store's state name of the next `getUpdates` offset (i64, big-endian) of the bot of
+/// the single `[gateway.telegram]` section; a bot of `[[gateway.telegram.bots]]` keeps its
+/// own, `telegram.offset.<bot id>` ([`offset_state`]): offsets are per bot.
 pub const OFFSET_STATE: &str = "telegram.offset";
+
+/// The state name of a listed bot's offset.
+#[must_use]
+pub fn offset_state(bot_id: i64) -> String {
+    format!("{OFFSET_STATE}.{bot_id}")
+}
 
 /// Longest pause between failing polls.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
@@ -35,6 +43,8 @@ pub struct Poller {
     pub inbound: Arc<Inbound>,
     /// Where the offset lives.
     pub cursor: Arc<dyn CursorStore>,
+    /// The offset's name in `cursor`.
+    pub offset_name: String,
     /// How long one long poll waits.
     pub wait: Duration,
 }
@@ -43,8 +53,8 @@ impl Poller {
     /// Polls until `cancel` fires (`Ok`), or the token is refused (`Err` with why).
     pub async fn run(self, cancel: CancellationToken) -> Result<(), String> {
         // The store read is synchronous: off the async threads.
-        let cursor = Arc::clone(&self.cursor);
-        let stored = tokio::task::spawn_blocking(move || cursor.load_cursor(OFFSET_STATE))
+        let (cursor, name) = (Arc::clone(&self.cursor), self.offset_name.clone());
+        let stored = tokio::task::spawn_blocking(move || cursor.load_cursor(&name))
             .await
             .map_err(|e| Unavailable(Box::new(e)))
             .and_then(|loaded| loaded);
@@ -94,7 +104,7 @@ impl Poller {
             let stopped = self.handle_batch(updates, &mut offset, &cancel).await;
             if offset != before
                 && let Some(offset) = offset
-                && let Err(e) = self.cursor.save_cursor(OFFSET_STATE, offset).await
+                && let Err(e) = self.cursor.save_cursor(&self.offset_name, offset).await
             {
                 tracing::error!(error = %e, "telegram: cannot store the polling offset");
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::OutboxSettings;
+use crate::domain::account::AccountId;
 use crate::domain::action::Capabilities;
 use crate::domain::bounds::Bound;
 use crate::domain::event::{GroupId, Platform};
@@ -67,10 +68,20 @@ impl RateWindow {
 /// What a platform can do, as the gateways report it.
 pub type CapabilitiesFn = Arc<dyn Fn(Platform) -> Capabilities + Send + Sync>;
 
+/// Which account keeps a group (`None`: not known, the platform's only gateway).
+pub type RouteFn = Arc<dyn Fn(GroupId) -> Option<AccountId> + Send + Sync>;
+
+/// The key of an account's window: the platform and the account, when known (the
+/// single-account form and groups not seen yet share the platform's window).
+type AccountKey = (Platform, Option<i64>);
+
 /// The per-group and per-account windows.
 pub struct Governor {
     per_group: HashMap<GroupId, RateWindow>,
-    per_account: HashMap<Platform, RateWindow>,
+    /// One per account (risk control, 风控, counts per QQ account): at most one per
+    /// configured account and platform, so bounded by the configuration.
+    per_account: HashMap<AccountKey, RateWindow>,
+    route: RouteFn,
     limits: Limits,
     /// The per-group windows held, and the most allowed.
     bound: Arc<Bound>,
@@ -100,6 +111,7 @@ impl Governor {
         Self {
             per_group: HashMap::new(),
             per_account: HashMap::new(),
+            route: Arc::new(|_| None),
             limits: Limits {
                 per_minute_per_group: settings.sends_per_minute_per_group,
                 per_second_total: settings.sends_per_second_total,
@@ -119,6 +131,16 @@ impl Governor {
         self
     }
 
+    /// Paces each group's messages in the window of the account `route` says keeps it.
+    pub fn set_route(&mut self, route: RouteFn) {
+        self.route = route;
+    }
+
+    /// The account window `group`'s messages count in.
+    fn account_of(&self, group: GroupId) -> AccountKey {
+        (group.platform, (self.route)(group).map(|a| a.id))
+    }
+
     /// The per-group windows' size (for `/metrics`).
     #[must_use]
     pub fn bound(&self) -> Arc<Bound> {
@@ -127,6 +149,7 @@ impl Governor {
 
     /// The earliest time a message may go to `group`.
     pub fn next_free(&mut self, group: GroupId, now_ms: i64) -> i64 {
+        let account = self.account_of(group);
         let limits = &self.limits;
         // No window: nothing sent to the group in the last minute, so it may send now.
         let group_next = self
@@ -135,7 +158,7 @@ impl Governor {
             .map_or(now_ms, |window| window.next_free(now_ms));
         let account_next = self
             .per_account
-            .entry(group.platform)
+            .entry(account)
             .or_insert_with(|| limits.account_window(group.platform))
             .next_free(now_ms);
         group_next.max(account_next)
@@ -146,13 +169,14 @@ impl Governor {
         if !self.per_group.contains_key(&group) && self.per_group.len() >= self.bound.capacity() {
             self.make_room(now_ms);
         }
+        let account = self.account_of(group);
         let limits = &self.limits;
         self.per_group
             .entry(group)
             .or_insert_with(|| limits.group_window(group.platform))
             .record(now_ms);
         self.per_account
-            .entry(group.platform)
+            .entry(account)
             .or_insert_with(|| limits.account_window(group.platform))
             .record(now_ms);
         self.bound.set_len(self.per_group.len());
@@ -255,6 +279,23 @@ mod tests {
         assert_eq!(g.next_free(b, 3_000), 3_000, "the other group is not held back");
         // Another platform has its own account window.
         assert_eq!(g.next_free(GroupId::telegram(-5), 0), 0);
+    }
+
+    #[test]
+    fn each_account_has_its_own_window() {
+        let settings = OutboxSettings {
+            sends_per_second_total: 1,
+            sends_per_minute_per_group: 0,
+            ..OutboxSettings::default()
+        };
+        let mut g = Governor::new(&settings, Arc::new(|_| Capabilities::ONEBOT));
+        // Groups 1 and 2 are kept by account 20001, group 3 by 20002.
+        g.set_route(Arc::new(|group: GroupId| {
+            Some(AccountId::qq(if group.id == 3 { 20_002 } else { 20_001 }))
+        }));
+        g.record(GroupId::qq(1), 0);
+        assert_eq!(g.next_free(GroupId::qq(2), 0), 1_000, "the same account waits");
+        assert_eq!(g.next_free(GroupId::qq(3), 0), 0, "another account does not");
     }
 
     #[test]

@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::domain::event::GroupId;
+use crate::domain::account::AccountId;
+use crate::domain::event::{GroupId, Role};
 use crate::gateway::{GatewayError, Gateways};
+use crate::service::accounts::Roster;
 use crate::store::{Store, StoreError};
 
 pub use crate::gateway::GroupInfo;
@@ -23,6 +25,8 @@ pub struct OutboxHandle {
     store: Store,
     wake: Arc<Notify>,
     gateways: Gateways,
+    /// Which account keeps each group: questions about a group go through it.
+    roster: Arc<Roster>,
 }
 
 impl OutboxHandle {
@@ -30,7 +34,25 @@ impl OutboxHandle {
     /// `gateways` about groups.
     #[must_use]
     pub fn new(store: Store, wake: Arc<Notify>, gateways: Gateways) -> Self {
-        Self { store, wake, gateways }
+        Self::with_roster(store, wake, gateways, Arc::default())
+    }
+
+    /// Like [`OutboxHandle::new`], asking about a group through the account `roster` says
+    /// keeps it.
+    #[must_use]
+    pub fn with_roster(store: Store, wake: Arc<Notify>, gateways: Gateways, roster: Arc<Roster>) -> Self {
+        Self {
+            store,
+            wake,
+            gateways,
+            roster,
+        }
+    }
+
+    /// Which account keeps each group.
+    #[must_use]
+    pub fn roster(&self) -> &Arc<Roster> {
+        &self.roster
     }
 
     /// A handle whose wake-ups go nowhere and which knows no platform (unit tests).
@@ -70,6 +92,18 @@ impl OutboxHandle {
     /// Asks the platform about a group (its name and member count): a read-only query, never
     /// made on the webhook path.
     pub async fn group_info(&self, group: GroupId) -> Result<GroupInfo, GatewayError> {
-        self.gateways.group_info(group).await
+        self.gateways.group_info(group, self.roster.keeper(group)).await
+    }
+
+    /// The accounts listed for `platform` (none for the single-account OneBot form).
+    #[must_use]
+    pub fn accounts(&self, platform: crate::domain::event::Platform) -> Vec<AccountId> {
+        self.gateways.accounts(platform)
+    }
+
+    /// The role `account` holds in `group`, asked of its own gateway: a read-only query,
+    /// never made on the webhook path.
+    pub async fn own_role(&self, account: AccountId, group: GroupId) -> Result<Role, GatewayError> {
+        self.gateways.own_role(account, group).await
     }
 }

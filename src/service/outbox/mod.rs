@@ -13,6 +13,9 @@
 //!   them per group and per bot account, [`governor`]) or for a retry. A message never
 //!   overtakes an earlier moderation action, so a warning never arrives before the recall of
 //!   the message it is about.
+//! - **Routing**: a group's actions leave through the gateway of the account that keeps the
+//!   group ([`Roster::keeper`]: its admin among the instance's accounts there, else the one
+//!   seen first), never through another account's gateway.
 //! - **Retries**: timeouts, connection errors, 5xx, rate limits and `failed` answers that may
 //!   pass (the QQ account reconnecting or risk-controlled; see
 //!   [`crate::gateway::onebot::retcode`]) back off exponentially on the injected clock (1 s,
@@ -64,6 +67,7 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
+use crate::service::accounts::Roster;
 use crate::store::marks::Mark;
 use crate::store::sent::SentMessage;
 use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
@@ -124,6 +128,8 @@ pub struct OutboxWorker {
     forgot_ms: i64,
     /// Counts attempts by result; beats once per loop for `/readyz`.
     metrics: Arc<Metrics>,
+    /// Which account keeps each group: its actions leave through that account's gateway.
+    roster: Arc<Roster>,
 }
 
 /// Reloading the queues after the store was reopened.
@@ -212,6 +218,7 @@ impl OutboxWorker {
             reload_after: None,
             forgot_ms: 0,
             metrics: Arc::default(),
+            roster: Arc::default(),
         })
     }
 
@@ -224,10 +231,25 @@ impl OutboxWorker {
         self
     }
 
+    /// Routes each group's actions through the account `roster` says keeps it, and paces
+    /// the bot's messages per account (风控 is per account).
+    #[must_use]
+    pub fn with_roster(mut self, roster: Arc<Roster>) -> Self {
+        let route = Arc::clone(&roster);
+        self.governor.set_route(Arc::new(move |group| route.keeper(group)));
+        self.roster = roster;
+        self
+    }
+
     /// The handle the services publish through.
     #[must_use]
     pub fn handle(&self) -> OutboxHandle {
-        OutboxHandle::new(self.store.clone(), Arc::clone(&self.wake), self.gateways.clone())
+        OutboxHandle::with_roster(
+            self.store.clone(),
+            Arc::clone(&self.wake),
+            self.gateways.clone(),
+            Arc::clone(&self.roster),
+        )
     }
 
     /// The notifier this worker waits on (for a worker restarted with [`OutboxWorker::with_wake`]).
@@ -344,8 +366,9 @@ impl OutboxWorker {
                 break;
             };
             let gateways = self.gateways.clone();
+            let via = self.roster.keeper(group);
             self.in_flight.spawn(async move {
-                let result = gateways.execute(&action).await;
+                let result = gateways.execute(via, &action).await;
                 (group, seq, now_ms, result)
             });
         }

@@ -42,6 +42,8 @@ pub struct PageData<'a> {
     pub group: GroupId,
     /// Its name, when the platform told it.
     pub name: Option<&'a str>,
+    /// The bot account that keeps it (`qq:20001`), when one was seen there.
+    pub account: Option<&'a str>,
     /// Every day of the range in order, zeros for days with nothing counted.
     pub days: &'a [(Date, DayStats)],
     /// The last week's summary.
@@ -70,6 +72,13 @@ pub fn render(data: &PageData<'_>) -> String {
     html.push_str(STYLE);
     html.push_str("</head>\n<body>\n");
     let _ = writeln!(html, "<h1 id=\"group\">{}</h1>", escape(&title));
+    if let Some(account) = data.account {
+        let _ = writeln!(
+            html,
+            "<p id=\"account\">机器人账号 bot account: {}</p>",
+            escape(account)
+        );
+    }
     summary_table(&mut html, data.summary);
     if let Some(tiers) = data.tiers {
         tiers_table(&mut html, tiers);
@@ -460,6 +469,7 @@ mod tests {
             .collect();
         let summary = summarize(&days, date(2026, 11, 22), Some(date(2026, 11, 20)), Some(10));
         let html = render(&PageData {
+            account: None,
             group: GroupId::qq(5),
             name: None,
             days: &days,
@@ -568,6 +578,7 @@ mod tests {
         let days = [(date(2026, 11, 22), day)];
         let summary = summarize(&days, date(2026, 11, 22), Some(date(2026, 11, 22)), None);
         let html = render(&PageData {
+            account: None,
             group: GroupId::qq(5),
             name: Some("\"><img src=x onerror=alert(1)>"),
             days: &days,

@@ -68,6 +68,9 @@ struct Inner {
     targeted: Vec<(Matcher, Fault, usize)>,
     mode: Option<Fault>,
     next_message_id: i64,
+    /// What `get_group_member_info` answers as the role of `(group, user)` ("member" when
+    /// not set).
+    roles: std::collections::HashMap<(i64, i64), &'static str>,
 }
 
 impl Inner {
@@ -149,6 +152,11 @@ impl FakeOneBot {
             .expect("lock")
             .targeted
             .push((Box::new(matches), fault, times));
+    }
+
+    /// Makes `get_group_member_info` answer `role` for `user` in `group`.
+    pub fn set_role(&self, group: i64, user: i64, role: &'static str) {
+        self.inner.lock().expect("lock").roles.insert((group, user), role);
     }
 
     /// Applies `fault` to every call from now on (`None`: answer normally again).
@@ -287,6 +295,13 @@ async fn handle(
                 // NapCat's shape; every group has the same size in these tests.
                 json!({"group_id": params["group_id"], "group_name": GROUP_NAME, "member_count": MEMBER_COUNT,
                        "max_member_count": 500})
+            } else if action == "get_group_member_info" {
+                let (group, user) = (
+                    params["group_id"].as_i64().unwrap_or(0),
+                    params["user_id"].as_i64().unwrap_or(0),
+                );
+                let role = inner.roles.get(&(group, user)).copied().unwrap_or("member");
+                json!({"group_id": group, "user_id": user, "role": role, "nickname": "", "card": ""})
             } else {
                 Value::Null
             };

@@ -361,6 +361,7 @@ impl TestApp {
             url: format!("{}{}", self.base, self.settings.gateway.onebot.webhook_path),
             secret: self.secret.clone(),
             http: self.http.clone(),
+            self_id: SELF_ID,
         }
     }
 
@@ -609,9 +610,20 @@ pub struct Poster {
     url: String,
     secret: String,
     http: reqwest::Client,
+    /// The `X-Self-ID` it sends.
+    self_id: i64,
 }
 
 impl Poster {
+    /// This poster as the gateway of account `self_id`, signing with `secret` (the body's
+    /// `self_id` is the caller's to set).
+    #[must_use]
+    pub fn for_account(mut self, self_id: i64, secret: &str) -> Self {
+        self.self_id = self_id;
+        self.secret = secret.to_owned();
+        self
+    }
+
     /// POSTs `event`, signed.
     pub async fn post(&self, event: &Value) -> reqwest::StatusCode {
         let body = serde_json::to_vec(event).expect("json");
@@ -625,7 +637,7 @@ impl Poster {
             .http
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("x-self-id", SELF_ID.to_string())
+            .header("x-self-id", self.self_id.to_string())
             .body(body);
         if let Some(sig) = signature {
             req = req.header("x-signature", sig);
