@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::fake_onebot::{Call, FakeOneBot};
 use crate::support::*;
-use qunguan::config::{OneBotAccount, Secret};
+use qunguan::config::{OneBotAccount, Secret, TelegramBot, TelegramMode};
 
 const A: i64 = 20_001;
 const B: i64 = 20_002;
@@ -306,5 +306,146 @@ async fn the_single_section_accepts_any_self_id() {
     app.settle().await;
     assert_eq!(actions(&about(&app.gateway.delivered(), GROUP)), ["send_group_msg"]);
     assert_eq!(recalls(&app.gateway.delivered()), [5]);
+    app.stop().await;
+}
+
+// ---- Several Telegram bots (issue 13 §2) ----
+
+const BOT_2: i64 = 7_012_345_679;
+const TOKEN_2: &str = "7012345679:AAtest-telegram-token_other_bot_01234";
+const SECRET_2: &str = "other-bot_secret-2";
+const PATH_1: &str = "/telegram/webhook";
+const PATH_2: &str = "/telegram/bot2";
+/// A chat only bot 2 is in.
+const CHAT_2: i64 = -1_009_999_000_001;
+
+/// Options listing two bots in webhook mode: bot 1 (the harness's fake, `app.telegram`) and
+/// bot 2 (`second`), each with its own path and secret token.
+fn two_bots(second: &FakeTelegram) -> Options {
+    let root_2 = second.api_root();
+    Options {
+        tweak: Box::new(move |s| {
+            let tg = &mut s.gateway.telegram;
+            tg.enabled = true;
+            let root_1 = tg.api_root.clone();
+            tg.bots = vec![
+                TelegramBot {
+                    token: Secret::new(TG_TOKEN),
+                    mode: Some(TelegramMode::Webhook),
+                    webhook_path: Some(PATH_1.into()),
+                    webhook_url: format!("https://bot.example.org{PATH_1}"),
+                    secret_token: Secret::new(TG_SECRET),
+                    api_root: Some(root_1),
+                },
+                TelegramBot {
+                    token: Secret::new(TOKEN_2),
+                    mode: Some(TelegramMode::Webhook),
+                    webhook_path: Some(PATH_2.into()),
+                    webhook_url: format!("https://bot.example.org{PATH_2}"),
+                    secret_token: Secret::new(SECRET_2),
+                    api_root: Some(root_2.clone()),
+                },
+            ];
+        }),
+        ..Options::default()
+    }
+}
+
+/// The fixture spam as update `update_id` of one bot, message `message_id` in `chat`.
+fn tg_spam(update_id: i64, message_id: i64, chat: i64) -> Value {
+    let mut update = tg_fixture("update.message.supergroup_text.json");
+    update["update_id"] = json!(update_id);
+    update["message"]["message_id"] = json!(message_id);
+    update["message"]["chat"]["id"] = json!(chat);
+    update
+}
+
+/// POSTs `update` to the webhook at `path` with `secret` in the secret-token header.
+async fn post_update_to(app: &TestApp, path: &str, secret: &str, update: &Value) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .header("x-telegram-bot-api-secret-token", secret)
+        .json(update)
+        .send()
+        .await
+        .expect("webhook answers")
+        .status()
+}
+
+/// The actions a fake Bot API carried out in `chat`.
+fn tg_actions_in(fake: &FakeTelegram, chat: i64) -> Vec<String> {
+    fake.actions()
+        .into_iter()
+        .filter(|c| c.params["chat_id"] == chat)
+        .map(|c| c.method)
+        .collect()
+}
+
+#[tokio::test]
+async fn two_telegram_bots_each_have_their_webhook_and_act_only_in_their_chats() {
+    let second = FakeTelegram::start_as(TOKEN_2, BOT_2).await;
+    let app = TestApp::spawn_with(two_bots(&second)).await;
+    // Each bot registers its own webhook with its own Bot API.
+    for (fake, path, secret) in [(&app.telegram, PATH_1, TG_SECRET), (&second, PATH_2, SECRET_2)] {
+        let calls = fake
+            .wait_for(PATIENCE, |calls| calls.iter().any(|c| c.method == "setWebhook"))
+            .await;
+        let set = calls.iter().find(|c| c.method == "setWebhook").expect("setWebhook");
+        assert_eq!(set.params["url"], format!("https://bot.example.org{path}"));
+        assert_eq!(set.params["secret_token"], secret);
+    }
+    // Crossed secret tokens are refused.
+    let update = tg_spam(1, 100, TG_CHAT);
+    assert_eq!(
+        post_update_to(&app, PATH_1, SECRET_2, &update).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post_update_to(&app, PATH_2, TG_SECRET, &update).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The fixtures' chat: bot 1 (its admin) sees the spam, then bot 2 delivers the same
+    // message (its own update id).
+    assert_eq!(
+        post_update_to(&app, PATH_1, TG_SECRET, &update).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post_update_to(&app, PATH_2, SECRET_2, &tg_spam(5_000, 100, TG_CHAT)).await,
+        StatusCode::NO_CONTENT
+    );
+    // A chat only bot 2 is in.
+    assert_eq!(
+        post_update_to(&app, PATH_2, SECRET_2, &tg_spam(5_001, 7, CHAT_2)).await,
+        StatusCode::NO_CONTENT
+    );
+    app.wait_metrics(&[
+        (
+            "qunguan_group_account{group=\"tg:-1001876543210\",account=\"tg:7012345678\",role=\"admin\"}",
+            "1",
+        ),
+        (
+            "qunguan_group_account{group=\"tg:-1001876543210\",account=\"tg:7012345679\",role=\"member\"}",
+            "0",
+        ),
+        (
+            "qunguan_group_account{group=\"tg:-1009999000001\",account=\"tg:7012345679\",role=\"unknown\"}",
+            "1",
+        ),
+    ])
+    .await;
+    app.settle().await;
+    assert_eq!(
+        tg_actions_in(&app.telegram, TG_CHAT),
+        ["deleteMessage", "sendMessage"],
+        "once, by bot 1"
+    );
+    assert!(tg_actions_in(&second, TG_CHAT).is_empty(), "{:?}", second.actions());
+    assert_eq!(tg_actions_in(&second, CHAT_2), ["deleteMessage", "sendMessage"]);
+    assert!(
+        tg_actions_in(&app.telegram, CHAT_2).is_empty(),
+        "{:?}",
+        app.telegram.actions()
+    );
     app.stop().await;
 }

@@ -77,6 +77,9 @@ struct Inner {
 pub struct FakeTelegram {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The token it accepts and the id of its bot.
+    token: &'static str,
+    bot_id: i64,
     inner: Arc<Mutex<Inner>>,
     changed: Arc<Notify>,
 }
@@ -84,19 +87,32 @@ pub struct FakeTelegram {
 impl FakeTelegram {
     /// Starts a fake with the fixtures' supergroup: owner [`TG_OWNER`], the bot an admin.
     pub async fn start() -> Self {
+        Self::start_as(TG_TOKEN, BOT_ID).await
+    }
+
+    /// A fake Bot API of another bot: it accepts `token`, answers `getMe` with `bot_id`, and
+    /// its bot is an administrator of no chat until [`FakeTelegram::set_admins`] says so.
+    pub async fn start_as(token: &'static str, bot_id: i64) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake telegram");
         let addr = listener.local_addr().expect("addr");
+        let admins = if bot_id == BOT_ID {
+            HashMap::from([(TG_CHAT, vec![(TG_OWNER, "creator"), (BOT_ID, "administrator")])])
+        } else {
+            HashMap::from([(TG_CHAT, vec![(TG_OWNER, "creator")])])
+        };
         let fake = Self {
             addr,
+            token,
+            bot_id,
             inner: Arc::new(Mutex::new(Inner {
                 calls: Vec::new(),
                 faults: HashMap::new(),
                 next_message_id: 58_300,
                 updates: Vec::new(),
                 history: Vec::new(),
-                admins: HashMap::from([(TG_CHAT, vec![(TG_OWNER, "creator"), (BOT_ID, "administrator")])]),
+                admins,
                 sent_message: sent_message_fixture(),
             })),
             changed: Arc::new(Notify::new()),
@@ -242,7 +258,7 @@ async fn handle(
     Path((bot, method)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Answer {
-    if bot.strip_prefix("bot") != Some(TG_TOKEN) {
+    if bot.strip_prefix("bot") != Some(fake.token) {
         return error(401, "Unauthorized", None);
     }
     let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -319,7 +335,7 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
             .is_some_and(|list| list.iter().any(|(id, _)| *id == user))
     };
     match method {
-        "getMe" => ok(json!({"id": BOT_ID, "is_bot": true, "first_name": "群管", "username": "qunguan_bot"})),
+        "getMe" => ok(json!({"id": fake.bot_id, "is_bot": true, "first_name": "群管", "username": "qunguan_bot"})),
         "setWebhook" | "deleteWebhook" => ok(json!(true)),
         "getChatAdministrators" => {
             let Some(chat) = chat_id else {
@@ -329,7 +345,7 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
             ok(Value::Array(
                 list.into_iter()
                     .map(|(id, status)| {
-                        json!({"status": status, "user": {"id": id, "is_bot": id == BOT_ID, "first_name": format!("admin{id}")}})
+                        json!({"status": status, "user": {"id": id, "is_bot": id == fake.bot_id, "first_name": format!("admin{id}")}})
                     })
                     .collect(),
             ))
