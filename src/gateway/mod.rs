@@ -209,17 +209,18 @@ impl<C> Clone for Clients<C> {
 }
 
 impl<C> Clients<C> {
-    /// The client of `account`; without an account, the only client there is. An account
-    /// this platform does not list falls to the client for any account, if there is one:
-    /// never to another listed account's gateway.
+    /// The client of `account`. Without an account, or with one this platform does not list
+    /// (a bot whose token was replaced since the group was last seen), the platform's only
+    /// gateway: the client for any account, or the one listed client. Never another listed
+    /// account's gateway when several are listed.
     fn pick(&self, account: Option<i64>) -> Option<&Arc<C>> {
-        match account {
-            Some(id) => self.by_account.get(&id).or(self.any.as_ref()),
-            None => self.any.as_ref().or_else(|| match self.by_account.len() {
+        account
+            .and_then(|id| self.by_account.get(&id))
+            .or(self.any.as_ref())
+            .or_else(|| match self.by_account.len() {
                 1 => self.by_account.values().next(),
                 _ => None,
-            }),
-        }
+            })
     }
 
     fn is_empty(&self) -> bool {
@@ -433,6 +434,28 @@ impl Gateways {
 mod tests {
     use super::*;
     use crate::domain::action::Capabilities;
+
+    #[test]
+    fn an_account_is_served_by_its_own_client_and_never_by_another_listed_one() {
+        let listed = Clients {
+            by_account: BTreeMap::from([(1, Arc::new("one")), (2, Arc::new("two"))]),
+            any: None,
+        };
+        assert_eq!(listed.pick(Some(2)).map(|c| **c), Some("two"));
+        assert_eq!(listed.pick(Some(3)).map(|c| **c), None, "not listed: no guess");
+        assert_eq!(listed.pick(None).map(|c| **c), None, "unknown: no guess");
+        let single = Clients {
+            by_account: BTreeMap::from([(1, Arc::new("one"))]),
+            any: None,
+        };
+        assert_eq!(single.pick(Some(9)).map(|c| **c), Some("one"), "the only gateway");
+        let any = Clients::<&str> {
+            by_account: BTreeMap::new(),
+            any: Some(Arc::new("any")),
+        };
+        assert_eq!(any.pick(Some(9)).map(|c| **c), Some("any"));
+        assert_eq!(any.pick(None).map(|c| **c), Some("any"));
+    }
 
     #[test]
     fn telegram_basic_groups_cannot_mute() {

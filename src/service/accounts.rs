@@ -13,8 +13,9 @@
 //! - every group event notes its account in the group's seats;
 //! - an account that leaves a group (`group_decrease` of its own id) gives up its seat;
 //! - when a group has more than one account and a platform lists several accounts, each
-//!   new account's role in the group is asked of its own gateway, off the webhook path, so
-//!   the admin among them becomes the keeper;
+//!   account's role in the group is asked of its own gateway, off the webhook path, so the
+//!   admin among them becomes the keeper (a question that failed is asked again on a later
+//!   event, at most every ten minutes; a role once known is kept until the seat changes);
 //! - an event delivered by an account that is not the group's keeper is not handled: the
 //!   keeper delivers the same event, and handling it from there keeps message ids and
 //!   request flags (which are per account) consistent with the account that acts on them.
@@ -27,7 +28,8 @@
 //! gateway, or wait as dead letters naming the group when several are configured.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::domain::account::{AccountId, Seats};
 use crate::domain::bounds::Bound;
@@ -47,6 +49,8 @@ pub const NOT_THE_KEEPER: &str = "delivered by an account that does not keep the
 pub struct Roster {
     seats: RwLock<HashMap<GroupId, Seats>>,
     bound: Arc<Bound>,
+    /// Held while seats are read and written to the store (see [`keep`]).
+    storing: Mutex<()>,
 }
 
 impl Default for Roster {
@@ -54,6 +58,7 @@ impl Default for Roster {
         Self {
             seats: RwLock::default(),
             bound: Bound::new("group_accounts", MAX_GROUPS),
+            storing: Mutex::new(()),
         }
     }
 }
@@ -175,6 +180,14 @@ impl Roster {
         lines
     }
 
+    /// `group`'s seats when more than one account sits there and a role is not known yet.
+    fn unsettled(&self, group: GroupId) -> Option<Seats> {
+        self.read()
+            .get(&group)
+            .filter(|s| s.len() >= 2 && s.seats().iter().any(|seat| seat.role.is_none()))
+            .cloned()
+    }
+
     /// Notes that `account` saw `group`; the new seats when they changed (to be stored).
     fn saw(&self, group: GroupId, account: i64) -> Option<Seats> {
         if self
@@ -226,7 +239,16 @@ pub struct AccountSink {
     roster: Arc<Roster>,
     store: Store,
     outbox: OutboxHandle,
+    /// When each account's role in a group was last asked: a question that failed (the
+    /// gateway down) is asked again on a later event, at most every [`ASK_AGAIN`]. At most
+    /// [`MAX_ASKED`] entries (then it starts over, which only allows an early repeat).
+    asked: Mutex<HashMap<(GroupId, i64), Instant>>,
 }
+
+/// How long before an account's role that is still unknown is asked again.
+const ASK_AGAIN: Duration = Duration::from_secs(600);
+/// The most questions remembered.
+const MAX_ASKED: usize = 10_000;
 
 impl AccountSink {
     /// A sink handing events on to `inner`.
@@ -237,28 +259,48 @@ impl AccountSink {
             roster,
             store,
             outbox,
+            asked: Mutex::default(),
         }
     }
 
-    /// Stores `group`'s seats. The seats are a routing hint, written on their own (not with
-    /// the event): lost in a crash, they are learned again from the next event.
-    async fn keep(&self, group: GroupId, seats: Seats) {
-        let stored = self.store.run(move |s| s.set_group_seats(group, &seats)).await;
-        if let Err(e) = stored {
-            tracing::warn!(%group, error = %e, "cannot store which accounts keep the group");
-        }
+    /// Stores `group`'s seats (see [`keep`]).
+    async fn keep(&self, group: GroupId) {
+        keep(&self.store, &self.roster, group).await;
     }
 
-    /// Asks, off the webhook path, the roles of `group`'s accounts whose role is not known,
-    /// when the platform lists several accounts (with one there is no choice to make).
+    /// Asks, off the webhook path, the roles of `group`'s accounts whose role is not known
+    /// (and was not asked within [`ASK_AGAIN`]), when the platform lists several accounts
+    /// (with one there is no choice to make).
     fn learn_roles(&self, group: GroupId, seats: &Seats) {
         if seats.len() < 2 || self.outbox.accounts(group.platform).len() < 2 {
             return;
         }
-        for seat in seats.seats().iter().filter(|s| s.role.is_none()) {
+        let now = Instant::now();
+        let due: Vec<i64> = {
+            let mut asked = self.asked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if asked.len() >= MAX_ASKED {
+                asked.clear();
+            }
+            seats
+                .seats()
+                .iter()
+                .filter(|s| s.role.is_none())
+                .map(|s| s.account)
+                .filter(|&account| {
+                    let recent = asked
+                        .get(&(group, account))
+                        .is_some_and(|at| now.duration_since(*at) < ASK_AGAIN);
+                    if !recent {
+                        asked.insert((group, account), now);
+                    }
+                    !recent
+                })
+                .collect()
+        };
+        for account in due {
             let account = AccountId {
                 platform: group.platform,
-                id: seat.account,
+                id: account,
             };
             let (outbox, roster, store) = (self.outbox.clone(), Arc::clone(&self.roster), self.store.clone());
             tokio::spawn(async move {
@@ -266,9 +308,7 @@ impl AccountSink {
                     Ok(role) => {
                         if let Some(seats) = roster.set_role(group, account.id, role) {
                             tracing::info!(%group, %account, role = role.as_str(), keeper = ?seats.keeper(), "learned an account's role in a group");
-                            if let Err(e) = store.run(move |s| s.set_group_seats(group, &seats)).await {
-                                tracing::warn!(%group, error = %e, "cannot store which accounts keep the group");
-                            }
+                            keep(&store, &roster, group).await;
                         }
                     }
                     Err(e) => {
@@ -287,15 +327,18 @@ impl AccountSink {
         if let EventKind::MemberLeft(left) = &event.kind
             && left.user_id == account
         {
-            if let Some(seats) = self.roster.left(group, account) {
+            if self.roster.left(group, account).is_some() {
                 tracing::info!(%group, account, "the account left the group");
-                self.keep(group, seats).await;
+                self.keep(group).await;
             }
             return self.inner.handle(event).await;
         }
-        if let Some(seats) = self.roster.saw(group, account) {
+        let changed = self.roster.saw(group, account);
+        if changed.is_some() {
+            self.keep(group).await;
+        }
+        if let Some(seats) = changed.or_else(|| self.roster.unsettled(group)) {
             self.learn_roles(group, &seats);
-            self.keep(group, seats).await;
         }
         match self.roster.keeper(group) {
             Some(keeper) if keeper.id != account => Ok(Outcome::Ignored(NOT_THE_KEEPER)),
@@ -311,6 +354,27 @@ impl EventSink for AccountSink {
 
     fn skipped(&self, what: &str, why: &str) {
         self.inner.skipped(what, why);
+    }
+}
+
+/// Stores `group`'s seats as the roster holds them when the write runs: reading and writing
+/// happen under one lock, so each write stores the seats of its moment and the last write
+/// leaves the newest state, even when a role learned in the background races a new seat. The seats are a
+/// routing hint, written on their own (not with any event): lost in a crash, they are
+/// learned again from the group's next events.
+async fn keep(store: &Store, roster: &Arc<Roster>, group: GroupId) {
+    let roster = Arc::clone(roster);
+    let stored = store
+        .run(move |s| {
+            let _storing = roster.storing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match roster.seats(group) {
+                Some(seats) => s.set_group_seats(group, &seats),
+                None => Ok(()),
+            }
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::warn!(%group, error = %e, "cannot store which accounts keep the group");
     }
 }
 

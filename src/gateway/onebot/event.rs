@@ -319,4 +319,29 @@ mod tests {
         let b = parse(r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":11}"#);
         assert_ne!(a.expect("valid").key, b.expect("valid").key);
     }
+
+    #[test]
+    fn two_accounts_sightings_of_one_message_share_the_cross_account_key_only() {
+        let sighting = |self_id: i64, message_id: i64, text: &str, time: i64| {
+            parse(&format!(
+                r#"{{"post_type":"message","message_type":"group","time":{time},"self_id":{self_id},"group_id":5,
+                    "user_id":7,"message_id":{message_id},"message":[{{"type":"text","data":{{"text":"{text}"}}}},
+                    {{"type":"image","data":{{"url":"https://x/{self_id}"}}}}],
+                    "sender":{{"user_id":7,"nickname":"n","role":"member"}}}}"#
+            ))
+            .expect("valid")
+        };
+        let (a, b) = (sighting(20_001, 11, "hi", 100), sighting(20_002, 912, "hi", 100));
+        assert_ne!(a.key, b.key, "each account's own key differs");
+        assert_eq!(
+            cross_account_key(&a),
+            cross_account_key(&b),
+            "the same message for both"
+        );
+        for other in [sighting(20_002, 913, "hi!", 100), sighting(20_002, 914, "hi", 101)] {
+            assert_ne!(cross_account_key(&a), cross_account_key(&other), "{other:?}");
+        }
+        let heartbeat = parse(r#"{"post_type":"meta_event","meta_event_type":"heartbeat","self_id":1,"time":1}"#);
+        assert_eq!(cross_account_key(&heartbeat.expect("valid")), None);
+    }
 }
