@@ -555,7 +555,8 @@ impl Pipeline {
         })
     }
 
-    /// Records a violation: strikes, audit case and actions in the event's transaction.
+    /// Records a violation: strikes, audit case, actions and the strike's point deduction in
+    /// the event's transaction.
     fn punish(
         &self,
         event: &Event,
@@ -571,25 +572,27 @@ impl Pipeline {
             group: msg.group,
             user: Some(msg.sender.user_id),
         };
-        let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let told = (&self.settings.moderation.notices, locale, &self.text);
-            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
-            let mut writes = plan.writes;
-            if dry_run {
-                writes.strikes = StrikeWrite::Keep;
-                writes.actions.clear();
-                if let Some(entry) = writes.audit.as_mut() {
-                    entry.dry_run = true;
+        let penalty = self.engagement.strike_penalty(now);
+        let committed = self
+            .store
+            .commit_violation(&event.key, now, subject, penalty, |snapshot| {
+                let told = (&self.settings.moderation.notices, locale, &self.text);
+                let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
+                let mut writes = plan.writes;
+                if dry_run {
+                    writes.strikes = StrikeWrite::Keep;
+                    writes.actions.clear();
+                    if let Some(entry) = writes.audit.as_mut() {
+                        entry.dry_run = true;
+                    }
                 }
-            }
-            let actions = writes.actions.len();
-            let before = writes.audit.as_ref().map_or(0, |e| e.strikes_before);
-            (writes, (actions, plan.measure, plan.after, plan.recalled, before))
-        })?;
+                let actions = writes.actions.len();
+                (writes, (actions, plan.measure, plan.after, plan.recalled))
+            })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after, recalled, before) = committed.value;
+        let ((actions, measure, after, recalled), points) = committed.value;
         if !dry_run {
             // What became of the messages, for a later /spam or /notspam replying to them.
             self.learning.mark(msg.group, msg.message_id, committed.case, false);
@@ -597,9 +600,8 @@ impl Pipeline {
                 self.learning.mark(msg.group, id, None, true);
             }
         }
-        if !dry_run && after > before {
-            self.engagement
-                .struck(&event.key, msg.group, msg.sender.user_id, after - before, now);
+        if points != 0 {
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, change = points, "points taken away for a strike");
         }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
