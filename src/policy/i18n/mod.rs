@@ -20,8 +20,8 @@ mod welcome;
 
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
-    Board, CheckedIn, already_checked_in, board, checked_in, opted_out, points, points_adjusted, replies_full,
-    reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
+    Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
+    points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
 };
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{

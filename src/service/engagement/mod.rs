@@ -380,7 +380,13 @@ impl Engagement {
         } else {
             name.to_owned()
         };
-        Ok(i18n::points(self.locale(), user_id, &name, standing))
+        Ok(i18n::points(
+            self.locale(),
+            self.settings.engagement.points_texts(),
+            user_id,
+            &name,
+            standing,
+        ))
     }
 
     /// A leaderboard of `group` at `now`: the week's, or the month's.
@@ -405,7 +411,12 @@ impl Engagement {
         rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
         rows.truncate(self.settings.engagement.board_size);
         let which = if month { Board::Month } else { Board::Week };
-        Ok(i18n::board(self.locale(), which, &rows))
+        Ok(i18n::board(
+            self.locale(),
+            self.settings.engagement.board_texts(),
+            which,
+            &rows,
+        ))
     }
 
     /// `/加分` and `/扣分`: changes `target`'s points by `delta`, audited, answered with the
@@ -442,7 +453,8 @@ impl Engagement {
             );
             entry.user_name.clone_from(&record.name);
             reason.clone_into(&mut entry.reason);
-            let text = i18n::points_adjusted(locale, target, change, record.points, reason, view.next_case);
+            let texts = self.settings.engagement.points_texts();
+            let text = i18n::points_adjusted(locale, texts, target, change, record.points, reason, view.next_case);
             let write = PointsWrite {
                 record: Some(record),
                 checkins: None,
