@@ -3,7 +3,8 @@
 //! Code, logs and docs are English; what members read defaults to zh-CN. Templates use
 //! `{name}` placeholders filled by [`render`]; `{at}` becomes a real mention.
 //!
-//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning); the
+//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning,
+//! engagement, and `operator` for the command line's own output); the
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
@@ -12,6 +13,7 @@ mod engagement;
 mod inactivity;
 mod learning;
 mod moderation;
+mod operator;
 mod schedule;
 mod stats;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
     reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
 };
+pub use operator::{command_summary, config_ok, dead_letters_requeued, stats_heading};
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;
 pub use welcome::{default_reject_reason, default_welcome_template, name_list};

@@ -179,7 +179,11 @@ pub async fn cli(data: &Path, args: &[&str]) -> Output {
     command
         .args(args)
         .envs(env(data, &data.join("rules")))
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // English summaries whatever the developer's shell speaks (`cli::locale`).
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
     tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
         .await
         .expect("join")
