@@ -39,6 +39,7 @@ use crate::domain::event::{GroupId, GroupMessage, Role};
 use crate::domain::learning::{ReviewItem, SAMPLE_TEXT_MAX, Sample, SampleLabel};
 use crate::domain::metrics::{LearningGauges, Metrics};
 use crate::policy::filter::Filter;
+use crate::policy::filter::report::{self, LearnedMatch};
 use crate::policy::model::Delta;
 use crate::policy::neardup::{self, Index, Match, Signature};
 use crate::policy::normalize::View;
@@ -829,6 +830,26 @@ pub fn parse_import(input: &str, filter: &Filter, now_ms: i64) -> Result<Vec<Sam
         });
     }
     Ok(out)
+}
+
+/// The daemon's live lessons, for the console's explain: the delta messages are judged with
+/// and the near-duplicate index they are checked against ([`Learning::near_duplicate`]).
+impl report::Lessons for Learning {
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>)) {
+        self.with_delta(|delta| f(Some(delta)));
+    }
+
+    fn matched(&self, filter: &Filter, text: &str) -> Option<LearnedMatch> {
+        let found = self.near_duplicate(filter, text)?;
+        let sample = match self.store.sample(found.id) {
+            Ok(sample) => sample.map(|s| s.text).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, sample = found.id, "cannot read the matched sample's text");
+                String::new()
+            }
+        };
+        Some(LearnedMatch::new(&found, sample))
+    }
 }
 
 /// What the samples teach, built from scratch: the near-duplicate index of the spam samples
