@@ -329,3 +329,62 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_redelivered_join_asks_once_a_leaver_is_forgotten_and_a_full_gate_lets_newcomers_in() {
+    let app = TestApp::spawn_with(gated(|s| s.limits.verify_pending = 16)).await;
+    // The same join twice (the gateway redelivers): one mute, one question.
+    app.post_event(&join_of(810)).await;
+    app.post_event(&join_of(810)).await;
+    // 811 joins and leaves before answering: forgotten, never kicked.
+    app.post_event(&join_of(811)).await;
+    let mut left = fixture("onebot11/notice.group_decrease.leave.json");
+    left["user_id"] = json!(811);
+    left["group_id"] = json!(GROUP);
+    app.post_event(&left).await;
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"opened\"}", "2"),
+        ("qunguan_verify_gates_total{result=\"released\"}", "1"),
+        ("qunguan_events_duplicate_total", "1"),
+    ])
+    .await;
+    // Fill the gate: 15 more newcomers make 16 pending; the 17th is let in and welcomed.
+    for user in 820..835 {
+        app.post_event(&join_of(user)).await;
+    }
+    app.post_event(&join_of(835)).await;
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"full\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "16"),
+    ])
+    .await;
+    app.settle().await;
+    let calls = app.gateway.delivered();
+    let mutes: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.action == "set_group_ban")
+        .filter_map(|c| c.params["user_id"].as_i64())
+        .collect();
+    assert_eq!(mutes.len(), 17, "810, 811 and 15 more: {mutes:?}");
+    assert!(!mutes.contains(&835));
+    let last = calls.last().expect("a call");
+    assert!(
+        last.action == "send_group_msg" && text_of(last).starts_with("@835") && text_of(last).contains("1. 禁止广告"),
+        "835 is welcomed at once: {last:?}"
+    );
+    // At the deadline 16 are removed; 811, who left, is not.
+    app.advance(Duration::from_secs(300));
+    app.wait_metrics(&[("qunguan_verify_gates_total{result=\"timed_out\"}", "16")])
+        .await;
+    app.settle().await;
+    let kicked: Vec<i64> = app
+        .gateway
+        .delivered()
+        .iter()
+        .filter(|c| c.action == "set_group_kick")
+        .filter_map(|c| c.params["user_id"].as_i64())
+        .collect();
+    assert_eq!(kicked.len(), 16, "{kicked:?}");
+    assert!(!kicked.contains(&811) && !kicked.contains(&835));
+    app.stop().await;
+}
