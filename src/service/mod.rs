@@ -16,6 +16,7 @@
 
 pub mod commands;
 pub mod engagement;
+pub(crate) mod gate;
 pub mod inactivity;
 pub mod learning;
 pub(crate) mod outbox;

@@ -203,6 +203,8 @@ pub struct TestApp {
     pub greeter: TaskProbe,
     /// The scheduler's rounds.
     pub scheduler: TaskProbe,
+    /// The gate keeper's rounds (`[verify]`).
+    pub gate: TaskProbe,
     /// The daemon's store (to inject faults).
     pub store: qunguan::store::Store,
     shutdown: CancellationToken,
@@ -283,6 +285,11 @@ impl TestApp {
             bell: pipeline.scheduler_wake(),
             passes: pipeline.scheduler_passes(),
         };
+        let gate = TaskProbe {
+            name: "gate keeper",
+            bell: pipeline.gate_wake(),
+            passes: pipeline.gate_passes(),
+        };
         let store = app.store();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
@@ -301,6 +308,7 @@ impl TestApp {
             admin,
             greeter,
             scheduler,
+            gate,
             store,
             shutdown,
             task,
