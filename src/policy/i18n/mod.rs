@@ -7,6 +7,7 @@
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
+mod bans;
 mod commands;
 mod engagement;
 mod inactivity;
@@ -18,6 +19,7 @@ mod stats;
 mod tests;
 mod welcome;
 
+pub use bans::{GbanRefusal, gban_refused, gbanned, ungbanned};
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
     Board, CheckedIn, already_checked_in, board, checked_in, opted_out, points, points_adjusted, replies_full,

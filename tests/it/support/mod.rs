@@ -205,6 +205,8 @@ pub struct TestApp {
     pub scheduler: TaskProbe,
     /// The daemon's store (to inject faults).
     pub store: qunguan::store::Store,
+    /// The daemon's ban list (tests refresh its shared lists at once).
+    pub bans: Arc<qunguan::service::bans::Bans>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
@@ -273,6 +275,7 @@ impl TestApp {
         let pipeline = app.pipeline();
         let inactivity = Arc::clone(pipeline.inactivity());
         let engagement = Arc::clone(pipeline.engagement());
+        let bans = Arc::clone(pipeline.bans());
         let greeter = TaskProbe {
             name: "welcome greeter",
             bell: pipeline.greeter_wake(),
@@ -302,6 +305,7 @@ impl TestApp {
             greeter,
             scheduler,
             store,
+            bans,
             shutdown,
             task,
             http,
