@@ -42,6 +42,10 @@
 //! | `qunguan_engagement_faq_answers_total`   | counter   |                     |
 //! | `qunguan_engagement_faq_cooldowns`       | gauge     |                     |
 //! | `qunguan_engagement_alerts_total`        | counter   |                     |
+//! | `qunguan_bans`                           | gauge     | `source`            |
+//! | `qunguan_bans_enforced_total`            | counter   |                     |
+//! | `qunguan_bans_refresh_total`             | counter   | `result`            |
+//! | `qunguan_cas_lookups_total`              | counter   | `result`            |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
 //! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
@@ -337,6 +341,8 @@ impl GateCounts {
             let _ = writeln!(out, "qunguan_verify_gates_total{{result=\"{result}\"}} {}", load(n));
         }
     }
+    /// The global ban list: bans in force, removals, shared-list refreshes, CAS lookups.
+    pub bans: crate::domain::ban::BanGauges,
 }
 
 /// The learning service's counters and gauges; it sets the gauges whenever what they measure
@@ -489,6 +495,7 @@ impl Default for Metrics {
             store_bytes: AtomicU64::new(0),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
+            bans: crate::domain::ban::BanGauges::default(),
             engagement: EngagementCounts::default(),
             gate: GateCounts::default(),
         }
@@ -833,6 +840,7 @@ impl Metrics {
         self.render_sizes(&mut out);
         self.learning.render(&mut out);
         self.gate.render(&mut out);
+        self.bans.render(&mut out);
         let e = &self.engagement;
         for (name, kind, help, value) in [
             (

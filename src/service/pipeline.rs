@@ -118,6 +118,8 @@ pub struct Pipeline {
     trust: crate::policy::trust::TrustPolicy,
     /// The gate at the door (入群验证).
     gate: Arc<Gate>,
+    /// The instance-wide ban list.
+    bans: Arc<crate::service::bans::Bans>,
 }
 
 impl EventSink for Pipeline {
@@ -260,6 +262,7 @@ impl Pipeline {
             text: limits.text(),
             learning: Arc::new(Learning::new(&settings.learning, store.clone(), Arc::default())),
             trust: settings.trust.policy(),
+            bans: Arc::new(crate::service::bans::Bans::empty(Arc::clone(&settings), store.clone())),
             settings,
             rules,
             store,
@@ -318,6 +321,19 @@ impl Pipeline {
     pub fn with_learning(mut self, learning: Arc<Learning>) -> Self {
         self.learning = learning;
         self
+    }
+
+    /// Uses `bans` (loaded from the store by the app) for the instance-wide ban list.
+    #[must_use]
+    pub fn with_bans(mut self, bans: Arc<crate::service::bans::Bans>) -> Self {
+        self.bans = bans;
+        self
+    }
+
+    /// The instance-wide ban list.
+    #[must_use]
+    pub fn bans(&self) -> &Arc<crate::service::bans::Bans> {
+        &self.bans
     }
 
     /// What admins' labels taught, the recent messages and the review list.
@@ -401,10 +417,17 @@ impl Pipeline {
         if user == event.self_id {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
+        let group = msg.group;
+        // A banned member is removed before anything else: their answer opens no gate.
+        if let Some(removed) = self
+            .bans
+            .on_message(event, group, user, msg.message_id, self.clock.now())?
+        {
+            return Ok(removed);
+        }
         if let Some(outcome) = self.gate.answer(event, msg)? {
             return Ok(outcome);
         }
-        let group = msg.group;
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
         self.stats.message(group, user, event.self_id, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
@@ -665,6 +688,10 @@ impl Pipeline {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
+        let (group, user) = (joined.group, joined.user_id);
+        if let Some(removed) = self.bans.on_join(event, group, user, self.clock.now()).await? {
+            return Ok(removed);
+        }
         let name = joined.name.as_deref().unwrap_or_default();
         track(
             self.inactivity
@@ -715,6 +742,13 @@ impl Pipeline {
     /// the group's answers, otherwise left to the admins. Decisions are audited.
     fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
         let group = request.group;
+        let now = self.clock.now();
+        if let Some(declined) = self
+            .bans
+            .on_request(event, group, request.user_id, &request.handle, now)?
+        {
+            return Ok(declined);
+        }
         let policy = &self.policies.group(group).join;
         let decision = if policy.reject_blocked
             && let Some(v) = self.rules.load().filter.check(&request.comment, group)
@@ -833,6 +867,7 @@ impl Pipeline {
             reporter: self.reporter(),
             learning: &self.learning,
             engagement: &self.engagement,
+            bans: &self.bans,
         }
     }
 

@@ -8,6 +8,7 @@
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
+mod bans;
 mod commands;
 mod engagement;
 mod gate;
@@ -21,6 +22,7 @@ mod stats;
 mod tests;
 mod welcome;
 
+pub use bans::{GbanRefusal, gban_refused, gbanned, ungbanned};
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
     Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
