@@ -301,6 +301,8 @@ pub struct Metrics {
     engagement: EngagementCounts,
     /// The gate at the door (入群验证); its pending gates are the `verify_pending` bound.
     pub gate: GateCounts,
+    /// The global ban list: bans in force, removals, shared-list refreshes, CAS lookups.
+    pub bans: crate::domain::ban::BanGauges,
 }
 
 /// The gate at the door's counters, by how each gate ended.
@@ -341,8 +343,6 @@ impl GateCounts {
             let _ = writeln!(out, "qunguan_verify_gates_total{{result=\"{result}\"}} {}", load(n));
         }
     }
-    /// The global ban list: bans in force, removals, shared-list refreshes, CAS lookups.
-    pub bans: crate::domain::ban::BanGauges,
 }
 
 /// The learning service's counters and gauges; it sets the gauges whenever what they measure
