@@ -45,6 +45,7 @@ use crate::runtime::listen::{Connections, Limits};
 use crate::runtime::supervise::{Ended, supervise};
 use crate::runtime::watchdog;
 use crate::service::accounts::{AccountSink, Roster};
+use crate::service::gate::GateKeeper;
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
 use crate::service::scheduler::Scheduler;
@@ -227,6 +228,9 @@ impl App {
             .and_then(|built| built)
             .map_err(|e| store_error(&settings, e))?
         };
+        let bans = crate::runtime::bans::load(&settings, store.clone(), Arc::clone(&metrics))
+            .await
+            .map_err(|e| store_error(&settings, e))?;
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -236,7 +240,8 @@ impl App {
                 worker.handle(),
             )
             .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
-            .with_learning(Arc::new(learning)),
+            .with_learning(Arc::new(learning))
+            .with_bans(bans),
         );
         let health = Arc::new(Health::default());
         // Every transport hands its events to the guarded sink, never to the pipeline itself;
@@ -525,6 +530,21 @@ impl App {
                 },
             ));
         }
+        {
+            let (gate, outbox) = (Arc::clone(pipeline.gate()), outbox.clone());
+            tasks.spawn(supervise(
+                "gate keeper",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let keeper = GateKeeper::new(Arc::clone(&gate), outbox.clone());
+                    Box::pin(async move {
+                        keeper.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
         let listed_bots = !settings.gateway.telegram.bots.is_empty();
         for telegram in telegram {
             // A listed bot's task is named after it; the name lives as long as the process
@@ -547,6 +567,15 @@ impl App {
                         }
                     })
                 },
+            ));
+        }
+        if !settings.bans.subscribe.is_empty() {
+            let refresher = crate::runtime::bans::refresher(Arc::clone(pipeline.bans()), &settings);
+            tasks.spawn(supervise(
+                "ban lists",
+                Arc::clone(&health),
+                background.clone(),
+                refresher,
             ));
         }
         tasks.spawn(reloader.run(background.clone()));

@@ -17,8 +17,10 @@
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
 pub mod accounts;
+pub mod bans;
 pub mod commands;
 pub mod engagement;
+pub(crate) mod gate;
 pub mod inactivity;
 pub mod learning;
 pub(crate) mod outbox;

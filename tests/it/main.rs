@@ -3,6 +3,7 @@
 
 mod accounts;
 mod architecture;
+mod bans;
 mod bounds;
 mod commands;
 mod config_docs;
@@ -13,6 +14,7 @@ mod durability;
 mod engagement;
 mod filter_cli;
 mod flood;
+mod gate;
 mod inactivity;
 mod join_requests;
 mod learning;
