@@ -21,7 +21,8 @@
 use super::text;
 use super::wire::{ChatMemberUpdated, Message, Update, User};
 use crate::domain::event::{
-    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Segment, Sender,
+    ButtonPress, Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role,
+    Segment, Sender,
 };
 
 /// What an update means.
@@ -86,6 +87,26 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
                 EventKind::Other(format!("my_chat_member: now {}", change.new_chat_member.status)),
             )],
             admin_change: admin_change(change),
+            migrated: None,
+        };
+    }
+    if let Some(press) = &update.callback_query {
+        let (Some(message), Some(data)) = (&press.message, &press.data) else {
+            return other("callback_query without a message or data");
+        };
+        if !message.chat.is_group() {
+            return other("callback_query outside a group");
+        }
+        return Translated {
+            events: vec![event(
+                update_key(),
+                EventKind::ButtonPressed(ButtonPress {
+                    group: GroupId::telegram(message.chat.id),
+                    user_id: press.from.id,
+                    data: data.clone(),
+                }),
+            )],
+            admin_change: None,
             migrated: None,
         };
     }
