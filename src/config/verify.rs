@@ -123,11 +123,13 @@ mod tests {
         let s = Settings::default();
         assert!(!s.verify.enabled);
         assert_eq!(s.verify.timeout.as_secs(), 300);
-        let file = write("[verify]\ntimeout = \"2m\"\n[groups.100.verify]\nenabled = true\nmode = \"Arithmetic\"\n");
+        let file = write(
+            "[verify]\ntimeout = \"2m\"\n[groups.100.verify]\nenabled = true\nmode = \"Arithmetic\"\nbutton = true\n",
+        );
         let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
         let policies = s.policies();
         let gated = &policies.group(GroupId::qq(100)).gate;
-        assert!(gated.enabled && gated.mute);
+        assert!(gated.enabled && gated.mute && gated.button);
         assert_eq!(gated.mode, GateMode::Arithmetic);
         assert_eq!(gated.timeout.as_secs(), 120, "inherited");
         assert!(!policies.group(GroupId::qq(200)).gate.enabled);
