@@ -4,12 +4,14 @@
 
 mod audit;
 mod backup;
+mod bans;
 mod check_config;
 mod console;
 pub mod demo;
 pub mod demo_client;
 mod filter;
 mod healthcheck;
+mod locale;
 mod model;
 mod run;
 mod samples;
@@ -24,6 +26,7 @@ use crate::config::Settings;
 use crate::domain::event::GroupId;
 use crate::policy::filter::Trust;
 use crate::store::Store;
+pub use locale::parse;
 
 /// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
 #[derive(Parser, Debug)]
@@ -160,6 +163,12 @@ enum Command {
         #[command(subcommand)]
         command: samples::SamplesCommand,
     },
+    /// The instance's global ban list (what /gban and /ungban change): list, add, remove,
+    /// export or import it, as CSV or JSON lines. Works on the stopped daemon's database.
+    Bans {
+        #[command(subcommand)]
+        command: bans::BansCommand,
+    },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
     Model {
@@ -295,6 +304,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: ConsoleCommand::Password,
         } => console::password(),
         Command::Samples { command } => samples::samples(command),
+        Command::Bans { command } => bans::bans(command),
     }
 }
 

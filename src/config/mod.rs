@@ -14,6 +14,7 @@
 //! concerns only that section, its validation. [`load`](Settings::load) reads the layers,
 //! `validate.rs` runs every check in one pass.
 
+mod bans;
 mod console;
 mod engagement;
 mod gateway;
@@ -48,6 +49,7 @@ use serde::Deserialize;
 
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
+pub use bans::{BansSettings, Subscription};
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use engagement::EngagementSettings;
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
@@ -117,6 +119,8 @@ pub struct Settings {
     pub engagement: EngagementSettings,
     /// The gate at the door (入群验证): newcomers answer a question or are removed.
     pub verify: VerifySettings,
+    /// The instance-wide ban list's shared lists and the Telegram CAS lookup.
+    pub bans: BansSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

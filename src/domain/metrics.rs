@@ -42,6 +42,10 @@
 //! | `qunguan_engagement_faq_answers_total`   | counter   |                     |
 //! | `qunguan_engagement_faq_cooldowns`       | gauge     |                     |
 //! | `qunguan_engagement_alerts_total`        | counter   |                     |
+//! | `qunguan_bans`                           | gauge     | `source`            |
+//! | `qunguan_bans_enforced_total`            | counter   |                     |
+//! | `qunguan_bans_refresh_total`             | counter   | `result`            |
+//! | `qunguan_cas_lookups_total`              | counter   | `result`            |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
 //! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
@@ -304,6 +308,8 @@ pub struct Metrics {
     engagement: EngagementCounts,
     /// The gate at the door (入群验证); its pending gates are the `verify_pending` bound.
     pub gate: GateCounts,
+    /// The global ban list: bans in force, removals, shared-list refreshes, CAS lookups.
+    pub bans: crate::domain::ban::BanGauges,
 }
 
 /// The gate at the door's counters, by how each gate ended.
@@ -496,6 +502,7 @@ impl Default for Metrics {
             store_bytes: AtomicU64::new(0),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
+            bans: crate::domain::ban::BanGauges::default(),
             engagement: EngagementCounts::default(),
             gate: GateCounts::default(),
         }
@@ -841,6 +848,7 @@ impl Metrics {
         self.render_sizes(&mut out);
         self.learning.render(&mut out);
         self.gate.render(&mut out);
+        self.bans.render(&mut out);
         let e = &self.engagement;
         for (name, kind, help, value) in [
             (

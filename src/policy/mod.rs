@@ -15,6 +15,7 @@
 //!
 //! `policy` imports only [`crate::domain`].
 
+pub(crate) mod bans;
 pub(crate) mod calendar;
 pub(crate) mod engagement;
 pub mod filter;

@@ -216,6 +216,9 @@ impl App {
             .and_then(|built| built)
             .map_err(|e| store_error(&settings, e))?
         };
+        let bans = crate::runtime::bans::load(&settings, store.clone(), Arc::clone(&metrics))
+            .await
+            .map_err(|e| store_error(&settings, e))?;
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -225,7 +228,8 @@ impl App {
                 worker.handle(),
             )
             .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
-            .with_learning(Arc::new(learning)),
+            .with_learning(Arc::new(learning))
+            .with_bans(bans),
         );
         let health = Arc::new(Health::default());
         // Every transport hands its events to the guarded sink, never to the pipeline itself.
@@ -514,6 +518,15 @@ impl App {
                         }
                     })
                 },
+            ));
+        }
+        if !settings.bans.subscribe.is_empty() {
+            let refresher = crate::runtime::bans::refresher(Arc::clone(pipeline.bans()), &settings);
+            tasks.spawn(supervise(
+                "ban lists",
+                Arc::clone(&health),
+                background.clone(),
+                refresher,
             ));
         }
         tasks.spawn(reloader.run(background.clone()));

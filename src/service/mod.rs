@@ -14,6 +14,7 @@
 //!
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
+pub mod bans;
 pub mod commands;
 pub mod engagement;
 pub(crate) mod gate;

@@ -118,6 +118,8 @@ pub struct Pipeline {
     trust: crate::policy::trust::TrustPolicy,
     /// The gate at the door (入群验证).
     gate: Arc<Gate>,
+    /// The instance-wide ban list.
+    bans: Arc<crate::service::bans::Bans>,
 }
 
 impl EventSink for Pipeline {
@@ -260,6 +262,7 @@ impl Pipeline {
             text: limits.text(),
             learning: Arc::new(Learning::new(&settings.learning, store.clone(), Arc::default())),
             trust: settings.trust.policy(),
+            bans: Arc::new(crate::service::bans::Bans::empty(Arc::clone(&settings), store.clone())),
             settings,
             rules,
             store,
@@ -318,6 +321,19 @@ impl Pipeline {
     pub fn with_learning(mut self, learning: Arc<Learning>) -> Self {
         self.learning = learning;
         self
+    }
+
+    /// Uses `bans` (loaded from the store by the app) for the instance-wide ban list.
+    #[must_use]
+    pub fn with_bans(mut self, bans: Arc<crate::service::bans::Bans>) -> Self {
+        self.bans = bans;
+        self
+    }
+
+    /// The instance-wide ban list.
+    #[must_use]
+    pub fn bans(&self) -> &Arc<crate::service::bans::Bans> {
+        &self.bans
     }
 
     /// What admins' labels taught, the recent messages and the review list.
@@ -402,10 +418,17 @@ impl Pipeline {
         if user == event.self_id {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
+        let group = msg.group;
+        // A banned member is removed before anything else: their answer opens no gate.
+        if let Some(removed) = self
+            .bans
+            .on_message(event, group, user, msg.message_id, self.clock.now())?
+        {
+            return Ok(removed);
+        }
         if let Some(outcome) = self.gate.answer(event, msg)? {
             return Ok(outcome);
         }
-        let group = msg.group;
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
         self.stats.message(group, user, event.self_id, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
@@ -590,7 +613,8 @@ impl Pipeline {
         })
     }
 
-    /// Records a violation: strikes, audit case and actions in the event's transaction.
+    /// Records a violation: strikes, audit case, actions and the strike's point deduction in
+    /// the event's transaction.
     fn punish(
         &self,
         event: &Event,
@@ -606,25 +630,27 @@ impl Pipeline {
             group: msg.group,
             user: Some(msg.sender.user_id),
         };
-        let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let told = (&self.settings.moderation.notices, locale, &self.text);
-            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
-            let mut writes = plan.writes;
-            if dry_run {
-                writes.strikes = StrikeWrite::Keep;
-                writes.actions.clear();
-                if let Some(entry) = writes.audit.as_mut() {
-                    entry.dry_run = true;
+        let penalty = self.engagement.strike_penalty(now);
+        let committed = self
+            .store
+            .commit_violation(&event.key, now, subject, penalty, |snapshot| {
+                let told = (&self.settings.moderation.notices, locale, &self.text);
+                let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
+                let mut writes = plan.writes;
+                if dry_run {
+                    writes.strikes = StrikeWrite::Keep;
+                    writes.actions.clear();
+                    if let Some(entry) = writes.audit.as_mut() {
+                        entry.dry_run = true;
+                    }
                 }
-            }
-            let actions = writes.actions.len();
-            let before = writes.audit.as_ref().map_or(0, |e| e.strikes_before);
-            (writes, (actions, plan.measure, plan.after, plan.recalled, before))
-        })?;
+                let actions = writes.actions.len();
+                (writes, (actions, plan.measure, plan.after, plan.recalled))
+            })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after, recalled, before) = committed.value;
+        let ((actions, measure, after, recalled), points) = committed.value;
         if !dry_run {
             // What became of the messages, for a later /spam or /notspam replying to them.
             self.learning.mark(msg.group, msg.message_id, committed.case, false);
@@ -632,9 +658,8 @@ impl Pipeline {
                 self.learning.mark(msg.group, id, None, true);
             }
         }
-        if !dry_run && after > before {
-            self.engagement
-                .struck(&event.key, msg.group, msg.sender.user_id, after - before, now);
+        if points != 0 {
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, change = points, "points taken away for a strike");
         }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
@@ -663,6 +688,10 @@ impl Pipeline {
     async fn on_join(&self, event: &Event, joined: &MemberJoined) -> Result<Outcome, PipelineError> {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
+        }
+        let (group, user) = (joined.group, joined.user_id);
+        if let Some(removed) = self.bans.on_join(event, group, user, self.clock.now()).await? {
+            return Ok(removed);
         }
         let name = joined.name.as_deref().unwrap_or_default();
         track(
@@ -714,6 +743,13 @@ impl Pipeline {
     /// the group's answers, otherwise left to the admins. Decisions are audited.
     fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
         let group = request.group;
+        let now = self.clock.now();
+        if let Some(declined) = self
+            .bans
+            .on_request(event, group, request.user_id, &request.handle, now)?
+        {
+            return Ok(declined);
+        }
         let policy = &self.policies.group(group).join;
         let decision = if policy.reject_blocked
             && let Some(v) = self.rules.load().filter.check(&request.comment, group)
@@ -832,6 +868,7 @@ impl Pipeline {
             reporter: self.reporter(),
             learning: &self.learning,
             engagement: &self.engagement,
+            bans: &self.bans,
         }
     }
 

@@ -25,6 +25,7 @@
 //! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
 //! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
 //! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
+//! | `bans`        | platform ‖ user (9 B)                 | `Ban` (global ban list, [`bans`])   |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -52,6 +53,7 @@
 
 pub(crate) mod audit;
 pub mod backup;
+pub(crate) mod bans;
 pub(crate) mod blocking;
 pub(crate) mod codec;
 mod cursor;
@@ -140,6 +142,7 @@ pub const TREES: &[&str] = &[
     "review",
     "sent",
     "engagement",
+    "bans",
 ];
 
 /// Why a store operation failed.
@@ -298,6 +301,7 @@ pub(crate) struct Trees {
     review: sled::Tree,
     sent: sled::Tree,
     engagement: sled::Tree,
+    bans: sled::Tree,
 }
 
 impl Trees {
@@ -325,6 +329,7 @@ impl Trees {
             review: tree("review")?,
             sent: tree("sent")?,
             engagement: tree("engagement")?,
+            bans: tree("bans")?,
             db,
         })
     }

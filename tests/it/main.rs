@@ -2,6 +2,7 @@
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
 mod architecture;
+mod bans;
 mod bounds;
 mod commands;
 mod config_docs;

@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use daemon::{BIN, Daemon, cli};
+pub use daemon::{BIN, Daemon, cli, cli_with_input};
 pub use fake_onebot::{Call, FakeOneBot, Fault, MARKER_GROUP};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
@@ -207,6 +207,8 @@ pub struct TestApp {
     pub gate: TaskProbe,
     /// The daemon's store (to inject faults).
     pub store: qunguan::store::Store,
+    /// The daemon's ban list (tests refresh its shared lists at once).
+    pub bans: Arc<qunguan::service::bans::Bans>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
@@ -275,6 +277,7 @@ impl TestApp {
         let pipeline = app.pipeline();
         let inactivity = Arc::clone(pipeline.inactivity());
         let engagement = Arc::clone(pipeline.engagement());
+        let bans = Arc::clone(pipeline.bans());
         let greeter = TaskProbe {
             name: "welcome greeter",
             bell: pipeline.greeter_wake(),
@@ -310,6 +313,7 @@ impl TestApp {
             scheduler,
             gate,
             store,
+            bans,
             shutdown,
             task,
             http,
