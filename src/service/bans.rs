@@ -272,12 +272,12 @@ impl Bans {
 
     /// Removes a banned member met in `group` (`sighting`), if they are banned (or `cas` says
     /// so): the removal, an audit case and the event's seen key in one unit of work. `None`
-    /// when the member is not banned: the caller goes on as usual.
+    /// when the member is not banned: the caller goes on as usual. In a group in dry run the
+    /// case is recorded (marked dry run) and nothing is sent.
     pub(crate) fn enforce(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         sighting: &Sighting,
         cas: bool,
         now: Timestamp,
@@ -291,7 +291,7 @@ impl Bans {
         };
         let locale = self.settings.messages.locale;
         let reason = crate::policy::i18n::default_reject_reason(locale);
-        let actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
+        let mut actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
         if actions.is_empty() {
             tracing::warn!(%group, user = user_id, "a banned member is here, but this group's platform cannot remove them");
             return Ok(Some(Outcome::Ignored("banned member; nothing the platform can do")));
@@ -315,6 +315,10 @@ impl Bans {
         if let Ok(Some(ban)) = self.store.ban(user) {
             entry.reason = self.settings.limits.text().excerpt(&ban.reason);
         }
+        if dry_run {
+            entry.dry_run = true;
+            actions.clear();
+        }
         let count = actions.len();
         let committed = self
             .store
@@ -328,6 +332,10 @@ impl Bans {
             })?;
         if committed.is_none() {
             return Ok(Some(Outcome::Duplicate));
+        }
+        if dry_run {
+            tracing::info!(%group, user = user_id, rule = origin.rule(), ?sighting, "banned member met (dry run: nothing sent)");
+            return Ok(Some(Outcome::Observed));
         }
         BanGauges::bump(&self.gauges().enforced);
         tracing::info!(%group, user = user_id, rule = origin.rule(), ?sighting, "banned member removed");
@@ -358,26 +366,31 @@ impl Bans {
     }
 }
 
-/// The pipeline's three checks, one call each.
+/// The pipeline's three checks, one call each; the member is `(group, user, the group is in
+/// dry run)`.
 impl Bans {
     /// A message of `user_id` in `group`: recalled and its author removed when banned.
     pub(crate) fn on_message(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         message_id: i64,
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
-        self.enforce(event, group, user_id, &Sighting::Spoke { message_id }, false, now)
+        self.enforce(
+            event,
+            (group, user_id, dry_run),
+            &Sighting::Spoke { message_id },
+            false,
+            now,
+        )
     }
 
     /// A member joined: removed when banned, or (Telegram, `[bans] cas`) listed by CAS.
     pub(crate) async fn on_join(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         let user = UserRef {
@@ -387,21 +400,20 @@ impl Bans {
         let cas = self.banned(user).is_none()
             && self.cas_enabled(group.platform)
             && self.cas_listed(user_id, now.as_millisecond()).await == Some(true);
-        self.enforce(event, group, user_id, &Sighting::Joined, cas, now)
+        self.enforce(event, (group, user_id, dry_run), &Sighting::Joined, cas, now)
     }
 
     /// A join request: declined when the applicant is banned.
     pub(crate) fn on_request(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         handle: &str,
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         let sighting = Sighting::Requested {
             handle: handle.to_owned(),
         };
-        self.enforce(event, group, user_id, &sighting, false, now)
+        self.enforce(event, (group, user_id, dry_run), &sighting, false, now)
     }
 }

@@ -460,3 +460,31 @@ async fn telegram_gban_by_id_and_cas_listed_newcomers_are_removed_and_an_unreach
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn in_dry_run_a_banned_member_is_recorded_and_left_alone() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+            s.moderation.dry_run = true;
+        }),
+        ..Options::default()
+    })
+    .await;
+    // Commands are not dry run: the /gban acts.
+    let calls = run(&app, &command(1, SUPER, "member", "/gban qq:4242"), 1).await;
+    assert!(sent_text(&calls[0]).contains("已全局拉黑 qq:4242"), "{calls:?}");
+    app.post_event(&group_message(2, SPAMMER, "member", "hi")).await;
+    assert_eq!(
+        actions(&marker(&app, 3).await),
+        ["send_group_msg"],
+        "nothing sent to the member"
+    );
+    let cases = app.cases().await;
+    let met = cases
+        .iter()
+        .find(|c| c.measure == Measure::Ban)
+        .expect("the meeting is a case");
+    assert!(met.dry_run && met.rule == "gban" && met.user_id == SPAMMER, "{met:?}");
+    app.stop().await;
+}
