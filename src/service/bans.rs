@@ -417,3 +417,75 @@ impl Bans {
         self.enforce(event, (group, user_id, dry_run), &sighting, false, now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// CAS lists even ids, fails for negative ones, and counts what it was asked.
+    struct FakeCas(AtomicUsize);
+
+    impl CasLookup for FakeCas {
+        fn listed(&self, user_id: i64) -> Pin<Box<dyn Future<Output = CasAnswer> + Send + '_>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if user_id < 0 {
+                    Err("unreachable".into())
+                } else {
+                    Ok(user_id % 2 == 0)
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn cas_answers_are_cached_within_their_bound_and_failures_let_members_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(&dir.path().join("data")).expect("open");
+        let mut settings = Settings::default();
+        settings.bans.cas_cache = 2;
+        let fake = Arc::new(FakeCas(AtomicUsize::new(0)));
+        let metrics: Arc<Metrics> = Arc::default();
+        let bans = Bans::load(Arc::new(settings), store, Arc::clone(&metrics))
+            .expect("load")
+            .with_cas(Arc::clone(&fake) as Arc<dyn CasLookup>);
+        assert_eq!(bans.cas_listed(2, 0).await, Some(true));
+        assert_eq!(bans.cas_listed(3, 1).await, Some(false));
+        assert_eq!(bans.cas_listed(2, 2).await, Some(true), "cached");
+        assert_eq!(fake.0.load(Ordering::SeqCst), 2);
+        // Full: the older half goes, so the cache never holds more than its bound.
+        assert_eq!(bans.cas_listed(4, 3).await, Some(true));
+        let bound = &bans.cas.as_ref().expect("cas").bound;
+        assert!(bound.len() <= 2 && bound.evicted() >= 1, "{bound:?}");
+        // An answer older than cas_ttl is asked again.
+        assert_eq!(bans.cas_listed(4, 3 + 3_600_000).await, Some(true));
+        assert_eq!(fake.0.load(Ordering::SeqCst), 4);
+        // CAS unreachable: no answer, the member is let in, and it is counted.
+        assert_eq!(bans.cas_listed(-5, 10).await, None);
+        let gauges = &metrics.bans;
+        assert_eq!(gauges.cas_failed.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(gauges.cas_cached.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(!bans.cas_enabled(Platform::Qq) && bans.cas_enabled(Platform::Telegram));
+    }
+
+    #[test]
+    fn a_shared_list_with_a_bad_line_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(&dir.path().join("data")).expect("open");
+        let mut settings = Settings::default();
+        settings.bans.subscribe = vec!["/nonexistent.csv".into()];
+        let bans = Bans::load(Arc::new(settings), store, Arc::default()).expect("load");
+        let user: UserRef = "qq:1".parse().expect("user");
+        assert_eq!(bans.set_shared(0, "user,reason,at,by\nqq:1,x,,y\n"), Ok(1));
+        assert_eq!(bans.banned(user), Some(Origin::Shared(0)));
+        let e = bans
+            .set_shared(0, "user,reason,at,by\nqq:2,x,,y\nqq:x,,,\n")
+            .expect_err("bad line");
+        assert_eq!(e.line, 3);
+        assert_eq!(bans.banned(user), Some(Origin::Shared(0)), "the previous list stays");
+        bans.added(user);
+        assert_eq!(bans.banned(user), Some(Origin::Local), "the own list wins");
+    }
+}

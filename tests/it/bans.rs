@@ -333,24 +333,35 @@ async fn a_subscribed_list_bans_and_a_bad_version_keeps_the_previous_one() {
     *fakes.list.lock().expect("lock") =
         "# shared by a friendly instance\nuser,reason,at,by\nqq:5151,刷屏,,peer\n".into();
     let base = fakes.start().await;
+    // A second list, from a file (JSON lines).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("friends.jsonl");
+    std::fs::write(&file, "{\"user\":\"qq:5353\",\"reason\":\"小号\"}\n").expect("write");
+    let file_entry = file.to_str().expect("utf-8").to_owned();
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(move |s| s.bans.subscribe = vec![format!("{base}/bans.csv")]),
+        tweak: Box::new(move |s| s.bans.subscribe = vec![format!("{base}/bans.csv"), file_entry.clone()]),
         ..Options::default()
     })
     .await;
+    // Every round reads both lists.
     app.wait_metrics(&[
-        ("qunguan_bans_refresh_total{result=\"ok\"}", "1"),
-        ("qunguan_bans{source=\"shared\"}", "1"),
+        ("qunguan_bans_refresh_total{result=\"ok\"}", "2"),
+        ("qunguan_bans{source=\"shared\"}", "2"),
     ])
     .await;
+    let calls = run(&app, &group_message_in(GROUP2, 20, 5_353, "member", "hi"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
     let calls = run(&app, &group_message(1, 5_151, "member", "hi"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
 
     // A new version with a bad line is refused whole; the previous list stays in force.
     *fakes.list.lock().expect("lock") = "user,reason,at,by\nqq:5252,x,,peer\nwx:1,x,,peer\n".into();
     app.bans.refresh_now();
-    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"failed\"}", "1")])
-        .await;
+    app.wait_metrics(&[
+        ("qunguan_bans_refresh_total{result=\"failed\"}", "1"),
+        ("qunguan_bans_refresh_total{result=\"ok\"}", "3"),
+    ])
+    .await;
     let calls = run(&app, &group_message(2, 5_151, "member", "hi again"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
     app.post_event(&group_message(3, 5_252, "member", "not banned yet"))
@@ -360,7 +371,7 @@ async fn a_subscribed_list_bans_and_a_bad_version_keeps_the_previous_one() {
     // A good version replaces it.
     *fakes.list.lock().expect("lock") = "{\"user\":\"qq:5252\",\"reason\":\"x\"}\n".into();
     app.bans.refresh_now();
-    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"ok\"}", "2")])
+    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"ok\"}", "5")])
         .await;
     let calls = run(&app, &group_message(5, 5_252, "member", "now"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
