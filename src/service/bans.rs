@@ -359,6 +359,52 @@ impl Bans {
         Ok(lifted)
     }
 
+    /// The operator's `qunguan bans add`: records `ban` (replacing an entry of the same
+    /// member) and queues one kick for each group the member was seen in. Returns whether
+    /// the member was not banned before, and how many kicks were queued.
+    pub fn add(&self, ban: &Ban, now: Timestamp) -> Result<(bool, usize), StoreError> {
+        let new = self.store.put_ban(ban, true)?;
+        self.added(ban.user);
+        let kicks = crate::policy::bans::expel(ban.user, &self.store.groups_seen(ban.user)?);
+        let groups = kicks.len();
+        self.store.enqueue(kicks, now)?;
+        Ok((new, groups))
+    }
+
+    /// The operator's `qunguan bans remove`: lifts the bans of `users`; returns those that
+    /// were banned.
+    pub fn remove(&self, users: &[UserRef]) -> Result<Vec<UserRef>, StoreError> {
+        let mut lifted = Vec::new();
+        for user in users {
+            if self.lift(*user)?.is_some() {
+                lifted.push(*user);
+            }
+        }
+        Ok(lifted)
+    }
+
+    /// The operator's `qunguan bans import`: adds `bans`, replacing entries of the same
+    /// members; returns how many members were not banned before. No kicks are queued: an
+    /// imported list is enforced where its members join or speak.
+    pub fn import(&self, bans: &[Ban]) -> Result<usize, StoreError> {
+        let new = self.store.put_bans(bans)?;
+        let mut parts = self.lock_parts();
+        parts.local.extend(bans.iter().map(|b| b.user));
+        self.rebuild(&parts);
+        Ok(new)
+    }
+
+    /// The most entries a list may hold (`[bans] max_entries`).
+    #[must_use]
+    pub fn max_entries(&self) -> usize {
+        self.settings.bans.max_entries
+    }
+
+    /// The instance's own bans, as stored.
+    pub fn list(&self) -> Result<Vec<Ban>, StoreError> {
+        self.store.bans()
+    }
+
     /// Whether new members of `platform` are looked up in CAS (Telegram only).
     #[must_use]
     pub fn cas_enabled(&self, platform: Platform) -> bool {

@@ -499,3 +499,38 @@ async fn in_dry_run_a_banned_member_is_recorded_and_left_alone() {
     assert!(met.dry_run && met.rule == "gban" && met.user_id == SPAMMER, "{met:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_changes_a_running_daemons_list_at_once() {
+    let app = TestApp::spawn().await;
+    let data = app.root.path().join("data");
+    app.post_event(&group_message(1, 8_080, "member", "hi")).await;
+    let added = stdout_of(&cli(&data, &["bans", "add", "--reason", "spam", "qq:8080"]).await);
+    assert!(
+        added.contains("qq:8080 banned; removal from 1 group(s) queued"),
+        "{added}"
+    );
+    // The queued kick goes out at once, and the member is removed where they speak.
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["set_group_kick"]);
+    assert_eq!(calls[0].params["user_id"], 8_080);
+    let calls = run(&app, &group_message(2, 8_080, "member", "again"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
+    let list = stdout_of(&cli(&data, &["bans", "list", "--format", "jsonl"]).await);
+    assert!(list.contains(r#""user":"qq:8080","reason":"spam""#), "{list}");
+
+    let file = app.root.path().join("import.csv");
+    std::fs::write(&file, "user,reason,at,by\nqq:8181,x,,peer\n").expect("write");
+    let imported = stdout_of(&cli(&data, &["bans", "import", file.to_str().expect("utf-8")]).await);
+    assert!(imported.contains("imported 1 ban(s), 1 new"), "{imported}");
+    let calls = run(&app, &group_message(3, 8_181, "member", "hello"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
+
+    let out = cli(&data, &["bans", "remove", "qq:8080", "qq:9999"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lifted 1 ban(s)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not banned: qq:9999"));
+    app.post_event(&group_message(4, 8_080, "member", "back")).await;
+    assert_eq!(actions(&marker(&app, 5).await), ["send_group_msg"], "lifted at once");
+    app.stop().await;
+}
