@@ -25,7 +25,8 @@ pub(crate) fn audit(
         .transpose()
         .map_err(|e: crate::domain::event::IdError| anyhow::anyhow!("--group: {e}"))?;
     if retry {
-        return retry_dead_letters(&settings);
+        let locale = super::locale::operator_locale(config.as_deref(), &settings);
+        return retry_dead_letters(&settings, locale);
     }
     if dead_letters {
         let letters: Vec<(u64, DeadLetter)> = match access(&settings)? {
@@ -87,25 +88,28 @@ pub(crate) fn audit(
 }
 
 /// `--dead-letters --retry`: every dead letter back into the outbox.
-fn retry_dead_letters(settings: &Settings) -> anyhow::Result<()> {
-    let (requeued, how) = match access(settings)? {
+fn retry_dead_letters(settings: &Settings, locale: crate::domain::locale::Locale) -> anyhow::Result<()> {
+    let (requeued, running) = match access(settings)? {
         #[cfg(unix)]
         Access::Daemon => {
             use crate::runtime::control::{Request, Requeued, read_lines, request};
             let reader = request(&settings.storage.path, &Request::RetryDeadLetters)?;
             let answer: Vec<Requeued> = read_lines(reader)?;
             let requeued = answer.first().map_or(0, |r| r.requeued);
-            (requeued, "the running daemon delivers them now")
+            (requeued, true)
         }
         #[cfg(not(unix))]
         Access::Daemon => unreachable!("no control socket off unix"),
         Access::Direct(store) => {
             let requeued = store.requeue_dead_letters(jiff::Timestamp::now())?;
             store.flush_blocking()?;
-            (requeued, "the daemon delivers them when it starts")
+            (requeued, false)
         }
     };
-    println!("{requeued} dead letter(s) sent back to the outbox; {how}");
+    println!(
+        "{}",
+        crate::policy::i18n::dead_letters_requeued(locale, requeued, running)
+    );
     Ok(())
 }
 

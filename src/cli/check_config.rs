@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
+use crate::policy::i18n;
 
 /// What `check-config` and `run` say when `[gateway.telegram]` has a token but no `enabled`.
 pub(crate) const TELEGRAM_BY_TOKEN: &str = "[gateway.telegram] has a token but no `enabled` key, so Telegram is on; add `enabled = true` to say so, or `enabled = false` to keep it off";
@@ -12,10 +13,9 @@ pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&settings))?;
     let onebot = &settings.gateway.onebot;
-    println!(
-        "configuration OK{}",
-        config.map(|p| format!(" ({})", p.display())).unwrap_or_default()
-    );
+    let locale = super::locale::operator_locale(config.as_deref(), &settings);
+    let shown = config.as_deref().map(|p| p.display().to_string());
+    println!("{}", i18n::config_ok(locale, shown.as_deref()));
     println!("  listen:      {}", settings.server.listen);
     println!(
         "  admin:       {}",

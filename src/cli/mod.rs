@@ -11,6 +11,7 @@ pub mod demo;
 pub mod demo_client;
 mod filter;
 mod healthcheck;
+mod locale;
 mod model;
 mod run;
 mod samples;
@@ -25,6 +26,7 @@ use crate::config::Settings;
 use crate::domain::event::GroupId;
 use crate::policy::filter::Trust;
 use crate::store::Store;
+pub use locale::parse;
 
 /// 群管 qunguan — moderation daemon for QQ (OneBot v11) and Telegram chat groups.
 #[derive(Parser, Debug)]

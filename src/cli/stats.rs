@@ -37,15 +37,21 @@ pub(crate) fn stats(config: Option<PathBuf>, group: GroupId, days: u32, json: bo
         }
         return Ok(());
     }
-    print!("{}", stats_table(group, &rows));
+    let locale = super::locale::operator_locale(config.as_deref(), &settings);
+    print!("{}", stats_table(locale, group, &rows));
     Ok(())
 }
 
 /// The `qunguan stats` table: one line per day and a total line.
-pub(crate) fn stats_table(group: GroupId, rows: &[crate::runtime::control::StatsDay]) -> String {
+pub(crate) fn stats_table(
+    locale: crate::domain::locale::Locale,
+    group: GroupId,
+    rows: &[crate::runtime::control::StatsDay],
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "group {group}, {} days", rows.len());
+    let heading = crate::policy::i18n::stats_heading(locale, &group.to_string(), rows.len());
+    let _ = writeln!(out, "{heading}");
     let _ = writeln!(
         out,
         "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}  top rule",

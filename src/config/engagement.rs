@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{ConfigIssue, Settings};
 use crate::domain::duration::HumanDuration;
+use crate::policy::i18n::{BoardTexts, FaqTexts, PointsTexts};
 
 /// `[engagement]`
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +63,40 @@ pub struct EngagementSettings {
     /// The tier alert; empty = built-in. Placeholders: `{at}` (the admins), `{percent}`,
     /// `{silent}`, `{members}`, `{days}`.
     pub alert_template: String,
+    /// The answer to `/积分`; empty = built-in. Placeholders: `{at}`, `{name}`, `{points}`,
+    /// `{rank}`.
+    pub points_template: String,
+    /// The answer to `/积分` about a member who opted out; empty = built-in. Placeholders:
+    /// `{at}`, `{name}`.
+    pub points_hidden_template: String,
+    /// The answer to `/加分` and `/扣分`; empty = built-in. Placeholders: `{at}`, `{change}`
+    /// (signed), `{total}`, `{reason}`, `{case}`.
+    pub points_adjusted_template: String,
+    /// The title of the week's board (`/排行`, the scheduled post); empty = built-in.
+    pub board_week_title: String,
+    /// The title of the month's board (`/排行 月`); empty = built-in.
+    pub board_month_title: String,
+    /// One row of a board; empty = built-in. Placeholders: `{rank}`, `{name}`, `{points}`.
+    pub board_row_template: String,
+    /// A board nobody is on yet; empty = built-in. Placeholder: `{title}`.
+    pub board_empty_template: String,
+    /// The answer to `/问答 add`; empty = built-in. Placeholders: `{number}`, `{keyword}`.
+    pub faq_added_template: String,
+    /// The answer to `/问答 del`; empty = built-in. Placeholder: `{number}`.
+    pub faq_deleted_template: String,
+    /// The answer to `/问答 del` of a number the group does not have; empty = built-in.
+    /// Placeholder: `{number}`.
+    pub faq_missing_template: String,
+    /// The answer to `/问答 add` when the group has the most answers it may; empty =
+    /// built-in. Placeholder: `{max}`.
+    pub faq_full_template: String,
+    /// The first line of `/问答 list`; empty = built-in.
+    pub faq_list_title: String,
+    /// One line of `/问答 list`; empty = built-in. Placeholders: `{label}` (`#3` for the
+    /// group's own, `[id]` for `rules/replies.toml`), `{keywords}`, `{answer}`.
+    pub faq_list_row_template: String,
+    /// `/问答 list` with nothing to list; empty = built-in.
+    pub faq_list_empty_template: String,
 }
 
 impl Default for EngagementSettings {
@@ -86,6 +121,20 @@ impl Default for EngagementSettings {
             checkin_template: String::new(),
             checkin_again_template: String::new(),
             alert_template: String::new(),
+            points_template: String::new(),
+            points_hidden_template: String::new(),
+            points_adjusted_template: String::new(),
+            board_week_title: String::new(),
+            board_month_title: String::new(),
+            board_row_template: String::new(),
+            board_empty_template: String::new(),
+            faq_added_template: String::new(),
+            faq_deleted_template: String::new(),
+            faq_missing_template: String::new(),
+            faq_full_template: String::new(),
+            faq_list_title: String::new(),
+            faq_list_row_template: String::new(),
+            faq_list_empty_template: String::new(),
         }
     }
 }
@@ -99,6 +148,41 @@ fn bonus(entry: &str) -> Option<(u32, u32)> {
 }
 
 impl EngagementSettings {
+    /// The operator's `/积分`, `/加分` and `/扣分` texts.
+    #[must_use]
+    pub fn points_texts(&self) -> PointsTexts<'_> {
+        PointsTexts {
+            shown: &self.points_template,
+            hidden: &self.points_hidden_template,
+            adjusted: &self.points_adjusted_template,
+        }
+    }
+
+    /// The operator's leaderboard texts.
+    #[must_use]
+    pub fn board_texts(&self) -> BoardTexts<'_> {
+        BoardTexts {
+            week_title: &self.board_week_title,
+            month_title: &self.board_month_title,
+            row: &self.board_row_template,
+            empty: &self.board_empty_template,
+        }
+    }
+
+    /// The operator's `/问答` texts.
+    #[must_use]
+    pub fn faq_texts(&self) -> FaqTexts<'_> {
+        FaqTexts {
+            added: &self.faq_added_template,
+            deleted: &self.faq_deleted_template,
+            missing: &self.faq_missing_template,
+            full: &self.faq_full_template,
+            list_title: &self.faq_list_title,
+            list_row: &self.faq_list_row_template,
+            list_empty: &self.faq_list_empty_template,
+        }
+    }
+
     /// The streak bonuses as (days, points); entries that do not read are left out (they are
     /// reported by the validation).
     #[must_use]

@@ -40,6 +40,7 @@ mod strict;
 mod test_support;
 mod trust;
 mod validate;
+mod verify;
 mod welcome;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,7 @@ pub use stats::StatsSettings;
 pub use storage::{RulesSettings, StorageSettings};
 pub use trust::TrustSettings;
 pub use validate::ConfigIssue;
+pub use verify::{VerifyOverride, VerifySettings};
 pub use welcome::{WelcomeOverride, WelcomeSettings};
 
 /// The whole configuration of one daemon.
@@ -115,6 +117,8 @@ pub struct Settings {
     pub learning: LearningSettings,
     /// Check-in, points, leaderboards, keyword answers and member tiers.
     pub engagement: EngagementSettings,
+    /// The gate at the door (入群验证): newcomers answer a question or are removed.
+    pub verify: VerifySettings,
     /// The instance-wide ban list's shared lists and the Telegram CAS lookup.
     pub bans: BansSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,

@@ -3,6 +3,7 @@
 
 use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
+use crate::domain::engagement::Period;
 use crate::domain::event::GroupId;
 use crate::domain::strike::StrikeRecord;
 
@@ -53,4 +54,18 @@ pub struct Snapshot {
     pub record: Option<StrikeRecord>,
     /// The number an audit case recorded by this commit gets.
     pub next_case: u64,
+}
+
+/// The points a violation costs its member (`[engagement] strike_penalty`), taken away in the
+/// violation's own transaction (the store's `commit_violation`).
+///
+/// The number of strikes is not known until the decision has run inside the transaction, so
+/// the penalty is a rate: the store multiplies `per_strike` by the strikes the recorded audit
+/// case added (`strikes_after - strikes_before`; nothing for a dry run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrikePenalty {
+    /// Points per new strike (positive).
+    pub per_strike: i64,
+    /// The day, week and month the deduction counts against (the boards' tallies).
+    pub period: Period,
 }

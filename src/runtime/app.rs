@@ -44,6 +44,7 @@ use crate::runtime::health::Health;
 use crate::runtime::listen::{Connections, Limits};
 use crate::runtime::supervise::{Ended, supervise};
 use crate::runtime::watchdog;
+use crate::service::gate::GateKeeper;
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
 use crate::service::scheduler::Scheduler;
@@ -483,6 +484,21 @@ impl App {
                     .with_passes(Arc::clone(&passes));
                     Box::pin(async move {
                         greeter.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
+        {
+            let (gate, outbox) = (Arc::clone(pipeline.gate()), outbox.clone());
+            tasks.spawn(supervise(
+                "gate keeper",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let keeper = GateKeeper::new(Arc::clone(&gate), outbox.clone());
+                    Box::pin(async move {
+                        keeper.run(cancel).await;
                         Ended::Done
                     })
                 },

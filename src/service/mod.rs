@@ -17,6 +17,7 @@
 pub mod bans;
 pub mod commands;
 pub mod engagement;
+pub(crate) mod gate;
 pub mod inactivity;
 pub mod learning;
 pub(crate) mod outbox;

@@ -14,7 +14,8 @@
 //! here: the outbox worker delivers.
 //!
 //! A join is recorded with the member's place in the group's welcome batch (greeted later by
-//! [`crate::service::welcome::Greeter`]); a join request is answered when the group's policy decides
+//! [`crate::service::welcome::Greeter`]) — in a group with the gate at the door
+//! ([`crate::service::gate`]) only once the newcomer answered; a join request is answered when the group's policy decides
 //! it (blocked words → reject, a configured answer → approve) and otherwise left to the admins.
 //!
 //! What a violation does depends on its rule's action (`Violation.action`):
@@ -62,6 +63,7 @@ use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::service::engagement::Engagement;
+use crate::service::gate::Gate;
 use crate::service::inactivity::Inactivity;
 use crate::service::learning::Learning;
 use crate::service::outbox::OutboxHandle;
@@ -114,6 +116,8 @@ pub struct Pipeline {
     learning: Arc<Learning>,
     /// When a member is trusted.
     trust: crate::policy::trust::TrustPolicy,
+    /// The gate at the door (入群验证).
+    gate: Arc<Gate>,
     /// The instance-wide ban list.
     bans: Arc<crate::service::bans::Bans>,
 }
@@ -231,14 +235,24 @@ impl Pipeline {
             outbox.clone(),
             Arc::clone(&metrics),
         ));
+        let greeter_wake = Arc::new(Notify::new());
+        let gate = Arc::new(Gate::new(
+            Arc::clone(&settings),
+            Arc::clone(&policies),
+            Arc::clone(&rules),
+            store.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&greeter_wake),
+        ));
         Self {
             engagement,
+            gate,
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
             inactivity,
             flood: FloodTracker::with_capacity(clock.now(), limits.flood_members),
             cooldowns: Cooldowns::with_capacity(limits.cooldown_groups),
-            greeter_wake: Arc::new(Notify::new()),
+            greeter_wake,
             scheduler_wake: Arc::new(Notify::new()),
             greeter_passes: Arc::default(),
             scheduler_passes: Arc::default(),
@@ -268,6 +282,17 @@ impl Pipeline {
             self.outbox.clone(),
             Arc::clone(&metrics),
         ));
+        self.gate = Arc::new(
+            Gate::new(
+                Arc::clone(&self.settings),
+                Arc::clone(&self.policies),
+                Arc::clone(&self.rules),
+                self.store.clone(),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.greeter_wake),
+            )
+            .with_metrics(Arc::clone(&metrics)),
+        );
         self.metrics = metrics;
         self.stats = stats;
         for bound in self.bounds() {
@@ -279,7 +304,12 @@ impl Pipeline {
     /// The bounded in-memory structures of the pipeline and what it runs (for `/metrics`).
     #[must_use]
     pub fn bounds(&self) -> Vec<Arc<Bound>> {
-        let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
+        let mut bounds = vec![
+            self.flood.bound(),
+            self.cooldowns.bound(),
+            self.stats.bound(),
+            self.gate.bound(),
+        ];
         bounds.extend(self.inactivity.bounds());
         bounds.extend(self.engagement.bounds());
         bounds
@@ -363,6 +393,7 @@ impl Pipeline {
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
                 self.welcomer.left(&self.store, left.group, left.user_id);
+                self.gate.left(left.group, left.user_id);
                 track(self.store.forget_trust(left.group, left.user_id));
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
@@ -387,9 +418,13 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let group = msg.group;
+        // A banned member is removed before anything else: their answer opens no gate.
         let member = (group, user, self.policies.group(group).dry_run);
         if let Some(removed) = self.bans.on_message(event, member, msg.message_id, self.clock.now())? {
             return Ok(removed);
+        }
+        if let Some(outcome) = self.gate.answer(event, msg)? {
+            return Ok(outcome);
         }
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
         self.stats.message(group, user, event.self_id, self.clock.now());
@@ -578,7 +613,8 @@ impl Pipeline {
         })
     }
 
-    /// Records a violation: strikes, audit case and actions in the event's transaction.
+    /// Records a violation: strikes, audit case, actions and the strike's point deduction in
+    /// the event's transaction.
     fn punish(
         &self,
         event: &Event,
@@ -594,25 +630,27 @@ impl Pipeline {
             group: msg.group,
             user: Some(msg.sender.user_id),
         };
-        let committed = self.store.commit(&event.key, now, Some(subject), |snapshot| {
-            let told = (&self.settings.moderation.notices, locale, &self.text);
-            let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
-            let mut writes = plan.writes;
-            if dry_run {
-                writes.strikes = StrikeWrite::Keep;
-                writes.actions.clear();
-                if let Some(entry) = writes.audit.as_mut() {
-                    entry.dry_run = true;
+        let penalty = self.engagement.strike_penalty(now);
+        let committed = self
+            .store
+            .commit_violation(&event.key, now, subject, penalty, |snapshot| {
+                let told = (&self.settings.moderation.notices, locale, &self.text);
+                let plan = plan_violation(&snapshot, msg, verdict, policy, caps, told, now);
+                let mut writes = plan.writes;
+                if dry_run {
+                    writes.strikes = StrikeWrite::Keep;
+                    writes.actions.clear();
+                    if let Some(entry) = writes.audit.as_mut() {
+                        entry.dry_run = true;
+                    }
                 }
-            }
-            let actions = writes.actions.len();
-            let before = writes.audit.as_ref().map_or(0, |e| e.strikes_before);
-            (writes, (actions, plan.measure, plan.after, plan.recalled, before))
-        })?;
+                let actions = writes.actions.len();
+                (writes, (actions, plan.measure, plan.after, plan.recalled))
+            })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (actions, measure, after, recalled, before) = committed.value;
+        let ((actions, measure, after, recalled), points) = committed.value;
         if !dry_run {
             // What became of the messages, for a later /spam or /notspam replying to them.
             self.learning.mark(msg.group, msg.message_id, committed.case, false);
@@ -620,9 +658,8 @@ impl Pipeline {
                 self.learning.mark(msg.group, id, None, true);
             }
         }
-        if !dry_run && after > before {
-            self.engagement
-                .struck(&event.key, msg.group, msg.sender.user_id, after - before, now);
+        if points != 0 {
+            tracing::info!(group = %msg.group, user = msg.sender.user_id, change = points, "points taken away for a strike");
         }
         self.metrics.filter_hit(&verdict.rule);
         let counted = (!dry_run).then(|| crate::service::stats::measure_name(measure));
@@ -666,6 +703,9 @@ impl Pipeline {
             self.store
                 .trust_joined(joined.group, joined.user_id, self.clock.now().as_millisecond()),
         );
+        if let Some(outcome) = self.gate.open(event, joined)? {
+            return Ok(outcome);
+        }
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }
@@ -766,6 +806,24 @@ impl Pipeline {
     #[must_use]
     pub fn welcomer(&self) -> &Welcomer {
         &self.welcomer
+    }
+
+    /// The gate at the door (for its [`crate::service::gate::GateKeeper`]).
+    #[must_use]
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// Notified when a gate at the door opens (for the [`crate::service::gate::GateKeeper`]).
+    #[must_use]
+    pub fn gate_wake(&self) -> Arc<Notify> {
+        self.gate.keeper_wake()
+    }
+
+    /// The rounds of the [`crate::service::gate::GateKeeper`] (see [`Passes`]).
+    #[must_use]
+    pub fn gate_passes(&self) -> Arc<Passes> {
+        self.gate.keeper_passes()
     }
 
     /// Notified when a welcome batch starts (for the [`crate::service::welcome::Greeter`]).

@@ -7,10 +7,11 @@
 //! | `platform ‖ group ‖ user` (17 B)      | [`MemberPoints`]                       |
 //! | `platform ‖ group ‖ 'q' ‖ number` (18 B) | [`AdminReply`]                      |
 //!
-//! All three kinds sort by group, so one prefix scan reads a group's board. A check-in, an
-//! admin's adjustment (with its audit case) and a strike's penalty are each one transaction
-//! with the event's seen-key and the bot's answer ([`Store::commit_points`]), so a redelivered
-//! `/签到` or `/加分` changes nothing. Message points are noted in memory and added here in
+//! All three kinds sort by group, so one prefix scan reads a group's board. A check-in and an
+//! admin's adjustment (with its audit case) are each one transaction with the event's seen-key
+//! and the bot's answer ([`Store::commit_points`]), so a redelivered `/签到` or `/加分` changes
+//! nothing. A strike's penalty is written in the violation's own transaction
+//! ([`Store::commit_violation`]). Message points are noted in memory and added here in
 //! batches ([`Store::add_message_points`]), capped per member and day again at the write.
 
 use jiff::Timestamp;
@@ -19,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use super::audit::GroupRecord;
 use super::codec::{Record, decode, encode};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
-use super::{Store, StoreError, abort, next_number};
+use super::{Committed, Store, StoreError, abort, next_number};
 use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
+use crate::domain::effects::{Snapshot, StrikePenalty, Subject, Writes};
 use crate::domain::engagement::{MemberPoints, Period};
 use crate::domain::event::{EventKey, GroupId};
 
@@ -189,6 +191,55 @@ impl Store {
             };
             unit.stage(write.actions, case)?;
             Ok((value, case))
+        })
+    }
+
+    /// [`Store::commit`] for a violation, with its point deduction in the same transaction:
+    /// the value handed back is the decision's and the change made to the member's balance
+    /// (0 or negative).
+    ///
+    /// # Invariant
+    ///
+    /// A violation's strikes, audit case, outbox items *and* its `[engagement] strike_penalty`
+    /// are one sled transaction, keyed by the violation's event. So there is no moment at
+    /// which the strike is durable and the deduction is not: a crash before the commit loses
+    /// both (the redelivered event decides again), a crash after it loses neither, and a
+    /// redelivery finds the seen-key and deducts nothing twice. (The deduction used to be a
+    /// second transaction after the commit, and a crash in between lost it for good.)
+    ///
+    /// The member's record lives in the `engagement` tree, which the unit of work already
+    /// opens, so this needs no fifteenth tree (see [`Store::unit`]). The number of new strikes
+    /// is read from the audit case the decision records (`strikes_after - strikes_before`): no
+    /// case, a dry run or no new strike deducts nothing, and a member with no record (who never
+    /// earned a point) gets none created.
+    pub fn commit_violation<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        subject: Subject,
+        penalty: Option<StrikePenalty>,
+        decide: impl Fn(Snapshot) -> (Writes, R),
+    ) -> Result<Option<Committed<(R, i64)>>, StoreError> {
+        let member = subject.user.map(|user| member_key(subject.group, user));
+        self.commit_with(key, now, Some(subject), |unit, snapshot| {
+            let (writes, value) = decide(snapshot);
+            let added = writes
+                .audit
+                .as_ref()
+                .filter(|entry| !entry.dry_run)
+                .map_or(0, |entry| entry.strikes_after.saturating_sub(entry.strikes_before));
+            let mut change = 0;
+            if let (Some(penalty), Some(member)) = (penalty, &member)
+                && added > 0
+                && let Some(bytes) = unit.engagement.get(member)?
+            {
+                let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+                change = record.add(-penalty.per_strike.saturating_mul(i64::from(added)), penalty.period);
+                if change != 0 {
+                    unit.engagement.insert(member, encode(&record).map_err(abort)?)?;
+                }
+            }
+            Ok((writes, (value, change)))
         })
     }
 
@@ -441,5 +492,94 @@ mod tests {
         assert_eq!(store.sweep_points(12).expect("sweep"), 1);
         assert!(store.group_points(group).expect("read").is_empty());
         assert_eq!(store.admin_replies(group).expect("read").len(), 1);
+    }
+
+    /// The deduction is part of the violation's transaction: when `commit_violation` returns,
+    /// the points are already gone (nothing else runs after the commit that could be lost to
+    /// a crash), a redelivery takes nothing twice, and a dry run takes nothing.
+    #[test]
+    fn a_violation_and_its_point_deduction_are_one_commit() {
+        use crate::domain::audit::{Actor, Measure};
+        use crate::domain::effects::StrikeWrite;
+        use crate::domain::strike::{Strike, StrikeRecord};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let (group, user) = (GroupId::qq(1), 7);
+        let earned = vec![(
+            group,
+            user,
+            NotedPoints {
+                name: "小王".into(),
+                period: period(10),
+                points: 50,
+            },
+        )];
+        store.add_message_points(&earned, 100).expect("earn");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let penalty = StrikePenalty {
+            per_strike: 15,
+            period: period(10),
+        };
+        let subject = Subject {
+            group,
+            user: Some(user),
+        };
+        let violate = |key: &str, dry_run: bool| {
+            store.commit_violation(&EventKey::derive(key), now, subject, Some(penalty), |snapshot| {
+                let before = snapshot.record.as_ref().map_or(0, |r| r.strikes.len());
+                let mut record = snapshot.record.unwrap_or_else(StrikeRecord::default);
+                record.strikes.push(Strike {
+                    at_ms: now.as_millisecond(),
+                    weight: 1,
+                    rule: "ads".into(),
+                });
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), user, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_before = u32::try_from(before).expect("few");
+                entry.strikes_after = entry.strikes_before + 1;
+                entry.dry_run = dry_run;
+                let strikes = if dry_run {
+                    StrikeWrite::Keep
+                } else {
+                    StrikeWrite::Put(record)
+                };
+                let writes = Writes {
+                    strikes,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+        };
+        let points = || store.member_points(group, user).expect("read").expect("record").points;
+
+        let first = violate("v/1", false).expect("commit").expect("new event");
+        assert_eq!(first.value.1, -15, "the commit reports the deduction it made");
+        assert_eq!(points(), 35, "durable with the strike, no second step");
+        assert!(violate("v/1", false).expect("again").is_none(), "a redelivery");
+        assert_eq!(points(), 35, "a redelivery takes nothing twice");
+        let dry = violate("v/2", true).expect("commit").expect("new event");
+        assert_eq!((dry.value.1, points()), (0, 35), "a dry run takes nothing");
+        let second = violate("v/3", false).expect("commit").expect("new event");
+        assert_eq!((second.value.1, points()), (-15, 20));
+        let stranger = Subject { group, user: Some(8) };
+        let none = store
+            .commit_violation(&EventKey::derive("v/4"), now, stranger, Some(penalty), |_| {
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), 8, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_after = 1;
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+            .expect("commit")
+            .expect("new event");
+        assert_eq!(none.value.1, 0);
+        assert!(
+            store.member_points(group, 8).expect("read").is_none(),
+            "no record is created"
+        );
     }
 }

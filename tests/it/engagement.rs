@@ -472,3 +472,52 @@ async fn texts_speak_english_and_follow_the_configured_templates() {
     );
     app.stop().await;
 }
+
+/// The `/积分`, `/加分`, `/排行` and `/问答` answers follow `[engagement]`'s templates (issue
+/// 18: every member-facing text is configurable); the built-in Chinese texts stay where no
+/// template is set (the second check-in's answer here).
+#[tokio::test]
+async fn points_boards_and_keyword_admin_answers_follow_the_configured_templates() {
+    let app = TestApp::spawn_with(with(|s| {
+        let e = &mut s.engagement;
+        e.points_template = "{at} 金币 {points}，第 {rank} 名".into();
+        e.points_adjusted_template = "{at} 金币 {change}（{reason}），余 {total}，记录 {case}".into();
+        e.board_week_title = "本周金币榜".into();
+        e.board_row_template = "第{rank}名 {name}：{points} 枚".into();
+        e.board_empty_template = "{title}：空空如也".into();
+        e.faq_added_template = "问答 {number} 已记下：{keyword}".into();
+        e.faq_list_title = "本群问答".into();
+        e.faq_list_row_template = "{label}｜{keywords}｜{answer}".into();
+        e.faq_deleted_template = "问答 {number} 删掉了".into();
+        e.faq_missing_template = "没有问答 {number}".into();
+        e.faq_list_empty_template = "一条问答也没有".into();
+    }))
+    .await;
+    assert_eq!(ask(&app, 1, BOB, "member", "/排行").await, "本周金币榜：空空如也");
+    ask(&app, 2, ALICE, "member", "/签到").await;
+    assert_eq!(
+        ask(&app, 3, ALICE, "member", "/签到").await,
+        "今天已经签到过了，明天再来吧～（已连续签到 1 天）"
+    );
+    assert_eq!(ask(&app, 4, ALICE, "member", "/积分").await, "@101 金币 5，第 1 名");
+    assert_eq!(
+        ask(&app, 5, ADMIN, "admin", "/加分 {@101} 3 活动奖励").await,
+        "@101 金币 +3（活动奖励），余 8，记录 1"
+    );
+    assert_eq!(
+        ask(&app, 6, BOB, "member", "/排行").await,
+        "本周金币榜：\n第1名 user101：8 枚"
+    );
+    assert_eq!(ask(&app, 7, ADMIN, "admin", "/问答 list").await, "一条问答也没有");
+    assert_eq!(
+        ask(&app, 8, ADMIN, "admin", "/问答 add 群规 发送 /规则 查看群规").await,
+        "问答 1 已记下：群规"
+    );
+    assert_eq!(
+        ask(&app, 9, ADMIN, "admin", "/问答 list").await,
+        "本群问答\n#1｜群规｜发送 /规则 查看群规"
+    );
+    assert_eq!(ask(&app, 10, ADMIN, "admin", "/问答 del 7").await, "没有问答 7");
+    assert_eq!(ask(&app, 11, ADMIN, "admin", "/问答 del 1").await, "问答 1 删掉了");
+    app.stop().await;
+}

@@ -27,10 +27,100 @@ fn check_config_accepts_the_example_config() {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The example sets `[messages] locale = "zh-CN"`, so the summary is Chinese whatever the
+    // shell's locale (see `operator_cli_follows_the_config_s_locale_else_lang`).
     assert!(
-        stdout.contains("configuration OK") && stdout.contains("word list"),
+        stdout.starts_with("配置正确（config.example.toml）\n") && stdout.contains("word list"),
         "{stdout}"
     );
+}
+
+/// Runs the binary with `args` and the shell locale `lang` (`LC_ALL` and `LC_MESSAGES`
+/// unset, so `LANG` decides), from the repository root.
+fn run_with_lang(lang: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(repo_root())
+        .env("LANG", lang)
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("RUST_LOG")
+        .env_remove("QUNGUAN__MESSAGES__LOCALE")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// Issue 17 item 16: the operator's command line speaks the configuration's `[messages]
+/// locale` when `--config` is given, else the shell's (`LANG`); flags stay English.
+#[test]
+fn operator_cli_follows_the_config_s_locale_else_lang() {
+    // No config: LANG decides, for --help and for check-config.
+    let (ok, zh_help) = run_with_lang("zh_CN.UTF-8", &["--help"]);
+    assert!(ok, "{zh_help}");
+    for want in [
+        "QQ（OneBot v11）和 Telegram 群的管理守护进程",
+        "运行守护进程",
+        "加载配置和规则",
+        "打印审计日志",
+        "测试过滤器",
+    ] {
+        assert!(zh_help.contains(want), "missing {want:?} in:\n{zh_help}");
+    }
+    assert!(!zh_help.contains("Run the daemon"), "{zh_help}");
+    let (ok, zh_sub) = run_with_lang("zh_CN.UTF-8", &["check-config", "--help"]);
+    assert!(
+        ok && zh_sub.contains("加载配置和规则") && zh_sub.contains("--config <FILE>"),
+        "{zh_sub}"
+    );
+    let (ok, zh_nested) = run_with_lang("zh_CN.UTF-8", &["filter", "explain", "--help"]);
+    assert!(ok && zh_nested.contains("显示过滤器如何看待一条消息"), "{zh_nested}");
+
+    let (ok, en_help) = run_with_lang("en_US.UTF-8", &["--help"]);
+    assert!(ok, "{en_help}");
+    for want in [
+        "moderation daemon for QQ",
+        "Run the daemon",
+        "Load the configuration and the rules",
+    ] {
+        assert!(en_help.contains(want), "missing {want:?} in:\n{en_help}");
+    }
+    assert!(!en_help.contains("运行守护进程"), "{en_help}");
+
+    let (ok, zh_check) = run_with_lang("zh_CN.UTF-8", &["check-config"]);
+    assert!(ok && zh_check.starts_with("配置正确（内置默认值）\n"), "{zh_check}");
+    let (ok, en_check) = run_with_lang("C", &["check-config"]);
+    assert!(
+        ok && en_check.starts_with("configuration OK (built-in defaults)\n"),
+        "{en_check}"
+    );
+
+    // A config with locale = "en" wins over a Chinese shell, for --help too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("en.toml");
+    let rules = repo_root().join("rules");
+    std::fs::write(
+        &config,
+        format!(
+            "[messages]\nlocale = \"en\"\n[rules]\ndir = {:?}\n",
+            rules.display().to_string()
+        ),
+    )
+    .expect("write");
+    let config = config.display().to_string();
+    let (ok, en_check) = run_with_lang("zh_CN.UTF-8", &["check-config", "--config", &config]);
+    assert!(
+        ok && en_check.starts_with(&format!("configuration OK ({config})\n")),
+        "{en_check}"
+    );
+    let (ok, en_sub) = run_with_lang("zh_CN.UTF-8", &["check-config", "--config", &config, "--help"]);
+    assert!(
+        ok && en_sub.contains("Load the configuration and the rules"),
+        "{en_sub}"
+    );
+    assert!(!en_sub.contains("加载配置和规则"), "{en_sub}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod durability;
 mod engagement;
 mod filter_cli;
 mod flood;
+mod gate;
 mod inactivity;
 mod join_requests;
 mod learning;

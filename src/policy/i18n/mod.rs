@@ -3,16 +3,19 @@
 //! Code, logs and docs are English; what members read defaults to zh-CN. Templates use
 //! `{name}` placeholders filled by [`render`]; `{at}` becomes a real mention.
 //!
-//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning); the
+//! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning,
+//! engagement, and `operator` for the command line's own output); the
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
 mod bans;
 mod commands;
 mod engagement;
+mod gate;
 mod inactivity;
 mod learning;
 mod moderation;
+mod operator;
 mod schedule;
 mod stats;
 #[cfg(test)]
@@ -22,9 +25,10 @@ mod welcome;
 pub use bans::{GbanRefusal, gban_refused, gbanned, ungbanned};
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
-    Board, CheckedIn, already_checked_in, board, checked_in, opted_out, points, points_adjusted, replies_full,
-    reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
+    Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
+    points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
 };
+pub use gate::default_gate_prompt;
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{
     LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,
@@ -34,6 +38,7 @@ pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
     reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
 };
+pub use operator::{command_summary, config_ok, dead_letters_requeued, stats_heading};
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;
 pub use welcome::{default_reject_reason, default_welcome_template, name_list};

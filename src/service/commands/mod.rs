@@ -549,10 +549,15 @@ impl Plan<'_> {
             reason
         };
         let (group, now, caps, limit) = (self.msg.group, self.ctx.now, self.ctx.caps, self.limit());
+        let penalty = self.ctx.engagement.strike_penalty(now);
+        let subject = Subject {
+            group,
+            user: Some(target),
+        };
         let committed = self
             .ctx
             .store
-            .commit(&event.key, now, self.subject(target), |snapshot| {
+            .commit_violation(&event.key, now, subject, penalty, |snapshot| {
                 let offence = Offence {
                     group,
                     user_id: target,
@@ -567,20 +572,19 @@ impl Plan<'_> {
                 actions.push(reply_to(self.msg, text));
                 let count = actions.len();
                 let audit = self.case(target, v.measure, v.before, v.after, reason);
-                let added = v.after.saturating_sub(v.before);
                 let writes = Writes {
                     strikes: v.strikes,
                     actions,
                     audit: Some(audit),
                 };
-                (writes, (count, v.measure, added))
+                (writes, (count, v.measure))
             })?;
         let Some(committed) = committed else {
             return Ok(Outcome::Duplicate);
         };
-        let (count, measure, added) = committed.value;
-        if added > 0 {
-            self.ctx.engagement.struck(&event.key, group, target, added, now);
+        let ((count, measure), points) = committed.value;
+        if points != 0 {
+            tracing::info!(%group, user = target, change = points, "points taken away for a strike");
         }
         self.counted(Some(RuleId::Manual.as_str()), measure);
         Ok(Outcome::Acted { actions: count })

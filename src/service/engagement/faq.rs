@@ -52,6 +52,8 @@ pub struct Faq {
     store: Store,
     metrics: Arc<Metrics>,
     locale: Locale,
+    /// The settings (`[engagement]`'s `faq_*` texts).
+    settings: Arc<Settings>,
     enabled: bool,
     default_cooldown: Duration,
     normalizer: Normalizer,
@@ -76,6 +78,7 @@ impl Faq {
             store,
             metrics,
             locale: settings.messages.locale,
+            settings: Arc::clone(settings),
             enabled: settings.engagement.enabled,
             default_cooldown: settings.engagement.faq_cooldown.get(),
             normalizer: Normalizer::new(NormalizeOptions::default()),
@@ -182,6 +185,11 @@ impl Faq {
         true
     }
 
+    /// The operator's `/问答` texts.
+    fn texts(&self) -> i18n::FaqTexts<'_> {
+        self.settings.engagement.faq_texts()
+    }
+
     /// `/问答 add`: a new answer in the message's group, with the reply.
     pub fn add(
         &self,
@@ -195,7 +203,7 @@ impl Faq {
         let count = self.admin_read().get(&group).map_or(0, Vec::len);
         let compact = self.normalizer.compact(keyword);
         let text = if count >= MAX_ADMIN_REPLIES {
-            Some(i18n::replies_full(self.locale, MAX_ADMIN_REPLIES))
+            Some(i18n::replies_full(self.locale, self.texts(), MAX_ADMIN_REPLIES))
         } else if compact.is_empty() {
             Some(i18n::usage(
                 self.locale,
@@ -214,9 +222,9 @@ impl Faq {
             created_by: msg.sender.user_id,
             created_ms: 0,
         };
-        let locale = self.locale;
+        let (locale, texts) = (self.locale, self.texts());
         let added = self.store.commit_reply_add(key, now, group, &reply, |number| {
-            reply_to(msg, i18n::reply_added(locale, number, keyword))
+            reply_to(msg, i18n::reply_added(locale, texts, number, keyword))
         })?;
         let Some(number) = added else {
             return Ok(Outcome::Duplicate);
@@ -230,9 +238,9 @@ impl Faq {
 
     /// `/问答 del <number>`.
     pub fn del(&self, key: &EventKey, msg: &GroupMessage, number: u64, now: Timestamp) -> Result<Outcome, StoreError> {
-        let (group, locale) = (msg.group, self.locale);
+        let (group, locale, texts) = (msg.group, self.locale, self.texts());
         let deleted = self.store.commit_reply_del(key, now, group, number, |deleted| {
-            reply_to(msg, i18n::reply_deleted(locale, number, deleted))
+            reply_to(msg, i18n::reply_deleted(locale, texts, number, deleted))
         })?;
         let Some(deleted) = deleted else {
             return Ok(Outcome::Duplicate);
@@ -262,7 +270,7 @@ impl Faq {
                     .map(|c| (format!("#{}", c.number), c.keyword.clone(), short(&c.answer))),
             );
         }
-        i18n::reply_list(self.locale, &lines)
+        i18n::reply_list(self.locale, self.texts(), &lines)
     }
 
     /// Records the command event with just an answer.

@@ -14,8 +14,10 @@
 //!   The daily cap is applied when noting (so a spammer costs a hash lookup) and again at the
 //!   write (so a restart does not reset it). A crash loses at most the last few seconds of
 //!   message points; check-ins and admin adjustments are durable before the answer.
-//! - **Strikes** cost `[engagement] strike_penalty` points each, in a transaction keyed by the
-//!   violation's event, so a redelivered violation costs nothing twice.
+//! - **Strikes** cost `[engagement] strike_penalty` points each, taken away in the violation's
+//!   own transaction ([`Engagement::strike_penalty`], [`Store::commit_violation`]): the
+//!   strike and its deduction are durable together, and a redelivered violation costs
+//!   nothing twice.
 //! - **Admins' adjustments** (`/加分`, `/扣分`) are audit cases (measure `points`).
 //! - **Opting out** (`/退出积分`) keeps the points but leaves the member off boards, ranks
 //!   and alerts.
@@ -38,6 +40,7 @@ use crate::domain::action::{Action, OutgoingMessage};
 use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
+use crate::domain::effects::StrikePenalty;
 use crate::domain::engagement::{MemberPoints, Period};
 use crate::domain::event::{EventKey, GroupId, GroupMessage, Sender};
 use crate::domain::metrics::Metrics;
@@ -377,7 +380,13 @@ impl Engagement {
         } else {
             name.to_owned()
         };
-        Ok(i18n::points(self.locale(), user_id, &name, standing))
+        Ok(i18n::points(
+            self.locale(),
+            self.settings.engagement.points_texts(),
+            user_id,
+            &name,
+            standing,
+        ))
     }
 
     /// A leaderboard of `group` at `now`: the week's, or the month's.
@@ -402,7 +411,12 @@ impl Engagement {
         rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
         rows.truncate(self.settings.engagement.board_size);
         let which = if month { Board::Month } else { Board::Week };
-        Ok(i18n::board(self.locale(), which, &rows))
+        Ok(i18n::board(
+            self.locale(),
+            self.settings.engagement.board_texts(),
+            which,
+            &rows,
+        ))
     }
 
     /// `/加分` and `/扣分`: changes `target`'s points by `delta`, audited, answered with the
@@ -439,7 +453,8 @@ impl Engagement {
             );
             entry.user_name.clone_from(&record.name);
             reason.clone_into(&mut entry.reason);
-            let text = i18n::points_adjusted(locale, target, change, record.points, reason, view.next_case);
+            let texts = self.settings.engagement.points_texts();
+            let text = i18n::points_adjusted(locale, texts, target, change, record.points, reason, view.next_case);
             let write = PointsWrite {
                 record: Some(record),
                 checkins: None,
@@ -457,33 +472,17 @@ impl Engagement {
         })
     }
 
-    /// A member got `strikes` new strikes for event `key`: `[engagement] strike_penalty` points
-    /// each are taken away, once per event.
-    pub fn struck(&self, key: &EventKey, group: GroupId, user_id: i64, strikes: u32, now: Timestamp) {
-        let penalty = i64::from(self.settings.engagement.strike_penalty) * i64::from(strikes);
-        if !self.enabled() || penalty == 0 {
-            return;
-        }
-        let period = self.period(now);
-        let derived = EventKey::derive(&format!("strike-points/{}", hex::encode(key.0)));
-        let taken = self.store.commit_points(&derived, now, group, user_id, |view| {
-            let Some(mut record) = view.record else {
-                return (PointsWrite::default(), 0);
-            };
-            let change = record.add(-penalty, period);
-            let write = PointsWrite {
-                record: Some(record),
-                ..PointsWrite::default()
-            };
-            (write, change)
-        });
-        match taken {
-            Ok(Some((change, _))) if change != 0 => {
-                tracing::info!(%group, user = user_id, strikes, change, "points taken away for a strike");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%group, user = user_id, error = %e, "cannot take points away for a strike"),
-        }
+    /// What a strike costs now: `[engagement] strike_penalty` points per strike, counted in
+    /// the group's day, week and month; `None` when engagement is off or strikes are free.
+    /// The store takes the points away in the violation's own transaction
+    /// ([`Store::commit_violation`]), so a crash cannot keep the strike and lose the deduction.
+    #[must_use]
+    pub fn strike_penalty(&self, now: Timestamp) -> Option<StrikePenalty> {
+        let per_strike = i64::from(self.settings.engagement.strike_penalty);
+        (self.enabled() && per_strike > 0).then(|| StrikePenalty {
+            per_strike,
+            period: self.period(now),
+        })
     }
 
     /// `/退出积分`: off the boards and alerts, or back on; the answer says which.

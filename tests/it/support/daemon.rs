@@ -179,10 +179,38 @@ pub async fn cli(data: &Path, args: &[&str]) -> Output {
     command
         .args(args)
         .envs(env(data, &data.join("rules")))
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // English summaries whatever the developer's shell speaks (`cli::locale`).
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
     tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
         .await
         .expect("join")
+}
+
+/// [`cli`] with `input` on the command's standard input (`filter scan`).
+pub async fn cli_with_input(data: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .envs(env(data, &data.join("rules")))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let input = input.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("the binary runs");
+        // Dropped after the write: the command sees the end of its input.
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("the binary runs")
+    })
+    .await
+    .expect("join")
 }
 
 /// A free port on 127.0.0.1.

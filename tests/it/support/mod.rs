@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use daemon::{BIN, Daemon, cli};
+pub use daemon::{BIN, Daemon, cli, cli_with_input};
 pub use fake_onebot::{Call, FakeOneBot, Fault, MARKER_GROUP};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
@@ -203,6 +203,8 @@ pub struct TestApp {
     pub greeter: TaskProbe,
     /// The scheduler's rounds.
     pub scheduler: TaskProbe,
+    /// The gate keeper's rounds (`[verify]`).
+    pub gate: TaskProbe,
     /// The daemon's store (to inject faults).
     pub store: qunguan::store::Store,
     /// The daemon's ban list (tests refresh its shared lists at once).
@@ -286,6 +288,11 @@ impl TestApp {
             bell: pipeline.scheduler_wake(),
             passes: pipeline.scheduler_passes(),
         };
+        let gate = TaskProbe {
+            name: "gate keeper",
+            bell: pipeline.gate_wake(),
+            passes: pipeline.gate_passes(),
+        };
         let store = app.store();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));
@@ -304,6 +311,7 @@ impl TestApp {
             admin,
             greeter,
             scheduler,
+            gate,
             store,
             bans,
             shutdown,
