@@ -695,7 +695,8 @@ impl App {
             tracing::info!(socket = %control.path().display(), "control socket ready");
             let control = control
                 .with_stats(Arc::clone(&stats))
-                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()));
+                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()))
+                .with_bans(Arc::clone(pipeline.bans()));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 
