@@ -208,7 +208,7 @@ impl Store {
     /// second transaction after the commit, and a crash in between lost it for good.)
     ///
     /// The member's record lives in the `engagement` tree, which the unit of work already
-    /// opens, so this needs no fifteenth tree (see [`Store::unit`]). The number of new strikes
+    /// opens, so this needs no fifteenth tree (see `Store::unit`). The number of new strikes
     /// is read from the audit case the decision records (`strikes_after - strikes_before`): no
     /// case, a dry run or no new strike deducts nothing, and a member with no record (who never
     /// earned a point) gets none created.
