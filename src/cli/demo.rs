@@ -80,6 +80,7 @@ pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
     ("rules.toml", include_bytes!("../../rules/rules.toml")),
     ("scams.txt", include_bytes!("../../rules/scams.txt")),
     ("variants.toml", include_bytes!("../../rules/variants.toml")),
+    ("verify.toml", include_bytes!("../../rules/verify.toml")),
     ("vpn.txt", include_bytes!("../../rules/vpn.txt")),
 ];
 
@@ -564,5 +565,6 @@ mod tests {
         let rules = crate::config::rules::Rules::load(temp.path()).expect("the built-in rules are valid");
         assert!(rules.filter.check("加我微信", GROUP).is_some());
         assert!(!rules.group_rules.is_empty());
+        assert_eq!(rules.verify.len(), 2, "the shipped gate questions");
     }
 }

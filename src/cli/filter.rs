@@ -8,11 +8,11 @@ use super::*;
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
 use crate::policy::filter::Filter;
-use crate::policy::filter::report::{self, LearnedMatch};
+use crate::policy::filter::report::{self, LearnedMatch, Lessons};
 use crate::policy::i18n;
 use crate::policy::ladder::Policy;
 use crate::policy::model::Delta;
-use crate::policy::neardup;
+use crate::policy::neardup::Index;
 use crate::service::learning::{replay, signature};
 
 pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
@@ -30,7 +30,7 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 ladder: &settings.moderation.ladder,
                 strike_ttl: settings.moderation.strike_ttl.get(),
             };
-            let learned = Learned::load(&settings, &rules.filter, &text);
+            let learned = Learned::load(&settings, &rules.filter);
             // The conclusion first, in the operator's language; the details below are the
             // filter's own terms (rule ids, patterns), English like the flags.
             let locale = super::locale::operator_locale(config.as_deref(), &settings);
@@ -38,7 +38,7 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 .filter
                 .inspect_as(&text, group, member, learned.delta.as_ref())
                 .judgement;
-            let shown = match (&learned.matched, &judged.violation) {
+            let shown = match (learned.matched(&rules.filter, &text), &judged.violation) {
                 (Some(_), _) => Some(rules.filter.display_name("learned", locale)),
                 (None, Some(v)) => Some(rules.filter.display_name(&v.rule, locale)),
                 (None, None) => None,
@@ -57,10 +57,7 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                     group,
                     policy,
                     member,
-                    report::Learned {
-                        delta: learned.delta.as_ref(),
-                        matched: learned.matched.as_ref(),
-                    },
+                    &learned,
                     settings.messages.locale,
                 )
             );
@@ -75,9 +72,11 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
         } => {
             let settings = Settings::load(config.as_deref())?;
             let rules = load_rules(rules, &settings)?;
+            let learned = Learned::load(&settings, &rules.filter);
+            eprintln!("qunguan: samples: {}", learned.source);
             let stdin = std::io::stdin().lock();
             let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-            let summary = report::scan(&rules.filter, stdin, stdout, jsonl, member).context("scan failed")?;
+            let summary = report::scan(&rules.filter, stdin, stdout, jsonl, member, &learned).context("scan failed")?;
             for (line, why) in &summary.bad_lines {
                 eprintln!("qunguan: stdin line {line}: {why}; skipped");
             }
@@ -90,23 +89,41 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
     }
 }
 
-/// What the instance learned from admins, as far as `filter explain` needs it: the model's
-/// instance delta and the spam sample the message is a near-duplicate of, built exactly as
-/// the daemon builds them ([`replay`]) from the samples of the running daemon (its control
-/// socket) or of the database at `storage.path`. Without a database the message is judged by
-/// the shipped model alone, and `source` says so.
+/// What the instance learned from admins, as `filter explain` and `filter scan` consult it
+/// ([`Lessons`]): the model's instance delta and the near-duplicate index of the spam samples
+/// in force, built exactly as the daemon builds them ([`replay`]) from the samples of the
+/// running daemon (its control socket) or of the database at `storage.path`. Without a
+/// database messages are judged by the shipped model alone, and `source` says so.
 struct Learned {
     delta: Option<Delta>,
-    matched: Option<LearnedMatch>,
+    index: Index,
+    /// The texts of the samples, by id (what a match shows).
+    texts: std::collections::HashMap<u64, String>,
     source: String,
 }
 
+impl Lessons for Learned {
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>)) {
+        f(self.delta.as_ref());
+    }
+
+    fn matched(&self, filter: &Filter, text: &str) -> Option<LearnedMatch> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let found = self.index.find(&signature(filter, text)?)?;
+        let sample = self.texts.get(&found.id).cloned().unwrap_or_default();
+        Some(LearnedMatch::new(&found, sample))
+    }
+}
+
 impl Learned {
-    fn load(settings: &Settings, filter: &Filter, text: &str) -> Self {
+    fn load(settings: &Settings, filter: &Filter) -> Self {
         let data = &settings.storage.path;
         let none = |source: String| Self {
             delta: None,
-            matched: None,
+            index: Index::with_capacity(1),
+            texts: std::collections::HashMap::new(),
             source,
         };
         #[cfg(unix)]
@@ -129,26 +146,20 @@ impl Learned {
                 .iter()
                 .map(|l| (l.id.unwrap_or_default(), l.label, l.text.as_str(), l.retired)),
         );
-        let matched = signature(filter, text).and_then(|sig| index.find(&sig)).and_then(|m| {
-            let line = lines.iter().find(|l| l.id == Some(m.id))?;
-            Some(LearnedMatch {
-                id: format!("#{}", m.id),
-                text: line.text.clone(),
-                similarity: 1.0 - m.distance as f32 / neardup::BINS as f32,
-            })
-        });
         let from = if running {
             "the running daemon".to_owned()
         } else {
             format!("the database at {}", data.display())
         };
+        let in_force = index.len();
         Self {
             delta: Some(delta),
-            matched,
+            index,
+            texts: lines.iter().filter_map(|l| Some((l.id?, l.text.clone()))).collect(),
             source: format!(
                 "{} learned sample(s) from {from}, {} spam in force: the model's instance delta and the near-duplicate check applied",
                 lines.len(),
-                index.len()
+                in_force
             ),
         }
     }

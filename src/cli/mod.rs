@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod bans;
 mod check_config;
 mod console;
 pub mod demo;
@@ -162,6 +163,12 @@ enum Command {
         #[command(subcommand)]
         command: samples::SamplesCommand,
     },
+    /// The instance's global ban list (what /gban and /ungban change): list, add, remove,
+    /// export or import it, as CSV or JSON lines. Works on the stopped daemon's database.
+    Bans {
+        #[command(subcommand)]
+        command: bans::BansCommand,
+    },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
     Model {
@@ -297,6 +304,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: ConsoleCommand::Password,
         } => console::password(),
         Command::Samples { command } => samples::samples(command),
+        Command::Bans { command } => bans::bans(command),
     }
 }
 

@@ -72,6 +72,9 @@ pub struct LimitsSettings {
     /// Keyword answers (`/问答`, `rules/replies.toml`) whose per-group cooldown is remembered;
     /// when full and none has expired, a keyword goes unanswered.
     pub faq_cooldowns: usize,
+    /// Newcomers waiting at the gate at the door (`[verify]`) at once, over all groups; a
+    /// newcomer beyond it is let in ungated (counted as `full`, with a log line).
+    pub verify_pending: usize,
 }
 
 impl Default for LimitsSettings {
@@ -94,6 +97,7 @@ impl Default for LimitsSettings {
             send_window_groups: 10_000,
             engagement_members: 100_000,
             faq_cooldowns: 10_000,
+            verify_pending: 10_000,
         }
     }
 }
@@ -145,6 +149,7 @@ impl LimitsSettings {
         range("send_window_groups", self.send_window_groups, 16, 100_000_000);
         range("engagement_members", self.engagement_members, 1_024, 100_000_000);
         range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
+        range("verify_pending", self.verify_pending, 16, 1_000_000);
         out
     }
 }

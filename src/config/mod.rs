@@ -14,6 +14,7 @@
 //! concerns only that section, its validation. [`load`](Settings::load) reads the layers,
 //! `validate.rs` runs every check in one pass.
 
+mod bans;
 mod console;
 mod engagement;
 mod gateway;
@@ -39,6 +40,7 @@ mod strict;
 mod test_support;
 mod trust;
 mod validate;
+mod verify;
 mod welcome;
 
 use std::collections::BTreeMap;
@@ -47,6 +49,7 @@ use serde::Deserialize;
 
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
+pub use bans::{BansSettings, Subscription};
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use engagement::EngagementSettings;
 pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSettings};
@@ -66,6 +69,7 @@ pub use stats::StatsSettings;
 pub use storage::{RulesSettings, StorageSettings};
 pub use trust::TrustSettings;
 pub use validate::ConfigIssue;
+pub use verify::{VerifyOverride, VerifySettings};
 pub use welcome::{WelcomeOverride, WelcomeSettings};
 
 /// The whole configuration of one daemon.
@@ -113,6 +117,10 @@ pub struct Settings {
     pub learning: LearningSettings,
     /// Check-in, points, leaderboards, keyword answers and member tiers.
     pub engagement: EngagementSettings,
+    /// The gate at the door (入群验证): newcomers answer a question or are removed.
+    pub verify: VerifySettings,
+    /// The instance-wide ban list's shared lists and the Telegram CAS lookup.
+    pub bans: BansSettings,
     /// Per-group overrides of `[moderation]`, keyed by group (`"qq:726300112"`,
     /// `"tg:-1001234567890"`, or a bare QQ group number).
     pub groups: BTreeMap<String, GroupSettings>,

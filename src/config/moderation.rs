@@ -85,6 +85,8 @@ pub struct GroupSettings {
     pub welcome: WelcomeOverride,
     /// The group's own join-request screening.
     pub join_requests: JoinRequestOverride,
+    /// The group's own gate at the door.
+    pub verify: super::VerifyOverride,
 }
 
 /// `[admin]`

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Settings;
 use crate::domain::event::GroupId;
+use crate::policy::gate::GatePolicy;
 use crate::policy::group::{GroupPolicy, JoinPolicy, Policies, WelcomePolicy, compact_answers};
 
 impl Settings {
@@ -28,6 +29,12 @@ impl Settings {
                 answers: compact_answers(&settings.join_requests.answers),
                 reject_blocked: settings.join_requests.reject_blocked,
                 reject_reason: settings.join_requests.reject_reason.as_str().into(),
+            },
+            gate: GatePolicy {
+                enabled: settings.verify.enabled,
+                timeout: settings.verify.timeout.get(),
+                mode: settings.verify.mode,
+                mute: settings.verify.mute,
             },
         };
         let groups = settings
@@ -70,6 +77,12 @@ impl Settings {
                             .reject_reason
                             .as_deref()
                             .map_or_else(|| Arc::clone(&default.join.reject_reason), Into::into),
+                    },
+                    gate: GatePolicy {
+                        enabled: group.verify.enabled.unwrap_or(default.gate.enabled),
+                        timeout: group.verify.timeout.map_or(default.gate.timeout, |t| t.get()),
+                        mode: group.verify.mode.unwrap_or(default.gate.mode),
+                        mute: group.verify.mute.unwrap_or(default.gate.mute),
                     },
                 };
                 Some((id, policy))

@@ -114,6 +114,8 @@ impl Settings {
         issues.extend(self.robustness_issues());
         issues.extend(self.trust_issues());
         issues.extend(self.learning_issues());
+        issues.extend(self.verify_issues());
+        issues.extend(self.bans_issues());
         if issues.is_empty() { Ok(()) } else { Err(issues) }
     }
 

@@ -66,6 +66,11 @@ pub enum Measure {
         /// The change asked for.
         delta: i64,
     },
+    /// A super user banned the member in every group of the instance (`/gban`); the kicks
+    /// of the groups they were seen in went out with this case.
+    GlobalBan,
+    /// A super user lifted the member's instance-wide ban (`/ungban`).
+    GlobalUnban,
 }
 
 /// What an admin's label (`/spam`, `/notspam`) taught the bot: the sample it became and the

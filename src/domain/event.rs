@@ -385,6 +385,13 @@ impl fmt::Display for UserRef {
     }
 }
 
+/// Written as its text form (`"qq:10001"`), which [`UserRef`]'s `Deserialize` reads back.
+impl Serialize for UserRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl<'de> Deserialize<'de> for UserRef {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;

@@ -42,6 +42,10 @@
 //! | `qunguan_engagement_faq_answers_total`   | counter   |                     |
 //! | `qunguan_engagement_faq_cooldowns`       | gauge     |                     |
 //! | `qunguan_engagement_alerts_total`        | counter   |                     |
+//! | `qunguan_bans`                           | gauge     | `source`            |
+//! | `qunguan_bans_enforced_total`            | counter   |                     |
+//! | `qunguan_bans_refresh_total`             | counter   | `result`            |
+//! | `qunguan_cas_lookups_total`              | counter   | `result`            |
 //!
 //! `result` of an action: `delivered`; `retried` (a retryable failure, tried again later);
 //! `dead` (refused by the gateway or too old, moved to the dead letters). `result` of a
@@ -295,6 +299,50 @@ pub struct Metrics {
     pub learning: LearningGauges,
     /// Engagement: check-ins, the noted-points map, FAQ answers and cooldowns, tier alerts.
     engagement: EngagementCounts,
+    /// The gate at the door (入群验证); its pending gates are the `verify_pending` bound.
+    pub gate: GateCounts,
+    /// The global ban list: bans in force, removals, shared-list refreshes, CAS lookups.
+    pub bans: crate::domain::ban::BanGauges,
+}
+
+/// The gate at the door's counters, by how each gate ended.
+#[derive(Debug, Default)]
+pub struct GateCounts {
+    /// Gates opened (a newcomer muted and asked).
+    pub opened: AtomicU64,
+    /// Newcomers who answered in time.
+    pub passed: AtomicU64,
+    /// Newcomers removed at their deadline.
+    pub timed_out: AtomicU64,
+    /// Gates closed without a kick (the member left, or the group's gate was turned off).
+    pub released: AtomicU64,
+    /// Newcomers let in ungated because `[limits] verify_pending` gates were pending.
+    pub full: AtomicU64,
+}
+
+impl GateCounts {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        header(
+            out,
+            "qunguan_verify_gates_total",
+            "counter",
+            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, released, full (let in ungated).",
+        );
+        for (result, n) in [
+            ("opened", &self.opened),
+            ("passed", &self.passed),
+            ("timed_out", &self.timed_out),
+            ("released", &self.released),
+            ("full", &self.full),
+        ] {
+            let _ = writeln!(out, "qunguan_verify_gates_total{{result=\"{result}\"}} {}", load(n));
+        }
+    }
 }
 
 /// The learning service's counters and gauges; it sets the gauges whenever what they measure
@@ -447,7 +495,9 @@ impl Default for Metrics {
             store_bytes: AtomicU64::new(0),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
+            bans: crate::domain::ban::BanGauges::default(),
             engagement: EngagementCounts::default(),
+            gate: GateCounts::default(),
         }
     }
 }
@@ -789,6 +839,8 @@ impl Metrics {
         );
         self.render_sizes(&mut out);
         self.learning.render(&mut out);
+        self.gate.render(&mut out);
+        self.bans.render(&mut out);
         let e = &self.engagement;
         for (name, kind, help, value) in [
             (

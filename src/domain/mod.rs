@@ -9,6 +9,7 @@
 pub mod action;
 pub mod activity;
 pub mod audit;
+pub mod ban;
 pub mod bounds;
 pub mod clock;
 pub mod duration;

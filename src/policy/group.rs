@@ -29,6 +29,8 @@ pub struct GroupPolicy {
     pub welcome: WelcomePolicy,
     /// Answering join requests: `[join_requests]` with `[groups.<id>.join_requests]` applied.
     pub join: JoinPolicy,
+    /// The gate at the door: `[verify]` with `[groups.<id>.verify]` applied.
+    pub gate: crate::policy::gate::GatePolicy,
 }
 
 /// A group's welcome, resolved.

@@ -15,10 +15,12 @@
 //!
 //! `policy` imports only [`crate::domain`].
 
+pub(crate) mod bans;
 pub(crate) mod calendar;
 pub(crate) mod engagement;
 pub mod filter;
 pub(crate) mod flood;
+pub(crate) mod gate;
 pub(crate) mod group;
 pub(crate) mod i18n;
 pub mod ladder;

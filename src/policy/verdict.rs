@@ -204,6 +204,12 @@ mod tests {
                 reject_blocked: false,
                 reject_reason: Arc::from(""),
             },
+            gate: crate::policy::gate::GatePolicy {
+                enabled: false,
+                timeout: Duration::from_secs(300),
+                mode: crate::policy::gate::GateMode::Question,
+                mute: true,
+            },
         }
     }
 

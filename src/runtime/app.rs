@@ -44,6 +44,7 @@ use crate::runtime::health::Health;
 use crate::runtime::listen::{Connections, Limits};
 use crate::runtime::supervise::{Ended, supervise};
 use crate::runtime::watchdog;
+use crate::service::gate::GateKeeper;
 use crate::service::outbox::OutboxWorker;
 use crate::service::pipeline::Pipeline;
 use crate::service::scheduler::Scheduler;
@@ -215,6 +216,9 @@ impl App {
             .and_then(|built| built)
             .map_err(|e| store_error(&settings, e))?
         };
+        let bans = crate::runtime::bans::load(&settings, store.clone(), Arc::clone(&metrics))
+            .await
+            .map_err(|e| store_error(&settings, e))?;
         let pipeline = Arc::new(
             Pipeline::new(
                 Arc::clone(&settings),
@@ -224,7 +228,8 @@ impl App {
                 worker.handle(),
             )
             .with_observers(Arc::clone(&metrics), Arc::clone(&stats))
-            .with_learning(Arc::new(learning)),
+            .with_learning(Arc::new(learning))
+            .with_bans(bans),
         );
         let health = Arc::new(Health::default());
         // Every transport hands its events to the guarded sink, never to the pipeline itself.
@@ -484,6 +489,21 @@ impl App {
                 },
             ));
         }
+        {
+            let (gate, outbox) = (Arc::clone(pipeline.gate()), outbox.clone());
+            tasks.spawn(supervise(
+                "gate keeper",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let keeper = GateKeeper::new(Arc::clone(&gate), outbox.clone());
+                    Box::pin(async move {
+                        keeper.run(cancel).await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
         if let Some(telegram) = telegram {
             tasks.spawn(supervise(
                 "telegram",
@@ -498,6 +518,15 @@ impl App {
                         }
                     })
                 },
+            ));
+        }
+        if !settings.bans.subscribe.is_empty() {
+            let refresher = crate::runtime::bans::refresher(Arc::clone(pipeline.bans()), &settings);
+            tasks.spawn(supervise(
+                "ban lists",
+                Arc::clone(&health),
+                background.clone(),
+                refresher,
             ));
         }
         tasks.spawn(reloader.run(background.clone()));

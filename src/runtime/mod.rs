@@ -10,6 +10,7 @@
 
 pub(crate) mod admin;
 pub mod app;
+pub(crate) mod bans;
 pub mod console;
 #[cfg(unix)]
 pub mod control;

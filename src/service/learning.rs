@@ -39,6 +39,7 @@ use crate::domain::event::{GroupId, GroupMessage, Role};
 use crate::domain::learning::{ReviewItem, SAMPLE_TEXT_MAX, Sample, SampleLabel};
 use crate::domain::metrics::{LearningGauges, Metrics};
 use crate::policy::filter::Filter;
+use crate::policy::filter::report::{self, LearnedMatch};
 use crate::policy::model::Delta;
 use crate::policy::neardup::{self, Index, Match, Signature};
 use crate::policy::normalize::View;
@@ -136,7 +137,10 @@ impl Recent {
     }
 
     /// Keeps `msg` (seen at `now_ms`); an edit replaces the text of the message it edits.
-    pub fn insert(&mut self, msg: &GroupMessage, now_ms: i64) {
+    /// Returns how many kept messages its bounds dropped to make room (its group's count or
+    /// the byte bound; messages that aged out of the window are not counted).
+    pub fn insert(&mut self, msg: &GroupMessage, now_ms: i64) -> usize {
+        let mut dropped = 0;
         let text = cut(&msg.text, RECENT_TEXT_MAX);
         let queue = self.groups.entry(msg.group).or_default();
         // Only an edit looks for the message it replaces.
@@ -170,13 +174,22 @@ impl Recent {
             {
                 self.live -= 1;
                 self.bytes -= old.bytes();
+                dropped += 1;
             }
         }
-        self.evict(now_ms);
+        dropped + self.evict(now_ms)
     }
 
-    /// Drops messages older than the window, then the oldest while over the byte bound.
-    fn evict(&mut self, now_ms: i64) {
+    /// The byte bound (`[learning] recent_mib`).
+    #[must_use]
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Drops messages older than the window, then the oldest while over the byte bound;
+    /// returns how many the byte bound dropped.
+    fn evict(&mut self, now_ms: i64) -> usize {
+        let mut over_bytes = 0;
         let cutoff = now_ms.saturating_sub(self.window_ms);
         while let Some(&(group, seq)) = self.order.front() {
             let Some(queue) = self.groups.get_mut(&group) else {
@@ -187,6 +200,9 @@ impl Recent {
                 Some(first) if first.seq == seq => {
                     if first.at_ms >= cutoff && self.bytes <= self.max_bytes {
                         break;
+                    }
+                    if first.at_ms >= cutoff {
+                        over_bytes += 1;
                     }
                     let bytes = first.bytes();
                     queue.pop_front();
@@ -210,6 +226,7 @@ impl Recent {
                     .is_some_and(|q| q.binary_search_by_key(seq, |m| m.seq).is_ok())
             });
         }
+        over_bytes
     }
 
     /// The kept message `message_id` of `group`.
@@ -324,6 +341,11 @@ pub struct Learning {
     review: Mutex<VecDeque<ReviewItem>>,
     /// The review list's size for `qunguan_memory_*{structure="review_list"}`.
     review_bound: Arc<Bound>,
+    /// The near-duplicate index's samples and capacity (`structure="neardup_samples"`).
+    neardup_bound: Arc<Bound>,
+    /// The recent messages' bytes and their bound, `[learning] recent_mib`
+    /// (`structure="recent_bytes"`; evictions count the messages a bound dropped).
+    recent_bound: Arc<Bound>,
 }
 
 impl std::fmt::Debug for Learning {
@@ -340,13 +362,21 @@ impl Learning {
     pub fn new(settings: &LearningSettings, store: Store, metrics: Arc<Metrics>) -> Self {
         let review_bound = Bound::new("review_list", settings.review_size);
         metrics.track(Arc::clone(&review_bound));
+        let index = Index::new();
+        let neardup_bound = Bound::new("neardup_samples", index.capacity());
+        metrics.track(Arc::clone(&neardup_bound));
+        let recent = Recent::new(settings);
+        let recent_bound = Bound::new("recent_bytes", recent.max_bytes());
+        metrics.track(Arc::clone(&recent_bound));
         Self {
             review_bound,
-            recent: Mutex::new(Recent::new(settings)),
+            neardup_bound,
+            recent_bound,
+            recent: Mutex::new(recent),
             settings: settings.clone(),
             store,
             metrics,
-            index: RwLock::new(Index::new()),
+            index: RwLock::new(index),
             indexed: AtomicUsize::new(0),
             delta: RwLock::new(Delta::new()),
             built_with: ArcSwap::from_pointee(None),
@@ -475,11 +505,14 @@ impl Learning {
 
     fn gauges(&self) {
         let g = self.g();
-        LearningGauges::set(&g.neardup_samples, self.indexed.load(Ordering::Relaxed) as u64);
+        let indexed = self.indexed.load(Ordering::Relaxed);
+        self.neardup_bound.set_len(indexed);
+        LearningGauges::set(&g.neardup_samples, indexed as u64);
         let (live, bytes) = {
             let recent = self.lock_recent();
             (recent.len(), recent.bytes())
         };
+        self.recent_bound.set_len(bytes);
         LearningGauges::set(&g.recent_messages, live as u64);
         LearningGauges::set(&g.recent_bytes, bytes as u64);
         let review = self.lock_review().len();
@@ -536,6 +569,7 @@ impl Learning {
                 if let Some(sig) = Signature::of(&prepared.compact) {
                     let mut index = self.write_index();
                     if let Some(evicted) = index.insert(id, sig) {
+                        self.neardup_bound.evict(1);
                         tracing::warn!(evicted, "near-duplicate index full; its oldest sample was evicted");
                     }
                     self.indexed.store(index.len(), Ordering::Relaxed);
@@ -593,11 +627,15 @@ impl Learning {
 
     /// Keeps a group message for replies.
     pub fn remember(&self, msg: &GroupMessage, now_ms: i64) {
-        let (live, bytes) = {
+        let (live, bytes, dropped) = {
             let mut recent = self.lock_recent();
-            recent.insert(msg, now_ms);
-            (recent.len(), recent.bytes())
+            let dropped = recent.insert(msg, now_ms);
+            (recent.len(), recent.bytes(), dropped)
         };
+        self.recent_bound.set_len(bytes);
+        if dropped > 0 {
+            self.recent_bound.evict(dropped);
+        }
         LearningGauges::set(&self.g().recent_messages, live as u64);
         LearningGauges::set(&self.g().recent_bytes, bytes as u64);
     }
@@ -794,6 +832,26 @@ pub fn parse_import(input: &str, filter: &Filter, now_ms: i64) -> Result<Vec<Sam
     Ok(out)
 }
 
+/// The daemon's live lessons, for the console's explain: the delta messages are judged with
+/// and the near-duplicate index they are checked against ([`Learning::near_duplicate`]).
+impl report::Lessons for Learning {
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>)) {
+        self.with_delta(|delta| f(Some(delta)));
+    }
+
+    fn matched(&self, filter: &Filter, text: &str) -> Option<LearnedMatch> {
+        let found = self.near_duplicate(filter, text)?;
+        let sample = match self.store.sample(found.id) {
+            Ok(sample) => sample.map(|s| s.text).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, sample = found.id, "cannot read the matched sample's text");
+                String::new()
+            }
+        };
+        Some(LearnedMatch::new(&found, sample))
+    }
+}
+
 /// What the samples teach, built from scratch: the near-duplicate index of the spam samples
 /// in force and the model's instance delta, replaying every sample in force in the order
 /// given (id order: the order they were labelled in). Retired samples are skipped. Each item
@@ -891,9 +949,10 @@ mod tests {
     #[test]
     fn recent_messages_are_bounded_per_group_and_in_bytes() {
         let mut recent = Recent::new(&settings(3, 1));
-        for id in 0..10 {
-            recent.insert(&msg(1, id, "消息"), id);
-        }
+        // Each insertion beyond the group's three drops one, and says so (for the bound's
+        // eviction count).
+        let dropped: usize = (0..10).map(|id| recent.insert(&msg(1, id, "消息"), id)).sum();
+        assert_eq!(dropped, 7);
         assert_eq!(recent.len(), 3);
         assert!(recent.get(GroupId::qq(1), 6).is_none());
         assert!(recent.get(GroupId::qq(1), 7).is_some());
@@ -906,9 +965,12 @@ mod tests {
         // 1 MiB over all groups: 4 KiB texts, so about 250 fit; the oldest group's go first.
         let mut recent = Recent::new(&settings(1_000, 1));
         let big = "广".repeat(2_000);
-        for id in 0..600 {
-            recent.insert(&msg(id % 3, id, &big), id);
-        }
+        let dropped: usize = (0..600).map(|id| recent.insert(&msg(id % 3, id, &big), id)).sum();
+        assert_eq!(
+            dropped,
+            600 - recent.len(),
+            "every message the byte bound dropped is counted"
+        );
         assert!(recent.bytes() <= 1 << 20, "{}", recent.bytes());
         assert!(recent.len() >= 200, "{}", recent.len());
         assert!(recent.get(GroupId::qq(0), 0).is_none(), "the oldest went first");

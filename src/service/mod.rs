@@ -14,8 +14,10 @@
 //!
 //! Services import `domain`, `policy`, `config` and `store`; only `outbox` imports `gateway`.
 
+pub mod bans;
 pub mod commands;
 pub mod engagement;
+pub(crate) mod gate;
 pub mod inactivity;
 pub mod learning;
 pub(crate) mod outbox;

@@ -14,7 +14,8 @@
 //! here: the outbox worker delivers.
 //!
 //! A join is recorded with the member's place in the group's welcome batch (greeted later by
-//! [`crate::service::welcome::Greeter`]); a join request is answered when the group's policy decides
+//! [`crate::service::welcome::Greeter`]) — in a group with the gate at the door
+//! ([`crate::service::gate`]) only once the newcomer answered; a join request is answered when the group's policy decides
 //! it (blocked words → reject, a configured answer → approve) and otherwise left to the admins.
 //!
 //! What a violation does depends on its rule's action (`Violation.action`):
@@ -62,6 +63,7 @@ use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::policy::verdict::{self, Offence, Telling};
 use crate::service::commands::{self, Cooldowns, Parsed};
 use crate::service::engagement::Engagement;
+use crate::service::gate::Gate;
 use crate::service::inactivity::Inactivity;
 use crate::service::learning::Learning;
 use crate::service::outbox::OutboxHandle;
@@ -114,6 +116,10 @@ pub struct Pipeline {
     learning: Arc<Learning>,
     /// When a member is trusted.
     trust: crate::policy::trust::TrustPolicy,
+    /// The gate at the door (入群验证).
+    gate: Arc<Gate>,
+    /// The instance-wide ban list.
+    bans: Arc<crate::service::bans::Bans>,
 }
 
 impl EventSink for Pipeline {
@@ -229,14 +235,24 @@ impl Pipeline {
             outbox.clone(),
             Arc::clone(&metrics),
         ));
+        let greeter_wake = Arc::new(Notify::new());
+        let gate = Arc::new(Gate::new(
+            Arc::clone(&settings),
+            Arc::clone(&policies),
+            Arc::clone(&rules),
+            store.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&greeter_wake),
+        ));
         Self {
             engagement,
+            gate,
             welcomer: Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules)),
             policies,
             inactivity,
             flood: FloodTracker::with_capacity(clock.now(), limits.flood_members),
             cooldowns: Cooldowns::with_capacity(limits.cooldown_groups),
-            greeter_wake: Arc::new(Notify::new()),
+            greeter_wake,
             scheduler_wake: Arc::new(Notify::new()),
             greeter_passes: Arc::default(),
             scheduler_passes: Arc::default(),
@@ -246,6 +262,7 @@ impl Pipeline {
             text: limits.text(),
             learning: Arc::new(Learning::new(&settings.learning, store.clone(), Arc::default())),
             trust: settings.trust.policy(),
+            bans: Arc::new(crate::service::bans::Bans::empty(Arc::clone(&settings), store.clone())),
             settings,
             rules,
             store,
@@ -265,6 +282,17 @@ impl Pipeline {
             self.outbox.clone(),
             Arc::clone(&metrics),
         ));
+        self.gate = Arc::new(
+            Gate::new(
+                Arc::clone(&self.settings),
+                Arc::clone(&self.policies),
+                Arc::clone(&self.rules),
+                self.store.clone(),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.greeter_wake),
+            )
+            .with_metrics(Arc::clone(&metrics)),
+        );
         self.metrics = metrics;
         self.stats = stats;
         for bound in self.bounds() {
@@ -276,7 +304,12 @@ impl Pipeline {
     /// The bounded in-memory structures of the pipeline and what it runs (for `/metrics`).
     #[must_use]
     pub fn bounds(&self) -> Vec<Arc<Bound>> {
-        let mut bounds = vec![self.flood.bound(), self.cooldowns.bound(), self.stats.bound()];
+        let mut bounds = vec![
+            self.flood.bound(),
+            self.cooldowns.bound(),
+            self.stats.bound(),
+            self.gate.bound(),
+        ];
         bounds.extend(self.inactivity.bounds());
         bounds.extend(self.engagement.bounds());
         bounds
@@ -288,6 +321,19 @@ impl Pipeline {
     pub fn with_learning(mut self, learning: Arc<Learning>) -> Self {
         self.learning = learning;
         self
+    }
+
+    /// Uses `bans` (loaded from the store by the app) for the instance-wide ban list.
+    #[must_use]
+    pub fn with_bans(mut self, bans: Arc<crate::service::bans::Bans>) -> Self {
+        self.bans = bans;
+        self
+    }
+
+    /// The instance-wide ban list.
+    #[must_use]
+    pub fn bans(&self) -> &Arc<crate::service::bans::Bans> {
+        &self.bans
     }
 
     /// What admins' labels taught, the recent messages and the review list.
@@ -347,6 +393,7 @@ impl Pipeline {
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
                 self.welcomer.left(&self.store, left.group, left.user_id);
+                self.gate.left(left.group, left.user_id);
                 track(self.store.forget_trust(left.group, left.user_id));
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
@@ -371,6 +418,16 @@ impl Pipeline {
             return Ok(Outcome::Ignored("the bot's own message"));
         }
         let group = msg.group;
+        // A banned member is removed before anything else: their answer opens no gate.
+        if let Some(removed) = self
+            .bans
+            .on_message(event, group, user, msg.message_id, self.clock.now())?
+        {
+            return Ok(removed);
+        }
+        if let Some(outcome) = self.gate.answer(event, msg)? {
+            return Ok(outcome);
+        }
         self.inactivity.spoke(group, &msg.sender, self.clock.now());
         self.stats.message(group, user, event.self_id, self.clock.now());
         let is_admin = msg.sender.role.is_moderator() || self.policies.is_super_user(group.platform, user);
@@ -631,6 +688,10 @@ impl Pipeline {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
+        let (group, user) = (joined.group, joined.user_id);
+        if let Some(removed) = self.bans.on_join(event, group, user, self.clock.now()).await? {
+            return Ok(removed);
+        }
         let name = joined.name.as_deref().unwrap_or_default();
         track(
             self.inactivity
@@ -641,6 +702,9 @@ impl Pipeline {
             self.store
                 .trust_joined(joined.group, joined.user_id, self.clock.now().as_millisecond()),
         );
+        if let Some(outcome) = self.gate.open(event, joined)? {
+            return Ok(outcome);
+        }
         if !self.welcomer.enabled(joined.group) {
             return Ok(Outcome::Ignored("welcome disabled"));
         }
@@ -678,6 +742,13 @@ impl Pipeline {
     /// the group's answers, otherwise left to the admins. Decisions are audited.
     fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
         let group = request.group;
+        let now = self.clock.now();
+        if let Some(declined) = self
+            .bans
+            .on_request(event, group, request.user_id, &request.handle, now)?
+        {
+            return Ok(declined);
+        }
         let policy = &self.policies.group(group).join;
         let decision = if policy.reject_blocked
             && let Some(v) = self.rules.load().filter.check(&request.comment, group)
@@ -738,6 +809,24 @@ impl Pipeline {
         &self.welcomer
     }
 
+    /// The gate at the door (for its [`crate::service::gate::GateKeeper`]).
+    #[must_use]
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// Notified when a gate at the door opens (for the [`crate::service::gate::GateKeeper`]).
+    #[must_use]
+    pub fn gate_wake(&self) -> Arc<Notify> {
+        self.gate.keeper_wake()
+    }
+
+    /// The rounds of the [`crate::service::gate::GateKeeper`] (see [`Passes`]).
+    #[must_use]
+    pub fn gate_passes(&self) -> Arc<Passes> {
+        self.gate.keeper_passes()
+    }
+
     /// Notified when a welcome batch starts (for the [`crate::service::welcome::Greeter`]).
     #[must_use]
     pub fn greeter_wake(&self) -> Arc<Notify> {
@@ -778,6 +867,7 @@ impl Pipeline {
             reporter: self.reporter(),
             learning: &self.learning,
             engagement: &self.engagement,
+            bans: &self.bans,
         }
     }
 

@@ -48,6 +48,7 @@ const JSON_TREES: &[&str] = &[
     "samples",
     "review",
     "engagement",
+    "bans",
 ];
 
 #[derive(Serialize, Deserialize)]

@@ -25,6 +25,7 @@
 //! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
 //! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
 //! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
+//! | `bans`        | platform ‖ user (9 B)                 | `Ban` (global ban list, [`bans`])   |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
 //! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
@@ -52,10 +53,12 @@
 
 pub(crate) mod audit;
 pub mod backup;
+pub(crate) mod bans;
 pub(crate) mod blocking;
 pub(crate) mod codec;
 mod cursor;
 pub(crate) mod engagement;
+pub(crate) mod gate;
 mod groups;
 pub(crate) mod health;
 pub(crate) mod integrity;
@@ -90,6 +93,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
 pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsView, PointsWrite};
+pub use gate::{GateOpened, GatePassed, PendingGate};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,
@@ -138,6 +142,7 @@ pub const TREES: &[&str] = &[
     "review",
     "sent",
     "engagement",
+    "bans",
 ];
 
 /// Why a store operation failed.
@@ -296,6 +301,7 @@ pub(crate) struct Trees {
     review: sled::Tree,
     sent: sled::Tree,
     engagement: sled::Tree,
+    bans: sled::Tree,
 }
 
 impl Trees {
@@ -323,6 +329,7 @@ impl Trees {
             review: tree("review")?,
             sent: tree("sent")?,
             engagement: tree("engagement")?,
+            bans: tree("bans")?,
             db,
         })
     }

@@ -172,65 +172,7 @@ impl Store {
         join: &JoinWrite,
         welcome: impl Fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>,
     ) -> Result<JoinRecorded, StoreError> {
-        let now_ms = now.as_millisecond();
-        let member = member_key(join.group, join.member.user_id);
-        let group = group_prefix(join.group);
-        let receipt = receipt_name(join.group);
-        let welcomed_at = welcomed_at_name(join.group);
-        let millis = |w: Duration| i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
-        let rejoin_ms = join.rejoin_window.map(millis);
-        let batch_ms = join.batch_window.map(millis);
-        let recorded = self.unit(Some(key), now, |unit| {
-            if let Some(window_ms) = rejoin_ms {
-                let previous = match unit.joins.get(member)? {
-                    Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
-                    None => None,
-                };
-                unit.joins.insert(&member, &now_ms.to_be_bytes())?;
-                if previous.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
-                    return Ok(JoinRecorded::Rejoined);
-                }
-            }
-            if let Some(window_ms) = batch_ms {
-                let waiting = match unit.welcome.get(group)? {
-                    Some(bytes) => Some(decode::<WelcomeBatch>(&bytes).map_err(abort)?),
-                    None => None,
-                };
-                let last = match unit.state.get(welcomed_at.as_bytes())? {
-                    Some(bytes) => Some(decode_i64(&bytes, "welcome time").map_err(abort)?),
-                    None => None,
-                };
-                let recent = last.filter(|&at| now_ms.saturating_sub(at) < window_ms);
-                let batch = match (waiting, recent) {
-                    (Some(mut batch), _) => {
-                        batch.add(join.member.clone());
-                        Some(batch)
-                    }
-                    // Someone was greeted moments ago: wait out the rest of that window.
-                    (None, Some(at)) => Some(WelcomeBatch {
-                        window_from_ms: Some(at),
-                        ..WelcomeBatch::first(join.group, join.member.clone())
-                    }),
-                    // A quiet group: greeted below, at once.
-                    (None, None) => None,
-                };
-                if let Some(batch) = batch {
-                    unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
-                    return Ok(JoinRecorded::Queued {
-                        first_ms: batch.first_ms,
-                    });
-                }
-            }
-            let batch = WelcomeBatch::first(join.group, join.member.clone());
-            let items = welcome(&batch, read_receipt(unit.state, &receipt)?);
-            if !items.is_empty() {
-                unit.state.remove(receipt.as_bytes())?;
-                unit.state.insert(welcomed_at.as_bytes(), &now_ms.to_be_bytes())?;
-            }
-            let actions = items.len();
-            unit.stage_items(items)?;
-            Ok(JoinRecorded::Welcomed { actions })
-        })?;
+        let recorded = self.unit(Some(key), now, |unit| record_join(unit, now, join, &welcome))?;
         Ok(recorded.unwrap_or(JoinRecorded::Duplicate))
     }
 
@@ -331,6 +273,73 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The join part of [`Store::commit_join`] inside a unit of work (also what a newcomer who
+/// passed the gate at the door is recorded with, in the unit that closes their gate).
+pub(crate) fn record_join(
+    unit: &mut super::unit::Unit<'_>,
+    now: Timestamp,
+    join: &JoinWrite,
+    welcome: &impl Fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>,
+) -> Result<JoinRecorded, ConflictableTransactionError<StoreError>> {
+    let now_ms = now.as_millisecond();
+    let member = member_key(join.group, join.member.user_id);
+    let group = group_prefix(join.group);
+    let receipt = receipt_name(join.group);
+    let welcomed_at = welcomed_at_name(join.group);
+    let millis = |w: Duration| i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+    let rejoin_ms = join.rejoin_window.map(millis);
+    let batch_ms = join.batch_window.map(millis);
+    if let Some(window_ms) = rejoin_ms {
+        let previous = match unit.joins.get(member)? {
+            Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
+            None => None,
+        };
+        unit.joins.insert(&member, &now_ms.to_be_bytes())?;
+        if previous.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
+            return Ok(JoinRecorded::Rejoined);
+        }
+    }
+    if let Some(window_ms) = batch_ms {
+        let waiting = match unit.welcome.get(group)? {
+            Some(bytes) => Some(decode::<WelcomeBatch>(&bytes).map_err(abort)?),
+            None => None,
+        };
+        let last = match unit.state.get(welcomed_at.as_bytes())? {
+            Some(bytes) => Some(decode_i64(&bytes, "welcome time").map_err(abort)?),
+            None => None,
+        };
+        let recent = last.filter(|&at| now_ms.saturating_sub(at) < window_ms);
+        let batch = match (waiting, recent) {
+            (Some(mut batch), _) => {
+                batch.add(join.member.clone());
+                Some(batch)
+            }
+            // Someone was greeted moments ago: wait out the rest of that window.
+            (None, Some(at)) => Some(WelcomeBatch {
+                window_from_ms: Some(at),
+                ..WelcomeBatch::first(join.group, join.member.clone())
+            }),
+            // A quiet group: greeted below, at once.
+            (None, None) => None,
+        };
+        if let Some(batch) = batch {
+            unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
+            return Ok(JoinRecorded::Queued {
+                first_ms: batch.first_ms,
+            });
+        }
+    }
+    let batch = WelcomeBatch::first(join.group, join.member.clone());
+    let items = welcome(&batch, read_receipt(unit.state, &receipt)?);
+    if !items.is_empty() {
+        unit.state.remove(receipt.as_bytes())?;
+        unit.state.insert(welcomed_at.as_bytes(), &now_ms.to_be_bytes())?;
+    }
+    let actions = items.len();
+    unit.stage_items(items)?;
+    Ok(JoinRecorded::Welcomed { actions })
 }
 
 /// Reads the receipt `name` inside a transaction.

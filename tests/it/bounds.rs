@@ -122,6 +122,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
             s.limits.flood_members = 4_096;
             s.limits.console_sessions = 7;
             s.limits.send_window_groups = 123;
+            s.learning.recent_mib = 3;
         }),
         ..Options::default()
     })
@@ -141,7 +142,9 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "engagement_noted",
         "faq_cooldowns",
         "flood_members",
+        "neardup_samples",
         "outbox_queued",
+        "recent_bytes",
         "review_list",
         "rules_cooldowns",
         "send_windows",
@@ -167,6 +170,12 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
     assert_eq!(value("qunguan_memory_entries{structure=\"flood_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"stats_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"activity_notes\"}"), 3);
+    // The learned stage's structures: the near-duplicate index (no sample yet) and the recent
+    // messages a `/spam` reply can refer to, bounded in bytes by `[learning] recent_mib`.
+    assert_eq!(value("qunguan_memory_capacity{structure=\"neardup_samples\"}"), 100_000);
+    assert_eq!(value("qunguan_memory_entries{structure=\"neardup_samples\"}"), 0);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"recent_bytes\"}"), 3 << 20);
+    assert!(value("qunguan_memory_entries{structure=\"recent_bytes\"}") > 3 * "大家好".len() as u64);
     assert!(value("qunguan_store_size_bytes") > 0);
     assert!(value("process_resident_memory_bytes") > 1 << 20);
     app.stop().await;

@@ -856,3 +856,46 @@ async fn a_person_logs_in_opens_a_group_and_undoes_a_case_in_headless_chromium()
     assert_eq!(count, 8 * 2, "every page at both widths");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn explain_through_the_api_judges_with_the_learned_samples() {
+    let app = TestApp::spawn_with(console_options(|_| {})).await;
+    let data = app.root.path().join("data");
+    // The CLI reads the rules (to normalize imports) from <data>/rules in these tests.
+    write_default_rules(&data.join("rules"));
+    let file = app.root.path().join("import.jsonl");
+    let ad = "本群福利：扫码关注公众号领取五十元话费，名额有限先到先得";
+    std::fs::write(&file, format!("{}\n", json!({"label": "spam", "text": ad}))).expect("write");
+    let out = cli(&data, &["samples", "import", file.to_str().expect("utf-8")]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let explain = |text: &str| {
+        bearer(client().post(format!("{}/api/v1/explain", admin(&app))))
+            .json(&json!({ "text": text }))
+            .send()
+    };
+    // Another price, the same template: learned spam, as the pipeline would judge it.
+    let r = explain("本群福利 扫码关注公众号领取一百元话费，名额有限先到先得！")
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), StatusCode::OK);
+    let x: Value = r.json().await.expect("JSON");
+    assert_eq!(x["violation"], "learned", "{x}");
+    let text = x["explanation"].as_str().expect("text");
+    for want in [
+        "learned:     matches admin-marked spam sample #1 (similarity ",
+        "decision:    violation of rule learned",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // An ordinary message matches nothing.
+    let x: Value = explain("今天天气不错，一起去公园散步吧")
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(x["violation"].is_null(), "{x}");
+    assert!(!x["explanation"].as_str().expect("text").contains("learned:"), "{x}");
+    app.stop().await;
+}

@@ -341,6 +341,21 @@ async fn samples_are_listed_exported_imported_and_removed_while_the_daemon_runs(
         !explain.contains("learned:") && explain.contains("decision:    no violation"),
         "{explain}"
     );
+    // filter scan too: the near-duplicate is a violation for a trusted member, named by its
+    // sample; the ordinary line is not.
+    let input = format!("{AD_AGAIN}\n今天天气不错，一起去公园散步吧\n");
+    let scan = ok(&cli_with_input(&data, &["filter", "scan", "--member", "trusted"], &input).await);
+    let lines: Vec<Value> = scan
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{scan}");
+    assert_eq!(
+        (&lines[0]["violation"], &lines[0]["learned"]),
+        (&json!(true), &json!("#1"))
+    );
+    assert_eq!(lines[1]["violation"], json!(false));
+    assert!(lines[1].get("learned").is_none(), "{scan}");
     let export = ok(&cli(&data, &["samples", "export"]).await);
     let line: Value = serde_json::from_str(export.trim()).expect("one JSON line");
     assert_eq!((line["id"].as_u64(), line["label"].as_str()), (Some(1), Some("spam")));

@@ -2,6 +2,7 @@
 //! and a fake gateway speaking the real protocol. One test binary (links once).
 
 mod architecture;
+mod bans;
 mod bounds;
 mod commands;
 mod config_docs;
@@ -12,6 +13,7 @@ mod durability;
 mod engagement;
 mod filter_cli;
 mod flood;
+mod gate;
 mod inactivity;
 mod join_requests;
 mod learning;

@@ -16,7 +16,8 @@
 //!   `groups/tg:-1001234567890.md`);
 //! - `schedule.toml` — scheduled posts ([`posts`]), with their rotation
 //!   files in a subfolder;
-//! - `replies.toml` — keyword answers ([`replies`]).
+//! - `replies.toml` — keyword answers ([`replies`]);
+//! - `verify.toml` — the questions of the gate at the door ([`verify`]).
 //!
 //! A reload ([`reload`]: the file watcher, SIGHUP and the `/reload` admin command all call
 //! it) builds a complete new [`Rules`] and swaps it in atomically through [`RulesHandle`];
@@ -29,6 +30,7 @@ pub mod lists;
 pub mod posts;
 pub mod replies;
 mod settings;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -76,6 +78,8 @@ pub struct Rules {
     pub schedule: Arc<[PostDef]>,
     /// The keyword answers of `replies.toml`.
     pub replies: Arc<[replies::ReplyDef]>,
+    /// The gate's questions of `verify.toml` (empty: arithmetic questions).
+    pub verify: Arc<[crate::policy::gate::Question]>,
     /// The folder it came from.
     pub dir: PathBuf,
     /// What it was loaded with; a reload uses the same.
@@ -193,12 +197,18 @@ impl Rules {
             Some(text) => replies::parse(&text, &replies_path, options.faq_cooldown)?,
             None => Vec::new(),
         };
+        let verify_path = dir.join(verify::VERIFY_FILE);
+        let verify = match read_text(&verify_path)? {
+            Some(text) => verify::parse(&text, &verify_path)?,
+            None => Vec::new(),
+        };
         Ok(Self {
             filter,
             group_rules,
             group_rules_by_group,
             schedule: schedule.into(),
             replies: replies.into(),
+            verify: verify.into(),
             dir: dir.to_owned(),
             options: options.clone(),
             loaded_at: options.clock.as_ref().map_or_else(Timestamp::now, |c| c.now()),

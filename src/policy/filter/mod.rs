@@ -533,11 +533,18 @@ impl Filter {
     }
 
     /// All hits of `text` into `hits` (cleared first) and whether it is a violation for a
-    /// member of trust `trust` (the rules, then the model), reusing this thread's buffers:
+    /// member of trust `trust` (the rules, then the model with the instance's `delta`), reusing
+    /// this thread's buffers:
     /// what `filter scan` runs per line. Returns the model's score too.
-    pub fn scan_into(&self, text: &str, trust: Trust, hits: &mut Vec<Hit>) -> (bool, Option<f32>) {
+    pub fn scan_into(
+        &self,
+        text: &str,
+        trust: Trust,
+        delta: Option<&Delta>,
+        hits: &mut Vec<Hit>,
+    ) -> (bool, Option<f32>) {
         with_scratch(|scratch| {
-            let judgement = self.judge_with(text, None, trust, None, scratch);
+            let judgement = self.judge_with(text, None, trust, delta, scratch);
             if self.model_for(text, None).is_none() {
                 // The rules ran without the weak detectors: look for everything.
                 let _ = self.find(text, None, true, scratch);

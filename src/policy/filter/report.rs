@@ -13,6 +13,7 @@ use crate::domain::locale::Locale;
 use crate::domain::strike::{Severity, StrikeRecord};
 use crate::policy::ladder::{self, Policy};
 use crate::policy::model::Delta;
+use crate::policy::neardup::{self, Match};
 
 /// A learned spam sample a message matched (the near-duplicate index of the service), for
 /// [`explain`] to show.
@@ -26,15 +27,38 @@ pub struct LearnedMatch {
     pub similarity: f32,
 }
 
-/// What the instance learned from admins, for [`explain`]: the model's instance delta, and
-/// the spam sample the message is a near-duplicate of. The default is nothing learned (the
-/// shipped model alone).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Learned<'a> {
-    /// The instance delta on top of the shipped model.
-    pub delta: Option<&'a Delta>,
-    /// The learned spam sample the message matched.
-    pub matched: Option<&'a LearnedMatch>,
+impl LearnedMatch {
+    /// The match `found` of the near-duplicate index, with its sample's text.
+    #[must_use]
+    pub fn new(found: &Match, text: String) -> Self {
+        Self {
+            id: format!("#{}", found.id),
+            text,
+            similarity: 1.0 - found.distance as f32 / neardup::BINS as f32,
+        }
+    }
+}
+
+/// What the instance learned from its admins, as the operator's views consult it: the
+/// daemon's live state (`service::learning::Learning`, for the console) or a replay of the
+/// stored samples (`qunguan filter explain|scan`). [`explain`] and [`scan`] take one, so every
+/// view judges a message as the pipeline does: a near-duplicate of learned spam first (it acts
+/// for anyone), else the filter with the instance's delta.
+pub trait Lessons {
+    /// Runs `f` with the model's instance delta (`None`: the shipped model alone).
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>));
+    /// The learned spam sample `text` is a near-duplicate of, if any.
+    fn matched(&self, filter: &Filter, text: &str) -> Option<LearnedMatch>;
+}
+
+/// Nothing learned: the shipped model alone, no learned sample.
+impl Lessons for () {
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>)) {
+        f(None);
+    }
+    fn matched(&self, _: &Filter, _: &str) -> Option<LearnedMatch> {
+        None
+    }
 }
 
 /// The human-readable explanation of how the filter sees `text` from a member of trust
@@ -49,11 +73,30 @@ pub fn explain(
     group: Option<GroupId>,
     policy: Policy<'_>,
     member: Trust,
-    learned: Learned<'_>,
+    lessons: &dyn Lessons,
     locale: Locale,
 ) -> String {
-    let report = filter.inspect_as(text, group, member, learned.delta);
-    let learned = learned.matched;
+    let matched = lessons.matched(filter, text);
+    let mut out = String::new();
+    lessons.with_learned_delta(&mut |delta| {
+        out = explain_with(filter, text, group, policy, member, delta, matched.as_ref(), locale);
+    });
+    out
+}
+
+/// [`explain`] with the instance's `delta` and `learned`, the learned sample the text matched.
+#[allow(clippy::too_many_arguments)]
+fn explain_with(
+    filter: &Filter,
+    text: &str,
+    group: Option<GroupId>,
+    policy: Policy<'_>,
+    member: Trust,
+    delta: Option<&Delta>,
+    learned: Option<&LearnedMatch>,
+    locale: Locale,
+) -> String {
+    let report = filter.inspect_as(text, group, member, delta);
     let mut out = String::new();
     let _ = writeln!(out, "text:        {text}");
     let _ = writeln!(out, "normalized:  {}", report.normalized);
@@ -229,6 +272,9 @@ fn quote_pattern(h: &Hit) -> String {
 struct ScanLine<'a> {
     text: &'a str,
     violation: bool,
+    /// The learned spam sample the message is a near-duplicate of (`#12`); left out when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    learned: Option<String>,
     hits: Vec<ScanHit<'a>>,
     /// The model's score; left out without a model, `null` for a script it does not cover.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,14 +306,17 @@ pub struct ScanSummary {
 /// message can hold newlines) and writes one JSON object per message to `output`:
 /// `{"text": …, "violation": …, "hits": [{"rule", "kind", "pattern", "start", "end"}],
 /// "score": …}`, with `start`/`end` byte offsets into `text`; `violation` is the decision for
-/// a member of trust `member`; `score` is the model's (only with a model; `null` where it
-/// abstains). Every rule applies, whatever its `groups`.
+/// a member of trust `member` with what the instance learned (`lessons`, as [`explain`]: a
+/// near-duplicate of learned spam is a violation for anyone, and `"learned": "#12"` names its
+/// sample); `score` is the model's with the instance's delta (only with a model; `null` where
+/// it abstains). Every rule applies, whatever its `groups`.
 pub fn scan(
     filter: &Filter,
     mut input: impl BufRead,
     mut output: impl Write,
     jsonl: bool,
     member: Trust,
+    lessons: &dyn Lessons,
 ) -> io::Result<ScanSummary> {
     let mut summary = ScanSummary::default();
     let mut raw = Vec::new();
@@ -307,12 +356,18 @@ pub fn scan(
                 }
             }
         };
-        let (violation, score) = filter.scan_into(text, member, &mut hits);
+        let matched = lessons.matched(filter, text);
+        let (mut violation, mut score) = (false, None);
+        lessons.with_learned_delta(&mut |delta| {
+            (violation, score) = filter.scan_into(text, member, delta, &mut hits);
+        });
+        let violation = violation || matched.is_some();
         summary.messages += 1;
         summary.violations += usize::from(violation);
         let record = ScanLine {
             text,
             violation,
+            learned: matched.map(|m| m.id),
             score: filter.model().map(|_| score),
             hits: hits
                 .iter()

@@ -312,3 +312,63 @@ fn the_foreign_script_shortcut_agrees_with_the_coverage_count() {
         assert!(Model::covers(styled), "styled Latin is Latin: {styled:?}");
     }
 }
+
+/// The lessons of a test: `sample` is learned spam (`#7`), and `delta` what labels taught.
+struct Taught {
+    sample: &'static str,
+    delta: Delta,
+}
+
+impl report::Lessons for Taught {
+    fn with_learned_delta(&self, f: &mut dyn FnMut(Option<&Delta>)) {
+        f(Some(&self.delta));
+    }
+    fn matched(&self, _: &Filter, text: &str) -> Option<report::LearnedMatch> {
+        (text == self.sample).then(|| report::LearnedMatch {
+            id: "#7".to_owned(),
+            text: self.sample.to_owned(),
+            similarity: 1.0,
+        })
+    }
+}
+
+#[test]
+fn scan_judges_with_the_lessons_it_is_given() {
+    let f = filter(true);
+    let sample = "周末去爬山吗，天气预报说晴天";
+    let chat = "今天天气不错，晚上一起吃饭吧";
+    let mut delta = Delta::new();
+    f.learn(&mut delta, chat, true).expect("a model is loaded");
+    let taught = Taught { sample, delta };
+    let input = format!("{sample}\n{chat}\n");
+    let scan = |lessons: &dyn report::Lessons| -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let summary = report::scan(&f, input.as_bytes(), &mut out, false, Trust::Trusted, lessons).expect("scans");
+        assert_eq!(summary.messages, 2);
+        String::from_utf8(out)
+            .expect("UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let score = |line: &serde_json::Value| line["score"].as_f64().expect("a score");
+    let alone = scan(&());
+    let learned = scan(&taught);
+    // Nothing learned: both are ordinary chat.
+    assert_eq!(
+        (&alone[0]["violation"], &alone[1]["violation"]),
+        (&false.into(), &false.into())
+    );
+    assert!(alone[0].get("learned").is_none(), "{:?}", alone[0]);
+    // A near-duplicate of learned spam is a violation, for a trusted member too, and names
+    // its sample.
+    assert_eq!(
+        (&learned[0]["violation"], &learned[0]["learned"]),
+        (&true.into(), &"#7".into())
+    );
+    // The score is the model's with the instance's delta (a trusted member's model-only hit
+    // goes to review, so the decision stays).
+    assert!(score(&learned[1]) > score(&alone[1]) + 0.3, "{learned:?} {alone:?}");
+    assert_eq!(learned[1]["violation"], false);
+    assert!(learned[1].get("learned").is_none());
+}

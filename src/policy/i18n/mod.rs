@@ -8,8 +8,10 @@
 //! helpers every topic shares — [`render`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
+mod bans;
 mod commands;
 mod engagement;
+mod gate;
 mod inactivity;
 mod learning;
 mod moderation;
@@ -20,11 +22,13 @@ mod stats;
 mod tests;
 mod welcome;
 
+pub use bans::{GbanRefusal, gban_refused, gbanned, ungbanned};
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
     Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
     points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
 };
+pub use gate::default_gate_prompt;
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{
     LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,

@@ -126,6 +126,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::ZhCn, Measure::Labeled { spam: false }) => "标记为误判".into(),
         (Locale::ZhCn, Measure::Points { delta }) if delta >= 0 => format!("加 {delta} 积分"),
         (Locale::ZhCn, Measure::Points { delta }) => format!("扣 {} 积分", delta.unsigned_abs()),
+        (Locale::ZhCn, Measure::GlobalBan) => "全局拉黑".into(),
+        (Locale::ZhCn, Measure::GlobalUnban) => "解除全局拉黑".into(),
         (Locale::En, Measure::Warn) => "warning".into(),
         (Locale::En, Measure::Mute { seconds }) => format!("mute for {}", duration(locale, seconds)),
         (Locale::En, Measure::Kick) => "removed from the group".into(),
@@ -139,6 +141,8 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
         (Locale::En, Measure::Labeled { spam: false }) => "marked as not spam".into(),
         (Locale::En, Measure::Points { delta }) if delta >= 0 => format!("{delta} points given"),
         (Locale::En, Measure::Points { delta }) => format!("{} points taken away", delta.unsigned_abs()),
+        (Locale::En, Measure::GlobalBan) => "banned in every group".into(),
+        (Locale::En, Measure::GlobalUnban) => "global ban lifted".into(),
     }
 }
 

@@ -385,6 +385,9 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
         strike_ttl: policy.strike_ttl,
     };
     let report = rules.filter.inspect(text, group);
+    // What the daemon learned from its admins, as the pipeline judges with it.
+    let lessons = state.pipeline.learning().as_ref();
+    let learned = report::Lessons::matched(lessons, &rules.filter, text);
     let hits = report
         .hits
         .iter()
@@ -402,14 +405,17 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
         group: group.map(|g| g.to_string()),
         normalized: report.normalized.clone(),
         hits,
-        violation: report.violation.as_ref().map(|(v, _)| v.rule.to_string()),
+        violation: match learned {
+            Some(_) => Some("learned".to_owned()),
+            None => report.violation.as_ref().map(|(v, _)| v.rule.to_string()),
+        },
         explanation: report::explain(
             &rules.filter,
             text,
             group,
             ladder,
             crate::policy::filter::Trust::New,
-            report::Learned::default(),
+            lessons,
             state.settings.messages.locale,
         ),
     })

@@ -483,6 +483,7 @@ pub async fn group(state: &ConsoleState, group: GroupId, span: i64) -> Result<Gr
                         | Measure::JoinRejected
                         | Measure::Unmute
                         | Measure::Points { .. }
+                        | Measure::GlobalUnban
                 )
         })?;
         let records = store.strike_records(group, 10_000)?;

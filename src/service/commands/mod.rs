@@ -15,6 +15,7 @@
 //! answer names it (`案件 #12`) so `/why 12` can explain it later. Dry run does not apply to
 //! admin commands: an admin asking for a kick wants the kick.
 
+mod gban;
 mod label;
 pub mod parse;
 
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-pub use parse::{Command, FaqCommand, Name, NotSpamTarget, Parsed, Problem, ScheduleCommand, parse};
+pub use parse::{BanTarget, Command, FaqCommand, Name, NotSpamTarget, Parsed, Problem, ScheduleCommand, parse};
 
 use crate::config::Settings;
 use crate::config::rules::{RulesError, RulesHandle};
@@ -82,6 +83,8 @@ pub struct Context<'a> {
     pub learning: &'a crate::service::learning::Learning,
     /// Check-in, points, boards and keyword answers.
     pub engagement: &'a crate::service::engagement::Engagement,
+    /// The instance-wide ban list (`/gban`, `/ungban`).
+    pub bans: &'a crate::service::bans::Bans,
 }
 
 /// Per-group cooldown of the public `/rules`: when each group last had one, for the groups
@@ -173,6 +176,8 @@ pub async fn execute(
         | Command::Top { .. }
         | Command::OptOut
         | Command::Faq(_) => None,
+        // Protected targets are checked once the member is known (a reply names no one yet).
+        Command::GlobalBan { .. } | Command::GlobalUnban { .. } => None,
     };
     let protected = target.is_some_and(|t| t == event.self_id || ctx.policies.is_super_user(group.platform, t));
     let changes_member = !matches!(command, Command::Strikes { .. });
@@ -312,6 +317,8 @@ pub async fn execute(
             Ok(ctx.engagement.faq.add(&event.key, msg, &keyword, &text, ctx.now)?)
         }
         Command::Faq(FaqCommand::Del { number }) => Ok(ctx.engagement.faq.del(&event.key, msg, number, ctx.now)?),
+        Command::GlobalBan { target, reason } => gban::ban(ctx, event, msg, target, &reason),
+        Command::GlobalUnban { user } => gban::unban(ctx, event, msg, user),
         Command::Faq(FaqCommand::List) => {
             let text = ctx.engagement.faq.list(&ctx.rules.load(), group);
             answer(ctx, event, msg, text)

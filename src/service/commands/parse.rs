@@ -8,7 +8,7 @@
 //! `/notspam` concern the message they reply to (the platform's quote).
 
 use crate::domain::duration::HumanDuration;
-use crate::domain::event::{GroupMessage, Segment};
+use crate::domain::event::{GroupMessage, Segment, UserRef};
 use crate::domain::locale::Locale;
 pub use crate::policy::calendar::TimeProblem;
 
@@ -104,6 +104,31 @@ pub enum Command {
     OptOut,
     /// `/问答 …` (`/faq`): the group's keyword answers.
     Faq(FaqCommand),
+    /// `/gban @user [reason]` (`/全局拉黑`): bans the member in every group of the instance
+    /// (super users only).
+    GlobalBan {
+        /// The member.
+        target: BanTarget,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// `/ungban <id>` (`/解除拉黑`): lifts an instance-wide ban (super users only).
+    GlobalUnban {
+        /// The member.
+        user: UserRef,
+    },
+}
+
+/// Whom a `/gban` is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BanTarget {
+    /// A member of this group, by mention.
+    Mentioned(i64),
+    /// A member by id (`qq:123`, `tg:456`; a bare number is of the group's platform), who
+    /// may or may not be in this group.
+    Id(UserRef),
+    /// The author of the message it replies to.
+    Reply(i64),
 }
 
 /// What a `/notspam` (`/误判`) is about.
@@ -200,6 +225,10 @@ pub enum Name {
     OptOut,
     /// `/问答`
     Faq,
+    /// `/gban`
+    GlobalBan,
+    /// `/ungban`
+    GlobalUnban,
 }
 
 /// Every command word and its aliases. Matching ignores ASCII case.
@@ -250,6 +279,10 @@ pub const NAMES: &[(&str, Name)] = &[
     ("optout", Name::OptOut),
     ("问答", Name::Faq),
     ("faq", Name::Faq),
+    ("gban", Name::GlobalBan),
+    ("全局拉黑", Name::GlobalBan),
+    ("ungban", Name::GlobalUnban),
+    ("解除拉黑", Name::GlobalUnban),
 ];
 
 /// The sub-commands of `/schedule` and their aliases.
@@ -285,6 +318,10 @@ impl Name {
             (Locale::ZhCn, Self::Top) => "/排行 [月]  (/top [month])",
             (Locale::ZhCn, Self::OptOut) => "/退出积分  (/optout)",
             (Locale::ZhCn, Self::Faq) => "/问答 add 关键词 回答 | list | del <编号>  (/faq)",
+            (Locale::ZhCn, Self::GlobalBan) => {
+                "/gban @成员 [原因]，或 /gban qq:号码，或回复一条消息：/gban  (/全局拉黑)"
+            }
+            (Locale::ZhCn, Self::GlobalUnban) => "/ungban qq:号码  (/解除拉黑)",
             (Locale::En, Self::Warn) => "/warn @member [reason]",
             (Locale::En, Self::Strikes) => "/strikes @member",
             (Locale::En, Self::Pardon) => "/pardon @member [all]",
@@ -309,6 +346,8 @@ impl Name {
             (Locale::En, Self::Top) => "/top [month]",
             (Locale::En, Self::OptOut) => "/optout",
             (Locale::En, Self::Faq) => "/faq add <keyword> <answer> | list | del <number>",
+            (Locale::En, Self::GlobalBan) => "/gban @member [reason], /gban qq:<id>, or reply to a message with /gban",
+            (Locale::En, Self::GlobalUnban) => "/ungban qq:<id>",
         }
     }
 }
@@ -387,6 +426,8 @@ impl Command {
             Self::Top { .. } => Name::Top,
             Self::OptOut => Name::OptOut,
             Self::Faq(_) => Name::Faq,
+            Self::GlobalBan { .. } => Name::GlobalBan,
+            Self::GlobalUnban { .. } => Name::GlobalUnban,
         }
     }
 
@@ -506,6 +547,40 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
             Some(_) => Err(None),
         },
         Name::Faq => parse_faq(raw_args).map(Command::Faq),
+        Name::GlobalBan => {
+            let by_id = mentioned
+                .is_none()
+                .then(|| args.first().and_then(|a| user_id(a, msg)))
+                .flatten();
+            if by_id.is_some() {
+                args.remove(0);
+            }
+            let target = match (mentioned, by_id, replied(msg)) {
+                (Some(id), ..) => Ok(BanTarget::Mentioned(id)),
+                (None, Some(user), _) => Ok(BanTarget::Id(user)),
+                (None, None, Some(message_id)) => Ok(BanTarget::Reply(message_id)),
+                (None, None, None) => Err(args.first().map(|a| Problem::NotAMember((*a).to_owned()))),
+            };
+            target.and_then(|target| match target {
+                BanTarget::Id(user) if user.platform == msg.group.platform && user.id == self_id => Err(None),
+                target => Ok(Command::GlobalBan {
+                    target,
+                    reason: args.join(" "),
+                }),
+            })
+        }
+        Name::GlobalUnban => match (mentioned, args.first()) {
+            (Some(id), _) => Ok(Command::GlobalUnban {
+                user: UserRef {
+                    platform: msg.group.platform,
+                    id,
+                },
+            }),
+            (None, Some(a)) => user_id(a, msg)
+                .map(|user| Command::GlobalUnban { user })
+                .ok_or_else(|| Some(Problem::NotAMember((*a).to_owned()))),
+            (None, None) => Err(None),
+        },
         Name::Inactive => match args.first() {
             None => Ok(Command::Inactive {
                 silent_for: DEFAULT_INACTIVE,
@@ -523,6 +598,19 @@ pub fn parse(msg: &GroupMessage, self_id: i64) -> Parsed {
         Err(None) => Parsed::Usage(name),
         Err(Some(problem)) => Parsed::Invalid(name, problem),
     }
+}
+
+/// A user written as an argument: `qq:123`, `tg:456`, or a bare number (`@123` too), which is
+/// a member of the platform `msg` was sent on.
+fn user_id(word: &str, msg: &GroupMessage) -> Option<UserRef> {
+    let word = word.trim_start_matches(['@', '＠']);
+    if word.contains(':') {
+        return word.parse().ok();
+    }
+    word.parse().ok().map(|id| UserRef {
+        platform: msg.group.platform,
+        id,
+    })
 }
 
 /// The message `msg` replies to (quotes), if any.
@@ -796,6 +884,53 @@ mod tests {
         for (spec, expected) in cases {
             assert_eq!(&parse(&message(spec), BOT), expected, "{spec}");
         }
+    }
+
+    #[test]
+    fn gban_takes_a_mention_an_id_of_either_platform_or_a_reply() {
+        let user = |s: &str| s.parse::<UserRef>().expect("user");
+        let gban = |target, reason: &str| {
+            cmd(Command::GlobalBan {
+                target,
+                reason: reason.into(),
+            })
+        };
+        assert_eq!(
+            parse(&message("/gban §42§ 广告 号"), BOT),
+            gban(BanTarget::Mentioned(42), "广告 号")
+        );
+        assert_eq!(
+            parse(&message("/全局拉黑 42"), BOT),
+            gban(BanTarget::Id(user("qq:42")), "")
+        );
+        assert_eq!(
+            parse(&message("/gban tg:-7 bot"), BOT),
+            gban(BanTarget::Id(user("tg:-7")), "bot")
+        );
+        let mut reply = message("/gban 刷屏");
+        reply.segments.insert(0, Segment::Reply { message_id: 55 });
+        assert_eq!(parse(&reply, BOT), gban(BanTarget::Reply(55), "刷屏"));
+        assert_eq!(parse(&message("/gban"), BOT), Parsed::Usage(Name::GlobalBan));
+        assert_eq!(
+            parse(&message("/gban 小明"), BOT),
+            Parsed::Invalid(Name::GlobalBan, Problem::NotAMember("小明".into()))
+        );
+        assert_eq!(
+            parse(&message(&format!("/gban {BOT}")), BOT),
+            Parsed::Usage(Name::GlobalBan)
+        );
+        assert_eq!(
+            parse(&message("/解除拉黑 qq:42"), BOT),
+            cmd(Command::GlobalUnban { user: user("qq:42") })
+        );
+        assert_eq!(parse(&message("/ungban"), BOT), Parsed::Usage(Name::GlobalUnban));
+        assert!(
+            !Command::GlobalBan {
+                target: BanTarget::Reply(1),
+                reason: String::new()
+            }
+            .is_public()
+        );
     }
 
     #[test]

@@ -317,6 +317,8 @@ pub fn measure_name(measure: Measure) -> &'static str {
         Measure::Labeled { spam: true } => "label_spam",
         Measure::Labeled { spam: false } => "label_ham",
         Measure::Points { .. } => "points",
+        Measure::GlobalBan => "global_ban",
+        Measure::GlobalUnban => "global_unban",
     }
 }
 

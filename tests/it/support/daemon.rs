@@ -189,6 +189,30 @@ pub async fn cli(data: &Path, args: &[&str]) -> Output {
         .expect("join")
 }
 
+/// [`cli`] with `input` on the command's standard input (`filter scan`).
+pub async fn cli_with_input(data: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .envs(env(data, &data.join("rules")))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let input = input.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("the binary runs");
+        // Dropped after the write: the command sees the end of its input.
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("the binary runs")
+    })
+    .await
+    .expect("join")
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use daemon::{BIN, Daemon, cli};
+pub use daemon::{BIN, Daemon, cli, cli_with_input};
 pub use fake_onebot::{Call, FakeOneBot, Fault, MARKER_GROUP};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 
@@ -203,8 +203,12 @@ pub struct TestApp {
     pub greeter: TaskProbe,
     /// The scheduler's rounds.
     pub scheduler: TaskProbe,
+    /// The gate keeper's rounds (`[verify]`).
+    pub gate: TaskProbe,
     /// The daemon's store (to inject faults).
     pub store: qunguan::store::Store,
+    /// The daemon's ban list (tests refresh its shared lists at once).
+    pub bans: Arc<qunguan::service::bans::Bans>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), qunguan::runtime::app::AppError>>,
     http: reqwest::Client,
@@ -273,6 +277,7 @@ impl TestApp {
         let pipeline = app.pipeline();
         let inactivity = Arc::clone(pipeline.inactivity());
         let engagement = Arc::clone(pipeline.engagement());
+        let bans = Arc::clone(pipeline.bans());
         let greeter = TaskProbe {
             name: "welcome greeter",
             bell: pipeline.greeter_wake(),
@@ -282,6 +287,11 @@ impl TestApp {
             name: "scheduler",
             bell: pipeline.scheduler_wake(),
             passes: pipeline.scheduler_passes(),
+        };
+        let gate = TaskProbe {
+            name: "gate keeper",
+            bell: pipeline.gate_wake(),
+            passes: pipeline.gate_passes(),
         };
         let store = app.store();
         let shutdown = CancellationToken::new();
@@ -301,7 +311,9 @@ impl TestApp {
             admin,
             greeter,
             scheduler,
+            gate,
             store,
+            bans,
             shutdown,
             task,
             http,

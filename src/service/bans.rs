@@ -1,0 +1,407 @@
+//! The instance-wide ban list at work: who is banned (in memory, for every event), removing
+//! banned members wherever they turn up, and the optional CAS lookup of new Telegram members.
+//!
+//! - **Decided** in `policy::bans`: [`BanList`] says whether a member is banned,
+//!   `policy::bans::removal` what is done about it.
+//! - **Durable**: the instance's own bans live in the store's `bans` tree; a removal is one
+//!   unit of work (the event's seen key, an audit case, the actions), so a redelivered event
+//!   removes nobody twice.
+//! - **Sent** only by the outbox, which routes each group's actions through the account that
+//!   keeps the group.
+//!
+//! The list in memory is rebuilt (and swapped whole) only when it changes — a `/gban`,
+//! `/ungban`, or a shared list's refresh — so asking it costs one hash lookup per event.
+//!
+//! Shared lists and CAS come from outside. This service neither reads files nor speaks HTTP:
+//! the runtime reads the subscribed lists and hands their text to [`Bans::set_shared`], and
+//! gives the service a [`CasLookup`] to ask CAS with.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+
+use crate::config::Settings;
+use crate::domain::action::Capabilities;
+use crate::domain::audit::{Actor, AuditEntry, Measure};
+use crate::domain::ban::{Ban, BanGauges, Origin};
+use crate::domain::bounds::Bound;
+use crate::domain::effects::{StrikeWrite, Subject, Writes};
+use crate::domain::event::{Event, GroupId, Platform, UserRef};
+use crate::domain::metrics::Metrics;
+use crate::domain::sink::Outcome;
+use crate::policy::bans::{BanList, ListError, Sighting};
+use crate::service::pipeline::PipelineError;
+use crate::store::{Store, StoreError};
+
+/// What a CAS lookup answers: listed (a known spammer) or not; `Err` when CAS could not be
+/// asked or its answer not read.
+pub type CasAnswer = Result<bool, String>;
+
+/// Asks CAS about one Telegram user (implemented over HTTP by the runtime).
+pub trait CasLookup: Send + Sync {
+    /// Whether CAS lists `user_id`.
+    fn listed(&self, user_id: i64) -> Pin<Box<dyn Future<Output = CasAnswer> + Send + '_>>;
+}
+
+/// The ban list service (one per daemon).
+pub struct Bans {
+    store: Store,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    /// What every event is checked against; replaced whole on a change.
+    list: ArcSwap<BanList>,
+    /// The parts the list is built from: the own list's members and each subscribed list's
+    /// (by configuration index; empty until its first good read).
+    parts: Mutex<Parts>,
+    cas: Option<Cas>,
+    /// Wakes the shared lists' refresher ([`Bans::refresh_now`]).
+    refresh: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Default)]
+struct Parts {
+    local: HashSet<UserRef>,
+    shared: Vec<Vec<UserRef>>,
+}
+
+/// The CAS lookup and its cache of answers (bounded; the oldest half is dropped when full).
+struct Cas {
+    lookup: Arc<dyn CasLookup>,
+    timeout: Duration,
+    ttl_ms: i64,
+    /// User id → (listed, answered at ms).
+    cache: Mutex<HashMap<i64, (bool, i64)>>,
+    bound: Arc<Bound>,
+}
+
+impl std::fmt::Debug for Bans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bans")
+            .field("banned", &self.list.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bans {
+    /// The service over the bans stored in `store` (read once, here), counting into
+    /// `metrics`.
+    pub fn load(settings: Arc<Settings>, store: Store, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
+        let local: HashSet<UserRef> = store.bans()?.into_iter().map(|b| b.user).collect();
+        let shared = vec![Vec::new(); settings.bans.subscribe.len()];
+        let bans = Self {
+            store,
+            settings,
+            metrics,
+            list: ArcSwap::from_pointee(BanList::default()),
+            parts: Mutex::new(Parts { local, shared }),
+            cas: None,
+            refresh: Arc::default(),
+        };
+        bans.rebuild(&bans.lock_parts());
+        Ok(bans)
+    }
+
+    /// A service that has read nothing yet (a pipeline built without the app; the app
+    /// replaces it with [`Bans::load`]).
+    #[must_use]
+    pub fn empty(settings: Arc<Settings>, store: Store) -> Self {
+        let shared = vec![Vec::new(); settings.bans.subscribe.len()];
+        Self {
+            store,
+            settings,
+            metrics: Arc::default(),
+            list: ArcSwap::from_pointee(BanList::default()),
+            parts: Mutex::new(Parts {
+                local: HashSet::new(),
+                shared,
+            }),
+            cas: None,
+            refresh: Arc::default(),
+        }
+    }
+
+    /// Looks new Telegram members up with `lookup` (`[bans] cas = true`).
+    #[must_use]
+    pub fn with_cas(mut self, lookup: Arc<dyn CasLookup>) -> Self {
+        let bans = &self.settings.bans;
+        let bound = Bound::new("cas_cache", bans.cas_cache.max(1));
+        self.metrics.track(Arc::clone(&bound));
+        self.cas = Some(Cas {
+            lookup,
+            timeout: bans.cas_timeout.get(),
+            ttl_ms: i64::try_from(bans.cas_ttl.get().as_millis()).unwrap_or(i64::MAX),
+            cache: Mutex::new(HashMap::new()),
+            bound,
+        });
+        self
+    }
+
+    fn gauges(&self) -> &BanGauges {
+        &self.metrics.bans
+    }
+
+    fn lock_parts(&self) -> std::sync::MutexGuard<'_, Parts> {
+        // The parts are replaced whole under the lock; a poisoned one is still consistent.
+        self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn rebuild(&self, parts: &Parts) {
+        let list = BanList::merged(&parts.local, &parts.shared);
+        let gauges = self.gauges();
+        let shared: usize = parts.shared.iter().map(Vec::len).sum();
+        gauges
+            .local
+            .store(parts.local.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        gauges.shared.store(shared as u64, std::sync::atomic::Ordering::Relaxed);
+        self.list.store(Arc::new(list));
+    }
+
+    /// Why `user` is banned, if they are (one hash lookup).
+    #[must_use]
+    pub fn banned(&self, user: UserRef) -> Option<Origin> {
+        self.list.load().banned(user)
+    }
+
+    /// Bans `ban.user` in memory after the store recorded it.
+    pub(crate) fn added(&self, user: UserRef) {
+        let mut parts = self.lock_parts();
+        if parts.local.insert(user) {
+            self.rebuild(&parts);
+        }
+    }
+
+    /// Lifts the in-memory ban of `user` after the store removed it.
+    pub(crate) fn lifted(&self, user: UserRef) {
+        let mut parts = self.lock_parts();
+        if parts.local.remove(&user) {
+            self.rebuild(&parts);
+        }
+    }
+
+    /// Replaces shared list `index` with the bans in `text` (see `policy::bans` for the
+    /// format). A list with a bad line is refused whole, naming the line, and the previous
+    /// version stays in force. Returns how many members the list bans.
+    pub fn set_shared(&self, index: usize, text: &str) -> Result<usize, ListError> {
+        let parsed = crate::policy::bans::parse(text, self.settings.bans.max_entries);
+        let gauges = self.gauges();
+        let bans = match parsed {
+            Ok(bans) => bans,
+            Err(e) => {
+                BanGauges::bump(&gauges.refresh_failed);
+                return Err(e);
+            }
+        };
+        let users: Vec<UserRef> = bans.into_iter().map(|b| b.user).collect();
+        let count = users.len();
+        let mut parts = self.lock_parts();
+        if let Some(slot) = parts.shared.get_mut(index) {
+            *slot = users;
+        }
+        self.rebuild(&parts);
+        BanGauges::bump(&gauges.refresh_ok);
+        Ok(count)
+    }
+
+    /// Reads the shared lists again now, without waiting for `[bans] refresh` (tests, and
+    /// operators through the runtime).
+    pub fn refresh_now(&self) {
+        self.refresh.notify_one();
+    }
+
+    /// What [`Bans::refresh_now`] rings (for the runtime's refresher).
+    pub(crate) fn refresh_bell(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.refresh)
+    }
+
+    /// Counts a refresh that could not read its list (unreachable, unreadable).
+    pub fn refresh_failed(&self) {
+        BanGauges::bump(&self.gauges().refresh_failed);
+    }
+
+    /// Whether CAS lists the new Telegram member `user_id`: from the cache, else asked
+    /// within `[bans] cas_timeout`. `None` when CAS is off, or could not be asked — then the
+    /// member is let in, and the log says so.
+    pub async fn cas_listed(&self, user_id: i64, now_ms: i64) -> Option<bool> {
+        let cas = self.cas.as_ref()?;
+        let gauges = self.gauges();
+        let cached = cas
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&user_id)
+            .copied();
+        if let Some((listed, at)) = cached
+            && now_ms.saturating_sub(at) < cas.ttl_ms
+        {
+            BanGauges::bump(&gauges.cas_cached);
+            return Some(listed);
+        }
+        let answer = match tokio::time::timeout(cas.timeout, cas.lookup.listed(user_id)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("no answer within {:?}", cas.timeout)),
+        };
+        match answer {
+            Ok(listed) => {
+                BanGauges::bump(if listed { &gauges.cas_banned } else { &gauges.cas_clean });
+                let mut cache = cas.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= cas.bound.capacity() && !cache.contains_key(&user_id) {
+                    // Full: forget the older half (answers expire anyway).
+                    let mut ages: Vec<i64> = cache.values().map(|(_, at)| *at).collect();
+                    ages.sort_unstable();
+                    let cut = ages.get(ages.len() / 2).copied().unwrap_or(i64::MAX);
+                    let before = cache.len();
+                    cache.retain(|_, (_, at)| *at > cut);
+                    cas.bound.evict(before - cache.len());
+                }
+                cache.insert(user_id, (listed, now_ms));
+                cas.bound.set_len(cache.len());
+                Some(listed)
+            }
+            Err(reason) => {
+                BanGauges::bump(&gauges.cas_failed);
+                tracing::warn!(user = user_id, error = %reason, "CAS could not be asked; the new member is let in");
+                None
+            }
+        }
+    }
+
+    /// Removes a banned member met in `group` (`sighting`), if they are banned (or `cas` says
+    /// so): the removal, an audit case and the event's seen key in one unit of work. `None`
+    /// when the member is not banned: the caller goes on as usual.
+    pub(crate) fn enforce(
+        &self,
+        event: &Event,
+        group: GroupId,
+        user_id: i64,
+        sighting: &Sighting,
+        cas: bool,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let user = UserRef {
+            platform: group.platform,
+            id: user_id,
+        };
+        let Some(origin) = self.banned(user).or(cas.then_some(Origin::Cas)) else {
+            return Ok(None);
+        };
+        let locale = self.settings.messages.locale;
+        let reason = crate::policy::i18n::default_reject_reason(locale);
+        let actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
+        if actions.is_empty() {
+            tracing::warn!(%group, user = user_id, "a banned member is here, but this group's platform cannot remove them");
+            return Ok(Some(Outcome::Ignored("banned member; nothing the platform can do")));
+        }
+        let measure = match sighting {
+            Sighting::Requested { .. } => Measure::JoinRejected,
+            Sighting::Spoke { .. } | Sighting::Joined => Measure::Ban,
+        };
+        let mut entry = AuditEntry::new(
+            group,
+            now.as_millisecond(),
+            user_id,
+            Actor::Auto,
+            origin.rule(),
+            measure,
+        );
+        if let Sighting::Spoke { message_id } = sighting {
+            entry.message_id = Some(*message_id);
+            entry.recalled = vec![*message_id];
+        }
+        if let Ok(Some(ban)) = self.store.ban(user) {
+            entry.reason = self.settings.limits.text().excerpt(&ban.reason);
+        }
+        let count = actions.len();
+        let committed = self
+            .store
+            .commit(&event.key, now, Some(Subject { group, user: None }), |_| {
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: actions.clone(),
+                    audit: Some(entry.clone()),
+                };
+                (writes, ())
+            })?;
+        if committed.is_none() {
+            return Ok(Some(Outcome::Duplicate));
+        }
+        BanGauges::bump(&self.gauges().enforced);
+        tracing::info!(%group, user = user_id, rule = origin.rule(), ?sighting, "banned member removed");
+        Ok(Some(Outcome::Acted { actions: count }))
+    }
+
+    /// Records `ban` (a `/gban`), keeping an earlier ban of the same member as it was;
+    /// banned in memory at once. The caller records the case and the kicks next (see
+    /// `store::bans` for why in this order).
+    pub(crate) fn record(&self, ban: &Ban) -> Result<(), StoreError> {
+        self.store.put_ban(ban, false)?;
+        self.added(ban.user);
+        Ok(())
+    }
+
+    /// Lifts the ban of `user` (a `/ungban`); the lifted ban, or `None` when the own list
+    /// did not hold them.
+    pub(crate) fn lift(&self, user: UserRef) -> Result<Option<Ban>, StoreError> {
+        let lifted = self.store.remove_ban(user)?;
+        self.lifted(user);
+        Ok(lifted)
+    }
+
+    /// Whether new members of `platform` are looked up in CAS (Telegram only).
+    #[must_use]
+    pub fn cas_enabled(&self, platform: Platform) -> bool {
+        self.cas.is_some() && platform == Platform::Telegram
+    }
+}
+
+/// The pipeline's three checks, one call each.
+impl Bans {
+    /// A message of `user_id` in `group`: recalled and its author removed when banned.
+    pub(crate) fn on_message(
+        &self,
+        event: &Event,
+        group: GroupId,
+        user_id: i64,
+        message_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        self.enforce(event, group, user_id, &Sighting::Spoke { message_id }, false, now)
+    }
+
+    /// A member joined: removed when banned, or (Telegram, `[bans] cas`) listed by CAS.
+    pub(crate) async fn on_join(
+        &self,
+        event: &Event,
+        group: GroupId,
+        user_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let user = UserRef {
+            platform: group.platform,
+            id: user_id,
+        };
+        let cas = self.banned(user).is_none()
+            && self.cas_enabled(group.platform)
+            && self.cas_listed(user_id, now.as_millisecond()).await == Some(true);
+        self.enforce(event, group, user_id, &Sighting::Joined, cas, now)
+    }
+
+    /// A join request: declined when the applicant is banned.
+    pub(crate) fn on_request(
+        &self,
+        event: &Event,
+        group: GroupId,
+        user_id: i64,
+        handle: &str,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let sighting = Sighting::Requested {
+            handle: handle.to_owned(),
+        };
+        self.enforce(event, group, user_id, &sighting, false, now)
+    }
+}

@@ -1,0 +1,414 @@
+//! The gate at the door (入群验证): newcomers of a group that opted in (`[verify]`, or its
+//! `[groups.<id>.verify]`) are muted and asked a question; an answer in time lets them in and
+//! greets them, silence until the deadline removes them and recalls what they posted.
+//!
+//! ```text
+//!  join ──▶ Gate::open ── store: seen + gate + [mute, question]  (one unit) ──▶ outbox
+//!                                                    │ wakes
+//!  message of a pending member ──▶ Gate::answer      ▼
+//!     right answer: store: seen + gate removed + unmute + welcome batch (one unit)
+//!     anything else: its id noted for the recall; then moderated like any message
+//!  GateKeeper (supervised task, the daemon's clock) ── at each stored deadline:
+//!     store: gate removed + [recall…, kick] (one unit), only if still pending and due
+//! ```
+//!
+//! Each step is one store unit (see `store::gate`), so an answer and the deadline cannot both
+//! win: whichever commits first removes the gate, and the other finds nothing to do. What the
+//! gate decides (which question, whether a text answers it, how long the mute, when it is due)
+//! is in `policy::gate`; what it sends leaves only through the outbox.
+//!
+//! With the gate on, the welcome is sent when a member passes, not when they join: they take
+//! their place in the group's welcome batch in the unit that closes their gate, so a batch
+//! greets only members who passed. Pending gates are bounded by `[limits] verify_pending` (the
+//! `verify_pending` entries of `qunguan_memory_entries`); a newcomer beyond it is let in
+//! ungated and counted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::config::rules::RulesHandle;
+use crate::domain::action::{Action, Capabilities};
+use crate::domain::bounds::Bound;
+use crate::domain::clock::SharedClock;
+use crate::domain::event::{Event, GroupId, GroupMessage, MemberJoined};
+use crate::domain::metrics::{GateCounts, Metrics};
+use crate::domain::sink::Outcome;
+use crate::policy::gate::{GatePolicy, Question};
+use crate::policy::group::Policies;
+use crate::policy::i18n;
+use crate::policy::normalize::{NormalizeOptions, Normalizer};
+use crate::service::outbox::OutboxHandle;
+use crate::service::passes::Passes;
+use crate::service::welcome::Welcomer;
+use crate::store::welcome::JoinWrite;
+use crate::store::{GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store, StoreError};
+
+/// The gate of every group: opens gates on joins, checks answers, closes gates on leaves.
+pub struct Gate {
+    settings: Arc<Settings>,
+    policies: Arc<Policies>,
+    rules: RulesHandle,
+    store: Store,
+    clock: SharedClock,
+    welcomer: Welcomer,
+    /// Compacts answers like the filter compacts messages (built once).
+    normalizer: Normalizer,
+    /// Wakes the [`GateKeeper`] when a gate opens (its deadline may be the next one).
+    keeper_wake: Arc<Notify>,
+    /// Wakes the welcome greeter when a member who passed waits in a batch.
+    greeter_wake: Arc<Notify>,
+    /// The keeper's rounds (read by tests).
+    keeper_passes: Arc<Passes>,
+    /// Pending gates, against `[limits] verify_pending`.
+    bound: Arc<Bound>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// The gate over the configuration, the live rules and the store; `greeter_wake` is the
+    /// welcome greeter's bell.
+    #[must_use]
+    pub fn new(
+        settings: Arc<Settings>,
+        policies: Arc<Policies>,
+        rules: RulesHandle,
+        store: Store,
+        clock: SharedClock,
+        greeter_wake: Arc<Notify>,
+    ) -> Self {
+        let welcomer = Welcomer::new(Arc::clone(&settings), Arc::clone(&policies), Arc::clone(&rules));
+        let bound = Bound::new("verify_pending", settings.limits.verify_pending);
+        Self {
+            settings,
+            policies,
+            rules,
+            store,
+            clock,
+            welcomer,
+            normalizer: Normalizer::new(NormalizeOptions::default()),
+            keeper_wake: Arc::new(Notify::new()),
+            greeter_wake,
+            keeper_passes: Arc::default(),
+            bound,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Counts into `metrics` (the daemon's) instead of its own.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The pending gates' bound (for `/metrics`).
+    #[must_use]
+    pub fn bound(&self) -> Arc<Bound> {
+        Arc::clone(&self.bound)
+    }
+
+    /// Notified when a gate opens (for the [`GateKeeper`]).
+    #[must_use]
+    pub fn keeper_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.keeper_wake)
+    }
+
+    /// The [`GateKeeper`]'s rounds (see [`Passes`]).
+    #[must_use]
+    pub fn keeper_passes(&self) -> Arc<Passes> {
+        Arc::clone(&self.keeper_passes)
+    }
+
+    fn policy(&self, group: GroupId) -> &GatePolicy {
+        &self.policies.group(group).gate
+    }
+
+    /// Stops a newcomer at the gate if their group is gated: stores the gate with the mute
+    /// and the question, durably, before the webhook answers. `None`: the group is not gated
+    /// (or too many gates are pending), so the join goes on to the welcome as usual.
+    pub fn open(&self, event: &Event, joined: &MemberJoined) -> Result<Option<Outcome>, StoreError> {
+        let group = joined.group;
+        let policy = self.policy(group);
+        if !policy.enabled {
+            return Ok(None);
+        }
+        if self.bound.len() >= self.bound.capacity() {
+            GateCounts::bump(&self.metrics.gate.full);
+            self.bound.evict(1);
+            tracing::warn!(%group, user = joined.user_id, limit = self.bound.capacity(), "gate: too many newcomers waiting ([limits] verify_pending); letting this one in ungated");
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        let name = joined.name.clone().unwrap_or_default();
+        // Seeded by the event, so a redelivered join would ask the same question.
+        let seed = u64::from_le_bytes(event.key.0[..8].try_into().unwrap_or_default());
+        let question = Question::pick(&self.rules.load().verify, policy.mode, seed);
+        let muted = policy.mute && Capabilities::of(group).mute;
+        let mut actions = Vec::with_capacity(2);
+        if muted {
+            actions.push(Action::Mute {
+                group,
+                user_id: joined.user_id,
+                seconds: policy.mute_secs(),
+            });
+        }
+        actions.push(Action::Send {
+            group,
+            message: self.prompt(policy, joined.user_id, &name, &question.text),
+            reply_to: None,
+        });
+        let gate = PendingGate {
+            group,
+            user_id: joined.user_id,
+            name,
+            opened_ms: now_ms,
+            deadline_ms: policy.deadline_ms(now_ms),
+            answers: question.answers,
+            messages: Vec::new(),
+            muted,
+        };
+        let items = actions.into_iter().map(|a| OutboxItem::new(a, now_ms)).collect();
+        Ok(Some(match self.store.open_gate(&event.key, now, &gate, items)? {
+            GateOpened::Duplicate => Outcome::Duplicate,
+            GateOpened::Opened { actions } => {
+                self.bound.grow(1);
+                GateCounts::bump(&self.metrics.gate.opened);
+                self.keeper_wake.notify_one();
+                tracing::info!(%group, user = joined.user_id, deadline_ms = gate.deadline_ms, muted, "gate: newcomer asked to answer");
+                Outcome::Acted { actions }
+            }
+        }))
+    }
+
+    /// The question posted to a newcomer: `[verify] prompt` or the built-in text.
+    fn prompt(
+        &self,
+        policy: &GatePolicy,
+        user_id: i64,
+        name: &str,
+        question: &str,
+    ) -> crate::domain::action::OutgoingMessage {
+        let locale = self.settings.messages.locale;
+        let template = match self.settings.verify.prompt.as_str() {
+            "" => i18n::default_gate_prompt(locale),
+            own => own,
+        };
+        let timeout = i18n::duration(locale, policy.timeout.as_secs());
+        i18n::render_mentions(
+            template,
+            &[(user_id, name)],
+            &[("question", question), ("timeout", &timeout)],
+        )
+    }
+
+    /// A message in a gated group: if its sender is at the gate and it answers their question,
+    /// they pass — unmuted and greeted (`Some`: the message is handled). Any other message of
+    /// theirs is noted for the recall on timeout and goes on to moderation (`None`).
+    pub fn answer(&self, event: &Event, msg: &GroupMessage) -> Result<Option<Outcome>, StoreError> {
+        let group = msg.group;
+        let user = msg.sender.user_id;
+        // An ungated group pays nothing; a gated one reads one key.
+        if !self.policy(group).enabled {
+            return Ok(None);
+        }
+        let Some(gate) = self.store.gate(group, user)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let compact = self.normalizer.compact(&msg.text);
+        // After the deadline only the keeper decides (it may be catching up after a restart).
+        if crate::policy::gate::due(gate.deadline_ms, now.as_millisecond())
+            || !Question::accepts(&gate.answers, &compact)
+        {
+            if !self.store.note_gate_message(group, user, msg.message_id)? {
+                tracing::debug!(%group, user, "gate: a pending member's message is not kept for the recall (limit reached)");
+            }
+            return Ok(None);
+        }
+        let now_ms = now.as_millisecond();
+        let unmute: Vec<OutboxItem> = gate
+            .muted
+            .then(|| OutboxItem::new(Action::Unmute { group, user_id: user }, now_ms))
+            .into_iter()
+            .collect();
+        let join = JoinWrite {
+            group,
+            member: PendingJoin {
+                user_id: user,
+                name: gate.name.clone(),
+                joined_ms: now_ms,
+            },
+            rejoin_window: self.welcomer.rejoin_window(),
+            batch_window: self.welcomer.batch_window(),
+        };
+        let build = self.welcomer.builder(now);
+        let welcome = self.welcomer.enabled(group).then_some((&join, build));
+        let passed = self.store.pass_gate(&event.key, now, (group, user), unmute, welcome)?;
+        Ok(Some(match passed {
+            GatePassed::Duplicate => Outcome::Duplicate,
+            GatePassed::NotPending => Outcome::Ignored("the gate closed before the answer"),
+            GatePassed::Passed { join, actions } => {
+                self.bound.shrink(1);
+                GateCounts::bump(&self.metrics.gate.passed);
+                if matches!(join, Some(JoinRecorded::Queued { .. })) {
+                    self.greeter_wake.notify_one();
+                }
+                tracing::info!(%group, user, "gate: newcomer answered in time; unmuted");
+                Outcome::Acted { actions }
+            }
+        }))
+    }
+
+    /// A member left `group` (or was removed): their gate, if any, is forgotten. A failure
+    /// is logged; the keeper would then find the gate due and kick someone already gone,
+    /// which the gateway answers harmlessly.
+    pub fn left(&self, group: GroupId, user_id: i64) {
+        match self.store.drop_gate(group, user_id) {
+            Ok(true) => {
+                self.bound.shrink(1);
+                GateCounts::bump(&self.metrics.gate.released);
+                tracing::info!(%group, user = user_id, "gate: a newcomer left before answering");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%group, user = user_id, error = %e, "gate: cannot forget the gate of a member who left")
+            }
+        }
+    }
+
+    /// What closing `gate` at its deadline sends: with the group still gated, the recall of
+    /// what they posted, then the kick; with the group's gate turned off meanwhile, only the
+    /// unmute (they are let in).
+    fn closing_items(&self, gate: &PendingGate, now_ms: i64) -> Vec<OutboxItem> {
+        let group = gate.group;
+        let item = |action| OutboxItem::new(action, now_ms);
+        if !self.policy(group).enabled {
+            return gate
+                .muted
+                .then(|| {
+                    item(Action::Unmute {
+                        group,
+                        user_id: gate.user_id,
+                    })
+                })
+                .into_iter()
+                .collect();
+        }
+        let mut items: Vec<OutboxItem> = gate
+            .messages
+            .iter()
+            .map(|&message_id| item(Action::Recall { group, message_id }))
+            .collect();
+        items.push(item(Action::Kick {
+            group,
+            user_id: gate.user_id,
+            ban: false,
+        }));
+        items
+    }
+
+    /// Closes every gate whose deadline has passed; returns the next deadline. Sets the
+    /// pending gauge to what the store holds (exact after a restart).
+    async fn close_due(&self, outbox: &OutboxHandle) -> Result<Option<Timestamp>, StoreError> {
+        let now_ms = self.clock.now().as_millisecond();
+        let pending = self.store.pending_gates()?;
+        let mut left = pending.len();
+        let mut next: Option<i64> = None;
+        let mut closed = 0;
+        for gate in pending {
+            if !crate::policy::gate::due(gate.deadline_ms, now_ms) {
+                next = Some(next.map_or(gate.deadline_ms, |n| n.min(gate.deadline_ms)));
+                continue;
+            }
+            let gated = self.policy(gate.group).enabled;
+            let staged = self
+                .store
+                .close_gate(gate.group, gate.user_id, now_ms, |g| self.closing_items(g, now_ms))?;
+            if staged.is_some() {
+                left -= 1;
+                closed += 1;
+                if gated {
+                    GateCounts::bump(&self.metrics.gate.timed_out);
+                    tracing::info!(group = %gate.group, user = gate.user_id, recalls = gate.messages.len(), "gate: no answer in time; removing the newcomer");
+                } else {
+                    GateCounts::bump(&self.metrics.gate.released);
+                    tracing::info!(group = %gate.group, user = gate.user_id, "gate: the group's gate was turned off; letting the newcomer in");
+                }
+            }
+        }
+        self.bound.set_len(left);
+        if closed > 0 {
+            outbox.publish().await?;
+        }
+        Ok(next.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+    }
+}
+
+/// The task that closes gates at their deadlines, on the daemon's clock. It reads the stored
+/// deadlines at start, so gates opened before a restart are closed at the same time they
+/// would have been.
+pub struct GateKeeper {
+    gate: Arc<Gate>,
+    outbox: OutboxHandle,
+}
+
+impl std::fmt::Debug for GateKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateKeeper").finish_non_exhaustive()
+    }
+}
+
+impl GateKeeper {
+    /// A keeper of `gate`'s deadlines, publishing through `outbox`.
+    #[must_use]
+    pub fn new(gate: Arc<Gate>, outbox: OutboxHandle) -> Self {
+        Self { gate, outbox }
+    }
+
+    /// Closes due gates until `cancel` fires. Each round reads and writes the store
+    /// synchronously, so it runs on the blocking pool.
+    pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
+        loop {
+            // Registered before the store is read, so a gate opened in between is seen.
+            let woken = this.gate.keeper_wake.notified();
+            this.gate.keeper_passes.start();
+            let round = {
+                let this = Arc::clone(&this);
+                crate::store::blocking::offload(async move { this.gate.close_due(&this.outbox).await }).await
+            };
+            let next = match round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string()))) {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "gate: cannot close due gates; retrying in a minute");
+                    Some(this.gate.clock.now() + Duration::from_secs(60))
+                }
+            };
+            this.gate.keeper_passes.finish();
+            let sleep = async {
+                match next {
+                    Some(at) => this.gate.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = woken => {}
+                () = sleep => {}
+            }
+        }
+        tracing::debug!("gate keeper stopped");
+    }
+}

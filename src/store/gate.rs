@@ -1,0 +1,344 @@
+//! Pending gates at the door (入群验证): newcomers who were asked a question and have not
+//! answered yet.
+//!
+//! ## Where they live, and why not in a tree of their own
+//!
+//! A gate is kept in the `state` tree under [`GATE_PREFIX`] followed by the member's key
+//! (group, user). `state` is one of the trees of the unit of work ([`Store::unit`]), so each
+//! step of a gate is ONE transaction with the outbox items it causes:
+//!
+//! - **open** ([`Store::open_gate`]): the join event's seen-key, the gate, the mute and the
+//!   question. A crash before the commit loses nothing (the webhook has not answered, the
+//!   gateway redelivers); after it, everything is there.
+//! - **pass** ([`Store::pass_gate`]): the answer's seen-key, the gate's removal, the unmute
+//!   and the member's place in the welcome batch (or the welcome itself) — so a member who
+//!   passed is greeted exactly once, and a member who did not is never greeted.
+//! - **close** ([`Store::close_gate`]): the gate's removal, the kick and the recall of what
+//!   the member posted while it was pending. It only closes a gate that is still there and
+//!   due, so an answer committed first wins the race with the sweep.
+//!
+//! A new tree would have had to be written in a second transaction (the unit already opens
+//! the fourteen trees sled takes in one), and a crash between the two would either kick a
+//! member who was never asked or forget one who was muted.
+//!
+//! The deadline is stored as an absolute time (unix ms, on the daemon's clock), so a restart
+//! neither forgets a newcomer nor restarts their countdown: the sweep after the restart kicks
+//! exactly those whose deadline has passed. The ids of the member's messages during the gate
+//! are kept with it (at most [`MAX_KEPT_MESSAGES`]) for the recall on timeout.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{Record, decode, encode};
+use super::welcome::{JoinRecorded, JoinWrite, WelcomeBatch, record_join};
+use super::{OutboxItem, Receipt, Store, StoreError, abort, member_key};
+use crate::domain::event::{EventKey, GroupId};
+
+/// What every pending gate's key in the `state` tree starts with.
+pub const GATE_PREFIX: &[u8] = b"gate/";
+
+/// The most message ids kept per pending gate (for the recall on timeout); later messages
+/// are not recalled (a member who floods while muted is a gateway oddity, and the flood
+/// limits still apply to them).
+pub const MAX_KEPT_MESSAGES: usize = 50;
+
+/// A newcomer waiting at the gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingGate {
+    /// The group.
+    pub group: GroupId,
+    /// The newcomer.
+    pub user_id: i64,
+    /// Their name, if the platform said it (for the welcome after they pass).
+    pub name: String,
+    /// When the gate opened (the join), unix ms.
+    pub opened_ms: i64,
+    /// When the gate closes unanswered, unix ms (absolute: it survives a restart).
+    pub deadline_ms: i64,
+    /// The accepted answers, compact normalized (the question is fixed when the gate opens,
+    /// so a reload of `rules/verify.toml` does not change what this member must answer).
+    pub answers: Vec<String>,
+    /// Ids of their messages while the gate is pending (at most [`MAX_KEPT_MESSAGES`]).
+    #[serde(default)]
+    pub messages: Vec<i64>,
+    /// Whether they were muted when the gate opened (so a pass unmutes exactly those).
+    #[serde(default)]
+    pub muted: bool,
+}
+
+impl Record for PendingGate {
+    const WHAT: &'static str = "pending gate";
+    const VERSION: u8 = 1;
+}
+
+/// The `state` key of `group`'s gate for `user_id`.
+fn gate_key(group: GroupId, user_id: i64) -> Vec<u8> {
+    let mut key = GATE_PREFIX.to_vec();
+    key.extend_from_slice(&member_key(group, user_id));
+    key
+}
+
+/// What opening a gate did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateOpened {
+    /// The join event was already recorded (a redelivery); nothing changed.
+    Duplicate,
+    /// The gate is stored, with this many outbox items (mute, question).
+    Opened {
+        /// How many.
+        actions: usize,
+    },
+}
+
+/// What an answer that passed did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatePassed {
+    /// The message was already recorded (a redelivery); nothing changed.
+    Duplicate,
+    /// The gate was gone (the sweep closed it first, or the member left): nothing changed
+    /// but the message's seen-key.
+    NotPending,
+    /// The gate is removed and the unmute staged; the welcome went as `join` says (`None`:
+    /// the group's welcome is off).
+    Passed {
+        /// What recording the join for the welcome did.
+        join: Option<JoinRecorded>,
+        /// Outbox items staged in all.
+        actions: usize,
+    },
+}
+
+impl Store {
+    /// Opens `gate` for the join event `key`: records the event as seen, stores the gate
+    /// (replacing an older gate of the same member: a re-join starts over) and stages `items`
+    /// (the mute and the question), in one transaction.
+    pub fn open_gate(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        gate: &PendingGate,
+        items: Vec<OutboxItem>,
+    ) -> Result<GateOpened, StoreError> {
+        let gate_key = gate_key(gate.group, gate.user_id);
+        let value = encode(gate)?;
+        let opened = self.unit(Some(key), now, |unit| {
+            unit.state.insert(gate_key.as_slice(), value.as_slice())?;
+            let actions = items.len();
+            unit.stage_items(items.iter().cloned())?;
+            Ok(actions)
+        })?;
+        Ok(opened.map_or(GateOpened::Duplicate, |actions| GateOpened::Opened { actions }))
+    }
+
+    /// The pending gate of `user_id` in `group`, if any.
+    pub fn gate(&self, group: GroupId, user_id: i64) -> Result<Option<PendingGate>, StoreError> {
+        self.trees()?
+            .state
+            .get(gate_key(group, user_id))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// Notes `message_id` among the messages `user_id` posted while their gate in `group` is
+    /// pending (kept for the recall on timeout; at most [`MAX_KEPT_MESSAGES`]). Returns whether
+    /// it was kept.
+    pub fn note_gate_message(&self, group: GroupId, user_id: i64, message_id: i64) -> Result<bool, StoreError> {
+        let gate_key = gate_key(group, user_id);
+        let kept = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            let Some(bytes) = unit.state.get(gate_key.as_slice())? else {
+                return Ok(false);
+            };
+            let mut gate: PendingGate = decode(&bytes).map_err(abort)?;
+            if gate.messages.len() >= MAX_KEPT_MESSAGES || gate.messages.contains(&message_id) {
+                return Ok(false);
+            }
+            gate.messages.push(message_id);
+            unit.state.insert(gate_key.as_slice(), encode(&gate).map_err(abort)?)?;
+            Ok(true)
+        })?;
+        Ok(kept.unwrap_or(false))
+    }
+
+    /// The answer event `key` passed `user_id`'s gate in `group`: records the event as seen,
+    /// removes the gate, stages `unmute` and — when `welcome` is given — records the join for
+    /// the welcome exactly like [`Store::commit_join`] does for an ungated group (the member
+    /// takes their place in the batch, or is greeted at once), in one transaction. `welcome`
+    /// builds the greeting from a batch and the group's previous welcome receipt; it may run
+    /// more than once, so it must be pure.
+    pub fn pass_gate<W>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        (group, user_id): (GroupId, i64),
+        unmute: Vec<OutboxItem>,
+        welcome: Option<(&JoinWrite, W)>,
+    ) -> Result<GatePassed, StoreError>
+    where
+        W: Fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>,
+    {
+        let gate_key = gate_key(group, user_id);
+        let passed = self.unit(Some(key), now, |unit| {
+            if unit.state.remove(gate_key.as_slice())?.is_none() {
+                return Ok(GatePassed::NotPending);
+            }
+            let before = unit.staged();
+            unit.stage_items(unmute.iter().cloned())?;
+            let join = match &welcome {
+                Some((join, build)) => Some(record_join(unit, now, join, build)?),
+                None => None,
+            };
+            Ok(GatePassed::Passed {
+                join,
+                actions: unit.staged() - before,
+            })
+        })?;
+        Ok(passed.unwrap_or(GatePassed::Duplicate))
+    }
+
+    /// Closes `user_id`'s gate in `group` if it is still pending and due at `now_ms`: removes
+    /// it and stages what `build` makes of it (the kick and the recalls), in one transaction.
+    /// Returns the number of items staged, or `None` when there was nothing to close (the
+    /// member answered, left or re-joined meanwhile).
+    pub fn close_gate(
+        &self,
+        group: GroupId,
+        user_id: i64,
+        now_ms: i64,
+        build: impl Fn(&PendingGate) -> Vec<OutboxItem>,
+    ) -> Result<Option<usize>, StoreError> {
+        let gate_key = gate_key(group, user_id);
+        // The items carry their own times; the unit's clock stamps nothing here.
+        let closed = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            let Some(bytes) = unit.state.get(gate_key.as_slice())? else {
+                return Ok(None);
+            };
+            let gate: PendingGate = decode(&bytes).map_err(abort)?;
+            // Due at the deadline itself, as `policy::gate::due` decides (the store may not
+            // name the policy layer).
+            if now_ms < gate.deadline_ms {
+                return Ok(None);
+            }
+            unit.state.remove(gate_key.as_slice())?;
+            let items = build(&gate);
+            let n = items.len();
+            unit.stage_items(items)?;
+            Ok(Some(n))
+        })?;
+        Ok(closed.flatten())
+    }
+
+    /// Forgets `user_id`'s gate in `group` (they left or were removed). Returns whether one
+    /// was pending.
+    pub fn drop_gate(&self, group: GroupId, user_id: i64) -> Result<bool, StoreError> {
+        let trees = self.trees()?;
+        let removed = self.observe(trees.state.remove(gate_key(group, user_id)).map_err(StoreError::from))?;
+        Ok(removed.is_some())
+    }
+
+    /// Every pending gate, in key order.
+    pub fn pending_gates(&self) -> Result<Vec<PendingGate>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.state.scan_prefix(GATE_PREFIX) {
+            let (_, value) = entry?;
+            out.push(decode(&value)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::action::Action;
+
+    /// A welcome builder's type, for a pass without a welcome.
+    type Build = fn(&WelcomeBatch, Option<Receipt>) -> Vec<OutboxItem>;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    fn gate(user_id: i64, deadline_ms: i64) -> PendingGate {
+        PendingGate {
+            group: GroupId::qq(5),
+            user_id,
+            name: String::new(),
+            opened_ms: 0,
+            deadline_ms,
+            answers: vec!["rust".into()],
+            messages: Vec::new(),
+            muted: true,
+        }
+    }
+
+    fn kick(gate: &PendingGate) -> Vec<OutboxItem> {
+        vec![OutboxItem::new(
+            Action::Kick {
+                group: gate.group,
+                user_id: gate.user_id,
+                ban: false,
+            },
+            0,
+        )]
+    }
+
+    #[test]
+    fn a_gate_opens_once_keeps_bounded_messages_and_closes_only_when_due() {
+        let (_dir, store) = store();
+        let key = EventKey::derive("join 1");
+        let opened = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 1_000), Vec::new());
+        assert_eq!(opened.expect("open"), GateOpened::Opened { actions: 0 });
+        let again = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 9_000), Vec::new());
+        assert_eq!(again.expect("open"), GateOpened::Duplicate);
+        for id in 0..(MAX_KEPT_MESSAGES as i64 + 5) {
+            store.note_gate_message(GroupId::qq(5), 7, id).expect("note");
+        }
+        let kept = store.gate(GroupId::qq(5), 7).expect("read").expect("pending");
+        assert_eq!(kept.messages.len(), MAX_KEPT_MESSAGES);
+        assert_eq!(kept.deadline_ms, 1_000, "the redelivery changed nothing");
+        assert_eq!(store.close_gate(GroupId::qq(5), 7, 999, kick).expect("close"), None);
+        assert_eq!(
+            store.close_gate(GroupId::qq(5), 7, 1_000, kick).expect("close"),
+            Some(1)
+        );
+        assert_eq!(store.close_gate(GroupId::qq(5), 7, 1_000, kick).expect("close"), None);
+        assert!(store.pending_gates().expect("scan").is_empty());
+    }
+
+    #[test]
+    fn a_pass_removes_the_gate_so_the_sweep_finds_nothing_to_close() {
+        let (_dir, store) = store();
+        store
+            .open_gate(
+                &EventKey::derive("join 2"),
+                Timestamp::UNIX_EPOCH,
+                &gate(8, 1_000),
+                Vec::new(),
+            )
+            .expect("open");
+        let none: Option<(&JoinWrite, Build)> = None;
+        let passed = store
+            .pass_gate(
+                &EventKey::derive("msg 1"),
+                Timestamp::UNIX_EPOCH,
+                (GroupId::qq(5), 8),
+                Vec::new(),
+                none,
+            )
+            .expect("pass");
+        assert_eq!(passed, GatePassed::Passed { join: None, actions: 0 });
+        assert_eq!(store.close_gate(GroupId::qq(5), 8, 5_000, kick).expect("close"), None);
+        let late = store
+            .pass_gate(
+                &EventKey::derive("msg 2"),
+                Timestamp::UNIX_EPOCH,
+                (GroupId::qq(5), 8),
+                Vec::new(),
+                none,
+            )
+            .expect("pass");
+        assert_eq!(late, GatePassed::NotPending);
+    }
+}

@@ -1,0 +1,390 @@
+//! The gate at the door (入群验证, `[verify]`) through the real daemon: a newcomer is muted and
+//! asked; an answer in time unmutes and welcomes them; silence until the deadline removes them
+//! and recalls what they posted; a restart neither forgets a pending newcomer nor kicks them
+//! early; groups that did not opt in are untouched; a broken `rules/verify.toml` keeps the
+//! old questions. QQ and Telegram.
+
+use std::time::Duration;
+
+use qunguan::config::TelegramMode;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::fake_telegram::read_html;
+use crate::support::*;
+
+/// The one question of the test's `rules/verify.toml`.
+const QUESTION: &str = "本群讨论哪门编程语言？";
+
+fn verify_toml(question: &str, answer: &str) -> String {
+    format!("[[question]]\nquestion = \"{question}\"\nanswers = [\"{answer}\", \"锈\"]\n")
+}
+
+/// The gate on in every group (timeout 5 minutes, the default) with the test question.
+fn gated(tweak: impl Fn(&mut qunguan::config::Settings) + Send + Sync + 'static) -> Options {
+    Options {
+        tweak: Box::new(move |s| {
+            s.verify.enabled = true;
+            tweak(s);
+        }),
+        rules: Box::new(|dir| std::fs::write(dir.join("verify.toml"), verify_toml(QUESTION, "Rust")).expect("write")),
+        ..Options::default()
+    }
+}
+
+/// A join of `user_id` to the test group.
+fn join_of(user_id: i64) -> Value {
+    let mut joined = fixture("onebot11/notice.group_increase.approve.json");
+    joined["user_id"] = json!(user_id);
+    joined["time"] = json!(1_732_171_800 + user_id % 1000);
+    joined
+}
+
+/// The text of a `send_group_msg` call, mentions written as `@<id>`.
+fn text_of(call: &Call) -> String {
+    call.params["message"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| match s["type"].as_str() {
+            Some("at") => format!("@{}", s["data"]["qq"].as_str().unwrap_or_default()),
+            _ => s["data"]["text"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+/// Asserts that `calls` are the mute of `user` for the timeout plus a minute and the
+/// question mentioning them.
+fn assert_asked(calls: &[Call], user: i64) {
+    assert_eq!(actions(calls), ["set_group_ban", "send_group_msg"], "{calls:?}");
+    assert_eq!(calls[0].params["user_id"], user);
+    assert_eq!(calls[0].params["duration"], 360, "5 minutes and a margin");
+    let asked = text_of(&calls[1]);
+    assert!(asked.starts_with(&format!("@{user}")), "{asked}");
+    assert!(asked.contains(QUESTION) && asked.contains("5分钟"), "{asked}");
+}
+
+#[tokio::test]
+async fn a_newcomer_is_muted_and_asked_and_an_answer_in_time_unmutes_and_welcomes_them() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    assert_eq!(app.post_event(&join_of(801)).await, StatusCode::NO_CONTENT);
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 801);
+
+    // A wrong answer changes nothing; the right one, written differently, passes.
+    app.post_event(&group_message(9_001, 801, "member", "不知道")).await;
+    app.post_event(&group_message(9_002, 801, "member", " ＲＵＳＴ！"))
+        .await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["set_group_ban", "send_group_msg"]);
+    assert_eq!(calls[2].params["user_id"], 801);
+    assert_eq!(calls[2].params["duration"], 0, "unmuted");
+    let welcome = text_of(&calls[3]);
+    assert!(
+        welcome.starts_with("@801") && welcome.contains("1. 禁止广告"),
+        "the welcome comes on passing: {welcome}"
+    );
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"opened\"}", "1"),
+        ("qunguan_verify_gates_total{result=\"passed\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+
+    // Long after, nothing more happens: no kick, no recall of the wrong answer.
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 4, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a_second_early() {
+    let app = TestApp::spawn_with(gated(|s| {
+        s.verify.timeout = qunguan::domain::duration::HumanDuration::from_secs(120);
+    }))
+    .await;
+    app.post_event(&join_of(802)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(calls[0].params["duration"], 180);
+    app.post_event(&group_message(9_101, 802, "member", "我是来卖货的"))
+        .await;
+    app.post_event(&group_message(9_102, 802, "member", "42")).await;
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "1")])
+        .await;
+
+    // One second before the deadline: the keeper has looked, and nothing happened.
+    app.advance(Duration::from_secs(119));
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
+
+    app.advance(Duration::from_secs(1));
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "delete_msg", "set_group_kick"]);
+    assert_eq!(calls[2].params["message_id"], 9_101);
+    assert_eq!(calls[3].params["message_id"], 9_102);
+    assert_eq!(calls[4].params["user_id"], 802);
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"timed_out\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+
+    // Too late: the right answer after the kick does not let them in.
+    app.post_event(&group_message(9_103, 802, "member", "rust")).await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 5, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(803)).await;
+    app.post_event(&join_of(804)).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_asked(&calls[..2], 803);
+    assert_asked(&calls[2..], 804);
+    app.post_event(&group_message(9_201, 804, "member", "hello")).await;
+    app.advance(Duration::from_secs(200));
+
+    let app = app.restart(gated(|_| {})).await;
+    // The keeper read the stored deadlines at start; 100 s remain, so no one is removed.
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 4, "{:?}", app.gateway.delivered());
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "2")])
+        .await;
+
+    // 803 answers after the restart and is let in and welcomed.
+    app.post_event(&group_message(9_202, 803, "member", "锈")).await;
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
+    assert_eq!(actions(&calls[4..]), ["set_group_ban", "send_group_msg"]);
+    assert_eq!(
+        (calls[4].params["user_id"].clone(), calls[4].params["duration"].clone()),
+        (json!(803), json!(0))
+    );
+    assert!(text_of(&calls[5]).starts_with("@803"), "{}", text_of(&calls[5]));
+
+    // 804's deadline, set before the restart, is honoured: removed at 300 s, their message
+    // from before the restart recalled.
+    app.advance(Duration::from_secs(100));
+    let calls = app.gateway.wait_delivered(8, PATIENCE).await;
+    assert_eq!(actions(&calls[6..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(calls[6].params["message_id"], 9_201);
+    assert_eq!(calls[7].params["user_id"], 804);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_group_without_the_gate_is_unaffected_and_a_group_override_opts_in() {
+    const OTHER: i64 = 726_300_999;
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            let group = s.groups.entry(OTHER.to_string()).or_default();
+            group.verify.enabled = Some(true);
+        }),
+        ..Options::default()
+    })
+    .await;
+    // The test group is not gated: welcomed at once, never muted.
+    app.post_event(&join_of(805)).await;
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg"]);
+    assert!(text_of(&calls[0]).contains("1. 禁止广告"));
+    app.post_event(&group_message(9_301, 805, "member", "大家好")).await;
+    // The other group opted in: without verify.toml, an arithmetic question.
+    let mut join = join_of(806);
+    join["group_id"] = json!(OTHER);
+    app.post_event(&join).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls[1..]), ["set_group_ban", "send_group_msg"]);
+    assert_eq!(calls[1].params["group_id"], OTHER);
+    assert!(text_of(&calls[2]).contains("= ?"), "{}", text_of(&calls[2]));
+    app.advance(Duration::from_secs(3_600));
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[3..]), ["set_group_kick"]);
+    assert_eq!(
+        (calls[3].params["group_id"].clone(), calls[3].params["user_id"].clone()),
+        (json!(OTHER), json!(806))
+    );
+    app.settle().await;
+    assert_eq!(
+        app.gateway.delivered().len(),
+        4,
+        "the ungated member stays: {:?}",
+        app.gateway.delivered()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_verify_toml_keeps_the_old_questions_and_names_the_line() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    let path = app.root.path().join("rules").join("verify.toml");
+    std::fs::write(
+        &path,
+        "[[question]]\nquestion = \"新问题\"\nanswers = [\"x\"]\n\n[[question]]\nquestion = \"坏的\"\nanswers = []\n",
+    )
+    .expect("write");
+    let error = qunguan::config::rules::reload(&app.rules, &app.root.path().join("rules")).expect_err("refused");
+    assert_eq!(error.line, Some(5), "{error}");
+    assert!(error.to_string().contains("verify.toml:5"), "{error}");
+    app.post_event(&join_of(807)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 807);
+
+    // A good file goes live for the next newcomer; 807 keeps the question they were asked.
+    std::fs::write(&path, verify_toml("新问题？", "新答案")).expect("write");
+    qunguan::config::rules::reload(&app.rules, &app.root.path().join("rules")).expect("reloads");
+    app.post_event(&join_of(808)).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert!(text_of(&calls[3]).contains("新问题？"), "{}", text_of(&calls[3]));
+    app.post_event(&group_message(9_401, 807, "member", "rust")).await;
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
+    assert_eq!(calls[4].params["user_id"], 807);
+    assert_eq!(calls[4].params["duration"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn english_texts_with_the_english_locale() {
+    let app = TestApp::spawn_with(gated(|s| {
+        s.messages.locale = qunguan::domain::locale::Locale::En;
+    }))
+    .await;
+    app.post_event(&join_of(809)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    let asked = text_of(&calls[1]);
+    assert!(asked.contains("within 5 min") && asked.contains(QUESTION), "{asked}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = TelegramMode::Webhook;
+            s.verify.enabled = true;
+        }),
+        rules: Box::new(|dir| std::fs::write(dir.join("verify.toml"), verify_toml(QUESTION, "Rust")).expect("write")),
+        ..Options::default()
+    })
+    .await;
+    let newcomer = 7_359_024_416_i64;
+    assert_eq!(
+        app.post_update(&tg_fixture("update.message.new_chat_members.json"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    let actions = app.telegram.wait_actions(2, PATIENCE).await;
+    assert_eq!(methods(&actions), ["restrictChatMember", "sendMessage"]);
+    assert_eq!(actions[0].params["user_id"], newcomer);
+    assert_eq!(actions[0].params["permissions"]["can_send_messages"], false);
+    let (visible, mentions) = read_html(actions[1].params["text"].as_str().expect("text"));
+    assert_eq!(mentions, [(newcomer, "小雨".to_owned())]);
+    assert!(visible.contains(QUESTION), "{visible}");
+
+    // The answer (typed) lets them in: restriction lifted, then the welcome.
+    let mut answer = tg_fixture("update.message.supergroup_text.json");
+    answer["update_id"] = json!(718_290_500);
+    answer["message"]["message_id"] = json!(58_300);
+    answer["message"]["from"] = json!({"id": newcomer, "is_bot": false, "first_name": "小雨"});
+    answer["message"]["text"] = json!("rust");
+    answer["message"]["entities"] = json!([]);
+    app.post_update(&answer).await;
+    let actions = app.telegram.wait_actions(4, PATIENCE).await;
+    assert_eq!(methods(&actions[2..]), ["restrictChatMember", "sendMessage"]);
+    assert_eq!(actions[2].params["permissions"]["can_send_messages"], true);
+    let (visible, _) = read_html(actions[3].params["text"].as_str().expect("text"));
+    assert!(visible.contains("1. 禁止广告"), "{visible}");
+
+    // Another newcomer stays silent and is removed at the deadline.
+    let mut join = tg_fixture("update.message.new_chat_members.json");
+    let person = json!({"id": 7_359_024_417_i64, "is_bot": false, "first_name": "阿杰"});
+    join["update_id"] = json!(718_290_501);
+    join["message"]["message_id"] = json!(58_301);
+    join["message"]["from"] = person.clone();
+    join["message"]["new_chat_members"] = json!([person]);
+    join["message"]["new_chat_member"] = person.clone();
+    join["message"]["new_chat_participant"] = person;
+    app.post_update(&join).await;
+    app.telegram.wait_actions(6, PATIENCE).await;
+    app.advance(Duration::from_secs(300));
+    let actions = app
+        .telegram
+        .wait_for(PATIENCE, |calls| {
+            calls
+                .iter()
+                .any(|c| c.method == "banChatMember" && c.params["user_id"] == 7_359_024_417_i64)
+        })
+        .await;
+    assert!(
+        actions.iter().any(|c| c.method == "banChatMember"),
+        "{:?}",
+        methods(&actions)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_join_asks_once_a_leaver_is_forgotten_and_a_full_gate_lets_newcomers_in() {
+    let app = TestApp::spawn_with(gated(|s| s.limits.verify_pending = 16)).await;
+    // The same join twice (the gateway redelivers): one mute, one question.
+    app.post_event(&join_of(810)).await;
+    app.post_event(&join_of(810)).await;
+    // 811 joins and leaves before answering: forgotten, never kicked.
+    app.post_event(&join_of(811)).await;
+    let mut left = fixture("onebot11/notice.group_decrease.leave.json");
+    left["user_id"] = json!(811);
+    left["group_id"] = json!(GROUP);
+    app.post_event(&left).await;
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"opened\"}", "2"),
+        ("qunguan_verify_gates_total{result=\"released\"}", "1"),
+        ("qunguan_events_duplicate_total", "1"),
+    ])
+    .await;
+    // Fill the gate: 15 more newcomers make 16 pending; the 17th is let in and welcomed.
+    for user in 820..835 {
+        app.post_event(&join_of(user)).await;
+    }
+    app.post_event(&join_of(835)).await;
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"full\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "16"),
+    ])
+    .await;
+    app.settle().await;
+    let calls = app.gateway.delivered();
+    let mutes: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.action == "set_group_ban")
+        .filter_map(|c| c.params["user_id"].as_i64())
+        .collect();
+    assert_eq!(mutes.len(), 17, "810, 811 and 15 more: {mutes:?}");
+    assert!(!mutes.contains(&835));
+    let last = calls.last().expect("a call");
+    assert!(
+        last.action == "send_group_msg" && text_of(last).starts_with("@835") && text_of(last).contains("1. 禁止广告"),
+        "835 is welcomed at once: {last:?}"
+    );
+    // At the deadline 16 are removed; 811, who left, is not.
+    app.advance(Duration::from_secs(300));
+    app.wait_metrics(&[("qunguan_verify_gates_total{result=\"timed_out\"}", "16")])
+        .await;
+    app.settle().await;
+    let kicked: Vec<i64> = app
+        .gateway
+        .delivered()
+        .iter()
+        .filter(|c| c.action == "set_group_kick")
+        .filter_map(|c| c.params["user_id"].as_i64())
+        .collect();
+    assert_eq!(kicked.len(), 16, "{kicked:?}");
+    assert!(!kicked.contains(&811) && !kicked.contains(&835));
+    app.stop().await;
+}
