@@ -258,6 +258,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::MemberJoined(_) => "member_joined",
         EventKind::MemberLeft(_) => "member_left",
         EventKind::JoinRequest(_) => "join_request",
+        EventKind::ButtonPressed(_) => "button_pressed",
         EventKind::Other(_) => "other",
     }
 }

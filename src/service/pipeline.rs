@@ -401,6 +401,7 @@ impl Pipeline {
                 Outcome::Ignored("member left")
             }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
+            EventKind::ButtonPressed(press) => self.gate.pressed(event, press)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
         if outcome == Outcome::Duplicate {
