@@ -1,5 +1,5 @@
 //! What the operator's command line says: the summaries of `qunguan --help` and the headline
-//! lines of `check-config`, `stats` and `audit --retry`.
+//! lines of `check-config`, `stats`, `filter explain` and `audit --retry`.
 //!
 //! English help is the doc comments clap reads (`src/cli/mod.rs`), so `cargo doc` and
 //! `--help` never drift apart; [`command_summary`] holds the Chinese summary of every
@@ -146,5 +146,31 @@ pub fn dead_letters_requeued(locale: Locale, requeued: usize, daemon_running: bo
         (Locale::En, false) => {
             format!("{requeued} dead letter(s) sent back to the outbox; the daemon delivers them when it starts")
         }
+    }
+}
+
+/// What `filter explain` concluded, for its first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainVerdict<'a> {
+    /// A rule acts; its display name.
+    Violation(&'a str),
+    /// Nothing acts, but a trusted member's message goes to the review list.
+    Review,
+    /// Nothing acts.
+    Clean,
+}
+
+/// The first line of `filter explain`: the conclusion, before the details that lead to it.
+#[must_use]
+pub fn explain_verdict(locale: Locale, verdict: ExplainVerdict<'_>) -> String {
+    match (locale, verdict) {
+        (Locale::ZhCn, ExplainVerdict::Violation(rule)) => format!("结论：违规（规则「{rule}」）"),
+        (Locale::ZhCn, ExplainVerdict::Review) => "结论：不处置（信任成员，记入待审核列表）".to_owned(),
+        (Locale::ZhCn, ExplainVerdict::Clean) => "结论：不违规".to_owned(),
+        (Locale::En, ExplainVerdict::Violation(rule)) => format!("verdict:     violation (rule \"{rule}\")"),
+        (Locale::En, ExplainVerdict::Review) => {
+            "verdict:     nothing acts (a trusted member: goes to the review list)".to_owned()
+        }
+        (Locale::En, ExplainVerdict::Clean) => "verdict:     no violation".to_owned(),
     }
 }
