@@ -720,6 +720,7 @@ impl Pipeline {
             },
             rejoin_window: self.welcomer.rejoin_window(),
             batch_window: self.welcomer.batch_window(),
+            stale_after: self.welcomer.stale_after(),
         };
         let recorded = self
             .store
