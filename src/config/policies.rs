@@ -35,6 +35,7 @@ impl Settings {
                 timeout: settings.verify.timeout.get(),
                 mode: settings.verify.mode,
                 mute: settings.verify.mute,
+                button: settings.verify.button,
             },
         };
         let groups = settings
@@ -83,6 +84,7 @@ impl Settings {
                         timeout: group.verify.timeout.map_or(default.gate.timeout, |t| t.get()),
                         mode: group.verify.mode.unwrap_or(default.gate.mode),
                         mute: group.verify.mute.unwrap_or(default.gate.mute),
+                        button: group.verify.button.unwrap_or(default.gate.button),
                     },
                 };
                 Some((id, policy))

@@ -33,6 +33,11 @@ pub struct VerifySettings {
     /// `restrictChatMember`), for the timeout plus a minute.
     #[serde(deserialize_with = "super::strict::bool")]
     pub mute: bool,
+    /// Telegram: put a button ("我不是机器人") under the question; the newcomer passes by
+    /// pressing it (a restricted member can press buttons, not post). Typed answers still
+    /// count. QQ has no buttons and always asks for a typed answer.
+    #[serde(deserialize_with = "super::strict::bool")]
+    pub button: bool,
     /// The question posted: `{at}` mentions the newcomer, `{question}` is the question,
     /// `{timeout}` how long they have. Empty = the built-in text of `[messages] locale`.
     pub prompt: String,
@@ -45,6 +50,7 @@ impl Default for VerifySettings {
             timeout: HumanDuration::from_secs(300),
             mode: GateMode::Question,
             mute: true,
+            button: false,
             prompt: String::new(),
         }
     }
@@ -65,6 +71,9 @@ pub struct VerifyOverride {
     /// See [`VerifySettings::mute`].
     #[serde(default, deserialize_with = "super::strict::option_bool")]
     pub mute: Option<bool>,
+    /// See [`VerifySettings::button`].
+    #[serde(default, deserialize_with = "super::strict::option_bool")]
+    pub button: Option<bool>,
 }
 
 const MODES: &[(&str, GateMode)] = &[("question", GateMode::Question), ("arithmetic", GateMode::Arithmetic)];
@@ -114,11 +123,13 @@ mod tests {
         let s = Settings::default();
         assert!(!s.verify.enabled);
         assert_eq!(s.verify.timeout.as_secs(), 300);
-        let file = write("[verify]\ntimeout = \"2m\"\n[groups.100.verify]\nenabled = true\nmode = \"Arithmetic\"\n");
+        let file = write(
+            "[verify]\ntimeout = \"2m\"\n[groups.100.verify]\nenabled = true\nmode = \"Arithmetic\"\nbutton = true\n",
+        );
         let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
         let policies = s.policies();
         let gated = &policies.group(GroupId::qq(100)).gate;
-        assert!(gated.enabled && gated.mute);
+        assert!(gated.enabled && gated.mute && gated.button);
         assert_eq!(gated.mode, GateMode::Arithmetic);
         assert_eq!(gated.timeout.as_secs(), 120, "inherited");
         assert!(!policies.group(GroupId::qq(200)).gate.enabled);

@@ -34,6 +34,20 @@ pub enum Part {
 pub struct OutgoingMessage {
     /// The parts in order.
     pub parts: Vec<Part>,
+    /// Buttons under the message (Telegram inline buttons; platforms without them send the
+    /// text alone). Pressing one is an [`crate::domain::event::EventKind::ButtonPressed`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// A button under a message: what it says, and what its press reports (at most 64 bytes,
+/// Telegram's limit for callback data; never shown to members).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// The label.
+    pub text: String,
+    /// What a press reports.
+    pub data: String,
 }
 
 impl OutgoingMessage {

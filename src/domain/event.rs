@@ -305,9 +305,22 @@ pub enum EventKind {
     MemberLeft(MemberLeft),
     /// A join request.
     JoinRequest(JoinRequest),
+    /// A member pressed a button under one of the bot's messages (Telegram inline buttons).
+    ButtonPressed(ButtonPress),
     /// Anything the pipeline does not act on (private messages, heartbeats, other notices);
     /// the text says what it was, for logs.
     Other(String),
+}
+
+/// A press of a button under one of the bot's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonPress {
+    /// Where the message is.
+    pub group: GroupId,
+    /// Who pressed.
+    pub user_id: i64,
+    /// The button's data (untrusted: a client may send any data for any message).
+    pub data: String,
 }
 
 /// One event from a gateway, with the key used to ignore redeliveries.
@@ -331,7 +344,8 @@ impl Event {
             EventKind::MemberJoined(j) => j.time,
             EventKind::MemberLeft(l) => l.time,
             EventKind::JoinRequest(r) => r.time,
-            EventKind::Other(_) => return None,
+            // A press carries no date of its own (only its message's, which may be old).
+            EventKind::ButtonPressed(_) | EventKind::Other(_) => return None,
         };
         (time > 0).then_some(time)
     }

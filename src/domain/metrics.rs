@@ -82,7 +82,14 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// Event kinds, in label order.
-const EVENT_KINDS: [&str; 5] = ["message", "member_joined", "member_left", "join_request", "other"];
+const EVENT_KINDS: [&str; 6] = [
+    "message",
+    "member_joined",
+    "member_left",
+    "join_request",
+    "other",
+    "button_pressed",
+];
 
 /// Action kinds, in label order (index = [`action_index`]).
 const ACTION_KINDS: [ActionKind; 6] = [
@@ -511,6 +518,7 @@ impl Metrics {
             EventKind::MemberLeft(_) => 2,
             EventKind::JoinRequest(_) => 3,
             EventKind::Other(_) => 4,
+            EventKind::ButtonPressed(_) => 5,
         };
         self.events[i].fetch_add(1, Ordering::Relaxed);
     }

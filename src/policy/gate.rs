@@ -50,6 +50,8 @@ pub struct GatePolicy {
     pub mode: GateMode,
     /// Mute the newcomer while the gate is pending.
     pub mute: bool,
+    /// On Telegram, a button to press instead of (besides) a typed answer.
+    pub button: bool,
 }
 
 /// Extra mute beyond the timeout: the sweep removes an unanswered member at the deadline, so
@@ -81,6 +83,22 @@ pub struct Question {
     pub text: String,
     /// The accepted answers, compact normalized (never empty, no empty answer).
     pub answers: Vec<String>,
+}
+
+/// What a gate's button reports when pressed: it names the newcomer, so a press by anyone
+/// else is told apart (Telegram lets every member press every button).
+#[must_use]
+pub fn button_data(user_id: i64) -> String {
+    format!("gate:{user_id}")
+}
+
+/// Whether a press of a button reporting `data`, by `user_id`, is the newcomer's own press of
+/// their gate's button. `data` is untrusted; anything else is `false`.
+#[must_use]
+pub fn own_press(data: &str, user_id: i64) -> bool {
+    data.strip_prefix("gate:")
+        .and_then(|id| id.parse::<i64>().ok())
+        .is_some_and(|id| id == user_id)
 }
 
 /// Whether a gate that ends at `deadline_ms` is due at `now_ms`.
@@ -217,12 +235,22 @@ mod tests {
     }
 
     #[test]
+    fn only_the_newcomer_passes_with_their_own_button() {
+        assert!(own_press(&button_data(42), 42));
+        assert!(!own_press(&button_data(42), 43), "someone else pressed it");
+        for forged in ["gate:", "gate:x", "42", "gate:42:1", ""] {
+            assert!(!own_press(forged, 42), "{forged}");
+        }
+    }
+
+    #[test]
     fn the_mute_outlasts_the_deadline_and_due_is_inclusive() {
         let p = GatePolicy {
             enabled: true,
             timeout: Duration::from_secs(300),
             mode: GateMode::Question,
             mute: true,
+            button: false,
         };
         assert_eq!(p.deadline_ms(1_000), 301_000);
         assert_eq!(p.mute_secs(), 360);

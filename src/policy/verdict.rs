@@ -209,6 +209,7 @@ mod tests {
                 timeout: Duration::from_secs(300),
                 mode: crate::policy::gate::GateMode::Question,
                 mute: true,
+                button: false,
             },
         }
     }

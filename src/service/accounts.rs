@@ -19,6 +19,8 @@
 //! - an event delivered by an account that is not the group's keeper is not handled: the
 //!   keeper delivers the same event, and handling it from there keeps message ids and
 //!   request flags (which are per account) consistent with the account that acts on them.
+//!   A button press is the exception: only the bot that posted the button receives it, so
+//!   it is handled from whichever bot delivers it.
 //!   Behind that, with listed OneBot accounts the webhook keys events without the account
 //!   (the OneBot webhook's cross-account key), so even while the keeper changes (a role
 //!   learned between two sightings) a second sighting is a duplicate.
@@ -341,7 +343,13 @@ impl AccountSink {
             self.learn_roles(group, &seats);
         }
         match self.roster.keeper(group) {
-            Some(keeper) if keeper.id != account => Ok(Outcome::Ignored(NOT_THE_KEEPER)),
+            // A button press reaches only the bot whose message carries the button, so no
+            // other account delivers it: it is handled whichever bot brings it (the keeper
+            // may have changed since the button was posted), and what it causes leaves
+            // through the keeper like every action.
+            Some(keeper) if keeper.id != account && !matches!(event.kind, EventKind::ButtonPressed(_)) => {
+                Ok(Outcome::Ignored(NOT_THE_KEEPER))
+            }
             _ => self.inner.handle(event).await,
         }
     }
@@ -385,6 +393,7 @@ fn group_of(event: &Event) -> Option<GroupId> {
         EventKind::MemberJoined(j) => Some(j.group),
         EventKind::MemberLeft(l) => Some(l.group),
         EventKind::JoinRequest(r) => Some(r.group),
+        EventKind::ButtonPressed(p) => Some(p.group),
         EventKind::Other(_) => None,
     }
 }

@@ -32,10 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::config::rules::RulesHandle;
-use crate::domain::action::{Action, Capabilities};
+use crate::domain::action::{Action, Button, Capabilities, OutgoingMessage};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
-use crate::domain::event::{Event, GroupId, GroupMessage, MemberJoined};
+use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform};
 use crate::domain::metrics::{GateCounts, Metrics};
 use crate::domain::sink::Outcome;
 use crate::policy::gate::{GatePolicy, Question};
@@ -164,9 +164,10 @@ impl Gate {
                 seconds: policy.mute_secs(),
             });
         }
+        let button = policy.button && group.platform == Platform::Telegram;
         actions.push(Action::Send {
             group,
-            message: self.prompt(policy, joined.user_id, &name, &question.text),
+            message: self.prompt(policy, joined.user_id, &name, &question.text, button),
             reply_to: None,
         });
         let gate = PendingGate {
@@ -193,24 +194,26 @@ impl Gate {
     }
 
     /// The question posted to a newcomer: `[verify] prompt` or the built-in text.
-    fn prompt(
-        &self,
-        policy: &GatePolicy,
-        user_id: i64,
-        name: &str,
-        question: &str,
-    ) -> crate::domain::action::OutgoingMessage {
+    fn prompt(&self, policy: &GatePolicy, user_id: i64, name: &str, question: &str, button: bool) -> OutgoingMessage {
         let locale = self.settings.messages.locale;
-        let template = match self.settings.verify.prompt.as_str() {
-            "" => i18n::default_gate_prompt(locale),
-            own => own,
+        let template = match (self.settings.verify.prompt.as_str(), button) {
+            ("", false) => i18n::default_gate_prompt(locale),
+            ("", true) => i18n::default_gate_button_prompt(locale),
+            (own, _) => own,
         };
         let timeout = i18n::duration(locale, policy.timeout.as_secs());
-        i18n::render_mentions(
+        let mut message = i18n::render_mentions(
             template,
             &[(user_id, name)],
             &[("question", question), ("timeout", &timeout)],
-        )
+        );
+        if button {
+            message.buttons.push(Button {
+                text: i18n::gate_button(locale).to_owned(),
+                data: crate::policy::gate::button_data(user_id),
+            });
+        }
+        message
     }
 
     /// A message in a gated group: if its sender is at the gate and it answers their question,
@@ -237,6 +240,32 @@ impl Gate {
             }
             return Ok(None);
         }
+        self.pass(event, &gate, now).map(Some)
+    }
+
+    /// A press of a button (Telegram): the newcomer's own press of their gate's button lets
+    /// them in like a right answer; anyone else's press, a forged one, or one for a gate that
+    /// is gone or due changes nothing.
+    pub fn pressed(&self, event: &Event, press: &ButtonPress) -> Result<Outcome, StoreError> {
+        let (group, user) = (press.group, press.user_id);
+        if !self.policy(group).enabled || !crate::policy::gate::own_press(&press.data, user) {
+            return Ok(Outcome::Ignored("a button press that is not a newcomer's own"));
+        }
+        let Some(gate) = self.store.gate(group, user)? else {
+            return Ok(Outcome::Ignored("a gate button pressed after the gate closed"));
+        };
+        let now = self.clock.now();
+        if crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) {
+            return Ok(Outcome::Ignored("a gate button pressed after the deadline"));
+        }
+        self.pass(event, &gate, now)
+    }
+
+    /// `gate`'s newcomer passed with the event `event` (their answer or their press): the
+    /// gate is removed, they are unmuted and take their place in the welcome batch, in one
+    /// store unit.
+    fn pass(&self, event: &Event, gate: &PendingGate, now: Timestamp) -> Result<Outcome, StoreError> {
+        let (group, user) = (gate.group, gate.user_id);
         let now_ms = now.as_millisecond();
         let unmute: Vec<OutboxItem> = gate
             .muted
@@ -252,11 +281,12 @@ impl Gate {
             },
             rejoin_window: self.welcomer.rejoin_window(),
             batch_window: self.welcomer.batch_window(),
+            stale_after: self.welcomer.stale_after(),
         };
         let build = self.welcomer.builder(now);
         let welcome = self.welcomer.enabled(group).then_some((&join, build));
         let passed = self.store.pass_gate(&event.key, now, (group, user), unmute, welcome)?;
-        Ok(Some(match passed {
+        Ok(match passed {
             GatePassed::Duplicate => Outcome::Duplicate,
             GatePassed::NotPending => Outcome::Ignored("the gate closed before the answer"),
             GatePassed::Passed { join, actions } => {
@@ -268,7 +298,7 @@ impl Gate {
                 tracing::info!(%group, user, "gate: newcomer answered in time; unmuted");
                 Outcome::Acted { actions }
             }
-        }))
+        })
     }
 
     /// A member left `group` (or was removed): their gate, if any, is forgotten. A failure

@@ -388,3 +388,71 @@ async fn a_redelivered_join_asks_once_a_leaver_is_forgotten_and_a_full_gate_lets
     assert!(!kicked.contains(&811) && !kicked.contains(&835));
     app.stop().await;
 }
+
+/// A press of the inline button reporting `data`, by `user`, under a message in the fixtures'
+/// supergroup.
+fn press(update_id: i64, user: i64, data: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cb{update_id}"),
+            "from": {"id": user, "is_bot": false, "first_name": format!("user{user}")},
+            "message": {
+                "message_id": 58_400,
+                "date": 1_732_172_100,
+                "chat": {"id": TG_CHAT, "type": "supergroup", "title": "Rust 中文社区"}
+            },
+            "chat_instance": "-4242",
+            "data": data
+        }
+    })
+}
+
+#[tokio::test]
+async fn on_telegram_the_newcomer_may_pass_by_pressing_their_own_button() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = TelegramMode::Webhook;
+            s.verify.enabled = true;
+            s.verify.button = true;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let newcomer = 7_359_024_416_i64;
+    app.post_update(&tg_fixture("update.message.new_chat_members.json"))
+        .await;
+    let actions = app.telegram.wait_actions(2, PATIENCE).await;
+    assert_eq!(methods(&actions), ["restrictChatMember", "sendMessage"]);
+    let button = &actions[1].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "我不是机器人");
+    let data = button["callback_data"].as_str().expect("callback data").to_owned();
+    let (visible, _) = read_html(actions[1].params["text"].as_str().expect("text"));
+    assert!(visible.contains("点击下方按钮"), "{visible}");
+
+    // Someone else's press, and a forged one, do nothing; the newcomer's own press lets them in.
+    app.post_update(&press(718_290_600, TG_SPAMMER, &data)).await;
+    app.post_update(&press(718_290_601, newcomer, "gate:1")).await;
+    app.post_update(&press(718_290_602, newcomer, &data)).await;
+    let actions = app.telegram.wait_actions(4, PATIENCE).await;
+    assert_eq!(methods(&actions[2..]), ["restrictChatMember", "sendMessage"]);
+    assert_eq!(actions[2].params["user_id"], newcomer);
+    assert_eq!(actions[2].params["permissions"]["can_send_messages"], true);
+    let (visible, _) = read_html(actions[3].params["text"].as_str().expect("text"));
+    assert!(visible.contains("1. 禁止广告"), "{visible}");
+    app.wait_metrics(&[("qunguan_verify_gates_total{result=\"passed\"}", "1")])
+        .await;
+    // The deadline passes: nothing more (no ban), and the button is spent.
+    app.advance(Duration::from_secs(600));
+    app.post_update(&press(718_290_603, newcomer, &data)).await;
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(
+        app.telegram.actions().len(),
+        4,
+        "{:?}",
+        methods(&app.telegram.actions())
+    );
+    app.stop().await;
+}

@@ -94,7 +94,7 @@ async fn webhook_mode_registers_the_webhook_and_accepts_only_the_secret_token() 
     assert_eq!(
         set.params["allowed_updates"],
         tg_fixture("api.setWebhook.request.json")["allowed_updates"],
-        "message, edited_message, chat_member, my_chat_member, chat_join_request"
+        "message, edited_message, chat_member, my_chat_member, chat_join_request, callback_query"
     );
 
     let body = serde_json::to_vec(&spam(1, 100)).expect("json");

@@ -98,7 +98,8 @@ pub fn cross_account_key(event: &Event) -> Option<EventKey> {
         EventKind::JoinRequest(r) => format!("qq|r*|{}|{}|{}", r.group.id, r.user_id, r.time),
         EventKind::MemberJoined(j) => format!("qq|j*|{}|{}|{}", j.group.id, j.user_id, j.time),
         EventKind::MemberLeft(l) => format!("qq|l*|{}|{}|{}|{}", l.group.id, l.user_id, l.kicked, l.time),
-        EventKind::Other(_) => return None,
+        // Button presses are Telegram's; OneBot never reports one.
+        EventKind::ButtonPressed(_) | EventKind::Other(_) => return None,
     };
     Some(EventKey::derive(&identity))
 }

@@ -24,14 +24,16 @@ use crate::domain::event::GroupId;
 use crate::gateway::{Delivery, GatewayError, http_failure};
 
 /// The update kinds qunguan asks for: messages and edits (filter), member changes (welcome,
-/// admin cache), the bot's own status (missing rights) and join requests. `chat_member` is
-/// only delivered when listed explicitly.
-pub const ALLOWED_UPDATES: [&str; 5] = [
+/// admin cache), the bot's own status (missing rights), join requests and presses of its
+/// inline buttons (the gate at the door). `chat_member` is only delivered when listed
+/// explicitly.
+pub const ALLOWED_UPDATES: [&str; 6] = [
     "message",
     "edited_message",
     "chat_member",
     "my_chat_member",
     "chat_join_request",
+    "callback_query",
 ];
 
 /// Telegram treats an `until_date` less than 30 s away as "forever"; 10 s of margin cover
@@ -296,6 +298,15 @@ impl TelegramClient {
             if let (0, Some(message_id)) = (i, reply_to) {
                 // The quoted message may have been deleted meanwhile; send anyway.
                 params["reply_parameters"] = json!({"message_id": message_id, "allow_sending_without_reply": true});
+            }
+            if i + 1 == chunks.len() && !message.buttons.is_empty() {
+                // One button per row, under the last part of a long message.
+                let rows: Vec<Value> = message
+                    .buttons
+                    .iter()
+                    .map(|b| json!([{"text": b.text, "callback_data": b.data}]))
+                    .collect();
+                params["reply_markup"] = json!({"inline_keyboard": rows});
             }
             let sent = self.call("sendMessage", &params).await?;
             if first.is_none() {

@@ -133,7 +133,10 @@ mod tests {
     use super::*;
 
     fn msg(parts: &[Part]) -> OutgoingMessage {
-        OutgoingMessage { parts: parts.to_vec() }
+        OutgoingMessage {
+            parts: parts.to_vec(),
+            buttons: Vec::new(),
+        }
     }
 
     fn text(s: &str) -> Part {

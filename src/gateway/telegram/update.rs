@@ -21,7 +21,8 @@
 use super::text;
 use super::wire::{ChatMemberUpdated, Message, Update, User};
 use crate::domain::event::{
-    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Segment, Sender,
+    ButtonPress, Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role,
+    Segment, Sender,
 };
 
 /// What an update means.
@@ -86,6 +87,26 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
                 EventKind::Other(format!("my_chat_member: now {}", change.new_chat_member.status)),
             )],
             admin_change: admin_change(change),
+            migrated: None,
+        };
+    }
+    if let Some(press) = &update.callback_query {
+        let (Some(message), Some(data)) = (&press.message, &press.data) else {
+            return other("callback_query without a message or data");
+        };
+        if !message.chat.is_group() {
+            return other("callback_query outside a group");
+        }
+        return Translated {
+            events: vec![event(
+                update_key(),
+                EventKind::ButtonPressed(ButtonPress {
+                    group: GroupId::telegram(message.chat.id),
+                    user_id: press.from.id,
+                    data: data.clone(),
+                }),
+            )],
+            admin_change: None,
             migrated: None,
         };
     }
@@ -524,5 +545,33 @@ mod tests {
         assert!(matches!(one(private).kind, EventKind::Other(_)));
         let unknown = one(serde_json::json!({"update_id": 1, "poll": {"id": "x"}}));
         assert!(matches!(unknown.kind, EventKind::Other(_)));
+    }
+
+    #[test]
+    fn button_presses_in_groups_are_events_keyed_by_their_update() {
+        let press = |chat: serde_json::Value, data: Option<&str>| {
+            serde_json::json!({"update_id": 77, "callback_query": {
+                "id": "q", "from": {"id": 42, "is_bot": false, "first_name": "a"},
+                "message": {"message_id": 5, "date": 1, "chat": chat},
+                "chat_instance": "c", "data": data
+            }})
+        };
+        let group = serde_json::json!({"id": -1_001, "type": "supergroup"});
+        let event = one(press(group.clone(), Some("gate:42")));
+        let EventKind::ButtonPressed(p) = &event.kind else {
+            panic!("a press: {event:?}")
+        };
+        assert_eq!(
+            (p.group, p.user_id, p.data.as_str()),
+            (GroupId::telegram(-1_001), 42, "gate:42")
+        );
+        assert_eq!(
+            event.key,
+            one(press(group.clone(), Some("other"))).key,
+            "keyed by update_id"
+        );
+        assert!(matches!(one(press(group, None)).kind, EventKind::Other(_)));
+        let private = serde_json::json!({"id": 42, "type": "private"});
+        assert!(matches!(one(press(private, Some("gate:42"))).kind, EventKind::Other(_)));
     }
 }

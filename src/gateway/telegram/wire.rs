@@ -29,6 +29,30 @@ pub struct Update {
     /// Someone asks to join through an approval link.
     #[serde(default)]
     pub chat_join_request: Option<ChatJoinRequest>,
+    /// Someone pressed an inline button under one of the bot's messages.
+    #[serde(default)]
+    pub callback_query: Option<CallbackQuery>,
+}
+
+/// A press of an inline button.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CallbackQuery {
+    /// Who pressed.
+    pub from: User,
+    /// The message the button is under (absent for inline-mode messages and messages too old
+    /// to be delivered).
+    #[serde(default)]
+    pub message: Option<CallbackMessage>,
+    /// The button's data.
+    #[serde(default)]
+    pub data: Option<String>,
+}
+
+/// The message of a [`CallbackQuery`]: only where it is.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CallbackMessage {
+    /// Its chat.
+    pub chat: Chat,
 }
 
 /// A Telegram user (or bot).

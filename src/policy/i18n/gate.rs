@@ -15,3 +15,23 @@ pub fn default_gate_prompt(locale: Locale) -> &'static str {
         }
     }
 }
+
+/// The built-in prompt with a button (Telegram): `{at}`, `{timeout}` as above.
+#[must_use]
+pub fn default_gate_button_prompt(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "{at} 欢迎！请在 {timeout} 内点击下方按钮，证明你不是机器人。\n超时未点击将被移出本群。",
+        Locale::En => {
+            "{at} Welcome! Press the button below within {timeout} to show you are not a bot.\nMembers who do not press it in time are removed."
+        }
+    }
+}
+
+/// The label of the gate's button.
+#[must_use]
+pub fn gate_button(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "我不是机器人",
+        Locale::En => "I am not a robot",
+    }
+}
