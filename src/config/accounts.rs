@@ -288,4 +288,51 @@ mod tests {
         assert!(err.to_string().contains("gateway.telegram.bots[1].token"), "{err}");
         assert!(!err.to_string().contains("AAHdqTcv"), "{err}");
     }
+    #[test]
+    fn the_environment_appends_an_entry_but_leaves_no_gap_and_gives_no_whole_list() {
+        let one = write("[[gateway.onebot.accounts]]\nself_id = 20001\napi_root = \"http://127.0.0.1:3001\"\n");
+        // The next index adds an account after the file's.
+        let s = Settings::load_with_env(
+            Some(one.path()),
+            env(&[
+                ("QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS__1__SELF_ID", "20002"),
+                (
+                    "QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS__1__API_ROOT",
+                    "http://127.0.0.1:3002",
+                ),
+            ]),
+        )
+        .expect("valid");
+        let ids: Vec<_> = s.gateway.onebot.accounts().iter().map(|a| a.self_id).collect();
+        assert_eq!(ids, [Some(20_001), Some(20_002)]);
+        // An index past the end leaves an empty entry between: refused, naming it.
+        let err = Settings::load_with_env(
+            Some(one.path()),
+            env(&[
+                ("QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS__2__SELF_ID", "20003"),
+                (
+                    "QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS__2__API_ROOT",
+                    "http://127.0.0.1:3003",
+                ),
+            ]),
+        )
+        .expect_err("a gap");
+        assert!(err.to_string().contains("gateway.onebot.accounts[1]"), "{err}");
+        // A new entry without its self_id names the missing key.
+        let err = Settings::load_with_env(
+            Some(one.path()),
+            env(&[("QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS__1__SECRET", "x")]),
+        )
+        .expect_err("no self_id");
+        assert!(err.to_string().contains("gateway.onebot.accounts[1].self_id"), "{err}");
+        // The list is set entry by entry, never as one value.
+        let err = Settings::load_with_env(Some(one.path()), env(&[("QUNGUAN__GATEWAY__ONEBOT__ACCOUNTS", "[]")]))
+            .expect_err("a whole list");
+        assert!(err.to_string().contains("gateway.onebot.accounts"), "{err}");
+        // A bot given by the environment alone turns Telegram on.
+        let s = Settings::load_with_env(None, env(&[("QUNGUAN__GATEWAY__TELEGRAM__BOTS__0__TOKEN", TG_TOKEN)]))
+            .expect("valid");
+        assert!(s.gateway.telegram.enabled);
+        assert_eq!(s.gateway.telegram.bots()[0].settings.bot_id(), Some(7_012_345_678));
+    }
 }

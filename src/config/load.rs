@@ -159,6 +159,19 @@ fn describe_config_error(err: &config::ConfigError, file: Option<&Path>) -> Stri
             };
             format!("{key}: {inner}{}", source(origin))
         }
+        // The crate joins a list index and the next key without a dot (`accounts[1]self_id`).
+        config::ConfigError::NotFound(key) => {
+            let mut dotted = String::with_capacity(key.len() + 4);
+            let mut after_index = false;
+            for c in key.chars() {
+                if after_index && (c.is_alphanumeric() || c == '_') {
+                    dotted.push('.');
+                }
+                after_index = c == ']';
+                dotted.push(c);
+            }
+            format!("missing configuration field \"{dotted}\"")
+        }
         _ => err.to_string(),
     }
 }

@@ -6,7 +6,14 @@
 //! group's actions leave only through the gateway of the account that keeps it; a message
 //! both accounts see is handled once, through the account that is admin there; which
 //! account keeps a group survives a restart; and the single `[gateway.onebot]` section still
-//! accepts any `self_id`.
+//! accepts any `self_id`. With the ban list: a super user's `/gban` removes the member from
+//! both accounts' groups, each kick through the group's own account; a banned member who
+//! joins or speaks in a group of the other account is removed through that account; a plain
+//! member's `/gban` changes nothing anywhere. The send governor paces each account apart.
+//!
+//! The same for two Telegram bots: each its own webhook (or polling offset), a `/gban` across
+//! both bots' chats, and a gate button press handled from the bot that posted it, its
+//! effects through the chat's keeper.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,6 +32,11 @@ const SPAM: &str = "FREE MONEY 点击领取";
 
 /// Options listing accounts A (the harness's fake, `app.gateway`) and B (`b`).
 fn two_accounts(b: &FakeOneBot) -> Options {
+    two_accounts_and(b, |_| {})
+}
+
+/// [`two_accounts`], then `more` on the settings.
+fn two_accounts_and(b: &FakeOneBot, more: fn(&mut qunguan::config::Settings)) -> Options {
     let root_b = b.api_root();
     Options {
         tweak: Box::new(move |s| {
@@ -45,6 +57,7 @@ fn two_accounts(b: &FakeOneBot) -> Options {
                     timeout: None,
                 },
             ];
+            more(s);
         }),
         ..Options::default()
     }
@@ -309,6 +322,179 @@ async fn the_single_section_accepts_any_self_id() {
     app.stop().await;
 }
 
+// ---- One ban list over both accounts, and a send governor each (issue 13 §1 with §3) ----
+
+const SUPER: i64 = 12;
+const MEMBER: i64 = 11;
+
+fn with_super_user(s: &mut qunguan::config::Settings) {
+    s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+}
+
+/// A command written like [`command`]'s `spec`, in `group` as account `account` receives it.
+fn command_seen_by(account: i64, group: i64, message_id: i64, user: i64, spec: &str) -> Value {
+    let mut event = command(message_id, user, "member", spec);
+    event["group_id"] = json!(group);
+    event["self_id"] = json!(account);
+    event
+}
+
+/// `user` joins `group`, as account `account` reports it.
+fn joined_seen_by(account: i64, group: i64, user: i64) -> Value {
+    let mut event = fixture("onebot11/notice.group_increase.approve.json");
+    event["group_id"] = json!(group);
+    event["user_id"] = json!(user);
+    event["self_id"] = json!(account);
+    event["time"] = json!(1_732_172_100);
+    event
+}
+
+/// The groups `calls` removed [`SPAMMER`] from.
+fn kicked_from(calls: &[Call]) -> Vec<i64> {
+    let mut groups: Vec<i64> = calls
+        .iter()
+        .filter(|c| c.action == "set_group_kick")
+        .map(|c| {
+            assert_eq!(c.params["user_id"], SPAMMER, "{c:?}");
+            c.params["group_id"].as_i64().expect("group")
+        })
+        .collect();
+    groups.sort_unstable();
+    groups
+}
+
+#[tokio::test]
+async fn a_super_users_gban_removes_the_member_from_both_accounts_groups_each_through_its_own() {
+    let b = FakeOneBot::start(TOKEN_B).await;
+    let app = TestApp::spawn_with(two_accounts_and(&b, with_super_user)).await;
+    // The member is seen in A's group 1001 and in B's group 1002.
+    assert_eq!(
+        post_as(&app, A, SECRET_A, &seen_by(A, 1_001, 1, SPAMMER, "大家好")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post_as(&app, B, SECRET_B, &seen_by(B, 1_002, 2, SPAMMER, "在吗")).await,
+        StatusCode::NO_CONTENT
+    );
+    // A super user bans them in A's group.
+    let gban = command_seen_by(A, 1_001, 3, SUPER, "/gban {@2309855761} 广告号");
+    assert_eq!(post_as(&app, A, SECRET_A, &gban).await, StatusCode::NO_CONTENT);
+    app.settle().await;
+    let (calls_a, calls_b) = (app.gateway.delivered(), b.delivered());
+    assert_eq!(
+        kicked_from(&calls_a),
+        [1_001],
+        "A removes them from its group: {calls_a:?}"
+    );
+    assert_eq!(
+        kicked_from(&calls_b),
+        [1_002],
+        "B removes them from its group: {calls_b:?}"
+    );
+    let reply = calls_a
+        .iter()
+        .find(|c| c.action == "send_group_msg")
+        .expect("the super user is answered in A's group");
+    let text = sent_text(reply);
+    assert!(text.contains("已全局拉黑") && text.contains("2 个群"), "{text}");
+    assert!(about(&calls_a, 1_002).is_empty() && about(&calls_b, 1_001).is_empty());
+
+    // They join a group of B's (B reports the join): removed through B.
+    assert_eq!(
+        post_as(&app, B, SECRET_B, &joined_seen_by(B, 1_003, SPAMMER)).await,
+        StatusCode::NO_CONTENT
+    );
+    // They speak in another group of A's: recalled and removed through A.
+    assert_eq!(
+        post_as(&app, A, SECRET_A, &seen_by(A, 1_004, 5, SPAMMER, "我又来了")).await,
+        StatusCode::NO_CONTENT
+    );
+    app.settle().await;
+    let (calls_a, calls_b) = (app.gateway.delivered(), b.delivered());
+    assert_eq!(kicked_from(&calls_b), [1_002, 1_003], "{calls_b:?}");
+    assert_eq!(kicked_from(&calls_a), [1_001, 1_004], "{calls_a:?}");
+    assert_eq!(recalls(&calls_a), [5]);
+    assert!(about(&calls_a, 1_003).is_empty() && about(&calls_b, 1_004).is_empty());
+    app.wait_metrics(&[("qunguan_bans_enforced_total", "2")]).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_plain_members_gban_is_ignored_on_both_accounts() {
+    let b = FakeOneBot::start(TOKEN_B).await;
+    let app = TestApp::spawn_with(two_accounts_and(&b, with_super_user)).await;
+    assert_eq!(
+        post_as(&app, A, SECRET_A, &seen_by(A, 1_001, 1, SPAMMER, "大家好")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post_as(&app, B, SECRET_B, &seen_by(B, 1_002, 2, SPAMMER, "在吗")).await,
+        StatusCode::NO_CONTENT
+    );
+    for (account, secret, group, id, spec) in [
+        (B, SECRET_B, 1_002, 3, "/gban {@2309855761} 广告号"),
+        (A, SECRET_A, 1_001, 4, "/全局拉黑 {@2309855761}"),
+        (A, SECRET_A, 1_001, 5, "/gban 2309855761"),
+    ] {
+        let event = command_seen_by(account, group, id, MEMBER, spec);
+        assert_eq!(post_as(&app, account, secret, &event).await, StatusCode::NO_CONTENT);
+    }
+    // The member speaks again in both groups: nobody is banned, so nothing is done.
+    assert_eq!(
+        post_as(&app, A, SECRET_A, &seen_by(A, 1_001, 6, SPAMMER, "还在")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        post_as(&app, B, SECRET_B, &seen_by(B, 1_002, 7, SPAMMER, "还在")).await,
+        StatusCode::NO_CONTENT
+    );
+    // Every decision was stored before the webhook answered; settled, all sent has arrived.
+    app.settle().await;
+    let (calls_a, calls_b) = (app.gateway.delivered(), b.delivered());
+    assert!(calls_a.is_empty(), "nothing through A: {calls_a:?}");
+    assert!(calls_b.is_empty(), "nothing through B: {calls_b:?}");
+    assert!(cases_in(&app, 1_001).await.is_empty() && cases_in(&app, 1_002).await.is_empty());
+    app.wait_metrics(&[("qunguan_bans{source=\"local\"}", "0")]).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_accounts_send_limit_does_not_hold_back_the_other_accounts_messages() {
+    let b = FakeOneBot::start(TOKEN_B).await;
+    let app = TestApp::spawn_with(two_accounts_and(&b, |s| {
+        // One message a second per account; the group limit stays out of the way.
+        s.outbox.sends_per_second_total = 1;
+    }))
+    .await;
+    // Two spam messages in A's group: two recalls (never paced) and two warnings, of which
+    // A may send one now and the other a second later. The clock stands still.
+    for (id, user) in [(11, SPAMMER), (12, SPAMMER + 1)] {
+        assert_eq!(
+            post_as(&app, A, SECRET_A, &seen_by(A, 1_001, id, user, SPAM)).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let delivered = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(recalls(&delivered), [11, 12], "{delivered:?}");
+    // Spam in B's group: B's warning leaves at once, though A's second one still waits.
+    assert_eq!(
+        post_as(&app, B, SECRET_B, &seen_by(B, 1_002, 21, SPAMMER, SPAM)).await,
+        StatusCode::NO_CONTENT
+    );
+    let through_b = b.wait_delivered(2, PATIENCE).await;
+    assert_eq!(actions(&about(&through_b, 1_002)), ["send_group_msg"], "{through_b:?}");
+    // Exactly one action is left: A's second warning, held by A's own window.
+    app.wait_metrics(&[("qunguan_outbox_depth", "1")]).await;
+    let warnings = |calls: &[Call]| calls.iter().filter(|c| c.action == "send_group_msg").count();
+    assert_eq!(warnings(&app.gateway.delivered()), 1, "{:?}", app.gateway.delivered());
+    // A second later A's window allows it.
+    app.advance(std::time::Duration::from_secs(1));
+    app.settle().await;
+    assert_eq!(warnings(&app.gateway.delivered()), 2, "{:?}", app.gateway.delivered());
+    assert_eq!(warnings(&b.delivered()), 1);
+    app.stop().await;
+}
+
 // ---- Several Telegram bots (issue 13 §2) ----
 
 const BOT_2: i64 = 7_012_345_679;
@@ -322,6 +508,11 @@ const CHAT_2: i64 = -1_009_999_000_001;
 /// Options listing two bots in webhook mode: bot 1 (the harness's fake, `app.telegram`) and
 /// bot 2 (`second`), each with its own path and secret token.
 fn two_bots(second: &FakeTelegram) -> Options {
+    two_bots_and(second, |_| {})
+}
+
+/// [`two_bots`], then `more` on the settings.
+fn two_bots_and(second: &FakeTelegram, more: fn(&mut qunguan::config::Settings)) -> Options {
     let root_2 = second.api_root();
     Options {
         tweak: Box::new(move |s| {
@@ -346,6 +537,7 @@ fn two_bots(second: &FakeTelegram) -> Options {
                     api_root: Some(root_2.clone()),
                 },
             ];
+            more(s);
         }),
         ..Options::default()
     }
@@ -446,6 +638,270 @@ async fn two_telegram_bots_each_have_their_webhook_and_act_only_in_their_chats()
         tg_actions_in(&app.telegram, CHAT_2).is_empty(),
         "{:?}",
         app.telegram.actions()
+    );
+    app.stop().await;
+}
+
+/// A text message from `user` in `chat`, as update `update_id` of one bot.
+fn tg_text_in(update_id: i64, message_id: i64, chat: i64, user: i64, text: &str) -> Value {
+    let mut update = tg_spam(update_id, message_id, chat);
+    update["message"]["from"] = json!({"id": user, "is_bot": false, "first_name": format!("user{user}")});
+    update["message"]["text"] = json!(text);
+    update["message"]["entities"] = json!([]);
+    update
+}
+
+/// `user` joins `chat` through an invite link, as update `update_id` of one bot.
+fn tg_joined_in(update_id: i64, chat: i64, user: i64) -> Value {
+    let mut update = tg_fixture("update.chat_member.joined_via_link.json");
+    update["update_id"] = json!(update_id);
+    update["chat_member"]["chat"]["id"] = json!(chat);
+    let person = json!({"id": user, "is_bot": false, "first_name": format!("user{user}")});
+    update["chat_member"]["from"] = person.clone();
+    update["chat_member"]["old_chat_member"]["user"] = person.clone();
+    update["chat_member"]["new_chat_member"]["user"] = person;
+    update
+}
+
+/// The chats a fake Bot API banned `user` from.
+fn tg_banned_from(fake: &FakeTelegram, user: i64) -> Vec<i64> {
+    let mut chats: Vec<i64> = fake
+        .calls_of("banChatMember")
+        .iter()
+        .filter(|c| c.params["user_id"] == user)
+        .filter_map(|c| c.params["chat_id"].as_i64())
+        .collect();
+    chats.sort_unstable();
+    chats
+}
+
+#[tokio::test]
+async fn a_gban_in_one_bots_chat_removes_the_member_from_the_other_bots_chats_too() {
+    /// A third chat, only bot 2 is in.
+    const CHAT_3: i64 = -1_009_999_000_003;
+    const MEMBER_TG: i64 = 6_001;
+    let second = FakeTelegram::start_as(TOKEN_2, BOT_2).await;
+    let app = TestApp::spawn_with(two_bots_and(&second, |s| {
+        s.admin.super_users = vec![format!("tg:{TG_OWNER}").parse().expect("user")];
+    }))
+    .await;
+    // The member speaks in bot 1's chat and in bot 2's chat.
+    for (path, secret, update) in [
+        (PATH_1, TG_SECRET, tg_text_in(1, 100, TG_CHAT, MEMBER_TG, "大家好")),
+        (PATH_2, SECRET_2, tg_text_in(5_001, 7, CHAT_2, MEMBER_TG, "在吗")),
+        // The chat's owner, a super user, bans them by id in bot 1's chat.
+        (
+            PATH_1,
+            TG_SECRET,
+            tg_text_in(2, 101, TG_CHAT, TG_OWNER, "/gban 6001 广告"),
+        ),
+    ] {
+        assert_eq!(
+            post_update_to(&app, path, secret, &update).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    app.settle().await;
+    assert_eq!(
+        tg_banned_from(&app.telegram, MEMBER_TG),
+        [TG_CHAT],
+        "{:?}",
+        app.telegram.actions()
+    );
+    assert_eq!(tg_banned_from(&second, MEMBER_TG), [CHAT_2], "{:?}", second.actions());
+    // They join a chat only bot 2 is in: removed through bot 2.
+    assert_eq!(
+        post_update_to(&app, PATH_2, SECRET_2, &tg_joined_in(5_002, CHAT_3, MEMBER_TG)).await,
+        StatusCode::NO_CONTENT
+    );
+    app.settle().await;
+    assert_eq!(tg_banned_from(&second, MEMBER_TG), [CHAT_3, CHAT_2]);
+    assert!(tg_actions_in(&app.telegram, CHAT_3).is_empty() && tg_actions_in(&app.telegram, CHAT_2).is_empty());
+    assert!(tg_actions_in(&second, TG_CHAT).is_empty(), "{:?}", second.actions());
+    // A plain member's /gban in bot 2's chat is ignored.
+    let before = (app.telegram.actions().len(), second.actions().len());
+    assert_eq!(
+        post_update_to(
+            &app,
+            PATH_2,
+            SECRET_2,
+            &tg_text_in(5_003, 8, CHAT_2, 6_002, "/gban 6003")
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+    app.settle().await;
+    assert_eq!((app.telegram.actions().len(), second.actions().len()), before);
+    app.stop().await;
+}
+
+/// A press of the inline button reporting `data`, by `user`, under a bot message in `chat`.
+fn tg_press(update_id: i64, chat: i64, user: i64, data: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cb{update_id}"),
+            "from": {"id": user, "is_bot": false, "first_name": format!("user{user}")},
+            "message": {
+                "message_id": 58_400,
+                "date": 1_732_172_100,
+                "chat": {"id": chat, "type": "supergroup", "title": "第二个群"}
+            },
+            "chat_instance": "-4242",
+            "data": data
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_gate_button_press_is_handled_from_the_bot_that_posted_it_and_answered_through_the_keeper() {
+    const NEWCOMER: i64 = 7_359_024_416;
+    let second = FakeTelegram::start_as(TOKEN_2, BOT_2).await;
+    let app = TestApp::spawn_with(two_bots_and(&second, |s| {
+        s.verify.enabled = true;
+        s.verify.button = true;
+    }))
+    .await;
+    // A newcomer joins a chat only bot 2 keeps: bot 2 mutes them and posts the button.
+    assert_eq!(
+        post_update_to(&app, PATH_2, SECRET_2, &tg_joined_in(5_001, CHAT_2, NEWCOMER)).await,
+        StatusCode::NO_CONTENT
+    );
+    let posted = second.wait_actions(2, PATIENCE).await;
+    assert_eq!(methods(&posted), ["restrictChatMember", "sendMessage"]);
+    let data = posted[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .expect("callback data")
+        .to_owned();
+    // Bot 1 arrives in the chat as its admin and takes it over.
+    app.telegram.set_admins(CHAT_2, vec![(BOT_ID, "administrator")]);
+    assert_eq!(
+        post_update_to(&app, PATH_1, TG_SECRET, &tg_text_in(6, 60, CHAT_2, 6_002, "大家好")).await,
+        StatusCode::NO_CONTENT
+    );
+    app.wait_metrics(&[(
+        "qunguan_group_account{group=\"tg:-1009999000001\",account=\"tg:7012345678\",role=\"admin\"}",
+        "1",
+    )])
+    .await;
+    // The press reaches only bot 2, whose message carries the button: it still lets the
+    // newcomer in, and the unmute and the welcome leave through bot 1, the keeper now.
+    assert_eq!(
+        post_update_to(&app, PATH_2, SECRET_2, &tg_press(5_002, CHAT_2, NEWCOMER, &data)).await,
+        StatusCode::NO_CONTENT
+    );
+    app.wait_metrics(&[("qunguan_verify_gates_total{result=\"passed\"}", "1")])
+        .await;
+    app.settle().await;
+    let through_1 = tg_actions_in(&app.telegram, CHAT_2);
+    assert_eq!(
+        through_1,
+        ["restrictChatMember", "sendMessage"],
+        "{:?}",
+        app.telegram.actions()
+    );
+    let unmute = app.telegram.calls_of("restrictChatMember");
+    assert_eq!(unmute[0].params["user_id"], NEWCOMER);
+    assert_eq!(unmute[0].params["permissions"]["can_send_messages"], true);
+    assert_eq!(tg_actions_in(&second, CHAT_2).len(), 2, "{:?}", second.actions());
+    app.stop().await;
+}
+
+/// Options listing two bots that poll, bot 1 (`app.telegram`) and bot 2 (`second`).
+fn two_polling_bots(second: &FakeTelegram) -> Options {
+    let root_2 = second.api_root();
+    Options {
+        tweak: Box::new(move |s| {
+            let tg = &mut s.gateway.telegram;
+            tg.enabled = true;
+            tg.mode = TelegramMode::Polling;
+            tg.bots = vec![
+                TelegramBot {
+                    token: Secret::new(TG_TOKEN),
+                    mode: None,
+                    webhook_path: None,
+                    webhook_url: String::new(),
+                    secret_token: Secret::new(""),
+                    api_root: None,
+                },
+                TelegramBot {
+                    token: Secret::new(TOKEN_2),
+                    mode: Some(TelegramMode::Polling),
+                    webhook_path: None,
+                    webhook_url: String::new(),
+                    secret_token: Secret::new(""),
+                    api_root: Some(root_2.clone()),
+                },
+            ];
+        }),
+        ..Options::default()
+    }
+}
+
+/// Waits until `fake` polls with `offset` (it has confirmed everything before it).
+async fn polls_from(fake: &FakeTelegram, offset: i64) {
+    fake.wait_for(PATIENCE, |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "getUpdates" && c.params["offset"] == offset)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_polling_bots_keep_their_own_offsets_across_a_restart() {
+    let second = FakeTelegram::start_as(TOKEN_2, BOT_2).await;
+    let app = TestApp::spawn_with(two_polling_bots(&second)).await;
+    // Update ids are each bot's own: both bots deliver an update 10, two different messages.
+    app.telegram
+        .push_updates([tg_spam(10, 100, TG_CHAT), tg_spam(11, 101, TG_CHAT)]);
+    second.push_updates([tg_spam(10, 7, CHAT_2)]);
+    polls_from(&app.telegram, 12).await;
+    polls_from(&second, 11).await;
+    app.settle().await;
+    let deleted = |fake: &FakeTelegram| -> Vec<i64> {
+        fake.calls_of("deleteMessage")
+            .iter()
+            .filter_map(|c| c.params["message_id"].as_i64())
+            .collect()
+    };
+    assert_eq!(deleted(&app.telegram), [100, 101]);
+    assert_eq!(deleted(&second), [7], "bot 2's update 10 is not bot 1's");
+    // Bot 2 gets an update while the daemon is down; each bot resumes from its own offset.
+    let polls = |fake: &FakeTelegram| -> Vec<i64> {
+        fake.calls_of("getUpdates")
+            .iter()
+            .map(|c| c.params["offset"].as_i64().unwrap_or_default())
+            .collect()
+    };
+    let (one, two) = (app.telegram.clone(), second.clone());
+    let before = (polls(&one).len(), polls(&second).len());
+    let app = app
+        .restart_after(two_polling_bots(&second), move |_| {
+            two.push_updates([tg_spam(11, 8, CHAT_2)]);
+        })
+        .await;
+    polls_from(&second, 12).await;
+    one.wait_for(PATIENCE, |calls| {
+        calls.iter().filter(|c| c.method == "getUpdates").count() > before.0
+    })
+    .await;
+    app.settle().await;
+    assert_eq!(deleted(&second), [7, 8]);
+    assert_eq!(deleted(&one), [100, 101], "nothing of bot 1 was handled again");
+    // A poll may have been under way at the stop; the new daemon's first poll is the one
+    // after the last offset each bot had stored.
+    assert_eq!(
+        polls(&one)[before.0..].iter().min(),
+        Some(&12),
+        "bot 1 resumed from its own offset: {:?}",
+        polls(&one)
+    );
+    assert_eq!(
+        polls(&second)[before.1..].iter().min(),
+        Some(&11),
+        "bot 2 resumed from its own offset: {:?}",
+        polls(&second)
     );
     app.stop().await;
 }
