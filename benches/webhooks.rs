@@ -4,11 +4,13 @@
 //!
 //! ```sh
 //! cargo bench --bench webhooks                      # 20 000 events per gateway, 16 connections
-//! cargo bench --bench webhooks -- 50000 32          # events, concurrency
+//! cargo bench --bench webhooks -- 50000 32 8        # events, concurrency, OneBot accounts
 //! ```
 //!
 //! The stream: 200 groups × 300 members, 8 % of messages spam (`加微信 …`), the rest clean
-//! chat. It reports events/s, webhook latency p50/p99 and how many actions reached the fake
+//! chat. Three runs: OneBot with the single `[gateway.onebot]` section, OneBot with several
+//! `[[gateway.onebot.accounts]]` (4 unless told; the groups spread over them, each account
+//! with its own fake gateway and secret, posting with its `X-Self-ID`), and Telegram. It reports events/s, webhook latency p50/p99 and how many actions reached the fake
 //! gateway once the outbox drained. Timing lives here, never in tests.
 
 #[allow(dead_code)]
@@ -21,7 +23,7 @@ mod fake_telegram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qunguan::config::{Secret, Settings, TelegramMode};
+use qunguan::config::{OneBotAccount, Secret, Settings, TelegramMode};
 use qunguan::domain::clock::SystemClock;
 use qunguan::domain::duration::HumanDuration;
 use qunguan::gateway::onebot::signature;
@@ -37,6 +39,18 @@ const TG_SECRET: &str = "bench_secret-token";
 struct Load {
     events: usize,
     concurrency: usize,
+    /// OneBot accounts of the `accounts` run.
+    accounts: usize,
+}
+
+/// The QQ number of account `n` of the `accounts` run.
+fn account_id(n: i64) -> i64 {
+    20_001 + n
+}
+
+/// The webhook secret of account `n` of the `accounts` run.
+fn account_secret(n: i64) -> String {
+    format!("{SECRET}-{n}")
 }
 
 /// One request: path, body, headers.
@@ -47,6 +61,7 @@ fn main() {
     let load = Load {
         events: args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000),
         concurrency: args.next().and_then(|a| a.parse().ok()).unwrap_or(16),
+        accounts: args.next().and_then(|a| a.parse().ok()).unwrap_or(4).max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,16 +69,18 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         println!(
-            "{} events per gateway, {} connections, {GROUPS} groups x {USERS} members, 8% spam",
-            load.events, load.concurrency
+            "{} events per gateway, {} connections, {GROUPS} groups x {USERS} members, 8% spam, {} OneBot accounts in the accounts run",
+            load.events, load.concurrency, load.accounts
         );
         run("onebot", &load).await;
+        run("accounts", &load).await;
         run("telegram", &load).await;
     });
 }
 
 /// Deterministic stream: message `i` is spam when `i % 25 < 2` (8 %).
-fn stream(kind: &str, n: usize) -> Vec<Request> {
+fn stream(kind: &str, n: usize, accounts: usize) -> Vec<Request> {
+    let accounts = i64::try_from(accounts).expect("small");
     // Dated within the last hours, one second apart: older events (`server.max_event_age`,
     // 24 h) would be acknowledged and ignored.
     let start = jiff::Timestamp::now().as_second() - i64::try_from(n).expect("small");
@@ -78,16 +95,29 @@ fn stream(kind: &str, n: usize) -> Vec<Request> {
                 format!("今天的会议改到下午三点，大家记得准时参加 {i}")
             };
             match kind {
-                "onebot" => {
+                "onebot" | "accounts" => {
+                    // With accounts, each group is kept by one of them (group mod accounts).
+                    let account = group % accounts;
+                    let self_id = if kind == "accounts" {
+                        account_id(account)
+                    } else {
+                        3_889_000_123
+                    };
                     let body = serde_json::to_vec(&json!({
                         "post_type": "message", "message_type": "group", "sub_type": "normal",
-                        "time": start + i64i, "self_id": 3_889_000_123_i64, "group_id": 700_000_000 + group,
+                        "time": start + i64i, "self_id": self_id, "group_id": 700_000_000 + group,
                         "user_id": user, "message_id": i64i, "message": text, "raw_message": text, "font": 0,
                         "sender": {"user_id": user, "nickname": format!("u{user}"), "card": "", "role": "member"}
                     }))
                     .expect("json");
-                    let sig = signature::sign(SECRET.as_bytes(), &body);
-                    ("/onebot/v11".to_owned(), body, vec![("x-signature", sig)])
+                    if kind == "accounts" {
+                        let sig = signature::sign(account_secret(account).as_bytes(), &body);
+                        let headers = vec![("x-signature", sig), ("x-self-id", self_id.to_string())];
+                        ("/onebot/v11".to_owned(), body, headers)
+                    } else {
+                        let sig = signature::sign(SECRET.as_bytes(), &body);
+                        ("/onebot/v11".to_owned(), body, vec![("x-signature", sig)])
+                    }
                 }
                 _ => {
                     let body = serde_json::to_vec(&json!({
@@ -117,6 +147,12 @@ async fn run(kind: &str, load: &Load) {
     std::fs::write(rules.join("ads.txt"), "加微信\nt.me/+\n").expect("rules");
     let onebot = fake_onebot::FakeOneBot::start("bench-token").await;
     let telegram = fake_telegram::FakeTelegram::start().await;
+    let mut listed = Vec::new();
+    if kind == "accounts" {
+        for _ in 0..load.accounts {
+            listed.push(fake_onebot::FakeOneBot::start("bench-token").await);
+        }
+    }
 
     let mut settings = Settings::default();
     settings.server.listen = "127.0.0.1:0".parse().expect("addr");
@@ -131,6 +167,17 @@ async fn run(kind: &str, load: &Load) {
     settings.gateway.onebot.api_root = onebot.api_root();
     settings.gateway.onebot.access_token = Secret::new("bench-token");
     settings.gateway.onebot.secret = Secret::new(SECRET);
+    settings.gateway.onebot.accounts = listed
+        .iter()
+        .zip(0_i64..)
+        .map(|(fake, n)| OneBotAccount {
+            self_id: account_id(n),
+            api_root: fake.api_root(),
+            access_token: Secret::new("bench-token"),
+            secret: Secret::new(account_secret(n)),
+            timeout: None,
+        })
+        .collect();
     let tg = &mut settings.gateway.telegram;
     tg.enabled = kind == "telegram";
     tg.mode = TelegramMode::Webhook;
@@ -144,7 +191,7 @@ async fn run(kind: &str, load: &Load) {
     let base = format!("http://{}", app.local_addr());
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
-    let requests = Arc::new(stream(kind, load.events));
+    let requests = Arc::new(stream(kind, load.events, load.accounts));
     // Every spam message: a recall and a rung (a Telegram kick is two calls).
     let expected_actions = (0..load.events).filter(|i| i % 25 < 2).count() * 2;
 
@@ -192,6 +239,7 @@ async fn run(kind: &str, load: &Load) {
     let delivered = loop {
         let delivered = match kind {
             "onebot" => onebot.delivered().len(),
+            "accounts" => listed.iter().map(|fake| fake.delivered().len()).sum(),
             _ => telegram.actions().len(),
         };
         if delivered >= expected_actions || drain_started.elapsed() > Duration::from_secs(120) {
