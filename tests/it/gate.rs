@@ -443,22 +443,6 @@ async fn on_telegram_the_newcomer_may_pass_by_pressing_their_own_button() {
     assert!(visible.contains("1. 禁止广告"), "{visible}");
     app.wait_metrics(&[("qunguan_verify_gates_total{result=\"passed\"}", "1")])
         .await;
-    // Every press is answered (the member's button stops showing progress), whatever it did.
-    let answered = app
-        .telegram
-        .wait_for(PATIENCE, |calls| {
-            calls.iter().filter(|c| c.method == "answerCallbackQuery").count() >= 3
-        })
-        .await;
-    let ids: Vec<&str> = answered
-        .iter()
-        .filter(|c| c.method == "answerCallbackQuery")
-        .filter_map(|c| c.params["callback_query_id"].as_str())
-        .collect();
-    assert_eq!(ids.len(), 3, "{ids:?}");
-    for id in ["cb718290600", "cb718290601", "cb718290602"] {
-        assert!(ids.contains(&id), "{id} answered: {ids:?}");
-    }
     // The deadline passes: nothing more (no ban), and the button is spent.
     app.advance(Duration::from_secs(600));
     app.post_update(&press(718_290_603, newcomer, &data)).await;

@@ -132,15 +132,6 @@ impl TelegramClient {
         classify_answer(method, status, &body)
     }
 
-    /// `answerCallbackQuery` without a text: tells the member's app the press arrived, so
-    /// its button stops showing progress. What the press changes (an unmute, a welcome) is
-    /// an action like any other, through the outbox.
-    pub(crate) async fn answer_callback_query(&self, id: &str) -> Result<(), GatewayError> {
-        self.call("answerCallbackQuery", &serde_json::json!({"callback_query_id": id}))
-            .await
-            .map(|_| ())
-    }
-
     /// `getMe`: who the token belongs to.
     pub async fn get_me(&self) -> Result<User, GatewayError> {
         let result = self.call("getMe", &json!({})).await?;

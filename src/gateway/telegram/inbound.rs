@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::admins::AdminCache;
-use super::client::TelegramClient;
 use super::update::{self, Membership, Translated};
 use super::wire::Update;
 use crate::domain::bounds::Bound;
@@ -29,9 +28,6 @@ pub struct Inbound {
     /// which the store's seen-keys still catch when both reports carry the same date).
     recent: Mutex<HashMap<Membership, (i64, EventKey)>>,
     recent_bound: Arc<Bound>,
-    /// This bot's client, to answer button presses with (a press can be answered only by
-    /// the bot that received it); `None` answers none.
-    answers: Option<Arc<TelegramClient>>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -55,15 +51,7 @@ impl Inbound {
                 "telegram_recent_joins",
                 crate::config::LimitsSettings::default().telegram_recent_joins,
             ),
-            answers: None,
         }
-    }
-
-    /// Answers each button press through `client` (this bot's) once it is handled.
-    #[must_use]
-    pub fn answering(mut self, client: Arc<TelegramClient>) -> Self {
-        self.answers = Some(client);
-        self
     }
 
     /// The bounded structures of the Telegram side (for `/metrics`; their capacities are set
@@ -130,27 +118,7 @@ impl Inbound {
                 tracing::debug!(update = update.update_id, key = %hex::encode(event.key.0), "telegram: already handled");
             }
         }
-        self.answer_press(update);
         Ok(())
-    }
-
-    /// Answers a button press once it is handled (durably), off the update's path: through
-    /// this bot, the one Telegram delivered the press to, whichever bot keeps the chat. Best
-    /// effort: an unanswered press only leaves the member's button showing progress for a
-    /// while, so a failure is logged and not retried.
-    fn answer_press(&self, update: &Update) {
-        let (Some(client), Some(press)) = (&self.answers, &update.callback_query) else {
-            return;
-        };
-        if press.id.is_empty() {
-            return;
-        }
-        let (client, id, bot) = (Arc::clone(client), press.id.clone(), self.bot_id);
-        tokio::spawn(async move {
-            if let Err(e) = client.answer_callback_query(&id).await {
-                tracing::debug!(bot, error = %e, "telegram: could not answer a button press");
-            }
-        });
     }
 
     /// Gives a join or leave reported again within [`SAME_MEMBERSHIP_WINDOW_SECS`] the key of

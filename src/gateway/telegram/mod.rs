@@ -59,7 +59,7 @@ impl TelegramGateway {
         clock: SharedClock,
     ) -> Self {
         let admins = admins::AdminCache::new(Arc::clone(&client), clock, settings.admin_cache_ttl.get());
-        let inbound = Arc::new(inbound::Inbound::new(client.bot_id(), sink, admins).answering(Arc::clone(&client)));
+        let inbound = Arc::new(inbound::Inbound::new(client.bot_id(), sink, admins));
         Self {
             settings: settings.clone(),
             client,

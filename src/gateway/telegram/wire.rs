@@ -37,10 +37,6 @@ pub struct Update {
 /// A press of an inline button.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CallbackQuery {
-    /// The press's id, to answer it with (`answerCallbackQuery`); only the bot that received
-    /// the press can.
-    #[serde(default)]
-    pub id: String,
     /// Who pressed.
     pub from: User,
     /// The message the button is under (absent for inline-mode messages and messages too old

@@ -227,8 +227,6 @@ fn is_housekeeping(method: &str) -> bool {
             | "getChatAdministrators"
             | "getChat"
             | "getChatMemberCount"
-            // Answering a button press only stops its progress indicator.
-            | "answerCallbackQuery"
     )
 }
 
@@ -409,10 +407,6 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
             }
             (Some(_), Some(_)) => ok(json!(true)),
             _ => error(400, "Bad Request: invalid parameters", None),
-        },
-        "answerCallbackQuery" => match params["callback_query_id"].as_str() {
-            Some(id) if !id.is_empty() => ok(json!(true)),
-            _ => error(400, "Bad Request: query_id_invalid", None),
         },
         "unbanChatMember" | "approveChatJoinRequest" | "declineChatJoinRequest" => match (chat_id, user_id) {
             (Some(_), Some(_)) => ok(json!(true)),
