@@ -30,7 +30,8 @@ pub struct VerifySettings {
     #[serde(deserialize_with = "mode")]
     pub mode: GateMode,
     /// Mute the newcomer until they answer (QQ `set_group_ban`, Telegram
-    /// `restrictChatMember`), for the timeout plus a minute.
+    /// `restrictChatMember`), for the timeout plus a minute. A muted member cannot post in the
+    /// group, so on QQ they are asked to answer by private message to the bot.
     #[serde(deserialize_with = "super::strict::bool")]
     pub mute: bool,
     /// Telegram: put a button ("我不是机器人") under the question; the newcomer passes by
@@ -39,8 +40,13 @@ pub struct VerifySettings {
     #[serde(deserialize_with = "super::strict::bool")]
     pub button: bool,
     /// The question posted: `{at}` mentions the newcomer, `{question}` is the question,
-    /// `{timeout}` how long they have. Empty = the built-in text of `[messages] locale`.
+    /// `{timeout}` how long they have, `{bot}` the bot's account. Empty = the built-in text of
+    /// `[messages] locale`.
     pub prompt: String,
+    /// The question posted to a newcomer muted on QQ, who cannot post in the group and answers
+    /// by private message to the bot: the placeholders of `prompt`; `{bot}` tells them whom to
+    /// write to. Empty = the built-in text.
+    pub private_prompt: String,
 }
 
 impl Default for VerifySettings {
@@ -52,6 +58,7 @@ impl Default for VerifySettings {
             mute: true,
             button: false,
             prompt: String::new(),
+            private_prompt: String::new(),
         }
     }
 }

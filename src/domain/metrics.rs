@@ -82,13 +82,14 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// Event kinds, in label order.
-const EVENT_KINDS: [&str; 6] = [
+const EVENT_KINDS: [&str; 7] = [
     "message",
     "member_joined",
     "member_left",
     "join_request",
     "other",
     "button_pressed",
+    "private_message",
 ];
 
 /// Action kinds, in label order (index = [`action_index`]).
@@ -519,6 +520,7 @@ impl Metrics {
             EventKind::JoinRequest(_) => 3,
             EventKind::Other(_) => 4,
             EventKind::ButtonPressed(_) => 5,
+            EventKind::PrivateMessage(_) => 6,
         };
         self.events[i].fetch_add(1, Ordering::Relaxed);
     }

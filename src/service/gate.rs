@@ -6,6 +6,7 @@
 //!  join ──▶ Gate::open ── store: seen + gate + [mute, question]  (one unit) ──▶ outbox
 //!                                                    │ wakes
 //!  message of a pending member ──▶ Gate::answer      ▼
+//!  (or, muted on QQ, a private message to the bot ──▶ Gate::private_answer)
 //!     right answer: store: seen + gate removed + unmute + welcome batch (one unit)
 //!     anything else: its id noted for the recall; then moderated like any message
 //!  GateKeeper (supervised task, the daemon's clock) ── at each stored deadline:
@@ -35,7 +36,7 @@ use crate::config::rules::RulesHandle;
 use crate::domain::action::{Action, Button, Capabilities, OutgoingMessage};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
-use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform};
+use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform, PrivateMessage};
 use crate::domain::metrics::{GateCounts, Metrics};
 use crate::domain::sink::Outcome;
 use crate::policy::gate::{GatePolicy, Question};
@@ -47,6 +48,26 @@ use crate::service::passes::Passes;
 use crate::service::welcome::Welcomer;
 use crate::store::welcome::JoinWrite;
 use crate::store::{GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store, StoreError};
+
+/// How a newcomer is asked to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    /// Typed in the group.
+    InGroup,
+    /// By private message to the bot (muted on QQ: a muted member cannot post in the group).
+    Private,
+    /// By pressing the button under the question (Telegram, `button = true`).
+    Button,
+}
+
+/// Who is asked what, by which bot.
+struct Asked<'a> {
+    user_id: i64,
+    name: &'a str,
+    question: &'a str,
+    /// The bot's account (`{bot}`).
+    bot: i64,
+}
 
 /// The gate of every group: opens gates on joins, checks answers, closes gates on leaves.
 pub struct Gate {
@@ -164,10 +185,22 @@ impl Gate {
                 seconds: policy.mute_secs(),
             });
         }
-        let button = policy.button && group.platform == Platform::Telegram;
+        let ask = if policy.button && group.platform == Platform::Telegram {
+            Ask::Button
+        } else if muted && group.platform == Platform::Qq {
+            Ask::Private
+        } else {
+            Ask::InGroup
+        };
+        let asked = Asked {
+            user_id: joined.user_id,
+            name: &name,
+            question: &question.text,
+            bot: event.self_id,
+        };
         actions.push(Action::Send {
             group,
-            message: self.prompt(policy, joined.user_id, &name, &question.text, button),
+            message: self.prompt(policy, &asked, ask),
             reply_to: None,
         });
         let gate = PendingGate {
@@ -193,21 +226,27 @@ impl Gate {
         }))
     }
 
-    /// The question posted to a newcomer: `[verify] prompt` or the built-in text.
-    fn prompt(&self, policy: &GatePolicy, user_id: i64, name: &str, question: &str, button: bool) -> OutgoingMessage {
+    /// The question posted to a newcomer: `[verify] prompt` (`private_prompt` when they must
+    /// answer by private message) or the built-in text.
+    fn prompt(&self, policy: &GatePolicy, asked: &Asked<'_>, ask: Ask) -> OutgoingMessage {
         let locale = self.settings.messages.locale;
-        let template = match (self.settings.verify.prompt.as_str(), button) {
-            ("", false) => i18n::default_gate_prompt(locale),
-            ("", true) => i18n::default_gate_button_prompt(locale),
-            (own, _) => own,
+        let verify = &self.settings.verify;
+        let template = match ask {
+            Ask::Private if verify.private_prompt.is_empty() => i18n::default_gate_private_prompt(locale),
+            Ask::Private => &verify.private_prompt,
+            _ if !verify.prompt.is_empty() => &verify.prompt,
+            Ask::Button => i18n::default_gate_button_prompt(locale),
+            Ask::InGroup => i18n::default_gate_prompt(locale),
         };
         let timeout = i18n::duration(locale, policy.timeout.as_secs());
+        let bot = asked.bot.to_string();
+        let user_id = asked.user_id;
         let mut message = i18n::render_mentions(
             template,
-            &[(user_id, name)],
-            &[("question", question), ("timeout", &timeout)],
+            &[(user_id, asked.name)],
+            &[("question", asked.question), ("timeout", &timeout), ("bot", &bot)],
         );
-        if button {
+        if ask == Ask::Button {
             message.buttons.push(Button {
                 text: i18n::gate_button(locale).to_owned(),
                 data: crate::policy::gate::button_data(user_id),
@@ -241,6 +280,33 @@ impl Gate {
             return Ok(None);
         }
         self.pass(event, &gate, now).map(Some)
+    }
+
+    /// A private message to the bot (QQ): a newcomer muted at the gate cannot post in the
+    /// group, so they send their answer here. It is checked against each of the sender's
+    /// pending gates on the same platform (a private message names no group); the first it
+    /// answers, in a group still gated and before its deadline, passes exactly like an answer
+    /// in the group — the event's seen-key is written in that gate's pass, so a redelivery
+    /// passes nothing twice. Anything else (a wrong answer, a sender with no gate) changes
+    /// nothing: the bot never acts on private messages otherwise.
+    pub fn private_answer(&self, event: &Event, msg: &PrivateMessage) -> Result<Outcome, StoreError> {
+        const IGNORED: Outcome = Outcome::Ignored("a private message that answers no pending gate");
+        // No newcomer waits anywhere: not even the scan.
+        if self.bound.is_empty() || msg.user_id == event.self_id {
+            return Ok(IGNORED);
+        }
+        let now = self.clock.now();
+        let compact = self.normalizer.compact(&msg.text);
+        for gate in self.store.gates_of(msg.platform, msg.user_id)? {
+            if self.policy(gate.group).enabled
+                && !crate::policy::gate::due(gate.deadline_ms, now.as_millisecond())
+                && Question::accepts(&gate.answers, &compact)
+            {
+                tracing::info!(group = %gate.group, user = msg.user_id, "gate: answered by private message");
+                return self.pass(event, &gate, now);
+            }
+        }
+        Ok(IGNORED)
     }
 
     /// A press of a button (Telegram): the newcomer's own press of their gate's button lets

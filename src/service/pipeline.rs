@@ -402,6 +402,7 @@ impl Pipeline {
             }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
             EventKind::ButtonPressed(press) => self.gate.pressed(event, press)?,
+            EventKind::PrivateMessage(msg) => self.gate.private_answer(event, msg)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
         if outcome == Outcome::Duplicate {

@@ -30,9 +30,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode};
+use super::keys::decode_member_key;
 use super::welcome::{JoinRecorded, JoinWrite, WelcomeBatch, record_join};
 use super::{OutboxItem, Receipt, Store, StoreError, abort, member_key};
-use crate::domain::event::{EventKey, GroupId};
+use crate::domain::event::{EventKey, GroupId, Platform};
 
 /// What every pending gate's key in the `state` tree starts with.
 pub const GATE_PREFIX: &[u8] = b"gate/";
@@ -235,6 +236,21 @@ impl Store {
         Ok(removed.is_some())
     }
 
+    /// The pending gates of `user_id` on `platform`, in any group (a newcomer answering by
+    /// private message names no group). Scans the gates' keys (at most `[limits]
+    /// verify_pending` of them) and decodes only that member's.
+    pub fn gates_of(&self, platform: Platform, user_id: i64) -> Result<Vec<PendingGate>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.state.scan_prefix(GATE_PREFIX) {
+            let (key, value) = entry?;
+            let member = key.get(GATE_PREFIX.len()..).and_then(decode_member_key);
+            if member.is_some_and(|(group, user)| group.platform == platform && user == user_id) {
+                out.push(decode(&value)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every pending gate, in key order.
     pub fn pending_gates(&self) -> Result<Vec<PendingGate>, StoreError> {
         let mut out = Vec::new();
@@ -296,6 +312,12 @@ mod tests {
             store.note_gate_message(GroupId::qq(5), 7, id).expect("note");
         }
         let kept = store.gate(GroupId::qq(5), 7).expect("read").expect("pending");
+        assert_eq!(
+            store.gates_of(Platform::Qq, 7).expect("scan"),
+            std::slice::from_ref(&kept)
+        );
+        assert!(store.gates_of(Platform::Telegram, 7).expect("scan").is_empty());
+        assert!(store.gates_of(Platform::Qq, 70).expect("scan").is_empty());
         assert_eq!(kept.messages.len(), MAX_KEPT_MESSAGES);
         assert_eq!(kept.deadline_ms, 1_000, "the redelivery changed nothing");
         assert_eq!(store.close_gate(GroupId::qq(5), 7, 999, kick).expect("close"), None);
@@ -330,6 +352,7 @@ mod tests {
             .expect("pass");
         assert_eq!(passed, GatePassed::Passed { join: None, actions: 0 });
         assert_eq!(store.close_gate(GroupId::qq(5), 8, 5_000, kick).expect("close"), None);
+        assert!(store.gates_of(Platform::Qq, 8).expect("scan").is_empty(), "passed");
         let late = store
             .pass_gate(
                 &EventKey::derive("msg 2"),

@@ -259,6 +259,7 @@ async fn english_texts_with_the_english_locale() {
     let calls = app.gateway.wait_delivered(2, PATIENCE).await;
     let asked = text_of(&calls[1]);
     assert!(asked.contains("within 5 min") && asked.contains(QUESTION), "{asked}");
+    assert!(asked.contains("private message"), "muted on QQ: {asked}");
     app.stop().await;
 }
 
@@ -454,5 +455,86 @@ async fn on_telegram_the_newcomer_may_pass_by_pressing_their_own_button() {
         "{:?}",
         methods(&app.telegram.actions())
     );
+    app.stop().await;
+}
+
+/// A private message to the bot from `user_id` (`sub_type` `group`: a temporary session
+/// opened from the group, as NapCat reports it).
+fn private_message(message_id: i64, user_id: i64, text: &str) -> Value {
+    json!({
+        "post_type": "message", "message_type": "private", "sub_type": "group",
+        "time": 1_732_172_000 + message_id, "self_id": SELF_ID, "user_id": user_id,
+        "message_id": message_id, "message": [{"type": "text", "data": {"text": text}}],
+        "raw_message": text, "font": 0,
+        "sender": {"user_id": user_id, "nickname": format!("user{user_id}")}
+    })
+}
+
+#[tokio::test]
+async fn a_muted_qq_newcomer_answers_by_private_message_and_strangers_are_ignored() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(821)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 821);
+    let asked = text_of(&calls[1]);
+    assert!(
+        asked.contains("私聊") && asked.contains(&SELF_ID.to_string()),
+        "a muted newcomer is told to answer the bot privately: {asked}"
+    );
+
+    // A wrong private answer, and a private message of someone with no gate (even one
+    // that would be a right answer), change nothing.
+    assert_eq!(
+        app.post_event(&private_message(7_001, 821, "不知道")).await,
+        StatusCode::NO_CONTENT
+    );
+    app.post_event(&private_message(7_002, 822, "Rust")).await;
+    app.wait_metrics(&[
+        ("qunguan_events_total{kind=\"private_message\"}", "2"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "1"),
+    ])
+    .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
+
+    // The right answer, by private message: unmuted in the group and welcomed there.
+    app.post_event(&private_message(7_003, 821, "ｒｕｓｔ")).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["set_group_ban", "send_group_msg"], "{calls:?}");
+    assert_eq!(
+        (calls[2].params["user_id"].clone(), calls[2].params["duration"].clone()),
+        (json!(821), json!(0))
+    );
+    assert_eq!(calls[3].params["group_id"], GROUP);
+    assert!(text_of(&calls[3]).starts_with("@821"), "{}", text_of(&calls[3]));
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"passed\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+
+    // A redelivery of the answer, and the deadline, do nothing more.
+    app.post_event(&private_message(7_003, 821, "ｒｕｓｔ")).await;
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.wait_metrics(&[("qunguan_events_total{kind=\"private_message\"}", "4")])
+        .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 4, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_mute_a_qq_newcomer_is_asked_to_answer_in_the_group() {
+    let app = TestApp::spawn_with(gated(|s| s.verify.mute = false)).await;
+    app.post_event(&join_of(823)).await;
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg"], "not muted");
+    let asked = text_of(&calls[0]);
+    assert!(asked.contains("在群里") && !asked.contains("私聊"), "{asked}");
+    app.post_event(&group_message(9_801, 823, "member", "锈")).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_eq!(actions(&calls[1..]), ["send_group_msg"], "welcomed; nothing to unmute");
+    assert!(text_of(&calls[1]).contains("1. 禁止广告"), "{}", text_of(&calls[1]));
     app.stop().await;
 }

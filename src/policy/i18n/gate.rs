@@ -16,6 +16,22 @@ pub fn default_gate_prompt(locale: Locale) -> &'static str {
     }
 }
 
+/// The built-in prompt to a newcomer muted on QQ, who cannot post in the group and answers
+/// by private message to the bot instead: `{at}`, `{question}`, `{timeout}` as above, `{bot}`
+/// the bot's QQ number (a temporary session opens from the group's member list, or from the
+/// bot's name on this message).
+#[must_use]
+pub fn default_gate_private_prompt(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => {
+            "{at} 欢迎！为确认你不是机器人，请在 {timeout} 内私聊本机器人（QQ {bot}，点这条消息的发送者即可发起临时会话）回复答案：\n{question}\n你在答对前处于禁言中；超时未答对将被移出本群。"
+        }
+        Locale::En => {
+            "{at} Welcome! To show you are not a bot, send the answer within {timeout} as a private message to this bot (QQ {bot}; tap the sender of this message to start a temporary chat):\n{question}\nYou are muted until you answer; members who do not answer in time are removed."
+        }
+    }
+}
+
 /// The built-in prompt with a button (Telegram): `{at}`, `{timeout}` as above.
 #[must_use]
 pub fn default_gate_button_prompt(locale: Locale) -> &'static str {
