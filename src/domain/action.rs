@@ -159,6 +159,17 @@ pub enum Action {
         /// Reason shown to a rejected applicant.
         reason: String,
     },
+    /// Acknowledge a press of a button under one of the bot's messages (Telegram
+    /// `answerCallbackQuery`): the member's client stops its progress indicator and shows
+    /// `text`, if any, as a short notice.
+    AnswerButton {
+        /// Where the message with the button is.
+        group: GroupId,
+        /// The press's id ([`crate::domain::event::ButtonPress::query_id`]).
+        query_id: String,
+        /// A short notice for the member who pressed; empty = none.
+        text: String,
+    },
 }
 
 /// The kind of an [`Action`], for metrics, priorities and per-kind policies.
@@ -177,6 +188,8 @@ pub enum ActionKind {
     Kick,
     /// [`Action::AnswerJoinRequest`]
     AnswerJoinRequest,
+    /// [`Action::AnswerButton`]
+    AnswerButton,
 }
 
 impl ActionKind {
@@ -190,6 +203,7 @@ impl ActionKind {
             Self::Unmute => "unmute",
             Self::Kick => "kick",
             Self::AnswerJoinRequest => "answer_join_request",
+            Self::AnswerButton => "answer_button",
         }
     }
 }
@@ -210,7 +224,8 @@ impl Action {
             | Self::Mute { group, .. }
             | Self::Unmute { group, .. }
             | Self::Kick { group, .. }
-            | Self::AnswerJoinRequest { group, .. } => *group,
+            | Self::AnswerJoinRequest { group, .. }
+            | Self::AnswerButton { group, .. } => *group,
         }
     }
 
@@ -224,6 +239,7 @@ impl Action {
             Self::Unmute { .. } => ActionKind::Unmute,
             Self::Kick { .. } => ActionKind::Kick,
             Self::AnswerJoinRequest { .. } => ActionKind::AnswerJoinRequest,
+            Self::AnswerButton { .. } => ActionKind::AnswerButton,
         }
     }
 }

@@ -325,6 +325,10 @@ pub struct ButtonPress {
     pub user_id: i64,
     /// The button's data (untrusted: a client may send any data for any message).
     pub data: String,
+    /// The platform's id of the press, to acknowledge it ([`crate::domain::action::Action::AnswerButton`]);
+    /// empty when there is none.
+    #[serde(default)]
+    pub query_id: String,
 }
 
 /// A private message to the bot.

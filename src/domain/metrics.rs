@@ -93,13 +93,14 @@ const EVENT_KINDS: [&str; 7] = [
 ];
 
 /// Action kinds, in label order (index = [`action_index`]).
-const ACTION_KINDS: [ActionKind; 6] = [
+const ACTION_KINDS: [ActionKind; 7] = [
     ActionKind::Send,
     ActionKind::Recall,
     ActionKind::Mute,
     ActionKind::Unmute,
     ActionKind::Kick,
     ActionKind::AnswerJoinRequest,
+    ActionKind::AnswerButton,
 ];
 
 /// Console login outcomes, in label order.
