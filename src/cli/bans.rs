@@ -1,9 +1,10 @@
 //! `qunguan bans list|add|remove|export|import`: the instance's own global ban list (what
 //! `/gban` and `/ungban` change in the groups), for operators.
 //!
-//! Works on the stopped daemon's database (the daemon reads the list at its next start);
-//! while a daemon runs it holds the database, so the tool says so and changes nothing —
-//! `/gban` and `/ungban` change the list of a running daemon. Files are CSV (with the header
+//! Works while the daemon runs — through its control socket, so a ban or a lift holds at
+//! once — and when it does not (on the database; the daemon reads the list at its next
+//! start). Both go through the same [`Bans`] service, so an `add` queues the same kicks
+//! either way (a stopped daemon sends them when it starts). Files are CSV (with the header
 //! `user,reason,at,by`) or JSON lines, as `--format` says (see `policy::bans` for the
 //! format); `export` writes what `import` reads. Subscribed shared lists are not part of the
 //! instance's list and never exported.
@@ -13,11 +14,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use std::sync::Arc;
+
 use super::{Access, access};
 use crate::config::Settings;
 use crate::domain::ban::Ban;
 use crate::domain::event::UserRef;
 use crate::policy::bans::{Format, parse, render};
+use crate::runtime::control::{BansChanged, Request};
+use crate::service::bans::Bans;
 use crate::store::Store;
 
 /// What `qunguan bans` is asked to do.
@@ -33,7 +38,7 @@ pub(crate) enum BansCommand {
         format: Format,
     },
     /// Ban a member in every group (`qq:123`, `tg:456`); the kicks of the groups they were
-    /// seen in are queued, and go out when the daemon starts.
+    /// seen in are queued (a stopped daemon sends them when it starts).
     Add {
         /// Configuration file (TOML).
         #[arg(long, short, value_name = "FILE")]
@@ -91,8 +96,8 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
             format,
             out: None,
         } => {
-            let store = stopped(config)?;
-            std::io::stdout().write_all(render(&store.bans()?, format).as_bytes())?;
+            let bans = open(config)?.list()?;
+            std::io::stdout().write_all(render(&bans, format).as_bytes())?;
             Ok(())
         }
         BansCommand::Export {
@@ -100,8 +105,7 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
             format,
             out: Some(path),
         } => {
-            let store = stopped(config)?;
-            let bans = store.bans()?;
+            let bans = open(config)?.list()?;
             let text = render(&bans, format);
             crate::store::backup::write_file_atomically(&path, |w| {
                 w.write_all(text.as_bytes())
@@ -113,17 +117,24 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
             eprintln!("{} ban(s) written to {}", bans.len(), path.display());
             Ok(())
         }
-        BansCommand::Add { config, reason, user } => add(config, user, reason),
+        BansCommand::Add { config, reason, user } => {
+            let changed = open(config)?.add(user, reason)?;
+            let was = if changed.new == 1 {
+                "banned"
+            } else {
+                "already banned; reason updated"
+            };
+            println!("{user} {was}; removal from {} group(s) queued", changed.kicks);
+            Ok(())
+        }
         BansCommand::Remove { config, users } => {
-            let store = stopped(config)?;
-            let mut missing = Vec::new();
-            for user in &users {
-                if store.remove_ban(*user)?.is_none() {
-                    missing.push(user.to_string());
-                }
-            }
-            store.flush_blocking()?;
-            println!("lifted {} ban(s)", users.len() - missing.len());
+            let lifted = open(config)?.remove(&users)?.lifted;
+            println!("lifted {} ban(s)", lifted.len());
+            let missing: Vec<String> = users
+                .iter()
+                .filter(|u| !lifted.contains(u))
+                .map(ToString::to_string)
+                .collect();
             if !missing.is_empty() {
                 bail!("not banned: {}", missing.join(", "));
             }
@@ -133,39 +144,100 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The database of the daemon `config` describes, which must not be running.
-fn stopped(config: Option<PathBuf>) -> anyhow::Result<Store> {
-    let settings = Settings::load(config.as_deref())?;
-    match access(&settings)? {
-        Access::Direct(store) => Ok(store),
-        Access::Daemon => bail!(
-            "the daemon is running and holds the database at {}; stop it first, or use /gban and /ungban in a group",
-            settings.storage.path.display()
-        ),
-    }
+/// The ban list of the instance `config` describes: its running daemon's (through the
+/// control socket, so a change holds at once), or its database's.
+enum Target {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Daemon(PathBuf),
+    Direct(Box<Bans>, Store),
 }
 
-fn add(config: Option<PathBuf>, user: UserRef, reason: String) -> anyhow::Result<()> {
-    let store = stopped(config)?;
-    let now = jiff::Timestamp::now();
-    let ban = Ban {
-        user,
-        reason,
-        at_ms: now.as_millisecond(),
-        by: "cli".into(),
-    };
-    let new = store.put_ban(&ban, true)?;
-    let kicks = crate::policy::bans::expel(user, &store.groups_seen(user)?);
-    let groups = kicks.len();
-    store.enqueue(kicks, now)?;
-    store.flush_blocking()?;
-    let was = if new {
-        "banned"
-    } else {
-        "already banned; reason updated"
-    };
-    println!("{user} {was}; removal from {groups} group(s) queued for the daemon's next start");
-    Ok(())
+fn open(config: Option<PathBuf>) -> anyhow::Result<Target> {
+    let settings = Settings::load(config.as_deref())?;
+    Ok(match access(&settings)? {
+        Access::Daemon => Target::Daemon(settings.storage.path.clone()),
+        Access::Direct(store) => {
+            let bans = Bans::load(Arc::new(settings), store.clone(), Arc::default())?;
+            Target::Direct(Box::new(bans), store)
+        }
+    })
+}
+
+impl Target {
+    #[cfg(unix)]
+    fn ask<T: serde::de::DeserializeOwned>(data: &Path, request: &Request, body: &[u8]) -> anyhow::Result<Vec<T>> {
+        Ok(crate::runtime::control::read_lines(
+            crate::runtime::control::request_with(data, request, body)?,
+        )?)
+    }
+
+    #[cfg(not(unix))]
+    fn ask<T: serde::de::DeserializeOwned>(_: &Path, _: &Request, _: &[u8]) -> anyhow::Result<Vec<T>> {
+        unreachable!("no control socket off unix")
+    }
+
+    fn changed(data: &Path, request: &Request, body: &[u8]) -> anyhow::Result<BansChanged> {
+        Self::ask::<BansChanged>(data, request, body)?
+            .pop()
+            .context("the daemon sent no answer")
+    }
+
+    fn list(&self) -> anyhow::Result<Vec<Ban>> {
+        match self {
+            Self::Daemon(data) => Self::ask(data, &Request::Bans, &[]),
+            Self::Direct(bans, _) => Ok(bans.list()?),
+        }
+    }
+
+    fn add(&self, user: UserRef, reason: String) -> anyhow::Result<BansChanged> {
+        match self {
+            Self::Daemon(data) => Self::changed(data, &Request::BansAdd { user, reason }, &[]),
+            Self::Direct(bans, store) => {
+                let now = jiff::Timestamp::now();
+                let ban = Ban {
+                    user,
+                    reason,
+                    at_ms: now.as_millisecond(),
+                    by: "cli".into(),
+                };
+                let (new, kicks) = bans.add(&ban, now)?;
+                store.flush_blocking()?;
+                Ok(BansChanged {
+                    new: usize::from(new),
+                    kicks,
+                    lifted: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn remove(&self, users: &[UserRef]) -> anyhow::Result<BansChanged> {
+        match self {
+            Self::Daemon(data) => Self::changed(data, &Request::BansRemove { users: users.to_vec() }, &[]),
+            Self::Direct(bans, store) => {
+                let lifted = bans.remove(users)?;
+                store.flush_blocking()?;
+                Ok(BansChanged {
+                    lifted,
+                    ..BansChanged::default()
+                })
+            }
+        }
+    }
+
+    fn import(&self, text: &str, list: &[Ban]) -> anyhow::Result<BansChanged> {
+        match self {
+            Self::Daemon(data) => Self::changed(data, &Request::BansImport, text.as_bytes()),
+            Self::Direct(bans, store) => {
+                let new = bans.import(list)?;
+                store.flush_blocking()?;
+                Ok(BansChanged {
+                    new,
+                    ..BansChanged::default()
+                })
+            }
+        }
+    }
 }
 
 fn import(config: Option<PathBuf>, format: Format, file: &Path) -> anyhow::Result<()> {
@@ -193,17 +265,13 @@ fn import(config: Option<PathBuf>, format: Format, file: &Path) -> anyhow::Resul
             file.display()
         );
     }
+    // Checked here first, so a bad line is named before anything is sent or written.
     let bans =
         parse(&text, settings.bans.max_entries).with_context(|| format!("{}: nothing was imported", file.display()))?;
     if bans.is_empty() {
         bail!("{}: no bans in the file", file.display());
     }
-    let store = stopped(config)?;
-    let new = store.put_bans(&bans)?;
-    store.flush_blocking()?;
-    println!(
-        "imported {} ban(s), {new} new (the daemon enforces them from its next start)",
-        bans.len()
-    );
+    let changed = open(config)?.import(&text, &bans)?;
+    println!("imported {} ban(s), {} new", bans.len(), changed.new);
     Ok(())
 }

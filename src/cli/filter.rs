@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
 use crate::policy::filter::Filter;
 use crate::policy::filter::report::{self, LearnedMatch, Lessons};
+use crate::policy::i18n;
 use crate::policy::ladder::Policy;
 use crate::policy::model::Delta;
 use crate::policy::neardup::Index;
@@ -30,6 +31,24 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 strike_ttl: settings.moderation.strike_ttl.get(),
             };
             let learned = Learned::load(&settings, &rules.filter);
+            // The conclusion first, in the operator's language; the details below are the
+            // filter's own terms (rule ids, patterns), English like the flags.
+            let locale = super::locale::operator_locale(config.as_deref(), &settings);
+            let judged = rules
+                .filter
+                .inspect_as(&text, group, member, learned.delta.as_ref())
+                .judgement;
+            let shown = match (learned.matched(&rules.filter, &text), &judged.violation) {
+                (Some(_), _) => Some(rules.filter.display_name("learned", locale)),
+                (None, Some(v)) => Some(rules.filter.display_name(&v.rule, locale)),
+                (None, None) => None,
+            };
+            let verdict = match &shown {
+                Some(name) => i18n::ExplainVerdict::Violation(name),
+                None if judged.review => i18n::ExplainVerdict::Review,
+                None => i18n::ExplainVerdict::Clean,
+            };
+            println!("{}", i18n::explain_verdict(locale, verdict));
             print!(
                 "{}",
                 report::explain(

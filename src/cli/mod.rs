@@ -164,7 +164,8 @@ enum Command {
         command: samples::SamplesCommand,
     },
     /// The instance's global ban list (what /gban and /ungban change): list, add, remove,
-    /// export or import it, as CSV or JSON lines. Works on the stopped daemon's database.
+    /// export or import it, as CSV or JSON lines. Works while the daemon runs (the change
+    /// holds at once) and when it does not.
     Bans {
         #[command(subcommand)]
         command: bans::BansCommand,

@@ -16,9 +16,9 @@
 //! background tasks, so `/healthz` answers during the drain.
 //!
 //! Robustness wiring: the store is opened with its integrity check; every transport hands its
-//! events to one [`GuardedSink`]; the outbox worker, the Telegram gateway, the scheduler, the
-//! greeter and the periodic jobs are [`supervise`]d; both listeners are bounded
-//! ([`crate::runtime::listen`]); and the store [`watchdog`] recovers the store after write
+//! events to one `GuardedSink`; the outbox worker, the Telegram gateway, the scheduler, the
+//! greeter and the periodic jobs are `supervise`d; both listeners are bounded
+//! (`crate::runtime::listen`); and the store `watchdog` recovers the store after write
 //! errors and, when a write hangs, makes [`App::run`] return [`AppError::Stalled`] at once
 //! (no graceful shutdown: it would wait on the hung store).
 
@@ -695,7 +695,8 @@ impl App {
             tracing::info!(socket = %control.path().display(), "control socket ready");
             let control = control
                 .with_stats(Arc::clone(&stats))
-                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()));
+                .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()))
+                .with_bans(Arc::clone(pipeline.bans()));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 

@@ -22,6 +22,10 @@
 //! | `{"cmd":"samples"}`                      | one [`SampleLine`] per line, in id order |
 //! | `{"cmd":"samples_import"}` + JSON lines  | `{"ids":[…]}`: the new samples' ids |
 //! | `{"cmd":"samples_remove","ids":[…]}`     | `{"ids":[…]}`: the ids that existed |
+//! | `{"cmd":"bans"}`                         | one global ban per line          |
+//! | `{"cmd":"bans_add","user":…,"reason":…}` | [`BansChanged`]: new or not, kicks queued |
+//! | `{"cmd":"bans_remove","users":[…]}`      | [`BansChanged`]: the bans lifted |
+//! | `{"cmd":"bans_import"}` + a ban list     | [`BansChanged`]: how many were new |
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -91,6 +95,42 @@ pub enum Request {
         /// Their ids.
         ids: Vec<u64>,
     },
+    /// The instance's own global bans.
+    Bans,
+    /// Bans a member everywhere (`qunguan bans add`).
+    BansAdd {
+        /// The member, `qq:123` or `tg:456`.
+        user: crate::domain::event::UserRef,
+        /// Why.
+        reason: String,
+    },
+    /// Lifts bans (`qunguan bans remove`).
+    BansRemove {
+        /// The members.
+        users: Vec<crate::domain::event::UserRef>,
+    },
+    /// Adds the bans of the ban-list file that follows the request line (`qunguan bans
+    /// import`; CSV or JSON lines).
+    BansImport,
+}
+
+impl Request {
+    /// Whether a body follows the request line (the imports).
+    #[must_use]
+    pub fn has_body(&self) -> bool {
+        matches!(self, Self::SamplesImport | Self::BansImport)
+    }
+}
+
+/// The answer to `bans_add`, `bans_remove` and `bans_import`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BansChanged {
+    /// Members not banned before (`bans_add`, `bans_import`).
+    pub new: usize,
+    /// Kicks queued (`bans_add`).
+    pub kicks: usize,
+    /// Members whose ban was lifted (`bans_remove`).
+    pub lifted: Vec<crate::domain::event::UserRef>,
 }
 
 /// The answer to `samples_import` and `samples_remove`.
@@ -173,6 +213,7 @@ pub struct ControlServer {
     path: PathBuf,
     stats: Option<Arc<GroupStats>>,
     learning: Option<(Arc<Learning>, RulesHandle)>,
+    bans: Option<Arc<crate::service::bans::Bans>>,
 }
 
 /// What a request is answered from besides the store.
@@ -180,6 +221,7 @@ pub struct ControlServer {
 struct Live {
     stats: Option<Arc<GroupStats>>,
     learning: Option<(Arc<Learning>, RulesHandle)>,
+    bans: Option<Arc<crate::service::bans::Bans>>,
 }
 
 impl ControlServer {
@@ -202,6 +244,7 @@ impl ControlServer {
             path,
             stats: None,
             learning: None,
+            bans: None,
         })
     }
 
@@ -210,6 +253,13 @@ impl ControlServer {
     #[must_use]
     pub fn with_learning(mut self, learning: Arc<Learning>, rules: RulesHandle) -> Self {
         self.learning = Some((learning, rules));
+        self
+    }
+
+    /// Answers the `bans*` requests through the daemon's ban list, so a change holds at once.
+    #[must_use]
+    pub fn with_bans(mut self, bans: Arc<crate::service::bans::Bans>) -> Self {
+        self.bans = Some(bans);
         self
     }
 
@@ -235,7 +285,7 @@ impl ControlServer {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let (store, clock) = (store.clone(), clock.clone());
-                        let live = Live { stats: self.stats.clone(), learning: self.learning.clone() };
+                        let live = Live { stats: self.stats.clone(), learning: self.learning.clone(), bans: self.bans.clone() };
                         tasks.spawn(async move {
                             if let Err(e) = serve(stream, store, clock, live).await {
                                 tracing::warn!(error = %e, "control socket: request failed");
@@ -275,7 +325,7 @@ async fn serve(stream: UnixStream, store: Store, clock: SharedClock, live: Live)
         "control socket: request"
     );
     let mut body = Vec::new();
-    if request == Request::SamplesImport {
+    if request.has_body() {
         reader.set_limit(MAX_IMPORT as u64 + 1);
         tokio::time::timeout(IMPORT_TIMEOUT, reader.read_to_end(&mut body))
             .await
@@ -380,6 +430,63 @@ fn answer(
             };
             json_line(&mut out, &SampleIds { ids });
         }
+        Request::Bans | Request::BansAdd { .. } | Request::BansRemove { .. } | Request::BansImport => {
+            let Some(bans) = &live.bans else {
+                return Err(AnswerError::Other("this daemon keeps no ban list".into()));
+            };
+            match request {
+                Request::BansAdd { user, reason } => {
+                    let ban = crate::domain::ban::Ban {
+                        user: *user,
+                        reason: reason.clone(),
+                        at_ms: clock.now().as_millisecond(),
+                        by: "cli".into(),
+                    };
+                    let (new, kicks) = bans.add(&ban, clock.now())?;
+                    store.flush_blocking()?;
+                    let new = usize::from(new);
+                    json_line(
+                        &mut out,
+                        &BansChanged {
+                            new,
+                            kicks,
+                            lifted: Vec::new(),
+                        },
+                    );
+                }
+                Request::BansRemove { users } => {
+                    let lifted = bans.remove(users)?;
+                    store.flush_blocking()?;
+                    json_line(
+                        &mut out,
+                        &BansChanged {
+                            lifted,
+                            ..BansChanged::default()
+                        },
+                    );
+                }
+                Request::BansImport => {
+                    let text = std::str::from_utf8(body)
+                        .map_err(|e| AnswerError::Other(format!("the import is not UTF-8: {e}")))?;
+                    let list = crate::policy::bans::parse(text, bans.max_entries())
+                        .map_err(|e| AnswerError::Other(format!("nothing was imported: {e}")))?;
+                    let new = bans.import(&list)?;
+                    store.flush_blocking()?;
+                    json_line(
+                        &mut out,
+                        &BansChanged {
+                            new,
+                            ..BansChanged::default()
+                        },
+                    );
+                }
+                _ => {
+                    for ban in bans.list()? {
+                        json_line(&mut out, &ban);
+                    }
+                }
+            }
+        }
     }
     Ok(out)
 }
@@ -457,7 +564,7 @@ pub fn request_with(data_dir: &Path, request: &Request, body: &[u8]) -> Result<i
     if !body.is_empty() {
         stream.write_all(body).map_err(io)?;
     }
-    if *request == Request::SamplesImport {
+    if request.has_body() {
         stream.shutdown(std::net::Shutdown::Write).map_err(io)?;
     }
     let mut reader = BufReader::new(stream);

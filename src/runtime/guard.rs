@@ -102,12 +102,6 @@ impl GuardedSink {
         }
     }
 
-    /// How long a transport waits for its event to be stored.
-    #[must_use]
-    pub fn patience(&self) -> Duration {
-        self.patience
-    }
-
     async fn guard(&self, event: &Event) -> Result<Outcome, Unavailable> {
         if let Some(age) = self.age(event)
             && age > self.max_event_age

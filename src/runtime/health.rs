@@ -3,13 +3,13 @@
 //!
 //! - **Tasks**: every supervised background task (the outbox worker, the Telegram poller, the
 //!   scheduler …) reports whether it runs, is being restarted after a failure, or is down
-//!   ([`crate::runtime::supervise`]). `/readyz` fails while one is not running.
+//!   (`crate::runtime::supervise`). `/readyz` fails while one is not running.
 //! - **Stall**: the store watchdog records why it gave up on the store; `/healthz` then
-//!   fails with that reason until the process exits ([`crate::runtime::watchdog`]).
+//!   fails with that reason until the process exits (`crate::runtime::watchdog`).
 //! - **Refusals**: every refused request or connection is counted by reason, and logged at a
 //!   bounded rate ([`Refusals`]): a flood of bad requests costs a few log lines, not one each.
 //! - **Skipped and stale events**: poison events given up after repeated failures, and events
-//!   too old to act on ([`crate::runtime::guard`]).
+//!   too old to act on (`crate::runtime::guard`).
 //!
 //! Every map here is keyed by a closed set (task names, HTTP status codes, fixed reasons), so
 //! none grows with traffic.

@@ -3,9 +3,10 @@
 //! [`console`], the [`control`]
 //! socket, rules hot [`reload`], [`shutdown`] signals and [`telemetry`].
 //!
-//! Robustness: the [`guard`]ed event sink (off the async threads, poison events skipped,
-//! replays ignored), [`supervise`]d background tasks, the store [`watchdog`] and recovery,
-//! bounded [`listen`]ers, process [`limits`], and the [`health`] they report to.
+//! Robustness: the `guard`ed event sink (off the async threads, poison events skipped,
+//! replays ignored), `supervise`d background tasks, the store `watchdog` and recovery,
+//! bounded `listen`ers, process `limits`, and the [`health`] they report to. Those five are
+//! crate-private: only [`app`] and the `cli` wire them, nothing outside the crate names them.
 
 pub(crate) mod admin;
 pub mod app;
@@ -13,14 +14,14 @@ pub(crate) mod bans;
 pub mod console;
 #[cfg(unix)]
 pub mod control;
-pub mod guard;
+pub(crate) mod guard;
 pub mod health;
-pub mod limits;
-pub mod listen;
+pub(crate) mod limits;
+pub(crate) mod listen;
 pub mod memory;
 pub mod reload;
 pub(crate) mod server;
 pub mod shutdown;
-pub mod supervise;
+pub(crate) mod supervise;
 pub mod telemetry;
-pub mod watchdog;
+pub(crate) mod watchdog;

@@ -272,12 +272,12 @@ impl Bans {
 
     /// Removes a banned member met in `group` (`sighting`), if they are banned (or `cas` says
     /// so): the removal, an audit case and the event's seen key in one unit of work. `None`
-    /// when the member is not banned: the caller goes on as usual.
+    /// when the member is not banned: the caller goes on as usual. In a group in dry run the
+    /// case is recorded (marked dry run) and nothing is sent.
     pub(crate) fn enforce(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         sighting: &Sighting,
         cas: bool,
         now: Timestamp,
@@ -291,7 +291,7 @@ impl Bans {
         };
         let locale = self.settings.messages.locale;
         let reason = crate::policy::i18n::default_reject_reason(locale);
-        let actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
+        let mut actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
         if actions.is_empty() {
             tracing::warn!(%group, user = user_id, "a banned member is here, but this group's platform cannot remove them");
             return Ok(Some(Outcome::Ignored("banned member; nothing the platform can do")));
@@ -315,6 +315,10 @@ impl Bans {
         if let Ok(Some(ban)) = self.store.ban(user) {
             entry.reason = self.settings.limits.text().excerpt(&ban.reason);
         }
+        if dry_run {
+            entry.dry_run = true;
+            actions.clear();
+        }
         let count = actions.len();
         let committed = self
             .store
@@ -328,6 +332,10 @@ impl Bans {
             })?;
         if committed.is_none() {
             return Ok(Some(Outcome::Duplicate));
+        }
+        if dry_run {
+            tracing::info!(%group, user = user_id, rule = origin.rule(), ?sighting, "banned member met (dry run: nothing sent)");
+            return Ok(Some(Outcome::Observed));
         }
         BanGauges::bump(&self.gauges().enforced);
         tracing::info!(%group, user = user_id, rule = origin.rule(), ?sighting, "banned member removed");
@@ -351,6 +359,52 @@ impl Bans {
         Ok(lifted)
     }
 
+    /// The operator's `qunguan bans add`: records `ban` (replacing an entry of the same
+    /// member) and queues one kick for each group the member was seen in. Returns whether
+    /// the member was not banned before, and how many kicks were queued.
+    pub fn add(&self, ban: &Ban, now: Timestamp) -> Result<(bool, usize), StoreError> {
+        let new = self.store.put_ban(ban, true)?;
+        self.added(ban.user);
+        let kicks = crate::policy::bans::expel(ban.user, &self.store.groups_seen(ban.user)?);
+        let groups = kicks.len();
+        self.store.enqueue(kicks, now)?;
+        Ok((new, groups))
+    }
+
+    /// The operator's `qunguan bans remove`: lifts the bans of `users`; returns those that
+    /// were banned.
+    pub fn remove(&self, users: &[UserRef]) -> Result<Vec<UserRef>, StoreError> {
+        let mut lifted = Vec::new();
+        for user in users {
+            if self.lift(*user)?.is_some() {
+                lifted.push(*user);
+            }
+        }
+        Ok(lifted)
+    }
+
+    /// The operator's `qunguan bans import`: adds `bans`, replacing entries of the same
+    /// members; returns how many members were not banned before. No kicks are queued: an
+    /// imported list is enforced where its members join or speak.
+    pub fn import(&self, bans: &[Ban]) -> Result<usize, StoreError> {
+        let new = self.store.put_bans(bans)?;
+        let mut parts = self.lock_parts();
+        parts.local.extend(bans.iter().map(|b| b.user));
+        self.rebuild(&parts);
+        Ok(new)
+    }
+
+    /// The most entries a list may hold (`[bans] max_entries`).
+    #[must_use]
+    pub fn max_entries(&self) -> usize {
+        self.settings.bans.max_entries
+    }
+
+    /// The instance's own bans, as stored.
+    pub fn list(&self) -> Result<Vec<Ban>, StoreError> {
+        self.store.bans()
+    }
+
     /// Whether new members of `platform` are looked up in CAS (Telegram only).
     #[must_use]
     pub fn cas_enabled(&self, platform: Platform) -> bool {
@@ -358,26 +412,31 @@ impl Bans {
     }
 }
 
-/// The pipeline's three checks, one call each.
+/// The pipeline's three checks, one call each; the member is `(group, user, the group is in
+/// dry run)`.
 impl Bans {
     /// A message of `user_id` in `group`: recalled and its author removed when banned.
     pub(crate) fn on_message(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         message_id: i64,
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
-        self.enforce(event, group, user_id, &Sighting::Spoke { message_id }, false, now)
+        self.enforce(
+            event,
+            (group, user_id, dry_run),
+            &Sighting::Spoke { message_id },
+            false,
+            now,
+        )
     }
 
     /// A member joined: removed when banned, or (Telegram, `[bans] cas`) listed by CAS.
     pub(crate) async fn on_join(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         let user = UserRef {
@@ -387,21 +446,92 @@ impl Bans {
         let cas = self.banned(user).is_none()
             && self.cas_enabled(group.platform)
             && self.cas_listed(user_id, now.as_millisecond()).await == Some(true);
-        self.enforce(event, group, user_id, &Sighting::Joined, cas, now)
+        self.enforce(event, (group, user_id, dry_run), &Sighting::Joined, cas, now)
     }
 
     /// A join request: declined when the applicant is banned.
     pub(crate) fn on_request(
         &self,
         event: &Event,
-        group: GroupId,
-        user_id: i64,
+        (group, user_id, dry_run): (GroupId, i64, bool),
         handle: &str,
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         let sighting = Sighting::Requested {
             handle: handle.to_owned(),
         };
-        self.enforce(event, group, user_id, &sighting, false, now)
+        self.enforce(event, (group, user_id, dry_run), &sighting, false, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// CAS lists even ids, fails for negative ones, and counts what it was asked.
+    struct FakeCas(AtomicUsize);
+
+    impl CasLookup for FakeCas {
+        fn listed(&self, user_id: i64) -> Pin<Box<dyn Future<Output = CasAnswer> + Send + '_>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if user_id < 0 {
+                    Err("unreachable".into())
+                } else {
+                    Ok(user_id % 2 == 0)
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn cas_answers_are_cached_within_their_bound_and_failures_let_members_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(&dir.path().join("data")).expect("open");
+        let mut settings = Settings::default();
+        settings.bans.cas_cache = 2;
+        let fake = Arc::new(FakeCas(AtomicUsize::new(0)));
+        let metrics: Arc<Metrics> = Arc::default();
+        let bans = Bans::load(Arc::new(settings), store, Arc::clone(&metrics))
+            .expect("load")
+            .with_cas(Arc::clone(&fake) as Arc<dyn CasLookup>);
+        assert_eq!(bans.cas_listed(2, 0).await, Some(true));
+        assert_eq!(bans.cas_listed(3, 1).await, Some(false));
+        assert_eq!(bans.cas_listed(2, 2).await, Some(true), "cached");
+        assert_eq!(fake.0.load(Ordering::SeqCst), 2);
+        // Full: the older half goes, so the cache never holds more than its bound.
+        assert_eq!(bans.cas_listed(4, 3).await, Some(true));
+        let bound = &bans.cas.as_ref().expect("cas").bound;
+        assert!(bound.len() <= 2 && bound.evicted() >= 1, "{bound:?}");
+        // An answer older than cas_ttl is asked again.
+        assert_eq!(bans.cas_listed(4, 3 + 3_600_000).await, Some(true));
+        assert_eq!(fake.0.load(Ordering::SeqCst), 4);
+        // CAS unreachable: no answer, the member is let in, and it is counted.
+        assert_eq!(bans.cas_listed(-5, 10).await, None);
+        let gauges = &metrics.bans;
+        assert_eq!(gauges.cas_failed.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(gauges.cas_cached.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(!bans.cas_enabled(Platform::Qq) && bans.cas_enabled(Platform::Telegram));
+    }
+
+    #[test]
+    fn a_shared_list_with_a_bad_line_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(&dir.path().join("data")).expect("open");
+        let mut settings = Settings::default();
+        settings.bans.subscribe = vec!["/nonexistent.csv".into()];
+        let bans = Bans::load(Arc::new(settings), store, Arc::default()).expect("load");
+        let user: UserRef = "qq:1".parse().expect("user");
+        assert_eq!(bans.set_shared(0, "user,reason,at,by\nqq:1,x,,y\n"), Ok(1));
+        assert_eq!(bans.banned(user), Some(Origin::Shared(0)));
+        let e = bans
+            .set_shared(0, "user,reason,at,by\nqq:2,x,,y\nqq:x,,,\n")
+            .expect_err("bad line");
+        assert_eq!(e.line, 3);
+        assert_eq!(bans.banned(user), Some(Origin::Shared(0)), "the previous list stays");
+        bans.added(user);
+        assert_eq!(bans.banned(user), Some(Origin::Local), "the own list wins");
     }
 }

@@ -347,6 +347,7 @@ impl Gate {
             },
             rejoin_window: self.welcomer.rejoin_window(),
             batch_window: self.welcomer.batch_window(),
+            stale_after: self.welcomer.stale_after(),
         };
         let build = self.welcomer.builder(now);
         let welcome = self.welcomer.enabled(group).then_some((&join, build));

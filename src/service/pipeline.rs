@@ -421,10 +421,8 @@ impl Pipeline {
         }
         let group = msg.group;
         // A banned member is removed before anything else: their answer opens no gate.
-        if let Some(removed) = self
-            .bans
-            .on_message(event, group, user, msg.message_id, self.clock.now())?
-        {
+        let member = (group, user, self.policies.group(group).dry_run);
+        if let Some(removed) = self.bans.on_message(event, member, msg.message_id, self.clock.now())? {
             return Ok(removed);
         }
         if let Some(outcome) = self.gate.answer(event, msg)? {
@@ -458,6 +456,9 @@ impl Pipeline {
             }
             Parsed::Invalid(name, problem) if is_admin => {
                 return commands::misuse(&self.command_context(group), event, msg, name, Some(&problem));
+            }
+            Parsed::Command(commands::Command::GlobalBan { .. } | commands::Command::GlobalUnban { .. }) => {
+                tracing::info!(%group, user, "/gban or /ungban from a member: refused (super users only), handled as an ordinary message");
             }
             // Members' admin commands are ordinary messages: no answer, still filtered.
             _ => {}
@@ -690,8 +691,8 @@ impl Pipeline {
         if joined.user_id == event.self_id {
             return Ok(Outcome::Ignored("the bot itself joined"));
         }
-        let (group, user) = (joined.group, joined.user_id);
-        if let Some(removed) = self.bans.on_join(event, group, user, self.clock.now()).await? {
+        let member = (joined.group, joined.user_id, self.policies.group(joined.group).dry_run);
+        if let Some(removed) = self.bans.on_join(event, member, self.clock.now()).await? {
             return Ok(removed);
         }
         let name = joined.name.as_deref().unwrap_or_default();
@@ -720,6 +721,7 @@ impl Pipeline {
             },
             rejoin_window: self.welcomer.rejoin_window(),
             batch_window: self.welcomer.batch_window(),
+            stale_after: self.welcomer.stale_after(),
         };
         let recorded = self
             .store
@@ -745,10 +747,8 @@ impl Pipeline {
     fn on_join_request(&self, event: &Event, request: &JoinRequest) -> Result<Outcome, PipelineError> {
         let group = request.group;
         let now = self.clock.now();
-        if let Some(declined) = self
-            .bans
-            .on_request(event, group, request.user_id, &request.handle, now)?
-        {
+        let member = (group, request.user_id, self.policies.group(group).dry_run);
+        if let Some(declined) = self.bans.on_request(event, member, &request.handle, now)? {
             return Ok(declined);
         }
         let policy = &self.policies.group(group).join;

@@ -142,13 +142,18 @@ impl Welcomer {
         (!window.is_zero()).then_some(window)
     }
 
+    /// How long after it was due a batch is too old to greet: `[outbox.max_age] send`.
+    #[must_use]
+    pub fn stale_after(&self) -> Option<Duration> {
+        self.settings.outbox.max_age.of(crate::domain::action::ActionKind::Send)
+    }
+
     /// Whether a batch that was due at `due_ms` is too old to greet at `now_ms`: later than
     /// `[outbox.max_age] send`, the limit after which any bot message is pointless (the
     /// daemon was down for a long time). Such a batch is dropped, not greeted.
     #[must_use]
     pub fn too_late(&self, due_ms: i64, now_ms: i64) -> bool {
-        let limit = self.settings.outbox.max_age.of(crate::domain::action::ActionKind::Send);
-        limit.is_some_and(|limit| {
+        self.stale_after().is_some_and(|limit| {
             let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
             now_ms.saturating_sub(due_ms) > limit_ms
         })

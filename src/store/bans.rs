@@ -10,7 +10,9 @@
 //! stored and the event unrecorded: the gateway's redelivery runs the command again, finds
 //! the ban already there (writing it again changes nothing that matters) and records the
 //! case and kicks then. The other order could lose the ban behind an event already marked
-//! seen. Lifting a ban is ordered the same way (removal first), for the same reason.
+//! seen. Lifting a ban is ordered the same way (removal first): a crash between the two
+//! leaves the ban lifted without its case, and the redelivered `/ungban` answers that the
+//! member is not banned — never a lifted ban that is still enforced.
 //!
 //! Every write takes the commit lock, like every other writer, so a backup copies the tree
 //! at the same consistent point as the rest.

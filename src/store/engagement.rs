@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::GroupRecord;
 use super::codec::{Record, decode, encode};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
+use super::unit::{Abort, Unit};
 use super::{Committed, Store, StoreError, abort, next_number};
 use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
@@ -115,6 +116,39 @@ pub struct NotedPoints {
     pub points: u32,
 }
 
+/// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
+/// subject member (read from its audit case, `strikes_after - strikes_before`; nothing for a
+/// dry run, no case or no new strike, and no record is created for a member who has none).
+/// Returns the change made to the balance (0 or negative). See [`Store::commit_violation`].
+pub(super) fn deduct_for_strikes(
+    unit: &Unit<'_>,
+    subject: Subject,
+    penalty: Option<StrikePenalty>,
+    writes: &Writes,
+) -> Result<i64, Abort> {
+    let added = writes
+        .audit
+        .as_ref()
+        .filter(|entry| !entry.dry_run)
+        .map_or(0, |entry| entry.strikes_after.saturating_sub(entry.strikes_before));
+    let (Some(penalty), Some(user)) = (penalty, subject.user) else {
+        return Ok(0);
+    };
+    let member = member_key(subject.group, user);
+    if added == 0 {
+        return Ok(0);
+    }
+    let Some(bytes) = unit.engagement.get(member)? else {
+        return Ok(0);
+    };
+    let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+    let change = record.add(-penalty.per_strike.saturating_mul(i64::from(added)), penalty.period);
+    if change != 0 {
+        unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
+    }
+    Ok(change)
+}
+
 impl Store {
     /// A member's record.
     pub fn member_points(&self, group: GroupId, user_id: i64) -> Result<Option<MemberPoints>, StoreError> {
@@ -208,7 +242,7 @@ impl Store {
     /// second transaction after the commit, and a crash in between lost it for good.)
     ///
     /// The member's record lives in the `engagement` tree, which the unit of work already
-    /// opens, so this needs no fifteenth tree (see [`Store::unit`]). The number of new strikes
+    /// opens, so this needs no fifteenth tree (see `Store::unit`). The number of new strikes
     /// is read from the audit case the decision records (`strikes_after - strikes_before`): no
     /// case, a dry run or no new strike deducts nothing, and a member with no record (who never
     /// earned a point) gets none created.
@@ -220,25 +254,9 @@ impl Store {
         penalty: Option<StrikePenalty>,
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<(R, i64)>>, StoreError> {
-        let member = subject.user.map(|user| member_key(subject.group, user));
         self.commit_with(key, now, Some(subject), |unit, snapshot| {
             let (writes, value) = decide(snapshot);
-            let added = writes
-                .audit
-                .as_ref()
-                .filter(|entry| !entry.dry_run)
-                .map_or(0, |entry| entry.strikes_after.saturating_sub(entry.strikes_before));
-            let mut change = 0;
-            if let (Some(penalty), Some(member)) = (penalty, &member)
-                && added > 0
-                && let Some(bytes) = unit.engagement.get(member)?
-            {
-                let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
-                change = record.add(-penalty.per_strike.saturating_mul(i64::from(added)), penalty.period);
-                if change != 0 {
-                    unit.engagement.insert(member, encode(&record).map_err(abort)?)?;
-                }
-            }
+            let change = deduct_for_strikes(unit, subject, penalty, &writes)?;
             Ok((writes, (value, change)))
         })
     }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use super::codec::{Record, decode, encode};
 use super::unit::{Abort, Unit};
 use super::{Committed, Store, StoreError, abort};
-use crate::domain::effects::{Snapshot, Subject, Writes};
+use crate::domain::effects::{Snapshot, StrikePenalty, Subject, Writes};
 use crate::domain::event::EventKey;
 use crate::domain::learning::{Sample, SampleLabel};
 
@@ -45,6 +45,9 @@ pub struct Labelled<R> {
     pub sample: u64,
     /// The spam samples actually retired.
     pub retired: Vec<u64>,
+    /// The change the label's strikes made to the member's points (0 or negative; see
+    /// [`Store::commit_violation`]).
+    pub points: i64,
 }
 
 impl Unit<'_> {
@@ -96,13 +99,15 @@ impl Store {
     /// `retire` are retired (those in force; the others are skipped), then `decide` sees the
     /// strike snapshot, the id the label's sample will get and the ids actually retired, and
     /// returns the writes, the sample to record and a value. Returns that value, the sample's
-    /// id and the retired ids; `None` for a redelivery.
+    /// id and the retired ids; `None` for a redelivery. Strikes the label adds cost `penalty`
+    /// in the same transaction, as a violation's do ([`Store::commit_violation`]).
     pub fn commit_labelled<R>(
         &self,
         key: &EventKey,
         now: Timestamp,
         subject: Subject,
         retire: &[u64],
+        penalty: Option<StrikePenalty>,
         decide: impl Fn(Snapshot, u64, &[u64]) -> (Writes, Option<Sample>, R),
     ) -> Result<Option<Committed<Labelled<R>>>, StoreError> {
         self.commit_with(key, now, Some(subject), |unit, snapshot| {
@@ -115,12 +120,14 @@ impl Store {
                     return Err(abort(StoreError::Invalid("a sample id changed inside its transaction")));
                 }
             }
+            let points = super::engagement::deduct_for_strikes(unit, subject, penalty, &writes)?;
             Ok((
                 writes,
                 Labelled {
                     value,
                     sample: next,
                     retired,
+                    points,
                 },
             ))
         })
@@ -236,7 +243,7 @@ mod tests {
         let key = EventKey::derive("notspam");
         let label = |seen: &[u64]| (nothing(), Some(sample(SampleLabel::Ham, "c")), seen.to_vec());
         let committed = store
-            .commit_labelled(&key, now, subject, &[1, 2, 9], |_, next, retired| {
+            .commit_labelled(&key, now, subject, &[1, 2, 9], None, |_, next, retired| {
                 assert_eq!(next, 3);
                 label(retired)
             })
@@ -246,11 +253,12 @@ mod tests {
             value,
             sample: id,
             retired,
+            points,
         } = committed.value;
-        assert_eq!((value, id, retired), (vec![1], 3, vec![1]));
+        assert_eq!((value, id, retired, points), (vec![1], 3, vec![1], 0));
         // Redelivered: nothing written, nothing retired again.
         let again = store
-            .commit_labelled(&key, now, subject, &[1], |_, _, retired| label(retired))
+            .commit_labelled(&key, now, subject, &[1], None, |_, _, retired| label(retired))
             .expect("commit");
         assert!(again.is_none());
         let stored = store.samples().expect("read");

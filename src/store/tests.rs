@@ -535,6 +535,7 @@ fn joiner(user_id: i64, joined_ms: i64) -> JoinWrite {
         },
         rejoin_window: Some(std::time::Duration::from_secs(3_600)),
         batch_window: Some(std::time::Duration::from_secs(10)),
+        stale_after: Some(std::time::Duration::from_secs(600)),
     }
 }
 
@@ -611,6 +612,34 @@ fn a_quiet_group_greets_at_once_and_joins_within_the_window_wait_in_one_batch_gr
         store.pending_welcomes().expect("pending"),
         [(GroupId::qq(1), at(10).as_millisecond())]
     );
+}
+
+/// A batch left by a downtime longer than `stale_after` is one the greeter drops unsent; a
+/// join recorded before the greeter's first pass must not join it (it would vanish with it),
+/// but is greeted as the first of a quiet group, and the stale batch is gone.
+#[test]
+fn a_join_after_a_long_downtime_does_not_join_the_stale_batch() {
+    let (_dir, store) = store();
+    let record = |key: &str, user, secs| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(user, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    assert_eq!(record("j1", 801, 0), JoinRecorded::Welcomed { actions: 1 });
+    assert!(matches!(record("j2", 802, 3), JoinRecorded::Queued { .. }));
+    // An hour later (the batch was due at 10 s; stale after 600 s), before any flush.
+    assert_eq!(record("j3", 803, 3_600), JoinRecorded::Welcomed { actions: 1 });
+    assert!(
+        store.pending_welcomes().expect("pending").is_empty(),
+        "the stale batch is dropped with the join"
+    );
+    // Within the window of that fresh welcome, joins batch again as usual.
+    assert!(matches!(record("j4", 804, 3_605), JoinRecorded::Queued { .. }));
 }
 
 #[test]

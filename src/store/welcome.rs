@@ -122,6 +122,10 @@ pub struct JoinWrite {
     /// The batch window: at most one welcome per window (`None`: every join is greeted at
     /// once, alone).
     pub batch_window: Option<Duration>,
+    /// A waiting batch that was due longer ago than this (`[outbox.max_age] send`) was left by
+    /// a downtime: the greeter drops it unsent, so the joiner does not join it but is treated
+    /// as the first of a quiet group. `None` = a batch is never too old.
+    pub stale_after: Option<Duration>,
 }
 
 /// What recording a join did.
@@ -302,10 +306,21 @@ pub(crate) fn record_join(
         }
     }
     if let Some(window_ms) = batch_ms {
-        let waiting = match unit.welcome.get(group)? {
+        let mut waiting = match unit.welcome.get(group)? {
             Some(bytes) => Some(decode::<WelcomeBatch>(&bytes).map_err(abort)?),
             None => None,
         };
+        // A join that arrives before the greeter's first pass after a long downtime must not
+        // land in the batch the greeter is about to drop as too late (and vanish with it).
+        let stale = |batch: &WelcomeBatch| {
+            let due_ms = batch.window_from().saturating_add(window_ms);
+            join.stale_after
+                .is_some_and(|limit| now_ms.saturating_sub(due_ms) > millis(limit))
+        };
+        if waiting.as_ref().is_some_and(stale) {
+            unit.welcome.remove(&group)?;
+            waiting = None;
+        }
         let last = match unit.state.get(welcomed_at.as_bytes())? {
             Some(bytes) => Some(decode_i64(&bytes, "welcome time").map_err(abort)?),
             None => None,

@@ -333,24 +333,35 @@ async fn a_subscribed_list_bans_and_a_bad_version_keeps_the_previous_one() {
     *fakes.list.lock().expect("lock") =
         "# shared by a friendly instance\nuser,reason,at,by\nqq:5151,刷屏,,peer\n".into();
     let base = fakes.start().await;
+    // A second list, from a file (JSON lines).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("friends.jsonl");
+    std::fs::write(&file, "{\"user\":\"qq:5353\",\"reason\":\"小号\"}\n").expect("write");
+    let file_entry = file.to_str().expect("utf-8").to_owned();
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(move |s| s.bans.subscribe = vec![format!("{base}/bans.csv")]),
+        tweak: Box::new(move |s| s.bans.subscribe = vec![format!("{base}/bans.csv"), file_entry.clone()]),
         ..Options::default()
     })
     .await;
+    // Every round reads both lists.
     app.wait_metrics(&[
-        ("qunguan_bans_refresh_total{result=\"ok\"}", "1"),
-        ("qunguan_bans{source=\"shared\"}", "1"),
+        ("qunguan_bans_refresh_total{result=\"ok\"}", "2"),
+        ("qunguan_bans{source=\"shared\"}", "2"),
     ])
     .await;
+    let calls = run(&app, &group_message_in(GROUP2, 20, 5_353, "member", "hi"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
     let calls = run(&app, &group_message(1, 5_151, "member", "hi"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
 
     // A new version with a bad line is refused whole; the previous list stays in force.
     *fakes.list.lock().expect("lock") = "user,reason,at,by\nqq:5252,x,,peer\nwx:1,x,,peer\n".into();
     app.bans.refresh_now();
-    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"failed\"}", "1")])
-        .await;
+    app.wait_metrics(&[
+        ("qunguan_bans_refresh_total{result=\"failed\"}", "1"),
+        ("qunguan_bans_refresh_total{result=\"ok\"}", "3"),
+    ])
+    .await;
     let calls = run(&app, &group_message(2, 5_151, "member", "hi again"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
     app.post_event(&group_message(3, 5_252, "member", "not banned yet"))
@@ -360,7 +371,7 @@ async fn a_subscribed_list_bans_and_a_bad_version_keeps_the_previous_one() {
     // A good version replaces it.
     *fakes.list.lock().expect("lock") = "{\"user\":\"qq:5252\",\"reason\":\"x\"}\n".into();
     app.bans.refresh_now();
-    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"ok\"}", "2")])
+    app.wait_metrics(&[("qunguan_bans_refresh_total{result=\"ok\"}", "5")])
         .await;
     let calls = run(&app, &group_message(5, 5_252, "member", "now"), 2).await;
     assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
@@ -458,5 +469,68 @@ async fn telegram_gban_by_id_and_cas_listed_newcomers_are_removed_and_an_unreach
         [6_001, 7_001, 7_001],
         "the member CAS could not be asked about stayed"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn in_dry_run_a_banned_member_is_recorded_and_left_alone() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+            s.moderation.dry_run = true;
+        }),
+        ..Options::default()
+    })
+    .await;
+    // Commands are not dry run: the /gban acts.
+    let calls = run(&app, &command(1, SUPER, "member", "/gban qq:4242"), 1).await;
+    assert!(sent_text(&calls[0]).contains("已全局拉黑 qq:4242"), "{calls:?}");
+    app.post_event(&group_message(2, SPAMMER, "member", "hi")).await;
+    assert_eq!(
+        actions(&marker(&app, 3).await),
+        ["send_group_msg"],
+        "nothing sent to the member"
+    );
+    let cases = app.cases().await;
+    let met = cases
+        .iter()
+        .find(|c| c.measure == Measure::Ban)
+        .expect("the meeting is a case");
+    assert!(met.dry_run && met.rule == "gban" && met.user_id == SPAMMER, "{met:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_changes_a_running_daemons_list_at_once() {
+    let app = TestApp::spawn().await;
+    let data = app.root.path().join("data");
+    app.post_event(&group_message(1, 8_080, "member", "hi")).await;
+    let added = stdout_of(&cli(&data, &["bans", "add", "--reason", "spam", "qq:8080"]).await);
+    assert!(
+        added.contains("qq:8080 banned; removal from 1 group(s) queued"),
+        "{added}"
+    );
+    // The queued kick goes out at once, and the member is removed where they speak.
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["set_group_kick"]);
+    assert_eq!(calls[0].params["user_id"], 8_080);
+    let calls = run(&app, &group_message(2, 8_080, "member", "again"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
+    let list = stdout_of(&cli(&data, &["bans", "list", "--format", "jsonl"]).await);
+    assert!(list.contains(r#""user":"qq:8080","reason":"spam""#), "{list}");
+
+    let file = app.root.path().join("import.csv");
+    std::fs::write(&file, "user,reason,at,by\nqq:8181,x,,peer\n").expect("write");
+    let imported = stdout_of(&cli(&data, &["bans", "import", file.to_str().expect("utf-8")]).await);
+    assert!(imported.contains("imported 1 ban(s), 1 new"), "{imported}");
+    let calls = run(&app, &group_message(3, 8_181, "member", "hello"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
+
+    let out = cli(&data, &["bans", "remove", "qq:8080", "qq:9999"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lifted 1 ban(s)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not banned: qq:9999"));
+    app.post_event(&group_message(4, 8_080, "member", "back")).await;
+    assert_eq!(actions(&marker(&app, 5).await), ["send_group_msg"], "lifted at once");
     app.stop().await;
 }

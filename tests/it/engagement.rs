@@ -521,3 +521,33 @@ async fn points_boards_and_keyword_admin_answers_follow_the_configured_templates
     assert_eq!(ask(&app, 11, ADMIN, "admin", "/问答 del 1").await, "问答 1 删掉了");
     app.stop().await;
 }
+
+/// An admin's `/spam` on a member's message is a strike like the filter's, and costs
+/// `strike_penalty` points in the label's own transaction.
+#[tokio::test]
+async fn a_spam_label_s_strike_costs_points_too() {
+    let app = TestApp::spawn_with(with(|s| s.engagement.strike_penalty = 4)).await;
+    assert_eq!(
+        ask(&app, 1, ADMIN, "admin", "/加分 {@101} 20 活动").await,
+        "@101 加 20 积分（活动），当前积分 20。（案件 #1）"
+    );
+    // An ordinary message as far as the rules go, worth its point …
+    post(&app, &group_message(2, ALICE, "member", "私聊我有好东西")).await;
+    // … until an admin marks it as spam (replying to it): recall and a warning.
+    let mut label = group_message(3, ADMIN, "admin", "");
+    label["message"] = json!([
+        {"type": "reply", "data": {"id": "2"}},
+        {"type": "at", "data": {"qq": ALICE.to_string()}},
+        {"type": "text", "data": {"text": " /spam"}},
+    ]);
+    let before = app.gateway.delivered().len();
+    post(&app, &label).await;
+    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
+    assert_eq!(calls.len(), before + 2, "{calls:?}");
+    assert_eq!(
+        ask(&app, 4, ADMIN, "admin", "/积分 {@101}").await,
+        "user101 当前积分 17，排名第 1。",
+        "20 + 1 for the message − 4 for the strike"
+    );
+    app.stop().await;
+}

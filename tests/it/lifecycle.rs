@@ -97,6 +97,15 @@ fn operator_cli_follows_the_config_s_locale_else_lang() {
         "{en_check}"
     );
 
+    // filter explain opens with its conclusion in the operator's language.
+    let (ok, zh_explain) = run_with_lang("zh_CN.UTF-8", &["filter", "explain", "加微信领取福利，私聊我"]);
+    assert!(ok && zh_explain.starts_with("结论：违规（规则「"), "{zh_explain}");
+    let (ok, en_explain) = run_with_lang("en_US.UTF-8", &["filter", "explain", "坐飞机去北京"]);
+    assert!(
+        ok && en_explain.starts_with("verdict:     no violation\n"),
+        "{en_explain}"
+    );
+
     // A config with locale = "en" wins over a Chinese shell, for --help too.
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("en.toml");

@@ -38,7 +38,7 @@ pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
     reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
 };
-pub use operator::{command_summary, config_ok, dead_letters_requeued, stats_heading};
+pub use operator::{ExplainVerdict, command_summary, config_ok, dead_letters_requeued, explain_verdict, stats_heading};
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;
 pub use welcome::{default_reject_reason, default_welcome_template, name_list};

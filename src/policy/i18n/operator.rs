@@ -1,5 +1,5 @@
 //! What the operator's command line says: the summaries of `qunguan --help` and the headline
-//! lines of `check-config`, `stats` and `audit --retry`.
+//! lines of `check-config`, `stats`, `filter explain` and `audit --retry`.
 //!
 //! English help is the doc comments clap reads (`src/cli/mod.rs`), so `cargo doc` and
 //! `--help` never drift apart; [`command_summary`] holds the Chinese summary of every
@@ -76,12 +76,12 @@ const ZH_SUMMARIES: &[(&str, &str)] = &[
     ("samples remove", "按编号删除样本（编号见 list）。"),
     (
         "bans",
-        "整个实例共用的拉黑名单（/gban）：列出、添加、解除、导出或导入，格式为 CSV 或 JSON 行；在守护进程停止时读写其数据库。编号按平台区分（qq:123、tg:456）。",
+        "整个实例共用的拉黑名单（/gban）：列出、添加、解除、导出或导入，格式为 CSV 或 JSON 行；守护进程运行时（改动立即生效）和停止时都可以使用。编号按平台区分（qq:123、tg:456）。",
     ),
     ("bans list", "逐行打印每条拉黑：成员、原因、时间和操作人。"),
     (
         "bans add",
-        "在所有群拉黑一名成员（qq:123、tg:456）；见过他的各群的踢出会排队，守护进程启动后发出。",
+        "在所有群拉黑一名成员（qq:123、tg:456）；见过他的各群的踢出会排队（守护进程停止时，启动后发出）。",
     ),
     ("bans remove", "解除拉黑（qq:123、tg:456）。"),
     ("bans export", "写出全部拉黑（即 import 读取的格式）。"),
@@ -146,5 +146,31 @@ pub fn dead_letters_requeued(locale: Locale, requeued: usize, daemon_running: bo
         (Locale::En, false) => {
             format!("{requeued} dead letter(s) sent back to the outbox; the daemon delivers them when it starts")
         }
+    }
+}
+
+/// What `filter explain` concluded, for its first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainVerdict<'a> {
+    /// A rule acts; its display name.
+    Violation(&'a str),
+    /// Nothing acts, but a trusted member's message goes to the review list.
+    Review,
+    /// Nothing acts.
+    Clean,
+}
+
+/// The first line of `filter explain`: the conclusion, before the details that lead to it.
+#[must_use]
+pub fn explain_verdict(locale: Locale, verdict: ExplainVerdict<'_>) -> String {
+    match (locale, verdict) {
+        (Locale::ZhCn, ExplainVerdict::Violation(rule)) => format!("结论：违规（规则「{rule}」）"),
+        (Locale::ZhCn, ExplainVerdict::Review) => "结论：不处置（信任成员，记入待审核列表）".to_owned(),
+        (Locale::ZhCn, ExplainVerdict::Clean) => "结论：不违规".to_owned(),
+        (Locale::En, ExplainVerdict::Violation(rule)) => format!("verdict:     violation (rule \"{rule}\")"),
+        (Locale::En, ExplainVerdict::Review) => {
+            "verdict:     nothing acts (a trusted member: goes to the review list)".to_owned()
+        }
+        (Locale::En, ExplainVerdict::Clean) => "verdict:     no violation".to_owned(),
     }
 }

@@ -65,6 +65,7 @@ impl Plan<'_> {
         let recall = punish && !entry.recalled && ctx.caps.recall;
         let (now, caps, limit) = (ctx.now, ctx.caps, self.limit());
         let by = (msg.sender.user_id, msg.sender.name.as_str());
+        let penalty = ctx.engagement.strike_penalty(now);
         let committed = ctx.store.commit_labelled(
             &event.key,
             now,
@@ -73,6 +74,7 @@ impl Plan<'_> {
                 user: Some(target),
             },
             &[],
+            penalty,
             |snapshot, sample_id, _| {
                 let mut actions = Vec::new();
                 if recall {
@@ -128,8 +130,12 @@ impl Plan<'_> {
         let Labelled {
             value: (count, measure, punished),
             sample,
+            points,
             ..
         } = committed.value;
+        if points != 0 {
+            tracing::info!(%group, user = target, change = points, "points taken away for a strike");
+        }
         ctx.learning
             .learned(sample, &prepared, SampleLabel::Spam, &rules.filter);
         ctx.learning.mark(group, message_id, committed.case, recall);
@@ -237,6 +243,8 @@ impl Plan<'_> {
                 user: Some(member),
             },
             &retire,
+            // A pardon adds no strike, so it costs nothing.
+            None,
             |snapshot, sample_id, retired| {
                 let record = snapshot.record.clone().unwrap_or_default();
                 let before = record.count(now, ttl);
@@ -302,6 +310,7 @@ impl Plan<'_> {
             value: (count, measure),
             sample,
             retired,
+            ..
         } = committed.value;
         ctx.learning.retire(&retired);
         ctx.learning.learned(sample, &prepared, SampleLabel::Ham, &rules.filter);
