@@ -323,6 +323,8 @@ pub struct GateCounts {
     pub passed: AtomicU64,
     /// Newcomers removed at their deadline.
     pub timed_out: AtomicU64,
+    /// Newcomers removed after `[verify] max_tries` wrong answers.
+    pub failed: AtomicU64,
     /// Gates closed without a kick (the member left, or the group's gate was turned off).
     pub released: AtomicU64,
     /// Newcomers let in ungated because `[limits] verify_pending` gates were pending.
@@ -340,12 +342,13 @@ impl GateCounts {
             out,
             "qunguan_verify_gates_total",
             "counter",
-            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, released, full (let in ungated).",
+            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, failed (too many wrong answers), released, full (let in ungated).",
         );
         for (result, n) in [
             ("opened", &self.opened),
             ("passed", &self.passed),
             ("timed_out", &self.timed_out),
+            ("failed", &self.failed),
             ("released", &self.released),
             ("full", &self.full),
         ] {

@@ -51,3 +51,40 @@ pub fn gate_button(locale: Locale) -> &'static str {
         Locale::En => "I am not a robot",
     }
 }
+
+/// The line added under a built-in prompt when wrong answers are limited (`[verify]
+/// max_tries`): how many remove the newcomer.
+#[must_use]
+pub fn gate_tries_note(locale: Locale, max_tries: u32) -> String {
+    match locale {
+        Locale::ZhCn => format!("\n答错 {max_tries} 次也将被移出本群。"),
+        Locale::En => format!("\n{max_tries} wrong answers remove you too."),
+    }
+}
+
+/// The built-in notice for a newcomer who pressed their own button and is let in.
+#[must_use]
+pub fn default_gate_button_passed(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "验证通过，欢迎入群！",
+        Locale::En => "Verified. Welcome!",
+    }
+}
+
+/// The built-in notice for a member who pressed a newcomer's button that is not theirs.
+#[must_use]
+pub fn default_gate_button_not_yours(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "这个按钮是给新成员验证用的，不是给你的。",
+        Locale::En => "This button is for a newcomer's check, not for you.",
+    }
+}
+
+/// The built-in notice for a press of a button whose gate has ended.
+#[must_use]
+pub fn default_gate_button_expired(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "这个验证已经结束了。",
+        Locale::En => "This check has already ended.",
+    }
+}
