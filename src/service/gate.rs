@@ -268,7 +268,7 @@ impl Gate {
             ],
         );
         if built_in && policy.max_tries > 0 && ask != Ask::Button {
-            message.push_text(&i18n::gate_tries_note(locale, policy.max_tries));
+            message.push_text(i18n::gate_tries_note(locale, policy.max_tries));
         }
         if ask == Ask::Button {
             message.buttons.push(Button {
@@ -421,9 +421,10 @@ impl Gate {
                 "a gate button pressed by someone else",
             ),
             Some(_) => {
-                let gate = match self.policy(group).enabled {
-                    true => self.store.gate(group, user)?,
-                    false => None,
+                let gate = if self.policy(group).enabled {
+                    self.store.gate(group, user)?
+                } else {
+                    None
                 };
                 match gate {
                     Some(gate) if !crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) => {
