@@ -1,6 +1,7 @@
 //! The gate at the door (入群验证): newcomers of a group that opted in (`[verify]`, or its
 //! `[groups.<id>.verify]`) are muted and asked a question; an answer in time lets them in and
-//! greets them, silence until the deadline removes them and recalls what they posted.
+//! greets them; silence until the deadline, or `max_tries` wrong answers, removes them and
+//! recalls what they posted. The question itself is recalled whenever the gate ends.
 //!
 //! ```text
 //!  join ──▶ Gate::open ── store: seen + gate + [mute, question]  (one unit) ──▶ outbox
@@ -515,19 +516,22 @@ impl Gate {
         })
     }
 
-    /// A member left `group` (or was removed): their gate, if any, is forgotten. A failure
-    /// is logged; the keeper would then find the gate due and kick someone already gone,
-    /// which the gateway answers harmlessly.
-    pub fn left(&self, group: GroupId, user_id: i64) {
-        match self.store.drop_gate(group, user_id) {
-            Ok(true) => {
+    /// A member left `group` (or was removed): their gate, if any, is forgotten and its
+    /// question recalled. Returns whether that staged anything (the caller publishes). A
+    /// failure is logged; the keeper would then find the gate due and kick someone already
+    /// gone, which the gateway answers harmlessly.
+    pub fn left(&self, group: GroupId, user_id: i64) -> bool {
+        match self.store.drop_gate(group, user_id, self.clock.now().as_millisecond()) {
+            Ok(Some(staged)) => {
                 self.bound.shrink(1);
                 GateCounts::bump(&self.metrics.gate.released);
                 tracing::info!(%group, user = user_id, "gate: a newcomer left before answering");
+                staged > 0
             }
-            Ok(false) => {}
+            Ok(None) => false,
             Err(e) => {
-                tracing::warn!(%group, user = user_id, error = %e, "gate: cannot forget the gate of a member who left")
+                tracing::warn!(%group, user = user_id, error = %e, "gate: cannot forget the gate of a member who left");
+                false
             }
         }
     }

@@ -393,10 +393,14 @@ impl Pipeline {
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
                 self.welcomer.left(&self.store, left.group, left.user_id);
-                self.gate.left(left.group, left.user_id);
+                let recalled = self.gate.left(left.group, left.user_id);
                 track(self.store.forget_trust(left.group, left.user_id));
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
+                }
+                if recalled {
+                    // A leaver's gate question is recalled.
+                    self.outbox.publish().await?;
                 }
                 Outcome::Ignored("member left")
             }

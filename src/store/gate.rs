@@ -16,13 +16,15 @@
 //! - **close** ([`Store::close_gate`]): the gate's removal, the kick and the recall of what
 //!   the member posted while it was pending. It only closes a gate that is still there and
 //!   due, so an answer committed first wins the race with the sweep.
+//! - **leave** ([`Store::drop_gate`]): the gate's removal and the question's recall.
 //! - **wrong answer** ([`Store::wrong_answer`]): the gate's try count goes up; the answer that
 //!   uses up `[verify] max_tries` closes the gate like the deadline, in the same transaction.
 //!
 //! The question is sent with a receipt ([`question_receipt_name`]): once it is delivered, the
 //! outbox keeps its message id in `state`, and whichever step ends the gate (pass, close,
 //! wrong answer) takes the receipt and stages the question's recall in its own transaction,
-//! so the group is not littered with old questions. A question still undelivered when its
+//! so the group is not littered with old questions (a newcomer who leaves too). A question
+//! still undelivered when its
 //! gate ends is not recalled; its receipt is swept after two days like a welcome's.
 //!
 //! A new tree would have had to be written in a second transaction (the unit already opens
@@ -349,12 +351,21 @@ impl Store {
         Ok(done.is_some())
     }
 
-    /// Forgets `user_id`'s gate in `group` (they left or were removed). Returns whether one
-    /// was pending.
-    pub fn drop_gate(&self, group: GroupId, user_id: i64) -> Result<bool, StoreError> {
-        let trees = self.trees()?;
-        let removed = self.observe(trees.state.remove(gate_key(group, user_id)).map_err(StoreError::from))?;
-        Ok(removed.is_some())
+    /// Forgets `user_id`'s gate in `group` (they left or were removed) and stages the recall
+    /// of its question (when its receipt is kept), in one transaction. Returns `None` when no
+    /// gate was pending, else the number of items staged.
+    pub fn drop_gate(&self, group: GroupId, user_id: i64, now_ms: i64) -> Result<Option<usize>, StoreError> {
+        let gate_key = gate_key(group, user_id);
+        let dropped = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            if unit.state.remove(gate_key.as_slice())?.is_none() {
+                return Ok(None);
+            }
+            let question = take_question(unit, group, user_id, now_ms)?;
+            let n = usize::from(question.is_some());
+            unit.stage_items(question)?;
+            Ok(Some(n))
+        })?;
+        Ok(dropped.flatten())
     }
 
     /// The pending gates of `user_id` on `platform`, in any group (a newcomer answering by

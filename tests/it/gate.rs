@@ -196,6 +196,34 @@ async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
 }
 
 #[tokio::test]
+async fn a_newcomer_who_leaves_is_forgotten_and_their_question_recalled() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(851)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 851);
+    let question = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+    let mut left = fixture("onebot11/notice.group_decrease.leave.json");
+    left["user_id"] = json!(851);
+    left["group_id"] = json!(GROUP);
+    app.post_event(&left).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg"], "{calls:?}");
+    assert_eq!(calls[2].params["message_id"], question);
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"released\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+    // No kick at the deadline for someone who is gone.
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 3, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_group_without_the_gate_is_unaffected_and_a_group_override_opts_in() {
     const OTHER: i64 = 726_300_999;
     let app = TestApp::spawn_with(Options {
