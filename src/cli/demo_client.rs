@@ -205,6 +205,8 @@ impl DemoClient {
                     };
                     (line, Delivery::default())
                 }
+                // A press's acknowledgement shows nothing in the group.
+                Action::AnswerButton { .. } => return Ok(Delivery::default()),
             }
         };
         self.print(&line);

@@ -65,6 +65,10 @@ impl Default for MaxAgeSettings {
     }
 }
 
+/// How long an acknowledgement of a button press is worth sending (Telegram refuses answers
+/// to old presses).
+pub const ANSWER_BUTTON_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl MaxAgeSettings {
     /// The age limit of `kind`, if it has one.
     #[must_use]
@@ -76,6 +80,8 @@ impl MaxAgeSettings {
             ActionKind::Unmute => self.unmute,
             ActionKind::Kick => self.kick,
             ActionKind::AnswerJoinRequest => self.answer_join_request,
+            // Telegram takes the answer to a press only shortly after it; later it is noise.
+            ActionKind::AnswerButton => return Some(ANSWER_BUTTON_MAX_AGE),
         };
         (limit.as_secs() > 0).then(|| limit.get())
     }

@@ -36,6 +36,7 @@ impl Settings {
                 mode: settings.verify.mode,
                 mute: settings.verify.mute,
                 button: settings.verify.button,
+                max_tries: settings.verify.max_tries,
             },
         };
         let groups = settings
@@ -85,6 +86,7 @@ impl Settings {
                         mode: group.verify.mode.unwrap_or(default.gate.mode),
                         mute: group.verify.mute.unwrap_or(default.gate.mute),
                         button: group.verify.button.unwrap_or(default.gate.button),
+                        max_tries: group.verify.max_tries.unwrap_or(default.gate.max_tries),
                     },
                 };
                 Some((id, policy))

@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::account::AccountId;
 use crate::domain::event::{GroupId, Platform};
 
 /// One piece of a message the bot sends.
@@ -159,6 +160,22 @@ pub enum Action {
         /// Reason shown to a rejected applicant.
         reason: String,
     },
+    /// Acknowledge a press of a button under one of the bot's messages (Telegram
+    /// `answerCallbackQuery`): the member's client stops its progress indicator and shows
+    /// `text`, if any, as a short notice.
+    AnswerButton {
+        /// Where the message with the button is.
+        group: GroupId,
+        /// The press's id ([`crate::domain::event::ButtonPress::query_id`]).
+        query_id: String,
+        /// A short notice for the member who pressed; empty = none.
+        text: String,
+        /// The bot the press reached (its user id), the only one that can answer it: with
+        /// several bots it need not be the one that keeps the chat. 0 = the chat's keeper
+        /// (an acknowledgement stored before bots were told apart).
+        #[serde(default)]
+        bot: i64,
+    },
 }
 
 /// The kind of an [`Action`], for metrics, priorities and per-kind policies.
@@ -177,6 +194,8 @@ pub enum ActionKind {
     Kick,
     /// [`Action::AnswerJoinRequest`]
     AnswerJoinRequest,
+    /// [`Action::AnswerButton`]
+    AnswerButton,
 }
 
 impl ActionKind {
@@ -190,6 +209,7 @@ impl ActionKind {
             Self::Unmute => "unmute",
             Self::Kick => "kick",
             Self::AnswerJoinRequest => "answer_join_request",
+            Self::AnswerButton => "answer_button",
         }
     }
 }
@@ -210,7 +230,21 @@ impl Action {
             | Self::Mute { group, .. }
             | Self::Unmute { group, .. }
             | Self::Kick { group, .. }
-            | Self::AnswerJoinRequest { group, .. } => *group,
+            | Self::AnswerJoinRequest { group, .. }
+            | Self::AnswerButton { group, .. } => *group,
+        }
+    }
+
+    /// The account the action must leave through, when it is not the group's keeper: a
+    /// button press is answered by the bot that received it, since its id is that bot's.
+    #[must_use]
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Self::AnswerButton { group, bot, .. } if *bot != 0 => Some(AccountId {
+                platform: group.platform,
+                id: *bot,
+            }),
+            _ => None,
         }
     }
 
@@ -224,6 +258,7 @@ impl Action {
             Self::Unmute { .. } => ActionKind::Unmute,
             Self::Kick { .. } => ActionKind::Kick,
             Self::AnswerJoinRequest { .. } => ActionKind::AnswerJoinRequest,
+            Self::AnswerButton { .. } => ActionKind::AnswerButton,
         }
     }
 }

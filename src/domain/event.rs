@@ -307,6 +307,10 @@ pub enum EventKind {
     JoinRequest(JoinRequest),
     /// A member pressed a button under one of the bot's messages (Telegram inline buttons).
     ButtonPressed(ButtonPress),
+    /// A private message to the bot (QQ: from a friend or a temporary session opened from a
+    /// group). The pipeline reads it only as the answer of a newcomer waiting at the gate at
+    /// the door of a group; any other private message is ignored.
+    PrivateMessage(PrivateMessage),
     /// Anything the pipeline does not act on (private messages, heartbeats, other notices);
     /// the text says what it was, for logs.
     Other(String),
@@ -321,6 +325,23 @@ pub struct ButtonPress {
     pub user_id: i64,
     /// The button's data (untrusted: a client may send any data for any message).
     pub data: String,
+    /// The platform's id of the press, to acknowledge it ([`crate::domain::action::Action::AnswerButton`]);
+    /// empty when there is none.
+    #[serde(default)]
+    pub query_id: String,
+}
+
+/// A private message to the bot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivateMessage {
+    /// The platform it came through.
+    pub platform: Platform,
+    /// Who sent it.
+    pub user_id: i64,
+    /// The plain text (every text segment joined, escapes undone).
+    pub text: String,
+    /// When it was sent, unix seconds.
+    pub time: i64,
 }
 
 /// One event from a gateway, with the key used to ignore redeliveries.
@@ -344,6 +365,7 @@ impl Event {
             EventKind::MemberJoined(j) => j.time,
             EventKind::MemberLeft(l) => l.time,
             EventKind::JoinRequest(r) => r.time,
+            EventKind::PrivateMessage(p) => p.time,
             // A press carries no date of its own (only its message's, which may be old).
             EventKind::ButtonPressed(_) | EventKind::Other(_) => return None,
         };

@@ -82,23 +82,25 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// Event kinds, in label order.
-const EVENT_KINDS: [&str; 6] = [
+const EVENT_KINDS: [&str; 7] = [
     "message",
     "member_joined",
     "member_left",
     "join_request",
     "other",
     "button_pressed",
+    "private_message",
 ];
 
 /// Action kinds, in label order (index = [`action_index`]).
-const ACTION_KINDS: [ActionKind; 6] = [
+const ACTION_KINDS: [ActionKind; 7] = [
     ActionKind::Send,
     ActionKind::Recall,
     ActionKind::Mute,
     ActionKind::Unmute,
     ActionKind::Kick,
     ActionKind::AnswerJoinRequest,
+    ActionKind::AnswerButton,
 ];
 
 /// Console login outcomes, in label order.
@@ -321,6 +323,8 @@ pub struct GateCounts {
     pub passed: AtomicU64,
     /// Newcomers removed at their deadline.
     pub timed_out: AtomicU64,
+    /// Newcomers removed after `[verify] max_tries` wrong answers.
+    pub failed: AtomicU64,
     /// Gates closed without a kick (the member left, or the group's gate was turned off).
     pub released: AtomicU64,
     /// Newcomers let in ungated because `[limits] verify_pending` gates were pending.
@@ -338,12 +342,13 @@ impl GateCounts {
             out,
             "qunguan_verify_gates_total",
             "counter",
-            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, released, full (let in ungated).",
+            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, failed (too many wrong answers), released, full (let in ungated).",
         );
         for (result, n) in [
             ("opened", &self.opened),
             ("passed", &self.passed),
             ("timed_out", &self.timed_out),
+            ("failed", &self.failed),
             ("released", &self.released),
             ("full", &self.full),
         ] {
@@ -519,6 +524,7 @@ impl Metrics {
             EventKind::JoinRequest(_) => 3,
             EventKind::Other(_) => 4,
             EventKind::ButtonPressed(_) => 5,
+            EventKind::PrivateMessage(_) => 6,
         };
         self.events[i].fetch_add(1, Ordering::Relaxed);
     }

@@ -19,8 +19,9 @@
 //! - **when a gate is due** ([`GatePolicy::deadline_ms`]): an absolute time stored with the
 //!   gate, so a restart neither forgets a newcomer nor kicks them early.
 //!
-//! Wrong answers cost nothing: the member may try again until the deadline (the gate has no
-//! try counter; a bot guessing answers is still removed when the time is up).
+//! - **when wrong answers are too many** ([`GatePolicy::exhausted`]): with `max_tries` (3 by
+//!   default, 0 = unlimited), the newcomer's N-th wrong answer removes them exactly as the
+//!   deadline would, so a bot guessing answers does not get the whole timeout to guess.
 
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ pub struct GatePolicy {
     pub mute: bool,
     /// On Telegram, a button to press instead of (besides) a typed answer.
     pub button: bool,
+    /// Wrong answers allowed before the newcomer is removed; 0 = unlimited.
+    pub max_tries: u32,
 }
 
 /// Extra mute beyond the timeout: the sweep removes an unanswered member at the deadline, so
@@ -67,6 +70,13 @@ impl GatePolicy {
     pub fn deadline_ms(&self, opened_ms: i64) -> i64 {
         let timeout = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);
         opened_ms.saturating_add(timeout)
+    }
+
+    /// Whether a newcomer who has now given `tries` wrong answers has used up their tries
+    /// (never, with `max_tries = 0`).
+    #[must_use]
+    pub fn exhausted(&self, tries: u32) -> bool {
+        self.max_tries > 0 && tries >= self.max_tries
     }
 
     /// How long the newcomer is muted, in seconds (the timeout plus [`MUTE_MARGIN`]).
@@ -92,13 +102,11 @@ pub fn button_data(user_id: i64) -> String {
     format!("gate:{user_id}")
 }
 
-/// Whether a press of a button reporting `data`, by `user_id`, is the newcomer's own press of
-/// their gate's button. `data` is untrusted; anything else is `false`.
+/// The newcomer a gate's button names, if `data` is a gate button's (untrusted: anything
+/// else is `None`). A press passes only when this is the member who pressed.
 #[must_use]
-pub fn own_press(data: &str, user_id: i64) -> bool {
-    data.strip_prefix("gate:")
-        .and_then(|id| id.parse::<i64>().ok())
-        .is_some_and(|id| id == user_id)
+pub fn button_owner(data: &str) -> Option<i64> {
+    data.strip_prefix("gate:").and_then(|id| id.parse::<i64>().ok())
 }
 
 /// Whether a gate that ends at `deadline_ms` is due at `now_ms`.
@@ -236,10 +244,10 @@ mod tests {
 
     #[test]
     fn only_the_newcomer_passes_with_their_own_button() {
-        assert!(own_press(&button_data(42), 42));
-        assert!(!own_press(&button_data(42), 43), "someone else pressed it");
+        assert_eq!(button_owner(&button_data(42)), Some(42));
+        assert_ne!(button_owner(&button_data(42)), Some(43), "someone else pressed it");
         for forged in ["gate:", "gate:x", "42", "gate:42:1", ""] {
-            assert!(!own_press(forged, 42), "{forged}");
+            assert_eq!(button_owner(forged), None, "{forged}");
         }
     }
 
@@ -251,8 +259,15 @@ mod tests {
             mode: GateMode::Question,
             mute: true,
             button: false,
+            max_tries: 3,
         };
         assert_eq!(p.deadline_ms(1_000), 301_000);
+        assert!(!p.exhausted(2) && p.exhausted(3));
+        let unlimited = GatePolicy {
+            max_tries: 0,
+            ..p.clone()
+        };
+        assert!(!unlimited.exhausted(1_000));
         assert_eq!(p.mute_secs(), 360);
         assert!(!due(301_000, 300_999) && due(301_000, 301_000));
         let short = GatePolicy {

@@ -210,6 +210,7 @@ mod tests {
                 mode: crate::policy::gate::GateMode::Question,
                 mute: true,
                 button: false,
+                max_tries: 3,
             },
         }
     }

@@ -259,6 +259,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::MemberLeft(_) => "member_left",
         EventKind::JoinRequest(_) => "join_request",
         EventKind::ButtonPressed(_) => "button_pressed",
+        EventKind::PrivateMessage(_) => "private_message",
         EventKind::Other(_) => "other",
     }
 }

@@ -394,6 +394,8 @@ fn group_of(event: &Event) -> Option<GroupId> {
         EventKind::MemberLeft(l) => Some(l.group),
         EventKind::JoinRequest(r) => Some(r.group),
         EventKind::ButtonPressed(p) => Some(p.group),
-        EventKind::Other(_) => None,
+        // A private message is about no group (a gate answered by private message finds its
+        // group itself; the unmute leaves through that group's keeper).
+        EventKind::PrivateMessage(_) | EventKind::Other(_) => None,
     }
 }

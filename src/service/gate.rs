@@ -1,16 +1,26 @@
 //! The gate at the door (入群验证): newcomers of a group that opted in (`[verify]`, or its
 //! `[groups.<id>.verify]`) are muted and asked a question; an answer in time lets them in and
-//! greets them, silence until the deadline removes them and recalls what they posted.
+//! greets them; silence until the deadline, or `max_tries` wrong answers, removes them and
+//! recalls what they posted. The question itself is recalled whenever the gate ends.
 //!
 //! ```text
 //!  join ──▶ Gate::open ── store: seen + gate + [mute, question]  (one unit) ──▶ outbox
 //!                                                    │ wakes
 //!  message of a pending member ──▶ Gate::answer      ▼
-//!     right answer: store: seen + gate removed + unmute + welcome batch (one unit)
-//!     anything else: its id noted for the recall; then moderated like any message
+//!  (or, muted on QQ, a private message to the bot ──▶ Gate::private_answer)
+//!  (or, on Telegram, a press of the question's button ──▶ Gate::pressed)
+//!     right answer: store: seen + gate removed + [ack,] unmute + recall question
+//!                   + welcome batch (one unit)
+//!     wrong answer: tries + 1 and its id noted for the recall; then moderated like any
+//!                   message. The answer that uses up `max_tries`: closed as at the deadline
 //!  GateKeeper (supervised task, the daemon's clock) ── at each stored deadline:
-//!     store: gate removed + [recall…, kick] (one unit), only if still pending and due
+//!     store: gate removed + [recall question, recall…, kick] (one unit), only if still
+//!     pending and due
 //! ```
+//!
+//! Every press of a button is acknowledged (Telegram `answerCallbackQuery`, so the member's
+//! client stops waiting): the newcomer's own press with `[verify] button_passed`, someone
+//! else's with `button_not_yours`, a press after the gate ended with `button_expired`.
 //!
 //! Each step is one store unit (see `store::gate`), so an answer and the deadline cannot both
 //! win: whichever commits first removes the gate, and the other finds nothing to do. What the
@@ -35,7 +45,7 @@ use crate::config::rules::RulesHandle;
 use crate::domain::action::{Action, Button, Capabilities, OutgoingMessage};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
-use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform};
+use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform, PrivateMessage};
 use crate::domain::metrics::{GateCounts, Metrics};
 use crate::domain::sink::Outcome;
 use crate::policy::gate::{GatePolicy, Question};
@@ -45,8 +55,31 @@ use crate::policy::normalize::{NormalizeOptions, Normalizer};
 use crate::service::outbox::OutboxHandle;
 use crate::service::passes::Passes;
 use crate::service::welcome::Welcomer;
+use crate::store::gate::question_receipt_name;
 use crate::store::welcome::JoinWrite;
-use crate::store::{GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store, StoreError};
+use crate::store::{
+    GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store, StoreError, WrongAnswer,
+};
+
+/// How a newcomer is asked to answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    /// Typed in the group.
+    InGroup,
+    /// By private message to the bot (muted on QQ: a muted member cannot post in the group).
+    Private,
+    /// By pressing the button under the question (Telegram, `button = true`).
+    Button,
+}
+
+/// Who is asked what, by which bot.
+struct Asked<'a> {
+    user_id: i64,
+    name: &'a str,
+    question: &'a str,
+    /// The bot's account (`{bot}`).
+    bot: i64,
+}
 
 /// The gate of every group: opens gates on joins, checks answers, closes gates on leaves.
 pub struct Gate {
@@ -156,20 +189,35 @@ impl Gate {
         let seed = u64::from_le_bytes(event.key.0[..8].try_into().unwrap_or_default());
         let question = Question::pick(&self.rules.load().verify, policy.mode, seed);
         let muted = policy.mute && Capabilities::of(group).mute;
-        let mut actions = Vec::with_capacity(2);
+        let mut items = Vec::with_capacity(2);
         if muted {
-            actions.push(Action::Mute {
+            let mute = Action::Mute {
                 group,
                 user_id: joined.user_id,
                 seconds: policy.mute_secs(),
-            });
+            };
+            items.push(OutboxItem::new(mute, now_ms));
         }
-        let button = policy.button && group.platform == Platform::Telegram;
-        actions.push(Action::Send {
+        let ask = if policy.button && group.platform == Platform::Telegram {
+            Ask::Button
+        } else if muted && group.platform == Platform::Qq {
+            Ask::Private
+        } else {
+            Ask::InGroup
+        };
+        let asked = Asked {
+            user_id: joined.user_id,
+            name: &name,
+            question: &question.text,
+            bot: event.self_id,
+        };
+        // Its receipt lets the step that ends the gate recall it.
+        let send = Action::Send {
             group,
-            message: self.prompt(policy, joined.user_id, &name, &question.text, button),
+            message: self.prompt(policy, &asked, ask),
             reply_to: None,
-        });
+        };
+        items.push(OutboxItem::new(send, now_ms).with_receipt(question_receipt_name(group, joined.user_id)));
         let gate = PendingGate {
             group,
             user_id: joined.user_id,
@@ -179,8 +227,8 @@ impl Gate {
             answers: question.answers,
             messages: Vec::new(),
             muted,
+            tries: 0,
         };
-        let items = actions.into_iter().map(|a| OutboxItem::new(a, now_ms)).collect();
         Ok(Some(match self.store.open_gate(&event.key, now, &gate, items)? {
             GateOpened::Duplicate => Outcome::Duplicate,
             GateOpened::Opened { actions } => {
@@ -193,21 +241,37 @@ impl Gate {
         }))
     }
 
-    /// The question posted to a newcomer: `[verify] prompt` or the built-in text.
-    fn prompt(&self, policy: &GatePolicy, user_id: i64, name: &str, question: &str, button: bool) -> OutgoingMessage {
+    /// The question posted to a newcomer: `[verify] prompt` (`private_prompt` when they must
+    /// answer by private message) or the built-in text, which says how many wrong answers
+    /// remove them when `max_tries` limits them (a button cannot be answered wrongly).
+    fn prompt(&self, policy: &GatePolicy, asked: &Asked<'_>, ask: Ask) -> OutgoingMessage {
         let locale = self.settings.messages.locale;
-        let template = match (self.settings.verify.prompt.as_str(), button) {
-            ("", false) => i18n::default_gate_prompt(locale),
-            ("", true) => i18n::default_gate_button_prompt(locale),
-            (own, _) => own,
+        let verify = &self.settings.verify;
+        let (template, built_in) = match ask {
+            Ask::Private if verify.private_prompt.is_empty() => (i18n::default_gate_private_prompt(locale), true),
+            Ask::Private => (verify.private_prompt.as_str(), false),
+            _ if !verify.prompt.is_empty() => (verify.prompt.as_str(), false),
+            Ask::Button => (i18n::default_gate_button_prompt(locale), true),
+            Ask::InGroup => (i18n::default_gate_prompt(locale), true),
         };
         let timeout = i18n::duration(locale, policy.timeout.as_secs());
+        let bot = asked.bot.to_string();
+        let tries = policy.max_tries.to_string();
+        let user_id = asked.user_id;
         let mut message = i18n::render_mentions(
             template,
-            &[(user_id, name)],
-            &[("question", question), ("timeout", &timeout)],
+            &[(user_id, asked.name)],
+            &[
+                ("question", asked.question),
+                ("timeout", &timeout),
+                ("bot", &bot),
+                ("tries", &tries),
+            ],
         );
-        if button {
+        if built_in && policy.max_tries > 0 && ask != Ask::Button {
+            message.push_text(i18n::gate_tries_note(locale, policy.max_tries));
+        }
+        if ask == Ask::Button {
             message.buttons.push(Button {
                 text: i18n::gate_button(locale).to_owned(),
                 data: crate::policy::gate::button_data(user_id),
@@ -218,7 +282,9 @@ impl Gate {
 
     /// A message in a gated group: if its sender is at the gate and it answers their question,
     /// they pass — unmuted and greeted (`Some`: the message is handled). Any other message of
-    /// theirs is noted for the recall on timeout and goes on to moderation (`None`).
+    /// theirs is a wrong answer: noted for the recall and counted against `max_tries`, then
+    /// moderated like any message (`None`) — unless it used up the tries, which removes them
+    /// (`Some`).
     pub fn answer(&self, event: &Event, msg: &GroupMessage) -> Result<Option<Outcome>, StoreError> {
         let group = msg.group;
         let user = msg.sender.user_id;
@@ -232,45 +298,195 @@ impl Gate {
         let now = self.clock.now();
         let compact = self.normalizer.compact(&msg.text);
         // After the deadline only the keeper decides (it may be catching up after a restart).
-        if crate::policy::gate::due(gate.deadline_ms, now.as_millisecond())
-            || !Question::accepts(&gate.answers, &compact)
-        {
+        if crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) {
             if !self.store.note_gate_message(group, user, msg.message_id)? {
                 tracing::debug!(%group, user, "gate: a pending member's message is not kept for the recall (limit reached)");
             }
             return Ok(None);
         }
-        self.pass(event, &gate, now).map(Some)
+        if !Question::accepts(&gate.answers, &compact) {
+            // The group message is recorded by moderation, so no key here.
+            let removed = self.wrong(None, &gate, Some(msg.message_id), now)?;
+            return Ok(removed);
+        }
+        self.pass(event, &gate, now, None).map(Some)
+    }
+
+    /// A wrong answer to `gate` (with the message's id when it was posted in the group): counted,
+    /// and the gate closed as at the deadline when it used up `max_tries`. `Some` when that
+    /// removed the newcomer (or, with `key`, when the answer was a redelivery).
+    fn wrong(
+        &self,
+        key: Option<&crate::domain::event::EventKey>,
+        gate: &PendingGate,
+        message_id: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let (group, user) = (gate.group, gate.user_id);
+        let policy = self.policy(group);
+        let now_ms = now.as_millisecond();
+        let done = self.store.wrong_answer(
+            key,
+            now_ms,
+            (group, user),
+            message_id,
+            |tries| policy.exhausted(tries),
+            |g| self.closing_items(g, now_ms),
+        )?;
+        Ok(match done {
+            WrongAnswer::Duplicate => Some(Outcome::Duplicate),
+            WrongAnswer::NotPending => None,
+            WrongAnswer::Noted { tries } => {
+                tracing::info!(%group, user, tries, max_tries = policy.max_tries, "gate: a wrong answer");
+                None
+            }
+            WrongAnswer::Removed { actions } => {
+                self.bound.shrink(1);
+                GateCounts::bump(&self.metrics.gate.failed);
+                tracing::info!(%group, user, max_tries = policy.max_tries, "gate: too many wrong answers; removing the newcomer");
+                Some(Outcome::Acted { actions })
+            }
+        })
+    }
+
+    /// A private message to the bot (QQ): a newcomer muted at the gate cannot post in the
+    /// group, so they send their answer here. It is checked against each of the sender's
+    /// pending gates on the same platform (a private message names no group); the first it
+    /// answers, in a group still gated and before its deadline, passes exactly like an answer
+    /// in the group — the event's seen-key is written in that gate's pass, so a redelivery
+    /// passes nothing twice. A message that answers none of them is a wrong answer to each
+    /// (counted against `max_tries`, which may remove the newcomer); from a sender with no
+    /// gate it changes nothing: the bot never acts on private messages otherwise (no command,
+    /// no filter).
+    pub fn private_answer(&self, event: &Event, msg: &PrivateMessage) -> Result<Outcome, StoreError> {
+        const IGNORED: Outcome = Outcome::Ignored("a private message that answers no pending gate");
+        // No newcomer waits anywhere: not even the scan.
+        if self.bound.is_empty() || msg.user_id == event.self_id {
+            return Ok(IGNORED);
+        }
+        let now = self.clock.now();
+        let compact = self.normalizer.compact(&msg.text);
+        let open: Vec<PendingGate> = self
+            .store
+            .gates_of(msg.platform, msg.user_id)?
+            .into_iter()
+            .filter(|gate| {
+                self.policy(gate.group).enabled && !crate::policy::gate::due(gate.deadline_ms, now.as_millisecond())
+            })
+            .collect();
+        if let Some(gate) = open.iter().find(|gate| Question::accepts(&gate.answers, &compact)) {
+            tracing::info!(group = %gate.group, user = msg.user_id, "gate: answered by private message");
+            return self.pass(event, gate, now, None);
+        }
+        // The event is recorded with the first gate's count, so a redelivery counts nothing.
+        let mut outcome = IGNORED;
+        for (i, gate) in open.iter().enumerate() {
+            let key = (i == 0).then_some(&event.key);
+            match self.wrong(key, gate, None, now)? {
+                Some(Outcome::Duplicate) => return Ok(Outcome::Duplicate),
+                Some(Outcome::Acted { actions }) => {
+                    outcome = match outcome {
+                        Outcome::Acted { actions: before } => Outcome::Acted {
+                            actions: before + actions,
+                        },
+                        _ => Outcome::Acted { actions },
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(outcome)
     }
 
     /// A press of a button (Telegram): the newcomer's own press of their gate's button lets
     /// them in like a right answer; anyone else's press, a forged one, or one for a gate that
-    /// is gone or due changes nothing.
+    /// is gone or due lets no one in. Every press is acknowledged (when the platform gave it
+    /// an id): with `[verify] button_passed`, `button_not_yours` or `button_expired`, and a
+    /// press of a button that is not a gate's without a notice.
     pub fn pressed(&self, event: &Event, press: &ButtonPress) -> Result<Outcome, StoreError> {
         let (group, user) = (press.group, press.user_id);
-        if !self.policy(group).enabled || !crate::policy::gate::own_press(&press.data, user) {
-            return Ok(Outcome::Ignored("a button press that is not a newcomer's own"));
-        }
-        let Some(gate) = self.store.gate(group, user)? else {
-            return Ok(Outcome::Ignored("a gate button pressed after the gate closed"));
-        };
         let now = self.clock.now();
-        if crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) {
-            return Ok(Outcome::Ignored("a gate button pressed after the deadline"));
-        }
-        self.pass(event, &gate, now)
+        let locale = self.settings.messages.locale;
+        let verify = &self.settings.verify;
+        let text = |configured: &str, built_in: &'static str| {
+            if configured.is_empty() {
+                built_in.to_owned()
+            } else {
+                configured.to_owned()
+            }
+        };
+        let (notice, why) = match crate::policy::gate::button_owner(&press.data) {
+            None => (String::new(), "a press of a button that is not a gate's"),
+            Some(owner) if owner != user => (
+                text(&verify.button_not_yours, i18n::default_gate_button_not_yours(locale)),
+                "a gate button pressed by someone else",
+            ),
+            Some(_) => {
+                let gate = if self.policy(group).enabled {
+                    self.store.gate(group, user)?
+                } else {
+                    None
+                };
+                match gate {
+                    Some(gate) if !crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) => {
+                        let passed = text(&verify.button_passed, i18n::default_gate_button_passed(locale));
+                        let ack = self.ack(event, press, passed, now);
+                        return self.pass(event, &gate, now, ack);
+                    }
+                    Some(_) => (
+                        text(&verify.button_expired, i18n::default_gate_button_expired(locale)),
+                        "a gate button pressed after the deadline",
+                    ),
+                    None => (
+                        text(&verify.button_expired, i18n::default_gate_button_expired(locale)),
+                        "a gate button pressed after the gate closed",
+                    ),
+                }
+            }
+        };
+        let Some(ack) = self.ack(event, press, notice, now) else {
+            return Ok(Outcome::Ignored(why));
+        };
+        tracing::debug!(%group, user, why, "gate: a press that lets no one in, acknowledged");
+        Ok(if self.store.answer_press(&event.key, now, vec![ack])? {
+            Outcome::Acted { actions: 1 }
+        } else {
+            Outcome::Duplicate
+        })
     }
 
-    /// `gate`'s newcomer passed with the event `event` (their answer or their press): the
-    /// gate is removed, they are unmuted and take their place in the welcome batch, in one
-    /// store unit.
-    fn pass(&self, event: &Event, gate: &PendingGate, now: Timestamp) -> Result<Outcome, StoreError> {
+    /// The acknowledgement of `press` (delivered by `event`) with the notice `text` (none when
+    /// the platform gave the press no id), through the bot that received the press.
+    fn ack(&self, event: &Event, press: &ButtonPress, text: String, now: Timestamp) -> Option<OutboxItem> {
+        (!press.query_id.is_empty()).then(|| {
+            let action = Action::AnswerButton {
+                group: press.group,
+                query_id: press.query_id.clone(),
+                text,
+                bot: event.self_id,
+            };
+            OutboxItem::new(action, now.as_millisecond())
+        })
+    }
+
+    /// `gate`'s newcomer passed with the event `event` (their answer or their press, whose
+    /// acknowledgement `ack` is sent first): the gate is removed, they are unmuted, the
+    /// question is recalled and they take their place in the welcome batch, in one store unit.
+    fn pass(
+        &self,
+        event: &Event,
+        gate: &PendingGate,
+        now: Timestamp,
+        ack: Option<OutboxItem>,
+    ) -> Result<Outcome, StoreError> {
         let (group, user) = (gate.group, gate.user_id);
         let now_ms = now.as_millisecond();
-        let unmute: Vec<OutboxItem> = gate
-            .muted
-            .then(|| OutboxItem::new(Action::Unmute { group, user_id: user }, now_ms))
+        let unmute: Vec<OutboxItem> = ack
             .into_iter()
+            .chain(
+                gate.muted
+                    .then(|| OutboxItem::new(Action::Unmute { group, user_id: user }, now_ms)),
+            )
             .collect();
         let join = JoinWrite {
             group,
@@ -301,26 +517,29 @@ impl Gate {
         })
     }
 
-    /// A member left `group` (or was removed): their gate, if any, is forgotten. A failure
-    /// is logged; the keeper would then find the gate due and kick someone already gone,
-    /// which the gateway answers harmlessly.
-    pub fn left(&self, group: GroupId, user_id: i64) {
-        match self.store.drop_gate(group, user_id) {
-            Ok(true) => {
+    /// A member left `group` (or was removed): their gate, if any, is forgotten and its
+    /// question recalled. Returns whether that staged anything (the caller publishes). A
+    /// failure is logged; the keeper would then find the gate due and kick someone already
+    /// gone, which the gateway answers harmlessly.
+    pub fn left(&self, group: GroupId, user_id: i64) -> bool {
+        match self.store.drop_gate(group, user_id, self.clock.now().as_millisecond()) {
+            Ok(Some(staged)) => {
                 self.bound.shrink(1);
                 GateCounts::bump(&self.metrics.gate.released);
                 tracing::info!(%group, user = user_id, "gate: a newcomer left before answering");
+                staged > 0
             }
-            Ok(false) => {}
+            Ok(None) => false,
             Err(e) => {
-                tracing::warn!(%group, user = user_id, error = %e, "gate: cannot forget the gate of a member who left")
+                tracing::warn!(%group, user = user_id, error = %e, "gate: cannot forget the gate of a member who left");
+                false
             }
         }
     }
 
-    /// What closing `gate` at its deadline sends: with the group still gated, the recall of
-    /// what they posted, then the kick; with the group's gate turned off meanwhile, only the
-    /// unmute (they are let in).
+    /// What closing `gate` at its deadline (or after too many wrong answers) sends besides the
+    /// question's recall: with the group still gated, the recall of what they posted, then the
+    /// kick; with the group's gate turned off meanwhile, only the unmute (they are let in).
     fn closing_items(&self, gate: &PendingGate, now_ms: i64) -> Vec<OutboxItem> {
         let group = gate.group;
         let item = |action| OutboxItem::new(action, now_ms);

@@ -393,15 +393,20 @@ impl Pipeline {
             EventKind::MemberLeft(left) => {
                 track(self.inactivity.left(left.group, left.user_id));
                 self.welcomer.left(&self.store, left.group, left.user_id);
-                self.gate.left(left.group, left.user_id);
+                let recalled = self.gate.left(left.group, left.user_id);
                 track(self.store.forget_trust(left.group, left.user_id));
                 if left.user_id != event.self_id {
                     self.stats.left(left.group, self.clock.now());
+                }
+                if recalled {
+                    // A leaver's gate question is recalled.
+                    self.outbox.publish().await?;
                 }
                 Outcome::Ignored("member left")
             }
             EventKind::JoinRequest(request) => self.on_join_request(event, request)?,
             EventKind::ButtonPressed(press) => self.gate.pressed(event, press)?,
+            EventKind::PrivateMessage(msg) => self.gate.private_answer(event, msg)?,
             EventKind::Other(_) => Outcome::Ignored("not a group event qunguan acts on"),
         };
         if outcome == Outcome::Duplicate {

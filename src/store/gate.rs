@@ -16,6 +16,16 @@
 //! - **close** ([`Store::close_gate`]): the gate's removal, the kick and the recall of what
 //!   the member posted while it was pending. It only closes a gate that is still there and
 //!   due, so an answer committed first wins the race with the sweep.
+//! - **leave** ([`Store::drop_gate`]): the gate's removal and the question's recall.
+//! - **wrong answer** ([`Store::wrong_answer`]): the gate's try count goes up; the answer that
+//!   uses up `[verify] max_tries` closes the gate like the deadline, in the same transaction.
+//!
+//! The question is sent with a receipt ([`question_receipt_name`]): once it is delivered, the
+//! outbox keeps its message id in `state`, and whichever step ends the gate (pass, close,
+//! wrong answer) takes the receipt and stages the question's recall in its own transaction,
+//! so the group is not littered with old questions (a newcomer who leaves too). A question
+//! still undelivered when its
+//! gate ends is not recalled; its receipt is swept after two days like a welcome's.
 //!
 //! A new tree would have had to be written in a second transaction (the unit already opens
 //! the fourteen trees sled takes in one), and a crash between the two would either kick a
@@ -30,12 +40,44 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode};
+use super::keys::decode_member_key;
+use super::unit::{Abort, Unit};
 use super::welcome::{JoinRecorded, JoinWrite, WelcomeBatch, record_join};
 use super::{OutboxItem, Receipt, Store, StoreError, abort, member_key};
-use crate::domain::event::{EventKey, GroupId};
+use crate::domain::action::Action;
+use crate::domain::event::{EventKey, GroupId, Platform};
 
 /// What every pending gate's key in the `state` tree starts with.
 pub const GATE_PREFIX: &[u8] = b"gate/";
+
+/// What the name of every gate question's receipt starts with (the sweep deletes old ones).
+pub const QUESTION_RECEIPT_PREFIX: &str = "gate.asked/";
+
+/// The `state` name under which the outbox keeps the receipt of the question asked of
+/// `user_id` in `group` (see [`OutboxItem::with_receipt`]).
+#[must_use]
+pub fn question_receipt_name(group: GroupId, user_id: i64) -> String {
+    format!("{QUESTION_RECEIPT_PREFIX}{group}/{user_id}")
+}
+
+/// Takes the receipt of the question asked of `user_id` in `group`, if it was delivered, and
+/// returns its recall, stamped `now_ms`.
+fn take_question(unit: &Unit<'_>, group: GroupId, user_id: i64, now_ms: i64) -> Result<Option<OutboxItem>, Abort> {
+    let name = question_receipt_name(group, user_id);
+    let Some(bytes) = unit.state.remove(name.as_bytes())? else {
+        return Ok(None);
+    };
+    // An unreadable receipt is dropped: the question then stays, which is harmless.
+    Ok(decode::<Receipt>(&bytes).ok().map(|receipt| {
+        OutboxItem::new(
+            Action::Recall {
+                group,
+                message_id: receipt.message_id,
+            },
+            now_ms,
+        )
+    }))
+}
 
 /// The most message ids kept per pending gate (for the recall on timeout); later messages
 /// are not recalled (a member who floods while muted is a gateway oddity, and the flood
@@ -64,6 +106,9 @@ pub struct PendingGate {
     /// Whether they were muted when the gate opened (so a pass unmutes exactly those).
     #[serde(default)]
     pub muted: bool,
+    /// Wrong answers so far (against `[verify] max_tries`).
+    #[serde(default)]
+    pub tries: u32,
 }
 
 impl Record for PendingGate {
@@ -86,6 +131,27 @@ pub enum GateOpened {
     /// The gate is stored, with this many outbox items (mute, question).
     Opened {
         /// How many.
+        actions: usize,
+    },
+}
+
+/// What a wrong answer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrongAnswer {
+    /// The answer event was already recorded (a redelivery); nothing changed.
+    Duplicate,
+    /// The gate was gone; nothing changed.
+    NotPending,
+    /// Counted: this many wrong answers so far (the same message seen again is not counted
+    /// twice).
+    Noted {
+        /// Wrong answers so far.
+        tries: u32,
+    },
+    /// That was one wrong answer too many: the gate is closed, with this many outbox items
+    /// (the recalls and the kick).
+    Removed {
+        /// Outbox items staged.
         actions: usize,
     },
 }
@@ -160,7 +226,8 @@ impl Store {
     }
 
     /// The answer event `key` passed `user_id`'s gate in `group`: records the event as seen,
-    /// removes the gate, stages `unmute` and — when `welcome` is given — records the join for
+    /// removes the gate, stages `unmute` (with the acknowledgement of a press, if any), the
+    /// recall of the question (when its receipt is kept) and — when `welcome` is given — records the join for
     /// the welcome exactly like [`Store::commit_join`] does for an ungated group (the member
     /// takes their place in the batch, or is greeted at once), in one transaction. `welcome`
     /// builds the greeting from a batch and the group's previous welcome receipt; it may run
@@ -183,6 +250,8 @@ impl Store {
             }
             let before = unit.staged();
             unit.stage_items(unmute.iter().cloned())?;
+            let question = take_question(unit, group, user_id, now.as_millisecond())?;
+            unit.stage_items(question)?;
             let join = match &welcome {
                 Some((join, build)) => Some(record_join(unit, now, join, build)?),
                 None => None,
@@ -196,7 +265,8 @@ impl Store {
     }
 
     /// Closes `user_id`'s gate in `group` if it is still pending and due at `now_ms`: removes
-    /// it and stages what `build` makes of it (the kick and the recalls), in one transaction.
+    /// it and stages the recall of the question (when its receipt is kept) and what `build`
+    /// makes of it (the kick and the recalls), in one transaction.
     /// Returns the number of items staged, or `None` when there was nothing to close (the
     /// member answered, left or re-joined meanwhile).
     pub fn close_gate(
@@ -219,7 +289,8 @@ impl Store {
                 return Ok(None);
             }
             unit.state.remove(gate_key.as_slice())?;
-            let items = build(&gate);
+            let mut items: Vec<OutboxItem> = take_question(unit, group, user_id, now_ms)?.into_iter().collect();
+            items.extend(build(&gate));
             let n = items.len();
             unit.stage_items(items)?;
             Ok(Some(n))
@@ -227,12 +298,89 @@ impl Store {
         Ok(closed.flatten())
     }
 
-    /// Forgets `user_id`'s gate in `group` (they left or were removed). Returns whether one
-    /// was pending.
-    pub fn drop_gate(&self, group: GroupId, user_id: i64) -> Result<bool, StoreError> {
-        let trees = self.trees()?;
-        let removed = self.observe(trees.state.remove(gate_key(group, user_id)).map_err(StoreError::from))?;
-        Ok(removed.is_some())
+    /// A wrong answer of `user_id` to their gate in `group`: the try count goes up and
+    /// `message_id` (an answer posted in the group) is noted for the recall. When `exhausted`
+    /// says the new count is one too many, the gate is closed instead, exactly like
+    /// [`Store::close_gate`] (the question's recall, then what `build` makes of it), so the
+    /// last wrong answer and the removal are one transaction. With `key` (a private answer,
+    /// which nothing else records), the event is recorded as seen in the same transaction. A
+    /// group message already noted (a redelivery) is not counted again.
+    pub fn wrong_answer(
+        &self,
+        key: Option<&EventKey>,
+        now_ms: i64,
+        (group, user_id): (GroupId, i64),
+        message_id: Option<i64>,
+        exhausted: impl Fn(u32) -> bool,
+        build: impl Fn(&PendingGate) -> Vec<OutboxItem>,
+    ) -> Result<WrongAnswer, StoreError> {
+        let gate_key = gate_key(group, user_id);
+        let now = Timestamp::from_millisecond(now_ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        let done = self.unit(key, now, |unit| {
+            let Some(bytes) = unit.state.get(gate_key.as_slice())? else {
+                return Ok(WrongAnswer::NotPending);
+            };
+            let mut gate: PendingGate = decode(&bytes).map_err(abort)?;
+            if let Some(id) = message_id {
+                if gate.messages.contains(&id) {
+                    return Ok(WrongAnswer::Noted { tries: gate.tries });
+                }
+                if gate.messages.len() < MAX_KEPT_MESSAGES {
+                    gate.messages.push(id);
+                }
+            }
+            gate.tries = gate.tries.saturating_add(1);
+            if exhausted(gate.tries) {
+                unit.state.remove(gate_key.as_slice())?;
+                let mut items: Vec<OutboxItem> = take_question(unit, group, user_id, now_ms)?.into_iter().collect();
+                items.extend(build(&gate));
+                let actions = items.len();
+                unit.stage_items(items)?;
+                return Ok(WrongAnswer::Removed { actions });
+            }
+            unit.state.insert(gate_key.as_slice(), encode(&gate).map_err(abort)?)?;
+            Ok(WrongAnswer::Noted { tries: gate.tries })
+        })?;
+        Ok(done.unwrap_or(WrongAnswer::Duplicate))
+    }
+
+    /// Records the event `key` (a button press that lets no one in) with `items` (its
+    /// acknowledgement), in one transaction. Returns `false` for a redelivery: nothing changed.
+    pub fn answer_press(&self, key: &EventKey, now: Timestamp, items: Vec<OutboxItem>) -> Result<bool, StoreError> {
+        let done = self.unit(Some(key), now, |unit| unit.stage_items(items.iter().cloned()))?;
+        Ok(done.is_some())
+    }
+
+    /// Forgets `user_id`'s gate in `group` (they left or were removed) and stages the recall
+    /// of its question (when its receipt is kept), in one transaction. Returns `None` when no
+    /// gate was pending, else the number of items staged.
+    pub fn drop_gate(&self, group: GroupId, user_id: i64, now_ms: i64) -> Result<Option<usize>, StoreError> {
+        let gate_key = gate_key(group, user_id);
+        let dropped = self.unit(None, Timestamp::UNIX_EPOCH, |unit| {
+            if unit.state.remove(gate_key.as_slice())?.is_none() {
+                return Ok(None);
+            }
+            let question = take_question(unit, group, user_id, now_ms)?;
+            let n = usize::from(question.is_some());
+            unit.stage_items(question)?;
+            Ok(Some(n))
+        })?;
+        Ok(dropped.flatten())
+    }
+
+    /// The pending gates of `user_id` on `platform`, in any group (a newcomer answering by
+    /// private message names no group). Scans the gates' keys (at most `[limits]
+    /// verify_pending` of them) and decodes only that member's.
+    pub fn gates_of(&self, platform: Platform, user_id: i64) -> Result<Vec<PendingGate>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.trees()?.state.scan_prefix(GATE_PREFIX) {
+            let (key, value) = entry?;
+            let member = key.get(GATE_PREFIX.len()..).and_then(decode_member_key);
+            if member.is_some_and(|(group, user)| group.platform == platform && user == user_id) {
+                out.push(decode(&value)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every pending gate, in key order.
@@ -270,6 +418,7 @@ mod tests {
             answers: vec!["rust".into()],
             messages: Vec::new(),
             muted: true,
+            tries: 0,
         }
     }
 
@@ -296,6 +445,12 @@ mod tests {
             store.note_gate_message(GroupId::qq(5), 7, id).expect("note");
         }
         let kept = store.gate(GroupId::qq(5), 7).expect("read").expect("pending");
+        assert_eq!(
+            store.gates_of(Platform::Qq, 7).expect("scan"),
+            std::slice::from_ref(&kept)
+        );
+        assert!(store.gates_of(Platform::Telegram, 7).expect("scan").is_empty());
+        assert!(store.gates_of(Platform::Qq, 70).expect("scan").is_empty());
         assert_eq!(kept.messages.len(), MAX_KEPT_MESSAGES);
         assert_eq!(kept.deadline_ms, 1_000, "the redelivery changed nothing");
         assert_eq!(store.close_gate(GroupId::qq(5), 7, 999, kick).expect("close"), None);
@@ -330,6 +485,7 @@ mod tests {
             .expect("pass");
         assert_eq!(passed, GatePassed::Passed { join: None, actions: 0 });
         assert_eq!(store.close_gate(GroupId::qq(5), 8, 5_000, kick).expect("close"), None);
+        assert!(store.gates_of(Platform::Qq, 8).expect("scan").is_empty(), "passed");
         let late = store
             .pass_gate(
                 &EventKey::derive("msg 2"),
@@ -340,5 +496,71 @@ mod tests {
             )
             .expect("pass");
         assert_eq!(late, GatePassed::NotPending);
+    }
+
+    #[test]
+    fn wrong_answers_count_once_each_and_the_last_closes_the_gate_with_the_questions_recall() {
+        let (_dir, store) = store();
+        let (g, user) = (GroupId::qq(5), 9);
+        store
+            .open_gate(
+                &EventKey::derive("join 3"),
+                Timestamp::UNIX_EPOCH,
+                &gate(user, 1_000),
+                Vec::new(),
+            )
+            .expect("open");
+        // The outbox delivered the question as message 77 and kept its receipt.
+        let receipt = encode(&Receipt::new(77, 10)).expect("encode");
+        store
+            .set_state(&question_receipt_name(g, user), &receipt)
+            .expect("receipt");
+        let third = |tries: u32| tries >= 3;
+        let wrong = |key: Option<&EventKey>, message: Option<i64>| {
+            store
+                .wrong_answer(key, 500, (g, user), message, third, kick)
+                .expect("wrong answer")
+        };
+        assert_eq!(wrong(None, Some(100)), WrongAnswer::Noted { tries: 1 });
+        assert_eq!(
+            wrong(None, Some(100)),
+            WrongAnswer::Noted { tries: 1 },
+            "the same message"
+        );
+        let private = EventKey::derive("private 1");
+        assert_eq!(wrong(Some(&private), None), WrongAnswer::Noted { tries: 2 });
+        assert_eq!(wrong(Some(&private), None), WrongAnswer::Duplicate, "a redelivery");
+        let kept = store.gate(g, user).expect("read").expect("pending");
+        assert_eq!((kept.tries, kept.messages.as_slice()), (2, [100].as_slice()));
+
+        assert_eq!(wrong(None, Some(101)), WrongAnswer::Removed { actions: 2 });
+        assert_eq!(store.gate(g, user).expect("read"), None);
+        assert_eq!(
+            store.state(&question_receipt_name(g, user)).expect("read"),
+            None,
+            "taken"
+        );
+        let staged: Vec<Action> = store
+            .outbox()
+            .pending()
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, item)| item.action)
+            .collect();
+        assert_eq!(
+            staged,
+            [
+                Action::Recall {
+                    group: g,
+                    message_id: 77
+                },
+                Action::Kick {
+                    group: g,
+                    user_id: user,
+                    ban: false
+                }
+            ]
+        );
+        assert_eq!(wrong(None, Some(102)), WrongAnswer::NotPending);
     }
 }

@@ -8,8 +8,8 @@
 //! - `audit` and `dead`: older than `[audit] retention`. Cases of a group are in time
 //!   order, so each group's range is read only up to its first young case.
 //! - receipts (`state` entries naming the bot's last welcome in a group, to delete it when
-//!   the next one is posted): older than [`RECEIPT_TTL`], past which no platform lets a bot
-//!   delete its message anyway.
+//!   the next one is posted, and a gate's question, to delete it when the gate ends): older
+//!   than [`RECEIPT_TTL`], past which no platform lets a bot delete its message anyway.
 //! - `sent`: the cases of the bot's messages, older than 30 days
 //!   ([`super::sent::SENT_RETENTION_MS`]).
 //!
@@ -99,7 +99,9 @@ fn sweep_receipts(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
     let trees = store.trees()?;
     let tree = &trees.state;
     let mut removed = 0;
-    for entry in tree.scan_prefix(super::welcome::RECEIPT_PREFIX.as_bytes()) {
+    let welcomes = tree.scan_prefix(super::welcome::RECEIPT_PREFIX.as_bytes());
+    let questions = tree.scan_prefix(super::gate::QUESTION_RECEIPT_PREFIX.as_bytes());
+    for entry in welcomes.chain(questions) {
         let (key, value) = entry?;
         let stale = decode::<Receipt>(&value).map_or(true, |r| r.sent_ms < cutoff_ms);
         // Only if unchanged since read: a welcome delivered meanwhile keeps its receipt.

@@ -754,7 +754,7 @@ fn tg_press(update_id: i64, chat: i64, user: i64, data: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_gate_button_press_is_handled_from_the_bot_that_posted_it_and_answered_through_the_keeper() {
+async fn a_gate_button_press_is_answered_by_the_bot_it_reached_and_lets_in_through_the_keeper() {
     const NEWCOMER: i64 = 7_359_024_416;
     let second = FakeTelegram::start_as(TOKEN_2, BOT_2).await;
     let app = TestApp::spawn_with(two_bots_and(&second, |s| {
@@ -796,14 +796,28 @@ async fn a_gate_button_press_is_handled_from_the_bot_that_posted_it_and_answered
     let through_1 = tg_actions_in(&app.telegram, CHAT_2);
     assert_eq!(
         through_1,
-        ["restrictChatMember", "sendMessage"],
+        ["restrictChatMember", "deleteMessage", "sendMessage"],
         "{:?}",
         app.telegram.actions()
+    );
+    // The question is recalled by the keeper too (a chat's message ids are the same for
+    // every bot in it).
+    let recall = app.telegram.calls_of("deleteMessage");
+    assert_eq!(
+        recall[0].params["message_id"],
+        posted[1].message_id.expect("the question's id")
     );
     let unmute = app.telegram.calls_of("restrictChatMember");
     assert_eq!(unmute[0].params["user_id"], NEWCOMER);
     assert_eq!(unmute[0].params["permissions"]["can_send_messages"], true);
     assert_eq!(tg_actions_in(&second, CHAT_2).len(), 2, "{:?}", second.actions());
+    // The press is answered by the bot Telegram delivered it to (the press's id is that
+    // bot's: the keeper could not answer it).
+    let answers = second.calls_of("answerCallbackQuery");
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers[0].ok, "{answers:?}");
+    assert_eq!(answers[0].params["callback_query_id"], "cb5002");
+    assert!(app.telegram.calls_of("answerCallbackQuery").is_empty());
     app.stop().await;
 }
 

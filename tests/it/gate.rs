@@ -1,8 +1,9 @@
 //! The gate at the door (入群验证, `[verify]`) through the real daemon: a newcomer is muted and
-//! asked; an answer in time unmutes and welcomes them; silence until the deadline removes them
-//! and recalls what they posted; a restart neither forgets a pending newcomer nor kicks them
-//! early; groups that did not opt in are untouched; a broken `rules/verify.toml` keeps the
-//! old questions. QQ and Telegram.
+//! asked; an answer in time unmutes and welcomes them; silence until the deadline, or
+//! `max_tries` wrong answers, removes them and recalls what they posted; the question is
+//! recalled whenever the gate ends; a restart neither forgets a pending newcomer nor kicks
+//! them early; groups that did not opt in are untouched; a broken `rules/verify.toml` keeps
+//! the old questions; every press of a Telegram button is acknowledged. QQ and Telegram.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use qunguan::config::TelegramMode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::fake_telegram::read_html;
+use crate::support::fake_telegram::{TgCall, read_html};
 use crate::support::*;
 
 /// The one question of the test's `rules/verify.toml`.
@@ -70,16 +71,20 @@ async fn a_newcomer_is_muted_and_asked_and_an_answer_in_time_unmutes_and_welcome
     assert_eq!(app.post_event(&join_of(801)).await, StatusCode::NO_CONTENT);
     let calls = app.gateway.wait_delivered(2, PATIENCE).await;
     assert_asked(&calls, 801);
+    let question = calls[1].message_id.expect("the question's id");
+    // The question's receipt is stored once it was delivered (the outbox is empty).
+    app.settle().await;
 
     // A wrong answer changes nothing; the right one, written differently, passes.
     app.post_event(&group_message(9_001, 801, "member", "不知道")).await;
     app.post_event(&group_message(9_002, 801, "member", " ＲＵＳＴ！"))
         .await;
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["set_group_ban", "send_group_msg"]);
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["set_group_ban", "delete_msg", "send_group_msg"]);
     assert_eq!(calls[2].params["user_id"], 801);
     assert_eq!(calls[2].params["duration"], 0, "unmuted");
-    let welcome = text_of(&calls[3]);
+    assert_eq!(calls[3].params["message_id"], question, "the question is recalled");
+    let welcome = text_of(&calls[4]);
     assert!(
         welcome.starts_with("@801") && welcome.contains("1. 禁止广告"),
         "the welcome comes on passing: {welcome}"
@@ -95,7 +100,7 @@ async fn a_newcomer_is_muted_and_asked_and_an_answer_in_time_unmutes_and_welcome
     app.advance(Duration::from_secs(3_600));
     app.gate.round().await;
     app.settle().await;
-    assert_eq!(app.gateway.delivered().len(), 4, "{:?}", app.gateway.delivered());
+    assert_eq!(app.gateway.delivered().len(), 5, "{:?}", app.gateway.delivered());
     app.stop().await;
 }
 
@@ -108,6 +113,9 @@ async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a
     app.post_event(&join_of(802)).await;
     let calls = app.gateway.wait_delivered(2, PATIENCE).await;
     assert_eq!(calls[0].params["duration"], 180);
+    let question = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+    // Two messages: two wrong answers, one short of the default `max_tries` (3).
     app.post_event(&group_message(9_101, 802, "member", "我是来卖货的"))
         .await;
     app.post_event(&group_message(9_102, 802, "member", "42")).await;
@@ -121,11 +129,15 @@ async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a
     assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
 
     app.advance(Duration::from_secs(1));
-    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["delete_msg", "delete_msg", "set_group_kick"]);
-    assert_eq!(calls[2].params["message_id"], 9_101);
-    assert_eq!(calls[3].params["message_id"], 9_102);
-    assert_eq!(calls[4].params["user_id"], 802);
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
+    assert_eq!(
+        actions(&calls[2..]),
+        ["delete_msg", "delete_msg", "delete_msg", "set_group_kick"]
+    );
+    assert_eq!(calls[2].params["message_id"], question, "the question first");
+    assert_eq!(calls[3].params["message_id"], 9_101);
+    assert_eq!(calls[4].params["message_id"], 9_102);
+    assert_eq!(calls[5].params["user_id"], 802);
     app.wait_metrics(&[
         ("qunguan_verify_gates_total{result=\"timed_out\"}", "1"),
         ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
@@ -135,7 +147,7 @@ async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a
     // Too late: the right answer after the kick does not let them in.
     app.post_event(&group_message(9_103, 802, "member", "rust")).await;
     app.settle().await;
-    assert_eq!(app.gateway.delivered().len(), 5, "{:?}", app.gateway.delivered());
+    assert_eq!(app.gateway.delivered().len(), 6, "{:?}", app.gateway.delivered());
     app.stop().await;
 }
 
@@ -147,6 +159,8 @@ async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
     assert_asked(&calls[..2], 803);
     assert_asked(&calls[2..], 804);
+    let questions = [calls[1].message_id, calls[3].message_id].map(|id| id.expect("a question's id"));
+    app.settle().await;
     app.post_event(&group_message(9_201, 804, "member", "hello")).await;
     app.advance(Duration::from_secs(200));
 
@@ -158,23 +172,54 @@ async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
     app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "2")])
         .await;
 
-    // 803 answers after the restart and is let in and welcomed.
+    // 803 answers after the restart and is let in and welcomed; their question, asked
+    // before the restart, is recalled.
     app.post_event(&group_message(9_202, 803, "member", "锈")).await;
-    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
-    assert_eq!(actions(&calls[4..]), ["set_group_ban", "send_group_msg"]);
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    assert_eq!(actions(&calls[4..]), ["set_group_ban", "delete_msg", "send_group_msg"]);
     assert_eq!(
         (calls[4].params["user_id"].clone(), calls[4].params["duration"].clone()),
         (json!(803), json!(0))
     );
-    assert!(text_of(&calls[5]).starts_with("@803"), "{}", text_of(&calls[5]));
+    assert_eq!(calls[5].params["message_id"], questions[0]);
+    assert!(text_of(&calls[6]).starts_with("@803"), "{}", text_of(&calls[6]));
 
-    // 804's deadline, set before the restart, is honoured: removed at 300 s, their message
-    // from before the restart recalled.
+    // 804's deadline, set before the restart, is honoured: removed at 300 s, their question
+    // and their message from before the restart recalled.
     app.advance(Duration::from_secs(100));
-    let calls = app.gateway.wait_delivered(8, PATIENCE).await;
-    assert_eq!(actions(&calls[6..]), ["delete_msg", "set_group_kick"]);
-    assert_eq!(calls[6].params["message_id"], 9_201);
-    assert_eq!(calls[7].params["user_id"], 804);
+    let calls = app.gateway.wait_delivered(10, PATIENCE).await;
+    assert_eq!(actions(&calls[7..]), ["delete_msg", "delete_msg", "set_group_kick"]);
+    assert_eq!(calls[7].params["message_id"], questions[1]);
+    assert_eq!(calls[8].params["message_id"], 9_201);
+    assert_eq!(calls[9].params["user_id"], 804);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_newcomer_who_leaves_is_forgotten_and_their_question_recalled() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(851)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 851);
+    let question = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+    let mut left = fixture("onebot11/notice.group_decrease.leave.json");
+    left["user_id"] = json!(851);
+    left["group_id"] = json!(GROUP);
+    app.post_event(&left).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg"], "{calls:?}");
+    assert_eq!(calls[2].params["message_id"], question);
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"released\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+    // No kick at the deadline for someone who is gone.
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 3, "{:?}", app.gateway.delivered());
     app.stop().await;
 }
 
@@ -203,17 +248,19 @@ async fn a_group_without_the_gate_is_unaffected_and_a_group_override_opts_in() {
     assert_eq!(actions(&calls[1..]), ["set_group_ban", "send_group_msg"]);
     assert_eq!(calls[1].params["group_id"], OTHER);
     assert!(text_of(&calls[2]).contains("= ?"), "{}", text_of(&calls[2]));
+    app.settle().await;
     app.advance(Duration::from_secs(3_600));
-    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(actions(&calls[3..]), ["set_group_kick"]);
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(actions(&calls[3..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(calls[3].params["message_id"], calls[2].message_id.expect("id"));
     assert_eq!(
-        (calls[3].params["group_id"].clone(), calls[3].params["user_id"].clone()),
+        (calls[4].params["group_id"].clone(), calls[4].params["user_id"].clone()),
         (json!(OTHER), json!(806))
     );
     app.settle().await;
     assert_eq!(
         app.gateway.delivered().len(),
-        4,
+        5,
         "the ungated member stays: {:?}",
         app.gateway.delivered()
     );
@@ -259,6 +306,7 @@ async fn english_texts_with_the_english_locale() {
     let calls = app.gateway.wait_delivered(2, PATIENCE).await;
     let asked = text_of(&calls[1]);
     assert!(asked.contains("within 5 min") && asked.contains(QUESTION), "{asked}");
+    assert!(asked.contains("private message"), "muted on QQ: {asked}");
     app.stop().await;
 }
 
@@ -287,6 +335,8 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
     let (visible, mentions) = read_html(actions[1].params["text"].as_str().expect("text"));
     assert_eq!(mentions, [(newcomer, "小雨".to_owned())]);
     assert!(visible.contains(QUESTION), "{visible}");
+    let question = actions[1].message_id.expect("the question's id");
+    app.settle().await;
 
     // The answer (typed) lets them in: restriction lifted, then the welcome.
     let mut answer = tg_fixture("update.message.supergroup_text.json");
@@ -296,10 +346,14 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
     answer["message"]["text"] = json!("rust");
     answer["message"]["entities"] = json!([]);
     app.post_update(&answer).await;
-    let actions = app.telegram.wait_actions(4, PATIENCE).await;
-    assert_eq!(methods(&actions[2..]), ["restrictChatMember", "sendMessage"]);
+    let actions = app.telegram.wait_actions(5, PATIENCE).await;
+    assert_eq!(
+        methods(&actions[2..]),
+        ["restrictChatMember", "deleteMessage", "sendMessage"]
+    );
     assert_eq!(actions[2].params["permissions"]["can_send_messages"], true);
-    let (visible, _) = read_html(actions[3].params["text"].as_str().expect("text"));
+    assert_eq!(actions[3].params["message_id"], question, "the question is recalled");
+    let (visible, _) = read_html(actions[4].params["text"].as_str().expect("text"));
     assert!(visible.contains("1. 禁止广告"), "{visible}");
 
     // Another newcomer stays silent and is removed at the deadline.
@@ -312,7 +366,8 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
     join["message"]["new_chat_member"] = person.clone();
     join["message"]["new_chat_participant"] = person;
     app.post_update(&join).await;
-    app.telegram.wait_actions(6, PATIENCE).await;
+    app.telegram.wait_actions(7, PATIENCE).await;
+    app.settle().await;
     app.advance(Duration::from_secs(300));
     let actions = app
         .telegram
@@ -409,7 +464,7 @@ fn press(update_id: i64, user: i64, data: &str) -> Value {
 }
 
 #[tokio::test]
-async fn on_telegram_the_newcomer_may_pass_by_pressing_their_own_button() {
+async fn on_telegram_the_newcomer_passes_with_their_own_button_and_every_press_is_acknowledged() {
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
             s.gateway.telegram.enabled = true;
@@ -430,29 +485,331 @@ async fn on_telegram_the_newcomer_may_pass_by_pressing_their_own_button() {
     let data = button["callback_data"].as_str().expect("callback data").to_owned();
     let (visible, _) = read_html(actions[1].params["text"].as_str().expect("text"));
     assert!(visible.contains("点击下方按钮"), "{visible}");
+    assert!(
+        !visible.contains("答错"),
+        "a button cannot be answered wrongly: {visible}"
+    );
+    let question = actions[1].message_id.expect("the question's id");
+    app.settle().await;
 
-    // Someone else's press, and a forged one, do nothing; the newcomer's own press lets them in.
+    // Someone else's press, a forged one and a press of a button that is not a gate's let no
+    // one in, but each is acknowledged; the newcomer's own press lets them in.
     app.post_update(&press(718_290_600, TG_SPAMMER, &data)).await;
     app.post_update(&press(718_290_601, newcomer, "gate:1")).await;
+    app.post_update(&press(718_290_604, TG_SPAMMER, "poll:7")).await;
     app.post_update(&press(718_290_602, newcomer, &data)).await;
-    let actions = app.telegram.wait_actions(4, PATIENCE).await;
-    assert_eq!(methods(&actions[2..]), ["restrictChatMember", "sendMessage"]);
+    let actions = app.telegram.wait_actions(5, PATIENCE).await;
+    assert_eq!(
+        methods(&actions[2..]),
+        ["restrictChatMember", "deleteMessage", "sendMessage"]
+    );
     assert_eq!(actions[2].params["user_id"], newcomer);
     assert_eq!(actions[2].params["permissions"]["can_send_messages"], true);
-    let (visible, _) = read_html(actions[3].params["text"].as_str().expect("text"));
+    assert_eq!(actions[3].params["message_id"], question, "the question is recalled");
+    let (visible, _) = read_html(actions[4].params["text"].as_str().expect("text"));
     assert!(visible.contains("1. 禁止广告"), "{visible}");
     app.wait_metrics(&[("qunguan_verify_gates_total{result=\"passed\"}", "1")])
         .await;
-    // The deadline passes: nothing more (no ban), and the button is spent.
+    let answered = |calls: &[TgCall]| {
+        calls
+            .iter()
+            .filter(|c| c.method == "answerCallbackQuery" && c.ok)
+            .count()
+    };
+    let calls = app.telegram.wait_for(PATIENCE, |calls| answered(calls) >= 4).await;
+    let acks: Vec<(String, String)> = calls
+        .iter()
+        .filter(|c| c.method == "answerCallbackQuery" && c.ok)
+        .map(|c| {
+            (
+                c.params["callback_query_id"].as_str().unwrap_or_default().to_owned(),
+                c.params["text"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let ack_of = |id: &str| {
+        acks.iter()
+            .find(|(query, _)| query == id)
+            .map(|(_, text)| text.clone())
+            .unwrap_or_else(|| panic!("{id} is acknowledged: {acks:?}"))
+    };
+    assert!(ack_of("cb718290600").contains("不是给你的"), "{acks:?}");
+    assert!(ack_of("cb718290601").contains("不是给你的"), "{acks:?}");
+    assert_eq!(ack_of("cb718290604"), "", "not a gate's button: acknowledged silently");
+    assert!(ack_of("cb718290602").contains("验证通过"), "{acks:?}");
+    // The newcomer's acknowledgement leaves before the unrestriction.
+    let position = |pred: &dyn Fn(&TgCall) -> bool| calls.iter().position(pred).expect("a call");
+    assert!(
+        position(&|c| c.params["callback_query_id"] == "cb718290602")
+            < position(&|c| c.method == "restrictChatMember" && c.params["permissions"]["can_send_messages"] == true)
+    );
+
+    // The deadline passes: nothing more (no ban); a press of the spent button is told so.
     app.advance(Duration::from_secs(600));
+    app.post_update(&press(718_290_603, newcomer, &data)).await;
+    // A redelivered press is acknowledged once (the fake refuses a second answer).
     app.post_update(&press(718_290_603, newcomer, &data)).await;
     app.gate.round().await;
     app.settle().await;
     assert_eq!(
         app.telegram.actions().len(),
-        4,
+        5,
         "{:?}",
         methods(&app.telegram.actions())
     );
+    let late = app.telegram.calls_of("answerCallbackQuery");
+    assert_eq!(late.len(), 5, "{late:?}");
+    assert!(late.iter().all(|c| c.ok), "{late:?}");
+    assert_eq!(late[4].params["callback_query_id"], "cb718290603");
+    assert!(
+        late[4].params["text"].as_str().unwrap_or_default().contains("已经结束"),
+        "{late:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn button_notices_follow_the_english_locale_and_the_configured_texts() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = TelegramMode::Webhook;
+            s.verify.enabled = true;
+            s.verify.button = true;
+            s.messages.locale = qunguan::domain::locale::Locale::En;
+            s.verify.button_not_yours = "Hands off, this one is for the newcomer.".into();
+        }),
+        ..Options::default()
+    })
+    .await;
+    let newcomer = 7_359_024_416_i64;
+    app.post_update(&tg_fixture("update.message.new_chat_members.json"))
+        .await;
+    let actions = app.telegram.wait_actions(2, PATIENCE).await;
+    let button = &actions[1].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "I am not a robot");
+    let data = button["callback_data"].as_str().expect("callback data").to_owned();
+    app.post_update(&press(718_290_700, TG_SPAMMER, &data)).await;
+    app.post_update(&press(718_290_701, newcomer, &data)).await;
+    let calls = app
+        .telegram
+        .wait_for(PATIENCE, |calls| {
+            calls.iter().filter(|c| c.method == "answerCallbackQuery").count() >= 2
+        })
+        .await;
+    let texts: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.method == "answerCallbackQuery")
+        .map(|c| c.params["text"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Hands off, this one is for the newcomer.", "Verified. Welcome!"]
+    );
+    app.stop().await;
+}
+
+/// A private message to the bot from `user_id` (`sub_type` `group`: a temporary session
+/// opened from the group, as NapCat reports it).
+fn private_message(message_id: i64, user_id: i64, text: &str) -> Value {
+    json!({
+        "post_type": "message", "message_type": "private", "sub_type": "group",
+        "time": 1_732_172_000 + message_id, "self_id": SELF_ID, "user_id": user_id,
+        "message_id": message_id, "message": [{"type": "text", "data": {"text": text}}],
+        "raw_message": text, "font": 0,
+        "sender": {"user_id": user_id, "nickname": format!("user{user_id}")}
+    })
+}
+
+#[tokio::test]
+async fn a_muted_qq_newcomer_answers_by_private_message_and_strangers_are_ignored() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(821)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 821);
+    let asked = text_of(&calls[1]);
+    assert!(
+        asked.contains("私聊") && asked.contains(&SELF_ID.to_string()),
+        "a muted newcomer is told to answer the bot privately: {asked}"
+    );
+    assert!(asked.contains("答错 3 次"), "the tries are told: {asked}");
+    let question = calls[1].message_id.expect("the question's id");
+
+    // A wrong private answer does not pass; private messages of someone with no gate (one
+    // that would be a right answer, a command, an advert) change nothing: no command runs,
+    // nothing is filtered as if it were posted in a group.
+    assert_eq!(
+        app.post_event(&private_message(7_001, 821, "不知道")).await,
+        StatusCode::NO_CONTENT
+    );
+    app.post_event(&private_message(7_002, 822, "Rust")).await;
+    app.post_event(&private_message(7_004, 822, "/kick 821")).await;
+    app.post_event(&private_message(7_005, 822, "加我微信 abc123 免费送"))
+        .await;
+    app.wait_metrics(&[
+        ("qunguan_events_total{kind=\"private_message\"}", "4"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "1"),
+    ])
+    .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
+
+    // The right answer, by private message: unmuted in the group, the question recalled,
+    // and welcomed there.
+    app.post_event(&private_message(7_003, 821, "ｒｕｓｔ")).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(
+        actions(&calls[2..]),
+        ["set_group_ban", "delete_msg", "send_group_msg"],
+        "{calls:?}"
+    );
+    assert_eq!(
+        (calls[2].params["user_id"].clone(), calls[2].params["duration"].clone()),
+        (json!(821), json!(0))
+    );
+    assert_eq!(calls[3].params["message_id"], question);
+    assert_eq!(calls[4].params["group_id"], GROUP);
+    assert!(text_of(&calls[4]).starts_with("@821"), "{}", text_of(&calls[4]));
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"passed\"}", "1"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+
+    // A redelivery of the answer, and the deadline, do nothing more.
+    app.post_event(&private_message(7_003, 821, "ｒｕｓｔ")).await;
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.wait_metrics(&[("qunguan_events_total{kind=\"private_message\"}", "6")])
+        .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 5, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_tries_wrong_private_answers_remove_the_newcomer_like_the_deadline() {
+    let app = TestApp::spawn_with(gated(|s| s.verify.max_tries = 2)).await;
+    app.post_event(&join_of(841)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 841);
+    assert!(text_of(&calls[1]).contains("答错 2 次"), "{}", text_of(&calls[1]));
+    let question = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+
+    // One wrong answer, and its redelivery (counted once): still waiting.
+    app.post_event(&private_message(7_101, 841, "Python")).await;
+    app.post_event(&private_message(7_101, 841, "Python")).await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "1")])
+        .await;
+
+    // The second wrong answer removes them at once, long before the deadline: the question
+    // recalled, then the kick.
+    app.post_event(&private_message(7_102, 841, "Go")).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_kick"], "{calls:?}");
+    assert_eq!(calls[2].params["message_id"], question);
+    assert_eq!(
+        (
+            calls[3].params["user_id"].clone(),
+            calls[3].params["reject_add_request"].clone()
+        ),
+        (json!(841), json!(false))
+    );
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"failed\"}", "1"),
+        ("qunguan_verify_gates_total{result=\"timed_out\"}", "0"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+
+    // The right answer now, and the deadline, change nothing.
+    app.post_event(&private_message(7_103, 841, "rust")).await;
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 4, "{:?}", app.gateway.delivered());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and_zero_means_unlimited() {
+    const UNLIMITED: i64 = 726_300_888;
+    let app = TestApp::spawn_with(gated(|s| {
+        s.verify.mute = false;
+        let group = s.groups.entry(UNLIMITED.to_string()).or_default();
+        group.verify.max_tries = Some(0);
+    }))
+    .await;
+    app.post_event(&join_of(842)).await;
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert!(text_of(&calls[0]).contains("答错 3 次"), "{}", text_of(&calls[0]));
+    let question = calls[0].message_id.expect("the question's id");
+    app.settle().await;
+    for (id, text) in [(9_901, "大家好"), (9_902, "42")] {
+        app.post_event(&group_message(id, 842, "member", text)).await;
+    }
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 1, "{:?}", app.gateway.delivered());
+    app.post_event(&group_message(9_903, 842, "member", "Java")).await;
+    let calls = app.gateway.wait_delivered(6, PATIENCE).await;
+    assert_eq!(
+        actions(&calls[1..]),
+        ["delete_msg", "delete_msg", "delete_msg", "delete_msg", "set_group_kick"],
+        "{calls:?}"
+    );
+    let recalled: Vec<i64> = calls[1..5]
+        .iter()
+        .filter_map(|c| c.params["message_id"].as_i64())
+        .collect();
+    assert_eq!(recalled, [question, 9_901, 9_902, 9_903]);
+    assert_eq!(calls[5].params["user_id"], 842);
+
+    // With `max_tries = 0` in another group, five wrong answers remove no one; the right one
+    // still passes. (Different words, paced, so the flood limits stay out of it.)
+    let mut join = join_of(843);
+    join["group_id"] = json!(UNLIMITED);
+    app.post_event(&join).await;
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    assert!(!text_of(&calls[6]).contains("答错"), "{}", text_of(&calls[6]));
+    app.settle().await;
+    for (id, guess) in (9_950..).zip(["Python", "Go", "Java", "Ruby", "Kotlin"]) {
+        app.advance(Duration::from_secs(10));
+        app.post_event(&group_message_in(UNLIMITED, id, 843, "member", guess))
+            .await;
+    }
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 7, "{:?}", app.gateway.delivered());
+    app.post_event(&group_message_in(UNLIMITED, 9_960, 843, "member", "rust"))
+        .await;
+    let calls = app.gateway.wait_delivered(9, PATIENCE).await;
+    assert_eq!(actions(&calls[7..]), ["delete_msg", "send_group_msg"], "{calls:?}");
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"failed\"}", "1"),
+        ("qunguan_verify_gates_total{result=\"passed\"}", "1"),
+    ])
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_mute_a_qq_newcomer_is_asked_to_answer_in_the_group() {
+    let app = TestApp::spawn_with(gated(|s| s.verify.mute = false)).await;
+    app.post_event(&join_of(823)).await;
+    let calls = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&calls), ["send_group_msg"], "not muted");
+    let asked = text_of(&calls[0]);
+    assert!(asked.contains("在群里") && !asked.contains("私聊"), "{asked}");
+    app.settle().await;
+    app.post_event(&group_message(9_801, 823, "member", "锈")).await;
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(
+        actions(&calls[1..]),
+        ["delete_msg", "send_group_msg"],
+        "the question recalled and the newcomer welcomed; nothing to unmute"
+    );
+    assert!(text_of(&calls[2]).contains("1. 禁止广告"), "{}", text_of(&calls[2]));
     app.stop().await;
 }

@@ -47,7 +47,12 @@ impl OneBotClient {
 
     /// Carries out a neutral action.
     pub async fn execute(&self, action: &Action) -> Result<Delivery, GatewayError> {
-        let (name, params) = request_for(action);
+        let Some((name, params)) = request_for(action) else {
+            return Err(GatewayError::Refused {
+                retcode: 0,
+                message: format!("QQ cannot {}", action.kind()),
+            });
+        };
         let data = self.call(name, &params).await?;
         let message_id = data.get("message_id").and_then(|v| match v {
             Value::Number(n) => n.as_i64(),
@@ -141,9 +146,9 @@ impl OneBotClient {
 }
 
 /// The API call for an action. Every parameter is explicit: implementations disagree on
-/// defaults.
-fn request_for(action: &Action) -> (&'static str, Value) {
-    match action {
+/// defaults. `None`: QQ has no such call (buttons are Telegram's).
+fn request_for(action: &Action) -> Option<(&'static str, Value)> {
+    Some(match action {
         Action::Send {
             group,
             message,
@@ -178,7 +183,8 @@ fn request_for(action: &Action) -> (&'static str, Value) {
             "set_group_add_request",
             json!({"flag": handle, "sub_type": "add", "type": "add", "approve": approve, "reason": reason}),
         ),
-    }
+        Action::AnswerButton { .. } => return None,
+    })
 }
 
 /// What a non-success HTTP answer says: the gateway's `retcode` and `wording`/`message` when
@@ -282,9 +288,10 @@ mod tests {
             group: g,
             user_id: 2,
             seconds: 600,
-        });
+        })
+        .expect("a QQ call");
         assert_eq!((name, params["duration"].as_u64()), ("set_group_ban", Some(600)));
-        let (name, params) = request_for(&Action::Unmute { group: g, user_id: 2 });
+        let (name, params) = request_for(&Action::Unmute { group: g, user_id: 2 }).expect("a QQ call");
         assert_eq!((name, params["duration"].as_u64()), ("set_group_ban", Some(0)));
     }
 
@@ -294,7 +301,8 @@ mod tests {
             group: GroupId::qq(1),
             message: OutgoingMessage::text("hi"),
             reply_to: None,
-        });
+        })
+        .expect("a QQ call");
         assert_eq!(name, "send_group_msg");
         assert_eq!(params["message"], json!([{"type": "text", "data": {"text": "hi"}}]));
     }

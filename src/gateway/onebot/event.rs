@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::message;
 use crate::domain::event::{
-    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Role, Segment, Sender,
+    Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Platform, PrivateMessage,
+    Role, Segment, Sender,
 };
 
 /// Why a webhook body is not a usable OneBot v11 event.
@@ -51,6 +52,11 @@ fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
         EventKind::GroupMessage(m) => format!(
             "qq|m|{self_id}|{}|{}|{}|{time}",
             m.message_id, m.group.id, m.sender.user_id
+        ),
+        EventKind::PrivateMessage(p) => format!(
+            "qq|p|{self_id}|{}|{}|{time}",
+            obj.get("message_id").map(Value::to_string).unwrap_or_default(),
+            p.user_id
         ),
         EventKind::JoinRequest(r) => format!("qq|r|{self_id}|{}|{}|{}|{time}", r.handle, r.group.id, r.user_id),
         _ => {
@@ -98,8 +104,9 @@ pub fn cross_account_key(event: &Event) -> Option<EventKey> {
         EventKind::JoinRequest(r) => format!("qq|r*|{}|{}|{}", r.group.id, r.user_id, r.time),
         EventKind::MemberJoined(j) => format!("qq|j*|{}|{}|{}", j.group.id, j.user_id, j.time),
         EventKind::MemberLeft(l) => format!("qq|l*|{}|{}|{}|{}", l.group.id, l.user_id, l.kicked, l.time),
-        // Button presses are Telegram's; OneBot never reports one.
-        EventKind::ButtonPressed(_) | EventKind::Other(_) => return None,
+        // Button presses are Telegram's; OneBot never reports one. A private message reaches
+        // one account only: its own key (which names the account) is the right one.
+        EventKind::ButtonPressed(_) | EventKind::PrivateMessage(_) | EventKind::Other(_) => return None,
     };
     Some(EventKey::derive(&identity))
 }
@@ -119,6 +126,9 @@ fn segment_shape(segment: &Segment) -> String {
 
 fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     let message_type = str_field(obj, "message_type")?;
+    if message_type == "private" {
+        return parse_private(obj, time);
+    }
     if message_type != "group" {
         return Ok(EventKind::Other(format!("{message_type} message")));
     }
@@ -154,6 +164,28 @@ fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
         segments,
         time,
         edited: false,
+    }))
+}
+
+/// A private message, of any `sub_type` (`friend`, `group` — a temporary session opened from
+/// a group —, `other`): only its sender and text matter (see [`PrivateMessage`]).
+fn parse_private(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+    let user_id = int_field(obj, "user_id")
+        .or_else(|| {
+            obj.get("sender")
+                .and_then(Value::as_object)
+                .and_then(|s| int_field(s, "user_id"))
+        })
+        .ok_or_else(|| missing("user_id", "a private message"))?;
+    let message_value = obj
+        .get("message")
+        .ok_or_else(|| missing("message", "a private message"))?;
+    let segments = message::parse_message(message_value).map_err(|e| ParseError(e.to_string()))?;
+    Ok(EventKind::PrivateMessage(PrivateMessage {
+        platform: Platform::Qq,
+        user_id,
+        text: message::plain_text(&segments),
+        time,
     }))
 }
 
@@ -266,10 +298,42 @@ mod tests {
     }
 
     #[test]
+    fn private_messages_of_any_sub_type_carry_their_sender_and_text() {
+        for sub_type in ["friend", "group", "other"] {
+            let json = format!(
+                r#"{{"post_type":"message","message_type":"private","sub_type":"{sub_type}","self_id":1,
+                    "user_id":"2","message_id":3,"time":4,"message":[{{"type":"text","data":{{"text":" Rust"}}}}]}}"#
+            );
+            let e = parse(&json).expect("valid");
+            assert_eq!(
+                e.kind,
+                EventKind::PrivateMessage(PrivateMessage {
+                    platform: Platform::Qq,
+                    user_id: 2,
+                    text: " Rust".into(),
+                    time: 4
+                }),
+                "{sub_type}"
+            );
+        }
+        let one = parse(
+            r#"{"post_type":"message","message_type":"private","user_id":2,"message_id":3,"time":4,"message":"x"}"#,
+        );
+        let other = parse(
+            r#"{"post_type":"message","message_type":"private","user_id":2,"message_id":5,"time":4,"message":"x"}"#,
+        );
+        assert_ne!(
+            one.expect("valid").key,
+            other.expect("valid").key,
+            "keyed by message id"
+        );
+        assert!(parse(r#"{"post_type":"message","message_type":"private","message":"x"}"#).is_err());
+    }
+
+    #[test]
     fn unknown_and_uninteresting_events_are_other() {
         for json in [
             r#"{"post_type":"meta_event","meta_event_type":"heartbeat","self_id":1,"time":1}"#,
-            r#"{"post_type":"message","message_type":"private","self_id":1,"user_id":2,"message":"x"}"#,
             r#"{"post_type":"notice","notice_type":"group_recall","group_id":1,"user_id":2}"#,
             r#"{"post_type":"request","request_type":"friend","user_id":2,"flag":"x"}"#,
             r#"{"post_type":"something_new","self_id":1}"#,

@@ -271,6 +271,14 @@ impl TelegramClient {
                     .await?;
                 Ok(Delivery::default())
             }
+            Action::AnswerButton { query_id, text, .. } => {
+                let mut params = json!({"callback_query_id": query_id});
+                if !text.is_empty() {
+                    params["text"] = json!(text);
+                }
+                self.call("answerCallbackQuery", &params).await?;
+                Ok(Delivery::default())
+            }
         }
     }
 

@@ -104,6 +104,7 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
                     group: GroupId::telegram(message.chat.id),
                     user_id: press.from.id,
                     data: data.clone(),
+                    query_id: press.id.clone(),
                 }),
             )],
             admin_change: None,
@@ -562,8 +563,8 @@ mod tests {
             panic!("a press: {event:?}")
         };
         assert_eq!(
-            (p.group, p.user_id, p.data.as_str()),
-            (GroupId::telegram(-1_001), 42, "gate:42")
+            (p.group, p.user_id, p.data.as_str(), p.query_id.as_str()),
+            (GroupId::telegram(-1_001), 42, "gate:42", "q")
         );
         assert_eq!(
             event.key,

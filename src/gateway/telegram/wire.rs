@@ -37,6 +37,9 @@ pub struct Update {
 /// A press of an inline button.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CallbackQuery {
+    /// The query's id, to answer it with `answerCallbackQuery`.
+    #[serde(default)]
+    pub id: String,
     /// Who pressed.
     pub from: User,
     /// The message the button is under (absent for inline-mode messages and messages too old

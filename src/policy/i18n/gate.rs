@@ -16,6 +16,22 @@ pub fn default_gate_prompt(locale: Locale) -> &'static str {
     }
 }
 
+/// The built-in prompt to a newcomer muted on QQ, who cannot post in the group and answers
+/// by private message to the bot instead: `{at}`, `{question}`, `{timeout}` as above, `{bot}`
+/// the bot's QQ number (a temporary session opens from the group's member list, or from the
+/// bot's name on this message).
+#[must_use]
+pub fn default_gate_private_prompt(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => {
+            "{at} 欢迎！为确认你不是机器人，请在 {timeout} 内私聊本机器人（QQ {bot}，点这条消息的发送者即可发起临时会话）回复答案：\n{question}\n你在答对前处于禁言中；超时未答对将被移出本群。"
+        }
+        Locale::En => {
+            "{at} Welcome! To show you are not a bot, send the answer within {timeout} as a private message to this bot (QQ {bot}; tap the sender of this message to start a temporary chat):\n{question}\nYou are muted until you answer; members who do not answer in time are removed."
+        }
+    }
+}
+
 /// The built-in prompt with a button (Telegram): `{at}`, `{timeout}` as above.
 #[must_use]
 pub fn default_gate_button_prompt(locale: Locale) -> &'static str {
@@ -33,5 +49,42 @@ pub fn gate_button(locale: Locale) -> &'static str {
     match locale {
         Locale::ZhCn => "我不是机器人",
         Locale::En => "I am not a robot",
+    }
+}
+
+/// The line added under a built-in prompt when wrong answers are limited (`[verify]
+/// max_tries`): how many remove the newcomer.
+#[must_use]
+pub fn gate_tries_note(locale: Locale, max_tries: u32) -> String {
+    match locale {
+        Locale::ZhCn => format!("\n答错 {max_tries} 次也将被移出本群。"),
+        Locale::En => format!("\n{max_tries} wrong answers remove you too."),
+    }
+}
+
+/// The built-in notice for a newcomer who pressed their own button and is let in.
+#[must_use]
+pub fn default_gate_button_passed(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "验证通过，欢迎入群！",
+        Locale::En => "Verified. Welcome!",
+    }
+}
+
+/// The built-in notice for a member who pressed a newcomer's button that is not theirs.
+#[must_use]
+pub fn default_gate_button_not_yours(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "这个按钮是给新成员验证用的，不是给你的。",
+        Locale::En => "This button is for a newcomer's check, not for you.",
+    }
+}
+
+/// The built-in notice for a press of a button whose gate has ended.
+#[must_use]
+pub fn default_gate_button_expired(locale: Locale) -> &'static str {
+    match locale {
+        Locale::ZhCn => "这个验证已经结束了。",
+        Locale::En => "This check has already ended.",
     }
 }

@@ -28,7 +28,10 @@ pub use engagement::{
     Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
     points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
 };
-pub use gate::{default_gate_button_prompt, default_gate_prompt, gate_button};
+pub use gate::{
+    default_gate_button_expired, default_gate_button_not_yours, default_gate_button_passed, default_gate_button_prompt,
+    default_gate_private_prompt, default_gate_prompt, gate_button, gate_tries_note,
+};
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{
     LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,

@@ -366,7 +366,7 @@ impl OutboxWorker {
                 break;
             };
             let gateways = self.gateways.clone();
-            let via = self.roster.keeper(group);
+            let via = action.account().or_else(|| self.roster.keeper(group));
             self.in_flight.spawn(async move {
                 let result = gateways.execute(via, &action).await;
                 (group, seq, now_ms, result)

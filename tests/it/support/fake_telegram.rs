@@ -8,7 +8,8 @@
 //! on admins. It records every call, serves `getChatAdministrators` and `getChat` from a
 //! small chat model, serves `getUpdates` from a queue with Telegram's offset semantics (long
 //! polls wait for a push), and injects faults per method: 429 with `retry_after`, 400 "not
-//! enough rights", 502.
+//! enough rights", 502. `answerCallbackQuery` is answered once per query id (a second answer
+//! is Telegram's 400 "query is too old"), with a notice of at most 200 characters.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ struct Inner {
     admins: HashMap<i64, Vec<(i64, &'static str)>>,
     /// The `result` of `sendMessage`, from the fixture; id, chat and text are filled in.
     sent_message: Value,
+    /// Callback queries already answered.
+    answered: std::collections::HashSet<String>,
 }
 
 /// The fake server. Clones share state. Dropping it does not stop the server task; the test
@@ -114,6 +117,7 @@ impl FakeTelegram {
                 history: Vec::new(),
                 admins,
                 sent_message: sent_message_fixture(),
+                answered: std::collections::HashSet::new(),
             })),
             changed: Arc::new(Notify::new()),
         };
@@ -216,11 +220,13 @@ fn sent_message_fixture() -> Value {
     envelope["result"].clone()
 }
 
-/// Reads and setup: not something the group sees.
+/// Reads, setup and a press's acknowledgement (seen only by the member who pressed, in a
+/// popup): not something the group sees.
 fn is_housekeeping(method: &str) -> bool {
     matches!(
         method,
-        "getUpdates"
+        "answerCallbackQuery"
+            | "getUpdates"
             | "getMe"
             | "setWebhook"
             | "deleteWebhook"
@@ -416,6 +422,22 @@ fn answer(fake: &FakeTelegram, method: &str, params: &Value) -> Answer {
             (Some(_), Some(_)) => ok(json!(true)),
             _ => error(400, "Bad Request: invalid parameters", None),
         },
+        "answerCallbackQuery" => {
+            let Some(id) = params["callback_query_id"].as_str().filter(|id| !id.is_empty()) else {
+                return error(400, "Bad Request: query_id_invalid", None);
+            };
+            if params["text"].as_str().is_some_and(|t| t.chars().count() > 200) {
+                return error(400, "Bad Request: MESSAGE_TOO_LONG", None);
+            }
+            if !inner.answered.insert(id.to_owned()) {
+                return error(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID is invalid",
+                    None,
+                );
+            }
+            ok(json!(true))
+        }
         "deleteMessage" => match (chat_id, params["message_id"].as_i64()) {
             (Some(_), Some(_)) => ok(json!(true)),
             _ => error(400, "Bad Request: message to delete not found", None),
