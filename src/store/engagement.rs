@@ -119,13 +119,24 @@ pub struct NotedPoints {
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
 /// subject member (read from its audit case, `strikes_after - strikes_before`; nothing for a
 /// dry run, no case or no new strike, and no record is created for a member who has none).
-/// Returns the change made to the balance (0 or negative). See [`Store::commit_violation`].
+/// Returns the change made to the balance (0 or negative), which the case records as its
+/// `points` (what a `/notspam` gives back). See [`Store::commit_violation`].
 pub(super) fn deduct_for_strikes(
     unit: &Unit<'_>,
     subject: Subject,
     penalty: Option<StrikePenalty>,
-    writes: &Writes,
+    writes: &mut Writes,
 ) -> Result<i64, Abort> {
+    let change = deduct(unit, subject, penalty, writes)?;
+    if change != 0
+        && let Some(entry) = writes.audit.as_mut()
+    {
+        entry.points = change;
+    }
+    Ok(change)
+}
+
+fn deduct(unit: &Unit<'_>, subject: Subject, penalty: Option<StrikePenalty>, writes: &Writes) -> Result<i64, Abort> {
     let added = writes
         .audit
         .as_ref()
@@ -147,6 +158,66 @@ pub(super) fn deduct_for_strikes(
         unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
     }
     Ok(change)
+}
+
+/// The points a `/notspam` pardon gives back, and the reason its own case records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointsRefund {
+    /// The day, week and month the points count for (the boards' tallies).
+    pub period: Period,
+    /// The reason of the refund's case (`/notspam` of case #N).
+    pub reason: String,
+}
+
+/// Inside a pardon's unit of work, after its case `pardon_case` was written: gives the
+/// subject member back the `points` the pardon's case records (what the pardoned strikes
+/// took; nothing for a dry run, no case, no points, or a member with no record), and records
+/// that as a case of its own (`Measure::Points`, the admin as actor, `refund.reason`), the
+/// next number after the pardon's, as `/加分` would. Returns that case's number and the change.
+pub(super) fn refund_for_pardon(
+    unit: &Unit<'_>,
+    subject: Subject,
+    refund: Option<&PointsRefund>,
+    pardon: Option<&AuditEntry>,
+    pardon_case: Option<u64>,
+) -> Result<Option<(u64, i64)>, Abort> {
+    let (Some(refund), Some(user), Some(pardon), Some(pardon_case)) = (refund, subject.user, pardon, pardon_case)
+    else {
+        return Ok(None);
+    };
+    if pardon.dry_run || pardon.points <= 0 {
+        return Ok(None);
+    }
+    let member = member_key(subject.group, user);
+    let Some(bytes) = unit.engagement.get(member)? else {
+        return Ok(None);
+    };
+    let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+    let change = record.add(pardon.points, refund.period);
+    if change == 0 {
+        return Ok(None);
+    }
+    unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
+    let case = pardon_case + 1;
+    let mut entry = AuditEntry::new(
+        subject.group,
+        pardon.at_ms,
+        user,
+        pardon.actor.clone(),
+        pardon.rule.clone(),
+        crate::domain::audit::Measure::Points { delta: change },
+    );
+    entry.case = case;
+    entry.user_name.clone_from(&pardon.user_name);
+    entry.reason.clone_from(&refund.reason);
+    entry.strikes_before = pardon.strikes_after;
+    entry.strikes_after = pardon.strikes_after;
+    let prefix = group_prefix(subject.group);
+    unit.audit
+        .insert(&case_key(subject.group, case), encode(&entry).map_err(abort)?)?;
+    unit.groups
+        .insert(&prefix, encode(&GroupRecord { last_case: case }).map_err(abort)?)?;
+    Ok(Some((case, change)))
 }
 
 impl Store {
@@ -255,8 +326,8 @@ impl Store {
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<(R, i64)>>, StoreError> {
         self.commit_with(key, now, Some(subject), |unit, snapshot| {
-            let (writes, value) = decide(snapshot);
-            let change = deduct_for_strikes(unit, subject, penalty, &writes)?;
+            let (mut writes, value) = decide(snapshot);
+            let change = deduct_for_strikes(unit, subject, penalty, &mut writes)?;
             Ok((writes, (value, change)))
         })
     }

@@ -417,6 +417,7 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
             crate::policy::filter::Trust::New,
             lessons,
             state.settings.messages.locale,
+            crate::domain::locale::Locale::En,
         ),
     })
 }
