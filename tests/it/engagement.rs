@@ -39,6 +39,19 @@ async fn ask(app: &TestApp, id: i64, user: i64, role: &str, spec: &str) -> Strin
     sent_text(&calls[before])
 }
 
+/// An admin's `/stats` (message `id`) and the text of its answer.
+async fn stats_answer(app: &TestApp, id: i64) -> String {
+    let before = app.gateway.delivered().len();
+    post(app, &command(id, ADMIN, "admin", "/stats")).await;
+    // The member count is asked first (get_group_info), then the answer is sent.
+    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
+    calls[before..]
+        .iter()
+        .find(|c| c.action == "send_group_msg")
+        .map(sent_text)
+        .expect("the /stats answer")
+}
+
 fn with(tweak: impl Fn(&mut qunguan::config::Settings) + Send + Sync + 'static) -> Options {
     Options {
         tweak: Box::new(tweak),
@@ -330,15 +343,7 @@ async fn the_tier_alert_tells_the_admins_at_most_once_a_day_and_stats_shows_the_
     assert_eq!(app.engagement.alert_sweep(&app.inactivity).await.expect("sweep"), 1);
     app.wait_metrics(&[("qunguan_engagement_alerts_total", "1")]).await;
     // /stats shows the tiers.
-    let before = app.gateway.delivered().len();
-    post(&app, &command(20, ADMIN, "admin", "/stats")).await;
-    // The member count is asked first (get_group_info), then the answer is sent.
-    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
-    let text = calls[before..]
-        .iter()
-        .find(|c| c.action == "send_group_msg")
-        .map(sent_text)
-        .expect("the /stats answer");
+    let text = stats_answer(&app, 20).await;
     assert!(
         text.contains("成员分层：核心 0 · 活跃 4 (+1) · 潜水 0 · 沉睡 0"),
         "{text}"
@@ -587,15 +592,7 @@ async fn the_stats_tiers_line_follows_its_template() {
     .await;
     post(&app, &group_message(1, ALICE, "member", "大家好")).await;
     post(&app, &group_message(2, BOB, "member", "早上好")).await;
-    let before = app.gateway.delivered().len();
-    post(&app, &command(3, ADMIN, "admin", "/stats")).await;
-    // The member count is asked first (get_group_info), then the answer is sent.
-    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
-    let text = calls[before..]
-        .iter()
-        .find(|c| c.action == "send_group_msg")
-        .map(sent_text)
-        .expect("the /stats answer");
+    let text = stats_answer(&app, 3).await;
     assert!(
         text.contains("\n活跃度 核心0/活跃2/潜水0/沉睡0（核心 0 · 活跃 2 · 潜水 0 · 沉睡 0）"),
         "{text}"
