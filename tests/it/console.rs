@@ -501,7 +501,7 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
         x["explanation"]
             .as_str()
             .expect("text")
-            .contains("decision:    violation of rule ads"),
+            .contains("决定：        违反规则 ads（命中硬性词）"),
         "{x}"
     );
     let clean: Value = explain("刷单返利找我")
@@ -580,7 +580,7 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
         .await;
     assert_eq!(explained.status(), StatusCode::OK);
     let page = explained.text().await.expect("body");
-    assert!(page.contains("decision:    violation of rule ads"), "{page}");
+    assert!(page.contains("决定：        违反规则 ads（命中硬性词）"), "{page}");
     // The page's Reload button: fix the file, reload, and the page reports success.
     std::fs::remove_file(rules.join("rules.toml")).expect("remove");
     let reload = http
@@ -818,7 +818,7 @@ async fn a_person_logs_in_opens_a_group_and_undoes_a_case_in_headless_chromium()
     browser
         .click_and_wait("form[action='/console/rules/explain'] button")
         .await;
-    assert!(browser.text("#explanation").await.contains("violation of rule ads"));
+    assert!(browser.text("#explanation").await.contains("违反规则 ads"));
     shoot("rules-explain").await;
     // Kept when asked (QUNGUAN_SCREENSHOTS=<dir>), e.g. to refresh docs/screenshots/.
     if let Ok(keep) = std::env::var("QUNGUAN_SCREENSHOTS") {
@@ -859,8 +859,8 @@ async fn explain_through_the_api_judges_with_the_learned_samples() {
     assert_eq!(x["violation"], "learned", "{x}");
     let text = x["explanation"].as_str().expect("text");
     for want in [
-        "learned:     matches admin-marked spam sample #1 (similarity ",
-        "decision:    violation of rule learned",
+        "已学习：      与管理员标记的广告样本 #1 相似（相似度 ",
+        "决定：        违反规则 learned",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -872,6 +872,6 @@ async fn explain_through_the_api_judges_with_the_learned_samples() {
         .await
         .expect("JSON");
     assert!(x["violation"].is_null(), "{x}");
-    assert!(!x["explanation"].as_str().expect("text").contains("learned:"), "{x}");
+    assert!(!x["explanation"].as_str().expect("text").contains("已学习："), "{x}");
     app.stop().await;
 }

@@ -417,7 +417,8 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
             crate::policy::filter::Trust::New,
             lessons,
             state.settings.messages.locale,
-            crate::domain::locale::Locale::En,
+            // The console speaks the configured language throughout, its explanation too.
+            state.settings.messages.locale,
         ),
     })
 }
