@@ -436,7 +436,7 @@ pub fn explain_samples(locale: Locale, source: SamplesSource<'_>) -> String {
         (Locale::ZhCn, SamplesSource::Unreadable(error)) => format!("样本：        未参考（{error}）"),
         (Locale::En, SamplesSource::Unreadable(error)) => format!("samples:     none consulted ({error})"),
         (Locale::ZhCn, SamplesSource::Loaded { count, spam, database }) => {
-            let from = database.map_or_else(|| "运行中的守护进程".to_owned(), |p| format!("{p} 的数据库"));
+            let from = database.map_or_else(|| "运行中的守护进程".to_owned(), |p| format!(" {p} 的数据库"));
             format!(
                 "样本：        从{from}读取 {count} 条已学习样本，其中 {spam} 条生效的广告样本：已应用模型的实例增量和近似重复检查"
             )
