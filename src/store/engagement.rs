@@ -671,4 +671,121 @@ mod tests {
             "no record is created"
         );
     }
+
+    /// A pardon gives back the points its case records, in its own transaction, as a case of
+    /// its own right after the pardon's; a redelivery, a dry run, a pardon that records no
+    /// points and a member with no record give nothing.
+    #[test]
+    fn a_pardon_gives_back_what_the_strike_took_as_a_case_of_its_own() {
+        use crate::domain::audit::{Actor, Measure};
+        use crate::domain::effects::StrikeWrite;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let (group, user) = (GroupId::qq(1), 7);
+        let earned = vec![(
+            group,
+            user,
+            NotedPoints {
+                name: "小王".into(),
+                period: period(10),
+                points: 50,
+            },
+        )];
+        store.add_message_points(&earned, 100).expect("earn");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let penalty = StrikePenalty {
+            per_strike: 15,
+            period: period(10),
+        };
+        let subject = |user| Subject {
+            group,
+            user: Some(user),
+        };
+        let struck = store
+            .commit_violation(&EventKey::derive("v/1"), now, subject(user), Some(penalty), |_| {
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), user, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_after = 1;
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+            .expect("commit")
+            .expect("new event");
+        assert_eq!(struck.case, Some(1));
+        let case = store.case(group, 1).expect("read").expect("case #1");
+        assert_eq!(case.points, -15, "the strike's case records what it took");
+
+        let refund = PointsRefund {
+            period: period(10),
+            reason: "误判退还：案件 #1 的警告扣除的积分".into(),
+        };
+        let by = Actor::Admin {
+            user_id: 10,
+            name: "管理员".into(),
+        };
+        let pardon = |key: &str, who: i64, points: i64, dry_run: bool| {
+            store
+                .commit_labelled(
+                    &EventKey::derive(key),
+                    now,
+                    subject(who),
+                    &[],
+                    None,
+                    Some(&refund),
+                    |_, _, _| {
+                        let mut entry = AuditEntry::new(
+                            group,
+                            now.as_millisecond(),
+                            who,
+                            by.clone(),
+                            "manual",
+                            Measure::Pardon { removed: 1 },
+                        );
+                        entry.strikes_before = 1;
+                        entry.points = points;
+                        entry.dry_run = dry_run;
+                        let writes = Writes {
+                            strikes: StrikeWrite::Keep,
+                            actions: Vec::new(),
+                            audit: Some(entry),
+                        };
+                        (writes, None, ())
+                    },
+                )
+                .expect("commit")
+        };
+        let balance = || store.member_points(group, user).expect("read").expect("record").points;
+        assert_eq!(balance(), 35);
+
+        let done = pardon("p/1", user, 15, false).expect("new event");
+        assert_eq!((done.case, done.value.refund), (Some(2), Some((3, 15))));
+        assert_eq!(balance(), 50, "given back in the pardon's own transaction");
+        let given = store.case(group, 3).expect("read").expect("case #3");
+        assert_eq!(given.measure, Measure::Points { delta: 15 });
+        assert_eq!(
+            (given.user_id, &given.actor, given.reason.as_str()),
+            (user, &by, refund.reason.as_str())
+        );
+        assert_eq!(store.cases(Some(group), None).expect("cases").len(), 3);
+
+        assert!(pardon("p/1", user, 15, false).is_none(), "a redelivery");
+        assert_eq!(balance(), 50, "a redelivery gives nothing twice");
+        let dry = pardon("p/2", user, 15, true).expect("new event");
+        assert_eq!((dry.value.refund, balance()), (None, 50), "a dry run gives nothing");
+        let nothing = pardon("p/3", user, 0, false).expect("new event");
+        assert_eq!((nothing.value.refund, balance()), (None, 50), "no points recorded");
+        let stranger = pardon("p/4", 8, 15, false).expect("new event");
+        assert_eq!(stranger.value.refund, None);
+        assert!(
+            store.member_points(group, 8).expect("read").is_none(),
+            "no record is created"
+        );
+        // The refund's case took its number: the next case follows it.
+        let next = pardon("p/5", user, 0, false).expect("new event");
+        assert_eq!(next.case, Some(7));
+    }
 }
