@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::config::Settings;
-use crate::domain::audit::{Actor, AuditEntry};
+use crate::domain::audit::AuditEntry;
 use crate::domain::event::GroupId;
-use crate::domain::locale::Locale;
 use crate::policy::i18n;
 use crate::store::DeadLetter;
 
@@ -24,8 +23,9 @@ pub(crate) fn audit(
         .map(str::parse)
         .transpose()
         .map_err(|e: crate::domain::event::IdError| anyhow::anyhow!("--group: {e}"))?;
+    let locale = super::locale::operator_locale(config.as_deref(), &settings);
+    let zone = operator_zone(&settings);
     if retry {
-        let locale = super::locale::operator_locale(config.as_deref(), &settings);
         return retry_dead_letters(&settings, locale);
     }
     if dead_letters {
@@ -50,15 +50,18 @@ pub(crate) fn audit(
             if json {
                 println!("{}", serde_json::to_string(&letter)?);
             } else {
-                println!(
-                    "{seq}  {}  {}  {}  case {}  attempts {}  {}",
-                    time(letter.dead_ms),
-                    letter.item.action.group(),
-                    letter.item.action.kind(),
-                    letter.item.case.map_or_else(|| "-".to_owned(), |c| format!("#{c}")),
-                    letter.item.attempts,
-                    letter.reason
-                );
+                let group = letter.item.action.group().to_string();
+                let kind = letter.item.action.kind().to_string();
+                let line = i18n::DeadLetterLine {
+                    seq,
+                    dead_ms: letter.dead_ms,
+                    group: &group,
+                    kind: &kind,
+                    case: letter.item.case,
+                    attempts: letter.item.attempts,
+                    reason: &letter.reason,
+                };
+                println!("{}", i18n::dead_letter_line(locale, &line, &zone));
             }
         }
         return Ok(());
@@ -81,7 +84,7 @@ pub(crate) fn audit(
         if json {
             println!("{}", serde_json::to_string(entry)?);
         } else {
-            println!("{}", case_line(entry));
+            println!("{}", i18n::audit_case_line(locale, entry, &zone));
         }
     }
     Ok(())
@@ -111,53 +114,4 @@ fn retry_dead_letters(settings: &Settings, locale: crate::domain::locale::Locale
         crate::policy::i18n::dead_letters_requeued(locale, requeued, running)
     );
     Ok(())
-}
-
-/// One audit case as a line of text.
-pub(crate) fn case_line(e: &AuditEntry) -> String {
-    let member = if e.user_name.is_empty() {
-        e.user_id.to_string()
-    } else {
-        format!("{} ({})", e.user_id, e.user_name)
-    };
-    let actor = match &e.actor {
-        Actor::Auto => "auto".to_owned(),
-        Actor::Admin { user_id, .. } => format!("admin {user_id}"),
-        Actor::Console { name, address } => format!("console {name:?} from {address}"),
-    };
-    let mut line = format!(
-        "#{}  {}  {}  member {member}  by {actor}  rule {}  strikes {}→{}  {}",
-        e.case,
-        time(e.at_ms),
-        e.group,
-        e.rule,
-        e.strikes_before,
-        e.strikes_after,
-        i18n::measure(Locale::En, e.measure),
-    );
-    if e.dry_run {
-        line.push_str("  [dry run: not sent]");
-    }
-    if let Some(undo) = e.undone_by {
-        line.push_str(&format!("  [undone by #{undo}]"));
-    }
-    if let Some(undone) = e.undoes {
-        line.push_str(&format!("  [undoes #{undone}]"));
-    }
-    if !e.matched.is_empty() {
-        let quoted: Vec<String> = e.matched.iter().map(|m| format!("{m:?}")).collect();
-        line.push_str(&format!("  matched {}", quoted.join(" ")));
-    }
-    if !e.reason.is_empty() {
-        line.push_str(&format!("  reason {:?}", e.reason));
-    }
-    if !e.excerpt.is_empty() {
-        line.push_str(&format!("  text {:?}", e.excerpt));
-    }
-    line
-}
-
-pub(crate) fn time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map_or_else(|_| ms.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }

@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::domain::ban::Ban;
 use crate::domain::event::UserRef;
 use crate::policy::bans::{Format, parse, render};
+use crate::policy::i18n::{self, ListChange};
 use crate::runtime::control::{BansChanged, Request};
 use crate::service::bans::Bans;
 use crate::store::Store;
@@ -105,6 +106,7 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
             format,
             out: Some(path),
         } => {
+            let locale = operator_locale(config.as_deref())?;
             let bans = open(config)?.list()?;
             let text = render(&bans, format);
             crate::store::backup::write_file_atomically(&path, |w| {
@@ -114,22 +116,30 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
                         source,
                     })
             })?;
-            eprintln!("{} ban(s) written to {}", bans.len(), path.display());
+            let path = path.display().to_string();
+            let change = ListChange::BansWritten {
+                count: bans.len(),
+                path: &path,
+            };
+            eprintln!("{}", i18n::list_change(locale, change));
             Ok(())
         }
         BansCommand::Add { config, reason, user } => {
+            let locale = operator_locale(config.as_deref())?;
             let changed = open(config)?.add(user, reason)?;
-            let was = if changed.new == 1 {
-                "banned"
-            } else {
-                "already banned; reason updated"
+            let user = user.to_string();
+            let change = ListChange::Banned {
+                user: &user,
+                already: changed.new != 1,
+                kicks: changed.kicks,
             };
-            println!("{user} {was}; removal from {} group(s) queued", changed.kicks);
+            println!("{}", i18n::list_change(locale, change));
             Ok(())
         }
         BansCommand::Remove { config, users } => {
+            let locale = operator_locale(config.as_deref())?;
             let lifted = open(config)?.remove(&users)?.lifted;
-            println!("lifted {} ban(s)", lifted.len());
+            println!("{}", i18n::list_change(locale, ListChange::BansLifted(lifted.len())));
             let missing: Vec<String> = users
                 .iter()
                 .filter(|u| !lifted.contains(u))
@@ -142,6 +152,12 @@ pub(crate) fn bans(command: BansCommand) -> anyhow::Result<()> {
         }
         BansCommand::Import { config, format, file } => import(config, format, &file),
     }
+}
+
+/// The operator's language (`cli::locale`) for the instance `config` describes.
+fn operator_locale(config: Option<&Path>) -> anyhow::Result<crate::domain::locale::Locale> {
+    let settings = Settings::load(config)?;
+    Ok(super::locale::operator_locale(config, &settings))
 }
 
 /// The ban list of the instance `config` describes: its running daemon's (through the
@@ -271,7 +287,12 @@ fn import(config: Option<PathBuf>, format: Format, file: &Path) -> anyhow::Resul
     if bans.is_empty() {
         bail!("{}: no bans in the file", file.display());
     }
+    let locale = super::locale::operator_locale(config.as_deref(), &settings);
     let changed = open(config)?.import(&text, &bans)?;
-    println!("imported {} ban(s), {} new", bans.len(), changed.new);
+    let change = ListChange::BansImported {
+        count: bans.len(),
+        new: changed.new,
+    };
+    println!("{}", i18n::list_change(locale, change));
     Ok(())
 }

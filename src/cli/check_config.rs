@@ -4,120 +4,108 @@ use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
-use crate::policy::i18n;
-
-/// What `check-config` and `run` say when `[gateway.telegram]` has a token but no `enabled`.
-pub(crate) const TELEGRAM_BY_TOKEN: &str = "[gateway.telegram] has a token but no `enabled` key, so Telegram is on; add `enabled = true` to say so, or `enabled = false` to keep it off";
+use crate::policy::i18n::{self, ConfigLine, GroupOverride, TelegramTransport};
 
 pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
     let rules = Rules::load_with(&settings.rules.dir, &LoadOptions::from(&settings))?;
     let onebot = &settings.gateway.onebot;
     let locale = super::locale::operator_locale(config.as_deref(), &settings);
+    let line = |l: ConfigLine<'_>| println!("{}", i18n::config_line(locale, l));
     let shown = config.as_deref().map(|p| p.display().to_string());
     println!("{}", i18n::config_ok(locale, shown.as_deref()));
-    println!("  listen:      {}", settings.server.listen);
-    println!(
-        "  admin:       {}",
-        settings.server.admin_listen.map_or_else(
-            || "off".to_owned(),
-            |a| format!("{a} (/metrics /healthz /readyz /stats/<group>)")
-        )
-    );
+    line(ConfigLine::Listen(&settings.server.listen.to_string()));
+    let admin = settings.server.admin_listen.map(|a| a.to_string());
+    line(ConfigLine::Admin(admin.as_deref()));
     if onebot.enabled {
-        println!(
-            "  onebot:      webhook {} · api {} · token {} · signature {}",
-            onebot.webhook_path,
-            onebot.api_root,
-            if onebot.access_token.is_empty() { "none" } else { "set" },
-            if onebot.secret.is_empty() {
-                "not required"
-            } else {
-                "required"
-            },
-        );
+        line(ConfigLine::OneBot {
+            webhook: &onebot.webhook_path,
+            api: onebot.api_root.as_str(),
+            token: !onebot.access_token.is_empty(),
+            signature: !onebot.secret.is_empty(),
+        });
     }
     let telegram = &settings.gateway.telegram;
     if telegram.enabled {
+        let timeout = telegram.poll_timeout.to_string();
         let transport = match telegram.mode {
-            crate::config::TelegramMode::Polling => format!("long polling (up to {} a call)", telegram.poll_timeout),
-            crate::config::TelegramMode::Webhook => format!(
-                "webhook {} ← {} · secret token required",
-                telegram.webhook_path, telegram.webhook_url
-            ),
+            crate::config::TelegramMode::Polling => TelegramTransport::Polling { timeout: &timeout },
+            crate::config::TelegramMode::Webhook => TelegramTransport::Webhook {
+                path: &telegram.webhook_path,
+                url: telegram.webhook_url.as_str(),
+            },
         };
-        println!(
-            "  telegram:    {transport} · api {} · bot {}",
-            telegram.api_root,
-            telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string()),
-        );
+        let bot = telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string());
+        line(ConfigLine::Telegram {
+            transport,
+            api: telegram.api_root.as_str(),
+            bot: &bot,
+        });
         if telegram.enabled_by_token {
-            println!("  warning: {TELEGRAM_BY_TOKEN}");
+            line(ConfigLine::TelegramByToken);
         }
     }
-    println!("  storage:     {}", settings.storage.path.display());
-    println!("  rules:       {} — {}", settings.rules.dir.display(), rules.summary());
+    line(ConfigLine::Storage(&settings.storage.path.display().to_string()));
+    line(ConfigLine::Rules {
+        dir: &settings.rules.dir.display().to_string(),
+        summary: &rules.summary_in(locale),
+    });
     // Applied as they are, but maybe an accident: an emptied list, or one deleted since the
     // daemon last loaded the folder.
     let before = crate::config::rules::lists::recorded(&settings.storage.path);
-    for warning in crate::config::rules::lists::list_warnings(&settings.rules.dir, &before) {
-        println!("  warning:     {warning}");
+    for warning in crate::config::rules::lists::list_warnings_in(locale, &settings.rules.dir, &before) {
+        line(ConfigLine::Warning(&warning));
     }
     let moderation = &settings.moderation;
-    let ladder: Vec<String> = moderation.ladder.iter().map(ToString::to_string).collect();
-    println!(
-        "  ladder:      {} (strikes count for {}){}",
-        ladder.join(" → "),
-        moderation.strike_ttl,
-        if moderation.dry_run {
-            " · DRY RUN: nothing is sent"
-        } else {
-            ""
-        }
-    );
+    let rungs =
+        |ladder: &[crate::policy::ladder::Rung]| ladder.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → ");
+    line(ConfigLine::Ladder {
+        rungs: &rungs(&moderation.ladder),
+        ttl: &moderation.strike_ttl.to_string(),
+        dry_run: moderation.dry_run,
+    });
     let flood = moderation.flood;
-    println!(
-        "  flood:       {} messages in {} · the same text {}× in {} (0 = off)",
-        flood.messages, flood.window, flood.repeats, flood.repeat_window
-    );
+    line(ConfigLine::Flood {
+        messages: flood.messages,
+        window: &flood.window.to_string(),
+        repeats: flood.repeats,
+        repeat_window: &flood.repeat_window.to_string(),
+    });
     for (group, overrides) in &settings.groups {
         let mut parts = Vec::new();
         if let Some(ladder) = &overrides.ladder {
-            let rungs: Vec<String> = ladder.iter().map(ToString::to_string).collect();
-            parts.push(format!("ladder {}", rungs.join(" → ")));
+            parts.push(i18n::group_override(locale, GroupOverride::Ladder(&rungs(ladder))));
         }
         if let Some(ttl) = overrides.strike_ttl {
-            parts.push(format!("strike_ttl {ttl}"));
+            parts.push(i18n::group_override(locale, GroupOverride::StrikeTtl(&ttl.to_string())));
         }
         if !overrides.exempt.is_empty() {
-            parts.push(format!("{} exempt", overrides.exempt.len()));
+            parts.push(i18n::group_override(
+                locale,
+                GroupOverride::Exempt(overrides.exempt.len()),
+            ));
         }
         if let Some(dry) = overrides.dry_run {
-            parts.push(format!("dry_run {dry}"));
+            parts.push(i18n::group_override(locale, GroupOverride::DryRun(dry)));
         }
-        println!("  group {group}: {}", parts.join(" · "));
+        line(ConfigLine::Group {
+            group: &group.to_string(),
+            parts: &parts.join(" · "),
+        });
     }
     if !settings.admin.super_users.is_empty() {
         let users: Vec<String> = settings.admin.super_users.iter().map(ToString::to_string).collect();
-        println!("  super users: {}", users.join(", "));
+        line(ConfigLine::SuperUsers(&users.join(", ")));
     }
-    println!("  welcome:     {}", if settings.welcome.enabled { "on" } else { "off" });
+    line(ConfigLine::Welcome(settings.welcome.enabled));
     let inactivity = &settings.inactivity;
     if inactivity.enabled {
         let steps: Vec<String> = inactivity.remind_after.iter().map(ToString::to_string).collect();
-        println!(
-            "  inactivity:  tracked · reminders {} · removal {}",
-            if steps.is_empty() {
-                "off".to_owned()
-            } else {
-                steps.join(", ")
-            },
-            inactivity
-                .remove_after()
-                .map_or_else(|| "off".to_owned(), |_| format!("after {}", inactivity.remove_after)),
-        );
+        let steps = (!steps.is_empty()).then(|| steps.join(", "));
+        let removal = inactivity.remove_after().map(|_| inactivity.remove_after.to_string());
+        line(ConfigLine::Inactivity(Some((steps.as_deref(), removal.as_deref()))));
     } else {
-        println!("  inactivity:  not tracked");
+        line(ConfigLine::Inactivity(None));
     }
     Ok(())
 }

@@ -31,8 +31,9 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                 strike_ttl: settings.moderation.strike_ttl.get(),
             };
             let learned = Learned::load(&settings, &rules.filter);
-            // The conclusion first, in the operator's language; the details below are the
-            // filter's own terms (rule ids, patterns), English like the flags.
+            // The conclusion first, then the details, in the operator's language; rule ids and
+            // patterns stay as the rules folder writes them, the names members are shown in
+            // theirs.
             let locale = super::locale::operator_locale(config.as_deref(), &settings);
             let judged = rules
                 .filter
@@ -59,9 +60,10 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
                     member,
                     &learned,
                     settings.messages.locale,
+                    locale,
                 )
             );
-            println!("samples:     {}", learned.source);
+            println!("{}", i18n::explain_samples(locale, learned.source.shown()));
             Ok(())
         }
         FilterCommand::Scan {
@@ -73,7 +75,8 @@ pub(crate) fn filter(command: FilterCommand) -> anyhow::Result<()> {
             let settings = Settings::load(config.as_deref())?;
             let rules = load_rules(rules, &settings)?;
             let learned = Learned::load(&settings, &rules.filter);
-            eprintln!("qunguan: samples: {}", learned.source);
+            let locale = super::locale::operator_locale(config.as_deref(), &settings);
+            eprintln!("qunguan: {}", i18n::explain_samples(locale, learned.source.shown()));
             let stdin = std::io::stdin().lock();
             let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
             let summary = report::scan(&rules.filter, stdin, stdout, jsonl, member, &learned).context("scan failed")?;
@@ -99,7 +102,32 @@ struct Learned {
     index: Index,
     /// The texts of the samples, by id (what a match shows).
     texts: std::collections::HashMap<u64, String>,
-    source: String,
+    source: Source,
+}
+
+/// Where the samples came from ([`i18n::SamplesSource`], owned).
+enum Source {
+    NoDatabase(String),
+    Unreadable(String),
+    Loaded {
+        count: usize,
+        spam: usize,
+        database: Option<String>,
+    },
+}
+
+impl Source {
+    fn shown(&self) -> i18n::SamplesSource<'_> {
+        match self {
+            Self::NoDatabase(path) => i18n::SamplesSource::NoDatabase(path),
+            Self::Unreadable(error) => i18n::SamplesSource::Unreadable(error),
+            Self::Loaded { count, spam, database } => i18n::SamplesSource::Loaded {
+                count: *count,
+                spam: *spam,
+                database: database.as_deref(),
+            },
+        }
+    }
 }
 
 impl Lessons for Learned {
@@ -120,7 +148,7 @@ impl Lessons for Learned {
 impl Learned {
     fn load(settings: &Settings, filter: &Filter) -> Self {
         let data = &settings.storage.path;
-        let none = |source: String| Self {
+        let none = |source: Source| Self {
             delta: None,
             index: Index::with_capacity(1),
             texts: std::collections::HashMap::new(),
@@ -131,14 +159,11 @@ impl Learned {
         #[cfg(not(unix))]
         let running = false;
         if !running && !data.exists() {
-            return none(format!(
-                "none consulted (no database at {}, storage.path): the shipped model alone",
-                data.display()
-            ));
+            return none(Source::NoDatabase(data.display().to_string()));
         }
         let lines = match super::samples::all_samples(settings) {
             Ok(lines) => lines,
-            Err(e) => return none(format!("none consulted ({e:#})")),
+            Err(e) => return none(Source::Unreadable(format!("{e:#}"))),
         };
         let (index, delta) = replay(
             filter,
@@ -146,21 +171,17 @@ impl Learned {
                 .iter()
                 .map(|l| (l.id.unwrap_or_default(), l.label, l.text.as_str(), l.retired)),
         );
-        let from = if running {
-            "the running daemon".to_owned()
-        } else {
-            format!("the database at {}", data.display())
-        };
+        let database = (!running).then(|| data.display().to_string());
         let in_force = index.len();
         Self {
             delta: Some(delta),
             index,
             texts: lines.iter().filter_map(|l| Some((l.id?, l.text.clone()))).collect(),
-            source: format!(
-                "{} learned sample(s) from {from}, {} spam in force: the model's instance delta and the near-duplicate check applied",
-                lines.len(),
-                in_force
-            ),
+            source: Source::Loaded {
+                count: lines.len(),
+                spam: in_force,
+                database,
+            },
         }
     }
 }

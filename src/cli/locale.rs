@@ -9,10 +9,11 @@
 //!    `LC_MESSAGES`, `LANG`. A value starting with `zh` (`zh_CN.UTF-8`, `zh_TW`) is Chinese;
 //!    anything else, or nothing set (`C`, a bare container), is English.
 //!
-//! Only summaries and headline lines are localized (`--help`, the first line of
-//! `check-config`, `stats`, `filter explain`, `audit --retry`) (the texts live in
-//! `policy::i18n::operator`); flags, keys and machine-readable output (`--json`, `filter scan`)
-//! stay English, so scripts and docs can quote them.
+//! Every line an operator reads is localized (`--help`, `check-config`, `audit`, `stats`,
+//! `filter explain`, `samples list`, what `samples` and `bans` did; the texts live in
+//! `policy::i18n::operator`); flags, keys, rule ids, error messages and machine-readable output
+//! (`--json`, `filter scan`, CSV and JSON lines) stay English, so scripts and docs can quote
+//! them.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

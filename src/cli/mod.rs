@@ -327,6 +327,12 @@ pub fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
+/// The zone an operator reads times in: the groups' (`[stats] timezone`), as the console
+/// shows them.
+pub(crate) fn operator_zone(settings: &Settings) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&settings.stats.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
 /// How the CLI reaches the data: through a running daemon, or by opening the database.
 pub(crate) enum Access {
     Daemon,

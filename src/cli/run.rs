@@ -15,7 +15,7 @@ pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Resu
     let settings = Settings::load(config.as_deref())?;
     crate::runtime::telemetry::init(settings.log.format);
     if settings.gateway.telegram.enabled_by_token {
-        tracing::warn!("{}", super::check_config::TELEGRAM_BY_TOKEN);
+        tracing::warn!("{}", crate::policy::i18n::telegram_by_token());
     }
     crate::runtime::memory::limit_arenas();
     match crate::runtime::limits::raise_open_files() {

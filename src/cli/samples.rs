@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use super::*;
 use crate::config::Settings;
 use crate::config::rules::{LoadOptions, Rules};
+use crate::policy::i18n::{self, ListChange};
 use crate::runtime::control::SampleIds;
 use crate::service::learning::{SampleLine, parse_import};
 
@@ -62,14 +63,21 @@ pub(crate) enum SamplesCommand {
 pub(crate) fn samples(command: SamplesCommand) -> anyhow::Result<()> {
     match command {
         SamplesCommand::List { config, label } => {
-            let lines = read_all(config)?;
+            let settings = Settings::load(config.as_deref())?;
+            let (locale, zone) = (
+                locale::operator_locale(config.as_deref(), &settings),
+                operator_zone(&settings),
+            );
+            let lines = all_samples(&settings)?;
             for line in lines.iter().filter(|l| label.is_none_or(|want| l.label == want)) {
-                println!("{}", list_line(line));
+                println!("{}", list_line(locale, &zone, line));
             }
             Ok(())
         }
         SamplesCommand::Export { config, out } => {
-            let lines = read_all(config)?;
+            let settings = Settings::load(config.as_deref())?;
+            let locale = locale::operator_locale(config.as_deref(), &settings);
+            let lines = all_samples(&settings)?;
             let mut text = Vec::new();
             for line in &lines {
                 serde_json::to_writer(&mut text, line)?;
@@ -83,7 +91,12 @@ pub(crate) fn samples(command: SamplesCommand) -> anyhow::Result<()> {
                             source,
                         })
                     })?;
-                    eprintln!("{} sample(s) written to {}", lines.len(), path.display());
+                    let path = path.display().to_string();
+                    let change = ListChange::SamplesWritten {
+                        count: lines.len(),
+                        path: &path,
+                    };
+                    eprintln!("{}", i18n::list_change(locale, change));
                 }
                 None => std::io::stdout().write_all(&text)?,
             }
@@ -92,11 +105,6 @@ pub(crate) fn samples(command: SamplesCommand) -> anyhow::Result<()> {
         SamplesCommand::Import { config, file } => import(config, &file),
         SamplesCommand::Remove { config, ids } => remove(config, &ids),
     }
-}
-
-/// Every sample, from the daemon or the database.
-fn read_all(config: Option<PathBuf>) -> anyhow::Result<Vec<SampleLine>> {
-    all_samples(&Settings::load(config.as_deref())?)
 }
 
 /// Every sample of the instance `settings` configure, from its running daemon or its
@@ -141,31 +149,36 @@ fn import(config: Option<PathBuf>, file: &Path) -> anyhow::Result<()> {
     if samples.is_empty() {
         bail!("{}: no samples in the file", file.display());
     }
-    let (ids, how) = match access(&settings)? {
+    let locale = locale::operator_locale(config.as_deref(), &settings);
+    let (ids, running) = match access(&settings)? {
         #[cfg(unix)]
         Access::Daemon => {
             use crate::runtime::control::{Request, read_lines, request_with};
             let reader = request_with(&settings.storage.path, &Request::SamplesImport, text.as_bytes())?;
             let answer: Vec<SampleIds> = read_lines(reader)?;
-            (
-                answer.into_iter().flat_map(|a| a.ids).collect::<Vec<_>>(),
-                "the running daemon learned them",
-            )
+            (answer.into_iter().flat_map(|a| a.ids).collect::<Vec<_>>(), true)
         }
         #[cfg(not(unix))]
         Access::Daemon => unreachable!("no control socket off unix"),
         Access::Direct(store) => {
             let ids = store.import_samples(&samples, now)?;
             store.flush_blocking()?;
-            (ids, "the daemon learns them at its next start")
+            (ids, false)
         }
     };
-    println!("imported {} sample(s) as {} ({how})", ids.len(), id_range(&ids));
+    let range = id_range(&ids);
+    let change = ListChange::SamplesImported {
+        count: ids.len(),
+        range: &range,
+        running,
+    };
+    println!("{}", i18n::list_change(locale, change));
     Ok(())
 }
 
 fn remove(config: Option<PathBuf>, ids: &[u64]) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
+    let locale = locale::operator_locale(config.as_deref(), &settings);
     let removed = match access(&settings)? {
         #[cfg(unix)]
         Access::Daemon => {
@@ -187,7 +200,10 @@ fn remove(config: Option<PathBuf>, ids: &[u64]) -> anyhow::Result<()> {
         .filter(|id| !removed.contains(id))
         .map(|id| format!("#{id}"))
         .collect();
-    println!("removed {} sample(s)", removed.len());
+    println!(
+        "{}",
+        i18n::list_change(locale, ListChange::SamplesRemoved(removed.len()))
+    );
     if !missing.is_empty() {
         bail!("no such sample: {}", missing.join(", "));
     }
@@ -203,25 +219,18 @@ fn id_range(ids: &[u64]) -> String {
 }
 
 /// One sample as a line of `samples list`.
-fn list_line(line: &SampleLine) -> String {
-    let state = match (line.label, line.retired) {
-        (crate::domain::learning::SampleLabel::Spam, true) => "retired",
-        _ => "in force",
+fn list_line(locale: crate::domain::locale::Locale, zone: &jiff::tz::TimeZone, line: &SampleLine) -> String {
+    let retired = line.label == crate::domain::learning::SampleLabel::Spam && line.retired;
+    let excerpt = crate::domain::audit::excerpt(&line.text);
+    let shown = i18n::SampleListLine {
+        id: line.id.unwrap_or_default(),
+        label: line.label.as_str(),
+        retired,
+        at_ms: line.at.map(|t| t.as_millisecond()),
+        group: line.group.as_deref(),
+        by: line.by.map(|id| (id, line.by_name.as_str())),
+        case: line.case,
+        excerpt: &excerpt,
     };
-    let at = line
-        .at
-        .map_or_else(|| "-".to_owned(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let by = match (line.by, line.by_name.as_str()) {
-        (Some(id), "") => format!("by {id}"),
-        (Some(id), name) => format!("by {id} ({name})"),
-        (None, _) => "imported".to_owned(),
-    };
-    let case = line.case.map_or_else(String::new, |c| format!("  case #{c}"));
-    format!(
-        "#{}  {}  {state}  {at}  {}  {by}{case}  {:?}",
-        line.id.unwrap_or_default(),
-        line.label.as_str(),
-        line.group.as_deref().unwrap_or("-"),
-        crate::domain::audit::excerpt(&line.text),
-    )
+    i18n::sample_line(locale, &shown, zone)
 }

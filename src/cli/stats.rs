@@ -48,15 +48,32 @@ pub(crate) fn stats_table(
     group: GroupId,
     rows: &[crate::runtime::control::StatsDay],
 ) -> String {
+    use crate::policy::i18n::{pad, stats_columns, stats_total};
     use std::fmt::Write as _;
+    // Widths of the English table; a wider heading (none is, in Chinese) widens its column.
+    const WIDTHS: [usize; 7] = [10, 8, 6, 5, 6, 10, 7];
+    let columns = stats_columns(locale);
+    let widths: Vec<usize> = WIDTHS
+        .iter()
+        .zip(columns)
+        .map(|(w, c)| (*w).max(crate::policy::i18n::display_width(c)))
+        .collect();
+    let row_line = |cells: [&str; 7], last: &str| {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            line.push_str(&pad(cell, *width, i > 0));
+            line.push_str("  ");
+        }
+        line.push_str(last);
+        line.trim_end().to_owned()
+    };
     let mut out = String::new();
     let heading = crate::policy::i18n::stats_heading(locale, &group.to_string(), rows.len());
     let _ = writeln!(out, "{heading}");
-    let _ = writeln!(
-        out,
-        "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}  top rule",
-        "date", "messages", "active", "joins", "leaves", "violations", "actions"
-    );
+    let head: [&str; 7] = [
+        columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6],
+    ];
+    let _ = writeln!(out, "{}", row_line(head, columns[7]));
     let mut totals = [0u64; 6];
     for row in rows {
         let s = &row.stats;
@@ -67,11 +84,17 @@ pub(crate) fn stats_table(
             .iter()
             .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
             .map_or_else(String::new, |(rule, n)| format!("{rule} ({n})"));
-        let _ = writeln!(
-            out,
-            "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}  {top}",
-            row.date, s.messages, s.active_members, s.joins, s.leaves, violations, actions
-        );
+        let cells = [
+            row.date.to_string(),
+            s.messages.to_string(),
+            s.active_members.to_string(),
+            s.joins.to_string(),
+            s.leaves.to_string(),
+            violations.to_string(),
+            actions.to_string(),
+        ];
+        let cells: [&str; 7] = std::array::from_fn(|i| cells[i].as_str());
+        let _ = writeln!(out, "{}", row_line(cells, &top));
         for (total, n) in totals
             .iter_mut()
             .zip([s.messages, s.active_members, s.joins, s.leaves, violations, actions])
@@ -79,10 +102,16 @@ pub(crate) fn stats_table(
             *total += n;
         }
     }
-    let _ = writeln!(
-        out,
-        "{:<10}  {:>8}  {:>6}  {:>5}  {:>6}  {:>10}  {:>7}",
-        "total", totals[0], "-", totals[2], totals[3], totals[4], totals[5]
-    );
+    let cells = [
+        stats_total(locale).to_owned(),
+        totals[0].to_string(),
+        "-".to_owned(),
+        totals[2].to_string(),
+        totals[3].to_string(),
+        totals[4].to_string(),
+        totals[5].to_string(),
+    ];
+    let cells: [&str; 7] = std::array::from_fn(|i| cells[i].as_str());
+    let _ = writeln!(out, "{}", row_line(cells, ""));
     out
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{ConfigIssue, Settings};
 use crate::domain::duration::HumanDuration;
-use crate::policy::i18n::{BoardTexts, FaqTexts, PointsTexts};
+use crate::policy::i18n::{BoardTexts, FaqTexts, OptoutTexts, PointsTexts};
 
 /// `[engagement]`
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +97,16 @@ pub struct EngagementSettings {
     pub faq_list_row_template: String,
     /// `/问答 list` with nothing to list; empty = built-in.
     pub faq_list_empty_template: String,
+    /// The answer to `/退出积分` when the member leaves the boards and alerts; empty =
+    /// built-in. Placeholders: `{at}`, `{name}`.
+    pub optout_template: String,
+    /// The answer to `/退出积分` when the member comes back; empty = built-in. Placeholders:
+    /// `{at}`, `{name}`.
+    pub optin_template: String,
+    /// The member tiers line of `/stats`; empty = built-in. Placeholders: `{core}`,
+    /// `{active}`, `{lurking}`, `{dormant}` (a count with its change over the week, `12
+    /// (+3)`) and `{tiers}` (the built-in list of all four).
+    pub tiers_template: String,
 }
 
 impl Default for EngagementSettings {
@@ -135,6 +145,9 @@ impl Default for EngagementSettings {
             faq_list_title: String::new(),
             faq_list_row_template: String::new(),
             faq_list_empty_template: String::new(),
+            optout_template: String::new(),
+            optin_template: String::new(),
+            tiers_template: String::new(),
         }
     }
 }
@@ -166,6 +179,15 @@ impl EngagementSettings {
             month_title: &self.board_month_title,
             row: &self.board_row_template,
             empty: &self.board_empty_template,
+        }
+    }
+
+    /// The operator's `/退出积分` texts.
+    #[must_use]
+    pub fn optout_texts(&self) -> OptoutTexts<'_> {
+        OptoutTexts {
+            out: &self.optout_template,
+            back: &self.optin_template,
         }
     }
 

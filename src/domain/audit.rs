@@ -144,6 +144,16 @@ pub struct AuditEntry {
     /// filter decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judged: Option<Judged>,
+    /// What the case did to the member's points beside its measure: negative, the points its
+    /// strikes took (`[engagement] strike_penalty`); positive, the points a `/notspam`
+    /// pardon gives back (recorded again as a case of its own, like `/加分`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub points: i64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// How a message was judged, as recorded in its case (for `/why`).
@@ -193,6 +203,7 @@ impl AuditEntry {
             sample: None,
             label: None,
             judged: None,
+            points: 0,
         }
     }
 }

@@ -24,8 +24,9 @@ const WEEK: i64 = 7;
 /// How many rules the report names.
 const TOP_RULES: usize = 3;
 
-/// A group's health over the last week.
-#[derive(Clone, Debug, PartialEq)]
+/// A group's health over the last week. Serialized, it is the console API's `summary` (the
+/// rules' breakdown left out: the API lists the days' violations by rule).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Members, as the platform reported them (`None` when it could not be asked).
     pub members: Option<u64>,
@@ -48,9 +49,11 @@ pub struct Summary {
     /// Violations this week.
     pub violations: u64,
     /// The most hit rules this week, most first (ties by name).
+    #[serde(skip)]
     pub top_rules: Vec<(String, u64)>,
     /// Violations of every other rule this week: with `top_rules` they add up to
     /// `violations`.
+    #[serde(skip)]
     pub other_rules: u64,
     /// Change of messages per day against last week, in percent.
     pub trend_percent: Option<f64>,

@@ -119,13 +119,24 @@ pub struct NotedPoints {
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
 /// subject member (read from its audit case, `strikes_after - strikes_before`; nothing for a
 /// dry run, no case or no new strike, and no record is created for a member who has none).
-/// Returns the change made to the balance (0 or negative). See [`Store::commit_violation`].
+/// Returns the change made to the balance (0 or negative), which the case records as its
+/// `points` (what a `/notspam` gives back). See [`Store::commit_violation`].
 pub(super) fn deduct_for_strikes(
     unit: &Unit<'_>,
     subject: Subject,
     penalty: Option<StrikePenalty>,
-    writes: &Writes,
+    writes: &mut Writes,
 ) -> Result<i64, Abort> {
+    let change = deduct(unit, subject, penalty, writes)?;
+    if change != 0
+        && let Some(entry) = writes.audit.as_mut()
+    {
+        entry.points = change;
+    }
+    Ok(change)
+}
+
+fn deduct(unit: &Unit<'_>, subject: Subject, penalty: Option<StrikePenalty>, writes: &Writes) -> Result<i64, Abort> {
     let added = writes
         .audit
         .as_ref()
@@ -147,6 +158,66 @@ pub(super) fn deduct_for_strikes(
         unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
     }
     Ok(change)
+}
+
+/// The points a `/notspam` pardon gives back, and the reason its own case records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointsRefund {
+    /// The day, week and month the points count for (the boards' tallies).
+    pub period: Period,
+    /// The reason of the refund's case (`/notspam` of case #N).
+    pub reason: String,
+}
+
+/// Inside a pardon's unit of work, after its case `pardon_case` was written: gives the
+/// subject member back the `points` the pardon's case records (what the pardoned strikes
+/// took; nothing for a dry run, no case, no points, or a member with no record), and records
+/// that as a case of its own (`Measure::Points`, the admin as actor, `refund.reason`), the
+/// next number after the pardon's, as `/加分` would. Returns that case's number and the change.
+pub(super) fn refund_for_pardon(
+    unit: &Unit<'_>,
+    subject: Subject,
+    refund: Option<&PointsRefund>,
+    pardon: Option<&AuditEntry>,
+    pardon_case: Option<u64>,
+) -> Result<Option<(u64, i64)>, Abort> {
+    let (Some(refund), Some(user), Some(pardon), Some(pardon_case)) = (refund, subject.user, pardon, pardon_case)
+    else {
+        return Ok(None);
+    };
+    if pardon.dry_run || pardon.points <= 0 {
+        return Ok(None);
+    }
+    let member = member_key(subject.group, user);
+    let Some(bytes) = unit.engagement.get(member)? else {
+        return Ok(None);
+    };
+    let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+    let change = record.add(pardon.points, refund.period);
+    if change == 0 {
+        return Ok(None);
+    }
+    unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
+    let case = pardon_case + 1;
+    let mut entry = AuditEntry::new(
+        subject.group,
+        pardon.at_ms,
+        user,
+        pardon.actor.clone(),
+        pardon.rule.clone(),
+        crate::domain::audit::Measure::Points { delta: change },
+    );
+    entry.case = case;
+    entry.user_name.clone_from(&pardon.user_name);
+    entry.reason.clone_from(&refund.reason);
+    entry.strikes_before = pardon.strikes_after;
+    entry.strikes_after = pardon.strikes_after;
+    let prefix = group_prefix(subject.group);
+    unit.audit
+        .insert(&case_key(subject.group, case), encode(&entry).map_err(abort)?)?;
+    unit.groups
+        .insert(&prefix, encode(&GroupRecord { last_case: case }).map_err(abort)?)?;
+    Ok(Some((case, change)))
 }
 
 impl Store {
@@ -255,8 +326,8 @@ impl Store {
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<(R, i64)>>, StoreError> {
         self.commit_with(key, now, Some(subject), |unit, snapshot| {
-            let (writes, value) = decide(snapshot);
-            let change = deduct_for_strikes(unit, subject, penalty, &writes)?;
+            let (mut writes, value) = decide(snapshot);
+            let change = deduct_for_strikes(unit, subject, penalty, &mut writes)?;
             Ok((writes, (value, change)))
         })
     }
@@ -599,5 +670,122 @@ mod tests {
             store.member_points(group, 8).expect("read").is_none(),
             "no record is created"
         );
+    }
+
+    /// A pardon gives back the points its case records, in its own transaction, as a case of
+    /// its own right after the pardon's; a redelivery, a dry run, a pardon that records no
+    /// points and a member with no record give nothing.
+    #[test]
+    fn a_pardon_gives_back_what_the_strike_took_as_a_case_of_its_own() {
+        use crate::domain::audit::{Actor, Measure};
+        use crate::domain::effects::StrikeWrite;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let (group, user) = (GroupId::qq(1), 7);
+        let earned = vec![(
+            group,
+            user,
+            NotedPoints {
+                name: "小王".into(),
+                period: period(10),
+                points: 50,
+            },
+        )];
+        store.add_message_points(&earned, 100).expect("earn");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let penalty = StrikePenalty {
+            per_strike: 15,
+            period: period(10),
+        };
+        let subject = |user| Subject {
+            group,
+            user: Some(user),
+        };
+        let struck = store
+            .commit_violation(&EventKey::derive("v/1"), now, subject(user), Some(penalty), |_| {
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), user, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_after = 1;
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+            .expect("commit")
+            .expect("new event");
+        assert_eq!(struck.case, Some(1));
+        let case = store.case(group, 1).expect("read").expect("case #1");
+        assert_eq!(case.points, -15, "the strike's case records what it took");
+
+        let refund = PointsRefund {
+            period: period(10),
+            reason: "误判退还：案件 #1 的警告扣除的积分".into(),
+        };
+        let by = Actor::Admin {
+            user_id: 10,
+            name: "管理员".into(),
+        };
+        let pardon = |key: &str, who: i64, points: i64, dry_run: bool| {
+            store
+                .commit_labelled(
+                    &EventKey::derive(key),
+                    now,
+                    subject(who),
+                    &[],
+                    None,
+                    Some(&refund),
+                    |_, _, _| {
+                        let mut entry = AuditEntry::new(
+                            group,
+                            now.as_millisecond(),
+                            who,
+                            by.clone(),
+                            "manual",
+                            Measure::Pardon { removed: 1 },
+                        );
+                        entry.strikes_before = 1;
+                        entry.points = points;
+                        entry.dry_run = dry_run;
+                        let writes = Writes {
+                            strikes: StrikeWrite::Keep,
+                            actions: Vec::new(),
+                            audit: Some(entry),
+                        };
+                        (writes, None, ())
+                    },
+                )
+                .expect("commit")
+        };
+        let balance = || store.member_points(group, user).expect("read").expect("record").points;
+        assert_eq!(balance(), 35);
+
+        let done = pardon("p/1", user, 15, false).expect("new event");
+        assert_eq!((done.case, done.value.refund), (Some(2), Some((3, 15))));
+        assert_eq!(balance(), 50, "given back in the pardon's own transaction");
+        let given = store.case(group, 3).expect("read").expect("case #3");
+        assert_eq!(given.measure, Measure::Points { delta: 15 });
+        assert_eq!(
+            (given.user_id, &given.actor, given.reason.as_str()),
+            (user, &by, refund.reason.as_str())
+        );
+        assert_eq!(store.cases(Some(group), None).expect("cases").len(), 3);
+
+        assert!(pardon("p/1", user, 15, false).is_none(), "a redelivery");
+        assert_eq!(balance(), 50, "a redelivery gives nothing twice");
+        let dry = pardon("p/2", user, 15, true).expect("new event");
+        assert_eq!((dry.value.refund, balance()), (None, 50), "a dry run gives nothing");
+        let nothing = pardon("p/3", user, 0, false).expect("new event");
+        assert_eq!((nothing.value.refund, balance()), (None, 50), "no points recorded");
+        let stranger = pardon("p/4", 8, 15, false).expect("new event");
+        assert_eq!(stranger.value.refund, None);
+        assert!(
+            store.member_points(group, 8).expect("read").is_none(),
+            "no record is created"
+        );
+        // The refund's case took its number: the next case follows it.
+        let next = pardon("p/5", user, 0, false).expect("new event");
+        assert_eq!(next.case, Some(7));
     }
 }

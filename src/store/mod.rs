@@ -93,7 +93,7 @@ use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
-pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsView, PointsWrite};
+pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsRefund, PointsView, PointsWrite};
 pub use gate::{GateOpened, GatePassed, PendingGate, WrongAnswer};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
@@ -448,6 +448,20 @@ impl Store {
         subject: Option<Subject>,
         decide: impl Fn(&mut unit::Unit<'_>, Snapshot) -> Result<(Writes, R), unit::Abort>,
     ) -> Result<Option<Committed<R>>, StoreError> {
+        self.commit_then(key, now, subject, decide, |_, _, _, _| Ok(()))
+    }
+
+    /// [`Store::commit_with`], then `after` in the same transaction, once the case is written:
+    /// it sees the case (as recorded, with its number) and may record more (a pardon's
+    /// refund of points is the next case, see `engagement::refund_for_pardon`).
+    fn commit_then<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        subject: Option<Subject>,
+        decide: impl Fn(&mut unit::Unit<'_>, Snapshot) -> Result<(Writes, R), unit::Abort>,
+        after: impl Fn(&mut unit::Unit<'_>, Option<&AuditEntry>, Option<u64>, &mut R) -> Result<(), unit::Abort>,
+    ) -> Result<Option<Committed<R>>, StoreError> {
         let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
         let group = subject.map(|s| s.group);
         let group_key = group.map(group_prefix);
@@ -467,7 +481,7 @@ impl Store {
                 None => GroupRecord::default(),
             };
             let next_case = group_record.last_case + 1;
-            let (writes, value) = decide(unit, Snapshot { record, next_case })?;
+            let (writes, mut value) = decide(unit, Snapshot { record, next_case })?;
             match (&strike_key, &writes.strikes) {
                 (_, StrikeWrite::Keep) => {}
                 (Some(k), StrikeWrite::Put(record)) => {
@@ -479,8 +493,8 @@ impl Store {
                 }
                 (None, _) => return Err(abort(StoreError::Invalid("a strike write needs a subject member"))),
             }
-            let case = match (writes.audit, group, &group_key) {
-                (None, ..) => None,
+            let (case, entry) = match (writes.audit, group, &group_key) {
+                (None, ..) => (None, None),
                 (Some(mut entry), Some(group), Some(gk)) => {
                     entry.case = next_case;
                     entry.group = group;
@@ -488,11 +502,12 @@ impl Store {
                         .insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
                     let record = GroupRecord { last_case: next_case };
                     unit.groups.insert(gk, encode(&record).map_err(abort)?)?;
-                    Some(next_case)
+                    (Some(next_case), Some(entry))
                 }
                 (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
             };
             unit.stage(writes.actions, case)?;
+            after(unit, entry.as_ref(), case, &mut value)?;
             Ok(Committed { value, case })
         })
     }

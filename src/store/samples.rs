@@ -11,6 +11,7 @@
 use jiff::Timestamp;
 
 use super::codec::{Record, decode, encode};
+use super::engagement::PointsRefund;
 use super::unit::{Abort, Unit};
 use super::{Committed, Store, StoreError, abort};
 use crate::domain::effects::{Snapshot, StrikePenalty, Subject, Writes};
@@ -48,6 +49,8 @@ pub struct Labelled<R> {
     /// The change the label's strikes made to the member's points (0 or negative; see
     /// [`Store::commit_violation`]).
     pub points: i64,
+    /// A pardon's refund: the case recording it and the points given back.
+    pub refund: Option<(u64, i64)>,
 }
 
 impl Unit<'_> {
@@ -100,7 +103,10 @@ impl Store {
     /// strike snapshot, the id the label's sample will get and the ids actually retired, and
     /// returns the writes, the sample to record and a value. Returns that value, the sample's
     /// id and the retired ids; `None` for a redelivery. Strikes the label adds cost `penalty`
-    /// in the same transaction, as a violation's do ([`Store::commit_violation`]).
+    /// in the same transaction, as a violation's do ([`Store::commit_violation`]); the points
+    /// a pardon's case records (its `points`, positive) are given back with `refund`, as a
+    /// case of their own (`engagement::refund_for_pardon`).
+    #[allow(clippy::too_many_arguments)]
     pub fn commit_labelled<R>(
         &self,
         key: &EventKey,
@@ -108,29 +114,40 @@ impl Store {
         subject: Subject,
         retire: &[u64],
         penalty: Option<StrikePenalty>,
+        refund: Option<&PointsRefund>,
         decide: impl Fn(Snapshot, u64, &[u64]) -> (Writes, Option<Sample>, R),
     ) -> Result<Option<Committed<Labelled<R>>>, StoreError> {
-        self.commit_with(key, now, Some(subject), |unit, snapshot| {
-            let retired = unit.retire_samples(retire)?;
-            let next = unit.next_sample_id()?;
-            let (writes, sample, value) = decide(snapshot, next, &retired);
-            if let Some(sample) = &sample {
-                let id = unit.add_sample(sample)?;
-                if id != next {
-                    return Err(abort(StoreError::Invalid("a sample id changed inside its transaction")));
+        self.commit_then(
+            key,
+            now,
+            Some(subject),
+            |unit, snapshot| {
+                let retired = unit.retire_samples(retire)?;
+                let next = unit.next_sample_id()?;
+                let (mut writes, sample, value) = decide(snapshot, next, &retired);
+                if let Some(sample) = &sample {
+                    let id = unit.add_sample(sample)?;
+                    if id != next {
+                        return Err(abort(StoreError::Invalid("a sample id changed inside its transaction")));
+                    }
                 }
-            }
-            let points = super::engagement::deduct_for_strikes(unit, subject, penalty, &writes)?;
-            Ok((
-                writes,
-                Labelled {
-                    value,
-                    sample: next,
-                    retired,
-                    points,
-                },
-            ))
-        })
+                let points = super::engagement::deduct_for_strikes(unit, subject, penalty, &mut writes)?;
+                Ok((
+                    writes,
+                    Labelled {
+                        value,
+                        sample: next,
+                        retired,
+                        points,
+                        refund: None,
+                    },
+                ))
+            },
+            |unit, entry, case, labelled| {
+                labelled.refund = super::engagement::refund_for_pardon(unit, subject, refund, entry, case)?;
+                Ok(())
+            },
+        )
     }
 
     /// Every sample, in id (labelling) order.
@@ -243,7 +260,7 @@ mod tests {
         let key = EventKey::derive("notspam");
         let label = |seen: &[u64]| (nothing(), Some(sample(SampleLabel::Ham, "c")), seen.to_vec());
         let committed = store
-            .commit_labelled(&key, now, subject, &[1, 2, 9], None, |_, next, retired| {
+            .commit_labelled(&key, now, subject, &[1, 2, 9], None, None, |_, next, retired| {
                 assert_eq!(next, 3);
                 label(retired)
             })
@@ -254,11 +271,12 @@ mod tests {
             sample: id,
             retired,
             points,
+            refund,
         } = committed.value;
-        assert_eq!((value, id, retired, points), (vec![1], 3, vec![1], 0));
+        assert_eq!((value, id, retired, points, refund), (vec![1], 3, vec![1], 0, None));
         // Redelivered: nothing written, nothing retired again.
         let again = store
-            .commit_labelled(&key, now, subject, &[1], None, |_, _, retired| label(retired))
+            .commit_labelled(&key, now, subject, &[1], None, None, |_, _, retired| label(retired))
             .expect("commit");
         assert!(again.is_none());
         let stored = store.samples().expect("read");

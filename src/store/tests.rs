@@ -59,6 +59,7 @@ fn case(group: GroupId, user_id: i64, at_ms: i64) -> AuditEntry {
         sample: None,
         label: None,
         judged: None,
+        points: 0,
     }
 }
 

@@ -176,6 +176,10 @@ fn cli_now(data: &std::path::Path, args: &[&str]) -> std::process::Output {
         .env("QUNGUAN__STORAGE__PATH", data)
         .env("QUNGUAN__RULES__DIR", data.join("rules"))
         .env_remove("RUST_LOG")
+        // English answers whatever the developer's shell speaks (`cli::locale`).
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .output()
         .expect("the binary runs")
 }

@@ -79,9 +79,8 @@ async fn get_with(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response 
     client()
         .get(format!("{}{path}", admin(app)))
         .header("cookie", cookie)
-        .send()
+        .answers()
         .await
-        .expect("answers")
 }
 
 /// The page's CSRF token (from any of its forms).
@@ -117,6 +116,17 @@ async fn strikes_reply(app: &TestApp, message_id: i64) -> String {
     sent_text(reply)
 }
 
+/// A request the admin listener must answer (any status).
+trait Answers {
+    async fn answers(self) -> reqwest::Response;
+}
+
+impl Answers for reqwest::RequestBuilder {
+    async fn answers(self) -> reqwest::Response {
+        self.send().await.expect("answers")
+    }
+}
+
 fn bearer(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request.header("authorization", format!("Bearer {API_TOKEN}"))
 }
@@ -128,11 +138,11 @@ async fn login_sessions_logout_and_the_rate_limit() {
     let http = client();
     // Not logged in: every console page sends the browser to the login form.
     for path in ["/console/", "/console/audit", "/console/g/qq:1", "/console/nope"] {
-        let r = http.get(format!("{base}{path}")).send().await.expect("answers");
+        let r = http.get(format!("{base}{path}")).answers().await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(r.headers()[LOCATION], "/console/login", "{path}");
     }
-    let form = http.get(format!("{base}/console/login")).send().await.expect("answers");
+    let form = http.get(format!("{base}/console/login")).answers().await;
     assert_eq!(form.status(), StatusCode::OK);
     assert!(form.text().await.expect("body").contains("name=\"password\""));
 
@@ -140,9 +150,8 @@ async fn login_sessions_logout_and_the_rate_limit() {
     let wrong = http
         .post(format!("{base}/console/login"))
         .form(&[("password", "not it")])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(wrong.text().await.expect("body").contains("密码错误"));
@@ -151,9 +160,8 @@ async fn login_sessions_logout_and_the_rate_limit() {
     let ok = http
         .post(format!("{base}/console/login"))
         .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     assert_eq!(ok.headers()[LOCATION], "/console/");
     let set = ok.headers()[SET_COOKIE].to_str().expect("ascii").to_owned();
@@ -177,17 +185,15 @@ async fn login_sessions_logout_and_the_rate_limit() {
         let r = http
             .post(format!("{base}/console/login"))
             .form(&[("password", "still not it")])
-            .send()
-            .await
-            .expect("answers");
+            .answers()
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let limited = http
         .post(format!("{base}/console/login"))
         .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().get(SET_COOKIE).is_none());
     assert!(limited.headers().get("retry-after").is_some());
@@ -212,18 +218,16 @@ async fn login_sessions_logout_and_the_rate_limit() {
         .post(format!("{base}/console/logout"))
         .header("cookie", &second)
         .form(&[("csrf_token", "wrong")])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(get_with(&app, &second, "/console/").await.status(), StatusCode::OK);
     let out = http
         .post(format!("{base}/console/logout"))
         .header("cookie", &second)
         .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert!(out.headers()[SET_COOKIE].to_str().expect("ascii").contains("Max-Age=0"));
     assert_eq!(
@@ -251,9 +255,8 @@ async fn secure_cookies_and_english_pages_when_configured() {
     let ok = client()
         .post(format!("{}/console/login", admin(&app)))
         .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     let set = ok.headers()[SET_COOKIE].to_str().expect("ascii").to_owned();
     assert!(set.contains("; Secure"), "{set}");
     let cookie = set.split(';').next().expect("pair").to_owned();
@@ -283,7 +286,7 @@ async fn csrf_refusal_changes_nothing() {
         if let Some(t) = token {
             request = request.header("x-csrf-token", t);
         }
-        let r = request.send().await.expect("answers");
+        let r = request.answers().await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let body: Value = r.json().await.expect("JSON error");
         assert!(body["error"].as_str().expect("error").contains("CSRF"), "{body}");
@@ -293,17 +296,15 @@ async fn csrf_refusal_changes_nothing() {
         .post(format!("{base}/console/undo"))
         .header("cookie", &cookie)
         .form(&[("group", format!("qq:{GROUP}")), ("case", "1".into())])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(form.status(), StatusCode::FORBIDDEN);
     // And the Reload button without it.
     let reload = http
         .post(format!("{base}/console/rules/reload"))
         .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(reload.status(), StatusCode::FORBIDDEN);
     // Nothing changed: one case, not undone; the strike still counts; no reload happened.
     let cases = app.cases().await;
@@ -328,9 +329,8 @@ async fn csrf_refusal_changes_nothing() {
         .post(&undo)
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let done: Value = r.json().await.expect("JSON");
     assert_eq!(done["undone"], format!("qq:{GROUP}:1"));
@@ -346,16 +346,9 @@ async fn bearer_access_and_json_errors() {
     // Scrapers' endpoints stay open; the rest needs a login or the token.
     assert_eq!(app.admin_get("/metrics").await.status(), StatusCode::OK);
     assert_eq!(app.admin_get("/healthz").await.status(), StatusCode::OK);
-    let stats = http
-        .get(format!("{base}/stats/qq:{GROUP}"))
-        .send()
-        .await
-        .expect("answers");
+    let stats = http.get(format!("{base}/stats/qq:{GROUP}")).answers().await;
     assert_eq!(stats.status(), StatusCode::SEE_OTHER);
-    let stats = bearer(http.get(format!("{base}/stats/qq:{GROUP}")))
-        .send()
-        .await
-        .expect("answers");
+    let stats = bearer(http.get(format!("{base}/stats/qq:{GROUP}"))).answers().await;
     assert_eq!(stats.status(), StatusCode::OK);
 
     for auth in [None, Some("Bearer wrong-token-0123456789"), Some("Basic abc")] {
@@ -363,15 +356,14 @@ async fn bearer_access_and_json_errors() {
         if let Some(a) = auth {
             request = request.header("authorization", a);
         }
-        let r = request.send().await.expect("answers");
+        let r = request.answers().await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
         let body: Value = r.json().await.expect("JSON error");
         assert!(body["error"].is_string(), "{body}");
     }
     let groups: Value = bearer(http.get(format!("{base}/api/v1/groups")))
-        .send()
+        .answers()
         .await
-        .expect("answers")
         .json()
         .await
         .expect("JSON");
@@ -387,9 +379,8 @@ async fn bearer_access_and_json_errors() {
     assert_eq!(row["daily_messages"].as_array().expect("trend").len(), 14);
 
     let group: Value = bearer(http.get(format!("{base}/api/v1/groups/qq:{GROUP}?days=7")))
-        .send()
+        .answers()
         .await
-        .expect("answers")
         .json()
         .await
         .expect("JSON");
@@ -401,17 +392,15 @@ async fn bearer_access_and_json_errors() {
     assert_eq!(group["strikes"][0]["user_id"], SPAMMER);
 
     let cases: Value = bearer(http.get(format!("{base}/api/v1/cases?group=qq:{GROUP}&member={SPAMMER}&limit=5")))
-        .send()
+        .answers()
         .await
-        .expect("answers")
         .json()
         .await
         .expect("JSON");
     assert_eq!(cases["cases"].as_array().expect("cases").len(), 1);
     let none: Value = bearer(http.get(format!("{base}/api/v1/cases?member=42")))
-        .send()
+        .answers()
         .await
-        .expect("answers")
         .json()
         .await
         .expect("JSON");
@@ -425,21 +414,19 @@ async fn bearer_access_and_json_errors() {
         ("/api/v1/cases?actor=robot", StatusCode::BAD_REQUEST),
         ("/api/v1/bans", StatusCode::NOT_FOUND),
     ] {
-        let r = bearer(http.get(format!("{base}{path}"))).send().await.expect("answers");
+        let r = bearer(http.get(format!("{base}{path}"))).answers().await;
         assert_eq!(r.status(), status, "{path}");
         let body: Value = r.json().await.expect("JSON error");
         assert!(body["error"].is_string(), "{path}: {body}");
     }
     // A bearer POST needs no CSRF token; a case that does not exist is 404, a bad id 400.
     let missing = bearer(http.post(format!("{base}/api/v1/cases/qq:{GROUP}:99/undo")))
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let bad = bearer(http.post(format!("{base}/api/v1/cases/99/undo")))
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     app.stop().await;
 }
@@ -451,7 +438,7 @@ async fn undo_through_the_api_is_seen_by_strikes_in_the_group() {
     assert!(strikes_reply(&app, 601).await.contains("当前有效警告 1/3 次"));
     let http = client();
     let undo = format!("{}/api/v1/cases/qq:{GROUP}:1/undo", admin(&app));
-    let r = bearer(http.post(&undo)).send().await.expect("answers");
+    let r = bearer(http.post(&undo)).answers().await;
     assert_eq!(r.status(), StatusCode::OK);
     let done: Value = r.json().await.expect("JSON");
     assert_eq!(done["case"], 2);
@@ -477,7 +464,7 @@ async fn undo_through_the_api_is_seen_by_strikes_in_the_group() {
         undo_case.actor
     );
     // Undone once only.
-    let again = bearer(http.post(&undo)).send().await.expect("answers");
+    let again = bearer(http.post(&undo)).answers().await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let body: Value = again.json().await.expect("JSON");
     assert!(
@@ -489,9 +476,8 @@ async fn undo_through_the_api_is_seen_by_strikes_in_the_group() {
     );
     // An undo case itself cannot be undone.
     let undo_of_undo = bearer(http.post(format!("{}/api/v1/cases/qq:{GROUP}:2/undo", admin(&app))))
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(undo_of_undo.status(), StatusCode::CONFLICT);
     app.stop().await;
 }
@@ -515,7 +501,7 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
         x["explanation"]
             .as_str()
             .expect("text")
-            .contains("decision:    violation of rule ads"),
+            .contains("决定：        违反规则 ads（命中硬性词）"),
         "{x}"
     );
     let clean: Value = explain("刷单返利找我")
@@ -532,28 +518,23 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
     ] {
         let r = bearer(http.post(format!("{base}/api/v1/explain")))
             .json(&body)
-            .send()
-            .await
-            .expect("answers");
+            .answers()
+            .await;
         assert_eq!(r.status(), status, "{body}");
         assert!(r.json::<Value>().await.expect("JSON")["error"].is_string());
     }
     let not_json = bearer(http.post(format!("{base}/api/v1/explain")))
         .header("content-type", "application/json")
         .body("{")
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     assert!(not_json.json::<Value>().await.expect("JSON")["error"].is_string());
 
     // A new list, reloaded through the API, is live at once.
     let rules = app.root.path().join("rules");
     std::fs::write(rules.join("scam.txt"), "刷单返利\n").expect("write");
-    let r = bearer(http.post(format!("{base}/api/v1/reload")))
-        .send()
-        .await
-        .expect("answers");
+    let r = bearer(http.post(format!("{base}/api/v1/reload"))).answers().await;
     assert_eq!(r.status(), StatusCode::OK);
     let ok: Value = r.json().await.expect("JSON");
     assert!(ok["summary"].as_str().expect("summary").contains("scam"), "{ok}");
@@ -567,10 +548,7 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
 
     // A broken file: 422 naming file and line; the previous rules stay live.
     std::fs::write(rules.join("rules.toml"), "# settings\n[rules.nosuch]\nmode = \"cue\"\n").expect("write");
-    let r = bearer(http.post(format!("{base}/api/v1/reload")))
-        .send()
-        .await
-        .expect("answers");
+    let r = bearer(http.post(format!("{base}/api/v1/reload"))).answers().await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let err: Value = r.json().await.expect("JSON");
     let message = err["error"].as_str().expect("error").to_owned();
@@ -598,21 +576,19 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
         .post(format!("{base}/console/rules/explain"))
         .header("cookie", &cookie)
         .form(&[("csrf_token", csrf.as_str()), ("text", "加微信"), ("group", "")])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(explained.status(), StatusCode::OK);
     let page = explained.text().await.expect("body");
-    assert!(page.contains("decision:    violation of rule ads"), "{page}");
+    assert!(page.contains("决定：        违反规则 ads（命中硬性词）"), "{page}");
     // The page's Reload button: fix the file, reload, and the page reports success.
     std::fs::remove_file(rules.join("rules.toml")).expect("remove");
     let reload = http
         .post(format!("{base}/console/rules/reload"))
         .header("cookie", &cookie)
         .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .expect("answers");
+        .answers()
+        .await;
     assert_eq!(reload.status(), StatusCode::SEE_OTHER);
     let html = get_with(&app, &cookie, "/console/rules")
         .await
@@ -842,7 +818,7 @@ async fn a_person_logs_in_opens_a_group_and_undoes_a_case_in_headless_chromium()
     browser
         .click_and_wait("form[action='/console/rules/explain'] button")
         .await;
-    assert!(browser.text("#explanation").await.contains("violation of rule ads"));
+    assert!(browser.text("#explanation").await.contains("违反规则 ads"));
     shoot("rules-explain").await;
     // Kept when asked (QUNGUAN_SCREENSHOTS=<dir>), e.g. to refresh docs/screenshots/.
     if let Ok(keep) = std::env::var("QUNGUAN_SCREENSHOTS") {
@@ -883,8 +859,8 @@ async fn explain_through_the_api_judges_with_the_learned_samples() {
     assert_eq!(x["violation"], "learned", "{x}");
     let text = x["explanation"].as_str().expect("text");
     for want in [
-        "learned:     matches admin-marked spam sample #1 (similarity ",
-        "decision:    violation of rule learned",
+        "已学习：      与管理员标记的广告样本 #1 相似（相似度 ",
+        "决定：        违反规则 learned",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -896,6 +872,6 @@ async fn explain_through_the_api_judges_with_the_learned_samples() {
         .await
         .expect("JSON");
     assert!(x["violation"].is_null(), "{x}");
-    assert!(!x["explanation"].as_str().expect("text").contains("learned:"), "{x}");
+    assert!(!x["explanation"].as_str().expect("text").contains("已学习："), "{x}");
     app.stop().await;
 }

@@ -39,6 +39,19 @@ async fn ask(app: &TestApp, id: i64, user: i64, role: &str, spec: &str) -> Strin
     sent_text(&calls[before])
 }
 
+/// An admin's `/stats` (message `id`) and the text of its answer.
+async fn stats_answer(app: &TestApp, id: i64) -> String {
+    let before = app.gateway.delivered().len();
+    post(app, &command(id, ADMIN, "admin", "/stats")).await;
+    // The member count is asked first (get_group_info), then the answer is sent.
+    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
+    calls[before..]
+        .iter()
+        .find(|c| c.action == "send_group_msg")
+        .map(sent_text)
+        .expect("the /stats answer")
+}
+
 fn with(tweak: impl Fn(&mut qunguan::config::Settings) + Send + Sync + 'static) -> Options {
     Options {
         tweak: Box::new(tweak),
@@ -330,15 +343,7 @@ async fn the_tier_alert_tells_the_admins_at_most_once_a_day_and_stats_shows_the_
     assert_eq!(app.engagement.alert_sweep(&app.inactivity).await.expect("sweep"), 1);
     app.wait_metrics(&[("qunguan_engagement_alerts_total", "1")]).await;
     // /stats shows the tiers.
-    let before = app.gateway.delivered().len();
-    post(&app, &command(20, ADMIN, "admin", "/stats")).await;
-    // The member count is asked first (get_group_info), then the answer is sent.
-    let calls = app.gateway.wait_delivered(before + 2, PATIENCE).await;
-    let text = calls[before..]
-        .iter()
-        .find(|c| c.action == "send_group_msg")
-        .map(sent_text)
-        .expect("the /stats answer");
+    let text = stats_answer(&app, 20).await;
     assert!(
         text.contains("成员分层：核心 0 · 活跃 4 (+1) · 潜水 0 · 沉睡 0"),
         "{text}"
@@ -548,6 +553,115 @@ async fn a_spam_label_s_strike_costs_points_too() {
         ask(&app, 4, ADMIN, "admin", "/积分 {@101}").await,
         "user101 当前积分 17，排名第 1。",
         "20 + 1 for the message − 4 for the strike"
+    );
+    app.stop().await;
+}
+
+/// Issue 18: the `/退出积分` answers are `[engagement] optout_template` and `optin_template`,
+/// with `{at}` and `{name}`; the built-in answer stays where none is set.
+#[tokio::test]
+async fn the_optout_answers_follow_their_templates() {
+    let app = TestApp::spawn_with(with(|s| {
+        s.engagement.optout_template = "{at} 已隐身，{name} 的积分照旧保留".into();
+        s.engagement.optin_template = "欢迎回来，{name}".into();
+    }))
+    .await;
+    assert_eq!(
+        ask(&app, 1, BOB, "member", "/退出积分").await,
+        "@102 已隐身，user102 的积分照旧保留"
+    );
+    assert_eq!(ask(&app, 2, BOB, "member", "/optout").await, "欢迎回来，user102");
+    app.stop().await;
+    // Without templates: the built-in texts.
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        ask(&app, 1, BOB, "member", "/optout").await,
+        "已退出积分排行和提醒：你的积分会保留，但不再显示。再发一次 /退出积分 可恢复。"
+    );
+    assert_eq!(ask(&app, 2, BOB, "member", "/退出积分").await, "已恢复积分排行和提醒。");
+    app.stop().await;
+}
+
+/// Issue 18: the tiers line of `/stats` is `[engagement] tiers_template`: one placeholder a
+/// tier, and `{tiers}` for the built-in list.
+#[tokio::test]
+async fn the_stats_tiers_line_follows_its_template() {
+    let app = TestApp::spawn_with(with(|s| {
+        s.engagement.tiers_template = "活跃度 核心{core}/活跃{active}/潜水{lurking}/沉睡{dormant}（{tiers}）".into();
+    }))
+    .await;
+    post(&app, &group_message(1, ALICE, "member", "大家好")).await;
+    post(&app, &group_message(2, BOB, "member", "早上好")).await;
+    let text = stats_answer(&app, 3).await;
+    assert!(
+        text.contains("\n活跃度 核心0/活跃2/潜水0/沉睡0（核心 0 · 活跃 2 · 潜水 0 · 沉睡 0）"),
+        "{text}"
+    );
+    assert!(!text.contains("成员分层："), "the built-in line is replaced: {text}");
+    app.stop().await;
+}
+
+/// Issue 18: a `/notspam` (`/误判`) that takes back a strike gives back the points that
+/// strike took, recorded as a case of its own with its reason, like `/加分`; a second
+/// `/notspam` of the same case gives nothing more.
+#[tokio::test]
+async fn notspam_gives_back_the_points_the_strike_took_and_audits_it() {
+    let app = TestApp::spawn_with(with(|s| s.engagement.strike_penalty = 4)).await;
+    assert_eq!(
+        ask(&app, 1, ADMIN, "admin", "/加分 {@101} 20 活动").await,
+        "@101 加 20 积分（活动），当前积分 20。（案件 #1）"
+    );
+    // The filter's strike (case #2) takes 4 points.
+    let before = app.gateway.delivered().len();
+    post(&app, &group_message(2, ALICE, "member", "加微信")).await;
+    app.gateway.wait_delivered(before + 2, PATIENCE).await;
+    assert_eq!(
+        ask(&app, 3, ADMIN, "admin", "/积分 {@101}").await,
+        "101 当前积分 16，排名第 1。"
+    );
+    // The admin says it was a mistake: the strike and its points come back.
+    let answer = ask(&app, 4, ADMIN, "admin", "/误判 2").await;
+    assert!(
+        answer.contains("案件 #2 是误判：已撤销 1 次警告") && answer.contains("已退还 4 积分。"),
+        "{answer}"
+    );
+    assert_eq!(
+        ask(&app, 5, ADMIN, "admin", "/积分 {@101}").await,
+        "101 当前积分 20，排名第 1。"
+    );
+    let cases: Vec<qunguan::domain::audit::AuditEntry> = app
+        .control(qunguan::runtime::control::Request::Audit {
+            group: Some(format!("qq:{GROUP}")),
+            last: None,
+        })
+        .await
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("an audit entry"))
+        .collect();
+    let strike = cases.iter().find(|c| c.case == 2).expect("case #2");
+    assert_eq!(strike.points, -4, "the strike's case records what it took");
+    let pardon = cases.iter().find(|c| c.case == 3).expect("case #3");
+    assert_eq!(pardon.measure, qunguan::domain::audit::Measure::Pardon { removed: 1 });
+    let refund = cases.iter().find(|c| c.case == 4).expect("case #4: the refund");
+    assert_eq!(refund.measure, qunguan::domain::audit::Measure::Points { delta: 4 });
+    assert_eq!(refund.user_id, ALICE);
+    assert!(
+        matches!(
+            refund.actor,
+            qunguan::domain::audit::Actor::Admin { user_id: ADMIN, .. }
+        ),
+        "{refund:?}"
+    );
+    assert_eq!(refund.reason, "误判退还：案件 #2 的警告扣除的积分");
+    // Again: no strike left to take back, no points either.
+    let answer = ask(&app, 6, ADMIN, "admin", "/notspam 2").await;
+    assert!(
+        answer.contains("没有需要撤销的有效警告") && !answer.contains("退还"),
+        "{answer}"
+    );
+    assert_eq!(
+        ask(&app, 7, ADMIN, "admin", "/积分 {@101}").await,
+        "101 当前积分 20，排名第 1。"
     );
     app.stop().await;
 }

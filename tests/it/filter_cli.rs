@@ -21,6 +21,10 @@ fn run(args: &[&str], rules: &Path, stdin: &[u8]) -> Output {
         .args(args)
         .arg("--rules")
         .arg(rules)
+        // English details whatever the developer's shell speaks (`cli::locale`).
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,7 +146,13 @@ fn a_bad_rules_folder_is_reported_with_file_and_line() {
 
 /// Runs the binary with `args` (no `--rules` added).
 fn run_bare(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs")
+    Command::new(BIN)
+        .args(args)
+        .env("LANG", "C")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .expect("runs")
 }
 
 /// A rules folder and a small corpus: 领福利 templates are spam; warnings that quote the hard

@@ -30,7 +30,7 @@ fn check_config_accepts_the_example_config() {
     // The example sets `[messages] locale = "zh-CN"`, so the summary is Chinese whatever the
     // shell's locale (see `operator_cli_follows_the_config_s_locale_else_lang`).
     assert!(
-        stdout.starts_with("配置正确（config.example.toml）\n") && stdout.contains("word list"),
+        stdout.starts_with("配置正确（config.example.toml）\n") && stdout.contains("个词表"),
         "{stdout}"
     );
 }
@@ -135,31 +135,44 @@ fn operator_cli_follows_the_config_s_locale_else_lang() {
 #[test]
 fn check_config_says_a_telegram_token_without_enabled_turns_telegram_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("q.toml");
     let rules = repo_root().join("rules");
-    std::fs::write(
-        &config,
-        format!(
-            "[rules]\ndir = {:?}\n[gateway.telegram]\ntoken = \"7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\"\n",
-            rules.display().to_string()
+    // Without `[messages] locale` the configuration speaks zh-CN; with `en`, English.
+    for (locale, transport, warning) in [
+        (
+            "",
+            "  Telegram：长轮询",
+            "  警告：[gateway.telegram] 设置了 token 但没有 `enabled` 键",
         ),
-    )
-    .expect("write");
-    let out = Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("telegram:    long polling"), "{stdout}");
-    assert!(
-        stdout.contains("warning: [gateway.telegram] has a token but no `enabled` key")
-            && stdout.contains("enabled = true"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("AAHdqTcv"), "the token is never printed: {stdout}");
+        (
+            "[messages]\nlocale = \"en\"\n",
+            "  telegram:    long polling",
+            "  warning: [gateway.telegram] has a token but no `enabled` key",
+        ),
+    ] {
+        let config = dir.path().join("q.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{locale}[rules]\ndir = {:?}\n[gateway.telegram]\ntoken = \"7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\"\n",
+                rules.display().to_string()
+            ),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(transport), "{stdout}");
+        assert!(
+            stdout.contains(warning) && stdout.contains("enabled = true"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("AAHdqTcv"), "the token is never printed: {stdout}");
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod learning;
 mod lifecycle;
 mod logs;
 mod moderation;
+mod operator_cli;
 mod ops;
 mod outbox;
 mod readme;

@@ -798,8 +798,13 @@ fn check_config_summarises_the_telegram_gateway_without_its_token() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The example speaks zh-CN; `[messages] locale = "en"` gives the English line.
+    assert!(stdout.contains("\n  Telegram：长轮询（每次最长 30s）"), "{stdout}");
+    assert!(!stdout.contains("AAtest"), "{stdout}");
+    let out = check_config_with(&[("QUNGUAN__MESSAGES__LOCALE", "en")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("telegram:") && stdout.contains("long polling"),
+        stdout.contains("\n  telegram:    long polling (up to 30s a call)"),
         "{stdout}"
     );
     assert!(!stdout.contains("AAtest"), "{stdout}");

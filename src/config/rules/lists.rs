@@ -10,6 +10,8 @@
 use std::path::Path;
 
 use super::{ALLOW_FILE, read_phrases};
+use crate::domain::locale::Locale;
+use crate::policy::i18n::{WordListWarning, word_list_warning};
 
 /// The daemon's record of the word lists it last loaded, inside `storage.path`.
 pub const RECORD_FILE: &str = "word-lists.json";
@@ -31,25 +33,30 @@ pub fn list_names(dir: &Path) -> Vec<String> {
 }
 
 /// What is worth a warning in `dir`'s word lists: lists with no phrase, and lists in
-/// `before` that are gone.
+/// `before` that are gone (English, for the log).
 #[must_use]
 pub fn list_warnings(dir: &Path, before: &[String]) -> Vec<String> {
+    list_warnings_in(Locale::En, dir, before)
+}
+
+/// [`list_warnings`] in `locale` (what `check-config` prints).
+#[must_use]
+pub fn list_warnings_in(locale: Locale, dir: &Path, before: &[String]) -> Vec<String> {
     let now = list_names(dir);
     let mut warnings = Vec::new();
+    let shown_dir = dir.display().to_string();
     for name in &now {
         let file = dir.join(format!("{name}.txt"));
         if read_phrases(&file).is_ok_and(|phrases| phrases.is_empty()) {
-            warnings.push(format!(
-                "word list {} is empty: rule \"{name}\" matches nothing (write a phrase per line, or delete the file)",
-                file.display()
-            ));
+            let file = file.display().to_string();
+            warnings.push(word_list_warning(locale, WordListWarning::Empty { file: &file, name }));
         }
     }
     for name in before {
         if !now.contains(name) {
-            warnings.push(format!(
-                "word list {name}.txt is gone from {}: rule \"{name}\" no longer applies",
-                dir.display()
+            warnings.push(word_list_warning(
+                locale,
+                WordListWarning::Gone { name, dir: &shown_dir },
             ));
         }
     }

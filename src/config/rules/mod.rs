@@ -224,22 +224,22 @@ impl Rules {
             .map_or(self.group_rules.as_str(), String::as_str)
     }
 
-    /// A one-line description for logs and `check-config` (English; `/reload` answers with
+    /// A one-line description for logs (English; `check-config` uses [`Rules::summary_in`], `/reload` answers with
     /// [`Rules::counts`] in the group's language).
     #[must_use]
     pub fn summary(&self) -> String {
-        let mut summary = crate::policy::i18n::rules_summary(crate::domain::locale::Locale::En, &self.counts());
-        match self.filter.model() {
-            Some(m) => {
-                let (veto, act) = self.filter.thresholds();
-                summary.push_str(&format!(
-                    "; model trained on {} spam + {} ham (veto < {veto}, acts alone ≥ {act})",
-                    m.meta().spam,
-                    m.meta().ham
-                ));
-            }
-            None => summary.push_str("; no model"),
-        }
+        self.summary_in(crate::domain::locale::Locale::En)
+    }
+
+    /// [`Rules::summary`] in `locale` (what `check-config` prints).
+    #[must_use]
+    pub fn summary_in(&self, locale: crate::domain::locale::Locale) -> String {
+        let mut summary = crate::policy::i18n::rules_summary(locale, &self.counts());
+        let model = self.filter.model().map(|m| {
+            let (veto, act) = self.filter.thresholds();
+            (m.meta().spam, m.meta().ham, veto, act)
+        });
+        summary.push_str(&crate::policy::i18n::model_summary(locale, model));
         summary
     }
 

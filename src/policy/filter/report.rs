@@ -11,6 +11,7 @@ use super::{Filter, Hit, HitKind, RuleAction, ThresholdKind, Trust};
 use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 use crate::domain::strike::{Severity, StrikeRecord};
+use crate::policy::i18n::{ExplainEffect, ExplainLine, ExplainNoAction, ExplainReason, ExplainThreshold, explain_line};
 use crate::policy::ladder::{self, Policy};
 use crate::policy::model::Delta;
 use crate::policy::neardup::{self, Match};
@@ -65,8 +66,10 @@ impl Lessons for () {
 /// `member`: the normalized text, every hit with its rule, kind, pattern and original span,
 /// the rules' decision, the model's score with the threshold in force for the member and the
 /// features that contributed most, any learned sample it matched, the decision, and what the
-/// ladder would do to a member with no strikes.
+/// ladder would do to a member with no strikes. The lines are in `operator`'s language; the
+/// rule names members are shown, in `locale`, theirs.
 #[must_use]
+#[allow(clippy::too_many_arguments)]
 pub fn explain(
     filter: &Filter,
     text: &str,
@@ -75,16 +78,27 @@ pub fn explain(
     member: Trust,
     lessons: &dyn Lessons,
     locale: Locale,
+    operator: Locale,
 ) -> String {
     let matched = lessons.matched(filter, text);
     let mut out = String::new();
     lessons.with_learned_delta(&mut |delta| {
-        out = explain_with(filter, text, group, policy, member, delta, matched.as_ref(), locale);
+        out = explain_with(
+            filter,
+            text,
+            group,
+            policy,
+            member,
+            delta,
+            matched.as_ref(),
+            (locale, operator),
+        );
     });
     out
 }
 
-/// [`explain`] with the instance's `delta` and `learned`, the learned sample the text matched.
+/// [`explain`] with the instance's `delta` and `learned`, the learned sample the text matched;
+/// the members' locale and the operator's.
 #[allow(clippy::too_many_arguments)]
 fn explain_with(
     filter: &Filter,
@@ -94,152 +108,144 @@ fn explain_with(
     member: Trust,
     delta: Option<&Delta>,
     learned: Option<&LearnedMatch>,
-    locale: Locale,
+    (locale, operator): (Locale, Locale),
 ) -> String {
     let report = filter.inspect_as(text, group, member, delta);
     let mut out = String::new();
-    let _ = writeln!(out, "text:        {text}");
-    let _ = writeln!(out, "normalized:  {}", report.normalized);
-    let _ = writeln!(out, "member:      {member}");
+    let mut line = |l: ExplainLine<'_>| {
+        let _ = writeln!(out, "{}", explain_line(operator, l));
+    };
+    line(ExplainLine::Text(text));
+    line(ExplainLine::Normalized(&report.normalized));
+    line(ExplainLine::Member {
+        trusted: member == Trust::Trusted,
+    });
     if report.hits.is_empty() {
-        let _ = writeln!(out, "hits:        none");
+        line(ExplainLine::NoHits);
     } else {
-        let _ = writeln!(out, "hits:");
+        line(ExplainLine::HitsHeading);
         for (i, h) in report.hits.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "  {}. {} ({}) pattern {} at bytes {}..{}: {:?}",
-                i + 1,
-                h.rule,
-                kind_name(h.kind),
-                quote_pattern(h),
-                h.start,
-                h.end,
-                &text[h.start..h.end]
-            );
+            line(ExplainLine::Hit {
+                n: i + 1,
+                rule: &h.rule,
+                kind: kind_name(h.kind),
+                pattern: &quote_pattern(h),
+                start: h.start,
+                end: h.end,
+                found: &text[h.start..h.end],
+            });
         }
     }
-    let rules = match &report.violation {
-        None if report.hits.is_empty() => "no violation (nothing matched)".to_owned(),
-        None => "no violation (cues and weak patterns alone are not a violation)".to_owned(),
-        Some((v, reason)) => format!("violation of rule {} ({reason})", v.rule),
-    };
-    let _ = writeln!(out, "rules:       {rules}");
+    line(match &report.violation {
+        None => ExplainLine::RulesClean {
+            weak_hits: !report.hits.is_empty(),
+        },
+        Some((v, reason)) => ExplainLine::RulesViolation {
+            rule: &v.rule,
+            reason: explain_reason(*reason),
+        },
+    });
     match (&report.explanation, report.threshold) {
         (Some(e), Some((kind, threshold))) => {
             let (veto, act) = filter.thresholds();
-            let against = match kind {
-                ThresholdKind::Veto => {
-                    format!("veto threshold {veto}: the rules' hit stands at or above it, is overruled below it")
-                }
-                ThresholdKind::Act => format!("act threshold {act}: the model alone acts at or above it"),
-                ThresholdKind::Review => {
-                    format!("review threshold {act}: a trusted member's message at or above it goes to the review list")
-                }
-            };
-            let _ = writeln!(
-                out,
-                "model:       score {:.3} ({}; {against})",
-                e.score,
-                if e.score >= threshold { "at or above" } else { "below" }
-            );
-            let _ = writeln!(
-                out,
-                "features:    the largest contributions to the log-odds {:+.3}",
-                e.logit
-            );
-            let _ = writeln!(out, "  {:+8.3}  bias", e.bias);
+            line(ExplainLine::ModelScore {
+                score: e.score,
+                threshold: match kind {
+                    ThresholdKind::Veto => ExplainThreshold::Veto(veto),
+                    ThresholdKind::Act => ExplainThreshold::Act(act),
+                    ThresholdKind::Review => ExplainThreshold::Review(act),
+                },
+                above: e.score >= threshold,
+            });
+            line(ExplainLine::FeaturesHeading(e.logit));
+            line(ExplainLine::Bias(e.bias));
             for c in &e.features {
-                let learned = if c.learned == 0.0 {
-                    String::new()
-                } else {
-                    format!(" (learned {:+.3})", c.learned)
-                };
-                let _ = writeln!(out, "  {:+8.3}  {:?}{learned}", c.contribution(), c.name);
+                line(ExplainLine::Feature {
+                    contribution: c.contribution(),
+                    name: &c.name,
+                    learned: c.learned,
+                });
             }
-            let _ = writeln!(out, "  {:+8.3}  everything else", e.rest);
+            line(ExplainLine::Rest(e.rest));
         }
-        _ if filter.model().is_some() => {
-            let _ = writeln!(
-                out,
-                "model:       abstains (the text is mostly in a script the corpus does not cover): the rules decide alone"
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                out,
-                "model:       none loaded (rules/model.bin): the rules decide alone"
-            );
-        }
+        _ if filter.model().is_some() => line(ExplainLine::ModelAbstains),
+        _ => line(ExplainLine::NoModel),
     }
     if let Some(m) = learned {
-        let _ = writeln!(
-            out,
-            "learned:     matches admin-marked spam sample {} (similarity {:.2}): {:?}",
-            m.id, m.similarity, m.text
-        );
+        line(ExplainLine::LearnedMatch {
+            id: &m.id,
+            similarity: m.similarity,
+            text: &m.text,
+        });
     }
     let j = &report.judgement;
     if let Some(m) = learned {
         // The daemon looks for near-duplicates of marked spam before it asks the filter:
         // they act for anyone, new or trusted.
-        let _ = writeln!(
-            out,
-            "decision:    violation of rule learned (a near-duplicate of admin-marked spam sample {}; acts for new and trusted members alike)",
-            m.id
-        );
-        let _ = writeln!(
-            out,
-            "             shown to members as 「{}」; one strike; recall the message",
-            filter.display_name("learned", locale)
-        );
+        line(ExplainLine::DecisionLearned(&m.id));
+        line(ExplainLine::ShownLearned(&filter.display_name("learned", locale)));
         return out;
     }
     match (&j.violation, j.reason) {
         (Some(v), Some(reason)) => {
-            let _ = writeln!(out, "decision:    violation of rule {} ({reason})", v.rule);
-            let severity = match v.severity {
-                Severity::Strikes(n) => format!("{n} strike(s)"),
-                Severity::Max => "straight to the last rung".to_owned(),
-            };
-            let _ = writeln!(
-                out,
-                "             shown to members as 「{}」; severity {severity}; action {}; {}{}",
-                filter.display_name(&v.rule, locale),
-                action_name(v.action),
-                if v.recall {
-                    "recall the message"
-                } else {
-                    "keep the message"
+            line(ExplainLine::DecisionViolation {
+                rule: &v.rule,
+                reason: explain_reason(reason),
+            });
+            line(ExplainLine::Shown {
+                name: &filter.display_name(&v.rule, locale),
+                strikes: match v.severity {
+                    Severity::Strikes(n) => Some(n),
+                    Severity::Max => None,
                 },
-                if v.dry_run { "; DRY RUN: nothing is sent" } else { "" }
-            );
+                action: action_name(v.action),
+                recall: v.recall,
+                dry_run: v.dry_run,
+            });
             let ladder: Vec<String> = policy.ladder.iter().map(ToString::to_string).collect();
+            let rung;
             let effect = match v.action {
                 RuleAction::Ladder => {
                     let d = ladder::decide(&StrikeRecord::default(), v.severity, &v.rule, Timestamp::now(), policy);
-                    format!("a member with no strikes gets strike {} → {}", d.after, d.rung)
+                    rung = d.rung.to_string();
+                    ExplainEffect::Ladder {
+                        after: d.after,
+                        rung: &rung,
+                    }
                 }
-                RuleAction::Recall => "recall only, no strike".to_owned(),
-                RuleAction::Warn => "a warning, no strike".to_owned(),
-                RuleAction::Kick => "the member is removed at once".to_owned(),
+                RuleAction::Recall => ExplainEffect::Recall,
+                RuleAction::Warn => ExplainEffect::Warn,
+                RuleAction::Kick => ExplainEffect::Kick,
             };
-            let _ = writeln!(out, "ladder:      {effect} (ladder: {})", ladder.join(" → "));
+            line(ExplainLine::Ladder {
+                effect,
+                ladder: &ladder.join(" → "),
+            });
         }
         _ => {
             let why = if j.vetoed {
-                "the model overruled the rules' hit: it is confident the message is benign"
+                ExplainNoAction::Vetoed
             } else if j.review {
-                "the member is trusted: recorded for admin review instead"
+                ExplainNoAction::Review
             } else if report.violation.is_some() {
-                "the rules' hit does not act for this member"
+                ExplainNoAction::NotForMember
             } else {
-                "nothing acts"
+                ExplainNoAction::Nothing
             };
-            let _ = writeln!(out, "decision:    no violation ({why})");
+            line(ExplainLine::DecisionClean(why));
         }
     }
     out
+}
+
+fn explain_reason(reason: super::Reason) -> ExplainReason {
+    match reason {
+        super::Reason::Hard => ExplainReason::Hard,
+        super::Reason::Strong => ExplainReason::Strong,
+        super::Reason::CueAndPattern => ExplainReason::CueAndPattern,
+        super::Reason::TwoCues => ExplainReason::TwoCues,
+        super::Reason::Model => ExplainReason::Model,
+    }
 }
 
 fn kind_name(kind: HitKind) -> &'static str {

@@ -250,16 +250,29 @@ pub fn board(locale: Locale, texts: BoardTexts<'_>, which: Board, rows: &[(Strin
     OutgoingMessage::text(out)
 }
 
-/// The answer to `/退出积分`: out (`true`) or back in.
+/// The operator's texts for `/退出积分` (`[engagement] optout_template`, `optin_template`);
+/// empty = built-in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OptoutTexts<'a> {
+    /// The member is off the boards and alerts now: `{at}`, `{name}`.
+    pub out: &'a str,
+    /// The member is back on them: `{at}`, `{name}`.
+    pub back: &'a str,
+}
+
+/// The answer to `/退出积分` from member `user_id` called `name`: out (`true`) or back in.
 #[must_use]
-pub fn opted_out(locale: Locale, out: bool) -> OutgoingMessage {
-    OutgoingMessage::text(match (locale, out) {
-        (Locale::ZhCn, true) => "已退出积分排行和提醒：你的积分会保留，但不再显示。再发一次 /退出积分 可恢复。",
-        (Locale::ZhCn, false) => "已恢复积分排行和提醒。",
-        (Locale::En, true) => {
-            "You are off the boards and alerts: your points are kept but not shown. Send /optout again to come back."
-        }
-        (Locale::En, false) => "You are back on the boards and alerts.",
+pub fn opted_out(locale: Locale, texts: OptoutTexts<'_>, user_id: i64, name: &str, out: bool) -> OutgoingMessage {
+    let template = if out { texts.out } else { texts.back };
+    custom_or(template, &[(user_id, name)], &[("name", name)], || {
+        OutgoingMessage::text(match (locale, out) {
+            (Locale::ZhCn, true) => "已退出积分排行和提醒：你的积分会保留，但不再显示。再发一次 /退出积分 可恢复。",
+            (Locale::ZhCn, false) => "已恢复积分排行和提醒。",
+            (Locale::En, true) => {
+                "You are off the boards and alerts: your points are kept but not shown. Send /optout again to come back."
+            }
+            (Locale::En, false) => "You are back on the boards and alerts.",
+        })
     })
 }
 
@@ -301,24 +314,46 @@ pub fn tier_name(locale: Locale, tier: Tier) -> &'static str {
     }
 }
 
-/// The tiers line of `/stats`: counts per tier and the change since a week ago.
+/// The tiers line of `/stats`: counts per tier and the change since a week ago, in the
+/// operator's `template` (`[engagement] tiers_template`; empty = built-in). Placeholders:
+/// `{core}`, `{active}`, `{lurking}`, `{dormant}` (each a count with its change, `12 (+3)`)
+/// and `{tiers}` (the built-in list: `核心 12 (+3) · 活跃 30 · …`).
 #[must_use]
-pub fn tiers_line(locale: Locale, counts: &[(Tier, usize, Option<i64>)]) -> String {
+pub fn tiers_line(locale: Locale, template: &str, counts: &[(Tier, usize, Option<i64>)]) -> String {
+    let count = |(_, n, change): &(Tier, usize, Option<i64>)| {
+        let change = match change {
+            Some(c) if *c > 0 => format!(" (+{c})"),
+            Some(c) if *c < 0 => format!(" ({c})"),
+            _ => String::new(),
+        };
+        format!("{n}{change}")
+    };
     let parts: Vec<String> = counts
         .iter()
-        .map(|(tier, n, change)| {
-            let change = match change {
-                Some(c) if *c > 0 => format!(" (+{c})"),
-                Some(c) if *c < 0 => format!(" ({c})"),
-                _ => String::new(),
-            };
-            format!("{} {n}{change}", tier_name(locale, *tier))
-        })
+        .map(|row| format!("{} {}", tier_name(locale, row.0), count(row)))
         .collect();
-    match locale {
-        Locale::ZhCn => format!("成员分层：{}", parts.join(" · ")),
-        Locale::En => format!("Tiers: {}", parts.join(" · ")),
-    }
+    let tiers = parts.join(" · ");
+    let of = |tier: Tier| {
+        counts
+            .iter()
+            .find(|row| row.0 == tier)
+            .map_or_else(|| "0".to_owned(), count)
+    };
+    let (core, active, lurking, dormant) = (of(Tier::Core), of(Tier::Active), of(Tier::Lurking), of(Tier::Dormant));
+    custom_line(
+        template,
+        &[
+            ("core", &core),
+            ("active", &active),
+            ("lurking", &lurking),
+            ("dormant", &dormant),
+            ("tiers", &tiers),
+        ],
+        || match locale {
+            Locale::ZhCn => format!("成员分层：{tiers}"),
+            Locale::En => format!("Tiers: {tiers}"),
+        },
+    )
 }
 
 /// The operator's texts for `/问答` (`[engagement] faq_*`); empty = built-in.

@@ -28,6 +28,16 @@ pub fn not_spam_reason(locale: Locale, case: Option<u64>) -> String {
     }
 }
 
+/// The reason of the case that gives a member back the points a strike of case `case` took,
+/// when `/notspam` pardons it.
+#[must_use]
+pub fn points_refund_reason(locale: Locale, case: u64) -> String {
+    match locale {
+        Locale::ZhCn => format!("误判退还：案件 #{case} 的警告扣除的积分"),
+        Locale::En => format!("not spam: the points case #{case}'s strike took, given back"),
+    }
+}
+
 /// Answers to `/spam` and `/notspam` that change nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LabelReply {
@@ -125,6 +135,8 @@ pub struct NotSpamDone {
     pub retired: usize,
     /// The case of the label itself.
     pub case: u64,
+    /// Points given back (what the pardoned strikes took; 0: none).
+    pub points_back: i64,
 }
 
 /// The answer to `/notspam`.
@@ -147,6 +159,12 @@ pub fn not_spam_done(locale: Locale, done: &NotSpamDone) -> OutgoingMessage {
         text.push_str(match locale {
             Locale::ZhCn => "已解除禁言。",
             Locale::En => " The mute is lifted.",
+        });
+    }
+    if done.points_back > 0 {
+        text.push_str(&match locale {
+            Locale::ZhCn => format!("已退还 {} 积分。", done.points_back),
+            Locale::En => format!(" {} points given back.", done.points_back),
         });
     }
     text.push_str(&match (locale, done.retired) {

@@ -25,8 +25,8 @@ mod welcome;
 pub use bans::{GbanRefusal, gban_refused, gbanned, ungbanned};
 pub use commands::{Reply, RulesCounts, bad_time, not_a_member, reloaded, reply, rules_summary, usage};
 pub use engagement::{
-    Board, BoardTexts, CheckedIn, FaqTexts, PointsTexts, already_checked_in, board, checked_in, opted_out, points,
-    points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
+    Board, BoardTexts, CheckedIn, FaqTexts, OptoutTexts, PointsTexts, already_checked_in, board, checked_in, opted_out,
+    points, points_adjusted, replies_full, reply_added, reply_deleted, reply_list, tier_alert, tier_name, tiers_line,
 };
 pub use gate::{
     default_gate_button_expired, default_gate_button_not_yours, default_gate_button_passed, default_gate_button_prompt,
@@ -35,13 +35,13 @@ pub use gate::{
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{
     LabelReply, NotSpamDone, ReviewLine, case_model, case_sample, label_reply, not_spam_done, not_spam_reason,
-    review_list, spam_labelled, spam_reason,
+    points_refund_reason, review_list, spam_labelled, spam_reason,
 };
 pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
     reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
 };
-pub use operator::{ExplainVerdict, command_summary, config_ok, dead_letters_requeued, explain_verdict, stats_heading};
+pub use operator::*;
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};
 pub use stats::stats_summary;
 pub use welcome::{default_reject_reason, default_welcome_template, name_list};

@@ -136,3 +136,35 @@ fn the_reload_summary_is_in_one_language() {
         "Rules reloaded: 2 word list(s) [ads, scam] with 88 phrase(s); 3 detector(s); group rules: none; 2 scheduled post(s), 1 enabled"
     );
 }
+
+#[test]
+fn dead_letters_show_their_time_in_the_groups_zone_in_either_language() {
+    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").expect("zone");
+    let line = DeadLetterLine {
+        seq: 7,
+        // 2026-11-21T06:05:03Z
+        dead_ms: 1_795_241_103_000,
+        group: "qq:726300112",
+        kind: "delete_msg",
+        case: Some(3),
+        attempts: 5,
+        reason: "retcode 100",
+    };
+    assert_eq!(
+        dead_letter_line(Locale::ZhCn, &line, &zone),
+        "7  2026-11-21T14:05:03+08:00  qq:726300112  delete_msg  案件 #3  已尝试 5 次  retcode 100"
+    );
+    assert_eq!(
+        dead_letter_line(Locale::En, &DeadLetterLine { case: None, ..line }, &zone),
+        "7  2026-11-21T14:05:03+08:00  qq:726300112  delete_msg  case -  attempts 5  retcode 100"
+    );
+}
+
+#[test]
+fn padding_counts_wide_characters_twice() {
+    assert_eq!(display_width("日期"), 4);
+    assert_eq!(display_width("date"), 4);
+    assert_eq!(pad("日期", 10, false), "日期      ");
+    assert_eq!(pad("消息", 8, true), "    消息");
+    assert_eq!(pad("messages", 6, true), "messages", "never cut");
+}

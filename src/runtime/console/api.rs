@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::{Auth, CSRF_HEADER, Caller};
-use super::data::{self, CaseQuery, CaseView, DayView, SummaryView};
+use super::data::{self, CaseQuery, CaseView, DayView};
 use super::{Client, ConsoleState};
 use crate::domain::audit::Actor;
 use crate::domain::event::GroupId;
@@ -132,7 +132,7 @@ pub(super) async fn group(
     Json(json!({
         "group": group.to_string(),
         "name": d.name,
-        "summary": SummaryView::from(&d.summary),
+        "summary": &d.summary,
         "days": days,
         "violations": violations,
         "strikes": d.strikes,
@@ -416,6 +416,8 @@ pub(super) fn explain_text(state: &ConsoleState, text: &str, group: Option<&str>
             ladder,
             crate::policy::filter::Trust::New,
             lessons,
+            state.settings.messages.locale,
+            // The console speaks the configured language throughout, its explanation too.
             state.settings.messages.locale,
         ),
     })

@@ -382,51 +382,6 @@ pub struct DayView {
     pub partial: bool,
 }
 
-/// The 7-day summary, for the API.
-#[derive(Clone, Debug, Serialize)]
-pub struct SummaryView {
-    /// Members (from the platform).
-    pub members: Option<u64>,
-    /// Days counted of the 7.
-    pub days: i64,
-    /// Messages.
-    pub messages: u64,
-    /// Messages per day.
-    pub messages_per_day: f64,
-    /// Messages per 100 members per day.
-    pub per_100_members: Option<f64>,
-    /// Active members per day.
-    pub active_per_day: f64,
-    /// Active share, 0–1.
-    pub active_share: Option<f64>,
-    /// Joins.
-    pub joins: u64,
-    /// Leaves.
-    pub leaves: u64,
-    /// Violations.
-    pub violations: u64,
-    /// Against the week before, in percent.
-    pub trend_percent: Option<f64>,
-}
-
-impl From<&Summary> for SummaryView {
-    fn from(s: &Summary) -> Self {
-        Self {
-            members: s.members,
-            days: s.days,
-            messages: s.messages,
-            messages_per_day: s.messages_per_day,
-            per_100_members: s.per_100_members,
-            active_per_day: s.active_per_day,
-            active_share: s.active_share,
-            joins: s.joins,
-            leaves: s.leaves,
-            violations: s.violations,
-            trend_percent: s.trend_percent,
-        }
-    }
-}
-
 /// Everything the group page shows.
 #[derive(Clone, Debug)]
 pub struct GroupDetail {

@@ -75,6 +75,7 @@ impl Plan<'_> {
             },
             &[],
             penalty,
+            None,
             |snapshot, sample_id, _| {
                 let mut actions = Vec::new();
                 if recall {
@@ -235,6 +236,8 @@ impl Plan<'_> {
             _ => None,
         });
         let by = (msg.sender.user_id, msg.sender.name.as_str());
+        // The points the pardoned case's strikes took come back, as a case of their own.
+        let refund = case.as_ref().and_then(|c| ctx.engagement.points_refund(now, c.case));
         let committed = ctx.store.commit_labelled(
             &event.key,
             now,
@@ -245,6 +248,7 @@ impl Plan<'_> {
             &retire,
             // A pardon adds no strike, so it costs nothing.
             None,
+            refund.as_ref(),
             |snapshot, sample_id, retired| {
                 let record = snapshot.record.clone().unwrap_or_default();
                 let before = record.count(now, ttl);
@@ -272,6 +276,15 @@ impl Plan<'_> {
                     Measure::Labeled { spam: false }
                 };
                 let mut actions: Vec<Action> = unmute.iter().cloned().collect();
+                // What the pardoned strikes took, in proportion when only some are still
+                // active (given back only where engagement is on).
+                let points_back = match (&case, &refund) {
+                    (Some(c), Some(_)) if removed > 0 && c.points < 0 && !c.dry_run => {
+                        let added = i64::from(c.strikes_after.saturating_sub(c.strikes_before)).max(1);
+                        c.points.saturating_neg() * i64::from(removed).min(added) / added
+                    }
+                    _ => 0,
+                };
                 let done = NotSpamDone {
                     user_id: member,
                     of_case: case.as_ref().map(|c| c.case),
@@ -281,6 +294,7 @@ impl Plan<'_> {
                     sample: sample_id,
                     retired: retired.len(),
                     case: snapshot.next_case,
+                    points_back,
                 };
                 actions.push(reply_to(msg, i18n::not_spam_done(locale, &done)));
                 let reason = i18n::not_spam_reason(locale, case.as_ref().map(|c| c.case));
@@ -288,6 +302,7 @@ impl Plan<'_> {
                 audit.user_name.clone_from(&member_name);
                 audit.excerpt = audit::excerpt(&text);
                 audit.message_id = message_id;
+                audit.points = points_back;
                 audit.label = Some(Label {
                     spam: false,
                     sample: sample_id,
@@ -310,8 +325,12 @@ impl Plan<'_> {
             value: (count, measure),
             sample,
             retired,
+            refund,
             ..
         } = committed.value;
+        if let Some((case, change)) = refund {
+            tracing::info!(%group, user = member, change, case, "points given back for a pardoned strike");
+        }
         ctx.learning.retire(&retired);
         ctx.learning.learned(sample, &prepared, SampleLabel::Ham, &rules.filter);
         if let Some(id) = message_id {

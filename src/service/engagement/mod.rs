@@ -485,6 +485,16 @@ impl Engagement {
         })
     }
 
+    /// How a `/notspam` that pardons case `of_case`'s strikes gives back the points they took
+    /// (`None` with engagement off: nothing is given back).
+    #[must_use]
+    pub fn points_refund(&self, now: Timestamp, of_case: u64) -> Option<crate::store::PointsRefund> {
+        self.enabled().then(|| crate::store::PointsRefund {
+            period: self.period(now),
+            reason: i18n::points_refund_reason(self.locale(), of_case),
+        })
+    }
+
     /// `/退出积分`: off the boards and alerts, or back on; the answer says which.
     pub fn optout(&self, key: &EventKey, msg: &GroupMessage, now: Timestamp) -> Result<Outcome, StoreError> {
         let locale = self.locale();
@@ -496,7 +506,8 @@ impl Engagement {
                 if record.name.is_empty() {
                     msg.sender.name.clone_into(&mut record.name);
                 }
-                let text = i18n::opted_out(locale, record.optout);
+                let texts = self.settings.engagement.optout_texts();
+                let text = i18n::opted_out(locale, texts, msg.sender.user_id, &msg.sender.name, record.optout);
                 let write = PointsWrite {
                     record: Some(record),
                     actions: vec![reply_to(msg, text)],

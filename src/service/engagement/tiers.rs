@@ -98,7 +98,14 @@ impl Engagement {
     /// (or the oldest kept).
     pub fn tiers_line(&self, inactivity: &Inactivity, group: GroupId, now: Timestamp) -> Result<String, StoreError> {
         let rows = self.tier_rows(inactivity, group, now)?;
-        Ok(i18n::tiers_line(self.locale(), &rows))
+        Ok(self.tiers_text(&rows))
+    }
+
+    /// The tiers line of `/stats` for `rows` ([`Self::tier_rows`]), in the operator's
+    /// `[engagement] tiers_template` or the built-in text.
+    #[must_use]
+    pub fn tiers_text(&self, rows: &[(Tier, usize, Option<i64>)]) -> String {
+        i18n::tiers_line(self.locale(), &self.settings.engagement.tiers_template, rows)
     }
 
     /// Each tier's count now and its change since the counts kept 7 days ago (or the oldest

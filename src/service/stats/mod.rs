@@ -376,7 +376,8 @@ impl Reporter {
     /// The member tiers line (counts and trend), if engagement is on and they can be read.
     pub async fn tiers_line(&self, group: GroupId, now: Timestamp) -> Option<String> {
         let rows = self.tier_rows(group, now).await?;
-        Some(i18n::tiers_line(self.locale, &rows))
+        let (engagement, _) = self.tiers.as_ref()?;
+        Some(engagement.tiers_text(&rows))
     }
 
     /// Each member tier's count and its change over the week, if engagement is on and they

@@ -175,15 +175,22 @@ fn env(data: &Path, rules: &Path) -> [(&'static str, PathBuf); 2] {
 /// Runs a CLI command (`audit`, `backup`, `restore` …) on the data folder `data`, off the
 /// async threads so the test's fake gateway keeps answering meanwhile.
 pub async fn cli(data: &Path, args: &[&str]) -> Output {
+    // English summaries whatever the developer's shell speaks (`cli::locale`).
+    cli_lang(data, "C", args).await
+}
+
+/// [`cli`] in the shell locale `lang` (`zh_CN.UTF-8`, `C`): what an operator whose shell
+/// speaks it reads.
+pub async fn cli_lang(data: &Path, lang: &str, args: &[&str]) -> Output {
     let mut command = Command::new(BIN);
     command
         .args(args)
         .envs(env(data, &data.join("rules")))
         .env_remove("RUST_LOG")
-        // English summaries whatever the developer's shell speaks (`cli::locale`).
-        .env("LANG", "C")
+        .env("LANG", lang)
         .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES");
+        .env_remove("LC_MESSAGES")
+        .env_remove("QUNGUAN__MESSAGES__LOCALE");
     tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
         .await
         .expect("join")

@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use daemon::{BIN, Daemon, cli, cli_with_input};
+pub use daemon::{BIN, Daemon, cli, cli_lang, cli_with_input};
 pub use fake_onebot::{Call, FakeOneBot, Fault, MARKER_GROUP};
 pub use fake_telegram::{BOT_ID, FakeTelegram, TG_CHAT, TG_OWNER, TG_SPAMMER, TG_TOKEN, TgFault, methods};
 

@@ -1,5 +1,7 @@
-//! What the operator's command line says: the summaries of `qunguan --help` and the headline
-//! lines of `check-config`, `stats`, `filter explain` and `audit --retry`.
+//! What the operator's command line says: the summaries of `qunguan --help`, the headline
+//! lines of `check-config`, `stats`, `filter explain` and `audit --retry` (here), and the lines
+//! below them ([`config`]: `check-config`; [`records`]: `audit`, `stats`, `samples`, `bans`;
+//! [`explain`]: `filter explain`).
 //!
 //! English help is the doc comments clap reads (`src/cli/mod.rs`), so `cargo doc` and
 //! `--help` never drift apart; [`command_summary`] holds the Chinese summary of every
@@ -10,6 +12,23 @@
 //! `LC_ALL` / `LC_MESSAGES` / `LANG`).
 
 use crate::domain::locale::Locale;
+
+mod config;
+mod explain;
+mod records;
+
+pub use config::{
+    ConfigLine, GroupOverride, TelegramTransport, WordListWarning, config_line, group_override, model_summary,
+    telegram_by_token, word_list_warning,
+};
+pub use explain::{
+    ExplainEffect, ExplainLine, ExplainNoAction, ExplainReason, ExplainThreshold, SamplesSource, explain_line,
+    explain_samples,
+};
+pub use records::{
+    DeadLetterLine, ListChange, SampleListLine, audit_case_line, dead_letter_line, display_width, list_change, pad,
+    sample_line, stats_columns, stats_total,
+};
 
 /// The Chinese summaries, by subcommand path (`""` is the program itself).
 const ZH_SUMMARIES: &[(&str, &str)] = &[
