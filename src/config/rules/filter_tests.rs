@@ -572,6 +572,14 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ),
     ("ads: 一件代发", "厂家货源，一件代发", Flag("ads", "一件代发")),
     ("ads: 进群领红包", "进 群 领 红 包", Flag("ads", "进 群 领 红 包")),
+    // --- 裙 for 群 (round 4) ---
+    (
+        "裙号 before a number is a QQ group",
+        "裙号 58273619 进来领红包",
+        Flag("qq_id", "裙号 58273619"),
+    ),
+    ("加裙 with a colon", "加裙：738294516", Flag("qq_id", "加裙：738294516")),
+    ("a skirt is no group", "这条裙子真好看，裙子号码是M", Clean),
     // --- English contact and money cues (round 4) ---
     (
         "english: earn and pm me, two lists",
