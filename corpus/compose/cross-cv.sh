@@ -9,12 +9,12 @@
 #
 # usage (from the repository root, with a built qunguan):
 #   BIN=target/release/qunguan SWEEP="0.3:0.65 0.3:0.7 0.3:0.75" corpus/compose/cross-cv.sh
-# SWEEP lists veto:act pairs (default: the shipped thresholds of rules/rules.toml, 0.4:0.65).
+# SWEEP lists veto:act pairs (default: the shipped thresholds of rules/rules.toml, 0.4:0.6).
 # TRAIN_ARGS are passed to `qunguan model train` (e.g. "--epochs 20 --l2 1e-5").
 set -e
 REPO=$(pwd)
 BIN=${BIN:-$REPO/target/release/qunguan}
-VETO=0.4; ACT=0.65
+VETO=0.4; ACT=0.6
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 COMP=$W/composed; mkdir -p $COMP/spam $COMP/ham
 cp corpus/train/spam/composed-*.tsv $COMP/spam/; cp corpus/train/ham/composed-*.tsv $COMP/ham/

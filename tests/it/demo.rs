@@ -76,7 +76,7 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
 哈哈
 哈哈
 /as 小明
-加 微-信 吗
+加 微-信 详聊
 还能说话吗
 /time +10m
 代开发票 找我
@@ -121,10 +121,10 @@ fn a_piped_script_shows_the_ladder_the_welcome_and_admin_commands_with_the_built
     // Second strike (an evasion the normalizer sees through): a 10-minute mute, said in the
     // group, during which the member cannot post (3 seconds of it gone by the next line).
     assert_eq!(
-        lines_from(&out, "小明：加 微-信 吗", 5),
+        lines_from(&out, "小明：加 微-信 详聊", 5),
         [
-            "小明：加 微-信 吗",
-            "  【群管】撤回了 小明 的消息「加 微-信 吗」",
+            "小明：加 微-信 详聊",
+            "  【群管】撤回了 小明 的消息「加 微-信 详聊」",
             "  【群管】禁言 小明 10分钟",
             "  【群管】说：@小明 因「广告引流」第2次违规，禁言10分钟。",
             "（小明 正在禁言中，还剩 9分钟57秒，这条发不出去：还能说话吗）",

@@ -308,6 +308,16 @@ const ROWS: &[(&str, &str, Want)] = &[
         Flag("wechat_id", "徽 fapiao_sd"),
     ),
     (
+        "single 徽 after a contact verb",
+        "面膜买一送一，聯絡徽 hufu_gc",
+        Flag("wechat_id", "徽 hufu_gc"),
+    ),
+    (
+        "single 薇 after 联系, with a colon",
+        "详情联系薇：abc123456",
+        Flag("wechat_id", "薇：abc123456"),
+    ),
+    (
         "➕Q before a number",
         "需要的➕Q 2098765431",
         Flag("qq_id", "➕Q 2098765431"),
@@ -562,6 +572,36 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ),
     ("ads: 一件代发", "厂家货源，一件代发", Flag("ads", "一件代发")),
     ("ads: 进群领红包", "进 群 领 红 包", Flag("ads", "进 群 领 红 包")),
+    // --- 裙 for 群 (round 4) ---
+    (
+        "裙号 before a number is a QQ group",
+        "裙号 58273619 进来领红包",
+        Flag("qq_id", "裙号 58273619"),
+    ),
+    ("加裙 with a colon", "加裙：738294516", Flag("qq_id", "加裙：738294516")),
+    ("a skirt is no group", "这条裙子真好看，裙子号码是M", Clean),
+    // --- English contact and money cues (round 4) ---
+    (
+        "english: earn and pm me, two lists",
+        "Earn $300 a day from home, pm me",
+        Flag("money", "Earn"),
+    ),
+    (
+        "english: cash out and link in bio",
+        "I cashed out again today, link in bio",
+        Flag("money", "cashed out"),
+    ),
+    (
+        "english: pm me alone is talk",
+        "pm me the address of the restaurant",
+        Clean,
+    ),
+    (
+        "english: learn is not earn",
+        "I learn Rust on weekends, msg me for the notes",
+        Clean,
+    ),
+    ("english: earn alone is talk", "I earn less than my sister does", Clean),
     ("上下 in ordinary talk is no phrase", "上下班高峰分流", Clean),
     ("代刷 is not inside 代码", "代码写完了 刷新一下", Clean),
 ];

@@ -422,10 +422,13 @@ fn validate(
             let single = cue.as_str().trim_start_matches('加').chars().count() == 1;
             if single {
                 // A single 微/薇/威 is a cue only as a word of its own: not the end of 稍微,
-                // 权威, 蔷薇 (a Han character right before it), and straight before the id.
+                // 权威, 蔷薇 (a Han character right before it, unless that ends a contact verb:
+                // `联系徽 abc_def`), and straight before the id.
                 let first = cue.as_str().chars().next().map_or(1, char::len_utf8);
                 let (os, _) = view.original_span(start, start + first);
-                let glued_han = text[..os].chars().next_back().is_some_and(is_han);
+                let before = &text[..os];
+                let glued_han = before.chars().next_back().is_some_and(is_han)
+                    && !CONTACT_VERBS.iter().any(|verb| before.ends_with(verb));
                 if (glued_han && !add) || !filler.as_str().is_empty() {
                     return None;
                 }
@@ -457,6 +460,10 @@ fn validate(
         Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood => None,
     }
 }
+
+/// Verbs that ask to be contacted: right before a single 微/薇/威/徽 they make it a WeChat cue
+/// although a Han character is glued to it (`联系徽 abc_def`, `聯絡薇：abc123`).
+const CONTACT_VERBS: [&str; 8] = ["联系", "联络", "聯繫", "聯絡", "聯系", "咨询", "諮詢", "添加"];
 
 /// What stands between a WeChat cue and the id after it, which decides whether an id without
 /// a digit counts: `微信 thanks` is chat, `加V：dk_sudai` and `微信号 zhangsan_88` are not.

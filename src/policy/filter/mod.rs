@@ -705,6 +705,7 @@ impl Filter {
         flags.mentions = sat(text_facts.mentions);
         flags.id_after_colon = text_facts.id_after_colon;
         flags.starts_with_bracket = text.trim_start().starts_with('【');
+        flags.quoted = text_facts.quote_marks >= 2;
         flags
     }
 
@@ -867,6 +868,8 @@ struct TextFacts {
     /// A colon (`:` or `：`) followed, after optional spaces, by 5 or more ASCII or full-width
     /// letters, digits, `_` or `-`: `微信：abc123`, `Q: 12345`.
     id_after_colon: bool,
+    /// Quotation marks: `"`, `“`, `”`, `「`, `」`, `『`, `』`, `＂`.
+    quote_marks: usize,
 }
 
 impl TextFacts {
@@ -887,6 +890,10 @@ impl TextFacts {
                     out.id_after_colon |= id_follows(&text[i + 1..]);
                     1
                 }
+                b'"' => {
+                    out.quote_marks += 1;
+                    1
+                }
                 0x00..=0x7F => 1,
                 // U+0080–U+034F: Latin-1, Latin Extended, IPA, modifiers, combining marks.
                 0xC2..=0xCC => 2,
@@ -899,15 +906,23 @@ impl TextFacts {
                 0xE4..=0xE9 => 3,
                 // U+2000–U+2FFF: punctuation, symbols, circled letters, pictographs.
                 0xE2 => {
-                    if matches!(next(), 0x98..=0x9E | 0xAC..=0xAF) {
-                        out.emoji += 1;
+                    match next() {
+                        0x98..=0x9E | 0xAC..=0xAF => out.emoji += 1,
+                        // U+201C, U+201D: “ ”
+                        0x80 if matches!(b.get(i + 2), Some(0x9C | 0x9D)) => out.quote_marks += 1,
+                        _ => {}
                     }
                     3
                 }
                 // U+3000–U+3FFF: CJK punctuation, extension A — but not kana, Bopomofo or
                 // Hangul compatibility jamo (U+3040–U+318F: counted letter by letter).
                 0xE3 => {
-                    out.maybe_foreign |= matches!(next(), 0x81..=0x86);
+                    match next() {
+                        0x81..=0x86 => out.maybe_foreign = true,
+                        // U+300C–U+300F: 「 」 『 』
+                        0x80 if matches!(b.get(i + 2), Some(0x8C..=0x8F)) => out.quote_marks += 1,
+                        _ => {}
+                    }
                     3
                 }
                 // U+F000–U+FFFF: compatibility ideographs, full-width forms — but not the
@@ -916,6 +931,7 @@ impl TextFacts {
                     match next() {
                         0xBC => match b.get(i + 2) {
                             Some(0xA0) => out.mentions += 1,
+                            Some(0x82) => out.quote_marks += 1, // ＂
                             Some(0x9A) => out.id_after_colon |= id_follows(text.get(i + 3..).unwrap_or("")),
                             _ => {}
                         },

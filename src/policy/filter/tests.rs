@@ -244,23 +244,29 @@ fn flags_describe_the_evidence() {
         mentions: 1,
         phone: true,
         flood: false,
+        quoted: false,
     };
     assert_eq!(flags, want);
     let (_, flags) = f.features("今天天气不错");
     assert_eq!(flags, Flags::default());
+    let (_, flags) = f.features("别信“刷单返利”这种话");
+    assert!(flags.quoted && flags.hard_phrase, "{flags:?}");
 }
 
 #[test]
-fn text_facts_read_emoji_mentions_and_ids_after_colons() {
-    let rows: &[(&str, usize, usize, bool)] = &[
-        ("", 0, 0, false),
-        ("时间 12:30 见", 0, 0, false),
-        ("Q: 12345", 0, 0, true),
-        ("微信：ａｂｃ１２３", 0, 0, true),
-        ("☎️ ❤ 🔥🔥 ⭐", 5, 0, false),
-        ("@a ＠b", 0, 2, false),
+fn text_facts_read_emoji_mentions_ids_after_colons_and_quotes() {
+    let rows: &[(&str, usize, usize, bool, usize)] = &[
+        ("", 0, 0, false, 0),
+        ("时间 12:30 见", 0, 0, false, 0),
+        ("Q: 12345", 0, 0, true, 0),
+        ("微信：ａｂｃ１２３", 0, 0, true, 0),
+        ("☎️ ❤ 🔥🔥 ⭐", 5, 0, false, 0),
+        ("@a ＠b", 0, 2, false, 0),
+        ("别信“刷单日结”这种话", 0, 0, false, 2),
+        ("「代开发票」『包过』", 0, 0, false, 4),
+        ("\"free airdrop\" ＂x＂ — ‘no’", 0, 0, false, 4),
     ];
-    for &(text, emoji, mentions, id) in rows {
+    for &(text, emoji, mentions, id, quote_marks) in rows {
         let got = TextFacts::of(text);
         assert_eq!(
             got,
@@ -268,7 +274,8 @@ fn text_facts_read_emoji_mentions_and_ids_after_colons() {
                 maybe_foreign: false,
                 emoji,
                 mentions,
-                id_after_colon: id
+                id_after_colon: id,
+                quote_marks,
             },
             "{text:?}"
         );

@@ -17,14 +17,16 @@
 //! ```text
 //! h = FNV_OFFSET
 //! for c in c₁…cₙ:  h = (h XOR scalar(c)) · FNV_PRIME        (mod 2⁶⁴)
-//! h = h XOR (h >> 33);  h = h · 0xff51afd7ed558ccd;  h = h XOR (h >> 33)
-//! bucket = h >> (64 − BUCKET_BITS)
+//! bucket = (h · 0x9e3779b97f4a7c15 mod 2⁶⁴) >> (64 − BUCKET_BITS)
 //! ```
 //!
 //! that is, 64-bit FNV-1a taken over whole Unicode scalar values (one 32-bit word per
 //! character, not UTF-8 bytes: three multiplications for a 3-gram whatever the script), then
-//! the first half of MurmurHash3's `fmix64` so the top bits depend on every input bit. All of
-//! it is integer arithmetic with wrapping, so it is the same on every platform and version.
+//! one multiply-shift (Fibonacci hashing) so the top bits, which pick the bucket, depend on
+//! every bit of `h`. (Hash 1 finished with half of MurmurHash3's `fmix64` instead: four more
+//! operations per n-gram, some 300 instructions per message, for no measurable gain on the
+//! cross-author check.) All of it is integer arithmetic with wrapping, so it is the same on
+//! every platform and version.
 //! The n-gram order needs no tag: `ab` and `abc` are different inputs.
 //!
 //! # Why binary features
@@ -50,12 +52,12 @@ pub const MAX_ORDER: u8 = 3;
 /// (a wall of text costs at most ~1.5k lookups), and spam shows itself early.
 pub const MAX_CHARS: usize = 512;
 /// Identifies the hash above in the model file.
-pub const HASH_ID: u32 = 1;
+pub const HASH_ID: u32 = 2;
 /// Weight slots reserved for flag features after the n-gram buckets (more than used, so a
 /// flag can be added by bumping [`FLAGS_LAYOUT`] without moving anything else).
 pub const FLAG_SLOTS: usize = 32;
 /// Identifies the meaning of the flag slots ([`FLAG_NAMES`]) in the model file.
-pub const FLAGS_LAYOUT: u32 = 1;
+pub const FLAGS_LAYOUT: u32 = 2;
 /// Total number of weights (n-gram buckets, then flag slots).
 pub const FEATURES: usize = BUCKETS + FLAG_SLOTS;
 
@@ -65,7 +67,7 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// The flag features, by slot (index `BUCKETS + slot`). Counts are bucketed into a few
 /// indicators so the model can learn "one link is normal, three are not" without a linear
 /// count feature that grows with length.
-pub const FLAG_NAMES: [&str; 21] = [
+pub const FLAG_NAMES: [&str; 22] = [
     "flag:strong_contact",
     "flag:weak_contact",
     "flag:hard_phrase",
@@ -87,6 +89,7 @@ pub const FLAG_NAMES: [&str; 21] = [
     "flag:mentions>=5",
     "flag:phone",
     "flag:flood",
+    "flag:quoted",
 ];
 
 const _: () = assert!(FLAG_NAMES.len() <= FLAG_SLOTS);
@@ -100,10 +103,8 @@ fn step(h: u64, c: char) -> u64 {
 /// The bucket of an n-gram hash state.
 #[inline]
 fn bucket(h: u64) -> u32 {
-    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    let h = h ^ (h >> 33);
     // The shift leaves BUCKET_BITS (< 32) bits.
-    (h >> (64 - u32::from(BUCKET_BITS))) as u32
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - u32::from(BUCKET_BITS))) as u32
 }
 
 /// The bucket of the n-gram `gram` (all its characters), as the model file defines it.
@@ -165,6 +166,7 @@ impl Flags {
         on(self.mentions >= 5, 18);
         on(self.phone, 19);
         on(self.flood, 20);
+        on(self.quoted, 21);
     }
 }
 
@@ -210,8 +212,9 @@ impl Seen {
     #[inline]
     pub fn insert(&mut self, index: u32) -> bool {
         let entry = (u64::from(self.generation) << 32) | u64::from(index + 1);
-        // n-gram indices are hash bits already; the multiplication spreads the flag slots.
-        let mut at = (index.wrapping_mul(0x9e37_79b9) >> 7) as usize & self.mask;
+        // n-gram indices are hash bits already, and the flag slots are few: the low bits
+        // serve as they are.
+        let mut at = index as usize & self.mask;
         loop {
             let Some(slot) = self.table.get_mut(at) else {
                 return true; // unreachable: `mask` < table length

@@ -85,6 +85,9 @@ pub struct Flags {
     pub phone: bool,
     /// Mostly one repeated snippet.
     pub flood: bool,
+    /// The original text quotes something: two or more quotation marks (`“…”`, `「…」`,
+    /// `"…"`). Members who warn about a scam quote it; an ad rarely quotes anything.
+    pub quoted: bool,
 }
 
 /// A trained model: one weight per feature and a bias. Immutable; load a new one to change
