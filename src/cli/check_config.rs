@@ -12,35 +12,54 @@ pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     let onebot = &settings.gateway.onebot;
     let locale = super::locale::operator_locale(config.as_deref(), &settings);
     let line = |l: ConfigLine<'_>| println!("{}", i18n::config_line(locale, l));
+    let ignored_line = |ignored: &crate::config::IgnoredKeys| {
+        line(ConfigLine::IgnoredKeys {
+            section: ignored.section,
+            list: ignored.list,
+            keys: &ignored.keys.join(", "),
+        });
+    };
     let shown = config.as_deref().map(|p| p.display().to_string());
     println!("{}", i18n::config_ok(locale, shown.as_deref()));
     line(ConfigLine::Listen(&settings.server.listen.to_string()));
     let admin = settings.server.admin_listen.map(|a| a.to_string());
     line(ConfigLine::Admin(admin.as_deref()));
     if onebot.enabled {
-        line(ConfigLine::OneBot {
-            webhook: &onebot.webhook_path,
-            api: onebot.api_root.as_str(),
-            token: !onebot.access_token.is_empty(),
-            signature: !onebot.secret.is_empty(),
-        });
+        for account in onebot.accounts() {
+            line(ConfigLine::OneBot {
+                account: account.self_id,
+                webhook: &onebot.webhook_path,
+                api: account.settings.api_root.as_str(),
+                token: !account.settings.access_token.is_empty(),
+                signature: !account.settings.secret.is_empty(),
+            });
+        }
+        if let Some(ignored) = onebot.ignored_keys() {
+            ignored_line(&ignored);
+        }
     }
     let telegram = &settings.gateway.telegram;
     if telegram.enabled {
-        let timeout = telegram.poll_timeout.to_string();
-        let transport = match telegram.mode {
-            crate::config::TelegramMode::Polling => TelegramTransport::Polling { timeout: &timeout },
-            crate::config::TelegramMode::Webhook => TelegramTransport::Webhook {
-                path: &telegram.webhook_path,
-                url: telegram.webhook_url.as_str(),
-            },
-        };
-        let bot = telegram.bot_id().map_or_else(|| "?".into(), |id| id.to_string());
-        line(ConfigLine::Telegram {
-            transport,
-            api: telegram.api_root.as_str(),
-            bot: &bot,
-        });
+        for resolved in telegram.bots() {
+            let bot = &resolved.settings;
+            let timeout = bot.poll_timeout.to_string();
+            let transport = match bot.mode {
+                crate::config::TelegramMode::Polling => TelegramTransport::Polling { timeout: &timeout },
+                crate::config::TelegramMode::Webhook => TelegramTransport::Webhook {
+                    path: &bot.webhook_path,
+                    url: bot.webhook_url.as_str(),
+                },
+            };
+            let id = bot.bot_id().map_or_else(|| "?".into(), |id| id.to_string());
+            line(ConfigLine::Telegram {
+                transport,
+                api: bot.api_root.as_str(),
+                bot: &id,
+            });
+        }
+        if let Some(ignored) = telegram.ignored_keys() {
+            ignored_line(&ignored);
+        }
         if telegram.enabled_by_token {
             line(ConfigLine::TelegramByToken);
         }

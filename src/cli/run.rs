@@ -17,6 +17,25 @@ pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Resu
     if settings.gateway.telegram.enabled_by_token {
         tracing::warn!("{}", crate::policy::i18n::telegram_by_token());
     }
+    let ignored = [
+        settings
+            .gateway
+            .onebot
+            .ignored_keys()
+            .filter(|_| settings.gateway.onebot.enabled),
+        settings
+            .gateway
+            .telegram
+            .ignored_keys()
+            .filter(|_| settings.gateway.telegram.enabled),
+    ];
+    for ignored in ignored.into_iter().flatten() {
+        let keys = ignored.keys.join(", ");
+        tracing::warn!(
+            "{}",
+            crate::policy::i18n::ignored_section_keys(ignored.section, ignored.list, &keys)
+        );
+    }
     crate::runtime::memory::limit_arenas();
     match crate::runtime::limits::raise_open_files() {
         Ok(limit) if limit.now < 4096 => tracing::warn!(

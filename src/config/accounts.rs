@@ -118,6 +118,69 @@ impl OneBotSettings {
     }
 }
 
+/// Keys of a gateway section that are set but not used because a list replaces them; the
+/// names as the configuration spells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredKeys {
+    /// The section: `gateway.onebot` or `gateway.telegram`.
+    pub section: &'static str,
+    /// The list that replaces them: `accounts` or `bots`.
+    pub list: &'static str,
+    /// The keys that are set, in the section's order.
+    pub keys: Vec<&'static str>,
+}
+
+impl OneBotSettings {
+    /// The section's `api_root`, `access_token` and `secret` when they are set although
+    /// `[[gateway.onebot.accounts]]` gives every account its own (`None`: nothing ignored).
+    /// The daemon and `check-config` warn about them: an operator who added the list may
+    /// believe the section's secret still guards the webhook.
+    #[must_use]
+    pub fn ignored_keys(&self) -> Option<IgnoredKeys> {
+        if self.accounts.is_empty() {
+            return None;
+        }
+        let defaults = Self::default();
+        let keys: Vec<&'static str> = [
+            ("api_root", self.api_root != defaults.api_root),
+            ("access_token", !self.access_token.is_empty()),
+            ("secret", !self.secret.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
+        (!keys.is_empty()).then_some(IgnoredKeys {
+            section: "gateway.onebot",
+            list: "accounts",
+            keys,
+        })
+    }
+}
+
+impl TelegramSettings {
+    /// The section's `token`, `webhook_url` and `secret_token` when they are set although
+    /// `[[gateway.telegram.bots]]` gives every bot its own (`None`: nothing ignored).
+    #[must_use]
+    pub fn ignored_keys(&self) -> Option<IgnoredKeys> {
+        if self.bots.is_empty() {
+            return None;
+        }
+        let keys: Vec<&'static str> = [
+            ("token", !self.token.is_empty()),
+            ("webhook_url", !self.webhook_url.is_empty()),
+            ("secret_token", !self.secret_token.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
+        (!keys.is_empty()).then_some(IgnoredKeys {
+            section: "gateway.telegram",
+            list: "bots",
+            keys,
+        })
+    }
+}
+
 /// One Telegram bot, resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedBot {
@@ -177,6 +240,35 @@ mod tests {
     const ACCOUNTS: &str = "[[gateway.onebot.accounts]]\nself_id = 20001\napi_root = \"http://127.0.0.1:3001\"\n\
          secret = \"one\"\n\n[[gateway.onebot.accounts]]\nself_id = 20002\napi_root = \"http://127.0.0.1:3002\"\n\
          secret = \"two\"\ntimeout = \"3s\"\n";
+
+    #[test]
+    fn section_keys_a_list_replaces_are_named_and_nothing_else() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults");
+        assert_eq!(s.gateway.onebot.ignored_keys(), None, "no list, nothing replaced");
+        let file = write(ACCOUNTS);
+        let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
+        assert_eq!(
+            s.gateway.onebot.ignored_keys(),
+            None,
+            "the section's defaults are not set keys"
+        );
+        let file = write(&format!(
+            "[gateway.onebot]\napi_root = \"http://127.0.0.1:3999\"\nsecret = \"old\"\ntimeout = \"5s\"\n{ACCOUNTS}"
+        ));
+        let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
+        let ignored = s.gateway.onebot.ignored_keys().expect("two keys are replaced");
+        assert_eq!(
+            (ignored.section, ignored.list, ignored.keys),
+            ("gateway.onebot", "accounts", vec!["api_root", "secret"]),
+            "timeout is shared, not replaced"
+        );
+        let file = write(&format!(
+            "[gateway.telegram]\nenabled = true\ntoken = \"{TG_TOKEN}\"\n[[gateway.telegram.bots]]\ntoken = \"{TG_TOKEN}\"\n"
+        ));
+        let s = Settings::load_with_env(Some(file.path()), env(&[])).expect("valid");
+        let ignored = s.gateway.telegram.ignored_keys().expect("the token is replaced");
+        assert_eq!((ignored.section, ignored.keys), ("gateway.telegram", vec!["token"]));
+    }
 
     #[test]
     fn listed_accounts_resolve_one_by_one_and_the_section_alone_is_one_any_account() {

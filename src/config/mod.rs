@@ -50,7 +50,7 @@ use serde::Deserialize;
 
 pub use crate::domain::event::UserRef;
 pub use crate::policy::flood::FloodSettings;
-pub use accounts::{OneBotAccount, ResolvedBot, ResolvedOneBot, TelegramBot};
+pub use accounts::{IgnoredKeys, OneBotAccount, ResolvedBot, ResolvedOneBot, TelegramBot};
 pub use bans::{BansSettings, Subscription};
 pub use console::{ConsoleSettings, MIN_API_TOKEN_CHARS};
 pub use engagement::EngagementSettings;

@@ -132,6 +132,66 @@ fn operator_cli_follows_the_config_s_locale_else_lang() {
     assert!(!en_sub.contains("加载配置和规则"), "{en_sub}");
 }
 
+/// Issue 13: with `[[gateway.onebot.accounts]]` and `[[gateway.telegram.bots]]`, check-config
+/// shows every account and bot with its own API, and says which section keys the lists make
+/// unused (a section `secret` left behind no longer guards the webhook).
+#[test]
+fn check_config_lists_every_account_and_bot_and_names_the_section_keys_they_replace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = repo_root().join("rules");
+    let accounts = "[gateway.onebot]\nsecret = \"left-behind\"\n\
+        [[gateway.onebot.accounts]]\nself_id = 20001\napi_root = \"http://127.0.0.1:3001\"\nsecret = \"one\"\n\
+        [[gateway.onebot.accounts]]\nself_id = 20002\napi_root = \"http://127.0.0.1:3002\"\n\
+        [gateway.telegram]\nenabled = true\ntoken = \"7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\"\n\
+        [[gateway.telegram.bots]]\ntoken = \"7000000001:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1\"\n\
+        [[gateway.telegram.bots]]\ntoken = \"7000000002:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA2\"\n";
+    for (locale, wants) in [
+        (
+            "[messages]\nlocale = \"en\"\n",
+            [
+                "  onebot:      account 20001 · webhook /onebot/v11 · api http://127.0.0.1:3001 · token none · signature required",
+                "  onebot:      account 20002 · webhook /onebot/v11 · api http://127.0.0.1:3002 · token none · signature not required",
+                "  warning: [gateway.onebot] sets secret, but [[gateway.onebot.accounts]] gives each entry its own",
+                "bot 7000000001",
+                "bot 7000000002",
+                "  warning: [gateway.telegram] sets token, but [[gateway.telegram.bots]] gives each entry its own",
+            ],
+        ),
+        (
+            "",
+            [
+                "  OneBot 账号 20001：Webhook /onebot/v11 · API http://127.0.0.1:3001 · 令牌未设置 · 签名必须",
+                "  OneBot 账号 20002：Webhook /onebot/v11 · API http://127.0.0.1:3002 · 令牌未设置 · 签名不要求",
+                "  警告：[gateway.onebot] 的 secret 未被使用：已列出 [[gateway.onebot.accounts]]",
+                "机器人 7000000001",
+                "机器人 7000000002",
+                "  警告：[gateway.telegram] 的 token 未被使用：已列出 [[gateway.telegram.bots]]",
+            ],
+        ),
+    ] {
+        let config = dir.path().join("q.toml");
+        std::fs::write(
+            &config,
+            format!("{locale}[rules]\ndir = {:?}\n{accounts}", rules.display().to_string()),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        for want in wants {
+            assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+        }
+        for secret in ["left-behind", "AAHdqTcv", "AAAAAAAA"] {
+            assert!(!stdout.contains(secret), "a secret is never printed: {stdout}");
+        }
+    }
+}
+
 #[test]
 fn check_config_says_a_telegram_token_without_enabled_turns_telegram_on() {
     let dir = tempfile::tempdir().expect("tempdir");

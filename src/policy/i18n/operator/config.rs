@@ -31,8 +31,11 @@ pub enum ConfigLine<'a> {
     Listen(&'a str),
     /// `server.admin_listen`, `None` when off.
     Admin(Option<&'a str>),
-    /// The OneBot gateway.
+    /// The OneBot gateway, or one listed account of it.
     OneBot {
+        /// The account's `self_id` when the accounts are listed (`None`: the single section,
+        /// which accepts any).
+        account: Option<i64>,
         /// The webhook path.
         webhook: &'a str,
         /// The gateway's HTTP API root.
@@ -53,6 +56,16 @@ pub enum ConfigLine<'a> {
     },
     /// `[gateway.telegram]` has a token but no `enabled` key.
     TelegramByToken,
+    /// Keys of a gateway section that are set but not used, because its list of accounts
+    /// or bots gives each its own ([`ignored_section_keys`]).
+    IgnoredKeys {
+        /// The section (`gateway.onebot`).
+        section: &'a str,
+        /// The list that replaces them (`accounts`).
+        list: &'a str,
+        /// The keys, joined (`api_root, secret`).
+        keys: &'a str,
+    },
     /// `storage.path`.
     Storage(&'a str),
     /// `rules.dir` and what it holds ([`crate::policy::i18n::rules_summary`] and the model).
@@ -115,12 +128,14 @@ fn zh(line: ConfigLine<'_>) -> String {
         ConfigLine::Admin(None) => "管理端口：关闭".to_owned(),
         ConfigLine::Admin(Some(addr)) => format!("管理端口：{addr}（/metrics /healthz /readyz /stats/<group>）"),
         ConfigLine::OneBot {
+            account,
             webhook,
             api,
             token,
             signature,
         } => format!(
-            "OneBot：Webhook {webhook} · API {api} · 令牌{} · 签名{}",
+            "OneBot{}：Webhook {webhook} · API {api} · 令牌{} · 签名{}",
+            account.map(|id| format!(" 账号 {id}")).unwrap_or_default(),
             if token { "已设置" } else { "未设置" },
             if signature { "必须" } else { "不要求" }
         ),
@@ -134,6 +149,9 @@ fn zh(line: ConfigLine<'_>) -> String {
             format!("Telegram：{transport} · API {api} · 机器人 {bot}")
         }
         ConfigLine::TelegramByToken => "警告：[gateway.telegram] 设置了 token 但没有 `enabled` 键，因此 Telegram 已开启；加上 `enabled = true` 确认开启，或 `enabled = false` 保持关闭".to_owned(),
+        ConfigLine::IgnoredKeys { section, list, keys } => format!(
+            "警告：[{section}] 的 {keys} 未被使用：已列出 [[{section}.{list}]]，每一项用自己的设置；请把它们移到各项里，或删掉"
+        ),
         ConfigLine::Storage(path) => format!("数据目录：{path}"),
         ConfigLine::Rules { dir, summary } => format!("规则目录：{dir} —— {summary}"),
         ConfigLine::Warning(text) => format!("警告：{text}"),
@@ -165,12 +183,14 @@ fn en(line: ConfigLine<'_>) -> String {
         ConfigLine::Admin(None) => "admin:       off".to_owned(),
         ConfigLine::Admin(Some(addr)) => format!("admin:       {addr} (/metrics /healthz /readyz /stats/<group>)"),
         ConfigLine::OneBot {
+            account,
             webhook,
             api,
             token,
             signature,
         } => format!(
-            "onebot:      webhook {webhook} · api {api} · token {} · signature {}",
+            "onebot:      {}webhook {webhook} · api {api} · token {} · signature {}",
+            account.map(|id| format!("account {id} · ")).unwrap_or_default(),
             if token { "set" } else { "none" },
             if signature { "required" } else { "not required" }
         ),
@@ -184,6 +204,9 @@ fn en(line: ConfigLine<'_>) -> String {
             format!("telegram:    {transport} · api {api} · bot {bot}")
         }
         ConfigLine::TelegramByToken => format!("warning: {}", telegram_by_token()),
+        ConfigLine::IgnoredKeys { section, list, keys } => {
+            format!("warning: {}", ignored_section_keys(section, list, keys))
+        }
         ConfigLine::Storage(path) => format!("storage:     {path}"),
         ConfigLine::Rules { dir, summary } => format!("rules:       {dir} — {summary}"),
         ConfigLine::Warning(text) => format!("warning:     {text}"),
@@ -216,6 +239,15 @@ fn en(line: ConfigLine<'_>) -> String {
 #[must_use]
 pub fn telegram_by_token() -> &'static str {
     "[gateway.telegram] has a token but no `enabled` key, so Telegram is on; add `enabled = true` to say so, or `enabled = false` to keep it off"
+}
+
+/// What the daemon logs (English) and `check-config` says when a gateway section sets keys
+/// that its list of accounts or bots replaces.
+#[must_use]
+pub fn ignored_section_keys(section: &str, list: &str, keys: &str) -> String {
+    format!(
+        "[{section}] sets {keys}, but [[{section}.{list}]] gives each entry its own, so the section's are not used: move them into the entries, or remove them"
+    )
 }
 
 /// One part of a `[groups."…"]` override line.

@@ -18,8 +18,8 @@ mod explain;
 mod records;
 
 pub use config::{
-    ConfigLine, GroupOverride, TelegramTransport, WordListWarning, config_line, group_override, model_summary,
-    telegram_by_token, word_list_warning,
+    ConfigLine, GroupOverride, TelegramTransport, WordListWarning, config_line, group_override, ignored_section_keys,
+    model_summary, telegram_by_token, word_list_warning,
 };
 pub use explain::{
     ExplainEffect, ExplainLine, ExplainNoAction, ExplainReason, ExplainThreshold, SamplesSource, explain_line,
