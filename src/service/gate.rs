@@ -241,8 +241,11 @@ impl Gate {
         };
         Ok(Some(match self.store.open_gate(&event.key, now, &gate, items)? {
             GateOpened::Duplicate => Outcome::Duplicate,
-            GateOpened::Opened { actions } => {
-                self.bound.grow(1);
+            GateOpened::Opened { actions, replaced } => {
+                // A re-join while still gated replaces the gate: no more are pending.
+                if !replaced {
+                    self.bound.grow(1);
+                }
                 GateCounts::bump(&self.metrics.gate.opened);
                 self.keeper_wake.notify_one();
                 tracing::info!(%group, user = joined.user_id, deadline_ms = gate.deadline_ms, muted, "gate: newcomer asked to answer");
@@ -315,8 +318,13 @@ impl Gate {
             return Ok(None);
         }
         if !Question::accepts(&gate.answers, &compact) {
-            // The group message is recorded by moderation, so no key here.
+            // The group message is recorded by moderation, so no key here...
             let removed = self.wrong(None, &gate, Some(msg.message_id), now)?;
+            // ...unless it removed them: then moderation never sees it, and the event is
+            // recorded here, so a redelivery is a duplicate rather than a message to moderate.
+            if matches!(removed, Some(Outcome::Acted { .. })) {
+                self.store.answer_press(&event.key, now, Vec::new())?;
+            }
             return Ok(removed);
         }
         self.pass(event, &gate, now, None).map(Some)

@@ -177,10 +177,14 @@ fn gate_key(group: GroupId, user_id: i64) -> Vec<u8> {
 pub enum GateOpened {
     /// The join event was already recorded (a redelivery); nothing changed.
     Duplicate,
-    /// The gate is stored, with this many outbox items (mute, question).
+    /// The gate is stored, with this many outbox items (mute, question, and the recall of
+    /// the question of a gate it replaced).
     Opened {
         /// How many.
         actions: usize,
+        /// Whether it replaced a gate still pending for the same member (a re-join): the
+        /// count of pending gates did not change.
+        replaced: bool,
     },
 }
 
@@ -225,8 +229,9 @@ pub enum GatePassed {
 
 impl Store {
     /// Opens `gate` for the join event `key`: records the event as seen, stores the gate
-    /// (replacing an older gate of the same member: a re-join starts over) and stages `items`
-    /// (the mute and the question), in one transaction.
+    /// (replacing an older gate of the same member: a re-join starts over, and the older
+    /// gate's question is recalled first, before the new question takes its receipt's name)
+    /// and stages `items` (the mute and the question), in one transaction.
     pub fn open_gate(
         &self,
         key: &EventKey,
@@ -237,12 +242,18 @@ impl Store {
         let gate_key = gate_key(gate.group, gate.user_id);
         let value = encode(gate)?;
         let opened = self.unit(Some(key), now, |unit| {
-            unit.state.insert(gate_key.as_slice(), value.as_slice())?;
-            let actions = items.len();
+            let replaced = unit.state.insert(gate_key.as_slice(), value.as_slice())?.is_some();
+            let old_question = if replaced {
+                take_question(unit, gate.group, gate.user_id, now.as_millisecond())?
+            } else {
+                None
+            };
+            let actions = items.len() + usize::from(old_question.is_some());
+            unit.stage_items(old_question)?;
             unit.stage_items(items.iter().cloned())?;
-            Ok(actions)
+            Ok(GateOpened::Opened { actions, replaced })
         })?;
-        Ok(opened.map_or(GateOpened::Duplicate, |actions| GateOpened::Opened { actions }))
+        Ok(opened.unwrap_or(GateOpened::Duplicate))
     }
 
     /// The pending gate of `user_id` in `group`, if any.
@@ -390,8 +401,9 @@ impl Store {
         Ok(done.unwrap_or(WrongAnswer::Duplicate))
     }
 
-    /// Records the event `key` (a button press that lets no one in) with `items` (its
-    /// acknowledgement), in one transaction. Returns `false` for a redelivery: nothing changed.
+    /// Records the event `key` (a button press that lets no one in, or the group message that
+    /// used up a newcomer's tries) with `items` (a press's acknowledgement), in one
+    /// transaction. Returns `false` for a redelivery: nothing changed.
     pub fn answer_press(&self, key: &EventKey, now: Timestamp, items: Vec<OutboxItem>) -> Result<bool, StoreError> {
         let done = self.unit(Some(key), now, |unit| unit.stage_items(items.iter().cloned()))?;
         Ok(done.is_some())
@@ -495,7 +507,13 @@ mod tests {
         let (_dir, store) = store();
         let key = EventKey::derive("join 1");
         let opened = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 1_000), Vec::new());
-        assert_eq!(opened.expect("open"), GateOpened::Opened { actions: 0 });
+        assert_eq!(
+            opened.expect("open"),
+            GateOpened::Opened {
+                actions: 0,
+                replaced: false
+            }
+        );
         let again = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 9_000), Vec::new());
         assert_eq!(again.expect("open"), GateOpened::Duplicate);
         for id in 0..(MAX_KEPT_MESSAGES as i64 + 5) {
@@ -528,6 +546,55 @@ mod tests {
         assert_eq!(old.ask, AskMode::Typed);
         let kept: PendingGate = decode(&encode(&gate(7, 1_000)).expect("encode")).expect("decode");
         assert_eq!(kept.ask, AskMode::Private);
+    }
+
+    #[test]
+    fn a_rejoin_while_gated_recalls_the_first_question_and_replaces_the_gate() {
+        let (_dir, store) = store();
+        let (g, user) = (GroupId::qq(5), 7);
+        store
+            .open_gate(
+                &EventKey::derive("join a"),
+                Timestamp::UNIX_EPOCH,
+                &gate(user, 1_000),
+                Vec::new(),
+            )
+            .expect("open");
+        let receipt = encode(&Receipt::new(77, 10)).expect("encode");
+        store
+            .set_state(&question_receipt_name(g, user), &receipt)
+            .expect("receipt");
+        let again = store
+            .open_gate(
+                &EventKey::derive("join b"),
+                Timestamp::UNIX_EPOCH,
+                &gate(user, 9_000),
+                Vec::new(),
+            )
+            .expect("open");
+        assert_eq!(
+            again,
+            GateOpened::Opened {
+                actions: 1,
+                replaced: true
+            }
+        );
+        let staged: Vec<Action> = store
+            .outbox()
+            .pending()
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, item)| item.action)
+            .collect();
+        assert_eq!(
+            staged,
+            [Action::Recall {
+                group: g,
+                message_id: 77
+            }]
+        );
+        assert_eq!(store.pending_gates().expect("scan").len(), 1);
+        assert_eq!(store.gate(g, user).expect("read").expect("pending").deadline_ms, 9_000);
     }
 
     #[test]

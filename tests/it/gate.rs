@@ -837,7 +837,9 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
     }
     app.settle().await;
     assert_eq!(app.gateway.delivered().len(), 1, "{:?}", app.gateway.delivered());
-    app.post_event(&group_message(9_903, 842, "member", "Java")).await;
+    // The third, an advert: it removes them (no warning on top).
+    app.post_event(&group_message(9_903, 842, "member", "加我微信 abc123"))
+        .await;
     let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
         actions(&calls[1..]),
@@ -850,6 +852,12 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
         .collect();
     assert_eq!(recalled, [question, 9_901, 9_902, 9_903]);
     assert_eq!(calls[5].params["user_id"], 842);
+    // The answer that removed them is recorded: its redelivery is a duplicate, not an advert
+    // to recall and warn about.
+    app.post_event(&group_message(9_903, 842, "member", "加我微信 abc123"))
+        .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 6, "{:?}", app.gateway.delivered());
 
     // With `max_tries = 0` in another group, five wrong answers remove no one; the right one
     // still passes. (Different words, paced, so the flood limits stay out of it.)
@@ -969,5 +977,38 @@ async fn a_private_question_back_or_a_long_message_is_not_a_wrong_answer() {
     app.post_event(&private_message(7_206, 871, "Go")).await;
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
     assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_kick"], "{calls:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejoin_while_gated_recalls_the_first_question_and_counts_one_pending_gate() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(881)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 881);
+    let first = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+    // The same member joins again (a new event) before answering: the first question is
+    // recalled, then they are asked anew.
+    let mut again = join_of(881);
+    again["time"] = json!(1_732_172_900);
+    app.post_event(&again).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_ban", "send_group_msg"]);
+    assert_eq!(calls[2].params["message_id"], first);
+    let second = calls[4].message_id.expect("the question's id");
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"opened\"}", "2"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "1"),
+    ])
+    .await;
+    app.settle().await;
+    // At the deadline: the second question recalled and one kick.
+    app.advance(Duration::from_secs(300));
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    assert_eq!(actions(&calls[5..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(calls[5].params["message_id"], second);
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "0")])
+        .await;
     app.stop().await;
 }
