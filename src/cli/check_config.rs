@@ -117,6 +117,17 @@ pub(crate) fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
         line(ConfigLine::SuperUsers(&users.join(", ")));
     }
     line(ConfigLine::Welcome(settings.welcome.enabled));
+    // A restricted Telegram member cannot type an answer: the gate asks them with the button.
+    let verify = &settings.verify;
+    let muted_without_button = |o: &crate::config::VerifyOverride| {
+        o.enabled.unwrap_or(verify.enabled) && o.mute.unwrap_or(verify.mute) && !o.button.unwrap_or(verify.button)
+    };
+    if telegram.enabled
+        && (muted_without_button(&crate::config::VerifyOverride::default())
+            || settings.groups.values().any(|g| muted_without_button(&g.verify)))
+    {
+        line(ConfigLine::GateButton);
+    }
     let inactivity = &settings.inactivity;
     if inactivity.enabled {
         let steps: Vec<String> = inactivity.remind_after.iter().map(ToString::to_string).collect();

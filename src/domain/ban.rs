@@ -64,6 +64,9 @@ pub struct BanGauges {
     pub shared: AtomicU64,
     /// Members removed (or join requests declined) because they were banned.
     pub enforced: AtomicU64,
+    /// Banned members left alone because they are protected: a super user, the bot, a group
+    /// owner or admin, or one of the group's exempt members (logged as a warning).
+    pub protected: AtomicU64,
     /// Subscription refreshes that replaced a list.
     pub refresh_ok: AtomicU64,
     /// Subscription refreshes that kept the previous list (unreachable, bad format).
@@ -88,7 +91,7 @@ impl BanGauges {
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write as _;
         let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let series: [(&str, &str, &str, &str, &AtomicU64); 9] = [
+        let series: [(&str, &str, &str, &str, &AtomicU64); 10] = [
             (
                 "qunguan_bans",
                 "gauge",
@@ -103,6 +106,13 @@ impl BanGauges {
                 "Banned members removed, or their join requests declined.",
                 "",
                 &self.enforced,
+            ),
+            (
+                "qunguan_bans_protected_total",
+                "counter",
+                "Banned members left alone because they are protected (super user, the bot, an owner or admin, an exempt member).",
+                "",
+                &self.protected,
             ),
             (
                 "qunguan_bans_refresh_total",

@@ -329,6 +329,9 @@ pub struct GateCounts {
     pub released: AtomicU64,
     /// Newcomers let in ungated because `[limits] verify_pending` gates were pending.
     pub full: AtomicU64,
+    /// Newcomers not gated although their group is: super users, the group's exempt members,
+    /// and every newcomer of a group in dry run (logged instead).
+    pub skipped: AtomicU64,
 }
 
 impl GateCounts {
@@ -342,7 +345,7 @@ impl GateCounts {
             out,
             "qunguan_verify_gates_total",
             "counter",
-            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, failed (too many wrong answers), released, full (let in ungated).",
+            "Gates at the door (入群验证), by how they went: opened, passed, timed_out, failed (too many wrong answers), released, full (let in ungated), skipped (super users, exempt members, dry run).",
         );
         for (result, n) in [
             ("opened", &self.opened),
@@ -351,6 +354,7 @@ impl GateCounts {
             ("failed", &self.failed),
             ("released", &self.released),
             ("full", &self.full),
+            ("skipped", &self.skipped),
         ] {
             let _ = writeln!(out, "qunguan_verify_gates_total{{result=\"{result}\"}} {}", load(n));
         }

@@ -24,18 +24,22 @@ pub enum RuleId {
     /// A near-duplicate of a message an admin marked as spam (`/spam`), in any group of the
     /// instance.
     Learned,
+    /// The gate at the door (入群验证): a newcomer removed for not answering in time, or
+    /// for too many wrong answers.
+    Verify,
     /// A word list or detector of the rules folder, by name.
     Named(Arc<str>),
 }
 
 impl RuleId {
     /// The synthetic ids, which no word list may be named.
-    pub const RESERVED: [RuleId; 5] = [
+    pub const RESERVED: [RuleId; 6] = [
         Self::Flood,
         Self::Manual,
         Self::Inactive,
         Self::JoinAnswer,
         Self::Learned,
+        Self::Verify,
     ];
 
     /// The id as stored and shown in logs.
@@ -47,6 +51,7 @@ impl RuleId {
             Self::Inactive => "inactive",
             Self::JoinAnswer => "join_answer",
             Self::Learned => "learned",
+            Self::Verify => "verify",
             Self::Named(name) => name,
         }
     }

@@ -109,6 +109,28 @@ pub fn button_owner(data: &str) -> Option<i64> {
     data.strip_prefix("gate:").and_then(|id| id.parse::<i64>().ok())
 }
 
+/// However short the accepted answers, a private message of up to this many characters (in
+/// compact form) may still be an answer.
+pub const MIN_ANSWER_CHARS: usize = 16;
+
+/// Whether a private message `text` (compact normalized: `compact`) could be meant as an
+/// answer to a gate accepting `answers`, and so counts as a wrong try when it is not one.
+/// It cannot when it asks something (a `?` or `？`), when it is longer than
+/// max([`MIN_ANSWER_CHARS`], twice the longest accepted answer) characters, or, when every
+/// accepted answer holds a number (an arithmetic question), when it holds none.
+#[must_use]
+pub fn could_answer(answers: &[String], text: &str, compact: &str) -> bool {
+    if compact.is_empty() || text.contains(['?', '？']) {
+        return false;
+    }
+    let longest = answers.iter().map(|a| a.chars().count()).max().unwrap_or(0);
+    if compact.chars().count() > MIN_ANSWER_CHARS.max(longest.saturating_mul(2)) {
+        return false;
+    }
+    let numeric = !answers.is_empty() && answers.iter().all(|a| a.chars().any(|c| c.is_ascii_digit()));
+    !numeric || compact.chars().any(|c| c.is_ascii_digit())
+}
+
 /// Whether a gate that ends at `deadline_ms` is due at `now_ms`.
 #[must_use]
 pub fn due(deadline_ms: i64, now_ms: i64) -> bool {
@@ -240,6 +262,32 @@ mod tests {
         assert_eq!(picked.len(), 4);
         assert!(Question::pick(&[], GateMode::Question, 1).text.ends_with("= ?"));
         assert!(Question::pick(&file, GateMode::Arithmetic, 1).text.ends_with("= ?"));
+    }
+
+    #[test]
+    fn only_a_message_that_could_be_an_answer_is_a_wrong_try() {
+        let n = normalizer();
+        let words = Question::new(&n, "本群讨论什么语言？", &["Rust".into(), "锈".into()]).expect("q");
+        let could = |answers: &[String], text: &str| could_answer(answers, text, &n.compact(text));
+        for wrong in ["Python", "不知道", "Go语言", "1234567890123456"] {
+            assert!(could(&words.answers, wrong), "{wrong}");
+        }
+        for not_an_answer in [
+            "你好，题目是什么？",
+            "what is the question?",
+            "请问管理员我什么时候可以说话呢我刚进群",
+            "",
+            "！！",
+        ] {
+            assert!(!could(&words.answers, not_an_answer), "{not_an_answer}");
+        }
+        // A long answer allows twice its length.
+        let long = Question::new(&n, "q", &["abcdefghijklmnop".into()]).expect("q");
+        assert!(could(&long.answers, &"x".repeat(32)) && !could(&long.answers, &"x".repeat(33)));
+        // Arithmetic: only a message with a number is a try.
+        let sum = Question::arithmetic(7);
+        assert!(could(&sum.answers, "1") && could(&sum.answers, "等于99"));
+        assert!(!could(&sum.answers, "不会") && !could(&sum.answers, "hello"));
     }
 
     #[test]

@@ -71,7 +71,12 @@ impl CasLookup for HttpCas {
     fn listed(&self, user_id: i64) -> Pin<Box<dyn Future<Output = CasAnswer> + Send + '_>> {
         Box::pin(async move {
             let url = format!("{}/check?user_id={user_id}", self.api);
-            let response = self.http.get(&url).send().await.map_err(|e| e.to_string())?;
+            let response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| e.without_url().to_string())?;
             let status = response.status();
             if !status.is_success() {
                 return Err(format!("CAS answered HTTP {status}"));
@@ -87,7 +92,7 @@ impl CasLookup for HttpCas {
 /// The body of `response`, refused when longer than `cap`.
 async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
         if body.len() + chunk.len() > cap {
             return Err(format!("the answer is longer than {cap} bytes"));
         }
@@ -112,7 +117,7 @@ async fn fetch(http: &reqwest::Client, source: &Subscription) -> Result<String, 
             .map_err(|e| e.to_string())??
         }
         Subscription::Url(url) => {
-            let response = http.get(url).send().await.map_err(|e| e.to_string())?;
+            let response = http.get(url).send().await.map_err(|e| e.without_url().to_string())?;
             let status = response.status();
             if !status.is_success() {
                 return Err(format!("HTTP {status}"));
@@ -123,20 +128,40 @@ async fn fetch(http: &reqwest::Client, source: &Subscription) -> Result<String, 
     String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
 }
 
+/// How a shared list is named in the log: a file by its path; a URL as
+/// `scheme://host[:port]/path`, without the user info or the query (either may hold a
+/// token).
+pub(crate) fn redacted(source: &Subscription) -> String {
+    match source {
+        Subscription::File(path) => path.display().to_string(),
+        Subscription::Url(url) => match reqwest::Url::parse(url) {
+            Ok(url) => {
+                let host = url.host_str().unwrap_or_default();
+                match url.port() {
+                    Some(port) => format!("{}://{host}:{port}{}", url.scheme(), url.path()),
+                    None => format!("{}://{host}{}", url.scheme(), url.path()),
+                }
+            }
+            Err(_) => "(a URL that does not parse)".to_owned(),
+        },
+    }
+}
+
 /// Reads every shared list once; each that cannot be read or parsed keeps its previous
 /// version.
 async fn refresh_all(bans: &Bans, http: &reqwest::Client, sources: &[Subscription]) {
     for (index, source) in sources.iter().enumerate() {
+        let source_name = redacted(source);
         match fetch(http, source).await {
             Ok(text) => match bans.set_shared(index, &text) {
-                Ok(count) => tracing::info!(list = %source, bans = count, "shared ban list read"),
+                Ok(count) => tracing::info!(list = %source_name, bans = count, "shared ban list read"),
                 Err(e) => {
-                    tracing::error!(list = %source, error = %e, "shared ban list refused; its previous version stays in force")
+                    tracing::error!(list = %source_name, error = %e, "shared ban list refused; its previous version stays in force")
                 }
             },
             Err(e) => {
                 bans.refresh_failed();
-                tracing::warn!(list = %source, error = %e, "shared ban list not read; its previous version stays in force");
+                tracing::warn!(list = %source_name, error = %e, "shared ban list not read; its previous version stays in force");
             }
         }
     }
@@ -168,5 +193,27 @@ pub(crate) fn refresher(bans: Arc<Bans>, settings: &Settings) -> impl Fn(Cancell
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_url_is_logged_without_its_user_info_or_query() {
+        let url = |u: &str| redacted(&Subscription::Url(u.to_owned()));
+        assert_eq!(
+            url("https://alice:s3cret@lists.example.org/shared/bans.csv?token=abc&x=1#top"),
+            "https://lists.example.org/shared/bans.csv"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8099/bans.csv?key=k"),
+            "http://127.0.0.1:8099/bans.csv"
+        );
+        assert_eq!(url("https://[::1]:9/b?t=1"), "https://[::1]:9/b");
+        assert_eq!(url("not a url ?token=x"), "(a URL that does not parse)");
+        let file = redacted(&Subscription::File("/etc/qunguan/friends.csv".into()));
+        assert_eq!(file, "/etc/qunguan/friends.csv");
     }
 }

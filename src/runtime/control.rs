@@ -355,6 +355,8 @@ enum AnswerError {
     Store(#[from] StoreError),
     #[error("the import was not applied: {0}")]
     Import(#[from] crate::service::learning::ImportError),
+    #[error(transparent)]
+    Bans(#[from] crate::service::bans::BanError),
     #[error("{0}")]
     Other(String),
 }

@@ -26,15 +26,17 @@ use arc_swap::ArcSwap;
 use jiff::Timestamp;
 
 use crate::config::Settings;
+use crate::domain::action::Action;
 use crate::domain::action::Capabilities;
 use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::ban::{Ban, BanGauges, Origin};
 use crate::domain::bounds::Bound;
 use crate::domain::effects::{StrikeWrite, Subject, Writes};
-use crate::domain::event::{Event, GroupId, Platform, UserRef};
+use crate::domain::event::{Event, EventKey, GroupId, Platform, UserRef};
 use crate::domain::metrics::Metrics;
 use crate::domain::sink::Outcome;
 use crate::policy::bans::{BanList, ListError, Sighting};
+use crate::policy::group::Policies;
 use crate::service::pipeline::PipelineError;
 use crate::store::{Store, StoreError};
 
@@ -48,10 +50,23 @@ pub trait CasLookup: Send + Sync {
     fn listed(&self, user_id: i64) -> Pin<Box<dyn Future<Output = CasAnswer> + Send + '_>>;
 }
 
+/// Why a ban could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum BanError {
+    /// Super users (`[admin] super_users`) are never banned.
+    #[error("{0} is a super user ([admin] super_users) and cannot be banned; nothing was changed")]
+    SuperUser(UserRef),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The ban list service (one per daemon).
 pub struct Bans {
     store: Store,
     settings: Arc<Settings>,
+    /// Super users, exempt members and dry run, per group (from `settings`).
+    policies: Policies,
     metrics: Arc<Metrics>,
     /// What every event is checked against; replaced whole on a change.
     list: ArcSwap<BanList>,
@@ -95,6 +110,7 @@ impl Bans {
         let shared = vec![Vec::new(); settings.bans.subscribe.len()];
         let bans = Self {
             store,
+            policies: settings.policies(),
             settings,
             metrics,
             list: ArcSwap::from_pointee(BanList::default()),
@@ -113,6 +129,7 @@ impl Bans {
         let shared = vec![Vec::new(); settings.bans.subscribe.len()];
         Self {
             store,
+            policies: settings.policies(),
             settings,
             metrics: Arc::default(),
             list: ArcSwap::from_pointee(BanList::default()),
@@ -279,7 +296,7 @@ impl Bans {
         event: &Event,
         (group, user_id, dry_run): (GroupId, i64, bool),
         sighting: &Sighting,
-        cas: bool,
+        (cas, moderator): (bool, bool),
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         let user = UserRef {
@@ -289,6 +306,11 @@ impl Bans {
         let Some(origin) = self.banned(user).or(cas.then_some(Origin::Cas)) else {
             return Ok(None);
         };
+        if let Some(who) = self.protected(group, user_id, event.self_id, moderator) {
+            BanGauges::bump(&self.gauges().protected);
+            tracing::warn!(%group, user = user_id, rule = origin.rule(), who, "a banned member is protected; not removed (lift the ban, or check the list)");
+            return Ok(None);
+        }
         let locale = self.settings.messages.locale;
         let reason = crate::policy::i18n::default_reject_reason(locale);
         let mut actions = crate::policy::bans::removal(group, user_id, sighting, Capabilities::of(group), reason);
@@ -342,6 +364,77 @@ impl Bans {
         Ok(Some(Outcome::Acted { actions: count }))
     }
 
+    /// Why `user_id` of `group` is never removed for a ban, if they are protected: the bot
+    /// (`self_id`), a super user, a group owner or admin (`moderator`, as the event says), or
+    /// one of the group's exempt members.
+    fn protected(&self, group: GroupId, user_id: i64, self_id: i64, moderator: bool) -> Option<&'static str> {
+        if user_id == self_id {
+            Some("the bot")
+        } else if self.policies.is_super_user(group.platform, user_id) {
+            Some("a super user")
+        } else if moderator {
+            Some("a group owner or admin")
+        } else if self.policies.group(group).is_exempt(user_id) {
+            Some("an exempt member")
+        } else {
+            None
+        }
+    }
+
+    /// Refuses to ban a super user.
+    fn check_bannable(&self, user: UserRef) -> Result<(), BanError> {
+        if self.policies.is_super_user(user.platform, user.id) {
+            return Err(BanError::SuperUser(user));
+        }
+        Ok(())
+    }
+
+    /// What a new ban of `user` does in the groups they were `seen` in: the kicks of the live
+    /// groups, and the groups in dry run, where nothing is sent (see
+    /// [`Bans::record_dry_run`]).
+    pub(crate) fn expel(&self, user: UserRef, seen: &[GroupId]) -> (Vec<Action>, Vec<GroupId>) {
+        let (dry, live): (Vec<Action>, Vec<Action>) = crate::policy::bans::expel(user, seen)
+            .into_iter()
+            .partition(|kick| self.policies.group(kick.group()).dry_run);
+        let dry = dry.iter().map(Action::group).collect();
+        (live, dry)
+    }
+
+    /// Records, for each group of `groups` (in dry run), the removal of `ban`'s member that a
+    /// new ban would have made there: an audit case marked dry run, nothing sent. Each case
+    /// is recorded once per ban (keyed by the member, the group and the ban's time).
+    pub(crate) fn record_dry_run(
+        &self,
+        ban: &Ban,
+        groups: &[GroupId],
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for &group in groups {
+            let key = EventKey::derive(&format!("ban-dry-run/{}/{group}/{}", ban.user, ban.at_ms));
+            let mut entry = AuditEntry::new(
+                group,
+                now.as_millisecond(),
+                ban.user.id,
+                actor.clone(),
+                Origin::Local.rule(),
+                Measure::Ban,
+            );
+            entry.reason.clone_from(&ban.reason);
+            entry.dry_run = true;
+            self.store.commit(&key, now, Some(Subject { group, user: None }), |_| {
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry.clone()),
+                };
+                (writes, ())
+            })?;
+            tracing::info!(%group, user = %ban.user, "banned member not removed: the group is in dry run (case recorded)");
+        }
+        Ok(())
+    }
+
     /// Records `ban` (a `/gban`), keeping an earlier ban of the same member as it was;
     /// banned in memory at once. The caller records the case and the kicks next (see
     /// `store::bans` for why in this order).
@@ -360,14 +453,17 @@ impl Bans {
     }
 
     /// The operator's `qunguan bans add`: records `ban` (replacing an entry of the same
-    /// member) and queues one kick for each group the member was seen in. Returns whether
-    /// the member was not banned before, and how many kicks were queued.
-    pub fn add(&self, ban: &Ban, now: Timestamp) -> Result<(bool, usize), StoreError> {
+    /// member) and queues one kick for each group the member was seen in (a group in dry run
+    /// gets a dry-run case instead). Returns whether the member was not banned before, and
+    /// how many kicks were queued. A super user is refused.
+    pub fn add(&self, ban: &Ban, now: Timestamp) -> Result<(bool, usize), BanError> {
+        self.check_bannable(ban.user)?;
         let new = self.store.put_ban(ban, true)?;
         self.added(ban.user);
-        let kicks = crate::policy::bans::expel(ban.user, &self.store.groups_seen(ban.user)?);
+        let (kicks, dry) = self.expel(ban.user, &self.store.groups_seen(ban.user)?);
         let groups = kicks.len();
         self.store.enqueue(kicks, now)?;
+        self.record_dry_run(ban, &dry, &Actor::Auto, now)?;
         Ok((new, groups))
     }
 
@@ -385,8 +481,12 @@ impl Bans {
 
     /// The operator's `qunguan bans import`: adds `bans`, replacing entries of the same
     /// members; returns how many members were not banned before. No kicks are queued: an
-    /// imported list is enforced where its members join or speak.
-    pub fn import(&self, bans: &[Ban]) -> Result<usize, StoreError> {
+    /// imported list is enforced where its members join or speak. A list naming a super user
+    /// is refused whole.
+    pub fn import(&self, bans: &[Ban]) -> Result<usize, BanError> {
+        if let Some(ban) = bans.iter().find(|b| self.check_bannable(b.user).is_err()) {
+            return Err(BanError::SuperUser(ban.user));
+        }
         let new = self.store.put_bans(bans)?;
         let mut parts = self.lock_parts();
         parts.local.extend(bans.iter().map(|b| b.user));
@@ -421,13 +521,14 @@ impl Bans {
         event: &Event,
         (group, user_id, dry_run): (GroupId, i64, bool),
         message_id: i64,
+        moderator: bool,
         now: Timestamp,
     ) -> Result<Option<Outcome>, PipelineError> {
         self.enforce(
             event,
             (group, user_id, dry_run),
             &Sighting::Spoke { message_id },
-            false,
+            (false, moderator),
             now,
         )
     }
@@ -446,7 +547,7 @@ impl Bans {
         let cas = self.banned(user).is_none()
             && self.cas_enabled(group.platform)
             && self.cas_listed(user_id, now.as_millisecond()).await == Some(true);
-        self.enforce(event, (group, user_id, dry_run), &Sighting::Joined, cas, now)
+        self.enforce(event, (group, user_id, dry_run), &Sighting::Joined, (cas, false), now)
     }
 
     /// A join request: declined when the applicant is banned.
@@ -460,7 +561,7 @@ impl Bans {
         let sighting = Sighting::Requested {
             handle: handle.to_owned(),
         };
-        self.enforce(event, (group, user_id, dry_run), &sighting, false, now)
+        self.enforce(event, (group, user_id, dry_run), &sighting, (false, false), now)
     }
 }
 

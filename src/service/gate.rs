@@ -43,10 +43,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::config::rules::RulesHandle;
 use crate::domain::action::{Action, Button, Capabilities, OutgoingMessage};
+use crate::domain::audit::{Actor, AuditEntry, Measure};
 use crate::domain::bounds::Bound;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::{ButtonPress, Event, GroupId, GroupMessage, MemberJoined, Platform, PrivateMessage};
 use crate::domain::metrics::{GateCounts, Metrics};
+use crate::domain::rule::RuleId;
 use crate::domain::sink::Outcome;
 use crate::policy::gate::{GatePolicy, Question};
 use crate::policy::group::Policies;
@@ -58,18 +60,19 @@ use crate::service::welcome::Welcomer;
 use crate::store::gate::question_receipt_name;
 use crate::store::welcome::JoinWrite;
 use crate::store::{
-    GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store, StoreError, WrongAnswer,
+    AskMode as Ask, Closing, GateOpened, GatePassed, JoinRecorded, OutboxItem, PendingGate, PendingJoin, Store,
+    StoreError, WrongAnswer,
 };
 
-/// How a newcomer is asked to answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ask {
-    /// Typed in the group.
-    InGroup,
-    /// By private message to the bot (muted on QQ: a muted member cannot post in the group).
-    Private,
-    /// By pressing the button under the question (Telegram, `button = true`).
-    Button,
+/// How a newcomer of `platform` is asked to answer: with the button on Telegram when the
+/// group asks for it or when they are muted (a restricted member cannot post, but can press a
+/// button), by private message when muted on QQ, else typed in the group.
+fn ask_mode(platform: Platform, muted: bool, button: bool) -> Ask {
+    match platform {
+        Platform::Telegram if button || muted => Ask::Button,
+        Platform::Qq if muted => Ask::Private,
+        _ => Ask::Typed,
+    }
 }
 
 /// Who is asked what, by which bot.
@@ -176,6 +179,18 @@ impl Gate {
         if !policy.enabled {
             return Ok(None);
         }
+        let user = joined.user_id;
+        if self.policies.is_super_user(group.platform, user) || self.policies.group(group).is_exempt(user) {
+            GateCounts::bump(&self.metrics.gate.skipped);
+            tracing::info!(%group, user, "gate: a super user or exempt member joined; not gated");
+            return Ok(None);
+        }
+        if self.policies.group(group).dry_run {
+            GateCounts::bump(&self.metrics.gate.skipped);
+            let muted = policy.mute && Capabilities::of(group).mute;
+            tracing::info!(%group, user, muted, timeout_secs = policy.timeout.as_secs(), "gate (dry run): the newcomer would be asked to answer; nothing sent, let in");
+            return Ok(None);
+        }
         if self.bound.len() >= self.bound.capacity() {
             GateCounts::bump(&self.metrics.gate.full);
             self.bound.evict(1);
@@ -198,13 +213,7 @@ impl Gate {
             };
             items.push(OutboxItem::new(mute, now_ms));
         }
-        let ask = if policy.button && group.platform == Platform::Telegram {
-            Ask::Button
-        } else if muted && group.platform == Platform::Qq {
-            Ask::Private
-        } else {
-            Ask::InGroup
-        };
+        let ask = ask_mode(group.platform, muted, policy.button);
         let asked = Asked {
             user_id: joined.user_id,
             name: &name,
@@ -228,11 +237,15 @@ impl Gate {
             messages: Vec::new(),
             muted,
             tries: 0,
+            ask,
         };
         Ok(Some(match self.store.open_gate(&event.key, now, &gate, items)? {
             GateOpened::Duplicate => Outcome::Duplicate,
-            GateOpened::Opened { actions } => {
-                self.bound.grow(1);
+            GateOpened::Opened { actions, replaced } => {
+                // A re-join while still gated replaces the gate: no more are pending.
+                if !replaced {
+                    self.bound.grow(1);
+                }
                 GateCounts::bump(&self.metrics.gate.opened);
                 self.keeper_wake.notify_one();
                 tracing::info!(%group, user = joined.user_id, deadline_ms = gate.deadline_ms, muted, "gate: newcomer asked to answer");
@@ -252,7 +265,7 @@ impl Gate {
             Ask::Private => (verify.private_prompt.as_str(), false),
             _ if !verify.prompt.is_empty() => (verify.prompt.as_str(), false),
             Ask::Button => (i18n::default_gate_button_prompt(locale), true),
-            Ask::InGroup => (i18n::default_gate_prompt(locale), true),
+            Ask::Typed => (i18n::default_gate_prompt(locale), true),
         };
         let timeout = i18n::duration(locale, policy.timeout.as_secs());
         let bot = asked.bot.to_string();
@@ -305,8 +318,13 @@ impl Gate {
             return Ok(None);
         }
         if !Question::accepts(&gate.answers, &compact) {
-            // The group message is recorded by moderation, so no key here.
+            // The group message is recorded by moderation, so no key here...
             let removed = self.wrong(None, &gate, Some(msg.message_id), now)?;
+            // ...unless it removed them: then moderation never sees it, and the event is
+            // recorded here, so a redelivery is a duplicate rather than a message to moderate.
+            if matches!(removed, Some(Outcome::Acted { .. })) {
+                self.store.answer_press(&event.key, now, Vec::new())?;
+            }
             return Ok(removed);
         }
         self.pass(event, &gate, now, None).map(Some)
@@ -331,7 +349,7 @@ impl Gate {
             (group, user),
             message_id,
             |tries| policy.exhausted(tries),
-            |g| self.closing_items(g, now_ms),
+            |g| self.closing(g, now_ms, Some(g.tries)),
         )?;
         Ok(match done {
             WrongAnswer::Duplicate => Some(Outcome::Duplicate),
@@ -343,7 +361,8 @@ impl Gate {
             WrongAnswer::Removed { actions } => {
                 self.bound.shrink(1);
                 GateCounts::bump(&self.metrics.gate.failed);
-                tracing::info!(%group, user, max_tries = policy.max_tries, "gate: too many wrong answers; removing the newcomer");
+                let dry_run = self.policies.group(group).dry_run;
+                tracing::info!(%group, user, max_tries = policy.max_tries, dry_run, "gate: too many wrong answers; removing the newcomer");
                 Some(Outcome::Acted { actions })
             }
         })
@@ -377,6 +396,19 @@ impl Gate {
         if let Some(gate) = open.iter().find(|gate| Question::accepts(&gate.answers, &compact)) {
             tracing::info!(group = %gate.group, user = msg.user_id, "gate: answered by private message");
             return self.pass(event, gate, now, None);
+        }
+        // Only a message that could be an answer is a wrong one: a question back ("题目是什么？"),
+        // a long message or, for a numeric answer, one without a number changes nothing.
+        let open: Vec<PendingGate> = open
+            .into_iter()
+            .filter(|gate| crate::policy::gate::could_answer(&gate.answers, &msg.text, &compact))
+            .collect();
+        if open.is_empty() {
+            tracing::debug!(
+                user = msg.user_id,
+                "gate: a private message that cannot be an answer; not counted"
+            );
+            return Ok(IGNORED);
         }
         // The event is recorded with the first gate's count, so a redelivery counts nothing.
         let mut outcome = IGNORED;
@@ -428,6 +460,9 @@ impl Gate {
                     None
                 };
                 match gate {
+                    Some(gate) if gate.ask != Ask::Button => {
+                        (String::new(), "a gate button pressed for a gate that offered none")
+                    }
                     Some(gate) if !crate::policy::gate::due(gate.deadline_ms, now.as_millisecond()) => {
                         let passed = text(&verify.button_passed, i18n::default_gate_button_passed(locale));
                         let ack = self.ack(event, press, passed, now);
@@ -537,15 +572,17 @@ impl Gate {
         }
     }
 
-    /// What closing `gate` at its deadline (or after too many wrong answers) sends besides the
-    /// question's recall: with the group still gated, the recall of what they posted, then the
-    /// kick; with the group's gate turned off meanwhile, only the unmute (they are let in).
-    fn closing_items(&self, gate: &PendingGate, now_ms: i64) -> Vec<OutboxItem> {
+    /// What closing `gate` at its deadline (`tries = None`) or after too many wrong answers
+    /// (`Some(tries)`) sends besides the question's recall, and records. With the group still
+    /// gated: the recall of what they posted, then the kick, with an audit case (rule
+    /// `verify`, the kick); in a group now in dry run the case is marked so and only the
+    /// unmute is sent. With the group's gate turned off meanwhile: only the unmute (they are
+    /// let in), no case.
+    fn closing(&self, gate: &PendingGate, now_ms: i64, tries: Option<u32>) -> Closing {
         let group = gate.group;
         let item = |action| OutboxItem::new(action, now_ms);
-        if !self.policy(group).enabled {
-            return gate
-                .muted
+        let unmute = || {
+            gate.muted
                 .then(|| {
                     item(Action::Unmute {
                         group,
@@ -553,8 +590,33 @@ impl Gate {
                     })
                 })
                 .into_iter()
-                .collect();
+                .collect::<Vec<_>>()
+        };
+        if !self.policy(group).enabled {
+            return Closing {
+                items: unmute(),
+                audit: None,
+            };
         }
+        let mut entry = AuditEntry::new(
+            group,
+            now_ms,
+            gate.user_id,
+            Actor::Auto,
+            RuleId::Verify.as_str(),
+            Measure::Kick,
+        );
+        entry.user_name.clone_from(&gate.name);
+        entry.reason = i18n::gate_removal_reason(self.settings.messages.locale, tries);
+        entry.message_id = gate.messages.last().copied();
+        if self.policies.group(group).dry_run {
+            entry.dry_run = true;
+            return Closing {
+                items: unmute(),
+                audit: Some(entry),
+            };
+        }
+        entry.recalled.clone_from(&gate.messages);
         let mut items: Vec<OutboxItem> = gate
             .messages
             .iter()
@@ -565,7 +627,10 @@ impl Gate {
             user_id: gate.user_id,
             ban: false,
         }));
-        items
+        Closing {
+            items,
+            audit: Some(entry),
+        }
     }
 
     /// Closes every gate whose deadline has passed; returns the next deadline. Sets the
@@ -584,13 +649,14 @@ impl Gate {
             let gated = self.policy(gate.group).enabled;
             let staged = self
                 .store
-                .close_gate(gate.group, gate.user_id, now_ms, |g| self.closing_items(g, now_ms))?;
+                .close_gate(gate.group, gate.user_id, now_ms, |g| self.closing(g, now_ms, None))?;
             if staged.is_some() {
                 left -= 1;
                 closed += 1;
                 if gated {
                     GateCounts::bump(&self.metrics.gate.timed_out);
-                    tracing::info!(group = %gate.group, user = gate.user_id, recalls = gate.messages.len(), "gate: no answer in time; removing the newcomer");
+                    let dry_run = self.policies.group(gate.group).dry_run;
+                    tracing::info!(group = %gate.group, user = gate.user_id, recalls = gate.messages.len(), dry_run, "gate: no answer in time; removing the newcomer");
                 } else {
                     GateCounts::bump(&self.metrics.gate.released);
                     tracing::info!(group = %gate.group, user = gate.user_id, "gate: the group's gate was turned off; letting the newcomer in");

@@ -426,7 +426,11 @@ impl Pipeline {
         let group = msg.group;
         // A banned member is removed before anything else: their answer opens no gate.
         let member = (group, user, self.policies.group(group).dry_run);
-        if let Some(removed) = self.bans.on_message(event, member, msg.message_id, self.clock.now())? {
+        let moderator = msg.sender.role.is_moderator();
+        if let Some(removed) = self
+            .bans
+            .on_message(event, member, msg.message_id, moderator, self.clock.now())?
+        {
             return Ok(removed);
         }
         if let Some(outcome) = self.gate.answer(event, msg)? {

@@ -8,9 +8,29 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use super::codec::{Record, decode};
+use super::abort;
+use super::codec::{Record, decode, encode};
+use super::keys::{case_key, group_prefix};
+use super::unit::{Abort, Unit};
 use crate::domain::audit::AuditEntry;
 use crate::domain::event::GroupId;
+
+/// Records `entry` as the next case of its group inside `unit` (numbered there, like
+/// [`super::Store::commit`] numbers its case); returns the case number.
+pub(crate) fn record_case(unit: &Unit<'_>, mut entry: AuditEntry) -> Result<u64, Abort> {
+    let group_key = group_prefix(entry.group);
+    let last_case = match unit.groups.get(group_key)? {
+        Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?.last_case,
+        None => 0,
+    };
+    let case = last_case + 1;
+    entry.case = case;
+    unit.audit
+        .insert(&case_key(entry.group, case), encode(&entry).map_err(abort)?)?;
+    unit.groups
+        .insert(&group_key, encode(&GroupRecord { last_case: case }).map_err(abort)?)?;
+    Ok(case)
+}
 
 impl Record for AuditEntry {
     const WHAT: &'static str = "audit entry";

@@ -39,13 +39,59 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::audit::record_case;
 use super::codec::{Record, decode, encode};
 use super::keys::decode_member_key;
 use super::unit::{Abort, Unit};
 use super::welcome::{JoinRecorded, JoinWrite, WelcomeBatch, record_join};
 use super::{OutboxItem, Receipt, Store, StoreError, abort, member_key};
 use crate::domain::action::Action;
+use crate::domain::audit::AuditEntry;
 use crate::domain::event::{EventKey, GroupId, Platform};
+
+/// How a pending gate asked its newcomer to answer (kept with the gate, so a press is accepted
+/// only from a gate that offered a button).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AskMode {
+    /// A typed answer, in the group (gates stored before the mode was kept read as this).
+    #[default]
+    Typed,
+    /// A typed answer, by private message to the bot (muted on QQ).
+    Private,
+    /// A press of the button under the question (Telegram).
+    Button,
+}
+
+/// What ending a gate unanswered (deadline or too many wrong answers) stages and records,
+/// built by the service from the gate: the actions after the question's recall, and the
+/// audit case of the removal (recorded in the same transaction; the actions belong to it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Closing {
+    /// The actions (the recalls and the kick; only the unmute when the gate was turned off).
+    pub items: Vec<OutboxItem>,
+    /// The case of the removal, if there is one (none when the newcomer is let in).
+    pub audit: Option<AuditEntry>,
+}
+
+/// Records `closing`'s case (if any) in `unit` and stages `first` then its items, tied to the
+/// case. Returns how many items were staged.
+fn stage_closing(unit: &mut Unit<'_>, first: Option<OutboxItem>, closing: Closing) -> Result<usize, Abort> {
+    let case = match closing.audit {
+        Some(entry) => Some(record_case(unit, entry)?),
+        None => None,
+    };
+    let items: Vec<OutboxItem> = first
+        .into_iter()
+        .chain(closing.items.into_iter().map(|mut item| {
+            item.case = item.case.or(case);
+            item
+        }))
+        .collect();
+    let n = items.len();
+    unit.stage_items(items)?;
+    Ok(n)
+}
 
 /// What every pending gate's key in the `state` tree starts with.
 pub const GATE_PREFIX: &[u8] = b"gate/";
@@ -109,6 +155,9 @@ pub struct PendingGate {
     /// Wrong answers so far (against `[verify] max_tries`).
     #[serde(default)]
     pub tries: u32,
+    /// How they were asked to answer (a gate stored before this was kept: typed).
+    #[serde(default)]
+    pub ask: AskMode,
 }
 
 impl Record for PendingGate {
@@ -128,10 +177,14 @@ fn gate_key(group: GroupId, user_id: i64) -> Vec<u8> {
 pub enum GateOpened {
     /// The join event was already recorded (a redelivery); nothing changed.
     Duplicate,
-    /// The gate is stored, with this many outbox items (mute, question).
+    /// The gate is stored, with this many outbox items (mute, question, and the recall of
+    /// the question of a gate it replaced).
     Opened {
         /// How many.
         actions: usize,
+        /// Whether it replaced a gate still pending for the same member (a re-join): the
+        /// count of pending gates did not change.
+        replaced: bool,
     },
 }
 
@@ -176,8 +229,9 @@ pub enum GatePassed {
 
 impl Store {
     /// Opens `gate` for the join event `key`: records the event as seen, stores the gate
-    /// (replacing an older gate of the same member: a re-join starts over) and stages `items`
-    /// (the mute and the question), in one transaction.
+    /// (replacing an older gate of the same member: a re-join starts over, and the older
+    /// gate's question is recalled first, before the new question takes its receipt's name)
+    /// and stages `items` (the mute and the question), in one transaction.
     pub fn open_gate(
         &self,
         key: &EventKey,
@@ -188,12 +242,18 @@ impl Store {
         let gate_key = gate_key(gate.group, gate.user_id);
         let value = encode(gate)?;
         let opened = self.unit(Some(key), now, |unit| {
-            unit.state.insert(gate_key.as_slice(), value.as_slice())?;
-            let actions = items.len();
+            let replaced = unit.state.insert(gate_key.as_slice(), value.as_slice())?.is_some();
+            let old_question = if replaced {
+                take_question(unit, gate.group, gate.user_id, now.as_millisecond())?
+            } else {
+                None
+            };
+            let actions = items.len() + usize::from(old_question.is_some());
+            unit.stage_items(old_question)?;
             unit.stage_items(items.iter().cloned())?;
-            Ok(actions)
+            Ok(GateOpened::Opened { actions, replaced })
         })?;
-        Ok(opened.map_or(GateOpened::Duplicate, |actions| GateOpened::Opened { actions }))
+        Ok(opened.unwrap_or(GateOpened::Duplicate))
     }
 
     /// The pending gate of `user_id` in `group`, if any.
@@ -266,7 +326,8 @@ impl Store {
 
     /// Closes `user_id`'s gate in `group` if it is still pending and due at `now_ms`: removes
     /// it and stages the recall of the question (when its receipt is kept) and what `build`
-    /// makes of it (the kick and the recalls), in one transaction.
+    /// makes of it (the kick and the recalls, with the removal's audit case), in one
+    /// transaction.
     /// Returns the number of items staged, or `None` when there was nothing to close (the
     /// member answered, left or re-joined meanwhile).
     pub fn close_gate(
@@ -274,7 +335,7 @@ impl Store {
         group: GroupId,
         user_id: i64,
         now_ms: i64,
-        build: impl Fn(&PendingGate) -> Vec<OutboxItem>,
+        build: impl Fn(&PendingGate) -> Closing,
     ) -> Result<Option<usize>, StoreError> {
         let gate_key = gate_key(group, user_id);
         // The items carry their own times; the unit's clock stamps nothing here.
@@ -289,10 +350,8 @@ impl Store {
                 return Ok(None);
             }
             unit.state.remove(gate_key.as_slice())?;
-            let mut items: Vec<OutboxItem> = take_question(unit, group, user_id, now_ms)?.into_iter().collect();
-            items.extend(build(&gate));
-            let n = items.len();
-            unit.stage_items(items)?;
+            let question = take_question(unit, group, user_id, now_ms)?;
+            let n = stage_closing(unit, question, build(&gate))?;
             Ok(Some(n))
         })?;
         Ok(closed.flatten())
@@ -301,8 +360,8 @@ impl Store {
     /// A wrong answer of `user_id` to their gate in `group`: the try count goes up and
     /// `message_id` (an answer posted in the group) is noted for the recall. When `exhausted`
     /// says the new count is one too many, the gate is closed instead, exactly like
-    /// [`Store::close_gate`] (the question's recall, then what `build` makes of it), so the
-    /// last wrong answer and the removal are one transaction. With `key` (a private answer,
+    /// [`Store::close_gate`] (the question's recall, then what `build` makes of it, with its
+    /// audit case), so the last wrong answer and the removal are one transaction. With `key` (a private answer,
     /// which nothing else records), the event is recorded as seen in the same transaction. A
     /// group message already noted (a redelivery) is not counted again.
     pub fn wrong_answer(
@@ -312,7 +371,7 @@ impl Store {
         (group, user_id): (GroupId, i64),
         message_id: Option<i64>,
         exhausted: impl Fn(u32) -> bool,
-        build: impl Fn(&PendingGate) -> Vec<OutboxItem>,
+        build: impl Fn(&PendingGate) -> Closing,
     ) -> Result<WrongAnswer, StoreError> {
         let gate_key = gate_key(group, user_id);
         let now = Timestamp::from_millisecond(now_ms).unwrap_or(Timestamp::UNIX_EPOCH);
@@ -332,10 +391,8 @@ impl Store {
             gate.tries = gate.tries.saturating_add(1);
             if exhausted(gate.tries) {
                 unit.state.remove(gate_key.as_slice())?;
-                let mut items: Vec<OutboxItem> = take_question(unit, group, user_id, now_ms)?.into_iter().collect();
-                items.extend(build(&gate));
-                let actions = items.len();
-                unit.stage_items(items)?;
+                let question = take_question(unit, group, user_id, now_ms)?;
+                let actions = stage_closing(unit, question, build(&gate))?;
                 return Ok(WrongAnswer::Removed { actions });
             }
             unit.state.insert(gate_key.as_slice(), encode(&gate).map_err(abort)?)?;
@@ -344,8 +401,9 @@ impl Store {
         Ok(done.unwrap_or(WrongAnswer::Duplicate))
     }
 
-    /// Records the event `key` (a button press that lets no one in) with `items` (its
-    /// acknowledgement), in one transaction. Returns `false` for a redelivery: nothing changed.
+    /// Records the event `key` (a button press that lets no one in, or the group message that
+    /// used up a newcomer's tries) with `items` (a press's acknowledgement), in one
+    /// transaction. Returns `false` for a redelivery: nothing changed.
     pub fn answer_press(&self, key: &EventKey, now: Timestamp, items: Vec<OutboxItem>) -> Result<bool, StoreError> {
         let done = self.unit(Some(key), now, |unit| unit.stage_items(items.iter().cloned()))?;
         Ok(done.is_some())
@@ -419,18 +477,29 @@ mod tests {
             messages: Vec::new(),
             muted: true,
             tries: 0,
+            ask: AskMode::Private,
         }
     }
 
-    fn kick(gate: &PendingGate) -> Vec<OutboxItem> {
-        vec![OutboxItem::new(
-            Action::Kick {
-                group: gate.group,
-                user_id: gate.user_id,
-                ban: false,
-            },
-            0,
-        )]
+    fn kick(gate: &PendingGate) -> Closing {
+        Closing {
+            items: vec![OutboxItem::new(
+                Action::Kick {
+                    group: gate.group,
+                    user_id: gate.user_id,
+                    ban: false,
+                },
+                0,
+            )],
+            audit: Some(AuditEntry::new(
+                gate.group,
+                0,
+                gate.user_id,
+                crate::domain::audit::Actor::Auto,
+                "verify",
+                crate::domain::audit::Measure::Kick,
+            )),
+        }
     }
 
     #[test]
@@ -438,7 +507,13 @@ mod tests {
         let (_dir, store) = store();
         let key = EventKey::derive("join 1");
         let opened = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 1_000), Vec::new());
-        assert_eq!(opened.expect("open"), GateOpened::Opened { actions: 0 });
+        assert_eq!(
+            opened.expect("open"),
+            GateOpened::Opened {
+                actions: 0,
+                replaced: false
+            }
+        );
         let again = store.open_gate(&key, Timestamp::UNIX_EPOCH, &gate(7, 9_000), Vec::new());
         assert_eq!(again.expect("open"), GateOpened::Duplicate);
         for id in 0..(MAX_KEPT_MESSAGES as i64 + 5) {
@@ -460,6 +535,66 @@ mod tests {
         );
         assert_eq!(store.close_gate(GroupId::qq(5), 7, 1_000, kick).expect("close"), None);
         assert!(store.pending_gates().expect("scan").is_empty());
+    }
+
+    #[test]
+    fn a_gate_stored_before_the_ask_mode_was_kept_reads_as_typed() {
+        let mut stored = serde_json::to_value(gate(7, 1_000)).expect("json");
+        stored.as_object_mut().expect("object").remove("ask");
+        stored["v"] = serde_json::json!(1);
+        let old: PendingGate = decode(&serde_json::to_vec(&stored).expect("bytes")).expect("decode");
+        assert_eq!(old.ask, AskMode::Typed);
+        let kept: PendingGate = decode(&encode(&gate(7, 1_000)).expect("encode")).expect("decode");
+        assert_eq!(kept.ask, AskMode::Private);
+    }
+
+    #[test]
+    fn a_rejoin_while_gated_recalls_the_first_question_and_replaces_the_gate() {
+        let (_dir, store) = store();
+        let (g, user) = (GroupId::qq(5), 7);
+        store
+            .open_gate(
+                &EventKey::derive("join a"),
+                Timestamp::UNIX_EPOCH,
+                &gate(user, 1_000),
+                Vec::new(),
+            )
+            .expect("open");
+        let receipt = encode(&Receipt::new(77, 10)).expect("encode");
+        store
+            .set_state(&question_receipt_name(g, user), &receipt)
+            .expect("receipt");
+        let again = store
+            .open_gate(
+                &EventKey::derive("join b"),
+                Timestamp::UNIX_EPOCH,
+                &gate(user, 9_000),
+                Vec::new(),
+            )
+            .expect("open");
+        assert_eq!(
+            again,
+            GateOpened::Opened {
+                actions: 1,
+                replaced: true
+            }
+        );
+        let staged: Vec<Action> = store
+            .outbox()
+            .pending()
+            .expect("outbox")
+            .into_iter()
+            .map(|(_, item)| item.action)
+            .collect();
+        assert_eq!(
+            staged,
+            [Action::Recall {
+                group: g,
+                message_id: 77
+            }]
+        );
+        assert_eq!(store.pending_gates().expect("scan").len(), 1);
+        assert_eq!(store.gate(g, user).expect("read").expect("pending").deadline_ms, 9_000);
     }
 
     #[test]
@@ -540,13 +675,12 @@ mod tests {
             None,
             "taken"
         );
-        let staged: Vec<Action> = store
-            .outbox()
-            .pending()
-            .expect("outbox")
-            .into_iter()
-            .map(|(_, item)| item.action)
-            .collect();
+        let pending = store.outbox().pending().expect("outbox");
+        let cases: Vec<Option<u64>> = pending.iter().map(|(_, item)| item.case).collect();
+        assert_eq!(cases, [None, Some(1)], "the kick belongs to the removal's case");
+        let case = store.case(g, 1).expect("read").expect("the removal's case");
+        assert_eq!((case.rule.as_str(), case.user_id), ("verify", user));
+        let staged: Vec<Action> = pending.into_iter().map(|(_, item)| item.action).collect();
         assert_eq!(
             staged,
             [

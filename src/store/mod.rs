@@ -94,7 +94,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 pub use audit::GroupRecord;
 pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsRefund, PointsView, PointsWrite};
-pub use gate::{GateOpened, GatePassed, PendingGate, WrongAnswer};
+pub use gate::{AskMode, Closing, GateOpened, GatePassed, PendingGate, WrongAnswer};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
     seen_expiry_key,

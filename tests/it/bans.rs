@@ -538,3 +538,135 @@ async fn the_cli_changes_a_running_daemons_list_at_once() {
     assert_eq!(actions(&marker(&app, 5).await), ["send_group_msg"], "lifted at once");
     app.stop().await;
 }
+
+/// The audit cases of `group`, oldest first.
+async fn cases_of(app: &TestApp, group: i64) -> Vec<qunguan::domain::audit::AuditEntry> {
+    let request = qunguan::runtime::control::Request::Audit {
+        group: Some(format!("qq:{group}")),
+        last: None,
+    };
+    app.control(request)
+        .await
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("an audit entry"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_listed_super_user_admin_or_exempt_member_is_left_alone_and_super_users_cannot_be_banned() {
+    // A shared list (a file) names a super user, a group admin, an exempt member and a
+    // spammer: only the spammer is removed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("shared.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "user,reason,at,by\nqq:{SUPER},x,,peer\nqq:{ADMIN},x,,peer\nqq:{MEMBER},x,,peer\nqq:{SPAMMER},x,,peer\n"
+        ),
+    )
+    .expect("write");
+    let entry = file.to_str().expect("utf-8").to_owned();
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(move |s| {
+            s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+            s.groups.entry(GROUP.to_string()).or_default().exempt = vec![MEMBER];
+            s.bans.subscribe = vec![entry.clone()];
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.wait_metrics(&[("qunguan_bans{source=\"shared\"}", "4")]).await;
+    app.post_event(&group_message(1, SUPER, "member", "大家好")).await;
+    app.post_event(&group_message(2, ADMIN, "admin", "欢迎")).await;
+    app.post_event(&group_message(3, MEMBER, "member", "早")).await;
+    assert_eq!(
+        actions(&marker(&app, 4).await),
+        ["send_group_msg"],
+        "no recall, no kick for the protected"
+    );
+    // The admin's marker is counted too.
+    app.wait_metrics(&[
+        ("qunguan_bans_protected_total", "4"),
+        ("qunguan_bans_enforced_total", "0"),
+    ])
+    .await;
+    let calls = run(&app, &group_message(5, SPAMMER, "member", "hi"), 2).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_kick"]);
+
+    // The operator cannot ban a super user, alone or in an import (refused whole).
+    let data = app.root.path().join("data");
+    let out = cli(&data, &["bans", "add", &format!("qq:{SUPER}")]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("super user"), "{stderr}");
+    let import = app.root.path().join("import.csv");
+    std::fs::write(
+        &import,
+        format!("user,reason,at,by\nqq:7070,x,,peer\nqq:{SUPER},x,,peer\n"),
+    )
+    .expect("write");
+    let out = cli(&data, &["bans", "import", import.to_str().expect("utf-8")]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("super user"));
+    app.wait_metrics(&[("qunguan_bans{source=\"local\"}", "0")]).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn gban_and_bans_add_send_no_kick_to_a_group_in_dry_run_and_record_it_as_dry_run() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+            s.groups.entry(GROUP2.to_string()).or_default().dry_run = Some(true);
+        }),
+        ..Options::default()
+    })
+    .await;
+    // Both members are seen in the live group and in the dry-run one.
+    for (id, user) in [(1, SPAMMER), (2, 5_555)] {
+        app.post_event(&group_message(id, user, "member", "大家好")).await;
+        app.post_event(&group_message_in(GROUP2, id + 10, user, "member", "在吗"))
+            .await;
+    }
+    let calls = run(&app, &command(3, SUPER, "member", "/gban {@4242} 广告号"), 2).await;
+    assert_eq!(
+        kicked_groups(&calls),
+        [GROUP],
+        "no kick in the dry-run group: {calls:?}"
+    );
+    let reply = calls.iter().find(|c| c.action == "send_group_msg").expect("a reply");
+    assert!(sent_text(reply).contains("1 个群"), "{}", sent_text(reply));
+
+    let data = app.root.path().join("data");
+    let added = stdout_of(&cli(&data, &["bans", "add", "--reason", "小号", "qq:5555"]).await);
+    assert!(added.contains("removal from 1 group(s) queued"), "{added}");
+    let calls = app.gateway.wait_delivered(3, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["set_group_kick"]);
+    assert_eq!(
+        (
+            calls[2].params["group_id"].as_i64(),
+            calls[2].params["user_id"].as_i64()
+        ),
+        (Some(GROUP), Some(5_555))
+    );
+    // In the dry-run group both removals are cases marked dry run.
+    let cases = cases_of(&app, GROUP2).await;
+    let dry: Vec<(i64, bool)> = cases
+        .iter()
+        .filter(|c| c.measure == Measure::Ban)
+        .map(|c| (c.user_id, c.dry_run))
+        .collect();
+    assert_eq!(dry, [(SPAMMER, true), (5_555, true)], "{cases:?}");
+    app.settle().await;
+    assert_eq!(
+        app.gateway
+            .delivered()
+            .iter()
+            .filter(|c| c.action == "set_group_kick")
+            .count(),
+        2,
+        "{:?}",
+        app.gateway.delivered()
+    );
+    app.stop().await;
+}

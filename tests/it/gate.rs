@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use qunguan::config::TelegramMode;
+use qunguan::domain::audit::Measure;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -143,11 +144,29 @@ async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a
         ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
     ])
     .await;
+    // The removal is an audit case, written with the kick.
+    let cases = app.cases().await;
+    let case = cases.iter().find(|c| c.rule == "verify").expect("the removal's case");
+    assert_eq!(
+        (case.user_id, &case.measure, case.dry_run, case.recalled.as_slice()),
+        (802, &Measure::Kick, false, [9_101, 9_102].as_slice())
+    );
+    assert!(case.reason.contains("超时"), "{}", case.reason);
 
     // Too late: the right answer after the kick does not let them in.
     app.post_event(&group_message(9_103, 802, "member", "rust")).await;
     app.settle().await;
     assert_eq!(app.gateway.delivered().len(), 6, "{:?}", app.gateway.delivered());
+
+    // An admin's /why shows the case.
+    app.post_event(&command(9_104, 10, "admin", &format!("/why {}", case.case)))
+        .await;
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    let why = text_of(&calls[6]);
+    assert!(
+        why.contains(&format!("案件 #{}", case.case)) && why.contains("入群验证超时未答对"),
+        "{why}"
+    );
     app.stop().await;
 }
 
@@ -311,7 +330,9 @@ async fn english_texts_with_the_english_locale() {
 }
 
 #[tokio::test]
-async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out() {
+async fn on_telegram_a_restricted_newcomer_is_asked_with_the_button_even_without_button_and_let_in_or_banned_out() {
+    // The defaults: mute = true, button = false. A restricted member cannot post, so they are
+    // asked with the button all the same (a typed answer could never come).
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
             s.gateway.telegram.enabled = true;
@@ -334,18 +355,15 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
     assert_eq!(actions[0].params["permissions"]["can_send_messages"], false);
     let (visible, mentions) = read_html(actions[1].params["text"].as_str().expect("text"));
     assert_eq!(mentions, [(newcomer, "小雨".to_owned())]);
-    assert!(visible.contains(QUESTION), "{visible}");
+    assert!(visible.contains("点击下方按钮"), "{visible}");
+    let button = &actions[1].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "我不是机器人", "{:?}", actions[1].params);
+    let data = button["callback_data"].as_str().expect("callback data").to_owned();
     let question = actions[1].message_id.expect("the question's id");
     app.settle().await;
 
-    // The answer (typed) lets them in: restriction lifted, then the welcome.
-    let mut answer = tg_fixture("update.message.supergroup_text.json");
-    answer["update_id"] = json!(718_290_500);
-    answer["message"]["message_id"] = json!(58_300);
-    answer["message"]["from"] = json!({"id": newcomer, "is_bot": false, "first_name": "小雨"});
-    answer["message"]["text"] = json!("rust");
-    answer["message"]["entities"] = json!([]);
-    app.post_update(&answer).await;
+    // Their press lets them in: restriction lifted, the question recalled, then the welcome.
+    app.post_update(&press(718_290_500, newcomer, &data)).await;
     let actions = app.telegram.wait_actions(5, PATIENCE).await;
     assert_eq!(
         methods(&actions[2..]),
@@ -382,6 +400,68 @@ async fn on_telegram_the_newcomer_is_restricted_asked_and_let_in_or_banned_out()
         "{:?}",
         methods(&actions)
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn on_telegram_without_the_mute_the_newcomer_types_the_answer_in_the_group() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.gateway.telegram.enabled = true;
+            s.gateway.telegram.mode = TelegramMode::Webhook;
+            s.verify.enabled = true;
+            s.verify.mute = false;
+        }),
+        rules: Box::new(|dir| std::fs::write(dir.join("verify.toml"), verify_toml(QUESTION, "Rust")).expect("write")),
+        ..Options::default()
+    })
+    .await;
+    let newcomer = 7_359_024_416_i64;
+    app.post_update(&tg_fixture("update.message.new_chat_members.json"))
+        .await;
+    let actions = app.telegram.wait_actions(1, PATIENCE).await;
+    assert_eq!(methods(&actions), ["sendMessage"], "not restricted: they can type");
+    let (visible, _) = read_html(actions[0].params["text"].as_str().expect("text"));
+    assert!(visible.contains(QUESTION) && visible.contains("在群里"), "{visible}");
+    assert!(
+        actions[0].params["reply_markup"].is_null(),
+        "no button: {:?}",
+        actions[0].params
+    );
+    let question = actions[0].message_id.expect("the question's id");
+    app.settle().await;
+
+    // A forged press of a button this gate never offered lets no one in (acknowledged
+    // silently).
+    app.post_update(&press(718_290_509, newcomer, &format!("gate:{newcomer}")))
+        .await;
+    let calls = app
+        .telegram
+        .wait_for(PATIENCE, |calls| {
+            calls.iter().any(|c| c.method == "answerCallbackQuery")
+        })
+        .await;
+    let ack = calls
+        .iter()
+        .find(|c| c.method == "answerCallbackQuery")
+        .expect("acknowledged");
+    assert_eq!(ack.params["text"].as_str().unwrap_or_default(), "", "{ack:?}");
+    app.settle().await;
+    assert_eq!(methods(&app.telegram.actions()), ["sendMessage"], "no one let in");
+
+    // The typed answer (from a member who can post) lets them in.
+    let mut answer = tg_fixture("update.message.supergroup_text.json");
+    answer["update_id"] = json!(718_290_510);
+    answer["message"]["message_id"] = json!(58_310);
+    answer["message"]["from"] = json!({"id": newcomer, "is_bot": false, "first_name": "小雨"});
+    answer["message"]["text"] = json!("rust");
+    answer["message"]["entities"] = json!([]);
+    app.post_update(&answer).await;
+    let actions = app.telegram.wait_actions(3, PATIENCE).await;
+    assert_eq!(methods(&actions[1..]), ["deleteMessage", "sendMessage"]);
+    assert_eq!(actions[1].params["message_id"], question, "the question is recalled");
+    let (visible, _) = read_html(actions[2].params["text"].as_str().expect("text"));
+    assert!(visible.contains("1. 禁止广告"), "{visible}");
     app.stop().await;
 }
 
@@ -724,6 +804,10 @@ async fn max_tries_wrong_private_answers_remove_the_newcomer_like_the_deadline()
         ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
     ])
     .await;
+    let cases = app.cases().await;
+    let case = cases.iter().find(|c| c.rule == "verify").expect("the removal's case");
+    assert_eq!((case.user_id, &case.measure), (841, &Measure::Kick));
+    assert!(case.reason.contains("答错 2 次"), "{}", case.reason);
 
     // The right answer now, and the deadline, change nothing.
     app.post_event(&private_message(7_103, 841, "rust")).await;
@@ -753,7 +837,9 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
     }
     app.settle().await;
     assert_eq!(app.gateway.delivered().len(), 1, "{:?}", app.gateway.delivered());
-    app.post_event(&group_message(9_903, 842, "member", "Java")).await;
+    // The third, an advert: it removes them (no warning on top).
+    app.post_event(&group_message(9_903, 842, "member", "加我微信 abc123"))
+        .await;
     let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
         actions(&calls[1..]),
@@ -766,6 +852,12 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
         .collect();
     assert_eq!(recalled, [question, 9_901, 9_902, 9_903]);
     assert_eq!(calls[5].params["user_id"], 842);
+    // The answer that removed them is recorded: its redelivery is a duplicate, not an advert
+    // to recall and warn about.
+    app.post_event(&group_message(9_903, 842, "member", "加我微信 abc123"))
+        .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 6, "{:?}", app.gateway.delivered());
 
     // With `max_tries = 0` in another group, five wrong answers remove no one; the right one
     // still passes. (Different words, paced, so the flood limits stay out of it.)
@@ -811,5 +903,112 @@ async fn without_the_mute_a_qq_newcomer_is_asked_to_answer_in_the_group() {
         "the question recalled and the newcomer welcomed; nothing to unmute"
     );
     assert!(text_of(&calls[2]).contains("1. 禁止广告"), "{}", text_of(&calls[2]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn in_dry_run_the_gate_logs_and_lets_newcomers_in_and_super_users_and_exempt_members_pass_freely() {
+    const DRY: i64 = 726_300_777;
+    const SUPER: i64 = 12;
+    const EXEMPT: i64 = 13;
+    let app = TestApp::spawn_with(gated(|s| {
+        s.admin.super_users = vec![SUPER.to_string().parse().expect("user")];
+        s.groups.entry(GROUP.to_string()).or_default().exempt = vec![EXEMPT];
+        s.groups.entry(DRY.to_string()).or_default().dry_run = Some(true);
+    }))
+    .await;
+    // A super user and an exempt member join the gated group: welcomed, never muted or asked.
+    app.post_event(&join_of(SUPER)).await;
+    app.post_event(&join_of(EXEMPT)).await;
+    // A newcomer of the dry-run group: nothing muted, asked, recalled or kicked; welcomed.
+    let mut join = join_of(861);
+    join["group_id"] = json!(DRY);
+    app.post_event(&join).await;
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"skipped\"}", "3"),
+        ("qunguan_verify_gates_total{result=\"opened\"}", "0"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "0"),
+    ])
+    .await;
+    app.post_event(&group_message_in(DRY, 9_970, 861, "member", "大家好"))
+        .await;
+    app.advance(Duration::from_secs(3_600));
+    app.gate.round().await;
+    app.settle().await;
+    let calls = app.gateway.delivered();
+    assert!(
+        calls.iter().all(|c| c.action == "send_group_msg"),
+        "only welcomes: {calls:?}"
+    );
+    let welcomed: Vec<String> = calls.iter().map(text_of).collect();
+    for user in [SUPER, EXEMPT, 861] {
+        assert!(
+            welcomed
+                .iter()
+                .any(|t| t.contains(&format!("@{user}")) && t.contains("1. 禁止广告")),
+            "{user} is welcomed: {welcomed:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_private_question_back_or_a_long_message_is_not_a_wrong_answer() {
+    let app = TestApp::spawn_with(gated(|s| s.verify.max_tries = 2)).await;
+    app.post_event(&join_of(871)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 871);
+    app.settle().await;
+    // Asking back, three times, and a long message: none could be the answer, none counts.
+    for (id, text) in [
+        (7_201, "你好，题目是什么？"),
+        (7_202, "你好，题目是什么？"),
+        (7_203, "请问?"),
+        (7_204, "请问管理员我什么时候可以在群里说话呢我刚刚进来的"),
+    ] {
+        app.post_event(&private_message(id, 871, text)).await;
+    }
+    app.wait_metrics(&[("qunguan_events_total{kind=\"private_message\"}", "4")])
+        .await;
+    app.settle().await;
+    assert_eq!(app.gateway.delivered().len(), 2, "{:?}", app.gateway.delivered());
+    // Two plausible wrong answers do count: removed.
+    app.post_event(&private_message(7_205, 871, "Python")).await;
+    app.post_event(&private_message(7_206, 871, "Go")).await;
+    let calls = app.gateway.wait_delivered(4, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_kick"], "{calls:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejoin_while_gated_recalls_the_first_question_and_counts_one_pending_gate() {
+    let app = TestApp::spawn_with(gated(|_| {})).await;
+    app.post_event(&join_of(881)).await;
+    let calls = app.gateway.wait_delivered(2, PATIENCE).await;
+    assert_asked(&calls, 881);
+    let first = calls[1].message_id.expect("the question's id");
+    app.settle().await;
+    // The same member joins again (a new event) before answering: the first question is
+    // recalled, then they are asked anew.
+    let mut again = join_of(881);
+    again["time"] = json!(1_732_172_900);
+    app.post_event(&again).await;
+    let calls = app.gateway.wait_delivered(5, PATIENCE).await;
+    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_ban", "send_group_msg"]);
+    assert_eq!(calls[2].params["message_id"], first);
+    let second = calls[4].message_id.expect("the question's id");
+    app.wait_metrics(&[
+        ("qunguan_verify_gates_total{result=\"opened\"}", "2"),
+        ("qunguan_memory_entries{structure=\"verify_pending\"}", "1"),
+    ])
+    .await;
+    app.settle().await;
+    // At the deadline: the second question recalled and one kick.
+    app.advance(Duration::from_secs(300));
+    let calls = app.gateway.wait_delivered(7, PATIENCE).await;
+    assert_eq!(actions(&calls[5..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(calls[5].params["message_id"], second);
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "0")])
+        .await;
     app.stop().await;
 }

@@ -35,6 +35,40 @@ fn check_config_accepts_the_example_config() {
     );
 }
 
+#[test]
+fn check_config_says_a_muted_telegram_newcomer_is_asked_with_the_button() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("qunguan.toml");
+    let write = |verify: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[messages]\nlocale = \"en\"\n[storage]\npath = \"{}\"\n[gateway.telegram]\nenabled = true\nmode = \"polling\"\ntoken = \"123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\"\n[verify]\n{verify}",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write");
+    };
+    let check = || {
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .current_dir(repo_root())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    write("enabled = true\n");
+    let stdout = check();
+    assert!(stdout.contains("always asked with the button"), "{stdout}");
+    write("enabled = true\nmute = false\n");
+    let stdout = check();
+    assert!(!stdout.contains("always asked with the button"), "{stdout}");
+}
+
 /// Runs the binary with `args` and the shell locale `lang` (`LC_ALL` and `LC_MESSAGES`
 /// unset, so `LANG` decides), from the repository root.
 fn run_with_lang(lang: &str, args: &[&str]) -> (bool, String) {

@@ -62,6 +62,18 @@ pub fn gate_tries_note(locale: Locale, max_tries: u32) -> String {
     }
 }
 
+/// The reason of the audit case of a newcomer removed at the gate: no right answer in time
+/// (`tries = None`), or `tries` wrong answers.
+#[must_use]
+pub fn gate_removal_reason(locale: Locale, tries: Option<u32>) -> String {
+    match (locale, tries) {
+        (Locale::ZhCn, None) => "入群验证超时未答对".to_owned(),
+        (Locale::ZhCn, Some(n)) => format!("入群验证答错 {n} 次"),
+        (Locale::En, None) => "no right answer to the join question in time".to_owned(),
+        (Locale::En, Some(n)) => format!("{n} wrong answers to the join question"),
+    }
+}
+
 /// The built-in notice for a newcomer who pressed their own button and is let in.
 #[must_use]
 pub fn default_gate_button_passed(locale: Locale) -> &'static str {

@@ -30,7 +30,7 @@ pub use engagement::{
 };
 pub use gate::{
     default_gate_button_expired, default_gate_button_not_yours, default_gate_button_passed, default_gate_button_prompt,
-    default_gate_private_prompt, default_gate_prompt, gate_button, gate_tries_note,
+    default_gate_private_prompt, default_gate_prompt, gate_button, gate_removal_reason, gate_tries_note,
 };
 pub use inactivity::{inactive_list, inactive_reason, inactivity_reminder};
 pub use learning::{

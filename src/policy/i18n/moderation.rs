@@ -60,7 +60,7 @@ pub fn reason_rule(locale: Locale, display: &str) -> String {
 
 /// The built-in display name of a rule id qunguan itself defines: the contact detectors, the
 /// model's rule and the synthetic ids of measures that come from elsewhere (`flood`,
-/// `manual`, `inactive`, `join_answer`, `learned`). `None` for any other id (a word list,
+/// `manual`, `inactive`, `join_answer`, `learned`, `verify`). `None` for any other id (a word list,
 /// a `[[regex]]` of the operator's), whose name comes from `display` in `rules.toml`.
 #[must_use]
 pub fn rule_display(locale: Locale, rule: &str) -> Option<&'static str> {
@@ -80,6 +80,7 @@ pub fn rule_display(locale: Locale, rule: &str) -> Option<&'static str> {
         "inactive" => ("长期潜水", "inactivity"),
         "join_answer" => ("入群答案", "join answer"),
         "learned" => ("与管理员标记的广告相似", "similar to spam marked by an admin"),
+        "verify" => ("入群验证", "join verification"),
         _ => return None,
     };
     Some(match locale {

@@ -2,7 +2,8 @@
 //!
 //! A `/gban` records the ban (its own write, first: see `store::bans` for the order), then,
 //! in the command event's unit of work, the audit case and one kick for each group of the
-//! member's platform where they were seen, with the answer. The outbox sends each kick
+//! member's platform where they were seen (a group in dry run gets a dry-run case instead),
+//! with the answer. The outbox sends each kick
 //! through the account that keeps its group. From then on the pipeline removes the member
 //! wherever they join, ask to join, or speak ([`crate::service::bans`]).
 //!
@@ -76,7 +77,8 @@ pub(super) fn ban(
     if in_this_group {
         seen.push(msg.group);
     }
-    let kicks = crate::policy::bans::expel(user, &seen);
+    // Groups in dry run get a dry-run case instead of the kick.
+    let (kicks, dry_run) = ctx.bans.expel(user, &seen);
     let groups = kicks.len();
     let text = ctx.settings.limits.text();
     let ban = Ban {
@@ -86,14 +88,15 @@ pub(super) fn ban(
         by: format!("{}:{}", msg.group.platform.prefix(), msg.sender.user_id),
     };
     ctx.bans.record(&ban)?;
+    let actor = crate::domain::audit::Actor::Admin {
+        user_id: msg.sender.user_id,
+        name: msg.sender.name.clone(),
+    };
     let mut entry = AuditEntry::new(
         msg.group,
         now.as_millisecond(),
         user.id,
-        crate::domain::audit::Actor::Admin {
-            user_id: msg.sender.user_id,
-            name: msg.sender.name.clone(),
-        },
+        actor.clone(),
         RULE,
         Measure::GlobalBan,
     );
@@ -118,6 +121,7 @@ pub(super) fn ban(
     let Some(committed) = committed else {
         return Ok(Outcome::Duplicate);
     };
+    ctx.bans.record_dry_run(&ban, &dry_run, &actor, now)?;
     tracing::info!(%user, groups, case = ?committed.case, by = msg.sender.user_id, "member banned in every group");
     Ok(Outcome::Acted { actions: groups + 1 })
 }

@@ -111,6 +111,9 @@ pub enum ConfigLine<'a> {
     /// `[inactivity]`: `None` when not tracked, else the reminders (`None`: off) and the
     /// removal (`None`: off).
     Inactivity(Option<(Option<&'a str>, Option<&'a str>)>),
+    /// Telegram is on and a gate at the door mutes without `verify.button`: its newcomers are
+    /// asked with the button all the same (a restricted member cannot post).
+    GateButton,
 }
 
 /// One line of `check-config`, indented, in `locale`.
@@ -168,6 +171,7 @@ fn zh(line: ConfigLine<'_>) -> String {
         ConfigLine::Group { group, parts } => format!("群 {group}：{parts}"),
         ConfigLine::SuperUsers(users) => format!("超级管理员：{users}"),
         ConfigLine::Welcome(on) => format!("欢迎语：{}", if on { "开启" } else { "关闭" }),
+        ConfigLine::GateButton => "入群验证：Telegram 上被禁言的新成员无法发言，因此总是点按钮验证（即使 verify.button = false）".to_owned(),
         ConfigLine::Inactivity(None) => "潜水检测：关闭".to_owned(),
         ConfigLine::Inactivity(Some((reminders, removal))) => format!(
             "潜水检测：开启 · 提醒 {} · 移出 {}",
@@ -225,6 +229,7 @@ fn en(line: ConfigLine<'_>) -> String {
         ConfigLine::Group { group, parts } => format!("group {group}: {parts}"),
         ConfigLine::SuperUsers(users) => format!("super users: {users}"),
         ConfigLine::Welcome(on) => format!("welcome:     {}", if on { "on" } else { "off" }),
+        ConfigLine::GateButton => "verify:      on Telegram a muted newcomer cannot post, so they are always asked with the button (even with verify.button = false)".to_owned(),
         ConfigLine::Inactivity(None) => "inactivity:  not tracked".to_owned(),
         ConfigLine::Inactivity(Some((reminders, removal))) => format!(
             "inactivity:  tracked · reminders {} · removal {}",
