@@ -70,7 +70,10 @@ async fn admins_warn_mute_unmute_pardon_kick_and_ask_why() {
 
     let text = reply(&run(&app, 2, ADMIN, "owner", "/strikes {@4242}", 1).await, 2);
     assert!(text.starts_with("@4242 当前有效警告 1/3 次："), "{text}");
-    assert!(text.contains("「manual」"), "{text}");
+    assert!(
+        text.contains("「管理员处理」") && !text.contains("manual"),
+        "the rule as members see it, never its id: {text}"
+    );
 
     // A second /warn reaches the mute rung: the mute and the answer.
     let calls = run(&app, 3, ADMIN, "admin", "/warn {@4242}", 2).await;
@@ -105,7 +108,7 @@ async fn admins_warn_mute_unmute_pardon_kick_and_ask_why() {
     for needle in [
         "对象：4242",
         "操作：user10 (10)",
-        "规则：manual",
+        "规则：管理员处理",
         "处理：警告",
         "警告次数：0 → 1",
         "原因：刷屏 太多",
@@ -225,9 +228,11 @@ async fn why_explains_an_automatic_case_and_bad_arguments_get_usage_for_admins_o
     let app = TestApp::spawn().await;
     run(&app, 1, MEMBER, "member", "快 加微信 领红包", 2).await;
     let text = reply(&run(&app, 2, ADMIN, "admin", "/why #1", 1).await, 2);
-    for needle in ["操作：自动", "规则：ads", "命中：「加微信」", "原文：快 加微信 领红包"] {
+    for needle in ["操作：自动", "规则：广告", "命中：「加微信」", "原文：快 加微信 领红包"]
+    {
         assert!(text.contains(needle), "{needle} in {text}");
     }
+    assert!(!text.contains("ads"), "never the rule's internal id: {text}");
     // Usage help for an admin's malformed command; a member's is just a message.
     let text = reply(&run(&app, 3, ADMIN, "admin", "/mute {@4242}", 1).await, 3);
     assert!(text.starts_with("用法：/mute @成员 10m"), "{text}");

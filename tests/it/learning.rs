@@ -290,7 +290,10 @@ async fn lessons_survive_a_restart_and_go_into_backups() {
         format!("{why}\n{}", said(&run(&app, &event, 1).await))
     };
     assert!(why.contains("记为广告样本：#1"), "{why}");
-    assert!(why.contains("规则：learned") && why.contains("相似样本：#1「"), "{why}");
+    assert!(
+        why.contains("规则：与管理员标记的广告相似") && why.contains("相似样本：#1「"),
+        "{why}"
+    );
 
     // /notspam by case number, after the restart.
     let mut event = command(6, ADMIN, "admin", "/notspam 1");

@@ -227,7 +227,8 @@ pub struct StrikeLine {
     pub age_secs: u64,
     /// Seconds until it expires.
     pub left_secs: u64,
-    /// The rule.
+    /// The rule, as members see it ([`crate::policy::filter::Filter::display_name`]; never
+    /// the internal id).
     pub rule: String,
     /// Its weight.
     pub weight: u32,
@@ -269,9 +270,10 @@ pub fn strikes(locale: Locale, user_id: i64, count: u32, limit: u32, lines: &[St
     msg
 }
 
-/// The answer to `/why <case>`: the case as the audit log holds it.
+/// The answer to `/why <case>`: the case as the audit log holds it, its rule shown as
+/// `rule_display` (the name members see, never the internal id).
 #[must_use]
-pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> OutgoingMessage {
+pub fn case_details(locale: Locale, entry: &AuditEntry, rule_display: &str, now_ms: i64) -> OutgoingMessage {
     let age = ago(
         locale,
         u64::try_from(now_ms.saturating_sub(entry.at_ms) / 1000).unwrap_or(0),
@@ -296,7 +298,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
             format!("案件 #{}（{age}）", entry.case),
             format!("对象：{who}"),
             format!("操作：{actor}"),
-            format!("规则：{}", entry.rule),
+            format!("规则：{rule_display}"),
             format!(
                 "处理：{what}{}",
                 if entry.dry_run {
@@ -311,7 +313,7 @@ pub fn case_details(locale: Locale, entry: &AuditEntry, now_ms: i64) -> Outgoing
             format!("Case #{} ({age})", entry.case),
             format!("Member: {who}"),
             format!("By: {actor}"),
-            format!("Rule: {}", entry.rule),
+            format!("Rule: {rule_display}"),
             format!(
                 "Action: {what}{}",
                 if entry.dry_run {

@@ -273,7 +273,8 @@ pub async fn execute(
         Command::Why { case } => {
             let text = match ctx.store.case(group, case)? {
                 Some(entry) => {
-                    let mut text = i18n::case_details(locale, &entry, ctx.now.as_millisecond());
+                    let display = ctx.rules.load().filter.display_name(&entry.rule, locale);
+                    let mut text = i18n::case_details(locale, &entry, &display, ctx.now.as_millisecond());
                     for line in label::why_learning(ctx, &entry)? {
                         text.push_text(format!("\n{line}"));
                     }
@@ -595,6 +596,7 @@ impl Plan<'_> {
         let (now, ttl, limit) = (self.ctx.now, self.policy.strike_ttl, self.limit());
         let now_ms = now.as_millisecond();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let rules = self.ctx.rules.load();
         let committed = self
             .ctx
             .store
@@ -605,7 +607,7 @@ impl Plan<'_> {
                     .map(|s| StrikeLine {
                         age_secs: secs(now_ms.saturating_sub(s.at_ms)),
                         left_secs: secs(s.at_ms.saturating_add(ttl_ms).saturating_sub(now_ms)),
-                        rule: s.rule.clone(),
+                        rule: rules.filter.display_name(&s.rule, self.locale),
                         weight: s.weight,
                     })
                     .collect();
