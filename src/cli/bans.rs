@@ -231,7 +231,7 @@ impl Target {
         match self {
             Self::Daemon(data) => Self::changed(data, &Request::BansRemove { users: users.to_vec() }, &[]),
             Self::Direct(bans, store) => {
-                let lifted = bans.remove(users)?;
+                let lifted = bans.remove(users, jiff::Timestamp::now())?;
                 store.flush_blocking()?;
                 Ok(BansChanged {
                     lifted,

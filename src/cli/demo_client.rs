@@ -206,7 +206,7 @@ impl DemoClient {
                     (line, Delivery::default())
                 }
                 // A press's acknowledgement shows nothing in the group.
-                Action::AnswerButton { .. } => return Ok(Delivery::default()),
+                Action::AnswerButton { .. } | Action::Unban { .. } => return Ok(Delivery::default()),
             }
         };
         self.print(&line);

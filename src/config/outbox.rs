@@ -82,6 +82,8 @@ impl MaxAgeSettings {
             ActionKind::AnswerJoinRequest => self.answer_join_request,
             // Telegram takes the answer to a press only shortly after it; later it is noise.
             ActionKind::AnswerButton => return Some(ANSWER_BUTTON_MAX_AGE),
+            // Letting a member back in is never pointless, however late.
+            ActionKind::Unban => return None,
         };
         (limit.as_secs() > 0).then(|| limit.get())
     }

@@ -160,6 +160,16 @@ pub enum Action {
         /// Reason shown to a rejected applicant.
         reason: String,
     },
+    /// Lift a removal that the platform keeps as a ban (Telegram `unbanChatMember`, only if
+    /// the member is banned there), so the member may join again: a lifted global ban
+    /// (`/ungban`). QQ has no call to undo a refusal of re-joining, so qunguan never leaves
+    /// one behind for a global ban there (see [`crate::policy::bans::expel`]).
+    Unban {
+        /// Where.
+        group: GroupId,
+        /// Who.
+        user_id: i64,
+    },
     /// Acknowledge a press of a button under one of the bot's messages (Telegram
     /// `answerCallbackQuery`): the member's client stops its progress indicator and shows
     /// `text`, if any, as a short notice.
@@ -196,6 +206,8 @@ pub enum ActionKind {
     AnswerJoinRequest,
     /// [`Action::AnswerButton`]
     AnswerButton,
+    /// [`Action::Unban`]
+    Unban,
 }
 
 impl ActionKind {
@@ -210,6 +222,7 @@ impl ActionKind {
             Self::Kick => "kick",
             Self::AnswerJoinRequest => "answer_join_request",
             Self::AnswerButton => "answer_button",
+            Self::Unban => "unban",
         }
     }
 }
@@ -231,7 +244,8 @@ impl Action {
             | Self::Unmute { group, .. }
             | Self::Kick { group, .. }
             | Self::AnswerJoinRequest { group, .. }
-            | Self::AnswerButton { group, .. } => *group,
+            | Self::AnswerButton { group, .. }
+            | Self::Unban { group, .. } => *group,
         }
     }
 
@@ -259,6 +273,7 @@ impl Action {
             Self::Kick { .. } => ActionKind::Kick,
             Self::AnswerJoinRequest { .. } => ActionKind::AnswerJoinRequest,
             Self::AnswerButton { .. } => ActionKind::AnswerButton,
+            Self::Unban { .. } => ActionKind::Unban,
         }
     }
 }
@@ -285,6 +300,9 @@ pub struct Capabilities {
     pub kick: bool,
     /// Can refuse a removed member's future join requests.
     pub ban: bool,
+    /// Can lift that refusal again ([`Action::Unban`]). QQ cannot: OneBot v11 has no call
+    /// to undo `reject_add_request`.
+    pub unban: bool,
     /// Can answer join requests.
     pub join_requests: bool,
     /// Longest mute the platform accepts, in seconds.
@@ -303,6 +321,7 @@ impl Capabilities {
         recall: true,
         kick: true,
         ban: true,
+        unban: false,
         join_requests: true,
         max_mute_secs: MAX_MUTE_SECS,
         // QQ publishes no limits; bursts get accounts risk-controlled (风控). Conservative.
@@ -318,6 +337,7 @@ impl Capabilities {
         recall: true,
         kick: true,
         ban: true,
+        unban: true,
         join_requests: true,
         max_mute_secs: TELEGRAM_MAX_MUTE_SECS,
         // The Bot FAQ: no more than 20 messages a minute in one group, about 30 a second overall.

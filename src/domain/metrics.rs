@@ -93,7 +93,7 @@ const EVENT_KINDS: [&str; 7] = [
 ];
 
 /// Action kinds, in label order (index = [`action_index`]).
-const ACTION_KINDS: [ActionKind; 7] = [
+const ACTION_KINDS: [ActionKind; 8] = [
     ActionKind::Send,
     ActionKind::Recall,
     ActionKind::Mute,
@@ -101,6 +101,7 @@ const ACTION_KINDS: [ActionKind; 7] = [
     ActionKind::Kick,
     ActionKind::AnswerJoinRequest,
     ActionKind::AnswerButton,
+    ActionKind::Unban,
 ];
 
 /// Console login outcomes, in label order.

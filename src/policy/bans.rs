@@ -83,15 +83,26 @@ pub enum Sighting {
     },
 }
 
+/// Whether a removal for a global ban also has the platform refuse re-joining. Only where
+/// the platform can lift that refusal again, so that `/ungban` really lets the member back:
+/// on Telegram the removal is a ban, lifted by [`readmit`]; on QQ it is a plain kick (OneBot
+/// cannot undo `reject_add_request`), and qunguan's own list declines the member's join
+/// requests and removes them if they get in anyway.
+#[must_use]
+pub fn keeps_out(caps: Capabilities) -> bool {
+    caps.ban && caps.unban
+}
+
 /// What is done to a banned member met in `group`: a message is recalled and its author
-/// removed for good; a newcomer is removed for good; a join request is declined with
-/// `reason`. Only what the group's platform can do (an empty list when it can do nothing).
+/// removed (refused re-joining where the platform can lift that later, [`keeps_out`]); a
+/// newcomer is removed the same way; a join request is declined with `reason`. Only what the
+/// group's platform can do (an empty list when it can do nothing).
 #[must_use]
 pub fn removal(group: GroupId, user_id: i64, sighting: &Sighting, caps: Capabilities, reason: &str) -> Vec<Action> {
     let kick = caps.kick.then_some(Action::Kick {
         group,
         user_id,
-        ban: caps.ban,
+        ban: keeps_out(caps),
     });
     match sighting {
         Sighting::Spoke { message_id } => caps
@@ -116,25 +127,44 @@ pub fn removal(group: GroupId, user_id: i64, sighting: &Sighting, caps: Capabili
 }
 
 /// What a new ban of `user` does in the groups they were `seen` in: one removal (refusing
-/// re-joining where the platform can) per group of the member's platform that can remove
-/// members, each group once.
+/// re-joining where the platform can lift it later, [`keeps_out`]) per group of the member's
+/// platform that can remove members, each group once.
 #[must_use]
 pub fn expel(user: UserRef, seen: &[GroupId]) -> Vec<Action> {
-    let mut groups: Vec<GroupId> = seen
-        .iter()
-        .copied()
-        .filter(|g| g.platform == user.platform && Capabilities::of(*g).kick)
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    groups
+    groups_of(user, seen, |caps| caps.kick)
         .into_iter()
         .map(|group| Action::Kick {
             group,
             user_id: user.id,
-            ban: Capabilities::of(group).ban,
+            ban: keeps_out(Capabilities::of(group)),
         })
         .collect()
+}
+
+/// What lifting the ban of `user` does in the groups they were `seen` in: the platform's
+/// refusal of re-joining, left by [`expel`] or [`removal`], is lifted in each group of the
+/// member's platform that keeps one, each group once (nothing on QQ, where none is left).
+#[must_use]
+pub fn readmit(user: UserRef, seen: &[GroupId]) -> Vec<Action> {
+    groups_of(user, seen, keeps_out)
+        .into_iter()
+        .map(|group| Action::Unban {
+            group,
+            user_id: user.id,
+        })
+        .collect()
+}
+
+/// The groups of `seen` on `user`'s platform whose capabilities pass `can`, sorted, each once.
+fn groups_of(user: UserRef, seen: &[GroupId], can: impl Fn(Capabilities) -> bool) -> Vec<GroupId> {
+    let mut groups: Vec<GroupId> = seen
+        .iter()
+        .copied()
+        .filter(|g| g.platform == user.platform && can(Capabilities::of(*g)))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
 }
 
 /// A ban-list file's form.
@@ -436,14 +466,42 @@ mod tests {
         let actions = expel(user("qq:9"), &groups);
         let kicked: Vec<GroupId> = actions.iter().map(Action::group).collect();
         assert_eq!(kicked, [GroupId::qq(1), GroupId::qq(2)]);
+        // QQ cannot lift a refusal of re-joining, so none is left: qunguan's list keeps them out.
         assert!(actions.iter().all(|a| matches!(
             a,
             Action::Kick {
                 user_id: 9,
-                ban: true,
+                ban: false,
                 ..
             }
         )));
+        assert!(readmit(user("qq:9"), &groups).is_empty(), "nothing to lift on QQ");
+    }
+
+    #[test]
+    fn on_telegram_the_ban_is_kept_by_the_platform_and_lifted_by_readmit() {
+        let groups = [
+            GroupId::telegram(-1_002),
+            GroupId::telegram(-1_001),
+            GroupId::qq(1),
+            GroupId::telegram(-1_002),
+        ];
+        let kicks = expel(user("tg:9"), &groups);
+        assert_eq!(
+            kicks,
+            [-1_002, -1_001].map(|chat| Action::Kick {
+                group: GroupId::telegram(chat),
+                user_id: 9,
+                ban: true
+            })
+        );
+        assert_eq!(
+            readmit(user("tg:9"), &groups),
+            [-1_002, -1_001].map(|chat| Action::Unban {
+                group: GroupId::telegram(chat),
+                user_id: 9
+            })
+        );
     }
 
     #[test]
@@ -458,7 +516,7 @@ mod tests {
                 Action::Kick {
                     group,
                     user_id: 9,
-                    ban: true
+                    ban: false
                 }
             ]
         );

@@ -457,7 +457,7 @@ fn answer(
                     );
                 }
                 Request::BansRemove { users } => {
-                    let lifted = bans.remove(users)?;
+                    let lifted = bans.remove(users, clock.now())?;
                     store.flush_blocking()?;
                     json_line(
                         &mut out,

@@ -467,12 +467,23 @@ impl Bans {
         Ok((new, groups))
     }
 
-    /// The operator's `qunguan bans remove`: lifts the bans of `users`; returns those that
-    /// were banned.
-    pub fn remove(&self, users: &[UserRef]) -> Result<Vec<UserRef>, StoreError> {
+    /// What lifting the ban of `user` sends: the platform's own refusal of re-joining lifted
+    /// in every group they were seen in where one was left ([`crate::policy::bans::readmit`];
+    /// Telegram), except groups in dry run, where none was left.
+    pub(crate) fn readmit(&self, user: UserRef) -> Result<Vec<Action>, StoreError> {
+        Ok(crate::policy::bans::readmit(user, &self.store.groups_seen(user)?)
+            .into_iter()
+            .filter(|unban| !self.policies.group(unban.group()).dry_run)
+            .collect())
+    }
+
+    /// The operator's `qunguan bans remove`: lifts the bans of `users` and queues the
+    /// platform's unbans ([`Self::readmit`]); returns those that were banned.
+    pub fn remove(&self, users: &[UserRef], now: Timestamp) -> Result<Vec<UserRef>, StoreError> {
         let mut lifted = Vec::new();
         for user in users {
             if self.lift(*user)?.is_some() {
+                self.store.enqueue(self.readmit(*user)?, now)?;
                 lifted.push(*user);
             }
         }

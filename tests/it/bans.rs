@@ -66,7 +66,9 @@ fn kicked_groups(calls: &[Call]) -> Vec<i64> {
         .filter(|c| c.action == "set_group_kick")
         .map(|c| {
             assert_eq!(c.params["user_id"], SPAMMER, "{c:?}");
-            assert_eq!(c.params["reject_add_request"], true, "{c:?}");
+            // QQ cannot lift a refusal of re-joining later, so /gban leaves none: the ban
+            // list itself declines the member's requests (and /ungban really lets them back).
+            assert_eq!(c.params["reject_add_request"], false, "{c:?}");
             c.params["group_id"].as_i64().expect("group")
         })
         .collect();
@@ -440,6 +442,11 @@ async fn telegram_gban_by_id_and_cas_listed_newcomers_are_removed_and_an_unreach
         (ban.params["chat_id"].as_i64(), ban.params["user_id"].as_i64()),
         (Some(TG_CHAT), Some(6_001))
     );
+    app.settle().await;
+    assert!(
+        app.telegram.calls_of("unbanChatMember").is_empty(),
+        "a global ban is kept by Telegram too, not a kick"
+    );
     // Listed by CAS: removed on joining.
     post(tg_join(3, 7_001)).await;
     app.telegram
@@ -472,6 +479,23 @@ async fn telegram_gban_by_id_and_cas_listed_newcomers_are_removed_and_an_unreach
         bans,
         [6_001, 7_001, 7_001],
         "the member CAS could not be asked about stayed"
+    );
+    // /ungban lifts Telegram's own ban in the chat the member was removed from, so they may
+    // join again.
+    post(tg_text(6, 102, TG_OWNER, "/ungban tg:6001")).await;
+    let calls = app
+        .telegram
+        .wait_for(PATIENCE, |c| c.iter().any(|c| c.method == "unbanChatMember"))
+        .await;
+    let unbans: Vec<_> = calls.iter().filter(|c| c.method == "unbanChatMember").collect();
+    assert_eq!(unbans.len(), 1, "{unbans:?}");
+    assert_eq!(
+        (
+            unbans[0].params["chat_id"].as_i64(),
+            unbans[0].params["user_id"].as_i64(),
+            unbans[0].params["only_if_banned"].as_bool()
+        ),
+        (Some(TG_CHAT), Some(6_001), Some(true))
     );
     app.stop().await;
 }

@@ -183,7 +183,7 @@ fn request_for(action: &Action) -> Option<(&'static str, Value)> {
             "set_group_add_request",
             json!({"flag": handle, "sub_type": "add", "type": "add", "approve": approve, "reason": reason}),
         ),
-        Action::AnswerButton { .. } => return None,
+        Action::AnswerButton { .. } | Action::Unban { .. } => return None,
     })
 }
 

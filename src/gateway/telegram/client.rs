@@ -271,6 +271,11 @@ impl TelegramClient {
                     .await?;
                 Ok(Delivery::default())
             }
+            Action::Unban { group, user_id } => {
+                let unban = json!({"chat_id": group.id, "user_id": user_id, "only_if_banned": true});
+                self.call("unbanChatMember", &unban).await?;
+                Ok(Delivery::default())
+            }
             Action::AnswerButton { query_id, text, .. } => {
                 let mut params = json!({"callback_query_id": query_id});
                 if !text.is_empty() {

@@ -168,10 +168,15 @@ pub(super) fn unban(
         group: msg.group,
         user: None,
     };
+    // The platform's own ban goes too where one was left (Telegram), so the member may join
+    // again; it is queued with the case.
+    let unbans = ctx.bans.readmit(user)?;
     let committed = ctx.store.commit(&event.key, now, Some(subject), |snapshot| {
+        let mut actions = unbans.clone();
+        actions.push(reply_to(msg, i18n::ungbanned(locale, user, snapshot.next_case)));
         let writes = Writes {
             strikes: StrikeWrite::Keep,
-            actions: vec![reply_to(msg, i18n::ungbanned(locale, user, snapshot.next_case))],
+            actions,
             audit: Some(entry.clone()),
         };
         (writes, ())
