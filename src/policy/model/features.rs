@@ -180,7 +180,7 @@ const SEEN_CAPACITY: usize = 4096;
 /// short message touches a few cache lines.
 #[derive(Debug)]
 pub struct Seen {
-    table: Box<[u64]>,
+    table: Box<[u64; SEEN_CAPACITY]>,
     generation: u32,
     mask: usize,
 }
@@ -188,7 +188,7 @@ pub struct Seen {
 impl Default for Seen {
     fn default() -> Self {
         Self {
-            table: vec![0; SEEN_CAPACITY].into_boxed_slice(),
+            table: Box::new([0; SEEN_CAPACITY]),
             generation: 0,
             mask: 0,
         }
@@ -211,23 +211,29 @@ impl Seen {
     /// Adds `index`; true when it was not in the set yet.
     #[inline]
     pub fn insert(&mut self, index: u32) -> bool {
-        let entry = (u64::from(self.generation) << 32) | u64::from(index + 1);
-        // n-gram indices are hash bits already, and the flag slots are few: the low bits
-        // serve as they are.
-        let mut at = index as usize & self.mask;
-        loop {
-            let Some(slot) = self.table.get_mut(at) else {
-                return true; // unreachable: `mask` < table length
-            };
-            if *slot == entry {
-                return false;
-            }
-            if (*slot >> 32) as u32 != self.generation {
-                *slot = entry;
-                return true;
-            }
-            at = (at + 1) & self.mask;
+        insert(&mut self.table, self.generation, self.mask, index)
+    }
+}
+
+/// [`Seen::insert`] on the set's parts, so a loop can keep them in registers.
+#[inline(always)]
+fn insert(table: &mut [u64; SEEN_CAPACITY], generation: u32, mask: usize, index: u32) -> bool {
+    let entry = (u64::from(generation) << 32) | u64::from(index + 1);
+    // n-gram indices are hash bits already, and the flag slots are few: the low bits serve
+    // as they are. `mask` < SEEN_CAPACITY, a power of two: masking with both needs no bounds
+    // check.
+    let mask = mask & (SEEN_CAPACITY - 1);
+    let mut at = index as usize & mask;
+    loop {
+        let slot = &mut table[at];
+        if *slot == entry {
+            return false;
         }
+        if (*slot >> 32) as u32 != generation {
+            *slot = entry;
+            return true;
+        }
+        at = (at + 1) & mask;
     }
 }
 
@@ -249,6 +255,49 @@ pub fn for_each_feature(seen: &mut Seen, text: &str, flags: &Flags, mut f: impl 
             f(index, None);
         }
     });
+}
+
+/// `z` plus `weight(i)` for every distinct feature `i` of a message, added in the order of
+/// [`for_each_feature`] (so the same sum, bit for bit, as adding them in its callback): what
+/// scoring runs per message, in one pass over the characters with the n-gram hash states kept
+/// in registers and no byte offsets.
+#[inline]
+pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, mut z: f32, mut weight: impl FnMut(u32) -> f32) -> f32 {
+    seen.start(text.len());
+    let (generation, mask) = (seen.generation, seen.mask);
+    let table = &mut *seen.table;
+    let mut add = |index: u32| {
+        if insert(table, generation, mask, index) {
+            z += weight(index);
+        }
+    };
+    let mut chars = text.chars().take(MAX_CHARS);
+    if let Some(first) = chars.next() {
+        // `one`, `two`: the hash states of the 1-gram and (after the second character) the
+        // 2-gram ending at the previous character.
+        let mut one = step(FNV_OFFSET, first);
+        add(bucket(one));
+        if let Some(second) = chars.next() {
+            let mut two = step(one, second);
+            one = step(FNV_OFFSET, second);
+            add(bucket(one));
+            add(bucket(two));
+            for c in chars {
+                let next_one = step(FNV_OFFSET, c);
+                let next_two = step(one, c);
+                add(bucket(next_one));
+                add(bucket(next_two));
+                add(bucket(step(two, c)));
+                one = next_one;
+                two = next_two;
+            }
+        }
+    }
+    flags.for_each_feature(|slot| {
+        // Below FEATURES, which fits in u32.
+        add((BUCKETS + slot) as u32);
+    });
+    z
 }
 
 /// What scripts an (original, not normalized) text is written in, counted by letter.

@@ -51,7 +51,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use features::{BUCKETS, FEATURES, FLAG_NAMES, Seen, for_each_feature};
+use features::{BUCKETS, FEATURES, FLAG_NAMES, Seen, for_each_feature, sum_features};
 pub use features::{Coverage, MAX_CHARS, covers};
 pub use format::ModelError;
 pub use train::{Sample, TrainOptions, train};
@@ -201,18 +201,18 @@ impl Model {
     /// The log-odds behind [`Model::score_with`].
     #[must_use]
     pub fn logit_with(&self, delta: Option<&Delta>, normalized: &str, flags: &Flags) -> f32 {
-        let weights = &*self.weights;
-        with_seen(|seen| {
-            let mut z = self.bias;
-            match delta {
-                None => for_each_feature(seen, normalized, flags, |i, _| {
-                    z += weights.get(i as usize).copied().unwrap_or(0.0);
-                }),
-                Some(delta) => for_each_feature(seen, normalized, flags, |i, _| {
-                    z += weights.get(i as usize).copied().unwrap_or(0.0) + delta.get(i);
-                }),
-            }
-            z
+        // Always FEATURES long (see `from_parts`); as an array, indices of n-gram buckets and
+        // flag slots need no bounds check.
+        let Ok(weights) = <&[f32; FEATURES]>::try_from(&*self.weights) else {
+            return self.bias;
+        };
+        with_seen(|seen| match delta {
+            Some(delta) if !delta.is_empty() => sum_features(seen, normalized, flags, self.bias, |i| {
+                weights.get(i as usize).copied().unwrap_or(0.0) + delta.get(i)
+            }),
+            _ => sum_features(seen, normalized, flags, self.bias, |i| {
+                weights.get(i as usize).copied().unwrap_or(0.0)
+            }),
         })
     }
 

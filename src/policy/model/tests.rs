@@ -520,6 +520,65 @@ fn explain_adds_up_to_the_logit() {
     assert!(shown.contains("\"加v\"") && shown.contains("bias"), "{shown}");
 }
 
+/// Scoring sums the weights in one fused pass ([`features::sum_features`]); explaining,
+/// learning and training enumerate the features ([`for_each_feature`]). The two must agree to
+/// the bit — same features, same order — on every shape of text: empty, one and two
+/// characters (no 3-grams), repeats (deduplicated), more than `MAX_CHARS` characters, mixed
+/// scripts, with and without flags and a delta.
+#[test]
+fn the_fused_score_is_the_feature_sum_to_the_bit() {
+    let mut rng = XorShift::new(7);
+    let weights: Vec<f32> = (0..FEATURES)
+        .map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let model = Model::from_parts(-0.25, weights.into_boxed_slice(), TrainMeta::default());
+    let mut delta = Delta::new();
+    delta.learn(&model, "加微信领红包", &Flags::default(), true);
+    let alphabet: Vec<char> = "加微信vx1２ 群号哈😀аbc".chars().collect();
+    let mut texts: Vec<String> = ["", "a", "加v", "哈哈哈哈哈哈", "abcabcabc", "加我微信 abc123 领红包"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    texts.push("赚钱".repeat(400)); // 800 characters: only the first MAX_CHARS count
+    for len in 0..80 {
+        texts.push((0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect());
+    }
+    let flag_sets = [
+        Flags::default(),
+        Flags {
+            strong_contact: true,
+            cue_places: 2,
+            links: 3,
+            emoji: 4,
+            mentions: 1,
+            quoted: true,
+            ..Flags::default()
+        },
+    ];
+    let mut seen = Seen::default();
+    for text in &texts {
+        for flags in &flag_sets {
+            for d in [None, Some(&delta)] {
+                let mut expected = model.bias();
+                for_each_feature(&mut seen, text, flags, |i, _| {
+                    let w = model.weights[i as usize];
+                    expected += match d {
+                        Some(d) => w + d.get(i),
+                        None => w,
+                    };
+                });
+                let fused = model.logit_with(d, text, flags);
+                assert_eq!(
+                    fused.to_bits(),
+                    expected.to_bits(),
+                    "{text:?} {flags:?} delta {}",
+                    d.is_some()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn covers_table() {
     let rows = [
