@@ -163,7 +163,7 @@ pub enum Action {
     /// Lift a removal that the platform keeps as a ban (Telegram `unbanChatMember`, only if
     /// the member is banned there), so the member may join again: a lifted global ban
     /// (`/ungban`). QQ has no call to undo a refusal of re-joining, so qunguan never leaves
-    /// one behind for a global ban there (see [`crate::policy::bans::expel`]).
+    /// one behind for a global ban there.
     Unban {
         /// Where.
         group: GroupId,
