@@ -9,7 +9,7 @@
 //!    still remembered if it was seen: a captured, validly signed body replayed later can
 //!    never punish twice (OneBot signatures carry no timestamp).
 //! 2. **Off the async threads, with a deadline.** The pipeline makes synchronous store calls,
-//!    so it runs on the blocking pool ([`offload`]), at most [`MAX_IN_FLIGHT`] events at once.
+//!    so it runs on a store thread ([`offload`]), at most [`MAX_IN_FLIGHT`] events at once.
 //!    If the event is not stored within the
 //!    store patience (`min(5 s, storage.watchdog / 2)`), the transport is told it is
 //!    unavailable (webhook 503, the poller fetches it again) instead of hanging; if the
@@ -42,9 +42,9 @@ pub const MAX_FAILURES: u32 = 3;
 const FAILURES_CAP: usize = 1024;
 /// The longest a transport waits for its event to be stored.
 const MAX_PATIENCE: Duration = Duration::from_secs(5);
-/// Events handled at once on the blocking pool. Each holds a pool thread while it waits for
-/// its flush, and the flush needs one too: a bound well under the pool's 512 threads keeps a
-/// burst of slow events from starving the flushes they wait for.
+/// Events handled at once on the store threads. An event waiting for its flush holds no
+/// thread, but its memory and its place in the queue: the bound keeps a burst of slow events
+/// from piling up behind a stalled disk.
 pub const MAX_IN_FLIGHT: usize = 256;
 
 /// Why an event could not be handled this time.

@@ -6,12 +6,16 @@
 //! code reaches the store in one of two ways:
 //!
 //! - [`Store::run`]: one closure of store calls, on tokio's blocking pool;
-//! - [`offload`]: a whole future that makes synchronous store calls (an event's handling, a
-//!   scheduler round), driven to completion on a blocking-pool thread.
+//! - [`offload`]: a whole future that makes synchronous store calls (an event's handling),
+//!   driven to completion on one of a few dedicated store threads.
 //!
 //! The synchronous methods stay as they are, for the CLI, tests and the closures above.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use super::{Store, StoreError};
 
@@ -29,21 +33,87 @@ impl Store {
     }
 }
 
-/// Drives `future` to completion on a thread of tokio's blocking pool, so the synchronous
-/// store calls inside it never block an async worker thread. Its awaits (timers, sockets,
-/// other tasks) still run on the runtime. A panic inside it comes back as the
-/// [`tokio::task::JoinError`] (`is_panic()`), not as a panic of the caller.
+/// Threads that drive offloaded futures (see [`offload`]).
+const DRIVER_THREADS: usize = 2;
+
+/// The threads [`offload`] hands futures to: each runs a single-threaded tokio runtime of its
+/// own, started on first use and kept for the life of the process. That runtime only polls;
+/// what the futures spawn, time and wait for belongs to the caller's runtime ([`InCaller`]).
+struct Drivers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: AtomicUsize,
+}
+
+fn drivers() -> &'static Drivers {
+    static DRIVERS: OnceLock<Drivers> = OnceLock::new();
+    DRIVERS.get_or_init(|| {
+        let handles = (0..DRIVER_THREADS).filter_map(|i| start_driver(i).ok()).collect();
+        Drivers {
+            handles,
+            next: AtomicUsize::new(0),
+        }
+    })
+}
+
+/// Starts one driver thread and returns its runtime's handle.
+fn start_driver(index: usize) -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("qunguan-store-{index}"))
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
+}
+
+/// Polls its future inside the caller's runtime context, as `Handle::block_on` did: its
+/// `tokio::spawn`, `spawn_blocking`, timers and `Handle::current()` are the caller's.
+struct InCaller<F> {
+    handle: tokio::runtime::Handle,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InCaller<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let _entered = this.handle.enter();
+        this.future.as_mut().poll(cx)
+    }
+}
+
+/// Drives `future` to completion on a store thread: one of a few dedicated threads that
+/// exist to make synchronous store calls, so those calls never block an async worker thread.
+/// Its awaits (timers, flushes, other tasks — all on the caller's runtime) do not hold the
+/// thread: futures offloaded at the same time interleave there. A panic inside it comes back
+/// as the [`tokio::task::JoinError`] (`is_panic()`), not as a panic of the caller.
+///
+/// Handing a future to a thread that is already busy costs no wake-up, where a blocking-pool
+/// thread per event cost a spawn, a park and a wake-up each (the webhook path's largest
+/// avoidable cost; see docs/performance.md). If the store threads cannot be started, the
+/// future runs on tokio's blocking pool as before.
 pub async fn offload<F>(future: F) -> Result<F::Output, tokio::task::JoinError>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(future)).await
+    let drivers = drivers();
+    if drivers.handles.is_empty() {
+        return tokio::task::spawn_blocking(move || handle.block_on(future)).await;
+    }
+    let i = drivers.next.fetch_add(1, Ordering::Relaxed) % drivers.handles.len();
+    let future = InCaller {
+        handle,
+        future: Box::pin(future),
+    };
+    drivers.handles[i].spawn(future).await
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[tokio::test]
@@ -58,6 +128,40 @@ mod tests {
         assert_ne!(ran_on, caller);
         let panicked = offload(async { panic!("poison") }).await;
         assert!(panicked.is_err_and(|e| e.is_panic()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn offloaded_work_spawns_and_times_on_the_callers_runtime() {
+        let flavor = offload(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let spawned = tokio::spawn(async { tokio::runtime::Handle::current().runtime_flavor() });
+            spawned.await.expect("spawned task")
+        })
+        .await
+        .expect("finishes");
+        assert_eq!(flavor, tokio::runtime::RuntimeFlavor::MultiThread);
+    }
+
+    #[tokio::test]
+    async fn offloaded_futures_that_wait_do_not_hold_their_thread() {
+        // More futures than store threads, each waiting until all have started: they only
+        // finish if a waiting future leaves its thread to the others.
+        let n = DRIVER_THREADS * 4 + 1;
+        let started = Arc::new(tokio::sync::Barrier::new(n));
+        let mut waiting = Vec::new();
+        for _ in 0..n {
+            let started = Arc::clone(&started);
+            waiting.push(tokio::spawn(offload(async move {
+                started.wait().await;
+            })));
+        }
+        for w in waiting {
+            tokio::time::timeout(std::time::Duration::from_secs(10), w)
+                .await
+                .expect("every future finishes")
+                .expect("joined")
+                .expect("no panic");
+        }
     }
 
     #[tokio::test]

@@ -40,7 +40,7 @@
 //! **Robustness** ([`health`], [`recover`], [`integrity`], [`blocking`]):
 //!
 //! - Every method here is synchronous sled I/O. Async code calls them through
-//!   [`Store::run`] or [`blocking::offload`], on tokio's blocking pool, never on the async
+//!   [`Store::run`] (tokio's blocking pool) or [`blocking::offload`] (the store threads), never on the async
 //!   worker threads, so a stalled disk delays commits but never `/healthz` or the listeners.
 //! - Every write and flush is tracked while it runs; the daemon's watchdog reads
 //!   [`Store::stalled_for`] and stops the process when a commit hangs (sled can deadlock).
