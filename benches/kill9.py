@@ -101,6 +101,10 @@ def start_daemon(binary, data, rules, port, admin, gateway_port, log):
         # group), or the warnings would still be queued when the run is counted.
         "QUNGUAN__OUTBOX__SENDS_PER_MINUTE_PER_GROUP": "10000",
         "QUNGUAN__OUTBOX__SENDS_PER_SECOND_TOTAL": "10000",
+        # … and the group's queue of bot messages (20 by default, a minute of QQ's pace): 120
+        # notices at once in one group would otherwise become dead letters by design (a
+        # bound, not a crash loss), and this script counts what a crash loses.
+        "QUNGUAN__LIMITS__OUTBOX_MESSAGES_PER_GROUP": "1000",
     })
     return subprocess.Popen([binary, "run"], env=env, stdout=subprocess.DEVNULL, stderr=log)
 
