@@ -121,6 +121,51 @@ impl From<&Settings> for LoadOptions {
     }
 }
 
+/// One TOML rules file being parsed (`schedule.toml`, `verify.toml`, `replies.toml`): its
+/// errors name the file and the line of the offending value.
+struct TomlFile<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl<'a> TomlFile<'a> {
+    fn new(text: &'a str, path: &'a Path) -> Self {
+        Self { text, path }
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    /// A problem with the value at byte `offset`.
+    fn error_at(&self, offset: usize, reason: String) -> RulesError {
+        RulesError {
+            file: self.path.to_owned(),
+            line: Some(self.line_of(offset)),
+            reason,
+        }
+    }
+
+    /// A problem with the file as a whole.
+    fn error(&self, reason: String) -> RulesError {
+        RulesError {
+            file: self.path.to_owned(),
+            line: None,
+            reason,
+        }
+    }
+
+    /// The file, deserialized; a syntax or shape error names its line.
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, RulesError> {
+        toml::from_str(self.text).map_err(|e| RulesError {
+            file: self.path.to_owned(),
+            line: e.span().map(|s| self.line_of(s.start)),
+            reason: e.message().to_owned(),
+        })
+    }
+}
+
 /// The live rules, swapped atomically on reload. Readers take a snapshot with `load()` and
 /// use it for a whole message, so a message never sees half of a reload.
 pub type RulesHandle = Arc<ArcSwap<Rules>>;

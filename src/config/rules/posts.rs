@@ -116,17 +116,9 @@ pub fn parse(
     default_zone: &str,
     default_catch_up: Duration,
 ) -> Result<Vec<PostDef>, RulesError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let err = |offset: usize, reason: String| RulesError {
-        file: path.to_owned(),
-        line: Some(line_of(offset)),
-        reason,
-    };
-    let raw: RawFile = toml::from_str(text).map_err(|e| RulesError {
-        file: path.to_owned(),
-        line: e.span().map(|s| line_of(s.start)),
-        reason: e.message().to_owned(),
-    })?;
+    let file = super::TomlFile::new(text, path);
+    let err = |offset: usize, reason: String| file.error_at(offset, reason);
+    let raw: RawFile = file.parse()?;
     let mut posts: Vec<PostDef> = Vec::with_capacity(raw.post.len());
     for p in raw.post {
         let id_at = p.id.span().start;

@@ -88,23 +88,11 @@ pub fn compact_keyword(normalizer: &Normalizer, keyword: &str) -> String {
 
 /// Parses `rules/replies.toml` text; entries without `cooldown` get `default_cooldown`.
 pub fn parse(text: &str, path: &Path, default_cooldown: Duration) -> Result<Vec<ReplyDef>, RulesError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let err = |offset: usize, reason: String| RulesError {
-        file: path.to_owned(),
-        line: Some(line_of(offset)),
-        reason,
-    };
-    let raw: RawFile = toml::from_str(text).map_err(|e| RulesError {
-        file: path.to_owned(),
-        line: e.span().map(|s| line_of(s.start)),
-        reason: e.message().to_owned(),
-    })?;
+    let file = super::TomlFile::new(text, path);
+    let err = |offset: usize, reason: String| file.error_at(offset, reason);
+    let raw: RawFile = file.parse()?;
     if raw.reply.len() > MAX_REPLIES {
-        return Err(RulesError {
-            file: path.to_owned(),
-            line: None,
-            reason: format!("{} entries; at most {MAX_REPLIES}", raw.reply.len()),
-        });
+        return Err(file.error(format!("{} entries; at most {MAX_REPLIES}", raw.reply.len())));
     }
     let normalizer = Normalizer::new(NormalizeOptions::default());
     let mut out = Vec::with_capacity(raw.reply.len());

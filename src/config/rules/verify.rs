@@ -46,23 +46,11 @@ struct RawQuestion {
 
 /// Parses `rules/verify.toml` text.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<Question>, RulesError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let err = |offset: usize, reason: String| RulesError {
-        file: path.to_owned(),
-        line: Some(line_of(offset)),
-        reason,
-    };
-    let raw: RawFile = toml::from_str(text).map_err(|e| RulesError {
-        file: path.to_owned(),
-        line: e.span().map(|s| line_of(s.start)),
-        reason: e.message().to_owned(),
-    })?;
+    let file = super::TomlFile::new(text, path);
+    let err = |offset: usize, reason: String| file.error_at(offset, reason);
+    let raw: RawFile = file.parse()?;
     if raw.question.len() > MAX_QUESTIONS {
-        return Err(RulesError {
-            file: path.to_owned(),
-            line: None,
-            reason: format!("{} questions; at most {MAX_QUESTIONS}", raw.question.len()),
-        });
+        return Err(file.error(format!("{} questions; at most {MAX_QUESTIONS}", raw.question.len())));
     }
     let normalizer = Normalizer::new(NormalizeOptions::default());
     let mut out = Vec::with_capacity(raw.question.len());
