@@ -364,7 +364,9 @@ async fn stats_page(
     let days = crate::service::stats::every_day(from, today, stored);
     let tiers = state.reporter.tier_rows(group, now).await;
     let account = state.reporter.outbox.roster().keeper(group).map(|a| a.to_string());
+    let rules = state.rules.load();
     let html = page::render(&PageData {
+        filter: &rules.filter,
         account: account.as_deref(),
         group,
         name: name.as_deref(),

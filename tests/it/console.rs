@@ -570,7 +570,11 @@ async fn explain_and_reload_through_the_api_and_the_rules_page() {
         .await
         .expect("body");
     assert!(html.contains("rules.toml:2:"), "{html}");
-    assert!(html.contains("<td>scam</td><td class=\"n\">1</td>"), "{html}");
+    // A list without a display name is shown under the generic one, its file stem beside it.
+    assert!(
+        html.contains("<td>违规内容 <code>scam</code></td><td class=\"n\">1</td>"),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let explained = http
         .post(format!("{base}/console/rules/explain"))
@@ -624,6 +628,19 @@ async fn every_page_renders_for_a_logged_in_operator() {
         assert!(html.contains(needle), "{path}: {needle}\n{html}");
         assert!(!html.contains(GROUP_NAME), "{path}: the group name is escaped");
     }
+    // Operators read a rule by the name members see; its id (the word list's file stem) is
+    // only the tooltip, and the rules page, which is about the files, shows it beside.
+    for path in [&*format!("/console/g/qq:{GROUP}"), "/console/audit"] {
+        let html = get_with(&app, &cookie, path).await.text().await.expect("body");
+        assert!(html.contains("<span title=\"ads\">广告</span>"), "{path}: {html}");
+        assert!(!html.contains(">ads<"), "{path}: never the bare id: {html}");
+    }
+    let rules = get_with(&app, &cookie, "/console/rules")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(rules.contains("广告 <code>ads</code>"), "{rules}");
     let health = get_with(&app, &cookie, "/console/health")
         .await
         .text()

@@ -39,7 +39,7 @@ pub use learning::{
 };
 pub use moderation::{
     StrikeLine, case_details, default_reason, generic_rule_display, manual_action, measure, notice, pardoned,
-    reason_rule, rule_display, rule_label, rung_notice_template, strikes, warning,
+    reason_rule, rule_display, rung_notice_template, strikes, warning,
 };
 pub use operator::*;
 pub use schedule::{ScheduleLine, schedule_added, schedule_deleted, schedule_full, schedule_list};

@@ -147,16 +147,6 @@ pub fn measure(locale: Locale, measure: Measure) -> String {
     }
 }
 
-/// The display name of a rule for people (the console, the audit): the built-in name of a
-/// detector or synthetic id ([`rule_display`]), otherwise the word list's own name.
-#[must_use]
-pub fn rule_label(locale: Locale, rule: &str) -> std::borrow::Cow<'_, str> {
-    match rule_display(locale, rule) {
-        Some(name) => name.into(),
-        None => rule.into(),
-    }
-}
-
 /// The reason of a manual action when the admin gave none.
 #[must_use]
 pub fn default_reason(locale: Locale) -> &'static str {

@@ -128,7 +128,10 @@ pub(super) async fn group(
             partial: i == last,
         })
         .collect();
-    let violations: Vec<CaseView> = d.violations.iter().map(|e| CaseView::of(e, l)).collect();
+    let violations: Vec<CaseView> = {
+        let rules = state.rules.load();
+        d.violations.iter().map(|e| CaseView::of(e, l, &rules.filter)).collect()
+    };
     Json(json!({
         "group": group.to_string(),
         "name": d.name,
@@ -227,7 +230,10 @@ pub(super) async fn cases(State(state): State<ConsoleState>, Query(query): Query
     let l = state.settings.messages.locale;
     match data::cases(&state, q).await {
         Ok(cases) => {
-            let cases: Vec<CaseView> = cases.iter().map(|e| CaseView::of(e, l)).collect();
+            let cases: Vec<CaseView> = {
+                let rules = state.rules.load();
+                cases.iter().map(|e| CaseView::of(e, l, &rules.filter)).collect()
+            };
             Json(json!({ "cases": cases })).into_response()
         }
         Err(e) => internal(&e),

@@ -217,7 +217,7 @@ pub struct CaseView {
 impl CaseView {
     /// The view of `e`, with texts in `locale`.
     #[must_use]
-    pub fn of(e: &AuditEntry, locale: Locale) -> Self {
+    pub fn of(e: &AuditEntry, locale: Locale, filter: &crate::policy::filter::Filter) -> Self {
         let at = Timestamp::from_millisecond(e.at_ms).map_or_else(|_| e.at_ms.to_string(), |t| t.to_string());
         Self {
             id: format!("{}:{}", e.group, e.case),
@@ -229,7 +229,7 @@ impl CaseView {
             user_name: e.user_name.clone(),
             actor: e.actor.clone(),
             rule: e.rule.clone(),
-            rule_label: i18n::rule_label(locale, &e.rule).into_owned(),
+            rule_label: filter.display_name(&e.rule, locale),
             reason: e.reason.clone(),
             matched: e.matched.clone(),
             excerpt: e.excerpt.clone(),

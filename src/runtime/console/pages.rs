@@ -439,8 +439,17 @@ fn actor(t: &Texts, a: &Actor) -> Markup {
     }
 }
 
-fn rule(l: Locale, rule: &str) -> Markup {
-    PreEscaped(charts::rule_cell(l, rule))
+/// A rule under the name members see, its id (what `rules.toml` calls it) as the tooltip.
+fn rule(state: &ConsoleState, l: Locale, rule: &str) -> Markup {
+    let name = state.rules.load().filter.display_name(rule, l);
+    PreEscaped(charts::rule_cell(&name, rule, true))
+}
+
+/// A word list or detector on the rules page: its display name with its id beside it, since
+/// that page is about the files the ids name.
+fn rule_with_id(state: &ConsoleState, l: Locale, rule: &str) -> Markup {
+    let name = state.rules.load().filter.display_name(rule, l);
+    html! { (name) " " code { (rule) } }
 }
 
 fn ago(t: &Texts, l: Locale, secs: Option<u64>) -> String {
@@ -701,7 +710,8 @@ fn group_body(state: &ConsoleState, caller: &Caller, l: Locale, t: &Texts, d: &G
     charts::stacked_chart(&mut svg, "actions", t.chart_measures, &measures, &points, partial);
     svg.push_str("</div>");
     let mut rules_html = String::new();
-    charts::rules_table(&mut rules_html, &d.days, l, t.rules_hit);
+    let names = |r: &str| state.rules.load().filter.display_name(r, l);
+    charts::rules_table(&mut rules_html, &d.days, t.rules_hit, &names, true);
     html! {
         p.small {
             a href=(format!("/console/audit?group={}", d.group)) { (t.audit_of_group) }
@@ -738,7 +748,7 @@ fn group_body(state: &ConsoleState, caller: &Caller, l: Locale, t: &Texts, d: &G
                         tr data-user=(r.user_id) {
                             td { (r.user_id) }
                             td.n { (r.strikes) }
-                            td { @for (i, x) in r.rules.iter().enumerate() { @if i > 0 { ", " } (rule(l, x)) } }
+                            td { @for (i, x) in r.rules.iter().enumerate() { @if i > 0 { ", " } (rule(state, l, x)) } }
                             td.small { (time(state, r.last_ms)) }
                         }
                     } }
@@ -808,14 +818,14 @@ fn cases_table(
                 th.n { (t.strikes) } th { (t.message) } th { (t.status) }
             } }
             tbody { @for e in cases {
-                @let v = CaseView::of(e, l);
+                @let v = CaseView::of(e, l, &state.rules.load().filter);
                 tr data-case=(v.id) {
                     td data-label=(t.case) { "#" (e.case) }
                     td.small data-label=(t.time) { (time(state, e.at_ms)) }
                     @if with_group { td data-label=(t.group) { a href=(format!("/console/g/{}", e.group)) { code { (e.group) } } } }
                     td data-label=(t.member) { (member(&e.user_name, e.user_id)) }
                     td data-label=(t.actor) { (actor(t, &e.actor)) }
-                    td data-label=(t.rule) { (rule(l, &e.rule)) }
+                    td data-label=(t.rule) { (rule(state, l, &e.rule)) }
                     td data-label=(t.measure) { (v.measure_text) @if e.dry_run { " " span.muted.small { "(" (t.dry_run) ")" } } }
                     td.n data-label=(t.strikes) { (e.strikes_before) "→" (e.strikes_after) }
                     td.msg data-label=(t.message) {
@@ -1029,9 +1039,9 @@ fn rules_page(
             h2 { (t.rules_lists) }
             div.scroll { table #lists {
                 thead { tr { th { (t.list) } th.n { (t.phrases) } } }
-                tbody { @for (name, n) in &lists { tr { td { (rule(l, name)) } td.n { (n) } } } }
+                tbody { @for (name, n) in &lists { tr { td { (rule_with_id(state, l, name)) } td.n { (n) } } } }
             } }
-            p.small { span.muted { (t.detectors) ": " } @for (i, d) in detectors.iter().enumerate() { @if i > 0 { ", " } (rule(l, d)) } }
+            p.small { span.muted { (t.detectors) ": " } @for (i, d) in detectors.iter().enumerate() { @if i > 0 { ", " } (rule_with_id(state, l, d)) } }
         }
         section.card {
             h2 { (t.last_reload) }

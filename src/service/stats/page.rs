@@ -12,7 +12,6 @@ use jiff::civil::Date;
 use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 use crate::domain::stats::DayStats;
-use crate::policy::i18n;
 use crate::policy::stats_report::Summary;
 
 /// The measures chart's series, labelled in both languages (the stats page).
@@ -52,6 +51,8 @@ pub struct PageData<'a> {
     pub last_is_today: bool,
     /// The member tiers now and their change over the week (with `[engagement]` on).
     pub tiers: Option<&'a [(crate::domain::engagement::Tier, usize, Option<i64>)]>,
+    /// The live filter, whose rules name themselves (`display` in `rules.toml`).
+    pub filter: &'a crate::policy::filter::Filter,
 }
 
 /// Renders the page.
@@ -107,7 +108,8 @@ pub fn render(data: &PageData<'_>) -> String {
     let points: Vec<(Date, Vec<u64>)> = data.days.iter().map(|(d, s)| (*d, measures_split(s))).collect();
     stacked_chart(&mut html, "actions", label, &MEASURE_SERIES_BILINGUAL, &points, partial);
     html.push_str("</section>\n");
-    rules_table(&mut html, data.days, Locale::ZhCn, "规则命中 Rules hit");
+    let names = |rule: &str| data.filter.display_name(rule, Locale::ZhCn);
+    rules_table(&mut html, data.days, "规则命中 Rules hit", &names, false);
     html.push_str("<footer>qunguan · ");
     let _ = write!(html, "{}", escape(env!("CARGO_PKG_VERSION")));
     html.push_str("</footer>\n</body>\n</html>\n");
@@ -172,9 +174,16 @@ fn summary_table(html: &mut String, s: &Summary) {
     html.push_str("</table>\n");
 }
 
-/// The rules hit over `days`, most first, each under its display name with its id beside
-/// it when the two differ.
-pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale, heading: &str) {
+/// The rules hit over `days`, most first, each under its display name (`names`); with
+/// `show_ids` (the operators' console) the rule's id is the name's tooltip, so an operator can
+/// find it in `rules.toml`. The public page never shows an id.
+pub fn rules_table(
+    html: &mut String,
+    days: &[(Date, DayStats)],
+    heading: &str,
+    names: &dyn Fn(&str) -> String,
+    show_ids: bool,
+) {
     let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for (_, day) in days {
         for (rule, n) in &day.violations {
@@ -192,7 +201,7 @@ pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale,
             let _ = writeln!(
                 html,
                 "<tr><td>{}</td><td class=\"n\">{n}</td></tr>",
-                rule_cell(locale, rule)
+                rule_cell(&names(rule), rule, show_ids)
             );
         }
         html.push_str("</table>\n");
@@ -200,14 +209,13 @@ pub fn rules_table(html: &mut String, days: &[(Date, DayStats)], locale: Locale,
     html.push_str("</section>\n");
 }
 
-/// A rule's display name, escaped, with its id in a `<code>` beside it when they differ.
+/// A rule's display name, escaped; with `show_id`, its id is the tooltip when the two differ.
 #[must_use]
-pub fn rule_cell(locale: Locale, rule: &str) -> String {
-    let label = i18n::rule_label(locale, rule);
-    if label == rule {
-        escape(rule)
+pub fn rule_cell(name: &str, rule: &str, show_id: bool) -> String {
+    if show_id && name != rule {
+        format!("<span title=\"{}\">{}</span>", escape(rule), escape(name))
     } else {
-        format!("{} <code>{}</code>", escape(&label), escape(rule))
+        escape(name)
     }
 }
 
@@ -468,7 +476,10 @@ mod tests {
             })
             .collect();
         let summary = summarize(&days, date(2026, 11, 22), Some(date(2026, 11, 20)), Some(10));
+        let filter =
+            crate::policy::filter::Filter::build(&crate::policy::filter::FilterSpec::default()).expect("empty filter");
         let html = render(&PageData {
+            filter: &filter,
             account: None,
             group: GroupId::qq(5),
             name: None,
@@ -562,13 +573,21 @@ mod tests {
     }
 
     #[test]
-    fn rules_show_their_display_names() {
-        assert_eq!(rule_cell(Locale::ZhCn, "flood"), "刷屏 <code>flood</code>");
-        assert_eq!(
-            rule_cell(Locale::En, "qq_id"),
-            "QQ number advertising <code>qq_id</code>"
-        );
-        assert_eq!(rule_cell(Locale::En, "ads"), "ads");
+    fn rules_show_their_display_names_and_ids_only_as_a_tooltip() {
+        assert_eq!(rule_cell("刷屏", "flood", false), "刷屏");
+        assert_eq!(rule_cell("刷屏", "flood", true), "<span title=\"flood\">刷屏</span>");
+        assert_eq!(rule_cell("a<b", "x\"y", true), "<span title=\"x&quot;y\">a&lt;b</span>");
+        let days = [(
+            date(2026, 11, 1),
+            DayStats {
+                violations: [("ads".to_owned(), 3)].into_iter().collect(),
+                ..DayStats::default()
+            },
+        )];
+        let mut html = String::new();
+        rules_table(&mut html, &days, "h", &|_| "广告引流".to_owned(), false);
+        assert!(html.contains("<td>广告引流</td><td class=\"n\">3</td>"), "{html}");
+        assert!(!html.contains("ads"), "{html}");
     }
 
     #[test]
@@ -577,7 +596,10 @@ mod tests {
         day.violations.insert("<script>alert(1)</script>".into(), 1);
         let days = [(date(2026, 11, 22), day)];
         let summary = summarize(&days, date(2026, 11, 22), Some(date(2026, 11, 22)), None);
+        let filter =
+            crate::policy::filter::Filter::build(&crate::policy::filter::FilterSpec::default()).expect("empty filter");
         let html = render(&PageData {
+            filter: &filter,
             account: None,
             group: GroupId::qq(5),
             name: Some("\"><img src=x onerror=alert(1)>"),
@@ -588,7 +610,9 @@ mod tests {
         });
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // A rule the filter does not name shows under the generic name, never by its id.
+        assert!(html.contains("<td>违规内容</td>"), "{html}");
+        assert!(!html.contains("alert(1)</script>"), "{html}");
         assert!(!html.contains("href="), "nothing links out");
     }
 }
