@@ -604,6 +604,21 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("english: earn alone is talk", "I earn less than my sister does", Clean),
     ("上下 in ordinary talk is no phrase", "上下班高峰分流", Clean),
     ("代刷 is not inside 代码", "代码写完了 刷新一下", Clean),
+    // --- abuse and contraband (round 5; both lists have model_veto = false) ---
+    ("abuse: spaced 傻逼", "你 个 傻 逼", Flag("abuse", "傻 逼")),
+    ("abuse: pinyin shabi", "你是shabi吗", Flag("abuse", "shabi")),
+    ("abuse: fuck you, spaced", "f u c k you", Flag("abuse", "f u c k you")),
+    ("abuse: sb inside a word", "usb线又坏了", Clean),
+    ("abuse: 其他妈的 is other mothers'", "其他妈的孩子都放学了", Clean),
+    (
+        "drugs: 冰毒 split by a line break",
+        "冰\r\n毒",
+        Flag("drugs", "冰\r\n毒"),
+    ),
+    ("drugs: K粉 in full width", "出Ｋ粉", Flag("drugs", "Ｋ粉")),
+    ("drugs: a fish", "大麻哈鱼真好吃", Clean),
+    ("drugs: Canada and spicy soup", "加拿大麻辣烫店开业了", Clean),
+    ("gambling: pinyin wang du", "wang du ping tai", Flag("scams", "wang du")),
 ];
 
 #[test]
