@@ -174,7 +174,7 @@ fn a_list_with_model_veto_off_is_never_overruled() {
     let f = filter(true);
     // `abuse` has `model_veto = false`: its hit acts whatever the model's score, for new and
     // trusted members, spaced out or not, while the same message without it is still vetoed.
-    for text in ["别信那些刷单返利的，都是骗子，傻逼", "你 个 傻 逼", "今天天气不错"] {
+    for text in ["别信那些刷单返利的，都是骗子，傻逼", "楼主 傻 逼", "今天天气不错"] {
         let firm = text != "今天天气不错";
         for trust in [Trust::New, Trust::Trusted] {
             let j = f.judge(text, G, trust, None);
@@ -195,7 +195,7 @@ fn a_list_with_model_veto_off_is_never_overruled() {
     let j = f.judge("别信那些刷单返利的，都是骗子", G, Trust::New, None);
     assert!(j.vetoed && j.violation.is_none(), "{j:?}");
     // `filter explain` names the reason and holds the score against the act threshold.
-    let report = f.inspect("你 个 傻 逼", None);
+    let report = f.inspect("楼主 傻 逼", None);
     assert_eq!(report.judgement.reason, Some(Reason::Firm));
     assert!(
         matches!(report.threshold, Some((ThresholdKind::Act, _))),
