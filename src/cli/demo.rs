@@ -63,10 +63,12 @@ const SETTLE_AFTER_TIME: Duration = Duration::from_millis(300);
 /// The repository's `rules/` folder, built in, for a demo started where there is no `./rules`.
 /// A unit test checks that every file of `rules/` is here.
 pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
+    ("abuse.txt", include_bytes!("../../rules/abuse.txt")),
     ("ads.txt", include_bytes!("../../rules/ads.txt")),
     ("adult.txt", include_bytes!("../../rules/adult.txt")),
     ("allow.txt", include_bytes!("../../rules/allow.txt")),
     ("contact.txt", include_bytes!("../../rules/contact.txt")),
+    ("drugs.txt", include_bytes!("../../rules/drugs.txt")),
     ("engagement.txt", include_bytes!("../../rules/engagement.txt")),
     ("english.txt", include_bytes!("../../rules/english.txt")),
     ("exam.txt", include_bytes!("../../rules/exam.txt")),

@@ -775,12 +775,21 @@ mod tests {
         assert_eq!(f.display_name("ads", Locale::ZhCn), "广告引流");
         assert_eq!(f.display_name("ads", Locale::En), "advertising");
         assert_eq!(f.display_name("model", Locale::En), "疑似");
+        // `model_veto = false`: the model scores the message but never overrules the hit.
+        let dir = folder(&[
+            ("ads.txt", "加微信\n"),
+            ("rules.toml", "[rules.ads]\nmodel_veto = false\n"),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        let report = f.inspect("加微信", None);
+        assert_eq!(report.table_reason, Some(crate::policy::filter::Reason::Firm));
         type Case = (&'static str, &'static str, &'static str);
         let cases: &[Case] = &[
             ("[model]\nveto = 1.5\n", "rules.toml:2:", "between 0 and 1"),
             ("[model]\nveto = 0.8\nact = 0.5\n", "rules.toml:2:", "above act"),
             ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
             ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
+            ("[rules.ads]\nmodel_veto = \"no\"\n", "rules.toml:2:", "bool"),
         ];
         for (toml, at, reason) in cases {
             let dir = folder(&[("ads.txt", "加微信\n"), ("rules.toml", toml)]);

@@ -70,6 +70,7 @@ struct RawRule {
     dry_run: Option<bool>,
     display: Option<Spanned<String>>,
     display_en: Option<Spanned<String>>,
+    model_veto: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +145,7 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             dry_run: rule.dry_run.unwrap_or(false),
             display: display(path, src, rule.display)?,
             display_en: display(path, src, rule.display_en)?,
+            model_veto: rule.model_veto.unwrap_or(true),
         };
         out.rules.insert(name, (settings, line));
     }

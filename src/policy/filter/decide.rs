@@ -34,6 +34,8 @@ pub enum Reason {
     Hard,
     /// A strong detector.
     Strong,
+    /// A hard phrase of a list the model never overrules (`model_veto = false`).
+    Firm,
     /// A cue together with a weak detector in another place.
     CueAndPattern,
     /// Cues of two different rules in two different places.
@@ -44,7 +46,8 @@ pub enum Reason {
 
 impl Reason {
     /// Whether the model may overrule it (everything but a strong contact pattern, which acts
-    /// as it always did, and the model's own verdict).
+    /// as it always did, a hard phrase of a `model_veto = false` list, and the model's own
+    /// verdict).
     #[must_use]
     pub fn is_soft(self) -> bool {
         matches!(self, Self::Hard | Self::CueAndPattern | Self::TwoCues)
@@ -56,6 +59,7 @@ impl std::fmt::Display for Reason {
         f.write_str(match self {
             Self::Hard => "a hard phrase",
             Self::Strong => "a strong contact pattern",
+            Self::Firm => "a hard phrase the model does not overrule",
             Self::CueAndPattern => "a cue together with a contact pattern",
             Self::TwoCues => "cues of two different rules in two places",
             Self::Model => "the model's score alone",

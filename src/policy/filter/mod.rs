@@ -417,7 +417,7 @@ impl Filter {
             let flags = self.flags_with(text, facts, scratch);
             m.score_with(delta, scratch.normalized(), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch), score, trust);
+        let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch, &self.rules), score, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -480,7 +480,7 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
-        let table_reason = rules_reason(rules, &scratch);
+        let table_reason = rules_reason(rules, &scratch, &self.rules);
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
             (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
@@ -808,6 +808,7 @@ pub struct Outcome {
 /// | rules               | score          | new member      | trusted member        |
 /// |---------------------|----------------|-----------------|-----------------------|
 /// | strong pattern      | any            | acts            | acts                  |
+/// | firm hard phrase    | any            | acts            | acts                  |
 /// | hard phrase         | `< veto`       | vetoed          | vetoed                |
 /// | hard phrase         | `≥ veto`/none  | acts            | acts                  |
 /// | cue combination     | `< veto`       | vetoed          | vetoed                |
@@ -819,6 +820,7 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
     let trusted = trust == Trust::Trusted;
     let (acts, review, vetoed) = match (rules, score) {
         (Some(Reason::Strong), _) => (Some(Reason::Strong), false, false),
+        (Some(Reason::Firm), _) => (Some(Reason::Firm), false, false),
         (Some(r), Some(s)) if r.is_soft() && s < veto => (None, false, true),
         (Some(Reason::Hard), _) => (Some(Reason::Hard), false, false),
         (Some(r), _) if trusted => (None, r.is_soft(), false),
@@ -837,11 +839,24 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
 
 /// What the decision table goes by: the rules' reason, except that a message with a strong
 /// contact pattern is a strong-pattern case even when a hard phrase named the rule (the hard
-/// phrase decides which rule it violates, the pattern that nothing overrules it).
-fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch) -> Option<Reason> {
+/// phrase decides which rule it violates, the pattern that nothing overrules it), and one with
+/// a hard phrase of a `model_veto = false` list a firm case.
+fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Rule]) -> Option<Reason> {
     let (_, reason) = decided?;
     let strong = scratch.found.iter().any(|f| f.kind == HitKind::Regex && f.strong);
-    Some(if strong { Reason::Strong } else { reason })
+    let firm = || {
+        scratch
+            .found
+            .iter()
+            .any(|f| f.kind == HitKind::Hard && rules.get(f.rule as usize).is_some_and(|r| !r.settings.model_veto))
+    };
+    Some(if strong {
+        Reason::Strong
+    } else if firm() {
+        Reason::Firm
+    } else {
+        reason
+    })
 }
 
 /// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this

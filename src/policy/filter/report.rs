@@ -242,6 +242,7 @@ fn explain_reason(reason: super::Reason) -> ExplainReason {
     match reason {
         super::Reason::Hard => ExplainReason::Hard,
         super::Reason::Strong => ExplainReason::Strong,
+        super::Reason::Firm => ExplainReason::Firm,
         super::Reason::CueAndPattern => ExplainReason::CueAndPattern,
         super::Reason::TwoCues => ExplainReason::TwoCues,
         super::Reason::Model => ExplainReason::Model,

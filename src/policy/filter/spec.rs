@@ -237,6 +237,10 @@ pub struct RuleSettings {
     /// The name members see with `[messages] locale = "en"` (`display_en = "advertising"`);
     /// `None`: `display`.
     pub display_en: Option<String>,
+    /// Whether the model may overrule a hard phrase of this list (`model_veto = false`: never;
+    /// for lists that are a violation whatever the message is like, such as insults, where the
+    /// model, which judges how much a message looks like an ad, has nothing to say).
+    pub model_veto: bool,
 }
 
 impl Default for RuleSettings {
@@ -252,6 +256,7 @@ impl Default for RuleSettings {
             dry_run: false,
             display: None,
             display_en: None,
+            model_veto: true,
         }
     }
 }

@@ -26,6 +26,7 @@ fn filter(model: bool) -> Filter {
         settings: RuleSettings {
             mode,
             display: (rule == "scams").then(|| "诈骗广告".to_owned()),
+            model_veto: rule != "abuse",
             ..RuleSettings::default()
         },
     };
@@ -34,6 +35,7 @@ fn filter(model: bool) -> Filter {
             list("scams", Mode::Hard, &["刷单返利"]),
             list("contact", Mode::Cue, &["私聊"]),
             list("money", Mode::Cue, &["日结"]),
+            list("abuse", Mode::Hard, &["傻逼"]),
         ],
         ..FilterSpec::default()
     };
@@ -74,7 +76,7 @@ fn filter(model: bool) -> Filter {
 
 #[test]
 fn the_outcome_table() {
-    use Reason::{CueAndPattern, Hard, Model, Strong, TwoCues};
+    use Reason::{CueAndPattern, Firm, Hard, Model, Strong, TwoCues};
     use Trust::{New, Trusted};
     let (veto, act) = (0.3, 0.9);
     // (rules, score, trust) → (acts, review, vetoed)
@@ -82,6 +84,9 @@ fn the_outcome_table() {
     let rows: &[Row] = &[
         (Some(Strong), Some(0.01), New, Some(Strong), false, false),
         (Some(Strong), Some(0.01), Trusted, Some(Strong), false, false),
+        (Some(Firm), Some(0.01), New, Some(Firm), false, false),
+        (Some(Firm), Some(0.01), Trusted, Some(Firm), false, false),
+        (Some(Firm), None, New, Some(Firm), false, false),
         (Some(Hard), Some(0.1), New, None, false, true),
         (Some(Hard), Some(0.1), Trusted, None, false, true),
         (Some(Hard), Some(0.5), New, Some(Hard), false, false),
@@ -162,6 +167,41 @@ fn the_model_vetoes_a_quoted_warning_and_acts_alone_only_for_new_members() {
     assert!(!j.vetoed, "{j:?}");
     assert_eq!(j.reason, Some(Reason::Strong));
     assert_eq!(j.violation.map(|v| v.rule.to_string()).as_deref(), Some("scams"));
+}
+
+#[test]
+fn a_list_with_model_veto_off_is_never_overruled() {
+    let f = filter(true);
+    // `abuse` has `model_veto = false`: its hit acts whatever the model's score, for new and
+    // trusted members, spaced out or not, while the same message without it is still vetoed.
+    for text in ["别信那些刷单返利的，都是骗子，傻逼", "楼主 傻 逼", "今天天气不错"] {
+        let firm = text != "今天天气不错";
+        for trust in [Trust::New, Trust::Trusted] {
+            let j = f.judge(text, G, trust, None);
+            let score = j.score.expect("scored");
+            if firm {
+                if text.starts_with("别信") {
+                    assert!(score < 0.3, "the model alone would veto {text}: {j:?}");
+                }
+                assert_eq!(j.reason, Some(Reason::Firm), "{text} {trust}");
+                assert!(!j.vetoed && !j.review, "{j:?}");
+                assert!(j.violation.is_some(), "{text} {trust}");
+            } else {
+                assert!(j.violation.is_none() && j.reason.is_none(), "{j:?}");
+            }
+        }
+    }
+    // The hard phrase of an ordinary list beside it is still overruled on its own.
+    let j = f.judge("别信那些刷单返利的，都是骗子", G, Trust::New, None);
+    assert!(j.vetoed && j.violation.is_none(), "{j:?}");
+    // `filter explain` names the reason and holds the score against the act threshold.
+    let report = f.inspect("楼主 傻 逼", None);
+    assert_eq!(report.judgement.reason, Some(Reason::Firm));
+    assert!(
+        matches!(report.threshold, Some((ThresholdKind::Act, _))),
+        "{:?}",
+        report.threshold
+    );
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub enum ExplainReason {
     Hard,
     /// A strong contact pattern.
     Strong,
+    /// A hard phrase of a list the model never overrules.
+    Firm,
     /// A cue together with a contact pattern.
     CueAndPattern,
     /// Cues of two different rules in two places.
@@ -27,11 +29,13 @@ pub fn explain_reason(locale: Locale, reason: ExplainReason) -> &'static str {
     match (locale, reason) {
         (Locale::ZhCn, ExplainReason::Hard) => "命中硬性词",
         (Locale::ZhCn, ExplainReason::Strong) => "命中强联系方式模式",
+        (Locale::ZhCn, ExplainReason::Firm) => "命中不受模型否决的硬性词",
         (Locale::ZhCn, ExplainReason::CueAndPattern) => "提示词与联系方式模式同时出现",
         (Locale::ZhCn, ExplainReason::TwoCues) => "两个不同规则的提示词出现在两处",
         (Locale::ZhCn, ExplainReason::Model) => "仅凭模型得分",
         (Locale::En, ExplainReason::Hard) => "a hard phrase",
         (Locale::En, ExplainReason::Strong) => "a strong contact pattern",
+        (Locale::En, ExplainReason::Firm) => "a hard phrase the model does not overrule",
         (Locale::En, ExplainReason::CueAndPattern) => "a cue together with a contact pattern",
         (Locale::En, ExplainReason::TwoCues) => "cues of two different rules in two places",
         (Locale::En, ExplainReason::Model) => "the model's score alone",
