@@ -122,8 +122,11 @@ async fn spam_then_a_near_duplicate_in_another_group_then_notspam_on_the_warning
         ("learned", Some(1), OTHER)
     );
 
-    // An admin of that group answers the bot's warning with /notspam.
+    // An admin of that group answers the bot's warning with /notspam (after the group's next
+    // call went out, which waits for the warning's delivery and its id to be written).
     let warning_id = calls[1].message_id.expect("the fake gave the warning an id");
+    let rules = run(&app, &group_message_in(GROUP2, 30, ADMIN, "admin", "/rules"), 1).await;
+    assert_eq!(actions(&rules), ["send_group_msg"]);
     let calls = run(
         &app,
         &reply_in(GROUP2, 4, ADMIN, "admin", warning_id, SELF_ID, "/notspam"),
@@ -552,8 +555,12 @@ async fn the_same_flow_with_telegram_replies() {
     let warning = tg_said(&calls[1]);
     assert!(warning.contains("与管理员标记的广告相似"), "{warning}");
 
-    // The owner answers the bot's warning with /notspam (Telegram's reply to the bot).
+    // The owner answers the bot's warning with /notspam (Telegram's reply to the bot) — a
+    // person takes seconds; the test first lets the chat's next call go out, which waits for
+    // the warning's delivery (and so its message id) to be written.
     let warning_id = calls[1].message_id.expect("the warning's id");
+    let rules = tg_run(&app, &tg_text(30, 230, TG_CHAT2, TG_OWNER, "/rules", None), 1).await;
+    assert_eq!(methods(&rules), ["sendMessage"]);
     let calls = tg_run(
         &app,
         &tg_text(4, 202, TG_CHAT2, TG_OWNER, "/notspam@qunguan_bot", Some(warning_id)),

@@ -607,10 +607,22 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     // --- abuse and contraband (round 5; both lists have model_veto = false) ---
     ("abuse: spaced insult", "你就是个 煞 笔", Flag("abuse", "煞 笔")),
     ("abuse: pinyin shabi", "楼上shabi吧", Flag("abuse", "shabi")),
-    ("abuse: fuck off, spaced", "just f u c k off already", Flag("abuse", "f u c k off")),
+    (
+        "abuse: fuck off, spaced",
+        "just f u c k off already",
+        Flag("abuse", "f u c k off"),
+    ),
     ("abuse: sb inside a word", "usb线又坏了", Clean),
-    ("abuse: a swear about one's day is not an insult", "他妈的今天又加班", Clean),
-    ("drugs: split by a line break", "有海洛\r\n因要的私", Flag("drugs", "海洛\r\n因")),
+    (
+        "abuse: a swear about one's day is not an insult",
+        "他妈的今天又加班",
+        Clean,
+    ),
+    (
+        "drugs: split by a line break",
+        "有海洛\r\n因要的私",
+        Flag("drugs", "海洛\r\n因"),
+    ),
     ("drugs: full-width letter", "低价出Ｋ粉", Flag("drugs", "Ｋ粉")),
     ("drugs: a fish", "大麻哈鱼真好吃", Clean),
     ("drugs: Canada and spicy soup", "加拿大麻辣烫店开业了", Clean),
