@@ -766,3 +766,65 @@ fn an_id_running_into_a_ligature_is_handled() {
         }
     }
 }
+
+/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`, the adversarial
+/// dev set `tests/fixtures/filter-dev.tsv`): the second column of each row (`label<TAB>text`
+/// with `\n` and `\t` escaped; the dev set has more columns).
+fn corpus_texts() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("tests/fixtures/filter-dev.tsv")];
+    for split in ["train", "eval"] {
+        for class in ["spam", "ham"] {
+            let mut found: Vec<_> = std::fs::read_dir(root.join("corpus").join(split).join(class))
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "tsv"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+    }
+    let mut texts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some(body) = line.split('\t').nth(1) {
+                texts.push(body.replace("\\n", "\n").replace("\\t", "\t"));
+            }
+        }
+    }
+    texts
+}
+
+/// The filter's cost cuts must not change what it says (issue 12 §6): over every message of
+/// the corpora, with the shipped rules and model and with the dev rules, the filter with its
+/// first-character pre-checks (variants, allow list, the QQ/WeChat regex set) gives exactly
+/// what the same filter gives when every automaton and regex set runs on every message — the
+/// normalized text, every hit, the flags, the score to the bit and the decision. (The
+/// normalizer's fast paths are pinned against its definition in `policy::normalize`.)
+#[test]
+fn the_prechecks_change_nothing_on_the_corpora() {
+    let texts = corpus_texts();
+    assert!(texts.len() > 10_000, "only {} corpus messages", texts.len());
+    let mut variants_seen = 0;
+    for filter in [shipped(), dev()] {
+        let reference = filter.without_prechecks();
+        for text in &texts {
+            let got = filter.inspect_as(text, Some(GROUP), Trust::New, None);
+            let want = reference.inspect_as(text, Some(GROUP), Trust::New, None);
+            assert_eq!(got, want, "{text:?}");
+            assert_eq!(
+                got.judgement.score.map(f32::to_bits),
+                want.judgement.score.map(f32::to_bits),
+                "{text:?}"
+            );
+            let judged = filter.judge(text, GROUP, Trust::New, None);
+            assert_eq!(judged, reference.judge(text, GROUP, Trust::New, None), "{text:?}");
+            variants_seen += usize::from(got.normalized != filter.normalizer().compact(text));
+        }
+    }
+    // The corpora exercise the variants table (V信, 薇信, 扣扣 … rewritten).
+    assert!(variants_seen > 50, "only {variants_seen} messages with a variant");
+}

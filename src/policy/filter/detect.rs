@@ -16,8 +16,9 @@
 
 use regex::{Regex, RegexSet};
 
+use super::first::{FirstChars, MARK_CONTACT};
 use super::spec::{RegexView, Strength};
-use crate::policy::normalize::{Normalizer, View};
+use crate::policy::normalize::{CharMarks, Normalizer, View};
 
 /// A built-in detector: its name, default view and strength, and the regex it is built on
 /// (`None`: implemented in code).
@@ -74,6 +75,17 @@ impl Builtin {
             Self::TgHandle => "tg_handle",
             Self::LongDigits => "long_digits",
             Self::Flood => "flood",
+        }
+    }
+
+    /// The characters a match of [`Builtin::pattern`] can start with, when they are few
+    /// (the cue words of the QQ and WeChat detectors), so that a view without any of them can
+    /// skip the regex set. `None`: too many to be worth checking.
+    pub(crate) fn first_chars(self) -> Option<&'static str> {
+        match self {
+            Self::QqId => Some("q扣企群"),
+            Self::WechatId => Some("加微薇徽威vw绿"),
+            _ => None,
         }
     }
 
@@ -153,6 +165,9 @@ pub(crate) struct DetectorHit {
 #[derive(Clone, Debug, Default)]
 struct ViewSet {
     set: Option<RegexSet>,
+    /// When every member is a built-in pattern with few first characters: those characters
+    /// (a view without any of them cannot match).
+    first: Option<FirstChars>,
     /// Per set member: the detector index and the compiled regex.
     members: Vec<(u32, Regex)>,
 }
@@ -194,6 +209,8 @@ impl Detectors {
     pub(crate) fn build(list: Vec<Detector>, regexes: &[Option<String>]) -> Result<Self, (usize, String)> {
         let mut out = Self::default();
         let mut by_view: [Vec<(u32, &str)>; 3] = Default::default();
+        // Per view: the first characters of its members, while all are known.
+        let mut firsts: [Option<String>; 3] = [Some(String::new()), Some(String::new()), Some(String::new())];
         for (i, (detector, pattern)) in list.iter().zip(regexes).enumerate() {
             let id = u32::try_from(i).unwrap_or(u32::MAX);
             match (detector.builtin, pattern) {
@@ -208,7 +225,12 @@ impl Detectors {
                     }
                     out.text_always |= detector.view == RegexView::Text && detector.builtin.is_none();
                     out.digits_always |= detector.view == RegexView::Digits && detector.builtin.is_none();
-                    by_view[view_index(detector.view)].push((id, p.as_str()));
+                    let v = view_index(detector.view);
+                    by_view[v].push((id, p.as_str()));
+                    firsts[v] = match (firsts[v].take(), detector.builtin.and_then(Builtin::first_chars)) {
+                        (Some(so_far), Some(first)) => Some(so_far + first),
+                        _ => None,
+                    };
                 }
                 (_, None) => {}
             }
@@ -232,7 +254,12 @@ impl Detectors {
                 1 => &mut out.compact,
                 _ => &mut out.digits,
             };
-            *target = ViewSet { set, members: compiled };
+            let first = firsts[v].as_deref().map(|chars| FirstChars::from_chars(chars.chars()));
+            *target = ViewSet {
+                set,
+                first,
+                members: compiled,
+            };
         }
         out.list = list;
         Ok(out)
@@ -243,11 +270,15 @@ impl Detectors {
     ///
     /// Weak detectors decide nothing without a cue, so `want_weak = false` (no phrase hit in
     /// the message) skips the ones that cost a pass of their own (flooding, digit runs).
+    /// `marks`: the [`CharMarks`] of `compact` (`u8::MAX` when not known); without
+    /// [`MARK_CONTACT`] the regex sets with a first-character pre-check cannot match.
+    #[allow(clippy::too_many_arguments)] // the message's views and facts, passed rather than bundled
     pub(crate) fn run(
         &self,
         normalizer: &Normalizer,
         text: &str,
         compact: &View,
+        marks: u8,
         want_weak: bool,
         scratch: &mut Scratch,
         out: &mut Vec<DetectorHit>,
@@ -260,7 +291,7 @@ impl Detectors {
         {
             out.push(self.hit(flood, false, s, e));
         }
-        self.run_set(&self.compact, normalizer, text, compact, &[], out);
+        self.run_set(&self.compact, normalizer, text, compact, marks, &[], out);
 
         // `➕V abc123`, `v: abc123`, `Q：12345`: a bare V (Q) is a WeChat (QQ) cue only by the
         // original text around it, which the views drop; found in code, only where the view
@@ -289,14 +320,43 @@ impl Detectors {
                 compact
             };
             self.digit_runs(digits, want_weak, out);
-            self.run_set(&self.digits, normalizer, text, digits, &[], out);
+            // The digit view differs from the compact view only in numerals, which no
+            // pre-checked set starts with: the compact view's marks hold for it.
+            self.run_set(&self.digits, normalizer, text, digits, marks, &[], out);
         }
 
         // Text view: only when the message has something a link, address or handle needs.
         if self.text.set.is_some() && (self.text_always || stats.link_hint) {
             normalizer.text_into(text, &mut scratch.text);
             deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
-            self.run_set(&self.text, normalizer, text, &scratch.url, &scratch.rewritten, out);
+            // The URL view keeps noise and rewrites spellings: the marks do not hold for it.
+            self.run_set(
+                &self.text,
+                normalizer,
+                text,
+                &scratch.url,
+                u8::MAX,
+                &scratch.rewritten,
+                out,
+            );
+        }
+    }
+
+    /// Marks ([`MARK_CONTACT`]) the characters a match of a regex set with a
+    /// first-character pre-check can start with.
+    pub(crate) fn mark_first_chars(&self, marks: &mut CharMarks) {
+        for set in [&self.text, &self.compact, &self.digits] {
+            if let Some(first) = &set.first {
+                first.mark_into(marks, MARK_CONTACT);
+            }
+        }
+    }
+
+    /// Drops the first-character pre-checks of the regex sets (for differential tests).
+    #[cfg(test)]
+    pub(crate) fn disable_prechecks(&mut self) {
+        for set in [&mut self.text, &mut self.compact, &mut self.digits] {
+            set.first = None;
         }
     }
 
@@ -343,17 +403,28 @@ impl Detectors {
         }
     }
 
+    /// Runs the regexes of `set` on `view`; `marks`: the view's [`CharMarks`] (`u8::MAX` when
+    /// not known).
+    #[allow(clippy::too_many_arguments)] // the message's views and facts, passed rather than bundled
     fn run_set(
         &self,
         set: &ViewSet,
         normalizer: &Normalizer,
         text: &str,
         view: &View,
+        marks: u8,
         rewritten: &[(usize, usize)],
         out: &mut Vec<DetectorHit>,
     ) {
         let Some(regex_set) = &set.set else { return };
         let haystack = view.as_str();
+        if set
+            .first
+            .as_ref()
+            .is_some_and(|first| marks & MARK_CONTACT == 0 || !first.may_match(haystack))
+        {
+            return;
+        }
         // `is_match` allocates nothing; most messages stop here.
         if !regex_set.is_match(haystack) {
             return;
@@ -561,8 +632,15 @@ const PLUS: [char; 6] = ['+', '➕', '＋', '﹢', '✚', '✙'];
 fn letter_cue_ids(normalizer: &Normalizer, text: &str, view: &View, letter: char, mut found: impl FnMut(usize, usize)) {
     let hay = view.as_str();
     let bytes = hay.as_bytes();
+    // `letter` is ASCII, which never occurs inside another character's UTF-8 bytes: a byte
+    // scan finds it (cheaper on a short message than a `str` search, which sets up memchr).
+    let byte = u8::try_from(letter).unwrap_or(0);
     let mut from = 0;
-    while let Some(at) = hay[from..].find(letter).map(|i| from + i) {
+    while let Some(at) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == byte))
+        .map(|i| from + i)
+    {
         from = at + 1;
         let (vs, ve) = view.original_span(at, at + 1);
         let before = text[..vs].trim_end_matches([' ', '\u{3000}']);

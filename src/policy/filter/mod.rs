@@ -28,6 +28,7 @@
 mod decide;
 pub(crate) mod detect;
 mod engine;
+mod first;
 mod phrases;
 pub(crate) mod report;
 pub(crate) mod spec;
@@ -52,7 +53,7 @@ use crate::domain::locale::Locale;
 use crate::domain::strike::Severity;
 use crate::policy::i18n;
 use crate::policy::model::{Delta, Explanation, Flags, Learned, Model};
-use crate::policy::normalize::{Normalizer, View};
+use crate::policy::normalize::{CharMarks, Normalizer, View};
 
 /// A compiled filter. Immutable; a rules reload builds a new one.
 #[derive(Clone, Debug)]
@@ -66,6 +67,10 @@ pub struct Filter {
     model_rule: u32,
     phrases: Phrases,
     detectors: Detectors,
+    /// The characters the variant spellings, the allow-list phrases and the pre-checked
+    /// contact regexes start with, marked for the normalizer's pass (see
+    /// [`Normalizer::compact_marked_into`]).
+    marks: Arc<CharMarks>,
     /// The learned stage, when `model.bin` is loaded and `[model] enabled`.
     model: Option<Arc<Model>>,
     veto: f32,
@@ -354,6 +359,9 @@ impl Filter {
                 reason: format!("built-in detector: {e}"),
             },
         })?;
+        let mut marks = CharMarks::default();
+        phrases.mark_first_chars(&mut marks);
+        detectors.mark_first_chars(&mut marks);
         let model_rule = u32::try_from(rules.len()).unwrap_or(u32::MAX);
         rules.push(Rule {
             name: Arc::from(MODEL_RULE),
@@ -366,6 +374,7 @@ impl Filter {
             model_rule,
             phrases,
             detectors,
+            marks: Arc::new(marks),
             model: spec.model.clone().filter(|_| spec.model_settings.enabled),
             veto: spec.model_settings.veto,
             act: spec.model_settings.act,
@@ -520,6 +529,20 @@ impl Filter {
         })
     }
 
+    /// A copy of this filter whose first-character pre-checks (variants, allow list, regex
+    /// sets) rule nothing out, so every automaton and regex set runs: what the differential
+    /// tests compare the filter with.
+    #[cfg(test)]
+    pub(crate) fn without_prechecks(&self) -> Self {
+        let mut out = self.clone();
+        out.phrases.disable_prechecks();
+        out.detectors.disable_prechecks();
+        let mut marks = CharMarks::default();
+        marks.mark_all(u8::MAX);
+        out.marks = Arc::new(marks);
+        out
+    }
+
     /// The learned stage, when one is loaded and enabled.
     #[must_use]
     pub fn model(&self) -> Option<&Model> {
@@ -593,12 +616,19 @@ impl Filter {
         evidence.clear();
         phrase_hits.clear();
         detector_hits.clear();
-        self.normalizer.compact_into(text, compact);
+        self.normalizer.compact_marked_into(text, &self.marks, compact);
         let keep = |rule: u32| self.rules[rule as usize].settings.applies(group);
-        let view = self
-            .phrases
-            .apply_variants(&self.normalizer, text, compact, spliced, replacements);
+        let view = self.phrases.apply_variants(
+            &self.normalizer,
+            text,
+            compact,
+            compact.stats().marks,
+            spliced,
+            replacements,
+        );
         *spliced_used = !std::ptr::eq(view, &*compact);
+        // Which small automata can match the view (not known after a rewrite).
+        let marks = if *spliced_used { u8::MAX } else { compact.stats().marks };
         self.phrases
             .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
         for h in phrase_hits.iter() {
@@ -615,7 +645,7 @@ impl Filter {
         }
         let want_weak = report || !phrase_hits.is_empty();
         self.detectors
-            .run(&self.normalizer, text, view, want_weak, detect, detector_hits);
+            .run(&self.normalizer, text, view, marks, want_weak, detect, detector_hits);
         for h in detector_hits.iter() {
             let rule = self.detectors.list[h.detector as usize].rule;
             if keep(rule) {
@@ -632,7 +662,7 @@ impl Filter {
         if found.is_empty() {
             return None;
         }
-        self.phrases.allowed_spans(view, allowed);
+        self.phrases.allowed_spans(view, marks, allowed);
         if !allowed.is_empty() {
             // Containment in O(log n) per hit: allow spans by start, each carrying the furthest
             // end reached by any span starting at or before it.
@@ -887,6 +917,32 @@ struct TextFacts {
     quote_marks: usize,
 }
 
+/// [`LEAD`]: the lead byte needs [`TextFacts::of`]'s closer look.
+const SPECIAL: u8 = 0x80;
+
+/// Per byte, as the lead byte of a character in [`TextFacts::of`]: the character's length in
+/// bytes, with [`SPECIAL`] when the character may count for a fact (`"`, `:`, `@`, and every
+/// lead byte outside ASCII, Latin, the common Han block U+4000–U+9FFF and continuation bytes).
+/// Most characters of a message need nothing else.
+const LEAD: [u8; 256] = {
+    let mut table = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b {
+            0x22 | 0x3A | 0x40 => SPECIAL | 1,
+            0x00..=0x7F => 1,
+            0xC2..=0xCC => 2,
+            0xC0..=0xDF => SPECIAL | 2,
+            0xE4..=0xE9 => 3,
+            0xE0..=0xEF => SPECIAL | 3,
+            0xF0..=0xF7 => SPECIAL | 4,
+            _ => 1,
+        };
+        b += 1;
+    }
+    table
+};
+
 impl TextFacts {
     fn of(text: &str) -> Self {
         let mut out = Self::default();
@@ -894,6 +950,11 @@ impl TextFacts {
         let mut i = 0;
         // One step per character (the lead byte says how long it is).
         while let Some(&lead) = b.get(i) {
+            let class = LEAD[usize::from(lead)];
+            if class & SPECIAL == 0 {
+                i += usize::from(class);
+                continue;
+            }
             let next = || b.get(i + 1).copied().unwrap_or(0);
             i += match lead {
                 // ASCII: Latin, digits, punctuation.

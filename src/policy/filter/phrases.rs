@@ -12,8 +12,9 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::engine::{Engine, EngineError};
+use super::first::{FirstChars, MARK_ALLOW, MARK_VARIANT};
 use super::spec::{Automaton, MatchMode};
-use crate::policy::normalize::{Normalizer, View};
+use crate::policy::normalize::{CharMarks, Normalizer, View};
 
 /// Why the phrase matcher did not compile.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,8 @@ pub(crate) struct Phrases {
     pub(crate) targets: Vec<Target>,
     plain: Option<Patterns>,
     collapsed: Option<Patterns>,
-    allow: Option<AhoCorasick>,
+    /// The allow list, with the pre-check of its first characters.
+    allow: Option<(AhoCorasick, FirstChars)>,
     variants: Option<Variants>,
 }
 
@@ -175,11 +177,12 @@ impl<'a> Builder<'a> {
         let allow = if self.allow.is_empty() {
             None
         } else {
-            Some(
+            Some((
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
                     .build(&self.allow)?,
-            )
+                FirstChars::new(self.allow.iter().map(String::as_str)),
+            ))
         };
         Ok(Phrases {
             targets: self.targets,
@@ -257,18 +260,31 @@ fn collapsed_patterns(
 }
 
 impl Phrases {
-    /// Applies the variants table to `view` (the compact view of `text`). Returns the view to
-    /// match: `view` itself, or the rewritten copy in `spliced`.
+    /// Marks the characters the variant spellings ([`MARK_VARIANT`]) and the allow-list
+    /// phrases ([`MARK_ALLOW`]) start with.
+    pub(crate) fn mark_first_chars(&self, marks: &mut CharMarks) {
+        if let Some(v) = &self.variants {
+            v.first.mark_into(marks, MARK_VARIANT);
+        }
+        if let Some((_, first)) = &self.allow {
+            first.mark_into(marks, MARK_ALLOW);
+        }
+    }
+
+    /// Applies the variants table to `view` (the compact view of `text`; `marks` its
+    /// [`CharMarks`], see [`Phrases::mark_first_chars`]). Returns the view to match: `view`
+    /// itself, or the rewritten copy in `spliced`.
     pub(crate) fn apply_variants<'v>(
         &self,
         normalizer: &Normalizer,
         text: &str,
         view: &'v View,
+        marks: u8,
         spliced: &'v mut View,
         replacements: &mut Vec<(usize, usize, u32)>,
     ) -> &'v View {
         match &self.variants {
-            Some(v) if v.apply(normalizer, text, view, spliced, replacements) => spliced,
+            Some(v) if marks & MARK_VARIANT != 0 && v.apply(normalizer, text, view, spliced, replacements) => spliced,
             _ => view,
         }
     }
@@ -321,10 +337,25 @@ impl Phrases {
         }
     }
 
-    /// The original spans of the allow-list hits in `view` into `out` (cleared first).
-    pub(crate) fn allowed_spans(&self, view: &View, out: &mut Vec<(u32, u32)>) {
+    /// Makes the first-character pre-checks rule nothing out (for differential tests).
+    #[cfg(test)]
+    pub(crate) fn disable_prechecks(&mut self) {
+        if let Some((_, first)) = &mut self.allow {
+            *first = FirstChars::everything();
+        }
+        if let Some(v) = &mut self.variants {
+            v.first = FirstChars::everything();
+        }
+    }
+
+    /// The original spans of the allow-list hits in `view` into `out` (cleared first);
+    /// `marks`: the view's [`CharMarks`] (`u8::MAX` when not known).
+    pub(crate) fn allowed_spans(&self, view: &View, marks: u8, out: &mut Vec<(u32, u32)>) {
         out.clear();
-        if let Some(allow) = &self.allow {
+        if let Some((allow, first)) = &self.allow
+            && marks & MARK_ALLOW != 0
+            && first.may_match(view.as_str())
+        {
             for m in allow.find_overlapping_iter(view.as_str()) {
                 let (os, oe) = view.original_span(m.start(), m.end());
                 out.push((to_u32(os), to_u32(oe)));
@@ -399,6 +430,8 @@ fn to_u32(n: usize) -> u32 {
 struct Variants {
     automaton: AhoCorasick,
     canonical: Vec<Box<str>>,
+    /// The spellings' first characters: most messages hold none, and skip the automaton.
+    first: FirstChars,
 }
 
 impl Variants {
@@ -430,7 +463,12 @@ impl Variants {
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&spellings)?;
-        Ok(Some(Self { automaton, canonical }))
+        let first = FirstChars::new(spellings.iter().map(String::as_str));
+        Ok(Some(Self {
+            automaton,
+            canonical,
+            first,
+        }))
     }
 
     /// Rewrites the variants found in `view` into `out`. A Latin spelling glued to other Latin
@@ -444,6 +482,9 @@ impl Variants {
         reps: &mut Vec<(usize, usize, u32)>,
     ) -> bool {
         reps.clear();
+        if !self.first.may_match(view.as_str()) {
+            return false;
+        }
         for m in self.automaton.find_iter(view.as_str()) {
             if !latin_glued(normalizer, text, view, m.start(), m.end()) {
                 reps.push((m.start(), m.end(), m.pattern().as_u32()));

@@ -419,3 +419,154 @@ fn scan_judges_with_the_lessons_it_is_given() {
     assert_eq!(learned[1]["violation"], false);
     assert!(learned[1].get("learned").is_none());
 }
+
+/// [`TextFacts::of`] as it was before the lead-byte table (issue 12 §6): a `match` on every
+/// lead byte. The table must change nothing.
+fn text_facts_by_match(text: &str) -> TextFacts {
+    let mut out = TextFacts::default();
+    let b = text.as_bytes();
+    let mut i = 0;
+    // One step per character (the lead byte says how long it is).
+    while let Some(&lead) = b.get(i) {
+        let next = || b.get(i + 1).copied().unwrap_or(0);
+        i += match lead {
+            // ASCII: Latin, digits, punctuation.
+            b'@' => {
+                out.mentions += 1;
+                1
+            }
+            b':' => {
+                out.id_after_colon |= id_follows(&text[i + 1..]);
+                1
+            }
+            b'"' => {
+                out.quote_marks += 1;
+                1
+            }
+            0x00..=0x7F => 1,
+            // U+0080–U+034F: Latin-1, Latin Extended, IPA, modifiers, combining marks.
+            0xC2..=0xCC => 2,
+            // Other two-byte characters: Greek, Cyrillic, Hebrew, Arabic ….
+            0xC0..=0xDF => {
+                out.maybe_foreign = true;
+                2
+            }
+            // U+4000–U+9FFF: Han.
+            0xE4..=0xE9 => 3,
+            // U+2000–U+2FFF: punctuation, symbols, circled letters, pictographs.
+            0xE2 => {
+                match next() {
+                    0x98..=0x9E | 0xAC..=0xAF => out.emoji += 1,
+                    // U+201C, U+201D: “ ”
+                    0x80 if matches!(b.get(i + 2), Some(0x9C | 0x9D)) => out.quote_marks += 1,
+                    _ => {}
+                }
+                3
+            }
+            // U+3000–U+3FFF: CJK punctuation, extension A — but not kana, Bopomofo or
+            // Hangul compatibility jamo (U+3040–U+318F: counted letter by letter).
+            0xE3 => {
+                match next() {
+                    0x81..=0x86 => out.maybe_foreign = true,
+                    // U+300C–U+300F: 「 」 『 』
+                    0x80 if matches!(b.get(i + 2), Some(0x8C..=0x8F)) => out.quote_marks += 1,
+                    _ => {}
+                }
+                3
+            }
+            // U+F000–U+FFFF: compatibility ideographs, full-width forms — but not the
+            // half-width katakana and Hangul (U+FF61–U+FFDC).
+            0xEF => {
+                match next() {
+                    0xBC => match b.get(i + 2) {
+                        Some(0xA0) => out.mentions += 1,
+                        Some(0x82) => out.quote_marks += 1, // ＂
+                        Some(0x9A) => out.id_after_colon |= id_follows(text.get(i + 3..).unwrap_or("")),
+                        _ => {}
+                    },
+                    0xBD => out.maybe_foreign |= b.get(i + 2).is_some_and(|&c| c >= 0xA1),
+                    0xBE | 0xBF => out.maybe_foreign = true,
+                    _ => {}
+                }
+                3
+            }
+            // Other three-byte characters: Indic, Thai, Hangul, Yi, private use ….
+            0xE0..=0xEF => {
+                out.maybe_foreign = true;
+                3
+            }
+            // U+1F000–U+1FFFF: emoji, enclosed letters; U+1D400–: styled letters;
+            // U+20000–: Han extensions.
+            0xF0..=0xF7 => {
+                match next() {
+                    0x9F => out.emoji += 1,
+                    0x9D | 0xA0..=0xB3 => {}
+                    _ => out.maybe_foreign = true,
+                }
+                4
+            }
+            // Continuation bytes (not reached from a lead byte in valid UTF-8).
+            _ => 1,
+        };
+    }
+    out
+}
+
+proptest::proptest! {
+    /// The lead-byte table of [`TextFacts::of`] reads the same facts as a `match` on every lead
+    /// byte, on any text.
+    #[test]
+    fn the_lead_byte_table_reads_the_same_text_facts(text in "\\PC{0,40}") {
+        proptest::prop_assert_eq!(TextFacts::of(&text), text_facts_by_match(&text));
+    }
+}
+
+/// The same on mixed scripts, emoji and the marks the facts count.
+#[test]
+fn the_lead_byte_table_reads_the_same_text_facts_on_marks_and_scripts() {
+    for text in [
+        "",
+        "时间 12:30 见",
+        "Q: 12345",
+        "微信：ａｂｃ１２３",
+        "☎️ ❤ 🔥🔥 ⭐",
+        "@a ＠b",
+        "别信“刷单日结”这种话",
+        "「代开发票」『包过』",
+        "\"free airdrop\" ＂x＂ — ‘no’",
+        "Привет мир",
+        "こんにちは",
+        "한국어",
+        "ｶﾀｶﾅ",
+        "مرحبا",
+        "𝐯𝐢𝐚",
+        "𠀀𠀁",
+        "é ñ ü",
+        "ΑΒΓ",
+        "\u{0345}\u{0350}",
+        "ไทย",
+    ] {
+        assert_eq!(TextFacts::of(text), text_facts_by_match(text), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    /// `Builtin::first_chars` lists every character a match of the QQ and WeChat regexes can
+    /// start with (a view without one skips the regex set): on text built from their cue
+    /// words, every match starts with one of them.
+    #[test]
+    fn the_contact_regexes_start_with_their_first_characters(
+        text in "[qQ扣企鹅群号码是为加微薇徽威信vVxXwW绿泡eixn0-9a-z _：]{0,24}",
+    ) {
+        for builtin in [detect::Builtin::QqId, detect::Builtin::WechatId] {
+            let (Some(pattern), Some(first)) = (builtin.pattern(), builtin.first_chars()) else {
+                continue;
+            };
+            let re = regex::Regex::new(pattern).expect("the built-in pattern compiles");
+            for m in re.find_iter(&text) {
+                let c = m.as_str().chars().next().unwrap_or(' ');
+                proptest::prop_assert!(first.contains(c), "{builtin:?} matched {:?} in {text:?}", m.as_str());
+            }
+        }
+    }
+}

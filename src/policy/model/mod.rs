@@ -207,10 +207,12 @@ impl Model {
             return self.bias;
         };
         with_seen(|seen| match delta {
-            Some(delta) if !delta.is_empty() => sum_features(seen, normalized, flags, self.bias, |i| {
+            // `move`: the closures hold the table's address itself, not the address of a local
+            // that holds it (one load less per n-gram).
+            Some(delta) if !delta.is_empty() => sum_features(seen, normalized, flags, self.bias, move |i| {
                 weights.get(i as usize).copied().unwrap_or(0.0) + delta.get(i)
             }),
-            _ => sum_features(seen, normalized, flags, self.bias, |i| {
+            _ => sum_features(seen, normalized, flags, self.bias, move |i| {
                 weights.get(i as usize).copied().unwrap_or(0.0)
             }),
         })

@@ -146,65 +146,141 @@ impl Normalizer {
     ///
     /// This runs on every message, so it is one pass with three paths: ASCII bytes through a
     /// 128-entry table, characters whose table entry is a plain character (most Chinese text)
-    /// copied with a minimum of bookkeeping, and everything else (expansions, noise, numerals,
-    /// link marks) through the general path that keeps the [`Stats`].
+    /// with a minimum of bookkeeping, and everything else (expansions, noise, numerals, link
+    /// marks) through the general path that keeps the [`Stats`]. Characters that fold to
+    /// themselves (most Chinese, lower-case letters, digits) are not copied one by one: each
+    /// stretch of them is appended to the view's text in one piece when something else comes
+    /// (only their spans are pushed per character).
     pub fn compact_into(&self, text: &str, out: &mut View) {
+        self.compact_impl(text, None, out);
+    }
+
+    /// [`Normalizer::compact_into`] that also ORs together the [`CharMarks`] of every
+    /// character of the view into [`Stats::marks`]: which of a filter's small automata could
+    /// match, found in the same pass (one table load per character) rather than in a pass of
+    /// their own.
+    pub fn compact_marked_into(&self, text: &str, marks: &CharMarks, out: &mut View) {
+        self.compact_impl(text, Some(marks), out);
+    }
+
+    #[inline(always)]
+    fn compact_impl(&self, text: &str, marks: Option<&CharMarks>, out: &mut View) {
         out.clear();
-        out.text.reserve(text.len());
-        out.spans.reserve(text.len());
+        // The marks of the characters pushed so far.
+        let mut marked = 0u8;
+        // The buffers as locals while they are filled, so their lengths stay in registers.
+        let mut buf = std::mem::take(&mut out.text);
+        let mut spans = std::mem::take(&mut out.spans);
+        buf.reserve(text.len());
+        spans.reserve(text.len());
+        let (index, blocks) = self.table.levels();
+        let ascii = &self.ascii;
         let mut tracker = Tracker::default();
         let bytes = text.as_bytes();
+        // `text[copy_from..start]` folds to itself and is not in `buf` yet.
+        let mut copy_from = 0;
         let mut start = 0;
         while let Some(&b) = bytes.get(start) {
             if b < 0x80 {
                 // One byte in, at most one byte out.
-                match self.ascii[usize::from(b)] {
-                    0 => {
+                let f = ascii[usize::from(b)];
+                if f == b && f != 0 {
+                    // Folds to itself (a lower-case letter, a digit …): copied with the stretch.
+                    if f == b'.' || f == b'@' {
+                        tracker.link_mark(char::from(f));
+                    }
+                    tracker.note_ascii(f);
+                    if let Some(m) = marks {
+                        marked |= m.of(u32::from(f));
+                    }
+                    spans.push((to_u32(start), to_u32(start + 1)));
+                } else {
+                    flush(text, &mut copy_from, start, &mut buf);
+                    copy_from = start + 1;
+                    if f == 0 {
                         let n = char::from(b);
                         if is_link_mark(n) && self.opts.skip_noise {
-                            tracker.link_mark(n, &out.text);
+                            tracker.link_mark(n);
                         }
-                    }
-                    f => {
-                        let f = char::from(f);
-                        if is_link_mark(f) {
-                            tracker.link_mark(f, &out.text);
+                    } else {
+                        if f == b'.' || f == b'@' {
+                            tracker.link_mark(char::from(f));
                         }
-                        tracker.note(f);
-                        out.push(f, start, start + 1);
+                        tracker.note_ascii(f);
+                        if let Some(m) = marks {
+                            marked |= m.of(u32::from(f));
+                        }
+                        buf.push(char::from(f));
+                        spans.push((to_u32(start), to_u32(start + 1)));
                     }
                 }
                 start += 1;
                 continue;
             }
-            let Some((cp, len)) = decode_utf8(&bytes[start..]) else {
-                break;
+            let (cp, len) = match bytes.get(start..start + 3) {
+                // Three bytes: most CJK.
+                Some(&[b0, b1, b2]) if b0 >= 0xE0 && b0 < 0xF0 => (
+                    u32::from(b0 & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F),
+                    3,
+                ),
+                _ => match decode_utf8(&bytes[start..]) {
+                    Some(decoded) => decoded,
+                    None => break,
+                },
             };
             let end = start + len;
-            let entry = self.table.entry(cp);
+            // `FoldTable::entry`, on the levels held here.
+            let entry = index
+                .get((cp >> 8) as usize)
+                .and_then(|&block| blocks.get(usize::from(block)))
+                .map_or(0, |block| block[(cp & 0xFF) as usize]);
+            if entry == cp {
+                // A plain character that folds to itself: copied with the stretch.
+                tracker.plain();
+                if let Some(m) = marks {
+                    marked |= m.of(cp);
+                }
+                spans.push((to_u32(start), to_u32(end)));
+                start = end;
+                continue;
+            }
+            flush(text, &mut copy_from, start, &mut buf);
+            copy_from = end;
             if entry & !table::CP_MASK == 0 {
                 if let Some(f) = char::from_u32(entry) {
-                    tracker.plain(f);
-                    out.push(f, start, end);
+                    tracker.plain();
+                    if let Some(m) = marks {
+                        marked |= m.of(entry);
+                    }
+                    buf.push(f);
+                    spans.push((to_u32(start), to_u32(end)));
                 }
             } else {
                 match self.table.decode(entry) {
                     Fold::Char(f) => {
                         if is_link_mark(f) {
-                            tracker.link_mark(f, &out.text);
+                            tracker.link_mark(f);
                         }
                         tracker.note(f);
-                        out.push(f, start, end);
+                        if let Some(m) = marks {
+                            marked |= m.of(u32::from(f));
+                        }
+                        buf.push(f);
+                        spans.push((to_u32(start), to_u32(end)));
                     }
                     Fold::Chars(fs) => {
                         for &f in fs {
                             tracker.note(f);
-                            out.push(f, start, end);
+                            if let Some(m) = marks {
+                                marked |= m.of(u32::from(f));
+                            }
+                            buf.push(f);
+                            spans.push((to_u32(start), to_u32(end)));
                         }
                     }
                     Fold::Noise(n) => {
                         if is_link_mark(n) {
-                            tracker.link_mark(n, &out.text);
+                            tracker.link_mark(n);
                         }
                     }
                     Fold::Invisible => {}
@@ -212,7 +288,11 @@ impl Normalizer {
             }
             start = end;
         }
+        flush(text, &mut copy_from, start, &mut buf);
+        out.text = buf;
+        out.spans = spans;
         out.stats = tracker.stats;
+        out.stats.marks = marked;
     }
 
     /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
@@ -290,6 +370,10 @@ pub struct Stats {
     pub digit_run: u32,
     /// Some Chinese numeral (一, 两, 幺 …): without one the digit view is the compact view.
     pub numeral: bool,
+    /// The [`CharMarks`] of the view's characters, ORed ([`Normalizer::compact_marked_into`]
+    /// only; zero otherwise). Not updated by [`View::splice_into`]: a rewritten view's marks
+    /// are unknown.
+    pub marks: u8,
     /// Something a link, address or handle needs: a letter or digit after `.`/`。` (in any
     /// width) that follows one, or after `@`; `点`; or the letters `dot`.
     pub link_hint: bool,
@@ -454,6 +538,51 @@ impl View {
     }
 }
 
+/// A class bit set per character, for [`Normalizer::compact_marked_into`]: a filter marks the
+/// characters its small automata can start with (a variant spelling, an allow-list phrase, a
+/// contact cue), and learns from [`Stats::marks`] which of them can match at all.
+#[derive(Clone, Debug)]
+pub struct CharMarks {
+    /// Per code point of the Basic Multilingual Plane.
+    bmp: Box<[u8; 0x1_0000]>,
+    /// For every character beyond it.
+    astral: u8,
+}
+
+impl Default for CharMarks {
+    fn default() -> Self {
+        let bmp = vec![0u8; 0x1_0000]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| Box::new([0u8; 0x1_0000]));
+        Self { bmp, astral: 0 }
+    }
+}
+
+impl CharMarks {
+    /// Adds `bits` to the marks of `c`.
+    pub fn mark(&mut self, c: char, bits: u8) {
+        match self.bmp.get_mut(u32::from(c) as usize) {
+            Some(m) => *m |= bits,
+            None => self.astral |= bits,
+        }
+    }
+
+    /// Adds `bits` to every character's marks.
+    pub fn mark_all(&mut self, bits: u8) {
+        for m in self.bmp.iter_mut() {
+            *m |= bits;
+        }
+        self.astral |= bits;
+    }
+
+    /// The marks of code point `cp`.
+    #[inline(always)]
+    fn of(&self, cp: u32) -> u8 {
+        self.bmp.get(cp as usize).copied().unwrap_or(self.astral)
+    }
+}
+
 /// The [`Stats`] of a compact view as it is built, and the little state they need.
 #[derive(Debug, Default)]
 struct Tracker {
@@ -468,11 +597,19 @@ struct Tracker {
     pending_link: bool,
 }
 
+/// What [`Tracker`] remembers as the last character pushed for a character it was not told:
+/// one that is not [tracked](is_tracked). Every use of the previous characters compares them
+/// with ASCII characters, which such a character never is, so any non-ASCII stand-in gives
+/// the same statistics.
+const UNTRACKED: char = '\u{FFFF}';
+
 impl Tracker {
-    /// A link mark was read (kept or skipped); `so_far` is the view before it.
+    /// A link mark was read (kept or skipped), after everything pushed so far: a link may
+    /// follow when it is `@` or comes right after an ASCII letter or digit (the last character
+    /// pushed is `prev`).
     #[inline]
-    fn link_mark(&mut self, mark: char, so_far: &str) {
-        self.pending_link = mark == '@' || so_far.ends_with(|p: char| p.is_ascii_alphanumeric());
+    fn link_mark(&mut self, mark: char) {
+        self.pending_link = mark == '@' || self.prev.is_ascii_alphanumeric();
     }
 
     /// `f` was pushed.
@@ -502,14 +639,39 @@ impl Tracker {
         (self.prev2, self.prev) = (self.prev, f);
     }
 
-    /// `f`, which is not [tracked](is_tracked), was pushed: what [`Tracker::note`] does for
-    /// such a character, without the tests.
+    /// [`Tracker::note`] for an ASCII `f` (`< 0x80`), without the tests for other characters.
     #[inline]
-    fn plain(&mut self, f: char) {
+    fn note_ascii(&mut self, f: u8) {
+        let c = char::from(f);
+        self.stats.chars += 1;
+        if f.is_ascii_alphanumeric() {
+            self.stats.link_hint |= self.pending_link || (f == b't' && self.prev == 'o' && self.prev2 == 'd');
+        }
+        if f != b'.' && f != b'@' {
+            self.pending_link = false;
+        }
+        if f.is_ascii_digit() {
+            self.stats.ascii_digit = true;
+            self.run += 1;
+            self.stats.digit_run = self.stats.digit_run.max(self.run);
+        } else {
+            self.run = 0;
+            if f.is_ascii_alphabetic() {
+                self.stats.ascii_alpha = true;
+                self.stats.latin_repeat |= c == self.prev;
+            }
+        }
+        (self.prev2, self.prev) = (self.prev, c);
+    }
+
+    /// A character that is not [tracked](is_tracked) was pushed: what [`Tracker::note`] does
+    /// for such a character, without the tests (see [`UNTRACKED`]).
+    #[inline]
+    fn plain(&mut self) {
         self.stats.chars += 1;
         self.pending_link = false;
         self.run = 0;
-        (self.prev2, self.prev) = (self.prev, f);
+        (self.prev2, self.prev) = (self.prev, UNTRACKED);
     }
 }
 
@@ -547,6 +709,15 @@ fn decode_utf8(bytes: &[u8]) -> Option<(u32, usize)> {
 /// `.` `。` `｡` `@`: the marks a link, address or handle is built around.
 fn is_link_mark(c: char) -> bool {
     matches!(c, '.' | '。' | '｡' | '@')
+}
+
+/// Appends `text[*copy_from..to]` (characters that fold to themselves) to `out`.
+#[inline]
+fn flush(text: &str, copy_from: &mut usize, to: usize, out: &mut String) {
+    if *copy_from < to {
+        out.push_str(text.get(*copy_from..to).unwrap_or(""));
+    }
+    *copy_from = to;
 }
 
 fn to_u32(n: usize) -> u32 {

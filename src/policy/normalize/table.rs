@@ -78,6 +78,13 @@ impl FoldTable {
         self.blocks[usize::from(self.index[cp >> 8])][cp & 0xFF]
     }
 
+    /// The two levels of the table, for a loop that looks up many characters: an entry is
+    /// `blocks[index[cp >> 8]][cp & 0xFF]`, as in [`FoldTable::entry`].
+    #[inline]
+    pub(super) fn levels(&self) -> (&[u16], &[[u32; 256]]) {
+        (&self.index, &self.blocks)
+    }
+
     /// What an entry from [`FoldTable::entry`] stands for.
     #[inline]
     pub(super) fn decode(&self, entry: u32) -> Fold<'_> {

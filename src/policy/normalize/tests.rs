@@ -343,3 +343,66 @@ proptest! {
         prop_assert_eq!(same, !view.stats().numeral);
     }
 }
+
+/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`: the second column
+/// of each `label<TAB>text` row) goes through `compact_into`'s fast paths to the view its
+/// definition describes — text, spans and statistics, with noise skipped or kept — so the
+/// cost cuts of issue 12 §6 cannot change what the filter and the model read.
+#[test]
+fn compact_into_agrees_with_the_definition_on_the_corpora() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut texts = Vec::new();
+    for split in ["train", "eval"] {
+        for class in ["spam", "ham"] {
+            for entry in std::fs::read_dir(root.join(split).join(class))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let Ok(file) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                for line in file.lines().filter(|l| !l.starts_with('#')) {
+                    if let Some(body) = line.split('\t').nth(1) {
+                        texts.push(body.replace("\\n", "\n").replace("\\t", "\t"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(texts.len() > 10_000, "only {} corpus messages", texts.len());
+    for skip_noise in [true, false] {
+        let n = Normalizer::new(NormalizeOptions {
+            skip_noise,
+            ..NormalizeOptions::default()
+        });
+        let mut view = View::default();
+        for text in &texts {
+            n.compact_into(text, &mut view);
+            let (want, spans, stats) = compact_by_definition(&n, text);
+            assert_eq!(view.as_str(), want, "{text:?}");
+            assert_eq!(view.char_spans(), spans.as_slice(), "{text:?}");
+            assert_eq!(view.stats(), stats, "{text:?}");
+        }
+    }
+}
+
+proptest! {
+    /// `compact_marked_into` builds the same view as `compact_into`, and its `Stats::marks`
+    /// are the marks of the view's characters ORed together.
+    #[test]
+    fn marked_views_are_the_views_with_their_characters_marks(text in prop_oneof![MIXED, "\\PC{0,40}"]) {
+        let n = Normalizer::new(NormalizeOptions::default());
+        let mut marks = CharMarks::default();
+        for (c, bit) in [('v', 1), ('微', 2), ('1', 4), ('a', 8), ('开', 16), ('.', 32), ('𝐯', 64)] {
+            marks.mark(c, bit);
+        }
+        let (mut plain, mut marked) = (View::default(), View::default());
+        n.compact_into(&text, &mut plain);
+        n.compact_marked_into(&text, &marks, &mut marked);
+        prop_assert_eq!(plain.as_str(), marked.as_str());
+        prop_assert_eq!(plain.char_spans(), marked.char_spans());
+        let want = plain.as_str().chars().fold(0, |acc, c| acc | marks.of(u32::from(c)));
+        prop_assert_eq!(marked.stats(), Stats { marks: want, ..plain.stats() });
+    }
+}
