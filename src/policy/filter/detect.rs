@@ -16,7 +16,7 @@
 
 use regex::{Regex, RegexSet};
 
-use super::first::{FirstChars, MARK_CONTACT};
+use super::first::{FirstChars, MARK_CONTACT, MARK_Q, MARK_V};
 use super::spec::{RegexView, Strength};
 use crate::policy::normalize::{CharMarks, Normalizer, View};
 
@@ -296,13 +296,18 @@ impl Detectors {
         // `➕V abc123`, `v: abc123`, `Q：12345`: a bare V (Q) is a WeChat (QQ) cue only by the
         // original text around it, which the views drop; found in code, only where the view
         // has a Latin letter.
+        // (Only where the view has the letter at all: its marks say so.)
         if stats.ascii_alpha {
-            if let Some(wechat) = self.wechat {
+            if let Some(wechat) = self.wechat
+                && marks & MARK_V != 0
+            {
                 letter_cue_ids(normalizer, text, compact, 'v', |s, e| {
                     out.push(self.hit(wechat, false, s, e))
                 });
             }
-            if let Some(qq) = self.qq {
+            if let Some(qq) = self.qq
+                && marks & MARK_Q != 0
+            {
                 letter_cue_ids(normalizer, text, compact, 'q', |s, e| {
                     out.push(self.hit(qq, false, s, e))
                 });
@@ -343,13 +348,16 @@ impl Detectors {
     }
 
     /// Marks ([`MARK_CONTACT`]) the characters a match of a regex set with a
-    /// first-character pre-check can start with.
+    /// first-character pre-check can start with, and `v` ([`MARK_V`]) and `q` ([`MARK_Q`]),
+    /// the letters of the cues found in code.
     pub(crate) fn mark_first_chars(&self, marks: &mut CharMarks) {
         for set in [&self.text, &self.compact, &self.digits] {
             if let Some(first) = &set.first {
                 first.mark_into(marks, MARK_CONTACT);
             }
         }
+        marks.mark('v', MARK_V);
+        marks.mark('q', MARK_Q);
     }
 
     /// Drops the first-character pre-checks of the regex sets (for differential tests).

@@ -16,6 +16,11 @@ pub(crate) const MARK_ALLOW: u8 = 2;
 /// [`CharMarks`] bit: a character a contact regex set's match starts with.
 pub(crate) const MARK_CONTACT: u8 = 4;
 
+/// [`CharMarks`] bit: `v`, which the code-found WeChat cues (`➕V`, `V：`) are built on.
+pub(crate) const MARK_V: u8 = 8;
+/// [`CharMarks`] bit: `q`, which the code-found QQ cues (`➕Q`, `Q：`) are built on.
+pub(crate) const MARK_Q: u8 = 16;
+
 /// Bits of the pair filter (a Bloom-like bitmap indexed by a hash of two characters).
 const PAIR_BITS: u32 = 12;
 

@@ -917,27 +917,15 @@ struct TextFacts {
     quote_marks: usize,
 }
 
-/// [`LEAD`]: the lead byte needs [`TextFacts::of`]'s closer look.
-const SPECIAL: u8 = 0x80;
-
-/// Per byte, as the lead byte of a character in [`TextFacts::of`]: the character's length in
-/// bytes, with [`SPECIAL`] when the character may count for a fact (`"`, `:`, `@`, and every
-/// lead byte outside ASCII, Latin, the common Han block U+4000–U+9FFF and continuation bytes).
-/// Most characters of a message need nothing else.
-const LEAD: [u8; 256] = {
-    let mut table = [1u8; 256];
+/// Per byte: whether [`TextFacts::of`] must look at it — `"`, `:`, `@`, and every lead byte
+/// of a character outside ASCII, Latin (U+0080–U+033F) and the common Han block
+/// (U+4000–U+9FFF). Continuation bytes never need a look, so the scan can test every byte on
+/// its own instead of stepping from character to character (a chain of dependent loads).
+const FACT_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = match b {
-            0x22 | 0x3A | 0x40 => SPECIAL | 1,
-            0x00..=0x7F => 1,
-            0xC2..=0xCC => 2,
-            0xC0..=0xDF => SPECIAL | 2,
-            0xE4..=0xE9 => 3,
-            0xE0..=0xEF => SPECIAL | 3,
-            0xF0..=0xF7 => SPECIAL | 4,
-            _ => 1,
-        };
+        table[b] = matches!(b, 0x22 | 0x3A | 0x40 | 0xC0..=0xC1 | 0xCD..=0xE3 | 0xEA..=0xF7);
         b += 1;
     }
     table
@@ -947,94 +935,59 @@ impl TextFacts {
     fn of(text: &str) -> Self {
         let mut out = Self::default();
         let b = text.as_bytes();
-        let mut i = 0;
-        // One step per character (the lead byte says how long it is).
-        while let Some(&lead) = b.get(i) {
-            let class = LEAD[usize::from(lead)];
-            if class & SPECIAL == 0 {
-                i += usize::from(class);
+        for (i, &lead) in b.iter().enumerate() {
+            if !FACT_BYTE[usize::from(lead)] {
                 continue;
             }
+            // `lead` starts a character (ASCII or a lead byte, never a continuation byte).
             let next = || b.get(i + 1).copied().unwrap_or(0);
-            i += match lead {
+            match lead {
                 // ASCII: Latin, digits, punctuation.
-                b'@' => {
-                    out.mentions += 1;
-                    1
-                }
-                b':' => {
-                    out.id_after_colon |= id_follows(&text[i + 1..]);
-                    1
-                }
-                b'"' => {
-                    out.quote_marks += 1;
-                    1
-                }
-                0x00..=0x7F => 1,
-                // U+0080–U+034F: Latin-1, Latin Extended, IPA, modifiers, combining marks.
-                0xC2..=0xCC => 2,
-                // Other two-byte characters: Greek, Cyrillic, Hebrew, Arabic ….
-                0xC0..=0xDF => {
-                    out.maybe_foreign = true;
-                    2
-                }
-                // U+4000–U+9FFF: Han.
-                0xE4..=0xE9 => 3,
+                b'@' => out.mentions += 1,
+                b':' => out.id_after_colon |= id_follows(text.get(i + 1..).unwrap_or("")),
+                b'"' => out.quote_marks += 1,
+                // Two-byte characters but U+0080–U+033F (Latin-1, Latin Extended, IPA,
+                // modifiers, combining marks): Greek, Cyrillic, Hebrew, Arabic ….
+                0xC0..=0xDF => out.maybe_foreign = true,
                 // U+2000–U+2FFF: punctuation, symbols, circled letters, pictographs.
-                0xE2 => {
-                    match next() {
-                        0x98..=0x9E | 0xAC..=0xAF => out.emoji += 1,
-                        // U+201C, U+201D: “ ”
-                        0x80 if matches!(b.get(i + 2), Some(0x9C | 0x9D)) => out.quote_marks += 1,
-                        _ => {}
-                    }
-                    3
-                }
+                0xE2 => match next() {
+                    0x98..=0x9E | 0xAC..=0xAF => out.emoji += 1,
+                    // U+201C, U+201D: “ ”
+                    0x80 if matches!(b.get(i + 2), Some(0x9C | 0x9D)) => out.quote_marks += 1,
+                    _ => {}
+                },
                 // U+3000–U+3FFF: CJK punctuation, extension A — but not kana, Bopomofo or
                 // Hangul compatibility jamo (U+3040–U+318F: counted letter by letter).
-                0xE3 => {
-                    match next() {
-                        0x81..=0x86 => out.maybe_foreign = true,
-                        // U+300C–U+300F: 「 」 『 』
-                        0x80 if matches!(b.get(i + 2), Some(0x8C..=0x8F)) => out.quote_marks += 1,
-                        _ => {}
-                    }
-                    3
-                }
+                0xE3 => match next() {
+                    0x81..=0x86 => out.maybe_foreign = true,
+                    // U+300C–U+300F: 「 」 『 』
+                    0x80 if matches!(b.get(i + 2), Some(0x8C..=0x8F)) => out.quote_marks += 1,
+                    _ => {}
+                },
                 // U+F000–U+FFFF: compatibility ideographs, full-width forms — but not the
                 // half-width katakana and Hangul (U+FF61–U+FFDC).
-                0xEF => {
-                    match next() {
-                        0xBC => match b.get(i + 2) {
-                            Some(0xA0) => out.mentions += 1,
-                            Some(0x82) => out.quote_marks += 1, // ＂
-                            Some(0x9A) => out.id_after_colon |= id_follows(text.get(i + 3..).unwrap_or("")),
-                            _ => {}
-                        },
-                        0xBD => out.maybe_foreign |= b.get(i + 2).is_some_and(|&c| c >= 0xA1),
-                        0xBE | 0xBF => out.maybe_foreign = true,
+                0xEF => match next() {
+                    0xBC => match b.get(i + 2) {
+                        Some(0xA0) => out.mentions += 1,
+                        Some(0x82) => out.quote_marks += 1, // ＂
+                        Some(0x9A) => out.id_after_colon |= id_follows(text.get(i + 3..).unwrap_or("")),
                         _ => {}
-                    }
-                    3
-                }
+                    },
+                    0xBD => out.maybe_foreign |= b.get(i + 2).is_some_and(|&c| c >= 0xA1),
+                    0xBE | 0xBF => out.maybe_foreign = true,
+                    _ => {}
+                },
                 // Other three-byte characters: Indic, Thai, Hangul, Yi, private use ….
-                0xE0..=0xEF => {
-                    out.maybe_foreign = true;
-                    3
-                }
+                0xE0..=0xEF => out.maybe_foreign = true,
                 // U+1F000–U+1FFFF: emoji, enclosed letters; U+1D400–: styled letters;
                 // U+20000–: Han extensions.
-                0xF0..=0xF7 => {
-                    match next() {
-                        0x9F => out.emoji += 1,
-                        0x9D | 0xA0..=0xB3 => {}
-                        _ => out.maybe_foreign = true,
-                    }
-                    4
-                }
-                // Continuation bytes (not reached from a lead byte in valid UTF-8).
-                _ => 1,
-            };
+                0xF0..=0xF7 => match next() {
+                    0x9F => out.emoji += 1,
+                    0x9D | 0xA0..=0xB3 => {}
+                    _ => out.maybe_foreign = true,
+                },
+                _ => {}
+            }
         }
         out
     }

@@ -420,8 +420,8 @@ fn scan_judges_with_the_lessons_it_is_given() {
     assert!(learned[1].get("learned").is_none());
 }
 
-/// [`TextFacts::of`] as it was before the lead-byte table (issue 12 §6): a `match` on every
-/// lead byte. The table must change nothing.
+/// [`TextFacts::of`] as it was before the byte table (issue 12 §6): a `match` on every lead
+/// byte, stepping from character to character. The table must change nothing.
 fn text_facts_by_match(text: &str) -> TextFacts {
     let mut out = TextFacts::default();
     let b = text.as_bytes();
@@ -513,8 +513,8 @@ fn text_facts_by_match(text: &str) -> TextFacts {
 }
 
 proptest::proptest! {
-    /// The lead-byte table of [`TextFacts::of`] reads the same facts as a `match` on every lead
-    /// byte, on any text.
+    /// [`TextFacts::of`]'s byte scan reads the same facts as a `match` on every lead byte,
+    /// stepping from character to character, on any text.
     #[test]
     fn the_lead_byte_table_reads_the_same_text_facts(text in "\\PC{0,40}") {
         proptest::prop_assert_eq!(TextFacts::of(&text), text_facts_by_match(&text));

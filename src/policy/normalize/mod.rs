@@ -147,10 +147,9 @@ impl Normalizer {
     /// This runs on every message, so it is one pass with three paths: ASCII bytes through a
     /// 128-entry table, characters whose table entry is a plain character (most Chinese text)
     /// with a minimum of bookkeeping, and everything else (expansions, noise, numerals, link
-    /// marks) through the general path that keeps the [`Stats`]. Characters that fold to
-    /// themselves (most Chinese, lower-case letters, digits) are not copied one by one: each
-    /// stretch of them is appended to the view's text in one piece when something else comes
-    /// (only their spans are pushed per character).
+    /// marks) through the general path that keeps the [`Stats`]. (Copying stretches of
+    /// characters that fold to themselves in one piece instead was measured: fewer
+    /// instructions, but slower, the `memcpy` calls costing more than the pushes they save.)
     pub fn compact_into(&self, text: &str, out: &mut View) {
         self.compact_impl(text, None, out);
     }
@@ -177,15 +176,12 @@ impl Normalizer {
         let ascii = &self.ascii;
         let mut tracker = Tracker::default();
         let bytes = text.as_bytes();
-        // `text[copy_from..start]` folds to itself and is not in `buf` yet.
-        let mut copy_from = 0;
         let mut start = 0;
         while let Some(&b) = bytes.get(start) {
             if b < 0x80 {
                 // One byte in, at most one byte out.
                 let f = ascii[usize::from(b)];
-                if f == b && f != 0 {
-                    // Folds to itself (a lower-case letter, a digit …): copied with the stretch.
+                if f != 0 {
                     if f == b'.' || f == b'@' {
                         tracker.link_mark(char::from(f));
                     }
@@ -193,33 +189,17 @@ impl Normalizer {
                     if let Some(m) = marks {
                         marked |= m.of(u32::from(f));
                     }
+                    buf.push(char::from(f));
                     spans.push((to_u32(start), to_u32(start + 1)));
-                } else {
-                    flush(text, &mut copy_from, start, &mut buf);
-                    copy_from = start + 1;
-                    if f == 0 {
-                        let n = char::from(b);
-                        if is_link_mark(n) && self.opts.skip_noise {
-                            tracker.link_mark(n);
-                        }
-                    } else {
-                        if f == b'.' || f == b'@' {
-                            tracker.link_mark(char::from(f));
-                        }
-                        tracker.note_ascii(f);
-                        if let Some(m) = marks {
-                            marked |= m.of(u32::from(f));
-                        }
-                        buf.push(char::from(f));
-                        spans.push((to_u32(start), to_u32(start + 1)));
-                    }
+                } else if (b == b'.' || b == b'@') && self.opts.skip_noise {
+                    tracker.link_mark(char::from(b));
                 }
                 start += 1;
                 continue;
             }
             let (cp, len) = match bytes.get(start..start + 3) {
                 // Three bytes: most CJK.
-                Some(&[b0, b1, b2]) if b0 >= 0xE0 && b0 < 0xF0 => (
+                Some(&[b0 @ 0xE0..=0xEF, b1, b2]) => (
                     u32::from(b0 & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F),
                     3,
                 ),
@@ -234,19 +214,8 @@ impl Normalizer {
                 .get((cp >> 8) as usize)
                 .and_then(|&block| blocks.get(usize::from(block)))
                 .map_or(0, |block| block[(cp & 0xFF) as usize]);
-            if entry == cp {
-                // A plain character that folds to itself: copied with the stretch.
-                tracker.plain();
-                if let Some(m) = marks {
-                    marked |= m.of(cp);
-                }
-                spans.push((to_u32(start), to_u32(end)));
-                start = end;
-                continue;
-            }
-            flush(text, &mut copy_from, start, &mut buf);
-            copy_from = end;
             if entry & !table::CP_MASK == 0 {
+                // A plain character (most Chinese): no statistics to keep.
                 if let Some(f) = char::from_u32(entry) {
                     tracker.plain();
                     if let Some(m) = marks {
@@ -288,7 +257,6 @@ impl Normalizer {
             }
             start = end;
         }
-        flush(text, &mut copy_from, start, &mut buf);
         out.text = buf;
         out.spans = spans;
         out.stats = tracker.stats;
@@ -543,6 +511,11 @@ impl View {
 /// contact cue), and learns from [`Stats::marks`] which of them can match at all.
 #[derive(Clone, Debug)]
 pub struct CharMarks {
+    /// Per ASCII character.
+    ascii: [u8; 128],
+    /// One bit per code point of the Basic Multilingual Plane: whether it has any mark (8 KiB,
+    /// which stays in the first-level cache, unlike `bmp`; most characters have none).
+    any: Box<[u64; 1024]>,
     /// Per code point of the Basic Multilingual Plane.
     bmp: Box<[u8; 0x1_0000]>,
     /// For every character beyond it.
@@ -555,23 +528,40 @@ impl Default for CharMarks {
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| Box::new([0u8; 0x1_0000]));
-        Self { bmp, astral: 0 }
+        Self {
+            ascii: [0; 128],
+            any: Box::new([0; 1024]),
+            bmp,
+            astral: 0,
+        }
     }
 }
 
 impl CharMarks {
     /// Adds `bits` to the marks of `c`.
     pub fn mark(&mut self, c: char, bits: u8) {
-        match self.bmp.get_mut(u32::from(c) as usize) {
-            Some(m) => *m |= bits,
+        let cp = u32::from(c) as usize;
+        if let Some(m) = self.ascii.get_mut(cp) {
+            *m |= bits;
+        }
+        match self.bmp.get_mut(cp) {
+            Some(m) => {
+                *m |= bits;
+                if *m != 0 {
+                    self.any[cp >> 6] |= 1 << (cp & 63);
+                }
+            }
             None => self.astral |= bits,
         }
     }
 
     /// Adds `bits` to every character's marks.
     pub fn mark_all(&mut self, bits: u8) {
-        for m in self.bmp.iter_mut() {
+        for m in self.ascii.iter_mut().chain(self.bmp.iter_mut()) {
             *m |= bits;
+        }
+        if bits != 0 {
+            self.any.fill(u64::MAX);
         }
         self.astral |= bits;
     }
@@ -579,7 +569,15 @@ impl CharMarks {
     /// The marks of code point `cp`.
     #[inline(always)]
     fn of(&self, cp: u32) -> u8 {
-        self.bmp.get(cp as usize).copied().unwrap_or(self.astral)
+        let cp = cp as usize;
+        if let Some(&m) = self.ascii.get(cp) {
+            return m;
+        }
+        match self.any.get(cp >> 6) {
+            Some(&word) if word >> (cp & 63) & 1 == 0 => 0,
+            Some(_) => self.bmp.get(cp).copied().unwrap_or(0),
+            None => self.astral,
+        }
     }
 }
 
@@ -709,15 +707,6 @@ fn decode_utf8(bytes: &[u8]) -> Option<(u32, usize)> {
 /// `.` `。` `｡` `@`: the marks a link, address or handle is built around.
 fn is_link_mark(c: char) -> bool {
     matches!(c, '.' | '。' | '｡' | '@')
-}
-
-/// Appends `text[*copy_from..to]` (characters that fold to themselves) to `out`.
-#[inline]
-fn flush(text: &str, copy_from: &mut usize, to: usize, out: &mut String) {
-    if *copy_from < to {
-        out.push_str(text.get(*copy_from..to).unwrap_or(""));
-    }
-    *copy_from = to;
 }
 
 fn to_u32(n: usize) -> u32 {
