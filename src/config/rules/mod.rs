@@ -744,6 +744,20 @@ mod tests {
         );
         let mut bytes = Model::zero().to_bytes();
         bytes[100] ^= 1;
+        // A model file of format version 1 (before Latin word boundaries), checksum intact.
+        let mut version_1 = Model::zero().to_bytes();
+        version_1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        version_1[19] = 0;
+        let body = version_1.len() - 8;
+        let sum = crate::policy::model::format::fnv64(&version_1[..body]);
+        version_1[body..].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(dir.path().join(MODEL_FILE), &version_1).expect("write");
+        let err = reload(&handle, dir.path()).expect_err("a version 1 model").to_string();
+        assert!(
+            err.contains("model.bin") && err.contains("format version 1") && err.contains("qunguan model train"),
+            "{err}"
+        );
+        assert!(handle.load().filter.model().is_some(), "the old model stays live");
         for broken in [bytes, b"not a model".to_vec(), Vec::new()] {
             std::fs::write(dir.path().join(MODEL_FILE), &broken).expect("write");
             let err = reload(&handle, dir.path()).expect_err("broken model");

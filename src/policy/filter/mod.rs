@@ -52,6 +52,7 @@ use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 use crate::domain::strike::Severity;
 use crate::policy::i18n;
+use crate::policy::model::words::mark_words;
 use crate::policy::model::{Delta, Explanation, Flags, Learned, Model};
 use crate::policy::normalize::{CharMarks, Normalizer, View};
 
@@ -277,6 +278,9 @@ struct Scratch {
     evidence: Vec<decide::Evidence>,
     /// The variants table rewrote the compact view: the normalized text is in `spliced`.
     spliced_used: bool,
+    /// The model's input when it differs from the normalized text (see
+    /// [`Scratch::model_text`]).
+    words: String,
 }
 
 impl Scratch {
@@ -286,6 +290,22 @@ impl Scratch {
             self.spliced.as_str()
         } else {
             self.compact.as_str()
+        }
+    }
+
+    /// The model's input (after [`Filter::find`] on `original`): the normalized text with
+    /// Latin word boundaries marked ([`mark_words`]). Text without ASCII letters is the
+    /// normalized text itself, with no further pass.
+    fn model_text(&mut self, original: &str) -> &str {
+        let view = if self.spliced_used {
+            &self.spliced
+        } else {
+            &self.compact
+        };
+        if view.stats().ascii_alpha && mark_words(original, view.as_str(), view.char_spans(), &mut self.words) {
+            &self.words
+        } else {
+            view.as_str()
         }
     }
 }
@@ -424,7 +444,7 @@ impl Filter {
         let decided = self.find(text, group, model.is_some(), scratch);
         let score = model.zip(facts.as_ref()).map(|(m, facts)| {
             let flags = self.flags_with(text, facts, scratch);
-            m.score_with(delta, scratch.normalized(), &flags)
+            m.score_with(delta, scratch.model_text(text), &flags)
         });
         let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch, &self.rules), score, trust);
         let violation = match (acts, decided) {
@@ -486,9 +506,10 @@ impl Filter {
         let flags = self.flags_of(text, &scratch);
         let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
+        let model_text = scratch.model_text(text).to_owned();
         let explanation = self
             .model_for(text, group)
-            .map(|m| m.explain_with(delta, &normalized, &flags, EXPLAIN_FEATURES));
+            .map(|m| m.explain_with(delta, &model_text, &flags, EXPLAIN_FEATURES));
         let table_reason = rules_reason(rules, &scratch, &self.rules);
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
@@ -515,17 +536,19 @@ impl Filter {
         Some(with_scratch(|scratch| {
             let _ = self.find(text, None, true, scratch);
             let flags = self.flags_of(text, scratch);
-            delta.learn(model, scratch.normalized(), &flags, spam)
+            delta.learn(model, scratch.model_text(text), &flags, spam)
         }))
     }
 
-    /// The model's input for `text`: the normalized text and the flags of the rules'
-    /// evidence, every rule applying (what training and evaluation feed the model).
+    /// The model's input for `text`: the normalized text with Latin word boundaries marked
+    /// ([`mark_words`]) and the flags of the rules' evidence, every rule applying (what
+    /// training and evaluation feed the model).
     #[must_use]
     pub fn features(&self, text: &str) -> (String, Flags) {
         with_scratch(|scratch| {
             let _ = self.find(text, None, true, scratch);
-            (scratch.normalized().to_owned(), self.flags_of(text, scratch))
+            let flags = self.flags_of(text, scratch);
+            (scratch.model_text(text).to_owned(), flags)
         })
     }
 
@@ -611,6 +634,7 @@ impl Filter {
             found,
             evidence,
             spliced_used,
+            words: _,
         } = scratch;
         found.clear();
         evidence.clear();

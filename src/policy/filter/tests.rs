@@ -246,6 +246,61 @@ fn explain_reports_score_threshold_and_features() {
 }
 
 #[test]
+fn the_model_reads_latin_word_boundaries_and_chinese_as_before() {
+    let f = filter(false);
+    let rows: &[(&str, &str)] = &[
+        // words keep a space between them, so `saved my` has no `dm`
+        ("git stash saved my life today", "git stash saved my life today"),
+        ("DM me for VIP signals 🚀🚀", "dm me for vip signals"),
+        ("Top 10 coins, no pitch", "top 10 coins no pitch"),
+        // letters spelled one by one are still one word
+        ("D M me now", "dm me now"),
+        ("w h a t s a p p +1 555 0100", "whatsapp 15550100"),
+        ("t . m e / cashbot", "tme cashbot"),
+        // no whitespace, no boundary
+        ("t.me/cashbot", "tmecashbot"),
+        ("what\u{200b}sapp", "whatsapp"),
+        // Chinese is read as before, spaced or not
+        ("加 微-信 领福利", "加微信领福利"),
+        ("今天天气不错", "今天天气不错"),
+        ("加 v x 详聊 13812345678", "加vx详聊13812345678"),
+        ("用 git stash 存一下", "用git stash存一下"),
+    ];
+    for (text, want) in rows {
+        assert_eq!(f.features(text).0, *want, "{text:?}");
+    }
+}
+
+#[test]
+fn scoring_explaining_and_learning_read_the_same_marked_text() {
+    use crate::policy::model::features::gram_bucket;
+    let f = filter(true);
+    let model = f.model().expect("a model");
+    for text in [
+        "git stash saved my life today",
+        "DM me for signals",
+        "今天天气不错，领福利吗",
+    ] {
+        let score = f.judge(text, G, Trust::New, None).score.expect("scored");
+        let (input, flags) = f.features(text);
+        assert_eq!(model.score(&input, &flags).to_bits(), score.to_bits(), "{text:?}");
+        let explained = f.inspect(text, None).explanation.expect("explained");
+        assert!(
+            (explained.score - score).abs() < 1e-6,
+            "{text:?}: {} vs {score}",
+            explained.score
+        );
+    }
+    // A label moves the n-grams of the marked text: `d m` across the boundary, never `dm`.
+    let mut delta = Delta::default();
+    f.learn(&mut delta, "git stash saved my life today", false)
+        .expect("a model");
+    assert!(delta.get(gram_bucket("d m")) < 0.0);
+    assert!(delta.get(gram_bucket(" my")) < 0.0);
+    assert_eq!(delta.get(gram_bucket("dm")), 0.0);
+}
+
+#[test]
 fn display_names_never_show_an_internal_id() {
     let f = filter(true);
     let rows: &[(&str, Locale, &str)] = &[

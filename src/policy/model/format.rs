@@ -10,7 +10,7 @@
 //! | 16       | 1    | bucket bits = [`BUCKET_BITS`]                             |
 //! | 17       | 1    | shortest n-gram = [`MIN_ORDER`]                           |
 //! | 18       | 1    | longest n-gram = [`MAX_ORDER`]                            |
-//! | 19       | 1    | reserved, 0                                               |
+//! | 19       | 1    | word boundaries = [`WORD_BOUNDARIES`] (version 2; was 0)   |
 //! | 20       | 4    | characters scored, `u32` = [`MAX_CHARS`]                  |
 //! | 24       | 4    | flag layout, `u32` = [`FLAGS_LAYOUT`]                     |
 //! | 28       | 4    | flag slots, `u32` = [`FLAG_SLOTS`]                        |
@@ -34,12 +34,14 @@
 //! is finite. Each failure is its own [`ModelError`] saying what to do.
 
 use super::features::{BUCKET_BITS, FEATURES, FLAG_SLOTS, FLAGS_LAYOUT, HASH_ID, MAX_CHARS, MAX_ORDER, MIN_ORDER};
+use super::words::WORD_BOUNDARIES;
 use super::{Model, TrainMeta};
 
 /// The first eight bytes of a model file.
 pub const MAGIC: [u8; 8] = *b"QGMODEL1";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes and reads. Version 2: the model reads Latin word
+/// boundaries (byte 19, [`WORD_BOUNDARIES`]); version 1 files were trained without them.
+pub const VERSION: u32 = 2;
 /// Bytes before the weights.
 pub const HEADER_LEN: usize = 68;
 /// Bytes of the checksum.
@@ -55,7 +57,8 @@ pub enum ModelError {
     BadMagic,
     /// A format version this build cannot read.
     #[error(
-        "the model file has format version {found}, but this qunguan reads version {supported}: rebuild it with `qunguan model train`"
+        "the model file has format version {found}, but this qunguan reads version {supported}{}: rebuild it with `qunguan model train`",
+        version_hint(*.found, *.supported)
     )]
     UnsupportedVersion {
         /// The file's version.
@@ -113,6 +116,17 @@ pub enum ModelError {
     },
 }
 
+/// Why a file of another format version cannot be read, for [`ModelError::UnsupportedVersion`].
+fn version_hint(found: u32, supported: u32) -> &'static str {
+    match found {
+        1 if supported == 2 => {
+            " (a version 1 model was trained without Latin word boundaries and would misread English chat)"
+        }
+        f if f < supported => " (an older qunguan made it)",
+        _ => " (a newer qunguan made it)",
+    }
+}
+
 /// FNV-1a, 64 bits, over bytes.
 #[must_use]
 pub fn fnv64(bytes: &[u8]) -> u64 {
@@ -160,7 +174,7 @@ impl Model {
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&HASH_ID.to_le_bytes());
-        out.extend_from_slice(&[BUCKET_BITS, MIN_ORDER, MAX_ORDER, 0]);
+        out.extend_from_slice(&[BUCKET_BITS, MIN_ORDER, MAX_ORDER, WORD_BOUNDARIES]);
         out.extend_from_slice(&u32::try_from(MAX_CHARS).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(&FLAGS_LAYOUT.to_le_bytes());
         out.extend_from_slice(&u32::try_from(FLAG_SLOTS).unwrap_or(u32::MAX).to_le_bytes());
@@ -228,11 +242,12 @@ impl Model {
             return Err(ModelError::Checksum { stored, computed });
         }
 
-        let params: [(&'static str, u64, u64); 8] = [
+        let params: [(&'static str, u64, u64); 9] = [
             ("hash", u64::from(r.u32(12)), u64::from(HASH_ID)),
             ("bucket bits", u64::from(r.u8(16)), u64::from(BUCKET_BITS)),
             ("shortest n-gram", u64::from(r.u8(17)), u64::from(MIN_ORDER)),
             ("longest n-gram", u64::from(r.u8(18)), u64::from(MAX_ORDER)),
+            ("word boundaries", u64::from(r.u8(19)), u64::from(WORD_BOUNDARIES)),
             ("characters scored", u64::from(r.u32(20)), MAX_CHARS as u64),
             ("flag layout", u64::from(r.u32(24)), u64::from(FLAGS_LAYOUT)),
             ("flag slots", u64::from(r.u32(28)), FLAG_SLOTS as u64),

@@ -3,8 +3,9 @@
 //!
 //! The rules stage ([`filter`](super) in the daemon) is precise but brittle: a new wording
 //! slips past every word list until someone adds it. This model reads the same normalized
-//! text as a bag of character 1-, 2- and 3-grams — the unit that works for Chinese, where
-//! splitting on spaces makes a whole sentence one token — and adds what the rules found as
+//! text, with Latin word boundaries put back ([`words`]), as a bag of character 1-, 2- and
+//! 3-grams — the unit that works for Chinese, where splitting on spaces makes a whole
+//! sentence one token — and adds what the rules found as
 //! [`Flags`]. It is linear, so every score is a sum the operator can read
 //! ([`Model::explain`]), and it is calibrated enough to *veto* weak rule hits (a cue without
 //! a strong contact pattern in a message the model scores low is a quoted warning, not an
@@ -22,6 +23,8 @@
 //! - [`features`]: the hash, the feature layout, the flag buckets, [`covers`];
 //! - [`mod@train`]: offline training ([`train()`]), deterministic to the bit;
 //! - [`mod@format`]: the model file (`QGMODEL1`), checked before use;
+//! - [`words`]: Latin word boundaries put back into the compact text before the n-grams are
+//!   taken (`saved my` must not read as `dm`);
 //! - [`Delta`]: what this instance learned from its admins, on top of the shipped model.
 //!
 //! # Invariants
@@ -42,6 +45,7 @@
 pub mod features;
 pub mod format;
 pub mod train;
+pub mod words;
 
 #[cfg(test)]
 mod tests;

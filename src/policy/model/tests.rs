@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::features::{FLAG_SLOTS, FLAGS_LAYOUT, HASH_ID, gram_bucket};
 use super::format::{HEADER_LEN, MAGIC, VERSION, fnv64};
 use super::train::XorShift;
+use super::words::WORD_BOUNDARIES;
 use super::*;
 
 /// A stand-in for the daemon's compact view: lower case, letters and digits only.
@@ -375,10 +376,18 @@ fn every_corruption_is_rejected_with_its_own_error() {
             ModelError::Truncated { len: 8, needed: 12 },
         ),
         (
-            "version 2",
-            patched(8, &2u32.to_le_bytes()),
+            "version 1 (no word boundaries)",
+            patched(8, &1u32.to_le_bytes()),
             ModelError::UnsupportedVersion {
-                found: 2,
+                found: 1,
+                supported: VERSION,
+            },
+        ),
+        (
+            "version 3",
+            patched(8, &3u32.to_le_bytes()),
+            ModelError::UnsupportedVersion {
+                found: 3,
                 supported: VERSION,
             },
         ),
@@ -408,6 +417,11 @@ fn every_corruption_is_rejected_with_its_own_error() {
         ("bucket bits", patched(16, &[20]), mismatch("bucket bits", 20, 18)),
         ("shortest n-gram", patched(17, &[2]), mismatch("shortest n-gram", 2, 1)),
         ("longest n-gram", patched(18, &[4]), mismatch("longest n-gram", 4, 3)),
+        (
+            "word boundaries",
+            patched(19, &[0]),
+            mismatch("word boundaries", 0, u64::from(WORD_BOUNDARIES)),
+        ),
         (
             "characters scored",
             patched(20, &1024u32.to_le_bytes()),
@@ -450,6 +464,17 @@ fn every_corruption_is_rejected_with_its_own_error() {
         err.to_string().contains("rebuild it with `qunguan model train`"),
         "{err}"
     );
+    // A model of the previous format says why it must be rebuilt; other versions say who
+    // made them.
+    let err = Model::from_bytes(&patched(8, &1u32.to_le_bytes())).expect_err("version 1");
+    assert_eq!(
+        err.to_string(),
+        "the model file has format version 1, but this qunguan reads version 2 (a version 1 \
+         model was trained without Latin word boundaries and would misread English chat): \
+         rebuild it with `qunguan model train`"
+    );
+    let err = Model::from_bytes(&patched(8, &3u32.to_le_bytes())).expect_err("version 3");
+    assert!(err.to_string().contains("(a newer qunguan made it)"), "{err}");
 }
 
 #[test]
