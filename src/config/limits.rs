@@ -75,6 +75,9 @@ pub struct LimitsSettings {
     /// Newcomers waiting at the gate at the door (`[verify]`) at once, over all groups; a
     /// newcomer beyond it is let in ungated (counted as `full`, with a log line).
     pub verify_pending: usize,
+    /// Members whose trust record (joined day, clean messages) is cached in front of the
+    /// database, so their messages read no tree; when full, half of it is dropped.
+    pub trust_members: usize,
 }
 
 impl Default for LimitsSettings {
@@ -98,6 +101,7 @@ impl Default for LimitsSettings {
             engagement_members: 100_000,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
+            trust_members: 65_536,
         }
     }
 }
@@ -150,6 +154,7 @@ impl LimitsSettings {
         range("engagement_members", self.engagement_members, 1_024, 100_000_000);
         range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
         range("verify_pending", self.verify_pending, 16, 1_000_000);
+        range("trust_members", self.trust_members, 0, 100_000_000);
         out
     }
 }

@@ -294,6 +294,8 @@ impl App {
             metrics.track(bound);
         }
         metrics.track(roster.bound());
+        store.limit_trust_cache(settings.limits.trust_members);
+        metrics.track(store.trust_cache());
         let webhooks: Vec<(String, crate::gateway::telegram::WebhookState)> = telegram
             .iter()
             .filter_map(|t| Some((t.webhook_path()?.to_owned(), t.webhook()?)))

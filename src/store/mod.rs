@@ -276,6 +276,8 @@ struct Inner {
     flush: GroupCommit,
     /// Failing state, operations in progress, generations, injected faults.
     health: health::StoreHealth,
+    /// Members' trust records read or written lately ([`trust::TrustCache`]).
+    trust: trust::TrustCache,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -390,6 +392,7 @@ impl Store {
                 feed: Mutex::new(None),
                 flush: GroupCommit::default(),
                 health,
+                trust: trust::TrustCache::new(crate::config::LimitsSettings::default().trust_members),
             }),
         })
     }

@@ -72,7 +72,7 @@ impl Store {
     }
 
     /// Closes the open handle and opens the database again.
-    fn reopen(&self) -> Result<(), StoreError> {
+    pub(super) fn reopen(&self) -> Result<(), StoreError> {
         let Some(path) = self.inner.path.clone() else {
             return Err(StoreError::Invalid("a store without a path cannot be reopened"));
         };

@@ -122,6 +122,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
             s.limits.flood_members = 4_096;
             s.limits.console_sessions = 7;
             s.limits.send_window_groups = 123;
+            s.limits.trust_members = 321;
             s.learning.recent_mib = 3;
         }),
         ..Options::default()
@@ -149,6 +150,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "rules_cooldowns",
         "send_windows",
         "stats_members",
+        "trust_cache",
     ] {
         for series in [
             "qunguan_memory_entries",
@@ -170,6 +172,9 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
     assert_eq!(value("qunguan_memory_entries{structure=\"flood_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"stats_members\"}"), 3);
     assert_eq!(value("qunguan_memory_entries{structure=\"activity_notes\"}"), 3);
+    // Each member's trust record, read and written for their message, is cached.
+    assert_eq!(value("qunguan_memory_capacity{structure=\"trust_cache\"}"), 321);
+    assert_eq!(value("qunguan_memory_entries{structure=\"trust_cache\"}"), 3);
     // The learned stage's structures: the near-duplicate index (no sample yet) and the recent
     // messages a `/spam` reply can refer to, bounded in bytes by `[learning] recent_mib`.
     assert_eq!(value("qunguan_memory_capacity{structure=\"neardup_samples\"}"), 100_000);
