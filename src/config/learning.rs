@@ -26,7 +26,7 @@ impl Default for LearningSettings {
         Self {
             recent_window: HumanDuration::from_secs(1_800),
             recent_per_group: 1_000,
-            recent_mib: 16,
+            recent_mib: 4,
             review_size: 500,
         }
     }
