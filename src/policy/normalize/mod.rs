@@ -610,29 +610,26 @@ impl Tracker {
         self.pending_link = mark == '@' || self.prev.is_ascii_alphanumeric();
     }
 
-    /// `f` was pushed.
+    /// `f` was pushed. ASCII goes to [`Tracker::note_ascii`]; what is left here is what only
+    /// other characters can do (`点` hints at a link, numerals extend a digit run).
     #[inline]
     fn note(&mut self, f: char) {
-        self.stats.chars += 1;
-        if f.is_ascii_alphanumeric() {
-            self.stats.link_hint |= self.pending_link || (f == 't' && self.prev == 'o' && self.prev2 == 'd');
-        } else {
-            self.stats.link_hint |= f == '点';
+        if let Ok(b) = u8::try_from(f)
+            && b.is_ascii()
+        {
+            return self.note_ascii(b);
         }
+        self.stats.chars += 1;
+        self.stats.link_hint |= f == '点';
         if !is_link_mark(f) {
             self.pending_link = false;
         }
-        if f.is_ascii_digit() || (!f.is_ascii() && chars::is_numeral(f)) {
-            self.stats.ascii_digit |= f.is_ascii_digit();
-            self.stats.numeral |= !f.is_ascii();
+        if chars::is_numeral(f) {
+            self.stats.numeral = true;
             self.run += 1;
             self.stats.digit_run = self.stats.digit_run.max(self.run);
         } else {
             self.run = 0;
-            if f.is_ascii_alphabetic() {
-                self.stats.ascii_alpha = true;
-                self.stats.latin_repeat |= f == self.prev;
-            }
         }
         (self.prev2, self.prev) = (self.prev, f);
     }
