@@ -543,7 +543,7 @@ impl Gate {
             GatePassed::Passed { join, actions } => {
                 self.bound.shrink(1);
                 GateCounts::bump(&self.metrics.gate.passed);
-                if matches!(join, Some(JoinRecorded::Queued { .. })) {
+                if matches!(join, Some(JoinRecorded::Queued { started: true, .. })) {
                     self.greeter_wake.notify_one();
                 }
                 tracing::info!(%group, user, "gate: newcomer answered in time; unmuted");

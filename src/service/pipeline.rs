@@ -742,9 +742,13 @@ impl Pipeline {
                 tracing::info!(group = %joined.group, user = joined.user_id, "member re-joined within the re-join window; not welcomed again");
                 Outcome::Ignored("re-joined within the re-join window")
             }
-            JoinRecorded::Queued { .. } => {
+            JoinRecorded::Queued { started, .. } => {
                 self.store.durable().await?;
-                self.greeter_wake.notify_one();
+                // A join into a waiting batch changes no due time: the greeter already knows
+                // when to greet it, and need not read every batch again.
+                if started {
+                    self.greeter_wake.notify_one();
+                }
                 Outcome::Ignored(WAITING_FOR_WELCOME)
             }
         })

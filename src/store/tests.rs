@@ -584,8 +584,22 @@ fn a_quiet_group_greets_at_once_and_joins_within_the_window_wait_in_one_batch_gr
     assert_eq!(pending_sends(), [send("801")]);
     // Joins within the 10 s after that welcome wait for the window to end.
     let first_ms = at(3).as_millisecond();
-    assert_eq!(record("j2", 802, 3), JoinRecorded::Queued { first_ms });
-    assert_eq!(record("j3", 803, 5), JoinRecorded::Queued { first_ms }, "same batch");
+    assert_eq!(
+        record("j2", 802, 3),
+        JoinRecorded::Queued {
+            first_ms,
+            started: true
+        },
+        "the batch's first member wakes the greeter"
+    );
+    assert_eq!(
+        record("j3", 803, 5),
+        JoinRecorded::Queued {
+            first_ms,
+            started: false
+        },
+        "same batch, whose due time does not change"
+    );
     assert_eq!(
         record("j3", 803, 5),
         JoinRecorded::Duplicate,

@@ -139,6 +139,10 @@ pub enum JoinRecorded {
     Queued {
         /// When the batch's first member joined, unix ms.
         first_ms: i64,
+        /// This join started the batch. Only then does the greeter need waking: a join into
+        /// a waiting batch changes no due time (the batch is greeted when its window ends,
+        /// counted from before the join).
+        started: bool,
     },
     /// The welcome was staged at once (no batching, or the group was quiet), as this many
     /// outbox items.
@@ -329,20 +333,24 @@ pub(crate) fn record_join(
         let batch = match (waiting, recent) {
             (Some(mut batch), _) => {
                 batch.add(join.member.clone());
-                Some(batch)
+                Some((batch, false))
             }
             // Someone was greeted moments ago: wait out the rest of that window.
-            (None, Some(at)) => Some(WelcomeBatch {
-                window_from_ms: Some(at),
-                ..WelcomeBatch::first(join.group, join.member.clone())
-            }),
+            (None, Some(at)) => Some((
+                WelcomeBatch {
+                    window_from_ms: Some(at),
+                    ..WelcomeBatch::first(join.group, join.member.clone())
+                },
+                true,
+            )),
             // A quiet group: greeted below, at once.
             (None, None) => None,
         };
-        if let Some(batch) = batch {
+        if let Some((batch, started)) = batch {
             unit.welcome.insert(&group, encode(&batch).map_err(abort)?)?;
             return Ok(JoinRecorded::Queued {
                 first_ms: batch.first_ms,
+                started,
             });
         }
     }
