@@ -584,14 +584,16 @@ impl App {
         tasks.spawn(crate::runtime::memory::trim_periodically(background.clone()));
         {
             let (inactivity, every) = (Arc::clone(pipeline.inactivity()), settings.inactivity.check_every.get());
+            let counts = store.clone();
             tasks.spawn(supervise(
                 "inactivity",
                 Arc::clone(&health),
                 background.clone(),
                 move |cancel| {
                     let inactivity = Arc::clone(&inactivity);
+                    let counts = counts.clone();
                     Box::pin(async move {
-                        inactivity_periodically(inactivity, every, cancel).await;
+                        inactivity_periodically(inactivity, counts, every, cancel).await;
                         Ended::Done
                     })
                 },
@@ -869,11 +871,13 @@ async fn sweep_periodically(
     }
 }
 
-/// Writes noted message times every [`crate::service::inactivity::FLUSH_EVERY`] and once more at
-/// shutdown (before the final store flush); runs the inactivity sweep at start and then every
-/// `[inactivity] check_every`.
+/// Writes noted message times and the members' batched trust counts
+/// ([`Store::write_pending_trust`]) every [`crate::service::inactivity::FLUSH_EVERY`] and once
+/// more at shutdown (before the final store flush); runs the inactivity sweep at start and
+/// then every `[inactivity] check_every`.
 async fn inactivity_periodically(
     inactivity: Arc<crate::service::inactivity::Inactivity>,
+    counts: Store,
     every: Duration,
     cancel: CancellationToken,
 ) {
@@ -894,10 +898,22 @@ async fn inactivity_periodically(
                 ),
                 Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
             },
-            _ = flush.tick() => flush_activity(&inactivity).await,
+            _ = flush.tick() => {
+                flush_activity(&inactivity).await;
+                flush_trust(&counts).await;
+            }
         }
     }
     flush_activity(&inactivity).await;
+    flush_trust(&counts).await;
+}
+
+/// Writes the members' batched trust counts, off the async threads.
+async fn flush_trust(store: &Store) {
+    match store.run(Store::write_pending_trust).await {
+        Ok(written) => tracing::debug!(written, "trust counts written"),
+        Err(e) => tracing::warn!(error = %e, "cannot write the members' trust counts; will try again"),
+    }
 }
 
 /// Writes the noted message times, off the async threads.

@@ -122,10 +122,12 @@ type Entries = Vec<(&'static str, sled::IVec, sled::IVec)>;
 
 impl Store {
     /// Writes a backup of every tree to `out`, as of one consistent point. Commits wait only
-    /// while the trees are copied in memory, not while the copy is written.
+    /// while the trees are copied in memory, not while the copy is written. The batched trust
+    /// counts are written first, so the backup holds them.
     pub fn backup(&self, out: &mut dyn Write, now: Timestamp) -> Result<BackupReport, StoreError> {
         let entries = {
             let _log = self.lock();
+            self.write_pending_trust_locked()?;
             snapshot(&self.trees()?.db)?
         };
         write_backup(out, &entries, now)

@@ -107,8 +107,10 @@ impl Store {
     /// The groups `user` was seen in: where qunguan holds a trust record (written when a
     /// member joins or first speaks, deleted when they leave) or an activity record (潜水
     /// tracking) of them. One scan of the platform's part of both trees, so it costs a moment
-    /// on a large instance; it runs once per `/gban`, never per message.
+    /// on a large instance; it runs once per `/gban`, never per message. The batched trust
+    /// counts are written first, so a member first seen a moment ago is found.
     pub fn groups_seen(&self, user: UserRef) -> Result<Vec<GroupId>, StoreError> {
+        self.write_pending_trust()?;
         let trees = self.trees()?;
         let mut groups = Vec::new();
         for tree in [&trees.trust, &trees.members] {

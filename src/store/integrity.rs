@@ -201,6 +201,10 @@ impl Store {
         };
         let _op = self.begin("integrity record");
         let _log = self.lock();
+        // The batched trust counts belong to what a clean shutdown leaves on disk.
+        if state == State::Clean {
+            self.write_pending_trust_locked()?;
+        }
         let trees = self.write_gate()?;
         // Durable first, so the sums describe what is on disk.
         self.observe(trees.db.flush().map_err(StoreError::from))?;

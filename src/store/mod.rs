@@ -612,8 +612,9 @@ impl Store {
         self.inner.flush.wait(self, ticket).await
     }
 
-    /// Flushes synchronously (shutdown, CLI tools).
+    /// Writes the batched trust counts, then flushes synchronously (shutdown, CLI tools).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.write_pending_trust()?;
         self.flush_now().map(|_| ())
     }
 

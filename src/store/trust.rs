@@ -12,18 +12,28 @@
 //!
 //! The tree is bounded by group membership: a record is written when a member joins or is
 //! first seen, and deleted when they leave or are removed. Once a member's count has reached
-//! the configured number, their messages write nothing. Every write takes the commit lock,
-//! so a read-modify-write never races another.
+//! the configured number, their messages change nothing. Every write of the tree takes the
+//! commit lock.
 //!
 //! Every message of a member who is not exempt reads their record, so the records read or
 //! written lately are kept in a bounded [`TrustCache`] in front of the tree (`[limits]
 //! trust_members`, `qunguan_memory_entries{structure="trust_cache"}`): a member's next
 //! message costs a hash lookup instead of a tree read, which on a large instance is often a
-//! page read from disk. Every write of the tree goes through the methods below, which write
-//! the cache in the same step under the commit lock, so the cache never holds a record older
-//! than the tree's.
+//! page read from disk.
+//!
+//! **Batched counts.** A clean message's count (and a member's first sighting) changes only
+//! the cache: the entry is marked *pending* and written to the tree with every other pending
+//! one in one batch ([`Store::write_pending_trust`]) — every few seconds by the daemon, before
+//! a synchronous flush and at a clean shutdown, and at once when pending entries fill half the
+//! cache. Pending entries are never dropped from the cache, so the cache is never older than
+//! the tree, and the tree is behind the cache only by the pending counts. A crash loses the
+//! counts since the last batch: those members stay new a few messages longer, which is the
+//! same trade the activity (潜水) times and message points make. Joins and leaves are still
+//! written at once (under the commit lock, with the cache, dropping a pending count of the
+//! member), so a re-join's fresh start is as durable as the join event. With the cache off
+//! (`trust_members = 0`) every count is written at once, as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::keys::member_key;
@@ -33,6 +43,9 @@ use crate::domain::event::GroupId;
 use crate::domain::learning::MemberTrust;
 
 const VERSION: u8 = 1;
+
+/// The most pending counts written in one sled batch (see [`Store::write_pending_trust`]).
+const TRUST_BATCH: usize = 256;
 
 /// The stored form of a record.
 #[must_use]
@@ -76,9 +89,12 @@ pub(crate) struct TrustCache {
 struct CacheState {
     /// The database generation the entries belong to.
     generation: u64,
-    /// Writes so far: a read that raced a write does not fill the cache.
+    /// Writes so far (of the tree or of a pending count): a read that raced a write does not
+    /// fill the cache.
     writes: u64,
     entries: HashMap<[u8; 17], Option<MemberTrust>>,
+    /// Entries newer than the tree (counts not written yet); never dropped from `entries`.
+    pending: HashSet<[u8; 17]>,
 }
 
 impl TrustCache {
@@ -95,8 +111,10 @@ impl TrustCache {
     fn of(&self, generation: u64) -> Option<MutexGuard<'_, CacheState>> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.generation < generation {
+            // Pending counts of the old database are lost with it (see the module docs).
             state.generation = generation;
             state.entries.clear();
+            state.pending.clear();
             self.bound.set_len(0);
         }
         (state.generation == generation).then_some(state)
@@ -127,6 +145,8 @@ impl TrustCache {
             return;
         };
         state.writes += 1;
+        // The tree now holds what the cache says (or the entry goes): nothing pending.
+        state.pending.remove(&key);
         match value {
             Some(value) => self.insert(&mut state, key, value),
             None => {
@@ -136,14 +156,25 @@ impl TrustCache {
         }
     }
 
-    /// Inserts, making room first when full: every other entry goes (the cache has no use
-    /// order to go by, and halving keeps the cost of a full cache to one pass per half).
+    /// The most pending entries before a batch is written at once: half the cache, so making
+    /// room (which keeps pending entries) always frees some.
+    fn pending_limit(&self) -> usize {
+        self.bound.capacity() / 2
+    }
+
+    /// Inserts, making room first when full: every other entry that is not pending goes (the
+    /// cache has no use order to go by, and halving keeps the cost of a full cache to one pass
+    /// per half).
     fn insert(&self, state: &mut CacheState, key: [u8; 17], value: Option<MemberTrust>) {
         let capacity = self.bound.capacity();
         if state.entries.len() >= capacity && !state.entries.contains_key(&key) {
             let before = state.entries.len();
             let mut keep = false;
-            state.entries.retain(|_, _| {
+            let CacheState { entries, pending, .. } = state;
+            entries.retain(|k, _| {
+                if pending.contains(k) {
+                    return true;
+                }
                 keep = !keep;
                 keep
             });
@@ -169,10 +200,12 @@ impl Store {
         let mut state = cache.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.bound.set_capacity(capacity);
         if state.entries.len() > capacity {
+            // Pending counts stay until they are written.
             let before = state.entries.len();
-            state.entries.clear();
-            self.inner.trust.bound.evict(before);
-            self.inner.trust.bound.set_len(0);
+            let CacheState { entries, pending, .. } = &mut *state;
+            entries.retain(|k, _| pending.contains(k));
+            self.inner.trust.bound.evict(before - state.entries.len());
+            self.inner.trust.bound.set_len(state.entries.len());
         }
     }
 
@@ -218,7 +251,8 @@ impl Store {
 
     /// After one of the member's messages: creates their record if they are seen for the
     /// first time (joined at `at_ms`), and counts the message if it was `clean` and the count
-    /// is below `count_to`. Writes only when something changed; returns the record.
+    /// is below `count_to`. Changes only the cache (a pending count, written with the next
+    /// batch; see the module docs), or with the cache off writes at once. Returns the record.
     pub fn trust_message(
         &self,
         group: GroupId,
@@ -228,6 +262,60 @@ impl Store {
         count_to: u8,
     ) -> Result<MemberTrust, StoreError> {
         let key = member_key(group, user_id);
+        let cache = &self.inner.trust;
+        if cache.bound.capacity() == 0 {
+            return self.trust_message_now(key, at_ms, clean, count_to);
+        }
+        let generation = self.generation();
+        // What a tree read found, with the writes counted when it began.
+        let mut read: Option<(u64, Option<MemberTrust>)> = None;
+        loop {
+            let Some(mut state) = cache.of(generation) else {
+                // The database was reopened meanwhile: write through the new one.
+                return self.trust_message_now(key, at_ms, clean, count_to);
+            };
+            let stored = match (state.entries.get(&key), read) {
+                (Some(&cached), _) => cached,
+                (None, Some((writes, found))) if writes == state.writes => found,
+                (None, _) => {
+                    // Read outside the lock; a write that lands meanwhile makes us read again.
+                    let writes = state.writes;
+                    drop(state);
+                    let found = self.trees()?.trust.get(key)?.map(|b| decode_trust(&b)).transpose()?;
+                    read = Some((writes, found));
+                    continue;
+                }
+            };
+            let mut record = stored.unwrap_or_else(|| MemberTrust::joined_at(at_ms));
+            if clean && record.clean < count_to {
+                record.clean += 1;
+            }
+            if stored == Some(record) {
+                return Ok(record);
+            }
+            if !state.pending.contains(&key) && state.pending.len() >= cache.pending_limit() {
+                // Too many counts waiting: write them now, then count this one.
+                drop(state);
+                self.write_pending_trust()?;
+                read = None;
+                continue;
+            }
+            state.writes += 1;
+            state.pending.insert(key);
+            cache.insert(&mut state, key, Some(record));
+            return Ok(record);
+        }
+    }
+
+    /// [`Store::trust_message`] written at once, under the commit lock (the cache off, or a
+    /// database reopened meanwhile).
+    fn trust_message_now(
+        &self,
+        key: [u8; 17],
+        at_ms: i64,
+        clean: bool,
+        count_to: u8,
+    ) -> Result<MemberTrust, StoreError> {
         let _op = self.begin("trust write");
         let _log = self.lock();
         let trees = self.write_gate()?;
@@ -245,6 +333,95 @@ impl Store {
             self.write_trust(&trees, key, Some(record))?;
         }
         Ok(record)
+    }
+
+    /// Writes every pending count ([`Store::trust_message`]) to the tree, in key order and in
+    /// sled batches of at most `TRUST_BATCH` records, each under the commit lock, which is
+    /// released between batches (one huge batch keeps every node it replaces alive until it
+    /// ends; see `Store::add_message_points`). Not flushed: the next flush (or sled's own,
+    /// every half second) makes it durable. Returns how many records were written.
+    pub fn write_pending_trust(&self) -> Result<usize, StoreError> {
+        let _op = self.begin("trust write");
+        let mut written = 0;
+        for chunk in self.pending_trust_keys().chunks(TRUST_BATCH) {
+            let _log = self.lock();
+            written += self.write_trust_chunk(chunk)?;
+        }
+        self.trim_trust_cache();
+        Ok(written)
+    }
+
+    /// [`Store::write_pending_trust`] for a caller holding the commit lock (a backup, a clean
+    /// shutdown).
+    pub(crate) fn write_pending_trust_locked(&self) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for chunk in self.pending_trust_keys().chunks(TRUST_BATCH) {
+            written += self.write_trust_chunk(chunk)?;
+        }
+        self.trim_trust_cache();
+        Ok(written)
+    }
+
+    /// The members with a pending count, in key order.
+    fn pending_trust_keys(&self) -> Vec<[u8; 17]> {
+        let mut keys: Vec<[u8; 17]> = self
+            .inner
+            .trust
+            .of(self.generation())
+            .map(|state| state.pending.iter().copied().collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Writes the records of `keys` that are still pending, as one sled batch. The caller
+    /// holds the commit lock, so no join or leave writes them meanwhile; the records are read
+    /// from the cache here, not before (a leave since the keys were listed is not undone).
+    fn write_trust_chunk(&self, keys: &[[u8; 17]]) -> Result<usize, StoreError> {
+        let cache = &self.inner.trust;
+        let generation = self.generation();
+        let records: Vec<([u8; 17], MemberTrust)> = match cache.of(generation) {
+            Some(state) => keys
+                .iter()
+                .filter(|k| state.pending.contains(*k))
+                .filter_map(|k| state.entries.get(k).copied().flatten().map(|r| (*k, r)))
+                .collect(),
+            None => return Ok(0),
+        };
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let trees = self.write_gate()?;
+        let mut batch = sled::Batch::default();
+        for (key, record) in &records {
+            batch.insert(&key[..], &encode_trust(*record)[..]);
+        }
+        self.observe(trees.trust.apply_batch(batch).map_err(StoreError::from))?;
+        if let Some(mut state) = cache.of(generation) {
+            // A member counted again meanwhile stays pending with the newer record.
+            for (key, record) in &records {
+                if state.entries.get(key) == Some(&Some(*record)) {
+                    state.pending.remove(key);
+                }
+            }
+            state.writes += 1;
+        }
+        Ok(records.len())
+    }
+
+    /// A cache made smaller while counts were pending kept them until they were written; now
+    /// it holds only those still pending.
+    fn trim_trust_cache(&self) {
+        let cache = &self.inner.trust;
+        if let Some(mut state) = cache.of(self.generation())
+            && state.entries.len() > cache.bound.capacity()
+        {
+            let before = state.entries.len();
+            let CacheState { entries, pending, .. } = &mut *state;
+            entries.retain(|k, _| pending.contains(k));
+            cache.bound.evict(before - state.entries.len());
+            cache.bound.set_len(state.entries.len());
+        }
     }
 
     /// Forgets a member who left or was removed.
@@ -323,11 +500,16 @@ mod tests {
         assert_eq!(store.trust_cache().len(), 1);
         let t = store.trust_message(g, 7, day, true, 3).expect("write");
         assert_eq!(store.trust(g, 7).expect("read"), Some(t));
+        assert_eq!(in_tree(&store, g, 7), None, "the count waits for its batch");
+        assert_eq!(store.write_pending_trust().expect("batch"), 1);
         assert_eq!(in_tree(&store, g, 7), Some(t));
         for _ in 0..4 {
             store.trust_message(g, 7, day, true, 3).expect("write");
         }
         assert_eq!(store.trust(g, 7).expect("read").map(|t| t.clean), Some(3));
+        assert_eq!(in_tree(&store, g, 7).map(|t| t.clean), Some(1));
+        assert_eq!(store.write_pending_trust().expect("batch"), 1, "one record per member");
+        assert_eq!(store.write_pending_trust().expect("batch"), 0, "nothing left");
         assert_eq!(in_tree(&store, g, 7).map(|t| t.clean), Some(3));
         store.trust_joined(g, 7, day + 86_400_000).expect("join");
         let rejoined = store.trust(g, 7).expect("read");
@@ -349,6 +531,70 @@ mod tests {
             .remove(member_key(g, 8))
             .expect("remove behind the cache");
         assert_eq!(store.trust(g, 8).expect("read"), None, "read from the tree again");
+    }
+
+    #[test]
+    fn counts_wait_for_their_batch_a_join_or_leave_is_written_at_once_and_a_reopen_loses_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let g = GroupId::qq(4);
+        let day = 1_732_171_530_000;
+        for user in 1..=3 {
+            store.trust_message(g, user, day, true, 5).expect("count");
+        }
+        assert_eq!(in_tree(&store, g, 1), None, "pending");
+        // A re-join starts over at once and drops the pending count; so does a leave.
+        store.trust_joined(g, 2, day + 86_400_000).expect("join");
+        store.forget_trust(g, 3).expect("leave");
+        assert_eq!(
+            in_tree(&store, g, 2).map(|t| (t.joined_day, t.clean)),
+            Some((20_049, 0))
+        );
+        assert_eq!(
+            store.write_pending_trust().expect("batch"),
+            1,
+            "only member 1 was pending"
+        );
+        assert_eq!(in_tree(&store, g, 1).map(|t| t.clean), Some(1));
+        assert_eq!(
+            in_tree(&store, g, 2).map(|t| t.clean),
+            Some(0),
+            "the join's record stays"
+        );
+        assert_eq!(in_tree(&store, g, 3), None, "the leaver is not written back");
+        // A synchronous flush writes the counts first.
+        store.trust_message(g, 1, day, true, 5).expect("count");
+        store.flush_blocking().expect("flush");
+        assert_eq!(in_tree(&store, g, 1).map(|t| t.clean), Some(2));
+        // A crash (here: a reopen) loses what was still pending, nothing else.
+        store.trust_message(g, 1, day, true, 5).expect("count");
+        assert_eq!(store.trust(g, 1).expect("read").map(|t| t.clean), Some(3));
+        store.reopen().expect("reopen");
+        assert_eq!(store.trust(g, 1).expect("read").map(|t| t.clean), Some(2));
+        assert_eq!(store.write_pending_trust().expect("batch"), 0);
+    }
+
+    #[test]
+    fn pending_counts_are_written_at_once_when_they_fill_half_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store.limit_trust_cache(8);
+        let g = GroupId::qq(5);
+        let day = 1_732_171_530_000;
+        for user in 0..4 {
+            store.trust_message(g, user, day, true, 5).expect("count");
+        }
+        assert_eq!(in_tree(&store, g, 0), None, "four pending: half of eight");
+        store.trust_message(g, 4, day, true, 5).expect("count");
+        for user in 0..4 {
+            assert_eq!(
+                in_tree(&store, g, user).map(|t| t.clean),
+                Some(1),
+                "written with the fifth"
+            );
+        }
+        assert_eq!(in_tree(&store, g, 4), None, "the fifth waits for the next batch");
+        assert!(store.trust_cache().len() <= 8);
     }
 
     #[test]
@@ -406,7 +652,8 @@ mod tests {
         assert!(bound.len() <= 8, "{} entries", bound.len());
         assert_eq!(bound.capacity(), 8);
         assert!(bound.evicted() >= 52, "{} evicted", bound.evicted());
-        // Dropped or not, every member reads what the tree holds.
+        // Dropped or not, every member reads what the tree holds once the counts are written.
+        store.write_pending_trust().expect("batch");
         for user in 0..40 {
             let read = store.trust(g, user).expect("read");
             assert_eq!(read, in_tree(&store, g, user));
