@@ -57,10 +57,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options when the daemon is built with it (C text, NUL-terminated; without the
-/// `jemalloc` feature nothing reads it): a
-/// background thread returns dirty pages after about a second instead of on the allocating
-/// threads' paths, and purged pages are released at once rather than kept "muzzy".
+/// jemalloc's options when the daemon is built with it (C text, NUL-terminated): a background
+/// thread returns dirty pages after about a second instead of on the allocating threads'
+/// paths, and purged pages are released at once rather than kept "muzzy".
 /// `_RJEM_MALLOC_CONF` in the environment adds to or overrides these.
 #[cfg(feature = "jemalloc")]
 #[unsafe(export_name = "_rjem_malloc_conf")]
