@@ -37,6 +37,7 @@ pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Resu
         );
     }
     crate::runtime::memory::limit_arenas();
+    tracing::debug!(allocator = crate::runtime::memory::ALLOCATOR, "global allocator");
     match crate::runtime::limits::raise_open_files() {
         Ok(limit) if limit.now < 4096 => tracing::warn!(
             soft = limit.now,

@@ -69,6 +69,10 @@ pub struct LimitsSettings {
     /// (members who spoke today); a new member beyond it earns no message points until the
     /// next write frees room.
     pub engagement_members: usize,
+    /// Members whose message points (engagement) wait in memory for the next write, with
+    /// their names; half of it full starts the write early, and a member beyond it earns
+    /// nothing for that message.
+    pub engagement_unwritten: usize,
     /// Keyword answers (`/问答`, `rules/replies.toml`) whose per-group cooldown is remembered;
     /// when full and none has expired, a keyword goes unanswered.
     pub faq_cooldowns: usize,
@@ -99,6 +103,7 @@ impl Default for LimitsSettings {
             console_login_addresses: 4_096,
             send_window_groups: 10_000,
             engagement_members: 100_000,
+            engagement_unwritten: 16_384,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
             trust_members: 65_536,
@@ -152,6 +157,7 @@ impl LimitsSettings {
         range("console_login_addresses", self.console_login_addresses, 16, 100_000_000);
         range("send_window_groups", self.send_window_groups, 16, 100_000_000);
         range("engagement_members", self.engagement_members, 1_024, 100_000_000);
+        range("engagement_unwritten", self.engagement_unwritten, 256, 100_000_000);
         range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
         range("verify_pending", self.verify_pending, 16, 1_000_000);
         range("trust_members", self.trust_members, 0, 100_000_000);

@@ -972,8 +972,8 @@ async fn watch_gateways(
     }
 }
 
-/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`] and once more at
-/// shutdown (before the final store flush); looks at the tier alerts every `[engagement]
+/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`], when half
+/// of `[limits] engagement_unwritten` members wait, and once more at shutdown (before the final store flush); looks at the tier alerts every `[engagement]
 /// check_every`.
 async fn engagement_periodically(
     engagement: Arc<crate::service::engagement::Engagement>,
@@ -996,6 +996,7 @@ async fn engagement_periodically(
                 Err(e) => tracing::error!(error = %e, "tier alert check failed"),
             },
             _ = flush.tick() => flush_points(&engagement, &clock).await,
+            () = engagement.flush_wanted() => flush_points(&engagement, &clock).await,
         }
     }
     flush_points(&engagement, &clock).await;

@@ -1,13 +1,23 @@
-//! The allocator's share of the daemon's memory.
+//! The allocator, and its share of the daemon's memory.
 //!
-//! glibc's malloc gives threads that contend for it arenas of their own, up to eight per
-//! core, and memory freed into one arena is not reused by another. The daemon's threads (the
-//! async workers, the blocking pool that flushes the database, sled's writer threads) each
-//! allocate and free in bursts, so with the default the resident size grew with the number of
-//! arenas touched rather than with what was live: in the soak bench (`benches/soak.rs`) the
-//! same build reached 128 MiB after 200,000 events with the default and 76 MiB with a single
-//! arena, at the same throughput. Small allocations still go through each thread's cache
-//! without the arena's lock, so one arena costs little.
+//! **Which allocator.** By default the daemon uses the C library's malloc, tuned below. Two
+//! others can be built in for measurement or for a deployment that prefers CPU to memory:
+//! `--features mimalloc` ([mimalloc] 3) and `--features jemalloc` (jemalloc 5.3 with
+//! `JEMALLOC_CONF`; its build needs `make` as well as a C compiler). Both took less CPU
+//! per event on the OneBot harness (malloc and free are about 17 % of the daemon's CPU with
+//! glibc) but held far more memory, so neither is the default (figures in docs/storage.md,
+//! "Measured"). mimalloc reads its options from `MIMALLOC_*` variables at start, jemalloc
+//! from `_RJEM_MALLOC_CONF` (on top of `JEMALLOC_CONF`).
+//!
+//! **glibc's malloc** (the default). glibc gives threads that contend
+//! for it arenas of their own, up to eight per core, and memory freed into one arena is not
+//! reused by another. The daemon's threads (the async workers, the blocking pool that
+//! flushes the database, sled's writer threads) each allocate and free in bursts, so with the
+//! default the resident size grew with the number of arenas touched rather than with what
+//! was live: in the soak bench (`benches/soak.rs`) the same build reached 128 MiB after
+//! 200,000 events with the default and 76 MiB with a single arena, at the same throughput.
+//! Small allocations still go through each thread's cache without the arena's lock, so one
+//! arena costs little.
 //!
 //! [`limit_arenas`] runs before the async runtime starts any thread; `MALLOC_ARENA_MAX` in
 //! the environment still wins, for anyone who wants to measure otherwise. Other platforms
@@ -23,16 +33,53 @@
 //! size after 100k / 150k events was 68.3 / 70.7 MiB against 86.1 / 83.5 MiB without.
 //! `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment wins here too.
 //!
-//! Loading a large dictionary allocates far more while it builds the automaton than the
-//! result keeps, and malloc keeps the freed pages. [`trim`] hands them back: after the rules
-//! are loaded or reloaded, after each store sweep, and every [`TRIM_EVERY`] while the daemon
-//! runs (the traffic frees and allocates in bursts too). With 50,000 phrases the idle daemon
-//! went from 46 to 33 MiB resident with it, and under a steady load of signed events from
-//! 72 to 60 MiB (measured by calling `malloc_trim` in a running daemon).
+//! **Trimming.** Loading a large dictionary allocates far more while it builds the automaton
+//! than the result keeps, and the allocator keeps the freed pages. [`trim`] hands them back
+//! (glibc: `malloc_trim`; mimalloc: `mi_collect` of the calling thread's heap; jemalloc: a
+//! purge of every arena): after
+//! the rules are loaded or reloaded, after each store sweep, and every [`TRIM_EVERY`] while
+//! the daemon runs (the traffic frees and allocates in bursts too). With glibc and 50,000
+//! phrases the idle daemon went from 46 to 33 MiB resident with it, and under a steady load
+//! of signed events from 72 to 60 MiB (measured by calling `malloc_trim` in a running
+//! daemon).
+//!
+//! [mimalloc]: https://github.com/microsoft/mimalloc
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options when the daemon is built with it (C text, NUL-terminated): a background
+/// thread returns dirty pages after about a second instead of on the allocating threads'
+/// paths, and purged pages are released at once rather than kept "muzzy".
+/// `_RJEM_MALLOC_CONF` in the environment adds to or overrides these.
+#[cfg(feature = "jemalloc")]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static JEMALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
+/// The global allocator this build uses: `"mimalloc"`, `"jemalloc"` or `"system"`.
+pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+    "jemalloc"
+} else if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "system"
+};
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+unsafe extern "C" {
+    /// mimalloc's own: frees what the calling thread's heap holds empty and, with `force`,
+    /// returns freed pages to the system.
+    fn mi_collect(force: bool);
+}
 
 /// How often [`trim_periodically`] trims.
 pub const TRIM_EVERY: Duration = Duration::from_secs(30);
@@ -48,9 +95,13 @@ pub const MMAP_THRESHOLD: i32 = 128 * 1024;
 pub const TRIM_THRESHOLD: i32 = 1024 * 1024;
 
 /// Limits glibc's malloc to [`ARENAS`] arenas and fixes its mmap and trim thresholds (Linux
-/// with glibc only; elsewhere nothing).
+/// with glibc, built without another allocator; elsewhere nothing).
 pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(any(feature = "mimalloc", feature = "jemalloc"))
+    ))]
     for (variable, parameter, value) in [
         ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENAS),
         ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
@@ -66,10 +117,32 @@ pub fn limit_arenas() {
     }
 }
 
-/// Returns the pages malloc holds free to the system (Linux with glibc; elsewhere nothing).
-/// Costs a walk over the heap: call it after large frees, not per event.
+/// Returns the pages the allocator holds free to the system (mimalloc, jemalloc, or glibc on
+/// Linux; elsewhere nothing). Costs a walk over the heap: call it after large frees, not per
+/// event.
 pub fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+    // SAFETY: mi_collect only releases memory mimalloc holds free; it takes no pointer.
+    unsafe {
+        mi_collect(true);
+    }
+    #[cfg(feature = "jemalloc")]
+    // SAFETY: a mallctl with no old or new value; the name is NUL-terminated. 4096 is
+    // MALLCTL_ARENAS_ALL: every arena's unused dirty pages are purged.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(any(feature = "mimalloc", feature = "jemalloc"))
+    ))]
     // SAFETY: malloc_trim only releases free memory of the allocator; it takes the allocator's
     // own locks and touches no memory the program holds.
     unsafe {

@@ -97,7 +97,7 @@ struct Noted {
 
 /// The hasher of keys that are hashes already ([`member_hash`]).
 #[derive(Default)]
-struct Prehashed(u64);
+pub(crate) struct Prehashed(u64);
 
 impl Hasher for Prehashed {
     fn finish(&self) -> u64 {
@@ -116,7 +116,7 @@ impl Hasher for Prehashed {
 
 /// A 64-bit hash of a member of a group: the key of the day's notes. A collision can only
 /// skip one member's write for one day (1 in 2^64 per pair).
-fn member_hash(group: GroupId, user_id: i64) -> u64 {
+pub(crate) fn member_hash(group: GroupId, user_id: i64) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (group, user_id).hash(&mut hasher);
     hasher.finish()

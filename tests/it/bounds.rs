@@ -141,6 +141,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "console_login_addresses",
         "console_sessions",
         "engagement_noted",
+        "engagement_unwritten",
         "faq_cooldowns",
         "flood_members",
         "neardup_samples",

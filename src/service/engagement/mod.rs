@@ -8,12 +8,17 @@
 //!   streak and its bonuses are decided by [`crate::policy::engagement::check_in`].
 //! - **Message points**: the pipeline calls [`Engagement::spoke`] for each message the filter
 //!   and the flood check let through (flagged messages earn nothing, commands earn nothing).
-//!   Like the inactivity tracker, the webhook path writes nothing: points are noted in a
-//!   bounded map ([`MAX_NOTED`] members, `qunguan_engagement_noted`) and added to the store in
-//!   batches every [`FLUSH_EVERY`], before every read that shows points, and at shutdown.
-//!   The daily cap is applied when noting (so a spammer costs a hash lookup) and again at the
-//!   write (so a restart does not reset it). A crash loses at most the last [`FLUSH_EVERY`] (30 s) of
-//!   message points; check-ins and admin adjustments are durable before the answer.
+//!   Like the inactivity tracker, the webhook path writes nothing: each member's points of
+//!   the day are counted in a bounded map of 16 bytes a member (a 64-bit hash of the member,
+//!   the day and the points; [`MAX_NOTED`] members, `qunguan_engagement_noted`), and the
+//!   points not yet written, with the member's name, in a second bounded map
+//!   ([`MAX_UNWRITTEN`] members, `engagement_unwritten`). Those are added to the store in
+//!   batches every [`FLUSH_EVERY`], as soon as half of [`MAX_UNWRITTEN`] members wait, before
+//!   every read that shows points, and at shutdown; so the memory a busy instance holds for
+//!   them stays flat however many members speak. The daily cap is applied when noting (so a
+//!   spammer costs a hash lookup) and again at the write (so a restart does not reset it). A
+//!   crash loses at most the last [`FLUSH_EVERY`] (30 s) of message points; check-ins and
+//!   admin adjustments are durable before the answer.
 //! - **Strikes** cost `[engagement] strike_penalty` points each, taken away in the violation's
 //!   own transaction ([`Engagement::strike_penalty`], [`Store::commit_violation`]): the
 //!   strike and its deduction are durable together, and a redelivered violation costs
@@ -29,6 +34,7 @@ pub mod faq;
 pub mod tiers;
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +55,7 @@ use crate::domain::sink::Outcome;
 use crate::policy::engagement;
 use crate::policy::group::Policies;
 use crate::policy::i18n::{self, Board, CheckedIn};
+use crate::service::inactivity::{Prehashed, member_hash};
 use crate::service::outbox::OutboxHandle;
 use crate::store::{NotedPoints, PointsWrite, Store, StoreError};
 
@@ -58,22 +65,42 @@ use crate::store::{NotedPoints, PointsWrite, Store, StoreError};
 /// (the soak bench's disk per event fell from 1,050 to 730 bytes without the writes at all).
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
-/// The default of `[limits] engagement_members`: the most members whose message points are
-/// noted in memory at once (members who spoke today or since the last write). A new member
-/// beyond it earns nothing until the next write empties the map of older days;
+/// The default of `[limits] engagement_members`: the most members whose message points of
+/// the day are counted in memory at once (members who spoke today). A new member beyond it
+/// earns nothing until the next write empties the map of older days;
 /// `qunguan_engagement_dropped_total` and `qunguan_memory_evictions_total{structure=
 /// "engagement_noted"}` count such messages.
 pub const MAX_NOTED: usize = 100_000;
 
-/// One member's message points noted today.
-#[derive(Clone, Debug)]
+/// The default of `[limits] engagement_unwritten`: the most members whose message points wait
+/// in memory for the next write. Half of it full starts a write at once; a member beyond it
+/// (the writes cannot keep up) earns nothing for that message, counted like the above under
+/// `structure="engagement_unwritten"`.
+pub const MAX_UNWRITTEN: usize = 16_384;
+
+/// What is noted between writes.
+#[derive(Default)]
 struct Noted {
+    /// Each member's points of the day, by [`member_hash`]: what the daily cap is checked
+    /// against. A hash collision can only make two members share one cap for a day.
+    today: HashMap<u64, Today, BuildHasherDefault<Prehashed>>,
+    /// The points not yet written.
+    unwritten: HashMap<(GroupId, i64), Unwritten>,
+}
+
+/// One member's message points of one day.
+#[derive(Clone, Copy, Debug)]
+struct Today {
+    day: i32,
+    points: u32,
+}
+
+/// One member's message points not yet written.
+#[derive(Clone, Debug)]
+struct Unwritten {
     period: Period,
-    name: String,
-    /// Noted today in all (the cap applies to this).
-    today: u32,
-    /// Not yet written.
-    unwritten: u32,
+    points: u32,
+    name: Box<str>,
 }
 
 /// The engagement service of one daemon.
@@ -86,9 +113,13 @@ pub struct Engagement {
     metrics: Arc<Metrics>,
     tz: TimeZone,
     bonuses: Vec<(u32, u32)>,
-    noted: Mutex<HashMap<(GroupId, i64), Noted>>,
-    /// The size and capacity of `noted` (`[limits] engagement_members`).
+    noted: Mutex<Noted>,
+    /// The size and capacity of `noted.today` (`[limits] engagement_members`).
     noted_bound: Arc<Bound>,
+    /// The size and capacity of `noted.unwritten` (`[limits] engagement_unwritten`).
+    unwritten_bound: Arc<Bound>,
+    /// Wakes the writer early when half of `unwritten_bound` is used.
+    flush_wanted: tokio::sync::Notify,
     /// Keyword answers and their cooldowns.
     pub faq: faq::Faq,
 }
@@ -123,6 +154,7 @@ impl Engagement {
         let bonuses = settings.engagement.bonuses();
         let faq = faq::Faq::new(&settings, store.clone(), Arc::clone(&metrics));
         let noted_bound = Bound::new("engagement_noted", settings.limits.engagement_members);
+        let unwritten_bound = Bound::new("engagement_unwritten", settings.limits.engagement_unwritten);
         Self {
             settings,
             policies,
@@ -132,17 +164,29 @@ impl Engagement {
             metrics,
             tz,
             bonuses,
-            noted: Mutex::new(HashMap::new()),
+            noted: Mutex::new(Noted::default()),
             noted_bound,
+            unwritten_bound,
+            flush_wanted: tokio::sync::Notify::new(),
             faq,
         }
     }
 
-    /// The bounded in-memory structures: the noted message points and the keyword
-    /// answers' cooldowns.
+    /// The bounded in-memory structures: the noted message points (of the day, and not yet
+    /// written) and the keyword answers' cooldowns.
     #[must_use]
     pub fn bounds(&self) -> Vec<Arc<Bound>> {
-        vec![Arc::clone(&self.noted_bound), self.faq.bound()]
+        vec![
+            Arc::clone(&self.noted_bound),
+            Arc::clone(&self.unwritten_bound),
+            self.faq.bound(),
+        ]
+    }
+
+    /// Returns when half of `[limits] engagement_unwritten` members wait for a write (the
+    /// writer's cue to write before its next tick).
+    pub async fn flush_wanted(&self) {
+        self.flush_wanted.notified().await;
     }
 
     /// Whether engagement is on.
@@ -161,7 +205,7 @@ impl Engagement {
         self.settings.messages.locale
     }
 
-    fn noted(&self) -> std::sync::MutexGuard<'_, HashMap<(GroupId, i64), Noted>> {
+    fn noted(&self) -> std::sync::MutexGuard<'_, Noted> {
         self.noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -172,102 +216,127 @@ impl Engagement {
             return;
         }
         let period = self.period(now);
-        let mut noted = self.noted();
-        let len = noted.len();
-        let key = (group, sender.user_id);
-        let entry = match noted.get_mut(&key) {
-            Some(entry) => entry,
+        let hash = member_hash(group, sender.user_id);
+        let mut guard = self.noted();
+        let noted = &mut *guard;
+        let len = noted.today.len();
+        let today = match noted.today.get_mut(&hash) {
+            Some(today) => today,
             None if len >= self.noted_bound.capacity() => {
-                drop(noted);
+                drop(guard);
                 self.noted_bound.evict(1);
                 self.metrics.engagement_dropped();
                 return;
             }
-            None => noted.entry(key).or_insert_with(|| Noted {
-                period,
-                name: String::new(),
-                today: 0,
-                unwritten: 0,
+            None => noted.today.entry(hash).or_insert(Today {
+                day: period.day,
+                points: 0,
             }),
         };
-        // A member speaking across midnight within one flush: the earlier day's points are
-        // written at once (rare), and today's start afresh.
-        let mut earlier = None;
-        if entry.period.day != period.day {
-            if entry.unwritten > 0 {
-                earlier = Some((group, sender.user_id, entry.clone()));
-            }
-            entry.unwritten = 0;
-            entry.period = period;
-            entry.today = 0;
+        if today.day != period.day {
+            *today = Today {
+                day: period.day,
+                points: 0,
+            };
         }
         let earned = e
             .message_points
-            .min(e.message_points_daily_cap.saturating_sub(entry.today));
-        entry.today += earned;
-        entry.unwritten += earned;
-        if earned > 0 && entry.name != sender.name {
-            sender.name.clone_into(&mut entry.name);
+            .min(e.message_points_daily_cap.saturating_sub(today.points));
+        if earned == 0 {
+            return;
         }
-        let size = noted.len();
-        drop(noted);
-        self.noted_bound.set_len(size);
-        self.metrics.engagement_noted(size);
-        if let Some(earlier) = earlier {
-            self.write(vec![earlier]);
-        }
-    }
-
-    fn write(&self, batch: Vec<(GroupId, i64, Noted)>) {
-        let records: Vec<(GroupId, i64, NotedPoints)> = batch
-            .into_iter()
-            .map(|(group, user, n)| {
-                (
-                    group,
-                    user,
-                    NotedPoints {
-                        name: n.name,
-                        period: n.period,
-                        points: n.unwritten,
+        today.points += earned;
+        // A member speaking across midnight within one flush: the earlier day's points are
+        // written at once (rare), and today's start afresh.
+        let mut earlier = None;
+        let waiting = noted.unwritten.len();
+        match noted.unwritten.get_mut(&(group, sender.user_id)) {
+            Some(unwritten) => {
+                if unwritten.period.day != period.day {
+                    earlier = Some((group, sender.user_id, unwritten.clone()));
+                    unwritten.period = period;
+                    unwritten.points = 0;
+                }
+                unwritten.points += earned;
+                if *unwritten.name != *sender.name {
+                    unwritten.name = sender.name.as_str().into();
+                }
+            }
+            None if waiting >= self.unwritten_bound.capacity() => {
+                today.points -= earned;
+                drop(guard);
+                self.unwritten_bound.evict(1);
+                self.metrics.engagement_dropped();
+                self.flush_wanted.notify_one();
+                return;
+            }
+            None => {
+                noted.unwritten.insert(
+                    (group, sender.user_id),
+                    Unwritten {
+                        period,
+                        points: earned,
+                        name: sender.name.as_str().into(),
                     },
-                )
-            })
-            .collect();
-        if let Err(e) = self
-            .store
-            .add_message_points(&records, self.settings.engagement.message_points_daily_cap)
-        {
-            tracing::warn!(error = %e, members = records.len(), "cannot write message points; they are lost");
+                );
+            }
+        }
+        let (size, waiting) = (noted.today.len(), noted.unwritten.len());
+        drop(guard);
+        self.noted_bound.set_len(size);
+        self.unwritten_bound.set_len(waiting);
+        self.metrics.engagement_noted(size);
+        if waiting >= self.unwritten_bound.capacity() / 2 {
+            self.flush_wanted.notify_one();
+        }
+        if let Some((group, user, n)) = earlier {
+            let records = [(
+                group,
+                user,
+                NotedPoints {
+                    name: n.name.into(),
+                    period: n.period,
+                    points: n.points,
+                },
+            )];
+            if let Err(e) = self
+                .store
+                .add_message_points(&records, self.settings.engagement.message_points_daily_cap)
+            {
+                tracing::warn!(error = %e, "cannot write message points; they are lost");
+            }
         }
     }
 
     /// Writes the noted message points and forgets the members of earlier days. Called every
-    /// [`FLUSH_EVERY`], before every read that shows points, and at shutdown.
+    /// [`FLUSH_EVERY`], when half of `[limits] engagement_unwritten` members wait, before every
+    /// read that shows points, and at shutdown.
     pub fn flush(&self, now: Timestamp) -> Result<(), StoreError> {
         let today = self.period(now).day;
-        let batch: Vec<(GroupId, i64, NotedPoints)> = {
+        let unwritten = {
             let mut noted = self.noted();
-            let batch = noted
-                .iter_mut()
-                .filter(|(_, n)| n.unwritten > 0)
-                .map(|((group, user), n)| {
-                    let points = std::mem::take(&mut n.unwritten);
-                    (
-                        *group,
-                        *user,
-                        NotedPoints {
-                            name: n.name.clone(),
-                            period: n.period,
-                            points,
-                        },
-                    )
-                })
-                .collect();
-            noted.retain(|_, n| n.period.day == today);
-            self.noted_bound.set_len(noted.len());
-            self.metrics.engagement_noted(noted.len());
-            batch
+            // Taken whole: the map's room goes with it, so a burst does not keep it large.
+            let unwritten = std::mem::take(&mut noted.unwritten);
+            noted.today.retain(|_, t| t.day == today);
+            self.noted_bound.set_len(noted.today.len());
+            self.unwritten_bound.set_len(0);
+            self.metrics.engagement_noted(noted.today.len());
+            unwritten
         };
+        let batch: Vec<(GroupId, i64, NotedPoints)> = unwritten
+            .into_iter()
+            .map(|((group, user), n)| {
+                (
+                    group,
+                    user,
+                    NotedPoints {
+                        name: n.name.into(),
+                        period: n.period,
+                        points: n.points,
+                    },
+                )
+            })
+            .collect();
         self.store
             .add_message_points(&batch, self.settings.engagement.message_points_daily_cap)
     }
@@ -534,5 +603,94 @@ impl Engagement {
     #[must_use]
     pub fn zone(&self) -> &TimeZone {
         &self.tz
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::clock::ManualClock;
+    use crate::domain::event::Role;
+
+    fn service(settings: Settings, start: Timestamp) -> (tempfile::TempDir, Store, Engagement) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let settings = Arc::new(settings);
+        let engagement = Engagement::new(
+            Arc::clone(&settings),
+            settings.policies(),
+            store.clone(),
+            ManualClock::new(start) as SharedClock,
+            OutboxHandle::detached(store.clone()),
+            Arc::new(Metrics::default()),
+        );
+        (dir, store, engagement)
+    }
+
+    fn sender(user_id: i64) -> Sender {
+        Sender {
+            user_id,
+            name: format!("成员{user_id}"),
+            role: Role::Member,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_unwritten_points_hold_at_most_their_capacity_and_half_of_it_asks_for_a_write() {
+        let mut settings = Settings::default();
+        settings.limits.engagement_unwritten = 256;
+        settings.engagement.message_points_daily_cap = 2;
+        let start = Timestamp::from_second(1_700_000_000).expect("valid");
+        let (_dir, store, engagement) = service(settings, start);
+        let [noted, unwritten, _] = <[Arc<Bound>; 3]>::try_from(engagement.bounds()).expect("three bounds");
+        assert_eq!(unwritten.capacity(), 256);
+        let group = GroupId::qq(1);
+        let asked = || {
+            let wanted = engagement.flush_wanted();
+            tokio::pin!(wanted);
+            ready_at_once(wanted.as_mut())
+        };
+        for user in 0..127 {
+            engagement.spoke(group, &sender(user), start);
+        }
+        assert!(!asked(), "fewer than half wait");
+        engagement.spoke(group, &sender(127), start);
+        assert!(asked(), "half wait: the writer is woken");
+        for user in 128..300 {
+            engagement.spoke(group, &sender(user), start);
+        }
+        // A member already waiting still earns (up to the cap); new ones beyond the bound not.
+        engagement.spoke(group, &sender(0), start);
+        engagement.spoke(group, &sender(0), start);
+        assert_eq!(unwritten.len(), 256);
+        assert_eq!(unwritten.evicted(), 300 - 256);
+        assert_eq!(noted.len(), 300);
+        engagement.flush(start).expect("flush");
+        assert_eq!(unwritten.len(), 0);
+        assert_eq!(noted.len(), 300, "today's counts stay for the cap");
+        let points = |user| store.member_points(group, user).expect("read").map(|p| p.points);
+        assert_eq!(points(0), Some(2), "capped at 2 a day");
+        assert_eq!(points(255), Some(1));
+        assert_eq!(points(256), None, "dropped: the bound was full");
+        // After the write there is room again, and the dropped member's message did not count
+        // against the day's cap.
+        engagement.spoke(group, &sender(256), start);
+        engagement.spoke(group, &sender(256), start);
+        engagement.spoke(group, &sender(0), start);
+        engagement.flush(start).expect("flush");
+        assert_eq!(points(256), Some(2));
+        assert_eq!(points(0), Some(2));
+        // The next day the counts of the day before are forgotten by the write.
+        let next_day = Timestamp::from_second(1_700_000_000 + 86_400).expect("valid");
+        engagement.spoke(group, &sender(0), next_day);
+        engagement.flush(next_day).expect("flush");
+        assert_eq!(noted.len(), 1);
+        assert_eq!(points(0), Some(3));
+    }
+
+    /// Whether `future` is ready at its first poll.
+    fn ready_at_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
+        let waker = std::task::Waker::noop();
+        future.poll(&mut std::task::Context::from_waker(waker)).is_ready()
     }
 }
