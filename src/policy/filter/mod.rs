@@ -947,6 +947,11 @@ fn in_quotes(text: &str, start: usize, end: usize) -> bool {
     let (Some(before), Some(inside), Some(after)) = (text.get(..start), text.get(start..end), text.get(end..)) else {
         return false;
     };
+    // Most messages with a hard phrase quote nothing: one search for each opening mark
+    // before the phrase, and no more.
+    if !QUOTES.iter().any(|&(open, _)| before.contains(open)) {
+        return false;
+    }
     let line_before = before.rsplit('\n').next().unwrap_or(before);
     let line_after = after.split('\n').next().unwrap_or(after);
     let is_mark = |s: &str, at: usize, mark: char| {
@@ -958,7 +963,7 @@ fn in_quotes(text: &str, start: usize, end: usize) -> bool {
     };
     let marks_in = |s: &str, mark: char| s.match_indices(mark).filter(|&(at, _)| is_mark(s, at, mark)).count();
     QUOTES.iter().any(|&(open, close)| {
-        if marks_in(inside, close) > 0 || marks_in(line_after, close) == 0 {
+        if !line_before.contains(open) || marks_in(inside, close) > 0 || marks_in(line_after, close) == 0 {
             return false;
         }
         if open == close {
