@@ -231,6 +231,10 @@ enum ModelCommand {
         /// by a model trained on the others; adds a sweep of the thresholds.
         #[arg(long, value_name = "K")]
         folds: Option<usize>,
+        /// Also list every spam message missed and every ordinary message flagged, with its
+        /// category, the rules' decision and the model's score.
+        #[arg(long)]
+        misses: bool,
     },
 }
 

@@ -68,6 +68,7 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
             config,
             member,
             folds,
+            misses,
         } => {
             let settings = Settings::load(config.as_deref())?;
             let dir = rules.unwrap_or_else(|| settings.rules.dir.clone());
@@ -91,6 +92,9 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     let header = format!("corpus:  {} ({counts})\nmodel:   {model}\n", corpus.display());
                     let rows = judge_all(filter, &lines);
                     print!("{}", report(&rows, &header, member, veto, act));
+                    if misses {
+                        print!("{}", wrong(&rows, member, veto, act));
+                    }
                 }
                 Some(folds) => {
                     if folds < 2 {
@@ -106,6 +110,9 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     );
                     let rows = cross_validate(&filter, &lines, folds);
                     print!("{}", report(&rows, &header, member, veto, act));
+                    if misses {
+                        print!("{}", wrong(&rows, member, veto, act));
+                    }
                     print!("{}", sweep(&rows, member));
                 }
             }
@@ -439,6 +446,52 @@ pub(crate) fn report(rows: &[Row<'_>], header: &str, member: Trust, veto: f32, a
     out
 }
 
+/// The messages `rows` gets wrong with the thresholds `veto` and `act` for a member of trust
+/// `member`: spam missed, then ham flagged, one per line — `miss` or `false`, the category,
+/// the rules' decision (`-` for none; `vetoed` when the model overruled it), the model's
+/// score (`-` without one) and the message, escaped as in the corpus.
+pub(crate) fn wrong(rows: &[Row<'_>], member: Trust, veto: f32, act: f32) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "messages judged wrongly (kind, category, rules, score, text):");
+    for spam in [true, false] {
+        for r in rows.iter().filter(|r| r.line.spam == spam) {
+            let o = outcome(r.rules, r.score, member, veto, act);
+            if o.acts.is_some() != spam {
+                let rules = match (r.rules, o.vetoed) {
+                    (None, _) => "-".to_owned(),
+                    (Some(reason), false) => format!("{reason:?}"),
+                    (Some(reason), true) => format!("{reason:?} (vetoed)"),
+                };
+                let score = r.score.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{rules}\t{score}\t{}",
+                    if spam { "miss" } else { "false" },
+                    r.line.category,
+                    escape(&r.line.text)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The corpus escaping of `text` (the inverse of [`unescape`]).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Recall / false-positive rate over a grid of thresholds (cross-validation only: choosing
 /// thresholds on the held-out corpus would make its figures meaningless).
 pub(crate) fn sweep(rows: &[Row<'_>], member: Trust) -> String {
@@ -485,6 +538,13 @@ mod tests {
         assert!(parse_line("spam 你好").unwrap_err().contains("no tab"));
         assert!(parse_line("eggs\t你好").unwrap_err().contains("\"eggs\""));
         assert!(parse_line("ham\t  ").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn escaping_undoes_unescaping() {
+        let text = "a\\nb\tc\\d\r";
+        assert_eq!(unescape(&escape(text)), text);
+        assert_eq!(escape("x\ty\nz"), "x\\ty\\nz");
     }
 
     #[test]

@@ -49,11 +49,20 @@ fn explain_shows_the_normalized_text_hits_with_original_spans_and_the_ladder() {
         "normalized:  请加微信代开发票",
         "ads (hard) pattern \"加微信\" at bytes 4..15: \"加 微-信\"",
         "ads (hard) pattern \"代开发票\" at bytes 16..28: \"代開發票\"",
-        "decision:    violation of rule ads (a hard phrase)",
+        // The hard phrases are the whole message but one word (请): nothing for the model
+        // to veto.
+        "decision:    violation of rule ads (a hard phrase the model does not overrule)",
         "strike 1 → warn",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
+    // With more words around them, the model may overrule (it does not here).
+    let out = run(&["filter", "explain", "朋友们请 加 微-信 代開發票"], dir.path(), b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("decision:    violation of rule ads (a hard phrase)\n"),
+        "{stdout}"
+    );
     let out = run(&["filter", "explain", "坐飞机去北京"], dir.path(), b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

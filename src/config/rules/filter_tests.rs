@@ -282,6 +282,16 @@ const ROWS: &[(&str, &str, Want)] = &[
         Flag("wechat_id", "v : abc123456"),
     ),
     (
+        "bare V： and a six-character id counting its underscore",
+        "清仓十块三片，V：ab_cd5",
+        Flag("wechat_id", "V：ab_cd5"),
+    ),
+    (
+        "bare V： and five characters with the underscore",
+        "版本V：a_b12",
+        Clean,
+    ),
+    (
         "加V： and an id without a digit",
         "加V：dk_sudai",
         Flag("wechat_id", "加V：dk_sudai"),

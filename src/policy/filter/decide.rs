@@ -34,7 +34,8 @@ pub enum Reason {
     Hard,
     /// A strong detector.
     Strong,
-    /// A hard phrase of a list the model never overrules (`model_veto = false`).
+    /// A hard phrase of a list the model never overrules (`model_veto = false`), or a hard
+    /// phrase that is all but the whole message (nothing around it for the model to read).
     Firm,
     /// A cue together with a weak detector in another place.
     CueAndPattern,
@@ -80,6 +81,9 @@ pub(crate) struct Evidence {
     /// A fact about the whole message rather than a place in it (flooding, whose span is the
     /// message): it combines with any cue.
     pub(crate) whole: bool,
+    /// A hard phrase in quotation marks, which decides as a cue (`kind` says `Cue`) but is not
+    /// counted among the message's cue places (the model's flags are those of the phrase).
+    pub(crate) quoted: bool,
 }
 
 impl Evidence {
@@ -131,7 +135,7 @@ pub(crate) fn decide(hits: &[Evidence]) -> Option<(usize, Reason)> {
 pub(crate) fn cue_places(hits: &[Evidence]) -> usize {
     let mut places = 0;
     let mut reach = 0;
-    for h in hits.iter().filter(|h| h.kind == HitKind::Cue) {
+    for h in hits.iter().filter(|h| h.kind == HitKind::Cue && !h.quoted) {
         if places == 0 || h.start >= reach {
             places += 1;
             reach = h.end;
@@ -163,6 +167,7 @@ mod tests {
             start: at.0,
             end: at.1,
             whole: false,
+            quoted: false,
         }
     }
 

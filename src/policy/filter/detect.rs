@@ -559,7 +559,7 @@ struct Context {
 /// The end (view bytes) of the WeChat id starting at view byte `id_start`, at most
 /// `id_max`: the Latin/digit run, cut where the original text has whitespace ("微信 abc123
 /// thanks" is the id abc123). A number needs 6 digits (often a phone number written with
-/// separators); a Latin id 6–20 characters with a digit — or, without one, starting with a
+/// separators); a Latin id 6–20 characters (`_` and `-` included) with a digit — or, without one, starting with a
 /// letter and in a contact context: an `_` or `-` inside it in the original (`dk_sudai`), a
 /// colon, 号 or an "add" cue before it.
 fn wechat_id(view: &View, text: &str, id_start: usize, id_max: usize, context: Context) -> Option<usize> {
@@ -589,14 +589,17 @@ fn wechat_id(view: &View, text: &str, id_start: usize, id_max: usize, context: C
         id_end += 1;
     }
     let token = &hay[id_start..id_end];
-    if !(6..=20).contains(&token.len()) {
+    // WeChat counts `_` and `-` in an id's 6–20 characters; the view has dropped them
+    // (`mm_qc3` reads `mmqc3`), so they are counted back from the original.
+    let (os, oe) = view.original_span(id_start, id_end);
+    let joiners = text[os..oe].matches(['_', '-', '＿', '－']).count();
+    if !(6..=20).contains(&(token.len() + joiners)) {
         return None;
     }
     if token.bytes().any(|b| b.is_ascii_digit()) {
         return Some(id_end);
     }
-    let (os, oe) = view.original_span(id_start, id_end);
-    let joined = text[os..oe].contains(['_', '-', '＿', '－']);
+    let joined = joiners > 0;
     (joined || context.add || context.number_word || context.colon).then_some(id_end)
 }
 
@@ -607,7 +610,7 @@ fn colon_between(view: &View, text: &str, from: usize, to: usize) -> bool {
 }
 
 /// A CJK unified ideograph (the basic block and extension A).
-fn is_han(c: char) -> bool {
+pub(super) fn is_han(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
 }
 

@@ -446,7 +446,7 @@ impl Filter {
             let flags = self.flags_with(text, facts, scratch);
             m.score_with(delta, scratch.model_text(text), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(rules_reason(decided, scratch, &self.rules), score, trust);
+        let (acts, review, vetoed) = self.outcome(rules_reason(text, decided, scratch, &self.rules), score, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -510,7 +510,7 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &model_text, &flags, EXPLAIN_FEATURES));
-        let table_reason = rules_reason(rules, &scratch, &self.rules);
+        let table_reason = rules_reason(text, rules, &scratch, &self.rules);
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
             (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
@@ -710,7 +710,20 @@ impl Filter {
             start: f.start,
             end: f.end,
             whole: f.kind == HitKind::Regex && self.detectors.list[f.source as usize].family == Some(Builtin::Flood),
+            quoted: false,
         }));
+        // A hard phrase a member puts in quotation marks is one they talk about (`别信“刷单
+        // 日结”`), so it counts as a cue: it still acts with other evidence the model does not
+        // veto, or on the model's own score. Not for lists the model never overrules.
+        for e in evidence.iter_mut() {
+            if e.kind == HitKind::Hard
+                && self.rules[e.rule as usize].settings.model_veto
+                && in_quotes(text, e.start as usize, e.end as usize)
+            {
+                e.kind = HitKind::Cue;
+                e.quoted = true;
+            }
+        }
         decide::decide(evidence)
     }
 
@@ -894,8 +907,9 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
 /// What the decision table goes by: the rules' reason, except that a message with a strong
 /// contact pattern is a strong-pattern case even when a hard phrase named the rule (the hard
 /// phrase decides which rule it violates, the pattern that nothing overrules it), and one with
-/// a hard phrase of a `model_veto = false` list a firm case.
-fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Rule]) -> Option<Reason> {
+/// a hard phrase of a `model_veto = false` list, or a hard phrase that is all but the whole
+/// message ([`bare_hard_phrase`]), a firm case.
+fn rules_reason(text: &str, decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Rule]) -> Option<Reason> {
     let (_, reason) = decided?;
     let strong = scratch.found.iter().any(|f| f.kind == HitKind::Regex && f.strong);
     let firm = || {
@@ -903,6 +917,7 @@ fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Ru
             .found
             .iter()
             .any(|f| f.kind == HitKind::Hard && rules.get(f.rule as usize).is_some_and(|r| !r.settings.model_veto))
+            || (reason == Reason::Hard && bare_hard_phrase(text, &scratch.found))
     };
     Some(if strong {
         Reason::Strong
@@ -911,6 +926,87 @@ fn rules_reason(decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Ru
     } else {
         reason
     })
+}
+
+/// Pairs of quotation marks: `“…”`, `「…」`, `『…』`, `‘…’`, `"…"`, `＂…＂`, and `'…'` where the
+/// `'` is not an apostrophe (not between two letters).
+const QUOTES: [(char, char); 7] = [
+    ('“', '”'),
+    ('「', '」'),
+    ('『', '』'),
+    ('‘', '’'),
+    ('"', '"'),
+    ('＂', '＂'),
+    ('\'', '\''),
+];
+
+/// Whether the byte span `start..end` of `text` lies inside a pair of quotation marks
+/// ([`QUOTES`]) on the same line: an opening mark before it that nothing closed, and the
+/// closing mark after it, with none inside the span.
+fn in_quotes(text: &str, start: usize, end: usize) -> bool {
+    let (Some(before), Some(inside), Some(after)) = (text.get(..start), text.get(start..end), text.get(end..)) else {
+        return false;
+    };
+    // Most messages with a hard phrase quote nothing: one search for each opening mark
+    // before the phrase, and no more.
+    if !QUOTES.iter().any(|&(open, _)| before.contains(open)) {
+        return false;
+    }
+    let line_before = before.rsplit('\n').next().unwrap_or(before);
+    let line_after = after.split('\n').next().unwrap_or(after);
+    let is_mark = |s: &str, at: usize, mark: char| {
+        mark != '\'' || {
+            let prev = s[..at].chars().next_back();
+            let next = s[at + 1..].chars().next();
+            !(prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric))
+        }
+    };
+    let marks_in = |s: &str, mark: char| s.match_indices(mark).filter(|&(at, _)| is_mark(s, at, mark)).count();
+    QUOTES.iter().any(|&(open, close)| {
+        if !line_before.contains(open) || marks_in(inside, close) > 0 || marks_in(line_after, close) == 0 {
+            return false;
+        }
+        if open == close {
+            marks_in(line_before, open) % 2 == 1
+        } else {
+            line_before
+                .rfind(open)
+                .is_some_and(|o| !line_before[o..].contains(close))
+        }
+    })
+}
+
+/// Whether the hard phrases found in `text` are all but the whole message: at most one word
+/// of it — a run of letters or digits, or one Han character — lies outside their spans
+/// (`ｃａｓｉｎｏ`, `OnlyFans leaks`, `代开发票`). The model's veto is there for what
+/// surrounds a phrase (a member quoting an ad to warn about it); a bare phrase gives it
+/// nothing to read but the phrase, and it was overruling exactly these on the bias alone.
+/// Stops at the second word outside, so a long message costs a few characters.
+fn bare_hard_phrase(text: &str, found: &[Found]) -> bool {
+    let covered = |at: usize| {
+        found
+            .iter()
+            .any(|f| f.kind == HitKind::Hard && (f.start as usize) <= at && at < f.end as usize)
+    };
+    let mut words = 0;
+    let mut in_word = false;
+    for (at, c) in text.char_indices() {
+        if !c.is_alphanumeric() || covered(at) {
+            in_word = false;
+            continue;
+        }
+        if detect::is_han(c) {
+            words += 1;
+            in_word = false;
+        } else if !in_word {
+            words += 1;
+            in_word = true;
+        }
+        if words > 1 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Runs `f` with this thread's buffers (fresh ones if they are somehow in use already, so this

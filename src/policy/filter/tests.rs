@@ -625,3 +625,49 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_hard_phrase_in_quotation_marks_decides_as_a_cue() {
+    let f = filter(false);
+    // Bare and in every kind of quotation mark: the phrase alone acts, quoted it is a cue.
+    assert!(f.check("那个刷单返利的号", G).is_some());
+    for text in [
+        "别信“刷单返利”，都是骗子",
+        "别信「刷单返利」",
+        "别信『刷单返利』",
+        "别信‘刷单返利’",
+        "don't fall for \"刷单返利\"",
+        "don't fall for '刷单返利' ok",
+        "别信＂刷单返利＂",
+    ] {
+        assert!(f.check(text, G).is_none(), "{text}");
+    }
+    // Still evidence: with a cue of another rule in another place it is a cue combination.
+    let j = f.judge("“刷单返利” 私聊", G, Trust::New, None);
+    assert_eq!(j.reason, Some(Reason::TwoCues), "{j:?}");
+    // Not quoted: an opening mark without its close, a close before it, apostrophes, another
+    // line.
+    for text in [
+        "“刷单返利，私我",
+        "他说”刷单返利“",
+        "it's 刷单返利 isn't it",
+        "“好消息\n刷单返利”",
+    ] {
+        assert!(f.check(text, G).is_some(), "{text}");
+    }
+    // A list the model never overrules is not softened by quotes.
+    assert!(f.check("他骂我“傻逼”", G).is_some());
+}
+
+#[test]
+fn a_bare_hard_phrase_is_not_vetoed_but_one_with_words_around_it_is() {
+    let f = filter(true);
+    for text in ["刷单返利", "刷单返利！", "刷单返利吗", "🔥刷 单 返 利🔥"] {
+        let j = f.judge(text, G, Trust::New, None);
+        assert_eq!(j.reason, Some(Reason::Firm), "{text}: {j:?}");
+        assert!(j.violation.is_some() && !j.vetoed, "{text}: {j:?}");
+    }
+    // Two words beside the phrase give the model something to read: its veto stands.
+    let j = f.judge("别信那些刷单返利的，都是骗子", G, Trust::New, None);
+    assert!(j.vetoed && j.violation.is_none(), "{j:?}");
+}

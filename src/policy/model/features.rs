@@ -361,6 +361,8 @@ fn is_known(c: char) -> bool {
         // Latin-1 letters, Latin Extended-A/B, IPA, Latin Extended Additional
         | '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{02AF}'
         | '\u{1E00}'..='\u{1EFF}'
+        // Latin small capitals (ᴀ, ᴍ, ꜱ), which the normalizer folds to plain letters
+        | '\u{1D00}'..='\u{1D2B}' | '\u{A730}'..='\u{A731}'
         // full-width digits and letters
         | '\u{FF10}'..='\u{FF19}' | '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}'
         // styled Latin letters the normalizer folds to plain ones (Ⓥ, 𝐯, 🅥): an ad written

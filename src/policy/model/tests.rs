@@ -621,6 +621,7 @@ fn covers_table() {
         ("Korean", "안녕하세요 여러분 반갑습니다", false),
         ("Japanese kana", "こんにちは、みなさん元気ですか", false),
         ("Cyrillic look-alikes in an English word", "vіаgrа сhеар", true),
+        ("Latin small capitals", "ʀᴇᴀʟ ᴘʀᴏꜰɪᴛ — ᴍᴇꜱꜱᴀɢᴇ ᴍᴇ", true),
         (
             "a Russian word in a Chinese message",
             "大家好，我是新来的，请多关照 спасибо",

@@ -26,10 +26,39 @@ pub(crate) fn styled(c: char) -> Option<char> {
     }
 }
 
-/// The Latin letter a Cyrillic or Greek letter is written to look like (lower case in and
-/// out; the table lower-cases first).
+/// The Latin letter a Cyrillic or Greek letter, or a Latin small capital, is written to look
+/// like (lower case in and out; the table lower-cases first).
+///
+/// Small capitals (`ᴍᴇꜱꜱᴀɢᴇ ᴍᴇ`, what "tiny text" generators write) are lower-case letters of
+/// their own that NFKC leaves alone; without them a message in small capitals reads as a
+/// script the model does not cover.
 pub(crate) fn homoglyph(c: char) -> Option<char> {
     Some(match c {
+        // Latin small capitals (IPA extensions, phonetic extensions, Latin extended-D)
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
         // Cyrillic
         'а' => 'a',
         'в' => 'b',
@@ -137,6 +166,15 @@ mod tests {
         }
         assert_eq!(styled('a'), None);
         assert_eq!(styled('❿'), None, "ten has no single digit");
+    }
+
+    #[test]
+    fn small_capitals_read_as_latin_letters() {
+        let word: String = "ᴍᴇꜱꜱᴀɢᴇ ʀᴇᴀʟ ᴘʀᴏꜰɪᴛ ʙɪɢ ᴊᴏᴋᴇ ᴢᴏᴏ ᴡʜʏ ʟᴏᴠᴇ ᴛᴜɴᴇ"
+            .chars()
+            .map(|c| homoglyph(c).unwrap_or(c))
+            .collect();
+        assert_eq!(word, "message real profit big joke zoo why love tune");
     }
 
     #[test]

@@ -51,6 +51,7 @@ const COMPACT: &[(&str, &str)] = &[
     ("vіаgrа", "viagra"),
     ("ѕех", "sex"),
     ("ϲiаlis", "cialis"),
+    ("ᴍᴇꜱꜱᴀɢᴇ ᴍᴇ", "messageme"),
     ("café", "cafe"),
     ("ÀÉÎ", "aei"),
     // compatibility expansions
