@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -58,32 +58,58 @@ pub fn router(
         .layer(CatchPanicLayer::new())
 }
 
-/// Wraps the public router so each webhook request's time to answer is recorded in
-/// `metrics` (`qunguan_webhook_duration_seconds`). Other paths are not timed.
-pub fn timed(router: Router, settings: &Settings, metrics: Arc<Metrics>) -> Router {
-    let onebot = settings.gateway.onebot.webhook_path.trim_end_matches('/').to_owned();
-    let telegram: Vec<String> = settings
-        .gateway
-        .telegram
-        .bots()
-        .into_iter()
-        .map(|bot| bot.settings.webhook_path)
-        .collect();
-    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-        let webhook = if telegram.iter().any(|path| request.uri().path() == path) {
+/// Which webhook a request path is, for `qunguan_webhook_duration_seconds`.
+#[derive(Clone, Debug)]
+struct WebhookPaths {
+    onebot: String,
+    telegram: Vec<String>,
+}
+
+impl WebhookPaths {
+    fn new(settings: &Settings) -> Self {
+        Self {
+            onebot: settings.gateway.onebot.webhook_path.trim_end_matches('/').to_owned(),
+            telegram: settings
+                .gateway
+                .telegram
+                .bots()
+                .into_iter()
+                .map(|bot| bot.settings.webhook_path)
+                .collect(),
+        }
+    }
+
+    fn of(&self, path: &str) -> Option<Webhook> {
+        if self.telegram.iter().any(|p| path == p) {
             Some(Webhook::Telegram)
-        } else if request.uri().path().trim_end_matches('/') == onebot {
+        } else if path.trim_end_matches('/') == self.onebot {
             Some(Webhook::OneBot)
         } else {
             None
-        };
+        }
+    }
+}
+
+/// Wraps the public router: what [`guarded`] does, and each webhook request's time to answer
+/// is recorded in `metrics` (`qunguan_webhook_duration_seconds`; other paths are not timed).
+/// One middleware rather than two: each clones and boxes the service behind it per request.
+pub fn guarded_and_timed(router: Router, settings: &Settings, metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    let paths = WebhookPaths::new(settings);
+    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+        let webhook = paths.of(request.uri().path());
         let metrics = Arc::clone(&metrics);
+        let health = Arc::clone(&health);
         async move {
+            if let Some(refused) = stalled(&request, &health) {
+                return refused;
+            }
+            let (method, uri) = (request.method().clone(), request.uri().clone());
             let started = Instant::now();
             let response = next.run(request).await;
             if let Some(webhook) = webhook {
                 metrics.webhook_latency(webhook, started.elapsed());
             }
+            count_refusal(&health, &method, &uri, &response);
             response
         }
     }))
@@ -100,22 +126,38 @@ pub fn guarded(router: Router, health: Arc<Health>) -> Router {
     router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
         let health = Arc::clone(&health);
         async move {
-            if request.uri().path() == "/healthz"
-                && let Some(reason) = health.stalled()
-            {
-                return (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response();
+            if let Some(refused) = stalled(&request, &health) {
+                return refused;
             }
-            let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+            // Kept for the log line of a refusal; cloning a parsed `Uri` shares its bytes.
+            let (method, uri) = (request.method().clone(), request.uri().clone());
             let response = next.run(request).await;
-            let status = response.status();
-            if status.is_client_error() {
-                let detail = response.extensions().get::<Refusal>().map_or_else(
-                    || format!("{method} {path}: {}", status.canonical_reason().unwrap_or("refused")),
-                    |r| r.0.clone(),
-                );
-                health.refusals.record(status.as_str(), &detail);
-            }
+            count_refusal(&health, &method, &uri, &response);
             response
         }
     }))
+}
+
+/// `/healthz`'s 503 once the store watchdog gave up.
+fn stalled(request: &Request, health: &Health) -> Option<Response> {
+    if request.uri().path() != "/healthz" {
+        return None;
+    }
+    let reason = health.stalled()?;
+    Some((StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response())
+}
+
+/// Counts and logs (at a bounded rate) a 4xx answer, with the reason a handler attached.
+fn count_refusal(health: &Health, method: &Method, uri: &Uri, response: &Response) {
+    let status = response.status();
+    if status.is_client_error() {
+        let detail = response.extensions().get::<Refusal>().map_or_else(
+            || {
+                let path = uri.path();
+                format!("{method} {path}: {}", status.canonical_reason().unwrap_or("refused"))
+            },
+            |r| r.0.clone(),
+        );
+        health.refusals.record(status.as_str(), &detail);
+    }
 }

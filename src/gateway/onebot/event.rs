@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value};
 
-use super::message;
+use super::message::{self, MessageError};
+use super::wire::{Envelope, SenderFields};
 use crate::domain::event::{
     Event, EventKey, EventKind, GroupId, GroupMessage, JoinRequest, MemberJoined, MemberLeft, Platform, PrivateMessage,
     Role, Segment, Sender,
@@ -18,14 +19,107 @@ use crate::domain::event::{
 #[error("not a valid OneBot v11 event: {0}")]
 pub struct ParseError(String);
 
-type Obj = Map<String, Value>;
-
 /// Parses one HTTP-POST body.
+///
+/// The body is read once into the few fields an event is made of ([`Envelope`]: strings
+/// borrowed from the body, numbers as numbers, everything else skipped). A body that is not
+/// a JSON object is parsed again as a [`Value`], only to say why it is refused; both readings
+/// go through the same [`Fields`] logic, so they give the same event.
+///
+/// The body must be UTF-8 as a whole, as before, although fields the parser does not read are
+/// only skipped: one difference remains, a `\uD800`-style lone surrogate escape in such a
+/// field no longer refuses the event.
 pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
+    let direct = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Envelope<'_>>(text).ok());
+    match direct {
+        Some(envelope) => event_of(&envelope),
+        None => parse_value(body),
+    }
+}
+
+/// The former reading, through a [`Value`]: what a body the direct reading refused is.
+fn parse_value(body: &[u8]) -> Result<Event, ParseError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ParseError(format!("malformed JSON: {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| ParseError("the body is not a JSON object".into()))?;
+    event_of(obj)
+}
+
+/// One JSON field of an event body, as the parser reads it.
+pub(super) trait FieldValue {
+    /// The string, if the field is one.
+    fn as_str(&self) -> Option<&str>;
+    /// An integer given as a JSON number or a numeric string.
+    fn as_int(&self) -> Option<i64>;
+    /// The field as compact JSON (what [`Value`]'s `to_string` gives).
+    fn to_json(&self) -> String;
+    /// A string verbatim or a number's decimal text (a request's `flag`).
+    fn as_text(&self) -> Option<String>;
+}
+
+/// The fields of an event body: a parsed [`Envelope`] or a [`Value`] object.
+pub(super) trait Fields {
+    /// One top-level field.
+    fn field(&self, key: &str) -> Option<&dyn FieldValue>;
+    /// The `sender` object's `(user_id, card, nickname, role)`, if `sender` is an object.
+    fn sender(&self) -> Option<SenderFields<'_>>;
+    /// The `message` field's segments, if there is one.
+    fn message(&self) -> Option<Result<Vec<Segment>, MessageError>>;
+}
+
+impl FieldValue for Value {
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        self.to_string()
+    }
+
+    fn as_text(&self) -> Option<String> {
+        match self {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+type Obj = Map<String, Value>;
+
+impl Fields for Obj {
+    fn field(&self, key: &str) -> Option<&dyn FieldValue> {
+        self.get(key).map(|v| v as &dyn FieldValue)
+    }
+
+    fn sender(&self) -> Option<SenderFields<'_>> {
+        let s = self.get("sender")?.as_object()?;
+        let get = |k: &str| s.get(k).map(|v| v as &dyn FieldValue);
+        Some(SenderFields {
+            user_id: get("user_id"),
+            card: get("card"),
+            nickname: get("nickname"),
+            role: get("role"),
+        })
+    }
+
+    fn message(&self) -> Option<Result<Vec<Segment>, MessageError>> {
+        self.get("message").map(message::parse_message)
+    }
+}
+
+fn event_of(obj: &dyn Fields) -> Result<Event, ParseError> {
     let post_type = str_field(obj, "post_type")?;
     let self_id = int_field(obj, "self_id").unwrap_or(0);
     let time = int_field(obj, "time").unwrap_or(0);
@@ -36,7 +130,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
         "message_sent" => EventKind::Other("message_sent (the bot's own message)".into()),
         "meta_event" => EventKind::Other(format!(
             "meta_event {}",
-            obj.get("meta_event_type").and_then(Value::as_str).unwrap_or("?")
+            obj.field("meta_event_type").and_then(FieldValue::as_str).unwrap_or("?")
         )),
         other => EventKind::Other(format!("post_type {other}")),
     };
@@ -47,7 +141,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, ParseError> {
 /// The fields that identify an event, as one string. OneBot v11 has no event id, so a
 /// redelivery is recognised by these: message id, group, user and time for messages; the
 /// notice tuple and time for notices; the flag for requests.
-fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
+fn identity(self_id: i64, time: i64, obj: &dyn Fields, kind: &EventKind) -> String {
     match kind {
         EventKind::GroupMessage(m) => format!(
             "qq|m|{self_id}|{}|{}|{}|{time}",
@@ -55,12 +149,12 @@ fn identity(self_id: i64, time: i64, obj: &Obj, kind: &EventKind) -> String {
         ),
         EventKind::PrivateMessage(p) => format!(
             "qq|p|{self_id}|{}|{}|{time}",
-            obj.get("message_id").map(Value::to_string).unwrap_or_default(),
+            obj.field("message_id").map(FieldValue::to_json).unwrap_or_default(),
             p.user_id
         ),
         EventKind::JoinRequest(r) => format!("qq|r|{self_id}|{}|{}|{}|{time}", r.handle, r.group.id, r.user_id),
         _ => {
-            let field = |k: &str| obj.get(k).map(Value::to_string).unwrap_or_default();
+            let field = |k: &str| obj.field(k).map(FieldValue::to_json).unwrap_or_default();
             format!(
                 "qq|n|{self_id}|{}|{}|{}|{}|{}|{}|{}|{time}",
                 field("post_type"),
@@ -124,7 +218,7 @@ fn segment_shape(segment: &Segment) -> String {
     }
 }
 
-fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+fn parse_message_event(obj: &dyn Fields, time: i64) -> Result<EventKind, ParseError> {
     let message_type = str_field(obj, "message_type")?;
     if message_type == "private" {
         return parse_private(obj, time);
@@ -134,20 +228,20 @@ fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     }
     let group_id = require_int(obj, "group_id", "a group message")?;
     let message_id = require_int(obj, "message_id", "a group message")?;
-    let sender_obj = obj.get("sender").and_then(Value::as_object);
+    let sender = obj.sender();
     let user_id = int_field(obj, "user_id")
-        .or_else(|| sender_obj.and_then(|s| int_field(s, "user_id")))
+        .or_else(|| sender.as_ref().and_then(|s| s.user_id?.as_int()))
         .ok_or_else(|| missing("user_id", "a group message"))?;
-    let message_value = obj
-        .get("message")
-        .ok_or_else(|| missing("message", "a group message"))?;
-    let segments = message::parse_message(message_value).map_err(|e| ParseError(e.to_string()))?;
+    let segments = obj
+        .message()
+        .ok_or_else(|| missing("message", "a group message"))?
+        .map_err(|e| ParseError(e.to_string()))?;
     let text = message::plain_text(&segments);
-    let (name, role) = match sender_obj {
+    let (name, role) = match sender {
         Some(s) => {
-            let card = s.get("card").and_then(Value::as_str).unwrap_or("");
-            let nick = s.get("nickname").and_then(Value::as_str).unwrap_or("");
-            let role = match s.get("role").and_then(Value::as_str) {
+            let card = s.card.and_then(FieldValue::as_str).unwrap_or("");
+            let nick = s.nickname.and_then(FieldValue::as_str).unwrap_or("");
+            let role = match s.role.and_then(FieldValue::as_str) {
                 Some("owner") => Role::Owner,
                 Some("admin") => Role::Admin,
                 _ => Role::Member,
@@ -169,18 +263,14 @@ fn parse_message_event(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
 
 /// A private message, of any `sub_type` (`friend`, `group` — a temporary session opened from
 /// a group —, `other`): only its sender and text matter (see [`PrivateMessage`]).
-fn parse_private(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+fn parse_private(obj: &dyn Fields, time: i64) -> Result<EventKind, ParseError> {
     let user_id = int_field(obj, "user_id")
-        .or_else(|| {
-            obj.get("sender")
-                .and_then(Value::as_object)
-                .and_then(|s| int_field(s, "user_id"))
-        })
+        .or_else(|| obj.sender().and_then(|s| s.user_id?.as_int()))
         .ok_or_else(|| missing("user_id", "a private message"))?;
-    let message_value = obj
-        .get("message")
-        .ok_or_else(|| missing("message", "a private message"))?;
-    let segments = message::parse_message(message_value).map_err(|e| ParseError(e.to_string()))?;
+    let segments = obj
+        .message()
+        .ok_or_else(|| missing("message", "a private message"))?
+        .map_err(|e| ParseError(e.to_string()))?;
     Ok(EventKind::PrivateMessage(PrivateMessage {
         platform: Platform::Qq,
         user_id,
@@ -189,7 +279,7 @@ fn parse_private(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
     }))
 }
 
-fn parse_notice(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+fn parse_notice(obj: &dyn Fields, time: i64) -> Result<EventKind, ParseError> {
     let notice_type = str_field(obj, "notice_type")?;
     Ok(match notice_type {
         "group_increase" => EventKind::MemberJoined(MemberJoined {
@@ -201,49 +291,51 @@ fn parse_notice(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
         "group_decrease" => EventKind::MemberLeft(MemberLeft {
             group: GroupId::qq(require_int(obj, "group_id", "group_decrease")?),
             user_id: require_int(obj, "user_id", "group_decrease")?,
-            kicked: matches!(obj.get("sub_type").and_then(Value::as_str), Some("kick" | "kick_me")),
+            kicked: matches!(
+                obj.field("sub_type").and_then(FieldValue::as_str),
+                Some("kick" | "kick_me")
+            ),
             time,
         }),
         other => EventKind::Other(format!("notice {other}")),
     })
 }
 
-fn parse_request(obj: &Obj, time: i64) -> Result<EventKind, ParseError> {
+fn parse_request(obj: &dyn Fields, time: i64) -> Result<EventKind, ParseError> {
     let request_type = str_field(obj, "request_type")?;
-    let sub_type = obj.get("sub_type").and_then(Value::as_str).unwrap_or("");
+    let sub_type = obj.field("sub_type").and_then(FieldValue::as_str).unwrap_or("");
     if request_type != "group" || sub_type != "add" {
         return Ok(EventKind::Other(format!("request {request_type}/{sub_type}")));
     }
-    let handle = match obj.get("flag") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(missing("flag", "a join request")),
-    };
+    let handle = obj
+        .field("flag")
+        .and_then(FieldValue::as_text)
+        .ok_or_else(|| missing("flag", "a join request"))?;
     Ok(EventKind::JoinRequest(JoinRequest {
         group: GroupId::qq(require_int(obj, "group_id", "a join request")?),
         user_id: require_int(obj, "user_id", "a join request")?,
-        comment: obj.get("comment").and_then(Value::as_str).unwrap_or("").to_owned(),
+        comment: obj
+            .field("comment")
+            .and_then(FieldValue::as_str)
+            .unwrap_or("")
+            .to_owned(),
         handle,
         time,
     }))
 }
 
-fn str_field<'a>(obj: &'a Obj, key: &str) -> Result<&'a str, ParseError> {
-    obj.get(key)
-        .and_then(Value::as_str)
+fn str_field<'a>(obj: &'a dyn Fields, key: &str) -> Result<&'a str, ParseError> {
+    obj.field(key)
+        .and_then(FieldValue::as_str)
         .ok_or_else(|| ParseError(format!("missing string field {key:?}")))
 }
 
 /// An integer field given as a JSON number or a numeric string.
-fn int_field(obj: &Obj, key: &str) -> Option<i64> {
-    match obj.get(key)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok())),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+fn int_field(obj: &dyn Fields, key: &str) -> Option<i64> {
+    obj.field(key)?.as_int()
 }
 
-fn require_int(obj: &Obj, key: &str, what: &str) -> Result<i64, ParseError> {
+fn require_int(obj: &dyn Fields, key: &str, what: &str) -> Result<i64, ParseError> {
     int_field(obj, key).ok_or_else(|| missing(key, what))
 }
 
@@ -383,6 +475,51 @@ mod tests {
         let a = parse(r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":10}"#);
         let b = parse(r#"{"post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"time":11}"#);
         assert_ne!(a.expect("valid").key, b.expect("valid").key);
+    }
+
+    /// The direct reading and the former one through a `Value` give the same event, or the
+    /// same refusal, for every shape a field can take.
+    #[test]
+    fn the_direct_reading_agrees_with_the_value_reading() {
+        let bodies = [
+            r#"{"time":1700000000,"self_id":10001,"post_type":"message","message_type":"group","sub_type":"normal","message_id":100000000,"group_id":700000163,"user_id":3000125163,"anonymous":null,"message":"我们下午三点开始","raw_message":"我们下午三点开始","font":0,"sender":{"user_id":3000125163,"nickname":"u3000125163","card":"","role":"member"}}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":"5","message_id":"-3","message":"a\u0041\"b&#91;[CQ:at,qq=7]","sender":{"user_id":" 8 ","card":"c\n","nickname":"n","role":"admin","title":"x"}}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5,"message_id":3,"user_id":9,"message":[{"type":"text","data":{"text":"x"}},{"type":"mface","data":{"a":[1,{"b":null}]}}],"sender":[1,2]}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5,"message_id":3,"message":"x","sender":"nobody"}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5,"message_id":3,"user_id":1,"message":null}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5,"message_id":3,"user_id":1,"message":{"type":"text","data":{"text":"one"}}}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5,"message_id":3,"user_id":1,"message":[{"data":{}}]}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":5.0,"message_id":3,"user_id":1,"message":"x"}"#,
+            r#"{"post_type":"message","message_type":"group","group_id":18446744073709551615,"message_id":3,"user_id":1,"message":"x"}"#,
+            r#"{"post_type":"message","message_type":"private","user_id":2,"message_id":3.5,"time":4,"message":"x"}"#,
+            r#"{"post_type":"message","message_type":"private","message_id":{"a":1},"sender":{"user_id":2},"message":"x"}"#,
+            r#"{"post_type":"message","message_type":"guild","message":"x"}"#,
+            r#"{"post_type":"notice","notice_type":"group_increase","sub_type":"approve","group_id":1,"user_id":"2","operator_id":[3],"time":10,"self_id":4}"#,
+            r#"{"post_type":"notice","notice_type":"group_decrease","sub_type":"kick_me","group_id":1,"user_id":2,"operator_id":1e3,"time":-1}"#,
+            r#"{"post_type":"notice","notice_type":"group_recall","group_id":1,"user_id":2,"message_id":"\u00e9","operator_id":true,"sub_type":null}"#,
+            r#"{"post_type":"request","request_type":"group","sub_type":"add","group_id":5,"user_id":6,"comment":"朋友\t推荐","flag":12345678901234567890}"#,
+            r#"{"post_type":"request","request_type":"group","sub_type":"add","group_id":5,"user_id":6,"flag":null}"#,
+            r#"{"post_type":"request","request_type":"group","sub_type":"invite","flag":"x"}"#,
+            r#"{"post_type":"meta_event","meta_event_type":"heartbeat","self_id":1,"time":1,"status":{"online":true}}"#,
+            r#"{"post_type":"meta_event","meta_event_type":7}"#,
+            r#"{"post_type":"message_sent","self_id":1}"#,
+            r#"{"post_type":"x","post_type":"notice","notice_type":"group_increase","group_id":1,"user_id":2,"user_id":3}"#,
+            r#"{"post_type":1}"#,
+            r#"{"self_id":1}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+            r#""message""#,
+            r#"{"post_type":"message""#,
+            r#"{"post_type":"message"} trailing"#,
+            "{not json",
+            "",
+        ];
+        for body in bodies {
+            assert_eq!(parse(body), parse_value(body.as_bytes()), "{body}");
+        }
+        let not_utf8 = b"{\"post_type\":\"message_sent\",\"raw_message\":\"\xff\"}";
+        let err = parse_event(not_utf8).expect_err("not UTF-8").to_string();
+        assert!(err.contains("malformed JSON"), "{err}");
     }
 
     #[test]

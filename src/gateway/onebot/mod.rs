@@ -12,6 +12,7 @@ pub(crate) mod message;
 pub(crate) mod retcode;
 pub mod signature;
 pub(crate) mod webhook;
+mod wire;
 
 pub use client::OneBotClient;
 pub use event::{ParseError, parse_event};

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -109,8 +109,21 @@ impl WebhookAccounts {
 
 /// `POST {webhook_path}`. A refusal (401, 403, 400) carries its reason as a [`Refusal`]; the
 /// listener counts and logs it.
-pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (secret, account) = match state.accounts.select(&headers) {
+///
+/// The request is taken whole rather than through the `HeaderMap` extractor, which clones
+/// every header of every request; the body is read by [`Bytes`]' extractor as before (so
+/// `server.max_body_bytes` still answers 413).
+pub async fn receive(State(state): State<WebhookState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let mut body_request = Request::new(body);
+    // The body limit travels in the request's extensions.
+    *body_request.extensions_mut() = std::mem::take(&mut parts.extensions);
+    let body = match Bytes::from_request(body_request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let headers = &parts.headers;
+    let (secret, account) = match state.accounts.select(headers) {
         Ok(selected) => selected,
         Err(why) => return (StatusCode::FORBIDDEN, Extension(Refusal(why))).into_response(),
     };
