@@ -49,14 +49,14 @@ fn explain_shows_the_normalized_text_hits_with_original_spans_and_the_ladder() {
         "normalized:  请加微信代开发票",
         "ads (hard) pattern \"加微信\" at bytes 4..15: \"加 微-信\"",
         "ads (hard) pattern \"代开发票\" at bytes 16..28: \"代開發票\"",
-        // The hard phrases are the whole message but one word (请): nothing for the model
-        // to veto.
-        "decision:    violation of rule ads (a hard phrase the model does not overrule)",
+        // No model in this folder: a bare hard phrase is the plain hard case (with a model it
+        // would be one the model does not overrule; see the filter's unit tests).
+        "decision:    violation of rule ads (a hard phrase)",
         "strike 1 → warn",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
-    // With more words around them, the model may overrule (it does not here).
+    // With more words around them too.
     let out = run(&["filter", "explain", "朋友们请 加 微-信 代開發票"], dir.path(), b"");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

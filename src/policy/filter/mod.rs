@@ -446,7 +446,11 @@ impl Filter {
             let flags = self.flags_with(text, facts, scratch);
             m.score_with(delta, scratch.model_text(text), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(rules_reason(text, decided, scratch, &self.rules), score, trust);
+        let (acts, review, vetoed) = self.outcome(
+            rules_reason(text, decided, scratch, &self.rules, score.is_some()),
+            score,
+            trust,
+        );
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -510,7 +514,7 @@ impl Filter {
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &model_text, &flags, EXPLAIN_FEATURES));
-        let table_reason = rules_reason(text, rules, &scratch, &self.rules);
+        let table_reason = rules_reason(text, rules, &scratch, &self.rules, explanation.is_some());
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
             (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
@@ -907,9 +911,17 @@ pub fn outcome(rules: Option<Reason>, score: Option<f32>, trust: Trust, veto: f3
 /// What the decision table goes by: the rules' reason, except that a message with a strong
 /// contact pattern is a strong-pattern case even when a hard phrase named the rule (the hard
 /// phrase decides which rule it violates, the pattern that nothing overrules it), and one with
-/// a hard phrase of a `model_veto = false` list, or a hard phrase that is all but the whole
-/// message ([`bare_hard_phrase`]), a firm case.
-fn rules_reason(text: &str, decided: Option<(usize, Reason)>, scratch: &Scratch, rules: &[Rule]) -> Option<Reason> {
+/// a hard phrase of a `model_veto = false` list, or — when the model judges the message
+/// (`model`) — a hard phrase that is all but the whole message ([`bare_hard_phrase`]), a firm
+/// case. Without the model a bare phrase is the plain hard case it always was: there is no
+/// veto to be spared.
+fn rules_reason(
+    text: &str,
+    decided: Option<(usize, Reason)>,
+    scratch: &Scratch,
+    rules: &[Rule],
+    model: bool,
+) -> Option<Reason> {
     let (_, reason) = decided?;
     let strong = scratch.found.iter().any(|f| f.kind == HitKind::Regex && f.strong);
     let firm = || {
@@ -917,7 +929,7 @@ fn rules_reason(text: &str, decided: Option<(usize, Reason)>, scratch: &Scratch,
             .found
             .iter()
             .any(|f| f.kind == HitKind::Hard && rules.get(f.rule as usize).is_some_and(|r| !r.settings.model_veto))
-            || (reason == Reason::Hard && bare_hard_phrase(text, &scratch.found))
+            || (model && reason == Reason::Hard && bare_hard_phrase(text, &scratch.found))
     };
     Some(if strong {
         Reason::Strong
