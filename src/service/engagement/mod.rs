@@ -103,6 +103,21 @@ struct Unwritten {
     name: Box<str>,
 }
 
+impl Unwritten {
+    /// The store's record of these points of `user` in `group`.
+    fn into_record(self, group: GroupId, user: i64) -> (GroupId, i64, NotedPoints) {
+        (
+            group,
+            user,
+            NotedPoints {
+                name: self.name.into(),
+                period: self.period,
+                points: self.points,
+            },
+        )
+    }
+}
+
 /// The engagement service of one daemon.
 pub struct Engagement {
     settings: Arc<Settings>,
@@ -290,15 +305,7 @@ impl Engagement {
             self.flush_wanted.notify_one();
         }
         if let Some((group, user, n)) = earlier {
-            let records = [(
-                group,
-                user,
-                NotedPoints {
-                    name: n.name.into(),
-                    period: n.period,
-                    points: n.points,
-                },
-            )];
+            let records = [n.into_record(group, user)];
             if let Err(e) = self
                 .store
                 .add_message_points(&records, self.settings.engagement.message_points_daily_cap)
@@ -325,17 +332,7 @@ impl Engagement {
         };
         let batch: Vec<(GroupId, i64, NotedPoints)> = unwritten
             .into_iter()
-            .map(|((group, user), n)| {
-                (
-                    group,
-                    user,
-                    NotedPoints {
-                        name: n.name.into(),
-                        period: n.period,
-                        points: n.points,
-                    },
-                )
-            })
+            .map(|((group, user), n)| n.into_record(group, user))
             .collect();
         self.store
             .add_message_points(&batch, self.settings.engagement.message_points_daily_cap)
