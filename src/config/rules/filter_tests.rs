@@ -838,3 +838,27 @@ fn the_prechecks_change_nothing_on_the_corpora() {
     // The corpora exercise the variants table (V信, 薇信, 扣扣 … rewritten).
     assert!(variants_seen > 50, "only {variants_seen} messages with a variant");
 }
+
+/// The model's input from the word gaps the normalizer records is the input the walk over
+/// every character gives ([`mark_words`](crate::policy::model::words::mark_words)), on every
+/// message of the corpora (issue 12 §6: a cost cut that must change nothing).
+#[test]
+fn the_word_gaps_give_the_walks_model_input_on_the_corpora() {
+    use crate::policy::model::words::{mark_words, model_input};
+    use crate::policy::normalize::View;
+    let normalizer = shipped().normalizer().clone();
+    let (mut view, mut walked, mut out) = (View::default(), String::new(), String::new());
+    let mut marked = 0;
+    for text in &corpus_texts() {
+        normalizer.compact_into(text, &mut view);
+        let want = if mark_words(text, view.as_str(), view.char_spans(), &mut walked) {
+            marked += 1;
+            walked.as_str()
+        } else {
+            view.as_str()
+        };
+        assert_eq!(model_input(text, &view, &mut out), want, "{text:?}");
+    }
+    // The corpora hold English chat and scams: boundaries are marked in many messages.
+    assert!(marked > 500, "only {marked} messages with a word boundary");
+}

@@ -52,7 +52,7 @@ use crate::domain::event::GroupId;
 use crate::domain::locale::Locale;
 use crate::domain::strike::Severity;
 use crate::policy::i18n;
-use crate::policy::model::words::mark_words;
+use crate::policy::model::words::{mark_words, model_input};
 use crate::policy::model::{Delta, Explanation, Flags, Learned, Model};
 use crate::policy::normalize::{CharMarks, Normalizer, View};
 
@@ -294,14 +294,15 @@ impl Scratch {
     }
 
     /// The model's input (after [`Filter::find`] on `original`): the normalized text with
-    /// Latin word boundaries marked ([`mark_words`]). Text without ASCII letters is the
-    /// normalized text itself, with no further pass.
+    /// Latin word boundaries marked ([`mark_words`]). For a view the variants did not rewrite,
+    /// the word gaps the normalizer recorded say where they go ([`model_input`]): text without
+    /// one is the normalized text itself, with no further pass.
     fn model_text(&mut self, original: &str) -> &str {
-        let view = if self.spliced_used {
-            &self.spliced
-        } else {
-            &self.compact
-        };
+        if !self.spliced_used {
+            // The normalizer recorded where boundaries can go: most messages have none.
+            return model_input(original, &self.compact, &mut self.words);
+        }
+        let view = &self.spliced;
         if view.stats().ascii_alpha && mark_words(original, view.as_str(), view.char_spans(), &mut self.words) {
             &self.words
         } else {

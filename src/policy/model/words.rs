@@ -25,6 +25,7 @@
 //! compact view are read, as the model reads no more.
 
 use super::features::MAX_CHARS;
+use crate::policy::normalize::View;
 
 /// Identifies the rule above in the model file (the byte after the n-gram orders): a model
 /// trained on text marked differently would score garbage. 0 was "no boundaries".
@@ -116,10 +117,102 @@ pub(crate) fn mark_words(original: &str, normalized: &str, spans: &[(u32, u32)],
     true
 }
 
+/// The model's input for `original` from its compact view `view` (built by the normalizer
+/// from `original`, not rewritten since): the same text as [`mark_words`] gives, from the
+/// word gaps the normalizer recorded ([`View::word_gaps`]) instead of a walk over every
+/// character. Most messages have no gap (no ASCII letter, or none separated from another by
+/// whitespace) and cost nothing here; only a view longer than [`MAX_CHARS`] characters, whose
+/// scored prefix ends inside it, takes the walk. Returns the compact text itself or `out`.
+pub(crate) fn model_input<'a>(original: &str, view: &'a View, out: &'a mut String) -> &'a str {
+    let text = view.as_str();
+    let gaps = view.word_gaps();
+    if gaps.is_empty() {
+        return text;
+    }
+    if view.stats().chars as usize > MAX_CHARS {
+        return if mark_words(original, text, view.char_spans(), out) {
+            out
+        } else {
+            text
+        };
+    }
+    if mark_gaps(text, gaps, out) { out } else { text }
+}
+
+/// [`mark_words`] from the candidate boundaries `gaps` (view byte offsets of the ASCII letter
+/// or digit after each gap, increasing: [`View::word_gaps`]) of a view of at most
+/// [`MAX_CHARS`] characters. A candidate is marked unless the words on both sides of it are
+/// one character long; a word ends at a non-word character, at a candidate or at the end.
+fn mark_gaps(text: &str, gaps: &[u32], out: &mut String) -> bool {
+    out.clear();
+    let bytes = text.as_bytes();
+    // A byte of an ASCII letter or digit (continuation and lead bytes never are).
+    let word = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_alphanumeric);
+    let mut copied = 0usize;
+    for (i, &gap) in gaps.iter().enumerate() {
+        let at = gap as usize;
+        // The characters either side of the gap are one byte each (ASCII).
+        let left_single = at < 2 || !word(at - 2) || (i > 0 && gaps[i - 1] as usize == at - 1);
+        let right_single = !word(at + 1) || gaps.get(i + 1).is_some_and(|&g| g as usize == at + 1);
+        if left_single && right_single {
+            continue;
+        }
+        out.push_str(text.get(copied..at).unwrap_or(""));
+        out.push(' ');
+        copied = at;
+    }
+    if out.is_empty() {
+        return false;
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
+    true
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::policy::normalize::{NormalizeOptions, Normalizer, View};
+
+    proptest! {
+        /// The normalizer's word gaps give the model the same input as the walk over every
+        /// character, on text mixing Latin words, digits, whitespace of several kinds, noise,
+        /// invisible characters, expansions (ﬁ, ⑩) and Chinese.
+        #[test]
+        fn word_gaps_give_what_the_walk_gives(
+            original in "([a-zA-Z0-9]{1,4}|[ \t\n\u{a0}\u{3000}\u{b}]|[.,_@-]|\u{200b}|\u{fb01}|\u{2469}|[微信加vV]|[Ａｂ１]){0,40}",
+        ) {
+            let normalizer = Normalizer::new(NormalizeOptions::default());
+            let mut view = View::default();
+            normalizer.compact_into(&original, &mut view);
+            let mut walked = String::new();
+            let want = if mark_words(&original, view.as_str(), view.char_spans(), &mut walked) {
+                walked.clone()
+            } else {
+                view.as_str().to_owned()
+            };
+            let mut out = String::new();
+            prop_assert_eq!(model_input(&original, &view, &mut out), want.as_str());
+        }
+    }
+
+    #[test]
+    fn word_gaps_agree_past_the_scored_prefix() {
+        let normalizer = Normalizer::new(NormalizeOptions::default());
+        let mut view = View::default();
+        for original in ["ab ".repeat(400), "a b ".repeat(300), format!("{}x y", "z".repeat(510))] {
+            normalizer.compact_into(&original, &mut view);
+            let mut walked = String::new();
+            let want = if mark_words(&original, view.as_str(), view.char_spans(), &mut walked) {
+                walked.clone()
+            } else {
+                view.as_str().to_owned()
+            };
+            let mut out = String::new();
+            assert_eq!(model_input(&original, &view, &mut out), want);
+        }
+    }
 
     /// The model's input for `original` through the real normalizer, and whether anything was
     /// marked.

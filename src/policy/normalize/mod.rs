@@ -170,6 +170,7 @@ impl Normalizer {
         // The buffers as locals while they are filled, so their lengths stay in registers.
         let mut buf = std::mem::take(&mut out.text);
         let mut spans = std::mem::take(&mut out.spans);
+        let mut gaps = std::mem::take(&mut out.word_gaps);
         buf.reserve(text.len());
         spans.reserve(text.len());
         let (index, blocks) = self.table.levels();
@@ -185,6 +186,7 @@ impl Normalizer {
                     if f == b'.' || f == b'@' {
                         tracker.link_mark(char::from(f));
                     }
+                    tracker.word_gap(f, buf.len(), &mut gaps);
                     tracker.note_ascii(f);
                     if let Some(m) = marks {
                         marked |= m.of(u32::from(f));
@@ -193,6 +195,9 @@ impl Normalizer {
                     spans.push((to_u32(start), to_u32(start + 1)));
                 } else if (b == b'.' || b == b'@') && self.opts.skip_noise {
                     tracker.link_mark(char::from(b));
+                } else if b.is_ascii_whitespace() || b == 0x0B {
+                    // Dropped whitespace (`char::is_whitespace` on ASCII: U+0009–U+000D, space).
+                    tracker.gap_ws = true;
                 }
                 start += 1;
                 continue;
@@ -223,6 +228,8 @@ impl Normalizer {
                     }
                     buf.push(f);
                     spans.push((to_u32(start), to_u32(end)));
+                } else {
+                    tracker.dropped(cp);
                 }
             } else {
                 match self.table.decode(entry) {
@@ -230,6 +237,7 @@ impl Normalizer {
                         if is_link_mark(f) {
                             tracker.link_mark(f);
                         }
+                        tracker.word_gap_char(f, buf.len(), &mut gaps);
                         tracker.note(f);
                         if let Some(m) = marks {
                             marked |= m.of(u32::from(f));
@@ -239,6 +247,7 @@ impl Normalizer {
                     }
                     Fold::Chars(fs) => {
                         for &f in fs {
+                            tracker.word_gap_char(f, buf.len(), &mut gaps);
                             tracker.note(f);
                             if let Some(m) = marks {
                                 marked |= m.of(u32::from(f));
@@ -251,14 +260,16 @@ impl Normalizer {
                         if is_link_mark(n) {
                             tracker.link_mark(n);
                         }
+                        tracker.dropped(cp);
                     }
-                    Fold::Invisible => {}
+                    Fold::Invisible => tracker.dropped(cp),
                 }
             }
             start = end;
         }
         out.text = buf;
         out.spans = spans;
+        out.word_gaps = gaps;
         out.stats = tracker.stats;
         out.stats.marks = marked;
     }
@@ -315,6 +326,8 @@ pub struct View {
     spans: Vec<(u32, u32)>,
     /// Per character: its run length (collapsed view only; empty otherwise).
     runs: Vec<u32>,
+    /// The Latin word gaps of a compact view (see [`View::word_gaps`]; empty for other views).
+    word_gaps: Vec<u32>,
     stats: Stats,
     /// The last (byte offset, character index) translated: lookups count from there, so a
     /// message's hits, which come roughly in text order, cost O(text) together rather than
@@ -355,6 +368,7 @@ impl View {
         self.text.clear();
         self.spans.clear();
         self.runs.clear();
+        self.word_gaps.clear();
     }
 
     /// Appends `c`, produced by the original bytes `start..end`.
@@ -387,6 +401,17 @@ impl View {
     #[must_use]
     pub fn char_spans(&self) -> &[(u32, u32)] {
         &self.spans
+    }
+
+    /// The Latin word gaps of a compact view, found while it was built: the byte offsets (in
+    /// the view, increasing) of each ASCII letter or digit whose previous character in the
+    /// view is also one, not both digits, with whitespace (`char::is_whitespace`) among the
+    /// original characters the view dropped between them. Exactly the places where the
+    /// model's word boundaries can go (see `policy::model::words`). Empty for every other view
+    /// (digit, collapsed, text, and a view rewritten by [`View::splice_into`]).
+    #[must_use]
+    pub fn word_gaps(&self) -> &[u32] {
+        &self.word_gaps
     }
 
     /// Index of the character starting at view byte `at`, counted from the last lookup.
@@ -593,6 +618,8 @@ struct Tracker {
     /// A `.`/`。` after a letter or digit, or an `@`, waiting for a letter or digit to
     /// follow: then the message may hold a link, an address or a handle.
     pending_link: bool,
+    /// Whitespace was dropped since the last character pushed (for [`View::word_gaps`]).
+    gap_ws: bool,
 }
 
 /// What [`Tracker`] remembers as the last character pushed for a character it was not told:
@@ -610,6 +637,39 @@ impl Tracker {
         self.pending_link = mark == '@' || self.prev.is_ascii_alphanumeric();
     }
 
+    /// An original character `cp` was dropped (noise, invisible): whitespace opens a gap.
+    #[inline]
+    fn dropped(&mut self, cp: u32) {
+        if char::from_u32(cp).is_some_and(char::is_whitespace) {
+            self.gap_ws = true;
+        }
+    }
+
+    /// The ASCII `f` is about to be pushed at view byte `at`: records a word gap there (see
+    /// [`View::word_gaps`]) when whitespace was dropped since the previous character and both
+    /// are letters or digits, not both digits. Call before [`Tracker::note_ascii`], which
+    /// moves `prev` on and closes the gap.
+    #[inline]
+    fn word_gap(&self, f: u8, at: usize, gaps: &mut Vec<u32>) {
+        if self.gap_ws
+            && f.is_ascii_alphanumeric()
+            && self.prev.is_ascii_alphanumeric()
+            && !(f.is_ascii_digit() && self.prev.is_ascii_digit())
+        {
+            gaps.push(to_u32(at));
+        }
+    }
+
+    /// [`Tracker::word_gap`] for any character `f` about to be pushed.
+    #[inline]
+    fn word_gap_char(&self, f: char, at: usize, gaps: &mut Vec<u32>) {
+        if let Ok(b) = u8::try_from(f)
+            && b.is_ascii()
+        {
+            self.word_gap(b, at, gaps);
+        }
+    }
+
     /// `f` was pushed. ASCII goes to [`Tracker::note_ascii`]; what is left here is what only
     /// other characters can do (`点` hints at a link, numerals extend a digit run).
     #[inline]
@@ -620,6 +680,7 @@ impl Tracker {
             return self.note_ascii(b);
         }
         self.stats.chars += 1;
+        self.gap_ws = false;
         self.stats.link_hint |= f == '点';
         if !is_link_mark(f) {
             self.pending_link = false;
@@ -639,6 +700,7 @@ impl Tracker {
     fn note_ascii(&mut self, f: u8) {
         let c = char::from(f);
         self.stats.chars += 1;
+        self.gap_ws = false;
         if f.is_ascii_alphanumeric() {
             self.stats.link_hint |= self.pending_link || (f == b't' && self.prev == 'o' && self.prev2 == 'd');
         }
@@ -664,6 +726,7 @@ impl Tracker {
     #[inline]
     fn plain(&mut self) {
         self.stats.chars += 1;
+        self.gap_ws = false;
         self.pending_link = false;
         self.run = 0;
         (self.prev2, self.prev) = (self.prev, UNTRACKED);
