@@ -637,6 +637,45 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("drugs: a fish", "大麻哈鱼真好吃", Clean),
     ("drugs: Canada and spicy soup", "加拿大麻辣烫店开业了", Clean),
     ("gambling: pinyin wang du", "wang du ping tai", Flag("scams", "wang du")),
+    // --- leetspeak: digits and symbols for letters ---
+    (
+        "leet: 3 and 0",
+        "fr33 crypt0 for everyone",
+        Flag("english", "fr33 crypt0"),
+    ),
+    ("leet: 1 for i", "v1agra 50mg", Flag("english", "v1agra")),
+    ("leet: $ for s", "ca$ino bonus", Flag("english", "ca$ino")),
+    ("leet: a version number is a number", "升级到 win10 之后电脑卡了", Clean),
+    ("leet: a price is a price", "this costs $500 per month", Clean),
+    // --- written backwards ---
+    ("backwards: a hard phrase", "票发开代", Flag("ads", "票发开代")),
+    ("backwards: a Latin hard phrase", "argaiv", Flag("english", "argaiv")),
+    ("backwards: a two-character word is a word", "这道题把我逼傻了", Clean),
+    // --- split characters (拆字) ---
+    ("split characters: 纟勺 火包", "纟勺火包吗", Flag("adult", "纟勺火包")),
+    ("split characters: 木仓", "仿真木仓出售", Flag("drugs", "仿真木仓")),
+    // --- profanity, only when disguised ---
+    ("disguised profanity: zalgo", "f҉u҉c҉k҉", Flag("profanity", "f҉u҉c҉k")),
+    (
+        "disguised profanity: stretched",
+        "assssss",
+        Flag("profanity", "assssss"),
+    ),
+    ("disguised profanity: leet", "@ss", Flag("profanity", "@ss")),
+    (
+        "profanity written plainly is chat",
+        "fuck, I missed the bus again",
+        Clean,
+    ),
+    ("profanity inside words", "the class passed the assessment", Clean),
+    (
+        "English adult ad in Cyrillic letters",
+        "ѕех chat",
+        Flag("english", "ѕех chat"),
+    ),
+    // --- contact emoji ---
+    ("penguin emoji for QQ", "🐧123456789", Flag("qq_id", "🐧123456789")),
+    ("a penguin at the zoo", "今天去动物园看了🐧好可爱", Clean),
 ];
 
 #[test]

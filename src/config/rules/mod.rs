@@ -797,6 +797,32 @@ mod tests {
         let f = Rules::load(dir.path()).expect("loads").filter;
         let report = f.inspect("加微信", None);
         assert_eq!(report.table_reason, Some(crate::policy::filter::Reason::Firm));
+        // `backwards = true`: hard phrases of 3+ Chinese characters also match reversed; a list
+        // without it, or a cue list, does not.
+        for (toml, reversed) in [
+            ("[rules.ads]\nbackwards = true\n", true),
+            ("[rules.ads]\n", false),
+            ("[rules.ads]\nmode = \"cue\"\nbackwards = true\n", false),
+        ] {
+            let dir = folder(&[("ads.txt", "代开发票\n"), ("rules.toml", toml)]);
+            let f = Rules::load(dir.path()).expect("loads").filter;
+            assert_eq!(!f.inspect("票发开代", None).hits.is_empty(), reversed, "{toml}");
+            assert!(!f.inspect("代开发票", None).hits.is_empty(), "{toml}");
+        }
+        // `match = "disguised"`: a plain spelling does not count, a disguised one does.
+        let dir = folder(&[
+            ("rude.txt", "fuck\n"),
+            ("rules.toml", "[rules.rude]\nmatch = \"disguised\"\n"),
+        ]);
+        let f = Rules::load(dir.path()).expect("loads").filter;
+        for (text, hit) in [
+            ("fuck this", false),
+            ("FUCK", false),
+            ("f u c k", true),
+            ("fuuuck", true),
+        ] {
+            assert_eq!(!f.inspect(text, None).hits.is_empty(), hit, "{text}");
+        }
         type Case = (&'static str, &'static str, &'static str);
         let cases: &[Case] = &[
             ("[model]\nveto = 1.5\n", "rules.toml:2:", "between 0 and 1"),
@@ -804,6 +830,7 @@ mod tests {
             ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
             ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
             ("[rules.ads]\nmodel_veto = \"no\"\n", "rules.toml:2:", "bool"),
+            ("[rules.ads]\nbackwards = 1\n", "rules.toml:2:", "bool"),
         ];
         for (toml, at, reason) in cases {
             let dir = folder(&[("ads.txt", "加微信\n"), ("rules.toml", toml)]);

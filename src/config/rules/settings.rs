@@ -71,6 +71,7 @@ struct RawRule {
     display: Option<Spanned<String>>,
     display_en: Option<Spanned<String>>,
     model_veto: Option<bool>,
+    backwards: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +147,7 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             display: display(path, src, rule.display)?,
             display_en: display(path, src, rule.display_en)?,
             model_veto: rule.model_veto.unwrap_or(true),
+            backwards: rule.backwards.unwrap_or(false),
         };
         out.rules.insert(name, (settings, line));
     }

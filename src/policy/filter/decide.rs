@@ -16,7 +16,7 @@
 //! pattern. Hits are in text order (sorted by start), so places are found in one pass.
 //!
 //! Among the hits that decide, the rule with the highest severity wins, then the first in the
-//! text, so `severity = "max"` rules are never masked by a milder one in the same message.
+//! text (of hard phrases starting at one place, the longest), so `severity = "max"` rules are never masked by a milder one in the same message.
 //!
 //! Whether the decision *acts* is [`super::Filter::judge`]'s business: a strong pattern
 //! always does; the others ("soft" hits) unless the model is confident the message is benign.
@@ -99,9 +99,14 @@ pub(crate) fn decide(hits: &[Evidence]) -> Option<(usize, Reason)> {
         hits.iter()
             .enumerate()
             .filter(|(i, h)| eligible(*i, h))
-            // max_by_key keeps the last maximum; reverse so the first in the text wins ties.
+            // max_by_key keeps the last maximum; reverse so the first in the text wins ties, and
+            // of hard phrases starting at one place the longest (`f u c k off` of an insult list
+            // over the `f u c k` inside it).
             .rev()
-            .max_by_key(|(_, h)| weight(h.severity))
+            .max_by_key(|(_, h)| {
+                let end = if reason == Reason::Hard { h.end } else { 0 };
+                (weight(h.severity), std::cmp::Reverse(h.start), end)
+            })
             .map(|(i, _)| (i, reason))
     };
     if let Some(d) = pick(Reason::Hard, &|_, h| h.kind == HitKind::Hard) {

@@ -29,6 +29,7 @@ mod decide;
 pub(crate) mod detect;
 mod engine;
 mod first;
+mod leet;
 mod phrases;
 pub(crate) mod report;
 pub(crate) mod spec;
@@ -281,6 +282,9 @@ struct Scratch {
     /// The model's input when it differs from the normalized text (see
     /// [`Scratch::model_text`]).
     words: String,
+    /// The message with its leetspeak read as letters ([`leet::fold`]) and its compact view.
+    leet_text: String,
+    leet_view: View,
 }
 
 impl Scratch {
@@ -341,7 +345,8 @@ impl Filter {
                 settings: list.settings.clone(),
             });
             for phrase in &list.phrases {
-                if !builder.add(rule, &phrase.text, list.settings.matching) {
+                let backwards = list.settings.mode == Mode::Hard && list.settings.backwards;
+                if !builder.add(rule, &phrase.text, list.settings.matching, backwards) {
                     return Err(BuildError::at(
                         &phrase.file,
                         phrase.line,
@@ -640,6 +645,8 @@ impl Filter {
             evidence,
             spliced_used,
             words: _,
+            leet_text,
+            leet_view,
         } = scratch;
         found.clear();
         evidence.clear();
@@ -660,8 +667,31 @@ impl Filter {
         let marks = if *spliced_used { u8::MAX } else { compact.stats().marks };
         self.phrases
             .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
+        if compact.stats().ascii_alpha && leet::fold(text, leet_text) {
+            // The phrases again on the text with its leetspeak read as letters (same byte
+            // offsets); only hits that cover a replaced character are new.
+            let before = phrase_hits.len();
+            self.normalizer.compact_into(leet_text, leet_view);
+            self.phrases
+                .find(&self.normalizer, leet_text, leet_view, collapsed, &keep, phrase_hits);
+            let (plain, folded) = (text.as_bytes(), leet_text.as_bytes());
+            let mut i = 0;
+            phrase_hits.retain(|h| {
+                i += 1;
+                let (s, e) = (h.start as usize, h.end as usize);
+                i <= before || plain.get(s..e) != folded.get(s..e)
+            });
+        }
         for h in phrase_hits.iter() {
             let target = &self.phrases.targets[h.target as usize];
+            if target.matching == MatchMode::Disguised
+                && text
+                    .get(h.start as usize..h.end as usize)
+                    .is_some_and(|written| written.eq_ignore_ascii_case(&target.phrase))
+            {
+                // Written plainly: only a disguised spelling counts.
+                continue;
+            }
             let mode = self.rules[target.rule as usize].settings.mode;
             found.push(Found {
                 rule: target.rule,

@@ -88,6 +88,8 @@ pub(crate) struct Builder<'a> {
     pattern_targets: Vec<Vec<u32>>,
     pattern_text: Vec<String>,
     allow: Vec<String>,
+    /// Hard phrases (normalized) and their targets, matched written backwards too.
+    reversed: Vec<(String, u32)>,
 }
 
 impl<'a> Builder<'a> {
@@ -106,6 +108,7 @@ impl<'a> Builder<'a> {
             pattern_targets: Vec::new(),
             pattern_text: Vec::new(),
             allow: Vec::new(),
+            reversed: Vec::new(),
         })
     }
 
@@ -124,13 +127,18 @@ impl<'a> Builder<'a> {
         view.as_str().to_owned()
     }
 
-    /// Adds a phrase of `rule`. Returns `false` if it normalizes to nothing.
-    pub(crate) fn add(&mut self, rule: u32, phrase: &str, matching: MatchMode) -> bool {
+    /// Adds a phrase of `rule`. Returns `false` if it normalizes to nothing. `backwards`: also
+    /// match the phrase written backwards (`票发开代`, `argaiv`) when it is long enough to be no
+    /// ordinary word that way ([`reversible`]) — what the filter asks for hard phrases.
+    pub(crate) fn add(&mut self, rule: u32, phrase: &str, matching: MatchMode, backwards: bool) -> bool {
         let normalized = self.normalize(phrase);
         if normalized.is_empty() {
             return false;
         }
         let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
+        if backwards && reversible(&normalized) {
+            self.reversed.push((normalized.chars().rev().collect(), target));
+        }
         self.targets.push(Target {
             rule,
             phrase: Arc::from(phrase),
@@ -157,7 +165,22 @@ impl<'a> Builder<'a> {
     }
 
     /// Compiles the automata.
-    pub(crate) fn build(self, kind: Automaton) -> Result<Phrases, PhrasesError> {
+    pub(crate) fn build(mut self, kind: Automaton) -> Result<Phrases, PhrasesError> {
+        // Backwards phrases last, so none of them takes the place of a phrase as written: a
+        // backwards spelling that is also a phrase (or a palindrome) is left out.
+        let forwards = self.pattern_text.len();
+        for (text, target) in std::mem::take(&mut self.reversed) {
+            let next = self.pattern_targets.len();
+            let p = *self.patterns.entry(text.clone()).or_insert(next);
+            if p < forwards {
+                continue;
+            }
+            if p == next {
+                self.pattern_targets.push(Vec::new());
+                self.pattern_text.push(text);
+            }
+            self.pattern_targets[p].push(target);
+        }
         let plain = if self.pattern_text.is_empty() {
             None
         } else {
@@ -192,6 +215,16 @@ impl<'a> Builder<'a> {
             variants: self.variants,
         })
     }
+}
+
+/// Whether a normalized hard phrase is also matched written backwards: three or more Chinese
+/// characters (a two-character word backwards is often a word: 傻逼 → 逼傻, as in 把我逼傻了), or
+/// five or more Latin letters; mixed phrases and digits are not.
+fn reversible(normalized: &str) -> bool {
+    let n = normalized.chars().count();
+    let cjk = normalized.chars().all(|c| ('\u{3400}'..='\u{9FFF}').contains(&c));
+    let latin = normalized.bytes().all(|b| b.is_ascii_lowercase());
+    (cjk && n >= 3) || (latin && n >= 5)
 }
 
 fn flatten(pattern_targets: &[Vec<u32>]) -> (Vec<(u32, u32)>, Vec<u32>) {
@@ -398,7 +431,7 @@ impl Phrases {
         match matching {
             MatchMode::Substring => true,
             MatchMode::Exact => s == 0 && e == view.as_str().len(),
-            MatchMode::Word => !latin_glued(normalizer, text, view, s, e),
+            MatchMode::Word | MatchMode::Disguised => !latin_glued(normalizer, text, view, s, e),
         }
     }
 }

@@ -195,6 +195,11 @@ pub enum MatchMode {
     Word,
     /// Only the whole message.
     Exact,
+    /// As `Word`, and only when the message disguises the phrase: a hit written exactly as the
+    /// phrase (letter case aside) does not count, while `f҉u҉c҉k҉`, `assssss`, `@ss`, `f u c k`
+    /// or `ѕех` (Cyrillic) do. For words that are everyday chat written plainly, and an
+    /// attempt to get past a filter when disguised.
+    Disguised,
 }
 
 /// What a rule does when it is violated.
@@ -241,6 +246,10 @@ pub struct RuleSettings {
     /// for lists that are a violation whatever the message is like, such as insults, where the
     /// model, which judges how much a message looks like an ad, has nothing to say).
     pub model_veto: bool,
+    /// Whether the list's hard phrases also match written backwards (`票发开代`, `argaiv`):
+    /// those of three or more Chinese characters or five or more Latin letters
+    /// (`backwards = true`; off by default, so a big list does not double its automaton).
+    pub backwards: bool,
 }
 
 impl Default for RuleSettings {
@@ -257,6 +266,7 @@ impl Default for RuleSettings {
             display: None,
             display_en: None,
             model_veto: true,
+            backwards: false,
         }
     }
 }

@@ -6,6 +6,17 @@
 //! the popular Chinese filters fold); each entry is a single code point mapped to a single
 //! code point, so offsets stay trivial.
 
+/// An emoji that stands for a contact channel's name in Chinese ads, read as that name: the
+/// penguin is QQ's mascot (`🐧 12345678` gives a QQ number), the aeroplane Telegram's nickname
+/// 飞机 (`✈️ @handle`). Every other emoji stays noise.
+pub(crate) fn contact_emoji(c: char) -> Option<&'static [char]> {
+    match c {
+        '\u{1F427}' => Some(&['q', 'q']),
+        '\u{2708}' | '\u{1F6E9}' => Some(&['飞', '机']),
+        _ => None,
+    }
+}
+
 /// A styled digit or letter that NFKC does not fold: dingbat circled digits (❶ ➀ ➊ ⓵ ⓿)
 /// and the negative circled/squared letters (🅐 🅰).
 pub(crate) fn styled(c: char) -> Option<char> {

@@ -279,6 +279,11 @@ impl Builder {
         {
             return Raw::Chars(vec![s]);
         }
+        if o.nfkc
+            && let Some(word) = chars::contact_emoji(c)
+        {
+            return Raw::Chars(word.to_vec());
+        }
         // NFKC first: circled letters (Ⓥ) and parenthesized digits (⑴) are symbols whose
         // compatibility form is alphanumeric; they must fold, not vanish as noise.
         let mut out: Vec<char> = if o.nfkc && !is_nfkc(c) {
