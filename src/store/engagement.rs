@@ -73,9 +73,9 @@ pub const TIER_DAYS_KEPT: i32 = 8;
 /// The tag byte after the group prefix of an [`AdminReply`] key.
 const REPLY_TAG: u8 = b'q';
 
-/// The most members' message points written in one sled batch (see
+/// The most members' message points written in one chunk under the commit lock (see
 /// [`Store::add_message_points`]).
-const POINTS_BATCH: usize = 256;
+const POINTS_BATCH: usize = 64;
 
 fn reply_key(group: GroupId, number: u64) -> [u8; 18] {
     let mut k = [0; 18];
@@ -337,14 +337,16 @@ impl Store {
     }
 
     /// Adds noted message points, at most `cap` per member and day in all (what was stored for
-    /// the day counts), and marks the day active. In key order, in batches of at most
+    /// the day counts), and marks the day active. In key order, in chunks of at most
     /// `POINTS_BATCH` members, each read and written under the commit lock, which is
-    /// released between batches.
+    /// released between chunks; each record is one sled insert.
     ///
     /// One sled batch keeps every node it replaces alive until it ends (sled frees them when
-    /// the batch's epoch guard drops) and holds every other writer back meanwhile: a single
-    /// batch of the tens of thousands of members a busy instance notes in a few seconds took
-    /// the daemon's resident memory from 66 to 235 MiB in the soak bench. Key order makes
+    /// the batch's epoch guard drops) and holds every other reader and writer of the database
+    /// back meanwhile (sled's process-wide write lock): a single batch of the tens of
+    /// thousands of members a busy instance notes in a few seconds took the daemon's resident
+    /// memory from 66 to 235 MiB in the soak bench, and batches of 256 made the webhook
+    /// path's latency tail (docs/performance.md, "Session 16: store side"). Key order makes
     /// consecutive records share their tree node.
     pub fn add_message_points(&self, noted: &[(GroupId, i64, NotedPoints)], cap: u32) -> Result<(), StoreError> {
         let mut keyed: Vec<([u8; 17], &NotedPoints)> = noted
@@ -366,7 +368,7 @@ impl Store {
         let _log = self.lock();
         let trees = self.write_gate()?;
         let tree = &trees.engagement;
-        let mut batch = sled::Batch::default();
+        let mut writes = Vec::with_capacity(noted.len());
         for (key, points) in noted {
             let mut record: MemberPoints = match self.observe(tree.get(key).map_err(StoreError::from))? {
                 Some(bytes) => decode(&bytes)?,
@@ -384,9 +386,15 @@ impl Store {
             if !points.name.is_empty() {
                 record.name.clone_from(&points.name);
             }
-            batch.insert(&key[..], encode(&record)?);
+            writes.push((key, encode(&record)?));
         }
-        self.observe(tree.apply_batch(batch).map_err(StoreError::from))
+        // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
+        // for all its records, stopping every other read and write meanwhile (the webhook
+        // path's tail); single inserts share it. Each member's record is whole on its own.
+        for (key, value) in writes {
+            self.observe(tree.insert(&key[..], value).map_err(StoreError::from))?;
+        }
+        Ok(())
     }
 
     /// The tier counts kept for `group`: (day, counts in tier order), oldest first.
