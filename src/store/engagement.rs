@@ -73,9 +73,9 @@ pub const TIER_DAYS_KEPT: i32 = 8;
 /// The tag byte after the group prefix of an [`AdminReply`] key.
 const REPLY_TAG: u8 = b'q';
 
-/// The most members' message points written in one sled batch (see
+/// The most members' message points written in one chunk under the commit lock (see
 /// [`Store::add_message_points`]).
-const POINTS_BATCH: usize = 256;
+const POINTS_BATCH: usize = 64;
 
 fn reply_key(group: GroupId, number: u64) -> [u8; 18] {
     let mut k = [0; 18];
@@ -118,6 +118,28 @@ pub struct NotedPoints {
     pub period: Period,
     /// How many.
     pub points: u32,
+}
+
+/// A member's stored points record (`stored`, `None` for none yet) with `points` added, at
+/// most `cap` per day in all, and the day marked active: the bytes to store.
+fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) -> Result<Vec<u8>, StoreError> {
+    let mut record: MemberPoints = match stored {
+        Some(bytes) => decode(bytes)?,
+        None => MemberPoints::default(),
+    };
+    if record.msg_day != points.period.day {
+        record.msg_day = points.period.day;
+        record.msg_points = 0;
+    }
+    let room = cap.saturating_sub(record.msg_points);
+    let earned = points.points.min(room);
+    record.msg_points += earned;
+    record.add(i64::from(earned), points.period);
+    record.active_on(points.period.day);
+    if !points.name.is_empty() {
+        record.name.clone_from(&points.name);
+    }
+    encode(&record)
 }
 
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
@@ -337,14 +359,17 @@ impl Store {
     }
 
     /// Adds noted message points, at most `cap` per member and day in all (what was stored for
-    /// the day counts), and marks the day active. In key order, in batches of at most
-    /// `POINTS_BATCH` members, each read and written under the commit lock, which is
-    /// released between batches.
+    /// the day counts), and marks the day active. In key order, in chunks of at most
+    /// `POINTS_BATCH` members: each record is read and computed outside the commit lock and
+    /// written under it with one compare-and-swap (no sled batch), and the lock is released
+    /// between chunks.
     ///
     /// One sled batch keeps every node it replaces alive until it ends (sled frees them when
-    /// the batch's epoch guard drops) and holds every other writer back meanwhile: a single
-    /// batch of the tens of thousands of members a busy instance notes in a few seconds took
-    /// the daemon's resident memory from 66 to 235 MiB in the soak bench. Key order makes
+    /// the batch's epoch guard drops) and holds every other reader and writer of the database
+    /// back meanwhile (sled's process-wide write lock): a single batch of the tens of
+    /// thousands of members a busy instance notes in a few seconds took the daemon's resident
+    /// memory from 66 to 235 MiB in the soak bench, and batches of 256 made the webhook
+    /// path's latency tail (docs/performance.md, "Session 16: store side"). Key order makes
     /// consecutive records share their tree node.
     pub fn add_message_points(&self, noted: &[(GroupId, i64, NotedPoints)], cap: u32) -> Result<(), StoreError> {
         let mut keyed: Vec<([u8; 17], &NotedPoints)> = noted
@@ -358,35 +383,59 @@ impl Store {
         Ok(())
     }
 
+    /// One chunk of [`Store::add_message_points`]. Each record is read and its new value
+    /// computed (JSON decoded and encoded) outside the commit lock; under the lock each is
+    /// written with a compare-and-swap against what was read, so a record that a violation's
+    /// penalty or a check-in changed meanwhile is computed again from what it holds now.
     fn add_points_batch(&self, noted: &[([u8; 17], &NotedPoints)], cap: u32) -> Result<(), StoreError> {
         if noted.is_empty() {
             return Ok(());
         }
         let _op = self.begin("engagement write");
+        let read = self.trees()?;
+        let mut planned = Vec::with_capacity(noted.len());
+        for (key, points) in noted {
+            let old = self.observe(read.engagement.get(key).map_err(StoreError::from))?;
+            let new = with_message_points(old.as_deref(), points, cap)?;
+            planned.push((key, points, old, new));
+        }
         let _log = self.lock();
         let trees = self.write_gate()?;
-        let tree = &trees.engagement;
-        let mut batch = sled::Batch::default();
-        for (key, points) in noted {
-            let mut record: MemberPoints = match self.observe(tree.get(key).map_err(StoreError::from))? {
-                Some(bytes) => decode(&bytes)?,
-                None => MemberPoints::default(),
-            };
-            if record.msg_day != points.period.day {
-                record.msg_day = points.period.day;
-                record.msg_points = 0;
+        if !std::sync::Arc::ptr_eq(&read, &trees) {
+            // Reopened meanwhile: what was read belongs to the old database.
+            for (_, _, old, _) in &mut planned {
+                *old = None;
             }
-            let room = cap.saturating_sub(record.msg_points);
-            let earned = points.points.min(room);
-            record.msg_points += earned;
-            record.add(i64::from(earned), points.period);
-            record.active_on(points.period.day);
-            if !points.name.is_empty() {
-                record.name.clone_from(&points.name);
-            }
-            batch.insert(&key[..], encode(&record)?);
         }
-        self.observe(tree.apply_batch(batch).map_err(StoreError::from))
+        for (key, points, old, new) in planned {
+            self.swap_points(&trees.engagement, key, points, cap, old, new)?;
+        }
+        Ok(())
+    }
+
+    /// Stores `value` (computed from `expected`, what was read) as `key`'s points record,
+    /// if the record still is `expected`; otherwise adds `points` to what it holds now. One
+    /// traversal of the tree when nothing changed meanwhile. The caller holds the commit
+    /// lock.
+    fn swap_points(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8; 17],
+        points: &NotedPoints,
+        cap: u32,
+        mut expected: Option<sled::IVec>,
+        mut value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        loop {
+            let swapped = tree.compare_and_swap(&key[..], expected.as_ref(), Some(value.as_slice()));
+            match self.observe(swapped.map_err(StoreError::from))? {
+                Ok(()) => return Ok(()),
+                Err(conflict) => {
+                    value = with_message_points(conflict.current.as_deref(), points, cap)?;
+                    expected = conflict.current;
+                }
+            }
+        }
     }
 
     /// The tier counts kept for `group`: (day, counts in tier order), oldest first.
@@ -544,6 +593,36 @@ mod tests {
 
     fn period(day: i32) -> Period {
         Period { day, week: 1, month: 1 }
+    }
+
+    #[test]
+    fn points_computed_from_a_record_changed_meanwhile_are_added_to_what_it_holds_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let key = member_key(GroupId::qq(1), 7);
+        let noted = NotedPoints {
+            name: "小王".into(),
+            period: period(3),
+            points: 2,
+        };
+        // Read when the member had no record; a check-in wrote one (10 points) before the
+        // write: the swap finds it and adds to it instead of overwriting it.
+        let stale = with_message_points(None, &noted, 5).expect("computed");
+        let checked_in = MemberPoints {
+            points: 10,
+            ..MemberPoints::default()
+        };
+        let trees = store.trees().expect("open");
+        trees
+            .engagement
+            .insert(key, encode(&checked_in).expect("encoded"))
+            .expect("written");
+        store
+            .swap_points(&trees.engagement, &key, &noted, 5, None, stale)
+            .expect("swapped");
+        let record = store.member_points(GroupId::qq(1), 7).expect("read").expect("a record");
+        assert_eq!((record.points, record.msg_points, record.msg_day), (12, 2, 3));
+        assert_eq!(record.name, "小王");
     }
 
     #[test]

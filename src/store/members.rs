@@ -44,9 +44,12 @@ pub struct GroupActivity {
     pub members: Vec<(i64, MemberActivity)>,
 }
 
-/// How many activity records one write batch holds at most (see
+/// How many activity records one chunk under the commit lock holds at most (see
 /// [`Store::record_activities`]).
-const ACTIVITY_BATCH: usize = 512;
+const ACTIVITY_BATCH: usize = 128;
+
+/// A record to write, with its key.
+type Keyed<'a> = ([u8; 17], &'a (GroupId, i64, MemberActivity));
 
 impl Store {
     /// Records that a member spoke or joined at `record.last_ms`: replaces their record (a new
@@ -59,23 +62,29 @@ impl Store {
     /// [`Store::record_activity`] for many members at once, in batches of at most
     /// `ACTIVITY_BATCH` records: the commit lock is released between batches, so a flush of
     /// tens of thousands of members never holds the webhook path's commits back for long.
+    ///
+    /// The records are written in key order: a batch then touches a few neighbouring tree
+    /// nodes and a few groups (one tracking-start check each) instead of one of each per
+    /// record, which keeps each batch's time under the commit lock short.
     pub fn record_activities(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
-        for chunk in records.chunks(ACTIVITY_BATCH) {
+        let mut keyed: Vec<Keyed<'_>> = records.iter().map(|r| (member_key(r.0, r.1), r)).collect();
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        for chunk in keyed.chunks(ACTIVITY_BATCH) {
             self.record_activity_batch(chunk)?;
         }
         Ok(())
     }
 
-    fn record_activity_batch(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
+    fn record_activity_batch(&self, records: &[Keyed<'_>]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let trees = self.trees()?;
         let members = &trees.members;
-        let mut batch = sled::Batch::default();
+        let mut encoded = Vec::with_capacity(records.len());
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
-        for (group, user, record) in records {
-            batch.insert(&member_key(*group, *user)[..], encode(record)?);
+        for (key, (group, _, record)) in records {
+            encoded.push((key, encode(record)?));
             match groups.iter_mut().find(|(g, _)| g == group) {
                 Some((_, first)) => *first = (*first).min(record.last_ms),
                 None => groups.push((*group, record.last_ms)),
@@ -87,7 +96,12 @@ impl Store {
             // Only the first write of a group succeeds; a failed swap is the normal case.
             let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
         }
-        members.apply_batch(batch)?;
+        // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
+        // for all its records, stopping every other read and write meanwhile; the records
+        // need no atomicity among them.
+        for (key, value) in encoded {
+            members.insert(&key[..], value)?;
+        }
         Ok(())
     }
 

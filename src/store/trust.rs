@@ -44,8 +44,8 @@ use crate::domain::learning::MemberTrust;
 
 const VERSION: u8 = 1;
 
-/// The most pending counts written in one sled batch (see [`Store::write_pending_trust`]).
-const TRUST_BATCH: usize = 256;
+/// The most pending counts written in one chunk under the commit lock (see [`Store::write_pending_trust`]).
+const TRUST_BATCH: usize = 64;
 
 /// The stored form of a record.
 #[must_use]
@@ -336,7 +336,7 @@ impl Store {
     }
 
     /// Writes every pending count ([`Store::trust_message`]) to the tree, in key order and in
-    /// sled batches of at most `TRUST_BATCH` records, each under the commit lock, which is
+    /// chunks of at most `TRUST_BATCH` records (one sled insert each), each under the commit lock, which is
     /// released between batches (one huge batch keeps every node it replaces alive until it
     /// ends; see `Store::add_message_points`). Not flushed: the next flush (or sled's own,
     /// every half second) makes it durable. Returns how many records were written.
@@ -374,7 +374,7 @@ impl Store {
         keys
     }
 
-    /// Writes the records of `keys` that are still pending, as one sled batch. The caller
+    /// Writes the records of `keys` that are still pending, one sled insert each. The caller
     /// holds the commit lock, so no join or leave writes them meanwhile; the records are read
     /// from the cache here, not before (a leave since the keys were listed is not undone).
     fn write_trust_chunk(&self, keys: &[[u8; 17]]) -> Result<usize, StoreError> {
@@ -392,11 +392,17 @@ impl Store {
             return Ok(0);
         }
         let trees = self.write_gate()?;
-        let mut batch = sled::Batch::default();
+        // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
+        // for all its records, stopping every other read and write meanwhile (the webhook
+        // path's tail); single inserts share it. The counts need no atomicity among them.
         for (key, record) in &records {
-            batch.insert(&key[..], &encode_trust(*record)[..]);
+            self.observe(
+                trees
+                    .trust
+                    .insert(key, &encode_trust(*record)[..])
+                    .map_err(StoreError::from),
+            )?;
         }
-        self.observe(trees.trust.apply_batch(batch).map_err(StoreError::from))?;
         if let Some(mut state) = cache.of(generation) {
             // A member counted again meanwhile stays pending with the newer record.
             for (key, record) in &records {
