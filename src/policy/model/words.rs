@@ -175,6 +175,16 @@ mod tests {
     use super::*;
     use crate::policy::normalize::{NormalizeOptions, Normalizer, View};
 
+    /// The model's input for `original` by the walk over every character ([`mark_words`]).
+    fn walked_input(original: &str, view: &View) -> String {
+        let mut walked = String::new();
+        if mark_words(original, view.as_str(), view.char_spans(), &mut walked) {
+            walked
+        } else {
+            view.as_str().to_owned()
+        }
+    }
+
     proptest! {
         /// The normalizer's word gaps give the model the same input as the walk over every
         /// character, on text mixing Latin words, digits, whitespace of several kinds, noise,
@@ -186,12 +196,7 @@ mod tests {
             let normalizer = Normalizer::new(NormalizeOptions::default());
             let mut view = View::default();
             normalizer.compact_into(&original, &mut view);
-            let mut walked = String::new();
-            let want = if mark_words(&original, view.as_str(), view.char_spans(), &mut walked) {
-                walked.clone()
-            } else {
-                view.as_str().to_owned()
-            };
+            let want = walked_input(&original, &view);
             let mut out = String::new();
             prop_assert_eq!(model_input(&original, &view, &mut out), want.as_str());
         }
@@ -203,12 +208,7 @@ mod tests {
         let mut view = View::default();
         for original in ["ab ".repeat(400), "a b ".repeat(300), format!("{}x y", "z".repeat(510))] {
             normalizer.compact_into(&original, &mut view);
-            let mut walked = String::new();
-            let want = if mark_words(&original, view.as_str(), view.char_spans(), &mut walked) {
-                walked.clone()
-            } else {
-                view.as_str().to_owned()
-            };
+            let want = walked_input(&original, &view);
             let mut out = String::new();
             assert_eq!(model_input(&original, &view, &mut out), want);
         }
