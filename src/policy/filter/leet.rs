@@ -61,7 +61,11 @@ pub(crate) fn fold(text: &str, out: &mut String) -> bool {
     if !candidate {
         return false;
     }
-    let mut copy = bytes.to_vec();
+    // The copy goes into `out`'s buffer: the scratch's allocation is reused message after
+    // message.
+    let mut copy = std::mem::take(out).into_bytes();
+    copy.clear();
+    copy.extend_from_slice(bytes);
     let mut changed = false;
     let mut i = 0;
     while i < bytes.len() {
@@ -75,15 +79,11 @@ pub(crate) fn fold(text: &str, out: &mut String) -> bool {
         }
         changed |= fold_word(&bytes[start..i], &mut copy[start..i]);
     }
-    if !changed {
-        return false;
-    }
-    out.clear();
     // Only ASCII bytes were replaced by ASCII bytes: still UTF-8.
     match String::from_utf8(copy) {
         Ok(s) => {
             *out = s;
-            true
+            changed
         }
         Err(_) => false,
     }
