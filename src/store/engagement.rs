@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::GroupRecord;
 use super::codec::{Record, decode, encode};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
-use super::unit::{Abort, Unit};
+use super::unit::{Abort, Core, Unit};
 use super::{Committed, Store, StoreError, abort, next_number};
 use crate::domain::action::Action;
 use crate::domain::audit::AuditEntry;
@@ -148,7 +148,7 @@ fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) ->
 /// Returns the change made to the balance (0 or negative), which the case records as its
 /// `points` (what a `/notspam` gives back). See [`Store::commit_violation`].
 pub(super) fn deduct_for_strikes(
-    unit: &Unit<'_>,
+    unit: &Core<'_>,
     subject: Subject,
     penalty: Option<StrikePenalty>,
     writes: &mut Writes,
@@ -162,7 +162,7 @@ pub(super) fn deduct_for_strikes(
     Ok(change)
 }
 
-fn deduct(unit: &Unit<'_>, subject: Subject, penalty: Option<StrikePenalty>, writes: &Writes) -> Result<i64, Abort> {
+fn deduct(unit: &Core<'_>, subject: Subject, penalty: Option<StrikePenalty>, writes: &Writes) -> Result<i64, Abort> {
     let added = writes
         .audit
         .as_ref()
@@ -338,11 +338,13 @@ impl Store {
     /// redelivery finds the seen-key and deducts nothing twice. (The deduction used to be a
     /// second transaction after the commit, and a crash in between lost it for good.)
     ///
-    /// The member's record lives in the `engagement` tree, which the unit of work already
-    /// opens, so this needs no fifteenth tree (see `Store::unit`). The number of new strikes
-    /// is read from the audit case the decision records (`strikes_after - strikes_before`): no
-    /// case, a dry run or no new strike deducts nothing, and a member with no record (who never
-    /// earned a point) gets none created.
+    /// The transaction names only the six trees these writes touch (`Store::core_unit`):
+    /// `seen`, `strikes`, `audit`, `groups` (the case counter), `engagement` (the member's
+    /// points) and `outbox`; the seen key's `seen_expiry` index entry is written just before
+    /// it (`Store::index_seen`). The number of new strikes is read from the audit case the
+    /// decision records (`strikes_after - strikes_before`): no case, a dry run or no new strike
+    /// deducts nothing, and a member with no record (who never earned a point) gets none
+    /// created.
     pub fn commit_violation<R>(
         &self,
         key: &EventKey,
@@ -351,10 +353,13 @@ impl Store {
         penalty: Option<StrikePenalty>,
         decide: impl Fn(Snapshot) -> (Writes, R),
     ) -> Result<Option<Committed<(R, i64)>>, StoreError> {
-        self.commit_with(key, now, Some(subject), |unit, snapshot| {
+        let decide = |core: &mut Core<'_>, snapshot| {
             let (mut writes, value) = decide(snapshot);
-            let change = deduct_for_strikes(unit, subject, penalty, &mut writes)?;
+            let change = deduct_for_strikes(core, subject, penalty, &mut writes)?;
             Ok((writes, (value, change)))
+        };
+        self.core_unit(key, now, |core| {
+            super::record_decision(core, Some(subject), &decide, &|_, _, _, _| Ok(()))
         })
     }
 

@@ -465,54 +465,7 @@ impl Store {
         decide: impl Fn(&mut unit::Unit<'_>, Snapshot) -> Result<(Writes, R), unit::Abort>,
         after: impl Fn(&mut unit::Unit<'_>, Option<&AuditEntry>, Option<u64>, &mut R) -> Result<(), unit::Abort>,
     ) -> Result<Option<Committed<R>>, StoreError> {
-        let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
-        let group = subject.map(|s| s.group);
-        let group_key = group.map(group_prefix);
-        self.unit(Some(key), now, |unit| {
-            let record = match &strike_key {
-                Some(k) => match unit.strikes.get(k)? {
-                    Some(bytes) => Some(StrikeRecord::from(decode::<StoredStrikes>(&bytes).map_err(abort)?)),
-                    None => None,
-                },
-                None => None,
-            };
-            let group_record = match &group_key {
-                Some(k) => match unit.groups.get(k)? {
-                    Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?,
-                    None => GroupRecord::default(),
-                },
-                None => GroupRecord::default(),
-            };
-            let next_case = group_record.last_case + 1;
-            let (writes, mut value) = decide(unit, Snapshot { record, next_case })?;
-            match (&strike_key, &writes.strikes) {
-                (_, StrikeWrite::Keep) => {}
-                (Some(k), StrikeWrite::Put(record)) => {
-                    unit.strikes
-                        .insert(k, encode(&StoredStrikes::from(record)).map_err(abort)?)?;
-                }
-                (Some(k), StrikeWrite::Clear) => {
-                    unit.strikes.remove(k)?;
-                }
-                (None, _) => return Err(abort(StoreError::Invalid("a strike write needs a subject member"))),
-            }
-            let (case, entry) = match (writes.audit, group, &group_key) {
-                (None, ..) => (None, None),
-                (Some(mut entry), Some(group), Some(gk)) => {
-                    entry.case = next_case;
-                    entry.group = group;
-                    unit.audit
-                        .insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
-                    let record = GroupRecord { last_case: next_case };
-                    unit.groups.insert(gk, encode(&record).map_err(abort)?)?;
-                    (Some(next_case), Some(entry))
-                }
-                (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
-            };
-            unit.stage(writes.actions, case)?;
-            after(unit, entry.as_ref(), case, &mut value)?;
-            Ok(Committed { value, case })
-        })
+        self.unit(Some(key), now, |unit| record_decision(unit, subject, &decide, &after))
     }
 
     /// Records an event exactly once with its effects (no audit case): [`Store::commit`] for
@@ -794,20 +747,78 @@ impl GroupCommit {
 }
 
 /// Records an event's key as seen inside a transaction; false when it already was (a
-/// redelivery). `expiry_key` is its [`seen_expiry_key`], computed outside the closure.
+/// redelivery). Its `seen_expiry` index entry is written before the transaction (see
+/// `Store::index_seen`).
 fn mark_seen(
     seen: &sled::transaction::TransactionalTree,
-    seen_expiry: &sled::transaction::TransactionalTree,
     key: &EventKey,
     now_ms: i64,
-    expiry_key: &[u8],
 ) -> Result<bool, ConflictableTransactionError<StoreError>> {
     if seen.get(key.0)?.is_some() {
         return Ok(false);
     }
     seen.insert(&key.0, &now_ms.to_be_bytes())?;
-    seen_expiry.insert(expiry_key, &[])?;
     Ok(true)
+}
+
+/// Inside an event's transaction: reads the subject member's strike record and the group's
+/// next case number, lets `decide` choose the writes, and writes them (strikes, the audit
+/// case with the group's counter, the outbox items tied to the case); then runs `after`
+/// (see [`Store::commit_then`]).
+fn record_decision<'t, U: unit::AsCore<'t>, R>(
+    unit: &mut U,
+    subject: Option<Subject>,
+    decide: &impl Fn(&mut U, Snapshot) -> Result<(Writes, R), unit::Abort>,
+    after: &impl Fn(&mut U, Option<&AuditEntry>, Option<u64>, &mut R) -> Result<(), unit::Abort>,
+) -> Result<Committed<R>, unit::Abort> {
+    let strike_key = subject.and_then(|s| s.user.map(|u| member_key(s.group, u)));
+    let group = subject.map(|s| s.group);
+    let group_key = group.map(group_prefix);
+    let core = unit.core();
+    let record = match &strike_key {
+        Some(k) => match core.strikes.get(k)? {
+            Some(bytes) => Some(StrikeRecord::from(decode::<StoredStrikes>(&bytes).map_err(abort)?)),
+            None => None,
+        },
+        None => None,
+    };
+    let group_record = match &group_key {
+        Some(k) => match core.groups.get(k)? {
+            Some(bytes) => decode::<GroupRecord>(&bytes).map_err(abort)?,
+            None => GroupRecord::default(),
+        },
+        None => GroupRecord::default(),
+    };
+    let next_case = group_record.last_case + 1;
+    let (writes, mut value) = decide(unit, Snapshot { record, next_case })?;
+    let core = unit.core();
+    match (&strike_key, &writes.strikes) {
+        (_, StrikeWrite::Keep) => {}
+        (Some(k), StrikeWrite::Put(record)) => {
+            core.strikes
+                .insert(k, encode(&StoredStrikes::from(record)).map_err(abort)?)?;
+        }
+        (Some(k), StrikeWrite::Clear) => {
+            core.strikes.remove(k)?;
+        }
+        (None, _) => return Err(abort(StoreError::Invalid("a strike write needs a subject member"))),
+    }
+    let (case, entry) = match (writes.audit, group, &group_key) {
+        (None, ..) => (None, None),
+        (Some(mut entry), Some(group), Some(gk)) => {
+            entry.case = next_case;
+            entry.group = group;
+            core.audit
+                .insert(&case_key(group, next_case), encode(&entry).map_err(abort)?)?;
+            let record = GroupRecord { last_case: next_case };
+            core.groups.insert(gk, encode(&record).map_err(abort)?)?;
+            (Some(next_case), Some(entry))
+        }
+        (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
+    };
+    core.stage(writes.actions, case)?;
+    after(unit, entry.as_ref(), case, &mut value)?;
+    Ok(Committed { value, case })
 }
 
 /// Appends actions to the outbox inside a transaction, under fresh sequence numbers (sled's

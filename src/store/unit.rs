@@ -22,25 +22,21 @@ use crate::domain::event::EventKey;
 /// What an aborted unit of work returns from inside the transaction.
 pub(crate) type Abort = ConflictableTransactionError<StoreError>;
 
-/// The trees of one unit of work, inside its transaction.
-pub(crate) struct Unit<'t> {
+/// The trees every event's record writes, inside its transaction: the subject's strikes,
+/// the audit case and the group's case counter, the member's points (a strike's penalty) and
+/// the outbox. A violation's transaction opens only these ([`Store::core_unit`]); a
+/// [`Unit`] opens them and the rest.
+pub(crate) struct Core<'t> {
     pub(crate) strikes: &'t TransactionalTree,
     pub(crate) audit: &'t TransactionalTree,
     pub(crate) groups: &'t TransactionalTree,
-    pub(crate) schedules: &'t TransactionalTree,
-    pub(crate) posts: &'t TransactionalTree,
-    pub(crate) state: &'t TransactionalTree,
-    pub(crate) joins: &'t TransactionalTree,
-    pub(crate) welcome: &'t TransactionalTree,
-    pub(crate) members: &'t TransactionalTree,
-    pub(crate) samples: &'t TransactionalTree,
     pub(crate) engagement: &'t TransactionalTree,
     outbox: &'t TransactionalTree,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
 }
 
-impl Unit<'_> {
+impl Core<'_> {
     /// Appends `actions` to the outbox, stamped now and tied to audit `case`.
     pub(crate) fn stage(&mut self, actions: impl IntoIterator<Item = Action>, case: Option<u64>) -> Result<(), Abort> {
         let staged = stage(self.outbox, actions, self.now_ms, case)?;
@@ -61,6 +57,50 @@ impl Unit<'_> {
     }
 }
 
+/// The trees of one unit of work, inside its transaction: the [`Core`] ones (reached through
+/// it, `unit.strikes`) and the others.
+pub(crate) struct Unit<'t> {
+    core: Core<'t>,
+    pub(crate) schedules: &'t TransactionalTree,
+    pub(crate) posts: &'t TransactionalTree,
+    pub(crate) state: &'t TransactionalTree,
+    pub(crate) joins: &'t TransactionalTree,
+    pub(crate) welcome: &'t TransactionalTree,
+    pub(crate) members: &'t TransactionalTree,
+    pub(crate) samples: &'t TransactionalTree,
+}
+
+/// Either kind of unit, seen as its [`Core`] (what recording an event's decision needs).
+pub(crate) trait AsCore<'t> {
+    fn core(&mut self) -> &mut Core<'t>;
+}
+
+impl<'t> AsCore<'t> for Core<'t> {
+    fn core(&mut self) -> &mut Core<'t> {
+        self
+    }
+}
+
+impl<'t> AsCore<'t> for Unit<'t> {
+    fn core(&mut self) -> &mut Core<'t> {
+        &mut self.core
+    }
+}
+
+impl<'t> std::ops::Deref for Unit<'t> {
+    type Target = Core<'t>;
+
+    fn deref(&self) -> &Core<'t> {
+        &self.core
+    }
+}
+
+impl<'t> std::ops::DerefMut for Unit<'t> {
+    fn deref_mut(&mut self) -> &mut Core<'t> {
+        &mut self.core
+    }
+}
+
 impl Store {
     /// Runs `work` as one transaction. With `key`, the event is recorded as seen in the same
     /// transaction, and `Ok(None)` means it already was: nothing was written.
@@ -71,20 +111,23 @@ impl Store {
         work: impl Fn(&mut Unit<'_>) -> Result<R, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
-        let expiry_key = key.map(|k| seen_expiry_key(now_ms, &k.0));
         let _op = self.begin("commit");
         let mut log = self.lock();
         let inner = self.write_gate()?;
-        // Fourteen trees: the most sled's `Transactional` takes in one tuple. A tree written
-        // on its own (`trust`, `review`, `sent`) stays out of the unit; a new one that must be
-        // written with an event's strikes and outbox items needs a tree merged or dropped here.
+        if let Some(key) = key {
+            self.index_seen(&inner, key, now_ms)?;
+        }
+        // Thirteen trees (sled's `Transactional` takes at most fourteen in one tuple). A tree
+        // written on its own (`trust`, `review`, `sent`) stays out of the unit; a new one that
+        // must be written with an event's strikes and outbox items needs a tree merged or
+        // dropped here.
         let trees = (
             &inner.seen,
-            &inner.seen_expiry,
             &inner.strikes,
             &inner.outbox,
             &inner.audit,
             &inner.groups,
+            &inner.engagement,
             &inner.schedules,
             &inner.posts,
             &inner.state,
@@ -92,17 +135,16 @@ impl Store {
             &inner.welcome,
             &inner.members,
             &inner.samples,
-            &inner.engagement,
         );
         let result = trees
             .transaction(
                 |(
                     seen,
-                    seen_expiry,
                     strikes,
                     outbox,
                     audit,
                     groups,
+                    engagement,
                     schedules,
                     posts,
                     state,
@@ -110,17 +152,22 @@ impl Store {
                     welcome,
                     members,
                     samples,
-                    engagement,
                 )| {
-                    if let (Some(key), Some(expiry)) = (key, &expiry_key)
-                        && !mark_seen(seen, seen_expiry, key, now_ms, expiry)?
+                    if let Some(key) = key
+                        && !mark_seen(seen, key, now_ms)?
                     {
                         return Ok(None);
                     }
                     let mut unit = Unit {
-                        strikes,
-                        audit,
-                        groups,
+                        core: Core {
+                            strikes,
+                            audit,
+                            groups,
+                            engagement,
+                            outbox,
+                            now_ms,
+                            staged: Vec::new(),
+                        },
                         schedules,
                         posts,
                         state,
@@ -128,13 +175,9 @@ impl Store {
                         welcome,
                         members,
                         samples,
-                        engagement,
-                        outbox,
-                        now_ms,
-                        staged: Vec::new(),
                     };
                     let value = work(&mut unit)?;
-                    Ok(Some((value, unit.staged)))
+                    Ok(Some((value, unit.core.staged)))
                 },
             )
             .map_err(map_tx);
@@ -144,5 +187,75 @@ impl Store {
         };
         self.committed(&mut log, staged);
         Ok(Some(value))
+    }
+
+    /// [`Store::unit`] for an event whose record writes only the [`Core`] trees (a
+    /// violation): one transaction over those six instead of thirteen. sled builds, commits
+    /// and drops an overlay for every tree a transaction names, written or not, and holds its
+    /// process-wide write lock meanwhile.
+    pub(crate) fn core_unit<R>(
+        &self,
+        key: &EventKey,
+        now: Timestamp,
+        work: impl Fn(&mut Core<'_>) -> Result<R, Abort>,
+    ) -> Result<Option<R>, StoreError> {
+        let now_ms = now.as_millisecond();
+        let _op = self.begin("commit");
+        let mut log = self.lock();
+        let inner = self.write_gate()?;
+        self.index_seen(&inner, key, now_ms)?;
+        let trees = (
+            &inner.seen,
+            &inner.strikes,
+            &inner.outbox,
+            &inner.audit,
+            &inner.groups,
+            &inner.engagement,
+        );
+        let result = trees
+            .transaction(|(seen, strikes, outbox, audit, groups, engagement)| {
+                if !mark_seen(seen, key, now_ms)? {
+                    return Ok(None);
+                }
+                let mut core = Core {
+                    strikes,
+                    audit,
+                    groups,
+                    engagement,
+                    outbox,
+                    now_ms,
+                    staged: Vec::new(),
+                };
+                let value = work(&mut core)?;
+                Ok(Some((value, core.staged)))
+            })
+            .map_err(map_tx);
+        let result = self.observe(result)?;
+        let Some((value, staged)) = result else {
+            return Ok(None);
+        };
+        self.committed(&mut log, staged);
+        Ok(Some(value))
+    }
+
+    /// Indexes event `key` under its time in `seen_expiry` (the sweep's way to the expired
+    /// `seen` keys), *before* the transaction that records it as seen, with a plain insert:
+    /// one tree traversal, where a transactional insert of a new key costs two (sled reads
+    /// the old value first) under sled's process-wide write lock.
+    ///
+    /// The index need not be atomic with the `seen` key; it only must never be missing for a
+    /// stored one. Written first, a crash or an abort in between leaves an index entry without
+    /// its key, which the sweep removes (as it did before, for a crash between its own two
+    /// removals); a redelivered event adds a second entry for the key it already has, and the
+    /// earlier of the two expires it, as the one entry did.
+    fn index_seen(&self, inner: &super::Trees, key: &EventKey, now_ms: i64) -> Result<(), StoreError> {
+        let expiry = seen_expiry_key(now_ms, &key.0);
+        self.observe(
+            inner
+                .seen_expiry
+                .insert(expiry, &[])
+                .map(drop)
+                .map_err(StoreError::from),
+        )
     }
 }
