@@ -29,12 +29,11 @@ struct Out<'a, T> {
     value: &'a T,
 }
 
+/// The version of a stored form, read on its own (every other field skipped unread).
 #[derive(Deserialize)]
-struct In<T> {
+struct Version {
     #[serde(default)]
     v: u8,
-    #[serde(flatten)]
-    value: T,
 }
 
 /// Encodes a record.
@@ -50,22 +49,46 @@ pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decodes a record and checks its version.
+///
+/// The version is read first, on its own, and the record then straight from the same bytes
+/// (its types ignore the unknown field `v`). A `#[serde(flatten)]` wrapper would read the
+/// same form in one pass, but serde buffers a flattened value whole (every string and list
+/// copied into an intermediate tree) before it builds the record: on the daemon's handled
+/// path that cost more than the JSON parse itself (docs/performance.md, "Session 17: store
+/// side").
 pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, StoreError> {
-    let stored: In<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
-        what: T::WHAT,
-        reason: e.to_string(),
-    })?;
-    if stored.v > T::VERSION {
+    let version = stored_version(bytes).map_err(|reason| StoreError::Decode { what: T::WHAT, reason })?;
+    if version > T::VERSION {
         return Err(StoreError::Decode {
             what: T::WHAT,
             reason: format!(
-                "stored form version {} is newer than this build's {}; upgrade qunguan",
-                stored.v,
+                "stored form version {version} is newer than this build's {}; upgrade qunguan",
                 T::VERSION
             ),
         });
     }
-    Ok(stored.value)
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        what: T::WHAT,
+        reason: e.to_string(),
+    })
+}
+
+/// The `v` of a stored form (0 when it has none): read off the front of what [`encode`]
+/// writes (`{"v":N,` first), or else found by a parse that skips every other field.
+fn stored_version(bytes: &[u8]) -> Result<u8, String> {
+    if let Some(rest) = bytes.strip_prefix(br#"{"v":"#) {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if matches!(rest.get(digits), Some(b',' | b'}'))
+            && let Some(v) = std::str::from_utf8(&rest[..digits])
+                .ok()
+                .and_then(|d| d.parse::<u8>().ok())
+        {
+            return Ok(v);
+        }
+    }
+    serde_json::from_slice::<Version>(bytes)
+        .map(|found| found.v)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads an `i64` stored as 8 big-endian bytes.
@@ -104,6 +127,27 @@ mod tests {
         assert!(err.contains("newer") && err.contains("thing"), "{err}");
         let garbage = decode::<Thing>(b"\x01\x02").expect_err("not JSON").to_string();
         assert!(garbage.contains("thing"), "{garbage}");
+    }
+
+    #[test]
+    fn the_version_is_found_wherever_it_stands_and_a_missing_one_is_zero() {
+        assert_eq!(decode::<Thing>(br#"{"n":7,"v":2}"#).expect("v last"), Thing { n: 7 });
+        assert_eq!(decode::<Thing>(br#"{"n":7}"#).expect("no v"), Thing { n: 7 });
+        assert_eq!(
+            decode::<Thing>(br#"{ "v" : 1 , "n" : 7 }"#).expect("spaced"),
+            Thing { n: 7 }
+        );
+        assert!(
+            decode::<Thing>(br#"{"v":2}"#).is_err(),
+            "a missing field is still an error"
+        );
+        let later = decode::<Thing>(br#"{"n":1,"v":3}"#).expect_err("too new").to_string();
+        assert!(later.contains("newer"), "{later}");
+        let huge = decode::<Thing>(br#"{"v":300,"n":1}"#)
+            .expect_err("not a version")
+            .to_string();
+        assert!(huge.contains("thing"), "{huge}");
+        assert!(decode::<Thing>(br#"{"v":2,"n":"x"}"#).is_err());
     }
 
     #[test]

@@ -402,7 +402,13 @@ impl Store {
         for (key, points) in noted {
             let old = self.observe(read.engagement.get(key).map_err(StoreError::from))?;
             let new = with_message_points(old.as_deref(), points, cap)?;
-            planned.push((key, points, old, new));
+            // Nothing to write for a member at the day's cap who keeps the same name.
+            if old.as_deref() != Some(new.as_slice()) {
+                planned.push((key, points, old, new));
+            }
+        }
+        if planned.is_empty() {
+            return Ok(());
         }
         let _log = self.lock();
         let trees = self.write_gate()?;

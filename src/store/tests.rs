@@ -254,6 +254,62 @@ fn dead_letters_keep_the_item_and_the_reason() {
 }
 
 #[test]
+fn a_seen_key_is_indexed_before_its_transaction_and_the_sweep_removes_entries_without_one() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let day = 86_400;
+    let subject = Subject {
+        group: g,
+        user: Some(7),
+    };
+    let violation = |now: Timestamp| {
+        store
+            .commit_violation(&EventKey::derive("v"), now, subject, None, |_| {
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: vec![send("warn")],
+                    audit: Some(case(g, 7, now.as_millisecond())),
+                };
+                (writes, ())
+            })
+            .expect("commit")
+    };
+    assert!(violation(at(0)).is_some());
+    assert!(violation(at(day)).is_none(), "a redelivery changes nothing");
+    // A decision that fails: its transaction records nothing, its index entry stays.
+    let failed = store.commit(&EventKey::derive("bad"), at(0), None, |_| {
+        let writes = Writes {
+            strikes: StrikeWrite::Put(record("ads", 0)),
+            actions: Vec::new(),
+            audit: None,
+        };
+        (writes, ())
+    });
+    assert!(failed.is_err(), "a strike write needs a subject member");
+    assert_eq!(sweep::seen_at(&store, &EventKey::derive("bad").0).expect("read"), None);
+    assert!(
+        sweep::seen_at(&store, &EventKey::derive("v").0)
+            .expect("read")
+            .is_some()
+    );
+    let ttl = |_| std::time::Duration::from_secs(100 * day as u64);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(day as u64),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    // The first entry of `v` expires it, as the one entry did; the failed event's goes too.
+    let report = store.sweep(at(day + day / 2), &policy).expect("sweep");
+    assert_eq!(report.seen, 2);
+    assert_eq!(sweep::seen_at(&store, &EventKey::derive("v").0).expect("read"), None);
+    // The redelivery's entry outlives its key and is removed in turn.
+    let report = store.sweep(at(3 * day), &policy).expect("sweep");
+    assert_eq!(report.seen, 1);
+    assert_eq!(store.case(g, 1).expect("read").map(|c| c.user_id), Some(7), "one case");
+    assert_eq!(store.case(g, 2).expect("read"), None);
+}
+
+#[test]
 fn the_sweep_expires_seen_keys_strikes_old_cases_and_receipts() {
     let (_dir, store) = store();
     let g = GroupId::qq(1);

@@ -65,6 +65,21 @@ impl Record for WelcomeBatch {
     const VERSION: u8 = 1;
 }
 
+/// The fields of a stored [`WelcomeBatch`] the greeter's pass needs
+/// ([`Store::pending_welcomes`]): its members are skipped, not decoded.
+#[derive(Serialize, Deserialize)]
+struct BatchHead {
+    group: GroupId,
+    first_ms: i64,
+    #[serde(default)]
+    window_from_ms: Option<i64>,
+}
+
+impl Record for BatchHead {
+    const WHAT: &'static str = WelcomeBatch::WHAT;
+    const VERSION: u8 = WelcomeBatch::VERSION;
+}
+
 impl WelcomeBatch {
     /// A batch of one member.
     #[must_use]
@@ -207,14 +222,15 @@ impl Store {
     }
 
     /// Every group with members waiting to be greeted, with when the window they wait out
-    /// began ([`WelcomeBatch::window_from`]).
+    /// began ([`WelcomeBatch::window_from`]). Reads each batch's group and times only; the
+    /// greeter calls this on every wake.
     pub fn pending_welcomes(&self) -> Result<Vec<(GroupId, i64)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.trees()?.welcome.iter() {
             let (key, value) = entry?;
-            let batch: WelcomeBatch = decode(&value)?;
-            let group = decode_group_prefix(&key).unwrap_or(batch.group);
-            out.push((group, batch.window_from()));
+            let head: BatchHead = decode(&value)?;
+            let group = decode_group_prefix(&key).unwrap_or(head.group);
+            out.push((group, head.window_from_ms.unwrap_or(head.first_ms)));
         }
         Ok(out)
     }
