@@ -1,12 +1,15 @@
 //! The unit of work: every write the store makes on behalf of an event or a service goes
-//! through [`Store::unit`], which is the one place that
+//! through [`Store::unit`] (or, for a violation, [`Store::core_unit`], the same over fewer
+//! trees), which is the one place that
 //!
 //! 1. takes the commit lock (so transactions never conflict, and commits have one order);
-//! 2. opens one sled transaction over the trees such writes touch;
-//! 3. records the event's key as seen, and stops there if it already was (a redelivery);
-//! 4. runs the caller's work, which reads and writes through a [`Unit`] and stages outbox
-//!    items with [`Unit::stage`];
-//! 5. after the commit, hands the staged items to the outbox feed in commit order.
+//! 2. writes the event key's `seen_expiry` index entry (before the transaction: see
+//!    `Store::index_seen`);
+//! 3. opens one sled transaction over the trees such writes touch;
+//! 4. records the event's key as seen, and stops there if it already was (a redelivery);
+//! 5. runs the caller's work, which reads and writes through a [`Unit`] (or [`Core`]) and
+//!    stages outbox items with [`Core::stage`];
+//! 6. after the commit, hands the staged items to the outbox feed in commit order.
 //!
 //! The work closure may run more than once (sled retries on conflict), so it must be pure:
 //! everything it decides comes from what it reads through the [`Unit`] and its captures.
