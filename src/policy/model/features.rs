@@ -4,9 +4,7 @@
 //! 1 (binary features: an n-gram that occurs twice counts once):
 //!
 //! - `0 .. BUCKETS`: the hashed character 1-, 2- and 3-grams of the first [`MAX_CHARS`]
-//!   characters of the normalized text, and in the same table its hashed Latin *words*
-//!   (runs of two or more ASCII letters and digits, at least one a letter) and word pairs
-//!   (two words with one space between them), see [`for_each_word`];
+//!   characters of the normalized text;
 //! - `BUCKETS .. BUCKETS + FLAG_SLOTS`: indicator features of the rules stage's [`Flags`],
 //!   counts bucketed (see [`FLAG_NAMES`]).
 //!
@@ -29,9 +27,7 @@
 //! operations per n-gram, some 300 instructions per message, for no measurable gain on the
 //! cross-author check.) All of it is integer arithmetic with wrapping, so it is the same on
 //! every platform and version.
-//! The n-gram order needs no tag: `ab` and `abc` are different inputs. A word or a word pair
-//! hashes the same way from another start, [`WORD_OFFSET`] instead of `FNV_OFFSET` (a pair
-//! with its space: `dm me`), so the word `abc` and the 3-gram `abc` are different features.
+//! The n-gram order needs no tag: `ab` and `abc` are different inputs.
 //!
 //! # Why binary features
 //!
@@ -56,7 +52,7 @@ pub const MAX_ORDER: u8 = 3;
 /// (a wall of text costs at most ~1.5k lookups), and spam shows itself early.
 pub const MAX_CHARS: usize = 512;
 /// Identifies the hash above in the model file.
-pub const HASH_ID: u32 = 3;
+pub const HASH_ID: u32 = 2;
 /// Weight slots reserved for flag features after the n-gram buckets (more than used, so a
 /// flag can be added by bumping [`FLAGS_LAYOUT`] without moving anything else).
 pub const FLAG_SLOTS: usize = 32;
@@ -67,8 +63,6 @@ pub const FEATURES: usize = BUCKETS + FLAG_SLOTS;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-/// Where a word's hash starts (`FNV_OFFSET` with the ASCII of `WORD` mixed in).
-const WORD_OFFSET: u64 = FNV_OFFSET ^ 0x5752_4f44;
 
 /// The flag features, by slot (index `BUCKETS + slot`). Counts are bucketed into a few
 /// indicators so the model can learn "one link is normal, three are not" without a linear
@@ -99,63 +93,6 @@ pub const FLAG_NAMES: [&str; 22] = [
 ];
 
 const _: () = assert!(FLAG_NAMES.len() <= FLAG_SLOTS);
-
-/// Whether a character belongs to a Latin word (an ASCII letter or digit).
-#[inline]
-fn word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-}
-
-/// Calls `f(bucket, start, end)` for every Latin word of the first [`MAX_CHARS`] characters
-/// of `text` — a maximal run of two or more ASCII letters and digits with at least one letter
-/// — and, after it, for the pair of it and the word before when exactly one space separates
-/// them (`start..end` then spans both). The model's input has a space only where the message
-/// had one between two Latin words (see [`words`](super::words)), so `DM me` gives `dm`, `me`,
-/// `dm me`, and `加v123abc` the word `v123abc`. Duplicates are reported; see [`Seen`].
-#[inline]
-pub fn for_each_word(text: &str, mut f: impl FnMut(u32, usize, usize)) {
-    // The word being read: its start, hash and whether it has a letter.
-    let mut word: Option<(usize, u64, bool)> = None;
-    // The last finished word: its start, end and hash.
-    let mut last: Option<(usize, usize, u64)> = None;
-    let mut finish = |end: usize, word: (usize, u64, bool), last: &mut Option<(usize, usize, u64)>| {
-        let (start, h, letter) = word;
-        // Two or more characters: ASCII, so one byte each.
-        if !letter || end - start < 2 {
-            *last = None;
-            return;
-        }
-        f(bucket(h), start, end);
-        if let Some((prev_start, prev_end, prev_h)) = *last
-            && prev_end + 1 == start
-            && text.as_bytes().get(prev_end) == Some(&b' ')
-        {
-            let pair = text
-                .get(start..end)
-                .map_or(prev_h, |w| w.chars().fold(step(prev_h, ' '), step));
-            f(bucket(pair), prev_start, end);
-        }
-        *last = Some((start, end, h));
-    };
-    let mut end = 0;
-    for (at, c) in text.char_indices().take(MAX_CHARS) {
-        end = at + c.len_utf8();
-        if word_char(c) {
-            let (start, h, letter) = word.unwrap_or((at, WORD_OFFSET, false));
-            word = Some((start, step(h, c), letter || c.is_ascii_alphabetic()));
-        } else if let Some(w) = word.take() {
-            finish(at, w, &mut last);
-            if c != ' ' {
-                last = None;
-            }
-        } else {
-            last = None;
-        }
-    }
-    if let Some(w) = word {
-        finish(end, w, &mut last);
-    }
-}
 
 /// One step of the n-gram hash.
 #[inline]
@@ -234,7 +171,7 @@ impl Flags {
 }
 
 /// Entries of the [`Seen`] table: enough for every feature of a [`MAX_CHARS`] message
-/// (3 × 512 n-grams + at most 512 words and pairs + 32 flags) at a load factor about 0.5.
+/// (3 × 512 n-grams + 32 flags) at a load factor under 0.4.
 const SEEN_CAPACITY: usize = 4096;
 
 /// A set of feature indices for one message, reused from message to message: each entry holds
@@ -262,7 +199,7 @@ impl Seen {
     /// Starts a new message whose UTF-8 text is `text_len` bytes long.
     pub fn start(&mut self, text_len: usize) {
         // Characters ≤ bytes, so this bounds the number of features.
-        let most = 4 * text_len.min(MAX_CHARS) + FLAG_SLOTS;
+        let most = 3 * text_len.min(MAX_CHARS) + FLAG_SLOTS;
         self.mask = (2 * most).next_power_of_two().clamp(64, SEEN_CAPACITY) - 1;
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
@@ -301,18 +238,12 @@ fn insert(table: &mut [u64; SEEN_CAPACITY], generation: u32, mask: usize, index:
 }
 
 /// Calls `f(index, gram)` once per distinct feature of a message, n-grams first (in text
-/// order, `gram = Some(start..end)` of `text`), then Latin words and pairs (the same), then
-/// flags (`gram = None`). This is the one definition of a message's features that scoring,
-/// explaining, learning and training share.
+/// order, `gram = Some(start..end)` of `text`), then flags (`gram = None`). This is the one
+/// definition of a message's features that scoring, explaining, learning and training share.
 #[inline]
 pub fn for_each_feature(seen: &mut Seen, text: &str, flags: &Flags, mut f: impl FnMut(u32, Option<(usize, usize)>)) {
     seen.start(text.len());
     for_each_gram(text, |b, start, end| {
-        if seen.insert(b) {
-            f(b, Some((start, end)));
-        }
-    });
-    for_each_word(text, |b, start, end| {
         if seen.insert(b) {
             f(b, Some((start, end)));
         }
@@ -348,10 +279,7 @@ pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, z: f32, weight: 
         }};
     }
     let mut chars = text.chars().take(MAX_CHARS);
-    // Whether a character is an ASCII letter (then the words are read too).
-    let mut latin = false;
     if let Some(first) = chars.next() {
-        latin = first.is_ascii_alphabetic();
         // `one`, `two`: the hash states of the 1-gram and (after the second character) the
         // 2-gram ending at the previous character.
         let mut one = step(FNV_OFFSET, first);
@@ -361,9 +289,7 @@ pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, z: f32, weight: 
             one = step(FNV_OFFSET, second);
             add!(bucket(one));
             add!(bucket(two));
-            latin |= second.is_ascii_alphabetic();
             for c in chars {
-                latin |= c.is_ascii_alphabetic();
                 let next_one = step(FNV_OFFSET, c);
                 let next_two = step(one, c);
                 add!(bucket(next_one));
@@ -373,17 +299,6 @@ pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, z: f32, weight: 
                 two = next_two;
             }
         }
-    }
-    if latin {
-        // Only for a message with Latin letters, a second pass over its characters. (A
-        // closure is fine here: it adds a few words, not an n-gram per character.)
-        let mut sum = z;
-        for_each_word(text, |b, _, _| {
-            if insert(table, generation, mask, b) {
-                sum += weight(b);
-            }
-        });
-        z = sum;
     }
     // The flags as a bit set, added in slot order as `for_each_feature` reports them (no
     // closure here either: the sum must not escape into a call).

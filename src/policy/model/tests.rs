@@ -276,31 +276,6 @@ fn features_are_binary_and_flags_are_bucketed() {
 }
 
 #[test]
-fn latin_words_and_word_pairs_are_features() {
-    let words = |text: &str| {
-        let mut out = Vec::new();
-        features::for_each_word(text, |_, start, end| out.push(text[start..end].to_owned()));
-        out
-    };
-    // Words of two or more characters, each followed by its pair with the word before.
-    assert_eq!(words("dm me now"), ["dm", "me", "dm me", "now", "me now"]);
-    // A one-letter word is no word and breaks the pair; so do digits alone.
-    assert_eq!(words("i am 18 now ok"), ["am", "now", "ok", "now ok"]);
-    // Chinese around a Latin run ends a word without making a pair.
-    assert_eq!(words("加v123abc好的ok"), ["v123abc", "ok"]);
-    assert_eq!(words("加微信"), Vec::<String>::new());
-    // Two words glued by another character are no pair.
-    assert_eq!(words("t.me xx"), ["me", "xx", "me xx"]);
-    assert_eq!(words("ab-cd"), ["ab", "cd"]);
-    // A word is another feature than the character n-gram of the same letters.
-    let mut seen = Seen::default();
-    let mut grams = Vec::new();
-    features::for_each_feature(&mut seen, "abc", &Flags::default(), |i, g| grams.push((i, g)));
-    let word = grams.iter().filter(|(_, g)| *g == Some((0, 3))).count();
-    assert_eq!(word, 2, "the 3-gram abc and the word abc: {grams:?}");
-}
-
-#[test]
 fn the_hash_is_pinned() {
     // The model file depends on these: a change here must bump HASH_ID (and retrain).
     // Computed independently (Python) from the definition in `features`.
