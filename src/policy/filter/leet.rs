@@ -51,46 +51,67 @@ fn in_word(b: u8) -> bool {
 
 /// Writes `text` with its leet characters replaced into `out` (cleared first). Returns
 /// whether anything was replaced; `out` is only meaningful then.
+///
+/// The caller runs it only on text whose compact view says an ASCII letter stands next to a
+/// leet character ([`Stats::leet_pair`](crate::policy::normalize::Stats::leet_pair), read in
+/// the normalizer's pass); even then most such text (`dk888`, `abc123456`, `$100`) has
+/// nothing to replace, and it costs a scan of its words, no copy.
 pub(crate) fn fold(text: &str, out: &mut String) -> bool {
     let bytes = text.as_bytes();
-    // Cheap pre-check: an ASCII letter next to a leet character somewhere.
-    let candidate = bytes.windows(2).any(|w| {
-        let leet = |b: u8| digit_letter(b) != 0 || symbol_letter(b) != 0;
-        (w[0].is_ascii_alphabetic() && leet(w[1])) || (leet(w[0]) && w[1].is_ascii_alphabetic())
-    });
-    if !candidate {
+    let mut words = Words { bytes, at: 0 };
+    // The first word with something to replace, found without writing anything.
+    let Some(first) = words.find(|&(s, e)| fold_word(&bytes[s..e], None)) else {
         return false;
-    }
+    };
     // The copy goes into `out`'s buffer: the scratch's allocation is reused message after
     // message.
     let mut copy = std::mem::take(out).into_bytes();
     copy.clear();
     copy.extend_from_slice(bytes);
-    let mut changed = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        if !in_word(bytes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && in_word(bytes[i]) {
-            i += 1;
-        }
-        changed |= fold_word(&bytes[start..i], &mut copy[start..i]);
+    for (s, e) in std::iter::once(first).chain(words) {
+        fold_word(&bytes[s..e], Some(&mut copy[s..e]));
     }
     // Only ASCII bytes were replaced by ASCII bytes: still UTF-8.
     match String::from_utf8(copy) {
         Ok(s) => {
             *out = s;
-            changed
+            true
         }
         Err(_) => false,
     }
 }
 
-/// Replaces the leet characters of one word (`word`) in `out` (the same bytes).
-fn fold_word(word: &[u8], out: &mut [u8]) -> bool {
+/// The words of a text (runs of [`in_word`] bytes), as byte ranges.
+struct Words<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Words<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.bytes;
+        let mut i = self.at;
+        while i < bytes.len() && !in_word(bytes[i]) {
+            i += 1;
+        }
+        if i == bytes.len() {
+            self.at = i;
+            return None;
+        }
+        let start = i;
+        while i < bytes.len() && in_word(bytes[i]) {
+            i += 1;
+        }
+        self.at = i;
+        Some((start, i))
+    }
+}
+
+/// Whether `word` has leet characters to replace; with `out` (the same bytes), replaces them
+/// there. Without `out` it stops at the first.
+fn fold_word(word: &[u8], mut out: Option<&mut [u8]>) -> bool {
     let letters = word.iter().filter(|b| b.is_ascii_alphabetic()).count();
     if letters < 2 {
         return false;
@@ -110,6 +131,9 @@ fn fold_word(word: &[u8], out: &mut [u8]) -> bool {
             // with its unit (`50mg`, `5pm`).
             let after_letter = letter_at(run_start.checked_sub(1));
             if run.len() <= 2 && after_letter && run.iter().all(|&d| digit_letter(d) != 0) {
+                let Some(out) = out.as_deref_mut() else {
+                    return true;
+                };
                 for (k, &d) in run.iter().enumerate() {
                     out[run_start + k] = digit_letter(d);
                 }
@@ -122,6 +146,9 @@ fn fold_word(word: &[u8], out: &mut [u8]) -> bool {
             let between = letter_at(j.checked_sub(1)) && letter_at(Some(j + 1));
             let leading_at = b == b'@' && j == 0 && word.len() <= 4 && letter_at(Some(1));
             if between || leading_at {
+                let Some(out) = out.as_deref_mut() else {
+                    return true;
+                };
                 out[j] = l;
                 changed = true;
             }
@@ -133,7 +160,10 @@ fn fold_word(word: &[u8], out: &mut [u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::fold;
+    use crate::policy::normalize::{NormalizeOptions, Normalizer, View};
 
     fn folded(text: &str) -> Option<String> {
         let mut out = String::new();
@@ -181,5 +211,22 @@ mod tests {
         let out = folded(text).unwrap_or_default();
         assert_eq!(out.len(), text.len());
         assert_eq!(&out[4..8], "free");
+    }
+
+    proptest! {
+        /// The filter folds only text whose compact view has [`Stats::leet_pair`]: every text
+        /// with something to fold has one.
+        ///
+        /// [`Stats::leet_pair`]: crate::policy::normalize::Stats::leet_pair
+        #[test]
+        fn what_folds_has_a_leet_pair(text in "[a-zA-Z0-9$@!| .加é\u{200B}]{0,24}", skip_noise in any::<bool>()) {
+            let n = Normalizer::new(NormalizeOptions { skip_noise, ..NormalizeOptions::default() });
+            let mut view = View::default();
+            n.compact_into(&text, &mut view);
+            let mut out = String::new();
+            if fold(&text, &mut out) {
+                prop_assert!(view.stats().leet_pair, "{text:?} folds to {out:?}");
+            }
+        }
     }
 }

@@ -667,20 +667,11 @@ impl Filter {
         let marks = if *spliced_used { u8::MAX } else { compact.stats().marks };
         self.phrases
             .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
-        if compact.stats().ascii_alpha && leet::fold(text, leet_text) {
-            // The phrases again on the text with its leetspeak read as letters (same byte
-            // offsets); only hits that cover a replaced character are new.
-            let before = phrase_hits.len();
-            self.normalizer.compact_into(leet_text, leet_view);
-            self.phrases
-                .find(&self.normalizer, leet_text, leet_view, collapsed, &keep, phrase_hits);
-            let (plain, folded) = (text.as_bytes(), leet_text.as_bytes());
-            let mut i = 0;
-            phrase_hits.retain(|h| {
-                i += 1;
-                let (s, e) = (h.start as usize, h.end as usize);
-                i <= before || plain.get(s..e) != folded.get(s..e)
-            });
+        // The normalizer's pass saw whether an ASCII letter stands next to a leet character:
+        // without one (most messages) there is nothing to fold.
+        let stats = compact.stats();
+        if stats.ascii_alpha && stats.leet_pair {
+            self.leet_phrases(text, leet_text, leet_view, collapsed, &keep, phrase_hits);
         }
         for h in phrase_hits.iter() {
             let target = &self.phrases.targets[h.target as usize];
@@ -760,6 +751,39 @@ impl Filter {
             }
         }
         decide::decide(evidence)
+    }
+
+    /// The phrases again on `text` with its leetspeak read as letters ([`leet::fold`], into
+    /// `leet_text` and its compact view `leet_view`), when there is any: only the hits that
+    /// cover a replaced character are added to `phrase_hits` (the others were found in the
+    /// message itself already). Out of line: few messages get here, and the phrase search
+    /// stays inlined in [`Filter::find`].
+    #[cold]
+    #[inline(never)]
+    fn leet_phrases(
+        &self,
+        text: &str,
+        leet_text: &mut String,
+        leet_view: &mut View,
+        collapsed: &mut View,
+        keep: &dyn Fn(u32) -> bool,
+        phrase_hits: &mut Vec<PhraseHit>,
+    ) {
+        if !leet::fold(text, leet_text) {
+            return;
+        }
+        // Same byte offsets in the copy as in `text`.
+        let before = phrase_hits.len();
+        self.normalizer.compact_into(leet_text, leet_view);
+        self.phrases
+            .find(&self.normalizer, leet_text, leet_view, collapsed, keep, phrase_hits);
+        let (plain, folded) = (text.as_bytes(), leet_text.as_bytes());
+        let mut i = 0;
+        phrase_hits.retain(|h| {
+            i += 1;
+            let (s, e) = (h.start as usize, h.end as usize);
+            i <= before || plain.get(s..e) != folded.get(s..e)
+        });
     }
 
     /// The model's flags for `text`, from the evidence [`Filter::find`] left in `scratch`

@@ -324,6 +324,10 @@ impl Phrases {
 
     /// Every phrase hit in `view` (of `text`), before rule scoping and the allow list, with
     /// the word and exact checks applied. `keep(rule)` says whether a rule applies.
+    ///
+    /// Inlined into [`super::Filter::find`], its one call on every message (the leet pass's
+    /// second call is out of line): left to the compiler, it was not.
+    #[inline(always)]
     pub(crate) fn find(
         &self,
         normalizer: &Normalizer,

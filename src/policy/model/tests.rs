@@ -275,6 +275,35 @@ fn features_are_binary_and_flags_are_bucketed() {
     assert!(FLAG_NAMES.len() <= FLAG_SLOTS);
 }
 
+/// Scoring reads the weights as `i8` steps of one scale: every weight within half a step of
+/// the trained one, the largest one exact, zero stays zero, and a model read back from its file
+/// scores with the same steps.
+#[test]
+fn scoring_reads_the_weights_in_eight_bits() {
+    let model = trained();
+    let largest = model.weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    assert!(largest > 0.0, "a trained model has weights");
+    let step = largest / 127.0;
+    let mut exact_largest = false;
+    for (i, &w) in model.weights.iter().enumerate() {
+        let q = model.weight(i as u32);
+        assert!((q - w).abs() <= step / 2.0 + 1e-6, "weight {i}: {w} read as {q}");
+        if w == 0.0 {
+            assert_eq!(q, 0.0, "weight {i}");
+        }
+        if w.abs() == largest {
+            exact_largest |= (q - w).abs() <= 1e-6 * largest;
+        }
+    }
+    assert!(exact_largest, "the largest weight is one of the steps' ends");
+    assert_eq!(model.weight(FEATURES as u32), 0.0, "outside the table");
+    let back = Model::from_bytes(&model.to_bytes()).expect("reads back");
+    assert!((0..FEATURES as u32).all(|i| back.weight(i).to_bits() == model.weight(i).to_bits()));
+    let zero = Model::zero();
+    assert!((0..FEATURES as u32).all(|i| zero.weight(i) == 0.0));
+    assert_eq!(zero.logit_with(None, "加微信领红包", &Flags::default()), 0.0);
+}
+
 #[test]
 fn the_hash_is_pinned() {
     // The model file depends on these: a change here must bump HASH_ID (and retrain).
@@ -586,7 +615,7 @@ fn the_fused_score_is_the_feature_sum_to_the_bit() {
             for d in [None, Some(&delta)] {
                 let mut expected = model.bias();
                 for_each_feature(&mut seen, text, flags, |i, _| {
-                    let w = model.weights[i as usize];
+                    let w = model.weight(i);
                     expected += match d {
                         Some(d) => w + d.get(i),
                         None => w,

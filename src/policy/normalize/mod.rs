@@ -178,8 +178,14 @@ impl Normalizer {
         let mut tracker = Tracker::default();
         let bytes = text.as_bytes();
         let mut start = 0;
+        // The leet class of the previous original byte (0 after a non-ASCII character), and
+        // whether a letter/leet pair was seen ([`Stats::leet_pair`]).
+        let (mut leet_prev, mut leet_pair) = (0u8, false);
         while let Some(&b) = bytes.get(start) {
             if b < 0x80 {
+                let class = LEET_CLASS[usize::from(b)];
+                leet_pair |= (leet_prev | class) == 3;
+                leet_prev = class;
                 // One byte in, at most one byte out.
                 let f = ascii[usize::from(b)];
                 if f != 0 {
@@ -202,6 +208,7 @@ impl Normalizer {
                 start += 1;
                 continue;
             }
+            leet_prev = 0;
             let (cp, len) = match bytes.get(start..start + 3) {
                 // Three bytes: most CJK.
                 Some(&[b0 @ 0xE0..=0xEF, b1, b2]) => (
@@ -272,6 +279,7 @@ impl Normalizer {
         out.word_gaps = gaps;
         out.stats = tracker.stats;
         out.stats.marks = marked;
+        out.stats.leet_pair = leet_pair;
     }
 
     /// The text view of `text` into `out`: folded, invisible characters dropped, noise kept
@@ -358,7 +366,31 @@ pub struct Stats {
     /// Something a link, address or handle needs: a letter or digit after `.`/`。` (in any
     /// width) that follows one, or after `@`; `点`; or the letters `dot`.
     pub link_hint: bool,
+    /// In the original text, an ASCII letter right next to a digit `0 1 3 4 5 7` or one of
+    /// `$ ! | @` (either order): without one, no leetspeak can be read into the message (the
+    /// filter's leet fold). Found in the same pass, on every original byte, dropped ones too.
+    pub leet_pair: bool,
 }
+
+/// Per ASCII byte, for [`Stats::leet_pair`]: 1 for a letter, 2 for a character leetspeak
+/// writes for one (`0 1 3 4 5 7 $ ! | @`), 0 otherwise. A pair is two neighbours whose classes
+/// OR to 3.
+const LEET_CLASS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() {
+            1
+        } else if matches!(c, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' | b'!' | b'|' | b'@') {
+            2
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
 
 impl View {
     /// Empties the view, keeping its buffers.

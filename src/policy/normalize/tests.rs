@@ -281,14 +281,19 @@ fn compact_by_definition(n: &Normalizer, text: &str) -> (String, Vec<(u32, u32)>
             f == '点'
         };
     }
+    // An ASCII letter next to a leet digit or symbol, byte by byte over the original text.
+    let leet = |b: u8| matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'$' | b'!' | b'|' | b'@');
+    stats.leet_pair = text
+        .as_bytes()
+        .windows(2)
+        .any(|w| (w[0].is_ascii_alphabetic() && leet(w[1])) || (leet(w[0]) && w[1].is_ascii_alphabetic()));
     (out, spans, stats)
 }
 
 /// Characters where the fast paths and the general path meet: CJK (plain), numerals, link
 /// marks in several widths, `点`, `dot`, expansions, full-width and styled forms, noise,
 /// invisible characters.
-const MIXED: &str =
-    "[加微信代开发票網賭一二三两壹幺点dotDOT.。｡@＠．a-zA-Z0-9ａ-ｚＡ-Ｚ０-９①⑩Ⅻ㊀⒈𝐯é \\-_，🔥\u{200B}\u{0336}]{0,40}";
+const MIXED: &str = "[加微信代开发票網賭一二三两壹幺点dotDOT.。｡@＠．a-zA-Z0-9ａ-ｚＡ-Ｚ０-９①⑩Ⅻ㊀⒈𝐯é \\-_，🔥$!|\u{200B}\u{0336}]{0,40}";
 
 proptest! {
     /// The fast paths of `compact_into` build the view its definition describes: text, spans
