@@ -4,10 +4,11 @@
 //! the message receipt it asked for and, for a message about an audit case, the case of the
 //! bot's message in the `sent` tree, [`super::sent`]), to be retried (its new attempt count and backoff), or
 //! given up (moved to the dead letters). It keeps these [`Mark`]s in memory and writes all
-//! that piled up in one transaction ([`Outbox::apply_marks`]), then flushes: a group commit, so
-//! a burst of deliveries costs one write and one flush, and a delivered mark is durable within
-//! a flush or two of the delivery. Applying a mark twice is harmless (the worker writes a
-//! batch again when a write or flush failed).
+//! that piled up at once ([`Outbox::apply_marks`]: plain writes, receipts first; one
+//! transaction when a dead letter moves), then flushes: a group commit, so a burst of
+//! deliveries costs one write and one flush, and a delivered mark is durable within a flush
+//! or two of the delivery. Applying a mark twice is harmless (the worker writes a batch again
+//! when a write or flush failed).
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -30,7 +31,8 @@ pub enum Mark {
 }
 
 impl Outbox<'_> {
-    /// Writes `marks` (by sequence number) in one transaction.
+    /// Writes `marks` (by sequence number): one transaction if one of them is a dead letter,
+    /// plain writes otherwise (see `apply_plain`).
     pub fn apply_marks(&self, marks: &[(u64, Mark)]) -> Result<(), StoreError> {
         if marks.is_empty() {
             return Ok(());
@@ -47,6 +49,9 @@ impl Outbox<'_> {
         let _op = self.store.begin("outbox write");
         let _log = self.store.lock();
         let trees = self.store.write_gate()?;
+        if !encoded.iter().any(|(_, mark, _)| matches!(mark, Mark::Dead(_))) {
+            return self.store.observe(apply_plain(&trees, &encoded));
+        }
         let result = (&trees.outbox, &trees.dead, &trees.state, &trees.sent)
             .transaction(|(outbox, dead, state, sent_tree)| {
                 for (key, mark, value) in &encoded {
@@ -75,6 +80,43 @@ impl Outbox<'_> {
             .map_err(map_tx);
         self.store.observe(result)
     }
+}
+
+/// A mark with its encoded value (see [`Outbox::apply_marks`]).
+type Encoded<'m> = ([u8; 8], &'m Mark, Option<Vec<u8>>);
+
+/// [`Outbox::apply_marks`] for a batch without dead letters: plain writes, no transaction.
+///
+/// Every sled transaction seals the log buffer twice (before and after its batch manifest),
+/// each seal one more write for sled's I/O threads, and holds sled's process-wide write lock;
+/// the worker writes a batch of marks many times a second. A batch of deliveries and retries
+/// needs no atomicity: the receipts and sent-message records go first, then the removals and
+/// retries, so a crash in between leaves an item to deliver again (as a crash before the
+/// batch does) with its receipt already kept, and writing it again changes nothing. A batch
+/// with a dead letter (moved from one tree to another) stays one transaction.
+fn apply_plain(trees: &super::Trees, encoded: &[Encoded<'_>]) -> Result<(), StoreError> {
+    for (_, mark, value) in encoded {
+        if let Mark::Delivered(receipt, sent) = mark {
+            if let (Some((name, _)), Some(value)) = (receipt, value) {
+                trees.state.insert(name.as_bytes(), value.as_slice())?;
+            }
+            if let Some(sent) = sent {
+                trees.sent.insert(sent.key(), &sent.value())?;
+            }
+        }
+    }
+    for (key, mark, value) in encoded {
+        match (mark, value) {
+            (Mark::Delivered(..), _) => {
+                trees.outbox.remove(key)?;
+            }
+            (Mark::Retry(_), Some(value)) => {
+                trees.outbox.insert(key, value.as_slice())?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -173,6 +215,43 @@ mod tests {
         }
         assert!(store.state("welcome.last/qq:1").expect("state").is_some());
         assert_eq!(store.case_of_sent(GroupId::qq(1), 77).expect("sent"), Some(3));
+    }
+
+    #[test]
+    fn deliveries_and_retries_without_a_dead_letter_are_written_alike_and_can_be_applied_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store
+            .enqueue(vec![recall(1), recall(2), recall(3)], jiff::Timestamp::UNIX_EPOCH)
+            .expect("enqueue");
+        let pending = store.outbox().pending().expect("pending");
+        let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
+        let mut retried = pending[1].1.clone();
+        retried.attempts = 1;
+        let sent = SentMessage {
+            group: GroupId::qq(1),
+            message_id: 78,
+            case: 4,
+            sent_ms: 9,
+        };
+        let marks = vec![
+            (
+                seqs[0],
+                Mark::Delivered(Some(("welcome.last/qq:1".into(), Receipt::new(78, 9))), Some(sent)),
+            ),
+            (seqs[1], Mark::Retry(retried.clone())),
+            (seqs[2], Mark::Delivered(None, None)),
+        ];
+        for _ in 0..2 {
+            store.outbox().apply_marks(&marks).expect("apply");
+            assert_eq!(
+                store.outbox().pending().expect("pending"),
+                vec![(seqs[1], retried.clone())]
+            );
+            assert!(store.outbox().dead_letters().expect("dead").is_empty());
+        }
+        assert!(store.state("welcome.last/qq:1").expect("state").is_some());
+        assert_eq!(store.case_of_sent(GroupId::qq(1), 78).expect("sent"), Some(4));
     }
 
     #[test]
