@@ -170,14 +170,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn marks_remove_retry_and_bury_in_one_write_and_can_be_applied_twice() {
+    /// A fresh store with three recalls in its outbox, and them as `pending` lists them.
+    fn three_recalls_pending() -> (tempfile::TempDir, Store, Vec<(u64, OutboxItem)>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
         store
             .enqueue(vec![recall(1), recall(2), recall(3)], jiff::Timestamp::UNIX_EPOCH)
             .expect("enqueue");
         let pending = store.outbox().pending().expect("pending");
+        (dir, store, pending)
+    }
+
+    #[test]
+    fn marks_remove_retry_and_bury_in_one_write_and_can_be_applied_twice() {
+        let (_dir, store, pending) = three_recalls_pending();
         let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
         let mut retried = pending[1].1.clone();
         retried.attempts = 1;
@@ -219,12 +225,7 @@ mod tests {
 
     #[test]
     fn deliveries_and_retries_without_a_dead_letter_are_written_alike_and_can_be_applied_twice() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_path(dir.path()).expect("open");
-        store
-            .enqueue(vec![recall(1), recall(2), recall(3)], jiff::Timestamp::UNIX_EPOCH)
-            .expect("enqueue");
-        let pending = store.outbox().pending().expect("pending");
+        let (_dir, store, pending) = three_recalls_pending();
         let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
         let mut retried = pending[1].1.clone();
         retried.attempts = 1;

@@ -18,9 +18,12 @@ use jiff::Timestamp;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use super::{OutboxItem, Store, StoreError, map_tx, mark_seen, seen_expiry_key, stage, stage_items};
+use super::{CommitLog, OutboxItem, Store, StoreError, map_tx, mark_seen, seen_expiry_key, stage, stage_items};
 use crate::domain::action::Action;
 use crate::domain::event::EventKey;
+
+/// The outbox items a unit of work staged, with their sequence numbers.
+type StagedItems = Vec<(u64, OutboxItem)>;
 
 /// What an aborted unit of work returns from inside the transaction.
 pub(crate) type Abort = ConflictableTransactionError<StoreError>;
@@ -184,12 +187,7 @@ impl Store {
                 },
             )
             .map_err(map_tx);
-        let result = self.observe(result)?;
-        let Some((value, staged)) = result else {
-            return Ok(None);
-        };
-        self.committed(&mut log, staged);
-        Ok(Some(value))
+        self.finish_unit(&mut log, result)
     }
 
     /// [`Store::unit`] for an event whose record writes only the [`Core`] trees (a
@@ -233,11 +231,21 @@ impl Store {
                 Ok(Some((value, core.staged)))
             })
             .map_err(map_tx);
-        let result = self.observe(result)?;
-        let Some((value, staged)) = result else {
+        self.finish_unit(&mut log, result)
+    }
+
+    /// After a unit's transaction, still under the commit lock: its outcome observed (a
+    /// store-wide error marks the store failing) and, when it committed, its staged outbox
+    /// items numbered and put into the feed. `None`: the event was already recorded.
+    fn finish_unit<R>(
+        &self,
+        log: &mut CommitLog,
+        result: Result<Option<(R, StagedItems)>, StoreError>,
+    ) -> Result<Option<R>, StoreError> {
+        let Some((value, staged)) = self.observe(result)? else {
             return Ok(None);
         };
-        self.committed(&mut log, staged);
+        self.committed(log, staged);
         Ok(Some(value))
     }
 
