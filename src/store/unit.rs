@@ -42,7 +42,27 @@ pub(crate) struct Core<'t> {
     staged: Vec<(u64, OutboxItem)>,
 }
 
-impl Core<'_> {
+impl<'t> Core<'t> {
+    /// The core trees of one transaction, nothing staged yet.
+    fn new(
+        strikes: &'t TransactionalTree,
+        audit: &'t TransactionalTree,
+        groups: &'t TransactionalTree,
+        engagement: &'t TransactionalTree,
+        outbox: &'t TransactionalTree,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            strikes,
+            audit,
+            groups,
+            engagement,
+            outbox,
+            now_ms,
+            staged: Vec::new(),
+        }
+    }
+
     /// Appends `actions` to the outbox, stamped now and tied to audit `case`.
     pub(crate) fn stage(&mut self, actions: impl IntoIterator<Item = Action>, case: Option<u64>) -> Result<(), Abort> {
         let staged = stage(self.outbox, actions, self.now_ms, case)?;
@@ -165,15 +185,7 @@ impl Store {
                         return Ok(None);
                     }
                     let mut unit = Unit {
-                        core: Core {
-                            strikes,
-                            audit,
-                            groups,
-                            engagement,
-                            outbox,
-                            now_ms,
-                            staged: Vec::new(),
-                        },
+                        core: Core::new(strikes, audit, groups, engagement, outbox, now_ms),
                         schedules,
                         posts,
                         state,
@@ -218,15 +230,7 @@ impl Store {
                 if !mark_seen(seen, key, now_ms)? {
                     return Ok(None);
                 }
-                let mut core = Core {
-                    strikes,
-                    audit,
-                    groups,
-                    engagement,
-                    outbox,
-                    now_ms,
-                    staged: Vec::new(),
-                };
+                let mut core = Core::new(strikes, audit, groups, engagement, outbox, now_ms);
                 let value = work(&mut core)?;
                 Ok(Some((value, core.staged)))
             })
