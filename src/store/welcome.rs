@@ -75,6 +75,12 @@ struct BatchHead {
     window_from_ms: Option<i64>,
 }
 
+/// When a batch's window began: the group's last welcome when one was stored for it, else
+/// its first member's join ([`WelcomeBatch::window_from`] and the greeter's pass).
+fn window_from(first_ms: i64, window_from_ms: Option<i64>) -> i64 {
+    window_from_ms.unwrap_or(first_ms)
+}
+
 impl Record for BatchHead {
     const WHAT: &'static str = WelcomeBatch::WHAT;
     const VERSION: u8 = WelcomeBatch::VERSION;
@@ -96,7 +102,7 @@ impl WelcomeBatch {
     /// When the batch's window began: it is greeted one batch window after this.
     #[must_use]
     pub fn window_from(&self) -> i64 {
-        self.window_from_ms.unwrap_or(self.first_ms)
+        window_from(self.first_ms, self.window_from_ms)
     }
 
     /// Takes `user_id` out of the batch; true if they were in it.
@@ -230,7 +236,7 @@ impl Store {
             let (key, value) = entry?;
             let head: BatchHead = decode(&value)?;
             let group = decode_group_prefix(&key).unwrap_or(head.group);
-            out.push((group, head.window_from_ms.unwrap_or(head.first_ms)));
+            out.push((group, window_from(head.first_ms, head.window_from_ms)));
         }
         Ok(out)
     }
