@@ -319,6 +319,40 @@ fn the_hash_is_pinned() {
     assert_eq!(got, rows, "the n-gram hash changed: bump HASH_ID ({HASH_ID})");
 }
 
+/// `runs` fits are averaged: the bias of two runs is the mean of the single fits' biases with
+/// the seeds `seed` and `seed + 1` (up to rounding to `f32`), and one run is the plain fit.
+#[test]
+fn several_runs_average_the_fits_of_consecutive_seeds() {
+    let one = |seed| {
+        train(
+            &corpus(),
+            &TrainOptions {
+                runs: 1,
+                seed,
+                ..TrainOptions::default()
+            },
+        )
+    };
+    let (a, b) = (one(41), one(42));
+    let two = train(
+        &corpus(),
+        &TrainOptions {
+            runs: 2,
+            seed: 41,
+            ..TrainOptions::default()
+        },
+    );
+    let mean = f32::midpoint(a.bias(), b.bias());
+    assert!((two.bias() - mean).abs() < 1e-5, "{} vs {mean}", two.bias());
+    assert!(a.bias() != b.bias(), "the seeds give different fits, so the mean is not vacuous");
+    let zero = TrainOptions {
+        runs: 0,
+        seed: 41,
+        ..TrainOptions::default()
+    };
+    assert!(train(&corpus(), &zero).to_bytes() == a.to_bytes(), "0 runs count as 1");
+}
+
 #[test]
 fn training_is_deterministic_to_the_bit() {
     let a = train(&corpus(), &TrainOptions::default()).to_bytes();
