@@ -344,7 +344,10 @@ fn several_runs_average_the_fits_of_consecutive_seeds() {
     );
     let mean = f32::midpoint(a.bias(), b.bias());
     assert!((two.bias() - mean).abs() < 1e-5, "{} vs {mean}", two.bias());
-    assert!(a.bias() != b.bias(), "the seeds give different fits, so the mean is not vacuous");
+    assert!(
+        a.bias() != b.bias(),
+        "the seeds give different fits, so the mean is not vacuous"
+    );
     let zero = TrainOptions {
         runs: 0,
         seed: 41,
