@@ -67,12 +67,15 @@ impl Faults {
     }
 }
 
-/// The numbers of explicit flushes: each flush first records its number in `meta`, so after a
-/// crash the database can prove how far it got ([`super::integrity`]).
+/// The numbers of explicit flushes. A flush whose number the integrity sidecar will quote
+/// first records it in `meta`, so after a crash the database can prove how far it got
+/// ([`super::integrity`]); the daemon's other flushes are only counted.
 #[derive(Debug, Default)]
 pub(crate) struct FlushSeq {
     issued: AtomicU64,
     durable: AtomicU64,
+    /// The highest number recorded in `meta` by a flush that finished.
+    recorded: AtomicU64,
 }
 
 impl FlushSeq {
@@ -80,6 +83,7 @@ impl FlushSeq {
     pub(crate) fn set_base(&self, stored: u64) {
         self.issued.fetch_max(stored, Ordering::SeqCst);
         self.durable.fetch_max(stored, Ordering::SeqCst);
+        self.recorded.fetch_max(stored, Ordering::SeqCst);
     }
 
     pub(crate) fn next(&self) -> u64 {
@@ -90,8 +94,19 @@ impl FlushSeq {
         self.durable.fetch_max(seq, Ordering::SeqCst);
     }
 
+    #[cfg(test)]
     pub(crate) fn durable(&self) -> u64 {
         self.durable.load(Ordering::SeqCst)
+    }
+
+    /// `seq` was recorded in `meta` by a flush that finished.
+    pub(crate) fn mark_recorded(&self, seq: u64) {
+        self.recorded.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// The highest number on disk in `meta`: what the sidecar may quote.
+    pub(crate) fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::SeqCst)
     }
 }
 

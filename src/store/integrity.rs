@@ -5,12 +5,15 @@
 //! send again what it had already delivered. So the daemon keeps two records of how far the
 //! database got, and compares them on the next start:
 //!
-//! - **In the database**, `meta`/`flushseq`: the number of the last explicit flush (each
-//!   flush writes its number first, so it is durable with the flush), and `meta`/`integrity`:
-//!   the record of the last clean shutdown — per tree, the entry count and a checksum.
+//! - **In the database**, `meta`/`flushseq`: the number of the last explicit flush that
+//!   recorded it (such a flush writes its number first, so it is durable with the flush), and
+//!   `meta`/`integrity`: the record of the last clean shutdown — per tree, the entry count and
+//!   a checksum.
 //! - **Beside it**, `<storage.path>/integrity.json` (written atomically): the same record
 //!   after a clean shutdown, and while the daemon runs, every couple of seconds after a
-//!   flush, the number of the last flush that succeeded.
+//!   flush, the number that flush recorded. The daemon's flushes in between (one per
+//!   violation or join under load) record nothing: the sidecar never quotes them, so writing
+//!   their numbers would prove nothing more ([`records_flush_seq`]).
 //!
 //! On start ([`Store::open_checked`]) the database is damaged when:
 //!
@@ -227,6 +230,7 @@ impl Store {
         record_flush_seq(&trees.meta, seq)?;
         self.observe(trees.db.flush().map_err(StoreError::from))?;
         self.inner.health.flushes.mark_durable(seq);
+        self.inner.health.flushes.mark_recorded(seq);
         write_sidecar(&path, &record)?;
         *self
             .inner
@@ -351,8 +355,24 @@ pub(crate) fn record_flush_seq(meta: &sled::Tree, seq: u64) -> Result<(), StoreE
     Ok(())
 }
 
-/// After a successful flush in the daemon: rewrites the sidecar with the durable flush number,
-/// at most every [`SIDECAR_EVERY`]. A failed write is logged; the next flush tries again.
+/// Whether the next flush records its number in `meta`: always, unless this is the daemon's
+/// store (which keeps the sidecar) and the sidecar is not due for a rewrite — then nothing
+/// will quote the number, and the flush need not write it.
+pub(crate) fn records_flush_seq(store: &Store) -> bool {
+    let health = &store.inner.health;
+    if !health.tracking.load(Ordering::SeqCst) || store.inner.path.is_none() {
+        return true;
+    }
+    health
+        .sidecar_written
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_none_or(|at| at.elapsed() >= SIDECAR_EVERY)
+}
+
+/// After a successful flush in the daemon that recorded its number: rewrites the sidecar with
+/// the highest number recorded on disk, at most every [`SIDECAR_EVERY`]. A failed write is
+/// logged; a later flush tries again.
 pub(crate) fn after_flush(store: &Store) {
     let health = &store.inner.health;
     if !health.tracking.load(Ordering::SeqCst) {
@@ -374,7 +394,7 @@ pub(crate) fn after_flush(store: &Store) {
     let record = Record {
         v: 1,
         state: State::Running,
-        flush_seq: health.flushes.durable(),
+        flush_seq: health.flushes.recorded(),
         at_ms: jiff::Timestamp::now().as_millisecond(),
         trees: BTreeMap::new(),
     };
@@ -494,6 +514,40 @@ mod tests {
         let (_, problems) =
             Store::open_checked(&settings(dir.path()), false).expect("accepted state is the new normal");
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn the_daemons_flushes_record_their_number_only_when_the_sidecar_will_quote_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+            let meta = store.trees().expect("open").meta.clone();
+            let stored = || stored_flush_seq(&meta).expect("read");
+            let quoted = || read_sidecar(dir.path()).expect("readable").expect("written").flush_seq;
+            let at_open = stored();
+            assert_eq!(quoted(), at_open);
+            // The sidecar was written on open: the flushes until it is due only count.
+            fill(&store, 2);
+            let counted = store.flush_now().expect("flush");
+            store.flush_now().expect("flush");
+            assert!(counted > at_open);
+            assert_eq!((stored(), quoted()), (at_open, at_open), "nothing recorded or quoted");
+            // Due (as two seconds later): the next flush records its number, and the sidecar
+            // quotes exactly that.
+            *store.inner.health.sidecar_written.lock().expect("lock") = None;
+            fill(&store, 1);
+            let recorded = store.flush_now().expect("flush");
+            assert_eq!((stored(), quoted()), (recorded, recorded));
+        }
+        Store::open_checked(&settings(dir.path()), false).expect("a crash after it is not damage");
+        // Any other opener (a CLI tool) records every flush.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let meta = store.trees().expect("open").meta.clone();
+        for _ in 0..2 {
+            let seq = store.flush_now().expect("flush");
+            assert_eq!(stored_flush_seq(&meta).expect("read"), seq);
+        }
     }
 
     #[test]
