@@ -31,12 +31,13 @@ use crate::domain::engagement::{MemberPoints, Period};
 use crate::domain::event::{EventKey, GroupId};
 
 /// The stored form of a [`MemberPoints`] (version 2): short field names, and a field at its
-/// default (0, empty, none) left out. Every member who earns points has one, rewritten at
-/// most every [`FLUSH_EVERY`](crate::service::engagement::FLUSH_EVERY) while they speak, so
-/// its size is most of what message points cost on disk (docs/storage.md). Version 1 spelled
-/// every field out and wrote all of them (about 200 bytes for a member with a short name,
-/// against about 90); its names are read as aliases, so a database written by an older build
-/// reads as before and each record takes the short form at its next write.
+/// default (0, empty, none) left out. Every member who earns points has one, rewritten by
+/// each write of message points while they speak (the engagement service's, every 30 s at
+/// most), so its size is most of what message points cost on disk (docs/storage.md).
+/// Version 1 spelled every field out and wrote all of them (214 bytes for a member with a
+/// short name in the soak stream, against 97); its names are read as aliases, so a database
+/// written by an older build reads as before and each record takes the short form at its
+/// next write.
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 struct StoredPoints<'a> {
