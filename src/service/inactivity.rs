@@ -11,8 +11,8 @@
 //! every sweep and list, and at shutdown. A crash loses the notes since the last batch (at
 //! most [`FLUSH_EVERY`] plus sled's half-second flush). Joins and leaves are written at once.
 //!
-//! The notes hold at most `[limits] activity_members` members (a 64-bit hash and a day
-//! number each). When full, yesterday's notes are dropped; if today's alone fill it, all are
+//! The notes hold at most `[limits] activity_members` members (8 bytes each: 48 bits of a
+//! hash of the member and 16 of the day). When full, yesterday's notes are dropped; if today's alone fill it, all are
 //! dropped (counted as evictions): a member dropped from the notes is only written once more.
 //! Records waiting for the next batch are bounded the same way.
 //!
@@ -30,7 +30,7 @@
 //! users and the group's `exempt` members. In a dry-run group the removal is only audited and
 //! no reminder is posted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,9 +90,42 @@ pub struct Inactivity {
 struct Noted {
     /// To be written by the next flush.
     pending: HashMap<(GroupId, i64), MemberActivity>,
-    /// Which members' activity was noted on which day: [`member_hash`] → day number (days
-    /// since 1970-01-01 UTC).
-    days: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    /// Which members' activity was noted on which day: one [`note`] per member and day,
+    /// 8 bytes each (a map from the hash to the day took 16).
+    days: HashSet<u64, BuildHasherDefault<NoteHasher>>,
+}
+
+/// A member's note of a day: [`member_hash`] with its low 16 bits replaced by the day's
+/// (days since 1970-01-01 UTC, modulo 2^16: the notes only ever compare today with the day
+/// of a note at most a few days old). A collision of the other 48 bits can only skip one
+/// member's write for one day (about 1 in 2^48 per pair).
+fn note(hash: u64, day: u32) -> u64 {
+    (hash & !0xFFFF) | u64::from(day & 0xFFFF)
+}
+
+/// The day bits of a [`note`].
+fn note_day(note: u64) -> u32 {
+    u32::try_from(note & 0xFFFF).unwrap_or(0)
+}
+
+/// The hasher of [`note`]s: the notes of one day share their low 16 bits, which the table
+/// would use to place them, so the hash bits are moved down and mixed into the top bits too.
+#[derive(Default)]
+struct NoteHasher(u64);
+
+impl Hasher for NoteHasher {
+    fn finish(&self) -> u64 {
+        let moved = self.0.rotate_right(16);
+        moved ^ (moved << 48)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The hasher of keys that are hashes already ([`member_hash`]).
@@ -182,14 +215,14 @@ impl Inactivity {
         }
         let now_ms = now.as_millisecond();
         let day = day_of(now_ms);
-        let hash = member_hash(group, sender.user_id);
+        let today = note(member_hash(group, sender.user_id), day);
         let mut noted = self.noted();
-        if noted.days.get(&hash) == Some(&day) {
+        if noted.days.contains(&today) {
             return;
         }
         let capacity = self.notes_bound.capacity();
-        if noted.days.len() >= capacity && !noted.days.contains_key(&hash) {
-            noted.days.retain(|_, d| *d == day);
+        if noted.days.len() >= capacity {
+            noted.days.retain(|n| note_day(*n) == note_day(today));
             if noted.days.len() >= capacity {
                 self.notes_bound.evict(noted.days.len());
                 noted.days.clear();
@@ -202,17 +235,19 @@ impl Inactivity {
             self.pending_bound.evict(1);
             return;
         }
-        noted.days.insert(hash, day);
+        noted.days.insert(today);
         let record = MemberActivity::new(day_start(now_ms), Since::Spoke, sender.name.clone(), sender.role);
         noted.pending.insert(key, record);
         self.notes_bound.set_len(noted.days.len());
         self.pending_bound.set_len(noted.pending.len());
     }
 
-    /// Forgets what was noted of a member whose record is about to be written directly.
-    fn unnote(&self, group: GroupId, user_id: i64) {
+    /// Forgets what was noted of a member whose record is about to be written directly (their
+    /// note of the day of `now`: only that one keeps a message from being noted).
+    fn unnote(&self, group: GroupId, user_id: i64, now: Timestamp) {
         let mut noted = self.noted();
-        noted.days.remove(&member_hash(group, user_id));
+        let day = day_of(now.as_millisecond());
+        noted.days.remove(&note(member_hash(group, user_id), day));
         noted.pending.remove(&(group, user_id));
         self.notes_bound.set_len(noted.days.len());
         self.pending_bound.set_len(noted.pending.len());
@@ -247,7 +282,7 @@ impl Inactivity {
         if !self.enabled() {
             return Ok(());
         }
-        self.unnote(group, user_id);
+        self.unnote(group, user_id, now);
         let record = MemberActivity::new(day_start(now.as_millisecond()), Since::Joined, name, Role::Member);
         self.store.record_activity(group, user_id, &record)
     }
@@ -257,7 +292,7 @@ impl Inactivity {
         if !self.enabled() {
             return Ok(());
         }
-        self.unnote(group, user_id);
+        self.unnote(group, user_id, self.clock.now());
         self.store.forget_member(group, user_id)
     }
 
@@ -328,7 +363,7 @@ impl Inactivity {
         {
             let today = day_of(now_ms);
             let mut noted = self.noted();
-            noted.days.retain(|_, day| *day == today);
+            noted.days.retain(|n| note_day(*n) == note_day(note(0, today)));
             self.notes_bound.set_len(noted.days.len());
         }
         let settings = &self.settings.inactivity;
@@ -536,6 +571,27 @@ mod tests {
         inactivity.left(group, 7).expect("left");
         inactivity.flush().expect("flush");
         assert_eq!(stored(), None);
+    }
+
+    #[test]
+    fn a_note_keeps_the_day_and_its_hash_spreads_the_members_of_one_day() {
+        let hash = member_hash(GroupId::qq(1), 7);
+        let today = note(hash, 20_062);
+        assert_eq!(note_day(today), 20_062);
+        assert_ne!(today, note(hash, 20_063), "each day is a note of its own");
+        assert_eq!(note_day(note(hash, 65_536 + 5)), 5, "days modulo 2^16");
+        // Where the table places the notes of one day (the low bits of the hash) and the tag
+        // it compares first (the top 7 bits) both vary with the member.
+        let (mut low, mut top) = (HashSet::new(), HashSet::new());
+        for user in 0..1_000 {
+            let mut hasher = NoteHasher::default();
+            hasher.write_u64(note(member_hash(GroupId::qq(1), user), 20_062));
+            let h = hasher.finish();
+            low.insert(h & 1_023);
+            top.insert(h >> 57);
+        }
+        assert!(low.len() > 550, "{} of 1,024 slots", low.len());
+        assert_eq!(top.len(), 128);
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! ([`Store::commit_violation`]). Message points are noted in memory and added here in
 //! batches ([`Store::add_message_points`]), capped per member and day again at the write.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -28,9 +30,131 @@ use crate::domain::effects::{Snapshot, StrikePenalty, Subject, Writes};
 use crate::domain::engagement::{MemberPoints, Period};
 use crate::domain::event::{EventKey, GroupId};
 
-impl Record for MemberPoints {
+/// The stored form of a [`MemberPoints`] (version 2): short field names, and a field at its
+/// default (0, empty, none) left out. Every member who earns points has one, rewritten by
+/// each write of message points while they speak (the engagement service's, every 30 s at
+/// most), so its size is most of what message points cost on disk (docs/storage.md).
+/// Version 1 spelled every field out and wrote all of them (214 bytes for a member with a
+/// short name in the soak stream, against 97); its names are read as aliases, so a database
+/// written by an older build reads as before and each record takes the short form at its
+/// next write.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct StoredPoints<'a> {
+    #[serde(rename = "p", alias = "points", skip_serializing_if = "is_zero")]
+    points: i64,
+    #[serde(rename = "n", alias = "name", skip_serializing_if = "str::is_empty")]
+    name: Cow<'a, str>,
+    #[serde(rename = "s", alias = "streak", skip_serializing_if = "is_zero")]
+    streak: u32,
+    #[serde(rename = "lc", alias = "last_checkin", skip_serializing_if = "Option::is_none")]
+    last_checkin: Option<i32>,
+    #[serde(rename = "c", alias = "checkins", skip_serializing_if = "is_zero")]
+    checkins: u32,
+    #[serde(rename = "md", alias = "msg_day", skip_serializing_if = "is_zero")]
+    msg_day: i32,
+    #[serde(rename = "mp", alias = "msg_points", skip_serializing_if = "is_zero")]
+    msg_points: u32,
+    #[serde(rename = "w", alias = "week", skip_serializing_if = "is_zero")]
+    week: i32,
+    #[serde(rename = "wp", alias = "week_points", skip_serializing_if = "is_zero")]
+    week_points: i64,
+    #[serde(rename = "m", alias = "month", skip_serializing_if = "is_zero")]
+    month: i32,
+    #[serde(rename = "mo", alias = "month_points", skip_serializing_if = "is_zero")]
+    month_points: i64,
+    #[serde(rename = "d", alias = "days", skip_serializing_if = "is_zero")]
+    days: u64,
+    #[serde(rename = "ad", alias = "active_day", skip_serializing_if = "is_zero")]
+    active_day: i32,
+    #[serde(rename = "o", alias = "optout", skip_serializing_if = "is_false")]
+    optout: bool,
+}
+
+impl Record for StoredPoints<'_> {
     const WHAT: &'static str = "member points";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A member's points record as stored.
+pub(super) fn encode_points(record: &MemberPoints) -> Result<Vec<u8>, StoreError> {
+    let MemberPoints {
+        points,
+        name,
+        streak,
+        last_checkin,
+        checkins,
+        msg_day,
+        msg_points,
+        week,
+        week_points,
+        month,
+        month_points,
+        days,
+        active_day,
+        optout,
+    } = record;
+    encode(&StoredPoints {
+        points: *points,
+        name: Cow::Borrowed(name),
+        streak: *streak,
+        last_checkin: *last_checkin,
+        checkins: *checkins,
+        msg_day: *msg_day,
+        msg_points: *msg_points,
+        week: *week,
+        week_points: *week_points,
+        month: *month,
+        month_points: *month_points,
+        days: *days,
+        active_day: *active_day,
+        optout: *optout,
+    })
+}
+
+/// Reads a stored points record, in either form.
+pub(super) fn decode_points(bytes: &[u8]) -> Result<MemberPoints, StoreError> {
+    let StoredPoints {
+        points,
+        name,
+        streak,
+        last_checkin,
+        checkins,
+        msg_day,
+        msg_points,
+        week,
+        week_points,
+        month,
+        month_points,
+        days,
+        active_day,
+        optout,
+    } = decode(bytes)?;
+    Ok(MemberPoints {
+        points,
+        name: name.into_owned(),
+        streak,
+        last_checkin,
+        checkins,
+        msg_day,
+        msg_points,
+        week,
+        week_points,
+        month,
+        month_points,
+        days,
+        active_day,
+        optout,
+    })
 }
 
 /// How many members checked in on `day` in a group (the rank of the next one).
@@ -124,7 +248,7 @@ pub struct NotedPoints {
 /// most `cap` per day in all, and the day marked active: the bytes to store.
 fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) -> Result<Vec<u8>, StoreError> {
     let mut record: MemberPoints = match stored {
-        Some(bytes) => decode(bytes)?,
+        Some(bytes) => decode_points(bytes)?,
         None => MemberPoints::default(),
     };
     if record.msg_day != points.period.day {
@@ -139,7 +263,7 @@ fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) ->
     if !points.name.is_empty() {
         record.name.clone_from(&points.name);
     }
-    encode(&record)
+    encode_points(&record)
 }
 
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
@@ -178,10 +302,11 @@ fn deduct(unit: &Core<'_>, subject: Subject, penalty: Option<StrikePenalty>, wri
     let Some(bytes) = unit.engagement.get(member)? else {
         return Ok(0);
     };
-    let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+    let mut record = decode_points(&bytes).map_err(abort)?;
     let change = record.add(-penalty.per_strike.saturating_mul(i64::from(added)), penalty.period);
     if change != 0 {
-        unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
+        unit.engagement
+            .insert(&member, encode_points(&record).map_err(abort)?)?;
     }
     Ok(change)
 }
@@ -218,12 +343,13 @@ pub(super) fn refund_for_pardon(
     let Some(bytes) = unit.engagement.get(member)? else {
         return Ok(None);
     };
-    let mut record = decode::<MemberPoints>(&bytes).map_err(abort)?;
+    let mut record = decode_points(&bytes).map_err(abort)?;
     let change = record.add(pardon.points, refund.period);
     if change == 0 {
         return Ok(None);
     }
-    unit.engagement.insert(&member, encode(&record).map_err(abort)?)?;
+    unit.engagement
+        .insert(&member, encode_points(&record).map_err(abort)?)?;
     let case = pardon_case + 1;
     let mut entry = AuditEntry::new(
         subject.group,
@@ -252,7 +378,7 @@ impl Store {
         self.trees()?
             .engagement
             .get(member_key(group, user_id))?
-            .map(|bytes| decode(&bytes))
+            .map(|bytes| decode_points(&bytes))
             .transpose()
     }
 
@@ -264,7 +390,7 @@ impl Store {
             if key.len() == 17
                 && let Some((_, user)) = decode_member_key(&key)
             {
-                out.push((user, decode(&value)?));
+                out.push((user, decode_points(&value)?));
             }
         }
         Ok(out)
@@ -285,7 +411,7 @@ impl Store {
         let prefix = group_prefix(group);
         self.unit(Some(key), now, |unit| {
             let record = match unit.engagement.get(member)? {
-                Some(bytes) => Some(decode::<MemberPoints>(&bytes).map_err(abort)?),
+                Some(bytes) => Some(decode_points(&bytes).map_err(abort)?),
                 None => None,
             };
             let checkins = match unit.engagement.get(prefix)? {
@@ -303,7 +429,7 @@ impl Store {
                 next_case,
             });
             if let Some(record) = &write.record {
-                unit.engagement.insert(&member, encode(record).map_err(abort)?)?;
+                unit.engagement.insert(&member, encode_points(record).map_err(abort)?)?;
             }
             if let Some(day) = &write.checkins {
                 unit.engagement.insert(&prefix, encode(day).map_err(abort)?)?;
@@ -503,7 +629,7 @@ impl Store {
             if key.len() != 17 {
                 continue;
             }
-            let record: MemberPoints = decode(&value)?;
+            let record = decode_points(&value)?;
             let last = record.active_day.max(record.last_checkin.unwrap_or(i32::MIN));
             if last < before {
                 stale.push((key, value));
@@ -607,6 +733,57 @@ mod tests {
     }
 
     #[test]
+    fn points_are_stored_short_and_both_forms_read_back() {
+        let earned = MemberPoints {
+            points: 5,
+            name: "u1".into(),
+            msg_day: 20_062,
+            msg_points: 5,
+            week: 2_866,
+            week_points: 5,
+            month: 659,
+            month_points: 5,
+            days: 1,
+            active_day: 20_062,
+            ..MemberPoints::default()
+        };
+        let bytes = encode_points(&earned).expect("encodes");
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("utf-8"),
+            r#"{"v":2,"p":5,"n":"u1","md":20062,"mp":5,"w":2866,"wp":5,"m":659,"mo":5,"d":1,"ad":20062}"#
+        );
+        assert_eq!(decode_points(&bytes).expect("decodes"), earned);
+        let every = MemberPoints {
+            points: 42,
+            name: "小\"王\"".into(),
+            streak: 3,
+            last_checkin: Some(-1),
+            checkins: 9,
+            msg_day: 20_061,
+            msg_points: 4,
+            week: 2_865,
+            week_points: 12,
+            month: 660,
+            month_points: 30,
+            days: u64::MAX,
+            active_day: 20_061,
+            optout: true,
+        };
+        let bytes = encode_points(&every).expect("encodes");
+        assert_eq!(decode_points(&bytes).expect("decodes"), every);
+        assert_eq!(
+            decode_points(br#"{"v":2}"#).expect("all defaults"),
+            MemberPoints::default()
+        );
+        // Version 1, as builds before the short form wrote it.
+        let old = r#"{"v":1,"points":42,"name":"小\"王\"","streak":3,"last_checkin":-1,"checkins":9,"msg_day":20061,"msg_points":4,"week":2865,"week_points":12,"month":660,"month_points":30,"days":18446744073709551615,"active_day":20061,"optout":true}"#.as_bytes();
+        assert_eq!(decode_points(old).expect("version 1 reads"), every);
+        let none = br#"{"v":1,"points":0,"name":"","streak":0,"last_checkin":null,"checkins":0,"msg_day":0,"msg_points":0,"week":0,"week_points":0,"month":0,"month_points":0,"days":0,"active_day":0,"optout":false}"#;
+        assert_eq!(decode_points(none).expect("version 1 reads"), MemberPoints::default());
+        assert!(decode_points(br#"{"v":3,"p":1}"#).is_err(), "a newer form is refused");
+    }
+
+    #[test]
     fn points_computed_from_a_record_changed_meanwhile_are_added_to_what_it_holds_now() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("store");
@@ -626,7 +803,7 @@ mod tests {
         let trees = store.trees().expect("open");
         trees
             .engagement
-            .insert(key, encode(&checked_in).expect("encoded"))
+            .insert(key, encode_points(&checked_in).expect("encoded"))
             .expect("written");
         store
             .swap_points(&trees.engagement, &key, &noted, 5, None, stale)

@@ -8,6 +8,8 @@
 //! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
 //! transaction, so a reminder is sent once per step even across a crash.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +17,115 @@ use super::codec::{Record, decode, encode};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
 use super::{Store, StoreError, abort};
 use crate::domain::action::Action;
-use crate::domain::activity::MemberActivity;
+use crate::domain::activity::{MemberActivity, Since};
 use crate::domain::event::GroupId;
+use crate::domain::event::Role;
 
-impl Record for MemberActivity {
+/// The stored form of a [`MemberActivity`] (version 2): short field names, a field at its
+/// default left out, and the time as a day number when it is the start of a UTC day (what
+/// the inactivity tracker writes: its times are kept to the day). A member who spoke, with a
+/// short name, takes about 30 bytes (version 1: about 110, every field spelled out). Version
+/// 1's names are read as aliases, so a database written by an older build reads as before.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct StoredActivity<'a> {
+    /// `last_ms` as days since 1970-01-01 UTC, when it is a day's start.
+    #[serde(rename = "d", skip_serializing_if = "Option::is_none")]
+    day: Option<i64>,
+    /// `last_ms` otherwise.
+    #[serde(rename = "t", alias = "last_ms", skip_serializing_if = "Option::is_none")]
+    ms: Option<i64>,
+    #[serde(rename = "s", alias = "since", skip_serializing_if = "is_spoke")]
+    since: Since,
+    #[serde(rename = "n", alias = "name", skip_serializing_if = "str::is_empty")]
+    name: Cow<'a, str>,
+    #[serde(rename = "r", alias = "role", skip_serializing_if = "is_member")]
+    role: Role,
+    #[serde(rename = "k", alias = "reminded", skip_serializing_if = "is_zero")]
+    reminded: u32,
+    #[serde(rename = "x", alias = "removing", skip_serializing_if = "is_false")]
+    removing: bool,
+}
+
+impl Record for StoredActivity<'_> {
     const WHAT: &'static str = "member activity";
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+}
+
+/// A day in milliseconds: stored times that are a multiple of it are stored as days.
+const DAY_MS: i64 = 86_400_000;
+
+// serde's `skip_serializing_if` passes references.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_spoke(since: &Since) -> bool {
+    *since == Since::Spoke
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_member(role: &Role) -> bool {
+    *role == Role::Member
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A member's activity record as stored.
+pub(super) fn encode_activity(record: &MemberActivity) -> Result<Vec<u8>, StoreError> {
+    let MemberActivity {
+        last_ms,
+        since,
+        name,
+        role,
+        reminded,
+        removing,
+    } = record;
+    let (day, ms) = if last_ms.rem_euclid(DAY_MS) == 0 {
+        (Some(last_ms.div_euclid(DAY_MS)), None)
+    } else {
+        (None, Some(*last_ms))
+    };
+    encode(&StoredActivity {
+        day,
+        ms,
+        since: *since,
+        name: Cow::Borrowed(name),
+        role: *role,
+        reminded: *reminded,
+        removing: *removing,
+    })
+}
+
+/// Reads a stored activity record, in either form.
+pub(super) fn decode_activity(bytes: &[u8]) -> Result<MemberActivity, StoreError> {
+    let StoredActivity {
+        day,
+        ms,
+        since,
+        name,
+        role,
+        reminded,
+        removing,
+    } = decode(bytes)?;
+    let last_ms = match (day, ms) {
+        (Some(day), _) => day.saturating_mul(DAY_MS),
+        (None, Some(ms)) => ms,
+        (None, None) => 0,
+    };
+    Ok(MemberActivity {
+        last_ms,
+        since,
+        name: name.into_owned(),
+        role,
+        reminded,
+        removing,
+    })
 }
 
 /// When qunguan began tracking a group.
@@ -84,7 +189,7 @@ impl Store {
         let mut encoded = Vec::with_capacity(records.len());
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
         for (key, (group, _, record)) in records {
-            encoded.push((key, encode(record)?));
+            encoded.push((key, encode_activity(record)?));
             match groups.iter_mut().find(|(g, _)| g == group) {
                 Some((_, first)) => *first = (*first).min(record.last_ms),
                 None => groups.push((*group, record.last_ms)),
@@ -117,7 +222,7 @@ impl Store {
         self.trees()?
             .members
             .get(member_key(group, user_id))?
-            .map(|bytes| decode(&bytes))
+            .map(|bytes| decode_activity(&bytes))
             .transpose()
     }
 
@@ -129,7 +234,7 @@ impl Store {
             if key.len() == 9 {
                 out.since_ms = Some(decode::<Tracking>(&value)?.since_ms);
             } else if let Some((_, user)) = decode_member_key(&key) {
-                out.members.push((user, decode(&value)?));
+                out.members.push((user, decode_activity(&value)?));
             }
         }
         Ok(out)
@@ -167,12 +272,12 @@ impl Store {
             for &(user, last_ms) in users {
                 let key = member_key(group, user);
                 let Some(bytes) = unit.members.get(key)? else { continue };
-                let mut record: MemberActivity = decode(&bytes).map_err(abort)?;
+                let mut record = decode_activity(&bytes).map_err(abort)?;
                 if record.last_ms != last_ms || record.reminded >= step {
                     continue;
                 }
                 record.reminded = step;
-                unit.members.insert(&key, encode(&record).map_err(abort)?)?;
+                unit.members.insert(&key, encode_activity(&record).map_err(abort)?)?;
                 due.push((user, record));
             }
             if !due.is_empty() {
@@ -193,12 +298,55 @@ impl Store {
         let Some(bytes) = members.get(key)? else {
             return Ok(false);
         };
-        let mut record: MemberActivity = decode(&bytes)?;
+        let mut record = decode_activity(&bytes)?;
         if record.last_ms != last_ms || record.removing {
             return Ok(false);
         }
         record.removing = true;
-        members.insert(key, encode(&record)?)?;
+        members.insert(key, encode_activity(&record)?)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_is_stored_short_with_days_and_both_forms_read_back() {
+        let spoke = MemberActivity::new(20_062 * DAY_MS, Since::Spoke, "u1", Role::Member);
+        let bytes = encode_activity(&spoke).expect("encodes");
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("utf-8"),
+            r#"{"v":2,"d":20062,"n":"u1"}"#
+        );
+        assert_eq!(decode_activity(&bytes).expect("decodes"), spoke);
+        let every = MemberActivity {
+            last_ms: 1_733_270_400_123,
+            since: Since::Joined,
+            name: "小李".into(),
+            role: Role::Admin,
+            reminded: 2,
+            removing: true,
+        };
+        let bytes = encode_activity(&every).expect("encodes");
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("utf-8"),
+            r#"{"v":2,"t":1733270400123,"s":"joined","n":"小李","r":"admin","k":2,"x":true}"#
+        );
+        assert_eq!(decode_activity(&bytes).expect("decodes"), every);
+        let before_1970 = MemberActivity::new(-3 * DAY_MS, Since::Spoke, "", Role::Owner);
+        let bytes = encode_activity(&before_1970).expect("encodes");
+        assert_eq!(decode_activity(&bytes).expect("decodes"), before_1970);
+        // Version 1, as builds before the short form wrote it.
+        let old = r#"{"v":1,"last_ms":1733270400123,"since":"joined","name":"小李","role":"admin","reminded":2,"removing":true}"#.as_bytes();
+        assert_eq!(decode_activity(old).expect("version 1 reads"), every);
+        let old = br#"{"v":1,"last_ms":1733270400000,"since":"spoke","name":"u1","role":"member","reminded":0}"#;
+        let read = decode_activity(old).expect("version 1 without `removing` reads");
+        assert_eq!(
+            read,
+            MemberActivity::new(1_733_270_400_000, Since::Spoke, "u1", Role::Member)
+        );
+        assert!(decode_activity(br#"{"v":3,"d":1}"#).is_err(), "a newer form is refused");
     }
 }

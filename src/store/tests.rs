@@ -1056,3 +1056,102 @@ fn a_data_directory_it_cannot_write_is_named_with_the_uid_to_chown_it_to() {
         assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
     }
 }
+
+/// Per-member records as builds before the short stored forms wrote them (version 1, every
+/// field spelled out) read as before, also after a backup and restore, and take the short
+/// form at their next write.
+#[test]
+fn member_records_of_the_long_form_read_as_before_and_are_rewritten_short() {
+    use crate::domain::engagement::{MemberPoints, Period};
+    use crate::domain::event::Role;
+
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let points_v1 = r#"{"v":1,"points":42,"name":"小王","streak":3,"last_checkin":20060,"checkins":9,"msg_day":20061,"msg_points":4,"week":2865,"week_points":12,"month":660,"month_points":30,"days":5,"active_day":20061,"optout":false}"#;
+    let activity_v1 = r#"{"v":1,"last_ms":1733270400000,"since":"joined","name":"小李","role":"admin","reminded":2,"removing":false}"#;
+    let trees = store.trees().expect("open");
+    trees
+        .engagement
+        .insert(keys::member_key(g, 7), points_v1.as_bytes())
+        .expect("insert");
+    trees
+        .members
+        .insert(keys::member_key(g, 8), activity_v1.as_bytes())
+        .expect("insert");
+    drop(trees);
+    let points = MemberPoints {
+        points: 42,
+        name: "小王".into(),
+        streak: 3,
+        last_checkin: Some(20_060),
+        checkins: 9,
+        msg_day: 20_061,
+        msg_points: 4,
+        week: 2_865,
+        week_points: 12,
+        month: 660,
+        month_points: 30,
+        days: 5,
+        active_day: 20_061,
+        optout: false,
+    };
+    let activity = MemberActivity {
+        last_ms: 1_733_270_400_000,
+        since: Since::Joined,
+        name: "小李".into(),
+        role: Role::Admin,
+        reminded: 2,
+        removing: false,
+    };
+
+    // Through a backup and a restore: the stored bytes come along as they are.
+    let mut file = Vec::new();
+    store.backup(&mut file, at(1)).expect("backup");
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    backup::restore(&settings, &mut file.as_slice(), false).expect("restore");
+    let copy = Store::open(&settings).expect("open");
+    for s in [&store, &copy] {
+        assert_eq!(s.member_points(g, 7).expect("read"), Some(points.clone()));
+        assert_eq!(s.group_points(g).expect("read"), vec![(7, points.clone())]);
+        assert_eq!(s.member_activity(g, 8).expect("read"), Some(activity.clone()));
+        assert_eq!(s.group_activity(g).expect("read").members, vec![(8, activity.clone())]);
+    }
+
+    // The next write of each takes the short form, with what was stored kept.
+    let period = Period {
+        day: 20_061,
+        week: 2_865,
+        month: 660,
+    };
+    let noted = NotedPoints {
+        name: "小王".into(),
+        period,
+        points: 3,
+    };
+    copy.add_message_points(&[(g, 7, noted)], 5).expect("add");
+    let now = copy.member_points(g, 7).expect("read").expect("record");
+    assert_eq!(
+        (now.points, now.msg_points, now.checkins),
+        (43, 5, 9),
+        "capped at 5 a day"
+    );
+    assert!(copy.mark_removing(g, 8, activity.last_ms).expect("mark"));
+    let trees = copy.trees().expect("open");
+    for (tree, key) in [(&trees.engagement, 7), (&trees.members, 8)] {
+        let bytes = tree.get(keys::member_key(g, key)).expect("read").expect("stored");
+        let text = std::str::from_utf8(&bytes).expect("utf-8");
+        assert!(text.starts_with(r#"{"v":2,"#) && !text.contains("name"), "{text}");
+    }
+    let marked = copy.member_activity(g, 8).expect("read").expect("record");
+    assert_eq!(
+        marked,
+        MemberActivity {
+            removing: true,
+            ..activity
+        }
+    );
+}
