@@ -673,6 +673,33 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         "ѕех chat",
         Flag("english", "ѕех chat"),
     ),
+    // --- an emoji in place of a letter inside a Latin word ---
+    ("emoji for a letter: f🍑ck", "f🍑ck", Flag("profanity", "f🍑ck")),
+    (
+        "emoji for a letter, in a sentence",
+        "what the f🔥ck is this",
+        Flag("profanity", "f🔥ck"),
+    ),
+    ("emoji for a letter: sh💩t", "sh💩t happens", Flag("profanity", "sh💩t")),
+    ("emoji with a skin tone", "b👍🏽tch please", Flag("profanity", "b👍🏽tch")),
+    (
+        "emoji for a letter in an ad word",
+        "cheap v🍆agra here",
+        Flag("english", "v🍆agra"),
+    ),
+    (
+        "emoji for a letter: c🎰sino",
+        "best c🎰sino bonus",
+        Flag("english", "c🎰sino"),
+    ),
+    (
+        "an emoji between words is no letter",
+        "I had a 🍑 for lunch, so good",
+        Clean,
+    ),
+    ("an emoji after a word is no letter", "good luck🍀 on the exam", Clean),
+    ("a spaced emoji is no letter", "sh 💩 t", Clean),
+    ("an emoji glued inside ordinary words", "sit😀in the sun", Clean),
     // --- contact emoji ---
     ("penguin emoji for QQ", "🐧123456789", Flag("qq_id", "🐧123456789")),
     ("a penguin at the zoo", "今天去动物园看了🐧好可爱", Clean),

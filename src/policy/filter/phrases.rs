@@ -46,6 +46,10 @@ pub(crate) struct Target {
     pub(crate) phrase: Arc<str>,
     /// The rule's match mode, copied here so the hot loop does not chase the rule.
     pub(crate) matching: MatchMode,
+    /// 0, or for a Latin word with one letter left out (`fck` of `fuck`) the byte offset in
+    /// the pattern where the letter is missing: a hit counts only where the message writes
+    /// an emoji in its place (`f🍑ck`), see [`emoji_in_gap`].
+    pub(crate) gap: u8,
 }
 
 /// A phrase hit in original-text bytes.
@@ -90,6 +94,9 @@ pub(crate) struct Builder<'a> {
     allow: Vec<String>,
     /// Hard phrases (normalized) and their targets, matched written backwards too.
     reversed: Vec<(String, u32)>,
+    /// Hard Latin words with one letter left out, the offset of the gap, and the target of
+    /// the word as written.
+    gapped: Vec<(String, u8, u32)>,
 }
 
 impl<'a> Builder<'a> {
@@ -109,6 +116,7 @@ impl<'a> Builder<'a> {
             pattern_text: Vec::new(),
             allow: Vec::new(),
             reversed: Vec::new(),
+            gapped: Vec::new(),
         })
     }
 
@@ -139,10 +147,18 @@ impl<'a> Builder<'a> {
         if backwards && reversible(&normalized) {
             self.reversed.push((normalized.chars().rev().collect(), target));
         }
+        if backwards
+            && matches!(matching, MatchMode::Word | MatchMode::Disguised)
+            && !phrase.trim().contains(char::is_whitespace)
+        {
+            self.gapped
+                .extend(gapped(&normalized).map(|(text, gap)| (text, gap, target)));
+        }
         self.targets.push(Target {
             rule,
             phrase: Arc::from(phrase),
             matching,
+            gap: 0,
         });
         let next = self.pattern_targets.len();
         let p = *self.patterns.entry(normalized.clone()).or_insert(next);
@@ -181,6 +197,25 @@ impl<'a> Builder<'a> {
             }
             self.pattern_targets[p].push(target);
         }
+        // Words with a letter left out last of all: none takes the place of a phrase or of a
+        // backwards phrase. Each is a target of its own (same rule and phrase, and its gap).
+        let whole = self.pattern_text.len();
+        for (text, gap, of) in std::mem::take(&mut self.gapped) {
+            let next = self.pattern_targets.len();
+            let p = *self.patterns.entry(text.clone()).or_insert(next);
+            if p < whole {
+                continue;
+            }
+            if p == next {
+                self.pattern_targets.push(Vec::new());
+                self.pattern_text.push(text);
+            }
+            let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
+            let mut t = self.targets[of as usize].clone();
+            t.gap = gap;
+            self.targets.push(t);
+            self.pattern_targets[p].push(target);
+        }
         let plain = if self.pattern_text.is_empty() {
             None
         } else {
@@ -215,6 +250,34 @@ impl<'a> Builder<'a> {
             variants: self.variants,
         })
     }
+}
+
+/// The spellings of a normalized Latin word with one inner letter left out, and where: for
+/// words of four or more letters (`fuck` → `fck` at 1, `fuk` at 2), and only spellings with
+/// no letter doubled, so that the repeats view (which folds doubled letters) keeps the
+/// offsets. The first and last letters stay: a gap there is no gap inside a word.
+fn gapped(normalized: &str) -> impl Iterator<Item = (String, u8)> + '_ {
+    let word = normalized.len() >= 4 && normalized.len() <= 64 && normalized.bytes().all(|b| b.is_ascii_lowercase());
+    let inner = if word { 1..normalized.len() - 1 } else { 0..0 };
+    inner.filter_map(move |i| {
+        let text = format!("{}{}", &normalized[..i], &normalized[i + 1..]);
+        let doubled = text.as_bytes().windows(2).any(|w| w[0] == w[1]);
+        (!doubled).then(|| (text, u8::try_from(i).unwrap_or(u8::MAX)))
+    })
+}
+
+/// Whether the original text between view bytes `gap - 1` and `gap` (both inside the hit)
+/// is an emoji and nothing else but joiners and variation selectors: `f🍑ck`, not `f ck`,
+/// `f. ck` or `f 🍑 ck`.
+fn emoji_in_gap(text: &str, view: &View, s: usize, gap: usize, e: usize) -> bool {
+    let (_, a) = view.original_span(s, s + gap);
+    let (b, _) = view.original_span(s + gap, e);
+    let Some(between) = text.get(a..b) else {
+        return false;
+    };
+    let emoji = |c: char| matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF);
+    let glue = |c: char| matches!(u32::from(c), 0x200D | 0xFE0E | 0xFE0F | 0x1F3FB..=0x1F3FF);
+    between.chars().any(emoji) && between.chars().all(|c| emoji(c) || glue(c))
 }
 
 /// Whether a normalized hard phrase is also matched written backwards: three or more Chinese
@@ -421,7 +484,10 @@ impl Phrases {
         let (from, to) = patterns.ranges[p];
         for &t in &patterns.targets[from as usize..to as usize] {
             let target = &self.targets[t as usize];
-            if keep(target.rule) && self.fits(normalizer, text, view, target.matching, s, e) {
+            if keep(target.rule)
+                && self.fits(normalizer, text, view, target.matching, s, e)
+                && (target.gap == 0 || emoji_in_gap(text, view, s, usize::from(target.gap), e))
+            {
                 out.push(PhraseHit {
                     target: t,
                     start: to_u32(os),
