@@ -180,36 +180,39 @@ impl<'a> Builder<'a> {
         true
     }
 
+    /// The pattern index of `text`, a spelling added after the first `earlier` patterns (a
+    /// new pattern if it is none yet), or `None` when it is one of those: a spelling of an
+    /// earlier kind keeps its place.
+    fn later_pattern(&mut self, text: String, earlier: usize) -> Option<usize> {
+        let next = self.pattern_targets.len();
+        let p = *self.patterns.entry(text.clone()).or_insert(next);
+        if p < earlier {
+            return None;
+        }
+        if p == next {
+            self.pattern_targets.push(Vec::new());
+            self.pattern_text.push(text);
+        }
+        Some(p)
+    }
+
     /// Compiles the automata.
     pub(crate) fn build(mut self, kind: Automaton) -> Result<Phrases, PhrasesError> {
         // Backwards phrases last, so none of them takes the place of a phrase as written: a
         // backwards spelling that is also a phrase (or a palindrome) is left out.
         let forwards = self.pattern_text.len();
         for (text, target) in std::mem::take(&mut self.reversed) {
-            let next = self.pattern_targets.len();
-            let p = *self.patterns.entry(text.clone()).or_insert(next);
-            if p < forwards {
-                continue;
+            if let Some(p) = self.later_pattern(text, forwards) {
+                self.pattern_targets[p].push(target);
             }
-            if p == next {
-                self.pattern_targets.push(Vec::new());
-                self.pattern_text.push(text);
-            }
-            self.pattern_targets[p].push(target);
         }
         // Words with a letter left out last of all: none takes the place of a phrase or of a
         // backwards phrase. Each is a target of its own (same rule and phrase, and its gap).
         let whole = self.pattern_text.len();
         for (text, gap, of) in std::mem::take(&mut self.gapped) {
-            let next = self.pattern_targets.len();
-            let p = *self.patterns.entry(text.clone()).or_insert(next);
-            if p < whole {
+            let Some(p) = self.later_pattern(text, whole) else {
                 continue;
-            }
-            if p == next {
-                self.pattern_targets.push(Vec::new());
-                self.pattern_text.push(text);
-            }
+            };
             let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
             let mut t = self.targets[of as usize].clone();
             t.gap = gap;
