@@ -108,23 +108,21 @@ fn note_day(note: u64) -> u32 {
     u32::try_from(note & 0xFFFF).unwrap_or(0)
 }
 
-/// The hasher of [`note`]s: the notes of one day share their low 16 bits, which the table
+/// The hasher of [`note`]s, [`Prehashed`] with its result remixed: the notes of one day share their low 16 bits, which the table
 /// would use to place them, so the hash bits are moved down and mixed into the top bits too.
 #[derive(Default)]
-struct NoteHasher(u64);
+struct NoteHasher(Prehashed);
 
 impl Hasher for NoteHasher {
     fn finish(&self) -> u64 {
-        let moved = self.0.rotate_right(16);
+        let moved = self.0.finish().rotate_right(16);
         moved ^ (moved << 48)
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
+        self.0.write(bytes);
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.0.write_u64(n);
     }
 }
 

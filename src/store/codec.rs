@@ -36,6 +36,13 @@ struct Version {
     v: u8,
 }
 
+/// Whether a field of a stored form is at its default: such a field is left out of the
+/// stored bytes (`#[serde(skip_serializing_if = "is_default")]`, with `#[serde(default)]` on
+/// the form so that it reads back).
+pub(super) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// Encodes a record.
 ///
 /// # Errors

@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::audit::GroupRecord;
-use super::codec::{Record, decode, encode};
+use super::codec::{Record, decode, encode, is_default};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
 use super::unit::{Abort, Core, Unit};
 use super::{Committed, Store, StoreError, abort, next_number};
@@ -41,48 +41,39 @@ use crate::domain::event::{EventKey, GroupId};
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 struct StoredPoints<'a> {
-    #[serde(rename = "p", alias = "points", skip_serializing_if = "is_zero")]
+    #[serde(rename = "p", alias = "points", skip_serializing_if = "is_default")]
     points: i64,
     #[serde(rename = "n", alias = "name", skip_serializing_if = "str::is_empty")]
     name: Cow<'a, str>,
-    #[serde(rename = "s", alias = "streak", skip_serializing_if = "is_zero")]
+    #[serde(rename = "s", alias = "streak", skip_serializing_if = "is_default")]
     streak: u32,
     #[serde(rename = "lc", alias = "last_checkin", skip_serializing_if = "Option::is_none")]
     last_checkin: Option<i32>,
-    #[serde(rename = "c", alias = "checkins", skip_serializing_if = "is_zero")]
+    #[serde(rename = "c", alias = "checkins", skip_serializing_if = "is_default")]
     checkins: u32,
-    #[serde(rename = "md", alias = "msg_day", skip_serializing_if = "is_zero")]
+    #[serde(rename = "md", alias = "msg_day", skip_serializing_if = "is_default")]
     msg_day: i32,
-    #[serde(rename = "mp", alias = "msg_points", skip_serializing_if = "is_zero")]
+    #[serde(rename = "mp", alias = "msg_points", skip_serializing_if = "is_default")]
     msg_points: u32,
-    #[serde(rename = "w", alias = "week", skip_serializing_if = "is_zero")]
+    #[serde(rename = "w", alias = "week", skip_serializing_if = "is_default")]
     week: i32,
-    #[serde(rename = "wp", alias = "week_points", skip_serializing_if = "is_zero")]
+    #[serde(rename = "wp", alias = "week_points", skip_serializing_if = "is_default")]
     week_points: i64,
-    #[serde(rename = "m", alias = "month", skip_serializing_if = "is_zero")]
+    #[serde(rename = "m", alias = "month", skip_serializing_if = "is_default")]
     month: i32,
-    #[serde(rename = "mo", alias = "month_points", skip_serializing_if = "is_zero")]
+    #[serde(rename = "mo", alias = "month_points", skip_serializing_if = "is_default")]
     month_points: i64,
-    #[serde(rename = "d", alias = "days", skip_serializing_if = "is_zero")]
+    #[serde(rename = "d", alias = "days", skip_serializing_if = "is_default")]
     days: u64,
-    #[serde(rename = "ad", alias = "active_day", skip_serializing_if = "is_zero")]
+    #[serde(rename = "ad", alias = "active_day", skip_serializing_if = "is_default")]
     active_day: i32,
-    #[serde(rename = "o", alias = "optout", skip_serializing_if = "is_false")]
+    #[serde(rename = "o", alias = "optout", skip_serializing_if = "is_default")]
     optout: bool,
 }
 
 impl Record for StoredPoints<'_> {
     const WHAT: &'static str = "member points";
     const VERSION: u8 = 2;
-}
-
-fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
-    *n == T::default()
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// A member's points record as stored.

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::codec::{Record, decode, encode};
+use super::codec::{Record, decode, encode, is_default};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
 use super::{Store, StoreError, abort};
 use crate::domain::action::Action;
@@ -35,15 +35,15 @@ struct StoredActivity<'a> {
     /// `last_ms` otherwise.
     #[serde(rename = "t", alias = "last_ms", skip_serializing_if = "Option::is_none")]
     ms: Option<i64>,
-    #[serde(rename = "s", alias = "since", skip_serializing_if = "is_spoke")]
+    #[serde(rename = "s", alias = "since", skip_serializing_if = "is_default")]
     since: Since,
     #[serde(rename = "n", alias = "name", skip_serializing_if = "str::is_empty")]
     name: Cow<'a, str>,
-    #[serde(rename = "r", alias = "role", skip_serializing_if = "is_member")]
+    #[serde(rename = "r", alias = "role", skip_serializing_if = "is_default")]
     role: Role,
-    #[serde(rename = "k", alias = "reminded", skip_serializing_if = "is_zero")]
+    #[serde(rename = "k", alias = "reminded", skip_serializing_if = "is_default")]
     reminded: u32,
-    #[serde(rename = "x", alias = "removing", skip_serializing_if = "is_false")]
+    #[serde(rename = "x", alias = "removing", skip_serializing_if = "is_default")]
     removing: bool,
 }
 
@@ -54,27 +54,6 @@ impl Record for StoredActivity<'_> {
 
 /// A day in milliseconds: stored times that are a multiple of it are stored as days.
 const DAY_MS: i64 = 86_400_000;
-
-// serde's `skip_serializing_if` passes references.
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_spoke(since: &Since) -> bool {
-    *since == Since::Spoke
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_member(role: &Role) -> bool {
-    *role == Role::Member
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_false(b: &bool) -> bool {
-    !*b
-}
 
 /// A member's activity record as stored.
 pub(super) fn encode_activity(record: &MemberActivity) -> Result<Vec<u8>, StoreError> {
