@@ -427,12 +427,14 @@ impl App {
         ));
         let outbox = worker.handle();
         let wake = worker.waker();
+        let settling = worker.settling();
         tasks.spawn(watch_gateways(outbox.clone(), Arc::clone(&metrics), background.clone()));
         let first = std::sync::Mutex::new(Some(worker));
         {
             let (store, gateways, clock, metrics) = (store.clone(), gateways, clock.clone(), Arc::clone(&metrics));
             let (settings, limits) = (settings.outbox.clone(), settings.limits);
             let roster = Arc::clone(outbox.roster());
+            let settling = Arc::clone(&settling);
             tasks.spawn(supervise(
                 "outbox worker",
                 Arc::clone(&health),
@@ -448,7 +450,7 @@ impl App {
                         Arc::clone(&wake),
                         Arc::clone(&metrics),
                     );
-                    let roster = Arc::clone(&roster);
+                    let (roster, settling) = (Arc::clone(&roster), Arc::clone(&settling));
                     Box::pin(async move {
                         let worker = match first {
                             Some(worker) => worker,
@@ -458,7 +460,9 @@ impl App {
                                 })
                                 .await;
                                 match built {
-                                    Ok(Ok(worker)) => worker.with_metrics(metrics).with_roster(roster),
+                                    Ok(Ok(worker)) => {
+                                        worker.with_metrics(metrics).with_roster(roster).with_settling(settling)
+                                    }
                                     Ok(Err(e)) => return Ended::Failed(e.to_string()),
                                     Err(e) => return Ended::Failed(e.to_string()),
                                 }
@@ -749,7 +753,8 @@ impl App {
             let control = control
                 .with_stats(Arc::clone(&stats))
                 .with_learning(Arc::clone(pipeline.learning()), Arc::clone(pipeline.rules()))
-                .with_bans(Arc::clone(pipeline.bans()));
+                .with_bans(Arc::clone(pipeline.bans()))
+                .with_deliveries(Arc::clone(&settling));
             tasks.spawn(control.run(store.clone(), clock, background.clone()));
         }
 

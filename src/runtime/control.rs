@@ -41,6 +41,7 @@ use crate::config::rules::RulesHandle;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::service::learning::{Learning, SampleLine};
+use crate::service::outbox::Settling;
 use crate::service::stats::GroupStats;
 use crate::store::{DeadLetter, Store, StoreError};
 
@@ -53,6 +54,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST: usize = 4096;
 /// Largest import accepted after a `samples_import` request line.
 pub const MAX_IMPORT: usize = 64 << 20;
+/// How long a backup waits for the deliveries in progress to have their outcome on disk.
+const BACKUP_SETTLE: Duration = Duration::from_secs(5);
 /// How long the daemon waits for an import's lines.
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -214,6 +217,7 @@ pub struct ControlServer {
     stats: Option<Arc<GroupStats>>,
     learning: Option<(Arc<Learning>, RulesHandle)>,
     bans: Option<Arc<crate::service::bans::Bans>>,
+    deliveries: Option<Arc<Settling>>,
 }
 
 /// What a request is answered from besides the store.
@@ -222,6 +226,7 @@ struct Live {
     stats: Option<Arc<GroupStats>>,
     learning: Option<(Arc<Learning>, RulesHandle)>,
     bans: Option<Arc<crate::service::bans::Bans>>,
+    deliveries: Option<Arc<Settling>>,
 }
 
 impl ControlServer {
@@ -245,6 +250,7 @@ impl ControlServer {
             stats: None,
             learning: None,
             bans: None,
+            deliveries: None,
         })
     }
 
@@ -260,6 +266,15 @@ impl ControlServer {
     #[must_use]
     pub fn with_bans(mut self, bans: Arc<crate::service::bans::Bans>) -> Self {
         self.bans = Some(bans);
+        self
+    }
+
+    /// Takes a backup once the outbox worker's deliveries so far have their outcome on disk
+    /// (at most [`BACKUP_SETTLE`]), so a message the gateway already delivered is not in the
+    /// backup as still to send.
+    #[must_use]
+    pub fn with_deliveries(mut self, deliveries: Arc<Settling>) -> Self {
+        self.deliveries = Some(deliveries);
         self
     }
 
@@ -285,7 +300,12 @@ impl ControlServer {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let (store, clock) = (store.clone(), clock.clone());
-                        let live = Live { stats: self.stats.clone(), learning: self.learning.clone(), bans: self.bans.clone() };
+                        let live = Live {
+                            stats: self.stats.clone(),
+                            learning: self.learning.clone(),
+                            bans: self.bans.clone(),
+                            deliveries: self.deliveries.clone(),
+                        };
                         tasks.spawn(async move {
                             if let Err(e) = serve(stream, store, clock, live).await {
                                 tracing::warn!(error = %e, "control socket: request failed");
@@ -333,6 +353,14 @@ async fn serve(stream: UnixStream, store: Store, clock: SharedClock, live: Live)
         if body.len() > MAX_IMPORT {
             return write_error(&mut write, &format!("the import is larger than {MAX_IMPORT} bytes")).await;
         }
+    }
+    if let (Request::Backup, Some(deliveries)) = (&request, &live.deliveries)
+        && !deliveries.settled(BACKUP_SETTLE).await
+    {
+        tracing::warn!(
+            unsettled = deliveries.unsettled(),
+            "backup: deliveries still without a recorded outcome; a daemon restored from this backup may send them again"
+        );
     }
     // The store is synchronous; build the answer off the async threads.
     let payload = tokio::task::spawn_blocking(move || answer(&store, &clock, &live, &request, &body))

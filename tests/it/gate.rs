@@ -81,7 +81,7 @@ async fn a_newcomer_is_muted_and_asked_and_an_answer_in_time_unmutes_and_welcome
     app.post_event(&group_message(9_002, 801, "member", " ＲＵＳＴ！"))
         .await;
     let calls = app.gateway.wait_delivered(5, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["set_group_ban", "delete_msg", "send_group_msg"]);
+    assert_eq!(actions(&calls[2..5]), ["set_group_ban", "delete_msg", "send_group_msg"]);
     assert_eq!(calls[2].params["user_id"], 801);
     assert_eq!(calls[2].params["duration"], 0, "unmuted");
     assert_eq!(calls[3].params["message_id"], question, "the question is recalled");
@@ -132,7 +132,7 @@ async fn no_answer_in_time_removes_the_newcomer_and_recalls_their_messages_not_a
     app.advance(Duration::from_secs(1));
     let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
-        actions(&calls[2..]),
+        actions(&calls[2..6]),
         ["delete_msg", "delete_msg", "delete_msg", "set_group_kick"]
     );
     assert_eq!(calls[2].params["message_id"], question, "the question first");
@@ -195,7 +195,7 @@ async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
     // before the restart, is recalled.
     app.post_event(&group_message(9_202, 803, "member", "锈")).await;
     let calls = app.gateway.wait_delivered(7, PATIENCE).await;
-    assert_eq!(actions(&calls[4..]), ["set_group_ban", "delete_msg", "send_group_msg"]);
+    assert_eq!(actions(&calls[4..7]), ["set_group_ban", "delete_msg", "send_group_msg"]);
     assert_eq!(
         (calls[4].params["user_id"].clone(), calls[4].params["duration"].clone()),
         (json!(803), json!(0))
@@ -207,7 +207,7 @@ async fn a_restart_neither_forgets_a_newcomer_nor_kicks_them_early() {
     // and their message from before the restart recalled.
     app.advance(Duration::from_secs(100));
     let calls = app.gateway.wait_delivered(10, PATIENCE).await;
-    assert_eq!(actions(&calls[7..]), ["delete_msg", "delete_msg", "set_group_kick"]);
+    assert_eq!(actions(&calls[7..10]), ["delete_msg", "delete_msg", "set_group_kick"]);
     assert_eq!(calls[7].params["message_id"], questions[1]);
     assert_eq!(calls[8].params["message_id"], 9_201);
     assert_eq!(calls[9].params["user_id"], 804);
@@ -227,7 +227,7 @@ async fn a_newcomer_who_leaves_is_forgotten_and_their_question_recalled() {
     left["group_id"] = json!(GROUP);
     app.post_event(&left).await;
     let calls = app.gateway.wait_delivered(3, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["delete_msg"], "{calls:?}");
+    assert_eq!(actions(&calls[2..3]), ["delete_msg"], "{calls:?}");
     assert_eq!(calls[2].params["message_id"], question);
     app.wait_metrics(&[
         ("qunguan_verify_gates_total{result=\"released\"}", "1"),
@@ -264,13 +264,13 @@ async fn a_group_without_the_gate_is_unaffected_and_a_group_override_opts_in() {
     join["group_id"] = json!(OTHER);
     app.post_event(&join).await;
     let calls = app.gateway.wait_delivered(3, PATIENCE).await;
-    assert_eq!(actions(&calls[1..]), ["set_group_ban", "send_group_msg"]);
+    assert_eq!(actions(&calls[1..3]), ["set_group_ban", "send_group_msg"]);
     assert_eq!(calls[1].params["group_id"], OTHER);
     assert!(text_of(&calls[2]).contains("= ?"), "{}", text_of(&calls[2]));
     app.settle().await;
     app.advance(Duration::from_secs(3_600));
     let calls = app.gateway.wait_delivered(5, PATIENCE).await;
-    assert_eq!(actions(&calls[3..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(actions(&calls[3..5]), ["delete_msg", "set_group_kick"]);
     assert_eq!(calls[3].params["message_id"], calls[2].message_id.expect("id"));
     assert_eq!(
         (calls[4].params["group_id"].clone(), calls[4].params["user_id"].clone()),
@@ -366,7 +366,7 @@ async fn on_telegram_a_restricted_newcomer_is_asked_with_the_button_even_without
     app.post_update(&press(718_290_500, newcomer, &data)).await;
     let actions = app.telegram.wait_actions(5, PATIENCE).await;
     assert_eq!(
-        methods(&actions[2..]),
+        methods(&actions[2..5]),
         ["restrictChatMember", "deleteMessage", "sendMessage"]
     );
     assert_eq!(actions[2].params["permissions"]["can_send_messages"], true);
@@ -458,7 +458,7 @@ async fn on_telegram_without_the_mute_the_newcomer_types_the_answer_in_the_group
     answer["message"]["entities"] = json!([]);
     app.post_update(&answer).await;
     let actions = app.telegram.wait_actions(3, PATIENCE).await;
-    assert_eq!(methods(&actions[1..]), ["deleteMessage", "sendMessage"]);
+    assert_eq!(methods(&actions[1..3]), ["deleteMessage", "sendMessage"]);
     assert_eq!(actions[1].params["message_id"], question, "the question is recalled");
     let (visible, _) = read_html(actions[2].params["text"].as_str().expect("text"));
     assert!(visible.contains("1. 禁止广告"), "{visible}");
@@ -580,7 +580,7 @@ async fn on_telegram_the_newcomer_passes_with_their_own_button_and_every_press_i
     app.post_update(&press(718_290_602, newcomer, &data)).await;
     let actions = app.telegram.wait_actions(5, PATIENCE).await;
     assert_eq!(
-        methods(&actions[2..]),
+        methods(&actions[2..5]),
         ["restrictChatMember", "deleteMessage", "sendMessage"]
     );
     assert_eq!(actions[2].params["user_id"], newcomer);
@@ -739,7 +739,7 @@ async fn a_muted_qq_newcomer_answers_by_private_message_and_strangers_are_ignore
     app.post_event(&private_message(7_003, 821, "ｒｕｓｔ")).await;
     let calls = app.gateway.wait_delivered(5, PATIENCE).await;
     assert_eq!(
-        actions(&calls[2..]),
+        actions(&calls[2..5]),
         ["set_group_ban", "delete_msg", "send_group_msg"],
         "{calls:?}"
     );
@@ -789,7 +789,7 @@ async fn max_tries_wrong_private_answers_remove_the_newcomer_like_the_deadline()
     // recalled, then the kick.
     app.post_event(&private_message(7_102, 841, "Go")).await;
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_kick"], "{calls:?}");
+    assert_eq!(actions(&calls[2..4]), ["delete_msg", "set_group_kick"], "{calls:?}");
     assert_eq!(calls[2].params["message_id"], question);
     assert_eq!(
         (
@@ -842,7 +842,7 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
         .await;
     let calls = app.gateway.wait_delivered(6, PATIENCE).await;
     assert_eq!(
-        actions(&calls[1..]),
+        actions(&calls[1..6]),
         ["delete_msg", "delete_msg", "delete_msg", "delete_msg", "set_group_kick"],
         "{calls:?}"
     );
@@ -877,7 +877,7 @@ async fn max_tries_wrong_answers_in_the_group_are_recalled_with_the_question_and
     app.post_event(&group_message_in(UNLIMITED, 9_960, 843, "member", "rust"))
         .await;
     let calls = app.gateway.wait_delivered(9, PATIENCE).await;
-    assert_eq!(actions(&calls[7..]), ["delete_msg", "send_group_msg"], "{calls:?}");
+    assert_eq!(actions(&calls[7..9]), ["delete_msg", "send_group_msg"], "{calls:?}");
     app.wait_metrics(&[
         ("qunguan_verify_gates_total{result=\"failed\"}", "1"),
         ("qunguan_verify_gates_total{result=\"passed\"}", "1"),
@@ -898,7 +898,7 @@ async fn without_the_mute_a_qq_newcomer_is_asked_to_answer_in_the_group() {
     app.post_event(&group_message(9_801, 823, "member", "锈")).await;
     let calls = app.gateway.wait_delivered(3, PATIENCE).await;
     assert_eq!(
-        actions(&calls[1..]),
+        actions(&calls[1..3]),
         ["delete_msg", "send_group_msg"],
         "the question recalled and the newcomer welcomed; nothing to unmute"
     );
@@ -976,7 +976,7 @@ async fn a_private_question_back_or_a_long_message_is_not_a_wrong_answer() {
     app.post_event(&private_message(7_205, 871, "Python")).await;
     app.post_event(&private_message(7_206, 871, "Go")).await;
     let calls = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_kick"], "{calls:?}");
+    assert_eq!(actions(&calls[2..4]), ["delete_msg", "set_group_kick"], "{calls:?}");
     app.stop().await;
 }
 
@@ -994,7 +994,7 @@ async fn a_rejoin_while_gated_recalls_the_first_question_and_counts_one_pending_
     again["time"] = json!(1_732_172_900);
     app.post_event(&again).await;
     let calls = app.gateway.wait_delivered(5, PATIENCE).await;
-    assert_eq!(actions(&calls[2..]), ["delete_msg", "set_group_ban", "send_group_msg"]);
+    assert_eq!(actions(&calls[2..5]), ["delete_msg", "set_group_ban", "send_group_msg"]);
     assert_eq!(calls[2].params["message_id"], first);
     let second = calls[4].message_id.expect("the question's id");
     app.wait_metrics(&[
@@ -1006,7 +1006,7 @@ async fn a_rejoin_while_gated_recalls_the_first_question_and_counts_one_pending_
     // At the deadline: the second question recalled and one kick.
     app.advance(Duration::from_secs(300));
     let calls = app.gateway.wait_delivered(7, PATIENCE).await;
-    assert_eq!(actions(&calls[5..]), ["delete_msg", "set_group_kick"]);
+    assert_eq!(actions(&calls[5..7]), ["delete_msg", "set_group_kick"]);
     assert_eq!(calls[5].params["message_id"], second);
     app.wait_metrics(&[("qunguan_memory_entries{structure=\"verify_pending\"}", "0")])
         .await;

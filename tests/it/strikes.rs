@@ -162,7 +162,7 @@ async fn group_overrides_set_the_ladder_window_and_exemptions() {
         .await;
     let calls = app.gateway.wait_delivered(10, PATIENCE).await;
     assert_eq!(
-        actions(&calls[5..]),
+        actions(&calls[5..10]),
         [
             "delete_msg",
             "send_group_msg",

@@ -176,7 +176,7 @@ async fn three_strikes_delete_and_warn_then_mute_then_kick_as_ban_and_unban() {
     // The kick cleared the record: the next violation is a first warning again.
     app.post_update(&spam(4, 104)).await;
     let actions = app.telegram.wait_actions(11, PATIENCE).await;
-    assert_eq!(methods(&actions[9..]), ["deleteMessage", "sendMessage"]);
+    assert_eq!(methods(&actions[9..11]), ["deleteMessage", "sendMessage"]);
     app.stop().await;
 }
 
@@ -399,7 +399,7 @@ async fn admins_come_from_a_cached_admin_list_kept_current_by_member_updates() {
     )
     .await;
     let actions = app.telegram.wait_actions(4, PATIENCE).await;
-    assert_eq!(methods(&actions[2..]), ["deleteMessage", "sendMessage"]);
+    assert_eq!(methods(&actions[2..4]), ["deleteMessage", "sendMessage"]);
     assert_eq!(
         actions[2].params["message_id"], 108,
         "the promoted member is exempt, the demoted one not"
@@ -428,8 +428,9 @@ async fn admins_come_from_a_cached_admin_list_kept_current_by_member_updates() {
         ],
     )
     .await;
+    // The mute's notice may follow: the first two calls are the ones this checks.
     let actions = app.telegram.wait_actions(6, PATIENCE).await;
-    assert_eq!(methods(&actions[4..]), ["deleteMessage", "restrictChatMember"]);
+    assert_eq!(methods(&actions[4..6]), ["deleteMessage", "restrictChatMember"]);
     assert_eq!(actions[4].params["message_id"], 111);
     assert_eq!(app.telegram.calls_of("getChatAdministrators").len(), 2);
     app.stop().await;
@@ -576,7 +577,7 @@ async fn polling_resumes_after_a_restart_without_losing_or_repeating_updates() {
         .await;
     let actions = app.telegram.wait_actions(5, PATIENCE).await;
     assert_eq!(
-        methods(&actions[3..]),
+        methods(&actions[3..5]),
         ["deleteMessage", "restrictChatMember"],
         "the second strike: strikes survived, nothing was repeated"
     );
@@ -664,7 +665,7 @@ async fn both_gateways_at_once_keep_their_groups_apart() {
     // A second QQ strike mutes on QQ only.
     app.post_event(&group_message(2, USER, "member", "加微信")).await;
     let qq = app.gateway.wait_delivered(4, PATIENCE).await;
-    assert_eq!(actions(&qq[2..]), ["delete_msg", "set_group_ban"]);
+    assert_eq!(actions(&qq[2..4]), ["delete_msg", "set_group_ban"]);
     assert_eq!(app.telegram.actions().len(), 2);
     app.stop().await;
 }

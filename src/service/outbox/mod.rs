@@ -90,6 +90,46 @@ const MARKS_RETRY: Duration = Duration::from_millis(500);
 /// How often idle groups' governor windows are dropped.
 const FORGET_EVERY_MS: i64 = 60_000;
 
+/// How many of the worker's deliveries have no durable outcome yet: calls in flight plus
+/// marks not yet on disk. An online backup waits for none ([`Settling::settled`]), so a
+/// delivery the gateway already answered is not in the backup as still to do (a daemon
+/// restored from it would send it again).
+#[derive(Debug)]
+pub struct Settling(tokio::sync::watch::Sender<usize>);
+
+impl Default for Settling {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl Settling {
+    /// Records the count (waking waiters only when it changes).
+    fn set(&self, unsettled: usize) {
+        self.0.send_if_modified(|now| {
+            let changed = *now != unsettled;
+            *now = unsettled;
+            changed
+        });
+    }
+
+    /// Deliveries without a durable outcome now.
+    #[must_use]
+    pub fn unsettled(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Waits until every delivery attempt so far has finished and its mark is on disk, at
+    /// most `limit`; false when some were still open then.
+    pub async fn settled(&self, limit: Duration) -> bool {
+        let mut now = self.0.subscribe();
+        matches!(
+            tokio::time::timeout(limit, now.wait_for(|unsettled| *unsettled == 0)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
 /// One finished delivery attempt: the group, the item, when the attempt started (unix ms, on
 /// the injected clock; backoff counts from there) and what the gateway said.
 type Attempt = (GroupId, u64, i64, Result<Delivery, GatewayError>);
@@ -130,6 +170,8 @@ pub struct OutboxWorker {
     metrics: Arc<Metrics>,
     /// Which account keeps each group: its actions leave through that account's gateway.
     roster: Arc<Roster>,
+    /// Its deliveries without a durable outcome, for an online backup.
+    settling: Arc<Settling>,
 }
 
 /// Reloading the queues after the store was reopened.
@@ -219,6 +261,7 @@ impl OutboxWorker {
             forgot_ms: 0,
             metrics: Arc::default(),
             roster: Arc::default(),
+            settling: Arc::default(),
         })
     }
 
@@ -239,6 +282,20 @@ impl OutboxWorker {
         self.governor.set_route(Arc::new(move |group| route.keeper(group)));
         self.roster = roster;
         self
+    }
+
+    /// Counts into `settling` (shared with a worker this one replaces, see
+    /// [`OutboxWorker::with_wake`]) instead of its own.
+    #[must_use]
+    pub fn with_settling(mut self, settling: Arc<Settling>) -> Self {
+        self.settling = settling;
+        self
+    }
+
+    /// How many of its deliveries have no durable outcome yet.
+    #[must_use]
+    pub fn settling(&self) -> Arc<Settling> {
+        Arc::clone(&self.settling)
     }
 
     /// The handle the services publish through.
@@ -269,6 +326,8 @@ impl OutboxWorker {
                 self.dispatch();
             }
             self.persist();
+            self.settling
+                .set(self.in_flight.len() + self.marks.len() + self.writing.len());
             let pause = self.pause();
             tokio::select! {
                 biased;
@@ -318,6 +377,7 @@ impl OutboxWorker {
             let written = writer.await;
             self.written(written);
         }
+        self.settling.set(self.marks.len() + self.writing.len());
         tracing::debug!(
             pending = self.queues.len(),
             unwritten = self.marks.len(),
@@ -678,5 +738,40 @@ mod tests {
     fn backoff_doubles_up_to_a_cap() {
         let secs: Vec<u64> = (1..=12).map(|a| backoff(a).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    }
+}
+
+#[cfg(test)]
+mod settling_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Settling;
+
+    #[tokio::test]
+    async fn a_backup_waits_for_every_delivery_to_have_its_outcome_on_disk() {
+        let settling = Arc::new(Settling::default());
+        assert!(
+            settling.settled(Duration::from_millis(50)).await,
+            "nothing delivered yet"
+        );
+
+        // Two calls in flight: the wait gives up at its limit and says so.
+        settling.set(2);
+        assert!(!settling.settled(Duration::from_millis(50)).await);
+        assert_eq!(settling.unsettled(), 2);
+
+        // A waiter is woken the moment the last mark is on disk, not at its limit.
+        let waiter = tokio::spawn({
+            let settling = Arc::clone(&settling);
+            async move { settling.settled(Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        settling.set(1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "one mark still unwritten");
+        settling.set(0);
+        // True: it was woken, not timed out.
+        assert!(waiter.await.expect("waiter"));
     }
 }
