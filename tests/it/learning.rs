@@ -480,9 +480,9 @@ async fn new_members_get_every_check_and_trusted_ones_only_hard_rules_and_learne
     assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"]);
     assert!(said(&calls).contains("与管理员标记的广告相似"));
 
-    // So does a hard rule: the regular's second strike mutes.
-    let calls = run(&app, &group_message(11, REGULAR, "member", "加微信"), 2).await;
-    assert_eq!(actions(&calls), ["delete_msg", "set_group_ban"]);
+    // So does a hard rule: the regular's second strike mutes (and the group is told).
+    let calls = run(&app, &group_message(11, REGULAR, "member", "加微信"), 3).await;
+    assert_eq!(actions(&calls), ["delete_msg", "set_group_ban", "send_group_msg"]);
 
     // Three clean messages are not enough without the time: SOON joins now and stays new.
     app.post_event(&joined(12, SOON)).await;
