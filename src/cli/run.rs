@@ -12,8 +12,13 @@ use crate::gateway::Gateways;
 use crate::runtime::app::{App, AppError, StartOptions};
 
 pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Result<()> {
+    // Before anything else: on success this process is replaced by the same command.
+    let not_restarted = crate::runtime::memory::restart_without_thread_caches();
     let settings = Settings::load(config.as_deref())?;
     crate::runtime::telemetry::init(settings.log.format);
+    if let Some(e) = not_restarted {
+        tracing::warn!(error = %e, "could not restart with malloc's per-thread caches off; running with them");
+    }
     if settings.gateway.telegram.enabled_by_token {
         tracing::warn!("{}", crate::policy::i18n::telegram_by_token());
     }

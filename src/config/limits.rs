@@ -106,7 +106,7 @@ impl Default for LimitsSettings {
             engagement_unwritten: 16_384,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
-            trust_members: 65_536,
+            trust_members: 57_344,
         }
     }
 }

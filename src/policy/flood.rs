@@ -68,7 +68,7 @@ pub const MAX_TRACKED: usize = 16;
 
 const SHARDS: usize = 16;
 /// The default of `[limits] flood_members`.
-pub const DEFAULT_MEMBERS: usize = 16_384;
+pub const DEFAULT_MEMBERS: usize = 14_336;
 const SWEEP_EVERY_MS: i64 = 60_000;
 
 /// Which limit was crossed.
@@ -341,6 +341,9 @@ impl Shard {
                 self.members.remove(key);
             }
         }
+        // The drops leave tombstones in a full table, which would double when it fills
+        // again; a fresh one keeps the size the capacity needs (see `compact`).
+        crate::domain::bounds::compact(&mut self.members, capacity);
         (idle, excess)
     }
 }
@@ -555,5 +558,26 @@ mod tests {
             .map(|k| tracker.observe(G, 5_000, 9_000 + k, &format!("m{k}"), at(121_000 + k), &l))
             .collect();
         assert!(floods[7].is_some(), "{floods:?}");
+    }
+
+    #[test]
+    fn each_shard_table_stays_the_size_its_capacity_needs() {
+        let l = FloodSettings::default();
+        // 16 shards of 56 members: 7/8 of 64 slots, the most a table of 64 holds.
+        let tracker = FloodTracker::with_capacity(at(0), 16 * 56);
+        // Waves of members, all active at once (evictions) and then idle (sweeps).
+        for wave in 0..20_i64 {
+            for user in 0..2_000 {
+                let id = wave * 10_000 + user;
+                tracker.observe(G, id, id, "hi", at(wave * 120_000), &l);
+            }
+        }
+        assert!(tracker.bound().evicted() > 0);
+        for shard in &tracker.shards {
+            let shard = shard.lock().expect("lock");
+            assert!(shard.members.len() <= 56);
+            // Without compacting, the removals leave tombstones and the table doubles.
+            assert!(shard.members.capacity() <= 56, "{}", shard.members.capacity());
+        }
     }
 }

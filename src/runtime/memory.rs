@@ -33,6 +33,18 @@
 //! size after 100k / 150k events was 68.3 / 70.7 MiB against 86.1 / 83.5 MiB without.
 //! `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment wins here too.
 //!
+//! **Per-thread caches.** glibc's malloc keeps up to seven freed blocks of each small size
+//! (up to 1 KiB) per thread, to hand them back without taking the arena's lock. These blocks
+//! count as in use, [`trim`] cannot return them, and each of the daemon's two dozen threads
+//! (async workers, store threads, sled's writers, the blocking pool) keeps its own; under the
+//! soak stream they held several MiB. `glibc.malloc.tcache_count=0` turns them off, and glibc
+//! reads it only from `GLIBC_TUNABLES` when a program starts, so `qunguan run` starts itself
+//! again with it set ([`restart_without_thread_caches`]) unless `GLIBC_TUNABLES` is already
+//! set (set it, even to `glibc.malloc.tcache_count=7`, glibc's default, to keep the caches).
+//! On the shared bench (two interleaved rounds, `docs/performance.md`, "Session 20") the peak
+//! resident size fell from 70.2 to 66.3 MB and the CPU per 1,000 events did not rise (114.2
+//! and 110.8 ms): with one arena, the lock the caches avoid is seldom contended.
+//!
 //! **Trimming.** Loading a large dictionary allocates far more while it builds the automaton
 //! than the result keeps, and the allocator keeps the freed pages. [`trim`] hands them back
 //! (glibc: `malloc_trim`; mimalloc: `mi_collect` of the calling thread's heap; jemalloc: a
@@ -114,6 +126,60 @@ pub fn limit_arenas() {
                 libc::mallopt(parameter, value);
             }
         }
+    }
+}
+
+/// The tunable [`restart_without_thread_caches`] sets: glibc's per-thread caches off.
+pub const NO_THREAD_CACHES: &str = "glibc.malloc.tcache_count=0";
+
+/// Set in the environment of the process [`restart_without_thread_caches`] started, so that
+/// it never starts itself again (a loader that drops `GLIBC_TUNABLES` would loop otherwise).
+const RESTARTED: &str = "QUNGUAN_MALLOC_RESTARTED";
+
+/// Replaces the process with the same program, arguments and environment plus
+/// `GLIBC_TUNABLES` = [`NO_THREAD_CACHES`] (same process id; see the module docs). Does
+/// nothing, and returns `None`, when `GLIBC_TUNABLES` is already set, when this process was
+/// started that way, or on other platforms and allocators. Returns only if it did not replace
+/// the process: with the error when starting failed, and the daemon then runs as it is.
+///
+/// Call it first thing, before any thread is started or any file opened.
+#[must_use]
+pub fn restart_without_thread_caches() -> Option<std::io::Error> {
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(any(feature = "mimalloc", feature = "jemalloc"))
+    ))]
+    {
+        use std::os::unix::process::CommandExt;
+
+        if std::env::var_os("GLIBC_TUNABLES").is_some() || std::env::var_os(RESTARTED).is_some() {
+            return None;
+        }
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(e) => return Some(e),
+        };
+        let mut args = std::env::args_os();
+        let mut command = std::process::Command::new(exe);
+        if let Some(name) = args.next() {
+            command.arg0(name);
+        }
+        command
+            .args(args)
+            .env("GLIBC_TUNABLES", NO_THREAD_CACHES)
+            .env(RESTARTED, "1");
+        // Returns only on failure.
+        Some(command.exec())
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(any(feature = "mimalloc", feature = "jemalloc"))
+    )))]
+    {
+        let _ = RESTARTED;
+        None
     }
 }
 

@@ -178,7 +178,9 @@ impl TrustCache {
                 keep = !keep;
                 keep
             });
-            self.bound.evict(before - state.entries.len());
+            self.bound.evict(before - entries.len());
+            // Without it the table doubles after the first halving (see `compact`).
+            crate::domain::bounds::compact(entries, capacity);
         }
         if capacity > 0 {
             state.entries.insert(key, value);
@@ -669,5 +671,22 @@ mod tests {
         store.limit_trust_cache(0);
         assert_eq!(store.trust(g, 3).expect("read").map(|t| t.clean), Some(0));
         assert_eq!(store.trust_cache().len(), 0);
+    }
+
+    #[test]
+    fn the_cache_table_stays_the_size_its_capacity_needs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        // 56 = 7/8 of 64 slots, the most a table of 64 holds; halved and refilled many times.
+        store.limit_trust_cache(56);
+        let g = GroupId::qq(3);
+        for user in 0..2_000 {
+            assert_eq!(store.trust(g, user).expect("read"), None);
+        }
+        assert!(store.trust_cache().evicted() > 1_900);
+        let state = store.inner.trust.state.lock().expect("lock");
+        assert!(state.entries.len() <= 56);
+        // Without compacting, the table doubles after the first halving (room for 112).
+        assert_eq!(state.entries.capacity(), 56);
     }
 }

@@ -308,6 +308,38 @@ fn check_config_names_the_bad_key_or_file_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+/// `qunguan run` replaces itself with the same command and `GLIBC_TUNABLES` turning glibc's
+/// per-thread malloc caches off (`src/runtime/memory.rs`), keeping its process id; a
+/// `GLIBC_TUNABLES` the operator set is left as it is.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    not(any(feature = "mimalloc", feature = "jemalloc"))
+))]
+#[tokio::test]
+async fn the_daemon_runs_without_malloc_thread_caches_unless_tunables_are_set() {
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let operators = "glibc.malloc.tcache_count=7";
+    for (extra, expected) in [
+        (vec![], "glibc.malloc.tcache_count=0"),
+        (vec![("GLIBC_TUNABLES", operators)], operators),
+    ] {
+        let root = tempfile::tempdir().expect("tempdir");
+        write_default_rules(&root.path().join("rules"));
+        let daemon = Daemon::start_with(root.path(), &gateway, &extra);
+        daemon.wait_ready().await;
+        // The environment the running program was started with.
+        let environ = std::fs::read(format!("/proc/{}/environ", daemon.pid())).expect("environ");
+        let tunables: Vec<&[u8]> = environ
+            .split(|b| *b == 0)
+            .filter(|v| v.starts_with(b"GLIBC_TUNABLES="))
+            .collect();
+        assert_eq!(tunables, [format!("GLIBC_TUNABLES={expected}").as_bytes()]);
+        daemon.signal("-TERM");
+        assert!(daemon.wait_exit().await.success());
+    }
+}
+
 #[tokio::test]
 async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
     let root = tempfile::tempdir().expect("tempdir");

@@ -324,7 +324,12 @@ impl Engagement {
             let mut noted = self.noted();
             // Taken whole: the map's room goes with it, so a burst does not keep it large.
             let unwritten = std::mem::take(&mut noted.unwritten);
+            let before = noted.today.len();
             noted.today.retain(|_, t| t.day == today);
+            if noted.today.len() < before {
+                // A new day: the table shrinks to today's members (see `compact`).
+                crate::domain::bounds::compact(&mut noted.today, 0);
+            }
             self.noted_bound.set_len(noted.today.len());
             self.unwritten_bound.set_len(0);
             self.metrics.engagement_noted(noted.today.len());

@@ -81,6 +81,11 @@ impl Daemon {
         }
     }
 
+    /// The process id (the same after the daemon restarts itself with its malloc settings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The admin listener's root URL (`/metrics`, `/readyz` …).
     pub fn admin(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin_port)
