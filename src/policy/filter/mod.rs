@@ -388,6 +388,7 @@ impl Filter {
         let mut marks = CharMarks::default();
         phrases.mark_first_chars(&mut marks);
         detectors.mark_first_chars(&mut marks);
+        normalizer.prepare_marks(&mut marks);
         let model_rule = u32::try_from(rules.len()).unwrap_or(u32::MAX);
         rules.push(Rule {
             name: Arc::from(MODEL_RULE),

@@ -403,6 +403,8 @@ proptest! {
         for (c, bit) in [('v', 1), ('微', 2), ('1', 4), ('a', 8), ('开', 16), ('.', 32), ('𝐯', 64)] {
             marks.mark(c, bit);
         }
+        // With the map of plain unmarked characters, so the pass's copy path runs too.
+        n.prepare_marks(&mut marks);
         let (mut plain, mut marked) = (View::default(), View::default());
         n.compact_into(&text, &mut plain);
         n.compact_marked_into(&text, &marks, &mut marked);
