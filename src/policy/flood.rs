@@ -342,8 +342,13 @@ impl Shard {
             }
         }
         // The drops leave tombstones in a full table, which would double when it fills
-        // again; a fresh one keeps the size the capacity needs (see `compact`).
-        crate::domain::bounds::compact(&mut self.members, capacity);
+        // again; a fresh one keeps the size the capacity needs (see `compact`). Only after a
+        // drop of at least an eighth: the rebuild then costs at most eight moves per member
+        // dropped, where rebuilding after every sweep that found one idle member would copy
+        // the whole shard for each new member of a busy stream.
+        if idle + excess >= (capacity / 8).max(1) {
+            crate::domain::bounds::compact(&mut self.members, capacity);
+        }
         (idle, excess)
     }
 }
