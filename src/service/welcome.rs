@@ -13,9 +13,10 @@
 //! With `[welcome] delete_previous`, each welcome is sent with a receipt name: the outbox
 //! keeps the message id the gateway returned, and the next welcome of the group recalls it
 //! first, so only the newest greeting stays in the chat. The id is kept with the delivery's
-//! record, a few milliseconds after the gateway answered; a welcome composed before that
-//! (only possible with `batch_window = "0s"` and two joins within milliseconds) cannot
-//! recall its predecessor, and both stay.
+//! record, a few milliseconds after the gateway answered. A welcome composed before that
+//! cannot recall its predecessor, and both stay: with `batch_window = "0s"` and two joins
+//! within milliseconds, or when the previous welcome is still undelivered after the window
+//! (the gateway down or retrying, the send governor holding it).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -256,7 +256,7 @@ async fn the_previous_welcome_is_deleted_when_the_next_is_posted() {
     assert_eq!(actions(&calls), ["send_group_msg"]);
     // The fake gateway numbers the messages it sends from 9001. The next welcome recalls the
     // one whose delivery is recorded (the receipt is written with the delivered mark, a few
-    // milliseconds after the gateway answered; with a batch window this is always so).
+    // milliseconds after the gateway answered).
     let first_id = json!(9_001);
     app.settle().await;
     app.post_event(&join_of(802)).await;
