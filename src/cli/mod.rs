@@ -210,6 +210,19 @@ enum ModelCommand {
         /// L2 regularization strength λ (default 1e-4). For experiments, like --epochs.
         #[arg(long, value_name = "LAMBDA")]
         l2: Option<f64>,
+        /// An n-gram gets a weight only when at least N training messages have it (default
+        /// 2; 1 keeps every n-gram, as models before round 12 of detection). For experiments,
+        /// like --epochs.
+        #[arg(long, value_name = "N")]
+        min_count: Option<u32>,
+        /// Fits averaged into the model (default 10), each shuffled by its own seed. For
+        /// experiments, like --epochs.
+        #[arg(long, value_name = "N")]
+        runs: Option<u32>,
+        /// The first fit's shuffling seed (default 5856734843261766705, "QGMODEL1"; fit k
+        /// uses seed + k). For experiments: how much a figure depends on the shuffle.
+        #[arg(long, value_name = "SEED")]
+        seed: Option<u64>,
     },
     /// Run the filter with its model over a held-out corpus folder and print, per category,
     /// what the rules alone and the rules with the model flag: recall, false-positive rate,

@@ -41,6 +41,9 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
             config,
             epochs,
             l2,
+            min_count,
+            runs,
+            seed,
         } => {
             let settings = Settings::load(config.as_deref())?;
             let rules = rules.unwrap_or_else(|| settings.rules.dir.clone());
@@ -49,6 +52,9 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
             let opts = TrainOptions {
                 epochs: epochs.unwrap_or(defaults.epochs),
                 l2: l2.unwrap_or(defaults.l2),
+                min_count: min_count.unwrap_or(defaults.min_count),
+                runs: runs.unwrap_or(defaults.runs),
+                seed: seed.unwrap_or(defaults.seed),
                 ..defaults
             };
             if !(opts.l2.is_finite() && opts.l2 >= 0.0) || opts.epochs == 0 {
@@ -57,6 +63,9 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     opts.epochs,
                     opts.l2
                 );
+            }
+            if opts.runs == 0 {
+                bail!("--runs must be 1 or more (got 0)");
             }
             let summary = train_to(&corpus, &rules, &out, &opts)?;
             println!("{summary}");
@@ -132,7 +141,7 @@ pub(crate) struct Labelled {
 
 /// Trains on the corpus folder `corpus` with the word lists and detectors of the rules folder
 /// `rules` and writes the model file to `out` (atomically: a temporary file, then a rename).
-/// Returns a one-line summary. `opts` are [`TrainOptions::default`] unless `--epochs`/`--l2` say
+/// Returns a one-line summary. `opts` are [`TrainOptions::default`] unless `--epochs`, `--l2`, `--min-count`, `--runs` or `--seed` say
 /// otherwise (the shipped model uses the defaults).
 pub(crate) fn train_to(corpus: &Path, rules: &Path, out: &Path, opts: &TrainOptions) -> anyhow::Result<String> {
     let lines = read_corpus(corpus)?;

@@ -381,3 +381,60 @@ fn model_train_takes_epochs_and_l2_for_experiments_and_refuses_bad_ones() {
         assert!(!refused.exists(), "{bad:?} wrote a model");
     }
 }
+
+/// `--min-count`, `--runs` and `--seed` change the training (another model, same
+/// determinism); their defaults are the shipped training (`--min-count 1 --runs 10` and the
+/// default seed give the default model's bytes); `--runs 0` is refused, writing nothing.
+#[test]
+fn model_train_takes_min_count_runs_and_seed_for_experiments() {
+    let root = model_fixture();
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
+    let train = |name: &str, extra: &[&str]| {
+        let out = root.path().join(name);
+        let mut args = vec![
+            "model",
+            "train",
+            "--corpus",
+            corpus_s,
+            "--rules",
+            rules_s,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let run = run_bare(&args);
+        (run, out)
+    };
+    let read = |path: &Path| std::fs::read(path).expect("written");
+    let (ok, default) = train("default.bin", &[]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let (ok, explicit) = train(
+        "explicit.bin",
+        &["--min-count", "1", "--runs", "10", "--seed", "5856734843261766705"],
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        read(&explicit) == read(&default),
+        "the defaults spelled out train the default model"
+    );
+    for (i, extra) in [&["--min-count", "2"][..], &["--runs", "2"], &["--seed", "7"]]
+        .iter()
+        .enumerate()
+    {
+        let (ok, first) = train(&format!("a{i}.bin"), extra);
+        assert!(
+            ok.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let (_, second) = train(&format!("b{i}.bin"), extra);
+        assert!(read(&first) != read(&default), "{extra:?} changes nothing");
+        assert!(read(&first) == read(&second), "{extra:?} is not deterministic");
+    }
+    let (refused, out) = train("refused.bin", &["--runs", "0"]);
+    assert!(!refused.status.success(), "--runs 0 accepted");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--runs must be 1 or more"), "{stderr}");
+    assert!(!out.exists(), "--runs 0 wrote a model");
+}

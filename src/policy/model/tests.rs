@@ -356,6 +356,57 @@ fn several_runs_average_the_fits_of_consecutive_seeds() {
     assert!(train(&corpus(), &zero).to_bytes() == a.to_bytes(), "0 runs count as 1");
 }
 
+/// `min_count`: an n-gram bucket that only one training message has keeps weight 0, one that
+/// two have is learned; flags are learned whatever their count; 0 and 1 are the plain fit.
+#[test]
+fn min_count_leaves_buckets_of_a_single_message_at_zero() {
+    let samples = vec![
+        Sample {
+            text: "甲乙".to_owned(),
+            flags: Flags {
+                phone: true,
+                ..Flags::default()
+            },
+            spam: true,
+        },
+        Sample {
+            text: "甲丙".to_owned(),
+            flags: Flags::default(),
+            spam: true,
+        },
+        Sample {
+            text: "丁戊".to_owned(),
+            flags: Flags::default(),
+            spam: false,
+        },
+    ];
+    let with = |min_count| {
+        train(
+            &samples,
+            &TrainOptions {
+                min_count,
+                ..TrainOptions::default()
+            },
+        )
+    };
+    let (plain, pruned) = (with(1), with(2));
+    let phone = (BUCKETS + 19) as u32;
+    assert_eq!(FLAG_NAMES[19], "flag:phone");
+    for gram in ["乙", "甲乙", "丙", "丁", "丁戊"] {
+        let b = gram_bucket(gram);
+        assert!(plain.weight(b) != 0.0, "{gram}: learned without min_count");
+        assert_eq!(pruned.weight(b), 0.0, "{gram}: one message has it");
+    }
+    assert!(pruned.weight(gram_bucket("甲")) > 0.0, "two spam messages have 甲");
+    assert!(pruned.weight(phone) > 0.0, "a flag is learned from one message");
+    assert!(with(0).to_bytes() == plain.to_bytes(), "0 is the plain fit");
+    assert_eq!(
+        TrainOptions::default().min_count,
+        1,
+        "the shipped model.bin keeps every n-gram"
+    );
+}
+
 #[test]
 fn training_is_deterministic_to_the_bit() {
     let a = train(&corpus(), &TrainOptions::default()).to_bytes();
