@@ -770,10 +770,18 @@ impl GroupCommit {
         // point, so one flush started now covers them all.
         let upto = self.requested.load(Ordering::SeqCst);
         let commits = self.commits.load(Ordering::SeqCst);
-        let flusher = store.clone();
-        tokio::task::spawn_blocking(move || flusher.flush_now())
-            .await
-            .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
+        if blocking::on_store_thread() {
+            // An event's handling waits for its flush on a store thread anyway: flushing right
+            // there spares a hand-off to the blocking pool and a wake-up back (two thread
+            // switches per flush; docs/performance.md, "Session 21"). Other events on this
+            // thread wait meanwhile; the other store thread goes on.
+            store.flush_now()?;
+        } else {
+            let flusher = store.clone();
+            tokio::task::spawn_blocking(move || flusher.flush_now())
+                .await
+                .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
+        }
         if generation != store.generation() {
             return Err(stale());
         }
