@@ -22,8 +22,9 @@
 //! in order and stops at the first message that was not written completely (a "tear"): what
 //! a restart finds is always a prefix of the writes, in the order they were made
 //! (sled's `LogIter`; the same property its batch manifests rely on). Every writer of the
-//! trees a unit writes holds the commit lock (or, for the sweep, writes with a
-//! compare-and-swap), so nothing else is written between steps 2 and 4 under the lock.
+//! trees a unit writes holds the commit lock, so nothing else writes those keys between
+//! steps 2 and 4 (the sweep, without the lock, removes only expired seen keys, cases and
+//! receipts, and strike records by compare-and-swap: never what a unit in progress writes).
 //! After a crash:
 //!
 //! - no journal, none of the unit's writes: the crash came before step 2, nothing happened;

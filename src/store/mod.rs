@@ -28,14 +28,17 @@
 //! | `bans`        | platform ‖ user (9 B)                 | `Ban` (global ban list, [`bans`])   |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
-//! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
+//! outbox items — is written as one atomic unit ([`Store::commit`]; not a sled transaction:
+//! a one-record redo journal, then plain writes, see [`journal`]), and the webhook
 //! acknowledges only after [`Store::durable`] has flushed it. Flushes are group-committed: one
 //! flush serves every request waiting when it starts.
 //!
-//! Commits are serialised by one lock (the "commit lock"). sled serialises transaction commits
-//! process-wide anyway; taking our own lock first means transactions never conflict and
-//! retry, gives a total commit order the outbox feed can rely on, and lets a backup copy every
-//! tree at one consistent point.
+//! Commits are serialised by one lock (the "commit lock"): units of work never interleave,
+//! commits have a total order the outbox feed can rely on, a backup copies every tree at one
+//! consistent point, and every writer of a tree a unit writes holds it, which is what makes
+//! the journal sufficient. (The sweep does not: it removes only what expired — old seen keys,
+//! cases, receipts — or a strike record by compare-and-swap, never what a unit in progress
+//! writes.)
 //!
 //! **Robustness** ([`health`], [`recover`], [`integrity`], [`blocking`]):
 //!
