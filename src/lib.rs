@@ -34,7 +34,7 @@
 //!                                 │
 //!                                 ▼   DECIDED: policy::verdict::decide (ladder + what the
 //!                                 │   platform can do), for the filter, flood and /warn alike
-//!   store::Store::commit: seen key + strikes + audit case + outbox items, ONE transaction
+//!   store::Store::commit: seen key + strikes + audit case + outbox items, ONE atomic unit
 //!                                 │   DURABLE: service::outbox::OutboxHandle::publish
 //!                                 ▼   (flush, then wake the worker; the webhook answers 204)
 //!   service::outbox worker (groups concurrently, each in order) ──▶ gateway clients ──▶ API

@@ -61,8 +61,22 @@ fn start_driver(index: usize) -> std::io::Result<tokio::runtime::Handle> {
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("qunguan-store-{index}"))
-        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        .spawn(move || {
+            ON_STORE_THREAD.with(|on| on.set(true));
+            runtime.block_on(std::future::pending::<()>());
+        })?;
     Ok(handle)
+}
+
+thread_local! {
+    /// True on the threads [`offload`] drives futures on.
+    static ON_STORE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the caller runs on a store thread ([`offload`]), where a synchronous store call
+/// (a flush) blocks no async worker thread.
+pub(crate) fn on_store_thread() -> bool {
+    ON_STORE_THREAD.with(std::cell::Cell::get)
 }
 
 /// Polls its future inside the caller's runtime context, as `Handle::block_on` did: its
@@ -162,6 +176,36 @@ mod tests {
                 .expect("joined")
                 .expect("no panic");
         }
+    }
+
+    #[tokio::test]
+    async fn a_flush_awaited_on_a_store_thread_covers_the_write_and_elsewhere_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        assert!(!on_store_thread(), "the test's own thread is no store thread");
+        let offloaded = store.clone();
+        let (on_store, durable) = offload(async move {
+            offloaded
+                .enqueue(
+                    vec![crate::domain::action::Action::Recall {
+                        group: crate::domain::event::GroupId::qq(1),
+                        message_id: 1,
+                    }],
+                    jiff::Timestamp::UNIX_EPOCH,
+                )
+                .expect("enqueue");
+            let before = offloaded.durable_commits();
+            offloaded.durable().await.expect("flushed");
+            (on_store_thread(), (before, offloaded.durable_commits()))
+        })
+        .await
+        .expect("finishes");
+        assert!(on_store);
+        assert_eq!(durable, (0, 1), "the flush made the commit durable");
+        // From an async worker thread it still goes through the blocking pool.
+        store.enqueue(vec![], jiff::Timestamp::UNIX_EPOCH).expect("enqueue");
+        store.durable().await.expect("flushed");
+        assert_eq!(store.durable_commits(), 2);
     }
 
     #[tokio::test]

@@ -242,7 +242,7 @@ impl Store {
         let gate_key = gate_key(gate.group, gate.user_id);
         let value = encode(gate)?;
         let opened = self.unit(Some(key), now, |unit| {
-            let replaced = unit.state.insert(gate_key.as_slice(), value.as_slice())?.is_some();
+            let replaced = unit.state.replace(gate_key.as_slice(), value.as_slice())?.is_some();
             let old_question = if replaced {
                 take_question(unit, gate.group, gate.user_id, now.as_millisecond())?
             } else {

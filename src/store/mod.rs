@@ -28,14 +28,17 @@
 //! | `bans`        | platform ‖ user (9 B)                 | `Ban` (global ban list, [`bans`])   |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
-//! outbox items — is written in one transaction ([`Store::commit`]), and the webhook
+//! outbox items — is written as one atomic unit ([`Store::commit`]; not a sled transaction:
+//! a one-record redo journal, then plain writes, see [`journal`]), and the webhook
 //! acknowledges only after [`Store::durable`] has flushed it. Flushes are group-committed: one
 //! flush serves every request waiting when it starts.
 //!
-//! Commits are serialised by one lock (the "commit lock"). sled serialises transaction commits
-//! process-wide anyway; taking our own lock first means transactions never conflict and
-//! retry, gives a total commit order the outbox feed can rely on, and lets a backup copy every
-//! tree at one consistent point.
+//! Commits are serialised by one lock (the "commit lock"): units of work never interleave,
+//! commits have a total order the outbox feed can rely on, a backup copies every tree at one
+//! consistent point, and every writer of a tree a unit writes holds it, which is what makes
+//! the journal sufficient. (The sweep does not: it removes only what expired — old seen keys,
+//! cases, receipts — or a strike record by compare-and-swap, never what a unit in progress
+//! writes.)
 //!
 //! **Robustness** ([`health`], [`recover`], [`integrity`], [`blocking`]):
 //!
@@ -62,6 +65,7 @@ pub(crate) mod gate;
 mod groups;
 pub(crate) mod health;
 pub(crate) mod integrity;
+mod journal;
 mod keys;
 pub(crate) mod marks;
 pub(crate) mod members;
@@ -85,7 +89,7 @@ mod unit;
 pub(crate) mod welcome;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwapOption;
@@ -278,6 +282,8 @@ struct Inner {
     health: health::StoreHealth,
     /// Members' trust records read or written lately ([`trust::TrustCache`]).
     trust: trust::TrustCache,
+    /// Set while a unit of work is unfinished (`CommitLog::unfinished`): other writes wait.
+    unfinished: AtomicBool,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -339,9 +345,12 @@ impl Trees {
 }
 
 /// What the commit lock guards: the order of commits (the lock is the point; see the module
-/// docs). Holding a `&mut CommitLog` proves the caller holds the lock.
+/// docs), and a unit of work a write error left unfinished ([`journal`]). Holding a
+/// `&mut CommitLog` proves the caller holds the lock.
 #[derive(Default)]
-struct CommitLog {}
+struct CommitLog {
+    unfinished: Option<unit::Unfinished>,
+}
 
 /// An outbox item in the feed, tagged with the commit that wrote it.
 struct Staged {
@@ -380,6 +389,9 @@ impl Store {
 
     fn from_db(db: sled::Db, path: Option<PathBuf>, cache_bytes: u64) -> Result<Self, StoreError> {
         migrate::ensure_current(&db, path.as_deref())?;
+        // After the schema check: a journal is only ever left by a build of this schema (a
+        // later schema step must replay it before it migrates).
+        journal::replay_on_open(&db)?;
         let trees = Trees::open(db)?;
         let health = health::StoreHealth::default();
         health.flushes.set_base(integrity::stored_flush_seq(&trees.meta)?);
@@ -393,6 +405,7 @@ impl Store {
                 flush: GroupCommit::default(),
                 health,
                 trust: trust::TrustCache::new(crate::config::LimitsSettings::default().trust_members),
+                unfinished: AtomicBool::new(false),
             }),
         })
     }
@@ -400,7 +413,18 @@ impl Store {
     /// The open database for a write: injected faults first, and a store-wide error marks the
     /// store failing.
     pub(crate) fn write_gate(&self) -> Result<Arc<Trees>, StoreError> {
+        if self.inner.unfinished.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                "a unit of work is unfinished after a write error; it is written again first".into(),
+            ));
+        }
         self.observe(self.inner.health.faults.before_write().and_then(|()| self.trees()))
+    }
+
+    /// Keeps (or clears) the unit of work a write error left unfinished; see [`journal`].
+    fn set_unfinished(&self, log: &mut CommitLog, unfinished: Option<unit::Unfinished>) {
+        self.inner.unfinished.store(unfinished.is_some(), Ordering::SeqCst);
+        log.unfinished = unfinished;
     }
 
     /// Flushes now: makes everything written so far durable and (in the daemon) keeps the
@@ -749,10 +773,18 @@ impl GroupCommit {
         // point, so one flush started now covers them all.
         let upto = self.requested.load(Ordering::SeqCst);
         let commits = self.commits.load(Ordering::SeqCst);
-        let flusher = store.clone();
-        tokio::task::spawn_blocking(move || flusher.flush_now())
-            .await
-            .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
+        if blocking::on_store_thread() {
+            // An event's handling waits for its flush on a store thread anyway: flushing right
+            // there spares a hand-off to the blocking pool and a wake-up back (two thread
+            // switches per flush; docs/performance.md, "Session 21"). Other events on this
+            // thread wait meanwhile; the other store thread goes on.
+            store.flush_now()?;
+        } else {
+            let flusher = store.clone();
+            tokio::task::spawn_blocking(move || flusher.flush_now())
+                .await
+                .map_err(|e| StoreError::Join(format!("the flush task: {e}")))??;
+        }
         if generation != store.generation() {
             return Err(stale());
         }
@@ -766,7 +798,7 @@ impl GroupCommit {
 /// redelivery). Its `seen_expiry` index entry is written before the transaction (see
 /// `Store::index_seen`).
 fn mark_seen(
-    seen: &sled::transaction::TransactionalTree,
+    seen: &journal::Staging<'_>,
     key: &EventKey,
     now_ms: i64,
 ) -> Result<bool, ConflictableTransactionError<StoreError>> {
@@ -840,7 +872,7 @@ fn record_decision<'t, U: unit::AsCore<'t>, R>(
 /// Appends actions to the outbox inside a transaction, under fresh sequence numbers (sled's
 /// id generator: monotonic, so key order is decision order); returns them for the feed.
 fn stage(
-    outbox: &sled::transaction::TransactionalTree,
+    outbox: &impl OutboxTree,
     actions: impl IntoIterator<Item = Action>,
     now_ms: i64,
     case: Option<u64>,
@@ -857,16 +889,44 @@ fn stage(
 
 /// [`stage`] for items prepared by the caller (a later `not_before_ms`, a receipt name).
 fn stage_items(
-    outbox: &sled::transaction::TransactionalTree,
+    outbox: &impl OutboxTree,
     items: impl IntoIterator<Item = OutboxItem>,
 ) -> Result<Vec<(u64, OutboxItem)>, ConflictableTransactionError<StoreError>> {
     let mut staged = Vec::new();
     for item in items {
-        let seq = outbox.generate_id()?;
-        outbox.insert(&seq.to_be_bytes(), encode(&item).map_err(abort)?)?;
+        let seq = outbox.next_seq()?;
+        outbox.put(seq.to_be_bytes(), encode(&item).map_err(abort)?)?;
         staged.push((seq, item));
     }
     Ok(staged)
+}
+
+/// The `outbox` tree as [`stage_items`] writes it: in a unit of work ([`journal::Staging`])
+/// or in a sled transaction (the dead letters' requeue).
+trait OutboxTree {
+    fn next_seq(&self) -> Result<u64, sled::transaction::UnabortableTransactionError>;
+    fn put(&self, key: [u8; 8], value: Vec<u8>) -> Result<(), sled::transaction::UnabortableTransactionError>;
+}
+
+impl OutboxTree for journal::Staging<'_> {
+    fn next_seq(&self) -> Result<u64, sled::transaction::UnabortableTransactionError> {
+        self.generate_id()
+    }
+
+    fn put(&self, key: [u8; 8], value: Vec<u8>) -> Result<(), sled::transaction::UnabortableTransactionError> {
+        self.insert(&key, value)
+    }
+}
+
+impl OutboxTree for sled::transaction::TransactionalTree {
+    fn next_seq(&self) -> Result<u64, sled::transaction::UnabortableTransactionError> {
+        self.generate_id()
+            .map_err(sled::transaction::UnabortableTransactionError::Storage)
+    }
+
+    fn put(&self, key: [u8; 8], value: Vec<u8>) -> Result<(), sled::transaction::UnabortableTransactionError> {
+        self.insert(&key, value).map(drop)
+    }
 }
 
 pub(crate) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
@@ -877,7 +937,7 @@ pub(crate) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 /// `state` (1 for the first), stored before it is returned. `what` names the counter in a
 /// decode error. Scheduled posts and keyword answers number their entries with it.
 pub(crate) fn next_number(
-    state: &sled::transaction::TransactionalTree,
+    state: &journal::Staging<'_>,
     counter: &[u8],
     what: &'static str,
 ) -> Result<u64, ConflictableTransactionError<StoreError>> {

@@ -42,7 +42,7 @@ impl Store {
         if self.failing().is_none() {
             return Ok(Recovery::Healthy);
         }
-        if self.probe().is_ok() {
+        if self.finish_unfinished(&mut self.lock()).is_ok() && self.probe().is_ok() {
             self.clear_failing();
             return Ok(Recovery::Probed);
         }
@@ -77,13 +77,17 @@ impl Store {
             return Err(StoreError::Invalid("a store without a path cannot be reopened"));
         };
         let _op = self.begin("reopen");
-        let _log = self.lock();
+        let mut log = self.lock();
         // From here on, tickets of the old handle are stale and new writes wait for the new one.
         let old = self.inner.trees.swap(None);
         self.inner.health.bump_generation();
         drop(old);
         let db = self.observe(open_db(&path, self.inner.cache_bytes))?;
         self.observe(migrate::ensure_current(&db, Some(&path)))?;
+        // A unit of work the old handle left unfinished is finished from its journal if that
+        // reached the disk (then so may have part of its writes), and is gone otherwise.
+        self.observe(super::journal::replay_on_open(&db))?;
+        self.set_unfinished(&mut log, None);
         let trees = self.observe(Trees::open(db))?;
         self.inner
             .health

@@ -1155,3 +1155,164 @@ fn member_records_of_the_long_form_read_as_before_and_are_rewritten_short() {
         }
     );
 }
+
+#[test]
+fn a_unit_a_crash_tore_part_way_is_finished_from_its_journal_on_the_next_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = GroupId::qq(1);
+    {
+        let store = Store::open_path(dir.path()).expect("open");
+        violate(&store, "v1", g, 7, at(0));
+        // The second violation's journal and its first write (the strike record) reach the
+        // disk, the rest does not: what a crash part-way through the unit leaves.
+        journal::injected::fail_after(Some(1));
+        let subject = Subject {
+            group: g,
+            user: Some(8),
+        };
+        let torn = store.commit(&EventKey::derive("v2"), at(1), Some(subject), |snap| {
+            let writes = Writes {
+                strikes: StrikeWrite::Put(record("ads", 1_000)),
+                actions: vec![send("warn 8")],
+                audit: Some(case(g, 8, 1_000)),
+            };
+            (writes, snap.next_case)
+        });
+        journal::injected::fail_after(None);
+        assert!(torn.expect_err("injected").is_store_wide());
+        let trees = store.trees().expect("trees");
+        assert!(trees.meta.get(journal::JOURNAL_KEY).expect("read").is_some());
+        assert!(
+            store.strike_record(g, 8).expect("read").is_some(),
+            "written before the error"
+        );
+        assert_eq!(store.cases(Some(g), None).expect("cases").len(), 1, "not written");
+        trees.db.flush().expect("flush");
+    }
+    let store = Store::open_path(dir.path()).expect("reopen");
+    assert!(
+        store
+            .trees()
+            .expect("trees")
+            .meta
+            .get(journal::JOURNAL_KEY)
+            .expect("read")
+            .is_none(),
+        "the journal is removed once applied"
+    );
+    let cases = store.cases(Some(g), None).expect("cases");
+    assert_eq!(
+        cases.iter().map(|c| (c.case, c.user_id)).collect::<Vec<_>>(),
+        [(1, 7), (2, 8)]
+    );
+    assert_eq!(store.outbox().pending().expect("pending").len(), 2, "both warnings");
+    assert_eq!(violate(&store, "v2", g, 8, at(2)), None, "its seen key was written too");
+    assert_eq!(violate(&store, "v3", g, 9, at(3)).map(|c| c.value), Some(3));
+}
+
+#[test]
+fn a_unit_that_fails_part_way_is_written_again_before_any_other_write() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    assert!(store.outbox().subscribe().expect("subscribe").is_empty());
+    journal::injected::fail_after(Some(2));
+    let subject = Subject {
+        group: g,
+        user: Some(7),
+    };
+    let failed = store.commit(&EventKey::derive("v1"), at(0), Some(subject), |snap| {
+        let writes = Writes {
+            strikes: StrikeWrite::Put(record("ads", 0)),
+            actions: vec![send("warn 7")],
+            audit: Some(case(g, 7, 0)),
+        };
+        (writes, snap.next_case)
+    });
+    journal::injected::fail_after(None);
+    assert!(failed.expect_err("injected").is_store_wide());
+    assert!(store.failing().is_some());
+    // Until the unit is whole, nothing else is written: not a plain write, not another unit
+    // while the disk still fails.
+    let refused = store.set_state("x", b"1").expect_err("refused");
+    assert!(matches!(refused, StoreError::Unavailable(_)), "{refused}");
+    journal::injected::fail_after(Some(0));
+    assert!(violate_result(&store, "v2", g, 8, at(1)).is_err());
+    journal::injected::fail_after(None);
+    assert_eq!(
+        store.cases(Some(g), None).expect("cases").len(),
+        0,
+        "only two writes made it"
+    );
+    // The next unit writes the unfinished one first, then its own, in that order.
+    assert_eq!(violate(&store, "v2", g, 8, at(1)).map(|c| c.value), Some(2));
+    let cases = store.cases(Some(g), None).expect("cases");
+    assert_eq!(
+        cases.iter().map(|c| (c.case, c.user_id)).collect::<Vec<_>>(),
+        [(1, 7), (2, 8)]
+    );
+    assert!(
+        store
+            .trees()
+            .expect("trees")
+            .meta
+            .get(journal::JOURNAL_KEY)
+            .expect("read")
+            .is_none()
+    );
+    store.set_state("x", b"1").expect("writes again");
+    assert_eq!(
+        violate(&store, "v1", g, 7, at(2)),
+        None,
+        "the failed event is recorded once"
+    );
+    // Its warning reaches the delivery worker, before the next unit's.
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    rt.block_on(store.durable()).expect("flush");
+    let fed: Vec<String> = store
+        .outbox()
+        .take_durable()
+        .into_iter()
+        .map(|(_, item)| match item.action {
+            Action::Send { message, .. } => message.plain_text(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(fed, ["warn 7", "warn"]);
+    assert_eq!(store.recover().expect("recover"), recover::Recovery::Probed);
+}
+
+#[test]
+fn recovery_finishes_an_unfinished_unit_before_its_probe() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    journal::injected::fail_after(Some(1));
+    assert!(violate_result(&store, "v1", g, 7, at(0)).is_err());
+    journal::injected::fail_after(None);
+    assert_eq!(store.recover().expect("recover"), recover::Recovery::Probed);
+    assert_eq!(store.failing(), None);
+    assert_eq!(store.cases(Some(g), None).expect("cases").len(), 1);
+    store.set_state("x", b"1").expect("writes again");
+    assert_eq!(violate(&store, "v1", g, 7, at(1)), None);
+}
+
+/// [`violate`], returning the store's error.
+fn violate_result(
+    store: &Store,
+    key: &str,
+    group: GroupId,
+    user: i64,
+    now: Timestamp,
+) -> Result<Option<Committed<u64>>, StoreError> {
+    let subject = Subject {
+        group,
+        user: Some(user),
+    };
+    store.commit(&EventKey::derive(key), now, Some(subject), |snap| {
+        let writes = Writes {
+            strikes: StrikeWrite::Put(record("ads", now.as_millisecond())),
+            actions: vec![send("warn")],
+            audit: Some(case(group, user, now.as_millisecond())),
+        };
+        (writes, snap.next_case)
+    })
+}

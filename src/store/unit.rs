@@ -2,54 +2,63 @@
 //! through [`Store::unit`] (or, for a violation, [`Store::core_unit`], the same over fewer
 //! trees), which is the one place that
 //!
-//! 1. takes the commit lock (so transactions never conflict, and commits have one order);
-//! 2. writes the event key's `seen_expiry` index entry (before the transaction: see
+//! 1. takes the commit lock (so units never interleave, and commits have one order), and
+//!    first finishes a unit a write error left unfinished ([`super::journal`]);
+//! 2. writes the event key's `seen_expiry` index entry (before the unit: see
 //!    `Store::index_seen`);
-//! 3. opens one sled transaction over the trees such writes touch;
-//! 4. records the event's key as seen, and stops there if it already was (a redelivery);
-//! 5. runs the caller's work, which reads and writes through a [`Unit`] (or [`Core`]) and
-//!    stages outbox items with [`Core::stage`];
-//! 6. after the commit, hands the staged items to the outbox feed in commit order.
+//! 3. records the event's key as seen, and stops there if it already was (a redelivery);
+//! 4. runs the caller's work, which reads and writes through a [`Unit`] (or [`Core`]) —
+//!    [`Staging`] trees: the writes are kept in memory — and stages outbox items with
+//!    [`Core::stage`];
+//! 5. writes what the work wrote as one unit, atomic across a crash, without a sled
+//!    transaction ([`super::journal`]: a one-record redo journal, then plain writes);
+//! 6. hands the staged items to the outbox feed in commit order.
 //!
-//! The work closure may run more than once (sled retries on conflict), so it must be pure:
-//! everything it decides comes from what it reads through the [`Unit`] and its captures.
+//! The work closure runs once; an abort (`Err`) writes nothing.
 
 use jiff::Timestamp;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::ConflictableTransactionError;
 
-use super::{CommitLog, OutboxItem, Store, StoreError, map_tx, mark_seen, seen_expiry_key, stage, stage_items};
+use super::journal::{self, Staging, Write};
+use super::{CommitLog, OutboxItem, Store, StoreError, Trees, mark_seen, seen_expiry_key, stage, stage_items};
 use crate::domain::action::Action;
 use crate::domain::event::EventKey;
 
 /// The outbox items a unit of work staged, with their sequence numbers.
-type StagedItems = Vec<(u64, OutboxItem)>;
+pub(crate) type StagedItems = Vec<(u64, OutboxItem)>;
 
-/// What an aborted unit of work returns from inside the transaction.
+/// What an aborted unit of work returns from its work.
 pub(crate) type Abort = ConflictableTransactionError<StoreError>;
 
-/// The trees every event's record writes, inside its transaction: the subject's strikes,
-/// the audit case and the group's case counter, the member's points (a strike's penalty) and
-/// the outbox. A violation's transaction opens only these ([`Store::core_unit`]); a
-/// [`Unit`] opens them and the rest.
+/// A unit whose writes failed part-way (a full disk): kept under the commit lock and
+/// written again before anything else ([`Store::finish_unfinished`]).
+pub(crate) struct Unfinished {
+    writes: Vec<Write>,
+    staged: StagedItems,
+}
+
+/// The trees every event's record writes: the subject's strikes, the audit case and the
+/// group's case counter, the member's points (a strike's penalty) and the outbox. A
+/// violation's unit opens only these ([`Store::core_unit`]); a [`Unit`] opens them and the
+/// rest.
 pub(crate) struct Core<'t> {
-    pub(crate) strikes: &'t TransactionalTree,
-    pub(crate) audit: &'t TransactionalTree,
-    pub(crate) groups: &'t TransactionalTree,
-    pub(crate) engagement: &'t TransactionalTree,
-    outbox: &'t TransactionalTree,
+    pub(crate) strikes: &'t Staging<'t>,
+    pub(crate) audit: &'t Staging<'t>,
+    pub(crate) groups: &'t Staging<'t>,
+    pub(crate) engagement: &'t Staging<'t>,
+    outbox: &'t Staging<'t>,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
 }
 
 impl<'t> Core<'t> {
-    /// The core trees of one transaction, nothing staged yet.
+    /// The core trees of one unit, nothing staged yet.
     fn new(
-        strikes: &'t TransactionalTree,
-        audit: &'t TransactionalTree,
-        groups: &'t TransactionalTree,
-        engagement: &'t TransactionalTree,
-        outbox: &'t TransactionalTree,
+        strikes: &'t Staging<'t>,
+        audit: &'t Staging<'t>,
+        groups: &'t Staging<'t>,
+        engagement: &'t Staging<'t>,
+        outbox: &'t Staging<'t>,
         now_ms: i64,
     ) -> Self {
         Self {
@@ -83,19 +92,18 @@ impl<'t> Core<'t> {
     }
 }
 
-/// The trees of one unit of work, inside its transaction: the [`Core`] ones (reached through
-/// it, `unit.strikes`) and the others.
+/// The trees of one unit of work: the [`Core`] ones (reached through it, `unit.strikes`) and
+/// the others.
 pub(crate) struct Unit<'t> {
     core: Core<'t>,
-    pub(crate) schedules: &'t TransactionalTree,
-    pub(crate) posts: &'t TransactionalTree,
-    pub(crate) state: &'t TransactionalTree,
-    pub(crate) joins: &'t TransactionalTree,
-    pub(crate) welcome: &'t TransactionalTree,
-    pub(crate) members: &'t TransactionalTree,
-    pub(crate) samples: &'t TransactionalTree,
+    pub(crate) schedules: &'t Staging<'t>,
+    pub(crate) posts: &'t Staging<'t>,
+    pub(crate) state: &'t Staging<'t>,
+    pub(crate) joins: &'t Staging<'t>,
+    pub(crate) welcome: &'t Staging<'t>,
+    pub(crate) members: &'t Staging<'t>,
+    pub(crate) samples: &'t Staging<'t>,
 }
-
 /// Either kind of unit, seen as its [`Core`] (what recording an event's decision needs).
 pub(crate) trait AsCore<'t> {
     fn core(&mut self) -> &mut Core<'t>;
@@ -128,8 +136,8 @@ impl<'t> std::ops::DerefMut for Unit<'t> {
 }
 
 impl Store {
-    /// Runs `work` as one transaction. With `key`, the event is recorded as seen in the same
-    /// transaction, and `Ok(None)` means it already was: nothing was written.
+    /// Runs `work` as one unit of work. With `key`, the event is recorded as seen in the same
+    /// unit, and `Ok(None)` means it already was: nothing was written.
     pub(crate) fn unit<R>(
         &self,
         key: Option<&EventKey>,
@@ -139,73 +147,65 @@ impl Store {
         let now_ms = now.as_millisecond();
         let _op = self.begin("commit");
         let mut log = self.lock();
+        self.finish_unfinished(&mut log)?;
         let inner = self.write_gate()?;
         if let Some(key) = key {
             self.index_seen(&inner, key, now_ms)?;
         }
-        // Thirteen trees (sled's `Transactional` takes at most fourteen in one tuple). A tree
-        // written on its own (`trust`, `review`, `sent`) stays out of the unit; a new one that
-        // must be written with an event's strikes and outbox items needs a tree merged or
-        // dropped here.
-        let trees = (
-            &inner.seen,
-            &inner.strikes,
-            &inner.outbox,
-            &inner.audit,
-            &inner.groups,
-            &inner.engagement,
-            &inner.schedules,
-            &inner.posts,
-            &inner.state,
-            &inner.joins,
-            &inner.welcome,
-            &inner.members,
-            &inner.samples,
-        );
-        let result = trees
-            .transaction(
-                |(
-                    seen,
-                    strikes,
-                    outbox,
-                    audit,
-                    groups,
-                    engagement,
-                    schedules,
-                    posts,
-                    state,
-                    joins,
-                    welcome,
-                    members,
-                    samples,
-                )| {
-                    if let Some(key) = key
-                        && !mark_seen(seen, key, now_ms)?
-                    {
-                        return Ok(None);
-                    }
-                    let mut unit = Unit {
-                        core: Core::new(strikes, audit, groups, engagement, outbox, now_ms),
-                        schedules,
-                        posts,
-                        state,
-                        joins,
-                        welcome,
-                        members,
-                        samples,
-                    };
-                    let value = work(&mut unit)?;
-                    Ok(Some((value, unit.core.staged)))
-                },
-            )
-            .map_err(map_tx);
-        self.finish_unit(&mut log, result)
+        let db = &inner.db;
+        let seen = Staging::new("seen", &inner.seen, db);
+        let strikes = Staging::new("strikes", &inner.strikes, db);
+        let outbox = Staging::new("outbox", &inner.outbox, db);
+        let audit = Staging::new("audit", &inner.audit, db);
+        let groups = Staging::new("groups", &inner.groups, db);
+        let engagement = Staging::new("engagement", &inner.engagement, db);
+        let schedules = Staging::new("schedules", &inner.schedules, db);
+        let posts = Staging::new("posts", &inner.posts, db);
+        let state = Staging::new("state", &inner.state, db);
+        let joins = Staging::new("joins", &inner.joins, db);
+        let welcome = Staging::new("welcome", &inner.welcome, db);
+        let members = Staging::new("members", &inner.members, db);
+        let samples = Staging::new("samples", &inner.samples, db);
+        let result = (|| {
+            if let Some(key) = key
+                && !mark_seen(&seen, key, now_ms)?
+            {
+                return Ok(None);
+            }
+            let mut unit = Unit {
+                core: Core::new(&strikes, &audit, &groups, &engagement, &outbox, now_ms),
+                schedules: &schedules,
+                posts: &posts,
+                state: &state,
+                joins: &joins,
+                welcome: &welcome,
+                members: &members,
+                samples: &samples,
+            };
+            let value = work(&mut unit)?;
+            Ok(Some((value, unit.core.staged)))
+        })();
+        // The event's seen key last: a reader outside the lock sees it only with the rest.
+        let trees = [
+            &strikes,
+            &outbox,
+            &audit,
+            &groups,
+            &engagement,
+            &schedules,
+            &posts,
+            &state,
+            &joins,
+            &welcome,
+            &members,
+            &samples,
+            &seen,
+        ];
+        self.finish_unit(&mut log, &inner, &trees, result)
     }
 
     /// [`Store::unit`] for an event whose record writes only the [`Core`] trees (a
-    /// violation): one transaction over those six instead of thirteen. sled builds, commits
-    /// and drops an overlay for every tree a transaction names, written or not, and holds its
-    /// process-wide write lock meanwhile.
+    /// violation).
     pub(crate) fn core_unit<R>(
         &self,
         key: &EventKey,
@@ -215,55 +215,89 @@ impl Store {
         let now_ms = now.as_millisecond();
         let _op = self.begin("commit");
         let mut log = self.lock();
+        self.finish_unfinished(&mut log)?;
         let inner = self.write_gate()?;
         self.index_seen(&inner, key, now_ms)?;
-        let trees = (
-            &inner.seen,
-            &inner.strikes,
-            &inner.outbox,
-            &inner.audit,
-            &inner.groups,
-            &inner.engagement,
-        );
-        let result = trees
-            .transaction(|(seen, strikes, outbox, audit, groups, engagement)| {
-                if !mark_seen(seen, key, now_ms)? {
-                    return Ok(None);
-                }
-                let mut core = Core::new(strikes, audit, groups, engagement, outbox, now_ms);
-                let value = work(&mut core)?;
-                Ok(Some((value, core.staged)))
-            })
-            .map_err(map_tx);
-        self.finish_unit(&mut log, result)
+        let db = &inner.db;
+        let seen = Staging::new("seen", &inner.seen, db);
+        let strikes = Staging::new("strikes", &inner.strikes, db);
+        let outbox = Staging::new("outbox", &inner.outbox, db);
+        let audit = Staging::new("audit", &inner.audit, db);
+        let groups = Staging::new("groups", &inner.groups, db);
+        let engagement = Staging::new("engagement", &inner.engagement, db);
+        let result = (|| {
+            if !mark_seen(&seen, key, now_ms)? {
+                return Ok(None);
+            }
+            let mut core = Core::new(&strikes, &audit, &groups, &engagement, &outbox, now_ms);
+            let value = work(&mut core)?;
+            Ok(Some((value, core.staged)))
+        })();
+        let trees = [&strikes, &outbox, &audit, &groups, &engagement, &seen];
+        self.finish_unit(&mut log, &inner, &trees, result)
     }
 
-    /// After a unit's transaction, still under the commit lock: its outcome observed (a
-    /// store-wide error marks the store failing) and, when it committed, its staged outbox
-    /// items numbered and put into the feed. `None`: the event was already recorded.
+    /// After a unit's work, still under the commit lock: its writes written as one unit
+    /// ([`journal::write_unit`]), the outcome observed (a store-wide error marks the store
+    /// failing) and, when it was written, its staged outbox items numbered and put into the
+    /// feed. `None`: the event was already recorded. A write error part-way leaves the unit
+    /// unfinished ([`Store::finish_unfinished`]).
     fn finish_unit<R>(
         &self,
         log: &mut CommitLog,
-        result: Result<Option<(R, StagedItems)>, StoreError>,
+        inner: &Trees,
+        trees: &[&Staging<'_>],
+        result: Result<Option<(R, StagedItems)>, Abort>,
     ) -> Result<Option<R>, StoreError> {
-        let Some((value, staged)) = self.observe(result)? else {
+        let Some((value, staged)) = self.observe(result.map_err(from_abort))? else {
             return Ok(None);
         };
+        let mut writes = Vec::new();
+        for tree in trees {
+            tree.drain_into(&mut writes);
+        }
+        if let Err(e) = journal::write_unit(inner, &writes) {
+            if writes.len() > 1 {
+                // The journal may be on disk: the unit must end as a whole before anything
+                // else is written.
+                self.set_unfinished(log, Some(Unfinished { writes, staged }));
+            }
+            return self.observe(Err(e));
+        }
         self.committed(log, staged);
         Ok(Some(value))
     }
 
+    /// Writes again a unit that a write error left unfinished, if there is one, and removes
+    /// its journal; then hands its outbox items to the feed. Until this succeeds, every other
+    /// write is refused (`write_gate`). The caller holds the commit lock.
+    pub(super) fn finish_unfinished(&self, log: &mut CommitLog) -> Result<(), StoreError> {
+        let Some(unfinished) = log.unfinished.take() else {
+            return Ok(());
+        };
+        let finished = self.trees().and_then(|trees| {
+            journal::apply(&trees, &unfinished.writes)?;
+            trees.meta.remove(journal::JOURNAL_KEY)?;
+            Ok(())
+        });
+        if let Err(e) = finished {
+            log.unfinished = Some(unfinished);
+            return self.observe(Err(e));
+        }
+        self.set_unfinished(log, None);
+        self.committed(log, unfinished.staged);
+        Ok(())
+    }
+
     /// Indexes event `key` under its time in `seen_expiry` (the sweep's way to the expired
-    /// `seen` keys), *before* the transaction that records it as seen, with a plain insert:
-    /// one tree traversal, where a transactional insert of a new key costs two (sled reads
-    /// the old value first) under sled's process-wide write lock.
+    /// `seen` keys), *before* the unit that records it as seen, with a plain insert.
     ///
     /// The index need not be atomic with the `seen` key; it only must never be missing for a
     /// stored one. Written first, a crash or an abort in between leaves an index entry without
     /// its key, which the sweep removes (as it did before, for a crash between its own two
     /// removals); a redelivered event adds a second entry for the key it already has, and the
     /// earlier of the two expires it, as the one entry did.
-    fn index_seen(&self, inner: &super::Trees, key: &EventKey, now_ms: i64) -> Result<(), StoreError> {
+    fn index_seen(&self, inner: &Trees, key: &EventKey, now_ms: i64) -> Result<(), StoreError> {
         let expiry = seen_expiry_key(now_ms, &key.0);
         self.observe(
             inner
@@ -272,5 +306,15 @@ impl Store {
                 .map(drop)
                 .map_err(StoreError::from),
         )
+    }
+}
+
+/// The error of a unit's work: what it aborted with, or a read's storage error.
+fn from_abort(e: Abort) -> StoreError {
+    match e {
+        ConflictableTransactionError::Abort(e) => e,
+        ConflictableTransactionError::Storage(e) => StoreError::Sled(e),
+        // Staging trees never conflict; a work closure has no reason to return this.
+        ConflictableTransactionError::Conflict => StoreError::Invalid("a unit of work returned a conflict"),
     }
 }

@@ -389,7 +389,7 @@ pub(crate) fn record_join(
 
 /// Reads the receipt `name` inside a transaction.
 fn read_receipt(
-    state: &sled::transaction::TransactionalTree,
+    state: &super::journal::Staging<'_>,
     name: &str,
 ) -> Result<Option<Receipt>, ConflictableTransactionError<StoreError>> {
     match state.get(name.as_bytes())? {
