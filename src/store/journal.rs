@@ -214,7 +214,11 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Decodes a journal record written by [`encode`]: `(tree name, key, value)` per write.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(String, IVec, Option<IVec>)>, StoreError> {
-    let bad = || StoreError::Invalid("a damaged journal record in meta/journal");
+    let bad = || {
+        StoreError::Invalid(
+            "the database holds a damaged journal record (meta/journal): restore the latest backup with `qunguan restore`",
+        )
+    };
     let mut rest = match bytes.split_first() {
         Some((&FORMAT, rest)) => rest,
         _ => return Err(bad()),
@@ -277,19 +281,23 @@ pub(crate) fn write_unit(trees: &Trees, writes: &[Write]) -> Result<(), StoreErr
     }
 }
 
-/// At open, after the schema check: applies a journal a crash left (see the module docs)
-/// and removes it, then flushes.
-/// Returns how many writes it applied (0: there was none).
+/// At open, before the schema check (a journal is written in the format of the schema
+/// that wrote it, so a later schema step finds its writes applied before it migrates):
+/// applies a journal a crash left (see the module docs) and removes it, then flushes. A
+/// journal that cannot be read, or that names a tree no unit writes, is refused before any
+/// of it is applied. Returns how many writes it applied (0: there was none).
 pub(crate) fn replay_on_open(db: &sled::Db) -> Result<usize, StoreError> {
     let meta = db.open_tree("meta")?;
     let Some(record) = meta.get(JOURNAL_KEY)? else {
         return Ok(0);
     };
     let writes = decode(&record)?;
+    if writes.iter().any(|(name, _, _)| !UNIT_TREES.contains(&name.as_str())) {
+        return Err(StoreError::Invalid(
+            "the database's journal (meta/journal) names a tree no unit of work writes: restore the latest backup with `qunguan restore`",
+        ));
+    }
     for (name, key, value) in &writes {
-        if !UNIT_TREES.contains(&name.as_str()) {
-            return Err(StoreError::Invalid("a journal names an unknown tree"));
-        }
         let tree = db.open_tree(name)?;
         match value {
             Some(value) => tree.insert(key, value.clone()).map(drop)?,

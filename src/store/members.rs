@@ -163,8 +163,6 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let trees = self.trees()?;
-        let members = &trees.members;
         let mut encoded = Vec::with_capacity(records.len());
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
         for (key, (group, _, record)) in records {
@@ -175,6 +173,8 @@ impl Store {
             }
         }
         let _log = self.lock();
+        let trees = self.write_gate()?;
+        let members = &trees.members;
         for (group, since_ms) in groups {
             let start = encode(&Tracking { since_ms })?;
             // Only the first write of a group succeeds; a failed swap is the normal case.
@@ -192,7 +192,7 @@ impl Store {
     /// Forgets a member who left the group.
     pub fn forget_member(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
         let _log = self.lock();
-        self.trees()?.members.remove(member_key(group, user_id))?;
+        self.write_gate()?.members.remove(member_key(group, user_id))?;
         Ok(())
     }
 
@@ -270,9 +270,9 @@ impl Store {
     /// Marks a member's removal as enqueued, if they are still silent since `last_ms`.
     /// Returns whether the mark was made.
     pub fn mark_removing(&self, group: GroupId, user_id: i64, last_ms: i64) -> Result<bool, StoreError> {
-        let trees = self.trees()?;
-        let members = &trees.members;
         let _log = self.lock();
+        let trees = self.write_gate()?;
+        let members = &trees.members;
         let key = member_key(group, user_id);
         let Some(bytes) = members.get(key)? else {
             return Ok(false);

@@ -388,10 +388,10 @@ impl Store {
     }
 
     fn from_db(db: sled::Db, path: Option<PathBuf>, cache_bytes: u64) -> Result<Self, StoreError> {
-        migrate::ensure_current(&db, path.as_deref())?;
-        // After the schema check: a journal is only ever left by a build of this schema (a
-        // later schema step must replay it before it migrates).
+        // Before the schema check: a journal holds writes in the format of the schema that
+        // wrote it, so they are applied before any later schema step migrates them.
         journal::replay_on_open(&db)?;
+        migrate::ensure_current(&db, path.as_deref())?;
         let trees = Trees::open(db)?;
         let health = health::StoreHealth::default();
         health.flushes.set_base(integrity::stored_flush_seq(&trees.meta)?);

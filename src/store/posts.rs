@@ -101,7 +101,7 @@ impl Store {
     /// occurrences.
     pub fn forget_post(&self, id: &str) -> Result<(), StoreError> {
         let _log = self.lock();
-        self.trees()?.posts.remove(id.as_bytes())?;
+        self.write_gate()?.posts.remove(id.as_bytes())?;
         Ok(())
     }
 }

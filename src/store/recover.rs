@@ -83,10 +83,11 @@ impl Store {
         self.inner.health.bump_generation();
         drop(old);
         let db = self.observe(open_db(&path, self.inner.cache_bytes))?;
-        self.observe(migrate::ensure_current(&db, Some(&path)))?;
         // A unit of work the old handle left unfinished is finished from its journal if that
-        // reached the disk (then so may have part of its writes), and is gone otherwise.
+        // reached the disk (then so may have part of its writes), and is gone otherwise;
+        // before the schema check, as at open.
         self.observe(super::journal::replay_on_open(&db))?;
+        self.observe(migrate::ensure_current(&db, Some(&path)))?;
         self.set_unfinished(&mut log, None);
         let trees = self.observe(Trees::open(db))?;
         self.inner

@@ -1295,6 +1295,38 @@ fn recovery_finishes_an_unfinished_unit_before_its_probe() {
     assert_eq!(violate(&store, "v1", g, 7, at(1)), None);
 }
 
+#[test]
+fn a_write_outside_units_is_refused_while_a_unit_is_unfinished_so_the_unit_never_undoes_it() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let role = crate::domain::event::Role::Member;
+    let silent = MemberActivity::new(1_000, Since::Spoke, "u", role);
+    store.record_activity(g, 801, &silent).expect("record");
+    // A reminder unit (the member's record marked reminded, an outbox item): its journal is
+    // written, then its first plain write fails.
+    journal::injected::fail_after(Some(0));
+    let reminded = store.remind_members(g, &[(801, 1_000)], 1, |_| vec![send("speak up")], at(0));
+    journal::injected::fail_after(None);
+    assert!(reminded.is_err());
+    // The member speaks meanwhile: refused, as every write outside a unit is (the inactivity
+    // tracker keeps the record for its next write), never written under the unfinished unit.
+    let spoke = MemberActivity::new(5_000, Since::Spoke, "u", role);
+    let refused = store.record_activity(g, 801, &spoke).expect_err("refused");
+    assert!(matches!(refused, StoreError::Unavailable(_)), "{refused}");
+    assert!(store.forget_member(g, 801).is_err());
+    assert!(store.mark_removing(g, 801, 1_000).is_err());
+    assert!(store.forget_post("morning").is_err());
+    // The next unit finishes the reminder first; then the newer activity is written over it.
+    assert!(violate(&store, "v", g, 9, at(1)).is_some());
+    assert_eq!(
+        store.member_activity(g, 801).expect("read").expect("record").reminded,
+        1
+    );
+    store.record_activity(g, 801, &spoke).expect("written");
+    let now = store.member_activity(g, 801).expect("read").expect("record");
+    assert_eq!(now.last_ms, 5_000);
+}
+
 /// [`violate`], returning the store's error.
 fn violate_result(
     store: &Store,

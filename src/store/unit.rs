@@ -275,11 +275,11 @@ impl Store {
         let Some(unfinished) = log.unfinished.take() else {
             return Ok(());
         };
-        let finished = self.trees().and_then(|trees| {
-            journal::apply(&trees, &unfinished.writes)?;
-            trees.meta.remove(journal::JOURNAL_KEY)?;
-            Ok(())
-        });
+        // The whole unit again, journal first: the first attempt may have failed before its
+        // journal was written, and a crash during this one must still find it.
+        let finished = self
+            .trees()
+            .and_then(|trees| journal::write_unit(&trees, &unfinished.writes));
         if let Err(e) = finished {
             log.unfinished = Some(unfinished);
             return self.observe(Err(e));
