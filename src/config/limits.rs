@@ -82,6 +82,10 @@ pub struct LimitsSettings {
     /// Members whose trust record (joined day, clean messages) is cached in front of the
     /// database, so their messages read no tree; when full, half of it is dropped.
     pub trust_members: usize,
+    /// Dead letters kept in the database (actions given up on; `qunguan audit
+    /// --dead-letters`): the oldest beyond it are deleted, whatever `[audit] retention`
+    /// says, as soon as the delivery worker adds one and at every sweep.
+    pub dead_letters: usize,
 }
 
 impl Default for LimitsSettings {
@@ -107,6 +111,7 @@ impl Default for LimitsSettings {
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
             trust_members: 57_344,
+            dead_letters: 10_000,
         }
     }
 }
@@ -161,6 +166,7 @@ impl LimitsSettings {
         range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
         range("verify_pending", self.verify_pending, 16, 1_000_000);
         range("trust_members", self.trust_members, 0, 100_000_000);
+        range("dead_letters", self.dead_letters, 16, 100_000_000);
         out
     }
 }
