@@ -12,10 +12,10 @@
 //! - **Every in-memory map** has a capacity. What happens at capacity depends on the map and
 //!   is documented where it is: the anti-flood tracker and the activity notes drop their
 //!   stalest entries first (the worst case is a missed flood or an extra database write), the
-//!   outbox queues give up the newest action as a dead letter. Each reports its size, its
-//!   capacity and how often it dropped something, as the gauges and counter
-//!   `qunguan_memory_entries`, `qunguan_memory_capacity` and
-//!   `qunguan_memory_evictions_total` (label `structure`).
+//!   outbox queues give up the newest action (a moderation action as a dead letter, a message
+//!   of the bot's counted and removed). Each reports its size, its capacity and how often it
+//!   dropped something, as the gauges and counter `qunguan_memory_entries`,
+//!   `qunguan_memory_capacity` and `qunguan_memory_evictions_total` (label `structure`).
 
 use std::fmt;
 
