@@ -12,10 +12,10 @@
 //! - **Every in-memory map** has a capacity. What happens at capacity depends on the map and
 //!   is documented where it is: the anti-flood tracker and the activity notes drop their
 //!   stalest entries first (the worst case is a missed flood or an extra database write), the
-//!   outbox queues give up the newest action as a dead letter. Each reports its size, its
-//!   capacity and how often it dropped something, as the gauges and counter
-//!   `qunguan_memory_entries`, `qunguan_memory_capacity` and
-//!   `qunguan_memory_evictions_total` (label `structure`).
+//!   outbox queues give up the newest action (a moderation action as a dead letter, a message
+//!   of the bot's counted and removed). Each reports its size, its capacity and how often it
+//!   dropped something, as the gauges and counter `qunguan_memory_entries`,
+//!   `qunguan_memory_capacity` and `qunguan_memory_evictions_total` (label `structure`).
 
 use std::fmt;
 
@@ -82,6 +82,10 @@ pub struct LimitsSettings {
     /// Members whose trust record (joined day, clean messages) is cached in front of the
     /// database, so their messages read no tree; when full, half of it is dropped.
     pub trust_members: usize,
+    /// Dead letters kept in the database (actions given up on; `qunguan audit
+    /// --dead-letters`): the oldest beyond it are deleted, whatever `[audit] retention`
+    /// says, as soon as the delivery worker adds one and at every sweep.
+    pub dead_letters: usize,
 }
 
 impl Default for LimitsSettings {
@@ -107,6 +111,7 @@ impl Default for LimitsSettings {
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
             trust_members: 57_344,
+            dead_letters: 10_000,
         }
     }
 }
@@ -161,6 +166,7 @@ impl LimitsSettings {
         range("faq_cooldowns", self.faq_cooldowns, 16, 100_000_000);
         range("verify_pending", self.verify_pending, 16, 1_000_000);
         range("trust_members", self.trust_members, 0, 100_000_000);
+        range("dead_letters", self.dead_letters, 16, 100_000_000);
         out
     }
 }

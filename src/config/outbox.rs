@@ -19,8 +19,16 @@ pub struct OutboxSettings {
     /// The bot's own messages per second over all groups of one bot account; 0 = the
     /// platform's default (QQ: 5, Telegram: 30).
     pub sends_per_second_total: u32,
-    /// Undelivered actions older than this are dropped to the dead letters, per kind.
+    /// Undelivered actions older than this are given up, per kind: moderation actions as dead
+    /// letters; the bot's own messages are only counted unless `keep_stale_messages`.
     pub max_age: MaxAgeSettings,
+    /// Keep the bot's own messages (warnings, welcomes, replies) given up unsent because
+    /// their group's queue was full (`[limits] outbox_messages_per_group`) or they outgrew
+    /// `[outbox.max_age] send` as dead letters. Off by default: such a message is pointless
+    /// to send late, so it is counted (`qunguan_actions_total{result="dropped"}`), logged
+    /// and removed, and costs no record. Refused or failed messages are dead letters either way.
+    #[serde(deserialize_with = "super::strict::bool")]
+    pub keep_stale_messages: bool,
 }
 
 impl Default for OutboxSettings {
@@ -30,6 +38,7 @@ impl Default for OutboxSettings {
             sends_per_minute_per_group: 0,
             sends_per_second_total: 0,
             max_age: MaxAgeSettings::default(),
+            keep_stale_messages: false,
         }
     }
 }

@@ -195,16 +195,20 @@ pub enum ActionResult {
     Retried,
     /// Given up: refused by the gateway or too old; now a dead letter.
     Dead,
+    /// Given up without a dead letter: one of the bot's own messages that its group's full
+    /// queue handed back or that grew too old (`[outbox] keep_stale_messages` off).
+    Dropped,
 }
 
 impl ActionResult {
-    const ALL: [Self; 3] = [Self::Delivered, Self::Retried, Self::Dead];
+    const ALL: [Self; 4] = [Self::Delivered, Self::Retried, Self::Dead, Self::Dropped];
 
     fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
             Self::Retried => "retried",
             Self::Dead => "dead",
+            Self::Dropped => "dropped",
         }
     }
 }
@@ -757,7 +761,7 @@ impl Metrics {
             &mut out,
             "qunguan_actions_total",
             "counter",
-            "Gateway calls made by the outbox, by action kind and result.",
+            "Outcomes of the outbox's actions, by action kind and result: delivered, retried, dead (a dead letter), dropped (a stale message of the bot's own, given up without a dead letter).",
         );
         for (kind, row) in ACTION_KINDS.iter().zip(&self.actions) {
             for (result, n) in ActionResult::ALL.iter().zip(row) {

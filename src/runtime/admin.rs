@@ -133,6 +133,8 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     text.push_str(&state.reporter.outbox.roster().render_metrics());
     text.push_str(&state.health.render(&HealthGauges {
         dead_letters: gauges.1,
+        dead_letters_capacity: state.store.outbox().dead_capacity() as u64,
+        dead_letters_trimmed: state.store.outbox().dead_trimmed(),
         store_failing: state.store.failing().is_some(),
         store_generation: state.store.generation(),
         connections: state.connections.iter().map(|(name, c)| (*name, c.open())).collect(),

@@ -295,6 +295,7 @@ impl App {
         }
         metrics.track(roster.bound());
         store.limit_trust_cache(settings.limits.trust_members);
+        store.limit_dead_letters(settings.limits.dead_letters);
         metrics.track(store.trust_cache());
         let webhooks: Vec<(String, crate::gateway::telegram::WebhookState)> = telegram
             .iter()

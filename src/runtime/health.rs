@@ -169,6 +169,28 @@ impl Health {
         let _ = writeln!(out, "qunguan_outbox_dead_letters {}", gauges.dead_letters);
         header(
             &mut out,
+            "qunguan_outbox_dead_letters_capacity",
+            "gauge",
+            "The most dead letters kept ([limits] dead_letters); the oldest beyond it are deleted.",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_outbox_dead_letters_capacity {}",
+            gauges.dead_letters_capacity
+        );
+        header(
+            &mut out,
+            "qunguan_outbox_dead_letters_trimmed_total",
+            "counter",
+            "Dead letters deleted because more than [limits] dead_letters were kept (since start).",
+        );
+        let _ = writeln!(
+            out,
+            "qunguan_outbox_dead_letters_trimmed_total {}",
+            gauges.dead_letters_trimmed
+        );
+        header(
+            &mut out,
             "qunguan_store_failing",
             "gauge",
             "1 while the database cannot write (a full disk); it recovers by itself once it can.",
@@ -199,6 +221,10 @@ impl Health {
 pub struct HealthGauges {
     /// Dead letters stored.
     pub dead_letters: u64,
+    /// The most dead letters kept.
+    pub dead_letters_capacity: u64,
+    /// Dead letters deleted beyond that bound since start.
+    pub dead_letters_trimmed: u64,
     /// The store cannot write.
     pub store_failing: bool,
     /// The store's generation (times reopened).

@@ -54,6 +54,7 @@ impl Outbox<'_> {
         }
         let result = (&trees.outbox, &trees.dead, &trees.state, &trees.sent)
             .transaction(|(outbox, dead, state, sent_tree)| {
+                let mut buried = 0;
                 for (key, mark, value) in &encoded {
                     match (mark, value) {
                         (Mark::Delivered(receipt, sent), value) => {
@@ -70,15 +71,18 @@ impl Outbox<'_> {
                         }
                         (Mark::Dead(_), Some(value)) => {
                             outbox.remove(key)?;
-                            dead.insert(key, value.as_slice())?;
+                            // Counted only when new (a batch may be written twice).
+                            buried += usize::from(dead.insert(key, value.as_slice())?.is_none());
                         }
                         _ => {}
                     }
                 }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
+                Ok::<_, ConflictableTransactionError<StoreError>>(buried)
             })
             .map_err(map_tx);
-        self.store.observe(result)
+        let buried = self.store.observe(result)?;
+        trees.dead_added(buried);
+        Ok(())
     }
 }
 
@@ -144,13 +148,15 @@ impl Store {
         let trees = self.write_gate()?;
         let result = (&trees.outbox, &trees.dead)
             .transaction(|(outbox, dead)| {
+                let mut removed = 0;
                 for key in &keys {
-                    dead.remove(key)?;
+                    removed += usize::from(dead.remove(key)?.is_some());
                 }
-                stage_items(outbox, items.iter().cloned())
+                Ok((removed, stage_items(outbox, items.iter().cloned())?))
             })
             .map_err(map_tx);
-        let staged = self.observe(result)?;
+        let (removed, staged) = self.observe(result)?;
+        trees.dead_removed(removed);
         let count = staged.len();
         self.committed(&mut log, staged);
         Ok(count)

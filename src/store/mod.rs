@@ -284,6 +284,10 @@ struct Inner {
     trust: trust::TrustCache,
     /// Set while a unit of work is unfinished (`CommitLog::unfinished`): other writes wait.
     unfinished: AtomicBool,
+    /// Dead letters deleted beyond `[limits] dead_letters` ([`outbox::Outbox::trim_dead`]).
+    dead_trimmed: std::sync::atomic::AtomicU64,
+    /// The most dead letters kept (`[limits] dead_letters`).
+    dead_keep: std::sync::atomic::AtomicUsize,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -311,19 +315,24 @@ pub(crate) struct Trees {
     sent: sled::Tree,
     engagement: sled::Tree,
     bans: sled::Tree,
+    /// How many dead letters `dead` holds: counted once at open, then kept by every write
+    /// to the tree, so `/metrics` and `/readyz` read it without a scan.
+    dead_count: std::sync::atomic::AtomicUsize,
 }
 
 impl Trees {
     /// Opens every tree of `db` (creating missing ones).
     fn open(db: sled::Db) -> Result<Self, StoreError> {
         let tree = |name: &str| db.open_tree(name);
+        let dead = tree("dead")?;
         Ok(Self {
+            dead_count: std::sync::atomic::AtomicUsize::new(dead.len()),
             meta: tree("meta")?,
             seen: tree("seen")?,
             seen_expiry: tree("seen_expiry")?,
             strikes: tree("strikes")?,
             outbox: tree("outbox")?,
-            dead: tree("dead")?,
+            dead,
             audit: tree("audit")?,
             groups: tree("groups")?,
             posts: tree("posts")?,
@@ -406,6 +415,8 @@ impl Store {
                 health,
                 trust: trust::TrustCache::new(crate::config::LimitsSettings::default().trust_members),
                 unfinished: AtomicBool::new(false),
+                dead_trimmed: std::sync::atomic::AtomicU64::new(0),
+                dead_keep: std::sync::atomic::AtomicUsize::new(crate::config::LimitsSettings::default().dead_letters),
             }),
         })
     }

@@ -228,11 +228,13 @@ impl Outbox<'_> {
         let result = (&inner.outbox, &inner.dead)
             .transaction(|(outbox, dead)| {
                 outbox.remove(&key)?;
-                dead.insert(&key, letter.as_slice())?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
+                let new = dead.insert(&key, letter.as_slice())?.is_none();
+                Ok::<_, ConflictableTransactionError<StoreError>>(usize::from(new))
             })
             .map_err(map_tx);
-        self.store.observe(result)
+        let added = self.store.observe(result)?;
+        inner.dead_added(added);
+        Ok(())
     }
 
     /// The dead letters, oldest first.
@@ -240,9 +242,57 @@ impl Outbox<'_> {
         scan(&self.store.trees()?.dead)
     }
 
-    /// Number of dead letters (a full scan of the `dead` tree; for `/metrics` and `/readyz`).
+    /// Number of dead letters, for `/metrics` and `/readyz`: a count kept with the tree
+    /// (counted once when the database is opened), no scan.
     pub fn dead_count(&self) -> Result<usize, StoreError> {
-        Ok(self.store.trees()?.dead.len())
+        Ok(self.store.trees()?.dead_count())
+    }
+
+    /// The most dead letters kept ([`Store::limit_dead_letters`]).
+    #[must_use]
+    pub fn dead_capacity(&self) -> usize {
+        self.store.inner.dead_keep.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Deletes the oldest dead letters beyond the newest [`Outbox::dead_capacity`]; returns
+    /// how many it deleted. Plain removals: each one is whole on its own, and a crash midway
+    /// leaves only letters the next trim deletes.
+    pub fn trim_dead(&self) -> Result<usize, StoreError> {
+        let trees = self.store.trees()?;
+        let excess = trees.dead_count().saturating_sub(self.dead_capacity());
+        if excess == 0 {
+            return Ok(0);
+        }
+        let _op = self.store.begin("outbox write");
+        let trees = self.store.write_gate()?;
+        let mut removed = 0;
+        // Keys are sequence numbers: the first ones are the oldest. The loop ends with the
+        // excess (or the tree: the count may be ahead of a concurrent requeue).
+        for entry in trees.dead.iter().take(excess) {
+            let (key, _) = self.store.observe(entry.map_err(StoreError::from))?;
+            if self
+                .store
+                .observe(trees.dead.remove(&key).map_err(StoreError::from))?
+                .is_some()
+            {
+                trees.dead_removed(1);
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.store
+                .inner
+                .dead_trimmed
+                .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(removed)
+    }
+
+    /// Dead letters deleted so far by [`Outbox::trim_dead`] (since the process started), for
+    /// `/metrics`.
+    #[must_use]
+    pub fn dead_trimmed(&self) -> u64 {
+        self.store.inner.dead_trimmed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Number of pending items (a full scan; not for hot paths). 0 while the database is
@@ -268,6 +318,41 @@ impl Outbox<'_> {
     }
 }
 
+impl Store {
+    /// Keeps at most `keep` dead letters (`[limits] dead_letters`): the oldest beyond it are
+    /// deleted by the delivery worker after it adds one, and by the sweep
+    /// ([`Outbox::trim_dead`]).
+    pub fn limit_dead_letters(&self, keep: usize) {
+        self.inner.dead_keep.store(keep, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl super::Trees {
+    /// The dead letters `dead` holds (see [`Outbox::dead_count`]).
+    pub(super) fn dead_count(&self) -> usize {
+        self.dead_count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `n` dead letters a committed write added to `dead`.
+    pub(super) fn dead_added(&self, n: usize) {
+        if n > 0 {
+            self.dead_count.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `n` dead letters a committed write removed from `dead`.
+    pub(super) fn dead_removed(&self, n: usize) {
+        if n > 0 {
+            // Never below zero: saturating, in one atomic step.
+            let _ = self.dead_count.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |c| Some(c.saturating_sub(n)),
+            );
+        }
+    }
+}
+
 fn scan<T: Record>(tree: &sled::Tree) -> Result<Vec<(u64, T)>, StoreError> {
     let mut out = Vec::new();
     for entry in tree.iter() {
@@ -279,4 +364,136 @@ fn scan<T: Record>(tree: &sled::Tree) -> Result<Vec<(u64, T)>, StoreError> {
         out.push((seq, decode(&value)?));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::marks::Mark;
+    use super::super::sweep::SweepPolicy;
+    use super::*;
+    use crate::domain::event::GroupId;
+
+    fn recall(id: i64) -> Action {
+        Action::Recall {
+            group: GroupId::qq(1),
+            message_id: id,
+        }
+    }
+
+    /// A store with `n` recalls pending, and their sequence numbers.
+    fn pending(dir: &std::path::Path, n: i64) -> (Store, Vec<(u64, OutboxItem)>) {
+        let store = Store::open_path(dir).expect("open");
+        store
+            .enqueue((1..=n).map(recall).collect(), jiff::Timestamp::UNIX_EPOCH)
+            .expect("enqueue");
+        let pending = store.outbox().pending().expect("pending");
+        assert_eq!(pending.len(), usize::try_from(n).expect("fits"));
+        (store, pending)
+    }
+
+    fn letter(item: &OutboxItem, dead_ms: i64) -> DeadLetter {
+        DeadLetter {
+            item: item.clone(),
+            reason: "refused".into(),
+            dead_ms,
+        }
+    }
+
+    /// The kept count against a scan of the tree.
+    fn counted(store: &Store) -> (usize, usize) {
+        let outbox = store.outbox();
+        (
+            outbox.dead_count().expect("count"),
+            outbox.dead_letters().expect("scan").len(),
+        )
+    }
+
+    #[test]
+    fn the_dead_letter_count_follows_every_write_and_is_counted_again_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, items) = pending(dir.path(), 4);
+        assert_eq!(counted(&store), (0, 0));
+        store
+            .outbox()
+            .dead_letter(items[0].0, &items[0].1, "refused", 1)
+            .expect("bury");
+        assert_eq!(counted(&store), (1, 1));
+        // A batch of marks written twice (after a failed flush) counts its letter once.
+        let marks = vec![(items[1].0, Mark::Dead(letter(&items[1].1, 2)))];
+        for _ in 0..2 {
+            store.outbox().apply_marks(&marks).expect("apply");
+            assert_eq!(counted(&store), (2, 2));
+        }
+        // Sent back to the queue: none left.
+        assert_eq!(
+            store
+                .requeue_dead_letters(jiff::Timestamp::UNIX_EPOCH)
+                .expect("requeue"),
+            2
+        );
+        assert_eq!(counted(&store), (0, 0));
+        // The sweep deletes the old one of two.
+        store
+            .outbox()
+            .dead_letter(items[2].0, &items[2].1, "refused", 10)
+            .expect("bury");
+        store
+            .outbox()
+            .dead_letter(items[3].0, &items[3].1, "refused", 5_000)
+            .expect("bury");
+        let ttl = |_| std::time::Duration::from_secs(1);
+        let policy = SweepPolicy {
+            seen_ttl: std::time::Duration::from_secs(60),
+            audit_retention: Some(std::time::Duration::from_secs(1)),
+            strike_ttl: &ttl,
+        };
+        let report = store
+            .sweep(jiff::Timestamp::from_millisecond(5_500).expect("time"), &policy)
+            .expect("sweep");
+        assert_eq!(report.dead, 1);
+        assert_eq!(counted(&store), (1, 1));
+        // Opened again: counted from the tree.
+        drop(store);
+        let store = Store::open_path(dir.path()).expect("reopen");
+        assert_eq!(counted(&store), (1, 1));
+        assert_eq!(store.outbox().dead_letters().expect("scan")[0].0, items[3].0);
+    }
+
+    #[test]
+    fn trimming_keeps_the_newest_dead_letters_and_counts_what_it_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, items) = pending(dir.path(), 6);
+        store.limit_dead_letters(2);
+        assert_eq!(store.outbox().dead_capacity(), 2);
+        let marks: Vec<(u64, Mark)> = items
+            .iter()
+            .map(|(seq, item)| (*seq, Mark::Dead(letter(item, 1))))
+            .collect();
+        store.outbox().apply_marks(&marks).expect("apply");
+        assert_eq!(counted(&store), (6, 6));
+        assert_eq!(store.outbox().trim_dead().expect("trim"), 4);
+        assert_eq!(store.outbox().trim_dead().expect("again"), 0);
+        assert_eq!(counted(&store), (2, 2));
+        let kept: Vec<u64> = store
+            .outbox()
+            .dead_letters()
+            .expect("scan")
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect();
+        assert_eq!(kept, [items[4].0, items[5].0]);
+        assert_eq!(store.outbox().dead_trimmed(), 4);
+        // The sweep trims too, whatever the letters' age (no retention here).
+        store.limit_dead_letters(1);
+        let ttl = |_| std::time::Duration::from_secs(1);
+        let policy = SweepPolicy {
+            seen_ttl: std::time::Duration::from_secs(60),
+            audit_retention: None,
+            strike_ttl: &ttl,
+        };
+        let report = store.sweep(jiff::Timestamp::UNIX_EPOCH, &policy).expect("sweep");
+        assert_eq!((report.dead, counted(&store)), (1, (1, 1)));
+        assert_eq!(store.outbox().dead_letters().expect("scan")[0].0, items[5].0);
+        assert_eq!(store.outbox().dead_trimmed(), 5);
+    }
 }

@@ -6,7 +6,8 @@
 //!   expired strikes anyway; this only reclaims space). A record changed since it was read is
 //!   left alone (compare-and-swap), so a sweep never races a new strike away.
 //! - `audit` and `dead`: older than `[audit] retention`. Cases of a group are in time
-//!   order, so each group's range is read only up to its first young case.
+//!   order, so each group's range is read only up to its first young case. Dead letters
+//!   beyond the newest `[limits] dead_letters` go too, whatever their age.
 //! - receipts (`state` entries naming the bot's last welcome in a group, to delete it when
 //!   the next one is posted, and a gate's question, to delete it when the gate ends): older
 //!   than [`RECEIPT_TTL`], past which no platform lets a bot delete its message anyway.
@@ -71,6 +72,7 @@ pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Re
         report.cases = sweep_audit(store, cut)?;
         report.dead = sweep_dead(store, cut)?;
     }
+    report.dead += store.outbox().trim_dead()?;
     Ok(report)
 }
 
@@ -185,8 +187,10 @@ fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
         if decode::<DeadLetter>(&value)?.dead_ms >= cutoff_ms {
             break;
         }
-        tree.remove(&key)?;
-        removed += 1;
+        if tree.remove(&key)?.is_some() {
+            trees.dead_removed(1);
+            removed += 1;
+        }
     }
     Ok(removed)
 }

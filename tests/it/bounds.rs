@@ -74,6 +74,9 @@ async fn names_matched_spans_and_excerpts_are_cut_before_they_are_stored_or_post
 async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation_goes_on() {
     let app = TestApp::spawn_with(Options {
         tweak: Box::new(|s| {
+            // Kept as dead letters only when asked (by default they are counted and removed:
+            // the next test).
+            s.outbox.keep_stale_messages = true;
             s.limits.outbox_messages_per_group = 10;
             // One message a minute, and the daemon's clock stands still: the first warning goes
             // out, the others wait in the group's queue.
@@ -112,6 +115,113 @@ async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation
         assert_eq!(letter.item.action.kind().as_str(), "send");
     }
     assert_eq!(evicted, Some(dead.len().to_string()));
+    app.stop().await;
+}
+
+/// `/metrics` until `done` holds for it (bounded: about 5 s), and the last text read.
+async fn metrics_until(app: &TestApp, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = app.admin_get("/metrics").await.text().await.expect("body");
+        if done(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    text
+}
+
+fn number(text: &str, series: &str) -> u64 {
+    sample(text, series)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{series} in\n{text}"))
+}
+
+#[tokio::test]
+async fn by_default_a_full_group_queue_drops_new_messages_without_dead_letters() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.limits.outbox_messages_per_group = 10;
+            s.outbox.sends_per_minute_per_group = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    for id in 1..=15 {
+        assert_eq!(
+            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let calls = app.gateway.wait_delivered(16, PATIENCE).await;
+    let recalls = calls.iter().filter(|c| c.action == "delete_msg").count();
+    assert_eq!((recalls, calls.len() - recalls), (15, 1), "{:?}", actions(&calls));
+    // The warnings beyond the queue are counted as dropped and removed from the stored outbox
+    // (once the worker wrote its marks): 15 warnings = 1 sent + the queue + the dropped.
+    let dropped = "qunguan_actions_total{kind=\"send\",result=\"dropped\"}";
+    let evicted = "qunguan_memory_evictions_total{structure=\"outbox_queued\"}";
+    let text = metrics_until(&app, |t| {
+        sample(t, evicted).is_some_and(|e| e != "0")
+            && sample(t, dropped) == sample(t, evicted)
+            && number(t, "qunguan_outbox_depth") + number(t, dropped) == 14
+    })
+    .await;
+    assert!((4..=5).contains(&number(&text, dropped)), "{text}");
+    assert_eq!(number(&text, evicted), number(&text, dropped));
+    assert_eq!(
+        number(&text, "qunguan_outbox_depth") + number(&text, dropped),
+        14,
+        "{text}"
+    );
+    assert_eq!(number(&text, "qunguan_actions_total{kind=\"send\",result=\"dead\"}"), 0);
+    assert_eq!(number(&text, "qunguan_outbox_dead_letters"), 0);
+    assert!(app.dead_letters().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dead_letters_beyond_their_bound_are_deleted_oldest_first_and_counted() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| {
+            s.outbox.keep_stale_messages = true;
+            s.limits.outbox_messages_per_group = 10;
+            s.outbox.sends_per_minute_per_group = 1;
+            s.limits.dead_letters = 16;
+        }),
+        ..Options::default()
+    })
+    .await;
+    for id in 1..=40 {
+        assert_eq!(
+            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    app.gateway.wait_delivered(41, PATIENCE).await;
+    // 40 warnings: 1 sent, 10 queued, the rest (28 or 29) given up as dead letters, of which
+    // the newest 16 are kept.
+    let evicted = "qunguan_memory_evictions_total{structure=\"outbox_queued\"}";
+    let text = metrics_until(&app, |t| {
+        number(t, evicted) >= 28
+            && number(t, "qunguan_outbox_dead_letters") + number(t, "qunguan_outbox_dead_letters_trimmed_total")
+                == number(t, evicted)
+    })
+    .await;
+    assert_eq!(number(&text, "qunguan_outbox_dead_letters_capacity"), 16);
+    assert_eq!(number(&text, "qunguan_outbox_dead_letters"), 16, "{text}");
+    assert_eq!(
+        number(&text, "qunguan_outbox_dead_letters_trimmed_total"),
+        number(&text, evicted) - 16,
+        "{text}"
+    );
+    let dead = app.dead_letters().await;
+    assert_eq!(dead.len(), 16);
+    // The newest were kept: the last warning (of the member of event 40) is among them.
+    assert!(
+        dead.iter()
+            .any(|l| l.item.case.is_some() && format!("{:?}", l.item.action).contains("140")),
+        "{dead:?}"
+    );
     app.stop().await;
 }
 

@@ -239,7 +239,12 @@ async fn the_governor_paces_the_bots_messages_but_not_moderation() {
 #[tokio::test]
 async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_happens() {
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| s.moderation.ladder = vec!["kick".parse().expect("rung")]),
+        tweak: Box::new(|s| {
+            s.moderation.ladder = vec!["kick".parse().expect("rung")];
+            // Kept as dead letters only when asked; by default they are counted and removed
+            // (the next test).
+            s.outbox.keep_stale_messages = true;
+        }),
         ..Options::default()
     })
     .await;
@@ -263,5 +268,38 @@ async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_hap
             .any(|l| l.item.last_error.as_deref().unwrap_or("").contains("500")),
         "{dead:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn by_default_late_messages_are_counted_and_removed_without_dead_letters() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.moderation.ladder = vec!["kick".parse().expect("rung")]),
+        ..Options::default()
+    })
+    .await;
+    app.gateway.set_mode(Some(Fault::Http500));
+    app.post_event(&joined(801, 1_000)).await;
+    app.post_event(&spam_in(GROUP, 9, 701)).await;
+    app.gateway.wait_calls(2, PATIENCE).await;
+    app.gateway.set_mode(None);
+    app.advance(Duration::from_secs(11 * 60)); // past the 10-minute limit of messages
+    let delivered = drain(&app, 2).await;
+    assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
+    // The welcome and the kick's notice are given up: counted as dropped, and gone from the
+    // stored outbox once the worker wrote its marks (bounded wait).
+    let dropped = "qunguan_actions_total{kind=\"send\",result=\"dropped\"}";
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = app.admin_get("/metrics").await.text().await.expect("body");
+        if sample(&text, dropped) == Some("2") && sample(&text, "qunguan_outbox_depth") == Some("0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sample(&text, dropped), Some("2"), "{text}");
+    assert_eq!(sample(&text, "qunguan_outbox_depth"), Some("0"), "{text}");
+    assert!(app.dead_letters().await.is_empty());
+    assert_eq!(sample(&text, "qunguan_outbox_dead_letters"), Some("0"));
     app.stop().await;
 }

@@ -172,7 +172,7 @@ impl Normalizer {
             let entry = index
                 .get((cp >> 8) as usize)
                 .and_then(|&block| blocks.get(usize::from(block)))
-                .map_or(0, |block| block[(cp & 0xFF) as usize]);
+                .map_or(0, |block| block[(cp & 0xFF) as usize] ^ cp);
             let plain = entry == cp && char::from_u32(cp).is_some() && marks.of(cp) == 0;
             let word = &mut marks.plain[(cp >> 6) as usize];
             if plain {
@@ -260,7 +260,7 @@ impl Normalizer {
             let entry = index
                 .get((cp >> 8) as usize)
                 .and_then(|&block| blocks.get(usize::from(block)))
-                .map_or(0, |block| block[(cp & 0xFF) as usize]);
+                .map_or(0, |block| block[(cp & 0xFF) as usize] ^ cp);
             if entry & !table::CP_MASK == 0 {
                 // A plain character (most Chinese): no statistics to keep.
                 if let Some(f) = char::from_u32(entry) {

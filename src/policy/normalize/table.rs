@@ -5,8 +5,11 @@
 //! so that normalizing a message costs one table lookup per character.
 //!
 //! Layout: a two-level table, one `u16` block index per 256 code points and deduplicated
-//! blocks of 256 `u32` entries (most blocks are identity or all-noise and are shared). An entry
-//! is one of:
+//! blocks of 256 `u32` words. A word holds its code point's entry XOR the code point itself,
+//! so a character that folds to itself is a 0 word, and every block of such characters (all
+//! of the unassigned planes, most of the others) is the same all-zero block, stored once:
+//! about 300 distinct blocks instead of 4,352 (315 KB instead of 4.47 MB with the default
+//! options), for one XOR per lookup. An entry is one of:
 //!
 //! - a code point (`< 0x11_0000`): the character folds to it;
 //! - `NOISE | cp`: whitespace, punctuation or a symbol; the compact view drops it, the text
@@ -74,12 +77,12 @@ impl FoldTable {
     /// more than [`CP_MASK`], otherwise something [`FoldTable::decode`] explains.
     #[inline]
     pub(super) fn entry(&self, cp: u32) -> u32 {
-        let cp = cp as usize;
-        self.blocks[usize::from(self.index[cp >> 8])][cp & 0xFF]
+        let at = cp as usize;
+        self.blocks[usize::from(self.index[at >> 8])][at & 0xFF] ^ cp
     }
 
     /// The two levels of the table, for a loop that looks up many characters: an entry is
-    /// `blocks[index[cp >> 8]][cp & 0xFF]`, as in [`FoldTable::entry`].
+    /// `blocks[index[cp >> 8]][cp & 0xFF] ^ cp`, as in [`FoldTable::entry`].
     #[inline]
     pub(super) fn levels(&self) -> (&[u16], &[[u32; 256]]) {
         (&self.index, &self.blocks)
@@ -104,7 +107,7 @@ impl FoldTable {
             let mut entries = [0u32; 256];
             let first = u32::try_from(block * 256).unwrap_or(0);
             for (i, entry) in (first..).zip(entries.iter_mut()) {
-                *entry = match char::from_u32(i) {
+                *entry = i ^ match char::from_u32(i) {
                     None => i, // surrogates: never looked up
                     Some(c) if is_plain_letter(i) => tracked(u32::from(builder.ideograph(c))),
                     Some(c) => tracked(builder.entry(c, &mut pool, &mut pooled)),

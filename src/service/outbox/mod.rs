@@ -23,8 +23,12 @@
 //!   retried at most [`MAX_FAILED_ATTEMPTS`] times. Refusals (bad parameters, no permission,
 //!   member gone) go to the dead letters at once. `qunguan audit --dead-letters --retry` sends
 //!   dead letters back to the queue.
-//! - **Age limits**: an item older than its kind's `[outbox.max_age]` is dropped to the dead
-//!   letters instead of being sent late (a welcome 10 minutes late is pointless; a kick is not).
+//! - **Age limits**: an item older than its kind's `[outbox.max_age]` is given up instead of
+//!   being sent late (a welcome 10 minutes late is pointless; a kick is not): a moderation
+//!   action goes to the dead letters; one of the bot's own messages, like one its group's full
+//!   queue hands back, is only counted and removed (`[outbox] keep_stale_messages` keeps it
+//!   as a dead letter), as sending it again later would be as pointless. The dead letters
+//!   keep the newest `[limits] dead_letters`.
 //!
 //! - **Receipts**: an item that names a receipt (a welcome that the next one deletes) has the
 //!   message id the gateway returned kept under that name, in the transaction that removes it.
@@ -222,8 +226,13 @@ impl OutboxWorker {
             if let Some((seq, item)) = queues.insert(seq, item) {
                 let reason = full_reason(&item);
                 warn_full(&item, seq, &reason, now_ms);
-                if let Err(e) = store.outbox().dead_letter(seq, &item, &reason, now_ms) {
-                    tracing::error!(error = %e, seq, "outbox: cannot store a dead letter");
+                let given_up = if drops_stale(settings, &item) {
+                    store.outbox().delivered(seq)
+                } else {
+                    store.outbox().dead_letter(seq, &item, &reason, now_ms)
+                };
+                if let Err(e) = given_up {
+                    tracing::error!(error = %e, seq, "outbox: cannot give up an item");
                 }
             }
         }
@@ -399,12 +408,17 @@ impl OutboxWorker {
         }
     }
 
-    /// Gives up an item its group's full lane handed back: a dead letter, counted, and
-    /// logged as a warning at most once a minute (a spam wave gives up many).
+    /// Gives up an item its group's full lane handed back: a dead letter (or, for one of the
+    /// bot's messages, only removed: [`drops_stale`]), counted, and logged as a warning at
+    /// most once a minute (a spam wave gives up many).
     fn give_up_full(&mut self, seq: u64, item: OutboxItem) {
         let now_ms = self.clock.now().as_millisecond();
         let reason = full_reason(&item);
         warn_full(&item, seq, &reason, now_ms);
+        if drops_stale(&self.settings, &item) {
+            self.drop_stale(seq, &item);
+            return;
+        }
         self.metrics.action(item.action.kind(), ActionResult::Dead);
         let letter = DeadLetter {
             item,
@@ -435,7 +449,22 @@ impl OutboxWorker {
         for (seq, item) in expired {
             let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
             let reason = format!("expired: still undelivered after {}s", age.as_secs());
-            self.bury(seq, item, reason, now_ms);
+            if drops_stale(&self.settings, &item) {
+                if warn_now(now_ms) {
+                    tracing::warn!(
+                        group = %item.action.group(),
+                        case = item.case,
+                        seq,
+                        "outbox: a message of the bot's was given up unsent: {reason} \
+                         (further ones this minute are logged at debug level)"
+                    );
+                } else {
+                    tracing::debug!(group = %item.action.group(), seq, "outbox: message given up: {reason}");
+                }
+                self.drop_stale(seq, &item);
+            } else {
+                self.bury(seq, item, reason, now_ms);
+            }
         }
         if now_ms.saturating_sub(self.forgot_ms) >= FORGET_EVERY_MS {
             self.governor.forget_idle(now_ms);
@@ -543,6 +572,14 @@ impl OutboxWorker {
         }
     }
 
+    /// Gives up one of the bot's stale messages without a dead letter: counted
+    /// (`qunguan_actions_total{result="dropped"}`) and marked for removal from the outbox,
+    /// as a delivered item is (no receipt, no case of a sent message).
+    fn drop_stale(&mut self, seq: u64, item: &OutboxItem) {
+        self.metrics.action(item.action.kind(), ActionResult::Dropped);
+        self.marks.insert(seq, Mark::Delivered(None, None));
+    }
+
     /// Gives an item up: counted, logged, and marked for the dead letters.
     fn bury(&mut self, seq: u64, item: OutboxItem, reason: String, now_ms: i64) {
         self.metrics.action(item.action.kind(), ActionResult::Dead);
@@ -577,12 +614,22 @@ impl OutboxWorker {
         self.writing = std::mem::take(&mut self.marks).into_iter().collect();
         self.releasing = std::mem::take(&mut self.held);
         let marks = self.writing.clone();
+        // New dead letters may take the tree past its bound: trim it in the same task.
+        let trim = marks.iter().any(|(_, mark)| matches!(mark, Mark::Dead(_)));
         let store = self.store.clone();
         let wake = Arc::clone(&self.wake);
         self.writer = Some(tokio::spawn(async move {
             let written = async {
                 if !marks.is_empty() {
-                    store.run(move |s| s.outbox().apply_marks(&marks)).await?;
+                    store
+                        .run(move |s| {
+                            s.outbox().apply_marks(&marks)?;
+                            if trim {
+                                trim_dead(s);
+                            }
+                            Ok(())
+                        })
+                        .await?;
                 }
                 store.durable().await
             }
@@ -678,6 +725,26 @@ fn exhausted(e: &GatewayError, queues: &Queues, group: GroupId, seq: u64) -> boo
             .is_some_and(|attempts| attempts + 1 >= MAX_FAILED_ATTEMPTS)
 }
 
+/// Deletes the oldest dead letters beyond `[limits] dead_letters`. A failure is only
+/// logged: the marks are written, and the next trim or sweep deletes what is left.
+fn trim_dead(store: &Store) {
+    match store.outbox().trim_dead() {
+        Ok(0) => {}
+        Ok(trimmed) => tracing::debug!(
+            trimmed,
+            "outbox: oldest dead letters deleted beyond [limits] dead_letters"
+        ),
+        Err(e) => tracing::warn!(error = %e, "outbox: cannot delete the oldest dead letters yet"),
+    }
+}
+
+/// True when `item`, given up for a full queue or its age, is only counted and removed
+/// rather than kept as a dead letter: one of the bot's own messages, pointless to send late,
+/// unless `[outbox] keep_stale_messages` is on.
+fn drops_stale(settings: &OutboxSettings, item: &OutboxItem) -> bool {
+    !settings.keep_stale_messages && queues::Lane::of(item.action.kind()) == queues::Lane::Messages
+}
+
 /// Why an item its group's full lane handed back is given up.
 fn full_reason(item: &OutboxItem) -> String {
     format!(
@@ -700,10 +767,10 @@ fn warn_full(item: &OutboxItem, seq: u64, reason: &str, now_ms: i64) {
             action = %item.action.kind(),
             case = item.case,
             seq,
-            "outbox: dead letter: {reason} (further ones this minute are logged at debug level)"
+            "outbox: given up: {reason} (further ones this minute are logged at debug level)"
         );
     } else {
-        tracing::debug!(group = %item.action.group(), action = %item.action.kind(), seq, "outbox: dead letter: {reason}");
+        tracing::debug!(group = %item.action.group(), action = %item.action.kind(), seq, "outbox: given up: {reason}");
     }
 }
 
