@@ -184,9 +184,8 @@ pub fn restart_without_thread_caches() -> Option<std::io::Error> {
 }
 
 /// Returns the pages the allocator holds free to the system (mimalloc, jemalloc, or glibc on
-/// Linux; elsewhere nothing), and the program file's pages not in use
-/// ([`release_program_pages`]). Costs a walk over the heap and a read of
-/// `/proc/self/smaps`: call it after large frees, not per event.
+/// Linux; elsewhere nothing). Costs a walk over the heap: call it after large frees, not per
+/// event.
 pub fn trim() {
     #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
     // SAFETY: mi_collect only releases memory mimalloc holds free; it takes no pointer.
@@ -215,80 +214,6 @@ pub fn trim() {
     unsafe {
         libc::malloc_trim(0);
     }
-    release_program_pages();
-}
-
-/// Drops this process's mappings of the pages of its own program file that it only reads
-/// (code, read-only data) and has not copied: the next use maps them again from the page
-/// cache, as after the kernel reclaimed them under memory pressure, so this changes nothing
-/// but what the process holds resident. Linux only; returns the bytes of the mappings
-/// released (not all of it was resident).
-///
-/// Why: the daemon's program is 20 MB of code and read-only data, and the kernel maps files
-/// in 64 KiB runs around each page touched, so after start-up (the CLI, the configuration,
-/// the rules) about 14 MiB of it stayed resident, though under load the daemon runs only a
-/// few MiB of it (docs/performance.md, "Session 21: resident memory"). A mapping qualifies
-/// only when it is not writable and holds no page of its own (`Anonymous: 0 kB` in
-/// `/proc/self/smaps`): the relocated read-only data (RELRO) and anything written keep
-/// their pages.
-pub fn release_program_pages() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-            return 0;
-        };
-        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-            return 0;
-        };
-        let mut released = 0;
-        for (start, end) in program_mappings(&smaps, &exe.to_string_lossy()) {
-            let Some(len) = end.checked_sub(start) else {
-                continue;
-            };
-            // SAFETY: the range is a whole mapping of the program file that is not writable
-            // and holds no anonymous (copied-on-write) page, so its contents are the file's;
-            // MADV_DONTNEED only unmaps the pages, and the next access maps the same bytes
-            // again from the page cache. No Rust object lives there that this could change.
-            let done = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
-            if done == 0 {
-                released += len as u64;
-            }
-        }
-        released
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        0
-    }
-}
-
-/// The mappings in `smaps` (the text of `/proc/<pid>/smaps`) of the file `exe` that are not
-/// writable and hold no anonymous page: `(start, end)` addresses.
-fn program_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    // The mapping being read: its range, if it is of the program and not writable.
-    let mut current: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut fields = line.split_whitespace();
-        let first = fields.next().unwrap_or("");
-        if let Some((start, end)) = first.split_once('-')
-            && let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16))
-        {
-            let perms = fields.next().unwrap_or("");
-            // offset, device, inode, then the path (which may hold spaces, or end in
-            // " (deleted)" after an upgrade replaced the file).
-            let path = fields.skip(3).collect::<Vec<_>>().join(" ");
-            let path = path.strip_suffix(" (deleted)").unwrap_or(&path);
-            let read_only = perms.as_bytes().get(1) == Some(&b'-');
-            current = (read_only && path == exe).then_some((start, end));
-        } else if first == "Anonymous:"
-            && let Some(range) = current.take()
-            && fields.next() == Some("0")
-        {
-            out.push(range);
-        }
-    }
-    out
 }
 
 /// Trims every [`TRIM_EVERY`], off the async threads, until `cancel` fires.
@@ -304,62 +229,5 @@ pub async fn trim_periodically(cancel: CancellationToken) {
         if let Err(e) = tokio::task::spawn_blocking(trim).await {
             tracing::debug!(error = %e, "the malloc trim task failed");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SMAPS: &str = "\
-55d0a0000000-55d0a0600000 r--p 00000000 fe:00 42                         /opt/qunguan/bin/qunguan
-Size:               6144 kB
-Rss:                2444 kB
-Anonymous:             0 kB
-55d0a0600000-55d0a1300000 r-xp 00600000 fe:00 42                         /opt/qunguan/bin/qunguan
-Size:              13312 kB
-Anonymous:             0 kB
-55d0a1300000-55d0a1390000 r--p 01300000 fe:00 42                         /opt/qunguan/bin/qunguan
-Anonymous:           576 kB
-55d0a1390000-55d0a1394000 rw-p 01390000 fe:00 42                         /opt/qunguan/bin/qunguan
-Anonymous:            16 kB
-55d0a1394000-55d0a1398000 rw-p 00000000 00:00 0
-Anonymous:            16 kB
-7f0000000000-7f0000200000 r-xp 00000000 fe:00 7                          /usr/lib/libc.so.6
-Anonymous:             0 kB
-7f1000000000-7f1000001000 r-xp 00000000 fe:00 43                         /opt/other program
-Anonymous:             0 kB
-";
-
-    #[test]
-    fn only_the_programs_unwritten_read_only_mappings_are_released() {
-        assert_eq!(
-            program_mappings(SMAPS, "/opt/qunguan/bin/qunguan"),
-            [
-                (0x55d0_a000_0000, 0x55d0_a060_0000),
-                (0x55d0_a060_0000, 0x55d0_a130_0000)
-            ]
-        );
-        // A path with a space, and a program file replaced since it was started.
-        assert_eq!(
-            program_mappings(SMAPS, "/opt/other program"),
-            [(0x7f10_0000_0000, 0x7f10_0000_1000)]
-        );
-        let deleted = SMAPS.replace("/opt/other program", "/opt/other program (deleted)");
-        assert_eq!(
-            program_mappings(&deleted, "/opt/other program"),
-            [(0x7f10_0000_0000, 0x7f10_0000_1000)]
-        );
-        assert!(program_mappings(SMAPS, "/nowhere").is_empty());
-    }
-
-    #[test]
-    fn releasing_the_programs_pages_leaves_it_running() {
-        // This test binary's own code and read-only data: released, then used again.
-        let released = release_program_pages();
-        assert!(cfg!(not(target_os = "linux")) || released > 0);
-        let text: String = ["still ", "running"].concat();
-        assert_eq!(text, "still running");
-        assert_eq!(release_program_pages() > 0, released > 0);
     }
 }
