@@ -145,13 +145,7 @@ impl Store {
         work: impl Fn(&mut Unit<'_>) -> Result<R, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
-        let _op = self.begin("commit");
-        let mut log = self.lock();
-        self.finish_unfinished(&mut log)?;
-        let inner = self.write_gate()?;
-        if let Some(key) = key {
-            self.index_seen(&inner, key, now_ms)?;
-        }
+        let (_op, mut log, inner) = self.begin_unit(key, now_ms)?;
         let db = &inner.db;
         let seen = Staging::new("seen", &inner.seen, db);
         let strikes = Staging::new("strikes", &inner.strikes, db);
@@ -204,6 +198,31 @@ impl Store {
         self.finish_unit(&mut log, &inner, &trees, result)
     }
 
+    /// The start of every unit (steps 1 and 2 of the module docs): its operation, watched by
+    /// the store's watchdog; the commit lock, with a unit a write error left unfinished
+    /// written first; the trees for writing; and, for an event, its seen key indexed.
+    fn begin_unit(
+        &self,
+        key: Option<&EventKey>,
+        now_ms: i64,
+    ) -> Result<
+        (
+            super::health::Op<'_>,
+            std::sync::MutexGuard<'_, CommitLog>,
+            std::sync::Arc<Trees>,
+        ),
+        StoreError,
+    > {
+        let op = self.begin("commit");
+        let mut log = self.lock();
+        self.finish_unfinished(&mut log)?;
+        let inner = self.write_gate()?;
+        if let Some(key) = key {
+            self.index_seen(&inner, key, now_ms)?;
+        }
+        Ok((op, log, inner))
+    }
+
     /// [`Store::unit`] for an event whose record writes only the [`Core`] trees (a
     /// violation).
     pub(crate) fn core_unit<R>(
@@ -213,11 +232,7 @@ impl Store {
         work: impl Fn(&mut Core<'_>) -> Result<R, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
-        let _op = self.begin("commit");
-        let mut log = self.lock();
-        self.finish_unfinished(&mut log)?;
-        let inner = self.write_gate()?;
-        self.index_seen(&inner, key, now_ms)?;
+        let (_op, mut log, inner) = self.begin_unit(Some(key), now_ms)?;
         let db = &inner.db;
         let seen = Staging::new("seen", &inner.seen, db);
         let strikes = Staging::new("strikes", &inner.strikes, db);
