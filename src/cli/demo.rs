@@ -383,17 +383,28 @@ impl Demo {
     }
 
     fn now_text(&self) -> String {
-        self.clock
-            .now()
-            .to_zoned(self.zone.clone())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string()
+        self.time_text(self.clock.now())
     }
 
+    fn time_text(&self, at: jiff::Timestamp) -> String {
+        at.to_zoned(self.zone.clone()).strftime("%Y-%m-%d %H:%M").to_string()
+    }
+
+    /// Moves the clock on by `by`, said before it moves: what falls due in the skipped time
+    /// (a scheduled post, a welcome) is delivered by tasks of their own, and is printed after
+    /// the line that says the time passed.
     async fn pass(&mut self, by: HumanDuration) -> Result<(), DemoError> {
+        let then = jiff::SignedDuration::try_from(by.get())
+            .ok()
+            .and_then(|d| self.clock.now().checked_add(d).ok());
+        let label = crate::policy::i18n::duration(crate::domain::locale::Locale::ZhCn, by.as_secs());
+        match then {
+            Some(then) => self
+                .client
+                .print(&format!("⏰ 过了 {label}，现在是 {}", self.time_text(then))),
+            None => self.client.print(&format!("⏰ 过了 {label}")),
+        }
         self.clock.advance(by.get());
-        let by = crate::policy::i18n::duration(crate::domain::locale::Locale::ZhCn, by.as_secs());
-        self.client.print(&format!("⏰ 过了 {by}，现在是 {}", self.now_text()));
         self.pipeline.inactivity().sweep().await?;
         Ok(())
     }
