@@ -92,6 +92,30 @@ impl<'t> Core<'t> {
     }
 }
 
+/// The staged trees every unit writes through: the event's `seen` key and the [`Core`] trees.
+struct CoreTrees<'t> {
+    seen: Staging<'t>,
+    strikes: Staging<'t>,
+    outbox: Staging<'t>,
+    audit: Staging<'t>,
+    groups: Staging<'t>,
+    engagement: Staging<'t>,
+}
+
+impl<'t> CoreTrees<'t> {
+    fn new(inner: &'t Trees) -> Self {
+        let db = &inner.db;
+        Self {
+            seen: Staging::new("seen", &inner.seen, db),
+            strikes: Staging::new("strikes", &inner.strikes, db),
+            outbox: Staging::new("outbox", &inner.outbox, db),
+            audit: Staging::new("audit", &inner.audit, db),
+            groups: Staging::new("groups", &inner.groups, db),
+            engagement: Staging::new("engagement", &inner.engagement, db),
+        }
+    }
+}
+
 /// The trees of one unit of work: the [`Core`] ones (reached through it, `unit.strikes`) and
 /// the others.
 pub(crate) struct Unit<'t> {
@@ -147,12 +171,14 @@ impl Store {
         let now_ms = now.as_millisecond();
         let (_op, mut log, inner) = self.begin_unit(key, now_ms)?;
         let db = &inner.db;
-        let seen = Staging::new("seen", &inner.seen, db);
-        let strikes = Staging::new("strikes", &inner.strikes, db);
-        let outbox = Staging::new("outbox", &inner.outbox, db);
-        let audit = Staging::new("audit", &inner.audit, db);
-        let groups = Staging::new("groups", &inner.groups, db);
-        let engagement = Staging::new("engagement", &inner.engagement, db);
+        let CoreTrees {
+            seen,
+            strikes,
+            outbox,
+            audit,
+            groups,
+            engagement,
+        } = CoreTrees::new(&inner);
         let schedules = Staging::new("schedules", &inner.schedules, db);
         let posts = Staging::new("posts", &inner.posts, db);
         let state = Staging::new("state", &inner.state, db);
@@ -233,13 +259,14 @@ impl Store {
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
         let (_op, mut log, inner) = self.begin_unit(Some(key), now_ms)?;
-        let db = &inner.db;
-        let seen = Staging::new("seen", &inner.seen, db);
-        let strikes = Staging::new("strikes", &inner.strikes, db);
-        let outbox = Staging::new("outbox", &inner.outbox, db);
-        let audit = Staging::new("audit", &inner.audit, db);
-        let groups = Staging::new("groups", &inner.groups, db);
-        let engagement = Staging::new("engagement", &inner.engagement, db);
+        let CoreTrees {
+            seen,
+            strikes,
+            outbox,
+            audit,
+            groups,
+            engagement,
+        } = CoreTrees::new(&inner);
         let result = (|| {
             if !mark_seen(&seen, key, now_ms)? {
                 return Ok(None);
