@@ -1166,18 +1166,7 @@ fn a_unit_a_crash_tore_part_way_is_finished_from_its_journal_on_the_next_open() 
         // The second violation's journal and its first write (the strike record) reach the
         // disk, the rest does not: what a crash part-way through the unit leaves.
         journal::injected::fail_after(Some(1));
-        let subject = Subject {
-            group: g,
-            user: Some(8),
-        };
-        let torn = store.commit(&EventKey::derive("v2"), at(1), Some(subject), |snap| {
-            let writes = Writes {
-                strikes: StrikeWrite::Put(record("ads", 1_000)),
-                actions: vec![send("warn 8")],
-                audit: Some(case(g, 8, 1_000)),
-            };
-            (writes, snap.next_case)
-        });
+        let torn = warning_result(&store, "v2", g, 8, at(1), "warn 8");
         journal::injected::fail_after(None);
         assert!(torn.expect_err("injected").is_store_wide());
         let trees = store.trees().expect("trees");
@@ -1216,18 +1205,7 @@ fn a_unit_that_fails_part_way_is_written_again_before_any_other_write() {
     let g = GroupId::qq(1);
     assert!(store.outbox().subscribe().expect("subscribe").is_empty());
     journal::injected::fail_after(Some(2));
-    let subject = Subject {
-        group: g,
-        user: Some(7),
-    };
-    let failed = store.commit(&EventKey::derive("v1"), at(0), Some(subject), |snap| {
-        let writes = Writes {
-            strikes: StrikeWrite::Put(record("ads", 0)),
-            actions: vec![send("warn 7")],
-            audit: Some(case(g, 7, 0)),
-        };
-        (writes, snap.next_case)
-    });
+    let failed = warning_result(&store, "v1", g, 7, at(0), "warn 7");
     journal::injected::fail_after(None);
     assert!(failed.expect_err("injected").is_store_wide());
     assert!(store.failing().is_some());
@@ -1335,6 +1313,19 @@ fn violate_result(
     user: i64,
     now: Timestamp,
 ) -> Result<Option<Committed<u64>>, StoreError> {
+    warning_result(store, key, group, user, now, "warn")
+}
+
+/// A violation of `user` recorded with one strike, its case and the warning `text`; the
+/// store's error as it is.
+fn warning_result(
+    store: &Store,
+    key: &str,
+    group: GroupId,
+    user: i64,
+    now: Timestamp,
+    text: &str,
+) -> Result<Option<Committed<u64>>, StoreError> {
     let subject = Subject {
         group,
         user: Some(user),
@@ -1342,7 +1333,7 @@ fn violate_result(
     store.commit(&EventKey::derive(key), now, Some(subject), |snap| {
         let writes = Writes {
             strikes: StrikeWrite::Put(record("ads", now.as_millisecond())),
-            actions: vec![send("warn")],
+            actions: vec![send(text)],
             audit: Some(case(group, user, now.as_millisecond())),
         };
         (writes, snap.next_case)

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use qunguan::config::Settings;
 use qunguan::domain::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -72,29 +73,10 @@ async fn names_matched_spans_and_excerpts_are_cut_before_they_are_stored_or_post
 
 #[tokio::test]
 async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation_goes_on() {
-    let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| {
-            // Kept as dead letters only when asked (by default they are counted and removed:
-            // the next test).
-            s.outbox.keep_stale_messages = true;
-            s.limits.outbox_messages_per_group = 10;
-            // One message a minute, and the daemon's clock stands still: the first warning goes
-            // out, the others wait in the group's queue.
-            s.outbox.sends_per_minute_per_group = 1;
-        }),
-        ..Options::default()
-    })
-    .await;
-    for id in 1..=15 {
-        assert_eq!(
-            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
-            StatusCode::NO_CONTENT
-        );
-    }
-    // Every recall goes out (moderation is not paced), and one warning.
-    let calls = app.gateway.wait_delivered(16, PATIENCE).await;
-    let recalls = calls.iter().filter(|c| c.action == "delete_msg").count();
-    assert_eq!((recalls, calls.len() - recalls), (15, 1), "{:?}", actions(&calls));
+    // Kept as dead letters only when asked (by default they are counted and removed: the
+    // next test).
+    let app = spawn_paced(|s| s.outbox.keep_stale_messages = true).await;
+    spam_from_members(&app, 15).await;
     // The warnings beyond the queue's 10 (and the one sent) are dead letters, with why. The
     // worker counts each at once and writes it with its next batch of marks: wait (bounded)
     // until the stored dead letters are as many as it counted.
@@ -118,6 +100,36 @@ async fn a_full_group_queue_gives_up_new_messages_as_dead_letters_and_moderation
     app.stop().await;
 }
 
+/// A daemon whose groups' message queues hold 10 and whose send governor lets one message a
+/// minute through — the daemon's clock stands still, so the first warning goes out and the
+/// others wait in the group's queue — with `tweak` on top.
+async fn spawn_paced(tweak: impl Fn(&mut Settings) + Send + Sync + 'static) -> TestApp {
+    TestApp::spawn_with(Options {
+        tweak: Box::new(move |s| {
+            s.limits.outbox_messages_per_group = 10;
+            s.outbox.sends_per_minute_per_group = 1;
+            tweak(s);
+        }),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Spam from `n` members, one message each; returns once every recall (moderation is not
+/// paced) and the one warning the governor lets through were delivered.
+async fn spam_from_members(app: &TestApp, n: i64) {
+    for id in 1..=n {
+        assert_eq!(
+            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let expected = usize::try_from(n).expect("a count");
+    let calls = app.gateway.wait_delivered(expected + 1, PATIENCE).await;
+    let recalls = calls.iter().filter(|c| c.action == "delete_msg").count();
+    assert_eq!((recalls, calls.len() - recalls), (expected, 1), "{:?}", actions(&calls));
+}
+
 /// `/metrics` until `done` holds for it (bounded: about 5 s), and the last text read.
 async fn metrics_until(app: &TestApp, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
@@ -139,23 +151,8 @@ fn number(text: &str, series: &str) -> u64 {
 
 #[tokio::test]
 async fn by_default_a_full_group_queue_drops_new_messages_without_dead_letters() {
-    let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| {
-            s.limits.outbox_messages_per_group = 10;
-            s.outbox.sends_per_minute_per_group = 1;
-        }),
-        ..Options::default()
-    })
-    .await;
-    for id in 1..=15 {
-        assert_eq!(
-            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
-            StatusCode::NO_CONTENT
-        );
-    }
-    let calls = app.gateway.wait_delivered(16, PATIENCE).await;
-    let recalls = calls.iter().filter(|c| c.action == "delete_msg").count();
-    assert_eq!((recalls, calls.len() - recalls), (15, 1), "{:?}", actions(&calls));
+    let app = spawn_paced(|_| {}).await;
+    spam_from_members(&app, 15).await;
     // The warnings beyond the queue are counted as dropped and removed from the stored outbox
     // (once the worker wrote its marks): 15 warnings = 1 sent + the queue + the dropped.
     let dropped = "qunguan_actions_total{kind=\"send\",result=\"dropped\"}";
@@ -181,23 +178,12 @@ async fn by_default_a_full_group_queue_drops_new_messages_without_dead_letters()
 
 #[tokio::test]
 async fn dead_letters_beyond_their_bound_are_deleted_oldest_first_and_counted() {
-    let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| {
-            s.outbox.keep_stale_messages = true;
-            s.limits.outbox_messages_per_group = 10;
-            s.outbox.sends_per_minute_per_group = 1;
-            s.limits.dead_letters = 16;
-        }),
-        ..Options::default()
+    let app = spawn_paced(|s| {
+        s.outbox.keep_stale_messages = true;
+        s.limits.dead_letters = 16;
     })
     .await;
-    for id in 1..=40 {
-        assert_eq!(
-            app.post_event(&group_message(id, 100 + id, "member", "加微信")).await,
-            StatusCode::NO_CONTENT
-        );
-    }
-    app.gateway.wait_delivered(41, PATIENCE).await;
+    spam_from_members(&app, 40).await;
     // 40 warnings: 1 sent, 10 queued, the rest (28 or 29) given up as dead letters, of which
     // the newest 16 are kept.
     let evicted = "qunguan_memory_evictions_total{structure=\"outbox_queued\"}";

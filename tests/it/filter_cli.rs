@@ -339,27 +339,30 @@ fn the_shipped_model_is_reproduced_byte_for_byte_by_model_train() {
     assert!(shipped.len() <= 4 * 1024 * 1024, "{} bytes", shipped.len());
 }
 
+/// `qunguan model train` on [`model_fixture`]'s corpus and rules under `root`, writing `out`,
+/// with `extra` flags.
+fn train_fixture_model(root: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (rules, corpus) = (root.join("rules"), root.join("corpus"));
+    let mut args = vec![
+        "model",
+        "train",
+        "--corpus",
+        corpus.to_str().expect("utf-8"),
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    run_bare(&args)
+}
+
 /// `--epochs` and `--l2` change the training (another model, same determinism) and bad values
 /// are refused with the flag named, writing nothing.
 #[test]
 fn model_train_takes_epochs_and_l2_for_experiments_and_refuses_bad_ones() {
     let root = model_fixture();
-    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
-    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
-    let train = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "model",
-            "train",
-            "--corpus",
-            corpus_s,
-            "--rules",
-            rules_s,
-            "--out",
-            out.to_str().expect("utf-8"),
-        ];
-        args.extend_from_slice(extra);
-        run_bare(&args)
-    };
+    let train = |out: &Path, extra: &[&str]| train_fixture_model(root.path(), out, extra);
     let (default, custom) = (root.path().join("default.bin"), root.path().join("custom.bin"));
     assert!(train(&default, &[]).status.success());
     let out = train(&custom, &["--epochs", "3", "--l2", "0.001"]);
@@ -388,23 +391,9 @@ fn model_train_takes_epochs_and_l2_for_experiments_and_refuses_bad_ones() {
 #[test]
 fn model_train_takes_min_count_runs_and_seed_for_experiments() {
     let root = model_fixture();
-    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
-    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
     let train = |name: &str, extra: &[&str]| {
         let out = root.path().join(name);
-        let mut args = vec![
-            "model",
-            "train",
-            "--corpus",
-            corpus_s,
-            "--rules",
-            rules_s,
-            "--out",
-            out.to_str().expect("utf-8"),
-        ];
-        args.extend_from_slice(extra);
-        let run = run_bare(&args);
-        (run, out)
+        (train_fixture_model(root.path(), &out, extra), out)
     };
     let read = |path: &Path| std::fs::read(path).expect("written");
     let (ok, default) = train("default.bin", &[]);

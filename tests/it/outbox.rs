@@ -236,14 +236,15 @@ async fn the_governor_paces_the_bots_messages_but_not_moderation() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_happens() {
+/// A join and a spam message (a one-rung kick ladder, `[outbox] keep_stale_messages` as
+/// given) while the gateway fails, then the clock 11 minutes on, past the 10-minute limit of
+/// messages: the recall and the kick are delivered once the gateway is back, the welcome and
+/// the kick's notice are too old.
+async fn late_welcome_and_kick(keep_stale_messages: bool) -> TestApp {
     let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| {
+        tweak: Box::new(move |s| {
             s.moderation.ladder = vec!["kick".parse().expect("rung")];
-            // Kept as dead letters only when asked; by default they are counted and removed
-            // (the next test).
-            s.outbox.keep_stale_messages = true;
+            s.outbox.keep_stale_messages = keep_stale_messages;
         }),
         ..Options::default()
     })
@@ -253,9 +254,17 @@ async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_hap
     app.post_event(&spam_in(GROUP, 9, 701)).await;
     app.gateway.wait_calls(2, PATIENCE).await;
     app.gateway.set_mode(None);
-    app.advance(Duration::from_secs(11 * 60)); // past the 10-minute limit of messages
+    app.advance(Duration::from_secs(11 * 60));
     let delivered = drain(&app, 2).await;
     assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
+    app
+}
+
+#[tokio::test]
+async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_happens() {
+    // Kept as dead letters only when asked; by default they are counted and removed (the
+    // next test).
+    let app = late_welcome_and_kick(true).await;
     // The welcome and the kick's notice, both messages, are too old now.
     let dead = app.wait_dead_letters(2).await;
     assert_eq!(dead.len(), 2, "{dead:?}");
@@ -273,19 +282,7 @@ async fn late_messages_are_dropped_to_the_dead_letters_but_a_late_kick_still_hap
 
 #[tokio::test]
 async fn by_default_late_messages_are_counted_and_removed_without_dead_letters() {
-    let app = TestApp::spawn_with(Options {
-        tweak: Box::new(|s| s.moderation.ladder = vec!["kick".parse().expect("rung")]),
-        ..Options::default()
-    })
-    .await;
-    app.gateway.set_mode(Some(Fault::Http500));
-    app.post_event(&joined(801, 1_000)).await;
-    app.post_event(&spam_in(GROUP, 9, 701)).await;
-    app.gateway.wait_calls(2, PATIENCE).await;
-    app.gateway.set_mode(None);
-    app.advance(Duration::from_secs(11 * 60)); // past the 10-minute limit of messages
-    let delivered = drain(&app, 2).await;
-    assert_eq!(actions(&delivered), ["delete_msg", "set_group_kick"]);
+    let app = late_welcome_and_kick(false).await;
     // The welcome and the kick's notice are given up: counted as dropped, and gone from the
     // stored outbox once the worker wrote its marks (bounded wait).
     let dropped = "qunguan_actions_total{kind=\"send\",result=\"dropped\"}";
