@@ -23,7 +23,9 @@
 //! offenders per group, so the ladder's later rungs happen), the rest clean chat; every
 //! event is signed (`X-Signature`). Every `--every` events it prints the daemon's RSS
 //! (`VmRSS`) and peak (`VmHWM`) from `/proc`, the disk its data folder takes (allocated
-//! blocks, as `du` counts them) and that disk divided by the events so far. After the stream
+//! blocks, as `du` counts them) and that disk divided by the events so far, then the RSS by
+//! mapping from `/proc/<pid>/smaps`: malloc's heap (`[heap]`), the other anonymous mappings
+//! (large blocks mapped on their own, thread stacks), the program file. After the stream
 //! it waits `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints
 //! the disk after its final flush.
 //!
@@ -210,6 +212,39 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The daemon's resident KiB by mapping: `[heap]`, other anonymous mappings, and the program
+/// file (the mappings of `/proc/<pid>/exe`).
+fn rss_by_mapping(pid: u32) -> (u64, u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    let (mut heap, mut anon, mut program) = (0, 0, 0);
+    let mut kind = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // A mapping's header: address range, perms, offset, device, inode, [path].
+            let path = fields.nth(4).unwrap_or("");
+            kind = match path {
+                "[heap]" => 1,
+                "" => 2,
+                p if p == exe => 3,
+                _ => 0,
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            match kind {
+                1 => heap += kib,
+                2 => anon += kib,
+                3 => program += kib,
+                _ => {}
+            }
+        }
+    }
+    (heap, anon, program)
+}
+
 /// Bytes allocated on disk under `dir` (what `du` counts).
 fn disk_bytes(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
@@ -350,8 +385,18 @@ async fn run(o: Arc<Options>) {
         mib(disk_bytes(&daemon.data)),
     );
     println!(
-        "{:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9}",
-        "events", "elapsed_s", "ev/s", "rss_MiB", "peak_MiB", "disk_MiB", "disk_B/ev", "actions"
+        "{:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "events",
+        "elapsed_s",
+        "ev/s",
+        "rss_MiB",
+        "peak_MiB",
+        "disk_MiB",
+        "disk_B/ev",
+        "actions",
+        "heap_MiB",
+        "anon_MiB",
+        "prog_MiB"
     );
     let url = Arc::new(format!("http://{}/onebot/v11", daemon.listen));
     let next = Arc::new(AtomicU64::new(0));
@@ -416,8 +461,9 @@ async fn run(o: Arc<Options>) {
         let disk = disk_bytes(&daemon.data);
         let rate = (n - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), n);
+        let (heap, anon, program) = rss_by_mapping(pid);
         println!(
-            "{:>9} {:>9.1} {:>8.0} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>9}",
+            "{:>9} {:>9.1} {:>8.0} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>9} {:>9.1} {:>9.1} {:>9.1}",
             n,
             started.elapsed().as_secs_f64(),
             rate,
@@ -426,6 +472,9 @@ async fn run(o: Arc<Options>) {
             mib(disk),
             disk as f64 / n.max(1) as f64,
             calls.load(Ordering::Relaxed),
+            heap as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            program as f64 / 1024.0,
         );
     }
     for worker in workers {

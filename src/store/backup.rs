@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{SCHEMA_VERSION, Store, StoreError, TREES, open_db};
+use super::{RETIRED_TREES, SCHEMA_VERSION, Store, StoreError, TREES, open_db};
 use crate::config::StorageSettings;
 
 /// Identifies the file format in the header line.
@@ -172,7 +172,13 @@ pub fn write_file_atomically<T>(
 
 fn snapshot(db: &sled::Db) -> Result<Entries, StoreError> {
     let mut entries = Vec::new();
-    for name in TREES {
+    // A retired tree only while the database still has it: the backup taken before the
+    // migration that drops it is then whole for a build of the older schema.
+    let names = db.tree_names();
+    let retired = RETIRED_TREES
+        .iter()
+        .filter(|name| names.iter().any(|n| n.as_ref() == name.as_bytes()));
+    for name in TREES.iter().chain(retired) {
         for entry in db.open_tree(name)?.iter() {
             let (key, value) = entry?;
             // One database's own bookkeeping (integrity records) is not data to carry over.
@@ -296,6 +302,8 @@ fn parse(input: &mut dyn BufRead) -> Result<Parsed, StoreError> {
         ));
     }
     let mut entries = Vec::new();
+    // Entry lines read, those of retired trees included (the closing line counts them all).
+    let mut read = 0u64;
     let mut footer = None;
     let mut last_line = 1;
     for (n, line) in lines {
@@ -313,6 +321,12 @@ fn parse(input: &mut dyn BufRead) -> Result<Parsed, StoreError> {
             continue;
         }
         let entry: EntryIn = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+        read += 1;
+        if RETIRED_TREES.contains(&entry.tree.as_str()) {
+            // A tree an older schema had and a migration drops (`seen_expiry`): nothing to
+            // restore; the restored database migrates like any older one.
+            continue;
+        }
         let tree = TREES
             .iter()
             .find(|t| **t == entry.tree)
@@ -331,13 +345,12 @@ fn parse(input: &mut dyn BufRead) -> Result<Parsed, StoreError> {
             "the closing line is missing: the file is truncated or not a complete backup".into(),
         ));
     };
-    if !footer.end || footer.entries != entries.len() as u64 {
+    if !footer.end || footer.entries != read {
         return Err(bad(
             n,
             format!(
-                "the closing line counts {} entries but the file holds {}: the file is damaged",
+                "the closing line counts {} entries but the file holds {read}: the file is damaged",
                 footer.entries,
-                entries.len()
             ),
         ));
     }

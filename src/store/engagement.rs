@@ -457,8 +457,7 @@ impl Store {
     ///
     /// The transaction names only the six trees these writes touch (`Store::core_unit`):
     /// `seen`, `strikes`, `audit`, `groups` (the case counter), `engagement` (the member's
-    /// points) and `outbox`; the seen key's `seen_expiry` index entry is written just before
-    /// it (`Store::index_seen`). The number of new strikes is read from the audit case the
+    /// points) and `outbox`. The number of new strikes is read from the audit case the
     /// decision records (`strikes_after - strikes_before`): no case, a dry run or no new strike
     /// deducts nothing, and a member with no record (who never earned a point) gets none
     /// created.

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, TREES, open_db};
+use super::{RETIRED_TREES, Store, StoreError, TREES, open_db};
 use crate::config::StorageSettings;
 
 /// The sidecar's file name inside `storage.path`.
@@ -55,10 +55,10 @@ const RECORD_KEY: &[u8] = b"integrity";
 pub(crate) const VOLATILE_META: [&[u8]; 3] = [FLUSH_KEY, RECORD_KEY, b"probe"];
 /// Trees every qunguan database has had since schema 2. Trees added later are created on open
 /// and never required, so an older database is not mistaken for a damaged one.
-const REQUIRED_TREES: [&str; 15] = [
+/// (`seen_expiry` was one until schema 3 dropped it: see [`super::RETIRED_TREES`].)
+const REQUIRED_TREES: [&str; 14] = [
     "meta",
     "seen",
-    "seen_expiry",
     "strikes",
     "outbox",
     "dead",
@@ -297,11 +297,13 @@ fn check(db: &sled::Db, sidecar: Option<&Record>) -> Result<Vec<String>, StoreEr
     Ok(problems)
 }
 
-/// Every tree's count and checksum (the volatile `meta` keys left out).
+/// Every tree's count and checksum (the volatile `meta` keys left out), a retired tree's too
+/// while the database still has it: a clean shutdown of an older build recorded it, and the
+/// check runs before the migration that drops it.
 fn sums(db: &sled::Db) -> Result<BTreeMap<String, TreeSum>, StoreError> {
     let names = db.tree_names();
     let mut out = BTreeMap::new();
-    for name in TREES {
+    for name in TREES.iter().chain(RETIRED_TREES) {
         if !names.iter().any(|n| n.as_ref() == name.as_bytes()) {
             continue;
         }
@@ -481,6 +483,34 @@ mod tests {
         store.flush_blocking().expect("flush");
         drop(store); // as a crash: no clean record
         let (_, problems) = Store::open_checked(&settings(dir.path()), false).expect("after a crash");
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_clean_shutdown_of_a_schema_2_database_opens_clean_and_migrates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+        fill(&store, 5);
+        {
+            // What a schema-2 build left: the seen keys' time index, and its schema number.
+            let trees = store.trees().expect("open");
+            let index = trees.db.open_tree("seen_expiry").expect("tree");
+            index.insert([1u8; 24], &[]).expect("insert");
+            trees.meta.insert(b"schema", &2u32.to_be_bytes()).expect("insert");
+        }
+        store.close_clean().expect("close");
+        drop(store);
+        let sidecar = read_sidecar(dir.path()).expect("read").expect("written");
+        assert_eq!(sidecar.trees.get("seen_expiry").map(|s| s.count), Some(1));
+        // Checked before the migration, which then drops the index.
+        let (store, problems) = Store::open_checked(&settings(dir.path()), false).expect("clean restart");
+        assert!(problems.is_empty(), "{problems:?}");
+        let trees = store.trees().expect("open");
+        assert!(!trees.db.tree_names().iter().any(|n| n.as_ref() == b"seen_expiry"));
+        drop(trees);
+        store.close_clean().expect("close");
+        drop(store);
+        let (_, problems) = Store::open_checked(&settings(dir.path()), false).expect("migrated, clean");
         assert!(problems.is_empty(), "{problems:?}");
     }
 

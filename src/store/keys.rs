@@ -44,15 +44,6 @@ pub fn case_key(group: GroupId, case: u64) -> [u8; 17] {
     k
 }
 
-/// `unix ms ‖ event key` (24 bytes): the expiry index of a seen key, oldest first.
-#[must_use]
-pub fn seen_expiry_key(at_ms: i64, event_key: &[u8; 16]) -> [u8; 24] {
-    let mut k = [0; 24];
-    k[..8].copy_from_slice(&i64_key(at_ms));
-    k[8..].copy_from_slice(event_key);
-    k
-}
-
 /// Decodes a [`group_prefix`] (the first 9 bytes of a per-group key).
 #[must_use]
 pub fn decode_group_prefix(k: &[u8]) -> Option<GroupId> {
@@ -123,13 +114,11 @@ mod tests {
     }
 
     #[test]
-    fn cases_sort_by_group_then_number_and_seen_keys_by_time() {
+    fn cases_sort_by_group_then_number() {
         let a = GroupId::qq(5);
         let b = GroupId::qq(6);
         assert!(case_key(a, 2) < case_key(a, 10));
         assert!(case_key(a, u64::MAX) < case_key(b, 1));
-        let key = [7u8; 16];
-        assert!(seen_expiry_key(-5, &key) < seen_expiry_key(1_000, &[0; 16]));
         assert_eq!(decode_seq(&42u64.to_be_bytes()), Some(42));
         assert_eq!(decode_seq(b"short"), None);
     }

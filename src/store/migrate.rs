@@ -8,16 +8,17 @@
 //!
 //! | from | to | what changes |
 //! |------|----|--------------|
-//! | 1    | 2  | `seen` gets the `seen_expiry` index (TTL); strike records get a version field |
+//! | 1    | 2  | strike records get a version field (this step also built `seen_expiry`, a time index of `seen`; step 3 drops it, so it no longer does) |
+//! | 2    | 3  | `seen_expiry` is dropped: the sweep expires `seen` keys by the time each one holds |
 
 use std::path::Path;
 
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::codec::{decode, decode_i64, encode};
+use super::codec::{decode, encode};
 use super::strikes::StoredStrikes;
-use super::{SCHEMA_VERSION, StoreError, backup, seen_expiry_key};
+use super::{SCHEMA_VERSION, StoreError, backup};
 use crate::domain::strike::Strike;
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses it.
@@ -52,6 +53,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
     for version in found..SCHEMA_VERSION {
         match version {
             1 => v1_to_v2(db)?,
+            2 => v2_to_v3(db)?,
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",
@@ -73,15 +75,6 @@ struct StrikesV1 {
 }
 
 fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
-    let seen = db.open_tree("seen")?;
-    let expiry = db.open_tree("seen_expiry")?;
-    for entry in seen.iter() {
-        let (key, value) = entry?;
-        let (Ok(key), Ok(at_ms)) = (<[u8; 16]>::try_from(key.as_ref()), decode_i64(&value, "seen time")) else {
-            continue;
-        };
-        expiry.insert(seen_expiry_key(at_ms, &key), &[])?;
-    }
     let strikes = db.open_tree("strikes")?;
     for entry in strikes.iter() {
         let (key, value) = entry?;
@@ -95,5 +88,13 @@ fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
         let new = StoredStrikes { strikes: old.strikes };
         strikes.insert(key, encode(&new)?)?;
     }
+    Ok(())
+}
+
+/// Drops `seen_expiry`, the time index of `seen` (one record per seen key): the sweep reads
+/// the times the `seen` keys hold. `seen` itself is unchanged. Dropping a tree that is already
+/// gone does nothing, so the step can run again.
+fn v2_to_v3(db: &sled::Db) -> Result<(), StoreError> {
+    db.drop_tree("seen_expiry")?;
     Ok(())
 }

@@ -7,7 +7,6 @@
 //! |---------------|---------------------------------------|-------------------------------------|
 //! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
 //! | `seen`        | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)       |
-//! | `seen_expiry` | received at (i64) ‖ event key (24 B)  | empty: the TTL index of `seen`      |
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
@@ -101,7 +100,6 @@ pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsRefund, PointsVi
 pub use gate::{AskMode, Closing, GateOpened, GatePassed, PendingGate, WrongAnswer};
 pub use keys::{
     case_key, decode_group_prefix, decode_member_key, decode_seq, group_prefix, i64_from_key, i64_key, member_key,
-    seen_expiry_key,
 };
 pub use members::GroupActivity;
 pub use outbox::{DeadLetter, OutboxItem, Receipt};
@@ -123,13 +121,12 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
     "meta",
     "seen",
-    "seen_expiry",
     "strikes",
     "outbox",
     "dead",
@@ -149,6 +146,11 @@ pub const TREES: &[&str] = &[
     "engagement",
     "bans",
 ];
+
+/// Trees an older schema had and a migration drops ([`migrate`]): `seen_expiry`, the time
+/// index of `seen` (schemas 2 and earlier). A database not yet migrated still has them, and
+/// so do its clean-shutdown record and its backups.
+pub(crate) const RETIRED_TREES: &[&str] = &["seen_expiry"];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -296,7 +298,6 @@ pub(crate) struct Trees {
     pub(crate) db: sled::Db,
     pub(crate) meta: sled::Tree,
     seen: sled::Tree,
-    seen_expiry: sled::Tree,
     strikes: sled::Tree,
     outbox: sled::Tree,
     dead: sled::Tree,
@@ -329,7 +330,6 @@ impl Trees {
             dead_count: std::sync::atomic::AtomicUsize::new(dead.len()),
             meta: tree("meta")?,
             seen: tree("seen")?,
-            seen_expiry: tree("seen_expiry")?,
             strikes: tree("strikes")?,
             outbox: tree("outbox")?,
             dead,
@@ -805,9 +805,8 @@ impl GroupCommit {
     }
 }
 
-/// Records an event's key as seen inside a transaction; false when it already was (a
-/// redelivery). Its `seen_expiry` index entry is written before the transaction (see
-/// `Store::index_seen`).
+/// Records an event's key as seen inside a unit, with the time the sweep expires it by; false
+/// when it already was (a redelivery).
 fn mark_seen(
     seen: &journal::Staging<'_>,
     key: &EventKey,

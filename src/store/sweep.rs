@@ -1,7 +1,10 @@
 //! Expiry: deleting what has outlived its time, in the background.
 //!
-//! - `seen`: keys older than `storage.seen_ttl`, found through the time-ordered `seen_expiry`
-//!   index, so a sweep touches only what it deletes.
+//! - `seen`: keys older than `storage.seen_ttl`, by the time each key holds. The sweep reads
+//!   the whole tree (one sequential pass every `[storage] sweep_every`): a time-ordered
+//!   index would spare the pass but cost a record per key, and sled keeps an in-memory entry
+//!   per page of records, so the index grew the daemon's resident memory with the database
+//!   (docs/performance.md, "Session 22: resident memory").
 //! - `strikes`: records whose every strike is outside the group's window (the ladder ignores
 //!   expired strikes anyway; this only reclaims space). A record changed since it was read is
 //!   left alone (compare-and-swap), so a sweep never races a new strike away.
@@ -82,17 +85,24 @@ fn cutoff(now_ms: i64, age: Duration) -> i64 {
 
 fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
     let inner = store.trees()?;
-    let end = keys::seen_expiry_key(cutoff_ms, &[0; 16]);
     let mut removed = 0;
-    for entry in inner.seen_expiry.range(..end) {
-        let (key, _) = entry?;
-        // The index key ends with the event key; the seen entry goes first so a crash between
-        // the two removals leaves an index entry the next sweep cleans, never an unindexed key.
-        if let Some(event_key) = key.get(8..24) {
-            inner.seen.remove(event_key)?;
+    for entry in inner.seen.iter() {
+        let (key, value) = entry?;
+        // A value that is not a time is left alone: nothing this build writes, and nothing the
+        // sweep can judge.
+        let Ok(at_ms) = super::codec::decode_i64(&value, "seen time") else {
+            continue;
+        };
+        // Only if unchanged since read, like the other sweeps (a seen key is never rewritten
+        // while it exists, so this is a guard, not a race the daemon has).
+        if at_ms < cutoff_ms
+            && inner
+                .seen
+                .compare_and_swap(&key, Some(&value), None as Option<&[u8]>)?
+                .is_ok()
+        {
+            removed += 1;
         }
-        inner.seen_expiry.remove(&key)?;
-        removed += 1;
     }
     Ok(removed)
 }

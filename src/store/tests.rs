@@ -254,7 +254,7 @@ fn dead_letters_keep_the_item_and_the_reason() {
 }
 
 #[test]
-fn a_seen_key_is_indexed_before_its_transaction_and_the_sweep_removes_entries_without_one() {
+fn a_seen_key_expires_by_the_time_it_was_first_recorded_and_a_failed_unit_records_none() {
     let (_dir, store) = store();
     let g = GroupId::qq(1);
     let day = 86_400;
@@ -276,7 +276,7 @@ fn a_seen_key_is_indexed_before_its_transaction_and_the_sweep_removes_entries_wi
     };
     assert!(violation(at(0)).is_some());
     assert!(violation(at(day)).is_none(), "a redelivery changes nothing");
-    // A decision that fails: its transaction records nothing, its index entry stays.
+    // A decision that fails: its unit records nothing, not even the seen key.
     let failed = store.commit(&EventKey::derive("bad"), at(0), None, |_| {
         let writes = Writes {
             strikes: StrikeWrite::Put(record("ads", 0)),
@@ -287,10 +287,10 @@ fn a_seen_key_is_indexed_before_its_transaction_and_the_sweep_removes_entries_wi
     });
     assert!(failed.is_err(), "a strike write needs a subject member");
     assert_eq!(sweep::seen_at(&store, &EventKey::derive("bad").0).expect("read"), None);
-    assert!(
-        sweep::seen_at(&store, &EventKey::derive("v").0)
-            .expect("read")
-            .is_some()
+    assert_eq!(
+        sweep::seen_at(&store, &EventKey::derive("v").0).expect("read"),
+        Some(at(0).as_millisecond()),
+        "the redelivery kept the first time"
     );
     let ttl = |_| std::time::Duration::from_secs(100 * day as u64);
     let policy = SweepPolicy {
@@ -298,15 +298,47 @@ fn a_seen_key_is_indexed_before_its_transaction_and_the_sweep_removes_entries_wi
         audit_retention: None,
         strike_ttl: &ttl,
     };
-    // The first entry of `v` expires it, as the one entry did; the failed event's goes too.
-    let report = store.sweep(at(day + day / 2), &policy).expect("sweep");
-    assert_eq!(report.seen, 2);
+    // Not yet a day old: kept.
+    assert_eq!(store.sweep(at(day - 1), &policy).expect("sweep").seen, 0);
+    assert!(violation(at(day - 1)).is_none(), "still remembered");
+    // A day after the first delivery (not the redelivery): forgotten.
+    assert_eq!(store.sweep(at(day + 1), &policy).expect("sweep").seen, 1);
     assert_eq!(sweep::seen_at(&store, &EventKey::derive("v").0).expect("read"), None);
-    // The redelivery's entry outlives its key and is removed in turn.
-    let report = store.sweep(at(3 * day), &policy).expect("sweep");
-    assert_eq!(report.seen, 1);
+    assert_eq!(
+        store.sweep(at(3 * day), &policy).expect("sweep").seen,
+        0,
+        "nothing left"
+    );
     assert_eq!(store.case(g, 1).expect("read").map(|c| c.user_id), Some(7), "one case");
     assert_eq!(store.case(g, 2).expect("read"), None);
+}
+
+/// The sweep reads the whole `seen` tree: with keys spread over many of sled's pages, it
+/// removes every expired one and keeps every young one, whatever their order.
+#[test]
+fn the_sweep_removes_exactly_the_expired_seen_keys_among_many() {
+    let (_dir, store) = store();
+    let day = 86_400;
+    for i in 0..600 {
+        // Alternate old and young, so both are spread over the whole key space.
+        let when = if i % 3 == 0 { at(0) } else { at(2 * day) };
+        store
+            .unit(Some(&EventKey::derive(&format!("e{i}"))), when, |_| Ok(()))
+            .expect("unit")
+            .expect("first delivery");
+    }
+    let ttl = |_| std::time::Duration::from_secs(100 * day as u64);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(day as u64),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    assert_eq!(store.sweep(at(2 * day), &policy).expect("sweep").seen, 200);
+    for i in 0..600 {
+        let kept = sweep::seen_at(&store, &EventKey::derive(&format!("e{i}")).0).expect("read");
+        assert_eq!(kept.is_some(), i % 3 != 0, "e{i}");
+    }
+    assert_eq!(store.sweep(at(2 * day), &policy).expect("sweep").seen, 0);
 }
 
 #[test]
@@ -442,7 +474,7 @@ fn schema_1_is_backed_up_then_migrated() {
     let record = store.strike_record(GroupId::qq(5), 7).expect("readable").expect("kept");
     assert_eq!(record.strikes[0].rule, "ads");
     assert_eq!(store.outbox().pending().expect("scan")[0].0, 9);
-    // The seen key got its expiry entry: the sweep can now forget it.
+    // The seen key is expired by its time, like one this build wrote.
     let ttl = |_| std::time::Duration::from_secs(1);
     let policy = SweepPolicy {
         seen_ttl: std::time::Duration::from_secs(60),
@@ -470,6 +502,90 @@ fn schema_1_is_backed_up_then_migrated() {
     assert_eq!(report.schema, 1);
     let restored = Store::open(&settings).expect("open");
     assert!(restored.strike_record(GroupId::qq(5), 7).expect("read").is_some());
+}
+
+/// A database as schema 2 wrote it: seen keys with their `seen_expiry` index entries.
+fn write_schema_2(path: &Path) {
+    let db = sled::open(path).expect("open");
+    db.open_tree("meta")
+        .expect("tree")
+        .insert(b"schema", &2u32.to_be_bytes())
+        .expect("insert");
+    let seen = db.open_tree("seen").expect("tree");
+    let expiry = db.open_tree("seen_expiry").expect("tree");
+    for (name, secs) in [("old event", 0), ("young event", 3 * 86_400)] {
+        let key = EventKey::derive(name).0;
+        let at_ms = at(secs).as_millisecond();
+        seen.insert(key, &at_ms.to_be_bytes()).expect("insert");
+        let mut index = at_ms.to_be_bytes().to_vec();
+        index[0] ^= 0x80; // the index's keys were sign-flipped big-endian times
+        index.extend_from_slice(&key);
+        expiry.insert(index, &[]).expect("insert");
+    }
+    db.flush().expect("flush");
+}
+
+#[test]
+fn schema_2_drops_the_seen_index_keeps_the_seen_keys_and_its_backup_restores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_2(dir.path());
+    let store = Store::open_path(dir.path()).expect("migrates");
+    let names = store.trees().expect("open").db.tree_names();
+    assert!(
+        !names.iter().any(|n| n.as_ref() == b"seen_expiry"),
+        "the index is dropped"
+    );
+    let old = EventKey::derive("old event").0;
+    let young = EventKey::derive("young event").0;
+    assert_eq!(
+        sweep::seen_at(&store, &old).expect("read"),
+        Some(at(0).as_millisecond())
+    );
+    // Still a redelivery after the migration.
+    assert!(
+        store
+            .unit(Some(&EventKey::derive("young event")), at(3 * 86_400), |_| Ok(()))
+            .expect("unit")
+            .is_none()
+    );
+    let ttl = |_| std::time::Duration::from_secs(1);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(86_400),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    assert_eq!(store.sweep(at(3 * 86_400), &policy).expect("sweep").seen, 1);
+    assert_eq!(sweep::seen_at(&store, &old).expect("read"), None);
+    assert!(sweep::seen_at(&store, &young).expect("read").is_some());
+
+    // Its pre-migration backup holds the index; restored, the index is left out and the
+    // database migrates again on open.
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let text = std::fs::read_to_string(&backups[0]).expect("read");
+    assert!(text.contains(r#""tree":"seen_expiry""#), "the backup is of schema 2");
+    drop(store);
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
+    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    assert_eq!(report.schema, 2);
+    assert_eq!(report.trees.get("seen"), Some(&2));
+    assert_eq!(report.trees.get("seen_expiry"), None);
+    let restored = Store::open(&settings).expect("open");
+    assert!(sweep::seen_at(&restored, &young).expect("read").is_some());
+    let mut file = Vec::new();
+    assert_eq!(
+        restored.backup(&mut file, at(0)).expect("backup").schema,
+        SCHEMA_VERSION
+    );
+    assert!(!String::from_utf8(file).expect("utf-8").contains("seen_expiry"));
 }
 
 #[test]

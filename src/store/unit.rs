@@ -4,15 +4,14 @@
 //!
 //! 1. takes the commit lock (so units never interleave, and commits have one order), and
 //!    first finishes a unit a write error left unfinished ([`super::journal`]);
-//! 2. writes the event key's `seen_expiry` index entry (before the unit: see
-//!    `Store::index_seen`);
-//! 3. records the event's key as seen, and stops there if it already was (a redelivery);
-//! 4. runs the caller's work, which reads and writes through a [`Unit`] (or [`Core`]) —
+//! 2. records the event's key as seen (with its time, which is what the sweep expires it by),
+//!    and stops there if it already was (a redelivery);
+//! 3. runs the caller's work, which reads and writes through a [`Unit`] (or [`Core`]) —
 //!    [`Staging`] trees: the writes are kept in memory — and stages outbox items with
 //!    [`Core::stage`];
-//! 5. writes what the work wrote as one unit, atomic across a crash, without a sled
+//! 4. writes what the work wrote as one unit, atomic across a crash, without a sled
 //!    transaction ([`super::journal`]: a one-record redo journal, then plain writes);
-//! 6. hands the staged items to the outbox feed in commit order.
+//! 5. hands the staged items to the outbox feed in commit order.
 //!
 //! The work closure runs once; an abort (`Err`) writes nothing.
 
@@ -20,7 +19,7 @@ use jiff::Timestamp;
 use sled::transaction::ConflictableTransactionError;
 
 use super::journal::{self, Staging, Write};
-use super::{CommitLog, OutboxItem, Store, StoreError, Trees, mark_seen, seen_expiry_key, stage, stage_items};
+use super::{CommitLog, OutboxItem, Store, StoreError, Trees, mark_seen, stage, stage_items};
 use crate::domain::action::Action;
 use crate::domain::event::EventKey;
 
@@ -169,7 +168,7 @@ impl Store {
         work: impl Fn(&mut Unit<'_>) -> Result<R, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
-        let (_op, mut log, inner) = self.begin_unit(key, now_ms)?;
+        let (_op, mut log, inner) = self.begin_unit()?;
         let db = &inner.db;
         let CoreTrees {
             seen,
@@ -224,13 +223,11 @@ impl Store {
         self.finish_unit(&mut log, &inner, &trees, result)
     }
 
-    /// The start of every unit (steps 1 and 2 of the module docs): its operation, watched by
-    /// the store's watchdog; the commit lock, with a unit a write error left unfinished
-    /// written first; the trees for writing; and, for an event, its seen key indexed.
+    /// The start of every unit (step 1 of the module docs): its operation, watched by the
+    /// store's watchdog; the commit lock, with a unit a write error left unfinished written
+    /// first; and the trees for writing.
     fn begin_unit(
         &self,
-        key: Option<&EventKey>,
-        now_ms: i64,
     ) -> Result<
         (
             super::health::Op<'_>,
@@ -243,9 +240,6 @@ impl Store {
         let mut log = self.lock();
         self.finish_unfinished(&mut log)?;
         let inner = self.write_gate()?;
-        if let Some(key) = key {
-            self.index_seen(&inner, key, now_ms)?;
-        }
         Ok((op, log, inner))
     }
 
@@ -258,7 +252,7 @@ impl Store {
         work: impl Fn(&mut Core<'_>) -> Result<R, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
-        let (_op, mut log, inner) = self.begin_unit(Some(key), now_ms)?;
+        let (_op, mut log, inner) = self.begin_unit()?;
         let CoreTrees {
             seen,
             strikes,
@@ -329,25 +323,6 @@ impl Store {
         self.set_unfinished(log, None);
         self.committed(log, unfinished.staged);
         Ok(())
-    }
-
-    /// Indexes event `key` under its time in `seen_expiry` (the sweep's way to the expired
-    /// `seen` keys), *before* the unit that records it as seen, with a plain insert.
-    ///
-    /// The index need not be atomic with the `seen` key; it only must never be missing for a
-    /// stored one. Written first, a crash or an abort in between leaves an index entry without
-    /// its key, which the sweep removes (as it did before, for a crash between its own two
-    /// removals); a redelivered event adds a second entry for the key it already has, and the
-    /// earlier of the two expires it, as the one entry did.
-    fn index_seen(&self, inner: &Trees, key: &EventKey, now_ms: i64) -> Result<(), StoreError> {
-        let expiry = seen_expiry_key(now_ms, &key.0);
-        self.observe(
-            inner
-                .seen_expiry
-                .insert(expiry, &[])
-                .map(drop)
-                .map_err(StoreError::from),
-        )
     }
 }
 
