@@ -703,6 +703,45 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     // --- contact emoji ---
     ("penguin emoji for QQ", "🐧123456789", Flag("qq_id", "🐧123456789")),
     ("a penguin at the zoo", "今天去动物园看了🐧好可爱", Clean),
+    // --- pinyin of the hard phrases (round 13), glued or spaced ---
+    ("pinyin of an adult phrase", "yue pao ma", Flag("adult", "yue pao")),
+    ("pinyin glued to Chinese", "今晚luoliao吗", Flag("adult", "luoliao")),
+    ("pinyin of a lottery", "liu he cai 包中", Flag("scams", "liu he cai")),
+    ("pinyin of an insult", "cao ni ma", Flag("abuse", "cao ni ma")),
+    ("pinyin of a drug", "hai luo yin 有货", Flag("drugs", "hai luo yin")),
+    ("pinyin of a job scam", "shua dan 一单一结", Flag("scams", "shua dan")),
+    ("pinyin that is an everyday word is not listed", "bing du 好可怕", Clean),
+    ("pinyin of an auntie is no drug", "da ma 在跳广场舞", Clean),
+    ("pinyin inside a longer Latin word", "买了件tangzhuang", Clean),
+    // --- characters split into components (round 13) ---
+    ("split 冰 in a drug", "冫水毒出售", Flag("drugs", "冫水毒")),
+    ("split 傻 in an insult", "你个亻叟逼", Flag("abuse", "亻叟逼")),
+    ("split 聊 in an adult phrase", "衤果耳卯", Flag("adult", "衤果耳卯")),
+    ("split 彩 in a lottery", "六合采彡", Flag("scams", "六合采彡")),
+    // --- prescription drugs without a product name (round 13) ---
+    (
+        "pharma: the missing prescription is the pitch",
+        "💉 cheap, no prescription needed",
+        Flag("english", "no prescription"),
+    ),
+    (
+        "pharma: discreet shipping",
+        "meds shipped worldwide, discreet shipping",
+        Flag("english", "discreet shipping"),
+    ),
+    (
+        "pharma: a plural is another word",
+        "no prescriptions were filled today",
+        Clean,
+    ),
+    (
+        "pharma: talk of a prescription",
+        "the pharmacist said I need a prescription for it",
+        Clean,
+    ),
+    // --- allow-list neighbours (round 13) ---
+    ("a fort is no date", "周末相约炮台山看日出", Clean),
+    ("a whitefly is no drug", "番茄叶子上全是白粉虱", Clean),
 ];
 
 #[test]
