@@ -651,6 +651,23 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("backwards: a hard phrase", "票发开代", Flag("ads", "票发开代")),
     ("backwards: a Latin hard phrase", "argaiv", Flag("english", "argaiv")),
     ("backwards: a two-character word is a word", "这道题把我逼傻了", Clean),
+    // --- a two-character insult backwards, aimed at someone (round 13) ---
+    ("backwards pair: an insult at you", "你逼傻", Flag("abuse", "逼傻")),
+    ("backwards pair: with a particle", "人贱你吧", Flag("abuse", "人贱")),
+    (
+        "backwards pair: a spelling of the insult",
+        "笔煞你",
+        Flag("abuse", "笔煞"),
+    ),
+    (
+        "backwards pair: a contraband word at you",
+        "你毒冰",
+        Flag("drugs", "毒冰"),
+    ),
+    ("backwards pair: no one addressed", "逼傻了", Clean),
+    ("backwards pair: more words around it", "这题能逼傻你", Clean),
+    ("backwards pair: a colour", "粉白色的裙子你喜欢吗", Clean),
+    ("backwards pair: only lists the model never overrules", "你单刷", Clean),
     // --- split characters (拆字) ---
     ("split characters: 纟勺 火包", "纟勺火包吗", Flag("adult", "纟勺火包")),
     ("split characters: 木仓", "仿真木仓出售", Flag("drugs", "仿真木仓")),

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use decide::Reason;
 use detect::{Builtin, Detector, DetectorHit, Detectors};
-use phrases::{PhraseHit, Phrases};
+use phrases::{Backwards, PhraseHit, Phrases};
 use serde::{Deserialize, Serialize};
 pub use spec::{
     Automaton, DEFAULT_ACT, DEFAULT_VETO, FilterSpec, MODEL_RULE, MatchMode, Mode, ModelSettings, Phrase, RegexSpec,
@@ -345,7 +345,11 @@ impl Filter {
                 settings: list.settings.clone(),
             });
             for phrase in &list.phrases {
-                let backwards = list.settings.mode == Mode::Hard && list.settings.backwards;
+                let backwards = match (list.settings.mode, list.settings.backwards) {
+                    (Mode::Hard, true) if !list.settings.model_veto => Backwards::AndAimedPairs,
+                    (Mode::Hard, true) => Backwards::Yes,
+                    _ => Backwards::No,
+                };
                 if !builder.add(rule, &phrase.text, list.settings.matching, backwards) {
                     return Err(BuildError::at(
                         &phrase.file,
