@@ -720,13 +720,13 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     // --- contact emoji ---
     ("penguin emoji for QQ", "🐧123456789", Flag("qq_id", "🐧123456789")),
     ("a penguin at the zoo", "今天去动物园看了🐧好可爱", Clean),
-    // --- pinyin of the hard phrases (round 13), glued or spaced ---
-    ("pinyin of an adult phrase", "yue pao ma", Flag("adult", "yue pao")),
-    ("pinyin glued to Chinese", "今晚luoliao吗", Flag("adult", "luoliao")),
-    ("pinyin of a lottery", "liu he cai 包中", Flag("scams", "liu he cai")),
-    ("pinyin of an insult", "cao ni ma", Flag("abuse", "cao ni ma")),
-    ("pinyin of a drug", "hai luo yin 有货", Flag("drugs", "hai luo yin")),
-    ("pinyin of a job scam", "shua dan 一单一结", Flag("scams", "shua dan")),
+    // --- pinyin of the hard phrases (round 13, pinyin.txt), glued or spaced ---
+    ("pinyin of an adult phrase", "yue pao ma", Flag("pinyin", "yue pao")),
+    ("pinyin glued to Chinese", "今晚luoliao吗", Flag("pinyin", "luoliao")),
+    ("pinyin of a lottery", "liu he cai 包中", Flag("pinyin", "liu he cai")),
+    ("pinyin of an insult", "cao ni ma", Flag("pinyin", "cao ni ma")),
+    ("pinyin of a drug", "hai luo yin 有货", Flag("pinyin", "hai luo yin")),
+    ("pinyin of a job scam", "shua dan 一单一结", Flag("pinyin", "shua dan")),
     ("pinyin that is an everyday word is not listed", "bing du 好可怕", Clean),
     ("pinyin of an auntie is no drug", "da ma 在跳广场舞", Clean),
     ("pinyin inside a longer Latin word", "买了件tangzhuang", Clean),
