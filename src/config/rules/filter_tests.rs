@@ -685,6 +685,11 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         Clean,
     ),
     ("profanity inside words", "the class passed the assessment", Clean),
+    // --- case alternating inside a word is a disguise (round 13) ---
+    ("alternating case", "FuCk this", Flag("profanity", "FuCk")),
+    ("alternating case from lower", "wanna sEx", Flag("profanity", "sEx")),
+    ("a word written in capitals is plain", "FUCK this traffic", Clean),
+    ("a capitalized word is plain", "Sex Education is a good show", Clean),
     (
         "English adult ad in Cyrillic letters",
         "ѕех chat",

@@ -683,7 +683,7 @@ impl Filter {
             if target.matching == MatchMode::Disguised
                 && text
                     .get(h.start as usize..h.end as usize)
-                    .is_some_and(|written| written.eq_ignore_ascii_case(&target.phrase))
+                    .is_some_and(|written| written.eq_ignore_ascii_case(&target.phrase) && plain_case(written))
             {
                 // Written plainly: only a disguised spelling counts.
                 continue;
@@ -997,6 +997,19 @@ fn rules_reason(
         Reason::Firm
     } else {
         reason
+    })
+}
+
+/// Whether each word of `written` has the case of ordinary writing: all lower case, all upper
+/// case, or capitalized (`fuck`, `FUCK`, `Fuck`). Case that alternates inside a word (`FuCk`,
+/// `sEx`, `pOrN`) is a disguise, like stretched letters or leetspeak: no one writes so but to
+/// get past a filter.
+fn plain_case(written: &str) -> bool {
+    written.split_whitespace().all(|word| {
+        let mut letters = word.chars().filter(char::is_ascii_alphabetic);
+        let Some(first) = letters.next() else { return true };
+        let rest: Vec<bool> = letters.map(|c| c.is_ascii_uppercase()).collect();
+        rest.iter().all(|&upper| !upper) || (first.is_ascii_uppercase() && rest.iter().all(|&upper| upper))
     })
 }
 
