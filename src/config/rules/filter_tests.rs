@@ -690,6 +690,14 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("alternating case from lower", "wanna sEx", Flag("profanity", "sEx")),
     ("a word written in capitals is plain", "FUCK this traffic", Clean),
     ("a capitalized word is plain", "Sex Education is a good show", Clean),
+    // --- four-letter words of a disguised list, backwards (round 13) ---
+    (
+        "backwards: a four-letter disguised word",
+        "kcuf off",
+        Flag("profanity", "kcuf"),
+    ),
+    ("backwards: another", "free nrop here", Flag("profanity", "nrop")),
+    ("backwards: three letters stay out", "xes", Clean),
     (
         "English adult ad in Cyrillic letters",
         "ѕех chat",

@@ -169,7 +169,7 @@ impl<'a> Builder<'a> {
         }
         let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
         let reverse = backwards != Backwards::No;
-        if reverse && reversible(&normalized) {
+        if reverse && reversible(&normalized, matching) {
             self.reversed.push((normalized.chars().rev().collect(), target));
         }
         if backwards == Backwards::AndAimedPairs && is_han_pair(&normalized) {
@@ -349,12 +349,15 @@ fn is_han_pair(normalized: &str) -> bool {
 
 /// Whether a normalized hard phrase is also matched written backwards: three or more Chinese
 /// characters (a two-character word backwards is often a word: 傻逼 → 逼傻, as in 把我逼傻了), or
-/// five or more Latin letters; mixed phrases and digits are not.
-fn reversible(normalized: &str) -> bool {
+/// five or more Latin letters — four in a `disguised` list, whose short words (`fuck` →
+/// `kcuf`, `porn` → `nrop`) are what it holds and, backwards, no words; mixed phrases and
+/// digits are not.
+fn reversible(normalized: &str, matching: MatchMode) -> bool {
     let n = normalized.chars().count();
     let cjk = normalized.chars().all(|c| ('\u{3400}'..='\u{9FFF}').contains(&c));
     let latin = normalized.bytes().all(|b| b.is_ascii_lowercase());
-    (cjk && n >= 3) || (latin && n >= 5)
+    let shortest_latin = if matching == MatchMode::Disguised { 4 } else { 5 };
+    (cjk && n >= 3) || (latin && n >= shortest_latin)
 }
 
 fn flatten(pattern_targets: &[Vec<u32>]) -> (Vec<(u32, u32)>, Vec<u32>) {
