@@ -78,6 +78,7 @@ pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
     ("model.bin", include_bytes!("../../rules/model.bin")),
     ("money.txt", include_bytes!("../../rules/money.txt")),
     ("official.txt", include_bytes!("../../rules/official.txt")),
+    ("pinyin.txt", include_bytes!("../../rules/pinyin.txt")),
     ("profanity.txt", include_bytes!("../../rules/profanity.txt")),
     ("replies.toml", include_bytes!("../../rules/replies.toml")),
     ("rules.toml", include_bytes!("../../rules/rules.toml")),

@@ -651,6 +651,23 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("backwards: a hard phrase", "票发开代", Flag("ads", "票发开代")),
     ("backwards: a Latin hard phrase", "argaiv", Flag("english", "argaiv")),
     ("backwards: a two-character word is a word", "这道题把我逼傻了", Clean),
+    // --- a two-character insult backwards, aimed at someone (round 13) ---
+    ("backwards pair: an insult at you", "你逼傻", Flag("abuse", "逼傻")),
+    ("backwards pair: with a particle", "人贱你吧", Flag("abuse", "人贱")),
+    (
+        "backwards pair: a spelling of the insult",
+        "笔煞你",
+        Flag("abuse", "笔煞"),
+    ),
+    (
+        "backwards pair: a contraband word at you",
+        "你毒冰",
+        Flag("drugs", "毒冰"),
+    ),
+    ("backwards pair: no one addressed", "逼傻了", Clean),
+    ("backwards pair: more words around it", "这题能逼傻你", Clean),
+    ("backwards pair: a colour", "粉白色的裙子你喜欢吗", Clean),
+    ("backwards pair: only lists the model never overrules", "你单刷", Clean),
     // --- split characters (拆字) ---
     ("split characters: 纟勺 火包", "纟勺火包吗", Flag("adult", "纟勺火包")),
     ("split characters: 木仓", "仿真木仓出售", Flag("drugs", "仿真木仓")),
@@ -668,6 +685,19 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         Clean,
     ),
     ("profanity inside words", "the class passed the assessment", Clean),
+    // --- case alternating inside a word is a disguise (round 13) ---
+    ("alternating case", "FuCk this", Flag("profanity", "FuCk")),
+    ("alternating case from lower", "wanna sEx", Flag("profanity", "sEx")),
+    ("a word written in capitals is plain", "FUCK this traffic", Clean),
+    ("a capitalized word is plain", "Sex Education is a good show", Clean),
+    // --- four-letter words of a disguised list, backwards (round 13) ---
+    (
+        "backwards: a four-letter disguised word",
+        "kcuf off",
+        Flag("profanity", "kcuf"),
+    ),
+    ("backwards: another", "free nrop here", Flag("profanity", "nrop")),
+    ("backwards: three letters stay out", "xes", Clean),
     (
         "English adult ad in Cyrillic letters",
         "ѕех chat",
@@ -703,6 +733,45 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     // --- contact emoji ---
     ("penguin emoji for QQ", "🐧123456789", Flag("qq_id", "🐧123456789")),
     ("a penguin at the zoo", "今天去动物园看了🐧好可爱", Clean),
+    // --- pinyin of the hard phrases (round 13, pinyin.txt), glued or spaced ---
+    ("pinyin of an adult phrase", "yue pao ma", Flag("pinyin", "yue pao")),
+    ("pinyin glued to Chinese", "今晚luoliao吗", Flag("pinyin", "luoliao")),
+    ("pinyin of a lottery", "liu he cai 包中", Flag("pinyin", "liu he cai")),
+    ("pinyin of an insult", "cao ni ma", Flag("pinyin", "cao ni ma")),
+    ("pinyin of a drug", "hai luo yin 有货", Flag("pinyin", "hai luo yin")),
+    ("pinyin of a job scam", "shua dan 一单一结", Flag("pinyin", "shua dan")),
+    ("pinyin that is an everyday word is not listed", "bing du 好可怕", Clean),
+    ("pinyin of an auntie is no drug", "da ma 在跳广场舞", Clean),
+    ("pinyin inside a longer Latin word", "买了件tangzhuang", Clean),
+    // --- characters split into components (round 13) ---
+    ("split 冰 in a drug", "冫水毒出售", Flag("drugs", "冫水毒")),
+    ("split 傻 in an insult", "你个亻叟逼", Flag("abuse", "亻叟逼")),
+    ("split 聊 in an adult phrase", "衤果耳卯", Flag("adult", "衤果耳卯")),
+    ("split 彩 in a lottery", "六合采彡", Flag("scams", "六合采彡")),
+    // --- prescription drugs without a product name (round 13) ---
+    (
+        "pharma: the missing prescription is the pitch",
+        "💉 cheap, no prescription needed",
+        Flag("english", "no prescription"),
+    ),
+    (
+        "pharma: discreet shipping",
+        "meds shipped worldwide, discreet shipping",
+        Flag("english", "discreet shipping"),
+    ),
+    (
+        "pharma: a plural is another word",
+        "no prescriptions were filled today",
+        Clean,
+    ),
+    (
+        "pharma: talk of a prescription",
+        "the pharmacist said I need a prescription for it",
+        Clean,
+    ),
+    // --- allow-list neighbours (round 13) ---
+    ("a fort is no date", "周末相约炮台山看日出", Clean),
+    ("a whitefly is no drug", "番茄叶子上全是白粉虱", Clean),
 ];
 
 #[test]

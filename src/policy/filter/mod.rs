@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use decide::Reason;
 use detect::{Builtin, Detector, DetectorHit, Detectors};
-use phrases::{PhraseHit, Phrases};
+use phrases::{Backwards, PhraseHit, Phrases};
 use serde::{Deserialize, Serialize};
 pub use spec::{
     Automaton, DEFAULT_ACT, DEFAULT_VETO, FilterSpec, MODEL_RULE, MatchMode, Mode, ModelSettings, Phrase, RegexSpec,
@@ -345,7 +345,11 @@ impl Filter {
                 settings: list.settings.clone(),
             });
             for phrase in &list.phrases {
-                let backwards = list.settings.mode == Mode::Hard && list.settings.backwards;
+                let backwards = match (list.settings.mode, list.settings.backwards) {
+                    (Mode::Hard, true) if !list.settings.model_veto => Backwards::AndAimedPairs,
+                    (Mode::Hard, true) => Backwards::Yes,
+                    _ => Backwards::No,
+                };
                 if !builder.add(rule, &phrase.text, list.settings.matching, backwards) {
                     return Err(BuildError::at(
                         &phrase.file,
@@ -679,7 +683,7 @@ impl Filter {
             if target.matching == MatchMode::Disguised
                 && text
                     .get(h.start as usize..h.end as usize)
-                    .is_some_and(|written| written.eq_ignore_ascii_case(&target.phrase))
+                    .is_some_and(|written| written.eq_ignore_ascii_case(&target.phrase) && plain_case(written))
             {
                 // Written plainly: only a disguised spelling counts.
                 continue;
@@ -993,6 +997,19 @@ fn rules_reason(
         Reason::Firm
     } else {
         reason
+    })
+}
+
+/// Whether each word of `written` has the case of ordinary writing: all lower case, all upper
+/// case, or capitalized (`fuck`, `FUCK`, `Fuck`). Case that alternates inside a word (`FuCk`,
+/// `sEx`, `pOrN`) is a disguise, like stretched letters or leetspeak: no one writes so but to
+/// get past a filter.
+fn plain_case(written: &str) -> bool {
+    written.split_whitespace().all(|word| {
+        let mut letters = word.chars().filter(char::is_ascii_alphabetic);
+        let Some(first) = letters.next() else { return true };
+        let rest: Vec<bool> = letters.map(|c| c.is_ascii_uppercase()).collect();
+        rest.iter().all(|&upper| !upper) || (first.is_ascii_uppercase() && rest.iter().all(|&upper| upper))
     })
 }
 

@@ -50,6 +50,9 @@ pub(crate) struct Target {
     /// the pattern where the letter is missing: a hit counts only where the message writes
     /// an emoji in its place (`f🍑ck`), see [`emoji_in_gap`].
     pub(crate) gap: u8,
+    /// A two-character Chinese phrase written backwards (`逼傻` of `傻逼`): a hit counts only
+    /// where the message aims it at someone, see [`aimed_at_someone`].
+    pub(crate) aimed: bool,
 }
 
 /// A phrase hit in original-text bytes.
@@ -82,6 +85,22 @@ pub(crate) struct Phrases {
     variants: Option<Variants>,
 }
 
+/// Which backwards spellings of a phrase match too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backwards {
+    /// Only the phrase as written.
+    No,
+    /// Also the phrase written backwards, when it is long enough to be no ordinary word that
+    /// way ([`reversible`]): the lists with `backwards = true`.
+    Yes,
+    /// As `Yes`, and a two-character Chinese phrase backwards where it is aimed at someone
+    /// ([`aimed_at_someone`]): the lists with `backwards = true` whose hits the model never
+    /// overrules (`model_veto = false`: insults, contraband). In a list the model may
+    /// overrule, a bare backwards pair would be one more false alarm it could not undo (单刷,
+    /// 刷单 backwards, is `你单刷` in a game group: "you solo it").
+    AndAimedPairs,
+}
+
 /// Builds a [`Phrases`] from normalized phrases.
 pub(crate) struct Builder<'a> {
     normalizer: &'a Normalizer,
@@ -94,6 +113,8 @@ pub(crate) struct Builder<'a> {
     allow: Vec<String>,
     /// Hard phrases (normalized) and their targets, matched written backwards too.
     reversed: Vec<(String, u32)>,
+    /// Two-character hard phrases written backwards, and the target of the phrase as written.
+    reversed_pairs: Vec<(String, u32)>,
     /// Hard Latin words with one letter left out, the offset of the gap, and the target of
     /// the word as written.
     gapped: Vec<(String, u8, u32)>,
@@ -116,6 +137,7 @@ impl<'a> Builder<'a> {
             pattern_text: Vec::new(),
             allow: Vec::new(),
             reversed: Vec::new(),
+            reversed_pairs: Vec::new(),
             gapped: Vec::new(),
         })
     }
@@ -135,19 +157,25 @@ impl<'a> Builder<'a> {
         view.as_str().to_owned()
     }
 
-    /// Adds a phrase of `rule`. Returns `false` if it normalizes to nothing. `backwards`: also
-    /// match the phrase written backwards (`票发开代`, `argaiv`) when it is long enough to be no
-    /// ordinary word that way ([`reversible`]) — what the filter asks for hard phrases.
-    pub(crate) fn add(&mut self, rule: u32, phrase: &str, matching: MatchMode, backwards: bool) -> bool {
+    /// Adds a phrase of `rule`. Returns `false` if it normalizes to nothing. `backwards`
+    /// (what the filter asks for hard phrases, see [`Backwards`]): also match the phrase
+    /// written backwards (`票发开代`, `argaiv`) when it is long enough to be no ordinary word
+    /// that way ([`reversible`]), and a two-character phrase backwards where it is aimed at
+    /// someone.
+    pub(crate) fn add(&mut self, rule: u32, phrase: &str, matching: MatchMode, backwards: Backwards) -> bool {
         let normalized = self.normalize(phrase);
         if normalized.is_empty() {
             return false;
         }
         let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
-        if backwards && reversible(&normalized) {
+        let reverse = backwards != Backwards::No;
+        if reverse && reversible(&normalized, matching) {
             self.reversed.push((normalized.chars().rev().collect(), target));
         }
-        if backwards
+        if backwards == Backwards::AndAimedPairs && is_han_pair(&normalized) {
+            self.reversed_pairs.push((normalized.chars().rev().collect(), target));
+        }
+        if reverse
             && matches!(matching, MatchMode::Word | MatchMode::Disguised)
             && !phrase.trim().contains(char::is_whitespace)
         {
@@ -159,6 +187,7 @@ impl<'a> Builder<'a> {
             phrase: Arc::from(phrase),
             matching,
             gap: 0,
+            aimed: false,
         });
         let next = self.pattern_targets.len();
         let p = *self.patterns.entry(normalized.clone()).or_insert(next);
@@ -205,6 +234,19 @@ impl<'a> Builder<'a> {
             if let Some(p) = self.later_pattern(text, forwards) {
                 self.pattern_targets[p].push(target);
             }
+        }
+        // Two-character phrases backwards next, each a target of its own (same rule and
+        // phrase, aimed): one that is also a phrase as written (or a doubled character) is
+        // left out.
+        for (text, of) in std::mem::take(&mut self.reversed_pairs) {
+            let Some(p) = self.later_pattern(text, forwards) else {
+                continue;
+            };
+            let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
+            let mut t = self.targets[of as usize].clone();
+            t.aimed = true;
+            self.targets.push(t);
+            self.pattern_targets[p].push(target);
         }
         // Words with a letter left out last of all: none takes the place of a phrase or of a
         // backwards phrase. Each is a target of its own (same rule and phrase, and its gap).
@@ -283,14 +325,39 @@ fn emoji_in_gap(text: &str, view: &View, s: usize, gap: usize, e: usize) -> bool
     between.chars().any(emoji) && between.chars().all(|c| emoji(c) || glue(c))
 }
 
+/// Whether a two-character phrase written backwards at view bytes `s..e` of `hay` (the
+/// compact view) is aimed at someone: a second-person pronoun (你, 您) right before or after
+/// it, and at most one more character in the whole message (`逼傻你`, `你逼傻`, `人贱你吧`).
+/// Backwards, a two-character word is often a word of its own (逼傻 in `这题把我逼傻了`, 粉白
+/// in `粉白色`, 单刷 in `单刷副本`); an insult written backwards and hurled at a member is not.
+fn aimed_at_someone(hay: &str, s: usize, e: usize) -> bool {
+    let pronoun = |c: char| matches!(c, '你' | '您');
+    let (Some(before), Some(after)) = (hay.get(..s), hay.get(e..)) else {
+        return false;
+    };
+    let beside = before.chars().next_back().is_some_and(pronoun) || after.chars().next().is_some_and(pronoun);
+    beside && before.chars().count() + after.chars().count() <= 2
+}
+
+/// Whether a normalized phrase is two Chinese characters (matched written backwards only
+/// where aimed at someone, [`aimed_at_someone`]).
+fn is_han_pair(normalized: &str) -> bool {
+    let mut chars = normalized.chars();
+    let han = |c: Option<char>| c.is_some_and(|c| ('\u{3400}'..='\u{9FFF}').contains(&c));
+    han(chars.next()) && han(chars.next()) && chars.next().is_none()
+}
+
 /// Whether a normalized hard phrase is also matched written backwards: three or more Chinese
 /// characters (a two-character word backwards is often a word: 傻逼 → 逼傻, as in 把我逼傻了), or
-/// five or more Latin letters; mixed phrases and digits are not.
-fn reversible(normalized: &str) -> bool {
+/// five or more Latin letters — four in a `disguised` list, whose short words (`fuck` →
+/// `kcuf`, `porn` → `nrop`) are what it holds and, backwards, no words; mixed phrases and
+/// digits are not.
+fn reversible(normalized: &str, matching: MatchMode) -> bool {
     let n = normalized.chars().count();
     let cjk = normalized.chars().all(|c| ('\u{3400}'..='\u{9FFF}').contains(&c));
     let latin = normalized.bytes().all(|b| b.is_ascii_lowercase());
-    (cjk && n >= 3) || (latin && n >= 5)
+    let shortest_latin = if matching == MatchMode::Disguised { 4 } else { 5 };
+    (cjk && n >= 3) || (latin && n >= shortest_latin)
 }
 
 fn flatten(pattern_targets: &[Vec<u32>]) -> (Vec<(u32, u32)>, Vec<u32>) {
@@ -490,6 +557,7 @@ impl Phrases {
             if keep(target.rule)
                 && self.fits(normalizer, text, view, target.matching, s, e)
                 && (target.gap == 0 || emoji_in_gap(text, view, s, usize::from(target.gap), e))
+                && (!target.aimed || aimed_at_someone(view.as_str(), s, e))
             {
                 out.push(PhraseHit {
                     target: t,
