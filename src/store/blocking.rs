@@ -208,6 +208,35 @@ mod tests {
         assert_eq!(store.durable_commits(), 2);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shared_flush_is_one_that_someone_else_starts_after_the_ticket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store.set_state("test.mine", b"1").expect("write");
+        let ticket = store.flush_ticket();
+        // Nobody flushes: the wait ends unshared, and the writer flushes on its own.
+        assert!(!store.shared_flush(ticket, std::time::Duration::from_millis(1)).await);
+        let before = store.inner.health.flushes.durable();
+        store.durable_upto(ticket).await.expect("flushed");
+        assert_eq!(store.inner.health.flushes.durable(), before + 1, "its own flush");
+        // Someone else's flush, started after the ticket, covers it: no flush of its own.
+        store.set_state("test.mine", b"2").expect("write");
+        let ticket = store.flush_ticket();
+        let other = store.clone();
+        let flusher = tokio::spawn(async move {
+            other.set_state("test.theirs", b"1").expect("write");
+            other.durable().await.expect("flushed");
+        });
+        assert!(
+            store.shared_flush(ticket, std::time::Duration::from_secs(30)).await,
+            "the other flush covered it"
+        );
+        flusher.await.expect("joined");
+        let flushes = store.inner.health.flushes.durable();
+        store.durable_upto(ticket).await.expect("durable");
+        assert_eq!(store.inner.health.flushes.durable(), flushes, "no flush of its own");
+    }
+
     #[tokio::test]
     async fn run_gives_the_closure_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -7,7 +7,8 @@
 //! that piled up at once ([`Outbox::apply_marks`]: plain writes, receipts first; one
 //! transaction when a dead letter moves), then flushes: a group commit, so a burst of
 //! deliveries costs one write and one flush, and a delivered mark is durable within a flush
-//! or two of the delivery. Applying a mark twice is harmless (the worker writes a batch again
+//! or two of the delivery. The flush is usually an event's: the worker waits up to 2 ms for
+//! one to cover its marks before flushing on its own ([`Store::shared_flush`]). Applying a mark twice is harmless (the worker writes a batch again
 //! when a write or flush failed).
 
 use sled::Transactional;

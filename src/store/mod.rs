@@ -611,9 +611,34 @@ impl Store {
 
     /// Waits until the writes covered by `ticket` are on disk, flushing only if no flush has
     /// covered them since the ticket was taken. Lets a background writer (the outbox worker)
-    /// take a ticket now, wait a little, and usually find its writes flushed by someone else.
+    /// take a ticket now, wait a little ([`Store::shared_flush`]), and usually find its
+    /// writes flushed by someone else.
     pub async fn durable_upto(&self, ticket: FlushTicket) -> Result<(), StoreError> {
         self.inner.flush.wait(self, ticket).await
+    }
+
+    /// Waits at most `patience` for a flush that someone else starts (an event's group
+    /// commit) to cover `ticket`; true when one did. A writer whose writes may wait that long
+    /// then calls [`Store::durable_upto`], which flushes only if none did: under load its
+    /// writes ride on the events' flushes instead of sealing and syncing a log buffer of
+    /// their own (docs/performance.md, "Session 22").
+    pub async fn shared_flush(&self, ticket: FlushTicket, patience: std::time::Duration) -> bool {
+        let flush = &self.inner.flush;
+        let FlushTicket(generation, number) = ticket;
+        let covered = || generation == self.generation() && flush.flushed.load(Ordering::SeqCst) >= number;
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let rung = flush.rung.notified();
+            tokio::pin!(rung);
+            // Registered before the check, so a flush that ends in between is not missed.
+            rung.as_mut().enable();
+            if covered() {
+                return true;
+            }
+            if generation != self.generation() || tokio::time::timeout_at(deadline, rung).await.is_err() {
+                return covered();
+            }
+        }
     }
 
     /// Writes the batched trust counts, then flushes synchronously (shutdown, CLI tools).
@@ -761,6 +786,8 @@ struct GroupCommit {
     durable_commits: AtomicU64,
     /// Only one flush runs at a time; waiters queue here and one of them flushes for all.
     lock: tokio::sync::Mutex<()>,
+    /// Rung after every flush of the group commit ([`Store::shared_flush`] listens).
+    rung: tokio::sync::Notify,
 }
 
 impl GroupCommit {
@@ -801,6 +828,7 @@ impl GroupCommit {
         }
         self.flushed.fetch_max(upto, Ordering::SeqCst);
         self.durable_commits.fetch_max(commits, Ordering::SeqCst);
+        self.rung.notify_waiters();
         Ok(())
     }
 }

@@ -91,6 +91,11 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 pub const MAX_FAILED_ATTEMPTS: u32 = 12;
 /// Pause before writing marks again after a failed write (a full disk).
 const MARKS_RETRY: Duration = Duration::from_millis(500);
+/// How long written marks wait for an event's flush to cover them before they are flushed
+/// on their own ([`Store::shared_flush`]): under load an event's group commit comes about
+/// every millisecond, so most batches of marks cost no flush (no log buffer sealed and
+/// synced) of their own; the group they hold waits at most this much longer.
+const MARKS_SHARE_FLUSH: Duration = Duration::from_millis(2);
 /// How often idle groups' governor windows are dropped.
 const FORGET_EVERY_MS: i64 = 60_000;
 
@@ -631,7 +636,9 @@ impl OutboxWorker {
                         })
                         .await?;
                 }
-                store.durable().await
+                let ticket = store.flush_ticket();
+                store.shared_flush(ticket, MARKS_SHARE_FLUSH).await;
+                store.durable_upto(ticket).await
             }
             .await;
             wake.notify_one();
