@@ -225,6 +225,16 @@ impl<'a> Builder<'a> {
         Some(p)
     }
 
+    /// Makes pattern `p` point to a new target: a copy of target `of`, changed by `change`
+    /// (the same rule and phrase, with what the spelling found at `p` asks of a hit).
+    fn derive_target(&mut self, p: usize, of: u32, change: impl FnOnce(&mut Target)) {
+        let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
+        let mut t = self.targets[of as usize].clone();
+        change(&mut t);
+        self.targets.push(t);
+        self.pattern_targets[p].push(target);
+    }
+
     /// Compiles the automata.
     pub(crate) fn build(mut self, kind: Automaton) -> Result<Phrases, PhrasesError> {
         // Backwards phrases last, so none of them takes the place of a phrase as written: a
@@ -239,27 +249,17 @@ impl<'a> Builder<'a> {
         // phrase, aimed): one that is also a phrase as written (or a doubled character) is
         // left out.
         for (text, of) in std::mem::take(&mut self.reversed_pairs) {
-            let Some(p) = self.later_pattern(text, forwards) else {
-                continue;
-            };
-            let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
-            let mut t = self.targets[of as usize].clone();
-            t.aimed = true;
-            self.targets.push(t);
-            self.pattern_targets[p].push(target);
+            if let Some(p) = self.later_pattern(text, forwards) {
+                self.derive_target(p, of, |t| t.aimed = true);
+            }
         }
         // Words with a letter left out last of all: none takes the place of a phrase or of a
         // backwards phrase. Each is a target of its own (same rule and phrase, and its gap).
         let whole = self.pattern_text.len();
         for (text, gap, of) in std::mem::take(&mut self.gapped) {
-            let Some(p) = self.later_pattern(text, whole) else {
-                continue;
-            };
-            let target = u32::try_from(self.targets.len()).unwrap_or(u32::MAX);
-            let mut t = self.targets[of as usize].clone();
-            t.gap = gap;
-            self.targets.push(t);
-            self.pattern_targets[p].push(target);
+            if let Some(p) = self.later_pattern(text, whole) {
+                self.derive_target(p, of, |t| t.gap = gap);
+            }
         }
         let plain = if self.pattern_text.is_empty() {
             None
