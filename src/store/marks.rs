@@ -166,16 +166,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::outbox::tests::recall;
     use super::*;
-    use crate::domain::action::Action;
     use crate::domain::event::GroupId;
-
-    fn recall(id: i64) -> Action {
-        Action::Recall {
-            group: GroupId::qq(1),
-            message_id: id,
-        }
-    }
 
     /// A fresh store with three recalls in its outbox, and them as `pending` lists them.
     fn three_recalls_pending() -> (tempfile::TempDir, Store, Vec<(u64, OutboxItem)>) {

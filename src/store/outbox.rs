@@ -367,13 +367,14 @@ fn scan<T: Record>(tree: &sled::Tree) -> Result<Vec<(u64, T)>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::marks::Mark;
     use super::super::sweep::SweepPolicy;
     use super::*;
     use crate::domain::event::GroupId;
 
-    fn recall(id: i64) -> Action {
+    /// A recall in a QQ group: the action the outbox tests (here and in `marks`) queue.
+    pub(in crate::store) fn recall(id: i64) -> Action {
         Action::Recall {
             group: GroupId::qq(1),
             message_id: id,

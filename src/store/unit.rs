@@ -113,6 +113,18 @@ impl<'t> CoreTrees<'t> {
             engagement: Staging::new("engagement", &inner.engagement, db),
         }
     }
+
+    /// The unit's [`Core`], nothing staged yet.
+    fn core(&self, now_ms: i64) -> Core<'_> {
+        Core::new(
+            &self.strikes,
+            &self.audit,
+            &self.groups,
+            &self.engagement,
+            &self.outbox,
+            now_ms,
+        )
+    }
 }
 
 /// The trees of one unit of work: the [`Core`] ones (reached through it, `unit.strikes`) and
@@ -170,14 +182,7 @@ impl Store {
         let now_ms = now.as_millisecond();
         let (_op, mut log, inner) = self.begin_unit()?;
         let db = &inner.db;
-        let CoreTrees {
-            seen,
-            strikes,
-            outbox,
-            audit,
-            groups,
-            engagement,
-        } = CoreTrees::new(&inner);
+        let core = CoreTrees::new(&inner);
         let schedules = Staging::new("schedules", &inner.schedules, db);
         let posts = Staging::new("posts", &inner.posts, db);
         let state = Staging::new("state", &inner.state, db);
@@ -187,12 +192,12 @@ impl Store {
         let samples = Staging::new("samples", &inner.samples, db);
         let result = (|| {
             if let Some(key) = key
-                && !mark_seen(&seen, key, now_ms)?
+                && !mark_seen(&core.seen, key, now_ms)?
             {
                 return Ok(None);
             }
             let mut unit = Unit {
-                core: Core::new(&strikes, &audit, &groups, &engagement, &outbox, now_ms),
+                core: core.core(now_ms),
                 schedules: &schedules,
                 posts: &posts,
                 state: &state,
@@ -204,23 +209,8 @@ impl Store {
             let value = work(&mut unit)?;
             Ok(Some((value, unit.core.staged)))
         })();
-        // The event's seen key last: a reader outside the lock sees it only with the rest.
-        let trees = [
-            &strikes,
-            &outbox,
-            &audit,
-            &groups,
-            &engagement,
-            &schedules,
-            &posts,
-            &state,
-            &joins,
-            &welcome,
-            &members,
-            &samples,
-            &seen,
-        ];
-        self.finish_unit(&mut log, &inner, &trees, result)
+        let others = [&schedules, &posts, &state, &joins, &welcome, &members, &samples];
+        self.finish_unit(&mut log, &inner, &core, &others, result)
     }
 
     /// The start of every unit (step 1 of the module docs): its operation, watched by the
@@ -253,24 +243,16 @@ impl Store {
     ) -> Result<Option<R>, StoreError> {
         let now_ms = now.as_millisecond();
         let (_op, mut log, inner) = self.begin_unit()?;
-        let CoreTrees {
-            seen,
-            strikes,
-            outbox,
-            audit,
-            groups,
-            engagement,
-        } = CoreTrees::new(&inner);
+        let trees = CoreTrees::new(&inner);
         let result = (|| {
-            if !mark_seen(&seen, key, now_ms)? {
+            if !mark_seen(&trees.seen, key, now_ms)? {
                 return Ok(None);
             }
-            let mut core = Core::new(&strikes, &audit, &groups, &engagement, &outbox, now_ms);
+            let mut core = trees.core(now_ms);
             let value = work(&mut core)?;
             Ok(Some((value, core.staged)))
         })();
-        let trees = [&strikes, &outbox, &audit, &groups, &engagement, &seen];
-        self.finish_unit(&mut log, &inner, &trees, result)
+        self.finish_unit(&mut log, &inner, &trees, &[], result)
     }
 
     /// After a unit's work, still under the commit lock: its writes written as one unit
@@ -282,14 +264,17 @@ impl Store {
         &self,
         log: &mut CommitLog,
         inner: &Trees,
-        trees: &[&Staging<'_>],
+        core: &CoreTrees<'_>,
+        others: &[&Staging<'_>],
         result: Result<Option<(R, StagedItems)>, Abort>,
     ) -> Result<Option<R>, StoreError> {
         let Some((value, staged)) = self.observe(result.map_err(from_abort))? else {
             return Ok(None);
         };
         let mut writes = Vec::new();
-        for tree in trees {
+        let written = [&core.strikes, &core.outbox, &core.audit, &core.groups, &core.engagement];
+        // The event's seen key last: a reader outside the lock sees it only with the rest.
+        for tree in written.into_iter().chain(others.iter().copied()).chain([&core.seen]) {
             tree.drain_into(&mut writes);
         }
         if let Err(e) = journal::write_unit(inner, &writes) {
