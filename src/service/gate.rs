@@ -201,7 +201,7 @@ impl Gate {
         let now_ms = now.as_millisecond();
         let name = joined.name.clone().unwrap_or_default();
         // Seeded by the event, so a redelivered join would ask the same question.
-        let seed = u64::from_le_bytes(event.key.0[..8].try_into().unwrap_or_default());
+        let seed = event.key.seed();
         let question = Question::pick(&self.rules.load().verify, policy.mode, seed);
         let muted = policy.mute && Capabilities::of(group).mute;
         let mut items = Vec::with_capacity(2);

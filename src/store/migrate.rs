@@ -10,6 +10,7 @@
 //! |------|----|--------------|
 //! | 1    | 2  | strike records get a version field (this step also built `seen_expiry`, a time index of `seen`; step 3 drops it, so it no longer does) |
 //! | 2    | 3  | `seen_expiry` is dropped: the sweep expires `seen` keys by the time each one holds |
+//! | 3    | 4  | dated events' seen keys begin with the event's date ([`crate::domain::event::EventKey::dated`]); `meta`/`seen_legacy_since` notes the migration's time, so keys recorded before it are still found until they expire ([`super::LEGACY_SEEN_KEY`]) |
 
 use std::path::Path;
 
@@ -54,6 +55,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
         match version {
             1 => v1_to_v2(db)?,
             2 => v2_to_v3(db)?,
+            3 => v3_to_v4(db, Timestamp::now())?,
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",
@@ -96,5 +98,16 @@ fn v1_to_v2(db: &sled::Db) -> Result<(), StoreError> {
 /// gone does nothing, so the step can run again.
 fn v2_to_v3(db: &sled::Db) -> Result<(), StoreError> {
     db.drop_tree("seen_expiry")?;
+    Ok(())
+}
+
+/// Notes when the database began recording dated seen keys. The keys already in `seen` stay
+/// as they are (an event's identity is hashed; the undated key cannot be turned into the
+/// dated one), and are looked up by their digest until they expire. A rerun keeps the first
+/// run's time.
+fn v3_to_v4(db: &sled::Db, now: Timestamp) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
+    let since = now.as_millisecond().to_be_bytes();
+    let _ = meta.compare_and_swap(super::LEGACY_SEEN_KEY, None as Option<&[u8]>, Some(&since[..]))?;
     Ok(())
 }

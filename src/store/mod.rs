@@ -6,7 +6,7 @@
 //! | tree          | key                                   | value                               |
 //! |---------------|---------------------------------------|-------------------------------------|
 //! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
-//! | `seen`        | [`EventKey`] (16 B)                   | received at, unix ms (i64 BE)       |
+//! | `seen`        | [`EventKey`] (16 B, dated: date first) | received at, unix ms (i64 BE)      |
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
@@ -121,7 +121,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
@@ -319,16 +319,35 @@ pub(crate) struct Trees {
     /// How many dead letters `dead` holds: counted once at open, then kept by every write
     /// to the tree, so `/metrics` and `/readyz` read it without a scan.
     dead_count: std::sync::atomic::AtomicUsize,
+    /// While `seen` may still hold keys an older build recorded in their undated form (see
+    /// [`LEGACY_SEEN_KEY`]): since when this database records dated keys, unix ms; `i64::MIN`
+    /// once none can be left.
+    legacy_seen_since: std::sync::atomic::AtomicI64,
 }
+
+/// `meta` key (i64 BE, unix ms): when the database was migrated to schema 4, from which on
+/// the seen keys of dated events are [`EventKey::dated`] keys. Keys recorded before that are
+/// the same events' [`EventKey::derive`] keys, whose first 12 bytes are the dated key's
+/// [`EventKey::digest_part`]; while any may be left, recording an event as seen also looks
+/// for one (a prefix lookup), so a redelivery of an event an older build recorded is still
+/// recognised. The first sweep that expires everything recorded before the migration
+/// removes the key. A database created by schema 4 never has it.
+pub(crate) const LEGACY_SEEN_KEY: &[u8] = b"seen_legacy_since";
 
 impl Trees {
     /// Opens every tree of `db` (creating missing ones).
     fn open(db: sled::Db) -> Result<Self, StoreError> {
         let tree = |name: &str| db.open_tree(name);
         let dead = tree("dead")?;
+        let meta = tree("meta")?;
+        let legacy_seen_since = match meta.get(LEGACY_SEEN_KEY)? {
+            Some(bytes) => codec::decode_i64(&bytes, "legacy seen keys' time")?,
+            None => i64::MIN,
+        };
         Ok(Self {
             dead_count: std::sync::atomic::AtomicUsize::new(dead.len()),
-            meta: tree("meta")?,
+            legacy_seen_since: std::sync::atomic::AtomicI64::new(legacy_seen_since),
+            meta,
             seen: tree("seen")?,
             strikes: tree("strikes")?,
             outbox: tree("outbox")?,
@@ -833,14 +852,29 @@ impl GroupCommit {
     }
 }
 
+impl Trees {
+    /// The `seen` tree to look up legacy (undated) keys in, while it may hold any
+    /// ([`LEGACY_SEEN_KEY`]).
+    fn legacy_seen(&self) -> Option<&sled::Tree> {
+        (self.legacy_seen_since.load(Ordering::Relaxed) != i64::MIN).then_some(&self.seen)
+    }
+}
+
 /// Records an event's key as seen inside a unit, with the time the sweep expires it by; false
-/// when it already was (a redelivery).
+/// when it already was (a redelivery). With `legacy`, a key an older build recorded for the
+/// same event counts too ([`LEGACY_SEEN_KEY`]).
 fn mark_seen(
     seen: &journal::Staging<'_>,
+    legacy: Option<&sled::Tree>,
     key: &EventKey,
     now_ms: i64,
 ) -> Result<bool, ConflictableTransactionError<StoreError>> {
     if seen.get(key.0)?.is_some() {
+        return Ok(false);
+    }
+    if let Some(tree) = legacy
+        && tree.scan_prefix(key.digest_part()).next().transpose()?.is_some()
+    {
         return Ok(false);
     }
     seen.insert(&key.0, &now_ms.to_be_bytes())?;

@@ -86,6 +86,10 @@ fn cutoff(now_ms: i64, age: Duration) -> i64 {
 fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
     let inner = store.trees()?;
     let mut removed = 0;
+    // Every key recorded before the migration to dated keys expires in this pass: none of
+    // the undated form can be left after it (`LEGACY_SEEN_KEY`).
+    let legacy_since = inner.legacy_seen_since.load(std::sync::atomic::Ordering::Relaxed);
+    let retire_legacy = legacy_since != i64::MIN && legacy_since < cutoff_ms;
     for entry in inner.seen.iter() {
         let (key, value) = entry?;
         // A value that is not a time is left alone: nothing this build writes, and nothing the
@@ -103,6 +107,13 @@ fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
         {
             removed += 1;
         }
+    }
+    if retire_legacy {
+        inner.meta.remove(super::LEGACY_SEEN_KEY)?;
+        inner
+            .legacy_seen_since
+            .store(i64::MIN, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("seen keys: every key recorded before the migration to dated keys has expired");
     }
     Ok(removed)
 }

@@ -588,6 +588,81 @@ fn schema_2_drops_the_seen_index_keeps_the_seen_keys_and_its_backup_restores() {
     assert!(!String::from_utf8(file).expect("utf-8").contains("seen_expiry"));
 }
 
+/// A database as schema 3 wrote it: seen keys in the undated form of every event.
+fn write_schema_3(path: &Path, events: &[(&str, i64)]) {
+    let db = sled::open(path).expect("open");
+    db.open_tree("meta")
+        .expect("tree")
+        .insert(b"schema", &3u32.to_be_bytes())
+        .expect("insert");
+    let seen = db.open_tree("seen").expect("tree");
+    for (identity, at_ms) in events {
+        seen.insert(EventKey::derive(identity).0, &at_ms.to_be_bytes())
+            .expect("insert");
+    }
+    db.flush().expect("flush");
+}
+
+/// Schema 4 keys dated events by their date; an event an older build recorded under its
+/// undated key is still a redelivery until every such key has expired, and then the lookup
+/// for them stops.
+#[test]
+fn schema_3_seen_keys_still_count_after_the_migration_until_they_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = Timestamp::now();
+    let day_ms = 86_400_000;
+    let recorded = now.as_millisecond() - 1_000;
+    let identity = "qq|m|1|55|2|3|1700000000";
+    write_schema_3(dir.path(), &[(identity, recorded)]);
+    let store = Store::open_path(dir.path()).expect("migrates");
+    let meta = store
+        .trees()
+        .expect("open")
+        .meta
+        .get(super::LEGACY_SEEN_KEY)
+        .expect("read");
+    assert!(meta.is_some(), "the migration notes its time");
+    let dated = |identity: &str| EventKey::dated(1_700_000_000, identity);
+    assert!(
+        store
+            .unit(Some(&dated(identity)), now, |_| Ok(()))
+            .expect("unit")
+            .is_none(),
+        "the redelivery of an event recorded by schema 3 changes nothing"
+    );
+    let other = "qq|m|1|56|2|3|1700000000";
+    assert!(
+        store
+            .unit(Some(&dated(other)), now, |_| Ok(()))
+            .expect("unit")
+            .is_some(),
+        "another event of the same second is new"
+    );
+    let ttl = |_| std::time::Duration::from_secs(1);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(86_400),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    // A day later, before the migration's time has expired: the old key is kept, and looked up.
+    let early = Timestamp::from_millisecond(recorded + day_ms - 10_000).expect("time");
+    assert_eq!(store.sweep(early, &policy).expect("sweep").seen, 0);
+    assert!(store.trees().expect("open").legacy_seen().is_some());
+    // Past it: the old key and the new one (recorded at `now`) go, and the lookup stops.
+    let late = Timestamp::from_millisecond(now.as_millisecond() + 2 * day_ms).expect("time");
+    assert_eq!(store.sweep(late, &policy).expect("sweep").seen, 2);
+    let trees = store.trees().expect("open");
+    assert!(trees.legacy_seen().is_none());
+    assert_eq!(trees.meta.get(super::LEGACY_SEEN_KEY).expect("read"), None);
+    drop(trees);
+    drop(store);
+    // Reopened, it stays off; a new database never has it.
+    let store = Store::open_path(dir.path()).expect("reopens");
+    assert!(store.trees().expect("open").legacy_seen().is_none());
+    let (_fresh_dir, fresh) = self::store();
+    assert!(fresh.trees().expect("open").legacy_seen().is_none());
+}
+
 #[test]
 fn a_backup_restores_every_tree_exactly() {
     let (_dir, store) = store();

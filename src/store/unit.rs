@@ -192,7 +192,7 @@ impl Store {
         let samples = Staging::new("samples", &inner.samples, db);
         let result = (|| {
             if let Some(key) = key
-                && !mark_seen(&core.seen, key, now_ms)?
+                && !mark_seen(&core.seen, inner.legacy_seen(), key, now_ms)?
             {
                 return Ok(None);
             }
@@ -245,7 +245,7 @@ impl Store {
         let (_op, mut log, inner) = self.begin_unit()?;
         let trees = CoreTrees::new(&inner);
         let result = (|| {
-            if !mark_seen(&trees.seen, key, now_ms)? {
+            if !mark_seen(&trees.seen, inner.legacy_seen(), key, now_ms)? {
                 return Ok(None);
             }
             let mut core = trees.core(now_ms);

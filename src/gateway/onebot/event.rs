@@ -134,7 +134,7 @@ fn event_of(obj: &dyn Fields) -> Result<Event, ParseError> {
         )),
         other => EventKind::Other(format!("post_type {other}")),
     };
-    let key = EventKey::derive(&identity(self_id, time, obj, &kind));
+    let key = EventKey::dated(time, &identity(self_id, time, obj, &kind));
     Ok(Event { key, self_id, kind })
 }
 
@@ -202,7 +202,7 @@ pub fn cross_account_key(event: &Event) -> Option<EventKey> {
         // one account only: its own key (which names the account) is the right one.
         EventKind::ButtonPressed(_) | EventKind::PrivateMessage(_) | EventKind::Other(_) => return None,
     };
-    Some(EventKey::derive(&identity))
+    Some(EventKey::dated(event.time().unwrap_or(0), &identity))
 }
 
 /// What of a segment every account sees alike: its kind, and for a mention or an emoji whom

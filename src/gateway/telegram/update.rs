@@ -10,7 +10,9 @@
 //! (`tg|<bot id>|join|<chat>|<user>|<date>`): Telegram reports one join twice, as a
 //! `chat_member` update and as a `new_chat_members` service message, and the two must be one
 //! event. (The adapter also folds reports whose dates differ by a few seconds; see
-//! `inbound`.)
+//! `inbound`.) Keys of dated updates (messages, member changes, join requests) and of joins
+//! and leaves carry the date in front ([`EventKey::dated`]), so the store records them in
+//! date order.
 //!
 //! **Senders.** A message sent on behalf of the group itself comes from an anonymous admin
 //! and counts as an admin; an automatic forward from the linked channel counts as an admin
@@ -60,6 +62,8 @@ pub fn needs_role_lookup(msg: &GroupMessage) -> bool {
 #[must_use]
 pub fn translate(update: &Update, bot_id: i64) -> Translated {
     let update_key = || EventKey::derive(&format!("tg|{bot_id}|u|{}", update.update_id));
+    // A dated update is keyed with its date in front (`EventKey::dated`): same identity.
+    let dated_key = |date: i64| EventKey::dated(date, &format!("tg|{bot_id}|u|{}", update.update_id));
     let event = |key: EventKey, kind: EventKind| Event {
         key,
         self_id: bot_id,
@@ -71,13 +75,13 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
         migrated: None,
     };
     if let Some(msg) = &update.message {
-        return translate_message(msg, false, bot_id, update_key());
+        return translate_message(msg, false, bot_id, dated_key(msg.date));
     }
     if let Some(msg) = &update.edited_message {
-        return translate_message(msg, true, bot_id, update_key());
+        return translate_message(msg, true, bot_id, dated_key(msg.date));
     }
     if let Some(change) = &update.chat_member {
-        return translate_member_change(change, bot_id, update_key());
+        return translate_member_change(change, bot_id, dated_key(change.date));
     }
     if let Some(change) = &update.my_chat_member {
         // The bot's own status; the adapter logs missing rights. Nothing for the pipeline.
@@ -117,7 +121,7 @@ pub fn translate(update: &Update, bot_id: i64) -> Translated {
         }
         return Translated {
             events: vec![event(
-                update_key(),
+                dated_key(request.date),
                 EventKind::JoinRequest(JoinRequest {
                     group: GroupId::telegram(request.chat.id),
                     user_id: request.from.id,
@@ -292,7 +296,7 @@ fn admin_change(change: &ChatMemberUpdated) -> Option<AdminChange> {
 /// Other bots joining are not events the pipeline acts on (no welcome for bots).
 fn membership_event(bot_id: i64, group: GroupId, user: &User, date: i64, joined: bool, kicked: bool) -> Event {
     let what = if joined { "join" } else { "left" };
-    let key = EventKey::derive(&format!("tg|{bot_id}|{what}|{}|{}|{date}", group.id, user.id));
+    let key = EventKey::dated(date, &format!("tg|{bot_id}|{what}|{}|{}|{date}", group.id, user.id));
     let kind = if user.is_bot && user.id != bot_id {
         EventKind::Other(format!("bot {} {what}", user.id))
     } else if joined {
