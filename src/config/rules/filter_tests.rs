@@ -779,6 +779,77 @@ fn shipped_rules_table() {
     check_rows(shipped(), SHIPPED_ROWS);
 }
 
+/// The shipped rules *with the shipped model*, each message judged as a new member's (what
+/// issue 12's checks do): talk about a topic — a question asked about it, a news report of it,
+/// trade figures — is not a pitch for it, and the pitches themselves still act. The first four
+/// were flagged by the model alone (0.62–0.78) before round 14's training text of questions
+/// and reports; every row is far from the thresholds, so a retrained model that moves scores
+/// by a few hundredths keeps them.
+const SHIPPED_JUDGED_ROWS: &[(&str, &str, bool)] = &[
+    (
+        "a question about medicine abroad",
+        "Can I get amoxicillin without a prescription here in Bangkok?",
+        false,
+    ),
+    (
+        "a question about a loan app",
+        "is it normal for a loan app to ask for access to my contacts?",
+        false,
+    ),
+    (
+        "a question about an exchange",
+        "How do I know if a crypto exchange is regulated?",
+        false,
+    ),
+    (
+        "a question about a scam group (two cues)",
+        "How can I tell if a Telegram investment group is a scam?",
+        false,
+    ),
+    (
+        "a question about gambling law",
+        "Is it legal to gamble online in the UK?",
+        false,
+    ),
+    (
+        "news of a scam ring",
+        "The news says police busted a crypto scam ring in Manila",
+        false,
+    ),
+    ("a victim's question (a hard phrase)", "刷单被骗了怎么报警？", false),
+    ("a question about a credit card", "请问哪里可以办理信用卡？", false),
+    ("a trade fair", "今年的外贸交易会人很多", false),
+    (
+        "an English investment pitch",
+        "Our team turned $200 into $9,000 in a week with this trading bot, message me to join",
+        true,
+    ),
+    (
+        "an account manager's pitch",
+        "Hello dear, I'm an account manager at a crypto platform, 30% weekly returns guaranteed, inbox me",
+        true,
+    ),
+    ("a job scam", "招聘兼职，在家用手机就能做，日结三百，有意者私聊", true),
+];
+
+#[test]
+fn shipped_rules_and_model_judge_talk_about_a_topic_apart_from_a_pitch() {
+    let mut failures = Vec::new();
+    for (name, text, flag) in SHIPPED_JUDGED_ROWS {
+        let judged = shipped().judge(text, GROUP, Trust::New, None);
+        assert!(judged.score.is_some(), "{name}: the shipped model scores {text:?}");
+        if judged.violation.is_some() != *flag {
+            failures.push(format!(
+                "{name}: {text:?} want {}, got {:?} (score {:?})",
+                if *flag { "a violation" } else { "nothing" },
+                judged.reason,
+                judged.score
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
 /// A folder for the combining rules: 飞机 is a cue of two lists on purpose, and 灰机 a
 /// spelling of it.
 fn combining() -> &'static Filter {
