@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{RETIRED_TREES, SCHEMA_VERSION, Store, StoreError, TREES, open_db};
+use super::{MOVED_TREES, RETIRED_TREES, SCHEMA_VERSION, Store, StoreError, TREES, open_db};
 use crate::config::StorageSettings;
 
 /// Identifies the file format in the header line.
@@ -322,13 +322,16 @@ fn parse(input: &mut dyn BufRead) -> Result<Parsed, StoreError> {
         }
         let entry: EntryIn = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
         read += 1;
-        if RETIRED_TREES.contains(&entry.tree.as_str()) {
+        if RETIRED_TREES.contains(&entry.tree.as_str()) && !MOVED_TREES.contains(&entry.tree.as_str()) {
             // A tree an older schema had and a migration drops (`seen_expiry`): nothing to
             // restore; the restored database migrates like any older one.
             continue;
         }
+        // A tree whose entries a migration moves (`trust`) is restored as it was, and the
+        // restored database's migration moves them.
         let tree = TREES
             .iter()
+            .chain(MOVED_TREES)
             .find(|t| **t == entry.tree)
             .ok_or_else(|| bad(n, format!("unknown tree {:?}", entry.tree)))?;
         let key = hex::decode(&entry.key).map_err(|e| bad(n, format!("key: {e}")))?;
@@ -381,6 +384,16 @@ pub fn restore(settings: &StorageSettings, input: &mut dyn BufRead, force: bool)
                 tree.clear()?;
             }
         }
+        // What an older schema's retired trees still hold is replaced too (a moved tree is
+        // written again below from the backup, when it is of that older schema).
+        for name in RETIRED_TREES {
+            if db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes()) {
+                if !force && !db.open_tree(name)?.is_empty() {
+                    return Err(StoreError::NotEmpty(settings.path.display().to_string()));
+                }
+                db.drop_tree(name)?;
+            }
+        }
         let mut batches: BTreeMap<&str, sled::Batch> = BTreeMap::new();
         for (tree, key, value) in &parsed.entries {
             batches
@@ -392,6 +405,10 @@ pub fn restore(settings: &StorageSettings, input: &mut dyn BufRead, force: bool)
             if let Some(batch) = batches.remove(name) {
                 tree.apply_batch(batch)?;
             }
+        }
+        // A moved tree of an older backup (only those have its entries).
+        for (name, batch) in batches {
+            db.open_tree(name)?.apply_batch(batch)?;
         }
         let meta = &trees[0];
         if meta.get(b"schema")?.is_none() {

@@ -104,23 +104,22 @@ impl Store {
         Ok(out)
     }
 
-    /// The groups `user` was seen in: where qunguan holds a trust record (written when a
-    /// member joins or first speaks, deleted when they leave) or an activity record (潜水
-    /// tracking) of them. One scan of the platform's part of both trees, so it costs a moment
-    /// on a large instance; it runs once per `/gban`, never per message. The batched trust
-    /// counts are written first, so a member first seen a moment ago is found.
+    /// The groups `user` was seen in: where qunguan holds a record of them in `members` (a
+    /// trust record, written when a member joins or first speaks, or an activity record for
+    /// 潜水 tracking; deleted when they leave). One scan of the platform's part of the tree,
+    /// so it costs a moment on a large instance; it runs once per `/gban`, never per message.
+    /// The batched trust counts are written first, so a member first seen a moment ago is
+    /// found.
     pub fn groups_seen(&self, user: UserRef) -> Result<Vec<GroupId>, StoreError> {
         self.write_pending_trust()?;
         let trees = self.trees()?;
         let mut groups = Vec::new();
-        for tree in [&trees.trust, &trees.members] {
-            for entry in tree.scan_prefix([user.platform.tag()]) {
-                let (key, _) = entry?;
-                if let Some((group, id)) = decode_member_key(&key)
-                    && id == user.id
-                {
-                    groups.push(group);
-                }
+        for entry in trees.members.scan_prefix([user.platform.tag()]) {
+            let (key, _) = entry?;
+            if let Some((group, id)) = decode_member_key(&key)
+                && id == user.id
+            {
+                groups.push(group);
             }
         }
         groups.sort_unstable();

@@ -515,6 +515,41 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_shutdown_of_a_schema_4_database_opens_clean_and_moves_its_trust_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+        fill(&store, 5);
+        let key = crate::store::keys::member_key(crate::domain::event::GroupId::qq(2), 9);
+        {
+            // What a schema-4 build left: a member's trust record in a tree of its own.
+            let trees = store.trees().expect("open");
+            let trust = trees.db.open_tree("trust").expect("tree");
+            trust.insert(key, &[1, 0, 0, 0x4e, 0x20, 1]).expect("insert");
+            trees.meta.insert(b"schema", &4u32.to_be_bytes()).expect("insert");
+        }
+        store.close_clean().expect("close");
+        drop(store);
+        let sidecar = read_sidecar(dir.path()).expect("read").expect("written");
+        assert_eq!(sidecar.trees.get("trust").map(|s| s.count), Some(1));
+        // Checked before the migration, which then moves the record and drops the tree.
+        let (store, problems) = Store::open_checked(&settings(dir.path()), false).expect("clean restart");
+        assert!(problems.is_empty(), "{problems:?}");
+        let trees = store.trees().expect("open");
+        assert!(!trees.db.tree_names().iter().any(|n| n.as_ref() == b"trust"));
+        assert_eq!(
+            trees.members.get(key).expect("read").as_deref(),
+            Some(&[1, 0, 0, 0x4e, 0x20, 1][..])
+        );
+        drop(trees);
+        store.close_clean().expect("close");
+        drop(store);
+        let sidecar = read_sidecar(dir.path()).expect("read").expect("written");
+        assert_eq!(sidecar.trees.get("trust"), None);
+        let (_, problems) = Store::open_checked(&settings(dir.path()), false).expect("migrated, clean");
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
     fn a_change_behind_a_clean_shutdown_is_damage_and_can_be_accepted() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");

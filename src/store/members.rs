@@ -1,10 +1,26 @@
-//! The `members` tree: when each member last spoke, for inactivity (潜水) tracking.
+//! The `members` tree: one record per member of a group qunguan has seen — their trust
+//! (joined day, clean messages) and when they last spoke, for inactivity (潜水) tracking.
 //!
-//! Keys: `platform ‖ group ‖ user` (17 B) → [`MemberActivity`]; `platform ‖ group` (9 B) →
+//! Keys: `platform ‖ group ‖ user` (17 B) → the member's record; `platform ‖ group` (9 B) →
 //! [`Tracking`], when qunguan began tracking the group. Both kinds sort by group, so one prefix
 //! scan reads a group's tracking start and then its members.
 //!
-//! Every writer takes the commit lock, so a read-modify-write here never races another.
+//! **A member's record** (schema 5) has two parts, either of which may be absent: the trust
+//! record (6 bytes, binary, [`super::trust`]) and the activity record ([`MemberActivity`],
+//! JSON). Stored as the trust record's 6 bytes followed by the activity JSON, or the activity
+//! JSON alone when the member has no trust record (an owner or admin, whose messages are not
+//! judged), or the 6 bytes alone when they have no activity record (inactivity tracking off).
+//! The two are told apart by the first byte: JSON begins with `{`, the trust record with its
+//! version (1). Until schema 5 the trust records had a tree of their own (`trust`), with the
+//! same key: one more record per member in sled's bookkeeping (docs/storage.md, "Per-member
+//! records"). A record with neither part is deleted.
+//!
+//! The two parts keep their own writers and lifecycles: the inactivity tracker replaces the
+//! activity part (and forgets it when the member leaves), the trust cache's writes replace
+//! the trust part; each keeps the other part as stored. Every writer takes the commit lock,
+//! so a read-modify-write here never races another. A batch of activity records also writes
+//! the trust counts that wait in the trust cache for the same members, so a new member's two
+//! parts are written by one insert ([`Store::record_activities`]).
 //! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
 //! transaction, so a reminder is sent once per step even across a crash.
 
@@ -15,11 +31,13 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode, is_default};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
+use super::trust::{decode_trust, encode_trust};
 use super::{Store, StoreError, abort};
 use crate::domain::action::Action;
 use crate::domain::activity::{MemberActivity, Since};
 use crate::domain::event::GroupId;
 use crate::domain::event::Role;
+use crate::domain::learning::MemberTrust;
 
 /// The stored form of a [`MemberActivity`] (version 2): short field names, a field at its
 /// default left out, and the time as a day number when it is the start of a UTC day (what
@@ -107,6 +125,70 @@ pub(super) fn decode_activity(bytes: &[u8]) -> Result<MemberActivity, StoreError
     })
 }
 
+/// The length of a member record's trust part ([`super::trust::encode_trust`]).
+const TRUST_BYTES: usize = 6;
+
+/// The parts of a stored member record: its trust record, if it has one, and its activity
+/// record's JSON (empty when it has none). Reads every form: the activity JSON alone (every
+/// schema), the trust record alone or followed by the activity JSON (schema 5).
+pub(super) fn split_member(bytes: &[u8]) -> Result<(Option<MemberTrust>, &[u8]), StoreError> {
+    match bytes.first() {
+        Some(b'{') => Ok((None, bytes)),
+        Some(_) if bytes.len() >= TRUST_BYTES => {
+            let (trust, activity) = bytes.split_at(TRUST_BYTES);
+            Ok((Some(decode_trust(trust)?), activity))
+        }
+        _ => Err(StoreError::Decode {
+            what: "member record",
+            reason: format!("{} bytes, neither a trust record nor activity", bytes.len()),
+        }),
+    }
+}
+
+/// A member record from its parts (`activity` as [`split_member`] returns it); `None` when
+/// both are absent: the record is deleted.
+pub(super) fn join_member(trust: Option<MemberTrust>, activity: &[u8]) -> Option<Vec<u8>> {
+    match trust {
+        Some(trust) => {
+            let mut out = Vec::with_capacity(TRUST_BYTES + activity.len());
+            out.extend_from_slice(&encode_trust(trust));
+            out.extend_from_slice(activity);
+            Some(out)
+        }
+        None if activity.is_empty() => None,
+        None => Some(activity.to_vec()),
+    }
+}
+
+/// The activity part of a stored member record, if it has one.
+fn activity_of(bytes: &[u8]) -> Result<Option<MemberActivity>, StoreError> {
+    let (_, activity) = split_member(bytes)?;
+    if activity.is_empty() {
+        return Ok(None);
+    }
+    decode_activity(activity).map(Some)
+}
+
+/// Replaces a member record (`old`, as read under the commit lock) by `new`, removing it when
+/// `new` is `None`; nothing when unchanged.
+pub(super) fn put_member(
+    tree: &sled::Tree,
+    key: &[u8; 17],
+    old: Option<&[u8]>,
+    new: Option<Vec<u8>>,
+) -> Result<(), sled::Error> {
+    match new {
+        Some(new) if old != Some(new.as_slice()) => {
+            tree.insert(&key[..], new)?;
+        }
+        None if old.is_some() => {
+            tree.remove(&key[..])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// When qunguan began tracking a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracking {
@@ -180,29 +262,54 @@ impl Store {
             // Only the first write of a group succeeds; a failed swap is the normal case.
             let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
         }
+        // The trust part of each record: what the trust cache holds (under the commit lock it
+        // is never older than the tree, and a count waiting for its batch is written here with
+        // the activity, one insert for both), else what the tree holds.
+        let generation = self.generation();
+        let known = self.inner.trust.known(generation, encoded.iter().map(|(key, _)| **key));
+        let mut counted = Vec::new();
         // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
         // for all its records, stopping every other read and write meanwhile; the records
         // need no atomicity among them.
-        for (key, value) in encoded {
-            members.insert(&key[..], value)?;
+        for ((key, activity), cached) in encoded.into_iter().zip(known) {
+            let trust = match cached {
+                Some(trust) => {
+                    counted.extend(trust.map(|t| (*key, t)));
+                    trust
+                }
+                None => match members.get(key)? {
+                    Some(old) => split_member(&old)?.0,
+                    None => None,
+                },
+            };
+            if let Some(value) = join_member(trust, &activity) {
+                members.insert(&key[..], value)?;
+            }
         }
+        self.inner.trust.written(generation, &counted);
         Ok(())
     }
 
-    /// Forgets a member who left the group.
+    /// Forgets the activity of a member who left the group (their trust part, if any, is
+    /// the trust cache's to forget: [`Store::forget_trust`]).
     pub fn forget_member(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
         let _log = self.lock();
-        self.write_gate()?.members.remove(member_key(group, user_id))?;
+        let trees = self.write_gate()?;
+        let key = member_key(group, user_id);
+        let Some(old) = trees.members.get(key)? else {
+            return Ok(());
+        };
+        let (trust, _) = split_member(&old)?;
+        put_member(&trees.members, &key, Some(&old), join_member(trust, &[]))?;
         Ok(())
     }
 
     /// One member's last recorded activity.
     pub fn member_activity(&self, group: GroupId, user_id: i64) -> Result<Option<MemberActivity>, StoreError> {
-        self.trees()?
-            .members
-            .get(member_key(group, user_id))?
-            .map(|bytes| decode_activity(&bytes))
-            .transpose()
+        match self.trees()?.members.get(member_key(group, user_id))? {
+            Some(bytes) => activity_of(&bytes),
+            None => Ok(None),
+        }
     }
 
     /// The tracked members of one group.
@@ -212,8 +319,10 @@ impl Store {
             let (key, value) = entry?;
             if key.len() == 9 {
                 out.since_ms = Some(decode::<Tracking>(&value)?.since_ms);
-            } else if let Some((_, user)) = decode_member_key(&key) {
-                out.members.push((user, decode_activity(&value)?));
+            } else if let Some((_, user)) = decode_member_key(&key)
+                && let Some(activity) = activity_of(&value)?
+            {
+                out.members.push((user, activity));
             }
         }
         Ok(out)
@@ -251,12 +360,19 @@ impl Store {
             for &(user, last_ms) in users {
                 let key = member_key(group, user);
                 let Some(bytes) = unit.members.get(key)? else { continue };
-                let mut record = decode_activity(&bytes).map_err(abort)?;
+                let (trust, activity) = split_member(&bytes).map_err(abort)?;
+                if activity.is_empty() {
+                    continue;
+                }
+                let mut record = decode_activity(activity).map_err(abort)?;
                 if record.last_ms != last_ms || record.reminded >= step {
                     continue;
                 }
                 record.reminded = step;
-                unit.members.insert(&key, encode_activity(&record).map_err(abort)?)?;
+                let activity = encode_activity(&record).map_err(abort)?;
+                if let Some(value) = join_member(trust, &activity) {
+                    unit.members.insert(&key, value)?;
+                }
                 due.push((user, record));
             }
             if !due.is_empty() {
@@ -277,12 +393,17 @@ impl Store {
         let Some(bytes) = members.get(key)? else {
             return Ok(false);
         };
-        let mut record = decode_activity(&bytes)?;
+        let (trust, activity) = split_member(&bytes)?;
+        if activity.is_empty() {
+            return Ok(false);
+        }
+        let mut record = decode_activity(activity)?;
         if record.last_ms != last_ms || record.removing {
             return Ok(false);
         }
         record.removing = true;
-        members.insert(key, encode_activity(&record)?)?;
+        let activity = encode_activity(&record)?;
+        put_member(members, &key, Some(&bytes), join_member(trust, &activity))?;
         Ok(true)
     }
 }
@@ -327,5 +448,49 @@ mod tests {
             MemberActivity::new(1_733_270_400_000, Since::Spoke, "u1", Role::Member)
         );
         assert!(decode_activity(br#"{"v":3,"d":1}"#).is_err(), "a newer form is refused");
+    }
+
+    #[test]
+    fn a_member_record_holds_trust_activity_or_both_and_reads_every_form() {
+        let trust = MemberTrust {
+            joined_day: 20_048,
+            clean: 2,
+        };
+        let activity =
+            encode_activity(&MemberActivity::new(20_062 * DAY_MS, Since::Spoke, "u1", Role::Member)).expect("encodes");
+        // Both: the trust record's 6 bytes, then the activity JSON.
+        let both = join_member(Some(trust), &activity).expect("a record");
+        assert_eq!(&both[..6], &[1, 0, 0, 0x4e, 0x50, 2]);
+        assert_eq!(&both[6..], br#"{"v":2,"d":20062,"n":"u1"}"#);
+        assert_eq!(split_member(&both).expect("reads"), (Some(trust), &activity[..]));
+        // Trust alone: byte for byte what the `trust` tree held until schema 5.
+        let alone = join_member(Some(trust), &[]).expect("a record");
+        assert_eq!(alone, encode_trust(trust));
+        assert_eq!(split_member(&alone).expect("reads"), (Some(trust), &[][..]));
+        assert_eq!(activity_of(&alone).expect("reads"), None);
+        // Activity alone: the JSON as every schema stored it, version 1 included.
+        assert_eq!(join_member(None, &activity), Some(activity.clone()));
+        assert_eq!(split_member(&activity).expect("reads"), (None, &activity[..]));
+        let v1 = br#"{"v":1,"last_ms":1733270400000,"since":"spoke","name":"u1","role":"member","reminded":0}"#;
+        assert_eq!(
+            activity_of(v1).expect("reads"),
+            Some(MemberActivity::new(1_733_270_400_000, Since::Spoke, "u1", Role::Member))
+        );
+        let mut v1_with_trust = encode_trust(trust).to_vec();
+        v1_with_trust.extend_from_slice(v1);
+        assert_eq!(
+            activity_of(&v1_with_trust).expect("reads").map(|a| a.last_ms),
+            Some(1_733_270_400_000)
+        );
+        // Neither: nothing to store.
+        assert_eq!(join_member(None, &[]), None);
+        // What no build wrote is refused, not misread.
+        assert!(split_member(&[]).is_err());
+        assert!(split_member(&[1, 0, 0]).is_err(), "a cut trust record");
+        assert!(split_member(&[2, 0, 0, 0, 0, 0]).is_err(), "a newer trust form");
+        assert!(
+            activity_of(&[1, 0, 0, 0, 0, 0, b'x']).is_err(),
+            "trust and no JSON after it"
+        );
     }
 }

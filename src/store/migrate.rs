@@ -11,6 +11,7 @@
 //! | 1    | 2  | strike records get a version field (this step also built `seen_expiry`, a time index of `seen`; step 3 drops it, so it no longer does) |
 //! | 2    | 3  | `seen_expiry` is dropped: the sweep expires `seen` keys by the time each one holds |
 //! | 3    | 4  | dated events' seen keys begin with the event's date ([`crate::domain::event::EventKey::dated`]); `meta`/`seen_legacy_since` notes the migration's time, so keys recorded before it are still found until they expire ([`super::LEGACY_SEEN_KEY`]) |
+//! | 4    | 5  | `trust` is merged into `members`: one record per member, the trust record's 6 bytes before the activity JSON; `trust` is dropped |
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::codec::{decode, encode};
+use super::members::{join_member, put_member, split_member};
 use super::strikes::StoredStrikes;
 use super::{SCHEMA_VERSION, StoreError, backup};
 use crate::domain::strike::Strike;
@@ -56,6 +58,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
             1 => v1_to_v2(db)?,
             2 => v2_to_v3(db)?,
             3 => v3_to_v4(db, Timestamp::now())?,
+            4 => v4_to_v5(db)?,
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",
@@ -109,5 +112,42 @@ fn v3_to_v4(db: &sled::Db, now: Timestamp) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
     let since = now.as_millisecond().to_be_bytes();
     let _ = meta.compare_and_swap(super::LEGACY_SEEN_KEY, None as Option<&[u8]>, Some(&since[..]))?;
+    Ok(())
+}
+
+/// Moves every member's trust record (`trust`, 6 bytes) into their record in `members`, before
+/// its activity JSON (or alone, for a member with no activity record), then drops `trust`:
+/// one record per member instead of two (docs/storage.md, "Per-member records"). The trust
+/// record replaces whatever trust part the member record already has, so the step can run
+/// again over its own output; once `trust` is dropped it finds nothing to move. A trust record
+/// that cannot be read stops the migration (the database stays at schema 4, its pre-migration
+/// backup beside it).
+pub(super) fn v4_to_v5(db: &sled::Db) -> Result<(), StoreError> {
+    if !db.tree_names().iter().any(|n| n.as_ref() == b"trust") {
+        return Ok(());
+    }
+    let trust = db.open_tree("trust")?;
+    let members = db.open_tree("members")?;
+    let mut moved = 0usize;
+    for entry in trust.iter() {
+        let (key, value) = entry?;
+        let Ok(key) = <[u8; 17]>::try_from(key.as_ref()) else {
+            return Err(StoreError::Decode {
+                what: "schema 4 trust key",
+                reason: format!("{} bytes instead of 17", key.len()),
+            });
+        };
+        let record = super::trust::decode_trust(&value)?;
+        let old = members.get(key)?;
+        let activity = match &old {
+            Some(bytes) => split_member(bytes)?.1,
+            None => &[][..],
+        };
+        put_member(&members, &key, old.as_deref(), join_member(Some(record), activity))?;
+        moved += 1;
+    }
+    db.flush()?;
+    db.drop_tree("trust")?;
+    tracing::info!(moved, "members' trust records moved into their member records");
     Ok(())
 }

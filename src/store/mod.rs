@@ -16,11 +16,10 @@
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
-//! | `members`     | platform ‖ group ‖ user (17 B)        | `MemberActivity` (潜水 tracking)    |
+//! | `members`     | platform ‖ group ‖ user (17 B)        | trust (6 B) ‖ `MemberActivity` JSON |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //! | `samples`     | sample id (u64)                       | `Sample` (admins' labels)           |
-//! | `trust`       | platform ‖ group ‖ user (17 B)        | `MemberTrust`, 6 bytes              |
 //! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
 //! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
 //! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
@@ -121,7 +120,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
@@ -140,7 +139,6 @@ pub const TREES: &[&str] = &[
     "members",
     "stats",
     "samples",
-    "trust",
     "review",
     "sent",
     "engagement",
@@ -148,9 +146,14 @@ pub const TREES: &[&str] = &[
 ];
 
 /// Trees an older schema had and a migration drops ([`migrate`]): `seen_expiry`, the time
-/// index of `seen` (schemas 2 and earlier). A database not yet migrated still has them, and
-/// so do its clean-shutdown record and its backups.
-pub(crate) const RETIRED_TREES: &[&str] = &["seen_expiry"];
+/// index of `seen` (schemas 2 and earlier), and `trust`, the members' trust records (schemas
+/// 4 and earlier; schema 5 keeps them in the member's record in `members`). A database not
+/// yet migrated still has them, and so do its clean-shutdown record and its backups.
+pub(crate) const RETIRED_TREES: &[&str] = &["seen_expiry", "trust"];
+
+/// The retired trees whose entries a migration moves elsewhere (`trust`, into `members`):
+/// restoring an older backup writes them back, for the migration to move.
+pub(crate) const MOVED_TREES: &[&str] = &["trust"];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -311,7 +314,6 @@ pub(crate) struct Trees {
     members: sled::Tree,
     stats: sled::Tree,
     samples: sled::Tree,
-    trust: sled::Tree,
     review: sled::Tree,
     sent: sled::Tree,
     engagement: sled::Tree,
@@ -362,7 +364,6 @@ impl Trees {
             members: tree("members")?,
             stats: tree("stats")?,
             samples: tree("samples")?,
-            trust: tree("trust")?,
             review: tree("review")?,
             sent: tree("sent")?,
             engagement: tree("engagement")?,

@@ -1530,3 +1530,250 @@ fn warning_result(
         (writes, snap.next_case)
     })
 }
+
+/// One record per member (schema 5): the trust part and the activity part are written by
+/// their own writers, each keeping the other; a batch of activity writes the trust counts
+/// waiting for the same members with it; a leave removes the record.
+#[test]
+fn a_members_trust_and_activity_share_one_record_and_a_leave_removes_it() {
+    use crate::domain::event::Role;
+    use crate::domain::learning::MemberTrust;
+
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let day = 20_000 * 86_400_000;
+    let raw = |user| {
+        store
+            .trees()
+            .expect("open")
+            .members
+            .get(keys::member_key(g, user))
+            .expect("read")
+    };
+    let spoke = |user: i64| MemberActivity::new(day, Since::Spoke, format!("u{user}"), Role::Member);
+    // First sight: a pending trust count and an activity note, written by one batch.
+    store.trust_message(g, 7, day, true, 3).expect("count");
+    assert_eq!(raw(7), None, "both wait for their batch");
+    store.record_activities(&[(g, 7, spoke(7))]).expect("batch");
+    let trust = MemberTrust {
+        joined_day: 20_000,
+        clean: 1,
+    };
+    let stored = raw(7).expect("one record");
+    assert_eq!(
+        members::split_member(&stored).expect("reads").0,
+        Some(trust),
+        "the count came along"
+    );
+    assert_eq!(store.write_pending_trust().expect("batch"), 0, "nothing left to write");
+    assert_eq!(store.member_activity(g, 7).expect("read"), Some(spoke(7)));
+    // A later count keeps the activity; a later activity keeps the trust.
+    store.trust_message(g, 7, day, true, 3).expect("count");
+    assert_eq!(store.write_pending_trust().expect("batch"), 1);
+    assert_eq!(store.member_activity(g, 7).expect("read"), Some(spoke(7)));
+    let later = MemberActivity::new(day + 86_400_000, Since::Spoke, "u7", Role::Member);
+    store.record_activities(&[(g, 7, later.clone())]).expect("batch");
+    store.reopen().expect("reopen: the cache starts empty");
+    assert_eq!(store.trust(g, 7).expect("read").map(|t| t.clean), Some(2));
+    assert_eq!(store.member_activity(g, 7).expect("read"), Some(later.clone()));
+    // The activity batch reads the trust part from the tree when the cache does not know it.
+    store.record_activities(&[(g, 7, spoke(7))]).expect("batch");
+    store.reopen().expect("reopen");
+    assert_eq!(store.trust(g, 7).expect("read").map(|t| t.clean), Some(2));
+    // Reminders and the removal mark keep the trust part.
+    assert_eq!(
+        store
+            .remind_members(g, &[(7, day)], 1, |_| vec![send("speak up")], at(0))
+            .expect("remind"),
+        1
+    );
+    assert!(store.mark_removing(g, 7, day).expect("mark"));
+    store.reopen().expect("reopen");
+    assert_eq!(store.trust(g, 7).expect("read").map(|t| t.clean), Some(2));
+    let marked = store.member_activity(g, 7).expect("read").expect("a record");
+    assert_eq!((marked.reminded, marked.removing), (1, true));
+
+    // A member with trust only (tracking off, or not yet written) is no tracked member; one
+    // with activity only (an admin, never judged) has no trust.
+    store.trust_joined(g, 8, day).expect("join");
+    store
+        .record_activities(&[(g, 9, MemberActivity::new(day, Since::Spoke, "admin", Role::Admin))])
+        .expect("batch");
+    let users: Vec<i64> = store
+        .group_activity(g)
+        .expect("read")
+        .members
+        .iter()
+        .map(|(u, _)| *u)
+        .collect();
+    assert_eq!(users, vec![7, 9]);
+    assert_eq!(store.member_activity(g, 8).expect("read"), None);
+    store.reopen().expect("reopen");
+    assert_eq!(store.trust(g, 9).expect("read"), None);
+    assert!(store.trust(g, 8).expect("read").is_some());
+
+    // A leave forgets both (the tracker's part, then the trust cache's): no record is left.
+    store.forget_member(g, 7).expect("leave: activity");
+    assert_eq!(store.member_activity(g, 7).expect("read"), None);
+    assert!(
+        store.trust(g, 7).expect("read").is_some(),
+        "the trust part stays until forgotten"
+    );
+    store.forget_trust(g, 7).expect("leave: trust");
+    assert_eq!(raw(7), None);
+    // Either order; and each alone keeps the other's part.
+    store.forget_trust(g, 9).expect("trust of a member with none");
+    assert!(store.member_activity(g, 9).expect("read").is_some());
+    store.forget_member(g, 9).expect("leave");
+    assert_eq!(raw(9), None);
+    store.forget_trust(g, 8).expect("leave");
+    assert_eq!(raw(8), None);
+    assert_eq!(
+        store.trees().expect("open").members.len(),
+        1,
+        "the group's tracking start"
+    );
+    assert!(
+        !store
+            .trees()
+            .expect("open")
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"trust"),
+        "no trust tree"
+    );
+}
+
+/// A database as schema 4 wrote it: trust records in `trust`, activity in `members`.
+fn write_schema_4(path: &Path) {
+    let db = sled::open(path).expect("open");
+    db.open_tree("meta")
+        .expect("tree")
+        .insert(b"schema", &4u32.to_be_bytes())
+        .expect("insert");
+    let g = GroupId::qq(3);
+    let trust = db.open_tree("trust").expect("tree");
+    let members = db.open_tree("members").expect("tree");
+    // 7: both; 8: trust only; 9: activity only (version 1).
+    trust
+        .insert(keys::member_key(g, 7), &[1, 0, 0, 0x4e, 0x20, 3])
+        .expect("insert");
+    trust
+        .insert(keys::member_key(g, 8), &[1, 0, 0, 0x4e, 0x21, 0])
+        .expect("insert");
+    members
+        .insert(keys::member_key(g, 7), &br#"{"v":2,"d":20000,"n":"u7"}"#[..])
+        .expect("insert");
+    members
+        .insert(
+            keys::member_key(g, 9),
+            &br#"{"v":1,"last_ms":1728000000000,"since":"joined","name":"u9","role":"admin","reminded":0}"#[..],
+        )
+        .expect("insert");
+    members
+        .insert(keys::group_prefix(g), &br#"{"v":1,"since_ms":1728000000000}"#[..])
+        .expect("insert");
+    db.flush().expect("flush");
+}
+
+/// What a schema-4 database of [`write_schema_4`] holds, read through this build.
+fn assert_schema_4_data(store: &Store) {
+    use crate::domain::learning::MemberTrust;
+    let g = GroupId::qq(3);
+    assert_eq!(
+        store.trust(g, 7).expect("read"),
+        Some(MemberTrust {
+            joined_day: 20_000,
+            clean: 3
+        })
+    );
+    assert_eq!(
+        store.trust(g, 8).expect("read"),
+        Some(MemberTrust {
+            joined_day: 20_001,
+            clean: 0
+        })
+    );
+    assert_eq!(store.trust(g, 9).expect("read"), None);
+    let activity = store.group_activity(g).expect("read");
+    assert_eq!(activity.since_ms, Some(1_728_000_000_000));
+    let users: Vec<(i64, i64)> = activity.members.iter().map(|(u, r)| (*u, r.last_ms)).collect();
+    assert_eq!(users, vec![(7, 20_000 * 86_400_000), (9, 1_728_000_000_000)]);
+    let names = store.trees().expect("open").db.tree_names();
+    assert!(
+        !names.iter().any(|n| n.as_ref() == b"trust"),
+        "the trust tree is dropped"
+    );
+    // Three member records and the tracking start: one record per member.
+    assert_eq!(store.trees().expect("open").members.len(), 4);
+}
+
+#[test]
+fn schema_4_moves_trust_into_the_member_records_and_its_backup_restores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_4(dir.path());
+    let store = Store::open_path(dir.path()).expect("migrates");
+    assert_schema_4_data(&store);
+    // The step runs again over its own output without change (a crash before the schema
+    // number was written).
+    let before = store
+        .trees()
+        .expect("open")
+        .members
+        .iter()
+        .collect::<Result<Vec<_>, _>>();
+    migrate::v4_to_v5(&store.trees().expect("open").db).expect("again");
+    let after = store
+        .trees()
+        .expect("open")
+        .members
+        .iter()
+        .collect::<Result<Vec<_>, _>>();
+    assert_eq!(before.expect("read"), after.expect("read"));
+
+    // Its pre-migration backup holds the `trust` tree whole; restored into this build, it
+    // migrates again, to the same records.
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let text = std::fs::read_to_string(&backups[0]).expect("read");
+    assert_eq!(
+        text.matches(r#""tree":"trust""#).count(),
+        2,
+        "the backup is of schema 4"
+    );
+    drop(store);
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
+    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    assert_eq!(report.schema, 4);
+    assert_eq!(report.trees.get("trust"), Some(&2));
+    let restored = Store::open(&settings).expect("open");
+    assert_schema_4_data(&restored);
+    // A backup of this build has no trust lines, and restores to the same records.
+    let mut file = Vec::new();
+    assert_eq!(
+        restored.backup(&mut file, at(0)).expect("backup").schema,
+        SCHEMA_VERSION
+    );
+    assert!(
+        !String::from_utf8(file.clone())
+            .expect("utf-8")
+            .contains(r#""tree":"trust""#)
+    );
+    drop(restored);
+    let again = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: again.path().join("data"),
+        ..StorageSettings::default()
+    };
+    backup::restore(&settings, &mut file.as_slice(), false).expect("restores");
+    assert_schema_4_data(&Store::open(&settings).expect("open"));
+}

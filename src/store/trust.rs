@@ -1,8 +1,11 @@
-//! The `trust` tree: per member and group, when they joined (to the day) and how many clean
-//! messages they have sent — what the policy layer decides a member's trust from.
+//! Members' trust records: per member and group, when they joined (to the day) and how many
+//! clean messages they have sent — what the policy layer decides a member's trust from.
 //!
-//! Keys are `platform ‖ group ‖ user` (17 B). Values are 6 bytes, not JSON: one record per
-//! member of every group, so size matters more than readability here.
+//! A trust record is the first part of the member's record in the `members` tree, keyed
+//! `platform ‖ group ‖ user` (17 B), before their activity record ([`super::members`]; until
+//! schema 5 the records had a tree of their own, `trust`, with the same keys and values).
+//! It is 6 bytes, not JSON: one per member of every group, so size matters more than
+//! readability here.
 //!
 //! ```text
 //! byte 0     version (1)
@@ -10,8 +13,9 @@
 //! byte 5     clean messages counted (stops at the configured number, at most 255)
 //! ```
 //!
-//! The tree is bounded by group membership: a record is written when a member joins or is
-//! first seen, and deleted when they leave or are removed. Once a member's count has reached
+//! The records are bounded by group membership: a record is written when a member joins or is
+//! first seen, and deleted when they leave or are removed (the member's activity part, if
+//! any, is kept as it is by every write here). Once a member's count has reached
 //! the configured number, their messages change nothing. Every write of the tree takes the
 //! commit lock.
 //!
@@ -23,7 +27,8 @@
 //!
 //! **Batched counts.** A clean message's count (and a member's first sighting) changes only
 //! the cache: the entry is marked *pending* and written to the tree with every other pending
-//! one in one batch ([`Store::write_pending_trust`]) — every few seconds by the daemon, before
+//! one in one batch ([`Store::write_pending_trust`], or with the member's activity record when
+//! the inactivity tracker's batch writes it first) — every few seconds by the daemon, before
 //! a synchronous flush and at a clean shutdown, and at once when pending entries fill half the
 //! cache. Pending entries are never dropped from the cache, so the cache is never older than
 //! the tree, and the tree is behind the cache only by the pending counts. A crash loses the
@@ -37,6 +42,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::keys::member_key;
+use super::members::{join_member, put_member, split_member};
 use super::{Store, StoreError};
 use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
@@ -156,6 +162,35 @@ impl TrustCache {
         }
     }
 
+    /// What the cache holds for each of `keys` (`None`: not cached). Under the commit lock an
+    /// entry is never older than the tree: the trust part to write with a member's record.
+    pub(super) fn known(
+        &self,
+        generation: u64,
+        keys: impl Iterator<Item = [u8; 17]>,
+    ) -> Vec<Option<Option<MemberTrust>>> {
+        let state = self.of(generation);
+        keys.map(|key| state.as_ref().and_then(|s| s.entries.get(&key).copied()))
+            .collect()
+    }
+
+    /// After a write (under the commit lock) stored `records` as these members' trust parts:
+    /// they are no longer pending, unless counted again meanwhile.
+    pub(super) fn written(&self, generation: u64, records: &[([u8; 17], MemberTrust)]) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some(mut state) = self.of(generation) {
+            // A member counted again meanwhile stays pending with the newer record.
+            for (key, record) in records {
+                if state.entries.get(key) == Some(&Some(*record)) {
+                    state.pending.remove(key);
+                }
+            }
+            state.writes += 1;
+        }
+    }
+
     /// The most pending entries before a batch is written at once: half the cache, so making
     /// room (which keeps pending entries) always frees some.
     fn pending_limit(&self) -> usize {
@@ -219,24 +254,40 @@ impl Store {
         if let Some(record) = cached {
             return Ok(record);
         }
-        let record = self
-            .trees()?
-            .trust
-            .get(key)?
-            .map(|bytes| decode_trust(&bytes))
-            .transpose()?;
+        let record = self.trust_in_tree(&*self.trees()?, &key)?;
         self.inner.trust.fill(generation, key, record, writes);
         Ok(record)
+    }
+
+    /// The trust part of a member's record in the tree.
+    fn trust_in_tree(&self, trees: &super::Trees, key: &[u8; 17]) -> Result<Option<MemberTrust>, StoreError> {
+        match trees.members.get(key)? {
+            Some(bytes) => Ok(split_member(&bytes)?.0),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `record` as the trust part of `key`'s member record (removing the record when
+    /// neither part is left), keeping its activity part. The caller holds the commit lock.
+    fn put_trust_part(
+        &self,
+        trees: &super::Trees,
+        key: &[u8; 17],
+        record: Option<MemberTrust>,
+    ) -> Result<(), StoreError> {
+        let old = trees.members.get(key)?;
+        let new = match &old {
+            Some(bytes) => join_member(record, split_member(bytes)?.1),
+            None => join_member(record, &[]),
+        };
+        put_member(&trees.members, key, old.as_deref(), new)?;
+        Ok(())
     }
 
     /// Writes `record` (or removes the member's record) under the commit lock, and the cache
     /// with it.
     fn write_trust(&self, trees: &super::Trees, key: [u8; 17], record: Option<MemberTrust>) -> Result<(), StoreError> {
-        let written = match record {
-            Some(record) => trees.trust.insert(key, &encode_trust(record)).map(|_| ()),
-            None => trees.trust.remove(key).map(|_| ()),
-        };
-        let written = self.observe(written.map_err(StoreError::from));
+        let written = self.observe(self.put_trust_part(trees, &key, record));
         self.inner
             .trust
             .put(self.generation(), key, written.is_ok().then_some(record));
@@ -283,7 +334,7 @@ impl Store {
                     // Read outside the lock; a write that lands meanwhile makes us read again.
                     let writes = state.writes;
                     drop(state);
-                    let found = self.trees()?.trust.get(key)?.map(|b| decode_trust(&b)).transpose()?;
+                    let found = self.trust_in_tree(&*self.trees()?, &key)?;
                     read = Some((writes, found));
                     continue;
                 }
@@ -325,7 +376,7 @@ impl Store {
         // `write_trust`, which holds the lock too.
         let stored = match self.inner.trust.get(self.generation(), &key).0 {
             Some(cached) => cached,
-            None => trees.trust.get(key)?.map(|b| decode_trust(&b)).transpose()?,
+            None => self.trust_in_tree(&trees, &key)?,
         };
         let mut record = stored.unwrap_or_else(|| MemberTrust::joined_at(at_ms));
         if clean && record.clean < count_to {
@@ -397,23 +448,11 @@ impl Store {
         // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
         // for all its records, stopping every other read and write meanwhile (the webhook
         // path's tail); single inserts share it. The counts need no atomicity among them.
+        // Each keeps the member's activity part: a read and an insert.
         for (key, record) in &records {
-            self.observe(
-                trees
-                    .trust
-                    .insert(key, &encode_trust(*record)[..])
-                    .map_err(StoreError::from),
-            )?;
+            self.observe(self.put_trust_part(&trees, key, Some(*record)))?;
         }
-        if let Some(mut state) = cache.of(generation) {
-            // A member counted again meanwhile stays pending with the newer record.
-            for (key, record) in &records {
-                if state.entries.get(key) == Some(&Some(*record)) {
-                    state.pending.remove(key);
-                }
-            }
-            state.writes += 1;
-        }
+        cache.written(generation, &records);
         Ok(records.len())
     }
 
@@ -489,12 +528,8 @@ mod tests {
     /// What the tree holds for member `user` of `g`, bypassing the cache.
     fn in_tree(store: &Store, g: GroupId, user: i64) -> Option<MemberTrust> {
         store
-            .trees()
-            .expect("open")
-            .trust
-            .get(member_key(g, user))
+            .trust_in_tree(&store.trees().expect("open"), &member_key(g, user))
             .expect("read")
-            .map(|b| decode_trust(&b).expect("decodes"))
     }
 
     #[test]
@@ -535,7 +570,7 @@ mod tests {
         store
             .trees()
             .expect("open")
-            .trust
+            .members
             .remove(member_key(g, 8))
             .expect("remove behind the cache");
         assert_eq!(store.trust(g, 8).expect("read"), None, "read from the tree again");
