@@ -667,7 +667,7 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("backwards pair: no one addressed", "逼傻了", Clean),
     ("backwards pair: more words around it", "这题能逼傻你", Clean),
     ("backwards pair: a colour", "粉白色的裙子你喜欢吗", Clean),
-    ("backwards pair: only lists the model never overrules", "你单刷", Clean),
+    ("backwards pair: only lists with backwards_pairs", "你单刷", Clean),
     // --- split characters (拆字) ---
     ("split characters: 纟勺 火包", "纟勺火包吗", Flag("adult", "纟勺火包")),
     ("split characters: 木仓", "仿真木仓出售", Flag("drugs", "仿真木仓")),
@@ -830,6 +830,18 @@ const SHIPPED_JUDGED_ROWS: &[(&str, &str, bool)] = &[
         true,
     ),
     ("a job scam", "招聘兼职，在家用手机就能做，日结三百，有意者私聊", true),
+    // --- round 15: contraband news is vetoed, a contraband sale or a word at someone is not ---
+    ("news of a drug's harm", "冰毒的危害你知道吗", false),
+    ("news of a law", "代孕在中国是违法的", false),
+    ("news from abroad", "加拿大大麻合法化已经好几年了", false),
+    ("a drug sale", "长期出售冰毒和K粉", true),
+    ("a drug sale with a contact", "出冰毒 货到付款 私聊", true),
+    ("a contraband word backwards at someone", "你毒冰", true),
+    ("a weapon for sale, split characters", "仿真木仓出售", true),
+    // --- round 15: the model does not read what the allow list clears ---
+    ("a ticketing platform being built", "开发票务平台", false),
+    ("a ticketing system", "公司在开发票务系统", false),
+    ("paying by WeChat", "微信支付就行", false),
 ];
 
 #[test]

@@ -809,6 +809,27 @@ mod tests {
             assert_eq!(!f.inspect("票发开代", None).hits.is_empty(), reversed, "{toml}");
             assert!(!f.inspect("代开发票", None).hits.is_empty(), "{toml}");
         }
+        // `backwards_pairs`: a two-character hard phrase also matches reversed where it is
+        // aimed at someone. Left out, it follows `model_veto = false` (as before the key
+        // existed); written, it holds on a list the model may overrule too.
+        for (toml, pair) in [
+            ("[rules.ads]\nbackwards = true\nbackwards_pairs = true\n", true),
+            ("[rules.ads]\nbackwards = true\n", false),
+            ("[rules.ads]\nbackwards = true\nmodel_veto = false\n", true),
+            (
+                "[rules.ads]\nbackwards = true\nmodel_veto = false\nbackwards_pairs = false\n",
+                false,
+            ),
+            (
+                "[rules.ads]\nmode = \"cue\"\nbackwards = true\nbackwards_pairs = true\n",
+                false,
+            ),
+        ] {
+            let dir = folder(&[("ads.txt", "冰毒\n"), ("rules.toml", toml)]);
+            let f = Rules::load(dir.path()).expect("loads").filter;
+            assert_eq!(!f.inspect("你毒冰", None).hits.is_empty(), pair, "{toml}");
+            assert!(f.inspect("毒冰了", None).hits.is_empty(), "{toml}");
+        }
         // `match = "disguised"`: a plain spelling does not count, a disguised one does.
         let dir = folder(&[
             ("rude.txt", "fuck\n"),
@@ -831,6 +852,12 @@ mod tests {
             ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
             ("[rules.ads]\nmodel_veto = \"no\"\n", "rules.toml:2:", "bool"),
             ("[rules.ads]\nbackwards = 1\n", "rules.toml:2:", "bool"),
+            ("[rules.ads]\nbackwards_pairs = 1\n", "rules.toml:2:", "bool"),
+            (
+                "[rules.ads]\nbackwards_pairs = true\n",
+                "rules.toml:2:",
+                "needs backwards = true",
+            ),
         ];
         for (toml, at, reason) in cases {
             let dir = folder(&[("ads.txt", "加微信\n"), ("rules.toml", toml)]);

@@ -72,6 +72,7 @@ struct RawRule {
     display_en: Option<Spanned<String>>,
     model_veto: Option<bool>,
     backwards: Option<bool>,
+    backwards_pairs: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +136,9 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
     for (name, rule) in raw.rules {
         let line = at(rule.span());
         let rule = rule.into_inner();
+        let model_veto = rule.model_veto.unwrap_or(true);
+        let backwards = rule.backwards.unwrap_or(false);
+        let backwards_pairs = backwards_pairs(path, src, &name, rule.backwards_pairs, backwards, model_veto)?;
         let settings = RuleSettings {
             mode: rule.mode.unwrap_or_default(),
             matching: rule.matching.unwrap_or_default(),
@@ -146,8 +150,9 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             dry_run: rule.dry_run.unwrap_or(false),
             display: display(path, src, rule.display)?,
             display_en: display(path, src, rule.display_en)?,
-            model_veto: rule.model_veto.unwrap_or(true),
-            backwards: rule.backwards.unwrap_or(false),
+            model_veto,
+            backwards,
+            backwards_pairs,
         };
         out.rules.insert(name, (settings, line));
     }
@@ -191,6 +196,33 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
         });
     }
     Ok(out)
+}
+
+/// `backwards_pairs` of `[rules.<name>]`: what it says, which needs `backwards = true`; left
+/// out, on for a list with `backwards = true` and `model_veto = false` (what turned the pairs on
+/// before the setting existed, so a `rules.toml` written then reads as it did).
+fn backwards_pairs(
+    path: &Path,
+    src: &str,
+    name: &str,
+    raw: Option<Spanned<bool>>,
+    backwards: bool,
+    model_veto: bool,
+) -> Result<bool, RulesError> {
+    let Some(raw) = raw else {
+        return Ok(backwards && !model_veto);
+    };
+    let on = *raw.get_ref();
+    if on && !backwards {
+        return Err(RulesError::new(
+            path,
+            Some(line_of(src, raw.span().start)),
+            format!(
+                "[rules.{name}] backwards_pairs = true needs backwards = true: the pairs are the two-character phrases of a list matched backwards"
+            ),
+        ));
+    }
+    Ok(on)
 }
 
 /// `[model]`: the thresholds, each a probability, and the settings of the `model` rule.

@@ -282,6 +282,10 @@ struct Scratch {
     /// The model's input when it differs from the normalized text (see
     /// [`Scratch::model_text`]).
     words: String,
+    /// The model's input with the allow list's stretches masked, when it has any, and the
+    /// spans found (see [`Scratch::model_text`]).
+    masked: String,
+    mask_spans: Vec<(u32, u32)>,
     /// The message with its leetspeak read as letters ([`leet::fold`]) and its compact view.
     leet_text: String,
     leet_view: View,
@@ -298,19 +302,37 @@ impl Scratch {
     }
 
     /// The model's input (after [`Filter::find`] on `original`): the normalized text with
-    /// Latin word boundaries marked ([`mark_words`]). For a view the variants did not rewrite,
-    /// the word gaps the normalizer recorded say where they go ([`model_input`]): text without
-    /// one is the normalized text itself, with no further pass.
-    fn model_text(&mut self, original: &str) -> &str {
-        if !self.spliced_used {
-            // The normalizer recorded where boundaries can go: most messages have none.
-            return model_input(original, &self.compact, &mut self.words);
-        }
-        let view = &self.spliced;
-        if view.stats().ascii_alpha && mark_words(original, view.as_str(), view.char_spans(), &mut self.words) {
-            &self.words
+    /// Latin word boundaries marked ([`mark_words`]), and each stretch the allow list covers
+    /// masked ([`Phrases::mask_allowed`]: the model reads no n-gram of a phrase the allow list
+    /// has explained). For a view the variants did not rewrite, the word gaps the normalizer
+    /// recorded say where boundaries go ([`model_input`]): text without one is the normalized
+    /// text itself, with no further pass.
+    fn model_text(&mut self, original: &str, phrases: &Phrases) -> &str {
+        let Self {
+            compact,
+            spliced,
+            spliced_used,
+            words,
+            mask_spans,
+            masked,
+            ..
+        } = self;
+        let (text, marks) = if *spliced_used {
+            let view = &*spliced;
+            let text = if view.stats().ascii_alpha && mark_words(original, view.as_str(), view.char_spans(), words) {
+                words.as_str()
+            } else {
+                view.as_str()
+            };
+            (text, u8::MAX)
         } else {
-            view.as_str()
+            // The normalizer recorded where boundaries can go: most messages have none.
+            (model_input(original, compact, words), compact.stats().marks)
+        };
+        if phrases.mask_allowed(text, marks, mask_spans, masked) {
+            masked
+        } else {
+            text
         }
     }
 }
@@ -346,7 +368,7 @@ impl Filter {
             });
             for phrase in &list.phrases {
                 let backwards = match (list.settings.mode, list.settings.backwards) {
-                    (Mode::Hard, true) if !list.settings.model_veto => Backwards::AndAimedPairs,
+                    (Mode::Hard, true) if list.settings.backwards_pairs => Backwards::AndAimedPairs,
                     (Mode::Hard, true) => Backwards::Yes,
                     _ => Backwards::No,
                 };
@@ -455,7 +477,7 @@ impl Filter {
         let decided = self.find(text, group, model.is_some(), scratch);
         let score = model.zip(facts.as_ref()).map(|(m, facts)| {
             let flags = self.flags_with(text, facts, scratch);
-            m.score_with(delta, scratch.model_text(text), &flags)
+            m.score_with(delta, scratch.model_text(text, &self.phrases), &flags)
         });
         let (acts, review, vetoed) = self.outcome(
             rules_reason(text, decided, scratch, &self.rules, score.is_some()),
@@ -521,7 +543,7 @@ impl Filter {
         let flags = self.flags_of(text, &scratch);
         let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
-        let model_text = scratch.model_text(text).to_owned();
+        let model_text = scratch.model_text(text, &self.phrases).to_owned();
         let explanation = self
             .model_for(text, group)
             .map(|m| m.explain_with(delta, &model_text, &flags, EXPLAIN_FEATURES));
@@ -551,7 +573,7 @@ impl Filter {
         Some(with_scratch(|scratch| {
             let _ = self.find(text, None, true, scratch);
             let flags = self.flags_of(text, scratch);
-            delta.learn(model, scratch.model_text(text), &flags, spam)
+            delta.learn(model, scratch.model_text(text, &self.phrases), &flags, spam)
         }))
     }
 
@@ -563,7 +585,7 @@ impl Filter {
         with_scratch(|scratch| {
             let _ = self.find(text, None, true, scratch);
             let flags = self.flags_of(text, scratch);
-            (scratch.model_text(text).to_owned(), flags)
+            (scratch.model_text(text, &self.phrases).to_owned(), flags)
         })
     }
 
@@ -650,6 +672,8 @@ impl Filter {
             evidence,
             spliced_used,
             words: _,
+            masked: _,
+            mask_spans: _,
             leet_text,
             leet_view,
         } = scratch;

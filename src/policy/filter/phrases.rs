@@ -14,6 +14,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use super::engine::{Engine, EngineError};
 use super::first::{FirstChars, MARK_ALLOW, MARK_VARIANT};
 use super::spec::{Automaton, MatchMode};
+use crate::policy::model::features::MASK;
 use crate::policy::normalize::{CharMarks, Normalizer, View};
 
 /// Why the phrase matcher did not compile.
@@ -94,9 +95,9 @@ pub(crate) enum Backwards {
     /// way ([`reversible`]): the lists with `backwards = true`.
     Yes,
     /// As `Yes`, and a two-character Chinese phrase backwards where it is aimed at someone
-    /// ([`aimed_at_someone`]): the lists with `backwards = true` whose hits the model never
-    /// overrules (`model_veto = false`: insults, contraband). In a list the model may
-    /// overrule, a bare backwards pair would be one more false alarm it could not undo (单刷,
+    /// ([`aimed_at_someone`]): the lists with `backwards_pairs = true` (insults, contraband).
+    /// A message with such a pair is all but the pair, a bare hard phrase the model does not
+    /// overrule, so the setting is for lists whose reversed pairs are no ordinary words (单刷,
     /// 刷单 backwards, is `你单刷` in a game group: "you solo it").
     AndAimedPairs,
 }
@@ -531,6 +532,45 @@ impl Phrases {
                 out.push((to_u32(os), to_u32(oe)));
             }
         }
+    }
+
+    /// `text` (the model's input, the normalized text [`Phrases::allowed_spans`] reads, Latin
+    /// word boundaries marked) with each stretch the allow list covers replaced by one
+    /// [`MASK`], into `out`; `spans` is a buffer. `marks`: the view's [`CharMarks`]
+    /// (`u8::MAX` when not known). Returns `false`, leaving `out` empty, when the allow list
+    /// covers nothing of it (most messages: the first-character pre-check rules it out).
+    pub(crate) fn mask_allowed(&self, text: &str, marks: u8, spans: &mut Vec<(u32, u32)>, out: &mut String) -> bool {
+        out.clear();
+        spans.clear();
+        let Some((allow, first)) = &self.allow else {
+            return false;
+        };
+        if marks & MARK_ALLOW == 0 || !first.may_match(text) {
+            return false;
+        }
+        spans.extend(
+            allow
+                .find_overlapping_iter(text)
+                .map(|m| (to_u32(m.start()), to_u32(m.end()))),
+        );
+        if spans.is_empty() {
+            return false;
+        }
+        spans.sort_unstable();
+        let mut copied = 0usize;
+        for &(s, e) in spans.iter() {
+            let (s, e) = (s as usize, e as usize);
+            if e <= copied {
+                continue;
+            }
+            if s >= copied {
+                out.push_str(text.get(copied..s).unwrap_or(""));
+                out.push(MASK);
+            }
+            copied = e;
+        }
+        out.push_str(text.get(copied..).unwrap_or(""));
+        true
     }
 
     /// The word and exact checks of a hit at view bytes `s..e`.

@@ -250,6 +250,11 @@ pub struct RuleSettings {
     /// those of three or more Chinese characters or five or more Latin letters
     /// (`backwards = true`; off by default, so a big list does not double its automaton).
     pub backwards: bool,
+    /// Whether a two-character Chinese hard phrase also matches written backwards where it is
+    /// aimed at someone (`你毒冰`, `逼傻你`; `backwards_pairs`, which needs `backwards`). When
+    /// `rules.toml` leaves it out: on for the lists the model never overrules
+    /// (`backwards = true` and `model_veto = false`), as before the setting existed.
+    pub backwards_pairs: bool,
 }
 
 impl Default for RuleSettings {
@@ -267,6 +272,7 @@ impl Default for RuleSettings {
             display_en: None,
             model_veto: true,
             backwards: false,
+            backwards_pairs: false,
         }
     }
 }

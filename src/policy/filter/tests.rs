@@ -671,3 +671,93 @@ fn a_bare_hard_phrase_is_not_vetoed_but_one_with_words_around_it_is() {
     let j = f.judge("别信那些刷单返利的，都是骗子", G, Trust::New, None);
     assert!(j.vetoed && j.violation.is_none(), "{j:?}");
 }
+
+/// A filter with one hard phrase and an allow list that clears the words it hides in
+/// (开发票 in 开发票务, 刷单 in 刷单词): the model's input of detection round 15.
+fn with_allow_list() -> Filter {
+    let phrase = |text: &str, file: &str, line: usize| Phrase {
+        text: text.to_owned(),
+        file: PathBuf::from(file),
+        line,
+    };
+    let spec = FilterSpec {
+        lists: vec![WordList {
+            rule: "ads".to_owned(),
+            phrases: vec![phrase("开发票", "ads.txt", 1), phrase("刷单", "ads.txt", 2)],
+            settings: RuleSettings::default(),
+        }],
+        allow: vec![
+            phrase("开发票务", "allow.txt", 1),
+            phrase("刷单词", "allow.txt", 2),
+            phrase("qq邮箱", "allow.txt", 3),
+        ],
+        ..FilterSpec::default()
+    };
+    Filter::build(&spec).expect("builds")
+}
+
+/// The model reads no n-gram of a stretch the allow list clears, and none across it: each
+/// such stretch is one [`MASK`] in its input (`开发票务平台`: the n-grams of 平台 alone). Only
+/// the allowed stretch is masked; the same words elsewhere, or not cleared, are read.
+#[test]
+fn the_model_does_not_read_what_the_allow_list_clears() {
+    use crate::policy::model::features::MASK;
+    let f = with_allow_list();
+    let m = MASK;
+    let rows: &[(&str, String)] = &[
+        ("开发票务平台", format!("{m}平台")),
+        ("我们在开发票务系统", format!("我们在{m}系统")),
+        ("每天刷单词一百个", format!("每天{m}一百个")),
+        // spaced or disguised, the allow list still clears it, so it is still masked
+        ("开 发 票 务平台", format!("{m}平台")),
+        // overlapping and adjacent stretches are one mask each
+        ("刷单词开发票务", format!("{m}{m}")),
+        // Latin and Chinese in one allowed phrase, beside marked Latin words
+        ("QQ邮箱 send it to me", format!("{m}send it to me")),
+        // nothing cleared: read as before
+        ("代开发票", "代开发票".to_owned()),
+        ("刷单返利", "刷单返利".to_owned()),
+        ("今天天气不错", "今天天气不错".to_owned()),
+    ];
+    for (text, want) in rows {
+        assert_eq!(&f.features(text).0, want, "{text:?}");
+    }
+    // The rules still see the text as it is: the allow list clears the hit, nothing more.
+    assert!(f.check("开发票务平台", G).is_none());
+    assert!(f.check("代开发票", G).is_some());
+}
+
+/// A mask breaks the n-grams: none reads it or reaches across it, and scoring (which sums
+/// in one pass) adds exactly the features [`for_each_feature`] reports.
+#[test]
+fn a_mask_starts_the_n_grams_afresh() {
+    use crate::policy::model::features::{MASK, Seen, for_each_feature, for_each_gram, gram_bucket, sum_features};
+    let text = format!("ab{MASK}cd{MASK}{MASK}e{MASK}");
+    let mut grams = Vec::new();
+    for_each_gram(&text, |b, s, e| grams.push((b, text[s..e].to_owned())));
+    let want: Vec<(u32, String)> = ["a", "b", "ab", "c", "d", "cd", "e"]
+        .iter()
+        .map(|g| (gram_bucket(g), (*g).to_owned()))
+        .collect();
+    assert_eq!(grams, want);
+    let flags = crate::policy::model::Flags::default();
+    let weight = |i: u32| f32::from(u16::try_from(i % 997).unwrap_or(0)) / 1000.0;
+    for text in [
+        text.as_str(),
+        "",
+        "\0",
+        "a\0",
+        "\0a",
+        "ab\0",
+        "\0ab",
+        "a\0b",
+        "abc\0abc\0",
+        "开发\0平台一二三",
+    ] {
+        let mut seen = Seen::default();
+        let mut by_callback = 0.5f32;
+        for_each_feature(&mut seen, text, &flags, |i, _| by_callback += weight(i));
+        let summed = sum_features(&mut seen, text, &flags, 0.5, weight);
+        assert_eq!(summed.to_bits(), by_callback.to_bits(), "{text:?}");
+    }
+}

@@ -61,6 +61,12 @@ pub const FLAGS_LAYOUT: u32 = 2;
 /// Total number of weights (n-gram buckets, then flag slots).
 pub const FEATURES: usize = BUCKETS + FLAG_SLOTS;
 
+/// A character the normalized text never holds (controls are noise to the normalizer), put
+/// in place of a stretch of the message that the allow list covers: no n-gram reads it or
+/// reaches across it, so the model does not weigh the n-grams of a phrase the allow list has
+/// already explained (`开发票务平台`, `进口交易额创新高`). Counts toward [`MAX_CHARS`].
+pub const MASK: char = '\0';
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -113,8 +119,9 @@ pub fn gram_bucket(gram: &str) -> u32 {
 }
 
 /// Calls `f(bucket, start, end)` for every 1-, 2- and 3-gram of the first [`MAX_CHARS`]
-/// characters of `text`, where `start..end` is the n-gram's byte range in `text`. Order: by
-/// last character, then shortest first. Duplicates are reported; see [`Seen`].
+/// characters of `text` that holds no [`MASK`], where `start..end` is the n-gram's byte range
+/// in `text`. Order: by last character, then shortest first. Duplicates are reported; see
+/// [`Seen`].
 #[inline]
 pub fn for_each_gram(text: &str, mut f: impl FnMut(u32, usize, usize)) {
     // Hash states of the 1-gram and the 2-gram ending at the previous character, with their
@@ -122,6 +129,10 @@ pub fn for_each_gram(text: &str, mut f: impl FnMut(u32, usize, usize)) {
     let mut one: Option<(u64, usize)> = None;
     let mut two: Option<(u64, usize)> = None;
     for (start, c) in text.char_indices().take(MAX_CHARS) {
+        if c == MASK {
+            (one, two) = (None, None);
+            continue;
+        }
         let end = start + c.len_utf8();
         let h1 = step(FNV_OFFSET, c);
         f(bucket(h1), start, end);
@@ -279,25 +290,42 @@ pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, z: f32, weight: 
         }};
     }
     let mut chars = text.chars().take(MAX_CHARS);
-    if let Some(first) = chars.next() {
+    // One pass per stretch between masks ([`MASK`]; most messages have none): a mask starts
+    // the n-grams afresh, as the start of the text does.
+    'stretch: loop {
+        let first = loop {
+            match chars.next() {
+                None => break 'stretch,
+                Some(MASK) => {}
+                Some(c) => break c,
+            }
+        };
         // `one`, `two`: the hash states of the 1-gram and (after the second character) the
         // 2-gram ending at the previous character.
         let mut one = step(FNV_OFFSET, first);
         add!(bucket(one));
-        if let Some(second) = chars.next() {
-            let mut two = step(one, second);
-            one = step(FNV_OFFSET, second);
-            add!(bucket(one));
-            add!(bucket(two));
-            for c in chars {
-                let next_one = step(FNV_OFFSET, c);
-                let next_two = step(one, c);
-                add!(bucket(next_one));
-                add!(bucket(next_two));
-                add!(bucket(step(two, c)));
-                one = next_one;
-                two = next_two;
-            }
+        let second = match chars.next() {
+            None => break 'stretch,
+            Some(MASK) => continue 'stretch,
+            Some(c) => c,
+        };
+        let mut two = step(one, second);
+        one = step(FNV_OFFSET, second);
+        add!(bucket(one));
+        add!(bucket(two));
+        loop {
+            let c = match chars.next() {
+                None => break 'stretch,
+                Some(MASK) => continue 'stretch,
+                Some(c) => c,
+            };
+            let next_one = step(FNV_OFFSET, c);
+            let next_two = step(one, c);
+            add!(bucket(next_one));
+            add!(bucket(next_two));
+            add!(bucket(step(two, c)));
+            one = next_one;
+            two = next_two;
         }
     }
     // The flags as a bit set, added in slot order as `for_each_feature` reports them (no
