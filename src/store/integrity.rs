@@ -185,6 +185,11 @@ impl Store {
                  actions may be sent again; restore a backup with `qunguan restore` as soon as you can"
             );
         }
+        // A migration rewrites trees: once it starts, the clean shutdown's sums no longer
+        // describe the database, and a crash part-way must not read as damage next time.
+        if super::migrate::needs_migration(&db)? {
+            demote_clean(path)?;
+        }
         let store = Self::from_db(db, Some(path.clone()), settings.cache_bytes())?;
         store.inner.health.tracking.store(true, Ordering::SeqCst);
         store.write_record(State::Running)?;
@@ -547,6 +552,46 @@ mod tests {
         assert_eq!(sidecar.trees.get("trust"), None);
         let (_, problems) = Store::open_checked(&settings(dir.path()), false).expect("migrated, clean");
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// A migration rewrites trees after the start-up check has compared them with the clean
+    /// shutdown's sums; a crash during it must not read as damage at the next start.
+    #[test]
+    fn a_migration_interrupted_after_a_clean_shutdown_is_not_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+        fill(&store, 5);
+        let key = crate::store::keys::member_key(crate::domain::event::GroupId::qq(2), 9);
+        {
+            let trees = store.trees().expect("open");
+            let trust = trees.db.open_tree("trust").expect("tree");
+            trust.insert(key, &[1, 0, 0, 0x4e, 0x20, 1]).expect("insert");
+            trees.meta.insert(b"schema", &4u32.to_be_bytes()).expect("insert");
+        }
+        store.close_clean().expect("close");
+        drop(store);
+        {
+            // What the start-up does before it migrates; then the step ran and the process
+            // died before the new schema number was written.
+            let db = open_db(dir.path(), 1 << 20).expect("open");
+            assert!(
+                check(&db, read_sidecar(dir.path()).expect("read").as_ref())
+                    .expect("check")
+                    .is_empty()
+            );
+            assert!(crate::store::migrate::needs_migration(&db).expect("read"));
+            demote_clean(dir.path()).expect("demote");
+            crate::store::migrate::v4_to_v5(&db).expect("step");
+            db.flush().expect("flush");
+        }
+        let (store, problems) = Store::open_checked(&settings(dir.path()), false).expect("opens");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(
+            store
+                .trust(crate::domain::event::GroupId::qq(2), 9)
+                .expect("read")
+                .is_some()
+        );
     }
 
     #[test]

@@ -145,6 +145,17 @@ pub(super) fn split_member(bytes: &[u8]) -> Result<(Option<MemberTrust>, &[u8]),
     }
 }
 
+/// [`split_member`] for a writer that replaces one part of the record: a record that cannot
+/// be read (damage accepted at start, a form no build wrote) is logged and treated as empty,
+/// so the write replaces it instead of failing every batch that reaches it.
+pub(super) fn parts_to_keep<'b>(key: &[u8; 17], bytes: &'b [u8]) -> (Option<MemberTrust>, &'b [u8]) {
+    split_member(bytes).unwrap_or_else(|e| {
+        let member = decode_member_key(key).map(|(group, user)| format!("{group} {user}"));
+        tracing::warn!(member = member.as_deref().unwrap_or("?"), error = %e, "store: an unreadable member record is replaced");
+        (None, &[])
+    })
+}
+
 /// A member record from its parts (`activity` as [`split_member`] returns it); `None` when
 /// both are absent: the record is deleted.
 pub(super) fn join_member(trust: Option<MemberTrust>, activity: &[u8]) -> Option<Vec<u8>> {
@@ -278,7 +289,7 @@ impl Store {
                     trust
                 }
                 None => match members.get(key)? {
-                    Some(old) => split_member(&old)?.0,
+                    Some(old) => parts_to_keep(key, &old).0,
                     None => None,
                 },
             };
@@ -299,7 +310,7 @@ impl Store {
         let Some(old) = trees.members.get(key)? else {
             return Ok(());
         };
-        let (trust, _) = split_member(&old)?;
+        let (trust, _) = parts_to_keep(&key, &old);
         put_member(&trees.members, &key, Some(&old), join_member(trust, &[]))?;
         Ok(())
     }

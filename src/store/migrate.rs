@@ -24,6 +24,15 @@ use super::strikes::StoredStrikes;
 use super::{SCHEMA_VERSION, StoreError, backup};
 use crate::domain::strike::Strike;
 
+/// Whether opening `db` will migrate it (an older schema this build knows how to bring up).
+pub(super) fn needs_migration(db: &sled::Db) -> Result<bool, StoreError> {
+    let meta = db.open_tree("meta")?;
+    Ok(match meta.get(b"schema")? {
+        Some(found) => <[u8; 4]>::try_from(found.as_ref()).is_ok_and(|b| u32::from_be_bytes(b) < SCHEMA_VERSION),
+        None => false,
+    })
+}
+
 /// Brings the database to [`SCHEMA_VERSION`], or refuses it.
 pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
@@ -119,16 +128,20 @@ fn v3_to_v4(db: &sled::Db, now: Timestamp) -> Result<(), StoreError> {
 /// its activity JSON (or alone, for a member with no activity record), then drops `trust`:
 /// one record per member instead of two (docs/storage.md, "Per-member records"). The trust
 /// record replaces whatever trust part the member record already has, so the step can run
-/// again over its own output; once `trust` is dropped it finds nothing to move. A trust record
-/// that cannot be read stops the migration (the database stays at schema 4, its pre-migration
-/// backup beside it).
+/// again over its own output; once `trust` is dropped it finds nothing to move.
+///
+/// Every trust record and every member record it goes into is read first: one that cannot
+/// be read stops the migration before anything is written (the database stays at schema 4,
+/// unchanged, its pre-migration backup beside it). A crash part-way through the writes
+/// leaves a database only this build can finish (it reruns the step); an older build cannot
+/// read the moved records, so going back from there means restoring the pre-migration backup.
 pub(super) fn v4_to_v5(db: &sled::Db) -> Result<(), StoreError> {
     if !db.tree_names().iter().any(|n| n.as_ref() == b"trust") {
         return Ok(());
     }
     let trust = db.open_tree("trust")?;
     let members = db.open_tree("members")?;
-    let mut moved = 0usize;
+    let mut moves = Vec::with_capacity(trust.len());
     for entry in trust.iter() {
         let (key, value) = entry?;
         let Ok(key) = <[u8; 17]>::try_from(key.as_ref()) else {
@@ -138,16 +151,24 @@ pub(super) fn v4_to_v5(db: &sled::Db) -> Result<(), StoreError> {
             });
         };
         let record = super::trust::decode_trust(&value)?;
+        if let Some(old) = members.get(key)? {
+            split_member(&old)?;
+        }
+        moves.push((key, record));
+    }
+    for (key, record) in &moves {
         let old = members.get(key)?;
         let activity = match &old {
             Some(bytes) => split_member(bytes)?.1,
             None => &[][..],
         };
-        put_member(&members, &key, old.as_deref(), join_member(Some(record), activity))?;
-        moved += 1;
+        put_member(&members, key, old.as_deref(), join_member(Some(*record), activity))?;
     }
     db.flush()?;
     db.drop_tree("trust")?;
-    tracing::info!(moved, "members' trust records moved into their member records");
+    tracing::info!(
+        moved = moves.len(),
+        "members' trust records moved into their member records"
+    );
     Ok(())
 }

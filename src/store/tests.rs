@@ -1777,3 +1777,69 @@ fn schema_4_moves_trust_into_the_member_records_and_its_backup_restores() {
     backup::restore(&settings, &mut file.as_slice(), false).expect("restores");
     assert_schema_4_data(&Store::open(&settings).expect("open"));
 }
+
+/// A migration step that meets a record it cannot read stops before writing anything: the
+/// database is still schema 4 and holds only schema-4 records.
+#[test]
+fn a_migration_to_schema_5_that_meets_an_unreadable_trust_record_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_4(dir.path());
+    {
+        let db = sled::open(dir.path()).expect("open");
+        db.open_tree("trust")
+            .expect("tree")
+            .insert(keys::member_key(GroupId::qq(3), 8), &[2, 0, 0, 0x4e, 0x21, 0])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    assert!(Store::open_path(dir.path()).is_err(), "the migration stops");
+    let db = sled::open(dir.path()).expect("open");
+    let schema = db
+        .open_tree("meta")
+        .expect("tree")
+        .get(b"schema")
+        .expect("read")
+        .expect("some");
+    assert_eq!(schema.as_ref(), &4u32.to_be_bytes(), "still schema 4");
+    let seven = db
+        .open_tree("members")
+        .expect("tree")
+        .get(keys::member_key(GroupId::qq(3), 7))
+        .expect("read")
+        .expect("some");
+    assert_eq!(seven.first(), Some(&b'{'), "member 7's record is untouched: {seven:?}");
+}
+
+/// A member record no build can read is replaced by the next write of either of its parts
+/// (with a warning), never a reason to stop the batch it is in or the members after it.
+#[test]
+fn an_unreadable_member_record_is_replaced_by_the_next_write_and_blocks_nothing() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(3);
+    let damaged = |user: i64| {
+        store
+            .trees()
+            .expect("open")
+            .members
+            .insert(keys::member_key(g, user), &[7u8, 0, 0, 0, 0, 0][..])
+            .expect("insert");
+    };
+    damaged(5);
+    let rec = |u: i64| {
+        (
+            g,
+            u,
+            MemberActivity::new(1_000, Since::Spoke, "x", crate::domain::event::Role::Member),
+        )
+    };
+    let records: Vec<_> = (1..=300).map(rec).collect();
+    store.record_activities(&records).expect("the batch is written");
+    assert!(store.member_activity(g, 5).expect("readable again").is_some());
+    assert!(store.member_activity(g, 300).expect("read").is_some());
+    // A leave and a trust write replace one too.
+    damaged(6);
+    store.forget_member(g, 6).expect("forgotten");
+    damaged(7);
+    store.trust_joined(g, 7, 0).expect("trust written");
+    assert!(store.trust(g, 7).expect("readable again").is_some());
+}

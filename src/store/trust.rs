@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::keys::member_key;
-use super::members::{join_member, put_member, split_member};
+use super::members::{join_member, parts_to_keep, put_member, split_member};
 use super::{Store, StoreError};
 use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
@@ -277,7 +277,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let old = trees.members.get(key)?;
         let new = match &old {
-            Some(bytes) => join_member(record, split_member(bytes)?.1),
+            Some(bytes) => join_member(record, parts_to_keep(key, bytes).1),
             None => join_member(record, &[]),
         };
         put_member(&trees.members, key, old.as_deref(), new)?;
