@@ -519,21 +519,26 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
     }
 
-    #[test]
-    fn a_clean_shutdown_of_a_schema_4_database_opens_clean_and_moves_its_trust_records() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+    /// What a schema-4 build left at a clean shutdown: some data, and a member's trust
+    /// record in a tree of its own. Returns the member's key.
+    fn clean_schema_4_with_a_trust_record(dir: &Path) -> [u8; 17] {
+        let (store, _) = Store::open_checked(&settings(dir), false).expect("new");
         fill(&store, 5);
         let key = crate::store::keys::member_key(crate::domain::event::GroupId::qq(2), 9);
         {
-            // What a schema-4 build left: a member's trust record in a tree of its own.
             let trees = store.trees().expect("open");
             let trust = trees.db.open_tree("trust").expect("tree");
             trust.insert(key, &[1, 0, 0, 0x4e, 0x20, 1]).expect("insert");
             trees.meta.insert(b"schema", &4u32.to_be_bytes()).expect("insert");
         }
         store.close_clean().expect("close");
-        drop(store);
+        key
+    }
+
+    #[test]
+    fn a_clean_shutdown_of_a_schema_4_database_opens_clean_and_moves_its_trust_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = clean_schema_4_with_a_trust_record(dir.path());
         let sidecar = read_sidecar(dir.path()).expect("read").expect("written");
         assert_eq!(sidecar.trees.get("trust").map(|s| s.count), Some(1));
         // Checked before the migration, which then moves the record and drops the tree.
@@ -559,17 +564,7 @@ mod tests {
     #[test]
     fn a_migration_interrupted_after_a_clean_shutdown_is_not_damage() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
-        fill(&store, 5);
-        let key = crate::store::keys::member_key(crate::domain::event::GroupId::qq(2), 9);
-        {
-            let trees = store.trees().expect("open");
-            let trust = trees.db.open_tree("trust").expect("tree");
-            trust.insert(key, &[1, 0, 0, 0x4e, 0x20, 1]).expect("insert");
-            trees.meta.insert(b"schema", &4u32.to_be_bytes()).expect("insert");
-        }
-        store.close_clean().expect("close");
-        drop(store);
+        let key = clean_schema_4_with_a_trust_record(dir.path());
         {
             // What the start-up does before it migrates; then the step ran and the process
             // died before the new schema number was written.

@@ -446,13 +446,20 @@ fn a_newer_schema_is_refused() {
     );
 }
 
-/// A database as schema 1 (the foundation) wrote it.
-fn write_schema_1(path: &Path) {
+/// A bare sled database at `path` that says it is of schema `version` (what each
+/// `write_schema_N` fills with that schema's records).
+fn database_of_schema(path: &Path, version: u32) -> sled::Db {
     let db = sled::open(path).expect("open");
     db.open_tree("meta")
         .expect("tree")
-        .insert(b"schema", &1u32.to_be_bytes())
+        .insert(b"schema", &version.to_be_bytes())
         .expect("insert");
+    db
+}
+
+/// A database as schema 1 (the foundation) wrote it.
+fn write_schema_1(path: &Path) {
+    let db = database_of_schema(path, 1);
     let seen = db.open_tree("seen").expect("tree");
     seen.insert(EventKey::derive("old event").0, &at(0).as_millisecond().to_be_bytes())
         .expect("insert");
@@ -506,11 +513,7 @@ fn schema_1_is_backed_up_then_migrated() {
 
 /// A database as schema 2 wrote it: seen keys with their `seen_expiry` index entries.
 fn write_schema_2(path: &Path) {
-    let db = sled::open(path).expect("open");
-    db.open_tree("meta")
-        .expect("tree")
-        .insert(b"schema", &2u32.to_be_bytes())
-        .expect("insert");
+    let db = database_of_schema(path, 2);
     let seen = db.open_tree("seen").expect("tree");
     let expiry = db.open_tree("seen_expiry").expect("tree");
     for (name, secs) in [("old event", 0), ("young event", 3 * 86_400)] {
@@ -590,11 +593,7 @@ fn schema_2_drops_the_seen_index_keeps_the_seen_keys_and_its_backup_restores() {
 
 /// A database as schema 3 wrote it: seen keys in the undated form of every event.
 fn write_schema_3(path: &Path, events: &[(&str, i64)]) {
-    let db = sled::open(path).expect("open");
-    db.open_tree("meta")
-        .expect("tree")
-        .insert(b"schema", &3u32.to_be_bytes())
-        .expect("insert");
+    let db = database_of_schema(path, 3);
     let seen = db.open_tree("seen").expect("tree");
     for (identity, at_ms) in events {
         seen.insert(EventKey::derive(identity).0, &at_ms.to_be_bytes())
@@ -1647,11 +1646,7 @@ fn a_members_trust_and_activity_share_one_record_and_a_leave_removes_it() {
 
 /// A database as schema 4 wrote it: trust records in `trust`, activity in `members`.
 fn write_schema_4(path: &Path) {
-    let db = sled::open(path).expect("open");
-    db.open_tree("meta")
-        .expect("tree")
-        .insert(b"schema", &4u32.to_be_bytes())
-        .expect("insert");
+    let db = database_of_schema(path, 4);
     let g = GroupId::qq(3);
     let trust = db.open_tree("trust").expect("tree");
     let members = db.open_tree("members").expect("tree");
