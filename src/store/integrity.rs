@@ -581,11 +581,11 @@ mod tests {
         }
         let (store, problems) = Store::open_checked(&settings(dir.path()), false).expect("opens");
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(
-            store
-                .trust(crate::domain::event::GroupId::qq(2), 9)
-                .expect("read")
-                .is_some()
+        let moved = store.trees().expect("open").members.get(key).expect("read");
+        assert_eq!(
+            moved.as_deref(),
+            Some(&[1, 0, 0, 0x4e, 0x20, 1][..]),
+            "the trust record moved"
         );
     }
 
