@@ -321,7 +321,9 @@ fn deduct(unit: &Core<'_>, subject: Subject, penalty: Option<StrikePenalty>, wri
     let Some(bytes) = unit.members.get(member)? else {
         return Ok(0);
     };
-    let parts = split_member(&bytes).map_err(abort)?;
+    // An unreadable record (logged) has no points to take: the violation is recorded all the
+    // same.
+    let parts = super::members::parts_to_keep(&member, &bytes);
     let Some(mut record) = points_of(&parts).map_err(abort)? else {
         return Ok(0);
     };
@@ -365,7 +367,7 @@ pub(super) fn refund_for_pardon(
     let Some(bytes) = unit.members.get(member)? else {
         return Ok(None);
     };
-    let parts = split_member(&bytes).map_err(abort)?;
+    let parts = super::members::parts_to_keep(&member, &bytes);
     let Some(mut record) = points_of(&parts).map_err(abort)? else {
         return Ok(None);
     };
@@ -1020,6 +1022,49 @@ mod tests {
             store.member_points(group, 8).expect("read").is_none(),
             "no record is created"
         );
+    }
+
+    /// A member record no build can read (schema 6: the points share it with the trust and
+    /// activity parts) takes no points and stops no violation from being recorded.
+    #[test]
+    fn a_violation_against_an_unreadable_member_record_is_recorded_without_a_deduction() {
+        use crate::domain::audit::{Actor, Measure};
+        use crate::domain::effects::StrikeWrite;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let (group, user) = (GroupId::qq(1), 7);
+        let damaged = [7u8, 0, 0, 0, 0, 0];
+        let trees = store.trees().expect("open");
+        trees
+            .members
+            .insert(member_key(group, user), &damaged[..])
+            .expect("insert");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let penalty = StrikePenalty {
+            per_strike: 15,
+            period: period(10),
+        };
+        let subject = Subject {
+            group,
+            user: Some(user),
+        };
+        let committed = store
+            .commit_violation(&EventKey::derive("v/1"), now, subject, Some(penalty), |_| {
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), user, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_after = 1;
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+            .expect("recorded")
+            .expect("new event");
+        assert_eq!((committed.case, committed.value.1), (Some(1), 0));
+        let stored = trees.members.get(member_key(group, user)).expect("read");
+        assert_eq!(stored.as_deref(), Some(&damaged[..]), "left for the next write");
     }
 
     /// A pardon gives back the points its case records, in its own transaction, as a case of

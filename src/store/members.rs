@@ -202,6 +202,13 @@ pub(super) fn parts_to_keep<'b>(key: &[u8; 17], bytes: &'b [u8]) -> Parts<'b> {
     })
 }
 
+/// Whether a stored member record says the member is in the group: it has a trust or an
+/// activity part. A record with the points part alone is a member who left, whose points
+/// wait for the retention sweep.
+pub(super) fn is_present(bytes: &[u8]) -> bool {
+    bytes.first() != Some(&POINTS_MARK)
+}
+
 /// [`parts_to_keep`] of a record that may be absent.
 pub(super) fn stored_parts<'b>(key: &[u8; 17], bytes: Option<&'b [u8]>) -> Parts<'b> {
     bytes.map(|b| parts_to_keep(key, b)).unwrap_or_default()

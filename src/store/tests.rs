@@ -1954,6 +1954,15 @@ fn a_members_points_share_their_record_and_each_writer_keeps_the_other_parts() {
     store.forget_trust(g, 7).expect("leave: trust");
     let stored = raw(7).expect("the points are left");
     assert_eq!(stored.first(), Some(&0), "points alone");
+    let user = |id| crate::domain::event::UserRef {
+        platform: g.platform,
+        id,
+    };
+    assert!(
+        store.groups_seen(user(7)).expect("read").is_empty(),
+        "no longer seen in the group"
+    );
+    assert_eq!(store.groups_seen(user(8)).expect("read"), vec![g]);
     assert_eq!(balance(7), Some(17));
     assert_eq!(
         store
