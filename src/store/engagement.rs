@@ -578,9 +578,8 @@ impl Store {
 
     /// Stores `value` (computed from `expected`, what was read) as `key`'s member record, if
     /// the record still is `expected`; otherwise adds `points` to what it holds now (another
-    /// part written meanwhile is kept the same way). One
-    /// traversal of the tree when nothing changed meanwhile. The caller holds the commit
-    /// lock.
+    /// part written meanwhile is kept the same way). One traversal of the tree when nothing
+    /// changed meanwhile. The caller holds the commit lock.
     fn swap_points(
         &self,
         tree: &sled::Tree,
