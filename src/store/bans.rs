@@ -106,7 +106,8 @@ impl Store {
 
     /// The groups `user` was seen in: where qunguan holds a record of them in `members` (a
     /// trust record, written when a member joins or first speaks, or an activity record for
-    /// 潜水 tracking; deleted when they leave). One scan of the platform's part of the tree,
+    /// 潜水 tracking; deleted when they leave; a record with only points, kept after a leave
+    /// for the retention sweep, does not count). One scan of the platform's part of the tree,
     /// so it costs a moment on a large instance; it runs once per `/gban`, never per message.
     /// The batched trust counts are written first, so a member first seen a moment ago is
     /// found.
@@ -115,9 +116,10 @@ impl Store {
         let trees = self.trees()?;
         let mut groups = Vec::new();
         for entry in trees.members.scan_prefix([user.platform.tag()]) {
-            let (key, _) = entry?;
+            let (key, value) = entry?;
             if let Some((group, id)) = decode_member_key(&key)
                 && id == user.id
+                && super::members::is_present(&value)
             {
                 groups.push(group);
             }

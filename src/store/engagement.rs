@@ -1,13 +1,17 @@
-//! The `engagement` tree: members' points and check-ins, each group's check-in count of the
-//! day, and the keyword answers admins added in the group (`/问答 add`).
+//! Members' points and check-ins, each group's check-in count of the day, and the keyword
+//! answers admins added in the group (`/问答 add`).
 //!
-//! | key                                   | value                                  |
-//! |---------------------------------------|----------------------------------------|
-//! | `platform ‖ group` (9 B)              | [`CheckinDay`]: check-ins of the day   |
-//! | `platform ‖ group ‖ user` (17 B)      | [`MemberPoints`]                       |
-//! | `platform ‖ group ‖ 'q' ‖ number` (18 B) | [`AdminReply`]                      |
+//! | tree         | key                                      | value                                |
+//! |--------------|------------------------------------------|--------------------------------------|
+//! | `members`    | `platform ‖ group ‖ user` (17 B)         | the points part: [`MemberPoints`]    |
+//! | `engagement` | `platform ‖ group` (9 B)                 | [`CheckinDay`]: check-ins of the day |
+//! | `engagement` | `platform ‖ group ‖ 'q' ‖ number` (18 B) | [`AdminReply`]                       |
 //!
-//! All three kinds sort by group, so one prefix scan reads a group's board. A check-in and an
+//! A member's points are the third part of their record in `members` ([`super::members`]),
+//! after their trust and activity parts (schema 6; until then the `engagement` tree held them
+//! under the same key, one more record per member). Every writer here replaces the points
+//! part and keeps the other two as stored, under the commit lock; the retention sweep removes
+//! only the points part. One prefix scan of `members` reads a group's board. A check-in and an
 //! admin's adjustment (with its audit case) are each one transaction with the event's seen-key
 //! and the bot's answer ([`Store::commit_points`]), so a redelivered `/签到` or `/加分` changes
 //! nothing. A strike's penalty is written in the violation's own transaction
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::GroupRecord;
 use super::codec::{Record, decode, encode, is_default};
 use super::keys::{case_key, decode_member_key, group_prefix, member_key};
+use super::members::{Parts, join_member, split_member, stored_parts};
 use super::unit::{Abort, Core, Unit};
 use super::{Committed, Store, StoreError, abort, next_number};
 use crate::domain::action::Action;
@@ -235,13 +240,36 @@ pub struct NotedPoints {
     pub points: u32,
 }
 
-/// A member's stored points record (`stored`, `None` for none yet) with `points` added, at
-/// most `cap` per day in all, and the day marked active: the bytes to store.
-fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) -> Result<Vec<u8>, StoreError> {
-    let mut record: MemberPoints = match stored {
-        Some(bytes) => decode_points(bytes)?,
-        None => MemberPoints::default(),
-    };
+/// The points part of a member record's parts, if it has one.
+fn points_of(parts: &Parts<'_>) -> Result<Option<MemberPoints>, StoreError> {
+    if parts.points.is_empty() {
+        return Ok(None);
+    }
+    decode_points(parts.points).map(Some)
+}
+
+/// `parts` with `record` as their points part: the member record to store.
+fn with_points(parts: Parts<'_>, record: &MemberPoints) -> Result<Vec<u8>, StoreError> {
+    let points = encode_points(record)?;
+    // Never `None`: the points part is not empty.
+    Ok(join_member(Parts {
+        points: &points,
+        ..parts
+    })
+    .unwrap_or_default())
+}
+
+/// A member's stored record (`stored`, `None` for none yet) with `points` added to its points
+/// part, at most `cap` per day in all, and the day marked active: the bytes to store. The
+/// trust and activity parts are kept (an unreadable record is replaced: `parts_to_keep`).
+fn with_message_points(
+    key: &[u8; 17],
+    stored: Option<&[u8]>,
+    points: &NotedPoints,
+    cap: u32,
+) -> Result<Vec<u8>, StoreError> {
+    let parts = stored_parts(key, stored);
+    let mut record = points_of(&parts)?.unwrap_or_default();
     if record.msg_day != points.period.day {
         record.msg_day = points.period.day;
         record.msg_points = 0;
@@ -254,7 +282,7 @@ fn with_message_points(stored: Option<&[u8]>, points: &NotedPoints, cap: u32) ->
     if !points.name.is_empty() {
         record.name.clone_from(&points.name);
     }
-    encode_points(&record)
+    with_points(parts, &record)
 }
 
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
@@ -290,14 +318,19 @@ fn deduct(unit: &Core<'_>, subject: Subject, penalty: Option<StrikePenalty>, wri
     if added == 0 {
         return Ok(0);
     }
-    let Some(bytes) = unit.engagement.get(member)? else {
+    let Some(bytes) = unit.members.get(member)? else {
         return Ok(0);
     };
-    let mut record = decode_points(&bytes).map_err(abort)?;
+    // An unreadable record (logged) has no points to take: the violation is recorded all the
+    // same.
+    let parts = super::members::parts_to_keep(&member, &bytes);
+    let Some(mut record) = points_of(&parts).map_err(abort)? else {
+        return Ok(0);
+    };
     let change = record.add(-penalty.per_strike.saturating_mul(i64::from(added)), penalty.period);
     if change != 0 {
-        unit.engagement
-            .insert(&member, encode_points(&record).map_err(abort)?)?;
+        unit.members
+            .insert(&member, with_points(parts, &record).map_err(abort)?)?;
     }
     Ok(change)
 }
@@ -331,16 +364,19 @@ pub(super) fn refund_for_pardon(
         return Ok(None);
     }
     let member = member_key(subject.group, user);
-    let Some(bytes) = unit.engagement.get(member)? else {
+    let Some(bytes) = unit.members.get(member)? else {
         return Ok(None);
     };
-    let mut record = decode_points(&bytes).map_err(abort)?;
+    let parts = super::members::parts_to_keep(&member, &bytes);
+    let Some(mut record) = points_of(&parts).map_err(abort)? else {
+        return Ok(None);
+    };
     let change = record.add(pardon.points, refund.period);
     if change == 0 {
         return Ok(None);
     }
-    unit.engagement
-        .insert(&member, encode_points(&record).map_err(abort)?)?;
+    unit.members
+        .insert(&member, with_points(parts, &record).map_err(abort)?)?;
     let case = pardon_case + 1;
     let mut entry = AuditEntry::new(
         subject.group,
@@ -366,22 +402,22 @@ pub(super) fn refund_for_pardon(
 impl Store {
     /// A member's record.
     pub fn member_points(&self, group: GroupId, user_id: i64) -> Result<Option<MemberPoints>, StoreError> {
-        self.trees()?
-            .engagement
-            .get(member_key(group, user_id))?
-            .map(|bytes| decode_points(&bytes))
-            .transpose()
+        match self.trees()?.members.get(member_key(group, user_id))? {
+            Some(bytes) => points_of(&split_member(&bytes)?),
+            None => Ok(None),
+        }
     }
 
     /// Every member record of a group, by user id.
     pub fn group_points(&self, group: GroupId) -> Result<Vec<(i64, MemberPoints)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.trees()?.engagement.scan_prefix(group_prefix(group)) {
+        for entry in self.trees()?.members.scan_prefix(group_prefix(group)) {
             let (key, value) = entry?;
             if key.len() == 17
                 && let Some((_, user)) = decode_member_key(&key)
+                && let Some(record) = points_of(&split_member(&value)?)?
             {
-                out.push((user, decode_points(&value)?));
+                out.push((user, record));
             }
         }
         Ok(out)
@@ -401,10 +437,9 @@ impl Store {
         let member = member_key(group, user_id);
         let prefix = group_prefix(group);
         self.unit(Some(key), now, |unit| {
-            let record = match unit.engagement.get(member)? {
-                Some(bytes) => Some(decode_points(&bytes).map_err(abort)?),
-                None => None,
-            };
+            let stored = unit.members.get(member)?;
+            let parts = stored_parts(&member, stored.as_deref());
+            let record = points_of(&parts).map_err(abort)?;
             let checkins = match unit.engagement.get(prefix)? {
                 Some(bytes) => decode::<CheckinDay>(&bytes).map_err(abort)?,
                 None => CheckinDay::default(),
@@ -420,7 +455,8 @@ impl Store {
                 next_case,
             });
             if let Some(record) = &write.record {
-                unit.engagement.insert(&member, encode_points(record).map_err(abort)?)?;
+                unit.members
+                    .insert(&member, with_points(parts, record).map_err(abort)?)?;
             }
             if let Some(day) = &write.checkins {
                 unit.engagement.insert(&prefix, encode(day).map_err(abort)?)?;
@@ -456,8 +492,8 @@ impl Store {
     /// second transaction after the commit, and a crash in between lost it for good.)
     ///
     /// The transaction names only the six trees these writes touch (`Store::core_unit`):
-    /// `seen`, `strikes`, `audit`, `groups` (the case counter), `engagement` (the member's
-    /// points) and `outbox`. The number of new strikes is read from the audit case the
+    /// `seen`, `strikes`, `audit`, `groups` (the case counter), `members` (the member's
+    /// points part) and `outbox`. The number of new strikes is read from the audit case the
     /// decision records (`strikes_after - strikes_before`): no case, a dry run or no new strike
     /// deducts nothing, and a member with no record (who never earned a point) gets none
     /// created.
@@ -516,8 +552,8 @@ impl Store {
         let read = self.trees()?;
         let mut planned = Vec::with_capacity(noted.len());
         for (key, points) in noted {
-            let old = self.observe(read.engagement.get(key).map_err(StoreError::from))?;
-            let new = with_message_points(old.as_deref(), points, cap)?;
+            let old = self.observe(read.members.get(key).map_err(StoreError::from))?;
+            let new = with_message_points(key, old.as_deref(), points, cap)?;
             // Nothing to write for a member at the day's cap who keeps the same name.
             if old.as_deref() != Some(new.as_slice()) {
                 planned.push((key, points, old, new));
@@ -535,15 +571,15 @@ impl Store {
             }
         }
         for (key, points, old, new) in planned {
-            self.swap_points(&trees.engagement, key, points, cap, old, new)?;
+            self.swap_points(&trees.members, key, points, cap, old, new)?;
         }
         Ok(())
     }
 
-    /// Stores `value` (computed from `expected`, what was read) as `key`'s points record,
-    /// if the record still is `expected`; otherwise adds `points` to what it holds now. One
-    /// traversal of the tree when nothing changed meanwhile. The caller holds the commit
-    /// lock.
+    /// Stores `value` (computed from `expected`, what was read) as `key`'s member record, if
+    /// the record still is `expected`; otherwise adds `points` to what it holds now (another
+    /// part written meanwhile is kept the same way). One traversal of the tree when nothing
+    /// changed meanwhile. The caller holds the commit lock.
     fn swap_points(
         &self,
         tree: &sled::Tree,
@@ -558,7 +594,7 @@ impl Store {
             match self.observe(swapped.map_err(StoreError::from))? {
                 Ok(()) => return Ok(()),
                 Err(conflict) => {
-                    value = with_message_points(conflict.current.as_deref(), points, cap)?;
+                    value = with_message_points(key, conflict.current.as_deref(), points, cap)?;
                     expected = conflict.current;
                 }
             }
@@ -610,19 +646,22 @@ impl Store {
         Ok(sent.unwrap_or(false))
     }
 
-    /// Deletes the member records whose last message or check-in was before day `before`.
-    /// Returns how many.
+    /// Deletes the points of members whose last message or check-in was before day `before`
+    /// (the points part of their record; the trust and activity parts stay). Returns how
+    /// many.
     pub fn sweep_points(&self, before: i32) -> Result<usize, StoreError> {
         let mut stale = Vec::new();
-        for entry in self.trees()?.engagement.iter() {
+        for entry in self.trees()?.members.iter() {
             let (key, value) = entry?;
             if key.len() != 17 {
                 continue;
             }
-            let record = decode_points(&value)?;
+            let parts = split_member(&value)?;
+            let Some(record) = points_of(&parts)? else { continue };
             let last = record.active_day.max(record.last_checkin.unwrap_or(i32::MIN));
             if last < before {
-                stale.push((key, value));
+                let kept = join_member(Parts { points: &[], ..parts });
+                stale.push((key, value, kept));
             }
         }
         if stale.is_empty() {
@@ -632,9 +671,10 @@ impl Store {
         let _log = self.lock();
         let trees = self.write_gate()?;
         let mut removed = 0;
-        for (key, value) in stale {
-            // A record changed since it was read (the member came back) is left alone.
-            let swapped = trees.engagement.compare_and_swap(key, Some(value), None::<&[u8]>);
+        for (key, value, kept) in stale {
+            // A record changed since it was read (the member came back, or another part was
+            // written) is left alone until the next sweep.
+            let swapped = trees.members.compare_and_swap(key, Some(value), kept);
             if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
                 removed += 1;
             }
@@ -785,18 +825,16 @@ mod tests {
         };
         // Read when the member had no record; a check-in wrote one (10 points) before the
         // write: the swap finds it and adds to it instead of overwriting it.
-        let stale = with_message_points(None, &noted, 5).expect("computed");
+        let stale = with_message_points(&key, None, &noted, 5).expect("computed");
         let checked_in = MemberPoints {
             points: 10,
             ..MemberPoints::default()
         };
         let trees = store.trees().expect("open");
-        trees
-            .engagement
-            .insert(key, encode_points(&checked_in).expect("encoded"))
-            .expect("written");
+        let stored = with_points(Parts::default(), &checked_in).expect("encoded");
+        trees.members.insert(key, stored).expect("written");
         store
-            .swap_points(&trees.engagement, &key, &noted, 5, None, stale)
+            .swap_points(&trees.members, &key, &noted, 5, None, stale)
             .expect("swapped");
         let record = store.member_points(GroupId::qq(1), 7).expect("read").expect("a record");
         assert_eq!((record.points, record.msg_points, record.msg_day), (12, 2, 3));
@@ -983,6 +1021,49 @@ mod tests {
             store.member_points(group, 8).expect("read").is_none(),
             "no record is created"
         );
+    }
+
+    /// A member record no build can read (schema 6: the points share it with the trust and
+    /// activity parts) takes no points and stops no violation from being recorded.
+    #[test]
+    fn a_violation_against_an_unreadable_member_record_is_recorded_without_a_deduction() {
+        use crate::domain::audit::{Actor, Measure};
+        use crate::domain::effects::StrikeWrite;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let (group, user) = (GroupId::qq(1), 7);
+        let damaged = [7u8, 0, 0, 0, 0, 0];
+        let trees = store.trees().expect("open");
+        trees
+            .members
+            .insert(member_key(group, user), &damaged[..])
+            .expect("insert");
+        let now = Timestamp::from_second(1_700_000_000).expect("valid");
+        let penalty = StrikePenalty {
+            per_strike: 15,
+            period: period(10),
+        };
+        let subject = Subject {
+            group,
+            user: Some(user),
+        };
+        let committed = store
+            .commit_violation(&EventKey::derive("v/1"), now, subject, Some(penalty), |_| {
+                let mut entry = AuditEntry::new(group, now.as_millisecond(), user, Actor::Auto, "ads", Measure::Warn);
+                entry.strikes_after = 1;
+                let writes = Writes {
+                    strikes: StrikeWrite::Keep,
+                    actions: Vec::new(),
+                    audit: Some(entry),
+                };
+                (writes, ())
+            })
+            .expect("recorded")
+            .expect("new event");
+        assert_eq!((committed.case, committed.value.1), (Some(1), 0));
+        let stored = trees.members.get(member_key(group, user)).expect("read");
+        assert_eq!(stored.as_deref(), Some(&damaged[..]), "left for the next write");
     }
 
     /// A pardon gives back the points its case records, in its own transaction, as a case of

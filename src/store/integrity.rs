@@ -559,6 +559,35 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
     }
 
+    #[test]
+    fn a_clean_shutdown_of_a_schema_5_database_opens_clean_and_moves_its_points_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open_checked(&settings(dir.path()), false).expect("new");
+        fill(&store, 5);
+        let g = crate::domain::event::GroupId::qq(2);
+        let key = crate::store::keys::member_key(g, 9);
+        let points = br#"{"v":2,"p":4}"#;
+        {
+            // What a schema-5 build left: a member's points record in `engagement`.
+            let trees = store.trees().expect("open");
+            trees.engagement.insert(key, &points[..]).expect("insert");
+            trees.meta.insert(b"schema", &5u32.to_be_bytes()).expect("insert");
+        }
+        store.close_clean().expect("close");
+        drop(store);
+        // Checked before the migration, which then moves the record.
+        let (store, problems) = Store::open_checked(&settings(dir.path()), false).expect("clean restart");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(store.member_points(g, 9).expect("read").map(|p| p.points), Some(4));
+        let trees = store.trees().expect("open");
+        assert_eq!(trees.engagement.get(key).expect("read"), None);
+        drop(trees);
+        store.close_clean().expect("close");
+        drop(store);
+        let (_, problems) = Store::open_checked(&settings(dir.path()), false).expect("migrated, clean");
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
     /// A migration rewrites trees after the start-up check has compared them with the clean
     /// shutdown's sums; a crash during it must not read as damage at the next start.
     #[test]

@@ -1,24 +1,32 @@
 //! The `members` tree: one record per member of a group qunguan has seen — their trust
-//! (joined day, clean messages) and when they last spoke, for inactivity (潜水) tracking.
+//! (joined day, clean messages), when they last spoke, for inactivity (潜水) tracking, and
+//! their points.
 //!
 //! Keys: `platform ‖ group ‖ user` (17 B) → the member's record; `platform ‖ group` (9 B) →
 //! [`Tracking`], when qunguan began tracking the group. Both kinds sort by group, so one prefix
 //! scan reads a group's tracking start and then its members.
 //!
-//! **A member's record** (schema 5) has two parts, either of which may be absent: the trust
-//! record (6 bytes, binary, [`super::trust`]) and the activity record ([`MemberActivity`],
-//! JSON). Stored as the trust record's 6 bytes followed by the activity JSON, or the activity
-//! JSON alone when the member has no trust record (an owner or admin, whose messages are not
-//! judged), or the 6 bytes alone when they have no activity record (inactivity tracking off).
-//! The two are told apart by the first byte: JSON begins with `{`, the trust record with its
-//! version (1). Until schema 5 the trust records had a tree of their own (`trust`), with the
-//! same key: one more record per member in sled's bookkeeping (docs/storage.md, "Per-member
-//! records"). A record with neither part is deleted.
+//! **A member's record** (schema 6) has three parts ([`Parts`]), any of which may be absent:
+//! the trust record (6 bytes, binary, [`super::trust`]), the activity record
+//! ([`MemberActivity`], JSON) and the points record ([`crate::domain::engagement::MemberPoints`],
+//! JSON, [`super::engagement`]). Stored in that order: the trust record's 6 bytes, the
+//! activity JSON, then a zero byte and the points JSON. The parts are told apart by the first
+//! byte — JSON begins with `{`, the trust record with its version (1), the points part with
+//! the zero byte — and the activity JSON ends at the zero byte, which stored JSON never holds
+//! (a control character in a string is escaped). So a record with trust and activity only is
+//! byte for byte what schema 5 wrote, and one with activity only what every schema wrote.
+//! Until schema 5 the trust records had a tree of their own (`trust`), and until schema 6 the
+//! points records were in `engagement`, with the same key: one more record per member each in
+//! sled's bookkeeping (docs/storage.md, "Per-member records"). A record with no part is
+//! deleted.
 //!
-//! The two parts keep their own writers and lifecycles: the inactivity tracker replaces the
+//! The parts keep their own writers and lifecycles: the inactivity tracker replaces the
 //! activity part (and forgets it when the member leaves), the trust cache's writes replace
-//! the trust part; each keeps the other part as stored. Every writer takes the commit lock,
-//! so a read-modify-write here never races another. A batch of activity records also writes
+//! the trust part, the engagement writers (message points, check-ins, admins' changes, a
+//! strike's penalty, a pardon's refund, opt-out) replace the points part, and the retention
+//! sweep removes it; each keeps the other parts as stored. Every writer takes the commit lock,
+//! so a read-modify-write here never races another (the message-points batch reads outside it
+//! and writes by compare-and-swap under it). A batch of activity records also writes
 //! the trust counts that wait in the trust cache for the same members, so a new member's two
 //! parts are written by one insert ([`Store::record_activities`]).
 //! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
@@ -128,52 +136,109 @@ pub(super) fn decode_activity(bytes: &[u8]) -> Result<MemberActivity, StoreError
 /// The length of a member record's trust part ([`super::trust::encode_trust`]).
 const TRUST_BYTES: usize = 6;
 
-/// The parts of a stored member record: its trust record, if it has one, and its activity
-/// record's JSON (empty when it has none). Reads every form: the activity JSON alone (every
-/// schema), the trust record alone or followed by the activity JSON (schema 5).
-pub(super) fn split_member(bytes: &[u8]) -> Result<(Option<MemberTrust>, &[u8]), StoreError> {
-    match bytes.first() {
-        Some(b'{') => Ok((None, bytes)),
+/// The byte before a member record's points part. JSON as stored never holds it (a control
+/// character in a string is escaped), so the activity JSON ends where it begins.
+const POINTS_MARK: u8 = 0;
+
+/// The parts of a stored member record, each absent or empty when the member has none: the
+/// trust record, the activity record's JSON and the points record's JSON
+/// ([`super::engagement`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Parts<'b> {
+    /// The trust record.
+    pub(super) trust: Option<MemberTrust>,
+    /// The activity record's JSON (empty: none).
+    pub(super) activity: &'b [u8],
+    /// The points record's JSON (empty: none).
+    pub(super) points: &'b [u8],
+}
+
+/// Reads a stored member record's parts, in every form: the activity JSON alone (every
+/// schema), the trust record alone or followed by the activity JSON (schema 5), and either
+/// of those followed by the points part, or the points part alone (schema 6).
+pub(super) fn split_member(bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
+    let bad = |reason: String| StoreError::Decode {
+        what: "member record",
+        reason,
+    };
+    let (trust, rest) = match bytes.first() {
+        Some(b'{' | &POINTS_MARK) => (None, bytes),
         Some(_) if bytes.len() >= TRUST_BYTES => {
-            let (trust, activity) = bytes.split_at(TRUST_BYTES);
-            Ok((Some(decode_trust(trust)?), activity))
+            let (trust, rest) = bytes.split_at(TRUST_BYTES);
+            (Some(decode_trust(trust)?), rest)
         }
-        _ => Err(StoreError::Decode {
-            what: "member record",
-            reason: format!("{} bytes, neither a trust record nor activity", bytes.len()),
-        }),
+        _ => {
+            return Err(bad(format!(
+                "{} bytes, neither a trust record nor activity nor points",
+                bytes.len()
+            )));
+        }
+    };
+    let (activity, points) = match rest.iter().position(|b| *b == POINTS_MARK) {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (rest, &[][..]),
+    };
+    if rest.len() > activity.len() && points.is_empty() {
+        return Err(bad("a points mark and no points after it".into()));
     }
+    if activity.first().is_some_and(|b| *b != b'{') || points.first().is_some_and(|b| *b != b'{') {
+        return Err(bad("a part that is not JSON".into()));
+    }
+    Ok(Parts {
+        trust,
+        activity,
+        points,
+    })
 }
 
 /// [`split_member`] for a writer that replaces one part of the record: a record that cannot
 /// be read (damage accepted at start, a form no build wrote) is logged and treated as empty,
 /// so the write replaces it instead of failing every batch that reaches it.
-pub(super) fn parts_to_keep<'b>(key: &[u8; 17], bytes: &'b [u8]) -> (Option<MemberTrust>, &'b [u8]) {
+pub(super) fn parts_to_keep<'b>(key: &[u8; 17], bytes: &'b [u8]) -> Parts<'b> {
     split_member(bytes).unwrap_or_else(|e| {
         let member = decode_member_key(key).map(|(group, user)| format!("{group} {user}"));
         tracing::warn!(member = member.as_deref().unwrap_or("?"), error = %e, "store: an unreadable member record is replaced");
-        (None, &[])
+        Parts::default()
     })
 }
 
-/// A member record from its parts (`activity` as [`split_member`] returns it); `None` when
-/// both are absent: the record is deleted.
-pub(super) fn join_member(trust: Option<MemberTrust>, activity: &[u8]) -> Option<Vec<u8>> {
-    match trust {
-        Some(trust) => {
-            let mut out = Vec::with_capacity(TRUST_BYTES + activity.len());
-            out.extend_from_slice(&encode_trust(trust));
-            out.extend_from_slice(activity);
-            Some(out)
-        }
-        None if activity.is_empty() => None,
-        None => Some(activity.to_vec()),
+/// Whether a stored member record says the member is in the group: it has a trust or an
+/// activity part. A record with the points part alone is a member who left, whose points
+/// wait for the retention sweep.
+pub(super) fn is_present(bytes: &[u8]) -> bool {
+    bytes.first() != Some(&POINTS_MARK)
+}
+
+/// [`parts_to_keep`] of a record that may be absent.
+pub(super) fn stored_parts<'b>(key: &[u8; 17], bytes: Option<&'b [u8]>) -> Parts<'b> {
+    bytes.map(|b| parts_to_keep(key, b)).unwrap_or_default()
+}
+
+/// A member record from its parts; `None` when all are absent: the record is deleted.
+pub(super) fn join_member(parts: Parts<'_>) -> Option<Vec<u8>> {
+    let Parts {
+        trust,
+        activity,
+        points,
+    } = parts;
+    if trust.is_none() && activity.is_empty() && points.is_empty() {
+        return None;
     }
+    let mut out = Vec::with_capacity(TRUST_BYTES + activity.len() + 1 + points.len());
+    if let Some(trust) = trust {
+        out.extend_from_slice(&encode_trust(trust));
+    }
+    out.extend_from_slice(activity);
+    if !points.is_empty() {
+        out.push(POINTS_MARK);
+        out.extend_from_slice(points);
+    }
+    Some(out)
 }
 
 /// The activity part of a stored member record, if it has one.
 fn activity_of(bytes: &[u8]) -> Result<Option<MemberActivity>, StoreError> {
-    let (_, activity) = split_member(bytes)?;
+    let activity = split_member(bytes)?.activity;
     if activity.is_empty() {
         return Ok(None);
     }
@@ -282,27 +347,32 @@ impl Store {
         // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
         // for all its records, stopping every other read and write meanwhile; the records
         // need no atomicity among them.
+        // The record is read for its points part (schema 6), which only the engagement
+        // writers change.
         for ((key, activity), cached) in encoded.into_iter().zip(known) {
+            let old = members.get(key)?;
+            let stored = stored_parts(key, old.as_deref());
             let trust = match cached {
                 Some(trust) => {
                     counted.extend(trust.map(|t| (*key, t)));
                     trust
                 }
-                None => match members.get(key)? {
-                    Some(old) => parts_to_keep(key, &old).0,
-                    None => None,
-                },
+                None => stored.trust,
             };
-            if let Some(value) = join_member(trust, &activity) {
-                members.insert(&key[..], value)?;
-            }
+            let parts = Parts {
+                trust,
+                activity: &activity,
+                points: stored.points,
+            };
+            put_member(members, key, old.as_deref(), join_member(parts))?;
         }
         self.inner.trust.written(generation, &counted);
         Ok(())
     }
 
     /// Forgets the activity of a member who left the group (their trust part, if any, is
-    /// the trust cache's to forget: [`Store::forget_trust`]).
+    /// the trust cache's to forget: [`Store::forget_trust`]; their points part stays, for
+    /// the retention sweep: a member who comes back keeps their points).
     pub fn forget_member(&self, group: GroupId, user_id: i64) -> Result<(), StoreError> {
         let _log = self.lock();
         let trees = self.write_gate()?;
@@ -310,8 +380,11 @@ impl Store {
         let Some(old) = trees.members.get(key)? else {
             return Ok(());
         };
-        let (trust, _) = parts_to_keep(&key, &old);
-        put_member(&trees.members, &key, Some(&old), join_member(trust, &[]))?;
+        let parts = Parts {
+            activity: &[],
+            ..parts_to_keep(&key, &old)
+        };
+        put_member(&trees.members, &key, Some(&old), join_member(parts))?;
         Ok(())
     }
 
@@ -371,17 +444,20 @@ impl Store {
             for &(user, last_ms) in users {
                 let key = member_key(group, user);
                 let Some(bytes) = unit.members.get(key)? else { continue };
-                let (trust, activity) = split_member(&bytes).map_err(abort)?;
-                if activity.is_empty() {
+                let parts = split_member(&bytes).map_err(abort)?;
+                if parts.activity.is_empty() {
                     continue;
                 }
-                let mut record = decode_activity(activity).map_err(abort)?;
+                let mut record = decode_activity(parts.activity).map_err(abort)?;
                 if record.last_ms != last_ms || record.reminded >= step {
                     continue;
                 }
                 record.reminded = step;
                 let activity = encode_activity(&record).map_err(abort)?;
-                if let Some(value) = join_member(trust, &activity) {
+                if let Some(value) = join_member(Parts {
+                    activity: &activity,
+                    ..parts
+                }) {
                     unit.members.insert(&key, value)?;
                 }
                 due.push((user, record));
@@ -404,17 +480,21 @@ impl Store {
         let Some(bytes) = members.get(key)? else {
             return Ok(false);
         };
-        let (trust, activity) = split_member(&bytes)?;
-        if activity.is_empty() {
+        let parts = split_member(&bytes)?;
+        if parts.activity.is_empty() {
             return Ok(false);
         }
-        let mut record = decode_activity(activity)?;
+        let mut record = decode_activity(parts.activity)?;
         if record.last_ms != last_ms || record.removing {
             return Ok(false);
         }
         record.removing = true;
         let activity = encode_activity(&record)?;
-        put_member(members, &key, Some(&bytes), join_member(trust, &activity))?;
+        let parts = Parts {
+            activity: &activity,
+            ..parts
+        };
+        put_member(members, &key, Some(&bytes), join_member(parts))?;
         Ok(true)
     }
 }
@@ -469,19 +549,24 @@ mod tests {
         };
         let activity =
             encode_activity(&MemberActivity::new(20_062 * DAY_MS, Since::Spoke, "u1", Role::Member)).expect("encodes");
+        let parts = |trust, activity, points| Parts {
+            trust,
+            activity,
+            points,
+        };
         // Both: the trust record's 6 bytes, then the activity JSON.
-        let both = join_member(Some(trust), &activity).expect("a record");
+        let both = join_member(parts(Some(trust), &activity, &[])).expect("a record");
         assert_eq!(&both[..6], &[1, 0, 0, 0x4e, 0x50, 2]);
         assert_eq!(&both[6..], br#"{"v":2,"d":20062,"n":"u1"}"#);
-        assert_eq!(split_member(&both).expect("reads"), (Some(trust), &activity[..]));
+        assert_eq!(split_member(&both).expect("reads"), parts(Some(trust), &activity, &[]));
         // Trust alone: byte for byte what the `trust` tree held until schema 5.
-        let alone = join_member(Some(trust), &[]).expect("a record");
+        let alone = join_member(parts(Some(trust), &[], &[])).expect("a record");
         assert_eq!(alone, encode_trust(trust));
-        assert_eq!(split_member(&alone).expect("reads"), (Some(trust), &[][..]));
+        assert_eq!(split_member(&alone).expect("reads"), parts(Some(trust), &[], &[]));
         assert_eq!(activity_of(&alone).expect("reads"), None);
         // Activity alone: the JSON as every schema stored it, version 1 included.
-        assert_eq!(join_member(None, &activity), Some(activity.clone()));
-        assert_eq!(split_member(&activity).expect("reads"), (None, &activity[..]));
+        assert_eq!(join_member(parts(None, &activity, &[])), Some(activity.clone()));
+        assert_eq!(split_member(&activity).expect("reads"), parts(None, &activity, &[]));
         let v1 = br#"{"v":1,"last_ms":1733270400000,"since":"spoke","name":"u1","role":"member","reminded":0}"#;
         assert_eq!(
             activity_of(v1).expect("reads"),
@@ -493,8 +578,32 @@ mod tests {
             activity_of(&v1_with_trust).expect("reads").map(|a| a.last_ms),
             Some(1_733_270_400_000)
         );
+        // Schema 6: the points part last, after a zero byte, with any of the others or alone.
+        let points = br#"{"v":2,"p":5,"n":"u1"}"#;
+        let all = join_member(parts(Some(trust), &activity, points)).expect("a record");
+        assert_eq!(&all[..6], &both[..6]);
+        assert_eq!(&all[6..6 + activity.len()], &activity[..]);
+        assert_eq!(all[6 + activity.len()], 0);
+        assert_eq!(&all[7 + activity.len()..], points);
+        assert_eq!(
+            split_member(&all).expect("reads"),
+            parts(Some(trust), &activity, points)
+        );
+        for (trust, activity) in [(Some(trust), &[][..]), (None, &activity[..]), (None, &[][..])] {
+            let record = join_member(parts(trust, activity, points)).expect("a record");
+            assert_eq!(split_member(&record).expect("reads"), parts(trust, activity, points));
+        }
+        assert_eq!(
+            join_member(parts(None, &[], points)).expect("a record")[0],
+            0,
+            "points alone begin with the zero byte"
+        );
+        // A name with a zero character is escaped in the JSON, never the raw byte.
+        let named = MemberActivity::new(0, Since::Spoke, "a\0b", Role::Member);
+        let named = encode_activity(&named).expect("encodes");
+        assert!(!named.contains(&0));
         // Neither: nothing to store.
-        assert_eq!(join_member(None, &[]), None);
+        assert_eq!(join_member(parts(None, &[], &[])), None);
         // What no build wrote is refused, not misread.
         assert!(split_member(&[]).is_err());
         assert!(split_member(&[1, 0, 0]).is_err(), "a cut trust record");
@@ -503,5 +612,7 @@ mod tests {
             activity_of(&[1, 0, 0, 0, 0, 0, b'x']).is_err(),
             "trust and no JSON after it"
         );
+        assert!(split_member(&[0]).is_err(), "a points mark and no points");
+        assert!(split_member(b"{}\0x").is_err(), "points that are not JSON");
     }
 }

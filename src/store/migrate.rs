@@ -12,6 +12,7 @@
 //! | 2    | 3  | `seen_expiry` is dropped: the sweep expires `seen` keys by the time each one holds |
 //! | 3    | 4  | dated events' seen keys begin with the event's date ([`crate::domain::event::EventKey::dated`]); `meta`/`seen_legacy_since` notes the migration's time, so keys recorded before it are still found until they expire ([`super::LEGACY_SEEN_KEY`]) |
 //! | 4    | 5  | `trust` is merged into `members`: one record per member, the trust record's 6 bytes before the activity JSON; `trust` is dropped |
+//! | 5    | 6  | the members' points records move from `engagement` into their record in `members`, after a zero byte at its end; `engagement` keeps the groups' check-in counts and the keyword answers |
 
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::codec::{decode, encode};
-use super::members::{join_member, put_member, split_member};
+use super::members::{Parts, join_member, put_member, split_member};
 use super::strikes::StoredStrikes;
 use super::{SCHEMA_VERSION, StoreError, backup};
 use crate::domain::strike::Strike;
@@ -68,6 +69,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
             2 => v2_to_v3(db)?,
             3 => v3_to_v4(db, Timestamp::now())?,
             4 => v4_to_v5(db)?,
+            5 => v5_to_v6(db)?,
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",
@@ -158,17 +160,68 @@ pub(super) fn v4_to_v5(db: &sled::Db) -> Result<(), StoreError> {
     }
     for (key, record) in &moves {
         let old = members.get(key)?;
-        let activity = match &old {
-            Some(bytes) => split_member(bytes)?.1,
-            None => &[][..],
+        let parts = match &old {
+            Some(bytes) => split_member(bytes)?,
+            None => Parts::default(),
         };
-        put_member(&members, key, old.as_deref(), join_member(Some(*record), activity))?;
+        let parts = Parts {
+            trust: Some(*record),
+            ..parts
+        };
+        put_member(&members, key, old.as_deref(), join_member(parts))?;
     }
     db.flush()?;
     db.drop_tree("trust")?;
     tracing::info!(
         moved = moves.len(),
         "members' trust records moved into their member records"
+    );
+    Ok(())
+}
+
+/// Moves every member's points record (the 17-byte keys of `engagement`) into their record in
+/// `members`, as its points part (after the trust and activity parts, behind a zero byte):
+/// one record per member instead of two (docs/storage.md, "Per-member records").
+/// `engagement` keeps its other records (each group's check-in count, 9-byte keys, and the
+/// keyword answers, 18-byte keys). The moved JSON is kept as it was stored (version 1 or 2;
+/// each takes the short form at its next write).
+///
+/// As [`v4_to_v5`]: every record moved and every member record it goes into is read first,
+/// and one that cannot be read stops the migration before anything is written. The points
+/// part replaces whatever points part the member record already has, and the `engagement`
+/// records are removed only after every write is flushed, so a rerun after a crash anywhere
+/// in the step writes the same records again and then removes what is left.
+pub(super) fn v5_to_v6(db: &sled::Db) -> Result<(), StoreError> {
+    let engagement = db.open_tree("engagement")?;
+    let members = db.open_tree("members")?;
+    let mut moves = Vec::new();
+    for entry in engagement.iter() {
+        let (key, value) = entry?;
+        let Ok(key) = <[u8; 17]>::try_from(key.as_ref()) else {
+            continue;
+        };
+        super::engagement::decode_points(&value)?;
+        if let Some(old) = members.get(key)? {
+            split_member(&old)?;
+        }
+        moves.push((key, value));
+    }
+    for (key, points) in &moves {
+        let old = members.get(key)?;
+        let parts = match &old {
+            Some(bytes) => split_member(bytes)?,
+            None => Parts::default(),
+        };
+        let parts = Parts { points, ..parts };
+        put_member(&members, key, old.as_deref(), join_member(parts))?;
+    }
+    db.flush()?;
+    for (key, _) in &moves {
+        engagement.remove(key)?;
+    }
+    tracing::info!(
+        moved = moves.len(),
+        "members' points records moved into their member records"
     );
     Ok(())
 }

@@ -16,13 +16,13 @@
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
 //! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
-//! | `members`     | platform ‖ group ‖ user (17 B)        | trust (6 B) ‖ `MemberActivity` JSON |
+//! | `members`     | platform ‖ group ‖ user (17 B)        | trust (6 B) ‖ `MemberActivity` JSON ‖ 0 ‖ `MemberPoints` JSON |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //! | `samples`     | sample id (u64)                       | `Sample` (admins' labels)           |
 //! | `review`      | sequence number (u64)                 | `ReviewItem` (for `/review`)        |
 //! | `sent`        | platform ‖ group ‖ message id (17 B)  | audit case ‖ sent at, ms (16 B)     |
-//! | `engagement`  | platform ‖ group [‖ user / 'q' ‖ n]   | points, check-ins, keyword answers  |
+//! | `engagement`  | platform ‖ group [‖ 'q' ‖ n]          | check-ins, keyword answers          |
 //! | `bans`        | platform ‖ user (9 B)                 | `Ban` (global ban list, [`bans`])   |
 //!
 //! Everything one event causes — its seen-key, the member's strikes, the audit case, the
@@ -120,7 +120,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[

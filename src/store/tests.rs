@@ -1260,9 +1260,12 @@ fn member_records_of_the_long_form_read_as_before_and_are_rewritten_short() {
     let points_v1 = r#"{"v":1,"points":42,"name":"小王","streak":3,"last_checkin":20060,"checkins":9,"msg_day":20061,"msg_points":4,"week":2865,"week_points":12,"month":660,"month_points":30,"days":5,"active_day":20061,"optout":false}"#;
     let activity_v1 = r#"{"v":1,"last_ms":1733270400000,"since":"joined","name":"小李","role":"admin","reminded":2,"removing":false}"#;
     let trees = store.trees().expect("open");
+    // Schema 6: the points JSON is the points part of the member record, after a zero byte.
+    let mut points_record = vec![0];
+    points_record.extend_from_slice(points_v1.as_bytes());
     trees
-        .engagement
-        .insert(keys::member_key(g, 7), points_v1.as_bytes())
+        .members
+        .insert(keys::member_key(g, 7), points_record)
         .expect("insert");
     trees
         .members
@@ -1331,9 +1334,15 @@ fn member_records_of_the_long_form_read_as_before_and_are_rewritten_short() {
     );
     assert!(copy.mark_removing(g, 8, activity.last_ms).expect("mark"));
     let trees = copy.trees().expect("open");
-    for (tree, key) in [(&trees.engagement, 7), (&trees.members, 8)] {
-        let bytes = tree.get(keys::member_key(g, key)).expect("read").expect("stored");
-        let text = std::str::from_utf8(&bytes).expect("utf-8");
+    for key in [7, 8] {
+        let bytes = trees
+            .members
+            .get(keys::member_key(g, key))
+            .expect("read")
+            .expect("stored");
+        let parts = members::split_member(&bytes).expect("reads");
+        let part = if key == 7 { parts.points } else { parts.activity };
+        let text = std::str::from_utf8(part).expect("utf-8");
         assert!(text.starts_with(r#"{"v":2,"#) && !text.contains("name"), "{text}");
     }
     let marked = copy.member_activity(g, 8).expect("read").expect("record");
@@ -1560,7 +1569,7 @@ fn a_members_trust_and_activity_share_one_record_and_a_leave_removes_it() {
     };
     let stored = raw(7).expect("one record");
     assert_eq!(
-        members::split_member(&stored).expect("reads").0,
+        members::split_member(&stored).expect("reads").trust,
         Some(trust),
         "the count came along"
     );
@@ -1837,4 +1846,351 @@ fn an_unreadable_member_record_is_replaced_by_the_next_write_and_blocks_nothing(
     damaged(7);
     store.trust_joined(g, 7, 0).expect("trust written");
     assert!(store.trust(g, 7).expect("readable again").is_some());
+}
+
+/// One record per member (schema 6): the points part shares the record with the trust and
+/// activity parts; each part's writers keep the other two; a leave keeps the points (for the
+/// retention sweep), and the sweep removes only the points part.
+#[test]
+fn a_members_points_share_their_record_and_each_writer_keeps_the_other_parts() {
+    use crate::domain::engagement::Period;
+    use crate::domain::event::Role;
+    use engagement::{CheckinDay, PointsWrite};
+
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let day = 20_000;
+    let day_ms = i64::from(day) * 86_400_000;
+    let period = Period { day, week: 1, month: 1 };
+    let raw = |user| {
+        store
+            .trees()
+            .expect("open")
+            .members
+            .get(keys::member_key(g, user))
+            .expect("read")
+    };
+    let spoke = |user: i64| MemberActivity::new(day_ms, Since::Spoke, format!("u{user}"), Role::Member);
+    let earn = |user: i64, points| {
+        let noted = NotedPoints {
+            name: format!("u{user}"),
+            period,
+            points,
+        };
+        store.add_message_points(&[(g, user, noted)], 100).expect("points");
+    };
+    let balance = |user| store.member_points(g, user).expect("read").map(|p| p.points);
+    let trust = |user| store.trust(g, user).expect("read").map(|t| t.clean);
+
+    // Trust and activity first, then points: one record with all three.
+    for user in [7, 8] {
+        store.trust_joined(g, user, day_ms).expect("join");
+        store.record_activities(&[(g, user, spoke(user))]).expect("activity");
+        earn(user, 5);
+    }
+    let stored = raw(7).expect("one record");
+    let parts = members::split_member(&stored).expect("reads");
+    assert!(parts.trust.is_some() && !parts.activity.is_empty() && !parts.points.is_empty());
+    // The other writers keep the points part: an activity batch, a trust count, a reminder
+    // and the removal mark.
+    store.record_activities(&[(g, 7, spoke(7))]).expect("activity again");
+    store.trust_message(g, 7, day_ms, true, 3).expect("count");
+    assert_eq!(store.write_pending_trust().expect("batch"), 1);
+    assert_eq!(
+        store
+            .remind_members(g, &[(7, day_ms)], 1, |_| vec![send("speak up")], at(0))
+            .expect("remind"),
+        1
+    );
+    assert!(store.mark_removing(g, 7, day_ms).expect("mark"));
+    assert_eq!(balance(7), Some(5));
+    // The points writers keep the others: message points, and a check-in (a unit of work,
+    // with the group's count of the day in `engagement`).
+    earn(7, 2);
+    let check_in = |key: &str| {
+        store
+            .commit_points(&EventKey::derive(key), at(1), g, 7, |view| {
+                let mut record = view.record.unwrap_or_default();
+                record.points += 10;
+                record.checkins += 1;
+                let write = PointsWrite {
+                    record: Some(record),
+                    checkins: Some(CheckinDay {
+                        day,
+                        count: view.checkins.count + 1,
+                    }),
+                    audit: None,
+                    actions: vec![send("checked in")],
+                };
+                (write, ())
+            })
+            .expect("commit")
+    };
+    assert!(check_in("c/1").is_some());
+    assert!(check_in("c/1").is_none(), "a redelivery changes nothing");
+    assert_eq!(balance(7), Some(17));
+    store.reopen().expect("reopen: the trust cache starts empty");
+    assert_eq!(trust(7), Some(1));
+    let activity = store.member_activity(g, 7).expect("read").expect("activity");
+    assert_eq!((activity.reminded, activity.removing), (1, true));
+    let engagement = &store.trees().expect("open").engagement;
+    assert_eq!(engagement.len(), 1, "only the group's check-in count");
+    assert_eq!(
+        engagement
+            .iter()
+            .keys()
+            .map(|k| k.expect("key").len())
+            .collect::<Vec<_>>(),
+        vec![9]
+    );
+
+    // A leave forgets the activity and the trust; the points stay, alone in the record.
+    store.forget_member(g, 7).expect("leave: activity");
+    store.forget_trust(g, 7).expect("leave: trust");
+    let stored = raw(7).expect("the points are left");
+    assert_eq!(stored.first(), Some(&0), "points alone");
+    let user = |id| crate::domain::event::UserRef {
+        platform: g.platform,
+        id,
+    };
+    assert!(
+        store.groups_seen(user(7)).expect("read").is_empty(),
+        "no longer seen in the group"
+    );
+    assert_eq!(store.groups_seen(user(8)).expect("read"), vec![g]);
+    assert_eq!(balance(7), Some(17));
+    assert_eq!(
+        store
+            .group_points(g)
+            .expect("read")
+            .iter()
+            .map(|(u, _)| *u)
+            .collect::<Vec<_>>(),
+        vec![7, 8]
+    );
+    assert_eq!(
+        store
+            .group_activity(g)
+            .expect("read")
+            .members
+            .iter()
+            .map(|(u, _)| *u)
+            .collect::<Vec<_>>(),
+        vec![8]
+    );
+
+    // The retention sweep removes the points part only: 7's record goes, 8 keeps trust and
+    // activity.
+    assert_eq!(store.sweep_points(day).expect("sweep"), 0);
+    assert_eq!(store.sweep_points(day + 1).expect("sweep"), 2);
+    assert_eq!(raw(7), None);
+    assert_eq!(balance(8), None);
+    assert_eq!(trust(8), Some(0));
+    assert_eq!(store.member_activity(g, 8).expect("read"), Some(spoke(8)));
+    assert!(store.group_points(g).expect("read").is_empty());
+
+    // An unreadable record is replaced by the next points write, and blocks no other member.
+    store
+        .trees()
+        .expect("open")
+        .members
+        .insert(keys::member_key(g, 5), &[7u8, 0, 0, 0, 0, 0][..])
+        .expect("insert");
+    let noted = |user: i64| {
+        let points = NotedPoints {
+            name: String::new(),
+            period,
+            points: 1,
+        };
+        (g, user, points)
+    };
+    store.add_message_points(&[noted(5), noted(6)], 100).expect("written");
+    assert_eq!((balance(5), balance(6)), (Some(1), Some(1)));
+}
+
+/// A database as schema 5 wrote it: trust and activity in `members`, points in `engagement`
+/// with the groups' check-in counts and the keyword answers.
+fn write_schema_5(path: &Path) {
+    let db = sled::open(path).expect("open");
+    db.open_tree("meta")
+        .expect("tree")
+        .insert(b"schema", &5u32.to_be_bytes())
+        .expect("insert");
+    let g = GroupId::qq(3);
+    let members = db.open_tree("members").expect("tree");
+    let engagement = db.open_tree("engagement").expect("tree");
+    // Members 7: trust and activity; 8: trust only; 9: activity only; 10: no member record.
+    let mut seven = vec![1, 0, 0, 0x4e, 0x20, 3];
+    seven.extend_from_slice(br#"{"v":2,"d":20000,"n":"u7"}"#);
+    members.insert(keys::member_key(g, 7), seven).expect("insert");
+    members
+        .insert(keys::member_key(g, 8), &[1, 0, 0, 0x4e, 0x21, 0])
+        .expect("insert");
+    members
+        .insert(
+            keys::member_key(g, 9),
+            &br#"{"v":2,"d":20000,"n":"u9","r":"admin"}"#[..],
+        )
+        .expect("insert");
+    members
+        .insert(keys::group_prefix(g), &br#"{"v":1,"since_ms":1728000000000}"#[..])
+        .expect("insert");
+    // Points: 7 and 10 in the short form, 8 in the long one (version 1).
+    engagement
+        .insert(keys::member_key(g, 7), &br#"{"v":2,"p":7,"n":"u7","ad":20000}"#[..])
+        .expect("insert");
+    engagement
+        .insert(
+            keys::member_key(g, 8),
+            &br#"{"v":1,"points":8,"name":"u8","streak":0,"last_checkin":20001,"checkins":1,"msg_day":0,"msg_points":0,"week":0,"week_points":0,"month":0,"month_points":0,"days":0,"active_day":0,"optout":true}"#[..],
+        )
+        .expect("insert");
+    engagement
+        .insert(keys::member_key(g, 10), &br#"{"v":2,"p":10,"ad":20000}"#[..])
+        .expect("insert");
+    // The group's check-ins of the day, and a keyword answer: they stay in `engagement`.
+    engagement
+        .insert(keys::group_prefix(g), &br#"{"v":1,"day":20001,"count":1}"#[..])
+        .expect("insert");
+    let mut reply = keys::group_prefix(g).to_vec();
+    reply.push(b'q');
+    reply.extend_from_slice(&1u64.to_be_bytes());
+    engagement
+        .insert(
+            reply,
+            &br#"{"v":1,"number":1,"keyword":"k","answer":"a","created_by":1,"created_ms":0}"#[..],
+        )
+        .expect("insert");
+    db.flush().expect("flush");
+}
+
+/// What a schema-5 database of [`write_schema_5`] holds, read through this build.
+fn assert_schema_5_data(store: &Store) {
+    use crate::domain::learning::MemberTrust;
+    let g = GroupId::qq(3);
+    let points: Vec<(i64, i64, bool)> = store
+        .group_points(g)
+        .expect("read")
+        .iter()
+        .map(|(u, p)| (*u, p.points, p.optout))
+        .collect();
+    assert_eq!(points, vec![(7, 7, false), (8, 8, true), (10, 10, false)]);
+    assert_eq!(store.member_points(g, 9).expect("read"), None);
+    assert_eq!(
+        store.trust(g, 7).expect("read"),
+        Some(MemberTrust {
+            joined_day: 20_000,
+            clean: 3
+        })
+    );
+    assert_eq!(store.trust(g, 8).expect("read").map(|t| t.joined_day), Some(20_001));
+    assert_eq!(store.trust(g, 10).expect("read"), None);
+    let activity = store.group_activity(g).expect("read");
+    assert_eq!(activity.since_ms, Some(1_728_000_000_000));
+    let users: Vec<i64> = activity.members.iter().map(|(u, _)| *u).collect();
+    assert_eq!(users, vec![7, 9]);
+    assert_eq!(store.admin_replies(g).expect("read").len(), 1);
+    let trees = store.trees().expect("open");
+    assert_eq!(trees.engagement.len(), 2, "the check-in count and the keyword answer");
+    // Four member records and the tracking start: one record per member.
+    assert_eq!(trees.members.len(), 5);
+}
+
+#[test]
+fn schema_5_moves_points_into_the_member_records_and_its_backup_restores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_5(dir.path());
+    let store = Store::open_path(dir.path()).expect("migrates");
+    assert_schema_5_data(&store);
+    let all = |store: &Store| {
+        let trees = store.trees().expect("open");
+        let members = trees.members.iter().collect::<Result<Vec<_>, _>>().expect("read");
+        let engagement = trees.engagement.iter().collect::<Result<Vec<_>, _>>().expect("read");
+        (members, engagement)
+    };
+    // The step runs again over its own output without change (a crash before the schema
+    // number was written), and after a crash before its removals (a moved record still in
+    // `engagement`) it writes the same record and removes the rest.
+    let before = all(&store);
+    let db = store.trees().expect("open").db.clone();
+    migrate::v5_to_v6(&db).expect("again");
+    assert_eq!(all(&store), before);
+    db.open_tree("engagement")
+        .expect("tree")
+        .insert(
+            keys::member_key(GroupId::qq(3), 10),
+            &br#"{"v":2,"p":10,"ad":20000}"#[..],
+        )
+        .expect("insert");
+    migrate::v5_to_v6(&db).expect("after a crash");
+    assert_eq!(all(&store), before);
+
+    // Its pre-migration backup holds the points records in `engagement`; restored into
+    // this build, it migrates again, to the same records.
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    drop(store);
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
+    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    assert_eq!(report.schema, 5);
+    assert_eq!(report.trees.get("engagement"), Some(&5));
+    let restored = Store::open(&settings).expect("open");
+    assert_schema_5_data(&restored);
+    // A backup of this build restores to the same records.
+    let mut file = Vec::new();
+    assert_eq!(
+        restored.backup(&mut file, at(0)).expect("backup").schema,
+        SCHEMA_VERSION
+    );
+    drop(restored);
+    let again = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: again.path().join("data"),
+        ..StorageSettings::default()
+    };
+    backup::restore(&settings, &mut file.as_slice(), false).expect("restores");
+    assert_schema_5_data(&Store::open(&settings).expect("open"));
+}
+
+/// The schema-6 step that meets a points record it cannot read stops before writing
+/// anything: the database is still schema 5, with its records where they were.
+#[test]
+fn a_migration_to_schema_6_that_meets_an_unreadable_points_record_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_5(dir.path());
+    {
+        let db = sled::open(dir.path()).expect("open");
+        db.open_tree("engagement")
+            .expect("tree")
+            .insert(keys::member_key(GroupId::qq(3), 11), &br#"{"v":3,"p":1}"#[..])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    assert!(Store::open_path(dir.path()).is_err(), "the migration stops");
+    let db = sled::open(dir.path()).expect("open");
+    let schema = db
+        .open_tree("meta")
+        .expect("tree")
+        .get(b"schema")
+        .expect("read")
+        .expect("some");
+    assert_eq!(schema.as_ref(), &5u32.to_be_bytes(), "still schema 5");
+    let seven = db
+        .open_tree("members")
+        .expect("tree")
+        .get(keys::member_key(GroupId::qq(3), 7))
+        .expect("read")
+        .expect("some");
+    let mut untouched = vec![1, 0, 0, 0x4e, 0x20, 3];
+    untouched.extend_from_slice(br#"{"v":2,"d":20000,"n":"u7"}"#);
+    assert_eq!(seven.as_ref(), &untouched[..], "member 7's record is untouched");
+    assert_eq!(db.open_tree("engagement").expect("tree").len(), 6);
 }

@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::keys::member_key;
-use super::members::{join_member, parts_to_keep, put_member, split_member};
+use super::members::{Parts, join_member, put_member, split_member, stored_parts};
 use super::{Store, StoreError};
 use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
@@ -262,13 +262,13 @@ impl Store {
     /// The trust part of a member's record in the tree.
     fn trust_in_tree(&self, trees: &super::Trees, key: &[u8; 17]) -> Result<Option<MemberTrust>, StoreError> {
         match trees.members.get(key)? {
-            Some(bytes) => Ok(split_member(&bytes)?.0),
+            Some(bytes) => Ok(split_member(&bytes)?.trust),
             None => Ok(None),
         }
     }
 
     /// Stores `record` as the trust part of `key`'s member record (removing the record when
-    /// neither part is left), keeping its activity part. The caller holds the commit lock.
+    /// no part is left), keeping its activity and points parts. The caller holds the commit lock.
     fn put_trust_part(
         &self,
         trees: &super::Trees,
@@ -276,10 +276,10 @@ impl Store {
         record: Option<MemberTrust>,
     ) -> Result<(), StoreError> {
         let old = trees.members.get(key)?;
-        let new = match &old {
-            Some(bytes) => join_member(record, parts_to_keep(key, bytes).1),
-            None => join_member(record, &[]),
-        };
+        let new = join_member(Parts {
+            trust: record,
+            ..stored_parts(key, old.as_deref())
+        });
         put_member(&trees.members, key, old.as_deref(), new)?;
         Ok(())
     }

@@ -37,14 +37,15 @@ pub(crate) struct Unfinished {
 }
 
 /// The trees every event's record writes: the subject's strikes, the audit case and the
-/// group's case counter, the member's points (a strike's penalty) and the outbox. A
+/// group's case counter, the member's record (its points part: a strike's penalty) and the
+/// outbox. A
 /// violation's unit opens only these ([`Store::core_unit`]); a [`Unit`] opens them and the
 /// rest.
 pub(crate) struct Core<'t> {
     pub(crate) strikes: &'t Staging<'t>,
     pub(crate) audit: &'t Staging<'t>,
     pub(crate) groups: &'t Staging<'t>,
-    pub(crate) engagement: &'t Staging<'t>,
+    pub(crate) members: &'t Staging<'t>,
     outbox: &'t Staging<'t>,
     now_ms: i64,
     staged: Vec<(u64, OutboxItem)>,
@@ -56,7 +57,7 @@ impl<'t> Core<'t> {
         strikes: &'t Staging<'t>,
         audit: &'t Staging<'t>,
         groups: &'t Staging<'t>,
-        engagement: &'t Staging<'t>,
+        members: &'t Staging<'t>,
         outbox: &'t Staging<'t>,
         now_ms: i64,
     ) -> Self {
@@ -64,7 +65,7 @@ impl<'t> Core<'t> {
             strikes,
             audit,
             groups,
-            engagement,
+            members,
             outbox,
             now_ms,
             staged: Vec::new(),
@@ -98,7 +99,7 @@ struct CoreTrees<'t> {
     outbox: Staging<'t>,
     audit: Staging<'t>,
     groups: Staging<'t>,
-    engagement: Staging<'t>,
+    members: Staging<'t>,
 }
 
 impl<'t> CoreTrees<'t> {
@@ -110,7 +111,7 @@ impl<'t> CoreTrees<'t> {
             outbox: Staging::new("outbox", &inner.outbox, db),
             audit: Staging::new("audit", &inner.audit, db),
             groups: Staging::new("groups", &inner.groups, db),
-            engagement: Staging::new("engagement", &inner.engagement, db),
+            members: Staging::new("members", &inner.members, db),
         }
     }
 
@@ -120,7 +121,7 @@ impl<'t> CoreTrees<'t> {
             &self.strikes,
             &self.audit,
             &self.groups,
-            &self.engagement,
+            &self.members,
             &self.outbox,
             now_ms,
         )
@@ -136,7 +137,7 @@ pub(crate) struct Unit<'t> {
     pub(crate) state: &'t Staging<'t>,
     pub(crate) joins: &'t Staging<'t>,
     pub(crate) welcome: &'t Staging<'t>,
-    pub(crate) members: &'t Staging<'t>,
+    pub(crate) engagement: &'t Staging<'t>,
     pub(crate) samples: &'t Staging<'t>,
 }
 /// Either kind of unit, seen as its [`Core`] (what recording an event's decision needs).
@@ -188,7 +189,7 @@ impl Store {
         let state = Staging::new("state", &inner.state, db);
         let joins = Staging::new("joins", &inner.joins, db);
         let welcome = Staging::new("welcome", &inner.welcome, db);
-        let members = Staging::new("members", &inner.members, db);
+        let engagement = Staging::new("engagement", &inner.engagement, db);
         let samples = Staging::new("samples", &inner.samples, db);
         let result = (|| {
             if let Some(key) = key
@@ -203,13 +204,13 @@ impl Store {
                 state: &state,
                 joins: &joins,
                 welcome: &welcome,
-                members: &members,
+                engagement: &engagement,
                 samples: &samples,
             };
             let value = work(&mut unit)?;
             Ok(Some((value, unit.core.staged)))
         })();
-        let others = [&schedules, &posts, &state, &joins, &welcome, &members, &samples];
+        let others = [&schedules, &posts, &state, &joins, &welcome, &engagement, &samples];
         self.finish_unit(&mut log, &inner, &core, &others, result)
     }
 
@@ -272,7 +273,7 @@ impl Store {
             return Ok(None);
         };
         let mut writes = Vec::new();
-        let written = [&core.strikes, &core.outbox, &core.audit, &core.groups, &core.engagement];
+        let written = [&core.strikes, &core.outbox, &core.audit, &core.groups, &core.members];
         // The event's seen key last: a reader outside the lock sees it only with the rest.
         for tree in written.into_iter().chain(others.iter().copied()).chain([&core.seen]) {
             tree.drain_into(&mut writes);
