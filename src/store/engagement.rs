@@ -248,6 +248,18 @@ fn points_of(parts: &Parts<'_>) -> Result<Option<MemberPoints>, StoreError> {
     decode_points(parts.points).map(Some)
 }
 
+/// The parts and points of a member record met by a scan over many members (a board, the
+/// retention sweep): a record that cannot be read is logged and skipped, so one damaged
+/// member never stops the scan for everyone else. `None` also for a record with no points.
+fn scanned_points<'b>(key: &[u8], value: &'b [u8]) -> Option<(Parts<'b>, MemberPoints)> {
+    let read = split_member(value).and_then(|parts| Ok(points_of(&parts)?.map(|points| (parts, points))));
+    read.unwrap_or_else(|e| {
+        let member = decode_member_key(key).map(|(group, user)| format!("{group} {user}"));
+        tracing::warn!(member = member.as_deref().unwrap_or("?"), error = %e, "store: an unreadable member record is left out of the points");
+        None
+    })
+}
+
 /// `parts` with `record` as their points part: the member record to store.
 fn with_points(parts: Parts<'_>, record: &MemberPoints) -> Result<Vec<u8>, StoreError> {
     let points = encode_points(record)?;
@@ -415,7 +427,7 @@ impl Store {
             let (key, value) = entry?;
             if key.len() == 17
                 && let Some((_, user)) = decode_member_key(&key)
-                && let Some(record) = points_of(&split_member(&value)?)?
+                && let Some((_, record)) = scanned_points(&key, &value)
             {
                 out.push((user, record));
             }
@@ -656,8 +668,9 @@ impl Store {
             if key.len() != 17 {
                 continue;
             }
-            let parts = split_member(&value)?;
-            let Some(record) = points_of(&parts)? else { continue };
+            let Some((parts, record)) = scanned_points(&key, &value) else {
+                continue;
+            };
             let last = record.active_day.max(record.last_checkin.unwrap_or(i32::MIN));
             if last < before {
                 let kept = join_member(Parts { points: &[], ..parts });
@@ -811,6 +824,31 @@ mod tests {
         let none = br#"{"v":1,"points":0,"name":"","streak":0,"last_checkin":null,"checkins":0,"msg_day":0,"msg_points":0,"week":0,"week_points":0,"month":0,"month_points":0,"days":0,"active_day":0,"optout":false}"#;
         assert_eq!(decode_points(none).expect("version 1 reads"), MemberPoints::default());
         assert!(decode_points(br#"{"v":3,"p":1}"#).is_err(), "a newer form is refused");
+    }
+
+    /// Scans over many members' points (a board, the retention sweep) skip a member record
+    /// that cannot be read instead of failing for every member.
+    #[test]
+    fn a_damaged_member_record_stops_neither_the_sweep_nor_its_groups_board() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("store");
+        let noted = |name: &str| NotedPoints {
+            name: name.into(),
+            period: period(3),
+            points: 2,
+        };
+        store
+            .add_message_points(&[(GroupId::qq(1), 7, noted("u")), (GroupId::qq(2), 9, noted("v"))], 5)
+            .expect("points");
+        store
+            .trees()
+            .expect("open")
+            .members
+            .insert(member_key(GroupId::qq(2), 8), &[7u8, 0, 0, 0, 0, 0][..])
+            .expect("insert");
+        let board = store.group_points(GroupId::qq(2)).expect("the board reads");
+        assert_eq!(board.iter().map(|(user, _)| *user).collect::<Vec<_>>(), vec![9]);
+        assert_eq!(store.sweep_points(4).expect("the sweep runs"), 2, "both stale records");
     }
 
     #[test]
