@@ -1773,13 +1773,19 @@ fn schema_4_moves_trust_into_the_member_records_and_its_backup_restores() {
             .contains(r#""tree":"trust""#)
     );
     drop(restored);
-    let again = tempfile::tempdir().expect("tempdir");
+    assert_schema_4_data(&restored_into_a_new_database(&file).1);
+}
+
+/// `backup` restored into a new database, opened (which migrates it).
+fn restored_into_a_new_database(backup: &[u8]) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
     let settings = StorageSettings {
-        path: again.path().join("data"),
+        path: dir.path().join("data"),
         ..StorageSettings::default()
     };
-    backup::restore(&settings, &mut file.as_slice(), false).expect("restores");
-    assert_schema_4_data(&Store::open(&settings).expect("open"));
+    backup::restore(&settings, &mut &backup[..], false).expect("restores");
+    let store = Store::open(&settings).expect("open");
+    (dir, store)
 }
 
 /// A migration step that meets a record it cannot read stops before writing anything: the
@@ -2151,13 +2157,7 @@ fn schema_5_moves_points_into_the_member_records_and_its_backup_restores() {
         SCHEMA_VERSION
     );
     drop(restored);
-    let again = tempfile::tempdir().expect("tempdir");
-    let settings = StorageSettings {
-        path: again.path().join("data"),
-        ..StorageSettings::default()
-    };
-    backup::restore(&settings, &mut file.as_slice(), false).expect("restores");
-    assert_schema_5_data(&Store::open(&settings).expect("open"));
+    assert_schema_5_data(&restored_into_a_new_database(&file).1);
 }
 
 /// The schema-6 step that meets a points record it cannot read stops before writing
