@@ -158,18 +158,10 @@ pub(super) fn v4_to_v5(db: &sled::Db) -> Result<(), StoreError> {
         }
         moves.push((key, record));
     }
-    for (key, record) in &moves {
-        let old = members.get(key)?;
-        let parts = match &old {
-            Some(bytes) => split_member(bytes)?,
-            None => Parts::default(),
-        };
-        let parts = Parts {
-            trust: Some(*record),
-            ..parts
-        };
-        put_member(&members, key, old.as_deref(), join_member(parts))?;
-    }
+    put_parts(&members, &moves, |parts, record| Parts {
+        trust: Some(*record),
+        ..parts
+    })?;
     db.flush()?;
     db.drop_tree("trust")?;
     tracing::info!(
@@ -206,15 +198,7 @@ pub(super) fn v5_to_v6(db: &sled::Db) -> Result<(), StoreError> {
         }
         moves.push((key, value));
     }
-    for (key, points) in &moves {
-        let old = members.get(key)?;
-        let parts = match &old {
-            Some(bytes) => split_member(bytes)?,
-            None => Parts::default(),
-        };
-        let parts = Parts { points, ..parts };
-        put_member(&members, key, old.as_deref(), join_member(parts))?;
-    }
+    put_parts(&members, &moves, |parts, points| Parts { points, ..parts })?;
     db.flush()?;
     for (key, _) in &moves {
         engagement.remove(key)?;
@@ -223,5 +207,24 @@ pub(super) fn v5_to_v6(db: &sled::Db) -> Result<(), StoreError> {
         moved = moves.len(),
         "members' points records moved into their member records"
     );
+    Ok(())
+}
+
+/// The writing half of a step that moves one part of every member's record into `members`
+/// (the records were read and checked first): each member record of `moves` rewritten with
+/// the part `with` sets, its other parts kept.
+fn put_parts<T>(
+    members: &sled::Tree,
+    moves: &[([u8; 17], T)],
+    with: impl for<'a> Fn(Parts<'a>, &'a T) -> Parts<'a>,
+) -> Result<(), StoreError> {
+    for (key, moved) in moves {
+        let old = members.get(key)?;
+        let parts = match &old {
+            Some(bytes) => split_member(bytes)?,
+            None => Parts::default(),
+        };
+        put_member(members, key, old.as_deref(), join_member(with(parts, moved)))?;
+    }
     Ok(())
 }
