@@ -211,7 +211,7 @@ enum ModelCommand {
         #[arg(long, value_name = "LAMBDA")]
         l2: Option<f64>,
         /// An n-gram gets a weight only when at least N training messages have it (default
-        /// 2; 1 keeps every n-gram, as models before round 12 of detection). For experiments,
+        /// 2; 1 keeps every n-gram, as models before round 16 of detection). For experiments,
         /// like --epochs.
         #[arg(long, value_name = "N")]
         min_count: Option<u32>,
