@@ -81,6 +81,8 @@ pub const BUILTIN_RULES: &[(&str, &[u8])] = &[
     ("pinyin.txt", include_bytes!("../../rules/pinyin.txt")),
     ("profanity.txt", include_bytes!("../../rules/profanity.txt")),
     ("replies.toml", include_bytes!("../../rules/replies.toml")),
+    ("requests.txt", include_bytes!("../../rules/requests.txt")),
+    ("roles.txt", include_bytes!("../../rules/roles.txt")),
     ("rules.toml", include_bytes!("../../rules/rules.toml")),
     ("scams.txt", include_bytes!("../../rules/scams.txt")),
     ("variants.toml", include_bytes!("../../rules/variants.toml")),

@@ -772,6 +772,31 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     // --- allow-list neighbours (round 13) ---
     ("a fort is no date", "周末相约炮台山看日出", Clean),
     ("a whitefly is no drug", "番茄叶子上全是白粉虱", Clean),
+    // --- a claimed role with a request to add, go private, scan or pay (round 17) ---
+    (
+        "a courier asking to be added",
+        "我是快递员，你的件地址不全，加我一下",
+        Flag("roles", "快递员"),
+    ),
+    (
+        "a head teacher asking to be added",
+        "各位家长，我是新来的班主任，请大家加我好友",
+        Flag("roles", "班主任"),
+    ),
+    (
+        "a school office asking to scan and pay",
+        "学校财务处通知：资料费请扫码缴费",
+        Flag("roles", "财务处"),
+    ),
+    (
+        "an official asking to move to private",
+        "我是派出所民警，请私下联系我配合调查",
+        Flag("roles", "派出所"),
+    ),
+    ("a real courier, a role alone", "快递员说下午三点到，家里有人吗", Clean),
+    ("a real head teacher, a role alone", "班主任在群里发了下周的课表", Clean),
+    ("a friend's request alone", "以后加我一起打球", Clean),
+    ("paying, a request alone", "付款的时候记得备注名字", Clean),
 ];
 
 #[test]
@@ -842,6 +867,42 @@ const SHIPPED_JUDGED_ROWS: &[(&str, &str, bool)] = &[
     ("a ticketing platform being built", "开发票务平台", false),
     ("a ticketing system", "公司在开发票务系统", false),
     ("paying by WeChat", "微信支付就行", false),
+    // --- round 17: a claimed role with a request is a soft hit; real talk of the role is not ---
+    (
+        "a school office asking to be added",
+        "家长们注意，我是学校财务处的，资料费请单独联系我缴纳",
+        true,
+    ),
+    (
+        "a bureau asking to be added",
+        "您好，这里是人社局，您的补贴未领取，加我好友登记",
+        true,
+    ),
+    (
+        "a counsellor asking a fee in private (a soft hit above the veto)",
+        "各位同学，我是辅导员，奖学金要先交一下手续费，私聊我",
+        true,
+    ),
+    (
+        "a real courier in his group",
+        "我是快递员，这片区域我负责，有件找不到可以在群里问",
+        false,
+    ),
+    (
+        "a warning about a fake head teacher",
+        "有人被冒充班主任的骗子拉进群骗了校服费，大家小心",
+        false,
+    ),
+    (
+        "a warning that schools never ask to scan",
+        "学平险是自愿的，学校不会让你扫码交钱，别信",
+        false,
+    ),
+    (
+        "a counsellor's real request (vetoed)",
+        "辅导员让我们周五前交一下实习报告",
+        false,
+    ),
 ];
 
 #[test]
