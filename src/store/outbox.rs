@@ -146,6 +146,30 @@ impl Outbox<'_> {
             .collect()
     }
 
+    /// Copies of the recalls in the feed numbered `from` or above, in commit order, with the
+    /// number after the highest in the feed (at least `from`): written (their unit is
+    /// committed) and perhaps not yet durable. The delivery worker sends these before their
+    /// flush ([`crate::service::outbox`], "Early recalls"); the items themselves still arrive
+    /// through [`Outbox::take_durable`] once on disk. Only the entries from `from` on are
+    /// visited (sequence numbers grow in commit order).
+    #[must_use]
+    pub fn peek_recalls(&self, from: u64) -> (u64, Vec<(u64, OutboxItem)>) {
+        let feed = self.store.lock_feed();
+        let Some(feed) = feed.as_ref() else {
+            return (from, Vec::new());
+        };
+        let next = feed.last().map_or(from, |s| s.seq.saturating_add(1).max(from));
+        let mut out: Vec<(u64, OutboxItem)> = feed
+            .iter()
+            .rev()
+            .take_while(|s| s.seq >= from)
+            .filter(|s| matches!(s.item.action, Action::Recall { .. }))
+            .map(|s| (s.seq, s.item.clone()))
+            .collect();
+        out.reverse();
+        (next, out)
+    }
+
     /// True when a commit (perhaps one with outbox items) is not yet known to be on disk.
     /// Cheap: no lock.
     #[must_use]
