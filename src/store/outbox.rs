@@ -149,9 +149,10 @@ impl Outbox<'_> {
     /// Copies of the recalls in the feed numbered `from` or above, in commit order, with the
     /// number after the highest in the feed (at least `from`): written (their unit is
     /// committed) and perhaps not yet durable. The delivery worker sends these before their
-    /// flush ([`crate::service::outbox`], "Early recalls"); the items themselves still arrive
-    /// through [`Outbox::take_durable`] once on disk. Only the entries from `from` on are
-    /// visited (sequence numbers grow in commit order).
+    /// flush (the outbox worker's "Early recalls"); the items themselves still arrive through
+    /// [`Outbox::take_durable`] once on disk. A recall behind another moderation action of its
+    /// group in the feed (an unmute, a mute of an earlier strike) is left out: it keeps its
+    /// place behind that action.
     #[must_use]
     pub fn peek_recalls(&self, from: u64) -> (u64, Vec<(u64, OutboxItem)>) {
         let feed = self.store.lock_feed();
@@ -159,14 +160,24 @@ impl Outbox<'_> {
             return (from, Vec::new());
         };
         let next = feed.last().map_or(from, |s| s.seq.saturating_add(1).max(from));
-        let mut out: Vec<(u64, OutboxItem)> = feed
-            .iter()
-            .rev()
-            .take_while(|s| s.seq >= from)
-            .filter(|s| matches!(s.item.action, Action::Recall { .. }))
-            .map(|s| (s.seq, s.item.clone()))
-            .collect();
-        out.reverse();
+        let mut behind: Vec<crate::domain::event::GroupId> = Vec::new();
+        let mut out = Vec::new();
+        for s in feed {
+            let group = s.item.action.group();
+            match s.item.action {
+                Action::Recall { .. } => {
+                    if s.seq >= from && !behind.contains(&group) {
+                        out.push((s.seq, s.item.clone()));
+                    }
+                }
+                Action::Send { .. } => {}
+                _ => {
+                    if !behind.contains(&group) {
+                        behind.push(group);
+                    }
+                }
+            }
+        }
         (next, out)
     }
 

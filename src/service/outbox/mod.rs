@@ -57,7 +57,9 @@
 //!   reaches the disk (a full disk, a crash), the recall was still sent; the platform
 //!   redelivers the event and the message is recalled again, harmlessly. Only recalls go
 //!   early: mutes and kicks keep their order behind the group's earlier calls, and the bot's
-//!   own messages keep every guarantee above.
+//!   own messages keep every guarantee above. A recall never goes early ahead of an earlier
+//!   moderation action of its group (queued, in flight, or before it in the feed: the gate's
+//!   unmute, an earlier strike's mute), so a group's moderation actions keep decision order.
 //!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
 //! delivered mark reached the disk, the action is sent again on restart. That window is one
@@ -521,7 +523,8 @@ impl OutboxWorker {
         self.early.look_from(next);
         for (seq, item) in recalls {
             let group = item.action.group();
-            if !self.early.admit(seq, group, now_ms) {
+            // Never ahead of an earlier moderation action of its group (decision order).
+            if self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms) {
                 continue;
             }
             let gateways = self.gateways.clone();

@@ -184,10 +184,24 @@ async fn a_real_full_disk_is_ridden_out_and_the_database_reopened() {
         .filter_map(|c| c.params["message_id"].as_i64())
         .collect();
     recalled.sort_unstable();
+    // A recall goes out before its record's flush ([outbox] early_recalls): the one whose
+    // flush met the full disk was sent, and is sent again when its event is redelivered
+    // (harmless). Nothing else twice; every warning once.
+    let repeated = recalled.len() - {
+        let mut once = recalled.clone();
+        once.dedup();
+        once.len()
+    };
+    assert!(
+        repeated <= 1,
+        "at most the early recall the full disk caught, twice: {recalled:?}"
+    );
+    recalled.dedup();
     let mut wanted: Vec<i64> = accepted.iter().chain(&refused).copied().chain([999]).collect();
     wanted.sort_unstable();
-    assert_eq!(recalled, wanted, "every message recalled exactly once");
-    assert_eq!(calls.len(), expected, "nothing sent twice");
+    assert_eq!(recalled, wanted, "every message recalled");
+    let warnings = calls.iter().filter(|c| c.action == "send_group_msg").count();
+    assert_eq!(warnings, expected / 2, "no warning sent twice");
     child.0.kill().expect("kill");
 }
 
