@@ -29,6 +29,11 @@ pub struct OutboxSettings {
     /// and removed, and costs no record. Refused or failed messages are dead letters either way.
     #[serde(deserialize_with = "super::strict::bool")]
     pub keep_stale_messages: bool,
+    /// Recalls sent as soon as they are decided, before their record is on disk, at most
+    /// this many at once (and one per group) until their record is; 0 = off: every recall
+    /// waits for its record's flush. A recall is idempotent, so the cost is at most a second
+    /// recall of the same message after a crash or a full disk.
+    pub early_recalls: usize,
 }
 
 impl Default for OutboxSettings {
@@ -39,6 +44,7 @@ impl Default for OutboxSettings {
             sends_per_second_total: 0,
             max_age: MaxAgeSettings::default(),
             keep_stale_messages: false,
+            early_recalls: 256,
         }
     }
 }

@@ -91,6 +91,9 @@ impl Settings {
         if self.outbox.concurrency == 0 || self.outbox.concurrency > 1024 {
             issue("outbox.concurrency", "must be between 1 and 1024".into());
         }
+        if self.outbox.early_recalls > 65_536 {
+            issue("outbox.early_recalls", "must be between 0 (off) and 65536".into());
+        }
         if self.storage.seen_ttl.as_secs() < 60 {
             issue(
                 "storage.seen_ttl",
@@ -214,6 +217,7 @@ mod tests {
             ("[groups.1.flood]\nrepeats = 1\n", "groups.1.flood.repeats"),
             ("[moderation.flood]\nmessages = 100\n", "moderation.flood"),
             ("[outbox]\nconcurrency = 0\n", "outbox.concurrency"),
+            ("[outbox]\nearly_recalls = 70000\n", "outbox.early_recalls"),
             ("[storage]\nseen_ttl = \"10s\"\n", "storage.seen_ttl"),
             ("[admin]\nsuper_users = [\"wx:1\"]\n", "wx"),
             ("[groups.1]\nexempted = [1]\n", "exempted"),

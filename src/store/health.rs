@@ -39,6 +39,8 @@ pub struct Failing {
 pub struct Faults {
     fail_writes: AtomicBool,
     stall: AtomicBool,
+    fail_flushes: AtomicBool,
+    stall_flushes: AtomicBool,
 }
 
 impl Faults {
@@ -50,6 +52,32 @@ impl Faults {
     /// While on, every write and flush hangs (as on a stalled disk) until it is turned off.
     pub fn stall(&self, on: bool) {
         self.stall.store(on, Ordering::SeqCst);
+    }
+
+    /// While on, every flush fails as on a full disk (writes still reach sled's memory): a
+    /// unit is written but never made durable.
+    pub fn fail_flushes(&self, on: bool) {
+        self.fail_flushes.store(on, Ordering::SeqCst);
+    }
+
+    /// While on, every flush hangs until it is turned off (writes still pass): what is
+    /// written waits to become durable.
+    pub fn stall_flushes(&self, on: bool) {
+        self.stall_flushes.store(on, Ordering::SeqCst);
+    }
+
+    /// Applies the flush-only faults to one flush (after [`Faults::before_write`]).
+    pub(crate) fn before_flush(&self) -> Result<(), StoreError> {
+        while self.stall_flushes.load(Ordering::SeqCst) {
+            std::thread::sleep(STALL_POLL);
+        }
+        if self.fail_flushes.load(Ordering::SeqCst) {
+            return Err(StoreError::Sled(sled::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (injected into a flush)",
+            ))));
+        }
+        Ok(())
     }
 
     /// Applies the faults to one write: waits out a stall, then fails if writes fail.

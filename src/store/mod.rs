@@ -470,6 +470,7 @@ impl Store {
     pub(crate) fn flush_now(&self) -> Result<u64, StoreError> {
         let _op = self.begin("flush");
         let trees = self.write_gate()?;
+        self.observe(self.inner.health.faults.before_flush())?;
         let flushes = &self.inner.health.flushes;
         let seq = flushes.next();
         let record = integrity::records_flush_seq(self);

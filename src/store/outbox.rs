@@ -146,6 +146,41 @@ impl Outbox<'_> {
             .collect()
     }
 
+    /// Copies of the recalls in the feed numbered `from` or above, in commit order, with the
+    /// number after the highest in the feed (at least `from`): written (their unit is
+    /// committed) and perhaps not yet durable. The delivery worker sends these before their
+    /// flush (the outbox worker's "Early recalls"); the items themselves still arrive through
+    /// [`Outbox::take_durable`] once on disk. A recall behind another moderation action of its
+    /// group in the feed (an unmute, a mute of an earlier strike) is left out: it keeps its
+    /// place behind that action.
+    #[must_use]
+    pub fn peek_recalls(&self, from: u64) -> (u64, Vec<(u64, OutboxItem)>) {
+        let feed = self.store.lock_feed();
+        let Some(feed) = feed.as_ref() else {
+            return (from, Vec::new());
+        };
+        let next = feed.last().map_or(from, |s| s.seq.saturating_add(1).max(from));
+        let mut behind: Vec<crate::domain::event::GroupId> = Vec::new();
+        let mut out = Vec::new();
+        for s in feed {
+            let group = s.item.action.group();
+            match s.item.action {
+                Action::Recall { .. } => {
+                    if s.seq >= from && !behind.contains(&group) {
+                        out.push((s.seq, s.item.clone()));
+                    }
+                }
+                Action::Send { .. } => {}
+                _ => {
+                    if !behind.contains(&group) {
+                        behind.push(group);
+                    }
+                }
+            }
+        }
+        (next, out)
+    }
+
     /// True when a commit (perhaps one with outbox items) is not yet known to be on disk.
     /// Cheap: no lock.
     #[must_use]

@@ -241,6 +241,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "faq_cooldowns",
         "flood_members",
         "neardup_samples",
+        "outbox_early",
         "outbox_queued",
         "recent_bytes",
         "review_list",

@@ -300,3 +300,103 @@ async fn by_default_late_messages_are_counted_and_removed_without_dead_letters()
     assert_eq!(sample(&text, "qunguan_outbox_dead_letters"), Some("0"));
     app.stop().await;
 }
+
+/// The recalls in `calls`, by message id, in order.
+fn recalled(calls: &[Call]) -> Vec<i64> {
+    calls
+        .iter()
+        .filter(|c| c.action == "delete_msg")
+        .map(|c| c.params["message_id"].as_i64().expect("id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
+    let app = TestApp::spawn().await;
+    // Writes pass, flushes hang: the violation is recorded but not yet durable.
+    app.store.faults().stall_flushes(true);
+    let poster = app.poster();
+    let post = tokio::spawn(async move { poster.post(&spam_in(GROUP, 1, 701)).await });
+    let early = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(
+        actions(&early),
+        ["delete_msg"],
+        "the recall, sent before its record is on disk"
+    );
+    assert!(!post.is_finished(), "the webhook still waits for the flush");
+
+    // The flush ends: the event is acknowledged, the stored recall arrives at the worker and
+    // is marked delivered without a second call; the warning follows.
+    app.store.faults().stall_flushes(false);
+    assert_eq!(post.await.expect("poster"), StatusCode::NO_CONTENT);
+    app.settle().await;
+    let calls = app.gateway.calls();
+    assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"], "{calls:?}");
+    app.wait_metrics(&[
+        ("qunguan_memory_entries{structure=\"outbox_early\"}", "0"),
+        ("qunguan_actions_total{kind=\"recall\",result=\"delivered\"}", "1"),
+    ])
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_warning_waits_for_its_early_recall_still_in_flight() {
+    let app = TestApp::spawn().await;
+    // The recall's call takes 400 ms (within the client's timeout: answered ok); its record
+    // is durable and reaches the worker long before.
+    let hang = Duration::from_millis(400);
+    app.gateway
+        .inject_when(|action, _| action == "delete_msg", Fault::Hang(hang), 1);
+    assert_eq!(app.post_event(&spam_in(GROUP, 1, 701)).await, StatusCode::NO_CONTENT);
+    app.settle().await;
+    // The fake records a held call as not delivered; the daemon got its ok, so it is not
+    // sent again.
+    let calls = app.gateway.calls();
+    assert_eq!(actions(&calls), ["delete_msg", "send_group_msg"], "{calls:?}");
+    assert!(
+        calls[1].at.duration_since(calls[0].at) >= hang,
+        "the warning was sent before its recall was answered: {calls:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_flush() {
+    let app = TestApp::spawn_with(Options {
+        tweak: Box::new(|s| s.outbox.early_recalls = 1),
+        ..Options::default()
+    })
+    .await;
+    app.store.faults().stall_flushes(true);
+    let mut posts = tokio::task::JoinSet::new();
+    for (group, id, user) in [(GROUP, 1, 701), (OTHER_GROUP, 2, 702)] {
+        let poster = app.poster();
+        posts.spawn(async move { poster.post(&spam_in(group, id, user)).await });
+        // The first recall is in the map (its mark cannot be durable while flushes hang)
+        // before the second is written.
+        if id == 1 {
+            app.gateway.wait_delivered(1, PATIENCE).await;
+        }
+    }
+    // The second recall found the map full: counted, and not sent before its flush.
+    app.wait_metrics(&[
+        ("qunguan_memory_capacity{structure=\"outbox_early\"}", "1"),
+        ("qunguan_memory_entries{structure=\"outbox_early\"}", "1"),
+        ("qunguan_memory_evictions_total{structure=\"outbox_early\"}", "1"),
+    ])
+    .await;
+    assert_eq!(recalled(&app.gateway.calls()), [1]);
+
+    app.store.faults().stall_flushes(false);
+    while let Some(done) = posts.join_next().await {
+        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
+    }
+    app.settle().await;
+    let calls = app.gateway.calls();
+    assert_eq!(recalled(&calls), [1, 2], "each recall once: {calls:?}");
+    assert_eq!(actions(&calls).iter().filter(|a| **a == "send_group_msg").count(), 2);
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"outbox_early\"}", "0")])
+        .await;
+    app.stop().await;
+}

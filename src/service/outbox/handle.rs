@@ -3,7 +3,9 @@
 //! Every service that produces actions (pipeline, commands, welcome, inactivity, scheduler,
 //! `/stats`) commits them to the store inside its own transaction, then calls
 //! [`OutboxHandle::publish`]: *make durable, then wake the worker*, in that order, so the worker
-//! never sends what a crash could still undo. The handle also answers the one read-only
+//! never sends what a crash could still undo — except recalls, which are idempotent: with
+//! `[outbox] early_recalls` the worker is also woken before the flush and sends them at once
+//! (see [`super`], "Early recalls"). The handle also answers the one read-only
 //! question services ask a platform (a group's name and member count), so no service outside
 //! [`super`] names a gateway client.
 
@@ -27,6 +29,9 @@ pub struct OutboxHandle {
     gateways: Gateways,
     /// Which account keeps each group: questions about a group go through it.
     roster: Arc<Roster>,
+    /// Wake the worker as soon as actions are written, before their flush: it sends recalls
+    /// early (`[outbox] early_recalls`).
+    early: bool,
 }
 
 impl OutboxHandle {
@@ -46,7 +51,15 @@ impl OutboxHandle {
             wake,
             gateways,
             roster,
+            early: false,
         }
+    }
+
+    /// Wakes the worker before each flush too, so it can send recalls early.
+    #[must_use]
+    pub fn wakes_early(mut self, early: bool) -> Self {
+        self.early = early;
+        self
     }
 
     /// Which account keeps each group.
@@ -62,7 +75,12 @@ impl OutboxHandle {
     }
 
     /// Makes every commit so far durable, then wakes the worker to deliver what they stored.
+    /// With early recalls the worker is also woken before the flush: it sends the recalls
+    /// among them at once, and the rest once they are durable.
     pub async fn publish(&self) -> Result<(), StoreError> {
+        if self.early {
+            self.wake.notify_one();
+        }
         self.store.durable().await?;
         self.wake.notify_one();
         Ok(())

@@ -42,6 +42,25 @@
 //!   group's next call waits for its previous call's mark to be on disk, so a crash can repeat
 //!   at most one delivered action per group (the groups still run side by side).
 //!
+//! - **Early recalls** ([`early`]): a recall is sent as soon as its unit is written, before
+//!   the unit's flush, which is the largest piece of the time from a spam message to its
+//!   recall (docs/performance.md, "Session 24: the reaction"). The services wake the worker
+//!   before they wait for the flush ([`OutboxHandle::publish`]); the worker copies the new
+//!   recalls from the store's feed ([`crate::store::Outbox::peek_recalls`]) and sends them at
+//!   once, not behind its group's previous call or its mark. When the stored item arrives
+//!   through the feed, the worker writes its delivered mark without a second call (a failed
+//!   early call counts as the item's first attempt and is retried as usual). Meanwhile the
+//!   group's later items, its warning among them, wait for that call to end, so a warning
+//!   still never arrives before its recall. At most one early recall per group and
+//!   `[outbox] early_recalls` in all lack a durable delivered mark at any time, so a crash
+//!   repeats at most one early recall per group besides the one held call. If the unit never
+//!   reaches the disk (a full disk, a crash), the recall was still sent; the platform
+//!   redelivers the event and the message is recalled again, harmlessly. Only recalls go
+//!   early: mutes and kicks keep their order behind the group's earlier calls, and the bot's
+//!   own messages keep every guarantee above. A recall never goes early ahead of an earlier
+//!   moderation action of its group (queued, in flight, or before it in the feed: the gate's
+//!   unmute, an earlier strike's mute), so a group's moderation actions keep decision order.
+//!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
 //! delivered mark reached the disk, the action is sent again on restart. That window is one
 //! or two flushes (milliseconds), and a message whose delivered mark is durable is never sent
@@ -53,6 +72,7 @@
 //! was reopened after a write error (a new generation), the worker stops dispatching, lets
 //! the calls in flight finish, and reloads the outbox from the new handle.
 
+mod early;
 pub(crate) mod governor;
 mod handle;
 pub(crate) mod queues;
@@ -75,6 +95,7 @@ use crate::service::accounts::Roster;
 use crate::store::marks::Mark;
 use crate::store::sent::SentMessage;
 use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
+use early::{Arrival, Early};
 use governor::Governor;
 pub use handle::OutboxHandle;
 use queues::{Dispatch, Queues};
@@ -140,8 +161,9 @@ impl Settling {
 }
 
 /// One finished delivery attempt: the group, the item, when the attempt started (unix ms, on
-/// the injected clock; backoff counts from there) and what the gateway said.
-type Attempt = (GroupId, u64, i64, Result<Delivery, GatewayError>);
+/// the injected clock; backoff counts from there), what the gateway said, and whether it was
+/// an early recall (sent before its record was durable, see [`early`]).
+type Attempt = (GroupId, u64, i64, Result<Delivery, GatewayError>, bool);
 
 /// Delivers outbox items. Wake it with [`OutboxWorker::waker`] after storing new items.
 pub struct OutboxWorker {
@@ -181,6 +203,15 @@ pub struct OutboxWorker {
     roster: Arc<Roster>,
     /// Its deliveries without a durable outcome, for an online backup.
     settling: Arc<Settling>,
+    /// Recalls sent before their record was durable.
+    early: Early,
+    /// Durable items held back because their group's early recall is still in flight (that
+    /// recall's own item and its group's later ones), in commit order.
+    parked: Vec<(u64, OutboxItem)>,
+    /// Early recalls whose delivered mark waits for the next writer.
+    early_marking: Vec<u64>,
+    /// Early recalls whose delivered mark the running writer is writing.
+    early_releasing: Vec<u64>,
 }
 
 /// Reloading the queues after the store was reopened.
@@ -276,6 +307,10 @@ impl OutboxWorker {
             metrics: Arc::default(),
             roster: Arc::default(),
             settling: Arc::default(),
+            early: Early::new(settings.early_recalls),
+            parked: Vec::new(),
+            early_marking: Vec::new(),
+            early_releasing: Vec::new(),
         })
     }
 
@@ -285,6 +320,7 @@ impl OutboxWorker {
         self.metrics = metrics;
         self.metrics.track(self.queues.bound());
         self.metrics.track(self.governor.bound());
+        self.metrics.track(self.early.bound());
         self
     }
 
@@ -321,6 +357,7 @@ impl OutboxWorker {
             self.gateways.clone(),
             Arc::clone(&self.roster),
         )
+        .wakes_early(!self.early.is_off())
     }
 
     /// The notifier this worker waits on (for a worker restarted with [`OutboxWorker::with_wake`]).
@@ -337,11 +374,12 @@ impl OutboxWorker {
             self.check_generation();
             if matches!(self.reload, Reload::Idle) {
                 self.absorb_new();
+                self.send_early();
                 self.dispatch();
             }
             self.persist();
             self.settling
-                .set(self.in_flight.len() + self.marks.len() + self.writing.len());
+                .set(self.in_flight.len() + self.marks.len() + self.writing.len() + self.early.len());
             let pause = self.pause();
             tokio::select! {
                 biased;
@@ -375,6 +413,11 @@ impl OutboxWorker {
         while let Some(done) = self.in_flight.join_next().await {
             self.complete(done);
         }
+        // Early recalls whose item is durable by now get their delivered mark, not a second
+        // call after the restart.
+        if matches!(self.reload, Reload::Idle) {
+            self.absorb_new();
+        }
         // The last marks: written (and flushed) before the worker stops.
         for _ in 0..3 {
             if let Some(writer) = self.writer.take() {
@@ -391,7 +434,8 @@ impl OutboxWorker {
             let written = writer.await;
             self.written(written);
         }
-        self.settling.set(self.marks.len() + self.writing.len());
+        self.settling
+            .set(self.marks.len() + self.writing.len() + self.early.len());
         tracing::debug!(
             pending = self.queues.len(),
             unwritten = self.marks.len(),
@@ -402,14 +446,94 @@ impl OutboxWorker {
     /// Moves new durable items from the store's feed into the queues. Items not durable yet
     /// are usually being flushed by the webhook that wrote them; in case nobody does (a tool
     /// that enqueued without flushing), the worker's own writer flushes them.
+    ///
+    /// An item whose recall went early is not queued: delivered, it gets its delivered mark;
+    /// failed, it is queued as after a failed attempt; still in flight, it and its group's
+    /// later items wait (parked) until that call ends, so a warning never overtakes its
+    /// recall.
     fn absorb_new(&mut self) {
-        let outbox = self.store.outbox();
-        for (seq, item) in outbox.take_durable() {
-            if !self.marks.contains_key(&seq)
-                && let Some((seq, item)) = self.queues.insert(seq, item)
-            {
-                self.give_up_full(seq, item);
+        let mut items = std::mem::take(&mut self.parked);
+        items.extend(self.store.outbox().take_durable());
+        let mut waiting: Vec<GroupId> = Vec::new();
+        for (seq, item) in items {
+            if !self.marks.contains_key(&seq) {
+                self.take_in(seq, item, &mut waiting);
             }
+        }
+    }
+
+    /// Queues one durable item (see [`OutboxWorker::absorb_new`]); `waiting`: the groups
+    /// whose items wait for an early recall in flight.
+    fn take_in(&mut self, seq: u64, mut item: OutboxItem, waiting: &mut Vec<GroupId>) {
+        let group = item.action.group();
+        if waiting.contains(&group) {
+            self.parked.push((seq, item));
+            return;
+        }
+        match self.early.arrived(seq) {
+            Arrival::Queue => {}
+            Arrival::Wait => {
+                waiting.push(group);
+                self.parked.push((seq, item));
+                return;
+            }
+            Arrival::Delivered => {
+                self.marks.insert(seq, Mark::Delivered(None, None));
+                self.early_marking.push(seq);
+                return;
+            }
+            Arrival::Failed(started_ms, e) => {
+                // The early call was the item's first attempt.
+                item.attempts += 1;
+                item.last_error = Some(e.to_string());
+                if !e.is_retryable() {
+                    let now_ms = self.clock.now().as_millisecond();
+                    self.bury(seq, item, format!("refused by the gateway: {e}"), now_ms);
+                    return;
+                }
+                let delay = e.retry_after().unwrap_or_else(|| backoff(item.attempts));
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                item.not_before_ms = started_ms.saturating_add(delay_ms);
+                self.metrics.action(item.action.kind(), ActionResult::Retried);
+                tracing::warn!(
+                    %group, action = %item.action.kind(), seq, attempts = item.attempts, error = %e,
+                    "outbox: delivery failed, will retry"
+                );
+                self.marks.insert(seq, Mark::Retry(item.clone()));
+            }
+        }
+        if let Some((seq, item)) = self.queues.insert(seq, item) {
+            self.give_up_full(seq, item);
+        }
+    }
+
+    /// Sends the recalls just written, before their flush (see [`early`]): at most one per
+    /// group and `[outbox] early_recalls` in all until their delivered marks are on disk.
+    fn send_early(&mut self) {
+        if self.early.is_off() {
+            return;
+        }
+        let now_ms = self.clock.now().as_millisecond();
+        self.early.forget_stale(now_ms);
+        // Everything durable was just taken in; nothing newer was written.
+        if !self.store.outbox().has_undurable() {
+            return;
+        }
+        let (next, recalls) = self.store.outbox().peek_recalls(self.early.next());
+        self.early.look_from(next);
+        for (seq, item) in recalls {
+            let group = item.action.group();
+            // Never ahead of an earlier moderation action of its group (decision order).
+            if self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms) {
+                continue;
+            }
+            let gateways = self.gateways.clone();
+            let via = item.action.account().or_else(|| self.roster.keeper(group));
+            let action = item.action;
+            self.in_flight.spawn(async move {
+                let result = gateways.execute(via, &action).await;
+                (group, seq, now_ms, result, true)
+            });
         }
     }
 
@@ -448,7 +572,7 @@ impl OutboxWorker {
             let via = action.account().or_else(|| self.roster.keeper(group));
             self.in_flight.spawn(async move {
                 let result = gateways.execute(via, &action).await;
-                (group, seq, now_ms, result)
+                (group, seq, now_ms, result, false)
             });
         }
         for (seq, item) in expired {
@@ -503,7 +627,7 @@ impl OutboxWorker {
 
     /// Records the outcome of one call.
     fn complete(&mut self, done: Result<Attempt, tokio::task::JoinError>) {
-        let (group, seq, started_ms, result) = match done {
+        let (group, seq, started_ms, result, early) = match done {
             Ok(done) => done,
             Err(e) => {
                 // A delivery task panicked; its group stays busy until restart, and the item
@@ -515,6 +639,21 @@ impl OutboxWorker {
         let now_ms = self.clock.now().as_millisecond();
         let error = result.as_ref().err().map(ToString::to_string);
         self.metrics.gateway_call(group.platform, error.as_deref());
+        if early {
+            match result {
+                Ok(_) => {
+                    self.metrics
+                        .action(crate::domain::action::ActionKind::Recall, ActionResult::Delivered);
+                    tracing::info!(%group, action = "recall", seq, early = true, "outbox: delivered");
+                    self.early.ended(seq, Ok(()));
+                }
+                Err(e) => {
+                    tracing::debug!(%group, seq, error = %e, "outbox: an early recall failed; it is retried once its record is on disk");
+                    self.early.ended(seq, Err((started_ms, e)));
+                }
+            }
+            return;
+        }
         // The group's next call waits until this call's mark is on disk: after a crash at most
         // one delivered action per group is sent again.
         self.held.push(group);
@@ -618,6 +757,7 @@ impl OutboxWorker {
         self.write_after = None;
         self.writing = std::mem::take(&mut self.marks).into_iter().collect();
         self.releasing = std::mem::take(&mut self.held);
+        self.early_releasing = std::mem::take(&mut self.early_marking);
         let marks = self.writing.clone();
         // New dead letters may take the tree past its bound: trim it in the same task.
         let trim = marks.iter().any(|(_, mark)| matches!(mark, Mark::Dead(_)));
@@ -655,6 +795,9 @@ impl OutboxWorker {
                 for group in std::mem::take(&mut self.releasing) {
                     self.queues.release(group);
                 }
+                for seq in std::mem::take(&mut self.early_releasing) {
+                    self.early.settled(seq);
+                }
                 return;
             }
             Ok(Err(e)) => e.to_string(),
@@ -669,6 +812,7 @@ impl OutboxWorker {
             self.marks.entry(seq).or_insert(mark);
         }
         self.held.append(&mut self.releasing);
+        self.early_marking.append(&mut self.early_releasing);
         self.write_after = Some(tokio::time::Instant::now() + MARKS_RETRY);
     }
 
@@ -692,22 +836,23 @@ impl OutboxWorker {
     fn reloaded(&mut self, read: Result<Result<Vec<(u64, OutboxItem)>, StoreError>, tokio::task::JoinError>) {
         match read {
             Ok(Ok(items)) => {
-                let mut queues = Queues::with_limits(&self.limits);
-                let mut full = Vec::new();
-                for (seq, item) in items {
-                    let marked = self.marks.contains_key(&seq) || self.writing.iter().any(|(s, _)| *s == seq);
-                    if !marked {
-                        full.extend(queues.insert(seq, item));
-                    }
-                }
-                for (seq, item) in full {
-                    self.give_up_full(seq, item);
-                }
-                tracing::info!(pending = queues.len(), "outbox: queue reloaded");
                 // Holds belonged to the old queues; the new ones start with every group free.
                 self.held.clear();
                 self.releasing.clear();
-                self.queues = queues;
+                self.queues = Queues::with_limits(&self.limits);
+                // Parked items are in the outbox just read; early recalls whose item is not
+                // will never see it (their unit did not reach the disk).
+                self.parked.clear();
+                let pending: std::collections::HashSet<u64> = items.iter().map(|(seq, _)| *seq).collect();
+                self.early.retain_pending(&|seq| pending.contains(&seq));
+                let mut waiting = Vec::new();
+                for (seq, item) in items {
+                    let marked = self.marks.contains_key(&seq) || self.writing.iter().any(|(s, _)| *s == seq);
+                    if !marked {
+                        self.take_in(seq, item, &mut waiting);
+                    }
+                }
+                tracing::info!(pending = self.queues.len(), "outbox: queue reloaded");
                 self.reload = Reload::Idle;
             }
             Ok(Err(e)) => self.reload_failed(&e.to_string()),

@@ -290,6 +290,13 @@ impl Queues {
         None
     }
 
+    /// True when `group` has a moderation action pending or in flight: a recall sent early
+    /// would overtake it.
+    #[must_use]
+    pub fn has_moderation(&self, group: GroupId) -> bool {
+        self.groups.get(&group).is_some_and(|q| !q.moderation.is_empty())
+    }
+
     /// The earliest time a waiting group should be looked at again.
     #[must_use]
     pub fn next_wake(&self) -> Option<i64> {
