@@ -15,7 +15,7 @@ pub struct LearningSettings {
     /// The most messages kept per group; older ones go first.
     pub recent_per_group: usize,
     /// The most memory the kept messages may take over all groups, in MiB (their name and text
-    /// plus 96 bytes each); the oldest go first. The default, 3, keeps about 17,800 messages of
+    /// plus 112 bytes each); the oldest go first. The default, 3, keeps about 16,400 messages of
     /// 80 bytes (the former layout's 4 MiB kept about 13,800).
     pub recent_mib: u64,
     /// How many messages the review list (`/review`) keeps over all groups; the oldest go
@@ -91,7 +91,7 @@ mod tests {
         );
         // The default holds at least as many typical messages (80 bytes of name and text) as
         // the former 4 MiB at 224 bytes of bookkeeping each.
-        let kept = usize::try_from(s.learning.recent_mib << 20).expect("fits") / (80 + 96);
+        let kept = usize::try_from(s.learning.recent_mib << 20).expect("fits") / (80 + 112);
         assert!(kept >= (4 << 20) / (80 + 224), "{kept}");
         for (toml, key) in [
             ("[learning]\nrecent_window = \"10s\"\n", "learning.recent_window"),
