@@ -14,7 +14,9 @@ pub struct LearningSettings {
     pub recent_window: HumanDuration,
     /// The most messages kept per group; older ones go first.
     pub recent_per_group: usize,
-    /// The most memory the kept texts may take over all groups, in MiB; the oldest go first.
+    /// The most memory the kept messages may take over all groups, in MiB (their name and text
+    /// plus 112 bytes each); the oldest go first. The default, 3, keeps about 16,400 messages of
+    /// 80 bytes (the former layout's 4 MiB kept about 13,800).
     pub recent_mib: u64,
     /// How many messages the review list (`/review`) keeps over all groups; the oldest go
     /// first.
@@ -26,7 +28,7 @@ impl Default for LearningSettings {
         Self {
             recent_window: HumanDuration::from_secs(1_800),
             recent_per_group: 1_000,
-            recent_mib: 4,
+            recent_mib: 3,
             review_size: 500,
         }
     }
@@ -87,6 +89,10 @@ mod tests {
             1_800,
             "at least the last 30 minutes"
         );
+        // The default holds at least as many typical messages (80 bytes of name and text) as
+        // the former 4 MiB at 224 bytes of bookkeeping each.
+        let kept = usize::try_from(s.learning.recent_mib << 20).expect("fits") / (80 + 112);
+        assert!(kept >= (4 << 20) / (80 + 224), "{kept}");
         for (toml, key) in [
             ("[learning]\nrecent_window = \"10s\"\n", "learning.recent_window"),
             ("[learning]\nrecent_per_group = 0\n", "learning.recent_per_group"),

@@ -27,6 +27,7 @@
 //! loses nothing: the index is rebuilt from the store at the next start.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -48,23 +49,33 @@ use crate::store::{Store, StoreError};
 /// The longest text kept per recent message, in bytes (cut on a character boundary).
 pub const RECENT_TEXT_MAX: usize = 4096;
 
-/// What one recent message costs besides its text and name: the entry (104 bytes) with its
-/// queue's spare room, its pointer in the arrival order, and the allocator's headers of its
-/// two strings. Measured: with 96 here, the 16 MiB the gauge showed took 29 MiB of the
-/// daemon's resident memory in the soak bench (about 300 bytes per message of 80).
-const ENTRY_OVERHEAD: usize = 224;
+/// The longest sender name kept per recent message, in bytes (cut on a character boundary;
+/// platforms' display names are far shorter).
+pub const RECENT_NAME_MAX: usize = 1024;
+
+/// What one recent message costs besides its name and text, in bytes: the entry ([`Kept`],
+/// 48 bytes) with its queue's spare room (a queue grows by doubling and keeps its high-water
+/// capacity), its 4-byte pointer in the arrival order with that queue's spare room, and the
+/// allocator's header and rounding of its one allocation. Measured with glibc's malloc
+/// (`mallinfo2`, heap in use before and after): filling the cache with 1,000 to 100,000
+/// messages of 80 bytes of name and text in 1 to 400 groups (40 sizes), 71 to 117 bytes
+/// besides them, 90 on average; in the steady state, 200,000 messages of the soak bench's mix
+/// (200 groups, 53 bytes of name and text) through the default bound, 112. The former layout
+/// (two `String`s, a 104-byte entry, a 24-byte pointer, counted at 224) measured 166 to 269
+/// (211 on average) and 233 the same ways.
+const ENTRY_OVERHEAD: usize = 112;
 
 /// The most review items `/review` shows at once.
 pub const REVIEW_SHOWN: usize = 10;
 
-/// A message the bot saw, kept for replies.
+/// A message the bot saw, kept for replies (a copy of what [`Recent`] keeps compactly).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecentMessage {
     /// The platform's message id.
     pub message_id: i64,
     /// Who sent it.
     pub user_id: i64,
-    /// Their display name.
+    /// Their display name (at most [`RECENT_NAME_MAX`] bytes).
     pub name: String,
     /// Their role, as the message reported it.
     pub role: Role,
@@ -76,31 +87,139 @@ pub struct RecentMessage {
     pub case: Option<u64>,
     /// The bot already recalled it (or asked the platform to).
     pub recalled: bool,
-    /// Arrival number, to tell a live pointer of the arrival order from a stale one.
-    seq: u64,
 }
 
-impl RecentMessage {
-    fn bytes(&self) -> usize {
-        self.text.len() + self.name.len() + ENTRY_OVERHEAD
+/// How [`Kept::meta`] packs a message's arrival time, name length, role and recall flag in one
+/// word: the arrival in unix ms in the low 48 bits (until the year 10889), the name's length in
+/// the next 12 (at most [`RECENT_NAME_MAX`]), the role in 2, the recall flag in 1.
+const AT_BITS: u32 = 48;
+const AT_MASK: u64 = (1 << AT_BITS) - 1;
+const NAME_SHIFT: u32 = AT_BITS;
+const NAME_MASK: u64 = 0xFFF;
+const ROLE_SHIFT: u32 = 60;
+const RECALLED: u64 = 1 << 62;
+
+/// One kept message as [`Recent`] holds it: 48 bytes and one allocation (the name followed by
+/// the text), without a `String`'s spare capacity.
+#[derive(Debug)]
+struct Kept {
+    /// The sender's name, then the text.
+    name_text: Box<str>,
+    message_id: i64,
+    user_id: i64,
+    /// The audit case (case numbers start at 1).
+    case: Option<NonZeroU64>,
+    /// Arrival, name length, role, recall flag (see [`AT_BITS`]).
+    meta: u64,
+}
+
+impl Kept {
+    fn new(msg: &GroupMessage, text: &str, now_ms: i64) -> Self {
+        let name = cut(&msg.sender.name, RECENT_NAME_MAX);
+        let mut name_text = String::with_capacity(name.len() + text.len());
+        name_text.push_str(name);
+        name_text.push_str(text);
+        let role = match msg.sender.role {
+            Role::Owner => 0,
+            Role::Admin => 1,
+            Role::Member => 2,
+        };
+        // A clock before 1970 or after the year 10889 is kept at the nearest end.
+        let at = u64::try_from(now_ms).unwrap_or(0).min(AT_MASK);
+        let name_len = u64::try_from(name.len()).unwrap_or(NAME_MASK).min(NAME_MASK);
+        Self {
+            name_text: name_text.into_boxed_str(),
+            message_id: msg.message_id,
+            user_id: msg.sender.user_id,
+            case: None,
+            meta: at | name_len << NAME_SHIFT | role << ROLE_SHIFT,
+        }
     }
+
+    fn at_ms(&self) -> i64 {
+        i64::try_from(self.meta & AT_MASK).unwrap_or(i64::MAX)
+    }
+
+    fn name_len(&self) -> usize {
+        usize::try_from(self.meta >> NAME_SHIFT & NAME_MASK).unwrap_or(0)
+    }
+
+    fn name(&self) -> &str {
+        self.name_text.get(..self.name_len()).unwrap_or_default()
+    }
+
+    fn text(&self) -> &str {
+        self.name_text.get(self.name_len()..).unwrap_or_default()
+    }
+
+    fn role(&self) -> Role {
+        match self.meta >> ROLE_SHIFT & 0b11 {
+            0 => Role::Owner,
+            1 => Role::Admin,
+            _ => Role::Member,
+        }
+    }
+
+    fn recalled(&self) -> bool {
+        self.meta & RECALLED != 0
+    }
+
+    /// Replaces the text (an edit), keeping the name.
+    fn set_text(&mut self, text: &str) {
+        let mut name_text = String::with_capacity(self.name_len() + text.len());
+        name_text.push_str(self.name());
+        name_text.push_str(text);
+        self.name_text = name_text.into_boxed_str();
+    }
+
+    fn bytes(&self) -> usize {
+        self.name_text.len() + ENTRY_OVERHEAD
+    }
+
+    fn to_message(&self) -> RecentMessage {
+        RecentMessage {
+            message_id: self.message_id,
+            user_id: self.user_id,
+            name: self.name().to_owned(),
+            role: self.role(),
+            text: self.text().to_owned(),
+            at_ms: self.at_ms(),
+            case: self.case.map(NonZeroU64::get),
+            recalled: self.recalled(),
+        }
+    }
+}
+
+/// One group's kept messages.
+#[derive(Debug)]
+struct GroupQueue {
+    group: GroupId,
+    /// In arrival order.
+    queue: VecDeque<Kept>,
+    /// How many of this group's pointers in [`Recent::order`] point at messages its count bound
+    /// already dropped. They are always the group's oldest pointers there.
+    stale: usize,
 }
 
 /// The recent messages of every group (see the module documentation).
 ///
-/// Each group's messages are a queue in arrival order; `order` holds a pointer `(group, seq)`
-/// per message over all groups, in arrival order, so the oldest message anywhere is found in
-/// O(1) when the window or the byte bound evicts. A message evicted by its group's count bound
-/// leaves a stale pointer behind, skipped when reached; `order` is compacted when more than
-/// half of it is stale.
+/// Each group's messages are a queue in arrival order, in a slot of `slots`; `order` holds the
+/// slot number (4 bytes) of each message over all groups, in arrival order, so the oldest
+/// message anywhere is found in O(1) when the window or the byte bound evicts: the front
+/// pointer's group's oldest message. A message dropped by its group's count bound is always
+/// that group's oldest, so it leaves a stale pointer that is the group's oldest in `order`:
+/// the group counts them (`stale`) and skips that many when reached. `order` is compacted when
+/// more than half of it is stale. A group's slot is freed when its queue empties, which only
+/// happens when no pointer of it is left.
 #[derive(Debug)]
 pub struct Recent {
     window_ms: i64,
     per_group: usize,
     max_bytes: usize,
-    groups: HashMap<GroupId, VecDeque<RecentMessage>>,
-    order: VecDeque<(GroupId, u64)>,
-    next_seq: u64,
+    slots: Vec<Option<GroupQueue>>,
+    free: Vec<u32>,
+    index: HashMap<GroupId, u32>,
+    order: VecDeque<u32>,
     live: usize,
     bytes: usize,
 }
@@ -113,9 +232,10 @@ impl Recent {
             window_ms: i64::try_from(settings.recent_window.get().as_millis()).unwrap_or(i64::MAX),
             per_group: settings.recent_per_group.max(1),
             max_bytes: usize::try_from(settings.recent_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            groups: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
             order: VecDeque::new(),
-            next_seq: 0,
             live: 0,
             bytes: 0,
         }
@@ -139,42 +259,70 @@ impl Recent {
         self.bytes
     }
 
+    /// The slot of `group`'s queue, made when it has none.
+    fn slot(&mut self, group: GroupId) -> Option<u32> {
+        if let Some(&slot) = self.index.get(&group) {
+            return Some(slot);
+        }
+        let queue = GroupQueue {
+            group,
+            queue: VecDeque::new(),
+            stale: 0,
+        };
+        let slot = if let Some(slot) = self.free.pop() {
+            *self.slots.get_mut(slot as usize)? = Some(queue);
+            slot
+        } else {
+            // More groups than a u32 counts cannot have messages in memory at once.
+            let slot = u32::try_from(self.slots.len()).ok()?;
+            self.slots.push(Some(queue));
+            slot
+        };
+        self.index.insert(group, slot);
+        Some(slot)
+    }
+
+    fn queue(&self, group: GroupId) -> Option<&VecDeque<Kept>> {
+        let slot = *self.index.get(&group)?;
+        Some(&self.slots.get(slot as usize)?.as_ref()?.queue)
+    }
+
+    fn queue_mut(&mut self, group: GroupId) -> Option<&mut VecDeque<Kept>> {
+        let slot = *self.index.get(&group)?;
+        Some(&mut self.slots.get_mut(slot as usize)?.as_mut()?.queue)
+    }
+
     /// Keeps `msg` (seen at `now_ms`); an edit replaces the text of the message it edits.
     /// Returns how many kept messages its bounds dropped to make room (its group's count or
     /// the byte bound; messages that aged out of the window are not counted).
     pub fn insert(&mut self, msg: &GroupMessage, now_ms: i64) -> usize {
-        let mut dropped = 0;
         let text = cut(&msg.text, RECENT_TEXT_MAX);
-        let queue = self.groups.entry(msg.group).or_default();
         // Only an edit looks for the message it replaces.
-        let edited = if msg.edited {
-            queue.iter_mut().rev().find(|m| m.message_id == msg.message_id)
-        } else {
-            None
+        if msg.edited
+            && let Some(kept) = self
+                .queue_mut(msg.group)
+                .and_then(|q| q.iter_mut().rev().find(|m| m.message_id == msg.message_id))
+        {
+            let before = kept.bytes();
+            kept.set_text(text);
+            let after = kept.bytes();
+            self.bytes = self.bytes - before + after;
+            return self.evict(now_ms);
+        }
+        let Some(slot) = self.slot(msg.group) else {
+            return 0;
         };
-        if let Some(kept) = edited {
-            self.bytes = self.bytes - kept.text.len() + text.len();
-            kept.text = text.to_owned();
-        } else {
-            let entry = RecentMessage {
-                message_id: msg.message_id,
-                user_id: msg.sender.user_id,
-                name: msg.sender.name.clone(),
-                role: msg.sender.role,
-                text: text.to_owned(),
-                at_ms: now_ms,
-                case: None,
-                recalled: false,
-                seq: self.next_seq,
-            };
-            self.next_seq += 1;
+        let entry = Kept::new(msg, text, now_ms);
+        let mut dropped = 0;
+        if let Some(Some(group)) = self.slots.get_mut(slot as usize) {
             self.bytes += entry.bytes();
             self.live += 1;
-            self.order.push_back((msg.group, entry.seq));
-            queue.push_back(entry);
-            if queue.len() > self.per_group
-                && let Some(old) = queue.pop_front()
+            self.order.push_back(slot);
+            group.queue.push_back(entry);
+            if group.queue.len() > self.per_group
+                && let Some(old) = group.queue.pop_front()
             {
+                group.stale += 1;
                 self.live -= 1;
                 self.bytes -= old.bytes();
                 dropped += 1;
@@ -194,66 +342,77 @@ impl Recent {
     fn evict(&mut self, now_ms: i64) -> usize {
         let mut over_bytes = 0;
         let cutoff = now_ms.saturating_sub(self.window_ms);
-        while let Some(&(group, seq)) = self.order.front() {
-            let Some(queue) = self.groups.get_mut(&group) else {
+        while let Some(&slot) = self.order.front() {
+            let Some(group) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
                 self.order.pop_front();
                 continue;
             };
-            match queue.front() {
-                Some(first) if first.seq == seq => {
-                    if first.at_ms >= cutoff && self.bytes <= self.max_bytes {
-                        break;
-                    }
-                    if first.at_ms >= cutoff {
-                        over_bytes += 1;
-                    }
-                    let bytes = first.bytes();
-                    queue.pop_front();
-                    self.live -= 1;
-                    self.bytes -= bytes;
-                    if queue.is_empty() {
-                        self.groups.remove(&group);
-                    }
+            if group.stale > 0 {
+                // Dropped by its group's bound already.
+                group.stale -= 1;
+                self.order.pop_front();
+                continue;
+            }
+            if let Some(first) = group.queue.front() {
+                if first.at_ms() >= cutoff && self.bytes <= self.max_bytes {
+                    break;
                 }
-                // Evicted by its group's bound already: a stale pointer.
-                _ => {}
+                if first.at_ms() >= cutoff {
+                    over_bytes += 1;
+                }
+                self.bytes -= first.bytes();
+                self.live -= 1;
+                group.queue.pop_front();
+            }
+            if group.queue.is_empty() {
+                let id = group.group;
+                self.index.remove(&id);
+                if let Some(freed) = self.slots.get_mut(slot as usize) {
+                    *freed = None;
+                }
+                self.free.push(slot);
             }
             self.order.pop_front();
         }
         if self.order.len() > 2 * self.live + 64 {
-            let groups = &self.groups;
-            // Each group's queue is in arrival (seq) order.
-            self.order.retain(|(group, seq)| {
-                groups
-                    .get(group)
-                    .is_some_and(|q| q.binary_search_by_key(seq, |m| m.seq).is_ok())
-            });
+            let slots = &mut self.slots;
+            // Each group's stale pointers are its oldest ones.
+            self.order
+                .retain(|&slot| match slots.get_mut(slot as usize).and_then(Option::as_mut) {
+                    Some(group) if group.stale > 0 => {
+                        group.stale -= 1;
+                        false
+                    }
+                    Some(_) => true,
+                    None => false,
+                });
         }
         over_bytes
     }
 
-    /// The kept message `message_id` of `group`.
+    /// A copy of the kept message `message_id` of `group`.
     #[must_use]
-    pub fn get(&self, group: GroupId, message_id: i64) -> Option<&RecentMessage> {
-        self.groups
-            .get(&group)?
+    pub fn get(&self, group: GroupId, message_id: i64) -> Option<RecentMessage> {
+        self.queue(group)?
             .iter()
             .rev()
             .find(|m| m.message_id == message_id)
+            .map(Kept::to_message)
     }
 
     /// Notes that `message_id` caused (or was labelled in) `case`, and whether the bot recalled
     /// it.
     pub fn mark(&mut self, group: GroupId, message_id: i64, case: Option<u64>, recalled: bool) {
         if let Some(m) = self
-            .groups
-            .get_mut(&group)
+            .queue_mut(group)
             .and_then(|q| q.iter_mut().rev().find(|m| m.message_id == message_id))
         {
-            if case.is_some() {
-                m.case = case;
+            if let Some(case) = case.and_then(NonZeroU64::new) {
+                m.case = Some(case);
             }
-            m.recalled |= recalled;
+            if recalled {
+                m.meta |= RECALLED;
+            }
         }
     }
 }
@@ -646,7 +805,7 @@ impl Learning {
     /// The kept message `message_id` of `group`, if it is still kept.
     #[must_use]
     pub fn recent(&self, group: GroupId, message_id: i64) -> Option<RecentMessage> {
-        self.lock_recent().get(group, message_id).cloned()
+        self.lock_recent().get(group, message_id)
     }
 
     /// Notes what became of a kept message (its case; whether the bot recalled it).
@@ -926,9 +1085,12 @@ mod tests {
         let mut recent = Recent::new(&settings(100, 1));
         recent.insert(&msg(1, 10, "第一条"), 0);
         recent.insert(&msg(2, 10, "另一个群"), 10 * MIN);
-        assert_eq!(recent.get(GroupId::qq(1), 10).map(|m| m.text.as_str()), Some("第一条"));
         assert_eq!(
-            recent.get(GroupId::qq(2), 10).map(|m| m.text.as_str()),
+            recent.get(GroupId::qq(1), 10).map(|m| m.text).as_deref(),
+            Some("第一条")
+        );
+        assert_eq!(
+            recent.get(GroupId::qq(2), 10).map(|m| m.text).as_deref(),
             Some("另一个群")
         );
         assert!(recent.get(GroupId::qq(1), 11).is_none());
@@ -936,7 +1098,10 @@ mod tests {
         let mut edit = msg(1, 10, "改过的");
         edit.edited = true;
         recent.insert(&edit, 20 * MIN);
-        assert_eq!(recent.get(GroupId::qq(1), 10).map(|m| m.text.as_str()), Some("改过的"));
+        assert_eq!(
+            recent.get(GroupId::qq(1), 10).map(|m| m.text).as_deref(),
+            Some("改过的")
+        );
         assert_eq!(recent.len(), 2);
         // 30 minutes after the first: it is gone, the second stays.
         recent.insert(&msg(2, 11, "新消息"), 30 * MIN + 1);
@@ -981,6 +1146,107 @@ mod tests {
         let kept = recent.get(GroupId::qq(2), 599).expect("kept");
         assert!(kept.text.len() <= RECENT_TEXT_MAX && kept.text.len() > RECENT_TEXT_MAX - 4);
         assert!(kept.text.is_char_boundary(kept.text.len()));
+    }
+
+    /// The books balance: every kept message is counted once, in bytes and in `order`.
+    fn assert_consistent(recent: &Recent) {
+        let groups: Vec<&GroupQueue> = recent.slots.iter().flatten().collect();
+        let kept: usize = groups.iter().map(|g| g.queue.len()).sum();
+        let stale: usize = groups.iter().map(|g| g.stale).sum();
+        let bytes: usize = groups.iter().flat_map(|g| g.queue.iter()).map(Kept::bytes).sum();
+        assert_eq!(kept, recent.len());
+        assert_eq!(bytes, recent.bytes());
+        assert_eq!(recent.order.len(), kept + stale);
+        assert_eq!(recent.index.len(), groups.len());
+        assert!(
+            groups.iter().all(|g| !g.queue.is_empty()),
+            "an empty group keeps no slot"
+        );
+        for (&id, &slot) in &recent.index {
+            let group = recent.slots[slot as usize].as_ref().expect("indexed slot");
+            assert_eq!(group.group, id);
+        }
+    }
+
+    #[test]
+    fn a_kept_message_is_compact_and_comes_back_whole() {
+        // ENTRY_OVERHEAD is measured for this layout: a change of it needs a new measurement.
+        assert_eq!(std::mem::size_of::<Kept>(), 48);
+        assert_eq!(std::mem::size_of::<Option<Kept>>(), 48);
+        assert_eq!(std::mem::size_of_val(&0_u32), 4, "an arrival pointer");
+
+        let mut recent = Recent::new(&settings(100, 1));
+        let now = 1_796_000_000_123; // December 2026, in ms
+        for (id, role) in [(1, Role::Owner), (2, Role::Admin), (3, Role::Member)] {
+            let mut m = msg(1, id, "原文 text");
+            m.sender.role = role;
+            m.sender.user_id = -1_001_234_567_890;
+            recent.insert(&m, now + id);
+        }
+        let long = "名".repeat(RECENT_NAME_MAX);
+        let mut m = msg(1, 4, "");
+        m.sender.name.clone_from(&long);
+        recent.insert(&m, now);
+        recent.mark(GroupId::qq(1), 2, Some(u64::MAX), false);
+        for (id, role) in [(1, Role::Owner), (2, Role::Admin), (3, Role::Member)] {
+            let kept = recent.get(GroupId::qq(1), id).expect("kept");
+            assert_eq!(
+                kept,
+                RecentMessage {
+                    message_id: id,
+                    user_id: -1_001_234_567_890,
+                    name: "阿杰".into(),
+                    role,
+                    text: "原文 text".into(),
+                    at_ms: now + id,
+                    case: (id == 2).then_some(u64::MAX),
+                    recalled: false,
+                }
+            );
+        }
+        // A long name is cut on a character boundary; an edit keeps the name.
+        let kept = recent.get(GroupId::qq(1), 4).expect("kept");
+        assert_eq!(kept.name, cut(&long, RECENT_NAME_MAX));
+        assert_eq!(kept.text, "");
+        let mut edit = msg(1, 4, "改过");
+        edit.sender.name = "别的名字".into();
+        edit.edited = true;
+        recent.insert(&edit, now + 10);
+        let kept = recent.get(GroupId::qq(1), 4).expect("kept");
+        assert_eq!(
+            (kept.name.as_str(), kept.text.as_str()),
+            (cut(&long, RECENT_NAME_MAX), "改过")
+        );
+        assert_eq!(kept.at_ms, now, "an edit keeps the arrival");
+        recent.mark(GroupId::qq(1), 4, None, true);
+        recent.mark(GroupId::qq(1), 4, Some(7), false);
+        let kept = recent.get(GroupId::qq(1), 4).expect("kept");
+        assert_eq!((kept.case, kept.recalled), (Some(7), true), "marks add up");
+        assert_consistent(&recent);
+    }
+
+    #[test]
+    fn groups_emptied_by_the_window_give_their_slot_back_and_stale_pointers_balance() {
+        let mut recent = Recent::new(&settings(4, 1));
+        let mut id = 0;
+        // Rounds of a busy group (dropping by its count bound) and quiet ones, a window apart
+        // now and then, so groups empty, slots are reused and stale pointers are skipped.
+        for round in 0..50_i64 {
+            let base = round * 11 * MIN;
+            for i in 0..40 {
+                id += 1;
+                let group = if i % 3 == 0 { 100 + round } else { 1 };
+                recent.insert(&msg(group, id, "消息"), base + i);
+                assert_consistent(&recent);
+            }
+        }
+        // 51 groups came and went; at most 4 had messages at once.
+        assert!(recent.slots.len() <= 5, "slots are reused: {}", recent.slots.len());
+        // The last round's messages are all there is (older rounds aged out or were dropped).
+        assert!(recent.len() <= 4 + 4 * 3);
+        recent.insert(&msg(2, 1, "后来"), 50 * 11 * MIN + 31 * MIN);
+        assert_eq!(recent.len(), 1);
+        assert_consistent(&recent);
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
             s.limits.console_sessions = 7;
             s.limits.send_window_groups = 123;
             s.limits.trust_members = 321;
-            s.learning.recent_mib = 3;
+            s.learning.recent_mib = 5;
         }),
         ..Options::default()
     })
@@ -277,7 +277,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
     // messages a `/spam` reply can refer to, bounded in bytes by `[learning] recent_mib`.
     assert_eq!(value("qunguan_memory_capacity{structure=\"neardup_samples\"}"), 100_000);
     assert_eq!(value("qunguan_memory_entries{structure=\"neardup_samples\"}"), 0);
-    assert_eq!(value("qunguan_memory_capacity{structure=\"recent_bytes\"}"), 3 << 20);
+    assert_eq!(value("qunguan_memory_capacity{structure=\"recent_bytes\"}"), 5 << 20);
     assert!(value("qunguan_memory_entries{structure=\"recent_bytes\"}") > 3 * "大家好".len() as u64);
     assert!(value("qunguan_store_size_bytes") > 0);
     assert!(value("process_resident_memory_bytes") > 1 << 20);
