@@ -663,6 +663,49 @@ pub fn actions(calls: &[Call]) -> Vec<&str> {
     calls.iter().map(|c| c.action.as_str()).collect()
 }
 
+/// Asserts that `calls` are the calls `expected` names, in its order up to what early
+/// recalls may change (`[outbox] early_recalls`): moderation calls (`delete_msg`,
+/// `set_group_ban`, `set_group_kick`) keep their order among themselves, the bot's messages
+/// keep theirs, and a message never goes out before a moderation call `expected` puts ahead
+/// of it (a warning never before its recall); a moderation call may overtake an earlier
+/// message of the bot.
+#[track_caller]
+pub fn assert_calls_in_order(calls: &[Call], expected: &[&str]) {
+    let moderation = |a: &str| matches!(a, "delete_msg" | "set_group_ban" | "set_group_kick");
+    let got = actions(calls);
+    let of_kind = |list: &[&str], m: bool| -> Vec<String> {
+        list.iter()
+            .filter(|a| moderation(a) == m)
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    assert_eq!(
+        of_kind(&got, true),
+        of_kind(expected, true),
+        "moderation calls: {got:?}"
+    );
+    assert_eq!(of_kind(&got, false), of_kind(expected, false), "messages: {got:?}");
+    // For each message, how many moderation calls went before it.
+    let before = |list: &[&str]| -> Vec<usize> {
+        let mut seen = 0;
+        let mut out = Vec::new();
+        for a in list {
+            if moderation(a) {
+                seen += 1;
+            } else {
+                out.push(seen);
+            }
+        }
+        out
+    };
+    for (k, (got_n, want_n)) in before(&got).iter().zip(before(expected)).enumerate() {
+        assert!(
+            *got_n >= want_n,
+            "message {k} went out before a moderation call meant to precede it: {got:?}"
+        );
+    }
+}
+
 /// Logs go to the test output only when `TEST_LOG` is set.
 fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
