@@ -68,31 +68,31 @@ impl Faults {
 
     /// Applies the flush-only faults to one flush (after [`Faults::before_write`]).
     pub(crate) fn before_flush(&self) -> Result<(), StoreError> {
-        while self.stall_flushes.load(Ordering::SeqCst) {
-            std::thread::sleep(STALL_POLL);
-        }
-        if self.fail_flushes.load(Ordering::SeqCst) {
-            return Err(StoreError::Sled(sled::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "no space left on device (injected into a flush)",
-            ))));
-        }
-        Ok(())
+        apply(
+            &self.stall_flushes,
+            &self.fail_flushes,
+            "no space left on device (injected into a flush)",
+        )
     }
 
     /// Applies the faults to one write: waits out a stall, then fails if writes fail.
     pub(crate) fn before_write(&self) -> Result<(), StoreError> {
-        while self.stall.load(Ordering::SeqCst) {
-            std::thread::sleep(STALL_POLL);
-        }
-        if self.fail_writes.load(Ordering::SeqCst) {
-            return Err(StoreError::Sled(sled::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "no space left on device (injected)",
-            ))));
-        }
-        Ok(())
+        apply(&self.stall, &self.fail_writes, "no space left on device (injected)")
     }
+}
+
+/// Waits while `stall` is set, then fails with a full disk's error if `fail` is.
+fn apply(stall: &AtomicBool, fail: &AtomicBool, message: &'static str) -> Result<(), StoreError> {
+    while stall.load(Ordering::SeqCst) {
+        std::thread::sleep(STALL_POLL);
+    }
+    if fail.load(Ordering::SeqCst) {
+        return Err(StoreError::Sled(sled::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            message,
+        ))));
+    }
+    Ok(())
 }
 
 /// The numbers of explicit flushes. A flush whose number the integrity sidecar will quote

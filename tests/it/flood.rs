@@ -13,14 +13,6 @@ fn chat(group: i64, id: i64, user: i64, text: &str) -> serde_json::Value {
     group_message_in(group, id, user, "member", text)
 }
 
-fn recalled(calls: &[Call]) -> Vec<i64> {
-    calls
-        .iter()
-        .filter(|c| c.action == "delete_msg")
-        .map(|c| c.params["message_id"].as_i64().expect("id"))
-        .collect()
-}
-
 #[tokio::test]
 async fn eight_messages_in_ten_seconds_are_a_flood_and_all_eight_are_recalled() {
     let app = TestApp::spawn().await;

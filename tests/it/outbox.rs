@@ -303,15 +303,6 @@ async fn by_default_late_messages_are_counted_and_removed_without_dead_letters()
     app.stop().await;
 }
 
-/// The recalls in `calls`, by message id, in order.
-fn recalled(calls: &[Call]) -> Vec<i64> {
-    calls
-        .iter()
-        .filter(|c| c.action == "delete_msg")
-        .map(|c| c.params["message_id"].as_i64().expect("id"))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
     let app = TestApp::spawn().await;

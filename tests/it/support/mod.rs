@@ -663,6 +663,15 @@ pub fn actions(calls: &[Call]) -> Vec<&str> {
     calls.iter().map(|c| c.action.as_str()).collect()
 }
 
+/// The recalls in `calls`, by message id, in order.
+pub fn recalled(calls: &[Call]) -> Vec<i64> {
+    calls
+        .iter()
+        .filter(|c| c.action == "delete_msg")
+        .map(|c| c.params["message_id"].as_i64().expect("id"))
+        .collect()
+}
+
 /// Asserts that `calls` are the calls `expected` names, in its order up to what early
 /// recalls may change (`[outbox] early_recalls`): moderation calls (`delete_msg`,
 /// `set_group_ban`, `set_group_kick`) keep their order among themselves, the bot's messages
