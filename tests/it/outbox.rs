@@ -334,6 +334,36 @@ async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
 }
 
 #[tokio::test]
+async fn an_early_recall_whose_flush_takes_over_a_minute_is_still_sent_once() {
+    let app = TestApp::spawn().await;
+    app.store.faults().stall_flushes(true);
+    let poster = app.poster();
+    let post = tokio::spawn(async move { poster.post(&spam_in(GROUP, 1, 701)).await });
+    let early = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(actions(&early), ["delete_msg"]);
+    // A minute passes with the flush still stalled. The worker looks again at least every
+    // second (`IDLE_POLL`): its entry must not be forgotten while its record may still come.
+    app.advance(Duration::from_secs(61));
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let metrics = app.wait_metrics(&[]).await;
+    assert_eq!(
+        sample(&metrics, "qunguan_memory_evictions_total{structure=\"outbox_early\"}"),
+        Some("0"),
+        "{metrics}"
+    );
+    app.store.faults().stall_flushes(false);
+    assert_eq!(post.await.expect("poster"), StatusCode::NO_CONTENT);
+    app.settle().await;
+    let calls = app.gateway.calls();
+    assert_eq!(
+        actions(&calls),
+        ["delete_msg", "send_group_msg"],
+        "recalled once: {calls:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_warning_waits_for_its_early_recall_still_in_flight() {
     let app = TestApp::spawn().await;
     // The recall's call takes 400 ms (within the client's timeout: answered ok); its record

@@ -11,7 +11,8 @@
 //! repeated (its event is redelivered, or its item is still pending). The map holds at most
 //! `[outbox] early_recalls` entries; a recall that finds it full waits for its flush as any
 //! other action does. An entry whose item never arrives (its unit never reached the disk,
-//! or the store was reopened meanwhile) is forgotten after [`FORGET_AFTER_MS`].
+//! or the store was reopened meanwhile) is forgotten after [`FORGET_AFTER_MS`], once every commit
+//! so far is on disk (before that, its item may still come).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -514,9 +514,12 @@ impl OutboxWorker {
             return;
         }
         let now_ms = self.clock.now().as_millisecond();
-        self.early.forget_stale(now_ms);
-        // Everything durable was just taken in; nothing newer was written.
+        // Everything durable was just taken in; nothing newer was written. Only now may a
+        // delivered early recall whose item has not come be forgotten: while commits are not
+        // yet durable (a flush slower than a minute), its item may still come, and would be
+        // sent again.
         if !self.store.outbox().has_undurable() {
+            self.early.forget_stale(now_ms);
             return;
         }
         let (next, recalls) = self.store.outbox().peek_recalls(self.early.next());
