@@ -90,8 +90,19 @@ impl Early {
     }
 
     /// Entries (calls in flight, delivered ones waiting for their item, marks being written).
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Early calls that ended and wait for their stored item (delivered or failed): the ones
+    /// no other count of the worker holds. A call in flight is among the worker's calls in
+    /// flight, and one being marked among its marks, so neither is counted twice.
+    pub(crate) fn unsettled(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, State::Delivered | State::Failed(..)))
+            .count()
     }
 
     /// The first sequence number not yet looked at in the feed.
@@ -232,6 +243,25 @@ mod tests {
         early.settled(1);
         assert!(early.admit(4, group(1), 0));
         assert!(matches!(early.arrived(99), Arrival::Queue), "never sent early");
+    }
+
+    #[test]
+    fn only_ended_calls_waiting_for_their_item_count_as_unsettled() {
+        let mut early = Early::new(8);
+        assert!(early.admit(1, group(1), 0));
+        assert!(early.admit(2, group(2), 0));
+        assert_eq!(
+            early.unsettled(),
+            0,
+            "calls in flight are counted with the worker's calls"
+        );
+        early.ended(1, Ok(()));
+        early.ended(2, Err((0, GatewayError::Timeout("POST x".into()))));
+        assert_eq!(early.unsettled(), 2, "delivered and failed, their items not yet come");
+        assert!(matches!(early.arrived(1), Arrival::Delivered));
+        assert_eq!(early.unsettled(), 1, "a mark being written is counted with the marks");
+        assert!(matches!(early.arrived(2), Arrival::Failed(..)));
+        assert_eq!(early.unsettled(), 0);
     }
 
     #[test]

@@ -379,7 +379,7 @@ impl OutboxWorker {
             }
             self.persist();
             self.settling
-                .set(self.in_flight.len() + self.marks.len() + self.writing.len() + self.early.len());
+                .set(self.in_flight.len() + self.marks.len() + self.writing.len() + self.early.unsettled());
             let pause = self.pause();
             tokio::select! {
                 biased;
@@ -435,7 +435,7 @@ impl OutboxWorker {
             self.written(written);
         }
         self.settling
-            .set(self.marks.len() + self.writing.len() + self.early.len());
+            .set(self.marks.len() + self.writing.len() + self.early.unsettled());
         tracing::debug!(
             pending = self.queues.len(),
             unwritten = self.marks.len(),
