@@ -631,9 +631,11 @@ async fn updates_fetched_again_after_a_lost_offset_change_nothing() {
         "the rewound offset was used"
     );
     // Both updates were served again and changed nothing; the next one is the third strike.
+    // (The two first updates come in one batch, so the second recall may overtake the first
+    // warning: a recall goes out before its record's flush.)
     app.telegram.push_updates([spam(12, 1_012)]);
     let actions = app.telegram.wait_actions(9, PATIENCE).await;
-    assert_eq!(methods(&actions), THREE_STRIKES);
+    assert_names_in_order(&methods(&actions), &THREE_STRIKES);
     app.stop().await;
 }
 

@@ -672,28 +672,40 @@ pub fn recalled(calls: &[Call]) -> Vec<i64> {
         .collect()
 }
 
-/// Asserts that `calls` are the calls `expected` names, in its order up to what early
-/// recalls may change (`[outbox] early_recalls`): moderation calls (`delete_msg`,
-/// `set_group_ban`, `set_group_kick`) keep their order among themselves, the bot's messages
-/// keep theirs, and a message never goes out before a moderation call `expected` puts ahead
-/// of it (a warning never before its recall); a moderation call may overtake an earlier
-/// message of the bot.
+/// [`assert_names_in_order`] for OneBot calls.
 #[track_caller]
 pub fn assert_calls_in_order(calls: &[Call], expected: &[&str]) {
-    let moderation = |a: &str| matches!(a, "delete_msg" | "set_group_ban" | "set_group_kick");
-    let got = actions(calls);
+    assert_names_in_order(&actions(calls), expected);
+}
+
+/// Asserts that the calls named `got` (OneBot actions or Telegram methods) are the calls
+/// `expected` names, in its order up to what early recalls may change (`[outbox]
+/// early_recalls`): moderation calls (recall, mute, kick, ban and unban) keep their order
+/// among themselves, the bot's messages keep theirs, and a message never goes out before a
+/// moderation call `expected` puts ahead of it (a warning never before its recall); a
+/// moderation call may overtake an earlier message of the bot.
+#[track_caller]
+pub fn assert_names_in_order(got: &[&str], expected: &[&str]) {
+    let moderation = |a: &str| {
+        matches!(
+            a,
+            "delete_msg"
+                | "set_group_ban"
+                | "set_group_kick"
+                | "deleteMessage"
+                | "restrictChatMember"
+                | "banChatMember"
+                | "unbanChatMember"
+        )
+    };
     let of_kind = |list: &[&str], m: bool| -> Vec<String> {
         list.iter()
             .filter(|a| moderation(a) == m)
             .map(|a| (*a).to_owned())
             .collect()
     };
-    assert_eq!(
-        of_kind(&got, true),
-        of_kind(expected, true),
-        "moderation calls: {got:?}"
-    );
-    assert_eq!(of_kind(&got, false), of_kind(expected, false), "messages: {got:?}");
+    assert_eq!(of_kind(got, true), of_kind(expected, true), "moderation calls: {got:?}");
+    assert_eq!(of_kind(got, false), of_kind(expected, false), "messages: {got:?}");
     // For each message, how many moderation calls went before it.
     let before = |list: &[&str]| -> Vec<usize> {
         let mut seen = 0;
@@ -707,7 +719,7 @@ pub fn assert_calls_in_order(calls: &[Call], expected: &[&str]) {
         }
         out
     };
-    for (k, (got_n, want_n)) in before(&got).iter().zip(before(expected)).enumerate() {
+    for (k, (got_n, want_n)) in before(got).iter().zip(before(expected)).enumerate() {
         assert!(
             *got_n >= want_n,
             "message {k} went out before a moderation call meant to precede it: {got:?}"
