@@ -1804,19 +1804,9 @@ fn a_migration_to_schema_5_that_meets_an_unreadable_trust_record_writes_nothing(
     }
     assert!(Store::open_path(dir.path()).is_err(), "the migration stops");
     let db = sled::open(dir.path()).expect("open");
-    let schema = db
-        .open_tree("meta")
-        .expect("tree")
-        .get(b"schema")
-        .expect("read")
-        .expect("some");
+    let schema = stored(&db, "meta", b"schema");
     assert_eq!(schema.as_ref(), &4u32.to_be_bytes(), "still schema 4");
-    let seven = db
-        .open_tree("members")
-        .expect("tree")
-        .get(keys::member_key(GroupId::qq(3), 7))
-        .expect("read")
-        .expect("some");
+    let seven = stored(&db, "members", keys::member_key(GroupId::qq(3), 7));
     assert_eq!(seven.first(), Some(&b'{'), "member 7's record is untouched: {seven:?}");
 }
 
@@ -2176,21 +2166,17 @@ fn a_migration_to_schema_6_that_meets_an_unreadable_points_record_writes_nothing
     }
     assert!(Store::open_path(dir.path()).is_err(), "the migration stops");
     let db = sled::open(dir.path()).expect("open");
-    let schema = db
-        .open_tree("meta")
-        .expect("tree")
-        .get(b"schema")
-        .expect("read")
-        .expect("some");
+    let schema = stored(&db, "meta", b"schema");
     assert_eq!(schema.as_ref(), &5u32.to_be_bytes(), "still schema 5");
-    let seven = db
-        .open_tree("members")
-        .expect("tree")
-        .get(keys::member_key(GroupId::qq(3), 7))
-        .expect("read")
-        .expect("some");
+    let seven = stored(&db, "members", keys::member_key(GroupId::qq(3), 7));
     let mut untouched = vec![1, 0, 0, 0x4e, 0x20, 3];
     untouched.extend_from_slice(br#"{"v":2,"d":20000,"n":"u7"}"#);
     assert_eq!(seven.as_ref(), &untouched[..], "member 7's record is untouched");
     assert_eq!(db.open_tree("engagement").expect("tree").len(), 6);
+}
+
+/// The raw bytes stored under `key` in `tree` of a database opened with sled alone (a
+/// migration test's look under the store).
+fn stored(db: &sled::Db, tree: &str, key: impl AsRef<[u8]>) -> sled::IVec {
+    db.open_tree(tree).expect("tree").get(key).expect("read").expect("some")
 }

@@ -303,10 +303,10 @@ async fn by_default_late_messages_are_counted_and_removed_without_dead_letters()
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
-    let app = TestApp::spawn().await;
-    // Writes pass, flushes hang: the violation is recorded but not yet durable.
+/// Stalls the store's flushes (writes pass: the violation is recorded but not yet durable),
+/// posts a spam message and checks that its recall reached the gateway while the webhook
+/// still waits for the flush; returns that webhook's answer to come.
+async fn recalled_before_its_flush(app: &TestApp) -> tokio::task::JoinHandle<StatusCode> {
     app.store.faults().stall_flushes(true);
     let poster = app.poster();
     let post = tokio::spawn(async move { poster.post(&spam_in(GROUP, 1, 701)).await });
@@ -317,6 +317,13 @@ async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
         "the recall, sent before its record is on disk"
     );
     assert!(!post.is_finished(), "the webhook still waits for the flush");
+    post
+}
+
+#[tokio::test]
+async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
+    let app = TestApp::spawn().await;
+    let post = recalled_before_its_flush(&app).await;
 
     // The flush ends: the event is acknowledged, the stored recall arrives at the worker and
     // is marked delivered without a second call; the warning follows.
@@ -336,11 +343,7 @@ async fn a_recall_goes_out_before_its_flush_and_once_when_its_record_follows() {
 #[tokio::test]
 async fn an_early_recall_whose_flush_takes_over_a_minute_is_still_sent_once() {
     let app = TestApp::spawn().await;
-    app.store.faults().stall_flushes(true);
-    let poster = app.poster();
-    let post = tokio::spawn(async move { poster.post(&spam_in(GROUP, 1, 701)).await });
-    let early = app.gateway.wait_delivered(1, PATIENCE).await;
-    assert_eq!(actions(&early), ["delete_msg"]);
+    let post = recalled_before_its_flush(&app).await;
     // A minute passes with the flush still stalled. The worker looks again at least every
     // second (`IDLE_POLL`): its entry must not be forgotten while its record may still come.
     app.advance(Duration::from_secs(61));
