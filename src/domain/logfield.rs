@@ -15,3 +15,14 @@ pub fn json_list<T: Serialize>(items: &[T]) -> String {
 pub fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// What a caught panic said (its `&str` or `String` payload), for a log line or an error:
+/// `"(no message)"` when the payload is neither.
+#[must_use]
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}

@@ -69,6 +69,10 @@ pub enum GatewayError {
     /// The answer could not be understood.
     #[error("unexpected answer from the gateway: {0}")]
     Protocol(String),
+    /// The call panicked inside qunguan (a bug: please report it with the log line). The
+    /// action may or may not have happened; tried again later, like a timeout.
+    #[error("the call failed inside qunguan (a bug, please report it): {0}")]
+    Panicked(String),
     /// Several accounts are configured and none of them is known to keep the group (or the
     /// one named is not configured): the action is not sent through a guess.
     #[error("{} keeps group {group}; no gateway to send through", .account.map_or_else(|| "no configured account".to_owned(), |a| format!("account {a}, which is not configured,")))]
@@ -86,9 +90,12 @@ impl GatewayError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Timeout(_) | Self::Transport(_) | Self::RateLimited(_) | Self::Protocol(_) | Self::Failed { .. } => {
-                true
-            }
+            Self::Timeout(_)
+            | Self::Transport(_)
+            | Self::RateLimited(_)
+            | Self::Protocol(_)
+            | Self::Panicked(_)
+            | Self::Failed { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::NotConfigured(_) | Self::Refused { .. } | Self::Unrouted { .. } => false,
         }

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use crate::domain::clock::SharedClock;
 use crate::domain::event::{Event, EventKey, EventKind};
+use crate::domain::logfield::panic_text;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
 use crate::runtime::health::Health;
 use crate::store::blocking::offload;
@@ -135,7 +136,7 @@ impl GuardedSink {
         let error: Box<dyn std::error::Error + Send + Sync> = match handled {
             Err(_elapsed) => return Err(Unavailable(Box::new(Failure::TooSlow(self.patience)))),
             Ok(Err(join)) if join.is_panic() => {
-                let what = panic_text(join.into_panic());
+                let what = panic_text(&*join.into_panic());
                 return self.failed(event, Box::new(Failure::Panicked(what))).await;
             }
             Ok(Err(join)) => return Err(Unavailable(Box::new(join))),
@@ -262,14 +263,6 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::PrivateMessage(_) => "private_message",
         EventKind::Other(_) => "other",
     }
-}
-
-fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::logfield::panic_text;
 use crate::runtime::health::{Health, TaskState};
 
 /// Pause before the first restart.
@@ -52,7 +53,7 @@ pub async fn supervise(
         let started = Instant::now();
         let ended = match tokio::spawn(make(cancel.clone())).await {
             Ok(ended) => ended,
-            Err(e) if e.is_panic() => Ended::Failed(format!("panicked: {}", panic_text(e.into_panic()))),
+            Err(e) if e.is_panic() => Ended::Failed(format!("panicked: {}", panic_text(&*e.into_panic()))),
             Err(e) => Ended::Failed(e.to_string()),
         };
         if cancel.is_cancelled() {
@@ -82,14 +83,6 @@ pub async fn supervise(
         pause = (pause * 2).min(MAX_PAUSE);
         restarts += 1;
     }
-}
-
-fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 #[cfg(test)]

@@ -162,11 +162,7 @@ impl Store {
             Ok(Err(e @ StoreError::Locked(_))) => return Err(e),
             Ok(Err(e)) => return Err(damaged(problems, format!("sled cannot open it: {e}"))),
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = crate::domain::logfield::panic_text(&*panic);
                 return Err(damaged(problems, format!("sled cannot open it: it panicked ({what})")));
             }
         };

@@ -242,6 +242,7 @@ async fn metrics_show_every_bounded_structure_and_the_store_size() {
         "flood_members",
         "neardup_samples",
         "outbox_early",
+        "outbox_parked",
         "outbox_queued",
         "recent_bytes",
         "review_list",

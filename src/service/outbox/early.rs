@@ -139,6 +139,13 @@ impl Early {
         true
     }
 
+    /// Whether the early call of `seq` is still in flight.
+    pub(crate) fn in_flight(&self, seq: u64) -> bool {
+        self.entries
+            .get(&seq)
+            .is_some_and(|e| matches!(e.state, State::InFlight))
+    }
+
     /// The early call of `seq` ended.
     pub(crate) fn ended(&mut self, seq: u64, result: Result<(), (i64, GatewayError)>) {
         if let Some(entry) = self.entries.get_mut(&seq) {
@@ -237,7 +244,9 @@ mod tests {
         assert!(!early.admit(2, group(1), 0), "the group already has one unsettled");
         assert!(early.admit(3, group(2), 0), "another group may");
         assert!(matches!(early.arrived(1), Arrival::Wait), "still in flight");
+        assert!(early.in_flight(1));
         early.ended(1, Ok(()));
+        assert!(!early.in_flight(1));
         assert!(matches!(early.arrived(1), Arrival::Delivered));
         assert!(!early.admit(4, group(1), 0), "its mark is not on disk yet");
         early.settled(1);

@@ -50,8 +50,8 @@
 //!   once, not behind its group's previous call or its mark. When the stored item arrives
 //!   through the feed, the worker writes its delivered mark without a second call (a failed
 //!   early call counts as the item's first attempt and is retried as usual). Meanwhile the
-//!   group's later items, its warning among them, wait for that call to end, so a warning
-//!   still never arrives before its recall. At most one early recall per group and
+//!   group's later items, its warning among them, wait for that call to end ([`parked`],
+//!   within the group's queue bounds), so a warning still never arrives before its recall. At most one early recall per group and
 //!   `[outbox] early_recalls` in all lack a durable delivered mark at any time, so a crash
 //!   repeats at most one early recall per group besides the one held call. If the unit never
 //!   reaches the disk (a full disk, a crash), the recall was still sent; the platform
@@ -60,6 +60,10 @@
 //!   own messages keep every guarantee above. A recall never goes early ahead of an earlier
 //!   moderation action of its group (queued, in flight, or before it in the feed: the gate's
 //!   unmute, an earlier strike's mute), so a group's moderation actions keep decision order.
+//!
+//! - **Failures inside qunguan**: a panic in a gateway call (a bug) is that attempt's result,
+//!   [`GatewayError::Panicked`]: logged, retried with backoff like a `failed` answer (at most
+//!   [`MAX_FAILED_ATTEMPTS`] times), and the group goes on; it never leaves a group busy.
 //!
 //! Delivery is at-least-once: if the process dies after the gateway acted but before the
 //! delivered mark reached the disk, the action is sent again on restart. That window is one
@@ -75,20 +79,25 @@
 mod early;
 pub(crate) mod governor;
 mod handle;
+mod parked;
 pub(crate) mod queues;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LimitsSettings, OutboxSettings};
+use crate::domain::account::AccountId;
+use crate::domain::action::Action;
 use crate::domain::action::Capabilities;
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
+use crate::domain::logfield::panic_text;
 use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::service::accounts::Roster;
@@ -98,6 +107,7 @@ use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
 use early::{Arrival, Early};
 use governor::Governor;
 pub use handle::OutboxHandle;
+use parked::Parked;
 use queues::{Dispatch, Queues};
 
 /// First retry delay; doubles per attempt.
@@ -206,8 +216,8 @@ pub struct OutboxWorker {
     /// Recalls sent before their record was durable.
     early: Early,
     /// Durable items held back because their group's early recall is still in flight (that
-    /// recall's own item and its group's later ones), in commit order.
-    parked: Vec<(u64, OutboxItem)>,
+    /// recall's own item and its group's later ones), per group in commit order.
+    parked: Parked,
     /// Early recalls whose delivered mark waits for the next writer.
     early_marking: Vec<u64>,
     /// Early recalls whose delivered mark the running writer is writing.
@@ -308,7 +318,7 @@ impl OutboxWorker {
             roster: Arc::default(),
             settling: Arc::default(),
             early: Early::new(settings.early_recalls),
-            parked: Vec::new(),
+            parked: Parked::with_limits(limits),
             early_marking: Vec::new(),
             early_releasing: Vec::new(),
         })
@@ -321,6 +331,7 @@ impl OutboxWorker {
         self.metrics.track(self.queues.bound());
         self.metrics.track(self.governor.bound());
         self.metrics.track(self.early.bound());
+        self.metrics.track(self.parked.bound());
         self
     }
 
@@ -449,32 +460,39 @@ impl OutboxWorker {
     ///
     /// An item whose recall went early is not queued: delivered, it gets its delivered mark;
     /// failed, it is queued as after a failed attempt; still in flight, it and its group's
-    /// later items wait (parked) until that call ends, so a warning never overtakes its
-    /// recall.
+    /// later items wait ([`parked`]) until that call ends, so a warning never overtakes its
+    /// recall. A group still waiting costs one look, however many items it parked.
     fn absorb_new(&mut self) {
-        let mut items = std::mem::take(&mut self.parked);
-        items.extend(self.store.outbox().take_durable());
-        let mut waiting: Vec<GroupId> = Vec::new();
-        for (seq, item) in items {
+        if !self.parked.is_empty() {
+            for (group, head) in self.parked.heads() {
+                if self.early.in_flight(head) {
+                    continue;
+                }
+                for (seq, item) in self.parked.take(group) {
+                    if !self.marks.contains_key(&seq) {
+                        self.take_in(seq, item);
+                    }
+                }
+            }
+        }
+        for (seq, item) in self.store.outbox().take_durable() {
             if !self.marks.contains_key(&seq) {
-                self.take_in(seq, item, &mut waiting);
+                self.take_in(seq, item);
             }
         }
     }
 
-    /// Queues one durable item (see [`OutboxWorker::absorb_new`]); `waiting`: the groups
-    /// whose items wait for an early recall in flight.
-    fn take_in(&mut self, seq: u64, mut item: OutboxItem, waiting: &mut Vec<GroupId>) {
-        let group = item.action.group();
-        if waiting.contains(&group) {
-            self.parked.push((seq, item));
+    /// Queues one durable item (see [`OutboxWorker::absorb_new`]), or parks it behind its
+    /// group's early recall in flight.
+    fn take_in(&mut self, seq: u64, mut item: OutboxItem) {
+        if self.parked.holds(item.action.group()) {
+            self.park(seq, item);
             return;
         }
         match self.early.arrived(seq) {
             Arrival::Queue => {}
             Arrival::Wait => {
-                waiting.push(group);
-                self.parked.push((seq, item));
+                self.park(seq, item);
                 return;
             }
             Arrival::Delivered => {
@@ -496,13 +514,21 @@ impl OutboxWorker {
                 item.not_before_ms = started_ms.saturating_add(delay_ms);
                 self.metrics.action(item.action.kind(), ActionResult::Retried);
                 tracing::warn!(
-                    %group, action = %item.action.kind(), seq, attempts = item.attempts, error = %e,
+                    group = %item.action.group(), action = %item.action.kind(), seq, attempts = item.attempts, error = %e,
                     "outbox: delivery failed, will retry"
                 );
                 self.marks.insert(seq, Mark::Retry(item.clone()));
             }
         }
         if let Some((seq, item)) = self.queues.insert(seq, item) {
+            self.give_up_full(seq, item);
+        }
+    }
+
+    /// Parks an item behind its group's early recall; one its group's lane bound has no room
+    /// for is given up, as a full queue's would be.
+    fn park(&mut self, seq: u64, item: OutboxItem) {
+        if let Some((seq, item)) = self.parked.park(seq, item) {
             self.give_up_full(seq, item);
         }
     }
@@ -530,13 +556,13 @@ impl OutboxWorker {
             if self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms) {
                 continue;
             }
-            let gateways = self.gateways.clone();
-            let via = item.action.account().or_else(|| self.roster.keeper(group));
-            let action = item.action;
-            self.in_flight.spawn(async move {
-                let result = gateways.execute(via, &action).await;
-                (group, seq, now_ms, result, true)
-            });
+            let call = call(
+                self.gateways.clone(),
+                item.action.account().or_else(|| self.roster.keeper(group)),
+                item.action,
+            );
+            self.in_flight
+                .spawn(async move { (group, seq, now_ms, call.await, true) });
         }
     }
 
@@ -571,12 +597,13 @@ impl OutboxWorker {
             else {
                 break;
             };
-            let gateways = self.gateways.clone();
-            let via = action.account().or_else(|| self.roster.keeper(group));
-            self.in_flight.spawn(async move {
-                let result = gateways.execute(via, &action).await;
-                (group, seq, now_ms, result, false)
-            });
+            let call = call(
+                self.gateways.clone(),
+                action.account().or_else(|| self.roster.keeper(group)),
+                action,
+            );
+            self.in_flight
+                .spawn(async move { (group, seq, now_ms, call.await, false) });
         }
         for (seq, item) in expired {
             let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
@@ -633,9 +660,9 @@ impl OutboxWorker {
         let (group, seq, started_ms, result, early) = match done {
             Ok(done) => done,
             Err(e) => {
-                // A delivery task panicked; its group stays busy until restart, and the item
-                // stays stored, so it is retried then.
-                tracing::error!(error = %e, "outbox: a delivery task failed");
+                // Not a panic (a call's panic is its result, see `call`): the task was
+                // cancelled, which only the runtime's shutdown does. The item stays stored.
+                tracing::error!(error = %e, "outbox: a delivery task ended without a result");
                 return;
             }
         };
@@ -848,11 +875,10 @@ impl OutboxWorker {
                 self.parked.clear();
                 let pending: std::collections::HashSet<u64> = items.iter().map(|(seq, _)| *seq).collect();
                 self.early.retain_pending(&|seq| pending.contains(&seq));
-                let mut waiting = Vec::new();
                 for (seq, item) in items {
                     let marked = self.marks.contains_key(&seq) || self.writing.iter().any(|(s, _)| *s == seq);
                     if !marked {
-                        self.take_in(seq, item, &mut waiting);
+                        self.take_in(seq, item);
                     }
                 }
                 tracing::info!(pending = self.queues.len(), "outbox: queue reloaded");
@@ -872,9 +898,28 @@ impl OutboxWorker {
     }
 }
 
-/// True when `e` is a `failed` answer and the item has had its [`MAX_FAILED_ATTEMPTS`].
+/// One gateway call, as a delivery task runs it. A panic in it (a bug) is the call's result,
+/// [`GatewayError::Panicked`]: the worker records the attempt and retries it like any other
+/// failure, instead of losing the task's group and sequence number (its group would stay busy,
+/// or its early recall unsettled, until a restart).
+async fn call(gateways: Gateways, via: Option<AccountId>, action: Action) -> Result<Delivery, GatewayError> {
+    match std::panic::AssertUnwindSafe(gateways.execute(via, &action))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic_text(&*panic);
+            tracing::error!(group = %action.group(), action = %action.kind(), panic = %what, "outbox: a gateway call panicked; it is retried like a failed one");
+            Err(GatewayError::Panicked(what))
+        }
+    }
+}
+
+/// True when `e` is a `failed` answer or a panic, and the item has had its
+/// [`MAX_FAILED_ATTEMPTS`].
 fn exhausted(e: &GatewayError, queues: &Queues, group: GroupId, seq: u64) -> bool {
-    matches!(e, GatewayError::Failed { .. })
+    matches!(e, GatewayError::Failed { .. } | GatewayError::Panicked(_))
         && queues
             .attempts(group, seq)
             .is_some_and(|attempts| attempts + 1 >= MAX_FAILED_ATTEMPTS)
@@ -951,6 +996,9 @@ pub fn backoff(attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(16);
     BACKOFF_START.saturating_mul(1 << exp).min(BACKOFF_MAX)
 }
+
+#[cfg(test)]
+mod worker_tests;
 
 #[cfg(test)]
 mod tests {
