@@ -552,8 +552,10 @@ impl OutboxWorker {
         self.early.look_from(next);
         for (seq, item) in recalls {
             let group = item.action.group();
-            // Never ahead of an earlier moderation action of its group (decision order).
-            if self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms) {
+            // Never ahead of an earlier moderation action of its group (decision order), nor
+            // before its time (no recall is stored for later today; one would wait its turn).
+            if item.not_before_ms > now_ms || self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms)
+            {
                 continue;
             }
             let call = call(
