@@ -797,6 +797,23 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
     ("a real head teacher, a role alone", "班主任在群里发了下周的课表", Clean),
     ("a friend's request alone", "以后加我一起打球", Clean),
     ("paying, a request alone", "付款的时候记得备注名字", Clean),
+    // --- `requests` and `contact` are alike: one ask said twice is no pair (round 18) ---
+    (
+        "a member's sale: go private or add me",
+        "闲置台灯出，要的私聊或者加我",
+        Clean,
+    ),
+    ("lost and found: DM or add me", "捡到一把伞，失主私信我或者加我", Clean),
+    (
+        "a request with a role still pairs",
+        "我是驿站的，你的件破损了，私聊加我赔钱",
+        Flag("roles", "驿站的"),
+    ),
+    (
+        "a contact cue with another cue list still pairs",
+        "出金快 飞机私聊",
+        Flag("money", "出金"),
+    ),
 ];
 
 #[test]

@@ -412,6 +412,17 @@ fn read_spec(dir: &Path, model: bool) -> Result<FilterSpec, RulesError> {
             format!("[rules.{name}] has no word list: create {name}.txt, or fix the name"),
         ));
     }
+    for (list, other, line) in &toml.alike {
+        if other == list || !spec.lists.iter().any(|l| &l.rule == other) {
+            return Err(RulesError::new(
+                &toml_path,
+                Some(*line),
+                format!(
+                    "[rules.{list}] alike = [{other:?}]: name another word list (a file {other}.txt beside rules.toml) whose cues say the same kind of thing"
+                ),
+            ));
+        }
+    }
     spec.regexes = toml.regexes;
     let allow_path = dir.join(ALLOW_FILE);
     if allow_path.is_file() {
@@ -830,6 +841,46 @@ mod tests {
             assert_eq!(!f.inspect("你毒冰", None).hits.is_empty(), pair, "{toml}");
             assert!(f.inspect("毒冰了", None).hits.is_empty(), "{toml}");
         }
+        // `alike`: cues of lists that say the same kind of thing are not cues of two rules,
+        // whichever table names the other, and through a list both are alike with; a list not
+        // named still pairs with them.
+        for (toml, pairs) in [
+            ("", [true, true, true]),
+            ("[rules.ask]\nalike = [\"chat\"]\n", [false, true, true]),
+            ("[rules.chat]\nalike = [\"ask\"]\n", [false, true, true]),
+            ("[rules.ask]\nalike = [\"chat\", \"pay\"]\n", [false, false, true]),
+            (
+                "[rules.ask]\nalike = [\"chat\"]\n[rules.pay]\nalike = [\"chat\"]\n",
+                [false, false, true],
+            ),
+        ] {
+            let mut toml = toml.to_owned();
+            for list in ["ask", "chat", "pay", "sell"] {
+                if !toml.contains(&format!("[rules.{list}]")) {
+                    toml.push_str(&format!("[rules.{list}]\n"));
+                }
+                toml = toml.replace(
+                    &format!("[rules.{list}]\n"),
+                    &format!("[rules.{list}]\nmode = \"cue\"\n"),
+                );
+            }
+            let dir = folder(&[
+                ("ask.txt", "加我\n"),
+                ("chat.txt", "私聊\n"),
+                ("pay.txt", "转账\n"),
+                ("sell.txt", "便宜出\n"),
+                ("rules.toml", &toml),
+            ]);
+            let f = Rules::load(dir.path()).expect("loads").filter;
+            for (text, pair) in [
+                ("要的私聊或者加我", pairs[0]),
+                ("私聊我，转账就行", pairs[1]),
+                ("便宜出，要的加我", pairs[2]),
+            ] {
+                let two = f.inspect(text, None).table_reason == Some(crate::policy::filter::Reason::TwoCues);
+                assert_eq!(two, pair, "{toml} {text}");
+            }
+        }
         // `match = "disguised"`: a plain spelling does not count, a disguised one does.
         let dir = folder(&[
             ("rude.txt", "fuck\n"),
@@ -857,6 +908,17 @@ mod tests {
                 "[rules.ads]\nbackwards_pairs = true\n",
                 "rules.toml:2:",
                 "needs backwards = true",
+            ),
+            ("[rules.ads]\nalike = \"contact\"\n", "rules.toml:2:", "sequence"),
+            (
+                "[rules.ads]\nalike = [\"contact\"]\n",
+                "rules.toml:2:",
+                "name another word list",
+            ),
+            (
+                "[rules.ads]\nalike = [\"ads\"]\n",
+                "rules.toml:2:",
+                "name another word list",
             ),
         ];
         for (toml, at, reason) in cases {

@@ -26,6 +26,9 @@ pub(crate) struct RulesToml {
     pub(crate) regexes: Vec<RegexSpec>,
     /// `[model]`.
     pub(crate) model: ModelSettings,
+    /// Every name an `alike` list holds: (the table's list, the name, its line), for the
+    /// check that each names another word list.
+    pub(crate) alike: Vec<(String, String, usize)>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +76,7 @@ struct RawRule {
     model_veto: Option<bool>,
     backwards: Option<bool>,
     backwards_pairs: Option<Spanned<bool>>,
+    alike: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +143,13 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
         let model_veto = rule.model_veto.unwrap_or(true);
         let backwards = rule.backwards.unwrap_or(false);
         let backwards_pairs = backwards_pairs(path, src, &name, rule.backwards_pairs, backwards, model_veto)?;
+        let mut alike = Vec::new();
+        for other in rule.alike.unwrap_or_default() {
+            let line = at(other.span());
+            let other = other.into_inner().trim().to_owned();
+            out.alike.push((name.clone(), other.clone(), line));
+            alike.push(other);
+        }
         let settings = RuleSettings {
             mode: rule.mode.unwrap_or_default(),
             matching: rule.matching.unwrap_or_default(),
@@ -153,6 +164,7 @@ pub(crate) fn parse_rules_toml(path: &Path, src: &str) -> Result<RulesToml, Rule
             model_veto,
             backwards,
             backwards_pairs,
+            alike,
         };
         out.rules.insert(name, (settings, line));
     }

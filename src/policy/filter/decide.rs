@@ -7,7 +7,8 @@
 //! - a cue is one only together with a weak detector (a phone number, a URL, an @handle, a
 //!   long digit run, flooding) somewhere else in the message, or with a cue of *another* rule
 //!   in another place: 飞机 + 出金 (contact + finance) is an ad, "work from home … click here"
-//!   (two phrases of one cue list) is still only talk.
+//!   (two phrases of one cue list) is still only talk, and so are cues of lists `rules.toml`
+//!   calls `alike` (`要的私聊或者加我`: `contact` and `requests` both only ask to get in touch).
 //!
 //! **Places.** Evidence counts by *place*: two hits whose original spans overlap are one
 //! place. A word that two lists hold, or that two spellings of the variants table reach, is
@@ -72,6 +73,10 @@ impl std::fmt::Display for Reason {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Evidence {
     pub(crate) rule: u32,
+    /// The rule's kin: the same number for rules whose cues say the same kind of thing
+    /// (`alike` in `rules.toml`), which do not count as cues of two rules together; otherwise
+    /// the rule's own number.
+    pub(crate) kin: u32,
     pub(crate) kind: HitKind,
     pub(crate) strong: bool,
     pub(crate) severity: Severity,
@@ -125,12 +130,12 @@ pub(crate) fn decide(hits: &[Evidence]) -> Option<(usize, Reason)> {
     if let Some(d) = pick(Reason::CueAndPattern, &with_pattern) {
         return Some(d);
     }
-    // A cue with a cue of another rule that it does not overlap.
+    // A cue with a cue of another rule, not its kin, that it does not overlap.
     let with_other_cue = |_: usize, c: &Evidence| {
         c.kind == HitKind::Cue
             && hits
                 .iter()
-                .any(|o| o.kind == HitKind::Cue && o.rule != c.rule && !o.overlaps(c))
+                .any(|o| o.kind == HitKind::Cue && o.kin != c.kin && !o.overlaps(c))
     };
     pick(Reason::TwoCues, &with_other_cue)
 }
@@ -166,6 +171,7 @@ mod tests {
     fn e(rule: u32, kind: HitKind, strong: bool, severity: Severity, at: (u32, u32)) -> Evidence {
         Evidence {
             rule,
+            kin: rule,
             kind,
             strong,
             severity,
@@ -208,6 +214,35 @@ mod tests {
                     e(0, Cue, false, ONE, (9, 15)),
                 ],
                 Some((1, Reason::TwoCues)),
+            ),
+            (
+                "cues of two rules that are kin (`alike`) are one ask said twice",
+                vec![
+                    Evidence {
+                        kin: 0,
+                        ..e(0, Cue, false, ONE, (0, 6))
+                    },
+                    Evidence {
+                        kin: 0,
+                        ..e(1, Cue, false, ONE, (9, 15))
+                    },
+                ],
+                None,
+            ),
+            (
+                "a third rule's cue pairs with kin",
+                vec![
+                    Evidence {
+                        kin: 0,
+                        ..e(0, Cue, false, ONE, (0, 6))
+                    },
+                    Evidence {
+                        kin: 0,
+                        ..e(1, Cue, false, ONE, (9, 15))
+                    },
+                    e(2, Cue, false, ONE, (18, 24)),
+                ],
+                Some((0, Reason::TwoCues)),
             ),
             (
                 "one place in two lists is one cue",

@@ -67,6 +67,9 @@ pub struct Filter {
     lists: usize,
     /// Index of the model's rule in `rules` (after the detectors).
     model_rule: u32,
+    /// Each rule's kin ([`decide::Evidence::kin`]): the lowest index of the word lists it is
+    /// `alike` with, its own index if none.
+    kin: Vec<u32>,
     phrases: Phrases,
     detectors: Detectors,
     /// The characters the variant spellings, the allow-list phrases and the pre-checked
@@ -337,6 +340,42 @@ impl Scratch {
     }
 }
 
+/// Each rule's kin, for `rules` rules of which `lists` are the word lists: word lists joined
+/// by `alike` (either way, and through a common list) share the lowest index among them;
+/// every other rule is its own kin.
+fn kin(lists: &[Rule], rules: usize) -> Vec<u32> {
+    let mut kin: Vec<u32> = (0..u32::try_from(rules).unwrap_or(u32::MAX)).collect();
+    // A handful of lists: join until nothing changes (each pass lowers some kin or stops).
+    for _ in 0..=lists.len() {
+        let mut changed = false;
+        for (i, rule) in lists.iter().enumerate() {
+            for name in &rule.settings.alike {
+                let Some(j) = lists.iter().position(|r| &*r.name == name.as_str()) else {
+                    continue;
+                };
+                let low = kin[i].min(kin[j]);
+                for k in [i, j] {
+                    if kin[k] != low {
+                        kin[k] = low;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for i in 0..lists.len() {
+            let up = kin[kin[i] as usize];
+            if up != kin[i] {
+                kin[i] = up;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    kin
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -420,11 +459,13 @@ impl Filter {
             name: Arc::from(MODEL_RULE),
             settings: spec.model_settings.settings.clone(),
         });
+        let kin = kin(&rules[..lists], rules.len());
         Ok(Self {
             normalizer,
             rules,
             lists,
             model_rule,
+            kin,
             phrases,
             detectors,
             marks: Arc::new(marks),
@@ -759,6 +800,7 @@ impl Filter {
         found.sort_by_key(|f| (f.start, f.end));
         evidence.extend(found.iter().map(|f| decide::Evidence {
             rule: f.rule,
+            kin: self.kin.get(f.rule as usize).copied().unwrap_or(f.rule),
             kind: f.kind,
             strong: f.strong,
             severity: self.rules[f.rule as usize].settings.severity,

@@ -255,6 +255,12 @@ pub struct RuleSettings {
     /// `rules.toml` leaves it out: on for the lists the model never overrules
     /// (`backwards = true` and `model_veto = false`), as before the setting existed.
     pub backwards_pairs: bool,
+    /// Cue lists that say the same kind of thing as this one (`alike = ["contact"]`): a cue of
+    /// this list and a cue of one of them are not "cues of two rules". Both ask a member to get
+    /// in touch, say, so `要的私聊或者加我` is one request said twice. The relation is symmetric
+    /// and transitive (lists alike with a common list are alike with each other). Names that
+    /// are no list of the filter are ignored here; `rules.toml` refuses them.
+    pub alike: Vec<String>,
 }
 
 impl Default for RuleSettings {
@@ -273,6 +279,7 @@ impl Default for RuleSettings {
             model_veto: true,
             backwards: false,
             backwards_pairs: false,
+            alike: Vec::new(),
         }
     }
 }
