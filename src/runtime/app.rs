@@ -301,9 +301,8 @@ impl App {
             .iter()
             .filter_map(|t| Some((t.webhook_path()?.to_owned(), t.webhook()?)))
             .collect();
-        let router = crate::runtime::server::router(&settings, onebot, webhooks);
         let router =
-            crate::runtime::server::guarded_and_timed(router, &settings, Arc::clone(&metrics), Arc::clone(&health));
+            crate::runtime::server::router(&settings, onebot, webhooks, Arc::clone(&metrics), Arc::clone(&health));
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await

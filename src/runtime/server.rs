@@ -4,7 +4,10 @@
 //! with the watchdog's reason once it gave up on the store, and every refused request (any
 //! 4xx) is counted and logged at a bounded rate ([`crate::runtime::health::Refusals`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -13,6 +16,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -26,11 +30,23 @@ use crate::runtime::health::Health;
 
 /// Builds the router of the public listener: the webhook of each enabled gateway (one path
 /// for every OneBot account; one per Telegram bot in webhook mode, `(path, state)`) and
-/// `/healthz`.
+/// `/healthz`, wrapped in what every request goes through, outermost first: [`guarded`]'s
+/// checks and each webhook's time to answer recorded in `metrics`
+/// (`qunguan_webhook_duration_seconds`; other paths are not timed), a panic caught as a 500,
+/// tracing, `[server] request_timeout` and `[server] max_body_bytes`.
+///
+/// The five are applied as **one** layer. axum wraps each route in every layer given to
+/// `Router::layer` separately and boxes each wrapping, and each boxed level is cloned and
+/// its future boxed again for every request; with the four tower layers and the guard as
+/// five `layer` calls a webhook went through six boxed levels (and the guard, an
+/// `axum::middleware::from_fn`, cloned and boxed the service behind it once more). As one
+/// [`ServiceBuilder`] stack a request goes through two, with the same order and behaviour.
 pub fn router(
     settings: &Settings,
     onebot: Option<WebhookState>,
     telegram: Vec<(String, telegram::WebhookState)>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
 ) -> Router {
     let mut app = Router::new().route("/healthz", get(healthz));
     if let Some(state) = onebot {
@@ -49,13 +65,91 @@ pub fn router(
         let route = Router::new().route(&path, post(telegram::webhook::receive));
         app = app.merge(route.with_state(state));
     }
-    app.layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            settings.server.request_timeout.get().max(Duration::from_secs(1)),
-        ))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
+    let guard = GuardLayer(Arc::new(GuardShared {
+        paths: WebhookPaths::new(settings),
+        metrics,
+        health,
+    }));
+    app.layer(
+        ServiceBuilder::new()
+            .layer(guard)
+            .layer(CatchPanicLayer::new())
+            .layer(TraceLayer::new_for_http())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                settings.server.request_timeout.get().max(Duration::from_secs(1)),
+            ))
+            .layer(DefaultBodyLimit::max(settings.server.max_body_bytes)),
+    )
+}
+
+/// What the public listener's guard needs ([`router`]).
+#[derive(Debug)]
+struct GuardShared {
+    paths: WebhookPaths,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+/// The public listener's guard as a tower layer: [`guarded`]'s checks and the webhooks' time
+/// to answer. A layer of its own rather than `axum::middleware::from_fn`, which clones and
+/// boxes the service behind it for every request; this one calls it in place.
+#[derive(Clone, Debug)]
+struct GuardLayer(Arc<GuardShared>);
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            shared: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// [`GuardLayer`]'s service.
+#[derive(Clone, Debug)]
+struct Guard<S> {
+    inner: S,
+    shared: Arc<GuardShared>,
+}
+
+impl<S, B> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        if let Some(refused) = stalled(&request, &shared.health) {
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
+        let webhook = shared.paths.of(request.uri().path());
+        // Kept for the log line of a refusal; cloning a parsed `Uri` shares its bytes.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let started = Instant::now();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            if let Some(webhook) = webhook {
+                shared.metrics.webhook_latency(webhook, started.elapsed());
+            }
+            count_refusal(&shared.health, &method, &uri, &response);
+            Ok(response.into_response())
+        })
+    }
 }
 
 /// Which webhook a request path is, for `qunguan_webhook_duration_seconds`.
@@ -88,31 +182,6 @@ impl WebhookPaths {
             None
         }
     }
-}
-
-/// Wraps the public router: what [`guarded`] does, and each webhook request's time to answer
-/// is recorded in `metrics` (`qunguan_webhook_duration_seconds`; other paths are not timed).
-/// One middleware rather than two: each clones and boxes the service behind it per request.
-pub fn guarded_and_timed(router: Router, settings: &Settings, metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
-    let paths = WebhookPaths::new(settings);
-    router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-        let webhook = paths.of(request.uri().path());
-        let metrics = Arc::clone(&metrics);
-        let health = Arc::clone(&health);
-        async move {
-            if let Some(refused) = stalled(&request, &health) {
-                return refused;
-            }
-            let (method, uri) = (request.method().clone(), request.uri().clone());
-            let started = Instant::now();
-            let response = next.run(request).await;
-            if let Some(webhook) = webhook {
-                metrics.webhook_latency(webhook, started.elapsed());
-            }
-            count_refusal(&health, &method, &uri, &response);
-            response
-        }
-    }))
 }
 
 async fn healthz() -> &'static str {
@@ -148,7 +217,7 @@ fn stalled(request: &Request, health: &Health) -> Option<Response> {
 }
 
 /// Counts and logs (at a bounded rate) a 4xx answer, with the reason a handler attached.
-fn count_refusal(health: &Health, method: &Method, uri: &Uri, response: &Response) {
+fn count_refusal<B>(health: &Health, method: &Method, uri: &Uri, response: &axum::http::Response<B>) {
     let status = response.status();
     if status.is_client_error() {
         let detail = response.extensions().get::<Refusal>().map_or_else(
