@@ -25,9 +25,10 @@
 //! (`VmRSS`) and peak (`VmHWM`) from `/proc`, the disk its data folder takes (allocated
 //! blocks, as `du` counts them) and that disk divided by the events so far, then the RSS by
 //! mapping from `/proc/<pid>/smaps`: malloc's heap (`[heap]`), the other anonymous mappings
-//! (large blocks mapped on their own, thread stacks), the program file. After the stream
-//! it waits `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints
-//! the disk after its final flush.
+//! (large blocks mapped on their own, thread stacks), the program file. After the stream it
+//! prints each in-memory structure's entries and capacity (`bounds`, from `/metrics`), waits
+//! `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints the disk
+//! after its final flush.
 //!
 //! Timing lives here, never in tests. On a shared machine the events/s column is noise; RSS
 //! and disk are what this measures.
