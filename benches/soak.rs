@@ -25,9 +25,10 @@
 //! (`VmRSS`) and peak (`VmHWM`) from `/proc`, the disk its data folder takes (allocated
 //! blocks, as `du` counts them) and that disk divided by the events so far, then the RSS by
 //! mapping from `/proc/<pid>/smaps`: malloc's heap (`[heap]`), the other anonymous mappings
-//! (large blocks mapped on their own, thread stacks), the program file. After the stream
-//! it waits `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints
-//! the disk after its final flush.
+//! (large blocks mapped on their own, thread stacks), the program file. After the stream it
+//! prints each in-memory structure's entries and capacity (`bounds`, from `/metrics`), waits
+//! `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints the disk
+//! after its final flush.
 //!
 //! Timing lives here, never in tests. On a shared machine the events/s column is noise; RSS
 //! and disk are what this measures.
@@ -288,6 +289,7 @@ async fn gateway(calls: Arc<AtomicU64>) -> SocketAddr {
 struct Daemon {
     child: Child,
     listen: SocketAddr,
+    admin: SocketAddr,
     data: PathBuf,
 }
 
@@ -318,7 +320,12 @@ fn start_daemon(o: &Options, root: &Path, gateway: SocketAddr) -> Daemon {
     }
     let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     println!("daemon: {bin} (pid {})", child.id());
-    Daemon { child, listen, data }
+    Daemon {
+        child,
+        listen,
+        admin,
+        data,
+    }
 }
 
 async fn wait_ready(http: &reqwest::Client, daemon: &mut Daemon) {
@@ -333,6 +340,34 @@ async fn wait_ready(http: &reqwest::Client, daemon: &mut Daemon) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the daemon did not answer /healthz within 30 s");
+}
+
+/// The in-memory structures' sizes at the end of the stream, from `/metrics`: entries and
+/// capacity per `structure`.
+async fn print_bounds(http: &reqwest::Client, daemon: &Daemon) {
+    let url = format!("http://{}/metrics", daemon.admin);
+    let Ok(text) = async { http.get(&url).send().await?.text().await }.await else {
+        println!("(no /metrics)");
+        return;
+    };
+    let mut rows: std::collections::BTreeMap<String, [String; 2]> = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        for (i, metric) in ["qunguan_memory_entries{", "qunguan_memory_capacity{"]
+            .iter()
+            .enumerate()
+        {
+            let Some(rest) = line.strip_prefix(metric) else {
+                continue;
+            };
+            let Some((labels, value)) = rest.split_once("} ") else {
+                continue;
+            };
+            let name = labels.trim_start_matches("structure=\"").trim_end_matches('"');
+            rows.entry(name.to_owned()).or_default()[i] = value.to_owned();
+        }
+    }
+    let line: Vec<String> = rows.iter().map(|(k, [n, cap])| format!("{k} {n}/{cap}")).collect();
+    println!("bounds (entries/capacity): {}", line.join(", "));
 }
 
 fn stop(daemon: &mut Daemon) {
@@ -480,6 +515,7 @@ async fn run(o: Arc<Options>) {
     for worker in workers {
         worker.await.expect("worker");
     }
+    print_bounds(&http, &daemon).await;
     let failed = failed.load(Ordering::Relaxed);
     if failed > 0 {
         println!("{failed} events were not answered 2xx");

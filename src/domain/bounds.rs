@@ -8,7 +8,7 @@
 //! them as `qunguan_memory_entries`, `qunguan_memory_capacity` and
 //! `qunguan_memory_evictions_total`, labelled with the structure's name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -100,7 +100,7 @@ impl Bound {
 /// follow run out of free slots while it is more than half full, it doubles instead of
 /// reusing them (std's `HashMap`). A bounded map that drops part of its entries when full and
 /// fills up again, as the caches here do, therefore ends up with twice the table its bound
-/// needs: with 57,344 entries of 33 bytes, 4.3 MB instead of 2.1 MB. Called after such a
+/// needs: with 57,344 entries of 24 bytes, 3.0 MB instead of 1.5 MB. Called after such a
 /// drop, this keeps the table at most at the size of the bound: a fresh table that only
 /// gains entries grows to the table its entries need and no further. It costs one pass over
 /// what is left, like the drop itself.
@@ -108,6 +108,13 @@ pub fn compact<K: Eq + Hash, V, S: BuildHasher + Clone>(map: &mut HashMap<K, V, 
     let mut fresh = HashMap::with_capacity_and_hasher(room.max(map.len()), map.hasher().clone());
     fresh.extend(map.drain());
     *map = fresh;
+}
+
+/// [`compact`] for a set.
+pub fn compact_set<T: Eq + Hash, S: BuildHasher + Clone>(set: &mut HashSet<T, S>, room: usize) {
+    let mut fresh = HashSet::with_capacity_and_hasher(room.max(set.len()), set.hasher().clone());
+    fresh.extend(set.drain());
+    *set = fresh;
 }
 
 #[cfg(test)]
