@@ -182,6 +182,14 @@ mod tests {
         }
     }
 
+    /// A cue of `rule` at bytes `at.0..at.1` whose kin is rule 0 (`alike` with it).
+    fn kin0(rule: u32, at: (u32, u32)) -> Evidence {
+        Evidence {
+            kin: 0,
+            ..e(rule, HitKind::Cue, false, ONE, at)
+        }
+    }
+
     const ONE: Severity = Severity::Strikes(1);
 
     #[test]
@@ -217,31 +225,12 @@ mod tests {
             ),
             (
                 "cues of two rules that are kin (`alike`) are one ask said twice",
-                vec![
-                    Evidence {
-                        kin: 0,
-                        ..e(0, Cue, false, ONE, (0, 6))
-                    },
-                    Evidence {
-                        kin: 0,
-                        ..e(1, Cue, false, ONE, (9, 15))
-                    },
-                ],
+                vec![kin0(0, (0, 6)), kin0(1, (9, 15))],
                 None,
             ),
             (
                 "a third rule's cue pairs with kin",
-                vec![
-                    Evidence {
-                        kin: 0,
-                        ..e(0, Cue, false, ONE, (0, 6))
-                    },
-                    Evidence {
-                        kin: 0,
-                        ..e(1, Cue, false, ONE, (9, 15))
-                    },
-                    e(2, Cue, false, ONE, (18, 24)),
-                ],
+                vec![kin0(0, (0, 6)), kin0(1, (9, 15)), e(2, Cue, false, ONE, (18, 24))],
                 Some((0, Reason::TwoCues)),
             ),
             (
