@@ -78,10 +78,15 @@ pub fn decode_trust(bytes: &[u8]) -> Result<MemberTrust, StoreError> {
             raw[0]
         )));
     }
-    Ok(MemberTrust {
+    Ok(read_fields(raw))
+}
+
+/// The fields of a stored record whose version was checked.
+fn read_fields(raw: [u8; 6]) -> MemberTrust {
+    MemberTrust {
         joined_day: u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]),
         clean: raw[5],
-    })
+    }
 }
 
 /// What the cache holds for one member: their record in its stored form, or all zeros when
@@ -100,10 +105,7 @@ impl Slot {
 
     fn get(self) -> Option<MemberTrust> {
         // Only `new` fills a slot: byte 0 is the version of a record, or 0 for none.
-        (self.0[0] == VERSION).then(|| MemberTrust {
-            joined_day: u32::from_be_bytes([self.0[1], self.0[2], self.0[3], self.0[4]]),
-            clean: self.0[5],
-        })
+        (self.0[0] == VERSION).then(|| read_fields(self.0))
     }
 }
 

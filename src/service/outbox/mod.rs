@@ -51,8 +51,8 @@
 //!   through the feed, the worker writes its delivered mark without a second call (a failed
 //!   early call counts as the item's first attempt and is retried as usual). Meanwhile the
 //!   group's later items, its warning among them, wait for that call to end ([`parked`],
-//!   within the group's queue bounds), so a warning still never arrives before its recall. At most one early recall per group and
-//!   `[outbox] early_recalls` in all lack a durable delivered mark at any time, so a crash
+//!   within the group's queue bounds), so a warning still never arrives before its recall.
+//!   At most one early recall per group and `[outbox] early_recalls` in all lack a durable delivered mark at any time, so a crash
 //!   repeats at most one early recall per group besides the one held call. If the unit never
 //!   reaches the disk (a full disk, a crash), the recall was still sent; the platform
 //!   redelivers the event and the message is recalled again, harmlessly. Only recalls go
@@ -93,8 +93,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{LimitsSettings, OutboxSettings};
 use crate::domain::account::AccountId;
-use crate::domain::action::Action;
-use crate::domain::action::Capabilities;
+use crate::domain::action::{Action, Capabilities};
 use crate::domain::clock::SharedClock;
 use crate::domain::event::GroupId;
 use crate::domain::logfield::panic_text;
@@ -558,14 +557,18 @@ impl OutboxWorker {
             {
                 continue;
             }
-            let call = call(
-                self.gateways.clone(),
-                item.action.account().or_else(|| self.roster.keeper(group)),
-                item.action,
-            );
-            self.in_flight
-                .spawn(async move { (group, seq, now_ms, call.await, true) });
+            self.start(seq, item.action, now_ms, true);
         }
+    }
+
+    /// Starts one delivery task: `action` (item `seq`) through the account that keeps its
+    /// group; `early` for a recall sent before its record was durable.
+    fn start(&mut self, seq: u64, action: Action, now_ms: i64, early: bool) {
+        let group = action.group();
+        let via = action.account().or_else(|| self.roster.keeper(group));
+        let call = call(self.gateways.clone(), via, action);
+        self.in_flight
+            .spawn(async move { (group, seq, now_ms, call.await, early) });
     }
 
     /// Gives up an item its group's full lane handed back: a dead letter (or, for one of the
@@ -593,19 +596,13 @@ impl OutboxWorker {
         let now_ms = self.clock.now().as_millisecond();
         let mut expired = Vec::new();
         while self.in_flight.len() < self.settings.concurrency {
-            let Some(Dispatch { group, seq, action }) =
+            let Some(Dispatch { seq, action, .. }) =
                 self.queues
                     .next(now_ms, &mut self.governor, &self.settings.max_age, &mut expired)
             else {
                 break;
             };
-            let call = call(
-                self.gateways.clone(),
-                action.account().or_else(|| self.roster.keeper(group)),
-                action,
-            );
-            self.in_flight
-                .spawn(async move { (group, seq, now_ms, call.await, false) });
+            self.start(seq, action, now_ms, false);
         }
         for (seq, item) in expired {
             let age = Duration::from_millis(u64::try_from(now_ms.saturating_sub(item.created_ms)).unwrap_or(0));
