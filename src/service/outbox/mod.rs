@@ -52,14 +52,16 @@
 //!   early call counts as the item's first attempt and is retried as usual). Meanwhile the
 //!   group's later items, its warning among them, wait for that call to end ([`parked`],
 //!   within the group's queue bounds), so a warning still never arrives before its recall.
-//!   At most one early recall per group and `[outbox] early_recalls` in all lack a durable delivered mark at any time, so a crash
-//!   repeats at most one early recall per group besides the one held call. If the unit never
-//!   reaches the disk (a full disk, a crash), the recall was still sent; the platform
-//!   redelivers the event and the message is recalled again, harmlessly. Only recalls go
-//!   early: mutes and kicks keep their order behind the group's earlier calls, and the bot's
-//!   own messages keep every guarantee above. A recall never goes early ahead of an earlier
-//!   moderation action of its group (queued, in flight, or before it in the feed: the gate's
-//!   unmute, an earlier strike's mute), so a group's moderation actions keep decision order.
+//!   At most one early recall per group and `[outbox] early_recalls` in all lack a durable
+//!   delivered mark at any time, so a crash repeats at most one early recall per group besides
+//!   the one held call. If the unit never reaches the disk (a full disk, a crash), the recall
+//!   was still sent; the platform redelivers the event and the message is recalled again,
+//!   harmlessly. Only recalls go early: mutes and kicks keep their order behind the group's
+//!   earlier calls, and the bot's own messages keep every guarantee above, except that a
+//!   recall may overtake an earlier message of its group (the previous offender's warning). A
+//!   recall never goes early ahead of an earlier moderation action of its group (queued, in
+//!   flight, or before it in the feed: the gate's unmute, an earlier strike's mute), so a
+//!   group's moderation actions keep decision order.
 //!
 //! - **Failures inside qunguan**: a panic in a gateway call (a bug) is that attempt's result,
 //!   [`GatewayError::Panicked`]: logged, retried with backoff like a `failed` answer (at most
