@@ -94,6 +94,33 @@ impl<'t> Staging<'t> {
         self.tree.get(key).map_err(UnabortableTransactionError::Storage)
     }
 
+    /// The greatest key at or below `key` and its value, as the unit sees the tree (its own
+    /// writes first, its removals hiding what the tree holds).
+    pub(crate) fn floor(&self, key: &[u8]) -> Result<Option<(IVec, IVec)>, StagingError> {
+        use std::ops::Bound;
+        let writes = self.writes.borrow();
+        let staged = writes
+            .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
+            .rev()
+            .find_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())));
+        let mut stored = None;
+        for entry in self.tree.range(..=key).rev() {
+            let (k, v) = entry.map_err(UnabortableTransactionError::Storage)?;
+            // A key the unit wrote or removed is what `staged` saw (or hides).
+            if staged.as_ref().is_some_and(|(s, _)| *s >= k) {
+                break;
+            }
+            if !writes.contains_key(&k) {
+                stored = Some((k, v));
+                break;
+            }
+        }
+        Ok(match (staged, stored) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        })
+    }
+
     /// Sets `key` to `value` (when the unit ends). Reads nothing: [`Staging::replace`]
     /// returns the old value.
     pub(crate) fn insert<K: AsRef<[u8]> + ?Sized>(&self, key: &K, value: impl Into<IVec>) -> Result<(), StagingError> {

@@ -13,6 +13,7 @@
 //! | 3    | 4  | dated events' seen keys begin with the event's date ([`crate::domain::event::EventKey::dated`]); `meta`/`seen_legacy_since` notes the migration's time, so keys recorded before it are still found until they expire ([`super::LEGACY_SEEN_KEY`]) |
 //! | 4    | 5  | `trust` is merged into `members`: one record per member, the trust record's 6 bytes before the activity JSON; `trust` is dropped |
 //! | 5    | 6  | the members' points records move from `engagement` into their record in `members`, after a zero byte at its end; `engagement` keeps the groups' check-in counts and the keyword answers |
+//! | 6    | 7  | a `seen` record may hold up to 17 keys of the same 256 seconds ([`super::seen`]); a record of one key, as older schemas wrote, is one such record, so nothing is rewritten: the step only keeps older builds, which would miss the keys a record holds besides its own, from opening the database |
 
 use std::path::Path;
 
@@ -70,6 +71,8 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
             3 => v3_to_v4(db, Timestamp::now())?,
             4 => v4_to_v5(db)?,
             5 => v5_to_v6(db)?,
+            // Nothing to rewrite: see the table above.
+            6 => {}
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",

@@ -6,7 +6,7 @@
 //! | tree          | key                                   | value                               |
 //! |---------------|---------------------------------------|-------------------------------------|
 //! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
-//! | `seen`        | [`EventKey`] (16 B, dated: date first) | received at, unix ms (i64 BE)      |
+//! | `seen`        | [`EventKey`] (16 B, dated: date first): the first of up to 17 | latest received at, unix ms (i64 BE) ‖ the others' last 13 B ([`seen`]) |
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
@@ -75,6 +75,7 @@ pub(crate) mod review;
 pub(crate) mod samples;
 pub(crate) mod schedule;
 mod seats;
+mod seen;
 pub(crate) mod sent;
 mod size;
 pub(crate) mod skipped;
@@ -120,7 +121,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
@@ -864,23 +865,14 @@ impl Trees {
 
 /// Records an event's key as seen inside a unit, with the time the sweep expires it by; false
 /// when it already was (a redelivery). With `legacy`, a key an older build recorded for the
-/// same event counts too ([`LEGACY_SEEN_KEY`]).
+/// same event counts too ([`LEGACY_SEEN_KEY`]). Several keys share a record ([`seen`]).
 fn mark_seen(
     seen: &journal::Staging<'_>,
     legacy: Option<&sled::Tree>,
     key: &EventKey,
     now_ms: i64,
 ) -> Result<bool, ConflictableTransactionError<StoreError>> {
-    if seen.get(key.0)?.is_some() {
-        return Ok(false);
-    }
-    if let Some(tree) = legacy
-        && tree.scan_prefix(key.digest_part()).next().transpose()?.is_some()
-    {
-        return Ok(false);
-    }
-    seen.insert(&key.0, &now_ms.to_be_bytes())?;
-    Ok(true)
+    seen::record(seen, legacy, key, now_ms)
 }
 
 /// Inside an event's transaction: reads the subject member's strike record and the group's

@@ -1,6 +1,7 @@
 //! Expiry: deleting what has outlived its time, in the background.
 //!
-//! - `seen`: keys older than `storage.seen_ttl`, by the time each key holds. The sweep reads
+//! - `seen`: keys older than `storage.seen_ttl`, a record at a time (by the time of the latest
+//!   key it holds: [`super::seen`]). The sweep reads
 //!   the whole tree (one sequential pass every `[storage] sweep_every`): a time-ordered
 //!   index would spare the pass but cost a record per key, and sled keeps an in-memory entry
 //!   per page of records, so the index grew the daemon's resident memory with the database
@@ -94,11 +95,11 @@ fn sweep_seen(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
         let (key, value) = entry?;
         // A value that is not a time is left alone: nothing this build writes, and nothing the
         // sweep can judge.
-        let Ok(at_ms) = super::codec::decode_i64(&value, "seen time") else {
+        let Some(at_ms) = super::seen::recorded_at(&value) else {
             continue;
         };
-        // Only if unchanged since read, like the other sweeps (a seen key is never rewritten
-        // while it exists, so this is a guard, not a race the daemon has).
+        // A record goes whole, once its latest key is old enough; only if unchanged since
+        // read (a unit may have added a key to it meanwhile: it stays).
         if at_ms < cutoff_ms
             && inner
                 .seen
@@ -219,10 +220,5 @@ fn sweep_dead(store: &Store, cutoff_ms: i64) -> Result<usize, StoreError> {
 /// Reads the time a seen key was recorded.
 #[cfg(test)]
 pub(super) fn seen_at(store: &Store, key: &[u8; 16]) -> Result<Option<i64>, StoreError> {
-    store
-        .trees()?
-        .seen
-        .get(key)?
-        .map(|v| super::codec::decode_i64(&v, "seen time"))
-        .transpose()
+    super::seen::seen_at(&store.trees()?.seen, key)
 }

@@ -2180,3 +2180,98 @@ fn a_migration_to_schema_6_that_meets_an_unreadable_points_record_writes_nothing
 fn stored(db: &sled::Db, tree: &str, key: impl AsRef<[u8]>) -> sled::IVec {
     db.open_tree(tree).expect("tree").get(key).expect("read").expect("some")
 }
+
+/// Schema 7 (several seen keys to a record): a schema-6 database's seen records, one key
+/// each, are read as they are. The step rewrites nothing, the keys recorded before it still
+/// make a redelivery change nothing, new keys join the old records, the sweep expires them
+/// by their records' latest time, and the pre-migration backup restores into this build.
+#[test]
+fn schema_6_seen_keys_are_read_as_they_are_and_take_the_new_keys_of_their_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = Timestamp::now();
+    let recorded = now.as_millisecond() - 1_000;
+    let second = 1_700_000_000;
+    let old: Vec<EventKey> = (0..40)
+        .map(|i| EventKey::dated(second + i, &format!("qq|m|1|{i}|2|3|{}", second + i)))
+        .collect();
+    {
+        let db = database_of_schema(dir.path(), 6);
+        let seen = db.open_tree("seen").expect("tree");
+        for key in &old {
+            seen.insert(key.0, &recorded.to_be_bytes()).expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let store = Store::open_path(dir.path()).expect("migrates");
+    let seen = |store: &Store| store.trees().expect("open").seen.len();
+    assert_eq!(seen(&store), 40, "nothing rewritten");
+    for key in &old {
+        let again = store.unit(Some(key), now, |_| Ok(())).expect("unit");
+        assert!(again.is_none(), "a redelivery of {key:?} changes nothing");
+    }
+    let new: Vec<EventKey> = (0..200)
+        .map(|i| EventKey::dated(second + i % 40, &format!("qq|m|1|{i}|9|3|{}", second + i % 40)))
+        .collect();
+    for key in &new {
+        assert!(store.unit(Some(key), now, |_| Ok(())).expect("unit").is_some());
+        assert!(store.unit(Some(key), now, |_| Ok(())).expect("unit").is_none());
+    }
+    assert!(seen(&store) < 60, "{} records for 240 keys", seen(&store));
+    for key in old.iter().chain(&new) {
+        assert!(sweep::seen_at(&store, &key.0).expect("read").is_some(), "{key:?}");
+    }
+    let ttl = |_| std::time::Duration::from_secs(1);
+    let policy = SweepPolicy {
+        seen_ttl: std::time::Duration::from_secs(86_400),
+        audit_retention: None,
+        strike_ttl: &ttl,
+    };
+    // The old keys now share records with keys recorded `now`: kept while those are.
+    let later = |ms: i64| Timestamp::from_millisecond(now.as_millisecond() + ms).expect("time");
+    assert_eq!(store.sweep(later(86_400_000 - 5_000), &policy).expect("sweep").seen, 0);
+    assert!(store.sweep(later(86_400_000 + 5_000), &policy).expect("sweep").seen > 0);
+    assert_eq!(seen(&store), 0);
+
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    drop(store);
+    let target = tempfile::tempdir().expect("tempdir");
+    let settings = StorageSettings {
+        path: target.path().join("data"),
+        ..StorageSettings::default()
+    };
+    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
+    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    assert_eq!(report.schema, 6);
+    assert_eq!(report.trees.get("seen"), Some(&40));
+    let restored = Store::open(&settings).expect("open");
+    for key in &old {
+        assert!(restored.unit(Some(key), now, |_| Ok(())).expect("unit").is_none());
+    }
+    // A backup of this build (records of several keys) restores to the same records.
+    let mut file = Vec::new();
+    assert_eq!(
+        restored.backup(&mut file, at(0)).expect("backup").schema,
+        SCHEMA_VERSION
+    );
+    let before: Vec<_> = restored
+        .trees()
+        .expect("open")
+        .seen
+        .iter()
+        .map(|e| e.expect("entry"))
+        .collect();
+    drop(restored);
+    let (_dir, again) = restored_into_a_new_database(&file);
+    let after: Vec<_> = again
+        .trees()
+        .expect("open")
+        .seen
+        .iter()
+        .map(|e| e.expect("entry"))
+        .collect();
+    assert_eq!(before, after);
+}
