@@ -68,6 +68,17 @@ impl Engine {
         }
     }
 
+    /// A stepper at the start of a haystack the caller produces one character at a time
+    /// (the double array only; `None` for the `aho-corasick` kinds, which scan a whole
+    /// haystack).
+    #[inline]
+    pub(crate) fn stepper(&self) -> Option<Stepper<'_>> {
+        match self {
+            Self::AhoCorasick(_) => None,
+            Self::DoubleArray(da) => Some(Stepper(da.find_overlapping_stepper())),
+        }
+    }
+
     /// Calls `found(pattern, start, end)` for every occurrence of every pattern in `haystack`.
     #[inline]
     pub(crate) fn for_each_match(&self, haystack: &str, mut found: impl FnMut(usize, usize, usize)) {
@@ -82,6 +93,24 @@ impl Engine {
                     found(m.value() as usize, m.start(), m.end());
                 }
             }
+        }
+    }
+}
+
+/// The double array stepped one character at a time ([`Engine::stepper`]): fed the
+/// characters of a haystack in order, it reports what [`Engine::for_each_match`] reports on
+/// that haystack, in the same order.
+#[derive(Clone)]
+pub(crate) struct Stepper<'a>(daachorse::charwise::iter::FindOverlappingStepper<'a, u32>);
+
+impl Stepper<'_> {
+    /// Consumes the next character `c`; calls `found(pattern, start, end)` for every
+    /// occurrence that ends with it (byte offsets into the haystack fed so far).
+    #[inline(always)]
+    pub(crate) fn consume(&mut self, c: char, mut found: impl FnMut(usize, usize, usize)) {
+        self.0.consume(c);
+        for m in self.0.matches() {
+            found(m.value() as usize, m.start(), m.end());
         }
     }
 }
@@ -114,5 +143,27 @@ mod tests {
         engine.for_each_match("加微信", |p, s, e| got.push((p, s, e)));
         got.sort_unstable();
         assert_eq!(got, [(0, 3, 9), (1, 0, 9), (2, 6, 9), (6, 0, 9)]);
+    }
+
+    /// The stepper, fed a haystack's characters, reports what the scan reports, in the same
+    /// order; the `aho-corasick` kinds have none.
+    #[test]
+    fn the_stepper_reports_what_the_scan_reports() {
+        let patterns = ["微信", "加微信", "信", "ab", "abab", "b", "加微信", "a"];
+        let engine = Engine::build(Automaton::DoubleArray, &patterns).expect("builds");
+        for hay in ["加微信ababab", "微信微信", "", "xyz", "abab加加微微信信", "bbaabab信"] {
+            let mut scanned = Vec::new();
+            engine.for_each_match(hay, |p, s, e| scanned.push((p, s, e)));
+            let mut stepped = Vec::new();
+            let mut stepper = engine.stepper().expect("the double array steps");
+            for c in hay.chars() {
+                stepper.consume(c, |p, s, e| stepped.push((p, s, e)));
+            }
+            assert_eq!(stepped, scanned, "{hay:?}");
+        }
+        for kind in [Automaton::ContiguousNfa, Automaton::Dfa] {
+            let engine = Engine::build(kind, &patterns).expect("builds");
+            assert!(engine.stepper().is_none(), "{kind:?}");
+        }
     }
 }

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 pub use decide::Reason;
 use detect::{Builtin, Detector, DetectorHit, Detectors};
-use phrases::{Backwards, PhraseHit, Phrases};
+use phrases::{Backwards, PhraseHit, Phrases, to_u32};
 use serde::{Deserialize, Serialize};
 pub use spec::{
     Automaton, DEFAULT_ACT, DEFAULT_VETO, FilterSpec, MODEL_RULE, MatchMode, Mode, ModelSettings, Phrase, RegexSpec,
@@ -292,6 +292,9 @@ struct Scratch {
     /// The message with its leetspeak read as letters ([`leet::fold`]) and its compact view.
     leet_text: String,
     leet_view: View,
+    /// The phrase automaton's matches `(pattern, start, end)` in `compact`, found by its
+    /// stepper while the view was built ([`Phrases::stepper`]).
+    stepped: Vec<(u32, u32, u32)>,
 }
 
 impl Scratch {
@@ -717,12 +720,29 @@ impl Filter {
             mask_spans: _,
             leet_text,
             leet_view,
+            stepped,
         } = scratch;
         found.clear();
         evidence.clear();
         phrase_hits.clear();
         detector_hits.clear();
-        self.normalizer.compact_marked_into(text, &self.marks, compact);
+        // The phrase automaton steps over the compact view as the normalizer's pass builds
+        // it, so the view is not decoded a second time (and the automaton's state loads
+        // overlap the normalizer's work). A view the variants rewrite is scanned afterwards.
+        stepped.clear();
+        let stepping = match self.phrases.stepper() {
+            Some(mut stepper) => {
+                self.normalizer
+                    .compact_marked_each_into(text, &self.marks, compact, |c| {
+                        stepper.consume(c, |p, s, e| stepped.push((to_u32(p), to_u32(s), to_u32(e))));
+                    });
+                true
+            }
+            None => {
+                self.normalizer.compact_marked_into(text, &self.marks, compact);
+                false
+            }
+        };
         let keep = |rule: u32| self.rules[rule as usize].settings.applies(group);
         let view = self.phrases.apply_variants(
             &self.normalizer,
@@ -735,8 +755,13 @@ impl Filter {
         *spliced_used = !std::ptr::eq(view, &*compact);
         // Which small automata can match the view (not known after a rewrite).
         let marks = if *spliced_used { u8::MAX } else { compact.stats().marks };
-        self.phrases
-            .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
+        if stepping && !*spliced_used {
+            self.phrases
+                .find_stepped(&self.normalizer, text, view, stepped, collapsed, &keep, phrase_hits);
+        } else {
+            self.phrases
+                .find(&self.normalizer, text, view, collapsed, &keep, phrase_hits);
+        }
         // The normalizer's pass saw whether an ASCII letter stands next to a leet character:
         // without one (most messages) there is nothing to fold.
         let stats = compact.stats();

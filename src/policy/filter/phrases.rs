@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use super::engine::{Engine, EngineError};
+use super::engine::{Engine, EngineError, Stepper};
 use super::first::{FirstChars, MARK_ALLOW, MARK_VARIANT};
 use super::spec::{Automaton, MatchMode};
 use crate::policy::model::features::MASK;
@@ -84,6 +84,9 @@ pub(crate) struct Phrases {
     /// The allow list, with the pre-check of its first characters.
     allow: Option<(AhoCorasick, FirstChars)>,
     variants: Option<Variants>,
+    /// Whether [`Phrases::stepper`] offers the phrase automaton's stepper (off only in the
+    /// differential tests, which compare the stepped search with the scan).
+    no_stepping: bool,
 }
 
 /// Which backwards spellings of a phrase match too.
@@ -294,6 +297,7 @@ impl<'a> Builder<'a> {
             collapsed,
             allow,
             variants: self.variants,
+            no_stepping: false,
         })
     }
 }
@@ -456,11 +460,22 @@ impl Phrases {
         }
     }
 
+    /// The phrase automaton's stepper, to run inside the pass that builds the compact view
+    /// ([`Normalizer::compact_marked_each_into`]), when its engine has one. What it finds is
+    /// then handed to [`Phrases::find_stepped`] instead of scanning the view again.
+    #[inline]
+    pub(crate) fn stepper(&self) -> Option<Stepper<'_>> {
+        if self.no_stepping {
+            return None;
+        }
+        self.plain.as_ref().and_then(|plain| plain.automaton.stepper())
+    }
+
     /// Every phrase hit in `view` (of `text`), before rule scoping and the allow list, with
     /// the word and exact checks applied. `keep(rule)` says whether a rule applies.
     ///
-    /// Inlined into [`super::Filter::find`], its one call on every message (the leet pass's
-    /// second call is out of line): left to the compiler, it was not.
+    /// Inlined into [`super::Filter::find`] (left to the compiler, it was not); the leet
+    /// pass's call is out of line.
     #[inline(always)]
     pub(crate) fn find(
         &self,
@@ -475,6 +490,44 @@ impl Phrases {
         plain.automaton.for_each_match(view.as_str(), |p, s, e| {
             self.push_targets(normalizer, text, view, plain, p, s, e, keep, out);
         });
+        self.find_collapsed(normalizer, text, view, collapsed_view, keep, out);
+    }
+
+    /// [`Phrases::find`] with the phrase automaton's matches in `view` already found by its
+    /// [`Phrases::stepper`] while the view was built: `stepped` holds them as
+    /// `(pattern, start, end)`, in the order the scan reports them.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // find's arguments and the matches
+    pub(crate) fn find_stepped(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        stepped: &[(u32, u32, u32)],
+        collapsed_view: &mut View,
+        keep: &dyn Fn(u32) -> bool,
+        out: &mut Vec<PhraseHit>,
+    ) {
+        let Some(plain) = &self.plain else { return };
+        for &(p, s, e) in stepped {
+            self.push_targets(
+                normalizer, text, view, plain, p as usize, s as usize, e as usize, keep, out,
+            );
+        }
+        self.find_collapsed(normalizer, text, view, collapsed_view, keep, out);
+    }
+
+    /// The collapsed view's part of [`Phrases::find`], after the plain hits are in `out`.
+    #[inline(always)]
+    fn find_collapsed(
+        &self,
+        normalizer: &Normalizer,
+        text: &str,
+        view: &View,
+        collapsed_view: &mut View,
+        keep: &dyn Fn(u32) -> bool,
+        out: &mut Vec<PhraseHit>,
+    ) {
         // Only Latin phrases are in the collapsed automaton, so only a repeated Latin letter
         // can make a difference.
         if let Some(collapsed) = &self.collapsed
@@ -511,6 +564,7 @@ impl Phrases {
     /// Makes the first-character pre-checks rule nothing out (for differential tests).
     #[cfg(test)]
     pub(crate) fn disable_prechecks(&mut self) {
+        self.no_stepping = true;
         if let Some((_, first)) = &mut self.allow {
             *first = FirstChars::everything();
         }
@@ -635,7 +689,7 @@ pub(crate) fn latin_glued(normalizer: &Normalizer, text: &str, view: &View, s: u
         || (last_latin && text[oe..].chars().next().is_some_and(|c| normalizer.is_latin_letter(c)))
 }
 
-fn to_u32(n: usize) -> u32 {
+pub(crate) fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 

@@ -151,7 +151,7 @@ impl Normalizer {
     /// characters that fold to themselves in one piece instead was measured: fewer
     /// instructions, but slower, the `memcpy` calls costing more than the pushes they save.)
     pub fn compact_into(&self, text: &str, out: &mut View) {
-        self.compact_impl(text, None, out);
+        self.compact_impl(text, None, out, |_| {});
     }
 
     /// [`Normalizer::compact_into`] that also ORs together the [`CharMarks`] of every
@@ -159,7 +159,15 @@ impl Normalizer {
     /// match, found in the same pass (one table load per character) rather than in a pass of
     /// their own.
     pub fn compact_marked_into(&self, text: &str, marks: &CharMarks, out: &mut View) {
-        self.compact_impl(text, Some(marks), out);
+        self.compact_impl(text, Some(marks), out, |_| {});
+    }
+
+    /// [`Normalizer::compact_marked_into`] that also calls `each(c)` for every character `c`
+    /// of the view, in order, as it is appended: a caller can step an automaton over the
+    /// view inside the pass that builds it, instead of decoding the view again afterwards.
+    #[inline(always)]
+    pub fn compact_marked_each_into(&self, text: &str, marks: &CharMarks, out: &mut View, each: impl FnMut(char)) {
+        self.compact_impl(text, Some(marks), out, each);
     }
 
     /// Computes, once the characters are marked, which characters of the Basic Multilingual
@@ -185,7 +193,7 @@ impl Normalizer {
     }
 
     #[inline(always)]
-    fn compact_impl(&self, text: &str, marks: Option<&CharMarks>, out: &mut View) {
+    fn compact_impl(&self, text: &str, marks: Option<&CharMarks>, out: &mut View, mut each: impl FnMut(char)) {
         out.clear();
         // The marks of the characters pushed so far.
         let mut marked = 0u8;
@@ -221,6 +229,7 @@ impl Normalizer {
                         marked |= m.of(u32::from(f));
                     }
                     buf.push(char::from(f));
+                    each(char::from(f));
                     spans.push((to_u32(start), to_u32(start + 1)));
                 } else if (b == b'.' || b == b'@') && self.opts.skip_noise {
                     tracker.link_mark(char::from(b));
@@ -244,6 +253,7 @@ impl Normalizer {
                     {
                         tracker.plain();
                         buf.push(f);
+                        each(f);
                         spans.push((to_u32(start), to_u32(start + 3)));
                         start += 3;
                         continue;
@@ -269,6 +279,7 @@ impl Normalizer {
                         marked |= m.of(entry);
                     }
                     buf.push(f);
+                    each(f);
                     spans.push((to_u32(start), to_u32(end)));
                 } else {
                     tracker.dropped(cp);
@@ -285,6 +296,7 @@ impl Normalizer {
                             marked |= m.of(u32::from(f));
                         }
                         buf.push(f);
+                        each(f);
                         spans.push((to_u32(start), to_u32(end)));
                     }
                     Fold::Chars(fs) => {
@@ -295,6 +307,7 @@ impl Normalizer {
                                 marked |= m.of(u32::from(f));
                             }
                             buf.push(f);
+                            each(f);
                             spans.push((to_u32(start), to_u32(end)));
                         }
                     }

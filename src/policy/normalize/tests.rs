@@ -395,7 +395,8 @@ fn compact_into_agrees_with_the_definition_on_the_corpora() {
 
 proptest! {
     /// `compact_marked_into` builds the same view as `compact_into`, and its `Stats::marks`
-    /// are the marks of the view's characters ORed together.
+    /// are the marks of the view's characters ORed together; `compact_marked_each_into`
+    /// builds that view too and hands over exactly its characters, in order.
     #[test]
     fn marked_views_are_the_views_with_their_characters_marks(text in prop_oneof![MIXED, "\\PC{0,40}"]) {
         let n = Normalizer::new(NormalizeOptions::default());
@@ -412,6 +413,12 @@ proptest! {
         prop_assert_eq!(plain.char_spans(), marked.char_spans());
         let want = plain.as_str().chars().fold(0, |acc, c| acc | marks.of(u32::from(c)));
         prop_assert_eq!(marked.stats(), Stats { marks: want, ..plain.stats() });
+        let (mut each, mut seen) = (View::default(), String::new());
+        n.compact_marked_each_into(&text, &marks, &mut each, |c| seen.push(c));
+        prop_assert_eq!(each.as_str(), marked.as_str());
+        prop_assert_eq!(each.char_spans(), marked.char_spans());
+        prop_assert_eq!(each.stats(), marked.stats());
+        prop_assert_eq!(seen.as_str(), marked.as_str());
     }
 }
 
