@@ -8,7 +8,8 @@
 //! on the webhook path, only a hash lookup in the day's notes (which members were already
 //! noted today); the first message of a member each day is noted, and the noted records
 //! are written to the store's `members` tree in one batch every [`FLUSH_EVERY`], before
-//! every sweep and list, and at shutdown. A crash loses the notes since the last batch (at
+//! every sweep and list, and at shutdown; the engagement batch takes them too, to write a
+//! member's activity and message points by one write ([`Inactivity::take_pending`]). A crash loses the notes since the last batch (at
 //! most [`FLUSH_EVERY`] plus sled's half-second flush). Joins and leaves are written at once.
 //!
 //! The notes hold at most `[limits] activity_members` members (8 bytes each: 48 bits of a

@@ -25,10 +25,10 @@
 //! the trust part, the engagement writers (message points, check-ins, admins' changes, a
 //! strike's penalty, a pardon's refund, opt-out) replace the points part, and the retention
 //! sweep removes it; each keeps the other parts as stored. Every writer takes the commit lock,
-//! so a read-modify-write here never races another (the message-points batch reads outside it
-//! and writes by compare-and-swap under it). A batch of activity records also writes
-//! the trust counts that wait in the trust cache for the same members, so a new member's two
-//! parts are written by one insert ([`Store::record_activities`]).
+//! so a read-modify-write here never races another (the batches read outside it and write by
+//! compare-and-swap under it). The batches of activity records and of message points are one
+//! writer ([`Store::write_members`]), which also writes the trust counts that wait in the
+//! trust cache for the same members: a member with all three waiting is read and written once.
 //! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
 //! transaction, so a reminder is sent once per step even across a crash.
 
@@ -747,5 +747,56 @@ mod tests {
         );
         assert!(split_member(&[0]).is_err(), "a points mark and no points");
         assert!(split_member(b"{}\0x").is_err(), "points that are not JSON");
+    }
+
+    #[test]
+    fn one_pass_writes_activity_points_and_the_waiting_trust_count_of_a_member_together() {
+        use crate::domain::engagement::Period;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let group = GroupId::qq(1);
+        let day = 20_062;
+        let at_ms = day * DAY_MS + 5_000;
+        // Member 7 has all three waiting; member 8 points only; member 9 activity only.
+        let counted = store.trust_message(group, 7, at_ms, true, 3).expect("counted");
+        let spoke = |name: &str| MemberActivity::new(day * DAY_MS, Since::Spoke, name, Role::Member);
+        let noted = |points| NotedPoints {
+            name: "n".into(),
+            period: Period {
+                day: i32::try_from(day).expect("fits"),
+                week: 1,
+                month: 1,
+            },
+            points,
+        };
+        let activities = [(group, 9, spoke("c")), (group, 7, spoke("a"))];
+        let points = [(group, 8, noted(2)), (group, 7, noted(3))];
+        store.write_members(&activities, &points, 20).expect("written");
+        let trees = store.trees().expect("open");
+        let record = trees
+            .members
+            .get(member_key(group, 7))
+            .expect("read")
+            .expect("a record");
+        let parts = split_member(&record).expect("reads");
+        assert_eq!(parts.trust, Some(counted), "the waiting count, in the same write");
+        assert_eq!(decode_activity(parts.activity).expect("activity"), spoke("a"));
+        assert_eq!(store.member_points(group, 7).expect("read").map(|p| p.points), Some(3));
+        assert_eq!(store.write_pending_trust().expect("batch"), 0, "nothing left to write");
+        assert_eq!(store.member_points(group, 8).expect("read").map(|p| p.points), Some(2));
+        assert_eq!(store.member_activity(group, 8).expect("read"), None);
+        assert_eq!(store.member_activity(group, 9).expect("read"), Some(spoke("c")));
+        assert_eq!(store.member_points(group, 9).expect("read"), None);
+        assert_eq!(
+            store.group_activity(group).expect("read").since_ms,
+            Some(day * DAY_MS),
+            "the group's tracking starts with its first activity"
+        );
+        // Points add to what is stored and keep the other parts; the daily cap holds.
+        store.write_members(&[], &[(group, 7, noted(30))], 20).expect("written");
+        let after = store.member_points(group, 7).expect("read").expect("a record");
+        assert_eq!((after.points, after.msg_points), (20, 20));
+        assert_eq!(store.member_activity(group, 7).expect("read"), Some(spoke("a")));
+        assert_eq!(store.trust(group, 7).expect("read"), Some(counted));
     }
 }

@@ -15,7 +15,8 @@
 //!   points not yet written, with the member's name, in a second bounded map
 //!   ([`MAX_UNWRITTEN`] members, `engagement_unwritten`). Those are added to the store in
 //!   batches every [`FLUSH_EVERY`], as soon as half of [`MAX_UNWRITTEN`] members wait, before
-//!   every read that shows points, and at shutdown; so the memory a busy instance holds for
+//!   every read that shows points, and at shutdown (the periodic batches with the inactivity
+//!   tracker's noted times: one write per member, [`Engagement::flush_with`]); so the memory a busy instance holds for
 //!   them stays flat however many members speak. The daily cap is applied when noting (so a
 //!   spammer costs a hash lookup) and again at the write (so a restart does not reset it). A
 //!   crash loses at most the last [`FLUSH_EVERY`] (30 s) of message points; check-ins and
