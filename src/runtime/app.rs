@@ -1000,17 +1000,22 @@ async fn engagement_periodically(
                 Ok(sent) => tracing::debug!(alerts = sent, "tier alerts looked at"),
                 Err(e) => tracing::error!(error = %e, "tier alert check failed"),
             },
-            _ = flush.tick() => flush_points(&engagement, &clock).await,
-            () = engagement.flush_wanted() => flush_points(&engagement, &clock).await,
+            _ = flush.tick() => flush_points(&engagement, &inactivity, &clock).await,
+            () = engagement.flush_wanted() => flush_points(&engagement, &inactivity, &clock).await,
         }
     }
-    flush_points(&engagement, &clock).await;
+    flush_points(&engagement, &inactivity, &clock).await;
 }
 
-/// Writes the noted message points, off the async threads.
-async fn flush_points(engagement: &Arc<crate::service::engagement::Engagement>, clock: &SharedClock) {
-    let (engagement, now) = (Arc::clone(engagement), clock.now());
-    match tokio::task::spawn_blocking(move || engagement.flush(now)).await {
+/// Writes the noted message points, with the noted message times of the inactivity tracker
+/// (one write per member for both), off the async threads.
+async fn flush_points(
+    engagement: &Arc<crate::service::engagement::Engagement>,
+    inactivity: &Arc<crate::service::inactivity::Inactivity>,
+    clock: &SharedClock,
+) {
+    let (engagement, inactivity, now) = (Arc::clone(engagement), Arc::clone(inactivity), clock.now());
+    match tokio::task::spawn_blocking(move || engagement.flush_with(now, Some(&inactivity))).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),
         Err(e) => tracing::error!(error = %e, "the message points flush task failed"),

@@ -8,7 +8,8 @@
 //! on the webhook path, only a hash lookup in the day's notes (which members were already
 //! noted today); the first message of a member each day is noted, and the noted records
 //! are written to the store's `members` tree in one batch every [`FLUSH_EVERY`], before
-//! every sweep and list, and at shutdown. A crash loses the notes since the last batch (at
+//! every sweep and list, and at shutdown; the engagement batch takes them too, to write a
+//! member's activity and message points by one write ([`Inactivity::take_pending`]). A crash loses the notes since the last batch (at
 //! most [`FLUSH_EVERY`] plus sled's half-second flush). Joins and leaves are written at once.
 //!
 //! The notes hold at most `[limits] activity_members` members (8 bytes each: 48 bits of a
@@ -252,27 +253,46 @@ impl Inactivity {
     }
 
     /// Writes the message times noted since the last flush, in one batch. Called every
-    /// [`FLUSH_EVERY`], before each sweep and list, and at shutdown.
+    /// [`FLUSH_EVERY`], before each sweep and list, and at shutdown; the engagement flush
+    /// also takes them, to write each member's activity and points at once
+    /// ([`crate::service::engagement::Engagement::flush_with`]).
     pub fn flush(&self) -> Result<(), StoreError> {
-        let pending = std::mem::take(&mut self.noted().pending);
-        self.pending_bound.set_len(0);
-        if pending.is_empty() {
+        let records = self.take_pending();
+        if records.is_empty() {
             return Ok(());
         }
-        let records: Vec<(GroupId, i64, MemberActivity)> = pending
-            .into_iter()
-            .map(|((group, user), record)| (group, user, record))
-            .collect();
         let written = self.store.record_activities(&records);
         if written.is_err() {
-            // Kept for the next flush, unless a newer time was noted meanwhile.
-            let mut noted = self.noted();
-            for (group, user, record) in records {
-                noted.pending.entry((group, user)).or_insert(record);
-            }
-            self.pending_bound.set_len(noted.pending.len());
+            self.put_back(records);
         }
         written
+    }
+
+    /// Takes the message times noted since the last flush, for a writer that writes them
+    /// ([`Inactivity::flush`]; on failure it hands them back with [`Inactivity::put_back`]).
+    pub fn take_pending(&self) -> Vec<(GroupId, i64, MemberActivity)> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        let pending = std::mem::take(&mut self.noted().pending);
+        self.pending_bound.set_len(0);
+        pending
+            .into_iter()
+            .map(|((group, user), record)| (group, user, record))
+            .collect()
+    }
+
+    /// Keeps records that [`Inactivity::take_pending`] took and could not write, for the next
+    /// flush, unless a newer time was noted meanwhile.
+    pub fn put_back(&self, records: Vec<(GroupId, i64, MemberActivity)>) {
+        if records.is_empty() {
+            return;
+        }
+        let mut noted = self.noted();
+        for (group, user, record) in records {
+            noted.pending.entry((group, user)).or_insert(record);
+        }
+        self.pending_bound.set_len(noted.pending.len());
     }
 
     /// A member joined at `now`: their silence counts from here.

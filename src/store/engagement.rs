@@ -193,10 +193,6 @@ pub const TIER_DAYS_KEPT: i32 = 8;
 /// The tag byte after the group prefix of an [`AdminReply`] key.
 const REPLY_TAG: u8 = b'q';
 
-/// The most members' message points written in one chunk under the commit lock (see
-/// [`Store::add_message_points`]).
-const POINTS_BATCH: usize = 64;
-
 fn reply_key(group: GroupId, number: u64) -> [u8; 18] {
     let mut k = [0; 18];
     k[..9].copy_from_slice(&group_prefix(group));
@@ -271,17 +267,11 @@ fn with_points(parts: Parts<'_>, record: &MemberPoints) -> Result<Vec<u8>, Store
     .unwrap_or_default())
 }
 
-/// A member's stored record (`stored`, `None` for none yet) with `points` added to its points
-/// part, at most `cap` per day in all, and the day marked active: the bytes to store. The
-/// trust and activity parts are kept (an unreadable record is replaced: `parts_to_keep`).
-fn with_message_points(
-    key: &[u8; 17],
-    stored: Option<&[u8]>,
-    points: &NotedPoints,
-    cap: u32,
-) -> Result<Vec<u8>, StoreError> {
-    let parts = stored_parts(key, stored);
-    let mut record = points_of(&parts)?.unwrap_or_default();
+/// The points part of a member record (`parts`, as stored) with `points` added, at most `cap`
+/// per day in all, and the day marked active: the points JSON to store with the other parts
+/// ([`Store::write_members`]).
+pub(super) fn message_points_part(parts: &Parts<'_>, points: &NotedPoints, cap: u32) -> Result<Vec<u8>, StoreError> {
+    let mut record = points_of(parts)?.unwrap_or_default();
     if record.msg_day != points.period.day {
         record.msg_day = points.period.day;
         record.msg_points = 0;
@@ -294,7 +284,7 @@ fn with_message_points(
     if !points.name.is_empty() {
         record.name.clone_from(&points.name);
     }
-    with_points(parts, &record)
+    encode_points(&record)
 }
 
 /// Inside a violation's unit of work: takes `penalty` for the strikes `writes` adds to the
@@ -528,10 +518,9 @@ impl Store {
     }
 
     /// Adds noted message points, at most `cap` per member and day in all (what was stored for
-    /// the day counts), and marks the day active. In key order, in chunks of at most
-    /// `POINTS_BATCH` members: each record is read and computed outside the commit lock and
-    /// written under it with one compare-and-swap (no sled batch), and the lock is released
-    /// between chunks.
+    /// the day counts), and marks the day active: [`Store::write_members`] with no activity
+    /// records. In key order, in chunks under the commit lock; each record is read and
+    /// computed outside it and written under it with one compare-and-swap (no sled batch).
     ///
     /// One sled batch keeps every node it replaces alive until it ends (sled frees them when
     /// the batch's epoch guard drops) and holds every other reader and writer of the database
@@ -541,76 +530,7 @@ impl Store {
     /// path's latency tail (docs/performance.md, "Session 16: store side"). Key order makes
     /// consecutive records share their tree node.
     pub fn add_message_points(&self, noted: &[(GroupId, i64, NotedPoints)], cap: u32) -> Result<(), StoreError> {
-        let mut keyed: Vec<([u8; 17], &NotedPoints)> = noted
-            .iter()
-            .map(|(group, user, points)| (member_key(*group, *user), points))
-            .collect();
-        keyed.sort_unstable_by_key(|a| a.0);
-        for chunk in keyed.chunks(POINTS_BATCH) {
-            self.add_points_batch(chunk, cap)?;
-        }
-        Ok(())
-    }
-
-    /// One chunk of [`Store::add_message_points`]. Each record is read and its new value
-    /// computed (JSON decoded and encoded) outside the commit lock; under the lock each is
-    /// written with a compare-and-swap against what was read, so a record that a violation's
-    /// penalty or a check-in changed meanwhile is computed again from what it holds now.
-    fn add_points_batch(&self, noted: &[([u8; 17], &NotedPoints)], cap: u32) -> Result<(), StoreError> {
-        if noted.is_empty() {
-            return Ok(());
-        }
-        let _op = self.begin("engagement write");
-        let read = self.trees()?;
-        let mut planned = Vec::with_capacity(noted.len());
-        for (key, points) in noted {
-            let old = self.observe(read.members.get(key).map_err(StoreError::from))?;
-            let new = with_message_points(key, old.as_deref(), points, cap)?;
-            // Nothing to write for a member at the day's cap who keeps the same name.
-            if old.as_deref() != Some(new.as_slice()) {
-                planned.push((key, points, old, new));
-            }
-        }
-        if planned.is_empty() {
-            return Ok(());
-        }
-        let _log = self.lock();
-        let trees = self.write_gate()?;
-        if !std::sync::Arc::ptr_eq(&read, &trees) {
-            // Reopened meanwhile: what was read belongs to the old database.
-            for (_, _, old, _) in &mut planned {
-                *old = None;
-            }
-        }
-        for (key, points, old, new) in planned {
-            self.swap_points(&trees.members, key, points, cap, old, new)?;
-        }
-        Ok(())
-    }
-
-    /// Stores `value` (computed from `expected`, what was read) as `key`'s member record, if
-    /// the record still is `expected`; otherwise adds `points` to what it holds now (another
-    /// part written meanwhile is kept the same way). One traversal of the tree when nothing
-    /// changed meanwhile. The caller holds the commit lock.
-    fn swap_points(
-        &self,
-        tree: &sled::Tree,
-        key: &[u8; 17],
-        points: &NotedPoints,
-        cap: u32,
-        mut expected: Option<sled::IVec>,
-        mut value: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        loop {
-            let swapped = tree.compare_and_swap(&key[..], expected.as_ref(), Some(value.as_slice()));
-            match self.observe(swapped.map_err(StoreError::from))? {
-                Ok(()) => return Ok(()),
-                Err(conflict) => {
-                    value = with_message_points(key, conflict.current.as_deref(), points, cap)?;
-                    expected = conflict.current;
-                }
-            }
-        }
+        self.write_members(&[], noted, cap)
     }
 
     /// The tier counts kept for `group`: (day, counts in tier order), oldest first.
@@ -863,7 +783,13 @@ mod tests {
         };
         // Read when the member had no record; a check-in wrote one (10 points) before the
         // write: the swap finds it and adds to it instead of overwriting it.
-        let stale = with_message_points(&key, None, &noted, 5).expect("computed");
+        let change = super::super::members::Change {
+            activity: None,
+            points: Some(&noted),
+            trust: None,
+            cap: 5,
+        };
+        let stale = change.apply(&key, None).expect("computed");
         let checked_in = MemberPoints {
             points: 10,
             ..MemberPoints::default()
@@ -872,7 +798,7 @@ mod tests {
         let stored = with_points(Parts::default(), &checked_in).expect("encoded");
         trees.members.insert(key, stored).expect("written");
         store
-            .swap_points(&trees.members, &key, &noted, 5, None, stale)
+            .swap_member(&trees.members, &key, change, None, stale)
             .expect("swapped");
         let record = store.member_points(GroupId::qq(1), 7).expect("read").expect("a record");
         assert_eq!((record.points, record.msg_points, record.msg_day), (12, 2, 3));
@@ -943,7 +869,7 @@ mod tests {
     fn message_points_of_more_members_than_one_batch_are_all_written_and_capped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("store");
-        let members = i64::try_from(2 * POINTS_BATCH + 7).expect("fits");
+        let members = i64::try_from(2 * super::super::members::MEMBERS_BATCH + 7).expect("fits");
         // Two groups, users interleaved and out of key order (as a hash map hands them over).
         let noted: Vec<_> = (0..members)
             .rev()

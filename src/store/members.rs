@@ -25,10 +25,10 @@
 //! the trust part, the engagement writers (message points, check-ins, admins' changes, a
 //! strike's penalty, a pardon's refund, opt-out) replace the points part, and the retention
 //! sweep removes it; each keeps the other parts as stored. Every writer takes the commit lock,
-//! so a read-modify-write here never races another (the message-points batch reads outside it
-//! and writes by compare-and-swap under it). A batch of activity records also writes
-//! the trust counts that wait in the trust cache for the same members, so a new member's two
-//! parts are written by one insert ([`Store::record_activities`]).
+//! so a read-modify-write here never races another (the batches read outside it and write by
+//! compare-and-swap under it). The batches of activity records and of message points are one
+//! writer ([`Store::write_members`]), which also writes the trust counts that wait in the
+//! trust cache for the same members: a member with all three waiting is read and written once.
 //! [`Store::remind_members`] marks the reminded members and enqueues the reminder in one
 //! transaction, so a reminder is sent once per step even across a crash.
 
@@ -38,6 +38,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Record, decode, encode, is_default};
+use super::engagement::{NotedPoints, message_points_part};
 use super::keys::{decode_group_prefix, decode_member_key, group_prefix, member_key};
 use super::trust::{decode_trust, encode_trust};
 use super::{Store, StoreError, abort};
@@ -286,12 +287,63 @@ pub struct GroupActivity {
     pub members: Vec<(i64, MemberActivity)>,
 }
 
-/// How many activity records one chunk under the commit lock holds at most (see
-/// [`Store::record_activities`]).
-const ACTIVITY_BATCH: usize = 128;
+/// How many members one chunk of [`Store::write_members`] writes at most under the commit
+/// lock.
+pub(super) const MEMBERS_BATCH: usize = 64;
 
-/// A record to write, with its key.
-type Keyed<'a> = ([u8; 17], &'a (GroupId, i64, MemberActivity));
+/// One member's share of a [`Store::write_members`] pass: a new activity record, message
+/// points to add, or both.
+struct Due<'a> {
+    key: [u8; 17],
+    group: GroupId,
+    activity: Option<&'a MemberActivity>,
+    points: Option<&'a NotedPoints>,
+}
+
+/// What a [`Store::write_members`] pass changes in one member's record.
+#[derive(Clone, Copy)]
+pub(super) struct Change<'a> {
+    /// The new activity part (encoded), if any.
+    pub(super) activity: Option<&'a [u8]>,
+    /// Message points to add to the points part (at most `cap` per day), if any.
+    pub(super) points: Option<&'a NotedPoints>,
+    /// The trust part (`None`: as stored).
+    pub(super) trust: Option<Option<MemberTrust>>,
+    /// The daily cap of message points.
+    pub(super) cap: u32,
+}
+
+impl Change<'_> {
+    /// The member's record as stored (`stored`) with this change. An unreadable record is
+    /// replaced ([`parts_to_keep`]).
+    pub(super) fn apply(&self, key: &[u8; 17], stored: Option<&[u8]>) -> Result<Option<Vec<u8>>, StoreError> {
+        let stored = stored_parts(key, stored);
+        let points = self
+            .points
+            .map(|points| message_points_part(&stored, points, self.cap))
+            .transpose()?;
+        Ok(join_member(Parts {
+            trust: self.trust.unwrap_or(stored.trust),
+            activity: self.activity.unwrap_or(stored.activity),
+            points: points.as_deref().unwrap_or(stored.points),
+        }))
+    }
+}
+
+/// `record` (as [`Change::apply`] made it) with `trust` as its trust part.
+fn with_trust(record: Option<Vec<u8>>, trust: Option<MemberTrust>) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(bytes) = record else {
+        return Ok(join_member(Parts {
+            trust,
+            ..Parts::default()
+        }));
+    };
+    let parts = split_member(&bytes)?;
+    if parts.trust == trust {
+        return Ok(Some(bytes));
+    }
+    Ok(join_member(Parts { trust, ..parts }))
+}
 
 impl Store {
     /// Records that a member spoke or joined at `record.last_ms`: replaces their record (a new
@@ -301,73 +353,154 @@ impl Store {
         self.record_activities(&[(group, user_id, record.clone())])
     }
 
-    /// [`Store::record_activity`] for many members at once, in batches of at most
-    /// `ACTIVITY_BATCH` records: the commit lock is released between batches, so a flush of
-    /// tens of thousands of members never holds the webhook path's commits back for long.
-    ///
-    /// The records are written in key order: a batch then touches a few neighbouring tree
-    /// nodes and a few groups (one tracking-start check each) instead of one of each per
-    /// record, which keeps each batch's time under the commit lock short.
+    /// [`Store::record_activity`] for many members at once: [`Store::write_members`] with no
+    /// message points.
     pub fn record_activities(&self, records: &[(GroupId, i64, MemberActivity)]) -> Result<(), StoreError> {
-        let mut keyed: Vec<Keyed<'_>> = records.iter().map(|r| (member_key(r.0, r.1), r)).collect();
-        keyed.sort_unstable_by_key(|(key, _)| *key);
-        for chunk in keyed.chunks(ACTIVITY_BATCH) {
-            self.record_activity_batch(chunk)?;
+        self.write_members(records, &[], 0)
+    }
+
+    /// Writes members' new activity records ([`Store::record_activity`]) and noted message
+    /// points ([`Store::add_message_points`], at most `cap` per member and day), with the
+    /// trust counts that wait in the trust cache for the same members: **one read and one
+    /// write per member** for all three, however many of them the member has.
+    ///
+    /// In key order, in chunks of at most `MEMBERS_BATCH` members: the commit lock is released
+    /// between chunks, so a flush of tens of thousands of members never holds the webhook
+    /// path's commits back for long, and a chunk touches a few neighbouring tree nodes and a
+    /// few groups (one tracking-start check each). Each record is read and its new value
+    /// computed (JSON decoded and encoded) outside the commit lock; under the lock the trust
+    /// part is taken from the trust cache (there it is never older than the tree) and the
+    /// record is written with a compare-and-swap against what was read, so a record that
+    /// another writer changed meanwhile (a violation's penalty, a check-in) is computed again
+    /// from what it holds now. One insert each, not a `sled::Batch`: a batch takes sled's
+    /// process-wide write lock for all its records, stopping every other read and write
+    /// meanwhile; the records need no atomicity among them.
+    pub fn write_members(
+        &self,
+        activities: &[(GroupId, i64, MemberActivity)],
+        points: &[(GroupId, i64, NotedPoints)],
+        cap: u32,
+    ) -> Result<(), StoreError> {
+        let mut due: Vec<Due<'_>> = Vec::with_capacity(activities.len() + points.len());
+        due.extend(activities.iter().map(|(group, user, activity)| Due {
+            key: member_key(*group, *user),
+            group: *group,
+            activity: Some(activity),
+            points: None,
+        }));
+        due.extend(points.iter().map(|(group, user, points)| Due {
+            key: member_key(*group, *user),
+            group: *group,
+            activity: None,
+            points: Some(points),
+        }));
+        // Stable: of two records of one kind for a member, the later given is kept.
+        due.sort_by_key(|d| d.key);
+        due.dedup_by(|later, kept| {
+            if later.key != kept.key {
+                return false;
+            }
+            kept.activity = later.activity.or(kept.activity);
+            kept.points = later.points.or(kept.points);
+            true
+        });
+        for chunk in due.chunks(MEMBERS_BATCH) {
+            self.write_members_chunk(chunk, cap)?;
         }
         Ok(())
     }
 
-    fn record_activity_batch(&self, records: &[Keyed<'_>]) -> Result<(), StoreError> {
-        if records.is_empty() {
+    /// One chunk of [`Store::write_members`].
+    fn write_members_chunk(&self, due: &[Due<'_>], cap: u32) -> Result<(), StoreError> {
+        if due.is_empty() {
             return Ok(());
         }
-        let mut encoded = Vec::with_capacity(records.len());
+        let _op = self.begin("member write");
+        let read = self.trees()?;
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
-        for (key, (group, _, record)) in records {
-            encoded.push((key, encode_activity(record)?));
-            match groups.iter_mut().find(|(g, _)| g == group) {
-                Some((_, first)) => *first = (*first).min(record.last_ms),
-                None => groups.push((*group, record.last_ms)),
+        let mut planned = Vec::with_capacity(due.len());
+        for d in due {
+            let activity = d.activity.map(encode_activity).transpose()?;
+            if let Some(record) = d.activity {
+                match groups.iter_mut().find(|(g, _)| *g == d.group) {
+                    Some((_, first)) => *first = (*first).min(record.last_ms),
+                    None => groups.push((d.group, record.last_ms)),
+                }
             }
+            let old = self.observe(read.members.get(d.key).map_err(StoreError::from))?;
+            planned.push((d, activity, old));
+        }
+        let mut computed = Vec::with_capacity(planned.len());
+        for (d, activity, old) in &planned {
+            let change = Change {
+                activity: activity.as_deref(),
+                points: d.points,
+                trust: None,
+                cap,
+            };
+            computed.push(change.apply(&d.key, old.as_deref())?);
         }
         let _log = self.lock();
         let trees = self.write_gate()?;
         let members = &trees.members;
+        // Reopened meanwhile: what was read belongs to the old database.
+        let stale = !std::sync::Arc::ptr_eq(&read, &trees);
         for (group, since_ms) in groups {
             let start = encode(&Tracking { since_ms })?;
             // Only the first write of a group succeeds; a failed swap is the normal case.
-            let _ = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start))?;
+            let swapped = members.compare_and_swap(group_prefix(group), None::<&[u8]>, Some(start));
+            let _ = self.observe(swapped.map_err(StoreError::from))?;
         }
-        // The trust part of each record: what the trust cache holds (under the commit lock it
-        // is never older than the tree, and a count waiting for its batch is written here with
-        // the activity, one insert for both), else what the tree holds.
         let generation = self.generation();
-        let known = self.inner.trust.known(generation, encoded.iter().map(|(key, _)| **key));
+        let known = self.inner.trust.known(generation, planned.iter().map(|p| p.0.key));
         let mut counted = Vec::new();
-        // One insert each, not a `sled::Batch`: a batch takes sled's process-wide write lock
-        // for all its records, stopping every other read and write meanwhile; the records
-        // need no atomicity among them.
-        // The record is read for its points part (schema 6), which only the engagement
-        // writers change.
-        for ((key, activity), cached) in encoded.into_iter().zip(known) {
-            let old = members.get(key)?;
-            let stored = stored_parts(key, old.as_deref());
-            let trust = match cached {
-                Some(trust) => {
-                    counted.extend(trust.map(|t| (*key, t)));
-                    trust
-                }
-                None => stored.trust,
+        for (((d, activity, old), new), cached) in planned.into_iter().zip(computed).zip(known) {
+            let change = Change {
+                activity: activity.as_deref(),
+                points: d.points,
+                trust: cached,
+                cap,
             };
-            let parts = Parts {
-                trust,
-                activity: &activity,
-                points: stored.points,
+            if let Some(Some(trust)) = cached {
+                counted.push((d.key, trust));
+            }
+            let (expected, value) = match (stale, cached) {
+                (true, _) => (None, change.apply(&d.key, None)?),
+                (false, Some(trust)) => (old, with_trust(new, trust)?),
+                (false, None) => (old, new),
             };
-            put_member(members, key, old.as_deref(), join_member(parts))?;
+            self.swap_member(members, &d.key, change, expected, value)?;
         }
         self.inner.trust.written(generation, &counted);
         Ok(())
+    }
+
+    /// Stores `value` (computed from `expected`, what was read) as `key`'s member record, if
+    /// the record still is `expected`; otherwise applies `change` to what it holds now (so a
+    /// part another writer changed meanwhile is kept, and points are added to what is there).
+    /// One traversal of the tree when nothing changed meanwhile; nothing when `value` is what
+    /// is stored. The caller holds the commit lock.
+    pub(super) fn swap_member(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8; 17],
+        change: Change<'_>,
+        mut expected: Option<sled::IVec>,
+        mut value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        loop {
+            if expected.as_deref() == value.as_deref() {
+                return Ok(());
+            }
+            let swapped = tree.compare_and_swap(&key[..], expected.as_ref(), value.as_deref());
+            match self.observe(swapped.map_err(StoreError::from))? {
+                Ok(()) => return Ok(()),
+                Err(conflict) => {
+                    value = change.apply(key, conflict.current.as_deref())?;
+                    expected = conflict.current;
+                }
+            }
+        }
     }
 
     /// Forgets the activity of a member who left the group (their trust part, if any, is
@@ -614,5 +747,56 @@ mod tests {
         );
         assert!(split_member(&[0]).is_err(), "a points mark and no points");
         assert!(split_member(b"{}\0x").is_err(), "points that are not JSON");
+    }
+
+    #[test]
+    fn one_pass_writes_activity_points_and_the_waiting_trust_count_of_a_member_together() {
+        use crate::domain::engagement::Period;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let group = GroupId::qq(1);
+        let day = 20_062;
+        let at_ms = day * DAY_MS + 5_000;
+        // Member 7 has all three waiting; member 8 points only; member 9 activity only.
+        let counted = store.trust_message(group, 7, at_ms, true, 3).expect("counted");
+        let spoke = |name: &str| MemberActivity::new(day * DAY_MS, Since::Spoke, name, Role::Member);
+        let noted = |points| NotedPoints {
+            name: "n".into(),
+            period: Period {
+                day: i32::try_from(day).expect("fits"),
+                week: 1,
+                month: 1,
+            },
+            points,
+        };
+        let activities = [(group, 9, spoke("c")), (group, 7, spoke("a"))];
+        let points = [(group, 8, noted(2)), (group, 7, noted(3))];
+        store.write_members(&activities, &points, 20).expect("written");
+        let trees = store.trees().expect("open");
+        let record = trees
+            .members
+            .get(member_key(group, 7))
+            .expect("read")
+            .expect("a record");
+        let parts = split_member(&record).expect("reads");
+        assert_eq!(parts.trust, Some(counted), "the waiting count, in the same write");
+        assert_eq!(decode_activity(parts.activity).expect("activity"), spoke("a"));
+        assert_eq!(store.member_points(group, 7).expect("read").map(|p| p.points), Some(3));
+        assert_eq!(store.write_pending_trust().expect("batch"), 0, "nothing left to write");
+        assert_eq!(store.member_points(group, 8).expect("read").map(|p| p.points), Some(2));
+        assert_eq!(store.member_activity(group, 8).expect("read"), None);
+        assert_eq!(store.member_activity(group, 9).expect("read"), Some(spoke("c")));
+        assert_eq!(store.member_points(group, 9).expect("read"), None);
+        assert_eq!(
+            store.group_activity(group).expect("read").since_ms,
+            Some(day * DAY_MS),
+            "the group's tracking starts with its first activity"
+        );
+        // Points add to what is stored and keep the other parts; the daily cap holds.
+        store.write_members(&[], &[(group, 7, noted(30))], 20).expect("written");
+        let after = store.member_points(group, 7).expect("read").expect("a record");
+        assert_eq!((after.points, after.msg_points), (20, 20));
+        assert_eq!(store.member_activity(group, 7).expect("read"), Some(spoke("a")));
+        assert_eq!(store.trust(group, 7).expect("read"), Some(counted));
     }
 }

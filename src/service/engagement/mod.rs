@@ -15,7 +15,8 @@
 //!   points not yet written, with the member's name, in a second bounded map
 //!   ([`MAX_UNWRITTEN`] members, `engagement_unwritten`). Those are added to the store in
 //!   batches every [`FLUSH_EVERY`], as soon as half of [`MAX_UNWRITTEN`] members wait, before
-//!   every read that shows points, and at shutdown; so the memory a busy instance holds for
+//!   every read that shows points, and at shutdown (the periodic batches with the inactivity
+//!   tracker's noted times: one write per member, [`Engagement::flush_with`]); so the memory a busy instance holds for
 //!   them stays flat however many members speak. The daily cap is applied when noting (so a
 //!   spammer costs a hash lookup) and again at the write (so a restart does not reset it). A
 //!   crash loses at most the last [`FLUSH_EVERY`] (30 s) of message points; check-ins and
@@ -56,7 +57,7 @@ use crate::domain::sink::Outcome;
 use crate::policy::engagement;
 use crate::policy::group::Policies;
 use crate::policy::i18n::{self, Board, CheckedIn};
-use crate::service::inactivity::{Prehashed, member_hash};
+use crate::service::inactivity::{Inactivity, Prehashed, member_hash};
 use crate::service::outbox::OutboxHandle;
 use crate::store::{NotedPoints, PointsWrite, Store, StoreError};
 
@@ -355,6 +356,14 @@ impl Engagement {
     /// [`FLUSH_EVERY`], when half of `[limits] engagement_unwritten` members wait, before every
     /// read that shows points, and at shutdown.
     pub fn flush(&self, now: Timestamp) -> Result<(), StoreError> {
+        self.flush_with(now, None)
+    }
+
+    /// [`Engagement::flush`], writing the inactivity tracker's noted message times in the same
+    /// pass ([`Store::write_members`]): a member who has both waiting (a member's first
+    /// message of the day) is read and written once, not once for each. The periodic flush
+    /// uses it; message times written here are not written again by the tracker's own flush.
+    pub fn flush_with(&self, now: Timestamp, inactivity: Option<&Inactivity>) -> Result<(), StoreError> {
         let today = self.period(now).day;
         let unwritten = {
             let mut noted = self.noted();
@@ -375,8 +384,16 @@ impl Engagement {
             .into_iter()
             .map(|((group, user), n)| n.into_record(group, user))
             .collect();
-        self.store
-            .add_message_points(&batch, self.settings.engagement.message_points_daily_cap)
+        let activities = inactivity.map(Inactivity::take_pending).unwrap_or_default();
+        let written = self
+            .store
+            .write_members(&activities, &batch, self.settings.engagement.message_points_daily_cap);
+        if written.is_err()
+            && let Some(inactivity) = inactivity
+        {
+            inactivity.put_back(activities);
+        }
+        written
     }
 
     /// `/签到`: checks the sender in, once per day of the group's zone.
