@@ -563,25 +563,14 @@ fn schema_2_drops_the_seen_index_keeps_the_seen_keys_and_its_backup_restores() {
 
     // Its pre-migration backup holds the index; restored, the index is left out and the
     // database migrates again on open.
-    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
-        .expect("backups folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(backups.len(), 1);
-    let text = std::fs::read_to_string(&backups[0]).expect("read");
+    let backup_file = the_only_backup(dir.path());
+    let text = std::fs::read_to_string(&backup_file).expect("read");
     assert!(text.contains(r#""tree":"seen_expiry""#), "the backup is of schema 2");
     drop(store);
-    let target = tempfile::tempdir().expect("tempdir");
-    let settings = StorageSettings {
-        path: target.path().join("data"),
-        ..StorageSettings::default()
-    };
-    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
-    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    let (_target, report, restored) = restored_with_its_report(&std::fs::read(&backup_file).expect("read the backup"));
     assert_eq!(report.schema, 2);
     assert_eq!(report.trees.get("seen"), Some(&2));
     assert_eq!(report.trees.get("seen_expiry"), None);
-    let restored = Store::open(&settings).expect("open");
     assert!(sweep::seen_at(&restored, &young).expect("read").is_some());
     let mut file = Vec::new();
     assert_eq!(
@@ -1738,28 +1727,17 @@ fn schema_4_moves_trust_into_the_member_records_and_its_backup_restores() {
 
     // Its pre-migration backup holds the `trust` tree whole; restored into this build, it
     // migrates again, to the same records.
-    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
-        .expect("backups folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(backups.len(), 1);
-    let text = std::fs::read_to_string(&backups[0]).expect("read");
+    let backup_file = the_only_backup(dir.path());
+    let text = std::fs::read_to_string(&backup_file).expect("read");
     assert_eq!(
         text.matches(r#""tree":"trust""#).count(),
         2,
         "the backup is of schema 4"
     );
     drop(store);
-    let target = tempfile::tempdir().expect("tempdir");
-    let settings = StorageSettings {
-        path: target.path().join("data"),
-        ..StorageSettings::default()
-    };
-    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
-    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    let (_target, report, restored) = restored_with_its_report(&std::fs::read(&backup_file).expect("read the backup"));
     assert_eq!(report.schema, 4);
     assert_eq!(report.trees.get("trust"), Some(&2));
-    let restored = Store::open(&settings).expect("open");
     assert_schema_4_data(&restored);
     // A backup of this build has no trust lines, and restores to the same records.
     let mut file = Vec::new();
@@ -1778,14 +1756,31 @@ fn schema_4_moves_trust_into_the_member_records_and_its_backup_restores() {
 
 /// `backup` restored into a new database, opened (which migrates it).
 fn restored_into_a_new_database(backup: &[u8]) -> (tempfile::TempDir, Store) {
+    let (dir, _, store) = restored_with_its_report(backup);
+    (dir, store)
+}
+
+/// [`restored_into_a_new_database`], with what the restore reported (the backup's schema
+/// and its records per tree).
+fn restored_with_its_report(backup: &[u8]) -> (tempfile::TempDir, backup::BackupReport, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = StorageSettings {
         path: dir.path().join("data"),
         ..StorageSettings::default()
     };
-    backup::restore(&settings, &mut &backup[..], false).expect("restores");
+    let report = backup::restore(&settings, &mut &backup[..], false).expect("restores");
     let store = Store::open(&settings).expect("open");
-    (dir, store)
+    (dir, report, store)
+}
+
+/// The one backup in the `backups` folder of the database at `root` (a migration's).
+fn the_only_backup(root: &std::path::Path) -> std::path::PathBuf {
+    let backups: Vec<_> = std::fs::read_dir(root.join("backups"))
+        .expect("backups folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    backups.into_iter().next().expect("one")
 }
 
 /// A migration step that meets a record it cannot read stops before writing anything: the
@@ -2123,22 +2118,11 @@ fn schema_5_moves_points_into_the_member_records_and_its_backup_restores() {
 
     // Its pre-migration backup holds the points records in `engagement`; restored into
     // this build, it migrates again, to the same records.
-    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
-        .expect("backups folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(backups.len(), 1);
+    let backup_file = the_only_backup(dir.path());
     drop(store);
-    let target = tempfile::tempdir().expect("tempdir");
-    let settings = StorageSettings {
-        path: target.path().join("data"),
-        ..StorageSettings::default()
-    };
-    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
-    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    let (_target, report, restored) = restored_with_its_report(&std::fs::read(&backup_file).expect("read the backup"));
     assert_eq!(report.schema, 5);
     assert_eq!(report.trees.get("engagement"), Some(&5));
-    let restored = Store::open(&settings).expect("open");
     assert_schema_5_data(&restored);
     // A backup of this build restores to the same records.
     let mut file = Vec::new();
@@ -2232,22 +2216,11 @@ fn schema_6_seen_keys_are_read_as_they_are_and_take_the_new_keys_of_their_second
     assert!(store.sweep(later(86_400_000 + 5_000), &policy).expect("sweep").seen > 0);
     assert_eq!(seen(&store), 0);
 
-    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
-        .expect("backups folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    assert_eq!(backups.len(), 1);
+    let backup_file = the_only_backup(dir.path());
     drop(store);
-    let target = tempfile::tempdir().expect("tempdir");
-    let settings = StorageSettings {
-        path: target.path().join("data"),
-        ..StorageSettings::default()
-    };
-    let mut input = std::io::BufReader::new(std::fs::File::open(&backups[0]).expect("open"));
-    let report = backup::restore(&settings, &mut input, false).expect("restores");
+    let (_target, report, restored) = restored_with_its_report(&std::fs::read(&backup_file).expect("read the backup"));
     assert_eq!(report.schema, 6);
     assert_eq!(report.trees.get("seen"), Some(&40));
-    let restored = Store::open(&settings).expect("open");
     for key in &old {
         assert!(restored.unit(Some(key), now, |_| Ok(())).expect("unit").is_none());
     }
