@@ -2230,21 +2230,12 @@ fn schema_6_seen_keys_are_read_as_they_are_and_take_the_new_keys_of_their_second
         restored.backup(&mut file, at(0)).expect("backup").schema,
         SCHEMA_VERSION
     );
-    let before: Vec<_> = restored
-        .trees()
-        .expect("open")
-        .seen
-        .iter()
-        .map(|e| e.expect("entry"))
-        .collect();
+    let seen_records = |store: &Store| -> Vec<_> {
+        let trees = store.trees().expect("open");
+        trees.seen.iter().map(|e| e.expect("entry")).collect()
+    };
+    let before = seen_records(&restored);
     drop(restored);
     let (_dir, again) = restored_into_a_new_database(&file);
-    let after: Vec<_> = again
-        .trees()
-        .expect("open")
-        .seen
-        .iter()
-        .map(|e| e.expect("entry"))
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, seen_records(&again));
 }
