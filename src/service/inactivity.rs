@@ -9,8 +9,9 @@
 //! noted today); the first message of a member each day is noted, and the noted records
 //! are written to the store's `members` tree in one batch every [`FLUSH_EVERY`], before
 //! every sweep and list, and at shutdown; the engagement batch takes them too, to write a
-//! member's activity and message points by one write ([`Inactivity::take_pending`]). A crash loses the notes since the last batch (at
-//! most [`FLUSH_EVERY`] plus sled's half-second flush). Joins and leaves are written at once.
+//! member's activity and message points by one write ([`Inactivity::take_pending`]). A
+//! crash loses the notes since the last batch (at most [`FLUSH_EVERY`] plus sled's
+//! half-second flush). Joins and leaves are written at once.
 //!
 //! The notes hold at most `[limits] activity_members` members (8 bytes each: 48 bits of a
 //! hash of the member and 16 of the day). When full, yesterday's notes are dropped; if today's alone fill it, all are
