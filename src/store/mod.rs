@@ -6,7 +6,7 @@
 //! | tree          | key                                   | value                               |
 //! |---------------|---------------------------------------|-------------------------------------|
 //! | `meta`        | `b"schema"`                           | schema version (u32 BE)             |
-//! | `seen`        | [`EventKey`] (16 B, dated: date first): the first of up to 17 | latest received at, unix ms (i64 BE) ‖ the others' last 13 B ([`seen`]) |
+//! | `seen`        | [`EventKey`] (16 B, dated: date first): the first of up to 17 | latest received at, unix ms (i64 BE) ‖ the others' last 13 B (`store/seen.rs`) |
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |

@@ -10,7 +10,7 @@
 //!   and the flood check let through (flagged messages earn nothing, commands earn nothing).
 //!   Like the inactivity tracker, the webhook path writes nothing: each member's points of
 //!   the day are counted in a bounded set of 8 bytes a member (40 bits of a hash of the member,
-//!   8 of the day and 16 of the points: [`Today`]; [`MAX_NOTED`] members,
+//!   8 of the day and 16 of the points: `Today`; [`MAX_NOTED`] members,
 //!   `qunguan_engagement_noted`), and the
 //!   points not yet written, with the member's name, in a second bounded map
 //!   ([`MAX_UNWRITTEN`] members, `engagement_unwritten`). Those are added to the store in
