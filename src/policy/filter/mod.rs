@@ -526,18 +526,19 @@ impl Filter {
         let facts = self.model.as_ref().map(|_| TextFacts::of(text));
         let model = facts.as_ref().and_then(|f| self.model_for_facts(text, group, f));
         let decided = self.find(text, group, model.is_some(), scratch);
-        let mut cue = false;
+        let mut cue_places = false;
         let score = model.zip(facts.as_ref()).map(|(m, facts)| {
             let flags = self.flags_with(text, facts, scratch);
-            cue = lone_cue(text, &flags, &scratch.found);
+            cue_places = flags.cue_places > 0;
             m.score_with(delta, scratch.model_text(text, &self.phrases), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(
-            rules_reason(text, decided, scratch, &self.rules, score.is_some()),
-            score,
-            cue,
-            trust,
-        );
+        let rules = rules_reason(text, decided, scratch, &self.rules, score.is_some());
+        // Whether a cue lowers the threshold matters only for a score between the two: the
+        // text is read for a bare cue only then.
+        let cue = rules.is_none()
+            && score.is_some_and(|s| s >= self.cue_act && s < self.act)
+            && lone_cue(text, cue_places, &scratch.found);
+        let (acts, review, vetoed) = self.outcome(rules, score, cue, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -601,7 +602,7 @@ impl Filter {
         let rules = self.find(text, group, true, &mut scratch);
         let violation = rules.map(|(index, reason)| (self.violation(&scratch, index), reason));
         let flags = self.flags_of(text, &scratch);
-        let cue = lone_cue(text, &flags, &scratch.found);
+        let cue = lone_cue(text, flags.cue_places > 0, &scratch.found);
         let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
         let model_text = scratch.model_text(text, &self.phrases).to_owned();
@@ -1189,12 +1190,12 @@ fn bare_hard_phrase(text: &str, found: &[Found]) -> bool {
 }
 
 /// Whether the message holds a cue that lowers the threshold at which the model acts to
-/// `cue_act`: a cue place ([`Flags::cue_places`]) and more than the cues themselves — a
-/// message that is all but a cue (`私聊`, `包过`, by [`bare_hard_phrase`]'s measure) gives the
-/// model nothing to read but the word, and its score there is the word's prior, not
-/// evidence.
-fn lone_cue(text: &str, flags: &Flags, found: &[Found]) -> bool {
-    flags.cue_places > 0 && !bare(text, found, HitKind::Cue)
+/// `cue_act`: a cue place (`cue_places`, [`Flags::cue_places`] > 0) and more than the cues
+/// themselves — a message that is all but a cue (`私聊`, `包过`, by [`bare_hard_phrase`]'s
+/// measure) gives the model nothing to read but the word, and its score there is the word's
+/// prior, not evidence.
+fn lone_cue(text: &str, cue_places: bool, found: &[Found]) -> bool {
+    cue_places && !bare(text, found, HitKind::Cue)
 }
 
 /// Whether the hits of `kind` found in `text` are all but the whole message (see
