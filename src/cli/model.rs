@@ -89,20 +89,22 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     let rules = Rules::load_with(&dir, &LoadOptions::from(&settings))?;
                     let filter = &rules.filter;
                     let (veto, act) = filter.thresholds();
+                    let acts = Acts::of(filter);
                     let model = match filter.model() {
                         Some(m) => format!(
-                            "{} (trained on {} spam + {} ham); veto below {veto}, acts alone from {act}",
+                            "{} (trained on {} spam + {} ham); veto below {veto}, acts alone from {act}{}",
                             dir.join(MODEL_FILE).display(),
                             m.meta().spam,
-                            m.meta().ham
+                            m.meta().ham,
+                            acts.note()
                         ),
                         None => format!("none in {} (the rules alone)", dir.display()),
                     };
                     let header = format!("corpus:  {} ({counts})\nmodel:   {model}\n", corpus.display());
                     let rows = judge_all(filter, &lines);
-                    print!("{}", report(&rows, &header, member, veto, act));
+                    print!("{}", report(&rows, &header, member, veto, acts));
                     if misses {
-                        print!("{}", wrong(&rows, member, veto, act));
+                        print!("{}", wrong(&rows, member, veto, acts));
                     }
                 }
                 Some(folds) => {
@@ -112,17 +114,19 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     let rules = Rules::load_with(&dir, &LoadOptions::from(&settings))?;
                     let filter = filter_without_model(&dir)?;
                     let (veto, act) = rules.filter.thresholds();
+                    let acts = Acts::of(&rules.filter);
                     let header = format!(
-                        "corpus:  {} ({counts})\nmodel:   {folds}-fold cross-validation (line i in fold i mod {folds}), each fold judged by a model trained on the others with the rules of {}; veto below {veto}, acts alone from {act}\n",
+                        "corpus:  {} ({counts})\nmodel:   {folds}-fold cross-validation (line i in fold i mod {folds}), each fold judged by a model trained on the others with the rules of {}; veto below {veto}, acts alone from {act}{}\n",
                         corpus.display(),
-                        dir.display()
+                        dir.display(),
+                        acts.note()
                     );
                     let rows = cross_validate(&filter, &lines, folds);
-                    print!("{}", report(&rows, &header, member, veto, act));
+                    print!("{}", report(&rows, &header, member, veto, acts));
                     if misses {
-                        print!("{}", wrong(&rows, member, veto, act));
+                        print!("{}", wrong(&rows, member, veto, acts));
                     }
-                    print!("{}", sweep(&rows, member));
+                    print!("{}", sweep(&rows, member, acts.cue));
                 }
             }
             Ok(())
@@ -266,6 +270,41 @@ pub(crate) struct Row<'a> {
     /// What the decision table goes by (`Report::table_reason`).
     pub(crate) rules: Option<Reason>,
     pub(crate) score: Option<f32>,
+    /// Whether the message holds a cue with something around it, which lowers the threshold
+    /// at which the model acts to `cue_act` (`Report::cue`).
+    pub(crate) cue: bool,
+}
+
+/// The thresholds at which the model acts without a rule's decision: `plain` for a message
+/// without a cue, `cue` for one with a cue (`[model] act` and `cue_act`, the lower of them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Acts {
+    pub(crate) plain: f32,
+    pub(crate) cue: f32,
+}
+
+impl Acts {
+    /// The thresholds in force in `filter`.
+    pub(crate) fn of(filter: &Filter) -> Self {
+        Self {
+            plain: filter.act_for(false),
+            cue: filter.act_for(true),
+        }
+    }
+
+    /// The threshold for `row`.
+    fn for_row(self, row: &Row<'_>) -> f32 {
+        if row.cue { self.cue } else { self.plain }
+    }
+
+    /// What the report's header says of the lone-cue threshold (nothing when it is `act`).
+    fn note(self) -> String {
+        if self.cue < self.plain {
+            format!(" (with a lone cue from {})", self.cue)
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// The rules' decision and the model's score of every line, every rule applying (as in
@@ -279,6 +318,7 @@ pub(crate) fn judge_all<'a>(filter: &Filter, lines: &'a [Labelled]) -> Vec<Row<'
                 line,
                 rules: report.table_reason,
                 score: report.judgement.score,
+                cue: report.cue,
             }
         })
         .collect()
@@ -316,6 +356,7 @@ pub(crate) fn cross_validate<'a>(filter: &Filter, lines: &'a [Labelled], folds: 
                 line,
                 rules: report.table_reason,
                 score: report.judgement.score,
+                cue: report.cue,
             });
         }
     }
@@ -354,12 +395,12 @@ fn percent(part: usize, whole: usize) -> String {
     }
 }
 
-/// Recall and false-positive rate of `rows` with thresholds `veto`, `act`, for a member of
+/// Recall and false-positive rate of `rows` with thresholds `veto`, `acts`, for a member of
 /// trust `member`.
-fn rates(rows: &[Row<'_>], member: Trust, veto: f32, act: f32) -> (usize, usize, usize, usize) {
+fn rates(rows: &[Row<'_>], member: Trust, veto: f32, acts: Acts) -> (usize, usize, usize, usize) {
     let (mut spam, mut caught, mut ham, mut flagged) = (0, 0, 0, 0);
     for r in rows {
-        let hit = outcome(r.rules, r.score, member, veto, act).acts.is_some();
+        let hit = outcome(r.rules, r.score, member, veto, acts.for_row(r)).acts.is_some();
         if r.line.spam {
             spam += 1;
             caught += usize::from(hit);
@@ -371,13 +412,13 @@ fn rates(rows: &[Row<'_>], member: Trust, veto: f32, act: f32) -> (usize, usize,
     (caught, spam, flagged, ham)
 }
 
-/// The evaluation report of `rows` with the thresholds `veto` and `act`: per category, what
+/// The evaluation report of `rows` with the thresholds `veto` and `acts`: per category, what
 /// the rules alone and the rules with the model flag for a member of trust `member`, then
 /// recall, false-positive rate and precision. `header` is printed first.
-pub(crate) fn report(rows: &[Row<'_>], header: &str, member: Trust, veto: f32, act: f32) -> String {
+pub(crate) fn report(rows: &[Row<'_>], header: &str, member: Trust, veto: f32, acts: Acts) -> String {
     let mut categories: Vec<(&str, bool, Tally)> = Vec::new();
     for r in rows {
-        let o = outcome(r.rules, r.score, member, veto, act);
+        let o = outcome(r.rules, r.score, member, veto, acts.for_row(r));
         let one = Tally {
             messages: 1,
             rules: usize::from(r.rules.is_some()),
@@ -455,17 +496,17 @@ pub(crate) fn report(rows: &[Row<'_>], header: &str, member: Trust, veto: f32, a
     out
 }
 
-/// The messages `rows` gets wrong with the thresholds `veto` and `act` for a member of trust
+/// The messages `rows` gets wrong with the thresholds `veto` and `acts` for a member of trust
 /// `member`: spam missed, then ham flagged, one per line — `miss` or `false`, the category,
 /// the rules' decision (`-` for none; `vetoed` when the model overruled it), the model's
 /// score (`-` without one) and the message, escaped as in the corpus.
-pub(crate) fn wrong(rows: &[Row<'_>], member: Trust, veto: f32, act: f32) -> String {
+pub(crate) fn wrong(rows: &[Row<'_>], member: Trust, veto: f32, acts: Acts) -> String {
     let mut out = String::new();
     let _ = writeln!(out);
     let _ = writeln!(out, "messages judged wrongly (kind, category, rules, score, text):");
     for spam in [true, false] {
         for r in rows.iter().filter(|r| r.line.spam == spam) {
-            let o = outcome(r.rules, r.score, member, veto, act);
+            let o = outcome(r.rules, r.score, member, veto, acts.for_row(r));
             if o.acts.is_some() != spam {
                 let rules = match (r.rules, o.vetoed) {
                     (None, _) => "-".to_owned(),
@@ -502,8 +543,9 @@ fn escape(text: &str) -> String {
 }
 
 /// Recall / false-positive rate over a grid of thresholds (cross-validation only: choosing
-/// thresholds on the held-out corpus would make its figures meaningless).
-pub(crate) fn sweep(rows: &[Row<'_>], member: Trust) -> String {
+/// thresholds on the held-out corpus would make its figures meaningless). A message with a
+/// cue is judged at `cue_act` when that is below the grid's `act`.
+pub(crate) fn sweep(rows: &[Row<'_>], member: Trust, cue_act: f32) -> String {
     const VETO: [f32; 6] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
     const ACT: [f32; 7] = [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98];
     let mut out = String::new();
@@ -517,7 +559,12 @@ pub(crate) fn sweep(rows: &[Row<'_>], member: Trust) -> String {
     for veto in VETO {
         let _ = write!(out, "{veto:<10}");
         for act in ACT {
-            let (caught, spam, flagged, ham) = rates(rows, member, veto, act.max(veto));
+            let plain = act.max(veto);
+            let acts = Acts {
+                plain,
+                cue: cue_act.clamp(veto, plain),
+            };
+            let (caught, spam, flagged, ham) = rates(rows, member, veto, acts);
             let _ = write!(
                 out,
                 " {:>15}",

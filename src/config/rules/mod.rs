@@ -796,6 +796,11 @@ mod tests {
         ]);
         let f = Rules::load(dir.path()).expect("loads").filter;
         assert_eq!(f.thresholds(), (0.25, 0.95));
+        // `cue_act` left out is `act`; written, it is the threshold for a message with a cue.
+        assert_eq!((f.act_for(false), f.act_for(true)), (0.95, 0.95));
+        let cue_dir = folder(&[("rules.toml", "[model]\nveto = 0.25\nact = 0.95\ncue_act = 0.5\n")]);
+        let cue_filter = Rules::load(cue_dir.path()).expect("loads").filter;
+        assert_eq!((cue_filter.act_for(false), cue_filter.act_for(true)), (0.95, 0.5));
         use crate::domain::locale::Locale;
         assert_eq!(f.display_name("ads", Locale::ZhCn), "广告引流");
         assert_eq!(f.display_name("ads", Locale::En), "advertising");
@@ -899,6 +904,8 @@ mod tests {
         let cases: &[Case] = &[
             ("[model]\nveto = 1.5\n", "rules.toml:2:", "between 0 and 1"),
             ("[model]\nveto = 0.8\nact = 0.5\n", "rules.toml:2:", "above act"),
+            ("[model]\nveto = 0.4\ncue_act = 0.3\n", "rules.toml:3:", "below veto"),
+            ("[model]\ncue_act = 2\n", "rules.toml:2:", "between 0 and 1"),
             ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
             ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
             ("[rules.ads]\nmodel_veto = \"no\"\n", "rules.toml:2:", "bool"),

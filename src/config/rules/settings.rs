@@ -49,6 +49,7 @@ struct RawModel {
     enabled: Option<bool>,
     veto: Option<Spanned<f64>>,
     act: Option<Spanned<f64>>,
+    cue_act: Option<Spanned<f64>>,
     severity: Option<Spanned<RawSeverity>>,
     action: Option<RuleAction>,
     recall: Option<bool>,
@@ -268,10 +269,22 @@ fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings
             ),
         ));
     }
+    let cue_act_line = raw.cue_act.as_ref().map(|v| line_of(src, v.span().start));
+    let cue_act = threshold(raw.cue_act, "cue_act", act)?;
+    if cue_act < veto {
+        return Err(RulesError::new(
+            path,
+            cue_act_line,
+            format!(
+                "[model] cue_act = {cue_act} is below veto = {veto}: a lone cue lowers the threshold at which the model acts, but not below the veto"
+            ),
+        ));
+    }
     Ok(ModelSettings {
         enabled: raw.enabled.unwrap_or(true),
         veto,
         act,
+        cue_act,
         settings: RuleSettings {
             severity: severity(path, src, raw.severity)?,
             action: raw.action.unwrap_or_default(),

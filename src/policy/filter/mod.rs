@@ -80,6 +80,8 @@ pub struct Filter {
     model: Option<Arc<Model>>,
     veto: f32,
     act: f32,
+    /// `[model] cue_act`, at most `act`.
+    cue_act: f32,
 }
 
 /// How far a member is trusted (issue 12 §3).
@@ -210,8 +212,12 @@ pub struct Report {
     /// The model's score taken apart (`None`: no model, or an uncovered script).
     pub explanation: Option<Explanation>,
     /// The score threshold in force for the member: `veto` when a soft hit is on the table,
-    /// else `act` (`None` without a score).
+    /// else `act`, or `cue_act` for a message with a cue ([`Report::cue`]) (`None` without a
+    /// score).
     pub threshold: Option<(ThresholdKind, f32)>,
+    /// Whether the message holds a cue with something around it, which lowers the threshold
+    /// at which the model acts to `[model] cue_act` (see [`Filter::act_for`]).
+    pub cue: bool,
     /// The decision for the member's trust level.
     pub judgement: Judgement,
 }
@@ -475,6 +481,7 @@ impl Filter {
             model: spec.model.clone().filter(|_| spec.model_settings.enabled),
             veto: spec.model_settings.veto,
             act: spec.model_settings.act,
+            cue_act: spec.model_settings.cue_act.min(spec.model_settings.act),
         })
     }
 
@@ -519,15 +526,19 @@ impl Filter {
         let facts = self.model.as_ref().map(|_| TextFacts::of(text));
         let model = facts.as_ref().and_then(|f| self.model_for_facts(text, group, f));
         let decided = self.find(text, group, model.is_some(), scratch);
+        let mut cue_places = false;
         let score = model.zip(facts.as_ref()).map(|(m, facts)| {
             let flags = self.flags_with(text, facts, scratch);
+            cue_places = flags.cue_places > 0;
             m.score_with(delta, scratch.model_text(text, &self.phrases), &flags)
         });
-        let (acts, review, vetoed) = self.outcome(
-            rules_reason(text, decided, scratch, &self.rules, score.is_some()),
-            score,
-            trust,
-        );
+        let rules = rules_reason(text, decided, scratch, &self.rules, score.is_some());
+        // Whether a cue lowers the threshold matters only for a score between the two: the
+        // text is read for a bare cue only then.
+        let cue = rules.is_none()
+            && score.is_some_and(|s| s >= self.cue_act && s < self.act)
+            && lone_cue(text, cue_places, &scratch.found);
+        let (acts, review, vetoed) = self.outcome(rules, score, cue, trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -555,8 +566,14 @@ impl Filter {
     }
 
     /// What acts, whether to record for review, whether the model vetoed (see [`outcome`]).
-    fn outcome(&self, rules: Option<Reason>, score: Option<f32>, trust: Trust) -> (Option<Reason>, bool, bool) {
-        let o = outcome(rules, score, trust, self.veto, self.act);
+    fn outcome(
+        &self,
+        rules: Option<Reason>,
+        score: Option<f32>,
+        cue: bool,
+        trust: Trust,
+    ) -> (Option<Reason>, bool, bool) {
+        let o = outcome(rules, score, trust, self.veto, self.act_for(cue));
         (o.acts, o.review, o.vetoed)
     }
 
@@ -585,6 +602,7 @@ impl Filter {
         let rules = self.find(text, group, true, &mut scratch);
         let violation = rules.map(|(index, reason)| (self.violation(&scratch, index), reason));
         let flags = self.flags_of(text, &scratch);
+        let cue = lone_cue(text, flags.cue_places > 0, &scratch.found);
         let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
         let model_text = scratch.model_text(text, &self.phrases).to_owned();
@@ -594,8 +612,8 @@ impl Filter {
         let table_reason = rules_reason(text, rules, &scratch, &self.rules, explanation.is_some());
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
-            (_, Trust::Trusted) => (ThresholdKind::Review, self.act),
-            _ => (ThresholdKind::Act, self.act),
+            (_, Trust::Trusted) => (ThresholdKind::Review, self.act_for(cue)),
+            _ => (ThresholdKind::Act, self.act_for(cue)),
         });
         Report {
             normalized,
@@ -605,6 +623,7 @@ impl Filter {
             flags,
             explanation,
             threshold,
+            cue,
             judgement,
         }
     }
@@ -657,6 +676,14 @@ impl Filter {
     #[must_use]
     pub fn thresholds(&self) -> (f32, f32) {
         (self.veto, self.act)
+    }
+
+    /// The threshold in force for the model to act without a rule's decision: `cue_act` for
+    /// a message that holds a cue with something around it (`cue`, see [`Report::cue`]),
+    /// `act` otherwise.
+    #[must_use]
+    pub fn act_for(&self, cue: bool) -> f32 {
+        if cue { self.cue_act } else { self.act }
     }
 
     /// All hits of `text` into `hits` (cleared first) and whether it is a violation for a
@@ -1159,10 +1186,25 @@ fn in_quotes(text: &str, start: usize, end: usize) -> bool {
 /// nothing to read but the phrase, and it was overruling exactly these on the bias alone.
 /// Stops at the second word outside, so a long message costs a few characters.
 fn bare_hard_phrase(text: &str, found: &[Found]) -> bool {
+    bare(text, found, HitKind::Hard)
+}
+
+/// Whether the message holds a cue that lowers the threshold at which the model acts to
+/// `cue_act`: a cue place (`cue_places`, [`Flags::cue_places`] > 0) and more than the cues
+/// themselves — a message that is all but a cue (`私聊`, `包过`, by [`bare_hard_phrase`]'s
+/// measure) gives the model nothing to read but the word, and its score there is the word's
+/// prior, not evidence.
+fn lone_cue(text: &str, cue_places: bool, found: &[Found]) -> bool {
+    cue_places && !bare(text, found, HitKind::Cue)
+}
+
+/// Whether the hits of `kind` found in `text` are all but the whole message (see
+/// [`bare_hard_phrase`]).
+fn bare(text: &str, found: &[Found], kind: HitKind) -> bool {
     let covered = |at: usize| {
         found
             .iter()
-            .any(|f| f.kind == HitKind::Hard && (f.start as usize) <= at && at < f.end as usize)
+            .any(|f| f.kind == kind && (f.start as usize) <= at && at < f.end as usize)
     };
     let mut words = 0;
     let mut in_word = false;

@@ -45,7 +45,11 @@ pub const MODEL_RULE: &str = "model";
 /// - a strong contact pattern acts whatever `s` is;
 /// - a soft hit (a hard phrase, a cue with a pattern, two cues) acts unless `s < veto`;
 /// - with no rule hit, the model alone acts when `s >= act`, for new members only;
-///   for trusted members it is recorded for review instead.
+///   for trusted members it is recorded for review instead;
+/// - so does a message whose rule evidence is a cue that pairs with nothing (a word of a cue
+///   list; a hard phrase in quotation marks does not count), from the lower `s >= cue_act`:
+///   the rules have seen something, so the model needs less to be sure. Not when the cue is
+///   all but the whole message (`私聊`): there the score is the word's prior.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSettings {
     /// `false` ignores `model.bin`: the rules decide alone.
@@ -54,6 +58,10 @@ pub struct ModelSettings {
     pub veto: f32,
     /// At or above this score the model alone acts (new members).
     pub act: f32,
+    /// At or above this score the model acts on a message that holds a cue which decides
+    /// nothing by itself (new members); never above `act`, which applies if it is lower.
+    /// Defaults to `act`.
+    pub cue_act: f32,
     /// What a violation decided by the model alone does, and where the model applies
     /// (`mode` and `match` are unused).
     pub settings: RuleSettings,
@@ -65,6 +73,7 @@ impl Default for ModelSettings {
             enabled: true,
             veto: DEFAULT_VETO,
             act: DEFAULT_ACT,
+            cue_act: DEFAULT_ACT,
             settings: RuleSettings::default(),
         }
     }

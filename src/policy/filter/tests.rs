@@ -12,6 +12,11 @@ const G: GroupId = GroupId::qq(1);
 /// A filter with a hard list, a cue list, the detectors, and (with `model`) a model trained
 /// on a few messages: 领福利 templates are spam, warnings and chat are ham.
 fn filter(model: bool) -> Filter {
+    Filter::build(&spec(model)).expect("builds")
+}
+
+/// [`filter`]'s spec: the lists, and with `model` a small model with `veto` 0.3, `act` 0.8.
+fn spec(model: bool) -> FilterSpec {
     let list = |rule: &str, mode: Mode, phrases: &[&str]| WordList {
         rule: rule.to_owned(),
         phrases: phrases
@@ -68,10 +73,58 @@ fn filter(model: bool) -> Filter {
         spec.model_settings = ModelSettings {
             veto: 0.3,
             act: 0.8,
+            cue_act: 0.8,
             ..ModelSettings::default()
         };
     }
-    Filter::build(&spec).expect("builds")
+    spec
+}
+
+/// `cue_act`: a cue that decides nothing by itself lowers the threshold at which the model
+/// acts, for new members (trusted members' go to review, as the model's own verdicts do); a
+/// message without a cue still needs `act`, and `cue_act` above `act` is `act`.
+#[test]
+fn a_lone_cue_lowers_the_threshold_at_which_the_model_acts() {
+    let with = |veto: f32, act: f32, cue_act: f32| {
+        let mut spec = spec(true);
+        spec.model_settings = ModelSettings {
+            veto,
+            act,
+            cue_act,
+            ..spec.model_settings
+        };
+        Filter::build(&spec).expect("builds")
+    };
+    // 私聊 is a cue (`contact`) that pairs with nothing here; the second line has no cue.
+    let (cue, plain) = ("领福利的私聊", "领福利的来");
+    let f = filter(true);
+    for text in [cue, plain] {
+        let s = f.judge(text, G, Trust::New, None).score.expect("scored");
+        assert!(s > 0.0 && s < 1.0, "{text}: {s}");
+    }
+    // The whole range: a cue acts at any score from cue_act 0, a plain line never below 1.
+    let low = with(0.0, 1.0, 0.0);
+    let j = low.judge(cue, G, Trust::New, None);
+    assert_eq!(j.reason, Some(Reason::Model), "{j:?}");
+    assert_eq!(j.violation.map(|v| v.rule.to_string()), Some("model".to_owned()));
+    let j = low.judge(cue, G, Trust::Trusted, None);
+    assert!(j.violation.is_none() && j.review, "{j:?}");
+    assert!(low.judge(plain, G, Trust::New, None).violation.is_none());
+    // A cue that is all but the whole message gives the model nothing else to read.
+    for bare in ["私聊", "私聊吧"] {
+        assert!(low.judge(bare, G, Trust::New, None).violation.is_none(), "{bare}");
+        assert!(!low.inspect(bare, None).cue, "{bare}");
+    }
+    assert!(low.inspect(cue, None).cue);
+    assert_eq!(low.inspect(cue, None).threshold.map(|(_, t)| t), Some(0.0));
+    assert_eq!(low.inspect(plain, None).threshold.map(|(_, t)| t), Some(1.0));
+    // cue_act = act: as without the key; cue_act above act: act.
+    for f in [with(0.0, 1.0, 1.0), with(0.0, 0.0, 1.0)] {
+        let (_, act) = f.thresholds();
+        let j = f.judge(cue, G, Trust::New, None);
+        assert_eq!(j.violation.is_some(), act == 0.0, "act {act}: {j:?}");
+        assert_eq!(f.act_for(true), act);
+    }
 }
 
 #[test]
