@@ -55,8 +55,9 @@ const RECORD_KEY: &[u8] = b"integrity";
 pub(crate) const VOLATILE_META: [&[u8]; 3] = [FLUSH_KEY, RECORD_KEY, b"probe"];
 /// Trees every qunguan database has had since schema 2. Trees added later are created on open
 /// and never required, so an older database is not mistaken for a damaged one.
-/// (`seen_expiry` was one until schema 3 dropped it: see [`super::RETIRED_TREES`].)
-const REQUIRED_TREES: [&str; 14] = [
+/// (`seen_expiry` was one until schema 3 dropped it, `joins` until schema 8: see
+/// [`super::RETIRED_TREES`].)
+const REQUIRED_TREES: [&str; 13] = [
     "meta",
     "seen",
     "strikes",
@@ -67,7 +68,6 @@ const REQUIRED_TREES: [&str; 14] = [
     "posts",
     "schedules",
     "welcome",
-    "joins",
     "state",
     "members",
     "stats",

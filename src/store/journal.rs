@@ -172,7 +172,9 @@ pub(crate) struct Write {
     pub(crate) value: Option<IVec>,
 }
 
-/// The trees a unit of work writes, so a journal may name.
+/// The trees a unit of work writes, so a journal may name. `joins` is no longer written (schema
+/// 8 keeps a member's join time in their record), but a journal an older build left behind may
+/// name it: [`replay_on_open`] applies it before the migration moves the tree's records.
 const UNIT_TREES: [&str; 13] = [
     "seen",
     "strikes",
@@ -201,7 +203,6 @@ fn tree<'t>(trees: &'t Trees, name: &str) -> Option<&'t sled::Tree> {
         "schedules" => &trees.schedules,
         "posts" => &trees.posts,
         "state" => &trees.state,
-        "joins" => &trees.joins,
         "welcome" => &trees.welcome,
         "members" => &trees.members,
         "samples" => &trees.samples,

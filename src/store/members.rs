@@ -20,6 +20,15 @@
 //! sled's bookkeeping (docs/storage.md, "Per-member records"). A record with no part is
 //! deleted.
 //!
+//! **The join part** (schema 8): when the member last joined the group, for the welcome's
+//! rejoin window ([`super::welcome`]), as [`JOIN_MARK`] and the time in unix milliseconds
+//! (8 bytes, big-endian) *before* the other parts. Until schema 8 it was a record of its own
+//! in the `joins` tree, with the same key: one more record per joined member in sled's
+//! bookkeeping, kept for the rejoin window. The part outlives the member's stay (a member who
+//! left and comes back within the window is not greeted again): a record holding only the join
+//! part, or the join and points parts, is a member who left. The joins sweep
+//! ([`Store::sweep_joins`]) takes the part off once it is older than the window.
+//!
 //! The parts keep their own writers and lifecycles: the inactivity tracker replaces the
 //! activity part (and forgets it when the member leaves), the trust cache's writes replace
 //! the trust part, the engagement writers (message points, check-ins, admins' changes, a
@@ -141,11 +150,20 @@ const TRUST_BYTES: usize = 6;
 /// character in a string is escaped), so the activity JSON ends where it begins.
 const POINTS_MARK: u8 = 0;
 
-/// The parts of a stored member record, each absent or empty when the member has none: the
-/// trust record, the activity record's JSON and the points record's JSON
-/// ([`super::engagement`]).
+/// The byte a member record's join part begins with: neither a trust record's version, nor
+/// `{`, nor [`POINTS_MARK`], and never the first byte of UTF-8 text.
+const JOIN_MARK: u8 = 0xff;
+
+/// The length of the join part: [`JOIN_MARK`] and the time.
+const JOIN_BYTES: usize = 9;
+
+/// The parts of a stored member record, each absent or empty when the member has none: when
+/// they last joined, the trust record, the activity record's JSON and the points record's
+/// JSON ([`super::engagement`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Parts<'b> {
+    /// When the member last joined, unix ms (kept for the rejoin window).
+    pub(super) joined: Option<i64>,
     /// The trust record.
     pub(super) trust: Option<MemberTrust>,
     /// The activity record's JSON (empty: none).
@@ -156,12 +174,20 @@ pub(super) struct Parts<'b> {
 
 /// Reads a stored member record's parts, in every form: the activity JSON alone (every
 /// schema), the trust record alone or followed by the activity JSON (schema 5), and either
-/// of those followed by the points part, or the points part alone (schema 6).
+/// of those followed by the points part, or the points part alone (schema 6); any of those,
+/// or nothing, after the join part (schema 8).
 pub(super) fn split_member(bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
     let bad = |reason: String| StoreError::Decode {
         what: "member record",
         reason,
     };
+    let (joined, bytes) = split_joined(bytes).map_err(bad)?;
+    if joined.is_some() && bytes.is_empty() {
+        return Ok(Parts {
+            joined,
+            ..Parts::default()
+        });
+    }
     let (trust, rest) = match bytes.first() {
         Some(b'{' | &POINTS_MARK) => (None, bytes),
         Some(_) if bytes.len() >= TRUST_BYTES => {
@@ -186,10 +212,24 @@ pub(super) fn split_member(bytes: &[u8]) -> Result<Parts<'_>, StoreError> {
         return Err(bad("a part that is not JSON".into()));
     }
     Ok(Parts {
+        joined,
         trust,
         activity,
         points,
     })
+}
+
+/// The join part at the start of a member record, if it has one, and the rest.
+fn split_joined(bytes: &[u8]) -> Result<(Option<i64>, &[u8]), String> {
+    if bytes.first() != Some(&JOIN_MARK) {
+        return Ok((None, bytes));
+    }
+    let (part, rest) = bytes
+        .split_at_checked(JOIN_BYTES)
+        .ok_or_else(|| format!("a join mark and {} bytes instead of 8 after it", bytes.len() - 1))?;
+    let mut time = [0; 8];
+    time.copy_from_slice(&part[1..]);
+    Ok((Some(i64::from_be_bytes(time)), rest))
 }
 
 /// [`split_member`] for a writer that replaces one part of the record: a record that cannot
@@ -207,7 +247,17 @@ pub(super) fn parts_to_keep<'b>(key: &[u8; 17], bytes: &'b [u8]) -> Parts<'b> {
 /// activity part. A record with the points part alone is a member who left, whose points
 /// wait for the retention sweep.
 pub(super) fn is_present(bytes: &[u8]) -> bool {
-    bytes.first() != Some(&POINTS_MARK)
+    let rest = match split_joined(bytes) {
+        Ok((_, rest)) => rest,
+        Err(_) => bytes,
+    };
+    !rest.is_empty() && rest.first() != Some(&POINTS_MARK)
+}
+
+/// Whether a stored member record has a join part older than `cutoff_ms` (unix ms), read
+/// without splitting the rest of the record.
+pub(super) fn joined_before(bytes: &[u8], cutoff_ms: i64) -> bool {
+    matches!(split_joined(bytes), Ok((Some(at), _)) if at < cutoff_ms)
 }
 
 /// [`parts_to_keep`] of a record that may be absent.
@@ -218,14 +268,19 @@ pub(super) fn stored_parts<'b>(key: &[u8; 17], bytes: Option<&'b [u8]>) -> Parts
 /// A member record from its parts; `None` when all are absent: the record is deleted.
 pub(super) fn join_member(parts: Parts<'_>) -> Option<Vec<u8>> {
     let Parts {
+        joined,
         trust,
         activity,
         points,
     } = parts;
-    if trust.is_none() && activity.is_empty() && points.is_empty() {
+    if joined.is_none() && trust.is_none() && activity.is_empty() && points.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(TRUST_BYTES + activity.len() + 1 + points.len());
+    let mut out = Vec::with_capacity(JOIN_BYTES + TRUST_BYTES + activity.len() + 1 + points.len());
+    if let Some(joined) = joined {
+        out.push(JOIN_MARK);
+        out.extend_from_slice(&joined.to_be_bytes());
+    }
     if let Some(trust) = trust {
         out.extend_from_slice(&encode_trust(trust));
     }
@@ -323,6 +378,7 @@ impl Change<'_> {
             .map(|points| message_points_part(&stored, points, self.cap))
             .transpose()?;
         Ok(join_member(Parts {
+            joined: stored.joined,
             trust: self.trust.unwrap_or(stored.trust),
             activity: self.activity.unwrap_or(stored.activity),
             points: points.as_deref().unwrap_or(stored.points),
@@ -683,6 +739,7 @@ mod tests {
         let activity =
             encode_activity(&MemberActivity::new(20_062 * DAY_MS, Since::Spoke, "u1", Role::Member)).expect("encodes");
         let parts = |trust, activity, points| Parts {
+            joined: None,
             trust,
             activity,
             points,
@@ -747,6 +804,50 @@ mod tests {
         );
         assert!(split_member(&[0]).is_err(), "a points mark and no points");
         assert!(split_member(b"{}\0x").is_err(), "points that are not JSON");
+    }
+
+    #[test]
+    fn the_join_part_comes_first_and_keeps_every_other_form_readable() {
+        let trust = MemberTrust {
+            joined_day: 20_048,
+            clean: 2,
+        };
+        let activity =
+            encode_activity(&MemberActivity::new(20_062 * DAY_MS, Since::Spoke, "u1", Role::Member)).expect("encodes");
+        let points = br#"{"v":2,"p":5,"n":"u1"}"#;
+        let joined = 1_733_270_400_123_i64;
+        let mut expected_head = vec![0xff];
+        expected_head.extend_from_slice(&joined.to_be_bytes());
+        for trust in [None, Some(trust)] {
+            for activity in [&[][..], &activity[..]] {
+                for points in [&[][..], &points[..]] {
+                    let parts = Parts {
+                        joined: Some(joined),
+                        trust,
+                        activity,
+                        points,
+                    };
+                    let record = join_member(parts).expect("a record");
+                    assert_eq!(&record[..9], &expected_head[..], "the join part first");
+                    assert_eq!(split_member(&record).expect("reads"), parts);
+                    // The rest is byte for byte the record without the join part.
+                    assert_eq!(
+                        join_member(Parts { joined: None, ..parts }).unwrap_or_default(),
+                        record[9..].to_vec()
+                    );
+                    // In the group while it has a trust or an activity part, whatever the join
+                    // part says.
+                    assert_eq!(is_present(&record), trust.is_some() || !activity.is_empty());
+                    assert!(joined_before(&record, joined + 1));
+                    assert!(!joined_before(&record, joined));
+                }
+            }
+        }
+        // A record without the part was never joined before anything.
+        assert!(!joined_before(&encode_trust(trust), i64::MAX));
+        // A cut join part is refused, not misread.
+        assert!(split_member(&expected_head[..5]).is_err());
+        assert!(split_member(&[0xff]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | 4    | 5  | `trust` is merged into `members`: one record per member, the trust record's 6 bytes before the activity JSON; `trust` is dropped |
 //! | 5    | 6  | the members' points records move from `engagement` into their record in `members`, after a zero byte at its end; `engagement` keeps the groups' check-in counts and the keyword answers |
 //! | 6    | 7  | a `seen` record may hold up to 17 keys of the same 256 seconds ([`super::seen`]); a record of one key, as older schemas wrote, is one such record, so nothing is rewritten: the step only keeps older builds, which would miss the keys a record holds besides its own, from opening the database |
+//! | 7    | 8  | `joins` is merged into `members`: when a member last joined becomes the first part of their record ([`super::members`], 0xff and the time); `joins` is dropped |
 
 use std::path::Path;
 
@@ -73,6 +74,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
             5 => v5_to_v6(db)?,
             // Nothing to rewrite: see the table above.
             6 => {}
+            7 => v7_to_v8(db)?,
             _ => {
                 return Err(StoreError::Decode {
                     what: "schema version",
@@ -209,6 +211,44 @@ pub(super) fn v5_to_v6(db: &sled::Db) -> Result<(), StoreError> {
     tracing::info!(
         moved = moves.len(),
         "members' points records moved into their member records"
+    );
+    Ok(())
+}
+
+/// Schema 7 → 8: each member's last join time moves from `joins` into their record in
+/// `members` (its first part), and `joins` is dropped. Like [`v4_to_v5`], every record is read
+/// first, so one that cannot be read stops the step before anything is written, and the step
+/// runs again over its own output (once `joins` is dropped it finds nothing to move).
+pub(super) fn v7_to_v8(db: &sled::Db) -> Result<(), StoreError> {
+    if !db.tree_names().iter().any(|n| n.as_ref() == b"joins") {
+        return Ok(());
+    }
+    let joins = db.open_tree("joins")?;
+    let members = db.open_tree("members")?;
+    let mut moves = Vec::with_capacity(joins.len());
+    for entry in joins.iter() {
+        let (key, value) = entry?;
+        let Ok(key) = <[u8; 17]>::try_from(key.as_ref()) else {
+            return Err(StoreError::Decode {
+                what: "schema 7 join key",
+                reason: format!("{} bytes instead of 17", key.len()),
+            });
+        };
+        let joined = super::codec::decode_i64(&value, "join time")?;
+        if let Some(old) = members.get(key)? {
+            split_member(&old)?;
+        }
+        moves.push((key, joined));
+    }
+    put_parts(&members, &moves, |parts, joined| Parts {
+        joined: Some(*joined),
+        ..parts
+    })?;
+    db.flush()?;
+    db.drop_tree("joins")?;
+    tracing::info!(
+        moved = moves.len(),
+        "members' join times moved into their member records"
     );
     Ok(())
 }

@@ -15,8 +15,7 @@
 //! | `posts`       | post id (UTF-8)                       | [`PostState`] (scheduled posts)     |
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |
 //! | `welcome`     | platform ‖ group (9 B)                | [`WelcomeBatch`] (joins to greet)   |
-//! | `joins`       | platform ‖ group ‖ user (17 B)        | last join, unix ms (i64 BE)         |
-//! | `members`     | platform ‖ group ‖ user (17 B)        | trust (6 B) ‖ `MemberActivity` JSON ‖ 0 ‖ `MemberPoints` JSON |
+//! | `members`     | platform ‖ group ‖ user (17 B)        | [0xff ‖ last join, unix ms (8 B)] ‖ trust (6 B) ‖ `MemberActivity` JSON ‖ 0 ‖ `MemberPoints` JSON |
 //! | `stats`       | platform ‖ group ‖ day yyyymmdd (13 B)| `DayStats` (group health)           |
 //! | `state`       | a name (UTF-8)                        | small values owned by a module      |
 //! | `samples`     | sample id (u64)                       | `Sample` (admins' labels)           |
@@ -121,7 +120,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
@@ -135,7 +134,6 @@ pub const TREES: &[&str] = &[
     "posts",
     "schedules",
     "welcome",
-    "joins",
     "state",
     "members",
     "stats",
@@ -147,14 +145,17 @@ pub const TREES: &[&str] = &[
 ];
 
 /// Trees an older schema had and a migration drops ([`migrate`]): `seen_expiry`, the time
-/// index of `seen` (schemas 2 and earlier), and `trust`, the members' trust records (schemas
-/// 4 and earlier; schema 5 keeps them in the member's record in `members`). A database not
-/// yet migrated still has them, and so do its clean-shutdown record and its backups.
-pub(crate) const RETIRED_TREES: &[&str] = &["seen_expiry", "trust"];
+/// index of `seen` (schemas 2 and earlier), `trust`, the members' trust records (schemas
+/// 4 and earlier; schema 5 keeps them in the member's record in `members`), and `joins`, when
+/// each member last joined (schemas 7 and earlier; schema 8 keeps it in the member's record).
+/// A database not yet migrated still has them, and so do its clean-shutdown record and its
+/// backups.
+pub(crate) const RETIRED_TREES: &[&str] = &["seen_expiry", "trust", "joins"];
 
-/// The retired trees whose entries a migration moves elsewhere (`trust`, into `members`):
+/// The retired trees whose entries a migration moves elsewhere (`trust` and `joins`, into
+/// `members`):
 /// restoring an older backup writes them back, for the migration to move.
-pub(crate) const MOVED_TREES: &[&str] = &["trust"];
+pub(crate) const MOVED_TREES: &[&str] = &["trust", "joins"];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -310,7 +311,6 @@ pub(crate) struct Trees {
     posts: sled::Tree,
     schedules: sled::Tree,
     welcome: sled::Tree,
-    joins: sled::Tree,
     state: sled::Tree,
     members: sled::Tree,
     stats: sled::Tree,
@@ -360,7 +360,6 @@ impl Trees {
             posts: tree("posts")?,
             schedules: tree("schedules")?,
             welcome: tree("welcome")?,
-            joins: tree("joins")?,
             state: tree("state")?,
             members: tree("members")?,
             stats: tree("stats")?,

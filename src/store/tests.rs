@@ -1013,6 +1013,176 @@ fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
             .expect("sweep"),
         1
     );
+    assert!(
+        matches!(join("e", 20_001), JoinRecorded::Welcomed { .. }),
+        "a join after the sweep is greeted"
+    );
+}
+
+/// The join time is a part of the member's record (schema 8): it survives the member leaving
+/// (a member who leaves and comes back within the window is not greeted again), the other
+/// parts' writers keep it, and the sweep takes it off once it is older than the window —
+/// deleting a record that held nothing else, keeping the rest of one that did.
+#[test]
+fn the_join_time_lives_in_the_member_record_through_a_leave_and_the_sweep() {
+    let (_dir, store) = store();
+    let g = GroupId::qq(1);
+    let join = |key: &str, user: i64, secs: i64| {
+        store
+            .commit_join(
+                &EventKey::derive(key),
+                at(secs),
+                &joiner(user, at(secs).as_millisecond()),
+                greet,
+            )
+            .expect("join")
+    };
+    let raw = |user: i64| {
+        store
+            .trees()
+            .expect("open")
+            .members
+            .get(member_key(g, user))
+            .expect("read")
+    };
+    assert!(matches!(join("a", 801, 0), JoinRecorded::Welcomed { .. }));
+    assert!(matches!(join("b", 802, 10), JoinRecorded::Welcomed { .. }));
+    assert!(
+        !store
+            .trees()
+            .expect("open")
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"joins"),
+        "no joins tree"
+    );
+    assert_eq!(raw(801).expect("a record")[0], 0xff, "the join part");
+    // 802 is counted and speaks: the other parts' writers keep the join part.
+    store.trust_joined(g, 802, at(10).as_millisecond()).expect("trust");
+    store.flush_blocking().expect("flush");
+    store
+        .record_activity(
+            g,
+            802,
+            &MemberActivity::new(
+                at(20).as_millisecond(),
+                Since::Spoke,
+                "b",
+                crate::domain::event::Role::Member,
+            ),
+        )
+        .expect("activity");
+    let parts = members::split_member(&raw(802).expect("a record"))
+        .map(|p| (p.joined, p.trust.is_some(), p.activity.is_empty()));
+    assert_eq!(parts.expect("reads"), (Some(at(10).as_millisecond()), true, false));
+    // 801 leaves: their activity and trust are forgotten, the join time stays.
+    store.forget_member(g, 801).expect("leave");
+    store.forget_trust(g, 801).expect("leave");
+    assert!(raw(801).is_some(), "the join part alone");
+    assert!(store.member_activity(g, 801).expect("read").is_none());
+    assert_eq!(join("c", 801, 1_800), JoinRecorded::Rejoined, "back within the window");
+    store.forget_member(g, 801).expect("leave");
+    store.forget_trust(g, 801).expect("leave");
+    // The sweep, past the window of both: 801's record (the join part alone) is deleted,
+    // 802's keeps its trust and activity.
+    assert_eq!(
+        store
+            .sweep_joins(at(20_000), std::time::Duration::from_secs(3_600))
+            .expect("sweep"),
+        2
+    );
+    assert_eq!(raw(801), None);
+    let parts = members::split_member(&raw(802).expect("a record"))
+        .map(|p| (p.joined, p.trust.is_some(), p.activity.is_empty()));
+    assert_eq!(parts.expect("reads"), (None, true, false));
+    assert_eq!(
+        store
+            .sweep_joins(at(20_000), std::time::Duration::from_secs(3_600))
+            .expect("sweep"),
+        0,
+        "nothing left to forget"
+    );
+}
+
+/// A database as schema 7 wrote it: join times in `joins`, one for a member with a record in
+/// `members`, one for a member without (they left).
+fn write_schema_7(path: &Path) {
+    let db = database_of_schema(path, 7);
+    let g = GroupId::qq(4);
+    let joins = db.open_tree("joins").expect("tree");
+    joins
+        .insert(keys::member_key(g, 7), &1_733_270_400_000_i64.to_be_bytes())
+        .expect("insert");
+    joins
+        .insert(keys::member_key(g, 8), &1_733_270_500_000_i64.to_be_bytes())
+        .expect("insert");
+    db.open_tree("members")
+        .expect("tree")
+        .insert(keys::member_key(g, 7), &[1, 0, 0, 0x4e, 0x20, 3])
+        .expect("insert");
+    db.flush().expect("flush");
+}
+
+/// What a schema-7 database of [`write_schema_7`] holds, read through this build.
+fn assert_schema_7_data(store: &Store) {
+    use crate::domain::learning::MemberTrust;
+    let g = GroupId::qq(4);
+    let members = store.trees().expect("open").members.clone();
+    let part = |user: i64| {
+        let bytes = members.get(keys::member_key(g, user)).expect("read").expect("a record");
+        let parts = members::split_member(&bytes).expect("reads");
+        (parts.joined, parts.trust)
+    };
+    assert_eq!(
+        part(7),
+        (
+            Some(1_733_270_400_000),
+            Some(MemberTrust {
+                joined_day: 20_000,
+                clean: 3
+            })
+        )
+    );
+    assert_eq!(part(8), (Some(1_733_270_500_000), None));
+    assert_eq!(members.len(), 2, "one record per member");
+    assert!(
+        !store
+            .trees()
+            .expect("open")
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"joins"),
+        "the joins tree is dropped"
+    );
+}
+
+#[test]
+fn schema_7_moves_join_times_into_the_member_records_and_its_backup_restores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_schema_7(dir.path());
+    let store = Store::open_path(dir.path()).expect("migrates");
+    assert_schema_7_data(&store);
+    // A re-join within the window of a migrated join time is recognised.
+    let mut rejoin = joiner(8, 1_733_270_600_000);
+    rejoin.group = GroupId::qq(4);
+    let now = Timestamp::from_millisecond(1_733_270_600_000).expect("time");
+    assert_eq!(
+        store
+            .commit_join(&EventKey::derive("again"), now, &rejoin, greet)
+            .expect("join"),
+        JoinRecorded::Rejoined
+    );
+    migrate::v7_to_v8(&store.trees().expect("open").db).expect("again, nothing to move");
+    // Its pre-migration backup holds the `joins` tree; restored into this build, it migrates
+    // again, to the same records.
+    let backup_file = the_only_backup(dir.path());
+    drop(store);
+    let (_target, report, restored) = restored_with_its_report(&std::fs::read(&backup_file).expect("read the backup"));
+    assert_eq!(report.schema, 7);
+    assert_eq!(report.trees.get("joins"), Some(&2));
+    assert_schema_7_data(&restored);
 }
 
 #[test]

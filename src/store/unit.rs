@@ -135,7 +135,6 @@ pub(crate) struct Unit<'t> {
     pub(crate) schedules: &'t Staging<'t>,
     pub(crate) posts: &'t Staging<'t>,
     pub(crate) state: &'t Staging<'t>,
-    pub(crate) joins: &'t Staging<'t>,
     pub(crate) welcome: &'t Staging<'t>,
     pub(crate) engagement: &'t Staging<'t>,
     pub(crate) samples: &'t Staging<'t>,
@@ -187,7 +186,6 @@ impl Store {
         let schedules = Staging::new("schedules", &inner.schedules, db);
         let posts = Staging::new("posts", &inner.posts, db);
         let state = Staging::new("state", &inner.state, db);
-        let joins = Staging::new("joins", &inner.joins, db);
         let welcome = Staging::new("welcome", &inner.welcome, db);
         let engagement = Staging::new("engagement", &inner.engagement, db);
         let samples = Staging::new("samples", &inner.samples, db);
@@ -202,7 +200,6 @@ impl Store {
                 schedules: &schedules,
                 posts: &posts,
                 state: &state,
-                joins: &joins,
                 welcome: &welcome,
                 engagement: &engagement,
                 samples: &samples,
@@ -210,7 +207,7 @@ impl Store {
             let value = work(&mut unit)?;
             Ok(Some((value, unit.core.staged)))
         })();
-        let others = [&schedules, &posts, &state, &joins, &welcome, &engagement, &samples];
+        let others = [&schedules, &posts, &state, &welcome, &engagement, &samples];
         self.finish_unit(&mut log, &inner, &core, &others, result)
     }
 

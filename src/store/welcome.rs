@@ -283,21 +283,36 @@ impl Store {
             .transpose()
     }
 
-    /// Forgets joins older than `window` (they no longer keep a member from being greeted).
-    /// A join recorded since the entry was read is left alone.
+    /// Forgets joins older than `window` (they no longer keep a member from being greeted):
+    /// takes the join part off each such member record ([`super::members`]), keeping its other
+    /// parts, or deletes a record that held nothing else. A record written since it was read is
+    /// left for the next sweep. Returns how many joins were forgotten.
     pub fn sweep_joins(&self, now: Timestamp, window: Duration) -> Result<usize, StoreError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now.as_millisecond().saturating_sub(window_ms);
-        let trees = self.trees()?;
-        let tree = &trees.joins;
-        let mut removed = 0;
-        for entry in tree.iter() {
+        let mut stale = Vec::new();
+        for entry in self.trees()?.members.iter() {
             let (key, value) = entry?;
-            if decode_i64(&value, "join time")? < cutoff
-                && tree
-                    .compare_and_swap(&key, Some(&value), None as Option<&[u8]>)?
-                    .is_ok()
-            {
+            let Ok(member) = <[u8; 17]>::try_from(key.as_ref()) else {
+                continue;
+            };
+            if !super::members::joined_before(&value, cutoff) {
+                continue;
+            }
+            let parts = super::members::parts_to_keep(&member, &value);
+            let kept = super::members::join_member(super::members::Parts { joined: None, ..parts });
+            stale.push((key, value, kept));
+        }
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let _op = self.begin("joins sweep");
+        let _log = self.lock();
+        let trees = self.write_gate()?;
+        let mut removed = 0;
+        for (key, value, kept) in stale {
+            let swapped = trees.members.compare_and_swap(key, Some(value), kept);
+            if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
                 removed += 1;
             }
         }
@@ -322,11 +337,16 @@ pub(crate) fn record_join(
     let rejoin_ms = join.rejoin_window.map(millis);
     let batch_ms = join.batch_window.map(millis);
     if let Some(window_ms) = rejoin_ms {
-        let previous = match unit.joins.get(member)? {
-            Some(bytes) => Some(decode_i64(&bytes, "join time").map_err(abort)?),
-            None => None,
-        };
-        unit.joins.insert(&member, &now_ms.to_be_bytes())?;
+        // The join time is a part of the member's record ([`super::members`]).
+        let stored = unit.members.get(member)?;
+        let parts = super::members::stored_parts(&member, stored.as_deref());
+        let previous = parts.joined;
+        if let Some(record) = super::members::join_member(super::members::Parts {
+            joined: Some(now_ms),
+            ..parts
+        }) {
+            unit.members.insert(&member, record)?;
+        }
         if previous.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
             return Ok(JoinRecorded::Rejoined);
         }
