@@ -284,9 +284,9 @@ impl Store {
     }
 
     /// Forgets joins older than `window` (they no longer keep a member from being greeted):
-    /// takes the join part off each such member record ([`super::members`]), keeping its other
-    /// parts, or deletes a record that held nothing else. A record written since it was read is
-    /// left for the next sweep. Returns how many joins were forgotten.
+    /// takes the join part off each such member record (see the `members` module), keeping
+    /// its other parts, or deletes a record that held nothing else. A record written since it
+    /// was read is left for the next sweep. Returns how many joins were forgotten.
     pub fn sweep_joins(&self, now: Timestamp, window: Duration) -> Result<usize, StoreError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now.as_millisecond().saturating_sub(window_ms);
