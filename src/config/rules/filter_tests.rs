@@ -1073,13 +1073,13 @@ fn an_id_running_into_a_ligature_is_handled() {
     }
 }
 
-/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`, the adversarial
-/// dev set `tests/fixtures/filter-dev.tsv`): the second column of each row (`label<TAB>text`
-/// with `\n` and `\t` escaped; the dev set has more columns).
+/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`, `corpus/check`,
+/// the adversarial dev set `tests/fixtures/filter-dev.tsv`): the second column of each row
+/// (`label<TAB>text` with `\n` and `\t` escaped; the dev set has more columns).
 fn corpus_texts() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("tests/fixtures/filter-dev.tsv")];
-    for split in ["train", "eval"] {
+    for split in ["train", "eval", "check"] {
         for class in ["spam", "ham"] {
             let mut found: Vec<_> = std::fs::read_dir(root.join("corpus").join(split).join(class))
                 .into_iter()

@@ -350,15 +350,15 @@ proptest! {
     }
 }
 
-/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`: the second column
-/// of each `label<TAB>text` row) goes through `compact_into`'s fast paths to the view its
-/// definition describes — text, spans and statistics, with noise skipped or kept — so the
-/// cost cuts of issue 12 §6 cannot change what the filter and the model read.
+/// Every message of the repository's corpora (`corpus/train`, `corpus/eval`, `corpus/check`:
+/// the second column of each `label<TAB>text` row) goes through `compact_into`'s fast paths to
+/// the view its definition describes — text, spans and statistics, with noise skipped or kept
+/// — so the cost cuts of issue 12 §6 cannot change what the filter and the model read.
 #[test]
 fn compact_into_agrees_with_the_definition_on_the_corpora() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let mut texts = Vec::new();
-    for split in ["train", "eval"] {
+    for split in ["train", "eval", "check"] {
         for class in ["spam", "ham"] {
             for entry in std::fs::read_dir(root.join(split).join(class))
                 .into_iter()
