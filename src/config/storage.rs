@@ -28,6 +28,11 @@ pub struct StorageSettings {
     /// A write or flush still running after this stops the process (it is restarted by its
     /// service manager). See [`super::robust`].
     pub watchdog: HumanDuration,
+    /// Under load, how long (µs) a group-commit flush waits for more writers to share it
+    /// before it seals sled's log buffer; 0 = never (docs/configuration.md).
+    pub flush_linger_us: u64,
+    /// A lingering flush starts at once when this many writers wait for it.
+    pub flush_linger_waiters: u64,
 }
 
 impl Default for StorageSettings {
@@ -40,6 +45,8 @@ impl Default for StorageSettings {
             audit_retention: None,
             sweep_every: HumanDuration::from_secs(600),
             watchdog: super::robust::WATCHDOG,
+            flush_linger_us: 0,
+            flush_linger_waiters: 6,
         }
     }
 }

@@ -100,6 +100,12 @@ impl Settings {
                 "must be at least 1m, or redelivered events could act twice".into(),
             );
         }
+        if self.storage.flush_linger_us > 50_000 {
+            issue("storage.flush_linger_us", "must be between 0 (off) and 50000".into());
+        }
+        if self.storage.flush_linger_waiters == 0 || self.storage.flush_linger_waiters > 4096 {
+            issue("storage.flush_linger_waiters", "must be between 1 and 4096".into());
+        }
         if self.server.max_body_bytes < 1024 {
             issue("server.max_body_bytes", "must be at least 1024".into());
         }
@@ -219,6 +225,8 @@ mod tests {
             ("[outbox]\nconcurrency = 0\n", "outbox.concurrency"),
             ("[outbox]\nearly_recalls = 70000\n", "outbox.early_recalls"),
             ("[storage]\nseen_ttl = \"10s\"\n", "storage.seen_ttl"),
+            ("[storage]\nflush_linger_us = 60000\n", "storage.flush_linger_us"),
+            ("[storage]\nflush_linger_waiters = 0\n", "storage.flush_linger_waiters"),
             ("[admin]\nsuper_users = [\"wx:1\"]\n", "wx"),
             ("[groups.1]\nexempted = [1]\n", "exempted"),
         ];

@@ -296,6 +296,10 @@ impl App {
         metrics.track(roster.bound());
         store.limit_trust_cache(settings.limits.trust_members);
         store.limit_dead_letters(settings.limits.dead_letters);
+        store.set_flush_linger(crate::store::FlushLinger {
+            patience: Duration::from_micros(settings.storage.flush_linger_us),
+            waiters: settings.storage.flush_linger_waiters,
+        });
         metrics.track(store.trust_cache());
         let webhooks: Vec<(String, crate::gateway::telegram::WebhookState)> = telegram
             .iter()

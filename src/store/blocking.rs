@@ -237,6 +237,84 @@ mod tests {
         assert_eq!(store.inner.health.flushes.durable(), flushes, "no flush of its own");
     }
 
+    /// Waits (bounded) until `store` has had `n` lingering flushes.
+    async fn until_lingered(store: &Store, n: u64) {
+        for _ in 0..5_000 {
+            if store.group_flushes().1 >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_in_a_quiet_store_goes_at_once_and_under_load_it_lingers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        store.set_flush_linger(super::super::FlushLinger {
+            patience: std::time::Duration::from_secs(300),
+            waiters: 100,
+        });
+        store.set_state("test.a", b"1").expect("write");
+        // No flush before it: the store is quiet, nothing to wait for (else 300 s).
+        tokio::time::timeout(std::time::Duration::from_secs(60), store.durable())
+            .await
+            .expect("flushed at once")
+            .expect("flushed");
+        assert_eq!(store.group_flushes(), (1, 0));
+        // Right after a flush the store is busy: the next one waits for company.
+        store.set_flush_linger(super::super::FlushLinger {
+            patience: std::time::Duration::from_millis(1),
+            waiters: 100,
+        });
+        store.set_state("test.a", b"2").expect("write");
+        store.durable().await.expect("flushed");
+        assert_eq!(store.group_flushes(), (2, 1), "it lingered, then flushed alone");
+        // Off: never lingers.
+        store.set_flush_linger(super::super::FlushLinger {
+            patience: std::time::Duration::ZERO,
+            waiters: 1,
+        });
+        store.set_state("test.a", b"3").expect("write");
+        store.durable().await.expect("flushed");
+        assert_eq!(store.group_flushes(), (3, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lingering_flush_goes_when_enough_writers_wait_and_covers_them_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        // A patience far longer than the test's timeouts: only company ends the linger.
+        store.set_flush_linger(super::super::FlushLinger {
+            patience: std::time::Duration::from_secs(300),
+            waiters: 2,
+        });
+        store.set_state("test.a", b"1").expect("write");
+        store.durable().await.expect("flushed");
+        store.set_state("test.b", b"1").expect("write");
+        let first = {
+            let store = store.clone();
+            tokio::spawn(async move { store.durable().await })
+        };
+        until_lingered(&store, 1).await;
+        assert_eq!(store.group_flushes(), (1, 1), "the first writer waits for company");
+        // The second writer makes two: the flush goes, and covers both.
+        store.set_state("test.c", b"1").expect("write");
+        let limit = std::time::Duration::from_secs(60);
+        tokio::time::timeout(limit, store.durable())
+            .await
+            .expect("the second writer ended the linger")
+            .expect("flushed");
+        tokio::time::timeout(limit, first)
+            .await
+            .expect("the first writer is done too")
+            .expect("joined")
+            .expect("flushed");
+        assert_eq!(store.group_flushes(), (2, 1), "one flush for both writers");
+        let durable = store.inner.health.flushes.durable();
+        assert_eq!(durable, 2, "both writes are on disk");
+    }
+
     #[tokio::test]
     async fn run_gives_the_closure_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -624,10 +624,10 @@ impl Store {
     #[must_use]
     pub fn flush_ticket(&self) -> FlushTicket {
         let generation = self.generation();
-        FlushTicket(
-            generation,
-            self.inner.flush.requested.fetch_add(1, Ordering::SeqCst) + 1,
-        )
+        let flush = &self.inner.flush;
+        let number = flush.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        flush.joined(number);
+        FlushTicket(generation, number)
     }
 
     /// Waits until the writes covered by `ticket` are on disk, flushing only if no flush has
@@ -660,6 +660,27 @@ impl Store {
                 return covered();
             }
         }
+    }
+
+    /// Sets how an event's flush waits for company under load (`[storage] flush_linger_us`,
+    /// `flush_linger_waiters`); see [`FlushLinger`]. Off until set.
+    pub(crate) fn set_flush_linger(&self, linger: FlushLinger) {
+        let flush = &self.inner.flush;
+        let micros = u64::try_from(linger.patience.as_micros()).unwrap_or(u64::MAX);
+        flush.linger_us.store(micros, Ordering::Relaxed);
+        flush.linger_waiters.store(linger.waiters.max(1), Ordering::Relaxed);
+    }
+
+    /// Flushes of the group commit so far, and how many of them waited for company
+    /// ([`FlushLinger`]).
+    #[cfg(test)]
+    #[must_use]
+    pub(crate) fn group_flushes(&self) -> (u64, u64) {
+        let flush = &self.inner.flush;
+        (
+            flush.flushes.load(Ordering::Relaxed),
+            flush.lingered.load(Ordering::Relaxed),
+        )
     }
 
     /// Writes the batched trust counts, then flushes synchronously (shutdown, CLI tools).
@@ -794,6 +815,28 @@ fn process_uid() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlushTicket(u64, u64);
 
+/// How a group-commit flush waits for company (`[storage] flush_linger_us`,
+/// `flush_linger_waiters`).
+///
+/// Each flush seals one of sled's log buffers: a `pwrite`, a sync, and a job for sled's I/O
+/// thread pool, whose hand-over wakes all seven of its idle threads (sled 0.34). Under load
+/// a flush that waits a little covers more events, so there are fewer of them per event
+/// (docs/performance.md, "Session 28"). The wait is asynchronous: a store thread goes on
+/// with the events queued behind the one that waits, and they join the same flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FlushLinger {
+    /// The longest a flush waits; zero turns the linger off. tokio's timers tick in
+    /// milliseconds, so the wait ends on the next tick after this.
+    pub(crate) patience: std::time::Duration,
+    /// The flush starts at once when this many writers (its own included) wait for it.
+    pub(crate) waiters: u64,
+}
+
+/// A flush lingers only when the previous one ended less than this many patiences ago: the
+/// store is busy, and more writers are likely to come. A lone event in a quiet store is
+/// flushed at once.
+const LINGER_WHEN_BUSY: u32 = 8;
+
 /// Group commit: tickets taken before a flush started are covered by it.
 #[derive(Default)]
 struct GroupCommit {
@@ -809,9 +852,71 @@ struct GroupCommit {
     lock: tokio::sync::Mutex<()>,
     /// Rung after every flush of the group commit ([`Store::shared_flush`] listens).
     rung: tokio::sync::Notify,
+    /// [`FlushLinger::patience`] in µs (0 = off) and [`FlushLinger::waiters`].
+    linger_us: AtomicU64,
+    linger_waiters: AtomicU64,
+    /// Rung when the writers waiting reach [`FlushLinger::waiters`], which ends a linger.
+    enough: tokio::sync::Notify,
+    /// When the last flush ended, in µs since [`linger_epoch`] (0: none yet).
+    last_flush_us: AtomicU64,
+    /// Flushes made, and how many of them lingered.
+    flushes: AtomicU64,
+    lingered: AtomicU64,
+}
+
+/// The time base of [`GroupCommit::last_flush_us`].
+fn linger_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn micros_since_epoch() -> u64 {
+    u64::try_from(linger_epoch().elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl GroupCommit {
+    /// Writers waiting for the next flush: tickets not yet covered.
+    fn waiting(&self) -> u64 {
+        self.requested
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.flushed.load(Ordering::SeqCst))
+    }
+
+    /// A ticket was taken: if a flush lingers and enough writers now wait, it goes.
+    fn joined(&self, number: u64) {
+        let waiters = self.linger_waiters.load(Ordering::Relaxed);
+        if self.linger_us.load(Ordering::Relaxed) != 0
+            && number.saturating_sub(self.flushed.load(Ordering::SeqCst)) >= waiters
+        {
+            self.enough.notify_waiters();
+        }
+    }
+
+    /// Under load, waits (asynchronously) up to the linger's patience for more writers to
+    /// join the flush about to start; see [`FlushLinger`].
+    async fn linger(&self) {
+        let micros = self.linger_us.load(Ordering::Relaxed);
+        if micros == 0 {
+            return;
+        }
+        let last = self.last_flush_us.load(Ordering::Relaxed);
+        let busy = micros.saturating_mul(u64::from(LINGER_WHEN_BUSY));
+        if last == 0 || micros_since_epoch().saturating_sub(last) > busy {
+            return;
+        }
+        let waiters = self.linger_waiters.load(Ordering::Relaxed);
+        let enough = self.enough.notified();
+        tokio::pin!(enough);
+        // Registered before the check, so a writer that joins in between is not missed.
+        enough.as_mut().enable();
+        if self.waiting() >= waiters {
+            return;
+        }
+        self.lingered.fetch_add(1, Ordering::Relaxed);
+        let patience = std::time::Duration::from_micros(micros);
+        let _ = tokio::time::timeout(patience, enough).await;
+    }
+
     async fn wait(&self, store: &Store, FlushTicket(generation, ticket): FlushTicket) -> Result<(), StoreError> {
         let stale =
             || StoreError::Unavailable("the database was reopened after a write error; the write may be lost".into());
@@ -827,6 +932,10 @@ impl GroupCommit {
         }
         if self.flushed.load(Ordering::SeqCst) >= ticket {
             return Ok(());
+        }
+        self.linger().await;
+        if generation != store.generation() {
+            return Err(stale());
         }
         // Every ticket and commit counted up to here belongs to writes made before this
         // point, so one flush started now covers them all.
@@ -849,6 +958,8 @@ impl GroupCommit {
         }
         self.flushed.fetch_max(upto, Ordering::SeqCst);
         self.durable_commits.fetch_max(commits, Ordering::SeqCst);
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.last_flush_us.store(micros_since_epoch().max(1), Ordering::Relaxed);
         self.rung.notify_waiters();
         Ok(())
     }
