@@ -178,15 +178,22 @@ pub struct AuditSettings {
     /// How long audit cases and dead letters are kept; `0s` keeps them forever. The older key
     /// `[storage] audit_retention`, when set, wins.
     pub retention: HumanDuration,
+    /// How many of each group's newest cases stay in the database; older ones are moved to
+    /// the audit archive's day files (`<storage.path>/archive/`) in the background.
+    pub hot_cases: usize,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             retention: HumanDuration::from_secs(180 * 86_400),
+            hot_cases: 32,
         }
     }
 }
+
+/// The fewest and most `[audit] hot_cases`.
+const HOT_CASES: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
 /// A size in bytes as operators write it: a number of bytes (`8388608`) or a number with a
 /// unit (`"8MiB"`, `"512KiB"`, `"1GiB"`; `KB`, `MB`, `GB` are powers of 1000).
@@ -313,6 +320,12 @@ impl super::Settings {
                 ),
             });
         }
+        if !HOT_CASES.contains(&self.audit.hot_cases) {
+            issues.push(super::ConfigIssue {
+                key: "audit.hot_cases".into(),
+                reason: format!("must be within {}..={}", HOT_CASES.start(), HOT_CASES.end()),
+            });
+        }
         if self.storage.sweep_every.as_secs() < 10 {
             issues.push(super::ConfigIssue {
                 key: "storage.sweep_every".into(),
@@ -391,6 +404,9 @@ mod tests {
         .expect("valid");
         assert_eq!(s.storage.cache_bytes(), 4 << 20);
         assert_eq!(s.audit_retention(), None, "0s keeps the audit forever");
+        assert_eq!(s.audit.hot_cases, 32, "the default");
+        let s = load(&[("QUNGUAN__AUDIT__HOT_CASES", "5")]).expect("valid");
+        assert_eq!(s.audit.hot_cases, 5);
         let s = load(&[("QUNGUAN__STORAGE__CACHE_CAPACITY", "1048576")]).expect("bytes");
         assert_eq!(s.storage.cache_bytes(), 1 << 20);
     }
@@ -402,6 +418,7 @@ mod tests {
             ("QUNGUAN__STORAGE__CACHE_CAPACITY", "100KiB", "storage.cache_capacity"),
             ("QUNGUAN__STORAGE__CACHE_MIB", "0", "storage.cache_mib"),
             ("QUNGUAN__STORAGE__SWEEP_EVERY", "1s", "storage.sweep_every"),
+            ("QUNGUAN__AUDIT__HOT_CASES", "0", "audit.hot_cases"),
             ("QUNGUAN__LIMITS__NAME_CHARS", "2", "limits.name_chars"),
             ("QUNGUAN__LIMITS__FLOOD_MEMBERS", "many", "flood_members"),
             ("QUNGUAN__LIMITS__MAX_NAMES", "3", "max_names"),

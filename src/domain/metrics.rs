@@ -23,6 +23,11 @@
 //! | `qunguan_memory_capacity`                | gauge     | `structure`         |
 //! | `qunguan_memory_evictions_total`         | counter   | `structure`         |
 //! | `qunguan_store_size_bytes`               | gauge     |                     |
+//! | `qunguan_audit_archive_files`            | gauge     |                     |
+//! | `qunguan_audit_archive_bytes`            | gauge     |                     |
+//! | `qunguan_audit_hot_cases`                | gauge     |                     |
+//! | `qunguan_audit_cases_archived_total`     | counter   |                     |
+//! | `qunguan_audit_archive_bad_lines_total`  | counter   |                     |
 //! | `process_resident_memory_bytes`          | gauge     |                     |
 //! | `qunguan_messages_judged_total`          | counter   | `trust`             |
 //! | `qunguan_labels_total`                   | counter   | `label`             |
@@ -309,6 +314,9 @@ pub struct Metrics {
     store_bytes: AtomicU64,
     /// Resident memory, bytes (set when `/metrics` is scraped; 0 where unknown).
     resident_bytes: AtomicU64,
+    /// The audit archive (set when `/metrics` is scraped): day files, their bytes, cases in
+    /// the database, cases moved since start, bad lines skipped since start.
+    archive: [AtomicU64; 5],
     /// Learning and trust (issue 12).
     pub learning: LearningGauges,
     /// Engagement: check-ins, the noted-points map, FAQ answers and cooldowns, tier alerts.
@@ -514,6 +522,7 @@ impl Default for Metrics {
             gateways: Mutex::new(Default::default()),
             bounds: Mutex::new(Vec::new()),
             store_bytes: AtomicU64::new(0),
+            archive: Default::default(),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
             bans: crate::domain::ban::BanGauges::default(),
@@ -670,6 +679,14 @@ impl Metrics {
     pub fn set_sizes(&self, store_bytes: u64, resident_bytes: u64) {
         self.store_bytes.store(store_bytes, Ordering::Relaxed);
         self.resident_bytes.store(resident_bytes, Ordering::Relaxed);
+    }
+
+    /// Sets the audit archive's gauges: day files, their bytes, the cases still in the
+    /// database, the cases moved since start, the bad lines readers skipped since start.
+    pub fn set_archive(&self, files: u64, bytes: u64, hot_cases: u64, moved: u64, bad_lines: u64) {
+        for (slot, value) in self.archive.iter().zip([files, bytes, hot_cases, moved, bad_lines]) {
+            slot.store(value, Ordering::Relaxed);
+        }
     }
 
     /// Counts a check-in.
@@ -944,6 +961,37 @@ impl Metrics {
             "What the database folder takes on disk.",
         );
         let _ = writeln!(out, "qunguan_store_size_bytes {}", load(&self.store_bytes));
+        let archive = [
+            (
+                "qunguan_audit_archive_files",
+                "gauge",
+                "Day files of the audit archive.",
+            ),
+            (
+                "qunguan_audit_archive_bytes",
+                "gauge",
+                "Bytes of the audit archive's day files (part of the store size).",
+            ),
+            (
+                "qunguan_audit_hot_cases",
+                "gauge",
+                "Audit cases in the database (each group's newest, and those not moved yet).",
+            ),
+            (
+                "qunguan_audit_cases_archived_total",
+                "counter",
+                "Audit cases moved to the archive's files since start.",
+            ),
+            (
+                "qunguan_audit_archive_bad_lines_total",
+                "counter",
+                "Lines of the audit archive that were not cases, skipped by readers since start.",
+            ),
+        ];
+        for ((name, kind, help), value) in archive.into_iter().zip(&self.archive) {
+            header(out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", load(value));
+        }
         header(
             out,
             "process_resident_memory_bytes",

@@ -751,6 +751,21 @@ impl App {
                 },
             ));
         }
+        {
+            let (store, hot) = (store.clone(), settings.audit.hot_cases);
+            tasks.spawn(supervise(
+                "audit mover",
+                Arc::clone(&health),
+                background.clone(),
+                move |cancel| {
+                    let run = move_cases_periodically(store.clone(), hot, cancel);
+                    Box::pin(async move {
+                        run.await;
+                        Ended::Done
+                    })
+                },
+            ));
+        }
         #[cfg(unix)]
         if let Some(control) = control {
             tracing::info!(socket = %control.path().display(), "control socket ready");
@@ -876,6 +891,45 @@ async fn sweep_periodically(
             ),
             Ok(Err(e)) => tracing::error!(error = %e, "store sweep failed"),
             Err(e) => tracing::error!(error = %e, "store sweep task failed"),
+        }
+    }
+}
+
+/// How often the audit mover runs ([`move_cases_periodically`]).
+const MOVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// The most cases one pass of the mover reads; a full pass is followed by another at once,
+/// up to [`MOVE_PASSES`] in a row.
+const MOVE_BATCH: usize = 4_096;
+const MOVE_PASSES: usize = 16;
+
+/// Moves each group's cases beyond its newest `[audit] hot_cases` to the audit archive's
+/// files ([`Store::move_cases`]) every [`MOVE_EVERY`], off the async threads.
+async fn move_cases_periodically(store: Store, hot: usize, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(MOVE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        let store = store.clone();
+        let moved = tokio::task::spawn_blocking(move || {
+            let mut moved = 0;
+            for _ in 0..MOVE_PASSES {
+                let n = store.move_cases(hot, MOVE_BATCH)?;
+                moved += n;
+                if n < MOVE_BATCH {
+                    break;
+                }
+            }
+            Ok::<_, StoreError>(moved)
+        })
+        .await;
+        match moved {
+            Ok(Ok(0)) => {}
+            Ok(Ok(moved)) => tracing::debug!(moved, "audit cases moved to the archive"),
+            Ok(Err(e)) => tracing::error!(error = %e, "audit mover failed"),
+            Err(e) => tracing::error!(error = %e, "audit mover task failed"),
         }
     }
 }

@@ -54,8 +54,10 @@ pub const MESSAGE_LOOKBACK: usize = 2_000;
 
 impl super::Store {
     /// The newest case about the member's message `message_id` in `group` (the violation it
-    /// caused, or an admin's label of it), among the group's last [`MESSAGE_LOOKBACK`] cases.
+    /// caused, or an admin's label of it), among the group's last [`MESSAGE_LOOKBACK`] cases:
+    /// those in `audit` first, then the archive's, newest day first.
     pub fn case_of_message(&self, group: GroupId, message_id: i64) -> Result<Option<AuditEntry>, StoreError> {
+        let mut looked = 0;
         for entry in self
             .trees()?
             .audit
@@ -68,7 +70,28 @@ impl super::Store {
             if case.message_id == Some(message_id) {
                 return Ok(Some(case));
             }
+            looked += 1;
         }
-        Ok(None)
+        let mut found: Option<AuditEntry> = None;
+        if looked < MESSAGE_LOOKBACK {
+            let mut stop_day = None;
+            self.archived_rev(Some(group), None, &mut |case| {
+                let day = super::archive::day_of(case.at_ms);
+                looked += 1;
+                if looked >= MESSAGE_LOOKBACK && stop_day.is_none() {
+                    stop_day = Some(day);
+                }
+                if case.message_id == Some(message_id) && found.as_ref().is_none_or(|f| f.case < case.case) {
+                    found = Some(case);
+                }
+                // A match ends the search at the end of its day (a file's lines are in the
+                // order the mover wrote them, not strictly by number).
+                if found.is_some() && stop_day.is_none() {
+                    stop_day = Some(day);
+                }
+                stop_day.is_none_or(|stop| day >= stop)
+            })?;
+        }
+        Ok(found)
     }
 }

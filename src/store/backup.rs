@@ -14,7 +14,12 @@
 //!
 //! A backup of a running daemon copies every tree under the commit lock, so it is one
 //! consistent point in time: an event's strike, case, seen-key and actions are all in it or
-//! all not. sled's own `export` is not used: it panics on I/O errors and is not a consistent
+//! all not.
+//!
+//! The audit archive's cases ([`super::archive`]) are written as `audit` entries too (after
+//! the trees, a day file at a time; the archive's writers wait meanwhile, so it is the same
+//! point in time), and its index (the `archive` tree) is left out: a restore puts every case
+//! into `audit`, and the daemon's mover moves the older ones out to files again. sled's own `export` is not used: it panics on I/O errors and is not a consistent
 //! snapshot across trees.
 
 use std::collections::BTreeMap;
@@ -92,6 +97,8 @@ pub struct BackupReport {
     pub trees: BTreeMap<String, u64>,
     /// The schema version of the data.
     pub schema: u32,
+    /// Of the `audit` entries, how many came from the audit archive's files.
+    pub archived: u64,
 }
 
 impl BackupReport {
@@ -114,6 +121,9 @@ impl std::fmt::Display for BackupReport {
         if !parts.is_empty() {
             write!(f, ": {}", parts.join(", "))?;
         }
+        if self.archived > 0 {
+            write!(f, " (audit: {} from the archive's files)", self.archived)?;
+        }
         Ok(())
     }
 }
@@ -125,12 +135,14 @@ impl Store {
     /// while the trees are copied in memory, not while the copy is written. The batched trust
     /// counts are written first, so the backup holds them.
     pub fn backup(&self, out: &mut dyn Write, now: Timestamp) -> Result<BackupReport, StoreError> {
+        // The archive's writers (mover, sweep) wait until its files are copied too.
+        let _archive = self.inner.archive.lock();
         let entries = {
             let _log = self.lock();
             self.write_pending_trust_locked()?;
             snapshot(&self.trees()?.db)?
         };
-        write_backup(out, &entries, now)
+        write_backup(out, &entries, now, self.archive_dir())
     }
 
     /// Writes a backup to `path` atomically: a temporary file beside it, synced, then renamed.
@@ -140,9 +152,14 @@ impl Store {
 }
 
 /// Backs up a raw database (before migrating it) to `path`.
-pub(super) fn backup_db_to_file(db: &sled::Db, path: &Path, now: Timestamp) -> Result<BackupReport, StoreError> {
+pub(super) fn backup_db_to_file(
+    db: &sled::Db,
+    path: &Path,
+    now: Timestamp,
+    archive: Option<&Path>,
+) -> Result<BackupReport, StoreError> {
     let entries = snapshot(db)?;
-    write_file_atomically(path, |out| write_backup(out, &entries, now))
+    write_file_atomically(path, |out| write_backup(out, &entries, now, archive))
 }
 
 /// Writes to `path` through a temporary file that is synced and renamed into place, so a
@@ -179,6 +196,11 @@ fn snapshot(db: &sled::Db) -> Result<Entries, StoreError> {
         .iter()
         .filter(|name| names.iter().any(|n| n.as_ref() == name.as_bytes()));
     for name in TREES.iter().chain(retired) {
+        // The archive's index names files of this database; its cases are carried as `audit`
+        // entries instead (see the module docs).
+        if *name == "archive" {
+            continue;
+        }
         for entry in db.open_tree(name)?.iter() {
             let (key, value) = entry?;
             // One database's own bookkeeping (integrity records) is not data to carry over.
@@ -199,7 +221,12 @@ fn schema_of(entries: &Entries) -> u32 {
         .map_or(SCHEMA_VERSION, u32::from_be_bytes)
 }
 
-fn write_backup(out: &mut dyn Write, entries: &Entries, now: Timestamp) -> Result<BackupReport, StoreError> {
+fn write_backup(
+    out: &mut dyn Write,
+    entries: &Entries,
+    now: Timestamp,
+    archive: Option<&Path>,
+) -> Result<BackupReport, StoreError> {
     let io = |source| StoreError::Io {
         path: "backup output".into(),
         source,
@@ -233,6 +260,30 @@ fn write_backup(out: &mut dyn Write, entries: &Entries, now: Timestamp) -> Resul
         };
         write_line(out, &line).map_err(io)?;
         *report.trees.entry((*tree).to_owned()).or_default() += 1;
+    }
+    if let Some(dir) = archive {
+        let hot: std::collections::HashSet<Vec<u8>> = entries
+            .iter()
+            .filter(|(tree, ..)| *tree == "audit")
+            .map(|(_, key, _)| key.to_vec())
+            .collect();
+        super::archive::archived_lines(dir, &hot, &mut |cases| {
+            for (key, value) in cases {
+                let raw = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
+                let line = EntryOut {
+                    tree: "audit",
+                    key: hex::encode(&key),
+                    hex: raw.is_none().then(|| hex::encode(&value)),
+                    value: raw,
+                };
+                write_line(out, &line).map_err(io)?;
+                *report.trees.entry("audit".to_owned()).or_default() += 1;
+                report.archived += 1;
+            }
+            Ok(())
+        })?;
     }
     let footer = Footer {
         end: true,
@@ -376,12 +427,24 @@ pub fn restore(settings: &StorageSettings, input: &mut dyn BufRead, force: bool)
     {
         let db = open_db(&settings.path, settings.cache_bytes())?;
         let trees: Vec<sled::Tree> = TREES.iter().map(|t| db.open_tree(t)).collect::<Result<_, _>>()?;
-        if trees.iter().any(|t| !t.is_empty()) {
+        let archive = settings.path.join(super::archive::DIR);
+        let archived = super::archive::day_files(&archive).map_err(|source| StoreError::Io {
+            path: archive.display().to_string(),
+            source,
+        })?;
+        if trees.iter().any(|t| !t.is_empty()) || !archived.is_empty() {
             if !force {
                 return Err(StoreError::NotEmpty(settings.path.display().to_string()));
             }
             for tree in &trees {
                 tree.clear()?;
+            }
+            // The archive's cases are the backup's `audit` entries now.
+            for (_, file) in &archived {
+                std::fs::remove_file(file).map_err(|source| StoreError::Io {
+                    path: file.display().to_string(),
+                    source,
+                })?;
             }
         }
         // What an older schema's retired trees still hold is replaced too (a moved tree is

@@ -55,9 +55,10 @@ impl Store {
     }
 
     /// The newest cases matching `keep`, newest first, at most `limit`: of `group`, or of
-    /// every group. Cases no older than `since_ms` only (cases of a group are numbered in
-    /// time order, so the scan of each group stops at the first older one). Reads at most
-    /// `limit` matches per group.
+    /// every group, in `audit` and in the archive. Cases no older than `since_ms` only (cases
+    /// of a group are numbered in time order, so the scan of each group stops at the first
+    /// older one, and the archive's days before it are not read). Reads at most `limit`
+    /// matches per group from `audit`, and about `limit` from the archive.
     pub fn recent_cases(
         &self,
         group: Option<GroupId>,
@@ -87,6 +88,23 @@ impl Store {
                 }
             }
         }
+        // Then the archive, newest day first, up to a day past the one where `limit` matches
+        // were found (a group's older cases are there; the hot copy of a case wins).
+        let (mut found, mut stop_day) = (0, None);
+        self.archived_rev(group, since_ms.map(super::archive::day_of), &mut |case| {
+            if since_ms.is_some_and(|since| case.at_ms < since) {
+                return true;
+            }
+            let day = super::archive::day_of(case.at_ms);
+            if keep(&case) {
+                out.push(case);
+                found += 1;
+                if found >= limit && stop_day.is_none() {
+                    stop_day = Some(day);
+                }
+            }
+            stop_day.is_none_or(|stop| day >= stop)
+        })?;
         out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.case.cmp(&a.case)));
         out.truncate(limit);
         Ok(out)

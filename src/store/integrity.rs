@@ -167,6 +167,7 @@ impl Store {
             }
         };
         problems.extend(check(&db, sidecar.as_ref())?);
+        problems.extend(super::archive::check(&db, path)?);
         if !problems.is_empty() {
             if !accept_damaged {
                 return Err(StoreError::Damaged(Damage {

@@ -175,7 +175,8 @@ pub(crate) struct Write {
 /// The trees a unit of work writes, so a journal may name. `joins` is no longer written (schema
 /// 8 keeps a member's join time in their record), but a journal an older build left behind may
 /// name it: [`replay_on_open`] applies it before the migration moves the tree's records.
-const UNIT_TREES: [&str; 13] = [
+const UNIT_TREES: [&str; 14] = [
+    "archive",
     "seen",
     "strikes",
     "outbox",
@@ -194,6 +195,7 @@ const UNIT_TREES: [&str; 13] = [
 /// The trees a journal may name ([`UNIT_TREES`]), in [`Trees`].
 fn tree<'t>(trees: &'t Trees, name: &str) -> Option<&'t sled::Tree> {
     Some(match name {
+        "archive" => &trees.archive,
         "seen" => &trees.seen,
         "strikes" => &trees.strikes,
         "outbox" => &trees.outbox,

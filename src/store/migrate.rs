@@ -15,6 +15,7 @@
 //! | 5    | 6  | the members' points records move from `engagement` into their record in `members`, after a zero byte at its end; `engagement` keeps the groups' check-in counts and the keyword answers |
 //! | 6    | 7  | a `seen` record may hold up to 17 keys of the same 256 seconds ([`super::seen`]); a record of one key, as older schemas wrote, is one such record, so nothing is rewritten: the step only keeps older builds, which would miss the keys a record holds besides its own, from opening the database |
 //! | 7    | 8  | `joins` is merged into `members`: when a member last joined becomes the first part of their record ([`super::members`], 0xff and the time); `joins` is dropped |
+//! | 8    | 9  | each group's cases beyond its newest `[audit] hot_cases` live in day files under `<storage.path>/archive/`, indexed by the `archive` tree ([`super::archive`]); the step writes nothing (the background mover moves existing cases), it only keeps older builds, which would not see the archived cases and whose sweep would not delete them, from opening the database |
 
 use std::path::Path;
 
@@ -62,7 +63,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
         let file = path
             .join("backups")
             .join(format!("pre-migration-v{found}-{}.jsonl", now.as_millisecond()));
-        let report = backup::backup_db_to_file(db, &file, now)?;
+        let report = backup::backup_db_to_file(db, &file, now, Some(&path.join(super::archive::DIR)))?;
         tracing::info!(backup = %file.display(), %report, "database backed up before migrating");
     }
     for version in found..SCHEMA_VERSION {
@@ -73,7 +74,7 @@ pub(super) fn ensure_current(db: &sled::Db, path: Option<&Path>) -> Result<(), S
             4 => v4_to_v5(db)?,
             5 => v5_to_v6(db)?,
             // Nothing to rewrite: see the table above.
-            6 => {}
+            6 | 8 => {}
             7 => v7_to_v8(db)?,
             _ => {
                 return Err(StoreError::Decode {

@@ -51,6 +51,7 @@
 //!   every method reaches them through `self.trees()?`.
 //! - A damaged database is refused at start ([`integrity`]).
 
+pub(crate) mod archive;
 pub(crate) mod audit;
 pub mod backup;
 pub(crate) mod bans;
@@ -94,6 +95,7 @@ use arc_swap::ArcSwapOption;
 use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+pub use archive::ArchiveGauges;
 pub use audit::GroupRecord;
 pub use engagement::{AdminReply, CheckinDay, NotedPoints, PointsRefund, PointsView, PointsWrite};
 pub use gate::{AskMode, Closing, GateOpened, GatePassed, PendingGate, WrongAnswer};
@@ -120,7 +122,7 @@ use strikes::StoredStrikes;
 
 /// The schema this build writes. Older databases are migrated on open (after a backup);
 /// newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Every tree, in backup order.
 pub const TREES: &[&str] = &[
@@ -142,6 +144,7 @@ pub const TREES: &[&str] = &[
     "sent",
     "engagement",
     "bans",
+    "archive",
 ];
 
 /// Trees an older schema had and a migration drops ([`migrate`]): `seen_expiry`, the time
@@ -295,6 +298,8 @@ struct Inner {
     dead_trimmed: std::sync::atomic::AtomicU64,
     /// The most dead letters kept (`[limits] dead_letters`).
     dead_keep: std::sync::atomic::AtomicUsize,
+    /// The audit archive's folder and writers' lock ([`archive`]).
+    archive: archive::Archive,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -319,6 +324,8 @@ pub(crate) struct Trees {
     sent: sled::Tree,
     engagement: sled::Tree,
     bans: sled::Tree,
+    /// The audit archive's index ([`archive`]).
+    archive: sled::Tree,
     /// How many dead letters `dead` holds: counted once at open, then kept by every write
     /// to the tree, so `/metrics` and `/readyz` read it without a scan.
     dead_count: std::sync::atomic::AtomicUsize,
@@ -368,6 +375,7 @@ impl Trees {
             sent: tree("sent")?,
             engagement: tree("engagement")?,
             bans: tree("bans")?,
+            archive: tree("archive")?,
             db,
         })
     }
@@ -421,13 +429,15 @@ impl Store {
         // wrote it, so they are applied before any later schema step migrates them.
         journal::replay_on_open(&db)?;
         migrate::ensure_current(&db, path.as_deref())?;
+        if let Some(path) = &path {
+            archive::repair_tails(&path.join(archive::DIR))?;
+        }
         let trees = Trees::open(db)?;
         let health = health::StoreHealth::default();
         health.flushes.set_base(integrity::stored_flush_seq(&trees.meta)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 trees: ArcSwapOption::from_pointee(trees),
-                path,
                 cache_bytes,
                 log: Mutex::new(CommitLog::default()),
                 feed: Mutex::new(None),
@@ -437,6 +447,8 @@ impl Store {
                 unfinished: AtomicBool::new(false),
                 dead_trimmed: std::sync::atomic::AtomicU64::new(0),
                 dead_keep: std::sync::atomic::AtomicUsize::new(crate::config::LimitsSettings::default().dead_letters),
+                archive: archive::Archive::new(path.as_deref()),
+                path,
             }),
         })
     }
@@ -574,17 +586,17 @@ impl Store {
             .transpose()
     }
 
-    /// One audit case of a group.
+    /// One audit case of a group: from `audit`, else from the archive.
     pub fn case(&self, group: GroupId, case: u64) -> Result<Option<AuditEntry>, StoreError> {
-        self.trees()?
-            .audit
-            .get(case_key(group, case))?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+        match self.trees()?.audit.get(case_key(group, case))? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => self.archived_case(group, case),
+        }
     }
 
-    /// Audit cases, of one group in case order or of every group in time order; with `last`,
-    /// only the newest that many.
+    /// Audit cases (in `audit` and in the archive), of one group in case order or of every
+    /// group in time order; with `last`, only the newest that many (the archive is then read
+    /// newest day first, up to a day past the one where `last` cases were found).
     pub fn cases(&self, group: Option<GroupId>, last: Option<usize>) -> Result<Vec<AuditEntry>, StoreError> {
         let trees = self.trees()?;
         let tree = &trees.audit;
@@ -597,8 +609,26 @@ impl Store {
             let (_, value) = entry?;
             out.push(decode::<AuditEntry>(&value)?);
         }
+        drop(trees);
+        match last {
+            None => out.extend(self.archived_all(group)?),
+            Some(n) => {
+                let (mut found, mut stop_day) = (0, None);
+                self.archived_rev(group, None, &mut |entry| {
+                    let day = archive::day_of(entry.at_ms);
+                    out.push(entry);
+                    found += 1;
+                    if found >= n && stop_day.is_none() {
+                        stop_day = Some(day);
+                    }
+                    stop_day.is_none_or(|stop| day >= stop)
+                })?;
+            }
+        }
         if group.is_none() {
             out.sort_by_key(|e| (e.at_ms, e.group, e.case));
+        } else {
+            out.sort_by_key(|e| e.case);
         }
         if let Some(n) = last {
             out.drain(..out.len().saturating_sub(n));

@@ -10,7 +10,8 @@
 //!   expired strikes anyway; this only reclaims space). A record changed since it was read is
 //!   left alone (compare-and-swap), so a sweep never races a new strike away.
 //! - `audit` and `dead`: older than `[audit] retention`. Cases of a group are in time
-//!   order, so each group's range is read only up to its first young case. Dead letters
+//!   order, so each group's range is read only up to its first young case. The audit
+//!   archive's day files go whole once their day is older ([`super::archive`]). Dead letters
 //!   beyond the newest `[limits] dead_letters` go too, whatever their age.
 //! - receipts (`state` entries naming the bot's last welcome in a group, to delete it when
 //!   the next one is posted, and a gate's question, to delete it when the gate ends): older
@@ -52,8 +53,10 @@ pub struct SweepReport {
     pub seen: usize,
     /// Strike records with no active strike left.
     pub strikes: usize,
-    /// Audit cases.
+    /// Audit cases (in `audit`).
     pub cases: usize,
+    /// Day files of the audit archive.
+    pub archive_files: usize,
     /// Dead letters.
     pub dead: usize,
     /// Receipts of welcomes.
@@ -74,6 +77,7 @@ pub(super) fn run(store: &Store, now: Timestamp, policy: &SweepPolicy<'_>) -> Re
     if let Some(retention) = policy.audit_retention {
         let cut = cutoff(now_ms, retention);
         report.cases = sweep_audit(store, cut)?;
+        report.archive_files = store.sweep_archive(cut)?;
         report.dead = sweep_dead(store, cut)?;
     }
     report.dead += store.outbox().trim_dead()?;

@@ -369,6 +369,7 @@ fn the_sweep_expires_seen_keys_strikes_old_cases_and_receipts() {
             seen: 1,
             strikes: 1,
             cases: 1,
+            archive_files: 0,
             dead: 0,
             receipts: 1,
             sent: 0,
@@ -2409,3 +2410,5 @@ fn schema_6_seen_keys_are_read_as_they_are_and_take_the_new_keys_of_their_second
     let (_dir, again) = restored_into_a_new_database(&file);
     assert_eq!(before, seen_records(&again));
 }
+
+mod archive;

@@ -56,10 +56,15 @@ impl Store {
         let key = case_key(group, case);
         let group_key = group_prefix(group);
         let undone = self.unit(None, now, |unit| {
-            let Some(bytes) = unit.audit.get(key)? else {
-                return Ok(Undo::NoSuchCase);
+            // A case in `audit`, else in the archive; either way the edited case is written to
+            // `audit` below (the mover archives it again later, and that later line wins).
+            let mut entry: AuditEntry = match unit.audit.get(key)? {
+                Some(bytes) => decode(&bytes).map_err(abort)?,
+                None => match self.archived_case(group, case).map_err(abort)? {
+                    Some(entry) => entry,
+                    None => return Ok(Undo::NoSuchCase),
+                },
             };
-            let mut entry: AuditEntry = decode(&bytes).map_err(abort)?;
             if let Some(by) = entry.undone_by {
                 return Ok(Undo::AlreadyUndone(by));
             }

@@ -253,6 +253,35 @@ impl Store {
         self.finish_unit(&mut log, &inner, &trees, &[], result)
     }
 
+    /// A unit of the audit archive's mover ([`super::archive`]): `work` reads and writes
+    /// `audit` and `archive` only; written as one unit like any other.
+    pub(super) fn archive_unit<R>(
+        &self,
+        work: impl FnOnce(&Staging<'_>, &Staging<'_>) -> Result<R, Abort>,
+    ) -> Result<R, StoreError> {
+        let (_op, mut log, inner) = self.begin_unit()?;
+        let audit = Staging::new("audit", &inner.audit, &inner.db);
+        let index = Staging::new("archive", &inner.archive, &inner.db);
+        let value = self.observe(work(&audit, &index).map_err(from_abort))?;
+        let mut writes = Vec::new();
+        audit.drain_into(&mut writes);
+        index.drain_into(&mut writes);
+        if let Err(e) = journal::write_unit(&inner, &writes) {
+            if writes.len() > 1 {
+                self.set_unfinished(
+                    &mut log,
+                    Some(Unfinished {
+                        writes,
+                        staged: Vec::new(),
+                    }),
+                );
+            }
+            return self.observe(Err(e));
+        }
+        self.committed(&mut log, Vec::new());
+        Ok(value)
+    }
+
     /// After a unit's work, still under the commit lock: its writes written as one unit
     /// ([`journal::write_unit`]), the outcome observed (a store-wide error marks the store
     /// failing) and, when it was written, its staged outbox items numbered and put into the
