@@ -397,6 +397,7 @@ struct Moving {
     value: sled::IVec,
     group: GroupId,
     case: u64,
+    at_ms: i64,
     day: u32,
 }
 
@@ -436,6 +437,7 @@ impl Store {
                     value,
                     group,
                     case: case.case,
+                    at_ms: case.at_ms,
                     day: day_of(case.at_ms),
                 });
                 if moving.len() >= max {
@@ -450,11 +452,10 @@ impl Store {
         // 1. The lines, durably.
         let mut by_day: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
         for m in &moving {
-            let at_ms = decode::<AuditEntry>(&m.value)?.at_ms;
             by_day
                 .entry(m.day)
                 .or_default()
-                .extend_from_slice(&line(m.group, m.case, at_ms, &m.value));
+                .extend_from_slice(&line(m.group, m.case, m.at_ms, &m.value));
         }
         for (day, lines) in &by_day {
             append(&dir, &dir.join(file_name(*day)), lines)?;

@@ -10,7 +10,8 @@
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
-//! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`]                      |
+//! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`] (each group's newest `[audit] hot_cases`; older ones in the [`archive`]'s day files) |
+//! | `archive`     | platform ‖ group ‖ day yyyymmdd (13 B)| first ‖ last case number in that day's file (16 B) |
 //! | `groups`      | platform ‖ group (9 B)                | [`GroupRecord`] (case counter)      |
 //! | `posts`       | post id (UTF-8)                       | [`PostState`] (scheduled posts)     |
 //! | `schedules`   | platform ‖ group ‖ number (17 B)      | [`AdminPost`] (`/schedule add`)     |

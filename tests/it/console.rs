@@ -892,3 +892,82 @@ async fn explain_through_the_api_judges_with_the_learned_samples() {
     assert!(!x["explanation"].as_str().expect("text").contains("已学习："), "{x}");
     app.stop().await;
 }
+
+/// The audit archive through the real daemon: with `[audit] hot_cases = 2`, the mover takes
+/// a group's older cases out of the database into day files; `/why` of an archived case,
+/// Undo of one, and the operators' listing (`qunguan audit`) still find them, across a
+/// restart.
+#[tokio::test]
+async fn archived_cases_answer_why_undo_and_the_audit_listing_across_a_restart() {
+    let options = || console_options(|s| s.audit.hot_cases = 2);
+    let app = TestApp::spawn_with(options()).await;
+    for i in 0..6 {
+        let before = app.gateway.delivered().len();
+        let spam = group_message(700 + i, SPAMMER + 1 + i, "member", "加微信领取福利");
+        assert_eq!(app.post_event(&spam).await, StatusCode::NO_CONTENT);
+        app.gateway.wait_delivered(before + 2, PATIENCE).await;
+    }
+    app.wait_metrics(&[
+        ("qunguan_audit_cases_archived_total", "4"),
+        ("qunguan_audit_hot_cases", "2"),
+        ("qunguan_audit_archive_files", "1"),
+    ])
+    .await;
+    let archive = app.root.path().join("data").join("archive");
+    let files: Vec<_> = std::fs::read_dir(&archive).expect("the archive folder").collect();
+    assert_eq!(files.len(), 1, "one day file");
+
+    // /why of an archived case.
+    let before = app.gateway.delivered().len();
+    assert_eq!(
+        app.post_event(&command(800, ADMIN, "admin", "/why 1")).await,
+        StatusCode::NO_CONTENT
+    );
+    let calls = app.gateway.wait_delivered(before + 1, PATIENCE).await;
+    let why = sent_text(
+        calls[before..]
+            .iter()
+            .find(|c| c.action == "send_group_msg")
+            .expect("a reply"),
+    );
+    assert!(why.starts_with("案件 #1（"), "{why}");
+    assert!(why.contains(&format!("对象：user{0} ({0})", SPAMMER + 1)), "{why}");
+
+    // Undo of an archived case: the undone case goes back into the database with its mark.
+    let undo = format!("{}/api/v1/cases/qq:{GROUP}:2/undo", admin(&app));
+    let r = bearer(client().post(&undo)).answers().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: Value = r.json().await.expect("JSON");
+    assert_eq!(done["case"], 7);
+    let r = bearer(client().post(&undo)).answers().await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "undone once only");
+
+    // The listing holds every case, the undone one marked.
+    let cases = app.cases().await;
+    assert_eq!(
+        cases.iter().map(|c| c.case).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    assert_eq!(cases[1].undone_by, Some(7));
+    assert_eq!(cases[6].undoes, Some(2));
+
+    // After a restart (and the mover's next passes), the same.
+    let app = app.restart(options()).await;
+    app.wait_metrics(&[("qunguan_audit_hot_cases", "2")]).await;
+    let after = app.cases().await;
+    assert_eq!(after, cases);
+    let before = app.gateway.delivered().len();
+    assert_eq!(
+        app.post_event(&command(801, ADMIN, "admin", "/why 2")).await,
+        StatusCode::NO_CONTENT
+    );
+    let calls = app.gateway.wait_delivered(before + 1, PATIENCE).await;
+    let why = sent_text(
+        calls[before..]
+            .iter()
+            .find(|c| c.action == "send_group_msg")
+            .expect("a reply"),
+    );
+    assert!(why.starts_with("案件 #2（"), "{why}");
+    app.stop().await;
+}
