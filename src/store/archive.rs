@@ -148,12 +148,22 @@ fn group_filter(group: GroupId) -> String {
     format!("{}\t{}\t", group.platform.prefix(), group.id)
 }
 
+/// The longest a line's prefix gets: platform, three numbers of at most 20 characters, tabs.
+const LINE_PREFIX_MAX: usize = 2 + 3 * 20 + 4 + 1;
+
 /// A case's line: the prefix, then the stored JSON, then a newline.
 pub(crate) fn line(group: GroupId, case: u64, at_ms: i64, json: &[u8]) -> Vec<u8> {
-    let mut out = format!("{}{case}\t{at_ms}\t", group_filter(group)).into_bytes();
+    let mut out = Vec::with_capacity(json.len() + LINE_PREFIX_MAX);
+    write_line(&mut out, group, case, at_ms, json);
+    out
+}
+
+/// Appends a case's line to `out`.
+fn write_line(out: &mut Vec<u8>, group: GroupId, case: u64, at_ms: i64, json: &[u8]) {
+    use std::io::Write as _;
+    let _ = write!(out, "{}\t{}\t{case}\t{at_ms}\t", group.platform.prefix(), group.id);
     out.extend_from_slice(json);
     out.push(b'\n');
-    out
 }
 
 /// A line's prefix and JSON, or why it is not a case's line.
@@ -449,13 +459,19 @@ impl Store {
         if moving.is_empty() {
             return Ok(0);
         }
-        // 1. The lines, durably.
-        let mut by_day: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+        // 1. The lines, durably (each day's buffer allocated once, at its size).
+        let mut sizes: BTreeMap<u32, usize> = BTreeMap::new();
         for m in &moving {
-            by_day
-                .entry(m.day)
-                .or_default()
-                .extend_from_slice(&line(m.group, m.case, m.at_ms, &m.value));
+            *sizes.entry(m.day).or_default() += m.value.len() + LINE_PREFIX_MAX;
+        }
+        let mut by_day: BTreeMap<u32, Vec<u8>> = sizes
+            .into_iter()
+            .map(|(day, size)| (day, Vec::with_capacity(size)))
+            .collect();
+        for m in &moving {
+            if let Some(buffer) = by_day.get_mut(&m.day) {
+                write_line(buffer, m.group, m.case, m.at_ms, &m.value);
+            }
         }
         for (day, lines) in &by_day {
             append(&dir, &dir.join(file_name(*day)), lines)?;
