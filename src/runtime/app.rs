@@ -885,6 +885,7 @@ async fn sweep_periodically(
                 seen = report.seen,
                 strikes = report.strikes,
                 cases = report.cases,
+                archive_files = report.archive_files,
                 dead = report.dead,
                 joins,
                 "store swept"
