@@ -152,6 +152,7 @@ fn group_filter(group: GroupId) -> String {
 const LINE_PREFIX_MAX: usize = 2 + 3 * 20 + 4 + 1;
 
 /// A case's line: the prefix, then the stored JSON, then a newline.
+#[cfg(test)]
 pub(crate) fn line(group: GroupId, case: u64, at_ms: i64, json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len() + LINE_PREFIX_MAX);
     write_line(&mut out, group, case, at_ms, json);
