@@ -402,7 +402,7 @@ fn a_backup_carries_the_archived_cases_and_a_restore_moves_them_out_again() {
 }
 
 #[test]
-fn a_schema_7_database_steps_to_8_untouched_and_an_older_build_refuses_it() {
+fn a_schema_7_database_steps_to_9_with_its_cases_untouched_and_an_older_build_refuses_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = database_of_schema(dir.path(), 7);
@@ -424,17 +424,17 @@ fn a_schema_7_database_steps_to_8_untouched_and_an_older_build_refuses_it() {
     let store = Store::open_path(dir.path()).expect("migrates");
     assert_eq!(
         stored(&store.trees().expect("trees").db, "meta", b"schema").as_ref(),
-        &8u32.to_be_bytes()
+        &9u32.to_be_bytes()
     );
     assert_eq!(hot(&store, GroupId::qq(1)), [1], "the step moves nothing");
     assert!(day_files(dir.path()).is_empty());
-    assert_eq!(SCHEMA_VERSION, 8);
-    // What a schema-7 build does with it: refuse it as newer than it knows.
+    assert_eq!(SCHEMA_VERSION, 9);
+    // What a build of schema 8 or older does with it: refuse it as newer than it knows.
     drop(store);
     let db = sled::open(dir.path()).expect("open");
     let found = u32::from_be_bytes(stored(&db, "meta", b"schema").as_ref().try_into().expect("4 bytes"));
     assert!(
-        found > 7,
-        "a build of schema 7 refuses schema {found} (StoreError::SchemaTooNew)"
+        found > 8,
+        "a build of schema 8 refuses schema {found} (StoreError::SchemaTooNew)"
     );
 }
