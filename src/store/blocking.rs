@@ -315,6 +315,51 @@ mod tests {
         assert_eq!(durable, 2, "both writes are on disk");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_that_must_not_linger_goes_at_once_and_ends_a_lingering_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        // A patience far longer than the test's timeouts, and more company than ever comes.
+        store.set_flush_linger(super::super::FlushLinger {
+            patience: std::time::Duration::from_secs(300),
+            waiters: 100,
+        });
+        store.set_state("test.a", b"1").expect("write");
+        store.durable().await.expect("flushed");
+        assert_eq!(store.group_flushes(), (1, 0), "a quiet store: at once");
+        // Busy now, yet a writer whose durability gates a send does not wait for company.
+        store.set_state("test.a", b"2").expect("write");
+        let limit = std::time::Duration::from_secs(60);
+        let ticket = store.flush_ticket();
+        tokio::time::timeout(limit, store.durable_upto_now(ticket))
+            .await
+            .expect("no linger")
+            .expect("flushed");
+        assert_eq!(store.group_flushes(), (2, 0), "its own flush, without lingering");
+        // An event's flush lingers; such a writer coming meanwhile ends the linger, and the
+        // one flush covers both.
+        store.set_state("test.b", b"1").expect("write");
+        let event = {
+            let store = store.clone();
+            tokio::spawn(async move { store.durable().await })
+        };
+        until_lingered(&store, 1).await;
+        assert_eq!(store.group_flushes(), (2, 1), "the event's flush lingers");
+        store.set_state("test.c", b"1").expect("write");
+        let ticket = store.flush_ticket();
+        tokio::time::timeout(limit, store.durable_upto_now(ticket))
+            .await
+            .expect("the linger ended")
+            .expect("flushed");
+        tokio::time::timeout(limit, event)
+            .await
+            .expect("the event's writer is done too")
+            .expect("joined")
+            .expect("flushed");
+        assert_eq!(store.group_flushes(), (3, 1), "one flush for both");
+        assert_eq!(store.inner.health.flushes.durable(), 3, "all writes are on disk");
+    }
+
     #[tokio::test]
     async fn run_gives_the_closure_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");

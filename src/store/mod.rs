@@ -669,6 +669,18 @@ impl Store {
         self.inner.flush.wait(self, ticket).await
     }
 
+    /// [`Store::durable_upto`] for a writer whose durability gates a send (the outbox's
+    /// delivery marks: a group's next action waits for them): its flush never lingers for
+    /// company ([`FlushLinger`]), and a flush lingering when it comes goes at once, covering
+    /// it. Only events' flushes wait for company (docs/performance.md, "Session 28: the
+    /// linger with the marks unlingered").
+    pub async fn durable_upto_now(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        let flush = &self.inner.flush;
+        flush.hurry.fetch_max(ticket.1, Ordering::SeqCst);
+        flush.enough.notify_waiters();
+        flush.wait(self, ticket).await
+    }
+
     /// Waits at most `patience` for a flush that someone else starts (an event's group
     /// commit) to cover `ticket`; true when one did. A writer whose writes may wait that long
     /// then calls [`Store::durable_upto`], which flushes only if none did: under load its
@@ -888,6 +900,9 @@ struct GroupCommit {
     linger_waiters: AtomicU64,
     /// Rung when the writers waiting reach [`FlushLinger::waiters`], which ends a linger.
     enough: tokio::sync::Notify,
+    /// Highest ticket whose writer wants no linger ([`Store::durable_upto_now`]): while it is
+    /// not flushed, no flush lingers.
+    hurry: AtomicU64,
     /// When the last flush ended, in µs since [`linger_epoch`] (0: none yet).
     last_flush_us: AtomicU64,
     /// Flushes made, and how many of them lingered.
@@ -911,6 +926,11 @@ impl GroupCommit {
         self.requested
             .load(Ordering::SeqCst)
             .saturating_sub(self.flushed.load(Ordering::SeqCst))
+    }
+
+    /// A writer that wants no linger waits for the next flush ([`Store::durable_upto_now`]).
+    fn hurried(&self) -> bool {
+        self.hurry.load(Ordering::SeqCst) > self.flushed.load(Ordering::SeqCst)
     }
 
     /// A ticket was taken: if a flush lingers and enough writers now wait, it goes.
@@ -940,7 +960,7 @@ impl GroupCommit {
         tokio::pin!(enough);
         // Registered before the check, so a writer that joins in between is not missed.
         enough.as_mut().enable();
-        if self.waiting() >= waiters {
+        if self.waiting() >= waiters || self.hurried() {
             return;
         }
         self.lingered.fetch_add(1, Ordering::Relaxed);

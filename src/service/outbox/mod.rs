@@ -809,7 +809,9 @@ impl OutboxWorker {
                 }
                 let ticket = store.flush_ticket();
                 store.shared_flush(ticket, MARKS_SHARE_FLUSH).await;
-                store.durable_upto(ticket).await
+                // A group's next action (an early recall's slot) waits for these marks: their
+                // flush never lingers for company, and cuts short one that does.
+                store.durable_upto_now(ticket).await
             }
             .await;
             wake.notify_one();
