@@ -597,22 +597,9 @@ impl Store {
                 stale.push((key, value, kept));
             }
         }
-        if stale.is_empty() {
-            return Ok(0);
-        }
-        let _op = self.begin("engagement sweep");
-        let _log = self.lock();
-        let trees = self.write_gate()?;
-        let mut removed = 0;
-        for (key, value, kept) in stale {
-            // A record changed since it was read (the member came back, or another part was
-            // written) is left alone until the next sweep.
-            let swapped = trees.members.compare_and_swap(key, Some(value), kept);
-            if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        // A record changed since it was read (the member came back, or another part was
+        // written) is left alone until the next sweep.
+        self.swap_member_records("engagement sweep", stale)
     }
 
     /// The keyword answers admins added in `group`, by number.

@@ -401,7 +401,31 @@ fn with_trust(record: Option<Vec<u8>>, trust: Option<MemberTrust>) -> Result<Opt
     Ok(join_member(Parts { trust, ..parts }))
 }
 
+/// A member record a sweep read (key, value as read) and what it writes in its place (`None`:
+/// the record is deleted).
+pub(super) type SweptMember = (sled::IVec, sled::IVec, Option<Vec<u8>>);
+
 impl Store {
+    /// A sweep's writes of member records it read outside the commit lock: under it, each
+    /// record is replaced by compare-and-swap, so one written since it was read is left for
+    /// the next sweep. Returns how many were replaced.
+    pub(super) fn swap_member_records(&self, what: &'static str, swept: Vec<SweptMember>) -> Result<usize, StoreError> {
+        if swept.is_empty() {
+            return Ok(0);
+        }
+        let _op = self.begin(what);
+        let _log = self.lock();
+        let trees = self.write_gate()?;
+        let mut replaced = 0;
+        for (key, value, new) in swept {
+            let swapped = trees.members.compare_and_swap(key, Some(value), new);
+            if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
+                replaced += 1;
+            }
+        }
+        Ok(replaced)
+    }
+
     /// Records that a member spoke or joined at `record.last_ms`: replaces their record (a new
     /// silence starts, nothing of it reminded yet) and starts the group's tracking if this is
     /// its first activity. A small write, not flushed: sled's background flush persists it.

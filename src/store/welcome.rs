@@ -303,20 +303,7 @@ impl Store {
             let kept = super::members::join_member(super::members::Parts { joined: None, ..parts });
             stale.push((key, value, kept));
         }
-        if stale.is_empty() {
-            return Ok(0);
-        }
-        let _op = self.begin("joins sweep");
-        let _log = self.lock();
-        let trees = self.write_gate()?;
-        let mut removed = 0;
-        for (key, value, kept) in stale {
-            let swapped = trees.members.compare_and_swap(key, Some(value), kept);
-            if self.observe(swapped.map_err(StoreError::from))?.is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        self.swap_member_records("joins sweep", stale)
     }
 }
 
