@@ -16,7 +16,7 @@
 //! consistent point in time: an event's strike, case, seen-key and actions are all in it or
 //! all not.
 //!
-//! The audit archive's cases ([`super::archive`]) are written as `audit` entries too (after
+//! The audit archive's cases (the `archive` module) are written as `audit` entries too (after
 //! the trees, a day file at a time; the archive's writers wait meanwhile, so it is the same
 //! point in time), and its index (the `archive` tree) is left out: a restore puts every case
 //! into `audit`, and the daemon's mover moves the older ones out to files again. sled's own `export` is not used: it panics on I/O errors and is not a consistent

@@ -10,7 +10,7 @@
 //! | `strikes`     | platform ‖ group ‖ user (17 B)        | `strikes::StoredStrikes`          |
 //! | `outbox`      | sequence number (u64)                 | [`OutboxItem`]                      |
 //! | `dead`        | sequence number (u64)                 | [`DeadLetter`]                      |
-//! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`] (each group's newest `[audit] hot_cases`; older ones in the [`archive`]'s day files) |
+//! | `audit`       | platform ‖ group ‖ case number (17 B) | [`AuditEntry`] (each group's newest `[audit] hot_cases`; older ones in the `archive` module's day files) |
 //! | `archive`     | platform ‖ group ‖ day yyyymmdd (13 B)| first ‖ last case number in that day's file (16 B) |
 //! | `groups`      | platform ‖ group (9 B)                | [`GroupRecord`] (case counter)      |
 //! | `posts`       | post id (UTF-8)                       | [`PostState`] (scheduled posts)     |
@@ -671,7 +671,7 @@ impl Store {
 
     /// [`Store::durable_upto`] for a writer whose durability gates a send (the outbox's
     /// delivery marks: a group's next action waits for them): its flush never lingers for
-    /// company ([`FlushLinger`]), and a flush lingering when it comes goes at once, covering
+    /// company (`[storage] flush_linger_us`), and a flush lingering when it comes goes at once, covering
     /// it. Only events' flushes wait for company (docs/performance.md, "Session 28: the
     /// linger with the marks unlingered").
     pub async fn durable_upto_now(&self, ticket: FlushTicket) -> Result<(), StoreError> {
