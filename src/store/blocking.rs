@@ -237,6 +237,11 @@ mod tests {
         assert_eq!(store.inner.health.flushes.durable(), flushes, "no flush of its own");
     }
 
+    /// Sets `store`'s flush linger (`[storage] flush_linger_us`, `flush_linger_waiters`).
+    fn linger(store: &Store, patience: std::time::Duration, waiters: u64) {
+        store.set_flush_linger(super::super::FlushLinger { patience, waiters });
+    }
+
     /// Waits (bounded) until `store` has had `n` lingering flushes.
     async fn until_lingered(store: &Store, n: u64) {
         for _ in 0..5_000 {
@@ -251,10 +256,7 @@ mod tests {
     async fn a_flush_in_a_quiet_store_goes_at_once_and_under_load_it_lingers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
-        store.set_flush_linger(super::super::FlushLinger {
-            patience: std::time::Duration::from_secs(300),
-            waiters: 100,
-        });
+        linger(&store, std::time::Duration::from_secs(300), 100);
         store.set_state("test.a", b"1").expect("write");
         // No flush before it: the store is quiet, nothing to wait for (else 300 s).
         tokio::time::timeout(std::time::Duration::from_secs(60), store.durable())
@@ -263,18 +265,12 @@ mod tests {
             .expect("flushed");
         assert_eq!(store.group_flushes(), (1, 0));
         // Right after a flush the store is busy: the next one waits for company.
-        store.set_flush_linger(super::super::FlushLinger {
-            patience: std::time::Duration::from_millis(1),
-            waiters: 100,
-        });
+        linger(&store, std::time::Duration::from_millis(1), 100);
         store.set_state("test.a", b"2").expect("write");
         store.durable().await.expect("flushed");
         assert_eq!(store.group_flushes(), (2, 1), "it lingered, then flushed alone");
         // Off: never lingers.
-        store.set_flush_linger(super::super::FlushLinger {
-            patience: std::time::Duration::ZERO,
-            waiters: 1,
-        });
+        linger(&store, std::time::Duration::ZERO, 1);
         store.set_state("test.a", b"3").expect("write");
         store.durable().await.expect("flushed");
         assert_eq!(store.group_flushes(), (3, 1));
@@ -285,10 +281,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
         // A patience far longer than the test's timeouts: only company ends the linger.
-        store.set_flush_linger(super::super::FlushLinger {
-            patience: std::time::Duration::from_secs(300),
-            waiters: 2,
-        });
+        linger(&store, std::time::Duration::from_secs(300), 2);
         store.set_state("test.a", b"1").expect("write");
         store.durable().await.expect("flushed");
         store.set_state("test.b", b"1").expect("write");
@@ -320,10 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
         // A patience far longer than the test's timeouts, and more company than ever comes.
-        store.set_flush_linger(super::super::FlushLinger {
-            patience: std::time::Duration::from_secs(300),
-            waiters: 100,
-        });
+        linger(&store, std::time::Duration::from_secs(300), 100);
         store.set_state("test.a", b"1").expect("write");
         store.durable().await.expect("flushed");
         assert_eq!(store.group_flushes(), (1, 0), "a quiet store: at once");

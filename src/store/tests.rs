@@ -776,6 +776,19 @@ fn joiner(user_id: i64, joined_ms: i64) -> JoinWrite {
     }
 }
 
+/// Records member `user`'s join in group 1 as event `key`, `secs` seconds after the epoch
+/// ([`joiner`]'s windows, [`greet`]'s welcome).
+fn join_at(store: &Store, key: &str, user: i64, secs: i64) -> JoinRecorded {
+    store
+        .commit_join(
+            &EventKey::derive(key),
+            at(secs),
+            &joiner(user, at(secs).as_millisecond()),
+            greet,
+        )
+        .expect("join")
+}
+
 /// A welcome builder that greets everyone of a batch in one item and recalls the previous one.
 fn greet(batch: &WelcomeBatch, previous: Option<Receipt>) -> Vec<OutboxItem> {
     let mut items: Vec<OutboxItem> = previous
@@ -796,16 +809,7 @@ fn greet(batch: &WelcomeBatch, previous: Option<Receipt>) -> Vec<OutboxItem> {
 #[test]
 fn a_quiet_group_greets_at_once_and_joins_within_the_window_wait_in_one_batch_greeted_once() {
     let (_dir, store) = store();
-    let record = |key: &str, user, secs| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(user, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let record = |key: &str, user, secs| join_at(&store, key, user, secs);
     let pending_sends = || -> Vec<Action> {
         store
             .outbox()
@@ -871,16 +875,7 @@ fn a_quiet_group_greets_at_once_and_joins_within_the_window_wait_in_one_batch_gr
 #[test]
 fn a_join_after_a_long_downtime_does_not_join_the_stale_batch() {
     let (_dir, store) = store();
-    let record = |key: &str, user, secs| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(user, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let record = |key: &str, user, secs| join_at(&store, key, user, secs);
     assert_eq!(record("j1", 801, 0), JoinRecorded::Welcomed { actions: 1 });
     assert!(matches!(record("j2", 802, 3), JoinRecorded::Queued { .. }));
     // An hour later (the batch was due at 10 s; stale after 600 s), before any flush.
@@ -896,16 +891,7 @@ fn a_join_after_a_long_downtime_does_not_join_the_stale_batch() {
 #[test]
 fn the_next_welcome_recalls_the_previous_one_whose_receipt_is_kept() {
     let (_dir, store) = store();
-    let record = |key: &str, user, secs| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(user, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let record = |key: &str, user, secs| join_at(&store, key, user, secs);
     record("j1", 801, 0);
     let pending = store.outbox().pending().expect("outbox");
     // Delivered with its message id: the next welcome recalls it, and the receipt is taken.
@@ -948,16 +934,7 @@ fn the_next_welcome_recalls_the_previous_one_whose_receipt_is_kept() {
 fn members_who_leave_while_waiting_are_not_greeted() {
     let (_dir, store) = store();
     let group = GroupId::qq(1);
-    let record = |key: &str, user, secs| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(user, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let record = |key: &str, user, secs| join_at(&store, key, user, secs);
     record("j1", 801, 0);
     record("j2", 802, 1);
     record("j3", 803, 2);
@@ -988,16 +965,7 @@ fn members_who_leave_while_waiting_are_not_greeted() {
 #[test]
 fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
     let (_dir, store) = store();
-    let join = |key: &str, secs: i64| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(801, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let join = |key: &str, secs: i64| join_at(&store, key, 801, secs);
     assert!(matches!(join("a", 0), JoinRecorded::Welcomed { .. }));
     assert_eq!(join("b", 1_800), JoinRecorded::Rejoined, "30 minutes later");
     assert!(store.pending_welcomes().expect("pending").is_empty());
@@ -1028,16 +996,7 @@ fn a_member_rejoining_within_the_window_is_recorded_but_not_queued() {
 fn the_join_time_lives_in_the_member_record_through_a_leave_and_the_sweep() {
     let (_dir, store) = store();
     let g = GroupId::qq(1);
-    let join = |key: &str, user: i64, secs: i64| {
-        store
-            .commit_join(
-                &EventKey::derive(key),
-                at(secs),
-                &joiner(user, at(secs).as_millisecond()),
-                greet,
-            )
-            .expect("join")
-    };
+    let join = |key: &str, user: i64, secs: i64| join_at(&store, key, user, secs);
     let raw = |user: i64| {
         store
             .trees()
