@@ -52,8 +52,9 @@ impl Parked {
         }
     }
 
-    /// Its size: items parked over all groups; the capacity is one group's (for `/metrics`,
-    /// as the queues' `outbox_queued`).
+    /// Its size: items parked over all groups; the capacity is what the groups with parked
+    /// items may park together, one group's two lanes each (for `/metrics`, as the queues'
+    /// `outbox_queued`).
     pub(crate) fn bound(&self) -> Arc<Bound> {
         Arc::clone(&self.bound)
     }
@@ -88,7 +89,7 @@ impl Parked {
         *count += 1;
         group.items.push_back((seq, item));
         self.len += 1;
-        self.bound.set_len(self.len);
+        self.publish();
         None
     }
 
@@ -105,7 +106,7 @@ impl Parked {
     pub(crate) fn take(&mut self, group: GroupId) -> VecDeque<(u64, OutboxItem)> {
         let items = self.groups.remove(&group).map(|g| g.items).unwrap_or_default();
         self.len -= items.len();
-        self.bound.set_len(self.len);
+        self.publish();
         items
     }
 
@@ -113,7 +114,14 @@ impl Parked {
     pub(crate) fn clear(&mut self) {
         self.groups.clear();
         self.len = 0;
-        self.bound.set_len(0);
+        self.publish();
+    }
+
+    /// Updates the bound: the items parked, and what the groups parking them may park.
+    fn publish(&self) {
+        self.bound.set_len(self.len);
+        let per_group = self.messages_cap + self.moderation_cap;
+        self.bound.set_capacity(per_group * self.groups.len().max(1));
     }
 }
 
@@ -190,6 +198,8 @@ mod tests {
             "another group has bounds of its own"
         );
         assert_eq!((parked.bound().len(), parked.bound().evicted()), (4, 2));
+        assert_eq!(parked.bound().capacity(), 6, "two groups' lanes");
+        parked.take(GroupId::qq(1));
         assert_eq!(parked.bound().capacity(), 3, "one group's lanes");
     }
 

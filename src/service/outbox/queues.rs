@@ -165,7 +165,8 @@ pub struct Queues {
     /// The most messages and moderation actions one group holds.
     messages_cap: usize,
     moderation_cap: usize,
-    /// Items held (all groups); its capacity is per group (both lanes).
+    /// Items held (all groups); its capacity is one group's (both lanes) times the groups
+    /// holding items, at least one group's.
     bound: Arc<Bound>,
 }
 
@@ -191,8 +192,8 @@ impl Queues {
         }
     }
 
-    /// The queues' size: items held over all groups; the capacity is one group's, both lanes
-    /// (for `/metrics`).
+    /// The queues' size: items held over all groups; the capacity is what the groups holding
+    /// items may hold together, one group's two lanes each (for `/metrics`).
     #[must_use]
     pub fn bound(&self) -> Arc<Bound> {
         Arc::clone(&self.bound)
@@ -214,15 +215,23 @@ impl Queues {
             self.bound.evict(1);
             return Some((seq, item));
         }
-        if entries.insert(seq, item).is_none() {
-            self.len += 1;
-            self.bound.set_len(self.len);
-        }
+        let added = entries.insert(seq, item).is_none();
         if !queue.busy && !queue.queued {
             queue.queued = true;
             self.ready.push_back(group);
         }
+        if added {
+            self.len += 1;
+            self.publish();
+        }
         None
+    }
+
+    /// Updates the bound: the items held, and what the groups holding them may hold.
+    fn publish(&self) {
+        self.bound.set_len(self.len);
+        let per_group = self.messages_cap + self.moderation_cap;
+        self.bound.set_capacity(per_group * self.groups.len().max(1));
     }
 
     /// Items pending (in flight included).
@@ -284,6 +293,7 @@ impl Queues {
                 Pick::Wait(at) => self.timers.push(Reverse((at, group))),
                 Pick::Empty => {
                     self.groups.remove(&group);
+                    self.publish();
                 }
             }
         }
@@ -325,7 +335,7 @@ impl Queues {
         let item = queue.moderation.remove(&seq).or_else(|| queue.messages.remove(&seq));
         if item.is_some() {
             self.len -= 1;
-            self.bound.set_len(self.len);
+            self.publish();
         }
         item
     }
@@ -369,6 +379,7 @@ impl Queues {
             queue.busy = false;
             if queue.is_empty() {
                 self.groups.remove(&group);
+                self.publish();
             } else if !queue.queued {
                 queue.queued = true;
                 self.ready.push_back(group);
@@ -569,12 +580,20 @@ mod tests {
             q.insert(5, send(7, 0)).is_none(),
             "an item already queued is kept, not handed back"
         );
-        assert_eq!((bound.len(), bound.evicted(), bound.capacity()), (12, 1, 20));
+        assert_eq!(
+            (bound.len(), bound.evicted(), bound.capacity()),
+            (12, 1, 40),
+            "the capacity is two groups' two lanes"
+        );
         assert_eq!(q.len(), 12);
         // Delivering makes room again.
         let mut g = governor(1_000);
         assert_eq!(drain(&mut q, &mut g, 0).len(), 12);
-        assert_eq!(bound.len(), 0);
+        assert_eq!(
+            (bound.len(), bound.capacity()),
+            (0, 20),
+            "no group holds items: one group's"
+        );
         assert!(q.insert(14, send(7, 0)).is_none());
     }
 }
