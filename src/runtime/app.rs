@@ -1080,22 +1080,30 @@ async fn engagement_periodically(
                 Ok(sent) => tracing::debug!(alerts = sent, "tier alerts looked at"),
                 Err(e) => tracing::error!(error = %e, "tier alert check failed"),
             },
-            _ = flush.tick() => flush_points(&engagement, &inactivity, &clock).await,
-            () = engagement.flush_wanted() => flush_points(&engagement, &inactivity, &clock).await,
+            _ = flush.tick() => flush_points(&engagement, &inactivity, &clock, true).await,
+            () = engagement.flush_wanted() => flush_points(&engagement, &inactivity, &clock, true).await,
         }
     }
-    flush_points(&engagement, &inactivity, &clock).await;
+    flush_points(&engagement, &inactivity, &clock, false).await;
 }
 
 /// Writes the noted message points, with the noted message times of the inactivity tracker
-/// (one write per member for both), off the async threads.
+/// (one write per member for both), off the async threads; `paced` as in [`flush_trust`].
 async fn flush_points(
     engagement: &Arc<crate::service::engagement::Engagement>,
     inactivity: &Arc<crate::service::inactivity::Inactivity>,
     clock: &SharedClock,
+    paced: bool,
 ) {
     let (engagement, inactivity, now) = (Arc::clone(engagement), Arc::clone(inactivity), clock.now());
-    match tokio::task::spawn_blocking(move || engagement.flush_with(now, Some(&inactivity))).await {
+    let write = move || {
+        if paced {
+            crate::store::pace::paced(|| engagement.flush_with(now, Some(&inactivity)))
+        } else {
+            engagement.flush_with(now, Some(&inactivity))
+        }
+    };
+    match tokio::task::spawn_blocking(write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),
         Err(e) => tracing::error!(error = %e, "the message points flush task failed"),
