@@ -907,7 +907,10 @@ const MOVE_PASSES: usize = 64;
 /// Moves each group's cases beyond its newest `[audit] hot_cases` to the audit archive's
 /// files ([`Store::move_cases`]) every [`MOVE_EVERY`], off the async threads.
 async fn move_cases_periodically(store: Store, hot: usize, cancel: CancellationToken) {
-    let mut every = tokio::time::interval(MOVE_EVERY);
+    // Half a period after the writers of trust counts and activity, which start with the
+    // daemon and run every 5 s too: the batches do not run at once.
+    let start = tokio::time::Instant::now() + MOVE_EVERY / 2;
+    let mut every = tokio::time::interval_at(start, MOVE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -916,15 +919,17 @@ async fn move_cases_periodically(store: Store, hot: usize, cancel: CancellationT
         }
         let store = store.clone();
         let moved = tokio::task::spawn_blocking(move || {
-            let mut moved = 0;
-            for _ in 0..MOVE_PASSES {
-                let n = store.move_cases(hot, MOVE_BATCH)?;
-                moved += n;
-                if n < MOVE_BATCH {
-                    break;
+            crate::store::pace::paced(|| {
+                let mut moved = 0;
+                for _ in 0..MOVE_PASSES {
+                    let n = store.move_cases(hot, MOVE_BATCH)?;
+                    moved += n;
+                    if n < MOVE_BATCH {
+                        break;
+                    }
                 }
-            }
-            Ok::<_, StoreError>(moved)
+                Ok::<_, StoreError>(moved)
+            })
         })
         .await;
         match moved {
@@ -964,27 +969,42 @@ async fn inactivity_periodically(
                 Err(e) => tracing::error!(error = %e, "inactivity sweep failed"),
             },
             _ = flush.tick() => {
-                flush_activity(&inactivity).await;
-                flush_trust(&counts).await;
+                flush_activity(&inactivity, true).await;
+                flush_trust(&counts, true).await;
             }
         }
     }
-    flush_activity(&inactivity).await;
-    flush_trust(&counts).await;
+    flush_activity(&inactivity, false).await;
+    flush_trust(&counts, false).await;
 }
 
-/// Writes the members' batched trust counts, off the async threads.
-async fn flush_trust(store: &Store) {
-    match store.run(Store::write_pending_trust).await {
+/// Writes the members' batched trust counts, off the async threads; `paced` in the daemon's
+/// periodic batches ([`crate::store::pace`]), not at shutdown.
+async fn flush_trust(store: &Store, paced: bool) {
+    let write = move |store: &Store| {
+        if paced {
+            crate::store::pace::paced(|| store.write_pending_trust())
+        } else {
+            store.write_pending_trust()
+        }
+    };
+    match store.run(write).await {
         Ok(written) => tracing::debug!(written, "trust counts written"),
         Err(e) => tracing::warn!(error = %e, "cannot write the members' trust counts; will try again"),
     }
 }
 
-/// Writes the noted message times, off the async threads.
-async fn flush_activity(inactivity: &Arc<crate::service::inactivity::Inactivity>) {
+/// Writes the noted message times, off the async threads; `paced` as in [`flush_trust`].
+async fn flush_activity(inactivity: &Arc<crate::service::inactivity::Inactivity>, paced: bool) {
     let inactivity = Arc::clone(inactivity);
-    match tokio::task::spawn_blocking(move || inactivity.flush()).await {
+    let write = move || {
+        if paced {
+            crate::store::pace::paced(|| inactivity.flush())
+        } else {
+            inactivity.flush()
+        }
+    };
+    match tokio::task::spawn_blocking(write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write member activity (潜水 tracking)"),
         Err(e) => tracing::error!(error = %e, "the member activity flush task failed"),
@@ -1060,22 +1080,30 @@ async fn engagement_periodically(
                 Ok(sent) => tracing::debug!(alerts = sent, "tier alerts looked at"),
                 Err(e) => tracing::error!(error = %e, "tier alert check failed"),
             },
-            _ = flush.tick() => flush_points(&engagement, &inactivity, &clock).await,
-            () = engagement.flush_wanted() => flush_points(&engagement, &inactivity, &clock).await,
+            _ = flush.tick() => flush_points(&engagement, &inactivity, &clock, true).await,
+            () = engagement.flush_wanted() => flush_points(&engagement, &inactivity, &clock, true).await,
         }
     }
-    flush_points(&engagement, &inactivity, &clock).await;
+    flush_points(&engagement, &inactivity, &clock, false).await;
 }
 
 /// Writes the noted message points, with the noted message times of the inactivity tracker
-/// (one write per member for both), off the async threads.
+/// (one write per member for both), off the async threads; `paced` as in [`flush_trust`].
 async fn flush_points(
     engagement: &Arc<crate::service::engagement::Engagement>,
     inactivity: &Arc<crate::service::inactivity::Inactivity>,
     clock: &SharedClock,
+    paced: bool,
 ) {
     let (engagement, inactivity, now) = (Arc::clone(engagement), Arc::clone(inactivity), clock.now());
-    match tokio::task::spawn_blocking(move || engagement.flush_with(now, Some(&inactivity))).await {
+    let write = move || {
+        if paced {
+            crate::store::pace::paced(|| engagement.flush_with(now, Some(&inactivity)))
+        } else {
+            engagement.flush_with(now, Some(&inactivity))
+        }
+    };
+    match tokio::task::spawn_blocking(write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),
         Err(e) => tracing::error!(error = %e, "the message points flush task failed"),

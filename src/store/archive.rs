@@ -47,8 +47,9 @@ use crate::domain::event::{GroupId, Platform};
 pub const DIR: &str = "archive";
 /// A day file's name ends so.
 const SUFFIX: &str = ".jsonl";
-/// How many cases one unit of the mover removes from `audit` (bounds its journal record).
-const UNIT_CASES: usize = 256;
+/// How many cases one unit of the mover removes from `audit` (bounds its journal record and
+/// how long the unit holds the commit lock, which every event's unit waits for).
+const UNIT_CASES: usize = 32;
 /// Block size of the reverse line reader.
 const BLOCK: usize = 64 * 1024;
 /// Bad lines reported one by one in the log; after that, one warning per this many.
@@ -426,16 +427,22 @@ impl Store {
         };
         let _archive = self.inner.archive.lock();
         let trees = self.trees()?;
-        let mut moving = Vec::new();
-        'groups: for record in trees.groups.iter() {
+        // The groups with cases to move first, so that a paced mover (`super::pace`) pauses
+        // between groups with no iterator open.
+        let mut due = Vec::new();
+        for record in trees.groups.iter() {
             let (key, value) = record?;
             let Some(group) = decode_group_prefix(&key) else {
                 continue;
             };
             let last_case = decode::<super::GroupRecord>(&value)?.last_case;
-            let Some(upto) = last_case.checked_sub(hot as u64) else {
-                continue;
-            };
+            if let Some(upto) = last_case.checked_sub(hot as u64) {
+                due.push((group, upto));
+            }
+        }
+        let mut moving = Vec::new();
+        'groups: for (group, upto) in due {
+            super::pace::breathe();
             for entry in trees.audit.range(case_key(group, 0)..=case_key(group, upto)) {
                 let (key, value) = entry?;
                 let Ok(case) = decode::<AuditEntry>(&value) else {
@@ -477,9 +484,11 @@ impl Store {
         for (day, lines) in &by_day {
             append(&dir, &dir.join(file_name(*day)), lines)?;
         }
-        // 2. Out of `audit` (each only if unchanged), into the index; a unit per chunk.
+        // 2. Out of `audit` (each only if unchanged), into the index; a unit per chunk, and a
+        // paced mover's pause between units (outside the commit lock).
         let mut moved = 0;
         for chunk in moving.chunks(UNIT_CASES) {
+            super::pace::breathe();
             moved += self.archive_unit(|audit, index| {
                 let mut removed = 0;
                 let mut ranges: BTreeMap<[u8; 13], (u64, u64)> = BTreeMap::new();

@@ -486,6 +486,8 @@ impl Store {
         });
         for chunk in due.chunks(MEMBERS_BATCH) {
             self.write_members_chunk(chunk, cap)?;
+            // Between chunks, outside the commit lock: a paced writer pauses here.
+            super::pace::breathe();
         }
         Ok(())
     }

@@ -70,6 +70,7 @@ pub(crate) mod marks;
 pub(crate) mod members;
 mod migrate;
 pub(crate) mod outbox;
+pub(crate) mod pace;
 pub(crate) mod posts;
 pub(crate) mod recover;
 pub(crate) mod review;

@@ -422,8 +422,11 @@ impl Store {
         let _op = self.begin("trust write");
         let mut written = 0;
         for chunk in self.pending_trust_keys().chunks(TRUST_BATCH) {
-            let _log = self.lock();
-            written += self.write_trust_chunk(chunk)?;
+            {
+                let _log = self.lock();
+                written += self.write_trust_chunk(chunk)?;
+            }
+            super::pace::breathe();
         }
         self.trim_trust_cache();
         Ok(written)
