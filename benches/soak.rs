@@ -521,11 +521,15 @@ async fn run(o: Arc<Options>) {
         println!("{failed} events were not answered 2xx");
     }
     tokio::time::sleep(Duration::from_secs(o.idle_secs)).await;
+    let (heap, anon, program) = rss_by_mapping(pid);
     println!(
-        "after {} s idle: RSS {:.1} MiB (peak {:.1} MiB), disk {:.1} MiB, {} actions delivered",
+        "after {} s idle: RSS {:.1} MiB (peak {:.1} MiB; heap {:.1}, anon {:.1}, prog {:.1}), disk {:.1} MiB, {} actions delivered",
         o.idle_secs,
         proc_kib(pid, "VmRSS:") as f64 / 1024.0,
         proc_kib(pid, "VmHWM:") as f64 / 1024.0,
+        heap as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        program as f64 / 1024.0,
         mib(disk_bytes(&daemon.data)),
         calls.load(Ordering::Relaxed),
     );

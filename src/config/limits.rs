@@ -86,6 +86,11 @@ pub struct LimitsSettings {
     /// --dead-letters`): the oldest beyond it are deleted, whatever `[audit] retention`
     /// says, as soon as the delivery worker adds one and at every sweep.
     pub dead_letters: usize,
+    /// Hand back, after start-up and every 30 s, the pages of the program file the daemon
+    /// has mapped (its code and constants), so that only those it runs again are resident
+    /// (`runtime::memory::release_program_pages`).
+    #[serde(deserialize_with = "super::strict::bool")]
+    pub release_program_pages: bool,
 }
 
 impl Default for LimitsSettings {
@@ -112,6 +117,7 @@ impl Default for LimitsSettings {
             verify_pending: 10_000,
             trust_members: 57_344,
             dead_letters: 10_000,
+            release_program_pages: true,
         }
     }
 }
