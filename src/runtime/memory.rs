@@ -55,7 +55,6 @@
 //! of signed events from 72 to 60 MiB (measured by calling `malloc_trim` in a running
 //! daemon).
 //!
-//!
 //! **The program's pages.** The program file (about 22 MB, 13 of them code) is mapped into the
 //! daemon, and every page of it that was ever run or read stays resident: the start-up
 //! (configuration, migrations, the automaton's build), the rare paths (a sweep, a reload, a
@@ -66,7 +65,8 @@
 //! the next use of one maps it again (a minor fault), as after the kernel's own reclaim of
 //! clean file pages. It runs after start-up and with each periodic trim
 //! (`[limits] release_program_pages`, on by default): in the soak bench the program's
-//! resident share fell from 12.4 to 8.9 MiB at once and stayed near 9.5 under load.
+//! resident share fell from 12.2–12.4 to 8.3–9.8 MiB under load, at the same CPU per event
+//! (docs/performance.md, "Session 29").
 //!
 //! [mimalloc]: https://github.com/microsoft/mimalloc
 
