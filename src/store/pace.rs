@@ -1,5 +1,5 @@
-//! Pacing of the periodic background batches (the audit mover, the trust counts and member
-//! activity writers).
+//! Pacing of the background batches (the audit mover, the writers of trust counts, member
+//! activity and message points).
 //!
 //! Those batches run every few seconds on tokio's blocking pool and, under load, each does
 //! 100–200 ms of work at once: thousands of records read, decoded and written. On a bot
