@@ -984,13 +984,7 @@ async fn inactivity_periodically(
 /// Writes the members' batched trust counts, off the async threads; `paced` in the daemon's
 /// periodic batches ([`crate::store::pace`]), not at shutdown.
 async fn flush_trust(store: &Store, paced: bool) {
-    let write = move |store: &Store| {
-        if paced {
-            crate::store::pace::paced(|| store.write_pending_trust())
-        } else {
-            store.write_pending_trust()
-        }
-    };
+    let write = move |store: &Store| crate::store::pace::paced_if(paced, || store.write_pending_trust());
     match store.run(write).await {
         Ok(written) => tracing::debug!(written, "trust counts written"),
         Err(e) => tracing::warn!(error = %e, "cannot write the members' trust counts; will try again"),
@@ -1000,13 +994,7 @@ async fn flush_trust(store: &Store, paced: bool) {
 /// Writes the noted message times, off the async threads; `paced` as in [`flush_trust`].
 async fn flush_activity(inactivity: &Arc<crate::service::inactivity::Inactivity>, paced: bool) {
     let inactivity = Arc::clone(inactivity);
-    let write = move || {
-        if paced {
-            crate::store::pace::paced(|| inactivity.flush())
-        } else {
-            inactivity.flush()
-        }
-    };
+    let write = move || crate::store::pace::paced_if(paced, || inactivity.flush());
     match tokio::task::spawn_blocking(write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write member activity (潜水 tracking)"),
@@ -1099,13 +1087,7 @@ async fn flush_points(
     paced: bool,
 ) {
     let (engagement, inactivity, now) = (Arc::clone(engagement), Arc::clone(inactivity), clock.now());
-    let write = move || {
-        if paced {
-            crate::store::pace::paced(|| engagement.flush_with(now, Some(&inactivity)))
-        } else {
-            engagement.flush_with(now, Some(&inactivity))
-        }
-    };
+    let write = move || crate::store::pace::paced_if(paced, || engagement.flush_with(now, Some(&inactivity)));
     match tokio::task::spawn_blocking(write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot write message points"),

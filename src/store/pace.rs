@@ -37,6 +37,12 @@ pub(crate) fn paced<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` [`paced`] when `on`, else unpaced: for a batch that is paced in the daemon's
+/// periodic runs and not in its last run at shutdown.
+pub(crate) fn paced_if<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    if on { paced(f) } else { f() }
+}
+
 /// A point between two pieces of a batch where it may pause. Never call it while holding the
 /// commit lock (or any lock the webhook path takes). Outside [`paced`] it does nothing.
 /// Returns whether it paused.
@@ -70,6 +76,18 @@ mod tests {
     fn breathing_outside_a_paced_batch_does_nothing() {
         busy(SLICE * 2);
         assert!(!breathe(), "no pause outside a paced batch");
+    }
+
+    #[test]
+    fn paced_if_paces_only_when_asked() {
+        let paused = |on| {
+            paced_if(on, || {
+                busy(SLICE * 2);
+                breathe()
+            })
+        };
+        assert!(paused(true), "a paced run pauses");
+        assert!(!paused(false), "an unpaced run (the last at shutdown) never does");
     }
 
     #[test]
