@@ -103,17 +103,22 @@ async fn spam_case(app: &TestApp) {
     assert_eq!((cases[0].case, cases[0].strikes_after), (1, 1));
 }
 
-/// An admin asks `/strikes @spammer` in the group; returns the bot's answer.
-async fn strikes_reply(app: &TestApp, message_id: i64) -> String {
+/// An admin writes `text` (a command) in the group; returns the bot's answer.
+async fn admin_reply(app: &TestApp, message_id: i64, text: &str) -> String {
     let before = app.gateway.delivered().len();
-    let ask = command(message_id, ADMIN, "admin", &format!("/strikes {{@{SPAMMER}}}"));
+    let ask = command(message_id, ADMIN, "admin", text);
     assert_eq!(app.post_event(&ask).await, StatusCode::NO_CONTENT);
     let calls = app.gateway.wait_delivered(before + 1, PATIENCE).await;
     let reply = calls[before..]
         .iter()
         .find(|c| c.action == "send_group_msg")
-        .expect("the bot answers /strikes");
+        .unwrap_or_else(|| panic!("the bot answers {text}"));
     sent_text(reply)
+}
+
+/// An admin asks `/strikes @spammer` in the group; returns the bot's answer.
+async fn strikes_reply(app: &TestApp, message_id: i64) -> String {
+    admin_reply(app, message_id, &format!("/strikes {{@{SPAMMER}}}")).await
 }
 
 /// A request the admin listener must answer (any status).
@@ -918,18 +923,7 @@ async fn archived_cases_answer_why_undo_and_the_audit_listing_across_a_restart()
     assert_eq!(files.len(), 1, "one day file");
 
     // /why of an archived case.
-    let before = app.gateway.delivered().len();
-    assert_eq!(
-        app.post_event(&command(800, ADMIN, "admin", "/why 1")).await,
-        StatusCode::NO_CONTENT
-    );
-    let calls = app.gateway.wait_delivered(before + 1, PATIENCE).await;
-    let why = sent_text(
-        calls[before..]
-            .iter()
-            .find(|c| c.action == "send_group_msg")
-            .expect("a reply"),
-    );
+    let why = admin_reply(&app, 800, "/why 1").await;
     assert!(why.starts_with("案件 #1（"), "{why}");
     assert!(why.contains(&format!("对象：user{0} ({0})", SPAMMER + 1)), "{why}");
 
@@ -956,18 +950,7 @@ async fn archived_cases_answer_why_undo_and_the_audit_listing_across_a_restart()
     app.wait_metrics(&[("qunguan_audit_hot_cases", "2")]).await;
     let after = app.cases().await;
     assert_eq!(after, cases);
-    let before = app.gateway.delivered().len();
-    assert_eq!(
-        app.post_event(&command(801, ADMIN, "admin", "/why 2")).await,
-        StatusCode::NO_CONTENT
-    );
-    let calls = app.gateway.wait_delivered(before + 1, PATIENCE).await;
-    let why = sent_text(
-        calls[before..]
-            .iter()
-            .find(|c| c.action == "send_group_msg")
-            .expect("a reply"),
-    );
+    let why = admin_reply(&app, 801, "/why 2").await;
     assert!(why.starts_with("案件 #2（"), "{why}");
     app.stop().await;
 }
