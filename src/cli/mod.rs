@@ -187,8 +187,8 @@ enum ConsoleCommand {
 
 #[derive(Subcommand, Debug)]
 enum ModelCommand {
-    /// Train the model from a corpus folder of spam<TAB>text / ham<TAB>text .tsv files and
-    /// write it (same corpus and rules → the same bytes).
+    /// Train the model from a corpus folder of .tsv files (each line spam or ham, a tab,
+    /// then the text) and write it (same corpus and rules → the same bytes).
     Train {
         /// The corpus folder (searched recursively for .tsv files).
         #[arg(long, value_name = "DIR", default_value = "corpus/train")]

@@ -97,7 +97,7 @@ const EVENT_KINDS: [&str; 7] = [
     "private_message",
 ];
 
-/// Action kinds, in label order (index = [`action_index`]).
+/// Action kinds, in label order (a kind's index here is its row in [`Metrics::action`]'s table).
 const ACTION_KINDS: [ActionKind; 8] = [
     ActionKind::Send,
     ActionKind::Recall,

@@ -49,7 +49,7 @@ impl Record for GroupRecord {
     const VERSION: u8 = 1;
 }
 
-/// How many of a group's newest cases [`Store::case_of_message`] looks through.
+/// How many of a group's newest cases [`super::Store::case_of_message`] looks through.
 pub const MESSAGE_LOOKBACK: usize = 2_000;
 
 impl super::Store {

@@ -66,7 +66,7 @@ const FORMAT: u8 = 1;
 pub(crate) type StagingError = UnabortableTransactionError;
 
 /// One tree as a unit of work sees it: its reads see the unit's own writes first, its
-/// writes are kept until the unit ends ([`Staged`]).
+/// writes are kept until the unit ends (each a [`Write`]).
 pub(crate) struct Staging<'t> {
     name: &'static str,
     tree: &'t sled::Tree,

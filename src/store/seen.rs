@@ -14,7 +14,7 @@
 //!   key and sharing its first [`FAMILY`] bytes (a dated key's date, to the 256 seconds), and
 //!   each less than the next record's key.
 //!
-//! A key is found by reading the greatest record at or below it ([`journal::Staging::floor`]):
+//! A key is found by reading the greatest record at or below it ([`Staging::floor`]):
 //! either that record's key, or one of its more keys when it is of the same family. A new key
 //! goes into that record while it has room; into a record of its own when it is the record's
 //! greatest or of another family; otherwise the full record is split at its middle key,

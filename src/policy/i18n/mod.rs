@@ -1,11 +1,11 @@
 //! Texts the bot posts in groups, in Chinese (default) and English.
 //!
 //! Code, logs and docs are English; what members read defaults to zh-CN. Templates use
-//! `{name}` placeholders filled by [`render`]; `{at}` becomes a real mention.
+//! `{name}` placeholders filled by [`render_mentions`]; `{at}` becomes a real mention.
 //!
 //! One file per topic (moderation, commands, welcome, schedule, inactivity, stats, learning,
 //! engagement, and `operator` for the command line's own output); the
-//! helpers every topic shares — [`render`] for operator templates and [`duration`] for
+//! helpers every topic shares — [`render_mentions`] for operator templates and [`duration`] for
 //! spans of time — live here. Every text is a pure function of the locale and its inputs.
 
 mod bans;

@@ -99,7 +99,7 @@ pub struct Flags {
 ///
 /// # Scoring reads 8-bit weights
 ///
-/// The file holds `f32` weights ([`format`]), and so does [`Model::to_bytes`]. Scoring,
+/// The file holds `f32` weights ([`mod@format`]), and so does [`Model::to_bytes`]. Scoring,
 /// explaining and learning read them *quantized*: `weight(i) = q[i] · scale`, with `q[i]` an
 /// `i8` and `scale` = the largest |weight| ÷ 127, fixed when the model is assembled. The
 /// table scoring reads is then 256 KiB instead of 1 MiB: it stays in a core's L2 cache next to

@@ -1,6 +1,6 @@
 //! Recalls sent before their record is durable, and what the worker still owes them.
 //!
-//! The worker sends a recall it finds in the store's feed ([`crate::store::Outbox::peek_recalls`])
+//! The worker sends a recall it finds in the store's feed ([`crate::store::outbox::Outbox::peek_recalls`])
 //! at once, without waiting for the flush of the unit that wrote it. The recall's stored item
 //! arrives later, through the feed, once on disk; by then this map says what became of the
 //! early call, so the worker writes the delivered mark without sending it again (or, if the

@@ -46,7 +46,7 @@
 //!   the unit's flush, which is the largest piece of the time from a spam message to its
 //!   recall (docs/performance.md, "Session 24: the reaction"). The services wake the worker
 //!   before they wait for the flush ([`OutboxHandle::publish`]); the worker copies the new
-//!   recalls from the store's feed ([`crate::store::Outbox::peek_recalls`]) and sends them at
+//!   recalls from the store's feed ([`crate::store::outbox::Outbox::peek_recalls`]) and sends them at
 //!   once, not behind its group's previous call or its mark. When the stored item arrives
 //!   through the feed, the worker writes its delivered mark without a second call (a failed
 //!   early call counts as the item's first attempt and is retried as usual). Meanwhile the

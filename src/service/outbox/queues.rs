@@ -328,8 +328,9 @@ impl Queues {
         item
     }
 
-    /// Like [`Queues::finish`], but the group stays busy until [`Queues::release`]: the
-    /// worker holds a group until what it records about its last call is on disk.
+    /// The delivery of `seq` in `group` succeeded or was given up: removes the item and
+    /// returns it. The group stays busy until [`Queues::release`]: the worker holds a group
+    /// until what it records about its last call is on disk.
     pub fn finish_held(&mut self, group: GroupId, seq: u64) -> Option<OutboxItem> {
         let queue = self.groups.get_mut(&group)?;
         let item = queue.moderation.remove(&seq).or_else(|| queue.messages.remove(&seq));
@@ -349,7 +350,9 @@ impl Queues {
         item
     }
 
-    /// Like [`Queues::retry`], but the group stays busy until [`Queues::release`].
+    /// The delivery of `seq` failed and will be retried: `update` changes the stored item
+    /// (attempts, backoff); returns the updated copy to persist. The group stays busy until
+    /// [`Queues::release`].
     pub fn retry_held(&mut self, group: GroupId, seq: u64, update: impl FnOnce(&mut OutboxItem)) -> Option<OutboxItem> {
         let queue = self.groups.get_mut(&group)?;
         match queue.moderation.get_mut(&seq) {
