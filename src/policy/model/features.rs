@@ -4,12 +4,26 @@
 //! 1 (binary features: an n-gram that occurs twice counts once):
 //!
 //! - `0 .. BUCKETS`: the hashed character 1-, 2- and 3-grams of the first [`MAX_CHARS`]
-//!   characters of the normalized text;
+//!   characters of the normalized text, and its *position* features (below), in one hash
+//!   space;
 //! - `BUCKETS .. BUCKETS + FLAG_SLOTS`: indicator features of the rules stage's [`Flags`],
 //!   counts bucketed (see [`FLAG_NAMES`]).
 //!
 //! Plus the bias, which is not an index.
 //!
+//! # Position features (format version 3)
+//!
+//! How a message starts and ends says something its n-grams alone do not: ordinary chat
+//! opens with `哈哈`, `我家`, `请问` and ends with a particle or `吗`; a pitch opens with `招`,
+//! `【`, `兼职` and ends on its call to action (`私我`, `详聊`, an id). So the first character and
+//! the first two, and the last character and the last two, of the scored text (its first
+//! [`MAX_CHARS`] characters) are hashed as four more n-grams, marked with a character the
+//! normalized text never holds: `HEAD c₁`, `HEAD c₁ c₂`, `cₙ TAIL`, `cₙ₋₁ cₙ TAIL` (the same
+//! hash as any n-gram, over these characters). A [`MASK`] at either end gives no feature for
+//! that end, and a mask next to it none of length two. Measured on the cross-author check
+//! (docs/detection.md, the twenty-third round): with 2¹⁹ buckets they move the curve (more
+//! caught at fewer flags, in every hash layout tried); with 2¹⁸ the extra features crowd the
+//! table and they do not.//!
 //! # The hash (the model file depends on it: never change it without bumping [`HASH_ID`])
 //!
 //! An n-gram `c₁…cₙ` hashes to
@@ -39,9 +53,12 @@
 
 use super::Flags;
 
-/// Bits of the n-gram hash: the table has `2^BUCKET_BITS` n-gram weights (1 MiB of `f32` in the
-/// file; scoring reads them as 256 KiB of `i8` steps, which stay in L2 cache).
-pub const BUCKET_BITS: u8 = 18;
+/// Bits of the n-gram hash: the table has `2^BUCKET_BITS` n-gram weights (2 MiB of `f32` in the
+/// file; scoring reads them as 512 KiB of `i8` steps). 18 until format version 3: with 2¹⁸
+/// buckets a fifth of the table held a weight after training, so an n-gram the corpus never
+/// had picked up another's weight one time in five — noise that 2¹⁹ halves (docs/detection.md,
+/// the twenty-third round).
+pub const BUCKET_BITS: u8 = 19;
 /// Number of n-gram buckets.
 pub const BUCKETS: usize = 1 << BUCKET_BITS;
 /// Shortest n-gram hashed.
@@ -66,6 +83,25 @@ pub const FEATURES: usize = BUCKETS + FLAG_SLOTS;
 /// reaches across it, so the model does not weigh the n-grams of a phrase the allow list has
 /// already explained (`开发票务平台`, `进口交易额创新高`). Counts toward [`MAX_CHARS`].
 pub const MASK: char = '\0';
+
+/// Marks the position feature of a message's first characters (never in normalized text).
+const HEAD: char = '\u{2}';
+/// Marks the position feature of a message's last characters (never in normalized text).
+const TAIL: char = '\u{3}';
+
+/// Where a feature of [`for_each_feature`] comes from (byte ranges of the text), for
+/// explaining and learning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// An n-gram, `start..end`.
+    Gram(usize, usize),
+    /// A position feature of the message's first characters, `start..end`.
+    Head(usize, usize),
+    /// A position feature of the message's last characters, `start..end`.
+    Tail(usize, usize),
+    /// A flag of the rules stage.
+    Flag,
+}
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -148,6 +184,47 @@ pub fn for_each_gram(text: &str, mut f: impl FnMut(u32, usize, usize)) {
     }
 }
 
+/// Calls `f(bucket, origin)` for each position feature of `text` (see the module
+/// documentation): the head ones first, then the tail ones, shortest first.
+#[inline]
+pub fn for_each_position(text: &str, mut f: impl FnMut(u32, Origin)) {
+    let mut head = text.char_indices();
+    if let Some((s0, c0)) = head.next()
+        && c0 != MASK
+    {
+        let h = step(step(FNV_OFFSET, HEAD), c0);
+        f(bucket(h), Origin::Head(s0, s0 + c0.len_utf8()));
+        // MAX_CHARS > 1: the second character is scored.
+        if let Some((s1, c1)) = head.next()
+            && c1 != MASK
+        {
+            f(bucket(step(h, c1)), Origin::Head(s0, s1 + c1.len_utf8()));
+        }
+    }
+    // The last two of the first MAX_CHARS characters; a text of at most MAX_CHARS bytes has
+    // at most that many characters, so it can be read from its end.
+    let (prev, last) = if text.len() <= MAX_CHARS {
+        let mut back = text.char_indices().rev();
+        let last = back.next();
+        (back.next(), last)
+    } else {
+        text.char_indices()
+            .take(MAX_CHARS)
+            .fold((None, None), |(_, last), x| (last, Some(x)))
+    };
+    if let Some((sl, cl)) = last
+        && cl != MASK
+    {
+        let el = sl + cl.len_utf8();
+        f(bucket(step(step(FNV_OFFSET, cl), TAIL)), Origin::Tail(sl, el));
+        if let Some((sp, cp)) = prev
+            && cp != MASK
+        {
+            f(bucket(step(step(step(FNV_OFFSET, cp), cl), TAIL)), Origin::Tail(sp, el));
+        }
+    }
+}
+
 impl Flags {
     /// Calls `f(slot)` for each flag feature that is on (slot indexes [`FLAG_NAMES`]).
     pub fn for_each_feature(&self, mut f: impl FnMut(usize)) {
@@ -182,7 +259,7 @@ impl Flags {
 }
 
 /// Entries of the [`Seen`] table: enough for every feature of a [`MAX_CHARS`] message
-/// (3 × 512 n-grams + 32 flags) at a load factor under 0.4.
+/// (3 × 512 n-grams + 4 positions + 32 flags) at a load factor under 0.4.
 const SEEN_CAPACITY: usize = 4096;
 
 /// A set of feature indices for one message, reused from message to message: each entry holds
@@ -210,7 +287,7 @@ impl Seen {
     /// Starts a new message whose UTF-8 text is `text_len` bytes long.
     pub fn start(&mut self, text_len: usize) {
         // Characters ≤ bytes, so this bounds the number of features.
-        let most = 3 * text_len.min(MAX_CHARS) + FLAG_SLOTS;
+        let most = 3 * text_len.min(MAX_CHARS) + 4 + FLAG_SLOTS;
         self.mask = (2 * most).next_power_of_two().clamp(64, SEEN_CAPACITY) - 1;
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
@@ -248,22 +325,28 @@ fn insert(table: &mut [u64; SEEN_CAPACITY], generation: u32, mask: usize, index:
     }
 }
 
-/// Calls `f(index, gram)` once per distinct feature of a message, n-grams first (in text
-/// order, `gram = Some(start..end)` of `text`), then flags (`gram = None`). This is the one
-/// definition of a message's features that scoring, explaining, learning and training share.
+/// Calls `f(index, origin)` once per distinct feature of a message, n-grams first (in text
+/// order, [`Origin::Gram`]), then the position features ([`for_each_position`]), then flags
+/// ([`Origin::Flag`]). This is the one definition of a message's features that scoring,
+/// explaining, learning and training share.
 #[inline]
-pub fn for_each_feature(seen: &mut Seen, text: &str, flags: &Flags, mut f: impl FnMut(u32, Option<(usize, usize)>)) {
+pub fn for_each_feature(seen: &mut Seen, text: &str, flags: &Flags, mut f: impl FnMut(u32, Origin)) {
     seen.start(text.len());
     for_each_gram(text, |b, start, end| {
         if seen.insert(b) {
-            f(b, Some((start, end)));
+            f(b, Origin::Gram(start, end));
+        }
+    });
+    for_each_position(text, |b, origin| {
+        if seen.insert(b) {
+            f(b, origin);
         }
     });
     flags.for_each_feature(|slot| {
         // Below FEATURES, which fits in u32.
         let index = (BUCKETS + slot) as u32;
         if seen.insert(index) {
-            f(index, None);
+            f(index, Origin::Flag);
         }
     });
 }
@@ -327,6 +410,19 @@ pub fn sum_features(seen: &mut Seen, text: &str, flags: &Flags, z: f32, weight: 
             one = next_one;
             two = next_two;
         }
+    }
+    // The position features, as `for_each_feature` reports them (collected first: no closure
+    // that holds the sum).
+    let mut positions = [0u32; 4];
+    let mut count = 0;
+    for_each_position(text, |b, _| {
+        if let Some(slot) = positions.get_mut(count) {
+            *slot = b;
+            count += 1;
+        }
+    });
+    for &b in positions.iter().take(count) {
+        add!(b);
     }
     // The flags as a bit set, added in slot order as `for_each_feature` reports them (no
     // closure here either: the sum must not escape into a call).

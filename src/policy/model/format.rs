@@ -25,7 +25,7 @@
 //! | 68       | 4*n* | weights, `f32`: n-gram buckets, then flag slots           |
 //! | 68 + 4*n* | 8   | FNV-1a 64 of every byte before it                         |
 //!
-//! With 18 bucket bits that is 1,048,780 bytes. The checksum catches a truncated copy or a
+//! With 19 bucket bits that is 2,097,356 bytes. The checksum catches a truncated copy or a
 //! flipped bit; it is not a signature.
 //!
 //! [`Model::from_bytes`] checks, in this order, and never panics: the magic, the version, the
@@ -41,7 +41,9 @@ use super::{Model, TrainMeta};
 pub const MAGIC: [u8; 8] = *b"QGMODEL1";
 /// The format version this build writes and reads. Version 2: the model reads Latin word
 /// boundaries (byte 19, [`WORD_BOUNDARIES`]); version 1 files were trained without them.
-pub const VERSION: u32 = 2;
+/// Version 3: the position features (see [`features`](super::features)) and 19 bucket bits;
+/// version 2 files have neither.
+pub const VERSION: u32 = 3;
 /// Bytes before the weights.
 pub const HEADER_LEN: usize = 68;
 /// Bytes of the checksum.
@@ -119,7 +121,8 @@ pub enum ModelError {
 /// Why a file of another format version cannot be read, for [`ModelError::UnsupportedVersion`].
 fn version_hint(found: u32, supported: u32) -> &'static str {
     match found {
-        1 if supported == 2 => {
+        2 if supported == 3 => " (a version 2 model was trained without the position features, on 2^18 buckets)",
+        1 if supported >= 2 => {
             " (a version 1 model was trained without Latin word boundaries and would misread English chat)"
         }
         f if f < supported => " (an older qunguan made it)",
@@ -137,7 +140,7 @@ pub fn fnv64(bytes: &[u8]) -> u64 {
 
 /// The number of weights this build expects.
 fn weight_count() -> u32 {
-    // 2^18 + 32: fits.
+    // 2^19 + 32: fits.
     u32::try_from(FEATURES).unwrap_or(u32::MAX)
 }
 

@@ -55,7 +55,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use features::{BUCKETS, FEATURES, FLAG_NAMES, Seen, for_each_feature, sum_features};
+use features::{BUCKETS, FEATURES, FLAG_NAMES, Origin, Seen, for_each_feature, sum_features};
 pub use features::{Coverage, MAX_CHARS, covers};
 pub use format::ModelError;
 pub use train::{Sample, TrainOptions, train};
@@ -95,16 +95,17 @@ pub struct Flags {
 }
 
 /// A trained model: one weight per feature and a bias. Immutable; load a new one to change
-/// it. Cheap to share (`Arc<Model>`); 1.25 MiB.
+/// it. Cheap to share (`Arc<Model>`); 2.5 MiB.
 ///
 /// # Scoring reads 8-bit weights
 ///
 /// The file holds `f32` weights ([`mod@format`]), and so does [`Model::to_bytes`]. Scoring,
 /// explaining and learning read them *quantized*: `weight(i) = q[i] · scale`, with `q[i]` an
 /// `i8` and `scale` = the largest |weight| ÷ 127, fixed when the model is assembled. The
-/// table scoring reads is then 256 KiB instead of 1 MiB: it stays in a core's L2 cache next to
-/// the phrase automaton, where the `f32` table, looked up at ~60 random places per message,
-/// missed it (measured in docs/performance.md, "The model's weights in 8 bits"). The error per
+/// table scoring reads is then a quarter of the `f32` one (256 KiB instead of 1 MiB when this
+/// was measured with 2¹⁸ buckets; 512 KiB with 2¹⁹ since format version 3): it stays in a
+/// core's L2 cache next to the phrase automaton, where the `f32` table, looked up at ~60 random
+/// places per message, missed it (measured in docs/performance.md, "The model's weights in 8 bits"). The error per
 /// weight is at most scale ÷ 2 (0.007 with the shipped model, whose typical n-gram weight is
 /// 0.15); the figures of `qunguan model eval` are those of the quantized model, as the daemon
 /// scores.
@@ -282,10 +283,13 @@ impl Model {
     pub fn explain_with(&self, delta: Option<&Delta>, normalized: &str, flags: &Flags, top: usize) -> Explanation {
         let mut all = Vec::new();
         with_seen(|seen| {
-            for_each_feature(seen, normalized, flags, |index, gram| {
-                let name = match gram {
-                    Some((start, end)) => normalized.get(start..end).unwrap_or("").to_owned(),
-                    None => FLAG_NAMES
+            for_each_feature(seen, normalized, flags, |index, origin| {
+                let text = |start: usize, end: usize| normalized.get(start..end).unwrap_or("");
+                let name = match origin {
+                    Origin::Gram(start, end) => text(start, end).to_owned(),
+                    Origin::Head(start, end) => format!("^{}", text(start, end)),
+                    Origin::Tail(start, end) => format!("{}$", text(start, end)),
+                    Origin::Flag => FLAG_NAMES
                         .get((index as usize).wrapping_sub(BUCKETS))
                         .copied()
                         .unwrap_or("flag:?")
@@ -319,8 +323,9 @@ impl Model {
 /// One feature's part in a score.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Contribution {
-    /// The n-gram as it appears in the normalized text (`加v`), or the flag feature's name
-    /// (`flag:strong_contact`). Another n-gram may share its bucket.
+    /// The n-gram as it appears in the normalized text (`加v`), a position feature as the
+    /// text's first or last characters with `^` before or `$` after them (`^招`, `私我$`), or
+    /// the flag feature's name (`flag:strong_contact`). Another n-gram may share its bucket.
     pub name: String,
     /// Its index in the weight table.
     pub index: u32,
@@ -487,7 +492,8 @@ impl Delta {
     /// [`LEARN_TARGET`] towards the label, or as far as the caps allow.
     ///
     /// Each of at most [`LEARN_STEPS`] steps is the smallest change of the message's n-gram
-    /// weights that closes the remaining gap — the gap split evenly over them (a
+    /// weights (not its position features, which every message starting or ending the same
+    /// way shares) that closes the remaining gap — the gap split evenly over them (a
     /// passive-aggressive step; features are binary, so the squared norm is their count) —
     /// clipped so that this label moves no weight by more than [`MAX_LABEL_SHIFT`] in total
     /// and no weight leaves ± [`MAX_DELTA_WEIGHT`]. Messages of the same template share most
@@ -496,8 +502,8 @@ impl Delta {
         self.labels = self.labels.saturating_add(1);
         let mut grams: Vec<u32> = Vec::new();
         with_seen(|seen| {
-            for_each_feature(seen, normalized, flags, |i, gram| {
-                if gram.is_some() {
+            for_each_feature(seen, normalized, flags, |i, origin| {
+                if matches!(origin, Origin::Gram(..)) {
                     grams.push(i);
                 }
             });

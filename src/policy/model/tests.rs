@@ -309,11 +309,14 @@ fn the_hash_is_pinned() {
     // The model file depends on these: a change here must bump HASH_ID (and retrain).
     // Computed independently (Python) from the definition in `features`.
     let rows = [
-        ("加", 177_321),
-        ("加v", 242_379),
-        ("加微信", 12_847),
-        ("a", 99_095),
-        ("🙂", 128_768),
+        ("加", 354_642),
+        ("加v", 484_758),
+        ("加微信", 25_694),
+        ("a", 198_191),
+        ("🙂", 257_536),
+        // Position features hash their mark like a character: `^加`, `私我$`.
+        ("\u{2}加", 35_014),
+        ("私我\u{3}", 99_528),
     ];
     let got: Vec<(&str, u32)> = rows.iter().map(|&(g, _)| (g, gram_bucket(g))).collect();
     assert_eq!(got, rows, "the n-gram hash changed: bump HASH_ID ({HASH_ID})");
@@ -501,10 +504,10 @@ fn every_corruption_is_rejected_with_its_own_error() {
             },
         ),
         (
-            "version 3",
-            patched(8, &3u32.to_le_bytes()),
+            "version 4",
+            patched(8, &4u32.to_le_bytes()),
             ModelError::UnsupportedVersion {
-                found: 3,
+                found: 4,
                 supported: VERSION,
             },
         ),
@@ -531,7 +534,7 @@ fn every_corruption_is_rejected_with_its_own_error() {
             patched(12, &9u32.to_le_bytes()),
             mismatch("hash", 9, u64::from(HASH_ID)),
         ),
-        ("bucket bits", patched(16, &[20]), mismatch("bucket bits", 20, 18)),
+        ("bucket bits", patched(16, &[20]), mismatch("bucket bits", 20, 19)),
         ("shortest n-gram", patched(17, &[2]), mismatch("shortest n-gram", 2, 1)),
         ("longest n-gram", patched(18, &[4]), mismatch("longest n-gram", 4, 3)),
         (
@@ -583,14 +586,21 @@ fn every_corruption_is_rejected_with_its_own_error() {
     );
     // A model of the previous format says why it must be rebuilt; other versions say who
     // made them.
+    let err = Model::from_bytes(&patched(8, &2u32.to_le_bytes())).expect_err("version 2");
+    assert_eq!(
+        err.to_string(),
+        "the model file has format version 2, but this qunguan reads version 3 (a version 2 \
+         model was trained without the position features, on 2^18 buckets): rebuild it with \
+         `qunguan model train`"
+    );
     let err = Model::from_bytes(&patched(8, &1u32.to_le_bytes())).expect_err("version 1");
     assert_eq!(
         err.to_string(),
-        "the model file has format version 1, but this qunguan reads version 2 (a version 1 \
+        "the model file has format version 1, but this qunguan reads version 3 (a version 1 \
          model was trained without Latin word boundaries and would misread English chat): \
          rebuild it with `qunguan model train`"
     );
-    let err = Model::from_bytes(&patched(8, &3u32.to_le_bytes())).expect_err("version 3");
+    let err = Model::from_bytes(&patched(8, &4u32.to_le_bytes())).expect_err("version 4");
     assert!(err.to_string().contains("(a newer qunguan made it)"), "{err}");
 }
 
@@ -646,7 +656,8 @@ fn explain_adds_up_to_the_logit() {
             }
         }
     }
-    // Names are the n-grams as written, or flag names.
+    // Names are the n-grams as written, the position features marked `^` and `$`, or flag
+    // names.
     let e = model.explain(
         "加v",
         &Flags {
@@ -657,9 +668,96 @@ fn explain_adds_up_to_the_logit() {
     );
     let mut names: Vec<&str> = e.features.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["flag:strong_contact", "v", "加", "加v"]);
+    assert_eq!(
+        names,
+        ["^加", "^加v", "flag:strong_contact", "v", "v$", "加", "加v", "加v$"]
+    );
     let shown = e.to_string();
     assert!(shown.contains("\"加v\"") && shown.contains("bias"), "{shown}");
+}
+
+/// Position features: the first character and the first two, and the last character and the
+/// last two, each hashed with a mark the normalized text never holds, so `^加` is not the
+/// 1-gram `加`. Only the first `MAX_CHARS` characters are read, and a mask at an end gives
+/// none there (nor a two-character one across it).
+#[test]
+fn the_first_and_last_characters_are_features_of_their_own() {
+    use super::features::{MASK, MAX_CHARS, Origin, for_each_position};
+    let positions = |text: &str| {
+        let mut out = Vec::new();
+        for_each_position(text, |b, origin| out.push((b, origin)));
+        out
+    };
+    assert_eq!(
+        positions("加我私聊"),
+        [
+            (gram_bucket("\u{2}加"), Origin::Head(0, 3)),
+            (gram_bucket("\u{2}加我"), Origin::Head(0, 6)),
+            (gram_bucket("聊\u{3}"), Origin::Tail(9, 12)),
+            (gram_bucket("私聊\u{3}"), Origin::Tail(6, 12)),
+        ]
+    );
+    assert_ne!(gram_bucket("\u{2}加"), gram_bucket("加"));
+    assert_ne!(gram_bucket("\u{2}加"), gram_bucket("加\u{3}"));
+    // One character is both ends; nothing has none.
+    assert_eq!(
+        positions("好"),
+        [
+            (gram_bucket("\u{2}好"), Origin::Head(0, 3)),
+            (gram_bucket("好\u{3}"), Origin::Tail(0, 3))
+        ]
+    );
+    assert!(positions("").is_empty());
+    // Masks: none at a masked end, no pair across a mask.
+    assert!(positions(&format!("{MASK}")).is_empty());
+    assert_eq!(positions(&format!("{MASK}ab{MASK}")), []);
+    assert_eq!(
+        positions(&format!("a{MASK}b")),
+        [
+            (gram_bucket("\u{2}a"), Origin::Head(0, 1)),
+            (gram_bucket("b\u{3}"), Origin::Tail(2, 3))
+        ]
+    );
+    // A long text ends where scoring stops reading it.
+    let long: String = "赚".repeat(MAX_CHARS - 2) + "私我" + &"哈".repeat(100);
+    let tail: Vec<u32> = positions(&long)
+        .into_iter()
+        .filter(|(_, o)| matches!(o, Origin::Tail(..)))
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(tail, [gram_bucket("我\u{3}"), gram_bucket("私我\u{3}")]);
+    // They are reported after the n-grams, before the flags. (An admin's label moves the
+    // n-grams only: `^加` is shared by every message that starts with 加.)
+    let mut seen = Seen::default();
+    let mut origins = Vec::new();
+    for_each_feature(
+        &mut seen,
+        "ab",
+        &Flags {
+            phone: true,
+            ..Flags::default()
+        },
+        |_, o| origins.push(o),
+    );
+    assert_eq!(
+        origins,
+        [
+            Origin::Gram(0, 1),
+            Origin::Gram(1, 2),
+            Origin::Gram(0, 2),
+            Origin::Head(0, 1),
+            Origin::Head(0, 2),
+            Origin::Tail(1, 2),
+            Origin::Tail(0, 2),
+            Origin::Flag
+        ]
+    );
+    let mut delta = Delta::new();
+    delta.learn(&Model::zero(), "ab", &Flags::default(), true);
+    assert_eq!(
+        (delta.get(gram_bucket("a")) > 0.0, delta.get(gram_bucket("\u{2}a"))),
+        (true, 0.0)
+    );
 }
 
 /// Scoring sums the weights in one fused pass ([`features::sum_features`]); explaining,
