@@ -8,6 +8,7 @@
 //! cargo bench --bench soak -- --name-chars 100000            # members with 100 KB nicknames
 //! cargo bench --bench soak -- --env QUNGUAN__STORAGE__CACHE_CAPACITY=32MiB
 //! cargo bench --bench soak -- --root /tmp/soak    # keep the data and rules folders there
+//! cargo bench --bench soak -- --entries 1          # each structure's entries under every row
 //! ```
 //!
 //! The daemon is the release binary (`qunguan run`, built by `cargo bench`; `QUNGUAN_BIN`
@@ -25,7 +26,9 @@
 //! (`VmRSS`) and peak (`VmHWM`) from `/proc`, the disk its data folder takes (allocated
 //! blocks, as `du` counts them) and that disk divided by the events so far, then the RSS by
 //! mapping from `/proc/<pid>/smaps`: malloc's heap (`[heap]`), the other anonymous mappings
-//! (large blocks mapped on their own, thread stacks), the program file. After the stream it
+//! (large blocks mapped on their own, thread stacks), the program file; with `--entries 1`,
+//! under each row, the entries of every in-memory structure that holds any (from
+//! `/metrics`). After the stream it
 //! prints each in-memory structure's entries and capacity (`bounds`, from `/metrics`), waits
 //! `--idle-secs` and prints RSS again, then stops the daemon with SIGTERM and prints the disk
 //! after its final flush.
@@ -82,6 +85,8 @@ struct Options {
     name_chars: usize,
     spam_chars: usize,
     idle_secs: u64,
+    /// Print the structures' entries under every row (`--entries 1`).
+    entries: bool,
     env: Vec<(String, String)>,
     /// Where the data and rules folders go (kept); a temp folder otherwise.
     root: Option<PathBuf>,
@@ -96,6 +101,7 @@ fn options() -> Options {
         name_chars: 0,
         spam_chars: 0,
         idle_secs: 10,
+        entries: false,
         env: Vec::new(),
         root: None,
     };
@@ -116,6 +122,7 @@ fn options() -> Options {
             "--name-chars" => o.name_chars = usize::try_from(number()).expect("fits"),
             "--spam-chars" => o.spam_chars = usize::try_from(number()).expect("fits"),
             "--idle-secs" => o.idle_secs = number(),
+            "--entries" => o.entries = number() != 0,
             "--root" => o.root = Some(PathBuf::from(&value)),
             "--env" => {
                 let (k, v) = value
@@ -342,14 +349,11 @@ async fn wait_ready(http: &reqwest::Client, daemon: &mut Daemon) {
     panic!("the daemon did not answer /healthz within 30 s");
 }
 
-/// The in-memory structures' sizes at the end of the stream, from `/metrics`: entries and
-/// capacity per `structure`.
-async fn print_bounds(http: &reqwest::Client, daemon: &Daemon) {
+/// The in-memory structures' entries and capacity per `structure`, from `/metrics` (`None`
+/// when it does not answer).
+async fn bounds(http: &reqwest::Client, daemon: &Daemon) -> Option<std::collections::BTreeMap<String, [String; 2]>> {
     let url = format!("http://{}/metrics", daemon.admin);
-    let Ok(text) = async { http.get(&url).send().await?.text().await }.await else {
-        println!("(no /metrics)");
-        return;
-    };
+    let text = async { http.get(&url).send().await?.text().await }.await.ok()?;
     let mut rows: std::collections::BTreeMap<String, [String; 2]> = std::collections::BTreeMap::new();
     for line in text.lines() {
         for (i, metric) in ["qunguan_memory_entries{", "qunguan_memory_capacity{"]
@@ -366,8 +370,32 @@ async fn print_bounds(http: &reqwest::Client, daemon: &Daemon) {
             rows.entry(name.to_owned()).or_default()[i] = value.to_owned();
         }
     }
+    Some(rows)
+}
+
+/// The in-memory structures' sizes at the end of the stream: entries and capacity per
+/// `structure`.
+async fn print_bounds(http: &reqwest::Client, daemon: &Daemon) {
+    let Some(rows) = bounds(http, daemon).await else {
+        println!("(no /metrics)");
+        return;
+    };
     let line: Vec<String> = rows.iter().map(|(k, [n, cap])| format!("{k} {n}/{cap}")).collect();
     println!("bounds (entries/capacity): {}", line.join(", "));
+}
+
+/// The entries of the structures that are not empty, as one line under a row of the table
+/// (so a step in the RSS can be matched with the structure that grew).
+async fn print_entries(http: &reqwest::Client, daemon: &Daemon) {
+    let Some(rows) = bounds(http, daemon).await else {
+        return;
+    };
+    let line: Vec<String> = rows
+        .iter()
+        .filter(|(_, [n, _])| n != "0" && !n.is_empty())
+        .map(|(k, [n, _])| format!("{k}={n}"))
+        .collect();
+    println!("{:>9} entries: {}", "", line.join(" "));
 }
 
 fn stop(daemon: &mut Daemon) {
@@ -511,6 +539,9 @@ async fn run(o: Arc<Options>) {
             anon as f64 / 1024.0,
             program as f64 / 1024.0,
         );
+        if o.entries {
+            print_entries(&http, &daemon).await;
+        }
     }
     for worker in workers {
         worker.await.expect("worker");

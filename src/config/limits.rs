@@ -80,7 +80,9 @@ pub struct LimitsSettings {
     /// newcomer beyond it is let in ungated (counted as `full`, with a log line).
     pub verify_pending: usize,
     /// Members whose trust record (joined day, clean messages) is cached in front of the
-    /// database, so their messages read no tree; when full, half of it is dropped.
+    /// database, so their messages read no tree; when full, half of it is dropped. Only
+    /// members whose messages read it are cached (a join or leave updates a cached entry but
+    /// adds none).
     pub trust_members: usize,
     /// Dead letters kept in the database (actions given up on; `qunguan audit
     /// --dead-letters`): the oldest beyond it are deleted, whatever `[audit] retention`
@@ -115,7 +117,7 @@ impl Default for LimitsSettings {
             engagement_unwritten: 16_384,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
-            trust_members: 57_344,
+            trust_members: 114_688,
             dead_letters: 10_000,
             release_program_pages: true,
         }

@@ -37,6 +37,15 @@
 //! written at once (under the commit lock, with the cache, dropping a pending count of the
 //! member), so a re-join's fresh start is as durable as the join event. With the cache off
 //! (`trust_members = 0`) every count is written at once, as before.
+//!
+//! **What is cached.** Only members whose messages read their record: a join or leave
+//! updates the entry of a member already cached and adds none. A stream with many newcomers
+//! who never speak (2 % of the soak bench's events are joins of new members) would otherwise
+//! fill the cache with them, halve it again and again, and send the speakers' next messages
+//! to the tree: each such read is a sled page read, whose nodes are allocated and freed again,
+//! which is most of the daemon's allocations and what spreads its heap (docs/performance.md,
+//! "Session 30: resident memory"). The table is allocated at its full size (up to
+//! [`PRESIZED`] entries) at the first entry, so it does not grow in steps under load.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -128,6 +137,11 @@ struct CacheState {
     pending: HashSet<[u8; 17]>,
 }
 
+/// The most entries the cache's table is allocated for at its first entry (the default
+/// `[limits] trust_members`, 7/8 of 131,072 slots: 3 MiB); a larger bound grows the table
+/// beyond it as entries come.
+pub(crate) const PRESIZED: usize = 114_688;
+
 impl TrustCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -179,7 +193,13 @@ impl TrustCache {
         // The tree now holds what the cache says (or the entry goes): nothing pending.
         state.pending.remove(&key);
         match value {
-            Some(value) => self.insert(&mut state, key, value),
+            // Only a member already cached is updated: a join or leave adds no entry (see
+            // the module docs, "What is cached"); the member's next message reads the tree.
+            Some(value) => {
+                if let Some(slot) = state.entries.get_mut(&key) {
+                    *slot = Slot::new(value);
+                }
+            }
             None => {
                 state.entries.remove(&key);
                 self.bound.set_len(state.entries.len());
@@ -243,6 +263,10 @@ impl TrustCache {
             crate::domain::bounds::compact(entries, capacity);
         }
         if capacity > 0 {
+            if state.entries.capacity() == 0 {
+                // The whole table at once: no step (and no copy) as the members come.
+                state.entries.reserve(capacity.min(PRESIZED));
+            }
             state.entries.insert(key, Slot::new(value));
         }
         self.bound.set_len(state.entries.len());
@@ -260,6 +284,7 @@ impl Store {
     pub fn limit_trust_cache(&self, capacity: usize) {
         let cache = &self.inner.trust;
         let mut state = cache.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let was = cache.bound.capacity();
         cache.bound.set_capacity(capacity);
         if state.entries.len() > capacity {
             // Pending counts stay until they are written.
@@ -268,6 +293,10 @@ impl Store {
             entries.retain(|k, _| pending.contains(k));
             self.inner.trust.bound.evict(before - state.entries.len());
             self.inner.trust.bound.set_len(state.entries.len());
+        }
+        if state.entries.capacity() > 0 && was != capacity {
+            // A table allocated for another bound: the size this one is allocated at.
+            crate::domain::bounds::compact(&mut state.entries, capacity.min(PRESIZED));
         }
     }
 
@@ -677,11 +706,18 @@ mod tests {
             clean: 2,
             ..MemberTrust::joined_at(0)
         });
-        // A read misses, a write lands before the read fills: the write's record stays.
+        // A read misses, a write lands before the read fills: the read's older record is not
+        // kept (and the write of a member not cached adds no entry).
         let (cached, writes) = cache.get(1, &key);
         assert_eq!(cached, None);
         cache.put(1, key, Some(new));
         cache.fill(1, key, old, writes);
+        assert_eq!(cache.get(1, &key).0, None);
+        // A read with no write meanwhile fills; a write of a cached member updates it.
+        let (_, writes) = cache.get(1, &key);
+        cache.fill(1, key, old, writes);
+        assert_eq!(cache.get(1, &key).0, Some(old));
+        cache.put(1, key, Some(new));
         assert_eq!(cache.get(1, &key).0, Some(new));
         // A failed write (outcome unknown) drops the entry instead of keeping either record.
         cache.put(1, key, None);
@@ -758,17 +794,72 @@ mod tests {
         ] {
             assert_eq!(Slot::new(record).get(), record);
         }
-        // A full table of the default bound: 65,536 buckets.
-        let mut entries: HashMap<[u8; 17], Slot> = HashMap::new();
-        for i in 0..crate::config::LimitsSettings::default().trust_members {
+        // A full table of the default bound: 131,072 buckets, the size it is allocated at.
+        let default = crate::config::LimitsSettings::default().trust_members;
+        assert_eq!(default, PRESIZED);
+        let mut entries: HashMap<[u8; 17], Slot> = HashMap::with_capacity(PRESIZED);
+        for i in 0..default {
             let mut key = [0; 17];
             key[9..].copy_from_slice(&(i as i64).to_be_bytes());
             entries.insert(key, Slot::new(None));
         }
         assert_eq!(
             entries.capacity(),
-            57_344,
-            "the default fills a table of 65,536 exactly"
+            114_688,
+            "the default fills a table of 131,072 exactly"
+        );
+    }
+
+    #[test]
+    fn the_table_is_allocated_whole_at_the_first_entry_and_resized_with_its_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let capacity = |store: &Store| store.inner.trust.state.lock().expect("lock").entries.capacity();
+        assert_eq!(capacity(&store), 0, "nothing allocated before the first entry");
+        let g = GroupId::qq(5);
+        assert_eq!(store.trust(g, 1).expect("read"), None);
+        assert_eq!(capacity(&store), PRESIZED, "the default's whole table at once");
+        for user in 2..5_000 {
+            assert_eq!(store.trust(g, user).expect("read"), None);
+        }
+        assert_eq!(capacity(&store), PRESIZED, "no step as members come");
+        store.limit_trust_cache(1_000);
+        assert!(store.trust_cache().len() <= 1_000);
+        assert!(
+            (1_000..PRESIZED).contains(&capacity(&store)),
+            "a table for the new bound"
+        );
+    }
+
+    #[test]
+    fn a_join_or_leave_updates_a_cached_member_and_caches_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        let g = GroupId::qq(6);
+        let day = 86_400_000;
+        // Newcomers who never speak take no room.
+        for user in 0..100 {
+            store.trust_joined(g, user, 20_000 * day).expect("join");
+        }
+        assert_eq!(store.trust_cache().len(), 0);
+        assert_eq!(in_tree(&store, g, 7).map(|t| t.joined_day), Some(20_000));
+        // A message reads the record and caches it.
+        let read = store.trust(g, 7).expect("read").expect("joined");
+        assert_eq!(read.joined_day, 20_000);
+        assert_eq!(store.trust_cache().len(), 1);
+        // A re-join updates the cached entry (tree and cache agree), a leave drops its record.
+        store.trust_joined(g, 7, 20_005 * day).expect("rejoin");
+        assert_eq!(store.trust_cache().len(), 1);
+        assert_eq!(store.trust(g, 7).expect("read").map(|t| t.joined_day), Some(20_005));
+        assert_eq!(in_tree(&store, g, 7).map(|t| t.joined_day), Some(20_005));
+        store.forget_trust(g, 7).expect("leave");
+        store.forget_trust(g, 8).expect("leave");
+        assert_eq!(store.trust(g, 7).expect("read"), None);
+        assert_eq!(in_tree(&store, g, 7), None);
+        assert_eq!(
+            store.trust_cache().len(),
+            1,
+            "the leaver's absence, cached; not the other"
         );
     }
 
