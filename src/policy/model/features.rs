@@ -23,7 +23,8 @@
 //! that end, and a mask next to it none of length two. Measured on the cross-author check
 //! (docs/detection.md, the twenty-third round): with 2¹⁹ buckets they move the curve (more
 //! caught at fewer flags, in every hash layout tried); with 2¹⁸ the extra features crowd the
-//! table and they do not.//!
+//! table and they do not.
+//!
 //! # The hash (the model file depends on it: never change it without bumping [`HASH_ID`])
 //!
 //! An n-gram `c₁…cₙ` hashes to
