@@ -117,7 +117,7 @@ impl Default for LimitsSettings {
             engagement_unwritten: 16_384,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
-            trust_members: 114_688,
+            trust_members: DEFAULT_TRUST_MEMBERS,
             dead_letters: 10_000,
             release_program_pages: true,
         }
@@ -201,6 +201,10 @@ impl Default for AuditSettings {
 }
 
 /// The fewest and most `[audit] hot_cases`.
+/// The default `[limits] trust_members`: 7/8 of a table of 131,072 slots, full without
+/// doubling (the store allocates the cache's table at this size at its first entry).
+pub const DEFAULT_TRUST_MEMBERS: usize = 114_688;
+
 const HOT_CASES: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
 /// A size in bytes as operators write it: a number of bytes (`8388608`) or a number with a

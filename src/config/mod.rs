@@ -58,7 +58,7 @@ pub use gateway::{GatewaySettings, OneBotSettings, TelegramMode, TelegramSetting
 pub use inactivity::InactivitySettings;
 pub use join_requests::{JoinRequestOverride, JoinRequestSettings};
 pub use learning::LearningSettings;
-pub use limits::{AuditSettings, ByteSize, LimitsSettings};
+pub use limits::{AuditSettings, ByteSize, DEFAULT_TRUST_MEMBERS, LimitsSettings};
 pub use load::{ConfigError, ENV_PREFIX};
 pub use log::{LogFormat, LogSettings, MessagesSettings};
 pub use moderation::{AdminSettings, FloodOverride, GroupSettings, ModerationSettings};

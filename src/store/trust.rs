@@ -140,7 +140,7 @@ struct CacheState {
 /// The most entries the cache's table is allocated for at its first entry (the default
 /// `[limits] trust_members`, 7/8 of 131,072 slots: 3 MiB); a larger bound grows the table
 /// beyond it as entries come.
-pub(crate) const PRESIZED: usize = 114_688;
+pub(crate) const PRESIZED: usize = crate::config::DEFAULT_TRUST_MEMBERS;
 
 impl TrustCache {
     pub(crate) fn new(capacity: usize) -> Self {
