@@ -61,7 +61,7 @@ pub const ALLOW_FILE: &str = "allow.txt";
 pub const VARIANTS_FILE: &str = "variants.toml";
 /// The learned model (`qunguan model train --out rules/model.bin`).
 pub const MODEL_FILE: &str = "model.bin";
-/// A model file larger than this is refused before it is read (the shipped one is 1 MiB).
+/// A model file larger than this is refused before it is read (the shipped one is 512 KiB).
 pub const MODEL_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Everything loaded from the rules folder.

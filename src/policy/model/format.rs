@@ -21,17 +21,27 @@
 //! | 48       | 4    | L2 strength, `f32`                                        |
 //! | 52       | 8    | shuffling seed, `u64`                                     |
 //! | 60       | 4    | bias, `f32`                                               |
-//! | 64       | 4    | weight count *n*, `u32` = 2^bits + flag slots             |
-//! | 68       | 4*n* | weights, `f32`: n-gram buckets, then flag slots           |
-//! | 68 + 4*n* | 8   | FNV-1a 64 of every byte before it                         |
+//! | 64       | 4    | weight step *s*, `f32`, finite and ≥ 0 (version 4)        |
+//! | 68       | 4    | weight count *n*, `u32` = 2^bits + flag slots             |
+//! | 72       | *n*  | weights, `i8` steps (weight = step · *s*): n-gram buckets, then flag slots |
+//! | 72 + *n* | 8    | FNV-1a 64 of every byte before it                         |
 //!
-//! With 19 bucket bits that is 2,097,356 bytes. The checksum catches a truncated copy or a
+//! With 19 bucket bits that is 524,400 bytes. The checksum catches a truncated copy or a
 //! flipped bit; it is not a signature.
+//!
+//! Version 4 stores the weights as the `i8` steps scoring reads (see [`Model`]), where
+//! versions 1 to 3 stored `f32` weights (4 bytes each, with the count at 64 and the weights
+//! from 68): the same scores from a quarter of the bytes, and the daemon no longer keeps
+//! an `f32` table beside the one it scores with (2.5 MiB → 512 KiB; docs/detection.md, the
+//! twenty-fourth round, which also measured 2²⁰ buckets, a 1 MiB file in this format).
+//! Training quantizes once; reading and writing a file copy the steps, so a model read back
+//! scores to the bit as the one written, and as a version 3 file of the same training did.
 //!
 //! [`Model::from_bytes`] checks, in this order, and never panics: the magic, the version, the
 //! length the header promises, the checksum, every parameter against what this build
-//! computes (a model hashed differently would silently score garbage), and that every weight
-//! is finite. Each failure is its own [`ModelError`] saying what to do.
+//! computes (a model hashed differently would silently score garbage), and that the bias and
+//! the step are finite (and the step not negative). Each failure is its own [`ModelError`]
+//! saying what to do.
 
 use super::features::{BUCKET_BITS, FEATURES, FLAG_SLOTS, FLAGS_LAYOUT, HASH_ID, MAX_CHARS, MAX_ORDER, MIN_ORDER};
 use super::words::WORD_BOUNDARIES;
@@ -42,10 +52,11 @@ pub const MAGIC: [u8; 8] = *b"QGMODEL1";
 /// The format version this build writes and reads. Version 2: the model reads Latin word
 /// boundaries (byte 19, [`WORD_BOUNDARIES`]); version 1 files were trained without them.
 /// Version 3: the position features (see [`features`](super::features)) and 19 bucket bits;
-/// version 2 files have neither.
-pub const VERSION: u32 = 3;
+/// version 2 files have neither. Version 4: the weights as `i8` steps of one scale (a
+/// version 3 file holds the same model's `f32` weights, four times the bytes).
+pub const VERSION: u32 = 4;
 /// Bytes before the weights.
-pub const HEADER_LEN: usize = 68;
+pub const HEADER_LEN: usize = 72;
 /// Bytes of the checksum.
 const CHECKSUM_LEN: usize = 8;
 
@@ -108,6 +119,15 @@ pub enum ModelError {
         /// This build's value.
         expected: u64,
     },
+    /// The weight step is negative, NaN or infinite.
+    #[error(
+        "the model file has a weight step of {}, not a finite number of at least 0: training went wrong; rebuild it with `qunguan model train`",
+        f32::from_bits(*.bits)
+    )]
+    BadScale {
+        /// The step's bits (an `f32`).
+        bits: u32,
+    },
     /// A weight or the bias is NaN or infinite.
     #[error(
         "the model file has a non-finite weight (at index {index}; the bias is index -1): training went wrong; rebuild it with `qunguan model train`"
@@ -121,7 +141,10 @@ pub enum ModelError {
 /// Why a file of another format version cannot be read, for [`ModelError::UnsupportedVersion`].
 fn version_hint(found: u32, supported: u32) -> &'static str {
     match found {
-        2 if supported == 3 => " (a version 2 model was trained without the position features, on 2^18 buckets)",
+        3 if supported == 4 => {
+            " (a version 3 model holds 32-bit weights; version 4 keeps the 8-bit steps scoring reads)"
+        }
+        2 if supported >= 3 => " (a version 2 model was trained without the position features, on 2^18 buckets)",
         1 if supported >= 2 => {
             " (a version 1 model was trained without Latin word boundaries and would misread English chat)"
         }
@@ -173,7 +196,7 @@ impl Model {
     /// The model file's bytes.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + 4 * self.weights.len() + CHECKSUM_LEN);
+        let mut out = Vec::with_capacity(HEADER_LEN + self.quantized.len() + CHECKSUM_LEN);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&HASH_ID.to_le_bytes());
@@ -189,11 +212,10 @@ impl Model {
         out.extend_from_slice(&m.l2.to_le_bytes());
         out.extend_from_slice(&m.seed.to_le_bytes());
         out.extend_from_slice(&self.bias.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(self.weights.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(&self.scale.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(self.quantized.len()).unwrap_or(u32::MAX).to_le_bytes());
         debug_assert_eq!(out.len(), HEADER_LEN);
-        for w in &*self.weights {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
+        out.extend(self.quantized.iter().map(|&q| q.to_le_bytes()[0]));
         let sum = fnv64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
@@ -227,8 +249,8 @@ impl Model {
         if len < HEADER_LEN {
             return Err(truncated(HEADER_LEN + CHECKSUM_LEN));
         }
-        let count = r.u32(64);
-        let needed = HEADER_LEN as u64 + 4 * u64::from(count) + CHECKSUM_LEN as u64;
+        let count = r.u32(68);
+        let needed = HEADER_LEN as u64 + u64::from(count) + CHECKSUM_LEN as u64;
         if (len as u64) < needed {
             return Err(ModelError::Truncated { len, needed });
         }
@@ -266,17 +288,17 @@ impl Model {
         if !bias.is_finite() {
             return Err(ModelError::NonFinite { index: -1 });
         }
-        let mut weights = Vec::with_capacity(FEATURES);
-        for (index, chunk) in body.get(HEADER_LEN..).unwrap_or(&[]).chunks_exact(4).enumerate() {
-            let w = Reader(chunk).f32(0);
-            if !w.is_finite() {
-                return Err(ModelError::NonFinite {
-                    index: i64::try_from(index).unwrap_or(i64::MAX),
-                });
-            }
-            weights.push(w);
+        let scale = r.f32(64);
+        if !scale.is_finite() || scale < 0.0 {
+            return Err(ModelError::BadScale { bits: scale.to_bits() });
         }
-        if weights.len() != FEATURES {
+        let quantized: Box<[i8]> = body
+            .get(HEADER_LEN..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&b| i8::from_le_bytes([b]))
+            .collect();
+        if quantized.len() != FEATURES {
             // Unreachable after the length and count checks; kept so a bug cannot build a
             // short table.
             return Err(truncated(needed as usize));
@@ -289,6 +311,6 @@ impl Model {
             l2: r.f32(48),
             seed: r.u64(52),
         };
-        Ok(Self::from_parts(bias, weights.into_boxed_slice(), meta))
+        Ok(Self::from_steps(bias, quantized, scale, meta))
     }
 }

@@ -95,28 +95,27 @@ pub struct Flags {
 }
 
 /// A trained model: one weight per feature and a bias. Immutable; load a new one to change
-/// it. Cheap to share (`Arc<Model>`); 2.5 MiB.
+/// it. Cheap to share (`Arc<Model>`); 512 KiB.
 ///
-/// # Scoring reads 8-bit weights
+/// # Weights are 8-bit steps
 ///
-/// The file holds `f32` weights ([`mod@format`]), and so does [`Model::to_bytes`]. Scoring,
-/// explaining and learning read them *quantized*: `weight(i) = q[i] · scale`, with `q[i]` an
-/// `i8` and `scale` = the largest |weight| ÷ 127, fixed when the model is assembled. The
-/// table scoring reads is then a quarter of the `f32` one (256 KiB instead of 1 MiB when this
-/// was measured with 2¹⁸ buckets; 512 KiB with 2¹⁹ since format version 3): it stays in a
-/// core's L2 cache next to the phrase automaton, where the `f32` table, looked up at ~60 random
-/// places per message, missed it (measured in docs/performance.md, "The model's weights in 8 bits"). The error per
-/// weight is at most scale ÷ 2 (0.007 with the shipped model, whose typical n-gram weight is
-/// 0.15); the figures of `qunguan model eval` are those of the quantized model, as the daemon
-/// scores.
+/// A model holds its weights *quantized*: `weight(i) = q[i] · scale`, with `q[i]` an `i8`
+/// and `scale` = the largest |trained weight| ÷ 127, fixed when training assembles the model
+/// (the `f32` weights it computed are dropped there). Scoring, explaining and learning read
+/// them, and since format version 4 so does the file ([`mod@format`]): the table is a quarter
+/// of an `f32` one (512 KiB with 2¹⁹ buckets), small enough to stay near a core's L2 cache next
+/// to the phrase automaton, where an `f32` table, looked up at ~60 random places per message,
+/// missed it (measured in docs/performance.md, "The model's weights in 8 bits"). The error
+/// per weight is at most scale ÷ 2 (0.007 with the model of that measurement, whose typical
+/// n-gram weight was 0.15); the figures of `qunguan model eval` are those of the quantized
+/// model, as the daemon scores. Until format version 3 the file held the `f32` weights and
+/// the daemon kept both tables (2.5 MiB with 2¹⁹ buckets).
 #[derive(Clone, PartialEq)]
 pub struct Model {
     bias: f32,
-    /// [`FEATURES`] weights: n-gram buckets, then flag slots. Always finite.
-    weights: Box<[f32]>,
-    /// `weights` quantized, [`FEATURES`] long: what scoring reads (see above).
+    /// [`FEATURES`] weights as steps of `scale`: n-gram buckets, then flag slots.
     quantized: Box<[i8]>,
-    /// The value of one step of `quantized`.
+    /// The value of one step of `quantized`: finite and ≥ 0.
     scale: f32,
     meta: TrainMeta,
 }
@@ -140,7 +139,7 @@ pub struct TrainMeta {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nonzero = self.weights.iter().filter(|w| **w != 0.0).count();
+        let nonzero = self.quantized.iter().filter(|q| **q != 0).count();
         f.debug_struct("Model")
             .field("bias", &self.bias)
             .field("nonzero_weights", &nonzero)
@@ -189,14 +188,21 @@ fn quantize(weights: &[f32]) -> (Box<[i8]>, f32) {
 }
 
 impl Model {
-    /// Assembles a model. `weights` must have [`FEATURES`] finite entries (callers: training
-    /// and the file reader, which both guarantee it).
+    /// Assembles a model from trained weights, quantized here. `weights` must have
+    /// [`FEATURES`] finite entries (the caller, training, guarantees it).
     fn from_parts(bias: f32, weights: Box<[f32]>, meta: TrainMeta) -> Self {
         debug_assert_eq!(weights.len(), FEATURES);
         let (quantized, scale) = quantize(&weights);
+        Self::from_steps(bias, quantized, scale, meta)
+    }
+
+    /// Assembles a model from its steps. `quantized` must have [`FEATURES`] entries and
+    /// `scale` be finite and ≥ 0 (callers: [`Model::from_parts`] and the file reader, which
+    /// both guarantee it).
+    fn from_steps(bias: f32, quantized: Box<[i8]>, scale: f32, meta: TrainMeta) -> Self {
+        debug_assert_eq!(quantized.len(), FEATURES);
         Self {
             bias,
-            weights,
             quantized,
             scale,
             meta,

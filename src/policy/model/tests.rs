@@ -280,12 +280,19 @@ fn features_are_binary_and_flags_are_bucketed() {
 /// scores with the same steps.
 #[test]
 fn scoring_reads_the_weights_in_eight_bits() {
-    let model = trained();
-    let largest = model.weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-    assert!(largest > 0.0, "a trained model has weights");
+    let mut rng = XorShift::new(11);
+    let weights: Vec<f32> = (0..FEATURES)
+        .map(|i| match i % 3 {
+            0 => 0.0,
+            _ => (rng.next_u64() % 4001) as f32 / 1000.0 - 2.0,
+        })
+        .collect();
+    let model = Model::from_parts(0.5, weights.clone().into_boxed_slice(), TrainMeta::default());
+    let largest = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    assert!(largest > 0.0, "the weights are not all zero");
     let step = largest / 127.0;
     let mut exact_largest = false;
-    for (i, &w) in model.weights.iter().enumerate() {
+    for (i, &w) in weights.iter().enumerate() {
         let q = model.weight(i as u32);
         assert!((q - w).abs() <= step / 2.0 + 1e-6, "weight {i}: {w} read as {q}");
         if w == 0.0 {
@@ -457,10 +464,15 @@ fn the_file_round_trips() {
     let model = trained();
     let bytes = model.to_bytes();
     assert_eq!(&bytes[..8], b"QGMODEL1");
-    assert_eq!(bytes.len(), HEADER_LEN + 4 * FEATURES + 8);
+    // Version 4: one byte per weight, 512 KiB and 112 bytes with 2^19 buckets; the model's
+    // memory is the same table.
+    assert_eq!(bytes.len(), HEADER_LEN + FEATURES + 8);
+    assert_eq!(bytes.len(), 524_400);
     assert!(bytes.len() <= 4 << 20);
     let back = Model::from_bytes(&bytes).expect("reads back");
     assert_eq!(&back, model);
+    // Same model, same bytes: writing what was read gives the file again.
+    assert_eq!(back.to_bytes(), bytes);
     assert_eq!(back.meta().epochs, TrainOptions::default().epochs);
     for text in SPAM.iter().chain(HAM) {
         assert_eq!(score(&back, text).to_bits(), score(model, text).to_bits());
@@ -504,17 +516,25 @@ fn every_corruption_is_rejected_with_its_own_error() {
             },
         ),
         (
-            "version 4",
-            patched(8, &4u32.to_le_bytes()),
+            "version 3 (32-bit weights)",
+            patched(8, &3u32.to_le_bytes()),
             ModelError::UnsupportedVersion {
-                found: 4,
+                found: 3,
+                supported: VERSION,
+            },
+        ),
+        (
+            "version 5",
+            patched(8, &5u32.to_le_bytes()),
+            ModelError::UnsupportedVersion {
+                found: 5,
                 supported: VERSION,
             },
         ),
         (
             "cut in the header",
             good[..40].to_vec(),
-            ModelError::Truncated { len: 40, needed: 76 },
+            ModelError::Truncated { len: 40, needed: 80 },
         ),
         (
             "cut in the weights",
@@ -563,9 +583,33 @@ fn every_corruption_is_rejected_with_its_own_error() {
             ModelError::NonFinite { index: -1 },
         ),
         (
-            "infinite weight",
-            patched(HEADER_LEN + 4 * 1234, &f32::INFINITY.to_le_bytes()),
-            ModelError::NonFinite { index: 1234 },
+            "infinite weight step",
+            patched(64, &f32::INFINITY.to_le_bytes()),
+            ModelError::BadScale {
+                bits: f32::INFINITY.to_bits(),
+            },
+        ),
+        (
+            "NaN weight step",
+            patched(64, &f32::NAN.to_le_bytes()),
+            ModelError::BadScale {
+                bits: f32::NAN.to_bits(),
+            },
+        ),
+        (
+            "negative weight step",
+            patched(64, &(-0.5f32).to_le_bytes()),
+            ModelError::BadScale {
+                bits: (-0.5f32).to_bits(),
+            },
+        ),
+        (
+            "weight count of 2^20 buckets",
+            patched(68, &((1u32 << 20) + 32).to_le_bytes()),
+            ModelError::Truncated {
+                len: n,
+                needed: (HEADER_LEN + (1 << 20) + 32 + 8) as u64,
+            },
         ),
     ];
     for (what, bytes, want) in rows {
@@ -574,6 +618,9 @@ fn every_corruption_is_rejected_with_its_own_error() {
     // A flipped bit anywhere but in the magic, version or count is a checksum error.
     let mut flipped = good.clone();
     flipped[HEADER_LEN + 77] ^= 0x10;
+    assert!(matches!(Model::from_bytes(&flipped), Err(ModelError::Checksum { .. })));
+    flipped = good.clone();
+    flipped[64] ^= 0x01; // the weight step
     assert!(matches!(Model::from_bytes(&flipped), Err(ModelError::Checksum { .. })));
     flipped = good.clone();
     flipped[n - 1] ^= 1;
@@ -586,21 +633,28 @@ fn every_corruption_is_rejected_with_its_own_error() {
     );
     // A model of the previous format says why it must be rebuilt; other versions say who
     // made them.
+    let err = Model::from_bytes(&patched(8, &3u32.to_le_bytes())).expect_err("version 3");
+    assert_eq!(
+        err.to_string(),
+        "the model file has format version 3, but this qunguan reads version 4 (a version 3 \
+         model holds 32-bit weights; version 4 keeps the 8-bit steps scoring reads): rebuild \
+         it with `qunguan model train`"
+    );
     let err = Model::from_bytes(&patched(8, &2u32.to_le_bytes())).expect_err("version 2");
     assert_eq!(
         err.to_string(),
-        "the model file has format version 2, but this qunguan reads version 3 (a version 2 \
+        "the model file has format version 2, but this qunguan reads version 4 (a version 2 \
          model was trained without the position features, on 2^18 buckets): rebuild it with \
          `qunguan model train`"
     );
     let err = Model::from_bytes(&patched(8, &1u32.to_le_bytes())).expect_err("version 1");
     assert_eq!(
         err.to_string(),
-        "the model file has format version 1, but this qunguan reads version 3 (a version 1 \
+        "the model file has format version 1, but this qunguan reads version 4 (a version 1 \
          model was trained without Latin word boundaries and would misread English chat): \
          rebuild it with `qunguan model train`"
     );
-    let err = Model::from_bytes(&patched(8, &4u32.to_le_bytes())).expect_err("version 4");
+    let err = Model::from_bytes(&patched(8, &5u32.to_le_bytes())).expect_err("version 5");
     assert!(err.to_string().contains("(a newer qunguan made it)"), "{err}");
 }
 
