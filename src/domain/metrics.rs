@@ -547,6 +547,12 @@ impl Metrics {
         self.events[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Events received so far, of every kind (the sum of `qunguan_events_total`).
+    #[must_use]
+    pub fn events_received(&self) -> u64 {
+        self.events.iter().map(load).sum()
+    }
+
     /// Counts a redelivered event (already handled; nothing changed).
     pub fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);

@@ -589,10 +589,14 @@ impl App {
             ));
         }
         tasks.spawn(reloader.run(background.clone()));
-        tasks.spawn(crate::runtime::memory::trim_and_release_periodically(
-            background.clone(),
-            settings.limits.release_program_pages,
-        ));
+        {
+            let metrics = Arc::clone(&metrics);
+            tasks.spawn(crate::runtime::memory::trim_and_release_periodically(
+                background.clone(),
+                settings.limits.release_program_pages,
+                move || metrics.events_received(),
+            ));
+        }
         {
             let (inactivity, every) = (Arc::clone(pipeline.inactivity()), settings.inactivity.check_every.get());
             let counts = store.clone();
