@@ -414,6 +414,30 @@ impl EventKey {
         Self(key)
     }
 
+    /// [`EventKey::dated`] of the identity `identity` formats to, hashed as it is written
+    /// (no string is built): the same key as `dated(time, &identity.to_string())`.
+    #[must_use]
+    pub fn dated_fmt(time: i64, identity: fmt::Arguments<'_>) -> Self {
+        /// Feeds what is written to the digest.
+        struct Hashing(sha1::Sha1);
+        impl fmt::Write for Hashing {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.update(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut hashing = Hashing(sha1::Sha1::new());
+        // Writing to the digest cannot fail; a Display that failed would leave a key of
+        // what was written before it, which `dated` of the same text could not give either.
+        let _ = fmt::Write::write_fmt(&mut hashing, identity);
+        let digest = hashing.0.finalize();
+        let date = u32::try_from(time.max(0)).unwrap_or(u32::MAX);
+        let mut key = [0; 16];
+        key[..4].copy_from_slice(&date.to_be_bytes());
+        key[4..].copy_from_slice(&digest[..12]);
+        Self(key)
+    }
+
     /// The digest part of a [`dated`](EventKey::dated) key: the first 12 bytes of the
     /// [`derive`](EventKey::derive) key of the same identity.
     #[must_use]
@@ -540,5 +564,20 @@ mod tests {
         assert_eq!(&EventKey::dated(-5, "x").0[..4], &[0; 4]);
         assert_eq!(&EventKey::dated(i64::MAX, "x").0[..4], &[0xff; 4]);
         assert_ne!(EventKey::dated(5, "x").seed(), EventKey::dated(5, "y").seed());
+    }
+
+    #[test]
+    fn a_key_hashed_as_it_is_formatted_is_the_key_of_the_formatted_text() {
+        for (time, id) in [
+            (1_700_000_000_i64, -5_i64),
+            (0, 0),
+            (-3, i64::MAX),
+            (i64::MAX, i64::MIN),
+        ] {
+            let text = format!("qq|m|{id}|{}|{}|{}|{time}", id / 3, "群", id ^ 7);
+            let streamed = EventKey::dated_fmt(time, format_args!("qq|m|{id}|{}|{}|{}|{time}", id / 3, "群", id ^ 7));
+            assert_eq!(streamed, EventKey::dated(time, &text), "{text}");
+        }
+        assert_eq!(EventKey::dated_fmt(9, format_args!("")), EventKey::dated(9, ""));
     }
 }

@@ -54,6 +54,13 @@ pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
     /// Handles one event; returns once its effects are durable.
     fn handle<'a>(&'a self, event: &'a Event) -> Pending<'a, Outcome>;
 
+    /// Handles one event the caller gives away; the same as [`EventSink::handle`]. A sink
+    /// that has to move the event elsewhere (the daemon's guarded sink hands it to a store
+    /// thread) takes it without copying its texts; the default lends it to `handle`.
+    fn handle_owned(&self, event: Event) -> Pending<'_, Outcome> {
+        Box::pin(async move { self.handle(&event).await })
+    }
+
     /// An adapter gave up on something it received before it became an event (an update
     /// that could not be translated): `what` names it, `why` says why. The daemon's sink
     /// counts and records it; the default does nothing.

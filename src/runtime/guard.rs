@@ -104,6 +104,65 @@ impl GuardedSink {
     }
 
     async fn guard(&self, event: &Event) -> Result<Outcome, Unavailable> {
+        if let Some(stale) = self.stale(event) {
+            return stale;
+        }
+        // The event moves to a store thread: a copy of a borrowed one.
+        self.offloaded(event.clone()).await
+    }
+
+    /// [`GuardedSink::guard`] of an event the caller gave away: moved to the store thread as
+    /// it is, without a copy of its texts.
+    async fn guard_owned(&self, event: Event) -> Result<Outcome, Unavailable> {
+        if let Some(stale) = self.stale(&event) {
+            return stale;
+        }
+        self.offloaded(event).await
+    }
+
+    /// Steps 2–4 of the module docs for a young enough event.
+    async fn offloaded(&self, event: Event) -> Result<Outcome, Unavailable> {
+        let key = event.key;
+        let kind = kind_name(&event.kind);
+        let generation = self.store.generation();
+        let inner = Arc::clone(&self.inner);
+        let slots = Arc::clone(&self.slots);
+        let handled = tokio::time::timeout(self.patience, async move {
+            // Waiting for a slot counts towards the patience; the slot is held until the
+            // handling ends, even if the transport stopped waiting.
+            let slot = slots.acquire_owned().await;
+            offload(async move {
+                let _slot = slot;
+                inner.handle(&event).await
+            })
+            .await
+        })
+        .await;
+        let error: Box<dyn std::error::Error + Send + Sync> = match handled {
+            Err(_elapsed) => return Err(Unavailable(Box::new(Failure::TooSlow(self.patience)))),
+            Ok(Err(join)) if join.is_panic() => {
+                let what = panic_text(&*join.into_panic());
+                return self.failed(key, kind, Box::new(Failure::Panicked(what))).await;
+            }
+            Ok(Err(join)) => return Err(Unavailable(Box::new(join))),
+            Ok(Ok(Ok(outcome))) => {
+                if self.store.generation() != generation {
+                    return Err(Unavailable(Box::new(Failure::Reopened)));
+                }
+                self.forget(&key);
+                return Ok(outcome);
+            }
+            Ok(Ok(Err(Unavailable(e)))) => e,
+        };
+        if self.store.failing().is_some() || is_store_wide(error.as_ref()) {
+            return Err(Unavailable(error));
+        }
+        self.failed(key, kind, error).await
+    }
+
+    /// The answer to an event older than `server.max_event_age` (counted and logged), or
+    /// `None` for an event young enough to be handled.
+    fn stale(&self, event: &Event) -> Option<Result<Outcome, Unavailable>> {
         if let Some(age) = self.age(event)
             && age > self.max_event_age
         {
@@ -116,43 +175,9 @@ impl GuardedSink {
                     "ignored an event older than server.max_event_age (a replay, or a gateway delivering a backlog)"
                 );
             }
-            return Ok(Outcome::Ignored("older than server.max_event_age"));
+            return Some(Ok(Outcome::Ignored("older than server.max_event_age")));
         }
-        let generation = self.store.generation();
-        let inner = Arc::clone(&self.inner);
-        let owned = event.clone();
-        let slots = Arc::clone(&self.slots);
-        let handled = tokio::time::timeout(self.patience, async move {
-            // Waiting for a slot counts towards the patience; the slot is held until the
-            // handling ends, even if the transport stopped waiting.
-            let slot = slots.acquire_owned().await;
-            offload(async move {
-                let _slot = slot;
-                inner.handle(&owned).await
-            })
-            .await
-        })
-        .await;
-        let error: Box<dyn std::error::Error + Send + Sync> = match handled {
-            Err(_elapsed) => return Err(Unavailable(Box::new(Failure::TooSlow(self.patience)))),
-            Ok(Err(join)) if join.is_panic() => {
-                let what = panic_text(&*join.into_panic());
-                return self.failed(event, Box::new(Failure::Panicked(what))).await;
-            }
-            Ok(Err(join)) => return Err(Unavailable(Box::new(join))),
-            Ok(Ok(Ok(outcome))) => {
-                if self.store.generation() != generation {
-                    return Err(Unavailable(Box::new(Failure::Reopened)));
-                }
-                self.forget(&event.key);
-                return Ok(outcome);
-            }
-            Ok(Ok(Err(Unavailable(e)))) => e,
-        };
-        if self.store.failing().is_some() || is_store_wide(error.as_ref()) {
-            return Err(Unavailable(error));
-        }
-        self.failed(event, error).await
+        None
     }
 
     /// How old `event` is, if it is dated.
@@ -162,30 +187,30 @@ impl GuardedSink {
         u64::try_from(now.saturating_sub(time)).ok().map(Duration::from_secs)
     }
 
-    /// One more failure of `event`: retried until it has failed [`MAX_FAILURES`] times, then
+    /// One more failure of the event `key` (of kind `kind`): retried until it has failed [`MAX_FAILURES`] times, then
     /// skipped and recorded.
     async fn failed(
         &self,
-        event: &Event,
+        key: EventKey,
+        kind: &'static str,
         error: Box<dyn std::error::Error + Send + Sync>,
     ) -> Result<Outcome, Unavailable> {
         let failures = {
             let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if map.len() >= FAILURES_CAP && !map.contains_key(&event.key) {
+            if map.len() >= FAILURES_CAP && !map.contains_key(&key) {
                 map.clear();
             }
-            let n = map.entry(event.key).or_insert(0);
+            let n = map.entry(key).or_insert(0);
             *n += 1;
             *n
         };
         if failures < MAX_FAILURES {
-            tracing::warn!(key = ?event.key, failures, error = %error, "an event failed; asking for it again");
+            tracing::warn!(key = ?key, failures, error = %error, "an event failed; asking for it again");
             return Err(Unavailable(error));
         }
-        self.forget(&event.key);
-        let kind = kind_name(&event.kind);
+        self.forget(&key);
         tracing::error!(
-            key = ?event.key,
+            key = ?key,
             kind,
             failures,
             error = %error,
@@ -193,7 +218,7 @@ impl GuardedSink {
         );
         let entry = Skipped {
             at_ms: self.clock.now().as_millisecond(),
-            key: hex::encode(event.key.0),
+            key: hex::encode(key.0),
             kind: kind.to_owned(),
             reason: error.to_string(),
         };
@@ -234,6 +259,10 @@ impl GuardedSink {
 impl EventSink for GuardedSink {
     fn handle<'a>(&'a self, event: &'a Event) -> Pending<'a, Outcome> {
         Box::pin(self.guard(event))
+    }
+
+    fn handle_owned(&self, event: Event) -> Pending<'_, Outcome> {
+        Box::pin(self.guard_owned(event))
     }
 
     fn skipped(&self, what: &str, why: &str) {
@@ -377,6 +406,39 @@ mod tests {
             sink.handle(&message(id, "hello", time)).await.expect("handled");
         }
         assert_eq!(fragile.handled.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_event_given_away_is_guarded_as_a_lent_one() {
+        let clock = ManualClock::new(jiff::Timestamp::from_second(10_000_000).expect("time"));
+        let (sink, fragile, health, _dir) = guarded(&clock);
+        let old = message(1, "hello", 10_000_000 - 86_400 - 1);
+        assert_eq!(
+            sink.handle_owned(old).await.expect("acknowledged"),
+            Outcome::Ignored("older than server.max_event_age")
+        );
+        assert_eq!(health.stale_count(), 1);
+        for attempt in 1..MAX_FAILURES {
+            let result = sink.handle_owned(message(2, "poison", 10_000_000)).await;
+            assert!(result.is_err(), "attempt {attempt} asks for a redelivery");
+        }
+        assert_eq!(
+            sink.handle_owned(message(2, "poison", 10_000_000))
+                .await
+                .expect("skipped"),
+            Outcome::Ignored("skipped after repeated failures")
+        );
+        let recorded = sink.store.skipped().expect("read");
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].kind, "message");
+        assert_eq!(recorded[0].key, hex::encode(message(2, "", 0).key.0));
+        assert_eq!(
+            sink.handle_owned(message(3, "hello", 10_000_000))
+                .await
+                .expect("handled"),
+            Outcome::Ignored("fine")
+        );
+        assert_eq!(fragile.handled.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

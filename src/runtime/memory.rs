@@ -6,7 +6,11 @@
 //! `JEMALLOC_CONF`; its build needs `make` as well as a C compiler). Both took less CPU
 //! per event on the OneBot harness (malloc and free are about 17 % of the daemon's CPU with
 //! glibc) but held far more memory, so neither is the default (figures in docs/storage.md,
-//! "Measured"). mimalloc reads its options from `MIMALLOC_*` variables at start, jemalloc
+//! "Measured"; measured again in session 31, docs/performance.md "Session 31: malloc's
+//! share": 8–25 % less CPU per event, 66–73 MiB with jemalloc and one arena and 170–260 MiB
+//! with mimalloc through the 1M soak, where glibc stays under 55; jemalloc without its thread
+//! caches and with dirty pages purged at once holds what glibc holds but costs 15–26 % more
+//! CPU than glibc). mimalloc reads its options from `MIMALLOC_*` variables at start, jemalloc
 //! from `_RJEM_MALLOC_CONF` (on top of `JEMALLOC_CONF`).
 //!
 //! **glibc's malloc** (the default). glibc gives threads that contend

@@ -134,7 +134,17 @@ fn event_of(obj: &dyn Fields) -> Result<Event, ParseError> {
         )),
         other => EventKind::Other(format!("post_type {other}")),
     };
-    let key = EventKey::dated(time, &identity(self_id, time, obj, &kind));
+    let key = match &kind {
+        // Every group message: its identity is hashed as it is formatted, without a string.
+        EventKind::GroupMessage(m) => EventKey::dated_fmt(
+            time,
+            format_args!(
+                "qq|m|{self_id}|{}|{}|{}|{time}",
+                m.message_id, m.group.id, m.sender.user_id
+            ),
+        ),
+        _ => EventKey::dated(time, &identity(self_id, time, obj, &kind)),
+    };
     Ok(Event { key, self_id, kind })
 }
 

@@ -169,9 +169,11 @@ pub async fn receive(State(state): State<WebhookState>, request: Request) -> Res
             ..event
         },
     };
-    match state.sink.handle(&event).await {
+    let key = event.key;
+    // Given away: the guarded sink moves it to a store thread without a copy.
+    match state.sink.handle_owned(event).await {
         Ok(Outcome::Duplicate) => {
-            tracing::debug!(key = %hex::encode(event.key.0), "onebot webhook: duplicate delivery ignored");
+            tracing::debug!(key = %hex::encode(key.0), "onebot webhook: duplicate delivery ignored");
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(outcome) => {

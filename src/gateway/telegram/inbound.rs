@@ -113,9 +113,10 @@ impl Inbound {
                 }
                 _ => {}
             }
-            let outcome = self.sink.handle(&event).await?;
+            let key = event.key;
+            let outcome = self.sink.handle_owned(event).await?;
             if outcome == Outcome::Duplicate {
-                tracing::debug!(update = update.update_id, key = %hex::encode(event.key.0), "telegram: already handled");
+                tracing::debug!(update = update.update_id, key = %hex::encode(key.0), "telegram: already handled");
             }
         }
         Ok(())
