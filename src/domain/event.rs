@@ -406,7 +406,11 @@ impl EventKey {
     /// [`derive`]: EventKey::derive
     #[must_use]
     pub fn dated(time: i64, identity: &str) -> Self {
-        let digest = sha1::Sha1::digest(identity.as_bytes());
+        Self::of_date_and_digest(time, &sha1::Sha1::digest(identity.as_bytes()))
+    }
+
+    /// The key [`EventKey::dated`] describes, from the date and the identity's digest.
+    fn of_date_and_digest(time: i64, digest: &[u8]) -> Self {
         let date = u32::try_from(time.max(0)).unwrap_or(u32::MAX);
         let mut key = [0; 16];
         key[..4].copy_from_slice(&date.to_be_bytes());
@@ -430,12 +434,7 @@ impl EventKey {
         // Writing to the digest cannot fail; a Display that failed would leave a key of
         // what was written before it, which `dated` of the same text could not give either.
         let _ = fmt::Write::write_fmt(&mut hashing, identity);
-        let digest = hashing.0.finalize();
-        let date = u32::try_from(time.max(0)).unwrap_or(u32::MAX);
-        let mut key = [0; 16];
-        key[..4].copy_from_slice(&date.to_be_bytes());
-        key[4..].copy_from_slice(&digest[..12]);
-        Self(key)
+        Self::of_date_and_digest(time, &hashing.0.finalize())
     }
 
     /// The digest part of a [`dated`](EventKey::dated) key: the first 12 bytes of the

@@ -139,8 +139,12 @@ fn event_of(obj: &dyn Fields) -> Result<Event, ParseError> {
         EventKind::GroupMessage(m) => EventKey::dated_fmt(
             time,
             format_args!(
-                "qq|m|{self_id}|{}|{}|{}|{time}",
-                m.message_id, m.group.id, m.sender.user_id
+                "{}",
+                GroupMessageIdentity {
+                    self_id,
+                    time,
+                    message: m
+                }
             ),
         ),
         _ => EventKey::dated(time, &identity(self_id, time, obj, &kind)),
@@ -148,15 +152,41 @@ fn event_of(obj: &dyn Fields) -> Result<Event, ParseError> {
     Ok(Event { key, self_id, kind })
 }
 
+/// The identity of a group message, the text its [`EventKey`] is derived from. One
+/// definition for [`identity`] and for the key hashed as it is formatted in [`event_of`]:
+/// a change here changes every group message's key, which redeliveries are recognised by.
+struct GroupMessageIdentity<'a> {
+    self_id: i64,
+    time: i64,
+    message: &'a GroupMessage,
+}
+
+impl std::fmt::Display for GroupMessageIdentity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            self_id,
+            time,
+            message: m,
+        } = self;
+        write!(
+            f,
+            "qq|m|{self_id}|{}|{}|{}|{time}",
+            m.message_id, m.group.id, m.sender.user_id
+        )
+    }
+}
+
 /// The fields that identify an event, as one string. OneBot v11 has no event id, so a
 /// redelivery is recognised by these: message id, group, user and time for messages; the
 /// notice tuple and time for notices; the flag for requests.
 fn identity(self_id: i64, time: i64, obj: &dyn Fields, kind: &EventKind) -> String {
     match kind {
-        EventKind::GroupMessage(m) => format!(
-            "qq|m|{self_id}|{}|{}|{}|{time}",
-            m.message_id, m.group.id, m.sender.user_id
-        ),
+        EventKind::GroupMessage(m) => GroupMessageIdentity {
+            self_id,
+            time,
+            message: m,
+        }
+        .to_string(),
         EventKind::PrivateMessage(p) => format!(
             "qq|p|{self_id}|{}|{}|{time}",
             obj.field("message_id").map(FieldValue::to_json).unwrap_or_default(),
