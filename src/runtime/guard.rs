@@ -9,7 +9,7 @@
 //!    still remembered if it was seen: a captured, validly signed body replayed later can
 //!    never punish twice (OneBot signatures carry no timestamp).
 //! 2. **Off the async threads, with a deadline.** The pipeline makes synchronous store calls,
-//!    so it runs on a store thread ([`offload`]), at most [`MAX_IN_FLIGHT`] events at once.
+//!    so it runs on a store thread ([`Store::offload`]), at most [`MAX_IN_FLIGHT`] events at once.
 //!    If the event is not stored within the
 //!    store patience (`min(5 s, storage.watchdog / 2)`), the transport is told it is
 //!    unavailable (webhook 503, the poller fetches it again) instead of hanging; if the
@@ -32,7 +32,6 @@ use crate::domain::event::{Event, EventKey, EventKind};
 use crate::domain::logfield::panic_text;
 use crate::domain::sink::{EventSink, Outcome, Pending, Unavailable};
 use crate::runtime::health::Health;
-use crate::store::blocking::offload;
 use crate::store::skipped::Skipped;
 use crate::store::{Store, StoreError};
 
@@ -127,15 +126,17 @@ impl GuardedSink {
         let generation = self.store.generation();
         let inner = Arc::clone(&self.inner);
         let slots = Arc::clone(&self.slots);
+        let store = &self.store;
         let handled = tokio::time::timeout(self.patience, async move {
             // Waiting for a slot counts towards the patience; the slot is held until the
             // handling ends, even if the transport stopped waiting.
             let slot = slots.acquire_owned().await;
-            offload(async move {
-                let _slot = slot;
-                inner.handle(&event).await
-            })
-            .await
+            store
+                .offload(async move {
+                    let _slot = slot;
+                    inner.handle(&event).await
+                })
+                .await
         })
         .await;
         let error: Box<dyn std::error::Error + Send + Sync> = match handled {

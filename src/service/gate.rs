@@ -702,7 +702,10 @@ impl GateKeeper {
             this.gate.keeper_passes.start();
             let round = {
                 let this = Arc::clone(&this);
-                crate::store::blocking::offload(async move { this.gate.close_due(&this.outbox).await }).await
+                let store = this.gate.store.clone();
+                store
+                    .offload(async move { this.gate.close_due(&this.outbox).await })
+                    .await
             };
             let next = match round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string()))) {
                 Ok(next) => next,

@@ -144,7 +144,7 @@ impl Scheduler {
     }
 
     /// Runs until `cancel` fires. Each round reads and writes the store synchronously, so it
-    /// runs on the blocking pool ([`crate::store::blocking::offload`]).
+    /// runs on the blocking pool ([`Store::offload`]).
     pub async fn run(self, cancel: CancellationToken) {
         let this = Arc::new(self);
         loop {
@@ -155,7 +155,8 @@ impl Scheduler {
             let snapshot = this.rules.load_full();
             let round = {
                 let (this, snapshot) = (Arc::clone(&this), Arc::clone(&snapshot));
-                crate::store::blocking::offload(async move { this.run_due(&snapshot).await }).await
+                let store = this.store.clone();
+                store.offload(async move { this.run_due(&snapshot).await }).await
             };
             let round = round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string())));
             let next = match round {

@@ -246,7 +246,8 @@ impl Greeter {
             this.passes.start();
             let round = {
                 let this = Arc::clone(&this);
-                crate::store::blocking::offload(async move { this.greet_due().await }).await
+                let store = this.store.clone();
+                store.offload(async move { this.greet_due().await }).await
             };
             let next = match round.unwrap_or_else(|e| Err(StoreError::Join(e.to_string()))) {
                 Ok(next) => next,

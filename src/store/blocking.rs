@@ -6,8 +6,8 @@
 //! code reaches the store in one of two ways:
 //!
 //! - [`Store::run`]: one closure of store calls, on tokio's blocking pool;
-//! - [`offload`]: a whole future that makes synchronous store calls (an event's handling),
-//!   driven to completion on one of a few dedicated store threads.
+//! - [`Store::offload`]: a whole future that makes synchronous store calls (an event's handling),
+//!   driven to completion on one of the store's few dedicated threads.
 //!
 //! The synchronous methods stay as they are, for the CLI, tests and the closures above.
 
@@ -31,49 +31,105 @@ impl Store {
             .await
             .map_err(|e| StoreError::Join(e.to_string()))?
     }
+
+    /// Drives `future` to completion on one of this store's threads: a few dedicated threads
+    /// that exist to make synchronous store calls, so those calls never block an async worker
+    /// thread. Its awaits (timers, flushes, other tasks — all on the caller's runtime) do not
+    /// hold the thread: futures offloaded at the same time interleave there. A panic inside it
+    /// comes back as the [`tokio::task::JoinError`] (`is_panic()`), not as a panic of the
+    /// caller.
+    ///
+    /// Handing a future to a thread that is already busy costs no wake-up, where a
+    /// blocking-pool thread per event cost a spawn, a park and a wake-up each (the webhook
+    /// path's largest avoidable cost; see docs/performance.md). If the store threads cannot be
+    /// started, the future runs on tokio's blocking pool as before.
+    pub async fn offload<F>(&self, future: F) -> Result<F::Output, tokio::task::JoinError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = tokio::runtime::Handle::current();
+        let drivers = self.inner.threads.drivers();
+        if drivers.handles.is_empty() {
+            return tokio::task::spawn_blocking(move || handle.block_on(future)).await;
+        }
+        let i = drivers.next.fetch_add(1, Ordering::Relaxed) % drivers.handles.len();
+        let future = InCaller {
+            handle,
+            future: Box::pin(future),
+        };
+        drivers.handles[i].spawn(future).await
+    }
 }
 
-/// Threads that drive offloaded futures (see [`offload`]).
+/// Threads that drive offloaded futures (see [`Store::offload`]).
 const DRIVER_THREADS: usize = 2;
 
-/// The threads [`offload`] hands futures to: each runs a single-threaded tokio runtime of its
-/// own, started on first use and kept for the life of the process. That runtime only polls;
-/// what the futures spawn, time and wait for belongs to the caller's runtime ([`InCaller`]).
+/// A store's threads that [`Store::offload`] hands futures to: each runs a single-threaded
+/// tokio runtime of its own, started on the store's first offload and ended when the last
+/// handle of the store is gone. That runtime only polls; what the futures spawn, time and
+/// wait for belongs to the caller's runtime ([`InCaller`]).
+///
+/// They belong to one store, not to the process: a store whose disk stalls holds up its own
+/// threads only, never another store's in the same process (the integration tests run many
+/// daemons in one process; a stall injected into one of them once stalled the rest).
+#[derive(Default)]
+pub(crate) struct StoreThreads {
+    drivers: OnceLock<Drivers>,
+}
+
 struct Drivers {
     handles: Vec<tokio::runtime::Handle>,
     next: AtomicUsize,
+    /// Dropped with the store: each thread's runtime ends when its sender is gone.
+    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
-fn drivers() -> &'static Drivers {
-    static DRIVERS: OnceLock<Drivers> = OnceLock::new();
-    DRIVERS.get_or_init(|| {
-        let handles = (0..DRIVER_THREADS).filter_map(|i| start_driver(i).ok()).collect();
-        Drivers {
-            handles,
-            next: AtomicUsize::new(0),
-        }
-    })
+impl StoreThreads {
+    fn drivers(&self) -> &Drivers {
+        self.drivers.get_or_init(|| {
+            let mut handles = Vec::with_capacity(DRIVER_THREADS);
+            let mut stops = Vec::with_capacity(DRIVER_THREADS);
+            for i in 0..DRIVER_THREADS {
+                match start_driver(i) {
+                    Ok((handle, stop)) => {
+                        handles.push(handle);
+                        stops.push(stop);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot start a store thread; using tokio's blocking pool"),
+                }
+            }
+            Drivers {
+                handles,
+                next: AtomicUsize::new(0),
+                _stops: stops,
+            }
+        })
+    }
 }
 
-/// Starts one driver thread and returns its runtime's handle.
-fn start_driver(index: usize) -> std::io::Result<tokio::runtime::Handle> {
+/// Starts one driver thread; returns its runtime's handle and the sender whose drop ends it.
+fn start_driver(index: usize) -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
         .name(format!("qunguan-store-{index}"))
         .spawn(move || {
             ON_STORE_THREAD.with(|on| on.set(true));
-            runtime.block_on(std::future::pending::<()>());
+            // Ends when the store is dropped (the sender with it); futures still on this
+            // runtime then are dropped with it.
+            let _ = runtime.block_on(stopped);
         })?;
-    Ok(handle)
+    Ok((handle, stop))
 }
 
 thread_local! {
-    /// True on the threads [`offload`] drives futures on.
+    /// True on the threads [`Store::offload`] drives futures on.
     static ON_STORE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether the caller runs on a store thread ([`offload`]), where a synchronous store call
+/// Whether the caller runs on a store thread ([`Store::offload`]), where a synchronous store call
 /// (a flush) blocks no async worker thread.
 pub(crate) fn on_store_thread() -> bool {
     ON_STORE_THREAD.with(std::cell::Cell::get)
@@ -96,68 +152,52 @@ impl<F: Future> Future for InCaller<F> {
     }
 }
 
-/// Drives `future` to completion on a store thread: one of a few dedicated threads that
-/// exist to make synchronous store calls, so those calls never block an async worker thread.
-/// Its awaits (timers, flushes, other tasks — all on the caller's runtime) do not hold the
-/// thread: futures offloaded at the same time interleave there. A panic inside it comes back
-/// as the [`tokio::task::JoinError`] (`is_panic()`), not as a panic of the caller.
-///
-/// Handing a future to a thread that is already busy costs no wake-up, where a blocking-pool
-/// thread per event cost a spawn, a park and a wake-up each (the webhook path's largest
-/// avoidable cost; see docs/performance.md). If the store threads cannot be started, the
-/// future runs on tokio's blocking pool as before.
-pub async fn offload<F>(future: F) -> Result<F::Output, tokio::task::JoinError>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handle = tokio::runtime::Handle::current();
-    let drivers = drivers();
-    if drivers.handles.is_empty() {
-        return tokio::task::spawn_blocking(move || handle.block_on(future)).await;
-    }
-    let i = drivers.next.fetch_add(1, Ordering::Relaxed) % drivers.handles.len();
-    let future = InCaller {
-        handle,
-        future: Box::pin(future),
-    };
-    drivers.handles[i].spawn(future).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
 
+    /// A store in a temporary folder, with the folder.
+    fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_path(dir.path()).expect("open");
+        (store, dir)
+    }
+
     #[tokio::test]
     async fn offloaded_work_runs_off_the_runtime_thread_and_panics_come_back_as_errors() {
+        let (store, _dir) = temp_store();
         let caller = std::thread::current().id();
-        let ran_on = offload(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            std::thread::current().id()
-        })
-        .await
-        .expect("finishes");
+        let ran_on = store
+            .offload(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                std::thread::current().id()
+            })
+            .await
+            .expect("finishes");
         assert_ne!(ran_on, caller);
-        let panicked = offload(async { panic!("poison") }).await;
+        let panicked = store.offload(async { panic!("poison") }).await;
         assert!(panicked.is_err_and(|e| e.is_panic()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn offloaded_work_spawns_and_times_on_the_callers_runtime() {
-        let flavor = offload(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            let spawned = tokio::spawn(async { tokio::runtime::Handle::current().runtime_flavor() });
-            spawned.await.expect("spawned task")
-        })
-        .await
-        .expect("finishes");
+        let (store, _dir) = temp_store();
+        let flavor = store
+            .offload(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                let spawned = tokio::spawn(async { tokio::runtime::Handle::current().runtime_flavor() });
+                spawned.await.expect("spawned task")
+            })
+            .await
+            .expect("finishes");
         assert_eq!(flavor, tokio::runtime::RuntimeFlavor::MultiThread);
     }
 
     #[tokio::test]
     async fn offloaded_futures_that_wait_do_not_hold_their_thread() {
+        let (store, _dir) = temp_store();
         // More futures than store threads, each waiting until all have started: they only
         // finish if a waiting future leaves its thread to the others.
         let n = DRIVER_THREADS * 4 + 1;
@@ -165,9 +205,10 @@ mod tests {
         let mut waiting = Vec::new();
         for _ in 0..n {
             let started = Arc::clone(&started);
-            waiting.push(tokio::spawn(offload(async move {
-                started.wait().await;
-            })));
+            let store = store.clone();
+            waiting.push(tokio::spawn(async move {
+                store.offload(async move { started.wait().await }).await
+            }));
         }
         for w in waiting {
             tokio::time::timeout(std::time::Duration::from_secs(10), w)
@@ -179,27 +220,104 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_stalled_on_every_thread_holds_up_no_other_store() {
+        let (stalled, _stalled_dir) = temp_store();
+        let (other, _other_dir) = temp_store();
+        stalled.faults().stall(true);
+        // Every thread of the stalled store hangs in a write.
+        let hung: Vec<_> = (0..DRIVER_THREADS)
+            .map(|_| {
+                let store = stalled.clone();
+                tokio::spawn(async move {
+                    let writer = store.clone();
+                    store.offload(async move { writer.set_state("test.hung", b"1") }).await
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stalled.stalled_for().is_none() {
+            assert!(std::time::Instant::now() < deadline, "the stalled writes never started");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Another store's offloaded work goes on.
+        let writer = other.clone();
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            other.offload(async move { writer.set_state("test.free", b"1") }),
+        )
+        .await
+        .expect("the other store's thread is free")
+        .expect("no panic");
+        assert!(written.is_ok(), "{written:?}");
+        stalled.faults().stall(false);
+        for h in hung {
+            let write = h.await.expect("joined").expect("no panic");
+            assert!(write.is_ok(), "{write:?}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_store_ends_its_threads() {
+        /// Sends when the thread holding it ends (thread-locals are dropped at its exit).
+        struct OnExit(std::sync::mpsc::Sender<std::thread::ThreadId>);
+        impl Drop for OnExit {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().id());
+            }
+        }
+        thread_local! {
+            static EXIT: std::cell::RefCell<Option<OnExit>> = const { std::cell::RefCell::new(None) };
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (store, _dir) = temp_store();
+        let (exited, exits) = std::sync::mpsc::channel();
+        let mut threads = std::collections::HashSet::new();
+        for _ in 0..DRIVER_THREADS {
+            let exited = exited.clone();
+            let ran_on = runtime
+                .block_on(store.offload(async move {
+                    EXIT.with(|e| *e.borrow_mut() = Some(OnExit(exited)));
+                    std::thread::current().id()
+                }))
+                .expect("ran");
+            threads.insert(ran_on);
+        }
+        assert_eq!(threads.len(), DRIVER_THREADS, "one future on each thread");
+        drop(store);
+        for _ in 0..DRIVER_THREADS {
+            let ended = exits
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the store's threads outlived it");
+            assert!(threads.remove(&ended));
+        }
+    }
+
+    #[tokio::test]
     async fn a_flush_awaited_on_a_store_thread_covers_the_write_and_elsewhere_too() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_path(dir.path()).expect("open");
         assert!(!on_store_thread(), "the test's own thread is no store thread");
         let offloaded = store.clone();
-        let (on_store, durable) = offload(async move {
-            offloaded
-                .enqueue(
-                    vec![crate::domain::action::Action::Recall {
-                        group: crate::domain::event::GroupId::qq(1),
-                        message_id: 1,
-                    }],
-                    jiff::Timestamp::UNIX_EPOCH,
-                )
-                .expect("enqueue");
-            let before = offloaded.durable_commits();
-            offloaded.durable().await.expect("flushed");
-            (on_store_thread(), (before, offloaded.durable_commits()))
-        })
-        .await
-        .expect("finishes");
+        let (on_store, durable) = store
+            .offload(async move {
+                offloaded
+                    .enqueue(
+                        vec![crate::domain::action::Action::Recall {
+                            group: crate::domain::event::GroupId::qq(1),
+                            message_id: 1,
+                        }],
+                        jiff::Timestamp::UNIX_EPOCH,
+                    )
+                    .expect("enqueue");
+                let before = offloaded.durable_commits();
+                offloaded.durable().await.expect("flushed");
+                (on_store_thread(), (before, offloaded.durable_commits()))
+            })
+            .await
+            .expect("finishes");
         assert!(on_store);
         assert_eq!(durable, (0, 1), "the flush made the commit durable");
         // From an async worker thread it still goes through the blocking pool.

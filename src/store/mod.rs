@@ -41,7 +41,7 @@
 //! **Robustness** ([`health`], [`recover`], [`integrity`], [`blocking`]):
 //!
 //! - Every method here is synchronous sled I/O. Async code calls them through
-//!   [`Store::run`] (tokio's blocking pool) or [`blocking::offload`] (the store threads), never on the async
+//!   [`Store::run`] (tokio's blocking pool) or [`Store::offload`] (the store's threads), never on the async
 //!   worker threads, so a stalled disk delays commits but never `/healthz` or the listeners.
 //! - Every write and flush is tracked while it runs; the daemon's watchdog reads
 //!   [`Store::stalled_for`] and stops the process when a commit hangs (sled can deadlock).
@@ -302,6 +302,8 @@ struct Inner {
     dead_keep: std::sync::atomic::AtomicUsize,
     /// The audit archive's folder and writers' lock ([`archive`]).
     archive: archive::Archive,
+    /// The threads [`Store::offload`] drives futures on, started on first use.
+    threads: blocking::StoreThreads,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -451,6 +453,7 @@ impl Store {
                 dead_keep: std::sync::atomic::AtomicUsize::new(crate::config::LimitsSettings::default().dead_letters),
                 archive: archive::Archive::new(path.as_deref()),
                 path,
+                threads: blocking::StoreThreads::default(),
             }),
         })
     }
