@@ -13,8 +13,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use super::{Store, StoreError};
@@ -41,8 +41,11 @@ impl Store {
     ///
     /// Handing a future to a thread that is already busy costs no wake-up, where a
     /// blocking-pool thread per event cost a spawn, a park and a wake-up each (the webhook
-    /// path's largest avoidable cost; see docs/performance.md). If the store threads cannot be
-    /// started, the future runs on tokio's blocking pool as before.
+    /// path's largest avoidable cost; see docs/performance.md). The future goes to the thread
+    /// with the fewest offloaded futures unfinished (the next in turn among equals): a thread
+    /// that flushes synchronously, or hangs on a stalled disk, holds every future on it, so a
+    /// new one goes to a thread that can run it. If the store threads cannot be started, the
+    /// future runs on tokio's blocking pool as before.
     pub async fn offload<F>(&self, future: F) -> Result<F::Output, tokio::task::JoinError>
     where
         F: Future + Send + 'static,
@@ -53,10 +56,11 @@ impl Store {
         if drivers.handles.is_empty() {
             return tokio::task::spawn_blocking(move || handle.block_on(future)).await;
         }
-        let i = drivers.next.fetch_add(1, Ordering::Relaxed) % drivers.handles.len();
+        let i = drivers.least_loaded();
         let future = InCaller {
             handle,
             future: Box::pin(future),
+            _unfinished: Unfinished::count(&drivers.unfinished[i]),
         };
         drivers.handles[i].spawn(future).await
     }
@@ -80,6 +84,9 @@ pub(crate) struct StoreThreads {
 
 struct Drivers {
     handles: Vec<tokio::runtime::Handle>,
+    /// Per thread, the offloaded futures handed to it and not yet finished or dropped.
+    unfinished: Vec<Arc<AtomicUsize>>,
+    /// Where the search for the least loaded thread starts next (turns among equals).
     next: AtomicUsize,
     /// Dropped with the store: each thread's runtime ends when its sender is gone.
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -100,11 +107,47 @@ impl StoreThreads {
                 }
             }
             Drivers {
+                unfinished: handles.iter().map(|_| Arc::default()).collect(),
                 handles,
                 next: AtomicUsize::new(0),
                 _stops: stops,
             }
         })
+    }
+}
+
+impl Drivers {
+    /// The thread with the fewest unfinished futures; among equals, the next in turn.
+    fn least_loaded(&self) -> usize {
+        let n = self.handles.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut best = start;
+        let mut best_load = self.unfinished[start].load(Ordering::Relaxed);
+        for k in 1..n {
+            let i = (start + k) % n;
+            let load = self.unfinished[i].load(Ordering::Relaxed);
+            if load < best_load {
+                best = i;
+                best_load = load;
+            }
+        }
+        best
+    }
+}
+
+/// One future counted as unfinished on its thread while it lives.
+struct Unfinished(Arc<AtomicUsize>);
+
+impl Unfinished {
+    fn count(on: &Arc<AtomicUsize>) -> Self {
+        on.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(on))
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -140,6 +183,8 @@ pub(crate) fn on_store_thread() -> bool {
 struct InCaller<F> {
     handle: tokio::runtime::Handle,
     future: Pin<Box<F>>,
+    /// Counts the future on its thread until it is finished or dropped.
+    _unfinished: Unfinished,
 }
 
 impl<F: Future> Future for InCaller<F> {
@@ -254,6 +299,32 @@ mod tests {
             let write = h.await.expect("joined").expect("no panic");
             assert!(write.is_ok(), "{write:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn work_goes_to_a_thread_that_can_run_it_while_another_hangs() {
+        let (store, _dir) = temp_store();
+        store.faults().stall(true);
+        let writer = store.clone();
+        let hung = {
+            let store = store.clone();
+            tokio::spawn(async move { store.offload(async move { writer.set_state("test.hung", b"1") }).await })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.stalled_for().is_none() {
+            assert!(std::time::Instant::now() < deadline, "the stalled write never started");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Taking turns would hand every other future to the hung thread.
+        for turn in 0..DRIVER_THREADS * 3 {
+            let ran = tokio::time::timeout(std::time::Duration::from_secs(10), store.offload(async move { turn }))
+                .await
+                .unwrap_or_else(|_| panic!("future {turn} waited behind the hung write"));
+            assert_eq!(ran.expect("no panic"), turn);
+        }
+        store.faults().stall(false);
+        let write = hung.await.expect("joined").expect("no panic");
+        assert!(write.is_ok(), "{write:?}");
     }
 
     #[test]
