@@ -533,26 +533,21 @@ impl Filter {
         let model = facts.as_ref().and_then(|f| self.model_for_facts(text, group, f));
         let decided = self.find(text, group, model.is_some(), scratch);
         let mut cue_places = false;
-        let mut own_words = None;
-        let mut score = model.zip(facts.as_ref()).map(|(m, facts)| {
+        let score = model.zip(facts.as_ref()).map(|(m, facts)| {
             let flags = self.flags_with(text, facts, scratch);
             cue_places = flags.cue_places > 0;
             m.score_with(delta, scratch.model_text(text, &self.phrases), &flags)
         });
         let rules = rules_reason(text, decided, scratch, &self.rules, score.is_some());
-        // Quoting is talking about: where the model would act on its own (no rule decided, a
-        // score that reaches `cue_act`), it reads the member's own words around a quotation
-        // too, and the lower score counts ([`Filter::score_outside_quotes`]). A soft hit's veto
-        // still reads the whole message: the rules saw the combination, quoted or not.
-        if let (None, Some(s), Some(m), Some(facts)) = (rules, score, model, facts.as_ref())
-            && facts.quote_marks >= 2
-            && s >= self.cue_act
-            && let Some(own) = self.score_outside_quotes(m, text, group, delta)
-            && own < s
-        {
-            score = Some(own);
-            own_words = Some(own);
-        }
+        // Quoting is talking about: where the model would act on its own (no rule decided),
+        // it reads the member's own words around a quotation too, and the lower score counts
+        // ([`Filter::own_words`]). A soft hit's veto still reads the whole message: the rules
+        // saw the combination, quoted or not.
+        let own_words = match (rules, facts.as_ref()) {
+            (None, Some(f)) if f.quote_marks >= 2 => self.own_words(model, score, text, group, delta),
+            _ => None,
+        };
+        let score = own_words.or(score);
         // Whether a cue lowers the threshold matters only for a score between the two: the
         // text is read for a bare cue only then.
         let cue = rules.is_none()
@@ -574,14 +569,34 @@ impl Filter {
         }
     }
 
+    /// The score of the member's own words outside the quotation marks of `text`
+    /// ([`Filter::score_outside_quotes`]) when the model's `score` of the whole message
+    /// reaches `cue_act` (below it, nothing the model does alone can act) and the own words
+    /// score lower; `None` otherwise. Out of line: few messages quote anything.
+    #[cold]
+    #[inline(never)]
+    fn own_words(
+        &self,
+        model: Option<&Model>,
+        score: Option<f32>,
+        text: &str,
+        group: Option<GroupId>,
+        delta: Option<&Delta>,
+    ) -> Option<f32> {
+        let (model, score) = (model?, score?);
+        if score < self.cue_act {
+            return None;
+        }
+        self.score_outside_quotes(model, text, group, delta)
+            .filter(|&own| own < score)
+    }
+
     /// The model's score of the member's own words in `text`: the text with every quoted
     /// passage left out ([`outside_quotes`]), scored as a message of its own — `None` when
     /// nothing is quoted or fewer than [`OWN_WORDS`] characters of the normalized text are
     /// left (a message that is all quotation gives the model nothing of the member's to read).
     /// A member who warns quotes the ad and says what they think of it (`“账户异常 请联系客服”
-    /// 这种短信直接删`); the model read the ad. Out of line: few messages quote anything.
-    #[cold]
-    #[inline(never)]
+    /// 这种短信直接删`); the model read the ad.
     fn score_outside_quotes(
         &self,
         model: &Model,
