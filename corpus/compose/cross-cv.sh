@@ -1,20 +1,24 @@
 #!/bin/bash
 # Cross-author cross-validation: how well a model trained on the composed messages plus four
 # fifths of the hand-written ones judges the remaining fifth of the hand-written ones (line i of
-# the hand-written files in fold i mod 5). The composed files are never judged: they share
-# fragments with each other, so judging them would flatter the model (`model eval --folds`
-# does, see corpus/README.md). Nor are the `more-*.tsv` files: lines written by the author of
-# the third round's fragments, always trained on, so that the judged lines stay the other
-# authors' and the figures stay comparable with those before them. The messages of corpus/check
-# (written in detection round 20: members' sales, real roles, invitations, job and betting talk,
-# English crypto chat, and pitches of the weakest categories) are judged too, line j in fold
-# j mod 5, and never trained on; they are reported apart (CHECK), so the RECALL line stays
-# comparable with earlier rounds. Nothing else of corpus/ is read, corpus/eval never.
+# the hand-written files in fold i mod 5; PARTITION below gives other partitions). The composed
+# files are never judged: they share fragments with each other, so judging them would flatter
+# the model (`model eval --folds` does, see corpus/README.md). Nor are the `more-*.tsv` files:
+# lines written by the author of the third round's fragments, always trained on, so that the
+# judged lines stay the other authors' and the figures stay comparable with those before them.
+# The messages of corpus/check (written in detection round 20: members' sales, real roles,
+# invitations, job and betting talk, English crypto chat, and pitches of the weakest categories)
+# are judged too, line j in fold j mod 5, and never trained on; they are reported apart (CHECK),
+# so the RECALL line stays comparable with earlier rounds. Nothing else of corpus/ is read,
+# corpus/eval never.
 #
 # usage (from the repository root, with a built qunguan):
 #   BIN=target/release/qunguan SWEEP="0.3:0.65 0.3:0.7 0.3:0.75" corpus/compose/cross-cv.sh
 # SWEEP lists veto:act pairs (default: the shipped thresholds of rules/rules.toml, 0.4:0.6).
 # TRAIN_ARGS are passed to `qunguan model train` (e.g. "--epochs 20 --l2 1e-5").
+# PARTITION=p (default 0) puts line i in fold (i + (i div 5) * p) mod 5 instead (check line j
+# likewise): p = 1, 2, 3 give other partitions of the same lines, so a change can be judged
+# over which lines happen to share a fold as well as over the training shuffle (--seed, --runs).
 set -e
 REPO=$(pwd)
 BIN=${BIN:-$REPO/target/release/qunguan}
@@ -26,6 +30,8 @@ cp corpus/train/spam/more-*.tsv $COMP/spam/ 2>/dev/null || true; cp corpus/train
 python3 - "$REPO/corpus/train" "$W" "$REPO/corpus/check" <<'PY'
 import os,sys
 src,w,check=sys.argv[1],sys.argv[2],sys.argv[3]
+shift=int(os.environ.get('PARTITION') or 0)
+def fold(i): return (i+(i//5)*shift)%5
 files=[]
 for root,_,fs in os.walk(src):
     for f in fs:
@@ -41,7 +47,7 @@ for path in files:
     outs={(k,p):open(os.path.join(w,f'{p}{k}',rel),'w',encoding='utf-8') for k in range(5) for p in ('train','test')}
     for l in lines:
         for k in range(5):
-            outs[(k,'test' if i%5==k else 'train')].write(l)
+            outs[(k,'test' if fold(i)==k else 'train')].write(l)
         i+=1
     for f in outs.values(): f.close()
 # corpus/check: judged in one fold each, never trained on; category <label>/check-<file>
@@ -54,7 +60,7 @@ for path in sorted(os.path.join(r,f) for r,_,fs in os.walk(check) for f in fs if
         os.makedirs(os.path.join(w,f'test{k}',label),exist_ok=True)
         outs.append(open(os.path.join(w,f'test{k}',label,'check-'+name.replace(os.sep,'-')),'w',encoding='utf-8'))
     for l in lines:
-        outs[j%5].write(l); j+=1
+        outs[fold(j)].write(l); j+=1
     for f in outs: f.close()
 PY
 for k in 0 1 2 3 4; do

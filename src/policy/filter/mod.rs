@@ -137,6 +137,9 @@ pub struct Judgement {
     pub reason: Option<Reason>,
     /// The rules found a soft hit and the model overruled it (`score < veto`).
     pub vetoed: bool,
+    /// The model's score of the member's own words outside quotation marks, when it was
+    /// read and is the lower: then it is `score` (see [`Filter::judge`]).
+    pub own_words: Option<f32>,
 }
 
 /// A rule's name and settings, as compiled.
@@ -503,7 +506,10 @@ impl Filter {
     ///   score is below `[model] veto`; for a trusted member only a hard phrase does, the
     ///   cue combinations go to review;
     /// - without a rule hit, a score at or above `[model] act` acts for a new member and goes
-    ///   to review for a trusted one.
+    ///   to review for a trusted one;
+    /// - a message that quotes something is scored twice where the model would act on its
+    ///   own: as it is and as the member's own words without the quoted passages, and the
+    ///   lower score counts ([`Filter::score_outside_quotes`]).
     ///
     /// Without a model, or on text mostly in a script the corpus does not cover, the rules
     /// decide alone (`score` is `None`).
@@ -533,6 +539,15 @@ impl Filter {
             m.score_with(delta, scratch.model_text(text, &self.phrases), &flags)
         });
         let rules = rules_reason(text, decided, scratch, &self.rules, score.is_some());
+        // Quoting is talking about: where the model would act on its own (no rule decided),
+        // it reads the member's own words around a quotation too, and the lower score counts
+        // ([`Filter::own_words`]). A soft hit's veto still reads the whole message: the rules
+        // saw the combination, quoted or not.
+        let own_words = match (rules, facts.as_ref()) {
+            (None, Some(f)) if f.quote_marks >= 2 => self.own_words(model, score, text, group, delta),
+            _ => None,
+        };
+        let score = own_words.or(score);
         // Whether a cue lowers the threshold matters only for a score between the two: the
         // text is read for a bare cue only then.
         let cue = rules.is_none()
@@ -550,7 +565,53 @@ impl Filter {
             review,
             reason: acts,
             vetoed,
+            own_words,
         }
+    }
+
+    /// The score of the member's own words outside the quotation marks of `text`
+    /// ([`Filter::score_outside_quotes`]) when the model's `score` of the whole message
+    /// reaches `cue_act` (below it, nothing the model does alone can act) and the own words
+    /// score lower; `None` otherwise. Out of line: few messages quote anything.
+    #[cold]
+    #[inline(never)]
+    fn own_words(
+        &self,
+        model: Option<&Model>,
+        score: Option<f32>,
+        text: &str,
+        group: Option<GroupId>,
+        delta: Option<&Delta>,
+    ) -> Option<f32> {
+        let (model, score) = (model?, score?);
+        if score < self.cue_act {
+            return None;
+        }
+        self.score_outside_quotes(model, text, group, delta)
+            .filter(|&own| own < score)
+    }
+
+    /// The model's score of the member's own words in `text`: the text with every quoted
+    /// passage left out ([`outside_quotes`]), scored as a message of its own — `None` when
+    /// nothing is quoted or fewer than [`OWN_WORDS`] characters of the normalized text are
+    /// left (a message that is all quotation gives the model nothing of the member's to read).
+    /// A member who warns quotes the ad and says what they think of it (`“账户异常 请联系客服”
+    /// 这种短信直接删`); the model read the ad.
+    fn score_outside_quotes(
+        &self,
+        model: &Model,
+        text: &str,
+        group: Option<GroupId>,
+        delta: Option<&Delta>,
+    ) -> Option<f32> {
+        let own = outside_quotes(text)?;
+        let mut scratch = Scratch::default();
+        let _ = self.find(&own, group, true, &mut scratch);
+        if scratch.normalized().chars().count() < OWN_WORDS {
+            return None;
+        }
+        let flags = self.flags_of(&own, &scratch);
+        Some(model.score_with(delta, scratch.model_text(&own, &self.phrases), &flags))
     }
 
     /// The model, if it applies in `group` and covers the script of `text`.
@@ -1142,6 +1203,51 @@ const QUOTES: [(char, char); 7] = [
     ('＂', '＂'),
     ('\'', '\''),
 ];
+
+/// Quotation marks whose passages [`outside_quotes`] leaves out: the pairs of [`QUOTES`]
+/// but the single ones (`‘…’` and `'…'` are apostrophes as often as quotes in chat).
+const PASSAGE_QUOTES: [(char, char); 5] = [('“', '”'), ('「', '」'), ('『', '』'), ('"', '"'), ('＂', '＂')];
+
+/// The shortest quoted passage [`outside_quotes`] leaves out, in characters between the marks.
+const QUOTED_MIN: usize = 2;
+
+/// How many characters of normalized text must be left outside the quotation marks for their
+/// score to count ([`Filter::score_outside_quotes`]).
+const OWN_WORDS: usize = 4;
+
+/// `text` without its quoted passages: each pair of [`PASSAGE_QUOTES`] on one line with at
+/// least [`QUOTED_MIN`] characters between the marks is replaced, marks and all, by a space.
+/// `None` when there is no such passage.
+fn outside_quotes(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut cut = false;
+    while let Some((at, open)) = rest
+        .char_indices()
+        .find(|&(_, c)| PASSAGE_QUOTES.iter().any(|&(o, _)| o == c))
+    {
+        let close = PASSAGE_QUOTES
+            .iter()
+            .find(|&&(o, _)| o == open)
+            .map_or(open, |&(_, c)| c);
+        let after = &rest[at + open.len_utf8()..];
+        let line = after.split('\n').next().unwrap_or(after);
+        if let Some(end) = line.find(close)
+            && line[..end].chars().count() >= QUOTED_MIN
+        {
+            out.push_str(&rest[..at]);
+            out.push(' ');
+            rest = &after[end + close.len_utf8()..];
+            cut = true;
+            continue;
+        }
+        // Not a passage: keep the mark and look on after it.
+        out.push_str(&rest[..at + open.len_utf8()]);
+        rest = after;
+    }
+    out.push_str(rest);
+    cut.then_some(out)
+}
 
 /// Whether the byte span `start..end` of `text` lies inside a pair of quotation marks
 /// ([`QUOTES`]) on the same line: an opening mark before it that nothing closed, and the

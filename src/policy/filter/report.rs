@@ -157,6 +157,12 @@ fn explain_with(
                 },
                 above: e.score >= threshold,
             });
+            if let Some(own) = report.judgement.own_words {
+                line(ExplainLine::OwnWords {
+                    score: own,
+                    above: own >= threshold,
+                });
+            }
             line(ExplainLine::FeaturesHeading(e.logit));
             line(ExplainLine::Bias(e.bias));
             for c in &e.features {

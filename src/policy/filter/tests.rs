@@ -814,3 +814,69 @@ fn a_mask_starts_the_n_grams_afresh() {
         assert_eq!(summed.to_bits(), by_callback.to_bits(), "{text:?}");
     }
 }
+
+/// What a member says around a quotation: the quoted passages left out, marks and all, when
+/// they are pairs on one line with two characters or more between them.
+#[test]
+fn outside_quotes_leaves_out_the_quoted_passages() {
+    let rows: &[(&str, Option<&str>)] = &[
+        ("“账户异常 请联系客服”这种短信直接删", Some(" 这种短信直接删")),
+        ("有人私聊我「代写论文」『包过』 这群里", Some("有人私聊我   这群里")),
+        (
+            "he said \"guaranteed profit\" lol, and ＂dm me＂ too",
+            Some("he said   lol, and   too"),
+        ),
+        // Too short to be a passage, a mark without its close, a close on the next line,
+        // single quotes and apostrophes: nothing is left out.
+        ("备注“福”进群", None),
+        ("他说“日结兼职 然后就没了", None),
+        ("“第一行\n第二行”", None),
+        ("it's 'fine' they said", None),
+        ("今天天气不错", None),
+        // Only the passage that closes on its line; the rest stays.
+        ("“a\n“日结兼职”吗", Some("“a\n 吗")),
+    ];
+    for &(text, want) in rows {
+        assert_eq!(outside_quotes(text).as_deref(), want, "{text:?}");
+    }
+}
+
+/// Where the model would act on its own, the score of a message that quotes something is the
+/// lower of the message's and that of the member's own words around the quotation, when four
+/// or more normalized characters are left: a member quoting an ad to warn about it is not read
+/// as the ad.
+#[test]
+fn a_quoted_ad_is_scored_by_the_words_around_it() {
+    let f = filter(true);
+    let ad = "领福利进群，名额有限，先到先得";
+    let score = |text: &str| f.judge(text, G, Trust::New, None).score.expect("scored");
+    let (whole, own) = (score(&format!("{ad} 大家千万别信")), score(" 大家千万别信"));
+    assert!(whole >= 0.8 && own < 0.3, "{whole} {own}");
+    // Quoted: the lower score, and nothing acts.
+    let quoted = format!("“{ad}” 大家千万别信");
+    let j = f.judge(&quoted, G, Trust::New, None);
+    assert_eq!((j.score, j.own_words), (Some(own), Some(own)), "{j:?}");
+    assert!(j.violation.is_none() && !j.review, "{j:?}");
+    // A trusted member's goes to no review list either; `filter explain` shows both scores.
+    let j = f.judge(&quoted, G, Trust::Trusted, None);
+    assert!(j.violation.is_none() && !j.review && j.own_words == Some(own), "{j:?}");
+    let report = f.inspect(&quoted, None);
+    assert_eq!(report.judgement.own_words, Some(own));
+    assert!(report.explanation.expect("explained").score >= 0.8);
+    // All quotation, or too little outside it: the message's own score, and the ad acts.
+    for text in [format!("“{ad}”"), format!("「{ad}」看看")] {
+        let j = f.judge(&text, G, Trust::New, None);
+        assert!(
+            j.score.expect("scored") >= 0.8 && j.own_words.is_none(),
+            "{text}: {j:?}"
+        );
+        assert_eq!(j.reason, Some(Reason::Model), "{text}");
+    }
+    // An ad that quotes a code word keeps its own score (the words around it are the ad).
+    let j = f.judge("领福利进群，名额有限，备注“福利”先到先得", G, Trust::New, None);
+    assert_eq!(j.reason, Some(Reason::Model), "{j:?}");
+    // A soft hit: its veto reads the whole message, quoted or not (the rules saw the pair).
+    let j = f.judge(&format!("“{ad} 日结 私聊” 大家千万别信"), G, Trust::New, None);
+    assert!(j.own_words.is_none() && j.score.expect("scored") >= 0.3, "{j:?}");
+    assert_eq!(j.reason, Some(Reason::TwoCues), "{j:?}");
+}

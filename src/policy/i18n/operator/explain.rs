@@ -138,6 +138,14 @@ pub enum ExplainLine<'a> {
         /// At or above it.
         above: bool,
     },
+    /// The model's score of the member's own words outside quotation marks, which counts
+    /// when it is the lower (a quoted ad is not read as the member's).
+    OwnWords {
+        /// The score.
+        score: f32,
+        /// At or above the threshold in force.
+        above: bool,
+    },
     /// The heading of the feature lines, with the log-odds.
     FeaturesHeading(f32),
     /// The model's bias.
@@ -283,6 +291,20 @@ pub fn explain_line(locale: Locale, line: ExplainLine<'_>) -> String {
                 (false, false) => format!("model:       score {score:.3} (below; {against})"),
             }
         }
+        ExplainLine::OwnWords { score, above } => match (zh, above) {
+            (true, true) => {
+                format!("引号外：      成员自己的话得分 {score:.3}（达到或高于；引号内的内容不计，以较低的得分为准）")
+            }
+            (true, false) => {
+                format!("引号外：      成员自己的话得分 {score:.3}（低于；引号内的内容不计，以较低的得分为准）")
+            }
+            (false, true) => format!(
+                "own words:   score {score:.3} outside the quotation marks (at or above; the lower score counts)"
+            ),
+            (false, false) => {
+                format!("own words:   score {score:.3} outside the quotation marks (below; the lower score counts)")
+            }
+        },
         ExplainLine::FeaturesHeading(logit) if zh => format!("特征：        对对数几率 {logit:+.3} 贡献最大的几项"),
         ExplainLine::FeaturesHeading(logit) => {
             format!("features:    the largest contributions to the log-odds {logit:+.3}")
