@@ -132,9 +132,21 @@ impl Daemon {
             if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
+            assert!(
+                !self.exited(),
+                "the daemon for port {} exited before it was ready; its log is above",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("daemon did not become ready on port {}", self.port);
+    }
+
+    /// Whether the process has ended (a zombie not yet reaped, or gone).
+    fn exited(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).map_or(true, |stat| {
+            stat.rsplit_once(") ").is_none_or(|(_, rest)| rest.starts_with('Z'))
+        })
     }
 
     /// Sends a signal (`-TERM`, `-KILL`) to the process.
@@ -225,8 +237,35 @@ pub async fn cli_with_input(data: &Path, args: &[&str], input: &str) -> Output {
     .expect("join")
 }
 
-/// A free port on 127.0.0.1.
+/// A port on 127.0.0.1 that is free now and that no other call in this test process hands out
+/// again, for a child daemon to bind a moment later.
+///
+/// Not from the kernel's ephemeral range (where `bind(0)` would pick it): the outgoing
+/// connections of every other test take their local ports from there, and one of them could
+/// take this port between this call and the daemon's bind (the daemon then exits and never
+/// becomes ready). Below that range, ports go out in turn from a start spread by the process
+/// id, each checked free by binding it.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOWEST);
+    if span >= 1_000 {
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let Ok(port) = u16::try_from(LOWEST + (start + n) % span) else {
+                continue;
+            };
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
