@@ -114,7 +114,7 @@ impl Default for LimitsSettings {
             console_login_addresses: 4_096,
             send_window_groups: 10_000,
             engagement_members: 100_000,
-            engagement_unwritten: 16_384,
+            engagement_unwritten: 65_536,
             faq_cooldowns: 10_000,
             verify_pending: 10_000,
             trust_members: DEFAULT_TRUST_MEMBERS,
