@@ -103,7 +103,7 @@ impl StoreThreads {
                         handles.push(handle);
                         stops.push(stop);
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot start a store thread; using tokio's blocking pool"),
+                    Err(e) => tracing::warn!(error = %e, "cannot start a store thread; the others take its work (tokio's blocking pool if none started)"),
                 }
             }
             Drivers {
