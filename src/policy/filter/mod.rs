@@ -1192,21 +1192,22 @@ fn plain_case(written: &str) -> bool {
     })
 }
 
-/// Pairs of quotation marks: `“…”`, `「…」`, `『…』`, `‘…’`, `"…"`, `＂…＂`, and `'…'` where the
-/// `'` is not an apostrophe (not between two letters).
+/// Pairs of quotation marks: `“…”`, `「…」`, `『…』`, `"…"`, `＂…＂`, `‘…’`, and `'…'` where the
+/// `'` is not an apostrophe (not between two letters). The single ones last
+/// ([`PASSAGE_QUOTES`]).
 const QUOTES: [(char, char); 7] = [
     ('“', '”'),
     ('「', '」'),
     ('『', '』'),
-    ('‘', '’'),
     ('"', '"'),
     ('＂', '＂'),
+    ('‘', '’'),
     ('\'', '\''),
 ];
 
 /// Quotation marks whose passages [`outside_quotes`] leaves out: the pairs of [`QUOTES`]
 /// but the single ones (`‘…’` and `'…'` are apostrophes as often as quotes in chat).
-const PASSAGE_QUOTES: [(char, char); 5] = [('“', '”'), ('「', '」'), ('『', '』'), ('"', '"'), ('＂', '＂')];
+const PASSAGE_QUOTES: &[(char, char)] = QUOTES.split_at(5).0;
 
 /// The shortest quoted passage [`outside_quotes`] leaves out, in characters between the marks.
 const QUOTED_MIN: usize = 2;
