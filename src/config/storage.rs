@@ -33,6 +33,11 @@ pub struct StorageSettings {
     pub flush_linger_us: u64,
     /// A lingering flush starts at once when this many writers wait for it.
     pub flush_linger_waiters: u64,
+    /// Compact the database when sled's files exceed this many times their size after the
+    /// last compaction; 0 = never (`crate::store::compact`).
+    pub compact_growth: u64,
+    /// Never compact sled's files smaller than this.
+    pub compact_min: ByteSize,
 }
 
 impl Default for StorageSettings {
@@ -47,6 +52,8 @@ impl Default for StorageSettings {
             watchdog: super::robust::WATCHDOG,
             flush_linger_us: 0,
             flush_linger_waiters: 6,
+            compact_growth: 4,
+            compact_min: ByteSize::mib(64),
         }
     }
 }

@@ -106,6 +106,15 @@ impl Settings {
         if self.storage.flush_linger_waiters == 0 || self.storage.flush_linger_waiters > 4096 {
             issue("storage.flush_linger_waiters", "must be between 1 and 4096".into());
         }
+        if self.storage.compact_growth == 1 || self.storage.compact_growth > 1000 {
+            issue(
+                "storage.compact_growth",
+                "must be 0 (never compact) or between 2 and 1000".into(),
+            );
+        }
+        if self.storage.compact_min.0 < 1 << 20 {
+            issue("storage.compact_min", "must be at least 1MiB".into());
+        }
         if self.server.max_body_bytes < 1024 {
             issue("server.max_body_bytes", "must be at least 1024".into());
         }
@@ -227,6 +236,9 @@ mod tests {
             ("[storage]\nseen_ttl = \"10s\"\n", "storage.seen_ttl"),
             ("[storage]\nflush_linger_us = 60000\n", "storage.flush_linger_us"),
             ("[storage]\nflush_linger_waiters = 0\n", "storage.flush_linger_waiters"),
+            ("[storage]\ncompact_growth = 1\n", "storage.compact_growth"),
+            ("[storage]\ncompact_growth = 5000\n", "storage.compact_growth"),
+            ("[storage]\ncompact_min = \"100KiB\"\n", "storage.compact_min"),
             ("[admin]\nsuper_users = [\"wx:1\"]\n", "wx"),
             ("[groups.1]\nexempted = [1]\n", "exempted"),
         ];

@@ -23,6 +23,7 @@
 //! | `qunguan_memory_capacity`                | gauge     | `structure`         |
 //! | `qunguan_memory_evictions_total`         | counter   | `structure`         |
 //! | `qunguan_store_size_bytes`               | gauge     |                     |
+//! | `qunguan_store_compactions_total`        | counter   |                     |
 //! | `qunguan_audit_archive_files`            | gauge     |                     |
 //! | `qunguan_audit_archive_bytes`            | gauge     |                     |
 //! | `qunguan_audit_hot_cases`                | gauge     |                     |
@@ -312,6 +313,7 @@ pub struct Metrics {
     bounds: Mutex<Vec<Arc<Bound>>>,
     /// The database folder's size on disk, bytes (set when `/metrics` is scraped).
     store_bytes: AtomicU64,
+    store_compactions: AtomicU64,
     /// Resident memory, bytes (set when `/metrics` is scraped; 0 where unknown).
     resident_bytes: AtomicU64,
     /// The audit archive (set when `/metrics` is scraped): day files, their bytes, cases in
@@ -522,6 +524,7 @@ impl Default for Metrics {
             gateways: Mutex::new(Default::default()),
             bounds: Mutex::new(Vec::new()),
             store_bytes: AtomicU64::new(0),
+            store_compactions: AtomicU64::new(0),
             archive: Default::default(),
             resident_bytes: AtomicU64::new(0),
             learning: LearningGauges::default(),
@@ -678,6 +681,12 @@ impl Metrics {
     pub fn bound(&self, name: &str) -> Option<Arc<Bound>> {
         let bounds = self.bounds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         bounds.iter().find(|b| b.name() == name).cloned()
+    }
+
+    /// The store's compactions so far (`qunguan_store_compactions_total`; read at scrape
+    /// time from the store, which counts them).
+    pub fn set_store_compactions(&self, compactions: u64) {
+        self.store_compactions.store(compactions, Ordering::Relaxed);
     }
 
     /// Records the database folder's size on disk and the process's resident memory, for the
@@ -967,6 +976,13 @@ impl Metrics {
             "What the database folder takes on disk.",
         );
         let _ = writeln!(out, "qunguan_store_size_bytes {}", load(&self.store_bytes));
+        header(
+            out,
+            "qunguan_store_compactions_total",
+            "counter",
+            "Times the database was copied into a fresh folder because its files had outgrown what they hold.",
+        );
+        let _ = writeln!(out, "qunguan_store_compactions_total {}", load(&self.store_compactions));
         let archive = [
             (
                 "qunguan_audit_archive_files",
@@ -1143,6 +1159,7 @@ mod tests {
         // Tracking a structure of the same name again replaces it.
         m.track(Bound::new("activity_notes", 60));
         m.set_sizes(12_345, 6_789);
+        m.set_store_compactions(3);
         let text = m.render(OutboxGauges::default());
         for expected in [
             "qunguan_memory_entries{structure=\"flood_members\"} 7\n",
@@ -1150,6 +1167,7 @@ mod tests {
             "qunguan_memory_evictions_total{structure=\"flood_members\"} 2\n",
             "qunguan_memory_capacity{structure=\"activity_notes\"} 60\n",
             "qunguan_store_size_bytes 12345\n",
+            "qunguan_store_compactions_total 3\n",
             "process_resident_memory_bytes 6789\n",
         ] {
             assert!(text.contains(expected), "{expected} in\n{text}");

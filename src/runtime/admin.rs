@@ -106,6 +106,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     let metrics = Arc::clone(&state.metrics);
     let gauges = tokio::task::spawn_blocking(move || {
         metrics.set_sizes(store.disk_usage().unwrap_or(0), resident_bytes());
+        metrics.set_store_compactions(store.compactions());
         if let Ok(a) = store.archive_gauges() {
             metrics.set_archive(a.files, a.bytes, a.hot_cases, a.moved, a.bad_lines);
         }

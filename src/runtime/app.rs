@@ -852,6 +852,29 @@ async fn stop_stalled(reason: String, background: &CancellationToken) -> AppErro
     AppError::Stalled(reason)
 }
 
+/// After a sweep: compacts the database if its files have outgrown what they hold
+/// (`[storage] compact_growth`, `compact_min`; see [`crate::store::compact`]). Blocking.
+fn compact_if_due(store: &Store, storage: &crate::config::StorageSettings) {
+    let policy = crate::store::compact::CompactPolicy {
+        growth: storage.compact_growth,
+        min_bytes: storage.compact_min.0,
+    };
+    match store.compaction_due(policy) {
+        Ok(false) => {}
+        Ok(true) => match store.compact() {
+            Ok(done) => tracing::info!(
+                before_bytes = done.before,
+                after_bytes = done.after,
+                records = done.records,
+                took_ms = done.took_ms,
+                "store: compacted the database"
+            ),
+            Err(e) => tracing::error!(error = %e, "store: compaction failed; the database is unchanged"),
+        },
+        Err(e) => tracing::error!(error = %e, "store: cannot tell whether the database needs compacting"),
+    }
+}
+
 /// Runs the store's sweep at start and then every `[storage] sweep_every`, off the async threads.
 async fn sweep_periodically(
     store: Store,
@@ -883,6 +906,7 @@ async fn sweep_periodically(
             let report = store.sweep(clock.now(), &policy)?;
             let rejoin = settings.welcome.rejoin_window.get();
             let joins = store.sweep_joins(clock.now(), rejoin)?;
+            compact_if_due(&store, &settings.storage);
             crate::runtime::memory::trim();
             Ok::<_, StoreError>((report, joins))
         })

@@ -138,6 +138,11 @@ impl FlushSeq {
     }
 }
 
+/// The operation name of a compaction ([`Store::begin`]).
+pub(crate) const COMPACT_OP: &str = "compact";
+/// How long a compaction may run before the watchdog counts it as stalled.
+pub(crate) const COMPACT_STALL: Duration = Duration::from_secs(600);
+
 /// The store's health state; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct StoreHealth {
@@ -152,6 +157,8 @@ pub(crate) struct StoreHealth {
     pub(crate) sidecar_written: Mutex<Option<Instant>>,
     /// True for the daemon's store: it keeps the integrity sidecar up to date.
     pub(crate) tracking: AtomicBool,
+    /// Compactions done ([`super::compact`]).
+    pub(crate) compactions: AtomicU64,
 }
 
 impl StoreHealth {
@@ -204,12 +211,16 @@ impl Store {
     /// How long the oldest write or flush still in progress has been running, and what it is;
     /// `None` when none is.
     #[must_use]
+    ///
+    /// While a compaction runs, every writer waits for it by design ([`super::compact`]), so
+    /// nothing counts as stalled until the compaction itself has run for [`COMPACT_STALL`].
     pub fn stalled_for(&self) -> Option<(Duration, &'static str)> {
-        self.inner
-            .health
-            .lock_ops()
-            .first_key_value()
-            .map(|(_, (since, what))| (since.elapsed(), *what))
+        let ops = self.inner.health.lock_ops();
+        if let Some((since, what)) = ops.values().find(|(_, what)| *what == COMPACT_OP) {
+            let elapsed = since.elapsed();
+            return (elapsed >= COMPACT_STALL).then_some((elapsed, *what));
+        }
+        ops.first_key_value().map(|(_, (since, what))| (since.elapsed(), *what))
     }
 
     /// The faults injected into this store's writes (tests, drills).

@@ -51,6 +51,10 @@
 //!   full disk by itself. The trees live behind one swappable [`Trees`] handle for that;
 //!   every method reaches them through `self.trees()?`.
 //! - A damaged database is refused at start ([`integrity`]).
+//! - sled's files outgrow what they hold without bound; [`Store::compact`] copies the trees
+//!   into a fresh folder under the commit lock and swaps the same [`Trees`] handle
+//!   ([`compact`]), run after a sweep when the files have grown `[storage] compact_growth`
+//!   times.
 
 pub(crate) mod archive;
 pub(crate) mod audit;
@@ -58,6 +62,7 @@ pub mod backup;
 pub(crate) mod bans;
 pub(crate) mod blocking;
 pub(crate) mod codec;
+pub(crate) mod compact;
 mod cursor;
 pub(crate) mod engagement;
 pub(crate) mod gate;
@@ -486,16 +491,22 @@ impl Store {
     /// sealed and synced for it alone (docs/performance.md, "Session 19").
     pub(crate) fn flush_now(&self) -> Result<u64, StoreError> {
         let _op = self.begin("flush");
+        let record = integrity::records_flush_seq(self);
+        // A flush that records its number writes `meta`: under the commit lock, like every
+        // other write, so a compaction never copies the database without it and then serves
+        // a copy older than the sidecar says ([`compact`]).
+        let log = record.then(|| self.lock());
         let trees = self.write_gate()?;
         self.observe(self.inner.health.faults.before_flush())?;
         let flushes = &self.inner.health.flushes;
         let seq = flushes.next();
-        let record = integrity::records_flush_seq(self);
-        let flushed = if record {
-            integrity::record_flush_seq(&trees.meta, seq).and_then(|()| Ok(trees.db.flush()?))
+        let recorded = if record {
+            integrity::record_flush_seq(&trees.meta, seq)
         } else {
-            trees.db.flush().map_err(StoreError::from)
+            Ok(())
         };
+        drop(log);
+        let flushed = recorded.and_then(|()| Ok(trees.db.flush()?));
         self.observe(flushed)?;
         flushes.mark_durable(seq);
         if record {
@@ -806,6 +817,14 @@ const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// what it wrote, a restart in the same process) can hold it briefly while its background
 /// writes finish; so a lock failure is retried for [`LOCK_PATIENCE`] before it is reported.
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let db = open_db_at(&compact::current_dir(path)?, cache_bytes)?;
+    // Only now, holding sled's lock on the current database: what a compaction left.
+    compact::tidy(path)?;
+    Ok(db)
+}
+
+/// Opens sled exactly at `dir` with this daemon's settings (see [`open_db`]).
+fn open_db_at(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)

@@ -21,6 +21,15 @@ impl Store {
     }
 }
 
+/// Bytes one folder entry takes on disk (a folder with everything in it).
+pub(super) fn allocated_entry(entry: &std::fs::DirEntry) -> u64 {
+    match entry.metadata() {
+        Ok(meta) if meta.is_dir() => allocated(&entry.path(), false),
+        Ok(meta) => blocks(&meta),
+        Err(_) => 0,
+    }
+}
+
 fn allocated(dir: &Path, top: bool) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;

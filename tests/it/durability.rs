@@ -271,3 +271,104 @@ async fn backup_while_running_then_restore_elsewhere_keeps_strikes_cases_and_see
     daemon.signal("-TERM");
     assert!(daemon.wait_exit().await.success());
 }
+
+/// `qunguan_store_compactions_total` of a running daemon.
+async fn compactions(http: &reqwest::Client, daemon: &Daemon) -> u64 {
+    let text = http
+        .get(format!("{}/metrics", daemon.admin()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("qunguan_store_compactions_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the compactions counter")
+}
+
+#[tokio::test]
+async fn a_database_compacted_while_running_keeps_strikes_cases_and_seen_events() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let rules = root.path().join("rules");
+    write_default_rules(&rules);
+    let data = root.path().join("data");
+    let gateway = FakeOneBot::start(TOKEN).await;
+    let http = reqwest::Client::new();
+    let compact_soon = [
+        ("QUNGUAN__STORAGE__COMPACT_MIN", "1MiB"),
+        ("QUNGUAN__STORAGE__COMPACT_GROWTH", "2"),
+        ("QUNGUAN__STORAGE__SWEEP_EVERY", "10s"),
+    ];
+    let daemon = Daemon::start_on(&data, &rules, &gateway, &compact_soon);
+    daemon.wait_ready().await;
+    let first = group_message(1, 3_001, "member", "加微信");
+    assert_eq!(
+        post(&http, &daemon.webhook(), &first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    gateway.wait_delivered(2, PATIENCE).await;
+
+    // Other groups' spam grows the files until a sweep finds them worth compacting.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut n = 0;
+    while compactions(&http, &daemon).await == 0 {
+        assert!(Instant::now() < deadline, "no compaction after {n} events");
+        for _ in 0..50 {
+            n += 1;
+            let event = group_message_in(7_000 + n % 40, 10_000 + n, 50_000 + n, "member", "加微信 领红包");
+            assert_eq!(
+                post(&http, &daemon.webhook(), &event).await.expect("answers"),
+                StatusCode::NO_CONTENT
+            );
+        }
+    }
+    assert!(data.join("sled-current").exists(), "the copy is the database");
+    assert!(!data.join("db").exists(), "the files of before are deleted");
+
+    // The seen key survived: the first event again changes nothing. The strike survived: the
+    // member's next violation mutes.
+    assert_eq!(
+        post(&http, &daemon.webhook(), &first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    let second = group_message(2, 3_001, "member", "加微信");
+    assert_eq!(
+        post(&http, &daemon.webhook(), &second).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    let ours = |calls: &[Call]| {
+        calls
+            .iter()
+            // A recall names only its message; ours are below the other groups' ids.
+            .filter(|c| c.params["group_id"] == GROUP || c.params["message_id"].as_i64().is_some_and(|id| id < 10_000))
+            .map(|c| c.action.clone())
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while ours(&gateway.delivered()).len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        ours(&gateway.delivered()),
+        ["delete_msg", "send_group_msg", "delete_msg", "set_group_ban"],
+        "one warning, then a mute; nothing for the redelivered first event"
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+
+    // It starts again on the copy (the integrity check passes) and the cases are all there.
+    let daemon = Daemon::start_on(&data, &rules, &gateway, &compact_soon);
+    daemon.wait_ready().await;
+    daemon.signal("-TERM");
+    assert!(daemon.wait_exit().await.success());
+    let cases = audit(&data).await;
+    let ours: Vec<u64> = cases
+        .iter()
+        .filter(|c| c.group.to_string() == format!("qq:{GROUP}"))
+        .map(|c| c.case)
+        .collect();
+    assert_eq!(ours, [1, 2], "numbering continues across the compaction");
+    assert!(cases.len() > n as usize / 2, "{} cases of {n} events", cases.len());
+}

@@ -1,0 +1,349 @@
+//! Compaction: the database copied into a fresh sled folder when its files have grown far
+//! past what they hold.
+//!
+//! sled 0.34 is a log: every write appends, and a segment of the log is reused only once
+//! sled counts less than half of it as live. Under qunguan's writes (member records rewritten
+//! every few seconds, seen keys and audit cases added and swept) that count stays high while
+//! the live data does not grow, and the file grows for good: in the soak bench, with every
+//! retention window at two minutes so that the live data stays flat, the folder took 584
+//! bytes per event after 3,000,000 events (1.7 GB) for about 19 MB of live records, and it
+//! was still growing by the same amount per event (docs/storage.md, "Compaction"). Copying
+//! the trees into a new database writes each record once: 43 MB for that database.
+//!
+//! **When.** After each sweep (`[storage] sweep_every`) the daemon compares the sled files'
+//! size with `[storage] compact_growth` times their size after the last compaction (as
+//! recorded in the pointer file below; before any, `[storage] compact_min`), and compacts
+//! when both that and `compact_min` are exceeded. `compact_growth = 0` turns it off.
+//!
+//! **How.** Under the audit archive's lock and the commit lock (every writer takes the commit
+//! lock, so none writes meanwhile; readers go on reading the old handle), the old database is
+//! flushed, its every tree copied into `<storage.path>/sled-<n>/` in batches and flushed, and
+//! then the pointer file `<storage.path>/sled-current` is replaced (written aside, synced,
+//! renamed, the folder synced): that rename is the moment the new copy becomes the database.
+//! The store then serves the new handle; the old one is closed once its last reader lets go,
+//! and its files are deleted. Events that arrive meanwhile wait for the commit lock (about a
+//! second per 15 MB of live records on the bench machine), none is refused.
+//!
+//! **Crashes.** Before the rename the old database is the database and the unfinished copy is
+//! deleted by the next open; after it, the new one is, and the old files are. Every opener
+//! ([`super::open_db`]) reads the pointer and tidies (only once it holds sled's lock on the
+//! current database, so it never deletes a copy a running daemon is writing). A database that
+//! was never compacted has sled's files directly in `storage.path`, as before this existed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Store, StoreError, Trees};
+
+/// The pointer file inside `storage.path`: the name of the folder holding sled's files, and
+/// their size right after the compaction that wrote them.
+pub(crate) const POINTER: &str = "sled-current";
+/// Prefix of the folders compaction writes.
+const DIR_PREFIX: &str = "sled-";
+/// sled's own files and folders in its path (0.34): what a database folder holds of sled's.
+const SLED_FILES: [&str; 3] = ["db", "conf", "blobs"];
+/// Records copied per batch.
+const BATCH: usize = 1_000;
+/// How long a compaction waits for the old handle's last reader before it leaves the old
+/// files for the next open to delete.
+const RETIRE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What a compaction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// sled's files before, in bytes (allocated blocks).
+    pub before: u64,
+    /// sled's files after.
+    pub after: u64,
+    /// Records copied, over every tree.
+    pub records: u64,
+    /// How long the writers waited (the copy), in milliseconds.
+    pub took_ms: u64,
+}
+
+/// When compaction is due (`[storage] compact_growth`, `compact_min`).
+#[derive(Clone, Copy, Debug)]
+pub struct CompactPolicy {
+    /// Compact when sled's files exceed this many times their size after the last
+    /// compaction; 0: never.
+    pub growth: u64,
+    /// Never compact files smaller than this.
+    pub min_bytes: u64,
+}
+
+/// Where sled's files are: the folder the pointer names, else `path` itself.
+pub(crate) fn current_dir(path: &Path) -> Result<PathBuf, StoreError> {
+    match read_pointer(path)? {
+        None => Ok(path.to_owned()),
+        Some((name, _)) => {
+            let dir = path.join(&name);
+            if dir.is_dir() {
+                Ok(dir)
+            } else {
+                Err(StoreError::Io {
+                    path: path.join(POINTER).display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "it names the database folder {name}, which is missing; restore a backup with `qunguan restore`"
+                        ),
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// The pointer's folder name and recorded size, if there is a pointer.
+fn read_pointer(path: &Path) -> Result<Option<(String, u64)>, StoreError> {
+    let file = path.join(POINTER);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_at(&file)(e)),
+    };
+    let mut lines = text.lines();
+    let name = lines.next().unwrap_or_default().trim().to_owned();
+    let valid = name
+        .strip_prefix(DIR_PREFIX)
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !valid {
+        return Err(io_at(&file)(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("its first line should name a folder sled-<number>, not {name:?}"),
+        )));
+    }
+    let size = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    Ok(Some((name, size)))
+}
+
+/// Deletes what a compaction left behind: every `sled-<n>` folder but the current one, and,
+/// once the database lives in such a folder, sled's files directly in `path`. Call it only
+/// while holding sled's lock on the current database (after opening it).
+pub(crate) fn tidy(path: &Path) -> Result<(), StoreError> {
+    let current = read_pointer(path)?.map(|(name, _)| name);
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_copy = name
+            .strip_prefix(DIR_PREFIX)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && entry.path().is_dir();
+        if is_copy && current.as_deref() != Some(name) {
+            remove(&entry.path());
+        }
+        if name.ends_with(".tmp") && name.starts_with(POINTER) {
+            remove(&entry.path());
+        }
+    }
+    if current.is_some() {
+        remove_sled_files(path);
+    }
+    Ok(())
+}
+
+/// sled's files directly in `dir` (a database from before its first compaction).
+fn remove_sled_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if SLED_FILES.contains(&name) || name.starts_with("snap.") {
+            remove(&entry.path());
+        }
+    }
+}
+
+fn remove(path: &Path) {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Ok(()) => tracing::info!(path = %path.display(), "store: removed what an earlier compaction left"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "store: cannot remove what an earlier compaction left")
+        }
+    }
+}
+
+/// Bytes sled's files take in `dir` (allocated blocks); in a database folder from before the
+/// first compaction, only sled's own files count, not the archive or the sidecar.
+fn sled_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| SLED_FILES.contains(&n) || n.starts_with("snap."))
+        })
+        .map(|e| super::size::allocated_entry(&e))
+        .sum()
+}
+
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Syncs a folder, so that a rename or a new entry in it is durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_at(dir))
+}
+
+impl Store {
+    /// Whether [`Store::compact`] is due under `policy`: sled's files are larger than
+    /// `min_bytes` and than `growth` times their size after the last compaction.
+    pub fn compaction_due(&self, policy: CompactPolicy) -> Result<bool, StoreError> {
+        let Some(path) = &self.inner.path else { return Ok(false) };
+        if policy.growth == 0 {
+            return Ok(false);
+        }
+        let now = sled_bytes(&current_dir(path)?);
+        let base = read_pointer(path)?.map_or(0, |(_, size)| size);
+        Ok(now > policy.min_bytes && now > base.saturating_mul(policy.growth))
+    }
+
+    /// Compactions done since the store was opened (`qunguan_store_compactions_total`).
+    #[must_use]
+    pub fn compactions(&self) -> u64 {
+        self.inner.health.compactions.load(Ordering::Relaxed)
+    }
+
+    /// Copies the database into a fresh folder and continues on the copy (see the module
+    /// docs). Blocking: run it off the async threads. An error leaves the old database in
+    /// use, whole.
+    pub fn compact(&self) -> Result<Compaction, StoreError> {
+        let Some(path) = self.inner.path.clone() else {
+            return Err(StoreError::Invalid("a store without a folder cannot be compacted"));
+        };
+        let _op = self.begin(super::health::COMPACT_OP);
+        let _archive = self.inner.archive.lock();
+        let log = self.lock();
+        let started = Instant::now();
+        let old = self.write_gate()?;
+        self.observe(old.db.flush().map_err(StoreError::from))?;
+        let old_dir = current_dir(&path)?;
+        let before = sled_bytes(&old_dir);
+        let number = read_pointer(&path)?
+            .and_then(|(name, _)| name[DIR_PREFIX.len()..].parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        let name = format!("{DIR_PREFIX}{number}");
+        let new_dir = path.join(&name);
+        let copied = copy_into(&old.db, &new_dir, self.inner.cache_bytes);
+        let (db, records) = match copied {
+            Ok(done) => done,
+            Err(e) => {
+                remove(&new_dir);
+                return Err(e);
+            }
+        };
+        let after = sled_bytes(&new_dir);
+        if let Err(e) = switch(&path, &name, after) {
+            drop(db);
+            remove(&new_dir);
+            return Err(e);
+        }
+        // From here on the copy is the database.
+        let trees = Trees::open(db)?;
+        self.inner.trees.store(Some(Arc::new(trees)));
+        self.inner.health.compactions.fetch_add(1, Ordering::Relaxed);
+        let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        drop(log);
+        drop(_archive);
+        retire(old, &old_dir, &path);
+        Ok(Compaction {
+            before,
+            after,
+            records,
+            took_ms,
+        })
+    }
+}
+
+/// Every tree of `from` into a new database at `dir`, flushed. Returns it and the records.
+fn copy_into(from: &sled::Db, dir: &Path, cache_bytes: u64) -> Result<(sled::Db, u64), StoreError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io_at(dir))?;
+    }
+    let db = open_raw(dir, cache_bytes)?;
+    let mut records = 0u64;
+    for name in from.tree_names() {
+        let source = from.open_tree(&name)?;
+        let target = db.open_tree(&name)?;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in source.iter() {
+            let (key, value) = entry?;
+            batch.insert(key, value);
+            in_batch += 1;
+            records += 1;
+            if in_batch == BATCH {
+                target.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        target.apply_batch(batch)?;
+        if target.len() != source.len() {
+            return Err(StoreError::Invalid(
+                "a compacted tree does not hold what it was copied from",
+            ));
+        }
+    }
+    db.flush()?;
+    sync_dir(dir)?;
+    Ok((db, records))
+}
+
+/// Opens a database exactly at `dir` (no pointer), with the daemon's settings.
+fn open_raw(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    super::open_db_at(dir, cache_bytes)
+}
+
+/// Makes `name` the database folder: the pointer written aside, synced, renamed over the old
+/// one, and the folder synced.
+fn switch(path: &Path, name: &str, size: u64) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let tmp = path.join(format!("{POINTER}.tmp"));
+    let mut file = std::fs::File::create(&tmp).map_err(io_at(&tmp))?;
+    file.write_all(format!("{name}\n{size}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_at(&tmp))?;
+    drop(file);
+    let pointer = path.join(POINTER);
+    std::fs::rename(&tmp, &pointer).map_err(io_at(&pointer))?;
+    sync_dir(path)
+}
+
+/// Closes the old handle once its last reader lets go, then deletes its files; if a reader
+/// holds it past [`RETIRE_PATIENCE`], the files are left for the next open to delete.
+fn retire(old: Arc<Trees>, old_dir: &Path, path: &Path) {
+    let deadline = Instant::now() + RETIRE_PATIENCE;
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if Arc::strong_count(&old) > 1 {
+        tracing::warn!(folder = %old_dir.display(), "store: the database before compaction is still in use; its files are deleted at the next start");
+        return;
+    }
+    drop(old);
+    if old_dir == path {
+        remove_sled_files(path);
+    } else {
+        remove(old_dir);
+    }
+}
+
+#[cfg(test)]
+mod tests;
