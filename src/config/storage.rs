@@ -53,7 +53,7 @@ impl Default for StorageSettings {
             flush_linger_us: 0,
             flush_linger_waiters: 6,
             compact_growth: 4,
-            compact_min: ByteSize::mib(64),
+            compact_min: ByteSize::mib(256),
         }
     }
 }
