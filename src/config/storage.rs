@@ -34,7 +34,7 @@ pub struct StorageSettings {
     /// A lingering flush starts at once when this many writers wait for it.
     pub flush_linger_waiters: u64,
     /// Compact the database when sled's files exceed this many times their size after the
-    /// last compaction; 0 = never (`crate::store::compact`).
+    /// last compaction; 0 = never (docs/storage.md, "Compaction").
     pub compact_growth: u64,
     /// Never compact sled's files smaller than this.
     pub compact_min: ByteSize,
