@@ -304,6 +304,14 @@ fn copy_into(from: &sled::Db, dir: &Path, cache_bytes: u64) -> Result<(sled::Db,
         }
     }
     db.flush()?;
+    // sled's flush syncs the data it wrote; a whole new file also needs its size and blocks
+    // on disk before the pointer may name it: every file of the copy, then the folder.
+    for entry in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_at(&path))?;
+        }
+    }
     sync_dir(dir)?;
     Ok((db, records))
 }
