@@ -30,7 +30,7 @@ pub struct OutboxSettings {
     #[serde(deserialize_with = "super::strict::bool")]
     pub keep_stale_messages: bool,
     /// Recalls sent as soon as they are decided, before their record is on disk, at most
-    /// this many at once (and one per group) until their record is; 0 = off: every recall
+    /// this many at once (and two per group) until their record is; 0 = off: every recall
     /// waits for its record's flush. A recall is idempotent, so the cost is at most a second
     /// recall of the same message after a crash or a full disk.
     pub early_recalls: usize,

@@ -1114,7 +1114,9 @@ fn record_decision<'t, U: unit::AsCore<'t>, R>(
         }
         (Some(_), ..) => return Err(abort(StoreError::Invalid("an audit case needs a subject group"))),
     };
-    core.stage(writes.actions, case)?;
+    // A recall here is of the subject member's message: noted, so that it keeps its place
+    // only behind that member's earlier actions when it is sent early.
+    core.stage_about(writes.actions, case, subject.and_then(|s| s.user))?;
     after(unit, entry.as_ref(), case, &mut value)?;
     Ok(Committed { value, case })
 }
@@ -1126,12 +1128,16 @@ fn stage(
     actions: impl IntoIterator<Item = Action>,
     now_ms: i64,
     case: Option<u64>,
+    member: Option<i64>,
 ) -> Result<Vec<(u64, OutboxItem)>, ConflictableTransactionError<StoreError>> {
     stage_items(
         outbox,
         actions.into_iter().map(|action| {
+            let recall = matches!(action, Action::Recall { .. });
             let mut item = OutboxItem::new(action, now_ms);
             item.case = case;
+            // The author of a recalled message (`OutboxItem::member`).
+            item.member = member.filter(|_| recall);
             item
         }),
     )

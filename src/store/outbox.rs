@@ -15,6 +15,19 @@ use super::codec::{Record, decode, encode};
 use super::{Staged, Store, StoreError, keys, map_tx};
 use crate::domain::action::Action;
 
+/// A moderation action in the store's feed, as [`Outbox::peek_moderation`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedModeration {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its group.
+    pub group: crate::domain::event::GroupId,
+    /// The member it concerns ([`OutboxItem::concerns`]).
+    pub member: Option<i64>,
+    /// The item, when it is a recall not looked at yet.
+    pub recall: Option<OutboxItem>,
+}
+
 /// An action waiting for delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
@@ -36,6 +49,11 @@ pub struct OutboxItem {
     /// the `state` tree under which the worker keeps a [`Receipt`] once it is delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+    /// For a recall: the member whose message it is, when known (a violation's recall, stored
+    /// with its case). An early recall keeps its place only behind earlier moderation actions
+    /// concerning the same member ([`OutboxItem::concerns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<i64>,
 }
 
 impl Record for OutboxItem {
@@ -55,6 +73,23 @@ impl OutboxItem {
             last_error: None,
             case: None,
             receipt: None,
+            member: None,
+        }
+    }
+
+    /// The member this action concerns, if one: the muted, unmuted, kicked, unbanned or
+    /// answered member, or a recall's [`OutboxItem::member`]. `None` (a message, a button's
+    /// answer, a recall of a message whose author was not recorded) concerns the whole group.
+    #[must_use]
+    pub fn concerns(&self) -> Option<i64> {
+        match &self.action {
+            Action::Mute { user_id, .. }
+            | Action::Unmute { user_id, .. }
+            | Action::Kick { user_id, .. }
+            | Action::Unban { user_id, .. }
+            | Action::AnswerJoinRequest { user_id, .. } => Some(*user_id),
+            Action::Recall { .. } => self.member,
+            Action::Send { .. } | Action::AnswerButton { .. } => None,
         }
     }
 
@@ -146,38 +181,30 @@ impl Outbox<'_> {
             .collect()
     }
 
-    /// Copies of the recalls in the feed numbered `from` or above, in commit order, with the
-    /// number after the highest in the feed (at least `from`): written (their unit is
-    /// committed) and perhaps not yet durable. The delivery worker sends these before their
-    /// flush (the outbox worker's "Early recalls"); the items themselves still arrive through
-    /// [`Outbox::take_durable`] once on disk. A recall behind another moderation action of its
-    /// group in the feed (an unmute, a mute of an earlier strike) is left out: it keeps its
-    /// place behind that action.
+    /// The moderation actions (everything but the bot's messages) in the feed: written, not
+    /// yet known to be durable, in commit order, each as its sequence number, group and the
+    /// member it concerns ([`OutboxItem::concerns`]), with a copy of the item for the recalls
+    /// numbered `from` or later (the ones not looked at yet); and the first sequence number
+    /// after them. The outbox worker sends those recalls early, each unless an earlier action
+    /// here (or queued) concerns its member or the whole group; the items themselves still
+    /// arrive through [`Outbox::take_durable`] once on disk.
     #[must_use]
-    pub fn peek_recalls(&self, from: u64) -> (u64, Vec<(u64, OutboxItem)>) {
+    pub fn peek_moderation(&self, from: u64) -> (u64, Vec<FeedModeration>) {
         let feed = self.store.lock_feed();
         let Some(feed) = feed.as_ref() else {
             return (from, Vec::new());
         };
         let next = feed.last().map_or(from, |s| s.seq.saturating_add(1).max(from));
-        let mut behind: Vec<crate::domain::event::GroupId> = Vec::new();
-        let mut out = Vec::new();
-        for s in feed {
-            let group = s.item.action.group();
-            match s.item.action {
-                Action::Recall { .. } => {
-                    if s.seq >= from && !behind.contains(&group) {
-                        out.push((s.seq, s.item.clone()));
-                    }
-                }
-                Action::Send { .. } => {}
-                _ => {
-                    if !behind.contains(&group) {
-                        behind.push(group);
-                    }
-                }
-            }
-        }
+        let out = feed
+            .iter()
+            .filter(|s| !matches!(s.item.action, Action::Send { .. }))
+            .map(|s| FeedModeration {
+                seq: s.seq,
+                group: s.item.action.group(),
+                member: s.item.concerns(),
+                recall: (s.seq >= from && matches!(s.item.action, Action::Recall { .. })).then(|| s.item.clone()),
+            })
+            .collect();
         (next, out)
     }
 
@@ -442,6 +469,43 @@ pub(super) mod tests {
             outbox.dead_count().expect("count"),
             outbox.dead_letters().expect("scan").len(),
         )
+    }
+
+    #[test]
+    fn a_recall_names_its_author_only_when_known_and_older_records_read_without_one() {
+        let mut item = OutboxItem::new(recall(7), 5);
+        assert_eq!(item.concerns(), None, "an unknown author: the whole group");
+        let older = encode(&item).expect("encode");
+        assert!(
+            !String::from_utf8_lossy(&older).contains("member"),
+            "left out when unknown"
+        );
+        item.member = Some(42);
+        assert_eq!(item.concerns(), Some(42));
+        assert_eq!(
+            decode::<OutboxItem>(&encode(&item).expect("encode")).expect("decode"),
+            item
+        );
+        assert_eq!(decode::<OutboxItem>(&older).expect("decode").member, None);
+        let group = GroupId::qq(1);
+        let mute = OutboxItem::new(
+            Action::Mute {
+                group,
+                user_id: 9,
+                seconds: 60,
+            },
+            5,
+        );
+        assert_eq!(mute.concerns(), Some(9));
+        let send = OutboxItem::new(
+            Action::Send {
+                group,
+                message: crate::domain::action::OutgoingMessage::text("hi"),
+                reply_to: None,
+            },
+            5,
+        );
+        assert_eq!(send.concerns(), None);
     }
 
     #[test]

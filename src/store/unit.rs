@@ -74,7 +74,17 @@ impl<'t> Core<'t> {
 
     /// Appends `actions` to the outbox, stamped now and tied to audit `case`.
     pub(crate) fn stage(&mut self, actions: impl IntoIterator<Item = Action>, case: Option<u64>) -> Result<(), Abort> {
-        let staged = stage(self.outbox, actions, self.now_ms, case)?;
+        self.stage_about(actions, case, None)
+    }
+
+    /// [`Core::stage`], its recalls being of `member`'s messages ([`OutboxItem::member`]).
+    pub(crate) fn stage_about(
+        &mut self,
+        actions: impl IntoIterator<Item = Action>,
+        case: Option<u64>,
+        member: Option<i64>,
+    ) -> Result<(), Abort> {
+        let staged = stage(self.outbox, actions, self.now_ms, case, member)?;
         self.staged.extend(staged);
         Ok(())
     }

@@ -426,3 +426,116 @@ async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_f
         .await;
     app.stop().await;
 }
+
+/// Posts `event` while flushes are stalled (its webhook waits for one) and waits until the
+/// daemon has handled `nth` group messages, so its unit is written before the next one.
+async fn written_before_the_next(
+    app: &TestApp,
+    posts: &mut tokio::task::JoinSet<StatusCode>,
+    event: Value,
+    nth: usize,
+) {
+    let poster = app.poster();
+    posts.spawn(async move { poster.post(&event).await });
+    let handled = nth.to_string();
+    app.wait_metrics(&[("qunguan_events_total{kind=\"message\"}", handled.as_str())])
+        .await;
+    // Counted as it starts; its unit is written within a moment (only its flush hangs).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_recall_goes_early_past_another_members_mute_but_not_past_its_own_members() {
+    let app = TestApp::spawn().await;
+    // An admin mutes member 701: the mute is written, not yet on disk (so not sent).
+    app.store.faults().stall_flushes(true);
+    let mut posts = tokio::task::JoinSet::new();
+    written_before_the_next(&app, &mut posts, command(1, 10, "admin", "/mute {@701} 10m"), 1).await;
+    // Member 702's spam: its recall concerns another member and goes at once.
+    written_before_the_next(&app, &mut posts, spam_in(GROUP, 2, 702), 2).await;
+    let early = app.gateway.wait_delivered(1, PATIENCE).await;
+    assert_eq!(recalled(&early), [2], "702's recall, before its flush: {early:?}");
+    app.store.faults().stall_flushes(false);
+    while let Some(done) = posts.join_next().await {
+        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
+    }
+    app.settle().await;
+
+    // The admin mutes 701 again, and the call takes 600 ms (answered ok). Meanwhile 701 and
+    // 703 post spam: 703's recall goes past the mute in flight, 701's waits for its answer.
+    let hang = Duration::from_millis(600);
+    app.gateway
+        .inject_when(|action, _| action == "set_group_ban", Fault::Hang(hang), 1);
+    let before = app.gateway.calls().len();
+    assert_eq!(
+        app.post_event(&command(3, 10, "admin", "/mute {@701} 20m")).await,
+        StatusCode::NO_CONTENT
+    );
+    let mutes = || {
+        app.gateway
+            .calls()
+            .iter()
+            .filter(|c| c.action == "set_group_ban")
+            .count()
+    };
+    for _ in 0..500 {
+        if mutes() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(mutes(), 2, "the second mute is in flight");
+    for (id, user) in [(4, 701), (5, 703)] {
+        assert_eq!(app.post_event(&spam_in(GROUP, id, user)).await, StatusCode::NO_CONTENT);
+    }
+    app.settle().await;
+    let calls = app.gateway.calls()[before..].to_vec();
+    let at = |action: &str, id: i64| {
+        calls
+            .iter()
+            .find(|c| c.action == action && (c.params["message_id"] == id || c.params["user_id"] == id))
+            .unwrap_or_else(|| panic!("no {action} {id}: {calls:?}"))
+            .at
+    };
+    let mute = at("set_group_ban", 701);
+    assert!(
+        at("delete_msg", 5) < mute + hang,
+        "703's recall waited for 701's mute: {calls:?}"
+    );
+    assert!(
+        at("delete_msg", 4) >= mute + hang,
+        "701's recall overtook 701's mute: {calls:?}"
+    );
+    let mut once = recalled(&app.gateway.calls());
+    once.sort_unstable();
+    assert_eq!(once, [2, 4, 5], "each recall once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_recalls_of_a_group_go_early_at_a_time() {
+    let app = TestApp::spawn().await;
+    app.store.faults().stall_flushes(true);
+    let mut posts = tokio::task::JoinSet::new();
+    // The first early recall cannot have a durable delivered mark while flushes hang: it holds
+    // one of its group's two places, and the second member's recall takes the other (a third
+    // would wait for its flush: `early::PER_GROUP`).
+    for (n, (id, user)) in [(1, 701), (2, 702)].into_iter().enumerate() {
+        written_before_the_next(&app, &mut posts, spam_in(GROUP, id, user), n + 1).await;
+        let early = app.gateway.wait_delivered(n + 1, PATIENCE).await;
+        assert_eq!(early.len(), n + 1, "recall {id} before its flush: {early:?}");
+    }
+    assert_eq!(recalled(&app.gateway.calls()), [1, 2]);
+
+    app.store.faults().stall_flushes(false);
+    while let Some(done) = posts.join_next().await {
+        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
+    }
+    app.settle().await;
+    let calls = app.gateway.calls();
+    assert_eq!(recalled(&calls), [1, 2], "each recall once: {calls:?}");
+    assert_eq!(actions(&calls).iter().filter(|a| **a == "send_group_msg").count(), 2);
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"outbox_early\"}", "0")])
+        .await;
+    app.stop().await;
+}

@@ -1,14 +1,14 @@
 //! Recalls sent before their record is durable, and what the worker still owes them.
 //!
-//! The worker sends a recall it finds in the store's feed ([`crate::store::outbox::Outbox::peek_recalls`])
+//! The worker sends a recall it finds in the store's feed ([`crate::store::outbox::Outbox::peek_moderation`])
 //! at once, without waiting for the flush of the unit that wrote it. The recall's stored item
 //! arrives later, through the feed, once on disk; by then this map says what became of the
 //! early call, so the worker writes the delivered mark without sending it again (or, if the
 //! call failed, schedules its retry as for any failed first attempt).
 //!
-//! An entry lives from the early call until its delivered mark is on disk. Until then its
-//! group sends no other recall early, so after a crash at most one early recall per group is
-//! repeated (its event is redelivered, or its item is still pending). The map holds at most
+//! An entry lives from the early call until its delivered mark is on disk. A group has at most
+//! [`PER_GROUP`] such entries, so after a crash at most that many early recalls per group are
+//! repeated (their events are redelivered, or their items are still pending). The map holds at most
 //! `[outbox] early_recalls` entries; a recall that finds it full waits for its flush as any
 //! other action does. An entry whose item never arrives (its unit never reached the disk,
 //! or the store was reopened meanwhile) is forgotten after [`FORGET_AFTER_MS`], once every commit
@@ -20,6 +20,13 @@ use std::sync::Arc;
 use crate::domain::bounds::Bound;
 use crate::domain::event::GroupId;
 use crate::gateway::GatewayError;
+
+/// How many early recalls one group may have without a durable delivered mark: after a crash,
+/// at most this many recalls per group are sent again, besides the group's one held call
+/// (issue 16's budget: a recall is idempotent, a message is never repeated this way). Two: a
+/// second offender's recall goes early while the first one's mark is being written
+/// (docs/performance.md, "Session 33: recalls that never wait for a flush").
+pub(crate) const PER_GROUP: usize = 2;
 
 /// How long a delivered early recall waits for its stored item before it is forgotten (on the
 /// injected clock). A unit is on disk within milliseconds, or never.
@@ -58,11 +65,11 @@ pub(crate) enum Arrival {
     Failed(i64, GatewayError),
 }
 
-/// The early-sent recalls by sequence number, and the group each one blocks.
+/// The early-sent recalls by sequence number, and each group's (at most [`PER_GROUP`]).
 #[derive(Debug)]
 pub(crate) struct Early {
     entries: BTreeMap<u64, Entry>,
-    groups: HashMap<GroupId, u64>,
+    groups: HashMap<GroupId, Vec<u64>>,
     /// The first sequence number not yet looked at in the feed.
     next: u64,
     bound: Arc<Bound>,
@@ -116,17 +123,17 @@ impl Early {
     }
 
     /// Whether `seq` (a recall in `group`) may go now; if so it is entered as in flight. Not
-    /// when its group has an early recall without a durable mark yet, nor when the map is
-    /// full (counted as an eviction).
+    /// when its group has [`PER_GROUP`] early recalls without a durable mark yet, nor when the
+    /// map is full (counted as an eviction).
     pub(crate) fn admit(&mut self, seq: u64, group: GroupId, now_ms: i64) -> bool {
-        if self.groups.contains_key(&group) {
+        if self.groups.get(&group).is_some_and(|seqs| seqs.len() >= PER_GROUP) {
             return false;
         }
         if self.entries.len() >= self.bound.capacity() {
             self.bound.evict(1);
             return false;
         }
-        self.groups.insert(group, seq);
+        self.groups.entry(group).or_default().push(seq);
         self.entries.insert(
             seq,
             Entry {
@@ -137,6 +144,11 @@ impl Early {
         );
         self.bound.set_len(self.entries.len());
         true
+    }
+
+    /// Whether `seq` was sent early and has no durable delivered mark yet.
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        self.entries.contains_key(&seq)
     }
 
     /// Whether the early call of `seq` is still in flight.
@@ -175,8 +187,8 @@ impl Early {
         }
     }
 
-    /// The delivered mark of `seq` is on disk: its entry ends and its group may send early
-    /// again.
+    /// The delivered mark of `seq` is on disk: its entry ends, and its place in its group's
+    /// [`PER_GROUP`] is free.
     pub(crate) fn settled(&mut self, seq: u64) {
         self.remove(seq);
     }
@@ -221,9 +233,12 @@ impl Early {
 
     fn remove(&mut self, seq: u64) {
         if let Some(entry) = self.entries.remove(&seq)
-            && self.groups.get(&entry.group) == Some(&seq)
+            && let Some(seqs) = self.groups.get_mut(&entry.group)
         {
-            self.groups.remove(&entry.group);
+            seqs.retain(|s| *s != seq);
+            if seqs.is_empty() {
+                self.groups.remove(&entry.group);
+            }
         }
         self.bound.set_len(self.entries.len());
     }
@@ -238,17 +253,21 @@ mod tests {
     }
 
     #[test]
-    fn one_early_recall_per_group_until_its_mark_is_durable() {
+    fn two_early_recalls_per_group_until_their_marks_are_durable() {
         let mut early = Early::new(8);
         assert!(early.admit(1, group(1), 0));
-        assert!(!early.admit(2, group(1), 0), "the group already has one unsettled");
+        assert!(early.admit(5, group(1), 0), "a second one while the first is unsettled");
+        assert!(!early.admit(2, group(1), 0), "the group already has two unsettled");
+        early.settled(5);
+        assert!(early.contains(1) && !early.contains(5));
         assert!(early.admit(3, group(2), 0), "another group may");
         assert!(matches!(early.arrived(1), Arrival::Wait), "still in flight");
         assert!(early.in_flight(1));
         early.ended(1, Ok(()));
         assert!(!early.in_flight(1));
         assert!(matches!(early.arrived(1), Arrival::Delivered));
-        assert!(!early.admit(4, group(1), 0), "its mark is not on disk yet");
+        assert!(early.admit(6, group(1), 0), "the second place was freed");
+        assert!(!early.admit(4, group(1), 0), "the first one's mark is not on disk yet");
         early.settled(1);
         assert!(early.admit(4, group(1), 0));
         assert!(matches!(early.arrived(99), Arrival::Queue), "never sent early");

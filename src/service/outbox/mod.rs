@@ -46,22 +46,27 @@
 //!   the unit's flush, which is the largest piece of the time from a spam message to its
 //!   recall (docs/performance.md, "Session 24: the reaction"). The services wake the worker
 //!   before they wait for the flush ([`OutboxHandle::publish`]); the worker copies the new
-//!   recalls from the store's feed ([`crate::store::outbox::Outbox::peek_recalls`]) and sends them at
+//!   recalls from the store's feed ([`crate::store::outbox::Outbox::peek_moderation`]) and sends them at
 //!   once, not behind its group's previous call or its mark. When the stored item arrives
 //!   through the feed, the worker writes its delivered mark without a second call (a failed
 //!   early call counts as the item's first attempt and is retried as usual). Meanwhile the
 //!   group's later items, its warning among them, wait for that call to end ([`parked`],
 //!   within the group's queue bounds), so a warning still never arrives before its recall.
-//!   At most one early recall per group and `[outbox] early_recalls` in all lack a durable
-//!   delivered mark at any time, so a crash repeats at most one early recall per group besides
-//!   the one held call. If the unit never reaches the disk (a full disk, a crash), the recall
+//!   At most two early recalls per group ([`early::PER_GROUP`]) and `[outbox] early_recalls` in
+//!   all lack a durable delivered mark at any time, so a crash repeats at most two early recalls
+//!   per group besides the one held call. If the unit never reaches the disk (a full disk, a crash), the recall
 //!   was still sent; the platform redelivers the event and the message is recalled again,
 //!   harmlessly. Only recalls go early: mutes and kicks keep their order behind the group's
 //!   earlier calls, and the bot's own messages keep every guarantee above, except that a
 //!   recall may overtake an earlier message of its group (the previous offender's warning). A
-//!   recall never goes early ahead of an earlier moderation action of its group (queued, in
-//!   flight, or before it in the feed: the gate's unmute, an earlier strike's mute), so a
-//!   group's moderation actions keep decision order.
+//!   recall never goes early ahead of an earlier moderation action (queued, in flight, parked,
+//!   or before it in the feed) that concerns the same member or the whole group
+//!   ([`OutboxItem::concerns`]): a violation's recall is stored with the member whose message
+//!   it is ([`OutboxItem::member`]), so it may overtake another member's mute or kick decided
+//!   before it, never its own member's (an earlier strike's mute, an earlier recall); a recall
+//!   whose author is not recorded (the gate's question, a welcome) keeps its place behind every
+//!   earlier moderation action of its group, and so does every recall behind an action that
+//!   concerns no one member.
 //!
 //! - **Failures inside qunguan**: a panic in a gateway call (a bug) is that attempt's result,
 //!   [`GatewayError::Panicked`]: logged, retried with backoff like a `failed` answer (at most
@@ -103,6 +108,7 @@ use crate::domain::metrics::{ActionResult, Metrics};
 use crate::gateway::{Delivery, GatewayError, Gateways};
 use crate::service::accounts::Roster;
 use crate::store::marks::Mark;
+use crate::store::outbox::FeedModeration;
 use crate::store::sent::SentMessage;
 use crate::store::{DeadLetter, OutboxItem, Receipt, Store, StoreError};
 use early::{Arrival, Early};
@@ -534,8 +540,9 @@ impl OutboxWorker {
         }
     }
 
-    /// Sends the recalls just written, before their flush (see [`early`]): at most one per
-    /// group and `[outbox] early_recalls` in all until their delivered marks are on disk.
+    /// Sends the recalls just written, before their flush (see [`early`]): at most
+    /// [`early::PER_GROUP`] per group and `[outbox] early_recalls` in all until their
+    /// delivered marks are on disk, none ahead of an earlier action concerning its member.
     fn send_early(&mut self) {
         if self.early.is_off() {
             return;
@@ -549,14 +556,39 @@ impl OutboxWorker {
             self.early.forget_stale(now_ms);
             return;
         }
-        let (next, recalls) = self.store.outbox().peek_recalls(self.early.next());
+        let (next, feed) = self.store.outbox().peek_moderation(self.early.next());
         self.early.look_from(next);
-        for (seq, item) in recalls {
-            let group = item.action.group();
-            // Never ahead of an earlier moderation action of its group (decision order), nor
-            // before its time (no recall is stored for later today; one would wait its turn).
-            if item.not_before_ms > now_ms || self.queues.has_moderation(group) || !self.early.admit(seq, group, now_ms)
-            {
+        // What the recalls below must not overtake: the feed's earlier moderation actions
+        // (those not sent early), by group and the member they concern.
+        let mut behind: Vec<(GroupId, Option<i64>)> = Vec::new();
+        for FeedModeration {
+            seq,
+            group,
+            member,
+            recall,
+        } in feed
+        {
+            let Some(item) = recall else {
+                if !self.early.contains(seq) {
+                    behind.push((group, member));
+                }
+                continue;
+            };
+            // Never ahead of an earlier moderation action concerning its member or the whole
+            // group (in the feed, queued, in flight, or parked; decision order), nor before
+            // its time (no recall is stored for later today; one would wait its turn).
+            let blocked = item.not_before_ms > now_ms
+                || behind
+                    .iter()
+                    .any(|&(g, m)| g == group && queues::concern_meets(m, member))
+                || self.queues.has_moderation_for(group, member)
+                || self
+                    .parked
+                    .moderation(group)
+                    .any(|(s, parked)| !self.early.contains(s) && queues::concern_meets(parked.concerns(), member))
+                || !self.early.admit(seq, group, now_ms);
+            if blocked {
+                behind.push((group, member));
                 continue;
             }
             self.start(seq, item.action, now_ms, true);

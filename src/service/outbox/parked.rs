@@ -69,6 +69,16 @@ impl Parked {
         self.groups.contains_key(&group)
     }
 
+    /// `group`'s parked moderation actions (everything but the bot's messages), in commit order.
+    pub(crate) fn moderation(&self, group: GroupId) -> impl Iterator<Item = (u64, &OutboxItem)> {
+        self.groups
+            .get(&group)
+            .into_iter()
+            .flat_map(|g| g.items.iter())
+            .filter(|(_, item)| Lane::of(item.action.kind()) == Lane::Moderation)
+            .map(|(seq, item)| (*seq, item))
+    }
+
     /// Parks an item behind its group's. An item whose lane already holds its bound is not
     /// parked but handed back, to be given up.
     #[must_use = "an item handed back must be given up"]

@@ -300,11 +300,14 @@ impl Queues {
         None
     }
 
-    /// True when `group` has a moderation action pending or in flight: a recall sent early
-    /// would overtake it.
+    /// True when `group` has a moderation action pending or in flight that concerns `member`
+    /// or the whole group ([`concern_meets`]): a recall of `member`'s message sent early would
+    /// overtake it. (`None`: a recall of an unknown author, which every action blocks.)
     #[must_use]
-    pub fn has_moderation(&self, group: GroupId) -> bool {
-        self.groups.get(&group).is_some_and(|q| !q.moderation.is_empty())
+    pub fn has_moderation_for(&self, group: GroupId, member: Option<i64>) -> bool {
+        self.groups
+            .get(&group)
+            .is_some_and(|q| q.moderation.values().any(|item| concern_meets(item.concerns(), member)))
     }
 
     /// The earliest time a waiting group should be looked at again.
@@ -388,6 +391,16 @@ impl Queues {
                 self.ready.push_back(group);
             }
         }
+    }
+}
+
+/// Whether an action concerning `a` and one concerning `b` (members; `None`: the whole
+/// group) must keep their decision order: the same member, or either one the whole group.
+#[must_use]
+pub fn concern_meets(a: Option<i64>, b: Option<i64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     }
 }
 
