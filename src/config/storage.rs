@@ -50,7 +50,7 @@ impl Default for StorageSettings {
             audit_retention: None,
             sweep_every: HumanDuration::from_secs(600),
             watchdog: super::robust::WATCHDOG,
-            flush_linger_us: 0,
+            flush_linger_us: 2_000,
             flush_linger_waiters: 6,
             compact_growth: 4,
             compact_min: ByteSize::mib(256),
