@@ -309,7 +309,9 @@ fn copy_into(from: &sled::Db, dir: &Path, cache_bytes: u64) -> Result<(sled::Db,
     for entry in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
         let path = entry.path();
         if path.is_file() {
-            std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_at(&path))?;
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(&path))?;
         }
     }
     sync_dir(dir)?;
