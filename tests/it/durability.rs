@@ -42,6 +42,39 @@ async fn post(http: &reqwest::Client, url: &str, event: &Value) -> Result<Status
     Ok(response.status())
 }
 
+/// Starts a daemon on `data` and has member 3001's first offence warned (recall and
+/// warning delivered); returns the daemon and that event.
+async fn start_and_warn_once(
+    data: &std::path::Path,
+    rules: &std::path::Path,
+    gateway: &FakeOneBot,
+    http: &reqwest::Client,
+    extra: &[(&str, &str)],
+) -> (Daemon, Value) {
+    let daemon = Daemon::start_on(data, rules, gateway, extra);
+    daemon.wait_ready().await;
+    let first = group_message(1, 3_001, "member", "加微信");
+    assert_eq!(
+        post(http, &daemon.webhook(), &first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    gateway.wait_delivered(2, PATIENCE).await;
+    (daemon, first)
+}
+
+/// Posts `first` again (a redelivery) and member 3001's second offence, both answered 204.
+async fn first_again_then_a_second_offence(http: &reqwest::Client, daemon: &Daemon, first: &Value) {
+    assert_eq!(
+        post(http, &daemon.webhook(), first).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+    let second = group_message(2, 3_001, "member", "加微信");
+    assert_eq!(
+        post(http, &daemon.webhook(), &second).await.expect("answers"),
+        StatusCode::NO_CONTENT
+    );
+}
+
 /// The audit log of the daemon whose data folder is `data`, through the CLI.
 async fn audit(data: &std::path::Path) -> Vec<AuditEntry> {
     let out = cli(data, &["audit", "--json"]).await;
@@ -210,14 +243,7 @@ async fn backup_while_running_then_restore_elsewhere_keeps_strikes_cases_and_see
     let gateway = FakeOneBot::start(TOKEN).await;
     let http = reqwest::Client::new();
 
-    let daemon = Daemon::start_on(&data_a, &rules, &gateway, &[]);
-    daemon.wait_ready().await;
-    let first = group_message(1, 3_001, "member", "加微信");
-    assert_eq!(
-        post(&http, &daemon.webhook(), &first).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
-    gateway.wait_delivered(2, PATIENCE).await;
+    let (daemon, first) = start_and_warn_once(&data_a, &rules, &gateway, &http, &[]).await;
 
     // Backup and audit reach the running daemon through its control socket.
     let out = cli(&data_a, &["backup", "--out", backup.to_str().expect("utf-8")]).await;
@@ -250,15 +276,7 @@ async fn backup_while_running_then_restore_elsewhere_keeps_strikes_cases_and_see
     daemon.wait_ready().await;
     // The restored seen-key: the first event again changes nothing. The restored strike: the
     // member's next violation mutes.
-    assert_eq!(
-        post(&http, &daemon.webhook(), &first).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
-    let second = group_message(2, 3_001, "member", "加微信");
-    assert_eq!(
-        post(&http, &daemon.webhook(), &second).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
+    first_again_then_a_second_offence(&http, &daemon, &first).await;
     let calls = gateway.wait_delivered(4, PATIENCE).await;
     assert_eq!(actions(&calls[2..4]), ["delete_msg", "set_group_ban"]);
     assert_eq!(calls[2].params["message_id"], 2);
@@ -301,14 +319,7 @@ async fn a_database_compacted_while_running_keeps_strikes_cases_and_seen_events(
         ("QUNGUAN__STORAGE__COMPACT_GROWTH", "2"),
         ("QUNGUAN__STORAGE__SWEEP_EVERY", "10s"),
     ];
-    let daemon = Daemon::start_on(&data, &rules, &gateway, &compact_soon);
-    daemon.wait_ready().await;
-    let first = group_message(1, 3_001, "member", "加微信");
-    assert_eq!(
-        post(&http, &daemon.webhook(), &first).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
-    gateway.wait_delivered(2, PATIENCE).await;
+    let (daemon, first) = start_and_warn_once(&data, &rules, &gateway, &http, &compact_soon).await;
 
     // Other groups' spam grows the files until a sweep finds them worth compacting.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -329,15 +340,7 @@ async fn a_database_compacted_while_running_keeps_strikes_cases_and_seen_events(
 
     // The seen key survived: the first event again changes nothing. The strike survived: the
     // member's next violation mutes.
-    assert_eq!(
-        post(&http, &daemon.webhook(), &first).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
-    let second = group_message(2, 3_001, "member", "加微信");
-    assert_eq!(
-        post(&http, &daemon.webhook(), &second).await.expect("answers"),
-        StatusCode::NO_CONTENT
-    );
+    first_again_then_a_second_offence(&http, &daemon, &first).await;
     let ours = |calls: &[Call]| {
         calls
             .iter()

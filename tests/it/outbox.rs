@@ -303,6 +303,22 @@ async fn by_default_late_messages_are_counted_and_removed_without_dead_letters()
     app.stop().await;
 }
 
+/// Ends a stall of the flushes, waits for the posts, and checks that recalls 1 and 2 each went
+/// once, with both warnings, and that no early recall is left unsettled; then stops the app.
+async fn flush_and_check_each_recall_once(app: TestApp, mut posts: tokio::task::JoinSet<StatusCode>) {
+    app.store.faults().stall_flushes(false);
+    while let Some(done) = posts.join_next().await {
+        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
+    }
+    app.settle().await;
+    let calls = app.gateway.calls();
+    assert_eq!(recalled(&calls), [1, 2], "each recall once: {calls:?}");
+    assert_eq!(actions(&calls).iter().filter(|a| **a == "send_group_msg").count(), 2);
+    app.wait_metrics(&[("qunguan_memory_entries{structure=\"outbox_early\"}", "0")])
+        .await;
+    app.stop().await;
+}
+
 /// Stalls the store's flushes (writes pass: the violation is recorded but not yet durable),
 /// posts a spam message and checks that its recall reached the gateway while the webhook
 /// still waits for the flush; returns that webhook's answer to come.
@@ -414,17 +430,7 @@ async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_f
     .await;
     assert_eq!(recalled(&app.gateway.calls()), [1]);
 
-    app.store.faults().stall_flushes(false);
-    while let Some(done) = posts.join_next().await {
-        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
-    }
-    app.settle().await;
-    let calls = app.gateway.calls();
-    assert_eq!(recalled(&calls), [1, 2], "each recall once: {calls:?}");
-    assert_eq!(actions(&calls).iter().filter(|a| **a == "send_group_msg").count(), 2);
-    app.wait_metrics(&[("qunguan_memory_entries{structure=\"outbox_early\"}", "0")])
-        .await;
-    app.stop().await;
+    flush_and_check_each_recall_once(app, posts).await;
 }
 
 /// Posts `event` while flushes are stalled (its webhook waits for one) and waits until the
@@ -527,15 +533,5 @@ async fn two_recalls_of_a_group_go_early_at_a_time() {
     }
     assert_eq!(recalled(&app.gateway.calls()), [1, 2]);
 
-    app.store.faults().stall_flushes(false);
-    while let Some(done) = posts.join_next().await {
-        assert_eq!(done.expect("poster"), StatusCode::NO_CONTENT);
-    }
-    app.settle().await;
-    let calls = app.gateway.calls();
-    assert_eq!(recalled(&calls), [1, 2], "each recall once: {calls:?}");
-    assert_eq!(actions(&calls).iter().filter(|a| **a == "send_group_msg").count(), 2);
-    app.wait_metrics(&[("qunguan_memory_entries{structure=\"outbox_early\"}", "0")])
-        .await;
-    app.stop().await;
+    flush_and_check_each_recall_once(app, posts).await;
 }
