@@ -253,12 +253,23 @@ impl Store {
         };
         let after = sled_bytes(&new_dir);
         if let Err(e) = switch(&path, &name, after) {
+            // The pointer was not replaced: the old files are still the database.
             drop(db);
             remove(&new_dir);
             return Err(e);
         }
-        // From here on the copy is the database.
-        let trees = Trees::open(db)?;
+        // From here on the copy is the database; nothing may write to the old handle again.
+        let trees = match Trees::open(db) {
+            Ok(trees) => trees,
+            Err(e) => {
+                // Not seen; if it happens, no handle is served until the recovery loop
+                // reopens the database (through the pointer: the copy).
+                self.inner.trees.store(None);
+                self.inner.health.bump_generation();
+                let unavailable = StoreError::Unavailable(format!("the compacted database cannot be opened: {e}"));
+                return self.observe(Err(unavailable));
+            }
+        };
         self.inner.trees.store(Some(Arc::new(trees)));
         self.inner.health.compactions.fetch_add(1, Ordering::Relaxed);
         let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -335,7 +346,11 @@ fn switch(path: &Path, name: &str, size: u64) -> Result<(), StoreError> {
     drop(file);
     let pointer = path.join(POINTER);
     std::fs::rename(&tmp, &pointer).map_err(io_at(&pointer))?;
-    sync_dir(path)
+    // Renamed: the copy is the database now, whatever the folder's sync says.
+    if let Err(e) = sync_dir(path) {
+        tracing::warn!(error = %e, "store: the database folder could not be synced after a compaction's switch");
+    }
+    Ok(())
 }
 
 /// Closes the old handle once its last reader lets go, then deletes its files; if a reader
