@@ -53,7 +53,7 @@ impl Default for StorageSettings {
             flush_linger_us: 2_000,
             flush_linger_waiters: 6,
             compact_growth: 4,
-            compact_min: ByteSize::mib(256),
+            compact_min: ByteSize::mib(1024),
         }
     }
 }
