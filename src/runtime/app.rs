@@ -869,7 +869,7 @@ fn compact_if_due(store: &Store, storage: &crate::config::StorageSettings) {
                 took_ms = done.took_ms,
                 "store: compacted the database"
             ),
-            Err(e) => tracing::error!(error = %e, "store: compaction failed; the database is unchanged"),
+            Err(e) => tracing::error!(error = %e, "store: compaction failed"),
         },
         Err(e) => tracing::error!(error = %e, "store: cannot tell whether the database needs compacting"),
     }

@@ -790,7 +790,7 @@ pub(crate) fn check(db: &sled::Db, path: &Path) -> Result<Vec<String>, StoreErro
     })
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.display().to_string(),
         source,

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::archive::io_err;
 use super::{Store, StoreError, Trees};
 
 /// The pointer file inside `storage.path`: the name of the folder holding sled's files, and
@@ -98,21 +99,32 @@ pub(crate) fn current_dir(path: &Path) -> Result<PathBuf, StoreError> {
     }
 }
 
+/// The number of a compaction's folder name (`sled-<n>`), `None` for any other name.
+fn copy_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(DIR_PREFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether `name` is one of sled's own files or folders in its path.
+fn is_sled_file(name: &str) -> bool {
+    SLED_FILES.contains(&name) || name.starts_with("snap.")
+}
+
 /// The pointer's folder name and recorded size, if there is a pointer.
 fn read_pointer(path: &Path) -> Result<Option<(String, u64)>, StoreError> {
     let file = path.join(POINTER);
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_at(&file)(e)),
+        Err(e) => return Err(io_err(&file)(e)),
     };
     let mut lines = text.lines();
     let name = lines.next().unwrap_or_default().trim().to_owned();
-    let valid = name
-        .strip_prefix(DIR_PREFIX)
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if !valid {
-        return Err(io_at(&file)(std::io::Error::new(
+    if copy_number(&name).is_none() {
+        return Err(io_err(&file)(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("its first line should name a folder sled-<number>, not {name:?}"),
         )));
@@ -132,10 +144,7 @@ pub(crate) fn tidy(path: &Path) -> Result<(), StoreError> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let is_copy = name
-            .strip_prefix(DIR_PREFIX)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            && entry.path().is_dir();
+        let is_copy = copy_number(name).is_some() && entry.path().is_dir();
         if is_copy && current.as_deref() != Some(name) {
             remove(&entry.path());
         }
@@ -155,7 +164,7 @@ fn remove_sled_files(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if SLED_FILES.contains(&name) || name.starts_with("snap.") {
+        if is_sled_file(name) {
             remove(&entry.path());
         }
     }
@@ -182,25 +191,14 @@ fn sled_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| SLED_FILES.contains(&n) || n.starts_with("snap."))
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(is_sled_file))
         .map(|e| super::size::allocated_entry(&e))
         .sum()
 }
 
-fn io_at(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Syncs a folder, so that a rename or a new entry in it is durable.
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_at(dir))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 impl Store {
@@ -238,7 +236,7 @@ impl Store {
         let old_dir = current_dir(&path)?;
         let before = sled_bytes(&old_dir);
         let number = read_pointer(&path)?
-            .and_then(|(name, _)| name[DIR_PREFIX.len()..].parse::<u64>().ok())
+            .and_then(|(name, _)| copy_number(&name))
             .unwrap_or(0)
             + 1;
         let name = format!("{DIR_PREFIX}{number}");
@@ -288,9 +286,9 @@ impl Store {
 /// Every tree of `from` into a new database at `dir`, flushed. Returns it and the records.
 fn copy_into(from: &sled::Db, dir: &Path, cache_bytes: u64) -> Result<(sled::Db, u64), StoreError> {
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io_at(dir))?;
+        std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
-    let db = open_raw(dir, cache_bytes)?;
+    let db = super::open_db_at(dir, cache_bytes)?;
     let mut records = 0u64;
     for name in from.tree_names() {
         let source = from.open_tree(&name)?;
@@ -317,21 +315,16 @@ fn copy_into(from: &sled::Db, dir: &Path, cache_bytes: u64) -> Result<(sled::Db,
     db.flush()?;
     // sled's flush syncs the data it wrote; a whole new file also needs its size and blocks
     // on disk before the pointer may name it: every file of the copy, then the folder.
-    for entry in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
         let path = entry.path();
         if path.is_file() {
             std::fs::File::open(&path)
                 .and_then(|f| f.sync_all())
-                .map_err(io_at(&path))?;
+                .map_err(io_err(&path))?;
         }
     }
     sync_dir(dir)?;
     Ok((db, records))
-}
-
-/// Opens a database exactly at `dir` (no pointer), with the daemon's settings.
-fn open_raw(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
-    super::open_db_at(dir, cache_bytes)
 }
 
 /// Makes `name` the database folder: the pointer written aside, synced, renamed over the old
@@ -339,13 +332,13 @@ fn open_raw(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
 fn switch(path: &Path, name: &str, size: u64) -> Result<(), StoreError> {
     use std::io::Write as _;
     let tmp = path.join(format!("{POINTER}.tmp"));
-    let mut file = std::fs::File::create(&tmp).map_err(io_at(&tmp))?;
+    let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
     file.write_all(format!("{name}\n{size}\n").as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(io_at(&tmp))?;
+        .map_err(io_err(&tmp))?;
     drop(file);
     let pointer = path.join(POINTER);
-    std::fs::rename(&tmp, &pointer).map_err(io_at(&pointer))?;
+    std::fs::rename(&tmp, &pointer).map_err(io_err(&pointer))?;
     // Renamed: the copy is the database now, whatever the folder's sync says.
     if let Err(e) = sync_dir(path) {
         tracing::warn!(error = %e, "store: the database folder could not be synced after a compaction's switch");
