@@ -10,7 +10,14 @@
 //! three `哈哈` in a minute is conversation. A pasted advertisement repeated to flood the chat
 //! passes five quickly, and a known one is caught by the word filter at its first copy.
 //!
-//! The tracker keeps, per member seen recently, a small ring of their last messages: receive
+//! **Whose clock.** A message counts at the time the platform says it was sent (OneBot's
+//! `time`, Telegram's `date`), not when the webhook brought it: after an outage the gateway
+//! delivers what it held back in a burst, and a member who wrote eight messages over five
+//! minutes is no flood because they arrive within a second (nor is one replayed stream). A
+//! time in the future counts as now. Deliveries out of order are fine: a message sent
+//! before the last one counted still falls within the window.
+//!
+//! The tracker keeps, per member seen recently, a small ring of their last messages: send
 //! time, a 32-bit hash of the text and the message id (16 bytes each, at most
 //! [`MAX_TRACKED`]; the first three inline in the member's map slot). Observing a message
 //! touches one ring under one of a few sharded locks and allocates only when a member posts
@@ -161,14 +168,18 @@ impl FloodTracker {
         Arc::clone(&self.bound)
     }
 
-    /// Counts a message and reports a flood if it crosses a limit. A message id seen before
-    /// (a redelivery) is not counted again. After a flood the member's count starts over.
+    /// Counts a message sent at `sent` (the platform's time; later than `now` counts as
+    /// `now`) and received `now`, and reports a flood if it crosses a limit. A message id seen
+    /// before (a redelivery) is not counted again. After a flood the member's count starts
+    /// over.
+    #[allow(clippy::too_many_arguments)] // one message's facts; a struct would be built per call
     pub fn observe(
         &self,
         group: GroupId,
         user_id: i64,
         message_id: i64,
         text: &str,
+        sent: Timestamp,
         now: Timestamp,
         limits: &FloodSettings,
     ) -> Option<Flood> {
@@ -177,6 +188,7 @@ impl FloodTracker {
         }
         let now_ms = now.as_millisecond();
         let at = self.compact(now_ms);
+        let sent_at = self.compact(sent.as_millisecond().min(now_ms));
         let text = text.trim();
         let hash = (!text.is_empty()).then(|| text_hash(text));
         let mut shard = self.shards[shard_of(group, user_id)]
@@ -207,11 +219,11 @@ impl FloodTracker {
             return None;
         }
         ring.push(Entry {
-            at,
+            at: sent_at,
             hash: hash.unwrap_or(0),
             message_id,
         });
-        let flood = ring.check(at, hash, limits);
+        let flood = ring.check(sent_at, hash, limits);
         if flood.is_some() {
             *ring = Ring::default();
         }
@@ -285,7 +297,8 @@ impl Ring {
     }
 
     fn check(&self, at: u32, hash: Option<u32>, limits: &FloodSettings) -> Option<Flood> {
-        let within = |e: &Entry, window: u32| at.wrapping_sub(e.at) < window;
+        // Signed: an entry sent after `at` (delivered out of order) is within the window too.
+        let within = |e: &Entry, window: u32| (at.wrapping_sub(e.at) as i32) < window as i32;
         if limits.messages > 0 {
             let window = window_ms(limits.window.as_secs());
             let recent = self.iter().rev().take_while(|e| within(e, window)).count();
@@ -366,8 +379,10 @@ fn shard_of(group: GroupId, user_id: i64) -> usize {
     usize::try_from((user_id ^ group.id).rem_euclid(SHARDS as i64)).unwrap_or(0)
 }
 
+/// A window in the tracker's milliseconds, at most `i32::MAX` (24.8 days), so that the
+/// signed comparison of [`Ring::check`] holds.
 fn window_ms(secs: u64) -> u32 {
-    u32::try_from(secs.saturating_mul(1000)).unwrap_or(u32::MAX)
+    u32::try_from(secs.saturating_mul(1000)).map_or(i32::MAX as u32, |ms| ms.min(i32::MAX as u32))
 }
 
 fn text_hash(text: &str) -> u32 {
@@ -395,7 +410,7 @@ mod tests {
         let tracker = FloodTracker::new(at(0));
         messages
             .iter()
-            .map(|&(t, user, id, text)| tracker.observe(G, user, id, text, at(t), &limits))
+            .map(|&(t, user, id, text)| tracker.observe(G, user, id, text, at(t), at(t), &limits))
             .collect()
     }
 
@@ -427,6 +442,37 @@ mod tests {
         let l = limits(3, 10, 0, 60);
         let floods = run(l, &[(0, 7, 1, "a"), (1_000, 7, 2, "b"), (9_000, 7, 3, "c")]);
         assert_eq!(floods, [None, None, rate(&[1, 2, 3])]);
+    }
+
+    /// Feeds `(sent ms, received ms, message id)` for one member and returns the floods.
+    fn run_sent(limits: FloodSettings, messages: &[(i64, i64, i64)]) -> Vec<Option<Flood>> {
+        let tracker = FloodTracker::new(at(0));
+        messages
+            .iter()
+            .map(|&(sent, received, id)| tracker.observe(G, 7, id, &format!("m{id}"), at(sent), at(received), &limits))
+            .collect()
+    }
+
+    #[test]
+    fn a_backlog_delivered_at_once_is_judged_by_when_its_messages_were_sent() {
+        // Eight messages written a minute apart, delivered within 70 ms after an outage.
+        let l = limits(8, 10, 0, 60);
+        let backlog: Vec<(i64, i64, i64)> = (0..8).map(|k| (k * 60_000, 500_000 + k * 10, k + 1)).collect();
+        assert!(run_sent(l, &backlog).iter().all(Option::is_none));
+        // The same eight written within seven seconds are a flood, however they arrive.
+        let burst: Vec<(i64, i64, i64)> = (0..8).map(|k| (400_000 + k * 1_000, 500_000 + k * 10, k + 1)).collect();
+        assert_eq!(run_sent(l, &burst).last(), Some(&rate(&[1, 2, 3, 4, 5, 6, 7, 8])));
+    }
+
+    #[test]
+    fn messages_delivered_out_of_order_still_count_and_a_future_time_counts_as_now() {
+        let l = limits(3, 10, 0, 60);
+        // The second delivery was sent before the first; all three within ten seconds.
+        let floods = run_sent(l, &[(5_000, 6_000, 1), (2_000, 6_100, 2), (8_000, 8_100, 3)]);
+        assert_eq!(floods, [None, None, rate(&[1, 2, 3])]);
+        // A clock ahead of ours: read as received, so a minute-late third message is no flood.
+        let floods = run_sent(l, &[(900_000, 0, 1), (900_000, 1_000, 2), (900_000, 61_000, 3)]);
+        assert_eq!(floods, [None, None, None]);
     }
 
     #[test]
@@ -505,7 +551,7 @@ mod tests {
         let tracker = FloodTracker::new(at(0));
         let l = limits(16, 1, 0, 60);
         for id in 0..20 {
-            assert_eq!(tracker.observe(G, 7, id, "x", at(id * 1_000), &l), None);
+            assert_eq!(tracker.observe(G, 7, id, "x", at(id * 1_000), at(id * 1_000), &l), None);
         }
         let shard = tracker.shards[shard_of(G, 7)].lock().expect("lock");
         let ids: Vec<i64> = shard.members[&(G, 7)].iter().map(|e| e.message_id).collect();
@@ -517,13 +563,13 @@ mod tests {
         let tracker = FloodTracker::new(at(0));
         let l = FloodSettings::default();
         for user in 0..100 {
-            tracker.observe(G, user, user, "hi", at(0), &l);
+            tracker.observe(G, user, user, "hi", at(0), at(0), &l);
         }
         assert_eq!(tracker.tracked(), 100);
         let later = at(i64::try_from(Duration::from_secs(120).as_millis()).expect("fits"));
         // The next message in each shard sweeps it; touch every shard.
         for user in 0..16 {
-            tracker.observe(G, 1_000 + user, 1_000 + user, "hi", later, &l);
+            tracker.observe(G, 1_000 + user, 1_000 + user, "hi", later, later, &l);
         }
         assert_eq!(tracker.tracked(), 16);
     }
@@ -537,7 +583,7 @@ mod tests {
         assert_eq!(bound.capacity(), 128);
         // 1,000 members at once: every one active, so the full shards evict.
         for user in 0..1_000 {
-            tracker.observe(G, user, user, "hi", at(0), &l);
+            tracker.observe(G, user, user, "hi", at(0), at(0), &l);
         }
         assert!(tracker.tracked() <= 128, "{}", tracker.tracked());
         assert_eq!(bound.len(), tracker.tracked());
@@ -545,7 +591,7 @@ mod tests {
         let evicted = bound.evicted();
         // Two minutes later everyone is idle: new members replace them without evictions.
         for user in 1_000..2_000 {
-            tracker.observe(G, user, user, "hi", at(120_000), &l);
+            tracker.observe(G, user, user, "hi", at(120_000), at(120_000), &l);
         }
         assert!(tracker.tracked() <= 128);
         assert_eq!(bound.len(), tracker.tracked());
@@ -560,7 +606,17 @@ mod tests {
         // A member flooding while the tracker is full is still caught: their own ring is
         // touched by every message, and each message of theirs finds it.
         let floods: Vec<_> = (0..8)
-            .map(|k| tracker.observe(G, 5_000, 9_000 + k, &format!("m{k}"), at(121_000 + k), &l))
+            .map(|k| {
+                tracker.observe(
+                    G,
+                    5_000,
+                    9_000 + k,
+                    &format!("m{k}"),
+                    at(121_000 + k),
+                    at(121_000 + k),
+                    &l,
+                )
+            })
             .collect();
         assert!(floods[7].is_some(), "{floods:?}");
     }
@@ -574,7 +630,7 @@ mod tests {
         for wave in 0..20_i64 {
             for user in 0..2_000 {
                 let id = wave * 10_000 + user;
-                tracker.observe(G, id, id, "hi", at(wave * 120_000), &l);
+                tracker.observe(G, id, id, "hi", at(wave * 120_000), at(wave * 120_000), &l);
             }
         }
         assert!(tracker.bound().evicted() > 0);

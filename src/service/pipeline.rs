@@ -552,9 +552,19 @@ impl Pipeline {
             });
             return (Some(offence), judgement.review);
         }
+        // The platform's send time, not the webhook's (see the flood module's docs).
+        let sent = Timestamp::from_second(msg.time).unwrap_or(now);
         let flooding = self
             .flood
-            .observe(msg.group, msg.sender.user_id, msg.message_id, &msg.text, now, flood)
+            .observe(
+                msg.group,
+                msg.sender.user_id,
+                msg.message_id,
+                &msg.text,
+                sent,
+                now,
+                flood,
+            )
             .map(Offending::from_flood);
         (flooding, judgement.review)
     }
