@@ -382,7 +382,8 @@ fn shard_of(group: GroupId, user_id: i64) -> usize {
 /// A window in the tracker's milliseconds, at most `i32::MAX` (24.8 days), so that the
 /// signed comparison of [`Ring::check`] holds.
 fn window_ms(secs: u64) -> u32 {
-    u32::try_from(secs.saturating_mul(1000)).map_or(i32::MAX as u32, |ms| ms.min(i32::MAX as u32))
+    let ms = secs.saturating_mul(1000).min(i32::MAX as u64);
+    u32::try_from(ms).unwrap_or(i32::MAX as u32)
 }
 
 fn text_hash(text: &str) -> u32 {
