@@ -170,6 +170,19 @@ enum Command {
         #[command(subcommand)]
         command: bans::BansCommand,
     },
+    /// (Internal: the daemon runs it for a compaction.) Copy the sled database in FROM into a
+    /// new one in TO, and print `records <n>` (and `peak_kib <k>`, this process's peak
+    /// resident size, where the system says).
+    #[command(name = "compact-copy", hide = true)]
+    CompactCopy {
+        /// The database folder to copy (closed: no other process may have it open).
+        from: PathBuf,
+        /// The new folder.
+        to: PathBuf,
+        /// sled's page cache for each database, in bytes.
+        #[arg(long, default_value_t = crate::config::StorageSettings::default().cache_bytes())]
+        cache_bytes: u64,
+    },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
     Model {
@@ -323,6 +336,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => console::password(),
         Command::Samples { command } => samples::samples(command),
         Command::Bans { command } => bans::bans(command),
+        Command::CompactCopy { from, to, cache_bytes } => {
+            crate::runtime::memory::limit_arenas();
+            let records = crate::store::compact::copy_database(&from, &to, cache_bytes)
+                .with_context(|| format!("cannot copy the database in {} into {}", from.display(), to.display()))?;
+            // The copier's peak resident size, for the daemon's log line (Linux).
+            let peak = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.split_whitespace().next().map(str::to_owned))
+            });
+            match peak {
+                Some(kib) => println!("records {records} peak_kib {kib}"),
+                None => println!("records {records}"),
+            }
+            Ok(())
+        }
     }
 }
 

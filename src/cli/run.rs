@@ -59,7 +59,12 @@ pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Resu
     let result = runtime.block_on(async {
         let clock = Arc::new(SystemClock);
         let gateways = Gateways::with_clock(&settings, clock.clone())?;
-        let options = StartOptions { accept_damaged };
+        let options = StartOptions {
+            accept_damaged,
+            // A compaction's copy is made by a process of this executable (its memory is
+            // handed back when it exits); without it, in this process.
+            copier: std::env::current_exe().ok(),
+        };
         let app = App::build_with_options(settings, clock, gateways, options).await?;
         let shutdown = CancellationToken::new();
         crate::runtime::shutdown::cancel_on_signal(shutdown.clone());

@@ -95,10 +95,13 @@ pub enum AppError {
 }
 
 /// How to start.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StartOptions {
     /// Start on a database that failed its integrity check (`qunguan run --accept-damaged`).
     pub accept_damaged: bool,
+    /// The `qunguan` executable, to make a compaction's copy in a process of its own
+    /// ([`crate::store::compact`]); `None`: in this process.
+    pub copier: Option<std::path::PathBuf>,
 }
 
 fn store_error(settings: &Settings, source: StoreError) -> AppError {
@@ -131,6 +134,8 @@ pub struct App {
     stats: Arc<GroupStats>,
     gateways: Gateways,
     health: Arc<Health>,
+    /// Makes a compaction's copy in a process of its own ([`StartOptions::copier`]).
+    copier: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for App {
@@ -167,7 +172,9 @@ impl App {
     ) -> Result<Self, AppError> {
         let settings = Arc::new(settings);
         let storage = settings.storage.clone();
-        let opened = tokio::task::spawn_blocking(move || Store::open_checked(&storage, options.accept_damaged))
+        let accept_damaged = options.accept_damaged;
+        let copier = options.copier.map(Arc::<std::path::Path>::from);
+        let opened = tokio::task::spawn_blocking(move || Store::open_checked(&storage, accept_damaged))
             .await
             .map_err(|e| StoreError::Join(e.to_string()))
             .and_then(|opened| opened);
@@ -349,6 +356,7 @@ impl App {
             stats,
             gateways,
             health,
+            copier,
         })
     }
 
@@ -409,6 +417,7 @@ impl App {
             stats,
             gateways,
             health,
+            copier,
         } = self;
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: settings.server.listen,
@@ -733,11 +742,12 @@ impl App {
             ));
         }
         {
-            let (store, clock, settings, pipeline) = (
+            let (store, clock, settings, pipeline, copier) = (
                 store.clone(),
                 clock.clone(),
                 Arc::clone(&settings),
                 Arc::clone(&pipeline),
+                copier.clone(),
             );
             tasks.spawn(supervise(
                 "store sweep",
@@ -749,6 +759,7 @@ impl App {
                         clock.clone(),
                         Arc::clone(&settings),
                         Arc::clone(&pipeline),
+                        copier.clone(),
                         cancel,
                     );
                     Box::pin(async move {
@@ -854,19 +865,20 @@ async fn stop_stalled(reason: String, background: &CancellationToken) -> AppErro
 
 /// After a sweep: compacts the database if its files have outgrown what they hold
 /// (`[storage] compact_growth`, `compact_min`; see [`crate::store::compact`]). Blocking.
-fn compact_if_due(store: &Store, storage: &crate::config::StorageSettings) {
+fn compact_if_due(store: &Store, storage: &crate::config::StorageSettings, copier: Option<&std::path::Path>) {
     let policy = crate::store::compact::CompactPolicy {
         growth: storage.compact_growth,
         min_bytes: storage.compact_min.0,
     };
     match store.compaction_due(policy) {
         Ok(false) => {}
-        Ok(true) => match store.compact() {
+        Ok(true) => match store.compact_with(copier) {
             Ok(done) => tracing::info!(
                 before_bytes = done.before,
                 after_bytes = done.after,
                 records = done.records,
                 took_ms = done.took_ms,
+                copied_by = if done.by_process { "process" } else { "daemon" },
                 "store: compacted the database"
             ),
             Err(e) => tracing::error!(error = %e, "store: compaction failed"),
@@ -881,6 +893,7 @@ async fn sweep_periodically(
     clock: SharedClock,
     settings: Arc<Settings>,
     pipeline: Arc<Pipeline>,
+    copier: Option<Arc<std::path::Path>>,
     cancel: CancellationToken,
 ) {
     let mut every = tokio::time::interval(settings.storage.sweep_every.get());
@@ -890,11 +903,12 @@ async fn sweep_periodically(
             () = cancel.cancelled() => break,
             _ = every.tick() => {}
         }
-        let (store, clock, settings, pipeline) = (
+        let (store, clock, settings, pipeline, copier) = (
             store.clone(),
             clock.clone(),
             Arc::clone(&settings),
             Arc::clone(&pipeline),
+            copier.clone(),
         );
         let swept = tokio::task::spawn_blocking(move || {
             let strike_ttl = |group| pipeline.policies().strike_ttl(group);
@@ -906,7 +920,7 @@ async fn sweep_periodically(
             let report = store.sweep(clock.now(), &policy)?;
             let rejoin = settings.welcome.rejoin_window.get();
             let joins = store.sweep_joins(clock.now(), rejoin)?;
-            compact_if_due(&store, &settings.storage);
+            compact_if_due(&store, &settings.storage, copier.as_deref());
             crate::runtime::memory::trim();
             Ok::<_, StoreError>((report, joins))
         })

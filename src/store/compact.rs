@@ -24,6 +24,22 @@
 //! and its files are deleted. Events that arrive meanwhile wait for the commit lock (about a
 //! second per 15 MB of live records on the bench machine), none is refused.
 //!
+//! **Where the copy is made.** The daemon (`qunguan run`) has the copy made by a process of
+//! its own: a hidden subcommand of the same executable (`qunguan compact-copy FROM TO`,
+//! [`copy_database`]). Reading every record of a large sled database leaves the reader's heap
+//! fragmented for good (a scan of a 673 MB database took a process holding only that database
+//! from 10 to 41 MiB, most of it freed memory malloc could not give back; docs/storage.md,
+//! "Compaction"), and in the daemon that memory came on top of everything else and stayed. So,
+//! still under both locks and after the flush, the daemon closes its handle (sled's lock on
+//! the files is the copier's to take), and every reader that asks for the database meanwhile
+//! waits for the copy instead of failing ([`Store::trees`]); the copier copies, syncs and
+//! exits, handing every byte it used back to the system; the daemon switches the pointer and
+//! opens the copy. If a reader still holds the old handle after [`RETIRE_PATIENCE`], or the
+//! executable is gone (replaced by an upgrade), the copy is made in this process as before.
+//! A copier that fails or outlives [`COPIER_PATIENCE`] is stopped, its unfinished copy deleted
+//! and the old database opened again: the compaction failed, nothing else changed. Tools and
+//! tests that open a store themselves copy in their own process ([`Store::compact`]).
+//!
 //! **Crashes.** Before the rename the old database is the database and the unfinished copy is
 //! deleted by the next open; after it, the new one is, and the old files are. Every opener
 //! ([`super::open_db`]) reads the pointer and tidies (only once it holds sled's lock on the
@@ -31,8 +47,9 @@
 //! was never compacted has sled's files directly in `storage.path`, as before this existed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::archive::io_err;
@@ -50,8 +67,12 @@ const SLED_FILES: [&str; 3] = ["db", "conf", "blobs"];
 /// soak's database, at the same speed).
 const BATCH: usize = 100;
 /// How long a compaction waits for the old handle's last reader before it leaves the old
-/// files for the next open to delete.
+/// files for the next open to delete (or, before a copier process, copies in this process).
 const RETIRE_PATIENCE: Duration = Duration::from_secs(10);
+/// The hidden subcommand of `qunguan` that makes a compaction's copy ([`copy_database`]).
+pub const COPY_COMMAND: &str = "compact-copy";
+/// How long a copier process may run before it is stopped and the old database reopened.
+const COPIER_PATIENCE: Duration = Duration::from_secs(30 * 60);
 
 /// What a compaction did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +85,8 @@ pub struct Compaction {
     pub records: u64,
     /// How long the writers waited (the copy), in milliseconds.
     pub took_ms: u64,
+    /// Whether a copier process made the copy (else this process did).
+    pub by_process: bool,
 }
 
 /// When compaction is due (`[storage] compact_growth`, `compact_min`).
@@ -221,9 +244,16 @@ impl Store {
     }
 
     /// Copies the database into a fresh folder and continues on the copy (see the module
-    /// docs). Blocking: run it off the async threads. An error leaves the old database in
-    /// use, whole.
+    /// docs), making the copy in this process. Blocking: run it off the async threads. An
+    /// error leaves the old database in use, whole.
     pub fn compact(&self) -> Result<Compaction, StoreError> {
+        self.compact_with(None)
+    }
+
+    /// Like [`Store::compact`]; with `copier` (the `qunguan` executable) the copy is made by
+    /// a process of its own while this one has the database closed (the module docs, "Where
+    /// the copy is made").
+    pub fn compact_with(&self, copier: Option<&Path>) -> Result<Compaction, StoreError> {
         let Some(path) = self.inner.path.clone() else {
             return Err(StoreError::Invalid("a store without a folder cannot be compacted"));
         };
@@ -241,46 +271,230 @@ impl Store {
             + 1;
         let name = format!("{DIR_PREFIX}{number}");
         let new_dir = path.join(&name);
-        let copied = copy_into(&old.db, &new_dir, self.inner.cache_bytes);
-        let (db, records) = match copied {
-            Ok(done) => done,
-            Err(e) => {
-                remove(&new_dir);
-                return Err(e);
+        let (records, after, by_process) = match copier.filter(|exe| exe.is_file()) {
+            Some(exe) => match self.close_for_copier(old) {
+                Ok(closed) => {
+                    let (records, after) = self.copy_by_process(exe, &path, (&old_dir, &new_dir, &name), closed)?;
+                    (records, after, true)
+                }
+                Err(old) => {
+                    tracing::warn!("store: a reader holds the database; compacting in this process");
+                    let (records, after) = self.copy_here(&old, &path, &new_dir, &name)?;
+                    drop(log);
+                    drop(_archive);
+                    retire(old, &old_dir, &path);
+                    return Ok(self.compacted(before, after, records, started, false));
+                }
+            },
+            None => {
+                let (records, after) = self.copy_here(&old, &path, &new_dir, &name)?;
+                drop(log);
+                drop(_archive);
+                retire(old, &old_dir, &path);
+                return Ok(self.compacted(before, after, records, started, false));
             }
         };
-        let after = sled_bytes(&new_dir);
-        if let Err(e) = switch(&path, &name, after) {
-            // The pointer was not replaced: the old files are still the database.
-            drop(db);
-            remove(&new_dir);
-            return Err(e);
-        }
-        // From here on the copy is the database; nothing may write to the old handle again.
-        let trees = match Trees::open(db) {
-            Ok(trees) => trees,
-            Err(e) => {
-                // Not seen; if it happens, no handle is served until the recovery loop
-                // reopens the database (through the pointer: the copy).
-                self.inner.trees.store(None);
-                self.inner.health.bump_generation();
-                let unavailable = StoreError::Unavailable(format!("the compacted database cannot be opened: {e}"));
-                return self.observe(Err(unavailable));
-            }
-        };
-        self.inner.trees.store(Some(Arc::new(trees)));
-        self.inner.health.compactions.fetch_add(1, Ordering::Relaxed);
-        let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         drop(log);
         drop(_archive);
-        retire(old, &old_dir, &path);
-        Ok(Compaction {
+        // Closed before the copy: nothing holds the old files any more.
+        if old_dir == path {
+            remove_sled_files(&path);
+        } else {
+            remove(&old_dir);
+        }
+        Ok(self.compacted(before, after, records, started, by_process))
+    }
+
+    /// Counts a finished compaction and says what it did.
+    fn compacted(&self, before: u64, after: u64, records: u64, started: Instant, by_process: bool) -> Compaction {
+        self.inner.health.compactions.fetch_add(1, Ordering::Relaxed);
+        Compaction {
             before,
             after,
             records,
-            took_ms,
-        })
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            by_process,
+        }
     }
+
+    /// The copy made in this process, switched to and served; `old` stays open for readers.
+    fn copy_here(&self, old: &Trees, path: &Path, new_dir: &Path, name: &str) -> Result<(u64, u64), StoreError> {
+        let (db, records) = match copy_into(&old.db, new_dir, self.inner.cache_bytes) {
+            Ok(done) => done,
+            Err(e) => {
+                remove(new_dir);
+                return Err(e);
+            }
+        };
+        let after = sled_bytes(new_dir);
+        if let Err(e) = switch(path, name, after) {
+            // The pointer was not replaced: the old files are still the database.
+            drop(db);
+            remove(new_dir);
+            return Err(e);
+        }
+        // From here on the copy is the database; nothing may write to the old handle again.
+        self.serve(db)?;
+        Ok((records, after))
+    }
+
+    /// Serves `db` from now on; if its trees cannot be opened, serves nothing until the
+    /// recovery loop reopens the database (through the pointer).
+    fn serve(&self, db: sled::Db) -> Result<(), StoreError> {
+        match Trees::open(db) {
+            Ok(trees) => {
+                self.inner.trees.store(Some(Arc::new(trees)));
+                Ok(())
+            }
+            Err(e) => {
+                // Not seen; if it happens, no handle is served until the recovery loop
+                // reopens the database.
+                self.inner.trees.store(None);
+                self.inner.health.bump_generation();
+                let unavailable = StoreError::Unavailable(format!("the database cannot be opened: {e}"));
+                self.observe(Err(unavailable))
+            }
+        }
+    }
+
+    /// Opens the database in `dir` and serves it (as [`Store::serve`]).
+    fn serve_at(&self, dir: &Path) -> Result<(), StoreError> {
+        match super::open_db_at(dir, self.inner.cache_bytes) {
+            Ok(db) => self.serve(db),
+            Err(e) => {
+                self.inner.health.bump_generation();
+                let unavailable = StoreError::Unavailable(format!("{}: {e}", dir.display()));
+                self.observe(Err(unavailable))
+            }
+        }
+    }
+
+    /// Takes the database out of service and closes it, for a copier process to open; readers
+    /// asking for it meanwhile wait ([`Store::trees`]) until the returned guard is dropped.
+    /// Gives `old` back, still served, when readers keep it past [`RETIRE_PATIENCE`]. Call
+    /// under the commit lock.
+    ///
+    /// A reader may hold a handle while it asks for another (a helper of a helper), so readers
+    /// are never made to wait while one still holds the old handle: each try takes the handle
+    /// out of service only for as long as it takes to count its holders, and serves it again
+    /// (letting any reader that asked meanwhile go on) until it has none.
+    fn close_for_copier(&self, old: Arc<Trees>) -> Result<RwLockWriteGuard<'_, ()>, Arc<Trees>> {
+        let deadline = Instant::now() + RETIRE_PATIENCE;
+        loop {
+            let closed = self
+                .inner
+                .closed
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.inner.trees.store(None);
+            if Arc::strong_count(&old) == 1 {
+                // The last handle: sled flushes what is left and lets go of its files.
+                drop(old);
+                return Ok(closed);
+            }
+            self.inner.trees.store(Some(Arc::clone(&old)));
+            drop(closed);
+            if Instant::now() >= deadline {
+                return Err(old);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Has the copier make the copy of the closed database at `old_dir` into `new_dir`
+    /// (`name` in `path`), switches to it and serves it; on any failure deletes the copy and
+    /// serves the old database again. Returns the records copied and the copy's size.
+    fn copy_by_process(
+        &self,
+        exe: &Path,
+        path: &Path,
+        (old_dir, new_dir, name): (&Path, &Path, &str),
+        closed: RwLockWriteGuard<'_, ()>,
+    ) -> Result<(u64, u64), StoreError> {
+        let cache = self.inner.cache_bytes;
+        let copied = run_copier(exe, old_dir, new_dir, cache).and_then(|records| {
+            let after = sled_bytes(new_dir);
+            switch(path, name, after)?;
+            Ok((records, after))
+        });
+        let served = match copied {
+            // The copy is the database now, whatever happens next.
+            Ok((records, after)) => self.serve_at(new_dir).map(|()| (records, after)),
+            Err(e) => {
+                remove(new_dir);
+                if let Err(again) = self.serve_at(old_dir) {
+                    tracing::error!(error = %again, "store: cannot open the database again after a failed compaction");
+                }
+                Err(e)
+            }
+        };
+        drop(closed);
+        served
+    }
+}
+
+/// A compaction's copy, as the copier process makes it (`qunguan compact-copy FROM TO`): every
+/// tree of the database in `from` into a new database in `to`, flushed and synced. Returns the
+/// records copied. `from` must not be open in another process (sled's lock).
+pub fn copy_database(from: &Path, to: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
+    let source = super::open_db_at(from, cache_bytes)?;
+    let (copy, records) = copy_into(&source, to, cache_bytes)?;
+    drop(copy);
+    drop(source);
+    Ok(records)
+}
+
+/// Runs `exe compact-copy from to` and waits for it, at most [`COPIER_PATIENCE`]; returns the
+/// records it reports. Its error output becomes the error.
+fn run_copier(exe: &Path, from: &Path, to: &Path, cache_bytes: u64) -> Result<u64, StoreError> {
+    let failed = |what: String| StoreError::Copier(format!("{}: {what}", exe.display()));
+    let child = Command::new(exe)
+        .arg(COPY_COMMAND)
+        .arg(from)
+        .arg(to)
+        .arg("--cache-bytes")
+        .arg(cache_bytes.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start it: {e}")))?;
+    let pid = child.id();
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The receiver may have given up; then nobody needs the output.
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match outcome.recv_timeout(COPIER_PATIENCE) {
+        Ok(output) => output.map_err(|e| failed(format!("cannot wait for it: {e}")))?,
+        Err(_) => {
+            #[cfg(unix)]
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill only sends a signal to the copier this function started and
+                // has not reaped (its waiting thread still holds it).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            #[cfg(not(unix))]
+            let _ = pid;
+            // Reaped by its thread once killed.
+            let _ = outcome.recv_timeout(Duration::from_secs(10));
+            return Err(failed(format!("stopped after {} s", COPIER_PATIENCE.as_secs())));
+        }
+    };
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        return Err(failed(format!("{}: {}", output.status, said.trim())));
+    }
+    let said = String::from_utf8_lossy(&output.stdout);
+    let mut words = said.split_whitespace();
+    let records = match (words.next(), words.next().map(str::parse::<u64>)) {
+        (Some("records"), Some(Ok(records))) => records,
+        _ => return Err(failed(format!("unexpected output {:?}", said.trim()))),
+    };
+    if let (Some("peak_kib"), Some(Ok(kib))) = (words.next(), words.next().map(str::parse::<u64>)) {
+        tracing::info!(records, peak_kib = kib, "store: the copier made the compaction's copy");
+    }
+    Ok(records)
 }
 
 /// Every tree of `from` into a new database at `dir`, flushed. Returns it and the records.

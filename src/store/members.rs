@@ -498,6 +498,7 @@ impl Store {
             return Ok(());
         }
         let _op = self.begin("member write");
+        let read_in = self.generation();
         let read = self.trees()?;
         let mut groups: Vec<(GroupId, i64)> = Vec::new();
         let mut planned = Vec::with_capacity(due.len());
@@ -522,11 +523,15 @@ impl Store {
             };
             computed.push(change.apply(&d.key, old.as_deref())?);
         }
+        // Not held while waiting for the commit lock: a compaction holding it waits for every
+        // holder of the handle before it closes the database for its copier.
+        drop(read);
         let _log = self.lock();
         let trees = self.write_gate()?;
         let members = &trees.members;
-        // Reopened meanwhile: what was read belongs to the old database.
-        let stale = !std::sync::Arc::ptr_eq(&read, &trees);
+        // Reopened meanwhile: what was read belongs to the old database. (A compaction's copy
+        // holds what was read: no new generation.)
+        let stale = self.generation() != read_in;
         for (group, since_ms) in groups {
             let start = encode(&Tracking { since_ms })?;
             // Only the first write of a group succeeds; a failed swap is the normal case.

@@ -247,6 +247,9 @@ pub enum StoreError {
     /// The database is being reopened after a write error, or could not be reopened yet.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// A compaction's copier process failed ([`compact`]); the old database stays in use.
+    #[error("the compaction's copier failed: {0}")]
+    Copier(String),
     /// The database failed its start-up integrity check ([`integrity`]).
     #[error("{0}")]
     Damaged(integrity::Damage),
@@ -309,6 +312,9 @@ struct Inner {
     archive: archive::Archive,
     /// The threads [`Store::offload`] drives futures on, started on first use.
     threads: blocking::StoreThreads,
+    /// Held for writing while a compaction has closed the database for a copier process
+    /// ([`compact`]): [`Store::trees`] waits on it instead of answering "unavailable".
+    closed: std::sync::RwLock<()>,
 }
 
 /// One opened sled database and its trees. Replaced as a whole when the store reopens the
@@ -459,6 +465,7 @@ impl Store {
                 archive: archive::Archive::new(path.as_deref()),
                 path,
                 threads: blocking::StoreThreads::default(),
+                closed: std::sync::RwLock::new(()),
             }),
         })
     }
@@ -516,8 +523,20 @@ impl Store {
         Ok(seq)
     }
 
-    /// The open database, or [`StoreError::Unavailable`] while it is being reopened.
+    /// The open database (after waiting, while a compaction's copier has it closed), or
+    /// [`StoreError::Unavailable`] while it is being reopened.
     pub(crate) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        if let Some(trees) = self.inner.trees.load_full() {
+            return Ok(trees);
+        }
+        // A compaction that closed the database for its copy holds this until the copy is
+        // open: wait for it rather than fail.
+        drop(
+            self.inner
+                .closed
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         self.inner.trees.load_full().ok_or_else(|| {
             StoreError::Unavailable(
                 self.failing()

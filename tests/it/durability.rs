@@ -52,6 +52,12 @@ async fn start_and_warn_once(
     extra: &[(&str, &str)],
 ) -> (Daemon, Value) {
     let daemon = Daemon::start_on(data, rules, gateway, extra);
+    let first = warn_once(&daemon, gateway, http).await;
+    (daemon, first)
+}
+
+/// Waits for `daemon` and has member 3001's first offence warned; returns that event.
+async fn warn_once(daemon: &Daemon, gateway: &FakeOneBot, http: &reqwest::Client) -> Value {
     daemon.wait_ready().await;
     let first = group_message(1, 3_001, "member", "加微信");
     assert_eq!(
@@ -59,7 +65,7 @@ async fn start_and_warn_once(
         StatusCode::NO_CONTENT
     );
     gateway.wait_delivered(2, PATIENCE).await;
-    (daemon, first)
+    first
 }
 
 /// Posts `first` again (a redelivery) and member 3001's second offence, both answered 204.
@@ -319,7 +325,9 @@ async fn a_database_compacted_while_running_keeps_strikes_cases_and_seen_events(
         ("QUNGUAN__STORAGE__COMPACT_GROWTH", "2"),
         ("QUNGUAN__STORAGE__SWEEP_EVERY", "10s"),
     ];
-    let (daemon, first) = start_and_warn_once(&data, &rules, &gateway, &http, &compact_soon).await;
+    let log = root.path().join("daemon.log");
+    let daemon = Daemon::start_logging_to(root.path(), &gateway, &compact_soon, &log);
+    let first = warn_once(&daemon, &gateway, &http).await;
 
     // Other groups' spam grows the files until a sweep finds them worth compacting.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -337,6 +345,13 @@ async fn a_database_compacted_while_running_keeps_strikes_cases_and_seen_events(
     }
     assert!(data.join("sled-current").exists(), "the copy is the database");
     assert!(!data.join("db").exists(), "the files of before are deleted");
+    // The daemon had the copy made by a process of its own executable.
+    let said = std::fs::read_to_string(&log).expect("log");
+    let line = said
+        .lines()
+        .find(|l| l.contains("store: compacted the database"))
+        .expect("the compaction's log line");
+    assert!(line.contains("copied_by=\"process\""), "{line}");
 
     // The seen key survived: the first event again changes nothing. The strike survived: the
     // member's next violation mutes.

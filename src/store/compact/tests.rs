@@ -227,3 +227,107 @@ fn writers_wait_for_a_compaction_instead_of_failing() {
     }
     assert!(store.failing().is_none());
 }
+
+/// An executable shell script `body` in `dir`, standing in for the copier process.
+#[cfg(unix)]
+fn script(dir: &Path, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("copier.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn the_copier_s_copy_holds_every_record_and_opens_as_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = {
+        let store = Store::open_path(dir.path()).expect("open");
+        store
+            .enqueue(vec![recall(1)], jiff::Timestamp::UNIX_EPOCH)
+            .expect("enqueue");
+        churn(&store, 300, 10);
+        dump(&store)
+    };
+    let copy = tempfile::tempdir().expect("tempdir");
+    let to = copy.path().join("sled-1");
+
+    let records = copy_database(dir.path(), &to, 1 << 20).expect("copy");
+
+    let copied = Store::open_path(&to).expect("the copy opens");
+    assert_eq!(dump(&copied), before, "every tree, record for record");
+    let counted: usize = before.values().map(BTreeMap::len).sum();
+    assert_eq!(records, counted as u64);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failing_copier_leaves_the_old_database_served_whole_and_writable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tools = tempfile::tempdir().expect("tempdir");
+    let copier = script(tools.path(), "echo 'no space left on device' >&2\nexit 3");
+    let store = Store::open_path(dir.path()).expect("open");
+    churn(&store, 300, 10);
+    let before = dump(&store);
+
+    let failed = store.compact_with(Some(&copier)).expect_err("the copier failed");
+
+    assert!(
+        matches!(&failed, StoreError::Copier(said) if said.contains("no space left on device")),
+        "{failed}"
+    );
+    assert_eq!(dump(&store), before, "the old database, whole");
+    assert!(!dir.path().join("sled-1").exists(), "the unfinished copy is deleted");
+    assert_eq!(read_pointer(dir.path()).expect("pointer"), None);
+    store.set_state("after", b"still writing").expect("write");
+    store.flush_blocking().expect("flush");
+    assert!(store.failing().is_none());
+    assert_eq!(store.compactions(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn readers_wait_while_the_copier_has_the_database_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tools = tempfile::tempdir().expect("tempdir");
+    // Long enough for the reader below to ask while the database is closed.
+    let copier = script(tools.path(), "sleep 1\nexit 1");
+    let store = Store::open_path(dir.path()).expect("open");
+    store.set_state("kept", b"1").expect("write");
+    store.flush_blocking().expect("flush");
+    let compaction = {
+        let store = store.clone();
+        std::thread::spawn(move || store.compact_with(Some(&copier)))
+    };
+    // Reads go on through the whole compaction, before, during and after the copier's second.
+    let deadline = Instant::now() + Duration::from_millis(1_500);
+    let mut reads = 0;
+    while Instant::now() < deadline {
+        let read = store.state("kept");
+        assert_eq!(read.expect("a read during compaction").as_deref(), Some(&b"1"[..]));
+        reads += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(compaction.join().expect("joined").is_err(), "the stand-in copier fails");
+    assert!(reads > 10, "{reads} reads");
+    assert!(store.failing().is_none());
+}
+
+#[test]
+fn a_copier_that_is_not_there_means_the_copy_is_made_in_this_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_path(dir.path()).expect("open");
+    churn(&store, 300, 10);
+    let before = dump(&store);
+
+    let done = store
+        .compact_with(Some(&dir.path().join("no-such-program")))
+        .expect("compact");
+
+    assert!(!done.by_process);
+    assert_eq!(dump(&store), before);
+    assert_eq!(
+        read_pointer(dir.path()).expect("pointer").map(|p| p.0),
+        Some("sled-1".into())
+    );
+}

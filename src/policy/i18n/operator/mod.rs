@@ -105,6 +105,10 @@ const ZH_SUMMARIES: &[(&str, &str)] = &[
     ("bans remove", "解除拉黑（qq:123、tg:456）。"),
     ("bans export", "写出全部拉黑（即 import 读取的格式）。"),
     (
+        "compact-copy",
+        "（内部命令，由守护进程在压缩数据库时调用）把 FROM 中的 sled 数据库复制到新目录 TO，并打印 records <n>。",
+    ),
+    (
         "bans import",
         "导入文件中的拉黑（- 表示标准输入），同一成员的条目会被替换。先检查每一行；有坏行时指出该行，且一条也不导入。",
     ),
