@@ -182,6 +182,9 @@ enum Command {
         /// sled's page cache for each database, in bytes.
         #[arg(long, default_value_t = crate::config::StorageSettings::default().cache_bytes())]
         cache_bytes: u64,
+        /// The daemon's process id: the copy stops when that process is gone.
+        #[arg(long)]
+        parent: Option<u32>,
     },
     /// The filter's learned stage: train rules/model.bin from a corpus, or evaluate it on a
     /// held-out one.
@@ -336,8 +339,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => console::password(),
         Command::Samples { command } => samples::samples(command),
         Command::Bans { command } => bans::bans(command),
-        Command::CompactCopy { from, to, cache_bytes } => {
+        Command::CompactCopy {
+            from,
+            to,
+            cache_bytes,
+            parent,
+        } => {
             crate::runtime::memory::limit_arenas();
+            // A daemon killed meanwhile takes its copier with it: the copier holds the old
+            // database's lock, which the restarted daemon needs (the unfinished copy is deleted
+            // at its next open).
+            #[cfg(target_os = "linux")]
+            if let Some(parent) = parent {
+                // SAFETY: prctl only sets the signal this process gets when its parent dies.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+                // SAFETY: getppid only reads this process's parent id.
+                if u32::try_from(unsafe { libc::getppid() }).ok() != Some(parent) {
+                    bail!("the daemon that asked for this copy (pid {parent}) is gone");
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = parent;
             let records = crate::store::compact::copy_database(&from, &to, cache_bytes)
                 .with_context(|| format!("cannot copy the database in {} into {}", from.display(), to.display()))?;
             // The copier's peak resident size, for the daemon's log line (Linux).

@@ -37,7 +37,9 @@
 //! opens the copy. If a reader still holds the old handle after [`RETIRE_PATIENCE`], or the
 //! executable is gone (replaced by an upgrade), the copy is made in this process as before.
 //! A copier that fails or outlives [`COPIER_PATIENCE`] is stopped, its unfinished copy deleted
-//! and the old database opened again: the compaction failed, nothing else changed. Tools and
+//! and the old database opened again: the compaction failed, nothing else changed. A copier
+//! dies with its daemon (Linux's parent-death signal), so a daemon killed and started again
+//! finds the old database's lock free and deletes the unfinished copy. Tools and
 //! tests that open a store themselves copy in their own process ([`Store::compact`]).
 //!
 //! **Crashes.** Before the rename the old database is the database and the unfinished copy is
@@ -454,6 +456,8 @@ fn run_copier(exe: &Path, from: &Path, to: &Path, cache_bytes: u64) -> Result<u6
         .arg(to)
         .arg("--cache-bytes")
         .arg(cache_bytes.to_string())
+        .arg("--parent")
+        .arg(std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
