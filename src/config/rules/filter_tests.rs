@@ -814,6 +814,111 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         "出金快 飞机私聊",
         Flag("money", "出金"),
     ),
+    // --- the wallet "support" pitch: a request that opens a sentence or clause (round 28) ---
+    (
+        "seed phrase: the support pitch",
+        "Customer support here: please send us your seed phrase so we can fix the sync issue",
+        Flag("seed_phrase_request", "please send us your seed phrase"),
+    ),
+    (
+        "seed phrase: after a comma",
+        "Your wallet is flagged, send your recovery phrase to restore access",
+        Flag("seed_phrase_request", "send your recovery phrase"),
+    ),
+    (
+        "seed phrase: a word count before the stem",
+        "Hello, kindly DM me your 12-word recovery phrase to unlock the funds",
+        Flag("seed_phrase_request", "kindly DM me your 12-word recovery phrase"),
+    ),
+    (
+        "seed phrase: the word count alone",
+        "Send us the 24 words and we restore it for you",
+        Flag("seed_phrase_request", "Send us the 24 words"),
+    ),
+    (
+        "seed phrase: a private key",
+        "Admin here: provide your private key to verify the account",
+        Flag("seed_phrase_request", "provide your private key"),
+    ),
+    (
+        "seed phrase: rectify your wallet",
+        "Your wallet is out of sync. Rectify your wallet on the page below",
+        Flag("seed_phrase_request", "Rectify your wallet"),
+    ),
+    (
+        "seed phrase: after a line break",
+        "Hi dear\nshare your secret phrase with the admin to finish KYC",
+        Flag("seed_phrase_request", "share your secret phrase"),
+    ),
+    (
+        "seed phrase: after an emoji",
+        "🚨 Submit your mnemonic phrase to the bot",
+        Flag("seed_phrase_request", "Submit your mnemonic phrase"),
+    ),
+    (
+        "seed phrase: full-width letters",
+        "ＰＬＥＡＳＥ ＳＥＮＤ ＹＯＵＲ ＳＥＥＤ ＰＨＲＡＳＥ",
+        Flag(
+            "seed_phrase_request",
+            "ＰＬＥＡＳＥ ＳＥＮＤ ＹＯＵＲ ＳＥＥＤ ＰＨＲＡＳＥ",
+        ),
+    ),
+    (
+        "seed phrase: Cyrillic look-alikes",
+        "Plеаsе sеnd yоur sееd phrаsе",
+        Flag("seed_phrase_request", "Plеаsе sеnd yоur sееd phrаsе"),
+    ),
+    (
+        "seed phrase: extra spaces",
+        "Please  send   your    seed     phrase",
+        Flag("seed_phrase_request", "Please  send   your    seed     phrase"),
+    ),
+    (
+        "seed phrase: a warning",
+        "Never share your seed phrase with anyone.",
+        Clean,
+    ),
+    (
+        "seed phrase: advice to block the asker",
+        "If someone asks you to send your recovery phrase, block them",
+        Clean,
+    ),
+    (
+        "seed phrase: a warning as an order",
+        "Share your recovery phrase with no one.",
+        Clean,
+    ),
+    (
+        "seed phrase: don't send it",
+        "Do not send your seed phrase to anyone claiming to be support",
+        Clean,
+    ),
+    (
+        "seed phrase: the pitch quoted",
+        "Scammers will say \"send us your seed phrase\", ignore them",
+        Clean,
+    ),
+    (
+        "seed phrase: a restore instruction",
+        "Open the app, tap restore and type in your recovery phrase",
+        Clean,
+    ),
+    (
+        "seed phrase: a wallet address",
+        "Validate your wallet address before you send the coins",
+        Clean,
+    ),
+    (
+        "seed phrase: syncing",
+        "Sync your wallet first, then check the balance",
+        Clean,
+    ),
+    ("seed phrase: a story", "He told me to send my seed phrase lol", Clean),
+    (
+        "seed phrase: a backup instruction",
+        "Write down the 12 words in order and keep them offline",
+        Clean,
+    ),
 ];
 
 #[test]

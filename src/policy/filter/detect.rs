@@ -45,11 +45,15 @@ pub(crate) enum Builtin {
     LongDigits,
     /// A message of 20+ characters made mostly of one repeated snippet.
     Flood,
+    /// The fake wallet "support" pitch: a request, at the start of a sentence or clause, to
+    /// hand over a wallet's recovery phrase ("please send us your seed phrase"), or to
+    /// validate / rectify / synchronize a wallet. See [`seed_request_spans`].
+    SeedPhraseRequest,
 }
 
 impl Builtin {
     /// Every built-in, in reporting order.
-    pub(crate) const ALL: [Self; 10] = [
+    pub(crate) const ALL: [Self; 11] = [
         Self::QqId,
         Self::WechatId,
         Self::TgLink,
@@ -60,6 +64,7 @@ impl Builtin {
         Self::TgHandle,
         Self::LongDigits,
         Self::Flood,
+        Self::SeedPhraseRequest,
     ];
 
     /// The name used in hits, logs and `[[regex]] name = …`.
@@ -75,6 +80,7 @@ impl Builtin {
             Self::TgHandle => "tg_handle",
             Self::LongDigits => "long_digits",
             Self::Flood => "flood",
+            Self::SeedPhraseRequest => "seed_phrase_request",
         }
     }
 
@@ -95,7 +101,7 @@ impl Builtin {
 
     pub(crate) fn strength(self) -> Strength {
         match self {
-            Self::QqId | Self::WechatId | Self::TgLink | Self::InviteLink => Strength::Strong,
+            Self::QqId | Self::WechatId | Self::TgLink | Self::InviteLink | Self::SeedPhraseRequest => Strength::Strong,
             _ => Strength::Weak,
         }
     }
@@ -122,7 +128,7 @@ impl Builtin {
             Self::Url => URL,
             Self::Email => r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}",
             Self::TgHandle => r"@[a-z][a-z0-9_]{4,31}",
-            Self::PhoneCn | Self::LongDigits | Self::Flood => return None,
+            Self::PhoneCn | Self::LongDigits | Self::Flood | Self::SeedPhraseRequest => return None,
         })
     }
 }
@@ -182,6 +188,10 @@ pub(crate) struct Detectors {
     phone: Option<u32>,
     long_digits: Option<u32>,
     flood: Option<u32>,
+    /// The built-in recovery-phrase request (see [`seed_request_spans`]).
+    seed: Option<SeedRequest>,
+    /// Run the request's regex on every message, without its pre-check (differential tests).
+    seed_always: bool,
     /// The built-in WeChat detector (not replaced), whose `➕V`/`V：` forms are found in code.
     wechat: Option<u32>,
     /// The built-in QQ detector (not replaced), whose `➕Q`/`Q：` forms are found in code.
@@ -217,6 +227,9 @@ impl Detectors {
                 (Some(Builtin::PhoneCn), None) => out.phone = Some(id),
                 (Some(Builtin::LongDigits), None) => out.long_digits = Some(id),
                 (Some(Builtin::Flood), None) => out.flood = Some(id),
+                (Some(Builtin::SeedPhraseRequest), None) => {
+                    out.seed = Some(SeedRequest::new(id).map_err(|e| (i, e))?);
+                }
                 (_, Some(p)) => {
                     match detector.builtin {
                         Some(Builtin::WechatId) => out.wechat = Some(id),
@@ -330,9 +343,23 @@ impl Detectors {
             self.run_set(&self.digits, normalizer, text, digits, marks, &[], out);
         }
 
-        // Text view: only when the message has something a link, address or handle needs.
-        if self.text.set.is_some() && (self.text_always || stats.link_hint) {
-            normalizer.text_into(text, &mut scratch.text);
+        // Text view: only when the message has something a link, address or handle needs, or
+        // the compact view names a recovery phrase (the request's own pre-check).
+        let links = self.text.set.is_some() && (self.text_always || stats.link_hint);
+        let seed = self
+            .seed
+            .as_ref()
+            .filter(|_| self.seed_always || (stats.ascii_alpha && SeedRequest::named_in(compact.as_str())));
+        if !links && seed.is_none() {
+            return;
+        }
+        normalizer.text_into(text, &mut scratch.text);
+        if let Some(seed) = seed {
+            seed_request_spans(&seed.request, text, &scratch.text, |s, e| {
+                out.push(self.hit(seed.detector, false, s, e))
+            });
+        }
+        if links {
             deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
             // The URL view keeps noise and rewrites spellings: the marks do not hold for it.
             self.run_set(
@@ -360,12 +387,14 @@ impl Detectors {
         marks.mark('q', MARK_Q);
     }
 
-    /// Drops the first-character pre-checks of the regex sets (for differential tests).
+    /// Drops the first-character pre-checks of the regex sets and the recovery-phrase
+    /// request's pre-check (for differential tests).
     #[cfg(test)]
     pub(crate) fn disable_prechecks(&mut self) {
         for set in [&mut self.text, &mut self.compact, &mut self.digits] {
             set.first = None;
         }
+        self.seed_always = true;
     }
 
     fn hit(&self, detector: u32, strong_override: bool, start: usize, end: usize) -> DetectorHit {
@@ -457,6 +486,135 @@ impl Detectors {
     }
 }
 
+/// The recovery-phrase request on the text view (lower-case, each whitespace character one
+/// space): an optional please / kindly / just, a verb of handing over (send, share, submit,
+/// provide, give, DM, forward, drop, reply with, validate), an optional `us` / `me` / `our
+/// team` / `the bot`, then `your` or `the` and the phrase — a seed, recovery, secret, backup,
+/// mnemonic or wallet phrase, words or key, a "12-word" / "24 words" count before it or for
+/// it, or `your private key` — or validate / rectify / synchronize your wallet. Where the
+/// match must stand and what may follow it is checked in code ([`seed_request_spans`]).
+const SEED_REQUEST: &str = concat!(
+    // ASCII classes: a small automaton (the view's letters are folded to ASCII).
+    r"(?-u)\b(?:(?:please|pls|plz|kindly|just|now|simply) +)?",
+    r"(?:(?:send|share|submit|provide|give|dm|pm|forward|drop|reply +with|validate) +",
+    r"(?:(?:us|me|our +[a-z]+|the +[a-z]+) +)?",
+    r"(?:(?:your|the) +(?:(?:(?:12|24|twelve|twenty[- ]?four)[- ]words?)",
+    r"(?: +(?:seed|recovery|secret|backup|mnemonic|wallet))?(?: +(?:phrase|words|key))?",
+    r"|(?:seed|recovery|secret|backup|mnemonic|wallet) +(?:phrase|words|key))",
+    r"|your +private +key)",
+    r"|(?:validate|rectify|synchroni[sz]e) +your +wallet)\b",
+);
+
+/// The built-in recovery-phrase request, compiled.
+#[derive(Clone, Debug)]
+struct SeedRequest {
+    detector: u32,
+    request: Regex,
+}
+
+/// What stands right before `phrase`, `word` or `key` in the compact view of a request: a
+/// stem of [`SEED_REQUEST`] or a count (`seedphrase`, `12word`, `privatekey`).
+const SEED_STEMS: [&[u8]; 11] = [
+    b"seed",
+    b"recovery",
+    b"secret",
+    b"backup",
+    b"mnemonic",
+    b"wallet",
+    b"private",
+    b"12",
+    b"24",
+    b"twelve",
+    b"four",
+];
+
+impl SeedRequest {
+    fn new(detector: u32) -> Result<Self, String> {
+        Ok(Self {
+            detector,
+            request: Regex::new(SEED_REQUEST).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// The pre-check on the compact view (no spaces or punctuation): it names a recovery
+    /// phrase — `phrase`, `word` or `key` right after one of [`SEED_STEMS`] — or holds
+    /// `yourwallet`. Every one of these has a `p`, `w` or `k`, which `memchr3` finds; most
+    /// messages have none of the words, and skip the text view.
+    fn named_in(compact: &str) -> bool {
+        let b = compact.as_bytes();
+        let stem_before = |at: usize| SEED_STEMS.iter().any(|stem| b[..at].ends_with(stem));
+        memchr::memchr3_iter(b'p', b'w', b'k', b).any(|at| {
+            let rest = &b[at..];
+            match rest[0] {
+                b'p' => rest.starts_with(b"phrase") && stem_before(at),
+                b'w' => {
+                    (rest.starts_with(b"word") && stem_before(at))
+                        || (rest.starts_with(b"wallet") && b[..at].ends_with(b"your"))
+                }
+                _ => rest.starts_with(b"key") && stem_before(at),
+            }
+        })
+    }
+}
+
+/// Calls `found(start, end)` (original bytes) for each [`SEED_REQUEST`] match on the text
+/// view `view` of `text` that opens a sentence or clause — at the start, after sentence or
+/// clause punctuation, a line break, or an emoji or symbol, not after a word or a quotation
+/// mark ("never share your seed phrase", "if someone asks you to send your recovery phrase,
+/// block them", "he said \"send your seed phrase\"" are talk about the pitch) — and whose
+/// sentence does not go on to say who must not get it ("share your recovery phrase with no
+/// one") nor is a wallet address ("validate your wallet address before you send").
+fn seed_request_spans(re: &Regex, text: &str, view: &View, mut found: impl FnMut(usize, usize)) {
+    let hay = view.as_str();
+    for m in re.find_iter(hay) {
+        let rest = &hay[m.end()..];
+        if !opens_clause(text, view, m.start()) || tells_who_not(rest) || rest.trim_start().starts_with("address") {
+            continue;
+        }
+        let (os, oe) = view.original_span(m.start(), m.end());
+        found(os, oe);
+    }
+}
+
+/// Characters after which a request opens a clause: sentence and clause punctuation (ASCII
+/// and full-width forms the text view keeps), dashes, bullets and markdown marks.
+const CLAUSE_OPENERS: [char; 20] = [
+    '.', '!', '?', ':', ';', ',', '-', '*', '#', '>', '|', '~', '。', '！', '？', '：', '；', '，', '、', '…',
+];
+
+/// Quotation marks and opening brackets: a request right after one is quoted, not made.
+const QUOTED_BEFORE: [char; 10] = ['"', '\'', '`', '“', '‘', '«', '「', '『', '(', '['];
+
+/// Whether view byte `start` opens a sentence or clause (see [`seed_request_spans`]).
+fn opens_clause(text: &str, view: &View, start: usize) -> bool {
+    let hay = view.as_str();
+    let before = hay[..start].trim_end_matches(' ');
+    let Some(last) = before.chars().next_back() else {
+        return true;
+    };
+    if CLAUSE_OPENERS.contains(&last) {
+        return true;
+    }
+    if QUOTED_BEFORE.contains(&last) || last.is_alphanumeric() || last.is_ascii_punctuation() {
+        // A line break in the original still opens one (the view reads it as a space).
+        return before.len() < start && between(view, text, before.len(), start).contains(['\n', '\r']);
+    }
+    // An emoji or symbol before it (`🚨 send your …`, `— send your …`).
+    true
+}
+
+/// Whether the rest of the request's sentence says who must not get the phrase ("with no
+/// one", "to anyone", "never").
+fn tells_who_not(rest: &str) -> bool {
+    let sentence = rest
+        .split(['.', '!', '?', ';', '。', '！', '？', '；'])
+        .next()
+        .unwrap_or("");
+    [" no one", " noone", " nobody", " anyone", " anybody", " never"]
+        .iter()
+        .any(|w| sentence.contains(w))
+}
+
 fn view_index(view: RegexView) -> usize {
     match view {
         RegexView::Text => 0,
@@ -536,7 +694,7 @@ fn validate(
             ok.then_some((start, end))
         }
         Builtin::Email | Builtin::TgLink | Builtin::InviteLink => Some((start, end)),
-        Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood => None,
+        Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood | Builtin::SeedPhraseRequest => None,
     }
 }
 

@@ -991,6 +991,9 @@ impl Filter {
                     match family {
                         Some(Builtin::PhoneCn) => flags.phone = true,
                         Some(Builtin::Flood) => flags.flood = true,
+                        // Not a contact: it decides on its own (strong), and the model's
+                        // features stay what they were trained on.
+                        Some(Builtin::SeedPhraseRequest) => {}
                         _ if f.strong => flags.strong_contact = true,
                         _ => flags.weak_contact = true,
                     }

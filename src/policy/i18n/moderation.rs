@@ -75,6 +75,7 @@ pub fn rule_display(locale: Locale, rule: &str) -> Option<&'static str> {
         "tg_handle" => ("账号引流", "account advertising"),
         "long_digits" => ("可疑号码", "suspicious number"),
         "flood" => ("刷屏", "flooding"),
+        "seed_phrase_request" => ("索要钱包助记词", "asking for a wallet recovery phrase"),
         "model" => ("疑似广告", "likely spam"),
         "manual" => ("管理员处理", "admin action"),
         "inactive" => ("长期潜水", "inactivity"),
