@@ -368,10 +368,30 @@ fn display_names_never_show_an_internal_id() {
         ("learned", Locale::ZhCn, "与管理员标记的广告相似"),
         ("join_answer", Locale::ZhCn, "入群答案"),
         ("inactive", Locale::En, "inactivity"),
+        ("seed_phrase_request", Locale::ZhCn, "索要钱包助记词"),
+        ("seed_phrase_request", Locale::En, "asking for a wallet recovery phrase"),
     ];
     for (rule, locale, want) in rows {
         assert_eq!(f.display_name(rule, *locale), *want, "{rule} {locale:?}");
     }
+}
+
+/// The wallet "support" pitch decides on its own, as a strong pattern the model cannot
+/// overrule, and is no contact: the model's flags read as if it were not there (the shipped
+/// `model.bin` does not depend on it).
+#[test]
+fn a_recovery_phrase_request_is_strong_and_sets_no_model_flag() {
+    let f = filter(true);
+    let pitch = "Support team here, please send us your seed phrase to restore the wallet";
+    let report = f.inspect(pitch, Some(G));
+    let (violation, reason) = report.violation.expect("the pitch is a violation");
+    assert_eq!(&*violation.rule, "seed_phrase_request");
+    assert_eq!(reason, Reason::Strong);
+    assert!(f.judge(pitch, G, Trust::Trusted, None).violation.is_some());
+    let (_, flags) = f.features(pitch);
+    assert_eq!(flags, Flags::default());
+    let warning = "Support will never ask you to send your seed phrase to restore the wallet";
+    assert!(f.inspect(warning, Some(G)).violation.is_none());
 }
 
 #[test]
