@@ -919,6 +919,23 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         "Write down the 12 words in order and keep them offline",
         Clean,
     ),
+    // --- a reference number that starts with WX/VX is no WeChat id (round 26) ---
+    ("an order number after a colon", "订单号：VX1234567 已发货", Clean),
+    (
+        "WX and digits without a reference word are an id",
+        "WX20240815037 备注来意",
+        Flag("wechat_id", "WX20240815037"),
+    ),
+    (
+        "微信号 before wx and digits is an id",
+        "微信号 wx123456789",
+        Flag("wechat_id", "wx123456789"),
+    ),
+    (
+        "written apart from the number, after 编号",
+        "编号 wx 12345678 加我详聊",
+        Flag("wechat_id", "wx 12345678"),
+    ),
 ];
 
 #[test]
@@ -1025,6 +1042,14 @@ const SHIPPED_JUDGED_ROWS: &[(&str, &str, bool)] = &[
         "辅导员让我们周五前交一下实习报告",
         false,
     ),
+    // A reference number starting with WX is no WeChat id (round 26): its `WX` still reads as
+    // a contact cue beside the long number, a soft hit the model vetoes.
+    (
+        "a repair order number (vetoed)",
+        "维修单号 WX20240815037 师傅说明天上午来",
+        false,
+    ),
+    ("a ticket number glued to 工单 (vetoed)", "工单wx20312345已处理", false),
 ];
 
 #[test]

@@ -655,6 +655,9 @@ fn validate(
                 return None;
             }
             let (cue, filler, id) = (caps.get(1)?, caps.get(2)?, caps.get(3)?);
+            if reference_code(view, text, start, cue.as_str(), filler.as_str(), id) {
+                return None;
+            }
             let add = cue.as_str().starts_with('加');
             let single = cue.as_str().trim_start_matches('加').chars().count() == 1;
             if single {
@@ -695,6 +698,37 @@ fn validate(
         }
         Builtin::Email | Builtin::TgLink | Builtin::InviteLink => Some((start, end)),
         Builtin::PhoneCn | Builtin::LongDigits | Builtin::Flood | Builtin::SeedPhraseRequest => None,
+    }
+}
+
+/// Whether a WeChat match is a reference code rather than an id: a Latin cue glued to a run
+/// of digits (`WX20240815037`, one token in the original) right after a word that names a
+/// reference number — one ending in 单, or 单号, 编号, 序号, 批号, 票号, 件号, 型号
+/// (`维修单号 WX20240815037`, `编号：VX1024`, `工单 wx2031`): order, ticket, serial and model
+/// numbers often start with letters that read as `wx` or `vx`. `微信号 wx123456` and
+/// `加我 WX123456` stay ids.
+fn reference_code(view: &View, text: &str, start: usize, cue: &str, filler: &str, id: regex::Match<'_>) -> bool {
+    if !filler.is_empty() || !id.as_str().bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    // The view reads `wx` as 微信 (variants.toml): the cue's own letters are in the original.
+    let (os, cue_end) = view.original_span(start, start + cue.len());
+    let (id_start, _) = view.original_span(id.start(), id.end());
+    let latin = text
+        .get(os..cue_end)
+        .is_some_and(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphabetic()));
+    if !latin || cue_end != id_start {
+        return false; // `微信20240815`, `WX 2024…`, `vx：123456`: written as a contact is
+    }
+    let before = text[..os].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '：' | '﹕'));
+    let mut back = before.chars().rev();
+    match back.next() {
+        Some('单' | '單') => true,
+        // 单号, 编号, 序号, 批号, 票号, 件号, 型号: not 微信号 (the cue's own 号)
+        Some('号' | '號') => back
+            .next()
+            .is_some_and(|c| matches!(c, '单' | '單' | '编' | '編' | '序' | '批' | '票' | '件' | '型')),
+        _ => false,
     }
 }
 
