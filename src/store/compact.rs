@@ -273,38 +273,33 @@ impl Store {
             + 1;
         let name = format!("{DIR_PREFIX}{number}");
         let new_dir = path.join(&name);
-        let (records, after, by_process) = match copier.filter(|exe| exe.is_file()) {
+        let old = match copier.filter(|exe| exe.is_file()) {
             Some(exe) => match self.close_for_copier(old) {
                 Ok(closed) => {
-                    let (records, after) = self.copy_by_process(exe, &path, (&old_dir, &new_dir, &name), closed)?;
-                    (records, after, true)
+                    let dirs = (old_dir.as_path(), new_dir.as_path(), name.as_str());
+                    let (records, after) = self.copy_by_process(exe, &path, dirs, closed)?;
+                    drop(log);
+                    drop(_archive);
+                    // Closed before the copy: nothing holds the old files any more.
+                    if old_dir == path {
+                        remove_sled_files(&path);
+                    } else {
+                        remove(&old_dir);
+                    }
+                    return Ok(self.compacted(before, after, records, started, true));
                 }
                 Err(old) => {
                     tracing::warn!("store: a reader holds the database; compacting in this process");
-                    let (records, after) = self.copy_here(&old, &path, &new_dir, &name)?;
-                    drop(log);
-                    drop(_archive);
-                    retire(old, &old_dir, &path);
-                    return Ok(self.compacted(before, after, records, started, false));
+                    old
                 }
             },
-            None => {
-                let (records, after) = self.copy_here(&old, &path, &new_dir, &name)?;
-                drop(log);
-                drop(_archive);
-                retire(old, &old_dir, &path);
-                return Ok(self.compacted(before, after, records, started, false));
-            }
+            None => old,
         };
+        let (records, after) = self.copy_here(&old, &path, &new_dir, &name)?;
         drop(log);
         drop(_archive);
-        // Closed before the copy: nothing holds the old files any more.
-        if old_dir == path {
-            remove_sled_files(&path);
-        } else {
-            remove(&old_dir);
-        }
-        Ok(self.compacted(before, after, records, started, by_process))
+        retire(old, &old_dir, &path);
+        Ok(self.compacted(before, after, records, started, false))
     }
 
     /// Counts a finished compaction and says what it did.
