@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod bans;
 mod check_config;
+mod compact_copy;
 mod console;
 pub mod demo;
 pub mod demo_client;
@@ -173,7 +174,7 @@ enum Command {
     /// (Internal: the daemon runs it for a compaction.) Copy the sled database in FROM into a
     /// new one in TO, and print `records <n>` (and `peak_kib <k>`, this process's peak
     /// resident size, where the system says).
-    #[command(name = "compact-copy", hide = true)]
+    #[command(name = crate::store::compact::COPY_COMMAND, hide = true)]
     CompactCopy {
         /// The database folder to copy (closed: no other process may have it open).
         from: PathBuf,
@@ -344,37 +345,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             to,
             cache_bytes,
             parent,
-        } => {
-            crate::runtime::memory::limit_arenas();
-            // A daemon killed meanwhile takes its copier with it: the copier holds the old
-            // database's lock, which the restarted daemon needs (the unfinished copy is deleted
-            // at its next open).
-            #[cfg(target_os = "linux")]
-            if let Some(parent) = parent {
-                // SAFETY: prctl only sets the signal this process gets when its parent dies.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-                // SAFETY: getppid only reads this process's parent id.
-                if u32::try_from(unsafe { libc::getppid() }).ok() != Some(parent) {
-                    bail!("the daemon that asked for this copy (pid {parent}) is gone");
-                }
-            }
-            #[cfg(not(target_os = "linux"))]
-            let _ = parent;
-            let records = crate::store::compact::copy_database(&from, &to, cache_bytes)
-                .with_context(|| format!("cannot copy the database in {} into {}", from.display(), to.display()))?;
-            // The copier's peak resident size, for the daemon's log line (Linux).
-            let peak = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.split_whitespace().next().map(str::to_owned))
-            });
-            match peak {
-                Some(kib) => println!("records {records} peak_kib {kib}"),
-                None => println!("records {records}"),
-            }
-            Ok(())
-        }
+        } => compact_copy::compact_copy(&from, &to, cache_bytes, parent),
     }
 }
 

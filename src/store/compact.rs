@@ -72,7 +72,7 @@ const BATCH: usize = 100;
 /// files for the next open to delete (or, before a copier process, copies in this process).
 const RETIRE_PATIENCE: Duration = Duration::from_secs(10);
 /// The hidden subcommand of `qunguan` that makes a compaction's copy ([`copy_database`]).
-pub const COPY_COMMAND: &str = "compact-copy";
+pub(crate) const COPY_COMMAND: &str = "compact-copy";
 /// How long a copier process may run before it is stopped and the old database reopened.
 const COPIER_PATIENCE: Duration = Duration::from_secs(30 * 60);
 
@@ -281,11 +281,7 @@ impl Store {
                     drop(log);
                     drop(_archive);
                     // Closed before the copy: nothing holds the old files any more.
-                    if old_dir == path {
-                        remove_sled_files(&path);
-                    } else {
-                        remove(&old_dir);
-                    }
+                    remove_database(&old_dir, &path);
                     return Ok(self.compacted(before, after, records, started, true));
                 }
                 Err(old) => {
@@ -571,6 +567,12 @@ fn retire(old: Arc<Trees>, old_dir: &Path, path: &Path) {
         return;
     }
     drop(old);
+    remove_database(old_dir, path);
+}
+
+/// Deletes the files of a closed database in `old_dir`: sled's files, when that is `path`
+/// itself (never compacted before), else the whole `sled-<n>` folder.
+fn remove_database(old_dir: &Path, path: &Path) {
     if old_dir == path {
         remove_sled_files(path);
     } else {
