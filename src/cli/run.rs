@@ -52,6 +52,11 @@ pub(crate) fn run(config: Option<PathBuf>, accept_damaged: bool) -> anyhow::Resu
         Ok(limit) => tracing::debug!(before = limit.before, now = limit.now, "open-file limit raised"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
+    // Before the runtime: its threads, the store's and sled's inherit the policy.
+    match crate::runtime::scheduling::apply(settings.server.scheduling) {
+        Ok(()) => tracing::debug!(scheduling = ?settings.server.scheduling, "CPU scheduling policy set"),
+        Err(e) => tracing::warn!(error = %e, "cannot set the batch scheduling policy; running under the normal one"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

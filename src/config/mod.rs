@@ -66,7 +66,7 @@ pub use notices::{NoticeSettings, NoticesSettings, Struck};
 pub use outbox::{MaxAgeSettings, OutboxSettings};
 pub use schedule::ScheduleSettings;
 pub use secret::Secret;
-pub use server::ServerSettings;
+pub use server::{Scheduling, ServerSettings};
 pub use stats::StatsSettings;
 pub use storage::{RulesSettings, StorageSettings};
 pub use trust::TrustSettings;

@@ -37,6 +37,26 @@ pub struct ServerSettings {
     pub idle_timeout: HumanDuration,
     /// Connections open at once on the webhook listener; more are refused.
     pub max_connections: usize,
+    /// The daemon's CPU scheduling policy, set once at start, before its threads exist (the
+    /// runtime's `scheduling` module).
+    pub scheduling: Scheduling,
+}
+
+/// `[server] scheduling`: the CPU scheduling policy of the daemon's threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scheduling {
+    /// Linux's `SCHED_BATCH`: a woken thread waits for the running one's turn to end instead
+    /// of preempting it, so work handed between threads is taken in batches. The default.
+    #[default]
+    Batch,
+    /// The system's normal policy, as the daemon was started.
+    Normal,
+}
+
+impl<'de> Deserialize<'de> for Scheduling {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::strict::choice(deserializer, &[("batch", Self::Batch), ("normal", Self::Normal)])
+    }
 }
 
 impl Default for ServerSettings {
@@ -52,6 +72,7 @@ impl Default for ServerSettings {
             header_timeout: super::robust::HEADER_TIMEOUT,
             idle_timeout: super::robust::IDLE_TIMEOUT,
             max_connections: super::robust::MAX_CONNECTIONS,
+            scheduling: Scheduling::Batch,
         }
     }
 }

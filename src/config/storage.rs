@@ -51,7 +51,7 @@ impl Default for StorageSettings {
             sweep_every: HumanDuration::from_secs(600),
             watchdog: super::robust::WATCHDOG,
             flush_linger_us: 2_000,
-            flush_linger_waiters: 6,
+            flush_linger_waiters: 12,
             compact_growth: 4,
             compact_min: ByteSize::mib(1024),
         }

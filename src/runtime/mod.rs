@@ -20,6 +20,7 @@ pub(crate) mod limits;
 pub(crate) mod listen;
 pub mod memory;
 pub mod reload;
+pub(crate) mod scheduling;
 pub(crate) mod server;
 pub mod shutdown;
 pub(crate) mod supervise;

@@ -340,6 +340,64 @@ async fn the_daemon_runs_without_malloc_thread_caches_unless_tunables_are_set() 
     }
 }
 
+/// The scheduling policy (`SCHED_*`) of every thread of process `pid`, with its name.
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("task folder");
+    tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            // `pid (name) state …`: the name may hold spaces, so fields count from its `)`;
+            // the policy is field 41, the 39th after the name.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let policy = rest.split_whitespace().nth(38)?.parse().ok()?;
+            Some((name, policy))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_daemon_s_threads_run_under_the_batch_policy_unless_told_normal() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let gateway = FakeOneBot::start(TOKEN).await;
+    for (extra, expected) in [
+        (vec![], SCHED_BATCH),
+        (vec![("QUNGUAN__SERVER__SCHEDULING", "normal")], SCHED_OTHER),
+    ] {
+        let root = tempfile::tempdir().expect("tempdir");
+        write_default_rules(&root.path().join("rules"));
+        let daemon = Daemon::start_with(root.path(), &gateway, &extra);
+        daemon.wait_ready().await;
+        // One event, so the store's threads and sled's have started too.
+        let body = serde_json::to_vec(&group_message(1, 3_001, "member", "早上好")).expect("json");
+        let sent = reqwest::Client::new()
+            .post(daemon.webhook())
+            .header("content-type", "application/json")
+            .header("x-signature", signature::sign(SECRET.as_bytes(), &body))
+            .body(body)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(sent.status(), 204);
+        let threads = thread_policies(daemon.pid());
+        let workers: Vec<_> = threads
+            .iter()
+            .filter(|(name, _)| name.starts_with("tokio-rt-worker") || name.starts_with("qunguan-store"))
+            .collect();
+        assert!(
+            workers.iter().any(|(name, _)| name.starts_with("qunguan-store")),
+            "{threads:?}"
+        );
+        assert!(
+            workers.iter().all(|(_, policy)| *policy == expected),
+            "{extra:?}: {threads:?}"
+        );
+        daemon.signal("-TERM");
+        assert!(daemon.wait_exit().await.success());
+    }
+}
+
 #[tokio::test]
 async fn sigterm_finishes_the_event_in_flight_then_exits_cleanly() {
     let root = tempfile::tempdir().expect("tempdir");
