@@ -919,6 +919,60 @@ const SHIPPED_ROWS: &[(&str, &str, Want)] = &[
         "Write down the 12 words in order and keep them offline",
         Clean,
     ),
+    // --- letters spelled out one by one read as one word in the text view (round 29) ---
+    (
+        "seed phrase: the stem spelled out",
+        "Support team here. Please send your s e e d p h r a s e to finish the sync",
+        Flag("seed_phrase_request", "Please send your s e e d p h r a s e"),
+    ),
+    (
+        "seed phrase: the whole request spelled out",
+        "s e n d y o u r s e e d p h r a s e",
+        Flag("seed_phrase_request", "s e n d y o u r s e e d p h r a s e"),
+    ),
+    (
+        "seed phrase: spelled out with full-width letters",
+        "ｄｍ ｍｅ your ｓ ｅ ｅ ｄ phrase",
+        Flag("seed_phrase_request", "ｄｍ ｍｅ your ｓ ｅ ｅ ｄ phrase"),
+    ),
+    (
+        "seed phrase: a spelled-out warning",
+        "Never s h a r e your s e e d p h r a s e with anyone",
+        Clean,
+    ),
+    (
+        "seed phrase: a spelled-out warning as an order",
+        "S h a r e your recovery phrase with no one.",
+        Clean,
+    ),
+    (
+        "a spelled-out t.me link",
+        "join t . m e / c a s h b o t",
+        Flag("tg_link", "t . m e / c"),
+    ),
+    (
+        "a spelled-out t.me before a plain name",
+        "signals every day: t . m e / profit_desk77",
+        Flag("tg_link", "t . m e / p"),
+    ),
+    (
+        "a spelled-out invite link (the t.me link acts)",
+        "加 t . m e / + a b c d 入群",
+        Flag("tg_link", "t . m e / +"),
+    ),
+    (
+        "a spelled-out link is an obfuscated one",
+        "w w w . f u l i . v i p",
+        Flag("url", "w w w . f u l i . v i p"),
+    ),
+    ("a spelled-out handle alone", "找 @ c a s h b o t", Clean),
+    (
+        "spelled-out ordinary words",
+        "I a m in the U S A, options a b c d",
+        Clean,
+    ),
+    ("chess moves", "e 4 e 5 N f 3 N c 6 B b 5", Clean),
+    ("a spelled name", "my name is spelled k a t e", Clean),
     // --- a reference number that starts with WX/VX is no WeChat id (round 26) ---
     ("an order number after a colon", "订单号：VX1234567 已发货", Clean),
     (

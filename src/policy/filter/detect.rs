@@ -207,6 +207,10 @@ pub(crate) struct Detectors {
 pub(crate) struct Scratch {
     digits: View,
     text: View,
+    /// The text view with its spelled-out runs joined ([`join_spelled`]).
+    spelled: View,
+    /// Byte ranges of `spelled` that joined a run with a link mark in it.
+    joined: Vec<(usize, usize)>,
     url: View,
     /// Byte ranges of the URL view that were rewritten (de-obfuscated).
     rewritten: Vec<(usize, usize)>,
@@ -354,13 +358,21 @@ impl Detectors {
             return;
         }
         normalizer.text_into(text, &mut scratch.text);
+        // Letters spelled out one by one (`s e e d p h r a s e`, `t . m e / x x`) read as one
+        // word, as the compact view and the model read them.
+        let view = if join_spelled(&scratch.text, &mut scratch.spelled, &mut scratch.joined) {
+            &scratch.spelled
+        } else {
+            scratch.joined.clear();
+            &scratch.text
+        };
         if let Some(seed) = seed {
-            seed_request_spans(&seed.request, text, &scratch.text, |s, e| {
+            seed_request_spans(&seed.request, text, view, |s, e| {
                 out.push(self.hit(seed.detector, false, s, e))
             });
         }
         if links {
-            deobfuscate(&scratch.text, &mut scratch.url, &mut scratch.rewritten);
+            deobfuscate(view, &scratch.joined, &mut scratch.url, &mut scratch.rewritten);
             // The URL view keeps noise and rewrites spellings: the marks do not hold for it.
             self.run_set(
                 &self.text,
@@ -492,17 +504,19 @@ impl Detectors {
 /// team` / `the bot`, then `your` or `the` and the phrase — a seed, recovery, secret, backup,
 /// mnemonic or wallet phrase, words or key, a "12-word" / "24 words" count before it or for
 /// it, or `your private key` — or validate / rectify / synchronize your wallet. Where the
-/// match must stand and what may follow it is checked in code ([`seed_request_spans`]).
+/// match must stand and what may follow it is checked in code ([`seed_request_spans`]). The
+/// words may be glued together: a request spelled out letter by letter (`s e n d y o u r s e
+/// e d p h r a s e`) reads as one word in the view ([`join_spelled`]).
 const SEED_REQUEST: &str = concat!(
     // ASCII classes: a small automaton (the view's letters are folded to ASCII).
-    r"(?-u)\b(?:(?:please|pls|plz|kindly|just|now|simply) +)?",
-    r"(?:(?:send|share|submit|provide|give|dm|pm|forward|drop|reply +with|validate) +",
-    r"(?:(?:us|me|our +[a-z]+|the +[a-z]+) +)?",
-    r"(?:(?:your|the) +(?:(?:(?:12|24|twelve|twenty[- ]?four)[- ]words?)",
-    r"(?: +(?:seed|recovery|secret|backup|mnemonic|wallet))?(?: +(?:phrase|words|key))?",
-    r"|(?:seed|recovery|secret|backup|mnemonic|wallet) +(?:phrase|words|key))",
-    r"|your +private +key)",
-    r"|(?:validate|rectify|synchroni[sz]e) +your +wallet)\b",
+    r"(?-u)\b(?:(?:please|pls|plz|kindly|just|now|simply) *)?",
+    r"(?:(?:send|share|submit|provide|give|dm|pm|forward|drop|reply *with|validate) *",
+    r"(?:(?:us|me|our *[a-z]+|the *[a-z]+) *)?",
+    r"(?:(?:your|the) *(?:(?:(?:12|24|twelve|twenty[- ]?four)[- ]?words?)",
+    r"(?: *(?:seed|recovery|secret|backup|mnemonic|wallet))?(?: *(?:phrase|words|key))?",
+    r"|(?:seed|recovery|secret|backup|mnemonic|wallet) *(?:phrase|words|key))",
+    r"|your *private *key)",
+    r"|(?:validate|rectify|synchroni[sz]e) *your *wallet)\b",
 );
 
 /// The built-in recovery-phrase request, compiled.
@@ -916,13 +930,114 @@ fn is_mobile(run: &[u8]) -> bool {
     local[0] == b'1' && (b'3'..=b'9').contains(&local[1])
 }
 
+/// The characters besides ASCII letters and digits that a spelled-out run may hold: what a
+/// link, an address or a handle is written with (`t . m e / + x x`, `@ a b c d e`).
+fn spells(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'+' | b'@' | b'_' | b':')
+}
+
+/// The fewest ASCII letters a spelled-out run must hold to be joined: `D M me`, `a b` and a
+/// pair of initials stay apart (nothing the text view's detectors read is two letters long).
+const SPELLED_LETTERS: usize = 3;
+
+/// The text view `text` with each spelled-out run joined into one word, into `out`: a run of
+/// one-character tokens — ASCII letters and digits, and the marks of [`spells`] — each from
+/// the next by exactly one space, with at least [`SPELLED_LETTERS`] letters, loses the spaces
+/// inside it (`s e e d p h r a s e` → `seedphrase`, `t . m e / x x` → `t.me/xx`, `w h a t s
+/// a p p` → `whatsapp`). A word of two or more characters ends a run (`s e e d phrase` →
+/// `seed phrase`) — unless the run ends with a mark, which joins that word too (`t . m e /
+/// cashbot` → `t.me/cashbot`) — and so does a double space. The byte ranges of `out` of the
+/// joined runs that hold a mark go to `joined` (a link spelled out is an obfuscated one).
+/// Returns false, leaving `out` as it was, when nothing is joined: then `text` is the view.
+///
+/// Only the text view's detectors read this (links, addresses, handles, the recovery-phrase
+/// request): the compact view drops every space anyway, the whole-word rule of the word lists
+/// already reads `f u c k` as a word (a space is a boundary), and the model's input joins
+/// letters spelled alone ([`crate::policy::model`]'s word boundaries).
+fn join_spelled(text: &View, out: &mut View, joined: &mut Vec<(usize, usize)>) -> bool {
+    let s = text.as_str().as_bytes();
+    // A single-character token at byte `at`: a spelling character with a space or an end on
+    // each side.
+    let single = |at: usize| {
+        s.get(at).is_some_and(|&b| spells(b))
+            && (at == 0 || s[at - 1] == b' ')
+            && s.get(at + 1).is_none_or(|&b| b == b' ')
+    };
+    // The runs to join, as view byte ranges (first token's byte, last token's byte + 1).
+    let mut runs: Vec<(usize, usize, bool)> = Vec::new();
+    let mut at = 0;
+    while at < s.len() {
+        if !single(at) {
+            // On to the next token: past this one and its space.
+            at = match memchr::memchr(b' ', &s[at..]) {
+                Some(k) => at + k + 1,
+                None => break,
+            };
+            continue;
+        }
+        let start = at;
+        let (mut letters, mut mark) = (0, false);
+        loop {
+            letters += usize::from(s[at].is_ascii_alphabetic());
+            mark |= !s[at].is_ascii_alphanumeric();
+            if single(at + 2) {
+                at += 2;
+            } else {
+                break;
+            }
+        }
+        if letters >= SPELLED_LETTERS {
+            // A run that ends with a mark joins the word after it too (`t . m e / cashbot`).
+            let glue = !s[at].is_ascii_alphanumeric()
+                && s.get(at + 1) == Some(&b' ')
+                && s.get(at + 2).is_some_and(|&b| b != b' ');
+            runs.push((start, at + 1 + usize::from(glue), mark));
+        }
+        at += 2;
+    }
+    if runs.is_empty() {
+        return false;
+    }
+    out.clear();
+    joined.clear();
+    let spans = text.char_spans();
+    let (mut copied, mut copied_char) = (0usize, 0usize); // `out` holds the view before these
+    for &(start, end, mark) in &runs {
+        let chars = text.as_str()[copied..start].chars().count();
+        for (c, &(os, oe)) in text.as_str()[copied..start].chars().zip(&spans[copied_char..]) {
+            out.push(c, os as usize, oe as usize);
+        }
+        copied_char += chars;
+        let from = out.as_str().len();
+        // The run is ASCII: one byte, one character, one span each.
+        for k in start..end {
+            let (os, oe) = spans[copied_char + k - start];
+            if s[k] != b' ' {
+                out.push(char::from(s[k]), os as usize, oe as usize);
+            }
+        }
+        if mark {
+            joined.push((from, out.as_str().len()));
+        }
+        copied_char += end - start;
+        copied = end;
+    }
+    for (c, &(os, oe)) in text.as_str()[copied..].chars().zip(&spans[copied_char..]) {
+        out.push(c, os as usize, oe as usize);
+    }
+    true
+}
+
 /// The URL view: the text view with the spellings that hide links undone, recording which
 /// byte ranges were rewritten (a link that needed this is an ad, not a shared article):
 /// `hxxp` → `http`; `[.]` `(.)` `{.}` `。` `｡` → `.`; `点`/`點` (spaces around it or not) and
-/// ` dot ` between letters or digits → `.`; spaces on both sides of a dot removed.
-fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>) {
+/// ` dot ` between letters or digits → `.`; spaces on both sides of a dot removed. The bytes of
+/// `text` in the ranges `joined` (spelled-out runs with a link mark, [`join_spelled`]) count as
+/// rewritten too.
+fn deobfuscate(text: &View, joined: &[(usize, usize)], out: &mut View, rewritten: &mut Vec<(usize, usize)>) {
     out.clear();
     rewritten.clear();
+    let mut joined = joined.iter().copied().peekable();
     let s = text.as_str();
     let spans = text.char_spans();
     // Byte index into `s` and character index into `spans`, advanced together.
@@ -961,7 +1076,15 @@ fn deobfuscate(text: &View, out: &mut View, rewritten: &mut Vec<(usize, usize)>)
             None => {
                 let c = rest.chars().next().unwrap_or(' ');
                 let (os, oe) = spans[ci];
+                let at = out.as_str().len();
                 out.push(c, os as usize, oe as usize);
+                while joined.next_if(|&(_, end)| end <= i).is_some() {}
+                if joined.peek().is_some_and(|&(start, _)| start <= i) {
+                    match rewritten.last_mut() {
+                        Some(last) if last.1 == at => last.1 = out.as_str().len(),
+                        _ => rewritten.push((at, out.as_str().len())),
+                    }
+                }
                 (i, ci) = (i + c.len_utf8(), ci + 1);
             }
         }
@@ -1051,4 +1174,126 @@ fn flood_span(compact: &View, chars: u32, grams: &mut Vec<u64>) -> Option<(usize
         }
     }
     Some(compact.original_span(0, s.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::normalize::{NormalizeOptions, Normalizer};
+
+    /// The text view of `original` with its spelled-out runs joined, each joined run with a
+    /// link mark quoted from the original, and whether anything was joined.
+    fn joined(original: &str) -> (String, Vec<String>, bool) {
+        let normalizer = Normalizer::new(NormalizeOptions::default());
+        let (mut text, mut out, mut ranges) = (View::default(), View::default(), Vec::new());
+        normalizer.text_into(original, &mut text);
+        if !join_spelled(&text, &mut out, &mut ranges) {
+            return (text.as_str().to_owned(), Vec::new(), false);
+        }
+        let quoted = ranges
+            .iter()
+            .map(|&(s, e)| {
+                let (os, oe) = out.original_span(s, e);
+                original[os..oe].to_owned()
+            })
+            .collect();
+        (out.as_str().to_owned(), quoted, true)
+    }
+
+    #[test]
+    fn spelled_out_runs_read_as_one_word() {
+        let rows: &[(&str, &str, &[&str], bool)] = &[
+            // letters spelled one by one, alone or among words
+            ("s e e d p h r a s e", "seedphrase", &[], true),
+            ("send your s e e d phrase", "send your seed phrase", &[], true),
+            ("D M me", "d m me", &[], false),
+            ("D M m e now", "dmme now", &[], true),
+            ("W h a t s A p p +1 555", "whatsapp +1 555", &[], true),
+            // full-width letters fold to ASCII first
+            ("ｗ ｈ ａ ｔ ｓ", "whats", &[], true),
+            // link marks and digits inside a run: a link spelled out is an obfuscated one
+            ("join t . m e / x x now", "join t.me/xx now", &["t . m e / x x"], true),
+            // a run that ends with a mark joins the word after it
+            ("t . m e / cash_bot now", "t.me/cash_bot now", &["t . m e /"], true),
+            ("w w w . example.com", "www.example.com", &["w w w ."], true),
+            ("@ c a s h _ b o t", "@cash_bot", &["@ c a s h _ b o t"], true),
+            (
+                "w w w . a b c 8 8 . v i p",
+                "www.abc88.vip",
+                &["w w w . a b c 8 8 . v i p"],
+                true,
+            ),
+            // a longer word, a double space or other punctuation ends a run
+            ("s e e d  p h r a s e", "seed  phrase", &[], true),
+            ("t e l e - g r a m", "tele - gram", &[], true),
+            // fewer than three letters: initials, pairs, numbers
+            ("a b", "a b", &[], false),
+            ("J. K. Rowling", "j. k. rowling", &[], false),
+            ("1 2 3 4 5 6", "1 2 3 4 5 6", &[], false),
+            ("x = y + z", "x = y + z", &[], false),
+            ("price 5 . 5 k", "price 5 . 5 k", &[], false),
+            // Chinese and words are untouched
+            ("微 信 加 我", "微 信 加 我", &[], false),
+            ("I am a dev", "i am a dev", &[], false),
+        ];
+        for (original, view, marked, changed) in rows {
+            let want = (
+                (*view).to_owned(),
+                marked.iter().map(|m| (*m).to_owned()).collect(),
+                *changed,
+            );
+            assert_eq!(joined(original), want, "{original:?}");
+        }
+    }
+
+    #[test]
+    fn spelled_out_ordinary_text_joins_into_nothing_a_detector_reads() {
+        // Ordinary text with three or more single letters: the joined word is no link,
+        // address, handle or request.
+        let rows: &[(&str, &str)] = &[
+            ("I a m here", "iam here"),
+            ("made in the U S A", "made in the usa"),
+            ("options a b c d", "options abcd"),
+            ("e 4 e 5 N f 3", "e4e5nf3"),
+            ("x y z", "xyz"),
+        ];
+        for (original, view) in rows {
+            assert_eq!(joined(original).0, *view, "{original:?}");
+        }
+    }
+
+    #[test]
+    fn spelled_out_runs_keep_their_original_spans() {
+        let normalizer = Normalizer::new(NormalizeOptions::default());
+        let (mut text, mut out, mut ranges) = (View::default(), View::default(), Vec::new());
+        for original in [
+            "多 s e e d 啊 p h r a s e 🔥 t . m e / x",
+            "a b c",
+            "ｓ ｅ ｅ ｄ x",
+            " a b c ",
+        ] {
+            normalizer.text_into(original, &mut text);
+            assert!(join_spelled(&text, &mut out, &mut ranges), "{original:?}");
+            assert_eq!(out.char_spans().len(), out.as_str().chars().count());
+            for (c, &(s, e)) in out.as_str().chars().zip(out.char_spans()) {
+                let from = &original[s as usize..e as usize];
+                let mut folded = View::default();
+                normalizer.text_into(from, &mut folded);
+                assert!(folded.as_str().contains(c), "{original:?}: {c:?} from {from:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_spelled_out_link_is_rewritten_in_the_url_view() {
+        let normalizer = Normalizer::new(NormalizeOptions::default());
+        let (mut text, mut spelled, mut ranges) = (View::default(), View::default(), Vec::new());
+        let (mut url, mut rewritten) = (View::default(), Vec::new());
+        normalizer.text_into("看 w w w . f u l i . v i p 和 www . x . cc", &mut text);
+        assert!(join_spelled(&text, &mut spelled, &mut ranges));
+        deobfuscate(&spelled, &ranges, &mut url, &mut rewritten);
+        assert_eq!(url.as_str(), "看 www.fuli.vip 和 www.x.cc");
+        let parts: Vec<&str> = rewritten.iter().map(|&(s, e)| &url.as_str()[s..e]).collect();
+        assert_eq!(parts, ["www.fuli.vip", ".", "."]);
+    }
 }
