@@ -70,7 +70,7 @@ pub struct LimitsSettings {
     /// next write frees room.
     pub engagement_members: usize,
     /// Members whose message points (engagement) wait in memory for the next write, with
-    /// their names; half of it full starts the write early, and a member beyond it earns
+    /// their names; three quarters of it full starts the write early, and a member beyond it earns
     /// nothing for that message.
     pub engagement_unwritten: usize,
     /// Keyword answers (`/问答`, `rules/replies.toml`) whose per-group cooldown is remembered;
