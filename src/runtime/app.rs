@@ -1090,9 +1090,10 @@ async fn watch_gateways(
     }
 }
 
-/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`], when half
-/// of `[limits] engagement_unwritten` members wait, and once more at shutdown (before the final store flush); looks at the tier alerts every `[engagement]
-/// check_every`.
+/// Writes noted message points every [`crate::service::engagement::FLUSH_EVERY`], when
+/// [`crate::service::engagement::write_early_at`] of `[limits] engagement_unwritten` members
+/// wait, and once more at shutdown (before the final store flush); looks at the tier alerts
+/// every `[engagement] check_every`.
 async fn engagement_periodically(
     engagement: Arc<crate::service::engagement::Engagement>,
     inactivity: Arc<crate::service::inactivity::Inactivity>,
