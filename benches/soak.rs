@@ -92,6 +92,16 @@ struct Options {
     root: Option<PathBuf>,
 }
 
+const USAGE: &str = "usage: soak [--events N] [--every N] [--concurrency N] [--phrases N] \
+[--name-chars N] [--spam-chars N] [--idle-secs N] [--entries 0|1] [--root DIR] [--env KEY=VALUE]... \
+(QUNGUAN_BIN: the daemon; see the file's docs)";
+
+/// Prints `problem` and the usage to stderr and exits with status 2.
+fn usage_error(problem: &str) -> ! {
+    eprintln!("soak: {problem}\n{USAGE}");
+    std::process::exit(2)
+}
+
 fn options() -> Options {
     let mut o = Options {
         events: 1_000_000,
@@ -107,30 +117,37 @@ fn options() -> Options {
     };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if matches!(flag.as_str(), "--help" | "-h") {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = args
+            .next()
+            .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
         let number = || {
             value
                 .replace('_', "")
                 .parse::<u64>()
-                .unwrap_or_else(|_| panic!("{flag} {value}: not a number"))
+                .unwrap_or_else(|_| usage_error(&format!("{flag} {value}: not a whole number")))
         };
+        let size = || usize::try_from(number()).unwrap_or_else(|_| usage_error(&format!("{flag} {value}: too large")));
         match flag.as_str() {
             "--events" => o.events = number(),
             "--every" => o.every = number().max(1),
-            "--concurrency" => o.concurrency = usize::try_from(number()).expect("fits").max(1),
-            "--phrases" => o.phrases = usize::try_from(number()).expect("fits"),
-            "--name-chars" => o.name_chars = usize::try_from(number()).expect("fits"),
-            "--spam-chars" => o.spam_chars = usize::try_from(number()).expect("fits"),
+            "--concurrency" => o.concurrency = size().max(1),
+            "--phrases" => o.phrases = size(),
+            "--name-chars" => o.name_chars = size(),
+            "--spam-chars" => o.spam_chars = size(),
             "--idle-secs" => o.idle_secs = number(),
             "--entries" => o.entries = number() != 0,
             "--root" => o.root = Some(PathBuf::from(&value)),
             "--env" => {
                 let (k, v) = value
                     .split_once('=')
-                    .unwrap_or_else(|| panic!("--env {value}: want KEY=VALUE"));
+                    .unwrap_or_else(|| usage_error(&format!("--env {value}: want KEY=VALUE")));
                 o.env.push((k.to_owned(), v.to_owned()));
             }
-            other => panic!("unknown flag {other}"),
+            other => usage_error(&format!("unknown flag {other}")),
         }
     }
     o
