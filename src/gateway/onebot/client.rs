@@ -107,14 +107,15 @@ impl OneBotClient {
         if !self.access_token.is_empty() {
             request = request.bearer_auth(self.access_token.expose());
         }
-        let call = format!("POST {url}");
-        let response = request.send().await.map_err(|e| http_failure(&call, &e))?;
+        // Named in errors only: nothing formatted for a call that succeeds.
+        let call = || format!("POST {url}");
+        let response = request.send().await.map_err(|e| http_failure(&call(), &e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| http_failure(&call, &e))?;
+        let body = response.bytes().await.map_err(|e| http_failure(&call(), &e))?;
         if !status.is_success() {
             return Err(GatewayError::Status {
                 status: status.as_u16(),
-                body: format!("{call}: {}", status_detail(&body)),
+                body: format!("{}: {}", call(), status_detail(&body)),
             });
         }
         let envelope: Value = serde_json::from_slice(&body)

@@ -125,10 +125,11 @@ impl TelegramClient {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
-        let call = call_for_log(&self.api_root, method);
-        let response = request.send().await.map_err(|e| classify_reqwest(&call, e))?;
+        // Named in errors only: nothing formatted for a call that succeeds.
+        let call = || call_for_log(&self.api_root, method);
+        let response = request.send().await.map_err(|e| classify_reqwest(&call(), e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| classify_reqwest(&call, e))?;
+        let body = response.bytes().await.map_err(|e| classify_reqwest(&call(), e))?;
         classify_answer(method, status, &body)
     }
 

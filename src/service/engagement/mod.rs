@@ -97,8 +97,9 @@ pub const MAX_UNWRITTEN: usize = 65_536;
 /// power-of-two bound is the one that held half of it (65,536 buckets for the default's
 /// 49,152 members as for 32,768): waiting for more members costs the names of the extra
 /// members, not a larger table, and folds more of each member's messages into one write.
-/// Half (before session 37) wrote a busy instance's records about a third more often.
-/// The quarter left is the room for the members who speak while the writer wakes up.
+/// Half (before session 37) started the writes sooner: the 1M soak wrote 667 bytes of disk
+/// per event then, 638 now (docs/performance.md, "Session 37"). The quarter left is the
+/// room for the members who speak while the writer wakes up.
 #[must_use]
 pub fn write_early_at(capacity: usize) -> usize {
     capacity - capacity / 4
