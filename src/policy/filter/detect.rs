@@ -1003,11 +1003,10 @@ fn join_spelled(text: &View, out: &mut View, joined: &mut Vec<(usize, usize)>) -
     let spans = text.char_spans();
     let (mut copied, mut copied_char) = (0usize, 0usize); // `out` holds the view before these
     for &(start, end, mark) in &runs {
-        let chars = text.as_str()[copied..start].chars().count();
         for (c, &(os, oe)) in text.as_str()[copied..start].chars().zip(&spans[copied_char..]) {
             out.push(c, os as usize, oe as usize);
+            copied_char += 1;
         }
-        copied_char += chars;
         let from = out.as_str().len();
         // The run is ASCII: one byte, one character, one span each.
         for k in start..end {
