@@ -50,8 +50,8 @@ impl Default for StorageSettings {
             audit_retention: None,
             sweep_every: HumanDuration::from_secs(600),
             watchdog: super::robust::WATCHDOG,
-            flush_linger_us: 2_000,
-            flush_linger_waiters: 12,
+            flush_linger_us: 4_000,
+            flush_linger_waiters: 24,
             compact_growth: 4,
             compact_min: ByteSize::mib(1024),
         }
