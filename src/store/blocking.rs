@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -41,11 +41,19 @@ impl Store {
     ///
     /// Handing a future to a thread that is already busy costs no wake-up, where a
     /// blocking-pool thread per event cost a spawn, a park and a wake-up each (the webhook
-    /// path's largest avoidable cost; see docs/performance.md). The future goes to the thread
-    /// with the fewest offloaded futures unfinished (the next in turn among equals): a thread
-    /// that flushes synchronously, or hangs on a stalled disk, holds every future on it, so a
-    /// new one goes to a thread that can run it. If the store threads cannot be started, the
-    /// future runs on tokio's blocking pool as before.
+    /// path's largest avoidable cost; see docs/performance.md). A thread that flushes
+    /// synchronously ([`flush_here`]), or hangs on a stalled disk, holds every future on it, so
+    /// the future goes to a thread that can run it:
+    ///
+    /// 1. a thread not inside a flush before one that is, however many futures each has (a
+    ///    flush hung on a stalled disk would otherwise take every new future whenever the
+    ///    other threads have as many unfinished, each merely waiting for that flush);
+    /// 2. then the thread with the fewest offloaded futures unfinished (a write hung on a
+    ///    stalled disk keeps its future unfinished);
+    /// 3. among equals, the next in turn.
+    ///
+    /// If the store threads cannot be started, the future runs on tokio's blocking pool as
+    /// before.
     pub async fn offload<F>(&self, future: F) -> Result<F::Output, tokio::task::JoinError>
     where
         F: Future + Send + 'static,
@@ -86,6 +94,8 @@ struct Drivers {
     handles: Vec<tokio::runtime::Handle>,
     /// Per thread, the offloaded futures handed to it and not yet finished or dropped.
     unfinished: Vec<Arc<AtomicUsize>>,
+    /// Per thread, whether it is inside a synchronous flush ([`flush_here`]).
+    flushing: Vec<Arc<AtomicBool>>,
     /// Where the search for the least loaded thread starts next (turns among equals).
     next: AtomicUsize,
     /// Dropped with the store: each thread's runtime ends when its sender is gone.
@@ -96,11 +106,14 @@ impl StoreThreads {
     fn drivers(&self) -> &Drivers {
         self.drivers.get_or_init(|| {
             let mut handles = Vec::with_capacity(DRIVER_THREADS);
+            let mut flushing = Vec::with_capacity(DRIVER_THREADS);
             let mut stops = Vec::with_capacity(DRIVER_THREADS);
             for i in 0..DRIVER_THREADS {
-                match start_driver(i) {
+                let flag = Arc::new(AtomicBool::new(false));
+                match start_driver(i, Arc::clone(&flag)) {
                     Ok((handle, stop)) => {
                         handles.push(handle);
+                        flushing.push(flag);
                         stops.push(stop);
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot start a store thread; the others take its work (tokio's blocking pool if none started)"),
@@ -108,6 +121,7 @@ impl StoreThreads {
             }
             Drivers {
                 unfinished: handles.iter().map(|_| Arc::default()).collect(),
+                flushing,
                 handles,
                 next: AtomicUsize::new(0),
                 _stops: stops,
@@ -117,15 +131,22 @@ impl StoreThreads {
 }
 
 impl Drivers {
-    /// The thread with the fewest unfinished futures; among equals, the next in turn.
+    /// The thread the next future goes to (see [`Store::offload`]): not inside a flush if
+    /// any is not, then the fewest unfinished futures; among equals, the next in turn.
     fn least_loaded(&self) -> usize {
         let n = self.handles.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let load = |i: usize| {
+            (
+                self.flushing[i].load(Ordering::Relaxed),
+                self.unfinished[i].load(Ordering::Relaxed),
+            )
+        };
         let mut best = start;
-        let mut best_load = self.unfinished[start].load(Ordering::Relaxed);
+        let mut best_load = load(start);
         for k in 1..n {
             let i = (start + k) % n;
-            let load = self.unfinished[i].load(Ordering::Relaxed);
+            let load = load(i);
             if load < best_load {
                 best = i;
                 best_load = load;
@@ -151,8 +172,12 @@ impl Drop for Unfinished {
     }
 }
 
-/// Starts one driver thread; returns its runtime's handle and the sender whose drop ends it.
-fn start_driver(index: usize) -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+/// Starts one driver thread, whose flag `flushing` [`flush_here`] raises; returns its
+/// runtime's handle and the sender whose drop ends it.
+fn start_driver(
+    index: usize,
+    flushing: Arc<AtomicBool>,
+) -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let handle = runtime.handle().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -160,6 +185,9 @@ fn start_driver(index: usize) -> std::io::Result<(tokio::runtime::Handle, tokio:
         .name(format!("qunguan-store-{index}"))
         .spawn(move || {
             ON_STORE_THREAD.with(|on| on.set(true));
+            FLUSHING.with(|flag| {
+                let _ = flag.set(flushing);
+            });
             // Ends when the store is dropped (the sender with it); futures still on this
             // runtime then are dropped with it.
             let _ = runtime.block_on(stopped);
@@ -172,10 +200,39 @@ thread_local! {
     static ON_STORE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+thread_local! {
+    /// On a store thread, its flag in [`Drivers`]: raised while it flushes ([`flush_here`]).
+    static FLUSHING: OnceLock<Arc<AtomicBool>> = const { OnceLock::new() };
+}
+
 /// Whether the caller runs on a store thread ([`Store::offload`]), where a synchronous store call
 /// (a flush) blocks no async worker thread.
 pub(crate) fn on_store_thread() -> bool {
     ON_STORE_THREAD.with(std::cell::Cell::get)
+}
+
+/// Runs `flush` right here if the caller is a store thread, with the thread marked as inside a
+/// flush meanwhile, so that [`Store::offload`] hands new futures to another thread; `None`
+/// elsewhere (the caller hands its flush to the blocking pool).
+pub(crate) fn flush_here<R>(flush: impl FnOnce() -> R) -> Option<R> {
+    if !on_store_thread() {
+        return None;
+    }
+    /// Lowers the flag however the flush ends.
+    struct Lower(Option<Arc<AtomicBool>>);
+    impl Drop for Lower {
+        fn drop(&mut self) {
+            if let Some(flag) = &self.0 {
+                flag.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+    let flag = FLUSHING.with(|flag| flag.get().cloned());
+    if let Some(flag) = &flag {
+        flag.store(true, Ordering::Relaxed);
+    }
+    let _lower = Lower(flag);
+    Some(flush())
 }
 
 /// Polls its future inside the caller's runtime context, as `Handle::block_on` did: its
@@ -325,6 +382,54 @@ mod tests {
         store.faults().stall(false);
         let write = hung.await.expect("joined").expect("no panic");
         assert!(write.is_ok(), "{write:?}");
+    }
+
+    #[tokio::test]
+    async fn a_thread_inside_a_hung_flush_gets_no_new_work_when_the_others_are_as_loaded() {
+        let (store, _dir) = temp_store();
+        store.faults().stall_flushes(true);
+        // One future flushes on its store thread, and hangs there.
+        let hung = {
+            let store = store.clone();
+            let flusher = store.clone();
+            tokio::spawn(async move {
+                store
+                    .offload(async move {
+                        flusher.set_state("test.hung", b"1")?;
+                        flusher.durable().await
+                    })
+                    .await
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.stalled_for().is_none_or(|(_, what)| what != "flush") {
+            assert!(std::time::Instant::now() < deadline, "the flush never started");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Every other thread gets a future that merely waits (as an event waiting for that
+        // flush would): each thread now has as many unfinished as the hung one.
+        let release = Arc::new(tokio::sync::Notify::new());
+        let waiting: Vec<_> = (1..DRIVER_THREADS)
+            .map(|_| {
+                let (store, release) = (store.clone(), Arc::clone(&release));
+                tokio::spawn(async move { store.offload(async move { release.notified().await }).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // Taking turns among equals would hand some of these to the hung thread.
+        for turn in 0..DRIVER_THREADS * 3 {
+            let ran = tokio::time::timeout(std::time::Duration::from_secs(10), store.offload(async move { turn }))
+                .await
+                .unwrap_or_else(|_| panic!("future {turn} waited behind the hung flush"));
+            assert_eq!(ran.expect("no panic"), turn);
+        }
+        release.notify_waiters();
+        store.faults().stall_flushes(false);
+        let flushed = hung.await.expect("joined").expect("no panic");
+        assert!(flushed.is_ok(), "{flushed:?}");
+        for w in waiting {
+            w.await.expect("joined").expect("no panic");
+        }
     }
 
     #[test]

@@ -33,8 +33,9 @@ pub struct Failing {
 }
 
 /// Faults to inject into the store's writes (tests, drills). Every write and flush checks
-/// them first, inside its tracked operation and (for commits) under the commit lock, exactly
-/// where real I/O would fail or hang.
+/// them inside its tracked operation, exactly where real I/O would fail or hang: a write
+/// first (for commits, under the commit lock), a flush as it reaches sled's flush (after the
+/// commit lock is released, so writes go on while a flush hangs).
 #[derive(Debug, Default)]
 pub struct Faults {
     fail_writes: AtomicBool,

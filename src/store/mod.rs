@@ -504,7 +504,6 @@ impl Store {
         // a copy older than the sidecar says ([`compact`]).
         let log = record.then(|| self.lock());
         let trees = self.write_gate()?;
-        self.observe(self.inner.health.faults.before_flush())?;
         let flushes = &self.inner.health.flushes;
         let seq = flushes.next();
         let recorded = if record {
@@ -513,7 +512,11 @@ impl Store {
             Ok(())
         };
         drop(log);
-        let flushed = recorded.and_then(|()| Ok(trees.db.flush()?));
+        // Injected flush faults hang or fail here, where a real disk would: in sled's flush,
+        // after the commit lock is released (writes go on meanwhile).
+        let flushed = recorded
+            .and_then(|()| self.inner.health.faults.before_flush())
+            .and_then(|()| Ok(trees.db.flush()?));
         self.observe(flushed)?;
         flushes.mark_durable(seq);
         if record {
@@ -1034,12 +1037,12 @@ impl GroupCommit {
         // point, so one flush started now covers them all.
         let upto = self.requested.load(Ordering::SeqCst);
         let commits = self.commits.load(Ordering::SeqCst);
-        if blocking::on_store_thread() {
-            // An event's handling waits for its flush on a store thread anyway: flushing right
-            // there spares a hand-off to the blocking pool and a wake-up back (two thread
-            // switches per flush; docs/performance.md, "Session 21"). Other events on this
-            // thread wait meanwhile; the other store thread goes on.
-            store.flush_now()?;
+        // An event's handling waits for its flush on a store thread anyway: flushing right
+        // there spares a hand-off to the blocking pool and a wake-up back (two thread
+        // switches per flush; docs/performance.md, "Session 21"). Other events on this
+        // thread wait meanwhile; new ones go to the other store thread.
+        if let Some(flushed) = blocking::flush_here(|| store.flush_now()) {
+            flushed?;
         } else {
             let flusher = store.clone();
             tokio::task::spawn_blocking(move || flusher.flush_now())

@@ -2370,4 +2370,31 @@ fn schema_6_seen_keys_are_read_as_they_are_and_take_the_new_keys_of_their_second
     assert_eq!(before, seen_records(&again));
 }
 
+#[test]
+fn writes_go_on_while_a_flush_that_records_its_number_hangs() {
+    let (_dir, store) = store();
+    // A test store records every flush's number in `meta` (under the commit lock); the
+    // injected hang comes after, in the flush itself, as a stalled disk's would.
+    assert!(integrity::records_flush_seq(&store));
+    store.faults().stall_flushes(true);
+    let flusher = store.clone();
+    let hung = std::thread::spawn(move || flusher.flush_now());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.stalled_for().is_none_or(|(_, what)| what != "flush") {
+        assert!(std::time::Instant::now() < deadline, "the flush never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (written, wrote) = std::sync::mpsc::channel();
+    let writer = store.clone();
+    std::thread::spawn(move || {
+        let _ = written.send(writer.set_state("test.during", b"1"));
+    });
+    let write = wrote
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the write waited for the hung flush");
+    assert!(write.is_ok(), "{write:?}");
+    store.faults().stall_flushes(false);
+    assert!(hung.join().expect("no panic").is_ok());
+}
+
 mod archive;
