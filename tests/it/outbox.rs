@@ -433,21 +433,22 @@ async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_f
     flush_and_check_each_recall_once(app, posts).await;
 }
 
-/// Posts `event` while flushes are stalled (its webhook waits for one) and waits until the
-/// daemon has handled `nth` group messages, so its unit is written before the next one.
-async fn written_before_the_next(
-    app: &TestApp,
-    posts: &mut tokio::task::JoinSet<StatusCode>,
-    event: Value,
-    nth: usize,
-) {
+/// Posts `event` while flushes are stalled (its webhook waits for one) and waits until its
+/// unit is written: its moderation actions are in the store's feed of commits not yet on
+/// disk, so the next event's come after them.
+async fn written_before_the_next(app: &TestApp, posts: &mut tokio::task::JoinSet<StatusCode>, event: Value) {
+    let in_feed = || app.store.outbox().peek_moderation(0).1.len();
+    let before = in_feed();
     let poster = app.poster();
     posts.spawn(async move { poster.post(&event).await });
-    let handled = nth.to_string();
-    app.wait_metrics(&[("qunguan_events_total{kind=\"message\"}", handled.as_str())])
-        .await;
-    // Counted as it starts; its unit is written within a moment (only its flush hangs).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while in_feed() <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the event's unit was not written within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
@@ -456,9 +457,9 @@ async fn a_recall_goes_early_past_another_members_mute_but_not_past_its_own_memb
     // An admin mutes member 701: the mute is written, not yet on disk (so not sent).
     app.store.faults().stall_flushes(true);
     let mut posts = tokio::task::JoinSet::new();
-    written_before_the_next(&app, &mut posts, command(1, 10, "admin", "/mute {@701} 10m"), 1).await;
+    written_before_the_next(&app, &mut posts, command(1, 10, "admin", "/mute {@701} 10m")).await;
     // Member 702's spam: its recall concerns another member and goes at once.
-    written_before_the_next(&app, &mut posts, spam_in(GROUP, 2, 702), 2).await;
+    written_before_the_next(&app, &mut posts, spam_in(GROUP, 2, 702)).await;
     let early = app.gateway.wait_delivered(1, PATIENCE).await;
     assert_eq!(recalled(&early), [2], "702's recall, before its flush: {early:?}");
     app.store.faults().stall_flushes(false);
@@ -527,7 +528,7 @@ async fn two_recalls_of_a_group_go_early_at_a_time() {
     // one of its group's two places, and the second member's recall takes the other (a third
     // would wait for its flush: `early::PER_GROUP`).
     for (n, (id, user)) in [(1, 701), (2, 702)].into_iter().enumerate() {
-        written_before_the_next(&app, &mut posts, spam_in(GROUP, id, user), n + 1).await;
+        written_before_the_next(&app, &mut posts, spam_in(GROUP, id, user)).await;
         let early = app.gateway.wait_delivered(n + 1, PATIENCE).await;
         assert_eq!(early.len(), n + 1, "recall {id} before its flush: {early:?}");
     }
