@@ -46,8 +46,9 @@ impl Store {
     /// the future goes to a thread that can run it:
     ///
     /// 1. a thread not inside a flush before one that is, however many futures each has (a
-    ///    flush hung on a stalled disk would otherwise take every new future whenever the
-    ///    other threads have as many unfinished, each merely waiting for that flush);
+    ///    flush hung on a stalled disk would otherwise take some new futures, by turn, whenever
+    ///    the other threads have as many unfinished, each merely waiting for that flush). A
+    ///    future handed to a thread before its flush began still waits for that flush;
     /// 2. then the thread with the fewest offloaded futures unfinished (a write hung on a
     ///    stalled disk keeps its future unfinished);
     /// 3. among equals, the next in turn.
@@ -386,8 +387,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_thread_inside_a_hung_flush_gets_no_new_work_when_the_others_are_as_loaded() {
+        let ten_secs = std::time::Duration::from_secs(10);
         let (store, _dir) = temp_store();
         store.faults().stall_flushes(true);
+        let _lift = crate::store::health::LiftFlushStall(store.clone());
         // One future flushes on its store thread, and hangs there.
         let hung = {
             let store = store.clone();
@@ -401,34 +404,56 @@ mod tests {
                     .await
             })
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + ten_secs;
         while store.stalled_for().is_none_or(|(_, what)| what != "flush") {
             assert!(std::time::Instant::now() < deadline, "the flush never started");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         // Every other thread gets a future that merely waits (as an event waiting for that
-        // flush would): each thread now has as many unfinished as the hung one.
-        let release = Arc::new(tokio::sync::Notify::new());
+        // flush would): each thread then has as many unfinished as the hung one.
+        let release = tokio_util::sync::CancellationToken::new();
         let waiting: Vec<_> = (1..DRIVER_THREADS)
             .map(|_| {
-                let (store, release) = (store.clone(), Arc::clone(&release));
-                tokio::spawn(async move { store.offload(async move { release.notified().await }).await })
+                let (store, release) = (store.clone(), release.clone());
+                tokio::spawn(async move { store.offload(async move { release.cancelled().await }).await })
             })
             .collect();
-        tokio::task::yield_now().await;
+        let drivers = store.inner.threads.drivers();
+        let unfinished = || {
+            drivers
+                .unfinished
+                .iter()
+                .map(|u| u.load(Ordering::Relaxed))
+                .sum::<usize>()
+        };
+        while unfinished() < DRIVER_THREADS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiting futures never started"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         // Taking turns among equals would hand some of these to the hung thread.
         for turn in 0..DRIVER_THREADS * 3 {
-            let ran = tokio::time::timeout(std::time::Duration::from_secs(10), store.offload(async move { turn }))
+            let ran = tokio::time::timeout(ten_secs, store.offload(async move { turn }))
                 .await
                 .unwrap_or_else(|_| panic!("future {turn} waited behind the hung flush"));
             assert_eq!(ran.expect("no panic"), turn);
         }
-        release.notify_waiters();
+        release.cancel();
         store.faults().stall_flushes(false);
-        let flushed = hung.await.expect("joined").expect("no panic");
+        let flushed = tokio::time::timeout(ten_secs, hung)
+            .await
+            .expect("the flush ends once lifted")
+            .expect("joined")
+            .expect("no panic");
         assert!(flushed.is_ok(), "{flushed:?}");
         for w in waiting {
-            w.await.expect("joined").expect("no panic");
+            tokio::time::timeout(ten_secs, w)
+                .await
+                .expect("released")
+                .expect("joined")
+                .expect("no panic");
         }
     }
 

@@ -33,9 +33,10 @@ pub struct Failing {
 }
 
 /// Faults to inject into the store's writes (tests, drills). Every write and flush checks
-/// them inside its tracked operation, exactly where real I/O would fail or hang: a write
-/// first (for commits, under the commit lock), a flush as it reaches sled's flush (after the
-/// commit lock is released, so writes go on while a flush hangs).
+/// them inside its tracked operation, exactly where real I/O would fail or hang: the write
+/// faults at the start of each write and flush (for commits, and a flush that records its
+/// number, under the commit lock), and the flush faults as a flush reaches sled's flush,
+/// after the commit lock is released (writes go on while a flush hangs).
 #[derive(Debug, Default)]
 pub struct Faults {
     fail_writes: AtomicBool,
@@ -79,6 +80,18 @@ impl Faults {
     /// Applies the faults to one write: waits out a stall, then fails if writes fail.
     pub(crate) fn before_write(&self) -> Result<(), StoreError> {
         apply(&self.stall, &self.fail_writes, "no space left on device (injected)")
+    }
+}
+
+/// Lifts a store's injected flush hang when dropped (tests), so a failing test leaves no
+/// thread hanging behind it.
+#[cfg(test)]
+pub(crate) struct LiftFlushStall(pub(crate) super::Store);
+
+#[cfg(test)]
+impl Drop for LiftFlushStall {
+    fn drop(&mut self) {
+        self.0.faults().stall_flushes(false);
     }
 }
 

@@ -1040,7 +1040,7 @@ impl GroupCommit {
         // An event's handling waits for its flush on a store thread anyway: flushing right
         // there spares a hand-off to the blocking pool and a wake-up back (two thread
         // switches per flush; docs/performance.md, "Session 21"). Other events on this
-        // thread wait meanwhile; new ones go to the other store thread.
+        // thread wait meanwhile; new ones go to another store thread ([`Store::offload`]).
         if let Some(flushed) = blocking::flush_here(|| store.flush_now()) {
             flushed?;
         } else {

@@ -2377,6 +2377,7 @@ fn writes_go_on_while_a_flush_that_records_its_number_hangs() {
     // injected hang comes after, in the flush itself, as a stalled disk's would.
     assert!(integrity::records_flush_seq(&store));
     store.faults().stall_flushes(true);
+    let _lift = health::LiftFlushStall(store.clone());
     let flusher = store.clone();
     let hung = std::thread::spawn(move || flusher.flush_now());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

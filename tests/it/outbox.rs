@@ -416,9 +416,11 @@ async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_f
         let poster = app.poster();
         posts.spawn(async move { poster.post(&spam_in(group, id, user)).await });
         // The first recall is in the map (its mark cannot be durable while flushes hang)
-        // before the second is written.
+        // before the second is written, and the second event goes to a store thread that is
+        // not held by the hung flush.
         if id == 1 {
             app.gateway.wait_delivered(1, PATIENCE).await;
+            a_flush_hangs(&app).await;
         }
     }
     // The second recall found the map full: counted, and not sent before its flush.
@@ -433,9 +435,22 @@ async fn early_recalls_are_bounded_and_a_recall_beyond_the_bound_waits_for_its_f
     flush_and_check_each_recall_once(app, posts).await;
 }
 
-/// Posts `event` while flushes are stalled (its webhook waits for one) and waits until its
-/// unit is written: its moderation actions are in the store's feed of commits not yet on
-/// disk, so the next event's come after them.
+/// Waits until a flush hangs (injected). From then on no other flush starts, so the one store
+/// thread it may hold is marked as inside a flush, and the next event goes to another.
+async fn a_flush_hangs(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app.store.stalled_for().is_none_or(|(_, what)| what != "flush") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no flush hung within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Posts `event` (one with a moderation action) while flushes are stalled (its webhook waits
+/// for one) and waits until its unit is written — its moderation actions are in the store's
+/// feed of commits not yet on disk, so the next event's come after them — and a flush hangs.
 async fn written_before_the_next(app: &TestApp, posts: &mut tokio::task::JoinSet<StatusCode>, event: Value) {
     let in_feed = || app.store.outbox().peek_moderation(0).1.len();
     let before = in_feed();
@@ -449,6 +464,7 @@ async fn written_before_the_next(app: &TestApp, posts: &mut tokio::task::JoinSet
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    a_flush_hangs(app).await;
 }
 
 #[tokio::test]
