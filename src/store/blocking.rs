@@ -185,7 +185,6 @@ fn start_driver(
     std::thread::Builder::new()
         .name(format!("qunguan-store-{index}"))
         .spawn(move || {
-            ON_STORE_THREAD.with(|on| on.set(true));
             FLUSHING.with(|flag| {
                 let _ = flag.set(flushing);
             });
@@ -197,41 +196,31 @@ fn start_driver(
 }
 
 thread_local! {
-    /// True on the threads [`Store::offload`] drives futures on.
-    static ON_STORE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-thread_local! {
-    /// On a store thread, its flag in [`Drivers`]: raised while it flushes ([`flush_here`]).
+    /// Set only on the threads [`Store::offload`] drives futures on: the thread's flag in
+    /// [`Drivers`], raised while it flushes ([`flush_here`]).
     static FLUSHING: OnceLock<Arc<AtomicBool>> = const { OnceLock::new() };
 }
 
 /// Whether the caller runs on a store thread ([`Store::offload`]), where a synchronous store call
 /// (a flush) blocks no async worker thread.
-pub(crate) fn on_store_thread() -> bool {
-    ON_STORE_THREAD.with(std::cell::Cell::get)
+#[cfg(test)]
+fn on_store_thread() -> bool {
+    FLUSHING.with(|flag| flag.get().is_some())
 }
 
 /// Runs `flush` right here if the caller is a store thread, with the thread marked as inside a
 /// flush meanwhile, so that [`Store::offload`] hands new futures to another thread; `None`
 /// elsewhere (the caller hands its flush to the blocking pool).
 pub(crate) fn flush_here<R>(flush: impl FnOnce() -> R) -> Option<R> {
-    if !on_store_thread() {
-        return None;
-    }
     /// Lowers the flag however the flush ends.
-    struct Lower(Option<Arc<AtomicBool>>);
+    struct Lower(Arc<AtomicBool>);
     impl Drop for Lower {
         fn drop(&mut self) {
-            if let Some(flag) = &self.0 {
-                flag.store(false, Ordering::Relaxed);
-            }
+            self.0.store(false, Ordering::Relaxed);
         }
     }
-    let flag = FLUSHING.with(|flag| flag.get().cloned());
-    if let Some(flag) = &flag {
-        flag.store(true, Ordering::Relaxed);
-    }
+    let flag = FLUSHING.with(|flag| flag.get().cloned())?;
+    flag.store(true, Ordering::Relaxed);
     let _lower = Lower(flag);
     Some(flush())
 }
