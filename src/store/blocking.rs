@@ -394,7 +394,10 @@ mod tests {
             })
         };
         let deadline = std::time::Instant::now() + ten_secs;
-        while store.stalled_for().is_none_or(|(_, what)| what != "flush") {
+        while store
+            .stalled_for()
+            .is_none_or(|(_, what)| what != crate::store::health::FLUSH_OP)
+        {
             assert!(std::time::Instant::now() < deadline, "the flush never started");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }

@@ -154,6 +154,11 @@ impl FlushSeq {
 
 /// The operation name of a compaction ([`Store::begin`]).
 pub(crate) const COMPACT_OP: &str = "compact";
+
+/// The operation name of a flush ([`Store::begin`]); [`Store::stalled_for`] reports it while
+/// one hangs.
+pub(crate) const FLUSH_OP: &str = "flush";
+
 /// How long a compaction may run before the watchdog counts it as stalled.
 pub(crate) const COMPACT_STALL: Duration = Duration::from_secs(600);
 

@@ -497,7 +497,7 @@ impl Store {
     /// load) write nothing of their own: no `meta` read-modify-write, and no log buffer
     /// sealed and synced for it alone (docs/performance.md, "Session 19").
     pub(crate) fn flush_now(&self) -> Result<u64, StoreError> {
-        let _op = self.begin("flush");
+        let _op = self.begin(health::FLUSH_OP);
         let record = integrity::records_flush_seq(self);
         // A flush that records its number writes `meta`: under the commit lock, like every
         // other write, so a compaction never copies the database without it and then serves

@@ -2381,7 +2381,7 @@ fn writes_go_on_while_a_flush_that_records_its_number_hangs() {
     let flusher = store.clone();
     let hung = std::thread::spawn(move || flusher.flush_now());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.stalled_for().is_none_or(|(_, what)| what != "flush") {
+    while store.stalled_for().is_none_or(|(_, what)| what != health::FLUSH_OP) {
         assert!(std::time::Instant::now() < deadline, "the flush never started");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
