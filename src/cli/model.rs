@@ -126,7 +126,7 @@ pub(crate) fn model(command: ModelCommand) -> anyhow::Result<()> {
                     if misses {
                         print!("{}", wrong(&rows, member, veto, acts));
                     }
-                    print!("{}", sweep(&rows, member, acts.cue));
+                    print!("{}", sweep(&rows, member, acts));
                 }
             }
             Ok(())
@@ -273,14 +273,19 @@ pub(crate) struct Row<'a> {
     /// Whether the message holds a cue with something around it, which lowers the threshold
     /// at which the model acts to `cue_act` (`Report::cue`).
     pub(crate) cue: bool,
+    /// Whether no list and no detector found anything in the message, which raises the
+    /// threshold at which the model acts to `bare_act` (`Report::bare`).
+    pub(crate) bare: bool,
 }
 
 /// The thresholds at which the model acts without a rule's decision: `plain` for a message
-/// without a cue, `cue` for one with a cue (`[model] act` and `cue_act`, the lower of them).
+/// with hits but no lone cue, `cue` for one with a lone cue, `bare` for one with no hit at all
+/// (`[model] act`, `cue_act`, the lower of the two, and `bare_act`, the higher of it and `act`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Acts {
     pub(crate) plain: f32,
     pub(crate) cue: f32,
+    pub(crate) bare: f32,
 }
 
 impl Acts {
@@ -289,21 +294,32 @@ impl Acts {
         Self {
             plain: filter.act_for(false),
             cue: filter.act_for(true),
+            bare: filter.threshold_for(false, true),
         }
     }
 
     /// The threshold for `row`.
     fn for_row(self, row: &Row<'_>) -> f32 {
-        if row.cue { self.cue } else { self.plain }
+        if row.cue {
+            self.cue
+        } else if row.bare {
+            self.bare
+        } else {
+            self.plain
+        }
     }
 
-    /// What the report's header says of the lone-cue threshold (nothing when it is `act`).
+    /// What the report's header says of the lone-cue and no-evidence thresholds (nothing of
+    /// one that is `act`).
     fn note(self) -> String {
+        let mut note = String::new();
         if self.cue < self.plain {
-            format!(" (with a lone cue from {})", self.cue)
-        } else {
-            String::new()
+            let _ = write!(note, " (with a lone cue from {})", self.cue);
         }
+        if self.bare > self.plain {
+            let _ = write!(note, " (with no hit at all from {})", self.bare);
+        }
+        note
     }
 }
 
@@ -319,6 +335,7 @@ pub(crate) fn judge_all<'a>(filter: &Filter, lines: &'a [Labelled]) -> Vec<Row<'
                 rules: report.table_reason,
                 score: report.judgement.score,
                 cue: report.cue,
+                bare: report.bare,
             }
         })
         .collect()
@@ -357,6 +374,7 @@ pub(crate) fn cross_validate<'a>(filter: &Filter, lines: &'a [Labelled], folds: 
                 rules: report.table_reason,
                 score: report.judgement.score,
                 cue: report.cue,
+                bare: report.bare,
             });
         }
     }
@@ -544,8 +562,9 @@ fn escape(text: &str) -> String {
 
 /// Recall / false-positive rate over a grid of thresholds (cross-validation only: choosing
 /// thresholds on the held-out corpus would make its figures meaningless). A message with a
-/// cue is judged at `cue_act` when that is below the grid's `act`.
-pub(crate) fn sweep(rows: &[Row<'_>], member: Trust, cue_act: f32) -> String {
+/// cue is judged at `cue_act` when that is below the grid's `act`, one with no hit at
+/// `bare_act` when that is above it (`acts`: the thresholds in force).
+pub(crate) fn sweep(rows: &[Row<'_>], member: Trust, acts: Acts) -> String {
     const VETO: [f32; 6] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
     const ACT: [f32; 7] = [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98];
     let mut out = String::new();
@@ -560,11 +579,12 @@ pub(crate) fn sweep(rows: &[Row<'_>], member: Trust, cue_act: f32) -> String {
         let _ = write!(out, "{veto:<10}");
         for act in ACT {
             let plain = act.max(veto);
-            let acts = Acts {
+            let grid = Acts {
                 plain,
-                cue: cue_act.clamp(veto, plain),
+                cue: acts.cue.clamp(veto, plain),
+                bare: acts.bare.max(plain),
             };
-            let (caught, spam, flagged, ham) = rates(rows, member, veto, acts);
+            let (caught, spam, flagged, ham) = rates(rows, member, veto, grid);
             let _ = write!(
                 out,
                 " {:>15}",

@@ -289,6 +289,71 @@ fn model_train_is_deterministic_and_explain_shows_score_threshold_and_features()
     }
 }
 
+/// `[model] bare_act`: the model alone needs it for a message with no hit at all — `filter
+/// explain` shows it in force, `filter scan` and `model eval` apply it — while a message with a
+/// hit is still judged at `act`.
+#[test]
+fn bare_act_raises_the_threshold_for_a_message_with_no_hit() {
+    let root = model_fixture();
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
+    let out = run_bare(&["model", "train", "--corpus", corpus_s, "--rules", rules_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // With act 0.7 both lines are the model's alone; the second has a hit (the cue 私聊 with
+    // more of the message around it, whose cue_act is act at first).
+    let (bare, hit) = ("领福利进群，名额有限", "领福利进群，名额有限，私聊");
+    let scan = |rules: &Path| -> Vec<Value> {
+        let out = run(&["filter", "scan"], rules, format!("{bare}\n{hit}\n").as_bytes());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let before = scan(&rules);
+    assert_eq!(
+        (before[0]["violation"].clone(), before[1]["violation"].clone()),
+        (true.into(), true.into())
+    );
+    assert!(before[0]["hits"].as_array().is_some_and(Vec::is_empty), "{before:?}");
+    let score = before[0]["score"].as_f64().expect("a score");
+    assert!((0.7..0.999).contains(&score), "{score}");
+    // bare_act above the bare line's score: it no longer acts, the line with a hit still does.
+    let toml = std::fs::read_to_string(rules.join("rules.toml")).expect("read");
+    std::fs::write(
+        rules.join("rules.toml"),
+        format!("{toml}bare_act = 0.999\ncue_act = 0.5\n"),
+    )
+    .expect("write");
+    let after = scan(&rules);
+    assert_eq!(
+        (after[0]["violation"].clone(), after[1]["violation"].clone()),
+        (false.into(), true.into())
+    );
+    let out = run(&["filter", "explain", bare], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("act threshold 0.999"), "{text}");
+    assert!(text.contains("decision:    no violation"), "{text}");
+    // … and for the line with a lone cue, cue_act (before, explain always showed act).
+    let out = run(&["filter", "explain", hit], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("act threshold 0.5"), "{text}");
+    let out = run(&["model", "eval", "--corpus", corpus_s], &rules, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("(with a lone cue from 0.5) (with no hit at all from 0.999)"),
+        "{text}"
+    );
+    // Below act it is refused, naming the line.
+    std::fs::write(rules.join("rules.toml"), format!("{toml}bare_act = 0.5\n")).expect("write");
+    let out = run(&["filter", "explain", bare], &rules, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("rules.toml:") && stderr.contains("below act"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_broken_model_file_is_refused_with_its_name() {
     let root = model_fixture();

@@ -801,6 +801,14 @@ mod tests {
         let cue_dir = folder(&[("rules.toml", "[model]\nveto = 0.25\nact = 0.95\ncue_act = 0.5\n")]);
         let cue_filter = Rules::load(cue_dir.path()).expect("loads").filter;
         assert_eq!((cue_filter.act_for(false), cue_filter.act_for(true)), (0.95, 0.5));
+        // `bare_act` left out is `act`; written, it is the threshold for a message with no hit.
+        assert_eq!(f.threshold_for(false, true), 0.95);
+        let bare_dir = folder(&[("rules.toml", "[model]\nveto = 0.25\nact = 0.6\nbare_act = 0.8\n")]);
+        let bare_filter = Rules::load(bare_dir.path()).expect("loads").filter;
+        assert_eq!(
+            [(false, false), (false, true), (true, false)].map(|(cue, bare)| bare_filter.threshold_for(cue, bare)),
+            [0.6, 0.8, 0.6]
+        );
         use crate::domain::locale::Locale;
         assert_eq!(f.display_name("ads", Locale::ZhCn), "广告引流");
         assert_eq!(f.display_name("ads", Locale::En), "advertising");
@@ -906,6 +914,8 @@ mod tests {
             ("[model]\nveto = 0.8\nact = 0.5\n", "rules.toml:2:", "above act"),
             ("[model]\nveto = 0.4\ncue_act = 0.3\n", "rules.toml:3:", "below veto"),
             ("[model]\ncue_act = 2\n", "rules.toml:2:", "between 0 and 1"),
+            ("[model]\nact = 0.6\nbare_act = 0.5\n", "rules.toml:3:", "below act"),
+            ("[model]\nbare_act = 1.2\n", "rules.toml:2:", "between 0 and 1"),
             ("[model]\nthreshold = 0.5\n", "rules.toml:", "threshold"),
             ("[rules.ads]\ndisplay = \"  \"\n", "rules.toml:2:", "display"),
             ("[rules.ads]\nmodel_veto = \"no\"\n", "rules.toml:2:", "bool"),

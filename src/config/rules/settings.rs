@@ -50,6 +50,7 @@ struct RawModel {
     veto: Option<Spanned<f64>>,
     act: Option<Spanned<f64>>,
     cue_act: Option<Spanned<f64>>,
+    bare_act: Option<Spanned<f64>>,
     severity: Option<Spanned<RawSeverity>>,
     action: Option<RuleAction>,
     recall: Option<bool>,
@@ -280,11 +281,23 @@ fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings
             ),
         ));
     }
+    let bare_act_line = raw.bare_act.as_ref().map(|v| line_of(src, v.span().start));
+    let bare_act = threshold(raw.bare_act, "bare_act", act)?;
+    if bare_act < act {
+        return Err(RulesError::new(
+            path,
+            bare_act_line,
+            format!(
+                "[model] bare_act = {bare_act} is below act = {act}: a message with no rule evidence raises the threshold at which the model acts, never lowers it"
+            ),
+        ));
+    }
     Ok(ModelSettings {
         enabled: raw.enabled.unwrap_or(true),
         veto,
         act,
         cue_act,
+        bare_act,
         settings: RuleSettings {
             severity: severity(path, src, raw.severity)?,
             action: raw.action.unwrap_or_default(),

@@ -82,6 +82,8 @@ pub struct Filter {
     act: f32,
     /// `[model] cue_act`, at most `act`.
     cue_act: f32,
+    /// `[model] bare_act`, at least `act`.
+    bare_act: f32,
 }
 
 /// How far a member is trusted (issue 12 §3).
@@ -215,12 +217,16 @@ pub struct Report {
     /// The model's score taken apart (`None`: no model, or an uncovered script).
     pub explanation: Option<Explanation>,
     /// The score threshold in force for the member: `veto` when a soft hit is on the table,
-    /// else `act`, or `cue_act` for a message with a cue ([`Report::cue`]) (`None` without a
-    /// score).
+    /// else `act`, or `cue_act` for a message with a cue ([`Report::cue`]), or `bare_act` for
+    /// one with no hit ([`Report::bare`]) (`None` without a score).
     pub threshold: Option<(ThresholdKind, f32)>,
     /// Whether the message holds a cue with something around it, which lowers the threshold
     /// at which the model acts to `[model] cue_act` (see [`Filter::act_for`]).
     pub cue: bool,
+    /// Whether no list and no detector found anything in the message ([`Report::hits`] is
+    /// empty), which raises the threshold at which the model acts to `[model] bare_act` (see
+    /// [`Filter::threshold_for`]).
+    pub bare: bool,
     /// The decision for the member's trust level.
     pub judgement: Judgement,
 }
@@ -485,6 +491,7 @@ impl Filter {
             veto: spec.model_settings.veto,
             act: spec.model_settings.act,
             cue_act: spec.model_settings.cue_act.min(spec.model_settings.act),
+            bare_act: spec.model_settings.bare_act.max(spec.model_settings.act),
         })
     }
 
@@ -553,7 +560,10 @@ impl Filter {
         let cue = rules.is_none()
             && score.is_some_and(|s| s >= self.cue_act && s < self.act)
             && lone_cue(text, cue_places, &scratch.found);
-        let (acts, review, vetoed) = self.outcome(rules, score, cue, trust);
+        // Likewise whether the message has no evidence at all, which raises it to `bare_act`.
+        let bare =
+            rules.is_none() && score.is_some_and(|s| s >= self.act && s < self.bare_act) && scratch.found.is_empty();
+        let (acts, review, vetoed) = self.outcome(rules, score, self.threshold_for(cue, bare), trust);
         let violation = match (acts, decided) {
             (Some(Reason::Model), _) => Some(self.violation_of(scratch, self.model_rule as usize)),
             (Some(_), Some((index, _))) => Some(self.violation(scratch, index)),
@@ -631,10 +641,10 @@ impl Filter {
         &self,
         rules: Option<Reason>,
         score: Option<f32>,
-        cue: bool,
+        act: f32,
         trust: Trust,
     ) -> (Option<Reason>, bool, bool) {
-        let o = outcome(rules, score, trust, self.veto, self.act_for(cue));
+        let o = outcome(rules, score, trust, self.veto, act);
         (o.acts, o.review, o.vetoed)
     }
 
@@ -664,6 +674,7 @@ impl Filter {
         let violation = rules.map(|(index, reason)| (self.violation(&scratch, index), reason));
         let flags = self.flags_of(text, &scratch);
         let cue = lone_cue(text, flags.cue_places > 0, &scratch.found);
+        let bare = scratch.found.is_empty();
         let normalized = scratch.normalized().to_owned();
         let hits = scratch.found.iter().map(|f| self.hit(f)).collect();
         let model_text = scratch.model_text(text, &self.phrases).to_owned();
@@ -673,8 +684,8 @@ impl Filter {
         let table_reason = rules_reason(text, rules, &scratch, &self.rules, explanation.is_some());
         let threshold = explanation.as_ref().map(|_| match (table_reason, trust) {
             (Some(r), _) if r.is_soft() => (ThresholdKind::Veto, self.veto),
-            (_, Trust::Trusted) => (ThresholdKind::Review, self.act_for(cue)),
-            _ => (ThresholdKind::Act, self.act_for(cue)),
+            (_, Trust::Trusted) => (ThresholdKind::Review, self.threshold_for(cue, bare)),
+            _ => (ThresholdKind::Act, self.threshold_for(cue, bare)),
         });
         Report {
             normalized,
@@ -685,6 +696,7 @@ impl Filter {
             explanation,
             threshold,
             cue,
+            bare,
             judgement,
         }
     }
@@ -745,6 +757,18 @@ impl Filter {
     #[must_use]
     pub fn act_for(&self, cue: bool) -> f32 {
         if cue { self.cue_act } else { self.act }
+    }
+
+    /// The threshold in force for the model to act without a rule's decision, for a message
+    /// with a lone cue (`cue`, [`Report::cue`]) or with no hit at all (`bare`,
+    /// [`Report::bare`]): `cue_act`, `bare_act` or `act`.
+    #[must_use]
+    pub fn threshold_for(&self, cue: bool, bare: bool) -> f32 {
+        match (cue, bare) {
+            (true, _) => self.cue_act,
+            (false, true) => self.bare_act,
+            (false, false) => self.act,
+        }
     }
 
     /// All hits of `text` into `hits` (cleared first) and whether it is a violation for a

@@ -147,13 +147,14 @@ fn explain_with(
     });
     match (&report.explanation, report.threshold) {
         (Some(e), Some((kind, threshold))) => {
-            let (veto, act) = filter.thresholds();
+            // The threshold in force for this message: `cue_act` or `bare_act` where they
+            // apply, not always `act`.
             line(ExplainLine::ModelScore {
                 score: e.score,
                 threshold: match kind {
-                    ThresholdKind::Veto => ExplainThreshold::Veto(veto),
-                    ThresholdKind::Act => ExplainThreshold::Act(act),
-                    ThresholdKind::Review => ExplainThreshold::Review(act),
+                    ThresholdKind::Veto => ExplainThreshold::Veto(threshold),
+                    ThresholdKind::Act => ExplainThreshold::Act(threshold),
+                    ThresholdKind::Review => ExplainThreshold::Review(threshold),
                 },
                 above: e.score >= threshold,
             });

@@ -49,7 +49,10 @@ pub const MODEL_RULE: &str = "model";
 /// - so does a message whose rule evidence is a cue that pairs with nothing (a word of a cue
 ///   list; a hard phrase in quotation marks does not count), from the lower `s >= cue_act`:
 ///   the rules have seen something, so the model needs less to be sure. Not when the cue is
-///   all but the whole message (`私聊`): there the score is the word's prior.
+///   all but the whole message (`私聊`): there the score is the word's prior;
+/// - and a message in which no list and no detector found anything at all acts only from
+///   the higher `s >= bare_act`: with no evidence beside its n-grams, a short ordinary line
+///   about money, a sale or a deadline (`按人平摊就行，一人五十`) can score like a pitch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSettings {
     /// `false` ignores `model.bin`: the rules decide alone.
@@ -62,6 +65,10 @@ pub struct ModelSettings {
     /// nothing by itself (new members); never above `act`, which applies if it is lower.
     /// Defaults to `act`.
     pub cue_act: f32,
+    /// At or above this score the model acts on a message with no hit of any list or
+    /// detector (new members); never below `act`, which applies if it is higher. Defaults to
+    /// `act`.
+    pub bare_act: f32,
     /// What a violation decided by the model alone does, and where the model applies
     /// (`mode` and `match` are unused).
     pub settings: RuleSettings,
@@ -74,6 +81,7 @@ impl Default for ModelSettings {
             veto: DEFAULT_VETO,
             act: DEFAULT_ACT,
             cue_act: DEFAULT_ACT,
+            bare_act: DEFAULT_ACT,
             settings: RuleSettings::default(),
         }
     }

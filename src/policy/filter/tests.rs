@@ -127,6 +127,52 @@ fn a_lone_cue_lowers_the_threshold_at_which_the_model_acts() {
     }
 }
 
+/// `bare_act`: a message in which no list and no detector found anything needs the higher
+/// `bare_act` for the model to act alone (and, for a trusted member, to be recorded for
+/// review); one hit of any kind brings it back to `act`, a lone cue to `cue_act`.
+#[test]
+fn a_message_with_no_hit_at_all_needs_bare_act() {
+    let with = |act: f32, cue_act: f32, bare_act: f32| {
+        let mut spec = spec(true);
+        spec.model_settings = ModelSettings {
+            veto: 0.0,
+            act,
+            cue_act,
+            bare_act,
+            ..spec.model_settings
+        };
+        Filter::build(&spec).expect("builds")
+    };
+    // No hit at all; the same words with 日结, a cue that pairs with nothing; with a phone
+    // number, a detector's hit that decides nothing by itself.
+    let (bare, cue) = ("领福利的来", "领福利的来 日结");
+    let f = with(0.0, 0.0, 1.0);
+    assert!(f.inspect(bare, None).bare && f.inspect(bare, None).hits.is_empty());
+    assert!(!f.inspect(cue, None).bare && f.inspect(cue, None).cue);
+    let s = f.judge(bare, G, Trust::New, None).score.expect("scored");
+    assert!(s > 0.0 && s < 1.0, "{s}");
+    // act 0 acts on anything with a hit, but bare_act 1 on no bare message.
+    let j = f.judge(bare, G, Trust::New, None);
+    assert!(j.violation.is_none() && j.reason.is_none(), "{j:?}");
+    assert!(!f.judge(bare, G, Trust::Trusted, None).review);
+    assert_eq!(f.judge(cue, G, Trust::New, None).reason, Some(Reason::Model));
+    assert_eq!(f.inspect(bare, None).threshold, Some((ThresholdKind::Act, 1.0)));
+    assert_eq!(f.inspect(cue, None).threshold, Some((ThresholdKind::Act, 0.0)));
+    let trusted = f.inspect_as(bare, None, Trust::Trusted, None).threshold;
+    assert_eq!(trusted, Some((ThresholdKind::Review, 1.0)));
+    // Just above and just below the message's own score.
+    for (bare_act, acts) in [(s - 0.01, true), (s + 0.01, false)] {
+        let f = with(0.0, 0.0, bare_act);
+        let j = f.judge(bare, G, Trust::New, None);
+        assert_eq!(j.reason == Some(Reason::Model), acts, "bare_act {bare_act}: {j:?}");
+        assert_eq!(f.judge(bare, G, Trust::Trusted, None).review, acts);
+    }
+    // bare_act below act is act: a message without evidence never needs less.
+    let f = with(1.0, 1.0, 0.0);
+    assert_eq!(f.threshold_for(false, true), 1.0);
+    assert!(f.judge(bare, G, Trust::New, None).violation.is_none());
+}
+
 #[test]
 fn the_outcome_table() {
     use Reason::{CueAndPattern, Firm, Hard, Model, Strong, TwoCues};
