@@ -193,12 +193,21 @@ fn model_fixture() -> tempfile::TempDir {
     root
 }
 
-#[test]
-fn model_train_is_deterministic_and_explain_shows_score_threshold_and_features() {
+/// [`model_fixture`] with its model trained by `qunguan model train` into its rules folder,
+/// and what that run printed.
+fn trained_fixture() -> (tempfile::TempDir, Output) {
     let root = model_fixture();
     let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
     let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
     let out = run_bare(&["model", "train", "--corpus", corpus_s, "--rules", rules_s]);
+    (root, out)
+}
+
+#[test]
+fn model_train_is_deterministic_and_explain_shows_score_threshold_and_features() {
+    let (root, out) = trained_fixture();
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("trained on 24 spam + 24 ham"), "{stdout}");
@@ -294,11 +303,10 @@ fn model_train_is_deterministic_and_explain_shows_score_threshold_and_features()
 /// hit is still judged at `act`.
 #[test]
 fn bare_act_raises_the_threshold_for_a_message_with_no_hit() {
-    let root = model_fixture();
-    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
-    let (rules_s, corpus_s) = (rules.to_str().expect("utf-8"), corpus.to_str().expect("utf-8"));
-    let out = run_bare(&["model", "train", "--corpus", corpus_s, "--rules", rules_s]);
+    let (root, out) = trained_fixture();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (rules, corpus) = (root.path().join("rules"), root.path().join("corpus"));
+    let corpus_s = corpus.to_str().expect("utf-8");
     // With act 0.7 both lines are the model's alone; the second has a hit (the cue 私聊 with
     // more of the message around it, whose cue_act is act at first).
     let (bare, hit) = ("领福利进群，名额有限", "领福利进群，名额有限，私聊");

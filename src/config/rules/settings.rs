@@ -258,40 +258,41 @@ fn model_settings(path: &Path, src: &str, raw: RawModel) -> Result<ModelSettings
             ))
         }
     };
-    let veto_line = raw.veto.as_ref().map(|v| line_of(src, v.span().start));
+    // The thresholds' order: an error names the line of the key that breaks it (`line`).
+    let line = |value: &Option<Spanned<f64>>| value.as_ref().map(|v| line_of(src, v.span().start));
+    let ordered = |ok: bool, line: Option<usize>, message: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(RulesError::new(path, line, message))
+        }
+    };
+    let (veto_line, cue_act_line, bare_act_line) = (line(&raw.veto), line(&raw.cue_act), line(&raw.bare_act));
     let veto = threshold(raw.veto, "veto", defaults.veto)?;
     let act = threshold(raw.act, "act", defaults.act)?;
-    if veto > act {
-        return Err(RulesError::new(
-            path,
-            veto_line,
-            format!(
-                "[model] veto = {veto} is above act = {act}: the veto must not exceed the threshold at which the model acts alone"
-            ),
-        ));
-    }
-    let cue_act_line = raw.cue_act.as_ref().map(|v| line_of(src, v.span().start));
+    ordered(
+        veto <= act,
+        veto_line,
+        format!(
+            "[model] veto = {veto} is above act = {act}: the veto must not exceed the threshold at which the model acts alone"
+        ),
+    )?;
     let cue_act = threshold(raw.cue_act, "cue_act", act)?;
-    if cue_act < veto {
-        return Err(RulesError::new(
-            path,
-            cue_act_line,
-            format!(
-                "[model] cue_act = {cue_act} is below veto = {veto}: a lone cue lowers the threshold at which the model acts, but not below the veto"
-            ),
-        ));
-    }
-    let bare_act_line = raw.bare_act.as_ref().map(|v| line_of(src, v.span().start));
+    ordered(
+        cue_act >= veto,
+        cue_act_line,
+        format!(
+            "[model] cue_act = {cue_act} is below veto = {veto}: a lone cue lowers the threshold at which the model acts, but not below the veto"
+        ),
+    )?;
     let bare_act = threshold(raw.bare_act, "bare_act", act)?;
-    if bare_act < act {
-        return Err(RulesError::new(
-            path,
-            bare_act_line,
-            format!(
-                "[model] bare_act = {bare_act} is below act = {act}: a message with no rule evidence raises the threshold at which the model acts, never lowers it"
-            ),
-        ));
-    }
+    ordered(
+        bare_act >= act,
+        bare_act_line,
+        format!(
+            "[model] bare_act = {bare_act} is below act = {act}: a message with no rule evidence raises the threshold at which the model acts, never lowers it"
+        ),
+    )?;
     Ok(ModelSettings {
         enabled: raw.enabled.unwrap_or(true),
         veto,

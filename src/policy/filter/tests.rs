@@ -80,21 +80,25 @@ fn spec(model: bool) -> FilterSpec {
     spec
 }
 
+/// [`filter`] with its model and the thresholds `veto`, `act`, `cue_act` and `bare_act`.
+fn with_thresholds(veto: f32, act: f32, cue_act: f32, bare_act: f32) -> Filter {
+    let mut spec = spec(true);
+    spec.model_settings = ModelSettings {
+        veto,
+        act,
+        cue_act,
+        bare_act,
+        ..spec.model_settings
+    };
+    Filter::build(&spec).expect("builds")
+}
+
 /// `cue_act`: a cue that decides nothing by itself lowers the threshold at which the model
 /// acts, for new members (trusted members' go to review, as the model's own verdicts do); a
 /// message without a cue still needs `act`, and `cue_act` above `act` is `act`.
 #[test]
 fn a_lone_cue_lowers_the_threshold_at_which_the_model_acts() {
-    let with = |veto: f32, act: f32, cue_act: f32| {
-        let mut spec = spec(true);
-        spec.model_settings = ModelSettings {
-            veto,
-            act,
-            cue_act,
-            ..spec.model_settings
-        };
-        Filter::build(&spec).expect("builds")
-    };
+    let with = |veto: f32, act: f32, cue_act: f32| with_thresholds(veto, act, cue_act, act);
     // 私聊 is a cue (`contact`) that pairs with nothing here; the second line has no cue.
     let (cue, plain) = ("领福利的私聊", "领福利的来");
     let f = filter(true);
@@ -132,17 +136,7 @@ fn a_lone_cue_lowers_the_threshold_at_which_the_model_acts() {
 /// review); one hit of any kind brings it back to `act`, a lone cue to `cue_act`.
 #[test]
 fn a_message_with_no_hit_at_all_needs_bare_act() {
-    let with = |act: f32, cue_act: f32, bare_act: f32| {
-        let mut spec = spec(true);
-        spec.model_settings = ModelSettings {
-            veto: 0.0,
-            act,
-            cue_act,
-            bare_act,
-            ..spec.model_settings
-        };
-        Filter::build(&spec).expect("builds")
-    };
+    let with = |act: f32, cue_act: f32, bare_act: f32| with_thresholds(0.0, act, cue_act, bare_act);
     // No hit at all; the same words with 日结, a cue that pairs with nothing; with a phone
     // number, a detector's hit that decides nothing by itself.
     let (bare, cue) = ("领福利的来", "领福利的来 日结");
