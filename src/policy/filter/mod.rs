@@ -753,10 +753,10 @@ impl Filter {
 
     /// The threshold in force for the model to act without a rule's decision: `cue_act` for
     /// a message that holds a cue with something around it (`cue`, see [`Report::cue`]),
-    /// `act` otherwise.
+    /// `act` otherwise: [`Filter::threshold_for`] for a message with hits.
     #[must_use]
     pub fn act_for(&self, cue: bool) -> f32 {
-        if cue { self.cue_act } else { self.act }
+        self.threshold_for(cue, false)
     }
 
     /// The threshold in force for the model to act without a rule's decision, for a message
